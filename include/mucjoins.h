@@ -1,0 +1,379 @@
+/*
+ * mucjoins - knows which XMPP group chat (MUC, XEP-0045) rooms each client
+ * session is in, and under which nickname.
+ *
+ * This header is the whole public API and its manual. Every symbol carries
+ * the prefix mj_ / MJ_. The library does not parse XML: callers describe a
+ * stanza with a small plain view (mj_stanza) and the tracker decides.
+ *
+ * Ownership in one paragraph: every pointer handed *in* (config, stanza
+ * views, strings) is only read during the call and may be freed by the
+ * caller as soon as the call returns. Every pointer handed *out* through an
+ * event, a query or an iterator points into tracker memory and stays valid
+ * until the next call that feeds or changes the same tracker (feed, tick,
+ * close, free); copy what you need to keep. Handles (mj_tracker,
+ * mj_session) are owned by the tracker; mj_tracker_free() frees all.
+ *
+ * Threads: a tracker and its sessions must be used from one thread at a
+ * time. Distinct trackers are independent.
+ *
+ * Semantics: docs/state-machine.md and SPEC.md sections 2-4.
+ */
+#ifndef MUCJOINS_H
+#define MUCJOINS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(MJ_STATIC)
+#define MJ_API __attribute__((visibility("default")))
+#else
+#define MJ_API
+#endif
+
+#define MJ_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------------- */
+/* Errors                                                                  */
+
+/* Every function that can fail returns one of these; MJ_OK is 0 and every
+ * error is negative. */
+typedef enum mj_error {
+    MJ_OK = 0,
+    MJ_ENOMEM = -1,   /* the allocator returned NULL; state is unchanged */
+    MJ_EINVAL = -2,   /* a required argument is NULL or out of range */
+    MJ_EJID = -3,     /* a JID does not prepare (RFC 6122) */
+    MJ_ETOOLONG = -4, /* a JID part exceeds 1023 bytes after preparation */
+    MJ_ENOTFOUND = -5 /* no such session or room */
+} mj_error;
+
+/* A static English description of an error code; never NULL. */
+MJ_API const char *mj_strerror(int err);
+/* The enum name ("MJ_ENOMEM"...) of an error code; never NULL. */
+MJ_API const char *mj_error_name(int err);
+
+/* ---------------------------------------------------------------------- */
+/* Strings                                                                 */
+
+/* A borrowed byte string. ptr == NULL means "absent" (an attribute that
+ * is not there), which differs from ptr != NULL && len == 0 (present but
+ * empty). Bytes need not be NUL-terminated. */
+typedef struct mj_str {
+    const char *ptr;
+    size_t len;
+} mj_str;
+
+/* ---------------------------------------------------------------------- */
+/* JID preparation (RFC 6122 with unassigned code points allowed, the same
+ * results as Prosody's util.jid.prep).                                     */
+
+/* Prepare a whole JID (node@domain/resource, each part optional except the
+ * domain). On MJ_OK writes the prepared JID into out (not NUL-terminated,
+ * out_cap bytes available) and its length into *out_len. Errors: MJ_EJID
+ * (malformed or a part fails its profile), MJ_ETOOLONG (a part exceeds
+ * 1023 bytes, or out_cap is too small), MJ_EINVAL, MJ_ENOMEM. */
+MJ_API int mj_jid_prep(const char *jid, size_t len, char *out, size_t out_cap,
+                       size_t *out_len);
+
+/* ---------------------------------------------------------------------- */
+/* Allocator, log, clock                                                   */
+
+/* Same contract as Lua's lua_Alloc, so Prosody's allocator plugs in as is:
+ * nsize == 0 frees ptr (returns NULL); otherwise (re)allocates ptr from
+ * osize to nsize bytes and returns NULL on failure, leaving ptr intact.
+ * The tracker always passes the exact old size. */
+typedef void *(*mj_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+
+typedef enum mj_log_level {
+    MJ_LOG_DEBUG = 0,
+    MJ_LOG_INFO = 1,
+    MJ_LOG_WARN = 2,
+    MJ_LOG_ERROR = 3
+} mj_log_level;
+
+/* msg is a NUL-terminated line valid during the call only. */
+typedef void (*mj_log_fn)(void *ud, mj_log_level level, const char *msg);
+
+/* Returns a monotonic time in seconds. */
+typedef double (*mj_clock_fn)(void *ud);
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                  */
+
+typedef enum mj_event_type {
+    MJ_EV_JOINED = 1,         /* the session is now in room as nick */
+    MJ_EV_LEFT = 2,           /* the session is no longer in room (reason) */
+    MJ_EV_NICK_CHANGED = 3,   /* old_nick -> nick */
+    MJ_EV_NICK_REWRITTEN = 4, /* joined as nick though old_nick was asked */
+    MJ_EV_JOIN_FAILED = 5,    /* a pending join ended without entering */
+    MJ_EV_PING_NEEDED = 6     /* membership is ambiguous: self-ping room/nick */
+} mj_event_type;
+
+/* Why a session left a room or a join failed. Ordered strongest first for
+ * the codes of one presence (SPEC 2, "left reasons"). */
+typedef enum mj_reason {
+    MJ_R_NONE = 0,
+    MJ_R_TECHNICAL = 1,     /* 333 */
+    MJ_R_SHUTDOWN = 2,      /* 332 */
+    MJ_R_BANNED = 3,        /* 301 */
+    MJ_R_KICKED = 4,        /* 307 */
+    MJ_R_AFFILIATION = 5,   /* 321 */
+    MJ_R_MEMBERS_ONLY = 6,  /* 322 */
+    MJ_R_DESTROYED = 7,     /* <destroy/>, with text and alt_venue */
+    MJ_R_VOLUNTARY = 8,     /* confirmation of a leave the session sent */
+    MJ_R_REMOVED = 9,       /* unavailable self-presence, no other reason */
+    MJ_R_SESSION_CLOSED = 10,
+    MJ_R_LEFT_UNCONFIRMED = 11, /* a sent leave was never confirmed */
+    MJ_R_GHOST = 12,            /* a self-ping said "not joined" */
+    MJ_R_ERROR = 13,            /* join refused with a presence error */
+    MJ_R_TIMEOUT = 14           /* join not confirmed in pending_timeout */
+} mj_reason;
+
+/* Short lowercase name used in logs and Prosody events ("kicked",
+ * "members-only", "session-closed"...); never NULL. */
+MJ_API const char *mj_reason_name(mj_reason r);
+
+typedef struct mj_session mj_session;
+
+/* One change. All strings point into tracker memory, valid during the
+ * callback only. Absent strings have ptr == NULL. */
+typedef struct mj_event {
+    mj_event_type type;
+    mj_session *session;
+    mj_str session_jid; /* the session's full JID as given at creation */
+    mj_str room;        /* prepared bare room JID */
+    mj_str nick;        /* current (new) nick; for LEFT the last nick */
+    mj_str old_nick;    /* NICK_CHANGED: previous; NICK_REWRITTEN: asked */
+    mj_reason reason;   /* LEFT, JOIN_FAILED */
+    mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition */
+    mj_str text;        /* LEFT destroyed: destroy <reason/> text */
+    mj_str alt_venue;   /* LEFT destroyed: destroy jid attribute */
+} mj_event;
+
+/* Called synchronously from inside feed, tick and close calls, once per
+ * change, in order. It must not call back into the same tracker. */
+typedef void (*mj_event_fn)(void *ud, const mj_event *ev);
+
+/* ---------------------------------------------------------------------- */
+/* Tracker                                                                 */
+
+typedef struct mj_config {
+    size_t max_rooms;       /* joined rooms per session (default 1000) */
+    size_t max_pending;     /* pending joins per session (default 64) */
+    double pending_timeout; /* seconds (default 120) */
+    int legacy_joins;       /* track joins without the MUC <x/> (default 0) */
+    mj_alloc_fn alloc;      /* default: realloc/free */
+    void *alloc_ud;
+    mj_log_fn log; /* default: none */
+    void *log_ud;
+    mj_clock_fn clock; /* default: CLOCK_MONOTONIC */
+    void *clock_ud;
+    mj_event_fn on_event; /* default: none */
+    void *event_ud;
+} mj_config;
+
+/* Fill cfg with the defaults above. */
+MJ_API void mj_config_init(mj_config *cfg);
+
+typedef struct mj_tracker mj_tracker;
+
+/* Create a tracker. cfg is copied (NULL: defaults). On MJ_OK *out owns a
+ * tracker to free with mj_tracker_free(). Errors: MJ_EINVAL, MJ_ENOMEM. */
+MJ_API int mj_tracker_new(const mj_config *cfg, mj_tracker **out);
+
+/* Free the tracker, all its sessions and rooms. Fires no events. NULL is
+ * accepted. */
+MJ_API void mj_tracker_free(mj_tracker *tr);
+
+/* Change limits and timeout of a live tracker (alloc, log, clock and
+ * on_event are taken too). Existing entries are kept even above a lower
+ * bound. */
+MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
+
+/* ---------------------------------------------------------------------- */
+/* Sessions                                                                */
+
+/* Find or create the session with this full JID (it is prepared; the
+ * given spelling is kept for events). The handle belongs to the tracker and
+ * lives until mj_session_close() or mj_tracker_free(). Errors: MJ_EJID,
+ * MJ_ETOOLONG, MJ_EINVAL, MJ_ENOMEM. */
+MJ_API int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
+                           mj_session **out);
+
+/* Find an existing session; MJ_ENOTFOUND if none (out set to NULL). */
+MJ_API int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
+                           mj_session **out);
+
+/* The session ended (Prosody: resource-unbind): every room the session is
+ * in fires LEFT with MJ_R_SESSION_CLOSED, then the handle is freed. NULL is
+ * accepted. */
+MJ_API void mj_session_close(mj_session *s);
+
+/* The full JID given to mj_session_open(); valid while the session is. */
+MJ_API mj_str mj_session_jid(const mj_session *s);
+
+/* ---------------------------------------------------------------------- */
+/* Feeding stanzas                                                          */
+
+typedef enum mj_kind {
+    MJ_KIND_PRESENCE = 0,
+    MJ_KIND_MESSAGE = 1,
+    MJ_KIND_IQ = 2
+} mj_kind;
+
+/* The stanza's type attribute, classified. */
+typedef enum mj_type {
+    MJ_T_AVAILABLE = 0,   /* presence without type */
+    MJ_T_UNAVAILABLE = 1, /* presence type='unavailable' */
+    MJ_T_ERROR = 2,       /* type='error' */
+    MJ_T_GROUPCHAT = 3,   /* message type='groupchat' */
+    MJ_T_OTHER = 4        /* anything else (probe, subscribe, chat...) */
+} mj_type;
+
+#define MJ_MAX_STATUS 16
+
+/* A plain view of one stanza, filled by the caller (see mj_stanza_init).
+ * Only what the tracker needs; everything is borrowed for the call. */
+typedef struct mj_stanza {
+    mj_kind kind;
+    mj_type type;
+    mj_str from; /* as routed; absent for what a client sends */
+    mj_str to;   /* absent: broadcast presence */
+    mj_str id;
+
+    /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
+    int has_muc_x;
+
+    /* The first <x xmlns='http://jabber.org/protocol/muc#user'/> child.
+     * Codes of <status/> children of that element only. A <status/> whose
+     * code is not a number 100-999 sets status_malformed instead. */
+    int has_muc_user;
+    int status[MJ_MAX_STATUS];
+    size_t nstatus;
+    int status_malformed;
+    mj_str item_nick;     /* <item nick=''/> inside muc#user */
+    int has_destroy;      /* <destroy/> inside muc#user */
+    mj_str destroy_jid;   /* its jid attribute (alternate venue) */
+    mj_str destroy_reason; /* its <reason/> text */
+
+    /* <error/> of a type='error' stanza */
+    mj_str error_type;      /* cancel, wait, modify, auth, continue */
+    mj_str error_condition; /* defined condition element name */
+    mj_str error_by;
+} mj_stanza;
+
+/* Zero the view: kind presence, type available, everything absent. */
+MJ_API void mj_stanza_init(mj_stanza *st);
+
+/* What the tracker made of one stanza. */
+typedef enum mj_outcome {
+    MJ_O_IGNORED = 0,   /* not about any room the session has state with */
+    MJ_O_UNCHANGED = 1, /* about a tracked room; nothing changed (update,
+                           duplicate self-presence, unrelated occupant) */
+    MJ_O_CHANGED = 2,   /* state changed (events may have fired) */
+    MJ_O_FORGED = 3,    /* a self-presence (110) for a room the session has
+                           no state with, or answering no join: refused */
+    MJ_O_BAD_JID = 4,   /* from/to does not prepare: ignored */
+    MJ_O_LIMIT = 5,     /* a bound was hit: not tracked */
+    MJ_O_AMBIGUOUS = 6  /* membership unclear: PING_NEEDED fired */
+} mj_outcome;
+
+/* "ignored", "unchanged", ...; never NULL. */
+MJ_API const char *mj_outcome_name(mj_outcome o);
+
+/* A stanza the session sends (to: room/nick, bare room, or absent for a
+ * broadcast presence). from is not read. Errors: MJ_EINVAL, MJ_ENOMEM (the
+ * state is as before the call; *out is MJ_O_UNCHANGED). out may be NULL. */
+MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
+                               mj_outcome *out);
+
+/* A stanza the session receives (from: room/nick or the bare room). to is
+ * not read. Errors as for mj_session_outgoing(). */
+MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
+                               mj_outcome *out);
+
+/* Apply timeouts due by the clock now. Call it every few seconds. */
+MJ_API void mj_tracker_tick(mj_tracker *tr);
+
+/* ---------------------------------------------------------------------- */
+/* Queries                                                                 */
+
+typedef enum mj_state {
+    MJ_S_NONE = 0,
+    MJ_S_PENDING = 1,   /* join sent, not confirmed: not shown */
+    MJ_S_JOINED = 2,
+    MJ_S_CHANGING = 3,  /* nick change sent, shown under the old nick */
+    MJ_S_EXPECTING = 4, /* 303 received, shown under the old nick */
+    MJ_S_LEAVING = 5    /* leave sent, shown until confirmed */
+} mj_state;
+
+/* "none", "pending", "joined", "changing", "expecting", "leaving". */
+MJ_API const char *mj_state_name(mj_state s);
+
+/* One room of a session as an iterator reports it; strings valid until the
+ * tracker is next changed. */
+typedef struct mj_room_info {
+    mj_str room;         /* prepared bare room JID */
+    mj_state state;
+    mj_str nick;         /* the nick shown (absent while PENDING) */
+    mj_str pending_nick; /* PENDING/CHANGING: asked; EXPECTING: announced */
+    double since;        /* clock time of the last state change */
+} mj_room_info;
+
+/* The nick shown for room (any spelling that prepares to the same bare
+ * JID): MJ_OK with *nick set for JOINED, CHANGING, EXPECTING and LEAVING;
+ * MJ_ENOTFOUND otherwise; MJ_EJID if room does not prepare. */
+MJ_API int mj_session_nick(const mj_session *s, const char *room, size_t len,
+                           mj_str *nick);
+
+/* Full state of one room (MJ_ENOTFOUND when NONE). */
+MJ_API int mj_session_room(const mj_session *s, const char *room, size_t len,
+                           mj_room_info *info);
+
+/* Iterate a session's rooms: set *cursor = 0 first, call until it returns
+ * 0. Returns 1 and fills info for each room with state (any order). The
+ * session must not change during the iteration. */
+MJ_API int mj_session_next_room(const mj_session *s, size_t *cursor,
+                                mj_room_info *info);
+
+/* Iterate sessions the same way; returns the next session or NULL. */
+MJ_API mj_session *mj_tracker_next_session(const mj_tracker *tr,
+                                           size_t *cursor);
+
+typedef struct mj_stats {
+    size_t sessions;
+    size_t rooms_shown; /* entries rooms_joined would show */
+    size_t pending;     /* PENDING entries */
+    size_t changing;    /* CHANGING + EXPECTING entries */
+    size_t leaving;     /* LEAVING entries */
+    size_t distinct_rooms; /* distinct room JIDs held */
+    size_t bytes;       /* bytes currently allocated by the tracker */
+    /* counters since creation */
+    uint64_t joins, leaves, join_failures, forged, limits, bad_jids,
+        ambiguous;
+} mj_stats;
+
+MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);
+
+/* Entries of one session: shown rooms and pending joins. */
+MJ_API size_t mj_session_count(const mj_session *s, mj_state state);
+
+/* ---------------------------------------------------------------------- */
+/* Restoring state (module reload, tests)                                   */
+
+/* Put a room in a given state directly, as an earlier tracker left it.
+ * nick for JOINED/CHANGING/EXPECTING/LEAVING, pending_nick for
+ * PENDING/CHANGING/EXPECTING. Fires no event. Errors: MJ_EINVAL, MJ_EJID,
+ * MJ_ETOOLONG, MJ_ENOMEM. */
+MJ_API int mj_session_restore(mj_session *s, const char *room, size_t len,
+                              mj_state state, mj_str nick,
+                              mj_str pending_nick, double since);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MUCJOINS_H */

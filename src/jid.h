@@ -1,0 +1,47 @@
+/* Internal: JID splitting and RFC 6122 preparation (ICU usprep, with an
+ * exact ASCII fast path). Not part of the public API. */
+#ifndef MJ_JID_H
+#define MJ_JID_H
+
+#include <stddef.h>
+
+#include "mucjoins.h"
+
+#define MJ_PART_MAX 1023
+
+typedef enum mj_profile {
+    MJ_PROFILE_NODE = 0,     /* Nodeprep */
+    MJ_PROFILE_NAME = 1,     /* Nameprep (domain; one trailing dot is
+                                stripped by the JID functions, not here) */
+    MJ_PROFILE_RESOURCE = 2  /* Resourceprep */
+} mj_profile;
+
+/* Split like Prosody's util.jid.split: node and resource optional and
+ * non-empty when present; host required and non-empty. Parts point into
+ * s. Returns MJ_OK or MJ_EJID. */
+int mj_jid_split(const char *s, size_t len, mj_str *node, mj_str *host,
+                 mj_str *res);
+
+/* Prepare one part with a profile (unassigned code points allowed), into
+ * out (cap bytes, not NUL-terminated). MJ_OK, MJ_EJID (prohibited
+ * character, bad UTF-8, bidi rule, empty result where not allowed),
+ * MJ_ETOOLONG (> MJ_PART_MAX bytes after preparation, or cap too small),
+ * MJ_ENOMEM. Uses the ASCII fast path when every byte is ASCII. */
+int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
+                 size_t cap, size_t *out_len);
+
+/* The same through the library only (no fast path): for tests proving the
+ * fast path equal. */
+int mj_prep_part_slow(mj_profile profile, const char *in, size_t len,
+                      char *out, size_t cap, size_t *out_len);
+
+/* Prepare a JID and split it: writes the prepared bare JID
+ * (node@host or host, trailing dot of host stripped) into bare (cap
+ * bytes) and the prepared resource into res (cap bytes). *res_len is
+ * set to (size_t)-1 when there is no resource. Both buffers should be
+ * at least 2 * MJ_PART_MAX + 2 and MJ_PART_MAX bytes. */
+int mj_jid_prep_split(const char *s, size_t len, char *bare, size_t bare_cap,
+                      size_t *bare_len, char *res, size_t res_cap,
+                      size_t *res_len);
+
+#endif
