@@ -1,0 +1,128 @@
+"""pytest fixtures for the integration suite (see harness.py).
+
+* lt         (session) the asyncio loop thread all XMPP connections live on
+* server     (module)  a private Prosody; a test file may set
+                       PROSODY_OPTIONS = {...} (global options, e.g.
+                       track_muc_joins_pending_timeout) and MUC_OPTIONS
+* component  (module)  the scripted MUC scripted.localhost (XEP-0114)
+* connect    (test)    connect("alice") -> a Client with a fresh resource;
+                       every client is disconnected at the end of the test
+Tests must not depend on each other: every test uses its own rooms (see
+room()) and resources.
+
+On failure the Prosody log written during the test is attached to the report.
+A test during which Prosody logged an error (a Lua traceback in the module,
+say) fails at teardown with those lines.
+"""
+
+import itertools
+import os
+import re
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from harness import (  # noqa: E402
+    Client, LoopThread, ProsodyServer, ScriptedComponent, check_module_built,
+    module_dir)
+
+_room_counter = itertools.count(1)
+
+
+def pytest_report_header(config):
+    d = module_dir() / "mod_track_muc_joins"
+    return [f"mucjoins: module under test from {d}",
+            f"mucjoins: module built: {check_module_built() is None}"]
+
+
+@pytest.fixture(scope="session")
+def lt():
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="module")
+def server(request, lt):
+    problem = check_module_built()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    mod = request.module
+    srv = ProsodyServer(options=getattr(mod, "PROSODY_OPTIONS", None),
+                        muc_options=getattr(mod, "MUC_OPTIONS", None),
+                        name=mod.__name__.rsplit(".", 1)[-1])
+    srv.start()
+    yield srv
+    srv.stop()
+    srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def component(server, lt):
+    comp = ScriptedComponent(lt, server).start()
+    yield comp
+    comp.stop()
+
+
+def _short(name):
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+
+
+@pytest.fixture
+def connect(server, lt, request):
+    clients = []
+    n = itertools.count(1)
+    base = _short(request.node.name)
+
+    def factory(user, res=None, initial_presence=True):
+        res = res or f"{base}-{next(n)}"
+        c = Client(lt, server, user, res).connect(initial_presence)
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        c.disconnect()
+
+
+@pytest.fixture
+def room(request):
+    """room(prefix="r", service=MUC) -> a room JID no other test uses."""
+    base = _short(request.node.name)
+
+    def make(prefix="r", service="conference.localhost"):
+        return f"{prefix}-{base}-{next(_room_counter)}@{service}"
+
+    return make
+
+
+# Prosody log: attach on failure, fail on logged errors
+
+@pytest.fixture(autouse=True)
+def _prosody_log(request):
+    if "server" not in request.fixturenames:
+        yield
+        return
+    srv = request.getfixturevalue("server")
+    start = srv.log_size()
+    request.node._prosody = (srv, start)
+    yield
+    errors = srv.errors_in_log(start)
+    if errors:
+        pytest.fail("Prosody logged errors during this test:\n" + "\n".join(errors[:40]),
+                    pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    info = getattr(item, "_prosody", None)
+    if info and rep.failed:
+        srv, start = info
+        lines = srv.log_text(start).splitlines()
+        keep = int(os.environ.get("MUCJOINS_IT_LOG_LINES", "300"))
+        head = f"{srv.log_path} (last {min(keep, len(lines))} of {len(lines)} lines written during this test)\n"
+        rep.sections.append(("prosody log", head + "\n".join(lines[-keep:])))
