@@ -110,22 +110,22 @@ typedef enum mj_event_type {
     MJ_EV_NICK_CHANGED = 3,   /* old_nick -> nick */
     MJ_EV_NICK_REWRITTEN = 4, /* joined as nick though old_nick was asked */
     MJ_EV_JOIN_FAILED = 5,    /* a pending join ended without entering */
-    MJ_EV_PING_NEEDED = 6     /* membership is ambiguous: self-ping room/nick */
+    MJ_EV_PING_NEEDED = 6 /* membership is ambiguous: self-ping room/nick */
 } mj_event_type;
 
 /* Why a session left a room or a join failed. Ordered strongest first for
  * the codes of one presence (SPEC 2, "left reasons"). */
 typedef enum mj_reason {
     MJ_R_NONE = 0,
-    MJ_R_TECHNICAL = 1,     /* 333 */
-    MJ_R_SHUTDOWN = 2,      /* 332 */
-    MJ_R_BANNED = 3,        /* 301 */
-    MJ_R_KICKED = 4,        /* 307 */
-    MJ_R_AFFILIATION = 5,   /* 321 */
-    MJ_R_MEMBERS_ONLY = 6,  /* 322 */
-    MJ_R_DESTROYED = 7,     /* <destroy/>, with text and alt_venue */
-    MJ_R_VOLUNTARY = 8,     /* confirmation of a leave the session sent */
-    MJ_R_REMOVED = 9,       /* unavailable self-presence, no other reason */
+    MJ_R_TECHNICAL = 1,    /* 333 */
+    MJ_R_SHUTDOWN = 2,     /* 332 */
+    MJ_R_BANNED = 3,       /* 301 */
+    MJ_R_KICKED = 4,       /* 307 */
+    MJ_R_AFFILIATION = 5,  /* 321 */
+    MJ_R_MEMBERS_ONLY = 6, /* 322 */
+    MJ_R_DESTROYED = 7,    /* <destroy/>, with text and alt_venue */
+    MJ_R_VOLUNTARY = 8,    /* confirmation of a leave the session sent */
+    MJ_R_REMOVED = 9,      /* unavailable self-presence, no other reason */
     MJ_R_SESSION_CLOSED = 10,
     MJ_R_LEFT_UNCONFIRMED = 11, /* a sent leave was never confirmed */
     MJ_R_GHOST = 12,            /* a self-ping said "not joined" */
@@ -255,9 +255,9 @@ typedef struct mj_stanza {
     int status[MJ_MAX_STATUS];
     size_t nstatus;
     int status_malformed;
-    mj_str item_nick;     /* <item nick=''/> inside muc#user */
-    int has_destroy;      /* <destroy/> inside muc#user */
-    mj_str destroy_jid;   /* its jid attribute (alternate venue) */
+    mj_str item_nick;      /* <item nick=''/> inside muc#user */
+    int has_destroy;       /* <destroy/> inside muc#user */
+    mj_str destroy_jid;    /* its jid attribute (alternate venue) */
     mj_str destroy_reason; /* its <reason/> text */
 
     /* <error/> of a type='error' stanza */
@@ -304,7 +304,7 @@ MJ_API void mj_tracker_tick(mj_tracker *tr);
 
 typedef enum mj_state {
     MJ_S_NONE = 0,
-    MJ_S_PENDING = 1,   /* join sent, not confirmed: not shown */
+    MJ_S_PENDING = 1, /* join sent, not confirmed: not shown */
     MJ_S_JOINED = 2,
     MJ_S_CHANGING = 3,  /* nick change sent, shown under the old nick */
     MJ_S_EXPECTING = 4, /* 303 received, shown under the old nick */
@@ -317,7 +317,7 @@ MJ_API const char *mj_state_name(mj_state s);
 /* One room of a session as an iterator reports it; strings valid until the
  * tracker is next changed. */
 typedef struct mj_room_info {
-    mj_str room;         /* prepared bare room JID */
+    mj_str room; /* prepared bare room JID */
     mj_state state;
     mj_str nick;         /* the nick shown (absent while PENDING) */
     mj_str pending_nick; /* PENDING/CHANGING: asked; EXPECTING: announced */
@@ -346,20 +346,21 @@ MJ_API mj_session *mj_tracker_next_session(const mj_tracker *tr,
 
 typedef struct mj_stats {
     size_t sessions;
-    size_t rooms_shown; /* entries rooms_joined would show */
-    size_t pending;     /* PENDING entries */
-    size_t changing;    /* CHANGING + EXPECTING entries */
-    size_t leaving;     /* LEAVING entries */
+    size_t rooms_shown;    /* entries rooms_joined would show */
+    size_t pending;        /* PENDING entries */
+    size_t changing;       /* CHANGING + EXPECTING entries */
+    size_t leaving;        /* LEAVING entries */
     size_t distinct_rooms; /* distinct room JIDs held */
-    size_t bytes;       /* bytes currently allocated by the tracker */
+    size_t bytes;          /* bytes currently allocated by the tracker */
     /* counters since creation */
-    uint64_t joins, leaves, join_failures, forged, limits, bad_jids,
-        ambiguous;
+    uint64_t joins, leaves, join_failures, forged, limits, bad_jids, ambiguous;
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);
 
-/* Entries of one session: shown rooms and pending joins. */
+/* Entries of one session in a state. MJ_S_CHANGING and MJ_S_EXPECTING
+ * both count the two together; MJ_S_NONE counts every shown room (what
+ * rooms_joined holds). */
 MJ_API size_t mj_session_count(const mj_session *s, mj_state state);
 
 /* ---------------------------------------------------------------------- */
@@ -370,8 +371,8 @@ MJ_API size_t mj_session_count(const mj_session *s, mj_state state);
  * PENDING/CHANGING/EXPECTING. Fires no event. Errors: MJ_EINVAL, MJ_EJID,
  * MJ_ETOOLONG, MJ_ENOMEM. */
 MJ_API int mj_session_restore(mj_session *s, const char *room, size_t len,
-                              mj_state state, mj_str nick,
-                              mj_str pending_nick, double since);
+                              mj_state state, mj_str nick, mj_str pending_nick,
+                              double since);
 
 #ifdef __cplusplus
 }

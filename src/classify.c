@@ -1,0 +1,66 @@
+/* What a received presence says about the session: is it a self-presence
+ * (110 in muc#user), a nick change (303), a removal and for which reason.
+ * SPEC 2, "self-presence" and "left reasons". */
+#include <string.h>
+
+#include "internal.h"
+
+/* Removal codes, strongest first; <destroy/> ranks after them. */
+static const struct {
+    int code;
+    mj_reason reason;
+} removal_codes[] = {
+    {333, MJ_R_TECHNICAL}, {332, MJ_R_SHUTDOWN},    {301, MJ_R_BANNED},
+    {307, MJ_R_KICKED},    {321, MJ_R_AFFILIATION}, {322, MJ_R_MEMBERS_ONLY},
+};
+
+void mj_classify(const mj_stanza *st, mj_class *out)
+{
+    memset(out, 0, sizeof *out);
+    out->removal = MJ_R_NONE;
+    if (!st->has_muc_user)
+        return;
+    size_t n = st->nstatus < MJ_MAX_STATUS ? st->nstatus : MJ_MAX_STATUS;
+    for (size_t i = 0; i < n; i++) {
+        if (st->status[i] == 110)
+            out->self = 1;
+        else if (st->status[i] == 303)
+            out->has303 = 1;
+        else if (st->status[i] == 332)
+            out->has332 = 1;
+    }
+    for (size_t r = 0; r < sizeof removal_codes / sizeof removal_codes[0];
+         r++) {
+        for (size_t i = 0; i < n; i++) {
+            if (st->status[i] == removal_codes[r].code) {
+                out->removal = removal_codes[r].reason;
+                return;
+            }
+        }
+    }
+    if (st->has_destroy)
+        out->removal = MJ_R_DESTROYED;
+}
+
+/* Prosody's muc/util.lib.lua kickable_error_conditions: a message error
+ * with one of these (or without a condition) makes the MUC remove the
+ * sender. */
+int mj_kickable_condition(mj_str cond)
+{
+    static const char *const kickable[] = {"gone",
+                                           "internal-server-error",
+                                           "item-not-found",
+                                           "jid-malformed",
+                                           "recipient-unavailable",
+                                           "redirect",
+                                           "remote-server-not-found",
+                                           "remote-server-timeout",
+                                           "service-unavailable"};
+    if (cond.ptr == NULL || cond.len == 0)
+        return 1; /* "malformed error" */
+    for (size_t i = 0; i < sizeof kickable / sizeof kickable[0]; i++)
+        if (strlen(kickable[i]) == cond.len &&
+            memcmp(kickable[i], cond.ptr, cond.len) == 0)
+            return 1;
+    return 0;
+}

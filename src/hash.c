@@ -1,0 +1,172 @@
+/* Keyed hashing and the open-addressing table used for every map keyed by
+ * attacker-controlled JIDs. The key is random per tracker, so nobody can
+ * prepare JIDs that collide. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+#define SIPROUND                                                              \
+    do {                                                                      \
+        v0 += v1;                                                             \
+        v1 = ROTL(v1, 13);                                                    \
+        v1 ^= v0;                                                             \
+        v0 = ROTL(v0, 32);                                                    \
+        v2 += v3;                                                             \
+        v3 = ROTL(v3, 16);                                                    \
+        v3 ^= v2;                                                             \
+        v0 += v3;                                                             \
+        v3 = ROTL(v3, 21);                                                    \
+        v3 ^= v0;                                                             \
+        v2 += v1;                                                             \
+        v1 = ROTL(v1, 17);                                                    \
+        v1 ^= v2;                                                             \
+        v2 = ROTL(v2, 32);                                                    \
+    } while (0)
+
+static uint64_t load64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+uint64_t mj_siphash(const mj_hkey *key, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t v0 = 0x736f6d6570736575ULL ^ key->k0;
+    uint64_t v1 = 0x646f72616e646f6dULL ^ key->k1;
+    uint64_t v2 = 0x6c7967656e657261ULL ^ key->k0;
+    uint64_t v3 = 0x7465646279746573ULL ^ key->k1;
+    uint64_t b = ((uint64_t)len) << 56;
+    size_t n = len & ~(size_t)7;
+
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t m = load64(p + i);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t i = 0; i < (len & 7); i++)
+        b |= ((uint64_t)p[n + i]) << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+void mj_hkey_random(mj_hkey *key)
+{
+    unsigned char buf[16];
+    size_t got = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        while (got < sizeof buf) {
+            ssize_t r = read(fd, buf + got, sizeof buf - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        close(fd);
+    }
+    if (got < sizeof buf) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+                     (uint64_t)(uintptr_t)key ^ (uint64_t)getpid();
+        memcpy(buf, &a, 8);
+        a = a * 0x9e3779b97f4a7c15ULL + (uint64_t)(uintptr_t)&ts;
+        memcpy(buf + 8, &a, 8);
+    }
+    key->k0 = load64(buf);
+    key->k1 = load64(buf + 8);
+}
+
+int mj_table_reserve(struct mj_tracker *tr, mj_table *t)
+{
+    if (t->cap != 0 && (t->count + 1) * 4 <= t->cap * 3)
+        return MJ_OK;
+    size_t ncap = t->cap ? t->cap * 2 : 4;
+    mj_slot *ns = mj_alloc(tr, ncap * sizeof *ns);
+    if (ns == NULL)
+        return MJ_ENOMEM;
+    memset(ns, 0, ncap * sizeof *ns);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->slots[i].item == NULL)
+            continue;
+        size_t j = (size_t)t->slots[i].hash & (ncap - 1);
+        while (ns[j].item != NULL)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = t->slots[i];
+    }
+    mj_free(tr, t->slots, t->cap * sizeof *t->slots);
+    t->slots = ns;
+    t->cap = ncap;
+    return MJ_OK;
+}
+
+void mj_table_insert(mj_table *t, uint64_t hash, void *item)
+{
+    size_t j = (size_t)hash & (t->cap - 1);
+    while (t->slots[j].item != NULL)
+        j = (j + 1) & (t->cap - 1);
+    t->slots[j].hash = hash;
+    t->slots[j].item = item;
+    t->count++;
+}
+
+size_t mj_table_find(const mj_table *t, uint64_t hash,
+                     int (*match)(const void *item, const void *key),
+                     const void *key)
+{
+    if (t->cap == 0)
+        return (size_t)-1;
+    size_t j = (size_t)hash & (t->cap - 1);
+    while (t->slots[j].item != NULL) {
+        if (t->slots[j].hash == hash && match(t->slots[j].item, key))
+            return j;
+        j = (j + 1) & (t->cap - 1);
+    }
+    return (size_t)-1;
+}
+
+void mj_table_remove_at(mj_table *t, size_t idx)
+{
+    size_t mask = t->cap - 1;
+    size_t i = idx;
+    size_t j = idx;
+    t->slots[i].item = NULL;
+    t->count--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (t->slots[j].item == NULL)
+            return;
+        size_t home = (size_t)t->slots[j].hash & mask;
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        int in_range =
+            (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!in_range) {
+            t->slots[i] = t->slots[j];
+            t->slots[j].item = NULL;
+            i = j;
+        }
+    }
+}
+
+void mj_table_free(struct mj_tracker *tr, mj_table *t)
+{
+    mj_free(tr, t->slots, t->cap * sizeof *t->slots);
+    t->slots = NULL;
+    t->cap = 0;
+    t->count = 0;
+}

@@ -1,0 +1,515 @@
+/* The join state machine: SPEC sections 2 and 3. Every decision about
+ * whether a session is in a room, and under which nick, is made here.
+ * docs/state-machine.md draws it. */
+#include <string.h>
+
+#include "internal.h"
+#include "jid.h"
+
+/* A JID the stanza names, prepared and raw. */
+typedef struct target {
+    char bare[2 * MJ_PART_MAX + 2];
+    size_t blen;
+    char res[MJ_PART_MAX + 1]; /* prepared resource */
+    size_t rlen;
+    int has_res;
+    mj_str raw_res; /* the resource as written in the stanza */
+} target;
+
+static mj_str none(void)
+{
+    return mj_str_none();
+}
+
+/* MJ_OK, or the outcome to report when the JID is unusable. */
+static int parse_target(mj_session *s, mj_str jid, target *t, mj_outcome *bad)
+{
+    mj_str node, host;
+    int rc = mj_jid_prep_split(jid.ptr, jid.len, t->bare, sizeof t->bare,
+                               &t->blen, t->res, sizeof t->res, &t->rlen);
+    if (rc == MJ_OK)
+        rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
+    if (rc == MJ_OK) {
+        t->has_res = t->rlen != (size_t)-1;
+        return MJ_OK;
+    }
+    if (rc == MJ_ENOMEM)
+        return rc;
+    if (rc == MJ_ETOOLONG) {
+        *bad = MJ_O_LIMIT;
+        s->tr->st.limits++;
+    } else {
+        *bad = MJ_O_BAD_JID;
+        s->tr->st.bad_jids++;
+    }
+    if (!(s->warned_limit & 4)) {
+        s->warned_limit |= 4;
+        mj_log(s->tr, MJ_LOG_DEBUG,
+               "%.*s: ignoring a stanza with an unusable JID (%s)",
+               (int)s->jid_len, s->jid, mj_strerror(rc));
+    }
+    return rc;
+}
+
+int mj_nick_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    char pa[MJ_PART_MAX + 1], pb[MJ_PART_MAX + 1];
+    size_t la, lb;
+    if (alen == blen && memcmp(a, b, alen) == 0)
+        return 1;
+    if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
+            MJ_OK ||
+        mj_prep_part(MJ_PROFILE_RESOURCE, b, blen, pb, sizeof pb, &lb) !=
+            MJ_OK)
+        return 0;
+    return la == lb && memcmp(pa, pb, la) == 0;
+}
+
+static void warn_limit(mj_session *s, const char *what, size_t bound)
+{
+    s->tr->st.limits++;
+    if (s->warned_limit & 1)
+        return;
+    s->warned_limit |= 1;
+    mj_log(s->tr, MJ_LOG_WARN,
+           "%.*s: %s limit (%zu) reached; further rooms are not tracked",
+           (int)s->jid_len, s->jid, what, bound);
+}
+
+static void note_forged(mj_session *s, const target *t)
+{
+    s->tr->st.forged++;
+    if (s->warned_limit & 2)
+        return;
+    s->warned_limit |= 2;
+    mj_log(s->tr, MJ_LOG_DEBUG,
+           "%.*s: refusing a self-presence from %.*s: no join was sent "
+           "there (further ones are not logged)",
+           (int)s->jid_len, s->jid, (int)t->blen, t->bare);
+}
+
+static void emit_simple(mj_entry *e, mj_event_type type, mj_reason reason)
+{
+    mj_emit(e, type, reason, none(), none(), none(), none());
+}
+
+/* The entry leaves with an event and is freed. */
+static void leave(mj_entry *e, mj_reason reason, const mj_stanza *st)
+{
+    mj_str text = none(), venue = none();
+    if (reason == MJ_R_DESTROYED && st != NULL) {
+        text = st->destroy_reason;
+        venue = st->destroy_jid;
+    }
+    mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    mj_entry_destroy(e);
+}
+
+static void fail_join(mj_entry *e, mj_reason reason, const mj_stanza *st)
+{
+    mj_str cond = none(), text = none(), venue = none();
+    if (st != NULL && reason == MJ_R_ERROR)
+        cond = st->error_condition;
+    if (st != NULL && reason == MJ_R_DESTROYED) {
+        text = st->destroy_reason;
+        venue = st->destroy_jid;
+    }
+    mj_emit(e, MJ_EV_JOIN_FAILED, reason, none(), cond, text, venue);
+    mj_entry_destroy(e);
+}
+
+static mj_outcome ask_ping(mj_entry *e)
+{
+    emit_simple(e, MJ_EV_PING_NEEDED, MJ_R_NONE);
+    return MJ_O_AMBIGUOUS;
+}
+
+/* ---- what the session sends ------------------------------------------ */
+
+/* Unavailable (or a presence error, or a kickable message error) sent to
+ * a room: the session is on its way out. */
+static mj_outcome send_leave(mj_entry *e, int is_unavailable)
+{
+    switch ((mj_state)e->state) {
+    case MJ_S_PENDING:
+        if (!is_unavailable)
+            return MJ_O_UNCHANGED;
+        /* nothing was shown; a late confirmation finds no state */
+        mj_entry_destroy(e);
+        return MJ_O_CHANGED;
+    case MJ_S_JOINED:
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_state(e, MJ_S_LEAVING);
+        return MJ_O_CHANGED;
+    case MJ_S_LEAVING:
+    case MJ_S_NONE:
+        break;
+    }
+    return MJ_O_UNCHANGED;
+}
+
+static int send_join(mj_session *s, mj_entry *e, const target *t,
+                     uint64_t hash, mj_outcome *out)
+{
+    mj_tracker *tr = s->tr;
+    int fresh = e == NULL;
+    if (fresh || e->state != MJ_S_PENDING) {
+        if (s->n_pending >= tr->cfg.max_pending) {
+            warn_limit(s, "max_pending", tr->cfg.max_pending);
+            *out = MJ_O_LIMIT;
+            return MJ_OK;
+        }
+    }
+    if (fresh && (e = mj_entry_create(s, t->bare, t->blen, hash)) == NULL)
+        return MJ_ENOMEM;
+    if (mj_entry_set_nick(e, 1, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
+        if (fresh)
+            mj_entry_destroy(e);
+        return MJ_ENOMEM;
+    }
+    mj_entry_set_nick(e, 0, NULL, 0); /* LEAVING(o) -> PENDING(n) */
+    mj_entry_set_state(e, MJ_S_PENDING);
+    *out = MJ_O_CHANGED;
+    return MJ_OK;
+}
+
+static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
+                          const target *t, uint64_t hash, mj_outcome *out)
+{
+    mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
+    int is_join = st->has_muc_x || s->tr->cfg.legacy_joins;
+    if (!t->has_res) /* no nick: neither a join nor a nick change */
+        return MJ_OK;
+    switch (state) {
+    case MJ_S_NONE:
+    case MJ_S_PENDING:
+    case MJ_S_LEAVING:
+        if (is_join)
+            return send_join(s, e, t, hash, out);
+        return MJ_OK;
+    case MJ_S_JOINED:
+    case MJ_S_EXPECTING:
+    case MJ_S_CHANGING:
+        if (state != MJ_S_CHANGING &&
+            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
+                          e->nick_len)) {
+            *out = MJ_O_UNCHANGED; /* a presence update */
+            return MJ_OK;
+        }
+        if (mj_entry_set_nick(e, 1, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
+            return MJ_ENOMEM;
+        if (state != MJ_S_CHANGING)
+            mj_entry_set_state(e, MJ_S_CHANGING);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    }
+    return MJ_OK;
+}
+
+int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+{
+    target t;
+    uint64_t hash;
+    *out = MJ_O_IGNORED;
+
+    int presence = st->kind == MJ_KIND_PRESENCE;
+    int kick_msg = st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_ERROR &&
+                   mj_kickable_condition(st->error_condition);
+    if (!presence && !kick_msg)
+        return MJ_OK;
+
+    if (st->to.ptr == NULL) {
+        /* broadcast: an unavailable leaves every room */
+        if (!presence || st->type != MJ_T_UNAVAILABLE)
+            return MJ_OK;
+        for (size_t i = 0; i < s->rooms.cap; i++) {
+            mj_entry *e = s->rooms.slots[i].item;
+            if (e == NULL)
+                continue;
+            if (send_leave(e, 1) == MJ_O_CHANGED) {
+                *out = MJ_O_CHANGED;
+                if (s->rooms.slots[i].item != e)
+                    i--; /* removal shifted another entry here */
+            }
+        }
+        return MJ_OK;
+    }
+
+    int rc = parse_target(s, st->to, &t, out);
+    if (rc != MJ_OK)
+        return rc == MJ_ENOMEM ? rc : MJ_OK;
+    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, &hash);
+    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+
+    if (kick_msg || st->type == MJ_T_ERROR) {
+        if (e != NULL)
+            *out = send_leave(e, 0);
+        return MJ_OK;
+    }
+    switch (st->type) {
+    case MJ_T_AVAILABLE:
+        return send_available(s, e, st, &t, hash, out);
+    case MJ_T_UNAVAILABLE:
+        if (e != NULL)
+            *out = send_leave(e, 1);
+        return MJ_OK;
+    default:
+        if (e != NULL)
+            *out = MJ_O_UNCHANGED;
+        return MJ_OK;
+    }
+}
+
+/* ---- what the session receives ------------------------------------------ */
+
+static int got_available_self(mj_session *s, mj_entry *e, const target *t,
+                              mj_outcome *out)
+{
+    mj_tracker *tr = s->tr;
+    mj_state state = (mj_state)e->state;
+    const char *x = t->raw_res.ptr;
+    size_t xlen = t->raw_res.len;
+
+    if (state == MJ_S_PENDING) {
+        if (s->n_shown >= tr->cfg.max_rooms) {
+            warn_limit(s, "max_rooms", tr->cfg.max_rooms);
+            mj_entry_destroy(e);
+            *out = MJ_O_LIMIT;
+            return MJ_OK;
+        }
+        if (mj_entry_set_nick(e, 0, x, xlen) != MJ_OK)
+            return MJ_ENOMEM;
+        mj_entry_set_state(e, MJ_S_JOINED);
+        emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
+        if (e->pnick && !mj_nick_equal(x, xlen, e->pnick, e->pnick_len))
+            mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE,
+                    mj_str_of(e->pnick, e->pnick_len), none(), none(), none());
+        mj_entry_set_nick(e, 1, NULL, 0);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    }
+    if (state == MJ_S_LEAVING) {
+        *out = MJ_O_UNCHANGED; /* sent before the room saw the leave */
+        return MJ_OK;
+    }
+    /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
+    if (mj_nick_equal(x, xlen, e->nick, e->nick_len)) {
+        mj_entry_set_nick(e, 1, NULL, 0);
+        if (state == MJ_S_JOINED) {
+            *out = MJ_O_UNCHANGED; /* duplicate or multi-session echo */
+            return MJ_OK;
+        }
+        mj_entry_set_state(e, MJ_S_JOINED);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    }
+    char *copy = mj_strdup(tr, x, xlen);
+    if (copy == NULL)
+        return MJ_ENOMEM;
+    char *old = e->nick;
+    uint32_t old_len = e->nick_len;
+    e->nick = copy;
+    e->nick_len = (uint32_t)xlen;
+    mj_entry_set_nick(e, 1, NULL, 0);
+    mj_entry_set_state(e, MJ_S_JOINED);
+    mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len), none(),
+            none(), none());
+    mj_free(tr, old, (size_t)old_len + 1);
+    *out = MJ_O_CHANGED;
+    return MJ_OK;
+}
+
+static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
+                                const mj_class *c, mj_outcome *out)
+{
+    mj_state state = (mj_state)e->state;
+    switch (state) {
+    case MJ_S_PENDING:
+        if (c->removal == MJ_R_NONE) {
+            /* the confirmation of an earlier leave racing the rejoin */
+            *out = MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
+        fail_join(e, c->removal, st);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    case MJ_S_JOINED:
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        if (c->has303) {
+            const mj_str m = st->item_nick;
+            char pm[MJ_PART_MAX + 1];
+            size_t pmlen;
+            if (m.ptr == NULL ||
+                mj_prep_part(MJ_PROFILE_RESOURCE, m.ptr, m.len, pm, sizeof pm,
+                             &pmlen) != MJ_OK ||
+                pmlen == 0) {
+                /* a nick change to nowhere: ask the room */
+                *out = state == MJ_S_CHANGING ? MJ_O_UNCHANGED : ask_ping(e);
+                return MJ_OK;
+            }
+            if (mj_entry_set_nick(e, 1, m.ptr, m.len) != MJ_OK)
+                return MJ_ENOMEM;
+            mj_entry_set_state(e, MJ_S_EXPECTING);
+            *out = MJ_O_CHANGED;
+            return MJ_OK;
+        }
+        leave(e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    case MJ_S_LEAVING:
+        if (c->has303) { /* a change raced the leave; wait for the leave */
+            *out = MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
+        leave(e, c->removal != MJ_R_NONE ? c->removal : MJ_R_VOLUNTARY, st);
+        *out = MJ_O_CHANGED;
+        return MJ_OK;
+    case MJ_S_NONE:
+        break;
+    }
+    return MJ_OK;
+}
+
+/* An unavailable without 110: about the session only when it comes from
+ * the session's own nick (SPEC 2: destroy / 332, else ambiguous). */
+static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
+                                  const mj_class *c, const target *t,
+                                  mj_outcome *out)
+{
+    mj_state state = (mj_state)e->state;
+    *out = MJ_O_UNCHANGED;
+    if (state == MJ_S_PENDING || e->nick == NULL ||
+        !mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len))
+        return;
+    if (st->has_destroy || c->has332) {
+        leave(e, c->removal, st);
+        *out = MJ_O_CHANGED;
+        return;
+    }
+    if (state == MJ_S_JOINED || state == MJ_S_EXPECTING)
+        *out = ask_ping(e);
+}
+
+static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
+{
+    switch ((mj_state)e->state) {
+    case MJ_S_PENDING:
+        fail_join(e, MJ_R_ERROR, st);
+        *out = MJ_O_CHANGED;
+        return;
+    case MJ_S_CHANGING: /* nick change refused */
+        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_state(e, MJ_S_JOINED);
+        *out = MJ_O_CHANGED;
+        return;
+    case MJ_S_JOINED:
+    case MJ_S_EXPECTING:
+        *out = ask_ping(e);
+        return;
+    case MJ_S_LEAVING: /* the room will not confirm this leave */
+        leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
+        *out = MJ_O_CHANGED;
+        return;
+    case MJ_S_NONE:
+        break;
+    }
+}
+
+static int is_cond(mj_str c, const char *name)
+{
+    return c.ptr != NULL && c.len == strlen(name) &&
+           memcmp(c.ptr, name, c.len) == 0;
+}
+
+int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
+{
+    target t;
+    mj_class c;
+    *out = MJ_O_IGNORED;
+
+    int presence = st->kind == MJ_KIND_PRESENCE;
+    /* a groupchat message refused with not-acceptable: not an occupant? */
+    int msg_err = st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_ERROR &&
+                  is_cond(st->error_condition, "not-acceptable");
+    if ((!presence && !msg_err) || st->from.ptr == NULL)
+        return MJ_OK;
+
+    mj_classify(st, &c);
+    int rc = parse_target(s, st->from, &t, out);
+    if (rc != MJ_OK)
+        return rc == MJ_ENOMEM ? rc : MJ_OK;
+    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
+    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    if (e == NULL) {
+        if (presence && c.self && st->type != MJ_T_ERROR) {
+            note_forged(s, &t);
+            *out = MJ_O_FORGED;
+        }
+        return MJ_OK;
+    }
+    if (msg_err) {
+        *out = e->state == MJ_S_JOINED ? ask_ping(e) : MJ_O_UNCHANGED;
+        return MJ_OK;
+    }
+    *out = MJ_O_UNCHANGED;
+    switch (st->type) {
+    case MJ_T_AVAILABLE:
+        if (!c.self)
+            return MJ_OK; /* another occupant */
+        if (!t.has_res) {
+            *out = MJ_O_IGNORED; /* a self-presence names a nick */
+            return MJ_OK;
+        }
+        return got_available_self(s, e, &t, out);
+    case MJ_T_UNAVAILABLE:
+        if (!t.has_res) {
+            *out = c.self ? MJ_O_IGNORED : MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
+        if (c.self)
+            return got_unavailable_self(e, st, &c, out);
+        got_unavailable_other(e, st, &c, &t, out);
+        return MJ_OK;
+    case MJ_T_ERROR:
+        got_error(e, st, out);
+        return MJ_OK;
+    default:
+        return MJ_OK; /* probe, subscribe...: never change state */
+    }
+}
+
+void mj_joins_timeout(mj_entry *e)
+{
+    switch ((mj_state)e->state) {
+    case MJ_S_PENDING:
+        fail_join(e, MJ_R_TIMEOUT, NULL);
+        return;
+    case MJ_S_CHANGING:
+        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_state(e, MJ_S_JOINED);
+        return;
+    case MJ_S_EXPECTING: {
+        mj_tracker *tr = e->sess->tr;
+        char *old = e->nick;
+        uint32_t old_len = e->nick_len;
+        e->nick = NULL;
+        mj_entry_promote_nick(e);
+        mj_entry_set_state(e, MJ_S_JOINED);
+        mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
+                none(), none(), none());
+        mj_free(tr, old, (size_t)old_len + 1);
+        return;
+    }
+    case MJ_S_LEAVING:
+        leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
+        return;
+    case MJ_S_JOINED:
+    case MJ_S_NONE:
+        break;
+    }
+    /* not timed: take it off the list so tick cannot loop */
+    mj_entry_set_state(e, (mj_state)e->state);
+}

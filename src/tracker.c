@@ -1,0 +1,805 @@
+/* The tracker's storage: sessions, interned room JIDs, entries, the timer
+ * list, events, queries. No protocol decision lives here (see joins.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "jid.h"
+
+/* ---- allocator, log, clock ------------------------------------------- */
+
+static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+static double default_clock(void *ud)
+{
+    struct timespec ts;
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void *mj_alloc(struct mj_tracker *tr, size_t size)
+{
+    void *p = tr->cfg.alloc(tr->cfg.alloc_ud, NULL, 0, size);
+    if (p != NULL)
+        tr->bytes += size;
+    return p;
+}
+
+void mj_free(struct mj_tracker *tr, void *p, size_t size)
+{
+    if (p == NULL)
+        return;
+    tr->cfg.alloc(tr->cfg.alloc_ud, p, size, 0);
+    tr->bytes -= size;
+}
+
+char *mj_strdup(struct mj_tracker *tr, const char *p, size_t len)
+{
+    char *s = mj_alloc(tr, len + 1);
+    if (s == NULL)
+        return NULL;
+    if (len)
+        memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
+double mj_now(struct mj_tracker *tr)
+{
+    return tr->cfg.clock(tr->cfg.clock_ud);
+}
+
+void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    if (tr->cfg.log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    tr->cfg.log(tr->cfg.log_ud, level, buf);
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+const char *mj_strerror(int err)
+{
+    switch (err) {
+    case MJ_OK:
+        return "success";
+    case MJ_ENOMEM:
+        return "out of memory";
+    case MJ_EINVAL:
+        return "invalid argument";
+    case MJ_EJID:
+        return "malformed JID";
+    case MJ_ETOOLONG:
+        return "JID part longer than 1023 bytes";
+    case MJ_ENOTFOUND:
+        return "not found";
+    }
+    return "unknown error";
+}
+
+const char *mj_error_name(int err)
+{
+    switch (err) {
+    case MJ_OK:
+        return "MJ_OK";
+    case MJ_ENOMEM:
+        return "MJ_ENOMEM";
+    case MJ_EINVAL:
+        return "MJ_EINVAL";
+    case MJ_EJID:
+        return "MJ_EJID";
+    case MJ_ETOOLONG:
+        return "MJ_ETOOLONG";
+    case MJ_ENOTFOUND:
+        return "MJ_ENOTFOUND";
+    }
+    return "MJ_EUNKNOWN";
+}
+
+const char *mj_reason_name(mj_reason r)
+{
+    static const char *const names[] = {
+        "none",      "technical",   "shutdown",       "banned",
+        "kicked",    "affiliation", "members-only",   "destroyed",
+        "voluntary", "removed",     "session-closed", "left-unconfirmed",
+        "ghost",     "error",       "timeout"};
+    if ((unsigned)r < sizeof names / sizeof names[0])
+        return names[r];
+    return "unknown";
+}
+
+const char *mj_outcome_name(mj_outcome o)
+{
+    static const char *const names[] = {"ignored",  "unchanged", "changed",
+                                        "forged",   "bad-jid",   "limit",
+                                        "ambiguous"};
+    if ((unsigned)o < sizeof names / sizeof names[0])
+        return names[o];
+    return "unknown";
+}
+
+const char *mj_state_name(mj_state s)
+{
+    static const char *const names[] = {"none",     "pending",   "joined",
+                                        "changing", "expecting", "leaving"};
+    if ((unsigned)s < sizeof names / sizeof names[0])
+        return names[s];
+    return "unknown";
+}
+
+/* ---- tracker ------------------------------------------------------------ */
+
+void mj_config_init(mj_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max_rooms = 1000;
+    cfg->max_pending = 64;
+    cfg->pending_timeout = 120.0;
+}
+
+static int config_apply(mj_tracker *tr, const mj_config *cfg)
+{
+    if (cfg->pending_timeout < 0 ||
+        cfg->pending_timeout != cfg->pending_timeout)
+        return MJ_EINVAL;
+    mj_alloc_fn old_alloc = tr->cfg.alloc;
+    void *old_ud = tr->cfg.alloc_ud;
+    tr->cfg = *cfg;
+    if (old_alloc != NULL) { /* the allocator of a live tracker stays */
+        tr->cfg.alloc = old_alloc;
+        tr->cfg.alloc_ud = old_ud;
+    } else if (tr->cfg.alloc == NULL) {
+        tr->cfg.alloc = default_alloc;
+    }
+    if (tr->cfg.clock == NULL)
+        tr->cfg.clock = default_clock;
+    return MJ_OK;
+}
+
+int mj_tracker_new(const mj_config *cfg, mj_tracker **out)
+{
+    mj_config def;
+    if (out == NULL)
+        return MJ_EINVAL;
+    *out = NULL;
+    if (cfg == NULL) {
+        mj_config_init(&def);
+        cfg = &def;
+    }
+    mj_alloc_fn af = cfg->alloc ? cfg->alloc : default_alloc;
+    mj_tracker *tr = af(cfg->alloc_ud, NULL, 0, sizeof *tr);
+    if (tr == NULL)
+        return MJ_ENOMEM;
+    memset(tr, 0, sizeof *tr);
+    tr->cfg.alloc = af;
+    tr->cfg.alloc_ud = cfg->alloc_ud;
+    int rc = config_apply(tr, cfg);
+    if (rc != MJ_OK) {
+        af(cfg->alloc_ud, tr, sizeof *tr, 0);
+        return rc;
+    }
+    tr->bytes = sizeof *tr;
+    mj_hkey_random(&tr->key);
+    *out = tr;
+    return MJ_OK;
+}
+
+int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
+{
+    if (tr == NULL || cfg == NULL)
+        return MJ_EINVAL;
+    return config_apply(tr, cfg);
+}
+
+static void session_free(mj_session *s);
+
+void mj_tracker_free(mj_tracker *tr)
+{
+    if (tr == NULL)
+        return;
+    for (size_t i = 0; i < tr->sessions.cap; i++)
+        if (tr->sessions.slots[i].item != NULL)
+            session_free(tr->sessions.slots[i].item);
+    mj_table_free(tr, &tr->sessions);
+    mj_table_free(tr, &tr->rooms);
+    tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
+}
+
+void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
+{
+    if (out == NULL)
+        return;
+    if (tr == NULL) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = tr->st;
+    out->sessions = tr->sessions.count;
+    out->distinct_rooms = tr->rooms.count;
+    out->bytes = tr->bytes;
+}
+
+/* ---- interned rooms -------------------------------------------------- */
+
+struct strkey {
+    const char *p;
+    size_t len;
+};
+
+static int istr_match(const void *item, const void *key)
+{
+    const mj_istr *r = item;
+    const struct strkey *k = key;
+    return r->len == k->len && memcmp(r->s, k->p, k->len) == 0;
+}
+
+mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
+                      uint64_t *hash_out)
+{
+    struct strkey k = {p, len};
+    uint64_t h = mj_siphash(&tr->key, p, len);
+    if (hash_out)
+        *hash_out = h;
+    size_t i = mj_table_find(&tr->rooms, h, istr_match, &k);
+    return i == (size_t)-1 ? NULL : tr->rooms.slots[i].item;
+}
+
+static void istr_release(mj_tracker *tr, mj_istr *r)
+{
+    if (--r->refs > 0)
+        return;
+    struct strkey k = {r->s, r->len};
+    size_t i = mj_table_find(&tr->rooms, r->hash, istr_match, &k);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->rooms, i);
+    mj_free(tr, r, sizeof *r + r->len + 1);
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+static int entry_match(const void *item, const void *key)
+{
+    return ((const mj_entry *)item)->room == key;
+}
+
+mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
+{
+    size_t i = mj_table_find(&s->rooms, room->hash, entry_match, room);
+    return i == (size_t)-1 ? NULL : s->rooms.slots[i].item;
+}
+
+mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
+                          uint64_t hash)
+{
+    mj_tracker *tr = s->tr;
+    struct strkey k = {room, len};
+    mj_istr *r = NULL;
+    size_t i = mj_table_find(&tr->rooms, hash, istr_match, &k);
+    if (i != (size_t)-1)
+        r = tr->rooms.slots[i].item;
+    if (mj_table_reserve(tr, &s->rooms) != MJ_OK)
+        return NULL;
+    mj_entry *e = mj_alloc(tr, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    if (r == NULL) {
+        if (mj_table_reserve(tr, &tr->rooms) != MJ_OK) {
+            mj_free(tr, e, sizeof *e);
+            return NULL;
+        }
+        r = mj_alloc(tr, sizeof *r + len + 1);
+        if (r == NULL) {
+            mj_free(tr, e, sizeof *e);
+            return NULL;
+        }
+        r->hash = hash;
+        r->refs = 0;
+        r->len = (uint32_t)len;
+        memcpy(r->s, room, len);
+        r->s[len] = '\0';
+        mj_table_insert(&tr->rooms, hash, r);
+    }
+    r->refs++;
+    memset(e, 0, sizeof *e);
+    e->room = r;
+    e->sess = s;
+    e->state = MJ_S_NONE;
+    e->since = mj_now(tr);
+    mj_table_insert(&s->rooms, hash, e);
+    return e;
+}
+
+static void timer_unlink(mj_tracker *tr, mj_entry *e)
+{
+    if (e->tprev)
+        e->tprev->tnext = e->tnext;
+    else if (tr->thead == e)
+        tr->thead = e->tnext;
+    if (e->tnext)
+        e->tnext->tprev = e->tprev;
+    else if (tr->ttail == e)
+        tr->ttail = e->tprev;
+    e->tprev = e->tnext = NULL;
+}
+
+static void timer_append(mj_tracker *tr, mj_entry *e)
+{
+    e->tprev = tr->ttail;
+    e->tnext = NULL;
+    if (tr->ttail)
+        tr->ttail->tnext = e;
+    else
+        tr->thead = e;
+    tr->ttail = e;
+}
+
+static void count_state(mj_session *s, mj_state st, int delta)
+{
+    mj_tracker *tr = s->tr;
+    switch (st) {
+    case MJ_S_PENDING:
+        s->n_pending += (size_t)delta;
+        tr->st.pending += (size_t)delta;
+        break;
+    case MJ_S_JOINED:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        break;
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        s->n_changing += (size_t)delta;
+        tr->st.changing += (size_t)delta;
+        break;
+    case MJ_S_LEAVING:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        s->n_leaving += (size_t)delta;
+        tr->st.leaving += (size_t)delta;
+        break;
+    case MJ_S_NONE:
+        break;
+    }
+}
+
+static int timed(mj_state st)
+{
+    return st == MJ_S_PENDING || st == MJ_S_CHANGING || st == MJ_S_EXPECTING ||
+           st == MJ_S_LEAVING;
+}
+
+void mj_entry_set_state(mj_entry *e, mj_state state)
+{
+    mj_tracker *tr = e->sess->tr;
+    count_state(e->sess, (mj_state)e->state, -1);
+    count_state(e->sess, state, +1);
+    if (timed((mj_state)e->state))
+        timer_unlink(tr, e);
+    e->state = (uint8_t)state;
+    e->since = mj_now(tr);
+    if (timed(state)) {
+        e->deadline = e->since + tr->cfg.pending_timeout;
+        timer_append(tr, e);
+    }
+}
+
+int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len)
+{
+    mj_tracker *tr = e->sess->tr;
+    char *copy = NULL;
+    if (p != NULL) {
+        copy = mj_strdup(tr, p, len);
+        if (copy == NULL)
+            return MJ_ENOMEM;
+    }
+    char **slot = which ? &e->pnick : &e->nick;
+    uint32_t *slen = which ? &e->pnick_len : &e->nick_len;
+    if (*slot)
+        mj_free(tr, *slot, (size_t)*slen + 1);
+    *slot = copy;
+    *slen = copy ? (uint32_t)len : 0;
+    return MJ_OK;
+}
+
+void mj_entry_promote_nick(mj_entry *e)
+{
+    mj_tracker *tr = e->sess->tr;
+    if (e->nick)
+        mj_free(tr, e->nick, (size_t)e->nick_len + 1);
+    e->nick = e->pnick;
+    e->nick_len = e->pnick_len;
+    e->pnick = NULL;
+    e->pnick_len = 0;
+}
+
+static void entry_free(mj_entry *e)
+{
+    mj_tracker *tr = e->sess->tr;
+    count_state(e->sess, (mj_state)e->state, -1);
+    if (timed((mj_state)e->state))
+        timer_unlink(tr, e);
+    mj_entry_set_nick(e, 0, NULL, 0);
+    mj_entry_set_nick(e, 1, NULL, 0);
+    istr_release(tr, e->room);
+    mj_free(tr, e, sizeof *e);
+}
+
+void mj_entry_destroy(mj_entry *e)
+{
+    mj_session *s = e->sess;
+    size_t i = mj_table_find(&s->rooms, e->room->hash, entry_match, e->room);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&s->rooms, i);
+    entry_free(e);
+}
+
+void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
+             mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue)
+{
+    mj_tracker *tr = e->sess->tr;
+    switch (type) {
+    case MJ_EV_JOINED:
+        tr->st.joins++;
+        break;
+    case MJ_EV_LEFT:
+        tr->st.leaves++;
+        break;
+    case MJ_EV_JOIN_FAILED:
+        tr->st.join_failures++;
+        break;
+    case MJ_EV_PING_NEEDED:
+        tr->st.ambiguous++;
+        break;
+    default:
+        break;
+    }
+    if (tr->cfg.on_event == NULL)
+        return;
+    mj_event ev;
+    ev.type = type;
+    ev.session = e->sess;
+    ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
+    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.nick = e->nick ? mj_str_of(e->nick, e->nick_len)
+                      : (e->pnick ? mj_str_of(e->pnick, e->pnick_len)
+                                  : mj_str_none());
+    ev.old_nick = old_nick;
+    ev.reason = reason;
+    ev.condition = condition;
+    ev.text = text;
+    ev.alt_venue = alt_venue;
+    tr->cfg.on_event(tr->cfg.event_ud, &ev);
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+struct sesskey {
+    const char *p;
+    size_t len;
+};
+
+static int session_match(const void *item, const void *key)
+{
+    const mj_session *s = item;
+    const struct sesskey *k = key;
+    return s->pjid_len == k->len && memcmp(s->pjid, k->p, k->len) == 0;
+}
+
+static int prep_full(const char *jid, size_t len, char *out, size_t cap,
+                     size_t *out_len)
+{
+    if (jid == NULL)
+        return MJ_EINVAL;
+    return mj_jid_prep(jid, len, out, cap, out_len);
+}
+
+#define FULL_JID_CAP (3 * MJ_PART_MAX + 3)
+
+int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    *out = NULL;
+    int rc = prep_full(full_jid, len, buf, sizeof buf, &plen);
+    if (rc != MJ_OK)
+        return rc;
+    struct sesskey k = {buf, plen};
+    uint64_t h = mj_siphash(&tr->key, buf, plen);
+    size_t i = mj_table_find(&tr->sessions, h, session_match, &k);
+    if (i == (size_t)-1)
+        return MJ_ENOTFOUND;
+    *out = tr->sessions.slots[i].item;
+    return MJ_OK;
+}
+
+int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    *out = NULL;
+    int rc = prep_full(full_jid, len, buf, sizeof buf, &plen);
+    if (rc != MJ_OK)
+        return rc;
+    struct sesskey k = {buf, plen};
+    uint64_t h = mj_siphash(&tr->key, buf, plen);
+    size_t i = mj_table_find(&tr->sessions, h, session_match, &k);
+    if (i != (size_t)-1) {
+        *out = tr->sessions.slots[i].item;
+        return MJ_OK;
+    }
+    if (mj_table_reserve(tr, &tr->sessions) != MJ_OK)
+        return MJ_ENOMEM;
+    mj_session *s = mj_alloc(tr, sizeof *s);
+    if (s == NULL)
+        return MJ_ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->tr = tr;
+    s->jid = mj_strdup(tr, full_jid, len);
+    s->pjid = mj_strdup(tr, buf, plen);
+    if (s->jid == NULL || s->pjid == NULL) {
+        mj_free(tr, s->jid, s->jid ? len + 1 : 0);
+        mj_free(tr, s->pjid, s->pjid ? plen + 1 : 0);
+        mj_free(tr, s, sizeof *s);
+        return MJ_ENOMEM;
+    }
+    s->jid_len = len;
+    s->pjid_len = plen;
+    s->hash = h;
+    mj_table_insert(&tr->sessions, h, s);
+    *out = s;
+    return MJ_OK;
+}
+
+static void session_free(mj_session *s)
+{
+    mj_tracker *tr = s->tr;
+    for (size_t i = 0; i < s->rooms.cap; i++)
+        if (s->rooms.slots[i].item != NULL)
+            entry_free(s->rooms.slots[i].item);
+    mj_table_free(tr, &s->rooms);
+    mj_free(tr, s->jid, s->jid_len + 1);
+    mj_free(tr, s->pjid, s->pjid_len + 1);
+    mj_free(tr, s, sizeof *s);
+}
+
+void mj_session_close(mj_session *s)
+{
+    if (s == NULL)
+        return;
+    mj_tracker *tr = s->tr;
+    for (size_t i = 0; i < s->rooms.cap; i++) {
+        mj_entry *e = s->rooms.slots[i].item;
+        if (e != NULL && e->state != MJ_S_PENDING && e->state != MJ_S_NONE)
+            mj_emit(e, MJ_EV_LEFT, MJ_R_SESSION_CLOSED, mj_str_none(),
+                    mj_str_none(), mj_str_none(), mj_str_none());
+    }
+    struct sesskey k = {s->pjid, s->pjid_len};
+    size_t i = mj_table_find(&tr->sessions, s->hash, session_match, &k);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->sessions, i);
+    session_free(s);
+}
+
+mj_str mj_session_jid(const mj_session *s)
+{
+    if (s == NULL)
+        return mj_str_none();
+    return mj_str_of(s->jid, s->jid_len);
+}
+
+/* ---- feeding --------------------------------------------------------- */
+
+void mj_stanza_init(mj_stanza *st)
+{
+    if (st != NULL)
+        memset(st, 0, sizeof *st);
+}
+
+int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+{
+    mj_outcome o = MJ_O_UNCHANGED;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = mj_joins_outgoing(s, st, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
+int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
+{
+    mj_outcome o = MJ_O_UNCHANGED;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = mj_joins_incoming(s, st, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
+void mj_tracker_tick(mj_tracker *tr)
+{
+    if (tr == NULL)
+        return;
+    double now = mj_now(tr);
+    while (tr->thead != NULL && tr->thead->deadline <= now)
+        mj_joins_timeout(tr->thead);
+}
+
+/* ---- queries --------------------------------------------------------- */
+
+static void fill_info(const mj_entry *e, mj_room_info *info)
+{
+    info->room = mj_str_of(e->room->s, e->room->len);
+    info->state = (mj_state)e->state;
+    info->nick = e->nick ? mj_str_of(e->nick, e->nick_len) : mj_str_none();
+    info->pending_nick =
+        e->pnick ? mj_str_of(e->pnick, e->pnick_len) : mj_str_none();
+    info->since = e->since;
+}
+
+static const mj_entry *lookup(const mj_session *s, const char *room,
+                              size_t len, int *rc)
+{
+    char bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX + 1];
+    size_t blen, rlen;
+    *rc = MJ_EINVAL;
+    if (s == NULL || room == NULL)
+        return NULL;
+    *rc = mj_jid_prep_split(room, len, bare, sizeof bare, &blen, res,
+                            sizeof res, &rlen);
+    if (*rc != MJ_OK)
+        return NULL;
+    *rc = MJ_ENOTFOUND;
+    mj_istr *r = mj_room_find(s->tr, bare, blen, NULL);
+    if (r == NULL)
+        return NULL;
+    const mj_entry *e = mj_entry_find(s, r);
+    if (e == NULL || e->state == MJ_S_NONE)
+        return NULL;
+    *rc = MJ_OK;
+    return e;
+}
+
+int mj_session_nick(const mj_session *s, const char *room, size_t len,
+                    mj_str *nick)
+{
+    int rc;
+    const mj_entry *e = lookup(s, room, len, &rc);
+    if (nick)
+        *nick = mj_str_none();
+    if (e == NULL)
+        return rc;
+    if (e->nick == NULL)
+        return MJ_ENOTFOUND;
+    if (nick)
+        *nick = mj_str_of(e->nick, e->nick_len);
+    return MJ_OK;
+}
+
+int mj_session_room(const mj_session *s, const char *room, size_t len,
+                    mj_room_info *info)
+{
+    int rc;
+    const mj_entry *e = lookup(s, room, len, &rc);
+    if (e == NULL)
+        return rc;
+    if (info)
+        fill_info(e, info);
+    return MJ_OK;
+}
+
+int mj_session_next_room(const mj_session *s, size_t *cursor,
+                         mj_room_info *info)
+{
+    if (s == NULL || cursor == NULL)
+        return 0;
+    while (*cursor < s->rooms.cap) {
+        const mj_entry *e = s->rooms.slots[(*cursor)++].item;
+        if (e != NULL && e->state != MJ_S_NONE) {
+            if (info)
+                fill_info(e, info);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+mj_session *mj_tracker_next_session(const mj_tracker *tr, size_t *cursor)
+{
+    if (tr == NULL || cursor == NULL)
+        return NULL;
+    while (*cursor < tr->sessions.cap) {
+        mj_session *s = tr->sessions.slots[(*cursor)++].item;
+        if (s != NULL)
+            return s;
+    }
+    return NULL;
+}
+
+size_t mj_session_count(const mj_session *s, mj_state state)
+{
+    if (s == NULL)
+        return 0;
+    switch (state) {
+    case MJ_S_PENDING:
+        return s->n_pending;
+    case MJ_S_JOINED:
+        return s->n_shown - s->n_changing - s->n_leaving;
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        return s->n_changing;
+    case MJ_S_LEAVING:
+        return s->n_leaving;
+    case MJ_S_NONE:
+        return s->n_shown; /* everything shown */
+    }
+    return 0;
+}
+
+int mj_session_restore(mj_session *s, const char *room, size_t len,
+                       mj_state state, mj_str nick, mj_str pending_nick,
+                       double since)
+{
+    char bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX + 1];
+    size_t blen, rlen;
+    uint64_t h;
+    if (s == NULL || room == NULL || state <= MJ_S_NONE ||
+        state > MJ_S_LEAVING)
+        return MJ_EINVAL;
+    int shown = state != MJ_S_PENDING;
+    int has_pending = state == MJ_S_PENDING || state == MJ_S_CHANGING ||
+                      state == MJ_S_EXPECTING;
+    if ((shown && nick.ptr == NULL) || (has_pending && !pending_nick.ptr))
+        return MJ_EINVAL;
+    int rc = mj_jid_prep_split(room, len, bare, sizeof bare, &blen, res,
+                               sizeof res, &rlen);
+    if (rc != MJ_OK)
+        return rc;
+    mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
+    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    int fresh = e == NULL;
+    if (fresh && (e = mj_entry_create(s, bare, blen, h)) == NULL)
+        return MJ_ENOMEM;
+    if (mj_entry_set_nick(e, 0, shown ? nick.ptr : NULL, nick.len) != MJ_OK ||
+        mj_entry_set_nick(e, 1, has_pending ? pending_nick.ptr : NULL,
+                          pending_nick.len) != MJ_OK) {
+        if (fresh)
+            mj_entry_destroy(e);
+        return MJ_ENOMEM;
+    }
+    mj_entry_set_state(e, state);
+    e->since = since;
+    return MJ_OK;
+}

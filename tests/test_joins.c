@@ -1,0 +1,1013 @@
+/* The join state machine, one test per transition and per SPEC rule
+ * (sections 2 and 3). */
+#include "fixture.h"
+
+#define ROOM    "room@muc.example.org"
+#define R(nick) ROOM "/" nick
+
+static mj_tracker *tr;
+static mj_session *s;
+
+static void setup(void)
+{
+    tr = fx_tracker();
+    s = fx_session(tr, "user@example.org/phone");
+}
+
+static void teardown(void)
+{
+    mj_tracker_free(tr);
+    tr = NULL;
+}
+
+static void joined_as(const char *nick)
+{
+    char occ[256];
+    snprintf(occ, sizeof occ, ROOM "/%s", nick);
+    fx_join(s, occ);
+    fx_self(s, "available", occ);
+    fx_take();
+}
+
+/* ---- joining --------------------------------------------------------- */
+
+TEST(join_then_self_presence_joins)
+{
+    setup();
+    CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("");
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(join_without_muc_x_is_not_tracked)
+{
+    setup();
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_IGNORED);
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_FORGED);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(legacy_joins_option_tracks_joins_without_x)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.legacy_joins = 1;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_CHANGED);
+    fx_self(s, "available", R("Ann"));
+    CHECK_NICK(s, ROOM, "Ann");
+    teardown();
+}
+
+TEST(status_210_nick_rewritten_by_service)
+{
+    setup();
+    fx_join(s, R("ann"));
+    mj_stanza st = fx_pres("available", R("Ann the Great"));
+    fx_codes(&st, 110, 210, 0);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann the Great");
+    CHECK_EVENTS("joined " ROOM " Ann the Great; nick-rewritten " ROOM
+                 " ann>Ann the Great");
+    teardown();
+}
+
+TEST(self_presence_under_other_nick_without_210_still_joins)
+{
+    setup();
+    fx_join(s, R("ann"));
+    fx_self(s, "available", R("Bob"));
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("joined " ROOM " Bob; nick-rewritten " ROOM " ann>Bob");
+    teardown();
+}
+
+TEST(nick_equal_after_prep_is_not_a_rewrite)
+{
+    setup();
+    fx_join(s, "ROOM@MUC.example.org/Ann");
+    fx_self(s, "available", R("Ann"));
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_NICK(s, "Room@Muc.Example.Org", "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(retry_while_pending_takes_new_nick)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    CHECK_OUTCOME(fx_join(s, R("Ann2")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Ann2"));
+    CHECK_EVENTS("joined " ROOM " Ann2");
+    teardown();
+}
+
+TEST(join_error_fails_the_join)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_type = S("cancel");
+    st.error_condition = S("conflict");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " error/conflict");
+    teardown();
+}
+
+TEST(join_error_from_bare_room_fails_the_join)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("error", ROOM);
+    st.error_condition = S("registration-required");
+    fx_in(s, st);
+    CHECK_EVENTS("join-failed " ROOM " error/registration-required");
+    teardown();
+}
+
+TEST(join_error_carrying_110_is_not_recorded)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("error", R("Ann"));
+    fx_codes(&st, 110, 0);
+    st.error_condition = S("forbidden");
+    fx_in(s, st);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("join-failed " ROOM " error/forbidden");
+    teardown();
+}
+
+TEST(join_answered_without_110_is_not_recorded)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("available", R("Ann"));
+    fx_codes(&st, 100, 210, 0);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_NICK(s, ROOM, NULL);
+    teardown();
+}
+
+TEST(unavailable_self_with_removal_code_fails_pending_join)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 301, 0);
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " banned");
+    teardown();
+}
+
+TEST(plain_unavailable_self_keeps_pending_join)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    teardown();
+}
+
+TEST(self_presence_from_bare_room_is_ignored)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    CHECK_OUTCOME(fx_self(s, "available", ROOM), MJ_O_IGNORED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    teardown();
+}
+
+TEST(host_room_without_localpart_is_tracked)
+{
+    setup();
+    fx_join(s, "muc.example.org/Ann");
+    fx_self(s, "available", "muc.example.org/Ann");
+    CHECK_NICK(s, "muc.example.org", "Ann");
+    teardown();
+}
+
+/* ---- nick changes ------------------------------------------------------ */
+
+TEST(nick_change_303_keeps_entry_until_new_self_presence)
+{
+    setup();
+    joined_as("Ann");
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Anna"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Anna");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    fx_self(s, "available", R("Anna"));
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+    teardown();
+}
+
+TEST(presence_update_to_own_nick_changes_nothing)
+{
+    setup();
+    joined_as("Ann");
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
+TEST(nick_change_refused_returns_to_joined)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Bob")));
+    mj_stanza st = fx_pres("error", R("Bob"));
+    st.error_condition = S("conflict");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(nick_change_accepted_without_303_still_changes)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Bob")));
+    fx_self(s, "available", R("Bob"));
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Bob");
+    teardown();
+}
+
+TEST(changing_times_out_to_old_nick)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Bob")));
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(expecting_times_out_to_announced_nick)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Anna");
+    fx_in(s, st);
+    fx_now += 119;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_now += 2;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+    teardown();
+}
+
+TEST(service_initiated_303_without_request)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 303, 110, 0);
+    st.item_nick = S("Ann_");
+    fx_in(s, st);
+    fx_self(s, "available", R("Ann_"));
+    CHECK_NICK(s, ROOM, "Ann_");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Ann_");
+    teardown();
+}
+
+TEST(nick_change_303_without_nick_is_ambiguous)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("ping " ROOM " Ann");
+    teardown();
+}
+
+/* ---- leaving and removal ---------------------------------------------- */
+
+TEST(leave_confirmed_is_voluntary)
+{
+    setup();
+    joined_as("Ann");
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", R("Ann"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_NICK(s, ROOM, "Ann");
+    fx_self(s, "unavailable", R("Ann"));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    teardown();
+}
+
+TEST(leave_to_bare_room_is_a_leave)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", ROOM));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    teardown();
+}
+
+TEST(leave_unconfirmed_times_out)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
+    teardown();
+}
+
+TEST(unavailable_self_while_joined_is_removed)
+{
+    setup();
+    joined_as("Ann");
+    fx_self(s, "unavailable", R("Ann"));
+    CHECK_EVENTS("left " ROOM " Ann removed");
+    teardown();
+}
+
+TEST(unavailable_self_from_other_nick_still_means_us)
+{
+    setup();
+    joined_as("Ann");
+    fx_self(s, "unavailable", R("Zed"));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann removed");
+    teardown();
+}
+
+static void check_removal(int code, const char *reason)
+{
+    char expected[256];
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, code, 0);
+    fx_in(s, st);
+    snprintf(expected, sizeof expected, "left " ROOM " Ann %s", reason);
+    CHECK_EVENTS(expected);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+TEST(kick_307)
+{
+    check_removal(307, "kicked");
+}
+TEST(ban_301)
+{
+    check_removal(301, "banned");
+}
+TEST(affiliation_321)
+{
+    check_removal(321, "affiliation");
+}
+TEST(members_only_322)
+{
+    check_removal(322, "members-only");
+}
+TEST(shutdown_332)
+{
+    check_removal(332, "shutdown");
+}
+TEST(technical_333)
+{
+    check_removal(333, "technical");
+}
+
+TEST(removal_code_precedence)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 307, 110, 322, 301, 0);
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann banned");
+    joined_as("Ann");
+    st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 321, 333, 110, 0);
+    st.has_destroy = 1;
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann technical");
+    teardown();
+}
+
+TEST(removal_code_while_leaving_beats_voluntary)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 307, 0);
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    teardown();
+}
+
+TEST(destroy_with_110_has_reason_and_venue)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 0);
+    st.has_destroy = 1;
+    st.destroy_jid = S("new@muc.example.org");
+    st.destroy_reason = S("moved");
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann destroyed text=moved "
+                 "venue=new@muc.example.org");
+    teardown();
+}
+
+TEST(destroy_without_110_from_own_nick_leaves)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann destroyed");
+    teardown();
+}
+
+TEST(status_332_without_110_from_own_nick_leaves)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 332, 0);
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann shutdown");
+    teardown();
+}
+
+TEST(destroy_without_110_from_other_nick_is_someone_else)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Bob"));
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(unavailable_from_own_nick_without_110_is_ambiguous)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("ping " ROOM " Ann");
+    st.has_muc_user = 1;
+    st.status_malformed = 1;
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    teardown();
+}
+
+TEST(unavailable_from_other_nick_without_110_changes_nothing)
+{
+    setup();
+    joined_as("Ann");
+    CHECK_OUTCOME(fx_in(s, fx_pres("unavailable", R("Bob"))), MJ_O_UNCHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(presence_error_while_joined_keeps_entry_and_asks_ping)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_condition = S("not-acceptable");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("ping " ROOM " Ann");
+    teardown();
+}
+
+TEST(not_acceptable_message_error_asks_ping)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("error", ROOM);
+    st.kind = MJ_KIND_MESSAGE;
+    st.error_condition = S("not-acceptable");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    CHECK_EVENTS("ping " ROOM " Ann");
+    teardown();
+}
+
+TEST(error_while_leaving_ends_the_leave)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_condition = S("remote-server-not-found");
+    fx_in(s, st);
+    CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
+    teardown();
+}
+
+TEST(presence_error_sent_to_room_is_a_leave)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_condition = S("service-unavailable");
+    CHECK_OUTCOME(fx_out(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    teardown();
+}
+
+TEST(kickable_message_error_sent_to_room_is_a_leave)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("error", ROOM);
+    st.kind = MJ_KIND_MESSAGE;
+    st.error_condition = S("feature-not-implemented");
+    CHECK_OUTCOME(fx_out(s, st), MJ_O_IGNORED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    st.error_condition = S("recipient-unavailable");
+    CHECK_OUTCOME(fx_out(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    teardown();
+}
+
+/* ---- broadcast unavailable and races ---------------------------------- */
+
+TEST(broadcast_unavailable_leaves_every_room)
+{
+    setup();
+    joined_as("Ann");
+    fx_join(s, "other@muc.example.org/Ann");
+    fx_self(s, "available", "other@muc.example.org/Ann");
+    fx_join(s, "third@muc.example.org/Ann"); /* still pending */
+    fx_take();
+    mj_stanza st = fx_pres("unavailable", NULL);
+    st.to = S(NULL);
+    CHECK_OUTCOME(fx_out(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_STATE(s, "other@muc.example.org", MJ_S_LEAVING);
+    CHECK_STATE(s, "third@muc.example.org", MJ_S_NONE);
+    CHECK_NICK(s, ROOM, "Ann");
+    /* confirmations arrive later */
+    fx_self(s, "unavailable", R("Ann"));
+    fx_self(s, "unavailable", "other@muc.example.org/Ann");
+    CHECK_EVENTS("left " ROOM " Ann voluntary; left other@muc.example.org "
+                 "Ann voluntary");
+    CHECK_INT(mj_session_count(s, MJ_S_NONE), 0);
+    /* the late join confirmation of the cancelled join finds no state */
+    CHECK_OUTCOME(fx_self(s, "available", "third@muc.example.org/Ann"),
+                  MJ_O_FORGED);
+    teardown();
+}
+
+TEST(broadcast_available_changes_nothing)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("available", NULL);
+    CHECK_OUTCOME(fx_out(s, st), MJ_O_IGNORED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
+TEST(rejoin_while_leaving_survives_late_leave_confirmation)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Ann"));
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(leave_of_pending_join_cancels_it)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(available_self_while_leaving_keeps_leaving)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    teardown();
+}
+
+TEST(pending_join_times_out)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_now += 119;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_now += 2;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_FORGED);
+    teardown();
+}
+
+TEST(session_close_leaves_every_room)
+{
+    setup();
+    joined_as("Ann");
+    fx_join(s, "other@muc.example.org/Ann");
+    mj_session_close(s);
+    CHECK_EVENTS("left " ROOM " Ann session-closed");
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.sessions, 0);
+    CHECK_INT(st.rooms_shown, 0);
+    CHECK_INT(st.pending, 0);
+    CHECK_INT(st.distinct_rooms, 0);
+    teardown();
+}
+
+/* ---- multi-session ---------------------------------------------------- */
+
+TEST(two_sessions_same_nick_duplicate_110_has_no_event)
+{
+    setup();
+    mj_session *b = fx_session(tr, "user@example.org/laptop");
+    joined_as("Ann");
+    fx_join(b, R("Ann"));
+    fx_self(b, "available", R("Ann"));
+    CHECK_EVENTS("joined " ROOM " Ann");
+    /* the shared occupant changes: each session gets 110 again */
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_EVENTS("");
+    /* b leaves: b gets unavailable+110, s available+110 */
+    fx_out(b, fx_pres("unavailable", R("Ann")));
+    fx_self(b, "unavailable", R("Ann"));
+    fx_self(s, "available", R("Ann"));
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_NICK(b, ROOM, NULL);
+    teardown();
+}
+
+TEST(session_changing_away_from_shared_nick)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Anna")));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Anna");
+    fx_in(s, st);
+    fx_self(s, "available", R("Anna"));
+    /* the other session still under Ann */
+    CHECK_OUTCOME(fx_in(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+    teardown();
+}
+
+TEST(other_sessions_of_account_under_other_nick_are_not_us)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("available", R("Ann-laptop"));
+    fx_codes(&st, 100, 210, 0);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
+/* ---- anti-spoofing (SPEC 3) ------------------------------------------ */
+
+TEST(self_presence_from_room_never_joined_is_forged)
+{
+    setup();
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_FORGED);
+    CHECK_NICK(s, ROOM, NULL);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.forged, 1);
+    CHECK_INT(st.distinct_rooms, 0);
+    teardown();
+}
+
+TEST(self_presence_from_contact_with_directed_presence_is_forged)
+{
+    setup();
+    fx_out(s, fx_pres("available", "mallory@evil.example/res"));
+    CHECK_OUTCOME(fx_self(s, "available", "mallory@evil.example/res"),
+                  MJ_O_FORGED);
+    CHECK_NICK(s, "mallory@evil.example", NULL);
+    teardown();
+}
+
+TEST(joined_room_of_other_session_does_not_count)
+{
+    setup();
+    mj_session *b = fx_session(tr, "other@example.org/x");
+    fx_join(b, R("Bob"));
+    CHECK_OUTCOME(fx_self(s, "available", R("Bob")), MJ_O_FORGED);
+    CHECK_NICK(s, ROOM, NULL);
+    teardown();
+}
+
+TEST(duplicate_self_presence_gives_one_entry_one_event)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_self(s, "available", R("Ann"));
+    fx_self(s, "available", R("Ann"));
+    CHECK_EVENTS("joined " ROOM " Ann");
+    CHECK_INT(mj_session_count(s, MJ_S_JOINED), 1);
+    teardown();
+}
+
+TEST(status_110_outside_muc_user_means_nothing)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    mj_stanza st = fx_pres("available", R("Ann"));
+    st.has_muc_user = 0; /* the caller found 110 elsewhere: not passed */
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    teardown();
+}
+
+TEST(other_presence_types_never_change_state)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("probe", R("Ann"));
+    fx_codes(&st, 110, 307, 0);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    st.kind = MJ_KIND_MESSAGE;
+    st.type = MJ_T_GROUPCHAT;
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
+TEST(bad_jids_are_refused)
+{
+    setup();
+    CHECK_OUTCOME(fx_join(s, "room@@muc/x"), MJ_O_BAD_JID);
+    CHECK_OUTCOME(fx_join(s, "room@muc.example.org/"), MJ_O_BAD_JID);
+    CHECK_OUTCOME(fx_self(s, "available", "a b@muc.example.org/x"),
+                  MJ_O_BAD_JID);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.bad_jids, 3);
+    CHECK_INT(st.sessions, 1);
+    CHECK_INT(st.distinct_rooms, 0);
+    teardown();
+}
+
+TEST(too_long_nick_hits_the_bound)
+{
+    char occ[1200];
+    setup();
+    memset(occ, 'n', sizeof occ - 1);
+    occ[sizeof occ - 1] = '\0';
+    memcpy(occ, "r@m/", 4);
+    CHECK_OUTCOME(fx_join(s, occ), MJ_O_LIMIT);
+    occ[4 + 1023] = '\0';
+    CHECK_OUTCOME(fx_join(s, occ), MJ_O_CHANGED);
+    fx_self(s, "available", occ);
+    CHECK_NICK(s, "r@m", occ + 4);
+    teardown();
+}
+
+TEST(max_pending_bound)
+{
+    mj_config cfg;
+    char occ[64];
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = 3;
+    cfg.max_rooms = 2;
+    mj_tracker_configure(tr, &cfg);
+    for (int i = 0; i < 3; i++) {
+        snprintf(occ, sizeof occ, "r%d@muc/n", i);
+        CHECK_OUTCOME(fx_join(s, occ), MJ_O_CHANGED);
+    }
+    CHECK_OUTCOME(fx_join(s, "r3@muc/n"), MJ_O_LIMIT);
+    CHECK_OUTCOME(fx_join(s, "r0@muc/other"), MJ_O_CHANGED); /* a retry */
+    CHECK_OUTCOME(fx_self(s, "available", "r0@muc/other"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "r1@muc/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "r2@muc/n"), MJ_O_LIMIT);
+    CHECK_INT(mj_session_count(s, MJ_S_JOINED), 2);
+    CHECK_INT(mj_session_count(s, MJ_S_PENDING), 0);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.limits, 2);
+    teardown();
+}
+
+/* ---- queries and restore ------------------------------------------------ */
+
+TEST(iteration_lists_every_room)
+{
+    setup();
+    joined_as("Ann");
+    fx_join(s, "b@muc/x");
+    size_t cursor = 0, n = 0;
+    mj_room_info info;
+    int saw_pending = 0;
+    while (mj_session_next_room(s, &cursor, &info)) {
+        n++;
+        if (info.state == MJ_S_PENDING) {
+            saw_pending = 1;
+            CHECK_STR(info.pending_nick, "x");
+            CHECK_STR(info.nick, NULL);
+        }
+    }
+    CHECK_INT(n, 2);
+    CHECK(saw_pending);
+    cursor = 0;
+    CHECK(mj_tracker_next_session(tr, &cursor) == s);
+    CHECK(mj_tracker_next_session(tr, &cursor) == NULL);
+    teardown();
+}
+
+TEST(session_find_by_any_spelling)
+{
+    mj_session *found = NULL;
+    setup();
+    CHECK_INT(mj_session_find(tr, "USER@Example.org/phone", 22, &found),
+              MJ_OK);
+    CHECK(found == s);
+    CHECK_INT(mj_session_find(tr, "user@example.org/tablet", 23, &found),
+              MJ_ENOTFOUND);
+    CHECK(found == NULL);
+    CHECK_STR(mj_session_jid(s), "user@example.org/phone");
+    teardown();
+}
+
+TEST(restore_puts_states_back)
+{
+    setup();
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_CHANGING,
+                                 S("Ann"), S("Bob"), 5.0),
+              MJ_OK);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK_NICK(s, ROOM, "Ann");
+    fx_self(s, "available", R("Bob"));
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Bob");
+    CHECK_INT(
+        mj_session_restore(s, "x@y", 3, MJ_S_JOINED, S(NULL), S(NULL), 0),
+        MJ_EINVAL);
+    CHECK_INT(
+        mj_session_restore(s, "x@@y", 4, MJ_S_PENDING, S(NULL), S("n"), 0),
+        MJ_EJID);
+    teardown();
+}
+
+TEST(names_and_errors)
+{
+    CHECK(strcmp(mj_strerror(MJ_ENOMEM), "out of memory") == 0);
+    CHECK(strcmp(mj_strerror(-99), "unknown error") == 0);
+    CHECK(strcmp(mj_error_name(MJ_EJID), "MJ_EJID") == 0);
+    CHECK(strcmp(mj_reason_name(MJ_R_MEMBERS_ONLY), "members-only") == 0);
+    CHECK(strcmp(mj_reason_name((mj_reason)99), "unknown") == 0);
+    CHECK(strcmp(mj_state_name(MJ_S_EXPECTING), "expecting") == 0);
+    CHECK(strcmp(mj_outcome_name(MJ_O_FORGED), "forged") == 0);
+    CHECK_INT(mj_session_outgoing(NULL, NULL, NULL), MJ_EINVAL);
+    CHECK_INT(mj_tracker_new(NULL, NULL), MJ_EINVAL);
+    mj_tracker_free(NULL);
+    mj_session_close(NULL);
+}
+
+int main(void)
+{
+    RUN(join_then_self_presence_joins);
+    RUN(join_without_muc_x_is_not_tracked);
+    RUN(legacy_joins_option_tracks_joins_without_x);
+    RUN(status_210_nick_rewritten_by_service);
+    RUN(self_presence_under_other_nick_without_210_still_joins);
+    RUN(nick_equal_after_prep_is_not_a_rewrite);
+    RUN(retry_while_pending_takes_new_nick);
+    RUN(join_error_fails_the_join);
+    RUN(join_error_from_bare_room_fails_the_join);
+    RUN(join_error_carrying_110_is_not_recorded);
+    RUN(join_answered_without_110_is_not_recorded);
+    RUN(unavailable_self_with_removal_code_fails_pending_join);
+    RUN(plain_unavailable_self_keeps_pending_join);
+    RUN(self_presence_from_bare_room_is_ignored);
+    RUN(host_room_without_localpart_is_tracked);
+    RUN(nick_change_303_keeps_entry_until_new_self_presence);
+    RUN(presence_update_to_own_nick_changes_nothing);
+    RUN(nick_change_refused_returns_to_joined);
+    RUN(nick_change_accepted_without_303_still_changes);
+    RUN(changing_times_out_to_old_nick);
+    RUN(expecting_times_out_to_announced_nick);
+    RUN(service_initiated_303_without_request);
+    RUN(nick_change_303_without_nick_is_ambiguous);
+    RUN(leave_confirmed_is_voluntary);
+    RUN(leave_to_bare_room_is_a_leave);
+    RUN(leave_unconfirmed_times_out);
+    RUN(unavailable_self_while_joined_is_removed);
+    RUN(unavailable_self_from_other_nick_still_means_us);
+    RUN(kick_307);
+    RUN(ban_301);
+    RUN(affiliation_321);
+    RUN(members_only_322);
+    RUN(shutdown_332);
+    RUN(technical_333);
+    RUN(removal_code_precedence);
+    RUN(removal_code_while_leaving_beats_voluntary);
+    RUN(destroy_with_110_has_reason_and_venue);
+    RUN(destroy_without_110_from_own_nick_leaves);
+    RUN(status_332_without_110_from_own_nick_leaves);
+    RUN(destroy_without_110_from_other_nick_is_someone_else);
+    RUN(unavailable_from_own_nick_without_110_is_ambiguous);
+    RUN(unavailable_from_other_nick_without_110_changes_nothing);
+    RUN(presence_error_while_joined_keeps_entry_and_asks_ping);
+    RUN(not_acceptable_message_error_asks_ping);
+    RUN(error_while_leaving_ends_the_leave);
+    RUN(presence_error_sent_to_room_is_a_leave);
+    RUN(kickable_message_error_sent_to_room_is_a_leave);
+    RUN(broadcast_unavailable_leaves_every_room);
+    RUN(broadcast_available_changes_nothing);
+    RUN(rejoin_while_leaving_survives_late_leave_confirmation);
+    RUN(leave_of_pending_join_cancels_it);
+    RUN(available_self_while_leaving_keeps_leaving);
+    RUN(pending_join_times_out);
+    RUN(session_close_leaves_every_room);
+    RUN(two_sessions_same_nick_duplicate_110_has_no_event);
+    RUN(session_changing_away_from_shared_nick);
+    RUN(other_sessions_of_account_under_other_nick_are_not_us);
+    RUN(self_presence_from_room_never_joined_is_forged);
+    RUN(self_presence_from_contact_with_directed_presence_is_forged);
+    RUN(joined_room_of_other_session_does_not_count);
+    RUN(duplicate_self_presence_gives_one_entry_one_event);
+    RUN(status_110_outside_muc_user_means_nothing);
+    RUN(other_presence_types_never_change_state);
+    RUN(bad_jids_are_refused);
+    RUN(too_long_nick_hits_the_bound);
+    RUN(max_pending_bound);
+    RUN(iteration_lists_every_room);
+    RUN(session_find_by_any_spelling);
+    RUN(restore_puts_states_back);
+    RUN(names_and_errors);
+    return test_summary("joins");
+}
