@@ -16,13 +16,13 @@ static double fx_now;
 static char fx_events[8192];
 static size_t fx_nevents;
 
-static double fx_clock(void *ud)
+static inline double fx_clock(void *ud)
 {
     (void)ud;
     return fx_now;
 }
 
-static void fx_cat(const char *fmt, ...)
+static inline void fx_cat(const char *fmt, ...)
 {
     size_t used = strlen(fx_events);
     va_list ap;
@@ -31,7 +31,7 @@ static void fx_cat(const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *fx_type_name(mj_event_type t)
+static inline const char *fx_type_name(mj_event_type t)
 {
     switch (t) {
     case MJ_EV_JOINED:
@@ -53,7 +53,7 @@ static const char *fx_type_name(mj_event_type t)
 /* "joined room nick", "left room nick reason", "nick-changed room
  * old>new", "join-failed room reason[/condition]", "ping room nick";
  * events separated by "; " */
-static void fx_on_event(void *ud, const mj_event *ev)
+static inline void fx_on_event(void *ud, const mj_event *ev)
 {
     (void)ud;
     fx_nevents++;
@@ -77,7 +77,7 @@ static void fx_on_event(void *ud, const mj_event *ev)
 }
 
 /* Return the recorded events and clear the record. */
-static const char *fx_take(void)
+static inline const char *fx_take(void)
 {
     static char copy[sizeof fx_events];
     memcpy(copy, fx_events, sizeof copy);
@@ -92,7 +92,7 @@ static const char *fx_take(void)
             FAIL_AT("events: got \"%s\", expected \"%s\"", got_, expected);   \
     } while (0)
 
-static mj_tracker *fx_tracker(void)
+static inline mj_tracker *fx_tracker(void)
 {
     mj_config cfg;
     mj_tracker *tr = NULL;
@@ -109,7 +109,7 @@ static mj_tracker *fx_tracker(void)
     return tr;
 }
 
-static mj_session *fx_session(mj_tracker *tr, const char *jid)
+static inline mj_session *fx_session(mj_tracker *tr, const char *jid)
 {
     mj_session *s = NULL;
     if (mj_session_open(tr, jid, strlen(jid), &s) != MJ_OK) {
@@ -119,7 +119,7 @@ static mj_session *fx_session(mj_tracker *tr, const char *jid)
     return s;
 }
 
-static mj_str S(const char *p)
+static inline mj_str S(const char *p)
 {
     mj_str s;
     s.ptr = p;
@@ -128,7 +128,7 @@ static mj_str S(const char *p)
 }
 
 /* A presence view. type: "available", "unavailable", "error", other. */
-static mj_stanza fx_pres(const char *type, const char *jid)
+static inline mj_stanza fx_pres(const char *type, const char *jid)
 {
     mj_stanza st;
     mj_stanza_init(&st);
@@ -147,7 +147,7 @@ static mj_stanza fx_pres(const char *type, const char *jid)
 }
 
 /* Add muc#user status codes, terminated by 0. */
-static void fx_codes(mj_stanza *st, ...)
+static inline void fx_codes(mj_stanza *st, ...)
 {
     va_list ap;
     int c;
@@ -158,7 +158,7 @@ static void fx_codes(mj_stanza *st, ...)
     va_end(ap);
 }
 
-static mj_outcome fx_out(mj_session *s, mj_stanza st)
+static inline mj_outcome fx_out(mj_session *s, mj_stanza st)
 {
     mj_outcome o = MJ_O_IGNORED;
     int rc = mj_session_outgoing(s, &st, &o);
@@ -167,7 +167,7 @@ static mj_outcome fx_out(mj_session *s, mj_stanza st)
     return o;
 }
 
-static mj_outcome fx_in(mj_session *s, mj_stanza st)
+static inline mj_outcome fx_in(mj_session *s, mj_stanza st)
 {
     mj_outcome o = MJ_O_IGNORED;
     int rc = mj_session_incoming(s, &st, &o);
@@ -177,7 +177,7 @@ static mj_outcome fx_in(mj_session *s, mj_stanza st)
 }
 
 /* The session sends a join (available + MUC <x/>) to room/nick. */
-static mj_outcome fx_join(mj_session *s, const char *occupant)
+static inline mj_outcome fx_join(mj_session *s, const char *occupant)
 {
     mj_stanza st = fx_pres("available", occupant);
     st.has_muc_x = 1;
@@ -185,8 +185,8 @@ static mj_outcome fx_join(mj_session *s, const char *occupant)
 }
 
 /* The session receives a self-presence (110) from room/nick. */
-static mj_outcome fx_self(mj_session *s, const char *type,
-                          const char *occupant)
+static inline mj_outcome fx_self(mj_session *s, const char *type,
+                                 const char *occupant)
 {
     mj_stanza st = fx_pres(type, occupant);
     fx_codes(&st, 110, 0);
@@ -194,7 +194,7 @@ static mj_outcome fx_self(mj_session *s, const char *type,
 }
 
 /* The nick shown for room, or NULL. */
-static const char *fx_nick(mj_session *s, const char *room)
+static inline const char *fx_nick(mj_session *s, const char *room)
 {
     static char buf[2048];
     mj_str n;
@@ -204,7 +204,7 @@ static const char *fx_nick(mj_session *s, const char *room)
     return buf;
 }
 
-static mj_state fx_state(mj_session *s, const char *room)
+static inline mj_state fx_state(mj_session *s, const char *room)
 {
     mj_room_info info;
     if (mj_session_room(s, room, strlen(room), &info) != MJ_OK)

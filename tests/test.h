@@ -44,8 +44,8 @@ static const char *test_cur_name;
                         : (sa_.ptr == NULL || sa_.len != strlen(sb_) ||       \
                            memcmp(sa_.ptr, sb_, sa_.len) != 0))               \
             FAIL_AT("%s == %s: \"%.*s\" != \"%s\"", #a, #b,                   \
-                    sa_.ptr ? (int)sa_.len : 6,                               \
-                    sa_.ptr ? sa_.ptr : "(null)", sb_ ? sb_ : "(null)");      \
+                    sa_.ptr ? (int)sa_.len : 6, sa_.ptr ? sa_.ptr : "(null)", \
+                    sb_ ? sb_ : "(null)");                                    \
     } while (0)
 
 #define RUN(name)                                                             \
@@ -59,7 +59,7 @@ static const char *test_cur_name;
             test_passed++;                                                    \
     } while (0)
 
-static int test_summary(const char *suite)
+static inline int test_summary(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, test_passed, test_failed);
     return test_failed ? 1 : 0;

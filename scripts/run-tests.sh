@@ -1,0 +1,80 @@
+#!/bin/bash
+# Run every test suite, print each one's output, and end with one line
+# summing them: "N passed, N failed". Exit non-zero if anything failed.
+# Called by `make test` after the build; run from the repository root.
+set -u
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run NAME CMD...: run a suite, add the counts of its summary line
+# (ours: "N passed, N failed"; pytest: "N passed, N failed in ...").
+run() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    "$@" 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    local line p f e
+    line=$(grep -E '[0-9]+ (passed|failed|error)' "$log" | tail -n 1)
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+    f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || true)
+    e=$(echo "$line" | grep -oE '[0-9]+ errors?' | grep -oE '[0-9]+' || true)
+    p=${p:-0}
+    f=$((${f:-0} + ${e:-0}))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "--- $name exited with $rc"
+        f=1
+    fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "--- $name ran no test"
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+# one-check suites: a command that must succeed
+check() {
+    local name=$1
+    shift
+    echo "=== $name: $*"
+    if "$@"; then
+        echo "$name: 1 passed, 0 failed"
+        passed=$((passed + 1))
+    else
+        echo "$name: 0 passed, 1 failed"
+        failed=$((failed + 1))
+    fi
+}
+
+for t in build/tests/test_*; do
+    run "unit $(basename "$t")" "$t"
+done
+
+check "build with clang, ASan+UBSan" make -s test-sanitize
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+for t in build/asan/tests/test_*; do
+    run "sanitized $(basename "$t")" "$t"
+done
+
+check "format" make -s format-check
+check "exported symbols" scripts/check-symbols.sh
+
+if [ -f tests/lua/test_binding.lua ]; then
+    run "lua binding" lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so
+fi
+if [ -x tests/replay/run.sh ]; then
+    run "replay tool" tests/replay/run.sh build/mucjoins-replay
+    run "replay tool (sanitized)" tests/replay/run.sh build/asan/mucjoins-replay
+fi
+if [ -x scripts/integration.sh ]; then
+    run "integration (real Prosody)" scripts/integration.sh
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,150 @@
+/* Allocation failures (libexpat's alloc_tests style): run a scenario with
+ * an allocator that fails the Nth allocation, for every N until the
+ * scenario completes without a failure. Nothing may crash or leak, and
+ * every state must stay consistent (the counters agree with a walk of
+ * the rooms). */
+#include "fixture.h"
+
+static long fail_at;  /* fail the allocation with this index (0: never) */
+static long n_allocs; /* allocations so far */
+static long live;     /* live bytes */
+
+static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    if (nsize == 0) {
+        if (ptr)
+            live -= (long)osize;
+        free(ptr);
+        return NULL;
+    }
+    if (++n_allocs == fail_at)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p)
+        live += (long)nsize - (ptr ? (long)osize : 0);
+    return p;
+}
+
+static void check_consistent(mj_tracker *tr)
+{
+    mj_stats st;
+    size_t shown = 0, pending = 0, cursor = 0;
+    mj_session *s;
+    mj_tracker_stats(tr, &st);
+    while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
+        size_t rc = 0;
+        mj_room_info info;
+        while (mj_session_next_room(s, &rc, &info)) {
+            if (info.state == MJ_S_PENDING) {
+                pending++;
+                CHECK(info.pending_nick.ptr != NULL);
+            } else {
+                shown++;
+                CHECK(info.nick.ptr != NULL);
+            }
+        }
+    }
+    CHECK_INT(shown, st.rooms_shown);
+    CHECK_INT(pending, st.pending);
+}
+
+/* A scenario touching every allocating path. Returns 1 when it ran to
+ * the end without any call reporting MJ_ENOMEM. */
+static int scenario(void)
+{
+    mj_config cfg;
+    mj_tracker *tr = NULL;
+    mj_session *a = NULL, *b = NULL;
+    int clean = 1;
+    mj_config_init(&cfg);
+    cfg.alloc = failing_alloc;
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+        return 0;
+    if (mj_session_open(tr, "a@x/1", 5, &a) != MJ_OK ||
+        mj_session_open(tr, "b@x/2", 5, &b) != MJ_OK) {
+        mj_tracker_free(tr);
+        return 0;
+    }
+    static const char *rooms[] = {"r1@m/ann", "r2@m/ann", "r3@m/ann",
+                                  "r4@m/ann", "r5@m/ann", "r6@m/ann"};
+    for (size_t i = 0; i < 6; i++) {
+        mj_stanza st;
+        mj_outcome o;
+        mj_stanza_init(&st);
+        st.to = S(rooms[i]);
+        st.from = st.to;
+        st.has_muc_x = 1;
+        if (mj_session_outgoing(a, &st, &o) != MJ_OK)
+            clean = 0;
+        if (mj_session_outgoing(b, &st, &o) != MJ_OK)
+            clean = 0;
+        check_consistent(tr);
+        fx_codes(&st, 110, 210, 0);
+        st.from = S("r1@m/Ann the Great");
+        if (i != 0)
+            st.from = st.to;
+        if (mj_session_incoming(a, &st, &o) != MJ_OK)
+            clean = 0;
+        check_consistent(tr);
+    }
+    /* nick change with 303 */
+    mj_stanza st = fx_pres("available", "r2@m/bob");
+    if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    st = fx_pres("unavailable", "r2@m/ann");
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("bob");
+    if (mj_session_incoming(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    st = fx_pres("available", "r2@m/bobby");
+    fx_codes(&st, 110, 0);
+    if (mj_session_incoming(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    check_consistent(tr);
+    /* leave, rejoin */
+    st = fx_pres("unavailable", "r3@m/ann");
+    if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    st = fx_pres("available", "r3@m/ann2");
+    st.has_muc_x = 1;
+    if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    mj_session_restore(b, "r9@m", 4, MJ_S_EXPECTING, S("x"), S("y"), 1);
+    fx_now += 500;
+    mj_tracker_tick(tr);
+    check_consistent(tr);
+    mj_session_close(b);
+    check_consistent(tr);
+    mj_tracker_free(tr);
+    return clean;
+}
+
+TEST(every_allocation_failure_is_survived)
+{
+    long n;
+    for (n = 1; n < 10000; n++) {
+        fail_at = n;
+        n_allocs = 0;
+        live = 0;
+        fx_take();
+        int clean = scenario();
+        if (live != 0)
+            FAIL_AT("failing allocation %ld: %ld bytes leaked", n, live);
+        if (clean && n_allocs < n)
+            break; /* ran to the end without reaching the failure */
+    }
+    CHECK(n > 10);
+    CHECK(n < 10000);
+    printf("alloc: scenario survived failures at each of %ld allocations\n",
+           n - 1);
+}
+
+int main(void)
+{
+    fx_now = 1000;
+    RUN(every_allocation_failure_is_survived);
+    return test_summary("alloc");
+}
