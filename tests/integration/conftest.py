@@ -124,5 +124,6 @@ def pytest_runtest_makereport(item, call):
         srv, start = info
         lines = srv.log_text(start).splitlines()
         keep = int(os.environ.get("MUCJOINS_IT_LOG_LINES", "300"))
-        head = f"{srv.log_path} (last {min(keep, len(lines))} of {len(lines)} lines written during this test)\n"
+        head = (f"{srv.log_path} (last {min(keep, len(lines))} of {len(lines)} lines written "
+                f"during this test; MUCJOINS_IT_KEEP=1 keeps the file)\n")
         rep.sections.append(("prosody log", head + "\n".join(lines[-keep:])))

@@ -860,3 +860,76 @@ class ScriptedComponent:
             (to_bare is None or (s.to and bare(s.to).lower() == to_bare.lower())) and
             (type_ is ... or s.type == type_),
             since, what=what or f"a presence from {frm} to {to_bare}")
+
+
+# --------------------------------------------------------------------------
+# Assertions with messages that say what was expected and what was there
+
+
+def assert_rooms(client, expected, jid=None, when=""):
+    """session.rooms_joined of jid (default: client's own session) must be
+    exactly `expected` ({room: nick}); every value a string, and
+    session.joined_rooms the same table."""
+    r = client.rooms(jid)
+    who = jid or client.jid
+    ctx = f" {when}" if when else ""
+    assert r.session == "present", f"{who}: no such session on the server{ctx}"
+    assert dict(r) == expected, (
+        f"rooms_joined of {who}{ctx}:\n    expected {expected!r}\n    got      {dict(r)!r}"
+        f"\n    ({r.describe()})")
+    bad = {k: t for k, t in r.types.items() if t != "string"}
+    assert not bad, f"rooms_joined of {who}{ctx}: values must be strings, got types {bad!r}"
+    badk = {k: t for k, t in r.keytypes.items() if t != "string"}
+    assert not badk, f"rooms_joined of {who}{ctx}: keys must be strings, got {badk!r}"
+    if expected:
+        assert r.joined_rooms == "same", (
+            f"{who}{ctx}: session.joined_rooms must be the same table as "
+            f"session.rooms_joined, it is {r.joined_rooms!r}")
+    return r
+
+
+def ev_str(evs):
+    if not evs:
+        return "    (none)"
+    return "\n".join("    " + " ".join(f"{k}={v!r}" for k, v in sorted(e.items())
+                                      if k != "seq") for e in evs)
+
+
+def assert_events(client, since, expected, room=None, session=None, names=None):
+    """The muc-joins/* events fired since `since` (filtered by room and
+    session), in order, must match `expected`: a list of dicts whose items
+    must all be present in the event (other fields are free)."""
+    evs = client.events(since, room=room, session=session)
+    if names is not None:
+        evs = [e for e in evs if e["name"] in names]
+    ok = len(evs) == len(expected) and all(
+        all(e.get(k) == v for k, v in want.items()) for e, want in zip(evs, expected))
+    assert ok, (f"muc-joins events for room={room} session={session}:\n  expected\n" +
+                ev_str(expected) + "\n  got\n" + ev_str(evs))
+    return evs
+
+
+def wait_events(client, since, pred, count=1, timeout=None, room=None, what="events"):
+    """Poll the test module until `count` events matching pred fired (for
+    timers inside the server, which no stanza announces)."""
+    timeout = WAIT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while True:
+        evs = [e for e in client.events(since, room=room) if pred(e)]
+        if len(evs) >= count:
+            return evs
+        if time.monotonic() > deadline:
+            raise HarnessError(f"waited {timeout:.0f}s for {what}; events since then:\n" +
+                               ev_str(client.events(since, room=room)))
+        time.sleep(0.2)
+
+
+def self_presence(room_nick, to, codes=("110",), type_=None, id_=None,
+                  item="<item affiliation='none' role='participant'/>", extra=""):
+    """XML of a MUC presence as a room sends it: muc#user <x/> with item
+    and status codes (110 by default)."""
+    t = f" type={xa(type_)}" if type_ else ""
+    i = f" id={xa(id_)}" if id_ else ""
+    st = "".join(f"<status code='{c}'/>" for c in codes)
+    return (f"<presence from={xa(room_nick)} to={xa(to)}{t}{i}>"
+            f"<x xmlns='{NS_MUC_USER}'>{item}{st}</x>{extra}</presence>")
