@@ -4,8 +4,18 @@
 # build/plugins (run `make` first), real XMPP clients (Debian's slixmpp) and a
 # scripted MUC component. Needs Debian's python3-slixmpp and python3-pytest,
 # hence /usr/bin/python3 rather than whatever python3 is first on PATH.
-# Extra arguments go to pytest (e.g. -k nick, -x, -v).
-# MUCJOINS_MODULE_DIR=<dir with mod_track_muc_joins/> tests another build.
+#
+# Usage: scripts/integration.sh [pytest args]   e.g. -k nick, -x, -v,
+#        or test files/ids (then only those run).
+# MUCJOINS_MODULE_DIR=<dir holding mod_track_muc_joins/> tests another build;
+# MUCJOINS_IT_KEEP=1 keeps each server's temp dir (config, log);
+# MUCJOINS_IT_LOG_LINES=N lines of Prosody log attached to a failure (300).
 # The last line printed is pytest's own summary; the exit code is pytest's.
 cd "$(dirname "$0")/.." || exit 2
-PYTHONDONTWRITEBYTECODE=1 exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@"
+paths=tests/integration
+for a in "$@"; do
+    case "$a" in tests/integration*) paths="" ;; esac
+done
+export PYTHONDONTWRITEBYTECODE=1
+# shellcheck disable=SC2086
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider $paths "$@"

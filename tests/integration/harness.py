@@ -853,6 +853,19 @@ class ScriptedComponent:
     def find(self, pred, since=0):
         return self.inbox.find(pred, since)
 
+    def deliver(self, client, xml):
+        """Send exactly `xml`, then a marker message to client, and wait
+        until the client has the marker: Prosody processed what came before
+        it (whatever it did with it). Returns the client's mark from before,
+        to look at what the client received."""
+        mk = new_id("sync")
+        m = client.mark()
+        self.send(xml + f"<message from='sync@{self.domain}' to={xa(client.jid)} "
+                        f"id={xa(mk)} type='headline'/>")
+        client.wait(lambda s: s.name == "message" and s.id == mk, m,
+                    what=f"the marker sent after {xml[:200]}")
+        return m
+
     def wait_presence(self, since, frm, to_bare=None, type_=..., what=None):
         """Wait for a presence the component receives from frm (full JID)."""
         return self.wait(
