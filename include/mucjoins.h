@@ -110,7 +110,8 @@ typedef enum mj_event_type {
     MJ_EV_NICK_CHANGED = 3,   /* old_nick -> nick */
     MJ_EV_NICK_REWRITTEN = 4, /* joined as nick though old_nick was asked */
     MJ_EV_JOIN_FAILED = 5,    /* a pending join ended without entering */
-    MJ_EV_PING_NEEDED = 6 /* membership is ambiguous: self-ping room/nick */
+    MJ_EV_PING_NEEDED = 6, /* membership is ambiguous: self-ping room/nick */
+    MJ_EV_MENTION = 7      /* a received groupchat message mentions nick */
 } mj_event_type;
 
 /* Why a session left a room or a join failed. Ordered strongest first for
@@ -133,6 +134,11 @@ typedef enum mj_reason {
     MJ_R_TIMEOUT = 14           /* join not confirmed in pending_timeout */
 } mj_reason;
 
+/* "joined", "left", "nick-changed", "nick-rewritten", "join-failed",
+ * "ping-needed", "mention" (the Prosody event is "muc-joins/" + name);
+ * never NULL. */
+MJ_API const char *mj_event_name(mj_event_type t);
+
 /* Short lowercase name used in logs and Prosody events ("kicked",
  * "members-only", "session-closed"...); never NULL. */
 MJ_API const char *mj_reason_name(mj_reason r);
@@ -152,6 +158,7 @@ typedef struct mj_event {
     mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition */
     mj_str text;        /* LEFT destroyed: destroy <reason/> text */
     mj_str alt_venue;   /* LEFT destroyed: destroy jid attribute */
+    mj_str from_nick;   /* MENTION: the nick of the occupant who wrote */
 } mj_event;
 
 /* Called synchronously from inside feed, tick and close calls, once per
@@ -235,6 +242,8 @@ typedef enum mj_type {
 } mj_type;
 
 #define MJ_MAX_STATUS 16
+#define MJ_MAX_DELAY  4
+#define MJ_MAX_REFS   8
 
 /* A plain view of one stanza, filled by the caller (see mj_stanza_init).
  * Only what the tracker needs; everything is borrowed for the call. */
@@ -264,6 +273,18 @@ typedef struct mj_stanza {
     mj_str error_type;      /* cancel, wait, modify, auth, continue */
     mj_str error_condition; /* defined condition element name */
     mj_str error_by;
+
+    /* Messages (mentions, SPEC 6) */
+    mj_str body;     /* text of the first <body/>; absent if none */
+    int has_subject; /* a <subject/> child */
+    /* from attributes of <delay xmlns='urn:xmpp:delay'/> and
+     * <x xmlns='jabber:x:delay'/> children (absent from: not listed) */
+    mj_str delay_from[MJ_MAX_DELAY];
+    size_t ndelay;
+    /* uri attributes of direct-child <reference
+     * xmlns='urn:xmpp:reference:0' type='mention'/> elements */
+    mj_str mention_uri[MJ_MAX_REFS];
+    size_t nmentions;
 } mj_stanza;
 
 /* Zero the view: kind presence, type available, everything absent. */
@@ -295,6 +316,32 @@ MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
  * not read. Errors as for mj_session_outgoing(). */
 MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
                                mj_outcome *out);
+
+/* What a received message is to the session (SPEC 6-7). */
+typedef enum mj_msg_class {
+    MJ_M_OTHER = 0,   /* not a groupchat message with a body from a room
+                         the session is in (subjects, errors, PMs...) */
+    MJ_M_MENTION = 1, /* mentions the session (nick as a word, reference) */
+    MJ_M_CHATTER = 2, /* from another occupant, no mention */
+    MJ_M_OWN = 3,     /* the session's own message, reflected */
+    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID) */
+} mj_msg_class;
+
+/* "other", "mention", "chatter", "own", "history"; never NULL. */
+MJ_API const char *mj_msg_class_name(mj_msg_class c);
+
+/* Classify a message the session receives, without changing anything and
+ * without events (mj_session_incoming() fires MJ_EV_MENTION itself).
+ * Errors: MJ_EINVAL, MJ_ENOMEM (*out = MJ_M_OTHER). */
+MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
+                              mj_msg_class *out);
+
+/* Whether a stanza about to be delivered to the session is important
+ * enough to wake the device (CSI, push): 1 = deliver now (a mention),
+ * 0 = can wait (chatter, own messages, history: only when hold_chatter
+ * is non-zero, else -1), -1 = no opinion (anything else). */
+MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
+                                 int hold_chatter);
 
 /* Apply timeouts due by the clock now. Call it every few seconds. */
 MJ_API void mj_tracker_tick(mj_tracker *tr);
@@ -353,7 +400,8 @@ typedef struct mj_stats {
     size_t distinct_rooms; /* distinct room JIDs held */
     size_t bytes;          /* bytes currently allocated by the tracker */
     /* counters since creation */
-    uint64_t joins, leaves, join_failures, forged, limits, bad_jids, ambiguous;
+    uint64_t joins, leaves, join_failures, forged, limits, bad_jids, ambiguous,
+        mentions;
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);

@@ -127,9 +127,16 @@ int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len);
 /* Swap pnick into nick (pnick becomes NULL). */
 void mj_entry_promote_nick(mj_entry *e);
 
-/* Fire an event about an entry. */
+/* Fire an event about an entry (from_nick: MENTION's writer). */
 void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
              mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue);
+
+void mj_emit_mention(mj_entry *e, mj_str from_nick);
+
+/* messages.c: what a received message is to the session (fires MENTION
+ * when fire is non-zero). */
+int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
+                         mj_msg_class *out);
 
 /* ---- decisions -----------------------------------------------------------
  */
@@ -145,6 +152,20 @@ typedef struct mj_class {
 void mj_classify(const mj_stanza *st, mj_class *out);
 /* Is a message error condition one Prosody's MUC kicks for? */
 int mj_kickable_condition(mj_str cond);
+
+/* A JID a stanza names, prepared and raw. */
+typedef struct mj_target {
+    char bare[2 * 1023 + 2];
+    size_t blen;
+    char res[1023 + 1]; /* prepared resource */
+    size_t rlen;
+    int has_res;
+    mj_str raw_res; /* the resource as written in the stanza */
+} mj_target;
+
+/* Prepare and split jid. MJ_OK; or the error, with *bad set to the
+ * outcome to report (bad-jid / limit; counted and logged once). */
+int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 
 /* joins.c: the state machine. */
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out);

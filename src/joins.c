@@ -6,23 +6,13 @@
 #include "internal.h"
 #include "jid.h"
 
-/* A JID the stanza names, prepared and raw. */
-typedef struct target {
-    char bare[2 * MJ_PART_MAX + 2];
-    size_t blen;
-    char res[MJ_PART_MAX + 1]; /* prepared resource */
-    size_t rlen;
-    int has_res;
-    mj_str raw_res; /* the resource as written in the stanza */
-} target;
-
 static mj_str none(void)
 {
     return mj_str_none();
 }
 
 /* MJ_OK, or the outcome to report when the JID is unusable. */
-static int parse_target(mj_session *s, mj_str jid, target *t, mj_outcome *bad)
+int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
 {
     mj_str node, host;
     int rc = mj_jid_prep_split(jid.ptr, jid.len, t->bare, sizeof t->bare,
@@ -76,7 +66,7 @@ static void warn_limit(mj_session *s, const char *what, size_t bound)
            (int)s->jid_len, s->jid, what, bound);
 }
 
-static void note_forged(mj_session *s, const target *t)
+static void note_forged(mj_session *s, const mj_target *t)
 {
     s->tr->st.forged++;
     if (s->warned_limit & 2)
@@ -150,7 +140,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
     return MJ_O_UNCHANGED;
 }
 
-static int send_join(mj_session *s, mj_entry *e, const target *t,
+static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
                      uint64_t hash, mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
@@ -176,7 +166,7 @@ static int send_join(mj_session *s, mj_entry *e, const target *t,
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
-                          const target *t, uint64_t hash, mj_outcome *out)
+                          const mj_target *t, uint64_t hash, mj_outcome *out)
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
     int is_join = st->has_muc_x || s->tr->cfg.legacy_joins;
@@ -210,7 +200,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
 
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    target t;
+    mj_target t;
     uint64_t hash;
     *out = MJ_O_IGNORED;
 
@@ -237,7 +227,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
     }
 
-    int rc = parse_target(s, st->to, &t, out);
+    int rc = mj_parse_target(s, st->to, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, &hash);
@@ -264,7 +254,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
 /* ---- what the session receives ------------------------------------------ */
 
-static int got_available_self(mj_session *s, mj_entry *e, const target *t,
+static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
                               mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
@@ -376,7 +366,7 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
 /* An unavailable without 110: about the session only when it comes from
  * the session's own nick (SPEC 2: destroy / 332, else ambiguous). */
 static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
-                                  const mj_class *c, const target *t,
+                                  const mj_class *c, const mj_target *t,
                                   mj_outcome *out)
 {
     mj_state state = (mj_state)e->state;
@@ -426,7 +416,7 @@ static int is_cond(mj_str c, const char *name)
 
 int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    target t;
+    mj_target t;
     mj_class c;
     *out = MJ_O_IGNORED;
 
@@ -438,7 +428,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
 
     mj_classify(st, &c);
-    int rc = parse_target(s, st->from, &t, out);
+    int rc = mj_parse_target(s, st->from, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);

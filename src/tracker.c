@@ -126,6 +126,16 @@ const char *mj_reason_name(mj_reason r)
     return "unknown";
 }
 
+const char *mj_event_name(mj_event_type t)
+{
+    static const char *const names[] = {
+        "none",           "joined",      "left",        "nick-changed",
+        "nick-rewritten", "join-failed", "ping-needed", "mention"};
+    if ((unsigned)t < sizeof names / sizeof names[0])
+        return names[t];
+    return "unknown";
+}
+
 const char *mj_outcome_name(mj_outcome o)
 {
     static const char *const names[] = {"ignored",  "unchanged", "changed",
@@ -489,6 +499,24 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.condition = condition;
     ev.text = text;
     ev.alt_venue = alt_venue;
+    ev.from_nick = mj_str_none();
+    tr->cfg.on_event(tr->cfg.event_ud, &ev);
+}
+
+void mj_emit_mention(mj_entry *e, mj_str from_nick)
+{
+    mj_tracker *tr = e->sess->tr;
+    mj_event ev;
+    tr->st.mentions++;
+    if (tr->cfg.on_event == NULL)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.type = MJ_EV_MENTION;
+    ev.session = e->sess;
+    ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
+    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.nick = mj_str_of(e->nick, e->nick_len);
+    ev.from_nick = from_nick;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
 }
 

@@ -31,25 +31,6 @@ static inline void fx_cat(const char *fmt, ...)
     va_end(ap);
 }
 
-static inline const char *fx_type_name(mj_event_type t)
-{
-    switch (t) {
-    case MJ_EV_JOINED:
-        return "joined";
-    case MJ_EV_LEFT:
-        return "left";
-    case MJ_EV_NICK_CHANGED:
-        return "nick-changed";
-    case MJ_EV_NICK_REWRITTEN:
-        return "nick-rewritten";
-    case MJ_EV_JOIN_FAILED:
-        return "join-failed";
-    case MJ_EV_PING_NEEDED:
-        return "ping";
-    }
-    return "?";
-}
-
 /* "joined room nick", "left room nick reason", "nick-changed room
  * old>new", "join-failed room reason[/condition]", "ping room nick";
  * events separated by "; " */
@@ -59,7 +40,9 @@ static inline void fx_on_event(void *ud, const mj_event *ev)
     fx_nevents++;
     if (fx_events[0])
         fx_cat("; ");
-    fx_cat("%s %.*s", fx_type_name(ev->type), (int)ev->room.len, ev->room.ptr);
+    fx_cat("%s %.*s",
+           ev->type == MJ_EV_PING_NEEDED ? "ping" : mj_event_name(ev->type),
+           (int)ev->room.len, ev->room.ptr);
     if (ev->type == MJ_EV_NICK_CHANGED || ev->type == MJ_EV_NICK_REWRITTEN)
         fx_cat(" %.*s>%.*s", (int)ev->old_nick.len,
                ev->old_nick.ptr ? ev->old_nick.ptr : "", (int)ev->nick.len,
