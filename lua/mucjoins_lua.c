@@ -1,0 +1,1277 @@
+/*
+ * mucjoins_lua.c - the Lua 5.4 binding used by mod_track_muc_joins.
+ *
+ * Thin on purpose: it turns Prosody util.stanza tables into the core's
+ * mj_stanza view, calls the core and turns what the core reports back into
+ * Lua values. Every protocol decision is the core's.
+ *
+ *   local mj = package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins")()
+ *   mj.version
+ *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
+ *   t:configure{ ... }                 -- unspecified fields keep their value
+ *   outcome, events = t:outgoing(full_jid, stanza)
+ *   outcome, events = t:incoming(full_jid, stanza)
+ *   events = t:close(full_jid)
+ *   events = t:tick()
+ *   rooms  = t:rooms(full_jid)
+ *   nick   = t:nick(full_jid, room)
+ *   stats  = t:stats()
+ *   jids   = t:sessions()
+ *   ok, err = t:restore(full_jid, room, state, nick, pending_nick, since)
+ *
+ * outgoing/incoming return nil, message when the core itself fails
+ * (out of memory, or a session JID that does not prepare for outgoing).
+ * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
+ * reason=, condition=, text=, alt_venue= } (absent strings nil) and of
+ * { type="log", level=, msg= } in the order the core produced them. A
+ * record that could not be stored for lack of memory is counted in
+ * stats().dropped_events and reported by an "error" log record.
+ *
+ * The stanza view: name -> kind (anything else: "ignored", core not
+ * called); attr.type/from/to/id; <x/> in the muc namespace; the first
+ * muc#user <x/> with its <status/> codes (the first MJ_MAX_STATUS valid
+ * ones), first <item/> nick and <destroy/> (jid, <reason/> text); the
+ * <error/> of a type='error' stanza. Anything of the wrong Lua type is
+ * treated as absent; malformed stanzas never raise.
+ *
+ * Never longjmp through the core. The core's callbacks (on_event, log) do
+ * not touch the Lua API: they copy what they are given into a C buffer
+ * owned by the tracker userdata, allocated with Lua's allocator function
+ * (which never runs the collector). Lua values are only created before the
+ * core is called (argument checks, stanza conversion) or after it returned.
+ * Results are built inside lua_pcall with the tracker marked busy, so a
+ * finalizer running during the build cannot re-enter the tracker, and the
+ * buffer is emptied whatever happens; a Lua error is re-raised afterwards.
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The core is linked into this module; none of its symbols may be exported
+ * (only luaopen_mucjoins is). References from this file are declared
+ * hidden, and the .hidden directives below also hide the API functions
+ * this file does not call: the linker gives a symbol the most constraining
+ * visibility of all its references. A function added to mucjoins.h must be
+ * added to this list (scripts/check-symbols.sh and the Lua tests fail
+ * otherwise). */
+#define MJ_STATIC
+#pragma GCC visibility push(hidden)
+#include "mucjoins.h"
+#pragma GCC visibility pop
+
+#if defined(__ELF__)
+__asm__(".hidden mj_strerror\n\t"
+        ".hidden mj_error_name\n\t"
+        ".hidden mj_jid_prep\n\t"
+        ".hidden mj_reason_name\n\t"
+        ".hidden mj_config_init\n\t"
+        ".hidden mj_tracker_new\n\t"
+        ".hidden mj_tracker_free\n\t"
+        ".hidden mj_tracker_configure\n\t"
+        ".hidden mj_session_open\n\t"
+        ".hidden mj_session_find\n\t"
+        ".hidden mj_session_close\n\t"
+        ".hidden mj_session_jid\n\t"
+        ".hidden mj_stanza_init\n\t"
+        ".hidden mj_outcome_name\n\t"
+        ".hidden mj_session_outgoing\n\t"
+        ".hidden mj_session_incoming\n\t"
+        ".hidden mj_tracker_tick\n\t"
+        ".hidden mj_state_name\n\t"
+        ".hidden mj_session_nick\n\t"
+        ".hidden mj_session_room\n\t"
+        ".hidden mj_session_next_room\n\t"
+        ".hidden mj_tracker_next_session\n\t"
+        ".hidden mj_tracker_stats\n\t"
+        ".hidden mj_session_count\n\t"
+        ".hidden mj_session_restore");
+#endif
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#define MT_NAME "mucjoins.tracker"
+
+#define NS_MUC      "http://jabber.org/protocol/muc"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+/* ---------------------------------------------------------------------- */
+/* Collecting events and log lines while the core runs (no Lua API here)  */
+
+enum {
+    REC_LOG = 0 /* otherwise an mj_event_type */
+};
+
+/* String slots of a record. A log line uses slot 0 for its message. */
+enum {
+    F_JID,
+    F_ROOM,
+    F_NICK,
+    F_OLD_NICK,
+    F_CONDITION,
+    F_TEXT,
+    F_ALT_VENUE,
+    NFIELDS
+};
+
+#define ABSENT SIZE_MAX
+
+struct rec {
+    int kind;            /* REC_LOG or an mj_event_type */
+    int level;           /* mj_log_level of a log line */
+    int reason;          /* mj_reason of an event */
+    size_t off[NFIELDS]; /* into collect.buf; ABSENT: no string */
+    size_t len[NFIELDS];
+};
+
+struct collect {
+    lua_Alloc alloc;
+    void *alloc_ud;
+    struct rec *recs;
+    size_t nrec, caprec;
+    char *buf;
+    size_t nbuf, capbuf;
+    size_t dropped; /* records lost to allocation failure, this call */
+};
+
+/* Capacities kept between calls; a burst above them is given back. */
+#define KEEP_RECS  256
+#define KEEP_BYTES 65536
+
+static int col_reserve_recs(struct collect *c, size_t need)
+{
+    size_t ncap = c->caprec ? c->caprec : 16;
+    struct rec *p;
+
+    if (need <= c->caprec)
+        return 1;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2 / sizeof *p)
+            return 0;
+        ncap *= 2;
+    }
+    p = c->alloc(c->alloc_ud, c->recs, c->caprec * sizeof *p,
+                 ncap * sizeof *p);
+    if (p == NULL)
+        return 0;
+    c->recs = p;
+    c->caprec = ncap;
+    return 1;
+}
+
+static int col_reserve_bytes(struct collect *c, size_t need)
+{
+    size_t ncap = c->capbuf ? c->capbuf : 256;
+    char *p;
+
+    if (need <= c->capbuf)
+        return 1;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return 0;
+        ncap *= 2;
+    }
+    p = c->alloc(c->alloc_ud, c->buf, c->capbuf, ncap);
+    if (p == NULL)
+        return 0;
+    c->buf = p;
+    c->capbuf = ncap;
+    return 1;
+}
+
+/* Append one record with copies of its n strings; on allocation failure
+ * the record is dropped whole and counted. */
+static void col_push(struct collect *c, int kind, int level, int reason,
+                     const mj_str *s, size_t n)
+{
+    size_t total = 0, i;
+    struct rec *r;
+
+    for (i = 0; i < n; i++) {
+        if (s[i].ptr == NULL)
+            continue;
+        if (s[i].len > SIZE_MAX - c->nbuf - total) {
+            c->dropped++;
+            return;
+        }
+        total += s[i].len;
+    }
+    if (c->nrec == SIZE_MAX || !col_reserve_recs(c, c->nrec + 1) ||
+        !col_reserve_bytes(c, c->nbuf + total)) {
+        c->dropped++;
+        return;
+    }
+    r = &c->recs[c->nrec++];
+    r->kind = kind;
+    r->level = level;
+    r->reason = reason;
+    for (i = 0; i < NFIELDS; i++) {
+        if (i >= n || s[i].ptr == NULL) {
+            r->off[i] = ABSENT;
+            r->len[i] = 0;
+            continue;
+        }
+        if (s[i].len > 0)
+            memcpy(c->buf + c->nbuf, s[i].ptr, s[i].len);
+        r->off[i] = c->nbuf;
+        r->len[i] = s[i].len;
+        c->nbuf += s[i].len;
+    }
+}
+
+static void col_free(struct collect *c)
+{
+    if (c->recs != NULL)
+        c->alloc(c->alloc_ud, c->recs, c->caprec * sizeof *c->recs, 0);
+    if (c->buf != NULL)
+        c->alloc(c->alloc_ud, c->buf, c->capbuf, 0);
+    c->recs = NULL;
+    c->buf = NULL;
+    c->caprec = c->capbuf = 0;
+    c->nrec = c->nbuf = 0;
+    c->dropped = 0;
+}
+
+static void col_reset(struct collect *c)
+{
+    if (c->caprec > KEEP_RECS || c->capbuf > KEEP_BYTES)
+        col_free(c);
+    c->nrec = c->nbuf = 0;
+    c->dropped = 0;
+}
+
+/* mj_config.on_event */
+static void on_event(void *ud, const mj_event *ev)
+{
+    mj_str s[NFIELDS];
+
+    s[F_JID] = ev->session_jid;
+    s[F_ROOM] = ev->room;
+    s[F_NICK] = ev->nick;
+    s[F_OLD_NICK] = ev->old_nick;
+    s[F_CONDITION] = ev->condition;
+    s[F_TEXT] = ev->text;
+    s[F_ALT_VENUE] = ev->alt_venue;
+    col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
+}
+
+/* mj_config.log */
+static void on_log(void *ud, mj_log_level level, const char *msg)
+{
+    mj_str s;
+
+    s.ptr = msg != NULL ? msg : "";
+    s.len = strlen(s.ptr);
+    col_push(ud, REC_LOG, (int)level, 0, &s, 1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The tracker userdata                                                    */
+
+struct tracker {
+    mj_tracker *tr; /* NULL once freed */
+    int busy;       /* results are being built: no re-entry */
+    mj_config cfg;  /* as last applied (the core has no getter) */
+    struct collect col;
+    uint64_t dropped_total;
+};
+
+/* Registry key of this copy's metatable. If another copy of the module is
+ * loaded from a different path, its trackers have their own metatable, so
+ * a method never sees a userdata laid out by other code. */
+static const char tracker_key = 0;
+
+static struct tracker *to_tracker(lua_State *L, int idx)
+{
+    struct tracker *u = lua_touserdata(L, idx);
+
+    if (u == NULL || !lua_getmetatable(L, idx))
+        return NULL;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
+    if (!lua_rawequal(L, -1, -2))
+        u = NULL;
+    lua_pop(L, 2);
+    return u;
+}
+
+static struct tracker *check_tracker(lua_State *L)
+{
+    struct tracker *u = to_tracker(L, 1);
+
+    if (u == NULL)
+        luaL_typeerror(L, 1, MT_NAME);
+    if (u->tr == NULL)
+        luaL_argerror(L, 1, "tracker has been freed");
+    if (u->busy)
+        luaL_error(L, "mucjoins: tracker used while it is building results "
+                      "(from a finalizer?)");
+    return u;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Building results (only ever inside build())                            */
+
+static const char *event_name(int type)
+{
+    switch (type) {
+    case MJ_EV_JOINED:
+        return "joined";
+    case MJ_EV_LEFT:
+        return "left";
+    case MJ_EV_NICK_CHANGED:
+        return "nick-changed";
+    case MJ_EV_NICK_REWRITTEN:
+        return "nick-rewritten";
+    case MJ_EV_JOIN_FAILED:
+        return "join-failed";
+    case MJ_EV_PING_NEEDED:
+        return "ping-needed";
+    default:
+        return "unknown";
+    }
+}
+
+static const char *level_name(int level)
+{
+    switch (level) {
+    case MJ_LOG_DEBUG:
+        return "debug";
+    case MJ_LOG_INFO:
+        return "info";
+    case MJ_LOG_WARN:
+        return "warn";
+    default:
+        return "error";
+    }
+}
+
+static void set_rec_str(lua_State *L, const struct collect *c,
+                        const struct rec *r, int f, const char *key)
+{
+    if (r->off[f] == ABSENT)
+        return;
+    lua_pushlstring(L, c->buf + r->off[f], r->len[f]);
+    lua_setfield(L, -2, key);
+}
+
+static void push_rec(lua_State *L, const struct collect *c,
+                     const struct rec *r)
+{
+    if (r->kind == REC_LOG) {
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "log");
+        lua_setfield(L, -2, "type");
+        lua_pushstring(L, level_name(r->level));
+        lua_setfield(L, -2, "level");
+        set_rec_str(L, c, r, 0, "msg");
+        return;
+    }
+    lua_createtable(L, 0, 9);
+    lua_pushstring(L, event_name(r->kind));
+    lua_setfield(L, -2, "type");
+    set_rec_str(L, c, r, F_JID, "jid");
+    set_rec_str(L, c, r, F_ROOM, "room");
+    set_rec_str(L, c, r, F_NICK, "nick");
+    set_rec_str(L, c, r, F_OLD_NICK, "old_nick");
+    if (r->reason != MJ_R_NONE) {
+        lua_pushstring(L, mj_reason_name((mj_reason)r->reason));
+        lua_setfield(L, -2, "reason");
+    }
+    set_rec_str(L, c, r, F_CONDITION, "condition");
+    set_rec_str(L, c, r, F_TEXT, "text");
+    set_rec_str(L, c, r, F_ALT_VENUE, "alt_venue");
+}
+
+/* Protected: (tracker) -> nil or the array of collected records. */
+static int build_events(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+    const struct collect *c = &u->col;
+    size_t i;
+
+    if (c->nrec == 0 && c->dropped == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, c->nrec < INT_MAX ? (int)c->nrec + 1 : INT_MAX, 0);
+    for (i = 0; i < c->nrec; i++) {
+        push_rec(L, c, &c->recs[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    if (c->dropped > 0) {
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "log");
+        lua_setfield(L, -2, "type");
+        lua_pushliteral(L, "error");
+        lua_setfield(L, -2, "level");
+        lua_pushfstring(L,
+                        "mucjoins: %I events or log lines lost "
+                        "(out of memory while recording them)",
+                        (lua_Integer)c->dropped);
+        lua_setfield(L, -2, "msg");
+        lua_rawseti(L, -2, (lua_Integer)c->nrec + 1);
+    }
+    return 1;
+}
+
+static void set_opt_str(lua_State *L, mj_str s, const char *key)
+{
+    if (s.ptr == NULL)
+        return;
+    lua_pushlstring(L, s.ptr, s.len);
+    lua_setfield(L, -2, key);
+}
+
+/* Protected: (tracker, session) -> array of room tables. */
+static int build_rooms(lua_State *L)
+{
+    const mj_session *s = lua_touserdata(L, 2);
+    mj_room_info ri;
+    size_t cursor = 0;
+    lua_Integer n = 0;
+
+    lua_newtable(L);
+    while (mj_session_next_room(s, &cursor, &ri)) {
+        lua_createtable(L, 0, 5);
+        set_opt_str(L, ri.room, "room");
+        lua_pushstring(L, mj_state_name(ri.state));
+        lua_setfield(L, -2, "state");
+        set_opt_str(L, ri.nick, "nick");
+        set_opt_str(L, ri.pending_nick, "pending_nick");
+        lua_pushnumber(L, (lua_Number)ri.since);
+        lua_setfield(L, -2, "since");
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* Protected: (tracker) -> array of session JIDs. */
+static int build_sessions(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+    size_t cursor = 0;
+    lua_Integer n = 0;
+    mj_session *s;
+
+    lua_newtable(L);
+    while ((s = mj_tracker_next_session(u->tr, &cursor)) != NULL) {
+        mj_str jid = mj_session_jid(s);
+
+        lua_pushlstring(L, jid.ptr != NULL ? jid.ptr : "", jid.len);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* Run fn(u, arg) protected with the tracker busy, then empty the record
+ * buffer; re-raise an error. Leaves fn's one result on the stack. */
+static void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg)
+{
+    int rc;
+
+    luaL_checkstack(L, 4, "mucjoins");
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, u);
+    lua_pushlightuserdata(L, arg);
+    u->busy = 1;
+    rc = lua_pcall(L, 2, 1, 0);
+    u->busy = 0;
+    u->dropped_total += u->col.dropped;
+    col_reset(&u->col);
+    if (rc != LUA_OK)
+        lua_error(L);
+}
+
+/* ---------------------------------------------------------------------- */
+/* util.stanza table -> mj_stanza                                          */
+/*
+ * Only raw accesses (no metamethods) and nothing that raises except for
+ * memory errors, which happen before the core is called. Anything that is
+ * not the expected type counts as absent. Every string the view points to
+ * is copied into an anchor slot on the stack, so it stays alive for the
+ * core call whatever a finalizer does to the stanza meanwhile.
+ */
+
+enum {
+    A_FROM,
+    A_TO,
+    A_ID,
+    A_ITEM_NICK,
+    A_DESTROY_JID,
+    A_DESTROY_REASON,
+    A_ERROR_TYPE,
+    A_ERROR_CONDITION,
+    A_ERROR_BY,
+    NANCHORS
+};
+
+/* Stack slots used by the conversion above the anchors (nesting depth). */
+#define CONV_STACK 16
+
+static int lit_eq(const char *s, size_t n, const char *lit)
+{
+    return s != NULL && n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+/* Push t[k] (raw) and return its type. */
+static int rawfield(lua_State *L, int t, const char *k)
+{
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* Whether t[k] is a string equal to lit. */
+static int field_is(lua_State *L, int t, const char *k, const char *lit)
+{
+    const char *s;
+    size_t n;
+    int r = 0;
+
+    if (rawfield(L, t, k) == LUA_TSTRING) {
+        s = lua_tolstring(L, -1, &n);
+        r = lit_eq(s, n, lit);
+    }
+    lua_pop(L, 1);
+    return r;
+}
+
+/* Push el.attr if it is a table (return its index), else push nothing and
+ * return 0. */
+static int push_attrs(lua_State *L, int el)
+{
+    if (rawfield(L, el, "attr") == LUA_TTABLE)
+        return lua_gettop(L);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* The string attrs[k] anchored in slot, or absent. */
+static void attr_str(lua_State *L, int attrs, const char *k, int slot,
+                     mj_str *out)
+{
+    out->ptr = NULL;
+    out->len = 0;
+    if (attrs == 0)
+        return;
+    if (rawfield(L, attrs, k) == LUA_TSTRING) {
+        lua_copy(L, -1, slot);
+        out->ptr = lua_tolstring(L, slot, &out->len);
+    }
+    lua_pop(L, 1);
+}
+
+/* Namespace of an element: 0 when attr.xmlns is absent (or not a string),
+ * 1 when it equals ns, 2 otherwise. */
+static int xmlns_class(lua_State *L, int attrs, const char *ns)
+{
+    int r = 0;
+
+    if (attrs == 0)
+        return 0;
+    if (rawfield(L, attrs, "xmlns") == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+
+        r = lit_eq(s, n, ns) ? 1 : 2;
+    }
+    lua_pop(L, 1);
+    return r;
+}
+
+/* Push el.tags if it is a table and return its index and length; else
+ * push nothing and return 0. */
+static int push_tags(lua_State *L, int el, lua_Integer *n)
+{
+    lua_Unsigned len;
+
+    if (rawfield(L, el, "tags") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    len = lua_rawlen(L, -1);
+    *n =
+        len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    return lua_gettop(L);
+}
+
+/* Text of an element: its string children concatenated, anchored. */
+static void text_of(lua_State *L, int el, int slot, mj_str *out)
+{
+    lua_Unsigned len = lua_rawlen(L, el);
+    lua_Integer i, n, count = 0, last = 0;
+
+    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, el, i) == LUA_TSTRING) {
+            count++;
+            last = i;
+        }
+        lua_pop(L, 1);
+    }
+    if (count == 0) {
+        out->ptr = "";
+        out->len = 0;
+        return;
+    }
+    if (count == 1) {
+        lua_rawgeti(L, el, last);
+    } else {
+        luaL_Buffer b;
+
+        luaL_buffinit(L, &b);
+        for (i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, el, i) == LUA_TSTRING)
+                luaL_addvalue(&b);
+            else
+                lua_pop(L, 1);
+        }
+        luaL_pushresult(&b);
+    }
+    lua_replace(L, slot);
+    out->ptr = lua_tolstring(L, slot, &out->len);
+}
+
+/* 100-999 from exactly three ASCII digits, else -1. */
+static int status_code(lua_State *L, int attrs)
+{
+    int code = -1;
+
+    if (attrs == 0)
+        return -1;
+    if (rawfield(L, attrs, "code") == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+
+        if (n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
+            s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
+            code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    }
+    lua_pop(L, 1);
+    return code;
+}
+
+/* <destroy/>: jid attribute and the text of its first <reason/>. */
+static void scan_destroy(lua_State *L, int el, int attrs, int anchor,
+                         mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags;
+
+    st->has_destroy = 1;
+    attr_str(L, attrs, "jid", anchor + A_DESTROY_JID, &st->destroy_jid);
+    tags = push_tags(L, el, &n);
+    if (tags == 0)
+        return;
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
+            int child = lua_gettop(L);
+            int cattrs = push_attrs(L, child);
+            int found = field_is(L, child, "name", "reason") &&
+                        xmlns_class(L, cattrs, NS_MUC_USER) != 2;
+
+            if (found)
+                text_of(L, child, anchor + A_DESTROY_REASON,
+                        &st->destroy_reason);
+            lua_settop(L, tags);
+            if (found)
+                break;
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
+ * <destroy/>. Children in no namespace or the muc#user one count. */
+static void scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags, seen_item = 0;
+
+    st->has_muc_user = 1;
+    tags = push_tags(L, x, &n);
+    if (tags == 0)
+        return;
+    for (i = 1; i <= n; i++) {
+        int child, attrs;
+
+        if (lua_rawgeti(L, tags, i) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
+        }
+        child = lua_gettop(L);
+        attrs = push_attrs(L, child);
+        if (xmlns_class(L, attrs, NS_MUC_USER) == 2) {
+            /* foreign namespace */
+        } else if (field_is(L, child, "name", "status")) {
+            int code = status_code(L, attrs);
+
+            if (code < 0)
+                st->status_malformed = 1;
+            else if (st->nstatus < MJ_MAX_STATUS)
+                st->status[st->nstatus++] = code;
+        } else if (!seen_item && field_is(L, child, "name", "item")) {
+            seen_item = 1;
+            attr_str(L, attrs, "nick", anchor + A_ITEM_NICK, &st->item_nick);
+        } else if (!st->has_destroy && field_is(L, child, "name", "destroy")) {
+            scan_destroy(L, child, attrs, anchor, st);
+        }
+        lua_settop(L, tags);
+    }
+    lua_pop(L, 1);
+}
+
+/* <error/>: type and by attributes, the defined condition's name. */
+static void scan_error(lua_State *L, int el, int attrs, int anchor,
+                       mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags;
+
+    attr_str(L, attrs, "type", anchor + A_ERROR_TYPE, &st->error_type);
+    attr_str(L, attrs, "by", anchor + A_ERROR_BY, &st->error_by);
+    tags = push_tags(L, el, &n);
+    if (tags == 0)
+        return;
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
+            int child = lua_gettop(L);
+            int cattrs = push_attrs(L, child);
+
+            if (xmlns_class(L, cattrs, NS_STANZAS) == 1 &&
+                rawfield(L, child, "name") == LUA_TSTRING) {
+                size_t len;
+                const char *name = lua_tolstring(L, -1, &len);
+
+                if (!lit_eq(name, len, "text")) {
+                    lua_copy(L, -1, anchor + A_ERROR_CONDITION);
+                    st->error_condition.ptr =
+                        lua_tolstring(L, anchor + A_ERROR_CONDITION,
+                                      &st->error_condition.len);
+                    lua_settop(L, tags);
+                    break;
+                }
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_pop(L, 1);
+}
+
+/* Whether an <error/>'s namespace is the stanza's own (absent, or one of
+ * the two content namespaces). */
+static int error_ns_ok(lua_State *L, int attrs)
+{
+    return xmlns_class(L, attrs, "jabber:client") != 2 ||
+           xmlns_class(L, attrs, "jabber:server") == 1;
+}
+
+static int classify_type(lua_State *L, int attrs, mj_kind kind)
+{
+    const char *s;
+    size_t n;
+    int t;
+
+    if (attrs == 0 || rawfield(L, attrs, "type") != LUA_TSTRING) {
+        if (attrs != 0)
+            lua_pop(L, 1);
+        return kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
+    }
+    s = lua_tolstring(L, -1, &n);
+    if (lit_eq(s, n, "error"))
+        t = MJ_T_ERROR;
+    else if (kind == MJ_KIND_PRESENCE && lit_eq(s, n, "unavailable"))
+        t = MJ_T_UNAVAILABLE;
+    else if (kind == MJ_KIND_MESSAGE && lit_eq(s, n, "groupchat"))
+        t = MJ_T_GROUPCHAT;
+    else
+        t = MJ_T_OTHER;
+    lua_pop(L, 1);
+    return t;
+}
+
+/* Fill st from the stanza table at index stanza; NANCHORS slots from
+ * anchor on hold the strings. Returns 0 if it is not a presence, message
+ * or iq. The stack is left as it was. */
+static int convert(lua_State *L, int stanza, int anchor, mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int top = lua_gettop(L), attrs, tags, seen_error = 0;
+
+    mj_stanza_init(st);
+    if (field_is(L, stanza, "name", "presence"))
+        st->kind = MJ_KIND_PRESENCE;
+    else if (field_is(L, stanza, "name", "message"))
+        st->kind = MJ_KIND_MESSAGE;
+    else if (field_is(L, stanza, "name", "iq"))
+        st->kind = MJ_KIND_IQ;
+    else
+        return 0;
+
+    attrs = push_attrs(L, stanza);
+    st->type = (mj_type)classify_type(L, attrs, st->kind);
+    attr_str(L, attrs, "from", anchor + A_FROM, &st->from);
+    attr_str(L, attrs, "to", anchor + A_TO, &st->to);
+    attr_str(L, attrs, "id", anchor + A_ID, &st->id);
+    lua_settop(L, top);
+
+    tags = push_tags(L, stanza, &n);
+    if (tags == 0)
+        return 1;
+    for (i = 1; i <= n; i++) {
+        int child;
+
+        if (lua_rawgeti(L, tags, i) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            continue;
+        }
+        child = lua_gettop(L);
+        attrs = push_attrs(L, child);
+        if (field_is(L, child, "name", "x")) {
+            int c = xmlns_class(L, attrs, NS_MUC);
+
+            if (c == 1)
+                st->has_muc_x = 1;
+            else if (!st->has_muc_user &&
+                     xmlns_class(L, attrs, NS_MUC_USER) == 1)
+                scan_muc_user(L, child, anchor, st);
+        } else if (!seen_error && st->type == MJ_T_ERROR &&
+                   field_is(L, child, "name", "error") &&
+                   error_ns_ok(L, attrs)) {
+            seen_error = 1;
+            scan_error(L, child, attrs, anchor, st);
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, top);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Configuration                                                           */
+
+static void opt_size(lua_State *L, int arg, const char *key, size_t *out)
+{
+    int isint;
+    lua_Integer v;
+    int t = lua_getfield(L, arg, key);
+
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    v = lua_tointegerx(L, -1, &isint);
+    if (t != LUA_TNUMBER || !isint)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s: integer expected, got %s", key,
+                                      t == LUA_TNUMBER
+                                          ? "a non-integral number"
+                                          : luaL_typename(L, -1)));
+    if (v < 0)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s: must not be negative", key));
+    *out = (size_t)v;
+    lua_pop(L, 1);
+}
+
+static void read_config(lua_State *L, int arg, mj_config *cfg)
+{
+    int t;
+
+    if (lua_isnoneornil(L, arg))
+        return;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    opt_size(L, arg, "max_rooms", &cfg->max_rooms);
+    opt_size(L, arg, "max_pending", &cfg->max_pending);
+
+    t = lua_getfield(L, arg, "pending_timeout");
+    if (t == LUA_TNUMBER)
+        cfg->pending_timeout = (double)lua_tonumber(L, -1);
+    else if (t != LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "pending_timeout: number expected, "
+                                      "got %s",
+                                      luaL_typename(L, -1)));
+    lua_pop(L, 1);
+
+    t = lua_getfield(L, arg, "legacy_joins");
+    if (t == LUA_TBOOLEAN)
+        cfg->legacy_joins = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "legacy_joins: boolean expected, "
+                                      "got %s",
+                                      luaL_typename(L, -1)));
+    lua_pop(L, 1);
+}
+
+static void raise_core_error(lua_State *L, int arg, int rc)
+{
+    if (rc == MJ_EINVAL)
+        luaL_argerror(L, arg, mj_strerror(rc));
+    luaL_error(L, "mucjoins: %s", mj_strerror(rc));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Functions and methods                                                   */
+
+/* mj.new([config]) -> tracker */
+static int l_new(lua_State *L)
+{
+    struct tracker *u;
+    mj_config cfg;
+    int rc;
+
+    mj_config_init(&cfg);
+    read_config(L, 1, &cfg);
+    u = lua_newuserdatauv(L, sizeof *u, 0);
+    memset(u, 0, sizeof *u);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
+    lua_setmetatable(L, -2);
+
+    u->col.alloc = lua_getallocf(L, &u->col.alloc_ud);
+    cfg.alloc = u->col.alloc;
+    cfg.alloc_ud = u->col.alloc_ud;
+    cfg.log = on_log;
+    cfg.log_ud = &u->col;
+    cfg.on_event = on_event;
+    cfg.event_ud = &u->col;
+    rc = mj_tracker_new(&cfg, &u->tr);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        u->tr = NULL;
+        raise_core_error(L, 1, rc);
+    }
+    u->cfg = cfg;
+    return 1;
+}
+
+/* t:configure(config) */
+static int l_configure(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_config cfg = u->cfg;
+    int rc;
+
+    read_config(L, 2, &cfg);
+    col_reset(&u->col);
+    rc = mj_tracker_configure(u->tr, &cfg);
+    col_reset(&u->col);
+    if (rc != MJ_OK)
+        raise_core_error(L, 2, rc);
+    u->cfg = cfg;
+    return 0;
+}
+
+/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events */
+static int feed(lua_State *L, int outgoing)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    mj_session *s = NULL;
+    mj_outcome oc = MJ_O_IGNORED;
+    mj_stanza st;
+    int i, rc, anchor;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+    anchor = lua_gettop(L) + 1;
+    for (i = 0; i < NANCHORS; i++)
+        lua_pushnil(L);
+    if (!convert(L, 3, anchor, &st)) {
+        lua_pushstring(L, mj_outcome_name(MJ_O_IGNORED));
+        lua_pushnil(L);
+        return 2;
+    }
+
+    /* No Lua API call from here until the core has returned. */
+    col_reset(&u->col);
+    if (outgoing) {
+        rc = mj_session_open(u->tr, jid, jlen, &s);
+    } else {
+        rc = mj_session_find(u->tr, jid, jlen, &s);
+        if (rc != MJ_OK) {
+            col_reset(&u->col);
+            lua_pushstring(L, mj_outcome_name(MJ_O_IGNORED));
+            lua_pushnil(L);
+            return 2;
+        }
+    }
+    if (rc == MJ_OK)
+        rc = outgoing ? mj_session_outgoing(s, &st, &oc)
+                      : mj_session_incoming(s, &st, &oc);
+    if (rc != MJ_OK) {
+        col_reset(&u->col);
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    /* The core is done; Lua may raise again. */
+
+    lua_settop(L, 3);
+    lua_pushstring(L, mj_outcome_name(oc));
+    build(L, u, build_events, NULL);
+    return 2;
+}
+
+static int l_outgoing(lua_State *L)
+{
+    return feed(L, 1);
+}
+
+static int l_incoming(lua_State *L)
+{
+    return feed(L, 0);
+}
+
+/* t:close(jid) -> events */
+static int l_close(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    mj_session *s;
+
+    col_reset(&u->col);
+    if (mj_session_find(u->tr, jid, jlen, &s) != MJ_OK) {
+        col_reset(&u->col);
+        lua_pushnil(L);
+        return 1;
+    }
+    mj_session_close(s);
+    build(L, u, build_events, NULL);
+    return 1;
+}
+
+/* t:tick() -> events */
+static int l_tick(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    mj_tracker_tick(u->tr);
+    build(L, u, build_events, NULL);
+    return 1;
+}
+
+/* t:rooms(jid) -> { {room=, state=, nick=, pending_nick=, since=}... } */
+static int l_rooms(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    mj_session *s;
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_newtable(L);
+        return 1;
+    }
+    build(L, u, build_rooms, s);
+    return 1;
+}
+
+/* t:nick(jid, room) -> nick or nil */
+static int l_nick(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen, rlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    const char *room = luaL_checklstring(L, 3, &rlen);
+    mj_session *s;
+    mj_str nick = {NULL, 0};
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    if (rc == MJ_OK)
+        rc = mj_session_nick(s, room, rlen, &nick);
+    col_reset(&u->col);
+    if (rc != MJ_OK || nick.ptr == NULL)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, nick.ptr, nick.len);
+    return 1;
+}
+
+/* t:stats() -> table of every mj_stats field */
+static int l_stats(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_stats s;
+
+    memset(&s, 0, sizeof s);
+    col_reset(&u->col);
+    mj_tracker_stats(u->tr, &s);
+    col_reset(&u->col);
+
+    lua_createtable(L, 0, 16);
+#define STAT(f)                                                               \
+    do {                                                                      \
+        lua_pushinteger(L, (lua_Integer)s.f);                                 \
+        lua_setfield(L, -2, #f);                                              \
+    } while (0)
+    STAT(sessions);
+    STAT(rooms_shown);
+    STAT(pending);
+    STAT(changing);
+    STAT(leaving);
+    STAT(distinct_rooms);
+    STAT(bytes);
+    STAT(joins);
+    STAT(leaves);
+    STAT(join_failures);
+    STAT(forged);
+    STAT(limits);
+    STAT(bad_jids);
+    STAT(ambiguous);
+#undef STAT
+    /* Not a core counter: records this binding failed to store. */
+    lua_pushinteger(L, (lua_Integer)u->dropped_total);
+    lua_setfield(L, -2, "dropped_events");
+    return 1;
+}
+
+/* t:sessions() -> { full_jid... } */
+static int l_sessions(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    build(L, u, build_sessions, NULL);
+    return 1;
+}
+
+/* t:restore(jid, room, state, nick, pending_nick, since) -> true | nil, err
+ */
+static int l_restore(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen, rlen, nlen, plen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    const char *room = luaL_checklstring(L, 3, &rlen);
+    const char *sname = luaL_checkstring(L, 4);
+    const char *nick = luaL_optlstring(L, 5, NULL, &nlen);
+    const char *pnick = luaL_optlstring(L, 6, NULL, &plen);
+    double since = (double)luaL_checknumber(L, 7);
+    mj_str n = {nick, nlen}, p = {pnick, plen};
+    mj_session *s;
+    int state, rc, created = 0;
+
+    for (state = MJ_S_NONE; state <= MJ_S_LEAVING; state++)
+        if (strcmp(mj_state_name((mj_state)state), sname) == 0)
+            break;
+    if (state > MJ_S_LEAVING) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(MJ_EINVAL));
+        return 2;
+    }
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    if (rc == MJ_ENOTFOUND) {
+        rc = mj_session_open(u->tr, jid, jlen, &s);
+        created = rc == MJ_OK;
+    }
+    if (rc == MJ_OK) {
+        rc = mj_session_restore(s, room, rlen, (mj_state)state, n, p, since);
+        if (rc != MJ_OK && created)
+            mj_session_close(s); /* empty: fires nothing */
+    }
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    struct tracker *u = to_tracker(L, 1);
+
+    if (u == NULL)
+        return 0;
+    if (u->busy)
+        return luaL_error(L, "mucjoins: tracker freed while busy");
+    mj_tracker_free(u->tr);
+    u->tr = NULL;
+    col_free(&u->col);
+    return 0;
+}
+
+static int l_tostring(lua_State *L)
+{
+    struct tracker *u = to_tracker(L, 1);
+
+    if (u == NULL)
+        return luaL_typeerror(L, 1, MT_NAME);
+    if (u->tr == NULL)
+        lua_pushfstring(L, MT_NAME ": %p (freed)", (void *)u);
+    else
+        lua_pushfstring(L, MT_NAME ": %p", (void *)u);
+    return 1;
+}
+
+static const luaL_Reg tracker_methods[] = {{"configure", l_configure},
+                                           {"outgoing", l_outgoing},
+                                           {"incoming", l_incoming},
+                                           {"close", l_close},
+                                           {"tick", l_tick},
+                                           {"rooms", l_rooms},
+                                           {"nick", l_nick},
+                                           {"stats", l_stats},
+                                           {"sessions", l_sessions},
+                                           {"restore", l_restore},
+                                           {NULL, NULL}};
+
+static const luaL_Reg module_functions[] = {{"new", l_new}, {NULL, NULL}};
+
+/* Create this copy's tracker metatable, or find it again when the module
+ * is loaded a second time (Prosody module reload): trackers created before
+ * keep working. */
+static void push_metatable(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    if (!luaL_newmetatable(L, MT_NAME)) {
+        /* the name belongs to another copy of this module */
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 4);
+        lua_pushliteral(L, MT_NAME);
+        lua_setfield(L, -2, "__name");
+    }
+    luaL_newlib(L, tracker_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tracker_key);
+}
+
+__attribute__((visibility("default"))) int luaopen_mucjoins(lua_State *L);
+
+__attribute__((visibility("default"))) int luaopen_mucjoins(lua_State *L)
+{
+    push_metatable(L);
+    lua_pop(L, 1);
+    luaL_newlib(L, module_functions);
+    lua_pushliteral(L, MJ_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,630 @@
+-- Tests of the Lua binding (lua/mucjoins_lua.c) with Prosody's own
+-- util.stanza. Run from the repository root:
+--   lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so
+-- One line per test, then "lua-binding: N passed, N failed"; exits 1 on a
+-- failure.
+local so_path = arg[1] or "build/plugins/mod_track_muc_joins/mucjoins.so"
+
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+local st = require "util.stanza"
+local jid_split = require "util.jid".split
+local has_xml, xml = pcall(require, "util.xml")
+
+local NS_MUC = "http://jabber.org/protocol/muc"
+local NS_MUC_USER = "http://jabber.org/protocol/muc#user"
+local NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+local opener = assert(package.loadlib(so_path, "luaopen_mucjoins"))
+local mj = opener()
+
+---------------------------------------------------------------------------
+-- harness
+
+local passed, failed = 0, 0
+
+local function test(name, fn)
+	local ok, err = xpcall(fn, debug.traceback)
+	if ok then
+		passed = passed + 1
+		print("ok   " .. name)
+	else
+		failed = failed + 1
+		print("FAIL " .. name .. "\n  " .. tostring(err):gsub("\n", "\n  "))
+	end
+end
+
+local function show(v)
+	if type(v) == "string" then return string.format("%q", v) end
+	return tostring(v)
+end
+
+local function eq(got, want, what)
+	if got ~= want then
+		error(string.format("%s: expected %s, got %s", what or "value", show(want), show(got)), 2)
+	end
+end
+
+local function truthy(v, what)
+	if not v then error((what or "condition") .. " is false", 2) end
+end
+
+local function raises(pattern, fn, ...)
+	local ok, err = pcall(fn, ...)
+	if ok then error("expected an error matching " .. show(pattern), 2) end
+	if pattern and not tostring(err):find(pattern, 1, true) then
+		error("error " .. show(tostring(err)) .. " does not contain " .. show(pattern), 2)
+	end
+end
+
+-- Events of one type (logs excluded).
+local function of_type(events, ty)
+	local r = {}
+	for _, ev in ipairs(events or {}) do
+		if ev.type == ty then r[#r + 1] = ev end
+	end
+	return r
+end
+
+local function non_log(events)
+	local r = {}
+	for _, ev in ipairs(events or {}) do
+		if ev.type ~= "log" then r[#r + 1] = ev end
+	end
+	return r
+end
+
+---------------------------------------------------------------------------
+-- stanzas as Prosody builds them
+
+local ROOM = "room@muc.example.org"
+local SESS = "user@example.org/phone"
+
+local function join(to, id)
+	return st.presence({ to = to, id = id or "join1" }):tag("x", { xmlns = NS_MUC }):up()
+end
+
+-- A self-presence: from room/nick, muc#user x with item and status codes.
+local function self_presence(from, codes, attrs)
+	local p = st.presence({ from = from, to = SESS, id = "join1", type = attrs and attrs.type })
+	p:tag("x", { xmlns = NS_MUC_USER })
+	p:tag("item", { affiliation = "member", role = "participant", nick = attrs and attrs.item_nick }):up()
+	for _, c in ipairs(codes or { "110" }) do
+		p:tag("status", { code = c }):up()
+	end
+	p:up()
+	return p
+end
+
+local function joined_tracker(nick, opts)
+	local t = mj.new(opts)
+	local out = t:outgoing(SESS, join(ROOM .. "/" .. nick))
+	eq(out, "changed", "outcome of the join")
+	local oc, ev = t:incoming(SESS, self_presence(ROOM .. "/" .. nick))
+	eq(oc, "changed", "outcome of the self-presence")
+	eq(#of_type(ev, "joined"), 1, "joined events")
+	return t
+end
+
+---------------------------------------------------------------------------
+-- module
+
+test("version is MJ_VERSION", function()
+	eq(type(mj.version), "string", "type")
+	truthy(mj.version:match("^%d+%.%d+%.%d+"), "version looks like x.y.z")
+	eq(mj.version, "0.1.0", "version")
+end)
+
+test("new accepts nothing, an empty table and every field", function()
+	truthy(mj.new(), "new()")
+	truthy(mj.new({}), "new{}")
+	truthy(mj.new({ max_rooms = 10, max_pending = 2, pending_timeout = 1.5, legacy_joins = true }), "all fields")
+	truthy(mj.new({ max_rooms = 10.0 }), "integral float")
+	truthy(tostring(mj.new()):match("^mucjoins%.tracker: "), "__tostring")
+end)
+
+test("new rejects bad field types with an argument error", function()
+	raises("max_rooms", mj.new, { max_rooms = "10" })
+	raises("max_rooms", mj.new, { max_rooms = 1.5 })
+	raises("max_pending", mj.new, { max_pending = -1 })
+	raises("pending_timeout", mj.new, { pending_timeout = "soon" })
+	raises("legacy_joins", mj.new, { legacy_joins = 1 })
+	raises("bad argument #1", mj.new, 42)
+end)
+
+test("methods check their arguments", function()
+	local t = mj.new()
+	raises("mucjoins.tracker expected", t.rooms, {}, SESS)
+	raises("mucjoins.tracker expected", t.tick, nil)
+	raises("bad argument #2", t.outgoing, t, nil, st.presence())
+	raises("bad argument #3", t.outgoing, t, SESS, "<presence/>")
+	raises("bad argument #3", t.incoming, t, SESS, nil)
+	raises("max_rooms", t.configure, t, { max_rooms = false })
+	raises("bad argument #4", t.restore, t, SESS, ROOM, nil, "n", nil, 0)
+end)
+
+---------------------------------------------------------------------------
+-- joining
+
+test("join then self-presence fires joined with room, nick and session jid", function()
+	local t = mj.new()
+	local oc, ev = t:outgoing(SESS, join(ROOM .. "/Alice"))
+	eq(oc, "changed", "join outcome")
+	eq(#non_log(ev), 0, "no event while pending")
+	oc, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice"))
+	eq(oc, "changed", "self-presence outcome")
+	local j = of_type(ev, "joined")
+	eq(#j, 1, "joined events")
+	eq(j[1].room, ROOM, "room")
+	eq(j[1].nick, "Alice", "nick")
+	eq(j[1].jid, SESS, "jid")
+	eq(j[1].reason, nil, "no reason on joined")
+	eq(j[1].old_nick, nil, "no old_nick")
+	eq(t:nick(SESS, ROOM), "Alice", "t:nick")
+end)
+
+test("the nick is the resource of from, byte for byte, as Prosody sees it", function()
+	local t = mj.new()
+	local from = "Ünïcode.Room@muc.example.org/Ünïcode Nick ☕"
+	local _, _, resource = jid_split(from)
+	t:outgoing(SESS, join(from))
+	local _, ev = t:incoming(SESS, self_presence(from))
+	local j = of_type(ev, "joined")
+	eq(#j, 1, "joined events")
+	eq(j[1].nick, resource, "event nick")
+	eq(j[1].room, "ünïcode.room@muc.example.org", "prepped room")
+	eq(t:nick(SESS, "ünïcode.room@muc.example.org"), resource, "t:nick")
+	eq(t:nick(SESS, "ÜNÏCODE.ROOM@MUC.EXAMPLE.ORG"), resource, "t:nick, other spelling")
+	local rooms = t:rooms(SESS)
+	eq(#rooms, 1, "rooms")
+	eq(rooms[1].nick, resource, "rooms nick")
+end)
+
+test("nick rewritten by the room: the room's nick wins", function()
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/asked"))
+	local _, ev = t:incoming(SESS, self_presence(ROOM .. "/given", { "110", "210" }))
+	eq(#of_type(ev, "joined"), 1, "joined")
+	local rw = of_type(ev, "nick-rewritten")
+	eq(#rw, 1, "nick-rewritten")
+	eq(rw[1].nick, "given", "nick")
+	eq(rw[1].old_nick, "asked", "old_nick")
+end)
+
+test("t:rooms lists state, nick, pending_nick and since", function()
+	local t = mj.new()
+	eq(#t:rooms(SESS), 0, "unknown session: empty table")
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local r = t:rooms(SESS)
+	eq(#r, 1, "one room while pending")
+	eq(r[1].room, ROOM, "room")
+	eq(r[1].state, "pending", "state")
+	eq(r[1].nick, nil, "no nick while pending")
+	eq(r[1].pending_nick, "Alice", "pending_nick")
+	eq(type(r[1].since), "number", "since")
+	t:incoming(SESS, self_presence(ROOM .. "/Alice"))
+	r = t:rooms(SESS)
+	eq(#r, 1, "one room joined")
+	eq(r[1].state, "joined", "state")
+	eq(r[1].nick, "Alice", "nick")
+	eq(r[1].pending_nick, nil, "pending_nick")
+end)
+
+test("t:close fires left session-closed and forgets the session", function()
+	local t = joined_tracker("Alice")
+	eq(#t:sessions(), 1, "one session")
+	eq(t:sessions()[1], SESS, "session jid")
+	local ev = t:close(SESS)
+	local l = of_type(ev, "left")
+	eq(#l, 1, "left events")
+	eq(l[1].reason, "session-closed", "reason")
+	eq(l[1].room, ROOM, "room")
+	eq(l[1].nick, "Alice", "nick")
+	eq(l[1].jid, SESS, "jid")
+	eq(#t:sessions(), 0, "no session left")
+	eq(#t:rooms(SESS), 0, "no rooms")
+	eq(t:nick(SESS, ROOM), nil, "no nick")
+	eq(t:close(SESS), nil, "closing again: nil")
+end)
+
+test("incoming for an unknown session is ignored and opens nothing", function()
+	local t = mj.new()
+	local oc, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice"))
+	eq(oc, "ignored", "outcome")
+	eq(ev, nil, "events")
+	eq(#t:sessions(), 0, "sessions")
+end)
+
+test("a stanza that is not presence/message/iq is ignored without a session", function()
+	local t = mj.new()
+	for _, s in ipairs({ st.stanza("foo", { to = ROOM .. "/x" }), { name = 5 }, {}, { name = "presence " } }) do
+		local oc, ev = t:outgoing(SESS, s)
+		eq(oc, "ignored", "outcome")
+		eq(ev, nil, "events")
+	end
+	eq(#t:sessions(), 0, "sessions")
+end)
+
+test("outgoing with a session JID that does not prepare returns nil, message", function()
+	local t = mj.new()
+	local oc, err = t:outgoing("a@b@c/r", join(ROOM .. "/x"))
+	eq(oc, nil, "outcome")
+	eq(type(err), "string", "message")
+end)
+
+test("join error: join-failed with the condition", function()
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local e = st.presence({ from = ROOM .. "/Alice", to = SESS, type = "error" })
+		:tag("x", { xmlns = NS_MUC }):up()
+		:tag("error", { type = "cancel", by = ROOM })
+		:tag("text", { xmlns = NS_STANZAS }):text("nick taken"):up()
+		:tag("conflict", { xmlns = NS_STANZAS }):up()
+	local oc, ev = t:incoming(SESS, e)
+	eq(oc, "changed", "outcome")
+	local f = of_type(ev, "join-failed")
+	eq(#f, 1, "join-failed")
+	eq(f[1].condition, "conflict", "condition (the <text/> before it is skipped)")
+	eq(f[1].reason, "error", "reason")
+	eq(#t:rooms(SESS), 0, "nothing left")
+end)
+
+test("error_reply built by util.stanza gives the condition", function()
+	local t = mj.new()
+	local j = join(ROOM .. "/Alice")
+	t:outgoing(SESS, j)
+	local e = st.error_reply(j, "auth", "registration-required")
+	e.attr.from, e.attr.to = ROOM .. "/Alice", SESS
+	local _, ev = t:incoming(SESS, e)
+	local f = of_type(ev, "join-failed")
+	eq(#f, 1, "join-failed")
+	eq(f[1].condition, "registration-required", "condition")
+end)
+
+test("parsed stanzas (util.xml: every element carries its xmlns)", function()
+	if not has_xml then print("     (util.xml unavailable, skipped)") return end
+	local t = mj.new()
+	t:outgoing(SESS, xml.parse([[<presence xmlns='jabber:client' to='room@muc.example.org/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>]]))
+	local _, ev = t:incoming(SESS, xml.parse([[<presence xmlns='jabber:client' from='room@muc.example.org/Bob'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/><status code='110'/></x></presence>]]))
+	eq(#of_type(ev, "joined"), 1, "joined")
+	t:outgoing(SESS, xml.parse([[<presence xmlns='jabber:client' to='other@muc.example.org/Bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>]]))
+	_, ev = t:incoming(SESS, xml.parse([[<presence xmlns='jabber:client' type='error' from='other@muc.example.org/Bob'><error xmlns='jabber:client' type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>]]))
+	local f = of_type(ev, "join-failed")
+	eq(#f, 1, "join-failed")
+	eq(f[1].condition, "item-not-found", "condition")
+end)
+
+test("status 110 counts only inside the first muc#user x, in its namespace", function()
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	-- 110 in the muc namespace x
+	local p = st.presence({ from = ROOM .. "/Alice" }):tag("x", { xmlns = NS_MUC }):tag("status", { code = "110" }):up():up()
+	local _, ev = t:incoming(SESS, p)
+	eq(#of_type(ev, "joined"), 0, "110 in muc x")
+	-- 110 in a second muc#user x
+	p = st.presence({ from = ROOM .. "/Alice" })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("item", { role = "participant" }):up():up()
+		:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110" }):up():up()
+	_, ev = t:incoming(SESS, p)
+	eq(#of_type(ev, "joined"), 0, "110 in the second x")
+	-- status child in a foreign namespace
+	p = st.presence({ from = ROOM .. "/Alice" })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110", xmlns = "urn:example" }):up():up()
+	_, ev = t:incoming(SESS, p)
+	eq(#of_type(ev, "joined"), 0, "status in a foreign namespace")
+	-- children explicitly in the muc#user namespace, as the stream parser makes them
+	p = st.presence({ from = ROOM .. "/Alice" })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110", xmlns = NS_MUC_USER }):up():up()
+	_, ev = t:incoming(SESS, p)
+	eq(#of_type(ev, "joined"), 1, "status with the parent's xmlns")
+end)
+
+test("many status codes: the first MJ_MAX_STATUS are kept", function()
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local codes = {}
+	for i = 1, 15 do codes[i] = "100" end
+	codes[16] = "110"
+	local _, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice", codes))
+	eq(#of_type(ev, "joined"), 1, "110 as the 16th code")
+end)
+
+test("leave by the room with destroy: reason text and alternate venue", function()
+	local t = joined_tracker("Alice")
+	local p = st.presence({ from = ROOM .. "/Alice", type = "unavailable" })
+		:tag("x", { xmlns = NS_MUC_USER })
+		:tag("item", { role = "none" }):up()
+		:tag("destroy", { jid = "new@muc.example.org" })
+		:tag("reason"):text("moved "):text("to "):text("new"):up():up()
+		:tag("status", { code = "110" }):up()
+	local _, ev = t:incoming(SESS, p)
+	local l = of_type(ev, "left")
+	eq(#l, 1, "left")
+	eq(l[1].reason, "destroyed", "reason")
+	eq(l[1].text, "moved to new", "text, concatenated")
+	eq(l[1].alt_venue, "new@muc.example.org", "alt_venue")
+end)
+
+test("destroy with a single text child and no jid", function()
+	local t = joined_tracker("Alice")
+	local p = st.presence({ from = ROOM .. "/Alice", type = "unavailable" })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("destroy"):tag("reason"):text("bye"):up():up()
+	local _, ev = t:incoming(SESS, p)
+	local l = of_type(ev, "left")
+	eq(#l, 1, "left (destroy without 110)")
+	eq(l[1].text, "bye", "text")
+	eq(l[1].alt_venue, nil, "no alt_venue")
+end)
+
+test("nick change via 303 and item nick", function()
+	local t = joined_tracker("Alice")
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alicia" }))
+	local oc = t:incoming(SESS, self_presence(ROOM .. "/Alice", { "303", "110" },
+		{ type = "unavailable", item_nick = "Alicia" }))
+	eq(oc, "changed", "303 outcome")
+	eq(t:nick(SESS, ROOM), "Alice", "old nick shown while expecting")
+	local _, ev = t:incoming(SESS, self_presence(ROOM .. "/Alicia"))
+	local c = of_type(ev, "nick-changed")
+	eq(#c, 1, "nick-changed")
+	eq(c[1].old_nick, "Alice", "old_nick")
+	eq(c[1].nick, "Alicia", "nick")
+	eq(t:nick(SESS, ROOM), "Alicia", "t:nick")
+end)
+
+test("voluntary leave", function()
+	local t = joined_tracker("Alice")
+	t:outgoing(SESS, st.presence({ type = "unavailable" }))
+	eq(t:rooms(SESS)[1].state, "leaving", "leaving")
+	local _, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice", { "110" }, { type = "unavailable" }))
+	local l = of_type(ev, "left")
+	eq(#l, 1, "left")
+	eq(l[1].reason, "voluntary", "reason")
+	eq(#t:rooms(SESS), 0, "no rooms")
+end)
+
+---------------------------------------------------------------------------
+-- garbage in
+
+test("malformed stanzas never raise", function()
+	local t = joined_tracker("Alice")
+	local boom = setmetatable({}, { __index = function() error("metamethod called") end,
+		__len = function() error("__len called") end })
+	local huge = st.presence({ from = ROOM .. "/Alice" }):tag("x", { xmlns = NS_MUC_USER })
+	for i = 1, 20000 do huge:tag("status", { code = tostring(100 + i % 900) }):up() end
+	huge:tag("status", { code = "11O" }):up():tag("status"):up()
+	table.insert(huge.tags[1].tags, { name = "status", attr = { code = 110 } }) -- util.stanza refuses it
+	local bad = {
+		{ name = "presence", attr = "to=room" },
+		{ name = "presence", attr = { to = 5, from = {}, type = true, id = 1.5 } },
+		{ name = "presence", attr = { from = ROOM .. "/Alice" }, tags = "x" },
+		{ name = "presence", attr = { from = ROOM .. "/Alice" }, tags = { 1, "x", true, {}, { name = {} } } },
+		{ name = "presence", attr = { from = ROOM .. "/Alice" } }, -- no tags
+		{ name = "presence", attr = { from = ROOM .. "/Alice" }, tags = {
+			{ name = "x", attr = { xmlns = NS_MUC_USER }, tags = { { name = "status", attr = 5 },
+				{ name = "status", attr = { code = 110 } }, { name = "item", attr = { nick = 7 } },
+				{ name = "destroy", attr = { jid = false }, tags = { { name = "reason", 1, false, {} } } } } } } },
+		{ name = "presence", attr = { from = ROOM .. "/Alice", type = "error" }, tags = {
+			{ name = "error", tags = { { name = "conflict" }, { name = 5, attr = { xmlns = NS_STANZAS } },
+				{ attr = { xmlns = NS_STANZAS } } } } } },
+		{ name = "presence", attr = { from = ROOM .. "/Alice", type = "error" }, tags = { { name = "error", attr = { type = {} }, tags = 3 } } },
+		{ name = "message", attr = boom, tags = boom },
+		{ name = "iq", attr = { type = "error" }, tags = { boom } },
+		setmetatable({ name = "presence" }, { __index = function() error("metamethod called") end }),
+		{ name = "presence", attr = { to = ROOM .. "/x\0y" }, tags = { { name = "x", attr = { xmlns = NS_MUC } } } },
+		huge,
+	}
+	for i, s in ipairs(bad) do
+		for _, method in ipairs({ "incoming", "outgoing" }) do
+			local ok, oc, ev = pcall(t[method], t, SESS, s)
+			if not ok then error(("stanza #%d (%s) raised: %s"):format(i, method, oc)) end
+			eq(type(oc), "string", ("stanza #%d (%s) outcome"):format(i, method))
+			if ev ~= nil then eq(type(ev), "table", "events") end
+		end
+	end
+	truthy(t.sessions(t), "tracker still usable")
+end)
+
+test("a malformed status code is not read as 110", function()
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	for _, code in ipairs({ "110 ", " 110", "0110", "11", "11O", "+10", "099" }) do
+		local _, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice", { code }))
+		eq(#of_type(ev, "joined"), 0, "code " .. show(code))
+	end
+	-- util.stanza refuses a number attribute: build the table by hand
+	local status = { name = "status", attr = { code = 110 }, tags = {} }
+	local x = { name = "x", attr = { xmlns = NS_MUC_USER }, tags = { status }, status }
+	local p = { name = "presence", attr = { from = ROOM .. "/Alice" }, tags = { x }, x }
+	local _, ev = t:incoming(SESS, p)
+	eq(#of_type(ev, "joined"), 0, "numeric code")
+end)
+
+---------------------------------------------------------------------------
+-- configuration, restore, stats, tick
+
+test("configure changes limits; unspecified fields keep their values", function()
+	local t = mj.new({ max_pending = 5 })
+	t:configure({ max_pending = 1 })
+	eq(t:outgoing(SESS, join("a@muc.example.org/x")), "changed", "first join")
+	eq(t:outgoing(SESS, join("b@muc.example.org/x")), "limit", "second join over max_pending=1")
+	t:configure({ max_rooms = 3 }) -- max_pending stays 1
+	eq(t:outgoing(SESS, join("c@muc.example.org/x")), "limit", "still max_pending=1")
+	t:configure({ max_pending = 10 })
+	eq(t:outgoing(SESS, join("d@muc.example.org/x")), "changed", "after raising it")
+	eq(t:stats().limits >= 2, true, "limits counted")
+end)
+
+test("restore puts a room back; bad state names give nil, message", function()
+	local t = mj.new()
+	eq(t:restore(SESS, ROOM, "joined", "Alice", nil, 0), true, "restore joined")
+	eq(t:nick(SESS, ROOM), "Alice", "nick")
+	eq(t:restore(SESS, "p@muc.example.org", "pending", nil, "Bob", 1.5), true, "restore pending")
+	local seen = {}
+	for _, r in ipairs(t:rooms(SESS)) do seen[r.room] = r end
+	eq(seen[ROOM].state, "joined", "joined room")
+	eq(seen["p@muc.example.org"].pending_nick, "Bob", "pending nick")
+	eq(seen["p@muc.example.org"].since, 1.5, "since")
+	local ok, err = t:restore(SESS, ROOM, "sleeping", "Alice", nil, 0)
+	eq(ok, nil, "bad state")
+	eq(type(err), "string", "message")
+	ok, err = t:restore("other@example.org/r", "a@b@c", "joined", "x", nil, 0)
+	eq(ok, nil, "bad room")
+	eq(type(err), "string", "message")
+	eq(#t:sessions(), 1, "a failed restore leaves no new session behind")
+end)
+
+test("stats has every mj_stats field as an integer", function()
+	local t = joined_tracker("Alice")
+	local s = t:stats()
+	for _, f in ipairs({ "sessions", "rooms_shown", "pending", "changing", "leaving", "distinct_rooms",
+		"bytes", "joins", "leaves", "join_failures", "forged", "limits", "bad_jids", "ambiguous" }) do
+		eq(math.type(s[f]), "integer", f)
+	end
+	eq(s.sessions, 1, "sessions")
+	eq(s.rooms_shown, 1, "rooms_shown")
+	eq(s.joins, 1, "joins")
+	truthy(s.bytes > 0, "bytes > 0 (Lua allocator in use)")
+end)
+
+test("tick: nil when nothing is due, join-failed timeout when it is", function()
+	local t = mj.new({ pending_timeout = 0.01 })
+	eq(t:tick(), nil, "nothing to do")
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local t0 = os.clock()
+	while os.clock() - t0 < 0.05 do end
+	local ev = t:tick()
+	local f = of_type(ev, "join-failed")
+	eq(#f, 1, "join-failed")
+	eq(f[1].reason, "timeout", "reason")
+	eq(f[1].jid, SESS, "jid")
+end)
+
+test("log records, when present, have level and msg", function()
+	local t = mj.new({ max_pending = 1 })
+	local all = {}
+	for _, r in ipairs({ "a", "b", "c" }) do
+		local _, ev = t:outgoing(SESS, join(r .. "@muc.example.org/x"))
+		for _, e in ipairs(ev or {}) do all[#all + 1] = e end
+	end
+	for _, e in ipairs(all) do
+		if e.type == "log" then
+			truthy(({ debug = 1, info = 1, warn = 1, error = 1 })[e.level], "level " .. show(e.level))
+			eq(type(e.msg), "string", "msg")
+		end
+	end
+end)
+
+---------------------------------------------------------------------------
+-- lifetime
+
+test("loading the module again keeps old trackers working", function()
+	local t = joined_tracker("Alice")
+	local mj2 = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
+	truthy(mj2 ~= mj, "a new module table")
+	eq(getmetatable(mj2.new()), getmetatable(t), "same metatable reused")
+	eq(t:nick(SESS, ROOM), "Alice", "old tracker after reload")
+	local ev = t:close(SESS)
+	eq(#of_type(ev, "left"), 1, "old tracker still fires events")
+	local t2 = mj2.new()
+	t2:outgoing(SESS, join(ROOM .. "/Bob"))
+	eq(#of_type(select(2, t2:incoming(SESS, self_presence(ROOM .. "/Bob"))), "joined"), 1, "new tracker works")
+end)
+
+test("a second copy loaded from another path keeps to its own trackers", function()
+	local src = io.open(so_path, "rb")
+	if not src then error("cannot read " .. so_path) end
+	local bytes = src:read("a")
+	src:close()
+	local copy = os.tmpname()
+	local f = assert(io.open(copy, "wb"))
+	f:write(bytes)
+	f:close()
+	local open2, err = package.loadlib(copy, "luaopen_mucjoins")
+	os.remove(copy)
+	assert(open2, err)
+	local mjb = open2()
+	local ta, tb = joined_tracker("Alice"), mjb.new()
+	truthy(getmetatable(ta) ~= getmetatable(tb), "separate metatables")
+	tb:outgoing(SESS, join(ROOM .. "/Bob"))
+	eq(#of_type(select(2, tb:incoming(SESS, self_presence(ROOM .. "/Bob"))), "joined"), 1, "copy's tracker works")
+	eq(ta:nick(SESS, ROOM), "Alice", "first copy's tracker works")
+	raises("mucjoins.tracker expected", ta.rooms, tb, SESS)
+	raises("mucjoins.tracker expected", tb.rooms, ta, SESS)
+	ta, tb = nil, nil
+	collectgarbage("collect")
+end)
+
+test("__gc frees trackers; a freed tracker raises instead of crashing", function()
+	for _ = 1, 200 do
+		local t = mj.new()
+		t:outgoing(SESS, join(ROOM .. "/Alice"))
+		t:incoming(SESS, self_presence(ROOM .. "/Alice"))
+	end
+	collectgarbage("collect")
+	collectgarbage("collect")
+	local t = joined_tracker("Alice")
+	local gc = getmetatable(t).__gc
+	gc(t)
+	gc(t) -- twice is harmless
+	truthy(tostring(t):find("freed", 1, true), "__tostring says freed")
+	raises("freed", t.rooms, t, SESS)
+	raises("freed", t.outgoing, t, SESS, join(ROOM .. "/x"))
+	raises("freed", t.tick, t)
+	t = nil
+	collectgarbage("collect")
+end)
+
+test("finalizers touching a tracker while it builds results do not break it", function()
+	local t = mj.new()
+	local reentered, refused = 0, 0
+	local function make_garbage()
+		for _ = 1, 50 do
+			setmetatable({}, { __gc = function()
+				local ok = pcall(t.tick, t)
+				if ok then reentered = reentered + 1 else refused = refused + 1 end
+			end })
+		end
+	end
+	for i = 1, 300 do
+		make_garbage()
+		local room = "r" .. i .. "@muc.example.org"
+		t:outgoing(SESS, join(room .. "/n"))
+		local _, ev = t:incoming(SESS, self_presence(room .. "/n"))
+		eq(#of_type(ev, "joined"), 1, "joined " .. room)
+		if i % 50 == 0 then
+			eq(#t:rooms(SESS), i, "rooms")
+		end
+	end
+	collectgarbage("collect")
+	eq(t:stats().rooms_shown, 300, "rooms_shown")
+	if os.getenv("MJ_DEBUG") then print("     reentered", reentered, "refused", refused) end
+end)
+
+---------------------------------------------------------------------------
+-- the shared object
+
+local function run(cmd)
+	local p = io.popen(cmd .. " 2>/dev/null")
+	if not p then return nil end
+	local out = p:read("a")
+	local ok = p:close()
+	return ok and out or nil
+end
+
+test("only luaopen_mucjoins is exported", function()
+	local out = run("nm -D --defined-only " .. so_path)
+	if not out then print("     (nm unavailable, skipped)") return end
+	local syms = {}
+	for name in out:gmatch("%x+ [A-Za-z] ([^\n]+)") do syms[#syms + 1] = name end
+	eq(#syms, 1, "exported symbols (" .. table.concat(syms, ", ") .. ")")
+	eq(syms[1], "luaopen_mucjoins", "the export")
+end)
+
+test("liblua is not linked", function()
+	local out = run("ldd " .. so_path)
+	if not out then print("     (ldd unavailable, skipped)") return end
+	truthy(not out:find("liblua", 1, true), "no liblua in ldd output")
+end)
+
+print(string.format("lua-binding: %d passed, %d failed", passed, failed))
+if failed > 0 then os.exit(1) end
