@@ -126,4 +126,5 @@ def pytest_runtest_makereport(item, call):
         keep = int(os.environ.get("MUCJOINS_IT_LOG_LINES", "300"))
         head = (f"{srv.log_path} (last {min(keep, len(lines))} of {len(lines)} lines written "
                 f"during this test; MUCJOINS_IT_KEEP=1 keeps the file)\n")
-        rep.sections.append(("prosody log", head + "\n".join(lines[-keep:])))
+        if keep > 0:
+            rep.sections.append(("prosody log", head + "\n".join(lines[-keep:])))

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -52,6 +53,8 @@ SCRIPTED = "scripted.localhost"
 COMPONENT_SECRET = "scripted-secret"
 PASSWORD = "pass"
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "owner")
+
+LOG_HEADER = re.compile(r"^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d ")
 
 WAIT = float(os.environ.get("MUCJOINS_IT_WAIT", "8"))
 
@@ -498,13 +501,15 @@ class ProsodyServer:
         return "\n".join(text[-lines:])
 
     def errors_in_log(self, offset=0):
-        """Lines logged at error level, and Lua tracebacks."""
+        """Lines logged at error level with their continuation lines (a Lua
+        traceback is logged as one multi-line message)."""
         out = []
+        in_error = False
         for line in self.log_text(offset).splitlines():
             parts = line.split("\t")
-            if len(parts) >= 3 and parts[1] == "error":
-                out.append(line)
-            elif "traceback" in line.lower():
+            if LOG_HEADER.match(line) and len(parts) >= 3:
+                in_error = parts[1] == "error"
+            if in_error:
                 out.append(line)
         return out
 
@@ -622,10 +627,14 @@ class Client:
             return
 
         async def go():
+            x = self.x
             try:
-                await asyncio.wait_for(self.x.disconnect(wait=wait), wait + 3)
+                await asyncio.wait_for(x.disconnect(wait=wait), wait + 3)
             except Exception:
-                self.x.abort()
+                x.abort()
+            # slixmpp leaves its outgoing filter task running
+            if x._run_out_filters is not None:
+                x._run_out_filters.cancel()
 
         try:
             self.lt.run(go(), timeout=wait + 5)
@@ -946,3 +955,31 @@ def self_presence(room_nick, to, codes=("110",), type_=None, id_=None,
     st = "".join(f"<status code='{c}'/>" for c in codes)
     return (f"<presence from={xa(room_nick)} to={xa(to)}{t}{i}>"
             f"<x xmlns='{NS_MUC_USER}'>{item}{st}</x>{extra}</presence>")
+
+
+# --------------------------------------------------------------------------
+# Scenario steps with the scripted MUC
+
+
+def sroom(room):
+    return room("s", SCRIPTED)
+
+
+def start_join(a, comp, r, nick, extra=""):
+    """The client sends a MUC join to r/nick; returns the join as the
+    scripted room received it."""
+    m = comp.mark()
+    a.join(r, nick, wait=False, extra=extra)
+    p = comp.wait_presence(m, frm=a.jid, to_bare=r, what=f"the join of {a.jid} to {r}/{nick}")
+    assert p.child("x", NS_MUC) is not None, f"join without MUC <x/>: {p}"
+    return p
+
+
+def joined(a, comp, r, nick):
+    """Join r as nick; the room confirms with a self-presence."""
+    j = start_join(a, comp, r, nick)
+    comp.deliver(a, self_presence(f"{r}/{nick}", a.jid, id_=j.id))
+    got = a.rooms()
+    assert got.get(r) == nick, (f"rooms_joined of {a.jid} after {r} confirmed the join "
+                                f"as {nick!r}: {got.describe()}")
+    return j

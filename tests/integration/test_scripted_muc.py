@@ -4,34 +4,12 @@ later than a local MUC would (like a remote MUC), so the states between a
 client's request and the room's answer can be observed (SPEC 2)."""
 
 from harness import (
-    NS_MUC, NS_MUC_USER, SCRIPTED, assert_events, assert_rooms, is_presence,
-    self_presence, xa)
+    NS_MUC_USER, SCRIPTED, assert_events, assert_rooms, is_presence, joined,
+    self_presence, sroom, start_join, xa)
 
 VOLUNTARY, REMOVED = "voluntary", "removed"
 TECHNICAL, SHUTDOWN, DESTROYED = "technical", "shutdown", "destroyed"
 AFFILIATION, MEMBERS_ONLY = "affiliation", "members-only"
-
-
-def sroom(room):
-    return room("s", SCRIPTED)
-
-
-def start_join(a, comp, r, nick, extra=""):
-    """The client sends a MUC join to r/nick; returns the join as the
-    scripted room received it."""
-    m = comp.mark()
-    a.join(r, nick, wait=False, extra=extra)
-    p = comp.wait_presence(m, frm=a.jid, to_bare=r, what=f"the join of {a.jid} to {r}/{nick}")
-    assert p.child("x", NS_MUC) is not None, f"join without MUC <x/>: {p}"
-    return p
-
-
-def joined(a, comp, r, nick):
-    """Join r as nick; the room confirms with a self-presence."""
-    j = start_join(a, comp, r, nick)
-    comp.deliver(a, self_presence(f"{r}/{nick}", a.jid, id_=j.id))
-    assert_rooms(a, {r: nick}, when=f"after {r} confirmed the join")
-    return j
 
 
 def test_join_confirmed_by_scripted_room(connect, component, room):
@@ -247,6 +225,7 @@ def test_rejoin_while_leaving_survives_late_leave_confirmation(connect, componen
     a.leave(r, "Alice", wait=False)
     component.wait_presence(m, frm=a.jid, to_bare=r, type_="unavailable", what="the leave")
     j = start_join(a, component, r, "Alice")  # a new join while LEAVING
+    assert_rooms(a, {}, when="after a join sent while LEAVING (a new PENDING: not shown)")
     component.deliver(a, self_presence(f"{r}/Alice", a.jid, type_="unavailable"))
     assert_rooms(a, {}, when="after the old leave's confirmation (new join pending)")
     component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
