@@ -1,0 +1,81 @@
+"""Module reload while sessions are in rooms (SPEC 7: module.save() and
+module.restore() keep the core's state, PENDING/CHANGING/LEAVING included,
+not only what rooms_joined shows)."""
+
+from harness import (
+    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined,
+    self_presence, sroom, start_join, xa)
+
+
+def test_reload_keeps_entries_and_states(connect, component, room):
+    a = connect("alice")
+    b = connect("bob")
+    real = room()
+    s_joined, s_pending, s_leaving, s_changing = (sroom(room) for _ in range(4))
+    a.join(real, "Alice")
+    b.join(real, "Bob")
+    joined(a, component, s_joined, "J")
+    joined(a, component, s_leaving, "L")
+    joined(a, component, s_changing, "C")
+    pend = start_join(a, component, s_pending, "P")
+    m = component.mark()
+    a.leave(s_leaving, "L", wait=False)
+    component.wait_presence(m, frm=a.jid, to_bare=s_leaving, type_="unavailable", what="the leave")
+    m = component.mark()
+    a.send(f"<presence to={xa(s_changing + '/C2')}/>")
+    component.wait_presence(m, frm=a.jid, to_bare=s_changing, type_=None, what="the nick change")
+    before = {real: "Alice", s_joined: "J", s_leaving: "L", s_changing: "C"}
+    assert_rooms(a, before, when="before the reload")
+
+    a.reload_module("track_muc_joins")
+
+    assert_rooms(a, before, when="right after the reload")
+    assert_rooms(b, {real: "Bob"}, when="(another session) right after the reload")
+    seq = a.event_seq()
+    # the pending join is still pending: its confirmation is accepted
+    component.deliver(a, self_presence(f"{s_pending}/P", a.jid, id_=pend.id))
+    # the leave is still LEAVING: its confirmation is a voluntary leave
+    component.deliver(a, self_presence(f"{s_leaving}/L", a.jid, type_="unavailable"))
+    # the nick change is still CHANGING: 303 keeps the old nick, then the new one
+    component.deliver(a, (
+        f"<presence from={xa(s_changing + '/C')} to={xa(a.jid)} type='unavailable'>"
+        f"<x xmlns='{NS_MUC_USER}'><item affiliation='none' role='participant' nick='C2'/>"
+        f"<status code='303'/><status code='110'/></x></presence>"))
+    assert_rooms(a, {real: "Alice", s_joined: "J", s_pending: "P", s_changing: "C"},
+                 when="after the pending join and the leave were confirmed post-reload")
+    component.deliver(a, self_presence(f"{s_changing}/C2", a.jid))
+    # and the reloaded module still tracks the local MUC
+    a.leave(real, "Alice")
+    assert_rooms(a, {s_joined: "J", s_pending: "P", s_changing: "C2"},
+                 when="after the nick change completed and the local room was left")
+    evs = a.events(seq, session=a.jid)
+    got = [(e["name"], e["room"], e.get("reason")) for e in evs]
+    want = [("joined", s_pending, None), ("left", s_leaving, "voluntary"),
+            ("nick-changed", s_changing, None), ("left", real, "voluntary")]
+    assert got == want, f"events after the reload:\n  expected {want}\n  got      {got}"
+
+
+def test_reload_keeps_table_identity_for_consumers(connect, room):
+    """A consumer holding session.rooms_joined keeps seeing updates: the
+    table on the session after the reload is still joined_rooms too."""
+    a = connect("alice")
+    r1, r2 = room(), room()
+    a.join(r1, "Alice")
+    a.reload_module("track_muc_joins")
+    a.join(r2, "Alice")
+    assert_rooms(a, {r1: "Alice", r2: "Alice"}, when="after a join following the reload")
+    seq = a.event_seq()
+    a.leave(r1, "Alice")
+    assert_rooms(a, {r2: "Alice"}, when="after a leave following the reload")
+    assert_events(a, seq, [{"name": "left", "reason": "voluntary"}], room=r1)
+
+
+def test_two_reloads_in_a_row(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    j = start_join(a, component, r, "Alice")
+    a.reload_module("track_muc_joins")
+    a.reload_module("track_muc_joins")
+    m = component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
+    assert a.find(lambda s: is_presence(s, frm=r + "/Alice", self_=True), m)
+    assert_rooms(a, {r: "Alice"}, when="after two reloads and the confirmation")

@@ -1,0 +1,108 @@
+"""Timeouts (SPEC 2: pending_timeout) and bounds (SPEC 3: max_pending,
+max_rooms), with a short timeout and small bounds on this file's server."""
+
+import time
+
+from harness import (
+    NS_MUC_USER, assert_rooms, is_presence, joined, self_presence, sroom,
+    start_join, wait_events, xa)
+
+TIMEOUT = 3
+PROSODY_OPTIONS = {
+    "track_muc_joins_pending_timeout": TIMEOUT,
+    "track_muc_joins_max_pending": 2,
+    "track_muc_joins_max_rooms": 3,
+}
+# a timeout fires at the latest TIMEOUT + one tick (<= TIMEOUT / 4) later
+WAIT_TIMEOUT = TIMEOUT + 6
+
+
+def test_pending_join_times_out_and_late_answer_is_refused(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    seq = a.event_seq()
+    j = start_join(a, component, r, "Alice")
+    t0 = time.monotonic()
+    evs = wait_events(a, seq, lambda e: e["name"] == "join-failed", room=r,
+                      timeout=WAIT_TIMEOUT, what="join-failed after the pending timeout")
+    waited = time.monotonic() - t0
+    assert evs[0].get("reason") == "timeout", f"expected reason timeout: {evs}"
+    assert waited >= TIMEOUT - 0.5, f"join-failed after {waited:.1f}s, timeout is {TIMEOUT}s"
+    assert_rooms(a, {}, when="after the pending join timed out")
+    m = component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
+    assert a.find(lambda s: is_presence(s, frm=r + "/Alice", self_=True), m)
+    assert_rooms(a, {}, when="after a self-presence arriving after the timeout")
+
+
+def test_unconfirmed_leave_times_out(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    m = component.mark()
+    a.leave(r, "Alice", wait=False)
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_="unavailable", what="the leave")
+    assert_rooms(a, {r: "Alice"}, when="while the leave is unconfirmed")
+    evs = wait_events(a, seq, lambda e: e["name"] == "left", room=r, timeout=WAIT_TIMEOUT,
+                      what="left after the leave timeout")
+    assert evs[0].get("reason") == "left-unconfirmed", f"expected left-unconfirmed: {evs}"
+    assert_rooms(a, {}, when="after the unconfirmed leave timed out")
+
+
+def test_unanswered_nick_change_keeps_old_nick(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Old")
+    m = component.mark()
+    a.send(f"<presence to={xa(r + '/New')}/>")
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_=None, what="the nick change")
+    time.sleep(TIMEOUT + 1.5)  # the point: nothing is answered, the entry stays
+    assert_rooms(a, {r: "Old"}, when="after an unanswered nick change timed out")
+    component.deliver(a, self_presence(f"{r}/Old", a.jid))
+    assert_rooms(a, {r: "Old"})
+
+
+def test_303_without_new_self_presence_settles_on_announced_nick(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Old")
+    m = component.mark()
+    a.send(f"<presence to={xa(r + '/New')}/>")
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_=None, what="the nick change")
+    component.deliver(a, (
+        f"<presence from={xa(r + '/Old')} to={xa(a.jid)} type='unavailable'>"
+        f"<x xmlns='{NS_MUC_USER}'><item affiliation='none' role='participant' nick='New'/>"
+        f"<status code='303'/><status code='110'/></x></presence>"))
+    assert_rooms(a, {r: "Old"}, when="right after the 303")
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        got = a.rooms()
+        if dict(got) == {r: "New"} or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert_rooms(a, {r: "New"}, when="after the 303's expectation timed out (JOINED(m))")
+
+
+def test_max_pending_bound(connect, component, room):
+    a = connect("alice")
+    rs = [sroom(room) for _ in range(3)]
+    joins = [start_join(a, component, r, "Alice") for r in rs]
+    for r, j in zip(rs, joins):
+        m = component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
+        assert a.find(lambda s, r=r: is_presence(s, frm=r + "/Alice", self_=True), m), \
+            "over a bound the stanza still goes on"
+    assert_rooms(a, {rs[0]: "Alice", rs[1]: "Alice"},
+                 when="with max_pending = 2 and three joins in flight")
+
+
+def test_max_rooms_bound(connect, room):
+    a = connect("alice")
+    rs = [room() for _ in range(4)]
+    for r in rs:
+        p = a.join(r, "Alice")
+        assert p.is_self, f"the self-presence reaches the client even over the bound: {p}"
+    assert_rooms(a, {r: "Alice" for r in rs[:3]}, when="with max_rooms = 3 after four joins")
+    a.leave(rs[0], "Alice")
+    a.leave(rs[3], "Alice")
+    a.join(rs[3], "Alice")
+    assert_rooms(a, {r: "Alice" for r in rs[1:]}, when="after leaving one room and joining again")
