@@ -423,3 +423,52 @@ def test_session_end_clears_rooms(connect, room):
         f"expected left/session-closed for both rooms, got {evs}")
     r = watcher.rooms(jid)
     assert r.session == "absent", f"{jid} should be gone after disconnecting: {r.describe()}"
+
+
+def test_presence_error_sent_to_room_ends_membership(connect, room):
+    """Prosody's MUC kicks an occupant that sends it a presence error
+    (handle_kickable): unavailable 110 + 333."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    seq = a.event_seq()
+    m = a.mark()
+    a.send(f"<presence type='error' to={xa(r + '/Alice')}><error type='cancel'>"
+           f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
+    p = a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable", self_=True), m,
+               what="the unavailable 333 self-presence")
+    assert "333" in p.status_codes, p
+    assert_rooms(a, {}, when="after sending a presence error to the room")
+    assert_events(a, seq, [{"name": "left", "reason": "technical"}], room=r)
+
+
+def test_kickable_message_error_sent_to_room_ends_membership(connect, room):
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    b.join(r, "Bob")
+    seq = a.event_seq()
+    m = a.mark()
+    a.send(f"<message type='error' to={xa(r + '/Bob')}><error type='cancel'>"
+           f"<recipient-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable", self_=True), m,
+           what="the unavailable 333 self-presence")
+    assert_rooms(a, {}, when="after sending a kickable message error into the room")
+    assert_events(a, seq, [{"name": "left", "reason": "technical"}], room=r)
+    assert_rooms(b, {r: "Bob"})
+
+
+def test_non_kickable_message_error_changes_nothing(connect, room):
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    b.join(r, "Bob")
+    m = b.mark()
+    a.send(f"<message type='error' to={xa(r + '/Bob')}><error type='cancel'>"
+           f"<not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    # Prosody forwards it to Bob as a private message error: wait for that
+    b.wait(lambda s: s.name == "message" and s.type == "error", m,
+           what="the forwarded error message")
+    assert_rooms(a, {r: "Alice"}, when="after a non-kickable message error")
