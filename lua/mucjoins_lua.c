@@ -22,7 +22,8 @@
  * outgoing/incoming return nil, message when the core itself fails
  * (out of memory, or a session JID that does not prepare for outgoing).
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
- * reason=, condition=, text=, alt_venue= } (absent strings nil) and of
+ * reason=, condition=, text=, alt_venue=, from_nick= } (type is
+ * mj_event_name(); absent strings nil) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
  * stats().dropped_events and reported by an "error" log record.
@@ -31,7 +32,11 @@
  * called); attr.type/from/to/id; <x/> in the muc namespace; the first
  * muc#user <x/> with its <status/> codes (the first MJ_MAX_STATUS valid
  * ones), first <item/> nick and <destroy/> (jid, <reason/> text); the
- * <error/> of a type='error' stanza. Anything of the wrong Lua type is
+ * <error/> of a type='error' stanza; the first <body/>'s text, <subject/>,
+ * the from of <delay xmlns='urn:xmpp:delay'/> and <x xmlns='jabber:x:delay'/>
+ * (first MJ_MAX_DELAY), the uri of <reference type='mention'/> (first
+ * MJ_MAX_REFS). <error/>, <body/> and <subject/> count in no namespace or
+ * jabber:client/jabber:server. Anything of the wrong Lua type is
  * treated as absent; malformed stanzas never raise.
  *
  * Never longjmp through the core. The core's callbacks (on_event, log) do
@@ -49,44 +54,33 @@
 #include <string.h>
 
 /* The core is linked into this module; none of its symbols may be exported
- * (only luaopen_mucjoins is). References from this file are declared
- * hidden, and the .hidden directives below also hide the API functions
- * this file does not call: the linker gives a symbol the most constraining
- * visibility of all its references. A function added to mucjoins.h must be
- * added to this list (scripts/check-symbols.sh and the Lua tests fail
- * otherwise). */
+ * (only luaopen_mucjoins is). Its public functions carry default
+ * visibility, but the linker gives a symbol the most constraining
+ * visibility of all its references: every reference from this file is
+ * declared hidden, and the API functions this file does not call are
+ * referenced from hidden_api below for that purpose alone (weakly, so one
+ * the core does not define yet is no link error). A function added to
+ * mucjoins.h belongs in that list unless called here; scripts/
+ * check-symbols.sh and tests/lua/test_binding.lua fail otherwise. */
 #define MJ_STATIC
 #pragma GCC visibility push(hidden)
 #include "mucjoins.h"
 #pragma GCC visibility pop
 
-#if defined(__ELF__)
-__asm__(".hidden mj_strerror\n\t"
-        ".hidden mj_error_name\n\t"
-        ".hidden mj_jid_prep\n\t"
-        ".hidden mj_reason_name\n\t"
-        ".hidden mj_config_init\n\t"
-        ".hidden mj_tracker_new\n\t"
-        ".hidden mj_tracker_free\n\t"
-        ".hidden mj_tracker_configure\n\t"
-        ".hidden mj_session_open\n\t"
-        ".hidden mj_session_find\n\t"
-        ".hidden mj_session_close\n\t"
-        ".hidden mj_session_jid\n\t"
-        ".hidden mj_stanza_init\n\t"
-        ".hidden mj_outcome_name\n\t"
-        ".hidden mj_session_outgoing\n\t"
-        ".hidden mj_session_incoming\n\t"
-        ".hidden mj_tracker_tick\n\t"
-        ".hidden mj_state_name\n\t"
-        ".hidden mj_session_nick\n\t"
-        ".hidden mj_session_room\n\t"
-        ".hidden mj_session_next_room\n\t"
-        ".hidden mj_tracker_next_session\n\t"
-        ".hidden mj_tracker_stats\n\t"
-        ".hidden mj_session_count\n\t"
-        ".hidden mj_session_restore");
-#endif
+#pragma weak mj_error_name
+#pragma weak mj_jid_prep
+#pragma weak mj_session_room
+#pragma weak mj_session_count
+#pragma weak mj_msg_class_name
+#pragma weak mj_session_message
+#pragma weak mj_session_importance
+
+typedef void (*mj_any_fn)(void);
+__attribute__((used)) static const mj_any_fn hidden_api[] = {
+    (mj_any_fn)mj_error_name,        (mj_any_fn)mj_jid_prep,
+    (mj_any_fn)mj_session_room,      (mj_any_fn)mj_session_count,
+    (mj_any_fn)mj_msg_class_name,    (mj_any_fn)mj_session_message,
+    (mj_any_fn)mj_session_importance};
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -96,6 +90,9 @@ __asm__(".hidden mj_strerror\n\t"
 #define NS_MUC      "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 #define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_DELAY    "urn:xmpp:delay"
+#define NS_XDELAY   "jabber:x:delay"
+#define NS_REF      "urn:xmpp:reference:0"
 
 /* ---------------------------------------------------------------------- */
 /* Collecting events and log lines while the core runs (no Lua API here)  */
@@ -113,6 +110,7 @@ enum {
     F_CONDITION,
     F_TEXT,
     F_ALT_VENUE,
+    F_FROM_NICK,
     NFIELDS
 };
 
@@ -254,6 +252,7 @@ static void on_event(void *ud, const mj_event *ev)
     s[F_CONDITION] = ev->condition;
     s[F_TEXT] = ev->text;
     s[F_ALT_VENUE] = ev->alt_venue;
+    s[F_FROM_NICK] = ev->from_nick;
     col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
 }
 
@@ -313,26 +312,6 @@ static struct tracker *check_tracker(lua_State *L)
 /* ---------------------------------------------------------------------- */
 /* Building results (only ever inside build())                            */
 
-static const char *event_name(int type)
-{
-    switch (type) {
-    case MJ_EV_JOINED:
-        return "joined";
-    case MJ_EV_LEFT:
-        return "left";
-    case MJ_EV_NICK_CHANGED:
-        return "nick-changed";
-    case MJ_EV_NICK_REWRITTEN:
-        return "nick-rewritten";
-    case MJ_EV_JOIN_FAILED:
-        return "join-failed";
-    case MJ_EV_PING_NEEDED:
-        return "ping-needed";
-    default:
-        return "unknown";
-    }
-}
-
 static const char *level_name(int level)
 {
     switch (level) {
@@ -368,8 +347,8 @@ static void push_rec(lua_State *L, const struct collect *c,
         set_rec_str(L, c, r, 0, "msg");
         return;
     }
-    lua_createtable(L, 0, 9);
-    lua_pushstring(L, event_name(r->kind));
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, mj_event_name((mj_event_type)r->kind));
     lua_setfield(L, -2, "type");
     set_rec_str(L, c, r, F_JID, "jid");
     set_rec_str(L, c, r, F_ROOM, "room");
@@ -382,6 +361,7 @@ static void push_rec(lua_State *L, const struct collect *c,
     set_rec_str(L, c, r, F_CONDITION, "condition");
     set_rec_str(L, c, r, F_TEXT, "text");
     set_rec_str(L, c, r, F_ALT_VENUE, "alt_venue");
+    set_rec_str(L, c, r, F_FROM_NICK, "from_nick");
 }
 
 /* Protected: (tracker) -> nil or the array of collected records. */
@@ -504,7 +484,10 @@ enum {
     A_ERROR_TYPE,
     A_ERROR_CONDITION,
     A_ERROR_BY,
-    NANCHORS
+    A_BODY,
+    A_DELAY_FROM,                                /* MJ_MAX_DELAY slots */
+    A_MENTION_URI = A_DELAY_FROM + MJ_MAX_DELAY, /* MJ_MAX_REFS slots */
+    NANCHORS = A_MENTION_URI + MJ_MAX_REFS
 };
 
 /* Stack slots used by the conversion above the anchors (nesting depth). */
@@ -631,6 +614,25 @@ static void text_of(lua_State *L, int el, int slot, mj_str *out)
     }
     lua_replace(L, slot);
     out->ptr = lua_tolstring(L, slot, &out->len);
+}
+
+/* Index in names[] of el.name, or -1. */
+static int name_index(lua_State *L, int el, const char *const *names)
+{
+    const char *s;
+    size_t len;
+    int i, r = -1;
+
+    if (rawfield(L, el, "name") == LUA_TSTRING) {
+        s = lua_tolstring(L, -1, &len);
+        for (i = 0; names[i] != NULL; i++)
+            if (lit_eq(s, len, names[i])) {
+                r = i;
+                break;
+            }
+    }
+    lua_pop(L, 1);
+    return r;
 }
 
 /* 100-999 from exactly three ASCII digits, else -1. */
@@ -761,9 +763,9 @@ static void scan_error(lua_State *L, int el, int attrs, int anchor,
     lua_pop(L, 1);
 }
 
-/* Whether an <error/>'s namespace is the stanza's own (absent, or one of
- * the two content namespaces). */
-static int error_ns_ok(lua_State *L, int attrs)
+/* Whether a child's namespace is the stanza's own (absent, or one of the
+ * two content namespaces): <error/>, <body/>, <subject/>. */
+static int content_ns(lua_State *L, int attrs)
 {
     return xmlns_class(L, attrs, "jabber:client") != 2 ||
            xmlns_class(L, attrs, "jabber:server") == 1;
@@ -793,13 +795,29 @@ static int classify_type(lua_State *L, int attrs, mj_kind kind)
     return t;
 }
 
+enum { N_X, N_DELAY, N_REFERENCE, N_ERROR, N_BODY, N_SUBJECT };
+static const char *const top_names[] = {
+    "x", "delay", "reference", "error", "body", "subject", NULL};
+
+/* A delay marker's from attribute (markers without one are not listed). */
+static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
+{
+    mj_str from;
+
+    if (st->ndelay >= MJ_MAX_DELAY)
+        return;
+    attr_str(L, attrs, "from", anchor + A_DELAY_FROM + (int)st->ndelay, &from);
+    if (from.ptr != NULL)
+        st->delay_from[st->ndelay++] = from;
+}
+
 /* Fill st from the stanza table at index stanza; NANCHORS slots from
  * anchor on hold the strings. Returns 0 if it is not a presence, message
  * or iq. The stack is left as it was. */
 static int convert(lua_State *L, int stanza, int anchor, mj_stanza *st)
 {
     lua_Integer i, n = 0;
-    int top = lua_gettop(L), attrs, tags, seen_error = 0;
+    int top = lua_gettop(L), attrs, tags, seen_error = 0, seen_body = 0;
 
     mj_stanza_init(st);
     if (field_is(L, stanza, "name", "presence"))
@@ -830,19 +848,51 @@ static int convert(lua_State *L, int stanza, int anchor, mj_stanza *st)
         }
         child = lua_gettop(L);
         attrs = push_attrs(L, child);
-        if (field_is(L, child, "name", "x")) {
-            int c = xmlns_class(L, attrs, NS_MUC);
-
-            if (c == 1)
+        switch (name_index(L, child, top_names)) {
+        case N_X:
+            if (xmlns_class(L, attrs, NS_MUC) == 1)
                 st->has_muc_x = 1;
-            else if (!st->has_muc_user &&
-                     xmlns_class(L, attrs, NS_MUC_USER) == 1)
-                scan_muc_user(L, child, anchor, st);
-        } else if (!seen_error && st->type == MJ_T_ERROR &&
-                   field_is(L, child, "name", "error") &&
-                   error_ns_ok(L, attrs)) {
-            seen_error = 1;
-            scan_error(L, child, attrs, anchor, st);
+            else if (xmlns_class(L, attrs, NS_MUC_USER) == 1) {
+                if (!st->has_muc_user)
+                    scan_muc_user(L, child, anchor, st);
+            } else if (xmlns_class(L, attrs, NS_XDELAY) == 1)
+                add_delay(L, attrs, anchor, st);
+            break;
+        case N_DELAY:
+            if (xmlns_class(L, attrs, NS_DELAY) == 1)
+                add_delay(L, attrs, anchor, st);
+            break;
+        case N_REFERENCE:
+            if (st->nmentions < MJ_MAX_REFS &&
+                xmlns_class(L, attrs, NS_REF) == 1 && attrs != 0 &&
+                field_is(L, attrs, "type", "mention")) {
+                mj_str uri;
+
+                attr_str(L, attrs, "uri",
+                         anchor + A_MENTION_URI + (int)st->nmentions, &uri);
+                if (uri.ptr != NULL)
+                    st->mention_uri[st->nmentions++] = uri;
+            }
+            break;
+        case N_ERROR:
+            if (!seen_error && st->type == MJ_T_ERROR &&
+                content_ns(L, attrs)) {
+                seen_error = 1;
+                scan_error(L, child, attrs, anchor, st);
+            }
+            break;
+        case N_BODY:
+            if (!seen_body && content_ns(L, attrs)) {
+                seen_body = 1;
+                text_of(L, child, anchor + A_BODY, &st->body);
+            }
+            break;
+        case N_SUBJECT:
+            if (content_ns(L, attrs))
+                st->has_subject = 1;
+            break;
+        default:
+            break;
         }
         lua_settop(L, tags);
     }
@@ -1135,6 +1185,7 @@ static int l_stats(lua_State *L)
     STAT(limits);
     STAT(bad_jids);
     STAT(ambiguous);
+    STAT(mentions);
 #undef STAT
     /* Not a core counter: records this binding failed to store. */
     lua_pushinteger(L, (lua_Integer)u->dropped_total);

