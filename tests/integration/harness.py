@@ -50,6 +50,7 @@ NS_DATA = "jabber:x:data"
 DOMAIN = "localhost"
 MUC = "conference.localhost"
 SCRIPTED = "scripted.localhost"
+SCRIPTED2 = "scripted2.localhost"  # for tests that disconnect their component
 COMPONENT_SECRET = "scripted-secret"
 PASSWORD = "pass"
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "owner")
@@ -436,8 +437,9 @@ class ProsodyServer:
         for k, v in muc.items():
             lines.append(f"  {k} = {lua_value(v)}")
         lines.append("")
-        lines.append(f"Component {lua_value(SCRIPTED)}")
-        lines.append(f"  component_secret = {lua_value(COMPONENT_SECRET)}")
+        for comp in (SCRIPTED, SCRIPTED2):
+            lines.append(f"Component {lua_value(comp)}")
+            lines.append(f"  component_secret = {lua_value(COMPONENT_SECRET)}")
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def register(self, user, password=PASSWORD, host=DOMAIN):

@@ -1,0 +1,182 @@
+"""Ghost joins and XEP-0410 self-ping (SPEC 5): where presences leave
+membership ambiguous the module asks the room (an iq ping from the
+session's full JID to room/nick) instead of guessing. The scripted room
+answers each ping as the test prescribes."""
+
+import os
+
+import pytest
+
+from harness import (
+    NS_MUC_USER, SCRIPTED, SCRIPTED2, ScriptedComponent, assert_events,
+    assert_rooms, is_presence, joined, new_id, self_presence, sroom, wait_events,
+    xa)
+
+NS_PING = "urn:xmpp:ping"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+# The SPEC has a start delay before pings (its value is the module's
+# choice). Once a wait for a ping has timed out in this file without any
+# ping seen, later waits are short: the module does not ping at all, and
+# the suite should fail fast rather than slowly.
+PING_WAIT = float(os.environ.get("MUCJOINS_IT_PING_WAIT", "15"))
+_pings_seen = {"any": None}
+
+
+def wait_ping(comp, since, a, r, nick, timeout=None):
+    """The self-ping the module sends for a's session in room r."""
+    timeout = PING_WAIT if timeout is None else timeout
+    if _pings_seen["any"] is False:
+        timeout = 2
+    try:
+        p = comp.wait(
+            lambda s: s.name == "iq" and s.type == "get" and s.frm == a.jid and
+            s.to == f"{r}/{nick}" and s.child("ping", NS_PING) is not None,
+            since, timeout=timeout, what=f"a self-ping from {a.jid} to {r}/{nick}" +
+            (" (no self-ping seen so far in this file: short wait)"
+             if _pings_seen["any"] is False else ""))
+    except AssertionError:
+        if _pings_seen["any"] is None:
+            _pings_seen["any"] = False
+        raise
+    _pings_seen["any"] = True
+    return p
+
+
+def ping_error(ping, condition, type_="cancel", by=None):
+    b = f" by={xa(by)}" if by else ""
+    return (f"<iq type='error' from={xa(ping.to)} to={xa(ping.frm)} id={xa(ping.id)}>"
+            f"<ping xmlns='{NS_PING}'/><error type={xa(type_)}{b}>"
+            f"<{condition} xmlns='{STANZAS}'/></error></iq>")
+
+
+def ping_result(ping):
+    return f"<iq type='result' from={xa(ping.to)} to={xa(ping.frm)} id={xa(ping.id)}/>"
+
+
+def ambiguous_unavailable(r, nick, to):
+    """Unavailable from the session's own nick with no valid 110."""
+    return (f"<presence from={xa(r + '/' + nick)} to={xa(to)} type='unavailable'>"
+            f"<x xmlns='{NS_MUC_USER}'><item affiliation='none' role='none'/>"
+            f"<status code='11O'/></x></presence>")
+
+
+def assert_ghost_removed(a, comp, r, nick, seq, m):
+    assert_rooms(a, {}, when="after the self-ping said 'not joined'")
+    evs = [e for e in a.events(seq, room=r) if e["name"] == "left"]
+    assert len(evs) == 1 and evs[0].get("reason") == "ghost", f"expected left/ghost: {evs}"
+    p = a.wait(lambda s: is_presence(s, frm=f"{r}/{nick}", type_="unavailable", self_=True), m,
+               what="the unavailable self-presence (110 + 333) the module sends the client")
+    assert "333" in p.status_codes, f"expected 110 and 333: {p}"
+
+
+def test_ping_from_own_nick_is_answered_by_the_module(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    pid = new_id("rp")
+    m, mc = a.mark(), component.mark()
+    component.deliver(a, f"<iq type='get' from={xa(r + '/Alice')} to={xa(a.jid)} id={xa(pid)}>"
+                         f"<ping xmlns='{NS_PING}'/></iq>")
+    ans = component.wait(lambda s: s.name == "iq" and s.id == pid, mc,
+                         what="the answer to the room's ping")
+    assert ans.type == "result", f"the module must answer the room's self-ping: {ans}"
+    assert not a.find(lambda s: s.name == "iq" and s.id == pid, m), \
+        "the room's self-ping must not reach the client"
+
+
+def test_ping_from_other_occupant_reaches_the_client(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    pid = new_id("op")
+    m = component.deliver(a, f"<iq type='get' from={xa(r + '/Bob')} to={xa(a.jid)} id={xa(pid)}>"
+                             f"<ping xmlns='{NS_PING}'/></iq>")
+    assert a.find(lambda s: s.name == "iq" and s.id == pid, m), \
+        "a ping from another occupant is the client's business"
+
+
+def test_presence_error_from_joined_room_keeps_entry_and_pings(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc = component.mark()
+    component.deliver(a, (
+        f"<presence type='error' from={xa(r + '/Alice')} to={xa(a.jid)}>"
+        f"<error type='cancel'><item-not-found xmlns='{STANZAS}'/></error></presence>"))
+    assert_rooms(a, {r: "Alice"}, when="after a presence error from a joined room")
+    ping = wait_ping(component, mc, a, r, "Alice")
+    component.deliver(a, ping_result(ping))
+    assert_rooms(a, {r: "Alice"}, when="after the self-ping said 'joined'")
+    assert_events(a, seq, [], room=r, session=a.jid)
+
+
+def test_ambiguous_unavailable_then_not_acceptable_removes_ghost(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    assert_rooms(a, {r: "Alice"}, when="after an unavailable from the own nick without valid 110")
+    ping = wait_ping(component, mc, a, r, "Alice")
+    component.deliver(a, ping_error(ping, "not-acceptable", by=r))
+    assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+@pytest.mark.parametrize("condition,by,joined_after", [
+    ("item-not-found", "room", True),       # the room exists, the nick is stale
+    ("item-not-found", "service", False),   # the room does not exist
+    ("gone", "room", False),
+    ("forbidden", "room", False),           # any other error from the room
+])
+def test_ping_answers(connect, component, room, condition, by, joined_after):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    component.deliver(a, ping_error(ping, condition, by=r if by == "room" else SCRIPTED))
+    if joined_after:
+        assert_rooms(a, {r: "Alice"}, when=f"after the ping answer {condition} by the {by}")
+    else:
+        assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+def test_stale_ping_answer_is_ignored(connect, component, room):
+    """An answer to a ping older than the session's latest join of that room
+    says nothing about the new membership."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    # the room really had dropped us: the session rejoins meanwhile
+    component.deliver(a, self_presence(f"{r}/Alice", a.jid, type_="unavailable"))
+    joined(a, component, r, "Alice")
+    component.deliver(a, ping_error(ping, "not-acceptable", by=r))
+    assert_rooms(a, {r: "Alice"}, when="after a stale ping answer 'not joined'")
+
+
+def test_component_disconnect_triggers_self_ping(connect, lt, server, room):
+    comp = ScriptedComponent(lt, server, domain=SCRIPTED2).start()
+    try:
+        a = connect("alice")
+        r = room("d", SCRIPTED2)
+        joined(a, comp, r, "Alice")
+        seq = a.event_seq()
+        m = a.mark()
+        comp.stop()
+        # the component comes back having lost its rooms (a crash)
+        comp = ScriptedComponent(lt, server, domain=SCRIPTED2).start()
+        ping = wait_ping(comp, 0, a, r, "Alice", timeout=PING_WAIT + 15)
+        comp.deliver(a, ping_error(ping, "item-not-found", by=SCRIPTED2))
+        evs = wait_events(a, seq, lambda e: e["name"] == "left", room=r,
+                          what="left after the ping said 'not joined'")
+        assert evs[0].get("reason") == "ghost", evs
+        assert_ghost_removed(a, comp, r, "Alice", seq, m)
+    finally:
+        comp.stop()
