@@ -14,6 +14,8 @@ LUA_INC = -I/usr/include/lua5.4
 
 CORE_SRC = $(wildcard src/*.c)
 CORE_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+# the same objects for the Lua module, with the API hidden (-DMJ_STATIC)
+PLUGIN_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj-plugin/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
@@ -28,6 +30,10 @@ $(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+$(BUILD)/obj-plugin/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DMJ_STATIC -c $< -o $@
+
 $(BUILD)/libmucjoins.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -40,9 +46,9 @@ $(BUILD)/mucjoins-replay: tools/mucjoins-replay.c $(BUILD)/libmucjoins.a
 
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
 # lua5.4 provides the symbols), only luaopen_mucjoins exported.
-$(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(CORE_OBJ)
+$(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LUA_INC) -shared -o $@ $< $(CORE_OBJ) $(ICU_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
 $(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua
 	@mkdir -p $(dir $@)

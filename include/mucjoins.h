@@ -196,9 +196,10 @@ MJ_API int mj_tracker_new(const mj_config *cfg, mj_tracker **out);
  * accepted. */
 MJ_API void mj_tracker_free(mj_tracker *tr);
 
-/* Change limits and timeout of a live tracker (alloc, log, clock and
- * on_event are taken too). Existing entries are kept even above a lower
- * bound. */
+/* Change limits and timeout of a live tracker; log, clock and on_event are
+ * taken too, alloc/alloc_ud are ignored (memory already allocated must be
+ * freed by the allocator that allocated it). Existing entries are kept
+ * even above a lower bound. Errors: MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* ---------------------------------------------------------------------- */

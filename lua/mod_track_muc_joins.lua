@@ -48,11 +48,13 @@ end
 -- Never raise inside a Prosody hook: log, and let the stanza go on.
 local function call(session, method, ...)
 	local ok, a, b = pcall(tracker[method], tracker, ...);
-	if not ok then
-		module:log("error", "mucjoins %s failed: %s", method, a);
+	local single = method == "close" or method == "tick"; -- these return events only
+	if not ok or (a == nil and not single) then -- a Lua error, or nil + the core's error
+		module:log("error", "mucjoins %s failed: %s", method, ok and b or a);
 		return;
 	end
-	local events = b; if method == "close" or method == "tick" then events = a; end
+	local events = single and a or b;
+	if type(events) ~= "table" then return; end
 	if events then
 		local ok2, err = pcall(apply, events, session);
 		if not ok2 then module:log("error", "applying mucjoins events failed: %s", err); end

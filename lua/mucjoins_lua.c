@@ -53,34 +53,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The core is linked into this module; none of its symbols may be exported
- * (only luaopen_mucjoins is). Its public functions carry default
- * visibility, but the linker gives a symbol the most constraining
- * visibility of all its references: every reference from this file is
- * declared hidden, and the API functions this file does not call are
- * referenced from hidden_api below for that purpose alone (weakly, so one
- * the core does not define yet is no link error). A function added to
- * mucjoins.h belongs in that list unless called here; scripts/
- * check-symbols.sh and tests/lua/test_binding.lua fail otherwise. */
-#define MJ_STATIC
-#pragma GCC visibility push(hidden)
+/* The core is linked into this module, compiled with -DMJ_STATIC (see
+ * the Makefile): none of its symbols is exported, only luaopen_mucjoins. */
 #include "mucjoins.h"
-#pragma GCC visibility pop
-
-#pragma weak mj_error_name
-#pragma weak mj_jid_prep
-#pragma weak mj_session_room
-#pragma weak mj_session_count
-#pragma weak mj_msg_class_name
-#pragma weak mj_session_message
-#pragma weak mj_session_importance
-
-typedef void (*mj_any_fn)(void);
-__attribute__((used)) static const mj_any_fn hidden_api[] = {
-    (mj_any_fn)mj_error_name,        (mj_any_fn)mj_jid_prep,
-    (mj_any_fn)mj_session_room,      (mj_any_fn)mj_session_count,
-    (mj_any_fn)mj_msg_class_name,    (mj_any_fn)mj_session_message,
-    (mj_any_fn)mj_session_importance};
 
 #include <lua.h>
 #include <lauxlib.h>

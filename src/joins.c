@@ -159,7 +159,12 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
             mj_entry_destroy(e);
         return MJ_ENOMEM;
     }
-    mj_entry_set_nick(e, 0, NULL, 0); /* LEAVING(o) -> PENDING(n) */
+    if (e->state == MJ_S_LEAVING) {
+        /* LEAVING(o) -> PENDING(n): the entry stops being shown; the
+         * leave is taken as done (its late confirmation changes nothing) */
+        emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
+    }
+    mj_entry_set_nick(e, 0, NULL, 0);
     mj_entry_set_state(e, MJ_S_PENDING);
     *out = MJ_O_CHANGED;
     return MJ_OK;

@@ -624,6 +624,8 @@ TEST(rejoin_while_leaving_survives_late_leave_confirmation)
     fx_out(s, fx_pres("unavailable", R("Ann")));
     CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
     CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_UNCHANGED);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
     fx_self(s, "available", R("Ann"));
