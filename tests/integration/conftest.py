@@ -3,7 +3,8 @@
 * lt         (session) the asyncio loop thread all XMPP connections live on
 * server     (module)  a private Prosody; a test file may set
                        PROSODY_OPTIONS = {...} (global options, e.g.
-                       track_muc_joins_pending_timeout) and MUC_OPTIONS
+                       track_muc_joins_pending_timeout), MUC_OPTIONS and
+                       HOST_MODULES (more modules on the VirtualHost)
 * component  (module)  the scripted MUC scripted.localhost (XEP-0114)
 * connect    (test)    connect("alice") -> a Client with a fresh resource;
                        every client is disconnected at the end of the test
@@ -52,6 +53,7 @@ def server(request, lt):
     mod = request.module
     srv = ProsodyServer(options=getattr(mod, "PROSODY_OPTIONS", None),
                         muc_options=getattr(mod, "MUC_OPTIONS", None),
+                        extra_host_modules=getattr(mod, "HOST_MODULES", ()),
                         name=mod.__name__.rsplit(".", 1)[-1])
     srv.start()
     yield srv

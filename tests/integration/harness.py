@@ -377,11 +377,12 @@ class ProsodyServer:
     track_muc_joins go here); muc_modules: extra modules on the MUC."""
 
     def __init__(self, options=None, muc_options=None, muc_modules=("test_nick_rewrite",),
-                 host_modules=("track_muc_joins", "test_rooms_joined"), name="prosody"):
+                 host_modules=("track_muc_joins", "test_rooms_joined"),
+                 extra_host_modules=(), name="prosody"):
         self.options = dict(options or {})
         self.muc_options = dict(muc_options or {})
         self.muc_modules = list(muc_modules)
-        self.host_modules = list(host_modules)
+        self.host_modules = list(host_modules) + list(extra_host_modules)
         self.name = name
         self.proc = None
         self.dir = None

@@ -1,0 +1,177 @@
+"""Mentions (SPEC 6) as muc-joins/mention events, and their use for client
+state indication (SPEC 7: mod_csi_simple holds a room's chatter for an
+inactive client and delivers a mention at once)."""
+
+import time
+
+from harness import NS_MUC_USER, assert_rooms, xa, new_id, xt
+
+RESUME_DELAY = 0.2
+PROSODY_OPTIONS = {"csi_resume_inactive_delay": RESUME_DELAY}
+HOST_MODULES = ["csi_simple"]
+NS_REF = "urn:xmpp:reference:0"
+
+
+def say(c, r, body, extra=""):
+    """c sends a groupchat message to r; returns its id once the room has
+    reflected it to c (so every occupant has been sent it)."""
+    mid = new_id("msg")
+    m = c.mark()
+    b = f"<body>{xt(body)}</body>" if body is not None else ""
+    c.send(f"<message type='groupchat' to={xa(r)} id={xa(mid)}>{b}{extra}</message>")
+    c.wait(lambda s: s.name == "message" and s.id == mid and s.type == "groupchat", m,
+           what=f"the room's reflection of {body!r}")
+    return mid
+
+
+def got_message(c, mid, since=0):
+    return c.wait(lambda s: s.name == "message" and s.id == mid, since,
+                  what=f"the groupchat message {mid}")
+
+
+def mentions(c, seq, session, room):
+    return [e for e in c.events(seq, room=room, session=session) if e["name"] == "mention"]
+
+
+def two_in_room(connect, room, nick_a="Alice", nick_b="Bob"):
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, nick_a)
+    b.join(r, nick_b)
+    return a, b, r
+
+
+def test_nick_in_body_is_a_mention(connect, room):
+    a, b, r = two_in_room(connect, room)
+    seq = a.event_seq()
+    m = a.mark()
+    mid = say(b, r, "hello Alice, look at this")
+    got_message(a, mid, m)
+    evs = mentions(a, seq, a.jid, r)
+    assert len(evs) == 1, f"expected one mention of Alice: {a.events(seq, room=r)}"
+    assert mentions(a, seq, b.jid, r) == [], "the sender is not mentioned"
+
+
+def test_own_message_is_not_a_mention(connect, room):
+    a, b, r = two_in_room(connect, room)
+    seq = a.event_seq()
+    say(a, r, "Alice is me")
+    assert mentions(a, seq, a.jid, r) == []
+
+
+WORD_CASES = [
+    ("Annie is here", False),
+    ("Anń is here", False),
+    ("Ann_x is here", False),
+    ("Ann's cat", True),
+    ("@Ann: hi", True),
+    ("where is ann?", True),
+    ("ANN", True),
+]
+
+
+def test_whole_word_rules(connect, room):
+    a, b, r = two_in_room(connect, room, nick_a="Ann")
+    wrong = []
+    for body, expect in WORD_CASES:
+        seq = a.event_seq()
+        m = a.mark()
+        got_message(a, say(b, r, body), m)
+        if bool(mentions(a, seq, a.jid, r)) != expect:
+            wrong.append(f"{body!r}: expected {'a' if expect else 'no'} mention of Ann")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_case_folding_strasse(connect, room):
+    a, b, r = two_in_room(connect, room, nick_a="Straße")
+    seq = a.event_seq()
+    m = a.mark()
+    got_message(a, say(b, r, "STRASSE, are you there?"), m)
+    assert len(mentions(a, seq, a.jid, r)) == 1, "STRASSE mentions Straße (full case folding)"
+
+
+def test_reference_mentions(connect, room):
+    a, b, r = two_in_room(connect, room, nick_a="Ann Lee")
+    cases = [
+        f"xmpp:{r}/Ann%20Lee",       # percent-encoded room/nick
+        f"xmpp:{a.bare}",            # the user's bare JID
+    ]
+    wrong = []
+    for uri in cases:
+        seq = a.event_seq()
+        m = a.mark()
+        ref = f"<reference xmlns='{NS_REF}' type='mention' uri={xa(uri)}/>"
+        got_message(a, say(b, r, "look at this", ref), m)
+        if len(mentions(a, seq, a.jid, r)) != 1:
+            wrong.append(f"reference uri={uri!r}: expected a mention")
+    seq = a.event_seq()
+    m = a.mark()
+    ref = f"<reference xmlns='{NS_REF}' type='mention' uri={xa('xmpp:' + r + '/Bob')}/>"
+    got_message(a, say(b, r, "look at this", ref), m)
+    if mentions(a, seq, a.jid, r):
+        wrong.append("a reference to someone else mentioned Ann Lee")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_room_history_is_not_a_mention(connect, room):
+    b = connect("bob")
+    r = room()
+    b.join(r, "Bob")
+    say(b, r, "Alice, when you come: hello")
+    a = connect("alice")
+    seq = a.event_seq()
+    m = a.mark()
+    a.join(r, "Alice")
+    hist = a.wait(lambda s: s.name == "message" and s.type == "groupchat" and
+                  s.child("body", "jabber:client") is not None, m,
+                  what="the room history")
+    assert hist.child("delay", "urn:xmpp:delay") is not None, f"history carries <delay/>: {hist}"
+    assert mentions(a, seq, a.jid, r) == [], "a mention in the room history is not a mention"
+
+
+def test_private_message_is_not_a_groupchat_mention(connect, room):
+    a, b, r = two_in_room(connect, room)
+    seq = a.event_seq()
+    mid = new_id("pm")
+    m = a.mark()
+    b.send(f"<message type='chat' to={xa(r + '/Alice')} id={xa(mid)}><body>Alice!</body>"
+           f"<x xmlns='{NS_MUC_USER}'/></message>")
+    got_message(a, mid, m)
+    assert mentions(a, seq, a.jid, r) == []
+
+
+# CSI: the module's csi-is-stanza-important handler
+
+
+def go_inactive(c):
+    """Send <inactive/>; the iq answered after it proves it was processed.
+    The iq answer itself flushes, and mod_csi_simple resumes holding
+    RESUME_DELAY later: wait that long (bounded)."""
+    c.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    assert_rooms(c, c.rooms())  # any iq round trip
+    time.sleep(RESUME_DELAY + 0.5)
+
+
+def test_csi_holds_chatter_and_delivers_mention(connect, room):
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    chatter = say(b, r, "just chatting, nobody in particular")
+    a.assert_none(lambda s: s.name == "message" and s.id == chatter, m, duration=0.8,
+                  what="delivery of unimportant room chatter to an inactive client")
+    mention = say(b, r, "Alice: now this is for you")
+    got_message(a, mention, m)
+    order = [s.id for s in a.received(m) if s.name == "message"]
+    assert chatter in order and order.index(chatter) < order.index(mention), (
+        f"the held chatter is flushed before the mention: {order}")
+
+
+def test_csi_private_message_from_room_still_important(connect, room):
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    mid = new_id("pm")
+    b.send(f"<message type='chat' to={xa(r + '/Alice')} id={xa(mid)}><body>psst</body>"
+           f"<x xmlns='{NS_MUC_USER}'/></message>")
+    got_message(a, mid, m)
