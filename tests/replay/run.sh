@@ -1,0 +1,274 @@
+#!/bin/sh
+# Tests of the mucjoins-replay tool: every examples/*.xml trace must print
+# exactly its .expected file, and bad input must be refused cleanly (exit 2,
+# a message that names the file and line), never crash.
+# Usage, from the repository root: tests/replay/run.sh build/mucjoins-replay
+# One line per check; the last line is "replay: N passed, N failed".
+set -u
+tool=${1:-build/mucjoins-replay}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+examples=$root/examples
+header=$root/include/mucjoins.h
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/replay-test.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+passed=0
+failed=0
+
+ok() {
+    passed=$((passed + 1))
+    echo "ok   $1"
+}
+
+not_ok() {
+    failed=$((failed + 1))
+    echo "FAIL $1: $2"
+}
+
+if [ ! -x "$tool" ]; then
+    echo "replay: $tool is not an executable (build it: make $tool)" >&2
+    echo "replay: 0 passed, 1 failed"
+    exit 1
+fi
+
+# run NAME ARGS...: runs the tool, output in $tmp/out, $tmp/err, code in $rc
+run() {
+    "$tool" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+    rc=$?
+}
+
+# expect_error NAME CODE PATTERN FILE [ARGS...]: exit CODE, and stderr
+# matching the grep -E PATTERN (file name and line:column included).
+expect_error() {
+    name=$1 code=$2 pattern=$3
+    shift 3
+    run "$@"
+    if [ "$rc" -ne "$code" ]; then
+        not_ok "$name" "exit $rc, expected $code ($(head -c 200 "$tmp/err"))"
+    elif ! grep -Eq -- "$pattern" "$tmp/err"; then
+        not_ok "$name" "stderr does not match '$pattern': $(head -c 200 "$tmp/err")"
+    elif [ "$code" -eq 2 ] && [ -s "$tmp/out" ] && grep -q '^final state' "$tmp/out"; then
+        not_ok "$name" "printed a final table despite the error"
+    else
+        ok "$name"
+    fi
+}
+
+# --- examples: exact output ------------------------------------------------
+for xml in "$examples"/*.xml; do
+    [ -e "$xml" ] || continue
+    ex=$(basename "$xml" .xml)
+    expected=$examples/$ex.expected
+    if [ ! -f "$expected" ]; then
+        not_ok "example $ex" "no $ex.expected"
+        continue
+    fi
+    run "$xml"
+    if [ "$rc" -ne 0 ]; then
+        not_ok "example $ex" "exit $rc: $(head -c 200 "$tmp/err")"
+    elif ! diff -u "$expected" "$tmp/out" >"$tmp/diff"; then
+        not_ok "example $ex" "output differs from $ex.expected:"
+        sed 's/^/    /' "$tmp/diff"
+    else
+        ok "example $ex"
+    fi
+done
+
+# --- options -----------------------------------------------------------------
+ex=$examples/pending-timeout.xml
+
+run -q "$ex"
+sed -n '/^final state at/,$p' "$examples/pending-timeout.expected" >"$tmp/table"
+if [ "$rc" -eq 0 ] && cmp -s "$tmp/table" "$tmp/out"; then
+    ok "-q prints only the final table"
+else
+    not_ok "-q prints only the final table" "exit $rc, or output differs"
+fi
+
+"$tool" - <"$ex" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 0 ] && cmp -s "$examples/pending-timeout.expected" "$tmp/out"; then
+    ok "- reads the trace from standard input"
+else
+    not_ok "- reads the trace from standard input" "exit $rc, or output differs"
+fi
+
+version=$(sed -n 's/^#define MJ_VERSION "\(.*\)"$/\1/p' "$header")
+run --version
+if [ "$rc" -eq 0 ] && [ -n "$version" ] && grep -qF "$version" "$tmp/out"; then
+    ok "--version prints MJ_VERSION ($version)"
+else
+    not_ok "--version prints MJ_VERSION" "exit $rc, got '$(cat "$tmp/out")'"
+fi
+
+for opt in -h --help; do
+    run "$opt"
+    if [ "$rc" -eq 0 ] && grep -q '^usage: ' "$tmp/out"; then
+        ok "$opt prints the usage"
+    else
+        not_ok "$opt prints the usage" "exit $rc"
+    fi
+done
+
+expect_error "unknown option refused" 2 "unknown option '--bogus'" --bogus "$ex"
+expect_error "no trace given refused" 2 "no trace given"
+expect_error "two traces refused" 2 "more than one trace" "$ex" "$ex"
+expect_error "--max-rooms without a number refused" 2 "--max-rooms" --max-rooms x "$ex"
+expect_error "--pending-timeout negative refused" 2 "--pending-timeout" --pending-timeout=-5 "$ex"
+
+run --pending-timeout 1000 "$ex"
+if [ "$rc" -eq 0 ] && ! grep -q 'reason=timeout' "$tmp/out"; then
+    ok "--pending-timeout 1000: no timeout within 251 s"
+else
+    not_ok "--pending-timeout 1000: no timeout within 251 s" "exit $rc"
+fi
+
+run --pending-timeout=10 "$ex"
+if [ "$rc" -eq 0 ] && grep -A1 '^  49 tick' "$tmp/out" | grep -q 'join-failed.*reason=timeout'; then
+    ok "--pending-timeout=10: the join times out at the first tick"
+else
+    not_ok "--pending-timeout=10: the join times out at the first tick" "exit $rc"
+fi
+
+run --max-pending 1 "$ex"
+if [ "$rc" -eq 0 ] && grep -q 'to=darkcave@chat.shakespeare.lit/hag x=muc => limit$' "$tmp/out"; then
+    ok "--max-pending 1: a second pending join hits the bound"
+else
+    not_ok "--max-pending 1: a second pending join hits the bound" "exit $rc"
+fi
+
+cat >"$tmp/legacy.xml" <<'XML'
+<trace>
+  <out session='hag66@shakespeare.lit/pda'>
+    <presence to='coven@chat.shakespeare.lit/thirdwitch'/>
+  </out>
+  <in session='hag66@shakespeare.lit/pda'>
+    <presence from='coven@chat.shakespeare.lit/thirdwitch'>
+      <x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x>
+    </presence>
+  </in>
+</trace>
+XML
+run "$tmp/legacy.xml"
+if [ "$rc" -eq 0 ] && grep -q '=> forged$' "$tmp/out" && grep -q '(no rooms)' "$tmp/out"; then
+    ok "a join without the MUC <x/> is not tracked by default"
+else
+    not_ok "a join without the MUC <x/> is not tracked by default" "exit $rc"
+fi
+run --legacy-joins "$tmp/legacy.xml"
+if [ "$rc" -eq 0 ] && grep -q 'joined room=coven@chat.shakespeare.lit nick=thirdwitch' "$tmp/out"; then
+    ok "--legacy-joins tracks a join without the MUC <x/>"
+else
+    not_ok "--legacy-joins tracks a join without the MUC <x/>" "exit $rc"
+fi
+
+# --- bad input -----------------------------------------------------------------
+printf '<trace>\n  <out session="a@b.example/c">\n    <presence to="r@m.example/n">\n  </out>\n</trace>\n' >"$tmp/malformed.xml"
+expect_error "malformed XML: exit 2, file:line:column" 2 \
+    'malformed\.xml:4:[0-9]+: not well-formed XML: mismatched tag' "$tmp/malformed.xml"
+
+: >"$tmp/empty.xml"
+expect_error "empty file: exit 2" 2 'empty\.xml:1:[0-9]+: not well-formed XML: no element found' "$tmp/empty.xml"
+
+{
+    printf '\000\001\002\377\376<trace>'
+    LC_ALL=C awk 'BEGIN { srand(7); for (i = 0; i < 4096; i++) printf "%c", int(rand() * 255) + 1 }'
+} >"$tmp/garbage.bin"
+expect_error "binary garbage: exit 2" 2 'garbage\.bin:1:[0-9]+: not well-formed XML' "$tmp/garbage.bin"
+
+printf '<trace>\n  <out session="a@b.example/c"><presence/></out>\n  <foo session="a@b.example/c"/>\n</trace>\n' >"$tmp/unknown.xml"
+expect_error "unknown wrapper element: exit 2 with its line" 2 \
+    'unknown\.xml:3:[0-9]+: unknown element <foo>' "$tmp/unknown.xml"
+
+printf '<trace>\n\n  <in><presence/></in>\n</trace>\n' >"$tmp/nosession.xml"
+expect_error "missing session attribute: exit 2 with its line" 2 \
+    'nosession\.xml:3:[0-9]+: <in> needs a session attribute' "$tmp/nosession.xml"
+
+printf '<log/>\n' >"$tmp/root.xml"
+expect_error "root element other than <trace>: exit 2" 2 'root\.xml:1:[0-9]+: the root element must be <trace>' "$tmp/root.xml"
+
+printf '<trace><out session="a@b.example/c"><foo/></out></trace>\n' >"$tmp/notstanza.xml"
+expect_error "non-stanza inside <out>: exit 2" 2 'notstanza\.xml:1:[0-9]+: <foo> in <out> is not a stanza' "$tmp/notstanza.xml"
+
+printf '<trace><out session="a@b.example/c"><presence/><presence/></out></trace>\n' >"$tmp/two.xml"
+expect_error "two stanzas in one <out>: exit 2" 2 'two\.xml:1:[0-9]+: <out> holds more than one stanza' "$tmp/two.xml"
+
+printf '<trace><in session="a@b.example/c"></in></trace>\n' >"$tmp/nostanza.xml"
+expect_error "<in> without a stanza: exit 2" 2 'nostanza\.xml:1:[0-9]+: <in> holds no stanza' "$tmp/nostanza.xml"
+
+printf '<trace>\n  <tick seconds="soon"/>\n</trace>\n' >"$tmp/tick.xml"
+expect_error "<tick> with a bad seconds value: exit 2" 2 'tick\.xml:2:[0-9]+: <tick seconds=soon>' "$tmp/tick.xml"
+
+printf '<trace>\n  stray text\n</trace>\n' >"$tmp/text.xml"
+expect_error "text outside a stanza: exit 2" 2 'text\.xml:2:[0-9]+: text outside a stanza' "$tmp/text.xml"
+
+printf '<?xml version="1.0"?>\n<!DOCTYPE trace [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>\n<trace/>\n' >"$tmp/doctype.xml"
+expect_error "DOCTYPE (entity expansion) refused: exit 2" 2 'doctype\.xml:2:[0-9]+: a trace may not have a DOCTYPE' "$tmp/doctype.xml"
+
+printf '<trace><out session="@@"><presence/></out></trace>\n' >"$tmp/badjid.xml"
+expect_error "session that is not a JID: exit 2" 2 'badjid\.xml:1:[0-9]+: session @@ is not usable as a full JID' "$tmp/badjid.xml"
+
+{
+    printf '<trace><in session="a@b.example/c"><presence>'
+    i=0
+    while [ $i -lt 100 ]; do printf '<x>'; i=$((i + 1)); done
+    i=0
+    while [ $i -lt 100 ]; do printf '</x>'; i=$((i + 1)); done
+    printf '</presence></in></trace>\n'
+} >"$tmp/deep.xml"
+expect_error "deep nesting refused: exit 2" 2 'deep\.xml:1:[0-9]+: elements nested deeper than 64' "$tmp/deep.xml"
+
+head -c 17000000 /dev/zero >"$tmp/huge.xml"
+expect_error "trace file over 16 MiB refused: exit 2" 2 'huge\.xml: trace larger than 16 MiB' "$tmp/huge.xml"
+
+{
+    printf '<trace>'
+    yes '<!-- padding padding padding padding padding padding -->' | head -c 17000000
+} | "$tool" - >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q '<stdin>: trace larger than 16 MiB' "$tmp/err"; then
+    ok "standard input over 16 MiB refused: exit 2"
+else
+    not_ok "standard input over 16 MiB refused: exit 2" "exit $rc: $(head -c 200 "$tmp/err")"
+fi
+
+expect_error "missing file: exit 2" 2 'no-such-file\.xml: ' "$tmp/no-such-file.xml"
+
+# Attribute values with newlines, quotes and bidi controls must not forge
+# output lines.
+cat >"$tmp/escape.xml" <<'XML'
+<trace><in session='a@b.example/c'><presence from='r@m.example/a&#10;  99 in    forged&#x202e;' type='&quot;'/></in></trace>
+XML
+run "$tmp/escape.xml"
+if [ "$rc" -eq 0 ] && [ "$(grep -c '^   1 in ' "$tmp/out")" -eq 1 ] &&
+    ! grep -q '^  99' "$tmp/out" &&
+    grep -qF 'from="r@m.example/a\n  99 in    forged\u{202e}"' "$tmp/out"; then
+    ok "control characters are escaped in the output"
+else
+    not_ok "control characters are escaped in the output" "exit $rc: $(head -c 300 "$tmp/out")"
+fi
+
+# Every prefix of every example is handled without a crash (exit 0 or 2).
+for xml in "$examples"/*.xml; do
+    [ -e "$xml" ] || continue
+    ex=$(basename "$xml" .xml)
+    size=$(wc -c <"$xml")
+    bad=""
+    cut=1
+    while [ "$cut" -lt "$size" ]; do
+        head -c "$cut" "$xml" >"$tmp/cut.xml"
+        run "$tmp/cut.xml"
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
+            bad="exit $rc at $cut bytes"
+            break
+        fi
+        cut=$((cut + 37))
+    done
+    if [ -z "$bad" ]; then
+        ok "truncated $ex: no crash"
+    else
+        not_ok "truncated $ex: no crash" "$bad"
+    fi
+done
+
+echo "replay: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
