@@ -472,3 +472,26 @@ def test_non_kickable_message_error_changes_nothing(connect, room):
     b.wait(lambda s: s.name == "message" and s.type == "error", m,
            what="the forwarded error message")
     assert_rooms(a, {r: "Alice"}, when="after a non-kickable message error")
+
+
+def test_session_swaps_into_shared_nick(connect, room):
+    """a2 moves from its own nick into a1's: Prosody sends a2 an unavailable
+    from room/Al *without* 110 ("you are joining pre-existing session"),
+    then 303+110 from room/Al2, then 110 from room/Al."""
+    a1 = connect("alice")
+    a2 = connect("alice")
+    r = room()
+    a1.join(r, "Al")
+    a2.join(r, "Al2")
+    seq = a1.event_seq()
+    m1, m2 = a1.mark(), a2.mark()
+    a2.send(f"<presence to={xa(r + '/Al')}/>")
+    a2.wait(lambda s: is_presence(s, frm=r + "/Al", type_=None, self_=True), m2,
+            what="the self-presence under the shared nick")
+    a1.wait(lambda s: is_presence(s, frm=r + "/Al2", type_="unavailable"), m1,
+            what="the other session's old nick leaving")
+    assert_rooms(a2, {r: "Al"}, when="after swapping into the shared nick")
+    assert_rooms(a1, {r: "Al"}, when="after the other session swapped in")
+    assert_events(a1, seq, [{"name": "nick-changed", "old_nick": "Al2", "nick": "Al"}],
+                  room=r, session=a2.jid)
+    assert_events(a1, seq, [], room=r, session=a1.jid)

@@ -106,3 +106,30 @@ def test_max_rooms_bound(connect, room):
     a.leave(rs[3], "Alice")
     a.join(rs[3], "Alice")
     assert_rooms(a, {r: "Alice" for r in rs[1:]}, when="after leaving one room and joining again")
+
+
+def test_presence_error_from_one_shared_session_is_never_confirmed(connect, room):
+    """Prosody 0.12 drops a session that sends a presence error from a shared
+    (multi-session) occupant without telling it anything (handle_kickable
+    only notifies the last session). The session's leave is never
+    confirmed: the entry stays until the leave times out."""
+    a1 = connect("alice")
+    a2 = connect("alice")
+    r = room()
+    a1.join(r, "Al")
+    m1 = a1.mark()
+    a2.join(r, "Al")
+    a1.wait(lambda s: is_presence(s, frm=r + "/Al", type_=None, self_=True), m1,
+            what="the duplicate self-presence to the first session")
+    seq = a1.event_seq()
+    m1 = a1.mark()
+    a2.send(f"<presence type='error' to={xa(r + '/Al')}><error type='cancel'>"
+            f"<gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
+    a1.wait(lambda s: is_presence(s, frm=r + "/Al", type_=None, self_=True), m1,
+            what="the occupant's new presence (one session left) to the first session")
+    assert_rooms(a2, {r: "Al"}, when="right after sending the presence error (LEAVING)")
+    evs = wait_events(a1, seq, lambda e: e["name"] == "left" and e.get("session") == a2.jid,
+                      room=r, timeout=WAIT_TIMEOUT, what="the unconfirmed leave timing out")
+    assert evs[0].get("reason") == "left-unconfirmed", evs
+    assert_rooms(a2, {}, when="after the unconfirmed leave timed out")
+    assert_rooms(a1, {r: "Al"}, when="(the other session stays)")
