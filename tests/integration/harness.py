@@ -16,7 +16,9 @@ synchronous pytest code.
 """
 
 import asyncio
+import atexit
 import copy
+import ctypes
 import hashlib
 import itertools
 import os
@@ -372,6 +374,24 @@ def check_module_built():
     return None
 
 
+_live_servers = set()
+
+
+def _die_with_parent():
+    """In the child: SIGTERM when the test process dies, however it dies,
+    so no server outlives the suite (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+@atexit.register
+def _stop_live_servers():
+    for srv in list(_live_servers):
+        srv.stop()
+
+
 class ProsodyServer:
     """A private Prosody. options: global options (module options of
     track_muc_joins go here); muc_modules: extra modules on the MUC."""
@@ -465,7 +485,8 @@ class ProsodyServer:
             ["prosody", "-F", "--config", str(self.config_path)],
             cwd=str(self.dir), stdin=subprocess.DEVNULL,
             stdout=self.stdout, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_parent)
+        _live_servers.add(self)
         deadline = time.monotonic() + 20
         waiting = [self.c2s_port, self.component_port]
         while waiting:
@@ -527,6 +548,7 @@ class ProsodyServer:
         if self.proc:
             self.stdout.close()
         self.proc = None
+        _live_servers.discard(self)
 
     def cleanup(self):
         if self.dir and not os.environ.get("MUCJOINS_IT_KEEP"):
