@@ -581,6 +581,7 @@ class Rooms(dict):
         self.session = q.get("session")
         self.table = q.get("table")
         self.joined_rooms = q.get("joined_rooms")
+        self.hibernating = q.get("hibernating") == "true"
         self.types = {}
         self.keytypes = {}
         for r in q.findall(f"{{{NS_TEST}}}room"):
@@ -611,11 +612,17 @@ class Client:
     def bare(self):
         return f"{self.user}@{DOMAIN}"
 
-    def connect(self, initial_presence=True):
+    def connect(self, initial_presence=True, smacks=False):
+        """Connect and bind; with smacks, enable XEP-0198 stream management
+        (resumable) before returning."""
         async def go():
             x = _SlixClient(self.requested, PASSWORD, self.inbox)
             self.x = x
             fut = asyncio.get_running_loop().create_future()
+            if smacks:
+                x.register_plugin("xep_0198")
+                sm = asyncio.get_running_loop().create_future()
+                x.add_event_handler("sm_enabled", lambda _: sm.done() or sm.set_result(True))
 
             def ok(_):
                 if not fut.done():
@@ -634,6 +641,8 @@ class Client:
             x.connect(address=("127.0.0.1", self.server.c2s_port),
                       force_starttls=False, disable_starttls=True)
             await asyncio.wait_for(fut, WAIT)
+            if smacks:
+                await asyncio.wait_for(sm, WAIT)
             return str(x.boundjid)
 
         self.jid = self.lt.run(go())
@@ -646,6 +655,24 @@ class Client:
             self.wait(lambda s: is_presence(s, frm=self.jid, type_=None), m,
                       what="the reflection of the initial presence")
         return self
+
+    def drop(self):
+        """Lose the TCP connection without closing the stream (a client
+        going out of coverage): with stream management the server keeps
+        the session, hibernating."""
+        if self.x is None:
+            return
+        x = self.x
+
+        def kill():
+            x.end_session_on_disconnect = False
+            if x.transport:
+                x.transport.abort()
+            if x._run_out_filters is not None:
+                x._run_out_filters.cancel()
+
+        self.lt.call(kill)
+        self.x = None
 
     def disconnect(self, wait=2.0):
         if self.x is None:

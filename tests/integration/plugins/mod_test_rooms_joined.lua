@@ -6,7 +6,7 @@
 --
 --  * get <query xmlns='urn:mucjoins:test' jid='full JID (default: asker)'/>
 --    -> <query jid session='present|absent' table='<type of rooms_joined>'
---              joined_rooms='same|nil|other'>
+--              joined_rooms='same|nil|other' hibernating='true|false'>
 --         <room jid='key' nick='tostring(value)' type='type(value)'
 --               keytype='type(key)'/>...
 --       </query>
@@ -67,6 +67,7 @@ module:hook("iq-get/host/" .. NS .. ":query", function (event)
 	local attr = { xmlns = NS, jid = target, session = session and "present" or "absent" };
 	local rooms;
 	if session then
+		attr.hibernating = session.hibernating and "true" or "false";
 		rooms = session.rooms_joined;
 		attr.table = type(rooms);
 		local jr = session.joined_rooms;
