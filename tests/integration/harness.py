@@ -179,8 +179,7 @@ def is_presence(s, frm=None, frm_bare=None, type_=..., self_=None, id_=None):
         return False
     if frm is not None and not _jid_eq(s.frm, frm):
         return False
-    if frm_bare is not None and (s.frm is None or
-                                 bare(s.frm).lower() != frm_bare.lower()):
+    if frm_bare is not None and (s.frm is None or not room_eq(bare(s.frm), frm_bare)):
         return False
     if type_ is not ... and s.type != type_:
         return False
@@ -189,6 +188,14 @@ def is_presence(s, frm=None, frm_bare=None, type_=..., self_=None, id_=None):
     if id_ is not None and s.id != id_:
         return False
     return True
+
+
+def room_eq(a, b):
+    """Bare JIDs equal as routed (a rough prep: case, one trailing dot)."""
+    def norm(j):
+        node, _, dom = j.rpartition("@")
+        return f"{node.lower()}@{dom.lower().rstrip('.')}" if node else dom.lower().rstrip(".")
+    return norm(a) == norm(b)
 
 
 def _jid_eq(a, b):
@@ -778,7 +785,7 @@ class Client:
             return m
         return self.wait(
             lambda s: s.name == "presence" and s.frm is not None and
-            bare(s.frm).lower() == bare(room).lower() and
+            room_eq(bare(s.frm), bare(room)) and
             (s.type == "error" or (s.id == id_ and s.is_self)),
             m, what=f"the answer of {room} to the join as {nick!r}")
 

@@ -495,3 +495,53 @@ def test_session_swaps_into_shared_nick(connect, room):
     assert_events(a1, seq, [{"name": "nick-changed", "old_nick": "Al2", "nick": "Al"}],
                   room=r, session=a2.jid)
     assert_events(a1, seq, [], room=r, session=a1.jid)
+
+
+def test_non_ascii_room_jid_key_is_nodeprepped(connect, room):
+    a = connect("alice")
+    r = room()
+    local, domain = r.split("@")
+    asked = f"ÜNÏ-{local}@{domain}"
+    p = a.join(asked, "Alice")
+    assert p.is_self, p
+    key = f"ünï-{local}@{domain}"
+    assert_rooms(a, {key: "Alice"}, when=f"after joining {asked} (key: the prepped JID)")
+
+
+def test_trailing_dot_in_room_domain(connect, room):
+    a = connect("alice")
+    r = room()
+    p = a.join(r + ".", "Alice")
+    assert p.is_self, p
+    assert_rooms(a, {r: "Alice"}, when="after joining with a trailing dot on the domain")
+
+
+def test_nick_normalised_by_resourceprep_is_not_a_rewrite(connect, room):
+    """U+FB01 (ﬁ) becomes "fi" under Resourceprep (NFKC); Prosody preps the
+    join's address before routing, so the room answers as "fish"."""
+    a = connect("alice")
+    r = room()
+    seq = a.event_seq()
+    p = a.join(r, "\ufb01sh")
+    assert p.is_self and resource(p.frm) == "fish", p
+    assert_rooms(a, {r: "fish"}, when="after joining as \\ufb01sh")
+    names = [e["name"] for e in a.events(seq, room=r)]
+    assert names == ["joined"], f"expected only 'joined' (no nick-rewritten): {names}"
+
+
+def test_password_protected_room_refused_then_joined(connect, room):
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    a.configure(r, {"muc#roomconfig_passwordprotectedroom": "1",
+                    "muc#roomconfig_roomsecret": "sesame"})
+    seq = a.event_seq()
+    err = b.join(r, "Bob")
+    assert err.type == "error" and err.error_condition == "not-authorized", err
+    assert_rooms(b, {}, when="after a join without the password")
+    assert_events(a, seq, [{"name": "join-failed", "condition": "not-authorized"}],
+                  room=r, session=b.jid)
+    p = b.join(r, "Bob", password="sesame")
+    assert p.is_self, p
+    assert_rooms(b, {r: "Bob"}, when="after joining with the password")
