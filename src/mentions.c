@@ -1,0 +1,686 @@
+/* Mentions (SPEC 6): does a groupchat body name a nick as a whole word, and
+ * does a XEP-0372 reference uri point at room/nick or at the user?
+ *
+ * Body mentions
+ * -------------
+ * Both body and nick are brought to one normal form, NFKC(fold(NFKC(s))),
+ * with full Unicode case folding (u_strFoldCase, U_FOLD_CASE_DEFAULT: "ß"
+ * and "ẞ" -> "ss", final sigma -> sigma) and ICU's NFKC. Why three steps:
+ *   - NFKC before folding: compatibility mappings produce capitals that
+ *     folding must still see. fold-then-NFKC leaves "ℍ" (U+210D) as "H"
+ *     and "ᴬ" (U+1D2C) as "A", so it is not even idempotent: it changes
+ *     its own output for 637 code points (ICU 72), and "ℍans" would not
+ *     mention "Hans".
+ *   - NFKC after folding: full folding leaves text unnormalised ("ǰ" ->
+ *     "j" U+030C, "İ" -> "i" U+0307 placed before a lower-class mark such
+ *     as U+0316), so fold(NFKC(s)) is not idempotent on strings either:
+ *     "İ" U+0316 gives i U+0307 U+0316 while the canonical spelling
+ *     i U+0316 U+0307 stays as it is, and the two would not match.
+ *   - NFKC(fold(NFKC(s))) is idempotent on every code point and on
+ *     millions of random strings of the characters that fold, decompose
+ *     or combine (tests/test_mentions.c checks the code points). It equals
+ *     ICU's NFKC_Casefold except that default-ignorable characters (soft
+ *     hyphen, ZWSP, ZWJ, variation selectors) are kept, as the SPEC asks
+ *     for NFKC and folding only.
+ * Folding is the default one, not the Turkic one: "I" folds to "i",
+ * never to "ı".
+ *
+ * Then every occurrence of the folded nick in the folded body is tried,
+ * left to right (KMP, so the work is linear in body + nick whatever the
+ * text), and the first whose neighbouring code points in the folded text
+ * (the one before the start, the one after the end) are not word
+ * characters is a mention. Word characters: general category L*, M*, N*,
+ * and '_'. Only the code points outside the match are looked at, so a
+ * nick edged with punctuation ("-=Ann=-") matches after a space, and an
+ * ideographic nick never matches inside ideographic text without spaces
+ * ("你好" is not mentioned by "你好吗": ideographs are Lo, letters).
+ *
+ * Bounds: only the first MJ_MENTION_BODY_MAX (64 KiB) bytes of a body are
+ * looked at (cut back to the start of a UTF-8 sequence), and a match that
+ * runs up to that cut does not count, since the code point after it is
+ * unknown. Only those bytes are checked for UTF-8 validity. NFKC can
+ * make text 18 times longer (U+FDFA), so the first NFKC of a long body
+ * runs in chunks split at normalisation boundaries and stops once its
+ * output passes MJ_MENTION_NFKC_MAX (64 Ki) UTF-16 units, with the same
+ * rule at that cut; plain text never gets there. This keeps a hostile
+ * body at about twice the cost of a plain 64 KiB one (without it, 64 KiB
+ * of U+FDFA took 11 times as long). A nick over 64 KiB never matches
+ * (nicks are JID resources, 1023 bytes at most). Invalid UTF-8 in body
+ * or nick: no match, MJ_OK.
+ *
+ * Memory: strings up to MJ_STACK_UNITS UTF-16 units live on the stack;
+ * longer ones are malloc'ed for the call (there is no tracker, hence no
+ * allocator hook, in these pure functions): a few hundred KiB at most
+ * for a body.
+ *
+ * ASCII fast path: when body (the scanned part) and nick are all ASCII,
+ * NFKC is the identity, full folding is A-Z -> a-z, and the word
+ * characters are [0-9A-Za-z_], so the same search runs on bytes with no
+ * ICU call and no allocation for nicks up to MJ_STACK_UNITS bytes.
+ * An ASCII nick in a non-ASCII body is likewise lower-cased without ICU.
+ * mj_mention_text_slow() is the ICU path alone, without either shortcut;
+ * the tests and the fuzz target prove both give the same answers.
+ *
+ * Reference mentions
+ * ------------------
+ * RFC 5122 section 2.8 order: the URI is split on its raw delimiters
+ * first, then decoded, so a "%3F" in a nick stays in the nick:
+ *   1. the scheme must be "xmpp:" (any case); every "%" in the whole URI
+ *      must start a two-hex-digit escape, else the URI is malformed;
+ *   2. the authority form "xmpp://account@host/jid" does not match: the
+ *      authority names the account to act as, XEP-0372 never uses it, and
+ *      the header (mentions.h) excludes it;
+ *   3. the path ends at the first raw "?" (query) or "#" (fragment);
+ *   4. the path is percent-decoded (raw non-ASCII bytes, an IRI, are kept
+ *      as they are) and prepared as a JID (mj_jid_prep_split; bad UTF-8,
+ *      prohibited characters and overlong parts are "no match");
+ *   5. with a resource, it matches when the bare JID equals the prepared
+ *      room and the resource equals the nick after Resourceprep; without
+ *      one, when the bare JID equals the prepared user_bare. A full JID
+ *      of the user (user@host/phone) does NOT match: SPEC 6 names the
+ *      bare JID only, and a resource points at one client, which need not
+ *      be the session asking.
+ * room, nick and user_bare are prepared here too (any spelling works); a
+ * NULL room or nick disables the room/nick comparison, a NULL user_bare
+ * the bare-JID one. If one of them does not prepare (or room/user_bare
+ * has a resource), or nick is empty, that comparison just fails. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
+
+#include "jid.h"
+#include "mentions.h"
+#include "mentions_impl.h"
+
+#define MJ_STACK_UNITS 256
+#define NFKC_CHUNK     4096
+
+/* Internal result of normal_form(): the input is not UTF-8. */
+#define NOT_UTF8 1
+
+/* ---------------------------------------------------------------------- */
+/* ASCII helpers                                                           */
+
+static inline unsigned char lower(unsigned char c)
+{
+    return (unsigned char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+}
+
+/* Eight bytes at a time. A word has a zero byte exactly when
+ * (w - ONES) & ~w & HIGH is nonzero; it has a non-ASCII byte when
+ * w & HIGH is. */
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGH UINT64_C(0x8080808080808080)
+
+static int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & HIGH) == 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* UTF-16 buffers: on the stack while short, on the heap when longer      */
+
+typedef struct ubuf {
+    UChar *p;
+    int32_t cap;
+    UChar *heap;
+    UChar stack[MJ_STACK_UNITS];
+} ubuf;
+
+static void ubuf_init(ubuf *b)
+{
+    b->p = b->stack;
+    b->cap = MJ_STACK_UNITS;
+    b->heap = NULL;
+}
+
+static void ubuf_free(ubuf *b)
+{
+    free(b->heap);
+}
+
+/* At least n units, keeping the first keep units. */
+static int ubuf_grow(ubuf *b, int32_t n, int32_t keep)
+{
+    UChar *q;
+
+    if (n <= b->cap)
+        return MJ_OK;
+    q = malloc((size_t)n * sizeof *q);
+    if (q == NULL)
+        return MJ_ENOMEM;
+    if (keep > 0)
+        memcpy(q, b->p, (size_t)keep * sizeof *q);
+    free(b->heap);
+    b->heap = b->p = q;
+    b->cap = n;
+    return MJ_OK;
+}
+
+/* At least n units; the contents are not kept. */
+static int ubuf_reserve(ubuf *b, int32_t n)
+{
+    return ubuf_grow(b, n, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The normal form NFKC(fold(NFKC(s)))                                     */
+
+/* One NFKC (fold == 0) or full case folding (fold == 1) step from src
+ * into dst (they never overlap). ICU reports the exact length it needs
+ * on overflow, so a second call always fits. */
+static int step(const UNormalizer2 *nfkc, int fold, const UChar *src,
+                int32_t n, ubuf *dst, int32_t *out_len)
+{
+    /* most text keeps its length; a little room saves a second pass */
+    int rc = ubuf_reserve(dst, n + n / 8);
+
+    for (int pass = 0; rc == MJ_OK && pass < 2; pass++) {
+        UErrorCode err = U_ZERO_ERROR;
+        int32_t m;
+
+        if (fold)
+            m = u_strFoldCase(dst->p, dst->cap, src, n, U_FOLD_CASE_DEFAULT,
+                              &err);
+        else
+            m = unorm2_normalize(nfkc, src, n, dst->p, dst->cap, &err);
+        if (err == U_BUFFER_OVERFLOW_ERROR) {
+            rc = ubuf_reserve(dst, m);
+            continue;
+        }
+        if (U_FAILURE(err))
+            return MJ_ENOMEM; /* ICU out of memory (or its data missing) */
+        *out_len = m;
+        return MJ_OK;
+    }
+    return rc == MJ_OK ? MJ_ENOMEM : rc;
+}
+
+/* Is there a normalisation boundary before src[i]? (Never inside a
+ * surrogate pair.) */
+static int boundary_at(const UNormalizer2 *nfkc, const UChar *src, int32_t i,
+                       int32_t n)
+{
+    UChar32 c;
+
+    if (U16_IS_TRAIL(src[i]) && i > 0 && U16_IS_LEAD(src[i - 1]))
+        return 0;
+    U16_GET(src, 0, i, n, c);
+    return unorm2_hasBoundaryBefore(nfkc, c);
+}
+
+/* The first NFKC of a body, bounded: long text is normalised in chunks
+ * split at normalisation boundaries (so the result is the same as in one
+ * go), and once the output passes MJ_MENTION_NFKC_MAX units the rest is
+ * dropped and *cut set. A short body is one chunk. */
+static int nfkc_bounded(const UNormalizer2 *nfkc, const UChar *src, int32_t n,
+                        ubuf *dst, int32_t *out_len, int *cut)
+{
+    int32_t pos = 0, len = 0;
+    int rc;
+
+    rc = ubuf_reserve(dst, n + n / 8);
+    while (rc == MJ_OK && pos < n) {
+        int32_t end = pos + NFKC_CHUNK;
+        if (end >= n) {
+            end = n;
+        } else {
+            int32_t e = end;
+            while (e > pos && !boundary_at(nfkc, src, e, n))
+                e--;
+            if (e == pos) /* a chunk without a boundary: go on to one */
+                while (++e < n && !boundary_at(nfkc, src, e, n))
+                    ;
+            end = e;
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            UErrorCode err = U_ZERO_ERROR;
+            int32_t m = unorm2_normalize(nfkc, src + pos, end - pos,
+                                         dst->p + len, dst->cap - len, &err);
+            if (err == U_BUFFER_OVERFLOW_ERROR) {
+                /* room for this chunk and as much again */
+                rc = ubuf_grow(dst, 2 * (len + m), len);
+                if (rc != MJ_OK)
+                    break;
+                continue;
+            }
+            if (U_FAILURE(err))
+                rc = MJ_ENOMEM;
+            else
+                len += m;
+            break;
+        }
+        pos = end;
+        if (rc == MJ_OK && len > MJ_MENTION_NFKC_MAX) {
+            len = MJ_MENTION_NFKC_MAX;
+            if (U16_IS_LEAD(dst->p[len - 1]))
+                len--;
+            *cut = 1;
+            break;
+        }
+    }
+    *out_len = len;
+    return rc;
+}
+
+/* UTF-8 s -> NFKC(fold(NFKC(s))) in out (UTF-16, *out_len units); tmp is
+ * scratch. MJ_OK, NOT_UTF8 or MJ_ENOMEM. len must fit an int32_t. With
+ * cut (bodies), the first NFKC is bounded and *cut set when it cuts. */
+static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
+                       int32_t *out_len, int *cut)
+{
+    UErrorCode err = U_ZERO_ERROR;
+    const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
+    int32_t n = 0, m = 0;
+    int rc;
+
+    if (U_FAILURE(err))
+        return MJ_ENOMEM;
+    /* UTF-8 never takes fewer bytes than UTF-16 takes units */
+    rc = ubuf_reserve(tmp, len);
+    if (rc != MJ_OK)
+        return rc;
+    u_strFromUTF8(tmp->p, tmp->cap, &n, s, len, &err);
+    if (err == U_INVALID_CHAR_FOUND || err == U_ILLEGAL_CHAR_FOUND)
+        return NOT_UTF8;
+    if (U_FAILURE(err))
+        return MJ_ENOMEM;
+    if (cut)
+        rc = nfkc_bounded(nfkc, tmp->p, n, out, &m, cut);
+    else
+        rc = step(nfkc, 0, tmp->p, n, out, &m);
+    if (rc == MJ_OK)
+        rc = step(nfkc, 1, out->p, m, tmp, &n);
+    if (rc == MJ_OK)
+        rc = step(nfkc, 0, tmp->p, n, out, &m);
+    *out_len = m;
+    return rc;
+}
+
+int mj_mention_fold(const char *in, size_t len, char *out, size_t cap,
+                    size_t *out_len)
+{
+    ubuf a, b;
+    int32_t n = 0, m = 0;
+    UErrorCode err = U_ZERO_ERROR;
+    int rc, cut = 0;
+
+    /* a bound far above any use, so that no length can overflow */
+    if ((in == NULL && len) || (out == NULL && cap) || out_len == NULL ||
+        len > INT32_MAX / 64)
+        return MJ_EINVAL;
+    ubuf_init(&a);
+    ubuf_init(&b);
+    rc = normal_form(in ? in : "", (int32_t)len, &a, &b, &n, &cut);
+    if (rc == NOT_UTF8)
+        rc = MJ_EINVAL;
+    if (rc == MJ_OK && cut)
+        rc = MJ_ETOOLONG;
+    if (rc == MJ_OK) {
+        u_strToUTF8(out, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, &m, a.p,
+                    n, &err);
+        if (err == U_BUFFER_OVERFLOW_ERROR)
+            rc = MJ_ETOOLONG;
+        else if (U_FAILURE(err))
+            rc = MJ_ENOMEM;
+        else
+            *out_len = (size_t)m;
+    }
+    ubuf_free(&a);
+    ubuf_free(&b);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Whole-word search in UTF-16 (ICU path)                                  */
+
+static int is_word(UChar32 c)
+{
+    return c == '_' ||
+           (U_GET_GC_MASK(c) & (U_GC_L_MASK | U_GC_M_MASK | U_GC_N_MASK)) != 0;
+}
+
+/* KMP failure function: f[i] is the length of the longest proper border
+ * of p[0..i]. */
+static void kmp_table16(const UChar *p, int32_t m, int32_t *f)
+{
+    int32_t k = 0;
+
+    f[0] = 0;
+    for (int32_t i = 1; i < m; i++) {
+        while (k > 0 && p[i] != p[k])
+            k = f[k - 1];
+        if (p[i] == p[k])
+            k++;
+        f[i] = k;
+    }
+}
+
+/* The match t[s..e) stands as a word. Well-formed UTF-16 on both sides
+ * means s and e never split a surrogate pair. */
+static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut)
+{
+    UChar32 c;
+
+    if (s > 0) {
+        U16_PREV(t, 0, s, c);
+        if (is_word(c))
+            return 0;
+    }
+    if (e == n)
+        return !cut;
+    U16_NEXT(t, e, n, c);
+    return !is_word(c);
+}
+
+static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
+                       const int32_t *f, int cut)
+{
+    int32_t k = 0;
+
+    for (int32_t i = 0; i < n; i++) {
+        while (k > 0 && t[i] != p[k])
+            k = f[k - 1];
+        if (t[i] == p[k])
+            k++;
+        if (k == m) {
+            if (edges_ok16(t, n, i + 1 - m, i + 1, cut))
+                return 1;
+            k = f[k - 1];
+        }
+    }
+    return 0;
+}
+
+/* fast: an ASCII nick is folded without ICU (A-Z -> a-z is its whole
+ * normal form); mj_mention_text_slow() does not take that shortcut. */
+static int text_icu(const char *body, size_t blen, const char *nick,
+                    size_t nlen, int cut, int fast, int *match)
+{
+    ubuf b, nk, tmp;
+    int32_t bl = 0, nl = 0, fstack[MJ_STACK_UNITS], *f = fstack;
+    int rc;
+
+    ubuf_init(&b);
+    ubuf_init(&nk);
+    ubuf_init(&tmp);
+    if (fast && all_ascii(nick, nlen)) {
+        rc = ubuf_reserve(&nk, (int32_t)nlen);
+        for (nl = 0; rc == MJ_OK && (size_t)nl < nlen; nl++)
+            nk.p[nl] = lower((unsigned char)nick[nl]);
+    } else {
+        rc = normal_form(nick, (int32_t)nlen, &nk, &tmp, &nl, NULL);
+    }
+    if (rc == MJ_OK)
+        rc = normal_form(body, (int32_t)blen, &b, &tmp, &bl, &cut);
+    if (rc == MJ_OK && nl > 0 && nl <= bl) {
+        if (nl > MJ_STACK_UNITS)
+            f = malloc((size_t)nl * sizeof *f);
+        if (f == NULL) {
+            rc = MJ_ENOMEM;
+        } else {
+            kmp_table16(nk.p, nl, f);
+            *match = find_word16(b.p, bl, nk.p, nl, f, cut);
+        }
+    }
+    if (f != fstack)
+        free(f);
+    ubuf_free(&b);
+    ubuf_free(&nk);
+    ubuf_free(&tmp);
+    return rc == NOT_UTF8 ? MJ_OK : rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* ASCII fast path: the same search on bytes                               */
+
+static inline int is_word8(unsigned char c)
+{
+    c = lower(c);
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* The first j >= i with lower(t[j]) == c (c already folded), or n. t is
+ * ASCII, so for a letter c, t[j] | 0x20 == c exactly when lower(t[j]) ==
+ * c; other bytes must equal c. */
+static size_t skip_to(const unsigned char *t, size_t i, size_t n,
+                      unsigned char c)
+{
+    uint64_t set = c >= 'a' && c <= 'z' ? ONES * 0x20 : 0, want = ONES * c;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, t + i, 8);
+        w = (w | set) ^ want;
+        if ((w - ONES) & ~w & HIGH)
+            break;
+    }
+    while (i < n && lower(t[i]) != c)
+        i++;
+    return i;
+}
+
+/* t (folded on the fly) against the folded nick p. */
+static int find_word8(const unsigned char *t, size_t n, const unsigned char *p,
+                      size_t m, const size_t *f, int cut)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c;
+        if (k == 0) {
+            /* no partial match: jump to the next possible start */
+            i = skip_to(t, i, n, p[0]);
+            if (i == n)
+                break;
+        }
+        c = lower(t[i]);
+        while (k > 0 && c != p[k])
+            k = f[k - 1];
+        if (c == p[k])
+            k++;
+        if (k == m) {
+            size_t s = i + 1 - m, e = i + 1;
+            if ((s == 0 || !is_word8(t[s - 1])) &&
+                (e == n ? !cut : !is_word8(t[e])))
+                return 1;
+            k = f[k - 1];
+        }
+    }
+    return 0;
+}
+
+static int text_ascii(const char *body, size_t blen, const char *nick,
+                      size_t nlen, int cut, int *match)
+{
+    unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
+    size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
+
+    if (nlen > blen)
+        return MJ_OK;
+    if (nlen > MJ_STACK_UNITS) {
+        p = malloc(nlen);
+        f = malloc(nlen * sizeof *f);
+        if (p == NULL || f == NULL) {
+            free(p);
+            free(f);
+            return MJ_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < nlen; i++)
+        p[i] = lower((unsigned char)nick[i]);
+    f[0] = 0;
+    for (size_t i = 1; i < nlen; i++) {
+        while (k > 0 && p[i] != p[k])
+            k = f[k - 1];
+        if (p[i] == p[k])
+            k++;
+        f[i] = k;
+    }
+    *match = find_word8((const unsigned char *)body, blen, p, nlen, f, cut);
+    if (p != pstack) {
+        free(p);
+        free(f);
+    }
+    return MJ_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Body mentions                                                           */
+
+static int mention_text(const char *body, size_t body_len, const char *nick,
+                        size_t nick_len, int *match, int fast)
+{
+    size_t n = body_len;
+    int cut = 0;
+
+    if (match == NULL || (body == NULL && body_len) ||
+        (nick == NULL && nick_len))
+        return MJ_EINVAL;
+    *match = 0;
+    if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
+        return MJ_OK;
+    if (n > MJ_MENTION_BODY_MAX) {
+        /* cut at the start of a UTF-8 sequence (at most 3 bytes back) */
+        n = MJ_MENTION_BODY_MAX;
+        for (int i = 0; i < 3 && ((unsigned char)body[n] & 0xC0) == 0x80; i++)
+            n--;
+        cut = 1;
+    }
+    if (fast && all_ascii(nick, nick_len) && all_ascii(body, n))
+        return text_ascii(body, n, nick, nick_len, cut, match);
+    return text_icu(body, n, nick, nick_len, cut, fast, match);
+}
+
+int mj_mention_text(const char *body, size_t body_len, const char *nick,
+                    size_t nick_len, int *match)
+{
+    return mention_text(body, body_len, nick, nick_len, match, 1);
+}
+
+int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
+                         size_t nick_len, int *match)
+{
+    return mention_text(body, body_len, nick, nick_len, match, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reference mentions                                                      */
+
+/* The longest JID that can prepare: node and resource at most 1023 bytes
+ * each before preparation, the host 1023 plus one trailing dot. */
+#define URI_JID_MAX (3 * MJ_PART_MAX + 3)
+
+static int hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = lower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Prepare a bare JID (a resource makes it fail): MJ_OK, MJ_ENOMEM, or
+ * MJ_EJID for anything else. */
+static int prep_bare(const char *s, size_t len, char *out, size_t cap,
+                     size_t *out_len)
+{
+    size_t rl = 0;
+    int rc = mj_jid_prep_split(s, len, out, cap, out_len, NULL, 0, &rl);
+
+    if (rc == MJ_ENOMEM)
+        return rc;
+    return rc == MJ_OK && rl == (size_t)-1 ? MJ_OK : MJ_EJID;
+}
+
+static int same(const char *a, size_t an, const char *b, size_t bn)
+{
+    return an == bn && memcmp(a, b, an) == 0;
+}
+
+int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
+                   size_t room_len, const char *nick, size_t nick_len,
+                   const char *user_bare, size_t user_bare_len, int *match)
+{
+    char jid[URI_JID_MAX], bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX];
+    char other[2 * MJ_PART_MAX + 2];
+    size_t jl = 0, bl = 0, rl = 0, ol = 0, end, i;
+    int rc;
+
+    if (match == NULL || (uri == NULL && uri_len) ||
+        (room == NULL && room_len) || (nick == NULL && nick_len) ||
+        (user_bare == NULL && user_bare_len))
+        return MJ_EINVAL;
+    *match = 0;
+
+    /* 1. scheme, and well-formed escapes everywhere */
+    if (uri_len < 5 || lower((unsigned char)uri[0]) != 'x' ||
+        lower((unsigned char)uri[1]) != 'm' ||
+        lower((unsigned char)uri[2]) != 'p' ||
+        lower((unsigned char)uri[3]) != 'p' || uri[4] != ':')
+        return MJ_OK;
+    for (i = 5; i < uri_len; i++)
+        if (uri[i] == '%' &&
+            (uri_len - i < 3 || hex((unsigned char)uri[i + 1]) < 0 ||
+             hex((unsigned char)uri[i + 2]) < 0))
+            return MJ_OK;
+    /* 2. no authority */
+    if (uri_len >= 7 && uri[5] == '/' && uri[6] == '/')
+        return MJ_OK;
+    /* 3. path up to the query or fragment */
+    for (end = 5; end < uri_len && uri[end] != '?' && uri[end] != '#'; end++)
+        ;
+    /* 4. decode and prepare */
+    for (i = 5; i < end; i++) {
+        if (jl == sizeof jid)
+            return MJ_OK; /* too long to be a JID */
+        if (uri[i] == '%') {
+            jid[jl++] = (char)(hex((unsigned char)uri[i + 1]) * 16 +
+                               hex((unsigned char)uri[i + 2]));
+            i += 2;
+        } else {
+            jid[jl++] = uri[i];
+        }
+    }
+    rc = mj_jid_prep_split(jid, jl, bare, sizeof bare, &bl, res, sizeof res,
+                           &rl);
+    if (rc == MJ_ENOMEM)
+        return rc;
+    if (rc != MJ_OK)
+        return MJ_OK;
+
+    /* 5. compare */
+    if (rl == (size_t)-1) {
+        if (user_bare == NULL)
+            return MJ_OK;
+        rc = prep_bare(user_bare, user_bare_len, other, sizeof other, &ol);
+        if (rc == MJ_OK)
+            *match = same(bare, bl, other, ol);
+    } else {
+        if (room == NULL || nick == NULL || nick_len == 0)
+            return MJ_OK;
+        rc = prep_bare(room, room_len, other, sizeof other, &ol);
+        if (rc != MJ_OK || !same(bare, bl, other, ol))
+            return rc == MJ_ENOMEM ? rc : MJ_OK;
+        rc = mj_prep_part(MJ_PROFILE_RESOURCE, nick, nick_len, other,
+                          MJ_PART_MAX, &ol);
+        if (rc == MJ_OK)
+            *match = same(res, rl, other, ol);
+    }
+    return rc == MJ_ENOMEM ? rc : MJ_OK;
+}
