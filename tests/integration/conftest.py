@@ -102,16 +102,21 @@ def room(request):
 
 # Prosody log: attach on failure, fail on logged errors
 
+LOGGED_SERVERS = ("server", "server_b")
+
+
 @pytest.fixture(autouse=True)
 def _prosody_log(request):
-    if "server" not in request.fixturenames:
-        yield
-        return
-    srv = request.getfixturevalue("server")
-    start = srv.log_size()
-    request.node._prosody = (srv, start)
+    watched = []
+    for name in LOGGED_SERVERS:
+        if name in request.fixturenames:
+            srv = request.getfixturevalue(name)
+            watched.append((name, srv, srv.log_size()))
+    request.node._prosody = watched
     yield
-    errors = srv.errors_in_log(start)
+    errors = []
+    for name, srv, start in watched:
+        errors += [f"[{name}] {line}" for line in srv.errors_in_log(start)]
     if errors:
         pytest.fail("Prosody logged errors during this test:\n" + "\n".join(errors[:40]),
                     pytrace=False)
@@ -121,12 +126,12 @@ def _prosody_log(request):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    info = getattr(item, "_prosody", None)
-    if info and rep.failed:
-        srv, start = info
+    if not rep.failed:
+        return
+    keep = int(os.environ.get("MUCJOINS_IT_LOG_LINES", "300"))
+    for name, srv, start in getattr(item, "_prosody", ()):
         lines = srv.log_text(start).splitlines()
-        keep = int(os.environ.get("MUCJOINS_IT_LOG_LINES", "300"))
         head = (f"{srv.log_path} (last {min(keep, len(lines))} of {len(lines)} lines written "
                 f"during this test; MUCJOINS_IT_KEEP=1 keeps the file)\n")
         if keep > 0:
-            rep.sections.append(("prosody log", head + "\n".join(lines[-keep:])))
+            rep.sections.append((f"prosody log ({name})", head + "\n".join(lines[-keep:])))

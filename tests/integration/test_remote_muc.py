@@ -1,0 +1,162 @@
+"""A remote MUC over server-to-server: the module runs on server A
+(a.localhost); the room lives on server B (conference.b.localhost). Both
+are private Prosodys on loopback that find each other through libunbound
+SRV records (/work/shared/S2S-ON-LOOPBACK.md). A remote room answers
+later than a local one, and the link between the servers can be lost
+(SPEC 5: ghost joins)."""
+
+import itertools
+import os
+import subprocess
+import time
+
+import pytest
+
+from harness import (
+    Client, HarnessError, ProsodyServer, WAIT, assert_events, assert_rooms,
+    check_module_built, is_presence, wait_events)
+
+A, B = "a.localhost", "b.localhost"
+MUC_B = f"conference.{B}"
+# how long the module may take to notice a crashed remote server and ask
+# the room (start delay, retries with backoff while it is down)
+GHOST_WAIT = float(os.environ.get("MUCJOINS_IT_GHOST_WAIT", "45"))
+
+
+@pytest.fixture(scope="module")
+def servers(lt):
+    problem = check_module_built()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    if subprocess.run(["lua5.4", "-e", "require 'lunbound'"],
+                      capture_output=True).returncode != 0:
+        pytest.fail("lua-unbound is missing: Prosody would ask the machine's resolver "
+                    "(traffic leaving loopback); install lua-unbound", pytrace=False)
+    a = ProsodyServer(name="remote-a", domain=A, muc_domain=f"conference.{A}", components=())
+    b = ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=())
+    a.prepare()
+    b.prepare()
+    a.s2s_zones = b.s2s_zones = {A: a, B: b}
+    try:
+        b.start()
+        a.start()
+        yield a, b
+    finally:
+        for s in (a, b):
+            s.stop()
+            s.cleanup()
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return servers[0]
+
+
+@pytest.fixture(scope="module")
+def server_b(servers):
+    return servers[1]
+
+
+@pytest.fixture
+def connect_b(server_b, lt, request):
+    clients = []
+    n = itertools.count(1)
+
+    def factory(user):
+        c = Client(lt, server_b, user, f"b-{request.node.name[:30]}-{next(n)}").connect()
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        c.disconnect()
+
+
+def rroom(room):
+    return room("remote", MUC_B)
+
+
+def test_remote_join_and_leave(connect, room):
+    a = connect("alice")
+    r = rroom(room)
+    seq = a.event_seq()
+    p = a.join(r, "Alice")
+    assert p.is_self, f"the remote room's self-presence: {p}"
+    assert_rooms(a, {r: "Alice"}, when="after joining a room on the other server")
+    a.leave(r, "Alice")
+    assert_rooms(a, {}, when="after leaving the remote room")
+    assert_events(a, seq, [{"name": "joined", "nick": "Alice"},
+                           {"name": "left", "reason": "voluntary"}], room=r)
+
+
+def test_remote_nick_change_and_kick(connect, connect_b, room):
+    bob = connect_b("bob")
+    a = connect("alice")
+    r = rroom(room)
+    bob.join(r, "Bob")  # owner
+    a.join(r, "Alice")
+    a.change_nick(r, "Alicia")
+    assert_rooms(a, {r: "Alicia"}, when="after a nick change in the remote room")
+    seq = a.event_seq()
+    m = a.mark()
+    bob.admin_iq(r, "<item nick='Alicia' role='none'/>")
+    a.wait(lambda s: is_presence(s, frm=r + "/Alicia", type_="unavailable", self_=True), m,
+           what="the kick over s2s")
+    assert_rooms(a, {}, when="after being kicked from the remote room")
+    assert_events(a, seq, [{"name": "left", "reason": "kicked"}], room=r)
+
+
+def test_remote_broadcast_unavailable(connect, room):
+    a = connect("alice")
+    r1, r2 = rroom(room), room("local", f"conference.{A}")  # remote, and local on A
+    a.join(r1, "Alice")
+    a.join(r2, "Alice")
+    m = a.mark()
+    a.send("<presence type='unavailable'/>")
+    for r in (r1, r2):
+        a.wait(lambda s, r=r: is_presence(s, frm_bare=r, type_="unavailable", self_=True), m,
+               what=f"the confirmation from {r}")
+    assert_rooms(a, {}, when="after a broadcast unavailable confirmed by both rooms")
+
+
+def test_closed_link_is_no_reason_to_drop_the_entry(connect, server, room):
+    """Closing the s2s link (s2s-destroyed fires twice) must not lose a
+    room the session is still in: a self-ping would say 'joined'."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    out = server.admin(f"s2s:closeall({MUC_B!r})")
+    assert "closed" in out.lower() and "error" not in out.lower(), out
+    time.sleep(1.0)  # the point: nothing should happen
+    assert_rooms(a, {r: "Alice"}, when="after the s2s link was closed")
+    # the room still knows us: a leave is confirmed over a new link
+    a.leave(r, "Alice")
+    assert_rooms(a, {}, when="after leaving over a new link")
+
+
+def test_remote_server_crash_removes_ghost(connect, server_b, room):
+    """B crashes (SIGKILL: its rooms and occupants are gone) and comes
+    back. The module notices the lost link, asks the room (self-ping),
+    B answers that the room does not exist, so the entry goes (ghost) and
+    the client gets an unavailable self-presence with 333."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq = a.event_seq()
+    m = a.mark()
+    server_b.crash()
+    server_b.launch()
+    try:
+        p = a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable", self_=True), m,
+                   timeout=GHOST_WAIT,
+                   what="the unavailable 110+333 the module sends for a ghost room")
+    except HarnessError as e:
+        # what the room says now, asked by the client itself
+        ans = a.iq("<ping xmlns='urn:xmpp:ping'/>", to=f"{r}/Alice", check=False)
+        raise AssertionError(f"{e}\nrooms_joined now: {a.rooms().describe()}\n"
+                             f"a self-ping by the client now gets: {ans}") from None
+    assert "333" in p.status_codes, p
+    evs = wait_events(a, seq, lambda e: e["name"] == "left", room=r, timeout=WAIT,
+                      what="left/ghost")
+    assert evs[0].get("reason") == "ghost", evs
+    assert_rooms(a, {}, when="after the ghost room was detected")
