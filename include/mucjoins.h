@@ -110,8 +110,9 @@ typedef enum mj_event_type {
     MJ_EV_NICK_CHANGED = 3,   /* old_nick -> nick */
     MJ_EV_NICK_REWRITTEN = 4, /* joined as nick though old_nick was asked */
     MJ_EV_JOIN_FAILED = 5,    /* a pending join ended without entering */
-    MJ_EV_PING_NEEDED = 6, /* membership is ambiguous: self-ping room/nick */
-    MJ_EV_MENTION = 7      /* a received groupchat message mentions nick */
+    MJ_EV_PING_NEEDED = 6,    /* send a self-ping (XEP-0410) to room/nick now,
+                                 with id ping_id (see mj_session_ping_answer) */
+    MJ_EV_MENTION = 7         /* a received groupchat message mentions nick */
 } mj_event_type;
 
 /* Why a session left a room or a join failed. Ordered strongest first for
@@ -159,6 +160,7 @@ typedef struct mj_event {
     mj_str text;        /* LEFT destroyed: destroy <reason/> text */
     mj_str alt_venue;   /* LEFT destroyed: destroy jid attribute */
     mj_str from_nick;   /* MENTION: the nick of the occupant who wrote */
+    uint32_t ping_id;   /* PING_NEEDED: the ping's id, never 0 */
 } mj_event;
 
 /* Called synchronously from inside feed, tick and close calls, once per
@@ -173,7 +175,16 @@ typedef struct mj_config {
     size_t max_pending;     /* pending joins per session (default 64) */
     double pending_timeout; /* seconds (default 120) */
     int legacy_joins;       /* track joins without the MUC <x/> (default 0) */
-    mj_alloc_fn alloc;      /* default: realloc/free */
+    /* Self-ping (XEP-0410, SPEC 5) */
+    int self_ping;           /* ping when membership is unclear (default 1) */
+    double ping_start_delay; /* after a link loss, seconds (default 10) */
+    double ping_timeout;     /* one ping's answer, seconds (default 60) */
+    double ping_backoff;     /* first retry after an unknown answer; doubles
+                                each retry (default 30) */
+    unsigned ping_retries;   /* unknown answers retried (default 3) */
+    size_t ping_budget;      /* pings outstanding per remote domain
+                                (default 20; others wait their turn) */
+    mj_alloc_fn alloc;       /* default: realloc/free */
     void *alloc_ud;
     mj_log_fn log; /* default: none */
     void *log_ud;
@@ -239,7 +250,10 @@ typedef enum mj_type {
     MJ_T_UNAVAILABLE = 1, /* presence type='unavailable' */
     MJ_T_ERROR = 2,       /* type='error' */
     MJ_T_GROUPCHAT = 3,   /* message type='groupchat' */
-    MJ_T_OTHER = 4        /* anything else (probe, subscribe, chat...) */
+    MJ_T_OTHER = 4,       /* anything else (probe, subscribe, chat...) */
+    MJ_T_GET = 5,         /* iq type='get' */
+    MJ_T_SET = 6,         /* iq type='set' */
+    MJ_T_RESULT = 7       /* iq type='result' */
 } mj_type;
 
 #define MJ_MAX_STATUS 16
@@ -286,6 +300,9 @@ typedef struct mj_stanza {
      * xmlns='urn:xmpp:reference:0' type='mention'/> elements */
     mj_str mention_uri[MJ_MAX_REFS];
     size_t nmentions;
+
+    /* iq: a <ping xmlns='urn:xmpp:ping'/> child */
+    int has_ping;
 } mj_stanza;
 
 /* Zero the view: kind presence, type available, everything absent. */
@@ -344,7 +361,45 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
                                  int hold_chatter);
 
-/* Apply timeouts due by the clock now. Call it every few seconds. */
+/* ---- Self-ping (XEP-0410, SPEC 5) ---- */
+
+/* The link to a remote domain was lost (Prosody: s2s-destroyed, once per
+ * direction; component-disconnected). After ping_start_delay every
+ * session's room on that domain is pinged once (JOINED/EXPECTING only).
+ * Debounced: further losses of the same domain before the check runs
+ * are one. domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
+ * MJ_ENOMEM. */
+MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
+                                size_t len);
+
+typedef enum mj_ping_verdict {
+    MJ_PING_STALE = 0,      /* not the session's latest ping: ignored */
+    MJ_PING_JOINED = 1,     /* still in the room: nothing changes */
+    MJ_PING_NOT_JOINED = 2, /* a ghost: LEFT fired with MJ_R_GHOST */
+    MJ_PING_UNKNOWN = 3     /* says nothing: retried with backoff */
+} mj_ping_verdict;
+
+/* "stale", "joined", "not-joined", "unknown"; never NULL. */
+MJ_API const char *mj_ping_verdict_name(mj_ping_verdict v);
+
+/* The answer to ping ping_id (an iq result or error the session received;
+ * from must be in the pinged room). room_optimized: 1 if the room
+ * advertises http://jabber.org/protocol/muc#self-ping-optimization, 0 if
+ * it does not, -1 if unknown (service-unavailable then reads as unknown).
+ * The answer table is SPEC 5; the tracker times pings out itself (tick).
+ * Errors: MJ_EINVAL. out may be NULL. */
+MJ_API int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
+                                  const mj_stanza *answer, int room_optimized,
+                                  mj_ping_verdict *out);
+
+/* 1 if st is a ping the room forwards to the session (iq get with <ping/>
+ * from room/<the session's nick> of a room it is in): answer it with a
+ * result on the session's behalf, do not pass it to the client. 0
+ * otherwise. */
+MJ_API int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st);
+
+/* Apply timeouts due by the clock now; send scheduled pings. Call it every
+ * few seconds. */
 MJ_API void mj_tracker_tick(mj_tracker *tr);
 
 /* ---------------------------------------------------------------------- */
@@ -402,7 +457,9 @@ typedef struct mj_stats {
     size_t bytes;          /* bytes currently allocated by the tracker */
     /* counters since creation */
     uint64_t joins, leaves, join_failures, forged, limits, bad_jids, ambiguous,
-        mentions;
+        mentions, pings_sent, pings_joined, pings_not_joined, pings_unknown,
+        pings_given_up;
+    size_t pings_outstanding;
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);

@@ -68,6 +68,7 @@
 #define NS_DELAY    "urn:xmpp:delay"
 #define NS_XDELAY   "jabber:x:delay"
 #define NS_REF      "urn:xmpp:reference:0"
+#define NS_PING     "urn:xmpp:ping"
 
 /* ---------------------------------------------------------------------- */
 /* Collecting events and log lines while the core runs (no Lua API here)  */
@@ -95,6 +96,7 @@ struct rec {
     int kind;            /* REC_LOG or an mj_event_type */
     int level;           /* mj_log_level of a log line */
     int reason;          /* mj_reason of an event */
+    uint32_t ping_id;    /* MJ_EV_PING_NEEDED */
     size_t off[NFIELDS]; /* into collect.buf; ABSENT: no string */
     size_t len[NFIELDS];
 };
@@ -180,6 +182,7 @@ static void col_push(struct collect *c, int kind, int level, int reason,
     r->kind = kind;
     r->level = level;
     r->reason = reason;
+    r->ping_id = 0;
     for (i = 0; i < NFIELDS; i++) {
         if (i >= n || s[i].ptr == NULL) {
             r->off[i] = ABSENT;
@@ -229,6 +232,11 @@ static void on_event(void *ud, const mj_event *ev)
     s[F_ALT_VENUE] = ev->alt_venue;
     s[F_FROM_NICK] = ev->from_nick;
     col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
+    {
+        struct collect *c = ud;
+        if (c->nrec > 0 && c->recs[c->nrec - 1].kind == (int)ev->type)
+            c->recs[c->nrec - 1].ping_id = ev->ping_id;
+    }
 }
 
 /* mj_config.log */
@@ -337,6 +345,10 @@ static void push_rec(lua_State *L, const struct collect *c,
     set_rec_str(L, c, r, F_TEXT, "text");
     set_rec_str(L, c, r, F_ALT_VENUE, "alt_venue");
     set_rec_str(L, c, r, F_FROM_NICK, "from_nick");
+    if (r->ping_id != 0) {
+        lua_pushinteger(L, (lua_Integer)r->ping_id);
+        lua_setfield(L, -2, "ping_id");
+    }
 }
 
 /* Protected: (tracker) -> nil or the array of collected records. */
@@ -764,15 +776,21 @@ static int classify_type(lua_State *L, int attrs, mj_kind kind)
         t = MJ_T_UNAVAILABLE;
     else if (kind == MJ_KIND_MESSAGE && lit_eq(s, n, "groupchat"))
         t = MJ_T_GROUPCHAT;
+    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "get"))
+        t = MJ_T_GET;
+    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "set"))
+        t = MJ_T_SET;
+    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "result"))
+        t = MJ_T_RESULT;
     else
         t = MJ_T_OTHER;
     lua_pop(L, 1);
     return t;
 }
 
-enum { N_X, N_DELAY, N_REFERENCE, N_ERROR, N_BODY, N_SUBJECT };
+enum { N_X, N_DELAY, N_REFERENCE, N_ERROR, N_BODY, N_SUBJECT, N_PING };
 static const char *const top_names[] = {
-    "x", "delay", "reference", "error", "body", "subject", NULL};
+    "x", "delay", "reference", "error", "body", "subject", "ping", NULL};
 
 /* A delay marker's from attribute (markers without one are not listed). */
 static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
@@ -866,6 +884,10 @@ static int convert(lua_State *L, int stanza, int anchor, mj_stanza *st)
             if (content_ns(L, attrs))
                 st->has_subject = 1;
             break;
+        case N_PING:
+            if (xmlns_class(L, attrs, NS_PING) == 1)
+                st->has_ping = 1;
+            break;
         default:
             break;
         }
@@ -902,37 +924,50 @@ static void opt_size(lua_State *L, int arg, const char *key, size_t *out)
     lua_pop(L, 1);
 }
 
+static void opt_number(lua_State *L, int arg, const char *key, double *out)
+{
+    int t = lua_getfield(L, arg, key);
+    if (t == LUA_TNUMBER)
+        *out = (double)lua_tonumber(L, -1);
+    else if (t != LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s: number expected, got %s", key,
+                                      luaL_typename(L, -1)));
+    lua_pop(L, 1);
+}
+
+static void opt_bool(lua_State *L, int arg, const char *key, int *out)
+{
+    int t = lua_getfield(L, arg, key);
+    if (t == LUA_TBOOLEAN)
+        *out = lua_toboolean(L, -1);
+    else if (t != LUA_TNIL)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L, "%s: boolean expected, got %s", key,
+                                      luaL_typename(L, -1)));
+    lua_pop(L, 1);
+}
+
 static void read_config(lua_State *L, int arg, mj_config *cfg)
 {
-    int t;
-
     if (lua_isnoneornil(L, arg))
         return;
     luaL_checktype(L, arg, LUA_TTABLE);
     opt_size(L, arg, "max_rooms", &cfg->max_rooms);
     opt_size(L, arg, "max_pending", &cfg->max_pending);
 
-    t = lua_getfield(L, arg, "pending_timeout");
-    if (t == LUA_TNUMBER)
-        cfg->pending_timeout = (double)lua_tonumber(L, -1);
-    else if (t != LUA_TNIL)
-        luaL_argerror(L, arg,
-                      lua_pushfstring(L,
-                                      "pending_timeout: number expected, "
-                                      "got %s",
-                                      luaL_typename(L, -1)));
-    lua_pop(L, 1);
-
-    t = lua_getfield(L, arg, "legacy_joins");
-    if (t == LUA_TBOOLEAN)
-        cfg->legacy_joins = lua_toboolean(L, -1);
-    else if (t != LUA_TNIL)
-        luaL_argerror(L, arg,
-                      lua_pushfstring(L,
-                                      "legacy_joins: boolean expected, "
-                                      "got %s",
-                                      luaL_typename(L, -1)));
-    lua_pop(L, 1);
+    opt_size(L, arg, "ping_budget", &cfg->ping_budget);
+    {
+        size_t retries = cfg->ping_retries;
+        opt_size(L, arg, "ping_retries", &retries);
+        cfg->ping_retries = retries > 1000 ? 1000 : (unsigned)retries;
+    }
+    opt_number(L, arg, "pending_timeout", &cfg->pending_timeout);
+    opt_number(L, arg, "ping_start_delay", &cfg->ping_start_delay);
+    opt_number(L, arg, "ping_timeout", &cfg->ping_timeout);
+    opt_number(L, arg, "ping_backoff", &cfg->ping_backoff);
+    opt_bool(L, arg, "legacy_joins", &cfg->legacy_joins);
+    opt_bool(L, arg, "self_ping", &cfg->self_ping);
 }
 
 static void raise_core_error(lua_State *L, int arg, int rc)
@@ -1056,6 +1091,126 @@ static int l_incoming(lua_State *L)
     return feed(L, 0);
 }
 
+/* Arguments (tracker, jid, stanza, ...): read the extra arguments before
+ * calling. Converts the stanza and finds the session; 0 when the stanza is
+ * not one the core reads or the session is unknown. */
+static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
+                              mj_stanza *st)
+{
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    int i, anchor;
+
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+    anchor = lua_gettop(L) + 1;
+    for (i = 0; i < NANCHORS; i++)
+        lua_pushnil(L);
+    if (!convert(L, 3, anchor, st))
+        return 0;
+    col_reset(&u->col);
+    if (mj_session_find(u->tr, jid, jlen, sp) != MJ_OK) {
+        col_reset(&u->col);
+        return 0;
+    }
+    return 1;
+}
+
+/* t:message(jid, stanza) -> "mention" | "chatter" | "own" | "history" |
+ * "other" */
+static int l_message(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_session *s;
+    mj_stanza st;
+    mj_msg_class c = MJ_M_OTHER;
+
+    if (session_and_stanza(L, u, &s, &st))
+        mj_session_message(s, &st, &c);
+    col_reset(&u->col);
+    lua_pushstring(L, mj_msg_class_name(c));
+    return 1;
+}
+
+/* t:importance(jid, stanza, hold_chatter) -> true | false | nil */
+static int l_importance(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    int hold = lua_toboolean(L, 4);
+    mj_session *s;
+    mj_stanza st;
+    int imp = -1;
+
+    if (session_and_stanza(L, u, &s, &st))
+        imp = mj_session_importance(s, &st, hold);
+    col_reset(&u->col);
+    if (imp < 0)
+        lua_pushnil(L);
+    else
+        lua_pushboolean(L, imp);
+    return 1;
+}
+
+/* t:is_forwarded_ping(jid, stanza) -> boolean */
+static int l_is_forwarded_ping(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_session *s;
+    mj_stanza st;
+    int yes = 0;
+
+    if (session_and_stanza(L, u, &s, &st))
+        yes = mj_session_is_forwarded_ping(s, &st);
+    col_reset(&u->col);
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+/* t:ping_answer(jid, stanza, ping_id, room_optimized) -> verdict, events.
+ * room_optimized: true, false or nil (unknown). */
+static int l_ping_answer(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    int optimized = lua_isnoneornil(L, 5) ? -1 : lua_toboolean(L, 5);
+    mj_session *s;
+    mj_stanza st;
+    mj_ping_verdict v = MJ_PING_STALE;
+
+    if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
+        !session_and_stanza(L, u, &s, &st)) {
+        col_reset(&u->col);
+        lua_pushstring(L, mj_ping_verdict_name(v));
+        lua_pushnil(L);
+        return 2;
+    }
+    mj_session_ping_answer(s, (uint32_t)id, &st, optimized, &v);
+    lua_settop(L, 5);
+    lua_pushstring(L, mj_ping_verdict_name(v));
+    build(L, u, build_events, NULL);
+    return 2;
+}
+
+/* t:link_lost(domain) -> true | nil, message */
+static int l_link_lost(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t len;
+    const char *d = luaL_checklstring(L, 2, &len);
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_tracker_link_lost(u->tr, d, len);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* t:close(jid) -> events */
 static int l_close(lua_State *L)
 {
@@ -1161,6 +1316,12 @@ static int l_stats(lua_State *L)
     STAT(bad_jids);
     STAT(ambiguous);
     STAT(mentions);
+    STAT(pings_sent);
+    STAT(pings_joined);
+    STAT(pings_not_joined);
+    STAT(pings_unknown);
+    STAT(pings_given_up);
+    STAT(pings_outstanding);
 #undef STAT
     /* Not a core counter: records this binding failed to store. */
     lua_pushinteger(L, (lua_Integer)u->dropped_total);
@@ -1251,17 +1412,23 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
-static const luaL_Reg tracker_methods[] = {{"configure", l_configure},
-                                           {"outgoing", l_outgoing},
-                                           {"incoming", l_incoming},
-                                           {"close", l_close},
-                                           {"tick", l_tick},
-                                           {"rooms", l_rooms},
-                                           {"nick", l_nick},
-                                           {"stats", l_stats},
-                                           {"sessions", l_sessions},
-                                           {"restore", l_restore},
-                                           {NULL, NULL}};
+static const luaL_Reg tracker_methods[] = {
+    {"configure", l_configure},
+    {"outgoing", l_outgoing},
+    {"incoming", l_incoming},
+    {"close", l_close},
+    {"tick", l_tick},
+    {"rooms", l_rooms},
+    {"nick", l_nick},
+    {"stats", l_stats},
+    {"sessions", l_sessions},
+    {"restore", l_restore},
+    {"message", l_message},
+    {"importance", l_importance},
+    {"is_forwarded_ping", l_is_forwarded_ping},
+    {"ping_answer", l_ping_answer},
+    {"link_lost", l_link_lost},
+    {NULL, NULL}};
 
 static const luaL_Reg module_functions[] = {{"new", l_new}, {NULL, NULL}};
 

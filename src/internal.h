@@ -66,6 +66,28 @@ typedef struct mj_istr {
 } mj_istr;
 
 typedef struct mj_entry mj_entry;
+
+/* Self-ping work for one entry (selfping.c): allocated only while a ping
+ * is scheduled or outstanding, on the tracker's ping list. */
+typedef struct mj_ping mj_ping;
+struct mj_ping {
+    mj_entry *e;
+    uint32_t id;     /* outstanding ping's id; 0: none outstanding */
+    uint32_t tries;  /* unknown answers so far */
+    double due;      /* send at (when id == 0) */
+    double deadline; /* the answer is late after (when id != 0) */
+    mj_ping *prev, *next;
+};
+
+/* A link loss waiting for its start delay (debounce per domain). */
+typedef struct mj_linkcheck mj_linkcheck;
+struct mj_linkcheck {
+    mj_linkcheck *next;
+    double due;
+    size_t len;
+    char domain[]; /* prepared, len bytes + NUL */
+};
+
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
@@ -76,6 +98,7 @@ struct mj_entry {
     double since;
     double deadline;
     mj_entry *tprev, *tnext; /* timer list while in a timed state */
+    mj_ping *ping;           /* self-ping work, or NULL */
 };
 
 struct mj_session {
@@ -96,6 +119,9 @@ struct mj_tracker {
     mj_table rooms;    /* mj_istr * */
     mj_table sessions; /* mj_session * */
     mj_entry *thead, *ttail;
+    mj_ping *phead;       /* entries with self-ping work */
+    mj_linkcheck *checks; /* link losses waiting for their delay */
+    uint32_t last_ping_id;
     size_t bytes;
     mj_stats st;
 };
@@ -137,6 +163,15 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick);
  * when fire is non-zero). */
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out);
+
+/* selfping.c */
+/* Membership of e is unclear: schedule a ping and send it if allowed. */
+void mj_ping_request(mj_entry *e);
+/* Forget e's ping work (rejoin, entry freed). */
+void mj_ping_drop(mj_entry *e);
+/* Due link checks, ping timeouts and scheduled pings. */
+void mj_pings_tick(struct mj_tracker *tr, double now);
+void mj_pings_free(struct mj_tracker *tr);
 
 /* ---- decisions -----------------------------------------------------------
  */

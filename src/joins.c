@@ -110,7 +110,8 @@ static void fail_join(mj_entry *e, mj_reason reason, const mj_stanza *st)
 
 static mj_outcome ask_ping(mj_entry *e)
 {
-    emit_simple(e, MJ_EV_PING_NEEDED, MJ_R_NONE);
+    e->sess->tr->st.ambiguous++;
+    mj_ping_request(e);
     return MJ_O_AMBIGUOUS;
 }
 
@@ -154,6 +155,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     if (fresh && (e = mj_entry_create(s, t->bare, t->blen, hash)) == NULL)
         return MJ_ENOMEM;
+    mj_ping_drop(e); /* answers to pings before this join are stale */
     if (mj_entry_set_nick(e, 1, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
         if (fresh)
             mj_entry_destroy(e);
@@ -425,6 +427,12 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     mj_class c;
     *out = MJ_O_IGNORED;
 
+    if (st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT) {
+        mj_msg_class mc;
+        int rc = mj_messages_classify(s, st, 1, &mc);
+        *out = mc == MJ_M_OTHER ? MJ_O_IGNORED : MJ_O_UNCHANGED;
+        return rc;
+    }
     int presence = st->kind == MJ_KIND_PRESENCE;
     /* a groupchat message refused with not-acceptable: not an occupant? */
     int msg_err = st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_ERROR &&

@@ -165,12 +165,18 @@ void mj_config_init(mj_config *cfg)
     cfg->max_rooms = 1000;
     cfg->max_pending = 64;
     cfg->pending_timeout = 120.0;
+    cfg->self_ping = 1;
+    cfg->ping_start_delay = 10.0;
+    cfg->ping_timeout = 60.0;
+    cfg->ping_backoff = 30.0;
+    cfg->ping_retries = 3;
+    cfg->ping_budget = 20;
 }
 
 static int config_apply(mj_tracker *tr, const mj_config *cfg)
 {
-    if (cfg->pending_timeout < 0 ||
-        cfg->pending_timeout != cfg->pending_timeout)
+    if (!(cfg->pending_timeout >= 0) || !(cfg->ping_start_delay >= 0) ||
+        !(cfg->ping_timeout >= 0) || !(cfg->ping_backoff >= 0))
         return MJ_EINVAL;
     mj_alloc_fn old_alloc = tr->cfg.alloc;
     void *old_ud = tr->cfg.alloc_ud;
@@ -232,6 +238,7 @@ void mj_tracker_free(mj_tracker *tr)
             session_free(tr->sessions.slots[i].item);
     mj_table_free(tr, &tr->sessions);
     mj_table_free(tr, &tr->rooms);
+    mj_pings_free(tr);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
 }
 
@@ -247,6 +254,10 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->sessions = tr->sessions.count;
     out->distinct_rooms = tr->rooms.count;
     out->bytes = tr->bytes;
+    out->pings_outstanding = 0;
+    for (const mj_ping *p = tr->phead; p != NULL; p = p->next)
+        if (p->id != 0)
+            out->pings_outstanding++;
 }
 
 /* ---- interned rooms -------------------------------------------------- */
@@ -449,6 +460,7 @@ static void entry_free(mj_entry *e)
     count_state(e->sess, (mj_state)e->state, -1);
     if (timed((mj_state)e->state))
         timer_unlink(tr, e);
+    mj_ping_drop(e);
     mj_entry_set_nick(e, 0, NULL, 0);
     mj_entry_set_nick(e, 1, NULL, 0);
     istr_release(tr, e->room);
@@ -478,9 +490,6 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     case MJ_EV_JOIN_FAILED:
         tr->st.join_failures++;
         break;
-    case MJ_EV_PING_NEEDED:
-        tr->st.ambiguous++;
-        break;
     default:
         break;
     }
@@ -500,6 +509,7 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.text = text;
     ev.alt_venue = alt_venue;
     ev.from_nick = mj_str_none();
+    ev.ping_id = e->ping ? e->ping->id : 0;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
 }
 
@@ -683,6 +693,7 @@ void mj_tracker_tick(mj_tracker *tr)
     double now = mj_now(tr);
     while (tr->thead != NULL && tr->thead->deadline <= now)
         mj_joins_timeout(tr->thead);
+    mj_pings_tick(tr, now);
 }
 
 /* ---- queries --------------------------------------------------------- */

@@ -1,0 +1,129 @@
+/* What a received groupchat message is to the session: a mention, chatter,
+ * its own message reflected, room history (SPEC 6), and from that whether
+ * it should wake the device (SPEC 7, CSI and push). The matching itself
+ * is mentions.c. */
+#include <string.h>
+
+#include "internal.h"
+#include "jid.h"
+#include "mentions.h"
+
+const char *mj_msg_class_name(mj_msg_class c)
+{
+    static const char *const names[] = {"other", "mention", "chatter", "own",
+                                        "history"};
+    if ((unsigned)c < sizeof names / sizeof names[0])
+        return names[c];
+    return "unknown";
+}
+
+/* A <delay/> whose from is the room's bare JID marks history; smacks and
+ * CSI add delays from other JIDs. */
+static int is_history(const mj_stanza *st, const mj_target *t)
+{
+    char buf[2 * MJ_PART_MAX + 2];
+    size_t len;
+    size_t n = st->ndelay < MJ_MAX_DELAY ? st->ndelay : MJ_MAX_DELAY;
+    for (size_t i = 0; i < n; i++) {
+        mj_str f = st->delay_from[i];
+        if (f.ptr == NULL ||
+            mj_jid_prep(f.ptr, f.len, buf, sizeof buf, &len) != MJ_OK)
+            continue;
+        if (len == t->blen && memcmp(buf, t->bare, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
+                    int *match)
+{
+    const char *slash = memchr(s->pjid, '/', s->pjid_len);
+    size_t bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
+    size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
+    int rc;
+    *match = 0;
+    for (size_t i = 0; i < n && !*match; i++) {
+        mj_str u = st->mention_uri[i];
+        if (u.ptr == NULL)
+            continue;
+        rc = mj_mention_uri(u.ptr, u.len, e->room->s, e->room->len, e->nick,
+                            e->nick_len, s->pjid, bare_len, match);
+        if (rc != MJ_OK)
+            return rc;
+    }
+    if (*match)
+        return MJ_OK;
+    return mj_mention_text(st->body.ptr, st->body.len, e->nick, e->nick_len,
+                           match);
+}
+
+int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
+                         mj_msg_class *out)
+{
+    mj_target t;
+    mj_outcome bad;
+    *out = MJ_M_OTHER;
+    if (st->kind != MJ_KIND_MESSAGE || st->type != MJ_T_GROUPCHAT ||
+        st->body.ptr == NULL || st->body.len == 0 || st->from.ptr == NULL)
+        return MJ_OK;
+    int rc = mj_parse_target(s, st->from, &t, &bad);
+    if (rc != MJ_OK)
+        return rc == MJ_ENOMEM ? rc : MJ_OK;
+    if (!t.has_res)
+        return MJ_OK; /* the room itself speaking */
+    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
+    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    if (e == NULL || e->nick == NULL)
+        return MJ_OK; /* not in the room (PENDING shows no nick) */
+    if (is_history(st, &t)) {
+        *out = MJ_M_HISTORY;
+        return MJ_OK;
+    }
+    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
+        (e->state == MJ_S_EXPECTING && e->pnick != NULL &&
+         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->pnick,
+                       e->pnick_len))) {
+        *out = MJ_M_OWN;
+        return MJ_OK;
+    }
+    int match = 0;
+    rc = mentions(s, st, e, &match);
+    if (rc != MJ_OK)
+        return rc;
+    *out = match ? MJ_M_MENTION : MJ_M_CHATTER;
+    if (match && fire)
+        mj_emit_mention(e, t.raw_res);
+    return MJ_OK;
+}
+
+int mj_session_message(mj_session *s, const mj_stanza *st, mj_msg_class *out)
+{
+    mj_msg_class c = MJ_M_OTHER;
+    if (out)
+        *out = MJ_M_OTHER;
+    if (s == NULL || st == NULL)
+        return MJ_EINVAL;
+    int rc = mj_messages_classify(s, st, 0, &c);
+    if (out)
+        *out = c;
+    return rc;
+}
+
+int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
+{
+    mj_msg_class c = MJ_M_OTHER;
+    if (s == NULL || st == NULL || mj_messages_classify(s, st, 0, &c) != MJ_OK)
+        return -1;
+    switch (c) {
+    case MJ_M_MENTION:
+        return 1;
+    case MJ_M_CHATTER:
+    case MJ_M_OWN:
+    case MJ_M_HISTORY:
+        return hold_chatter ? 0 : -1;
+    case MJ_M_OTHER:
+        break;
+    }
+    return -1;
+}

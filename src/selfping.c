@@ -1,0 +1,357 @@
+/* Ghost joins: when to self-ping (XEP-0410) and what the answer means
+ * (SPEC 5). The caller sends the iq when MJ_EV_PING_NEEDED fires and hands
+ * the answer back; this file decides everything else: debouncing link
+ * losses, one outstanding ping per (session, room), a budget per remote
+ * domain, timeouts, bounded retries with exponential backoff, stale
+ * answers, and the verdict. */
+#include <string.h>
+
+#include "internal.h"
+#include "jid.h"
+
+const char *mj_ping_verdict_name(mj_ping_verdict v)
+{
+    static const char *const names[] = {"stale", "joined", "not-joined",
+                                        "unknown"};
+    if ((unsigned)v < sizeof names / sizeof names[0])
+        return names[v];
+    return "unknown";
+}
+
+/* The domain part of a prepared bare JID. */
+static mj_str domain_of(const char *bare, size_t len)
+{
+    const char *at = memchr(bare, '@', len);
+    if (at == NULL)
+        return mj_str_of(bare, len);
+    return mj_str_of(at + 1, len - (size_t)(at + 1 - bare));
+}
+
+static int str_eq(mj_str a, mj_str b)
+{
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+/* ---- the ping list ------------------------------------------------------ */
+
+static void ping_unlink(mj_tracker *tr, mj_ping *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        tr->phead = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+void mj_ping_drop(mj_entry *e)
+{
+    mj_ping *p = e->ping;
+    if (p == NULL)
+        return;
+    mj_tracker *tr = e->sess->tr;
+    ping_unlink(tr, p);
+    e->ping = NULL;
+    mj_free(tr, p, sizeof *p);
+}
+
+static size_t outstanding_for(mj_tracker *tr, mj_str domain)
+{
+    size_t n = 0;
+    for (const mj_ping *p = tr->phead; p != NULL; p = p->next)
+        if (p->id != 0 &&
+            str_eq(domain_of(p->e->room->s, p->e->room->len), domain))
+            n++;
+    return n;
+}
+
+/* Send now if the state and the domain's budget allow; else it waits. */
+static void try_send(mj_ping *p, double now)
+{
+    mj_entry *e = p->e;
+    mj_tracker *tr = e->sess->tr;
+    switch ((mj_state)e->state) {
+    case MJ_S_JOINED:
+    case MJ_S_EXPECTING:
+        break;
+    case MJ_S_PENDING:
+    case MJ_S_CHANGING:
+        return; /* no ping while the room is answering us anyway */
+    case MJ_S_LEAVING:
+    case MJ_S_NONE:
+        mj_ping_drop(e);
+        return;
+    }
+    if (outstanding_for(tr, domain_of(e->room->s, e->room->len)) >=
+        tr->cfg.ping_budget)
+        return;
+    if (++tr->last_ping_id == 0)
+        tr->last_ping_id = 1;
+    p->id = tr->last_ping_id;
+    p->deadline = now + tr->cfg.ping_timeout;
+    tr->st.pings_sent++;
+    mj_emit(e, MJ_EV_PING_NEEDED, MJ_R_NONE, mj_str_none(), mj_str_none(),
+            mj_str_none(), mj_str_none());
+}
+
+/* Schedule a ping of e at time due (keeping an earlier schedule). */
+static void schedule(mj_entry *e, double due)
+{
+    mj_tracker *tr = e->sess->tr;
+    mj_ping *p = e->ping;
+    if (p != NULL) {
+        if (p->id == 0 && due < p->due)
+            p->due = due;
+        return; /* at most one outstanding ping per (session, room) */
+    }
+    p = mj_alloc(tr, sizeof *p);
+    if (p == NULL) {
+        mj_log(tr, MJ_LOG_WARN, "out of memory: self-ping of %s skipped",
+               e->room->s);
+        return;
+    }
+    memset(p, 0, sizeof *p);
+    p->e = e;
+    p->due = due;
+    p->next = tr->phead;
+    if (tr->phead)
+        tr->phead->prev = p;
+    tr->phead = p;
+    e->ping = p;
+}
+
+void mj_ping_request(mj_entry *e)
+{
+    mj_tracker *tr = e->sess->tr;
+    if (!tr->cfg.self_ping)
+        return;
+    double now = mj_now(tr);
+    schedule(e, now);
+    if (e->ping != NULL && e->ping->id == 0)
+        try_send(e->ping, now);
+}
+
+/* The room said nothing about membership: retry later, boundedly. */
+static void unknown(mj_ping *p, double now)
+{
+    mj_entry *e = p->e;
+    mj_tracker *tr = e->sess->tr;
+    tr->st.pings_unknown++;
+    p->id = 0;
+    if (++p->tries > tr->cfg.ping_retries) {
+        tr->st.pings_given_up++;
+        mj_log(tr, MJ_LOG_DEBUG,
+               "%.*s: self-ping of %s unanswered %u times; keeping the "
+               "entry",
+               (int)e->sess->jid_len, e->sess->jid, e->room->s, p->tries);
+        mj_ping_drop(e);
+        return;
+    }
+    double delay = tr->cfg.ping_backoff;
+    for (uint32_t i = 1; i < p->tries && delay < 86400; i++)
+        delay *= 2;
+    p->due = now + delay;
+}
+
+/* ---- link losses -------------------------------------------------------- */
+
+int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
+{
+    char buf[MJ_PART_MAX + 1];
+    size_t plen;
+    if (tr == NULL || domain == NULL)
+        return MJ_EINVAL;
+    if (len > 0 && domain[len - 1] == '.')
+        len--;
+    int rc =
+        mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, sizeof buf, &plen);
+    if (rc != MJ_OK)
+        return rc;
+    for (const mj_linkcheck *c = tr->checks; c != NULL; c = c->next)
+        if (c->len == plen && memcmp(c->domain, buf, plen) == 0)
+            return MJ_OK; /* debounced */
+    mj_linkcheck *c = mj_alloc(tr, sizeof *c + plen + 1);
+    if (c == NULL)
+        return MJ_ENOMEM;
+    c->len = plen;
+    memcpy(c->domain, buf, plen);
+    c->domain[plen] = '\0';
+    c->due = mj_now(tr) + tr->cfg.ping_start_delay;
+    c->next = tr->checks;
+    tr->checks = c;
+    return MJ_OK;
+}
+
+/* Schedule a ping of every shown room on the domain, every session. */
+static void check_domain(mj_tracker *tr, mj_str domain, double now)
+{
+    size_t cursor = 0;
+    mj_session *s;
+    while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
+        for (size_t i = 0; i < s->rooms.cap; i++) {
+            mj_entry *e = s->rooms.slots[i].item;
+            if (e == NULL || e->nick == NULL || e->state == MJ_S_LEAVING ||
+                !str_eq(domain_of(e->room->s, e->room->len), domain))
+                continue;
+            schedule(e, now);
+        }
+    }
+}
+
+void mj_pings_tick(mj_tracker *tr, double now)
+{
+    mj_linkcheck **cp = &tr->checks;
+    while (*cp != NULL) {
+        mj_linkcheck *c = *cp;
+        if (c->due > now) {
+            cp = &c->next;
+            continue;
+        }
+        *cp = c->next;
+        if (tr->cfg.self_ping)
+            check_domain(tr, mj_str_of(c->domain, c->len), now);
+        mj_free(tr, c, sizeof *c + c->len + 1);
+    }
+    mj_ping *next;
+    for (mj_ping *p = tr->phead; p != NULL; p = next) {
+        next = p->next;
+        if (p->id != 0 && p->deadline <= now)
+            unknown(p, now); /* our own timeout */
+    }
+    for (mj_ping *p = tr->phead; p != NULL; p = next) {
+        next = p->next;
+        if (p->id == 0 && p->due <= now)
+            try_send(p, now);
+    }
+}
+
+void mj_pings_free(mj_tracker *tr)
+{
+    while (tr->checks != NULL) {
+        mj_linkcheck *c = tr->checks;
+        tr->checks = c->next;
+        mj_free(tr, c, sizeof *c + c->len + 1);
+    }
+    /* pings belong to entries, freed with them */
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static int is(mj_str s, const char *lit)
+{
+    return s.ptr != NULL && s.len == strlen(lit) &&
+           memcmp(s.ptr, lit, s.len) == 0;
+}
+
+/* Is the JID in s (prepared) equal to want? */
+static int jid_is(mj_str s, mj_str want)
+{
+    char buf[3 * MJ_PART_MAX + 3];
+    size_t len;
+    if (s.ptr == NULL ||
+        mj_jid_prep(s.ptr, s.len, buf, sizeof buf, &len) != MJ_OK)
+        return 0;
+    return len == want.len && memcmp(buf, want.ptr, len) == 0;
+}
+
+/* SPEC 5's table. */
+static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
+                               const mj_stanza *a, int optimized)
+{
+    mj_str room = mj_str_of(e->room->s, e->room->len);
+    const char *slash = memchr(s->pjid, '/', s->pjid_len);
+    mj_str user_bare =
+        mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
+    mj_str own_domain = domain_of(user_bare.ptr, user_bare.len);
+    mj_str cond = a->error_condition;
+
+    if (a->type == MJ_T_RESULT)
+        return MJ_PING_JOINED;
+    if (a->type != MJ_T_ERROR)
+        return MJ_PING_STALE; /* not an answer */
+    if (is(a->error_type, "wait") || jid_is(a->error_by, own_domain) ||
+        is(cond, "remote-server-not-found") ||
+        is(cond, "remote-server-timeout"))
+        return MJ_PING_UNKNOWN; /* the path, not the room, answered */
+    if (is(cond, "not-acceptable") || is(cond, "gone"))
+        return MJ_PING_NOT_JOINED;
+    if (is(cond, "item-not-found")) {
+        if (jid_is(a->error_by, room))
+            return MJ_PING_JOINED; /* our nick is stale, we are in */
+        if (jid_is(a->error_by, domain_of(room.ptr, room.len)))
+            return MJ_PING_NOT_JOINED; /* no such room (lost in a crash) */
+        return MJ_PING_UNKNOWN;        /* says not who: do not guess */
+    }
+    if (is(cond, "service-unavailable") || is(cond, "feature-not-implemented"))
+        return optimized == 0 ? MJ_PING_JOINED : MJ_PING_UNKNOWN;
+    return MJ_PING_NOT_JOINED;
+}
+
+static mj_entry *entry_by_ping(const mj_session *s, uint32_t id)
+{
+    for (size_t i = 0; i < s->rooms.cap; i++) {
+        mj_entry *e = s->rooms.slots[i].item;
+        if (e != NULL && e->ping != NULL && e->ping->id == id)
+            return e;
+    }
+    return NULL;
+}
+
+int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
+                           const mj_stanza *answer, int room_optimized,
+                           mj_ping_verdict *out)
+{
+    mj_ping_verdict v = MJ_PING_STALE;
+    if (out)
+        *out = v;
+    if (s == NULL || answer == NULL)
+        return MJ_EINVAL;
+    mj_entry *e = ping_id ? entry_by_ping(s, ping_id) : NULL;
+    if (e == NULL)
+        return MJ_OK; /* older than the latest join or ping: ignored */
+    mj_target t;
+    mj_outcome bad;
+    if (answer->from.ptr == NULL ||
+        mj_parse_target(s, answer->from, &t, &bad) != MJ_OK ||
+        t.blen != e->room->len || memcmp(t.bare, e->room->s, t.blen) != 0)
+        return MJ_OK; /* not from the pinged room */
+    mj_tracker *tr = s->tr;
+    v = verdict(s, e, answer, room_optimized);
+    switch (v) {
+    case MJ_PING_JOINED:
+        tr->st.pings_joined++;
+        mj_ping_drop(e);
+        break;
+    case MJ_PING_NOT_JOINED:
+        tr->st.pings_not_joined++;
+        mj_ping_drop(e);
+        mj_emit(e, MJ_EV_LEFT, MJ_R_GHOST, mj_str_none(),
+                answer->error_condition, mj_str_none(), mj_str_none());
+        mj_entry_destroy(e);
+        break;
+    case MJ_PING_UNKNOWN:
+        unknown(e->ping, mj_now(tr));
+        break;
+    case MJ_PING_STALE:
+        break;
+    }
+    if (out)
+        *out = v;
+    return MJ_OK;
+}
+
+int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
+{
+    mj_target t;
+    mj_outcome bad;
+    if (s == NULL || st == NULL || st->kind != MJ_KIND_IQ ||
+        st->type != MJ_T_GET || !st->has_ping || st->from.ptr == NULL)
+        return 0;
+    if (mj_parse_target(s, st->from, &t, &bad) != MJ_OK || !t.has_res)
+        return 0;
+    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
+    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    if (e == NULL || e->nick == NULL)
+        return 0;
+    return mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len);
+}
