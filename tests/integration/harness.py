@@ -555,10 +555,11 @@ class ProsodyServer:
         self.stop()
 
     def admin(self, command):
-        """Run a command in Prosody's admin shell (its own admin_socket)."""
+        """Run a command in Prosody's admin shell (its own admin_socket);
+        returns (exit code: the number of errors, output)."""
         r = subprocess.run(["prosodyctl", "--config", str(self.config_path), "shell", command],
                            capture_output=True, text=True, timeout=30)
-        return r.stdout + r.stderr
+        return r.returncode, r.stdout + r.stderr
 
     def log_size(self):
         try:
