@@ -50,9 +50,10 @@ $(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
-$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua
+$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua lua/shell.lib.lua
 	@mkdir -p $(dir $@)
 	cp $< $@
+	cp lua/shell.lib.lua $(PLUGIN)/shell.lib.lua
 	cp lua/README.markdown $(PLUGIN)/ 2>/dev/null || true
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
@@ -95,3 +96,92 @@ format-check:
 
 clean:
 	rm -rf $(BUILD) build
+
+# ---------------------------------------------------------------------------
+# Installing: `make install` / `make uninstall` (PREFIX, DESTDIR and the
+# directories below can be set on the command line), the luarocks rock for
+# `prosodyctl install` (`make rock`), and the rendered docs (`make docs`).
+# What goes where: README.md, "Install with make install".
+# The version has one source, MJ_VERSION in include/mucjoins.h.
+VERSION := $(shell sed -n 's/^.define MJ_VERSION "\([^"]*\)".*/\1/p' include/mucjoins.h)
+# SOVERSION must match -soname in the libmucjoins.so rule above
+SOVERSION = 0
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PROSODY_MODULES_DIR ?= $(PREFIX)/lib/prosody/modules
+INSTALL ?= install
+# the plugin folder: the module, the Lua files it module:require()s, the binding
+PLUGIN_LUA = lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua)
+PLUGIN_FILES = $(notdir $(PLUGIN_LUA)) mucjoins.so README.markdown
+LIB_FILES = libmucjoins.a libmucjoins.so.$(VERSION) libmucjoins.so.$(SOVERSION) libmucjoins.so
+INSTALL_PLUGIN_DIR = $(DESTDIR)$(PROSODY_MODULES_DIR)/mod_track_muc_joins
+
+.PHONY: install uninstall plugin install-rock rock docs version
+
+version:
+	@echo $(VERSION)
+
+# the Prosody plugin folder only (what the rock builds)
+plugin: $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so
+
+install: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay plugin
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(INSTALL_PLUGIN_DIR)
+	$(INSTALL) -m 755 $(BUILD)/mucjoins-replay $(DESTDIR)$(BINDIR)/mucjoins-replay
+	sed 's/"mucjoins [0-9][^"]*"/"mucjoins $(VERSION)"/' docs/mucjoins-replay.1 \
+	  >$(DESTDIR)$(MANDIR)/man1/mucjoins-replay.1
+	chmod 644 $(DESTDIR)$(MANDIR)/man1/mucjoins-replay.1
+	$(INSTALL) -m 644 include/mucjoins.h $(DESTDIR)$(INCLUDEDIR)/mucjoins.h
+	$(INSTALL) -m 644 $(BUILD)/libmucjoins.a $(DESTDIR)$(LIBDIR)/libmucjoins.a
+	$(INSTALL) -m 755 $(BUILD)/libmucjoins.so $(DESTDIR)$(LIBDIR)/libmucjoins.so.$(VERSION)
+	ln -sf libmucjoins.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmucjoins.so.$(SOVERSION)
+	ln -sf libmucjoins.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmucjoins.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+	  'libdir=$(patsubst $(PREFIX)/%,$${exec_prefix}/%,$(LIBDIR))' \
+	  'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))' '' \
+	  'Name: mucjoins' \
+	  'Description: which XMPP MUC rooms each client session is in, and under which nick' \
+	  'Version: $(VERSION)' 'Requires.private: icu-uc' \
+	  'Libs: -L$${libdir} -lmucjoins' 'Cflags: -I$${includedir}' \
+	  >$(DESTDIR)$(PKGCONFIGDIR)/mucjoins.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/mucjoins.pc
+	$(INSTALL) -m 644 $(PLUGIN_LUA) lua/README.markdown $(INSTALL_PLUGIN_DIR)/
+	$(INSTALL) -m 755 $(PLUGIN)/mucjoins.so $(INSTALL_PLUGIN_DIR)/mucjoins.so
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@echo "installed mucjoins $(VERSION); Prosody plugin folder: $(PROSODY_MODULES_DIR)/mod_track_muc_joins"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mucjoins-replay $(DESTDIR)$(MANDIR)/man1/mucjoins-replay.1 \
+	  $(DESTDIR)$(INCLUDEDIR)/mucjoins.h $(DESTDIR)$(PKGCONFIGDIR)/mucjoins.pc \
+	  $(addprefix $(DESTDIR)$(LIBDIR)/,$(LIB_FILES)) \
+	  $(addprefix $(INSTALL_PLUGIN_DIR)/,$(PLUGIN_FILES))
+	@# the folders install created, when nothing else is in them
+	@for d in $(INSTALL_PLUGIN_DIR) $(DESTDIR)$(PROSODY_MODULES_DIR) $(DESTDIR)$(PREFIX)/lib/prosody; do \
+	  rmdir $$d 2>/dev/null || true; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+# luarocks' "make" build (rockspec/): build the plugin, then put it where
+# luarocks deploys it to <tree>/share/lua/5.4/mod_track_muc_joins/, a path
+# Prosody's plugin loader searches in its installer_plugin_path.
+install-rock:
+	@test -n "$(ROCK_LUADIR)" || { echo "install-rock: ROCK_LUADIR not set (luarocks sets it)"; exit 1; }
+	$(INSTALL) -d $(ROCK_LUADIR)/mod_track_muc_joins
+	$(INSTALL) -m 644 $(PLUGIN_LUA) $(ROCK_LUADIR)/mod_track_muc_joins/
+	$(INSTALL) -m 755 $(PLUGIN)/mucjoins.so $(ROCK_LUADIR)/mod_track_muc_joins/mucjoins.so
+
+# build/rock/: the source archive, a .src.rock (rockspec + archive, for any
+# machine, offline) and a rockspec whose source.url is that archive.
+rock:
+	scripts/make-rock.sh $(VERSION) $(BUILD)/rock
+
+# docs/state-machine.dot rendered with Graphviz when it is installed.
+docs:
+	@if command -v dot >/dev/null 2>&1; then \
+	  mkdir -p $(BUILD)/docs && dot -Tsvg docs/state-machine.dot -o $(BUILD)/docs/state-machine.svg && \
+	  echo "docs: $(BUILD)/docs/state-machine.svg"; \
+	else \
+	  echo "docs: Graphviz (dot) is not installed; docs/state-machine.dot stays text (apt-get install graphviz)"; \
+	fi

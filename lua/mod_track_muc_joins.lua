@@ -2,45 +2,70 @@
 -- in, and under which nick: session.rooms_joined[room_bare_jid] = nick.
 -- Wiring only: every decision is made by the C core (mucjoins.so).
 local filters = require "util.filters";
+local st = require "util.stanza";
 local full_sessions = prosody.full_sessions;
 
 local mj = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))();
-local function opt(name, default) return module:get_option_number("track_muc_joins_" .. name, default); end
+local function num(name, default) return module:get_option_number("track_muc_joins_" .. name, default); end
+local function bool(name, default) return module:get_option_boolean("track_muc_joins_" .. name, default); end
 local config = {
-	max_rooms = opt("max_rooms", 1000), max_pending = opt("max_pending", 64),
-	pending_timeout = opt("pending_timeout", 120),
-	legacy_joins = module:get_option_boolean("track_muc_joins_legacy_joins", false),
+	max_rooms = num("max_rooms", 1000), max_pending = num("max_pending", 64),
+	pending_timeout = num("pending_timeout", 120), legacy_joins = bool("legacy_joins", false),
+	self_ping = bool("self_ping", true), ping_start_delay = num("ping_start_delay", 10),
+	ping_timeout = num("ping_timeout", 60), ping_backoff = num("ping_backoff", 30),
+	ping_retries = num("ping_retries", 3), ping_budget = num("ping_budget", 20),
 };
-local log_changes = module:get_option_boolean("track_muc_joins_log_changes", false);
+local log_changes, csi_hold_chatter = bool("log_changes", false), bool("csi_hold_chatter", true);
+local push_mentions_only = bool("push_mentions_only", false);
 local tracker = mj.new(config);
 local seen = setmetatable({}, { __mode = "k" }); -- stanzas already fed at presence/full
+local pings = require "util.cache".new(4096); -- iq id -> { jid, ping_id } of our self-pings
+local salt = require "util.id".short();
 local reloading = false;
+
+local metric = {
+	joins = module:metric("counter", "joins", "", "Rooms joined by local sessions", {}):with_labels(),
+	leaves = module:metric("counter", "leaves", "", "Rooms left, by reason", { "reason" }),
+	failures = module:metric("counter", "join_failures", "", "Joins that failed, by reason", { "reason" }),
+	mentions = module:metric("counter", "mentions", "", "Groupchat messages mentioning a session", {}):with_labels(),
+	pings = module:metric("counter", "self_pings", "", "Self-pings by outcome", { "outcome" }),
+	rooms = module:metric("gauge", "rooms_tracked", "", "Rooms shown in rooms_joined", {}):with_labels(),
+	refused = module:metric("counter", "refused", "", "Presences refused (forged, bad JID, over a bound)", { "kind" }),
+};
 
 -- Apply what the core decided to session.rooms_joined and tell other modules.
 local function apply(events, session)
 	for _, ev in ipairs(events) do
-		if ev.type == "log" then
-			module:log(ev.level, "%s", ev.msg);
-		else
-			local s = session or full_sessions[ev.jid];
-			if s then
-				local rooms = s.rooms_joined;
-				if not rooms then
-					rooms = {}; s.rooms_joined = rooms;
+		if ev.type == "log" then module:log(ev.level, "%s", ev.msg); end
+		local s = ev.jid and (session or full_sessions[ev.jid]);
+		if s then
+			local rooms = s.rooms_joined or {};
+			s.rooms_joined, s.joined_rooms = rooms, rooms; -- joined_rooms: the seed README's spelling
+			if ev.type == "joined" or ev.type == "nick-changed" then
+				rooms[ev.room] = ev.nick;
+			elseif ev.type == "left" then
+				rooms[ev.room] = nil;
+				if ev.reason == "ghost" then -- tell the client, so that it rejoins
+					s.send(st.presence({ type = "unavailable", from = ev.room .. "/" .. ev.nick, to = ev.jid })
+						:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
+						:tag("item", { affiliation = "none", role = "none" }):up()
+						:tag("status", { code = "110" }):up():tag("status", { code = "333" }));
 				end
-				s.joined_rooms = rooms; -- the seed README's spelling, same table
-				if ev.type == "joined" or ev.type == "nick-changed" then
-					rooms[ev.room] = ev.nick;
-				elseif ev.type == "left" then
-					rooms[ev.room] = nil;
-				end
-				if log_changes then
-					module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick),
-						ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
-				end
-				ev.session = s;
-				module:fire_event("muc-joins/" .. ev.type, ev);
+			elseif ev.type == "ping-needed" then
+				local id = "mjping-" .. ev.ping_id .. "-" .. salt;
+				pings:set(id, { jid = ev.jid, ping_id = ev.ping_id });
+				module:send(st.iq({ type = "get", id = id, from = ev.jid, to = ev.room .. "/" .. ev.nick })
+					:tag("ping", { xmlns = "urn:xmpp:ping" }));
 			end
+			if ev.type == "joined" then metric.joins:add(1); elseif ev.type == "mention" then metric.mentions:add(1);
+			elseif ev.type == "left" then metric.leaves:with_labels(ev.reason):add(1);
+			elseif ev.type == "join-failed" then metric.failures:with_labels(ev.reason):add(1); end
+			if log_changes and ev.type ~= "mention" then
+				module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick),
+					ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
+			end
+			ev.session = s;
+			module:fire_event("muc-joins/" .. ev.type, ev);
 		end
 	end
 end
@@ -54,23 +79,19 @@ local function call(session, method, ...)
 		return;
 	end
 	local events = single and a or b;
-	if type(events) ~= "table" then return; end
-	if events then
+	if type(events) == "table" then
 		local ok2, err = pcall(apply, events, session);
 		if not ok2 then module:log("error", "applying mucjoins events failed: %s", err); end
 	end
+	return a;
 end
 
 local function on_outgoing(event)
 	local origin = event.origin;
-	if origin.type == "c2s" and origin.full_jid then
-		call(origin, "outgoing", origin.full_jid, event.stanza);
-	end
+	if origin.type == "c2s" and origin.full_jid then call(origin, "outgoing", origin.full_jid, event.stanza); end
 end
 for _, kind in ipairs({ "presence", "message" }) do
-	for _, to in ipairs({ "full", "bare", "host" }) do
-		module:hook("pre-" .. kind .. "/" .. to, on_outgoing, 10);
-	end
+	for _, to in ipairs({ "full", "bare", "host" }) do module:hook("pre-" .. kind .. "/" .. to, on_outgoing, 10); end
 end
 
 local function on_incoming(event)
@@ -84,6 +105,37 @@ end
 module:hook("presence/full", on_incoming, 10);
 module:hook("message/full", on_incoming, 10);
 
+-- Self-ping answers (ours: consumed) and pings the room forwards to the session (answered for it).
+module:hook("iq/full", function(event)
+	local stanza = event.stanza;
+	local session = full_sessions[stanza.attr.to];
+	if not session or session.host ~= module.host then return; end
+	local ping = pings:get(stanza.attr.id or "");
+	if ping and (stanza.attr.type == "result" or stanza.attr.type == "error") and ping.jid == stanza.attr.to then
+		pings:set(stanza.attr.id, nil);
+		local verdict = call(session, "ping_answer", ping.jid, stanza, ping.ping_id);
+		if verdict then metric.pings:with_labels(verdict):add(1); end
+		return true;
+	end
+	local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);
+	if ok and forwarded then
+		module:send(st.reply(stanza));
+		return true;
+	end
+end, 10);
+
+local function link_lost(domain) if domain then call(nil, "link_lost", domain); end end
+module:hook_global("s2s-destroyed", function(event)
+	local s = event.session;
+	link_lost(s.to_host); link_lost(s.from_host);
+	for domain in pairs(s.hosts or {}) do link_lost(domain); end
+end);
+local function watch_component(host)
+	module:context(host):hook("component-disconnected", function() link_lost(host); end);
+end
+for host in pairs(prosody.hosts) do watch_component(host); end
+module:hook_global("host-activated", watch_component);
+
 -- A local MUC sends join errors with origin.send(): they only show here.
 local function out_filter(stanza, session)
 	if stanza.name == "presence" and stanza.attr.type == "error" and not seen[stanza] and session.full_jid then
@@ -92,47 +144,60 @@ local function out_filter(stanza, session)
 	return stanza;
 end
 local function add_filter(session)
-	if session.type == "c2s" or session.type == "c2s_unauthed" then
-		filters.add_filter(session, "stanzas/out", out_filter, 500);
-	end
+	if session.type == "c2s" or session.type == "c2s_unauthed" then filters.add_filter(session, "stanzas/out", out_filter, 500); end
 end
 filters.add_filter_hook(add_filter);
-for _, session in pairs(full_sessions) do
-	if session.host == module.host then add_filter(session); end
-end
+for _, session in pairs(full_sessions) do if session.host == module.host then add_filter(session); end end
 
 module:hook("resource-unbind", function(event)
 	local session = event.session;
 	if session.full_jid then call(session, "close", session.full_jid); end
 end, 10);
 
-local tick_every = math.max(0.5, math.min(10, config.pending_timeout / 4));
+-- CSI (mod_csi_simple) and push (mod_cloud_notify): wake the device for mentions.
+module:hook("csi-is-stanza-important", function(event)
+	local session = event.session;
+	if event.stanza.name ~= "message" or not session.full_jid then return; end
+	local ok, important = pcall(tracker.importance, tracker, session.full_jid, event.stanza, csi_hold_chatter);
+	if ok then return important; end
+end, 10);
+module:hook("cloud_notify/push", function(event)
+	local stanza = event.original_stanza;
+	if not push_mentions_only or not stanza or stanza.name ~= "message" or not full_sessions[stanza.attr.to or ""] then return; end
+	local ok, important = pcall(tracker.importance, tracker, stanza.attr.to, stanza, true);
+	if ok and important == false then return true; end -- blocks this push
+end, 10);
+
+local refused_seen = {};
+local tick_every = math.max(0.5, math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2));
 module:add_timer(tick_every, function()
 	call(nil, "tick");
+	local ok, stats = pcall(tracker.stats, tracker);
+	if ok then
+		metric.rooms:set(stats.rooms_shown);
+		for _, kind in ipairs({ "forged", "bad_jids", "limits" }) do
+			metric.refused:with_labels(kind):add(stats[kind] - (refused_seen[kind] or 0)); refused_seen[kind] = stats[kind];
+		end
+	end
 	return tick_every;
 end);
 
-function module.save()
-	reloading = true;
-	return { tracker = tracker };
-end
+local shell_unload = module:require("shell")(function() return tracker; end); -- admin shell: shell.lib.lua
 
+function module.save() reloading = true; return { tracker = tracker }; end
 function module.restore(data)
-	if data and data.tracker then
-		tracker = data.tracker;
-		pcall(tracker.configure, tracker, config);
-	end
+	if data and data.tracker then tracker = data.tracker; pcall(tracker.configure, tracker, config); end
 end
-
 function module.unload()
+	shell_unload();
 	filters.remove_filter_hook(add_filter);
-	for _, session in pairs(full_sessions) do
-		filters.remove_filter(session, "stanzas/out", out_filter);
-	end
+	for _, session in pairs(full_sessions) do filters.remove_filter(session, "stanzas/out", out_filter); end
 	if not reloading then
 		module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
 	end
 end
-
+if prosody.hosts[module.host] and require "core.modulemanager".is_loaded(module.host, "ping_muc") then
+	module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats every error as 'left'; disable it");
+end
 module:log("info", "mucjoins %s tracking MUC joins (max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);
