@@ -1,0 +1,357 @@
+/* Self-ping (SPEC 5): when pings go out, what answers mean, retries,
+ * budgets, debouncing, stale answers. */
+#include "fixture.h"
+
+#define ROOM    "room@muc.remote.example"
+#define R(nick) ROOM "/" nick
+
+static mj_tracker *tr;
+static mj_session *s;
+static uint32_t last_ping; /* id of the latest PING_NEEDED */
+static int npings;
+
+static void on_event(void *ud, const mj_event *ev)
+{
+    if (ev->type == MJ_EV_PING_NEEDED) {
+        last_ping = ev->ping_id;
+        npings++;
+    }
+    fx_on_event(ud, ev);
+}
+
+static void setup_cfg(size_t budget, int self_ping)
+{
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_budget = budget;
+    cfg.self_ping = self_ping;
+    fx_now = 1000;
+    fx_take();
+    last_ping = 0;
+    npings = 0;
+    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+        exit(2);
+    s = fx_session(tr, "user@home.example/phone");
+}
+
+static void setup(void)
+{
+    setup_cfg(20, 1);
+}
+
+static void join(mj_session *sess, const char *occupant)
+{
+    fx_join(sess, occupant);
+    fx_self(sess, "available", occupant);
+}
+
+/* An unavailable from our own nick without 110: ambiguous. */
+static void ambiguous(void)
+{
+    fx_in(s, fx_pres("unavailable", R("Ann")));
+}
+
+static mj_ping_verdict answer(uint32_t id, const char *type, const char *cond,
+                              const char *etype, const char *by, int optimized)
+{
+    mj_stanza a = fx_pres("available", R("Ann"));
+    mj_ping_verdict v = MJ_PING_STALE;
+    a.kind = MJ_KIND_IQ;
+    a.type = strcmp(type, "result") == 0 ? MJ_T_RESULT : MJ_T_ERROR;
+    a.error_condition = S(cond);
+    a.error_type = S(etype);
+    a.error_by = S(by);
+    CHECK_INT(mj_session_ping_answer(s, id, &a, optimized, &v), MJ_OK);
+    return v;
+}
+
+TEST(ambiguous_presence_sends_one_ping)
+{
+    setup();
+    join(s, R("Ann"));
+    fx_take();
+    ambiguous();
+    CHECK_INT(npings, 1);
+    CHECK(last_ping != 0);
+    CHECK_EVENTS("ping " ROOM " Ann");
+    ambiguous(); /* at most one outstanding per (session, room) */
+    CHECK_INT(npings, 1);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 1);
+    CHECK_INT(st.ambiguous, 2);
+    mj_tracker_free(tr);
+}
+
+static void check_answer(const char *type, const char *cond, const char *etype,
+                         const char *by, int optimized,
+                         mj_ping_verdict expected)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    mj_ping_verdict v = answer(last_ping, type, cond, etype, by, optimized);
+    if (v != expected)
+        FAIL_AT("answer %s %s by %s: %s, expected %s", type, cond ? cond : "",
+                by ? by : "-", mj_ping_verdict_name(v),
+                mj_ping_verdict_name(expected));
+    if (expected == MJ_PING_NOT_JOINED) {
+        CHECK_NICK(s, ROOM, NULL);
+        const char *ev = fx_take();
+        CHECK(strncmp(ev, "left " ROOM " Ann ghost", 25) == 0);
+    } else {
+        CHECK_NICK(s, ROOM, "Ann");
+    }
+    mj_tracker_free(tr);
+}
+
+TEST(answer_table_of_spec_5)
+{
+    check_answer("result", NULL, NULL, NULL, -1, MJ_PING_JOINED);
+    check_answer("error", "not-acceptable", "cancel", ROOM, -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "gone", "cancel", NULL, -1, MJ_PING_NOT_JOINED);
+    check_answer("error", "item-not-found", "cancel", "muc.remote.example", -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "item-not-found", "cancel", ROOM, -1,
+                 MJ_PING_JOINED);
+    check_answer("error", "item-not-found", "cancel", NULL, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "service-unavailable", "cancel", ROOM, 0,
+                 MJ_PING_JOINED);
+    check_answer("error", "feature-not-implemented", "cancel", ROOM, 0,
+                 MJ_PING_JOINED);
+    check_answer("error", "service-unavailable", "cancel", ROOM, 1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "service-unavailable", "cancel", ROOM, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "resource-constraint", "wait", ROOM, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "remote-server-not-found", "cancel", "home.example",
+                 -1, MJ_PING_UNKNOWN);
+    check_answer("error", "remote-server-timeout", "wait", "home.example", -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "internal-server-error", "cancel", "HOME.example",
+                 -1, MJ_PING_UNKNOWN); /* by our own domain */
+    check_answer("error", "forbidden", "auth", ROOM, -1, MJ_PING_NOT_JOINED);
+}
+
+TEST(unknown_answers_retry_with_backoff_then_give_up)
+{
+    mj_stats st;
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    uint32_t first = last_ping;
+    CHECK_INT(answer(first, "error", "remote-server-timeout", "wait",
+                     "home.example", -1),
+              MJ_PING_UNKNOWN);
+    fx_now += 29;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1); /* backoff 30 s */
+    fx_now += 2;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2);
+    CHECK(last_ping != first);
+    /* our own timeout (60 s) counts as unknown; next backoff 60 s */
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    fx_now += 61;
+    mj_tracker_tick(tr); /* third unknown: retry after 120 s */
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4);
+    fx_now += 61;
+    mj_tracker_tick(tr); /* fourth unknown: more than 3 retries */
+    fx_now += 10000;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4);
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_given_up, 1);
+    CHECK_INT(st.pings_outstanding, 0);
+    CHECK_NICK(s, ROOM, "Ann"); /* unknown never removes */
+    mj_tracker_free(tr);
+}
+
+TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    uint32_t old = last_ping;
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_self(s, "unavailable", R("Ann"));
+    join(s, R("Ann"));
+    fx_take();
+    CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    /* and a late timeout of the old ping changes nothing either */
+    fx_now += 1000;
+    mj_tracker_tick(tr);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_INT(npings, 1);
+    mj_tracker_free(tr);
+}
+
+TEST(answer_from_another_room_is_ignored)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    mj_stanza a = fx_pres("available", "other@muc.remote.example/Ann");
+    mj_ping_verdict v;
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_condition = S("not-acceptable");
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
+TEST(link_loss_is_debounced_and_waits_for_start_delay)
+{
+    setup();
+    join(s, R("Ann"));
+    join(s, "local@muc.home.example/Ann");
+    fx_take();
+    CHECK_INT(mj_tracker_link_lost(tr, "MUC.remote.example.", 19), MJ_OK);
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1); /* one ping, only the room on that domain */
+    CHECK_EVENTS("ping " ROOM " Ann");
+    CHECK_INT(mj_tracker_link_lost(tr, "a b", 3), MJ_OK);
+    CHECK_INT(mj_tracker_link_lost(tr, "\xff", 1), MJ_EJID);
+    mj_tracker_free(tr);
+}
+
+TEST(budget_bounds_outstanding_pings_per_domain)
+{
+    char occ[64];
+    setup_cfg(3, 1);
+    mj_session *b = fx_session(tr, "other@home.example/x");
+    for (int i = 0; i < 4; i++) {
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+        join(s, occ);
+        join(b, occ);
+    }
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 3);
+    /* answers free the budget; later ticks send the rest */
+    for (int round = 0; round < 5; round++) {
+        size_t cursor = 0;
+        mj_session *x;
+        while ((x = mj_tracker_next_session(tr, &cursor)) != NULL) {
+            mj_stanza a;
+            mj_stanza_init(&a);
+            a.kind = MJ_KIND_IQ;
+            a.type = MJ_T_RESULT;
+            for (int i = 0; i < 4; i++) {
+                snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+                a.from = S(occ);
+                for (uint32_t id = 1; id <= (uint32_t)npings; id++)
+                    mj_session_ping_answer(x, id, &a, -1, NULL);
+            }
+        }
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(npings, 8); /* each (session, room) exactly once */
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_joined, 8);
+    mj_tracker_free(tr);
+}
+
+TEST(no_ping_while_changing_nick)
+{
+    setup();
+    join(s, R("Ann"));
+    fx_out(s, fx_pres("available", R("Bob")));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    fx_self(s, "available", R("Bob"));
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_tracker_free(tr);
+}
+
+TEST(self_ping_option_off_sends_nothing)
+{
+    setup_cfg(20, 0);
+    join(s, R("Ann"));
+    CHECK_OUTCOME(fx_in(s, fx_pres("unavailable", R("Ann"))), MJ_O_AMBIGUOUS);
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 100;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(forwarded_ping_is_recognised)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_stanza p = fx_pres("available", R("Ann"));
+    p.kind = MJ_KIND_IQ;
+    p.type = MJ_T_GET;
+    p.has_ping = 1;
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);
+    p.from = S(R("Bob"));
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
+    p.from = S(R("Ann"));
+    p.has_ping = 0;
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
+    p.has_ping = 1;
+    p.type = MJ_T_SET;
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
+    p.type = MJ_T_GET;
+    p.from = S("stranger@muc.remote.example/Ann");
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
+    mj_tracker_free(tr);
+}
+
+TEST(session_close_with_outstanding_ping_frees_it)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    mj_session_close(s);
+    fx_now += 1000;
+    mj_tracker_tick(tr);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 0);
+    mj_tracker_free(tr);
+}
+
+int main(void)
+{
+    RUN(ambiguous_presence_sends_one_ping);
+    RUN(answer_table_of_spec_5);
+    RUN(unknown_answers_retry_with_backoff_then_give_up);
+    RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
+    RUN(answer_from_another_room_is_ignored);
+    RUN(link_loss_is_debounced_and_waits_for_start_delay);
+    RUN(budget_bounds_outstanding_pings_per_domain);
+    RUN(no_ping_while_changing_nick);
+    RUN(self_ping_option_off_sends_nothing);
+    RUN(forwarded_ping_is_recognised);
+    RUN(session_close_with_outstanding_ping_frees_it);
+    return test_summary("selfping");
+}
