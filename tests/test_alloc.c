@@ -113,6 +113,13 @@ static int scenario(void)
     if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
         clean = 0;
     mj_session_restore(b, "r9@m", 4, MJ_S_EXPECTING, S("x"), S("y"), 1);
+    /* self-ping work: an ambiguous presence, a link loss */
+    st = fx_pres("unavailable", "r4@m/ann");
+    if (mj_session_incoming(a, &st, NULL) != MJ_OK)
+        clean = 0;
+    if (mj_tracker_link_lost(tr, "m", 1) != MJ_OK)
+        clean = 0;
+    check_consistent(tr);
     fx_now += 500;
     mj_tracker_tick(tr);
     check_consistent(tr);
