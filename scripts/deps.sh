@@ -8,7 +8,7 @@ set -eu
 what=${1:-build}
 pkgs="make gcc clang libicu-dev libexpat1-dev liblua5.4-dev lua5.4 pkg-config"
 case "$what" in
-test) pkgs="$pkgs prosody lua-unbound python3-slixmpp python3-pytest libclang-rt-14-dev valgrind" ;;
+test) pkgs="$pkgs prosody lua-unbound python3-slixmpp python3-pytest libclang-rt-14-dev valgrind luarocks" ;;
 run) pkgs="$pkgs prosody lua-unbound iproute2" ;;
 esac
 missing=""
