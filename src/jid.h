@@ -10,10 +10,10 @@
 #define MJ_PART_MAX 1023
 
 typedef enum mj_profile {
-    MJ_PROFILE_NODE = 0,     /* Nodeprep */
-    MJ_PROFILE_NAME = 1,     /* Nameprep (domain; one trailing dot is
-                                stripped by the JID functions, not here) */
-    MJ_PROFILE_RESOURCE = 2  /* Resourceprep */
+    MJ_PROFILE_NODE = 0,    /* Nodeprep */
+    MJ_PROFILE_NAME = 1,    /* Nameprep (domain; one trailing dot is
+                               stripped by the JID functions, not here) */
+    MJ_PROFILE_RESOURCE = 2 /* Resourceprep */
 } mj_profile;
 
 /* Split like Prosody's util.jid.split: node and resource optional and
