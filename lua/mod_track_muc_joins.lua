@@ -34,7 +34,7 @@ local metric = {
 };
 
 -- Apply what the core decided to session.rooms_joined and tell other modules.
-local function apply(events, session)
+local function apply(events, session, stanza)
 	for _, ev in ipairs(events) do
 		if ev.type == "log" then module:log(ev.level, "%s", ev.msg); end
 		local s = ev.jid and (session or full_sessions[ev.jid]);
@@ -64,7 +64,7 @@ local function apply(events, session)
 				module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick),
 					ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
 			end
-			ev.session = s;
+			ev.session, ev.stanza = s, stanza; -- stanza: the one that caused it, if any
 			module:fire_event("muc-joins/" .. ev.type, ev);
 		end
 	end
@@ -80,7 +80,7 @@ local function call(session, method, ...)
 	end
 	local events = single and a or b;
 	if type(events) == "table" then
-		local ok2, err = pcall(apply, events, session);
+		local ok2, err = pcall(apply, events, session, select(2, ...));
 		if not ok2 then module:log("error", "applying mucjoins events failed: %s", err); end
 	end
 	return a;
