@@ -12,7 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
 . scripts/install-test-lib.sh
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-install.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'kill_prosody; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 dest=$tmp/dest
 prefix=/usr/local
 stage=$dest$prefix
@@ -20,7 +21,7 @@ version=$(header_version "$root")
 cc=${CC:-cc}
 command -v "$cc" >/dev/null || cc=gcc
 
-if make -s install DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
+if timeout "$(left)" make -s install DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
     ok "make install DESTDIR=... PREFIX=$prefix"
 else
     not_ok "make install DESTDIR=... PREFIX=$prefix" "$(tail -n 5 "$tmp/make.log" | tr '\n' ' ')"
@@ -118,7 +119,7 @@ prosody_config "$tmp/prosody.cfg.lua" "$tmp/prosody" true \
 prosody_load "plugin folder $prefix/lib/prosody/modules" "$tmp/prosody.cfg.lua" "$tmp/prosody" "$version"
 
 # --- uninstall ---------------------------------------------------------------
-if make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
+if timeout "$(left)" make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
     ok "make uninstall DESTDIR=... PREFIX=$prefix"
 else
     not_ok "make uninstall DESTDIR=... PREFIX=$prefix" "$(tail -n 5 "$tmp/make.log" | tr '\n' ' ')"

@@ -23,7 +23,8 @@ for tool in luarocks prosodyctl prosody; do
     fi
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-rock.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'kill_prosody; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
 chmod 755 "$tmp" # prosodyctl runs luarocks as the prosody user
 
 # --- one version -----------------------------------------------------------
@@ -33,7 +34,7 @@ check "$spec says version = \"$version-1\"" grep -q "^version = \"$version-1\"" 
 check "CHANGELOG.md has an entry for $version" grep -q "^## \[\?$version\]\?" CHANGELOG.md
 
 # --- the rock --------------------------------------------------------------
-if scripts/make-rock.sh "$version" "$tmp/rock" >"$tmp/make-rock.log" 2>&1; then
+if timeout "$(left)" scripts/make-rock.sh "$version" "$tmp/rock" >"$tmp/make-rock.log" 2>&1; then
     ok "make-rock.sh (make rock): $name-1.src.rock, $name-1.rockspec"
 else
     not_ok "make-rock.sh (make rock)" "$(tail -n 3 "$tmp/make-rock.log" | tr '\n' ' ')"
@@ -63,7 +64,7 @@ deployed=$tree/share/lua/5.4/mod_track_muc_joins
 # it in Prosody, prosodyctl remove
 install_route() {
     _route=$1 _file=$2
-    if (cd / && timeout 50 prosodyctl --config "$tmp/ctl.cfg.lua" install "$_file") \
+    if (cd / && timeout "$(left 30)" prosodyctl --config "$tmp/ctl.cfg.lua" install "$_file") \
         >"$tmp/install.log" 2>&1; then
         ok "$_route: prosodyctl install $(basename "$_file")"
     else
@@ -78,11 +79,11 @@ install_route() {
     check "$_route: share/lua/5.4/mod_track_muc_joins/ holds the module and mucjoins.so${_missing:+ (missing:$_missing)}" \
         test -z "$_missing"
     check "$_route: prosodyctl list shows mucjoins $version-1" sh -c \
-        "cd / && prosodyctl --config '$tmp/ctl.cfg.lua' list 2>&1 | grep -A1 '^mucjoins' | grep -q '$version-1'"
+        "cd / && timeout $(left 15) prosodyctl --config '$tmp/ctl.cfg.lua' list 2>&1 | grep -A1 '^mucjoins' | grep -q '$version-1'"
     # plugin_paths not set: the module can only come from the installer path
     prosody_load "$_route" "$tmp/run.cfg.lua" "$tmp/prosody" "$version"
     if [ -n "${IT_CHECK:-}" ]; then
-        if MUCJOINS_MODULE_DIR=$tree/share/lua/5.4 timeout 50 scripts/integration.sh $IT_CHECK \
+        if MUCJOINS_MODULE_DIR=$tree/share/lua/5.4 timeout "$(left 20)" scripts/integration.sh $IT_CHECK \
             >"$tmp/it.log" 2>&1; then
             ok "$_route: the installed module passes $IT_CHECK (real clients)"
         else
@@ -90,7 +91,7 @@ install_route() {
         fi
         IT_CHECK=""
     fi
-    (cd / && prosodyctl --config "$tmp/ctl.cfg.lua" remove mucjoins) >"$tmp/remove.log" 2>&1
+    (cd / && timeout "$(left 15)" prosodyctl --config "$tmp/ctl.cfg.lua" remove mucjoins) >"$tmp/remove.log" 2>&1
     check "$_route: prosodyctl remove mucjoins removes the module" test ! -e "$deployed"
 }
 
