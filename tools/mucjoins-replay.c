@@ -14,6 +14,7 @@
  * printed is escaped so that a trace cannot forge output lines.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +51,12 @@ static const char NS_STANZAS[] = "urn:ietf:params:xml:ns:xmpp-stanzas";
 static const char NS_DELAY[] = "urn:xmpp:delay";
 static const char NS_X_DELAY[] = "jabber:x:delay";
 static const char NS_REFERENCE[] = "urn:xmpp:reference:0";
+static const char NS_PING[] = "urn:xmpp:ping";
+
+/* The id prefix of the self-pings mod_track_muc_joins sends for a
+ * PING_NEEDED event: "mjping-<ping_id>-<salt>". An iq result or error the
+ * session receives with such an id is the answer to that ping. */
+#define PING_ID_PREFIX "mjping-"
 
 /* Bytes of a message body shown on a line. */
 #define BODY_SHOWN 60
@@ -434,7 +441,7 @@ static void sess_list_free(struct sess_list *l)
 /* ---------------------------------------------------------------------- */
 /* The replay                                                              */
 
-enum wrapper { W_NONE, W_IN, W_OUT, W_CLOSE, W_TICK };
+enum wrapper { W_NONE, W_IN, W_OUT, W_CLOSE, W_TICK, W_LINK_LOST };
 
 struct replay {
     XML_Parser parser;
@@ -447,6 +454,7 @@ struct replay {
     enum wrapper wrapper;
     char *session;       /* the wrapper's session attribute */
     double seconds;      /* the tick's seconds attribute */
+    int optimized;       /* <in optimized=''>: 1, 0, -1 unknown */
     unsigned long wline; /* the wrapper's line */
     struct node *stanza; /* the stanza being stored */
     struct node *cur;    /* the element being stored (NULL: none open) */
@@ -536,6 +544,9 @@ static void on_event(void *ud, const mj_event *ev)
     buf_kv(b, "condition", ev->condition);
     buf_kv(b, "text", ev->text);
     buf_kv(b, "alt-venue", ev->alt_venue);
+    if (ev->type == MJ_EV_PING_NEEDED)
+        buf_printf(b, " ping-id=%lu (iq id " PING_ID_PREFIX "%lu-...)",
+                   (unsigned long)ev->ping_id, (unsigned long)ev->ping_id);
     buf_put(b, "\n", 1);
 }
 
@@ -660,6 +671,12 @@ static void fill_view(const struct node *n, mj_stanza *st)
         st->type = MJ_T_UNAVAILABLE;
     else if (st->kind == MJ_KIND_MESSAGE && strcmp(type, "groupchat") == 0)
         st->type = MJ_T_GROUPCHAT;
+    else if (st->kind == MJ_KIND_IQ && strcmp(type, "get") == 0)
+        st->type = MJ_T_GET;
+    else if (st->kind == MJ_KIND_IQ && strcmp(type, "set") == 0)
+        st->type = MJ_T_SET;
+    else if (st->kind == MJ_KIND_IQ && strcmp(type, "result") == 0)
+        st->type = MJ_T_RESULT;
     else
         st->type = MJ_T_OTHER;
 
@@ -707,6 +724,8 @@ static void fill_view(const struct node *n, mj_stanza *st)
 
     if (st->kind == MJ_KIND_MESSAGE)
         fill_message(n, st);
+    if (st->kind == MJ_KIND_IQ)
+        st->has_ping = node_child(n, NS_PING, "ping") != NULL;
 
     if (st->type == MJ_T_ERROR) {
         for (e = n->first; e != NULL; e = e->next)
@@ -757,6 +776,8 @@ static void describe(struct buf *b, const struct node *n, const mj_stanza *st,
         buf_puts(b, " destroy");
     buf_kv(b, "destroy-jid", st->destroy_jid);
     buf_kv(b, "destroy-reason", st->destroy_reason);
+    if (st->has_ping)
+        buf_puts(b, " ping");
     if (st->has_subject)
         buf_puts(b, " subject");
     if (st->body.ptr != NULL) {
@@ -800,6 +821,51 @@ static void line_head(struct replay *r, unsigned long line, const char *what,
     }
 }
 
+/* The ping id in an iq id "mjping-<n>" or "mjping-<n>-<salt>"; 0 if the
+ * id is not one. */
+static uint32_t ping_id_of(mj_str id)
+{
+    size_t n = sizeof PING_ID_PREFIX - 1, i;
+    uint32_t v = 0;
+
+    if (id.ptr == NULL || id.len <= n || memcmp(id.ptr, PING_ID_PREFIX, n))
+        return 0;
+    for (i = n; i < id.len && id.ptr[i] != '-'; i++) {
+        if (id.ptr[i] < '0' || id.ptr[i] > '9' || v > (UINT32_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint32_t)(id.ptr[i] - '0');
+    }
+    return i > n ? v : 0;
+}
+
+/* What the module does with an iq the session receives before the client
+ * sees it: consume the answer to its self-ping, answer a ping the room
+ * forwards. Returns 1 when the iq was handled so (line finished). */
+static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
+{
+    uint32_t ping_id = ping_id_of(st->id);
+    mj_ping_verdict v = MJ_PING_STALE;
+    int rc;
+
+    if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
+        rc = mj_session_ping_answer(s, ping_id, st, r->optimized, &v);
+        if (rc == MJ_OK) {
+            buf_printf(&r->line, " => ping-answer %s\n",
+                       mj_ping_verdict_name(v));
+        } else {
+            buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                       mj_strerror(rc));
+            r->lib_failed = 1;
+        }
+        return 1;
+    }
+    if (mj_session_is_forwarded_ping(s, st)) {
+        buf_puts(&r->line, " => forwarded-ping (answered for the session)\n");
+        return 1;
+    }
+    return 0;
+}
+
 static void do_stanza(struct replay *r)
 {
     struct node *n = r->stanza;
@@ -818,6 +884,22 @@ static void do_stanza(struct replay *r)
     buf_put(&r->line, "  ", 2);
     describe(&r->line, n, &st, outgoing);
     r->cur_session = s;
+    if (!outgoing && st.kind == MJ_KIND_IQ && do_ping_iq(r, s, &st)) {
+        r->cur_session = NULL;
+        flush_line(r);
+        return;
+    }
+    if (!outgoing && st.kind == MJ_KIND_MESSAGE) {
+        /* what the message is to the session (mentions, CSI), judged in
+         * the state the incoming call will see */
+        mj_msg_class cls = MJ_M_OTHER;
+
+        rc = mj_session_message(s, &st, &cls);
+        if (rc == MJ_OK)
+            buf_printf(&r->line, " class=%s", mj_msg_class_name(cls));
+        else
+            buf_printf(&r->line, " class=error:%s", mj_error_name(rc));
+    }
     rc = outgoing ? mj_session_outgoing(s, &st, &out)
                   : mj_session_incoming(s, &st, &out);
     r->cur_session = NULL;
@@ -861,6 +943,27 @@ static void do_tick(struct replay *r)
     flush_line(r);
 }
 
+/* A server-to-server link (or a component) went down: the tracker
+ * schedules self-pings of the rooms on that domain. */
+static void do_link_lost(struct replay *r)
+{
+    int rc;
+
+    line_head(r, r->wline, "link-lost", NULL);
+    buf_puts(&r->line, " domain=");
+    buf_value(&r->line, r->session, strlen(r->session));
+    rc = mj_tracker_link_lost(r->tr, r->session, strlen(r->session));
+    if (rc == MJ_OK) {
+        buf_put(&r->line, "\n", 1);
+    } else {
+        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                   mj_strerror(rc));
+        if (rc == MJ_ENOMEM)
+            r->lib_failed = 1;
+    }
+    flush_line(r);
+}
+
 /* Seconds: digits, optionally a dot and digits; at most MAX_SECONDS. */
 static int parse_seconds(const char *s, double *out)
 {
@@ -899,7 +1002,8 @@ static void start_trace(struct replay *r, const char *name)
 static void start_wrapper(struct replay *r, const char *name,
                           const char **atts)
 {
-    const char *session = NULL, *seconds = NULL;
+    const char *session = NULL, *seconds = NULL, *domain = NULL;
+    const char *optimized = NULL;
     size_t i;
 
     r->wline = (unsigned long)XML_GetCurrentLineNumber(r->parser);
@@ -911,19 +1015,45 @@ static void start_wrapper(struct replay *r, const char *name,
         r->wrapper = W_CLOSE;
     } else if (strcmp(name, "tick") == 0) {
         r->wrapper = W_TICK;
+    } else if (strcmp(name, "link-lost") == 0) {
+        r->wrapper = W_LINK_LOST;
     } else {
         fail(r, EXIT_INPUT,
              "unknown element <%s> in <trace> (expected <in>, <out>, "
-             "<close> or <tick>)",
+             "<close>, <tick> or <link-lost>)",
              shown_name(r, name));
         return;
     }
+    r->optimized = -1;
     for (i = 0; atts[i] != NULL; i += 2) {
         if (strcmp(atts[i], "session") == 0)
             session = atts[i + 1];
         else if (strcmp(atts[i], "seconds") == 0)
             seconds = atts[i + 1];
+        else if (strcmp(atts[i], "domain") == 0)
+            domain = atts[i + 1];
+        else if (strcmp(atts[i], "optimized") == 0)
+            optimized = atts[i + 1];
     }
+    if (optimized != NULL && r->wrapper == W_IN) {
+        if (strcmp(optimized, "yes") == 0) {
+            r->optimized = 1;
+        } else if (strcmp(optimized, "no") == 0) {
+            r->optimized = 0;
+        } else {
+            fail(r, EXIT_INPUT, "<in optimized=%s>: expected yes or no",
+                 shown_value(r, optimized));
+            return;
+        }
+    }
+    if (r->wrapper == W_LINK_LOST) {
+        if (domain == NULL)
+            fail(r, EXIT_INPUT, "<link-lost> needs a domain attribute");
+        else
+            r->session = xstrdup(domain); /* freed with the wrapper */
+        return;
+    }
+
     if (r->wrapper == W_TICK) {
         if (seconds == NULL) {
             fail(r, EXIT_INPUT, "<tick> needs a seconds attribute");
@@ -978,9 +1108,12 @@ static void start_stanza(struct replay *r, const char *name, const char **atts)
     const char *wname = r->wrapper == W_IN ? "in" : "out";
     struct node *n;
 
-    if (r->wrapper == W_CLOSE || r->wrapper == W_TICK) {
+    if (r->wrapper == W_CLOSE || r->wrapper == W_TICK ||
+        r->wrapper == W_LINK_LOST) {
         fail(r, EXIT_INPUT, "<%s> must be empty",
-             r->wrapper == W_CLOSE ? "close" : "tick");
+             r->wrapper == W_CLOSE  ? "close"
+             : r->wrapper == W_TICK ? "tick"
+                                    : "link-lost");
         return;
     }
     if (r->stanza != NULL) {
@@ -1063,6 +1196,9 @@ static void end_wrapper(struct replay *r)
         break;
     case W_TICK:
         do_tick(r);
+        break;
+    case W_LINK_LOST:
+        do_link_lost(r);
         break;
     case W_NONE:
         break;
@@ -1237,6 +1373,14 @@ static void usage(FILE *f)
             "change or leave\n"
             "                        expires (default %g)\n"
             "      --legacy-joins    track joins sent without the MUC <x/>\n"
+            "      --no-self-ping    never ask for self-pings (XEP-0410)\n"
+            "      --ping-start-delay S  after a <link-lost/> (default %g)\n"
+            "      --ping-timeout S  a ping's answer (default %g)\n"
+            "      --ping-backoff S  first retry after an unknown answer "
+            "(default %g)\n"
+            "      --ping-retries N  unknown answers retried (default %u)\n"
+            "      --ping-budget N   pings outstanding per remote domain "
+            "(default %zu)\n"
             "  -v, --verbose         print the tracker's log on standard "
             "error\n"
             "      --version         print the version and exit\n"
@@ -1244,12 +1388,13 @@ static void usage(FILE *f)
             "\n"
             "A trace is <trace> holding, in order: <out session='JID'>STANZA"
             "</out>,\n"
-            "<in session='JID'>STANZA</in>, <close session='JID'/> and "
-            "<tick seconds='S'/>.\n"
+            "<in session='JID'>STANZA</in>, <close session='JID'/>, "
+            "<tick seconds='S'/> and\n<link-lost domain='D'/>.\n"
             "Exit status: 0 done, 1 tracker or output failure, 2 bad "
             "command line or trace.\n"
             "See mucjoins-replay(1).\n",
-            d.max_rooms, d.max_pending, d.pending_timeout);
+            d.max_rooms, d.max_pending, d.pending_timeout, d.ping_start_delay,
+            d.ping_timeout, d.ping_backoff, d.ping_retries, d.ping_budget);
 }
 
 PRINTF_LIKE(1, 2)
@@ -1398,6 +1543,8 @@ int main(int argc, char **argv)
             r.verbose = 1;
         } else if (strcmp(a, "--legacy-joins") == 0) {
             cfg.legacy_joins = 1;
+        } else if (strcmp(a, "--no-self-ping") == 0) {
+            cfg.self_ping = 0;
         } else if ((m = opt_arg(argc, argv, &i, "--max-rooms", &val)) != 0) {
             if (m < 0 || parse_size(val, &cfg.max_rooms) != 0)
                 return usage_error("--max-rooms needs a whole number");
@@ -1409,6 +1556,30 @@ int main(int argc, char **argv)
             if (m < 0 || parse_seconds(val, &cfg.pending_timeout) != 0)
                 return usage_error("--pending-timeout needs a number of "
                                    "seconds");
+        } else if ((m = opt_arg(argc, argv, &i, "--ping-start-delay", &val)) !=
+                   0) {
+            if (m < 0 || parse_seconds(val, &cfg.ping_start_delay) != 0)
+                return usage_error("--ping-start-delay needs a number of "
+                                   "seconds");
+        } else if ((m = opt_arg(argc, argv, &i, "--ping-timeout", &val)) !=
+                   0) {
+            if (m < 0 || parse_seconds(val, &cfg.ping_timeout) != 0)
+                return usage_error("--ping-timeout needs a number of "
+                                   "seconds");
+        } else if ((m = opt_arg(argc, argv, &i, "--ping-backoff", &val)) !=
+                   0) {
+            if (m < 0 || parse_seconds(val, &cfg.ping_backoff) != 0)
+                return usage_error("--ping-backoff needs a number of "
+                                   "seconds");
+        } else if ((m = opt_arg(argc, argv, &i, "--ping-retries", &val)) !=
+                   0) {
+            size_t n = 0;
+            if (m < 0 || parse_size(val, &n) != 0 || n > UINT_MAX)
+                return usage_error("--ping-retries needs a whole number");
+            cfg.ping_retries = (unsigned)n;
+        } else if ((m = opt_arg(argc, argv, &i, "--ping-budget", &val)) != 0) {
+            if (m < 0 || parse_size(val, &cfg.ping_budget) != 0)
+                return usage_error("--ping-budget needs a whole number");
         } else {
             return usage_error("unknown option '%s'", a);
         }
