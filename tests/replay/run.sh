@@ -161,6 +161,51 @@ else
     not_ok "--legacy-joins tracks a join without the MUC <x/>" "exit $rc"
 fi
 
+run --no-self-ping "$examples/self-ping.xml"
+if [ "$rc" -eq 0 ] && grep -q '=> ambiguous$' "$tmp/out" && ! grep -q 'ping-needed' "$tmp/out"; then
+    ok "--no-self-ping: ambiguity asks for no ping"
+else
+    not_ok "--no-self-ping: ambiguity asks for no ping" "exit $rc"
+fi
+
+run --ping-start-delay 20 "$examples/self-ping.xml"
+if [ "$rc" -eq 0 ] && ! grep -q 'ping-id=2' "$tmp/out"; then
+    ok "--ping-start-delay 20: no ping 11 s after the link loss"
+else
+    not_ok "--ping-start-delay 20: no ping 11 s after the link loss" "exit $rc"
+fi
+
+expect_error "--ping-retries without a number refused" 2 "--ping-retries" --ping-retries=-1 "$ex"
+
+# SPEC 6: a groupchat message naming the session's nick as a word is a
+# mention; the tool shows the class and the mention event.
+cat >"$tmp/mention.xml" <<'XML'
+<trace>
+  <out session='hag66@shakespeare.lit/pda'>
+    <presence to='coven@chat.shakespeare.lit/thirdwitch'><x xmlns='http://jabber.org/protocol/muc'/></presence>
+  </out>
+  <in session='hag66@shakespeare.lit/pda'>
+    <presence from='coven@chat.shakespeare.lit/thirdwitch'>
+      <x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x>
+    </presence>
+  </in>
+  <in session='hag66@shakespeare.lit/pda'>
+    <message from='coven@chat.shakespeare.lit/firstwitch' type='groupchat'><body>Hail, thirdwitch!</body></message>
+  </in>
+  <in session='hag66@shakespeare.lit/pda'>
+    <message from='coven@chat.shakespeare.lit/firstwitch' type='groupchat'><body>Hail, thirdwitches!</body></message>
+  </in>
+</trace>
+XML
+run "$tmp/mention.xml"
+if [ "$rc" -eq 0 ] && grep -q '^  11 in .* class=mention ' "$tmp/out" &&
+    grep -q '^           \* mention room=coven@chat.shakespeare.lit nick=thirdwitch from-nick=firstwitch$' "$tmp/out" &&
+    grep -q '^  14 in .* class=chatter ' "$tmp/out"; then
+    ok "messages: class and mention event shown"
+else
+    not_ok "messages: class and mention event shown" "exit $rc: $(cat "$tmp/out")"
+fi
+
 # --- bad input -----------------------------------------------------------------
 printf '<trace>\n  <out session="a@b.example/c">\n    <presence to="r@m.example/n">\n  </out>\n</trace>\n' >"$tmp/malformed.xml"
 expect_error "malformed XML: exit 2, file:line:column" 2 \
@@ -197,6 +242,12 @@ expect_error "<in> without a stanza: exit 2" 2 'nostanza\.xml:1:[0-9]+: <in> hol
 
 printf '<trace>\n  <tick seconds="soon"/>\n</trace>\n' >"$tmp/tick.xml"
 expect_error "<tick> with a bad seconds value: exit 2" 2 'tick\.xml:2:[0-9]+: <tick seconds=soon>' "$tmp/tick.xml"
+
+printf '<trace>\n  <link-lost/>\n</trace>\n' >"$tmp/linklost.xml"
+expect_error "<link-lost> without a domain: exit 2" 2 'linklost\.xml:2:[0-9]+: <link-lost> needs a domain attribute' "$tmp/linklost.xml"
+
+printf '<trace>\n  <in session="a@b.example/c" optimized="maybe"><iq type="result"/></in>\n</trace>\n' >"$tmp/optimized.xml"
+expect_error "<in optimized> other than yes/no: exit 2" 2 'optimized\.xml:2:[0-9]+: <in optimized=maybe>' "$tmp/optimized.xml"
 
 printf '<trace>\n  stray text\n</trace>\n' >"$tmp/text.xml"
 expect_error "text outside a stanza: exit 2" 2 'text\.xml:2:[0-9]+: text outside a stanza' "$tmp/text.xml"
