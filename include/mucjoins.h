@@ -216,7 +216,8 @@ MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 /* ---------------------------------------------------------------------- */
 /* Sessions                                                                */
 
-/* Find or create the session with this full JID (it is prepared; the
+/* Find or create the session with this JID (normally the full JID of a
+ * client session; any valid JID is accepted) (it is prepared; the
  * given spelling is kept for events). The handle belongs to the tracker and
  * lives until mj_session_close() or mj_tracker_free(). Errors: MJ_EJID,
  * MJ_ETOOLONG, MJ_EINVAL, MJ_ENOMEM. */
@@ -310,15 +311,23 @@ MJ_API void mj_stanza_init(mj_stanza *st);
 
 /* What the tracker made of one stanza. */
 typedef enum mj_outcome {
-    MJ_O_IGNORED = 0,   /* not about any room the session has state with */
-    MJ_O_UNCHANGED = 1, /* about a tracked room; nothing changed (update,
-                           duplicate self-presence, unrelated occupant) */
+    MJ_O_IGNORED = 0,   /* nothing in it can change a room's state: not
+                           from/to a room the session has state with, or a
+                           kind of stanza that never changes state (a
+                           message from the room's bare JID, a
+                           non-kickable message error, an iq) */
+    MJ_O_UNCHANGED = 1, /* about a tracked room and of a kind that could
+                           change it, but nothing changed (presence update,
+                           duplicate self-presence, another occupant,
+                           a groupchat message) */
     MJ_O_CHANGED = 2,   /* state changed (events may have fired) */
     MJ_O_FORGED = 3,    /* a self-presence (110) for a room the session has
                            no state with, or answering no join: refused */
     MJ_O_BAD_JID = 4,   /* from/to does not prepare: ignored */
     MJ_O_LIMIT = 5,     /* a bound was hit: not tracked */
-    MJ_O_AMBIGUOUS = 6  /* membership unclear: PING_NEEDED fired */
+    MJ_O_AMBIGUOUS = 6  /* membership unclear: a self-ping is scheduled
+                           (PING_NEEDED fires when it is sent) unless the
+                           self_ping option is off */
 } mj_outcome;
 
 /* "ignored", "unchanged", ...; never NULL. */
