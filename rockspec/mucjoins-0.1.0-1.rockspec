@@ -27,6 +27,7 @@ The decisions are made by libmucjoins, a C library built into the module's
 mucjoins.so. Enable it with modules_enabled = { "track_muc_joins" }.
 ]],
    labels = { "prosody", "xmpp", "muc" },
+   license = "MIT",
 }
 
 dependencies = {

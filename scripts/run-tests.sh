@@ -71,6 +71,12 @@ if [ -x tests/replay/run.sh ]; then
     run "replay tool" tests/replay/run.sh build/mucjoins-replay
     run "replay tool (sanitized)" tests/replay/run.sh build/asan/mucjoins-replay
 fi
+if [ -x scripts/test-install.sh ]; then
+    run "make install" scripts/test-install.sh
+fi
+if [ -x scripts/test-rockspec.sh ]; then
+    run "prosodyctl install (rock)" scripts/test-rockspec.sh
+fi
 if [ -x scripts/integration.sh ]; then
     run "integration (real Prosody)" scripts/integration.sh
 fi
