@@ -545,3 +545,24 @@ def test_password_protected_room_refused_then_joined(connect, room):
     p = b.join(r, "Bob", password="sesame")
     assert p.is_self, p
     assert_rooms(b, {r: "Bob"}, when="after joining with the password")
+
+
+def test_kick_of_shared_occupant_removes_both_sessions(connect, room):
+    owner = connect("bob")
+    a1 = connect("alice")
+    a2 = connect("alice")
+    r = room()
+    owner.join(r, "Bob")
+    a1.join(r, "Al")
+    m1 = a1.mark()
+    a2.join(r, "Al")
+    a1.wait(lambda s: is_presence(s, frm=r + "/Al", type_=None, self_=True), m1,
+            what="the duplicate self-presence")
+    seq = owner.event_seq()
+    m1, m2 = a1.mark(), a2.mark()
+    owner.admin_iq(r, "<item nick='Al' role='none'/>")
+    for c, m in ((a1, m1), (a2, m2)):
+        c.wait(lambda s: is_presence(s, frm=r + "/Al", type_="unavailable", self_=True), m,
+               what="the unavailable 307 self-presence")
+        assert_rooms(c, {}, when="after the shared occupant was kicked")
+        assert_events(owner, seq, [{"name": "left", "reason": KICKED}], room=r, session=c.jid)

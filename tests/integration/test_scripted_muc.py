@@ -295,3 +295,51 @@ def test_presence_types_other_than_available_unavailable_ignored(connect, compon
     for t in ("probe", "subscribe", "unsubscribed"):
         component.deliver(a, self_presence(f"{r}/Alice", a.jid, type_=t))
     assert_rooms(a, {r: "Alice"}, when="after probe/subscribe/unsubscribed with 110")
+
+
+def test_unavailable_to_another_nick_is_a_leave(connect, component, room):
+    """Unavailable to room/* (any nick) is a leave: LEAVING until confirmed."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    m = component.mark()
+    a.send(f"<presence type='unavailable' to={xa(r + '/Whatever')}/>")
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_="unavailable", what="the leave")
+    assert_rooms(a, {r: "Alice"}, when="while that leave is unconfirmed")
+    component.deliver(a, self_presence(f"{r}/Alice", a.jid, type_="unavailable"))
+    assert_rooms(a, {}, when="after the confirmation")
+    assert_events(a, seq, [{"name": "left", "reason": VOLUNTARY}], room=r)
+
+
+def test_broadcast_unavailable_while_changing_nick(connect, component, room):
+    """Prosody sends the broadcast unavailable to every directed JID: the
+    old and the requested nick. The room confirms the leave of the old."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Old")
+    m = component.mark()
+    a.send(f"<presence to={xa(r + '/New')}/>")
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_=None, what="the nick change")
+    seq = a.event_seq()
+    m = component.mark()
+    a.send("<presence type='unavailable'/>")
+    component.wait_presence(m, frm=a.jid, to_bare=r, type_="unavailable",
+                            what="the broadcast unavailable to the room")
+    assert_rooms(a, {r: "Old"}, when="after a broadcast unavailable while changing nick")
+    component.deliver(a, self_presence(f"{r}/Old", a.jid, type_="unavailable"))
+    assert_rooms(a, {}, when="after the room confirmed the leave")
+    assert_events(a, seq, [{"name": "left", "nick": "Old", "reason": VOLUNTARY}], room=r)
+
+
+def test_join_retry_with_other_nick_while_pending(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    seq = a.event_seq()
+    start_join(a, component, r, "First")
+    j2 = start_join(a, component, r, "Second")
+    assert_rooms(a, {}, when="with a retried join pending")
+    component.deliver(a, self_presence(f"{r}/Second", a.jid, id_=j2.id))
+    assert_rooms(a, {r: "Second"}, when="after the retry was confirmed")
+    names = [e["name"] for e in a.events(seq, room=r)]
+    assert names == ["joined"], f"the retry asked for Second and got it: {names}"
