@@ -4,6 +4,7 @@ session's full JID to room/nick) instead of guessing. The scripted room
 answers each ping as the test prescribes."""
 
 import os
+import time
 
 import pytest
 
@@ -12,7 +13,14 @@ from harness import (
     assert_rooms, is_presence, joined, new_id, self_presence, sroom, wait_events,
     xa)
 
+# Short delays so the suite stays fast (the module's own options; without
+# them the defaults apply and only the waits get longer).
+PROSODY_OPTIONS = {
+    "track_muc_joins_ping_start_delay": 1,
+    "track_muc_joins_ping_backoff": 1,
+}
 NS_PING = "urn:xmpp:ping"
+NS_DISCO = "http://jabber.org/protocol/disco#info"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 # The SPEC has a start delay before pings (its value is the module's
 # choice). Once a wait for a ping has timed out in this file without any
@@ -180,3 +188,123 @@ def test_component_disconnect_triggers_self_ping(connect, lt, server, room):
         assert_ghost_removed(a, comp, r, "Alice", seq, m)
     finally:
         comp.stop()
+
+
+def test_not_acceptable_error_to_groupchat_triggers_ping(connect, component, room):
+    """The room refuses the session's groupchat message with not-acceptable
+    ("you are not in this room"): ask the room."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    mid = new_id("gc")
+    a.send(f"<message type='groupchat' to={xa(r)} id={xa(mid)}><body>hello?</body></message>")
+    component.wait(lambda s: s.name == "message" and s.id == mid, mc, what="the groupchat message")
+    component.deliver(a, (
+        f"<message type='error' from={xa(r)} to={xa(a.jid)} id={xa(mid)}>"
+        f"<error type='cancel' by={xa(r)}><not-acceptable xmlns='{STANZAS}'/></error></message>"))
+    assert_rooms(a, {r: "Alice"}, when="right after the not-acceptable error")
+    ping = wait_ping(component, mc, a, r, "Alice")
+    component.deliver(a, ping_error(ping, "not-acceptable", by=r))
+    assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+def test_one_outstanding_ping_per_room(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    component.deliver(a, (
+        f"<presence type='error' from={xa(r + '/Alice')} to={xa(a.jid)}>"
+        f"<error type='cancel'><item-not-found xmlns='{STANZAS}'/></error></presence>"))
+    # the point: no second ping while the first is unanswered
+    time.sleep(1.5)
+    pings = [s for s in component.find(lambda s: s.name == "iq" and s.frm == a.jid, mc)
+             if s.child("ping", NS_PING) is not None]
+    assert len(pings) == 1, "one outstanding ping per (session, room), got:\n" + \
+        "\n".join(f"    {p}" for p in pings)
+    component.deliver(a, ping_result(ping))
+    assert_rooms(a, {r: "Alice"})
+
+
+def test_wait_error_is_unknown_and_retried(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "resource-constraint", type_="wait", by=r))
+    assert_rooms(a, {r: "Alice"}, when="after a type='wait' answer (unknown)")
+    retry = wait_ping(component, mc, a, r, "Alice")
+    assert retry.id != ping.id, "a retry is a new ping"
+    component.deliver(a, ping_error(retry, "not-acceptable", by=r))
+    assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+def serve_disco(comp, since, room, features, seconds):
+    """For `seconds`, answer every disco#info query to room with these
+    features; return the self-pings received meanwhile."""
+    answered, pings = set(), []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for s in comp.find(lambda s: s.name == "iq", since):
+            if s.id in answered:
+                continue
+            if s.type == "get" and s.child("query", NS_DISCO) is not None and \
+                    s.to and s.to.split("/")[0] == room:
+                feats = "".join(f"<feature var={xa(f)}/>" for f in features)
+                comp.send(f"<iq type='result' from={xa(s.to)} to={xa(s.frm)} id={xa(s.id)}>"
+                          f"<query xmlns='{NS_DISCO}'><identity category='conference' "
+                          f"type='text'/>{feats}</query></iq>")
+                answered.add(s.id)
+            elif s.type == "get" and s.child("ping", NS_PING) is not None:
+                answered.add(s.id)
+                pings.append(s)
+        time.sleep(0.1)
+    return pings
+
+
+def test_service_unavailable_from_room_without_optimization_means_joined(connect, component, room):
+    """SPEC 5: service-unavailable / feature-not-implemented mean "joined"
+    when the room does not advertise muc#self-ping-optimization (an old
+    room that forwards the ping to the occupant, whose client refused it)."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc = component.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "service-unavailable", by=r))
+    more = serve_disco(component, mc, r, ["http://jabber.org/protocol/muc"], 3)
+    assert_rooms(a, {r: "Alice"}, when="after service-unavailable from a non-optimized room")
+    assert_events(a, seq, [], room=r, session=a.jid)
+    assert not more, ("the room does not advertise self-ping-optimization, so "
+                      "service-unavailable means 'joined'; the module pinged again as if "
+                      "it meant 'unknown':\n" + "\n".join(f"    {p}" for p in more))
+
+
+def test_service_unavailable_from_optimized_room_is_unknown(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "service-unavailable", by=r))
+    features = ["http://jabber.org/protocol/muc",
+                "http://jabber.org/protocol/muc#self-ping-optimization"]
+    retries = serve_disco(component, mc, r, features, 4)
+    assert retries, "service-unavailable from an optimized room is 'unknown': expected a retry"
+    component.deliver(a, ping_error(retries[0], "not-acceptable", by=r))
+    assert_ghost_removed(a, component, r, "Alice", seq, m)
