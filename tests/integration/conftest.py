@@ -55,10 +55,12 @@ def server(request, lt):
                         muc_options=getattr(mod, "MUC_OPTIONS", None),
                         extra_host_modules=getattr(mod, "HOST_MODULES", ()),
                         name=mod.__name__.rsplit(".", 1)[-1])
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.cleanup()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        srv.cleanup()
 
 
 @pytest.fixture(scope="module")

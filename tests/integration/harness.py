@@ -520,6 +520,7 @@ class ProsodyServer:
 
     def launch(self):
         """Run prosody on the prepared dir and wait for its ports."""
+        start_offset = self.log_size()
         self.stdout = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen(
             ["prosody", "-F", "--config", str(self.config_path)],
@@ -544,6 +545,11 @@ class ProsodyServer:
                     waiting.pop(0)
             except OSError:
                 time.sleep(0.05)
+        errors = self.errors_in_log(start_offset)
+        if errors:
+            self.stop()
+            raise HarnessError("Prosody logged errors while starting (a module that "
+                               "failed to load?):\n" + "\n".join(errors[:60]))
         return self
 
     def crash(self):
@@ -637,6 +643,7 @@ class Rooms(dict):
         self.table = q.get("table")
         self.joined_rooms = q.get("joined_rooms")
         self.hibernating = q.get("hibernating") == "true"
+        self.tracker_loaded = q.get("tracker_loaded") == "true"
         self.types = {}
         self.keytypes = {}
         for r in q.findall(f"{{{NS_TEST}}}room"):
@@ -1005,6 +1012,7 @@ def assert_rooms(client, expected, jid=None, when=""):
     who = jid or client.jid
     ctx = f" {when}" if when else ""
     assert r.session == "present", f"{who}: no such session on the server{ctx}"
+    assert r.tracker_loaded, f"mod_track_muc_joins is not loaded on the server{ctx}"
     assert dict(r) == expected, (
         f"rooms_joined of {who}{ctx}:\n    expected {expected!r}\n    got      {dict(r)!r}"
         f"\n    ({r.describe()})")

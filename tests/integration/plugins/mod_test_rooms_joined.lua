@@ -6,7 +6,8 @@
 --
 --  * get <query xmlns='urn:mucjoins:test' jid='full JID (default: asker)'/>
 --    -> <query jid session='present|absent' table='<type of rooms_joined>'
---              joined_rooms='same|nil|other' hibernating='true|false'>
+--              joined_rooms='same|nil|other' hibernating='true|false'
+--              tracker_loaded='true|false'>
 --         <room jid='key' nick='tostring(value)' type='type(value)'
 --               keytype='type(key)'/>...
 --       </query>
@@ -64,7 +65,8 @@ module:hook("iq-get/host/" .. NS .. ":query", function (event)
 	local q = stanza.tags[1];
 	local target = q.attr.jid or origin.full_jid;
 	local session = full_sessions[target];
-	local attr = { xmlns = NS, jid = target, session = session and "present" or "absent" };
+	local attr = { xmlns = NS, jid = target, session = session and "present" or "absent",
+		tracker_loaded = modulemanager.is_loaded(module.host, "track_muc_joins") and "true" or "false" };
 	local rooms;
 	if session then
 		attr.hibernating = session.hibernating and "true" or "false";
