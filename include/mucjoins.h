@@ -401,6 +401,14 @@ MJ_API int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
                                   const mj_stanza *answer, int room_optimized,
                                   mj_ping_verdict *out);
 
+/* 1 if the meaning of this answer to ping ping_id depends on whether the
+ * room advertises self-ping optimisation (service-unavailable,
+ * feature-not-implemented): the caller should then ask the room (disco#info)
+ * before calling mj_session_ping_answer() with room_optimized 0 or 1. 0 if
+ * not, or if the ping is not the session's latest. */
+MJ_API int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
+                                          const mj_stanza *answer);
+
 /* 1 if st is a ping the room forwards to the session (iq get with <ping/>
  * from room/<the session's nick> of a room it is in): answer it with a
  * result on the session's behalf, do not pass it to the client. 0

@@ -3,6 +3,7 @@
 -- Wiring only: every decision is made by the C core (mucjoins.so).
 local filters = require "util.filters";
 local st = require "util.stanza";
+local jid_bare = require "util.jid".bare;
 local full_sessions = prosody.full_sessions;
 
 local mj = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))();
@@ -113,8 +114,22 @@ module:hook("iq/full", function(event)
 	local ping = pings:get(stanza.attr.id or "");
 	if ping and (stanza.attr.type == "result" or stanza.attr.type == "error") and ping.jid == stanza.attr.to then
 		pings:set(stanza.attr.id, nil);
-		local verdict = call(session, "ping_answer", ping.jid, stanza, ping.ping_id);
-		if verdict then metric.pings:with_labels(verdict):add(1); end
+		local function answer(optimized)
+			local verdict = call(full_sessions[ping.jid], "ping_answer", ping.jid, stanza, ping.ping_id, optimized);
+			if verdict then metric.pings:with_labels(verdict):add(1); end
+		end
+		local ok, needs = pcall(tracker.ping_needs_features, tracker, ping.jid, stanza, ping.ping_id);
+		if not (ok and needs) then answer(nil); return true; end
+		-- the answer's meaning depends on the room's features: ask it
+		module:send_iq(st.iq({ type = "get", id = "mjdisco-" .. ping.ping_id .. "-" .. salt, from = ping.jid,
+			to = jid_bare(stanza.attr.from) }):query("http://jabber.org/protocol/disco#info"), nil, config.ping_timeout)
+			:next(function(reply)
+				for feature in reply.stanza.tags[1]:childtags("feature") do
+					if feature.attr.var == "http://jabber.org/protocol/muc#self-ping-optimization" then return true; end
+				end
+				return false;
+			end, function() return nil; end)
+			:next(answer);
 		return true;
 	end
 	local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);

@@ -1191,6 +1191,23 @@ static int l_ping_answer(lua_State *L)
     return 2;
 }
 
+/* t:ping_needs_features(jid, stanza, ping_id) -> boolean */
+static int l_ping_needs_features(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    mj_session *s;
+    mj_stanza st;
+    int yes = 0;
+
+    if (id > 0 && id <= (lua_Integer)UINT32_MAX &&
+        session_and_stanza(L, u, &s, &st))
+        yes = mj_session_ping_needs_features(s, (uint32_t)id, &st);
+    col_reset(&u->col);
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
 /* t:link_lost(domain) -> true | nil, message */
 static int l_link_lost(lua_State *L)
 {
@@ -1427,6 +1444,7 @@ static const luaL_Reg tracker_methods[] = {
     {"importance", l_importance},
     {"is_forwarded_ping", l_is_forwarded_ping},
     {"ping_answer", l_ping_answer},
+    {"ping_needs_features", l_ping_needs_features},
     {"link_lost", l_link_lost},
     {NULL, NULL}};
 

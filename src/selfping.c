@@ -340,6 +340,17 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
     return MJ_OK;
 }
 
+int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
+                                   const mj_stanza *answer)
+{
+    if (s == NULL || answer == NULL || ping_id == 0)
+        return 0;
+    mj_entry *e = entry_by_ping(s, ping_id);
+    if (e == NULL)
+        return 0;
+    return verdict(s, e, answer, 0) != verdict(s, e, answer, 1);
+}
+
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
 {
     mj_target t;

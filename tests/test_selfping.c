@@ -139,6 +139,28 @@ TEST(answer_table_of_spec_5)
     check_answer("error", "forbidden", "auth", ROOM, -1, MJ_PING_NOT_JOINED);
 }
 
+TEST(answers_that_depend_on_room_features_are_flagged)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    mj_stanza a = fx_pres("available", R("Ann"));
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_condition = S("service-unavailable");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_condition = S("feature-not-implemented");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_type = S("wait");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_type = S(NULL);
+    a.error_condition = S("not-acceptable");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_condition = S("service-unavailable");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping + 1, &a), 0);
+    mj_tracker_free(tr);
+}
+
 TEST(unknown_answers_retry_with_backoff_then_give_up)
 {
     mj_stats st;
@@ -344,6 +366,7 @@ int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
     RUN(answer_table_of_spec_5);
+    RUN(answers_that_depend_on_room_features_are_flagged);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
     RUN(answer_from_another_room_is_ignored);
