@@ -554,24 +554,36 @@ static int prep_full(const char *jid, size_t len, char *out, size_t cap,
 
 #define FULL_JID_CAP (3 * MJ_PART_MAX + 3)
 
+/* Prepare jid into buf (FULL_JID_CAP bytes) and look it up: MJ_OK with
+ * *found set (NULL if absent), or the preparation's error. */
+static int session_lookup(mj_tracker *tr, const char *jid, size_t len,
+                          char *buf, size_t *plen, uint64_t *h,
+                          mj_session **found)
+{
+    *found = NULL;
+    int rc = prep_full(jid, len, buf, FULL_JID_CAP, plen);
+    if (rc != MJ_OK)
+        return rc;
+    struct sesskey k = {buf, *plen};
+    *h = mj_siphash(&tr->key, buf, *plen);
+    size_t i = mj_table_find(&tr->sessions, *h, session_match, &k);
+    if (i != (size_t)-1)
+        *found = tr->sessions.slots[i].item;
+    return MJ_OK;
+}
+
 int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
                     mj_session **out)
 {
     char buf[FULL_JID_CAP];
     size_t plen;
+    uint64_t h;
     if (out == NULL || tr == NULL)
         return MJ_EINVAL;
-    *out = NULL;
-    int rc = prep_full(full_jid, len, buf, sizeof buf, &plen);
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
     if (rc != MJ_OK)
         return rc;
-    struct sesskey k = {buf, plen};
-    uint64_t h = mj_siphash(&tr->key, buf, plen);
-    size_t i = mj_table_find(&tr->sessions, h, session_match, &k);
-    if (i == (size_t)-1)
-        return MJ_ENOTFOUND;
-    *out = tr->sessions.slots[i].item;
-    return MJ_OK;
+    return *out ? MJ_OK : MJ_ENOTFOUND;
 }
 
 int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
@@ -579,19 +591,12 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
 {
     char buf[FULL_JID_CAP];
     size_t plen;
+    uint64_t h;
     if (out == NULL || tr == NULL)
         return MJ_EINVAL;
-    *out = NULL;
-    int rc = prep_full(full_jid, len, buf, sizeof buf, &plen);
-    if (rc != MJ_OK)
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
+    if (rc != MJ_OK || *out != NULL)
         return rc;
-    struct sesskey k = {buf, plen};
-    uint64_t h = mj_siphash(&tr->key, buf, plen);
-    size_t i = mj_table_find(&tr->sessions, h, session_match, &k);
-    if (i != (size_t)-1) {
-        *out = tr->sessions.slots[i].item;
-        return MJ_OK;
-    }
     if (mj_table_reserve(tr, &tr->sessions) != MJ_OK)
         return MJ_ENOMEM;
     mj_session *s = mj_alloc(tr, sizeof *s);
