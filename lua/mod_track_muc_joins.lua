@@ -199,10 +199,11 @@ end);
 
 local shell_unload = module:require("shell")(function() return tracker; end); -- admin shell: shell.lib.lua
 
-function module.save() reloading = true; return { tracker = tracker, pings = pings }; end
+function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen }; end
 function module.restore(data) -- the core's state lives in the tracker: keep it, and our outstanding pings
 	if data and data.tracker then tracker = data.tracker; pcall(tracker.configure, tracker, config); end
 	if data and data.pings then pings = data.pings; end
+	if data and data.refused_seen then refused_seen = data.refused_seen; end -- the counters survive too
 end
 function module.unload()
 	shell_unload();
