@@ -206,3 +206,117 @@ def test_unreachable_remote_keeps_entry_and_pings_are_bounded(connect, server, s
             server_b.launch()
     assert_rooms(a, {r: "Alice"}, when=f"after {B} came back")
     assert_no_ghost(a, seq, m, r, f"{B} {fault}")
+
+
+# --------------------------------------------------------------------------
+# 2. a ping lost in a closing link, answered or timed out after a rejoin
+
+
+@pytest.mark.parametrize("when", ["after-resume", "while-hung"])
+def test_old_ping_after_rejoin_keeps_entry(connect, server, server_b, room, when):
+    """A ping goes out over a live link to a hung B (it sits in B's socket
+    buffer), then A closes that link. B resumes; before the old ping's
+    timeout the client leaves and rejoins. Whatever becomes of the old ping
+    (answered late, or timed out), it is older than the rejoin: the entry
+    stays, no ghost, no 333."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq, m = a.event_seq(), a.mark()
+    before = stats(server)
+    close_link(server)                 # the trigger: a ping in START_DELAY
+    ping_room(a, r)                    # a new live link for the ping to go out on
+    t_close = time.monotonic()
+    with Paused(server_b) as paused:
+        wait_stat(server, lambda s: s["pings_sent"] > before["pings_sent"],
+                  timeout=START_DELAY + 3, what="the self-ping after the closed link")
+        close_link(server, must=False)  # the link with the unanswered ping closes
+        if when == "while-hung":
+            # leave and rejoin go out before B can answer the old ping
+            a.leave(r, "Alice", wait=False)
+            mj = a.join(r, "Alice", wait=False)
+            time.sleep(0.3)
+        paused.resume()
+        assert time.monotonic() - t_close < START_DELAY + PING_TIMEOUT, "too slow to test"
+        if when == "while-hung":
+            a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_=None, self_=True), mj,
+                   what="the self-presence of the rejoin")
+        else:
+            a.leave(r, "Alice")
+            a.join(r, "Alice")
+    assert_rooms(a, {r: "Alice"}, when="after leaving and rejoining")
+    # the old ping's timeout (and retry) would be over by now
+    time.sleep(PING_TIMEOUT + BACKOFF + 1)
+    assert_rooms(a, {r: "Alice"}, when="after the old ping's timeout")
+    assert_no_ghost(a, seq, m, r, "old ping after a rejoin")
+    evs = [e for e in a.events(seq, room=r) if e["name"] in ("left", "joined")]
+    assert [(e["name"], e.get("reason")) for e in evs] == [("left", "voluntary"),
+                                                           ("joined", None)], evs
+    d = delta(before, stats(server))
+    assert d["pings_not_joined"] == 0, d
+    assert d["pings_outstanding"] == 0, d
+    print(f"old ping: stats delta {d}")
+
+
+# --------------------------------------------------------------------------
+# 3. a flapping link
+
+
+def test_flapping_link_pings_are_debounced(connect, server, server_b, room):
+    """The link to B is closed and reopened over and over: one check per
+    start-delay window, one outstanding ping per room; the entry stays."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq, m = a.event_seq(), a.mark()
+    before = stats(server)
+    t0 = time.monotonic()
+    closes = 0
+    for i in range(8):
+        if i:
+            ping_room(a, r)  # reopen the link
+        if close_link(server, must=False):
+            closes += 1
+        if i == 4:
+            time.sleep(1.5 * START_DELAY)  # a burst, then slower flaps
+    elapsed = time.monotonic() - t0
+    time.sleep(START_DELAY + 1.5)  # the last check's ping, answered
+    d = delta(before, stats(server))
+    # one check per START_DELAY window (and never more than one per close)
+    bound = min(closes, int(elapsed / START_DELAY) + 2)
+    assert 1 <= d["pings_sent"] <= bound, (
+        f"{closes} link closes in {elapsed:.1f}s (start delay {START_DELAY}s): "
+        f"{d['pings_sent']} pings sent, expected 1..{bound}; stats delta {d}")
+    assert d["pings_not_joined"] == 0, d
+    assert_rooms(a, {r: "Alice"}, when=f"after {closes} closes of the link")
+    assert_no_ghost(a, seq, m, r, "flapping link")
+    print(f"flapping: {closes} closes in {elapsed:.1f}s -> {d['pings_sent']} pings "
+          f"(joined {d['pings_joined']}, unknown {d['pings_unknown']})")
+
+
+# --------------------------------------------------------------------------
+# 4. a graceful restart of B: the user is still in the room
+
+
+def test_graceful_restart_of_remote_keeps_entry(connect, server, server_b, room):
+    """SIGTERM: Prosody 0.12 saves the room with its occupants and restores
+    them; the link loss makes the module ask, the room says 'joined' (or the
+    pings bounce while B is starting): the entry stays, no forced rejoin."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq, m = a.event_seq(), a.mark()
+    before = stats(server)
+    server_b.stop()
+    server_b.launch()
+    wait_stat(server, lambda s: s["pings_joined"] > before["pings_joined"],
+              timeout=START_DELAY + 2 * (PING_TIMEOUT + BACKOFF) + 6,
+              what="a self-ping answered 'joined' by the restored room")
+    assert_rooms(a, {r: "Alice"}, when="after a graceful restart of the remote server")
+    assert_no_ghost(a, seq, m, r, "graceful restart")
+    d = delta(before, stats(server))
+    assert d["pings_not_joined"] == 0, d
+    print(f"graceful restart: stats delta {d}")
+    # still in the room for real: a leave is confirmed
+    a.leave(r, "Alice")
+    assert_rooms(a, {}, when="after leaving")
