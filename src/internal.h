@@ -72,10 +72,13 @@ typedef struct mj_entry mj_entry;
 typedef struct mj_ping mj_ping;
 struct mj_ping {
     mj_entry *e;
-    uint32_t id;     /* outstanding ping's id; 0: none outstanding */
-    uint32_t tries;  /* unknown answers so far */
-    double due;      /* send at (when id == 0) */
-    double deadline; /* the answer is late after (when id != 0) */
+    uint32_t id;       /* outstanding ping's id; 0: none outstanding */
+    uint32_t tries;    /* unknown answers so far */
+    double due;        /* send at (when id == 0) */
+    double deadline;   /* the answer is late after (when id != 0) */
+    double rest_until; /* after giving up: link losses do not reschedule
+                          before this (a down server's refused connections
+                          are link losses too) */
     mj_ping *prev, *next;
 };
 

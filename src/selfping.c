@@ -4,6 +4,7 @@
  * losses, one outstanding ping per (session, room), a budget per remote
  * domain, timeouts, bounded retries with exponential backoff, stale
  * answers, and the verdict. */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -94,15 +95,25 @@ static void try_send(mj_ping *p, double now)
             mj_str_none(), mj_str_none());
 }
 
-/* Schedule a ping of e at time due (keeping an earlier schedule). */
-static void schedule(mj_entry *e, double due)
+/* Schedule a ping of e at time due (keeping an earlier schedule). A link
+ * loss (from_link) does not wake an entry resting after a give-up. */
+static void schedule(mj_entry *e, double due, int from_link)
 {
     mj_tracker *tr = e->sess->tr;
     mj_ping *p = e->ping;
     if (p != NULL) {
-        if (p->id == 0 && due < p->due)
+        if (p->id != 0)
+            return; /* at most one outstanding ping per (session, room) */
+        if (p->due == INFINITY) { /* resting after a give-up */
+            if (from_link && due < p->rest_until)
+                return;
+            p->tries = 0; /* a new round */
             p->due = due;
-        return; /* at most one outstanding ping per (session, room) */
+            return;
+        }
+        if (!from_link && due < p->due)
+            p->due = due; /* waiting to retry: a direct sign pulls it in */
+        return;
     }
     p = mj_alloc(tr, sizeof *p);
     if (p == NULL) {
@@ -113,6 +124,7 @@ static void schedule(mj_entry *e, double due)
     memset(p, 0, sizeof *p);
     p->e = e;
     p->due = due;
+    p->rest_until = -INFINITY;
     p->next = tr->phead;
     if (tr->phead)
         tr->phead->prev = p;
@@ -126,7 +138,7 @@ void mj_ping_request(mj_entry *e)
     if (!tr->cfg.self_ping)
         return;
     double now = mj_now(tr);
-    schedule(e, now);
+    schedule(e, now, 0);
     if (e->ping != NULL && e->ping->id == 0)
         try_send(e->ping, now);
 }
@@ -138,18 +150,21 @@ static void unknown(mj_ping *p, double now)
     mj_tracker *tr = e->sess->tr;
     tr->st.pings_unknown++;
     p->id = 0;
+    double delay = tr->cfg.ping_backoff;
+    for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
+        delay *= 2;
     if (++p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: self-ping of %s unanswered %u times; keeping the "
                "entry",
                (int)e->sess->jid_len, e->sess->jid, e->room->s, p->tries);
-        mj_ping_drop(e);
+        /* rest as long as the next retry would have waited: further link
+         * losses in that time do not start another round */
+        p->due = INFINITY;
+        p->rest_until = now + delay;
         return;
     }
-    double delay = tr->cfg.ping_backoff;
-    for (uint32_t i = 1; i < p->tries && delay < 86400; i++)
-        delay *= 2;
     p->due = now + delay;
 }
 
@@ -193,7 +208,7 @@ static void check_domain(mj_tracker *tr, mj_str domain, double now)
             if (e == NULL || e->nick == NULL || e->state == MJ_S_LEAVING ||
                 !str_eq(domain_of(e->room->s, e->room->len), domain))
                 continue;
-            schedule(e, now);
+            schedule(e, now, 1);
         }
     }
 }
@@ -222,6 +237,8 @@ void mj_pings_tick(mj_tracker *tr, double now)
         next = p->next;
         if (p->id == 0 && p->due <= now)
             try_send(p, now);
+        else if (p->id == 0 && p->due == INFINITY && p->rest_until <= now)
+            mj_ping_drop(p->e); /* rested: forget it */
     }
 }
 

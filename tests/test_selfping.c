@@ -201,6 +201,33 @@ TEST(unknown_answers_retry_with_backoff_then_give_up)
     mj_tracker_free(tr);
 }
 
+TEST(link_losses_after_a_give_up_wait_for_the_rest)
+{
+    mj_stats st;
+    setup();
+    join(s, R("Ann"));
+    /* a down server: every ping bounces, every refused connection is a
+     * link loss */
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < 400; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (npings > 0 && last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    }
+    /* 10 s delay, then 1 + 3 retries (30, 60, 120 s), then a rest of
+     * 240 s, then at most one more round in the time left */
+    printf("selfping: %d pings in 400 s of a down server\n", npings);
+    CHECK(npings >= 4);
+    CHECK(npings <= 8);
+    mj_tracker_stats(tr, &st);
+    CHECK(st.pings_given_up >= 1);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
 TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
 {
     setup();
@@ -368,6 +395,7 @@ int main(void)
     RUN(answer_table_of_spec_5);
     RUN(answers_that_depend_on_room_features_are_flagged);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
+    RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
     RUN(answer_from_another_room_is_ignored);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
