@@ -61,6 +61,12 @@ for t in build/asan/tests/test_*; do
     run "sanitized $(basename "$t")" "$t"
 done
 
+run "valgrind (unit tests)" scripts/valgrind-tests.sh
+if [ -x scripts/fuzz.sh ]; then
+    export FUZZ_SECONDS=${FUZZ_SECONDS:-15}
+    run "fuzz (${FUZZ_SECONDS}s per target, ASan+UBSan)" scripts/fuzz.sh
+fi
+
 check "format" make -s format-check
 check "exported symbols" scripts/check-symbols.sh
 

@@ -1,0 +1,340 @@
+#!/bin/bash
+# `make bench`: benchmarks of mucjoins (programs that print figures, not
+# tests). Every comparison is measured side by side in the same run and
+# reported as a ratio; timings are medians of several runs; instruction
+# counts come from callgrind where timing is noisy. Prints a table at the
+# end and writes it, with the machine described, into the generated section
+# of bench/RESULTS.md (the analysis below that section is kept).
+#
+#   1. core: presence decisions per second on one core, 1k/10k/100k
+#      sessions x 20 rooms, and bytes per join (build/bench/bench_core)
+#   2. callgrind: instructions per decision and where they go
+#   3. Lua VM: Debian's reference mod_track_muc_joins vs ours, in one
+#      lua5.4 process with Prosody's libraries (bench/bench_lua.lua)
+#   4. real server: Prosody with ours / the community module / no tracking,
+#      50 clients x 20 rooms joining and leaving (bench/bench_server.py)
+#
+# Run after `make` (the Makefile's bench target does). Takes about 8-10
+# minutes on 2 cores. Variables: BENCH_QUICK=1 (small sizes, one run: a
+# smoke test of the scripts, not figures to keep; RESULTS.md is left
+# alone), BENCH_SERVER_RUNS (3), BENCH_SKIP="server lua callgrind" (parts
+# to skip), MUCJOINS_REFERENCE_DIR (a directory holding the community
+# mod_track_muc_joins/; default: extracted from Debian's prosody-modules
+# into build/bench/pm with `apt-get download`).
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+out=build/bench
+mkdir -p "$out"
+CC=${CC:-gcc}
+quick=${BENCH_QUICK:-}
+skip=" ${BENCH_SKIP:-} "
+results=$out/results.txt
+: >"$results"
+start=$(date +%s)
+
+say() { printf '%s\n' "$*"; }
+# kv KEY: a value the parts printed as "@KEY=VALUE" (empty if none)
+kv() { grep -m1 "^@$1=" "$results" | cut -d= -f2-; }
+want() { case "$skip" in *" $1 "*) return 1 ;; esac; }
+
+if [ ! -f build/libmucjoins.a ] || [ ! -f build/plugins/mod_track_muc_joins/mucjoins.so ]; then
+    say "bench: run make first (build/libmucjoins.a and the plugin are missing)" >&2
+    exit 1
+fi
+
+# ---- build ---------------------------------------------------------------
+$CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE -Wall -Wextra -Werror \
+    -Wshadow -Wstrict-prototypes -Wmissing-prototypes -O2 -g -Iinclude \
+    bench/bench_core.c build/libmucjoins.a -licuuc -o "$out/bench_core" || exit 1
+
+# ---- the machine ------------------------------------------------------------
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mhz=$(grep -m1 'cpu MHz' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+virt=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p')
+machine="$cpu, $(nproc) cores at ${mhz%.*} MHz${virt:+ ($virt guest)}, \
+$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, \
+Linux $(uname -r), Debian $(cat /etc/debian_version 2>/dev/null), \
+$($CC --version | head -1), Lua $(lua5.4 -v 2>&1 | awk '{print $2}'), \
+Prosody $(dpkg-query -W -f='${Version}' prosody 2>/dev/null)"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+say "machine: $machine"
+say "load average at start: $load0 (the machine is shared: timings are medians; see the callgrind counts too)"
+
+# ---- 1. core ---------------------------------------------------------------
+say
+say "== 1. core throughput and memory (one core, public API)"
+if [ -n "$quick" ]; then
+    core_args="--sessions 2000 --runs 1"
+else
+    core_args=""
+fi
+# shellcheck disable=SC2086
+nice -n 19 "$out/bench_core" $core_args | tee "$out/core.txt" || exit 1
+grep '^@' "$out/core.txt" >>"$results"
+# tags of the smallest and largest sizes run ("n1000", "n100000")
+small=$(sed -n 's/^@\(n[0-9]*\)\.sessions=.*/\1/p' "$out/core.txt" | head -1)
+big=$(sed -n 's/^@\(n[0-9]*\)\.sessions=.*/\1/p' "$out/core.txt" | tail -1)
+
+# ---- 1b. pages: the same small stream in fresh processes -----------------------
+# Timing of one process is bimodal here (about 200 or 380 ns per decision
+# at 1k sessions, whichever a process gets): dTLB misses with 4 KiB pages.
+# glibc's malloc on transparent huge pages (glibc.malloc.hugetlb=1) removes
+# the slow mode. Five processes each way, side by side.
+if [ -z "$quick" ]; then
+    say
+    say "== 1b. 1000 sessions, five fresh processes each: 4 KiB pages vs malloc on transparent huge pages"
+    p4=""
+    ph=""
+    for _ in 1 2 3 4 5; do
+        a=$(nice -n 19 "$out/bench_core" --sessions 1000 --runs 3 | sed -n 's/^@n1000.ns_handles_net=//p')
+        b=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=1 nice -n 19 "$out/bench_core" --sessions 1000 --runs 3 |
+            sed -n 's/^@n1000.ns_handles_net=//p')
+        p4="$p4${p4:+ }${a%.*}"
+        ph="$ph${ph:+ }${b%.*}"
+    done
+    say "  ns per decision (net, handles held): 4 KiB pages: $p4; huge pages: $ph" | tee "$out/pages.txt"
+    echo "@pages.4k=$p4" >>"$results"
+    echo "@pages.thp=$ph" >>"$results"
+fi
+
+# ---- 2. callgrind ------------------------------------------------------------
+# instructions per decision = (pass - null pass) / decisions
+cg_ir() { # FILE -> total Ir
+    grep -m1 '^summary:\|^totals:' "$1" | awk '{print $2}'
+}
+cg_run() { # TAG ARGS... -> prints Ir and writes build/bench/cg-TAG.out
+    local tag=$1
+    shift
+    nice -n 19 valgrind --tool=callgrind --callgrind-out-file="$out/cg-$tag.out" "$@" \
+        >/dev/null 2>"$out/cg-$tag.log" || return 1
+    cg_ir "$out/cg-$tag.out"
+}
+if want callgrind && command -v valgrind >/dev/null; then
+    say
+    say "== 2. callgrind: instructions per decision (exact, not timing)"
+    cg_sizes="1000 4000"
+    [ -n "$quick" ] && cg_sizes="500"
+    for n in $cg_sizes; do
+        d=$((n * 20 * 12))
+        h=$(cg_run "handles-$n" "$out/bench_core" --sessions "$n" --only handles)
+        l=$(cg_run "lookup-$n" "$out/bench_core" --sessions "$n" --only lookup)
+        z=$(cg_run "null-$n" "$out/bench_core" --sessions "$n" --only null)
+        if [ -n "$h" ] && [ -n "$z" ] && [ -n "$l" ]; then
+            ih=$(((h - z) / d))
+            il=$(((l - z) / d))
+            say "  $n sessions: $ih instructions per decision with handles held, $il with mj_session_find by JID"
+            echo "@cg.n$n.handles=$ih" >>"$results"
+            echo "@cg.n$n.lookup=$il" >>"$results"
+        fi
+    done
+    n=${cg_sizes%% *}
+    d=$((n * 20 * 12))
+    if [ -f "$out/cg-handles-$n.out" ]; then
+        say "  where they go ($n sessions, handles held; exclusive instructions per decision, top functions):"
+        callgrind_annotate --inclusive=no "$out/cg-handles-$n.out" 2>/dev/null |
+            awk -v d="$d" '/^ *[0-9,]+ \(/ && !/PROGRAM TOTALS/ {
+                ir=$1; gsub(",", "", ir); fn=$NF; if ($0 ~ / \[/) fn=$(NF-1);
+                sub(/.*:/, "", fn); if (n++ < 14) printf "    %7.1f  %s\n", ir/d, fn }' |
+            tee "$out/cg-top.txt"
+        say "  inclusive, per decision:"
+        callgrind_annotate --inclusive=yes "$out/cg-handles-$n.out" 2>/dev/null |
+            awk -v d="$d" '/^ *[0-9,]+ \(/ {
+                ir=$1; gsub(",", "", ir); fn=$NF; if ($0 ~ / \[/) fn=$(NF-1); sub(/.*:/, "", fn);
+                if (fn ~ /^(mj_session_incoming|mj_session_outgoing|mj_parse_target|mj_jid_prep_split|mj_jid_split|mj_room_find|mj_siphash|mj_entry_find|mj_entry_set_nick|mj_strdup|mj_entry_create|mj_entry_destroy|mj_entry_set_state|mj_classify|mj_nick_equal|count_alloc|mj_emit)$/ && !seen[fn]++)
+                    printf "    %7.1f  %s\n", ir/d, fn }' | tee "$out/cg-incl.txt"
+    fi
+fi
+
+# ---- the reference module ----------------------------------------------------
+refdir=${MUCJOINS_REFERENCE_DIR:-}
+if [ -z "$refdir" ]; then
+    if [ -f /usr/lib/prosody/modules/mod_track_muc_joins/mod_track_muc_joins.lua ]; then
+        refdir=/usr/lib/prosody/modules
+    elif [ -f "$out/pm/usr/lib/prosody/modules/mod_track_muc_joins/mod_track_muc_joins.lua" ]; then
+        refdir=$top/$out/pm/usr/lib/prosody/modules
+    else
+        say
+        say "bench: fetching Debian's prosody-modules for the reference module"
+        if (cd "$out" && rm -f prosody-modules_*.deb && apt-get download prosody-modules >/dev/null 2>&1 &&
+            dpkg -x prosody-modules_*.deb pm); then
+            refdir=$top/$out/pm/usr/lib/prosody/modules
+        else
+            say "bench: could not get prosody-modules (apt-get download); reference comparisons skipped"
+        fi
+    fi
+fi
+reffile=-
+if [ -n "$refdir" ] && [ -f "$refdir/mod_track_muc_joins/mod_track_muc_joins.lua" ]; then
+    reffile=$refdir/mod_track_muc_joins/mod_track_muc_joins.lua
+fi
+
+# ---- 3. Lua VM ------------------------------------------------------------------
+plugin=build/plugins/mod_track_muc_joins
+if want lua; then
+    say
+    say "== 3. in Prosody's Lua VM: reference vs ours (util.stanza presences, hook functions)"
+    if [ -n "$quick" ]; then lua_args="300 20 1"; else lua_args="1000 20 7"; fi
+    # shellcheck disable=SC2086
+    nice -n 19 lua5.4 bench/bench_lua.lua "$plugin" "$reffile" $lua_args | tee "$out/lua.txt"
+    grep '^@' "$out/lua.txt" >>"$results"
+    if want callgrind && command -v valgrind >/dev/null; then
+        ln=200
+        [ -n "$quick" ] && ln=50
+        d=$((ln * 20 * 12))
+        z=$(cg_run lua-none lua5.4 bench/bench_lua.lua "$plugin" "$reffile" $ln 20 1 none)
+        o=$(cg_run lua-ours lua5.4 bench/bench_lua.lua "$plugin" "$reffile" $ln 20 1 ours)
+        bi=$(cg_run lua-binding lua5.4 bench/bench_lua.lua "$plugin" "$reffile" $ln 20 1 binding)
+        r=""
+        [ "$reffile" != - ] && r=$(cg_run lua-reference lua5.4 bench/bench_lua.lua "$plugin" "$reffile" $ln 20 1 reference)
+        if [ -n "$z" ] && [ -n "$o" ]; then
+            io=$(((o - z) / d))
+            say "  callgrind, $ln sessions: ours $io instructions per presence (module load included)"
+            echo "@cg.lua.ours=$io" >>"$results"
+            if [ -n "$bi" ]; then
+                ib=$(((bi - z) / d))
+                say "  callgrind: the binding's calls alone $ib instructions per presence (the module's Lua code adds $((io - ib)))"
+                echo "@cg.lua.binding=$ib" >>"$results"
+            fi
+            if [ -n "$r" ]; then
+                ir=$(((r - z) / d))
+                say "  callgrind: reference $ir instructions per presence; ours/reference $(awk -v a="$io" -v b="$ir" 'BEGIN{printf "%.2f", a/b}')"
+                echo "@cg.lua.reference=$ir" >>"$results"
+            fi
+            say "  ours, inclusive instructions per presence by part:"
+            callgrind_annotate --inclusive=yes "$out/cg-lua-ours.out" 2>/dev/null |
+                awk -v d="$d" '/^ *[0-9,]+ \(/ {
+                    ir=$1; gsub(",", "", ir); fn=$NF; if ($0 ~ / \[/) fn=$(NF-1); sub(/.*:/, "", fn);
+                    if (fn ~ /^(feed|convert|convert.constprop.0|build|build_events|mj_session_find|mj_session_incoming|mj_session_outgoing|lua_pushstring|lua_rawget|lua_createtable|lua_pcallk)$/ && !seen[fn]++)
+                        printf "    %7.1f  %s\n", ir/d, fn }' | tee "$out/cg-lua-incl.txt"
+        fi
+    fi
+fi
+
+# ---- 4. real server ------------------------------------------------------------
+if want server; then
+    say
+    say "== 4. real Prosody: CPU time and peak RSS (50 clients x 20 rooms on the real MUC)"
+    runs=${BENCH_SERVER_RUNS:-3}
+    sargs="$runs 50 20 1"
+    [ -n "$quick" ] && sargs="1 10 5 1"
+    # shellcheck disable=SC2086
+    nice -n 19 /usr/bin/python3 bench/bench_server.py "${refdir:--}" $sargs | tee "$out/server.txt"
+    grep '^@' "$out/server.txt" >>"$results"
+fi
+
+elapsed=$(($(date +%s) - start))
+
+# ---- the table -------------------------------------------------------------------
+yesno() { awk -v c="$1" 'BEGIN { print (c ? "yes" : "**no**") }'; }
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4"; }
+table=$out/table.md
+{
+    say "| measure | result | target | met |"
+    say "|---|---|---|---|"
+    v=$(kv "$big.mdps_net")
+    if [ -n "$v" ]; then
+        row "core: decisions/s, one core, $(kv "$big.sessions") sessions x 20 rooms, handles held (net of the bench loop)" \
+            "$v M/s ($(kv "$big.ns_handles_net") ns each)" ">= 5 M/s" "$(yesno "$(awk -v v="$v" 'BEGIN{print (v>=5)}')")"
+        row "core: the same with mj_session_find by JID per stanza (what the Lua binding does)" \
+            "$(kv "$big.mdps_lookup_net") M/s ($(kv "$big.ns_lookup_net") ns each)" "-" "-"
+        s=$(kv "$small.ns_handles_net")
+        b=$(kv "$big.ns_handles_net")
+        g=$(awk -v s="$s" -v b="$b" 'BEGIN{printf "%.2f", b/s}')
+        cgs=""
+        for n in 1000 4000; do
+            c=$(kv "cg.n$n.handles")
+            [ -n "$c" ] && cgs="$cgs${cgs:+, }$c at ${n}"
+        done
+        row "core: time per stanza, $(kv "$small.sessions") -> $(kv "$big.sessions") sessions" \
+            "$s -> $b ns (x$g)${cgs:+; instructions per decision: $cgs}" "flat (O(1))" \
+            "$(yesno "$(awk -v g="$g" 'BEGIN{print (g<=1.5)}')")"
+    fi
+    if [ -n "$(kv pages.4k)" ]; then
+        row "core: 1k sessions, 5 fresh processes each: ns per decision with 4 KiB pages / with malloc on huge pages" \
+            "$(kv pages.4k) / $(kv pages.thp)" "-" "-"
+    fi
+    v=$(kv mem.per_join)
+    if [ -n "$v" ]; then
+        row "memory: bytes per join, without strings ($(kv mem.joins) joins)" \
+            "$v B (+ nick $(kv mem.nick_per_join) B + room JID $(kv mem.room_per_join) B; $(kv mem.heap_per_join) B of malloc heap in all)" \
+            "<= 64 B + strings" "$(yesno "$(awk -v v="$v" 'BEGIN{print (v<=64)}')")"
+        row "memory: bytes per session (no room)" "$(kv mem.per_session) B" "-" "-"
+        row "memory: room JID strings" \
+            "$(kv mem.distinct_rooms) strings for $(kv mem.joins) joins (shared)" "shared, not per session" "yes"
+    fi
+    v=$(kv lua.ratio)
+    if [ -n "$v" ]; then
+        cgr=""
+        if [ -n "$(kv cg.lua.reference)" ]; then
+            cgr="; instructions $(kv cg.lua.ours) vs $(kv cg.lua.reference) (x$(awk -v a="$(kv cg.lua.ours)" -v b="$(kv cg.lua.reference)" 'BEGIN{printf "%.2f", a/b}'))"
+        fi
+        row "Lua VM: our cost per presence / the reference's (net of the driver)" \
+            "$(kv lua.ours_net_us) / $(kv lua.reference_net_us) us = x$v$cgr" "<= 0.5" \
+            "$(yesno "$(awk -v v="$v" 'BEGIN{print (v<=0.5)}')")"
+        row "Lua VM: ours split: binding calls alone / module Lua code (net us per presence; instructions)" \
+            "$(kv lua.binding_net_us) / $(awk -v a="$(kv lua.ours_net_us)" -v b="$(kv lua.binding_net_us)" 'BEGIN{printf "%.3f", a-b}') us; $(kv cg.lua.binding) / $(awk -v a="$(kv cg.lua.ours)" -v b="$(kv cg.lua.binding)" 'BEGIN{print a-b}') instructions" "-" "-"
+        row "Lua VM: forged rooms recorded after the stream (reference / ours)" \
+            "$(kv lua.reference_forged) / $(kv lua.ours_forged)" "0" "$(yesno "$(awk -v a="$(kv lua.ours_forged)" 'BEGIN{print (a==0)}')")"
+    fi
+    v=$(kv server.none.cpu)
+    if [ -n "$v" ]; then
+        o=$(kv server.ours.cpu)
+        sp=$(kv server.none.cpu_spread)
+        osp=$(kv server.ours.cpu_spread)
+        # measurable: the difference exceeds the runs' own spread and 2 %
+        meas=$(awk -v o="$o" -v n="$v" -v a="$sp" -v b="$osp" 'BEGIN{d=o-n; s=(a>b?a:b); print (d > s && d > 0.02*n)}')
+        comm=""
+        [ -n "$(kv server.community.cpu)" ] &&
+            comm="; community $(kv server.community.cpu) s (x$(kv server.community.ratio)), $(kv server.community.peak_mib) MiB"
+        row "server: Prosody CPU, ours vs no tracking ($(kv server.clients) clients x $(kv server.rooms) rooms, ~$(kv server.none.presences) presences, median of $(kv server.runs))" \
+            "ours $o s (x$(kv server.ours.ratio)) vs none $v s (runs spread +/- $sp s)$comm" \
+            "no measurable overhead" "$(yesno "$((1 - meas))")"
+        row "server: peak RSS, ours / community / none" \
+            "$(kv server.ours.peak_mib) / $(kv server.community.peak_mib) / $(kv server.none.peak_mib) MiB" "-" "-"
+    fi
+} >"$table"
+
+say
+say "== summary ($elapsed s; load average at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg))"
+cat "$table"
+
+# ---- bench/RESULTS.md --------------------------------------------------------------
+if [ -n "$quick" ] || [ "$skip" != "  " ]; then
+    say "(BENCH_QUICK or BENCH_SKIP set: bench/RESULTS.md left as it was)"
+    exit 0
+fi
+gen=$out/generated.md
+{
+    say "<!-- BEGIN GENERATED by scripts/bench.sh: do not edit by hand -->"
+    say "Last run: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $elapsed s."
+    say
+    say "Machine: $machine. Load average at start: $load0 (shared machine)."
+    say
+    cat "$table"
+    say
+    say "<details><summary>Raw output</summary>"
+    say
+    say '```'
+    grep -v '^@' "$out/core.txt"
+    grep '^  ns per decision' "$out/pages.txt" 2>/dev/null
+    [ -f "$out/cg-top.txt" ] && { say "callgrind, exclusive instructions per decision:"; cat "$out/cg-top.txt"; }
+    [ -f "$out/cg-incl.txt" ] && { say "callgrind, inclusive instructions per decision:"; cat "$out/cg-incl.txt"; }
+    [ -f "$out/lua.txt" ] && grep -v '^@' "$out/lua.txt"
+    [ -f "$out/cg-lua-incl.txt" ] && { say "callgrind, ours in the Lua VM, inclusive instructions per presence:"; cat "$out/cg-lua-incl.txt"; }
+    [ -f "$out/server.txt" ] && grep -v '^@' "$out/server.txt"
+    say '```'
+    say
+    say "</details>"
+    say "<!-- END GENERATED -->"
+} >"$gen"
+res=bench/RESULTS.md
+if [ -f "$res" ] && grep -q '^<!-- BEGIN GENERATED' "$res" && grep -q '^<!-- END GENERATED' "$res"; then
+    awk -v gen="$gen" '
+        /^<!-- BEGIN GENERATED/ { while ((getline line < gen) > 0) print line; skip = 1; next }
+        /^<!-- END GENERATED/ { skip = 0; next }
+        !skip { print }' "$res" >"$res.tmp" && mv "$res.tmp" "$res"
+else
+    { [ -f "$res" ] && cat "$res" && say; cat "$gen"; } >"$res.tmp" && mv "$res.tmp" "$res"
+fi
+say "results written to bench/RESULTS.md"
