@@ -665,30 +665,29 @@ void mj_stanza_init(mj_stanza *st)
         memset(st, 0, sizeof *st);
 }
 
-int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+/* Check the arguments, feed one direction, report the outcome. */
+static int feed(mj_session *s, const mj_stanza *st, mj_outcome *out,
+                int (*decide)(mj_session *, const mj_stanza *, mj_outcome *))
 {
     mj_outcome o = MJ_O_UNCHANGED;
     if (out)
         *out = MJ_O_UNCHANGED;
     if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
         return MJ_EINVAL;
-    int rc = mj_joins_outgoing(s, st, &o);
+    int rc = decide(s, st, &o);
     if (out)
         *out = o;
     return rc;
 }
 
+int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+{
+    return feed(s, st, out, mj_joins_outgoing);
+}
+
 int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    mj_outcome o = MJ_O_UNCHANGED;
-    if (out)
-        *out = MJ_O_UNCHANGED;
-    if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
-        return MJ_EINVAL;
-    int rc = mj_joins_incoming(s, st, &o);
-    if (out)
-        *out = o;
-    return rc;
+    return feed(s, st, out, mj_joins_incoming);
 }
 
 void mj_tracker_tick(mj_tracker *tr)
