@@ -532,15 +532,10 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick)
 
 /* ---- sessions --------------------------------------------------------- */
 
-struct sesskey {
-    const char *p;
-    size_t len;
-};
-
 static int session_match(const void *item, const void *key)
 {
     const mj_session *s = item;
-    const struct sesskey *k = key;
+    const struct strkey *k = key;
     return s->pjid_len == k->len && memcmp(s->pjid, k->p, k->len) == 0;
 }
 
@@ -564,7 +559,7 @@ static int session_lookup(mj_tracker *tr, const char *jid, size_t len,
     int rc = prep_full(jid, len, buf, FULL_JID_CAP, plen);
     if (rc != MJ_OK)
         return rc;
-    struct sesskey k = {buf, *plen};
+    struct strkey k = {buf, *plen};
     *h = mj_siphash(&tr->key, buf, *plen);
     size_t i = mj_table_find(&tr->sessions, *h, session_match, &k);
     if (i != (size_t)-1)
@@ -643,7 +638,7 @@ void mj_session_close(mj_session *s)
             mj_emit(e, MJ_EV_LEFT, MJ_R_SESSION_CLOSED, mj_str_none(),
                     mj_str_none(), mj_str_none(), mj_str_none());
     }
-    struct sesskey k = {s->pjid, s->pjid_len};
+    struct strkey k = {s->pjid, s->pjid_len};
     size_t i = mj_table_find(&tr->sessions, s->hash, session_match, &k);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->sessions, i);
