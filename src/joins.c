@@ -19,6 +19,12 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
                                &t->blen, t->res, sizeof t->res, &t->rlen);
     if (rc == MJ_OK)
         rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
+    /* A domain ending in ".." keeps one dot after util.jid.prep strips
+     * the root label, and that form prepares to yet another JID ("r.." ->
+     * "r." -> "r"): no room can answer from it, and a key that does not
+     * find itself would break the queries. Refused as a bad JID. */
+    if (rc == MJ_OK && t->blen > 0 && t->bare[t->blen - 1] == '.')
+        rc = MJ_EJID;
     if (rc == MJ_OK) {
         t->has_res = t->rlen != (size_t)-1;
         return MJ_OK;

@@ -822,6 +822,24 @@ TEST(bad_jids_are_refused)
     teardown();
 }
 
+/* fuzz regression (regress-room-key-not-idempotent): util.jid.prep strips
+ * one trailing dot, so "r@m.." prepares to "r@m." which prepares to "r@m".
+ * Such a room would be stored under a key that does not find itself. */
+TEST(room_domain_ending_in_two_dots_is_refused)
+{
+    setup();
+    CHECK_OUTCOME(fx_join(s, "room@muc.example.org../x"), MJ_O_BAD_JID);
+    CHECK_OUTCOME(fx_join(s, "room@muc.example.org./x"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "room@muc.example.org./x"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, "room@muc.example.org", MJ_S_JOINED);
+    CHECK_STATE(s, "room@muc.example.org.", MJ_S_JOINED);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.bad_jids, 1);
+    teardown();
+}
+
 TEST(too_long_nick_hits_the_bound)
 {
     char occ[1200];
@@ -1005,6 +1023,7 @@ int main(void)
     RUN(status_110_outside_muc_user_means_nothing);
     RUN(other_presence_types_never_change_state);
     RUN(bad_jids_are_refused);
+    RUN(room_domain_ending_in_two_dots_is_refused);
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
     RUN(iteration_lists_every_room);
