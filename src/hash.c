@@ -29,12 +29,19 @@
         v2 = ROTL(v2, 32);                                                    \
     } while (0)
 
+/* Little-endian 64-bit load: one move on little-endian machines. */
 static uint64_t load64(const unsigned char *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+#else
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
+#endif
 }
 
 uint64_t mj_siphash(const mj_hkey *key, const void *data, size_t len)
@@ -53,8 +60,15 @@ uint64_t mj_siphash(const mj_hkey *key, const void *data, size_t len)
         SIPROUND;
         v0 ^= m;
     }
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= ((uint64_t)p[n + i]) << (8 * i);
+    if (len & 7) {
+        /* the tail: the last eight bytes shifted, or byte by byte when the
+         * input is shorter than eight */
+        if (len >= 8)
+            b |= load64(p + len - 8) >> (8 * (8 - (len & 7)));
+        else
+            for (size_t i = 0; i < len; i++)
+                b |= ((uint64_t)p[i]) << (8 * i);
+    }
     v3 ^= b;
     SIPROUND;
     v0 ^= b;
@@ -92,20 +106,21 @@ void mj_hkey_random(mj_hkey *key)
     key->k1 = load64(buf + 8);
 }
 
-int mj_table_reserve(struct mj_tracker *tr, mj_table *t)
+int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)
 {
     if (t->cap != 0 && (t->count + 1) * 4 <= t->cap * 3)
         return MJ_OK;
     size_t ncap = t->cap ? t->cap * 2 : 4;
-    mj_slot *ns = mj_alloc(tr, ncap * sizeof *ns);
+    void **ns = mj_alloc(tr, ncap * sizeof *ns);
     if (ns == NULL)
         return MJ_ENOMEM;
-    memset(ns, 0, ncap * sizeof *ns);
+    for (size_t i = 0; i < ncap; i++)
+        ns[i] = NULL;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].item == NULL)
+        if (t->slots[i] == NULL)
             continue;
-        size_t j = (size_t)t->slots[i].hash & (ncap - 1);
-        while (ns[j].item != NULL)
+        size_t j = (size_t)hash_of(t->slots[i]) & (ncap - 1);
+        while (ns[j] != NULL)
             j = (j + 1) & (ncap - 1);
         ns[j] = t->slots[i];
     }
@@ -118,10 +133,9 @@ int mj_table_reserve(struct mj_tracker *tr, mj_table *t)
 void mj_table_insert(mj_table *t, uint64_t hash, void *item)
 {
     size_t j = (size_t)hash & (t->cap - 1);
-    while (t->slots[j].item != NULL)
+    while (t->slots[j] != NULL)
         j = (j + 1) & (t->cap - 1);
-    t->slots[j].hash = hash;
-    t->slots[j].item = item;
+    t->slots[j] = item;
     t->count++;
 }
 
@@ -132,32 +146,32 @@ size_t mj_table_find(const mj_table *t, uint64_t hash,
     if (t->cap == 0)
         return (size_t)-1;
     size_t j = (size_t)hash & (t->cap - 1);
-    while (t->slots[j].item != NULL) {
-        if (t->slots[j].hash == hash && match(t->slots[j].item, key))
+    while (t->slots[j] != NULL) {
+        if (match(t->slots[j], key))
             return j;
         j = (j + 1) & (t->cap - 1);
     }
     return (size_t)-1;
 }
 
-void mj_table_remove_at(mj_table *t, size_t idx)
+void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of)
 {
     size_t mask = t->cap - 1;
     size_t i = idx;
     size_t j = idx;
-    t->slots[i].item = NULL;
+    t->slots[i] = NULL;
     t->count--;
     for (;;) {
         j = (j + 1) & mask;
-        if (t->slots[j].item == NULL)
+        if (t->slots[j] == NULL)
             return;
-        size_t home = (size_t)t->slots[j].hash & mask;
+        size_t home = (size_t)hash_of(t->slots[j]) & mask;
         /* move j back to i unless its home lies cyclically in (i, j] */
         int in_range =
             (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
         if (!in_range) {
             t->slots[i] = t->slots[j];
-            t->slots[j].item = NULL;
+            t->slots[j] = NULL;
             i = j;
         }
     }

@@ -20,23 +20,22 @@ uint64_t mj_siphash(const mj_hkey *key, const void *p, size_t len);
  * back to time and addresses if none is readable. */
 void mj_hkey_random(mj_hkey *key);
 
-/* Open-addressing table of item pointers with their hashes (linear probing,
- * backward-shift deletion). Items are found by hash + a caller match. */
-typedef struct mj_slot {
-    uint64_t hash;
-    void *item; /* NULL: empty */
-} mj_slot;
-
+/* Open-addressing table of item pointers (linear probing, backward-shift
+ * deletion). A slot is only the pointer (8 bytes): an item's hash is kept
+ * in the item and read back with a hash_of function when the table grows
+ * or shifts; lookups start at the hash's slot and ask a caller match. */
 typedef struct mj_table {
-    mj_slot *slots;
-    size_t cap; /* 0 or a power of two */
+    void **slots; /* NULL: empty */
+    size_t cap;   /* 0 or a power of two */
     size_t count;
 } mj_table;
+
+typedef uint64_t (*mj_hash_of)(const void *item);
 
 struct mj_tracker;
 
 /* Make room for one more item (grows at 3/4 load). MJ_OK or MJ_ENOMEM. */
-int mj_table_reserve(struct mj_tracker *tr, mj_table *t);
+int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of);
 /* Insert; mj_table_reserve() must have succeeded before. */
 void mj_table_insert(mj_table *t, uint64_t hash, void *item);
 /* Index of the item matching, or (size_t)-1. */
@@ -44,7 +43,7 @@ size_t mj_table_find(const mj_table *t, uint64_t hash,
                      int (*match)(const void *item, const void *key),
                      const void *key);
 /* Remove the item at a found index. */
-void mj_table_remove_at(mj_table *t, size_t idx);
+void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of);
 void mj_table_free(struct mj_tracker *tr, mj_table *t);
 
 /* ---- memory ------------------------------------------------------------ */
@@ -61,8 +60,10 @@ char *mj_strdup(struct mj_tracker *tr, const char *p, size_t len);
 typedef struct mj_istr {
     uint64_t hash;
     uint32_t refs;
-    uint32_t len;
-    char s[]; /* len bytes + NUL */
+    uint32_t len : 31;
+    uint32_t fixed : 1; /* s prepares to itself (mj_parse_target may skip
+                           preparing a JID with these bytes) */
+    char s[];           /* len bytes + NUL */
 } mj_istr;
 
 typedef struct mj_entry mj_entry;
@@ -91,39 +92,69 @@ struct mj_linkcheck {
     char domain[]; /* prepared, len bytes + NUL */
 };
 
+/* What an entry needs only while something is open about it: a timed
+ * state (PENDING, CHANGING, EXPECTING, LEAVING), an asked nick, self-ping
+ * work. Allocated on demand and freed when the entry settles (JOINED, no
+ * ping work), so that a settled join costs only its mj_entry and its
+ * table slot (issue 7: at most 64 bytes per join besides the strings). */
+typedef struct mj_aux mj_aux;
+struct mj_aux {
+    mj_entry *e;
+    mj_aux *tprev, *tnext; /* timer list while in a timed state */
+    double deadline;
+    mj_ping *ping; /* self-ping work, or NULL */
+    char *pnick;   /* asked / announced nick or NULL */
+    uint32_t pnick_len;
+};
+
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
     char *nick;  /* shown nick (NUL-terminated) or NULL */
-    char *pnick; /* asked / announced nick or NULL */
-    uint32_t nick_len, pnick_len;
-    uint8_t state; /* mj_state */
+    mj_aux *aux; /* or NULL */
     double since;
-    double deadline;
-    mj_entry *tprev, *tnext; /* timer list while in a timed state */
-    mj_ping *ping;           /* self-ping work, or NULL */
+    uint32_t nick_len;
+    uint8_t state; /* mj_state */
 };
 
+static inline mj_ping *mj_entry_ping(const mj_entry *e)
+{
+    return e->aux ? e->aux->ping : NULL;
+}
+
+/* The asked nick (ptr NULL: none). */
+static inline mj_str mj_entry_pnick(const mj_entry *e)
+{
+    mj_str n = {NULL, 0};
+    if (e->aux != NULL && e->aux->pnick != NULL) {
+        n.ptr = e->aux->pnick;
+        n.len = e->aux->pnick_len;
+    }
+    return n;
+}
+
+/* What every decision reads comes first (one cache line: tr, rooms and
+ * the counters); the JIDs are read for lookups by JID, events and logs. */
 struct mj_session {
     struct mj_tracker *tr;
+    mj_table rooms; /* mj_entry *, hash = room->hash */
+    uint32_t n_pending, n_shown, n_changing, n_leaving;
+    int warned_limit;
+    uint64_t hash;
     char *jid; /* as given */
     size_t jid_len;
     char *pjid; /* prepared, the key */
     size_t pjid_len;
-    uint64_t hash;
-    mj_table rooms; /* mj_entry *, hash = room->hash */
-    size_t n_pending, n_shown, n_changing, n_leaving;
-    int warned_limit;
 };
 
 struct mj_tracker {
     mj_config cfg;
     mj_hkey key;
-    mj_table rooms;    /* mj_istr * */
-    mj_table sessions; /* mj_session * */
-    mj_entry *thead, *ttail;
-    mj_ping *phead;       /* entries with self-ping work */
-    mj_linkcheck *checks; /* link losses waiting for their delay */
+    mj_table rooms;        /* mj_istr * */
+    mj_table sessions;     /* mj_session * */
+    mj_aux *thead, *ttail; /* timer list, oldest deadline first */
+    mj_ping *phead;        /* entries with self-ping work */
+    mj_linkcheck *checks;  /* link losses waiting for their delay */
     uint32_t last_ping_id;
     size_t bytes;
     mj_stats st;
@@ -148,8 +179,15 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
 void mj_entry_destroy(mj_entry *e);
 
 /* Move an entry to a state, keeping counters and the timer list right.
- * Nicks are set by the caller with mj_entry_set_nick(). */
-void mj_entry_set_state(mj_entry *e, mj_state state);
+ * Nicks are set by the caller with mj_entry_set_nick(). MJ_ENOMEM (and
+ * no change) only when a timed state needs e->aux and none could be
+ * allocated: never after mj_entry_set_nick(e, 1, non-NULL) succeeded,
+ * never for JOINED or NONE. */
+int mj_entry_set_state(mj_entry *e, mj_state state);
+/* Make sure e->aux exists. MJ_OK or MJ_ENOMEM. */
+int mj_entry_aux(mj_entry *e);
+/* Free e->aux if nothing in it is in use. */
+void mj_entry_aux_trim(mj_entry *e);
 /* Replace e->nick (which = 0) or e->pnick (which = 1) by a copy of
  * (p, len) (p NULL clears). MJ_OK or MJ_ENOMEM (unchanged). */
 int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len);
@@ -195,10 +233,12 @@ int mj_kickable_condition(mj_str cond);
 typedef struct mj_target {
     char bare[2 * 1023 + 2];
     size_t blen;
-    char res[1023 + 1]; /* prepared resource */
-    size_t rlen;
+    char res[1023 + 1]; /* scratch: the resource is prepared only to
+                           check it */
     int has_res;
     mj_str raw_res; /* the resource as written in the stanza */
+    mj_istr *room;  /* the interned room JID bare names, or NULL */
+    uint64_t hash;  /* of bare */
 } mj_target;
 
 /* Prepare and split jid. MJ_OK; or the error, with *bad set to the

@@ -336,7 +336,7 @@ int mj_jid_split(const char *s, size_t len, mj_str *node, mj_str *host,
 /* Prepare node@host (or host) into out. Prosody prepares the host first,
  * then the node; either failing gives nil, so the order only decides which
  * error code is returned. */
-static int prep_bare(mj_str node, mj_str host, char *out, size_t cap,
+int mj_jid_prep_bare(mj_str node, mj_str host, char *out, size_t cap,
                      size_t *out_len)
 {
     size_t pos = 0, n;
@@ -382,7 +382,7 @@ int mj_jid_prep_split(const char *s, size_t len, char *bare, size_t bare_cap,
     rc = mj_jid_split(s, len, &node, &host, &resource);
     if (rc != MJ_OK)
         return rc;
-    rc = prep_bare(node, host, bare, bare_cap, bare_len);
+    rc = mj_jid_prep_bare(node, host, bare, bare_cap, bare_len);
     if (rc != MJ_OK)
         return rc;
     if (resource.ptr == NULL) {
@@ -411,7 +411,7 @@ int mj_jid_prep(const char *jid, size_t len, char *out, size_t out_cap,
     rc = mj_jid_split(jid, len, &node, &host, &resource);
     if (rc != MJ_OK)
         return rc;
-    rc = prep_bare(node, host, out, out_cap, &pos);
+    rc = mj_jid_prep_bare(node, host, out, out_cap, &pos);
     if (rc != MJ_OK)
         return rc;
     if (resource.ptr != NULL) {

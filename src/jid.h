@@ -35,6 +35,12 @@ int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
 int mj_prep_part_slow(mj_profile profile, const char *in, size_t len,
                       char *out, size_t cap, size_t *out_len);
 
+/* Prepare the bare JID of parts from mj_jid_split (node.ptr NULL: no
+ * node) into out: node@host or host, one trailing dot of host stripped.
+ * The errors of mj_prep_part. */
+int mj_jid_prep_bare(mj_str node, mj_str host, char *out, size_t cap,
+                     size_t *out_len);
+
 /* Prepare a JID and split it: writes the prepared bare JID
  * (node@host or host, trailing dot of host stripped) into bare (cap
  * bytes) and the prepared resource into res (cap bytes). *res_len is

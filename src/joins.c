@@ -11,24 +11,58 @@ static mj_str none(void)
     return mj_str_none();
 }
 
-/* MJ_OK, or the outcome to report when the JID is unusable. */
+/* MJ_OK, or the outcome to report when the JID is unusable.
+ *
+ * One split. The bare JID is the key: when its bytes as written are an
+ * interned room JID that prepares to itself (Prosody's router and MUC
+ * send prepared JIDs, so this is the common case), preparing it again
+ * would give the same bytes and is skipped. Otherwise it is prepared and
+ * looked up. The resource is only checked: decisions compare nicks as
+ * written, with mj_nick_equal. */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
 {
+    mj_tracker *tr = s->tr;
     mj_str node, host;
-    int rc = mj_jid_prep_split(jid.ptr, jid.len, t->bare, sizeof t->bare,
-                               &t->blen, t->res, sizeof t->res, &t->rlen);
-    if (rc == MJ_OK)
-        rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
-    /* A domain ending in ".." keeps one dot after util.jid.prep strips
-     * the root label, and that form prepares to yet another JID ("r.." ->
-     * "r." -> "r"): no room can answer from it, and a key that does not
-     * find itself would break the queries. Refused as a bad JID. */
-    if (rc == MJ_OK && t->blen > 0 && t->bare[t->blen - 1] == '.')
-        rc = MJ_EJID;
+    size_t rlen;
+    int rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
+    t->room = NULL;
     if (rc == MJ_OK) {
-        t->has_res = t->rlen != (size_t)-1;
+        const char *raw = node.ptr ? node.ptr : host.ptr;
+        size_t rawlen = (size_t)(host.ptr + host.len - raw);
+        mj_istr *r = NULL;
+        if (rawlen <= sizeof t->bare) {
+            r = mj_room_find(tr, raw, rawlen, &t->hash);
+            if (r != NULL && r->fixed) {
+                memcpy(t->bare, raw, rawlen);
+                t->blen = rawlen;
+                t->room = r;
+            }
+        }
+        if (t->room == NULL) {
+            rc = mj_jid_prep_bare(node, host, t->bare, sizeof t->bare,
+                                  &t->blen);
+            /* A domain ending in ".." keeps one dot after util.jid.prep
+             * strips the root label, and that form prepares to yet
+             * another JID ("r.." -> "r." -> "r"): no room can answer
+             * from it, and a key that does not find itself would break
+             * the queries. Refused as a bad JID. */
+            if (rc == MJ_OK && t->blen > 0 && t->bare[t->blen - 1] == '.')
+                rc = MJ_EJID;
+            if (rc == MJ_OK &&
+                (t->blen != rawlen || memcmp(t->bare, raw, rawlen) != 0))
+                t->room = mj_room_find(tr, t->bare, t->blen, &t->hash);
+            else if (rc == MJ_OK)
+                t->room = r; /* prepared as written: hash and lookup done */
+        }
+    }
+    if (rc == MJ_OK && t->raw_res.ptr != NULL)
+        rc = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr, t->raw_res.len,
+                          t->res, sizeof t->res, &rlen);
+    if (rc == MJ_OK) {
+        t->has_res = t->raw_res.ptr != NULL;
         return MJ_OK;
     }
+    t->room = NULL;
     if (rc == MJ_ENOMEM)
         return rc;
     if (rc == MJ_ETOOLONG) {
@@ -138,7 +172,11 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
         mj_entry_set_nick(e, 1, NULL, 0);
-        mj_entry_set_state(e, MJ_S_LEAVING);
+        if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
+            /* no memory for the leave's timer: take the leave as done
+             * now rather than keep an entry nothing would end */
+            leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
+        }
         return MJ_O_CHANGED;
     case MJ_S_LEAVING:
     case MJ_S_NONE:
@@ -228,12 +266,12 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         if (!presence || st->type != MJ_T_UNAVAILABLE)
             return MJ_OK;
         for (size_t i = 0; i < s->rooms.cap; i++) {
-            mj_entry *e = s->rooms.slots[i].item;
+            mj_entry *e = s->rooms.slots[i];
             if (e == NULL)
                 continue;
             if (send_leave(e, 1) == MJ_O_CHANGED) {
                 *out = MJ_O_CHANGED;
-                if (s->rooms.slots[i].item != e)
+                if (s->rooms.slots[i] != e)
                     i--; /* removal shifted another entry here */
             }
         }
@@ -243,8 +281,8 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
     int rc = mj_parse_target(s, st->to, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
-    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, &hash);
-    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    hash = t.hash;
+    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -286,9 +324,10 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             return MJ_ENOMEM;
         mj_entry_set_state(e, MJ_S_JOINED);
         emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
-        if (e->pnick && !mj_nick_equal(x, xlen, e->pnick, e->pnick_len))
-            mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE,
-                    mj_str_of(e->pnick, e->pnick_len), none(), none(), none());
+        mj_str asked = mj_entry_pnick(e);
+        if (asked.ptr && !mj_nick_equal(x, xlen, asked.ptr, asked.len))
+            mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
+                    none());
         mj_entry_set_nick(e, 1, NULL, 0);
         *out = MJ_O_CHANGED;
         return MJ_OK;
@@ -450,8 +489,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     int rc = mj_parse_target(s, st->from, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
-    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
-    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
     if (e == NULL) {
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);

@@ -72,8 +72,7 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     if (!t.has_res)
         return MJ_OK; /* the room itself speaking */
-    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
-    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
     if (e == NULL || e->nick == NULL)
         return MJ_OK; /* not in the room (PENDING shows no nick) */
     if (is_history(st, &t)) {
@@ -81,9 +80,9 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         return MJ_OK;
     }
     if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
-        (e->state == MJ_S_EXPECTING && e->pnick != NULL &&
-         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->pnick,
-                       e->pnick_len))) {
+        (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL &&
+         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, mj_entry_pnick(e).ptr,
+                       mj_entry_pnick(e).len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

@@ -47,13 +47,14 @@ static void ping_unlink(mj_tracker *tr, mj_ping *p)
 
 void mj_ping_drop(mj_entry *e)
 {
-    mj_ping *p = e->ping;
+    mj_ping *p = mj_entry_ping(e);
     if (p == NULL)
         return;
     mj_tracker *tr = e->sess->tr;
     ping_unlink(tr, p);
-    e->ping = NULL;
+    e->aux->ping = NULL;
     mj_free(tr, p, sizeof *p);
+    mj_entry_aux_trim(e);
 }
 
 static size_t outstanding_for(mj_tracker *tr, mj_str domain)
@@ -100,7 +101,7 @@ static void try_send(mj_ping *p, double now)
 static void schedule(mj_entry *e, double due, int from_link)
 {
     mj_tracker *tr = e->sess->tr;
-    mj_ping *p = e->ping;
+    mj_ping *p = mj_entry_ping(e);
     if (p != NULL) {
         if (p->id != 0)
             return; /* at most one outstanding ping per (session, room) */
@@ -115,8 +116,9 @@ static void schedule(mj_entry *e, double due, int from_link)
             p->due = due; /* waiting to retry: a direct sign pulls it in */
         return;
     }
-    p = mj_alloc(tr, sizeof *p);
+    p = mj_entry_aux(e) == MJ_OK ? mj_alloc(tr, sizeof *p) : NULL;
     if (p == NULL) {
+        mj_entry_aux_trim(e);
         mj_log(tr, MJ_LOG_WARN, "out of memory: self-ping of %s skipped",
                e->room->s);
         return;
@@ -129,7 +131,7 @@ static void schedule(mj_entry *e, double due, int from_link)
     if (tr->phead)
         tr->phead->prev = p;
     tr->phead = p;
-    e->ping = p;
+    e->aux->ping = p;
 }
 
 void mj_ping_request(mj_entry *e)
@@ -139,8 +141,9 @@ void mj_ping_request(mj_entry *e)
         return;
     double now = mj_now(tr);
     schedule(e, now, 0);
-    if (e->ping != NULL && e->ping->id == 0)
-        try_send(e->ping, now);
+    mj_ping *p = mj_entry_ping(e);
+    if (p != NULL && p->id == 0)
+        try_send(p, now);
 }
 
 /* The room said nothing about membership: retry later, boundedly. */
@@ -204,7 +207,7 @@ static void check_domain(mj_tracker *tr, mj_str domain, double now)
     mj_session *s;
     while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
         for (size_t i = 0; i < s->rooms.cap; i++) {
-            mj_entry *e = s->rooms.slots[i].item;
+            mj_entry *e = s->rooms.slots[i];
             if (e == NULL || e->nick == NULL || e->state == MJ_S_LEAVING ||
                 !str_eq(domain_of(e->room->s, e->room->len), domain))
                 continue;
@@ -307,8 +310,9 @@ static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
 static mj_entry *entry_by_ping(const mj_session *s, uint32_t id)
 {
     for (size_t i = 0; i < s->rooms.cap; i++) {
-        mj_entry *e = s->rooms.slots[i].item;
-        if (e != NULL && e->ping != NULL && e->ping->id == id)
+        mj_entry *e = s->rooms.slots[i];
+        if (e != NULL && mj_entry_ping(e) != NULL &&
+            mj_entry_ping(e)->id == id)
             return e;
     }
     return NULL;
@@ -347,7 +351,7 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
         mj_entry_destroy(e);
         break;
     case MJ_PING_UNKNOWN:
-        unknown(e->ping, mj_now(tr));
+        unknown(mj_entry_ping(e), mj_now(tr));
         break;
     case MJ_PING_STALE:
         break;
@@ -377,8 +381,7 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
         return 0;
     if (mj_parse_target(s, st->from, &t, &bad) != MJ_OK || !t.has_res)
         return 0;
-    mj_istr *r = mj_room_find(s->tr, t.bare, t.blen, NULL);
-    mj_entry *e = r ? mj_entry_find(s, r) : NULL;
+    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
     if (e == NULL || e->nick == NULL)
         return 0;
     return mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len);

@@ -234,8 +234,8 @@ void mj_tracker_free(mj_tracker *tr)
     if (tr == NULL)
         return;
     for (size_t i = 0; i < tr->sessions.cap; i++)
-        if (tr->sessions.slots[i].item != NULL)
-            session_free(tr->sessions.slots[i].item);
+        if (tr->sessions.slots[i] != NULL)
+            session_free(tr->sessions.slots[i]);
     mj_table_free(tr, &tr->sessions);
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
@@ -262,38 +262,64 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
 
 /* ---- interned rooms -------------------------------------------------- */
 
+/* What a table lookup compares: the hash first, then the bytes. */
 struct strkey {
     const char *p;
     size_t len;
+    uint64_t hash;
 };
+
+/* A table slot holding exactly this item (to remove it). */
+static int same_item(const void *item, const void *key)
+{
+    return item == key;
+}
+
+static uint64_t istr_hash(const void *item)
+{
+    return ((const mj_istr *)item)->hash;
+}
 
 static int istr_match(const void *item, const void *key)
 {
     const mj_istr *r = item;
     const struct strkey *k = key;
-    return r->len == k->len && memcmp(r->s, k->p, k->len) == 0;
+    return r->hash == k->hash && r->len == k->len &&
+           memcmp(r->s, k->p, k->len) == 0;
 }
 
 mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
                       uint64_t *hash_out)
 {
-    struct strkey k = {p, len};
-    uint64_t h = mj_siphash(&tr->key, p, len);
+    struct strkey k = {p, len, mj_siphash(&tr->key, p, len)};
     if (hash_out)
-        *hash_out = h;
-    size_t i = mj_table_find(&tr->rooms, h, istr_match, &k);
-    return i == (size_t)-1 ? NULL : tr->rooms.slots[i].item;
+        *hash_out = k.hash;
+    size_t i = mj_table_find(&tr->rooms, k.hash, istr_match, &k);
+    return i == (size_t)-1 ? NULL : tr->rooms.slots[i];
 }
 
 static void istr_release(mj_tracker *tr, mj_istr *r)
 {
     if (--r->refs > 0)
         return;
-    struct strkey k = {r->s, r->len};
-    size_t i = mj_table_find(&tr->rooms, r->hash, istr_match, &k);
+    size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
     if (i != (size_t)-1)
-        mj_table_remove_at(&tr->rooms, i);
+        mj_table_remove_at(&tr->rooms, i, istr_hash);
     mj_free(tr, r, sizeof *r + r->len + 1);
+}
+
+/* Does a prepared bare JID prepare to itself? (Nearly always; a JID
+ * whose form is not a fixed point is still tracked, but always found
+ * through preparation.) */
+static int prepares_to_itself(const char *s, size_t len)
+{
+    char buf[2 * MJ_PART_MAX + 2];
+    mj_str node, host, res;
+    size_t n;
+    return mj_jid_split(s, len, &node, &host, &res) == MJ_OK &&
+           res.ptr == NULL &&
+           mj_jid_prep_bare(node, host, buf, sizeof buf, &n) == MJ_OK &&
+           n == len && memcmp(buf, s, len) == 0;
 }
 
 /* ---- entries ------------------------------------------------------------ */
@@ -303,28 +329,33 @@ static int entry_match(const void *item, const void *key)
     return ((const mj_entry *)item)->room == key;
 }
 
+static uint64_t entry_hash(const void *item)
+{
+    return ((const mj_entry *)item)->room->hash;
+}
+
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
 {
     size_t i = mj_table_find(&s->rooms, room->hash, entry_match, room);
-    return i == (size_t)-1 ? NULL : s->rooms.slots[i].item;
+    return i == (size_t)-1 ? NULL : s->rooms.slots[i];
 }
 
 mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
                           uint64_t hash)
 {
     mj_tracker *tr = s->tr;
-    struct strkey k = {room, len};
+    struct strkey k = {room, len, hash};
     mj_istr *r = NULL;
     size_t i = mj_table_find(&tr->rooms, hash, istr_match, &k);
     if (i != (size_t)-1)
-        r = tr->rooms.slots[i].item;
-    if (mj_table_reserve(tr, &s->rooms) != MJ_OK)
+        r = tr->rooms.slots[i];
+    if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
         return NULL;
     mj_entry *e = mj_alloc(tr, sizeof *e);
     if (e == NULL)
         return NULL;
     if (r == NULL) {
-        if (mj_table_reserve(tr, &tr->rooms) != MJ_OK) {
+        if (mj_table_reserve(tr, &tr->rooms, istr_hash) != MJ_OK) {
             mj_free(tr, e, sizeof *e);
             return NULL;
         }
@@ -335,9 +366,10 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
         }
         r->hash = hash;
         r->refs = 0;
-        r->len = (uint32_t)len;
+        r->len = (uint32_t)len & 0x7fffffff;
         memcpy(r->s, room, len);
         r->s[len] = '\0';
+        r->fixed = prepares_to_itself(r->s, len);
         mj_table_insert(&tr->rooms, hash, r);
     }
     r->refs++;
@@ -350,28 +382,28 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
     return e;
 }
 
-static void timer_unlink(mj_tracker *tr, mj_entry *e)
+static void timer_unlink(mj_tracker *tr, mj_aux *a)
 {
-    if (e->tprev)
-        e->tprev->tnext = e->tnext;
-    else if (tr->thead == e)
-        tr->thead = e->tnext;
-    if (e->tnext)
-        e->tnext->tprev = e->tprev;
-    else if (tr->ttail == e)
-        tr->ttail = e->tprev;
-    e->tprev = e->tnext = NULL;
+    if (a->tprev)
+        a->tprev->tnext = a->tnext;
+    else if (tr->thead == a)
+        tr->thead = a->tnext;
+    if (a->tnext)
+        a->tnext->tprev = a->tprev;
+    else if (tr->ttail == a)
+        tr->ttail = a->tprev;
+    a->tprev = a->tnext = NULL;
 }
 
-static void timer_append(mj_tracker *tr, mj_entry *e)
+static void timer_append(mj_tracker *tr, mj_aux *a)
 {
-    e->tprev = tr->ttail;
-    e->tnext = NULL;
+    a->tprev = tr->ttail;
+    a->tnext = NULL;
     if (tr->ttail)
-        tr->ttail->tnext = e;
+        tr->ttail->tnext = a;
     else
-        tr->thead = e;
-    tr->ttail = e;
+        tr->thead = a;
+    tr->ttail = a;
 }
 
 static void count_state(mj_session *s, mj_state st, int delta)
@@ -410,48 +442,89 @@ static int timed(mj_state st)
            st == MJ_S_LEAVING;
 }
 
-void mj_entry_set_state(mj_entry *e, mj_state state)
+int mj_entry_aux(mj_entry *e)
+{
+    if (e->aux != NULL)
+        return MJ_OK;
+    mj_aux *a = mj_alloc(e->sess->tr, sizeof *a);
+    if (a == NULL)
+        return MJ_ENOMEM;
+    memset(a, 0, sizeof *a);
+    a->e = e;
+    e->aux = a;
+    return MJ_OK;
+}
+
+void mj_entry_aux_trim(mj_entry *e)
+{
+    mj_aux *a = e->aux;
+    if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
+        a->pnick != NULL)
+        return;
+    e->aux = NULL;
+    mj_free(e->sess->tr, a, sizeof *a);
+}
+
+int mj_entry_set_state(mj_entry *e, mj_state state)
 {
     mj_tracker *tr = e->sess->tr;
+    if (timed(state) && mj_entry_aux(e) != MJ_OK)
+        return MJ_ENOMEM;
     count_state(e->sess, (mj_state)e->state, -1);
     count_state(e->sess, state, +1);
     if (timed((mj_state)e->state))
-        timer_unlink(tr, e);
+        timer_unlink(tr, e->aux);
     e->state = (uint8_t)state;
     e->since = mj_now(tr);
     if (timed(state)) {
-        e->deadline = e->since + tr->cfg.pending_timeout;
-        timer_append(tr, e);
+        e->aux->deadline = e->since + tr->cfg.pending_timeout;
+        timer_append(tr, e->aux);
+    } else {
+        mj_entry_aux_trim(e);
     }
+    return MJ_OK;
 }
 
+/* The asked nick lives in e->aux (made on demand; freed when the entry
+ * no longer needs it). */
 int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len)
 {
     mj_tracker *tr = e->sess->tr;
     char *copy = NULL;
+    if (which && p == NULL && e->aux == NULL)
+        return MJ_OK;
+    if (which && mj_entry_aux(e) != MJ_OK)
+        return MJ_ENOMEM;
     if (p != NULL) {
         copy = mj_strdup(tr, p, len);
-        if (copy == NULL)
+        if (copy == NULL) {
+            if (which)
+                mj_entry_aux_trim(e);
             return MJ_ENOMEM;
+        }
     }
-    char **slot = which ? &e->pnick : &e->nick;
-    uint32_t *slen = which ? &e->pnick_len : &e->nick_len;
+    char **slot = which ? &e->aux->pnick : &e->nick;
+    uint32_t *slen = which ? &e->aux->pnick_len : &e->nick_len;
     if (*slot)
         mj_free(tr, *slot, (size_t)*slen + 1);
     *slot = copy;
     *slen = copy ? (uint32_t)len : 0;
+    if (which && copy == NULL)
+        mj_entry_aux_trim(e);
     return MJ_OK;
 }
 
 void mj_entry_promote_nick(mj_entry *e)
 {
     mj_tracker *tr = e->sess->tr;
+    if (e->aux == NULL)
+        return;
     if (e->nick)
         mj_free(tr, e->nick, (size_t)e->nick_len + 1);
-    e->nick = e->pnick;
-    e->nick_len = e->pnick_len;
-    e->pnick = NULL;
-    e->pnick_len = 0;
+    e->nick = e->aux->pnick;
+    e->nick_len = e->aux->pnick_len;
+    e->aux->pnick = NULL;
+    e->aux->pnick_len = 0;
 }
 
 static void entry_free(mj_entry *e)
@@ -459,10 +532,12 @@ static void entry_free(mj_entry *e)
     mj_tracker *tr = e->sess->tr;
     count_state(e->sess, (mj_state)e->state, -1);
     if (timed((mj_state)e->state))
-        timer_unlink(tr, e);
+        timer_unlink(tr, e->aux);
+    e->state = MJ_S_NONE;
     mj_ping_drop(e);
     mj_entry_set_nick(e, 0, NULL, 0);
     mj_entry_set_nick(e, 1, NULL, 0);
+    mj_entry_aux_trim(e);
     istr_release(tr, e->room);
     mj_free(tr, e, sizeof *e);
 }
@@ -470,9 +545,9 @@ static void entry_free(mj_entry *e)
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
-    size_t i = mj_table_find(&s->rooms, e->room->hash, entry_match, e->room);
+    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
     if (i != (size_t)-1)
-        mj_table_remove_at(&s->rooms, i);
+        mj_table_remove_at(&s->rooms, i, entry_hash);
     entry_free(e);
 }
 
@@ -500,16 +575,14 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.session = e->sess;
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
     ev.room = mj_str_of(e->room->s, e->room->len);
-    ev.nick = e->nick ? mj_str_of(e->nick, e->nick_len)
-                      : (e->pnick ? mj_str_of(e->pnick, e->pnick_len)
-                                  : mj_str_none());
+    ev.nick = e->nick ? mj_str_of(e->nick, e->nick_len) : mj_entry_pnick(e);
     ev.old_nick = old_nick;
     ev.reason = reason;
     ev.condition = condition;
     ev.text = text;
     ev.alt_venue = alt_venue;
     ev.from_nick = mj_str_none();
-    ev.ping_id = e->ping ? e->ping->id : 0;
+    ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
 }
 
@@ -536,7 +609,13 @@ static int session_match(const void *item, const void *key)
 {
     const mj_session *s = item;
     const struct strkey *k = key;
-    return s->pjid_len == k->len && memcmp(s->pjid, k->p, k->len) == 0;
+    return s->hash == k->hash && s->pjid_len == k->len &&
+           memcmp(s->pjid, k->p, k->len) == 0;
+}
+
+static uint64_t session_hash(const void *item)
+{
+    return ((const mj_session *)item)->hash;
 }
 
 static int prep_full(const char *jid, size_t len, char *out, size_t cap,
@@ -559,11 +638,11 @@ static int session_lookup(mj_tracker *tr, const char *jid, size_t len,
     int rc = prep_full(jid, len, buf, FULL_JID_CAP, plen);
     if (rc != MJ_OK)
         return rc;
-    struct strkey k = {buf, *plen};
-    *h = mj_siphash(&tr->key, buf, *plen);
+    struct strkey k = {buf, *plen, mj_siphash(&tr->key, buf, *plen)};
+    *h = k.hash;
     size_t i = mj_table_find(&tr->sessions, *h, session_match, &k);
     if (i != (size_t)-1)
-        *found = tr->sessions.slots[i].item;
+        *found = tr->sessions.slots[i];
     return MJ_OK;
 }
 
@@ -592,7 +671,7 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
     int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
     if (rc != MJ_OK || *out != NULL)
         return rc;
-    if (mj_table_reserve(tr, &tr->sessions) != MJ_OK)
+    if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
         return MJ_ENOMEM;
     mj_session *s = mj_alloc(tr, sizeof *s);
     if (s == NULL)
@@ -619,8 +698,8 @@ static void session_free(mj_session *s)
 {
     mj_tracker *tr = s->tr;
     for (size_t i = 0; i < s->rooms.cap; i++)
-        if (s->rooms.slots[i].item != NULL)
-            entry_free(s->rooms.slots[i].item);
+        if (s->rooms.slots[i] != NULL)
+            entry_free(s->rooms.slots[i]);
     mj_table_free(tr, &s->rooms);
     mj_free(tr, s->jid, s->jid_len + 1);
     mj_free(tr, s->pjid, s->pjid_len + 1);
@@ -633,15 +712,14 @@ void mj_session_close(mj_session *s)
         return;
     mj_tracker *tr = s->tr;
     for (size_t i = 0; i < s->rooms.cap; i++) {
-        mj_entry *e = s->rooms.slots[i].item;
+        mj_entry *e = s->rooms.slots[i];
         if (e != NULL && e->state != MJ_S_PENDING && e->state != MJ_S_NONE)
             mj_emit(e, MJ_EV_LEFT, MJ_R_SESSION_CLOSED, mj_str_none(),
                     mj_str_none(), mj_str_none(), mj_str_none());
     }
-    struct strkey k = {s->pjid, s->pjid_len};
-    size_t i = mj_table_find(&tr->sessions, s->hash, session_match, &k);
+    size_t i = mj_table_find(&tr->sessions, s->hash, same_item, s);
     if (i != (size_t)-1)
-        mj_table_remove_at(&tr->sessions, i);
+        mj_table_remove_at(&tr->sessions, i, session_hash);
     session_free(s);
 }
 
@@ -691,7 +769,7 @@ void mj_tracker_tick(mj_tracker *tr)
         return;
     double now = mj_now(tr);
     while (tr->thead != NULL && tr->thead->deadline <= now)
-        mj_joins_timeout(tr->thead);
+        mj_joins_timeout(tr->thead->e);
     mj_pings_tick(tr, now);
 }
 
@@ -702,8 +780,7 @@ static void fill_info(const mj_entry *e, mj_room_info *info)
     info->room = mj_str_of(e->room->s, e->room->len);
     info->state = (mj_state)e->state;
     info->nick = e->nick ? mj_str_of(e->nick, e->nick_len) : mj_str_none();
-    info->pending_nick =
-        e->pnick ? mj_str_of(e->pnick, e->pnick_len) : mj_str_none();
+    info->pending_nick = mj_entry_pnick(e);
     info->since = e->since;
 }
 
@@ -764,7 +841,7 @@ int mj_session_next_room(const mj_session *s, size_t *cursor,
     if (s == NULL || cursor == NULL)
         return 0;
     while (*cursor < s->rooms.cap) {
-        const mj_entry *e = s->rooms.slots[(*cursor)++].item;
+        const mj_entry *e = s->rooms.slots[(*cursor)++];
         if (e != NULL && e->state != MJ_S_NONE) {
             if (info)
                 fill_info(e, info);
@@ -779,7 +856,7 @@ mj_session *mj_tracker_next_session(const mj_tracker *tr, size_t *cursor)
     if (tr == NULL || cursor == NULL)
         return NULL;
     while (*cursor < tr->sessions.cap) {
-        mj_session *s = tr->sessions.slots[(*cursor)++].item;
+        mj_session *s = tr->sessions.slots[(*cursor)++];
         if (s != NULL)
             return s;
     }
@@ -837,7 +914,11 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
             mj_entry_destroy(e);
         return MJ_ENOMEM;
     }
-    mj_entry_set_state(e, state);
+    if (mj_entry_set_state(e, state) != MJ_OK) {
+        if (fresh)
+            mj_entry_destroy(e);
+        return MJ_ENOMEM;
+    }
     e->since = since;
     return MJ_OK;
 }

@@ -149,9 +149,45 @@ TEST(every_allocation_failure_is_survived)
            n - 1);
 }
 
+/* A settled join holds no timer record (mj_aux); leaving needs one. If
+ * it cannot be had, the leave is taken as done at once (left-unconfirmed)
+ * rather than keeping an entry nothing would end. */
+TEST(leave_without_memory_for_its_timer_is_taken_as_done)
+{
+    mj_config cfg;
+    mj_tracker *tr = NULL;
+    mj_session *s = NULL;
+    mj_config_init(&cfg);
+    cfg.alloc = failing_alloc;
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    fail_at = 0;
+    n_allocs = 0;
+    live = 0;
+    fx_take();
+    CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
+    CHECK_INT(mj_session_open(tr, "a@x/1", 5, &s), MJ_OK);
+    CHECK_OUTCOME(fx_join(s, "r@m/ann"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "r@m/ann"), MJ_O_CHANGED);
+    CHECK_EVENTS("joined r@m ann");
+    fail_at = n_allocs + 1;
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", "r@m/ann")), MJ_O_CHANGED);
+    CHECK_EVENTS("left r@m ann left-unconfirmed");
+    CHECK_INT(fx_state(s, "r@m"), MJ_S_NONE);
+    fail_at = 0;
+    /* the late confirmation finds nothing */
+    mj_stanza st = fx_pres("unavailable", "r@m/ann");
+    fx_codes(&st, 110, 0);
+    fx_in(s, st);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+    CHECK_INT(live, 0);
+}
+
 int main(void)
 {
     fx_now = 1000;
     RUN(every_allocation_failure_is_survived);
+    RUN(leave_without_memory_for_its_timer_is_taken_as_done);
     return test_summary("alloc");
 }
