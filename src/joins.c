@@ -21,17 +21,27 @@ static mj_str none(void)
  * written, with mj_nick_equal. */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
 {
-    mj_tracker *tr = s->tr;
     mj_str node, host;
     size_t rlen;
+    int rc_res = MJ_OK;
+    /* What does not need the session comes first: with many sessions,
+     * the session's memory is still on its way (see MJ_PREFETCH). */
     int rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
     t->room = NULL;
+    if (rc == MJ_OK && t->raw_res.ptr != NULL)
+        rc_res = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr,
+                              t->raw_res.len, t->res, sizeof t->res, &rlen);
     if (rc == MJ_OK) {
+        mj_tracker *tr = s->tr;
         const char *raw = node.ptr ? node.ptr : host.ptr;
         size_t rawlen = (size_t)(host.ptr + host.len - raw);
         mj_istr *r = NULL;
         if (rawlen <= sizeof t->bare) {
-            r = mj_room_find(tr, raw, rawlen, &t->hash);
+            t->hash = mj_siphash(&tr->key, raw, rawlen);
+            /* the session's slot for this room, read soon after */
+            if (s->rooms.cap)
+                MJ_PREFETCH(&s->rooms.slots[t->hash & (s->rooms.cap - 1)]);
+            r = mj_room_find_hashed(tr, raw, rawlen, t->hash);
             if (r != NULL && r->fixed) {
                 memcpy(t->bare, raw, rawlen);
                 t->blen = rawlen;
@@ -55,9 +65,8 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
                 t->room = r; /* prepared as written: hash and lookup done */
         }
     }
-    if (rc == MJ_OK && t->raw_res.ptr != NULL)
-        rc = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr, t->raw_res.len,
-                          t->res, sizeof t->res, &rlen);
+    if (rc == MJ_OK)
+        rc = rc_res; /* a bad bare JID is reported first, as before */
     if (rc == MJ_OK) {
         t->has_res = t->raw_res.ptr != NULL;
         return MJ_OK;
@@ -320,7 +329,9 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             *out = MJ_O_LIMIT;
             return MJ_OK;
         }
-        if (mj_entry_set_nick(e, 0, x, xlen) != MJ_OK)
+        if (e->nick == NULL && (e->nick = mj_entry_take_pnick(e, x, xlen)))
+            e->nick_len = (uint32_t)xlen; /* joined under the asked nick */
+        else if (mj_entry_set_nick(e, 0, x, xlen) != MJ_OK)
             return MJ_ENOMEM;
         mj_entry_set_state(e, MJ_S_JOINED);
         emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
@@ -347,8 +358,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
-    char *copy = mj_strdup(tr, x, xlen);
-    if (copy == NULL)
+    char *copy = mj_entry_take_pnick(e, x, xlen);
+    if (copy == NULL && (copy = mj_strdup(tr, x, xlen)) == NULL)
         return MJ_ENOMEM;
     char *old = e->nick;
     uint32_t old_len = e->nick_len;

@@ -288,14 +288,21 @@ static int istr_match(const void *item, const void *key)
            memcmp(r->s, k->p, k->len) == 0;
 }
 
+mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
+                             uint64_t hash)
+{
+    struct strkey k = {p, len, hash};
+    size_t i = mj_table_find(&tr->rooms, hash, istr_match, &k);
+    return i == (size_t)-1 ? NULL : tr->rooms.slots[i];
+}
+
 mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
                       uint64_t *hash_out)
 {
-    struct strkey k = {p, len, mj_siphash(&tr->key, p, len)};
+    uint64_t h = mj_siphash(&tr->key, p, len);
     if (hash_out)
-        *hash_out = k.hash;
-    size_t i = mj_table_find(&tr->rooms, k.hash, istr_match, &k);
-    return i == (size_t)-1 ? NULL : tr->rooms.slots[i];
+        *hash_out = h;
+    return mj_room_find_hashed(tr, p, len, h);
 }
 
 static void istr_release(mj_tracker *tr, mj_istr *r)
@@ -512,6 +519,18 @@ int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len)
     if (which && copy == NULL)
         mj_entry_aux_trim(e);
     return MJ_OK;
+}
+
+char *mj_entry_take_pnick(mj_entry *e, const char *p, size_t len)
+{
+    mj_aux *a = e->aux;
+    if (a == NULL || a->pnick == NULL || a->pnick_len != len ||
+        memcmp(a->pnick, p, len) != 0)
+        return NULL;
+    char *s = a->pnick;
+    a->pnick = NULL;
+    a->pnick_len = 0;
+    return s;
 }
 
 void mj_entry_promote_nick(mj_entry *e)
@@ -747,6 +766,7 @@ static int feed(mj_session *s, const mj_stanza *st, mj_outcome *out,
         *out = MJ_O_UNCHANGED;
     if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
         return MJ_EINVAL;
+    MJ_PREFETCH(s);
     int rc = decide(s, st, &o);
     if (out)
         *out = o;
