@@ -138,7 +138,13 @@ def check_module(srv, config, expect):
     errors = srv.errors_in_log()
     if errors:
         raise harness.HarnessError(f"{config}: Prosody logged errors: {errors[:5]}")
-    rc, out = srv.admin('module:info("track_muc_joins", "localhost")')
+    # the admin socket may come up after the ports (slow under valgrind)
+    deadline = time.monotonic() + 60
+    while True:
+        rc, out = srv.admin('module:info("track_muc_joins", "localhost")')
+        if "Unable to connect" not in out or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     m = re.search(r"^\s*path: (.*)$", out, re.M)
     if config == "none":
         if rc == 0 or m:
