@@ -2,28 +2,51 @@
 the community module and with no tracking, on a real MUC.
 
     /usr/bin/python3 bench/bench_server.py COMMUNITY_MODULES_DIR|- [runs] [clients] [rooms] [rounds]
+    /usr/bin/python3 bench/bench_server.py --callgrind COMMUNITY_MODULES_DIR|- [clients] [rooms]
 
 COMMUNITY_MODULES_DIR holds mod_track_muc_joins/ of Debian's
 prosody-modules ("-": skip that configuration). Uses the integration
-harness (tests/integration/harness.py): each run is a fresh private Prosody
-on loopback ports with the module from build/plugins (ours), the community
-module, or neither on the VirtualHost, and the plain MUC component (no test
-module, logging at warn level).
+harness (tests/integration/harness.py): one private Prosody per
+configuration on loopback ports -- with the module from build/plugins
+(ours), with the community module, with neither -- each with the plain MUC
+component (no test module) and logging at warn level, all three running at
+once with `clients` slixmpp clients connected to each (not measured).
 
-Workload per run: `clients` slixmpp clients connect (not measured); then,
-`rounds` times, every client sends a join to each of `rooms` rooms on the
-real MUC at once and waits for its self-presences, then leaves them all and
-waits for the confirmations. Measured over the workload: Prosody's CPU time
-(/proc/PID/schedstat, utime+stime from /proc/PID/stat as a fallback) and
-its peak RSS (VmHWM after resetting it through /proc/PID/clear_refs), plus
-the presences the clients received. Configurations alternate run by run
-(none, community, ours, none, ...); figures are medians. Lines starting
-with "@" are for scripts/bench.sh.
+A run: each server in turn (the order rotating from run to run, so that
+the three see the same machine conditions) gets the workload: `rounds`
+times, every client sends a join to each of `rooms` rooms on the real MUC
+at once and waits for its self-presences, then leaves them all and waits
+for the confirmations (50 x 20: ~75k presences). Measured over the
+workload: Prosody's CPU time (/proc/PID/schedstat; utime+stime from
+/proc/PID/stat as a fallback), its peak RSS (VmHWM after resetting it
+through /proc/PID/clear_refs), the presences the clients received. Reported:
+medians over the runs, and the median of each configuration's CPU over no
+tracking's in the same run (paired, which cancels most of the drift of a
+shared machine).
+
+--callgrind: each configuration once, one after the other, Prosody under
+valgrind's callgrind (a smaller workload, 20 clients x 20 rooms by default,
+~3 minutes for the three): the instructions Prosody executes for the
+workload -- instrumentation off until the clients are logged in, then
+switched on, counters zeroed before and dumped after the workload with
+callgrind_control -- per presence received, and over no tracking's. Exact
+where CPU time is noisy.
+
+Every configuration's server is checked through its admin shell: the
+module loaded from the intended file (or, for none, not loaded). Servers
+are stopped on every exit: failure, Ctrl-C, SIGTERM or SIGHUP.
+
+Lines starting with "@" are for scripts/bench.sh.
 """
 
 import os
+import re
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,86 +90,226 @@ def reset_peak(pid):
 
 
 def make_server(config, community_dir, users):
+    """A private Prosody for one configuration, started, with the module
+    checked: loaded from the intended file (ours: build/plugins; community:
+    a private copy of the community module's folder), or not at all
+    (none). Raises if not."""
     host_modules = () if config == "none" else ("track_muc_joins",)
     srv = ProsodyServer(options={}, muc_options={}, muc_modules=(),
                         host_modules=host_modules, name=f"bench-{config}")
     srv.prepare()
-    srv.options["log"] = {"warn": str(srv.dir / "prosody.log")}
-    if config == "community":
-        srv.options["plugin_paths"] = [str(community_dir)]
-    srv.write_config()
-    # accounts written as Prosody's internal_plain store keeps them (fast;
-    # prosodyctl register takes ~0.5 s per user)
-    acc = srv.dir / "data" / srv.domain.replace(".", "%2e") / "accounts"
-    acc.mkdir(parents=True, exist_ok=True)
-    for u in users:
-        (acc / f"{u}.dat").write_text(f'return {{\n\t["password"] = "{PASSWORD}";\n}};\n')
-    srv.launch()
+    try:
+        srv.options["log"] = {"warn": str(srv.dir / "prosody.log")}
+        # Prosody searches its installer_plugin_path first, by default
+        # /var/lib/prosody/custom_plugins, shared by every Prosody on the
+        # machine: a private one, so nothing installed there shadows the
+        # module measured
+        srv.options["installer_plugin_path"] = str(srv.dir / "custom_plugins")
+        expect = harness.module_dir() / "mod_track_muc_joins" / "mod_track_muc_joins.lua"
+        if config == "community":
+            # only a private copy of its folder on the plugin path: absolute
+            # (Prosody chdirs to its data dir), nothing else from the
+            # package, and immune to build/bench/pm being unpacked again
+            plugins = srv.dir / "community-plugins"
+            shutil.copytree(Path(community_dir) / "mod_track_muc_joins",
+                            plugins / "mod_track_muc_joins")
+            srv.options["plugin_paths"] = [str(plugins)]
+            expect = plugins / "mod_track_muc_joins" / "mod_track_muc_joins.lua"
+        srv.write_config()
+        # accounts written as Prosody's internal_plain store keeps them (fast;
+        # prosodyctl register takes ~0.5 s per user)
+        acc = srv.dir / "data" / srv.domain.replace(".", "%2e") / "accounts"
+        acc.mkdir(parents=True, exist_ok=True)
+        for u in users:
+            (acc / f"{u}.dat").write_text(f'return {{\n\t["password"] = "{PASSWORD}";\n}};\n')
+        srv.launch()
+        check_module(srv, config, expect)
+    except BaseException:
+        srv.stop()
+        srv.cleanup()
+        raise
     return srv
 
 
-def module_loaded(srv, config):
-    log = srv.log_text()
+def check_module(srv, config, expect):
+    """Ask the server (admin shell) where mod_track_muc_joins was loaded
+    from: a configuration measured without its module would be a figure
+    for the wrong thing."""
+    errors = srv.errors_in_log()
+    if errors:
+        raise harness.HarnessError(f"{config}: Prosody logged errors: {errors[:5]}")
+    # the admin socket may come up after the ports (slow under valgrind)
+    deadline = time.monotonic() + 60
+    while True:
+        rc, out = srv.admin('module:info("track_muc_joins", "localhost")')
+        if "Unable to connect" not in out or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    m = re.search(r"^\s*path: (.*)$", out, re.M)
     if config == "none":
-        return True
-    if "error" in log.lower() and "track_muc_joins" in log:
-        return False
-    return True
+        if rc == 0 or m:
+            raise harness.HarnessError(f"none: mod_track_muc_joins is loaded: {out.strip()}")
+        return
+    if rc != 0 or not m:
+        raise harness.HarnessError(f"{config}: mod_track_muc_joins is not loaded: {out.strip()}")
+    if Path(m.group(1)).resolve() != Path(expect).resolve():
+        raise harness.HarnessError(f"{config}: mod_track_muc_joins loaded from {m.group(1)}, "
+                                   f"not {expect}")
 
 
-def one_run(lt, config, community_dir, nclients, nrooms, rounds):
-    users = [f"bench{i}" for i in range(nclients)]
-    srv = make_server(config, community_dir, users)
-    clients = []
-    try:
-        for u in users:
-            clients.append(Client(lt, srv, u, "bench").connect())
+class Setup:
+    """One configuration: its server and its connected clients."""
+
+    def __init__(self, lt, config, community_dir, nclients):
+        self.config = config
+        users = [f"bench{i}" for i in range(nclients)]
+        self.srv = make_server(config, community_dir, users)
+        self.clients = []
+        try:
+            for u in users:
+                self.clients.append(Client(lt, self.srv, u, "bench").connect())
+        except BaseException:
+            self.close()
+            raise
+        self.pid = self.srv.proc.pid
+
+    def workload(self, nrooms, rounds):
+        """Every client joins nrooms rooms at once, waits for its
+        self-presences, then leaves them all and waits; `rounds` times.
+        Returns Prosody's CPU seconds, wall seconds, peak RSS (KiB) and the
+        presences the clients received, over the workload only."""
         rooms = [f"room{j}@{MUC}" for j in range(nrooms)]
         last = rooms[-1]
-        pid = srv.proc.pid
-        time.sleep(0.5)
-        rss0 = status_kib(pid, "VmRSS")
-        peak_ok = reset_peak(pid)
-        cpu0 = cpu_seconds(pid)
+        rss0 = status_kib(self.pid, "VmRSS")
+        peak_ok = reset_peak(self.pid)
+        marks0 = [c.mark() for c in self.clients]
+        cpu0 = cpu_seconds(self.pid)
         t0 = time.monotonic()
         for _ in range(rounds):
-            marks = [c.mark() for c in clients]
-            for c in clients:
+            marks = [c.mark() for c in self.clients]
+            for c in self.clients:
                 c.send("".join(
                     f"<presence to='{r}/{c.user}' id='j{j}'><x xmlns='{NS_MUC}'/></presence>"
                     for j, r in enumerate(rooms)))
             # a client's joins are answered in order: the last room's
             # self-presence comes last
-            for c, m in zip(clients, marks):
+            for c, m in zip(self.clients, marks):
                 c.wait(lambda s: is_presence(s, frm_bare=last, type_=None, self_=True), m,
                        timeout=120, what=f"the self-presence from {last}")
-            marks = [c.mark() for c in clients]
-            for c in clients:
+            marks = [c.mark() for c in self.clients]
+            for c in self.clients:
                 c.send("".join(f"<presence type='unavailable' to='{r}/{c.user}'/>" for r in rooms))
-            for c, m in zip(clients, marks):
+            for c, m in zip(self.clients, marks):
                 c.wait(lambda s: is_presence(s, frm_bare=last, type_="unavailable", self_=True), m,
                        timeout=120, what=f"the unavailable self-presence from {last}")
         wall = time.monotonic() - t0
-        cpu = cpu_seconds(pid) - cpu0
-        peak = status_kib(pid, "VmHWM") if peak_ok else 0
-        received = sum(len([s for s in c.received() if s.name == "presence"]) for c in clients)
-        ok = module_loaded(srv, config)
-        errors = srv.errors_in_log()
+        cpu = cpu_seconds(self.pid) - cpu0
+        peak = status_kib(self.pid, "VmHWM") if peak_ok else 0
+        received = sum(len([s for s in c.received(m) if s.name == "presence"])
+                       for c, m in zip(self.clients, marks0))
+        errors = self.srv.errors_in_log()
         return {"cpu": cpu, "wall": wall, "peak_kib": peak, "rss0_kib": rss0,
-                "presences": received, "ok": ok and not errors, "errors": errors[:5]}
-    finally:
-        for c in clients:
+                "presences": received, "ok": not errors, "errors": errors[:5]}
+
+    def close(self):
+        for c in self.clients:
             c.disconnect(wait=0.2)
-        srv.stop()
-        srv.cleanup()
+        self.srv.stop()
+        self.srv.cleanup()
+
+
+def callgrind_control(pid, *args):
+    r = subprocess.run(["callgrind_control", *args, str(pid)], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0:
+        raise harness.HarnessError(f"callgrind_control {' '.join(args)} {pid} failed "
+                                   f"({r.returncode}): {(r.stdout + r.stderr).strip()[-300:]}")
+
+
+def callgrind_main(community, nclients, nrooms):
+    """Each configuration once with Prosody under callgrind: the
+    instructions Prosody executes for the workload. Prosody starts with
+    instrumentation off (startup and the clients' logins are not counted
+    and run faster); callgrind_control switches it on and zeroes the
+    counters before the workload and dumps them after it. Exact where CPU
+    time is noisy (timers and idle wake-ups add a little)."""
+    configs = ["none", "community", "ours"] if community != "-" else ["none", "ours"]
+    # Prosody is ~50x slower under callgrind: the harness's waits are longer
+    harness.WAIT = max(harness.WAIT, 60)
+    wrap = Path(tempfile.mkdtemp(prefix="mucjoins-cgwrap-"))
+    (wrap / "prosody").write_text(
+        "#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no "
+        "--callgrind-out-file=\"$MUCJOINS_CG_OUT\" -q lua5.4 /usr/bin/prosody \"$@\"\n")
+    (wrap / "prosody").chmod(0o755)
+    os.environ["PATH"] = f"{wrap}:{os.environ['PATH']}"
+    lt = LoopThread()
+    counts = {}
+    t_start = time.monotonic()
+    try:
+        for c in configs:
+            out = wrap / f"cg-{c}.out"
+            os.environ["MUCJOINS_CG_OUT"] = str(out)
+            st = None
+            t0 = time.monotonic()
+            try:
+                st = Setup(lt, c, community, nclients)
+                callgrind_control(st.pid, "-i", "on")
+                callgrind_control(st.pid, "-z")
+                r = st.workload(nrooms, 1)
+                callgrind_control(st.pid, "-d")
+                dump = next(wrap.glob(f"cg-{c}.out.*"))
+                ir = int(re.search(r"^summary: (\d+)", dump.read_text(), re.M).group(1))
+                if not r["ok"]:
+                    raise harness.HarnessError(f"Prosody logged errors: {r['errors']}")
+                counts[c] = (ir, r["presences"])
+                print(f"  callgrind {c:9s} {ir / 1e6:9.1f} M instructions for {r['presences']} "
+                      f"presences received: {ir / r['presences'] / 1e3:.1f} k per presence "
+                      f"(wall {r['wall']:.0f} s, {time.monotonic() - t0:.0f} s with start and stop)",
+                      flush=True)
+            except Exception as e:
+                print(f"  callgrind {c:9s} FAILED: {e}", flush=True)
+            finally:
+                if st is not None:
+                    st.close()
+    finally:
+        lt.stop()
+        shutil.rmtree(wrap, ignore_errors=True)
+    print(f"server under callgrind: {nclients} clients x {nrooms} rooms, one round of joins and "
+          f"leaves per configuration ({time.monotonic() - t_start:.0f} s)")
+    if "none" not in counts:
+        print("server under callgrind: no figures without tracking")
+        return 1
+    base, base_pres = counts["none"]
+    for c, (ir, pres) in counts.items():
+        print(f"@server.cg.{c}={ir}\n@server.cg.{c}.ratio={ir / base:.4f}\n"
+              f"@server.cg.{c}.ir_per_presence={ir / pres:.0f}\n"
+              f"@server.cg.{c}.per_presence={(ir - base) / pres:.0f}")
+        if c != "none":
+            print(f"  callgrind {c:9s} x{ir / base:.4f} of none: {(ir - base) / pres:+.0f} "
+                  f"instructions per presence received ({ir / pres:.0f} vs {base / base_pres:.0f})")
+    print(f"@server.cg.clients={nclients}\n@server.cg.rooms={nrooms}\n"
+          f"@server.cg.presences={base_pres}")
+    return 0 if len(counts) == len(configs) else 1
+
+
+def _stop_on_signal(signum, _frame):
+    """SIGTERM/SIGHUP: unwind like Ctrl-C, so every `finally` stops the
+    servers (under valgrind too) and the temp dirs go."""
+    raise SystemExit(128 + signum)
 
 
 def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
+    if sys.argv[1] == "--callgrind":
+        community = sys.argv[2] if sys.argv[2] == "-" else str(Path(sys.argv[2]).resolve())
+        return callgrind_main(community, int(sys.argv[3]) if len(sys.argv) > 3 else 20,
+                              int(sys.argv[4]) if len(sys.argv) > 4 else 20)
     community = sys.argv[1] if sys.argv[1] == "-" else str(Path(sys.argv[1]).resolve())
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     nclients = int(sys.argv[3]) if len(sys.argv) > 3 else 50
     nrooms = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 1
@@ -156,40 +319,62 @@ def main():
         return 1
     lt = LoopThread()
     results = {c: [] for c in configs}
+    setups = {}
     try:
+        for c in configs:
+            try:
+                setups[c] = Setup(lt, c, community, nclients)
+            except Exception as e:  # the configuration cannot run
+                print(f"  {c:9s} could not start: {e}", flush=True)
+        configs = [c for c in configs if c in setups]
+        time.sleep(0.5)
         for i in range(runs):
-            for c in configs:
+            # the servers take turns, the order rotating round by round, so
+            # that each sees the same machine conditions
+            order = configs[i % len(configs):] + configs[:i % len(configs)]
+            for c in order:
                 try:
-                    r = one_run(lt, c, community, nclients, nrooms, rounds)
-                except Exception as e:  # a run that could not be done
+                    r = setups[c].workload(nrooms, rounds)
+                except Exception as e:
                     print(f"  run {i + 1} {c:9s} FAILED: {e}", flush=True)
                     continue
+                r["run"] = i
                 results[c].append(r)
                 print(f"  run {i + 1} {c:9s} cpu {r['cpu']:6.2f} s  peak RSS {r['peak_kib'] / 1024:6.1f} MiB"
                       f"  (RSS before {r['rss0_kib'] / 1024:.1f} MiB)  wall {r['wall']:5.1f} s"
                       f"  presences received {r['presences']}"
                       + ("" if r["ok"] else f"  PROBLEM: {r['errors']}"), flush=True)
     finally:
+        for st in setups.values():
+            st.close()
         lt.stop()
     print(f"server: {nclients} clients x {nrooms} rooms x {rounds} round(s) of joins and leaves, "
-          f"medians of {runs} alternating runs")
+          f"medians of {runs} runs, the servers taking turns")
     configs = [c for c in configs if results[c]]
     if "none" not in configs:
         print("server: no run without tracking succeeded: no figures")
         return 1
     base = statistics.median(r["cpu"] for r in results["none"])
+    none_by_run = {r["run"]: r["cpu"] for r in results["none"]}
     for c in configs:
         cpus = [r["cpu"] for r in results[c]]
         peaks = [r["peak_kib"] / 1024 for r in results[c]]
         med = statistics.median(cpus)
         pres = statistics.median(r["presences"] for r in results[c])
         spread = (max(cpus) - min(cpus)) / 2
-        print(f"  {c:9s} cpu {med:6.2f} s (runs {', '.join(f'{x:.2f}' for x in cpus)}; "
-              f"x{med / base:.3f} of none)  peak RSS {statistics.median(peaks):6.1f} MiB  "
-              f"presences {pres:.0f}  ({med / pres * 1e6:.1f} us CPU per presence received)")
+        # paired: this configuration's CPU over no tracking's in the same run
+        ratios = [r["cpu"] / none_by_run[r["run"]] for r in results[c] if r["run"] in none_by_run]
+        rmed = statistics.median(ratios) if ratios else med / base
+        rmin = min(ratios) if ratios else rmed
+        rmax = max(ratios) if ratios else rmed
+        print(f"  {c:9s} cpu {med:6.2f} s (runs {', '.join(f'{x:.2f}' for x in cpus)}); "
+              f"x{rmed:.3f} of none in the same run (runs x{rmin:.3f}..x{rmax:.3f}); "
+              f"peak RSS {statistics.median(peaks):6.1f} MiB; presences {pres:.0f} "
+              f"({med / pres * 1e6:.1f} us CPU per presence received)")
         print(f"@server.{c}.cpu={med:.4f}\n@server.{c}.cpu_spread={spread:.4f}\n"
               f"@server.{c}.peak_mib={statistics.median(peaks):.2f}\n"
-              f"@server.{c}.presences={pres:.0f}\n@server.{c}.ratio={med / base:.4f}\n"
+              f"@server.{c}.presences={pres:.0f}\n@server.{c}.ratio={rmed:.4f}\n"
+              f"@server.{c}.ratio_min={rmin:.4f}\n@server.{c}.ratio_max={rmax:.4f}\n"
               f"@server.{c}.ok={int(all(r['ok'] for r in results[c]))}")
     print(f"@server.clients={nclients}\n@server.rooms={nrooms}\n@server.rounds={rounds}\n@server.runs={runs}")
     return 0
