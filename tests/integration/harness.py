@@ -452,6 +452,11 @@ class ProsodyServer:
             "data_path": str(self.dir / "data"),
             "certificates": str(self.dir / "certs"),
             "plugin_paths": plugin_paths,
+            # Prosody searches installer_plugin_path first; its default
+            # (/var/lib/prosody/custom_plugins) is shared by every Prosody
+            # on the machine, and a module installed there would shadow
+            # the one under test
+            "installer_plugin_path": str(self.dir / "custom_plugins"),
             "use_ipv6": False,
             "interfaces": ["127.0.0.1"],
             "c2s_ports": [self.c2s_port],
