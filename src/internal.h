@@ -107,15 +107,31 @@ struct mj_aux {
     uint32_t pnick_len;
 };
 
+/* One (session, room). The shown nick is stored in the entry itself
+ * (one allocation and one cache miss less per join and per self-presence);
+ * changing it to a longer one moves the entry (mj_entry_set_nick). */
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
-    char *nick;  /* shown nick (NUL-terminated) or NULL */
     mj_aux *aux; /* or NULL */
     double since;
-    uint32_t nick_len;
-    uint8_t state; /* mj_state */
+    uint16_t nick_len; /* <= MJ_PART_MAX */
+    uint16_t nick_cap; /* bytes of nick[] (nick_len + 1 when shown) */
+    uint8_t state;     /* mj_state */
+    uint8_t has_nick;
+    char nick[]; /* the shown nick + NUL when has_nick */
 };
+
+/* The shown nick (ptr NULL: none). */
+static inline mj_str mj_entry_nick(const mj_entry *e)
+{
+    mj_str n = {NULL, 0};
+    if (e->has_nick) {
+        n.ptr = e->nick;
+        n.len = e->nick_len;
+    }
+    return n;
+}
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)
 {
@@ -184,31 +200,33 @@ mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
                              uint64_t hash);
 /* The session's entry for an interned room, or NULL. */
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
-/* Create a NONE entry for room (interned on demand). NULL on ENOMEM. */
+/* Create a NONE entry for room (interned on demand), with room for a
+ * shown nick of nick_hint bytes. NULL on ENOMEM. */
 mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
-                          uint64_t hash);
+                          uint64_t hash, size_t nick_hint);
 /* Remove and free an entry (no event). */
 void mj_entry_destroy(mj_entry *e);
 
 /* Move an entry to a state, keeping counters and the timer list right.
- * Nicks are set by the caller with mj_entry_set_nick(). MJ_ENOMEM (and
- * no change) only when a timed state needs e->aux and none could be
- * allocated: never after mj_entry_set_nick(e, 1, non-NULL) succeeded,
- * never for JOINED or NONE. */
+ * Nicks are set by the caller. MJ_ENOMEM (and no change) only when a
+ * timed state needs e->aux and none could be allocated: never after
+ * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
 int mj_entry_set_state(mj_entry *e, mj_state state);
 /* Make sure e->aux exists. MJ_OK or MJ_ENOMEM. */
 int mj_entry_aux(mj_entry *e);
 /* Free e->aux if nothing in it is in use. */
 void mj_entry_aux_trim(mj_entry *e);
-/* Replace e->nick (which = 0) or e->pnick (which = 1) by a copy of
- * (p, len) (p NULL clears). MJ_OK or MJ_ENOMEM (unchanged). */
-int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len);
-/* The asked nick's string when its bytes are (p, len), detached from the
- * entry (the caller owns it: len + 1 bytes); else NULL. Saves a copy when
- * the room confirms the nick as asked. */
-char *mj_entry_take_pnick(mj_entry *e, const char *p, size_t len);
-/* Swap pnick into nick (pnick becomes NULL). */
-void mj_entry_promote_nick(mj_entry *e);
+/* Replace the asked nick by a copy of (p, len) (p NULL clears). MJ_OK or
+ * MJ_ENOMEM (unchanged). */
+int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len);
+/* Replace the shown nick by (p, len) (p NULL: none). The entry moves when
+ * the nick does not fit: the entry's address from now on is returned
+ * (the tracker's own pointers to it are updated; the caller must drop
+ * the old one). NULL on ENOMEM, the entry unchanged. */
+mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len);
+/* The asked nick becomes the shown one (it is cleared). The entry's
+ * address from now on, or NULL on ENOMEM (unchanged). */
+mj_entry *mj_entry_promote_nick(mj_entry *e);
 
 /* Fire an event about an entry (from_nick: MENTION's writer). */
 void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,

@@ -180,7 +180,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
-        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_pnick(e, NULL, 0);
         if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
             /* no memory for the leave's timer: take the leave as done
              * now rather than keep an entry nothing would end */
@@ -206,10 +206,11 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
             return MJ_OK;
         }
     }
-    if (fresh && (e = mj_entry_create(s, t->bare, t->blen, hash)) == NULL)
+    if (fresh && (e = mj_entry_create(s, t->bare, t->blen, hash,
+                                      t->raw_res.len)) == NULL)
         return MJ_ENOMEM;
     mj_ping_drop(e); /* answers to pings before this join are stale */
-    if (mj_entry_set_nick(e, 1, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
+    if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
         if (fresh)
             mj_entry_destroy(e);
         return MJ_ENOMEM;
@@ -219,7 +220,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
          * leave is taken as done (its late confirmation changes nothing) */
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
     }
-    mj_entry_set_nick(e, 0, NULL, 0);
+    mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
     mj_entry_set_state(e, MJ_S_PENDING);
     *out = MJ_O_CHANGED;
     return MJ_OK;
@@ -248,7 +249,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             *out = MJ_O_UNCHANGED; /* a presence update */
             return MJ_OK;
         }
-        if (mj_entry_set_nick(e, 1, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
+        if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
@@ -329,17 +330,17 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             *out = MJ_O_LIMIT;
             return MJ_OK;
         }
-        if (e->nick == NULL && (e->nick = mj_entry_take_pnick(e, x, xlen)))
-            e->nick_len = (uint32_t)xlen; /* joined under the asked nick */
-        else if (mj_entry_set_nick(e, 0, x, xlen) != MJ_OK)
+        mj_entry *moved = mj_entry_set_nick(e, x, xlen);
+        if (moved == NULL)
             return MJ_ENOMEM;
+        e = moved;
         mj_entry_set_state(e, MJ_S_JOINED);
         emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
         mj_str asked = mj_entry_pnick(e);
         if (asked.ptr && !mj_nick_equal(x, xlen, asked.ptr, asked.len))
             mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
                     none());
-        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_pnick(e, NULL, 0);
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
@@ -349,7 +350,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(x, xlen, e->nick, e->nick_len)) {
-        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_pnick(e, NULL, 0);
         if (state == MJ_S_JOINED) {
             *out = MJ_O_UNCHANGED; /* duplicate or multi-session echo */
             return MJ_OK;
@@ -358,18 +359,17 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
-    char *copy = mj_entry_take_pnick(e, x, xlen);
-    if (copy == NULL && (copy = mj_strdup(tr, x, xlen)) == NULL)
+    char old[MJ_PART_MAX + 1];
+    size_t old_len = e->nick_len;
+    memcpy(old, e->nick, old_len);
+    mj_entry *moved = mj_entry_set_nick(e, x, xlen);
+    if (moved == NULL)
         return MJ_ENOMEM;
-    char *old = e->nick;
-    uint32_t old_len = e->nick_len;
-    e->nick = copy;
-    e->nick_len = (uint32_t)xlen;
-    mj_entry_set_nick(e, 1, NULL, 0);
+    e = moved;
+    mj_entry_set_pnick(e, NULL, 0);
     mj_entry_set_state(e, MJ_S_JOINED);
     mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len), none(),
             none(), none());
-    mj_free(tr, old, (size_t)old_len + 1);
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -403,7 +403,7 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
                 *out = state == MJ_S_CHANGING ? MJ_O_UNCHANGED : ask_ping(e);
                 return MJ_OK;
             }
-            if (mj_entry_set_nick(e, 1, m.ptr, m.len) != MJ_OK)
+            if (mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
                 return MJ_ENOMEM;
             mj_entry_set_state(e, MJ_S_EXPECTING);
             *out = MJ_O_CHANGED;
@@ -434,7 +434,7 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
 {
     mj_state state = (mj_state)e->state;
     *out = MJ_O_UNCHANGED;
-    if (state == MJ_S_PENDING || e->nick == NULL ||
+    if (state == MJ_S_PENDING || !e->has_nick ||
         !mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len))
         return;
     if (st->has_destroy || c->has332) {
@@ -454,7 +454,7 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         *out = MJ_O_CHANGED;
         return;
     case MJ_S_CHANGING: /* nick change refused */
-        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_pnick(e, NULL, 0);
         mj_entry_set_state(e, MJ_S_JOINED);
         *out = MJ_O_CHANGED;
         return;
@@ -546,19 +546,27 @@ void mj_joins_timeout(mj_entry *e)
         fail_join(e, MJ_R_TIMEOUT, NULL);
         return;
     case MJ_S_CHANGING:
-        mj_entry_set_nick(e, 1, NULL, 0);
+        mj_entry_set_pnick(e, NULL, 0);
         mj_entry_set_state(e, MJ_S_JOINED);
         return;
     case MJ_S_EXPECTING: {
-        mj_tracker *tr = e->sess->tr;
-        char *old = e->nick;
-        uint32_t old_len = e->nick_len;
-        e->nick = NULL;
-        mj_entry_promote_nick(e);
+        /* the room announced the nick (303) and never confirmed it */
+        char old[MJ_PART_MAX + 1];
+        size_t old_len = e->nick_len;
+        memcpy(old, e->nick, old_len);
+        mj_entry *moved = mj_entry_promote_nick(e);
+        if (moved == NULL) {
+            /* no memory to store the announced nick: the old one stays */
+            mj_log(e->sess->tr, MJ_LOG_WARN,
+                   "out of memory: %s keeps its old nick", e->room->s);
+            mj_entry_set_pnick(e, NULL, 0);
+            mj_entry_set_state(e, MJ_S_JOINED);
+            return;
+        }
+        e = moved;
         mj_entry_set_state(e, MJ_S_JOINED);
         mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
                 none(), none(), none());
-        mj_free(tr, old, (size_t)old_len + 1);
         return;
     }
     case MJ_S_LEAVING:

@@ -73,7 +73,7 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     if (!t.has_res)
         return MJ_OK; /* the room itself speaking */
     mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
-    if (e == NULL || e->nick == NULL)
+    if (e == NULL || !e->has_nick)
         return MJ_OK; /* not in the room (PENDING shows no nick) */
     if (is_history(st, &t)) {
         *out = MJ_M_HISTORY;

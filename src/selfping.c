@@ -208,7 +208,7 @@ static void check_domain(mj_tracker *tr, mj_str domain, double now)
     while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
         for (size_t i = 0; i < s->rooms.cap; i++) {
             mj_entry *e = s->rooms.slots[i];
-            if (e == NULL || e->nick == NULL || e->state == MJ_S_LEAVING ||
+            if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING ||
                 !str_eq(domain_of(e->room->s, e->room->len), domain))
                 continue;
             schedule(e, now, 1);
@@ -382,7 +382,7 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
     if (mj_parse_target(s, st->from, &t, &bad) != MJ_OK || !t.has_res)
         return 0;
     mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
-    if (e == NULL || e->nick == NULL)
+    if (e == NULL || !e->has_nick)
         return 0;
     return mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len);
 }

@@ -347,9 +347,23 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
     return i == (size_t)-1 ? NULL : s->rooms.slots[i];
 }
 
-mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
-                          uint64_t hash)
+/* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
+ * (malloc's granularity is 16: a nick of up to 9 bytes and its NUL fit in
+ * a 48-byte entry, up to 17 bytes in 56). */
+static size_t entry_size(size_t cap)
 {
+    return (offsetof(mj_entry, nick) + cap + 7) & ~(size_t)7;
+}
+
+static size_t cap_for(size_t nick_len)
+{
+    return entry_size(nick_len + 1) - offsetof(mj_entry, nick);
+}
+
+mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
+                          uint64_t hash, size_t nick_hint)
+{
+    size_t cap = cap_for(nick_hint <= MJ_PART_MAX ? nick_hint : 0);
     mj_tracker *tr = s->tr;
     struct strkey k = {room, len, hash};
     mj_istr *r = NULL;
@@ -358,17 +372,17 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
         r = tr->rooms.slots[i];
     if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
         return NULL;
-    mj_entry *e = mj_alloc(tr, sizeof *e);
+    mj_entry *e = mj_alloc(tr, entry_size(cap));
     if (e == NULL)
         return NULL;
     if (r == NULL) {
         if (mj_table_reserve(tr, &tr->rooms, istr_hash) != MJ_OK) {
-            mj_free(tr, e, sizeof *e);
+            mj_free(tr, e, entry_size(cap));
             return NULL;
         }
         r = mj_alloc(tr, sizeof *r + len + 1);
         if (r == NULL) {
-            mj_free(tr, e, sizeof *e);
+            mj_free(tr, e, entry_size(cap));
             return NULL;
         }
         r->hash = hash;
@@ -380,7 +394,8 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
         mj_table_insert(&tr->rooms, hash, r);
     }
     r->refs++;
-    memset(e, 0, sizeof *e);
+    memset(e, 0, offsetof(mj_entry, nick));
+    e->nick_cap = (uint16_t)cap;
     e->room = r;
     e->sess = s;
     e->state = MJ_S_NONE;
@@ -494,56 +509,78 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
 
 /* The asked nick lives in e->aux (made on demand; freed when the entry
  * no longer needs it). */
-int mj_entry_set_nick(mj_entry *e, int which, const char *p, size_t len)
+int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
     mj_tracker *tr = e->sess->tr;
     char *copy = NULL;
-    if (which && p == NULL && e->aux == NULL)
+    if (p == NULL && e->aux == NULL)
         return MJ_OK;
-    if (which && mj_entry_aux(e) != MJ_OK)
+    if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
-    if (p != NULL) {
-        copy = mj_strdup(tr, p, len);
-        if (copy == NULL) {
-            if (which)
-                mj_entry_aux_trim(e);
-            return MJ_ENOMEM;
-        }
+    if (p != NULL && (copy = mj_strdup(tr, p, len)) == NULL) {
+        mj_entry_aux_trim(e);
+        return MJ_ENOMEM;
     }
-    char **slot = which ? &e->aux->pnick : &e->nick;
-    uint32_t *slen = which ? &e->aux->pnick_len : &e->nick_len;
-    if (*slot)
-        mj_free(tr, *slot, (size_t)*slen + 1);
-    *slot = copy;
-    *slen = copy ? (uint32_t)len : 0;
-    if (which && copy == NULL)
+    mj_aux *a = e->aux;
+    if (a->pnick)
+        mj_free(tr, a->pnick, (size_t)a->pnick_len + 1);
+    a->pnick = copy;
+    a->pnick_len = copy ? (uint32_t)len : 0;
+    if (copy == NULL)
         mj_entry_aux_trim(e);
     return MJ_OK;
 }
 
-char *mj_entry_take_pnick(mj_entry *e, const char *p, size_t len)
+/* Move e to a new allocation with cap bytes for its nick; every pointer
+ * the tracker keeps to it follows. NULL on ENOMEM (e unchanged). */
+static mj_entry *entry_move(mj_entry *e, size_t cap)
 {
-    mj_aux *a = e->aux;
-    if (a == NULL || a->pnick == NULL || a->pnick_len != len ||
-        memcmp(a->pnick, p, len) != 0)
+    mj_session *s = e->sess;
+    mj_tracker *tr = s->tr;
+    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
+    mj_entry *n = mj_alloc(tr, entry_size(cap));
+    if (n == NULL)
         return NULL;
-    char *s = a->pnick;
-    a->pnick = NULL;
-    a->pnick_len = 0;
-    return s;
+    memcpy(n, e, offsetof(mj_entry, nick));
+    n->nick_cap = (uint16_t)cap;
+    if (i != (size_t)-1)
+        s->rooms.slots[i] = n;
+    if (n->aux != NULL) {
+        n->aux->e = n;
+        if (n->aux->ping != NULL)
+            n->aux->ping->e = n;
+    }
+    mj_free(tr, e, entry_size(e->nick_cap));
+    return n;
 }
 
-void mj_entry_promote_nick(mj_entry *e)
+mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
 {
-    mj_tracker *tr = e->sess->tr;
-    if (e->aux == NULL)
-        return;
-    if (e->nick)
-        mj_free(tr, e->nick, (size_t)e->nick_len + 1);
-    e->nick = e->aux->pnick;
-    e->nick_len = e->aux->pnick_len;
-    e->aux->pnick = NULL;
-    e->aux->pnick_len = 0;
+    if (p == NULL) {
+        e->has_nick = 0;
+        e->nick_len = 0;
+        return e;
+    }
+    if (len > MJ_PART_MAX)
+        return NULL; /* never: nicks are checked before */
+    if (len + 1 > e->nick_cap && (e = entry_move(e, cap_for(len))) == NULL)
+        return NULL;
+    memmove(e->nick, p, len);
+    e->nick[len] = '\0';
+    e->nick_len = (uint16_t)len;
+    e->has_nick = 1;
+    return e;
+}
+
+mj_entry *mj_entry_promote_nick(mj_entry *e)
+{
+    mj_str asked = mj_entry_pnick(e);
+    if (asked.ptr == NULL)
+        return e;
+    mj_entry *n = mj_entry_set_nick(e, asked.ptr, asked.len);
+    if (n != NULL)
+        mj_entry_set_pnick(n, NULL, 0);
+    return n;
 }
 
 static void entry_free(mj_entry *e)
@@ -554,11 +591,10 @@ static void entry_free(mj_entry *e)
         timer_unlink(tr, e->aux);
     e->state = MJ_S_NONE;
     mj_ping_drop(e);
-    mj_entry_set_nick(e, 0, NULL, 0);
-    mj_entry_set_nick(e, 1, NULL, 0);
+    mj_entry_set_pnick(e, NULL, 0);
     mj_entry_aux_trim(e);
     istr_release(tr, e->room);
-    mj_free(tr, e, sizeof *e);
+    mj_free(tr, e, entry_size(e->nick_cap));
 }
 
 void mj_entry_destroy(mj_entry *e)
@@ -594,7 +630,7 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.session = e->sess;
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
     ev.room = mj_str_of(e->room->s, e->room->len);
-    ev.nick = e->nick ? mj_str_of(e->nick, e->nick_len) : mj_entry_pnick(e);
+    ev.nick = e->has_nick ? mj_entry_nick(e) : mj_entry_pnick(e);
     ev.old_nick = old_nick;
     ev.reason = reason;
     ev.condition = condition;
@@ -617,7 +653,7 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick)
     ev.session = e->sess;
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
     ev.room = mj_str_of(e->room->s, e->room->len);
-    ev.nick = mj_str_of(e->nick, e->nick_len);
+    ev.nick = mj_entry_nick(e);
     ev.from_nick = from_nick;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
 }
@@ -799,7 +835,7 @@ static void fill_info(const mj_entry *e, mj_room_info *info)
 {
     info->room = mj_str_of(e->room->s, e->room->len);
     info->state = (mj_state)e->state;
-    info->nick = e->nick ? mj_str_of(e->nick, e->nick_len) : mj_str_none();
+    info->nick = mj_entry_nick(e);
     info->pending_nick = mj_entry_pnick(e);
     info->since = e->since;
 }
@@ -836,10 +872,10 @@ int mj_session_nick(const mj_session *s, const char *room, size_t len,
         *nick = mj_str_none();
     if (e == NULL)
         return rc;
-    if (e->nick == NULL)
+    if (!e->has_nick)
         return MJ_ENOTFOUND;
     if (nick)
-        *nick = mj_str_of(e->nick, e->nick_len);
+        *nick = mj_entry_nick(e);
     return MJ_OK;
 }
 
@@ -918,6 +954,9 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
                       state == MJ_S_EXPECTING;
     if ((shown && nick.ptr == NULL) || (has_pending && !pending_nick.ptr))
         return MJ_EINVAL;
+    if ((shown && nick.len > MJ_PART_MAX) ||
+        (has_pending && pending_nick.len > MJ_PART_MAX))
+        return MJ_ETOOLONG;
     int rc = mj_jid_prep_split(room, len, bare, sizeof bare, &blen, res,
                                sizeof res, &rlen);
     if (rc != MJ_OK)
@@ -925,11 +964,15 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
-    if (fresh && (e = mj_entry_create(s, bare, blen, h)) == NULL)
+    if (fresh &&
+        (e = mj_entry_create(s, bare, blen, h, shown ? nick.len : 0)) == NULL)
         return MJ_ENOMEM;
-    if (mj_entry_set_nick(e, 0, shown ? nick.ptr : NULL, nick.len) != MJ_OK ||
-        mj_entry_set_nick(e, 1, has_pending ? pending_nick.ptr : NULL,
-                          pending_nick.len) != MJ_OK) {
+    mj_entry *moved = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len);
+    if (moved != NULL)
+        e = moved;
+    if (moved == NULL ||
+        mj_entry_set_pnick(e, has_pending ? pending_nick.ptr : NULL,
+                           pending_nick.len) != MJ_OK) {
         if (fresh)
             mj_entry_destroy(e);
         return MJ_ENOMEM;

@@ -340,6 +340,49 @@ TEST(no_ping_while_changing_nick)
     mj_tracker_free(tr);
 }
 
+/* The shown nick lives in the entry: a longer nick moves the entry, and
+ * the outstanding ping must follow it (run under ASan and valgrind). */
+TEST(ping_follows_an_entry_moved_by_a_longer_nick)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    CHECK_INT(npings, 1);
+    uint32_t id = last_ping;
+    const char *longer = R("Ann with a much longer nick than before");
+    fx_out(s, fx_pres("available", longer));
+    fx_self(s, "available", longer);
+    CHECK_NICK(s, ROOM, "Ann with a much longer nick than before");
+    fx_take();
+    /* the room says the session is still there: the ping ends */
+    CHECK_INT(answer(id, "result", NULL, NULL, NULL, 0), MJ_PING_JOINED);
+    CHECK_INT(fx_state(s, ROOM), MJ_S_JOINED);
+    /* and a 303 to an even longer nick, then its timeout, move it again */
+    mj_stanza st = fx_pres("unavailable", longer);
+    st.item_nick = S("Ann with a much, much longer nick than the longer one");
+    fx_codes(&st, 110, 303, 0);
+    fx_in(s, st);
+    CHECK_INT(fx_state(s, ROOM), MJ_S_EXPECTING);
+    fx_in(s, fx_pres("unavailable", longer)); /* no 110: ambiguous */
+    CHECK_INT(npings, 2);
+    id = last_ping;
+    /* EXPECTING times out (the ping's own timeout passed too: its retry
+     * waits) and the announced nick is taken: the entry moves */
+    fx_now += 130;
+    mj_tracker_tick(tr);
+    CHECK_NICK(s, ROOM,
+               "Ann with a much, much longer nick than the longer one");
+    /* the retry goes out from the moved entry */
+    for (int i = 0; i < 10 && last_ping == id; i++) {
+        fx_now += 30;
+        mj_tracker_tick(tr);
+    }
+    CHECK(last_ping != id);
+    CHECK_INT(answer(last_ping, "result", NULL, NULL, NULL, 0),
+              MJ_PING_JOINED);
+    mj_tracker_free(tr);
+}
+
 TEST(self_ping_option_off_sends_nothing)
 {
     setup_cfg(20, 0);
@@ -404,5 +447,6 @@ int main(void)
     RUN(self_ping_option_off_sends_nothing);
     RUN(forwarded_ping_is_recognised);
     RUN(session_close_with_outstanding_ping_frees_it);
+    RUN(ping_follows_an_entry_moved_by_a_longer_nick);
     return test_summary("selfping");
 }
