@@ -342,6 +342,7 @@ struct tracker {
     mj_config cfg;  /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
+    mj_session *last; /* the session of the last session_of(), or NULL */
 };
 
 /* Registry key of this copy's metatable. If another copy of the module is
@@ -403,7 +404,8 @@ static int protected_call(lua_State *L, struct tracker *u, int n, int nres)
  * mj_session_find(): one raw table lookup instead of preparing and hashing
  * the JID. Invariants: a handle is cached only under the very bytes it was
  * opened with (mj_session_jid()), so one key per handle; and every
- * mj_session_close() of this binding first removes that key (l_close;
+ * mj_session_close() of this binding first removes that key and clears
+ * u->last, the handle of the previous call, checked first (l_close;
  * l_restore only closes a session it has just opened, never cached).
  * Handles live until mj_session_close() or mj_tracker_free(), and the table
  * goes with the tracker, so a cached handle is never dangling, across a
@@ -431,10 +433,17 @@ static int session_of(lua_State *L, struct tracker *u, int create,
     mj_session *s = NULL;
     mj_str sj;
 
+    if (u->last != NULL) { /* presences come in bursts per session */
+        sj = mj_session_jid(u->last);
+        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
+            *out = u->last;
+            return MJ_OK;
+        }
+    }
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
     if (lua_rawget(L, top + 1) == LUA_TLIGHTUSERDATA) {
-        *out = lua_touserdata(L, -1);
+        *out = u->last = lua_touserdata(L, -1);
         lua_settop(L, top);
         return MJ_OK;
     }
@@ -444,6 +453,7 @@ static int session_of(lua_State *L, struct tracker *u, int create,
     if (rc == MJ_OK && lua_type(L, top + 1) == LUA_TTABLE) {
         sj = mj_session_jid(s);
         if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
+            u->last = s;
             lua_pushcfunction(L, cache_put);
             lua_pushvalue(L, top + 1);
             lua_pushvalue(L, 2);
@@ -459,13 +469,16 @@ static int session_of(lua_State *L, struct tracker *u, int create,
 /* Before closing s: drop its cache entry. Raises only for lack of memory,
  * before anything changed. jid_idx: the JID the caller gave (its bytes
  * are usually the key's, which then needs no new string). */
-static void cache_forget(lua_State *L, int jid_idx, const mj_session *s)
+static void cache_forget(lua_State *L, struct tracker *u, int jid_idx,
+                         const mj_session *s)
 {
     mj_str sj = mj_session_jid(s);
     size_t len;
     const char *jid = lua_tolstring(L, jid_idx, &len);
     int cache;
 
+    if (u->last == s)
+        u->last = NULL;
     if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
         lua_pop(L, 1);
         return;
@@ -720,8 +733,9 @@ enum {
     NANCHORS = A_MENTION_URI + MJ_MAX_REFS
 };
 
-/* Stack slots used by the conversion above the anchors (nesting depth). */
-#define CONV_STACK 16
+/* Stack slots used by the conversion above the anchors (nesting depth:
+ * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
+#define CONV_STACK 24
 
 /* What convert() reads of the addresses. */
 enum { CONV_FROM = 1, CONV_TO = 2 };
@@ -764,10 +778,11 @@ static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
     if (attrs == 0)
         return;
     if (rawkey(L, attrs, k) == LUA_TSTRING) {
-        lua_copy(L, -1, slot);
-        out->ptr = lua_tolstring(L, slot, &out->len);
+        out->ptr = lua_tolstring(L, -1, &out->len);
+        lua_replace(L, slot); /* the same string, now anchored */
+    } else {
+        lua_pop(L, 1);
     }
-    lua_pop(L, 1);
 }
 
 /* Push el.tags if it is a table and return its index and length; else
@@ -850,8 +865,7 @@ static int status_code(lua_State *L, int attrs)
     if (s != NULL && n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
         s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
         code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    lua_pop(L, 1);
-    return code;
+    return code; /* the string stays pushed: the caller's settop drops it */
 }
 
 /* A child element being looked at: its stack slots and strings. */
@@ -1500,7 +1514,7 @@ static int l_close(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    cache_forget(L, 2, s);
+    cache_forget(L, u, 2, s);
     mj_session_close(s);
     build(L, u, NULL, NULL, 2);
     return 1;
@@ -1649,7 +1663,7 @@ static int l_restore(lua_State *L)
     if (rc == MJ_OK) {
         rc = mj_session_restore(s, room, rlen, (mj_state)state, n, p, since);
         if (rc != MJ_OK && created)
-            mj_session_close(s); /* empty: fires nothing */
+            mj_session_close(s); /* empty, never cached: fires nothing */
     }
     col_reset(&u->col);
     if (rc != MJ_OK) {
@@ -1671,6 +1685,7 @@ static int l_gc(lua_State *L)
         return luaL_error(L, "mucjoins: tracker freed while busy");
     mj_tracker_free(u->tr);
     u->tr = NULL;
+    u->last = NULL;
     col_free(&u->col);
     return 0;
 }
