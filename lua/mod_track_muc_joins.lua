@@ -34,77 +34,83 @@ local metric = {
 	refused = module:metric("counter", "refused", "", "Presences refused (forged, bad JID, over a bound)", { "kind" }),
 };
 
+local function memo(f) return setmetatable({}, { __index = function(t, k) t[k] = f(k); return t[k]; end }); end
+local event_names = memo(function(ty) return "muc-joins/" .. ty; end);
+local leaves = memo(function(r) return metric.leaves:with_labels(r); end);
+local failures = memo(function(r) return metric.failures:with_labels(r); end);
 -- Apply what the core decided to session.rooms_joined and tell other modules.
 local function apply(events, session, stanza)
-	for _, ev in ipairs(events) do
-		if ev.type == "log" then module:log(ev.level, "%s", ev.msg); end
-		local s = ev.jid and (session or full_sessions[ev.jid]);
+	for i = 1, #events do
+		local ev = events[i]; local ty, jid = ev.type, ev.jid;
+		if ty == "log" then module:log(ev.level, "%s", ev.msg); end
+		local s = jid and (session or full_sessions[jid]);
 		if s then
 			local rooms = s.rooms_joined or {};
 			s.rooms_joined, s.joined_rooms = rooms, rooms; -- joined_rooms: the seed README's spelling
-			if ev.type == "joined" or ev.type == "nick-changed" then
-				rooms[ev.room] = ev.nick;
-			elseif ev.type == "left" then
+			if ty == "joined" then rooms[ev.room] = ev.nick; metric.joins:add(1);
+			elseif ty == "nick-changed" then rooms[ev.room] = ev.nick;
+			elseif ty == "left" then
 				rooms[ev.room] = nil;
 				if ev.reason == "ghost" then -- tell the client, so that it rejoins
-					s.send(st.presence({ type = "unavailable", from = ev.room .. "/" .. ev.nick, to = ev.jid })
+					s.send(st.presence({ type = "unavailable", from = ev.room .. "/" .. ev.nick, to = jid })
 						:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
 						:tag("item", { affiliation = "none", role = "none" }):up()
 						:tag("status", { code = "110" }):up():tag("status", { code = "333" }));
 				end
-			elseif ev.type == "ping-needed" then
+				leaves[ev.reason]:add(1);
+			elseif ty == "ping-needed" then
 				local id = "mjping-" .. ev.ping_id .. "-" .. salt;
-				pings:set(id, { jid = ev.jid, ping_id = ev.ping_id });
-				module:send(st.iq({ type = "get", id = id, from = ev.jid, to = ev.room .. "/" .. ev.nick })
+				pings:set(id, { jid = jid, ping_id = ev.ping_id });
+				module:send(st.iq({ type = "get", id = id, from = jid, to = ev.room .. "/" .. ev.nick })
 					:tag("ping", { xmlns = "urn:xmpp:ping" }));
-			end
-			if ev.type == "joined" then metric.joins:add(1); elseif ev.type == "mention" then metric.mentions:add(1);
-			elseif ev.type == "left" then metric.leaves:with_labels(ev.reason):add(1);
-			elseif ev.type == "join-failed" then metric.failures:with_labels(ev.reason):add(1); end
-			if log_changes and ev.type ~= "mention" then
-				module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick),
+			elseif ty == "mention" then metric.mentions:add(1);
+			elseif ty == "join-failed" then failures[ev.reason]:add(1); end
+			if log_changes and ty ~= "mention" then
+				module:log("info", "%s %s %s as %s%s", jid, ty, ev.room, tostring(ev.nick),
 					ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
 			end
-			ev.session, ev.stanza = s, stanza; -- stanza: the one that caused it, if any
-			module:fire_event("muc-joins/" .. ev.type, ev);
+			ev.session, ev.stanza = s, stanza; module:fire_event(event_names[ty], ev); -- stanza: the one that caused it, if any
 		end
 	end
 end
 
--- Never raise inside a Prosody hook: log, and let the stanza go on.
-local function call(session, method, ...)
-	local ok, a, b = pcall(tracker[method], tracker, ...);
-	local single = method == "close" or method == "tick"; -- these return events only
-	if not ok or (a == nil and not single) then -- a Lua error, or nil + the core's error
-		module:log("error", "mucjoins %s failed: %s", method, ok and b or a);
-		return;
-	end
-	local events = single and a or b;
+-- Never raise inside a Prosody hook: log, and let the stanza go on. a: the result, or nil and events is the error.
+local function applied(method, session, stanza, a, events)
+	if a == nil then module:log("error", "mucjoins %s failed: %s", method, events); return; end
 	if type(events) == "table" then
-		local ok2, err = pcall(apply, events, session, select(2, ...));
-		if not ok2 then module:log("error", "applying mucjoins events failed: %s", err); end
+		local ok, err = pcall(apply, events, session, stanza);
+		if not ok then module:log("error", "applying mucjoins events failed: %s", err); end
 	end
 	return a;
 end
+local function call(session, method, ...)
+	local ok, a, b = pcall(tracker[method], tracker, ...);
+	if not ok then return applied(method, session, nil, nil, a); end
+	if method == "close" or method == "tick" then a, b = a or true, a; end -- these return events only
+	return applied(method, session, select(2, ...), a, b);
+end
 
+-- Hot path: outgoing/incoming never raise given a string and a table, and return the outcome alone if nothing changed.
+local module_host, outgoing, incoming = module.host, tracker.outgoing, tracker.incoming;
 local function on_outgoing(event)
-	local origin = event.origin;
-	if origin.type == "c2s" and origin.full_jid then call(origin, "outgoing", origin.full_jid, event.stanza); end
+	local origin, stanza = event.origin, event.stanza;
+	if not origin.full_jid or origin.type ~= "c2s" then return; end
+	local outcome, events = outgoing(tracker, origin.full_jid, stanza);
+	if events or not outcome then applied("outgoing", origin, stanza, outcome, events); end
 end
 for _, kind in ipairs({ "presence", "message" }) do
 	for _, to in ipairs({ "full", "bare", "host" }) do module:hook("pre-" .. kind .. "/" .. to, on_outgoing, 10); end
 end
 
 local function on_incoming(event)
-	local stanza = event.stanza;
-	local session = full_sessions[stanza.attr.to];
-	if session and session.host == module.host then
-		seen[stanza] = true;
-		call(session, "incoming", session.full_jid, stanza);
-	end
+	local stanza = event.stanza; local attr = stanza.attr;
+	local session = full_sessions[attr.to];
+	if not session or session.host ~= module_host then return; end
+	if attr.type == "error" then seen[stanza] = true; end -- for out_filter
+	local outcome, events = incoming(tracker, session.full_jid, stanza);
+	if events or not outcome then applied("incoming", session, stanza, outcome, events); end
 end
-module:hook("presence/full", on_incoming, 10);
-module:hook("message/full", on_incoming, 10);
+module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_incoming, 10);
 
 -- Self-ping answers (ours: consumed) and pings the room forwards to the session (answered for it).
 module:hook("iq/full", function(event)
@@ -133,10 +139,7 @@ module:hook("iq/full", function(event)
 		return true;
 	end
 	local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);
-	if ok and forwarded then
-		module:send(st.reply(stanza));
-		return true;
-	end
+	if ok and forwarded then module:send(st.reply(stanza)); return true; end
 end, 10);
 
 local function link_lost(domain) if domain then call(nil, "link_lost", domain); end end
@@ -145,9 +148,7 @@ module:hook_global("s2s-destroyed", function(event)
 	link_lost(s.to_host); link_lost(s.from_host);
 	for domain in pairs(s.hosts or {}) do link_lost(domain); end
 end);
-local function watch_component(host)
-	module:context(host):hook("component-disconnected", function() link_lost(host); end);
-end
+local function watch_component(host) module:context(host):hook("component-disconnected", function() link_lost(host); end); end
 for host in pairs(prosody.hosts) do watch_component(host); end
 module:hook_global("host-activated", watch_component);
 
@@ -165,8 +166,7 @@ filters.add_filter_hook(add_filter);
 for _, session in pairs(full_sessions) do if session.host == module.host then add_filter(session); end end
 
 module:hook("resource-unbind", function(event)
-	local session = event.session;
-	if session.full_jid then call(session, "close", session.full_jid); end
+	local s = event.session; if s.full_jid then call(s, "close", s.full_jid); end
 end, 10);
 
 -- CSI (mod_csi_simple) and push (mod_cloud_notify): wake the device for mentions.
@@ -202,6 +202,7 @@ local shell_unload = module:require("shell")(function() return tracker; end); --
 function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen }; end
 function module.restore(data) -- the core's state lives in the tracker: keep it, and our outstanding pings
 	if data and data.tracker then tracker = data.tracker; pcall(tracker.configure, tracker, config); end
+	outgoing, incoming = tracker.outgoing, tracker.incoming;
 	if data and data.pings then pings = data.pings; end
 	if data and data.refused_seen then refused_seen = data.refused_seen; end -- the counters survive too
 end
@@ -209,9 +210,8 @@ function module.unload()
 	shell_unload();
 	filters.remove_filter_hook(add_filter);
 	for _, session in pairs(full_sessions) do filters.remove_filter(session, "stanzas/out", out_filter); end
-	if not reloading then
-		module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
-	end
+	if reloading then return; end
+	module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
 end
 if prosody.hosts[module.host] and require "core.modulemanager".is_loaded(module.host, "ping_muc") then
 	module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats every error as 'left'; disable it");

@@ -21,6 +21,9 @@
  *
  * outgoing/incoming return nil, message when the core itself fails
  * (out of memory, or a session JID that does not prepare for outgoing).
+ * Given a tracker, a string and a table they never raise, and when nothing
+ * was recorded they return the outcome alone and allocate nothing (the
+ * module's hot path). Sessions are cached by JID string (session_of()).
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
  * reason=, condition=, text=, alt_venue=, from_nick= } (type is
  * mj_event_name(); absent strings nil) and of
@@ -46,7 +49,9 @@
  * core is called (argument checks, stanza conversion) or after it returned.
  * Results are built inside lua_pcall with the tracker marked busy, so a
  * finalizer running during the build cannot re-enter the tracker, and the
- * buffer is emptied whatever happens; a Lua error is re-raised afterwards.
+ * buffer is emptied whatever happens; a Lua error is re-raised afterwards
+ * (outgoing/incoming return it instead). Event tables have room for two
+ * more fields (the module adds session and stanza).
  */
 #include <limits.h>
 #include <stddef.h>
@@ -250,6 +255,85 @@ static void on_log(void *ud, mj_log_level level, const char *msg)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Upvalues shared by every method                                         */
+/*
+ * The methods are closures over the metatable and over strings made once
+ * (luaopen_mucjoins), so the hot paths push a table key, an outcome or an
+ * error message with lua_pushvalue: no hashing, no allocation, and so no
+ * memory error and no collector step.
+ */
+
+#define NOUTCOMES (MJ_O_AMBIGUOUS + 1)
+#define NERRORS   (-MJ_ENOTFOUND) /* MJ_ENOMEM (-1) .. MJ_ENOTFOUND */
+#define NEVENTS   MJ_EV_MENTION   /* MJ_EV_JOINED (1) .. */
+#define NREASONS  MJ_R_TIMEOUT    /* MJ_R_TECHNICAL (1) .. */
+#define NLEVELS   (MJ_LOG_ERROR + 1)
+
+enum {
+    UV_MT = 1,
+    /* table keys, as in uv_keys[] */
+    UV_NAME,
+    UV_ATTR,
+    UV_TAGS,
+    UV_XMLNS,
+    UV_TYPE,
+    UV_FROM,
+    UV_TO,
+    UV_ID,
+    UV_CODE,
+    UV_NICK,
+    UV_JID,
+    UV_URI,
+    UV_BY,
+    UV_ROOM,
+    UV_OLD_NICK,
+    UV_REASON,
+    UV_CONDITION,
+    UV_TEXT,
+    UV_ALT_VENUE,
+    UV_FROM_NICK,
+    UV_PING_ID,
+    UV_LEVEL,
+    UV_MSG,
+    UV_LOG, /* "log", the type of log records */
+    /* names */
+    UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
+    UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
+    UV_EVENT = UV_ERROR + NERRORS,       /* NEVENTS: mj_event_name(1..) */
+    UV_REASON_NAME = UV_EVENT + NEVENTS, /* NREASONS: mj_reason_name(1..) */
+    UV_LEVEL_NAME = UV_REASON_NAME + NREASONS, /* NLEVELS */
+    UV_BUILD = UV_LEVEL_NAME + NLEVELS, /* build_events (nil in itself) */
+    NUPVALUES = UV_BUILD
+};
+
+static const char *const uv_keys[] = {
+    "name",      "attr",      "tags",     "xmlns",  "type",      "from",
+    "to",        "id",        "code",     "nick",   "jid",       "uri",
+    "by",        "room",      "old_nick", "reason", "condition", "text",
+    "alt_venue", "from_nick", "ping_id",  "level",  "msg",       "log"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_LOG - UV_NAME + 1,
+               "one string per UV_ key");
+
+/* Push upvalue first + i if 0 <= i < n, else the string s. */
+static void push_name(lua_State *L, int first, int n, int i, const char *s)
+{
+    if (i >= 0 && i < n)
+        lua_pushvalue(L, lua_upvalueindex(first + i));
+    else
+        lua_pushstring(L, s);
+}
+
+static void push_outcome(lua_State *L, mj_outcome oc)
+{
+    push_name(L, UV_OUTCOME, NOUTCOMES, (int)oc, mj_outcome_name(oc));
+}
+
+static void push_error(lua_State *L, int rc)
+{
+    push_name(L, UV_ERROR, NERRORS, -rc - 1, mj_strerror(rc));
+}
+
+/* ---------------------------------------------------------------------- */
 /* The tracker userdata                                                    */
 
 struct tracker {
@@ -258,6 +342,7 @@ struct tracker {
     mj_config cfg;  /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
+    mj_session *last; /* the session of the last session_of(), or NULL */
 };
 
 /* Registry key of this copy's metatable. If another copy of the module is
@@ -278,11 +363,18 @@ static struct tracker *to_tracker(lua_State *L, int idx)
     return u;
 }
 
+/* Methods only: the tracker at index 1, checked against the metatable
+ * the method closes over (UV_MT). Misuse raises. */
 static struct tracker *check_tracker(lua_State *L)
 {
-    struct tracker *u = to_tracker(L, 1);
+    struct tracker *u = lua_touserdata(L, 1);
+    int ok = u != NULL && lua_getmetatable(L, 1);
 
-    if (u == NULL)
+    if (ok) {
+        ok = lua_rawequal(L, -1, lua_upvalueindex(UV_MT));
+        lua_pop(L, 1);
+    }
+    if (!ok)
         luaL_typeerror(L, 1, MT_NAME);
     if (u->tr == NULL)
         luaL_argerror(L, 1, "tracker has been freed");
@@ -290,6 +382,121 @@ static struct tracker *check_tracker(lua_State *L)
         luaL_error(L, "mucjoins: tracker used while it is building results "
                       "(from a finalizer?)");
     return u;
+}
+
+/* Run fn with n arguments (already pushed above it) protected, the
+ * tracker busy so that a finalizer cannot re-enter it; leaves nres
+ * results or the error. Returns the lua_pcall status. */
+static int protected_call(lua_State *L, struct tracker *u, int n, int nres)
+{
+    int rc;
+
+    u->busy = 1;
+    rc = lua_pcall(L, n, nres, 0);
+    u->busy = 0;
+    return rc;
+}
+
+/*
+ * Session handles, cached by JID. The tracker's user value is a table
+ * full_jid -> light userdata (mj_session *), so that the module's calls,
+ * which always pass the same session.full_jid string, skip
+ * mj_session_find(): one raw table lookup instead of preparing and hashing
+ * the JID. Invariants: a handle is cached only under the very bytes it was
+ * opened with (mj_session_jid()), so one key per handle; and every
+ * mj_session_close() of this binding first removes that key and clears
+ * u->last, the handle of the previous call, checked first (l_close;
+ * l_restore only closes a session it has just opened, never cached).
+ * Handles live until mj_session_close() or mj_tracker_free(), and the table
+ * goes with the tracker, so a cached handle is never dangling, across a
+ * module reload too (the module keeps the tracker, and so its cache).
+ */
+
+/* Protected: (cache, jid, handle) -> cache[jid] = handle (may grow it). */
+static int cache_put(lua_State *L)
+{
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+/* The session of the JID string at index 2: cached, else found (opened
+ * when create) and cached. Returns a core error code; never raises. Core
+ * log records of the open stay in the collector. The stack is left as it
+ * was (needs 5 free slots). */
+static int session_of(lua_State *L, struct tracker *u, int create,
+                      mj_session **out)
+{
+    size_t len;
+    const char *jid = lua_tolstring(L, 2, &len);
+    int top = lua_gettop(L), rc;
+    mj_session *s = NULL;
+    mj_str sj;
+
+    if (u->last != NULL) { /* presences come in bursts per session */
+        sj = mj_session_jid(u->last);
+        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
+            *out = u->last;
+            return MJ_OK;
+        }
+    }
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, top + 1) == LUA_TLIGHTUSERDATA) {
+        *out = u->last = lua_touserdata(L, -1);
+        lua_settop(L, top);
+        return MJ_OK;
+    }
+    rc = create ? mj_session_open(u->tr, jid, len, &s)
+                : mj_session_find(u->tr, jid, len, &s);
+    *out = s;
+    if (rc == MJ_OK && lua_type(L, top + 1) == LUA_TTABLE) {
+        sj = mj_session_jid(s);
+        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
+            u->last = s;
+            lua_pushcfunction(L, cache_put);
+            lua_pushvalue(L, top + 1);
+            lua_pushvalue(L, 2);
+            lua_pushlightuserdata(L, s);
+            /* out of memory: simply not cached */
+            protected_call(L, u, 3, 0);
+        }
+    }
+    lua_settop(L, top);
+    return rc;
+}
+
+/* Before closing s: drop its cache entry. Raises only for lack of memory,
+ * before anything changed. jid_idx: the JID the caller gave (its bytes
+ * are usually the key's, which then needs no new string). */
+static void cache_forget(lua_State *L, struct tracker *u, int jid_idx,
+                         const mj_session *s)
+{
+    mj_str sj = mj_session_jid(s);
+    size_t len;
+    const char *jid = lua_tolstring(L, jid_idx, &len);
+    int cache;
+
+    if (u->last == s)
+        u->last = NULL;
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    cache = lua_gettop(L);
+    if (jid != NULL && sj.len == len && memcmp(sj.ptr, jid, len) == 0)
+        lua_pushvalue(L, jid_idx);
+    else
+        lua_pushlstring(L, sj.ptr, sj.len);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, cache) != LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_rawset(L, cache); /* an existing key: no allocation */
+    } else {
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -309,62 +516,90 @@ static const char *level_name(int level)
     }
 }
 
+/* Set t[upvalue key] (t on top) to string slot f of r, if present. The
+ * session JID at index jid (0: none) is reused when the bytes are its. */
 static void set_rec_str(lua_State *L, const struct collect *c,
-                        const struct rec *r, int f, const char *key)
+                        const struct rec *r, int f, int key, int jid)
 {
+    const char *p = c->buf + r->off[f], *j;
+    size_t jlen = 0;
+
     if (r->off[f] == ABSENT)
         return;
-    lua_pushlstring(L, c->buf + r->off[f], r->len[f]);
-    lua_setfield(L, -2, key);
+    lua_pushvalue(L, lua_upvalueindex(key));
+    j = jid != 0 ? lua_tolstring(L, jid, &jlen) : NULL;
+    if (j != NULL && jlen == r->len[f] && memcmp(j, p, jlen) == 0)
+        lua_pushvalue(L, jid);
+    else
+        lua_pushlstring(L, p, r->len[f]);
+    lua_rawset(L, -3);
 }
+
+static void set_key(lua_State *L, int key)
+{
+    lua_pushvalue(L, lua_upvalueindex(key));
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
+                                      UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
+                                      UV_ALT_VENUE, UV_FROM_NICK};
 
 static void push_rec(lua_State *L, const struct collect *c,
-                     const struct rec *r)
+                     const struct rec *r, int jid)
 {
+    int f, n = 1;
+
     if (r->kind == REC_LOG) {
         lua_createtable(L, 0, 3);
-        lua_pushliteral(L, "log");
-        lua_setfield(L, -2, "type");
-        lua_pushstring(L, level_name(r->level));
-        lua_setfield(L, -2, "level");
-        set_rec_str(L, c, r, 0, "msg");
+        lua_pushvalue(L, lua_upvalueindex(UV_LOG));
+        set_key(L, UV_TYPE);
+        push_name(L, UV_LEVEL_NAME, NLEVELS, r->level, "error");
+        set_key(L, UV_LEVEL);
+        set_rec_str(L, c, r, 0, UV_MSG, 0);
         return;
     }
-    lua_createtable(L, 0, 10);
-    lua_pushstring(L, mj_event_name((mj_event_type)r->kind));
-    lua_setfield(L, -2, "type");
-    set_rec_str(L, c, r, F_JID, "jid");
-    set_rec_str(L, c, r, F_ROOM, "room");
-    set_rec_str(L, c, r, F_NICK, "nick");
-    set_rec_str(L, c, r, F_OLD_NICK, "old_nick");
-    if (r->reason != MJ_R_NONE) {
-        lua_pushstring(L, mj_reason_name((mj_reason)r->reason));
-        lua_setfield(L, -2, "reason");
+    for (f = 0; f < NFIELDS; f++)
+        n += r->off[f] != ABSENT;
+    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0);
+    /* exactly sized, with room for the two fields the module adds */
+    lua_createtable(L, 0, n + 2);
+    push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
+              mj_event_name((mj_event_type)r->kind));
+    set_key(L, UV_TYPE);
+    for (f = 0; f < NFIELDS; f++) {
+        set_rec_str(L, c, r, f, rec_keys[f], f == F_JID ? jid : 0);
+        if (f == F_OLD_NICK && r->reason != MJ_R_NONE) {
+            push_name(L, UV_REASON_NAME, NREASONS, r->reason - 1,
+                      mj_reason_name((mj_reason)r->reason));
+            set_key(L, UV_REASON);
+        }
     }
-    set_rec_str(L, c, r, F_CONDITION, "condition");
-    set_rec_str(L, c, r, F_TEXT, "text");
-    set_rec_str(L, c, r, F_ALT_VENUE, "alt_venue");
-    set_rec_str(L, c, r, F_FROM_NICK, "from_nick");
     if (r->ping_id != 0) {
         lua_pushinteger(L, (lua_Integer)r->ping_id);
-        lua_setfield(L, -2, "ping_id");
+        set_key(L, UV_PING_ID);
     }
 }
 
-/* Protected: (tracker) -> nil or the array of collected records. */
+/* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
+ * or the array of collected records. */
 static int build_events(lua_State *L)
 {
     const struct tracker *u = lua_touserdata(L, 1);
     const struct collect *c = &u->col;
+    int jid = lua_type(L, 3) == LUA_TSTRING ? 3 : 0;
     size_t i;
 
     if (c->nrec == 0 && c->dropped == 0) {
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, c->nrec < INT_MAX ? (int)c->nrec + 1 : INT_MAX, 0);
+    lua_createtable(
+        L, c->nrec < INT_MAX - 1 ? (int)c->nrec + (c->dropped > 0) : INT_MAX,
+        0);
     for (i = 0; i < c->nrec; i++) {
-        push_rec(L, c, &c->recs[i]);
+        push_rec(L, c, &c->recs[i], jid);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     if (c->dropped > 0) {
@@ -432,33 +667,54 @@ static int build_sessions(lua_State *L)
     return 1;
 }
 
-/* Run fn(u, arg) protected with the tracker busy, then empty the record
- * buffer; re-raise an error. Leaves fn's one result on the stack. */
-static void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg)
+/* Run fn(u, arg, jid) protected with the tracker busy, then empty the
+ * record buffer; fn NULL: build_events (UV_BUILD), where jid is the index
+ * of the session JID the call was about (0: none). Leaves fn's one result,
+ * or the error, on the stack and returns the lua_pcall status; never
+ * raises (the caller has checked for 4 free stack slots). */
+static int try_build(lua_State *L, struct tracker *u, lua_CFunction fn,
+                     void *arg, int jid)
 {
     int rc;
 
-    luaL_checkstack(L, 4, "mucjoins");
-    lua_pushcfunction(L, fn);
+    if (fn != NULL)
+        lua_pushcfunction(L, fn);
+    else
+        lua_pushvalue(L, lua_upvalueindex(UV_BUILD));
     lua_pushlightuserdata(L, u);
     lua_pushlightuserdata(L, arg);
-    u->busy = 1;
-    rc = lua_pcall(L, 2, 1, 0);
-    u->busy = 0;
+    if (jid != 0)
+        lua_pushvalue(L, jid);
+    else
+        lua_pushnil(L);
+    rc = protected_call(L, u, 3, 1);
     u->dropped_total += u->col.dropped;
     col_reset(&u->col);
-    if (rc != LUA_OK)
+    return rc;
+}
+
+/* try_build(), re-raising an error. */
+static void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
+                  int jid)
+{
+    luaL_checkstack(L, 4, "mucjoins");
+    if (try_build(L, u, fn, arg, jid) != LUA_OK)
         lua_error(L);
 }
 
 /* ---------------------------------------------------------------------- */
 /* util.stanza table -> mj_stanza                                          */
 /*
- * Only raw accesses (no metamethods) and nothing that raises except for
- * memory errors, which happen before the core is called. Anything that is
- * not the expected type counts as absent. Every string the view points to
- * is copied into an anchor slot on the stack, so it stays alive for the
- * core call whatever a finalizer does to the stanza meanwhile.
+ * Only raw accesses (no metamethods), keys pushed from upvalues: nothing
+ * here raises or allocates, except joining an element's text when it has
+ * several text children, which runs protected. Anything that is not the
+ * expected type counts as absent; malformed stanzas never raise. Every
+ * string the view points to is copied into an anchor slot on the stack,
+ * so it stays alive for the core call whatever a finalizer does to the
+ * stanza meanwhile. Only what the core reads for the stanza's kind is
+ * read: no from for what the session sends, no to for what it receives
+ * (mucjoins.h), and for presences neither the message fields (body,
+ * subject, delays, references) nor an iq's ping.
  */
 
 enum {
@@ -477,77 +733,56 @@ enum {
     NANCHORS = A_MENTION_URI + MJ_MAX_REFS
 };
 
-/* Stack slots used by the conversion above the anchors (nesting depth). */
-#define CONV_STACK 16
+/* Stack slots used by the conversion above the anchors (nesting depth:
+ * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
+#define CONV_STACK 24
 
-static int lit_eq(const char *s, size_t n, const char *lit)
-{
-    return s != NULL && n == strlen(lit) && memcmp(s, lit, n) == 0;
-}
+/* What convert() reads of the addresses. */
+enum { CONV_FROM = 1, CONV_TO = 2 };
 
-/* Push t[k] (raw) and return its type. */
-static int rawfield(lua_State *L, int t, const char *k)
+#define LIT_EQ(s, n, lit)                                                     \
+    ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
+
+/* Push t[upvalue k] (raw) and return its type. */
+static int rawkey(lua_State *L, int t, int k)
 {
-    lua_pushstring(L, k);
+    lua_pushvalue(L, lua_upvalueindex(k));
     return lua_rawget(L, t);
 }
 
-/* Whether t[k] is a string equal to lit. */
-static int field_is(lua_State *L, int t, const char *k, const char *lit)
+/* Push t[upvalue k]; its bytes if it is a string, else NULL. The value
+ * stays on the stack, which keeps the bytes alive. */
+static const char *push_str(lua_State *L, int t, int k, size_t *len)
 {
-    const char *s;
-    size_t n;
-    int r = 0;
-
-    if (rawfield(L, t, k) == LUA_TSTRING) {
-        s = lua_tolstring(L, -1, &n);
-        r = lit_eq(s, n, lit);
+    if (t == 0) {
+        lua_pushnil(L);
+        return NULL;
     }
-    lua_pop(L, 1);
-    return r;
+    if (rawkey(L, t, k) != LUA_TSTRING)
+        return NULL;
+    return lua_tolstring(L, -1, len);
 }
 
-/* Push el.attr if it is a table (return its index), else push nothing and
- * return 0. */
+/* Push el.attr if it is a table (return its index), else push nil and
+ * return 0. Either way one slot is pushed. */
 static int push_attrs(lua_State *L, int el)
 {
-    if (rawfield(L, el, "attr") == LUA_TTABLE)
-        return lua_gettop(L);
-    lua_pop(L, 1);
-    return 0;
+    return rawkey(L, el, UV_ATTR) == LUA_TTABLE ? lua_gettop(L) : 0;
 }
 
-/* The string attrs[k] anchored in slot, or absent. */
-static void attr_str(lua_State *L, int attrs, const char *k, int slot,
-                     mj_str *out)
+/* The string attrs[upvalue k] anchored in slot, or absent. */
+static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
 {
     out->ptr = NULL;
     out->len = 0;
     if (attrs == 0)
         return;
-    if (rawfield(L, attrs, k) == LUA_TSTRING) {
-        lua_copy(L, -1, slot);
-        out->ptr = lua_tolstring(L, slot, &out->len);
+    if (rawkey(L, attrs, k) == LUA_TSTRING) {
+        out->ptr = lua_tolstring(L, -1, &out->len);
+        lua_replace(L, slot); /* the same string, now anchored */
+    } else {
+        lua_pop(L, 1);
     }
-    lua_pop(L, 1);
-}
-
-/* Namespace of an element: 0 when attr.xmlns is absent (or not a string),
- * 1 when it equals ns, 2 otherwise. */
-static int xmlns_class(lua_State *L, int attrs, const char *ns)
-{
-    int r = 0;
-
-    if (attrs == 0)
-        return 0;
-    if (rawfield(L, attrs, "xmlns") == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
-
-        r = lit_eq(s, n, ns) ? 1 : 2;
-    }
-    lua_pop(L, 1);
-    return r;
 }
 
 /* Push el.tags if it is a table and return its index and length; else
@@ -556,7 +791,7 @@ static int push_tags(lua_State *L, int el, lua_Integer *n)
 {
     lua_Unsigned len;
 
-    if (rawfield(L, el, "tags") != LUA_TTABLE) {
+    if (rawkey(L, el, UV_TAGS) != LUA_TTABLE) {
         lua_pop(L, 1);
         return 0;
     }
@@ -566,8 +801,28 @@ static int push_tags(lua_State *L, int el, lua_Integer *n)
     return lua_gettop(L);
 }
 
-/* Text of an element: its string children concatenated, anchored. */
-static void text_of(lua_State *L, int el, int slot, mj_str *out)
+/* Protected: (element) -> its string children concatenated. */
+static int join_text(lua_State *L)
+{
+    lua_Unsigned len = lua_rawlen(L, 1);
+    lua_Integer i, n;
+    luaL_Buffer b;
+
+    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 1, i) == LUA_TSTRING)
+            luaL_addvalue(&b);
+        else
+            lua_pop(L, 1);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* Text of an element: its string children concatenated, anchored. 0 when
+ * joining several of them ran out of memory. */
+static int text_of(lua_State *L, int el, int slot, mj_str *out)
 {
     lua_Unsigned len = lua_rawlen(L, el);
     lua_Integer i, n, count = 0, last = 0;
@@ -583,214 +838,200 @@ static void text_of(lua_State *L, int el, int slot, mj_str *out)
     if (count == 0) {
         out->ptr = "";
         out->len = 0;
-        return;
+        return 1;
     }
     if (count == 1) {
         lua_rawgeti(L, el, last);
     } else {
-        luaL_Buffer b;
-
-        luaL_buffinit(L, &b);
-        for (i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, el, i) == LUA_TSTRING)
-                luaL_addvalue(&b);
-            else
-                lua_pop(L, 1);
+        lua_pushcfunction(L, join_text);
+        lua_pushvalue(L, el);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            lua_pop(L, 1);
+            return 0;
         }
-        luaL_pushresult(&b);
     }
     lua_replace(L, slot);
     out->ptr = lua_tolstring(L, slot, &out->len);
-}
-
-/* Index in names[] of el.name, or -1. */
-static int name_index(lua_State *L, int el, const char *const *names)
-{
-    const char *s;
-    size_t len;
-    int i, r = -1;
-
-    if (rawfield(L, el, "name") == LUA_TSTRING) {
-        s = lua_tolstring(L, -1, &len);
-        for (i = 0; names[i] != NULL; i++)
-            if (lit_eq(s, len, names[i])) {
-                r = i;
-                break;
-            }
-    }
-    lua_pop(L, 1);
-    return r;
+    return 1;
 }
 
 /* 100-999 from exactly three ASCII digits, else -1. */
 static int status_code(lua_State *L, int attrs)
 {
+    size_t n = 0;
+    const char *s = push_str(L, attrs, UV_CODE, &n);
     int code = -1;
 
-    if (attrs == 0)
-        return -1;
-    if (rawfield(L, attrs, "code") == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
-
-        if (n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
-            s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
-            code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    }
-    lua_pop(L, 1);
-    return code;
+    if (s != NULL && n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
+        s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
+        code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    return code; /* the string stays pushed: the caller's settop drops it */
 }
+
+/* A child element being looked at: its stack slots and strings. */
+struct child {
+    int el, attrs; /* attrs: 0 when not a table */
+    const char *name, *ns;
+    size_t name_len, ns_len;
+};
+
+/* Push element i of tags, which must be the stack top, and its name:
+ * returns 1 with c->el and c->name set, or 0 with the stack as it was if
+ * it is not a table with a string name. */
+static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
+{
+    if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
+        c->el = tags + 1;
+        c->name = push_str(L, c->el, UV_NAME, &c->name_len);
+        if (c->name != NULL)
+            return 1;
+    }
+    lua_settop(L, tags);
+    return 0;
+}
+
+/* Then, only for a child worth it: push its attrs and xmlns. */
+static void child_ns(lua_State *L, struct child *c)
+{
+    c->attrs = push_attrs(L, c->el);
+    c->ns = push_str(L, c->attrs, UV_XMLNS, &c->ns_len);
+}
+
+/* Namespace of a child (after child_ns): 0 when attr.xmlns is absent (or
+ * not a string), 1 when it equals lit, 2 otherwise. */
+#define NS_CLASS(c, lit)                                                      \
+    ((c)->ns == NULL ? 0 : LIT_EQ((c)->ns, (c)->ns_len, lit) ? 1 : 2)
 
 /* <destroy/>: jid attribute and the text of its first <reason/>. */
-static void scan_destroy(lua_State *L, int el, int attrs, int anchor,
-                         mj_stanza *st)
+static int scan_destroy(lua_State *L, const struct child *d, int anchor,
+                        mj_stanza *st)
 {
     lua_Integer i, n = 0;
-    int tags;
+    int tags, ok = 1;
+    struct child c;
 
     st->has_destroy = 1;
-    attr_str(L, attrs, "jid", anchor + A_DESTROY_JID, &st->destroy_jid);
-    tags = push_tags(L, el, &n);
+    attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
+    tags = push_tags(L, d->el, &n);
     if (tags == 0)
-        return;
+        return 1;
     for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
-            int child = lua_gettop(L);
-            int cattrs = push_attrs(L, child);
-            int found = field_is(L, child, "name", "reason") &&
-                        xmlns_class(L, cattrs, NS_MUC_USER) != 2;
-
-            if (found)
-                text_of(L, child, anchor + A_DESTROY_REASON,
-                        &st->destroy_reason);
-            lua_settop(L, tags);
-            if (found)
-                break;
-        } else {
-            lua_pop(L, 1);
-        }
-    }
-    lua_pop(L, 1);
-}
-
-/* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
- * <destroy/>. Children in no namespace or the muc#user one count. */
-static void scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int tags, seen_item = 0;
-
-    st->has_muc_user = 1;
-    tags = push_tags(L, x, &n);
-    if (tags == 0)
-        return;
-    for (i = 1; i <= n; i++) {
-        int child, attrs;
-
-        if (lua_rawgeti(L, tags, i) != LUA_TTABLE) {
-            lua_pop(L, 1);
+        if (!child_at(L, tags, i, &c))
             continue;
-        }
-        child = lua_gettop(L);
-        attrs = push_attrs(L, child);
-        if (xmlns_class(L, attrs, NS_MUC_USER) == 2) {
-            /* foreign namespace */
-        } else if (field_is(L, child, "name", "status")) {
-            int code = status_code(L, attrs);
-
-            if (code < 0)
-                st->status_malformed = 1;
-            else if (st->nstatus < MJ_MAX_STATUS)
-                st->status[st->nstatus++] = code;
-        } else if (!seen_item && field_is(L, child, "name", "item")) {
-            seen_item = 1;
-            attr_str(L, attrs, "nick", anchor + A_ITEM_NICK, &st->item_nick);
-        } else if (!st->has_destroy && field_is(L, child, "name", "destroy")) {
-            scan_destroy(L, child, attrs, anchor, st);
-        }
-        lua_settop(L, tags);
-    }
-    lua_pop(L, 1);
-}
-
-/* <error/>: type and by attributes, the defined condition's name. */
-static void scan_error(lua_State *L, int el, int attrs, int anchor,
-                       mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int tags;
-
-    attr_str(L, attrs, "type", anchor + A_ERROR_TYPE, &st->error_type);
-    attr_str(L, attrs, "by", anchor + A_ERROR_BY, &st->error_by);
-    tags = push_tags(L, el, &n);
-    if (tags == 0)
-        return;
-    for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
-            int child = lua_gettop(L);
-            int cattrs = push_attrs(L, child);
-
-            if (xmlns_class(L, cattrs, NS_STANZAS) == 1 &&
-                rawfield(L, child, "name") == LUA_TSTRING) {
-                size_t len;
-                const char *name = lua_tolstring(L, -1, &len);
-
-                if (!lit_eq(name, len, "text")) {
-                    lua_copy(L, -1, anchor + A_ERROR_CONDITION);
-                    st->error_condition.ptr =
-                        lua_tolstring(L, anchor + A_ERROR_CONDITION,
-                                      &st->error_condition.len);
-                    lua_settop(L, tags);
-                    break;
-                }
+        if (LIT_EQ(c.name, c.name_len, "reason")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                ok = text_of(L, c.el, anchor + A_DESTROY_REASON,
+                             &st->destroy_reason);
+                break;
             }
         }
         lua_settop(L, tags);
     }
-    lua_pop(L, 1);
+    lua_settop(L, tags - 1);
+    return ok;
+}
+
+/* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
+ * <destroy/>. Children in no namespace or the muc#user one count. */
+static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags, seen_item = 0, ok = 1;
+    struct child c;
+
+    st->has_muc_user = 1;
+    tags = push_tags(L, x, &n);
+    if (tags == 0)
+        return 1;
+    for (i = 1; i <= n && ok; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "status")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                int code = status_code(L, c.attrs);
+
+                if (code < 0)
+                    st->status_malformed = 1;
+                else if (st->nstatus < MJ_MAX_STATUS)
+                    st->status[st->nstatus++] = code;
+            }
+        } else if (!seen_item && LIT_EQ(c.name, c.name_len, "item")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                seen_item = 1;
+                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
+                         &st->item_nick);
+            }
+        } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2)
+                ok = scan_destroy(L, &c, anchor, st);
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, tags - 1);
+    return ok;
+}
+
+/* <error/>: type and by attributes, the defined condition's name. */
+static void scan_error(lua_State *L, const struct child *e, int anchor,
+                       mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags;
+    struct child c;
+
+    attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
+    attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
+    tags = push_tags(L, e->el, &n);
+    if (tags == 0)
+        return;
+    for (i = 1; i <= n; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (!LIT_EQ(c.name, c.name_len, "text")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_STANZAS) == 1) {
+                lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
+                st->error_condition.ptr = lua_tolstring(
+                    L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
+                break;
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, tags - 1);
 }
 
 /* Whether a child's namespace is the stanza's own (absent, or one of the
  * two content namespaces): <error/>, <body/>, <subject/>. */
-static int content_ns(lua_State *L, int attrs)
+static int content_ns(const struct child *c)
 {
-    return xmlns_class(L, attrs, "jabber:client") != 2 ||
-           xmlns_class(L, attrs, "jabber:server") == 1;
+    return c->ns == NULL || LIT_EQ(c->ns, c->ns_len, "jabber:client") ||
+           LIT_EQ(c->ns, c->ns_len, "jabber:server");
 }
 
-static int classify_type(lua_State *L, int attrs, mj_kind kind)
+static mj_type classify_type(const char *s, size_t n, mj_kind kind)
 {
-    const char *s;
-    size_t n;
-    int t;
-
-    if (attrs == 0 || rawfield(L, attrs, "type") != LUA_TSTRING) {
-        if (attrs != 0)
-            lua_pop(L, 1);
+    if (s == NULL)
         return kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
+    if (LIT_EQ(s, n, "error"))
+        return MJ_T_ERROR;
+    switch (kind) {
+    case MJ_KIND_PRESENCE:
+        return LIT_EQ(s, n, "unavailable") ? MJ_T_UNAVAILABLE : MJ_T_OTHER;
+    case MJ_KIND_MESSAGE:
+        return LIT_EQ(s, n, "groupchat") ? MJ_T_GROUPCHAT : MJ_T_OTHER;
+    default:
+        if (LIT_EQ(s, n, "get"))
+            return MJ_T_GET;
+        if (LIT_EQ(s, n, "set"))
+            return MJ_T_SET;
+        return LIT_EQ(s, n, "result") ? MJ_T_RESULT : MJ_T_OTHER;
     }
-    s = lua_tolstring(L, -1, &n);
-    if (lit_eq(s, n, "error"))
-        t = MJ_T_ERROR;
-    else if (kind == MJ_KIND_PRESENCE && lit_eq(s, n, "unavailable"))
-        t = MJ_T_UNAVAILABLE;
-    else if (kind == MJ_KIND_MESSAGE && lit_eq(s, n, "groupchat"))
-        t = MJ_T_GROUPCHAT;
-    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "get"))
-        t = MJ_T_GET;
-    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "set"))
-        t = MJ_T_SET;
-    else if (kind == MJ_KIND_IQ && lit_eq(s, n, "result"))
-        t = MJ_T_RESULT;
-    else
-        t = MJ_T_OTHER;
-    lua_pop(L, 1);
-    return t;
 }
-
-enum { N_X, N_DELAY, N_REFERENCE, N_ERROR, N_BODY, N_SUBJECT, N_PING };
-static const char *const top_names[] = {
-    "x", "delay", "reference", "error", "body", "subject", "ping", NULL};
 
 /* A delay marker's from attribute (markers without one are not listed). */
 static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
@@ -799,102 +1040,123 @@ static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
 
     if (st->ndelay >= MJ_MAX_DELAY)
         return;
-    attr_str(L, attrs, "from", anchor + A_DELAY_FROM + (int)st->ndelay, &from);
+    attr_str(L, attrs, UV_FROM, anchor + A_DELAY_FROM + (int)st->ndelay,
+             &from);
     if (from.ptr != NULL)
         st->delay_from[st->ndelay++] = from;
 }
 
+/* A mention reference's uri. */
+static void add_mention(lua_State *L, const struct child *c, int anchor,
+                        mj_stanza *st)
+{
+    size_t n = 0;
+    const char *type;
+    mj_str uri;
+
+    if (st->nmentions >= MJ_MAX_REFS || NS_CLASS(c, NS_REF) != 1)
+        return;
+    type = push_str(L, c->attrs, UV_TYPE, &n);
+    if (LIT_EQ(type, n, "mention")) {
+        attr_str(L, c->attrs, UV_URI,
+                 anchor + A_MENTION_URI + (int)st->nmentions, &uri);
+        if (uri.ptr != NULL)
+            st->mention_uri[st->nmentions++] = uri;
+    }
+    lua_pop(L, 1);
+}
+
 /* Fill st from the stanza table at index stanza; NANCHORS slots from
- * anchor on hold the strings. Returns 0 if it is not a presence, message
- * or iq. The stack is left as it was. */
-static int convert(lua_State *L, int stanza, int anchor, mj_stanza *st)
+ * anchor on hold the strings; want: CONV_FROM, CONV_TO. Returns 1, 0 if it
+ * is not a presence, message or iq, -1 when out of memory. The stack is
+ * left as it was. */
+static int convert(lua_State *L, int stanza, int anchor, int want,
+                   mj_stanza *st)
 {
     lua_Integer i, n = 0;
-    int top = lua_gettop(L), attrs, tags, seen_error = 0, seen_body = 0;
+    int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
+    int seen_body = 0, presence;
+    const char *s;
+    size_t len = 0;
+    struct child c;
 
     mj_stanza_init(st);
-    if (field_is(L, stanza, "name", "presence"))
+    s = push_str(L, stanza, UV_NAME, &len);
+    if (LIT_EQ(s, len, "presence"))
         st->kind = MJ_KIND_PRESENCE;
-    else if (field_is(L, stanza, "name", "message"))
+    else if (LIT_EQ(s, len, "message"))
         st->kind = MJ_KIND_MESSAGE;
-    else if (field_is(L, stanza, "name", "iq"))
+    else if (LIT_EQ(s, len, "iq"))
         st->kind = MJ_KIND_IQ;
-    else
+    else {
+        lua_settop(L, top);
         return 0;
+    }
+    presence = st->kind == MJ_KIND_PRESENCE;
 
     attrs = push_attrs(L, stanza);
-    st->type = (mj_type)classify_type(L, attrs, st->kind);
-    attr_str(L, attrs, "from", anchor + A_FROM, &st->from);
-    attr_str(L, attrs, "to", anchor + A_TO, &st->to);
-    attr_str(L, attrs, "id", anchor + A_ID, &st->id);
+    s = push_str(L, attrs, UV_TYPE, &len);
+    st->type = classify_type(s, len, st->kind);
+    if (want & CONV_FROM)
+        attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
+    if (want & CONV_TO)
+        attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
+    attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
     lua_settop(L, top);
 
     tags = push_tags(L, stanza, &n);
     if (tags == 0)
         return 1;
-    for (i = 1; i <= n; i++) {
-        int child;
-
-        if (lua_rawgeti(L, tags, i) != LUA_TTABLE) {
-            lua_pop(L, 1);
+    for (i = 1; i <= n && ok; i++) {
+        if (!child_at(L, tags, i, &c))
             continue;
-        }
-        child = lua_gettop(L);
-        attrs = push_attrs(L, child);
-        switch (name_index(L, child, top_names)) {
-        case N_X:
-            if (xmlns_class(L, attrs, NS_MUC) == 1)
+        if (LIT_EQ(c.name, c.name_len, "x")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC) == 1)
                 st->has_muc_x = 1;
-            else if (xmlns_class(L, attrs, NS_MUC_USER) == 1) {
+            else if (NS_CLASS(&c, NS_MUC_USER) == 1) {
                 if (!st->has_muc_user)
-                    scan_muc_user(L, child, anchor, st);
-            } else if (xmlns_class(L, attrs, NS_XDELAY) == 1)
-                add_delay(L, attrs, anchor, st);
-            break;
-        case N_DELAY:
-            if (xmlns_class(L, attrs, NS_DELAY) == 1)
-                add_delay(L, attrs, anchor, st);
-            break;
-        case N_REFERENCE:
-            if (st->nmentions < MJ_MAX_REFS &&
-                xmlns_class(L, attrs, NS_REF) == 1 && attrs != 0 &&
-                field_is(L, attrs, "type", "mention")) {
-                mj_str uri;
-
-                attr_str(L, attrs, "uri",
-                         anchor + A_MENTION_URI + (int)st->nmentions, &uri);
-                if (uri.ptr != NULL)
-                    st->mention_uri[st->nmentions++] = uri;
+                    ok = scan_muc_user(L, c.el, anchor, st);
+            } else if (!presence && NS_CLASS(&c, NS_XDELAY) == 1)
+                add_delay(L, c.attrs, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "error")) {
+            if (!seen_error && st->type == MJ_T_ERROR) {
+                child_ns(L, &c);
+                if (content_ns(&c)) {
+                    seen_error = 1;
+                    scan_error(L, &c, anchor, st);
+                }
             }
-            break;
-        case N_ERROR:
-            if (!seen_error && st->type == MJ_T_ERROR &&
-                content_ns(L, attrs)) {
-                seen_error = 1;
-                scan_error(L, child, attrs, anchor, st);
+        } else if (presence) {
+            /* nothing else in a presence is read */
+        } else if (LIT_EQ(c.name, c.name_len, "delay")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_DELAY) == 1)
+                add_delay(L, c.attrs, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "reference")) {
+            child_ns(L, &c);
+            add_mention(L, &c, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "body")) {
+            if (!seen_body) {
+                child_ns(L, &c);
+                if (content_ns(&c)) {
+                    seen_body = 1;
+                    ok = text_of(L, c.el, anchor + A_BODY, &st->body);
+                }
             }
-            break;
-        case N_BODY:
-            if (!seen_body && content_ns(L, attrs)) {
-                seen_body = 1;
-                text_of(L, child, anchor + A_BODY, &st->body);
-            }
-            break;
-        case N_SUBJECT:
-            if (content_ns(L, attrs))
+        } else if (LIT_EQ(c.name, c.name_len, "subject")) {
+            child_ns(L, &c);
+            if (content_ns(&c))
                 st->has_subject = 1;
-            break;
-        case N_PING:
-            if (xmlns_class(L, attrs, NS_PING) == 1)
+        } else if (LIT_EQ(c.name, c.name_len, "ping")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_PING) == 1)
                 st->has_ping = 1;
-            break;
-        default:
-            break;
         }
         lua_settop(L, tags);
     }
     lua_settop(L, top);
-    return 1;
+    return ok ? 1 : -1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -989,10 +1251,12 @@ static int l_new(lua_State *L)
 
     mj_config_init(&cfg);
     read_config(L, 1, &cfg);
-    u = lua_newuserdatauv(L, sizeof *u, 0);
+    u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
     lua_setmetatable(L, -2);
+    lua_newtable(L); /* the session cache (session_of) */
+    lua_setiuservalue(L, -2, 1);
 
     u->col.alloc = lua_getallocf(L, &u->col.alloc_ud);
     cfg.alloc = u->col.alloc;
@@ -1028,56 +1292,66 @@ static int l_configure(lua_State *L)
     return 0;
 }
 
-/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events */
+/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events.
+ * The module's hot path: given a tracker, a string and a table it never
+ * raises (failures, lack of memory included, return nil, message), and
+ * when nothing was recorded it returns the outcome alone, a string made
+ * once, allocating nothing. */
 static int feed(lua_State *L, int outgoing)
 {
     struct tracker *u = check_tracker(L);
-    size_t jlen;
-    const char *jid = luaL_checklstring(L, 2, &jlen);
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int i, rc, anchor;
+    int r, rc;
 
+    luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
-    luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
-    anchor = lua_gettop(L) + 1;
-    for (i = 0; i < NANCHORS; i++)
+    if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
         lua_pushnil(L);
-    if (!convert(L, 3, anchor, &st)) {
-        lua_pushstring(L, mj_outcome_name(MJ_O_IGNORED));
+        push_error(L, MJ_ENOMEM);
+        return 2;
+    }
+    lua_settop(L, 3 + NANCHORS); /* the anchors, nil */
+    r = convert(L, 3, 4, outgoing ? CONV_TO : CONV_FROM, &st);
+    if (r <= 0) {
+        if (r == 0) {
+            push_outcome(L, MJ_O_IGNORED);
+            return 1;
+        }
         lua_pushnil(L);
+        push_error(L, MJ_ENOMEM);
         return 2;
     }
 
-    /* No Lua API call from here until the core has returned. */
     col_reset(&u->col);
-    if (outgoing) {
-        rc = mj_session_open(u->tr, jid, jlen, &s);
-    } else {
-        rc = mj_session_find(u->tr, jid, jlen, &s);
-        if (rc != MJ_OK) {
-            col_reset(&u->col);
-            lua_pushstring(L, mj_outcome_name(MJ_O_IGNORED));
-            lua_pushnil(L);
-            return 2;
-        }
-    }
+    rc = session_of(L, u, outgoing, &s);
+    /* No Lua API call from here until the core has returned. */
     if (rc == MJ_OK)
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
                       : mj_session_incoming(s, &st, &oc);
+    else if (!outgoing) {
+        col_reset(&u->col);
+        push_outcome(L, MJ_O_IGNORED); /* no such session */
+        return 1;
+    }
     if (rc != MJ_OK) {
         col_reset(&u->col);
         lua_pushnil(L);
-        lua_pushstring(L, mj_strerror(rc));
+        push_error(L, rc);
         return 2;
     }
-    /* The core is done; Lua may raise again. */
+    /* The core is done; Lua values may be made again. */
 
     lua_settop(L, 3);
-    lua_pushstring(L, mj_outcome_name(oc));
-    build(L, u, build_events, NULL);
+    push_outcome(L, oc);
+    if (u->col.nrec == 0 && u->col.dropped == 0)
+        return 1;
+    if (try_build(L, u, NULL, NULL, 2) != LUA_OK) {
+        lua_pushnil(L);
+        lua_replace(L, -3); /* nil, the error */
+    }
     return 2;
 }
 
@@ -1097,19 +1371,17 @@ static int l_incoming(lua_State *L)
 static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
                               mj_stanza *st)
 {
-    size_t jlen;
-    const char *jid = luaL_checklstring(L, 2, &jlen);
-    int i, anchor;
+    int anchor;
 
+    luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
     anchor = lua_gettop(L) + 1;
-    for (i = 0; i < NANCHORS; i++)
-        lua_pushnil(L);
-    if (!convert(L, 3, anchor, st))
+    lua_settop(L, anchor + NANCHORS - 1);
+    if (convert(L, 3, anchor, CONV_FROM | CONV_TO, st) <= 0)
         return 0;
     col_reset(&u->col);
-    if (mj_session_find(u->tr, jid, jlen, sp) != MJ_OK) {
+    if (session_of(L, u, 0, sp) != MJ_OK) {
         col_reset(&u->col);
         return 0;
     }
@@ -1187,7 +1459,7 @@ static int l_ping_answer(lua_State *L)
     mj_session_ping_answer(s, (uint32_t)id, &st, optimized, &v);
     lua_settop(L, 5);
     lua_pushstring(L, mj_ping_verdict_name(v));
-    build(L, u, build_events, NULL);
+    build(L, u, NULL, NULL, 2);
     return 2;
 }
 
@@ -1242,8 +1514,9 @@ static int l_close(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
+    cache_forget(L, u, 2, s);
     mj_session_close(s);
-    build(L, u, build_events, NULL);
+    build(L, u, NULL, NULL, 2);
     return 1;
 }
 
@@ -1254,7 +1527,7 @@ static int l_tick(lua_State *L)
 
     col_reset(&u->col);
     mj_tracker_tick(u->tr);
-    build(L, u, build_events, NULL);
+    build(L, u, NULL, NULL, 2);
     return 1;
 }
 
@@ -1274,7 +1547,7 @@ static int l_rooms(lua_State *L)
         lua_newtable(L);
         return 1;
     }
-    build(L, u, build_rooms, s);
+    build(L, u, build_rooms, s, 0);
     return 1;
 }
 
@@ -1352,7 +1625,7 @@ static int l_sessions(lua_State *L)
     struct tracker *u = check_tracker(L);
 
     col_reset(&u->col);
-    build(L, u, build_sessions, NULL);
+    build(L, u, build_sessions, NULL, 0);
     return 1;
 }
 
@@ -1390,7 +1663,7 @@ static int l_restore(lua_State *L)
     if (rc == MJ_OK) {
         rc = mj_session_restore(s, room, rlen, (mj_state)state, n, p, since);
         if (rc != MJ_OK && created)
-            mj_session_close(s); /* empty: fires nothing */
+            mj_session_close(s); /* empty, never cached: fires nothing */
     }
     col_reset(&u->col);
     if (rc != MJ_OK) {
@@ -1412,6 +1685,7 @@ static int l_gc(lua_State *L)
         return luaL_error(L, "mucjoins: tracker freed while busy");
     mj_tracker_free(u->tr);
     u->tr = NULL;
+    u->last = NULL;
     col_free(&u->col);
     return 0;
 }
@@ -1453,6 +1727,36 @@ static const luaL_Reg module_functions[] = {{"new", l_new}, {NULL, NULL}};
 /* Create this copy's tracker metatable, or find it again when the module
  * is loaded a second time (Prosody module reload): trackers created before
  * keep working. */
+/* With the metatable on top: push the methods table, closures over the
+ * metatable and the UV_* strings. */
+static void push_methods(lua_State *L)
+{
+    size_t i;
+    int e;
+
+    luaL_checkstack(L, 2 * NUPVALUES + 2, "mucjoins");
+    luaL_newlibtable(L, tracker_methods);
+    lua_pushvalue(L, -2);
+    for (i = 0; i < sizeof uv_keys / sizeof uv_keys[0]; i++)
+        lua_pushstring(L, uv_keys[i]);
+    for (e = 0; e < NOUTCOMES; e++)
+        lua_pushstring(L, mj_outcome_name((mj_outcome)e));
+    for (e = -1; e >= -NERRORS; e--)
+        lua_pushstring(L, mj_strerror(e));
+    for (e = 1; e <= NEVENTS; e++)
+        lua_pushstring(L, mj_event_name((mj_event_type)e));
+    for (e = 1; e <= NREASONS; e++)
+        lua_pushstring(L, mj_reason_name((mj_reason)e));
+    for (e = 0; e < NLEVELS; e++)
+        lua_pushstring(L, level_name(e));
+    /* build_events: copies of the same upvalues, and nil for itself */
+    for (e = 1; e < NUPVALUES; e++)
+        lua_pushvalue(L, -(NUPVALUES - 1));
+    lua_pushnil(L);
+    lua_pushcclosure(L, build_events, NUPVALUES);
+    luaL_setfuncs(L, tracker_methods, NUPVALUES);
+}
+
 static void push_metatable(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key) == LUA_TTABLE)
@@ -1465,7 +1769,7 @@ static void push_metatable(lua_State *L)
         lua_pushliteral(L, MT_NAME);
         lua_setfield(L, -2, "__name");
     }
-    luaL_newlib(L, tracker_methods);
+    push_methods(L);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_gc);
     lua_setfield(L, -2, "__gc");

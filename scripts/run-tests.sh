@@ -72,6 +72,9 @@ check "exported symbols" scripts/check-symbols.sh
 
 if [ -f tests/lua/test_binding.lua ]; then
     run "lua binding" lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so
+    # memcheck: a stale cached session handle would be a read of freed memory
+    run "lua binding (valgrind)" valgrind -q --error-exitcode=99 \
+        lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so
 fi
 if [ -x tests/replay/run.sh ]; then
     run "replay tool" tests/replay/run.sh build/mucjoins-replay

@@ -235,6 +235,44 @@ test("incoming for an unknown session is ignored and opens nothing", function()
 	eq(#t:sessions(), 0, "sessions")
 end)
 
+test("nothing changed: outgoing and incoming return the outcome alone", function()
+	local t = joined_tracker("Alice")
+	local other = st.presence({ from = ROOM .. "/Bob", to = SESS })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("item", { affiliation = "member", role = "participant" }):up():up()
+	eq(select("#", t:incoming(SESS, other)), 1, "another occupant: one value")
+	eq(t:incoming(SESS, other), "unchanged", "outcome")
+	eq(select("#", t:incoming("nobody@example.org/x", other)), 1, "unknown session: one value")
+	eq(select("#", t:outgoing(SESS, st.presence({ to = "elsewhere@example.org/x" }))), 1, "untracked: one value")
+end)
+
+-- Session handles are cached by JID in the tracker: closing must drop the
+-- entry, whatever spelling closed it. Run under valgrind to see a stale one.
+test("cached session handles: closed sessions are never used again", function()
+	local t = mj.new()
+	for i = 1, 50 do
+		local room = "r" .. i .. "@muc.example.org"
+		eq(t:outgoing(SESS, join(room .. "/n")), "changed", "join " .. i)
+		eq(#of_type(select(2, t:incoming(SESS, self_presence(room .. "/n"))), "joined"), 1, "joined " .. i)
+		eq(#of_type(t:close(SESS), "left"), 1, "left on close " .. i)
+		eq(t:incoming(SESS, self_presence(room .. "/n")), "ignored", "after close: no session")
+	end
+end)
+
+test("cached session handles: closing under another spelling forgets the cached one", function()
+	local t = mj.new()
+	local SPELL = "User@Example.org/phone" -- prepares to SESS
+	for i = 1, 20 do
+		eq(t:outgoing(SPELL, join(ROOM .. "/Alice")), "changed", "join under the first spelling")
+		eq(t:incoming(SPELL, self_presence(ROOM .. "/Alice")), "changed", "cached handle")
+		eq(t:incoming(SESS, self_presence(ROOM .. "/Alice")), "unchanged", "found under the prepared spelling")
+		local ev = t:close(SESS)
+		eq(#of_type(ev, "left"), 1, "closed " .. i)
+		eq(#t:sessions(), 0, "no session")
+		eq(t:incoming(SPELL, self_presence(ROOM .. "/Alice")), "ignored", "the old spelling finds nothing")
+		eq(t:nick(SPELL, ROOM), nil, "no nick")
+	end
+end)
+
 test("a stanza that is not presence/message/iq is ignored without a session", function()
 	local t = mj.new()
 	for _, s in ipairs({ st.stanza("foo", { to = ROOM .. "/x" }), { name = 5 }, {}, { name = "presence " } }) do
