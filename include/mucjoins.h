@@ -491,8 +491,10 @@ MJ_API size_t mj_session_count(const mj_session *s, mj_state state);
 
 /* Put a room in a given state directly, as an earlier tracker left it.
  * nick for JOINED/CHANGING/EXPECTING/LEAVING, pending_nick for
- * PENDING/CHANGING/EXPECTING. Fires no event. Errors: MJ_EINVAL, MJ_EJID,
- * MJ_ETOOLONG, MJ_ENOMEM. */
+ * PENDING/CHANGING/EXPECTING. Fires no event. Self-ping work of the room
+ * is dropped (answers to earlier pings are stale, as after a join).
+ * Errors: MJ_EINVAL, MJ_EJID, MJ_ETOOLONG (a part or a nick over 1023
+ * bytes), MJ_ENOMEM. */
 MJ_API int mj_session_restore(mj_session *s, const char *room, size_t len,
                               mj_state state, mj_str nick, mj_str pending_nick,
                               double since);

@@ -967,6 +967,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (fresh &&
         (e = mj_entry_create(s, bare, blen, h, shown ? nick.len : 0)) == NULL)
         return MJ_ENOMEM;
+    /* the restored state replaces whatever the pings were about: a late
+     * answer must not end a room restored as PENDING (fuzz_tracker,
+     * regress-restore-keeps-ping) */
+    mj_ping_drop(e);
     mj_entry *moved = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len);
     if (moved != NULL)
         e = moved;

@@ -383,6 +383,27 @@ TEST(ping_follows_an_entry_moved_by_a_longer_nick)
     mj_tracker_free(tr);
 }
 
+/* fuzz regression (regress-restore-keeps-ping): a room restored as PENDING
+ * while a ping was outstanding; the late "not joined" answer must not end
+ * it (nothing is shown, no ghost notice). */
+TEST(restore_drops_the_rooms_ping_work)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    CHECK_INT(npings, 1);
+    uint32_t id = last_ping;
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
+                                 S("Ann"), fx_now),
+              MJ_OK);
+    fx_take();
+    CHECK_INT(answer(id, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_EVENTS("");
+    CHECK_INT(fx_state(s, ROOM), MJ_S_PENDING);
+    mj_tracker_free(tr);
+}
+
 TEST(self_ping_option_off_sends_nothing)
 {
     setup_cfg(20, 0);
@@ -448,5 +469,6 @@ int main(void)
     RUN(forwarded_ping_is_recognised);
     RUN(session_close_with_outstanding_ping_frees_it);
     RUN(ping_follows_an_entry_moved_by_a_longer_nick);
+    RUN(restore_drops_the_rooms_ping_work);
     return test_summary("selfping");
 }
