@@ -50,10 +50,10 @@ $(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
-$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua lua/shell.lib.lua
+$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua)
 	@mkdir -p $(dir $@)
 	cp $< $@
-	cp lua/shell.lib.lua $(PLUGIN)/shell.lib.lua
+	cp lua/*.lib.lua $(PLUGIN)/
 	cp lua/README.markdown $(PLUGIN)/ 2>/dev/null || true
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a

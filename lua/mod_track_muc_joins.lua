@@ -3,7 +3,6 @@
 -- Wiring only: every decision is made by the C core (mucjoins.so).
 local filters = require "util.filters";
 local st = require "util.stanza";
-local jid_bare = require "util.jid".bare;
 local full_sessions = prosody.full_sessions;
 
 local mj = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))();
@@ -16,8 +15,7 @@ local config = {
 	ping_timeout = num("ping_timeout", 60), ping_backoff = num("ping_backoff", 30),
 	ping_retries = num("ping_retries", 3), ping_budget = num("ping_budget", 20),
 };
-local log_changes, csi_hold_chatter = bool("log_changes", false), bool("csi_hold_chatter", true);
-local push_mentions_only = bool("push_mentions_only", false);
+local log_changes = bool("log_changes", false);
 local tracker = mj.new(config);
 local seen = setmetatable({}, { __mode = "k" }); -- stanzas already fed at presence/full
 local pings = require "util.cache".new(4096); -- iq id -> { jid, ping_id } of our self-pings
@@ -112,45 +110,10 @@ local function on_incoming(event)
 end
 module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_incoming, 10);
 
--- Self-ping answers (ours: consumed) and pings the room forwards to the session (answered for it).
-module:hook("iq/full", function(event)
-	local stanza = event.stanza;
-	local session = full_sessions[stanza.attr.to];
-	if not session or session.host ~= module.host then return; end
-	local ping = pings:get(stanza.attr.id or "");
-	if ping and (stanza.attr.type == "result" or stanza.attr.type == "error") and ping.jid == stanza.attr.to then
-		pings:set(stanza.attr.id, nil);
-		local function answer(optimized)
-			local verdict = call(full_sessions[ping.jid], "ping_answer", ping.jid, stanza, ping.ping_id, optimized);
-			if verdict then metric.pings:with_labels(verdict):add(1); end
-		end
-		local ok, needs = pcall(tracker.ping_needs_features, tracker, ping.jid, stanza, ping.ping_id);
-		if not (ok and needs) then answer(nil); return true; end
-		-- the answer's meaning depends on the room's features: ask it
-		module:send_iq(st.iq({ type = "get", id = "mjdisco-" .. ping.ping_id .. "-" .. salt, from = ping.jid,
-			to = jid_bare(stanza.attr.from) }):query("http://jabber.org/protocol/disco#info"), nil, config.ping_timeout)
-			:next(function(reply)
-				for feature in reply.stanza.tags[1]:childtags("feature") do
-					if feature.attr.var == "http://jabber.org/protocol/muc#self-ping-optimization" then return true; end
-				end
-				return false;
-			end, function() return nil; end)
-			:next(answer);
-		return true;
-	end
-	local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);
-	if ok and forwarded then module:send(st.reply(stanza)); return true; end
-end, 10);
-
-local function link_lost(domain) if domain then call(nil, "link_lost", domain); end end
-module:hook_global("s2s-destroyed", function(event)
-	local s = event.session;
-	link_lost(s.to_host); link_lost(s.from_host);
-	for domain in pairs(s.hosts or {}) do link_lost(domain); end
-end);
-local function watch_component(host) module:context(host):hook("component-disconnected", function() link_lost(host); end); end
-for host in pairs(prosody.hosts) do watch_component(host); end
-module:hook_global("host-activated", watch_component);
+local function get_tracker() return tracker; end
+module:require("selfping")({ tracker = get_tracker, pings = function() return pings; end, call = call,
+	metric = metric.pings, salt = salt, ping_timeout = config.ping_timeout }); -- selfping.lib.lua
+module:require("wake")(get_tracker); -- CSI and push: wake.lib.lua
 
 -- A local MUC sends join errors with origin.send(): they only show here.
 local function out_filter(stanza, session)
@@ -169,20 +132,6 @@ module:hook("resource-unbind", function(event)
 	local s = event.session; if s.full_jid then call(s, "close", s.full_jid); end
 end, 10);
 
--- CSI (mod_csi_simple) and push (mod_cloud_notify): wake the device for mentions.
-module:hook("csi-is-stanza-important", function(event)
-	local session = event.session;
-	if event.stanza.name ~= "message" or not session.full_jid then return; end
-	local ok, important = pcall(tracker.importance, tracker, session.full_jid, event.stanza, csi_hold_chatter);
-	if ok then return important; end
-end, 10);
-module:hook("cloud_notify/push", function(event)
-	local stanza = event.original_stanza;
-	if not push_mentions_only or not stanza or stanza.name ~= "message" or not full_sessions[stanza.attr.to or ""] then return; end
-	local ok, important = pcall(tracker.importance, tracker, stanza.attr.to, stanza, true);
-	if ok and important == false then return true; end -- blocks this push
-end, 10);
-
 local refused_seen = {};
 local tick_every = math.max(0.5, math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2));
 module:add_timer(tick_every, function()
@@ -197,7 +146,7 @@ module:add_timer(tick_every, function()
 	return tick_every;
 end);
 
-local shell_unload = module:require("shell")(function() return tracker; end); -- admin shell: shell.lib.lua
+local shell_unload = module:require("shell")(get_tracker); -- admin shell: shell.lib.lua
 
 function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen }; end
 function module.restore(data) -- the core's state lives in the tracker: keep it, and our outstanding pings
@@ -212,9 +161,6 @@ function module.unload()
 	for _, session in pairs(full_sessions) do filters.remove_filter(session, "stanzas/out", out_filter); end
 	if reloading then return; end
 	module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
-end
-if prosody.hosts[module.host] and require "core.modulemanager".is_loaded(module.host, "ping_muc") then
-	module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats every error as 'left'; disable it");
 end
 module:log("info", "mucjoins %s tracking MUC joins (max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);
