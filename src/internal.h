@@ -200,10 +200,11 @@ mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
                              uint64_t hash);
 /* The session's entry for an interned room, or NULL. */
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
-/* Create a NONE entry for room (interned on demand), with room for a
- * shown nick of nick_hint bytes. NULL on ENOMEM. */
-mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
-                          uint64_t hash, size_t nick_hint);
+/* Create a NONE entry, with room for a shown nick of nick_hint bytes, for
+ * the interned room r, or when r is NULL for the prepared room JID
+ * (key, len) with its hash (interned now). NULL on ENOMEM. */
+mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+                          size_t len, uint64_t hash, size_t nick_hint);
 /* Remove and free an entry (no event). */
 void mj_entry_destroy(mj_entry *e);
 
@@ -270,9 +271,10 @@ typedef struct mj_target {
     char res[1023 + 1]; /* scratch: the resource is prepared only to
                            check it */
     int has_res;
-    mj_str raw_res; /* the resource as written in the stanza */
-    mj_istr *room;  /* the interned room JID bare names, or NULL */
-    uint64_t hash;  /* of bare */
+    mj_str raw_res;  /* the resource as written in the stanza */
+    mj_istr *room;   /* the interned room JID bare names, or NULL */
+    mj_entry *entry; /* the session's entry for room, or NULL */
+    uint64_t hash;   /* of bare */
 } mj_target;
 
 /* Prepare and split jid. MJ_OK; or the error, with *bad set to the

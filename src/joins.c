@@ -28,6 +28,7 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
      * the session's memory is still on its way (see MJ_PREFETCH). */
     int rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
     t->room = NULL;
+    t->entry = NULL;
     if (rc == MJ_OK && t->raw_res.ptr != NULL)
         rc_res = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr,
                               t->raw_res.len, t->res, sizeof t->res, &rlen);
@@ -64,6 +65,8 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
             else if (rc == MJ_OK)
                 t->room = r; /* prepared as written: hash and lookup done */
         }
+        if (rc == MJ_OK && t->room != NULL)
+            t->entry = mj_entry_find(s, t->room);
     }
     if (rc == MJ_OK)
         rc = rc_res; /* a bad bare JID is reported first, as before */
@@ -72,6 +75,7 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
         return MJ_OK;
     }
     t->room = NULL;
+    t->entry = NULL;
     if (rc == MJ_ENOMEM)
         return rc;
     if (rc == MJ_ETOOLONG) {
@@ -195,7 +199,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
 }
 
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
-                     uint64_t hash, mj_outcome *out)
+                     mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
@@ -206,7 +210,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
             return MJ_OK;
         }
     }
-    if (fresh && (e = mj_entry_create(s, t->bare, t->blen, hash,
+    if (fresh && (e = mj_entry_create(s, t->room, t->bare, t->blen, t->hash,
                                       t->raw_res.len)) == NULL)
         return MJ_ENOMEM;
     mj_ping_drop(e); /* answers to pings before this join are stale */
@@ -227,7 +231,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
-                          const mj_target *t, uint64_t hash, mj_outcome *out)
+                          const mj_target *t, mj_outcome *out)
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
     int is_join = st->has_muc_x || s->tr->cfg.legacy_joins;
@@ -238,7 +242,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_PENDING:
     case MJ_S_LEAVING:
         if (is_join)
-            return send_join(s, e, t, hash, out);
+            return send_join(s, e, t, out);
         return MJ_OK;
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
@@ -262,7 +266,6 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;
-    uint64_t hash;
     *out = MJ_O_IGNORED;
 
     int presence = st->kind == MJ_KIND_PRESENCE;
@@ -291,8 +294,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
     int rc = mj_parse_target(s, st->to, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
-    hash = t.hash;
-    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
+    mj_entry *e = t.entry;
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -301,7 +303,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
     }
     switch (st->type) {
     case MJ_T_AVAILABLE:
-        return send_available(s, e, st, &t, hash, out);
+        return send_available(s, e, st, &t, out);
     case MJ_T_UNAVAILABLE:
         if (e != NULL)
             *out = send_leave(e, 1);
@@ -500,7 +502,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     int rc = mj_parse_target(s, st->from, &t, out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
-    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
+    mj_entry *e = t.entry;
     if (e == NULL) {
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);

@@ -72,17 +72,17 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     if (!t.has_res)
         return MJ_OK; /* the room itself speaking */
-    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
+    mj_entry *e = t.entry;
     if (e == NULL || !e->has_nick)
         return MJ_OK; /* not in the room (PENDING shows no nick) */
     if (is_history(st, &t)) {
         *out = MJ_M_HISTORY;
         return MJ_OK;
     }
+    mj_str asked = mj_entry_pnick(e);
     if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
-        (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL &&
-         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, mj_entry_pnick(e).ptr,
-                       mj_entry_pnick(e).len))) {
+        (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
+         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

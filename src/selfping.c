@@ -334,8 +334,8 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
     mj_outcome bad;
     if (answer->from.ptr == NULL ||
         mj_parse_target(s, answer->from, &t, &bad) != MJ_OK ||
-        t.blen != e->room->len || memcmp(t.bare, e->room->s, t.blen) != 0)
-        return MJ_OK; /* not from the pinged room */
+        t.room != e->room) /* room JIDs are interned: one pointer each */
+        return MJ_OK;      /* not from the pinged room */
     mj_tracker *tr = s->tr;
     v = verdict(s, e, answer, room_optimized);
     switch (v) {
@@ -381,7 +381,7 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
         return 0;
     if (mj_parse_target(s, st->from, &t, &bad) != MJ_OK || !t.has_res)
         return 0;
-    mj_entry *e = t.room ? mj_entry_find(s, t.room) : NULL;
+    mj_entry *e = t.entry;
     if (e == NULL || !e->has_nick)
         return 0;
     return mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len);

@@ -360,16 +360,11 @@ static size_t cap_for(size_t nick_len)
     return entry_size(nick_len + 1) - offsetof(mj_entry, nick);
 }
 
-mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
-                          uint64_t hash, size_t nick_hint)
+mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+                          size_t len, uint64_t hash, size_t nick_hint)
 {
     size_t cap = cap_for(nick_hint <= MJ_PART_MAX ? nick_hint : 0);
     mj_tracker *tr = s->tr;
-    struct strkey k = {room, len, hash};
-    mj_istr *r = NULL;
-    size_t i = mj_table_find(&tr->rooms, hash, istr_match, &k);
-    if (i != (size_t)-1)
-        r = tr->rooms.slots[i];
     if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
         return NULL;
     mj_entry *e = mj_alloc(tr, entry_size(cap));
@@ -388,7 +383,7 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
         r->hash = hash;
         r->refs = 0;
         r->len = (uint32_t)len & 0x7fffffff;
-        memcpy(r->s, room, len);
+        memcpy(r->s, key, len);
         r->s[len] = '\0';
         r->fixed = prepares_to_itself(r->s, len);
         mj_table_insert(&tr->rooms, hash, r);
@@ -400,7 +395,7 @@ mj_entry *mj_entry_create(mj_session *s, const char *room, size_t len,
     e->sess = s;
     e->state = MJ_S_NONE;
     e->since = mj_now(tr);
-    mj_table_insert(&s->rooms, hash, e);
+    mj_table_insert(&s->rooms, r->hash, e);
     return e;
 }
 
@@ -964,8 +959,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
-    if (fresh &&
-        (e = mj_entry_create(s, bare, blen, h, shown ? nick.len : 0)) == NULL)
+    if (fresh && (e = mj_entry_create(s, r, bare, blen, h,
+                                      shown ? nick.len : 0)) == NULL)
         return MJ_ENOMEM;
     /* the restored state replaces whatever the pings were about: a late
      * answer must not end a room restored as PENDING (fuzz_tracker,
