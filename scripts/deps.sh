@@ -1,6 +1,15 @@
 #!/bin/sh
 # Install the Debian packages mucjoins needs, only those missing.
 # Usage: scripts/deps.sh [build|test|run]   (test and run include build)
+# The baseline is a minimal Debian 12 (debootstrap --variant=minbase) with
+# build-essential and git: everything `make test` and `make run` call beyond
+# that is listed here. test: clang-format (the format check), valgrind,
+# zip/unzip and luarocks (the rock, prosodyctl install), python3 with
+# slixmpp and pytest (integration tests), prosody (also the Lua binding
+# test: util.stanza), lua-unbound (s2s tests), libclang-rt-14-dev (ASan,
+# UBSan, libFuzzer). run: iproute2 (ss, free ports). nm, readelf, ldd, ar
+# come with build-essential; diff, cmp, awk, tar, gzip, timeout with the
+# minimal system.
 # Installing Debian's prosody would start the system service on port 5222;
 # a temporary policy-rc.d keeps it from starting (our tests and `make run`
 # start their own server on free loopback ports).
@@ -8,7 +17,7 @@ set -eu
 what=${1:-build}
 pkgs="make gcc clang libicu-dev libexpat1-dev liblua5.4-dev lua5.4 pkg-config"
 case "$what" in
-test) pkgs="$pkgs prosody lua-unbound python3-slixmpp python3-pytest libclang-rt-14-dev valgrind luarocks" ;;
+test) pkgs="$pkgs prosody lua-unbound python3 python3-slixmpp python3-pytest libclang-rt-14-dev valgrind luarocks zip unzip clang-format" ;;
 run) pkgs="$pkgs prosody lua-unbound iproute2" ;;
 esac
 missing=""
