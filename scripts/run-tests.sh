@@ -68,6 +68,7 @@ if [ -x scripts/fuzz.sh ]; then
 fi
 
 check "format" make -s format-check
+check "links in the docs" scripts/check-links.sh
 check "exported symbols" scripts/check-symbols.sh
 
 if [ -f tests/lua/test_binding.lua ]; then
