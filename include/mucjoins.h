@@ -17,7 +17,7 @@
  * Threads: a tracker and its sessions must be used from one thread at a
  * time. Distinct trackers are independent.
  *
- * Semantics: docs/state-machine.md and SPEC.md sections 2-4.
+ * Semantics: docs/semantics.md (cited as "SPEC n") and docs/state-machine.md.
  */
 #ifndef MUCJOINS_H
 #define MUCJOINS_H
