@@ -3,7 +3,7 @@
 --                          (full JID): rooms, nicks, states, since when
 --   muc_joins:stats([host]) the tracker's totals (every host by default)
 -- Prosody 0.12 reads commands from the shared admin_shell env; 13 from
--- "shell-command" items (PROSODY-VERSIONS.md). Presentation only.
+-- "shell-command" items (docs/prosody-versions.md). Presentation only.
 local jid_split = require "util.jid".prepped_split;
 local monotonic = require "util.time".monotonic; -- the core's clock too
 

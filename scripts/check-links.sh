@@ -187,5 +187,14 @@ for file in "$@"; do
         fi
     done < <(extract "$file")
 done
+# no tracked file (code comments included) names a place outside the
+# repository that only the developers' machines have
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    while IFS=: read -r f l _; do
+        bad "$f" "$l" "points outside the repository"
+    done < <(git grep -n -I -E '/work/(shared|main)|\.\./shared/|(SPEC|STYLE|PROSODY-VERSIONS|S2S-ON-LOOPBACK)\.md' \
+        -- . ':!scripts/check-links.sh')
+    checked=$((checked + 1))
+fi
 echo "links: $checked checked, $broken broken"
 [ "$broken" -eq 0 ]

@@ -1,7 +1,7 @@
 """Ghost joins over a real s2s link (SPEC 5): server A (a.localhost) runs
 the module, server B (b.localhost) hosts conference.b.localhost; both are
 private Prosodys on loopback (libunbound SRV records,
-/work/shared/S2S-ON-LOOPBACK.md), set up as in test_remote_muc.py.
+tests/integration/README.md, "Two servers on loopback"), set up as in test_remote_muc.py.
 
 Faults that say nothing about membership must not change rooms_joined:
 a remote server that is unreachable (hung or down: A bounces or times out
