@@ -218,7 +218,10 @@ MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* Find or create the session with this JID (normally the full JID of a
  * client session; any valid JID is accepted) (it is prepared; the
- * given spelling is kept for events). The handle belongs to the tracker and
+ * given spelling is kept for events). A session opened here lives until
+ * it is closed, even if it never has a room: a caller feeding stanzas by
+ * JID should use mj_tracker_outgoing(), which creates sessions only for
+ * joins. The handle belongs to the tracker and
  * lives until mj_session_close() or mj_tracker_free(). Errors: MJ_EJID,
  * MJ_ETOOLONG, MJ_EINVAL, MJ_ENOMEM. */
 MJ_API int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
@@ -343,6 +346,26 @@ MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
  * not read. Errors as for mj_session_outgoing(). */
 MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
                                mj_outcome *out);
+
+/* A stanza the session with this full JID sends, for a caller that does
+ * not keep session handles (the Prosody module does this for every stanza
+ * a client sends). The session is found as by mj_session_find(). A
+ * session the tracker does not hold is created only for a stanza that
+ * can start tracking a room (an available presence to room/nick that
+ * counts as a join: with the MUC <x/>, or any with legacy_joins) and is
+ * kept only if it then has state with a room; such a join refused for a
+ * bound or a bad room JID leaves no session behind (its outcome is still
+ * MJ_O_LIMIT or MJ_O_BAD_JID). Anything else from a session the tracker
+ * does not hold (an unavailable presence, an error, a message: above all
+ * what a session sends after mj_session_close(), such as Prosody's
+ * unavailable after resource-unbind) is MJ_O_IGNORED and creates nothing.
+ * *session (if session is not NULL) receives the session's handle, or
+ * NULL when the tracker holds no session for this JID after the call.
+ * Errors: MJ_EINVAL; the session JID's MJ_EJID, MJ_ETOOLONG; MJ_ENOMEM
+ * (nothing changed, no session created). out may be NULL. */
+MJ_API int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
 
 /* What a received message is to the session (SPEC 6-7). */
 typedef enum mj_msg_class {

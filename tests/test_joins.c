@@ -883,6 +883,123 @@ TEST(max_pending_bound)
     teardown();
 }
 
+/* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
+
+#define SJID "user@example.org/laptop"
+
+static mj_outcome by_jid(mj_stanza st, mj_session **sess)
+{
+    mj_outcome o = MJ_O_UNCHANGED;
+    int rc = mj_tracker_outgoing(tr, SJID, strlen(SJID), &st, sess, &o);
+    if (rc != MJ_OK)
+        FAIL_AT("mj_tracker_outgoing: %s", mj_strerror(rc));
+    return o;
+}
+
+static size_t sessions_held(void)
+{
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    return st.sessions;
+}
+
+/* Issue 13, hole 4: Prosody's mod_presence sends a session's unavailable
+ * after resource-unbind closed it; it must not bring the session back. */
+TEST(stanzas_after_close_create_no_session)
+{
+    mj_session *got = NULL;
+    setup();
+    mj_session_close(s); /* the fixture's own */
+    mj_stanza join = fx_pres("available", R("Ann"));
+    join.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(join, &got), MJ_O_CHANGED);
+    CHECK(got != NULL);
+    CHECK_INT(sessions_held(), 1);
+    fx_self(got, "available", R("Ann"));
+    CHECK_EVENTS("joined " ROOM " Ann");
+    mj_session_close(got);
+    CHECK_EVENTS("left " ROOM " Ann session-closed");
+    CHECK_INT(sessions_held(), 0);
+
+    /* what a closed (or never seen) session may still send */
+    mj_stanza sent[7];
+    sent[0] = fx_pres("unavailable", NULL); /* mod_presence, after unbind */
+    sent[1] = fx_pres("unavailable", R("Ann"));
+    sent[2] = fx_pres("error", R("Ann"));
+    sent[3] = fx_pres("available", NULL);     /* broadcast */
+    sent[4] = fx_pres("available", R("Ann")); /* no MUC <x/> */
+    sent[5] = fx_pres("available", ROOM);     /* no nick */
+    sent[5].has_muc_x = 1;
+    sent[6] = fx_pres("available", R("Ann"));
+    sent[6].kind = MJ_KIND_MESSAGE;
+    sent[6].type = MJ_T_ERROR;
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
+        got = (mj_session *)&got; /* must be set to NULL */
+        CHECK_OUTCOME(by_jid(sent[i], &got), MJ_O_IGNORED);
+        CHECK(got == NULL);
+        CHECK_INT(sessions_held(), 0);
+    }
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(refused_first_join_leaves_no_session)
+{
+    mj_session *got = NULL;
+    mj_config cfg;
+    setup();
+    mj_session_close(s);
+    mj_stanza bad = fx_pres("available", "room@@muc/x");
+    bad.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(bad, &got), MJ_O_BAD_JID);
+    CHECK(got == NULL);
+    CHECK_INT(sessions_held(), 0);
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = 0;
+    mj_tracker_configure(tr, &cfg);
+    mj_stanza join = fx_pres("available", R("Ann"));
+    join.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(join, &got), MJ_O_LIMIT);
+    CHECK(got == NULL);
+    CHECK_INT(sessions_held(), 0);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.bad_jids, 1);
+    CHECK_INT(st.limits, 1);
+    teardown();
+}
+
+TEST(tracker_outgoing_feeds_a_held_session)
+{
+    mj_session *got = NULL;
+    setup();
+    mj_session *mine = fx_session(tr, SJID);
+    mj_stanza leave = fx_pres("unavailable", NULL);
+    /* an existing session is used even when the stanza changes nothing */
+    CHECK_OUTCOME(by_jid(leave, &got), MJ_O_IGNORED);
+    CHECK(got == mine);
+    CHECK_INT(sessions_held(), 2);
+    fx_join(mine, R("Bob"));
+    fx_self(mine, "available", R("Bob"));
+    fx_take();
+    CHECK_OUTCOME(by_jid(leave, &got), MJ_O_CHANGED);
+    CHECK_STATE(mine, ROOM, MJ_S_LEAVING);
+    /* any spelling of the JID finds it */
+    mj_stanza join = fx_pres("available", R("Bob"));
+    join.has_muc_x = 1;
+    mj_outcome o;
+    CHECK_INT(mj_tracker_outgoing(tr, "USER@example.org/laptop", 23, &join,
+                                  &got, &o),
+              MJ_OK);
+    CHECK(got == mine);
+    CHECK_INT(mj_tracker_outgoing(NULL, SJID, strlen(SJID), &join, NULL, &o),
+              MJ_EINVAL);
+    CHECK_INT(mj_tracker_outgoing(tr, "a@@b/c", 6, &join, NULL, &o), MJ_EJID);
+    teardown();
+}
+
 /* ---- queries and restore ------------------------------------------------ */
 
 TEST(iteration_lists_every_room)
@@ -1026,6 +1143,9 @@ int main(void)
     RUN(room_domain_ending_in_two_dots_is_refused);
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
+    RUN(stanzas_after_close_create_no_session);
+    RUN(refused_first_join_leaves_no_session);
+    RUN(tracker_outgoing_feeds_a_held_session);
     RUN(iteration_lists_every_room);
     RUN(session_find_by_any_spelling);
     RUN(restore_puts_states_back);
