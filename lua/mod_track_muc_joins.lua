@@ -93,6 +93,7 @@ local module_host, outgoing, incoming = module.host, tracker.outgoing, tracker.i
 local function on_outgoing(event)
 	local origin, stanza = event.origin, event.stanza;
 	if not origin.full_jid or origin.type ~= "c2s" then return; end
+	if origin.destroyed then return; end -- closed at resource-unbind: no longer tracked
 	local outcome, events = outgoing(tracker, origin.full_jid, stanza);
 	if events or not outcome then applied("outgoing", origin, stanza, outcome, events); end
 end

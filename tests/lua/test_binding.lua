@@ -689,6 +689,65 @@ test("finalizers touching a tracker while it builds results do not break it", fu
 	if os.getenv("MJ_DEBUG") then print("     reentered", reentered, "refused", refused) end
 end)
 
+test("what a closed session still sends creates no session (issue 13, hole 4)", function()
+	local t = joined_tracker("Alice")
+	eq(t:stats().sessions, 1, "sessions while joined")
+	eq(#of_type(t:close(SESS), "left"), 1, "close leaves the room")
+	-- Prosody's mod_presence, after resource-unbind: the broadcast unavailable
+	local outcome = t:outgoing(SESS, st.presence({ type = "unavailable" }))
+	eq(outcome, "ignored", "outcome of the unavailable after close")
+	t:outgoing(SESS, st.presence({ type = "unavailable", to = ROOM .. "/Alice" }))
+	t:outgoing(SESS, st.message({ type = "chat", to = "friend@example.org" }):tag("body"):text("hi"))
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice" })) -- no MUC <x/>
+	eq(t:stats().sessions, 0, "sessions after close and what followed")
+	eq(#t:sessions(), 0, "t:sessions()")
+	-- 1000 connects and disconnects of sessions that never joined a room
+	for i = 1, 1000 do
+		local jid = "user@example.org/r" .. i
+		t:outgoing(jid, st.presence())
+		t:close(jid)
+		t:outgoing(jid, st.presence({ type = "unavailable" }))
+	end
+	eq(t:stats().sessions, 0, "sessions after 1000 connects/disconnects")
+	-- a join still opens the session, and it is cached as before
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	eq(#of_type(select(2, t:incoming(SESS, self_presence(ROOM .. "/Alice"))), "joined"), 1, "rejoined")
+	eq(t:stats().sessions, 1, "sessions after a join")
+end)
+
+test("a finalizer cannot close a session while close() drops it from the cache", function()
+	-- close() with another spelling of the JID makes a new key string: a
+	-- collector step, whose finalizers must not reach the tracker
+	local t = mj.new()
+	local closing, reached = false, 0
+	local function make_garbage(jid)
+		for _ = 1, 200 do
+			setmetatable({}, { __gc = function()
+				if closing and pcall(t.close, t, jid) then reached = reached + 1 end
+			end })
+		end
+	end
+	-- a collector step at every allocation; a JID over 40 bytes is a long
+	-- string in Lua, so making the key always allocates
+	collectgarbage("incremental", 0, 100, 0)
+	local long = ("x"):rep(40)
+	for i = 1, 300 do
+		local jid = "user@example.org/" .. long .. i
+		t:outgoing(jid, join(ROOM .. "/n"))
+		t:incoming(jid, self_presence(ROOM .. "/n"))
+		make_garbage(jid)
+		closing = true
+		local other = "USER@example.org/" .. long .. i
+		local ok, events = pcall(t.close, t, other)
+		closing = false
+		truthy(ok, "close: " .. tostring(events))
+	end
+	collectgarbage("incremental", 200, 100, 13)
+	collectgarbage("collect")
+	eq(reached, 0, "finalizers that reached the tracker during close()")
+	eq(t:stats().sessions, 0, "sessions")
+end)
+
 ---------------------------------------------------------------------------
 -- the shared object
 
