@@ -396,8 +396,11 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
 /* ---- Self-ping (XEP-0410, SPEC 5) ---- */
 
 /* The link to a remote domain was lost (Prosody: s2s-destroyed, once per
- * direction; component-disconnected). After ping_start_delay every
- * session's room on that domain is pinged once (JOINED/EXPECTING only).
+ * direction; component-disconnected). Report only domains the link was
+ * authenticated for: a domain a peer merely claimed (an unauthenticated
+ * stream's header) would let anyone make the tracker ping its rooms.
+ * After ping_start_delay every session's room on that domain is pinged
+ * once (JOINED/EXPECTING only).
  * Debounced: further losses of the same domain before the check runs
  * are one. domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
  * MJ_ENOMEM. */

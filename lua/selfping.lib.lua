@@ -40,10 +40,21 @@ return function(ctx)
 	end, 10);
 
 	local function link_lost(domain) if domain then call(nil, "link_lost", domain); end end
+	-- s2s-destroyed fires for every s2s session, also for connections that
+	-- never authenticated: their from_host is only what a stream header
+	-- claimed. Only domains Prosody authenticated count (issue 13, hole 3).
 	module:hook_global("s2s-destroyed", function(event)
 		local s = event.session;
-		link_lost(s.to_host); link_lost(s.from_host);
-		for domain in pairs(s.hosts or {}) do link_lost(domain); end
+		if s.type == "s2sout" then
+			link_lost(s.to_host);
+		end
+		if s.type == "s2sin" then
+			for domain, info in pairs(s.hosts or {}) do
+				if info.authed then
+					link_lost(domain);
+				end
+			end
+		end
 	end);
 	local function watch_component(host) module:context(host):hook("component-disconnected", function() link_lost(host); end); end
 	for host in pairs(prosody.hosts) do watch_component(host); end
