@@ -144,6 +144,26 @@ MJ_API const char *mj_event_name(mj_event_type t);
  * "members-only", "session-closed"...); never NULL. */
 MJ_API const char *mj_reason_name(mj_reason r);
 
+/* What the session must be told about a leave it did not see: an
+ * unavailable self-presence from room/nick (the LEFT event's room and
+ * nick) to the session, whose <x xmlns='http://jabber.org/protocol/muc#user'/>
+ * holds <item affiliation='' role=''/> and these <status code=''/>
+ * children, in order. */
+typedef struct mj_notice {
+    const int *status;
+    size_t nstatus;
+    const char *affiliation;
+    const char *role;
+} mj_notice;
+
+/* The notice a LEFT event with this reason asks the caller to send to the
+ * session, or NULL when the session learnt of the leave by itself (the
+ * room's presence, its own leave, its own close). Only MJ_R_GHOST has one
+ * (a self-ping found the room had dropped the session): status 110 and
+ * 333, affiliation and role "none", so that clients acting on 333 rejoin.
+ * The notice is static: valid for the life of the program. */
+MJ_API const mj_notice *mj_reason_notice(mj_reason r);
+
 typedef struct mj_session mj_session;
 
 /* One change. All strings point into tracker memory, valid during the
@@ -364,6 +384,17 @@ MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
  * Errors: MJ_EINVAL; the session JID's MJ_EJID, MJ_ETOOLONG; MJ_ENOMEM
  * (nothing changed, no session created). out may be NULL. */
 MJ_API int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
+
+/* A stanza the session with this full JID receives, for a caller that
+ * does not keep session handles. It never creates a session: one the
+ * tracker does not hold has state with no room, so nothing changes; a
+ * self-presence (110) to it is still refused and counted as forged
+ * (MJ_O_FORGED), as one from a room a held session never joined.
+ * *session (if session is not NULL) receives the handle, or NULL. Errors
+ * as for mj_tracker_outgoing(). out may be NULL. */
+MJ_API int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
                                size_t len, const mj_stanza *st,
                                mj_session **session, mj_outcome *out);
 

@@ -27,8 +27,10 @@
  * outgoing creates a session only for a join (mj_tracker_outgoing):
  * what a closed session still sends creates nothing.
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
- * reason=, condition=, text=, alt_venue=, from_nick= } (type is
- * mj_event_name(); absent strings nil) and of
+ * reason=, condition=, text=, alt_venue=, from_nick=, ping_id=, notice= }
+ * (type is mj_event_name(); absent strings nil; notice, on a "left" the
+ * session must be told about, is mj_reason_notice() as { status = {
+ * "110", ... }, affiliation=, role= }) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
  * stats().dropped_events and reported by an "error" log record.
@@ -589,9 +591,33 @@ static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
                                       UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
                                       UV_ALT_VENUE, UV_FROM_NICK};
 
+/* t.notice = { status = { "110", ... }, affiliation = , role = } for a
+ * notice (t on top); nothing for NULL. */
+static void set_notice(lua_State *L, const mj_notice *notice)
+{
+    size_t i;
+
+    if (notice == NULL)
+        return;
+    lua_createtable(L, 0, 3);
+    lua_createtable(L, notice->nstatus < INT_MAX ? (int)notice->nstatus : 0,
+                    0);
+    for (i = 0; i < notice->nstatus; i++) {
+        lua_pushfstring(L, "%d", notice->status[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, notice->affiliation);
+    lua_setfield(L, -2, "affiliation");
+    lua_pushstring(L, notice->role);
+    lua_setfield(L, -2, "role");
+    lua_setfield(L, -2, "notice");
+}
+
 static void push_rec(lua_State *L, const struct collect *c,
                      const struct rec *r, int jid)
 {
+    const mj_notice *notice = NULL;
     int f, n = 1;
 
     if (r->kind == REC_LOG) {
@@ -603,9 +629,11 @@ static void push_rec(lua_State *L, const struct collect *c,
         set_rec_str(L, c, r, 0, UV_MSG, 0);
         return;
     }
+    if (r->kind == MJ_EV_LEFT)
+        notice = mj_reason_notice((mj_reason)r->reason);
     for (f = 0; f < NFIELDS; f++)
         n += r->off[f] != ABSENT;
-    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0);
+    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + (notice != NULL);
     /* exactly sized, with room for the two fields the module adds */
     lua_createtable(L, 0, n + 2);
     push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
@@ -623,6 +651,7 @@ static void push_rec(lua_State *L, const struct collect *c,
         lua_pushinteger(L, (lua_Integer)r->ping_id);
         set_key(L, UV_PING_ID);
     }
+    set_notice(L, notice);
 }
 
 /* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
@@ -1369,29 +1398,27 @@ static int feed(lua_State *L, int outgoing)
     }
 
     col_reset(&u->col);
-    if (outgoing) {
-        /* the core finds the session, and creates one only for a join
+    s = session_cached(L, u);
+    /* No Lua API call from here until the core has returned. */
+    if (s != NULL) {
+        rc = outgoing ? mj_session_outgoing(s, &st, &oc)
+                      : mj_session_incoming(s, &st, &oc);
+    } else {
+        /* the core finds the session; it creates one only for a join
          * (never for what a closed session still sends) */
         size_t len;
         const char *jid = lua_tolstring(L, 2, &len);
 
-        s = session_cached(L, u);
-        /* No Lua API call from here until the core has returned. */
-        if (s != NULL) {
-            rc = mj_session_outgoing(s, &st, &oc);
-        } else {
-            rc = mj_tracker_outgoing(u->tr, jid, len, &st, &s, &oc);
-            if (s != NULL)
-                session_remember(L, u, s); /* protected; records kept */
-        }
-    } else {
-        rc = session_of(L, u, &s);
-        if (rc != MJ_OK) {
-            col_reset(&u->col);
-            push_outcome(L, MJ_O_IGNORED); /* no such session */
-            return 1;
-        }
-        rc = mj_session_incoming(s, &st, &oc);
+        rc = outgoing ? mj_tracker_outgoing(u->tr, jid, len, &st, &s, &oc)
+                      : mj_tracker_incoming(u->tr, jid, len, &st, &s, &oc);
+        if (s != NULL)
+            session_remember(L, u, s); /* protected; records kept */
+    }
+    if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
+        col_reset(&u->col);
+        push_outcome(L,
+                     MJ_O_IGNORED); /* a session JID that does not prepare */
+        return 1;
     }
     if (rc != MJ_OK) {
         col_reset(&u->col);

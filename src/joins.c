@@ -498,6 +498,40 @@ static int is_cond(mj_str c, const char *name)
            memcmp(c.ptr, name, c.len) == 0;
 }
 
+/* What a session the tracker does not hold receives. It has state with
+ * no room, so nothing changes, and no session is created for it; but a
+ * self-presence is refused and counted as forged exactly as for a room a
+ * held session never joined (the JID first: an unusable one is counted
+ * as such). Not logged: there is no session to log it once for. */
+int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
+                              mj_outcome *out)
+{
+    char buf[3 * MJ_PART_MAX + 3];
+    size_t len;
+    mj_class c;
+    *out = MJ_O_IGNORED;
+    if (st->kind != MJ_KIND_PRESENCE || st->type == MJ_T_ERROR ||
+        st->from.ptr == NULL)
+        return MJ_OK;
+    mj_classify(st, &c);
+    if (!c.self)
+        return MJ_OK;
+    int rc = mj_jid_prep(st->from.ptr, st->from.len, buf, sizeof buf, &len);
+    if (rc == MJ_ENOMEM)
+        return rc;
+    if (rc == MJ_ETOOLONG) {
+        tr->st.limits++;
+        *out = MJ_O_LIMIT;
+    } else if (rc != MJ_OK) {
+        tr->st.bad_jids++;
+        *out = MJ_O_BAD_JID;
+    } else {
+        tr->st.forged++;
+        *out = MJ_O_FORGED;
+    }
+    return MJ_OK;
+}
+
 int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;

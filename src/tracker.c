@@ -823,6 +823,35 @@ int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     return feed(s, st, out, mj_joins_incoming);
 }
 
+int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
+                        const mj_stanza *st, mj_session **session,
+                        mj_outcome *out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s = NULL;
+    mj_outcome o = MJ_O_UNCHANGED;
+    if (session)
+        *session = NULL;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    if (s != NULL) {
+        if (session)
+            *session = s;
+        return mj_session_incoming(s, st, out);
+    }
+    rc = mj_joins_incoming_unknown(tr, st, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
 /* A session is created for a stanza only when it can start tracking a
  * room, and kept only when it did: a session the tracker does not hold
  * (never joined anything, or already closed) must not come back to life

@@ -1000,6 +1000,46 @@ TEST(tracker_outgoing_feeds_a_held_session)
     teardown();
 }
 
+/* A session the tracker does not hold has state with no room: what it
+ * receives creates nothing, and a self-presence is forged as for a room a
+ * held session never joined. */
+TEST(tracker_incoming_never_creates_a_session)
+{
+    mj_session *got = (mj_session *)&got;
+    mj_outcome o = MJ_O_UNCHANGED;
+    setup();
+    mj_session_close(s);
+    mj_stanza self = fx_pres("available", R("Ann"));
+    fx_codes(&self, 110, 0);
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &self, &got, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_FORGED);
+    CHECK(got == NULL);
+    mj_stanza other = fx_pres("unavailable", R("Bob"));
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &other, NULL, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_IGNORED);
+    mj_stanza bad = fx_pres("available", "a b@muc/x");
+    fx_codes(&bad, 110, 0);
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &bad, NULL, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_BAD_JID);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.sessions, 0);
+    CHECK_INT(st.forged, 1);
+    CHECK_INT(st.bad_jids, 1);
+    /* a held session is fed as by mj_session_incoming */
+    mj_session *mine = fx_session(tr, SJID);
+    fx_join(mine, R("Ann"));
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &self, &got, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_CHANGED);
+    CHECK(got == mine);
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
 /* ---- queries and restore ------------------------------------------------ */
 
 TEST(iteration_lists_every_room)
@@ -1057,6 +1097,23 @@ TEST(restore_puts_states_back)
         mj_session_restore(s, "x@@y", 4, MJ_S_PENDING, S(NULL), S("n"), 0),
         MJ_EJID);
     teardown();
+}
+
+/* Only a ghost's leave is told to the client, as a technical removal. */
+TEST(only_a_ghost_leave_has_a_notice)
+{
+    const mj_notice *n = mj_reason_notice(MJ_R_GHOST);
+    CHECK(n != NULL);
+    if (n != NULL) {
+        CHECK_INT(n->nstatus, 2);
+        CHECK_INT(n->status[0], 110);
+        CHECK_INT(n->status[1], 333);
+        CHECK(strcmp(n->affiliation, "none") == 0);
+        CHECK(strcmp(n->role, "none") == 0);
+    }
+    for (int r = MJ_R_NONE; r <= MJ_R_TIMEOUT + 1; r++)
+        if (r != MJ_R_GHOST)
+            CHECK(mj_reason_notice((mj_reason)r) == NULL);
 }
 
 TEST(names_and_errors)
@@ -1146,9 +1203,11 @@ int main(void)
     RUN(stanzas_after_close_create_no_session);
     RUN(refused_first_join_leaves_no_session);
     RUN(tracker_outgoing_feeds_a_held_session);
+    RUN(tracker_incoming_never_creates_a_session);
     RUN(iteration_lists_every_room);
     RUN(session_find_by_any_spelling);
     RUN(restore_puts_states_back);
+    RUN(only_a_ghost_leave_has_a_notice);
     RUN(names_and_errors);
     return test_summary("joins");
 }
