@@ -144,6 +144,26 @@ MJ_API const char *mj_event_name(mj_event_type t);
  * "members-only", "session-closed"...); never NULL. */
 MJ_API const char *mj_reason_name(mj_reason r);
 
+/* What the session must be told about a leave it did not see: an
+ * unavailable self-presence from room/nick (the LEFT event's room and
+ * nick) to the session, whose <x xmlns='http://jabber.org/protocol/muc#user'/>
+ * holds <item affiliation='' role=''/> and these <status code=''/>
+ * children, in order. */
+typedef struct mj_notice {
+    const int *status;
+    size_t nstatus;
+    const char *affiliation;
+    const char *role;
+} mj_notice;
+
+/* The notice a LEFT event with this reason asks the caller to send to the
+ * session, or NULL when the session learnt of the leave by itself (the
+ * room's presence, its own leave, its own close). Only MJ_R_GHOST has one
+ * (a self-ping found the room had dropped the session): status 110 and
+ * 333, affiliation and role "none", so that clients acting on 333 rejoin.
+ * The notice is static: valid for the life of the program. */
+MJ_API const mj_notice *mj_reason_notice(mj_reason r);
+
 typedef struct mj_session mj_session;
 
 /* One change. All strings point into tracker memory, valid during the
@@ -218,7 +238,10 @@ MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* Find or create the session with this JID (normally the full JID of a
  * client session; any valid JID is accepted) (it is prepared; the
- * given spelling is kept for events). The handle belongs to the tracker and
+ * given spelling is kept for events). A session opened here lives until
+ * it is closed, even if it never has a room: a caller feeding stanzas by
+ * JID should use mj_tracker_outgoing(), which creates sessions only for
+ * joins. The handle belongs to the tracker and
  * lives until mj_session_close() or mj_tracker_free(). Errors: MJ_EJID,
  * MJ_ETOOLONG, MJ_EINVAL, MJ_ENOMEM. */
 MJ_API int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
@@ -344,6 +367,37 @@ MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
 MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
                                mj_outcome *out);
 
+/* A stanza the session with this full JID sends, for a caller that does
+ * not keep session handles (the Prosody module does this for every stanza
+ * a client sends). The session is found as by mj_session_find(). A
+ * session the tracker does not hold is created only for a stanza that
+ * can start tracking a room (an available presence to room/nick that
+ * counts as a join: with the MUC <x/>, or any with legacy_joins) and is
+ * kept only if it then has state with a room; such a join refused for a
+ * bound or a bad room JID leaves no session behind (its outcome is still
+ * MJ_O_LIMIT or MJ_O_BAD_JID). Anything else from a session the tracker
+ * does not hold (an unavailable presence, an error, a message: above all
+ * what a session sends after mj_session_close(), such as Prosody's
+ * unavailable after resource-unbind) is MJ_O_IGNORED and creates nothing.
+ * *session (if session is not NULL) receives the session's handle, or
+ * NULL when the tracker holds no session for this JID after the call.
+ * Errors: MJ_EINVAL; the session JID's MJ_EJID, MJ_ETOOLONG; MJ_ENOMEM
+ * (nothing changed, no session created). out may be NULL. */
+MJ_API int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
+
+/* A stanza the session with this full JID receives, for a caller that
+ * does not keep session handles. It never creates a session: one the
+ * tracker does not hold has state with no room, so nothing changes; a
+ * self-presence (110) to it is still refused and counted as forged
+ * (MJ_O_FORGED), as one from a room a held session never joined.
+ * *session (if session is not NULL) receives the handle, or NULL. Errors
+ * as for mj_tracker_outgoing(). out may be NULL. */
+MJ_API int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
+
 /* What a received message is to the session (SPEC 6-7). */
 typedef enum mj_msg_class {
     MJ_M_OTHER = 0,   /* not a groupchat message with a body from a room
@@ -373,8 +427,11 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
 /* ---- Self-ping (XEP-0410, SPEC 5) ---- */
 
 /* The link to a remote domain was lost (Prosody: s2s-destroyed, once per
- * direction; component-disconnected). After ping_start_delay every
- * session's room on that domain is pinged once (JOINED/EXPECTING only).
+ * direction; component-disconnected). Report only domains the link was
+ * authenticated for: a domain a peer merely claimed (an unauthenticated
+ * stream's header) would let anyone make the tracker ping its rooms.
+ * After ping_start_delay every session's room on that domain is pinged
+ * once (JOINED/EXPECTING only).
  * Debounced: further losses of the same domain before the check runs
  * are one. domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
  * MJ_ENOMEM. */

@@ -283,7 +283,14 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 
 /* joins.c: the state machine. */
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out);
+/* 1 if st, sent by a session with no state at all, could start tracking a
+ * room (a join); 0 if it cannot change anything for such a session. */
+int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st);
 int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out);
+/* What a session the tracker does not hold receives (mj_tracker_incoming):
+ * changes nothing; a self-presence is counted as forged. */
+int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
+                              mj_outcome *out);
 void mj_joins_timeout(mj_entry *e);
 
 /* Compare two nicks prepared (Resourceprep); 1 when equal. Unpreparable

@@ -710,17 +710,12 @@ int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
     return *out ? MJ_OK : MJ_ENOTFOUND;
 }
 
-int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
-                    mj_session **out)
+/* Create the session looked up by session_lookup() (prepared JID in
+ * buf, plen bytes, hash h). */
+static int session_create(mj_tracker *tr, const char *full_jid, size_t len,
+                          const char *buf, size_t plen, uint64_t h,
+                          mj_session **out)
 {
-    char buf[FULL_JID_CAP];
-    size_t plen;
-    uint64_t h;
-    if (out == NULL || tr == NULL)
-        return MJ_EINVAL;
-    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
-    if (rc != MJ_OK || *out != NULL)
-        return rc;
     if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
         return MJ_ENOMEM;
     mj_session *s = mj_alloc(tr, sizeof *s);
@@ -742,6 +737,20 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
     mj_table_insert(&tr->sessions, h, s);
     *out = s;
     return MJ_OK;
+}
+
+int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
+    if (rc != MJ_OK || *out != NULL)
+        return rc;
+    return session_create(tr, full_jid, len, buf, plen, h, out);
 }
 
 static void session_free(mj_session *s)
@@ -812,6 +821,84 @@ int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     return feed(s, st, out, mj_joins_incoming);
+}
+
+int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
+                        const mj_stanza *st, mj_session **session,
+                        mj_outcome *out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s = NULL;
+    mj_outcome o = MJ_O_UNCHANGED;
+    if (session)
+        *session = NULL;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    if (s != NULL) {
+        if (session)
+            *session = s;
+        return mj_session_incoming(s, st, out);
+    }
+    rc = mj_joins_incoming_unknown(tr, st, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
+/* A session is created for a stanza only when it can start tracking a
+ * room, and kept only when it did: a session the tracker does not hold
+ * (never joined anything, or already closed) must not come back to life
+ * from what it sends after its close. Prosody sends a closed session's
+ * unavailable presence after resource-unbind: creating a session for it
+ * would leave one behind for every disconnect, which nothing would ever
+ * close. */
+int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid, size_t len,
+                        const mj_stanza *st, mj_session **session,
+                        mj_outcome *out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s = NULL;
+    if (session)
+        *session = NULL;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    if (s != NULL) {
+        if (session)
+            *session = s;
+        return mj_session_outgoing(s, st, out);
+    }
+    if (!mj_joins_may_start(tr, st)) {
+        if (out)
+            *out = MJ_O_IGNORED;
+        return MJ_OK;
+    }
+    rc = session_create(tr, full_jid, len, buf, plen, h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    rc = mj_session_outgoing(s, st, out);
+    if (s->rooms.count == 0) {
+        /* the join was refused (bound, JID) or failed for memory: no
+         * entry, so no event either */
+        mj_session_close(s);
+        s = NULL;
+    }
+    if (session)
+        *session = s;
+    return rc;
 }
 
 void mj_tracker_tick(mj_tracker *tr)
