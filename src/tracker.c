@@ -973,6 +973,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
                                sizeof res, &rlen);
     if (rc != MJ_OK)
         return rc;
+    /* as mj_parse_target: a domain ending in ".." keeps a dot after
+     * preparation, and that key would not find itself again */
+    if (blen > 0 && bare[blen - 1] == '.')
+        return MJ_EJID;
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
