@@ -16,9 +16,18 @@ typedef struct mj_hkey {
 /* SipHash-1-3 of (p, len) under key. */
 uint64_t mj_siphash(const mj_hkey *key, const void *p, size_t len);
 
-/* Fill key from the OS random source (getrandom / /dev/urandom), falling
- * back to time and addresses if none is readable. */
-void mj_hkey_random(mj_hkey *key);
+/* Where a hash key came from. */
+typedef enum mj_hkey_source {
+    MJ_HKEY_GETRANDOM = 0, /* getrandom(2) (Linux) */
+    MJ_HKEY_DEVICE = 1,    /* the random device file */
+    MJ_HKEY_WEAK = 2       /* neither: time, pid and addresses (guessable) */
+} mj_hkey_source;
+
+/* Fill key from getrandom(2), else from the file device (NULL: none),
+ * else from time, pid and addresses; says which. */
+mj_hkey_source mj_hkey_fill(mj_hkey *key, const char *device);
+/* mj_hkey_fill(key, "/dev/urandom"). */
+mj_hkey_source mj_hkey_random(mj_hkey *key);
 
 /* Open-addressing table of item pointers (linear probing, backward-shift
  * deletion). A slot is only the pointer (8 bytes): an item's hash is kept

@@ -215,7 +215,10 @@ int mj_tracker_new(const mj_config *cfg, mj_tracker **out)
         return rc;
     }
     tr->bytes = sizeof *tr;
-    mj_hkey_random(&tr->key);
+    if (mj_hkey_random(&tr->key) == MJ_HKEY_WEAK)
+        mj_log(tr, MJ_LOG_WARN,
+               "no random source (getrandom, /dev/urandom): the hash key "
+               "is guessable, and so are colliding room JIDs");
     *out = tr;
     return MJ_OK;
 }
