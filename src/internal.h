@@ -144,11 +144,13 @@ struct mj_entry {
     mj_session *sess;
     mj_aux *aux; /* or NULL */
     double since;
-    uint16_t nick_len; /* <= MJ_PART_MAX */
-    uint16_t nick_cap; /* bytes of nick[] (nick_len + 1 when shown) */
-    uint8_t state;     /* mj_state */
-    uint8_t has_nick;
-    char nick[]; /* the shown nick + NUL when has_nick */
+    uint16_t nick_len;    /* <= MJ_PART_MAX */
+    uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
+    uint8_t state;        /* mj_state */
+    uint8_t has_nick : 1; /* nick[] holds the shown nick */
+    uint8_t live : 1;     /* the room's subject came after the join's
+                             self-presence: its history is over */
+    char nick[];          /* the shown nick + NUL when has_nick */
 };
 
 /* The shown nick (ptr NULL: none). */
@@ -273,6 +275,9 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick);
  * when fire is non-zero). */
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out);
+/* A received groupchat message with a <subject/>: the join's history, if
+ * any, is over for the room it comes from. MJ_OK or MJ_ENOMEM. */
+int mj_messages_subject(mj_session *s, const mj_stanza *st);
 
 /* selfping.c */
 /* Membership of e is unclear: schedule a ping and send it if allowed. */

@@ -1005,6 +1005,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
             mj_entry_destroy(e);
         return MJ_ENOMEM;
     }
+    /* a restored shown room is long past its join's history */
+    e->live = shown;
     e->since = since;
     return MJ_OK;
 }
