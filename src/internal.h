@@ -205,8 +205,10 @@ struct mj_tracker {
     size_t nheap, capheap; /* capheap >= npings: pushing never allocates */
     size_t npings;         /* mj_ping records */
     size_t outstanding;    /* pings sent and not answered */
-    mj_domain *checks;     /* link losses waiting for their delay */
-    mj_domain *ready;      /* domains whose queue may send */
+    mj_domain *checks;     /* link losses waiting for their delay, by
+                              due time */
+    mj_domain *checks_tail;
+    mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
     size_t bytes;
     mj_stats st;

@@ -446,12 +446,21 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
         return MJ_OK; /* nothing to check, or debounced */
     d->check = 1;
     d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
-    /* by due time: appended, unless ping_start_delay was lowered */
-    mj_domain **cp = &tr->checks;
-    while (*cp != NULL && (*cp)->check_due <= d->check_due)
-        cp = &(*cp)->cnext;
-    d->cnext = *cp;
-    *cp = d;
+    /* by due time: appended (O(1)), unless ping_start_delay was lowered
+     * since the last one was */
+    d->cnext = NULL;
+    if (tr->checks == NULL) {
+        tr->checks = tr->checks_tail = d;
+    } else if (tr->checks_tail->check_due <= d->check_due) {
+        tr->checks_tail->cnext = d;
+        tr->checks_tail = d;
+    } else {
+        mj_domain **cp = &tr->checks;
+        while ((*cp)->check_due <= d->check_due)
+            cp = &(*cp)->cnext;
+        d->cnext = *cp;
+        *cp = d;
+    }
     return MJ_OK;
 }
 
@@ -464,6 +473,8 @@ static void run_checks(mj_tracker *tr, double now)
     while (tr->checks != NULL && tr->checks->check_due <= now) {
         mj_domain *d = tr->checks;
         tr->checks = d->cnext;
+        if (tr->checks == NULL)
+            tr->checks_tail = NULL;
         d->check = 0;
         d->fire = 1;
         d->cnext = due;
@@ -552,7 +563,7 @@ void mj_pings_free(mj_tracker *tr)
     mj_free(tr, tr->heap, tr->capheap * sizeof *tr->heap);
     tr->heap = NULL;
     tr->nheap = tr->capheap = 0;
-    tr->checks = tr->ready = NULL;
+    tr->checks = tr->checks_tail = tr->ready = NULL;
 }
 
 /* ---- answers ------------------------------------------------------------ */

@@ -573,6 +573,54 @@ TEST(link_loss_of_an_untracked_domain_leaves_nothing)
     mj_tracker_free(tr);
 }
 
+/* Link losses of 20,000 tracked domains each cost O(1): the pending
+ * checks are not walked (before, each loss compared its domain with
+ * every pending check). A lower ping_start_delay puts a later loss's
+ * check before earlier ones. */
+TEST(many_link_losses_cost_linear_time)
+{
+    char occ[80], jid[64], dom[64];
+    setup();
+    for (int k = 0; k < 20; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r@muc%d.example/Ann", k * 1000 + i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    fx_take();
+    double t = now_ms();
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(dom, sizeof dom, "muc%d.example", i);
+        mj_tracker_link_lost(tr, dom, (size_t)n);
+    }
+    t = now_ms() - t;
+    printf("selfping: 20,000 link losses: %.2f ms\n", t);
+    if (t > 100)
+        FAIL_AT("20,000 link losses: %.1f ms", t);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_start_delay = 1;
+    cfg.ping_budget = 100000;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_lost(tr, "remote.example", 14); /* nothing on it */
+    join(s, "x@late.example/Ann");
+    fx_take();
+    mj_tracker_link_lost(tr, "late.example", 12);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("ping x@late.example Ann");
+    fx_now += 9;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 20001);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* Raising the budget lets the waiting pings go at the next tick. */
 TEST(raising_the_budget_sends_waiting_pings)
 {
@@ -619,5 +667,6 @@ int main(void)
     RUN(tick_costs_what_is_due_not_what_is_tracked);
     RUN(link_loss_of_an_untracked_domain_leaves_nothing);
     RUN(raising_the_budget_sends_waiting_pings);
+    RUN(many_link_losses_cost_linear_time);
     return test_summary("selfping");
 }
