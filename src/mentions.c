@@ -54,8 +54,8 @@
  * character) with class 0: it ends the run for the normaliser and, like
  * the marks around it, never stands as a word edge, so a nick is never
  * matched next to such a run, only around it. Canonically equivalent
- * spellings of one run longer than 30 marks may then differ (no text
- * needs one: the longest in Unicode's own data is 3). The rule runs on
+ * spellings of one run longer than 30 marks may then differ (text in
+ * any language needs far fewer in a row). The rule runs on
  * the whole (cut) body before the chunks, so chunk borders do not move
  * it. A nick over 64 KiB never matches
  * (nicks are JID resources, 1023 bytes at most). Invalid UTF-8 in body
