@@ -95,6 +95,8 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->domains, i, dom_hash);
     mj_free(tr, d, sizeof *d + d->len + 1);
+    if (tr->domains.count == 0) /* nothing walks it now: give it back */
+        mj_table_free(tr, &tr->domains);
 }
 
 /* The queue may send: put the domain on the ready list (once). */
