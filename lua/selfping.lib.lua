@@ -17,21 +17,16 @@ return function(ctx)
 		local ping = pings:get(stanza.attr.id or "");
 		if ping and (stanza.attr.type == "result" or stanza.attr.type == "error") and ping.jid == stanza.attr.to then
 			pings:set(stanza.attr.id, nil);
-			local function answer(optimized)
-				local verdict = call(full_sessions[ping.jid], "ping_answer", ping.jid, stanza, ping.ping_id, optimized);
+			local function answer(info)
+				local verdict = call(full_sessions[ping.jid], "ping_answer_info", ping.jid, stanza, ping.ping_id, info);
 				if verdict then ctx.metric:with_labels(verdict):add(1); end
 			end
 			local ok, needs = pcall(tracker.ping_needs_features, tracker, ping.jid, stanza, ping.ping_id);
 			if not (ok and needs) then answer(nil); return true; end
-			-- the answer's meaning depends on the room's features: ask it
+			-- the answer's meaning depends on the room's disco#info: ask it, hand the reply (result or error; nil: none) to the core
 			module:send_iq(st.iq({ type = "get", id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt, from = ping.jid,
 				to = jid_bare(stanza.attr.from) }):query("http://jabber.org/protocol/disco#info"), nil, ctx.ping_timeout)
-				:next(function(reply)
-					for feature in reply.stanza.tags[1]:childtags("feature") do
-						if feature.attr.var == "http://jabber.org/protocol/muc#self-ping-optimization" then return true; end
-					end
-					return false;
-				end, function() return nil; end)
+				:next(function(reply) return reply.stanza; end, function(err) return err.context and err.context.stanza; end)
 				:next(answer);
 			return true;
 		end
