@@ -42,7 +42,8 @@ from pathlib import Path
 
 from harness import HarnessError, PASSWORD, _die_with_parent, _live_servers, free_ports
 
-EJABBERD_LIBS = "/usr/lib/x86_64-linux-gnu"
+# where Debian puts ejabberd-*/ and the libraries it needs (ERL_LIBS)
+EJABBERD_LIBS = os.environ.get("MUCJOINS_EJABBERD_LIBS", "/usr/lib/x86_64-linux-gnu")
 
 
 def ejabberd_missing():
