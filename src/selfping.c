@@ -433,8 +433,13 @@ int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
     if (s == NULL || answer == NULL || ping_id == 0)
         return 0;
     mj_entry *e = entry_by_ping(s, ping_id);
-    if (e == NULL)
-        return 0;
+    mj_target t;
+    mj_outcome bad;
+    if (e == NULL || answer->from.ptr == NULL ||
+        mj_parse_target(s, answer->from, &t, &bad) != MJ_OK ||
+        t.room != e->room)
+        return 0; /* not from the pinged room: mj_session_ping_answer*()
+                     ignore it */
     mj_ping_verdict v = verdict(s, e, answer, INFO_NONE);
     return v != verdict(s, e, answer, INFO_PLAIN) ||
            v != verdict(s, e, answer, INFO_OPTIMIZED) ||

@@ -285,6 +285,10 @@ TEST(item_not_found_needs_disco_info_only_when_it_says_not_who)
     a.error_by = S(NULL);
     a.error_type = S("wait");
     CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_type = S("cancel");
+    a.from = S("other@muc.remote.example/Ann"); /* not the pinged room */
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.from = S(R("Ann"));
     /* the old entry point, without disco#info: unknown, as before */
     a.error_type = S("cancel");
     mj_ping_verdict v;
