@@ -19,7 +19,7 @@ rc=${PIPESTATUS[0]}
 line=$(grep -E '^[=]* ?[0-9]+ (passed|failed|skipped|errors?|deselected)' "$out" | tail -n 1)
 num() { echo "$line" | grep -oE "[0-9]+ $1" | grep -oE '[0-9]+' || echo 0; }
 p=$(num passed)
-f=$(($(num failed) + $(num error) + $(num errors)))
+f=$(($(num failed) + $(num 'errors?')))
 s=$(num skipped)
 if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -gt 0 ]; then
     reason=$(grep -m1 -oE 'ejabberd suite skipped: .*' "$out" || echo "see above")

@@ -77,6 +77,16 @@ def ejabberd(servers):
     return servers[1]
 
 
+@pytest.fixture(autouse=True)
+def _ejabberd_log(request, ejabberd):
+    """On failure, ejabberd's log written during the test is attached too
+    (conftest.py attaches what is in item._prosody)."""
+    watched = getattr(request.node, "_prosody", None)
+    if watched is not None:
+        watched.append(("ejabberd", ejabberd, ejabberd.log_size()))
+    yield
+
+
 @pytest.fixture
 def econnect(ejabberd, lt, request):
     """econnect("eve") -> a Client connected to ejabberd directly."""
