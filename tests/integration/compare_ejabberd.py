@@ -183,6 +183,7 @@ def scenarios(run):
     o.join(r, "Owner")
     o.configure(r, {"muc#roomconfig_persistentroom": "1"})
     a.join(r, "Alice")
+    time.sleep(1.5)  # Mnesia writes the room to disk about a second later
     m = a.mark()
     run.e_srv.crash()
     run.e_srv.launch()
