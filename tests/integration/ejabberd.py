@@ -20,7 +20,8 @@ policy-rc.d that denies it).
 * No TLS: `s2s_use_starttls: false`, dialback (mod_s2s_dialback) on both
   sides; no certificate is read from /etc.
 * Control: the node is distributed on a private port without epmd
-  (`-erl_epmd_port`, `-start_epmd false`) with a random cookie; `rpc()`
+  (`-erl_epmd_port`, `-start_epmd false`) with a random cookie in
+  $HOME/.erlang.cookie (HOME is the temp dir); `rpc()`
   runs an Erlang expression in it from a hidden node started the same way
   (closing s2s links, asking what the MUC holds).
 * Faults: stop() is SIGTERM (Erlang's graceful init:stop(): ejabberd
@@ -173,6 +174,9 @@ class EjabberdServer:
         if self.dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix=f"mucjoins-it-{self.name}-"))
             (self.dir / "spool").mkdir()
+            cookie = self.dir / ".erlang.cookie"  # not on a command line
+            cookie.write_text(self.cookie)
+            cookie.chmod(0o400)
             self.c2s_port, self.s2s_port, self.dist_port = free_ports(3)
             self.node = f"mj{self.dist_port}@127.0.0.1"
         return self
@@ -233,7 +237,7 @@ class EjabberdServer:
     def _env(self):
         env = dict(os.environ)
         env.update({
-            "HOME": str(self.dir),  # .erlang.cookie (never written: -setcookie)
+            "HOME": str(self.dir),  # its .erlang.cookie
             "ERL_LIBS": EJABBERD_LIBS,
             "EJABBERD_CONFIG_PATH": str(self.dir / "ejabberd.yml"),
             "EJABBERD_LOG_PATH": str(self.log_path),
@@ -248,7 +252,7 @@ class EjabberdServer:
         return env
 
     def _erl_dist(self, name, port):
-        return ["-name", f"{name}@127.0.0.1", "-setcookie", self.cookie, "-erl_epmd_port", str(port),
+        return ["-name", f"{name}@127.0.0.1", "-erl_epmd_port", str(port),
                 "-start_epmd", "false", "-kernel", "inet_dist_use_interface", "{127,0,0,1}"]
 
     def start(self, users=("owner", "eve", "mallory")):
