@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 from ejabberd import EjabberdServer, ejabberd_missing  # noqa: E402
-from harness import Client, LoopThread, ProsodyServer, xa  # noqa: E402
+from harness import Client, LoopThread, ProsodyServer  # noqa: E402
 
 A, E = "a.localhost", "e.localhost"
 MUC_E = f"conference.{E}"
@@ -183,7 +183,7 @@ def scenarios(run):
     o.join(r, "Owner")
     o.configure(r, {"muc#roomconfig_persistentroom": "1"})
     a.join(r, "Alice")
-    time.sleep(1.5)  # Mnesia writes the room to disk about a second later
+    run.e_srv.persist_room(r)  # else a kill can lose the room too
     m = a.mark()
     run.e_srv.crash()
     run.e_srv.launch()

@@ -318,6 +318,19 @@ class EjabberdServer:
         as `ejabberdctl stop_s2s_connections` does)."""
         return self.rpc("ejabberd_s2s:stop_s2s_connections()")
 
+    def persist_room(self, room, timeout=10):
+        """Wait until ejabberd has stored the persistent room (it does so
+        asynchronously) and make Mnesia write its log to disk: a kill
+        before that loses the room (seen 1.5 s after the configuration)."""
+        name, host = room.split("@")
+        key = f'{{<<"{name}">>, <<"{host}">>}}'
+        deadline = time.monotonic() + timeout
+        while self.rpc(f"mnesia:dirty_read(muc_room, {key})") == "[]":
+            if time.monotonic() > deadline:
+                raise HarnessError(f"ejabberd never stored {room}")
+            time.sleep(0.2)
+        self.rpc("mnesia:dump_log()")
+
     def freeze(self):
         os.killpg(self.proc.pid, signal.SIGSTOP)
 

@@ -11,15 +11,14 @@ Clients on A join rooms on E; `owner` and `eve` are ejabberd's own users.
 
 import os
 import re
-import signal
 import time
 
 import pytest
 
 from ejabberd import EjabberdServer, ejabberd_missing
 from harness import (
-    NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, WAIT, Client, HarnessError, ProsodyServer,
-    assert_events, assert_rooms, check_module_built, is_presence, wait_events, xa, xt)
+    WAIT, Client, HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence,
+    xa, xt)
 
 missing = ejabberd_missing()
 if missing:
@@ -427,9 +426,7 @@ def test_ejabberd_killed_and_restarted_removes_ghost(connect, econnect, server, 
         o.configure(r, {"muc#roomconfig_persistentroom": "1"})
     a.join(r, "Alice")
     if persistent:
-        # Mnesia writes the room to disk about a second later: a kill
-        # before that loses a persistent room too (measured)
-        time.sleep(1.5)
+        ejabberd.persist_room(r)  # else a kill can lose the room too
     seq, m = a.event_seq(), a.mark()
     ejabberd.crash()
     ejabberd.launch()
