@@ -20,7 +20,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 
-.PHONY: all test test-unit test-sanitize test-integration run bench fuzz \
+.PHONY: all test test-unit test-sanitize test-integration test-ejabberd run bench fuzz \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
@@ -75,6 +75,11 @@ deps:
 test: deps
 	$(MAKE) all
 	scripts/run-tests.sh
+
+# Just the ejabberd suite (a private ejabberd 23.01 over s2s with Prosody).
+test-ejabberd: deps
+	$(MAKE) all
+	scripts/ejabberd-tests.sh
 
 test-unit: all
 	@for t in $(TEST_BIN); do $$t || exit 1; done

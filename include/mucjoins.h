@@ -460,11 +460,29 @@ MJ_API int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
                                   const mj_stanza *answer, int room_optimized,
                                   mj_ping_verdict *out);
 
-/* 1 if the meaning of this answer to ping ping_id depends on whether the
- * room advertises self-ping optimisation (service-unavailable,
- * feature-not-implemented): the caller should then ask the room (disco#info)
- * before calling mj_session_ping_answer() with room_optimized 0 or 1. 0 if
- * not, or if the ping is not the session's latest. */
+/* The answer to ping ping_id settled by the room's disco#info, which the
+ * caller asked from the session's full JID to the room's bare JID because
+ * mj_session_ping_needs_features() said so. info: the reply (iq result or
+ * error), or NULL if none came (timeout; then the answer reads as if the
+ * room's features were unknown). info_optimized: 1 if that result lists
+ * http://jabber.org/protocol/muc#self-ping-optimization (read only for a
+ * result). A result says the room exists; an error from the room of type
+ * cancel (item-not-found, gone, ...) says it does not, so the session is
+ * not in it; an error of the path (type wait, remote-server-*, by the
+ * session's own domain) or a reply from elsewhere says nothing.
+ * Errors: MJ_EINVAL. out may be NULL. */
+MJ_API int mj_session_ping_answer_info(mj_session *s, uint32_t ping_id,
+                                       const mj_stanza *answer,
+                                       const mj_stanza *info,
+                                       int info_optimized,
+                                       mj_ping_verdict *out);
+
+/* 1 if the meaning of this answer to ping ping_id depends on the room's
+ * disco#info (service-unavailable, feature-not-implemented: whether it
+ * advertises self-ping optimisation; item-not-found without a `by` of the
+ * room or its service: whether the room exists): the caller should then
+ * ask the room (disco#info) and call mj_session_ping_answer_info() with
+ * the reply. 0 if not, or if the ping is not the session's latest. */
 MJ_API int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
                                           const mj_stanza *answer);
 

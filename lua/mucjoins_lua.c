@@ -78,6 +78,9 @@
 #define NS_XDELAY   "jabber:x:delay"
 #define NS_REF      "urn:xmpp:reference:0"
 #define NS_PING     "urn:xmpp:ping"
+#define NS_DISCO    "http://jabber.org/protocol/disco#info"
+#define NS_SELF_PING_OPT                                                      \
+    "http://jabber.org/protocol/muc#self-ping-optimization"
 
 /* ---------------------------------------------------------------------- */
 /* Collecting events and log lines while the core runs (no Lua API here)  */
@@ -302,6 +305,7 @@ enum {
     UV_LEVEL,
     UV_MSG,
     UV_LOG, /* "log", the type of log records */
+    UV_VAR,
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
     UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
@@ -314,11 +318,12 @@ enum {
 };
 
 static const char *const uv_keys[] = {
-    "name",      "attr",      "tags",     "xmlns",  "type",      "from",
-    "to",        "id",        "code",     "nick",   "jid",       "uri",
-    "by",        "room",      "old_nick", "reason", "condition", "text",
-    "alt_venue", "from_nick", "ping_id",  "level",  "msg",       "log"};
-_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_LOG - UV_NAME + 1,
+    "name",    "attr",      "tags", "xmlns",     "type",
+    "from",    "to",        "id",   "code",      "nick",
+    "jid",     "uri",       "by",   "room",      "old_nick",
+    "reason",  "condition", "text", "alt_venue", "from_nick",
+    "ping_id", "level",     "msg",  "log",       "var"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_VAR - UV_NAME + 1,
                "one string per UV_ key");
 
 /* Push upvalue first + i if 0 <= i < n, else the string s. */
@@ -1552,6 +1557,78 @@ static int l_ping_answer(lua_State *L)
     return 2;
 }
 
+/* 1 if the disco#info result at index idx lists the self-ping
+ * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
+static int lists_self_ping_opt(lua_State *L, int idx)
+{
+    int top = lua_gettop(L), found = 0;
+    lua_Integer i, j, n = 0, m = 0;
+    struct child c, f;
+    int tags = push_tags(L, idx, &n);
+
+    for (i = 1; tags != 0 && i <= n && !found; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        child_ns(L, &c);
+        if (LIT_EQ(c.name, c.name_len, "query") &&
+            NS_CLASS(&c, NS_DISCO) == 1) {
+            int ftags = push_tags(L, c.el, &m);
+            for (j = 1; ftags != 0 && j <= m && !found; j++) {
+                size_t len = 0;
+                const char *var;
+                if (!child_at(L, ftags, j, &f))
+                    continue;
+                f.attrs = push_attrs(L, f.el);
+                var = push_str(L, f.attrs, UV_VAR, &len);
+                found = LIT_EQ(f.name, f.name_len, "feature") &&
+                        LIT_EQ(var, len, NS_SELF_PING_OPT);
+                lua_settop(L, ftags);
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, top);
+    return found;
+}
+
+/* t:ping_answer_info(jid, stanza, ping_id, info) -> verdict, events.
+ * info: the room's disco#info reply (a stanza: result or error), or nil
+ * when none came. */
+static int l_ping_answer_info(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    int has_info = lua_type(L, 5) == LUA_TTABLE;
+    int opt = has_info ? lists_self_ping_opt(L, 5) : 0;
+    int anchor2;
+    mj_session *s;
+    mj_stanza st, info;
+    mj_ping_verdict v = MJ_PING_STALE;
+
+    if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
+        !session_and_stanza(L, u, &s, &st)) {
+        col_reset(&u->col);
+        push_verdict(L, v);
+        lua_pushnil(L);
+        return 2;
+    }
+    if (has_info) {
+        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+        anchor2 = lua_gettop(L) + 1;
+        lua_settop(L, anchor2 + NANCHORS - 1);
+        if (convert(L, 5, anchor2, CONV_FROM, &info) <= 0)
+            has_info = 0;
+    }
+    /* as in l_ping_answer: nothing that can raise between the core's
+     * change and the building of its events */
+    mj_session_ping_answer_info(s, (uint32_t)id, &st, has_info ? &info : NULL,
+                                opt, &v);
+    lua_settop(L, 5);
+    push_verdict(L, v);
+    build(L, u, NULL, NULL, 2);
+    return 2;
+}
+
 /* t:ping_needs_features(jid, stanza, ping_id) -> boolean */
 static int l_ping_needs_features(lua_State *L)
 {
@@ -1812,6 +1889,7 @@ static const luaL_Reg tracker_methods[] = {
     {"importance", l_importance},
     {"is_forwarded_ping", l_is_forwarded_ping},
     {"ping_answer", l_ping_answer},
+    {"ping_answer_info", l_ping_answer_info},
     {"ping_needs_features", l_ping_needs_features},
     {"link_lost", l_link_lost},
     {NULL, NULL}};

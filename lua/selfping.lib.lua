@@ -9,26 +9,26 @@ local modulemanager = require "core.modulemanager";
 local full_sessions = prosody.full_sessions;
 
 local NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
-local FEATURE_OPTIMIZATION = "http://jabber.org/protocol/muc#self-ping-optimization";
 
 -- ctx: tracker() and pings() (both replaced on reload), call(method,
 -- session, stanza, ...), metric (self_pings counter), salt, ping_timeout.
 return function(ctx)
 	local call = ctx.call;
 
-	local function answer_ping(ping, stanza, optimized)
+	-- info: the room's disco#info reply (result or error), or nil when
+	-- none was asked or none came; the core reads it.
+	local function answer_ping(ping, stanza, info)
 		local session = full_sessions[ping.jid];
-		local verdict = call("ping_answer", session, stanza, ping.jid, stanza, ping.ping_id,
-			optimized);
+		local verdict = call("ping_answer_info", session, stanza, ping.jid, stanza, ping.ping_id,
+			info);
 		if verdict then
 			ctx.metric:with_labels(verdict):add(1);
 		end
 	end
 
-	-- The answer's meaning depends on the room's features: ask the room
-	-- (disco#info), then hand the answer over with what it advertises
-	-- (nil when the room does not say).
-	local function ask_features(ping, stanza)
+	-- The answer's meaning depends on the room's disco#info: ask the room,
+	-- then hand its reply (result or error; nil when none came) to the core.
+	local function ask_info(ping, stanza)
 		local disco = st.iq({
 			type = "get";
 			id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt;
@@ -36,21 +36,16 @@ return function(ctx)
 			to = jid_bare(stanza.attr.from);
 		});
 		disco:query(NS_DISCO_INFO);
-		local function advertises(reply)
-			for feature in reply.stanza.tags[1]:childtags("feature") do
-				if feature.attr.var == FEATURE_OPTIMIZATION then
-					return true;
-				end
-			end
-			return false;
+		local function replied(reply)
+			return reply.stanza;
 		end
-		local function unknown()
-			return nil;
+		local function failed(err)
+			return err.context and err.context.stanza;
 		end
-		local function answer(optimized)
-			answer_ping(ping, stanza, optimized);
+		local function answer(info)
+			answer_ping(ping, stanza, info);
 		end
-		module:send_iq(disco, nil, ctx.ping_timeout):next(advertises, unknown):next(answer);
+		module:send_iq(disco, nil, ctx.ping_timeout):next(replied, failed):next(answer);
 	end
 
 	-- Answers to our self-pings (consumed) and pings forwarded to the
@@ -71,7 +66,7 @@ return function(ctx)
 			local ok, needs_features = pcall(tracker.ping_needs_features, tracker, ping.jid,
 				stanza, ping.ping_id);
 			if ok and needs_features then
-				ask_features(ping, stanza);
+				ask_info(ping, stanza);
 			else
 				answer_ping(ping, stanza, nil);
 			end

@@ -587,24 +587,40 @@ static int jid_is(mj_str s, mj_str want)
     return len == want.len && memcmp(buf, want.ptr, len) == 0;
 }
 
-/* SPEC 5's table. */
-static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
-                               const mj_stanza *a, int optimized)
+/* What the room's disco#info, asked from the session's JID, said. */
+enum room_info {
+    INFO_NONE = -1,     /* not asked, no answer, or an answer of the path */
+    INFO_PLAIN = 0,     /* a result without self-ping optimisation */
+    INFO_OPTIMIZED = 1, /* a result listing muc#self-ping-optimization */
+    INFO_ABSENT = 2     /* an error from the room: it does not exist */
+};
+
+/* Did the path to the room (our server, the link), not the room, answer
+ * with this error? */
+static int path_error(const mj_session *s, const mj_stanza *a)
 {
-    mj_str room = mj_str_of(e->room->s, e->room->len);
     const char *slash = memchr(s->pjid, '/', s->pjid_len);
     mj_str user_bare =
         mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
-    mj_str own_domain = domain_of(user_bare.ptr, user_bare.len);
+    mj_str cond = a->error_condition;
+    return is(a->error_type, "wait") ||
+           jid_is(a->error_by, domain_of(user_bare.ptr, user_bare.len)) ||
+           is(cond, "remote-server-not-found") ||
+           is(cond, "remote-server-timeout");
+}
+
+/* SPEC 5's table; info: an enum room_info. */
+static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
+                               const mj_stanza *a, int info)
+{
+    mj_str room = mj_str_of(e->room->s, e->room->len);
     mj_str cond = a->error_condition;
 
     if (a->type == MJ_T_RESULT)
         return MJ_PING_JOINED;
     if (a->type != MJ_T_ERROR)
         return MJ_PING_STALE; /* not an answer */
-    if (is(a->error_type, "wait") || jid_is(a->error_by, own_domain) ||
-        is(cond, "remote-server-not-found") ||
-        is(cond, "remote-server-timeout"))
+    if (path_error(s, a))
         return MJ_PING_UNKNOWN; /* the path, not the room, answered */
     if (is(cond, "not-acceptable") || is(cond, "gone"))
         return MJ_PING_NOT_JOINED;
@@ -613,11 +629,39 @@ static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
             return MJ_PING_JOINED; /* our nick is stale, we are in */
         if (jid_is(a->error_by, domain_of(room.ptr, room.len)))
             return MJ_PING_NOT_JOINED; /* no such room (lost in a crash) */
-        return MJ_PING_UNKNOWN;        /* says not who: do not guess */
+        /* says not who (ejabberd: no by at all): a stale nick in a room
+         * that exists, or a room that does not; its disco#info says */
+        if (info == INFO_ABSENT)
+            return MJ_PING_NOT_JOINED;
+        return info == INFO_NONE ? MJ_PING_UNKNOWN : MJ_PING_JOINED;
     }
     if (is(cond, "service-unavailable") || is(cond, "feature-not-implemented"))
-        return optimized == 0 ? MJ_PING_JOINED : MJ_PING_UNKNOWN;
+        return info == INFO_PLAIN    ? MJ_PING_JOINED
+               : info == INFO_ABSENT ? MJ_PING_NOT_JOINED
+                                     : MJ_PING_UNKNOWN;
     return MJ_PING_NOT_JOINED;
+}
+
+/* Classify the room's disco#info reply (NULL: none came). Only a reply
+ * from the room's bare JID counts; an error of the path says nothing. */
+static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
+                     int optimized)
+{
+    mj_target t;
+    mj_outcome bad;
+    if (info == NULL || info->kind != MJ_KIND_IQ || info->from.ptr == NULL ||
+        mj_parse_target(s, info->from, &t, &bad) != MJ_OK ||
+        t.room != e->room || t.has_res)
+        return INFO_NONE;
+    if (info->type == MJ_T_RESULT)
+        return optimized ? INFO_OPTIMIZED : INFO_PLAIN;
+    if (info->type != MJ_T_ERROR || path_error(s, info))
+        return INFO_NONE;
+    if (is(info->error_type, "cancel") ||
+        is(info->error_condition, "item-not-found") ||
+        is(info->error_condition, "gone"))
+        return INFO_ABSENT;
+    return INFO_NONE; /* auth, modify: the room is there but says nothing */
 }
 
 /* The entry a ping answer is about: the room its from names, when that
@@ -638,9 +682,12 @@ static mj_entry *entry_by_ping(mj_session *s, uint32_t id,
     return e;
 }
 
-int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
-                           const mj_stanza *answer, int room_optimized,
-                           mj_ping_verdict *out)
+/* info: an enum room_info, or INFO_ASK to classify info_reply. */
+#define INFO_ASK 3
+
+static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
+                  int info, const mj_stanza *info_reply, int optimized,
+                  mj_ping_verdict *out)
 {
     mj_ping_verdict v = MJ_PING_STALE;
     if (out)
@@ -653,7 +700,9 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
     if (e == NULL)
         return MJ_OK;
     mj_tracker *tr = s->tr;
-    v = verdict(s, e, answer, room_optimized);
+    if (info == INFO_ASK)
+        info = room_info(s, e, info_reply, optimized);
+    v = verdict(s, e, answer, info);
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
@@ -678,6 +727,23 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
     return MJ_OK;
 }
 
+int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
+                           const mj_stanza *answer, int room_optimized,
+                           mj_ping_verdict *out)
+{
+    int info = room_optimized < 0 ? INFO_NONE
+               : room_optimized   ? INFO_OPTIMIZED
+                                  : INFO_PLAIN;
+    return settle(s, ping_id, answer, info, NULL, 0, out);
+}
+
+int mj_session_ping_answer_info(mj_session *s, uint32_t ping_id,
+                                const mj_stanza *answer, const mj_stanza *info,
+                                int info_optimized, mj_ping_verdict *out)
+{
+    return settle(s, ping_id, answer, INFO_ASK, info, info_optimized, out);
+}
+
 int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
                                    const mj_stanza *answer)
 {
@@ -685,8 +751,12 @@ int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
         return 0;
     mj_entry *e = entry_by_ping(s, ping_id, answer);
     if (e == NULL)
-        return 0;
-    return verdict(s, e, answer, 0) != verdict(s, e, answer, 1);
+        return 0; /* not the latest ping, or not from the pinged room:
+                     mj_session_ping_answer*() ignore it */
+    mj_ping_verdict v = verdict(s, e, answer, INFO_NONE);
+    return v != verdict(s, e, answer, INFO_PLAIN) ||
+           v != verdict(s, e, answer, INFO_OPTIMIZED) ||
+           v != verdict(s, e, answer, INFO_ABSENT);
 }
 
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)

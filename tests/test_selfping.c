@@ -163,6 +163,143 @@ TEST(answers_that_depend_on_room_features_are_flagged)
     mj_tracker_free(tr);
 }
 
+/* The room's disco#info reply for mj_session_ping_answer_info(): type
+ * "result" or "error" (cond, etype) from `from`; NULL type: none came. */
+static mj_ping_verdict answer_info(const char *cond, const char *by,
+                                   const char *itype, const char *icond,
+                                   const char *ietype, const char *ifrom,
+                                   int optimized)
+{
+    mj_stanza a = fx_pres("available", R("Ann"));
+    mj_stanza info = fx_pres("available", ifrom ? ifrom : ROOM);
+    mj_ping_verdict v = MJ_PING_STALE;
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_condition = S(cond);
+    a.error_type = S("cancel");
+    a.error_by = S(by);
+    info.kind = MJ_KIND_IQ;
+    info.type =
+        itype && strcmp(itype, "result") == 0 ? MJ_T_RESULT : MJ_T_ERROR;
+    info.error_condition = S(icond);
+    info.error_type = S(ietype);
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    CHECK_INT(mj_session_ping_answer_info(s, last_ping, &a,
+                                          itype ? &info : NULL, optimized, &v),
+              MJ_OK);
+    return v;
+}
+
+static void check_info(const char *cond, const char *by, const char *itype,
+                       const char *icond, const char *ietype,
+                       const char *ifrom, int optimized,
+                       mj_ping_verdict expected)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    mj_ping_verdict v =
+        answer_info(cond, by, itype, icond, ietype, ifrom, optimized);
+    if (v != expected)
+        FAIL_AT("answer %s by %s, disco#info %s %s from %s: %s, expected %s",
+                cond, by ? by : "-", itype ? itype : "(none)",
+                icond ? icond : "", ifrom ? ifrom : ROOM,
+                mj_ping_verdict_name(v), mj_ping_verdict_name(expected));
+    if (expected == MJ_PING_NOT_JOINED) {
+        CHECK_NICK(s, ROOM, NULL);
+        const char *ev = fx_take();
+        CHECK(strncmp(ev, "left " ROOM " Ann ghost", 25) == 0);
+    } else {
+        CHECK_NICK(s, ROOM, "Ann");
+    }
+    mj_tracker_free(tr);
+}
+
+/* item-not-found that does not say who answered (ejabberd sends no `by`)
+ * is a stale nick in a room that exists, or a room that does not: the
+ * room's disco#info settles it. */
+TEST(item_not_found_without_by_is_settled_by_disco_info)
+{
+    const char *inf = "item-not-found";
+    /* a result: the room exists, our nick is stale */
+    check_info(inf, NULL, "result", NULL, NULL, NULL, 0, MJ_PING_JOINED);
+    check_info(inf, NULL, "result", NULL, NULL, NULL, 1, MJ_PING_JOINED);
+    /* an error from the room: it does not exist */
+    check_info(inf, NULL, "error", "item-not-found", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info(inf, NULL, "error", "gone", "modify", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info(inf, NULL, "error", "service-unavailable", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED); /* any cancel */
+    /* no answer, or one that says nothing about the room */
+    check_info(inf, NULL, NULL, NULL, NULL, NULL, 0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "forbidden", "auth", NULL, 0,
+               MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "remote-server-timeout", "wait", NULL, 0,
+               MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "remote-server-not-found", "cancel", NULL,
+               0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "item-not-found", "cancel",
+               "other@muc.remote.example", 0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "item-not-found", "cancel", R("Ann"), 0,
+               MJ_PING_UNKNOWN); /* from an occupant, not the room */
+    check_info(inf, NULL, "result", NULL, NULL, "muc.remote.example", 0,
+               MJ_PING_UNKNOWN); /* from the service */
+    /* a `by` that is neither the room nor its service says not who either */
+    check_info(inf, "elsewhere.example", "error", "item-not-found", "cancel",
+               NULL, 0, MJ_PING_NOT_JOINED);
+    check_info(inf, "elsewhere.example", "result", NULL, NULL, NULL, 0,
+               MJ_PING_JOINED);
+}
+
+TEST(service_unavailable_is_settled_by_disco_info)
+{
+    const char *su = "service-unavailable";
+    check_info(su, ROOM, "result", NULL, NULL, NULL, 0, MJ_PING_JOINED);
+    check_info(su, ROOM, "result", NULL, NULL, NULL, 1, MJ_PING_UNKNOWN);
+    check_info(su, ROOM, NULL, NULL, NULL, NULL, 0, MJ_PING_UNKNOWN);
+    check_info(su, ROOM, "error", "item-not-found", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info("feature-not-implemented", NULL, "result", NULL, NULL, NULL, 0,
+               MJ_PING_JOINED);
+    check_info("feature-not-implemented", NULL, "error", "forbidden", "auth",
+               NULL, 0, MJ_PING_UNKNOWN);
+}
+
+TEST(item_not_found_needs_disco_info_only_when_it_says_not_who)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    mj_stanza a = fx_pres("available", R("Ann"));
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_type = S("cancel");
+    a.error_condition = S("item-not-found");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_by = S("elsewhere.example");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_by = S(ROOM);
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_by = S("muc.remote.example");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_by = S(NULL);
+    a.error_type = S("wait");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_type = S("cancel");
+    a.from = S("other@muc.remote.example/Ann"); /* not the pinged room */
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.from = S(R("Ann"));
+    /* the old entry point, without disco#info: unknown, as before */
+    a.error_type = S("cancel");
+    mj_ping_verdict v;
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_UNKNOWN);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
 TEST(unknown_answers_retry_with_backoff_then_give_up)
 {
     mj_stats st;
@@ -666,6 +803,9 @@ int main(void)
     RUN(ambiguous_presence_sends_one_ping);
     RUN(answer_table_of_spec_5);
     RUN(answers_that_depend_on_room_features_are_flagged);
+    RUN(item_not_found_without_by_is_settled_by_disco_info);
+    RUN(service_unavailable_is_settled_by_disco_info);
+    RUN(item_not_found_needs_disco_info_only_when_it_says_not_who);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);

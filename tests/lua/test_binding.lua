@@ -789,6 +789,58 @@ local function run(cmd)
 	return ok and out or nil
 end
 
+-- A self-ping whose answer needs the room's disco#info: the reply (result
+-- or error) or nil (none came) goes to the core, which reads the features.
+local NS_DISCO = "http://jabber.org/protocol/disco#info"
+local function ping_then_answer(cond, by, info)
+	local t = joined_tracker("Alice")
+	local _, ev = t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS, type = "unavailable" }))
+	local p = of_type(ev, "ping-needed")
+	eq(#p, 1, "ping-needed events")
+	local id = p[1].ping_id
+	local ans = st.iq({ type = "error", from = ROOM .. "/Alice", to = SESS, id = "mjping-" .. id })
+		:tag("ping", { xmlns = "urn:xmpp:ping" }):up()
+		:tag("error", { type = "cancel", by = by }):tag(cond, { xmlns = NS_STANZAS }):up():up()
+	eq(t:ping_needs_features(SESS, ans, id), true, "needs disco#info")
+	local verdict, events = t:ping_answer_info(SESS, ans, id, info)
+	return verdict, events, t
+end
+
+local function disco_result(features)
+	local r = st.iq({ type = "result", from = ROOM, to = SESS, id = "mjdisco-1" }):query(NS_DISCO)
+	r:tag("identity", { category = "conference", type = "text" }):up()
+	for _, f in ipairs(features) do r:tag("feature", { var = f }):up() end
+	return r
+end
+
+test("ping_answer_info: item-not-found without by is settled by the room's disco#info", function()
+	local v, ev, t = ping_then_answer("item-not-found", nil, disco_result({ NS_MUC }))
+	eq(v, "joined", "a result: the room exists, the nick is stale")
+	eq(#t:rooms(SESS), 1, "entry kept")
+	local gone = st.iq({ type = "error", from = ROOM, to = SESS, id = "mjdisco-1" })
+		:tag("error", { type = "cancel" }):tag("item-not-found", { xmlns = NS_STANZAS }):up():up()
+	v, ev, t = ping_then_answer("item-not-found", nil, gone)
+	eq(v, "not-joined", "an error from the room: it does not exist")
+	local left = of_type(ev, "left")
+	eq(#left, 1, "left events")
+	eq(left[1].reason, "ghost", "reason")
+	eq(#t:rooms(SESS), 0, "entry gone")
+	v = ping_then_answer("item-not-found", nil, nil)
+	eq(v, "unknown", "no reply")
+	local wait = st.iq({ type = "error", from = ROOM, to = SESS, id = "mjdisco-1" })
+		:tag("error", { type = "wait", by = "home.example" }):tag("remote-server-timeout", { xmlns = NS_STANZAS }):up():up()
+	v = ping_then_answer("item-not-found", nil, wait)
+	eq(v, "unknown", "an error of the path")
+end)
+
+test("ping_answer_info: the core reads the self-ping-optimization feature", function()
+	local v = ping_then_answer("service-unavailable", ROOM, disco_result({ NS_MUC }))
+	eq(v, "joined", "plain room")
+	v = ping_then_answer("service-unavailable", ROOM,
+		disco_result({ NS_MUC, "http://jabber.org/protocol/muc#self-ping-optimization" }))
+	eq(v, "unknown", "optimized room")
+end)
+
 test("only luaopen_mucjoins is exported", function()
 	local out = run("nm -D --defined-only " .. so_path)
 	if not out then print("     (nm unavailable, skipped)") return end
