@@ -109,6 +109,7 @@
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "streamsafe.h"
 
 #define MJ_STACK_UNITS 256
 #define NFKC_CHUNK     4096
@@ -236,82 +237,38 @@ static int boundary_at(const UNormalizer2 *nfkc, const UChar *src, int32_t i,
     return unorm2_hasBoundaryBefore(nfkc, c);
 }
 
-/* The Unicode Stream-Safe Text Format (UAX #15, section 13): a run of
- * non-starters (combining class != 0, counted in each code point's NFKD,
- * so that U+0F73, class 0 but decomposing into two non-starters, counts
- * two) never exceeds MJ_MENTION_SAFE_RUN: before a code point that would
- * take it over, a COMBINING GRAPHEME JOINER (U+034F, class 0, a starter
- * that NFKC and folding keep) is inserted. The normaliser reorders a run
- * by insertion sort (quadratic in its length): with this, its work is
+/* The Unicode Stream-Safe Text Format (UAX #15, section 13; the count is
+ * streamsafe.c's, shared with JID preparation): a run of non-starters
+ * never exceeds MJ_MENTION_SAFE_RUN: before a code point that would take
+ * it over, a COMBINING GRAPHEME JOINER (U+034F, class 0, a starter that
+ * NFKC and folding keep) is inserted. The normaliser reorders a run by
+ * insertion sort (quadratic in its length): with this, its work is
  * linear in the text. src (n units) -> dst (*out_len units). */
-/* What the stream-safe rule needs to know of a code point's NFKD: its
- * leading and trailing non-starters, its length, and whether it is all
- * non-starters. Looked up through a small cache: text repeats its
- * characters, and the lookup is the costly part. */
-struct nfkd_info {
-    UChar32 c;
-    uint8_t lead, trail, len, all;
-};
-
-#define NFKD_CACHE 64
-
-static struct nfkd_info nfkd_info_of(const UNormalizer2 *nfkd, UChar32 c)
+static int stream_safe(const UChar *src, int32_t n, ubuf *dst,
+                       int32_t *out_len)
 {
-    struct nfkd_info r = {c, 0, 0, 0, 1};
-    UChar d[32];
-    UErrorCode err = U_ZERO_ERROR;
-    int32_t dl = unorm2_getDecomposition(nfkd, c, d, 32, &err);
-
-    if (U_FAILURE(err) || dl < 0) { /* no decomposition: c itself */
-        r.len = 1;
-        r.all = u_getCombiningClass(c) != 0;
-        r.lead = r.trail = r.all;
-        return r;
-    }
-    for (int32_t k = 0; k < dl;) {
-        UChar32 x;
-        U16_NEXT(d, k, dl, x);
-        r.len++;
-        if (u_getCombiningClass(x) != 0) {
-            r.trail++;
-            if (r.all)
-                r.lead++;
-        } else {
-            r.all = 0;
-            r.trail = 0;
-        }
-    }
-    return r;
-}
-
-static int stream_safe(const UNormalizer2 *nfkd, const UChar *src, int32_t n,
-                       ubuf *dst, int32_t *out_len)
-{
-    int32_t i = 0, o = 0, run = 0;
+    int32_t i = 0, o = 0;
     int rc = ubuf_reserve(dst, n + n / 16 + 2);
-    struct nfkd_info cache[NFKD_CACHE];
+    mj_safe_scan scan;
 
-    for (int k = 0; k < NFKD_CACHE; k++)
-        cache[k].c = -1;
+    if (rc == MJ_OK && mj_safe_check(src, n) == 1) {
+        /* already stream-safe, as nearly all text is */
+        memcpy(dst->p, src, (size_t)n * sizeof *src);
+        *out_len = n;
+        return MJ_OK;
+    }
+    if (rc == MJ_OK)
+        rc = mj_safe_init(&scan);
     while (rc == MJ_OK && i < n) {
         int32_t start = i;
         UChar32 c;
         U16_NEXT(src, i, n, c);
-        if (c < 0xA0 || unorm2_isInert(nfkd, c)) {
-            run = 0; /* a starter with nothing to decompose */
-        } else {
-            struct nfkd_info *ci = &cache[(uint32_t)c % NFKD_CACHE];
-            if (ci->c != c)
-                *ci = nfkd_info_of(nfkd, c);
-            if (run + ci->lead > MJ_MENTION_SAFE_RUN) {
-                if (o + 1 + (n - start) > dst->cap)
-                    rc = ubuf_grow(dst, 2 * (o + 1 + (n - start)), o);
-                if (rc != MJ_OK)
-                    break;
-                dst->p[o++] = 0x034F; /* CGJ */
-                run = 0;
-            }
-            run = ci->all ? run + ci->len : ci->trail;
+        if (mj_safe_next(&scan, c)) {
+            if (o + 1 + (n - start) > dst->cap)
+                rc = ubuf_grow(dst, 2 * (o + 1 + (n - start)), o);
+            if (rc != MJ_OK)
+                break;
+            dst->p[o++] = 0x034F; /* CGJ */
         }
         if (o + (i - start) + (n - i) > dst->cap &&
             (rc = ubuf_grow(dst, 2 * (o + (n - start)), o)) != MJ_OK)
@@ -385,7 +342,6 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
 {
     UErrorCode err = U_ZERO_ERROR;
     const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
-    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&err);
     int32_t n = 0, m = 0;
     int rc;
 
@@ -402,7 +358,7 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
         return MJ_ENOMEM;
     /* tmp -> out (stream-safe) -> tmp: the text normalised from here on
      * has no run of non-starters longer than MJ_MENTION_SAFE_RUN */
-    rc = stream_safe(nfkd, tmp->p, n, out, &m);
+    rc = stream_safe(tmp->p, n, out, &m);
     if (rc == MJ_OK)
         rc = ubuf_reserve(tmp, m);
     if (rc != MJ_OK)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "mentions.h"
+#include "streamsafe.h"
 
 /* Bodies are scanned in their first MJ_MENTION_BODY_MAX bytes only (cut
  * back to a UTF-8 sequence start); a match running up to the cut is not
@@ -25,7 +26,7 @@
  * non-starters in a row (counted in NFKD) reach the normaliser; a
  * COMBINING GRAPHEME JOINER (U+034F) is inserted before the code point
  * that would make the run longer, in body and nick alike. */
-#define MJ_MENTION_SAFE_RUN 30
+#define MJ_MENTION_SAFE_RUN MJ_SAFE_RUN
 
 /* mj_mention_text() without the ASCII fast path: always through ICU. Same
  * contract, same results. */
