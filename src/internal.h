@@ -194,6 +194,21 @@ struct mj_session {
     size_t pjid_len;
 };
 
+/* The last message body the mention matcher normalised (mentions.c,
+ * mj_mention_text_cached): Prosody's MUC hands one stanza to each local
+ * occupant, and the body's normal form is the same for all of them. Its
+ * buffers are the tracker's (counted in tr->bytes). */
+typedef struct mj_body_cache {
+    char *bytes; /* the body bytes looked at (the 64 KiB cut); NULL:
+                    empty */
+    size_t len;  /* bytes of bytes[] */
+    uint16_t *u; /* their normal form, UTF-16 (ulen units; cap >= 1) */
+    int32_t ulen;
+    uint8_t cut;  /* a match ending at the end does not count */
+    uint8_t bad;  /* not UTF-8: never mentions */
+    size_t folds; /* bodies normalised through the cache (tests) */
+} mj_body_cache;
+
 struct mj_tracker {
     mj_config cfg;
     mj_hkey key;
@@ -210,6 +225,7 @@ struct mj_tracker {
     mj_domain *checks_tail;
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
+    mj_body_cache body; /* the last body normalised for mentions */
     size_t bytes;
     mj_stats st;
 };

@@ -106,6 +106,7 @@
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 
+#include "internal.h"
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
@@ -472,39 +473,61 @@ static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
     return 0;
 }
 
-/* fast: an ASCII nick is folded without ICU (A-Z -> a-z is its whole
- * normal form); mj_mention_text_slow() does not take that shortcut. */
+/* The nick in normal form into nk (*nl units). fast: an ASCII nick is
+ * folded without ICU (A-Z -> a-z is its whole normal form);
+ * mj_mention_text_slow() does not take that shortcut. */
+static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
+                     int32_t *nl)
+{
+    ubuf tmp;
+    int rc;
+
+    if (fast && all_ascii(nick, nlen)) {
+        rc = ubuf_reserve(nk, (int32_t)nlen);
+        for (*nl = 0; rc == MJ_OK && (size_t)*nl < nlen; (*nl)++)
+            nk->p[*nl] = lower((unsigned char)nick[*nl]);
+        return rc;
+    }
+    ubuf_init(&tmp);
+    rc = normal_form(nick, (int32_t)nlen, nk, &tmp, nl, NULL);
+    ubuf_free(&tmp);
+    return rc;
+}
+
+/* The folded nick (nl units) as a word in the folded body (bl units). */
+static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
+                    int32_t nl, int *match)
+{
+    int32_t fstack[MJ_STACK_UNITS], *f = fstack;
+
+    if (nl == 0 || nl > bl)
+        return MJ_OK;
+    if (nl > MJ_STACK_UNITS)
+        f = malloc((size_t)nl * sizeof *f);
+    if (f == NULL)
+        return MJ_ENOMEM;
+    kmp_table16(nk, nl, f);
+    *match = find_word16(b, bl, nk, nl, f, cut);
+    if (f != fstack)
+        free(f);
+    return MJ_OK;
+}
+
 static int text_icu(const char *body, size_t blen, const char *nick,
                     size_t nlen, int cut, int fast, int *match)
 {
     ubuf b, nk, tmp;
-    int32_t bl = 0, nl = 0, fstack[MJ_STACK_UNITS], *f = fstack;
+    int32_t bl = 0, nl = 0;
     int rc;
 
     ubuf_init(&b);
     ubuf_init(&nk);
     ubuf_init(&tmp);
-    if (fast && all_ascii(nick, nlen)) {
-        rc = ubuf_reserve(&nk, (int32_t)nlen);
-        for (nl = 0; rc == MJ_OK && (size_t)nl < nlen; nl++)
-            nk.p[nl] = lower((unsigned char)nick[nl]);
-    } else {
-        rc = normal_form(nick, (int32_t)nlen, &nk, &tmp, &nl, NULL);
-    }
+    rc = fold_nick(nick, nlen, fast, &nk, &nl);
     if (rc == MJ_OK)
         rc = normal_form(body, (int32_t)blen, &b, &tmp, &bl, &cut);
-    if (rc == MJ_OK && nl > 0 && nl <= bl) {
-        if (nl > MJ_STACK_UNITS)
-            f = malloc((size_t)nl * sizeof *f);
-        if (f == NULL) {
-            rc = MJ_ENOMEM;
-        } else {
-            kmp_table16(nk.p, nl, f);
-            *match = find_word16(b.p, bl, nk.p, nl, f, cut);
-        }
-    }
-    if (f != fstack)
-        free(f);
+    if (rc == MJ_OK)
+        rc = search16(b.p, bl, cut, nk.p, nl, match);
     ubuf_free(&b);
     ubuf_free(&nk);
     ubuf_free(&tmp);
@@ -608,11 +631,28 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
 /* ---------------------------------------------------------------------- */
 /* Body mentions                                                           */
 
+/* The part of a body looked at: its first MJ_MENTION_BODY_MAX bytes, cut
+ * at the start of a UTF-8 sequence (at most 3 bytes back). Returns the
+ * length; *cut is set when bytes were left out. */
+static size_t body_cut(const char *body, size_t body_len, int *cut)
+{
+    size_t n = body_len;
+
+    *cut = 0;
+    if (n > MJ_MENTION_BODY_MAX) {
+        n = MJ_MENTION_BODY_MAX;
+        for (int i = 0; i < 3 && ((unsigned char)body[n] & 0xC0) == 0x80; i++)
+            n--;
+        *cut = 1;
+    }
+    return n;
+}
+
 static int mention_text(const char *body, size_t body_len, const char *nick,
                         size_t nick_len, int *match, int fast)
 {
-    size_t n = body_len;
-    int cut = 0;
+    size_t n;
+    int cut;
 
     if (match == NULL || (body == NULL && body_len) ||
         (nick == NULL && nick_len))
@@ -620,16 +660,106 @@ static int mention_text(const char *body, size_t body_len, const char *nick,
     *match = 0;
     if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
         return MJ_OK;
-    if (n > MJ_MENTION_BODY_MAX) {
-        /* cut at the start of a UTF-8 sequence (at most 3 bytes back) */
-        n = MJ_MENTION_BODY_MAX;
-        for (int i = 0; i < 3 && ((unsigned char)body[n] & 0xC0) == 0x80; i++)
-            n--;
-        cut = 1;
-    }
+    n = body_cut(body, body_len, &cut);
     if (fast && all_ascii(nick, nick_len) && all_ascii(body, n))
         return text_ascii(body, n, nick, nick_len, cut, match);
     return text_icu(body, n, nick, nick_len, cut, fast, match);
+}
+
+void mj_body_cache_free(struct mj_tracker *tr, mj_body_cache *c)
+{
+    if (c->bytes != NULL) {
+        mj_free(tr, c->bytes, c->len ? c->len : 1);
+        mj_free(tr, c->u, (size_t)(c->ulen ? c->ulen : 1) * sizeof *c->u);
+    }
+    c->bytes = NULL;
+    c->u = NULL;
+    c->len = 0;
+    c->ulen = 0;
+}
+
+/* Normalise the body (n bytes, cut) into the cache. MJ_OK; MJ_ENOMEM
+ * when ICU failed; NOT_UTF8 is kept in the cache (c->bad). When the
+ * cache's buffers cannot be had, *b holds the normal form (*bl units) and
+ * the cache is left empty: the caller searches b. */
+static int cache_fill(struct mj_tracker *tr, mj_body_cache *c,
+                      const char *body, size_t n, int cut, ubuf *b,
+                      int32_t *bl, int *bcut)
+{
+    ubuf tmp;
+    int rc;
+
+    mj_body_cache_free(tr, c);
+    ubuf_init(&tmp);
+    *bl = 0;
+    rc = normal_form(body, (int32_t)n, b, &tmp, bl, &cut);
+    ubuf_free(&tmp);
+    *bcut = cut;
+    c->folds++;
+    if (rc != MJ_OK && rc != NOT_UTF8)
+        return rc;
+    c->bytes = mj_alloc(tr, n ? n : 1);
+    c->u =
+        c->bytes ? mj_alloc(tr, (size_t)(*bl ? *bl : 1) * sizeof *c->u) : NULL;
+    if (c->u == NULL) {
+        if (c->bytes)
+            mj_free(tr, c->bytes, n ? n : 1);
+        c->bytes = NULL;
+        return rc; /* search b instead */
+    }
+    memcpy(c->bytes, body, n);
+    c->len = n;
+    if (*bl)
+        memcpy(c->u, b->p, (size_t)*bl * sizeof *c->u);
+    c->ulen = *bl;
+    c->cut = (uint8_t)cut;
+    c->bad = rc == NOT_UTF8;
+    return rc;
+}
+
+int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
+                           const char *body, size_t body_len, const char *nick,
+                           size_t nick_len, int *match)
+{
+    ubuf b, nk;
+    const UChar *t;
+    int32_t tl = 0, nl = 0;
+    size_t n;
+    int cut, rc = MJ_OK;
+
+    if (tr == NULL || c == NULL)
+        return mention_text(body, body_len, nick, nick_len, match, 1);
+    if (match == NULL || (body == NULL && body_len) ||
+        (nick == NULL && nick_len))
+        return MJ_EINVAL;
+    *match = 0;
+    if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
+        return MJ_OK;
+    n = body_cut(body, body_len, &cut);
+    if (all_ascii(nick, nick_len) && all_ascii(body, n))
+        return text_ascii(body, n, nick, nick_len, cut, match);
+
+    /* The cache is keyed by the bytes themselves: one memcmp (64 KiB at
+     * most, far less than a hash of them) both finds and confirms. */
+    ubuf_init(&b);
+    ubuf_init(&nk);
+    if (c->bytes != NULL && c->len == n && memcmp(c->bytes, body, n) == 0) {
+        t = (const UChar *)c->u;
+        tl = c->ulen;
+        cut = c->cut;
+        if (c->bad)
+            rc = NOT_UTF8;
+    } else {
+        rc = cache_fill(tr, c, body, n, cut, &b, &tl, &cut);
+        t = c->bytes != NULL ? (const UChar *)c->u : b.p;
+    }
+    if (rc == MJ_OK)
+        rc = fold_nick(nick, nick_len, 1, &nk, &nl);
+    if (rc == MJ_OK)
+        rc = search16(t, tl, cut, nk.p, nl, match);
+    ubuf_free(&b);
+    ubuf_free(&nk);
+    return rc == NOT_UTF8 ? MJ_OK : rc;
 }
 
 int mj_mention_text(const char *body, size_t body_len, const char *nick,

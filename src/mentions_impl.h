@@ -41,4 +41,19 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
 int mj_mention_fold(const char *in, size_t len, char *out, size_t cap,
                     size_t *out_len);
 
+struct mj_tracker;
+struct mj_body_cache;
+
+/* mj_mention_text() with the body's normal form kept in cache (one body:
+ * the last one seen), so that a body delivered to many occupants is
+ * normalised once; the cache's buffers come from tr's allocator. The same
+ * results as mj_mention_text(); when the cache cannot be allocated the
+ * answer is computed without it. */
+int mj_mention_text_cached(struct mj_tracker *tr, struct mj_body_cache *cache,
+                           const char *body, size_t body_len, const char *nick,
+                           size_t nick_len, int *match);
+
+/* Give back the cache's buffers. */
+void mj_body_cache_free(struct mj_tracker *tr, struct mj_body_cache *cache);
+
 #endif

@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "jid.h"
 #include "mentions.h"
+#include "mentions_impl.h"
 
 const char *mj_msg_class_name(mj_msg_class c)
 {
@@ -59,8 +60,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     }
     if (*match)
         return MJ_OK;
-    return mj_mention_text(st->body.ptr, st->body.len, e->nick, e->nick_len,
-                           match);
+    return mj_mention_text_cached(s->tr, &s->tr->body, st->body.ptr,
+                                  st->body.len, e->nick, e->nick_len, match);
 }
 
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "jid.h"
+#include "mentions_impl.h"
 
 /* ---- allocator, log, clock ------------------------------------------- */
 
@@ -254,6 +255,7 @@ void mj_tracker_free(mj_tracker *tr)
     mj_table_free(tr, &tr->sessions);
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
+    mj_body_cache_free(tr, &tr->body);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
 }
 

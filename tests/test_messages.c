@@ -1,6 +1,7 @@
 /* Received groupchat messages (SPEC 6-7): mention, chatter, own, history,
  * the mention event and the CSI/push importance. */
 #include "fixture.h"
+#include "internal.h"
 
 #define ROOM    "room@muc.example.org"
 #define R(nick) ROOM "/" nick
@@ -40,6 +41,79 @@ static mj_msg_class cls(mj_stanza m)
             FAIL_AT("class %s, expected %s", mj_msg_class_name(c_),           \
                     mj_msg_class_name(expected));                             \
     } while (0)
+
+#define CHECK_CLASS2(sess, m, expected)                                       \
+    do {                                                                      \
+        mj_stanza m_ = (m);                                                   \
+        mj_msg_class c_ = MJ_M_OTHER;                                         \
+        CHECK_INT(mj_session_message((sess), &m_, &c_), MJ_OK);               \
+        if (c_ != (expected))                                                 \
+            FAIL_AT("class %s, expected %s", mj_msg_class_name(c_),           \
+                    mj_msg_class_name(expected));                             \
+    } while (0)
+
+/* One body delivered to many local occupants is normalised once: the
+ * tracker keeps the last body's normal form. Each recipient still gets
+ * its own answer, a different body is normalised again, ASCII takes the
+ * byte path, and the cache's buffers are counted and given back. */
+TEST(body_normalised_once_for_all_recipients)
+{
+    /* Cyrillic: "привет, Аня и Боря" */
+    const char *body = "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, "
+                       "\xd0\x90\xd0\xbd\xd1\x8f \xd0\xb8 "
+                       "\xd0\x91\xd0\xbe\xd1\x80\xd1\x8f";
+    const char *nicks[4] = {"\xd0\xb0\xd0\xbd\xd1\x8f",         /* аня */
+                            "\xd0\x91\xd0\x9e\xd0\xa0\xd0\xaf", /* БОРЯ */
+                            "Ann", "\xd0\x92\xd0\xb0\xd0\xbd\xd1\x8f"};
+    const int want[4] = {1, 1, 0, 0};
+    mj_session *ss[40];
+    char jid[64], occ[128];
+    size_t base;
+    mj_stats st;
+
+    tr = fx_tracker();
+    mj_tracker_stats(tr, &st);
+    base = st.bytes;
+    for (int i = 0; i < 40; i++) {
+        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
+        ss[i] = fx_session(tr, jid);
+        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
+        fx_join(ss[i], occ);
+        fx_self(ss[i], "available", occ);
+    }
+    fx_take();
+    CHECK_INT(tr->body.folds, 0);
+    for (int i = 0; i < 40; i++) {
+        mj_stanza m = msg(R("Zed"), body);
+        mj_msg_class c = MJ_M_OTHER;
+        CHECK_INT(mj_session_message(ss[i], &m, &c), MJ_OK);
+        CHECK_INT(c, want[i % 4] ? MJ_M_MENTION : MJ_M_CHATTER);
+    }
+    CHECK_INT(tr->body.folds, 1);
+    /* the same bytes at another address: still the cached form */
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", body);
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), copy),
+                     want[i] ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 1);
+    /* another body (one byte more) is normalised again, once */
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), "\xd0\x90\xd0\xbd\xd1\x8f!"),
+                     i == 0 ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 2);
+    /* ASCII bodies and nicks take the byte path */
+    CHECK_CLASS2(ss[2], msg(R("Zed"), "hi Ann"), MJ_M_MENTION);
+    CHECK_INT(tr->body.folds, 2);
+    /* not UTF-8: cached too, never a mention */
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), "\xd0\xb0\xd0\xbd\xd1\x8f \xff"),
+                     MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 3);
+    mj_tracker_stats(tr, &st);
+    CHECK(st.bytes > base);
+    mj_tracker_free(tr);
+}
 
 TEST(nick_as_a_word_mentions)
 {
@@ -191,6 +265,7 @@ TEST(history_ends_with_the_subject)
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
+    RUN(body_normalised_once_for_all_recipients);
     RUN(mention_reference_mentions);
     RUN(own_history_and_other_messages);
     RUN(history_ends_with_the_subject);
