@@ -267,6 +267,11 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
     case MJ_S_CHANGING:
+        /* Prosody answers an available presence with the MUC <x/> from
+         * an occupant (a join re-sent, with or without a new nick) with
+         * the join sequence again: history, then the subject */
+        if (st->has_muc_x)
+            e->live = 0;
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
                           e->nick_len)) {

@@ -262,6 +262,38 @@ TEST(history_ends_with_the_subject)
     mj_tracker_free(tr);
 }
 
+/* A joined session that sends its join again (available presence with
+ * the MUC <x/>, same nick or a new one) gets history and the subject again
+ * from Prosody (muc.lib.lua: "orig_occupant == nil or muc_x"): its
+ * delayed messages are history again until that subject. A presence
+ * update without <x/> changes nothing. */
+TEST(resent_join_restarts_history)
+{
+    setup();
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    h.delay_from[0] = S(ROOM);
+    h.ndelay = 1;
+    mj_stanza subj = msg(ROOM, NULL);
+    subj.has_subject = 1;
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* a presence update (no <x/>): still live */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* the join re-sent, same nick */
+    fx_join(s, R("Ann"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_self(s, "available", R("Ann"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* a nick change carrying <x/> */
+    fx_join(s, R("Anna"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
@@ -273,5 +305,6 @@ int main(void)
     RUN(incoming_mention_fires_event_with_writer);
     RUN(importance_for_csi_and_push);
     RUN(nick_after_change_is_used);
+    RUN(resent_join_restarts_history);
     return test_summary("messages");
 }
