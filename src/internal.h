@@ -293,8 +293,10 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick);
  * when fire is non-zero). */
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out);
-/* A received groupchat message with a <subject/>: the join's history, if
- * any, is over for the room it comes from. MJ_OK or MJ_ENOMEM. */
+/* A received groupchat message that changes the subject (a <subject/>,
+ * no <body/> nor <thread/>): the join's history, if any, is over for the
+ * room it comes from. Any other message changes nothing. MJ_OK or
+ * MJ_ENOMEM. */
 int mj_messages_subject(mj_session *s, const mj_stanza *st);
 
 /* selfping.c */

@@ -546,7 +546,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT) {
         mj_msg_class mc;
-        int rc = st->has_subject ? mj_messages_subject(s, st) : MJ_OK;
+        int rc = mj_messages_subject(s, st);
         if (rc == MJ_OK)
             rc = mj_messages_classify(s, st, 1, &mc);
         else

@@ -106,7 +106,11 @@ int mj_messages_subject(mj_session *s, const mj_stanza *st)
 {
     mj_target t;
     mj_outcome bad;
-    if (st->from.ptr == NULL)
+    /* XEP-0045 8.1: a message with a <subject/> and a <body/> or a
+     * <thread/> is not a subject change; Prosody's MUC broadcasts such a
+     * message from any occupant (subject.lib.lua) */
+    if (!st->has_subject || st->body.ptr != NULL || st->has_thread ||
+        st->from.ptr == NULL)
         return MJ_OK;
     int rc = mj_parse_target(s, st->from, &t, &bad);
     if (rc != MJ_OK)

@@ -224,6 +224,20 @@ TEST(history_ends_with_the_subject)
     h.delay_from[0] = S(ROOM);
     h.ndelay = 1;
     CHECK_CLASS(h, MJ_M_HISTORY); /* the join sequence's history */
+    /* a subject with a body or a thread is no subject change (XEP-0045
+     * 8.1): an occupant's message Prosody broadcasts */
+    mj_stanza sb = msg(R("Bob"), "new topic");
+    sb.has_subject = 1;
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    sb.body = S("");
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    sb.body = S(NULL);
+    sb.has_thread = 1;
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_take();
     mj_stanza subj = msg(ROOM, NULL);
     subj.has_subject = 1;
     CHECK_OUTCOME(fx_in(s, subj), MJ_O_IGNORED);
