@@ -43,8 +43,20 @@ typedef uint64_t (*mj_hash_of)(const void *item);
 
 struct mj_tracker;
 
+/* The smallest table: a first insert makes this many slots. */
+#define MJ_TABLE_MIN 4
+
 /* Make room for one more item (grows at 3/4 load). MJ_OK or MJ_ENOMEM. */
 int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of);
+/* Give back most of a table that has emptied: at 1/8 load or less (and
+ * over MJ_TABLE_MIN slots) it is moved to the smallest size at most half full,
+ * so that it is between 1/4 and 1/2 full. Growing again takes inserts up
+ * to over 3/4 load and shrinking again removals down to 1/8: one insert and
+ * one remove at either edge never resize twice. Never called while the
+ * table is walked by index (removal does not trim: callers trim when no
+ * walk is under way). When the smaller array cannot be allocated the
+ * table stays as it was. */
+void mj_table_trim(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of);
 /* Insert; mj_table_reserve() must have succeeded before. */
 void mj_table_insert(mj_table *t, uint64_t hash, void *item);
 /* Index of the item matching, or (size_t)-1. */
@@ -187,6 +199,8 @@ struct mj_session {
     mj_table rooms; /* mj_entry *, hash = room->hash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     int warned_limit;
+    uint8_t walking; /* rooms is being walked by index: removals do not
+                        trim it (the walker trims after) */
     uint64_t hash;
     char *jid; /* as given */
     size_t jid_len;
@@ -259,8 +273,11 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
  * (key, len) with its hash (interned now). NULL on ENOMEM. */
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
                           size_t len, uint64_t hash, size_t nick_hint);
-/* Remove and free an entry (no event). */
+/* Remove and free an entry (no event). The session's table shrinks
+ * (mj_table_trim) unless s->walking. */
 void mj_entry_destroy(mj_entry *e);
+/* Shrink the session's room table if it has mostly emptied. */
+void mj_session_trim(mj_session *s);
 
 /* Move an entry to a state, keeping counters and the timer list right.
  * Nicks are set by the caller. MJ_ENOMEM (and no change) only when a

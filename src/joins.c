@@ -303,6 +303,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         /* broadcast: an unavailable leaves every room */
         if (!presence || st->type != MJ_T_UNAVAILABLE)
             return MJ_OK;
+        s->walking = 1; /* the table keeps its size until the walk ends */
         for (size_t i = 0; i < s->rooms.cap; i++) {
             mj_entry *e = s->rooms.slots[i];
             if (e == NULL)
@@ -313,6 +314,8 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
                     i--; /* removal shifted another entry here */
             }
         }
+        s->walking = 0;
+        mj_session_trim(s);
         return MJ_OK;
     }
 

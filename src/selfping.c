@@ -97,6 +97,8 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
     mj_free(tr, d, sizeof *d + d->len + 1);
     if (tr->domains.count == 0) /* nothing walks it now: give it back */
         mj_table_free(tr, &tr->domains);
+    else
+        mj_table_trim(tr, &tr->domains, dom_hash);
 }
 
 /* The queue may send: put the domain on the ready list (once). */
@@ -488,6 +490,7 @@ static void run_checks(mj_tracker *tr, double now)
         size_t cursor = 0;
         mj_session *s;
         while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
+            s->walking = 1;
             for (size_t i = 0; i < s->rooms.cap; i++) {
                 mj_entry *e = s->rooms.slots[i];
                 if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING ||
@@ -495,6 +498,7 @@ static void run_checks(mj_tracker *tr, double now)
                     continue;
                 schedule(e, now, 1);
             }
+            s->walking = 0;
         }
     }
     while (due != NULL) {

@@ -326,6 +326,7 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
     size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->rooms, i, istr_hash);
+    mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
     r->dom->rooms--;
     mj_domain_release(tr, r->dom);
     mj_free(tr, r, sizeof *r + r->len + 1);
@@ -614,6 +615,11 @@ static void entry_free(mj_entry *e)
     mj_free(tr, e, entry_size(e->nick_cap));
 }
 
+void mj_session_trim(mj_session *s)
+{
+    mj_table_trim(s->tr, &s->rooms, entry_hash);
+}
+
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
@@ -621,6 +627,8 @@ void mj_entry_destroy(mj_entry *e)
     if (i != (size_t)-1)
         mj_table_remove_at(&s->rooms, i, entry_hash);
     entry_free(e);
+    if (!s->walking)
+        mj_table_trim(s->tr, &s->rooms, entry_hash);
 }
 
 void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
@@ -802,6 +810,9 @@ void mj_session_close(mj_session *s)
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->sessions, i, session_hash);
     session_free(s);
+    /* no walk of the sessions closes one (the iteration API says the
+     * tracker must not change during it) */
+    mj_table_trim(tr, &tr->sessions, session_hash);
 }
 
 mj_str mj_session_jid(const mj_session *s)
