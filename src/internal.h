@@ -86,31 +86,36 @@ typedef struct mj_ping mj_ping;
 typedef struct mj_domain mj_domain;
 struct mj_domain {
     uint64_t hash;
-    uint32_t rooms;         /* interned rooms on the domain */
-    uint32_t outstanding;   /* pings sent, not answered nor timed out */
-    uint8_t check;          /* a link loss waits on tr->checks */
-    uint8_t fire;           /* its link check runs in this tick */
-    uint8_t ready;          /* on tr->ready: queue and budget to send */
-    double check_due;       /* when check */
-    mj_domain *cnext;       /* tr->checks, by check_due */
-    mj_domain *rnext;       /* tr->ready */
-    mj_ping *qhead, *qtail; /* due pings waiting for the budget, FIFO */
+    uint32_t rooms;            /* interned rooms on the domain */
+    uint32_t outstanding;      /* pings sent, not answered nor timed out */
+    uint8_t check;             /* a link loss waits on tr->checks */
+    uint8_t fire;              /* its link check runs in this tick */
+    uint8_t ready;             /* on tr->ready: queue and budget to send */
+    double check_due;          /* when check */
+    mj_domain *cnext;          /* tr->checks, by check_due */
+    mj_domain *rnext;          /* tr->ready */
+    mj_ping *qhead, *qtail;    /* due pings waiting for the budget, FIFO */
+    struct mj_istr *room_list; /* its interned rooms (dprev/dnext) */
     uint32_t len;
     char name[]; /* prepared, len bytes + NUL */
 };
 
 /* An interned, reference-counted prepared room JID, shared by sessions. */
-typedef struct mj_istr {
+typedef struct mj_entry mj_entry;
+
+typedef struct mj_istr mj_istr;
+struct mj_istr {
     uint64_t hash;
     uint32_t refs;
     uint32_t len : 31;
-    uint32_t fixed : 1; /* s prepares to itself (mj_parse_target may skip
-                           preparing a JID with these bytes) */
-    mj_domain *dom;     /* the domain part's record */
-    char s[];           /* len bytes + NUL */
-} mj_istr;
-
-typedef struct mj_entry mj_entry;
+    uint32_t fixed : 1;     /* s prepares to itself (mj_parse_target may skip
+                               preparing a JID with these bytes) */
+    mj_domain *dom;         /* the domain part's record */
+    mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
+                               rooms on its domain only */
+    mj_entry *entries;      /* the refs entries naming it (rnext) */
+    char s[];               /* len bytes + NUL */
+};
 
 /* Self-ping work for one entry (selfping.c): allocated only while a ping
  * is scheduled, outstanding or resting. It is in exactly one place: the
@@ -154,7 +159,8 @@ struct mj_aux {
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
-    mj_aux *aux; /* or NULL */
+    mj_aux *aux;     /* or NULL */
+    mj_entry *rnext; /* the next entry of the same room (room->entries) */
     double since;
     uint16_t nick_len;    /* <= MJ_PART_MAX */
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
