@@ -316,7 +316,8 @@ typedef struct mj_stanza {
 
     /* Messages (mentions, SPEC 6) */
     mj_str body;     /* text of the first <body/>; absent if none */
-    int has_subject; /* a <subject/> child */
+    int has_subject; /* a <subject/> child (a subject change only without
+                        <body/> and <thread/>, XEP-0045 8.1) */
     /* from attributes of <delay xmlns='urn:xmpp:delay'/> and
      * <x xmlns='jabber:x:delay'/> children (absent from: not listed) */
     mj_str delay_from[MJ_MAX_DELAY];
@@ -328,6 +329,10 @@ typedef struct mj_stanza {
 
     /* iq: a <ping xmlns='urn:xmpp:ping'/> child */
     int has_ping;
+
+    /* Messages: a <thread/> child (after the fields above, so that code
+     * built before it keeps its layout) */
+    int has_thread;
 } mj_stanza;
 
 /* Zero the view: kind presence, type available, everything absent. */

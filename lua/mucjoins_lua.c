@@ -40,9 +40,10 @@
  * muc#user <x/> with its <status/> codes (the first MJ_MAX_STATUS valid
  * ones), first <item/> nick and <destroy/> (jid, <reason/> text); the
  * <error/> of a type='error' stanza; the first <body/>'s text, <subject/>,
- * the from of <delay xmlns='urn:xmpp:delay'/> and <x xmlns='jabber:x:delay'/>
- * (first MJ_MAX_DELAY), the uri of <reference type='mention'/> (first
- * MJ_MAX_REFS). <error/>, <body/> and <subject/> count in no namespace or
+ * <thread/>, the from of <delay xmlns='urn:xmpp:delay'/> and
+ * <x xmlns='jabber:x:delay'/> (first MJ_MAX_DELAY), the uri of
+ * <reference type='mention'/> (first MJ_MAX_REFS). <error/>, <body/>,
+ * <subject/> and <thread/> count in no namespace or
  * jabber:client/jabber:server. Anything of the wrong Lua type is
  * treated as absent; malformed stanzas never raise.
  *
@@ -1227,6 +1228,10 @@ static int convert(lua_State *L, int stanza, int anchor, int want,
             child_ns(L, &c);
             if (content_ns(&c))
                 st->has_subject = 1;
+        } else if (LIT_EQ(c.name, c.name_len, "thread")) {
+            child_ns(L, &c);
+            if (content_ns(&c))
+                st->has_thread = 1;
         } else if (LIT_EQ(c.name, c.name_len, "ping")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_PING) == 1)

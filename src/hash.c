@@ -145,11 +145,11 @@ mj_hkey_source mj_hkey_random(mj_hkey *key)
     return mj_hkey_fill(key, "/dev/urandom");
 }
 
-int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)
+/* Move every item into a new array of ncap slots (a power of two that
+ * holds them). MJ_OK, or MJ_ENOMEM with the table unchanged. */
+static int rehash(struct mj_tracker *tr, mj_table *t, size_t ncap,
+                  mj_hash_of hash_of)
 {
-    if (t->cap != 0 && (t->count + 1) * 4 <= t->cap * 3)
-        return MJ_OK;
-    size_t ncap = t->cap ? t->cap * 2 : 4;
     void **ns = mj_alloc(tr, ncap * sizeof *ns);
     if (ns == NULL)
         return MJ_ENOMEM;
@@ -167,6 +167,24 @@ int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)
     t->slots = ns;
     t->cap = ncap;
     return MJ_OK;
+}
+
+int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)
+{
+    if (t->cap != 0 && (t->count + 1) * 4 <= t->cap * 3)
+        return MJ_OK;
+    return rehash(tr, t, t->cap ? t->cap * 2 : MJ_TABLE_MIN, hash_of);
+}
+
+void mj_table_trim(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)
+{
+    size_t ncap = MJ_TABLE_MIN;
+
+    if (t->cap <= MJ_TABLE_MIN || t->count * 8 > t->cap)
+        return;
+    while (ncap < t->count * 2)
+        ncap *= 2;
+    (void)rehash(tr, t, ncap, hash_of); /* no memory: keep the big one */
 }
 
 void mj_table_insert(mj_table *t, uint64_t hash, void *item)

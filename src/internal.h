@@ -43,8 +43,20 @@ typedef uint64_t (*mj_hash_of)(const void *item);
 
 struct mj_tracker;
 
+/* The smallest table: a first insert makes this many slots. */
+#define MJ_TABLE_MIN 4
+
 /* Make room for one more item (grows at 3/4 load). MJ_OK or MJ_ENOMEM. */
 int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of);
+/* Give back most of a table that has emptied: at 1/8 load or less (and
+ * over MJ_TABLE_MIN slots) it is moved to the smallest size at most half full,
+ * so that it is between 1/4 and 1/2 full. Growing again takes inserts up
+ * to over 3/4 load and shrinking again removals down to 1/8: one insert and
+ * one remove at either edge never resize twice. Never called while the
+ * table is walked by index (removal does not trim: callers trim when no
+ * walk is under way). When the smaller array cannot be allocated the
+ * table stays as it was. */
+void mj_table_trim(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of);
 /* Insert; mj_table_reserve() must have succeeded before. */
 void mj_table_insert(mj_table *t, uint64_t hash, void *item);
 /* Index of the item matching, or (size_t)-1. */
@@ -74,31 +86,36 @@ typedef struct mj_ping mj_ping;
 typedef struct mj_domain mj_domain;
 struct mj_domain {
     uint64_t hash;
-    uint32_t rooms;         /* interned rooms on the domain */
-    uint32_t outstanding;   /* pings sent, not answered nor timed out */
-    uint8_t check;          /* a link loss waits on tr->checks */
-    uint8_t fire;           /* its link check runs in this tick */
-    uint8_t ready;          /* on tr->ready: queue and budget to send */
-    double check_due;       /* when check */
-    mj_domain *cnext;       /* tr->checks, by check_due */
-    mj_domain *rnext;       /* tr->ready */
-    mj_ping *qhead, *qtail; /* due pings waiting for the budget, FIFO */
+    uint32_t rooms;            /* interned rooms on the domain */
+    uint32_t outstanding;      /* pings sent, not answered nor timed out */
+    uint8_t check;             /* a link loss waits on tr->checks */
+    uint8_t fire;              /* its link check runs in this tick */
+    uint8_t ready;             /* on tr->ready: queue and budget to send */
+    double check_due;          /* when check */
+    mj_domain *cnext;          /* tr->checks, by check_due */
+    mj_domain *rnext;          /* tr->ready */
+    mj_ping *qhead, *qtail;    /* due pings waiting for the budget, FIFO */
+    struct mj_istr *room_list; /* its interned rooms (dprev/dnext) */
     uint32_t len;
     char name[]; /* prepared, len bytes + NUL */
 };
 
 /* An interned, reference-counted prepared room JID, shared by sessions. */
-typedef struct mj_istr {
+typedef struct mj_entry mj_entry;
+
+typedef struct mj_istr mj_istr;
+struct mj_istr {
     uint64_t hash;
     uint32_t refs;
     uint32_t len : 31;
-    uint32_t fixed : 1; /* s prepares to itself (mj_parse_target may skip
-                           preparing a JID with these bytes) */
-    mj_domain *dom;     /* the domain part's record */
-    char s[];           /* len bytes + NUL */
-} mj_istr;
-
-typedef struct mj_entry mj_entry;
+    uint32_t fixed : 1;     /* s prepares to itself (mj_parse_target may skip
+                               preparing a JID with these bytes) */
+    mj_domain *dom;         /* the domain part's record */
+    mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
+                               rooms on its domain only */
+    mj_entry *entries;      /* the refs entries naming it (rnext) */
+    char s[];               /* len bytes + NUL */
+};
 
 /* Self-ping work for one entry (selfping.c): allocated only while a ping
  * is scheduled, outstanding or resting. It is in exactly one place: the
@@ -142,7 +159,8 @@ struct mj_aux {
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
-    mj_aux *aux; /* or NULL */
+    mj_aux *aux;     /* or NULL */
+    mj_entry *rnext; /* the next entry of the same room (room->entries) */
     double since;
     uint16_t nick_len;    /* <= MJ_PART_MAX */
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
@@ -187,12 +205,29 @@ struct mj_session {
     mj_table rooms; /* mj_entry *, hash = room->hash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     int warned_limit;
+    uint8_t walking; /* rooms is being walked by index: removals do not
+                        trim it (the walker trims after) */
     uint64_t hash;
     char *jid; /* as given */
     size_t jid_len;
     char *pjid; /* prepared, the key */
     size_t pjid_len;
 };
+
+/* The last message body the mention matcher normalised (mentions.c,
+ * mj_mention_text_cached): Prosody's MUC hands one stanza to each local
+ * occupant, and the body's normal form is the same for all of them. Its
+ * buffers are the tracker's (counted in tr->bytes). */
+typedef struct mj_body_cache {
+    char *bytes; /* the body bytes looked at (the 64 KiB cut); NULL:
+                    empty */
+    size_t len;  /* bytes of bytes[] */
+    uint16_t *u; /* their normal form, UTF-16 (ulen units; cap >= 1) */
+    int32_t ulen;
+    uint8_t cut;  /* a match ending at the end does not count */
+    uint8_t bad;  /* not UTF-8: never mentions */
+    size_t folds; /* bodies normalised through the cache (tests) */
+} mj_body_cache;
 
 struct mj_tracker {
     mj_config cfg;
@@ -210,6 +245,7 @@ struct mj_tracker {
     mj_domain *checks_tail;
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
+    mj_body_cache body; /* the last body normalised for mentions */
     size_t bytes;
     mj_stats st;
 };
@@ -243,8 +279,11 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
  * (key, len) with its hash (interned now). NULL on ENOMEM. */
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
                           size_t len, uint64_t hash, size_t nick_hint);
-/* Remove and free an entry (no event). */
+/* Remove and free an entry (no event). The session's table shrinks
+ * (mj_table_trim) unless s->walking. */
 void mj_entry_destroy(mj_entry *e);
+/* Shrink the session's room table if it has mostly emptied. */
+void mj_session_trim(mj_session *s);
 
 /* Move an entry to a state, keeping counters and the timer list right.
  * Nicks are set by the caller. MJ_ENOMEM (and no change) only when a
@@ -277,8 +316,10 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick);
  * when fire is non-zero). */
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out);
-/* A received groupchat message with a <subject/>: the join's history, if
- * any, is over for the room it comes from. MJ_OK or MJ_ENOMEM. */
+/* A received groupchat message that changes the subject (a <subject/>,
+ * no <body/> nor <thread/>): the join's history, if any, is over for the
+ * room it comes from. Any other message changes nothing. MJ_OK or
+ * MJ_ENOMEM. */
 int mj_messages_subject(mj_session *s, const mj_stanza *st);
 
 /* selfping.c */

@@ -21,7 +21,14 @@
  *                 are allowed: RFC 3491 only prohibits non-ASCII ones)
  *   Resourceprep: unchanged; refuses 0x00-0x1F and 0x7F (space allowed)
  * Mapping never changes the length of ASCII text and no ASCII character is
- * RandALCat, so the bidi rule never fails on ASCII. */
+ * RandALCat, so the bidi rule never fails on ASCII.
+ *
+ * One difference from Prosody: a part that is not stream-safe (UAX #15: a
+ * run of more than 30 non-starters, counted in NFKD; streamsafe.h) does
+ * not prepare (MJ_EJID). ICU's normaliser sorts such a run in time
+ * quadratic in its length (a 1 KB nick of "a" and alternating U+0301
+ * U+0316 cost 16 times a Cyrillic one); no name needs that many marks in
+ * a row. */
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +37,7 @@
 #include <unicode/ustring.h>
 
 #include "jid.h"
+#include "streamsafe.h"
 
 /* ---------------------------------------------------------------------- */
 /* ICU profiles, opened once                                               */
@@ -159,6 +167,17 @@ int mj_prep_part_slow(mj_profile profile, const char *in, size_t len,
         u_strFromUTF8(src, MJ_PART_MAX + 1, &src_len, in, (int32_t)len, &err);
         if (U_FAILURE(err))
             return MJ_EJID;
+    }
+    /* Not stream-safe (a run of more than MJ_SAFE_RUN non-starters):
+     * refused before the normaliser, which would sort the run in
+     * quadratic time. Prosody would accept such a part. */
+    switch (mj_safe_check(src, src_len)) {
+    case 0:
+        return MJ_EJID;
+    case 1:
+        break;
+    default:
+        return MJ_ENOMEM; /* ICU's data could not be loaded */
     }
 
     dst_len = usprep_prepare(prof, src, src_len, dst, MJ_PART_MAX + 1,

@@ -267,6 +267,11 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
     case MJ_S_CHANGING:
+        /* Prosody answers an available presence with the MUC <x/> from
+         * an occupant (a join re-sent, with or without a new nick) with
+         * the join sequence again: history, then the subject */
+        if (st->has_muc_x)
+            e->live = 0;
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
                           e->nick_len)) {
@@ -298,6 +303,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         /* broadcast: an unavailable leaves every room */
         if (!presence || st->type != MJ_T_UNAVAILABLE)
             return MJ_OK;
+        s->walking = 1; /* the table keeps its size until the walk ends */
         for (size_t i = 0; i < s->rooms.cap; i++) {
             mj_entry *e = s->rooms.slots[i];
             if (e == NULL)
@@ -308,6 +314,8 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
                     i--; /* removal shifted another entry here */
             }
         }
+        s->walking = 0;
+        mj_session_trim(s);
         return MJ_OK;
     }
 
@@ -541,7 +549,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT) {
         mj_msg_class mc;
-        int rc = st->has_subject ? mj_messages_subject(s, st) : MJ_OK;
+        int rc = mj_messages_subject(s, st);
         if (rc == MJ_OK)
             rc = mj_messages_classify(s, st, 1, &mc);
         else

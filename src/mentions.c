@@ -106,9 +106,11 @@
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 
+#include "internal.h"
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "streamsafe.h"
 
 #define MJ_STACK_UNITS 256
 #define NFKC_CHUNK     4096
@@ -236,82 +238,38 @@ static int boundary_at(const UNormalizer2 *nfkc, const UChar *src, int32_t i,
     return unorm2_hasBoundaryBefore(nfkc, c);
 }
 
-/* The Unicode Stream-Safe Text Format (UAX #15, section 13): a run of
- * non-starters (combining class != 0, counted in each code point's NFKD,
- * so that U+0F73, class 0 but decomposing into two non-starters, counts
- * two) never exceeds MJ_MENTION_SAFE_RUN: before a code point that would
- * take it over, a COMBINING GRAPHEME JOINER (U+034F, class 0, a starter
- * that NFKC and folding keep) is inserted. The normaliser reorders a run
- * by insertion sort (quadratic in its length): with this, its work is
+/* The Unicode Stream-Safe Text Format (UAX #15, section 13; the count is
+ * streamsafe.c's, shared with JID preparation): a run of non-starters
+ * never exceeds MJ_MENTION_SAFE_RUN: before a code point that would take
+ * it over, a COMBINING GRAPHEME JOINER (U+034F, class 0, a starter that
+ * NFKC and folding keep) is inserted. The normaliser reorders a run by
+ * insertion sort (quadratic in its length): with this, its work is
  * linear in the text. src (n units) -> dst (*out_len units). */
-/* What the stream-safe rule needs to know of a code point's NFKD: its
- * leading and trailing non-starters, its length, and whether it is all
- * non-starters. Looked up through a small cache: text repeats its
- * characters, and the lookup is the costly part. */
-struct nfkd_info {
-    UChar32 c;
-    uint8_t lead, trail, len, all;
-};
-
-#define NFKD_CACHE 64
-
-static struct nfkd_info nfkd_info_of(const UNormalizer2 *nfkd, UChar32 c)
+static int stream_safe(const UChar *src, int32_t n, ubuf *dst,
+                       int32_t *out_len)
 {
-    struct nfkd_info r = {c, 0, 0, 0, 1};
-    UChar d[32];
-    UErrorCode err = U_ZERO_ERROR;
-    int32_t dl = unorm2_getDecomposition(nfkd, c, d, 32, &err);
-
-    if (U_FAILURE(err) || dl < 0) { /* no decomposition: c itself */
-        r.len = 1;
-        r.all = u_getCombiningClass(c) != 0;
-        r.lead = r.trail = r.all;
-        return r;
-    }
-    for (int32_t k = 0; k < dl;) {
-        UChar32 x;
-        U16_NEXT(d, k, dl, x);
-        r.len++;
-        if (u_getCombiningClass(x) != 0) {
-            r.trail++;
-            if (r.all)
-                r.lead++;
-        } else {
-            r.all = 0;
-            r.trail = 0;
-        }
-    }
-    return r;
-}
-
-static int stream_safe(const UNormalizer2 *nfkd, const UChar *src, int32_t n,
-                       ubuf *dst, int32_t *out_len)
-{
-    int32_t i = 0, o = 0, run = 0;
+    int32_t i = 0, o = 0;
     int rc = ubuf_reserve(dst, n + n / 16 + 2);
-    struct nfkd_info cache[NFKD_CACHE];
+    mj_safe_scan scan;
 
-    for (int k = 0; k < NFKD_CACHE; k++)
-        cache[k].c = -1;
+    if (rc == MJ_OK && mj_safe_check(src, n) == 1) {
+        /* already stream-safe, as nearly all text is */
+        memcpy(dst->p, src, (size_t)n * sizeof *src);
+        *out_len = n;
+        return MJ_OK;
+    }
+    if (rc == MJ_OK)
+        rc = mj_safe_init(&scan);
     while (rc == MJ_OK && i < n) {
         int32_t start = i;
         UChar32 c;
         U16_NEXT(src, i, n, c);
-        if (c < 0xA0 || unorm2_isInert(nfkd, c)) {
-            run = 0; /* a starter with nothing to decompose */
-        } else {
-            struct nfkd_info *ci = &cache[(uint32_t)c % NFKD_CACHE];
-            if (ci->c != c)
-                *ci = nfkd_info_of(nfkd, c);
-            if (run + ci->lead > MJ_MENTION_SAFE_RUN) {
-                if (o + 1 + (n - start) > dst->cap)
-                    rc = ubuf_grow(dst, 2 * (o + 1 + (n - start)), o);
-                if (rc != MJ_OK)
-                    break;
-                dst->p[o++] = 0x034F; /* CGJ */
-                run = 0;
-            }
-            run = ci->all ? run + ci->len : ci->trail;
+        if (mj_safe_next(&scan, c)) {
+            if (o + 1 + (n - start) > dst->cap)
+                rc = ubuf_grow(dst, 2 * (o + 1 + (n - start)), o);
+            if (rc != MJ_OK)
+                break;
+            dst->p[o++] = 0x034F; /* CGJ */
         }
         if (o + (i - start) + (n - i) > dst->cap &&
             (rc = ubuf_grow(dst, 2 * (o + (n - start)), o)) != MJ_OK)
@@ -385,7 +343,6 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
 {
     UErrorCode err = U_ZERO_ERROR;
     const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
-    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&err);
     int32_t n = 0, m = 0;
     int rc;
 
@@ -402,7 +359,7 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
         return MJ_ENOMEM;
     /* tmp -> out (stream-safe) -> tmp: the text normalised from here on
      * has no run of non-starters longer than MJ_MENTION_SAFE_RUN */
-    rc = stream_safe(nfkd, tmp->p, n, out, &m);
+    rc = stream_safe(tmp->p, n, out, &m);
     if (rc == MJ_OK)
         rc = ubuf_reserve(tmp, m);
     if (rc != MJ_OK)
@@ -516,39 +473,61 @@ static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
     return 0;
 }
 
-/* fast: an ASCII nick is folded without ICU (A-Z -> a-z is its whole
- * normal form); mj_mention_text_slow() does not take that shortcut. */
+/* The nick in normal form into nk (*nl units). fast: an ASCII nick is
+ * folded without ICU (A-Z -> a-z is its whole normal form);
+ * mj_mention_text_slow() does not take that shortcut. */
+static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
+                     int32_t *nl)
+{
+    ubuf tmp;
+    int rc;
+
+    if (fast && all_ascii(nick, nlen)) {
+        rc = ubuf_reserve(nk, (int32_t)nlen);
+        for (*nl = 0; rc == MJ_OK && (size_t)*nl < nlen; (*nl)++)
+            nk->p[*nl] = lower((unsigned char)nick[*nl]);
+        return rc;
+    }
+    ubuf_init(&tmp);
+    rc = normal_form(nick, (int32_t)nlen, nk, &tmp, nl, NULL);
+    ubuf_free(&tmp);
+    return rc;
+}
+
+/* The folded nick (nl units) as a word in the folded body (bl units). */
+static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
+                    int32_t nl, int *match)
+{
+    int32_t fstack[MJ_STACK_UNITS], *f = fstack;
+
+    if (nl == 0 || nl > bl)
+        return MJ_OK;
+    if (nl > MJ_STACK_UNITS)
+        f = malloc((size_t)nl * sizeof *f);
+    if (f == NULL)
+        return MJ_ENOMEM;
+    kmp_table16(nk, nl, f);
+    *match = find_word16(b, bl, nk, nl, f, cut);
+    if (f != fstack)
+        free(f);
+    return MJ_OK;
+}
+
 static int text_icu(const char *body, size_t blen, const char *nick,
                     size_t nlen, int cut, int fast, int *match)
 {
     ubuf b, nk, tmp;
-    int32_t bl = 0, nl = 0, fstack[MJ_STACK_UNITS], *f = fstack;
+    int32_t bl = 0, nl = 0;
     int rc;
 
     ubuf_init(&b);
     ubuf_init(&nk);
     ubuf_init(&tmp);
-    if (fast && all_ascii(nick, nlen)) {
-        rc = ubuf_reserve(&nk, (int32_t)nlen);
-        for (nl = 0; rc == MJ_OK && (size_t)nl < nlen; nl++)
-            nk.p[nl] = lower((unsigned char)nick[nl]);
-    } else {
-        rc = normal_form(nick, (int32_t)nlen, &nk, &tmp, &nl, NULL);
-    }
+    rc = fold_nick(nick, nlen, fast, &nk, &nl);
     if (rc == MJ_OK)
         rc = normal_form(body, (int32_t)blen, &b, &tmp, &bl, &cut);
-    if (rc == MJ_OK && nl > 0 && nl <= bl) {
-        if (nl > MJ_STACK_UNITS)
-            f = malloc((size_t)nl * sizeof *f);
-        if (f == NULL) {
-            rc = MJ_ENOMEM;
-        } else {
-            kmp_table16(nk.p, nl, f);
-            *match = find_word16(b.p, bl, nk.p, nl, f, cut);
-        }
-    }
-    if (f != fstack)
-        free(f);
+    if (rc == MJ_OK)
+        rc = search16(b.p, bl, cut, nk.p, nl, match);
     ubuf_free(&b);
     ubuf_free(&nk);
     ubuf_free(&tmp);
@@ -652,11 +631,28 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
 /* ---------------------------------------------------------------------- */
 /* Body mentions                                                           */
 
+/* The part of a body looked at: its first MJ_MENTION_BODY_MAX bytes, cut
+ * at the start of a UTF-8 sequence (at most 3 bytes back). Returns the
+ * length; *cut is set when bytes were left out. */
+static size_t body_cut(const char *body, size_t body_len, int *cut)
+{
+    size_t n = body_len;
+
+    *cut = 0;
+    if (n > MJ_MENTION_BODY_MAX) {
+        n = MJ_MENTION_BODY_MAX;
+        for (int i = 0; i < 3 && ((unsigned char)body[n] & 0xC0) == 0x80; i++)
+            n--;
+        *cut = 1;
+    }
+    return n;
+}
+
 static int mention_text(const char *body, size_t body_len, const char *nick,
                         size_t nick_len, int *match, int fast)
 {
-    size_t n = body_len;
-    int cut = 0;
+    size_t n;
+    int cut;
 
     if (match == NULL || (body == NULL && body_len) ||
         (nick == NULL && nick_len))
@@ -664,16 +660,106 @@ static int mention_text(const char *body, size_t body_len, const char *nick,
     *match = 0;
     if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
         return MJ_OK;
-    if (n > MJ_MENTION_BODY_MAX) {
-        /* cut at the start of a UTF-8 sequence (at most 3 bytes back) */
-        n = MJ_MENTION_BODY_MAX;
-        for (int i = 0; i < 3 && ((unsigned char)body[n] & 0xC0) == 0x80; i++)
-            n--;
-        cut = 1;
-    }
+    n = body_cut(body, body_len, &cut);
     if (fast && all_ascii(nick, nick_len) && all_ascii(body, n))
         return text_ascii(body, n, nick, nick_len, cut, match);
     return text_icu(body, n, nick, nick_len, cut, fast, match);
+}
+
+void mj_body_cache_free(struct mj_tracker *tr, mj_body_cache *c)
+{
+    if (c->bytes != NULL) {
+        mj_free(tr, c->bytes, c->len ? c->len : 1);
+        mj_free(tr, c->u, (size_t)(c->ulen ? c->ulen : 1) * sizeof *c->u);
+    }
+    c->bytes = NULL;
+    c->u = NULL;
+    c->len = 0;
+    c->ulen = 0;
+}
+
+/* Normalise the body (n bytes, cut) into the cache. MJ_OK; MJ_ENOMEM
+ * when ICU failed; NOT_UTF8 is kept in the cache (c->bad). When the
+ * cache's buffers cannot be had, *b holds the normal form (*bl units) and
+ * the cache is left empty: the caller searches b. */
+static int cache_fill(struct mj_tracker *tr, mj_body_cache *c,
+                      const char *body, size_t n, int cut, ubuf *b,
+                      int32_t *bl, int *bcut)
+{
+    ubuf tmp;
+    int rc;
+
+    mj_body_cache_free(tr, c);
+    ubuf_init(&tmp);
+    *bl = 0;
+    rc = normal_form(body, (int32_t)n, b, &tmp, bl, &cut);
+    ubuf_free(&tmp);
+    *bcut = cut;
+    c->folds++;
+    if (rc != MJ_OK && rc != NOT_UTF8)
+        return rc;
+    c->bytes = mj_alloc(tr, n ? n : 1);
+    c->u =
+        c->bytes ? mj_alloc(tr, (size_t)(*bl ? *bl : 1) * sizeof *c->u) : NULL;
+    if (c->u == NULL) {
+        if (c->bytes)
+            mj_free(tr, c->bytes, n ? n : 1);
+        c->bytes = NULL;
+        return rc; /* search b instead */
+    }
+    memcpy(c->bytes, body, n);
+    c->len = n;
+    if (*bl)
+        memcpy(c->u, b->p, (size_t)*bl * sizeof *c->u);
+    c->ulen = *bl;
+    c->cut = (uint8_t)cut;
+    c->bad = rc == NOT_UTF8;
+    return rc;
+}
+
+int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
+                           const char *body, size_t body_len, const char *nick,
+                           size_t nick_len, int *match)
+{
+    ubuf b, nk;
+    const UChar *t;
+    int32_t tl = 0, nl = 0;
+    size_t n;
+    int cut, rc = MJ_OK;
+
+    if (tr == NULL || c == NULL)
+        return mention_text(body, body_len, nick, nick_len, match, 1);
+    if (match == NULL || (body == NULL && body_len) ||
+        (nick == NULL && nick_len))
+        return MJ_EINVAL;
+    *match = 0;
+    if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
+        return MJ_OK;
+    n = body_cut(body, body_len, &cut);
+    if (all_ascii(nick, nick_len) && all_ascii(body, n))
+        return text_ascii(body, n, nick, nick_len, cut, match);
+
+    /* The cache is keyed by the bytes themselves: one memcmp (64 KiB at
+     * most, far less than a hash of them) both finds and confirms. */
+    ubuf_init(&b);
+    ubuf_init(&nk);
+    if (c->bytes != NULL && c->len == n && memcmp(c->bytes, body, n) == 0) {
+        t = (const UChar *)c->u;
+        tl = c->ulen;
+        cut = c->cut;
+        if (c->bad)
+            rc = NOT_UTF8;
+    } else {
+        rc = cache_fill(tr, c, body, n, cut, &b, &tl, &cut);
+        t = c->bytes != NULL ? (const UChar *)c->u : b.p;
+    }
+    if (rc == MJ_OK)
+        rc = fold_nick(nick, nick_len, 1, &nk, &nl);
+    if (rc == MJ_OK)
+        rc = search16(t, tl, cut, nk.p, nl, match);
+    ubuf_free(&b);
+    ubuf_free(&nk);
+    return rc == NOT_UTF8 ? MJ_OK : rc;
 }
 
 int mj_mention_text(const char *body, size_t body_len, const char *nick,

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "mentions.h"
+#include "streamsafe.h"
 
 /* Bodies are scanned in their first MJ_MENTION_BODY_MAX bytes only (cut
  * back to a UTF-8 sequence start); a match running up to the cut is not
@@ -25,7 +26,7 @@
  * non-starters in a row (counted in NFKD) reach the normaliser; a
  * COMBINING GRAPHEME JOINER (U+034F) is inserted before the code point
  * that would make the run longer, in body and nick alike. */
-#define MJ_MENTION_SAFE_RUN 30
+#define MJ_MENTION_SAFE_RUN MJ_SAFE_RUN
 
 /* mj_mention_text() without the ASCII fast path: always through ICU. Same
  * contract, same results. */
@@ -39,5 +40,20 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
  * MJ_MENTION_NFKC_MAX units), MJ_ENOMEM. */
 int mj_mention_fold(const char *in, size_t len, char *out, size_t cap,
                     size_t *out_len);
+
+struct mj_tracker;
+struct mj_body_cache;
+
+/* mj_mention_text() with the body's normal form kept in cache (one body:
+ * the last one seen), so that a body delivered to many occupants is
+ * normalised once; the cache's buffers come from tr's allocator. The same
+ * results as mj_mention_text(); when the cache cannot be allocated the
+ * answer is computed without it. */
+int mj_mention_text_cached(struct mj_tracker *tr, struct mj_body_cache *cache,
+                           const char *body, size_t body_len, const char *nick,
+                           size_t nick_len, int *match);
+
+/* Give back the cache's buffers. */
+void mj_body_cache_free(struct mj_tracker *tr, struct mj_body_cache *cache);
 
 #endif

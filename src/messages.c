@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "jid.h"
 #include "mentions.h"
+#include "mentions_impl.h"
 
 const char *mj_msg_class_name(mj_msg_class c)
 {
@@ -59,8 +60,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     }
     if (*match)
         return MJ_OK;
-    return mj_mention_text(st->body.ptr, st->body.len, e->nick, e->nick_len,
-                           match);
+    return mj_mention_text_cached(s->tr, &s->tr->body, st->body.ptr,
+                                  st->body.len, e->nick, e->nick_len, match);
 }
 
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
@@ -105,7 +106,11 @@ int mj_messages_subject(mj_session *s, const mj_stanza *st)
 {
     mj_target t;
     mj_outcome bad;
-    if (st->from.ptr == NULL)
+    /* XEP-0045 8.1: a message with a <subject/> and a <body/> or a
+     * <thread/> is not a subject change; Prosody's MUC broadcasts such a
+     * message from any occupant (subject.lib.lua) */
+    if (!st->has_subject || st->body.ptr != NULL || st->has_thread ||
+        st->from.ptr == NULL)
         return MJ_OK;
     int rc = mj_parse_target(s, st->from, &t, &bad);
     if (rc != MJ_OK)

@@ -97,6 +97,8 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
     mj_free(tr, d, sizeof *d + d->len + 1);
     if (tr->domains.count == 0) /* nothing walks it now: give it back */
         mj_table_free(tr, &tr->domains);
+    else
+        mj_table_trim(tr, &tr->domains, dom_hash);
 }
 
 /* The queue may send: put the domain on the ready list (once). */
@@ -467,8 +469,9 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
 }
 
 /* The due link checks: schedule a ping of every shown room on their
- * domains, every session. One pass over the entries for all the checks
- * due in this tick. */
+ * domains, every session. Each domain lists its interned rooms and each
+ * room its entries, so the work is the entries on those domains, not
+ * everything tracked. */
 static void run_checks(mj_tracker *tr, double now)
 {
     mj_domain *due = NULL;
@@ -485,17 +488,12 @@ static void run_checks(mj_tracker *tr, double now)
     if (due == NULL)
         return;
     if (tr->cfg.self_ping) {
-        size_t cursor = 0;
-        mj_session *s;
-        while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
-            for (size_t i = 0; i < s->rooms.cap; i++) {
-                mj_entry *e = s->rooms.slots[i];
-                if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING ||
-                    !e->room->dom->fire)
-                    continue;
-                schedule(e, now, 1);
-            }
-        }
+        /* the rooms on those domains and their entries only */
+        for (mj_domain *d = due; d != NULL; d = d->cnext)
+            for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
+                for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
+                    if (e->has_nick && e->state != MJ_S_LEAVING)
+                        schedule(e, now, 1);
     }
     while (due != NULL) {
         mj_domain *d = due;

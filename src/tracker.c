@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "jid.h"
+#include "mentions_impl.h"
 
 /* ---- allocator, log, clock ------------------------------------------- */
 
@@ -248,12 +249,18 @@ void mj_tracker_free(mj_tracker *tr)
 {
     if (tr == NULL)
         return;
+    /* every entry goes: no room list needs unlinking one by one (that
+     * would walk each room's list once per entry) */
+    for (size_t i = 0; i < tr->rooms.cap; i++)
+        if (tr->rooms.slots[i] != NULL)
+            ((mj_istr *)tr->rooms.slots[i])->entries = NULL;
     for (size_t i = 0; i < tr->sessions.cap; i++)
         if (tr->sessions.slots[i] != NULL)
             session_free(tr->sessions.slots[i]);
     mj_table_free(tr, &tr->sessions);
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
+    mj_body_cache_free(tr, &tr->body);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
 }
 
@@ -321,9 +328,16 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
 {
     if (--r->refs > 0)
         return;
+    if (r->dprev)
+        r->dprev->dnext = r->dnext;
+    else
+        r->dom->room_list = r->dnext;
+    if (r->dnext)
+        r->dnext->dprev = r->dprev;
     size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->rooms, i, istr_hash);
+    mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
     r->dom->rooms--;
     mj_domain_release(tr, r->dom);
     mj_free(tr, r, sizeof *r + r->len + 1);
@@ -399,6 +413,12 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
         }
         d->rooms++;
         r->dom = d;
+        r->entries = NULL;
+        r->dprev = NULL;
+        r->dnext = d->room_list;
+        if (d->room_list != NULL)
+            d->room_list->dprev = r;
+        d->room_list = r;
         r->hash = hash;
         r->refs = 0;
         r->len = (uint32_t)len & 0x7fffffff;
@@ -414,6 +434,8 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
     e->sess = s;
     e->state = MJ_S_NONE;
     e->since = mj_now(tr);
+    e->rnext = r->entries;
+    r->entries = e;
     mj_table_insert(&s->rooms, r->hash, e);
     return e;
 }
@@ -546,6 +568,18 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     return MJ_OK;
 }
 
+/* Where the room's list points at e. The list is singly linked (8 bytes
+ * a join): finding e walks the room's local entries, work of the order
+ * of what Prosody's MUC does for the same stanza (a leave is broadcast to
+ * every occupant, and each local one is a call into the core). */
+static mj_entry **room_link(mj_entry *e)
+{
+    mj_entry **pp = &e->room->entries;
+    while (*pp != NULL && *pp != e)
+        pp = &(*pp)->rnext;
+    return pp;
+}
+
 /* Move e to a new allocation with cap bytes for its nick; every pointer
  * the tracker keeps to it follows. NULL on ENOMEM (e unchanged). */
 static mj_entry *entry_move(mj_entry *e, size_t cap)
@@ -560,6 +594,9 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
     n->nick_cap = (uint16_t)cap;
     if (i != (size_t)-1)
         s->rooms.slots[i] = n;
+    mj_entry **pp = room_link(e);
+    if (*pp == e)
+        *pp = n;
     if (n->aux != NULL) {
         n->aux->e = n;
         if (n->aux->ping != NULL)
@@ -601,6 +638,9 @@ mj_entry *mj_entry_promote_nick(mj_entry *e)
 static void entry_free(mj_entry *e)
 {
     mj_tracker *tr = e->sess->tr;
+    mj_entry **pp = room_link(e);
+    if (*pp == e)
+        *pp = e->rnext;
     count_state(e->sess, (mj_state)e->state, -1);
     if (timed((mj_state)e->state))
         timer_unlink(tr, e->aux);
@@ -612,6 +652,11 @@ static void entry_free(mj_entry *e)
     mj_free(tr, e, entry_size(e->nick_cap));
 }
 
+void mj_session_trim(mj_session *s)
+{
+    mj_table_trim(s->tr, &s->rooms, entry_hash);
+}
+
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
@@ -619,6 +664,8 @@ void mj_entry_destroy(mj_entry *e)
     if (i != (size_t)-1)
         mj_table_remove_at(&s->rooms, i, entry_hash);
     entry_free(e);
+    if (!s->walking)
+        mj_table_trim(s->tr, &s->rooms, entry_hash);
 }
 
 void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
@@ -800,6 +847,9 @@ void mj_session_close(mj_session *s)
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->sessions, i, session_hash);
     session_free(s);
+    /* no walk of the sessions closes one (the iteration API says the
+     * tracker must not change during it) */
+    mj_table_trim(tr, &tr->sessions, session_hash);
 }
 
 mj_str mj_session_jid(const mj_session *s)

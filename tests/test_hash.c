@@ -202,12 +202,164 @@ TEST(hash_key_needs_no_device_file)
     CHECK_INT(mj_hkey_random(&a), MJ_HKEY_GETRANDOM);
 }
 
+/* A table that empties gives its memory back (issue 13 review: after
+ * a peak of 200k sessions the tables kept 8 MB), and one insert and one
+ * remove at either edge never resize it back and forth. */
+TEST(table_shrinks_with_hysteresis)
+{
+    enum { N = 4096 };
+    static struct item items[N];
+    static int live[N];
+    mj_tracker *tr = NULL;
+    mj_table t = {NULL, 0, 0};
+    CHECK_INT(mj_tracker_new(NULL, &tr), MJ_OK);
+    for (int i = 0; i < N; i++) {
+        items[i].hash = (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+        items[i].id = i;
+        CHECK_INT(mj_table_reserve(tr, &t, item_hash), MJ_OK);
+        mj_table_insert(&t, items[i].hash, &items[i]);
+        live[i] = 1;
+    }
+    size_t peak = t.cap;
+    for (int i = N - 1; i >= 100; i--) {
+        size_t at = mj_table_find(&t, items[i].hash, item_is, &items[i]);
+        CHECK(at != (size_t)-1);
+        if (at == (size_t)-1)
+            break;
+        mj_table_remove_at(&t, at, item_hash);
+        live[i] = 0;
+        mj_table_trim(tr, &t, item_hash);
+        CHECK(t.count * 8 > t.cap || t.cap == MJ_TABLE_MIN);
+    }
+    CHECK(find_all(&t, items, live, N));
+    CHECK(t.cap <= 512); /* 100 items: trimmed at 255 to 512 slots */
+    CHECK(t.cap < peak);
+    /* at the edges: insert and remove one item a thousand times */
+    for (int edge = 0; edge < 2; edge++) {
+        int resizes = 0;
+        size_t cap = t.cap;
+        int n = (int)t.count;
+        /* edge 0: the count just above the shrink edge; edge 1: just
+         * below the growth edge */
+        while (edge == 0 && (size_t)(n - 1) * 8 > t.cap) {
+            size_t at =
+                mj_table_find(&t, items[n - 1].hash, item_is, &items[n - 1]);
+            mj_table_remove_at(&t, at, item_hash);
+            live[--n] = 0;
+        }
+        while (edge == 1 && (size_t)(n + 1) * 4 <= t.cap * 3) {
+            CHECK_INT(mj_table_reserve(tr, &t, item_hash), MJ_OK);
+            mj_table_insert(&t, items[n].hash, &items[n]);
+            live[n++] = 1;
+        }
+        cap = t.cap;
+        for (int k = 0; k < 1000; k++) {
+            if (edge == 0) {
+                size_t at = mj_table_find(&t, items[n - 1].hash, item_is,
+                                          &items[n - 1]);
+                mj_table_remove_at(&t, at, item_hash);
+                mj_table_trim(tr, &t, item_hash);
+                resizes += t.cap != cap;
+                cap = t.cap;
+                CHECK_INT(mj_table_reserve(tr, &t, item_hash), MJ_OK);
+                mj_table_insert(&t, items[n - 1].hash, &items[n - 1]);
+            } else {
+                CHECK_INT(mj_table_reserve(tr, &t, item_hash), MJ_OK);
+                mj_table_insert(&t, items[n].hash, &items[n]);
+                resizes += t.cap != cap;
+                cap = t.cap;
+                size_t at =
+                    mj_table_find(&t, items[n].hash, item_is, &items[n]);
+                mj_table_remove_at(&t, at, item_hash);
+                mj_table_trim(tr, &t, item_hash);
+            }
+            resizes += t.cap != cap;
+            cap = t.cap;
+        }
+        CHECK(resizes <= 1);
+        CHECK(find_all(&t, items, live, N));
+    }
+    /* emptied: the smallest table */
+    for (int i = 0; i < N; i++) {
+        size_t at = mj_table_find(&t, items[i].hash, item_is, &items[i]);
+        if (at == (size_t)-1)
+            continue;
+        mj_table_remove_at(&t, at, item_hash);
+        mj_table_trim(tr, &t, item_hash);
+    }
+    CHECK_INT(t.count, 0);
+    CHECK_INT(t.cap, MJ_TABLE_MIN);
+    mj_table_free(tr, &t);
+    mj_tracker_free(tr);
+}
+
+/* The tracker's tables after a peak: 2,000 sessions come and go, and one
+ * session joins and leaves 1,000 rooms; the bytes held return to what
+ * the same final state costs without the peak. */
+TEST(tracker_bytes_return_after_a_peak)
+{
+    mj_tracker *tr = NULL, *ref = NULL;
+    mj_session *s, *keep, *kref;
+    mj_stats a, b;
+    char jid[64], room[64];
+    mj_str nick = {"m", 1}, none = {NULL, 0};
+    CHECK_INT(mj_tracker_new(NULL, &tr), MJ_OK);
+    CHECK_INT(mj_tracker_new(NULL, &ref), MJ_OK);
+    CHECK_INT(mj_session_open(ref, "k@l.example/r", 13, &kref), MJ_OK);
+    CHECK_INT(mj_session_restore(kref, "x0@muc.example", 14, MJ_S_JOINED, nick,
+                                 none, 0),
+              MJ_OK);
+    CHECK_INT(mj_session_open(tr, "k@l.example/r", 13, &keep), MJ_OK);
+    for (int i = 0; i < 2000; i++) {
+        int n = snprintf(jid, sizeof jid, "u%d@l.example/r", i);
+        int m = snprintf(room, sizeof room, "r%d@muc%d.example", i, i);
+        CHECK_INT(mj_session_open(tr, jid, (size_t)n, &s), MJ_OK);
+        CHECK_INT(
+            mj_session_restore(s, room, (size_t)m, MJ_S_JOINED, nick, none, 0),
+            MJ_OK);
+    }
+    for (int r = 0; r < 1000; r++) {
+        int m = snprintf(room, sizeof room, "x%d@muc.example", r);
+        CHECK_INT(mj_session_restore(keep, room, (size_t)m, MJ_S_JOINED, nick,
+                                     none, 0),
+                  MJ_OK);
+    }
+    for (int i = 0; i < 2000; i++) {
+        int n = snprintf(jid, sizeof jid, "u%d@l.example/r", i);
+        CHECK_INT(mj_session_find(tr, jid, (size_t)n, &s), MJ_OK);
+        mj_session_close(s);
+    }
+    for (int r = 1; r < 1000; r++) {
+        /* the room's unavailable self-presence: left */
+        mj_stanza st;
+        mj_outcome out;
+        int m = snprintf(room, sizeof room, "x%d@muc.example/m", r);
+        mj_stanza_init(&st);
+        st.kind = MJ_KIND_PRESENCE;
+        st.type = MJ_T_UNAVAILABLE;
+        st.from.ptr = room;
+        st.from.len = (size_t)m;
+        st.has_muc_user = 1;
+        st.status[st.nstatus++] = 110;
+        CHECK_INT(mj_session_incoming(keep, &st, &out), MJ_OK);
+        CHECK_INT(out, MJ_O_CHANGED);
+    }
+    mj_tracker_stats(tr, &a);
+    mj_tracker_stats(ref, &b);
+    CHECK_INT(a.sessions, 1);
+    CHECK_INT(a.bytes, b.bytes);
+    mj_tracker_free(tr);
+    mj_tracker_free(ref);
+}
+
 int main(void)
 {
     RUN(siphash_matches_reference_for_every_length);
     RUN(siphash_depends_on_key_and_every_byte);
     RUN(table_keeps_every_item_findable_through_growth_and_removals);
     RUN(table_find_in_empty_table);
+    RUN(table_shrinks_with_hysteresis);
+    RUN(tracker_bytes_return_after_a_peak);
     RUN(hash_key_needs_no_device_file);
     return test_summary("hash");
 }

@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/utf16.h>
+
 #include "jid.h"
+#include "streamsafe.h"
 #include "test.h"
 
 #define BIG (3 * MJ_PART_MAX + 2)
@@ -766,6 +771,124 @@ static long read_line(FILE *f, char **buf, size_t *cap)
     return (long)n;
 }
 
+/* Append the UTF-8 of c (< 0x10000) to b at n. */
+static size_t put_utf8(char *b, size_t n, unsigned c)
+{
+    if (c < 0x80) {
+        b[n++] = (char)c;
+    } else if (c < 0x800) {
+        b[n++] = (char)(0xC0 | c >> 6);
+        b[n++] = (char)(0x80 | (c & 63));
+    } else {
+        b[n++] = (char)(0xE0 | c >> 12);
+        b[n++] = (char)(0x80 | (c >> 6 & 63));
+        b[n++] = (char)(0x80 | (c & 63));
+    }
+    return n;
+}
+
+/* "a" then k non-starters (alternating U+0301 class 230 and U+0316 class
+ * 220, which the normaliser must reorder), repeated reps times. */
+static size_t marks(char *b, int k, int reps, unsigned mark)
+{
+    size_t n = 0;
+    for (int r = 0; r < reps; r++) {
+        b[n++] = 'a';
+        for (int i = 0; i < k; i++)
+            n = put_utf8(b, n, mark ? mark : (i & 1 ? 0x301 : 0x316));
+    }
+    return n;
+}
+
+/* A part with a run of more than 30 non-starters (counted in NFKD) does
+ * not prepare: ICU would sort the run in quadratic time. 30 is fine, in
+ * every profile, and a starter ends a run. */
+TEST(not_stream_safe_refused)
+{
+    char in[1100], out[2200], jid[1200];
+    size_t n, len;
+    for (int p = 0; p < 3; p++) {
+        len = marks(in, 30, 1, 0);
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_OK);
+        len = marks(in, 31, 1, 0);
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_EJID);
+        len = marks(in, 30, 10, 0); /* ten runs of 30 */
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_OK);
+        len = marks(in, 500, 1, 0); /* the reviewer's 1 KB nick */
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_EJID);
+        /* U+0F73 (class 0) decomposes into two non-starters: 15 fit */
+        len = marks(in, 15, 1, 0x0F73);
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_OK);
+        len = marks(in, 16, 1, 0x0F73);
+        CHECK_INT(mj_prep_part((mj_profile)p, in, len, out, sizeof out, &n),
+                  MJ_EJID);
+    }
+    /* whole JIDs, in each part */
+    len = (size_t)snprintf(jid, sizeof jid, "room@conf.example/");
+    len += marks(jid + len, 31, 1, 0);
+    CHECK_INT(mj_jid_prep(jid, len, out, sizeof out, &n), MJ_EJID);
+    len = marks(jid, 31, 1, 0);
+    len += (size_t)snprintf(jid + len, sizeof jid - len, "@conf.example/a");
+    CHECK_INT(mj_jid_prep(jid, len, out, sizeof out, &n), MJ_EJID);
+    len = (size_t)snprintf(jid, sizeof jid, "room@");
+    len += marks(jid + len, 31, 1, 0);
+    CHECK_INT(mj_jid_prep(jid, len, out, sizeof out, &n), MJ_EJID);
+    len = (size_t)snprintf(jid, sizeof jid, "room@conf.example/");
+    len += marks(jid + len, 30, 1, 0);
+    CHECK_INT(mj_jid_prep(jid, len, out, sizeof out, &n), MJ_OK);
+}
+
+/* The bound the stream-safe shortcut rests on: no code point's NFKD
+ * gives a run more than MJ_SAFE_CP_MAX non-starters (leading, trailing,
+ * or all of it), and an inert code point gives none. */
+TEST(stream_safe_bound_every_code_point)
+{
+    UErrorCode err = U_ZERO_ERROR;
+    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&err);
+    int worst = 0;
+    CHECK(U_SUCCESS(err));
+    for (UChar32 c = 0; c <= 0x10FFFF; c++) {
+        UChar d[64];
+        int32_t dl, k = 0;
+        int lead = 0, trail = 0, all = 1;
+        if (c >= 0xD800 && c <= 0xDFFF)
+            continue;
+        err = U_ZERO_ERROR;
+        dl = unorm2_getDecomposition(nfkd, c, d, 64, &err);
+        if (U_FAILURE(err) || dl < 0) {
+            dl = 0;
+            U16_APPEND_UNSAFE(d, dl, c);
+        }
+        while (k < dl) {
+            UChar32 x;
+            U16_NEXT(d, k, dl, x);
+            if (u_getCombiningClass(x) != 0) {
+                trail++;
+                if (all)
+                    lead++;
+            } else {
+                all = 0;
+                trail = 0;
+            }
+        }
+        if (unorm2_isInert(nfkd, c) && (lead || trail)) {
+            FAIL_AT("U+%04X inert with non-starters", (unsigned)c);
+            return;
+        }
+        if (lead > worst)
+            worst = lead;
+        if (trail > worst)
+            worst = trail;
+    }
+    CHECK(worst <= MJ_SAFE_CP_MAX);
+    CHECK((MJ_SAFE_MIN_SPAN - 1) * MJ_SAFE_CP_MAX <= MJ_SAFE_RUN);
+}
+
 TEST(prosody_oracle)
 {
     FILE *in = fopen("tests/data/jids.txt", "rb");
@@ -869,6 +992,8 @@ int main(void)
     RUN(fast_in_place);
     RUN(fast_equals_icu_random_ascii);
     RUN(fast_equals_icu_long_ascii);
+    RUN(not_stream_safe_refused);
+    RUN(stream_safe_bound_every_code_point);
     RUN(prosody_oracle);
     return test_summary("jid");
 }

@@ -1,6 +1,7 @@
 /* Received groupchat messages (SPEC 6-7): mention, chatter, own, history,
  * the mention event and the CSI/push importance. */
 #include "fixture.h"
+#include "internal.h"
 
 #define ROOM    "room@muc.example.org"
 #define R(nick) ROOM "/" nick
@@ -40,6 +41,79 @@ static mj_msg_class cls(mj_stanza m)
             FAIL_AT("class %s, expected %s", mj_msg_class_name(c_),           \
                     mj_msg_class_name(expected));                             \
     } while (0)
+
+#define CHECK_CLASS2(sess, m, expected)                                       \
+    do {                                                                      \
+        mj_stanza m_ = (m);                                                   \
+        mj_msg_class c_ = MJ_M_OTHER;                                         \
+        CHECK_INT(mj_session_message((sess), &m_, &c_), MJ_OK);               \
+        if (c_ != (expected))                                                 \
+            FAIL_AT("class %s, expected %s", mj_msg_class_name(c_),           \
+                    mj_msg_class_name(expected));                             \
+    } while (0)
+
+/* One body delivered to many local occupants is normalised once: the
+ * tracker keeps the last body's normal form. Each recipient still gets
+ * its own answer, a different body is normalised again, ASCII takes the
+ * byte path, and the cache's buffers are counted and given back. */
+TEST(body_normalised_once_for_all_recipients)
+{
+    /* Cyrillic: "привет, Аня и Боря" */
+    const char *body = "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, "
+                       "\xd0\x90\xd0\xbd\xd1\x8f \xd0\xb8 "
+                       "\xd0\x91\xd0\xbe\xd1\x80\xd1\x8f";
+    const char *nicks[4] = {"\xd0\xb0\xd0\xbd\xd1\x8f",         /* аня */
+                            "\xd0\x91\xd0\x9e\xd0\xa0\xd0\xaf", /* БОРЯ */
+                            "Ann", "\xd0\x92\xd0\xb0\xd0\xbd\xd1\x8f"};
+    const int want[4] = {1, 1, 0, 0};
+    mj_session *ss[40];
+    char jid[64], occ[128];
+    size_t base;
+    mj_stats st;
+
+    tr = fx_tracker();
+    mj_tracker_stats(tr, &st);
+    base = st.bytes;
+    for (int i = 0; i < 40; i++) {
+        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
+        ss[i] = fx_session(tr, jid);
+        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
+        fx_join(ss[i], occ);
+        fx_self(ss[i], "available", occ);
+    }
+    fx_take();
+    CHECK_INT(tr->body.folds, 0);
+    for (int i = 0; i < 40; i++) {
+        mj_stanza m = msg(R("Zed"), body);
+        mj_msg_class c = MJ_M_OTHER;
+        CHECK_INT(mj_session_message(ss[i], &m, &c), MJ_OK);
+        CHECK_INT(c, want[i % 4] ? MJ_M_MENTION : MJ_M_CHATTER);
+    }
+    CHECK_INT(tr->body.folds, 1);
+    /* the same bytes at another address: still the cached form */
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", body);
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), copy),
+                     want[i] ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 1);
+    /* another body (one byte more) is normalised again, once */
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), "\xd0\x90\xd0\xbd\xd1\x8f!"),
+                     i == 0 ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 2);
+    /* ASCII bodies and nicks take the byte path */
+    CHECK_CLASS2(ss[2], msg(R("Zed"), "hi Ann"), MJ_M_MENTION);
+    CHECK_INT(tr->body.folds, 2);
+    /* not UTF-8: cached too, never a mention */
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], msg(R("Zed"), "\xd0\xb0\xd0\xbd\xd1\x8f \xff"),
+                     MJ_M_CHATTER);
+    CHECK_INT(tr->body.folds, 3);
+    mj_tracker_stats(tr, &st);
+    CHECK(st.bytes > base);
+    mj_tracker_free(tr);
+}
 
 TEST(nick_as_a_word_mentions)
 {
@@ -150,6 +224,20 @@ TEST(history_ends_with_the_subject)
     h.delay_from[0] = S(ROOM);
     h.ndelay = 1;
     CHECK_CLASS(h, MJ_M_HISTORY); /* the join sequence's history */
+    /* a subject with a body or a thread is no subject change (XEP-0045
+     * 8.1): an occupant's message Prosody broadcasts */
+    mj_stanza sb = msg(R("Bob"), "new topic");
+    sb.has_subject = 1;
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    sb.body = S("");
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    sb.body = S(NULL);
+    sb.has_thread = 1;
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_take();
     mj_stanza subj = msg(ROOM, NULL);
     subj.has_subject = 1;
     CHECK_OUTCOME(fx_in(s, subj), MJ_O_IGNORED);
@@ -188,9 +276,42 @@ TEST(history_ends_with_the_subject)
     mj_tracker_free(tr);
 }
 
+/* A joined session that sends its join again (available presence with
+ * the MUC <x/>, same nick or a new one) gets history and the subject again
+ * from Prosody (muc.lib.lua: "orig_occupant == nil or muc_x"): its
+ * delayed messages are history again until that subject. A presence
+ * update without <x/> changes nothing. */
+TEST(resent_join_restarts_history)
+{
+    setup();
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    h.delay_from[0] = S(ROOM);
+    h.ndelay = 1;
+    mj_stanza subj = msg(ROOM, NULL);
+    subj.has_subject = 1;
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* a presence update (no <x/>): still live */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* the join re-sent, same nick */
+    fx_join(s, R("Ann"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_self(s, "available", R("Ann"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* a nick change carrying <x/> */
+    fx_join(s, R("Anna"));
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
+    RUN(body_normalised_once_for_all_recipients);
     RUN(mention_reference_mentions);
     RUN(own_history_and_other_messages);
     RUN(history_ends_with_the_subject);
@@ -198,5 +319,6 @@ int main(void)
     RUN(incoming_mention_fires_event_with_writer);
     RUN(importance_for_csi_and_push);
     RUN(nick_after_change_is_used);
+    RUN(resent_join_restarts_history);
     return test_summary("messages");
 }

@@ -674,6 +674,45 @@ TEST(tick_costs_what_is_due_not_what_is_tracked)
     mj_tracker_free(tr);
 }
 
+/* A link check that falls due visits the rooms on its domain and their
+ * entries, not every tracked entry (issue 13 review: 2M entries made
+ * each such tick ~100 ms, and a remote server can cause one per
+ * ping_start_delay). 16,000 entries on another domain, one on the lost
+ * one: a thousand checks cost far less than the joins. */
+TEST(link_check_visits_only_its_domain)
+{
+    char occ[80], jid[64];
+    setup();
+    join(s, R("Ann"));
+    double joins = now_ms();
+    for (int k = 0; k < 16; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r%d@muc.big.example/Ann", i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    joins = now_ms() - joins;
+    fx_take();
+    double t = now_ms();
+    for (int i = 0; i < 1000; i++) {
+        mj_tracker_link_lost(tr, "muc.remote.example", 18);
+        fx_now += 100;
+        mj_tracker_tick(tr);
+    }
+    t = now_ms() - t;
+    fx_take();
+    printf("selfping: 1,000 link checks beside 16,000 entries elsewhere: "
+           "%.2f ms (the joins: %.1f ms)\n",
+           t, joins);
+    if (t > joins / 2)
+        FAIL_AT("1,000 link checks: %.1f ms, the joins %.1f ms", t, joins);
+    CHECK(npings >= 1);
+    mj_tracker_free(tr);
+}
+
 /* A link loss of a domain no tracked room is on costs a lookup and
  * leaves nothing behind (before, each distinct domain queued a check). */
 TEST(link_loss_of_an_untracked_domain_leaves_nothing)
@@ -819,6 +858,7 @@ int main(void)
     RUN(ping_follows_an_entry_moved_by_a_longer_nick);
     RUN(restore_drops_the_rooms_ping_work);
     RUN(tick_costs_what_is_due_not_what_is_tracked);
+    RUN(link_check_visits_only_its_domain);
     RUN(link_loss_of_an_untracked_domain_leaves_nothing);
     RUN(raising_the_budget_sends_waiting_pings);
     RUN(many_link_losses_cost_linear_time);

@@ -648,6 +648,8 @@ static void fill_message(const struct node *n, mj_stanza *st)
                 st->body = node_text(c);
         } else if (node_in_client_ns(c) && strcmp(c->local, "subject") == 0) {
             st->has_subject = 1;
+        } else if (node_in_client_ns(c) && strcmp(c->local, "thread") == 0) {
+            st->has_thread = 1;
         } else if (node_is(c, NS_DELAY, "delay") ||
                    node_is(c, NS_X_DELAY, "x")) {
             v = node_attr(c, "from");
