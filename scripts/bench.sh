@@ -25,8 +25,9 @@
 #      tracker's bytes and live allocations back to the baseline
 #      (bench/bench_soak.c)
 #
-# Run after `make` (the Makefile's bench target does). Takes about 15
-# minutes on 2 cores (part 4 about 6, 4b about 3). Variables: BENCH_QUICK=1
+# Run after `make` (the Makefile's bench target does). Takes about 25
+# minutes on 2 cores (part 4 about 6, 4b about 3, 5 about 12, most of it
+# under callgrind). Variables: BENCH_QUICK=1
 # (small sizes, one run: a smoke test of the scripts, not figures to keep;
 # RESULTS.md is left alone), BENCH_SERVER_RUNS (5), BENCH_SKIP: parts to
 # skip, any of "core" (1, 1b and 2), "lua" (3), "server" (4 and 4b),
