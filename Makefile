@@ -60,6 +60,12 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a $(ICU_LIBS) $(LDFLAGS)
 
+# The binding's event buffer under a failing allocator: the binding and
+# liblua too.
+$(BUILD)/tests/test_binding_events: tests/test_binding_events.c lua/mucjoins_lua.c tests/test.h $(BUILD)/libmucjoins.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LUA_INC) -o $@ $< lua/mucjoins_lua.c $(BUILD)/libmucjoins.a -llua5.4 $(ICU_LIBS) -lm $(LDFLAGS)
+
 deps:
 	scripts/deps.sh test
 

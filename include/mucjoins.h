@@ -210,7 +210,8 @@ MJ_API void mj_tracker_free(mj_tracker *tr);
 /* Change limits and timeout of a live tracker; log, clock and on_event are
  * taken too, alloc/alloc_ud are ignored (memory already allocated must be
  * freed by the allocator that allocated it). Existing entries are kept
- * even above a lower bound. Errors: MJ_EINVAL. */
+ * even above a lower bound. A new pending_timeout moves the deadlines
+ * already running by the difference. Errors: MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* ---------------------------------------------------------------------- */
@@ -351,7 +352,8 @@ typedef enum mj_msg_class {
     MJ_M_MENTION = 1, /* mentions the session (nick as a word, reference) */
     MJ_M_CHATTER = 2, /* from another occupant, no mention */
     MJ_M_OWN = 3,     /* the session's own message, reflected */
-    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID) */
+    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID,
+                         before the room's subject was received) */
 } mj_msg_class;
 
 /* "other", "mention", "chatter", "own", "history"; never NULL. */
@@ -376,8 +378,8 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
  * direction; component-disconnected). After ping_start_delay every
  * session's room on that domain is pinged once (JOINED/EXPECTING only).
  * Debounced: further losses of the same domain before the check runs
- * are one. domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
- * MJ_ENOMEM. */
+ * are one. A domain no tracked room is on is ignored (nothing is kept).
+ * domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
                                 size_t len);
 

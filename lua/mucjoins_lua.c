@@ -162,9 +162,9 @@ static int col_reserve_bytes(struct collect *c, size_t need)
 }
 
 /* Append one record with copies of its n strings; on allocation failure
- * the record is dropped whole and counted. */
-static void col_push(struct collect *c, int kind, int level, int reason,
-                     const mj_str *s, size_t n)
+ * the record is dropped whole and counted. 1 if appended. */
+static int col_push(struct collect *c, int kind, int level, int reason,
+                    const mj_str *s, size_t n)
 {
     size_t total = 0, i;
     struct rec *r;
@@ -174,14 +174,14 @@ static void col_push(struct collect *c, int kind, int level, int reason,
             continue;
         if (s[i].len > SIZE_MAX - c->nbuf - total) {
             c->dropped++;
-            return;
+            return 0;
         }
         total += s[i].len;
     }
     if (c->nrec == SIZE_MAX || !col_reserve_recs(c, c->nrec + 1) ||
         !col_reserve_bytes(c, c->nbuf + total)) {
         c->dropped++;
-        return;
+        return 0;
     }
     r = &c->recs[c->nrec++];
     r->kind = kind;
@@ -200,6 +200,7 @@ static void col_push(struct collect *c, int kind, int level, int reason,
         r->len[i] = s[i].len;
         c->nbuf += s[i].len;
     }
+    return 1;
 }
 
 static void col_free(struct collect *c)
@@ -236,11 +237,11 @@ static void on_event(void *ud, const mj_event *ev)
     s[F_TEXT] = ev->text;
     s[F_ALT_VENUE] = ev->alt_venue;
     s[F_FROM_NICK] = ev->from_nick;
-    col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
-    {
+    /* the id goes to this record only: if it was dropped, the last
+     * record is another event's */
+    if (col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS)) {
         struct collect *c = ud;
-        if (c->nrec > 0 && c->recs[c->nrec - 1].kind == (int)ev->type)
-            c->recs[c->nrec - 1].ping_id = ev->ping_id;
+        c->recs[c->nrec - 1].ping_id = ev->ping_id;
     }
 }
 
@@ -521,11 +522,12 @@ static const char *level_name(int level)
 static void set_rec_str(lua_State *L, const struct collect *c,
                         const struct rec *r, int f, int key, int jid)
 {
-    const char *p = c->buf + r->off[f], *j;
+    const char *p, *j;
     size_t jlen = 0;
 
     if (r->off[f] == ABSENT)
-        return;
+        return; /* no offset to add: ABSENT is SIZE_MAX */
+    p = c->buf + r->off[f];
     lua_pushvalue(L, lua_upvalueindex(key));
     j = jid != 0 ? lua_tolstring(L, jid, &jlen) : NULL;
     if (j != NULL && jlen == r->len[f] && memcmp(j, p, jlen) == 0)

@@ -225,6 +225,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
     }
     mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
+    e->live = 0;                   /* the room sends history again */
     mj_entry_set_state(e, MJ_S_PENDING);
     *out = MJ_O_CHANGED;
     return MJ_OK;
@@ -487,7 +488,11 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT) {
         mj_msg_class mc;
-        int rc = mj_messages_classify(s, st, 1, &mc);
+        int rc = st->has_subject ? mj_messages_subject(s, st) : MJ_OK;
+        if (rc == MJ_OK)
+            rc = mj_messages_classify(s, st, 1, &mc);
+        else
+            mc = MJ_M_OTHER;
         *out = mc == MJ_M_OTHER ? MJ_O_IGNORED : MJ_O_UNCHANGED;
         return rc;
     }

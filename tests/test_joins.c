@@ -942,6 +942,57 @@ TEST(restore_puts_states_back)
     teardown();
 }
 
+/* Restore refuses what the stanza path refuses: a room domain ending in
+ * two dots prepares to a JID that does not find itself again. */
+TEST(restore_refuses_a_room_domain_ending_in_two_dots)
+{
+    setup();
+    CHECK_INT(mj_session_restore(s, "r@muc.example..", 15, MJ_S_JOINED,
+                                 S("Ann"), S(NULL), 0),
+              MJ_EJID);
+    CHECK_INT(mj_session_count(s, MJ_S_NONE), 0);
+    CHECK_INT(mj_session_room(s, "r@muc.example.", 14, NULL), MJ_ENOTFOUND);
+    /* one trailing dot is the same room as none */
+    CHECK_INT(mj_session_restore(s, "r@muc.example.", 14, MJ_S_JOINED,
+                                 S("Ann"), S(NULL), 0),
+              MJ_OK);
+    CHECK_NICK(s, "r@muc.example", "Ann");
+    teardown();
+}
+
+/* A lower pending_timeout moves the deadlines already running too, so
+ * the timer list stays in order: a join made after the change still
+ * times out on time, behind one made before it. */
+TEST(lowering_pending_timeout_keeps_timeouts_in_order)
+{
+    mj_config cfg;
+    setup();
+    fx_join(s, "a@muc.example.org/Ann"); /* deadline 1120 */
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.pending_timeout = 10;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK); /* now 1010 */
+    fx_now += 1;
+    fx_join(s, "b@muc.example.org/Ann"); /* deadline 1011 */
+    fx_take();
+    fx_now += 10.5;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed a@muc.example.org timeout; "
+                 "join-failed b@muc.example.org timeout");
+    /* and raising it again moves them later */
+    fx_join(s, "c@muc.example.org/Ann"); /* deadline now + 10 */
+    cfg.pending_timeout = 100;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    fx_now += 50;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("");
+    fx_now += 50;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed c@muc.example.org timeout");
+    teardown();
+}
+
 TEST(names_and_errors)
 {
     CHECK(strcmp(mj_strerror(MJ_ENOMEM), "out of memory") == 0);
@@ -1029,6 +1080,8 @@ int main(void)
     RUN(iteration_lists_every_room);
     RUN(session_find_by_any_spelling);
     RUN(restore_puts_states_back);
+    RUN(restore_refuses_a_room_domain_ending_in_two_dots);
+    RUN(lowering_pending_timeout_keeps_timeouts_in_order);
     RUN(names_and_errors);
     return test_summary("joins");
 }

@@ -1,5 +1,7 @@
 /* Self-ping (SPEC 5): when pings go out, what answers mean, retries,
  * budgets, debouncing, stale answers. */
+#include <time.h>
+
 #include "fixture.h"
 
 #define ROOM    "room@muc.remote.example"
@@ -453,6 +455,212 @@ TEST(session_close_with_outstanding_ping_frees_it)
     mj_tracker_free(tr);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Answer every outstanding ping of every session with a result. */
+static void answer_all(const char *fmt, int rooms)
+{
+    size_t cursor = 0;
+    mj_session *x;
+    char occ[80];
+    while ((x = mj_tracker_next_session(tr, &cursor)) != NULL) {
+        for (int i = 0; i < rooms; i++) {
+            mj_stanza a;
+            mj_stanza_init(&a);
+            a.kind = MJ_KIND_IQ;
+            a.type = MJ_T_RESULT;
+            snprintf(occ, sizeof occ, fmt, i);
+            a.from = S(occ);
+            for (uint32_t id = 1; id <= (uint32_t)npings; id++)
+                mj_session_ping_answer(x, id, &a, -1, NULL);
+        }
+    }
+}
+
+/* 16 sessions x 1,000 rooms on one domain lose the link: 16,000 pings
+ * wait for a budget of 20. A tick costs what is due (the queue waits
+ * without being walked), not what is tracked: before, every tick counted
+ * each waiting ping's domain over the whole ping list (0.5 s a tick). */
+TEST(tick_costs_what_is_due_not_what_is_tracked)
+{
+    char occ[80], jid[64];
+    setup();
+    fx_nevents = 0;
+    double joins = now_ms();
+    for (int k = 0; k < 16; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    joins = now_ms() - joins;
+    fx_take();
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    fx_take();
+    CHECK_INT(npings, 20);
+    double t = now_ms();
+    for (int i = 0; i < 10; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+    }
+    t = now_ms() - t;
+    printf("selfping: 10 ticks with 16,000 waiting pings: %.2f ms (the "
+           "16,000 joins: %.1f ms)\n",
+           t, joins);
+    /* relative to the joins, so that valgrind and sanitizers scale both
+     * (before: 500 times the joins) */
+    if (t > joins)
+        FAIL_AT("10 ticks with 16,000 waiting pings: %.1f ms, the joins "
+                "%.1f ms",
+                t, joins);
+    CHECK_INT(npings, 20);
+    /* answers free the budget: the next tick sends the next 20 */
+    answer_all("r%d@muc.remote.example/Ann", 2); /* first ids: r0, r1 */
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    size_t freed = 20 - st.pings_outstanding;
+    mj_tracker_tick(tr);
+    CHECK_INT((size_t)npings, 20 + freed);
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 20);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* A link loss of a domain no tracked room is on costs a lookup and
+ * leaves nothing behind (before, each distinct domain queued a check). */
+TEST(link_loss_of_an_untracked_domain_leaves_nothing)
+{
+    char dom[64];
+    mj_stats before, after;
+    setup();
+    join(s, R("Ann"));
+    fx_take();
+    mj_tracker_stats(tr, &before);
+    for (int i = 0; i < 10000; i++) {
+        int n = snprintf(dom, sizeof dom, "conference%d.victim.example", i);
+        CHECK_INT(mj_tracker_link_lost(tr, dom, (size_t)n), MJ_OK);
+    }
+    mj_tracker_stats(tr, &after);
+    CHECK_INT(after.bytes, before.bytes);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    /* a tracked domain's check: its last room leaving before the check
+     * runs leaves nothing behind either (the same bytes as a join and
+     * leave without a link loss) */
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 0);
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    mj_tracker_stats(tr, &before);
+    join(s, R("Ann"));
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    CHECK_NICK(s, ROOM, NULL);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    mj_tracker_stats(tr, &after);
+    CHECK_INT(after.distinct_rooms, 0);
+    CHECK_INT(after.bytes, before.bytes);
+    mj_tracker_free(tr);
+}
+
+/* Link losses of 20,000 tracked domains each cost O(1): the pending
+ * checks are not walked (before, each loss compared its domain with
+ * every pending check). A lower ping_start_delay puts a later loss's
+ * check before earlier ones. */
+TEST(many_link_losses_cost_linear_time)
+{
+    char occ[80], jid[64], dom[64];
+    setup();
+    double joins = now_ms();
+    for (int k = 0; k < 20; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r@muc%d.example/Ann", k * 1000 + i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    joins = now_ms() - joins;
+    fx_take();
+    double t = now_ms();
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(dom, sizeof dom, "muc%d.example", i);
+        mj_tracker_link_lost(tr, dom, (size_t)n);
+    }
+    t = now_ms() - t;
+    printf("selfping: 20,000 link losses: %.2f ms (the 20,000 joins: "
+           "%.1f ms)\n",
+           t, joins);
+    /* a loss is a nameprep and a lookup, less than a join (before: 40
+     * times the joins) */
+    if (t > 2 * joins)
+        FAIL_AT("20,000 link losses: %.1f ms, the joins %.1f ms", t, joins);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_start_delay = 1;
+    cfg.ping_budget = 100000;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_lost(tr, "remote.example", 14); /* nothing on it */
+    join(s, "x@late.example/Ann");
+    fx_take();
+    mj_tracker_link_lost(tr, "late.example", 12);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("ping x@late.example Ann");
+    fx_now += 9;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 20001);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* Raising the budget lets the waiting pings go at the next tick. */
+TEST(raising_the_budget_sends_waiting_pings)
+{
+    char occ[64];
+    setup_cfg(1, 1);
+    for (int i = 0; i < 3; i++) {
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+        join(s, occ);
+    }
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_budget = 5;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
@@ -470,5 +678,9 @@ int main(void)
     RUN(session_close_with_outstanding_ping_frees_it);
     RUN(ping_follows_an_entry_moved_by_a_longer_nick);
     RUN(restore_drops_the_rooms_ping_work);
+    RUN(tick_costs_what_is_due_not_what_is_tracked);
+    RUN(link_loss_of_an_untracked_domain_leaves_nothing);
+    RUN(raising_the_budget_sends_waiting_pings);
+    RUN(many_link_losses_cost_linear_time);
     return test_summary("selfping");
 }
