@@ -1,7 +1,9 @@
 /* libFuzzer target for src/jid.c: whole JIDs through mj_jid_prep and
  * mj_jid_prep_split, and the input as one part through each profile. On
  * ASCII input the fast path must equal the ICU path (return code and
- * bytes); any difference aborts.
+ * bytes); any difference aborts. With FUZZ_COST_RATIO set, so does an
+ * input costing more than that many times a typical one of the same size
+ * (cost_bound.h).
  *
  * clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 \
  *   -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
@@ -11,9 +13,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cost_bound.h"
 #include "jid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Benign non-ASCII text (Cyrillic letters and spaces), n bytes (n even
+ * for whole letters; an odd last byte is a space). */
+static void cyrillic(uint8_t *p, size_t n, int spaces)
+{
+    static const char letters[] = "съешьжеещёэтихмягкихфранцузскихбулок";
+    size_t k = 0, L = sizeof letters - 1, w = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (spaces && ++w % 7 == 0) {
+            p[i] = ' ';
+            p[i + 1] = ' ';
+            continue;
+        }
+        p[i] = (uint8_t)letters[k];
+        p[i + 1] = (uint8_t)letters[k + 1];
+        k = (k + 2) % L;
+    }
+    if (n % 2)
+        p[n - 1] = spaces ? ' ' : 'x';
+}
+
+/* For the cost bound (cost_bound.h): a JID of three Cyrillic parts of
+ * the input's size, each at most 1020 bytes (a longer benign JID does
+ * not exist: parts are bounded). */
+static size_t typical_input(uint8_t *buf, size_t n)
+{
+    size_t part = n >= 5 ? (n - 2) / 3 : 0;
+    part -= part % 2;
+    if (part > 1020)
+        part = 1020;
+    if (part == 0)
+        return 0;
+    cyrillic(buf, part, 0);
+    buf[part] = '@';
+    cyrillic(buf + part + 1, part, 0);
+    buf[2 * part + 1] = '/';
+    cyrillic(buf + 2 * part + 2, part, 0);
+    return 3 * part + 2;
+}
 
 static char out[3 * MJ_PART_MAX + 2];
 static char bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX];

@@ -15,14 +15,28 @@
 #      50 clients x 20 rooms joining and leaving (bench/bench_server.py);
 #      CPU time (ratios to no tracking paired run by run) and peak RSS;
 #   4b. then Prosody's instructions under callgrind (20 clients x 20 rooms)
+#   5. adversarial: the worst input of every kind the core reads next to a
+#      typical one of the same size (per stanza, per byte, ratio, OK when
+#      <= 10x), and the tick with N tracked things, nothing or one thing
+#      due (must be flat in N) (bench/bench_adversarial.c); CPU time (min
+#      of several runs, side by side), then the same tables in exact
+#      instructions under callgrind, which give the verdict
+#   6. soak: two simulated weeks of churn through the clock hook; the
+#      tracker's bytes and live allocations back to the baseline
+#      (bench/bench_soak.c)
 #
-# Run after `make` (the Makefile's bench target does). Takes about 15
-# minutes on 2 cores (part 4 about 6, 4b about 3). Variables: BENCH_QUICK=1
+# Run after `make` (the Makefile's bench target does). Takes about 25
+# minutes on 2 cores (part 4 about 6, 4b about 3, 5 about 12, most of it
+# under callgrind). Variables: BENCH_QUICK=1
 # (small sizes, one run: a smoke test of the scripts, not figures to keep;
 # RESULTS.md is left alone), BENCH_SERVER_RUNS (5), BENCH_SKIP: parts to
 # skip, any of "core" (1, 1b and 2), "lua" (3), "server" (4 and 4b),
-# "callgrind" (2, 3's callgrind and 4b); with any skipped RESULTS.md is left
-# alone. MUCJOINS_REFERENCE_DIR: a directory holding the community
+# "adversarial" (5), "soak" (6), "callgrind" (2, 3's callgrind, 4b and
+# 5's instruction counts); BENCH_ONLY: run only these parts (same names;
+# e.g. BENCH_ONLY="adversarial soak" runs 5 and 6 alone, in about 10
+# minutes, of which callgrind takes most; add "callgrind" for the
+# instruction counts: BENCH_ONLY="adversarial soak callgrind"). With any
+# part skipped or BENCH_ONLY set, RESULTS.md is left alone. MUCJOINS_REFERENCE_DIR: a directory holding the community
 # mod_track_muc_joins/ (default: extracted from Debian's prosody-modules
 # into build/bench/pm with `apt-get download`).
 set -u
@@ -33,17 +47,24 @@ mkdir -p "$out"
 CC=${CC:-gcc}
 quick=${BENCH_QUICK:-}
 skip=" ${BENCH_SKIP:-} "
+only=" ${BENCH_ONLY:-} "
 results=$out/results.txt
 : >"$results"
 # outputs of an earlier run must not stand in for a part that did not run
 rm -f "$out"/core.txt "$out"/pages.txt "$out"/cg-top.txt "$out"/cg-incl.txt "$out"/lua.txt \
-    "$out"/cg-lua-incl.txt "$out"/server.txt "$out"/server-cg.txt
+    "$out"/cg-lua-incl.txt "$out"/server.txt "$out"/server-cg.txt "$out"/adv.txt "$out"/adv-cg.txt \
+    "$out"/soak.txt
 start=$(date +%s)
 
 say() { printf '%s\n' "$*"; }
 # kv KEY: a value the parts printed as "@KEY=VALUE" (empty if none)
 kv() { grep -m1 "^@$1=" "$results" | cut -d= -f2-; }
-want() { case "$skip" in *" $1 "*) return 1 ;; esac; }
+want() {
+    case "$skip" in *" $1 "*) return 1 ;; esac
+    [ "$only" = "  " ] && return 0
+    case "$only" in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 if [ ! -f build/libmucjoins.a ] || [ ! -f build/plugins/mod_track_muc_joins/mucjoins.so ]; then
     say "bench: run make first (build/libmucjoins.a and the plugin are missing)" >&2
@@ -54,6 +75,11 @@ fi
 $CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE -Wall -Wextra -Werror \
     -Wshadow -Wstrict-prototypes -Wmissing-prototypes -O2 -g -Iinclude \
     bench/bench_core.c build/libmucjoins.a -licuuc -o "$out/bench_core" || exit 1
+for p in bench_adversarial bench_soak; do
+    $CC -std=c11 -D_POSIX_C_SOURCE=200809L -D_GNU_SOURCE -Wall -Wextra -Werror \
+        -Wshadow -Wstrict-prototypes -Wmissing-prototypes -O2 -g -Iinclude \
+        "bench/$p.c" build/libmucjoins.a -licuuc -o "$out/$p" || exit 1
+done
 
 # ---- the machine ------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -159,7 +185,7 @@ fi
 
 # ---- the reference module ----------------------------------------------------
 refdir=${MUCJOINS_REFERENCE_DIR:-}
-if [ -z "$refdir" ]; then
+if [ -z "$refdir" ] && { want lua || want server; }; then
     if [ -f /usr/lib/prosody/modules/mod_track_muc_joins/mod_track_muc_joins.lua ]; then
         refdir=/usr/lib/prosody/modules
     elif [ -f "$out/pm/usr/lib/prosody/modules/mod_track_muc_joins/mod_track_muc_joins.lua" ]; then
@@ -244,6 +270,46 @@ if want server; then
             tee "$out/server-cg.txt"
         grep '^@' "$out/server-cg.txt" >>"$results"
     fi
+fi
+
+# ---- 5. adversarial inputs -------------------------------------------------------
+if want adversarial; then
+    say
+    say "== 5. adversarial inputs: the worst case of every input next to a typical one of the same size"
+    aargs=""
+    [ -n "$quick" ] && aargs="--quick"
+    # shellcheck disable=SC2086
+    nice -n 19 "$out/bench_adversarial" $aargs | tee "$out/adv.txt"
+    grep '^@' "$out/adv.txt" | sed 's/^@adv\./@adv.time./' >>"$results"
+    if want callgrind && command -v valgrind >/dev/null; then
+        say
+        say "== 5b. the same in instructions (callgrind: exact; these give the verdict)"
+        rm -f "$out"/cg-adv.out*
+        # each cycle is dumped under its label (CALLGRIND_DUMP_STATS_AT)
+        # shellcheck disable=SC2086
+        nice -n 19 valgrind --tool=callgrind --collect-atstart=no \
+            --callgrind-out-file="$out/cg-adv.out" "$out/bench_adversarial" \
+            --mode cg-run $aargs >/dev/null 2>"$out/cg-adv.log"
+        for f in "$out"/cg-adv.out.*; do
+            [ -f "$f" ] || continue
+            awk '/^desc: Trigger: Client Request: / { l = $NF }
+                 /^(summary|totals):/ && l != "" { print l, $2; exit }' "$f"
+        done >"$out/cg-adv-counts.txt"
+        # shellcheck disable=SC2086
+        "$out/bench_adversarial" --mode counts "$out/cg-adv-counts.txt" $aargs | tee "$out/adv-cg.txt"
+        grep '^@' "$out/adv-cg.txt" | sed 's/^@adv\./@adv.cg./' >>"$results"
+    fi
+fi
+
+# ---- 6. soak ------------------------------------------------------------------------
+if want soak; then
+    say
+    say "== 6. soak: two simulated weeks of churn (clock hook), bytes back to the baseline?"
+    sargs=""
+    [ -n "$quick" ] && sargs="--days 1 --residents 200"
+    # shellcheck disable=SC2086
+    nice -n 19 "$out/bench_soak" $sargs | tee "$out/soak.txt"
+    grep '^@' "$out/soak.txt" >>"$results"
 fi
 
 elapsed=$(($(date +%s) - start))
@@ -352,6 +418,24 @@ table=$out/table.md
             "ours x$cr of none ($(kv server.cg.ours.ir_per_presence) vs $(kv server.cg.none.ir_per_presence), +$(kv server.cg.ours.per_presence) per presence)$ccomm" \
             "<= x1.01" "$(yesno "$(awk -v r="$cr" 'BEGIN{print (r <= 1.01)}')")"
     fi
+    av=$(kv adv.cg.rows)
+    asrc="instructions (callgrind)"
+    if [ -z "$av" ]; then
+        av=$(kv adv.time.rows)
+        asrc="CPU time (min of runs; no callgrind figure)"
+        ao=$(kv adv.time.over)
+    else
+        ao=$(kv adv.cg.over)
+    fi
+    if [ -n "$av" ]; then
+        row "adversarial: rows where the worst input costs more than 10x a typical one of the same size, or the tick grows with N (tables in the raw output)" \
+            "$ao of $av rows OVER, by $asrc" "0" "$(yesno "$(awk -v o="$ao" 'BEGIN{print (o==0)}')")"
+    fi
+    if [ -n "$(kv soak.base)" ]; then
+        row "soak: tracker bytes / live allocations, 2 x $(kv soak.days) simulated days of churn: baseline, peak, after churn (weeks 1, 2)" \
+            "$(kv soak.base) / $(kv soak.base_n); peak $(kv soak.peak) / $(kv soak.peak_n); after $(kv soak.after), $(kv soak.after2) / $(kv soak.after_n)" \
+            "back to the baseline" "$(yesno "$(kv soak.ok)")"
+    fi
     if [ -n "$v" ]; then
         row "server: peak RSS, ours / community / none" \
             "$(kv server.ours.peak_mib) / $(kv server.community.peak_mib) / $(kv server.none.peak_mib) MiB" "-" "-"
@@ -363,8 +447,8 @@ say "== summary ($elapsed s; load average at start $load0, at end $(cut -d' ' -f
 cat "$table"
 
 # ---- bench/RESULTS.md --------------------------------------------------------------
-if [ -n "$quick" ] || [ "$skip" != "  " ]; then
-    say "(BENCH_QUICK or BENCH_SKIP set: bench/RESULTS.md left as it was)"
+if [ -n "$quick" ] || [ "$skip" != "  " ] || [ "$only" != "  " ]; then
+    say "(BENCH_QUICK, BENCH_SKIP or BENCH_ONLY set: bench/RESULTS.md left as it was)"
     exit 0
 fi
 gen=$out/generated.md
@@ -387,6 +471,9 @@ gen=$out/generated.md
     [ -f "$out/cg-lua-incl.txt" ] && { say "callgrind, ours in the Lua VM, inclusive instructions per presence:"; cat "$out/cg-lua-incl.txt"; }
     [ -f "$out/server.txt" ] && grep -v '^@' "$out/server.txt"
     [ -f "$out/server-cg.txt" ] && grep -v '^@' "$out/server-cg.txt"
+    [ -f "$out/adv.txt" ] && grep -v '^@' "$out/adv.txt"
+    [ -f "$out/adv-cg.txt" ] && grep -v '^@' "$out/adv-cg.txt"
+    [ -f "$out/soak.txt" ] && grep -v '^@' "$out/soak.txt"
     say '```'
     say
     say "</details>"

@@ -13,6 +13,41 @@
 #                corpora and the regression inputs once (a quick check)
 # FUZZ_JOBS      ignored: one fuzzer process at a time, always
 # FUZZ_ARGS      more libFuzzer options (e.g. -max_len=8192)
+#
+# Slow inputs (issue 13: no input may cost more than 10x a typical input
+# of the same size). Two mechanisms, because libFuzzer's own is coarse:
+# FUZZ_SLOW_SECONDS  libFuzzer's -report_slow_units (default 1, its finest
+#                grain: whole seconds of wall time). Every target, always
+#                on: an input over it is saved as slow-unit-* in the
+#                artifacts directory and listed at the end of the run. It
+#                only reports (wall time on this shared machine is noise
+#                at that grain; a listed input is re-run by hand, or with
+#                FUZZ_COST=1, to decide); FUZZ_SLOW_FATAL=1 makes a listed
+#                input fail the run. A typical input of the largest size
+#                fuzzed (-max_len, 4096 by default) costs well under a
+#                millisecond even under ASan, so 1 s is far over 10x: it
+#                catches only the gross cases (the quadratic ones at
+#                larger -max_len, e.g. -max_len=65536 for mentions).
+# FUZZ_COST=1    the 10x rule itself, per input, inside fuzz_mentions and
+#                fuzz_jid (fuzz/cost_bound.h): an input taking over
+#                FUZZ_COST_FLOOR_MS (0.1) of the thread's CPU time is
+#                compared per byte with a typical input of its size class
+#                in the same format (Cyrillic text: the costlier benign
+#                kind), measured once per class; one over FUZZ_COST_RATIO
+#                (10) times it is measured again (minimum of three) next to
+#                the typical input of exactly its size, and if still over,
+#                aborts and is saved as a crash.
+#                Reliable under ASan: CPU time of the thread ignores time
+#                spent preempted, both sides run under the same
+#                sanitizers, the minimum of three removes the rest of the
+#                noise, and only the rare slow input is measured again (the
+#                fuzzer keeps its speed). Off by default,
+#                so that `make test`'s short runs cannot fail on timing.
+#                fuzz_tracker and fuzz_replay have no cost check of their
+#                own (what a "typical" stanza stream of the same size is
+#                is not defined by their byte formats): the slow-unit
+#                report covers them, and bench/bench_adversarial.c
+#                measures their inputs' worst cases.
 # Corpora grow in build/fuzz/corpus-TARGET (seeds copied from
 # fuzz/corpus/TARGET); crashes land in build/fuzz/artifacts/TARGET/ and
 # make the script fail. Save a crash as a regression seed with
@@ -71,6 +106,13 @@ failed=0
 total_execs=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+slow=${FUZZ_SLOW_SECONDS:-1}
+if [ "${FUZZ_COST:-}" = 1 ]; then
+    export FUZZ_COST_RATIO=${FUZZ_COST_RATIO:-10}
+    export FUZZ_COST_FLOOR_MS=${FUZZ_COST_FLOOR_MS:-0.1}
+    echo "fuzz: per-input cost bound on (fuzz_mentions, fuzz_jid): ${FUZZ_COST_RATIO}x a typical input, inputs over ${FUZZ_COST_FLOOR_MS} ms checked"
+fi
+total_slow=0
 for t in $targets; do
     if [ ! -f "fuzz/$t.c" ]; then
         echo "fuzz: no target fuzz/$t.c"
@@ -101,13 +143,23 @@ for t in $targets; do
     else
         # shellcheck disable=SC2086
         nice -n 19 "$out/$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
-            -print_final_stats=1 -artifact_prefix="$art/" $mask ${FUZZ_ARGS:-} \
+            -report_slow_units="$slow" -print_final_stats=1 -artifact_prefix="$art/" $mask ${FUZZ_ARGS:-} \
             "$corpus" >"$log" 2>&1
         rc=$?
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -E '^#[0-9]+.*(DONE|INITED)' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)
     total_execs=$((total_execs + ${execs:-0}))
+    nslow=$(grep -c '^Slowest unit' "$log" 2>/dev/null)
+    if [ "$nslow" -gt 0 ]; then
+        echo "fuzz: $t: $nslow slow input(s) over ${slow}s (slow-unit-* in $art/):"
+        grep -A1 '^Slowest unit' "$log" | head -10
+        total_slow=$((total_slow + nslow))
+        [ "${FUZZ_SLOW_FATAL:-}" = 1 ] && [ "$rc" -eq 0 ] && rc=3
+    fi
+    if grep -q '^cost bound:' "$log"; then
+        grep '^cost bound:' "$log" | head -3
+    fi
     if [ "$rc" -eq 0 ]; then
         echo "fuzz: $t: ok, ${execs:-?} executions in ${secs}s${cov:+, $cov}, corpus $(find "$corpus" -type f | wc -l) files"
         passed=$((passed + 1))
@@ -117,6 +169,6 @@ for t in $targets; do
         failed=$((failed + 1))
     fi
 done
-echo "fuzz: $total_execs executions in total"
+echo "fuzz: $total_execs executions in total; $total_slow slow input(s) over ${slow}s"
 echo "fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
