@@ -24,7 +24,8 @@ PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
-     $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN)
+     $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN) \
+     $(BUILD)/tests/lua-alloc-host
 
 $(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
@@ -49,6 +50,11 @@ $(BUILD)/mucjoins-replay: tools/mucjoins-replay.c $(BUILD)/libmucjoins.a
 $(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
+
+# A lua5.4 host with a counting allocator (tests/lua/test_alloc.lua).
+$(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
 
 $(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua)
 	@mkdir -p $(dir $@)
@@ -88,7 +94,7 @@ bench: all
 fuzz:
 	scripts/fuzz.sh
 
-FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h lua/*.c tools/*.c fuzz/*.c bench/*.c)
+FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c tools/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

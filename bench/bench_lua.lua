@@ -183,7 +183,7 @@ local stub = setmetatable({}, {});
 getmetatable(stub).__index = function() return function() return stub; end; end;
 getmetatable(stub).__call = function() return stub; end;
 
-_G.prosody = { full_sessions = {}, hosts = {}, events = { fire_event = noop } };
+_G.prosody = { full_sessions = {}, hosts = {}, events = { fire_event = noop, get_handlers = noop } };
 
 -- A module environment as Prosody's modulemanager gives one, minimal.
 local function load_module(file, dir)
@@ -295,13 +295,15 @@ local function out(sess, p, to)
 	local d = sess.directed;
 	if not d then d = {}; sess.directed = d; end
 	if p.attr.type then d[to] = nil; else d[to] = true; end
-	if pre_full then pre_full({ origin = sess, stanza = p }); end
+	local event = { origin = sess, stanza = p }; -- Prosody makes it, hooked or not
+	if pre_full then pre_full(event); end
 	npres = npres + 1;
 end
 local function inc(sess, p, from)
 	p.attr.from = from;
 	p.attr.to = sess.full_jid;
-	if on_full then on_full({ origin = sess, stanza = p }); end
+	local event = { origin = sess, stanza = p };
+	if on_full then on_full(event); end
 	npres = npres + 1;
 end
 
@@ -346,7 +348,8 @@ if PHASES == "all" then
 			local sess = sessions[s];
 			g.attr.from = gfrom[room_idx(s, j)];
 			g.attr.to = sess.full_jid;
-			if on_msg then on_msg({ origin = sess, stanza = g }); end
+			local event = { origin = sess, stanza = g };
+			if on_msg then on_msg(event); end
 			ngc = ngc + 1;
 		end
 	end
@@ -357,7 +360,8 @@ if PHASES == "all" then
 		for s = 0, NSESS - 1 do
 			local sess = sessions[s];
 			c.attr.to = sess.full_jid;
-			if on_msg then on_msg({ origin = sess, stanza = c }); end
+			local event = { origin = sess, stanza = c };
+			if on_msg then on_msg(event); end
 			nchat = nchat + 1;
 		end
 	end

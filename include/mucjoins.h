@@ -268,7 +268,7 @@ typedef struct mj_stanza {
     mj_type type;
     mj_str from; /* as routed; absent for what a client sends */
     mj_str to;   /* absent: broadcast presence */
-    mj_str id;
+    mj_str id;   /* read only for iq: a builder may leave it absent */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -280,7 +280,9 @@ typedef struct mj_stanza {
     int status[MJ_MAX_STATUS];
     size_t nstatus;
     int status_malformed;
-    mj_str item_nick;      /* <item nick=''/> inside muc#user */
+    mj_str item_nick;      /* <item nick=''/> inside muc#user; read only
+                              when status holds 303, so a builder may
+                              leave it absent otherwise */
     int has_destroy;       /* <destroy/> inside muc#user */
     mj_str destroy_jid;    /* its jid attribute (alternate venue) */
     mj_str destroy_reason; /* its <reason/> text */

@@ -36,7 +36,18 @@ local function memo(f) return setmetatable({}, { __index = function(t, k) t[k] =
 local event_names = memo(function(ty) return "muc-joins/" .. ty; end);
 local leaves = memo(function(r) return metric.leaves:with_labels(r); end);
 local failures = memo(function(r) return metric.failures:with_labels(r); end);
--- Apply what the core decided to session.rooms_joined and tell other modules.
+-- Whether another module listens to our muc-joins/* events (else the binding builds no event tables).
+local host_events = (prosody.hosts[module.host] or prosody).events;
+local listening = true;
+local function refresh_listening()
+	listening = log_changes;
+	for _, ty in ipairs({ "joined", "left", "nick-changed", "nick-rewritten", "join-failed", "ping-needed", "mention", "log" }) do
+		listening = listening or host_events.get_handlers("muc-joins/" .. ty) ~= nil;
+	end
+end
+module:hook("module-loaded", refresh_listening); module:hook("module-unloaded", refresh_listening);
+
+-- Apply what the core decided to session.rooms_joined (unless the binding did: ev.applied) and tell other modules.
 local function apply(events, session, stanza)
 	for i = 1, #events do
 		local ev = events[i]; local ty, jid = ev.type, ev.jid;
@@ -45,24 +56,22 @@ local function apply(events, session, stanza)
 		if s then
 			local rooms = s.rooms_joined or {};
 			s.rooms_joined, s.joined_rooms = rooms, rooms; -- joined_rooms: the seed README's spelling
-			if ty == "joined" then rooms[ev.room] = ev.nick; metric.joins:add(1);
-			elseif ty == "nick-changed" then rooms[ev.room] = ev.nick;
-			elseif ty == "left" then
-				rooms[ev.room] = nil;
+			if ev.applied then -- nothing more for rooms_joined
+			elseif ty == "joined" or ty == "nick-changed" then rooms[ev.room] = ev.nick;
+			elseif ty == "left" then rooms[ev.room] = nil; end
+			if ty == "left" then
 				if ev.reason == "ghost" then -- tell the client, so that it rejoins
 					s.send(st.presence({ type = "unavailable", from = ev.room .. "/" .. ev.nick, to = jid })
 						:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
 						:tag("item", { affiliation = "none", role = "none" }):up()
 						:tag("status", { code = "110" }):up():tag("status", { code = "333" }));
 				end
-				leaves[ev.reason]:add(1);
 			elseif ty == "ping-needed" then
 				local id = "mjping-" .. ev.ping_id .. "-" .. salt;
 				pings:set(id, { jid = jid, ping_id = ev.ping_id });
 				module:send(st.iq({ type = "get", id = id, from = jid, to = ev.room .. "/" .. ev.nick })
 					:tag("ping", { xmlns = "urn:xmpp:ping" }));
-			elseif ty == "mention" then metric.mentions:add(1);
-			elseif ty == "join-failed" then failures[ev.reason]:add(1); end
+			end
 			if log_changes and ty ~= "mention" then
 				module:log("info", "%s %s %s as %s%s", jid, ty, ev.room, tostring(ev.nick),
 					ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
@@ -88,12 +97,25 @@ local function call(session, method, ...)
 	return applied(method, session, select(2, ...), a, b);
 end
 
--- Hot path: outgoing/incoming never raise given a string and a table, and return the outcome alone if nothing changed.
+-- The metrics of events, from the binding's counts (t:counts()) when statistics are collected.
+local counted = { joined = 0, mention = 0, left = {}, ["join-failed"] = {} };
+local function sync_metrics()
+	local ok, c = pcall(tracker.counts, tracker);
+	if not ok then return; end
+	metric.joins:add(c.joined - counted.joined); metric.mentions:add(c.mention - counted.mention);
+	for reason, n in pairs(c.left) do leaves[reason]:add(n - (counted.left[reason] or 0)); end
+	for reason, n in pairs(c["join-failed"]) do failures[reason]:add(n - (counted["join-failed"][reason] or 0)); end
+	counted = c;
+end
+module:hook_global("stats-update", sync_metrics);
+
+-- Hot path: given Prosody's session, outgoing/incoming never raise, write rooms_joined themselves and return
+-- the outcome alone unless a record needs us or someone listens (listening).
 local module_host, outgoing, incoming = module.host, tracker.outgoing, tracker.incoming;
 local function on_outgoing(event)
 	local origin, stanza = event.origin, event.stanza;
 	if not origin.full_jid or origin.type ~= "c2s" then return; end
-	local outcome, events = outgoing(tracker, origin.full_jid, stanza);
+	local outcome, events = outgoing(tracker, origin, stanza, listening);
 	if events or not outcome then applied("outgoing", origin, stanza, outcome, events); end
 end
 for _, kind in ipairs({ "presence", "message" }) do
@@ -105,7 +127,7 @@ local function on_incoming(event)
 	local session = full_sessions[attr.to];
 	if not session or session.host ~= module_host then return; end
 	if attr.type == "error" then seen[stanza] = true; end -- for out_filter
-	local outcome, events = incoming(tracker, session.full_jid, stanza);
+	local outcome, events = incoming(tracker, session, stanza, listening);
 	if events or not outcome then applied("incoming", session, stanza, outcome, events); end
 end
 module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_incoming, 10);
@@ -136,6 +158,7 @@ local refused_seen = {};
 local tick_every = math.max(0.5, math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2));
 module:add_timer(tick_every, function()
 	call(nil, "tick");
+	refresh_listening(); sync_metrics();
 	local ok, stats = pcall(tracker.stats, tracker);
 	if ok then
 		metric.rooms:set(stats.rooms_shown);
@@ -148,12 +171,13 @@ end);
 
 local shell_unload = module:require("shell")(get_tracker); -- admin shell: shell.lib.lua
 
-function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen }; end
+function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen, counted = counted }; end
 function module.restore(data) -- the core's state lives in the tracker: keep it, and our outstanding pings
 	if data and data.tracker then tracker = data.tracker; pcall(tracker.configure, tracker, config); end
 	outgoing, incoming = tracker.outgoing, tracker.incoming;
 	if data and data.pings then pings = data.pings; end
 	if data and data.refused_seen then refused_seen = data.refused_seen; end -- the counters survive too
+	if data and data.counted then counted = data.counted; end
 end
 function module.unload()
 	shell_unload();
@@ -162,5 +186,6 @@ function module.unload()
 	if reloading then return; end
 	module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
 end
+refresh_listening();
 module:log("info", "mucjoins %s tracking MUC joins (max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

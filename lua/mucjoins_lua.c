@@ -11,6 +11,9 @@
  *   t:configure{ ... }                 -- unspecified fields keep their value
  *   outcome, events = t:outgoing(full_jid, stanza)
  *   outcome, events = t:incoming(full_jid, stanza)
+ *   outcome, events = t:outgoing(session, stanza, want)
+ *   outcome, events = t:incoming(session, stanza, want)
+ *   counts = t:counts()
  *   events = t:close(full_jid)
  *   events = t:tick()
  *   rooms  = t:rooms(full_jid)
@@ -24,8 +27,18 @@
  * Given a tracker, a string and a table they never raise, and when nothing
  * was recorded they return the outcome alone and allocate nothing (the
  * module's hot path). Sessions are cached by JID string (session_of()).
+ * Given Prosody's session table instead of the JID (session.full_jid is
+ * the JID; anything else there: "ignored"), joined / nick-changed / left
+ * records of that session are written to session.rooms_joined here, as
+ * the module does in Lua (the table created and also set as
+ * session.joined_rooms when it is not one), and marked applied=true;
+ * events are then returned only when want is true or a record needs the
+ * module (log, ping-needed, a ghost's left, records lost), else the
+ * outcome alone. t:counts() gives every event reported since the tracker
+ * was made: { joined=, mention=, left={ [reason]=n },
+ * ["join-failed"]={ [reason]=n } } (the module's metrics).
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
- * reason=, condition=, text=, alt_venue=, from_nick= } (type is
+ * reason=, condition=, text=, alt_venue=, from_nick=, applied= } (type is
  * mj_event_name(); absent strings nil) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
@@ -102,6 +115,7 @@ struct rec {
     int level;           /* mj_log_level of a log line */
     int reason;          /* mj_reason of an event */
     uint32_t ping_id;    /* MJ_EV_PING_NEEDED */
+    int applied;         /* written to session.rooms_joined by the binding */
     size_t off[NFIELDS]; /* into collect.buf; ABSENT: no string */
     size_t len[NFIELDS];
 };
@@ -114,6 +128,10 @@ struct collect {
     char *buf;
     size_t nbuf, capbuf;
     size_t dropped; /* records lost to allocation failure, this call */
+    /* Events counted as they are reported (t:counts()): the module's
+     * metrics, without an event table per event. Index: the reason. */
+    uint64_t n_joined, n_mention;
+    uint64_t n_left[MJ_R_TIMEOUT + 1], n_failed[MJ_R_TIMEOUT + 1];
 };
 
 /* Capacities kept between calls; a burst above them is given back. */
@@ -188,6 +206,7 @@ static void col_push(struct collect *c, int kind, int level, int reason,
     r->level = level;
     r->reason = reason;
     r->ping_id = 0;
+    r->applied = 0;
     for (i = 0; i < NFIELDS; i++) {
         if (i >= n || s[i].ptr == NULL) {
             r->off[i] = ABSENT;
@@ -239,6 +258,17 @@ static void on_event(void *ud, const mj_event *ev)
     col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
     {
         struct collect *c = ud;
+        size_t why =
+            (size_t)ev->reason <= MJ_R_TIMEOUT ? (size_t)ev->reason : 0;
+
+        if (ev->type == MJ_EV_JOINED)
+            c->n_joined++;
+        else if (ev->type == MJ_EV_MENTION)
+            c->n_mention++;
+        else if (ev->type == MJ_EV_LEFT)
+            c->n_left[why]++;
+        else if (ev->type == MJ_EV_JOIN_FAILED)
+            c->n_failed[why]++;
         if (c->nrec > 0 && c->recs[c->nrec - 1].kind == (int)ev->type)
             c->recs[c->nrec - 1].ping_id = ev->ping_id;
     }
@@ -296,6 +326,10 @@ enum {
     UV_LEVEL,
     UV_MSG,
     UV_LOG, /* "log", the type of log records */
+    UV_FULL_JID,
+    UV_ROOMS_JOINED,
+    UV_JOINED_ROOMS,
+    UV_APPLIED,
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
     UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
@@ -303,15 +337,17 @@ enum {
     UV_REASON_NAME = UV_EVENT + NEVENTS, /* NREASONS: mj_reason_name(1..) */
     UV_LEVEL_NAME = UV_REASON_NAME + NREASONS, /* NLEVELS */
     UV_BUILD = UV_LEVEL_NAME + NLEVELS, /* build_events (nil in itself) */
-    NUPVALUES = UV_BUILD
+    UV_APPLY,                           /* apply_events (nil in itself) */
+    NUPVALUES = UV_APPLY
 };
 
 static const char *const uv_keys[] = {
-    "name",      "attr",      "tags",     "xmlns",  "type",      "from",
-    "to",        "id",        "code",     "nick",   "jid",       "uri",
-    "by",        "room",      "old_nick", "reason", "condition", "text",
-    "alt_venue", "from_nick", "ping_id",  "level",  "msg",       "log"};
-_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_LOG - UV_NAME + 1,
+    "name",      "attr",         "tags",         "xmlns",  "type",      "from",
+    "to",        "id",           "code",         "nick",   "jid",       "uri",
+    "by",        "room",         "old_nick",     "reason", "condition", "text",
+    "alt_venue", "from_nick",    "ping_id",      "level",  "msg",       "log",
+    "full_jid",  "rooms_joined", "joined_rooms", "applied"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_APPLIED - UV_NAME + 1,
                "one string per UV_ key");
 
 /* Push upvalue first + i if 0 <= i < n, else the string s. */
@@ -562,7 +598,7 @@ static void push_rec(lua_State *L, const struct collect *c,
     }
     for (f = 0; f < NFIELDS; f++)
         n += r->off[f] != ABSENT;
-    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0);
+    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + r->applied;
     /* exactly sized, with room for the two fields the module adds */
     lua_createtable(L, 0, n + 2);
     push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
@@ -580,20 +616,21 @@ static void push_rec(lua_State *L, const struct collect *c,
         lua_pushinteger(L, (lua_Integer)r->ping_id);
         set_key(L, UV_PING_ID);
     }
+    if (r->applied) {
+        lua_pushboolean(L, 1);
+        set_key(L, UV_APPLIED);
+    }
 }
 
-/* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
- * or the array of collected records. */
-static int build_events(lua_State *L)
+/* Push nil or the array of collected records; the session JID at index
+ * jid (0: none) is reused for the records' jid. */
+static void push_events(lua_State *L, const struct collect *c, int jid)
 {
-    const struct tracker *u = lua_touserdata(L, 1);
-    const struct collect *c = &u->col;
-    int jid = lua_type(L, 3) == LUA_TSTRING ? 3 : 0;
     size_t i;
 
     if (c->nrec == 0 && c->dropped == 0) {
         lua_pushnil(L);
-        return 1;
+        return;
     }
     lua_createtable(
         L, c->nrec < INT_MAX - 1 ? (int)c->nrec + (c->dropped > 0) : INT_MAX,
@@ -615,6 +652,89 @@ static int build_events(lua_State *L)
         lua_setfield(L, -2, "msg");
         lua_rawseti(L, -2, (lua_Integer)c->nrec + 1);
     }
+}
+
+/* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
+ * or the array of collected records. */
+static int build_events(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+
+    push_events(L, &u->col, lua_type(L, 3) == LUA_TSTRING ? 3 : 0);
+    return 1;
+}
+
+/* Whether the binding writes record r (of the session whose JID is jid)
+ * to session.rooms_joined: joined and nick-changed set room = nick, left
+ * clears room. */
+static int writes_rooms(const struct collect *c, const struct rec *r,
+                        const char *jid, size_t jlen)
+{
+    if (r->kind != MJ_EV_JOINED && r->kind != MJ_EV_NICK_CHANGED &&
+        r->kind != MJ_EV_LEFT)
+        return 0;
+    if (r->off[F_ROOM] == ABSENT || r->off[F_JID] == ABSENT ||
+        r->len[F_JID] != jlen ||
+        memcmp(c->buf + r->off[F_JID], jid, jlen) != 0)
+        return 0;
+    return r->kind == MJ_EV_LEFT || r->off[F_NICK] != ABSENT;
+}
+
+/* Protected, the UV_APPLY closure: (tracker, session table, session JID,
+ * want) -> nil or the array of records (build_events). Writes what the
+ * core decided about rooms to session.rooms_joined (created, and also
+ * set as session.joined_rooms, when it is not a table), exactly as the
+ * module did in Lua, and marks those records applied. Returns the array
+ * when want is true or a record needs the module (a log line, a self-ping
+ * to send, a ghost to tell the client, records lost); else nil, and the
+ * records stay for t:last_events(). */
+static int apply_events(lua_State *L)
+{
+    struct tracker *u = lua_touserdata(L, 1);
+    struct collect *c = &u->col;
+    size_t jlen = 0, i;
+    const char *jid = lua_tolstring(L, 3, &jlen);
+    int want = lua_toboolean(L, 4) || c->dropped > 0, rooms = 0;
+
+    for (i = 0; i < c->nrec; i++) {
+        struct rec *r = &c->recs[i];
+
+        if (jid == NULL || !writes_rooms(c, r, jid, jlen)) {
+            want = want || r->kind == REC_LOG ||
+                   r->kind == MJ_EV_PING_NEEDED || r->kind == MJ_EV_JOINED ||
+                   r->kind == MJ_EV_NICK_CHANGED || r->kind == MJ_EV_LEFT;
+            continue;
+        }
+        if (r->kind == MJ_EV_LEFT && r->reason == MJ_R_GHOST)
+            want = 1;
+        if (rooms == 0) {
+            if (lua_getfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
+                LUA_TTABLE) {
+                lua_pop(L, 1);
+                lua_createtable(L, 0, 4);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
+            }
+            rooms = lua_gettop(L);
+            lua_getfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+            if (!lua_rawequal(L, -1, rooms)) {
+                lua_pushvalue(L, rooms);
+                lua_setfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pushlstring(L, c->buf + r->off[F_ROOM], r->len[F_ROOM]);
+        if (r->kind == MJ_EV_LEFT)
+            lua_pushnil(L);
+        else
+            lua_pushlstring(L, c->buf + r->off[F_NICK], r->len[F_NICK]);
+        lua_settable(L, rooms);
+        r->applied = 1;
+    }
+    if (want)
+        push_events(L, c, 3);
+    else
+        lua_pushnil(L);
     return 1;
 }
 
@@ -936,8 +1056,9 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
  * <destroy/>. Children in no namespace or the muc#user one count. */
 static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
 {
-    lua_Integer i, n = 0;
+    lua_Integer i, n = 0, item = 0;
     int tags, seen_item = 0, ok = 1;
+    size_t k;
     struct child c;
 
     st->has_muc_user = 1;
@@ -961,8 +1082,7 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_MUC_USER) != 2) {
                 seen_item = 1;
-                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
-                         &st->item_nick);
+                item = i;
             }
         } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
             child_ns(L, &c);
@@ -970,6 +1090,15 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
                 ok = scan_destroy(L, &c, anchor, st);
         }
         lua_settop(L, tags);
+    }
+    /* The item's nick: the core reads it only beside a 303 (mucjoins.h). */
+    for (k = 0; item != 0 && k < st->nstatus; k++) {
+        if (st->status[k] == 303 && child_at(L, tags, item, &c)) {
+            child_ns(L, &c);
+            attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
+                     &st->item_nick);
+            break;
+        }
     }
     lua_settop(L, tags - 1);
     return ok;
@@ -1101,7 +1230,8 @@ static int convert(lua_State *L, int stanza, int anchor, int want,
         attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
     if (want & CONV_TO)
         attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
-    attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
+    if (st->kind == MJ_KIND_IQ) /* the core reads no other stanza's id */
+        attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
     lua_settop(L, top);
 
     tags = push_tags(L, stanza, &n);
@@ -1292,29 +1422,47 @@ static int l_configure(lua_State *L)
     return 0;
 }
 
-/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events.
- * The module's hot path: given a tracker, a string and a table it never
- * raises (failures, lack of memory included, return nil, message), and
- * when nothing was recorded it returns the outcome alone, a string made
- * once, allocating nothing. */
+/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events
+ * t:outgoing(session, stanza, want) / t:incoming(session, stanza, want)
+ * The module's hot path: given a tracker, a string or a table and a table
+ * it never raises (failures, lack of memory included, return nil,
+ * message), and when nothing was recorded it returns the outcome alone, a
+ * string made once, allocating nothing. With Prosody's session table
+ * instead of the JID (its full_jid is the JID), what the core decided
+ * about rooms is written to session.rooms_joined here (apply_events) and
+ * the events are returned only when want is true or a record needs the
+ * module. */
 static int feed(lua_State *L, int outgoing)
 {
     struct tracker *u = check_tracker(L);
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int r, rc;
+    int r, rc, want = lua_toboolean(L, 4), sess = 0;
 
-    luaL_checkstring(L, 2);
+    col_reset(&u->col);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        /* 4: the session table, 2: its full_jid */
+        lua_pushvalue(L, 2);
+        if (rawkey(L, 2, UV_FULL_JID) != LUA_TSTRING) {
+            push_outcome(L, MJ_O_IGNORED);
+            return 1;
+        }
+        lua_replace(L, 2);
+        sess = 4;
+    } else {
+        luaL_checkstring(L, 2);
+        lua_pushnil(L);
+    }
     if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
-    lua_settop(L, 3 + NANCHORS); /* the anchors, nil */
-    r = convert(L, 3, 4, outgoing ? CONV_TO : CONV_FROM, &st);
+    lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
+    r = convert(L, 3, 5, outgoing ? CONV_TO : CONV_FROM, &st);
     if (r <= 0) {
         if (r == 0) {
             push_outcome(L, MJ_O_IGNORED);
@@ -1325,7 +1473,6 @@ static int feed(lua_State *L, int outgoing)
         return 2;
     }
 
-    col_reset(&u->col);
     rc = session_of(L, u, outgoing, &s);
     /* No Lua API call from here until the core has returned. */
     if (rc == MJ_OK)
@@ -1344,13 +1491,29 @@ static int feed(lua_State *L, int outgoing)
     }
     /* The core is done; Lua values may be made again. */
 
-    lua_settop(L, 3);
+    lua_settop(L, 4);
     push_outcome(L, oc);
     if (u->col.nrec == 0 && u->col.dropped == 0)
         return 1;
-    if (try_build(L, u, NULL, NULL, 2) != LUA_OK) {
+    if (sess != 0) {
+        /* (apply_events, tracker, session, jid, want) */
+        lua_pushvalue(L, lua_upvalueindex(UV_APPLY));
+        lua_pushlightuserdata(L, u);
+        lua_pushvalue(L, sess);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, want);
+        rc = protected_call(L, u, 4, 1);
+        u->dropped_total += u->col.dropped;
+        col_reset(&u->col);
+    } else {
+        rc = try_build(L, u, NULL, NULL, 2);
+    }
+    if (rc != LUA_OK) {
         lua_pushnil(L);
         lua_replace(L, -3); /* nil, the error */
+    } else if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 1; /* applied here, nobody to tell: the outcome alone */
     }
     return 2;
 }
@@ -1619,6 +1782,49 @@ static int l_stats(lua_State *L)
     return 1;
 }
 
+/* Protected: (tracker) -> the event counts (t:counts()). */
+static int build_counts(lua_State *L)
+{
+    const struct collect *c =
+        &((const struct tracker *)lua_touserdata(L, 1))->col;
+    int why;
+
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)c->n_joined);
+    lua_setfield(L, -2, "joined");
+    lua_pushinteger(L, (lua_Integer)c->n_mention);
+    lua_setfield(L, -2, "mention");
+    lua_newtable(L);
+    lua_newtable(L);
+    for (why = 1; why <= MJ_R_TIMEOUT; why++) {
+        const char *name = mj_reason_name((mj_reason)why);
+
+        if (c->n_left[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_left[why]);
+            lua_setfield(L, -3, name);
+        }
+        if (c->n_failed[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_failed[why]);
+            lua_setfield(L, -2, name);
+        }
+    }
+    lua_setfield(L, -3, "join-failed");
+    lua_setfield(L, -2, "left");
+    return 1;
+}
+
+/* t:counts() -> { joined=n, mention=n, left={ [reason]=n },
+ * ["join-failed"]={ [reason]=n } }: every event the core reported since
+ * the tracker was made, counted by the binding (the module's metrics). */
+static int l_counts(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    build(L, u, build_counts, NULL, 0);
+    return 1;
+}
+
 /* t:sessions() -> { full_jid... } */
 static int l_sessions(lua_State *L)
 {
@@ -1713,6 +1919,7 @@ static const luaL_Reg tracker_methods[] = {
     {"nick", l_nick},
     {"stats", l_stats},
     {"sessions", l_sessions},
+    {"counts", l_counts},
     {"restore", l_restore},
     {"message", l_message},
     {"importance", l_importance},
@@ -1734,7 +1941,7 @@ static void push_methods(lua_State *L)
     size_t i;
     int e;
 
-    luaL_checkstack(L, 2 * NUPVALUES + 2, "mucjoins");
+    luaL_checkstack(L, 3 * NUPVALUES + 2, "mucjoins");
     luaL_newlibtable(L, tracker_methods);
     lua_pushvalue(L, -2);
     for (i = 0; i < sizeof uv_keys / sizeof uv_keys[0]; i++)
@@ -1749,11 +1956,18 @@ static void push_methods(lua_State *L)
         lua_pushstring(L, mj_reason_name((mj_reason)e));
     for (e = 0; e < NLEVELS; e++)
         lua_pushstring(L, level_name(e));
-    /* build_events: copies of the same upvalues, and nil for itself */
-    for (e = 1; e < NUPVALUES; e++)
-        lua_pushvalue(L, -(NUPVALUES - 1));
+    /* build_events and apply_events: copies of the same upvalues, and nil
+     * for the two closures */
+    for (e = 1; e < UV_BUILD; e++)
+        lua_pushvalue(L, -(UV_BUILD - 1));
+    lua_pushnil(L);
     lua_pushnil(L);
     lua_pushcclosure(L, build_events, NUPVALUES);
+    for (e = 1; e < UV_BUILD; e++)
+        lua_pushvalue(L, -UV_BUILD);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushcclosure(L, apply_events, NUPVALUES);
     luaL_setfuncs(L, tracker_methods, NUPVALUES);
 }
 
