@@ -346,6 +346,24 @@ MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
 MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
                                mj_outcome *out);
 
+/* What mj_session_outgoing() (outgoing != 0) or mj_session_incoming()
+ * reads of a stanza of this kind and type: MJ_NEED_* bits. A view builder
+ * may read only these parts and leave the rest of the view absent (0: the
+ * stanza is ignored whatever it holds, without a session). So that a
+ * stanza is read once, lazily, as far as the decision needs. */
+enum {
+    MJ_NEED_FROM = 1 << 0,     /* from */
+    MJ_NEED_TO = 1 << 1,       /* to */
+    MJ_NEED_MUC = 1 << 2,      /* has_muc_x */
+    MJ_NEED_MUC_USER = 1 << 3, /* has_muc_user, status, item, destroy */
+    MJ_NEED_ERROR = 1 << 4,    /* error_type, error_condition, error_by */
+    MJ_NEED_MESSAGE = 1 << 5,  /* body, has_subject, delay_from, mentions */
+    MJ_NEED_ALL = (1 << 6) - 1 /* what the other mj_session_* functions
+                                  taking a stanza may read, with has_ping and
+                                  id */
+};
+MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
+
 /* What a received message is to the session (SPEC 6-7). */
 typedef enum mj_msg_class {
     MJ_M_OTHER = 0,   /* not a groupchat message with a body from a room

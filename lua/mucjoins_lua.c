@@ -832,9 +832,11 @@ static void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
  * string the view points to is copied into an anchor slot on the stack,
  * so it stays alive for the core call whatever a finalizer does to the
  * stanza meanwhile. Only what the core reads for the stanza's kind is
- * read: no from for what the session sends, no to for what it receives
- * (mucjoins.h), and for presences neither the message fields (body,
- * subject, delays, references) nor an iq's ping.
+ * read (mj_stanza_needs(): for a presence received, from and the muc#user
+ * element, the item's nick only beside a 303; nothing at all of a chat
+ * message or an iq fed to outgoing/incoming, which return "ignored"
+ * without looking for the session); the other methods read everything
+ * but a presence's message fields.
  */
 
 enum {
@@ -857,8 +859,9 @@ enum {
  * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
 #define CONV_STACK 24
 
-/* What convert() reads of the addresses. */
-enum { CONV_FROM = 1, CONV_TO = 2 };
+/* convert()'s dir: what the session sends or receives (only what the core
+ * reads of it, mj_stanza_needs()), or the whole view. */
+enum { CONV_IN = 0, CONV_OUT = 1, CONV_FULL = 2 };
 
 #define LIT_EQ(s, n, lit)                                                     \
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
@@ -1196,15 +1199,19 @@ static void add_mention(lua_State *L, const struct child *c, int anchor,
 }
 
 /* Fill st from the stanza table at index stanza; NANCHORS slots from
- * anchor on hold the strings; want: CONV_FROM, CONV_TO. Returns 1, 0 if it
- * is not a presence, message or iq, -1 when out of memory. The stack is
+ * anchor on hold the strings. dir CONV_IN / CONV_OUT: only the parts the
+ * core reads of a stanza of that kind and type received / sent
+ * (mj_stanza_needs()), read in one pass; CONV_FULL: everything (no message
+ * parts of a presence). Returns 1, 0 if it is not a presence, message or
+ * iq or the core reads nothing of it, -1 when out of memory. The stack is
  * left as it was. */
-static int convert(lua_State *L, int stanza, int anchor, int want,
+static int convert(lua_State *L, int stanza, int anchor, int dir,
                    mj_stanza *st)
 {
     lua_Integer i, n = 0;
     int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
-    int seen_body = 0, presence;
+    int seen_body = 0, message;
+    unsigned need;
     const char *s;
     size_t len = 0;
     struct child c;
@@ -1221,19 +1228,31 @@ static int convert(lua_State *L, int stanza, int anchor, int want,
         lua_settop(L, top);
         return 0;
     }
-    presence = st->kind == MJ_KIND_PRESENCE;
 
     attrs = push_attrs(L, stanza);
     s = push_str(L, attrs, UV_TYPE, &len);
     st->type = classify_type(s, len, st->kind);
-    if (want & CONV_FROM)
+    if (dir == CONV_FULL)
+        need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
+                                            : MJ_NEED_ALL;
+    else
+        need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
+    if (need == 0) {
+        lua_settop(L, top);
+        return 0;
+    }
+    message = (need & MJ_NEED_MESSAGE) != 0;
+    if (need & MJ_NEED_FROM)
         attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
-    if (want & CONV_TO)
+    if (need & MJ_NEED_TO)
         attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
-    if (st->kind == MJ_KIND_IQ) /* the core reads no other stanza's id */
+    if (dir == CONV_FULL && st->kind == MJ_KIND_IQ) /* no other id is read */
         attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
     lua_settop(L, top);
 
+    if ((need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
+                 MJ_NEED_MESSAGE)) == 0)
+        return 1;
     tags = push_tags(L, stanza, &n);
     if (tags == 0)
         return 1;
@@ -1243,22 +1262,23 @@ static int convert(lua_State *L, int stanza, int anchor, int want,
         if (LIT_EQ(c.name, c.name_len, "x")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_MUC) == 1)
-                st->has_muc_x = 1;
+                st->has_muc_x = (need & MJ_NEED_MUC) != 0;
             else if (NS_CLASS(&c, NS_MUC_USER) == 1) {
-                if (!st->has_muc_user)
+                if (!st->has_muc_user && (need & MJ_NEED_MUC_USER))
                     ok = scan_muc_user(L, c.el, anchor, st);
-            } else if (!presence && NS_CLASS(&c, NS_XDELAY) == 1)
+            } else if (message && NS_CLASS(&c, NS_XDELAY) == 1)
                 add_delay(L, c.attrs, anchor, st);
         } else if (LIT_EQ(c.name, c.name_len, "error")) {
-            if (!seen_error && st->type == MJ_T_ERROR) {
+            if (!seen_error && st->type == MJ_T_ERROR &&
+                (need & MJ_NEED_ERROR)) {
                 child_ns(L, &c);
                 if (content_ns(&c)) {
                     seen_error = 1;
                     scan_error(L, &c, anchor, st);
                 }
             }
-        } else if (presence) {
-            /* nothing else in a presence is read */
+        } else if (!message) {
+            /* nothing else is read */
         } else if (LIT_EQ(c.name, c.name_len, "delay")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_DELAY) == 1)
@@ -1462,7 +1482,7 @@ static int feed(lua_State *L, int outgoing)
         return 2;
     }
     lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
-    r = convert(L, 3, 5, outgoing ? CONV_TO : CONV_FROM, &st);
+    r = convert(L, 3, 5, outgoing ? CONV_OUT : CONV_IN, &st);
     if (r <= 0) {
         if (r == 0) {
             push_outcome(L, MJ_O_IGNORED);
@@ -1541,7 +1561,7 @@ static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
     luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
     anchor = lua_gettop(L) + 1;
     lua_settop(L, anchor + NANCHORS - 1);
-    if (convert(L, 3, anchor, CONV_FROM | CONV_TO, st) <= 0)
+    if (convert(L, 3, anchor, CONV_FULL, st) <= 0)
         return 0;
     col_reset(&u->col);
     if (session_of(L, u, 0, sp) != MJ_OK) {
