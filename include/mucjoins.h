@@ -311,6 +311,25 @@ typedef struct mj_stanza {
 /* Zero the view: kind presence, type available, everything absent. */
 MJ_API void mj_stanza_init(mj_stanza *st);
 
+/* The extraction rules every builder of a view shares (the Lua binding,
+ * the replay tool), so that one stanza means one thing everywhere. Each
+ * only reads its arguments during the call; st keeps no pointer to them.
+ *
+ * The stanza's element name: "presence", "message" or "iq" set st->kind
+ * and return 1; anything else returns 0 (the core reads nothing of it). */
+MJ_API int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len);
+/* Its type attribute (NULL: absent), read for st->kind: st->type. */
+MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
+/* One <status/> child of the first muc#user <x/> (in that namespace), its
+ * code attribute (NULL: absent). Exactly three ASCII digits 100-999 are
+ * recorded, each code once; anything else, and a new code beyond
+ * MJ_MAX_STATUS, sets status_malformed instead. */
+MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
+/* Whether a child's namespace (NULL: none given, so the stanza's own) is
+ * the stanza's content namespace, as <body/>, <subject/> and <error/> must
+ * be: absent, jabber:client or jabber:server. */
+MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
+
 /* What the tracker made of one stanza. */
 typedef enum mj_outcome {
     MJ_O_IGNORED = 0,   /* nothing in it can change a room's state: not

@@ -978,19 +978,6 @@ static int text_of(lua_State *L, int el, int slot, mj_str *out)
     return 1;
 }
 
-/* 100-999 from exactly three ASCII digits, else -1. */
-static int status_code(lua_State *L, int attrs)
-{
-    size_t n = 0;
-    const char *s = push_str(L, attrs, UV_CODE, &n);
-    int code = -1;
-
-    if (s != NULL && n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
-        s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
-        code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    return code; /* the string stays pushed: the caller's settop drops it */
-}
-
 /* A child element being looked at: its stack slots and strings. */
 struct child {
     int el, attrs; /* attrs: 0 when not a table */
@@ -1074,12 +1061,10 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
         if (LIT_EQ(c.name, c.name_len, "status")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                int code = status_code(L, c.attrs);
+                size_t len = 0;
+                const char *code = push_str(L, c.attrs, UV_CODE, &len);
 
-                if (code < 0)
-                    st->status_malformed = 1;
-                else if (st->nstatus < MJ_MAX_STATUS)
-                    st->status[st->nstatus++] = code;
+                mj_stanza_add_status(st, code, len);
             }
         } else if (!seen_item && LIT_EQ(c.name, c.name_len, "item")) {
             child_ns(L, &c);
@@ -1137,32 +1122,11 @@ static void scan_error(lua_State *L, const struct child *e, int anchor,
     lua_settop(L, tags - 1);
 }
 
-/* Whether a child's namespace is the stanza's own (absent, or one of the
- * two content namespaces): <error/>, <body/>, <subject/>. */
+/* Whether a child's namespace is the stanza's own (<error/>, <body/>,
+ * <subject/>): the library's rule. */
 static int content_ns(const struct child *c)
 {
-    return c->ns == NULL || LIT_EQ(c->ns, c->ns_len, "jabber:client") ||
-           LIT_EQ(c->ns, c->ns_len, "jabber:server");
-}
-
-static mj_type classify_type(const char *s, size_t n, mj_kind kind)
-{
-    if (s == NULL)
-        return kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
-    if (LIT_EQ(s, n, "error"))
-        return MJ_T_ERROR;
-    switch (kind) {
-    case MJ_KIND_PRESENCE:
-        return LIT_EQ(s, n, "unavailable") ? MJ_T_UNAVAILABLE : MJ_T_OTHER;
-    case MJ_KIND_MESSAGE:
-        return LIT_EQ(s, n, "groupchat") ? MJ_T_GROUPCHAT : MJ_T_OTHER;
-    default:
-        if (LIT_EQ(s, n, "get"))
-            return MJ_T_GET;
-        if (LIT_EQ(s, n, "set"))
-            return MJ_T_SET;
-        return LIT_EQ(s, n, "result") ? MJ_T_RESULT : MJ_T_OTHER;
-    }
+    return mj_stanza_content_ns(c->ns, c->ns_len);
 }
 
 /* A delay marker's from attribute (markers without one are not listed). */
@@ -1218,20 +1182,14 @@ static int convert(lua_State *L, int stanza, int anchor, int dir,
 
     mj_stanza_init(st);
     s = push_str(L, stanza, UV_NAME, &len);
-    if (LIT_EQ(s, len, "presence"))
-        st->kind = MJ_KIND_PRESENCE;
-    else if (LIT_EQ(s, len, "message"))
-        st->kind = MJ_KIND_MESSAGE;
-    else if (LIT_EQ(s, len, "iq"))
-        st->kind = MJ_KIND_IQ;
-    else {
+    if (!mj_stanza_set_kind(st, s, len)) {
         lua_settop(L, top);
         return 0;
     }
 
     attrs = push_attrs(L, stanza);
     s = push_str(L, attrs, UV_TYPE, &len);
-    st->type = classify_type(s, len, st->kind);
+    mj_stanza_set_type(st, s, len);
     if (dir == CONV_FULL)
         need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
                                             : MJ_NEED_ALL;
