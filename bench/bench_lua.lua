@@ -9,7 +9,7 @@
 -- Worker (one configuration, one process; what the driver spawns, and
 -- what callgrind runs):
 --   lua5.4 bench/bench_lua.lua --one CONFIG OUR_MODULE_DIR REFERENCE_FILE
---          sessions rooms [phases]
+--          sessions rooms [all|groupchat|presence]
 --
 -- OUR_MODULE_DIR holds mod_track_muc_joins.lua and mucjoins.so
 -- (build/plugins/mod_track_muc_joins); REFERENCE_MODULE_FILE is the
@@ -161,7 +161,7 @@ end
 local CONFIG, our_dir, ref_file = arg[2], arg[3], arg[4];
 local NSESS = tonumber(arg[5]);
 local NROOMS = tonumber(arg[6]);
-local PHASES = arg[7] or "all"; -- "all" or "presence" (no message workloads)
+local PHASES = arg[7] or "all"; -- "all", "groupchat" (no chat messages) or "presence" (no messages)
 if not CONFIG or not our_dir or not ref_file or not NSESS or not NROOMS then usage(); end
 
 package.path = "/usr/lib/prosody/?.lua;" .. package.path;
@@ -336,7 +336,7 @@ local joins = NSESS * NROOMS;
 
 -- messages to settled sessions: timed apart from the presences
 local t_gc, t_chat = 0, 0;
-if PHASES == "all" then
+if PHASES ~= "presence" then
 	local g, c = T.groupchat, T.chat;
 	local gfrom = {};
 	for i = 0, POOL - 1 do gfrom[i] = rooms[i] .. "/firstwitch"; end
@@ -356,7 +356,7 @@ if PHASES == "all" then
 	t_gc = clock() - t0;
 	collectgarbage("collect");
 	t0 = clock();
-	for _ = 0, NROOMS - 1 do
+	for _ = 0, PHASES == "all" and NROOMS - 1 or -1 do
 		for s = 0, NSESS - 1 do
 			local sess = sessions[s];
 			c.attr.to = sess.full_jid;

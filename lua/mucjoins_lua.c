@@ -373,9 +373,10 @@ static void push_error(lua_State *L, int rc)
 /* The tracker userdata                                                    */
 
 struct tracker {
-    mj_tracker *tr; /* NULL once freed */
-    int busy;       /* results are being built: no re-entry */
-    mj_config cfg;  /* as last applied (the core has no getter) */
+    const void *magic; /* &tracker_key of this copy (check_tracker) */
+    mj_tracker *tr;    /* NULL once freed */
+    int busy;          /* results are being built: no re-entry */
+    mj_config cfg;     /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
     mj_session *last; /* the session of the last session_of(), or NULL */
@@ -404,8 +405,17 @@ static struct tracker *to_tracker(lua_State *L, int idx)
 static struct tracker *check_tracker(lua_State *L)
 {
     struct tracker *u = lua_touserdata(L, 1);
-    int ok = u != NULL && lua_getmetatable(L, 1);
+    int ok;
 
+    /* A full userdata of our size whose first word is this copy's
+     * registry key was made by l_new() of this copy: Lua code cannot make
+     * one, and another copy's trackers hold another key. The hot path
+     * stops here; anything else has its metatable checked. */
+    if (u != NULL && lua_type(L, 1) == LUA_TUSERDATA &&
+        lua_rawlen(L, 1) == sizeof *u && u->magic == &tracker_key &&
+        u->tr != NULL && !u->busy)
+        return u;
+    ok = u != NULL && lua_getmetatable(L, 1);
     if (ok) {
         ok = lua_rawequal(L, -1, lua_upvalueindex(UV_MT));
         lua_pop(L, 1);
@@ -1162,49 +1172,59 @@ static void add_mention(lua_State *L, const struct child *c, int anchor,
     lua_pop(L, 1);
 }
 
-/* Fill st from the stanza table at index stanza; NANCHORS slots from
- * anchor on hold the strings. dir CONV_IN / CONV_OUT: only the parts the
- * core reads of a stanza of that kind and type received / sent
- * (mj_stanza_needs()), read in one pass; CONV_FULL: everything (no message
- * parts of a presence). Returns 1, 0 if it is not a presence, message or
- * iq or the core reads nothing of it, -1 when out of memory. The stack is
+/* The stanza's kind and type into st->kind and st->type (nothing else of
+ * st is touched), and what is read of it for dir: CONV_IN / CONV_OUT,
+ * what the core reads of a stanza of that kind and type received / sent
+ * (mj_stanza_needs()); CONV_FULL, everything (no message parts of a
+ * presence). 0: not a presence, message or iq, or nothing is read. The
+ * stack is left as it was. */
+static unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st)
+{
+    int top = lua_gettop(L), attrs;
+    size_t len = 0;
+    const char *s = push_str(L, stanza, UV_NAME, &len);
+    unsigned need = 0;
+
+    if (mj_stanza_set_kind(st, s, len)) {
+        attrs = push_attrs(L, stanza);
+        s = push_str(L, attrs, UV_TYPE, &len);
+        mj_stanza_set_type(st, s, len);
+        if (dir == CONV_FULL)
+            need = st->kind == MJ_KIND_PRESENCE
+                       ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
+                       : MJ_NEED_ALL;
+        else
+            need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
+    }
+    lua_settop(L, top);
+    return need;
+}
+
+/* Fill st from the stanza table at index stanza, reading what need
+ * (stanza_head(), not 0) names, in one pass; NANCHORS slots from anchor
+ * on hold the strings. Returns 1, or -1 when out of memory. The stack is
  * left as it was. */
-static int convert(lua_State *L, int stanza, int anchor, int dir,
+static int convert(lua_State *L, int stanza, int anchor, unsigned need,
                    mj_stanza *st)
 {
     lua_Integer i, n = 0;
     int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
     int seen_body = 0, message;
-    unsigned need;
-    const char *s;
-    size_t len = 0;
+    mj_kind kind = st->kind;
+    mj_type type = st->type;
     struct child c;
 
     mj_stanza_init(st);
-    s = push_str(L, stanza, UV_NAME, &len);
-    if (!mj_stanza_set_kind(st, s, len)) {
-        lua_settop(L, top);
-        return 0;
-    }
-
+    st->kind = kind;
+    st->type = type;
     attrs = push_attrs(L, stanza);
-    s = push_str(L, attrs, UV_TYPE, &len);
-    mj_stanza_set_type(st, s, len);
-    if (dir == CONV_FULL)
-        need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
-                                            : MJ_NEED_ALL;
-    else
-        need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
-    if (need == 0) {
-        lua_settop(L, top);
-        return 0;
-    }
     message = (need & MJ_NEED_MESSAGE) != 0;
     if (need & MJ_NEED_FROM)
         attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
     if (need & MJ_NEED_TO)
         attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
-    if (dir == CONV_FULL && st->kind == MJ_KIND_IQ) /* no other id is read */
+    if (need == MJ_NEED_ALL &&
+        st->kind == MJ_KIND_IQ) /* no other id is read */
         attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
     lua_settop(L, top);
 
@@ -1361,6 +1381,7 @@ static int l_new(lua_State *L)
     read_config(L, 1, &cfg);
     u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
+    u->magic = &tracker_key;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
     lua_setmetatable(L, -2);
     lua_newtable(L); /* the session cache (session_of) */
@@ -1416,7 +1437,8 @@ static int feed(lua_State *L, int outgoing)
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int r, rc, want = lua_toboolean(L, 4), sess = 0;
+    int rc, want = lua_toboolean(L, 4), sess = 0;
+    unsigned need;
 
     col_reset(&u->col);
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -1434,18 +1456,18 @@ static int feed(lua_State *L, int outgoing)
         luaL_checkstring(L, 2);
         lua_pushnil(L);
     }
+    need = stanza_head(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
+    if (need == 0) {
+        push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
+        return 1;
+    }
     if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
     lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
-    r = convert(L, 3, 5, outgoing ? CONV_OUT : CONV_IN, &st);
-    if (r <= 0) {
-        if (r == 0) {
-            push_outcome(L, MJ_O_IGNORED);
-            return 1;
-        }
+    if (convert(L, 3, 5, need, &st) < 0) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
@@ -1513,13 +1535,15 @@ static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
                               mj_stanza *st)
 {
     int anchor;
+    unsigned need;
 
     luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
     anchor = lua_gettop(L) + 1;
     lua_settop(L, anchor + NANCHORS - 1);
-    if (convert(L, 3, anchor, CONV_FULL, st) <= 0)
+    need = stanza_head(L, 3, CONV_FULL, st);
+    if (need == 0 || convert(L, 3, anchor, need, st) < 0)
         return 0;
     col_reset(&u->col);
     if (session_of(L, u, 0, sp) != MJ_OK) {

@@ -200,7 +200,7 @@ if want lua; then
         ln=200
         [ -n "$quick" ] && ln=50
         d=$((ln * 20 * 12))
-        lcg() { cg_run "lua-$1" lua5.4 bench/bench_lua.lua --one "$1" "$plugin" "$reffile" $ln 20 presence; }
+        lcg() { cg_run "lua-$1${2:+-$2}" lua5.4 bench/bench_lua.lua --one "$1" "$plugin" "$reffile" $ln 20 "${2:-presence}"; }
         z=$(lcg empty)
         o=$(lcg ours)
         f=$(lcg floor)
@@ -219,6 +219,20 @@ if want lua; then
                 ir=$(((r - z) / d))
                 say "  callgrind: reference $ir instructions per presence; ours/reference $(awk -v a="$io" -v b="$ir" 'BEGIN{printf "%.2f", a/b}')"
                 echo "@cg.lua.reference=$ir" >>"$results"
+            fi
+            # the message workloads: the same run with groupchat messages,
+            # then with chat messages too; each net of the empty module
+            zg=$(lcg empty groupchat)
+            za=$(lcg empty all)
+            og=$(lcg ours groupchat)
+            oa=$(lcg ours all)
+            m=$((ln * 20))
+            if [ -n "$zg" ] && [ -n "$za" ] && [ -n "$og" ] && [ -n "$oa" ]; then
+                ig=$((((og - o) - (zg - z)) / m))
+                ic=$((((oa - og) - (za - zg)) / m))
+                say "  callgrind: ours per groupchat message $ig instructions, per chat message $ic"
+                echo "@cg.lua.groupchat=$ig" >>"$results"
+                echo "@cg.lua.chat=$ic" >>"$results"
             fi
             say "  ours, inclusive instructions per presence by part:"
             callgrind_annotate --inclusive=yes "$out/cg-lua-ours.out" 2>/dev/null |
@@ -308,10 +322,16 @@ table=$out/table.md
         row "Lua VM: our net cost per presence / the reference's ($(kv lua.rounds) interleaved rounds, one process each, paired, net of an empty module)" \
             "$(kv lua.ours_net_us) / $(kv lua.reference_net_us) us = x$v (rounds x$(kv lua.ratio_min)..x$(kv lua.ratio_max)); read floor x$(kv lua.floor_ratio)$cgr" "<= 0.25" \
             "$(yesno "$(awk -v v="$v" 'BEGIN{print (v<=0.25)}')")"
+        cgg=""
+        cgc=""
+        if [ -n "$(kv cg.lua.groupchat)" ] && [ -n "$(kv cg.lua.reference)" ]; then
+            cgg="; instructions $(kv cg.lua.groupchat) = x$(awk -v a="$(kv cg.lua.groupchat)" -v b="$(kv cg.lua.reference)" 'BEGIN{printf "%.2f", a/b}') of the reference per presence"
+            cgc="; $(kv cg.lua.chat) instructions"
+        fi
         v=$(kv lua.groupchat_ratio)
         row "Lua VM: ours per groupchat message (100-byte body, no mention, to a joined session) / the reference per presence" \
-            "$(kv lua.ours_groupchat_us) us = x$v" "<= 0.25" "$(yesno "$(awk -v v="$v" 'BEGIN{print (v<=0.25)}')")"
-        row "Lua VM: ours per one-to-one chat message (net)" "$(kv lua.ours_chat_us) us" "next to nothing" "-"
+            "$(kv lua.ours_groupchat_us) us = x$v$cgg" "<= 0.25" "$(yesno "$(awk -v v="$v" 'BEGIN{print (v<=0.25)}')")"
+        row "Lua VM: ours per one-to-one chat message (net)" "$(kv lua.ours_chat_us) us$cgc" "next to nothing" "-"
         v=$(kv lua.mem_ratio)
         row "Lua VM: memory per settled join, Lua heap + core bytes, ours / reference" \
             "$(kv lua.ours_bytes_per_join) B (core $(kv lua.ours_core_per_join) B) / $(kv lua.reference_bytes_per_join) B = x$v" "<= 2" \
