@@ -118,8 +118,16 @@ local function on_outgoing(event)
 	local outcome, events = outgoing(tracker, origin, stanza, listening);
 	if events or not outcome then applied("outgoing", origin, stanza, outcome, events); end
 end
-for _, kind in ipairs({ "presence", "message" }) do
-	for _, to in ipairs({ "full", "bare", "host" }) do module:hook("pre-" .. kind .. "/" .. to, on_outgoing, 10); end
+-- Message types the core never reads (it says so once, mj.reads) skip the call: a chat message costs a table lookup.
+local function skipped(outgoing)
+	local t = {};
+	for _, ty in ipairs({ "chat", "normal", "headline", "groupchat", "error" }) do t[ty] = not mj.reads("message", ty, outgoing); end
+	return t;
+end
+local skip_in, skip_out = skipped(false), skipped(true);
+local function on_message_out(event) if not skip_out[event.stanza.attr.type or "normal"] then return on_outgoing(event); end end
+for _, to in ipairs({ "full", "bare", "host" }) do
+	module:hook("pre-presence/" .. to, on_outgoing, 10); module:hook("pre-message/" .. to, on_message_out, 10);
 end
 
 local function on_incoming(event)
@@ -130,7 +138,8 @@ local function on_incoming(event)
 	local outcome, events = incoming(tracker, session, stanza, listening);
 	if events or not outcome then applied("incoming", session, stanza, outcome, events); end
 end
-module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_incoming, 10);
+local function on_message_in(event) if not skip_in[event.stanza.attr.type or "normal"] then return on_incoming(event); end end
+module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_message_in, 10);
 
 local function get_tracker() return tracker; end
 module:require("selfping")({ tracker = get_tracker, pings = function() return pings; end, call = call,

@@ -7,6 +7,7 @@
  *
  *   local mj = package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins")()
  *   mj.version
+ *   yes = mj.reads(name, type, outgoing)  -- does the core read such stanzas?
  *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
  *   t:configure{ ... }                 -- unspecified fields keep their value
  *   outcome, events = t:outgoing(full_jid, stanza)
@@ -1931,7 +1932,27 @@ static const luaL_Reg tracker_methods[] = {
     {"link_lost", l_link_lost},
     {NULL, NULL}};
 
-static const luaL_Reg module_functions[] = {{"new", l_new}, {NULL, NULL}};
+/* mj.reads(name, type, outgoing) -> boolean: whether t:outgoing (outgoing
+ * true) or t:incoming reads anything of a stanza with this element name
+ * and type attribute (nil: absent); the core's mj_stanza_needs(). A module
+ * may ask once and skip the call for stanzas it would return "ignored". */
+static int l_reads(lua_State *L)
+{
+    size_t nlen, tlen = 0;
+    const char *name = luaL_checklstring(L, 1, &nlen);
+    const char *type = luaL_optlstring(L, 2, NULL, &tlen);
+    mj_stanza st;
+
+    mj_stanza_init(&st);
+    lua_pushboolean(
+        L, mj_stanza_set_kind(&st, name, nlen) &&
+               (mj_stanza_set_type(&st, type, tlen),
+                mj_stanza_needs(lua_toboolean(L, 3), st.kind, st.type) != 0));
+    return 1;
+}
+
+static const luaL_Reg module_functions[] = {
+    {"new", l_new}, {"reads", l_reads}, {NULL, NULL}};
 
 /* Create this copy's tracker metatable, or find it again when the module
  * is loaded a second time (Prosody module reload): trackers created before

@@ -420,6 +420,21 @@ test("voluntary leave", function()
 	eq(#t:rooms(SESS), 0, "no rooms")
 end)
 
+test("mj.reads says which stanzas outgoing/incoming read at all", function()
+	eq(mj.reads("message", "chat", false), false, "chat received")
+	eq(mj.reads("message", nil, false), false, "normal received")
+	eq(mj.reads("message", "groupchat", false), true, "groupchat received")
+	eq(mj.reads("message", "groupchat", true), false, "groupchat sent")
+	eq(mj.reads("message", "error", true), true, "error sent")
+	eq(mj.reads("presence", nil, false), true, "presence received")
+	eq(mj.reads("iq", "get", false), false, "iq")
+	eq(mj.reads("foo", nil, false), false, "not a stanza")
+	-- and a stanza it says is not read gives "ignored" without a session
+	local t = mj.new({})
+	eq(t:incoming("nobody@example.org/x", st.message({ type = "chat", from = ROOM .. "/Bob" })), "ignored", "chat")
+	eq(#t:sessions(), 0, "no session opened")
+end)
+
 test("given the session table: rooms_joined written by the binding, events only when wanted", function()
 	local t = mj.new({})
 	local session = { full_jid = SESS }
