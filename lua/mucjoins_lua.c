@@ -1057,8 +1057,8 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
  * <destroy/>. Children in no namespace or the muc#user one count. */
 static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
 {
-    lua_Integer i, n = 0, item = 0;
-    int tags, seen_item = 0, ok = 1;
+    lua_Integer i, n = 0;
+    int tags, ok = 1;
     size_t k;
     struct child c;
 
@@ -1077,12 +1077,6 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
 
                 mj_stanza_add_status(st, code, len);
             }
-        } else if (!seen_item && LIT_EQ(c.name, c.name_len, "item")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                seen_item = 1;
-                item = i;
-            }
         } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_MUC_USER) != 2)
@@ -1090,14 +1084,22 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
         }
         lua_settop(L, tags);
     }
-    /* The item's nick: the core reads it only beside a 303 (mucjoins.h). */
-    for (k = 0; item != 0 && k < st->nstatus; k++) {
-        if (st->status[k] == 303 && child_at(L, tags, item, &c)) {
+    /* The first <item/>'s nick: the core reads it only beside a 303
+     * (mucjoins.h), so the items are looked at only then. */
+    for (k = 0; ok && k < st->nstatus && st->status[k] != 303; k++)
+        ;
+    for (i = 1; ok && k < st->nstatus && i <= n; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "item")) {
             child_ns(L, &c);
-            attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
-                     &st->item_nick);
-            break;
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
+                         &st->item_nick);
+                break;
+            }
         }
+        lua_settop(L, tags);
     }
     lua_settop(L, tags - 1);
     return ok;
