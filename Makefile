@@ -47,9 +47,11 @@ $(BUILD)/mucjoins-replay: tools/mucjoins-replay.c $(BUILD)/libmucjoins.a
 
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
 # lua5.4 provides the symbols), only luaopen_mucjoins exported.
-$(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
+# lua/*.c: the binding's parts (lua/mucjoins_lua.h names them).
+BINDING_SRC = $(wildcard lua/*.c)
+$(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $(BINDING_SRC) $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
 # A lua5.4 host with a counting allocator (tests/lua/test_alloc.lua).
 $(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
@@ -94,7 +96,7 @@ bench: all
 fuzz:
 	scripts/fuzz.sh
 
-FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c tools/*.c fuzz/*.c bench/*.c)
+FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
