@@ -20,7 +20,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 
-.PHONY: all test test-unit test-sanitize test-integration run bench fuzz \
+.PHONY: all test test-unit test-sanitize test-integration test-ejabberd run bench fuzz \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
@@ -68,6 +68,12 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a $(ICU_LIBS) $(LDFLAGS)
 
+# The binding's event buffer under a failing allocator: the binding and
+# liblua too.
+$(BUILD)/tests/test_binding_events: tests/test_binding_events.c $(BINDING_SRC) lua/mucjoins_lua.h tests/test.h $(BUILD)/libmucjoins.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LUA_INC) -o $@ $< $(BINDING_SRC) $(BUILD)/libmucjoins.a -llua5.4 $(ICU_LIBS) -lm $(LDFLAGS)
+
 deps:
 	scripts/deps.sh test
 
@@ -77,6 +83,11 @@ deps:
 test: deps
 	$(MAKE) all
 	scripts/run-tests.sh
+
+# Just the ejabberd suite (a private ejabberd 23.01 over s2s with Prosody).
+test-ejabberd: deps
+	$(MAKE) all
+	scripts/ejabberd-tests.sh
 
 test-unit: all
 	@for t in $(TEST_BIN); do $$t || exit 1; done

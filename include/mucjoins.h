@@ -17,7 +17,7 @@
  * Threads: a tracker and its sessions must be used from one thread at a
  * time. Distinct trackers are independent.
  *
- * Semantics: docs/state-machine.md and SPEC.md sections 2-4.
+ * Semantics: docs/semantics.md (cited as "SPEC n") and docs/state-machine.md.
  */
 #ifndef MUCJOINS_H
 #define MUCJOINS_H
@@ -144,6 +144,26 @@ MJ_API const char *mj_event_name(mj_event_type t);
  * "members-only", "session-closed"...); never NULL. */
 MJ_API const char *mj_reason_name(mj_reason r);
 
+/* What the session must be told about a leave it did not see: an
+ * unavailable self-presence from room/nick (the LEFT event's room and
+ * nick) to the session, whose <x xmlns='http://jabber.org/protocol/muc#user'/>
+ * holds <item affiliation='' role=''/> and these <status code=''/>
+ * children, in order. */
+typedef struct mj_notice {
+    const int *status;
+    size_t nstatus;
+    const char *affiliation;
+    const char *role;
+} mj_notice;
+
+/* The notice a LEFT event with this reason asks the caller to send to the
+ * session, or NULL when the session learnt of the leave by itself (the
+ * room's presence, its own leave, its own close). Only MJ_R_GHOST has one
+ * (a self-ping found the room had dropped the session): status 110 and
+ * 333, affiliation and role "none", so that clients acting on 333 rejoin.
+ * The notice is static: valid for the life of the program. */
+MJ_API const mj_notice *mj_reason_notice(mj_reason r);
+
 typedef struct mj_session mj_session;
 
 /* One change. All strings point into tracker memory, valid during the
@@ -210,7 +230,8 @@ MJ_API void mj_tracker_free(mj_tracker *tr);
 /* Change limits and timeout of a live tracker; log, clock and on_event are
  * taken too, alloc/alloc_ud are ignored (memory already allocated must be
  * freed by the allocator that allocated it). Existing entries are kept
- * even above a lower bound. Errors: MJ_EINVAL. */
+ * even above a lower bound. A new pending_timeout moves the deadlines
+ * already running by the difference. Errors: MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* ---------------------------------------------------------------------- */
@@ -218,7 +239,10 @@ MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* Find or create the session with this JID (normally the full JID of a
  * client session; any valid JID is accepted) (it is prepared; the
- * given spelling is kept for events). The handle belongs to the tracker and
+ * given spelling is kept for events). A session opened here lives until
+ * it is closed, even if it never has a room: a caller feeding stanzas by
+ * JID should use mj_tracker_outgoing(), which creates sessions only for
+ * joins. The handle belongs to the tracker and
  * lives until mj_session_close() or mj_tracker_free(). Errors: MJ_EJID,
  * MJ_ETOOLONG, MJ_EINVAL, MJ_ENOMEM. */
 MJ_API int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
@@ -383,6 +407,37 @@ enum {
 };
 MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
 
+/* A stanza the session with this full JID sends, for a caller that does
+ * not keep session handles (the Prosody module does this for every stanza
+ * a client sends). The session is found as by mj_session_find(). A
+ * session the tracker does not hold is created only for a stanza that
+ * can start tracking a room (an available presence to room/nick that
+ * counts as a join: with the MUC <x/>, or any with legacy_joins) and is
+ * kept only if it then has state with a room; such a join refused for a
+ * bound or a bad room JID leaves no session behind (its outcome is still
+ * MJ_O_LIMIT or MJ_O_BAD_JID). Anything else from a session the tracker
+ * does not hold (an unavailable presence, an error, a message: above all
+ * what a session sends after mj_session_close(), such as Prosody's
+ * unavailable after resource-unbind) is MJ_O_IGNORED and creates nothing.
+ * *session (if session is not NULL) receives the session's handle, or
+ * NULL when the tracker holds no session for this JID after the call.
+ * Errors: MJ_EINVAL; the session JID's MJ_EJID, MJ_ETOOLONG; MJ_ENOMEM
+ * (nothing changed, no session created). out may be NULL. */
+MJ_API int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
+
+/* A stanza the session with this full JID receives, for a caller that
+ * does not keep session handles. It never creates a session: one the
+ * tracker does not hold has state with no room, so nothing changes; a
+ * self-presence (110) to it is still refused and counted as forged
+ * (MJ_O_FORGED), as one from a room a held session never joined.
+ * *session (if session is not NULL) receives the handle, or NULL. Errors
+ * as for mj_tracker_outgoing(). out may be NULL. */
+MJ_API int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out);
+
 /* What a received message is to the session (SPEC 6-7). */
 typedef enum mj_msg_class {
     MJ_M_OTHER = 0,   /* not a groupchat message with a body from a room
@@ -390,7 +445,8 @@ typedef enum mj_msg_class {
     MJ_M_MENTION = 1, /* mentions the session (nick as a word, reference) */
     MJ_M_CHATTER = 2, /* from another occupant, no mention */
     MJ_M_OWN = 3,     /* the session's own message, reflected */
-    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID) */
+    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID,
+                         before the room's subject was received) */
 } mj_msg_class;
 
 /* "other", "mention", "chatter", "own", "history"; never NULL. */
@@ -412,11 +468,14 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
 /* ---- Self-ping (XEP-0410, SPEC 5) ---- */
 
 /* The link to a remote domain was lost (Prosody: s2s-destroyed, once per
- * direction; component-disconnected). After ping_start_delay every
- * session's room on that domain is pinged once (JOINED/EXPECTING only).
+ * direction; component-disconnected). Report only domains the link was
+ * authenticated for: a domain a peer merely claimed (an unauthenticated
+ * stream's header) would let anyone make the tracker ping its rooms.
+ * After ping_start_delay every session's room on that domain is pinged
+ * once (JOINED/EXPECTING only).
  * Debounced: further losses of the same domain before the check runs
- * are one. domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
- * MJ_ENOMEM. */
+ * are one. A domain no tracked room is on is ignored (nothing is kept).
+ * domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
                                 size_t len);
 
@@ -440,11 +499,29 @@ MJ_API int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
                                   const mj_stanza *answer, int room_optimized,
                                   mj_ping_verdict *out);
 
-/* 1 if the meaning of this answer to ping ping_id depends on whether the
- * room advertises self-ping optimisation (service-unavailable,
- * feature-not-implemented): the caller should then ask the room (disco#info)
- * before calling mj_session_ping_answer() with room_optimized 0 or 1. 0 if
- * not, or if the ping is not the session's latest. */
+/* The answer to ping ping_id settled by the room's disco#info, which the
+ * caller asked from the session's full JID to the room's bare JID because
+ * mj_session_ping_needs_features() said so. info: the reply (iq result or
+ * error), or NULL if none came (timeout; then the answer reads as if the
+ * room's features were unknown). info_optimized: 1 if that result lists
+ * http://jabber.org/protocol/muc#self-ping-optimization (read only for a
+ * result). A result says the room exists; an error from the room of type
+ * cancel (item-not-found, gone, ...) says it does not, so the session is
+ * not in it; an error of the path (type wait, remote-server-*, by the
+ * session's own domain) or a reply from elsewhere says nothing.
+ * Errors: MJ_EINVAL. out may be NULL. */
+MJ_API int mj_session_ping_answer_info(mj_session *s, uint32_t ping_id,
+                                       const mj_stanza *answer,
+                                       const mj_stanza *info,
+                                       int info_optimized,
+                                       mj_ping_verdict *out);
+
+/* 1 if the meaning of this answer to ping ping_id depends on the room's
+ * disco#info (service-unavailable, feature-not-implemented: whether it
+ * advertises self-ping optimisation; item-not-found without a `by` of the
+ * room or its service: whether the room exists): the caller should then
+ * ask the room (disco#info) and call mj_session_ping_answer_info() with
+ * the reply. 0 if not, or if the ping is not the session's latest. */
 MJ_API int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
                                           const mj_stanza *answer);
 

@@ -52,9 +52,9 @@ static int col_reserve_bytes(struct collect *c, size_t need)
 }
 
 /* Append one record with copies of its n strings; on allocation failure
- * the record is dropped whole and counted. */
-static void col_push(struct collect *c, int kind, int level, int reason,
-                     const mj_str *s, size_t n)
+ * the record is dropped whole and counted. 1 if appended. */
+static int col_push(struct collect *c, int kind, int level, int reason,
+                    const mj_str *s, size_t n)
 {
     size_t total = 0, i;
     struct rec *r;
@@ -64,14 +64,14 @@ static void col_push(struct collect *c, int kind, int level, int reason,
             continue;
         if (s[i].len > SIZE_MAX - c->nbuf - total) {
             c->dropped++;
-            return;
+            return 0;
         }
         total += s[i].len;
     }
     if (c->nrec == SIZE_MAX || !col_reserve_recs(c, c->nrec + 1) ||
         !col_reserve_bytes(c, c->nbuf + total)) {
         c->dropped++;
-        return;
+        return 0;
     }
     r = &c->recs[c->nrec++];
     r->kind = kind;
@@ -91,6 +91,7 @@ static void col_push(struct collect *c, int kind, int level, int reason,
         r->len[i] = s[i].len;
         c->nbuf += s[i].len;
     }
+    return 1;
 }
 
 void col_free(struct collect *c)
@@ -127,11 +128,12 @@ void on_event(void *ud, const mj_event *ev)
     s[F_TEXT] = ev->text;
     s[F_ALT_VENUE] = ev->alt_venue;
     s[F_FROM_NICK] = ev->from_nick;
-    col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
     {
         struct collect *c = ud;
         size_t why =
             (size_t)ev->reason <= MJ_R_TIMEOUT ? (size_t)ev->reason : 0;
+        int stored =
+            col_push(c, (int)ev->type, 0, (int)ev->reason, s, NFIELDS);
 
         if (ev->type == MJ_EV_JOINED)
             c->n_joined++;
@@ -141,7 +143,9 @@ void on_event(void *ud, const mj_event *ev)
             c->n_left[why]++;
         else if (ev->type == MJ_EV_JOIN_FAILED)
             c->n_failed[why]++;
-        if (c->nrec > 0 && c->recs[c->nrec - 1].kind == (int)ev->type)
+        /* the id goes to this record only: if it was dropped, the last
+         * record is another event's */
+        if (stored)
             c->recs[c->nrec - 1].ping_id = ev->ping_id;
     }
 }

@@ -433,3 +433,37 @@ int convert(lua_State *L, int stanza, int anchor, unsigned need, mj_stanza *st)
     lua_settop(L, top);
     return ok ? 1 : -1;
 }
+
+/* 1 if the disco#info result at index idx lists the self-ping
+ * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
+int lists_self_ping_opt(lua_State *L, int idx)
+{
+    int top = lua_gettop(L), found = 0;
+    lua_Integer i, j, n = 0, m = 0;
+    struct child c, f;
+    int tags = push_tags(L, idx, &n);
+
+    for (i = 1; tags != 0 && i <= n && !found; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        child_ns(L, &c);
+        if (LIT_EQ(c.name, c.name_len, "query") &&
+            NS_CLASS(&c, NS_DISCO) == 1) {
+            int ftags = push_tags(L, c.el, &m);
+            for (j = 1; ftags != 0 && j <= m && !found; j++) {
+                size_t len = 0;
+                const char *var;
+                if (!child_at(L, ftags, j, &f))
+                    continue;
+                f.attrs = push_attrs(L, f.el);
+                var = push_str(L, f.attrs, UV_VAR, &len);
+                found = LIT_EQ(f.name, f.name_len, "feature") &&
+                        LIT_EQ(var, len, NS_SELF_PING_OPT);
+                lua_settop(L, ftags);
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, top);
+    return found;
+}

@@ -24,6 +24,11 @@ void push_error(lua_State *L, int rc)
     push_name(L, UV_ERROR, NERRORS, -rc - 1, mj_strerror(rc));
 }
 
+void push_verdict(lua_State *L, mj_ping_verdict v)
+{
+    push_name(L, UV_VERDICT, NVERDICTS, (int)v, mj_ping_verdict_name(v));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Building results (only ever inside build())                            */
 
@@ -46,11 +51,12 @@ const char *level_name(int level)
 static void set_rec_str(lua_State *L, const struct collect *c,
                         const struct rec *r, int f, int key, int jid)
 {
-    const char *p = c->buf + r->off[f], *j;
+    const char *p, *j;
     size_t jlen = 0;
 
     if (r->off[f] == ABSENT)
-        return;
+        return; /* no offset to add: ABSENT is SIZE_MAX */
+    p = c->buf + r->off[f];
     lua_pushvalue(L, lua_upvalueindex(key));
     j = jid != 0 ? lua_tolstring(L, jid, &jlen) : NULL;
     if (j != NULL && jlen == r->len[f] && memcmp(j, p, jlen) == 0)
@@ -71,9 +77,33 @@ static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
                                       UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
                                       UV_ALT_VENUE, UV_FROM_NICK};
 
+/* t.notice = { status = { "110", ... }, affiliation = , role = } for a
+ * notice (t on top); nothing for NULL. */
+static void set_notice(lua_State *L, const mj_notice *notice)
+{
+    size_t i;
+
+    if (notice == NULL)
+        return;
+    lua_createtable(L, 0, 3);
+    lua_createtable(L, notice->nstatus < INT_MAX ? (int)notice->nstatus : 0,
+                    0);
+    for (i = 0; i < notice->nstatus; i++) {
+        lua_pushfstring(L, "%d", notice->status[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, notice->affiliation);
+    lua_setfield(L, -2, "affiliation");
+    lua_pushstring(L, notice->role);
+    lua_setfield(L, -2, "role");
+    lua_setfield(L, -2, "notice");
+}
+
 static void push_rec(lua_State *L, const struct collect *c,
                      const struct rec *r, int jid)
 {
+    const mj_notice *notice = NULL;
     int f, n = 1;
 
     if (r->kind == REC_LOG) {
@@ -85,9 +115,12 @@ static void push_rec(lua_State *L, const struct collect *c,
         set_rec_str(L, c, r, 0, UV_MSG, 0);
         return;
     }
+    if (r->kind == MJ_EV_LEFT)
+        notice = mj_reason_notice((mj_reason)r->reason);
     for (f = 0; f < NFIELDS; f++)
         n += r->off[f] != ABSENT;
-    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + r->applied;
+    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + r->applied +
+         (notice != NULL);
     /* exactly sized, with room for the two fields the module adds */
     lua_createtable(L, 0, n + 2);
     push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
@@ -109,6 +142,7 @@ static void push_rec(lua_State *L, const struct collect *c,
         lua_pushboolean(L, 1);
         set_key(L, UV_APPLIED);
     }
+    set_notice(L, notice);
 }
 
 /* Push nil or the array of collected records; the session JID at index
@@ -175,8 +209,8 @@ static int writes_rooms(const struct collect *c, const struct rec *r,
  * set as session.joined_rooms, when it is not a table), exactly as the
  * module did in Lua, and marks those records applied. Returns the array
  * when want is true or a record needs the module (a log line, a self-ping
- * to send, a ghost to tell the client, records lost); else nil, and the
- * records stay for t:last_events(). */
+ * to send, a leave the client must be told about: mj_reason_notice(), a
+ * ghost's; records lost); else nil. */
 int apply_events(lua_State *L)
 {
     struct tracker *u = lua_touserdata(L, 1);
@@ -194,8 +228,9 @@ int apply_events(lua_State *L)
                    r->kind == MJ_EV_NICK_CHANGED || r->kind == MJ_EV_LEFT;
             continue;
         }
-        if (r->kind == MJ_EV_LEFT && r->reason == MJ_R_GHOST)
-            want = 1;
+        if (r->kind == MJ_EV_LEFT &&
+            mj_reason_notice((mj_reason)r->reason) != NULL)
+            want = 1; /* the module sends the notice (ev.notice) */
         if (rooms == 0) {
             if (lua_getfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
                 LUA_TTABLE) {

@@ -1,200 +1,443 @@
 -- mod_track_muc_joins (mucjoins): which MUC rooms each client session is
 -- in, and under which nick: session.rooms_joined[room_bare_jid] = nick.
--- Wiring only: every decision is made by the C core (mucjoins.so).
+-- Wiring only: every decision is made by the C core (mucjoins.so). This
+-- file holds the options, the presence and message hooks, the join-error
+-- filter, applying the core's events and module reloads; the self-ping
+-- wiring is in selfping.lib.lua, CSI and push in wake.lib.lua, the admin
+-- shell in shell.lib.lua.
+
 local filters = require "util.filters";
 local st = require "util.stanza";
+local new_cache = require "util.cache".new;
+local short_id = require "util.id".short;
+
 local full_sessions = prosody.full_sessions;
 
-local mj = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))();
-local function num(name, default) return module:get_option_number("track_muc_joins_" .. name, default); end
-local function bool(name, default) return module:get_option_boolean("track_muc_joins_" .. name, default); end
+local NS_MUC_USER = "http://jabber.org/protocol/muc#user";
+local NS_PING = "urn:xmpp:ping";
+
+local binding_path = module:get_directory() .. "/mucjoins.so";
+local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
+
+-- Options: every one is read here.
+
+local function number_option(name, default)
+	return module:get_option_number("track_muc_joins_" .. name, default);
+end
+
+local function boolean_option(name, default)
+	return module:get_option_boolean("track_muc_joins_" .. name, default);
+end
+
 local config = {
-	max_rooms = num("max_rooms", 1000), max_pending = num("max_pending", 64),
-	pending_timeout = num("pending_timeout", 120), legacy_joins = bool("legacy_joins", false),
-	self_ping = bool("self_ping", true), ping_start_delay = num("ping_start_delay", 10),
-	ping_timeout = num("ping_timeout", 60), ping_backoff = num("ping_backoff", 30),
-	ping_retries = num("ping_retries", 3), ping_budget = num("ping_budget", 20),
+	max_rooms = number_option("max_rooms", 1000);
+	max_pending = number_option("max_pending", 64);
+	pending_timeout = number_option("pending_timeout", 120);
+	legacy_joins = boolean_option("legacy_joins", false);
+	self_ping = boolean_option("self_ping", true);
+	ping_start_delay = number_option("ping_start_delay", 10);
+	ping_timeout = number_option("ping_timeout", 60);
+	ping_backoff = number_option("ping_backoff", 30);
+	ping_retries = number_option("ping_retries", 3);
+	ping_budget = number_option("ping_budget", 20);
 };
-local log_changes = bool("log_changes", false);
+local log_changes = boolean_option("log_changes", false);
+local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
+local push_mentions_only = boolean_option("push_mentions_only", false);
+
+-- State. A reload keeps the tracker, the outstanding pings and the
+-- counters (module.save / module.restore below).
+
 local tracker = mj.new(config);
-local seen = setmetatable({}, { __mode = "k" }); -- stanzas already fed at presence/full
-local pings = require "util.cache".new(4096); -- iq id -> { jid, ping_id } of our self-pings
-local salt = require "util.id".short();
+local tracker_outgoing = tracker.outgoing;
+local tracker_incoming = tracker.incoming;
+local pings = new_cache(4096); -- iq id -> { jid =, ping_id = } of our self-pings
+local ping_salt = short_id();
+local refused_seen = {}; -- refusal counters already added to the metric
 local reloading = false;
+local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
 
-local metric = {
-	joins = module:metric("counter", "joins", "", "Rooms joined by local sessions", {}):with_labels(),
-	leaves = module:metric("counter", "leaves", "", "Rooms left, by reason", { "reason" }),
-	failures = module:metric("counter", "join_failures", "", "Joins that failed, by reason", { "reason" }),
-	mentions = module:metric("counter", "mentions", "", "Groupchat messages mentioning a session", {}):with_labels(),
-	pings = module:metric("counter", "self_pings", "", "Self-pings by outcome", { "outcome" }),
-	rooms = module:metric("gauge", "rooms_tracked", "", "Rooms shown in rooms_joined", {}):with_labels(),
-	refused = module:metric("counter", "refused", "", "Presences refused (forged, bad JID, over a bound)", { "kind" }),
-};
+-- Metrics.
 
-local function memo(f) return setmetatable({}, { __index = function(t, k) t[k] = f(k); return t[k]; end }); end
-local event_names = memo(function(ty) return "muc-joins/" .. ty; end);
-local leaves = memo(function(r) return metric.leaves:with_labels(r); end);
-local failures = memo(function(r) return metric.failures:with_labels(r); end);
--- Whether another module listens to our muc-joins/* events (else the binding builds no event tables).
+local joins_metric = module:metric("counter", "joins", "",
+	"Rooms joined by local sessions", {}):with_labels();
+local leaves_metric = module:metric("counter", "leaves", "",
+	"Rooms left, by reason", { "reason" });
+local failures_metric = module:metric("counter", "join_failures", "",
+	"Joins that failed, by reason", { "reason" });
+local mentions_metric = module:metric("counter", "mentions", "",
+	"Groupchat messages mentioning a session", {}):with_labels();
+local pings_metric = module:metric("counter", "self_pings", "",
+	"Self-pings by outcome", { "outcome" });
+local rooms_metric = module:metric("gauge", "rooms_tracked", "",
+	"Rooms shown in rooms_joined", {}):with_labels();
+local refused_metric = module:metric("counter", "refused", "",
+	"Presences refused (forged, bad JID, over a bound)", { "kind" });
+
+-- Whether another module listens to our muc-joins/* events: when nobody
+-- does, the binding builds no event tables for what it applies itself.
 local host_events = (prosody.hosts[module.host] or prosody).events;
+local event_types = {
+	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
+	"ping-needed", "mention", "log",
+};
 local listening = true;
+
 local function refresh_listening()
 	listening = log_changes;
-	for _, ty in ipairs({ "joined", "left", "nick-changed", "nick-rewritten", "join-failed", "ping-needed", "mention", "log" }) do
-		listening = listening or host_events.get_handlers("muc-joins/" .. ty) ~= nil;
-	end
-end
-module:hook("module-loaded", refresh_listening); module:hook("module-unloaded", refresh_listening);
-
--- Apply what the core decided to session.rooms_joined (unless the binding did: ev.applied) and tell other modules.
-local function apply(events, session, stanza)
-	for i = 1, #events do
-		local ev = events[i]; local ty, jid = ev.type, ev.jid;
-		if ty == "log" then module:log(ev.level, "%s", ev.msg); end
-		local s = jid and (session or full_sessions[jid]);
-		if s then
-			local rooms = s.rooms_joined or {};
-			s.rooms_joined, s.joined_rooms = rooms, rooms; -- joined_rooms: the seed README's spelling
-			if ev.applied then -- nothing more for rooms_joined
-			elseif ty == "joined" or ty == "nick-changed" then rooms[ev.room] = ev.nick;
-			elseif ty == "left" then rooms[ev.room] = nil; end
-			if ty == "left" then
-				if ev.reason == "ghost" then -- tell the client, so that it rejoins
-					s.send(st.presence({ type = "unavailable", from = ev.room .. "/" .. ev.nick, to = jid })
-						:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
-						:tag("item", { affiliation = "none", role = "none" }):up()
-						:tag("status", { code = "110" }):up():tag("status", { code = "333" }));
-				end
-			elseif ty == "ping-needed" then
-				local id = "mjping-" .. ev.ping_id .. "-" .. salt;
-				pings:set(id, { jid = jid, ping_id = ev.ping_id });
-				module:send(st.iq({ type = "get", id = id, from = jid, to = ev.room .. "/" .. ev.nick })
-					:tag("ping", { xmlns = "urn:xmpp:ping" }));
-			end
-			if log_changes and ty ~= "mention" then
-				module:log("info", "%s %s %s as %s%s", jid, ty, ev.room, tostring(ev.nick),
-					ev.reason and (" (" .. ev.reason .. (ev.condition and "/" .. ev.condition or "") .. ")") or "");
-			end
-			ev.session, ev.stanza = s, stanza; module:fire_event(event_names[ty], ev); -- stanza: the one that caused it, if any
+	for _, ev_type in ipairs(event_types) do
+		if host_events.get_handlers("muc-joins/" .. ev_type) ~= nil then
+			listening = true;
 		end
 	end
 end
 
--- Never raise inside a Prosody hook: log, and let the stanza go on. a: the result, or nil and events is the error.
-local function applied(method, session, stanza, a, events)
-	if a == nil then module:log("error", "mucjoins %s failed: %s", method, events); return; end
-	if type(events) == "table" then
-		local ok, err = pcall(apply, events, session, stanza);
-		if not ok then module:log("error", "applying mucjoins events failed: %s", err); end
+module:hook("module-loaded", refresh_listening);
+module:hook("module-unloaded", refresh_listening);
+
+-- Applying what the core decided.
+
+-- The unavailable self-presence the core asks to send when the session
+-- could not see its leave (ev.notice: status codes, item attributes).
+local function send_notice(session, ev)
+	local notice = ev.notice;
+	local presence = st.presence({
+		type = "unavailable";
+		from = ev.room .. "/" .. ev.nick;
+		to = ev.jid;
+	});
+	presence:tag("x", { xmlns = NS_MUC_USER });
+	presence:tag("item", { affiliation = notice.affiliation, role = notice.role }):up();
+	for _, code in ipairs(notice.status) do
+		presence:tag("status", { code = code }):up();
 	end
-	return a;
-end
-local function call(session, method, ...)
-	local ok, a, b = pcall(tracker[method], tracker, ...);
-	if not ok then return applied(method, session, nil, nil, a); end
-	if method == "close" or method == "tick" then a, b = a or true, a; end -- these return events only
-	return applied(method, session, select(2, ...), a, b);
+	session.send(presence);
 end
 
--- The metrics of events, from the binding's counts (t:counts()) when statistics are collected.
-local counted = { joined = 0, mention = 0, left = {}, ["join-failed"] = {} };
-local function sync_metrics()
-	local ok, c = pcall(tracker.counts, tracker);
-	if not ok then return; end
-	metric.joins:add(c.joined - counted.joined); metric.mentions:add(c.mention - counted.mention);
-	for reason, n in pairs(c.left) do leaves[reason]:add(n - (counted.left[reason] or 0)); end
-	for reason, n in pairs(c["join-failed"]) do failures[reason]:add(n - (counted["join-failed"][reason] or 0)); end
-	counted = c;
+local function send_self_ping(ev)
+	local id = "mjping-" .. ev.ping_id .. "-" .. ping_salt;
+	pings:set(id, { jid = ev.jid, ping_id = ev.ping_id });
+	local iq = st.iq({ type = "get", id = id, from = ev.jid, to = ev.room .. "/" .. ev.nick });
+	iq:tag("ping", { xmlns = NS_PING });
+	module:send(iq);
 end
+
+local function log_change(ev)
+	local why = "";
+	if ev.reason and ev.condition then
+		why = " (" .. ev.reason .. "/" .. ev.condition .. ")";
+	elseif ev.reason then
+		why = " (" .. ev.reason .. ")";
+	end
+	module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick), why);
+end
+
+-- One event: session.rooms_joined (unless the binding wrote it:
+-- ev.applied), what the core asks to send, and muc-joins/<type> for other
+-- modules (the metrics come from t:counts()). stanza: the one that caused
+-- it, if any.
+local function apply_event(ev, session, stanza)
+	local ev_type = ev.type;
+	if ev_type == "log" then
+		module:log(ev.level, "%s", ev.msg);
+		return;
+	end
+	local target = session or full_sessions[ev.jid];
+	if not target then
+		return;
+	end
+	local rooms = target.rooms_joined or {};
+	target.rooms_joined = rooms;
+	target.joined_rooms = rooms; -- the seed README's spelling
+	if ev.applied then
+		-- nothing more for rooms_joined
+	elseif ev_type == "joined" or ev_type == "nick-changed" then
+		rooms[ev.room] = ev.nick;
+	elseif ev_type == "left" then
+		rooms[ev.room] = nil;
+	end
+	if ev_type == "left" and ev.notice then
+		send_notice(target, ev);
+	elseif ev_type == "ping-needed" then
+		send_self_ping(ev);
+	end
+	if log_changes and ev_type ~= "mention" then
+		log_change(ev);
+	end
+	ev.session = target;
+	ev.stanza = stanza;
+	module:fire_event("muc-joins/" .. ev_type, ev);
+end
+
+local function apply_events(events, session, stanza)
+	for i = 1, #events do
+		apply_event(events[i], session, stanza);
+	end
+end
+
+-- Never raise inside a Prosody hook: failures are logged and the stanza
+-- goes on. result, events: what a tracker method returned (nil and a
+-- message when the core failed). Returns the result.
+local function applied(method, session, stanza, result, events)
+	if result == nil then
+		module:log("error", "mucjoins %s failed: %s", method, events);
+		return nil;
+	end
+	if events then
+		local ok, err = pcall(apply_events, events, session, stanza);
+		if not ok then
+			module:log("error", "applying mucjoins events of %s failed: %s", method, err);
+		end
+	end
+	return result;
+end
+
+-- Call a tracker method returning (result, events) or (result) with
+-- the arguments after stanza; session and stanza are what its events are
+-- about (either may be nil).
+local function call(method, session, stanza, ...)
+	local ok, result, events = pcall(tracker[method], tracker, ...);
+	if not ok then
+		module:log("error", "mucjoins %s failed: %s", method, result);
+		return nil;
+	end
+	return applied(method, session, stanza, result, events);
+end
+
+-- close and tick return the events alone.
+local function call_for_events(method, session, ...)
+	local ok, events = pcall(tracker[method], tracker, ...);
+	if not ok then
+		module:log("error", "mucjoins %s failed: %s", method, events);
+		return;
+	end
+	applied(method, session, nil, true, events);
+end
+
+-- The metrics of events, from the binding's counts (t:counts()), when
+-- statistics are collected and on every tick.
+local counted = { joined = 0; mention = 0; left = {}; ["join-failed"] = {} };
+
+local function sync_metrics()
+	local ok, counts = pcall(tracker.counts, tracker);
+	if not ok then
+		return;
+	end
+	joins_metric:add(counts.joined - counted.joined);
+	mentions_metric:add(counts.mention - counted.mention);
+	for reason, n in pairs(counts.left) do
+		leaves_metric:with_labels(reason):add(n - (counted.left[reason] or 0));
+	end
+	for reason, n in pairs(counts["join-failed"]) do
+		local before = counted["join-failed"][reason] or 0;
+		failures_metric:with_labels(reason):add(n - before);
+	end
+	counted = counts;
+end
+
 module:hook_global("stats-update", sync_metrics);
 
--- Hot path: given Prosody's session, outgoing/incoming never raise, write rooms_joined themselves and return
--- the outcome alone unless a record needs us or someone listens (listening).
-local module_host, outgoing, incoming = module.host, tracker.outgoing, tracker.incoming;
+-- What sessions send and receive. The hot path: given Prosody's session,
+-- outgoing and incoming never raise, write rooms_joined themselves and
+-- return the outcome alone unless a record needs the module or someone
+-- listens.
+
 local function on_outgoing(event)
-	local origin, stanza = event.origin, event.stanza;
-	if not origin.full_jid or origin.type ~= "c2s" then return; end
-	local outcome, events = outgoing(tracker, origin, stanza, listening);
-	if events or not outcome then applied("outgoing", origin, stanza, outcome, events); end
+	local origin = event.origin;
+	if origin.type ~= "c2s" or not origin.full_jid then
+		return;
+	end
+	if origin.destroyed then
+		return; -- closed at resource-unbind: no longer tracked
+	end
+	local stanza = event.stanza;
+	local outcome, events = tracker_outgoing(tracker, origin, stanza, listening);
+	if events or not outcome then
+		applied("outgoing", origin, stanza, outcome, events);
+	end
 end
--- Message types the core never reads (it says so once, mj.reads) skip the call: a chat message costs a table lookup.
-local function skipped(outgoing)
-	local t = {};
-	for _, ty in ipairs({ "chat", "normal", "headline", "groupchat", "error" }) do t[ty] = not mj.reads("message", ty, outgoing); end
-	return t;
+
+-- Message types the core never reads (it says so once: mj.reads) skip
+-- the call: such a message costs a table lookup.
+local function skipped_types(outgoing)
+	local skip = {};
+	for _, msg_type in ipairs({ "chat", "normal", "headline", "groupchat", "error" }) do
+		skip[msg_type] = not mj.reads("message", msg_type, outgoing);
+	end
+	return skip;
 end
-local skip_in, skip_out = skipped(false), skipped(true);
-local function on_message_out(event) if not skip_out[event.stanza.attr.type or "normal"] then return on_outgoing(event); end end
+
+local skip_incoming = skipped_types(false);
+local skip_outgoing = skipped_types(true);
+
+local function on_outgoing_message(event)
+	if skip_outgoing[event.stanza.attr.type or "normal"] then
+		return;
+	end
+	return on_outgoing(event);
+end
+
 for _, to in ipairs({ "full", "bare", "host" }) do
-	module:hook("pre-presence/" .. to, on_outgoing, 10); module:hook("pre-message/" .. to, on_message_out, 10);
+	module:hook("pre-presence/" .. to, on_outgoing, 10);
+	module:hook("pre-message/" .. to, on_outgoing_message, 10);
 end
 
 local function on_incoming(event)
-	local stanza = event.stanza; local attr = stanza.attr;
-	local session = full_sessions[attr.to];
-	if not session or session.host ~= module_host then return; end
-	if attr.type == "error" then seen[stanza] = true; end -- for out_filter
-	local outcome, events = incoming(tracker, session, stanza, listening);
-	if events or not outcome then applied("incoming", session, stanza, outcome, events); end
-end
-local function on_message_in(event) if not skip_in[event.stanza.attr.type or "normal"] then return on_incoming(event); end end
-module:hook("presence/full", on_incoming, 10); module:hook("message/full", on_message_in, 10);
-
-local function get_tracker() return tracker; end
-module:require("selfping")({ tracker = get_tracker, pings = function() return pings; end, call = call,
-	metric = metric.pings, salt = salt, ping_timeout = config.ping_timeout }); -- selfping.lib.lua
-module:require("wake")(get_tracker); -- CSI and push: wake.lib.lua
-
--- A local MUC sends join errors with origin.send(): they only show here.
-local function out_filter(stanza, session)
-	if stanza.name == "presence" and stanza.attr.type == "error" and not seen[stanza] and session.full_jid then
-		call(session, "incoming", session.full_jid, stanza);
+	local stanza = event.stanza;
+	local session = full_sessions[stanza.attr.to];
+	if not session or session.host ~= module.host then
+		return;
 	end
+	if stanza.attr.type == "error" then
+		seen_at_presence_full[stanza] = true;
+	end
+	local outcome, events = tracker_incoming(tracker, session, stanza, listening);
+	if events or not outcome then
+		applied("incoming", session, stanza, outcome, events);
+	end
+end
+
+local function on_incoming_message(event)
+	if skip_incoming[event.stanza.attr.type or "normal"] then
+		return;
+	end
+	return on_incoming(event);
+end
+
+module:hook("presence/full", on_incoming, 10);
+module:hook("message/full", on_incoming_message, 10);
+
+-- A local MUC sends join errors with origin.send(): they only show in the
+-- session's outgoing filter.
+local function out_filter(stanza, session)
+	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
+		return stanza;
+	end
+	if seen_at_presence_full[stanza] or not session.full_jid then
+		return stanza;
+	end
+	call("incoming", session, stanza, session.full_jid, stanza);
 	return stanza;
 end
+
 local function add_filter(session)
-	if session.type == "c2s" or session.type == "c2s_unauthed" then filters.add_filter(session, "stanzas/out", out_filter, 500); end
+	if session.type == "c2s" or session.type == "c2s_unauthed" then
+		filters.add_filter(session, "stanzas/out", out_filter, 500);
+	end
 end
+
 filters.add_filter_hook(add_filter);
-for _, session in pairs(full_sessions) do if session.host == module.host then add_filter(session); end end
+for _, session in pairs(full_sessions) do
+	if session.host == module.host then
+		add_filter(session);
+	end
+end
 
 module:hook("resource-unbind", function(event)
-	local s = event.session; if s.full_jid then call(s, "close", s.full_jid); end
+	local session = event.session;
+	if session.full_jid then
+		call_for_events("close", session, session.full_jid);
+	end
 end, 10);
 
-local refused_seen = {};
-local tick_every = math.max(0.5, math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2));
-module:add_timer(tick_every, function()
-	call(nil, "tick");
-	refresh_listening(); sync_metrics();
+-- Self-pings, CSI and push, the admin shell. Each gets a getter for the
+-- tracker, which a reload replaces.
+
+local function get_tracker()
+	return tracker;
+end
+
+local function get_pings()
+	return pings;
+end
+
+module:require("selfping")({
+	tracker = get_tracker;
+	pings = get_pings;
+	call = call;
+	metric = pings_metric;
+	salt = ping_salt;
+	ping_timeout = config.ping_timeout;
+});
+module:require("wake")({
+	tracker = get_tracker;
+	csi_hold_chatter = csi_hold_chatter;
+	push_mentions_only = push_mentions_only;
+});
+local shell_unload = module:require("shell")(get_tracker);
+
+-- Time: timeouts and scheduled pings, and the metrics read from the core.
+
+local function update_metrics()
 	local ok, stats = pcall(tracker.stats, tracker);
-	if ok then
-		metric.rooms:set(stats.rooms_shown);
-		for _, kind in ipairs({ "forged", "bad_jids", "limits" }) do
-			metric.refused:with_labels(kind):add(stats[kind] - (refused_seen[kind] or 0)); refused_seen[kind] = stats[kind];
-		end
+	if not ok then
+		return;
 	end
+	rooms_metric:set(stats.rooms_shown);
+	for _, kind in ipairs({ "forged", "bad_jids", "limits" }) do
+		local before = refused_seen[kind] or 0;
+		refused_metric:with_labels(kind):add(stats[kind] - before);
+		refused_seen[kind] = stats[kind];
+	end
+end
+
+-- Often enough for the shortest timer the options ask for.
+local tick_every = math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2);
+tick_every = math.max(0.5, tick_every);
+
+module:add_timer(tick_every, function()
+	call_for_events("tick", nil);
+	refresh_listening();
+	sync_metrics();
+	update_metrics();
 	return tick_every;
 end);
 
-local shell_unload = module:require("shell")(get_tracker); -- admin shell: shell.lib.lua
+-- Reloads: the core's state lives in the tracker; keep it, and our
+-- outstanding pings and counters.
 
-function module.save() reloading = true; return { tracker = tracker, pings = pings, refused_seen = refused_seen, counted = counted }; end
-function module.restore(data) -- the core's state lives in the tracker: keep it, and our outstanding pings
-	if data and data.tracker then tracker = data.tracker; pcall(tracker.configure, tracker, config); end
-	outgoing, incoming = tracker.outgoing, tracker.incoming;
-	if data and data.pings then pings = data.pings; end
-	if data and data.refused_seen then refused_seen = data.refused_seen; end -- the counters survive too
-	if data and data.counted then counted = data.counted; end
+function module.save()
+	reloading = true;
+	return {
+		tracker = tracker;
+		pings = pings;
+		refused_seen = refused_seen;
+		counted = counted;
+	};
 end
+
+function module.restore(data)
+	if data and data.tracker then
+		tracker = data.tracker;
+		pcall(tracker.configure, tracker, config);
+	end
+	tracker_outgoing = tracker.outgoing;
+	tracker_incoming = tracker.incoming;
+	if data and data.pings then
+		pings = data.pings;
+	end
+	if data and data.refused_seen then
+		refused_seen = data.refused_seen;
+	end
+	if data and data.counted then
+		counted = data.counted;
+	end
+end
+
 function module.unload()
 	shell_unload();
 	filters.remove_filter_hook(add_filter);
-	for _, session in pairs(full_sessions) do filters.remove_filter(session, "stanzas/out", out_filter); end
-	if reloading then return; end
-	module:log("info", "Unloaded: session.rooms_joined tables are left as they are and no longer updated");
+	for _, session in pairs(full_sessions) do
+		filters.remove_filter(session, "stanzas/out", out_filter);
+	end
+	if reloading then
+		return;
+	end
+	module:log("info", "Unloaded: session.rooms_joined tables are left as they are "
+		.. "and no longer updated");
 end
+
 refresh_listening();
-module:log("info", "mucjoins %s tracking MUC joins (max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
+module:log("info", "mucjoins %s tracking MUC joins "
+	.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

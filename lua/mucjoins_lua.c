@@ -15,6 +15,8 @@
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
  *   counts = t:counts()
+ *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
+ *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
  *   events = t:close(full_jid)
  *   events = t:tick()
  *   rooms  = t:rooms(full_jid)
@@ -28,19 +30,23 @@
  * Given a tracker, a string and a table they never raise, and when nothing
  * was recorded they return the outcome alone and allocate nothing (the
  * module's hot path). Sessions are cached by JID string (session_of()).
+ * outgoing creates a session only for a join (mj_tracker_outgoing):
+ * what a closed session still sends creates nothing.
  * Given Prosody's session table instead of the JID (session.full_jid is
  * the JID; anything else there: "ignored"), joined / nick-changed / left
  * records of that session are written to session.rooms_joined here, as
  * the module does in Lua (the table created and also set as
  * session.joined_rooms when it is not one), and marked applied=true;
  * events are then returned only when want is true or a record needs the
- * module (log, ping-needed, a ghost's left, records lost), else the
+ * module (log, ping-needed, a left with a notice, records lost), else the
  * outcome alone. t:counts() gives every event reported since the tracker
  * was made: { joined=, mention=, left={ [reason]=n },
  * ["join-failed"]={ [reason]=n } } (the module's metrics).
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
- * reason=, condition=, text=, alt_venue=, from_nick=, applied= } (type is
- * mj_event_name(); absent strings nil) and of
+ * reason=, condition=, text=, alt_venue=, from_nick=, ping_id=, notice=,
+ * applied= } (type is mj_event_name(); absent strings nil; notice, on a
+ * "left" the session must be told about, is mj_reason_notice() as {
+ * status = { "110", ... }, affiliation=, role= }) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
  * stats().dropped_events and reported by an "error" log record.
@@ -81,12 +87,13 @@
  */
 
 const char *const uv_keys[] = {
-    "name",      "attr",         "tags",         "xmlns",  "type",      "from",
-    "to",        "id",           "code",         "nick",   "jid",       "uri",
-    "by",        "room",         "old_nick",     "reason", "condition", "text",
-    "alt_venue", "from_nick",    "ping_id",      "level",  "msg",       "log",
-    "full_jid",  "rooms_joined", "joined_rooms", "applied"};
-_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_APPLIED - UV_NAME + 1,
+    "name",         "attr",         "tags",    "xmlns",     "type",
+    "from",         "to",           "id",      "code",      "nick",
+    "jid",          "uri",          "by",      "room",      "old_nick",
+    "reason",       "condition",    "text",    "alt_venue", "from_nick",
+    "ping_id",      "level",        "msg",     "log",       "full_jid",
+    "rooms_joined", "joined_rooms", "applied", "var"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_VAR - UV_NAME + 1,
                "one string per UV_ key");
 
 /* ---------------------------------------------------------------------- */
@@ -176,83 +183,117 @@ static int cache_put(lua_State *L)
     return 0;
 }
 
-/* The session of the JID string at index 2: cached, else found (opened
- * when create) and cached. Returns a core error code; never raises. Core
- * log records of the open stay in the collector. The stack is left as it
- * was (needs 5 free slots). */
-static int session_of(lua_State *L, struct tracker *u, int create,
-                      mj_session **out)
+/* The cached session of the JID string at index 2 (u->last, else the
+ * cache table), or NULL. Allocates nothing, never raises. */
+static mj_session *session_cached(lua_State *L, struct tracker *u)
 {
     size_t len;
     const char *jid = lua_tolstring(L, 2, &len);
-    int top = lua_gettop(L), rc;
+    int top = lua_gettop(L);
     mj_session *s = NULL;
     mj_str sj;
 
     if (u->last != NULL) { /* presences come in bursts per session */
         sj = mj_session_jid(u->last);
-        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
-            *out = u->last;
-            return MJ_OK;
-        }
+        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0)
+            return u->last;
     }
     lua_getiuservalue(L, 1, 1);
     lua_pushvalue(L, 2);
-    if (lua_rawget(L, top + 1) == LUA_TLIGHTUSERDATA) {
-        *out = u->last = lua_touserdata(L, -1);
-        lua_settop(L, top);
-        return MJ_OK;
-    }
-    rc = create ? mj_session_open(u->tr, jid, len, &s)
-                : mj_session_find(u->tr, jid, len, &s);
-    *out = s;
-    if (rc == MJ_OK && lua_type(L, top + 1) == LUA_TTABLE) {
-        sj = mj_session_jid(s);
-        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0) {
-            u->last = s;
-            lua_pushcfunction(L, cache_put);
-            lua_pushvalue(L, top + 1);
-            lua_pushvalue(L, 2);
-            lua_pushlightuserdata(L, s);
-            /* out of memory: simply not cached */
-            protected_call(L, u, 3, 0);
-        }
+    if (lua_rawget(L, top + 1) == LUA_TLIGHTUSERDATA)
+        s = u->last = lua_touserdata(L, -1);
+    lua_settop(L, top);
+    return s;
+}
+
+/* Cache s, which the core found or opened for the JID string at index 2,
+ * when the JID's bytes are the ones it was opened with. Never raises
+ * (out of memory: simply not cached). Needs 5 free stack slots. */
+static void session_remember(lua_State *L, struct tracker *u, mj_session *s)
+{
+    size_t len;
+    const char *jid = lua_tolstring(L, 2, &len);
+    int top = lua_gettop(L);
+    mj_str sj = mj_session_jid(s);
+
+    if (sj.len != len || memcmp(sj.ptr, jid, len) != 0)
+        return;
+    u->last = s;
+    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+        lua_pushcfunction(L, cache_put);
+        lua_pushvalue(L, top + 1);
+        lua_pushvalue(L, 2);
+        lua_pushlightuserdata(L, s);
+        protected_call(L, u, 3, 0);
     }
     lua_settop(L, top);
+}
+
+/* The session of the JID string at index 2: cached, else found and
+ * cached. Returns a core error code; never raises. Core log records of
+ * the lookup stay in the collector. The stack is left as it was (needs 5
+ * free slots). */
+static int session_of(lua_State *L, struct tracker *u, mj_session **out)
+{
+    size_t len;
+    const char *jid = lua_tolstring(L, 2, &len);
+    int rc;
+
+    *out = session_cached(L, u);
+    if (*out != NULL)
+        return MJ_OK;
+    rc = mj_session_find(u->tr, jid, len, out);
+    if (rc == MJ_OK)
+        session_remember(L, u, *out);
     return rc;
 }
 
-/* Before closing s: drop its cache entry. Raises only for lack of memory,
- * before anything changed. jid_idx: the JID the caller gave (its bytes
- * are usually the key's, which then needs no new string). */
-static void cache_forget(lua_State *L, struct tracker *u, int jid_idx,
-                         const mj_session *s)
+/* Protected: (tracker, jid, session) -> drops the session's cache entry.
+ * The JID is the one the caller gave: its bytes are usually the key's,
+ * which then needs no new string. */
+static int forget(lua_State *L)
 {
+    const mj_session *s = lua_touserdata(L, 3);
     mj_str sj = mj_session_jid(s);
     size_t len;
-    const char *jid = lua_tolstring(L, jid_idx, &len);
+    const char *jid = lua_tolstring(L, 2, &len);
     int cache;
 
-    if (u->last == s)
-        u->last = NULL;
-    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return;
-    }
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+        return 0;
     cache = lua_gettop(L);
     if (jid != NULL && sj.len == len && memcmp(sj.ptr, jid, len) == 0)
-        lua_pushvalue(L, jid_idx);
+        lua_pushvalue(L, 2);
     else
-        lua_pushlstring(L, sj.ptr, sj.len);
+        lua_pushlstring(L, sj.ptr, sj.len); /* may allocate: collect */
     lua_pushvalue(L, -1);
     if (lua_rawget(L, cache) != LUA_TNIL) {
         lua_pop(L, 1);
         lua_pushnil(L);
         lua_rawset(L, cache); /* an existing key: no allocation */
-    } else {
-        lua_pop(L, 2);
     }
-    lua_pop(L, 1);
+    return 0;
+}
+
+/* Before closing s: drop its cache entry, with the tracker busy (making
+ * the key may run the collector, and a finalizer must not reach the
+ * tracker, let alone close s, while s is about to be closed here).
+ * Returns the lua_pcall status; on error (lack of memory, before
+ * anything changed) the error is on the stack. */
+static int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
+                        const mj_session *s)
+{
+    if (u->last == s)
+        u->last = NULL;
+    if (!lua_checkstack(L, 8)) {
+        lua_pushliteral(L, "mucjoins: stack overflow");
+        return LUA_ERRMEM;
+    }
+    lua_pushcfunction(L, forget); /* a light C function: no allocation */
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, jid_idx);
+    lua_pushlightuserdata(L, (void *)s);
+    return protected_call(L, u, 3, 0);
 }
 
 /* Run fn(u, arg, jid) protected with the tracker busy, then empty the
@@ -476,14 +517,26 @@ static int feed(lua_State *L, int outgoing)
         return 2;
     }
 
-    rc = session_of(L, u, outgoing, &s);
+    s = session_cached(L, u);
     /* No Lua API call from here until the core has returned. */
-    if (rc == MJ_OK)
+    if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
                       : mj_session_incoming(s, &st, &oc);
-    else if (!outgoing) {
+    } else {
+        /* the core finds the session; it creates one only for a join
+         * (never for what a closed session still sends) */
+        size_t len;
+        const char *jid = lua_tolstring(L, 2, &len);
+
+        rc = outgoing ? mj_tracker_outgoing(u->tr, jid, len, &st, &s, &oc)
+                      : mj_tracker_incoming(u->tr, jid, len, &st, &s, &oc);
+        if (s != NULL)
+            session_remember(L, u, s); /* protected; records kept */
+    }
+    if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
-        push_outcome(L, MJ_O_IGNORED); /* no such session */
+        push_outcome(L,
+                     MJ_O_IGNORED); /* a session JID that does not prepare */
         return 1;
     }
     if (rc != MJ_OK) {
@@ -549,7 +602,7 @@ static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
     if (need == 0 || convert(L, 3, anchor, need, st) < 0)
         return 0;
     col_reset(&u->col);
-    if (session_of(L, u, 0, sp) != MJ_OK) {
+    if (session_of(L, u, sp) != MJ_OK) {
         col_reset(&u->col);
         return 0;
     }
@@ -620,13 +673,56 @@ static int l_ping_answer(lua_State *L)
     if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
         !session_and_stanza(L, u, &s, &st)) {
         col_reset(&u->col);
-        lua_pushstring(L, mj_ping_verdict_name(v));
+        push_verdict(L, v);
         lua_pushnil(L);
         return 2;
     }
+    /* Nothing that can raise between the core's change and the building
+     * of its events: the stack has room (session_and_stanza reserved
+     * more than build needs) and the verdict's name is an upvalue. */
     mj_session_ping_answer(s, (uint32_t)id, &st, optimized, &v);
     lua_settop(L, 5);
-    lua_pushstring(L, mj_ping_verdict_name(v));
+    push_verdict(L, v);
+    build(L, u, NULL, NULL, 2);
+    return 2;
+}
+
+/* t:ping_answer_info(jid, stanza, ping_id, info) -> verdict, events.
+ * info: the room's disco#info reply (a stanza: result or error), or nil
+ * when none came. */
+static int l_ping_answer_info(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    int has_info = lua_type(L, 5) == LUA_TTABLE;
+    int opt = has_info ? lists_self_ping_opt(L, 5) : 0;
+    int anchor2;
+    unsigned need = 0;
+    mj_session *s;
+    mj_stanza st, info;
+    mj_ping_verdict v = MJ_PING_STALE;
+
+    if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
+        !session_and_stanza(L, u, &s, &st)) {
+        col_reset(&u->col);
+        push_verdict(L, v);
+        lua_pushnil(L);
+        return 2;
+    }
+    if (has_info) {
+        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+        anchor2 = lua_gettop(L) + 1;
+        lua_settop(L, anchor2 + NANCHORS - 1);
+        need = stanza_head(L, 5, CONV_FULL, &info);
+        if (need == 0 || convert(L, 5, anchor2, need, &info) < 0)
+            has_info = 0;
+    }
+    /* as in l_ping_answer: nothing that can raise between the core's
+     * change and the building of its events */
+    mj_session_ping_answer_info(s, (uint32_t)id, &st, has_info ? &info : NULL,
+                                opt, &v);
+    lua_settop(L, 5);
+    push_verdict(L, v);
     build(L, u, NULL, NULL, 2);
     return 2;
 }
@@ -676,13 +772,17 @@ static int l_close(lua_State *L)
     const char *jid = luaL_checklstring(L, 2, &jlen);
     mj_session *s;
 
+    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
     col_reset(&u->col);
     if (mj_session_find(u->tr, jid, jlen, &s) != MJ_OK) {
         col_reset(&u->col);
         lua_pushnil(L);
         return 1;
     }
-    cache_forget(L, u, 2, s);
+    if (cache_forget(L, u, 2, s) != LUA_OK) {
+        col_reset(&u->col);
+        return lua_error(L); /* nothing changed */
+    }
     mj_session_close(s);
     build(L, u, NULL, NULL, 2);
     return 1;
@@ -693,6 +793,7 @@ static int l_tick(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
 
+    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
     col_reset(&u->col);
     mj_tracker_tick(u->tr);
     build(L, u, NULL, NULL, 2);
@@ -930,6 +1031,7 @@ static const luaL_Reg tracker_methods[] = {
     {"importance", l_importance},
     {"is_forwarded_ping", l_is_forwarded_ping},
     {"ping_answer", l_ping_answer},
+    {"ping_answer_info", l_ping_answer_info},
     {"ping_needs_features", l_ping_needs_features},
     {"link_lost", l_link_lost},
     {NULL, NULL}};
@@ -981,6 +1083,8 @@ static void push_methods(lua_State *L)
         lua_pushstring(L, mj_reason_name((mj_reason)e));
     for (e = 0; e < NLEVELS; e++)
         lua_pushstring(L, level_name(e));
+    for (e = 0; e < NVERDICTS; e++)
+        lua_pushstring(L, mj_ping_verdict_name((mj_ping_verdict)e));
     /* build_events and apply_events: copies of the same upvalues, and nil
      * for the two closures */
     for (e = 1; e < UV_BUILD; e++)

@@ -32,6 +32,9 @@
 #define NS_XDELAY   "jabber:x:delay"
 #define NS_REF      "urn:xmpp:reference:0"
 #define NS_PING     "urn:xmpp:ping"
+#define NS_DISCO    "http://jabber.org/protocol/disco#info"
+#define NS_SELF_PING_OPT                                                      \
+    "http://jabber.org/protocol/muc#self-ping-optimization"
 
 /* ---------------------------------------------------------------------- */
 /* Collecting events and log lines while the core runs (mj_collect.c)     */
@@ -93,6 +96,7 @@ void on_log(void *ud, mj_log_level level, const char *msg);
 #define NEVENTS   MJ_EV_MENTION   /* MJ_EV_JOINED (1) .. */
 #define NREASONS  MJ_R_TIMEOUT    /* MJ_R_TECHNICAL (1) .. */
 #define NLEVELS   (MJ_LOG_ERROR + 1)
+#define NVERDICTS (MJ_PING_UNKNOWN + 1)
 
 enum {
     UV_MT = 1,
@@ -125,14 +129,16 @@ enum {
     UV_ROOMS_JOINED,
     UV_JOINED_ROOMS,
     UV_APPLIED,
+    UV_VAR,
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
     UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
     UV_EVENT = UV_ERROR + NERRORS,       /* NEVENTS: mj_event_name(1..) */
     UV_REASON_NAME = UV_EVENT + NEVENTS, /* NREASONS: mj_reason_name(1..) */
     UV_LEVEL_NAME = UV_REASON_NAME + NREASONS, /* NLEVELS */
-    UV_BUILD = UV_LEVEL_NAME + NLEVELS, /* build_events (nil in itself) */
-    UV_APPLY,                           /* apply_events (nil in itself) */
+    UV_VERDICT = UV_LEVEL_NAME + NLEVELS,      /* NVERDICTS */
+    UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
+    UV_APPLY,                          /* apply_events (nil in itself) */
     NUPVALUES = UV_APPLY
 };
 
@@ -157,6 +163,7 @@ struct tracker {
 void push_name(lua_State *L, int first, int n, int i, const char *s);
 void push_outcome(lua_State *L, mj_outcome oc);
 void push_error(lua_State *L, int rc);
+void push_verdict(lua_State *L, mj_ping_verdict v);
 const char *level_name(int level);
 /* The protected builders, called through try_build() */
 int build_events(lua_State *L);
@@ -198,5 +205,6 @@ int rawkey(lua_State *L, int t, int k);
 unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st);
 int convert(lua_State *L, int stanza, int anchor, unsigned need,
             mj_stanza *st);
+int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif

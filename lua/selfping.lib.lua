@@ -1,55 +1,124 @@
 -- Self-ping wiring of mod_track_muc_joins (module:require'd by it): the
 -- answers to our self-pings, the pings a room forwards to the session, and
 -- lost links. Every decision is the core's (mucjoins.so).
+
 local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
+local modulemanager = require "core.modulemanager";
+
 local full_sessions = prosody.full_sessions;
 
--- ctx: tracker() and pings() (both replaced on reload), call(session,
--- method, ...), metric (self_pings counter), salt, ping_timeout.
+local NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
+
+-- ctx: tracker() and pings() (both replaced on reload), call(method,
+-- session, stanza, ...), metric (self_pings counter), salt, ping_timeout.
 return function(ctx)
 	local call = ctx.call;
-	-- Answers to our self-pings (consumed) and pings forwarded to the session (answered for it).
+
+	-- info: the room's disco#info reply (result or error), or nil when
+	-- none was asked or none came; the core reads it.
+	local function answer_ping(ping, stanza, info)
+		local session = full_sessions[ping.jid];
+		local verdict = call("ping_answer_info", session, stanza, ping.jid, stanza, ping.ping_id,
+			info);
+		if verdict then
+			ctx.metric:with_labels(verdict):add(1);
+		end
+	end
+
+	-- The answer's meaning depends on the room's disco#info: ask the room,
+	-- then hand its reply (result or error; nil when none came) to the core.
+	local function ask_info(ping, stanza)
+		local disco = st.iq({
+			type = "get";
+			id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt;
+			from = ping.jid;
+			to = jid_bare(stanza.attr.from);
+		});
+		disco:query(NS_DISCO_INFO);
+		local function replied(reply)
+			return reply.stanza;
+		end
+		local function failed(err)
+			return err.context and err.context.stanza;
+		end
+		local function answer(info)
+			answer_ping(ping, stanza, info);
+		end
+		module:send_iq(disco, nil, ctx.ping_timeout):next(replied, failed):next(answer);
+	end
+
+	-- Answers to our self-pings (consumed) and pings forwarded to the
+	-- session (answered for it).
 	module:hook("iq/full", function(event)
-		local stanza, tracker, pings = event.stanza, ctx.tracker(), ctx.pings();
-		local session = full_sessions[stanza.attr.to];
-		if not session or session.host ~= module.host then return; end
-		local ping = pings:get(stanza.attr.id or "");
-		if ping and (stanza.attr.type == "result" or stanza.attr.type == "error") and ping.jid == stanza.attr.to then
-			pings:set(stanza.attr.id, nil);
-			local function answer(optimized)
-				local verdict = call(full_sessions[ping.jid], "ping_answer", ping.jid, stanza, ping.ping_id, optimized);
-				if verdict then ctx.metric:with_labels(verdict):add(1); end
+		local stanza = event.stanza;
+		local attr = stanza.attr;
+		local session = full_sessions[attr.to];
+		if not session or session.host ~= module.host then
+			return;
+		end
+		local tracker = ctx.tracker();
+		local pings = ctx.pings();
+		local ping = pings:get(attr.id or "");
+		local is_answer = attr.type == "result" or attr.type == "error";
+		if ping and is_answer and ping.jid == attr.to then
+			pings:set(attr.id, nil);
+			local ok, needs_features = pcall(tracker.ping_needs_features, tracker, ping.jid,
+				stanza, ping.ping_id);
+			if ok and needs_features then
+				ask_info(ping, stanza);
+			else
+				answer_ping(ping, stanza, nil);
 			end
-			local ok, needs = pcall(tracker.ping_needs_features, tracker, ping.jid, stanza, ping.ping_id);
-			if not (ok and needs) then answer(nil); return true; end
-			-- the answer's meaning depends on the room's features: ask it
-			module:send_iq(st.iq({ type = "get", id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt, from = ping.jid,
-				to = jid_bare(stanza.attr.from) }):query("http://jabber.org/protocol/disco#info"), nil, ctx.ping_timeout)
-				:next(function(reply)
-					for feature in reply.stanza.tags[1]:childtags("feature") do
-						if feature.attr.var == "http://jabber.org/protocol/muc#self-ping-optimization" then return true; end
-					end
-					return false;
-				end, function() return nil; end)
-				:next(answer);
 			return true;
 		end
 		local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);
-		if ok and forwarded then module:send(st.reply(stanza)); return true; end
+		if ok and forwarded then
+			module:send(st.reply(stanza));
+			return true;
+		end
 	end, 10);
 
-	local function link_lost(domain) if domain then call(nil, "link_lost", domain); end end
+	local function link_lost(domain)
+		if domain then
+			call("link_lost", nil, nil, domain);
+		end
+	end
+
+	-- s2s-destroyed fires for every s2s session, also for connections
+	-- that never authenticated, whose from_host is only what a stream
+	-- header claimed (anyone can open port 5269 as the MUC service and
+	-- hang up). Only the domains Prosody authenticated count: an outgoing
+	-- session's to_host once it reached "s2sout", an incoming session's
+	-- hosts marked authed (Prosody 0.12 and 13 set both in mod_s2s's
+	-- make_authenticated).
 	module:hook_global("s2s-destroyed", function(event)
-		local s = event.session;
-		link_lost(s.to_host); link_lost(s.from_host);
-		for domain in pairs(s.hosts or {}) do link_lost(domain); end
+		local session = event.session;
+		if session.type == "s2sout" then
+			link_lost(session.to_host);
+		elseif session.type == "s2sin" then
+			for domain, info in pairs(session.hosts or {}) do
+				if info.authed then
+					link_lost(domain);
+				end
+			end
+		end
 	end);
-	local function watch_component(host) module:context(host):hook("component-disconnected", function() link_lost(host); end); end
-	for host in pairs(prosody.hosts) do watch_component(host); end
+
+	local function watch_component(host)
+		module:context(host):hook("component-disconnected", function()
+			link_lost(host);
+		end);
+	end
+
+	for host in pairs(prosody.hosts) do
+		watch_component(host);
+	end
 	module:hook_global("host-activated", watch_component);
 
-	if prosody.hosts[module.host] and require "core.modulemanager".is_loaded(module.host, "ping_muc") then
-		module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats every error as 'left'; disable it");
+	local here = prosody.hosts[module.host];
+	if here and modulemanager.is_loaded(module.host, "ping_muc") then
+		module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats "
+			.. "every error as 'left'; disable it");
 	end
 end

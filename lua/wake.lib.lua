@@ -1,23 +1,41 @@
 -- CSI (mod_csi_simple) and push (mod_cloud_notify) wiring of
 -- mod_track_muc_joins (module:require'd by it): wake the device for
 -- mentions. What a message is to the session is the core's decision.
-local full_sessions = prosody.full_sessions;
-local csi_hold_chatter = module:get_option_boolean("track_muc_joins_csi_hold_chatter", true);
-local push_mentions_only = module:get_option_boolean("track_muc_joins_push_mentions_only", false);
 
--- tracker_of(): the module's tracker (replaced on reload)
-return function(tracker_of)
+local full_sessions = prosody.full_sessions;
+
+-- ctx: tracker() (replaced on reload), and the options csi_hold_chatter
+-- and push_mentions_only.
+return function(ctx)
 	module:hook("csi-is-stanza-important", function(event)
-		local session, tracker = event.session, tracker_of();
-		if event.stanza.name ~= "message" or not session.full_jid then return; end
-		local ok, important = pcall(tracker.importance, tracker, session.full_jid, event.stanza, csi_hold_chatter);
-		if ok then return important; end
+		local session = event.session;
+		if event.stanza.name ~= "message" or not session.full_jid then
+			return;
+		end
+		local tracker = ctx.tracker();
+		local ok, important = pcall(tracker.importance, tracker, session.full_jid,
+			event.stanza, ctx.csi_hold_chatter);
+		if ok then
+			return important;
+		end
 	end, 10);
+
 	module:hook("cloud_notify/push", function(event)
+		if not ctx.push_mentions_only then
+			return;
+		end
 		local stanza = event.original_stanza;
-		if not push_mentions_only or not stanza or stanza.name ~= "message" or not full_sessions[stanza.attr.to or ""] then return; end
-		local tracker = tracker_of();
-		local ok, important = pcall(tracker.importance, tracker, stanza.attr.to, stanza, true);
-		if ok and important == false then return true; end -- blocks this push
+		if not stanza or stanza.name ~= "message" then
+			return;
+		end
+		local to = stanza.attr.to;
+		if not full_sessions[to or ""] then
+			return;
+		end
+		local tracker = ctx.tracker();
+		local ok, important = pcall(tracker.importance, tracker, to, stanza, true);
+		if ok and important == false then
+			return true; -- blocks this push
+		end
 	end, 10);
 end

@@ -1,27 +1,47 @@
 #!/bin/sh
 # Install the Debian packages mucjoins needs, only those missing.
 # Usage: scripts/deps.sh [build|test|run]   (test and run include build)
-# Installing Debian's prosody would start the system service on port 5222;
-# a temporary policy-rc.d keeps it from starting (our tests and `make run`
-# start their own server on free loopback ports).
+# The baseline is a minimal Debian 12 (debootstrap --variant=minbase) with
+# build-essential and git: everything `make test` and `make run` call beyond
+# that is listed here. test: clang-format (the format check), valgrind,
+# zip/unzip and luarocks (the rock, prosodyctl install), python3 with
+# slixmpp and pytest (integration tests), prosody (also the Lua binding
+# test: util.stanza), lua-unbound (s2s tests), libclang-rt-14-dev (ASan,
+# UBSan, libFuzzer). run: iproute2 (ss, free ports). nm, readelf, ldd, ar
+# come with build-essential; diff, cmp, awk, tar, gzip, timeout with the
+# minimal system.
+# Installing Debian's prosody (or ejabberd) would start the system service
+# on port 5222; a temporary policy-rc.d keeps it from starting (our tests
+# and `make run` start their own servers on free loopback ports).
+# ejabberd (test set: the ejabberd suite) is installed on its own: if it
+# cannot be, the rest goes on and that suite reports itself skipped.
 set -eu
 what=${1:-build}
 pkgs="make gcc clang libicu-dev libexpat1-dev liblua5.4-dev lua5.4 pkg-config"
 case "$what" in
-test) pkgs="$pkgs prosody lua-unbound python3-slixmpp python3-pytest libclang-rt-14-dev valgrind luarocks" ;;
+test) pkgs="$pkgs prosody lua-unbound python3 python3-slixmpp python3-pytest libclang-rt-14-dev valgrind luarocks zip unzip clang-format" ;;
 run) pkgs="$pkgs prosody lua-unbound iproute2" ;;
 esac
+optional=""
+[ "$what" = test ] && optional="ejabberd"
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $pkgs; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-        missing="$missing $p"
+    installed "$p" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+for p in $optional; do
+    installed "$p" && optional=""
+done
+[ -z "$missing" ] && [ -z "$optional" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-    echo "deps: missing Debian packages:$missing (run as root, or install them)" >&2
+    if [ -z "$missing" ]; then
+        echo "deps: $optional is not installed (run as root to install it): the ejabberd suite will be skipped" >&2
+        exit 0
+    fi
+    echo "deps: missing Debian packages:$missing$optional (run as root, or install them)" >&2
     exit 1
 fi
-echo "deps: installing$missing" >&2
+echo "deps: installing$missing$optional" >&2
 export DEBIAN_FRONTEND=noninteractive
 added_policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -31,5 +51,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 trap '[ -n "$added_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -qq >/dev/null || apt-get update
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ -n "$optional" ] &&
+    ! apt-get install -y -qq --no-install-recommends $optional >/dev/null; then
+    echo "deps: could not install$optional: the ejabberd suite will be skipped" >&2
+fi

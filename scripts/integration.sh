@@ -12,7 +12,9 @@
 # MUCJOINS_IT_LOG_LINES=N lines of Prosody log attached to a failure (300).
 # The last line printed is pytest's own summary; the exit code is pytest's.
 cd "$(dirname "$0")/.." || exit 2
-paths=tests/integration
+# the ejabberd suite runs on its own (scripts/ejabberd-tests.sh, make
+# test-ejabberd) unless named
+paths="tests/integration --ignore=tests/integration/test_ejabberd.py"
 for a in "$@"; do
     case "$a" in tests/integration*) paths="" ;; esac
 done

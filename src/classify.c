@@ -1,6 +1,7 @@
 /* What a received presence says about the session: is it a self-presence
  * (110 in muc#user), a nick change (303), a removal and for which reason.
- * SPEC 2, "self-presence" and "left reasons". */
+ * SPEC 2, "self-presence" and "left reasons". And the other way round:
+ * which presence tells a session about a removal it could not see. */
 #include <string.h>
 
 #include "internal.h"
@@ -63,4 +64,16 @@ int mj_kickable_condition(mj_str cond)
             memcmp(kickable[i], cond.ptr, cond.len) == 0)
             return 1;
     return 0;
+}
+
+/* A ghost was dropped by the room without a word reaching the session:
+ * tell it as a room would for a technical removal (333, XEP-0045 9.7),
+ * self-presence (110), so that clients that act on 333 rejoin. */
+const mj_notice *mj_reason_notice(mj_reason r)
+{
+    static const int ghost_codes[] = {110, 333};
+    static const mj_notice ghost = {ghost_codes, 2, "none", "none"};
+    if (r == MJ_R_GHOST)
+        return &ghost;
+    return NULL;
 }

@@ -1,11 +1,15 @@
 /* Keyed hashing and the open-addressing table used for every map keyed by
  * attacker-controlled JIDs. The key is random per tracker, so nobody can
  * prepare JIDs that collide. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/random.h>
+#endif
 
 #include "internal.h"
 
@@ -79,22 +83,51 @@ uint64_t mj_siphash(const mj_hkey *key, const void *data, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-void mj_hkey_random(mj_hkey *key)
+/* Read n bytes of path (a random device); the count read. */
+static size_t read_device(const char *path, unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return got;
+}
+
+mj_hkey_source mj_hkey_fill(mj_hkey *key, const char *device)
 {
     unsigned char buf[16];
     size_t got = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        while (got < sizeof buf) {
-            ssize_t r = read(fd, buf + got, sizeof buf - got);
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-        }
-        close(fd);
+    mj_hkey_source src = MJ_HKEY_GETRANDOM;
+#if defined(__linux__)
+    /* getrandom(2) needs no file: it works in a chroot or a sandbox
+     * without /dev (16 bytes never block once the pool is ready) */
+    while (got < sizeof buf) {
+        ssize_t r = getrandom(buf + got, sizeof buf - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+#endif
+    if (got < sizeof buf && device != NULL) {
+        src = MJ_HKEY_DEVICE;
+        got = read_device(device, buf, sizeof buf);
     }
     if (got < sizeof buf) {
+        /* guessable: only when the kernel gives nothing (the caller logs
+         * it) */
         struct timespec ts;
+        src = MJ_HKEY_WEAK;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t a = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
                      (uint64_t)(uintptr_t)key ^ (uint64_t)getpid();
@@ -104,6 +137,12 @@ void mj_hkey_random(mj_hkey *key)
     }
     key->k0 = load64(buf);
     key->k1 = load64(buf + 8);
+    return src;
+}
+
+mj_hkey_source mj_hkey_random(mj_hkey *key)
+{
+    return mj_hkey_fill(key, "/dev/urandom");
 }
 
 int mj_table_reserve(struct mj_tracker *tr, mj_table *t, mj_hash_of hash_of)

@@ -16,9 +16,18 @@ typedef struct mj_hkey {
 /* SipHash-1-3 of (p, len) under key. */
 uint64_t mj_siphash(const mj_hkey *key, const void *p, size_t len);
 
-/* Fill key from the OS random source (getrandom / /dev/urandom), falling
- * back to time and addresses if none is readable. */
-void mj_hkey_random(mj_hkey *key);
+/* Where a hash key came from. */
+typedef enum mj_hkey_source {
+    MJ_HKEY_GETRANDOM = 0, /* getrandom(2) (Linux) */
+    MJ_HKEY_DEVICE = 1,    /* the random device file */
+    MJ_HKEY_WEAK = 2       /* neither: time, pid and addresses (guessable) */
+} mj_hkey_source;
+
+/* Fill key from getrandom(2), else from the file device (NULL: none),
+ * else from time, pid and addresses; says which. */
+mj_hkey_source mj_hkey_fill(mj_hkey *key, const char *device);
+/* mj_hkey_fill(key, "/dev/urandom"). */
+mj_hkey_source mj_hkey_random(mj_hkey *key);
 
 /* Open-addressing table of item pointers (linear probing, backward-shift
  * deletion). A slot is only the pointer (8 bytes): an item's hash is kept
@@ -56,6 +65,28 @@ char *mj_strdup(struct mj_tracker *tr, const char *p, size_t len);
 
 /* ---- tracker storage (tracker.c) -------------------------------------- */
 
+typedef struct mj_ping mj_ping;
+
+/* A domain some interned room is on (selfping.c): what self-ping keeps
+ * per remote domain. Kept in tr->domains (keyed by the domain's SipHash)
+ * while a room is on it, a link check waits for it, or it is on the
+ * ready list. */
+typedef struct mj_domain mj_domain;
+struct mj_domain {
+    uint64_t hash;
+    uint32_t rooms;         /* interned rooms on the domain */
+    uint32_t outstanding;   /* pings sent, not answered nor timed out */
+    uint8_t check;          /* a link loss waits on tr->checks */
+    uint8_t fire;           /* its link check runs in this tick */
+    uint8_t ready;          /* on tr->ready: queue and budget to send */
+    double check_due;       /* when check */
+    mj_domain *cnext;       /* tr->checks, by check_due */
+    mj_domain *rnext;       /* tr->ready */
+    mj_ping *qhead, *qtail; /* due pings waiting for the budget, FIFO */
+    uint32_t len;
+    char name[]; /* prepared, len bytes + NUL */
+};
+
 /* An interned, reference-counted prepared room JID, shared by sessions. */
 typedef struct mj_istr {
     uint64_t hash;
@@ -63,33 +94,31 @@ typedef struct mj_istr {
     uint32_t len : 31;
     uint32_t fixed : 1; /* s prepares to itself (mj_parse_target may skip
                            preparing a JID with these bytes) */
+    mj_domain *dom;     /* the domain part's record */
     char s[];           /* len bytes + NUL */
 } mj_istr;
 
 typedef struct mj_entry mj_entry;
 
 /* Self-ping work for one entry (selfping.c): allocated only while a ping
- * is scheduled or outstanding, on the tracker's ping list. */
-typedef struct mj_ping mj_ping;
+ * is scheduled, outstanding or resting. It is in exactly one place: the
+ * tracker's heap (keyed by when something is next due for it: due,
+ * deadline or rest_until), its domain's queue (due, waiting for the
+ * budget), or parked (due while the entry is PENDING or CHANGING: back
+ * to the heap when the entry's state changes). */
 struct mj_ping {
     mj_entry *e;
-    uint32_t id;       /* outstanding ping's id; 0: none outstanding */
-    uint32_t tries;    /* unknown answers so far */
-    double due;        /* send at (when id == 0) */
-    double deadline;   /* the answer is late after (when id != 0) */
-    double rest_until; /* after giving up: link losses do not reschedule
-                          before this (a down server's refused connections
-                          are link losses too) */
-    mj_ping *prev, *next;
-};
-
-/* A link loss waiting for its start delay (debounce per domain). */
-typedef struct mj_linkcheck mj_linkcheck;
-struct mj_linkcheck {
-    mj_linkcheck *next;
-    double due;
-    size_t len;
-    char domain[]; /* prepared, len bytes + NUL */
+    uint32_t id;            /* outstanding ping's id; 0: none outstanding */
+    uint32_t tries;         /* unknown answers so far */
+    uint32_t heap;          /* index in tr->heap + 1; 0: not in the heap */
+    uint8_t queued;         /* in e->room->dom's queue */
+    uint8_t parked;         /* neither in the heap nor queued */
+    double due;             /* send at (when id == 0) */
+    double deadline;        /* the answer is late after (when id != 0) */
+    double rest_until;      /* after giving up: link losses do not reschedule
+                               before this (a down server's refused connections
+                               are link losses too) */
+    mj_ping *qprev, *qnext; /* the domain's queue, or a tick's batch */
 };
 
 /* What an entry needs only while something is open about it: a timed
@@ -115,11 +144,13 @@ struct mj_entry {
     mj_session *sess;
     mj_aux *aux; /* or NULL */
     double since;
-    uint16_t nick_len; /* <= MJ_PART_MAX */
-    uint16_t nick_cap; /* bytes of nick[] (nick_len + 1 when shown) */
-    uint8_t state;     /* mj_state */
-    uint8_t has_nick;
-    char nick[]; /* the shown nick + NUL when has_nick */
+    uint16_t nick_len;    /* <= MJ_PART_MAX */
+    uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
+    uint8_t state;        /* mj_state */
+    uint8_t has_nick : 1; /* nick[] holds the shown nick */
+    uint8_t live : 1;     /* the room's subject came after the join's
+                             self-presence: its history is over */
+    char nick[];          /* the shown nick + NUL when has_nick */
 };
 
 /* The shown nick (ptr NULL: none). */
@@ -169,8 +200,15 @@ struct mj_tracker {
     mj_table rooms;        /* mj_istr * */
     mj_table sessions;     /* mj_session * */
     mj_aux *thead, *ttail; /* timer list, oldest deadline first */
-    mj_ping *phead;        /* entries with self-ping work */
-    mj_linkcheck *checks;  /* link losses waiting for their delay */
+    mj_table domains;      /* mj_domain *, hash = SipHash of the name */
+    mj_ping **heap;        /* binary min-heap of pings by next due time */
+    size_t nheap, capheap; /* capheap >= npings: pushing never allocates */
+    size_t npings;         /* mj_ping records */
+    size_t outstanding;    /* pings sent and not answered */
+    mj_domain *checks;     /* link losses waiting for their delay, by
+                              due time */
+    mj_domain *checks_tail;
+    mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
     size_t bytes;
     mj_stats st;
@@ -239,15 +277,29 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick);
  * when fire is non-zero). */
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out);
+/* A received groupchat message with a <subject/>: the join's history, if
+ * any, is over for the room it comes from. MJ_OK or MJ_ENOMEM. */
+int mj_messages_subject(mj_session *s, const mj_stanza *st);
 
 /* selfping.c */
 /* Membership of e is unclear: schedule a ping and send it if allowed. */
 void mj_ping_request(mj_entry *e);
 /* Forget e's ping work (rejoin, entry freed). */
 void mj_ping_drop(mj_entry *e);
-/* Due link checks, ping timeouts and scheduled pings. */
+/* Due link checks, ping timeouts and scheduled pings: the work is what
+ * is due (a heap and per-domain queues), not what is tracked. */
 void mj_pings_tick(struct mj_tracker *tr, double now);
 void mj_pings_free(struct mj_tracker *tr);
+/* The entry's state changed: a parked ping goes back to the heap. */
+void mj_ping_state_changed(mj_entry *e);
+/* The configuration changed (budget): queues that may now send are made
+ * ready. */
+void mj_pings_configured(struct mj_tracker *tr);
+/* The record of the domain part of a prepared bare JID, made when
+ * missing (NULL on ENOMEM). Its rooms count is the caller's to raise. */
+mj_domain *mj_domain_get(struct mj_tracker *tr, const char *bare, size_t len);
+/* Free the record if nothing uses it any more. */
+void mj_domain_release(struct mj_tracker *tr, mj_domain *d);
 
 /* ---- decisions -----------------------------------------------------------
  */
@@ -283,7 +335,14 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 
 /* joins.c: the state machine. */
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out);
+/* 1 if st, sent by a session with no state at all, could start tracking a
+ * room (a join); 0 if it cannot change anything for such a session. */
+int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st);
 int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out);
+/* What a session the tracker does not hold receives (mj_tracker_incoming):
+ * changes nothing; a self-presence is counted as forged. */
+int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
+                              mj_outcome *out);
 void mj_joins_timeout(mj_entry *e);
 
 /* Compare two nicks prepared (Resourceprep); 1 when equal. Unpreparable

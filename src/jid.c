@@ -1,6 +1,6 @@
 /* JID splitting and RFC 6122 preparation: the same results as Prosody
  * 0.12's non-strict util.jid.prep on Debian (util/encodings built with
- * ICU). See SPEC.md section 4.
+ * ICU). See docs/semantics.md section 4.
  *
  * Prosody's ICU binding (util-src/encodings.c, icu_stringprep_prep) does,
  * per part:

@@ -225,16 +225,36 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
     }
     mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
+    e->live = 0;                   /* the room sends history again */
     mj_entry_set_state(e, MJ_S_PENDING);
     *out = MJ_O_CHANGED;
     return MJ_OK;
+}
+
+/* Does an available presence the session sends to a room count as a
+ * join (when the session has no state with the room)? */
+static int counts_as_join(const mj_tracker *tr, const mj_stanza *st)
+{
+    return st->has_muc_x || tr->cfg.legacy_joins;
+}
+
+/* Only a join can start tracking a room: every other stanza a session
+ * sends is about a room it already has state with, so from a session the
+ * tracker does not hold it changes nothing (mj_tracker_outgoing). A join
+ * here is an available presence addressed to a JID with a resource (the
+ * nick); whether that JID is usable is left to the state machine. */
+int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st)
+{
+    return st->kind == MJ_KIND_PRESENCE && st->type == MJ_T_AVAILABLE &&
+           st->to.ptr != NULL && memchr(st->to.ptr, '/', st->to.len) != NULL &&
+           counts_as_join(tr, st);
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
                           const mj_target *t, mj_outcome *out)
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
-    int is_join = st->has_muc_x || s->tr->cfg.legacy_joins;
+    int is_join = counts_as_join(s->tr, st);
     if (!t->has_res) /* no nick: neither a join nor a nick change */
         return MJ_OK;
     switch (state) {
@@ -501,6 +521,40 @@ static int is_cond(mj_str c, const char *name)
            memcmp(c.ptr, name, c.len) == 0;
 }
 
+/* What a session the tracker does not hold receives. It has state with
+ * no room, so nothing changes, and no session is created for it; but a
+ * self-presence is refused and counted as forged exactly as for a room a
+ * held session never joined (the JID first: an unusable one is counted
+ * as such). Not logged: there is no session to log it once for. */
+int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
+                              mj_outcome *out)
+{
+    char buf[3 * MJ_PART_MAX + 3];
+    size_t len;
+    mj_class c;
+    *out = MJ_O_IGNORED;
+    if (st->kind != MJ_KIND_PRESENCE || st->type == MJ_T_ERROR ||
+        st->from.ptr == NULL)
+        return MJ_OK;
+    mj_classify(st, &c);
+    if (!c.self)
+        return MJ_OK;
+    int rc = mj_jid_prep(st->from.ptr, st->from.len, buf, sizeof buf, &len);
+    if (rc == MJ_ENOMEM)
+        return rc;
+    if (rc == MJ_ETOOLONG) {
+        tr->st.limits++;
+        *out = MJ_O_LIMIT;
+    } else if (rc != MJ_OK) {
+        tr->st.bad_jids++;
+        *out = MJ_O_BAD_JID;
+    } else {
+        tr->st.forged++;
+        *out = MJ_O_FORGED;
+    }
+    return MJ_OK;
+}
+
 int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;
@@ -509,7 +563,11 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT) {
         mj_msg_class mc;
-        int rc = mj_messages_classify(s, st, 1, &mc);
+        int rc = st->has_subject ? mj_messages_subject(s, st) : MJ_OK;
+        if (rc == MJ_OK)
+            rc = mj_messages_classify(s, st, 1, &mc);
+        else
+            mc = MJ_M_OTHER;
         *out = mc == MJ_M_OTHER ? MJ_O_IGNORED : MJ_O_UNCHANGED;
         return rc;
     }

@@ -44,7 +44,20 @@
  * output passes MJ_MENTION_NFKC_MAX (64 Ki) UTF-16 units, with the same
  * rule at that cut; plain text never gets there. This keeps a hostile
  * body at about twice the cost of a plain 64 KiB one (without it, 64 KiB
- * of U+FDFA took 11 times as long). A nick over 64 KiB never matches
+ * of U+FDFA took 11 times as long). Combining marks have no
+ * normalisation boundary and the normaliser sorts a run of them by
+ * combining class in time quadratic in its length (a letter and 32,000
+ * marks took 0.8 s), so both body and nick are first made stream-safe
+ * (UAX #15): before a code point that would make a run of non-starters
+ * (counted in NFKD) longer than MJ_MENTION_SAFE_RUN (30), U+034F
+ * COMBINING GRAPHEME JOINER is inserted. CGJ is a mark (a word
+ * character) with class 0: it ends the run for the normaliser and, like
+ * the marks around it, never stands as a word edge, so a nick is never
+ * matched next to such a run, only around it. Canonically equivalent
+ * spellings of one run longer than 30 marks may then differ (text in
+ * any language needs far fewer in a row). The rule runs on
+ * the whole (cut) body before the chunks, so chunk borders do not move
+ * it. A nick over 64 KiB never matches
  * (nicks are JID resources, 1023 bytes at most). Invalid UTF-8 in body
  * or nick: no match, MJ_OK.
  *
@@ -223,6 +236,93 @@ static int boundary_at(const UNormalizer2 *nfkc, const UChar *src, int32_t i,
     return unorm2_hasBoundaryBefore(nfkc, c);
 }
 
+/* The Unicode Stream-Safe Text Format (UAX #15, section 13): a run of
+ * non-starters (combining class != 0, counted in each code point's NFKD,
+ * so that U+0F73, class 0 but decomposing into two non-starters, counts
+ * two) never exceeds MJ_MENTION_SAFE_RUN: before a code point that would
+ * take it over, a COMBINING GRAPHEME JOINER (U+034F, class 0, a starter
+ * that NFKC and folding keep) is inserted. The normaliser reorders a run
+ * by insertion sort (quadratic in its length): with this, its work is
+ * linear in the text. src (n units) -> dst (*out_len units). */
+/* What the stream-safe rule needs to know of a code point's NFKD: its
+ * leading and trailing non-starters, its length, and whether it is all
+ * non-starters. Looked up through a small cache: text repeats its
+ * characters, and the lookup is the costly part. */
+struct nfkd_info {
+    UChar32 c;
+    uint8_t lead, trail, len, all;
+};
+
+#define NFKD_CACHE 64
+
+static struct nfkd_info nfkd_info_of(const UNormalizer2 *nfkd, UChar32 c)
+{
+    struct nfkd_info r = {c, 0, 0, 0, 1};
+    UChar d[32];
+    UErrorCode err = U_ZERO_ERROR;
+    int32_t dl = unorm2_getDecomposition(nfkd, c, d, 32, &err);
+
+    if (U_FAILURE(err) || dl < 0) { /* no decomposition: c itself */
+        r.len = 1;
+        r.all = u_getCombiningClass(c) != 0;
+        r.lead = r.trail = r.all;
+        return r;
+    }
+    for (int32_t k = 0; k < dl;) {
+        UChar32 x;
+        U16_NEXT(d, k, dl, x);
+        r.len++;
+        if (u_getCombiningClass(x) != 0) {
+            r.trail++;
+            if (r.all)
+                r.lead++;
+        } else {
+            r.all = 0;
+            r.trail = 0;
+        }
+    }
+    return r;
+}
+
+static int stream_safe(const UNormalizer2 *nfkd, const UChar *src, int32_t n,
+                       ubuf *dst, int32_t *out_len)
+{
+    int32_t i = 0, o = 0, run = 0;
+    int rc = ubuf_reserve(dst, n + n / 16 + 2);
+    struct nfkd_info cache[NFKD_CACHE];
+
+    for (int k = 0; k < NFKD_CACHE; k++)
+        cache[k].c = -1;
+    while (rc == MJ_OK && i < n) {
+        int32_t start = i;
+        UChar32 c;
+        U16_NEXT(src, i, n, c);
+        if (c < 0xA0 || unorm2_isInert(nfkd, c)) {
+            run = 0; /* a starter with nothing to decompose */
+        } else {
+            struct nfkd_info *ci = &cache[(uint32_t)c % NFKD_CACHE];
+            if (ci->c != c)
+                *ci = nfkd_info_of(nfkd, c);
+            if (run + ci->lead > MJ_MENTION_SAFE_RUN) {
+                if (o + 1 + (n - start) > dst->cap)
+                    rc = ubuf_grow(dst, 2 * (o + 1 + (n - start)), o);
+                if (rc != MJ_OK)
+                    break;
+                dst->p[o++] = 0x034F; /* CGJ */
+                run = 0;
+            }
+            run = ci->all ? run + ci->len : ci->trail;
+        }
+        if (o + (i - start) + (n - i) > dst->cap &&
+            (rc = ubuf_grow(dst, 2 * (o + (n - start)), o)) != MJ_OK)
+            break;
+        while (start < i)
+            dst->p[o++] = src[start++];
+    }
+    *out_len = o;
+    return rc;
+}
+
 /* The first NFKC of a body, bounded: long text is normalised in chunks
  * split at normalisation boundaries (so the result is the same as in one
  * go), and once the output passes MJ_MENTION_NFKC_MAX units the rest is
@@ -285,6 +385,7 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
 {
     UErrorCode err = U_ZERO_ERROR;
     const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&err);
+    const UNormalizer2 *nfkd = unorm2_getNFKDInstance(&err);
     int32_t n = 0, m = 0;
     int rc;
 
@@ -299,6 +400,15 @@ static int normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
         return NOT_UTF8;
     if (U_FAILURE(err))
         return MJ_ENOMEM;
+    /* tmp -> out (stream-safe) -> tmp: the text normalised from here on
+     * has no run of non-starters longer than MJ_MENTION_SAFE_RUN */
+    rc = stream_safe(nfkd, tmp->p, n, out, &m);
+    if (rc == MJ_OK)
+        rc = ubuf_reserve(tmp, m);
+    if (rc != MJ_OK)
+        return rc;
+    memcpy(tmp->p, out->p, (size_t)m * sizeof *tmp->p);
+    n = m;
     if (cut)
         rc = nfkc_bounded(nfkc, tmp->p, n, out, &m, cut);
     else

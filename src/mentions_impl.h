@@ -21,6 +21,12 @@
  * Ki UTF-16 units before NFKC. */
 #define MJ_MENTION_NFKC_MAX 65536
 
+/* The Stream-Safe Text Format's bound (UAX #15): at most this many
+ * non-starters in a row (counted in NFKD) reach the normaliser; a
+ * COMBINING GRAPHEME JOINER (U+034F) is inserted before the code point
+ * that would make the run longer, in body and nick alike. */
+#define MJ_MENTION_SAFE_RUN 30
+
 /* mj_mention_text() without the ASCII fast path: always through ICU. Same
  * contract, same results. */
 int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,

@@ -18,7 +18,12 @@ const char *mj_msg_class_name(mj_msg_class c)
 }
 
 /* A <delay/> whose from is the room's bare JID marks history; smacks and
- * CSI add delays from other JIDs. */
+ * CSI add delays from other JIDs. An occupant can add such a delay to its
+ * own message too, so it counts only until the room's subject: a room
+ * sends its history between the join's self-presence and the subject,
+ * which comes last in the join sequence (XEP-0045 7.2.15); after that a
+ * delay from the room is an occupant's forgery, and the message is
+ * classified as live (entry->live). */
 static int is_history(const mj_stanza *st, const mj_target *t)
 {
     char buf[2 * MJ_PART_MAX + 2];
@@ -75,7 +80,7 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     mj_entry *e = t.entry;
     if (e == NULL || !e->has_nick)
         return MJ_OK; /* not in the room (PENDING shows no nick) */
-    if (is_history(st, &t)) {
+    if (!e->live && is_history(st, &t)) {
         *out = MJ_M_HISTORY;
         return MJ_OK;
     }
@@ -93,6 +98,22 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     *out = match ? MJ_M_MENTION : MJ_M_CHATTER;
     if (match && fire)
         mj_emit_mention(e, t.raw_res);
+    return MJ_OK;
+}
+
+int mj_messages_subject(mj_session *s, const mj_stanza *st)
+{
+    mj_target t;
+    mj_outcome bad;
+    if (st->from.ptr == NULL)
+        return MJ_OK;
+    int rc = mj_parse_target(s, st->from, &t, &bad);
+    if (rc != MJ_OK)
+        return rc == MJ_ENOMEM ? rc : MJ_OK;
+    /* from the room or one of its occupants (a subject is set by one);
+     * PENDING has no history yet: only a shown entry */
+    if (t.entry != NULL && t.entry->has_nick)
+        t.entry->live = 1;
     return MJ_OK;
 }
 

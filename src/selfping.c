@@ -28,21 +28,255 @@ static mj_str domain_of(const char *bare, size_t len)
     return mj_str_of(at + 1, len - (size_t)(at + 1 - bare));
 }
 
-static int str_eq(mj_str a, mj_str b)
+/* ---- domains -------------------------------------------------------------
+ * One record per domain that an interned room is on: the outstanding
+ * count the budget reads (no walk over the pings), the queue of due pings
+ * waiting for that budget, and the pending link check. */
+
+struct dkey {
+    const char *p;
+    size_t len;
+    uint64_t hash;
+};
+
+static uint64_t dom_hash(const void *item)
 {
-    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+    return ((const mj_domain *)item)->hash;
 }
 
-/* ---- the ping list ------------------------------------------------------ */
-
-static void ping_unlink(mj_tracker *tr, mj_ping *p)
+static int dom_match(const void *item, const void *key)
 {
-    if (p->prev)
-        p->prev->next = p->next;
+    const mj_domain *d = item;
+    const struct dkey *k = key;
+    return d->hash == k->hash && d->len == k->len &&
+           memcmp(d->name, k->p, k->len) == 0;
+}
+
+static int same_item(const void *item, const void *key)
+{
+    return item == key;
+}
+
+static mj_domain *dom_find(mj_tracker *tr, mj_str name, uint64_t *hash)
+{
+    struct dkey k = {name.ptr, name.len,
+                     mj_siphash(&tr->key, name.ptr, name.len)};
+    size_t i = mj_table_find(&tr->domains, k.hash, dom_match, &k);
+    *hash = k.hash;
+    return i == (size_t)-1 ? NULL : tr->domains.slots[i];
+}
+
+mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
+{
+    mj_str name = domain_of(bare, len);
+    uint64_t h;
+    mj_domain *d = dom_find(tr, name, &h);
+    if (d != NULL)
+        return d;
+    if (mj_table_reserve(tr, &tr->domains, dom_hash) != MJ_OK)
+        return NULL;
+    d = mj_alloc(tr, sizeof *d + name.len + 1);
+    if (d == NULL)
+        return NULL;
+    memset(d, 0, sizeof *d);
+    d->hash = h;
+    d->len = (uint32_t)name.len;
+    memcpy(d->name, name.ptr, name.len);
+    d->name[name.len] = '\0';
+    mj_table_insert(&tr->domains, h, d);
+    return d;
+}
+
+void mj_domain_release(mj_tracker *tr, mj_domain *d)
+{
+    if (d->rooms > 0 || d->check || d->ready || d->fire)
+        return;
+    size_t i = mj_table_find(&tr->domains, d->hash, same_item, d);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->domains, i, dom_hash);
+    mj_free(tr, d, sizeof *d + d->len + 1);
+    if (tr->domains.count == 0) /* nothing walks it now: give it back */
+        mj_table_free(tr, &tr->domains);
+}
+
+/* The queue may send: put the domain on the ready list (once). */
+static void dom_ready(mj_tracker *tr, mj_domain *d)
+{
+    if (d->ready || d->qhead == NULL || d->outstanding >= tr->cfg.ping_budget)
+        return;
+    d->ready = 1;
+    d->rnext = tr->ready;
+    tr->ready = d;
+}
+
+void mj_pings_configured(mj_tracker *tr)
+{
+    for (size_t i = 0; i < tr->domains.cap; i++)
+        if (tr->domains.slots[i] != NULL)
+            dom_ready(tr, tr->domains.slots[i]);
+}
+
+static void q_push(mj_domain *d, mj_ping *p)
+{
+    p->qnext = NULL;
+    p->qprev = d->qtail;
+    if (d->qtail)
+        d->qtail->qnext = p;
     else
-        tr->phead = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+        d->qhead = p;
+    d->qtail = p;
+    p->queued = 1;
+}
+
+static void q_remove(mj_domain *d, mj_ping *p)
+{
+    if (p->qprev)
+        p->qprev->qnext = p->qnext;
+    else
+        d->qhead = p->qnext;
+    if (p->qnext)
+        p->qnext->qprev = p->qprev;
+    else
+        d->qtail = p->qprev;
+    p->qprev = p->qnext = NULL;
+    p->queued = 0;
+}
+
+/* ---- the heap of pings, by when something is next due ------------------ */
+
+static double key_of(const mj_ping *p)
+{
+    if (p->id != 0)
+        return p->deadline;
+    return p->due == INFINITY ? p->rest_until : p->due;
+}
+
+static void heap_set(mj_tracker *tr, size_t i, mj_ping *p)
+{
+    tr->heap[i] = p;
+    p->heap = (uint32_t)(i + 1);
+}
+
+static void sift_up(mj_tracker *tr, size_t i)
+{
+    mj_ping *p = tr->heap[i];
+    double k = key_of(p);
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!(k < key_of(tr->heap[up])))
+            break;
+        heap_set(tr, i, tr->heap[up]);
+        i = up;
+    }
+    heap_set(tr, i, p);
+}
+
+static void sift_down(mj_tracker *tr, size_t i)
+{
+    mj_ping *p = tr->heap[i];
+    double k = key_of(p);
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= tr->nheap)
+            break;
+        if (c + 1 < tr->nheap && key_of(tr->heap[c + 1]) < key_of(tr->heap[c]))
+            c++;
+        if (!(key_of(tr->heap[c]) < k))
+            break;
+        heap_set(tr, i, tr->heap[c]);
+        i = c;
+    }
+    heap_set(tr, i, p);
+}
+
+/* capheap >= npings always holds, so there is room. */
+static void heap_push(mj_tracker *tr, mj_ping *p)
+{
+    tr->heap[tr->nheap++] = p;
+    sift_up(tr, tr->nheap - 1);
+}
+
+static void heap_remove(mj_tracker *tr, mj_ping *p)
+{
+    size_t i = (size_t)p->heap - 1;
+    mj_ping *last = tr->heap[--tr->nheap];
+    p->heap = 0;
+    if (last == p)
+        return;
+    heap_set(tr, i, last);
+    sift_up(tr, i);
+    sift_down(tr, (size_t)last->heap - 1);
+}
+
+/* The key of p (in the heap) changed. */
+static void heap_fix(mj_tracker *tr, mj_ping *p)
+{
+    sift_up(tr, (size_t)p->heap - 1);
+    sift_down(tr, (size_t)p->heap - 1);
+}
+
+/* Room in the heap for one more ping record. */
+static int heap_reserve(mj_tracker *tr)
+{
+    if (tr->npings + 1 <= tr->capheap)
+        return MJ_OK;
+    size_t ncap = tr->capheap ? 2 * tr->capheap : 16;
+    mj_ping **h = mj_alloc(tr, ncap * sizeof *h);
+    if (h == NULL)
+        return MJ_ENOMEM;
+    if (tr->nheap)
+        memcpy(h, tr->heap, tr->nheap * sizeof *h);
+    mj_free(tr, tr->heap, tr->capheap * sizeof *h);
+    tr->heap = h;
+    tr->capheap = ncap;
+    return MJ_OK;
+}
+
+/* After a record is freed: give memory back when the heap is mostly
+ * empty (a burst of pings leaves nothing behind). */
+static void heap_trim(mj_tracker *tr)
+{
+    if (tr->npings == 0) {
+        mj_free(tr, tr->heap, tr->capheap * sizeof *tr->heap);
+        tr->heap = NULL;
+        tr->capheap = 0;
+        return;
+    }
+    if (tr->capheap > 64 && tr->npings < tr->capheap / 4) {
+        size_t ncap = tr->capheap / 2;
+        mj_ping **h = mj_alloc(tr, ncap * sizeof *h);
+        if (h == NULL)
+            return; /* keep the larger one */
+        memcpy(h, tr->heap, tr->nheap * sizeof *h);
+        mj_free(tr, tr->heap, tr->capheap * sizeof *h);
+        tr->heap = h;
+        tr->capheap = ncap;
+    }
+}
+
+/* ---- ping records ---------------------------------------------------------
+ */
+
+/* Take p out of wherever it is (heap, queue, parked). */
+static void ping_detach(mj_tracker *tr, mj_ping *p)
+{
+    if (p->heap)
+        heap_remove(tr, p);
+    else if (p->queued)
+        q_remove(p->e->room->dom, p);
+    p->parked = 0;
+}
+
+/* The outstanding ping ends (answer, timeout, drop): the budget frees. */
+static void ping_settle(mj_tracker *tr, mj_ping *p)
+{
+    if (p->id == 0)
+        return;
+    mj_domain *d = p->e->room->dom;
+    p->id = 0;
+    d->outstanding--;
+    tr->outstanding--;
+    dom_ready(tr, d);
 }
 
 void mj_ping_drop(mj_entry *e)
@@ -51,49 +285,62 @@ void mj_ping_drop(mj_entry *e)
     if (p == NULL)
         return;
     mj_tracker *tr = e->sess->tr;
-    ping_unlink(tr, p);
+    ping_detach(tr, p);
+    ping_settle(tr, p);
     e->aux->ping = NULL;
     mj_free(tr, p, sizeof *p);
+    tr->npings--;
+    heap_trim(tr);
     mj_entry_aux_trim(e);
 }
 
-static size_t outstanding_for(mj_tracker *tr, mj_str domain)
-{
-    size_t n = 0;
-    for (const mj_ping *p = tr->phead; p != NULL; p = p->next)
-        if (p->id != 0 &&
-            str_eq(domain_of(p->e->room->s, p->e->room->len), domain))
-            n++;
-    return n;
-}
-
-/* Send now if the state and the domain's budget allow; else it waits. */
-static void try_send(mj_ping *p, double now)
+/* Send now if the state and the domain's budget allow; else it waits in
+ * the domain's queue (behind the pings already there, unless it is the
+ * queue's own head: from_queue) or is parked. p is detached. */
+static void try_send(mj_ping *p, double now, int from_queue)
 {
     mj_entry *e = p->e;
     mj_tracker *tr = e->sess->tr;
+    mj_domain *d = e->room->dom;
     switch ((mj_state)e->state) {
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
         break;
     case MJ_S_PENDING:
     case MJ_S_CHANGING:
-        return; /* no ping while the room is answering us anyway */
+        /* no ping while the room is answering us anyway; back when the
+         * state changes */
+        p->parked = 1;
+        return;
     case MJ_S_LEAVING:
     case MJ_S_NONE:
         mj_ping_drop(e);
         return;
     }
-    if (outstanding_for(tr, domain_of(e->room->s, e->room->len)) >=
-        tr->cfg.ping_budget)
+    if (d->outstanding >= tr->cfg.ping_budget ||
+        (!from_queue && d->qhead != NULL)) {
+        q_push(d, p);
         return;
+    }
     if (++tr->last_ping_id == 0)
         tr->last_ping_id = 1;
     p->id = tr->last_ping_id;
     p->deadline = now + tr->cfg.ping_timeout;
+    d->outstanding++;
+    tr->outstanding++;
+    heap_push(tr, p);
     tr->st.pings_sent++;
     mj_emit(e, MJ_EV_PING_NEEDED, MJ_R_NONE, mj_str_none(), mj_str_none(),
             mj_str_none(), mj_str_none());
+}
+
+void mj_ping_state_changed(mj_entry *e)
+{
+    mj_ping *p = mj_entry_ping(e);
+    if (p == NULL || !p->parked)
+        return;
+    p->parked = 0;
+    heap_push(e->sess->tr, p); /* due already: the next tick decides */
 }
 
 /* Schedule a ping of e at time due (keeping an earlier schedule). A link
@@ -103,20 +350,25 @@ static void schedule(mj_entry *e, double due, int from_link)
     mj_tracker *tr = e->sess->tr;
     mj_ping *p = mj_entry_ping(e);
     if (p != NULL) {
-        if (p->id != 0)
-            return; /* at most one outstanding ping per (session, room) */
+        if (p->id != 0 || p->queued || p->parked)
+            return; /* outstanding (one per (session, room)), or due */
         if (p->due == INFINITY) { /* resting after a give-up */
             if (from_link && due < p->rest_until)
                 return;
             p->tries = 0; /* a new round */
             p->due = due;
+            heap_fix(tr, p);
             return;
         }
-        if (!from_link && due < p->due)
+        if (!from_link && due < p->due) {
             p->due = due; /* waiting to retry: a direct sign pulls it in */
+            heap_fix(tr, p);
+        }
         return;
     }
-    p = mj_entry_aux(e) == MJ_OK ? mj_alloc(tr, sizeof *p) : NULL;
+    p = heap_reserve(tr) == MJ_OK && mj_entry_aux(e) == MJ_OK
+            ? mj_alloc(tr, sizeof *p)
+            : NULL;
     if (p == NULL) {
         mj_entry_aux_trim(e);
         mj_log(tr, MJ_LOG_WARN, "out of memory: self-ping of %s skipped",
@@ -127,11 +379,9 @@ static void schedule(mj_entry *e, double due, int from_link)
     p->e = e;
     p->due = due;
     p->rest_until = -INFINITY;
-    p->next = tr->phead;
-    if (tr->phead)
-        tr->phead->prev = p;
-    tr->phead = p;
     e->aux->ping = p;
+    tr->npings++;
+    heap_push(tr, p);
 }
 
 void mj_ping_request(mj_entry *e)
@@ -142,17 +392,20 @@ void mj_ping_request(mj_entry *e)
     double now = mj_now(tr);
     schedule(e, now, 0);
     mj_ping *p = mj_entry_ping(e);
-    if (p != NULL && p->id == 0)
-        try_send(p, now);
+    if (p != NULL && p->id == 0 && p->heap && p->due <= now) {
+        heap_remove(tr, p);
+        try_send(p, now, 0);
+    }
 }
 
-/* The room said nothing about membership: retry later, boundedly. */
+/* The room said nothing about membership: retry later, boundedly. p is
+ * outstanding and detached; it goes back to the heap. */
 static void unknown(mj_ping *p, double now)
 {
     mj_entry *e = p->e;
     mj_tracker *tr = e->sess->tr;
     tr->st.pings_unknown++;
-    p->id = 0;
+    ping_settle(tr, p);
     double delay = tr->cfg.ping_backoff;
     for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
         delay *= 2;
@@ -166,9 +419,10 @@ static void unknown(mj_ping *p, double now)
          * losses in that time do not start another round */
         p->due = INFINITY;
         p->rest_until = now + delay;
-        return;
+    } else {
+        p->due = now + delay;
     }
-    p->due = now + delay;
+    heap_push(tr, p);
 }
 
 /* ---- link losses -------------------------------------------------------- */
@@ -177,6 +431,7 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
 {
     char buf[MJ_PART_MAX + 1];
     size_t plen;
+    uint64_t h;
     if (tr == NULL || domain == NULL)
         return MJ_EINVAL;
     if (len > 0 && domain[len - 1] == '.')
@@ -185,74 +440,132 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
         mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, sizeof buf, &plen);
     if (rc != MJ_OK)
         return rc;
-    for (const mj_linkcheck *c = tr->checks; c != NULL; c = c->next)
-        if (c->len == plen && memcmp(c->domain, buf, plen) == 0)
-            return MJ_OK; /* debounced */
-    mj_linkcheck *c = mj_alloc(tr, sizeof *c + plen + 1);
-    if (c == NULL)
-        return MJ_ENOMEM;
-    c->len = plen;
-    memcpy(c->domain, buf, plen);
-    c->domain[plen] = '\0';
-    c->due = mj_now(tr) + tr->cfg.ping_start_delay;
-    c->next = tr->checks;
-    tr->checks = c;
+    /* Only a domain some tracked room is on has anything to check: any
+     * other loss costs this lookup and leaves nothing behind, so the
+     * pending checks are at most one per such domain. */
+    mj_domain *d = dom_find(tr, mj_str_of(buf, plen), &h);
+    if (d == NULL || d->rooms == 0 || d->check)
+        return MJ_OK; /* nothing to check, or debounced */
+    d->check = 1;
+    d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
+    /* by due time: appended (O(1)), unless ping_start_delay was lowered
+     * since the last one was */
+    d->cnext = NULL;
+    if (tr->checks == NULL) {
+        tr->checks = tr->checks_tail = d;
+    } else if (tr->checks_tail->check_due <= d->check_due) {
+        tr->checks_tail->cnext = d;
+        tr->checks_tail = d;
+    } else {
+        mj_domain **cp = &tr->checks;
+        while ((*cp)->check_due <= d->check_due)
+            cp = &(*cp)->cnext;
+        d->cnext = *cp;
+        *cp = d;
+    }
     return MJ_OK;
 }
 
-/* Schedule a ping of every shown room on the domain, every session. */
-static void check_domain(mj_tracker *tr, mj_str domain, double now)
+/* The due link checks: schedule a ping of every shown room on their
+ * domains, every session. One pass over the entries for all the checks
+ * due in this tick. */
+static void run_checks(mj_tracker *tr, double now)
 {
-    size_t cursor = 0;
-    mj_session *s;
-    while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
-        for (size_t i = 0; i < s->rooms.cap; i++) {
-            mj_entry *e = s->rooms.slots[i];
-            if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING ||
-                !str_eq(domain_of(e->room->s, e->room->len), domain))
-                continue;
-            schedule(e, now, 1);
+    mj_domain *due = NULL;
+    while (tr->checks != NULL && tr->checks->check_due <= now) {
+        mj_domain *d = tr->checks;
+        tr->checks = d->cnext;
+        if (tr->checks == NULL)
+            tr->checks_tail = NULL;
+        d->check = 0;
+        d->fire = 1;
+        d->cnext = due;
+        due = d;
+    }
+    if (due == NULL)
+        return;
+    if (tr->cfg.self_ping) {
+        size_t cursor = 0;
+        mj_session *s;
+        while ((s = mj_tracker_next_session(tr, &cursor)) != NULL) {
+            for (size_t i = 0; i < s->rooms.cap; i++) {
+                mj_entry *e = s->rooms.slots[i];
+                if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING ||
+                    !e->room->dom->fire)
+                    continue;
+                schedule(e, now, 1);
+            }
         }
+    }
+    while (due != NULL) {
+        mj_domain *d = due;
+        due = d->cnext;
+        d->fire = 0;
+        mj_domain_release(tr, d);
     }
 }
 
 void mj_pings_tick(mj_tracker *tr, double now)
 {
-    mj_linkcheck **cp = &tr->checks;
-    while (*cp != NULL) {
-        mj_linkcheck *c = *cp;
-        if (c->due > now) {
-            cp = &c->next;
-            continue;
+    run_checks(tr, now);
+    /* What is due now, taken out first: a ping rescheduled at now (a
+     * backoff or timeout of 0) waits for the next tick. Timeouts first,
+     * then sends, so that the budget they free is used. */
+    mj_ping *late = NULL, *go = NULL;
+    while (tr->nheap > 0 && key_of(tr->heap[0]) <= now) {
+        mj_ping *p = tr->heap[0];
+        heap_remove(tr, p);
+        if (p->id != 0) {
+            p->qnext = late;
+            late = p;
+        } else {
+            p->qnext = go;
+            go = p;
         }
-        *cp = c->next;
-        if (tr->cfg.self_ping)
-            check_domain(tr, mj_str_of(c->domain, c->len), now);
-        mj_free(tr, c, sizeof *c + c->len + 1);
     }
-    mj_ping *next;
-    for (mj_ping *p = tr->phead; p != NULL; p = next) {
-        next = p->next;
-        if (p->id != 0 && p->deadline <= now)
-            unknown(p, now); /* our own timeout */
+    while (late != NULL) {
+        mj_ping *p = late;
+        late = p->qnext;
+        p->qnext = NULL;
+        unknown(p, now); /* our own timeout */
     }
-    for (mj_ping *p = tr->phead; p != NULL; p = next) {
-        next = p->next;
-        if (p->id == 0 && p->due <= now)
-            try_send(p, now);
-        else if (p->id == 0 && p->due == INFINITY && p->rest_until <= now)
+    while (go != NULL) {
+        mj_ping *p = go;
+        go = p->qnext;
+        p->qnext = NULL;
+        if (p->due == INFINITY)
             mj_ping_drop(p->e); /* rested: forget it */
+        else
+            try_send(p, now, 0);
+    }
+    /* domains whose budget freed up send from their queues */
+    while (tr->ready != NULL) {
+        mj_domain *d = tr->ready;
+        tr->ready = d->rnext;
+        d->ready = 0;
+        while (d->qhead != NULL && d->outstanding < tr->cfg.ping_budget) {
+            mj_ping *p = d->qhead;
+            q_remove(d, p);
+            try_send(p, now, 1);
+        }
+        mj_domain_release(tr, d);
     }
 }
 
 void mj_pings_free(mj_tracker *tr)
 {
-    while (tr->checks != NULL) {
-        mj_linkcheck *c = tr->checks;
-        tr->checks = c->next;
-        mj_free(tr, c, sizeof *c + c->len + 1);
+    /* pings belong to entries, freed with them; what is left are domains
+     * kept by a pending check */
+    for (size_t i = 0; i < tr->domains.cap; i++) {
+        mj_domain *d = tr->domains.slots[i];
+        if (d != NULL)
+            mj_free(tr, d, sizeof *d + d->len + 1);
     }
-    /* pings belong to entries, freed with them */
+    mj_table_free(tr, &tr->domains);
+    mj_free(tr, tr->heap, tr->capheap * sizeof *tr->heap);
+    tr->heap = NULL;
+    tr->nheap = tr->capheap = 0;
+    tr->checks = tr->checks_tail = tr->ready = NULL;
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -274,24 +587,40 @@ static int jid_is(mj_str s, mj_str want)
     return len == want.len && memcmp(buf, want.ptr, len) == 0;
 }
 
-/* SPEC 5's table. */
-static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
-                               const mj_stanza *a, int optimized)
+/* What the room's disco#info, asked from the session's JID, said. */
+enum room_info {
+    INFO_NONE = -1,     /* not asked, no answer, or an answer of the path */
+    INFO_PLAIN = 0,     /* a result without self-ping optimisation */
+    INFO_OPTIMIZED = 1, /* a result listing muc#self-ping-optimization */
+    INFO_ABSENT = 2     /* an error from the room: it does not exist */
+};
+
+/* Did the path to the room (our server, the link), not the room, answer
+ * with this error? */
+static int path_error(const mj_session *s, const mj_stanza *a)
 {
-    mj_str room = mj_str_of(e->room->s, e->room->len);
     const char *slash = memchr(s->pjid, '/', s->pjid_len);
     mj_str user_bare =
         mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
-    mj_str own_domain = domain_of(user_bare.ptr, user_bare.len);
+    mj_str cond = a->error_condition;
+    return is(a->error_type, "wait") ||
+           jid_is(a->error_by, domain_of(user_bare.ptr, user_bare.len)) ||
+           is(cond, "remote-server-not-found") ||
+           is(cond, "remote-server-timeout");
+}
+
+/* SPEC 5's table; info: an enum room_info. */
+static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
+                               const mj_stanza *a, int info)
+{
+    mj_str room = mj_str_of(e->room->s, e->room->len);
     mj_str cond = a->error_condition;
 
     if (a->type == MJ_T_RESULT)
         return MJ_PING_JOINED;
     if (a->type != MJ_T_ERROR)
         return MJ_PING_STALE; /* not an answer */
-    if (is(a->error_type, "wait") || jid_is(a->error_by, own_domain) ||
-        is(cond, "remote-server-not-found") ||
-        is(cond, "remote-server-timeout"))
+    if (path_error(s, a))
         return MJ_PING_UNKNOWN; /* the path, not the room, answered */
     if (is(cond, "not-acceptable") || is(cond, "gone"))
         return MJ_PING_NOT_JOINED;
@@ -300,44 +629,80 @@ static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
             return MJ_PING_JOINED; /* our nick is stale, we are in */
         if (jid_is(a->error_by, domain_of(room.ptr, room.len)))
             return MJ_PING_NOT_JOINED; /* no such room (lost in a crash) */
-        return MJ_PING_UNKNOWN;        /* says not who: do not guess */
+        /* says not who (ejabberd: no by at all): a stale nick in a room
+         * that exists, or a room that does not; its disco#info says */
+        if (info == INFO_ABSENT)
+            return MJ_PING_NOT_JOINED;
+        return info == INFO_NONE ? MJ_PING_UNKNOWN : MJ_PING_JOINED;
     }
     if (is(cond, "service-unavailable") || is(cond, "feature-not-implemented"))
-        return optimized == 0 ? MJ_PING_JOINED : MJ_PING_UNKNOWN;
+        return info == INFO_PLAIN    ? MJ_PING_JOINED
+               : info == INFO_ABSENT ? MJ_PING_NOT_JOINED
+                                     : MJ_PING_UNKNOWN;
     return MJ_PING_NOT_JOINED;
 }
 
-static mj_entry *entry_by_ping(const mj_session *s, uint32_t id)
+/* Classify the room's disco#info reply (NULL: none came). Only a reply
+ * from the room's bare JID counts; an error of the path says nothing. */
+static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
+                     int optimized)
 {
-    for (size_t i = 0; i < s->rooms.cap; i++) {
-        mj_entry *e = s->rooms.slots[i];
-        if (e != NULL && mj_entry_ping(e) != NULL &&
-            mj_entry_ping(e)->id == id)
-            return e;
-    }
-    return NULL;
+    mj_target t;
+    mj_outcome bad;
+    if (info == NULL || info->kind != MJ_KIND_IQ || info->from.ptr == NULL ||
+        mj_parse_target(s, info->from, &t, &bad) != MJ_OK ||
+        t.room != e->room || t.has_res)
+        return INFO_NONE;
+    if (info->type == MJ_T_RESULT)
+        return optimized ? INFO_OPTIMIZED : INFO_PLAIN;
+    if (info->type != MJ_T_ERROR || path_error(s, info))
+        return INFO_NONE;
+    if (is(info->error_type, "cancel") ||
+        is(info->error_condition, "item-not-found") ||
+        is(info->error_condition, "gone"))
+        return INFO_ABSENT;
+    return INFO_NONE; /* auth, modify: the room is there but says nothing */
 }
 
-int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
-                           const mj_stanza *answer, int room_optimized,
-                           mj_ping_verdict *out)
+/* The entry a ping answer is about: the room its from names, when that
+ * room's latest ping has this id (ids are unique in a tracker). One
+ * lookup, not a walk over the session's rooms: anyone can send a session
+ * iq answers. */
+static mj_entry *entry_by_ping(mj_session *s, uint32_t id,
+                               const mj_stanza *answer)
+{
+    mj_target t;
+    mj_outcome bad;
+    if (id == 0 || answer->from.ptr == NULL ||
+        mj_parse_target(s, answer->from, &t, &bad) != MJ_OK)
+        return NULL; /* not from a room */
+    mj_entry *e = t.entry;
+    if (e == NULL || mj_entry_ping(e) == NULL || mj_entry_ping(e)->id != id)
+        return NULL; /* not the latest ping of that room */
+    return e;
+}
+
+/* info: an enum room_info, or INFO_ASK to classify info_reply. */
+#define INFO_ASK 3
+
+static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
+                  int info, const mj_stanza *info_reply, int optimized,
+                  mj_ping_verdict *out)
 {
     mj_ping_verdict v = MJ_PING_STALE;
     if (out)
         *out = v;
     if (s == NULL || answer == NULL)
         return MJ_EINVAL;
-    mj_entry *e = ping_id ? entry_by_ping(s, ping_id) : NULL;
+    /* older than the latest join or ping, or not from the pinged room:
+     * ignored */
+    mj_entry *e = entry_by_ping(s, ping_id, answer);
     if (e == NULL)
-        return MJ_OK; /* older than the latest join or ping: ignored */
-    mj_target t;
-    mj_outcome bad;
-    if (answer->from.ptr == NULL ||
-        mj_parse_target(s, answer->from, &t, &bad) != MJ_OK ||
-        t.room != e->room) /* room JIDs are interned: one pointer each */
-        return MJ_OK;      /* not from the pinged room */
+        return MJ_OK;
     mj_tracker *tr = s->tr;
-    v = verdict(s, e, answer, room_optimized);
+    if (info == INFO_ASK)
+        info = room_info(s, e, info_reply, optimized);
+    v = verdict(s, e, answer, info);
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
@@ -351,6 +716,7 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
         mj_entry_destroy(e);
         break;
     case MJ_PING_UNKNOWN:
+        ping_detach(tr, mj_entry_ping(e));
         unknown(mj_entry_ping(e), mj_now(tr));
         break;
     case MJ_PING_STALE:
@@ -361,15 +727,36 @@ int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
     return MJ_OK;
 }
 
+int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
+                           const mj_stanza *answer, int room_optimized,
+                           mj_ping_verdict *out)
+{
+    int info = room_optimized < 0 ? INFO_NONE
+               : room_optimized   ? INFO_OPTIMIZED
+                                  : INFO_PLAIN;
+    return settle(s, ping_id, answer, info, NULL, 0, out);
+}
+
+int mj_session_ping_answer_info(mj_session *s, uint32_t ping_id,
+                                const mj_stanza *answer, const mj_stanza *info,
+                                int info_optimized, mj_ping_verdict *out)
+{
+    return settle(s, ping_id, answer, INFO_ASK, info, info_optimized, out);
+}
+
 int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
                                    const mj_stanza *answer)
 {
     if (s == NULL || answer == NULL || ping_id == 0)
         return 0;
-    mj_entry *e = entry_by_ping(s, ping_id);
+    mj_entry *e = entry_by_ping(s, ping_id, answer);
     if (e == NULL)
-        return 0;
-    return verdict(s, e, answer, 0) != verdict(s, e, answer, 1);
+        return 0; /* not the latest ping, or not from the pinged room:
+                     mj_session_ping_answer*() ignore it */
+    mj_ping_verdict v = verdict(s, e, answer, INFO_NONE);
+    return v != verdict(s, e, answer, INFO_PLAIN) ||
+           v != verdict(s, e, answer, INFO_OPTIMIZED) ||
+           v != verdict(s, e, answer, INFO_ABSENT);
 }
 
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)

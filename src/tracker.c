@@ -215,7 +215,10 @@ int mj_tracker_new(const mj_config *cfg, mj_tracker **out)
         return rc;
     }
     tr->bytes = sizeof *tr;
-    mj_hkey_random(&tr->key);
+    if (mj_hkey_random(&tr->key) == MJ_HKEY_WEAK)
+        mj_log(tr, MJ_LOG_WARN,
+               "no random source (getrandom, /dev/urandom): the hash key "
+               "is guessable, and so are colliding room JIDs");
     *out = tr;
     return MJ_OK;
 }
@@ -224,7 +227,19 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
 {
     if (tr == NULL || cfg == NULL)
         return MJ_EINVAL;
-    return config_apply(tr, cfg);
+    double old_timeout = tr->cfg.pending_timeout;
+    int rc = config_apply(tr, cfg);
+    if (rc != MJ_OK)
+        return rc;
+    /* Every open state's deadline is its start + pending_timeout: a new
+     * timeout moves them all by the same amount, which keeps the timer
+     * list in deadline order (appending later ones stays right). */
+    double delta = tr->cfg.pending_timeout - old_timeout;
+    if (delta != 0)
+        for (mj_aux *a = tr->thead; a != NULL; a = a->tnext)
+            a->deadline += delta;
+    mj_pings_configured(tr);
+    return MJ_OK;
 }
 
 static void session_free(mj_session *s);
@@ -254,10 +269,7 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->sessions = tr->sessions.count;
     out->distinct_rooms = tr->rooms.count;
     out->bytes = tr->bytes;
-    out->pings_outstanding = 0;
-    for (const mj_ping *p = tr->phead; p != NULL; p = p->next)
-        if (p->id != 0)
-            out->pings_outstanding++;
+    out->pings_outstanding = tr->outstanding;
 }
 
 /* ---- interned rooms -------------------------------------------------- */
@@ -312,6 +324,8 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
     size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->rooms, i, istr_hash);
+    r->dom->rooms--;
+    mj_domain_release(tr, r->dom);
     mj_free(tr, r, sizeof *r + r->len + 1);
 }
 
@@ -375,11 +389,16 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
             mj_free(tr, e, entry_size(cap));
             return NULL;
         }
-        r = mj_alloc(tr, sizeof *r + len + 1);
+        mj_domain *d = mj_domain_get(tr, key, len);
+        r = d != NULL ? mj_alloc(tr, sizeof *r + len + 1) : NULL;
         if (r == NULL) {
+            if (d != NULL)
+                mj_domain_release(tr, d);
             mj_free(tr, e, entry_size(cap));
             return NULL;
         }
+        d->rooms++;
+        r->dom = d;
         r->hash = hash;
         r->refs = 0;
         r->len = (uint32_t)len & 0x7fffffff;
@@ -499,6 +518,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     } else {
         mj_entry_aux_trim(e);
     }
+    mj_ping_state_changed(e);
     return MJ_OK;
 }
 
@@ -710,17 +730,12 @@ int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
     return *out ? MJ_OK : MJ_ENOTFOUND;
 }
 
-int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
-                    mj_session **out)
+/* Create the session looked up by session_lookup() (prepared JID in
+ * buf, plen bytes, hash h). */
+static int session_create(mj_tracker *tr, const char *full_jid, size_t len,
+                          const char *buf, size_t plen, uint64_t h,
+                          mj_session **out)
 {
-    char buf[FULL_JID_CAP];
-    size_t plen;
-    uint64_t h;
-    if (out == NULL || tr == NULL)
-        return MJ_EINVAL;
-    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
-    if (rc != MJ_OK || *out != NULL)
-        return rc;
     if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
         return MJ_ENOMEM;
     mj_session *s = mj_alloc(tr, sizeof *s);
@@ -742,6 +757,20 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
     mj_table_insert(&tr->sessions, h, s);
     *out = s;
     return MJ_OK;
+}
+
+int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, out);
+    if (rc != MJ_OK || *out != NULL)
+        return rc;
+    return session_create(tr, full_jid, len, buf, plen, h, out);
 }
 
 static void session_free(mj_session *s)
@@ -812,6 +841,84 @@ int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     return feed(s, st, out, mj_joins_incoming);
+}
+
+int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
+                        const mj_stanza *st, mj_session **session,
+                        mj_outcome *out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s = NULL;
+    mj_outcome o = MJ_O_UNCHANGED;
+    if (session)
+        *session = NULL;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    if (s != NULL) {
+        if (session)
+            *session = s;
+        return mj_session_incoming(s, st, out);
+    }
+    rc = mj_joins_incoming_unknown(tr, st, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
+/* A session is created for a stanza only when it can start tracking a
+ * room, and kept only when it did: a session the tracker does not hold
+ * (never joined anything, or already closed) must not come back to life
+ * from what it sends after its close. Prosody sends a closed session's
+ * unavailable presence after resource-unbind: creating a session for it
+ * would leave one behind for every disconnect, which nothing would ever
+ * close. */
+int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid, size_t len,
+                        const mj_stanza *st, mj_session **session,
+                        mj_outcome *out)
+{
+    char buf[FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s = NULL;
+    if (session)
+        *session = NULL;
+    if (out)
+        *out = MJ_O_UNCHANGED;
+    if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
+        return MJ_EINVAL;
+    int rc = session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    if (s != NULL) {
+        if (session)
+            *session = s;
+        return mj_session_outgoing(s, st, out);
+    }
+    if (!mj_joins_may_start(tr, st)) {
+        if (out)
+            *out = MJ_O_IGNORED;
+        return MJ_OK;
+    }
+    rc = session_create(tr, full_jid, len, buf, plen, h, &s);
+    if (rc != MJ_OK)
+        return rc;
+    rc = mj_session_outgoing(s, st, out);
+    if (s->rooms.count == 0) {
+        /* the join was refused (bound, JID) or failed for memory: no
+         * entry, so no event either */
+        mj_session_close(s);
+        s = NULL;
+    }
+    if (session)
+        *session = s;
+    return rc;
 }
 
 void mj_tracker_tick(mj_tracker *tr)
@@ -956,6 +1063,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
                                sizeof res, &rlen);
     if (rc != MJ_OK)
         return rc;
+    /* as mj_parse_target: a domain ending in ".." keeps a dot after
+     * preparation, and that key would not find itself again */
+    if (blen > 0 && bare[blen - 1] == '.')
+        return MJ_EJID;
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
@@ -981,6 +1092,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
             mj_entry_destroy(e);
         return MJ_ENOMEM;
     }
+    /* a restored shown room is long past its join's history */
+    e->live = shown;
     e->since = since;
     return MJ_OK;
 }

@@ -125,6 +125,17 @@ static int scenario(void)
     check_consistent(tr);
     mj_session_close(b);
     check_consistent(tr);
+    /* fed by JID: a first join creates the session (kept only with its
+     * entry); an unavailable from an unknown session creates nothing */
+    st = fx_pres("available", "r7@m/cy");
+    st.has_muc_x = 1;
+    if (mj_tracker_outgoing(tr, "c@x/3", 5, &st, NULL, NULL) != MJ_OK)
+        clean = 0;
+    check_consistent(tr);
+    st = fx_pres("unavailable", NULL);
+    if (mj_tracker_outgoing(tr, "d@x/4", 5, &st, NULL, NULL) != MJ_OK)
+        clean = 0;
+    check_consistent(tr);
     mj_tracker_free(tr);
     return clean;
 }

@@ -188,11 +188,26 @@ TEST(table_find_in_empty_table)
     CHECK(mj_table_find(&t, it.hash, item_is, &it) == (size_t)-1);
 }
 
+/* The key comes from getrandom(2) first: a chroot without /dev/urandom
+ * still gets an unguessable key (before, it fell back to time and pid). */
+TEST(hash_key_needs_no_device_file)
+{
+    mj_hkey a, b;
+#if !defined(__linux__)
+    return; /* getrandom(2) is Linux's */
+#endif
+    CHECK_INT(mj_hkey_fill(&a, "/nonexistent/urandom"), MJ_HKEY_GETRANDOM);
+    CHECK_INT(mj_hkey_fill(&b, NULL), MJ_HKEY_GETRANDOM);
+    CHECK(a.k0 != b.k0 || a.k1 != b.k1);
+    CHECK_INT(mj_hkey_random(&a), MJ_HKEY_GETRANDOM);
+}
+
 int main(void)
 {
     RUN(siphash_matches_reference_for_every_length);
     RUN(siphash_depends_on_key_and_every_byte);
     RUN(table_keeps_every_item_findable_through_growth_and_removals);
     RUN(table_find_in_empty_table);
+    RUN(hash_key_needs_no_device_file);
     return test_summary("hash");
 }

@@ -1016,6 +1016,163 @@ TEST(max_pending_bound)
     teardown();
 }
 
+/* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
+
+#define SJID "user@example.org/laptop"
+
+static mj_outcome by_jid(mj_stanza st, mj_session **sess)
+{
+    mj_outcome o = MJ_O_UNCHANGED;
+    int rc = mj_tracker_outgoing(tr, SJID, strlen(SJID), &st, sess, &o);
+    if (rc != MJ_OK)
+        FAIL_AT("mj_tracker_outgoing: %s", mj_strerror(rc));
+    return o;
+}
+
+static size_t sessions_held(void)
+{
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    return st.sessions;
+}
+
+/* Issue 13, hole 4: Prosody's mod_presence sends a session's unavailable
+ * after resource-unbind closed it; it must not bring the session back. */
+TEST(stanzas_after_close_create_no_session)
+{
+    mj_session *got = NULL;
+    setup();
+    mj_session_close(s); /* the fixture's own */
+    mj_stanza join = fx_pres("available", R("Ann"));
+    join.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(join, &got), MJ_O_CHANGED);
+    CHECK(got != NULL);
+    CHECK_INT(sessions_held(), 1);
+    fx_self(got, "available", R("Ann"));
+    CHECK_EVENTS("joined " ROOM " Ann");
+    mj_session_close(got);
+    CHECK_EVENTS("left " ROOM " Ann session-closed");
+    CHECK_INT(sessions_held(), 0);
+
+    /* what a closed (or never seen) session may still send */
+    mj_stanza sent[7];
+    sent[0] = fx_pres("unavailable", NULL); /* mod_presence, after unbind */
+    sent[1] = fx_pres("unavailable", R("Ann"));
+    sent[2] = fx_pres("error", R("Ann"));
+    sent[3] = fx_pres("available", NULL);     /* broadcast */
+    sent[4] = fx_pres("available", R("Ann")); /* no MUC <x/> */
+    sent[5] = fx_pres("available", ROOM);     /* no nick */
+    sent[5].has_muc_x = 1;
+    sent[6] = fx_pres("available", R("Ann"));
+    sent[6].kind = MJ_KIND_MESSAGE;
+    sent[6].type = MJ_T_ERROR;
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
+        got = (mj_session *)&got; /* must be set to NULL */
+        CHECK_OUTCOME(by_jid(sent[i], &got), MJ_O_IGNORED);
+        CHECK(got == NULL);
+        CHECK_INT(sessions_held(), 0);
+    }
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(refused_first_join_leaves_no_session)
+{
+    mj_session *got = NULL;
+    mj_config cfg;
+    setup();
+    mj_session_close(s);
+    mj_stanza bad = fx_pres("available", "room@@muc/x");
+    bad.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(bad, &got), MJ_O_BAD_JID);
+    CHECK(got == NULL);
+    CHECK_INT(sessions_held(), 0);
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = 0;
+    mj_tracker_configure(tr, &cfg);
+    mj_stanza join = fx_pres("available", R("Ann"));
+    join.has_muc_x = 1;
+    CHECK_OUTCOME(by_jid(join, &got), MJ_O_LIMIT);
+    CHECK(got == NULL);
+    CHECK_INT(sessions_held(), 0);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.bad_jids, 1);
+    CHECK_INT(st.limits, 1);
+    teardown();
+}
+
+TEST(tracker_outgoing_feeds_a_held_session)
+{
+    mj_session *got = NULL;
+    setup();
+    mj_session *mine = fx_session(tr, SJID);
+    mj_stanza leave = fx_pres("unavailable", NULL);
+    /* an existing session is used even when the stanza changes nothing */
+    CHECK_OUTCOME(by_jid(leave, &got), MJ_O_IGNORED);
+    CHECK(got == mine);
+    CHECK_INT(sessions_held(), 2);
+    fx_join(mine, R("Bob"));
+    fx_self(mine, "available", R("Bob"));
+    fx_take();
+    CHECK_OUTCOME(by_jid(leave, &got), MJ_O_CHANGED);
+    CHECK_STATE(mine, ROOM, MJ_S_LEAVING);
+    /* any spelling of the JID finds it */
+    mj_stanza join = fx_pres("available", R("Bob"));
+    join.has_muc_x = 1;
+    mj_outcome o;
+    CHECK_INT(mj_tracker_outgoing(tr, "USER@example.org/laptop", 23, &join,
+                                  &got, &o),
+              MJ_OK);
+    CHECK(got == mine);
+    CHECK_INT(mj_tracker_outgoing(NULL, SJID, strlen(SJID), &join, NULL, &o),
+              MJ_EINVAL);
+    CHECK_INT(mj_tracker_outgoing(tr, "a@@b/c", 6, &join, NULL, &o), MJ_EJID);
+    teardown();
+}
+
+/* A session the tracker does not hold has state with no room: what it
+ * receives creates nothing, and a self-presence is forged as for a room a
+ * held session never joined. */
+TEST(tracker_incoming_never_creates_a_session)
+{
+    mj_session *got = (mj_session *)&got;
+    mj_outcome o = MJ_O_UNCHANGED;
+    setup();
+    mj_session_close(s);
+    mj_stanza self = fx_pres("available", R("Ann"));
+    fx_codes(&self, 110, 0);
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &self, &got, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_FORGED);
+    CHECK(got == NULL);
+    mj_stanza other = fx_pres("unavailable", R("Bob"));
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &other, NULL, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_IGNORED);
+    mj_stanza bad = fx_pres("available", "a b@muc/x");
+    fx_codes(&bad, 110, 0);
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &bad, NULL, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_BAD_JID);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.sessions, 0);
+    CHECK_INT(st.forged, 1);
+    CHECK_INT(st.bad_jids, 1);
+    /* a held session is fed as by mj_session_incoming */
+    mj_session *mine = fx_session(tr, SJID);
+    fx_join(mine, R("Ann"));
+    CHECK_INT(mj_tracker_incoming(tr, SJID, strlen(SJID), &self, &got, &o),
+              MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_CHANGED);
+    CHECK(got == mine);
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
 /* ---- queries and restore ------------------------------------------------ */
 
 TEST(iteration_lists_every_room)
@@ -1072,6 +1229,74 @@ TEST(restore_puts_states_back)
     CHECK_INT(
         mj_session_restore(s, "x@@y", 4, MJ_S_PENDING, S(NULL), S("n"), 0),
         MJ_EJID);
+    teardown();
+}
+
+/* Only a ghost's leave is told to the client, as a technical removal. */
+TEST(only_a_ghost_leave_has_a_notice)
+{
+    const mj_notice *n = mj_reason_notice(MJ_R_GHOST);
+    CHECK(n != NULL);
+    if (n != NULL) {
+        CHECK_INT(n->nstatus, 2);
+        CHECK_INT(n->status[0], 110);
+        CHECK_INT(n->status[1], 333);
+        CHECK(strcmp(n->affiliation, "none") == 0);
+        CHECK(strcmp(n->role, "none") == 0);
+    }
+    for (int r = MJ_R_NONE; r <= MJ_R_TIMEOUT + 1; r++)
+        if (r != MJ_R_GHOST)
+            CHECK(mj_reason_notice((mj_reason)r) == NULL);
+}
+
+/* Restore refuses what the stanza path refuses: a room domain ending in
+ * two dots prepares to a JID that does not find itself again. */
+TEST(restore_refuses_a_room_domain_ending_in_two_dots)
+{
+    setup();
+    CHECK_INT(mj_session_restore(s, "r@muc.example..", 15, MJ_S_JOINED,
+                                 S("Ann"), S(NULL), 0),
+              MJ_EJID);
+    CHECK_INT(mj_session_count(s, MJ_S_NONE), 0);
+    CHECK_INT(mj_session_room(s, "r@muc.example.", 14, NULL), MJ_ENOTFOUND);
+    /* one trailing dot is the same room as none */
+    CHECK_INT(mj_session_restore(s, "r@muc.example.", 14, MJ_S_JOINED,
+                                 S("Ann"), S(NULL), 0),
+              MJ_OK);
+    CHECK_NICK(s, "r@muc.example", "Ann");
+    teardown();
+}
+
+/* A lower pending_timeout moves the deadlines already running too, so
+ * the timer list stays in order: a join made after the change still
+ * times out on time, behind one made before it. */
+TEST(lowering_pending_timeout_keeps_timeouts_in_order)
+{
+    mj_config cfg;
+    setup();
+    fx_join(s, "a@muc.example.org/Ann"); /* deadline 1120 */
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.pending_timeout = 10;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK); /* now 1010 */
+    fx_now += 1;
+    fx_join(s, "b@muc.example.org/Ann"); /* deadline 1011 */
+    fx_take();
+    fx_now += 10.5;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed a@muc.example.org timeout; "
+                 "join-failed b@muc.example.org timeout");
+    /* and raising it again moves them later */
+    fx_join(s, "c@muc.example.org/Ann"); /* deadline now + 10 */
+    cfg.pending_timeout = 100;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    fx_now += 50;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("");
+    fx_now += 50;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed c@muc.example.org timeout");
     teardown();
 }
 
@@ -1159,9 +1384,16 @@ int main(void)
     RUN(room_domain_ending_in_two_dots_is_refused);
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
+    RUN(stanzas_after_close_create_no_session);
+    RUN(refused_first_join_leaves_no_session);
+    RUN(tracker_outgoing_feeds_a_held_session);
+    RUN(tracker_incoming_never_creates_a_session);
     RUN(iteration_lists_every_room);
     RUN(session_find_by_any_spelling);
     RUN(restore_puts_states_back);
+    RUN(only_a_ghost_leave_has_a_notice);
+    RUN(restore_refuses_a_room_domain_ending_in_two_dots);
+    RUN(lowering_pending_timeout_keeps_timeouts_in_order);
     RUN(names_and_errors);
     RUN(stanza_needs_names_everything_the_core_reads);
     return test_summary("joins");

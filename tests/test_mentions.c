@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <unicode/utf8.h>
 
@@ -610,6 +611,173 @@ TEST(repetitive_text)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Long runs of combining marks: the stream-safe rule                      */
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Fill b with copies of the UTF-8 pieces p[0..np) in turn, each repeated
+ * reps[k] times (reps 0: until n bytes), after a prefix. Returns the
+ * length. */
+static size_t build(char *b, size_t n, const char *prefix,
+                    const char *const *p, const size_t *reps, size_t np)
+{
+    size_t o = strlen(prefix);
+    memcpy(b, prefix, o);
+    for (size_t k = 0; k < np; k++) {
+        size_t l = strlen(p[k]);
+        for (size_t r = 0; (reps[k] == 0 || r < reps[k]) && o + l <= n; r++) {
+            memcpy(b + o, p[k], l);
+            o += l;
+        }
+    }
+    return o;
+}
+
+/* The fastest of three runs of the matcher, in milliseconds. */
+static double cost_ms(const char *b, size_t n, const char *nick)
+{
+    double best = 1e9;
+    for (int i = 0; i < 3; i++) {
+        int m;
+        double t = now_ms();
+        mj_mention_text(b, n, nick, strlen(nick), &m);
+        t = now_ms() - t;
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
+/* A letter and 16,000 U+0301 then 16,000 U+0316 (64,001 bytes), or
+ * 21,333 U+0F73 (class 0, but two non-starters in NFKD), cost about what
+ * a plain non-ASCII body of the same size costs: the normaliser never
+ * sees a run of more than 30 non-starters (it reorders a run in time
+ * quadratic in its length: 0.8 s and 1.4 s before). */
+TEST(combining_runs_linear)
+{
+    static char benign[MAXB], adv[MAXB];
+    static const char *const plain[] = {"\u00e9t\u00e9 "};
+    static const char *const marks[] = {"\u0301", "\u0316"};
+    static const char *const tib[] = {"\u0f73"};
+    static const char *const mixed[] = {"\u0f71\u0f72\u0301\u0316"};
+    static const size_t until_full[] = {0}, half[] = {16000, 16000};
+    size_t bn = build(benign, MAXB, "", plain, until_full, 1);
+    double base = cost_ms(benign, bn, "Ann");
+    struct {
+        const char *name, *prefix;
+        const char *const *p;
+        const size_t *reps;
+        size_t np;
+    } cases[] = {
+        {"a + U+0301 x16000 + U+0316 x16000", "a", marks, half, 2},
+        {"U+0F73 run", "", tib, until_full, 1},
+        {"a + (U+0F71 U+0F72 U+0301 U+0316) run", "a", mixed, until_full, 1},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = build(adv, MAXB, cases[i].prefix, cases[i].p, cases[i].reps,
+                         cases[i].np);
+        double c = cost_ms(adv, n, "Ann");
+        if (c > 10 * base + 20)
+            FAIL_AT("%s (%zu bytes): %.1f ms, a plain body %.1f ms",
+                    cases[i].name, n, c, base);
+    }
+}
+
+static int has_cgj(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (memcmp(s + i, "\u034f", 2) == 0)
+            return 1;
+    return 0;
+}
+
+/* The rule itself: U+034F goes before the 31st non-starter in a row, in
+ * NFKD terms, and a starter ends the run. */
+TEST(stream_safe_rule)
+{
+    char in[400], out[800];
+    size_t n, o;
+
+    /* e + 40 acutes: e (1) + 30 acutes, CGJ, 10 acutes; NFKC composes
+     * e + the first acute */
+    o = 0;
+    in[o++] = 'e';
+    for (int i = 0; i < 40; i++) {
+        memcpy(in + o, "\u0301", 2);
+        o += 2;
+    }
+    CHECK_INT(fold(in, o, out, sizeof out, &n), MJ_OK);
+    CHECK_INT(n, 2 + 29 * 2 + 2 + 10 * 2);
+    CHECK(memcmp(out, "\u00e9", 2) == 0);
+    CHECK(memcmp(out + 2 + 29 * 2, "\u034f", 2) == 0);
+    /* exactly 30: nothing inserted */
+    CHECK_INT(fold(in, 1 + 30 * 2, out, sizeof out, &n), MJ_OK);
+    CHECK_INT(n, 2 + 29 * 2);
+    /* U+0F73 counts two: the 16th breaks the run */
+    o = 0;
+    for (int i = 0; i < 16; i++) {
+        memcpy(in + o, "\u0f73", 3);
+        o += 3;
+    }
+    CHECK_INT(fold(in, o, out, sizeof out, &n), MJ_OK);
+    CHECK(n >= 2 && has_cgj(out, n));
+    CHECK_INT(fold(in, 15 * 3, out, sizeof out, &n), MJ_OK);
+    CHECK(!has_cgj(out, n));
+    /* a starter in between resets the count */
+    o = 0;
+    for (int i = 0; i < 59; i++) { /* 29, x, 30 */
+        if (i == 29)
+            in[o++] = 'x';
+        memcpy(in + o, "\u0301", 2);
+        o += 2;
+    }
+    CHECK_INT(fold(in, o, out, sizeof out, &n), MJ_OK);
+    CHECK(!has_cgj(out, n));
+}
+
+/* Mentions around and inside long runs of marks. */
+TEST(mentions_around_mark_runs)
+{
+    static char b[MAXB];
+    char nick[200];
+    size_t o, nl;
+
+    /* a nick before and after a run of 20,000 marks still counts */
+    o = build(b, MAXB, "hi Ann ", (const char *const[]){"\u0301"},
+              (const size_t[]){20000}, 1);
+    memcpy(b + o, " Bob!", 5);
+    o += 5;
+    CHECK_INT(text(b, o, "ann", 3), 1);
+    CHECK_INT(text(b, o, "bob", 3), 1);
+    CHECK_INT(text_slow(b, o, "bob", 3), 1);
+    CHECK_INT(text(b, o, "Carl", 4), 0);
+    /* marks are word characters: a nick touching the run is no word */
+    o = build(b, MAXB, "Ann", (const char *const[]){"\u0316"},
+              (const size_t[]){100}, 1);
+    CHECK_INT(text(b, o, "ann", 3), 0);
+    /* a nick with a long run itself matches the same spelling: both sides
+     * are made stream-safe the same way */
+    nl = build(nick, sizeof nick, "Zo", (const char *const[]){"\u0308"},
+               (const size_t[]){45}, 1);
+    memcpy(b, "hey ", 4);
+    o = 4;
+    memcpy(b + o, nick, nl);
+    o += nl;
+    memcpy(b + o, "!", 1);
+    o += 1;
+    CHECK_INT(text(b, o, nick, nl), 1);
+    CHECK_INT(text_slow(b, o, nick, nl), 1);
+    /* ...but not a shorter or longer run */
+    CHECK_INT(text(b, o, nick, nl - 2), 0);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Reference mentions                                                      */
 
 #define ROOM "room@muc.example.org"
@@ -802,6 +970,9 @@ int main(void)
     RUN(huge_body_bound);
     RUN(long_inputs);
     RUN(repetitive_text);
+    RUN(combining_runs_linear);
+    RUN(stream_safe_rule);
+    RUN(mentions_around_mark_runs);
     RUN(uri_table);
     RUN(uri_arguments);
     RUN(uri_roundtrip);

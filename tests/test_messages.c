@@ -140,11 +140,60 @@ TEST(nick_after_change_is_used)
     mj_tracker_free(tr);
 }
 
+/* A delay from the room marks history only until the room's subject,
+ * the last step of a join: after it an occupant adding
+ * <delay from='room'/> to its own message does not hide a mention. */
+TEST(history_ends_with_the_subject)
+{
+    setup();
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    h.delay_from[0] = S(ROOM);
+    h.ndelay = 1;
+    CHECK_CLASS(h, MJ_M_HISTORY); /* the join sequence's history */
+    mj_stanza subj = msg(ROOM, NULL);
+    subj.has_subject = 1;
+    CHECK_OUTCOME(fx_in(s, subj), MJ_O_IGNORED);
+    CHECK_CLASS(h, MJ_M_MENTION); /* forged: a live mention */
+    CHECK_OUTCOME(fx_in(s, h), MJ_O_UNCHANGED);
+    CHECK_EVENTS("mention " ROOM " Ann");
+    CHECK_INT(mj_session_importance(s, &h, 1), 1);
+    /* a rejoin gets history again, until its subject */
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    mj_stanza un = fx_pres("unavailable", R("Ann"));
+    fx_codes(&un, 110, 0);
+    fx_in(s, un);
+    fx_join(s, R("Ann"));
+    fx_self(s, "available", R("Ann"));
+    fx_take();
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    /* a subject from an occupant JID (who set it) counts too */
+    subj.from = S(R("Bob"));
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* a subject for a room still PENDING changes nothing */
+    fx_join(s, "new@muc.example.org/Ann");
+    subj.from = S("new@muc.example.org");
+    fx_in(s, subj);
+    fx_self(s, "available", "new@muc.example.org/Ann");
+    h.from = S("new@muc.example.org/Bob");
+    h.delay_from[0] = S("new@muc.example.org");
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    /* a restored room is past its history */
+    CHECK_INT(mj_session_restore(s, "old@muc.example.org", 19, MJ_S_JOINED,
+                                 S("Ann"), S(NULL), 0),
+              MJ_OK);
+    h.from = S("old@muc.example.org/Bob");
+    h.delay_from[0] = S("old@muc.example.org");
+    CHECK_CLASS(h, MJ_M_MENTION);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
     RUN(mention_reference_mentions);
     RUN(own_history_and_other_messages);
+    RUN(history_ends_with_the_subject);
     RUN(pending_room_has_no_mentions);
     RUN(incoming_mention_fires_event_with_writer);
     RUN(importance_for_csi_and_push);

@@ -1,5 +1,7 @@
 /* Self-ping (SPEC 5): when pings go out, what answers mean, retries,
  * budgets, debouncing, stale answers. */
+#include <time.h>
+
 #include "fixture.h"
 
 #define ROOM    "room@muc.remote.example"
@@ -158,6 +160,143 @@ TEST(answers_that_depend_on_room_features_are_flagged)
     CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
     a.error_condition = S("service-unavailable");
     CHECK_INT(mj_session_ping_needs_features(s, last_ping + 1, &a), 0);
+    mj_tracker_free(tr);
+}
+
+/* The room's disco#info reply for mj_session_ping_answer_info(): type
+ * "result" or "error" (cond, etype) from `from`; NULL type: none came. */
+static mj_ping_verdict answer_info(const char *cond, const char *by,
+                                   const char *itype, const char *icond,
+                                   const char *ietype, const char *ifrom,
+                                   int optimized)
+{
+    mj_stanza a = fx_pres("available", R("Ann"));
+    mj_stanza info = fx_pres("available", ifrom ? ifrom : ROOM);
+    mj_ping_verdict v = MJ_PING_STALE;
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_condition = S(cond);
+    a.error_type = S("cancel");
+    a.error_by = S(by);
+    info.kind = MJ_KIND_IQ;
+    info.type =
+        itype && strcmp(itype, "result") == 0 ? MJ_T_RESULT : MJ_T_ERROR;
+    info.error_condition = S(icond);
+    info.error_type = S(ietype);
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    CHECK_INT(mj_session_ping_answer_info(s, last_ping, &a,
+                                          itype ? &info : NULL, optimized, &v),
+              MJ_OK);
+    return v;
+}
+
+static void check_info(const char *cond, const char *by, const char *itype,
+                       const char *icond, const char *ietype,
+                       const char *ifrom, int optimized,
+                       mj_ping_verdict expected)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    mj_ping_verdict v =
+        answer_info(cond, by, itype, icond, ietype, ifrom, optimized);
+    if (v != expected)
+        FAIL_AT("answer %s by %s, disco#info %s %s from %s: %s, expected %s",
+                cond, by ? by : "-", itype ? itype : "(none)",
+                icond ? icond : "", ifrom ? ifrom : ROOM,
+                mj_ping_verdict_name(v), mj_ping_verdict_name(expected));
+    if (expected == MJ_PING_NOT_JOINED) {
+        CHECK_NICK(s, ROOM, NULL);
+        const char *ev = fx_take();
+        CHECK(strncmp(ev, "left " ROOM " Ann ghost", 25) == 0);
+    } else {
+        CHECK_NICK(s, ROOM, "Ann");
+    }
+    mj_tracker_free(tr);
+}
+
+/* item-not-found that does not say who answered (ejabberd sends no `by`)
+ * is a stale nick in a room that exists, or a room that does not: the
+ * room's disco#info settles it. */
+TEST(item_not_found_without_by_is_settled_by_disco_info)
+{
+    const char *inf = "item-not-found";
+    /* a result: the room exists, our nick is stale */
+    check_info(inf, NULL, "result", NULL, NULL, NULL, 0, MJ_PING_JOINED);
+    check_info(inf, NULL, "result", NULL, NULL, NULL, 1, MJ_PING_JOINED);
+    /* an error from the room: it does not exist */
+    check_info(inf, NULL, "error", "item-not-found", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info(inf, NULL, "error", "gone", "modify", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info(inf, NULL, "error", "service-unavailable", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED); /* any cancel */
+    /* no answer, or one that says nothing about the room */
+    check_info(inf, NULL, NULL, NULL, NULL, NULL, 0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "forbidden", "auth", NULL, 0,
+               MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "remote-server-timeout", "wait", NULL, 0,
+               MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "remote-server-not-found", "cancel", NULL,
+               0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "item-not-found", "cancel",
+               "other@muc.remote.example", 0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "item-not-found", "cancel", R("Ann"), 0,
+               MJ_PING_UNKNOWN); /* from an occupant, not the room */
+    check_info(inf, NULL, "result", NULL, NULL, "muc.remote.example", 0,
+               MJ_PING_UNKNOWN); /* from the service */
+    /* a `by` that is neither the room nor its service says not who either */
+    check_info(inf, "elsewhere.example", "error", "item-not-found", "cancel",
+               NULL, 0, MJ_PING_NOT_JOINED);
+    check_info(inf, "elsewhere.example", "result", NULL, NULL, NULL, 0,
+               MJ_PING_JOINED);
+}
+
+TEST(service_unavailable_is_settled_by_disco_info)
+{
+    const char *su = "service-unavailable";
+    check_info(su, ROOM, "result", NULL, NULL, NULL, 0, MJ_PING_JOINED);
+    check_info(su, ROOM, "result", NULL, NULL, NULL, 1, MJ_PING_UNKNOWN);
+    check_info(su, ROOM, NULL, NULL, NULL, NULL, 0, MJ_PING_UNKNOWN);
+    check_info(su, ROOM, "error", "item-not-found", "cancel", NULL, 0,
+               MJ_PING_NOT_JOINED);
+    check_info("feature-not-implemented", NULL, "result", NULL, NULL, NULL, 0,
+               MJ_PING_JOINED);
+    check_info("feature-not-implemented", NULL, "error", "forbidden", "auth",
+               NULL, 0, MJ_PING_UNKNOWN);
+}
+
+TEST(item_not_found_needs_disco_info_only_when_it_says_not_who)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    mj_stanza a = fx_pres("available", R("Ann"));
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_type = S("cancel");
+    a.error_condition = S("item-not-found");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_by = S("elsewhere.example");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 1);
+    a.error_by = S(ROOM);
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_by = S("muc.remote.example");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_by = S(NULL);
+    a.error_type = S("wait");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.error_type = S("cancel");
+    a.from = S("other@muc.remote.example/Ann"); /* not the pinged room */
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    a.from = S(R("Ann"));
+    /* the old entry point, without disco#info: unknown, as before */
+    a.error_type = S("cancel");
+    mj_ping_verdict v;
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_UNKNOWN);
+    CHECK_NICK(s, ROOM, "Ann");
     mj_tracker_free(tr);
 }
 
@@ -453,11 +592,220 @@ TEST(session_close_with_outstanding_ping_frees_it)
     mj_tracker_free(tr);
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Answer every outstanding ping of every session with a result. */
+static void answer_all(const char *fmt, int rooms)
+{
+    size_t cursor = 0;
+    mj_session *x;
+    char occ[80];
+    while ((x = mj_tracker_next_session(tr, &cursor)) != NULL) {
+        for (int i = 0; i < rooms; i++) {
+            mj_stanza a;
+            mj_stanza_init(&a);
+            a.kind = MJ_KIND_IQ;
+            a.type = MJ_T_RESULT;
+            snprintf(occ, sizeof occ, fmt, i);
+            a.from = S(occ);
+            for (uint32_t id = 1; id <= (uint32_t)npings; id++)
+                mj_session_ping_answer(x, id, &a, -1, NULL);
+        }
+    }
+}
+
+/* 16 sessions x 1,000 rooms on one domain lose the link: 16,000 pings
+ * wait for a budget of 20. A tick costs what is due (the queue waits
+ * without being walked), not what is tracked: before, every tick counted
+ * each waiting ping's domain over the whole ping list (0.5 s a tick). */
+TEST(tick_costs_what_is_due_not_what_is_tracked)
+{
+    char occ[80], jid[64];
+    setup();
+    fx_nevents = 0;
+    double joins = now_ms();
+    for (int k = 0; k < 16; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    joins = now_ms() - joins;
+    fx_take();
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    fx_take();
+    CHECK_INT(npings, 20);
+    double t = now_ms();
+    for (int i = 0; i < 10; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+    }
+    t = now_ms() - t;
+    printf("selfping: 10 ticks with 16,000 waiting pings: %.2f ms (the "
+           "16,000 joins: %.1f ms)\n",
+           t, joins);
+    /* relative to the joins, so that valgrind and sanitizers scale both
+     * (before: 500 times the joins) */
+    if (t > joins)
+        FAIL_AT("10 ticks with 16,000 waiting pings: %.1f ms, the joins "
+                "%.1f ms",
+                t, joins);
+    CHECK_INT(npings, 20);
+    /* answers free the budget: the next tick sends the next 20 */
+    answer_all("r%d@muc.remote.example/Ann", 2); /* first ids: r0, r1 */
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    size_t freed = 20 - st.pings_outstanding;
+    mj_tracker_tick(tr);
+    CHECK_INT((size_t)npings, 20 + freed);
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 20);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* A link loss of a domain no tracked room is on costs a lookup and
+ * leaves nothing behind (before, each distinct domain queued a check). */
+TEST(link_loss_of_an_untracked_domain_leaves_nothing)
+{
+    char dom[64];
+    mj_stats before, after;
+    setup();
+    join(s, R("Ann"));
+    fx_take();
+    mj_tracker_stats(tr, &before);
+    for (int i = 0; i < 10000; i++) {
+        int n = snprintf(dom, sizeof dom, "conference%d.victim.example", i);
+        CHECK_INT(mj_tracker_link_lost(tr, dom, (size_t)n), MJ_OK);
+    }
+    mj_tracker_stats(tr, &after);
+    CHECK_INT(after.bytes, before.bytes);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    /* a tracked domain's check: its last room leaving before the check
+     * runs leaves nothing behind either (the same bytes as a join and
+     * leave without a link loss) */
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 0);
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    mj_tracker_stats(tr, &before);
+    join(s, R("Ann"));
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_in(s, st);
+    CHECK_NICK(s, ROOM, NULL);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0);
+    mj_tracker_stats(tr, &after);
+    CHECK_INT(after.distinct_rooms, 0);
+    CHECK_INT(after.bytes, before.bytes);
+    mj_tracker_free(tr);
+}
+
+/* Link losses of 20,000 tracked domains each cost O(1): the pending
+ * checks are not walked (before, each loss compared its domain with
+ * every pending check). A lower ping_start_delay puts a later loss's
+ * check before earlier ones. */
+TEST(many_link_losses_cost_linear_time)
+{
+    char occ[80], jid[64], dom[64];
+    setup();
+    double joins = now_ms();
+    for (int k = 0; k < 20; k++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", k);
+        mj_session *x = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            snprintf(occ, sizeof occ, "r@muc%d.example/Ann", k * 1000 + i);
+            fx_join(x, occ);
+            fx_self(x, "available", occ);
+        }
+    }
+    joins = now_ms() - joins;
+    fx_take();
+    double t = now_ms();
+    for (int i = 0; i < 20000; i++) {
+        int n = snprintf(dom, sizeof dom, "muc%d.example", i);
+        mj_tracker_link_lost(tr, dom, (size_t)n);
+    }
+    t = now_ms() - t;
+    printf("selfping: 20,000 link losses: %.2f ms (the 20,000 joins: "
+           "%.1f ms)\n",
+           t, joins);
+    /* a loss is a nameprep and a lookup, less than a join (before: 40
+     * times the joins) */
+    if (t > 2 * joins)
+        FAIL_AT("20,000 link losses: %.1f ms, the joins %.1f ms", t, joins);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_start_delay = 1;
+    cfg.ping_budget = 100000;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_lost(tr, "remote.example", 14); /* nothing on it */
+    join(s, "x@late.example/Ann");
+    fx_take();
+    mj_tracker_link_lost(tr, "late.example", 12);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("ping x@late.example Ann");
+    fx_now += 9;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 20001);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* Raising the budget lets the waiting pings go at the next tick. */
+TEST(raising_the_budget_sends_waiting_pings)
+{
+    char occ[64];
+    setup_cfg(1, 1);
+    for (int i = 0; i < 3; i++) {
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+        join(s, occ);
+    }
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_budget = 5;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
     RUN(answer_table_of_spec_5);
     RUN(answers_that_depend_on_room_features_are_flagged);
+    RUN(item_not_found_without_by_is_settled_by_disco_info);
+    RUN(service_unavailable_is_settled_by_disco_info);
+    RUN(item_not_found_needs_disco_info_only_when_it_says_not_who);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
@@ -470,5 +818,9 @@ int main(void)
     RUN(session_close_with_outstanding_ping_frees_it);
     RUN(ping_follows_an_entry_moved_by_a_longer_nick);
     RUN(restore_drops_the_rooms_ping_work);
+    RUN(tick_costs_what_is_due_not_what_is_tracked);
+    RUN(link_loss_of_an_untracked_domain_leaves_nothing);
+    RUN(raising_the_budget_sends_waiting_pings);
+    RUN(many_link_losses_cost_linear_time);
     return test_summary("selfping");
 }

@@ -56,6 +56,14 @@ static const char NS_PING[] = "urn:xmpp:ping";
  * PING_NEEDED event: "mjping-<ping_id>-<salt>". An iq result or error the
  * session receives with such an id is the answer to that ping. */
 #define PING_ID_PREFIX "mjping-"
+/* ... and when the core needs the room's disco#info to settle an answer
+ * (mj_session_ping_needs_features), the module asks it with the iq id
+ * "mjdisco-<ping_id>-<salt>": its reply settles the held answer. */
+#define DISCO_ID_PREFIX "mjdisco-"
+#define NS_DISCO_INFO   "http://jabber.org/protocol/disco#info"
+#define NS_SELF_PING_OPT                                                      \
+    "http://jabber.org/protocol/muc#self-ping-optimization"
+#define MAX_HELD 16
 
 /* Bytes of a message body shown on a line. */
 #define BODY_SHOWN 60
@@ -451,9 +459,15 @@ struct replay {
 
     unsigned depth;
     enum wrapper wrapper;
-    char *session;       /* the wrapper's session attribute */
-    double seconds;      /* the tick's seconds attribute */
-    int optimized;       /* <in optimized=''>: 1, 0, -1 unknown */
+    char *session;  /* the wrapper's session attribute */
+    double seconds; /* the tick's seconds attribute */
+    int optimized;  /* <in optimized=''>: 1, 0, -1 unknown */
+    struct held {   /* ping answers waiting for the room's disco#info */
+        mj_session *s;
+        uint32_t ping_id;
+        struct node *answer;
+    } held[MAX_HELD];
+    size_t nheld;
     unsigned long wline; /* the wrapper's line */
     struct node *stanza; /* the stanza being stored */
     struct node *cur;    /* the element being stored (NULL: none open) */
@@ -778,14 +792,14 @@ static void line_head(struct replay *r, unsigned long line, const char *what,
     }
 }
 
-/* The ping id in an iq id "mjping-<n>" or "mjping-<n>-<salt>"; 0 if the
+/* The ping id in an iq id "<prefix><n>" or "<prefix><n>-<salt>"; 0 if the
  * id is not one. */
-static uint32_t ping_id_of(mj_str id)
+static uint32_t id_number(mj_str id, const char *prefix)
 {
-    size_t n = sizeof PING_ID_PREFIX - 1, i;
+    size_t n = strlen(prefix), i;
     uint32_t v = 0;
 
-    if (id.ptr == NULL || id.len <= n || memcmp(id.ptr, PING_ID_PREFIX, n))
+    if (id.ptr == NULL || id.len <= n || memcmp(id.ptr, prefix, n))
         return 0;
     for (i = n; i < id.len && id.ptr[i] != '-'; i++) {
         if (id.ptr[i] < '0' || id.ptr[i] > '9' || v > (UINT32_MAX - 9) / 10)
@@ -795,15 +809,98 @@ static uint32_t ping_id_of(mj_str id)
     return i > n ? v : 0;
 }
 
+static uint32_t ping_id_of(mj_str id)
+{
+    return id_number(id, PING_ID_PREFIX);
+}
+
+/* Does a disco#info result list the self-ping optimisation feature? */
+static int lists_self_ping_opt(const struct node *n)
+{
+    const struct node *q = node_child(n, NS_DISCO_INFO, "query"), *f;
+    const char *var;
+    for (f = q ? q->first : NULL; f != NULL; f = f->next)
+        if (node_is(f, NS_DISCO_INFO, "feature") &&
+            (var = node_attr(f, "var")) != NULL &&
+            strcmp(var, NS_SELF_PING_OPT) == 0)
+            return 1;
+    return 0;
+}
+
+/* Keep the answer to ping_id (the stanza being replayed) until the
+ * room's disco#info reply comes. */
+static void hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
+{
+    if (r->nheld == MAX_HELD) { /* the oldest is forgotten */
+        node_free(r->held[0].answer);
+        memmove(r->held, r->held + 1, (MAX_HELD - 1) * sizeof r->held[0]);
+        r->nheld--;
+    }
+    r->held[r->nheld].s = s;
+    r->held[r->nheld].ping_id = ping_id;
+    r->held[r->nheld].answer = r->stanza;
+    r->nheld++;
+    r->stanza = NULL; /* owned by held[] now */
+}
+
+/* The room's disco#info reply to the module's "mjdisco-<n>" query:
+ * settles the held answer to ping n. */
+static void do_disco_reply(struct replay *r, mj_session *s, uint32_t id,
+                           const mj_stanza *st)
+{
+    mj_ping_verdict v = MJ_PING_STALE;
+    mj_stanza ans;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < r->nheld; i++)
+        if (r->held[i].s == s && r->held[i].ping_id == id)
+            break;
+    if (i == r->nheld) {
+        buf_puts(&r->line, " => disco-answer for no held ping answer\n");
+        return;
+    }
+    fill_view(r->held[i].answer, &ans);
+    rc = mj_session_ping_answer_info(s, id, &ans, st,
+                                     lists_self_ping_opt(r->stanza), &v);
+    if (rc == MJ_OK) {
+        buf_printf(&r->line, " => ping-answer %s (settled by disco#info)\n",
+                   mj_ping_verdict_name(v));
+    } else {
+        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                   mj_strerror(rc));
+        r->lib_failed = 1;
+    }
+    node_free(r->held[i].answer);
+    memmove(r->held + i, r->held + i + 1,
+            (r->nheld - i - 1) * sizeof r->held[0]);
+    r->nheld--;
+}
+
 /* What the module does with an iq the session receives before the client
- * sees it: consume the answer to its self-ping, answer a ping the room
+ * sees it: consume the answer to its self-ping (asking the room's
+ * disco#info first when the core needs it), answer a ping the room
  * forwards. Returns 1 when the iq was handled so (line finished). */
 static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
 {
     uint32_t ping_id = ping_id_of(st->id);
+    uint32_t disco_id = id_number(st->id, DISCO_ID_PREFIX);
     mj_ping_verdict v = MJ_PING_STALE;
     int rc;
 
+    if (disco_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
+        do_disco_reply(r, s, disco_id, st);
+        return 1;
+    }
+    if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
+        r->optimized < 0 && mj_session_ping_needs_features(s, ping_id, st)) {
+        buf_printf(&r->line,
+                   " => ping-answer held: asks the room's disco#info (iq id "
+                   "%s%u-...)\n",
+                   DISCO_ID_PREFIX, (unsigned)ping_id);
+        hold_answer(r, s, ping_id);
+        return 1;
+    }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
         rc = mj_session_ping_answer(s, ping_id, st, r->optimized, &v);
         if (rc == MJ_OK) {
@@ -1582,6 +1679,8 @@ int main(int argc, char **argv)
 
     XML_ParserFree(r.parser);
     node_free(r.stanza);
+    while (r.nheld > 0)
+        node_free(r.held[--r.nheld].answer);
     free(r.session);
     mj_tracker_free(r.tr);
     sess_list_free(&r.sessions);

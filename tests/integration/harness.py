@@ -404,7 +404,7 @@ class ProsodyServer:
     track_muc_joins go here); muc_modules: extra modules on the MUC.
     s2s_zones: {domain: server} whose s2s port this server must find
     through libunbound (two Prosodys talking s2s on loopback, see
-    /work/shared/S2S-ON-LOOPBACK.md); at most two."""
+    tests/integration/README.md, "Two servers on loopback"); at most two."""
 
     def __init__(self, options=None, muc_options=None, muc_modules=("test_nick_rewrite",),
                  host_modules=("track_muc_joins", "test_rooms_joined"),

@@ -2,7 +2,13 @@
 and since when; totals. Commands as the module documents them
 (lua/shell.lib.lua): muc_joins:list(jid), muc_joins:stats([host])."""
 
-from harness import joined, sroom, start_join
+import re
+import time
+
+from harness import Client, HarnessError, joined, sroom, start_join
+
+CHURN = 60        # sessions connected and disconnected by the leak test
+CHURN_BUDGET = 90  # seconds it may take
 
 
 def test_list_shows_sessions_rooms_nicks_and_states(connect, component, server, room):
@@ -27,3 +33,52 @@ def test_stats_totals(connect, server, room):
     rc, out = server.admin("muc_joins:stats()")
     assert rc == 0, f"muc_joins:stats failed ({rc}):\n{out}"
     assert "localhost" in out and "room" in out, f"muc_joins:stats():\n{out}"
+
+
+def stats(server):
+    """muc_joins:stats('localhost') as {key: int}."""
+    rc, out = server.admin("muc_joins:stats('localhost')")
+    assert rc == 0, f"muc_joins:stats failed ({rc}):\n{out}"
+    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+
+
+def test_connects_and_disconnects_leave_no_session(lt, connect, component, server, room):
+    """Issue 13, hole 4: after resource-unbind closed a session in the
+    tracker, Prosody's mod_presence sends its unavailable from the same
+    session; that must not create a new, empty session nothing closes.
+    Real clients join rooms (Prosody's MUC and the scripted one), or only
+    send presence, or nothing, then disconnect (stream close, or the TCP
+    connection lost); afterwards the tracker holds no session and no
+    room."""
+    rooms = [room() for _ in range(3)]
+    t0 = time.monotonic()
+    for i in range(CHURN):
+        c = Client(lt, server, "alice", f"churn-{i}").connect(initial_presence=i % 4 != 3)
+        try:
+            if i % 4 == 0:
+                c.join(rooms[i % 3], f"Churn{i}")
+            elif i % 4 == 1:
+                c.join(rooms[i % 3], f"Churn{i}")
+                joined(c, component, sroom(room), f"Scripted{i}")
+            elif i % 4 == 3:
+                # no broadcast presence: only the directed one to the room
+                c.join(rooms[i % 3], f"Quiet{i}")
+        finally:
+            if i % 5 == 4:
+                c.drop()  # connection lost, no stream close
+            else:
+                c.disconnect()
+        assert time.monotonic() - t0 < CHURN_BUDGET, f"{i + 1} connects took too long"
+    # a dropped connection is noticed when Prosody reads the closed socket
+    deadline = time.monotonic() + 15
+    while True:
+        s = stats(server)
+        if s["sessions"] == 0 and s["rooms_shown"] == 0:
+            break
+        if time.monotonic() > deadline:
+            raise HarnessError(f"after {CHURN} connects and disconnects the tracker still "
+                               f"holds {s['sessions']} sessions and {s['rooms_shown']} rooms "
+                               f"(expected 0 and 0): stats {s}")
+        time.sleep(0.5)
+    assert s["joins"] >= CHURN * 3 // 4, s
+    print(f"{CHURN} sessions in {time.monotonic() - t0:.1f}s: stats {s}")

@@ -1,7 +1,7 @@
 """Ghost joins over a real s2s link (SPEC 5): server A (a.localhost) runs
 the module, server B (b.localhost) hosts conference.b.localhost; both are
 private Prosodys on loopback (libunbound SRV records,
-/work/shared/S2S-ON-LOOPBACK.md), set up as in test_remote_muc.py.
+tests/integration/README.md, "Two servers on loopback"), set up as in test_remote_muc.py.
 
 Faults that say nothing about membership must not change rooms_joined:
 a remote server that is unreachable (hung or down: A bounces or times out
@@ -11,6 +11,7 @@ after the user rejoined, a flapping link, a graceful restart of B."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -315,3 +316,55 @@ def test_graceful_restart_of_remote_keeps_entry(connect, server, server_b, room)
     # still in the room for real: a leave is confirmed
     a.leave(r, "Alice")
     assert_rooms(a, {}, when="after leaving")
+
+
+# --------------------------------------------------------------------------
+# 5. a stranger claiming to be the MUC service: no lost link (issue 13, hole 3)
+
+
+def fake_stream(server, claimed, dialback):
+    """Open TCP to A's s2s port, claim to be `claimed` in the stream header
+    (and, with dialback, in an unverified db:result), then hang up."""
+    with socket.create_connection(("127.0.0.1", server.s2s_port), timeout=5) as sock:
+        sock.sendall((f"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                      f"xmlns:stream='http://etherx.jabber.org/streams' "
+                      f"xmlns:db='jabber:server:dialback' from='{claimed}' to='{A}' "
+                      f"version='1.0'>").encode())
+        got = b""
+        deadline = time.monotonic() + 5
+        while b"</stream:features>" not in got and time.monotonic() < deadline:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert b"<stream:stream" in got, f"no stream header from {A}: {got!r}"
+        if dialback:
+            sock.sendall(f"<db:result from='{claimed}' to='{A}'>f00d</db:result>".encode())
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("dialback", [False, True], ids=["header", "header+db-result"])
+def test_unauthenticated_stream_does_not_fake_a_lost_link(connect, server, room, dialback):
+    """Anyone can open TCP to port 5269 with from='conference.b.localhost'
+    and hang up: Prosody fires s2s-destroyed for that session too, but its
+    from_host (and an unverified dialback request's from) is only a claim.
+    No self-ping may follow; a real lost link still pings (the tests
+    above)."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq, m = a.event_seq(), a.mark()
+    before = stats(server)
+    off = server.log_size()
+    for _ in range(3):
+        fake_stream(server, MUC_B, dialback)
+    time.sleep(START_DELAY + 2.5)  # a check would be due by now, and its ping sent
+    log = server.log_text(off)
+    # the fake sessions did go through s2s-destroyed
+    assert re.search(r"Destroying incoming session " + re.escape(MUC_B), log), (
+        "the fake s2s sessions were not destroyed: the test proves nothing")
+    d = delta(before, stats(server))
+    assert d["pings_sent"] == 0, (
+        f"an unauthenticated stream claiming {MUC_B} made A self-ping: stats delta {d}")
+    assert_rooms(a, {r: "Alice"}, when="after fake streams claiming the MUC service")
+    assert_no_ghost(a, seq, m, r, "fake stream")

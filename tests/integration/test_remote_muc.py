@@ -1,7 +1,7 @@
 """A remote MUC over server-to-server: the module runs on server A
 (a.localhost); the room lives on server B (conference.b.localhost). Both
 are private Prosodys on loopback that find each other through libunbound
-SRV records (/work/shared/S2S-ON-LOOPBACK.md). A remote room answers
+SRV records (tests/integration/README.md, "Two servers on loopback"). A remote room answers
 later than a local one, and the link between the servers can be lost
 (SPEC 5: ghost joins)."""
 

@@ -308,3 +308,37 @@ def test_service_unavailable_from_optimized_room_is_unknown(connect, component, 
     assert retries, "service-unavailable from an optimized room is 'unknown': expected a retry"
     component.deliver(a, ping_error(retries[0], "not-acceptable", by=r))
     assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+@pytest.mark.parametrize("disco,joined_after", [("result", True), ("error", False)])
+def test_item_not_found_without_by_is_settled_by_disco_info(connect, component, room, disco,
+                                                            joined_after):
+    """item-not-found that does not say who sent it (ejabberd's answer both
+    for a room that is gone and for a stale nick): the module asks the
+    room's disco#info from the session's JID and the core decides: a
+    result (the room exists) = joined, an error from the room = not
+    joined."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "item-not-found"))
+    q = component.wait(lambda s: s.name == "iq" and s.type == "get" and s.frm == a.jid and
+                       s.to == r and s.child("query", NS_DISCO) is not None, mc,
+                       what="the module's disco#info query to the room")
+    if disco == "result":
+        component.deliver(a, f"<iq type='result' from={xa(r)} to={xa(a.jid)} id={xa(q.id)}>"
+                             f"<query xmlns='{NS_DISCO}'><identity category='conference' "
+                             f"type='text'/><feature var='http://jabber.org/protocol/muc'/>"
+                             f"</query></iq>")
+        assert_rooms(a, {r: "Alice"}, when="after item-not-found and a disco#info result")
+        assert_events(a, seq, [], room=r, session=a.jid)
+    else:
+        component.deliver(a, f"<iq type='error' from={xa(r)} to={xa(a.jid)} id={xa(q.id)}>"
+                             f"<error type='cancel'><item-not-found xmlns='{STANZAS}'/>"
+                             f"</error></iq>")
+        assert_ghost_removed(a, component, r, "Alice", seq, m)

@@ -227,10 +227,16 @@ test("t:close fires left session-closed and forgets the session", function()
 	eq(t:close(SESS), nil, "closing again: nil")
 end)
 
-test("incoming for an unknown session is ignored and opens nothing", function()
+-- A session the tracker does not hold is one with state in no room: a
+-- self-presence to it is refused as forged (counted), as for a room a held
+-- session never joined, and no session is created.
+test("incoming for an unknown session changes nothing and opens nothing", function()
 	local t = mj.new()
 	local oc, ev = t:incoming(SESS, self_presence(ROOM .. "/Alice"))
-	eq(oc, "ignored", "outcome")
+	eq(oc, "forged", "outcome")
+	eq(t:stats().forged, 1, "counted as forged")
+	eq(t:incoming(SESS, st.presence({ from = ROOM .. "/Bob", to = SESS })), "ignored",
+		"outcome of another presence")
 	eq(ev, nil, "events")
 	eq(#t:sessions(), 0, "sessions")
 end)
@@ -254,7 +260,7 @@ test("cached session handles: closed sessions are never used again", function()
 		eq(t:outgoing(SESS, join(room .. "/n")), "changed", "join " .. i)
 		eq(#of_type(select(2, t:incoming(SESS, self_presence(room .. "/n"))), "joined"), 1, "joined " .. i)
 		eq(#of_type(t:close(SESS), "left"), 1, "left on close " .. i)
-		eq(t:incoming(SESS, self_presence(room .. "/n")), "ignored", "after close: no session")
+		eq(t:incoming(SESS, self_presence(room .. "/n")), "forged", "after close: no session")
 	end
 end)
 
@@ -268,7 +274,7 @@ test("cached session handles: closing under another spelling forgets the cached 
 		local ev = t:close(SESS)
 		eq(#of_type(ev, "left"), 1, "closed " .. i)
 		eq(#t:sessions(), 0, "no session")
-		eq(t:incoming(SPELL, self_presence(ROOM .. "/Alice")), "ignored", "the old spelling finds nothing")
+		eq(t:incoming(SPELL, self_presence(ROOM .. "/Alice")), "forged", "the old spelling finds nothing")
 		eq(t:nick(SPELL, ROOM), nil, "no nick")
 	end
 end)
@@ -769,6 +775,89 @@ test("finalizers touching a tracker while it builds results do not break it", fu
 	if os.getenv("MJ_DEBUG") then print("     reentered", reentered, "refused", refused) end
 end)
 
+test("what a closed session still sends creates no session (issue 13, hole 4)", function()
+	local t = joined_tracker("Alice")
+	eq(t:stats().sessions, 1, "sessions while joined")
+	eq(#of_type(t:close(SESS), "left"), 1, "close leaves the room")
+	-- Prosody's mod_presence, after resource-unbind: the broadcast unavailable
+	local outcome = t:outgoing(SESS, st.presence({ type = "unavailable" }))
+	eq(outcome, "ignored", "outcome of the unavailable after close")
+	t:outgoing(SESS, st.presence({ type = "unavailable", to = ROOM .. "/Alice" }))
+	t:outgoing(SESS, st.message({ type = "chat", to = "friend@example.org" }):tag("body"):text("hi"))
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice" })) -- no MUC <x/>
+	eq(t:stats().sessions, 0, "sessions after close and what followed")
+	eq(#t:sessions(), 0, "t:sessions()")
+	-- 1000 connects and disconnects of sessions that never joined a room
+	for i = 1, 1000 do
+		local jid = "user@example.org/r" .. i
+		t:outgoing(jid, st.presence())
+		t:close(jid)
+		t:outgoing(jid, st.presence({ type = "unavailable" }))
+	end
+	eq(t:stats().sessions, 0, "sessions after 1000 connects/disconnects")
+	-- a join still opens the session, and it is cached as before
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	eq(#of_type(select(2, t:incoming(SESS, self_presence(ROOM .. "/Alice"))), "joined"), 1, "rejoined")
+	eq(t:stats().sessions, 1, "sessions after a join")
+end)
+
+test("a ghost's left event describes the notice to send; other leaves have none", function()
+	local t = joined_tracker("Alice", { ping_start_delay = 0 })
+	truthy(t:link_lost("muc.example.org"), "link_lost")
+	local pings = of_type(t:tick(), "ping-needed")
+	eq(#pings, 1, "ping-needed events")
+	local answer = st.iq({ type = "error", from = ROOM .. "/Alice", to = SESS, id = "p" })
+		:tag("error", { type = "cancel" })
+		:tag("not-acceptable", { xmlns = NS_STANZAS })
+	local verdict, events = t:ping_answer(SESS, answer, pings[1].ping_id)
+	eq(verdict, "not-joined", "verdict")
+	local left = of_type(events, "left")
+	eq(#left, 1, "left events")
+	eq(left[1].reason, "ghost", "reason")
+	local notice = left[1].notice
+	truthy(notice, "the ghost's left has a notice")
+	eq(table.concat(notice.status, " "), "110 333", "notice status codes")
+	eq(notice.affiliation, "none", "notice affiliation")
+	eq(notice.role, "none", "notice role")
+	local t2 = joined_tracker("Alice")
+	local closed = of_type(t2:close(SESS), "left")
+	eq(closed[1].reason, "session-closed", "reason")
+	eq(closed[1].notice, nil, "no notice for a session's own close")
+end)
+
+test("a finalizer cannot close a session while close() drops it from the cache", function()
+	-- close() with another spelling of the JID makes a new key string: a
+	-- collector step, whose finalizers must not reach the tracker
+	local t = mj.new()
+	local closing, reached = false, 0
+	local function make_garbage(jid)
+		for _ = 1, 200 do
+			setmetatable({}, { __gc = function()
+				if closing and pcall(t.close, t, jid) then reached = reached + 1 end
+			end })
+		end
+	end
+	-- a collector step at every allocation; a JID over 40 bytes is a long
+	-- string in Lua, so making the key always allocates
+	collectgarbage("incremental", 0, 100, 0)
+	local long = ("x"):rep(40)
+	for i = 1, 300 do
+		local jid = "user@example.org/" .. long .. i
+		t:outgoing(jid, join(ROOM .. "/n"))
+		t:incoming(jid, self_presence(ROOM .. "/n"))
+		make_garbage(jid)
+		closing = true
+		local other = "USER@example.org/" .. long .. i
+		local ok, events = pcall(t.close, t, other)
+		closing = false
+		truthy(ok, "close: " .. tostring(events))
+	end
+	collectgarbage("incremental", 200, 100, 13)
+	collectgarbage("collect")
+	eq(reached, 0, "finalizers that reached the tracker during close()")
+	eq(t:stats().sessions, 0, "sessions")
+end)
+
 ---------------------------------------------------------------------------
 -- the shared object
 
@@ -779,6 +868,58 @@ local function run(cmd)
 	local ok = p:close()
 	return ok and out or nil
 end
+
+-- A self-ping whose answer needs the room's disco#info: the reply (result
+-- or error) or nil (none came) goes to the core, which reads the features.
+local NS_DISCO = "http://jabber.org/protocol/disco#info"
+local function ping_then_answer(cond, by, info)
+	local t = joined_tracker("Alice")
+	local _, ev = t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS, type = "unavailable" }))
+	local p = of_type(ev, "ping-needed")
+	eq(#p, 1, "ping-needed events")
+	local id = p[1].ping_id
+	local ans = st.iq({ type = "error", from = ROOM .. "/Alice", to = SESS, id = "mjping-" .. id })
+		:tag("ping", { xmlns = "urn:xmpp:ping" }):up()
+		:tag("error", { type = "cancel", by = by }):tag(cond, { xmlns = NS_STANZAS }):up():up()
+	eq(t:ping_needs_features(SESS, ans, id), true, "needs disco#info")
+	local verdict, events = t:ping_answer_info(SESS, ans, id, info)
+	return verdict, events, t
+end
+
+local function disco_result(features)
+	local r = st.iq({ type = "result", from = ROOM, to = SESS, id = "mjdisco-1" }):query(NS_DISCO)
+	r:tag("identity", { category = "conference", type = "text" }):up()
+	for _, f in ipairs(features) do r:tag("feature", { var = f }):up() end
+	return r
+end
+
+test("ping_answer_info: item-not-found without by is settled by the room's disco#info", function()
+	local v, ev, t = ping_then_answer("item-not-found", nil, disco_result({ NS_MUC }))
+	eq(v, "joined", "a result: the room exists, the nick is stale")
+	eq(#t:rooms(SESS), 1, "entry kept")
+	local gone = st.iq({ type = "error", from = ROOM, to = SESS, id = "mjdisco-1" })
+		:tag("error", { type = "cancel" }):tag("item-not-found", { xmlns = NS_STANZAS }):up():up()
+	v, ev, t = ping_then_answer("item-not-found", nil, gone)
+	eq(v, "not-joined", "an error from the room: it does not exist")
+	local left = of_type(ev, "left")
+	eq(#left, 1, "left events")
+	eq(left[1].reason, "ghost", "reason")
+	eq(#t:rooms(SESS), 0, "entry gone")
+	v = ping_then_answer("item-not-found", nil, nil)
+	eq(v, "unknown", "no reply")
+	local wait = st.iq({ type = "error", from = ROOM, to = SESS, id = "mjdisco-1" })
+		:tag("error", { type = "wait", by = "home.example" }):tag("remote-server-timeout", { xmlns = NS_STANZAS }):up():up()
+	v = ping_then_answer("item-not-found", nil, wait)
+	eq(v, "unknown", "an error of the path")
+end)
+
+test("ping_answer_info: the core reads the self-ping-optimization feature", function()
+	local v = ping_then_answer("service-unavailable", ROOM, disco_result({ NS_MUC }))
+	eq(v, "joined", "plain room")
+	v = ping_then_answer("service-unavailable", ROOM,
+		disco_result({ NS_MUC, "http://jabber.org/protocol/muc#self-ping-optimization" }))
+	eq(v, "unknown", "optimized room")
+end)
 
 test("only luaopen_mucjoins is exported", function()
 	local out = run("nm -D --defined-only " .. so_path)
