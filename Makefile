@@ -24,7 +24,8 @@ PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
-     $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN)
+     $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN) \
+     $(BUILD)/tests/lua-alloc-host
 
 $(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
@@ -46,9 +47,16 @@ $(BUILD)/mucjoins-replay: tools/mucjoins-replay.c $(BUILD)/libmucjoins.a
 
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
 # lua5.4 provides the symbols), only luaopen_mucjoins exported.
-$(PLUGIN)/mucjoins.so: lua/mucjoins_lua.c $(PLUGIN_OBJ)
+# lua/*.c: the binding's parts (lua/mucjoins_lua.h names them).
+BINDING_SRC = $(wildcard lua/*.c)
+$(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $< $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) -DMJ_STATIC $(LUA_INC) -shared -o $@ $(BINDING_SRC) $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
+
+# A lua5.4 host with a counting allocator (tests/lua/test_alloc.lua).
+$(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
 
 $(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua)
 	@mkdir -p $(dir $@)
@@ -62,9 +70,9 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
 
 # The binding's event buffer under a failing allocator: the binding and
 # liblua too.
-$(BUILD)/tests/test_binding_events: tests/test_binding_events.c lua/mucjoins_lua.c tests/test.h $(BUILD)/libmucjoins.a
+$(BUILD)/tests/test_binding_events: tests/test_binding_events.c $(BINDING_SRC) lua/mucjoins_lua.h tests/test.h $(BUILD)/libmucjoins.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LUA_INC) -o $@ $< lua/mucjoins_lua.c $(BUILD)/libmucjoins.a -llua5.4 $(ICU_LIBS) -lm $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) $(LUA_INC) -o $@ $< $(BINDING_SRC) $(BUILD)/libmucjoins.a -llua5.4 $(ICU_LIBS) -lm $(LDFLAGS)
 
 deps:
 	scripts/deps.sh test
@@ -99,7 +107,7 @@ bench: all
 fuzz:
 	scripts/fuzz.sh
 
-FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h lua/*.c tools/*.c fuzz/*.c bench/*.c)
+FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/*.c fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -1,43 +1,168 @@
--- bench_lua.lua: the cost per presence of Debian's reference
--- mod_track_muc_joins and of ours, in one lua5.4 process with Prosody's
--- libraries (util.stanza, util.jid, util.filters) on the path.
+-- bench_lua.lua: the cost per presence and per message of Debian's
+-- reference mod_track_muc_joins and of ours inside Prosody's Lua VM, each
+-- in its own lua5.4 process with Prosody's libraries (util.stanza,
+-- util.jid, util.filters) on the path.
 --
+-- Driver (what `make bench` runs; also runnable alone after `make`):
 --   lua5.4 bench/bench_lua.lua OUR_MODULE_DIR REFERENCE_MODULE_FILE
---          [sessions] [rooms] [runs] [only]
+--          [sessions=1000] [rooms=20] [rounds=7]
+-- Worker (one configuration, one process; what the driver spawns, and
+-- what callgrind runs):
+--   lua5.4 bench/bench_lua.lua --one CONFIG OUR_MODULE_DIR REFERENCE_FILE
+--          sessions rooms [all|groupchat|presence]
 --
 -- OUR_MODULE_DIR holds mod_track_muc_joins.lua and mucjoins.so
 -- (build/plugins/mod_track_muc_joins); REFERENCE_MODULE_FILE is the
 -- community module's mod_track_muc_joins.lua ("-" to skip it).
+-- Configurations: "empty" (a module that registers nothing: its cost is
+-- subtracted from every other), "reference", "ours", and "floor" (a Lua
+-- module that only reads what a tracker must read: from, to, type and the
+-- muc#user status codes, and decides nothing; the read floor).
 --
--- Both modules are loaded as Prosody loads them (a module environment with
--- a minimal `module` object: hook, get_option_*, log, fire_event,
--- add_timer, get_directory) and their hook functions are called the way
--- Prosody's event dispatch calls them: pre-presence/full with
--- {origin=session, stanza=...} for what a session sends, presence/full for
--- what it receives. The driver also does what mod_presence does for
--- directed presence (session.directed), which the reference relies on, in
--- every variant. The stream is bench_core's (see bench_core.c): per
--- (session, room) a join, two other occupants, the self-presence; another
--- occupant's update, a nick change, 303, the new self-presence, a forged
--- self-presence from a room never joined, another occupant leaving; the
--- leave and its confirmation -- twelve util.stanza presences.
+-- The driver runs `rounds` rounds; in each round every configuration
+-- runs once in a fresh process, the order rotating from round to round.
+-- A round gives paired ratios (ours - empty) / (reference - empty); the
+-- figures printed are medians of those ratios over the rounds, and
+-- medians of the per-round net times.
 --
--- Four variants run alternated, several times: "none" (the driver and no
--- module: its cost is subtracted), "reference", "ours", and "binding"
--- (our binding's tracker:outgoing/incoming called directly: what the
--- module's Lua code adds is ours - binding). Figures are
--- medians of CPU time (os.clock) and include the garbage collector.
--- Lines starting with "@" are for scripts/bench.sh.
+-- Each module is loaded as Prosody loads modules (a module environment
+-- with a minimal `module` object) and its hook functions are called the
+-- way Prosody's event dispatch calls them: pre-presence/full with
+-- {origin=session, stanza=...} for what a session sends, presence/full
+-- and message/full for what it receives. The driver also does what
+-- mod_presence does for directed presence (session.directed), which the
+-- reference relies on, in every configuration. The presence stream is
+-- bench_core's (see bench_core.c): per (session, room) a join, two other
+-- occupants, the self-presence; another occupant's update, a nick change,
+-- 303, the new self-presence, a forged self-presence from a room never
+-- joined, another occupant leaving; the leave and its confirmation --
+-- twelve util.stanza presences. Between the joins and the changes, with
+-- every session settled in its rooms, two message workloads run: a
+-- groupchat message from another occupant with a 100-byte body that
+-- mentions nobody, to every session in every room, and a one-to-one chat
+-- message from a contact to every session, as many. Memory per settled
+-- join is measured after the joins: the Lua heap's growth
+-- (collectgarbage "count", after a full collection) plus the core's
+-- bytes (tracker:stats().bytes), net of the empty module's heap growth.
+--
+-- The worker prints "@KEY=VALUE" lines for the driver; the driver prints
+-- a report and "@lua.*" lines for scripts/bench.sh.
 
-local our_dir, ref_file = arg[1], arg[2];
-local NSESS = tonumber(arg[3]) or 2000;
-local NROOMS = tonumber(arg[4]) or 20;
-local RUNS = tonumber(arg[5]) or 5;
-local ONLY = arg[6]; -- a single variant (none, reference, ours): for callgrind
-if not our_dir or not ref_file then
-	io.stderr:write("usage: lua5.4 bench_lua.lua OUR_MODULE_DIR REFERENCE_FILE|- [sessions] [rooms] [runs]\n");
+local function usage()
+	io.stderr:write("usage: lua5.4 bench_lua.lua OUR_MODULE_DIR REFERENCE_FILE|- [sessions] [rooms] [rounds]\n",
+		"       lua5.4 bench_lua.lua --one CONFIG OUR_MODULE_DIR REFERENCE_FILE|- sessions rooms [phases]\n");
 	os.exit(2);
 end
+
+if arg[1] ~= "--one" then
+	-- ---- the driver ---------------------------------------------------
+	local our_dir, ref_file = arg[1], arg[2];
+	if not our_dir or not ref_file then usage(); end
+	local NSESS = tonumber(arg[3]) or 1000;
+	local NROOMS = tonumber(arg[4]) or 20;
+	local ROUNDS = tonumber(arg[5]) or 7;
+	local lua = "lua5.4";
+	local i = -1;
+	while arg[i] do lua = arg[i]; i = i - 1; end
+	local configs = { "empty", "ours", "floor" };
+	if ref_file ~= "-" then table.insert(configs, 2, "reference"); end
+	local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'"; end
+	local res = {}; -- res[config][round] = { key = number }
+	for _, c in ipairs(configs) do res[c] = {}; end
+	for r = 1, ROUNDS do
+		for k = 0, #configs - 1 do
+			local c = configs[(k + r - 1) % #configs + 1];
+			local cmd = table.concat({ lua, q(arg[0]), "--one", c, q(our_dir), q(ref_file), NSESS, NROOMS }, " ");
+			local p = assert(io.popen(cmd, "r"));
+			local kv = {};
+			for line in p:lines() do
+				local key, v = line:match("^@([%w_.]+)=(.*)$");
+				if key then kv[key] = tonumber(v) or v; end
+			end
+			if not p:close() or not kv.presences then
+				io.stderr:write("bench_lua: ", c, " failed\n");
+				os.exit(1);
+			end
+			res[c][r] = kv;
+		end
+	end
+	local function median(t)
+		local s = {};
+		for j = 1, #t do s[j] = t[j]; end
+		table.sort(s);
+		local n = #s;
+		if n == 0 then return 0 / 0; end
+		if n % 2 == 1 then return s[(n + 1) // 2]; end
+		return (s[n // 2] + s[n // 2 + 1]) / 2;
+	end
+	local function col(c, f) -- per-round values f(kv, empty_kv)
+		local t = {};
+		for r = 1, ROUNDS do t[r] = f(res[c][r], res.empty[r]); end
+		return t;
+	end
+	local function net(key) return function(kv, e) return kv[key] - e[key]; end; end
+	local function mm(t)
+		local lo, hi = math.huge, -math.huge;
+		for _, v in ipairs(t) do lo = math.min(lo, v); hi = math.max(hi, v); end
+		return lo, hi;
+	end
+	local e1 = res.empty[1];
+	print(string.format("lua: %d sessions x %d rooms: %d util.stanza presences, %d groupchat and %d chat messages per process; "
+		.. "%d rounds, one process per configuration, order rotating; medians", NSESS, NROOMS, e1.presences, e1.groupchats,
+		e1.chats, ROUNDS));
+	print(string.format("  %-9s %7.3f us/presence gross (the driver: stanzas, session.directed; subtracted below)",
+		"empty", median(col("empty", function(kv) return kv.presence_us; end))));
+	local out = {};
+	for _, c in ipairs(configs) do
+		if c ~= "empty" then
+			local p = median(col(c, net("presence_us")));
+			local g = median(col(c, net("groupchat_us")));
+			local ch = median(col(c, net("chat_us")));
+			local mem = median(col(c, function(kv, e) return kv.heap_per_join - e.heap_per_join + (kv.core_per_join or 0); end));
+			local core = median(col(c, function(kv) return kv.core_per_join or 0; end));
+			local last = res[c][ROUNDS];
+			print(string.format("  %-9s %7.3f us/presence net; groupchat %7.3f us, chat %7.3f us net per message; "
+				.. "%6.1f B per settled join (core %5.1f B); joins shown %d/%d, new nicks %d/%d, forged shown %d, left after leaves %d",
+				c, p, g, ch, mem, core, last.joined, NSESS * NROOMS, last.changed, NSESS * NROOMS, last.forged, last.left));
+			out[c] = { p = p, g = g, ch = ch, mem = mem };
+			print(string.format("@lua.%s_net_us=%.4f\n@lua.%s_groupchat_us=%.4f\n@lua.%s_chat_us=%.4f\n@lua.%s_bytes_per_join=%.1f"
+				.. "\n@lua.%s_core_per_join=%.1f\n@lua.%s_joined=%d\n@lua.%s_changed=%d\n@lua.%s_forged=%d\n@lua.%s_left=%d",
+				c, p, c, g, c, ch, c, mem, c, core, c, last.joined, c, last.changed, c, last.forged, c, last.left));
+		end
+	end
+	print(string.format("@lua.presences=%d\n@lua.rounds=%d\n@lua.empty_us=%.4f", e1.presences, ROUNDS,
+		median(col("empty", function(kv) return kv.presence_us; end))));
+	if out.reference then
+		local ratio = {};
+		local gr, fr, mr = {}, {}, {};
+		for r = 1, ROUNDS do
+			local o, rf, e = res.ours[r], res.reference[r], res.empty[r];
+			local refp = rf.presence_us - e.presence_us;
+			ratio[r] = (o.presence_us - e.presence_us) / refp;
+			gr[r] = (o.groupchat_us - e.groupchat_us) / refp;
+			fr[r] = (res.floor[r].presence_us - e.presence_us) / refp;
+			mr[r] = (o.heap_per_join - e.heap_per_join + o.core_per_join) / (rf.heap_per_join - e.heap_per_join);
+		end
+		local lo, hi = mm(ratio);
+		print(string.format("  ours / reference per presence (paired, median of %d rounds): x%.3f (rounds x%.2f .. x%.2f; target <= 0.25)",
+			ROUNDS, median(ratio), lo, hi));
+		lo, hi = mm(gr);
+		print(string.format("  ours per groupchat message / reference per presence: x%.3f (rounds x%.2f .. x%.2f; target <= 0.25)",
+			median(gr), lo, hi));
+		print(string.format("  read floor / reference per presence: x%.3f", median(fr)));
+		print(string.format("  memory per settled join, ours / reference: x%.2f (target <= 2)", median(mr)));
+		print(string.format("@lua.ratio=%.3f\n@lua.ratio_min=%.3f\n@lua.ratio_max=%.3f\n@lua.groupchat_ratio=%.3f\n@lua.floor_ratio=%.3f\n@lua.mem_ratio=%.2f",
+			median(ratio), select(1, mm(ratio)), select(2, mm(ratio)), median(gr), median(fr), median(mr)));
+	end
+	os.exit(0);
+end
+
+-- ---- one configuration in this process ----------------------------------
+local CONFIG, our_dir, ref_file = arg[2], arg[3], arg[4];
+local NSESS = tonumber(arg[5]);
+local NROOMS = tonumber(arg[6]);
+local PHASES = arg[7] or "all"; -- "all", "groupchat" (no chat messages) or "presence" (no messages)
+if not CONFIG or not our_dir or not ref_file or not NSESS or not NROOMS then usage(); end
 
 package.path = "/usr/lib/prosody/?.lua;" .. package.path;
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath;
@@ -58,10 +183,11 @@ local stub = setmetatable({}, {});
 getmetatable(stub).__index = function() return function() return stub; end; end;
 getmetatable(stub).__call = function() return stub; end;
 
+_G.prosody = { full_sessions = {}, hosts = {}, events = { fire_event = noop, get_handlers = noop } };
+
 -- A module environment as Prosody's modulemanager gives one, minimal.
 local function load_module(file, dir)
 	local hooks = {};
-	local handlers = {}; -- what other modules hook (none here)
 	local mod = setmetatable({
 		name = "track_muc_joins", host = HOST, _log = noop,
 		path = file,
@@ -70,10 +196,7 @@ local function load_module(file, dir)
 	function mod:get_option_number(_, default) return default; end
 	function mod:get_option_boolean(_, default) return default; end
 	function mod:log() end
-	function mod:fire_event(name, data)
-		local h = handlers[name];
-		if h then return h(data); end
-	end
+	function mod:fire_event() end -- nobody else hooks muc-joins/* here
 	function mod:add_timer() end
 	function mod:get_directory() return dir; end
 	local env = setmetatable({ module = mod }, { __index = _G });
@@ -82,8 +205,45 @@ local function load_module(file, dir)
 	return hooks, mod;
 end
 
--- Stanza templates, reused with their to/from set before each call (both
--- modules see the same tables; building stanzas is not what we measure).
+-- The read floor: what any tracker must read of a presence it receives
+-- (from, to, type, the muc#user status codes), and nothing decided.
+local function floor_hooks()
+	local full_sessions = prosody.full_sessions;
+	local sink = 0;
+	local function on_full(event)
+		local stanza = event.stanza;
+		local attr = stanza.attr;
+		local session = full_sessions[attr.to];
+		if not session then return; end
+		local from, ty = attr.from, attr.type;
+		for _, x in ipairs(stanza.tags) do
+			if x.name == "x" and x.attr.xmlns == NS_MUC_USER then
+				for _, s in ipairs(x.tags) do
+					if s.name == "status" and s.attr.code == "110" then sink = sink + 1; end
+				end
+			end
+		end
+		if from and ty then sink = sink + 1; end
+	end
+	return { ["presence/full"] = on_full };
+end
+
+local hooks, mod = {}, nil;
+if CONFIG == "reference" then
+	hooks, mod = load_module(ref_file, ".");
+elseif CONFIG == "ours" then
+	hooks, mod = load_module(our_dir .. "/mod_track_muc_joins.lua", our_dir);
+elseif CONFIG == "floor" then
+	hooks = floor_hooks();
+elseif CONFIG ~= "empty" then
+	usage();
+end
+-- our module hands its tracker over in module.save() (as on a reload)
+local tracker = CONFIG == "ours" and mod.save and mod.save().tracker or nil;
+local function core_bytes() return tracker and tracker:stats().bytes or 0; end
+
+-- Stanza templates, reused with their to/from set before each call (every
+-- configuration sees the same tables; building stanzas is not measured).
 local function muc_user(p, codes, item_nick)
 	p:tag("x", { xmlns = NS_MUC_USER })
 		:tag("item", { affiliation = "member", role = "participant", nick = item_nick }):up();
@@ -91,6 +251,9 @@ local function muc_user(p, codes, item_nick)
 	return p:up();
 end
 
+local BODY = ("The quick brown fox jumps over the lazy dog while the cat watches from far away. "
+	.. "Lorem ipsum dolor sit amet, consectetur."):sub(1, 100);
+assert(#BODY == 100);
 local T = {
 	join = st.presence({ to = "" }):tag("x", { xmlns = NS_MUC }):up(),
 	other = muc_user(st.presence({ from = "", to = "" }), {}),
@@ -100,6 +263,8 @@ local T = {
 	other_off = muc_user(st.presence({ from = "", to = "", type = "unavailable" }), {}),
 	leave = st.presence({ to = "", type = "unavailable" }),
 	self_off = muc_user(st.presence({ from = "", to = "", type = "unavailable" }), { "110" }),
+	groupchat = st.message({ from = "", to = "", type = "groupchat", id = "m1" }):text_tag("body", BODY),
+	chat = st.message({ from = "friend@example.net/laptop", to = "", type = "chat", id = "c1" }):text_tag("body", BODY),
 };
 -- the item of the 303 carries the new nick
 local item303 = T.s303.tags[1].tags[1];
@@ -108,180 +273,144 @@ local rooms = {};
 for i = 0, POOL - 1 do rooms[i] = "room" .. i .. "@" .. MUC; end
 local function room_of(s, j) return rooms[(s * 7919 + j * 104729) % POOL]; end
 
--- The binding alone (no module code): the same calls the module makes,
--- tracker:outgoing/incoming(full_jid, stanza), straight from the driver;
--- events are not applied to session.rooms_joined.
-local function binding_hooks(dir)
-	local mj = assert(package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins"))();
-	local t = mj.new({});
-	return {
-		["pre-presence/full"] = function(event)
-			t:outgoing(event.origin.full_jid, event.stanza);
-		end,
-		["presence/full"] = function(event)
-			t:incoming(event.origin.full_jid, event.stanza);
-		end,
-	};
+local full_sessions = prosody.full_sessions;
+local sessions = {};
+for s = 0, NSESS - 1 do
+	local jid = "user" .. s .. "@" .. HOST .. "/phone";
+	local sess = { type = "c2s", host = HOST, username = "user" .. s,
+		full_jid = jid, log = noop, presence = st.presence() };
+	sessions[s] = sess;
+	full_sessions[jid] = sess;
+end
+local nick, nick2 = {}, {};
+for s = 0, NSESS - 1 do nick[s] = "nick" .. s; nick2[s] = "Nick" .. s .. "-2"; end
+local pre_full = hooks["pre-presence/full"];
+local on_full = hooks["presence/full"];
+local on_msg = hooks["message/full"];
+local npres, ngc, nchat = 0, 0, 0;
+
+-- what mod_presence does with a directed presence, then the hook
+local function out(sess, p, to)
+	p.attr.to = to;
+	local d = sess.directed;
+	if not d then d = {}; sess.directed = d; end
+	if p.attr.type then d[to] = nil; else d[to] = true; end
+	local event = { origin = sess, stanza = p }; -- Prosody makes it, hooked or not
+	if pre_full then pre_full(event); end
+	npres = npres + 1;
+end
+local function inc(sess, p, from)
+	p.attr.from = from;
+	p.attr.to = sess.full_jid;
+	local event = { origin = sess, stanza = p };
+	if on_full then on_full(event); end
+	npres = npres + 1;
 end
 
--- One pass of the stream through a variant. hooks: a module's hooks, or
--- nil for "none". Returns CPU seconds and the presences fed.
-local function pass(hooks)
-	local full_sessions = prosody.full_sessions;
-	for k in pairs(full_sessions) do full_sessions[k] = nil; end
-	local sessions = {};
+local clock = os.clock;
+local t_pres = 0;
+
+collectgarbage("collect");
+local heap0, core0 = collectgarbage("count"), core_bytes();
+local t0 = clock();
+for j = 0, NROOMS - 1 do
 	for s = 0, NSESS - 1 do
-		local jid = "user" .. s .. "@" .. HOST .. "/phone";
-		local sess = { type = "c2s", host = HOST, username = "user" .. s,
-			full_jid = jid, log = noop, presence = st.presence() };
-		sessions[s] = sess;
-		full_sessions[jid] = sess;
+		local sess, r = sessions[s], room_of(s, j);
+		out(sess, T.join, r .. "/" .. nick[s]);
+		inc(sess, T.other, r .. "/firstwitch");
+		inc(sess, T.other, r .. "/secondwitch");
+		inc(sess, T.self, r .. "/" .. nick[s]);
 	end
-	local nick, nick2 = {}, {};
-	for s = 0, NSESS - 1 do nick[s] = "nick" .. s; nick2[s] = "Nick" .. s .. "-2"; end
-	local pre_full = hooks and hooks["pre-presence/full"];
-	local on_full = hooks and hooks["presence/full"];
-	local n = 0;
-
-	-- what mod_presence does with a directed presence, then the hook
-	local function out(sess, p, to)
-		p.attr.to = to;
-		local d = sess.directed;
-		if not d then d = {}; sess.directed = d; end
-		if p.attr.type then d[to] = nil; else d[to] = true; end
-		if pre_full then pre_full({ origin = sess, stanza = p }); end
-		n = n + 1;
-	end
-	local function inc(sess, p, from)
-		p.attr.from = from;
-		p.attr.to = sess.full_jid;
-		if on_full then on_full({ origin = sess, stanza = p }); end
-		n = n + 1;
-	end
-
-	collectgarbage("collect");
-	local t0 = os.clock();
+end
+t_pres = t_pres + clock() - t0;
+local joined_ok = 0;
+for s = 0, NSESS - 1 do
+	local rj = sessions[s].rooms_joined;
 	for j = 0, NROOMS - 1 do
-		for s = 0, NSESS - 1 do
-			local sess, r = sessions[s], room_of(s, j);
-			out(sess, T.join, r .. "/" .. nick[s]);
-			inc(sess, T.other, r .. "/firstwitch");
-			inc(sess, T.other, r .. "/secondwitch");
-			inc(sess, T.self, r .. "/" .. nick[s]);
-		end
-	end
-	local joined_ok = 0;
-	for s = 0, NSESS - 1 do
-		local rj = sessions[s].rooms_joined;
-		for j = 0, NROOMS - 1 do
-			if rj and rj[room_of(s, j)] == nick[s] then joined_ok = joined_ok + 1; end
-		end
-	end
-	for j = 0, NROOMS - 1 do
-		local fake = "fake" .. j .. "@evil.example/";
-		for s = 0, NSESS - 1 do
-			local sess, r = sessions[s], room_of(s, j);
-			inc(sess, T.other, r .. "/thirdwitch");
-			out(sess, T.nick, r .. "/" .. nick2[s]);
-			item303.attr.nick = nick2[s];
-			inc(sess, T.s303, r .. "/" .. nick[s]);
-			inc(sess, T.self, r .. "/" .. nick2[s]);
-			inc(sess, T.self, fake .. nick[s]);
-			inc(sess, T.other_off, r .. "/firstwitch");
-		end
-	end
-	local changed_ok, forged = 0, 0;
-	for s = 0, NSESS - 1 do
-		local rj = sessions[s].rooms_joined;
-		for j = 0, NROOMS - 1 do
-			if rj and rj[room_of(s, j)] == nick2[s] then changed_ok = changed_ok + 1; end
-			if rj and rj["fake" .. j .. "@evil.example"] then forged = forged + 1; end
-		end
-	end
-	for j = 0, NROOMS - 1 do
-		for s = 0, NSESS - 1 do
-			local sess, r = sessions[s], room_of(s, j);
-			out(sess, T.leave, r .. "/" .. nick2[s]);
-			inc(sess, T.self_off, r .. "/" .. nick2[s]);
-		end
-	end
-	local t1 = os.clock();
-	local left = 0;
-	for s = 0, NSESS - 1 do
-		local rj = sessions[s].rooms_joined;
-		if rj then for _ in pairs(rj) do left = left + 1; end end
-	end
-	return t1 - t0, n, { joined = joined_ok, changed = changed_ok, forged = forged, left = left };
-end
-
-_G.prosody = { full_sessions = {}, hosts = {}, events = { fire_event = noop } };
-
-local our_file = our_dir .. "/mod_track_muc_joins.lua";
-local variants = { { name = "none" } };
-if ref_file ~= "-" then variants[#variants + 1] = { name = "reference", file = ref_file, dir = "." }; end
-variants[#variants + 1] = { name = "ours", file = our_file, dir = our_dir };
-variants[#variants + 1] = { name = "binding", binding = true, dir = our_dir };
-local function hooks_of(v)
-	if v.binding then return binding_hooks(v.dir); end
-	return v.file and load_module(v.file, v.dir) or nil;
-end
-if ONLY then
-	for _, v in ipairs(variants) do
-		if v.name == ONLY then variants = { v }; break; end
-	end
-	if #variants ~= 1 then io.stderr:write("no variant ", ONLY, "\n"); os.exit(2); end
-	local hooks = hooks_of(variants[1]);
-	local _, n = pass(hooks);
-	print(string.format("@only.presences=%d", n));
-	os.exit(0);
-end
-
-local times = {};
-local checks = {};
-local npres;
-for _, v in ipairs(variants) do times[v.name] = {}; end
-for _ = 1, RUNS do
-	for _, v in ipairs(variants) do
-		local hooks = hooks_of(v);
-		local t, n, chk = pass(hooks);
-		times[v.name][#times[v.name] + 1] = t;
-		checks[v.name] = chk;
-		npres = n;
+		if rj and rj[room_of(s, j)] == nick[s] then joined_ok = joined_ok + 1; end
 	end
 end
-
-local function median(t)
-	table.sort(t);
-	local n = #t;
-	if n % 2 == 1 then return t[(n + 1) // 2]; end
-	return (t[n // 2] + t[n // 2 + 1]) / 2;
-end
-
+collectgarbage("collect");
+local heap1, core1 = collectgarbage("count"), core_bytes();
 local joins = NSESS * NROOMS;
-print(string.format("lua: %d sessions x %d rooms, %d util.stanza presences per pass, median of %d runs",
-	NSESS, NROOMS, npres, RUNS));
-local none = median(times.none);
-print(string.format("  %-10s %8.3f us/presence (driver: stanzas, session.directed)", "none", none / npres * 1e6));
-print(string.format("@lua.presences=%d\n@lua.none_us=%.4f", npres, none / npres * 1e6));
-local net = {};
-for _, v in ipairs(variants) do
-	if v.name ~= "none" then
-		local m = median(times[v.name]);
-		net[v.name] = m - none;
-		local c = checks[v.name];
-		if v.binding then
-			print(string.format("  %-10s %8.3f us/presence gross, %8.3f net (the binding's calls alone, no module code)",
-				v.name, m / npres * 1e6, (m - none) / npres * 1e6));
-		else
-			print(string.format("  %-10s %8.3f us/presence gross, %8.3f net; after joins %d/%d shown, after nick changes %d/%d with the new nick, forged rooms shown %d, left after leaves %d",
-				v.name, m / npres * 1e6, (m - none) / npres * 1e6, c.joined, joins, c.changed, joins, c.forged, c.left));
+
+-- messages to settled sessions: timed apart from the presences
+local t_gc, t_chat = 0, 0;
+if PHASES ~= "presence" then
+	local g, c = T.groupchat, T.chat;
+	local gfrom = {};
+	for i = 0, POOL - 1 do gfrom[i] = rooms[i] .. "/firstwitch"; end
+	local function room_idx(s, j) return (s * 7919 + j * 104729) % POOL; end
+	collectgarbage("collect");
+	t0 = clock();
+	for j = 0, NROOMS - 1 do
+		for s = 0, NSESS - 1 do
+			local sess = sessions[s];
+			g.attr.from = gfrom[room_idx(s, j)];
+			g.attr.to = sess.full_jid;
+			local event = { origin = sess, stanza = g };
+			if on_msg then on_msg(event); end
+			ngc = ngc + 1;
 		end
-		print(string.format("@lua.%s_us=%.4f\n@lua.%s_net_us=%.4f\n@lua.%s_joined=%d\n@lua.%s_changed=%d\n@lua.%s_forged=%d\n@lua.%s_left=%d",
-			v.name, m / npres * 1e6, v.name, (m - none) / npres * 1e6, v.name, c.joined, v.name, c.changed,
-			v.name, c.forged, v.name, c.left));
+	end
+	t_gc = clock() - t0;
+	collectgarbage("collect");
+	t0 = clock();
+	for _ = 0, PHASES == "all" and NROOMS - 1 or -1 do
+		for s = 0, NSESS - 1 do
+			local sess = sessions[s];
+			c.attr.to = sess.full_jid;
+			local event = { origin = sess, stanza = c };
+			if on_msg then on_msg(event); end
+			nchat = nchat + 1;
+		end
+	end
+	t_chat = clock() - t0;
+end
+
+collectgarbage("collect");
+t0 = clock();
+for j = 0, NROOMS - 1 do
+	local fake = "fake" .. j .. "@evil.example/";
+	for s = 0, NSESS - 1 do
+		local sess, r = sessions[s], room_of(s, j);
+		inc(sess, T.other, r .. "/thirdwitch");
+		out(sess, T.nick, r .. "/" .. nick2[s]);
+		item303.attr.nick = nick2[s];
+		inc(sess, T.s303, r .. "/" .. nick[s]);
+		inc(sess, T.self, r .. "/" .. nick2[s]);
+		inc(sess, T.self, fake .. nick[s]);
+		inc(sess, T.other_off, r .. "/firstwitch");
 	end
 end
-if net.reference then
-	print(string.format("  ours / reference (net cost per presence): %.2f (target <= 0.5)", net.ours / net.reference));
-	print(string.format("@lua.ratio=%.3f", net.ours / net.reference));
+t_pres = t_pres + clock() - t0;
+local changed_ok, forged = 0, 0;
+for s = 0, NSESS - 1 do
+	local rj = sessions[s].rooms_joined;
+	for j = 0, NROOMS - 1 do
+		if rj and rj[room_of(s, j)] == nick2[s] then changed_ok = changed_ok + 1; end
+		if rj and rj["fake" .. j .. "@evil.example"] then forged = forged + 1; end
+	end
 end
+collectgarbage("collect");
+t0 = clock();
+for j = 0, NROOMS - 1 do
+	for s = 0, NSESS - 1 do
+		local sess, r = sessions[s], room_of(s, j);
+		out(sess, T.leave, r .. "/" .. nick2[s]);
+		inc(sess, T.self_off, r .. "/" .. nick2[s]);
+	end
+end
+t_pres = t_pres + clock() - t0;
+local left = 0;
+for s = 0, NSESS - 1 do
+	local rj = sessions[s].rooms_joined;
+	if rj then for _ in pairs(rj) do left = left + 1; end end
+end
+
+print(string.format("@presences=%d\n@groupchats=%d\n@chats=%d", npres, ngc, nchat));
+print(string.format("@presence_us=%.5f", t_pres / npres * 1e6));
+print(string.format("@groupchat_us=%.5f", ngc > 0 and t_gc / ngc * 1e6 or 0));
+print(string.format("@chat_us=%.5f", nchat > 0 and t_chat / nchat * 1e6 or 0));
+print(string.format("@heap_per_join=%.3f\n@core_per_join=%.3f", (heap1 - heap0) * 1024 / joins, (core1 - core0) / joins));
+print(string.format("@joined=%d\n@changed=%d\n@forged=%d\n@left=%d", joined_ok, changed_ok, forged, left));

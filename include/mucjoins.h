@@ -292,7 +292,7 @@ typedef struct mj_stanza {
     mj_type type;
     mj_str from; /* as routed; absent for what a client sends */
     mj_str to;   /* absent: broadcast presence */
-    mj_str id;
+    mj_str id;   /* read only for iq: a builder may leave it absent */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -304,7 +304,9 @@ typedef struct mj_stanza {
     int status[MJ_MAX_STATUS];
     size_t nstatus;
     int status_malformed;
-    mj_str item_nick;      /* <item nick=''/> inside muc#user */
+    mj_str item_nick;      /* <item nick=''/> inside muc#user; read only
+                              when status holds 303, so a builder may
+                              leave it absent otherwise */
     int has_destroy;       /* <destroy/> inside muc#user */
     mj_str destroy_jid;    /* its jid attribute (alternate venue) */
     mj_str destroy_reason; /* its <reason/> text */
@@ -337,6 +339,25 @@ typedef struct mj_stanza {
 
 /* Zero the view: kind presence, type available, everything absent. */
 MJ_API void mj_stanza_init(mj_stanza *st);
+
+/* The extraction rules every builder of a view shares (the Lua binding,
+ * the replay tool), so that one stanza means one thing everywhere. Each
+ * only reads its arguments during the call; st keeps no pointer to them.
+ *
+ * The stanza's element name: "presence", "message" or "iq" set st->kind
+ * and return 1; anything else returns 0 (the core reads nothing of it). */
+MJ_API int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len);
+/* Its type attribute (NULL: absent), read for st->kind: st->type. */
+MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
+/* One <status/> child of the first muc#user <x/> (in that namespace), its
+ * code attribute (NULL: absent). Exactly three ASCII digits 100-999 are
+ * recorded, each code once; anything else, and a new code beyond
+ * MJ_MAX_STATUS, sets status_malformed instead. */
+MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
+/* Whether a child's namespace (NULL: none given, so the stanza's own) is
+ * the stanza's content namespace, as <body/>, <subject/> and <error/> must
+ * be: absent, jabber:client or jabber:server. */
+MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
 
 /* What the tracker made of one stanza. */
 typedef enum mj_outcome {
@@ -372,6 +393,24 @@ MJ_API int mj_session_outgoing(mj_session *s, const mj_stanza *st,
  * not read. Errors as for mj_session_outgoing(). */
 MJ_API int mj_session_incoming(mj_session *s, const mj_stanza *st,
                                mj_outcome *out);
+
+/* What mj_session_outgoing() (outgoing != 0) or mj_session_incoming()
+ * reads of a stanza of this kind and type: MJ_NEED_* bits. A view builder
+ * may read only these parts and leave the rest of the view absent (0: the
+ * stanza is ignored whatever it holds, without a session). So that a
+ * stanza is read once, lazily, as far as the decision needs. */
+enum {
+    MJ_NEED_FROM = 1 << 0,     /* from */
+    MJ_NEED_TO = 1 << 1,       /* to */
+    MJ_NEED_MUC = 1 << 2,      /* has_muc_x */
+    MJ_NEED_MUC_USER = 1 << 3, /* has_muc_user, status, item, destroy */
+    MJ_NEED_ERROR = 1 << 4,    /* error_type, error_condition, error_by */
+    MJ_NEED_MESSAGE = 1 << 5,  /* body, has_subject, delay_from, mentions */
+    MJ_NEED_ALL = (1 << 6) - 1 /* what the other mj_session_* functions
+                                  taking a stanza may read, with has_ping and
+                                  id */
+};
+MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
 
 /* A stanza the session with this full JID sends, for a caller that does
  * not keep session handles (the Prosody module does this for every stanza

@@ -74,6 +74,27 @@ local rooms_metric = module:metric("gauge", "rooms_tracked", "",
 local refused_metric = module:metric("counter", "refused", "",
 	"Presences refused (forged, bad JID, over a bound)", { "kind" });
 
+-- Whether another module listens to our muc-joins/* events: when nobody
+-- does, the binding builds no event tables for what it applies itself.
+local host_events = (prosody.hosts[module.host] or prosody).events;
+local event_types = {
+	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
+	"ping-needed", "mention", "log",
+};
+local listening = true;
+
+local function refresh_listening()
+	listening = log_changes;
+	for _, ev_type in ipairs(event_types) do
+		if host_events.get_handlers("muc-joins/" .. ev_type) ~= nil then
+			listening = true;
+		end
+	end
+end
+
+module:hook("module-loaded", refresh_listening);
+module:hook("module-unloaded", refresh_listening);
+
 -- Applying what the core decided.
 
 -- The unavailable self-presence the core asks to send when the session
@@ -111,9 +132,10 @@ local function log_change(ev)
 	module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick), why);
 end
 
--- One event: session.rooms_joined, what the core asks to send, metrics,
--- and muc-joins/<type> for other modules. stanza: the one that caused it,
--- if any.
+-- One event: session.rooms_joined (unless the binding wrote it:
+-- ev.applied), what the core asks to send, and muc-joins/<type> for other
+-- modules (the metrics come from t:counts()). stanza: the one that caused
+-- it, if any.
 local function apply_event(ev, session, stanza)
 	local ev_type = ev.type;
 	if ev_type == "log" then
@@ -127,23 +149,17 @@ local function apply_event(ev, session, stanza)
 	local rooms = target.rooms_joined or {};
 	target.rooms_joined = rooms;
 	target.joined_rooms = rooms; -- the seed README's spelling
-	if ev_type == "joined" then
-		rooms[ev.room] = ev.nick;
-		joins_metric:add(1);
-	elseif ev_type == "nick-changed" then
+	if ev.applied then
+		-- nothing more for rooms_joined
+	elseif ev_type == "joined" or ev_type == "nick-changed" then
 		rooms[ev.room] = ev.nick;
 	elseif ev_type == "left" then
 		rooms[ev.room] = nil;
-		if ev.notice then
-			send_notice(target, ev);
-		end
-		leaves_metric:with_labels(ev.reason):add(1);
+	end
+	if ev_type == "left" and ev.notice then
+		send_notice(target, ev);
 	elseif ev_type == "ping-needed" then
 		send_self_ping(ev);
-	elseif ev_type == "mention" then
-		mentions_metric:add(1);
-	elseif ev_type == "join-failed" then
-		failures_metric:with_labels(ev.reason):add(1);
 	end
 	if log_changes and ev_type ~= "mention" then
 		log_change(ev);
@@ -198,9 +214,33 @@ local function call_for_events(method, session, ...)
 	applied(method, session, nil, true, events);
 end
 
--- What sessions send and receive. The hot path: outgoing and incoming
--- never raise given a string and a table, and return the outcome alone
--- when nothing changed.
+-- The metrics of events, from the binding's counts (t:counts()), when
+-- statistics are collected and on every tick.
+local counted = { joined = 0; mention = 0; left = {}; ["join-failed"] = {} };
+
+local function sync_metrics()
+	local ok, counts = pcall(tracker.counts, tracker);
+	if not ok then
+		return;
+	end
+	joins_metric:add(counts.joined - counted.joined);
+	mentions_metric:add(counts.mention - counted.mention);
+	for reason, n in pairs(counts.left) do
+		leaves_metric:with_labels(reason):add(n - (counted.left[reason] or 0));
+	end
+	for reason, n in pairs(counts["join-failed"]) do
+		local before = counted["join-failed"][reason] or 0;
+		failures_metric:with_labels(reason):add(n - before);
+	end
+	counted = counts;
+end
+
+module:hook_global("stats-update", sync_metrics);
+
+-- What sessions send and receive. The hot path: given Prosody's session,
+-- outgoing and incoming never raise, write rooms_joined themselves and
+-- return the outcome alone unless a record needs the module or someone
+-- listens.
 
 local function on_outgoing(event)
 	local origin = event.origin;
@@ -211,16 +251,35 @@ local function on_outgoing(event)
 		return; -- closed at resource-unbind: no longer tracked
 	end
 	local stanza = event.stanza;
-	local outcome, events = tracker_outgoing(tracker, origin.full_jid, stanza);
+	local outcome, events = tracker_outgoing(tracker, origin, stanza, listening);
 	if events or not outcome then
 		applied("outgoing", origin, stanza, outcome, events);
 	end
 end
 
-for _, kind in ipairs({ "presence", "message" }) do
-	for _, to in ipairs({ "full", "bare", "host" }) do
-		module:hook("pre-" .. kind .. "/" .. to, on_outgoing, 10);
+-- Message types the core never reads (it says so once: mj.reads) skip
+-- the call: such a message costs a table lookup.
+local function skipped_types(outgoing)
+	local skip = {};
+	for _, msg_type in ipairs({ "chat", "normal", "headline", "groupchat", "error" }) do
+		skip[msg_type] = not mj.reads("message", msg_type, outgoing);
 	end
+	return skip;
+end
+
+local skip_incoming = skipped_types(false);
+local skip_outgoing = skipped_types(true);
+
+local function on_outgoing_message(event)
+	if skip_outgoing[event.stanza.attr.type or "normal"] then
+		return;
+	end
+	return on_outgoing(event);
+end
+
+for _, to in ipairs({ "full", "bare", "host" }) do
+	module:hook("pre-presence/" .. to, on_outgoing, 10);
+	module:hook("pre-message/" .. to, on_outgoing_message, 10);
 end
 
 local function on_incoming(event)
@@ -232,14 +291,21 @@ local function on_incoming(event)
 	if stanza.attr.type == "error" then
 		seen_at_presence_full[stanza] = true;
 	end
-	local outcome, events = tracker_incoming(tracker, session.full_jid, stanza);
+	local outcome, events = tracker_incoming(tracker, session, stanza, listening);
 	if events or not outcome then
 		applied("incoming", session, stanza, outcome, events);
 	end
 end
 
+local function on_incoming_message(event)
+	if skip_incoming[event.stanza.attr.type or "normal"] then
+		return;
+	end
+	return on_incoming(event);
+end
+
 module:hook("presence/full", on_incoming, 10);
-module:hook("message/full", on_incoming, 10);
+module:hook("message/full", on_incoming_message, 10);
 
 -- A local MUC sends join errors with origin.send(): they only show in the
 -- session's outgoing filter.
@@ -321,6 +387,8 @@ tick_every = math.max(0.5, tick_every);
 
 module:add_timer(tick_every, function()
 	call_for_events("tick", nil);
+	refresh_listening();
+	sync_metrics();
 	update_metrics();
 	return tick_every;
 end);
@@ -330,7 +398,12 @@ end);
 
 function module.save()
 	reloading = true;
-	return { tracker = tracker, pings = pings, refused_seen = refused_seen };
+	return {
+		tracker = tracker;
+		pings = pings;
+		refused_seen = refused_seen;
+		counted = counted;
+	};
 end
 
 function module.restore(data)
@@ -345,6 +418,9 @@ function module.restore(data)
 	end
 	if data and data.refused_seen then
 		refused_seen = data.refused_seen;
+	end
+	if data and data.counted then
+		counted = data.counted;
 	end
 end
 
@@ -361,6 +437,7 @@ function module.unload()
 		.. "and no longer updated");
 end
 
+refresh_listening();
 module:log("info", "mucjoins %s tracking MUC joins "
 	.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

@@ -7,10 +7,16 @@
  *
  *   local mj = package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins")()
  *   mj.version
+ *   yes = mj.reads(name, type, outgoing)  -- does the core read such stanzas?
  *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
  *   t:configure{ ... }                 -- unspecified fields keep their value
  *   outcome, events = t:outgoing(full_jid, stanza)
  *   outcome, events = t:incoming(full_jid, stanza)
+ *   outcome, events = t:outgoing(session, stanza, want)
+ *   outcome, events = t:incoming(session, stanza, want)
+ *   counts = t:counts()
+ *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
+ *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
  *   events = t:close(full_jid)
  *   events = t:tick()
  *   rooms  = t:rooms(full_jid)
@@ -26,11 +32,21 @@
  * module's hot path). Sessions are cached by JID string (session_of()).
  * outgoing creates a session only for a join (mj_tracker_outgoing):
  * what a closed session still sends creates nothing.
+ * Given Prosody's session table instead of the JID (session.full_jid is
+ * the JID; anything else there: "ignored"), joined / nick-changed / left
+ * records of that session are written to session.rooms_joined here, as
+ * the module does in Lua (the table created and also set as
+ * session.joined_rooms when it is not one), and marked applied=true;
+ * events are then returned only when want is true or a record needs the
+ * module (log, ping-needed, a left with a notice, records lost), else the
+ * outcome alone. t:counts() gives every event reported since the tracker
+ * was made: { joined=, mention=, left={ [reason]=n },
+ * ["join-failed"]={ [reason]=n } } (the module's metrics).
  * events: nil, or an array of { type=, jid=, room=, nick=, old_nick=,
- * reason=, condition=, text=, alt_venue=, from_nick=, ping_id=, notice= }
- * (type is mj_event_name(); absent strings nil; notice, on a "left" the
- * session must be told about, is mj_reason_notice() as { status = {
- * "110", ... }, affiliation=, role= }) and of
+ * reason=, condition=, text=, alt_venue=, from_nick=, ping_id=, notice=,
+ * applied= } (type is mj_event_name(); absent strings nil; notice, on a
+ * "left" the session must be told about, is mj_reason_notice() as {
+ * status = { "110", ... }, affiliation=, role= }) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
  * stats().dropped_events and reported by an "error" log record.
@@ -58,210 +74,9 @@
  * (outgoing/incoming return it instead). Event tables have room for two
  * more fields (the module adds session and stanza).
  */
-#include <limits.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
-
-/* The core is linked into this module, compiled with -DMJ_STATIC (see
- * the Makefile): none of its symbols is exported, only luaopen_mucjoins. */
-#include "mucjoins.h"
-
-#include <lua.h>
-#include <lauxlib.h>
+#include "mucjoins_lua.h"
 
 #define MT_NAME "mucjoins.tracker"
-
-#define NS_MUC      "http://jabber.org/protocol/muc"
-#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
-#define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define NS_DELAY    "urn:xmpp:delay"
-#define NS_XDELAY   "jabber:x:delay"
-#define NS_REF      "urn:xmpp:reference:0"
-#define NS_PING     "urn:xmpp:ping"
-#define NS_DISCO    "http://jabber.org/protocol/disco#info"
-#define NS_SELF_PING_OPT                                                      \
-    "http://jabber.org/protocol/muc#self-ping-optimization"
-
-/* ---------------------------------------------------------------------- */
-/* Collecting events and log lines while the core runs (no Lua API here)  */
-
-enum {
-    REC_LOG = 0 /* otherwise an mj_event_type */
-};
-
-/* String slots of a record. A log line uses slot 0 for its message. */
-enum {
-    F_JID,
-    F_ROOM,
-    F_NICK,
-    F_OLD_NICK,
-    F_CONDITION,
-    F_TEXT,
-    F_ALT_VENUE,
-    F_FROM_NICK,
-    NFIELDS
-};
-
-#define ABSENT SIZE_MAX
-
-struct rec {
-    int kind;            /* REC_LOG or an mj_event_type */
-    int level;           /* mj_log_level of a log line */
-    int reason;          /* mj_reason of an event */
-    uint32_t ping_id;    /* MJ_EV_PING_NEEDED */
-    size_t off[NFIELDS]; /* into collect.buf; ABSENT: no string */
-    size_t len[NFIELDS];
-};
-
-struct collect {
-    lua_Alloc alloc;
-    void *alloc_ud;
-    struct rec *recs;
-    size_t nrec, caprec;
-    char *buf;
-    size_t nbuf, capbuf;
-    size_t dropped; /* records lost to allocation failure, this call */
-};
-
-/* Capacities kept between calls; a burst above them is given back. */
-#define KEEP_RECS  256
-#define KEEP_BYTES 65536
-
-static int col_reserve_recs(struct collect *c, size_t need)
-{
-    size_t ncap = c->caprec ? c->caprec : 16;
-    struct rec *p;
-
-    if (need <= c->caprec)
-        return 1;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2 / sizeof *p)
-            return 0;
-        ncap *= 2;
-    }
-    p = c->alloc(c->alloc_ud, c->recs, c->caprec * sizeof *p,
-                 ncap * sizeof *p);
-    if (p == NULL)
-        return 0;
-    c->recs = p;
-    c->caprec = ncap;
-    return 1;
-}
-
-static int col_reserve_bytes(struct collect *c, size_t need)
-{
-    size_t ncap = c->capbuf ? c->capbuf : 256;
-    char *p;
-
-    if (need <= c->capbuf)
-        return 1;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2)
-            return 0;
-        ncap *= 2;
-    }
-    p = c->alloc(c->alloc_ud, c->buf, c->capbuf, ncap);
-    if (p == NULL)
-        return 0;
-    c->buf = p;
-    c->capbuf = ncap;
-    return 1;
-}
-
-/* Append one record with copies of its n strings; on allocation failure
- * the record is dropped whole and counted. 1 if appended. */
-static int col_push(struct collect *c, int kind, int level, int reason,
-                    const mj_str *s, size_t n)
-{
-    size_t total = 0, i;
-    struct rec *r;
-
-    for (i = 0; i < n; i++) {
-        if (s[i].ptr == NULL)
-            continue;
-        if (s[i].len > SIZE_MAX - c->nbuf - total) {
-            c->dropped++;
-            return 0;
-        }
-        total += s[i].len;
-    }
-    if (c->nrec == SIZE_MAX || !col_reserve_recs(c, c->nrec + 1) ||
-        !col_reserve_bytes(c, c->nbuf + total)) {
-        c->dropped++;
-        return 0;
-    }
-    r = &c->recs[c->nrec++];
-    r->kind = kind;
-    r->level = level;
-    r->reason = reason;
-    r->ping_id = 0;
-    for (i = 0; i < NFIELDS; i++) {
-        if (i >= n || s[i].ptr == NULL) {
-            r->off[i] = ABSENT;
-            r->len[i] = 0;
-            continue;
-        }
-        if (s[i].len > 0)
-            memcpy(c->buf + c->nbuf, s[i].ptr, s[i].len);
-        r->off[i] = c->nbuf;
-        r->len[i] = s[i].len;
-        c->nbuf += s[i].len;
-    }
-    return 1;
-}
-
-static void col_free(struct collect *c)
-{
-    if (c->recs != NULL)
-        c->alloc(c->alloc_ud, c->recs, c->caprec * sizeof *c->recs, 0);
-    if (c->buf != NULL)
-        c->alloc(c->alloc_ud, c->buf, c->capbuf, 0);
-    c->recs = NULL;
-    c->buf = NULL;
-    c->caprec = c->capbuf = 0;
-    c->nrec = c->nbuf = 0;
-    c->dropped = 0;
-}
-
-static void col_reset(struct collect *c)
-{
-    if (c->caprec > KEEP_RECS || c->capbuf > KEEP_BYTES)
-        col_free(c);
-    c->nrec = c->nbuf = 0;
-    c->dropped = 0;
-}
-
-/* mj_config.on_event */
-static void on_event(void *ud, const mj_event *ev)
-{
-    mj_str s[NFIELDS];
-
-    s[F_JID] = ev->session_jid;
-    s[F_ROOM] = ev->room;
-    s[F_NICK] = ev->nick;
-    s[F_OLD_NICK] = ev->old_nick;
-    s[F_CONDITION] = ev->condition;
-    s[F_TEXT] = ev->text;
-    s[F_ALT_VENUE] = ev->alt_venue;
-    s[F_FROM_NICK] = ev->from_nick;
-    /* the id goes to this record only: if it was dropped, the last
-     * record is another event's */
-    if (col_push(ud, (int)ev->type, 0, (int)ev->reason, s, NFIELDS)) {
-        struct collect *c = ud;
-        c->recs[c->nrec - 1].ping_id = ev->ping_id;
-    }
-}
-
-/* mj_config.log */
-static void on_log(void *ud, mj_log_level level, const char *msg)
-{
-    mj_str s;
-
-    s.ptr = msg != NULL ? msg : "";
-    s.len = strlen(s.ptr);
-    col_push(ud, REC_LOG, (int)level, 0, &s, 1);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Upvalues shared by every method                                         */
@@ -272,96 +87,18 @@ static void on_log(void *ud, mj_log_level level, const char *msg)
  * memory error and no collector step.
  */
 
-#define NOUTCOMES (MJ_O_AMBIGUOUS + 1)
-#define NERRORS   (-MJ_ENOTFOUND) /* MJ_ENOMEM (-1) .. MJ_ENOTFOUND */
-#define NEVENTS   MJ_EV_MENTION   /* MJ_EV_JOINED (1) .. */
-#define NREASONS  MJ_R_TIMEOUT    /* MJ_R_TECHNICAL (1) .. */
-#define NLEVELS   (MJ_LOG_ERROR + 1)
-#define NVERDICTS (MJ_PING_UNKNOWN + 1)
-
-enum {
-    UV_MT = 1,
-    /* table keys, as in uv_keys[] */
-    UV_NAME,
-    UV_ATTR,
-    UV_TAGS,
-    UV_XMLNS,
-    UV_TYPE,
-    UV_FROM,
-    UV_TO,
-    UV_ID,
-    UV_CODE,
-    UV_NICK,
-    UV_JID,
-    UV_URI,
-    UV_BY,
-    UV_ROOM,
-    UV_OLD_NICK,
-    UV_REASON,
-    UV_CONDITION,
-    UV_TEXT,
-    UV_ALT_VENUE,
-    UV_FROM_NICK,
-    UV_PING_ID,
-    UV_LEVEL,
-    UV_MSG,
-    UV_LOG, /* "log", the type of log records */
-    UV_VAR,
-    /* names */
-    UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
-    UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
-    UV_EVENT = UV_ERROR + NERRORS,       /* NEVENTS: mj_event_name(1..) */
-    UV_REASON_NAME = UV_EVENT + NEVENTS, /* NREASONS: mj_reason_name(1..) */
-    UV_LEVEL_NAME = UV_REASON_NAME + NREASONS, /* NLEVELS */
-    UV_VERDICT = UV_LEVEL_NAME + NLEVELS,      /* NVERDICTS */
-    UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
-    NUPVALUES = UV_BUILD
-};
-
-static const char *const uv_keys[] = {
-    "name",    "attr",      "tags", "xmlns",     "type",
-    "from",    "to",        "id",   "code",      "nick",
-    "jid",     "uri",       "by",   "room",      "old_nick",
-    "reason",  "condition", "text", "alt_venue", "from_nick",
-    "ping_id", "level",     "msg",  "log",       "var"};
+const char *const uv_keys[] = {
+    "name",         "attr",         "tags",    "xmlns",     "type",
+    "from",         "to",           "id",      "code",      "nick",
+    "jid",          "uri",          "by",      "room",      "old_nick",
+    "reason",       "condition",    "text",    "alt_venue", "from_nick",
+    "ping_id",      "level",        "msg",     "log",       "full_jid",
+    "rooms_joined", "joined_rooms", "applied", "var"};
 _Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_VAR - UV_NAME + 1,
                "one string per UV_ key");
 
-/* Push upvalue first + i if 0 <= i < n, else the string s. */
-static void push_name(lua_State *L, int first, int n, int i, const char *s)
-{
-    if (i >= 0 && i < n)
-        lua_pushvalue(L, lua_upvalueindex(first + i));
-    else
-        lua_pushstring(L, s);
-}
-
-static void push_outcome(lua_State *L, mj_outcome oc)
-{
-    push_name(L, UV_OUTCOME, NOUTCOMES, (int)oc, mj_outcome_name(oc));
-}
-
-static void push_error(lua_State *L, int rc)
-{
-    push_name(L, UV_ERROR, NERRORS, -rc - 1, mj_strerror(rc));
-}
-
-static void push_verdict(lua_State *L, mj_ping_verdict v)
-{
-    push_name(L, UV_VERDICT, NVERDICTS, (int)v, mj_ping_verdict_name(v));
-}
-
 /* ---------------------------------------------------------------------- */
 /* The tracker userdata                                                    */
-
-struct tracker {
-    mj_tracker *tr; /* NULL once freed */
-    int busy;       /* results are being built: no re-entry */
-    mj_config cfg;  /* as last applied (the core has no getter) */
-    struct collect col;
-    uint64_t dropped_total;
-    mj_session *last; /* the session of the last session_of(), or NULL */
-};
 
 /* Registry key of this copy's metatable. If another copy of the module is
  * loaded from a different path, its trackers have their own metatable, so
@@ -386,8 +123,17 @@ static struct tracker *to_tracker(lua_State *L, int idx)
 static struct tracker *check_tracker(lua_State *L)
 {
     struct tracker *u = lua_touserdata(L, 1);
-    int ok = u != NULL && lua_getmetatable(L, 1);
+    int ok;
 
+    /* A full userdata of our size whose first word is this copy's
+     * registry key was made by l_new() of this copy: Lua code cannot make
+     * one, and another copy's trackers hold another key. The hot path
+     * stops here; anything else has its metatable checked. */
+    if (u != NULL && lua_type(L, 1) == LUA_TUSERDATA &&
+        lua_rawlen(L, 1) == sizeof *u && u->magic == &tracker_key &&
+        u->tr != NULL && !u->busy)
+        return u;
+    ok = u != NULL && lua_getmetatable(L, 1);
     if (ok) {
         ok = lua_rawequal(L, -1, lua_upvalueindex(UV_MT));
         lua_pop(L, 1);
@@ -551,202 +297,6 @@ static int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
     return protected_call(L, u, 3, 0);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Building results (only ever inside build())                            */
-
-static const char *level_name(int level)
-{
-    switch (level) {
-    case MJ_LOG_DEBUG:
-        return "debug";
-    case MJ_LOG_INFO:
-        return "info";
-    case MJ_LOG_WARN:
-        return "warn";
-    default:
-        return "error";
-    }
-}
-
-/* Set t[upvalue key] (t on top) to string slot f of r, if present. The
- * session JID at index jid (0: none) is reused when the bytes are its. */
-static void set_rec_str(lua_State *L, const struct collect *c,
-                        const struct rec *r, int f, int key, int jid)
-{
-    const char *p, *j;
-    size_t jlen = 0;
-
-    if (r->off[f] == ABSENT)
-        return; /* no offset to add: ABSENT is SIZE_MAX */
-    p = c->buf + r->off[f];
-    lua_pushvalue(L, lua_upvalueindex(key));
-    j = jid != 0 ? lua_tolstring(L, jid, &jlen) : NULL;
-    if (j != NULL && jlen == r->len[f] && memcmp(j, p, jlen) == 0)
-        lua_pushvalue(L, jid);
-    else
-        lua_pushlstring(L, p, r->len[f]);
-    lua_rawset(L, -3);
-}
-
-static void set_key(lua_State *L, int key)
-{
-    lua_pushvalue(L, lua_upvalueindex(key));
-    lua_insert(L, -2);
-    lua_rawset(L, -3);
-}
-
-static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
-                                      UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
-                                      UV_ALT_VENUE, UV_FROM_NICK};
-
-/* t.notice = { status = { "110", ... }, affiliation = , role = } for a
- * notice (t on top); nothing for NULL. */
-static void set_notice(lua_State *L, const mj_notice *notice)
-{
-    size_t i;
-
-    if (notice == NULL)
-        return;
-    lua_createtable(L, 0, 3);
-    lua_createtable(L, notice->nstatus < INT_MAX ? (int)notice->nstatus : 0,
-                    0);
-    for (i = 0; i < notice->nstatus; i++) {
-        lua_pushfstring(L, "%d", notice->status[i]);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_setfield(L, -2, "status");
-    lua_pushstring(L, notice->affiliation);
-    lua_setfield(L, -2, "affiliation");
-    lua_pushstring(L, notice->role);
-    lua_setfield(L, -2, "role");
-    lua_setfield(L, -2, "notice");
-}
-
-static void push_rec(lua_State *L, const struct collect *c,
-                     const struct rec *r, int jid)
-{
-    const mj_notice *notice = NULL;
-    int f, n = 1;
-
-    if (r->kind == REC_LOG) {
-        lua_createtable(L, 0, 3);
-        lua_pushvalue(L, lua_upvalueindex(UV_LOG));
-        set_key(L, UV_TYPE);
-        push_name(L, UV_LEVEL_NAME, NLEVELS, r->level, "error");
-        set_key(L, UV_LEVEL);
-        set_rec_str(L, c, r, 0, UV_MSG, 0);
-        return;
-    }
-    if (r->kind == MJ_EV_LEFT)
-        notice = mj_reason_notice((mj_reason)r->reason);
-    for (f = 0; f < NFIELDS; f++)
-        n += r->off[f] != ABSENT;
-    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + (notice != NULL);
-    /* exactly sized, with room for the two fields the module adds */
-    lua_createtable(L, 0, n + 2);
-    push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
-              mj_event_name((mj_event_type)r->kind));
-    set_key(L, UV_TYPE);
-    for (f = 0; f < NFIELDS; f++) {
-        set_rec_str(L, c, r, f, rec_keys[f], f == F_JID ? jid : 0);
-        if (f == F_OLD_NICK && r->reason != MJ_R_NONE) {
-            push_name(L, UV_REASON_NAME, NREASONS, r->reason - 1,
-                      mj_reason_name((mj_reason)r->reason));
-            set_key(L, UV_REASON);
-        }
-    }
-    if (r->ping_id != 0) {
-        lua_pushinteger(L, (lua_Integer)r->ping_id);
-        set_key(L, UV_PING_ID);
-    }
-    set_notice(L, notice);
-}
-
-/* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
- * or the array of collected records. */
-static int build_events(lua_State *L)
-{
-    const struct tracker *u = lua_touserdata(L, 1);
-    const struct collect *c = &u->col;
-    int jid = lua_type(L, 3) == LUA_TSTRING ? 3 : 0;
-    size_t i;
-
-    if (c->nrec == 0 && c->dropped == 0) {
-        lua_pushnil(L);
-        return 1;
-    }
-    lua_createtable(
-        L, c->nrec < INT_MAX - 1 ? (int)c->nrec + (c->dropped > 0) : INT_MAX,
-        0);
-    for (i = 0; i < c->nrec; i++) {
-        push_rec(L, c, &c->recs[i], jid);
-        lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    if (c->dropped > 0) {
-        lua_createtable(L, 0, 3);
-        lua_pushliteral(L, "log");
-        lua_setfield(L, -2, "type");
-        lua_pushliteral(L, "error");
-        lua_setfield(L, -2, "level");
-        lua_pushfstring(L,
-                        "mucjoins: %I events or log lines lost "
-                        "(out of memory while recording them)",
-                        (lua_Integer)c->dropped);
-        lua_setfield(L, -2, "msg");
-        lua_rawseti(L, -2, (lua_Integer)c->nrec + 1);
-    }
-    return 1;
-}
-
-static void set_opt_str(lua_State *L, mj_str s, const char *key)
-{
-    if (s.ptr == NULL)
-        return;
-    lua_pushlstring(L, s.ptr, s.len);
-    lua_setfield(L, -2, key);
-}
-
-/* Protected: (tracker, session) -> array of room tables. */
-static int build_rooms(lua_State *L)
-{
-    const mj_session *s = lua_touserdata(L, 2);
-    mj_room_info ri;
-    size_t cursor = 0;
-    lua_Integer n = 0;
-
-    lua_newtable(L);
-    while (mj_session_next_room(s, &cursor, &ri)) {
-        lua_createtable(L, 0, 5);
-        set_opt_str(L, ri.room, "room");
-        lua_pushstring(L, mj_state_name(ri.state));
-        lua_setfield(L, -2, "state");
-        set_opt_str(L, ri.nick, "nick");
-        set_opt_str(L, ri.pending_nick, "pending_nick");
-        lua_pushnumber(L, (lua_Number)ri.since);
-        lua_setfield(L, -2, "since");
-        lua_rawseti(L, -2, ++n);
-    }
-    return 1;
-}
-
-/* Protected: (tracker) -> array of session JIDs. */
-static int build_sessions(lua_State *L)
-{
-    const struct tracker *u = lua_touserdata(L, 1);
-    size_t cursor = 0;
-    lua_Integer n = 0;
-    mj_session *s;
-
-    lua_newtable(L);
-    while ((s = mj_tracker_next_session(u->tr, &cursor)) != NULL) {
-        mj_str jid = mj_session_jid(s);
-
-        lua_pushlstring(L, jid.ptr != NULL ? jid.ptr : "", jid.len);
-        lua_rawseti(L, -2, ++n);
-    }
-    return 1;
-}
-
 /* Run fn(u, arg, jid) protected with the tracker busy, then empty the
  * record buffer; fn NULL: build_events (UV_BUILD), where jid is the index
  * of the session JID the call was about (0: none). Leaves fn's one result,
@@ -780,467 +330,6 @@ static void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
     luaL_checkstack(L, 4, "mucjoins");
     if (try_build(L, u, fn, arg, jid) != LUA_OK)
         lua_error(L);
-}
-
-/* ---------------------------------------------------------------------- */
-/* util.stanza table -> mj_stanza                                          */
-/*
- * Only raw accesses (no metamethods), keys pushed from upvalues: nothing
- * here raises or allocates, except joining an element's text when it has
- * several text children, which runs protected. Anything that is not the
- * expected type counts as absent; malformed stanzas never raise. Every
- * string the view points to is copied into an anchor slot on the stack,
- * so it stays alive for the core call whatever a finalizer does to the
- * stanza meanwhile. Only what the core reads for the stanza's kind is
- * read: no from for what the session sends, no to for what it receives
- * (mucjoins.h), and for presences neither the message fields (body,
- * subject, delays, references) nor an iq's ping.
- */
-
-enum {
-    A_FROM,
-    A_TO,
-    A_ID,
-    A_ITEM_NICK,
-    A_DESTROY_JID,
-    A_DESTROY_REASON,
-    A_ERROR_TYPE,
-    A_ERROR_CONDITION,
-    A_ERROR_BY,
-    A_BODY,
-    A_DELAY_FROM,                                /* MJ_MAX_DELAY slots */
-    A_MENTION_URI = A_DELAY_FROM + MJ_MAX_DELAY, /* MJ_MAX_REFS slots */
-    NANCHORS = A_MENTION_URI + MJ_MAX_REFS
-};
-
-/* Stack slots used by the conversion above the anchors (nesting depth:
- * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
-#define CONV_STACK 24
-
-/* What convert() reads of the addresses. */
-enum { CONV_FROM = 1, CONV_TO = 2 };
-
-#define LIT_EQ(s, n, lit)                                                     \
-    ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
-
-/* Push t[upvalue k] (raw) and return its type. */
-static int rawkey(lua_State *L, int t, int k)
-{
-    lua_pushvalue(L, lua_upvalueindex(k));
-    return lua_rawget(L, t);
-}
-
-/* Push t[upvalue k]; its bytes if it is a string, else NULL. The value
- * stays on the stack, which keeps the bytes alive. */
-static const char *push_str(lua_State *L, int t, int k, size_t *len)
-{
-    if (t == 0) {
-        lua_pushnil(L);
-        return NULL;
-    }
-    if (rawkey(L, t, k) != LUA_TSTRING)
-        return NULL;
-    return lua_tolstring(L, -1, len);
-}
-
-/* Push el.attr if it is a table (return its index), else push nil and
- * return 0. Either way one slot is pushed. */
-static int push_attrs(lua_State *L, int el)
-{
-    return rawkey(L, el, UV_ATTR) == LUA_TTABLE ? lua_gettop(L) : 0;
-}
-
-/* The string attrs[upvalue k] anchored in slot, or absent. */
-static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
-{
-    out->ptr = NULL;
-    out->len = 0;
-    if (attrs == 0)
-        return;
-    if (rawkey(L, attrs, k) == LUA_TSTRING) {
-        out->ptr = lua_tolstring(L, -1, &out->len);
-        lua_replace(L, slot); /* the same string, now anchored */
-    } else {
-        lua_pop(L, 1);
-    }
-}
-
-/* Push el.tags if it is a table and return its index and length; else
- * push nothing and return 0. */
-static int push_tags(lua_State *L, int el, lua_Integer *n)
-{
-    lua_Unsigned len;
-
-    if (rawkey(L, el, UV_TAGS) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    len = lua_rawlen(L, -1);
-    *n =
-        len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
-    return lua_gettop(L);
-}
-
-/* Protected: (element) -> its string children concatenated. */
-static int join_text(lua_State *L)
-{
-    lua_Unsigned len = lua_rawlen(L, 1);
-    lua_Integer i, n;
-    luaL_Buffer b;
-
-    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
-    luaL_buffinit(L, &b);
-    for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, 1, i) == LUA_TSTRING)
-            luaL_addvalue(&b);
-        else
-            lua_pop(L, 1);
-    }
-    luaL_pushresult(&b);
-    return 1;
-}
-
-/* Text of an element: its string children concatenated, anchored. 0 when
- * joining several of them ran out of memory. */
-static int text_of(lua_State *L, int el, int slot, mj_str *out)
-{
-    lua_Unsigned len = lua_rawlen(L, el);
-    lua_Integer i, n, count = 0, last = 0;
-
-    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
-    for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, el, i) == LUA_TSTRING) {
-            count++;
-            last = i;
-        }
-        lua_pop(L, 1);
-    }
-    if (count == 0) {
-        out->ptr = "";
-        out->len = 0;
-        return 1;
-    }
-    if (count == 1) {
-        lua_rawgeti(L, el, last);
-    } else {
-        lua_pushcfunction(L, join_text);
-        lua_pushvalue(L, el);
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-            lua_pop(L, 1);
-            return 0;
-        }
-    }
-    lua_replace(L, slot);
-    out->ptr = lua_tolstring(L, slot, &out->len);
-    return 1;
-}
-
-/* 100-999 from exactly three ASCII digits, else -1. */
-static int status_code(lua_State *L, int attrs)
-{
-    size_t n = 0;
-    const char *s = push_str(L, attrs, UV_CODE, &n);
-    int code = -1;
-
-    if (s != NULL && n == 3 && s[0] >= '1' && s[0] <= '9' && s[1] >= '0' &&
-        s[1] <= '9' && s[2] >= '0' && s[2] <= '9')
-        code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    return code; /* the string stays pushed: the caller's settop drops it */
-}
-
-/* A child element being looked at: its stack slots and strings. */
-struct child {
-    int el, attrs; /* attrs: 0 when not a table */
-    const char *name, *ns;
-    size_t name_len, ns_len;
-};
-
-/* Push element i of tags, which must be the stack top, and its name:
- * returns 1 with c->el and c->name set, or 0 with the stack as it was if
- * it is not a table with a string name. */
-static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
-{
-    if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
-        c->el = tags + 1;
-        c->name = push_str(L, c->el, UV_NAME, &c->name_len);
-        if (c->name != NULL)
-            return 1;
-    }
-    lua_settop(L, tags);
-    return 0;
-}
-
-/* Then, only for a child worth it: push its attrs and xmlns. */
-static void child_ns(lua_State *L, struct child *c)
-{
-    c->attrs = push_attrs(L, c->el);
-    c->ns = push_str(L, c->attrs, UV_XMLNS, &c->ns_len);
-}
-
-/* Namespace of a child (after child_ns): 0 when attr.xmlns is absent (or
- * not a string), 1 when it equals lit, 2 otherwise. */
-#define NS_CLASS(c, lit)                                                      \
-    ((c)->ns == NULL ? 0 : LIT_EQ((c)->ns, (c)->ns_len, lit) ? 1 : 2)
-
-/* <destroy/>: jid attribute and the text of its first <reason/>. */
-static int scan_destroy(lua_State *L, const struct child *d, int anchor,
-                        mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int tags, ok = 1;
-    struct child c;
-
-    st->has_destroy = 1;
-    attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
-    tags = push_tags(L, d->el, &n);
-    if (tags == 0)
-        return 1;
-    for (i = 1; i <= n; i++) {
-        if (!child_at(L, tags, i, &c))
-            continue;
-        if (LIT_EQ(c.name, c.name_len, "reason")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                ok = text_of(L, c.el, anchor + A_DESTROY_REASON,
-                             &st->destroy_reason);
-                break;
-            }
-        }
-        lua_settop(L, tags);
-    }
-    lua_settop(L, tags - 1);
-    return ok;
-}
-
-/* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
- * <destroy/>. Children in no namespace or the muc#user one count. */
-static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int tags, seen_item = 0, ok = 1;
-    struct child c;
-
-    st->has_muc_user = 1;
-    tags = push_tags(L, x, &n);
-    if (tags == 0)
-        return 1;
-    for (i = 1; i <= n && ok; i++) {
-        if (!child_at(L, tags, i, &c))
-            continue;
-        if (LIT_EQ(c.name, c.name_len, "status")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                int code = status_code(L, c.attrs);
-
-                if (code < 0)
-                    st->status_malformed = 1;
-                else if (st->nstatus < MJ_MAX_STATUS)
-                    st->status[st->nstatus++] = code;
-            }
-        } else if (!seen_item && LIT_EQ(c.name, c.name_len, "item")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                seen_item = 1;
-                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
-                         &st->item_nick);
-            }
-        } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2)
-                ok = scan_destroy(L, &c, anchor, st);
-        }
-        lua_settop(L, tags);
-    }
-    lua_settop(L, tags - 1);
-    return ok;
-}
-
-/* <error/>: type and by attributes, the defined condition's name. */
-static void scan_error(lua_State *L, const struct child *e, int anchor,
-                       mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int tags;
-    struct child c;
-
-    attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
-    attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
-    tags = push_tags(L, e->el, &n);
-    if (tags == 0)
-        return;
-    for (i = 1; i <= n; i++) {
-        if (!child_at(L, tags, i, &c))
-            continue;
-        if (!LIT_EQ(c.name, c.name_len, "text")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_STANZAS) == 1) {
-                lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
-                st->error_condition.ptr = lua_tolstring(
-                    L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
-                break;
-            }
-        }
-        lua_settop(L, tags);
-    }
-    lua_settop(L, tags - 1);
-}
-
-/* Whether a child's namespace is the stanza's own (absent, or one of the
- * two content namespaces): <error/>, <body/>, <subject/>. */
-static int content_ns(const struct child *c)
-{
-    return c->ns == NULL || LIT_EQ(c->ns, c->ns_len, "jabber:client") ||
-           LIT_EQ(c->ns, c->ns_len, "jabber:server");
-}
-
-static mj_type classify_type(const char *s, size_t n, mj_kind kind)
-{
-    if (s == NULL)
-        return kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
-    if (LIT_EQ(s, n, "error"))
-        return MJ_T_ERROR;
-    switch (kind) {
-    case MJ_KIND_PRESENCE:
-        return LIT_EQ(s, n, "unavailable") ? MJ_T_UNAVAILABLE : MJ_T_OTHER;
-    case MJ_KIND_MESSAGE:
-        return LIT_EQ(s, n, "groupchat") ? MJ_T_GROUPCHAT : MJ_T_OTHER;
-    default:
-        if (LIT_EQ(s, n, "get"))
-            return MJ_T_GET;
-        if (LIT_EQ(s, n, "set"))
-            return MJ_T_SET;
-        return LIT_EQ(s, n, "result") ? MJ_T_RESULT : MJ_T_OTHER;
-    }
-}
-
-/* A delay marker's from attribute (markers without one are not listed). */
-static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
-{
-    mj_str from;
-
-    if (st->ndelay >= MJ_MAX_DELAY)
-        return;
-    attr_str(L, attrs, UV_FROM, anchor + A_DELAY_FROM + (int)st->ndelay,
-             &from);
-    if (from.ptr != NULL)
-        st->delay_from[st->ndelay++] = from;
-}
-
-/* A mention reference's uri. */
-static void add_mention(lua_State *L, const struct child *c, int anchor,
-                        mj_stanza *st)
-{
-    size_t n = 0;
-    const char *type;
-    mj_str uri;
-
-    if (st->nmentions >= MJ_MAX_REFS || NS_CLASS(c, NS_REF) != 1)
-        return;
-    type = push_str(L, c->attrs, UV_TYPE, &n);
-    if (LIT_EQ(type, n, "mention")) {
-        attr_str(L, c->attrs, UV_URI,
-                 anchor + A_MENTION_URI + (int)st->nmentions, &uri);
-        if (uri.ptr != NULL)
-            st->mention_uri[st->nmentions++] = uri;
-    }
-    lua_pop(L, 1);
-}
-
-/* Fill st from the stanza table at index stanza; NANCHORS slots from
- * anchor on hold the strings; want: CONV_FROM, CONV_TO. Returns 1, 0 if it
- * is not a presence, message or iq, -1 when out of memory. The stack is
- * left as it was. */
-static int convert(lua_State *L, int stanza, int anchor, int want,
-                   mj_stanza *st)
-{
-    lua_Integer i, n = 0;
-    int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
-    int seen_body = 0, presence;
-    const char *s;
-    size_t len = 0;
-    struct child c;
-
-    mj_stanza_init(st);
-    s = push_str(L, stanza, UV_NAME, &len);
-    if (LIT_EQ(s, len, "presence"))
-        st->kind = MJ_KIND_PRESENCE;
-    else if (LIT_EQ(s, len, "message"))
-        st->kind = MJ_KIND_MESSAGE;
-    else if (LIT_EQ(s, len, "iq"))
-        st->kind = MJ_KIND_IQ;
-    else {
-        lua_settop(L, top);
-        return 0;
-    }
-    presence = st->kind == MJ_KIND_PRESENCE;
-
-    attrs = push_attrs(L, stanza);
-    s = push_str(L, attrs, UV_TYPE, &len);
-    st->type = classify_type(s, len, st->kind);
-    if (want & CONV_FROM)
-        attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
-    if (want & CONV_TO)
-        attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
-    attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
-    lua_settop(L, top);
-
-    tags = push_tags(L, stanza, &n);
-    if (tags == 0)
-        return 1;
-    for (i = 1; i <= n && ok; i++) {
-        if (!child_at(L, tags, i, &c))
-            continue;
-        if (LIT_EQ(c.name, c.name_len, "x")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC) == 1)
-                st->has_muc_x = 1;
-            else if (NS_CLASS(&c, NS_MUC_USER) == 1) {
-                if (!st->has_muc_user)
-                    ok = scan_muc_user(L, c.el, anchor, st);
-            } else if (!presence && NS_CLASS(&c, NS_XDELAY) == 1)
-                add_delay(L, c.attrs, anchor, st);
-        } else if (LIT_EQ(c.name, c.name_len, "error")) {
-            if (!seen_error && st->type == MJ_T_ERROR) {
-                child_ns(L, &c);
-                if (content_ns(&c)) {
-                    seen_error = 1;
-                    scan_error(L, &c, anchor, st);
-                }
-            }
-        } else if (presence) {
-            /* nothing else in a presence is read */
-        } else if (LIT_EQ(c.name, c.name_len, "delay")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_DELAY) == 1)
-                add_delay(L, c.attrs, anchor, st);
-        } else if (LIT_EQ(c.name, c.name_len, "reference")) {
-            child_ns(L, &c);
-            add_mention(L, &c, anchor, st);
-        } else if (LIT_EQ(c.name, c.name_len, "body")) {
-            if (!seen_body) {
-                child_ns(L, &c);
-                if (content_ns(&c)) {
-                    seen_body = 1;
-                    ok = text_of(L, c.el, anchor + A_BODY, &st->body);
-                }
-            }
-        } else if (LIT_EQ(c.name, c.name_len, "subject")) {
-            child_ns(L, &c);
-            if (content_ns(&c))
-                st->has_subject = 1;
-        } else if (LIT_EQ(c.name, c.name_len, "thread")) {
-            child_ns(L, &c);
-            if (content_ns(&c))
-                st->has_thread = 1;
-        } else if (LIT_EQ(c.name, c.name_len, "ping")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_PING) == 1)
-                st->has_ping = 1;
-        }
-        lua_settop(L, tags);
-    }
-    lua_settop(L, top);
-    return ok ? 1 : -1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1337,6 +426,7 @@ static int l_new(lua_State *L)
     read_config(L, 1, &cfg);
     u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
+    u->magic = &tracker_key;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
     lua_setmetatable(L, -2);
     lua_newtable(L); /* the session cache (session_of) */
@@ -1376,40 +466,58 @@ static int l_configure(lua_State *L)
     return 0;
 }
 
-/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events.
- * The module's hot path: given a tracker, a string and a table it never
- * raises (failures, lack of memory included, return nil, message), and
- * when nothing was recorded it returns the outcome alone, a string made
- * once, allocating nothing. */
+/* t:outgoing(jid, stanza) / t:incoming(jid, stanza) -> outcome, events
+ * t:outgoing(session, stanza, want) / t:incoming(session, stanza, want)
+ * The module's hot path: given a tracker, a string or a table and a table
+ * it never raises (failures, lack of memory included, return nil,
+ * message), and when nothing was recorded it returns the outcome alone, a
+ * string made once, allocating nothing. With Prosody's session table
+ * instead of the JID (its full_jid is the JID), what the core decided
+ * about rooms is written to session.rooms_joined here (apply_events) and
+ * the events are returned only when want is true or a record needs the
+ * module. */
 static int feed(lua_State *L, int outgoing)
 {
     struct tracker *u = check_tracker(L);
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int r, rc;
+    int rc, want = lua_toboolean(L, 4), sess = 0;
+    unsigned need;
 
-    luaL_checkstring(L, 2);
+    col_reset(&u->col);
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        /* 4: the session table, 2: its full_jid */
+        lua_pushvalue(L, 2);
+        if (rawkey(L, 2, UV_FULL_JID) != LUA_TSTRING) {
+            push_outcome(L, MJ_O_IGNORED);
+            return 1;
+        }
+        lua_replace(L, 2);
+        sess = 4;
+    } else {
+        luaL_checkstring(L, 2);
+        lua_pushnil(L);
+    }
+    need = stanza_head(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
+    if (need == 0) {
+        push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
+        return 1;
+    }
     if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
-    lua_settop(L, 3 + NANCHORS); /* the anchors, nil */
-    r = convert(L, 3, 4, outgoing ? CONV_TO : CONV_FROM, &st);
-    if (r <= 0) {
-        if (r == 0) {
-            push_outcome(L, MJ_O_IGNORED);
-            return 1;
-        }
+    lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
+    if (convert(L, 3, 5, need, &st) < 0) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
 
-    col_reset(&u->col);
     s = session_cached(L, u);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
@@ -1440,13 +548,29 @@ static int feed(lua_State *L, int outgoing)
     }
     /* The core is done; Lua values may be made again. */
 
-    lua_settop(L, 3);
+    lua_settop(L, 4);
     push_outcome(L, oc);
     if (u->col.nrec == 0 && u->col.dropped == 0)
         return 1;
-    if (try_build(L, u, NULL, NULL, 2) != LUA_OK) {
+    if (sess != 0) {
+        /* (apply_events, tracker, session, jid, want) */
+        lua_pushvalue(L, lua_upvalueindex(UV_APPLY));
+        lua_pushlightuserdata(L, u);
+        lua_pushvalue(L, sess);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, want);
+        rc = protected_call(L, u, 4, 1);
+        u->dropped_total += u->col.dropped;
+        col_reset(&u->col);
+    } else {
+        rc = try_build(L, u, NULL, NULL, 2);
+    }
+    if (rc != LUA_OK) {
         lua_pushnil(L);
         lua_replace(L, -3); /* nil, the error */
+    } else if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 1; /* applied here, nobody to tell: the outcome alone */
     }
     return 2;
 }
@@ -1468,13 +592,15 @@ static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
                               mj_stanza *st)
 {
     int anchor;
+    unsigned need;
 
     luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
     anchor = lua_gettop(L) + 1;
     lua_settop(L, anchor + NANCHORS - 1);
-    if (convert(L, 3, anchor, CONV_FROM | CONV_TO, st) <= 0)
+    need = stanza_head(L, 3, CONV_FULL, st);
+    if (need == 0 || convert(L, 3, anchor, need, st) < 0)
         return 0;
     col_reset(&u->col);
     if (session_of(L, u, sp) != MJ_OK) {
@@ -1562,40 +688,6 @@ static int l_ping_answer(lua_State *L)
     return 2;
 }
 
-/* 1 if the disco#info result at index idx lists the self-ping
- * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
-static int lists_self_ping_opt(lua_State *L, int idx)
-{
-    int top = lua_gettop(L), found = 0;
-    lua_Integer i, j, n = 0, m = 0;
-    struct child c, f;
-    int tags = push_tags(L, idx, &n);
-
-    for (i = 1; tags != 0 && i <= n && !found; i++) {
-        if (!child_at(L, tags, i, &c))
-            continue;
-        child_ns(L, &c);
-        if (LIT_EQ(c.name, c.name_len, "query") &&
-            NS_CLASS(&c, NS_DISCO) == 1) {
-            int ftags = push_tags(L, c.el, &m);
-            for (j = 1; ftags != 0 && j <= m && !found; j++) {
-                size_t len = 0;
-                const char *var;
-                if (!child_at(L, ftags, j, &f))
-                    continue;
-                f.attrs = push_attrs(L, f.el);
-                var = push_str(L, f.attrs, UV_VAR, &len);
-                found = LIT_EQ(f.name, f.name_len, "feature") &&
-                        LIT_EQ(var, len, NS_SELF_PING_OPT);
-                lua_settop(L, ftags);
-            }
-        }
-        lua_settop(L, tags);
-    }
-    lua_settop(L, top);
-    return found;
-}
-
 /* t:ping_answer_info(jid, stanza, ping_id, info) -> verdict, events.
  * info: the room's disco#info reply (a stanza: result or error), or nil
  * when none came. */
@@ -1606,6 +698,7 @@ static int l_ping_answer_info(lua_State *L)
     int has_info = lua_type(L, 5) == LUA_TTABLE;
     int opt = has_info ? lists_self_ping_opt(L, 5) : 0;
     int anchor2;
+    unsigned need = 0;
     mj_session *s;
     mj_stanza st, info;
     mj_ping_verdict v = MJ_PING_STALE;
@@ -1621,7 +714,8 @@ static int l_ping_answer_info(lua_State *L)
         luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
         anchor2 = lua_gettop(L) + 1;
         lua_settop(L, anchor2 + NANCHORS - 1);
-        if (convert(L, 5, anchor2, CONV_FROM, &info) <= 0)
+        need = stanza_head(L, 5, CONV_FULL, &info);
+        if (need == 0 || convert(L, 5, anchor2, need, &info) < 0)
             has_info = 0;
     }
     /* as in l_ping_answer: nothing that can raise between the core's
@@ -1795,6 +889,49 @@ static int l_stats(lua_State *L)
     return 1;
 }
 
+/* Protected: (tracker) -> the event counts (t:counts()). */
+static int build_counts(lua_State *L)
+{
+    const struct collect *c =
+        &((const struct tracker *)lua_touserdata(L, 1))->col;
+    int why;
+
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)c->n_joined);
+    lua_setfield(L, -2, "joined");
+    lua_pushinteger(L, (lua_Integer)c->n_mention);
+    lua_setfield(L, -2, "mention");
+    lua_newtable(L);
+    lua_newtable(L);
+    for (why = 1; why <= MJ_R_TIMEOUT; why++) {
+        const char *name = mj_reason_name((mj_reason)why);
+
+        if (c->n_left[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_left[why]);
+            lua_setfield(L, -3, name);
+        }
+        if (c->n_failed[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_failed[why]);
+            lua_setfield(L, -2, name);
+        }
+    }
+    lua_setfield(L, -3, "join-failed");
+    lua_setfield(L, -2, "left");
+    return 1;
+}
+
+/* t:counts() -> { joined=n, mention=n, left={ [reason]=n },
+ * ["join-failed"]={ [reason]=n } }: every event the core reported since
+ * the tracker was made, counted by the binding (the module's metrics). */
+static int l_counts(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    build(L, u, build_counts, NULL, 0);
+    return 1;
+}
+
 /* t:sessions() -> { full_jid... } */
 static int l_sessions(lua_State *L)
 {
@@ -1889,6 +1026,7 @@ static const luaL_Reg tracker_methods[] = {
     {"nick", l_nick},
     {"stats", l_stats},
     {"sessions", l_sessions},
+    {"counts", l_counts},
     {"restore", l_restore},
     {"message", l_message},
     {"importance", l_importance},
@@ -1899,7 +1037,27 @@ static const luaL_Reg tracker_methods[] = {
     {"link_lost", l_link_lost},
     {NULL, NULL}};
 
-static const luaL_Reg module_functions[] = {{"new", l_new}, {NULL, NULL}};
+/* mj.reads(name, type, outgoing) -> boolean: whether t:outgoing (outgoing
+ * true) or t:incoming reads anything of a stanza with this element name
+ * and type attribute (nil: absent); the core's mj_stanza_needs(). A module
+ * may ask once and skip the call for stanzas it would return "ignored". */
+static int l_reads(lua_State *L)
+{
+    size_t nlen, tlen = 0;
+    const char *name = luaL_checklstring(L, 1, &nlen);
+    const char *type = luaL_optlstring(L, 2, NULL, &tlen);
+    mj_stanza st;
+
+    mj_stanza_init(&st);
+    lua_pushboolean(
+        L, mj_stanza_set_kind(&st, name, nlen) &&
+               (mj_stanza_set_type(&st, type, tlen),
+                mj_stanza_needs(lua_toboolean(L, 3), st.kind, st.type) != 0));
+    return 1;
+}
+
+static const luaL_Reg module_functions[] = {
+    {"new", l_new}, {"reads", l_reads}, {NULL, NULL}};
 
 /* Create this copy's tracker metatable, or find it again when the module
  * is loaded a second time (Prosody module reload): trackers created before
@@ -1911,7 +1069,7 @@ static void push_methods(lua_State *L)
     size_t i;
     int e;
 
-    luaL_checkstack(L, 2 * NUPVALUES + 2, "mucjoins");
+    luaL_checkstack(L, 3 * NUPVALUES + 2, "mucjoins");
     luaL_newlibtable(L, tracker_methods);
     lua_pushvalue(L, -2);
     for (i = 0; i < sizeof uv_keys / sizeof uv_keys[0]; i++)
@@ -1928,11 +1086,18 @@ static void push_methods(lua_State *L)
         lua_pushstring(L, level_name(e));
     for (e = 0; e < NVERDICTS; e++)
         lua_pushstring(L, mj_ping_verdict_name((mj_ping_verdict)e));
-    /* build_events: copies of the same upvalues, and nil for itself */
-    for (e = 1; e < NUPVALUES; e++)
-        lua_pushvalue(L, -(NUPVALUES - 1));
+    /* build_events and apply_events: copies of the same upvalues, and nil
+     * for the two closures */
+    for (e = 1; e < UV_BUILD; e++)
+        lua_pushvalue(L, -(UV_BUILD - 1));
+    lua_pushnil(L);
     lua_pushnil(L);
     lua_pushcclosure(L, build_events, NUPVALUES);
+    for (e = 1; e < UV_BUILD; e++)
+        lua_pushvalue(L, -UV_BUILD);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushcclosure(L, apply_events, NUPVALUES);
     luaL_setfuncs(L, tracker_methods, NUPVALUES);
 }
 

@@ -83,6 +83,13 @@ if [ -f tests/lua/test_binding.lua ]; then
     # memcheck: a stale cached session handle would be a read of freed memory
     run "lua binding (valgrind)" valgrind -q --error-exitcode=99 \
         lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so
+    # the "nothing changed" paths allocate nothing (counting allocator)
+    run "lua binding (allocations)" build/tests/lua-alloc-host tests/lua/test_alloc.lua \
+        build/plugins/mod_track_muc_joins/mucjoins.so
+    # the binding and the replay tool read the same stanzas alike
+    run "lua binding and replay tool agree" lua5.4 tests/lua/test_agree.lua \
+        build/plugins/mod_track_muc_joins/mucjoins.so build/mucjoins-replay \
+        tests/agree/stanzas.xml examples/*.xml
 fi
 if [ -x tests/replay/run.sh ]; then
     run "replay tool" tests/replay/run.sh build/mucjoins-replay

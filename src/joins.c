@@ -288,6 +288,28 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     return MJ_OK;
 }
 
+/* What mj_joins_outgoing() and mj_joins_incoming() (with
+ * mj_messages_classify()) read, by kind and type: keep in step with them. */
+unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
+{
+    switch (kind) {
+    case MJ_KIND_PRESENCE:
+        if (outgoing)
+            return MJ_NEED_TO | MJ_NEED_MUC;
+        return MJ_NEED_FROM | MJ_NEED_MUC_USER |
+               (type == MJ_T_ERROR ? MJ_NEED_ERROR : 0);
+    case MJ_KIND_MESSAGE:
+        if (type == MJ_T_ERROR)
+            return (outgoing ? MJ_NEED_TO : MJ_NEED_FROM) | MJ_NEED_ERROR;
+        if (type == MJ_T_GROUPCHAT && !outgoing)
+            return MJ_NEED_FROM | MJ_NEED_MESSAGE;
+        return 0;
+    case MJ_KIND_IQ:
+        break;
+    }
+    return 0;
+}
+
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;

@@ -1,4 +1,4 @@
-/* The Lua binding's event buffer (lua/mucjoins_lua.c), driven through a
+/* The Lua binding's event buffer (lua/mj_collect.c), driven through a
  * Lua state whose allocator can fail one chosen reallocation: a record
  * dropped for lack of memory must not hand its ping id to the record
  * before it, and absent strings must not be reached by pointer arithmetic

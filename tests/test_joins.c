@@ -29,6 +29,139 @@ static void joined_as(const char *nick)
     fx_take();
 }
 
+/* ---- mj_stanza_needs -----------------------------------------------------
+ */
+
+/* The view a lazy builder makes: only what mj_stanza_needs() names (the
+ * item's nick only beside a 303, as the binding reads it). */
+static mj_stanza needs_view(const mj_stanza *full, int outgoing)
+{
+    unsigned need = mj_stanza_needs(outgoing, full->kind, full->type);
+    mj_stanza m;
+    mj_stanza_init(&m);
+    m.kind = full->kind;
+    m.type = full->type;
+    if (need & MJ_NEED_FROM)
+        m.from = full->from;
+    if (need & MJ_NEED_TO)
+        m.to = full->to;
+    if (need & MJ_NEED_MUC)
+        m.has_muc_x = full->has_muc_x;
+    if (need & MJ_NEED_MUC_USER) {
+        m.has_muc_user = full->has_muc_user;
+        m.nstatus = full->nstatus;
+        memcpy(m.status, full->status, sizeof m.status);
+        m.status_malformed = full->status_malformed;
+        for (size_t i = 0; i < full->nstatus; i++)
+            if (full->status[i] == 303)
+                m.item_nick = full->item_nick;
+        m.has_destroy = full->has_destroy;
+        m.destroy_jid = full->destroy_jid;
+        m.destroy_reason = full->destroy_reason;
+    }
+    if (need & MJ_NEED_ERROR) {
+        m.error_type = full->error_type;
+        m.error_condition = full->error_condition;
+        m.error_by = full->error_by;
+    }
+    if (need & MJ_NEED_MESSAGE) {
+        m.body = full->body;
+        m.has_subject = full->has_subject;
+        m.ndelay = full->ndelay;
+        memcpy(m.delay_from, full->delay_from, sizeof m.delay_from);
+        m.nmentions = full->nmentions;
+        memcpy(m.mention_uri, full->mention_uri, sizeof m.mention_uri);
+    }
+    return m;
+}
+
+/* Every part filled, whatever the kind: what a lazy builder may skip. */
+static mj_stanza full_view(mj_kind kind, mj_type type, const char *jid,
+                           const char *item_nick, int code1, int code2)
+{
+    mj_stanza st;
+    mj_stanza_init(&st);
+    st.kind = kind;
+    st.type = type;
+    st.from = S(jid);
+    st.to = S(jid);
+    st.id = S("id1");
+    st.has_muc_x = 1;
+    st.has_muc_user = 1;
+    if (code1)
+        st.status[st.nstatus++] = code1;
+    if (code2)
+        st.status[st.nstatus++] = code2;
+    st.item_nick = S(item_nick);
+    st.error_type = S("cancel");
+    st.error_condition = S(type == MJ_T_ERROR ? "not-acceptable" : NULL);
+    st.body = S("hello Ann and Anna");
+    st.mention_uri[st.nmentions++] = S("xmpp:" ROOM "/Ann");
+    st.has_ping = 1;
+    return st;
+}
+
+TEST(stanza_needs_names_everything_the_core_reads)
+{
+    struct {
+        int outgoing;
+        mj_kind kind;
+        mj_type type;
+        const char *jid, *item_nick;
+        int c1, c2;
+    } steps[] = {
+        {1, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Ann"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Bob"), "Bob", 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Ann"), "Ann", 110, 0},
+        {0, MJ_KIND_MESSAGE, MJ_T_GROUPCHAT, R("Bob"), NULL, 0, 0},
+        {0, MJ_KIND_MESSAGE, MJ_T_OTHER, R("Bob"), NULL, 0, 0},
+        {1, MJ_KIND_MESSAGE, MJ_T_GROUPCHAT, ROOM, NULL, 0, 0},
+        {0, MJ_KIND_IQ, MJ_T_GET, R("Ann"), NULL, 0, 0},
+        {1, MJ_KIND_IQ, MJ_T_RESULT, R("Ann"), NULL, 0, 0},
+        {1, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Anna"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE, R("Ann"), "Anna", 303, 110},
+        {0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Anna"), "Anna", 110, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE, R("Bob"), "Bob", 0, 0},
+        {0, MJ_KIND_MESSAGE, MJ_T_ERROR, R("Anna"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_ERROR, R("Anna"), NULL, 0, 0},
+        {1, MJ_KIND_MESSAGE, MJ_T_ERROR, R("Anna"), NULL, 0, 0},
+        {1, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Cy"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_ERROR, R("Cy"), NULL, 0, 0},
+        {1, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Cy"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Cy"), "Cy", 110, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE, R("Cy"), "Cy", 110, 307},
+        {1, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Dee"), NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE, R("Dee"), "Dee", 110, 0},
+        {1, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE, NULL, NULL, 0, 0},
+        {0, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE, R("Dee"), "Dee", 110, 0},
+    };
+    mj_tracker *ta = fx_tracker(), *tb = fx_tracker();
+    mj_session *sa = fx_session(ta, "user@example.org/phone");
+    mj_session *sb = fx_session(tb, "user@example.org/phone");
+    char ea[sizeof fx_events];
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        mj_stanza full =
+            full_view(steps[i].kind, steps[i].type, steps[i].jid,
+                      steps[i].item_nick, steps[i].c1, steps[i].c2);
+        mj_stanza lazy = needs_view(&full, steps[i].outgoing);
+        mj_outcome oa, ob;
+        if (steps[i].jid == NULL) /* a broadcast */
+            full.to = lazy.to = S(NULL);
+        oa = steps[i].outgoing ? fx_out(sa, full) : fx_in(sa, full);
+        strcpy(ea, fx_take());
+        ob = steps[i].outgoing ? fx_out(sb, lazy) : fx_in(sb, lazy);
+        if (oa != ob || strcmp(ea, fx_take()) != 0)
+            FAIL_AT("step %zu: the view of mj_stanza_needs() decides "
+                    "otherwise (%s vs %s)",
+                    i, mj_outcome_name(oa), mj_outcome_name(ob));
+    }
+    CHECK(mj_stanza_needs(0, MJ_KIND_MESSAGE, MJ_T_OTHER) == 0);
+    CHECK(mj_stanza_needs(0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) ==
+          (MJ_NEED_FROM | MJ_NEED_MUC_USER));
+    mj_tracker_free(ta);
+    mj_tracker_free(tb);
+}
+
 /* ---- joining --------------------------------------------------------- */
 
 TEST(join_then_self_presence_joins)
@@ -1262,5 +1395,6 @@ int main(void)
     RUN(restore_refuses_a_room_domain_ending_in_two_dots);
     RUN(lowering_pending_timeout_keeps_timeouts_in_order);
     RUN(names_and_errors);
+    RUN(stanza_needs_names_everything_the_core_reads);
     return test_summary("joins");
 }

@@ -44,7 +44,6 @@
 #define PRINTF_LIKE(f, a)
 #endif
 
-static const char NS_CLIENT[] = "jabber:client";
 static const char NS_MUC[] = "http://jabber.org/protocol/muc";
 static const char NS_MUC_USER[] = "http://jabber.org/protocol/muc#user";
 static const char NS_STANZAS[] = "urn:ietf:params:xml:ns:xmpp-stanzas";
@@ -323,11 +322,11 @@ static int node_is(const struct node *n, const char *ns, const char *local)
            strcmp(n->local, local) == 0;
 }
 
-/* A stanza-level element: jabber:client, or no namespace at all. */
+/* A stanza-level element (<body/>, <subject/>, <error/>): the library's
+ * rule (mj_stanza_content_ns()). */
 static int node_in_client_ns(const struct node *n)
 {
-    return n->ns_len == 0 || (n->ns_len == sizeof NS_CLIENT - 1 &&
-                              memcmp(n->name, NS_CLIENT, n->ns_len) == 0);
+    return mj_stanza_content_ns(n->ns_len ? n->name : NULL, n->ns_len);
 }
 
 static const struct node *node_child(const struct node *n, const char *ns,
@@ -617,15 +616,6 @@ static mj_session *get_session(struct replay *r, int create,
     return s;
 }
 
-/* A status code: exactly three digits, 100-999; -1 otherwise. */
-static int parse_code(const char *s)
-{
-    if (s == NULL || strlen(s) != 3 || s[0] < '1' || s[0] > '9' ||
-        s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9')
-        return -1;
-    return (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-}
-
 static mj_str node_text(const struct node *n)
 {
     mj_str r;
@@ -672,29 +662,9 @@ static void fill_view(const struct node *n, mj_stanza *st)
     const char *type = node_attr(n, "type");
 
     mj_stanza_init(st);
-    if (strcmp(n->local, "message") == 0)
-        st->kind = MJ_KIND_MESSAGE;
-    else if (strcmp(n->local, "iq") == 0)
-        st->kind = MJ_KIND_IQ;
-    else
-        st->kind = MJ_KIND_PRESENCE;
-
-    if (type == NULL)
-        st->type = st->kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
-    else if (strcmp(type, "error") == 0)
-        st->type = MJ_T_ERROR;
-    else if (st->kind == MJ_KIND_PRESENCE && strcmp(type, "unavailable") == 0)
-        st->type = MJ_T_UNAVAILABLE;
-    else if (st->kind == MJ_KIND_MESSAGE && strcmp(type, "groupchat") == 0)
-        st->type = MJ_T_GROUPCHAT;
-    else if (st->kind == MJ_KIND_IQ && strcmp(type, "get") == 0)
-        st->type = MJ_T_GET;
-    else if (st->kind == MJ_KIND_IQ && strcmp(type, "set") == 0)
-        st->type = MJ_T_SET;
-    else if (st->kind == MJ_KIND_IQ && strcmp(type, "result") == 0)
-        st->type = MJ_T_RESULT;
-    else
-        st->type = MJ_T_OTHER;
+    if (!mj_stanza_set_kind(st, n->local, strlen(n->local)))
+        st->kind = MJ_KIND_PRESENCE; /* the reader passes no other */
+    mj_stanza_set_type(st, type, type ? strlen(type) : 0);
 
     st->from = str_of(node_attr(n, "from"));
     st->to = str_of(node_attr(n, "to"));
@@ -705,25 +675,12 @@ static void fill_view(const struct node *n, mj_stanza *st)
     if (x != NULL) {
         st->has_muc_user = 1;
         for (c = x->first; c != NULL; c = c->next) {
-            int code;
-            size_t i;
+            const char *code;
 
             if (!node_is(c, NS_MUC_USER, "status"))
                 continue;
-            code = parse_code(node_attr(c, "code"));
-            if (code < 0) {
-                st->status_malformed = 1;
-                continue;
-            }
-            for (i = 0; i < st->nstatus && st->status[i] != code; i++)
-                ;
-            if (i < st->nstatus)
-                continue; /* a repeated code adds nothing */
-            if (st->nstatus == MJ_MAX_STATUS) {
-                st->status_malformed = 1; /* more codes than a view holds */
-                continue;
-            }
-            st->status[st->nstatus++] = code;
+            code = node_attr(c, "code");
+            mj_stanza_add_status(st, code, code ? strlen(code) : 0);
         }
         c = node_child(x, NS_MUC_USER, "item");
         if (c != NULL)

@@ -1,0 +1,473 @@
+/*
+ * mj_read.c - the Lua binding's reading (see mucjoins_lua.h): Prosody's
+ * util.stanza tables into the core's mj_stanza view, with the library's
+ * extraction rules.
+ */
+#include "mucjoins_lua.h"
+
+/* ---------------------------------------------------------------------- */
+/* util.stanza table -> mj_stanza                                          */
+/*
+ * Only raw accesses (no metamethods), keys pushed from upvalues: nothing
+ * here raises or allocates, except joining an element's text when it has
+ * several text children, which runs protected. Anything that is not the
+ * expected type counts as absent; malformed stanzas never raise. Every
+ * string the view points to is copied into an anchor slot on the stack,
+ * so it stays alive for the core call whatever a finalizer does to the
+ * stanza meanwhile. Only what the core reads for the stanza's kind is
+ * read (mj_stanza_needs(): for a presence received, from and the muc#user
+ * element, the item's nick only beside a 303; nothing at all of a chat
+ * message or an iq fed to outgoing/incoming, which return "ignored"
+ * without looking for the session); the other methods read everything
+ * but a presence's message fields.
+ */
+
+/* Push t[upvalue k] (raw) and return its type. */
+int rawkey(lua_State *L, int t, int k)
+{
+    lua_pushvalue(L, lua_upvalueindex(k));
+    return lua_rawget(L, t);
+}
+
+/* Push t[upvalue k]; its bytes if it is a string, else NULL. The value
+ * stays on the stack, which keeps the bytes alive. */
+static const char *push_str(lua_State *L, int t, int k, size_t *len)
+{
+    if (t == 0) {
+        lua_pushnil(L);
+        return NULL;
+    }
+    if (rawkey(L, t, k) != LUA_TSTRING)
+        return NULL;
+    return lua_tolstring(L, -1, len);
+}
+
+/* Push el.attr if it is a table (return its index), else push nil and
+ * return 0. Either way one slot is pushed. */
+static int push_attrs(lua_State *L, int el)
+{
+    return rawkey(L, el, UV_ATTR) == LUA_TTABLE ? lua_gettop(L) : 0;
+}
+
+/* The string attrs[upvalue k] anchored in slot, or absent. */
+static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
+{
+    out->ptr = NULL;
+    out->len = 0;
+    if (attrs == 0)
+        return;
+    if (rawkey(L, attrs, k) == LUA_TSTRING) {
+        out->ptr = lua_tolstring(L, -1, &out->len);
+        lua_replace(L, slot); /* the same string, now anchored */
+    } else {
+        lua_pop(L, 1);
+    }
+}
+
+/* Push el.tags if it is a table and return its index and length; else
+ * push nothing and return 0. */
+static int push_tags(lua_State *L, int el, lua_Integer *n)
+{
+    lua_Unsigned len;
+
+    if (rawkey(L, el, UV_TAGS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    len = lua_rawlen(L, -1);
+    *n =
+        len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    return lua_gettop(L);
+}
+
+/* Protected: (element) -> its string children concatenated. */
+static int join_text(lua_State *L)
+{
+    lua_Unsigned len = lua_rawlen(L, 1);
+    lua_Integer i, n;
+    luaL_Buffer b;
+
+    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    luaL_buffinit(L, &b);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, 1, i) == LUA_TSTRING)
+            luaL_addvalue(&b);
+        else
+            lua_pop(L, 1);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* Text of an element: its string children concatenated, anchored. 0 when
+ * joining several of them ran out of memory. */
+static int text_of(lua_State *L, int el, int slot, mj_str *out)
+{
+    lua_Unsigned len = lua_rawlen(L, el);
+    lua_Integer i, n, count = 0, last = 0;
+
+    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, el, i) == LUA_TSTRING) {
+            count++;
+            last = i;
+        }
+        lua_pop(L, 1);
+    }
+    if (count == 0) {
+        out->ptr = "";
+        out->len = 0;
+        return 1;
+    }
+    if (count == 1) {
+        lua_rawgeti(L, el, last);
+    } else {
+        lua_pushcfunction(L, join_text);
+        lua_pushvalue(L, el);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    lua_replace(L, slot);
+    out->ptr = lua_tolstring(L, slot, &out->len);
+    return 1;
+}
+
+/* A child element being looked at: its stack slots and strings. */
+struct child {
+    int el, attrs; /* attrs: 0 when not a table */
+    const char *name, *ns;
+    size_t name_len, ns_len;
+};
+
+/* Push element i of tags, which must be the stack top, and its name:
+ * returns 1 with c->el and c->name set, or 0 with the stack as it was if
+ * it is not a table with a string name. */
+static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
+{
+    if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
+        c->el = tags + 1;
+        c->name = push_str(L, c->el, UV_NAME, &c->name_len);
+        if (c->name != NULL)
+            return 1;
+    }
+    lua_settop(L, tags);
+    return 0;
+}
+
+/* Then, only for a child worth it: push its attrs and xmlns. */
+static void child_ns(lua_State *L, struct child *c)
+{
+    c->attrs = push_attrs(L, c->el);
+    c->ns = push_str(L, c->attrs, UV_XMLNS, &c->ns_len);
+}
+
+/* Namespace of a child (after child_ns): 0 when attr.xmlns is absent (or
+ * not a string), 1 when it equals lit, 2 otherwise. */
+#define NS_CLASS(c, lit)                                                      \
+    ((c)->ns == NULL ? 0 : LIT_EQ((c)->ns, (c)->ns_len, lit) ? 1 : 2)
+
+/* <destroy/>: jid attribute and the text of its first <reason/>. */
+static int scan_destroy(lua_State *L, const struct child *d, int anchor,
+                        mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags, ok = 1;
+    struct child c;
+
+    st->has_destroy = 1;
+    attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
+    tags = push_tags(L, d->el, &n);
+    if (tags == 0)
+        return 1;
+    for (i = 1; i <= n; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "reason")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                ok = text_of(L, c.el, anchor + A_DESTROY_REASON,
+                             &st->destroy_reason);
+                break;
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, tags - 1);
+    return ok;
+}
+
+/* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
+ * <destroy/>. Children in no namespace or the muc#user one count. */
+static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags, ok = 1;
+    size_t k;
+    struct child c;
+
+    st->has_muc_user = 1;
+    tags = push_tags(L, x, &n);
+    if (tags == 0)
+        return 1;
+    for (i = 1; i <= n && ok; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "status")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                size_t len = 0;
+                const char *code = push_str(L, c.attrs, UV_CODE, &len);
+
+                mj_stanza_add_status(st, code, len);
+            }
+        } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2)
+                ok = scan_destroy(L, &c, anchor, st);
+        }
+        lua_settop(L, tags);
+    }
+    /* The first <item/>'s nick: the core reads it only beside a 303
+     * (mucjoins.h), so the items are looked at only then. */
+    for (k = 0; ok && k < st->nstatus && st->status[k] != 303; k++)
+        ;
+    for (i = 1; ok && k < st->nstatus && i <= n; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "item")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
+                         &st->item_nick);
+                break;
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, tags - 1);
+    return ok;
+}
+
+/* <error/>: type and by attributes, the defined condition's name. */
+static void scan_error(lua_State *L, const struct child *e, int anchor,
+                       mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int tags;
+    struct child c;
+
+    attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
+    attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
+    tags = push_tags(L, e->el, &n);
+    if (tags == 0)
+        return;
+    for (i = 1; i <= n; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (!LIT_EQ(c.name, c.name_len, "text")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_STANZAS) == 1) {
+                lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
+                st->error_condition.ptr = lua_tolstring(
+                    L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
+                break;
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, tags - 1);
+}
+
+/* Whether a child's namespace is the stanza's own (<error/>, <body/>,
+ * <subject/>): the library's rule. */
+static int content_ns(const struct child *c)
+{
+    return mj_stanza_content_ns(c->ns, c->ns_len);
+}
+
+/* A delay marker's from attribute (markers without one are not listed). */
+static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
+{
+    mj_str from;
+
+    if (st->ndelay >= MJ_MAX_DELAY)
+        return;
+    attr_str(L, attrs, UV_FROM, anchor + A_DELAY_FROM + (int)st->ndelay,
+             &from);
+    if (from.ptr != NULL)
+        st->delay_from[st->ndelay++] = from;
+}
+
+/* A mention reference's uri. */
+static void add_mention(lua_State *L, const struct child *c, int anchor,
+                        mj_stanza *st)
+{
+    size_t n = 0;
+    const char *type;
+    mj_str uri;
+
+    if (st->nmentions >= MJ_MAX_REFS || NS_CLASS(c, NS_REF) != 1)
+        return;
+    type = push_str(L, c->attrs, UV_TYPE, &n);
+    if (LIT_EQ(type, n, "mention")) {
+        attr_str(L, c->attrs, UV_URI,
+                 anchor + A_MENTION_URI + (int)st->nmentions, &uri);
+        if (uri.ptr != NULL)
+            st->mention_uri[st->nmentions++] = uri;
+    }
+    lua_pop(L, 1);
+}
+
+/* The stanza's kind and type into st->kind and st->type (nothing else of
+ * st is touched), and what is read of it for dir: CONV_IN / CONV_OUT,
+ * what the core reads of a stanza of that kind and type received / sent
+ * (mj_stanza_needs()); CONV_FULL, everything (no message parts of a
+ * presence). 0: not a presence, message or iq, or nothing is read. The
+ * stack is left as it was. */
+unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st)
+{
+    int top = lua_gettop(L), attrs;
+    size_t len = 0;
+    const char *s = push_str(L, stanza, UV_NAME, &len);
+    unsigned need = 0;
+
+    if (mj_stanza_set_kind(st, s, len)) {
+        attrs = push_attrs(L, stanza);
+        s = push_str(L, attrs, UV_TYPE, &len);
+        mj_stanza_set_type(st, s, len);
+        if (dir == CONV_FULL)
+            need = st->kind == MJ_KIND_PRESENCE
+                       ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
+                       : MJ_NEED_ALL;
+        else
+            need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
+    }
+    lua_settop(L, top);
+    return need;
+}
+
+/* Fill st from the stanza table at index stanza, reading what need
+ * (stanza_head(), not 0) names, in one pass; NANCHORS slots from anchor
+ * on hold the strings. Returns 1, or -1 when out of memory. The stack is
+ * left as it was. */
+int convert(lua_State *L, int stanza, int anchor, unsigned need, mj_stanza *st)
+{
+    lua_Integer i, n = 0;
+    int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
+    int seen_body = 0, message;
+    mj_kind kind = st->kind;
+    mj_type type = st->type;
+    struct child c;
+
+    mj_stanza_init(st);
+    st->kind = kind;
+    st->type = type;
+    attrs = push_attrs(L, stanza);
+    message = (need & MJ_NEED_MESSAGE) != 0;
+    if (need & MJ_NEED_FROM)
+        attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
+    if (need & MJ_NEED_TO)
+        attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
+    if (need == MJ_NEED_ALL &&
+        st->kind == MJ_KIND_IQ) /* no other id is read */
+        attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
+    lua_settop(L, top);
+
+    if ((need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
+                 MJ_NEED_MESSAGE)) == 0)
+        return 1;
+    tags = push_tags(L, stanza, &n);
+    if (tags == 0)
+        return 1;
+    for (i = 1; i <= n && ok; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        if (LIT_EQ(c.name, c.name_len, "x")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_MUC) == 1)
+                st->has_muc_x = (need & MJ_NEED_MUC) != 0;
+            else if (NS_CLASS(&c, NS_MUC_USER) == 1) {
+                if (!st->has_muc_user && (need & MJ_NEED_MUC_USER))
+                    ok = scan_muc_user(L, c.el, anchor, st);
+            } else if (message && NS_CLASS(&c, NS_XDELAY) == 1)
+                add_delay(L, c.attrs, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "error")) {
+            if (!seen_error && st->type == MJ_T_ERROR &&
+                (need & MJ_NEED_ERROR)) {
+                child_ns(L, &c);
+                if (content_ns(&c)) {
+                    seen_error = 1;
+                    scan_error(L, &c, anchor, st);
+                }
+            }
+        } else if (!message) {
+            /* nothing else is read */
+        } else if (LIT_EQ(c.name, c.name_len, "delay")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_DELAY) == 1)
+                add_delay(L, c.attrs, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "reference")) {
+            child_ns(L, &c);
+            add_mention(L, &c, anchor, st);
+        } else if (LIT_EQ(c.name, c.name_len, "body")) {
+            if (!seen_body) {
+                child_ns(L, &c);
+                if (content_ns(&c)) {
+                    seen_body = 1;
+                    ok = text_of(L, c.el, anchor + A_BODY, &st->body);
+                }
+            }
+        } else if (LIT_EQ(c.name, c.name_len, "subject")) {
+            child_ns(L, &c);
+            if (content_ns(&c))
+                st->has_subject = 1;
+        } else if (LIT_EQ(c.name, c.name_len, "thread")) {
+            child_ns(L, &c);
+            if (content_ns(&c))
+                st->has_thread = 1;
+        } else if (LIT_EQ(c.name, c.name_len, "ping")) {
+            child_ns(L, &c);
+            if (NS_CLASS(&c, NS_PING) == 1)
+                st->has_ping = 1;
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, top);
+    return ok ? 1 : -1;
+}
+
+/* 1 if the disco#info result at index idx lists the self-ping
+ * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
+int lists_self_ping_opt(lua_State *L, int idx)
+{
+    int top = lua_gettop(L), found = 0;
+    lua_Integer i, j, n = 0, m = 0;
+    struct child c, f;
+    int tags = push_tags(L, idx, &n);
+
+    for (i = 1; tags != 0 && i <= n && !found; i++) {
+        if (!child_at(L, tags, i, &c))
+            continue;
+        child_ns(L, &c);
+        if (LIT_EQ(c.name, c.name_len, "query") &&
+            NS_CLASS(&c, NS_DISCO) == 1) {
+            int ftags = push_tags(L, c.el, &m);
+            for (j = 1; ftags != 0 && j <= m && !found; j++) {
+                size_t len = 0;
+                const char *var;
+                if (!child_at(L, ftags, j, &f))
+                    continue;
+                f.attrs = push_attrs(L, f.el);
+                var = push_str(L, f.attrs, UV_VAR, &len);
+                found = LIT_EQ(f.name, f.name_len, "feature") &&
+                        LIT_EQ(var, len, NS_SELF_PING_OPT);
+                lua_settop(L, ftags);
+            }
+        }
+        lua_settop(L, tags);
+    }
+    lua_settop(L, top);
+    return found;
+}

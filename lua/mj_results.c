@@ -1,0 +1,312 @@
+/*
+ * mj_results.c - the Lua binding's results (see mucjoins_lua.h): outcome
+ * and error names from upvalues, event tables, rooms_joined written for
+ * the module, the rooms and sessions lists.
+ */
+#include "mucjoins_lua.h"
+
+/* Push upvalue first + i if 0 <= i < n, else the string s. */
+void push_name(lua_State *L, int first, int n, int i, const char *s)
+{
+    if (i >= 0 && i < n)
+        lua_pushvalue(L, lua_upvalueindex(first + i));
+    else
+        lua_pushstring(L, s);
+}
+
+void push_outcome(lua_State *L, mj_outcome oc)
+{
+    push_name(L, UV_OUTCOME, NOUTCOMES, (int)oc, mj_outcome_name(oc));
+}
+
+void push_error(lua_State *L, int rc)
+{
+    push_name(L, UV_ERROR, NERRORS, -rc - 1, mj_strerror(rc));
+}
+
+void push_verdict(lua_State *L, mj_ping_verdict v)
+{
+    push_name(L, UV_VERDICT, NVERDICTS, (int)v, mj_ping_verdict_name(v));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Building results (only ever inside build())                            */
+
+const char *level_name(int level)
+{
+    switch (level) {
+    case MJ_LOG_DEBUG:
+        return "debug";
+    case MJ_LOG_INFO:
+        return "info";
+    case MJ_LOG_WARN:
+        return "warn";
+    default:
+        return "error";
+    }
+}
+
+/* Set t[upvalue key] (t on top) to string slot f of r, if present. The
+ * session JID at index jid (0: none) is reused when the bytes are its. */
+static void set_rec_str(lua_State *L, const struct collect *c,
+                        const struct rec *r, int f, int key, int jid)
+{
+    const char *p, *j;
+    size_t jlen = 0;
+
+    if (r->off[f] == ABSENT)
+        return; /* no offset to add: ABSENT is SIZE_MAX */
+    p = c->buf + r->off[f];
+    lua_pushvalue(L, lua_upvalueindex(key));
+    j = jid != 0 ? lua_tolstring(L, jid, &jlen) : NULL;
+    if (j != NULL && jlen == r->len[f] && memcmp(j, p, jlen) == 0)
+        lua_pushvalue(L, jid);
+    else
+        lua_pushlstring(L, p, r->len[f]);
+    lua_rawset(L, -3);
+}
+
+static void set_key(lua_State *L, int key)
+{
+    lua_pushvalue(L, lua_upvalueindex(key));
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
+static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
+                                      UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
+                                      UV_ALT_VENUE, UV_FROM_NICK};
+
+/* t.notice = { status = { "110", ... }, affiliation = , role = } for a
+ * notice (t on top); nothing for NULL. */
+static void set_notice(lua_State *L, const mj_notice *notice)
+{
+    size_t i;
+
+    if (notice == NULL)
+        return;
+    lua_createtable(L, 0, 3);
+    lua_createtable(L, notice->nstatus < INT_MAX ? (int)notice->nstatus : 0,
+                    0);
+    for (i = 0; i < notice->nstatus; i++) {
+        lua_pushfstring(L, "%d", notice->status[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, notice->affiliation);
+    lua_setfield(L, -2, "affiliation");
+    lua_pushstring(L, notice->role);
+    lua_setfield(L, -2, "role");
+    lua_setfield(L, -2, "notice");
+}
+
+static void push_rec(lua_State *L, const struct collect *c,
+                     const struct rec *r, int jid)
+{
+    const mj_notice *notice = NULL;
+    int f, n = 1;
+
+    if (r->kind == REC_LOG) {
+        lua_createtable(L, 0, 3);
+        lua_pushvalue(L, lua_upvalueindex(UV_LOG));
+        set_key(L, UV_TYPE);
+        push_name(L, UV_LEVEL_NAME, NLEVELS, r->level, "error");
+        set_key(L, UV_LEVEL);
+        set_rec_str(L, c, r, 0, UV_MSG, 0);
+        return;
+    }
+    if (r->kind == MJ_EV_LEFT)
+        notice = mj_reason_notice((mj_reason)r->reason);
+    for (f = 0; f < NFIELDS; f++)
+        n += r->off[f] != ABSENT;
+    n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + r->applied +
+         (notice != NULL);
+    /* exactly sized, with room for the two fields the module adds */
+    lua_createtable(L, 0, n + 2);
+    push_name(L, UV_EVENT, NEVENTS, r->kind - 1,
+              mj_event_name((mj_event_type)r->kind));
+    set_key(L, UV_TYPE);
+    for (f = 0; f < NFIELDS; f++) {
+        set_rec_str(L, c, r, f, rec_keys[f], f == F_JID ? jid : 0);
+        if (f == F_OLD_NICK && r->reason != MJ_R_NONE) {
+            push_name(L, UV_REASON_NAME, NREASONS, r->reason - 1,
+                      mj_reason_name((mj_reason)r->reason));
+            set_key(L, UV_REASON);
+        }
+    }
+    if (r->ping_id != 0) {
+        lua_pushinteger(L, (lua_Integer)r->ping_id);
+        set_key(L, UV_PING_ID);
+    }
+    if (r->applied) {
+        lua_pushboolean(L, 1);
+        set_key(L, UV_APPLIED);
+    }
+    set_notice(L, notice);
+}
+
+/* Push nil or the array of collected records; the session JID at index
+ * jid (0: none) is reused for the records' jid. */
+static void push_events(lua_State *L, const struct collect *c, int jid)
+{
+    size_t i;
+
+    if (c->nrec == 0 && c->dropped == 0) {
+        lua_pushnil(L);
+        return;
+    }
+    lua_createtable(
+        L, c->nrec < INT_MAX - 1 ? (int)c->nrec + (c->dropped > 0) : INT_MAX,
+        0);
+    for (i = 0; i < c->nrec; i++) {
+        push_rec(L, c, &c->recs[i], jid);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    if (c->dropped > 0) {
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "log");
+        lua_setfield(L, -2, "type");
+        lua_pushliteral(L, "error");
+        lua_setfield(L, -2, "level");
+        lua_pushfstring(L,
+                        "mucjoins: %I events or log lines lost "
+                        "(out of memory while recording them)",
+                        (lua_Integer)c->dropped);
+        lua_setfield(L, -2, "msg");
+        lua_rawseti(L, -2, (lua_Integer)c->nrec + 1);
+    }
+}
+
+/* Protected, the UV_BUILD closure: (tracker, nil, [session JID]) -> nil
+ * or the array of collected records. */
+int build_events(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+
+    push_events(L, &u->col, lua_type(L, 3) == LUA_TSTRING ? 3 : 0);
+    return 1;
+}
+
+/* Whether the binding writes record r (of the session whose JID is jid)
+ * to session.rooms_joined: joined and nick-changed set room = nick, left
+ * clears room. */
+static int writes_rooms(const struct collect *c, const struct rec *r,
+                        const char *jid, size_t jlen)
+{
+    if (r->kind != MJ_EV_JOINED && r->kind != MJ_EV_NICK_CHANGED &&
+        r->kind != MJ_EV_LEFT)
+        return 0;
+    if (r->off[F_ROOM] == ABSENT || r->off[F_JID] == ABSENT ||
+        r->len[F_JID] != jlen ||
+        memcmp(c->buf + r->off[F_JID], jid, jlen) != 0)
+        return 0;
+    return r->kind == MJ_EV_LEFT || r->off[F_NICK] != ABSENT;
+}
+
+/* Protected, the UV_APPLY closure: (tracker, session table, session JID,
+ * want) -> nil or the array of records (build_events). Writes what the
+ * core decided about rooms to session.rooms_joined (created, and also
+ * set as session.joined_rooms, when it is not a table), exactly as the
+ * module did in Lua, and marks those records applied. Returns the array
+ * when want is true or a record needs the module (a log line, a self-ping
+ * to send, a leave the client must be told about: mj_reason_notice(), a
+ * ghost's; records lost); else nil. */
+int apply_events(lua_State *L)
+{
+    struct tracker *u = lua_touserdata(L, 1);
+    struct collect *c = &u->col;
+    size_t jlen = 0, i;
+    const char *jid = lua_tolstring(L, 3, &jlen);
+    int want = lua_toboolean(L, 4) || c->dropped > 0, rooms = 0;
+
+    for (i = 0; i < c->nrec; i++) {
+        struct rec *r = &c->recs[i];
+
+        if (jid == NULL || !writes_rooms(c, r, jid, jlen)) {
+            want = want || r->kind == REC_LOG ||
+                   r->kind == MJ_EV_PING_NEEDED || r->kind == MJ_EV_JOINED ||
+                   r->kind == MJ_EV_NICK_CHANGED || r->kind == MJ_EV_LEFT;
+            continue;
+        }
+        if (r->kind == MJ_EV_LEFT &&
+            mj_reason_notice((mj_reason)r->reason) != NULL)
+            want = 1; /* the module sends the notice (ev.notice) */
+        if (rooms == 0) {
+            if (lua_getfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
+                LUA_TTABLE) {
+                lua_pop(L, 1);
+                lua_createtable(L, 0, 4);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
+            }
+            rooms = lua_gettop(L);
+            lua_getfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+            if (!lua_rawequal(L, -1, rooms)) {
+                lua_pushvalue(L, rooms);
+                lua_setfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pushlstring(L, c->buf + r->off[F_ROOM], r->len[F_ROOM]);
+        if (r->kind == MJ_EV_LEFT)
+            lua_pushnil(L);
+        else
+            lua_pushlstring(L, c->buf + r->off[F_NICK], r->len[F_NICK]);
+        lua_settable(L, rooms);
+        r->applied = 1;
+    }
+    if (want)
+        push_events(L, c, 3);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static void set_opt_str(lua_State *L, mj_str s, const char *key)
+{
+    if (s.ptr == NULL)
+        return;
+    lua_pushlstring(L, s.ptr, s.len);
+    lua_setfield(L, -2, key);
+}
+
+/* Protected: (tracker, session) -> array of room tables. */
+int build_rooms(lua_State *L)
+{
+    const mj_session *s = lua_touserdata(L, 2);
+    mj_room_info ri;
+    size_t cursor = 0;
+    lua_Integer n = 0;
+
+    lua_newtable(L);
+    while (mj_session_next_room(s, &cursor, &ri)) {
+        lua_createtable(L, 0, 5);
+        set_opt_str(L, ri.room, "room");
+        lua_pushstring(L, mj_state_name(ri.state));
+        lua_setfield(L, -2, "state");
+        set_opt_str(L, ri.nick, "nick");
+        set_opt_str(L, ri.pending_nick, "pending_nick");
+        lua_pushnumber(L, (lua_Number)ri.since);
+        lua_setfield(L, -2, "since");
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+/* Protected: (tracker) -> array of session JIDs. */
+int build_sessions(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+    size_t cursor = 0;
+    lua_Integer n = 0;
+    mj_session *s;
+
+    lua_newtable(L);
+    while ((s = mj_tracker_next_session(u->tr, &cursor)) != NULL) {
+        mj_str jid = mj_session_jid(s);
+
+        lua_pushlstring(L, jid.ptr != NULL ? jid.ptr : "", jid.len);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}

@@ -1,0 +1,210 @@
+/*
+ * mucjoins_lua.h - what the parts of the Lua binding share (private: the
+ * binding is one shared object, mucjoins.so, built from the lua/ C files; only
+ * luaopen_mucjoins is exported). The parts, along their seams:
+ *
+ *   mucjoins_lua.c  the tracker userdata, the session cache, the methods,
+ *                   configuration, luaopen_mucjoins
+ *   mj_collect.c    collecting events and log lines while the core runs
+ *                   (no Lua API there)
+ *   mj_read.c       util.stanza tables -> the core's mj_stanza view
+ *   mj_results.c    turning what the core reported into Lua values
+ */
+#ifndef MUCJOINS_LUA_H
+#define MUCJOINS_LUA_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* The core is linked into this module, compiled with -DMJ_STATIC (see
+ * the Makefile): none of its symbols is exported, only luaopen_mucjoins. */
+#include "mucjoins.h"
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#define NS_MUC      "http://jabber.org/protocol/muc"
+#define NS_MUC_USER "http://jabber.org/protocol/muc#user"
+#define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_DELAY    "urn:xmpp:delay"
+#define NS_XDELAY   "jabber:x:delay"
+#define NS_REF      "urn:xmpp:reference:0"
+#define NS_PING     "urn:xmpp:ping"
+#define NS_DISCO    "http://jabber.org/protocol/disco#info"
+#define NS_SELF_PING_OPT                                                      \
+    "http://jabber.org/protocol/muc#self-ping-optimization"
+
+/* ---------------------------------------------------------------------- */
+/* Collecting events and log lines while the core runs (mj_collect.c)     */
+
+enum {
+    REC_LOG = 0 /* otherwise an mj_event_type */
+};
+
+/* String slots of a record. A log line uses slot 0 for its message. */
+enum {
+    F_JID,
+    F_ROOM,
+    F_NICK,
+    F_OLD_NICK,
+    F_CONDITION,
+    F_TEXT,
+    F_ALT_VENUE,
+    F_FROM_NICK,
+    NFIELDS
+};
+
+#define ABSENT SIZE_MAX
+
+struct rec {
+    int kind;            /* REC_LOG or an mj_event_type */
+    int level;           /* mj_log_level of a log line */
+    int reason;          /* mj_reason of an event */
+    uint32_t ping_id;    /* MJ_EV_PING_NEEDED */
+    int applied;         /* written to session.rooms_joined by the binding */
+    size_t off[NFIELDS]; /* into collect.buf; ABSENT: no string */
+    size_t len[NFIELDS];
+};
+
+struct collect {
+    lua_Alloc alloc;
+    void *alloc_ud;
+    struct rec *recs;
+    size_t nrec, caprec;
+    char *buf;
+    size_t nbuf, capbuf;
+    size_t dropped; /* records lost to allocation failure, this call */
+    /* Events counted as they are reported (t:counts()): the module's
+     * metrics, without an event table per event. Index: the reason. */
+    uint64_t n_joined, n_mention;
+    uint64_t n_left[MJ_R_TIMEOUT + 1], n_failed[MJ_R_TIMEOUT + 1];
+};
+
+void col_free(struct collect *c);
+void col_reset(struct collect *c);
+/* mj_config.on_event and mj_config.log; ud is the struct collect */
+void on_event(void *ud, const mj_event *ev);
+void on_log(void *ud, mj_log_level level, const char *msg);
+
+/* ---------------------------------------------------------------------- */
+/* Upvalues shared by every method (mucjoins_lua.c)                        */
+
+#define NOUTCOMES (MJ_O_AMBIGUOUS + 1)
+#define NERRORS   (-MJ_ENOTFOUND) /* MJ_ENOMEM (-1) .. MJ_ENOTFOUND */
+#define NEVENTS   MJ_EV_MENTION   /* MJ_EV_JOINED (1) .. */
+#define NREASONS  MJ_R_TIMEOUT    /* MJ_R_TECHNICAL (1) .. */
+#define NLEVELS   (MJ_LOG_ERROR + 1)
+#define NVERDICTS (MJ_PING_UNKNOWN + 1)
+
+enum {
+    UV_MT = 1,
+    /* table keys, as in uv_keys[] */
+    UV_NAME,
+    UV_ATTR,
+    UV_TAGS,
+    UV_XMLNS,
+    UV_TYPE,
+    UV_FROM,
+    UV_TO,
+    UV_ID,
+    UV_CODE,
+    UV_NICK,
+    UV_JID,
+    UV_URI,
+    UV_BY,
+    UV_ROOM,
+    UV_OLD_NICK,
+    UV_REASON,
+    UV_CONDITION,
+    UV_TEXT,
+    UV_ALT_VENUE,
+    UV_FROM_NICK,
+    UV_PING_ID,
+    UV_LEVEL,
+    UV_MSG,
+    UV_LOG, /* "log", the type of log records */
+    UV_FULL_JID,
+    UV_ROOMS_JOINED,
+    UV_JOINED_ROOMS,
+    UV_APPLIED,
+    UV_VAR,
+    /* names */
+    UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
+    UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
+    UV_EVENT = UV_ERROR + NERRORS,       /* NEVENTS: mj_event_name(1..) */
+    UV_REASON_NAME = UV_EVENT + NEVENTS, /* NREASONS: mj_reason_name(1..) */
+    UV_LEVEL_NAME = UV_REASON_NAME + NREASONS, /* NLEVELS */
+    UV_VERDICT = UV_LEVEL_NAME + NLEVELS,      /* NVERDICTS */
+    UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
+    UV_APPLY,                          /* apply_events (nil in itself) */
+    NUPVALUES = UV_APPLY
+};
+
+extern const char *const uv_keys[];
+
+/* ---------------------------------------------------------------------- */
+/* The tracker userdata (mucjoins_lua.c)                                   */
+
+struct tracker {
+    const void *magic; /* &tracker_key of this copy (check_tracker) */
+    mj_tracker *tr;    /* NULL once freed */
+    int busy;          /* results are being built: no re-entry */
+    mj_config cfg;     /* as last applied (the core has no getter) */
+    struct collect col;
+    uint64_t dropped_total;
+    mj_session *last; /* the session of the last session_of(), or NULL */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Building results (mj_results.c)                                         */
+
+void push_name(lua_State *L, int first, int n, int i, const char *s);
+void push_outcome(lua_State *L, mj_outcome oc);
+void push_error(lua_State *L, int rc);
+void push_verdict(lua_State *L, mj_ping_verdict v);
+const char *level_name(int level);
+/* The protected builders, called through try_build() */
+int build_events(lua_State *L);
+int apply_events(lua_State *L);
+int build_rooms(lua_State *L);
+int build_sessions(lua_State *L);
+
+/* ---------------------------------------------------------------------- */
+/* util.stanza table -> mj_stanza (mj_read.c)                              */
+
+enum {
+    A_FROM,
+    A_TO,
+    A_ID,
+    A_ITEM_NICK,
+    A_DESTROY_JID,
+    A_DESTROY_REASON,
+    A_ERROR_TYPE,
+    A_ERROR_CONDITION,
+    A_ERROR_BY,
+    A_BODY,
+    A_DELAY_FROM,                                /* MJ_MAX_DELAY slots */
+    A_MENTION_URI = A_DELAY_FROM + MJ_MAX_DELAY, /* MJ_MAX_REFS slots */
+    NANCHORS = A_MENTION_URI + MJ_MAX_REFS
+};
+
+/* Stack slots used by the conversion above the anchors (nesting depth:
+ * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
+#define CONV_STACK 24
+
+/* convert()'s dir: what the session sends or receives (only what the core
+ * reads of it, mj_stanza_needs()), or the whole view. */
+enum { CONV_IN = 0, CONV_OUT = 1, CONV_FULL = 2 };
+
+#define LIT_EQ(s, n, lit)                                                     \
+    ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
+
+int rawkey(lua_State *L, int t, int k);
+unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st);
+int convert(lua_State *L, int stanza, int anchor, unsigned need,
+            mj_stanza *st);
+int lists_self_ping_opt(lua_State *L, int idx);
+
+#endif

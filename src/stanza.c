@@ -1,0 +1,76 @@
+/* Building an mj_stanza view: the extraction rules every builder shares
+ * (the Lua binding reading util.stanza tables, the replay tool reading
+ * XML), so that one stanza means one thing everywhere. Where in the
+ * document an element is (which <x/>, which child) is the builder's
+ * business; what its name, type, status code or namespace means is
+ * decided here. */
+#include <string.h>
+
+#include "internal.h"
+
+#define LIT_EQ(s, n, lit)                                                     \
+    ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
+
+int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len)
+{
+    if (st == NULL)
+        return 0;
+    if (LIT_EQ(name, len, "presence"))
+        st->kind = MJ_KIND_PRESENCE;
+    else if (LIT_EQ(name, len, "message"))
+        st->kind = MJ_KIND_MESSAGE;
+    else if (LIT_EQ(name, len, "iq"))
+        st->kind = MJ_KIND_IQ;
+    else
+        return 0;
+    return 1;
+}
+
+void mj_stanza_set_type(mj_stanza *st, const char *s, size_t n)
+{
+    if (st == NULL)
+        return;
+    if (s == NULL)
+        st->type = st->kind == MJ_KIND_PRESENCE ? MJ_T_AVAILABLE : MJ_T_OTHER;
+    else if (LIT_EQ(s, n, "error"))
+        st->type = MJ_T_ERROR;
+    else if (st->kind == MJ_KIND_PRESENCE)
+        st->type = LIT_EQ(s, n, "unavailable") ? MJ_T_UNAVAILABLE : MJ_T_OTHER;
+    else if (st->kind == MJ_KIND_MESSAGE)
+        st->type = LIT_EQ(s, n, "groupchat") ? MJ_T_GROUPCHAT : MJ_T_OTHER;
+    else if (LIT_EQ(s, n, "get"))
+        st->type = MJ_T_GET;
+    else if (LIT_EQ(s, n, "set"))
+        st->type = MJ_T_SET;
+    else
+        st->type = LIT_EQ(s, n, "result") ? MJ_T_RESULT : MJ_T_OTHER;
+}
+
+void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
+{
+    int code;
+    size_t i;
+
+    if (st == NULL)
+        return;
+    if (s == NULL || n != 3 || s[0] < '1' || s[0] > '9' || s[1] < '0' ||
+        s[1] > '9' || s[2] < '0' || s[2] > '9') {
+        st->status_malformed = 1;
+        return;
+    }
+    code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    for (i = 0; i < st->nstatus && i < MJ_MAX_STATUS; i++)
+        if (st->status[i] == code)
+            return; /* a repeated code adds nothing */
+    if (st->nstatus >= MJ_MAX_STATUS) {
+        st->status_malformed = 1; /* more codes than a view holds */
+        return;
+    }
+    st->status[st->nstatus++] = code;
+}
+
+int mj_stanza_content_ns(const char *ns, size_t len)
+{
+    return ns == NULL || LIT_EQ(ns, len, "jabber:client") ||
+           LIT_EQ(ns, len, "jabber:server");
+}
