@@ -162,22 +162,24 @@ int mj_prep_part_slow(mj_profile profile, const char *in, size_t len,
     if (prof == NULL)
         return MJ_ENOMEM; /* ICU could not load its profile data */
 
-    /* At most 1023 bytes of UTF-8 always fit in 1024 UTF-16 units. */
-    if (len > 0) {
-        u_strFromUTF8(src, MJ_PART_MAX + 1, &src_len, in, (int32_t)len, &err);
-        if (U_FAILURE(err))
-            return MJ_EJID;
-    }
     /* Not stream-safe (a run of more than MJ_SAFE_RUN non-starters):
      * refused before the normaliser, which would sort the run in
-     * quadratic time. Prosody would accept such a part. */
-    switch (mj_safe_check(src, src_len)) {
+     * quadratic time. Prosody would accept such a part. Checked on the
+     * UTF-8, so that a refusal stops at the run instead of converting
+     * the whole part first (bad UTF-8 is refused either way). */
+    switch (mj_safe_check_utf8(in, (int32_t)len)) {
     case 0:
         return MJ_EJID;
     case 1:
         break;
     default:
         return MJ_ENOMEM; /* ICU's data could not be loaded */
+    }
+    /* At most 1023 bytes of UTF-8 always fit in 1024 UTF-16 units. */
+    if (len > 0) {
+        u_strFromUTF8(src, MJ_PART_MAX + 1, &src_len, in, (int32_t)len, &err);
+        if (U_FAILURE(err))
+            return MJ_EJID;
     }
 
     dst_len = usprep_prepare(prof, src, src_len, dst, MJ_PART_MAX + 1,
@@ -223,7 +225,8 @@ int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
     if (len >= 8) {
         for (i = 0; i + 8 < len; i += 8) {
             memcpy(&w, s + i, 8);
-            hi |= w;
+            if (w & HIGH) /* not ASCII: ICU's, without reading the rest */
+                return mj_prep_part_slow(profile, in, len, out, cap, out_len);
             w = swar_prep(profile, w, &bad);
             if (store)
                 memcpy(o + i, &w, 8);

@@ -3,6 +3,7 @@
 
 #include <unicode/uchar.h>
 #include <unicode/utf16.h>
+#include <unicode/utf8.h>
 
 #include "mucjoins.h"
 #include "streamsafe.h"
@@ -119,6 +120,49 @@ int mj_safe_check(const UChar *src, int32_t n)
         UChar32 c;
         U16_NEXT(src, i, n, c);
         if (mj_safe_next(&s, c))
+            return 0;
+    }
+    return 1;
+}
+
+/* The same on UTF-8, before any conversion: a part that is not
+ * stream-safe is refused after the code points up to its long run, not
+ * after converting all of it to UTF-16 (jid.c). A supplementary code
+ * point counts as not inert in the first pass, like its surrogates
+ * above; a malformed sequence too (and as a starter in the second pass:
+ * the conversion refuses it later anyway). */
+int mj_safe_check_utf8(const char *str, int32_t n)
+{
+    const uint8_t *src = (const uint8_t *)str;
+    mj_safe_scan s;
+    int32_t i = 0, span = 0;
+    UChar32 c;
+
+    pthread_once(&busy_once, busy_build);
+    if (!busy_ok)
+        return -1;
+    while (i < n) {
+        if (src[i] < 0x80) { /* ASCII: inert */
+            i++;
+            span = 0;
+            continue;
+        }
+        U8_NEXT(src, i, n, c);
+        if (c < 0 || c > 0xFFFF || (busy_bmp[c >> 3] & (1u << (c & 7)))) {
+            if (++span >= MJ_SAFE_MIN_SPAN)
+                break;
+        } else {
+            span = 0;
+        }
+    }
+    if (i >= n && span < MJ_SAFE_MIN_SPAN)
+        return 1;
+    i = 0;
+    if (mj_safe_init(&s) != MJ_OK)
+        return -1;
+    while (i < n) {
+        U8_NEXT(src, i, n, c);
+        if (mj_safe_next(&s, c < 0 ? 0xFFFD : c))
             return 0;
     }
     return 1;

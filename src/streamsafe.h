@@ -57,4 +57,10 @@ int mj_safe_next(mj_safe_scan *s, UChar32 c);
  * cannot be loaded. One pass, linear in n. */
 int mj_safe_check(const UChar *src, int32_t n);
 
+/* The same on UTF-8 text (n bytes), the same answer as mj_safe_check()
+ * on its UTF-16 conversion (malformed sequences count as U+FFFD, a
+ * starter). It stops at the run that breaks the rule, so a refusal costs
+ * the code points up to that run. */
+int mj_safe_check_utf8(const char *src, int32_t n);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/utf16.h>
+#include <unicode/utf8.h>
 
 #include "jid.h"
 #include "streamsafe.h"
@@ -843,6 +844,77 @@ TEST(not_stream_safe_refused)
     CHECK_INT(mj_jid_prep(jid, len, out, sizeof out, &n), MJ_OK);
 }
 
+/* The check on UTF-8 (before the conversion, so that a refused part
+ * costs the code points up to its long run) gives the same answer as the
+ * one on UTF-16, on random text mixing starters, marks of both classes,
+ * code points decomposing into non-starters and supplementary ones. */
+TEST(stream_safe_utf8_same_as_utf16)
+{
+    static const UChar32 pool[] = {
+        'a',     0x0431, 0x0301, 0x0316, 0x0F73, 0x0344,  0x1D165,
+        0x1D167, 0xAC00, 0xFDFA, 0x00E9, 0x4E2D, 0x1F600, 0x0345,
+    };
+    const size_t npool = sizeof pool / sizeof pool[0];
+    uint32_t seed = 12345;
+    for (int t = 0; t < 3000; t++) {
+        char u8[1200];
+        UChar u16[1200];
+        int32_t n8 = 0, n16 = 0;
+        int len = 1 + t % 200;
+        for (int i = 0; i < len;) {
+            seed = seed * 1103515245u + 12345u;
+            UChar32 c = pool[(seed >> 16) % npool];
+            /* long stretches of one code point, now and then */
+            int rep = (seed >> 8) % 4 == 0 ? 1 + (int)((seed >> 10) % 40) : 1;
+            for (int r = 0; r < rep && i < len; r++, i++) {
+                UBool e = 0;
+                U8_APPEND(u8, n8, (int32_t)sizeof u8, c, e);
+                U16_APPEND(u16, n16, 1200, c, e);
+                CHECK(!e);
+            }
+        }
+        CHECK_INT(mj_safe_check_utf8(u8, n8), mj_safe_check(u16, n16));
+    }
+    /* runs of exactly 30 and 31 marks, anywhere */
+    for (int lead = 0; lead < 40; lead++) {
+        for (int run = 29; run <= 32; run++) {
+            char u8[200];
+            UChar u16[200];
+            int32_t n8 = 0, n16 = 0;
+            UBool e = 0;
+            for (int i = 0; i < lead; i++) {
+                U8_APPEND(u8, n8, 200, 0x0431, e);
+                U16_APPEND(u16, n16, 200, 0x0431, e);
+            }
+            for (int i = 0; i < run; i++) {
+                U8_APPEND(u8, n8, 200, 0x0301, e);
+                U16_APPEND(u16, n16, 200, 0x0301, e);
+            }
+            CHECK(!e);
+            CHECK_INT(mj_safe_check_utf8(u8, n8), run <= 30);
+            CHECK_INT(mj_safe_check(u16, n16), run <= 30);
+        }
+    }
+    /* it stops at the run: what follows is not read (here bad UTF-8,
+     * which the conversion would have refused); the part is refused
+     * either way */
+    {
+        char in[200], out[400];
+        size_t len = marks(in, 31, 1, 0), n;
+        in[len++] = '\xff';
+        CHECK_INT(mj_safe_check_utf8(in, (int32_t)len), 0);
+        CHECK_INT(
+            mj_prep_part(MJ_PROFILE_RESOURCE, in, len, out, sizeof out, &n),
+            MJ_EJID);
+        len = marks(in, 30, 1, 0);
+        in[len++] = '\xff';
+        CHECK_INT(mj_safe_check_utf8(in, (int32_t)len), 1);
+        CHECK_INT(
+            mj_prep_part(MJ_PROFILE_RESOURCE, in, len, out, sizeof out, &n),
+            MJ_EJID);
+    }
+}
+
 /* The bound the stream-safe shortcut rests on: no code point's NFKD
  * gives a run more than MJ_SAFE_CP_MAX non-starters (leading, trailing,
  * or all of it), and an inert code point gives none. */
@@ -994,6 +1066,7 @@ int main(void)
     RUN(fast_equals_icu_long_ascii);
     RUN(not_stream_safe_refused);
     RUN(stream_safe_bound_every_code_point);
+    RUN(stream_safe_utf8_same_as_utf16);
     RUN(prosody_oracle);
     return test_summary("jid");
 }
