@@ -145,6 +145,23 @@ static char *marks_text(size_t len)
     return b.p;
 }
 
+/* The worst text that is still stream-safe (the core refuses a JID part
+ * with a run of more than 30 non-starters, src/streamsafe.c): "a" and 30
+ * marks alternating U+0316 (class 220) and U+0301 (class 230), which the
+ * normaliser must reorder, repeated; len bytes in all. */
+static char *marks30_text(size_t len)
+{
+    struct buf b = {0};
+    while (b.len + 61 <= len) {
+        bput(&b, "a", 1);
+        for (int i = 0; i < 30; i++)
+            bput(&b, i & 1 ? "\xcc\x81" : "\xcc\x96", 2);
+    }
+    while (b.len < len)
+        bput(&b, "a", 1);
+    return b.p;
+}
+
 /* Benign non-ASCII text of len bytes (Cyrillic prose). */
 static char *cyrillic_text(size_t len)
 {
@@ -662,21 +679,37 @@ static void setup_nick(struct cycle *c, const char *what, const char *nick2)
 static char *nick_marks;
 static char *nick_cyr;
 static char *nick_ascii;
+static char *nick_m30;
 
 static void rows_nick(void)
 {
     struct cycle t, a, t2;
     setup_nick(&t, "nick change 303 to an ASCII nick", "romeo2");
     setup_nick(&t2, "the same, nick 1000 B Cyrillic", nick_cyr);
-    setup_nick(&a, "nick 1021 B: a + 255 U+0301 + 255 U+0316", nick_marks);
+    setup_nick(&a,
+               "nick 1021 B: a + 255 U+0316 + 255 U+0301 (refused: not "
+               "stream-safe)",
+               nick_marks);
     row("nick", "presence: nick change, item nick (6-stanza cycle) vs ASCII",
         &t, &a);
     /* t2 is same-size non-ASCII: rebuild a for a fair pair (fresh state) */
     free_cycle(&a);
-    setup_nick(&a, "nick 1021 B: a + 255 U+0301 + 255 U+0316", nick_marks);
+    setup_nick(&a,
+               "nick 1021 B: a + 255 U+0316 + 255 U+0301 (refused: not "
+               "stream-safe)",
+               nick_marks);
     row("nick-cyr",
         "presence: nick change, item nick (6-stanza cycle) vs Cyrillic", &t2,
         &a);
+    free_cycle(&a);
+    /* the refused nick above stops at its first long run: the worst nick
+     * that prepares has its marks in runs of 30, broken by a letter */
+    setup_nick(&a, "nick 1021 B: (a + 30 marks U+0316/U+0301) x16, prepares",
+               nick_m30);
+    row("nick-m30",
+        "presence: nick change, stream-safe marks (6-stanza cycle) vs "
+        "Cyrillic",
+        &t2, &a);
     free_cycle(&t);
     free_cycle(&t2);
     free_cycle(&a);
@@ -698,7 +731,7 @@ static void setup_destroy(struct cycle *c, const char *what, const char *jid,
         xml_bytes(&c->st[0]) + xml_bytes(&c->st[1]) + xml_bytes(&c->st[2]);
 }
 
-static char *jid_marks, *jid_ascii, *jid_cyr, *text64k;
+static char *jid_marks, *jid_ascii, *jid_cyr, *jid_m30, *text64k;
 
 static void rows_destroy(void)
 {
@@ -785,13 +818,22 @@ static void rows_jid(void)
 {
     struct cycle t, a;
     setup_forged(&t, "from: ASCII JID, 3 parts x 1021 B", jid_ascii);
-    setup_forged(&a, "from: 3 parts x 1021 B of marks (stringprep)",
+    setup_forged(&a,
+                 "from: 3 parts x 1021 B of marks (refused: not "
+                 "stream-safe)",
                  jid_marks);
     row("jid", "JID: from of a self-presence, unknown room (1 stanza)", &t,
         &a);
     free_cycle(&t);
     setup_forged(&t, "from: Cyrillic JID, 3 parts x ~1020 B", jid_cyr);
     row("jid-cyr", "JID: the same vs a non-ASCII JID", &t, &a);
+    free_cycle(&a);
+    setup_forged(&a,
+                 "from: 3 parts x 1021 B of (a + 30 marks) (stringprep, "
+                 "prepares)",
+                 jid_m30);
+    row("jid-m30", "JID: the worst JID that prepares vs a non-ASCII JID", &t,
+        &a);
     free_cycle(&t);
     free_cycle(&a);
 }
@@ -848,13 +890,15 @@ static void setup_refs(struct cycle *c, const char *what, const char *body,
     c->bytes = xml_bytes(&c->st[0]);
 }
 
-static char *uri_marks, *body_pad_refs;
+static char *uri_marks, *uri_m30, *uri_cyr, *body_pad_refs;
 
 static void rows_refs(void)
 {
     struct cycle t, a;
-    setup_refs(&a, "8 refs: xmpp: + 3 parts x 1021 B of marks, escaped", "hi",
-               uri_marks, MJ_MAX_REFS);
+    setup_refs(&a,
+               "8 refs: xmpp: + 2 x 1021 B of marks, escaped (refused: not "
+               "stream-safe)",
+               "hi", uri_marks, MJ_MAX_REFS);
     /* the typical message of the same size: one short reference and
      * ASCII prose making up the size */
     size_t pad = a.bytes > 300 ? a.bytes - 300 : 10;
@@ -862,6 +906,17 @@ static void rows_refs(void)
     setup_refs(&t, "1 ref to room/other + ASCII prose", body_pad_refs,
                "xmpp:" ROOM "/romeo", 1);
     row("refs", "message: XEP-0372 references (1 stanza)", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    /* the refused JIDs above stop at their first long run: the worst
+     * references that prepare, next to as many non-ASCII ones */
+    setup_refs(&t,
+               "8 refs: xmpp: + Cyrillic JID 2 x 1020 B @ " DOMAIN ", escaped",
+               "hi", uri_cyr, MJ_MAX_REFS);
+    setup_refs(&a, "8 refs: xmpp: + 2 x 1021 B of (a + 30 marks), escaped",
+               "hi", uri_m30, MJ_MAX_REFS);
+    row("refs-cyr", "message: XEP-0372 references (1 stanza) vs non-ASCII", &t,
+        &a);
     free_cycle(&t);
     free_cycle(&a);
 }
@@ -878,10 +933,27 @@ static void setup_delay(struct cycle *c, const char *what, const char *from,
 static void rows_delay(void)
 {
     struct cycle t, a;
-    setup_delay(&t, "1 delay from the server", "example.org", 1);
-    setup_delay(&a, "4 delays from JIDs of 3x1021 B of marks", jid_marks,
+    /* 4 delays from JIDs of the same lengths: the check prepares every
+     * from, so a delay from the server (a short JID) is not a typical
+     * input of the same size */
+    setup_delay(&t, "4 delays from ASCII JIDs, 3 parts x 1021 B", jid_ascii,
                 MJ_MAX_DELAY);
-    row("delay", "message: <delay from> (history check, 1 stanza)", &t, &a);
+    setup_delay(&a,
+                "4 delays from JIDs of 3x1021 B of marks (refused: not "
+                "stream-safe)",
+                jid_marks, MJ_MAX_DELAY);
+    row("delay", "message: <delay from> (history check, 1 stanza) vs ASCII",
+        &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    setup_delay(&t, "4 delays from Cyrillic JIDs, 3 parts x ~1020 B", jid_cyr,
+                MJ_MAX_DELAY);
+    setup_delay(&a,
+                "4 delays from JIDs of 3x1021 B of (a + 30 marks), prepare",
+                jid_m30, MJ_MAX_DELAY);
+    row("delay-cyr",
+        "message: <delay from> (history check, 1 stanza) vs non-ASCII", &t,
+        &a);
     free_cycle(&t);
     free_cycle(&a);
 }
@@ -935,16 +1007,30 @@ static void setup_ping(struct cycle *c, const char *what, size_t nrooms,
     c->bytes = xml_bytes(&c->st[0]) + xml_bytes(&c->st[1]);
 }
 
-static char *room_occ_marks;
-
 static void rows_ping(void)
 {
     struct cycle t, a;
-    setup_ping(&t, "ambiguous 303, ping answered: result", 1, MJ_T_RESULT,
-               ROOM "/" NICK, NULL);
-    setup_ping(&a, "answer: error item-not-found, by = 3x1021 B of marks", 1,
-               MJ_T_ERROR, room_occ_marks, jid_marks);
-    row("ping", "self-ping answer (2-stanza cycle)", &t, &a);
+    /* the answer's by is prepared: the typical answer of the same size is
+     * the same error with a long by, ASCII or not (a result has no by) */
+    setup_ping(&t,
+               "ambiguous 303, answer: error item-not-found, by = ASCII JID "
+               "3x1021 B",
+               1, MJ_T_ERROR, ROOM "/" NICK, jid_ascii);
+    setup_ping(&a,
+               "the same, by = 3x1021 B of marks (refused: not stream-safe)",
+               1, MJ_T_ERROR, ROOM "/" NICK, jid_marks);
+    row("ping", "self-ping answer (2-stanza cycle) vs ASCII", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    /* by: the most expensive JID that prepares (a refused one stops at
+     * its first long run) */
+    setup_ping(&t,
+               "ambiguous 303, answer: error item-not-found, by = Cyrillic "
+               "JID 3x~1020 B",
+               1, MJ_T_ERROR, ROOM "/" NICK, jid_cyr);
+    setup_ping(&a, "the same, by = 3x1021 B of (a + 30 marks), prepares", 1,
+               MJ_T_ERROR, ROOM "/" NICK, jid_m30);
+    row("ping-cyr", "self-ping answer (2-stanza cycle) vs non-ASCII", &t, &a);
     free_cycle(&t);
     free_cycle(&a);
     setup_ping(&t, "the same, session in 20 rooms", 20, MJ_T_RESULT,
@@ -961,25 +1047,39 @@ static void rows_ping(void)
 
 static void cyc_link(struct cycle *c)
 {
-    if (mj_tracker_link_lost(c->tr, c->str[0], strlen(c->str[0])) != MJ_OK)
+    int rc = mj_tracker_link_lost(c->tr, c->str[0], strlen(c->str[0]));
+    if (rc != MJ_OK && rc != MJ_EJID) /* a refused domain is an input too */
         die("mj_tracker_link_lost");
 }
 
 static void setup_link(struct cycle *c, const char *what, size_t pending,
                        const char *domain)
 {
-    char d[64];
+    char d[64], room[80], jid[64];
+    mj_session *o = NULL;
+    int rc;
     memset(c, 0, sizeof *c);
     c->what = what;
     c->fn = cyc_link;
     c->tr = new_tracker();
     c->s = open_session(c->tr, USER);
     join(c->s, ROOM, NICK);
-    /* the probed domain first: the newest losses are in front of it */
-    if (mj_tracker_link_lost(c->tr, domain, strlen(domain)) != MJ_OK)
+    /* the probed domain first: the newest losses are in front of it (a
+     * domain that does not prepare is refused, each time) */
+    rc = mj_tracker_link_lost(c->tr, domain, strlen(domain));
+    if (rc != MJ_OK && rc != MJ_EJID)
         die("link_lost");
+    /* a loss leaves a pending check only on a domain some tracked room
+     * is on: one room on each of the other domains (1000 per session,
+     * max_rooms) */
     for (size_t i = 1; i < pending; i++) {
         snprintf(d, sizeof d, "fake%zu.example", i);
+        if ((i - 1) % 1000 == 0) {
+            snprintf(jid, sizeof jid, "user%zu@example.org/r", i);
+            o = open_session(c->tr, jid);
+        }
+        snprintf(room, sizeof room, "r@%s", d);
+        join(o, room, NICK);
         if (mj_tracker_link_lost(c->tr, d, strlen(d)) != MJ_OK)
             die("link_lost");
     }
@@ -988,20 +1088,28 @@ static void setup_link(struct cycle *c, const char *what, size_t pending,
     c->bytes = 60 + strlen(domain); /* a stream header */
 }
 
-static char *domain_marks, *domain_ascii;
+static char *domain_marks, *domain_ascii, *domain_cyr, *domain_m30;
 
 static void rows_link(void)
 {
     struct cycle t, a;
     setup_link(&t, "link lost, 1 check pending", 1, DOMAIN);
-    setup_link(&a, "the 10,001st distinct domain lost", 10000, DOMAIN);
+    setup_link(&a, "the same, 10,000 checks pending (a room on each domain)",
+               10000, DOMAIN);
     row("link-many", "link loss (s2s-destroyed): many distinct domains", &t,
         &a);
     free_cycle(&t);
     free_cycle(&a);
     setup_link(&t, "domain 1021 B ASCII", 1, domain_ascii);
-    setup_link(&a, "domain 1021 B of marks (nameprep)", 1, domain_marks);
-    row("link-jid", "link loss: a long domain", &t, &a);
+    setup_link(&a, "domain 1021 B of marks (refused: not stream-safe)", 1,
+               domain_marks);
+    row("link-jid", "link loss: a long domain vs ASCII", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    setup_link(&t, "domain 1020 B Cyrillic", 1, domain_cyr);
+    setup_link(&a, "domain 1021 B of (a + 30 marks) (nameprep, prepares)", 1,
+               domain_m30);
+    row("link-jid-cyr", "link loss: a long domain vs non-ASCII", &t, &a);
     free_cycle(&t);
     free_cycle(&a);
 }
@@ -1183,8 +1291,17 @@ static void tick_setup(struct cycle *c, enum tickkind k, size_t n, int due)
     if (k == TK_CHECKS) {
         cfg.ping_start_delay = 1e12;
         mj_tracker_configure(c->tr, &cfg);
+        /* a loss leaves a pending check only on a domain some tracked
+         * room is on: one more room on each (1000 per session) */
+        mj_session *o = NULL;
         for (size_t i = 0; i < n; i++) {
             snprintf(d, sizeof d, "fake%zu.example", i);
+            if (i % 1000 == 0) {
+                snprintf(jid, sizeof jid, "checks%zu@example.org/r", i);
+                o = open_session(c->tr, jid);
+            }
+            snprintf(room, sizeof room, "r@%s", d);
+            join(o, room, NICK);
             if (mj_tracker_link_lost(c->tr, d, strlen(d)) != MJ_OK)
                 die("link_lost");
         }
@@ -1304,6 +1421,8 @@ static void build_inputs(void)
     jid_marks = make_jid(marks_text, 1021, NULL, 1021, 1021);
     jid_ascii = make_jid(ascii_part, 1021, NULL, 1021, 1021);
     jid_cyr = make_jid(cyr_part, 1020, NULL, 1020, 1020);
+    jid_m30 = make_jid(marks30_text, 1021, NULL, 1021, 1021);
+    nick_m30 = marks30_text(1021);
     text64k = ascii_text(65536);
     cond_long = ascii_part(4096);
     body_ascii = ascii_text(64001);
@@ -1328,25 +1447,43 @@ static void build_inputs(void)
     }
     {
         struct buf b = {0};
-        char *m = marks_text(1021);
-        bputs(&b, ROOM "/");
-        bputs(&b, m);
-        room_occ_marks = b.p;
-        free(m);
+        char *path = make_jid(marks30_text, 1021, DOMAIN, 0, 1021);
+        char *esc = percent_escape(path);
+        bputs(&b, "xmpp:");
+        bputs(&b, esc);
+        uri_m30 = b.p;
+        free(path);
+        free(esc);
+    }
+    {
+        struct buf b = {0};
+        char *path = make_jid(cyr_part, 1020, DOMAIN, 0, 1020);
+        char *esc = percent_escape(path);
+        bputs(&b, "xmpp:");
+        bputs(&b, esc);
+        uri_cyr = b.p;
+        free(path);
+        free(esc);
     }
     domain_marks = marks_text(1021);
     domain_ascii = ascii_part(1021);
+    domain_cyr = cyr_part(1020);
+    domain_m30 = marks30_text(1021);
 
-    /* the adversarial JIDs must be valid, or they test the refusal */
+    /* the marks JID (runs of 510 marks) is refused as not stream-safe:
+     * its rows measure the refusal; the JID of runs of 30 must prepare
+     * (the worst accepted input); the Cyrillic one too */
     char out[4096];
     size_t len;
-    if (mj_jid_prep(jid_marks, strlen(jid_marks), out, sizeof out, &len) !=
+    if (mj_jid_prep(jid_marks, strlen(jid_marks), out, sizeof out, &len) ==
         MJ_OK)
-        fprintf(stderr, "bench_adversarial: note: the marks JID does not "
-                        "prepare\n");
+        fprintf(stderr, "bench_adversarial: note: the marks JID prepares "
+                        "(expected: refused, not stream-safe)\n");
     if (mj_jid_prep(jid_cyr, strlen(jid_cyr), out, sizeof out, &len) != MJ_OK)
         fprintf(stderr, "bench_adversarial: note: the Cyrillic JID does not "
                         "prepare\n");
+    if (mj_jid_prep(jid_m30, strlen(jid_m30), out, sizeof out, &len) != MJ_OK)
+        die("the JID of marks in runs of 30 does not prepare");
 }
 
 int main(int argc, char **argv)
