@@ -38,10 +38,10 @@ if [ "$(id -u)" != 0 ]; then
         echo "deps: $optional is not installed (run as root to install it): the ejabberd suite will be skipped" >&2
         exit 0
     fi
-    echo "deps: missing Debian packages:$missing$optional (run as root, or install them)" >&2
+    echo "deps: missing Debian packages:$missing${optional:+ $optional} (run as root, or install them)" >&2
     exit 1
 fi
-echo "deps: installing$missing$optional" >&2
+echo "deps: installing$missing${optional:+ $optional}" >&2
 export DEBIAN_FRONTEND=noninteractive
 added_policy=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then
