@@ -8,7 +8,6 @@
 
 local filters = require "util.filters";
 local st = require "util.stanza";
-local new_cache = require "util.cache".new;
 local short_id = require "util.id".short;
 
 local full_sessions = prosody.full_sessions;
@@ -45,14 +44,19 @@ local log_changes = boolean_option("log_changes", false);
 local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
 local push_mentions_only = boolean_option("push_mentions_only", false);
 
--- State. A reload keeps the tracker, the outstanding pings and the
--- counters (module.save / module.restore below).
+-- State. A reload keeps the tracker, the salts of outstanding pings and
+-- the counters (module.save / module.restore below).
 
 local tracker = mj.new(config);
 local tracker_outgoing = tracker.outgoing;
 local tracker_incoming = tracker.incoming;
-local pings = new_cache(4096); -- iq id -> { jid =, ping_id = } of our self-pings
+-- Our self-pings' iq ids are "mjping-<ping id>-<salt>": the answer names
+-- its ping, the core checks it is the room's latest (no table of pings to
+-- fill or flush). Salts of earlier loads are kept so that pings sent
+-- before a reload are still recognised.
 local ping_salt = short_id();
+local ping_salts = { [ping_salt] = true };
+local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
 local reloading = false;
 local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
@@ -116,7 +120,6 @@ end
 
 local function send_self_ping(ev)
 	local id = "mjping-" .. ev.ping_id .. "-" .. ping_salt;
-	pings:set(id, { jid = ev.jid, ping_id = ev.ping_id });
 	local iq = st.iq({ type = "get", id = id, from = ev.jid, to = ev.room .. "/" .. ev.nick });
 	iq:tag("ping", { xmlns = NS_PING });
 	module:send(iq);
@@ -347,13 +350,18 @@ local function get_tracker()
 	return tracker;
 end
 
-local function get_pings()
-	return pings;
+-- The ping id of one of our self-pings' iq ids, or nil.
+local function our_ping_id(iq_id)
+	local ping_id, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
+	if not ping_salts[salt] then
+		return nil;
+	end
+	return tonumber(ping_id);
 end
 
 module:require("selfping")({
 	tracker = get_tracker;
-	pings = get_pings;
+	our_ping_id = our_ping_id;
 	call = call;
 	metric = pings_metric;
 	salt = ping_salt;
@@ -393,14 +401,14 @@ module:add_timer(tick_every, function()
 	return tick_every;
 end);
 
--- Reloads: the core's state lives in the tracker; keep it, and our
--- outstanding pings and counters.
+-- Reloads: the core's state lives in the tracker; keep it, and the salts
+-- of our outstanding pings and the counters.
 
 function module.save()
 	reloading = true;
 	return {
 		tracker = tracker;
-		pings = pings;
+		ping_salts = ping_salts;
 		refused_seen = refused_seen;
 		counted = counted;
 	};
@@ -413,8 +421,14 @@ function module.restore(data)
 	end
 	tracker_outgoing = tracker.outgoing;
 	tracker_incoming = tracker.incoming;
-	if data and data.pings then
-		pings = data.pings;
+	if data and data.ping_salts then
+		local kept = 1;
+		for salt in pairs(data.ping_salts) do
+			if kept < MAX_PING_SALTS and not ping_salts[salt] then
+				ping_salts[salt] = true;
+				kept = kept + 1;
+			end
+		end
 	end
 	if data and data.refused_seen then
 		refused_seen = data.refused_seen;

@@ -10,8 +10,9 @@ local full_sessions = prosody.full_sessions;
 
 local NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 
--- ctx: tracker() and pings() (both replaced on reload), call(method,
--- session, stanza, ...), metric (self_pings counter), salt, ping_timeout.
+-- ctx: tracker() (replaced on reload), our_ping_id(iq_id) (the ping id of
+-- one of our self-pings' iq ids, or nil), call(method, session, stanza,
+-- ...), metric (self_pings counter), salt, ping_timeout.
 return function(ctx)
 	local call = ctx.call;
 
@@ -58,11 +59,11 @@ return function(ctx)
 			return;
 		end
 		local tracker = ctx.tracker();
-		local pings = ctx.pings();
-		local ping = pings:get(attr.id or "");
+		local ping_id = ctx.our_ping_id(attr.id);
 		local is_answer = attr.type == "result" or attr.type == "error";
-		if ping and is_answer and ping.jid == attr.to then
-			pings:set(attr.id, nil);
+		if ping_id and is_answer then
+			-- the core ignores it unless it answers the room's latest ping
+			local ping = { jid = attr.to; ping_id = ping_id };
 			local ok, needs_features = pcall(tracker.ping_needs_features, tracker, ping.jid,
 				stanza, ping.ping_id);
 			if ok and needs_features then
