@@ -42,8 +42,11 @@ $(BUILD)/libmucjoins.a: $(CORE_OBJ)
 $(BUILD)/libmucjoins.so: $(CORE_OBJ)
 	$(CC) -shared -Wl,-soname,libmucjoins.so.0 -o $@ $^ $(ICU_LIBS) $(LDFLAGS)
 
-$(BUILD)/mucjoins-replay: tools/mucjoins-replay.c $(BUILD)/libmucjoins.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a -lexpat $(ICU_LIBS) $(LDFLAGS)
+# The replay tool, split the way expat's xmlwf is (tools/replay/main.c
+# names the parts); fuzz/fuzz_replay.c links all of them but main.c.
+REPLAY_SRC = $(wildcard tools/replay/*.c)
+$(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/libmucjoins.a
+	$(CC) $(CFLAGS_ALL) -o $@ $(REPLAY_SRC) $(BUILD)/libmucjoins.a -lexpat $(ICU_LIBS) $(LDFLAGS)
 
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
 # lua5.4 provides the symbols), only luaopen_mucjoins exported.
@@ -107,7 +110,7 @@ bench: all
 fuzz:
 	scripts/fuzz.sh
 
-FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/*.c fuzz/*.c bench/*.c)
+FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/replay/*.c tools/replay/*.h fuzz/*.c bench/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -1,5 +1,6 @@
-/* libFuzzer target for the replay tool's XML input (tools/mucjoins-replay.c
- * is compiled in, its main() renamed replay_main(); the tool is not edited).
+/* libFuzzer target for the replay tool's XML input: it links the tool's
+ * parts (tools/replay/, all but main.c) and does what main() does, parse
+ * the options (replay_options()) then replay the trace (replay_run()).
  *
  * The input is a trace file as the tool reads it. An optional first line
  * "#! OPTIONS" gives command-line options (tokens separated by spaces;
@@ -14,8 +15,9 @@
  * Seeds: fuzz/corpus/replay/ (the examples/ traces and stanzas captured
  * from a real Prosody). scripts/fuzz.sh builds it:
  * clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
- *   -Iinclude fuzz/fuzz_replay.c build/fuzz/libmucjoins-fuzz.a -lexpat
- *   -licuuc -o fuzz_replay */
+ *   -Iinclude -Itools/replay fuzz/fuzz_replay.c tools/replay/options.c
+ *   tools/replay/replay.c tools/replay/trace.c tools/replay/view.c
+ *   build/fuzz/libmucjoins-fuzz.a -lexpat -licuuc -o fuzz_replay */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,13 +26,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int replay_main(int argc, char **argv);
+#include "options.h"
+#include "replay.h"
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define main replay_main
-#include "../tools/mucjoins-replay.c"
-#undef main
 
 #define MAX_ARGS   10
 #define MAX_OPTLEN 40
@@ -103,7 +103,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     argv[argc++] = path;
     argv[argc] = NULL;
 
-    int code = replay_main(argc, argv);
+    struct replay_opts o;
+    int code;
+
+    replay_opts_init(&o);
+    code = replay_options(argc, argv, &o);
+    if (code < 0)
+        code = replay_run(&o);
     fflush(stdout);
     if (code != 0 && code != 1 && code != 2) {
         fprintf(stderr, "fuzz_replay: exit code %d\n", code);

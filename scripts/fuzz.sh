@@ -88,14 +88,21 @@ build_lib() {
 }
 
 build_target() {
-    local t=$1 extra=""
+    local t=$1 extra="" srcs="" libs="" s
     case $t in
-    fuzz_replay) extra="-D_GNU_SOURCE -lexpat" ;;
+    fuzz_replay)
+        # the replay tool's parts, all but its main()
+        extra="-D_GNU_SOURCE -Itools/replay"
+        for s in tools/replay/*.c; do
+            [ "$s" = tools/replay/main.c ] || srcs="$srcs $s"
+        done
+        libs="-lexpat"
+        ;;
     fuzz_jid | fuzz_mentions) extra="-Isrc" ;;
     esac
     # shellcheck disable=SC2086
-    "$CLANG" $CFLAGS -fsanitize=fuzzer -Iinclude $extra "fuzz/$t.c" \
-        "$out/libmucjoins-fuzz.a" -licuuc $extra -o "$out/$t"
+    "$CLANG" $CFLAGS -fsanitize=fuzzer -Iinclude $extra "fuzz/$t.c" $srcs \
+        "$out/libmucjoins-fuzz.a" -licuuc $libs -o "$out/$t"
 }
 
 echo "fuzz: building into $out/ (clang, -fsanitize=fuzzer,address,undefined)"

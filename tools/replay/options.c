@@ -1,0 +1,269 @@
+/*
+ * options.c - the replay tool's options: a table (name, argument, where
+ * the value goes, help text) from which replay_options() parses the
+ * command line and replay_usage() writes the help, the defaults taken
+ * from mj_config_init().
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+#include "trace.h"
+
+enum opt_kind {
+    O_HELP,    /* print the help and exit */
+    O_VERSION, /* print the version and exit */
+    O_FLAG,    /* store value in the int at off */
+    O_SIZE,    /* a whole number into the size_t at off */
+    O_UINT,    /* a whole number into the unsigned at off */
+    O_SECONDS  /* a number of seconds into the double at off */
+};
+
+struct opt {
+    char short_name;  /* -x, or 0 */
+    const char *name; /* --name */
+    const char *arg;  /* the value's name in the help; NULL: no value */
+    enum opt_kind kind;
+    size_t off;       /* into struct replay_opts */
+    int value;        /* O_FLAG: the value stored */
+    const char *help; /* lines after the first: '\n' (indented in the help);
+                         an option with a value gets " (default ...)" */
+};
+
+#define CFG(field) offsetof(struct replay_opts, cfg.field)
+
+/* In the order of the help text. */
+static const struct opt opts[] = {
+    {'q', "quiet", NULL, O_FLAG, offsetof(struct replay_opts, quiet), 1,
+     "print only the final table"},
+    {0, "max-rooms", "N", O_SIZE, CFG(max_rooms), 0,
+     "joined rooms per session"},
+    {0, "max-pending", "N", O_SIZE, CFG(max_pending), 0,
+     "pending joins per session"},
+    {0, "pending-timeout", "S", O_SECONDS, CFG(pending_timeout), 0,
+     "seconds before a pending join, nick change or leave\nexpires"},
+    {0, "legacy-joins", NULL, O_FLAG, CFG(legacy_joins), 1,
+     "track joins sent without the MUC <x/>"},
+    {0, "no-self-ping", NULL, O_FLAG, CFG(self_ping), 0,
+     "never ask for self-pings (XEP-0410)"},
+    {0, "ping-start-delay", "S", O_SECONDS, CFG(ping_start_delay), 0,
+     "after a <link-lost/>"},
+    {0, "ping-timeout", "S", O_SECONDS, CFG(ping_timeout), 0,
+     "a ping's answer"},
+    {0, "ping-backoff", "S", O_SECONDS, CFG(ping_backoff), 0,
+     "first retry after an unknown answer"},
+    {0, "ping-retries", "N", O_UINT, CFG(ping_retries), 0,
+     "unknown answers retried"},
+    {0, "ping-budget", "N", O_SIZE, CFG(ping_budget), 0,
+     "pings outstanding per remote domain"},
+    {'v', "verbose", NULL, O_FLAG, offsetof(struct replay_opts, verbose), 1,
+     "print the tracker's log on standard error"},
+    {0, "version", NULL, O_VERSION, 0, 0, "print the version and exit"},
+    {'h', "help", NULL, O_HELP, 0, 0, "print this help and exit"},
+};
+
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+/* The help's option column: labels are padded to HELP_COL; a longer label
+ * is followed by two spaces, or by a line break when its help has more
+ * than one line. */
+#define HELP_COL  24
+#define HELP_WRAP 22
+
+static void *field(struct replay_opts *o, const struct opt *op)
+{
+    return (char *)o + op->off;
+}
+
+void replay_usage(FILE *f)
+{
+    struct replay_opts d;
+    size_t i;
+
+    replay_opts_init(&d);
+    fputs("usage: " PROG " [options] TRACE\n"
+          "Replay an XMPP stanza trace through the mucjoins tracker: print "
+          "its decision\nfor every stanza, then the rooms and nicks of "
+          "every session.\n"
+          "\n"
+          "  TRACE                 trace file (XML), or - for standard "
+          "input\n",
+          f);
+    for (i = 0; i < NOPTS; i++) {
+        const struct opt *op = &opts[i];
+        const char *h;
+        int len;
+
+        if (op->short_name != 0)
+            len = fprintf(f, "  -%c, --%s", op->short_name, op->name);
+        else
+            len = fprintf(f, "      --%s", op->name);
+        if (op->arg != NULL)
+            len += fprintf(f, " %s", op->arg);
+        if (len <= HELP_WRAP)
+            fprintf(f, "%*s", HELP_COL - len, "");
+        else if (strchr(op->help, '\n') != NULL)
+            fprintf(f, "\n%*s", HELP_COL, "");
+        else
+            fputs("  ", f);
+        for (h = op->help; *h != '\0'; h++) {
+            fputc(*h, f);
+            if (*h == '\n')
+                fprintf(f, "%*s", HELP_COL, "");
+        }
+        switch (op->kind) {
+        case O_SIZE:
+            fprintf(f, " (default %zu)", *(size_t *)field(&d, op));
+            break;
+        case O_UINT:
+            fprintf(f, " (default %u)", *(unsigned *)field(&d, op));
+            break;
+        case O_SECONDS:
+            fprintf(f, " (default %g)", *(double *)field(&d, op));
+            break;
+        case O_HELP:
+        case O_VERSION:
+        case O_FLAG:
+            break;
+        }
+        fputc('\n', f);
+    }
+    fputs("\n"
+          "A trace is <trace> holding, in order: <out session='JID'>STANZA"
+          "</out>,\n"
+          "<in session='JID'>STANZA</in>, <close session='JID'/>, "
+          "<tick seconds='S'/> and\n<link-lost domain='D'/>.\n"
+          "Exit status: 0 done, 1 tracker or output failure, 2 bad "
+          "command line or trace.\n"
+          "See mucjoins-replay(1).\n",
+          f);
+}
+
+PRINTF_LIKE(1, 2)
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry '" PROG " --help'.\n", stderr);
+    return EXIT_INPUT;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    size_t v = 0;
+
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* Is argv[*i] this option? 1 (with *val set for an option with a value:
+ * --name VALUE or --name=VALUE), 0 not this option, -1 the value is
+ * missing. */
+static int opt_match(const struct opt *op, int argc, char **argv, int *i,
+                     const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(op->name);
+
+    if (a[1] != '-')
+        return op->short_name != 0 && a[1] == op->short_name && a[2] == '\0';
+    if (strncmp(a + 2, op->name, n) != 0)
+        return 0;
+    a += 2 + n;
+    if (op->arg == NULL)
+        return *a == '\0';
+    if (*a == '=') {
+        *val = a + 1;
+        return 1;
+    }
+    if (*a != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+/* Store the option's value; 0, or the exit code of a usage error. */
+static int opt_apply(const struct opt *op, int m, const char *val,
+                     struct replay_opts *o)
+{
+    size_t n = 0;
+
+    switch (op->kind) {
+    case O_HELP:
+        replay_usage(stdout);
+        return -1;
+    case O_VERSION:
+        printf(PROG " %s\n", MJ_VERSION);
+        return -1;
+    case O_FLAG:
+        *(int *)field(o, op) = op->value;
+        return 0;
+    case O_SIZE:
+        if (m < 0 || parse_size(val, (size_t *)field(o, op)) != 0)
+            return usage_error("--%s needs a whole number", op->name);
+        return 0;
+    case O_UINT:
+        if (m < 0 || parse_size(val, &n) != 0 || n > UINT_MAX)
+            return usage_error("--%s needs a whole number", op->name);
+        *(unsigned *)field(o, op) = (unsigned)n;
+        return 0;
+    case O_SECONDS:
+        if (m < 0 || parse_seconds(val, (double *)field(o, op)) != 0)
+            return usage_error("--%s needs a number of seconds", op->name);
+        return 0;
+    }
+    return 0;
+}
+
+int replay_options(int argc, char **argv, struct replay_opts *o)
+{
+    int i, only_paths = 0;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL;
+        size_t k;
+        int m = 0, rc;
+
+        if (only_paths || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (o->path != NULL)
+                return usage_error("more than one trace given");
+            o->path = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_paths = 1;
+            continue;
+        }
+        for (k = 0; k < NOPTS; k++)
+            if ((m = opt_match(&opts[k], argc, argv, &i, &val)) != 0)
+                break;
+        if (k == NOPTS)
+            return usage_error("unknown option '%s'", a);
+        rc = opt_apply(&opts[k], m, val, o);
+        if (rc < 0)
+            return 0; /* --help, --version */
+        if (rc != 0)
+            return rc;
+    }
+    if (o->path == NULL)
+        return usage_error("no trace given (a file, or - for standard "
+                           "input)");
+    return -1;
+}

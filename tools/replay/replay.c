@@ -1,0 +1,647 @@
+/*
+ * replay.c - the replay driver (see replay.h): the fake clock, the
+ * sessions in order of first appearance, what the module does with each
+ * element of the trace (feed the stanza in or out, answer self-pings and
+ * the disco#info they may need, close, tick, link lost), and the printing
+ * of every decision, event and of the final table.
+ *
+ * Built on the public API only (include/mucjoins.h), the way libexpat's
+ * xmlwf is built on expat.h: if this tool needs something the header does
+ * not offer, the API is missing it.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "replay.h"
+#include "trace.h"
+#include "view.h"
+
+#define JID_BUF (3 * 1023 + 3)
+
+/* The id prefix of the self-pings mod_track_muc_joins sends for a
+ * PING_NEEDED event: "mjping-<ping_id>-<salt>". An iq result or error the
+ * session receives with such an id is the answer to that ping. */
+#define PING_ID_PREFIX "mjping-"
+/* ... and when the core needs the room's disco#info to settle an answer
+ * (mj_session_ping_needs_features), the module asks it with the iq id
+ * "mjdisco-<ping_id>-<salt>": its reply settles the held answer. */
+#define DISCO_ID_PREFIX "mjdisco-"
+#define MAX_HELD        16
+
+/* ---------------------------------------------------------------------- */
+/* Sessions in order of first appearance (keyed by the prepared JID)       */
+
+struct sess {
+    char *given; /* first spelling seen */
+    char *prep;
+    size_t prep_len;
+    unsigned long closed_line; /* 0: open */
+};
+
+struct sess_list {
+    struct sess *v;
+    size_t n, cap;
+    size_t *slots; /* open addressing: index + 1, 0 empty */
+    size_t nslots;
+    uint64_t seed;
+};
+
+static uint64_t hash_bytes(uint64_t seed, const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ seed;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3u;
+    }
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 32;
+    return h;
+}
+
+static void sess_rehash(struct sess_list *l, size_t nslots)
+{
+    size_t i;
+    free(l->slots);
+    l->slots = xrealloc(NULL, nslots * sizeof *l->slots);
+    memset(l->slots, 0, nslots * sizeof *l->slots);
+    l->nslots = nslots;
+    for (i = 0; i < l->n; i++) {
+        size_t j = (size_t)hash_bytes(l->seed, l->v[i].prep, l->v[i].prep_len);
+        while (l->slots[j & (nslots - 1)] != 0)
+            j++;
+        l->slots[j & (nslots - 1)] = i + 1;
+    }
+}
+
+static struct sess *sess_get(struct sess_list *l, const char *given,
+                             const char *prep, size_t prep_len)
+{
+    size_t j, k;
+    struct sess *e;
+
+    if (l->nslots != 0) {
+        j = (size_t)hash_bytes(l->seed, prep, prep_len);
+        while ((k = l->slots[j & (l->nslots - 1)]) != 0) {
+            e = &l->v[k - 1];
+            if (e->prep_len == prep_len &&
+                memcmp(e->prep, prep, prep_len) == 0)
+                return e;
+            j++;
+        }
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    e = &l->v[l->n++];
+    e->given = xstrdup(given);
+    e->prep = xrealloc(NULL, prep_len + 1);
+    memcpy(e->prep, prep, prep_len);
+    e->prep[prep_len] = '\0';
+    e->prep_len = prep_len;
+    e->closed_line = 0;
+    if (l->n * 2 > l->nslots) {
+        sess_rehash(l, l->nslots ? l->nslots * 2 : 16);
+    } else {
+        j = (size_t)hash_bytes(l->seed, prep, prep_len);
+        while (l->slots[j & (l->nslots - 1)] != 0)
+            j++;
+        l->slots[j & (l->nslots - 1)] = l->n;
+    }
+    return e;
+}
+
+static void sess_list_free(struct sess_list *l)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++) {
+        free(l->v[i].given);
+        free(l->v[i].prep);
+    }
+    free(l->v);
+    free(l->slots);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The replay                                                              */
+
+struct replay {
+    struct trace trace;
+    struct trace_item *it; /* the element being replayed */
+    mj_tracker *tr;
+    double now; /* the fake clock, seconds since the trace started */
+    int quiet;
+    int verbose;
+
+    struct held { /* ping answers waiting for the room's disco#info */
+        mj_session *s;
+        uint32_t ping_id;
+        struct node *answer;
+    } held[MAX_HELD];
+    size_t nheld;
+
+    mj_session *cur_session; /* the session of the line being printed */
+    struct buf line;         /* the line being printed */
+    struct buf events;       /* event lines fired by the current call */
+    struct buf tmp;
+    struct sess_list sessions;
+    int lib_failed;
+};
+
+static const char *shown_value(struct replay *r, const char *s)
+{
+    buf_reset(&r->tmp);
+    buf_value(&r->tmp, s, strlen(s));
+    return r->tmp.p;
+}
+
+static void flush_line(struct replay *r)
+{
+    if (!r->quiet) {
+        fwrite(r->line.p, 1, r->line.len, stdout);
+        fwrite(r->events.p, 1, r->events.len, stdout);
+    }
+    buf_reset(&r->line);
+    buf_reset(&r->events);
+}
+
+/* Events arrive during a feed, tick or close call: format them now (their
+ * strings live only during the callback), print them after the line. */
+static void on_event(void *ud, const mj_event *ev)
+{
+    struct replay *r = ud;
+    struct buf *b = &r->events;
+
+    buf_puts(b, "           * ");
+    buf_puts(b, mj_event_name(ev->type));
+    if (ev->session != r->cur_session)
+        buf_kv(b, "session", ev->session_jid);
+    buf_kv(b, "room", ev->room);
+    buf_kv(b, ev->type == MJ_EV_NICK_REWRITTEN ? "asked" : "old-nick",
+           ev->old_nick);
+    buf_kv(b, "nick", ev->nick);
+    buf_kv(b, "from-nick", ev->from_nick);
+    if (ev->reason != MJ_R_NONE)
+        buf_printf(b, " reason=%s", mj_reason_name(ev->reason));
+    buf_kv(b, "condition", ev->condition);
+    buf_kv(b, "text", ev->text);
+    buf_kv(b, "alt-venue", ev->alt_venue);
+    if (ev->type == MJ_EV_PING_NEEDED)
+        buf_printf(b, " ping-id=%lu (iq id " PING_ID_PREFIX "%lu-...)",
+                   (unsigned long)ev->ping_id, (unsigned long)ev->ping_id);
+    buf_put(b, "\n", 1);
+}
+
+static void on_log(void *ud, mj_log_level level, const char *msg)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    struct replay *r = ud;
+    struct buf b = {0};
+
+    if (!r->verbose)
+        return;
+    buf_printf(&b,
+               PROG ": log %s: ", (unsigned)level < 4 ? names[level] : "?");
+    buf_escaped(&b, msg, strlen(msg));
+    buf_put(&b, "\n", 1);
+    fflush(stdout);
+    fputs(b.p, stderr);
+    free(b.p);
+}
+
+static double fake_clock(void *ud)
+{
+    return ((struct replay *)ud)->now;
+}
+
+/* Find or open (create) the session of a wrapper; NULL on a trace error,
+ * or when !create and the tracker has no such session (*entry set). */
+static mj_session *get_session(struct replay *r, int create,
+                               struct sess **entry)
+{
+    char prep[JID_BUF];
+    size_t prep_len = 0;
+    size_t len = strlen(r->it->session);
+    mj_session *s = NULL;
+    int rc;
+
+    *entry = NULL;
+    rc = mj_jid_prep(r->it->session, len, prep, sizeof prep, &prep_len);
+    if (rc == MJ_OK) {
+        *entry = sess_get(&r->sessions, r->it->session, prep, prep_len);
+        rc = create ? mj_session_open(r->tr, r->it->session, len, &s)
+                    : mj_session_find(r->tr, r->it->session, len, &s);
+    }
+    if (rc == MJ_ENOTFOUND && !create)
+        return NULL;
+    if (rc != MJ_OK) {
+        trace_fail(&r->trace, rc == MJ_ENOMEM ? EXIT_FAIL : EXIT_INPUT,
+                   "session %s is not usable as a full JID: %s (%s)",
+                   shown_value(r, r->it->session), mj_strerror(rc),
+                   mj_error_name(rc));
+        return NULL;
+    }
+    if (create)
+        (*entry)->closed_line = 0;
+    return s;
+}
+
+static void line_head(struct replay *r, unsigned long line, const char *what,
+                      const char *session)
+{
+    buf_reset(&r->line);
+    buf_reset(&r->events);
+    buf_printf(&r->line, "%4lu %-5s", line, what);
+    if (session != NULL) {
+        buf_put(&r->line, " ", 1);
+        buf_value(&r->line, session, strlen(session));
+    }
+}
+
+/* The ping id in an iq id "<prefix><n>" or "<prefix><n>-<salt>"; 0 if the
+ * id is not one. */
+static uint32_t id_number(mj_str id, const char *prefix)
+{
+    size_t n = strlen(prefix), i;
+    uint32_t v = 0;
+
+    if (id.ptr == NULL || id.len <= n || memcmp(id.ptr, prefix, n))
+        return 0;
+    for (i = n; i < id.len && id.ptr[i] != '-'; i++) {
+        if (id.ptr[i] < '0' || id.ptr[i] > '9' || v > (UINT32_MAX - 9) / 10)
+            return 0;
+        v = v * 10 + (uint32_t)(id.ptr[i] - '0');
+    }
+    return i > n ? v : 0;
+}
+
+static uint32_t ping_id_of(mj_str id)
+{
+    return id_number(id, PING_ID_PREFIX);
+}
+
+/* Keep the answer to ping_id (the stanza being replayed) until the
+ * room's disco#info reply comes. */
+static void hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
+{
+    if (r->nheld == MAX_HELD) { /* the oldest is forgotten */
+        node_free(r->held[0].answer);
+        memmove(r->held, r->held + 1, (MAX_HELD - 1) * sizeof r->held[0]);
+        r->nheld--;
+    }
+    r->held[r->nheld].s = s;
+    r->held[r->nheld].ping_id = ping_id;
+    r->held[r->nheld].answer = r->it->stanza;
+    r->nheld++;
+    r->it->stanza = NULL; /* owned by held[] now */
+}
+
+/* The room's disco#info reply to the module's "mjdisco-<n>" query:
+ * settles the held answer to ping n. */
+static void do_disco_reply(struct replay *r, mj_session *s, uint32_t id,
+                           const mj_stanza *st)
+{
+    mj_ping_verdict v = MJ_PING_STALE;
+    mj_stanza ans;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < r->nheld; i++)
+        if (r->held[i].s == s && r->held[i].ping_id == id)
+            break;
+    if (i == r->nheld) {
+        buf_puts(&r->line, " => disco-answer for no held ping answer\n");
+        return;
+    }
+    view_fill(r->held[i].answer, &ans);
+    rc = mj_session_ping_answer_info(
+        s, id, &ans, st, view_lists_self_ping_opt(r->it->stanza), &v);
+    if (rc == MJ_OK) {
+        buf_printf(&r->line, " => ping-answer %s (settled by disco#info)\n",
+                   mj_ping_verdict_name(v));
+    } else {
+        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                   mj_strerror(rc));
+        r->lib_failed = 1;
+    }
+    node_free(r->held[i].answer);
+    memmove(r->held + i, r->held + i + 1,
+            (r->nheld - i - 1) * sizeof r->held[0]);
+    r->nheld--;
+}
+
+/* What the module does with an iq the session receives before the client
+ * sees it: consume the answer to its self-ping (asking the room's
+ * disco#info first when the core needs it), answer a ping the room
+ * forwards. Returns 1 when the iq was handled so (line finished). */
+static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
+{
+    uint32_t ping_id = ping_id_of(st->id);
+    uint32_t disco_id = id_number(st->id, DISCO_ID_PREFIX);
+    mj_ping_verdict v = MJ_PING_STALE;
+    int rc;
+
+    if (disco_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
+        do_disco_reply(r, s, disco_id, st);
+        return 1;
+    }
+    if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
+        r->it->optimized < 0 &&
+        mj_session_ping_needs_features(s, ping_id, st)) {
+        buf_printf(&r->line,
+                   " => ping-answer held: asks the room's disco#info (iq id "
+                   "%s%u-...)\n",
+                   DISCO_ID_PREFIX, (unsigned)ping_id);
+        hold_answer(r, s, ping_id);
+        return 1;
+    }
+    if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
+        rc = mj_session_ping_answer(s, ping_id, st, r->it->optimized, &v);
+        if (rc == MJ_OK) {
+            buf_printf(&r->line, " => ping-answer %s\n",
+                       mj_ping_verdict_name(v));
+        } else {
+            buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                       mj_strerror(rc));
+            r->lib_failed = 1;
+        }
+        return 1;
+    }
+    if (mj_session_is_forwarded_ping(s, st)) {
+        buf_puts(&r->line, " => forwarded-ping (answered for the session)\n");
+        return 1;
+    }
+    return 0;
+}
+
+static void do_stanza(struct replay *r)
+{
+    struct node *n = r->it->stanza;
+    int outgoing = r->it->kind == W_OUT;
+    struct sess *entry;
+    mj_stanza st;
+    mj_outcome out = MJ_O_UNCHANGED;
+    mj_session *s;
+    int rc;
+
+    s = get_session(r, 1, &entry);
+    if (s == NULL)
+        return;
+    view_fill(n, &st);
+    line_head(r, n->line, outgoing ? "out" : "in", r->it->session);
+    buf_put(&r->line, "  ", 2);
+    view_describe(&r->line, n, &st, outgoing);
+    r->cur_session = s;
+    if (!outgoing && st.kind == MJ_KIND_IQ && do_ping_iq(r, s, &st)) {
+        r->cur_session = NULL;
+        flush_line(r);
+        return;
+    }
+    if (!outgoing && st.kind == MJ_KIND_MESSAGE) {
+        /* what the message is to the session (mentions, CSI), judged in
+         * the state the incoming call will see */
+        mj_msg_class cls = MJ_M_OTHER;
+
+        rc = mj_session_message(s, &st, &cls);
+        if (rc == MJ_OK)
+            buf_printf(&r->line, " class=%s", mj_msg_class_name(cls));
+        else
+            buf_printf(&r->line, " class=error:%s", mj_error_name(rc));
+    }
+    rc = outgoing ? mj_session_outgoing(s, &st, &out)
+                  : mj_session_incoming(s, &st, &out);
+    r->cur_session = NULL;
+    if (rc == MJ_OK) {
+        buf_printf(&r->line, " => %s\n", mj_outcome_name(out));
+    } else {
+        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                   mj_strerror(rc));
+        r->lib_failed = 1;
+    }
+    flush_line(r);
+}
+
+static void do_close(struct replay *r)
+{
+    struct sess *entry;
+    mj_session *s = get_session(r, 0, &entry);
+
+    if (r->trace.failed)
+        return;
+    line_head(r, r->it->line, "close", r->it->session);
+    if (s == NULL) {
+        buf_puts(&r->line, "  (no such session)\n");
+    } else {
+        buf_put(&r->line, "\n", 1);
+        r->cur_session = s;
+        mj_session_close(s);
+        r->cur_session = NULL;
+    }
+    if (entry != NULL)
+        entry->closed_line = r->it->line;
+    flush_line(r);
+}
+
+static void do_tick(struct replay *r)
+{
+    r->now += r->it->seconds;
+    line_head(r, r->it->line, "tick", NULL);
+    buf_printf(&r->line, " +%gs now=%gs\n", r->it->seconds, r->now);
+    mj_tracker_tick(r->tr);
+    flush_line(r);
+}
+
+/* A server-to-server link (or a component) went down: the tracker
+ * schedules self-pings of the rooms on that domain. */
+static void do_link_lost(struct replay *r)
+{
+    int rc;
+
+    line_head(r, r->it->line, "link-lost", NULL);
+    buf_puts(&r->line, " domain=");
+    buf_value(&r->line, r->it->session, strlen(r->it->session));
+    rc = mj_tracker_link_lost(r->tr, r->it->session, strlen(r->it->session));
+    if (rc == MJ_OK) {
+        buf_put(&r->line, "\n", 1);
+    } else {
+        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
+                   mj_strerror(rc));
+        if (rc == MJ_ENOMEM)
+            r->lib_failed = 1;
+    }
+    flush_line(r);
+}
+
+/* The trace's handler: one element of <trace> has ended. */
+static void on_item(void *ud, struct trace *t, struct trace_item *it)
+{
+    struct replay *r = ud;
+
+    (void)t;
+    r->it = it;
+    switch (it->kind) {
+    case W_IN:
+    case W_OUT:
+        do_stanza(r);
+        break;
+    case W_CLOSE:
+        do_close(r);
+        break;
+    case W_TICK:
+        do_tick(r);
+        break;
+    case W_LINK_LOST:
+        do_link_lost(r);
+        break;
+    case W_NONE:
+        break;
+    }
+    r->it = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The final table                                                         */
+
+static int cmp_room(const void *a, const void *b)
+{
+    const mj_room_info *x = a, *y = b;
+    size_t n = x->room.len < y->room.len ? x->room.len : y->room.len;
+    int c = memcmp(x->room.ptr, y->room.ptr, n);
+
+    if (c != 0)
+        return c;
+    return (x->room.len > y->room.len) - (x->room.len < y->room.len);
+}
+
+static void print_rooms(struct replay *r, const mj_session *s)
+{
+    mj_room_info *rooms = NULL, info;
+    size_t n = 0, cap = 0, cursor = 0, width = 0, i;
+    struct buf *b = &r->line;
+
+    while (mj_session_next_room(s, &cursor, &info)) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rooms = xrealloc(rooms, cap * sizeof *rooms);
+        }
+        rooms[n++] = info;
+    }
+    if (n == 0) {
+        fputs("    (no rooms)\n", stdout);
+        free(rooms);
+        return;
+    }
+    qsort(rooms, n, sizeof *rooms, cmp_room);
+    for (i = 0; i < n; i++) {
+        buf_reset(b);
+        buf_value(b, rooms[i].room.ptr, rooms[i].room.len);
+        if (b->len > width)
+            width = b->len;
+    }
+    for (i = 0; i < n; i++) {
+        const mj_room_info *ri = &rooms[i];
+        const char *pk = ri->state == MJ_S_EXPECTING ? "announced" : "asked";
+
+        buf_reset(b);
+        buf_puts(b, "    ");
+        buf_value(b, ri->room.ptr, ri->room.len);
+        while (b->len < width + 4)
+            buf_put(b, " ", 1);
+        buf_printf(b, "  %-9s", mj_state_name(ri->state));
+        buf_kv(b, "nick", ri->nick);
+        buf_kv(b, pk, ri->pending_nick);
+        while (b->len > 0 && b->p[b->len - 1] == ' ')
+            b->len--;
+        buf_put(b, "\n", 1);
+        fwrite(b->p, 1, b->len, stdout);
+    }
+    free(rooms);
+}
+
+static void print_table(struct replay *r)
+{
+    size_t i;
+
+    if (!r->quiet)
+        fputc('\n', stdout);
+    printf("final state at %gs:\n", r->now);
+    if (r->sessions.n == 0)
+        fputs("(no sessions)\n", stdout);
+    for (i = 0; i < r->sessions.n; i++) {
+        const struct sess *e = &r->sessions.v[i];
+        mj_session *s = NULL;
+
+        buf_reset(&r->line);
+        buf_value(&r->line, e->given, strlen(e->given));
+        buf_put(&r->line, "\n", 1);
+        fwrite(r->line.p, 1, r->line.len, stdout);
+        if (e->closed_line != 0)
+            printf("    (closed at line %lu)\n", e->closed_line);
+        else if (mj_session_find(r->tr, e->given, strlen(e->given), &s) !=
+                 MJ_OK)
+            fputs("    (unknown to the tracker)\n", stdout);
+        else
+            print_rooms(r, s);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void replay_opts_init(struct replay_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    mj_config_init(&o->cfg);
+}
+
+int replay_run(const struct replay_opts *o)
+{
+    struct replay r;
+    mj_config cfg = o->cfg;
+    int rc, code;
+
+    memset(&r, 0, sizeof r);
+    r.quiet = o->quiet;
+    r.verbose = o->verbose;
+    cfg.clock = fake_clock;
+    cfg.clock_ud = &r;
+    cfg.on_event = on_event;
+    cfg.event_ud = &r;
+    cfg.log = on_log;
+    cfg.log_ud = &r;
+    rc = mj_tracker_new(&cfg, &r.tr);
+    if (rc != MJ_OK) {
+        fprintf(stderr, PROG ": cannot create the tracker: %s (%s)\n",
+                mj_strerror(rc), mj_error_name(rc));
+        return rc == MJ_EINVAL ? EXIT_INPUT : EXIT_FAIL;
+    }
+    r.sessions.seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&r;
+    r.trace.handler = on_item;
+    r.trace.ud = &r;
+    r.trace.stanza_ns = mj_stanza_content_ns;
+
+    code = trace_read(&r.trace, o->path);
+    if (code == 0)
+        print_table(&r);
+    if (code == 0 && r.lib_failed)
+        code = EXIT_FAIL;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, PROG ": write error: %s\n", strerror(errno));
+        if (code == 0)
+            code = EXIT_FAIL;
+    }
+
+    while (r.nheld > 0)
+        node_free(r.held[--r.nheld].answer);
+    mj_tracker_free(r.tr);
+    sess_list_free(&r.sessions);
+    free(r.line.p);
+    free(r.events.p);
+    free(r.tmp.p);
+    return code;
+}
