@@ -77,6 +77,7 @@ fi
 check "format" make -s format-check
 check "links in the docs" scripts/check-links.sh
 check "exported symbols" scripts/check-symbols.sh
+check "layers (no cycle)" scripts/check-layers.sh
 
 if [ -f tests/lua/test_binding.lua ]; then
     run "lua binding" lua5.4 tests/lua/test_binding.lua build/plugins/mod_track_muc_joins/mucjoins.so

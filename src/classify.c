@@ -4,7 +4,8 @@
  * which presence tells a session about a removal it could not see. */
 #include <string.h>
 
-#include "internal.h"
+#include "classify.h"
+#include "env.h"
 
 /* Removal codes, strongest first; <destroy/> ranks after them. */
 static const struct {

@@ -11,7 +11,8 @@
 #include <sys/random.h>
 #endif
 
-#include "internal.h"
+#include "env.h"
+#include "hash.h"
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

@@ -106,7 +106,7 @@
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 
-#include "internal.h"
+#include "env.h"
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"

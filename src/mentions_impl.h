@@ -5,6 +5,7 @@
 #define MJ_MENTIONS_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mentions.h"
 #include "streamsafe.h"
@@ -41,8 +42,22 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
 int mj_mention_fold(const char *in, size_t len, char *out, size_t cap,
                     size_t *out_len);
 
+/* The last message body the mention matcher normalised (mentions.c,
+ * mj_mention_text_cached): Prosody's MUC hands one stanza to each local
+ * occupant, and the body's normal form is the same for all of them. Its
+ * buffers are the tracker's (counted in tr->bytes). */
+typedef struct mj_body_cache {
+    char *bytes; /* the body bytes looked at (the 64 KiB cut); NULL:
+                    empty */
+    size_t len;  /* bytes of bytes[] */
+    uint16_t *u; /* their normal form, UTF-16 (ulen units; cap >= 1) */
+    int32_t ulen;
+    uint8_t cut;  /* a match ending at the end does not count */
+    uint8_t bad;  /* not UTF-8: never mentions */
+    size_t folds; /* bodies normalised through the cache (tests) */
+} mj_body_cache;
+
 struct mj_tracker;
-struct mj_body_cache;
 
 /* mj_mention_text() with the body's normal form kept in cache (one body:
  * the last one seen), so that a body delivered to many occupants is

@@ -4,10 +4,13 @@
  * is mentions.c. */
 #include <string.h>
 
-#include "internal.h"
+#include "env.h"
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "messages.h"
+#include "store.h"
+#include "target.h"
 
 const char *mj_msg_class_name(mj_msg_class c)
 {

@@ -7,8 +7,12 @@
 #include <math.h>
 #include <string.h>
 
-#include "internal.h"
+#include "env.h"
+#include "hash.h"
 #include "jid.h"
+#include "selfping.h"
+#include "store.h"
+#include "target.h"
 
 const char *mj_ping_verdict_name(mj_ping_verdict v)
 {
@@ -17,88 +21,6 @@ const char *mj_ping_verdict_name(mj_ping_verdict v)
     if ((unsigned)v < sizeof names / sizeof names[0])
         return names[v];
     return "unknown";
-}
-
-/* The domain part of a prepared bare JID. */
-static mj_str domain_of(const char *bare, size_t len)
-{
-    const char *at = memchr(bare, '@', len);
-    if (at == NULL)
-        return mj_str_of(bare, len);
-    return mj_str_of(at + 1, len - (size_t)(at + 1 - bare));
-}
-
-/* ---- domains -------------------------------------------------------------
- * One record per domain that an interned room is on: the outstanding
- * count the budget reads (no walk over the pings), the queue of due pings
- * waiting for that budget, and the pending link check. */
-
-struct dkey {
-    const char *p;
-    size_t len;
-    uint64_t hash;
-};
-
-static uint64_t dom_hash(const void *item)
-{
-    return ((const mj_domain *)item)->hash;
-}
-
-static int dom_match(const void *item, const void *key)
-{
-    const mj_domain *d = item;
-    const struct dkey *k = key;
-    return d->hash == k->hash && d->len == k->len &&
-           memcmp(d->name, k->p, k->len) == 0;
-}
-
-static int same_item(const void *item, const void *key)
-{
-    return item == key;
-}
-
-static mj_domain *dom_find(mj_tracker *tr, mj_str name, uint64_t *hash)
-{
-    struct dkey k = {name.ptr, name.len,
-                     mj_siphash(&tr->key, name.ptr, name.len)};
-    size_t i = mj_table_find(&tr->domains, k.hash, dom_match, &k);
-    *hash = k.hash;
-    return i == (size_t)-1 ? NULL : tr->domains.slots[i];
-}
-
-mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
-{
-    mj_str name = domain_of(bare, len);
-    uint64_t h;
-    mj_domain *d = dom_find(tr, name, &h);
-    if (d != NULL)
-        return d;
-    if (mj_table_reserve(tr, &tr->domains, dom_hash) != MJ_OK)
-        return NULL;
-    d = mj_alloc(tr, sizeof *d + name.len + 1);
-    if (d == NULL)
-        return NULL;
-    memset(d, 0, sizeof *d);
-    d->hash = h;
-    d->len = (uint32_t)name.len;
-    memcpy(d->name, name.ptr, name.len);
-    d->name[name.len] = '\0';
-    mj_table_insert(&tr->domains, h, d);
-    return d;
-}
-
-void mj_domain_release(mj_tracker *tr, mj_domain *d)
-{
-    if (d->rooms > 0 || d->check || d->ready || d->fire)
-        return;
-    size_t i = mj_table_find(&tr->domains, d->hash, same_item, d);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&tr->domains, i, dom_hash);
-    mj_free(tr, d, sizeof *d + d->len + 1);
-    if (tr->domains.count == 0) /* nothing walks it now: give it back */
-        mj_table_free(tr, &tr->domains);
-    else
-        mj_table_trim(tr, &tr->domains, dom_hash);
 }
 
 /* The queue may send: put the domain on the ready list (once). */
@@ -445,7 +367,7 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
     /* Only a domain some tracked room is on has anything to check: any
      * other loss costs this lookup and leaves nothing behind, so the
      * pending checks are at most one per such domain. */
-    mj_domain *d = dom_find(tr, mj_str_of(buf, plen), &h);
+    mj_domain *d = mj_domain_find(tr, mj_str_of(buf, plen), &h);
     if (d == NULL || d->rooms == 0 || d->check)
         return MJ_OK; /* nothing to check, or debounced */
     d->check = 1;
@@ -602,7 +524,7 @@ static int path_error(const mj_session *s, const mj_stanza *a)
         mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
     mj_str cond = a->error_condition;
     return is(a->error_type, "wait") ||
-           jid_is(a->error_by, domain_of(user_bare.ptr, user_bare.len)) ||
+           jid_is(a->error_by, mj_domain_of(user_bare.ptr, user_bare.len)) ||
            is(cond, "remote-server-not-found") ||
            is(cond, "remote-server-timeout");
 }
@@ -625,7 +547,7 @@ static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
     if (is(cond, "item-not-found")) {
         if (jid_is(a->error_by, room))
             return MJ_PING_JOINED; /* our nick is stale, we are in */
-        if (jid_is(a->error_by, domain_of(room.ptr, room.len)))
+        if (jid_is(a->error_by, mj_domain_of(room.ptr, room.len)))
             return MJ_PING_NOT_JOINED; /* no such room (lost in a crash) */
         /* says not who (ejabberd: no by at all): a stale nick in a room
          * that exists, or a room that does not; its disco#info says */

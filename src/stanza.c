@@ -6,7 +6,7 @@
  * decided here. */
 #include <string.h>
 
-#include "internal.h"
+#include "env.h"
 
 #define LIT_EQ(s, n, lit)                                                     \
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)

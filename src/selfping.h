@@ -1,0 +1,21 @@
+/* Self-ping (selfping.c): when to ping, what the answer means. */
+#ifndef MJ_SELFPING_H
+#define MJ_SELFPING_H
+
+#include "store.h"
+
+/* Membership of e is unclear: schedule a ping and send it if allowed. */
+void mj_ping_request(mj_entry *e);
+/* Forget e's ping work (rejoin, entry freed). */
+void mj_ping_drop(mj_entry *e);
+/* Due link checks, ping timeouts and scheduled pings: the work is what
+ * is due (a heap and per-domain queues), not what is tracked. */
+void mj_pings_tick(struct mj_tracker *tr, double now);
+void mj_pings_free(struct mj_tracker *tr);
+/* The entry's state changed: a parked ping goes back to the heap. */
+void mj_ping_state_changed(mj_entry *e);
+/* The configuration changed (budget): queues that may now send are made
+ * ready. */
+void mj_pings_configured(struct mj_tracker *tr);
+
+#endif

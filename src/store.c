@@ -1,0 +1,654 @@
+/* Storage: interned room JIDs, per-domain records, sessions, entries and
+ * their side records, the timer list, event emission. No protocol
+ * decision lives here, and nothing here calls a layer above: what the
+ * self-ping layer must hear about an entry (its state changed, it is
+ * being freed) goes through tr->hooks, which tracker.c sets. The public
+ * session calls (mj_session_find, _open, _close, _jid) are here too: they
+ * only store, look up and free. */
+#include <string.h>
+
+#include "env.h"
+#include "hash.h"
+#include "jid.h"
+#include "store.h"
+
+/* ---- interned rooms -------------------------------------------------- */
+
+/* What a table lookup compares: the hash first, then the bytes. */
+struct strkey {
+    const char *p;
+    size_t len;
+    uint64_t hash;
+};
+
+/* A table slot holding exactly this item (to remove it). */
+static int same_item(const void *item, const void *key)
+{
+    return item == key;
+}
+
+static uint64_t istr_hash(const void *item)
+{
+    return ((const mj_istr *)item)->hash;
+}
+
+static int istr_match(const void *item, const void *key)
+{
+    const mj_istr *r = item;
+    const struct strkey *k = key;
+    return r->hash == k->hash && r->len == k->len &&
+           memcmp(r->s, k->p, k->len) == 0;
+}
+
+mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
+                             uint64_t hash)
+{
+    struct strkey k = {p, len, hash};
+    size_t i = mj_table_find(&tr->rooms, hash, istr_match, &k);
+    return i == (size_t)-1 ? NULL : tr->rooms.slots[i];
+}
+
+mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
+                      uint64_t *hash_out)
+{
+    uint64_t h = mj_siphash(&tr->key, p, len);
+    if (hash_out)
+        *hash_out = h;
+    return mj_room_find_hashed(tr, p, len, h);
+}
+
+static void istr_release(mj_tracker *tr, mj_istr *r)
+{
+    if (--r->refs > 0)
+        return;
+    if (r->dprev)
+        r->dprev->dnext = r->dnext;
+    else
+        r->dom->room_list = r->dnext;
+    if (r->dnext)
+        r->dnext->dprev = r->dprev;
+    size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->rooms, i, istr_hash);
+    mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
+    r->dom->rooms--;
+    mj_domain_release(tr, r->dom);
+    mj_free(tr, r, sizeof *r + r->len + 1);
+}
+
+/* Does a prepared bare JID prepare to itself? (Nearly always; a JID
+ * whose form is not a fixed point is still tracked, but always found
+ * through preparation.) */
+static int prepares_to_itself(const char *s, size_t len)
+{
+    char buf[2 * MJ_PART_MAX + 2];
+    mj_str node, host, res;
+    size_t n;
+    return mj_jid_split(s, len, &node, &host, &res) == MJ_OK &&
+           res.ptr == NULL &&
+           mj_jid_prep_bare(node, host, buf, sizeof buf, &n) == MJ_OK &&
+           n == len && memcmp(buf, s, len) == 0;
+}
+
+/* ---- entries ------------------------------------------------------------ */
+
+static int entry_match(const void *item, const void *key)
+{
+    return ((const mj_entry *)item)->room == key;
+}
+
+static uint64_t entry_hash(const void *item)
+{
+    return ((const mj_entry *)item)->room->hash;
+}
+
+mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
+{
+    size_t i = mj_table_find(&s->rooms, room->hash, entry_match, room);
+    return i == (size_t)-1 ? NULL : s->rooms.slots[i];
+}
+
+/* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
+ * (malloc's granularity is 16: a nick of up to 9 bytes and its NUL fit in
+ * a 48-byte entry, up to 17 bytes in 56). */
+static size_t entry_size(size_t cap)
+{
+    return (offsetof(mj_entry, nick) + cap + 7) & ~(size_t)7;
+}
+
+static size_t cap_for(size_t nick_len)
+{
+    return entry_size(nick_len + 1) - offsetof(mj_entry, nick);
+}
+
+mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+                          size_t len, uint64_t hash, size_t nick_hint)
+{
+    size_t cap = cap_for(nick_hint <= MJ_PART_MAX ? nick_hint : 0);
+    mj_tracker *tr = s->tr;
+    if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
+        return NULL;
+    mj_entry *e = mj_alloc(tr, entry_size(cap));
+    if (e == NULL)
+        return NULL;
+    if (r == NULL) {
+        if (mj_table_reserve(tr, &tr->rooms, istr_hash) != MJ_OK) {
+            mj_free(tr, e, entry_size(cap));
+            return NULL;
+        }
+        mj_domain *d = mj_domain_get(tr, key, len);
+        r = d != NULL ? mj_alloc(tr, sizeof *r + len + 1) : NULL;
+        if (r == NULL) {
+            if (d != NULL)
+                mj_domain_release(tr, d);
+            mj_free(tr, e, entry_size(cap));
+            return NULL;
+        }
+        d->rooms++;
+        r->dom = d;
+        r->entries = NULL;
+        r->dprev = NULL;
+        r->dnext = d->room_list;
+        if (d->room_list != NULL)
+            d->room_list->dprev = r;
+        d->room_list = r;
+        r->hash = hash;
+        r->refs = 0;
+        r->len = (uint32_t)len & 0x7fffffff;
+        memcpy(r->s, key, len);
+        r->s[len] = '\0';
+        r->fixed = prepares_to_itself(r->s, len);
+        mj_table_insert(&tr->rooms, hash, r);
+    }
+    r->refs++;
+    memset(e, 0, offsetof(mj_entry, nick));
+    e->nick_cap = (uint16_t)cap;
+    e->room = r;
+    e->sess = s;
+    e->state = MJ_S_NONE;
+    e->since = mj_now(tr);
+    e->rnext = r->entries;
+    r->entries = e;
+    mj_table_insert(&s->rooms, r->hash, e);
+    return e;
+}
+
+static void timer_unlink(mj_tracker *tr, mj_aux *a)
+{
+    if (a->tprev)
+        a->tprev->tnext = a->tnext;
+    else if (tr->thead == a)
+        tr->thead = a->tnext;
+    if (a->tnext)
+        a->tnext->tprev = a->tprev;
+    else if (tr->ttail == a)
+        tr->ttail = a->tprev;
+    a->tprev = a->tnext = NULL;
+}
+
+static void timer_append(mj_tracker *tr, mj_aux *a)
+{
+    a->tprev = tr->ttail;
+    a->tnext = NULL;
+    if (tr->ttail)
+        tr->ttail->tnext = a;
+    else
+        tr->thead = a;
+    tr->ttail = a;
+}
+
+static void count_state(mj_session *s, mj_state st, int delta)
+{
+    mj_tracker *tr = s->tr;
+    switch (st) {
+    case MJ_S_PENDING:
+        s->n_pending += (size_t)delta;
+        tr->st.pending += (size_t)delta;
+        break;
+    case MJ_S_JOINED:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        break;
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        s->n_changing += (size_t)delta;
+        tr->st.changing += (size_t)delta;
+        break;
+    case MJ_S_LEAVING:
+        s->n_shown += (size_t)delta;
+        tr->st.rooms_shown += (size_t)delta;
+        s->n_leaving += (size_t)delta;
+        tr->st.leaving += (size_t)delta;
+        break;
+    case MJ_S_NONE:
+        break;
+    }
+}
+
+static int timed(mj_state st)
+{
+    return st == MJ_S_PENDING || st == MJ_S_CHANGING || st == MJ_S_EXPECTING ||
+           st == MJ_S_LEAVING;
+}
+
+int mj_entry_aux(mj_entry *e)
+{
+    if (e->aux != NULL)
+        return MJ_OK;
+    mj_aux *a = mj_alloc(e->sess->tr, sizeof *a);
+    if (a == NULL)
+        return MJ_ENOMEM;
+    memset(a, 0, sizeof *a);
+    a->e = e;
+    e->aux = a;
+    return MJ_OK;
+}
+
+void mj_entry_aux_trim(mj_entry *e)
+{
+    mj_aux *a = e->aux;
+    if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
+        a->pnick != NULL)
+        return;
+    e->aux = NULL;
+    mj_free(e->sess->tr, a, sizeof *a);
+}
+
+int mj_entry_set_state(mj_entry *e, mj_state state)
+{
+    mj_tracker *tr = e->sess->tr;
+    if (timed(state) && mj_entry_aux(e) != MJ_OK)
+        return MJ_ENOMEM;
+    count_state(e->sess, (mj_state)e->state, -1);
+    count_state(e->sess, state, +1);
+    if (timed((mj_state)e->state))
+        timer_unlink(tr, e->aux);
+    e->state = (uint8_t)state;
+    e->since = mj_now(tr);
+    if (timed(state)) {
+        e->aux->deadline = e->since + tr->cfg.pending_timeout;
+        timer_append(tr, e->aux);
+    } else {
+        mj_entry_aux_trim(e);
+    }
+    if (e->aux != NULL && e->aux->ping != NULL && tr->hooks.ping_state != NULL)
+        tr->hooks.ping_state(e);
+    return MJ_OK;
+}
+
+/* The asked nick lives in e->aux (made on demand; freed when the entry
+ * no longer needs it). */
+int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
+{
+    mj_tracker *tr = e->sess->tr;
+    char *copy = NULL;
+    if (p == NULL && e->aux == NULL)
+        return MJ_OK;
+    if (mj_entry_aux(e) != MJ_OK)
+        return MJ_ENOMEM;
+    if (p != NULL && (copy = mj_strdup(tr, p, len)) == NULL) {
+        mj_entry_aux_trim(e);
+        return MJ_ENOMEM;
+    }
+    mj_aux *a = e->aux;
+    if (a->pnick)
+        mj_free(tr, a->pnick, (size_t)a->pnick_len + 1);
+    a->pnick = copy;
+    a->pnick_len = copy ? (uint32_t)len : 0;
+    if (copy == NULL)
+        mj_entry_aux_trim(e);
+    return MJ_OK;
+}
+
+/* Where the room's list points at e. The list is singly linked (8 bytes
+ * a join): finding e walks the room's local entries, work of the order
+ * of what Prosody's MUC does for the same stanza (a leave is broadcast to
+ * every occupant, and each local one is a call into the core). */
+static mj_entry **room_link(mj_entry *e)
+{
+    mj_entry **pp = &e->room->entries;
+    while (*pp != NULL && *pp != e)
+        pp = &(*pp)->rnext;
+    return pp;
+}
+
+/* Move e to a new allocation with cap bytes for its nick; every pointer
+ * the tracker keeps to it follows. NULL on ENOMEM (e unchanged). */
+static mj_entry *entry_move(mj_entry *e, size_t cap)
+{
+    mj_session *s = e->sess;
+    mj_tracker *tr = s->tr;
+    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
+    mj_entry *n = mj_alloc(tr, entry_size(cap));
+    if (n == NULL)
+        return NULL;
+    memcpy(n, e, offsetof(mj_entry, nick));
+    n->nick_cap = (uint16_t)cap;
+    if (i != (size_t)-1)
+        s->rooms.slots[i] = n;
+    mj_entry **pp = room_link(e);
+    if (*pp == e)
+        *pp = n;
+    if (n->aux != NULL) {
+        n->aux->e = n;
+        if (n->aux->ping != NULL)
+            n->aux->ping->e = n;
+    }
+    mj_free(tr, e, entry_size(e->nick_cap));
+    return n;
+}
+
+mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
+{
+    if (p == NULL) {
+        e->has_nick = 0;
+        e->nick_len = 0;
+        return e;
+    }
+    if (len > MJ_PART_MAX)
+        return NULL; /* never: nicks are checked before */
+    if (len + 1 > e->nick_cap && (e = entry_move(e, cap_for(len))) == NULL)
+        return NULL;
+    memmove(e->nick, p, len);
+    e->nick[len] = '\0';
+    e->nick_len = (uint16_t)len;
+    e->has_nick = 1;
+    return e;
+}
+
+mj_entry *mj_entry_promote_nick(mj_entry *e)
+{
+    mj_str asked = mj_entry_pnick(e);
+    if (asked.ptr == NULL)
+        return e;
+    mj_entry *n = mj_entry_set_nick(e, asked.ptr, asked.len);
+    if (n != NULL)
+        mj_entry_set_pnick(n, NULL, 0);
+    return n;
+}
+
+static void entry_free(mj_entry *e)
+{
+    mj_tracker *tr = e->sess->tr;
+    mj_entry **pp = room_link(e);
+    if (*pp == e)
+        *pp = e->rnext;
+    count_state(e->sess, (mj_state)e->state, -1);
+    if (timed((mj_state)e->state))
+        timer_unlink(tr, e->aux);
+    e->state = MJ_S_NONE;
+    if (e->aux != NULL && e->aux->ping != NULL && tr->hooks.ping_drop != NULL)
+        tr->hooks.ping_drop(e);
+    mj_entry_set_pnick(e, NULL, 0);
+    mj_entry_aux_trim(e);
+    istr_release(tr, e->room);
+    mj_free(tr, e, entry_size(e->nick_cap));
+}
+
+void mj_session_trim(mj_session *s)
+{
+    mj_table_trim(s->tr, &s->rooms, entry_hash);
+}
+
+void mj_entry_destroy(mj_entry *e)
+{
+    mj_session *s = e->sess;
+    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&s->rooms, i, entry_hash);
+    entry_free(e);
+    if (!s->walking)
+        mj_table_trim(s->tr, &s->rooms, entry_hash);
+}
+
+void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
+             mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue)
+{
+    mj_tracker *tr = e->sess->tr;
+    switch (type) {
+    case MJ_EV_JOINED:
+        tr->st.joins++;
+        break;
+    case MJ_EV_LEFT:
+        tr->st.leaves++;
+        break;
+    case MJ_EV_JOIN_FAILED:
+        tr->st.join_failures++;
+        break;
+    default:
+        break;
+    }
+    if (tr->cfg.on_event == NULL)
+        return;
+    mj_event ev;
+    ev.type = type;
+    ev.session = e->sess;
+    ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
+    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.nick = e->has_nick ? mj_entry_nick(e) : mj_entry_pnick(e);
+    ev.old_nick = old_nick;
+    ev.reason = reason;
+    ev.condition = condition;
+    ev.text = text;
+    ev.alt_venue = alt_venue;
+    ev.from_nick = mj_str_none();
+    ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
+    tr->cfg.on_event(tr->cfg.event_ud, &ev);
+}
+
+void mj_emit_mention(mj_entry *e, mj_str from_nick)
+{
+    mj_tracker *tr = e->sess->tr;
+    mj_event ev;
+    tr->st.mentions++;
+    if (tr->cfg.on_event == NULL)
+        return;
+    memset(&ev, 0, sizeof ev);
+    ev.type = MJ_EV_MENTION;
+    ev.session = e->sess;
+    ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
+    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.nick = mj_entry_nick(e);
+    ev.from_nick = from_nick;
+    tr->cfg.on_event(tr->cfg.event_ud, &ev);
+}
+
+/* ---- domains -------------------------------------------------------------
+ * One record per domain that an interned room is on: the outstanding
+ * count the budget reads (no walk over the pings), the queue of due pings
+ * waiting for that budget, and the pending link check. */
+
+static uint64_t dom_hash(const void *item)
+{
+    return ((const mj_domain *)item)->hash;
+}
+
+static int dom_match(const void *item, const void *key)
+{
+    const mj_domain *d = item;
+    const struct strkey *k = key;
+    return d->hash == k->hash && d->len == k->len &&
+           memcmp(d->name, k->p, k->len) == 0;
+}
+
+mj_domain *mj_domain_find(mj_tracker *tr, mj_str name, uint64_t *hash)
+{
+    struct strkey k = {name.ptr, name.len,
+                       mj_siphash(&tr->key, name.ptr, name.len)};
+    size_t i = mj_table_find(&tr->domains, k.hash, dom_match, &k);
+    *hash = k.hash;
+    return i == (size_t)-1 ? NULL : tr->domains.slots[i];
+}
+
+mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
+{
+    mj_str name = mj_domain_of(bare, len);
+    uint64_t h;
+    mj_domain *d = mj_domain_find(tr, name, &h);
+    if (d != NULL)
+        return d;
+    if (mj_table_reserve(tr, &tr->domains, dom_hash) != MJ_OK)
+        return NULL;
+    d = mj_alloc(tr, sizeof *d + name.len + 1);
+    if (d == NULL)
+        return NULL;
+    memset(d, 0, sizeof *d);
+    d->hash = h;
+    d->len = (uint32_t)name.len;
+    memcpy(d->name, name.ptr, name.len);
+    d->name[name.len] = '\0';
+    mj_table_insert(&tr->domains, h, d);
+    return d;
+}
+
+void mj_domain_release(mj_tracker *tr, mj_domain *d)
+{
+    if (d->rooms > 0 || d->check || d->ready || d->fire)
+        return;
+    size_t i = mj_table_find(&tr->domains, d->hash, same_item, d);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->domains, i, dom_hash);
+    mj_free(tr, d, sizeof *d + d->len + 1);
+    if (tr->domains.count == 0) /* nothing walks it now: give it back */
+        mj_table_free(tr, &tr->domains);
+    else
+        mj_table_trim(tr, &tr->domains, dom_hash);
+}
+
+/* ---- sessions --------------------------------------------------------- */
+
+static int session_match(const void *item, const void *key)
+{
+    const mj_session *s = item;
+    const struct strkey *k = key;
+    return s->hash == k->hash && s->pjid_len == k->len &&
+           memcmp(s->pjid, k->p, k->len) == 0;
+}
+
+static uint64_t session_hash(const void *item)
+{
+    return ((const mj_session *)item)->hash;
+}
+
+static int prep_full(const char *jid, size_t len, char *out, size_t cap,
+                     size_t *out_len)
+{
+    if (jid == NULL)
+        return MJ_EINVAL;
+    return mj_jid_prep(jid, len, out, cap, out_len);
+}
+
+/* Prepare jid into buf (MJ_FULL_JID_CAP bytes) and look it up: MJ_OK with
+ * *found set (NULL if absent), or the preparation's error. */
+int mj_session_lookup(mj_tracker *tr, const char *jid, size_t len, char *buf,
+                      size_t *plen, uint64_t *h, mj_session **found)
+{
+    *found = NULL;
+    int rc = prep_full(jid, len, buf, MJ_FULL_JID_CAP, plen);
+    if (rc != MJ_OK)
+        return rc;
+    struct strkey k = {buf, *plen, mj_siphash(&tr->key, buf, *plen)};
+    *h = k.hash;
+    size_t i = mj_table_find(&tr->sessions, *h, session_match, &k);
+    if (i != (size_t)-1)
+        *found = tr->sessions.slots[i];
+    return MJ_OK;
+}
+
+int mj_session_find(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[MJ_FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    int rc = mj_session_lookup(tr, full_jid, len, buf, &plen, &h, out);
+    if (rc != MJ_OK)
+        return rc;
+    return *out ? MJ_OK : MJ_ENOTFOUND;
+}
+
+/* Create the session looked up by mj_session_lookup() (prepared JID in
+ * buf, plen bytes, hash h). */
+int mj_session_create(mj_tracker *tr, const char *full_jid, size_t len,
+                      const char *buf, size_t plen, uint64_t h,
+                      mj_session **out)
+{
+    if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
+        return MJ_ENOMEM;
+    mj_session *s = mj_alloc(tr, sizeof *s);
+    if (s == NULL)
+        return MJ_ENOMEM;
+    memset(s, 0, sizeof *s);
+    s->tr = tr;
+    s->jid = mj_strdup(tr, full_jid, len);
+    s->pjid = mj_strdup(tr, buf, plen);
+    if (s->jid == NULL || s->pjid == NULL) {
+        mj_free(tr, s->jid, s->jid ? len + 1 : 0);
+        mj_free(tr, s->pjid, s->pjid ? plen + 1 : 0);
+        mj_free(tr, s, sizeof *s);
+        return MJ_ENOMEM;
+    }
+    s->jid_len = len;
+    s->pjid_len = plen;
+    s->hash = h;
+    mj_table_insert(&tr->sessions, h, s);
+    *out = s;
+    return MJ_OK;
+}
+
+int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
+                    mj_session **out)
+{
+    char buf[MJ_FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    if (out == NULL || tr == NULL)
+        return MJ_EINVAL;
+    int rc = mj_session_lookup(tr, full_jid, len, buf, &plen, &h, out);
+    if (rc != MJ_OK || *out != NULL)
+        return rc;
+    return mj_session_create(tr, full_jid, len, buf, plen, h, out);
+}
+
+void mj_session_free(mj_session *s)
+{
+    mj_tracker *tr = s->tr;
+    for (size_t i = 0; i < s->rooms.cap; i++)
+        if (s->rooms.slots[i] != NULL)
+            entry_free(s->rooms.slots[i]);
+    mj_table_free(tr, &s->rooms);
+    mj_free(tr, s->jid, s->jid_len + 1);
+    mj_free(tr, s->pjid, s->pjid_len + 1);
+    mj_free(tr, s, sizeof *s);
+}
+
+void mj_session_close(mj_session *s)
+{
+    if (s == NULL)
+        return;
+    mj_tracker *tr = s->tr;
+    for (size_t i = 0; i < s->rooms.cap; i++) {
+        mj_entry *e = s->rooms.slots[i];
+        if (e != NULL && e->state != MJ_S_PENDING && e->state != MJ_S_NONE)
+            mj_emit(e, MJ_EV_LEFT, MJ_R_SESSION_CLOSED, mj_str_none(),
+                    mj_str_none(), mj_str_none(), mj_str_none());
+    }
+    size_t i = mj_table_find(&tr->sessions, s->hash, same_item, s);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&tr->sessions, i, session_hash);
+    mj_session_free(s);
+    /* no walk of the sessions closes one (the iteration API says the
+     * tracker must not change during it) */
+    mj_table_trim(tr, &tr->sessions, session_hash);
+}
+
+mj_str mj_session_jid(const mj_session *s)
+{
+    if (s == NULL)
+        return mj_str_none();
+    return mj_str_of(s->jid, s->jid_len);
+}

@@ -1,0 +1,265 @@
+/* Storage (store.c): the tracker's records (the structs every layer above
+ * reads), interning, entries and their side records, the timer list,
+ * per-domain records, sessions, event emission. On env.h, hash.h and
+ * jid.h (and mentions_impl.h for the body cache's struct); calls nothing
+ * above: what selfping.c must hear goes through mj_store_hooks. */
+#ifndef MJ_STORE_H
+#define MJ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "env.h"
+#include "hash.h"
+#include "mentions_impl.h"
+
+typedef struct mj_ping mj_ping;
+
+/* A domain some interned room is on: what self-ping (selfping.c) keeps
+ * per remote domain; store.c makes and frees the record. Kept in tr->domains
+ * (keyed by the domain's SipHash) while a room is on it, a link check waits
+ * for it, or it is on the ready list. */
+typedef struct mj_domain mj_domain;
+struct mj_domain {
+    uint64_t hash;
+    uint32_t rooms;            /* interned rooms on the domain */
+    uint32_t outstanding;      /* pings sent, not answered nor timed out */
+    uint8_t check;             /* a link loss waits on tr->checks */
+    uint8_t fire;              /* its link check runs in this tick */
+    uint8_t ready;             /* on tr->ready: queue and budget to send */
+    double check_due;          /* when check */
+    mj_domain *cnext;          /* tr->checks, by check_due */
+    mj_domain *rnext;          /* tr->ready */
+    mj_ping *qhead, *qtail;    /* due pings waiting for the budget, FIFO */
+    struct mj_istr *room_list; /* its interned rooms (dprev/dnext) */
+    uint32_t len;
+    char name[]; /* prepared, len bytes + NUL */
+};
+
+/* An interned, reference-counted prepared room JID, shared by sessions. */
+typedef struct mj_entry mj_entry;
+
+typedef struct mj_istr mj_istr;
+struct mj_istr {
+    uint64_t hash;
+    uint32_t refs;
+    uint32_t len : 31;
+    uint32_t fixed : 1;     /* s prepares to itself (mj_parse_target may skip
+                               preparing a JID with these bytes) */
+    mj_domain *dom;         /* the domain part's record */
+    mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
+                               rooms on its domain only */
+    mj_entry *entries;      /* the refs entries naming it (rnext) */
+    char s[];               /* len bytes + NUL */
+};
+
+/* Self-ping work for one entry (selfping.c): allocated only while a ping
+ * is scheduled, outstanding or resting. It is in exactly one place: the
+ * tracker's heap (keyed by when something is next due for it: due,
+ * deadline or rest_until), its domain's queue (due, waiting for the
+ * budget), or parked (due while the entry is PENDING or CHANGING: back
+ * to the heap when the entry's state changes). */
+struct mj_ping {
+    mj_entry *e;
+    uint32_t id;            /* outstanding ping's id; 0: none outstanding */
+    uint32_t tries;         /* unknown answers so far */
+    uint32_t heap;          /* index in tr->heap + 1; 0: not in the heap */
+    uint8_t queued;         /* in e->room->dom's queue */
+    uint8_t parked;         /* neither in the heap nor queued */
+    double due;             /* send at (when id == 0) */
+    double deadline;        /* the answer is late after (when id != 0) */
+    double rest_until;      /* after giving up: link losses do not reschedule
+                               before this (a down server's refused connections
+                               are link losses too) */
+    mj_ping *qprev, *qnext; /* the domain's queue, or a tick's batch */
+};
+
+/* What an entry needs only while something is open about it: a timed
+ * state (PENDING, CHANGING, EXPECTING, LEAVING), an asked nick, self-ping
+ * work. Allocated on demand and freed when the entry settles (JOINED, no
+ * ping work), so that a settled join costs only its mj_entry and its
+ * table slot (issue 7: at most 64 bytes per join besides the strings). */
+typedef struct mj_aux mj_aux;
+struct mj_aux {
+    mj_entry *e;
+    mj_aux *tprev, *tnext; /* timer list while in a timed state */
+    double deadline;
+    mj_ping *ping; /* self-ping work, or NULL */
+    char *pnick;   /* asked / announced nick or NULL */
+    uint32_t pnick_len;
+};
+
+/* One (session, room). The shown nick is stored in the entry itself
+ * (one allocation and one cache miss less per join and per self-presence);
+ * changing it to a longer one moves the entry (mj_entry_set_nick). */
+struct mj_entry {
+    mj_istr *room;
+    mj_session *sess;
+    mj_aux *aux;     /* or NULL */
+    mj_entry *rnext; /* the next entry of the same room (room->entries) */
+    double since;
+    uint16_t nick_len;    /* <= MJ_PART_MAX */
+    uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
+    uint8_t state;        /* mj_state */
+    uint8_t has_nick : 1; /* nick[] holds the shown nick */
+    uint8_t live : 1;     /* the room's subject came after the join's
+                             self-presence: its history is over */
+    char nick[];          /* the shown nick + NUL when has_nick */
+};
+
+/* The shown nick (ptr NULL: none). */
+static inline mj_str mj_entry_nick(const mj_entry *e)
+{
+    mj_str n = {NULL, 0};
+    if (e->has_nick) {
+        n.ptr = e->nick;
+        n.len = e->nick_len;
+    }
+    return n;
+}
+
+static inline mj_ping *mj_entry_ping(const mj_entry *e)
+{
+    return e->aux ? e->aux->ping : NULL;
+}
+
+/* The asked nick (ptr NULL: none). */
+static inline mj_str mj_entry_pnick(const mj_entry *e)
+{
+    mj_str n = {NULL, 0};
+    if (e->aux != NULL && e->aux->pnick != NULL) {
+        n.ptr = e->aux->pnick;
+        n.len = e->aux->pnick_len;
+    }
+    return n;
+}
+
+/* What every decision reads comes first (one cache line: tr, rooms and
+ * the counters); the JIDs are read for lookups by JID, events and logs. */
+struct mj_session {
+    struct mj_tracker *tr;
+    mj_table rooms; /* mj_entry *, hash = room->hash */
+    uint32_t n_pending, n_shown, n_changing, n_leaving;
+    int warned_limit;
+    uint8_t walking; /* rooms is being walked by index: removals do not
+                        trim it (the walker trims after) */
+    uint64_t hash;
+    char *jid; /* as given */
+    size_t jid_len;
+    char *pjid; /* prepared, the key */
+    size_t pjid_len;
+};
+
+/* What storage tells the layer above about an entry with self-ping work
+ * (e->aux->ping set): set by tracker.c (selfping.c's mj_ping_state_changed
+ * and mj_ping_drop), so that storage never calls upward. NULL: nothing. */
+typedef struct mj_store_hooks {
+    void (*ping_state)(mj_entry *e); /* its state changed */
+    void (*ping_drop)(mj_entry *e);  /* it is being freed */
+} mj_store_hooks;
+
+struct mj_tracker {
+    mj_config cfg;
+    mj_hkey key;
+    mj_table rooms;        /* mj_istr * */
+    mj_table sessions;     /* mj_session * */
+    mj_aux *thead, *ttail; /* timer list, oldest deadline first */
+    mj_table domains;      /* mj_domain *, hash = SipHash of the name */
+    mj_ping **heap;        /* binary min-heap of pings by next due time */
+    size_t nheap, capheap; /* capheap >= npings: pushing never allocates */
+    size_t npings;         /* mj_ping records */
+    size_t outstanding;    /* pings sent and not answered */
+    mj_domain *checks;     /* link losses waiting for their delay, by
+                              due time */
+    mj_domain *checks_tail;
+    mj_domain *ready; /* domains whose queue may send */
+    uint32_t last_ping_id;
+    mj_body_cache body; /* the last body normalised for mentions */
+    mj_store_hooks hooks;
+    size_t bytes;
+    mj_stats st;
+};
+
+/* Find the interned room (NULL if no session has it). */
+mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
+                      uint64_t *hash_out);
+/* The same with the hash of (p, len) already computed. */
+mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
+                             uint64_t hash);
+/* The session's entry for an interned room, or NULL. */
+mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
+/* Create a NONE entry, with room for a shown nick of nick_hint bytes, for
+ * the interned room r, or when r is NULL for the prepared room JID
+ * (key, len) with its hash (interned now). NULL on ENOMEM. */
+mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+                          size_t len, uint64_t hash, size_t nick_hint);
+/* Remove and free an entry (no event). The session's table shrinks
+ * (mj_table_trim) unless s->walking. */
+void mj_entry_destroy(mj_entry *e);
+/* Shrink the session's room table if it has mostly emptied. */
+void mj_session_trim(mj_session *s);
+
+/* Move an entry to a state, keeping counters and the timer list right.
+ * Nicks are set by the caller. MJ_ENOMEM (and no change) only when a
+ * timed state needs e->aux and none could be allocated: never after
+ * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
+int mj_entry_set_state(mj_entry *e, mj_state state);
+/* Make sure e->aux exists. MJ_OK or MJ_ENOMEM. */
+int mj_entry_aux(mj_entry *e);
+/* Free e->aux if nothing in it is in use. */
+void mj_entry_aux_trim(mj_entry *e);
+/* Replace the asked nick by a copy of (p, len) (p NULL clears). MJ_OK or
+ * MJ_ENOMEM (unchanged). */
+int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len);
+/* Replace the shown nick by (p, len) (p NULL: none). The entry moves when
+ * the nick does not fit: the entry's address from now on is returned
+ * (the tracker's own pointers to it are updated; the caller must drop
+ * the old one). NULL on ENOMEM, the entry unchanged. */
+mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len);
+/* The asked nick becomes the shown one (it is cleared). The entry's
+ * address from now on, or NULL on ENOMEM (unchanged). */
+mj_entry *mj_entry_promote_nick(mj_entry *e);
+
+/* Fire an event about an entry (from_nick: MENTION's writer). */
+void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
+             mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue);
+
+void mj_emit_mention(mj_entry *e, mj_str from_nick);
+
+/* The record of the domain part of a prepared bare JID, made when
+ * missing (NULL on ENOMEM). Its rooms count is the caller's to raise. */
+mj_domain *mj_domain_get(struct mj_tracker *tr, const char *bare, size_t len);
+/* Free the record if nothing uses it any more. */
+void mj_domain_release(struct mj_tracker *tr, mj_domain *d);
+
+/* A full JID's prepared form fits in this many bytes. */
+#define MJ_FULL_JID_CAP (3 * MJ_PART_MAX + 3)
+
+/* Prepare jid into buf (MJ_FULL_JID_CAP bytes) and look it up: MJ_OK with
+ * *found set (NULL if absent), or the preparation's error. */
+int mj_session_lookup(struct mj_tracker *tr, const char *jid, size_t len,
+                      char *buf, size_t *plen, uint64_t *h,
+                      mj_session **found);
+/* Create the session looked up by mj_session_lookup() (prepared JID in
+ * buf, plen bytes, hash h). MJ_OK or MJ_ENOMEM. */
+int mj_session_create(struct mj_tracker *tr, const char *full_jid, size_t len,
+                      const char *buf, size_t plen, uint64_t h,
+                      mj_session **out);
+/* Free a session and its entries (no event; not removed from
+ * tr->sessions: for mj_tracker_free). */
+void mj_session_free(mj_session *s);
+
+/* The domain part of a prepared bare JID. */
+static inline mj_str mj_domain_of(const char *bare, size_t len)
+{
+    const char *at = memchr(bare, '@', len);
+    if (at == NULL)
+        return mj_str_of(bare, len);
+    return mj_str_of(at + 1, len - (size_t)(at + 1 - bare));
+}
+
+/* The record of a domain name, or NULL; *hash: the name's hash. */
+mj_domain *mj_domain_find(struct mj_tracker *tr, mj_str name, uint64_t *hash);
+
+#endif

@@ -1,0 +1,31 @@
+/* What decisions share (target.c): the JID a stanza names, nick
+ * comparison. On store.h. */
+#ifndef MJ_TARGET_H
+#define MJ_TARGET_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/* A JID a stanza names, prepared and raw. */
+typedef struct mj_target {
+    char bare[2 * 1023 + 2];
+    size_t blen;
+    char res[1023 + 1]; /* scratch: the resource is prepared only to
+                           check it */
+    int has_res;
+    mj_str raw_res;  /* the resource as written in the stanza */
+    mj_istr *room;   /* the interned room JID bare names, or NULL */
+    mj_entry *entry; /* the session's entry for room, or NULL */
+    uint64_t hash;   /* of bare */
+} mj_target;
+
+/* Prepare and split jid. MJ_OK; or the error, with *bad set to the
+ * outcome to report (bad-jid / limit; counted and logged once). */
+int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
+
+/* Compare two nicks prepared (Resourceprep); 1 when equal. Unpreparable
+ * nicks compare bytewise. */
+int mj_nick_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif
