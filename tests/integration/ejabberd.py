@@ -15,8 +15,10 @@ policy-rc.d that denies it).
   file that loads no resolv.conf and no hosts file and names one
   nameserver: LoopbackDNS below, a few lines of Python on a free loopback
   UDP port, answering only the test domains (SRV to the peer's s2s port on
-  target `localhost`, which ejabberd then resolves with getaddrinfo) and
-  NXDOMAIN for anything else. No query leaves loopback.
+  target `127.0.0.1`, an address literal that ejabberd's getaddrinfo
+  takes as it is: a minimal Debian root has no /etc/hosts, so not even
+  `localhost` resolves there) and NXDOMAIN for anything else. No query
+  leaves loopback.
 * No TLS: `s2s_use_starttls: false`, dialback (mod_s2s_dialback) on both
   sides; no certificate is read from /etc.
 * Control: the node is distributed on a private port without epmd
@@ -59,10 +61,12 @@ def ejabberd_missing():
 
 class LoopbackDNS:
     """A DNS server for the test domains only, on 127.0.0.1:<free port>
-    (UDP): SRV _xmpp-server._tcp.<domain> -> (port, "localhost"), A
+    (UDP): SRV _xmpp-server._tcp.<domain> -> (port, "127.0.0.1"), A
     <domain> -> 127.0.0.1; NXDOMAIN for every other name, no answer for
-    other types. The SRV target is "localhost" because ejabberd resolves it
-    with the C library's getaddrinfo (net:getaddrinfo), which knows it."""
+    other types. ejabberd resolves the SRV target with the C library's
+    getaddrinfo (net:getaddrinfo): an address literal needs no /etc/hosts
+    (a minimal Debian root has none, and then "localhost" does not
+    resolve)."""
 
     def __init__(self):
         self.srv = {}  # domain -> s2s port
@@ -92,7 +96,7 @@ class LoopbackDNS:
             dom = name[len("_xmpp-server._tcp."):]
             known = dom in self.srv
             if known and qtype == 33:
-                target = self._name([b"localhost"])
+                target = self._name([b"127", b"0", b"0", b"1"])
                 rrs.append((33, struct.pack(">HHH", 0, 0, self.srv[dom]) + target))
         elif known and qtype == 1:
             rrs.append((1, bytes([127, 0, 0, 1])))
