@@ -1,6 +1,6 @@
-/* libFuzzer target for src/mentions.c. The input is split into a nick, a
- * uri and a body: byte 0 is the nick length, byte 1 the uri length (both
- * clamped to what is left), then nick, uri, body follow. Checks:
+/* libFuzzer target for src/mentions.c (and src/normal.c). The input is split
+ * into a nick, a uri and a body: byte 0 is the nick length, byte 1 the uri
+ * length (both clamped to what is left), then nick, uri, body follow. Checks:
  *   - both functions return MJ_OK and set the flag to 0 or 1;
  *   - the fast paths (ASCII body and nick; ASCII nick) equal the ICU
  *     path, mj_mention_text_slow(), on every input;
@@ -13,7 +13,8 @@
  *
  * clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 \
  *   -fsanitize=fuzzer,address,undefined -Iinclude -Isrc \
- *   fuzz/fuzz_mentions.c src/mentions.c src/jid.c -licuuc -o fuzz_mentions
+ *   fuzz/fuzz_mentions.c src/mentions.c src/normal.c src/jid.c \
+ *   -licuuc -o fuzz_mentions
  * ./fuzz_mentions fuzz/corpus/mentions -max_total_time=60 */
 #include <stdint.h>
 #include <stdio.h>

@@ -3,8 +3,13 @@
  * binding is one shared object, mucjoins.so, built from the lua/ C files; only
  * luaopen_mucjoins is exported). The parts, along their seams:
  *
- *   mucjoins_lua.c  the tracker userdata, the session cache, the methods,
- *                   configuration, luaopen_mucjoins
+ *   mucjoins_lua.c  the tracker userdata, configuration, mj.new,
+ *                   t:configure, feeding (t:outgoing / t:incoming, the
+ *                   hot path), the method tables, luaopen_mucjoins
+ *   mj_sessions.c   the session handle cache (by JID string)
+ *   mj_methods.c    the other methods: message class and importance,
+ *                   self-ping answers, lost links, close, tick, the
+ *                   queries and restore
  *   mj_collect.c    collecting events and log lines while the core runs
  *                   (no Lua API there)
  *   mj_read.c       util.stanza tables -> the core's mj_stanza view
@@ -156,6 +161,45 @@ struct tracker {
     uint64_t dropped_total;
     mj_session *last; /* the session of the last session_of(), or NULL */
 };
+
+/* Methods only: the tracker at index 1, checked; misuse raises. */
+struct tracker *check_tracker(lua_State *L);
+/* Run the function under n arguments protected, the tracker busy. */
+int protected_call(lua_State *L, struct tracker *u, int n, int nres);
+/* Run fn(u, arg, jid) protected (fn NULL: build_events), then empty the
+ * record buffer; re-raises an error. */
+void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
+           int jid);
+
+/* ---------------------------------------------------------------------- */
+/* The session handle cache (mj_sessions.c)                                */
+
+/* Never raise; the JID string is at index 2. */
+mj_session *session_cached(lua_State *L, struct tracker *u);
+void session_remember(lua_State *L, struct tracker *u, mj_session *s);
+int session_of(lua_State *L, struct tracker *u, mj_session **out);
+/* Before closing s: drop its cache entry (returns the lua_pcall status). */
+int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
+                 const mj_session *s);
+
+/* ---------------------------------------------------------------------- */
+/* Methods (mj_methods.c)                                                  */
+
+int l_message(lua_State *L);
+int l_importance(lua_State *L);
+int l_is_forwarded_ping(lua_State *L);
+int l_ping_answer(lua_State *L);
+int l_ping_answer_info(lua_State *L);
+int l_ping_needs_features(lua_State *L);
+int l_link_lost(lua_State *L);
+int l_close(lua_State *L);
+int l_tick(lua_State *L);
+int l_rooms(lua_State *L);
+int l_nick(lua_State *L);
+int l_stats(lua_State *L);
+int l_counts(lua_State *L);
+int l_sessions(lua_State *L);
+int l_restore(lua_State *L);
 
 /* ---------------------------------------------------------------------- */
 /* Building results (mj_results.c)                                         */

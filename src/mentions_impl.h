@@ -1,6 +1,7 @@
-/* Internal to src/mentions.c and its tests/fuzz target: the pieces of the
- * body-mention matcher exposed so tests can prove the ASCII fast path equal
- * to the ICU path and check the normal form. Not part of the public API. */
+/* Internal to src/mentions.c, src/normal.c and their tests/fuzz target: the
+ * pieces of the body-mention matcher exposed so tests can prove the ASCII fast
+ * path equal to the ICU path and check the normal form. Not part of the public
+ * API. */
 #ifndef MJ_MENTIONS_IMPL_H
 #define MJ_MENTIONS_IMPL_H
 
@@ -43,9 +44,9 @@ int mj_mention_fold(const char *in, size_t len, char *out, size_t cap,
                     size_t *out_len);
 
 /* The last message body the mention matcher normalised (mentions.c,
- * mj_mention_text_cached): Prosody's MUC hands one stanza to each local
- * occupant, and the body's normal form is the same for all of them. Its
- * buffers are the tracker's (counted in tr->bytes). */
+ * mj_mention_text_cached; filled by normal.c): Prosody's MUC hands one stanza
+ * to each local occupant, and the body's normal form is the same for all of
+ * them. Its buffers are the tracker's (counted in tr->bytes). */
 typedef struct mj_body_cache {
     char *bytes; /* the body bytes looked at (the 64 KiB cut); NULL:
                     empty */

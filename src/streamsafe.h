@@ -1,7 +1,7 @@
 /* Internal: the Unicode Stream-Safe Text Format (UAX #15, section 13),
  * shared by JID preparation (jid.c: a part breaking it does not prepare)
- * and the mention matcher (mentions.c: a COMBINING GRAPHEME JOINER is
- * inserted). Not part of the public API.
+ * and the mention matcher's normal form (normal.c: a COMBINING GRAPHEME
+ * JOINER is inserted). Not part of the public API.
  *
  * ICU's normaliser sorts a run of non-starters (combining class != 0) by
  * insertion sort, in time quadratic in the run's length; text that keeps
@@ -48,7 +48,7 @@ int mj_safe_init(mj_safe_scan *s);
 
 /* The next code point of the text. 1 when the run of non-starters before
  * it plus its own leading ones would pass MJ_SAFE_RUN: the caller breaks
- * the run there (mentions.c inserts U+034F; the count restarts as if it
+ * the run there (normal.c inserts U+034F; the count restarts as if it
  * did) or refuses the text; else 0. Starters without a decomposition
  * (all ASCII, most letters) cost one table lookup. */
 int mj_safe_next(mj_safe_scan *s, UChar32 c);

@@ -1,5 +1,5 @@
-/* Tests for src/mentions.c: body mentions (normal form, word edges,
- * scripts, invalid UTF-8, the 64 KiB bound, the ASCII fast path proven
+/* Tests for src/mentions.c and src/normal.c: body mentions (normal form, word
+ * edges, scripts, invalid UTF-8, the 64 KiB bound, the ASCII fast path proven
  * equal to the ICU path) and reference mentions (xmpp: URIs). */
 #include <stdint.h>
 #include <stdio.h>

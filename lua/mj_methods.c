@@ -1,0 +1,410 @@
+/*
+ * mj_methods.c - the Lua binding's tracker methods other than feeding
+ * (see mucjoins_lua.h): message class and importance, self-ping answers,
+ * lost links, close and tick, the queries (rooms, nick, stats, counts,
+ * sessions) and restore.
+ */
+#include "mucjoins_lua.h"
+
+/* Arguments (tracker, jid, stanza, ...): read the extra arguments before
+ * calling. Converts the stanza and finds the session; 0 when the stanza is
+ * not one the core reads or the session is unknown. */
+static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
+                              mj_stanza *st)
+{
+    int anchor;
+    unsigned need;
+
+    luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+    anchor = lua_gettop(L) + 1;
+    lua_settop(L, anchor + NANCHORS - 1);
+    need = stanza_head(L, 3, CONV_FULL, st);
+    if (need == 0 || convert(L, 3, anchor, need, st) < 0)
+        return 0;
+    col_reset(&u->col);
+    if (session_of(L, u, sp) != MJ_OK) {
+        col_reset(&u->col);
+        return 0;
+    }
+    return 1;
+}
+
+/* t:message(jid, stanza) -> "mention" | "chatter" | "own" | "history" |
+ * "other" */
+int l_message(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_session *s;
+    mj_stanza st;
+    mj_msg_class c = MJ_M_OTHER;
+
+    if (session_and_stanza(L, u, &s, &st))
+        mj_session_message(s, &st, &c);
+    col_reset(&u->col);
+    lua_pushstring(L, mj_msg_class_name(c));
+    return 1;
+}
+
+/* t:importance(jid, stanza, hold_chatter) -> true | false | nil */
+int l_importance(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    int hold = lua_toboolean(L, 4);
+    mj_session *s;
+    mj_stanza st;
+    int imp = -1;
+
+    if (session_and_stanza(L, u, &s, &st))
+        imp = mj_session_importance(s, &st, hold);
+    col_reset(&u->col);
+    if (imp < 0)
+        lua_pushnil(L);
+    else
+        lua_pushboolean(L, imp);
+    return 1;
+}
+
+/* t:is_forwarded_ping(jid, stanza) -> boolean */
+int l_is_forwarded_ping(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_session *s;
+    mj_stanza st;
+    int yes = 0;
+
+    if (session_and_stanza(L, u, &s, &st))
+        yes = mj_session_is_forwarded_ping(s, &st);
+    col_reset(&u->col);
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+/* t:ping_answer(jid, stanza, ping_id, room_optimized) -> verdict, events.
+ * room_optimized: true, false or nil (unknown). */
+int l_ping_answer(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    int optimized = lua_isnoneornil(L, 5) ? -1 : lua_toboolean(L, 5);
+    mj_session *s;
+    mj_stanza st;
+    mj_ping_verdict v = MJ_PING_STALE;
+
+    if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
+        !session_and_stanza(L, u, &s, &st)) {
+        col_reset(&u->col);
+        push_verdict(L, v);
+        lua_pushnil(L);
+        return 2;
+    }
+    /* Nothing that can raise between the core's change and the building
+     * of its events: the stack has room (session_and_stanza reserved
+     * more than build needs) and the verdict's name is an upvalue. */
+    mj_session_ping_answer(s, (uint32_t)id, &st, optimized, &v);
+    lua_settop(L, 5);
+    push_verdict(L, v);
+    build(L, u, NULL, NULL, 2);
+    return 2;
+}
+
+/* t:ping_answer_info(jid, stanza, ping_id, info) -> verdict, events.
+ * info: the room's disco#info reply (a stanza: result or error), or nil
+ * when none came. */
+int l_ping_answer_info(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    int has_info = lua_type(L, 5) == LUA_TTABLE;
+    int opt = has_info ? lists_self_ping_opt(L, 5) : 0;
+    int anchor2;
+    unsigned need = 0;
+    mj_session *s;
+    mj_stanza st, info;
+    mj_ping_verdict v = MJ_PING_STALE;
+
+    if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
+        !session_and_stanza(L, u, &s, &st)) {
+        col_reset(&u->col);
+        push_verdict(L, v);
+        lua_pushnil(L);
+        return 2;
+    }
+    if (has_info) {
+        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+        anchor2 = lua_gettop(L) + 1;
+        lua_settop(L, anchor2 + NANCHORS - 1);
+        need = stanza_head(L, 5, CONV_FULL, &info);
+        if (need == 0 || convert(L, 5, anchor2, need, &info) < 0)
+            has_info = 0;
+    }
+    /* as in l_ping_answer: nothing that can raise between the core's
+     * change and the building of its events */
+    mj_session_ping_answer_info(s, (uint32_t)id, &st, has_info ? &info : NULL,
+                                opt, &v);
+    lua_settop(L, 5);
+    push_verdict(L, v);
+    build(L, u, NULL, NULL, 2);
+    return 2;
+}
+
+/* t:ping_needs_features(jid, stanza, ping_id) -> boolean */
+int l_ping_needs_features(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    lua_Integer id = luaL_checkinteger(L, 4);
+    mj_session *s;
+    mj_stanza st;
+    int yes = 0;
+
+    if (id > 0 && id <= (lua_Integer)UINT32_MAX &&
+        session_and_stanza(L, u, &s, &st))
+        yes = mj_session_ping_needs_features(s, (uint32_t)id, &st);
+    col_reset(&u->col);
+    lua_pushboolean(L, yes);
+    return 1;
+}
+
+/* t:link_lost(domain) -> true | nil, message */
+int l_link_lost(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t len;
+    const char *d = luaL_checklstring(L, 2, &len);
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_tracker_link_lost(u->tr, d, len);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* t:close(jid) -> events */
+int l_close(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    mj_session *s;
+
+    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
+    col_reset(&u->col);
+    if (mj_session_find(u->tr, jid, jlen, &s) != MJ_OK) {
+        col_reset(&u->col);
+        lua_pushnil(L);
+        return 1;
+    }
+    if (cache_forget(L, u, 2, s) != LUA_OK) {
+        col_reset(&u->col);
+        return lua_error(L); /* nothing changed */
+    }
+    mj_session_close(s);
+    build(L, u, NULL, NULL, 2);
+    return 1;
+}
+
+/* t:tick() -> events */
+int l_tick(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
+    col_reset(&u->col);
+    mj_tracker_tick(u->tr);
+    build(L, u, NULL, NULL, 2);
+    return 1;
+}
+
+/* t:rooms(jid) -> { {room=, state=, nick=, pending_nick=, since=}... } */
+int l_rooms(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    mj_session *s;
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_newtable(L);
+        return 1;
+    }
+    build(L, u, build_rooms, s, 0);
+    return 1;
+}
+
+/* t:nick(jid, room) -> nick or nil */
+int l_nick(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen, rlen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    const char *room = luaL_checklstring(L, 3, &rlen);
+    mj_session *s;
+    mj_str nick = {NULL, 0};
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    if (rc == MJ_OK)
+        rc = mj_session_nick(s, room, rlen, &nick);
+    col_reset(&u->col);
+    if (rc != MJ_OK || nick.ptr == NULL)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, nick.ptr, nick.len);
+    return 1;
+}
+
+/* t:stats() -> table of every mj_stats field */
+int l_stats(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    mj_stats s;
+
+    memset(&s, 0, sizeof s);
+    col_reset(&u->col);
+    mj_tracker_stats(u->tr, &s);
+    col_reset(&u->col);
+
+    lua_createtable(L, 0, 16);
+#define STAT(f)                                                               \
+    do {                                                                      \
+        lua_pushinteger(L, (lua_Integer)s.f);                                 \
+        lua_setfield(L, -2, #f);                                              \
+    } while (0)
+    STAT(sessions);
+    STAT(rooms_shown);
+    STAT(pending);
+    STAT(changing);
+    STAT(leaving);
+    STAT(distinct_rooms);
+    STAT(bytes);
+    STAT(joins);
+    STAT(leaves);
+    STAT(join_failures);
+    STAT(forged);
+    STAT(limits);
+    STAT(bad_jids);
+    STAT(ambiguous);
+    STAT(mentions);
+    STAT(pings_sent);
+    STAT(pings_joined);
+    STAT(pings_not_joined);
+    STAT(pings_unknown);
+    STAT(pings_given_up);
+    STAT(pings_outstanding);
+#undef STAT
+    /* Not a core counter: records this binding failed to store. */
+    lua_pushinteger(L, (lua_Integer)u->dropped_total);
+    lua_setfield(L, -2, "dropped_events");
+    return 1;
+}
+
+/* Protected: (tracker) -> the event counts (t:counts()). */
+static int build_counts(lua_State *L)
+{
+    const struct collect *c =
+        &((const struct tracker *)lua_touserdata(L, 1))->col;
+    int why;
+
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)c->n_joined);
+    lua_setfield(L, -2, "joined");
+    lua_pushinteger(L, (lua_Integer)c->n_mention);
+    lua_setfield(L, -2, "mention");
+    lua_newtable(L);
+    lua_newtable(L);
+    for (why = 1; why <= MJ_R_TIMEOUT; why++) {
+        const char *name = mj_reason_name((mj_reason)why);
+
+        if (c->n_left[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_left[why]);
+            lua_setfield(L, -3, name);
+        }
+        if (c->n_failed[why] > 0) {
+            lua_pushinteger(L, (lua_Integer)c->n_failed[why]);
+            lua_setfield(L, -2, name);
+        }
+    }
+    lua_setfield(L, -3, "join-failed");
+    lua_setfield(L, -2, "left");
+    return 1;
+}
+
+/* t:counts() -> { joined=n, mention=n, left={ [reason]=n },
+ * ["join-failed"]={ [reason]=n } }: every event the core reported since
+ * the tracker was made, counted by the binding (the module's metrics). */
+int l_counts(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    build(L, u, build_counts, NULL, 0);
+    return 1;
+}
+
+/* t:sessions() -> { full_jid... } */
+int l_sessions(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    col_reset(&u->col);
+    build(L, u, build_sessions, NULL, 0);
+    return 1;
+}
+
+/* t:restore(jid, room, state, nick, pending_nick, since) -> true | nil, err
+ */
+int l_restore(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t jlen, rlen, nlen, plen;
+    const char *jid = luaL_checklstring(L, 2, &jlen);
+    const char *room = luaL_checklstring(L, 3, &rlen);
+    const char *sname = luaL_checkstring(L, 4);
+    const char *nick = luaL_optlstring(L, 5, NULL, &nlen);
+    const char *pnick = luaL_optlstring(L, 6, NULL, &plen);
+    double since = (double)luaL_checknumber(L, 7);
+    mj_str n = {nick, nlen}, p = {pnick, plen};
+    mj_session *s;
+    int state, rc, created = 0;
+
+    for (state = MJ_S_NONE; state <= MJ_S_LEAVING; state++)
+        if (strcmp(mj_state_name((mj_state)state), sname) == 0)
+            break;
+    if (state > MJ_S_LEAVING) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(MJ_EINVAL));
+        return 2;
+    }
+
+    col_reset(&u->col);
+    rc = mj_session_find(u->tr, jid, jlen, &s);
+    if (rc == MJ_ENOTFOUND) {
+        rc = mj_session_open(u->tr, jid, jlen, &s);
+        created = rc == MJ_OK;
+    }
+    if (rc == MJ_OK) {
+        rc = mj_session_restore(s, room, rlen, (mj_state)state, n, p, since);
+        if (rc != MJ_OK && created)
+            mj_session_close(s); /* empty, never cached: fires nothing */
+    }
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
