@@ -258,8 +258,34 @@ typedef struct mj_config {
     void *event_ud;
 } mj_config;
 
-/* Fill cfg with the defaults above. */
+/* Fill cfg with the defaults above (from mj_config_options()). */
 MJ_API void mj_config_init(mj_config *cfg);
+
+/* The type of an option's mj_config field. */
+typedef enum mj_option_type {
+    MJ_OPT_SIZE = 0,    /* size_t: a whole number */
+    MJ_OPT_UINT = 1,    /* unsigned: a whole number */
+    MJ_OPT_SECONDS = 2, /* double: seconds, not negative */
+    MJ_OPT_BOOL = 3     /* int: 0 or 1 */
+} mj_option_type;
+
+/* One configuration option: a field of mj_config that is a plain value
+ * (limits, timeouts, switches; not the callbacks). Bindings and tools read
+ * their option names, defaults and help from this table instead of keeping
+ * their own list. */
+typedef struct mj_option {
+    const char *name; /* the mj_config field's name ("max_rooms") */
+    mj_option_type type;
+    double def;      /* the default mj_config_init() sets (booleans 0/1) */
+    size_t offset;   /* offsetof(mj_config, <name>) */
+    const char *doc; /* one lowercase line without a final period; a
+                        boolean's starts with a verb ("track ...") */
+} mj_option;
+
+/* All options, in the order of mj_config; *n (if n is not NULL) gets their
+ * number. The table is static: valid for the life of the program, never
+ * freed, the same on every call. */
+MJ_API const mj_option *mj_config_options(size_t *n);
 
 typedef struct mj_tracker mj_tracker;
 
