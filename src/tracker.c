@@ -33,8 +33,8 @@ static const mj_option options[] = {
     OPT(ping_timeout, MJ_OPT_SECONDS, 60,
         "seconds a ping's answer is awaited"),
     OPT(ping_backoff, MJ_OPT_SECONDS, 30,
-        "seconds before the first retry after an unknown answer (doubles "
-        "each retry)"),
+        "seconds before the first retry after an unknown answer; doubles "
+        "each retry"),
     OPT(ping_retries, MJ_OPT_UINT, 3, "unknown answers retried"),
     OPT(ping_budget, MJ_OPT_SIZE, 20, "pings outstanding per remote domain"),
 };
