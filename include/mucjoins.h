@@ -40,16 +40,33 @@ extern "C" {
 /* ---------------------------------------------------------------------- */
 /* Errors                                                                  */
 
+/* Public enums come from one list each, X(NAME, value, "name"), that
+ * declares the enum and generates its name function (src/names.c) and its
+ * count: a list may only grow at its end, values stay what they are (they
+ * are the ABI). MJ_ENUM_ITEM and MJ_ENUM_ONE are helpers for these lists. */
+#define MJ_ENUM_ITEM(name, value, str) name = value,
+#define MJ_ENUM_ONE(name, value, str)  +1
+
 /* Every function that can fail returns one of these; MJ_OK is 0 and every
- * error is negative. */
-typedef enum mj_error {
-    MJ_OK = 0,
-    MJ_ENOMEM = -1,   /* the allocator returned NULL; state is unchanged */
-    MJ_EINVAL = -2,   /* a required argument is NULL or out of range */
-    MJ_EJID = -3,     /* a JID does not prepare (RFC 6122) */
-    MJ_ETOOLONG = -4, /* a JID part exceeds 1023 bytes after preparation */
-    MJ_ENOTFOUND = -5 /* no such session or room */
-} mj_error;
+ * error is negative. The string is mj_strerror()'s; mj_error_name() gives
+ * the enum name. */
+/* clang-format off */
+#define MJ_ERROR_LIST(X)                                                     \
+    X(MJ_OK, 0, "success")                                                   \
+    /* the allocator returned NULL; state is unchanged */                    \
+    X(MJ_ENOMEM, -1, "out of memory")                                        \
+    /* a required argument is NULL or out of range */                        \
+    X(MJ_EINVAL, -2, "invalid argument")                                     \
+    /* a JID does not prepare (RFC 6122) */                                  \
+    X(MJ_EJID, -3, "malformed JID")                                          \
+    /* a JID part exceeds 1023 bytes after preparation */                    \
+    X(MJ_ETOOLONG, -4, "JID part longer than 1023 bytes")                    \
+    /* no such session or room */                                            \
+    X(MJ_ENOTFOUND, -5, "not found")
+/* clang-format on */
+typedef enum mj_error { MJ_ERROR_LIST(MJ_ENUM_ITEM) } mj_error;
+/* The number of codes, MJ_OK included: they run 0 .. -(MJ_E_COUNT - 1). */
+#define MJ_E_COUNT (0 MJ_ERROR_LIST(MJ_ENUM_ONE))
 
 /* A static English description of an error code; never NULL. */
 MJ_API const char *mj_strerror(int err);
@@ -88,12 +105,16 @@ MJ_API int mj_jid_prep(const char *jid, size_t len, char *out, size_t out_cap,
  * The tracker always passes the exact old size. */
 typedef void *(*mj_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 
-typedef enum mj_log_level {
-    MJ_LOG_DEBUG = 0,
-    MJ_LOG_INFO = 1,
-    MJ_LOG_WARN = 2,
-    MJ_LOG_ERROR = 3
-} mj_log_level;
+/* clang-format off */
+#define MJ_LOG_LEVEL_LIST(X)                                                 \
+    X(MJ_LOG_DEBUG, 0, "debug")                                              \
+    X(MJ_LOG_INFO, 1, "info")                                                \
+    X(MJ_LOG_WARN, 2, "warn")                                                \
+    X(MJ_LOG_ERROR, 3, "error")
+/* clang-format on */
+typedef enum mj_log_level { MJ_LOG_LEVEL_LIST(MJ_ENUM_ITEM) } mj_log_level;
+/* Levels run 0 .. MJ_LOG_COUNT - 1. */
+#define MJ_LOG_COUNT (0 MJ_LOG_LEVEL_LIST(MJ_ENUM_ONE))
 
 /* msg is a NUL-terminated line valid during the call only. */
 typedef void (*mj_log_fn)(void *ud, mj_log_level level, const char *msg);
@@ -104,36 +125,59 @@ typedef double (*mj_clock_fn)(void *ud);
 /* ---------------------------------------------------------------------- */
 /* Events                                                                  */
 
-typedef enum mj_event_type {
-    MJ_EV_JOINED = 1,         /* the session is now in room as nick */
-    MJ_EV_LEFT = 2,           /* the session is no longer in room (reason) */
-    MJ_EV_NICK_CHANGED = 3,   /* old_nick -> nick */
-    MJ_EV_NICK_REWRITTEN = 4, /* joined as nick though old_nick was asked */
-    MJ_EV_JOIN_FAILED = 5,    /* a pending join ended without entering */
-    MJ_EV_PING_NEEDED = 6,    /* send a self-ping (XEP-0410) to room/nick now,
-                                 with id ping_id (see mj_session_ping_answer) */
-    MJ_EV_MENTION = 7         /* a received groupchat message mentions nick */
-} mj_event_type;
+/* clang-format off */
+#define MJ_EVENT_LIST(X)                                                     \
+    /* the session is now in room as nick */                                 \
+    X(MJ_EV_JOINED, 1, "joined")                                             \
+    /* the session is no longer in room (reason) */                          \
+    X(MJ_EV_LEFT, 2, "left")                                                 \
+    /* old_nick -> nick */                                                   \
+    X(MJ_EV_NICK_CHANGED, 3, "nick-changed")                                 \
+    /* joined as nick though old_nick was asked */                           \
+    X(MJ_EV_NICK_REWRITTEN, 4, "nick-rewritten")                             \
+    /* a pending join ended without entering */                              \
+    X(MJ_EV_JOIN_FAILED, 5, "join-failed")                                   \
+    /* send a self-ping (XEP-0410) to room/nick now, with id ping_id (see    \
+       mj_session_ping_answer) */                                            \
+    X(MJ_EV_PING_NEEDED, 6, "ping-needed")                                   \
+    /* a received groupchat message mentions nick */                         \
+    X(MJ_EV_MENTION, 7, "mention")
+/* clang-format on */
+typedef enum mj_event_type { MJ_EVENT_LIST(MJ_ENUM_ITEM) } mj_event_type;
+/* Event types run 1 .. MJ_EV_COUNT (0 is no event: mj_event_name() says
+ * "none"). */
+#define MJ_EV_COUNT (0 MJ_EVENT_LIST(MJ_ENUM_ONE))
 
 /* Why a session left a room or a join failed. Ordered strongest first for
  * the codes of one presence (SPEC 2, "left reasons"). */
-typedef enum mj_reason {
-    MJ_R_NONE = 0,
-    MJ_R_TECHNICAL = 1,    /* 333 */
-    MJ_R_SHUTDOWN = 2,     /* 332 */
-    MJ_R_BANNED = 3,       /* 301 */
-    MJ_R_KICKED = 4,       /* 307 */
-    MJ_R_AFFILIATION = 5,  /* 321 */
-    MJ_R_MEMBERS_ONLY = 6, /* 322 */
-    MJ_R_DESTROYED = 7,    /* <destroy/>, with text and alt_venue */
-    MJ_R_VOLUNTARY = 8,    /* confirmation of a leave the session sent */
-    MJ_R_REMOVED = 9,      /* unavailable self-presence, no other reason */
-    MJ_R_SESSION_CLOSED = 10,
-    MJ_R_LEFT_UNCONFIRMED = 11, /* a sent leave was never confirmed */
-    MJ_R_GHOST = 12,            /* a self-ping said "not joined" */
-    MJ_R_ERROR = 13,            /* join refused with a presence error */
-    MJ_R_TIMEOUT = 14           /* join not confirmed in pending_timeout */
-} mj_reason;
+/* clang-format off */
+#define MJ_REASON_LIST(X)                                                    \
+    X(MJ_R_NONE, 0, "none")                                                  \
+    X(MJ_R_TECHNICAL, 1, "technical")       /* 333 */                        \
+    X(MJ_R_SHUTDOWN, 2, "shutdown")         /* 332 */                        \
+    X(MJ_R_BANNED, 3, "banned")             /* 301 */                        \
+    X(MJ_R_KICKED, 4, "kicked")             /* 307 */                        \
+    X(MJ_R_AFFILIATION, 5, "affiliation")   /* 321 */                        \
+    X(MJ_R_MEMBERS_ONLY, 6, "members-only") /* 322 */                        \
+    /* <destroy/>, with text and alt_venue */                                \
+    X(MJ_R_DESTROYED, 7, "destroyed")                                        \
+    /* confirmation of a leave the session sent */                           \
+    X(MJ_R_VOLUNTARY, 8, "voluntary")                                        \
+    /* unavailable self-presence, no other reason */                         \
+    X(MJ_R_REMOVED, 9, "removed")                                            \
+    X(MJ_R_SESSION_CLOSED, 10, "session-closed")                             \
+    /* a sent leave was never confirmed */                                   \
+    X(MJ_R_LEFT_UNCONFIRMED, 11, "left-unconfirmed")                         \
+    /* a self-ping said "not joined" */                                      \
+    X(MJ_R_GHOST, 12, "ghost")                                               \
+    /* join refused with a presence error */                                 \
+    X(MJ_R_ERROR, 13, "error")                                               \
+    /* join not confirmed in pending_timeout */                              \
+    X(MJ_R_TIMEOUT, 14, "timeout")
+/* clang-format on */
+typedef enum mj_reason { MJ_REASON_LIST(MJ_ENUM_ITEM) } mj_reason;
+/* Reasons run 0 (MJ_R_NONE) .. MJ_R_COUNT - 1. */
+#define MJ_R_COUNT (0 MJ_REASON_LIST(MJ_ENUM_ONE))
 
 /* "joined", "left", "nick-changed", "nick-rewritten", "join-failed",
  * "ping-needed", "mention" (the Prosody event is "muc-joins/" + name);
@@ -214,8 +258,34 @@ typedef struct mj_config {
     void *event_ud;
 } mj_config;
 
-/* Fill cfg with the defaults above. */
+/* Fill cfg with the defaults above (from mj_config_options()). */
 MJ_API void mj_config_init(mj_config *cfg);
+
+/* The type of an option's mj_config field. */
+typedef enum mj_option_type {
+    MJ_OPT_SIZE = 0,    /* size_t: a whole number */
+    MJ_OPT_UINT = 1,    /* unsigned: a whole number */
+    MJ_OPT_SECONDS = 2, /* double: seconds, not negative */
+    MJ_OPT_BOOL = 3     /* int: 0 or 1 */
+} mj_option_type;
+
+/* One configuration option: a field of mj_config that is a plain value
+ * (limits, timeouts, switches; not the callbacks). Bindings and tools read
+ * their option names, defaults and help from this table instead of keeping
+ * their own list. */
+typedef struct mj_option {
+    const char *name; /* the mj_config field's name ("max_rooms") */
+    mj_option_type type;
+    double def;      /* the default mj_config_init() sets (booleans 0/1) */
+    size_t offset;   /* offsetof(mj_config, <name>) */
+    const char *doc; /* one lowercase line without a final period; a
+                        boolean's starts with a verb ("track ...") */
+} mj_option;
+
+/* All options, in the order of mj_config; *n (if n is not NULL) gets their
+ * number. The table is static: valid for the life of the program, never
+ * freed, the same on every call. */
+MJ_API const mj_option *mj_config_options(size_t *n);
 
 typedef struct mj_tracker mj_tracker;
 
@@ -360,25 +430,33 @@ MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
 MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
 
 /* What the tracker made of one stanza. */
-typedef enum mj_outcome {
-    MJ_O_IGNORED = 0,   /* nothing in it can change a room's state: not
-                           from/to a room the session has state with, or a
-                           kind of stanza that never changes state (a
-                           message from the room's bare JID, a
-                           non-kickable message error, an iq) */
-    MJ_O_UNCHANGED = 1, /* about a tracked room and of a kind that could
-                           change it, but nothing changed (presence update,
-                           duplicate self-presence, another occupant,
-                           a groupchat message) */
-    MJ_O_CHANGED = 2,   /* state changed (events may have fired) */
-    MJ_O_FORGED = 3,    /* a self-presence (110) for a room the session has
-                           no state with, or answering no join: refused */
-    MJ_O_BAD_JID = 4,   /* from/to does not prepare: ignored */
-    MJ_O_LIMIT = 5,     /* a bound was hit: not tracked */
-    MJ_O_AMBIGUOUS = 6  /* membership unclear: a self-ping is scheduled
-                           (PING_NEEDED fires when it is sent) unless the
-                           self_ping option is off */
-} mj_outcome;
+/* clang-format off */
+#define MJ_OUTCOME_LIST(X)                                                   \
+    /* nothing in it can change a room's state: not from/to a room the       \
+     * session has state with, or a kind of stanza that never changes        \
+     * state (a message from the room's bare JID, a non-kickable message     \
+     * error, an iq) */                                                      \
+    X(MJ_O_IGNORED, 0, "ignored")                                            \
+    /* about a tracked room and of a kind that could change it, but          \
+     * nothing changed (presence update, duplicate self-presence, another    \
+     * occupant, a groupchat message) */                                     \
+    X(MJ_O_UNCHANGED, 1, "unchanged")                                        \
+    /* state changed (events may have fired) */                              \
+    X(MJ_O_CHANGED, 2, "changed")                                            \
+    /* a self-presence (110) for a room the session has no state with,       \
+     * or answering no join: refused */                                      \
+    X(MJ_O_FORGED, 3, "forged")                                              \
+    /* from/to does not prepare: ignored */                                  \
+    X(MJ_O_BAD_JID, 4, "bad-jid")                                            \
+    /* a bound was hit: not tracked */                                       \
+    X(MJ_O_LIMIT, 5, "limit")                                                \
+    /* membership unclear: a self-ping is scheduled (PING_NEEDED fires       \
+     * when it is sent) unless the self_ping option is off */                \
+    X(MJ_O_AMBIGUOUS, 6, "ambiguous")
+/* clang-format on */
+typedef enum mj_outcome { MJ_OUTCOME_LIST(MJ_ENUM_ITEM) } mj_outcome;
+/* Outcomes run 0 .. MJ_O_COUNT - 1. */
+#define MJ_O_COUNT (0 MJ_OUTCOME_LIST(MJ_ENUM_ONE))
 
 /* "ignored", "unchanged", ...; never NULL. */
 MJ_API const char *mj_outcome_name(mj_outcome o);
@@ -444,15 +522,24 @@ MJ_API int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
                                mj_session **session, mj_outcome *out);
 
 /* What a received message is to the session (SPEC 6-7). */
-typedef enum mj_msg_class {
-    MJ_M_OTHER = 0,   /* not a groupchat message with a body from a room
-                         the session is in (subjects, errors, PMs...) */
-    MJ_M_MENTION = 1, /* mentions the session (nick as a word, reference) */
-    MJ_M_CHATTER = 2, /* from another occupant, no mention */
-    MJ_M_OWN = 3,     /* the session's own message, reflected */
-    MJ_M_HISTORY = 4  /* room history (<delay/> from the room's JID,
-                         before the room's subject was received) */
-} mj_msg_class;
+/* clang-format off */
+#define MJ_MSG_CLASS_LIST(X)                                                 \
+    /* not a groupchat message with a body from a room the session is in     \
+     * (subjects, errors, PMs...) */                                         \
+    X(MJ_M_OTHER, 0, "other")                                                \
+    /* mentions the session (nick as a word, reference) */                   \
+    X(MJ_M_MENTION, 1, "mention")                                            \
+    /* from another occupant, no mention */                                  \
+    X(MJ_M_CHATTER, 2, "chatter")                                            \
+    /* the session's own message, reflected */                               \
+    X(MJ_M_OWN, 3, "own")                                                    \
+    /* room history (<delay/> from the room's JID, before the room's         \
+     * subject was received) */                                              \
+    X(MJ_M_HISTORY, 4, "history")
+/* clang-format on */
+typedef enum mj_msg_class { MJ_MSG_CLASS_LIST(MJ_ENUM_ITEM) } mj_msg_class;
+/* Classes run 0 .. MJ_M_COUNT - 1. */
+#define MJ_M_COUNT (0 MJ_MSG_CLASS_LIST(MJ_ENUM_ONE))
 
 /* "other", "mention", "chatter", "own", "history"; never NULL. */
 MJ_API const char *mj_msg_class_name(mj_msg_class c);
@@ -484,12 +571,22 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
 MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
                                 size_t len);
 
+/* clang-format off */
+#define MJ_PING_VERDICT_LIST(X)                                              \
+    /* not the session's latest ping: ignored */                             \
+    X(MJ_PING_STALE, 0, "stale")                                             \
+    /* still in the room: nothing changes */                                 \
+    X(MJ_PING_JOINED, 1, "joined")                                           \
+    /* a ghost: LEFT fired with MJ_R_GHOST */                                \
+    X(MJ_PING_NOT_JOINED, 2, "not-joined")                                   \
+    /* says nothing: retried with backoff */                                 \
+    X(MJ_PING_UNKNOWN, 3, "unknown")
+/* clang-format on */
 typedef enum mj_ping_verdict {
-    MJ_PING_STALE = 0,      /* not the session's latest ping: ignored */
-    MJ_PING_JOINED = 1,     /* still in the room: nothing changes */
-    MJ_PING_NOT_JOINED = 2, /* a ghost: LEFT fired with MJ_R_GHOST */
-    MJ_PING_UNKNOWN = 3     /* says nothing: retried with backoff */
+    MJ_PING_VERDICT_LIST(MJ_ENUM_ITEM)
 } mj_ping_verdict;
+/* Verdicts run 0 .. MJ_PING_COUNT - 1. */
+#define MJ_PING_COUNT (0 MJ_PING_VERDICT_LIST(MJ_ENUM_ONE))
 
 /* "stale", "joined", "not-joined", "unknown"; never NULL. */
 MJ_API const char *mj_ping_verdict_name(mj_ping_verdict v);
@@ -543,14 +640,22 @@ MJ_API void mj_tracker_tick(mj_tracker *tr);
 /* ---------------------------------------------------------------------- */
 /* Queries                                                                 */
 
-typedef enum mj_state {
-    MJ_S_NONE = 0,
-    MJ_S_PENDING = 1, /* join sent, not confirmed: not shown */
-    MJ_S_JOINED = 2,
-    MJ_S_CHANGING = 3,  /* nick change sent, shown under the old nick */
-    MJ_S_EXPECTING = 4, /* 303 received, shown under the old nick */
-    MJ_S_LEAVING = 5    /* leave sent, shown until confirmed */
-} mj_state;
+/* clang-format off */
+#define MJ_STATE_LIST(X)                                                     \
+    X(MJ_S_NONE, 0, "none")                                                  \
+    /* join sent, not confirmed: not shown */                                \
+    X(MJ_S_PENDING, 1, "pending")                                            \
+    X(MJ_S_JOINED, 2, "joined")                                              \
+    /* nick change sent, shown under the old nick */                         \
+    X(MJ_S_CHANGING, 3, "changing")                                          \
+    /* 303 received, shown under the old nick */                             \
+    X(MJ_S_EXPECTING, 4, "expecting")                                        \
+    /* leave sent, shown until confirmed */                                  \
+    X(MJ_S_LEAVING, 5, "leaving")
+/* clang-format on */
+typedef enum mj_state { MJ_STATE_LIST(MJ_ENUM_ITEM) } mj_state;
+/* States run 0 .. MJ_S_COUNT - 1. */
+#define MJ_S_COUNT (0 MJ_STATE_LIST(MJ_ENUM_ONE))
 
 /* "none", "pending", "joined", "changing", "expecting", "leaving". */
 MJ_API const char *mj_state_name(mj_state s);

@@ -32,18 +32,15 @@ void push_verdict(lua_State *L, mj_ping_verdict v)
 /* ---------------------------------------------------------------------- */
 /* Building results (only ever inside build())                            */
 
+/* Prosody's level names, which are the library's (MJ_LOG_LEVEL_LIST). */
+#define LEVEL_NAME(name, value, str) [value] = str,
 const char *level_name(int level)
 {
-    switch (level) {
-    case MJ_LOG_DEBUG:
-        return "debug";
-    case MJ_LOG_INFO:
-        return "info";
-    case MJ_LOG_WARN:
-        return "warn";
-    default:
-        return "error";
-    }
+    static const char *const names[] = {MJ_LOG_LEVEL_LIST(LEVEL_NAME)};
+
+    if (level >= 0 && level < MJ_LOG_COUNT)
+        return names[level];
+    return "error";
 }
 
 /* Set t[upvalue key] (t on top) to string slot f of r, if present. The

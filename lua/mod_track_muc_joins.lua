@@ -28,18 +28,17 @@ local function boolean_option(name, default)
 	return module:get_option_boolean("track_muc_joins_" .. name, default);
 end
 
-local config = {
-	max_rooms = number_option("max_rooms", 1000);
-	max_pending = number_option("max_pending", 64);
-	pending_timeout = number_option("pending_timeout", 120);
-	legacy_joins = boolean_option("legacy_joins", false);
-	self_ping = boolean_option("self_ping", true);
-	ping_start_delay = number_option("ping_start_delay", 10);
-	ping_timeout = number_option("ping_timeout", 60);
-	ping_backoff = number_option("ping_backoff", 30);
-	ping_retries = number_option("ping_retries", 3);
-	ping_budget = number_option("ping_budget", 20);
-};
+-- The core's options come from its own table (mj.options(): name, type,
+-- default, doc), each read as track_muc_joins_<name>.
+local config = {};
+for _, option in ipairs(mj.options()) do
+	if option.type == "boolean" then
+		config[option.name] = boolean_option(option.name, option.default);
+	else
+		config[option.name] = number_option(option.name, option.default);
+	end
+end
+-- The module's own options.
 local log_changes = boolean_option("log_changes", false);
 local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
 local push_mentions_only = boolean_option("push_mentions_only", false);

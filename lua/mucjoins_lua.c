@@ -247,26 +247,38 @@ static void opt_bool(lua_State *L, int arg, const char *key, int *out)
     lua_pop(L, 1);
 }
 
+/* Every option of the library's table (mj_config_options()), under its
+ * own name. */
 static void read_config(lua_State *L, int arg, mj_config *cfg)
 {
+    size_t i, n;
+    const mj_option *opts = mj_config_options(&n);
+
     if (lua_isnoneornil(L, arg))
         return;
     luaL_checktype(L, arg, LUA_TTABLE);
-    opt_size(L, arg, "max_rooms", &cfg->max_rooms);
-    opt_size(L, arg, "max_pending", &cfg->max_pending);
+    for (i = 0; i < n; i++) {
+        const mj_option *o = &opts[i];
+        void *f = (char *)cfg + o->offset;
+        size_t v;
 
-    opt_size(L, arg, "ping_budget", &cfg->ping_budget);
-    {
-        size_t retries = cfg->ping_retries;
-        opt_size(L, arg, "ping_retries", &retries);
-        cfg->ping_retries = retries > 1000 ? 1000 : (unsigned)retries;
+        switch (o->type) {
+        case MJ_OPT_SIZE:
+            opt_size(L, arg, o->name, f);
+            break;
+        case MJ_OPT_UINT: /* capped: a retry count, not a bound */
+            v = *(unsigned *)f;
+            opt_size(L, arg, o->name, &v);
+            *(unsigned *)f = v > 1000 ? 1000 : (unsigned)v;
+            break;
+        case MJ_OPT_SECONDS:
+            opt_number(L, arg, o->name, f);
+            break;
+        case MJ_OPT_BOOL:
+            opt_bool(L, arg, o->name, f);
+            break;
+        }
     }
-    opt_number(L, arg, "pending_timeout", &cfg->pending_timeout);
-    opt_number(L, arg, "ping_start_delay", &cfg->ping_start_delay);
-    opt_number(L, arg, "ping_timeout", &cfg->ping_timeout);
-    opt_number(L, arg, "ping_backoff", &cfg->ping_backoff);
-    opt_bool(L, arg, "legacy_joins", &cfg->legacy_joins);
-    opt_bool(L, arg, "self_ping", &cfg->self_ping);
 }
 
 static void raise_core_error(lua_State *L, int arg, int rc)
@@ -517,8 +529,41 @@ static int l_reads(lua_State *L)
     return 1;
 }
 
+/* mj.options() -> { {name=, type="number"|"boolean", integer=, default=,
+ * doc=}, ... }: the library's options, in its order */
+static int l_options(lua_State *L)
+{
+    size_t i, n;
+    const mj_option *opts = mj_config_options(&n);
+
+    lua_createtable(L, (int)n, 0);
+    for (i = 0; i < n; i++) {
+        const mj_option *o = &opts[i];
+        int whole = o->type == MJ_OPT_SIZE || o->type == MJ_OPT_UINT;
+
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, o->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, o->type == MJ_OPT_BOOL ? "boolean" : "number");
+        lua_setfield(L, -2, "type");
+        lua_pushboolean(L, whole);
+        lua_setfield(L, -2, "integer");
+        if (o->type == MJ_OPT_BOOL)
+            lua_pushboolean(L, o->def != 0);
+        else if (whole)
+            lua_pushinteger(L, (lua_Integer)o->def);
+        else
+            lua_pushnumber(L, (lua_Number)o->def);
+        lua_setfield(L, -2, "default");
+        lua_pushstring(L, o->doc);
+        lua_setfield(L, -2, "doc");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg module_functions[] = {
-    {"new", l_new}, {"reads", l_reads}, {NULL, NULL}};
+    {"new", l_new}, {"reads", l_reads}, {"options", l_options}, {NULL, NULL}};
 
 /* Create this copy's tracker metatable, or find it again when the module
  * is loaded a second time (Prosody module reload): trackers created before

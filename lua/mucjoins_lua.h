@@ -96,12 +96,18 @@ void on_log(void *ud, mj_log_level level, const char *msg);
 /* ---------------------------------------------------------------------- */
 /* Upvalues shared by every method (mucjoins_lua.c)                        */
 
-#define NOUTCOMES (MJ_O_AMBIGUOUS + 1)
-#define NERRORS   (-MJ_ENOTFOUND) /* MJ_ENOMEM (-1) .. MJ_ENOTFOUND */
-#define NEVENTS   MJ_EV_MENTION   /* MJ_EV_JOINED (1) .. */
-#define NREASONS  MJ_R_TIMEOUT    /* MJ_R_TECHNICAL (1) .. */
-#define NLEVELS   (MJ_LOG_ERROR + 1)
-#define NVERDICTS (MJ_PING_UNKNOWN + 1)
+/* The counts come from the enum lists in mucjoins.h; the asserts hold
+ * the index arithmetic of push_name() (value - first) to those lists. */
+#define NOUTCOMES MJ_O_COUNT
+#define NERRORS   (MJ_E_COUNT - 1) /* MJ_ENOMEM (-1) .. */
+#define NEVENTS   MJ_EV_COUNT      /* MJ_EV_JOINED (1) .. */
+#define NREASONS  (MJ_R_COUNT - 1) /* MJ_R_TECHNICAL (1) .. */
+#define NLEVELS   MJ_LOG_COUNT
+#define NVERDICTS MJ_PING_COUNT
+_Static_assert(MJ_O_IGNORED == 0 && MJ_ENOMEM == -1 && MJ_EV_JOINED == 1 &&
+                   MJ_R_TECHNICAL == 1 && MJ_LOG_DEBUG == 0 &&
+                   MJ_PING_STALE == 0,
+               "the first value of each name range");
 
 enum {
     UV_MT = 1,

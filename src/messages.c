@@ -12,15 +12,6 @@
 #include "store.h"
 #include "target.h"
 
-const char *mj_msg_class_name(mj_msg_class c)
-{
-    static const char *const names[] = {"other", "mention", "chatter", "own",
-                                        "history"};
-    if ((unsigned)c < sizeof names / sizeof names[0])
-        return names[c];
-    return "unknown";
-}
-
 /* A <delay/> whose from is the room's bare JID marks history; smacks and
  * CSI add delays from other JIDs. An occupant can add such a delay to its
  * own message too, so it counts only until the room's subject: a room

@@ -14,15 +14,6 @@
 #include "store.h"
 #include "target.h"
 
-const char *mj_ping_verdict_name(mj_ping_verdict v)
-{
-    static const char *const names[] = {"stale", "joined", "not-joined",
-                                        "unknown"};
-    if ((unsigned)v < sizeof names / sizeof names[0])
-        return names[v];
-    return "unknown";
-}
-
 /* The queue may send: put the domain on the ready list (once). */
 static void dom_ready(mj_tracker *tr, mj_domain *d)
 {

@@ -12,20 +12,66 @@
 #include "selfping.h"
 #include "store.h"
 
+#define OPT(field, type, def, doc)                                            \
+    {                                                                         \
+#field, type, def, offsetof(mj_config, field), doc                    \
+    }
+
+/* The one list of options: mj_config_init() takes its defaults from here,
+ * the Lua binding and module, and the replay tool, their names, defaults
+ * and help. */
+static const mj_option options[] = {
+    OPT(max_rooms, MJ_OPT_SIZE, 1000, "joined rooms per session"),
+    OPT(max_pending, MJ_OPT_SIZE, 64, "pending joins per session"),
+    OPT(pending_timeout, MJ_OPT_SECONDS, 120,
+        "seconds before a pending join, nick change or leave expires"),
+    OPT(legacy_joins, MJ_OPT_BOOL, 0, "track joins sent without the MUC <x/>"),
+    OPT(self_ping, MJ_OPT_BOOL, 1,
+        "ask for self-pings (XEP-0410) when membership is unclear"),
+    OPT(ping_start_delay, MJ_OPT_SECONDS, 10,
+        "seconds after a link loss before its rooms are pinged"),
+    OPT(ping_timeout, MJ_OPT_SECONDS, 60,
+        "seconds a ping's answer is awaited"),
+    OPT(ping_backoff, MJ_OPT_SECONDS, 30,
+        "seconds before the first retry after an unknown answer; doubles "
+        "each retry"),
+    OPT(ping_retries, MJ_OPT_UINT, 3, "unknown answers retried"),
+    OPT(ping_budget, MJ_OPT_SIZE, 20, "pings outstanding per remote domain"),
+};
+
+const mj_option *mj_config_options(size_t *n)
+{
+    if (n != NULL)
+        *n = sizeof options / sizeof options[0];
+    return options;
+}
+
 void mj_config_init(mj_config *cfg)
 {
+    size_t i;
+
     if (cfg == NULL)
         return;
     memset(cfg, 0, sizeof *cfg);
-    cfg->max_rooms = 1000;
-    cfg->max_pending = 64;
-    cfg->pending_timeout = 120.0;
-    cfg->self_ping = 1;
-    cfg->ping_start_delay = 10.0;
-    cfg->ping_timeout = 60.0;
-    cfg->ping_backoff = 30.0;
-    cfg->ping_retries = 3;
-    cfg->ping_budget = 20;
+    for (i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const mj_option *o = &options[i];
+        void *f = (char *)cfg + o->offset;
+
+        switch (o->type) {
+        case MJ_OPT_SIZE:
+            *(size_t *)f = (size_t)o->def;
+            break;
+        case MJ_OPT_UINT:
+            *(unsigned *)f = (unsigned)o->def;
+            break;
+        case MJ_OPT_SECONDS:
+            *(double *)f = o->def;
+            break;
+        case MJ_OPT_BOOL:
+            *(int *)f = o->def != 0;
+            break;
+        }
+    }
 }
 
 static int config_apply(mj_tracker *tr, const mj_config *cfg)

@@ -1315,6 +1315,62 @@ TEST(names_and_errors)
     mj_session_close(NULL);
 }
 
+/* The option table is mj_config_init()'s source: each default is there,
+ * and each option field of mj_config appears in it exactly once. */
+TEST(config_options_match_config_init)
+{
+    static const size_t fields[] = {offsetof(mj_config, max_rooms),
+                                    offsetof(mj_config, max_pending),
+                                    offsetof(mj_config, pending_timeout),
+                                    offsetof(mj_config, legacy_joins),
+                                    offsetof(mj_config, self_ping),
+                                    offsetof(mj_config, ping_start_delay),
+                                    offsetof(mj_config, ping_timeout),
+                                    offsetof(mj_config, ping_backoff),
+                                    offsetof(mj_config, ping_retries),
+                                    offsetof(mj_config, ping_budget)};
+    size_t nf = sizeof fields / sizeof fields[0];
+    mj_config cfg;
+    size_t n = 0, i, j;
+    const mj_option *o = mj_config_options(&n);
+
+    CHECK(o != NULL);
+    CHECK(mj_config_options(NULL) == o);
+    CHECK_INT((int)n, (int)nf);
+    mj_config_init(&cfg);
+    for (i = 0; i < nf; i++) {
+        int seen = 0;
+        for (j = 0; j < n; j++)
+            seen += o[j].offset == fields[i];
+        CHECK_INT(seen, 1);
+    }
+    for (j = 0; j < n; j++) {
+        const void *f = (const char *)&cfg + o[j].offset;
+        CHECK(o[j].name != NULL && o[j].doc != NULL && o[j].doc[0] != '\0');
+        switch (o[j].type) {
+        case MJ_OPT_SIZE:
+            CHECK(*(const size_t *)f == (size_t)o[j].def);
+            break;
+        case MJ_OPT_UINT:
+            CHECK(*(const unsigned *)f == (unsigned)o[j].def);
+            break;
+        case MJ_OPT_SECONDS:
+            CHECK(*(const double *)f == o[j].def);
+            break;
+        case MJ_OPT_BOOL:
+            CHECK(*(const int *)f == (o[j].def != 0));
+            break;
+        }
+        for (i = 0; i < j; i++)
+            CHECK(strcmp(o[i].name, o[j].name) != 0);
+    }
+    /* the names are the fields' names */
+    CHECK(strcmp(o[0].name, "max_rooms") == 0 &&
+          o[0].offset == offsetof(mj_config, max_rooms));
+    CHECK(strcmp(o[n - 1].name, "ping_budget") == 0 &&
+          o[n - 1].offset == offsetof(mj_config, ping_budget));
+}
+
 int main(void)
 {
     RUN(join_then_self_presence_joins);
@@ -1395,6 +1451,7 @@ int main(void)
     RUN(restore_refuses_a_room_domain_ending_in_two_dots);
     RUN(lowering_pending_timeout_keeps_timeouts_in_order);
     RUN(names_and_errors);
+    RUN(config_options_match_config_init);
     RUN(stanza_needs_names_everything_the_core_reads);
     return test_summary("joins");
 }

@@ -123,6 +123,32 @@ test("new accepts nothing, an empty table and every field", function()
 	truthy(tostring(mj.new()):match("^mucjoins%.tracker: "), "__tostring")
 end)
 
+test("mj.options lists the library's options, each accepted by new", function()
+	local opts = mj.options()
+	eq(#opts, 10, "number of options")
+	local by_name = {}
+	for _, o in ipairs(opts) do
+		by_name[o.name] = o
+		truthy(o.type == "number" or o.type == "boolean", o.name .. " type")
+		eq(type(o.default), o.type, o.name .. " default's type")
+		eq(type(o.doc), "string", o.name .. " doc")
+		truthy(mj.new({ [o.name] = o.default }), o.name .. " = its default")
+		if o.type == "number" then
+			raises(o.name, mj.new, { [o.name] = "x" })
+		else
+			raises(o.name, mj.new, { [o.name] = 1 })
+		end
+	end
+	eq(by_name.max_rooms.default, 1000, "max_rooms default")
+	eq(math.type(by_name.max_rooms.default), "integer", "max_rooms is whole")
+	eq(by_name.max_rooms.integer, true, "max_rooms integer")
+	eq(by_name.pending_timeout.default, 120, "pending_timeout default")
+	eq(by_name.pending_timeout.integer, false, "pending_timeout integer")
+	eq(by_name.self_ping.default, true, "self_ping default")
+	eq(by_name.legacy_joins.default, false, "legacy_joins default")
+	eq(opts[1].name, "max_rooms", "first, in mj_config's order")
+end)
+
 test("new rejects bad field types with an argument error", function()
 	raises("max_rooms", mj.new, { max_rooms = "10" })
 	raises("max_rooms", mj.new, { max_rooms = 1.5 })

@@ -1,8 +1,10 @@
 /*
  * options.c - the replay tool's options: a table (name, argument, where
  * the value goes, help text) from which replay_options() parses the
- * command line and replay_usage() writes the help, the defaults taken
- * from mj_config_init().
+ * command line and replay_usage() writes the help. The tracker's options
+ * come from the library's table (mj_config_options()): --max-rooms for
+ * max_rooms, its doc as the help, its default from mj_config_init(); a
+ * boolean on by default becomes --no-NAME, helped by "never " + its doc.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -34,45 +36,87 @@ struct opt {
                          an option with a value gets " (default ...)" */
 };
 
-#define CFG(field) offsetof(struct replay_opts, cfg.field)
-
-/* In the order of the help text. */
-static const struct opt opts[] = {
+/* The tool's own options, around the library's (in the order of the
+ * help text). */
+static const struct opt first_opts[] = {
     {'q', "quiet", NULL, O_FLAG, offsetof(struct replay_opts, quiet), 1,
      "print only the final table"},
-    {0, "max-rooms", "N", O_SIZE, CFG(max_rooms), 0,
-     "joined rooms per session"},
-    {0, "max-pending", "N", O_SIZE, CFG(max_pending), 0,
-     "pending joins per session"},
-    {0, "pending-timeout", "S", O_SECONDS, CFG(pending_timeout), 0,
-     "seconds before a pending join, nick change or leave\nexpires"},
-    {0, "legacy-joins", NULL, O_FLAG, CFG(legacy_joins), 1,
-     "track joins sent without the MUC <x/>"},
-    {0, "no-self-ping", NULL, O_FLAG, CFG(self_ping), 0,
-     "never ask for self-pings (XEP-0410)"},
-    {0, "ping-start-delay", "S", O_SECONDS, CFG(ping_start_delay), 0,
-     "after a <link-lost/>"},
-    {0, "ping-timeout", "S", O_SECONDS, CFG(ping_timeout), 0,
-     "a ping's answer"},
-    {0, "ping-backoff", "S", O_SECONDS, CFG(ping_backoff), 0,
-     "first retry after an unknown answer"},
-    {0, "ping-retries", "N", O_UINT, CFG(ping_retries), 0,
-     "unknown answers retried"},
-    {0, "ping-budget", "N", O_SIZE, CFG(ping_budget), 0,
-     "pings outstanding per remote domain"},
+};
+static const struct opt last_opts[] = {
     {'v', "verbose", NULL, O_FLAG, offsetof(struct replay_opts, verbose), 1,
      "print the tracker's log on standard error"},
     {0, "version", NULL, O_VERSION, 0, 0, "print the version and exit"},
     {'h', "help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 
-#define NOPTS (sizeof opts / sizeof opts[0])
+#define N_FIRST  (sizeof first_opts / sizeof first_opts[0])
+#define N_LAST   (sizeof last_opts / sizeof last_opts[0])
+#define MAX_CORE 32 /* library options the tool has room for */
+
+static struct opt opts[N_FIRST + MAX_CORE + N_LAST];
+static char core_names[MAX_CORE][48];
+static char core_help[MAX_CORE][160];
+static size_t nopts;
+
+/* Fill opts from the tool's options and the library's, once. */
+static void opts_init(void)
+{
+    size_t i, n, k = 0;
+    const mj_option *core = mj_config_options(&n);
+
+    if (nopts != 0)
+        return;
+    for (i = 0; i < N_FIRST; i++)
+        opts[k++] = first_opts[i];
+    for (i = 0; i < n && i < MAX_CORE; i++) {
+        const mj_option *c = &core[i];
+        struct opt *op = &opts[k++];
+        int negated = c->type == MJ_OPT_BOOL && c->def != 0;
+        char *p;
+
+        snprintf(core_names[i], sizeof core_names[i], "%s%s",
+                 negated ? "no-" : "", c->name);
+        for (p = core_names[i]; *p != '\0'; p++)
+            if (*p == '_')
+                *p = '-';
+        snprintf(core_help[i], sizeof core_help[i], "%s%s",
+                 negated ? "never " : "", c->doc);
+        op->short_name = 0;
+        op->name = core_names[i];
+        op->off = offsetof(struct replay_opts, cfg) + c->offset;
+        op->help = core_help[i];
+        op->value = 0;
+        switch (c->type) {
+        case MJ_OPT_SIZE:
+            op->kind = O_SIZE;
+            op->arg = "N";
+            break;
+        case MJ_OPT_UINT:
+            op->kind = O_UINT;
+            op->arg = "N";
+            break;
+        case MJ_OPT_SECONDS:
+            op->kind = O_SECONDS;
+            op->arg = "S";
+            break;
+        case MJ_OPT_BOOL:
+            op->kind = O_FLAG;
+            op->arg = NULL;
+            op->value = !negated;
+            break;
+        }
+    }
+    for (i = 0; i < N_LAST; i++)
+        opts[k++] = last_opts[i];
+    nopts = k;
+}
 
 /* The help's option column: labels are padded to HELP_COL; a longer label
- * is followed by two spaces, or by a line break when its help has more
- * than one line. */
-#define HELP_COL  24
-#define HELP_WRAP 22
+ * is followed by two spaces, or by a line break when its help does not
+ * fit on the line. Help is wrapped at HELP_WIDTH columns. */
+#define HELP_COL   24
+#define HELP_WRAP  22
+#define HELP_WIDTH 79
 
 static void *field(struct replay_opts *o, const struct opt *op)
 {
@@ -82,8 +126,10 @@ static void *field(struct replay_opts *o, const struct opt *op)
 void replay_usage(FILE *f)
 {
     struct replay_opts d;
+    char text[256];
     size_t i;
 
+    opts_init();
     replay_opts_init(&d);
     fputs("usage: " PROG " [options] TRACE\n"
           "Replay an XMPP stanza trace through the mucjoins tracker: print "
@@ -93,10 +139,10 @@ void replay_usage(FILE *f)
           "  TRACE                 trace file (XML), or - for standard "
           "input\n",
           f);
-    for (i = 0; i < NOPTS; i++) {
+    for (i = 0; i < nopts; i++) {
         const struct opt *op = &opts[i];
         const char *h;
-        int len;
+        int len, line_start;
 
         if (op->short_name != 0)
             len = fprintf(f, "  -%c, --%s", op->short_name, op->name);
@@ -104,31 +150,45 @@ void replay_usage(FILE *f)
             len = fprintf(f, "      --%s", op->name);
         if (op->arg != NULL)
             len += fprintf(f, " %s", op->arg);
-        if (len <= HELP_WRAP)
-            fprintf(f, "%*s", HELP_COL - len, "");
-        else if (strchr(op->help, '\n') != NULL)
-            fprintf(f, "\n%*s", HELP_COL, "");
-        else
-            fputs("  ", f);
-        for (h = op->help; *h != '\0'; h++) {
-            fputc(*h, f);
-            if (*h == '\n')
-                fprintf(f, "%*s", HELP_COL, "");
-        }
+        text[0] = '\0';
         switch (op->kind) {
         case O_SIZE:
-            fprintf(f, " (default %zu)", *(size_t *)field(&d, op));
+            snprintf(text, sizeof text, "%s (default %zu)", op->help,
+                     *(size_t *)field(&d, op));
             break;
         case O_UINT:
-            fprintf(f, " (default %u)", *(unsigned *)field(&d, op));
+            snprintf(text, sizeof text, "%s (default %u)", op->help,
+                     *(unsigned *)field(&d, op));
             break;
         case O_SECONDS:
-            fprintf(f, " (default %g)", *(double *)field(&d, op));
+            snprintf(text, sizeof text, "%s (default %g)", op->help,
+                     *(double *)field(&d, op));
             break;
         case O_HELP:
         case O_VERSION:
         case O_FLAG:
+            snprintf(text, sizeof text, "%s", op->help);
             break;
+        }
+        if (len <= HELP_WRAP) {
+            len += fprintf(f, "%*s", HELP_COL - len, "");
+        } else if (len + 2 + (int)strlen(text) <= HELP_WIDTH) {
+            len += fprintf(f, "  ");
+        } else {
+            len = fprintf(f, "\n%*s", HELP_COL, "") - 1;
+        }
+        line_start = 1;
+        for (h = text; *h != '\0';) {
+            int w = (int)strcspn(h, " ");
+
+            if (!line_start && len + 1 + w > HELP_WIDTH)
+                len = fprintf(f, "\n%*s", HELP_COL, "") - 1;
+            else if (!line_start)
+                len += fprintf(f, " ");
+            len += fprintf(f, "%.*s", w, h);
+            line_start = 0;
+            h += w;
+            h += strspn(h, " ");
         }
         fputc('\n', f);
     }
@@ -236,6 +296,7 @@ int replay_options(int argc, char **argv, struct replay_opts *o)
 {
     int i, only_paths = 0;
 
+    opts_init();
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL;
         size_t k;
@@ -251,10 +312,10 @@ int replay_options(int argc, char **argv, struct replay_opts *o)
             only_paths = 1;
             continue;
         }
-        for (k = 0; k < NOPTS; k++)
+        for (k = 0; k < nopts; k++)
             if ((m = opt_match(&opts[k], argc, argv, &i, &val)) != 0)
                 break;
-        if (k == NOPTS)
+        if (k == nopts)
             return usage_error("unknown option '%s'", a);
         rc = opt_apply(&opts[k], m, val, o);
         if (rc < 0)
