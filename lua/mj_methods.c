@@ -124,6 +124,9 @@ int l_ping_answer_info(lua_State *L)
     mj_stanza st, info;
     mj_ping_verdict v = MJ_PING_STALE;
 
+    /* the info's anchors and the answer's, reserved before the session is
+     * found (growing the stack may run the collector) */
+    luaL_checkstack(L, 2 * (NANCHORS + CONV_STACK) + 4, "mucjoins");
     if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
         !session_and_stanza(L, u, &s, &st)) {
         col_reset(&u->col);
@@ -132,7 +135,7 @@ int l_ping_answer_info(lua_State *L)
         return 2;
     }
     if (has_info) {
-        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
+        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins"); /* reserved */
         anchor2 = lua_gettop(L) + 1;
         lua_settop(L, anchor2 + NANCHORS - 1);
         need = stanza_head(L, 5, CONV_FULL, &info);
@@ -194,7 +197,10 @@ int l_close(lua_State *L)
     const char *jid = luaL_checklstring(L, 2, &jlen);
     mj_session *s;
 
-    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
+    /* for cache_forget and build, before s is found: nothing between
+     * finding s and closing it may run the collector unguarded */
+    if (!reserve_stack(L, u, 12))
+        return luaL_error(L, "mucjoins: stack overflow");
     col_reset(&u->col);
     if (mj_session_find(u->tr, jid, jlen, &s) != MJ_OK) {
         col_reset(&u->col);

@@ -129,7 +129,7 @@ int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
 {
     if (u->last == s)
         u->last = NULL;
-    if (!lua_checkstack(L, 8)) {
+    if (!reserve_stack(L, u, 8)) {
         lua_pushliteral(L, "mucjoins: stack overflow");
         return LUA_ERRMEM;
     }

@@ -151,6 +151,16 @@ struct tracker *check_tracker(lua_State *L)
 /* Run fn with n arguments (already pushed above it) protected, the
  * tracker busy so that a finalizer cannot re-enter it; leaves nres
  * results or the error. Returns the lua_pcall status. */
+int reserve_stack(lua_State *L, struct tracker *u, int n)
+{
+    int ok, busy = u->busy;
+
+    u->busy = 1;
+    ok = lua_checkstack(L, n);
+    u->busy = busy;
+    return ok;
+}
+
 int protected_call(lua_State *L, struct tracker *u, int n, int nres)
 {
     int rc;

@@ -172,6 +172,11 @@ struct tracker {
 struct tracker *check_tracker(lua_State *L);
 /* Run the function under n arguments protected, the tracker busy. */
 int protected_call(lua_State *L, struct tracker *u, int n, int nres);
+/* lua_checkstack(L, n) with the tracker marked busy: growing the stack
+ * may run the collector, and a finalizer must not reach the tracker in
+ * the middle of a method (it could close the session the method holds).
+ * 1 on success, 0 if the stack cannot grow; never raises. */
+int reserve_stack(lua_State *L, struct tracker *u, int n);
 /* Run fn(u, arg, jid) protected (fn NULL: build_events), then empty the
  * record buffer; re-raises an error. */
 void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
