@@ -54,7 +54,7 @@ local tracker_incoming = tracker.incoming;
 -- fill or flush). Salts of earlier loads are kept so that pings sent
 -- before a reload are still recognised.
 local ping_salt = short_id();
-local ping_salts = { [ping_salt] = true };
+local ping_salts = { ping_salt }; -- newest first
 local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
 local reloading = false;
@@ -351,11 +351,17 @@ end
 
 -- The ping id of one of our self-pings' iq ids, or nil.
 local function our_ping_id(iq_id)
-	local ping_id, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
-	if not ping_salts[salt] then
-		return nil;
+	local digits, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
+	local ping_id = digits and math.tointeger(tonumber(digits));
+	if not ping_id or ping_id < 1 or ping_id > 0xffffffff then
+		return nil; -- not ours (the core's ping ids are 32-bit)
 	end
-	return tonumber(ping_id);
+	for _, known in ipairs(ping_salts) do
+		if salt == known then
+			return ping_id;
+		end
+	end
+	return nil;
 end
 
 module:require("selfping")({
@@ -421,11 +427,10 @@ function module.restore(data)
 	tracker_outgoing = tracker.outgoing;
 	tracker_incoming = tracker.incoming;
 	if data and data.ping_salts then
-		local kept = 1;
-		for salt in pairs(data.ping_salts) do
-			if kept < MAX_PING_SALTS and not ping_salts[salt] then
-				ping_salts[salt] = true;
-				kept = kept + 1;
+		-- ours first, then the saved ones newest first
+		for _, salt in ipairs(data.ping_salts) do
+			if #ping_salts < MAX_PING_SALTS and salt ~= ping_salt then
+				table.insert(ping_salts, salt);
 			end
 		end
 	end
