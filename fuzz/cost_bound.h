@@ -35,6 +35,27 @@ static size_t typical_input(uint8_t *buf, size_t n);
 int mj_fuzz_one(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* For typical_input(): benign non-ASCII text (Cyrillic letters and
+ * spaces), n bytes (n even for whole letters; an odd last byte is a
+ * space). */
+static void mj_fuzz_cyrillic(uint8_t *p, size_t n, int spaces)
+{
+    static const char letters[] = "съешьжеещёэтихмягкихфранцузскихбулок";
+    size_t k = 0, L = sizeof letters - 1, w = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        if (spaces && ++w % 7 == 0) {
+            p[i] = ' ';
+            p[i + 1] = ' ';
+            continue;
+        }
+        p[i] = (uint8_t)letters[k];
+        p[i + 1] = (uint8_t)letters[k + 1];
+        k = (k + 2) % L;
+    }
+    if (n % 2)
+        p[n - 1] = spaces ? ' ' : 'x';
+}
+
 static double mj_fuzz_cpu(void)
 {
     struct timespec ts;

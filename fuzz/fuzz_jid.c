@@ -18,26 +18,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Benign non-ASCII text (Cyrillic letters and spaces), n bytes (n even
- * for whole letters; an odd last byte is a space). */
-static void cyrillic(uint8_t *p, size_t n, int spaces)
-{
-    static const char letters[] = "съешьжеещёэтихмягкихфранцузскихбулок";
-    size_t k = 0, L = sizeof letters - 1, w = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        if (spaces && ++w % 7 == 0) {
-            p[i] = ' ';
-            p[i + 1] = ' ';
-            continue;
-        }
-        p[i] = (uint8_t)letters[k];
-        p[i + 1] = (uint8_t)letters[k + 1];
-        k = (k + 2) % L;
-    }
-    if (n % 2)
-        p[n - 1] = spaces ? ' ' : 'x';
-}
-
 /* For the cost bound (cost_bound.h): a JID of three Cyrillic parts of
  * the input's size, each at most 1020 bytes (a longer benign JID does
  * not exist: parts are bounded). */
@@ -49,11 +29,11 @@ static size_t typical_input(uint8_t *buf, size_t n)
         part = 1020;
     if (part == 0)
         return 0;
-    cyrillic(buf, part, 0);
+    mj_fuzz_cyrillic(buf, part, 0);
     buf[part] = '@';
-    cyrillic(buf + part + 1, part, 0);
+    mj_fuzz_cyrillic(buf + part + 1, part, 0);
     buf[2 * part + 1] = '/';
-    cyrillic(buf + 2 * part + 2, part, 0);
+    mj_fuzz_cyrillic(buf + 2 * part + 2, part, 0);
     return 3 * part + 2;
 }
 

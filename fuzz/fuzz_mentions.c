@@ -30,26 +30,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Benign non-ASCII text (Cyrillic letters and spaces), n bytes (n even
- * for whole letters; an odd last byte is a space). */
-static void cyrillic(uint8_t *p, size_t n, int spaces)
-{
-    static const char letters[] = "съешьжеещёэтихмягкихфранцузскихбулок";
-    size_t k = 0, L = sizeof letters - 1, w = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        if (spaces && ++w % 7 == 0) {
-            p[i] = ' ';
-            p[i + 1] = ' ';
-            continue;
-        }
-        p[i] = (uint8_t)letters[k];
-        p[i + 1] = (uint8_t)letters[k + 1];
-        k = (k + 2) % L;
-    }
-    if (n % 2)
-        p[n - 1] = spaces ? ' ' : 'x';
-}
-
 /* For the cost bound (cost_bound.h): the nick "juliet", no uri, a body
  * of Cyrillic prose. */
 static size_t typical_input(uint8_t *buf, size_t n)
@@ -59,7 +39,7 @@ static size_t typical_input(uint8_t *buf, size_t n)
     buf[0] = 6;
     buf[1] = 0;
     memcpy(buf + 2, "juliet", 6);
-    cyrillic(buf + 8, n - 8, 1);
+    mj_fuzz_cyrillic(buf + 8, n - 8, 1);
     return n;
 }
 
