@@ -29,7 +29,13 @@
  * ASCII fast path: when body (the scanned part) and nick are all ASCII,
  * NFKC is the identity, full folding is A-Z -> a-z, and the word
  * characters are [0-9A-Za-z_], so the same search runs on bytes with no
- * ICU call and no allocation for nicks up to MJ_STACK_UNITS bytes.
+ * ICU call and no allocation for nicks up to MJ_STACK_UNITS bytes. It
+ * first looks for the nick's least common byte (either case): one pass
+ * over the body, sixteen bytes a step, tells both whether the body is
+ * ASCII and whether that byte is in it, and a message that mentions
+ * nobody mostly ends there, without folding anything. Only an all-ASCII
+ * body is answered this way: a non-ASCII one can hold the nick's bytes
+ * in its normal form only ("\uff14" is "4", U+33C2 is "a.m.").
  * An ASCII nick in a non-ASCII body is likewise lower-cased without ICU.
  * mj_mention_text_slow() is the ICU path alone, without either shortcut;
  * the tests and the fuzz target prove both give the same answers.
@@ -82,20 +88,6 @@ static inline unsigned char lower(unsigned char c)
  * w & HIGH is. */
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGH UINT64_C(0x8080808080808080)
-
-static int all_ascii(const char *s, size_t n)
-{
-    uint64_t acc = 0, w;
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        acc |= w;
-    }
-    for (; i < n; i++)
-        acc |= (unsigned char)s[i];
-    return (acc & HIGH) == 0;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Whole-word search in UTF-16 (ICU path)                                  */
@@ -167,7 +159,7 @@ static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
     ubuf tmp;
     int rc;
 
-    if (fast && all_ascii(nick, nlen)) {
+    if (fast && mj_ascii(nick, nlen)) {
         rc = mj_ubuf_reserve(nk, (int32_t)nlen);
         for (*nl = 0; rc == MJ_OK && (size_t)*nl < nlen; (*nl)++)
             nk->p[*nl] = lower((unsigned char)nick[*nl]);
@@ -222,45 +214,127 @@ static int text_icu(const char *body, size_t blen, const char *nick,
 /* ---------------------------------------------------------------------- */
 /* ASCII fast path: the same search on bytes                               */
 
+/* text_ascii(): the body or the nick is not ASCII (the ICU path answers;
+ * NOT_UTF8 is 1, normal.h) */
+#define NOT_ASCII 2
+
 static inline int is_word8(unsigned char c)
 {
     c = lower(c);
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-/* The first j >= i with lower(t[j]) == c (c already folded), or n. t is
- * ASCII, so for a letter c, t[j] | 0x20 == c exactly when lower(t[j]) ==
- * c; other bytes must equal c. */
-static size_t skip_to(const unsigned char *t, size_t i, size_t n,
-                      unsigned char c)
-{
-    uint64_t set = c >= 'a' && c <= 'z' ? ONES * 0x20 : 0, want = ONES * c;
+/* How common a byte is in chat text: letters by their frequency in
+ * English, then the space and the usual punctuation; digits and the
+ * other bytes rank 0. The search looks for the nick's least common byte
+ * first (a nick that cannot occur is ruled out in one pass over the
+ * body), so only its speed depends on this table. A letter ranks the
+ * same in either case (the search folds the body). */
+#define RANK(l, v) [l] = v, [l - 'a' + 'A'] = v
+static const unsigned char rank[256] = {
+    RANK('z', 20), RANK('q', 21), RANK('x', 22), RANK('j', 23), RANK('k', 24),
+    RANK('v', 25), RANK('b', 26), RANK('p', 27), RANK('y', 28), RANK('g', 29),
+    RANK('f', 30), RANK('w', 31), RANK('m', 32), RANK('u', 33), RANK('c', 34),
+    RANK('l', 35), RANK('d', 36), RANK('r', 37), RANK('h', 38), RANK('s', 39),
+    RANK('n', 40), RANK('i', 41), RANK('o', 42), RANK('a', 43), RANK('t', 44),
+    RANK('e', 45), [' '] = 60,    ['.'] = 40,    [','] = 38,    ['\''] = 30,
+    ['-'] = 28,    ['!'] = 25,    ['?'] = 25,    [':'] = 25,    ['"'] = 22,
+    ['/'] = 22,    ['('] = 20,    [')'] = 20,    ['0'] = 12,    ['1'] = 12,
+};
+#undef RANK
 
+/* The first j >= i (i < n) with (t[j] | set) == c or t[j] > 0x7F, or n.
+ * For a lowercase letter c, set is 0x20: an ASCII byte b has b | 0x20 ==
+ * c exactly when lower(b) == c. For any other c set is 0 (c == 0x80
+ * finds the first byte that is not ASCII). */
+#if defined(__SSE2__) && !defined(MJ_NO_SIMD)
+#include <emmintrin.h>
+
+/* The bytes of t[0..16) that scan() stops at have their top bit set. */
+static inline __m128i stops16(const unsigned char *t, __m128i set, __m128i c)
+{
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)t);
+    return _mm_or_si128(w, _mm_cmpeq_epi8(_mm_or_si128(w, set), c));
+}
+
+static inline unsigned bits16(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(v);
+}
+
+static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
+                   unsigned char set)
+{
+    const __m128i vc = _mm_set1_epi8((char)c), vs = _mm_set1_epi8((char)set);
+    unsigned m;
+
+    if (n < 16) {
+        while (i < n && (t[i] | set) != c && t[i] < 0x80)
+            i++;
+        return i;
+    }
+    for (; i + 32 <= n; i += 32) {
+        __m128i x = stops16(t + i, vs, vc), y = stops16(t + i + 16, vs, vc);
+        if (bits16(_mm_or_si128(x, y))) {
+            m = bits16(x) | bits16(y) << 16;
+            return i + (size_t)__builtin_ctz(m);
+        }
+    }
+    if (i + 16 <= n) {
+        m = bits16(stops16(t + i, vs, vc));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+    if (i == n)
+        return n;
+    /* the last sixteen bytes, those before i left out */
+    m = bits16(stops16(t + n - 16, vs, vc)) >> (16 - (n - i));
+    return m ? i + (size_t)__builtin_ctz(m) : n;
+}
+#else
+static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
+                   unsigned char set)
+{
+    uint64_t s8 = ONES * set, want = ONES * c;
+
+    /* eight bytes at a time, up to the word holding the first stop */
     for (; i + 8 <= n; i += 8) {
-        uint64_t w;
+        uint64_t w, x;
         memcpy(&w, t + i, 8);
-        w = (w | set) ^ want;
-        if ((w - ONES) & ~w & HIGH)
+        x = (w | s8) ^ want;
+        if ((((x - ONES) & ~x) | w) & HIGH)
             break;
     }
-    while (i < n && lower(t[i]) != c)
+    while (i < n && (t[i] | set) != c && t[i] < 0x80)
         i++;
     return i;
 }
+#endif
 
-/* t (folded on the fly) against the folded nick p. */
-static int find_word8(const unsigned char *t, size_t n, const unsigned char *p,
-                      size_t m, const size_t *f, int cut)
+/* t (folded on the fly) against the folded nick p, from i on (no match
+ * starts before i); r is the index of p's least common byte. Between
+ * partial matches the search jumps ahead with scan(): a match starting
+ * at i or later has p[r] at i + r or later. Each byte is read once by
+ * scan() or the KMP loop (a match starting at the next start found
+ * begins after every byte KMP has read), so the work stays linear. */
+static int find_word8(const unsigned char *t, size_t i, size_t n,
+                      const unsigned char *p, size_t m, size_t r,
+                      const size_t *f, int cut)
 {
+    unsigned char set = p[r] >= 'a' && p[r] <= 'z' ? 0x20 : 0;
     size_t k = 0;
 
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         unsigned char c;
         if (k == 0) {
             /* no partial match: jump to the next possible start */
-            i = skip_to(t, i, n, p[0]);
+            if (n - i < m)
+                break;
+            i = scan(t, i + r, n, p[r], set);
             if (i == n)
                 break;
+            i -= r;
         }
         c = lower(t[i]);
         while (k > 0 && c != p[k])
@@ -278,12 +352,34 @@ static int find_word8(const unsigned char *t, size_t n, const unsigned char *p,
     return 0;
 }
 
+/* The byte search, when body (blen bytes, the scanned part) and nick are
+ * both ASCII: MJ_OK with *match set, or MJ_ENOMEM; NOT_ASCII when either
+ * is not. A body without the nick's least common byte (in either case),
+ * as nearly every message that mentions nobody, is read once and never
+ * folded; the nick is folded and its KMP table made only when the body
+ * has that byte. */
 static int text_ascii(const char *body, size_t blen, const char *nick,
                       size_t nlen, int cut, int *match)
 {
-    unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
-    size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
+    const unsigned char *t = (const unsigned char *)body;
+    const unsigned char *q = (const unsigned char *)nick;
+    unsigned char pstack[MJ_STACK_UNITS], *p = pstack, c, set, acc = q[0];
+    size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0, r = 0, j;
 
+    for (size_t i = 1; i < nlen; i++) {
+        acc |= q[i];
+        if (rank[q[i]] < rank[q[r]])
+            r = i;
+    }
+    if (acc > 0x7F)
+        return NOT_ASCII;
+    c = lower(q[r]);
+    set = c >= 'a' && c <= 'z' ? 0x20 : 0;
+    j = scan(t, 0, blen, c, set);
+    if (j == blen)
+        return MJ_OK; /* ASCII, and the byte is not there */
+    if (t[j] > 0x7F || (j + 1 < blen && scan(t, j + 1, blen, 0x80, 0) < blen))
+        return NOT_ASCII;
     if (nlen > blen)
         return MJ_OK;
     if (nlen > MJ_STACK_UNITS) {
@@ -296,7 +392,7 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
         }
     }
     for (size_t i = 0; i < nlen; i++)
-        p[i] = lower((unsigned char)nick[i]);
+        p[i] = lower(q[i]);
     f[0] = 0;
     for (size_t i = 1; i < nlen; i++) {
         while (k > 0 && p[i] != p[k])
@@ -305,7 +401,8 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
             k++;
         f[i] = k;
     }
-    *match = find_word8((const unsigned char *)body, blen, p, nlen, f, cut);
+    /* the first byte found is where the first possible match has p[r] */
+    *match = find_word8(t, j >= r ? j - r : 0, blen, p, nlen, r, f, cut);
     if (p != pstack) {
         free(p);
         free(f);
@@ -346,8 +443,11 @@ static int mention_text(const char *body, size_t body_len, const char *nick,
     if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
         return MJ_OK;
     n = body_cut(body, body_len, &cut);
-    if (fast && all_ascii(nick, nick_len) && all_ascii(body, n))
-        return text_ascii(body, n, nick, nick_len, cut, match);
+    if (fast) {
+        int rc = text_ascii(body, n, nick, nick_len, cut, match);
+        if (rc != NOT_ASCII)
+            return rc;
+    }
     return text_icu(body, n, nick, nick_len, cut, fast, match);
 }
 
@@ -370,8 +470,10 @@ int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
     if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
         return MJ_OK;
     n = body_cut(body, body_len, &cut);
-    if (all_ascii(nick, nick_len) && all_ascii(body, n))
-        return text_ascii(body, n, nick, nick_len, cut, match);
+    rc = text_ascii(body, n, nick, nick_len, cut, match);
+    if (rc != NOT_ASCII)
+        return rc;
+    rc = MJ_OK;
 
     /* The cache is keyed by the bytes themselves: one memcmp (64 KiB at
      * most, far less than a hash of them) both finds and confirms. */

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mentions.h"
 #include "streamsafe.h"
@@ -29,6 +30,31 @@
  * COMBINING GRAPHEME JOINER (U+034F) is inserted before the code point
  * that would make the run longer, in body and nick alike. */
 #define MJ_MENTION_SAFE_RUN MJ_SAFE_RUN
+
+/* Is s (n bytes) all ASCII? Eight bytes at a time, the ends read as
+ * overlapping words: a few instructions for a nick. */
+static inline int mj_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    uint32_t a, b;
+
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            acc |= w;
+        }
+        memcpy(&w, s + n - 8, 8);
+        acc |= w;
+    } else if (n >= 4) {
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        acc = a | b;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            acc |= (unsigned char)s[i];
+    }
+    return (acc & UINT64_C(0x8080808080808080)) == 0;
+}
 
 /* mj_mention_text() without the ASCII fast path: always through ICU. Same
  * contract, same results. */

@@ -35,18 +35,34 @@ static int is_history(const mj_stanza *st, const mj_target *t)
     return 0;
 }
 
+/* mj_nick_equal() without preparing two ASCII nicks: Resourceprep maps
+ * no ASCII byte (it only refuses the controls), so ASCII nicks that
+ * differ as written differ prepared too, or do not prepare and are
+ * compared as written. A message from another occupant, the common
+ * case, is so told from one's own without Resourceprep. */
+static int nick_equal(mj_str a, const char *b, size_t blen)
+{
+    if (a.len == blen && memcmp(a.ptr, b, blen) == 0)
+        return 1;
+    if (mj_ascii(a.ptr, a.len) && mj_ascii(b, blen))
+        return 0;
+    return mj_nick_equal(a.ptr, a.len, b, blen);
+}
+
 static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     int *match)
 {
-    const char *slash = memchr(s->pjid, '/', s->pjid_len);
-    size_t bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
     int rc;
     *match = 0;
     for (size_t i = 0; i < n && !*match; i++) {
         mj_str u = st->mention_uri[i];
+        const char *slash;
+        size_t bare_len;
         if (u.ptr == NULL)
             continue;
+        slash = memchr(s->pjid, '/', s->pjid_len);
+        bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
         rc = mj_mention_uri(u.ptr, u.len, e->room->s, e->room->len, e->nick,
                             e->nick_len, s->pjid, bare_len, match);
         if (rc != MJ_OK)
@@ -79,10 +95,10 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         *out = MJ_M_HISTORY;
         return MJ_OK;
     }
-    mj_str asked = mj_entry_pnick(e);
-    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
-        (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
-         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
+    if (nick_equal(t.raw_res, e->nick, e->nick_len) ||
+        (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL &&
+         nick_equal(t.raw_res, mj_entry_pnick(e).ptr,
+                    mj_entry_pnick(e).len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

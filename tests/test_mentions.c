@@ -457,6 +457,122 @@ TEST(ascii_every_edge_byte)
     }
 }
 
+/* The byte search looks for the nick's least common byte first and
+ * answers "no" for an ASCII body without it; bodies that are not ASCII,
+ * and nicks, whose normal form has ASCII the bytes do not, go to ICU.
+ * Each case: the expected answer, from both paths. */
+TEST(rare_byte_cases)
+{
+#define FILL "The quick brown fox jumps over the lazy dog, "
+    static const struct {
+        const char *body, *nick;
+        int match;
+    } c[] = {
+        {"hi Ann", "\uff21nn", 1},          /* fullwidth A in the nick */
+        {"hi ann", "\u1d2cnn", 1},          /* modifier capital A */
+        {"hi ANN!", "\u24b6nn", 1},         /* circled A */
+        {"see you a.m.", "\u33c2", 1},      /* the nick is "a.m." */
+        {"\u33c2", "a.m.", 1},              /* nick longer than the body */
+        {"meet at \u33c2!", "A.M.", 1},     /* ...inside text */
+        {"x \u212aelvin", "kelvin", 1},     /* Kelvin sign: no k byte */
+        {"\u017f\u017f", "SS", 1},          /* long s: no s byte */
+        {"Stra\u00dfe", "STRASSE", 1},      /* sharp s folds to ss */
+        {FILL "nick42\u0301", "nick42", 0}, /* a mark after the nick */
+        {FILL "nick42\u0301 nick42", "nick42", 1},
+        {FILL "nick4\u0301 2", "nick42", 0},     /* a mark inside it */
+        {FILL "nick42 \u00e9", "nick42", 1},     /* non-ASCII after it */
+        {"\u00e9 " FILL "nick42", "nick42", 1},  /* ...and before */
+        {FILL "nick\uff14\uff12", "nick42", 1},  /* fullwidth digits */
+        {FILL "nick\u2074\u00b2 ", "nick42", 1}, /* superscript digits */
+        {FILL "nick\u2074\u00b2x", "nick42", 0},
+        {FILL "NICK42", "nick42", 1},
+        {FILL "Nick4", "nick42", 0},
+        {FILL "nick42_", "nick42", 0},
+        {FILL FILL "4", "nick42", 0}, /* the byte, not the nick */
+        {FILL FILL "nick42", "NICK42", 1},
+        {FILL FILL "nick42", "nick42", 1},
+        {FILL FILL "nick4", "nick42", 0},
+        {"zz " FILL FILL, "zz", 1},
+        {"zzz " FILL FILL, "zz", 0},
+        {FILL "q", "Q", 1},
+        {"0123456789abcde", "e", 0},                   /* 15 bytes */
+        {"0123456789abcde f", "F", 1},                 /* 17 */
+        {"0123456789abcdef0123456789abcde Q", "q", 1}, /* 33 */
+        {"0123456789abcdef0123456789abcd\xc3\xa9", "zz", 0},
+        {"0123456789abcdef0123456789abcd\xff Ann", "Ann", 0}, /* not UTF-8 */
+        {"\xff" FILL "Ann", "Ann", 0},
+    };
+#undef FILL
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        size_t bl = strlen(c[i].body), nl = strlen(c[i].nick);
+        int f = text(c[i].body, bl, c[i].nick, nl);
+        int s = text_slow(c[i].body, bl, c[i].nick, nl);
+        if (f != c[i].match || s != c[i].match)
+            FAIL_AT("case %zu body \"%s\" nick \"%s\": fast %d slow %d, "
+                    "expected %d",
+                    i, show(c[i].body, bl), show(c[i].nick, nl), f, s,
+                    c[i].match);
+    }
+}
+
+/* Bodies of every length around the sixteen-byte steps of the scan,
+ * nicks of bytes common and rare, the nick planted in any case, and now
+ * and then a non-ASCII piece anywhere (right after the nick too) whose
+ * normal form may hold the bytes the scan looks for. */
+TEST(rare_byte_scan_equals_icu)
+{
+    static const char alpha[] = "aAnN_1 -'@:.42kKsSz";
+    static const char *const extra[] = {
+        "\u0301", "\u00e9", "\uff14", "\u00b2", "\u2074", "\u212a",
+        "\u017f", "\u00df", "\u33c2", "\xff",   "\uff2e", "\u2163",
+    };
+    const size_t ne = sizeof extra / sizeof extra[0];
+    char body[140 + 8], nick[8];
+    long matches = 0, misses = 0, bad = 0, mixed = 0;
+
+    for (int it = 0; it < 150000; it++) {
+        int narrow = it % 4 != 3;
+        size_t bl = rnd(131), nl = rnd(sizeof nick) + 1, at = 0;
+        random_ascii(body, bl, narrow ? alpha : NULL);
+        random_ascii(nick, nl, alpha);
+        if (bl >= nl && rnd(2)) {
+            at = rnd((uint32_t)(bl - nl + 1));
+            for (size_t i = 0; i < nl; i++)
+                body[at + i] =
+                    (char)(rnd(2) && nick[i] >= 'a' && nick[i] <= 'z'
+                               ? nick[i] - 32
+                               : nick[i]);
+            at += nl;
+        } else {
+            at = rnd((uint32_t)bl + 1);
+        }
+        if (rnd(3) == 0) {
+            const char *x = extra[rnd((uint32_t)ne)];
+            size_t xl = strlen(x);
+            if (rnd(2))
+                at = rnd((uint32_t)bl + 1);
+            memmove(body + at + xl, body + at, bl - at);
+            memcpy(body + at, x, xl);
+            bl += xl;
+            mixed++;
+        }
+        int f = text(body, bl, nick, nl), s = text_slow(body, bl, nick, nl);
+        if (f != s) {
+            if (bad++ < 5)
+                FAIL_AT("body \"%s\" nick \"%s\": fast %d slow %d",
+                        show(body, bl), show(nick, nl), f, s);
+        } else if (f == 1) {
+            matches++;
+        } else {
+            misses++;
+        }
+    }
+    CHECK_INT(bad, 0);
+    CHECK(matches > 10000);
+    CHECK(misses > 20000);
+    CHECK(mixed > 20000);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Long and huge inputs                                                    */
 
@@ -967,6 +1083,8 @@ int main(void)
     RUN(ascii_fast_path_equals_icu);
     RUN(mixed_fast_equals_icu);
     RUN(ascii_every_edge_byte);
+    RUN(rare_byte_cases);
+    RUN(rare_byte_scan_equals_icu);
     RUN(huge_body_bound);
     RUN(long_inputs);
     RUN(repetitive_text);

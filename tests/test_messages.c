@@ -308,6 +308,86 @@ TEST(resent_join_restarts_history)
     mj_tracker_free(tr);
 }
 
+/* The tracker's path (mj_mention_text_cached: the byte search, else the
+ * cached normal form) gives the ICU path's answer on the inputs where
+ * they could part: ASCII bodies with nicks whose normal form is ASCII,
+ * and bodies whose non-ASCII normalises to the nick's bytes. */
+TEST(cached_path_equals_icu)
+{
+#define FILL "The quick brown fox jumps over the lazy dog, "
+    static const char *const nicks[] = {"nick42", "\uff2eick42", "kelvin",
+                                        "A.M.",   "\u33c2",      "ss"};
+    static const char *const bodies[] = {
+        FILL "nick42",
+        FILL "NICK42!",
+        FILL "nick42\u0301",
+        FILL "nick\uff14\uff12",
+        FILL "nick\u2074\u00b2",
+        "\u00e9 " FILL "nick42",
+        FILL "4",
+        "x \u212aelvin",
+        "KELVIN",
+        "meet at \u33c2",
+        "see you a.m.",
+        "\u017f\u017f",
+        "Stra\u00dfe",
+        FILL FILL "ss",
+    };
+#undef FILL
+    char occ[64];
+    for (size_t n = 0; n < sizeof nicks / sizeof nicks[0]; n++) {
+        tr = fx_tracker();
+        s = fx_session(tr, "user@example.org/phone");
+        snprintf(occ, sizeof occ, ROOM "/%s", nicks[n]);
+        fx_join(s, occ);
+        fx_self(s, "available", occ);
+        fx_take();
+        for (size_t b = 0; b < sizeof bodies / sizeof bodies[0]; b++) {
+            int want = -1;
+            CHECK_INT(mj_mention_text_slow(bodies[b], strlen(bodies[b]),
+                                           nicks[n], strlen(nicks[n]), &want),
+                      MJ_OK);
+            /* twice: the second time from the cache */
+            for (int k = 0; k < 2; k++) {
+                mj_msg_class c = cls(msg(R("Zed"), bodies[b]));
+                if (c != (want ? MJ_M_MENTION : MJ_M_CHATTER))
+                    FAIL_AT("nick \"%s\" body \"%s\": %s, ICU says %d",
+                            nicks[n], bodies[b], mj_msg_class_name(c), want);
+            }
+        }
+        mj_tracker_free(tr);
+    }
+}
+
+/* One's own message is told by the nick prepared (Resourceprep); ASCII
+ * nicks are compared as written, which is the same: the ASCII senders
+ * below get mj_nick_equal()'s answer, and so do nicks that prepare to the
+ * joined one. (A nick with a control does not prepare: its message is
+ * not from an occupant at all.) */
+TEST(own_nick_compared_prepared)
+{
+    static const char *const from[] = {
+        "Ann",      "ann",  "ANN",  "Ann ",      " Ann",
+        "An",       "Anna", "Ann.", "An\u00adn", /* soft hyphen: mapped to
+                                                    nothing */
+        "\uff21nn",                              /* fullwidth A: NFKC */
+    };
+    char occ[64];
+    setup();
+    for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
+        int own = mj_nick_equal(from[i], strlen(from[i]), "Ann", 3);
+        snprintf(occ, sizeof occ, ROOM "/%s", from[i]);
+        mj_msg_class c = cls(msg(occ, "hello"));
+        if (c != (own ? MJ_M_OWN : MJ_M_CHATTER))
+            FAIL_AT("from \"%s\": %s, mj_nick_equal %d", from[i],
+                    mj_msg_class_name(c), own);
+    }
+    CHECK_CLASS(msg(R("An\u00adn"), "hello"), MJ_M_OWN);
+    CHECK_CLASS(msg(R("\uff21nn"), "hello"), MJ_M_OWN);
+    CHECK_CLASS(msg(R("ann"), "hello"), MJ_M_CHATTER);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
@@ -320,5 +400,7 @@ int main(void)
     RUN(importance_for_csi_and_push);
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);
+    RUN(cached_path_equals_icu);
+    RUN(own_nick_compared_prepared);
     return test_summary("messages");
 }
