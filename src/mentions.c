@@ -83,6 +83,47 @@ static inline unsigned char lower(unsigned char c)
     return (unsigned char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
 
+/* lower() as a table, for the byte search's inner loops: one load */
+#define ID4(x)  x, x + 1, x + 2, x + 3
+#define ID16(x) ID4(x), ID4(x + 4), ID4(x + 8), ID4(x + 12)
+static const unsigned char fold8[256] = {
+    ID16(0x00),
+    ID16(0x10),
+    ID16(0x20),
+    ID16(0x30),
+    /* 0x40: '@', 'A'-'O' -> 'a'-'o' */
+    0x40,
+    ID4(0x61),
+    ID4(0x65),
+    ID4(0x69),
+    0x6d,
+    0x6e,
+    0x6f,
+    /* 0x50: 'P'-'Z' -> 'p'-'z', '[' ... '_' */
+    ID4(0x70),
+    ID4(0x74),
+    0x78,
+    0x79,
+    0x7a,
+    0x5b,
+    0x5c,
+    0x5d,
+    0x5e,
+    0x5f,
+    ID16(0x60),
+    ID16(0x70),
+    ID16(0x80),
+    ID16(0x90),
+    ID16(0xa0),
+    ID16(0xb0),
+    ID16(0xc0),
+    ID16(0xd0),
+    ID16(0xe0),
+    ID16(0xf0),
+};
+#undef ID16
+#undef ID4
+
 /* Eight bytes at a time. A word has a zero byte exactly when
  * (w - ONES) & ~w & HIGH is nonzero; it has a non-ASCII byte when
  * w & HIGH is. */
@@ -220,7 +261,7 @@ static int text_icu(const char *body, size_t blen, const char *nick,
 
 static inline int is_word8(unsigned char c)
 {
-    c = lower(c);
+    c = fold8[c];
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
@@ -265,7 +306,9 @@ static inline unsigned bits16(__m128i v)
 static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
                    unsigned char set)
 {
-    const __m128i vc = _mm_set1_epi8((char)c), vs = _mm_set1_epi8((char)set);
+    /* (a 32-bit broadcast is two instructions, a byte one four) */
+    const __m128i vc = _mm_set1_epi32((int)(c * 0x01010101u));
+    const __m128i vs = _mm_set1_epi32((int)(set * 0x01010101u));
     unsigned m;
 
     if (n < 16) {
@@ -313,75 +356,64 @@ static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
 #endif
 
 /* t (folded on the fly) against the folded nick p, from i on (no match
- * starts before i); r is the index of p's least common byte. Between
- * partial matches the search jumps ahead with scan(): a match starting
- * at i or later has p[r] at i + r or later. Each byte is read once by
- * scan() or the KMP loop (a match starting at the next start found
- * begins after every byte KMP has read), so the work stays linear. */
+ * starts before i); r is the index of p's least common byte. KMP, with
+ * two shortcuts that keep it linear: with no partial match, it jumps to
+ * the next possible start (a match starting at i or later has p[r] at
+ * i + r or later: scan(), which reads each byte once, since the next
+ * start found lies past every byte KMP has read), and a partial match is
+ * extended in a tight loop while the bytes agree. */
 static int find_word8(const unsigned char *t, size_t i, size_t n,
                       const unsigned char *p, size_t m, size_t r,
                       const size_t *f, int cut)
 {
-    unsigned char set = p[r] >= 'a' && p[r] <= 'z' ? 0x20 : 0;
+    const unsigned char pr = p[r], set = pr >= 'a' && pr <= 'z' ? 0x20 : 0;
     size_t k = 0;
 
-    for (; i < n; i++) {
+    for (;;) {
         unsigned char c;
         if (k == 0) {
-            /* no partial match: jump to the next possible start */
             if (n - i < m)
-                break;
-            i = scan(t, i + r, n, p[r], set);
-            if (i == n)
-                break;
-            i -= r;
+                return 0;
+            if (fold8[t[i + r]] != pr) {
+                i = scan(t, i + r + 1, n, pr, set);
+                if (i == n)
+                    return 0;
+                i -= r;
+            }
         }
-        c = lower(t[i]);
+        /* t[i - k, i) == p[0, k) */
+        while (k < m && i < n && fold8[t[i]] == p[k]) {
+            i++;
+            k++;
+        }
+        if (k == m) {
+            size_t s = i - m;
+            if ((s == 0 || !is_word8(t[s - 1])) &&
+                (i == n ? !cut : !is_word8(t[i])))
+                return 1;
+            k = f[m - 1];
+            continue;
+        }
+        if (i == n)
+            return 0;
+        /* t[i] != p[k]: the longest border that t[i] extends */
+        c = fold8[t[i++]];
         while (k > 0 && c != p[k])
             k = f[k - 1];
         if (c == p[k])
-            k++;
-        if (k == m) {
-            size_t s = i + 1 - m, e = i + 1;
-            if ((s == 0 || !is_word8(t[s - 1])) &&
-                (e == n ? !cut : !is_word8(t[e])))
-                return 1;
-            k = f[k - 1];
-        }
+            k++; /* still below m: a border of p[0, k) plus one */
     }
-    return 0;
 }
 
-/* The byte search, when body (blen bytes, the scanned part) and nick are
- * both ASCII: MJ_OK with *match set, or MJ_ENOMEM; NOT_ASCII when either
- * is not. A body without the nick's least common byte (in either case),
- * as nearly every message that mentions nobody, is read once and never
- * folded; the nick is folded and its KMP table made only when the body
- * has that byte. */
-static int text_ascii(const char *body, size_t blen, const char *nick,
-                      size_t nlen, int cut, int *match)
+/* The KMP part of text_ascii(): the body (ASCII) has the nick's byte
+ * p[r] at j, the first place it does. */
+static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
+                     const unsigned char *q, size_t nlen, size_t r, int cut,
+                     int *match)
 {
-    const unsigned char *t = (const unsigned char *)body;
-    const unsigned char *q = (const unsigned char *)nick;
-    unsigned char pstack[MJ_STACK_UNITS], *p = pstack, c, set, acc = q[0];
-    size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0, r = 0, j;
+    unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
+    size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
 
-    for (size_t i = 1; i < nlen; i++) {
-        acc |= q[i];
-        if (rank[q[i]] < rank[q[r]])
-            r = i;
-    }
-    if (acc > 0x7F)
-        return NOT_ASCII;
-    c = lower(q[r]);
-    set = c >= 'a' && c <= 'z' ? 0x20 : 0;
-    j = scan(t, 0, blen, c, set);
-    if (j == blen)
-        return MJ_OK; /* ASCII, and the byte is not there */
-    if (t[j] > 0x7F || (j + 1 < blen && scan(t, j + 1, blen, 0x80, 0) < blen))
-        return NOT_ASCII;
-    if (nlen > blen)
-        return MJ_OK;
     if (nlen > MJ_STACK_UNITS) {
         p = malloc(nlen);
         f = malloc(nlen * sizeof *f);
@@ -401,13 +433,47 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
             k++;
         f[i] = k;
     }
-    /* the first byte found is where the first possible match has p[r] */
+    /* no match starts before j - r */
     *match = find_word8(t, j >= r ? j - r : 0, blen, p, nlen, r, f, cut);
     if (p != pstack) {
         free(p);
         free(f);
     }
     return MJ_OK;
+}
+
+/* The byte search, when body (blen bytes, the scanned part) and nick
+ * (nlen >= 1 bytes) are both ASCII: MJ_OK with *match set, or MJ_ENOMEM;
+ * NOT_ASCII when either is not. A body without the nick's least common
+ * byte (in either case), as nearly every message that mentions nobody,
+ * is read once and never folded; the nick is folded and its KMP table
+ * made only when the body has that byte. */
+static int text_ascii(const char *body, size_t blen, const char *nick,
+                      size_t nlen, int cut, int *match)
+{
+    const unsigned char *t = (const unsigned char *)body;
+    const unsigned char *q = (const unsigned char *)nick;
+    unsigned char c, set, best = rank[q[0]];
+    size_t r = 0, j;
+
+    if (!mj_ascii(nick, nlen))
+        return NOT_ASCII;
+    for (size_t i = 1; i < nlen; i++) {
+        if (rank[q[i]] < best) {
+            best = rank[q[i]];
+            r = i;
+        }
+    }
+    c = lower(q[r]);
+    set = c >= 'a' && c <= 'z' ? 0x20 : 0;
+    j = scan(t, 0, blen, c, set);
+    if (j == blen)
+        return MJ_OK; /* ASCII, and the byte is not there */
+    if (t[j] > 0x7F || (j + 1 < blen && scan(t, j + 1, blen, 0x80, 0) < blen))
+        return NOT_ASCII;
+    if (nlen > blen)
+        return MJ_OK;
+    return ascii_kmp(t, blen, j, q, nlen, r, cut, match);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -451,29 +517,16 @@ static int mention_text(const char *body, size_t body_len, const char *nick,
     return text_icu(body, n, nick, nick_len, cut, fast, match);
 }
 
-int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
-                           const char *body, size_t body_len, const char *nick,
-                           size_t nick_len, int *match)
+/* The ICU part of mj_mention_text_cached(), apart so that the byte
+ * path does not set up its buffers. */
+static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
+                           const char *body, size_t n, int cut,
+                           const char *nick, size_t nick_len, int *match)
 {
     ubuf b, nk;
     const UChar *t;
     int32_t tl = 0, nl = 0;
-    size_t n;
-    int cut, rc = MJ_OK;
-
-    if (tr == NULL || c == NULL)
-        return mention_text(body, body_len, nick, nick_len, match, 1);
-    if (match == NULL || (body == NULL && body_len) ||
-        (nick == NULL && nick_len))
-        return MJ_EINVAL;
-    *match = 0;
-    if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
-        return MJ_OK;
-    n = body_cut(body, body_len, &cut);
-    rc = text_ascii(body, n, nick, nick_len, cut, match);
-    if (rc != NOT_ASCII)
-        return rc;
-    rc = MJ_OK;
+    int rc = MJ_OK;
 
     /* The cache is keyed by the bytes themselves: one memcmp (64 KiB at
      * most, far less than a hash of them) both finds and confirms. */
@@ -496,6 +549,28 @@ int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
     mj_ubuf_free(&b);
     mj_ubuf_free(&nk);
     return rc == NOT_UTF8 ? MJ_OK : rc;
+}
+
+int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
+                           const char *body, size_t body_len, const char *nick,
+                           size_t nick_len, int *match)
+{
+    size_t n;
+    int cut, rc;
+
+    if (tr == NULL || c == NULL)
+        return mention_text(body, body_len, nick, nick_len, match, 1);
+    if (match == NULL || (body == NULL && body_len) ||
+        (nick == NULL && nick_len))
+        return MJ_EINVAL;
+    *match = 0;
+    if (body_len == 0 || nick_len == 0 || nick_len > MJ_MENTION_BODY_MAX)
+        return MJ_OK;
+    n = body_cut(body, body_len, &cut);
+    rc = text_ascii(body, n, nick, nick_len, cut, match);
+    if (rc != NOT_ASCII)
+        return rc;
+    return text_cached_icu(tr, c, body, n, cut, nick, nick_len, match);
 }
 
 int mj_mention_text(const char *body, size_t body_len, const char *nick,
