@@ -592,15 +592,13 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
  * each before preparation, the host 1023 plus one trailing dot. */
 #define URI_JID_MAX (3 * MJ_PART_MAX + 3)
 
-static int hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+/* A hex digit's value plus one; 0 for any other byte. */
+static const unsigned char hex1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+    ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
 
 /* Prepare a bare JID (a resource makes it fail): MJ_OK, MJ_ENOMEM, or
  * MJ_EJID for anything else. */
@@ -626,6 +624,8 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
 {
     char jid[URI_JID_MAX], bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX];
     char other[2 * MJ_PART_MAX + 2];
+    const unsigned char *u = (const unsigned char *)uri;
+    const char *q;
     size_t jl = 0, bl = 0, rl = 0, ol = 0, end, i;
     int rc;
 
@@ -635,34 +635,42 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
         return MJ_EINVAL;
     *match = 0;
 
-    /* 1. scheme, and well-formed escapes everywhere */
+    /* 1. scheme (the escapes are checked below, in one pass with the
+     * decoding: any failure is "no match", so their order is free) */
     if (uri_len < 5 || lower((unsigned char)uri[0]) != 'x' ||
         lower((unsigned char)uri[1]) != 'm' ||
         lower((unsigned char)uri[2]) != 'p' ||
         lower((unsigned char)uri[3]) != 'p' || uri[4] != ':')
         return MJ_OK;
-    for (i = 5; i < uri_len; i++)
-        if (uri[i] == '%' &&
-            (uri_len - i < 3 || hex((unsigned char)uri[i + 1]) < 0 ||
-             hex((unsigned char)uri[i + 2]) < 0))
-            return MJ_OK;
     /* 2. no authority */
     if (uri_len >= 7 && uri[5] == '/' && uri[6] == '/')
         return MJ_OK;
-    /* 3. path up to the query or fragment */
-    for (end = 5; end < uri_len && uri[end] != '?' && uri[end] != '#'; end++)
-        ;
-    /* 4. decode and prepare */
-    for (i = 5; i < end; i++) {
+    /* 3. path up to the query or fragment (an escape is "%" and two hex
+     * digits: never a "?" or "#") */
+    q = memchr(uri + 5, '?', uri_len - 5);
+    end = q ? (size_t)(q - uri) : uri_len;
+    q = memchr(uri + 5, '#', end - 5);
+    end = q ? (size_t)(q - uri) : end;
+    /* 4. decode the path, checking its escapes; then check those of the
+     * query and fragment */
+    for (i = 5; i < end; jl++) {
         if (jl == sizeof jid)
             return MJ_OK; /* too long to be a JID */
-        if (uri[i] == '%') {
-            jid[jl++] = (char)(hex((unsigned char)uri[i + 1]) * 16 +
-                               hex((unsigned char)uri[i + 2]));
-            i += 2;
-        } else {
-            jid[jl++] = uri[i];
+        if (uri[i] != '%') {
+            jid[jl] = uri[i++];
+            continue;
         }
+        if (uri_len - i < 3 || !hex1[u[i + 1]] || !hex1[u[i + 2]])
+            return MJ_OK;
+        jid[jl] = (char)((hex1[u[i + 1]] - 1) * 16 + hex1[u[i + 2]] - 1);
+        i += 3;
+    }
+    for (i = end; i < uri_len; i++) {
+        if (uri[i] != '%')
+            continue;
+        if (uri_len - i < 3 || !hex1[u[i + 1]] || !hex1[u[i + 2]])
+            return MJ_OK;
+        i += 2; /* two hex digits, neither a '%' */
     }
     rc = mj_jid_prep_split(jid, jl, bare, sizeof bare, &bl, res, sizeof res,
                            &rl);

@@ -924,6 +924,11 @@ static const struct uri_case {
     {"xmpp:room@muc.example.org/An%4", ROOM, "Ann", USER, 0},
     {"xmpp:room@muc.example.org/An%G1", ROOM, "Ann", USER, 0},
     {"xmpp:room@muc.example.org/Ann?x=%zz", ROOM, "Ann", USER, 0},
+    {"xmpp:room@muc.example.org/Ann#%zz", ROOM, "Ann", USER, 0},
+    {"xmpp:room@muc.example.org/Ann?x%4", ROOM, "Ann", USER, 0},
+    {"xmpp:room@muc.example.org/Ann%4?1", ROOM, "Ann", USER, 0},
+    {"xmpp:room@muc.example.org/Ann%?41", ROOM, "Ann", USER, 0},
+    {"xmpp:room@muc.example.org/%41nn#x%41?%3f", ROOM, "Ann", USER, 1},
     /* query and fragment are cut off, on raw delimiters only */
     {"xmpp:room@muc.example.org/Ann?join", ROOM, "Ann", USER, 1},
     {"xmpp:room@muc.example.org/Ann#top", ROOM, "Ann", USER, 1},
