@@ -26,8 +26,14 @@ static int is_history(const mj_stanza *st, const mj_target *t)
     size_t n = st->ndelay < MJ_MAX_DELAY ? st->ndelay : MJ_MAX_DELAY;
     for (size_t i = 0; i < n; i++) {
         mj_str f = st->delay_from[i];
-        if (f.ptr == NULL ||
-            mj_jid_prep(f.ptr, f.len, buf, sizeof buf, &len) != MJ_OK)
+        if (f.ptr == NULL)
+            continue;
+        /* the room's JID as the room writes it: when it prepares to
+         * itself (t->room->fixed), the same bytes need no preparing */
+        if (t->room != NULL && t->room->fixed && f.len == t->blen &&
+            memcmp(f.ptr, t->bare, f.len) == 0)
+            return 1;
+        if (mj_jid_prep(f.ptr, f.len, buf, sizeof buf, &len) != MJ_OK)
             continue;
         if (len == t->blen && memcmp(buf, t->bare, len) == 0)
             return 1;

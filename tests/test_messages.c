@@ -150,6 +150,19 @@ TEST(own_history_and_other_messages)
     CHECK_CLASS(h, MJ_M_HISTORY);
     h.delay_from[0] = S("example.org"); /* a delay added by smacks/CSI */
     CHECK_CLASS(h, MJ_M_MENTION);
+    /* the room's JID as written (no preparing), or spelt otherwise */
+    h.delay_from[0] = S(ROOM);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    h.delay_from[0] = S("room@MUC.example.org.");
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    h.delay_from[0] = S(ROOM "/Bob");
+    CHECK_CLASS(h, MJ_M_MENTION);
+    h.delay_from[0] = S("room@muc.example.or");
+    CHECK_CLASS(h, MJ_M_MENTION);
+    h.delay_from[1] = S(ROOM); /* any of the delays */
+    h.ndelay = 2;
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    h.ndelay = 1;
     CHECK_CLASS(msg(ROOM, "Ann from the room itself"), MJ_M_OTHER);
     CHECK_CLASS(msg("other@muc.example.org/Bob", "Ann"), MJ_M_OTHER);
     mj_stanza e = msg(R("Bob"), "");
