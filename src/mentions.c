@@ -359,8 +359,9 @@ static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
  * starts before i); r is the index of p's least common byte. KMP, with
  * two shortcuts that keep it linear: with no partial match, it jumps to
  * the next possible start (a match starting at i or later has p[r] at
- * i + r or later: scan(), which reads each byte once, since the next
- * start found lies past every byte KMP has read), and a partial match is
+ * i + r or later: scan() finds it; successive scans read disjoint bytes,
+ * and KMP reads again at most the r bytes a scan passed before the start
+ * it found, so each byte is read at most twice), and a partial match is
  * extended in a tight loop while the bytes agree. */
 static int find_word8(const unsigned char *t, size_t i, size_t n,
                       const unsigned char *p, size_t m, size_t r,
