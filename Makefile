@@ -20,7 +20,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 
-.PHONY: all test test-unit test-sanitize test-integration test-ejabberd run bench fuzz \
+.PHONY: all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
@@ -98,6 +98,11 @@ test-unit: all
 test-sanitize:
 	$(MAKE) BUILD=build/asan CC=clang OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" build/asan/libmucjoins.a $(TEST_SRC:tests/%.c=build/asan/tests/%) build/asan/mucjoins-replay
+
+# The mention search's portable path (what a machine without SSE2 runs),
+# built with the SIMD code switched off.
+test-nosimd:
+	$(MAKE) BUILD=build/nosimd OPT="-O2 -g -DMJ_NO_SIMD" build/nosimd/tests/test_mentions build/nosimd/tests/test_messages
 
 run: 
 	scripts/deps.sh run

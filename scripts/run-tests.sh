@@ -68,6 +68,11 @@ for t in build/asan/tests/test_*; do
     run "sanitized $(basename "$t")" "$t"
 done
 
+check "build without SIMD (-DMJ_NO_SIMD)" make -s test-nosimd
+for t in build/nosimd/tests/test_mentions build/nosimd/tests/test_messages; do
+    run "without SIMD $(basename "$t")" "$t"
+done
+
 run "valgrind (unit tests)" scripts/valgrind-tests.sh
 if [ -x scripts/fuzz.sh ]; then
     export FUZZ_SECONDS=${FUZZ_SECONDS:-15}
