@@ -275,41 +275,50 @@ int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
 /* ---------------------------------------------------------------------- */
 /* Whole JIDs                                                              */
 
-/* Nonzero when a byte of w is '@' or '/'. (v - ONES) & ~v & HIGH is
- * nonzero exactly when a byte of v is zero, for any byte values, and its
- * lowest set bit marks such a byte. */
-static inline uint64_t has_sep(uint64_t w)
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                           \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MJ_SWAR_LE 1
+#endif
+
+/* Bit 7 of each byte of w that is zero, exactly: no borrow or carry
+ * crosses bytes ((v & 0x7f) + 0x7f is at most 0xfe), so a byte is never
+ * marked because of its neighbour. */
+static inline uint64_t swar_zero(uint64_t v)
 {
-    uint64_t a = w ^ (ONES * '@'), b = w ^ (ONES * '/');
-    return ((a - ONES) & ~a & HIGH) | ((b - ONES) & ~b & HIGH);
+    return ~(((v & ~HIGH) + ~HIGH) | v) & HIGH;
 }
 
-/* Index of the first '@' or '/' at or after from, or len. */
+/* Bit 7 of each byte of w that is '@' or '/'. */
+static inline uint64_t has_sep(uint64_t w)
+{
+    return swar_zero(w ^ (ONES * '@')) | swar_zero(w ^ (ONES * '/'));
+}
+
+/* Index of the first '@' or '/' at or after from, or len. Whole words
+ * first; what is left (1 to 7 bytes) is read as the last eight bytes of
+ * the string with the ones before from masked off, when the string has
+ * eight. */
 static size_t find_sep(const char *str, size_t from, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
+#ifdef MJ_SWAR_LE
     uint64_t w, m;
 
     for (; from + 8 <= len; from += 8) {
         memcpy(&w, s + from, 8);
         m = has_sep(w);
-        if (m) {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                           \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (m)
             return from + ((size_t)__builtin_ctzll(m) >> 3);
-#else
-            break; /* the loop below finds it */
+    }
+    if (from >= len)
+        return len;
+    if (len >= 8) {
+        memcpy(&w, s + len - 8, 8);
+        /* bytes 0 .. 8 - (len - from) - 1 of w come before from */
+        m = has_sep(w) & (~UINT64_C(0) << (8 * (8 - (len - from))));
+        return m ? len - 8 + ((size_t)__builtin_ctzll(m) >> 3) : len;
+    }
 #endif
-        }
-    }
-    if (len - from >= 4 && from + 8 > len) {
-        /* 4-7 bytes left: skip them if neither half has a separator */
-        uint32_t a, b;
-        memcpy(&a, s + from, 4);
-        memcpy(&b, s + len - 4, 4);
-        if (!has_sep((uint64_t)a | (uint64_t)b << 32))
-            return len;
-    }
     while (from < len && s[from] != '@' && s[from] != '/')
         from++;
     return from;

@@ -9,8 +9,10 @@
 
 /* A JID a stanza names, prepared and raw. */
 typedef struct mj_target {
-    char bare[2 * 1023 + 2];
+    const char *bare; /* the prepared bare JID, blen bytes: the room's
+                         interned JID (valid while the room is) or buf */
     size_t blen;
+    char buf[2 * 1023 + 2];
     char res[1023 + 1]; /* scratch: the resource is prepared only to
                            check it */
     int has_res;
