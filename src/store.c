@@ -304,10 +304,10 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
  * no longer needs it). */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
+    if (p == NULL && e->aux == NULL)
+        return MJ_OK; /* nothing asked, nothing to clear */
     mj_tracker *tr = e->sess->tr;
     char *copy = NULL;
-    if (p == NULL && e->aux == NULL)
-        return MJ_OK;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
     if (p != NULL && (copy = mj_strdup(tr, p, len)) == NULL) {
