@@ -301,7 +301,8 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
 }
 
 /* The asked nick lives in e->aux (made on demand; freed when the entry
- * no longer needs it). */
+ * no longer needs it): in its pbuf when it fits, else in a copy of its
+ * own. The new nick is in place before the old copy is freed. */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
     if (p == NULL && e->aux == NULL)
@@ -310,12 +311,18 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     char *copy = NULL;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
-    if (p != NULL && (copy = mj_strdup(tr, p, len)) == NULL) {
+    mj_aux *a = e->aux;
+    if (p != NULL && len >= sizeof a->pbuf &&
+        (copy = mj_strdup(tr, p, len)) == NULL) {
         mj_entry_aux_trim(e);
         return MJ_ENOMEM;
     }
-    mj_aux *a = e->aux;
-    if (a->pnick)
+    if (p != NULL && copy == NULL) {
+        memmove(a->pbuf, p, len); /* p may be the old nick, in pbuf */
+        a->pbuf[len] = '\0';
+        copy = a->pbuf;
+    }
+    if (a->pnick != NULL && a->pnick != a->pbuf)
         mj_free(tr, a->pnick, (size_t)a->pnick_len + 1);
     a->pnick = copy;
     a->pnick_len = copy ? (uint32_t)len : 0;

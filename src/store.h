@@ -88,8 +88,11 @@ struct mj_aux {
     mj_aux *tprev, *tnext; /* timer list while in a timed state */
     double deadline;
     mj_ping *ping; /* self-ping work, or NULL */
-    char *pnick;   /* asked / announced nick or NULL */
+    char *pnick;   /* asked / announced nick (in pbuf when it fits, else
+                      its own copy) or NULL */
     uint32_t pnick_len;
+    char pbuf[20]; /* a nick of up to 19 bytes: no second allocation for
+                      a join or a nick change */
 };
 
 /* One (session, room). The shown nick is stored in the entry itself
