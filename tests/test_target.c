@@ -378,6 +378,63 @@ TEST(decisions_agree_fast_and_slow)
     mj_tracker_free(tb);
 }
 
+/* ---- the asked nick: in mj_aux's buffer up to 19 bytes, a copy beyond */
+
+/* Every length around the buffer's edge and the longest nick: the asked
+ * nick comes back whole (nick-rewritten names it), replaced by a longer
+ * or a shorter one on the way (a copy freed, the buffer reused), and the
+ * tracker gives back every byte it took. */
+TEST(asked_nick_every_length)
+{
+    static const size_t lens[] = {1, 18, 19, 20, 21, 40, MJ_PART_MAX};
+    static char a[MJ_PART_MAX + 1], b[MJ_PART_MAX + 1];
+    static char occ[2 * MJ_PART_MAX], want[4 * MJ_PART_MAX];
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+            mj_tracker *tr = fx_tracker();
+            mj_stats st0;
+            /* the tables a join makes stay at their smallest size */
+            mj_session *s = fx_session(tr, "user@example.org/phone");
+            fx_join(s, ROOM "/warm");
+            mj_session_close(s);
+            fx_take();
+            mj_tracker_stats(tr, &st0);
+            s = fx_session(tr, "user@example.org/phone");
+            memset(a, 'a', lens[i]);
+            a[lens[i]] = '\0';
+            memset(b, 'b', lens[j]);
+            b[lens[j]] = '\0';
+            /* asked a, then b (replacing a in PENDING), answered as "x" */
+            snprintf(occ, sizeof occ, ROOM "/%s", a);
+            CHECK_INT(fx_join(s, occ), MJ_O_CHANGED);
+            snprintf(occ, sizeof occ, ROOM "/%s", b);
+            CHECK_INT(fx_join(s, occ), MJ_O_CHANGED);
+            CHECK_INT(fx_self(s, "available", ROOM "/x"), MJ_O_CHANGED);
+            snprintf(want, sizeof want,
+                     "joined " ROOM " x; nick-rewritten " ROOM " %s>x", b);
+            CHECK_EVENTS(want);
+            /* a nick change to a, announced (303) as b, confirmed */
+            snprintf(occ, sizeof occ, ROOM "/%s", a);
+            mj_stanza ch = fx_pres("available", occ);
+            CHECK_INT(fx_out(s, ch), MJ_O_CHANGED);
+            mj_stanza ann = fx_pres("unavailable", ROOM "/x");
+            fx_codes(&ann, 303, 110, 0);
+            ann.item_nick = S(b);
+            CHECK_INT(fx_in(s, ann), MJ_O_CHANGED);
+            snprintf(occ, sizeof occ, ROOM "/%s", b);
+            CHECK_INT(fx_self(s, "available", occ), MJ_O_CHANGED);
+            snprintf(want, sizeof want, "nick-changed " ROOM " x>%s", b);
+            CHECK_EVENTS(want);
+            CHECK_NICK(s, ROOM, b);
+            mj_session_close(s);
+            fx_take();
+            mj_stats st1;
+            mj_tracker_stats(tr, &st1);
+            CHECK_INT(st1.bytes, st0.bytes);
+            mj_tracker_free(tr);
+        }
+}
+
 int main(void)
 {
     RUN(classify_matches_reference);
@@ -385,5 +442,6 @@ int main(void)
     RUN(parse_target_fast_and_slow_agree);
     RUN(nick_equal_fast_and_slow_agree);
     RUN(decisions_agree_fast_and_slow);
+    RUN(asked_nick_every_length);
     return test_summary("target");
 }
