@@ -126,7 +126,8 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     return rc;
 }
 
-int mj_nick_equal(const char *a, size_t alen, const char *b, size_t blen)
+int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
+                           size_t blen)
 {
     char pa[MJ_PART_MAX + 1], pb[MJ_PART_MAX + 1];
     size_t la, lb;
