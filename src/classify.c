@@ -7,41 +7,68 @@
 #include "classify.h"
 #include "env.h"
 
-/* Removal codes, strongest first; <destroy/> ranks after them. */
-static const struct {
-    int code;
-    mj_reason reason;
-} removal_codes[] = {
-    {333, MJ_R_TECHNICAL}, {332, MJ_R_SHUTDOWN},    {301, MJ_R_BANNED},
-    {307, MJ_R_KICKED},    {321, MJ_R_AFFILIATION}, {322, MJ_R_MEMBERS_ONLY},
+/* Removal reasons by code, strongest first; <destroy/> ranks after
+ * them. */
+static const mj_reason removal_by_rank[] = {
+    MJ_R_TECHNICAL,   /* 333 */
+    MJ_R_SHUTDOWN,    /* 332 */
+    MJ_R_BANNED,      /* 301 */
+    MJ_R_KICKED,      /* 307 */
+    MJ_R_AFFILIATION, /* 321 */
+    MJ_R_MEMBERS_ONLY /* 322 */
 };
 
+/* One pass over the codes: each sets a flag or a bit of its removal
+ * rank; the strongest rank seen wins. */
 void mj_classify(const mj_stanza *st, mj_class *out)
 {
-    memset(out, 0, sizeof *out);
+    unsigned ranks = 0;
+    out->self = 0;
+    out->has303 = 0;
+    out->has332 = 0;
     out->removal = MJ_R_NONE;
     if (!st->has_muc_user)
         return;
     size_t n = st->nstatus < MJ_MAX_STATUS ? st->nstatus : MJ_MAX_STATUS;
     for (size_t i = 0; i < n; i++) {
-        if (st->status[i] == 110)
+        switch (st->status[i]) {
+        case 110:
             out->self = 1;
-        else if (st->status[i] == 303)
+            break;
+        case 303:
             out->has303 = 1;
-        else if (st->status[i] == 332)
+            break;
+        case 333:
+            ranks |= 1u << 0;
+            break;
+        case 332:
             out->has332 = 1;
-    }
-    for (size_t r = 0; r < sizeof removal_codes / sizeof removal_codes[0];
-         r++) {
-        for (size_t i = 0; i < n; i++) {
-            if (st->status[i] == removal_codes[r].code) {
-                out->removal = removal_codes[r].reason;
-                return;
-            }
+            ranks |= 1u << 1;
+            break;
+        case 301:
+            ranks |= 1u << 2;
+            break;
+        case 307:
+            ranks |= 1u << 3;
+            break;
+        case 321:
+            ranks |= 1u << 4;
+            break;
+        case 322:
+            ranks |= 1u << 5;
+            break;
+        default:
+            break;
         }
     }
-    if (st->has_destroy)
+    if (ranks != 0) {
+        size_t r = 0;
+        while (!(ranks & (1u << r)))
+            r++;
+        out->removal = removal_by_rank[r];
+    } else if (st->has_destroy) {
         out->removal = MJ_R_DESTROYED;
+    }
 }
 
 /* Prosody's muc/util.lib.lua kickable_error_conditions: a message error

@@ -84,6 +84,67 @@ uint64_t mj_siphash(const mj_hkey *key, const void *data, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+static uint64_t load32(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+           (uint64_t)p[3] << 24;
+}
+
+/* The 128-bit product of a and b, its halves xored. */
+static uint64_t fold_mul(uint64_t a, uint64_t b)
+{
+#if defined(__SIZEOF_INT128__)
+    __extension__ typedef unsigned __int128 u128;
+    u128 r = (u128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    uint64_t al = a & 0xffffffffu, ah = a >> 32;
+    uint64_t bl = b & 0xffffffffu, bh = b >> 32;
+    uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+    uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+    uint64_t lo = (mid << 32) | (ll & 0xffffffffu);
+    uint64_t hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+    return lo ^ hi;
+#endif
+}
+
+#define QA UINT64_C(0xa0761d6478bd642f)
+#define QB UINT64_C(0xe7037ed1a0b428db)
+
+/* Sixteen bytes per multiply, read as two words; what is left at the
+ * end (or a short input) as the last sixteen bytes, overlapping what was
+ * read, or as its first and last four bytes, or as its first, middle and
+ * last byte. With the length in the seed, the words read determine the
+ * input. */
+uint64_t mj_qhash(const mj_hkey *key, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = key->k0 ^ (uint64_t)len, a, b;
+
+    if (len <= 16) {
+        if (len >= 8) {
+            a = load64(p);
+            b = load64(p + len - 8);
+        } else if (len >= 4) {
+            a = load32(p);
+            b = load32(p + len - 4);
+        } else if (len > 0) {
+            a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
+        }
+    } else {
+        for (size_t i = 0; i + 16 < len; i += 16)
+            h = fold_mul(load64(p + i) ^ key->k1, load64(p + i + 8) ^ h);
+        a = load64(p + len - 16);
+        b = load64(p + len - 8);
+    }
+    /* the key in both factors: no input known without it zeroes one */
+    h = fold_mul(a ^ key->k1, b ^ h);
+    return fold_mul(h ^ QA, (key->k0 ^ QB) + (uint64_t)len);
+}
+
 /* Read n bytes of path (a random device); the count read. */
 static size_t read_device(const char *path, unsigned char *buf, size_t n)
 {

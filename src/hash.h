@@ -16,6 +16,14 @@ typedef struct mj_hkey {
 /* SipHash-1-3 of (p, len) under key. */
 uint64_t mj_siphash(const mj_hkey *key, const void *p, size_t len);
 
+/* A cheap keyed hash of (p, len): a few 64x64->128-bit multiplies,
+ * folded, about a quarter of SipHash's instructions on a room JID. Not a
+ * PRF: only for a table whose contents an attacker does not choose and
+ * whose size is bounded, where a lookup by attacker-chosen bytes can at
+ * worst walk the table's one cluster (a session's rooms, keyed by their
+ * JID: docs/design.md, "The received presence"). */
+uint64_t mj_qhash(const mj_hkey *key, const void *p, size_t len);
+
 /* Where a hash key came from. */
 typedef enum mj_hkey_source {
     MJ_HKEY_GETRANDOM = 0, /* getrandom(2) (Linux) */

@@ -275,46 +275,6 @@ int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
 /* ---------------------------------------------------------------------- */
 /* Whole JIDs                                                              */
 
-/* Nonzero when a byte of w is '@' or '/'. (v - ONES) & ~v & HIGH is
- * nonzero exactly when a byte of v is zero, for any byte values, and its
- * lowest set bit marks such a byte. */
-static inline uint64_t has_sep(uint64_t w)
-{
-    uint64_t a = w ^ (ONES * '@'), b = w ^ (ONES * '/');
-    return ((a - ONES) & ~a & HIGH) | ((b - ONES) & ~b & HIGH);
-}
-
-/* Index of the first '@' or '/' at or after from, or len. */
-static size_t find_sep(const char *str, size_t from, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    uint64_t w, m;
-
-    for (; from + 8 <= len; from += 8) {
-        memcpy(&w, s + from, 8);
-        m = has_sep(w);
-        if (m) {
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                           \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return from + ((size_t)__builtin_ctzll(m) >> 3);
-#else
-            break; /* the loop below finds it */
-#endif
-        }
-    }
-    if (len - from >= 4 && from + 8 > len) {
-        /* 4-7 bytes left: skip them if neither half has a separator */
-        uint32_t a, b;
-        memcpy(&a, s + from, 4);
-        memcpy(&b, s + len - 4, 4);
-        if (!has_sep((uint64_t)a | (uint64_t)b << 32))
-            return len;
-    }
-    while (from < len && s[from] != '@' && s[from] != '/')
-        from++;
-    return from;
-}
-
 /* util.jid.split:
  *   node     = match(jid, "^([^@/]+)@()")
  *   host     = match(jid, "^([^@/]+)()", nodepos)
@@ -326,23 +286,34 @@ int mj_jid_split(const char *s, size_t len, mj_str *node, mj_str *host,
 {
     mj_str n = {NULL, 0}, h = {NULL, 0}, r = {NULL, 0};
     size_t hs = 0, he;
+    const char *slash, *at;
 
     if (s == NULL)
         return MJ_EJID;
-    he = find_sep(s, 0, len);
-    if (he > 0 && he < len && s[he] == '@') {
+    /* The first '/' ends the host: what follows is the resource, whatever
+     * it holds. Before it, an '@' ends a non-empty node, and a second one
+     * is an error (the host would end at it). memchr reads a word or a
+     * vector at a time. */
+    slash = len ? memchr(s, '/', len) : NULL;
+    he = slash ? (size_t)(slash - s) : len;
+    at = he ? memchr(s, '@', he) : NULL;
+    if (at != NULL) {
+        size_t a = (size_t)(at - s);
+        if (a == 0)
+            return MJ_EJID; /* "@b": no node, and the host stops at '@' */
+        if (a + 1 < he && memchr(at + 1, '@', he - a - 1) != NULL)
+            return MJ_EJID; /* "a@b@c" */
         n.ptr = s;
-        n.len = he;
-        hs = he + 1;
-        he = find_sep(s, hs, len);
+        n.len = a;
+        hs = a + 1;
     }
     if (he == hs)
-        return MJ_EJID; /* "", "@b", "a@", "a@/r", "/r" */
+        return MJ_EJID; /* "", "a@", "a@/r", "/r" */
     h.ptr = s + hs;
     h.len = he - hs;
-    if (he < len) {
-        if (s[he] != '/' || he + 1 == len)
-            return MJ_EJID; /* "a@b@c", "b/" */
+    if (slash != NULL) {
+        if (he + 1 == len)
+            return MJ_EJID; /* "b/" */
         r.ptr = s + he + 1;
         r.len = len - he - 1;
     }

@@ -4,6 +4,8 @@
 #define MJ_JID_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "mucjoins.h"
 
@@ -34,6 +36,41 @@ int mj_prep_part(mj_profile profile, const char *in, size_t len, char *out,
  * fast path equal. */
 int mj_prep_part_slow(mj_profile profile, const char *in, size_t len,
                       char *out, size_t cap, size_t *out_len);
+
+/* 1 when (p, len) is 1 to MJ_PART_MAX bytes of printable ASCII (0x20 to
+ * 0x7E): Resourceprep maps none of those bytes and refuses none, so such
+ * a resource prepares to itself (what mj_prep_part would say, without
+ * writing it). 0 otherwise, which says nothing: ask mj_prep_part.
+ * Eight bytes at a time; a byte >= 0x80 may make the arithmetic of the
+ * bytes above it wrong, but is refused on its own. */
+static inline int mj_res_plain(const char *p, size_t len)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    const uint64_t high = UINT64_C(0x8080808080808080);
+    uint64_t w, bad = 0;
+    if (len - 1 >= MJ_PART_MAX) /* 0 wraps */
+        return 0;
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8) {
+            memcpy(&w, p + i, 8);
+            /* >= 0x80; < 0x20 (no carry from + 0x60); 0x7F */
+            bad |= w | ~(w + ones * 0x60) | (w + ones);
+        }
+        memcpy(&w, p + len - 8, 8);
+    } else if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + len - 4, 4);
+        w = (uint64_t)a | (uint64_t)b << 32;
+    } else {
+        /* the first, middle and last byte; the others 'a' */
+        const unsigned char *u = (const unsigned char *)p;
+        w = UINT64_C(0x6161616161000000) | u[0] | (uint64_t)u[len / 2] << 8 |
+            (uint64_t)u[len - 1] << 16;
+    }
+    bad |= w | ~(w + ones * 0x60) | (w + ones);
+    return (bad & high) == 0;
+}
 
 /* Prepare the bare JID of parts from mj_jid_split (node.ptr NULL: no
  * node) into out: node@host or host, one trailing dot of host stripped.

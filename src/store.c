@@ -97,15 +97,36 @@ static int entry_match(const void *item, const void *key)
     return ((const mj_entry *)item)->room == key;
 }
 
+/* A session's table is keyed by mj_qhash, not SipHash: only the
+ * session's own joins put rooms in it (and at most max_rooms +
+ * max_pending), so bytes from elsewhere can only be looked up in it. */
 static uint64_t entry_hash(const void *item)
 {
-    return ((const mj_entry *)item)->room->hash;
+    return ((const mj_entry *)item)->room->qhash;
 }
 
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
 {
-    size_t i = mj_table_find(&s->rooms, room->hash, entry_match, room);
+    size_t i = mj_table_find(&s->rooms, room->qhash, entry_match, room);
     return i == (size_t)-1 ? NULL : s->rooms.slots[i];
+}
+
+mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
+                                uint64_t qh)
+{
+    const mj_table *t = &s->rooms;
+    uint32_t h = (uint32_t)qh;
+    if (t->count == 0)
+        return NULL;
+    size_t mask = t->cap - 1;
+    mj_entry *e;
+    for (size_t j = h & mask; (e = t->slots[j]) != NULL; j = (j + 1) & mask) {
+        const mj_istr *r = e->room;
+        if (r->qhash == h && r->len == len && r->fixed &&
+            memcmp(r->s, p, len) == 0)
+            return e;
+    }
+    return NULL;
 }
 
 /* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
@@ -153,6 +174,7 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
             d->room_list->dprev = r;
         d->room_list = r;
         r->hash = hash;
+        r->qhash = (uint32_t)mj_qhash(&tr->key, key, len);
         r->refs = 0;
         r->len = (uint32_t)len & 0x7fffffff;
         memcpy(r->s, key, len);
@@ -169,7 +191,7 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
     e->since = mj_now(tr);
     e->rnext = r->entries;
     r->entries = e;
-    mj_table_insert(&s->rooms, r->hash, e);
+    mj_table_insert(&s->rooms, r->qhash, e);
     return e;
 }
 
@@ -279,21 +301,28 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
 }
 
 /* The asked nick lives in e->aux (made on demand; freed when the entry
- * no longer needs it). */
+ * no longer needs it): in its pbuf when it fits, else in a copy of its
+ * own. The new nick is in place before the old copy is freed. */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
+    if (p == NULL && e->aux == NULL)
+        return MJ_OK; /* nothing asked, nothing to clear */
     mj_tracker *tr = e->sess->tr;
     char *copy = NULL;
-    if (p == NULL && e->aux == NULL)
-        return MJ_OK;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
-    if (p != NULL && (copy = mj_strdup(tr, p, len)) == NULL) {
+    mj_aux *a = e->aux;
+    if (p != NULL && len >= sizeof a->pbuf &&
+        (copy = mj_strdup(tr, p, len)) == NULL) {
         mj_entry_aux_trim(e);
         return MJ_ENOMEM;
     }
-    mj_aux *a = e->aux;
-    if (a->pnick)
+    if (p != NULL && copy == NULL) {
+        memmove(a->pbuf, p, len); /* p may be the old nick, in pbuf */
+        a->pbuf[len] = '\0';
+        copy = a->pbuf;
+    }
+    if (a->pnick != NULL && a->pnick != a->pbuf)
         mj_free(tr, a->pnick, (size_t)a->pnick_len + 1);
     a->pnick = copy;
     a->pnick_len = copy ? (uint32_t)len : 0;
@@ -320,7 +349,7 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
 {
     mj_session *s = e->sess;
     mj_tracker *tr = s->tr;
-    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
+    size_t i = mj_table_find(&s->rooms, e->room->qhash, same_item, e);
     mj_entry *n = mj_alloc(tr, entry_size(cap));
     if (n == NULL)
         return NULL;
@@ -395,7 +424,7 @@ void mj_session_trim(mj_session *s)
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
-    size_t i = mj_table_find(&s->rooms, e->room->hash, same_item, e);
+    size_t i = mj_table_find(&s->rooms, e->room->qhash, same_item, e);
     if (i != (size_t)-1)
         mj_table_remove_at(&s->rooms, i, entry_hash);
     entry_free(e);

@@ -42,7 +42,9 @@ typedef struct mj_entry mj_entry;
 
 typedef struct mj_istr mj_istr;
 struct mj_istr {
-    uint64_t hash;
+    uint64_t hash;  /* SipHash of s: its slot in tr->rooms */
+    uint32_t qhash; /* mj_qhash of s: its entries' slots in sessions' rooms
+                       tables */
     uint32_t refs;
     uint32_t len : 31;
     uint32_t fixed : 1;     /* s prepares to itself (mj_parse_target may skip
@@ -86,8 +88,11 @@ struct mj_aux {
     mj_aux *tprev, *tnext; /* timer list while in a timed state */
     double deadline;
     mj_ping *ping; /* self-ping work, or NULL */
-    char *pnick;   /* asked / announced nick or NULL */
+    char *pnick;   /* asked / announced nick (in pbuf when it fits, else
+                      its own copy) or NULL */
     uint32_t pnick_len;
+    char pbuf[20]; /* a nick of up to 19 bytes: no second allocation for
+                      a join or a nick change */
 };
 
 /* One (session, room). The shown nick is stored in the entry itself
@@ -139,7 +144,7 @@ static inline mj_str mj_entry_pnick(const mj_entry *e)
  * the counters); the JIDs are read for lookups by JID, events and logs. */
 struct mj_session {
     struct mj_tracker *tr;
-    mj_table rooms; /* mj_entry *, hash = room->hash */
+    mj_table rooms; /* mj_entry *, hash = room->qhash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     int warned_limit;
     uint8_t walking; /* rooms is being walked by index: removals do not
@@ -189,6 +194,12 @@ mj_istr *mj_room_find_hashed(struct mj_tracker *tr, const char *p, size_t len,
                              uint64_t hash);
 /* The session's entry for an interned room, or NULL. */
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
+/* The session's entry for the interned room whose JID is the bytes
+ * (p, len) and prepares to itself (room->fixed), or NULL: then the bytes
+ * may still name one of the session's rooms once prepared. qh: their
+ * mj_qhash under the tracker's key. */
+mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
+                                uint64_t qh);
 /* Create a NONE entry, with room for a shown nick of nick_hint bytes, for
  * the interned room r, or when r is NULL for the prepared room JID
  * (key, len) with its hash (interned now). NULL on ENOMEM. */

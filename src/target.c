@@ -1,6 +1,7 @@
 /* What decisions share: the JID a stanza names, prepared and looked up
  * (mj_parse_target), and nick comparison (mj_nick_equal). Used by
  * joins.c, messages.c and selfping.c; calls storage and jid.c only. */
+#include <stdint.h>
 #include <string.h>
 
 #include "env.h"
@@ -9,65 +10,98 @@
 #include "store.h"
 #include "target.h"
 
+/* The bare JID of a split JID the slow way: prepared, then looked up.
+ * When its bytes as written are an interned room JID that prepares to
+ * itself, preparing it again would give the same bytes and is skipped. */
+static int bare_slow(mj_session *s, mj_str node, mj_str host, mj_target *t)
+{
+    mj_tracker *tr = s->tr;
+    const char *raw = node.ptr ? node.ptr : host.ptr;
+    size_t rawlen = (size_t)(host.ptr + host.len - raw);
+    mj_istr *r = NULL;
+    int rc;
+    if (rawlen <= sizeof t->buf) {
+        t->hash = mj_siphash(&tr->key, raw, rawlen);
+        r = mj_room_find_hashed(tr, raw, rawlen, t->hash);
+        if (r != NULL && r->fixed) {
+            t->bare = r->s;
+            t->blen = rawlen;
+            t->room = r;
+            t->entry = mj_entry_find(s, r);
+            return MJ_OK;
+        }
+    }
+    t->bare = t->buf;
+    rc = mj_jid_prep_bare(node, host, t->buf, sizeof t->buf, &t->blen);
+    /* A domain ending in ".." keeps one dot after util.jid.prep strips
+     * the root label, and that form prepares to yet another JID ("r.."
+     * -> "r." -> "r"): no room can answer from it, and a key that does
+     * not find itself would break the queries. Refused as a bad JID. */
+    if (rc == MJ_OK && t->blen > 0 && t->buf[t->blen - 1] == '.')
+        rc = MJ_EJID;
+    if (rc != MJ_OK)
+        return rc;
+    if (t->blen != rawlen || memcmp(t->buf, raw, rawlen) != 0)
+        t->room = mj_room_find(tr, t->buf, t->blen, &t->hash);
+    else
+        t->room = r; /* prepared as written: hash and lookup done */
+    if (t->room != NULL)
+        t->entry = mj_entry_find(s, t->room);
+    return MJ_OK;
+}
+
 /* MJ_OK, or the outcome to report when the JID is unusable.
  *
- * One split. The bare JID is the key: when its bytes as written are an
- * interned room JID that prepares to itself (Prosody's router and MUC
- * send prepared JIDs, so this is the common case), preparing it again
- * would give the same bytes and is skipped. Otherwise it is prepared and
- * looked up. The resource is only checked: decisions compare nicks as
- * written, with mj_nick_equal. */
+ * The bare JID is the key. The common case first: its bytes as written
+ * (up to the first '/') are the interned JID, prepared to itself, of a
+ * room the session has an entry for (Prosody's router and MUC send
+ * prepared JIDs). That entry is found in the session's own table by a
+ * cheap hash of the bytes, and nothing is split, prepared or hashed
+ * again. It is what the slow way finds: such a JID splits as written
+ * (one '@' at most, non-empty parts, no '/'), interned JIDs are unique,
+ * and one that prepares to itself is what preparing these bytes gives.
+ * Otherwise the JID is split, the bare JID prepared and looked up
+ * (bare_slow). The resource is only checked (printable ASCII needs no
+ * preparation: mj_res_plain): decisions compare nicks as written, with
+ * mj_nick_equal. A bad bare JID is reported before a bad resource. */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
 {
     mj_str node, host;
     size_t rlen;
-    int rc_res = MJ_OK;
-    /* What does not need the session comes first: with many sessions,
-     * the session's memory is still on its way (see MJ_PREFETCH). */
-    int rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
-    t->room = NULL;
-    t->entry = NULL;
-    if (rc == MJ_OK && t->raw_res.ptr != NULL)
-        rc_res = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr,
-                              t->raw_res.len, t->res, sizeof t->res, &rlen);
-    if (rc == MJ_OK) {
-        mj_tracker *tr = s->tr;
-        const char *raw = node.ptr ? node.ptr : host.ptr;
-        size_t rawlen = (size_t)(host.ptr + host.len - raw);
-        mj_istr *r = NULL;
-        if (rawlen <= sizeof t->bare) {
-            t->hash = mj_siphash(&tr->key, raw, rawlen);
-            /* the session's slot for this room, read soon after */
-            if (s->rooms.cap)
-                MJ_PREFETCH(&s->rooms.slots[t->hash & (s->rooms.cap - 1)]);
-            r = mj_room_find_hashed(tr, raw, rawlen, t->hash);
-            if (r != NULL && r->fixed) {
-                memcpy(t->bare, raw, rawlen);
-                t->blen = rawlen;
-                t->room = r;
-            }
-        }
-        if (t->room == NULL) {
-            rc = mj_jid_prep_bare(node, host, t->bare, sizeof t->bare,
-                                  &t->blen);
-            /* A domain ending in ".." keeps one dot after util.jid.prep
-             * strips the root label, and that form prepares to yet
-             * another JID ("r.." -> "r." -> "r"): no room can answer
-             * from it, and a key that does not find itself would break
-             * the queries. Refused as a bad JID. */
-            if (rc == MJ_OK && t->blen > 0 && t->bare[t->blen - 1] == '.')
-                rc = MJ_EJID;
-            if (rc == MJ_OK &&
-                (t->blen != rawlen || memcmp(t->bare, raw, rawlen) != 0))
-                t->room = mj_room_find(tr, t->bare, t->blen, &t->hash);
-            else if (rc == MJ_OK)
-                t->room = r; /* prepared as written: hash and lookup done */
-        }
-        if (rc == MJ_OK && t->room != NULL)
-            t->entry = mj_entry_find(s, t->room);
+    int rc = MJ_OK;
+    mj_entry *e = NULL;
+    const char *slash = NULL;
+    size_t bare_len = jid.len;
+    if (jid.ptr != NULL && s->rooms.count != 0) {
+        slash = memchr(jid.ptr, '/', jid.len);
+        if (slash != NULL)
+            bare_len = (size_t)(slash - jid.ptr);
+        /* "" and "b/" do not split: the slow way reports them */
+        if (bare_len > 0 && bare_len + 1 != jid.len)
+            e = mj_entry_find_written(
+                s, jid.ptr, bare_len,
+                mj_qhash(&s->tr->key, jid.ptr, bare_len));
     }
-    if (rc == MJ_OK)
-        rc = rc_res; /* a bad bare JID is reported first, as before */
+    if (e != NULL) {
+        t->bare = e->room->s;
+        t->blen = e->room->len;
+        t->room = e->room;
+        t->entry = e;
+        t->hash = e->room->hash;
+        t->raw_res.ptr = slash ? slash + 1 : NULL;
+        t->raw_res.len = slash ? jid.len - bare_len - 1 : 0;
+    } else {
+        t->room = NULL;
+        t->entry = NULL;
+        rc = mj_jid_split(jid.ptr, jid.len, &node, &host, &t->raw_res);
+        if (rc == MJ_OK)
+            rc = bare_slow(s, node, host, t);
+    }
+    /* a bad bare JID is reported before a bad resource */
+    if (rc == MJ_OK && t->raw_res.ptr != NULL &&
+        !mj_res_plain(t->raw_res.ptr, t->raw_res.len))
+        rc = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr, t->raw_res.len,
+                          t->res, sizeof t->res, &rlen);
     if (rc == MJ_OK) {
         t->has_res = t->raw_res.ptr != NULL;
         return MJ_OK;
@@ -92,12 +126,17 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     return rc;
 }
 
-int mj_nick_equal(const char *a, size_t alen, const char *b, size_t blen)
+int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
+                           size_t blen)
 {
     char pa[MJ_PART_MAX + 1], pb[MJ_PART_MAX + 1];
     size_t la, lb;
     if (alen == blen && memcmp(a, b, alen) == 0)
         return 1;
+    /* printable ASCII prepares to itself: two such nicks that differ as
+     * written differ prepared */
+    if (mj_res_plain(a, alen) && mj_res_plain(b, blen))
+        return 0;
     if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
             MJ_OK ||
         mj_prep_part(MJ_PROFILE_RESOURCE, b, blen, pb, sizeof pb, &lb) !=

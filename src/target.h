@@ -4,13 +4,16 @@
 #define MJ_TARGET_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "store.h"
 
 /* A JID a stanza names, prepared and raw. */
 typedef struct mj_target {
-    char bare[2 * 1023 + 2];
+    const char *bare; /* the prepared bare JID, blen bytes: the room's
+                         interned JID (valid while the room is) or buf */
     size_t blen;
+    char buf[2 * 1023 + 2];
     char res[1023 + 1]; /* scratch: the resource is prepared only to
                            check it */
     int has_res;
@@ -26,6 +29,15 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 
 /* Compare two nicks prepared (Resourceprep); 1 when equal. Unpreparable
  * nicks compare bytewise. */
-int mj_nick_equal(const char *a, size_t alen, const char *b, size_t blen);
+int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
+                           size_t blen);
+static inline int mj_nick_equal(const char *a, size_t alen, const char *b,
+                                size_t blen)
+{
+    /* the same bytes (the common case): equal without preparing */
+    if (alen == blen && memcmp(a, b, alen) == 0)
+        return 1;
+    return mj_nick_equal_prepared(a, alen, b, blen);
+}
 
 #endif

@@ -187,30 +187,34 @@ void mj_stanza_init(mj_stanza *st)
         memset(st, 0, sizeof *st);
 }
 
-/* Check the arguments, feed one direction, report the outcome. */
-static int feed(mj_session *s, const mj_stanza *st, mj_outcome *out,
-                int (*decide)(mj_session *, const mj_stanza *, mj_outcome *))
+/* Check the arguments; the decision writes the outcome first thing
+ * (mj_joins_outgoing, mj_joins_incoming), so it writes to the caller's
+ * directly. */
+static int feed_ok(const mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    mj_outcome o = MJ_O_UNCHANGED;
+    if (s != NULL && st != NULL && st->nstatus <= MJ_MAX_STATUS)
+        return 1;
     if (out)
         *out = MJ_O_UNCHANGED;
-    if (s == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
-        return MJ_EINVAL;
-    MJ_PREFETCH(s);
-    int rc = decide(s, st, &o);
-    if (out)
-        *out = o;
-    return rc;
+    return 0;
 }
 
 int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    return feed(s, st, out, mj_joins_outgoing);
+    mj_outcome o;
+    if (!feed_ok(s, st, out))
+        return MJ_EINVAL;
+    MJ_PREFETCH(s);
+    return mj_joins_outgoing(s, st, out ? out : &o);
 }
 
 int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
-    return feed(s, st, out, mj_joins_incoming);
+    mj_outcome o;
+    if (!feed_ok(s, st, out))
+        return MJ_EINVAL;
+    MJ_PREFETCH(s);
+    return mj_joins_incoming(s, st, out ? out : &o);
 }
 
 int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,

@@ -147,6 +147,35 @@ TEST(split_separator_positions)
                 }
 }
 
+/* The same with neighbours a borrow or a carry could mistake for a
+ * separator ('A' is '@' + 1, '0' is '/' + 1, '?' and '.' one below, and
+ * the same with bit 7 set, NUL): each string split both ways. */
+TEST(split_separator_neighbours)
+{
+    static const char fill[] = {'A', '0', '?', '.', '\xc0', '\xaf', '\0', 'x'};
+    char s[20];
+    for (size_t f = 0; f < sizeof fill; f++)
+        for (size_t len = 1; len <= sizeof s; len++)
+            for (size_t i = 0; i < len; i++)
+                for (size_t j = i; j < len; j++)
+                    for (int k = 0; k < 4; k++) {
+                        mj_str n, h, r;
+                        size_t hs, he;
+                        memset(s, fill[f], len);
+                        s[i] = k & 1 ? '@' : '/';
+                        s[j] = k & 2 ? '@' : '/';
+                        int want = split_ref(s, len, &hs, &he);
+                        int rc = mj_jid_split(s, len, &n, &h, &r);
+                        if (rc != want ||
+                            (rc == MJ_OK &&
+                             (h.ptr != s + hs || h.len != he - hs))) {
+                            FAIL_AT("split(\"%s\") = %d, want %d",
+                                    show(s, len), rc, want);
+                            return;
+                        }
+                    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Whole JIDs, table driven (results checked against Prosody 0.12.3)       */
 
@@ -626,6 +655,37 @@ TEST(fast_equals_icu_every_byte_every_position)
                 }
 }
 
+/* mj_res_plain says 1 exactly for printable ASCII, and then Resourceprep
+ * (ICU's, no fast path) gives the input back: every byte at every
+ * position of strings of 1-17 bytes, and the length bounds. */
+TEST(res_plain_every_byte_every_position)
+{
+    char in[17], out[64];
+    for (unsigned c = 0; c < 256; c++)
+        for (size_t len = 1; len <= sizeof in; len++)
+            for (size_t pos = 0; pos < len; pos++) {
+                size_t n;
+                memset(in, pos & 1 ? 'a' : '~', len);
+                in[pos] = (char)c;
+                int want = c >= 0x20 && c < 0x7f;
+                if (mj_res_plain(in, len) != want) {
+                    FAIL_AT("mj_res_plain(\"%s\") != %d", show(in, len), want);
+                    return;
+                }
+                if (want && (mj_prep_part_slow(MJ_PROFILE_RESOURCE, in, len,
+                                               out, sizeof out, &n) != MJ_OK ||
+                             n != len || memcmp(out, in, len) != 0)) {
+                    FAIL_AT("resourceprep(\"%s\") changed it", show(in, len));
+                    return;
+                }
+            }
+    static char big[MJ_PART_MAX + 1];
+    memset(big, 'a', sizeof big);
+    CHECK_INT(mj_res_plain(big, 0), 0);
+    CHECK_INT(mj_res_plain(big, MJ_PART_MAX), 1);
+    CHECK_INT(mj_res_plain(big, MJ_PART_MAX + 1), 0);
+}
+
 /* out == in works (mapping a byte twice gives the same byte). */
 TEST(fast_in_place)
 {
@@ -1050,6 +1110,7 @@ int main(void)
     RUN(split_like_prosody);
     RUN(split_embedded_nul);
     RUN(split_separator_positions);
+    RUN(split_separator_neighbours);
     RUN(prep_table);
     RUN(prep_nul_in_host);
     RUN(part_table);
@@ -1062,6 +1123,7 @@ int main(void)
     RUN(fast_equals_icu_every_pair);
     RUN(fast_equals_icu_every_byte_every_position);
     RUN(fast_in_place);
+    RUN(res_plain_every_byte_every_position);
     RUN(fast_equals_icu_random_ascii);
     RUN(fast_equals_icu_long_ascii);
     RUN(not_stream_safe_refused);
