@@ -11,6 +11,7 @@ local st = require "util.stanza";
 local short_id = require "util.id".short;
 
 local full_sessions = prosody.full_sessions;
+local module_host = module.host;
 
 local NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 local NS_PING = "urn:xmpp:ping";
@@ -246,11 +247,9 @@ module:hook_global("stats-update", sync_metrics);
 
 local function on_outgoing(event)
 	local origin = event.origin;
-	if origin.type ~= "c2s" or not origin.full_jid then
-		return;
-	end
-	if origin.destroyed then
-		return; -- closed at resource-unbind: no longer tracked
+	-- (a session without full_jid is "ignored" by the binding)
+	if origin.type ~= "c2s" or origin.destroyed then
+		return; -- destroyed: closed at resource-unbind, no longer tracked
 	end
 	local stanza = event.stanza;
 	local outcome, events = tracker_outgoing(tracker, origin, stanza, listening);
@@ -286,11 +285,12 @@ end
 
 local function on_incoming(event)
 	local stanza = event.stanza;
-	local session = full_sessions[stanza.attr.to];
-	if not session or session.host ~= module.host then
+	local attr = stanza.attr;
+	local session = full_sessions[attr.to];
+	if not session or session.host ~= module_host then
 		return;
 	end
-	if stanza.attr.type == "error" then
+	if attr.type == "error" then
 		seen_at_presence_full[stanza] = true;
 	end
 	local outcome, events = tracker_incoming(tracker, session, stanza, listening);

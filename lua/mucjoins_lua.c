@@ -129,9 +129,10 @@ struct tracker *check_tracker(lua_State *L)
      * registry key was made by l_new() of this copy: Lua code cannot make
      * one, and another copy's trackers hold another key. The hot path
      * stops here; anything else has its metatable checked. */
-    if (u != NULL && lua_type(L, 1) == LUA_TUSERDATA &&
-        lua_rawlen(L, 1) == sizeof *u && u->magic == &tracker_key &&
-        u->tr != NULL && !u->busy)
+    /* (lua_rawlen() is 0 for a light userdata, so the size check also
+     * tells a full userdata) */
+    if (u != NULL && lua_rawlen(L, 1) == sizeof *u &&
+        u->magic == &tracker_key && u->tr != NULL && !u->busy)
         return u;
     ok = u != NULL && lua_getmetatable(L, 1);
     if (ok) {
@@ -368,43 +369,44 @@ static int feed(lua_State *L, int outgoing)
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int rc, want = lua_toboolean(L, 4), sess = 0;
-    unsigned need;
+    int rc, want, jid = 2, sess = 0;
 
-    col_reset(&u->col);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
+    if (lua_type(L, 3) != LUA_TTABLE)
+        luaL_checktype(L, 3, LUA_TTABLE); /* raises */
+    want = lua_toboolean(L, 4);
+    if (lua_gettop(L) != 4)
+        lua_settop(L, 4);
     if (lua_type(L, 2) == LUA_TTABLE) {
-        /* 4: the session table, 2: its full_jid */
-        lua_pushvalue(L, 2);
+        /* 2: the session table, 5: its full_jid */
         if (rawkey(L, 2, UV_FULL_JID) != LUA_TSTRING) {
             push_outcome(L, MJ_O_IGNORED);
             return 1;
         }
-        lua_replace(L, 2);
-        sess = 4;
+        sess = 2;
+        jid = 5;
     } else {
         luaL_checkstring(L, 2);
-        lua_pushnil(L);
     }
-    need = stanza_head(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
-    if (need == 0) {
-        push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
-        return 1;
-    }
-    if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
+    /* convert() and session_remember() (5), or the results (6) */
+    if (!lua_checkstack(L, CONV_STACK + 8)) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
-    lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
-    if (convert(L, 3, 5, need, &st) < 0) {
+    if (u->col.nrec != 0 || u->col.dropped != 0)
+        col_reset(&u->col);
+    rc = convert(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
+    if (rc == 0) {
+        push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
+        return 1;
+    }
+    if (rc < 0) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
 
-    s = session_cached(L, u);
+    s = session_cached(L, u, jid);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
@@ -413,12 +415,12 @@ static int feed(lua_State *L, int outgoing)
         /* the core finds the session; it creates one only for a join
          * (never for what a closed session still sends) */
         size_t len;
-        const char *jid = lua_tolstring(L, 2, &len);
+        const char *p = lua_tolstring(L, jid, &len);
 
-        rc = outgoing ? mj_tracker_outgoing(u->tr, jid, len, &st, &s, &oc)
-                      : mj_tracker_incoming(u->tr, jid, len, &st, &s, &oc);
+        rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
+                      : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
         if (s != NULL)
-            session_remember(L, u, s); /* protected; records kept */
+            session_remember(L, u, s, jid); /* protected; records kept */
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
@@ -432,24 +434,28 @@ static int feed(lua_State *L, int outgoing)
         push_error(L, rc);
         return 2;
     }
-    /* The core is done; Lua values may be made again. */
+    /* The core is done; Lua values may be made again. What convert()
+     * left on the stack stays below the results (a C function returns
+     * the top values). */
 
-    lua_settop(L, 4);
-    push_outcome(L, oc);
-    if (u->col.nrec == 0 && u->col.dropped == 0)
+    if (u->col.nrec == 0 && u->col.dropped == 0) {
+        push_outcome(L, oc);
         return 1;
+    }
+    lua_settop(L, 5);
+    push_outcome(L, oc);
     if (sess != 0) {
         /* (apply_events, tracker, session, jid, want) */
         lua_pushvalue(L, lua_upvalueindex(UV_APPLY));
         lua_pushlightuserdata(L, u);
         lua_pushvalue(L, sess);
-        lua_pushvalue(L, 2);
+        lua_pushvalue(L, jid);
         lua_pushboolean(L, want);
         rc = protected_call(L, u, 4, 1);
         u->dropped_total += u->col.dropped;
         col_reset(&u->col);
     } else {
-        rc = try_build(L, u, NULL, NULL, 2);
+        rc = try_build(L, u, NULL, NULL, jid);
     }
     if (rc != LUA_OK) {
         lua_pushnil(L);

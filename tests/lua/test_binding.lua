@@ -636,6 +636,51 @@ test("malformed stanzas never raise", function()
 	truthy(t.sessions(t), "tracker still usable")
 end)
 
+test("long child lists at every level: read right, the stack stays bounded", function()
+	-- the reading leaves what it reads on the stack and drops it every few
+	-- children: junk children (not tables, no name, skipped names) at every
+	-- level, before what counts (run under valgrind by the test suite)
+	local function junk(list, n)
+		for i = 1, n do
+			table.insert(list, i % 3 == 0 and { name = "other" .. i, attr = { xmlns = "urn:x" } }
+				or i % 3 == 1 and "text" or { attr = {} })
+		end
+		return list
+	end
+	local t = mj.new()
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local reason = { name = "reason", tags = {}, "gone", " for good" }
+	local destroy = { name = "destroy", attr = { xmlns = NS_MUC_USER, jid = "new@muc.example.org" },
+		tags = junk({}, 500) }
+	table.insert(destroy.tags, reason)
+	local x = { name = "x", attr = { xmlns = NS_MUC_USER }, tags = junk({}, 500) }
+	table.insert(x.tags, { name = "item", attr = { nick = "Alice" }, tags = {} })
+	table.insert(x.tags, { name = "status", attr = { code = "110" }, tags = {} })
+	local p = { name = "presence", attr = { from = ROOM .. "/Alice", to = SESS }, tags = junk({}, 500) }
+	table.insert(p.tags, x)
+	eq(t:incoming(SESS, p), "changed", "self-presence after 500 junk children at two levels")
+	eq(t:nick(SESS, ROOM), "Alice", "joined")
+	table.insert(x.tags, destroy)
+	x.tags[#x.tags - 1] = { name = "status", attr = { code = "110" } }
+	p.attr.type = "unavailable"
+	local _, ev = t:incoming(SESS, p)
+	local left = of_type(ev, "left")
+	eq(#left, 1, "destroyed after junk at three levels")
+	eq(left[1] and left[1].alt_venue, "new@muc.example.org", "destroy jid")
+	eq(left[1] and left[1].text, "gone for good", "reason text from two text nodes")
+	-- an error with its condition after junk
+	t:outgoing(SESS, join(ROOM .. "/Alice"))
+	local e = { name = "error", attr = { type = "cancel" }, tags = junk({}, 500) }
+	table.insert(e.tags, { name = "conflict", attr = { xmlns = NS_STANZAS }, tags = {} })
+	_, ev = t:incoming(SESS, { name = "presence", attr = { from = ROOM .. "/Alice", type = "error" },
+		tags = junk({ e }, 500) })
+	local failed = of_type(ev, "join-failed")
+	eq(#failed, 1, "join failed")
+	eq(failed[1] and failed[1].condition, "conflict", "condition after 500 junk children")
+	-- a session table without full_jid is ignored by outgoing too
+	eq(t:outgoing({ type = "c2s" }, join(ROOM .. "/Alice")), "ignored", "outgoing, no full_jid")
+end)
+
 test("a malformed status code is not read as 110", function()
 	local t = mj.new()
 	t:outgoing(SESS, join(ROOM .. "/Alice"))
