@@ -29,17 +29,28 @@
  * which bounds the stack for huge child lists while a stanza with a few
  * children costs no lua_settop at all. convert() leaves everything it
  * pushed: the caller restores the top once the core has returned. The
- * caller reserves CONV_STACK slots, the nested scans LEVEL_STACK more each
- * (growing the stack may run the collector: the strings read are
- * anchored by then, and the session is not looked up yet).
+ * caller guarantees the head's CONV_HEAD slots (a C function called from
+ * Lua has LUA_MINSTACK); once the head says what is read, convert()
+ * reserves what the stanza's kind can use: the anchors of its groups, the
+ * loop over the stanza's children and one nested scan (the muc#user
+ * element, the error or a body's text), and the caller's extra slots;
+ * <destroy/>, the only scan nested deeper, reserves its own and its
+ * reason's. Growing the stack may run the collector: the head's strings
+ * are on the stack by then, and the session is not looked up yet.
  */
 
 #define LOOP_SLACK 6
 
 /* What a nested scan (muc#user, destroy, error, a text) may push above
- * the top it starts at: its list, LOOP_SLACK, its turn's values. Each
- * reserves it on entry, convert()'s caller having reserved CONV_STACK. */
+ * the top it starts at: its list, LOOP_SLACK, its turn's values. */
 #define LEVEL_STACK 14
+
+/* What the loop over the stanza's children may push above the anchors:
+ * the list, LOOP_SLACK, its turn's values (at most 6: the child, its
+ * name, attrs and xmlns, a mention's type and uri), a nested scan. */
+#define MAIN_STACK (1 + LOOP_SLACK + 6 + LEVEL_STACK)
+_Static_assert(CONV_STACK >= CONV_HEAD + NANCHORS + MAIN_STACK,
+               "CONV_STACK bounds a conversion");
 
 /* Push t[upvalue k] (raw) and return its type. */
 int rawkey(lua_State *L, int t, int k)
@@ -133,8 +144,6 @@ static int text_of(lua_State *L, int el, int slot, mj_str *out)
     lua_Integer i, n, count = 0;
     int base = lua_gettop(L);
 
-    if (!lua_checkstack(L, LEVEL_STACK))
-        return 0;
     n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
     for (i = 1; i <= n && count < 2; i++) {
         loop_turn(L, base);
@@ -196,7 +205,7 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
     struct child c;
 
     st->has_destroy = 1;
-    if (!lua_checkstack(L, LEVEL_STACK))
+    if (!lua_checkstack(L, 2 * LEVEL_STACK)) /* and text_of()'s */
         return 0;
     attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
     tags = push_tags(L, d->el, &n);
@@ -222,8 +231,6 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
     struct child c;
 
     st->has_muc_user = 1;
-    if (!lua_checkstack(L, LEVEL_STACK))
-        return 0;
     tags = push_tags(L, x, &n);
     if (tags == 0)
         return 1;
@@ -263,8 +270,8 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
     return ok;
 }
 
-/* <error/>: type and by attributes, the defined condition's name. 0
- * when the stack cannot grow. */
+/* <error/>: type and by attributes, the defined condition's name.
+ * Returns 1. */
 static int scan_error(lua_State *L, const struct child *e, int anchor,
                       mj_stanza *st)
 {
@@ -272,8 +279,6 @@ static int scan_error(lua_State *L, const struct child *e, int anchor,
     int tags;
     struct child c;
 
-    if (!lua_checkstack(L, LEVEL_STACK))
-        return 0;
     attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
     attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
     tags = push_tags(L, e->el, &n);
@@ -351,12 +356,13 @@ static int anchors_for(unsigned need)
  * presence). Returns what was read (MJ_NEED_* bits); 0 when it is not a
  * presence, message or iq, or nothing is read; -1 when out of memory.
  * Leaves pushed what it read, which holds the strings st points to (the
- * caller has reserved CONV_STACK slots, and drops them after the core
- * call). */
-int convert(lua_State *L, int stanza, int dir, mj_stanza *st)
+ * caller drops it after the core call), with extra free slots above it.
+ * The caller guarantees CONV_HEAD free slots. */
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra)
 {
     lua_Integer i, n = 0;
     int attrs, tags, anchor, ok = 1, seen_error = 0, seen_body = 0, message;
+    int kids;
     unsigned need;
     size_t len = 0;
     const char *s;
@@ -376,6 +382,12 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st)
         need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
     if (need == 0)
         return 0;
+    kids = (need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
+                    MJ_NEED_MESSAGE)) != 0;
+    /* the rest of the head (from, to, id), then what the children use */
+    if (!lua_checkstack(L, 3 + (kids ? anchors_for(need) + MAIN_STACK : 0) +
+                               extra))
+        return -1;
     message = (need & MJ_NEED_MESSAGE) != 0;
     if (need & MJ_NEED_FROM)
         attr_str(L, attrs, UV_FROM, 0, &st->from);
@@ -385,8 +397,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st)
         st->kind == MJ_KIND_IQ) /* no other id is read */
         attr_str(L, attrs, UV_ID, 0, &st->id);
 
-    if ((need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
-                 MJ_NEED_MESSAGE)) == 0)
+    if (!kids)
         return (int)need;
     anchor = lua_gettop(L) + 1;
     if (anchors_for(need) > 0)

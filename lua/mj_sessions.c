@@ -28,8 +28,9 @@ static int cache_put(lua_State *L)
 }
 
 /* The cached session of the JID string at index jid (u->last, else the
- * cache table), or NULL. Allocates nothing, never raises. */
-mj_session *session_cached(lua_State *L, struct tracker *u, int jid)
+ * cache table: the user value of the tracker at index self), or NULL.
+ * Allocates nothing, never raises. */
+mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid)
 {
     size_t len;
     const char *p = lua_tolstring(L, jid, &len);
@@ -41,7 +42,7 @@ mj_session *session_cached(lua_State *L, struct tracker *u, int jid)
         if (sj.len == len && memcmp(sj.ptr, p, len) == 0)
             return u->last;
     }
-    lua_getiuservalue(L, 1, 1);
+    lua_getiuservalue(L, self, 1);
     lua_pushvalue(L, jid);
     if (lua_rawget(L, -2) == LUA_TLIGHTUSERDATA)
         s = u->last = lua_touserdata(L, -1);
@@ -52,7 +53,8 @@ mj_session *session_cached(lua_State *L, struct tracker *u, int jid)
 /* Cache s, which the core found or opened for the JID string at index
  * jid, when the JID's bytes are the ones it was opened with. Never raises
  * (out of memory: simply not cached). Needs 5 free stack slots. */
-void session_remember(lua_State *L, struct tracker *u, mj_session *s, int jid)
+void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
+                      int jid)
 {
     size_t len;
     const char *p = lua_tolstring(L, jid, &len);
@@ -62,7 +64,7 @@ void session_remember(lua_State *L, struct tracker *u, mj_session *s, int jid)
     if (sj.len != len || memcmp(sj.ptr, p, len) != 0)
         return;
     u->last = s;
-    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    if (lua_getiuservalue(L, self, 1) == LUA_TTABLE) {
         lua_pushcfunction(L, cache_put);
         lua_pushvalue(L, top + 1);
         lua_pushvalue(L, jid);
@@ -82,12 +84,12 @@ int session_of(lua_State *L, struct tracker *u, mj_session **out)
     const char *jid = lua_tolstring(L, 2, &len);
     int rc;
 
-    *out = session_cached(L, u, 2);
+    *out = session_cached(L, u, 1, 2);
     if (*out != NULL)
         return MJ_OK;
     rc = mj_session_find(u->tr, jid, len, out);
     if (rc == MJ_OK)
-        session_remember(L, u, *out, 2);
+        session_remember(L, u, 1, *out, 2);
     return rc;
 }
 

@@ -48,8 +48,7 @@ local push_mentions_only = boolean_option("push_mentions_only", false);
 -- the counters (module.save / module.restore below).
 
 local tracker = mj.new(config);
-local tracker_outgoing = tracker.outgoing;
-local tracker_incoming = tracker.incoming;
+local tracker_outgoing, tracker_incoming = tracker:feeders(); -- bound to it
 -- Our self-pings' iq ids are "mjping-<ping id>-<salt>": the answer names
 -- its ping, the core checks it is the room's latest (no table of pings to
 -- fill or flush). Salts of earlier loads are kept so that pings sent
@@ -252,7 +251,7 @@ local function on_outgoing(event)
 		return; -- destroyed: closed at resource-unbind, no longer tracked
 	end
 	local stanza = event.stanza;
-	local outcome, events = tracker_outgoing(tracker, origin, stanza, listening);
+	local outcome, events = tracker_outgoing(origin, stanza, listening);
 	if events or not outcome then
 		applied("outgoing", origin, stanza, outcome, events);
 	end
@@ -293,7 +292,7 @@ local function on_incoming(event)
 	if attr.type == "error" then
 		seen_at_presence_full[stanza] = true;
 	end
-	local outcome, events = tracker_incoming(tracker, session, stanza, listening);
+	local outcome, events = tracker_incoming(session, stanza, listening);
 	if events or not outcome then
 		applied("incoming", session, stanza, outcome, events);
 	end
@@ -424,8 +423,7 @@ function module.restore(data)
 		tracker = data.tracker;
 		pcall(tracker.configure, tracker, config);
 	end
-	tracker_outgoing = tracker.outgoing;
-	tracker_incoming = tracker.incoming;
+	tracker_outgoing, tracker_incoming = tracker:feeders();
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do

@@ -14,6 +14,7 @@
  *   outcome, events = t:incoming(full_jid, stanza)
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
+ *   outgoing, incoming = t:feeders()    -- the two above, bound to t
  *   counts = t:counts()
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
@@ -363,39 +364,36 @@ static int l_configure(lua_State *L)
  * about rooms is written to session.rooms_joined here (apply_events) and
  * the events are returned only when want is true or a record needs the
  * module. */
-static int feed(lua_State *L, int outgoing)
+static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
 {
-    struct tracker *u = check_tracker(L);
+    /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
+     * a + 2 (want); a + 3, the session's full_jid when a is the table */
+    const int a = self == 1 ? 2 : 1;
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int rc, want, jid = 2, sess = 0;
+    int rc, want, jid = a, sess = 0;
 
-    if (lua_type(L, 3) != LUA_TTABLE)
-        luaL_checktype(L, 3, LUA_TTABLE); /* raises */
-    want = lua_toboolean(L, 4);
-    if (lua_gettop(L) != 4)
-        lua_settop(L, 4);
-    if (lua_type(L, 2) == LUA_TTABLE) {
-        /* 2: the session table, 5: its full_jid */
-        if (rawkey(L, 2, UV_FULL_JID) != LUA_TSTRING) {
+    if (lua_type(L, a + 1) != LUA_TTABLE)
+        luaL_checktype(L, a + 1, LUA_TTABLE); /* raises */
+    want = lua_toboolean(L, a + 2);
+    if (lua_gettop(L) != a + 2)
+        lua_settop(L, a + 2);
+    if (lua_type(L, a) == LUA_TTABLE) {
+        if (rawkey(L, a, UV_FULL_JID) != LUA_TSTRING) {
             push_outcome(L, MJ_O_IGNORED);
             return 1;
         }
-        sess = 2;
-        jid = 5;
+        sess = a;
+        jid = a + 3;
     } else {
-        luaL_checkstring(L, 2);
-    }
-    /* convert() and session_remember() (5), or the results (6) */
-    if (!lua_checkstack(L, CONV_STACK + 8)) {
-        lua_pushnil(L);
-        push_error(L, MJ_ENOMEM);
-        return 2;
+        luaL_checkstring(L, a);
     }
     if (u->col.nrec != 0 || u->col.dropped != 0)
         col_reset(&u->col);
-    rc = convert(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
+    /* a + 3 and the head: within LUA_MINSTACK; convert() reserves the
+     * rest, and 8 slots for session_remember() (5) or the results (6) */
+    rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8);
     if (rc == 0) {
         push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
         return 1;
@@ -406,7 +404,7 @@ static int feed(lua_State *L, int outgoing)
         return 2;
     }
 
-    s = session_cached(L, u, jid);
+    s = session_cached(L, u, self, jid);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
@@ -420,7 +418,7 @@ static int feed(lua_State *L, int outgoing)
         rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
                       : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
         if (s != NULL)
-            session_remember(L, u, s, jid); /* protected; records kept */
+            session_remember(L, u, self, s, jid); /* protected; kept */
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
@@ -442,7 +440,7 @@ static int feed(lua_State *L, int outgoing)
         push_outcome(L, oc);
         return 1;
     }
-    lua_settop(L, 5);
+    lua_settop(L, a + 3);
     push_outcome(L, oc);
     if (sess != 0) {
         /* (apply_events, tracker, session, jid, want) */
@@ -469,12 +467,55 @@ static int feed(lua_State *L, int outgoing)
 
 static int l_outgoing(lua_State *L)
 {
-    return feed(L, 1);
+    return feed(L, check_tracker(L), 1, 1);
 }
 
 static int l_incoming(lua_State *L)
 {
-    return feed(L, 0);
+    return feed(L, check_tracker(L), 1, 0);
+}
+
+/* The tracker of a bound feeder (its upvalue UV_SELF, put there by
+ * l_feeders: a tracker of this copy); misuse raises as a method's would. */
+static struct tracker *bound_tracker(lua_State *L)
+{
+    struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
+
+    if (u->tr == NULL)
+        luaL_error(L, "mucjoins: tracker has been freed");
+    if (u->busy)
+        luaL_error(L, "mucjoins: tracker used while it is building results "
+                      "(from a finalizer?)");
+    return u;
+}
+
+static int l_bound_outgoing(lua_State *L)
+{
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1);
+}
+
+static int l_bound_incoming(lua_State *L)
+{
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 0);
+}
+
+/* t:feeders() -> outgoing, incoming: t:outgoing and t:incoming bound to
+ * t (called without it: outgoing(session, stanza, want)), for the
+ * module's hot path: no tracker argument to pass and check. */
+static int l_feeders(lua_State *L)
+{
+    int i, k;
+    static const lua_CFunction fns[2] = {l_bound_outgoing, l_bound_incoming};
+
+    check_tracker(L);
+    luaL_checkstack(L, UV_SELF + 2, "mucjoins");
+    for (k = 0; k < 2; k++) {
+        for (i = 1; i <= NUPVALUES; i++)
+            lua_pushvalue(L, lua_upvalueindex(i));
+        lua_pushvalue(L, 1);
+        lua_pushcclosure(L, fns[k], UV_SELF);
+    }
+    return 2;
 }
 
 static int l_gc(lua_State *L)
@@ -509,6 +550,7 @@ static const luaL_Reg tracker_methods[] = {
     {"configure", l_configure},
     {"outgoing", l_outgoing},
     {"incoming", l_incoming},
+    {"feeders", l_feeders},
     {"close", l_close},
     {"tick", l_tick},
     {"rooms", l_rooms},

@@ -150,7 +150,8 @@ enum {
     UV_VERDICT = UV_LEVEL_NAME + NLEVELS,      /* NVERDICTS */
     UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
     UV_APPLY,                          /* apply_events (nil in itself) */
-    NUPVALUES = UV_APPLY
+    NUPVALUES = UV_APPLY,
+    UV_SELF /* the tracker, in t:feeders()'s closures only */
 };
 
 extern const char *const uv_keys[];
@@ -185,9 +186,11 @@ void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
 /* ---------------------------------------------------------------------- */
 /* The session handle cache (mj_sessions.c)                                */
 
-/* Never raise; the JID string is at index jid (session_of: 2). */
-mj_session *session_cached(lua_State *L, struct tracker *u, int jid);
-void session_remember(lua_State *L, struct tracker *u, mj_session *s, int jid);
+/* Never raise; the tracker is at index self (a method's 1, or a bound
+ * feeder's upvalue), the JID string at index jid (session_of: 1 and 2). */
+mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid);
+void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
+                      int jid);
 int session_of(lua_State *L, struct tracker *u, mj_session **out);
 /* Before closing s: drop its cache entry (returns the lua_pcall status). */
 int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
@@ -252,10 +255,11 @@ enum {
     NANCHORS = A_MENTION_URI + MJ_MAX_REFS
 };
 
-/* Stack slots a conversion needs reserved by its caller: the head's 6
- * values, the anchors, the loop over the stanza's children (the list, 6
- * slots of slack, 6 of its turn); nested scans reserve their own. */
-#define CONV_STACK (6 + NANCHORS + 1 + 6 + 6)
+/* Stack slots of a conversion: the head's values (name, attr, type, from,
+ * to, id), which the caller guarantees; all of it but what <destroy/>
+ * reserves itself (mj_read.c). */
+#define CONV_HEAD  6
+#define CONV_STACK (CONV_HEAD + NANCHORS + 1 + 6 + 6 + 14)
 
 /* convert()'s dir: what the session sends or receives (only what the core
  * reads of it, mj_stanza_needs()), or the whole view. */
@@ -265,7 +269,7 @@ enum { CONV_IN = 0, CONV_OUT = 1, CONV_FULL = 2 };
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
 
 int rawkey(lua_State *L, int t, int k);
-int convert(lua_State *L, int stanza, int dir, mj_stanza *st);
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra);
 int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif
