@@ -52,13 +52,6 @@
 _Static_assert(CONV_STACK >= CONV_HEAD + NANCHORS + MAIN_STACK,
                "CONV_STACK bounds a conversion");
 
-/* Push t[upvalue k] (raw) and return its type. */
-int rawkey(lua_State *L, int t, int k)
-{
-    lua_pushvalue(L, lua_upvalueindex(k));
-    return lua_rawget(L, t);
-}
-
 /* Push t[upvalue k]; its bytes if it is a string, else NULL. The value
  * stays on the stack, which keeps the bytes alive. t 0: push nil. */
 static const char *push_str(lua_State *L, int t, int k, size_t *len)

@@ -268,7 +268,13 @@ enum { CONV_IN = 0, CONV_OUT = 1, CONV_FULL = 2 };
 #define LIT_EQ(s, n, lit)                                                     \
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
 
-int rawkey(lua_State *L, int t, int k);
+/* Push t[upvalue k] (raw) and return its type. */
+static inline int rawkey(lua_State *L, int t, int k)
+{
+    lua_pushvalue(L, lua_upvalueindex(k));
+    return lua_rawget(L, t);
+}
+
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra);
 int lists_self_ping_opt(lua_State *L, int idx);
 
