@@ -459,7 +459,13 @@ int lists_self_ping_opt(lua_State *L, int idx)
     int top = lua_gettop(L), found = 0;
     lua_Integer i, j, n = 0, m = 0;
     struct child c, f;
-    int tags = push_tags(L, idx, &n);
+    int tags;
+
+    /* two nested loops over children (the list, LOOP_SLACK, 4 of a turn
+     * each): more than a C function's LUA_MINSTACK */
+    if (!lua_checkstack(L, 2 * (1 + LOOP_SLACK + 4)))
+        return 0;
+    tags = push_tags(L, idx, &n);
 
     for (i = 1; tags != 0 && i <= n && !found; i++) {
         loop_turn(L, tags);

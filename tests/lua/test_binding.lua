@@ -1044,6 +1044,26 @@ test("ping_answer_info: the core reads the self-ping-optimization feature", func
 	eq(v, "unknown", "optimized room")
 end)
 
+test("ping_answer_info: a disco#info reply with long junk lists is read right", function()
+	-- junk before the query and before the feature (not tables, no name,
+	-- other elements): the reading drops what it left every few children
+	local function junk(list, n)
+		for i = 1, n do
+			table.insert(list, i % 3 == 0 and { name = "x" .. i, attr = {}, tags = {} } or i % 3 == 1 and "t" or {})
+		end
+		return list
+	end
+	local r = disco_result({ NS_MUC })
+	local query = r.tags[1]
+	query.tags = junk({}, 300)
+	table.insert(query.tags, { name = "feature", attr = { var = "http://jabber.org/protocol/muc#self-ping-optimization" },
+		tags = {} })
+	r.tags = junk({}, 300)
+	table.insert(r.tags, query)
+	local v = ping_then_answer("service-unavailable", ROOM, r)
+	eq(v, "unknown", "the optimization feature found after 300 junk children at two levels")
+end)
+
 test("only luaopen_mucjoins is exported", function()
 	local out = run("nm -D --defined-only " .. so_path)
 	if not out then print("     (nm unavailable, skipped)") return end
