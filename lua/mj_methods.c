@@ -12,16 +12,10 @@
 static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
                               mj_stanza *st)
 {
-    int anchor;
-    unsigned need;
-
     luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
-    luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins");
-    anchor = lua_gettop(L) + 1;
-    lua_settop(L, anchor + NANCHORS - 1);
-    need = stanza_head(L, 3, CONV_FULL, st);
-    if (need == 0 || convert(L, 3, anchor, need, st) < 0)
+    luaL_checkstack(L, CONV_STACK + 8, "mucjoins");
+    if (convert(L, 3, CONV_FULL, st, 8) <= 0)
         return 0;
     col_reset(&u->col);
     if (session_of(L, u, sp) != MJ_OK) {
@@ -118,15 +112,13 @@ int l_ping_answer_info(lua_State *L)
     lua_Integer id = luaL_checkinteger(L, 4);
     int has_info = lua_type(L, 5) == LUA_TTABLE;
     int opt = has_info ? lists_self_ping_opt(L, 5) : 0;
-    int anchor2;
-    unsigned need = 0;
     mj_session *s;
     mj_stanza st, info;
     mj_ping_verdict v = MJ_PING_STALE;
 
     /* the info's anchors and the answer's, reserved before the session is
      * found (growing the stack may run the collector) */
-    luaL_checkstack(L, 2 * (NANCHORS + CONV_STACK) + 4, "mucjoins");
+    luaL_checkstack(L, 2 * CONV_STACK + 12, "mucjoins");
     if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
         !session_and_stanza(L, u, &s, &st)) {
         col_reset(&u->col);
@@ -135,11 +127,8 @@ int l_ping_answer_info(lua_State *L)
         return 2;
     }
     if (has_info) {
-        luaL_checkstack(L, NANCHORS + CONV_STACK, "mucjoins"); /* reserved */
-        anchor2 = lua_gettop(L) + 1;
-        lua_settop(L, anchor2 + NANCHORS - 1);
-        need = stanza_head(L, 5, CONV_FULL, &info);
-        if (need == 0 || convert(L, 5, anchor2, need, &info) < 0)
+        luaL_checkstack(L, CONV_STACK, "mucjoins"); /* reserved */
+        if (convert(L, 5, CONV_FULL, &info, 0) <= 0)
             has_info = 0;
     }
     /* as in l_ping_answer: nothing that can raise between the core's

@@ -12,25 +12,48 @@
  * here raises or allocates, except joining an element's text when it has
  * several text children, which runs protected. Anything that is not the
  * expected type counts as absent; malformed stanzas never raise. Every
- * string the view points to is copied into an anchor slot on the stack,
- * so it stays alive for the core call whatever a finalizer does to the
- * stanza meanwhile. Only what the core reads for the stanza's kind is
- * read (mj_stanza_needs(): for a presence received, from and the muc#user
- * element, the item's nick only beside a 303; nothing at all of a chat
- * message or an iq fed to outgoing/incoming, which return "ignored"
- * without looking for the session); the other methods read everything
- * but a presence's message fields.
+ * string the view points to stays on the stack, so it stays alive for the
+ * core call whatever a finalizer does to the stanza meanwhile: the head's
+ * strings (from, to, id) where they were pushed, the ones read inside a
+ * loop over children copied to an anchor slot. Only what the core reads
+ * for the stanza's kind is read (mj_stanza_needs(): for a presence
+ * received, from and the muc#user element, the item's nick only beside a
+ * 303; nothing at all of a chat message or an iq fed to
+ * outgoing/incoming, which return "ignored" without looking for the
+ * session); the other methods read everything but a presence's message
+ * fields.
+ *
+ * Stack discipline (the Lua API is most of the cost here): what is read
+ * is left on the stack, and a loop over children drops what it pushed
+ * (lua_settop back to the list) only when that exceeds LOOP_SLACK slots,
+ * which bounds the stack for huge child lists while a stanza with a few
+ * children costs no lua_settop at all. convert() leaves everything it
+ * pushed: the caller restores the top once the core has returned. The
+ * caller guarantees the head's CONV_HEAD slots (a C function called from
+ * Lua has LUA_MINSTACK); once the head says what is read, convert()
+ * reserves what the stanza's kind can use: the anchors of its groups, the
+ * loop over the stanza's children and one nested scan (the muc#user
+ * element, the error or a body's text), and the caller's extra slots;
+ * <destroy/>, the only scan nested deeper, reserves its own and its
+ * reason's. Growing the stack may run the collector: the head's strings
+ * are on the stack by then, and the session is not looked up yet.
  */
 
-/* Push t[upvalue k] (raw) and return its type. */
-int rawkey(lua_State *L, int t, int k)
-{
-    lua_pushvalue(L, lua_upvalueindex(k));
-    return lua_rawget(L, t);
-}
+#define LOOP_SLACK 6
+
+/* What a nested scan (muc#user, destroy, error, a text) may push above
+ * the top it starts at: its list, LOOP_SLACK, its turn's values. */
+#define LEVEL_STACK 14
+
+/* What the loop over the stanza's children may push above the anchors:
+ * the list, LOOP_SLACK, its turn's values (at most 6: the child, its
+ * name, attrs and xmlns, a mention's type and uri), a nested scan. */
+#define MAIN_STACK (1 + LOOP_SLACK + 6 + LEVEL_STACK)
+_Static_assert(CONV_STACK >= CONV_HEAD + NANCHORS + MAIN_STACK,
+               "CONV_STACK bounds a conversion");
 
 /* Push t[upvalue k]; its bytes if it is a string, else NULL. The value
- * stays on the stack, which keeps the bytes alive. */
+ * stays on the stack, which keeps the bytes alive. t 0: push nil. */
 static const char *push_str(lua_State *L, int t, int k, size_t *len)
 {
     if (t == 0) {
@@ -42,14 +65,16 @@ static const char *push_str(lua_State *L, int t, int k, size_t *len)
     return lua_tolstring(L, -1, len);
 }
 
-/* Push el.attr if it is a table (return its index), else push nil and
- * return 0. Either way one slot is pushed. */
+/* Push el.attr (one slot either way); its index if it is a table, else
+ * 0. */
 static int push_attrs(lua_State *L, int el)
 {
     return rawkey(L, el, UV_ATTR) == LUA_TTABLE ? lua_gettop(L) : 0;
 }
 
-/* The string attrs[upvalue k] anchored in slot, or absent. */
+/* The string attrs[upvalue k], or absent; pushed (nothing when attrs is
+ * 0), and also copied to slot unless slot is 0 (then the pushed value
+ * is its anchor: the caller never drops it before the core call). */
 static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
 {
     out->ptr = NULL;
@@ -58,26 +83,31 @@ static void attr_str(lua_State *L, int attrs, int k, int slot, mj_str *out)
         return;
     if (rawkey(L, attrs, k) == LUA_TSTRING) {
         out->ptr = lua_tolstring(L, -1, &out->len);
-        lua_replace(L, slot); /* the same string, now anchored */
-    } else {
-        lua_pop(L, 1);
+        if (slot != 0)
+            lua_copy(L, -1, slot); /* the same string, now anchored */
     }
 }
 
 /* Push el.tags if it is a table and return its index and length; else
- * push nothing and return 0. */
+ * push nil and return 0. */
 static int push_tags(lua_State *L, int el, lua_Integer *n)
 {
     lua_Unsigned len;
 
-    if (rawkey(L, el, UV_TAGS) != LUA_TTABLE) {
-        lua_pop(L, 1);
+    if (rawkey(L, el, UV_TAGS) != LUA_TTABLE)
         return 0;
-    }
     len = lua_rawlen(L, -1);
     *n =
         len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
     return lua_gettop(L);
+}
+
+/* At the start of each turn of a loop over the list at index base: drop
+ * what the previous turns left when it is more than LOOP_SLACK slots. */
+static void loop_turn(lua_State *L, int base)
+{
+    if (lua_gettop(L) > base + LOOP_SLACK)
+        lua_settop(L, base);
 }
 
 /* Protected: (element) -> its string children concatenated. */
@@ -99,37 +129,32 @@ static int join_text(lua_State *L)
     return 1;
 }
 
-/* Text of an element: its string children concatenated, anchored. 0 when
- * joining several of them ran out of memory. */
+/* Text of an element: its string children concatenated, anchored in
+ * slot. 0 when joining several of them ran out of memory. */
 static int text_of(lua_State *L, int el, int slot, mj_str *out)
 {
     lua_Unsigned len = lua_rawlen(L, el);
-    lua_Integer i, n, count = 0, last = 0;
+    lua_Integer i, n, count = 0;
+    int base = lua_gettop(L);
 
     n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
-    for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, el, i) == LUA_TSTRING) {
-            count++;
-            last = i;
-        }
-        lua_pop(L, 1);
+    for (i = 1; i <= n && count < 2; i++) {
+        loop_turn(L, base);
+        if (lua_rawgeti(L, el, i) == LUA_TSTRING && count++ == 0)
+            lua_copy(L, -1, slot); /* the first one */
     }
     if (count == 0) {
         out->ptr = "";
         out->len = 0;
         return 1;
     }
-    if (count == 1) {
-        lua_rawgeti(L, el, last);
-    } else {
+    if (count > 1) {
         lua_pushcfunction(L, join_text);
         lua_pushvalue(L, el);
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-            lua_pop(L, 1);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK)
             return 0;
-        }
+        lua_copy(L, -1, slot);
     }
-    lua_replace(L, slot);
     out->ptr = lua_tolstring(L, slot, &out->len);
     return 1;
 }
@@ -141,19 +166,15 @@ struct child {
     size_t name_len, ns_len;
 };
 
-/* Push element i of tags, which must be the stack top, and its name:
- * returns 1 with c->el and c->name set, or 0 with the stack as it was if
- * it is not a table with a string name. */
+/* Push element i of tags and its name: returns 1 with c->el and c->name
+ * set, or 0 if it is not a table with a string name. */
 static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
 {
-    if (lua_rawgeti(L, tags, i) == LUA_TTABLE) {
-        c->el = tags + 1;
-        c->name = push_str(L, c->el, UV_NAME, &c->name_len);
-        if (c->name != NULL)
-            return 1;
-    }
-    lua_settop(L, tags);
-    return 0;
+    if (lua_rawgeti(L, tags, i) != LUA_TTABLE)
+        return 0;
+    c->el = lua_gettop(L);
+    c->name = push_str(L, c->el, UV_NAME, &c->name_len);
+    return c->name != NULL;
 }
 
 /* Then, only for a child worth it: push its attrs and xmlns. */
@@ -173,29 +194,24 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
                         mj_stanza *st)
 {
     lua_Integer i, n = 0;
-    int tags, ok = 1;
+    int tags;
     struct child c;
 
     st->has_destroy = 1;
+    if (!lua_checkstack(L, 2 * LEVEL_STACK)) /* and text_of()'s */
+        return 0;
     attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
     tags = push_tags(L, d->el, &n);
-    if (tags == 0)
-        return 1;
-    for (i = 1; i <= n; i++) {
-        if (!child_at(L, tags, i, &c))
+    for (i = 1; tags != 0 && i <= n; i++) {
+        loop_turn(L, tags);
+        if (!child_at(L, tags, i, &c) || !LIT_EQ(c.name, c.name_len, "reason"))
             continue;
-        if (LIT_EQ(c.name, c.name_len, "reason")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                ok = text_of(L, c.el, anchor + A_DESTROY_REASON,
-                             &st->destroy_reason);
-                break;
-            }
-        }
-        lua_settop(L, tags);
+        child_ns(L, &c);
+        if (NS_CLASS(&c, NS_MUC_USER) != 2)
+            return text_of(L, c.el, anchor + A_DESTROY_REASON,
+                           &st->destroy_reason);
     }
-    lua_settop(L, tags - 1);
-    return ok;
+    return 1;
 }
 
 /* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
@@ -212,6 +228,7 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
     if (tags == 0)
         return 1;
     for (i = 1; i <= n && ok; i++) {
+        loop_turn(L, tags);
         if (!child_at(L, tags, i, &c))
             continue;
         if (LIT_EQ(c.name, c.name_len, "status")) {
@@ -227,32 +244,29 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
             if (NS_CLASS(&c, NS_MUC_USER) != 2)
                 ok = scan_destroy(L, &c, anchor, st);
         }
-        lua_settop(L, tags);
     }
     /* The first <item/>'s nick: the core reads it only beside a 303
      * (mucjoins.h), so the items are looked at only then. */
     for (k = 0; ok && k < st->nstatus && st->status[k] != 303; k++)
         ;
     for (i = 1; ok && k < st->nstatus && i <= n; i++) {
-        if (!child_at(L, tags, i, &c))
+        loop_turn(L, tags);
+        if (!child_at(L, tags, i, &c) || !LIT_EQ(c.name, c.name_len, "item"))
             continue;
-        if (LIT_EQ(c.name, c.name_len, "item")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-                attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
-                         &st->item_nick);
-                break;
-            }
+        child_ns(L, &c);
+        if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+            attr_str(L, c.attrs, UV_NICK, anchor + A_ITEM_NICK,
+                     &st->item_nick);
+            break;
         }
-        lua_settop(L, tags);
     }
-    lua_settop(L, tags - 1);
     return ok;
 }
 
-/* <error/>: type and by attributes, the defined condition's name. */
-static void scan_error(lua_State *L, const struct child *e, int anchor,
-                       mj_stanza *st)
+/* <error/>: type and by attributes, the defined condition's name.
+ * Returns 1. */
+static int scan_error(lua_State *L, const struct child *e, int anchor,
+                      mj_stanza *st)
 {
     lua_Integer i, n = 0;
     int tags;
@@ -261,23 +275,19 @@ static void scan_error(lua_State *L, const struct child *e, int anchor,
     attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
     attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
     tags = push_tags(L, e->el, &n);
-    if (tags == 0)
-        return;
-    for (i = 1; i <= n; i++) {
-        if (!child_at(L, tags, i, &c))
+    for (i = 1; tags != 0 && i <= n; i++) {
+        loop_turn(L, tags);
+        if (!child_at(L, tags, i, &c) || LIT_EQ(c.name, c.name_len, "text"))
             continue;
-        if (!LIT_EQ(c.name, c.name_len, "text")) {
-            child_ns(L, &c);
-            if (NS_CLASS(&c, NS_STANZAS) == 1) {
-                lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
-                st->error_condition.ptr = lua_tolstring(
-                    L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
-                break;
-            }
+        child_ns(L, &c);
+        if (NS_CLASS(&c, NS_STANZAS) == 1) {
+            lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
+            st->error_condition.ptr = lua_tolstring(
+                L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
+            return 1;
         }
-        lua_settop(L, tags);
     }
-    lua_settop(L, tags - 1);
+    return 1;
 }
 
 /* Whether a child's namespace is the stanza's own (<error/>, <body/>,
@@ -317,71 +327,77 @@ static void add_mention(lua_State *L, const struct child *c, int anchor,
         if (uri.ptr != NULL)
             st->mention_uri[st->nmentions++] = uri;
     }
-    lua_pop(L, 1);
 }
 
-/* The stanza's kind and type into st->kind and st->type (nothing else of
- * st is touched), and what is read of it for dir: CONV_IN / CONV_OUT,
- * what the core reads of a stanza of that kind and type received / sent
- * (mj_stanza_needs()); CONV_FULL, everything (no message parts of a
- * presence). 0: not a presence, message or iq, or nothing is read. The
- * stack is left as it was. */
-unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st)
+/* The anchor slots a conversion reading need uses (the groups of the
+ * A_* enum, in order). */
+static int anchors_for(unsigned need)
 {
-    int top = lua_gettop(L), attrs;
-    size_t len = 0;
-    const char *s = push_str(L, stanza, UV_NAME, &len);
-    unsigned need = 0;
-
-    if (mj_stanza_set_kind(st, s, len)) {
-        attrs = push_attrs(L, stanza);
-        s = push_str(L, attrs, UV_TYPE, &len);
-        mj_stanza_set_type(st, s, len);
-        if (dir == CONV_FULL)
-            need = st->kind == MJ_KIND_PRESENCE
-                       ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
-                       : MJ_NEED_ALL;
-        else
-            need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
-    }
-    lua_settop(L, top);
-    return need;
+    if (need & MJ_NEED_MESSAGE)
+        return NANCHORS;
+    if (need & MJ_NEED_ERROR)
+        return A_BODY;
+    if (need & MJ_NEED_MUC_USER)
+        return A_ERROR_TYPE;
+    return 0;
 }
 
-/* Fill st from the stanza table at index stanza, reading what need
- * (stanza_head(), not 0) names, in one pass; NANCHORS slots from anchor
- * on hold the strings. Returns 1, or -1 when out of memory. The stack is
- * left as it was. */
-int convert(lua_State *L, int stanza, int anchor, unsigned need, mj_stanza *st)
+/* Fill st from the stanza table at index stanza in one pass: its kind
+ * and type, then what is read of it for dir: CONV_IN / CONV_OUT, what the
+ * core reads of a stanza of that kind and type received / sent
+ * (mj_stanza_needs()); CONV_FULL, everything (no message parts of a
+ * presence). Returns what was read (MJ_NEED_* bits); 0 when it is not a
+ * presence, message or iq, or nothing is read; -1 when out of memory.
+ * Leaves pushed what it read, which holds the strings st points to (the
+ * caller drops it after the core call), with extra free slots above it.
+ * The caller guarantees CONV_HEAD free slots. */
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra)
 {
     lua_Integer i, n = 0;
-    int top = lua_gettop(L), attrs, tags, ok = 1, seen_error = 0;
-    int seen_body = 0, message;
-    mj_kind kind = st->kind;
-    mj_type type = st->type;
+    int attrs, tags, anchor, ok = 1, seen_error = 0, seen_body = 0, message;
+    int kids;
+    unsigned need;
+    size_t len = 0;
+    const char *s;
     struct child c;
 
     mj_stanza_init(st);
-    st->kind = kind;
-    st->type = type;
+    s = push_str(L, stanza, UV_NAME, &len);
+    if (!mj_stanza_set_kind(st, s, len))
+        return 0;
     attrs = push_attrs(L, stanza);
+    s = push_str(L, attrs, UV_TYPE, &len);
+    mj_stanza_set_type(st, s, len);
+    if (dir == CONV_FULL)
+        need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
+                                            : MJ_NEED_ALL;
+    else
+        need = mj_stanza_needs(dir == CONV_OUT, st->kind, st->type);
+    if (need == 0)
+        return 0;
+    kids = (need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
+                    MJ_NEED_MESSAGE)) != 0;
+    /* the rest of the head (from, to, id), then what the children use */
+    if (!lua_checkstack(L, 3 + (kids ? anchors_for(need) + MAIN_STACK : 0) +
+                               extra))
+        return -1;
     message = (need & MJ_NEED_MESSAGE) != 0;
     if (need & MJ_NEED_FROM)
-        attr_str(L, attrs, UV_FROM, anchor + A_FROM, &st->from);
+        attr_str(L, attrs, UV_FROM, 0, &st->from);
     if (need & MJ_NEED_TO)
-        attr_str(L, attrs, UV_TO, anchor + A_TO, &st->to);
+        attr_str(L, attrs, UV_TO, 0, &st->to);
     if (need == MJ_NEED_ALL &&
         st->kind == MJ_KIND_IQ) /* no other id is read */
-        attr_str(L, attrs, UV_ID, anchor + A_ID, &st->id);
-    lua_settop(L, top);
+        attr_str(L, attrs, UV_ID, 0, &st->id);
 
-    if ((need & (MJ_NEED_MUC | MJ_NEED_MUC_USER | MJ_NEED_ERROR |
-                 MJ_NEED_MESSAGE)) == 0)
-        return 1;
+    if (!kids)
+        return (int)need;
+    anchor = lua_gettop(L) + 1;
+    if (anchors_for(need) > 0)
+        lua_settop(L, anchor + anchors_for(need) - 1); /* nil */
     tags = push_tags(L, stanza, &n);
-    if (tags == 0)
-        return 1;
-    for (i = 1; i <= n && ok; i++) {
+    for (i = 1; tags != 0 && i <= n && ok; i++) {
+        loop_turn(L, tags);
         if (!child_at(L, tags, i, &c))
             continue;
         if (LIT_EQ(c.name, c.name_len, "x")) {
@@ -399,7 +415,7 @@ int convert(lua_State *L, int stanza, int anchor, unsigned need, mj_stanza *st)
                 child_ns(L, &c);
                 if (content_ns(&c)) {
                     seen_error = 1;
-                    scan_error(L, &c, anchor, st);
+                    ok = scan_error(L, &c, anchor, st);
                 }
             }
         } else if (!message) {
@@ -432,10 +448,8 @@ int convert(lua_State *L, int stanza, int anchor, unsigned need, mj_stanza *st)
             if (NS_CLASS(&c, NS_PING) == 1)
                 st->has_ping = 1;
         }
-        lua_settop(L, tags);
     }
-    lua_settop(L, top);
-    return ok ? 1 : -1;
+    return ok ? (int)need : -1;
 }
 
 /* 1 if the disco#info result at index idx lists the self-ping
@@ -445,9 +459,16 @@ int lists_self_ping_opt(lua_State *L, int idx)
     int top = lua_gettop(L), found = 0;
     lua_Integer i, j, n = 0, m = 0;
     struct child c, f;
-    int tags = push_tags(L, idx, &n);
+    int tags;
+
+    /* two nested loops over children (the list, LOOP_SLACK, 4 of a turn
+     * each): more than a C function's LUA_MINSTACK */
+    if (!lua_checkstack(L, 2 * (1 + LOOP_SLACK + 4)))
+        return 0;
+    tags = push_tags(L, idx, &n);
 
     for (i = 1; tags != 0 && i <= n && !found; i++) {
+        loop_turn(L, tags);
         if (!child_at(L, tags, i, &c))
             continue;
         child_ns(L, &c);
@@ -457,6 +478,7 @@ int lists_self_ping_opt(lua_State *L, int idx)
             for (j = 1; ftags != 0 && j <= m && !found; j++) {
                 size_t len = 0;
                 const char *var;
+                loop_turn(L, ftags);
                 if (!child_at(L, ftags, j, &f))
                     continue;
                 f.attrs = push_attrs(L, f.el);

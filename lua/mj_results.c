@@ -14,11 +14,6 @@ void push_name(lua_State *L, int first, int n, int i, const char *s)
         lua_pushstring(L, s);
 }
 
-void push_outcome(lua_State *L, mj_outcome oc)
-{
-    push_name(L, UV_OUTCOME, NOUTCOMES, (int)oc, mj_outcome_name(oc));
-}
-
 void push_error(lua_State *L, int rc)
 {
     push_name(L, UV_ERROR, NERRORS, -rc - 1, mj_strerror(rc));

@@ -27,46 +27,47 @@ static int cache_put(lua_State *L)
     return 0;
 }
 
-/* The cached session of the JID string at index 2 (u->last, else the
- * cache table), or NULL. Allocates nothing, never raises. */
-mj_session *session_cached(lua_State *L, struct tracker *u)
+/* The cached session of the JID string at index jid (u->last, else the
+ * cache table: the user value of the tracker at index self), or NULL.
+ * Allocates nothing, never raises. */
+mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid)
 {
     size_t len;
-    const char *jid = lua_tolstring(L, 2, &len);
-    int top = lua_gettop(L);
+    const char *p = lua_tolstring(L, jid, &len);
     mj_session *s = NULL;
     mj_str sj;
 
     if (u->last != NULL) { /* presences come in bursts per session */
         sj = mj_session_jid(u->last);
-        if (sj.len == len && memcmp(sj.ptr, jid, len) == 0)
+        if (sj.len == len && memcmp(sj.ptr, p, len) == 0)
             return u->last;
     }
-    lua_getiuservalue(L, 1, 1);
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, top + 1) == LUA_TLIGHTUSERDATA)
+    lua_getiuservalue(L, self, 1);
+    lua_pushvalue(L, jid);
+    if (lua_rawget(L, -2) == LUA_TLIGHTUSERDATA)
         s = u->last = lua_touserdata(L, -1);
-    lua_settop(L, top);
+    lua_pop(L, 2);
     return s;
 }
 
-/* Cache s, which the core found or opened for the JID string at index 2,
- * when the JID's bytes are the ones it was opened with. Never raises
+/* Cache s, which the core found or opened for the JID string at index
+ * jid, when the JID's bytes are the ones it was opened with. Never raises
  * (out of memory: simply not cached). Needs 5 free stack slots. */
-void session_remember(lua_State *L, struct tracker *u, mj_session *s)
+void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
+                      int jid)
 {
     size_t len;
-    const char *jid = lua_tolstring(L, 2, &len);
+    const char *p = lua_tolstring(L, jid, &len);
     int top = lua_gettop(L);
     mj_str sj = mj_session_jid(s);
 
-    if (sj.len != len || memcmp(sj.ptr, jid, len) != 0)
+    if (sj.len != len || memcmp(sj.ptr, p, len) != 0)
         return;
     u->last = s;
-    if (lua_getiuservalue(L, 1, 1) == LUA_TTABLE) {
+    if (lua_getiuservalue(L, self, 1) == LUA_TTABLE) {
         lua_pushcfunction(L, cache_put);
         lua_pushvalue(L, top + 1);
-        lua_pushvalue(L, 2);
+        lua_pushvalue(L, jid);
         lua_pushlightuserdata(L, s);
         protected_call(L, u, 3, 0);
     }
@@ -83,12 +84,12 @@ int session_of(lua_State *L, struct tracker *u, mj_session **out)
     const char *jid = lua_tolstring(L, 2, &len);
     int rc;
 
-    *out = session_cached(L, u);
+    *out = session_cached(L, u, 1, 2);
     if (*out != NULL)
         return MJ_OK;
     rc = mj_session_find(u->tr, jid, len, out);
     if (rc == MJ_OK)
-        session_remember(L, u, *out);
+        session_remember(L, u, 1, *out, 2);
     return rc;
 }
 

@@ -11,6 +11,7 @@ local st = require "util.stanza";
 local short_id = require "util.id".short;
 
 local full_sessions = prosody.full_sessions;
+local module_host = module.host;
 
 local NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 local NS_PING = "urn:xmpp:ping";
@@ -47,8 +48,7 @@ local push_mentions_only = boolean_option("push_mentions_only", false);
 -- the counters (module.save / module.restore below).
 
 local tracker = mj.new(config);
-local tracker_outgoing = tracker.outgoing;
-local tracker_incoming = tracker.incoming;
+local tracker_outgoing, tracker_incoming = tracker:feeders(); -- bound to it
 -- Our self-pings' iq ids are "mjping-<ping id>-<salt>": the answer names
 -- its ping, the core checks it is the room's latest (no table of pings to
 -- fill or flush). Salts of earlier loads are kept so that pings sent
@@ -246,14 +246,12 @@ module:hook_global("stats-update", sync_metrics);
 
 local function on_outgoing(event)
 	local origin = event.origin;
-	if origin.type ~= "c2s" or not origin.full_jid then
-		return;
-	end
-	if origin.destroyed then
-		return; -- closed at resource-unbind: no longer tracked
+	-- (a session without full_jid is "ignored" by the binding)
+	if origin.type ~= "c2s" or origin.destroyed then
+		return; -- destroyed: closed at resource-unbind, no longer tracked
 	end
 	local stanza = event.stanza;
-	local outcome, events = tracker_outgoing(tracker, origin, stanza, listening);
+	local outcome, events = tracker_outgoing(origin, stanza, listening);
 	if events or not outcome then
 		applied("outgoing", origin, stanza, outcome, events);
 	end
@@ -286,14 +284,15 @@ end
 
 local function on_incoming(event)
 	local stanza = event.stanza;
-	local session = full_sessions[stanza.attr.to];
-	if not session or session.host ~= module.host then
+	local attr = stanza.attr;
+	local session = full_sessions[attr.to];
+	if not session or session.host ~= module_host then
 		return;
 	end
-	if stanza.attr.type == "error" then
+	if attr.type == "error" then
 		seen_at_presence_full[stanza] = true;
 	end
-	local outcome, events = tracker_incoming(tracker, session, stanza, listening);
+	local outcome, events = tracker_incoming(session, stanza, listening);
 	if events or not outcome then
 		applied("incoming", session, stanza, outcome, events);
 	end
@@ -424,8 +423,7 @@ function module.restore(data)
 		tracker = data.tracker;
 		pcall(tracker.configure, tracker, config);
 	end
-	tracker_outgoing = tracker.outgoing;
-	tracker_incoming = tracker.incoming;
+	tracker_outgoing, tracker_incoming = tracker:feeders();
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do

@@ -14,6 +14,7 @@
  *   outcome, events = t:incoming(full_jid, stanza)
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
+ *   outgoing, incoming = t:feeders()    -- the two above, bound to t
  *   counts = t:counts()
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
@@ -129,9 +130,10 @@ struct tracker *check_tracker(lua_State *L)
      * registry key was made by l_new() of this copy: Lua code cannot make
      * one, and another copy's trackers hold another key. The hot path
      * stops here; anything else has its metatable checked. */
-    if (u != NULL && lua_type(L, 1) == LUA_TUSERDATA &&
-        lua_rawlen(L, 1) == sizeof *u && u->magic == &tracker_key &&
-        u->tr != NULL && !u->busy)
+    /* (lua_rawlen() is 0 for a light userdata, so the size check also
+     * tells a full userdata) */
+    if (u != NULL && lua_rawlen(L, 1) == sizeof *u &&
+        u->magic == &tracker_key && u->tr != NULL && !u->busy)
         return u;
     ok = u != NULL && lua_getmetatable(L, 1);
     if (ok) {
@@ -362,49 +364,47 @@ static int l_configure(lua_State *L)
  * about rooms is written to session.rooms_joined here (apply_events) and
  * the events are returned only when want is true or a record needs the
  * module. */
-static int feed(lua_State *L, int outgoing)
+static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
 {
-    struct tracker *u = check_tracker(L);
+    /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
+     * a + 2 (want); a + 3, the session's full_jid when a is the table */
+    const int a = self == 1 ? 2 : 1;
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int rc, want = lua_toboolean(L, 4), sess = 0;
-    unsigned need;
+    int rc, want, jid = a, sess = 0;
 
-    col_reset(&u->col);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
-    if (lua_type(L, 2) == LUA_TTABLE) {
-        /* 4: the session table, 2: its full_jid */
-        lua_pushvalue(L, 2);
-        if (rawkey(L, 2, UV_FULL_JID) != LUA_TSTRING) {
+    if (lua_type(L, a + 1) != LUA_TTABLE)
+        luaL_checktype(L, a + 1, LUA_TTABLE); /* raises */
+    want = lua_toboolean(L, a + 2);
+    if (lua_gettop(L) != a + 2)
+        lua_settop(L, a + 2);
+    if (lua_type(L, a) == LUA_TTABLE) {
+        if (rawkey(L, a, UV_FULL_JID) != LUA_TSTRING) {
             push_outcome(L, MJ_O_IGNORED);
             return 1;
         }
-        lua_replace(L, 2);
-        sess = 4;
+        sess = a;
+        jid = a + 3;
     } else {
-        luaL_checkstring(L, 2);
-        lua_pushnil(L);
+        luaL_checkstring(L, a);
     }
-    need = stanza_head(L, 3, outgoing ? CONV_OUT : CONV_IN, &st);
-    if (need == 0) {
+    if (u->col.nrec != 0 || u->col.dropped != 0)
+        col_reset(&u->col);
+    /* a + 3 and the head: within LUA_MINSTACK; convert() reserves the
+     * rest, and 8 slots for session_remember() (5) or the results (6) */
+    rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8);
+    if (rc == 0) {
         push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
         return 1;
     }
-    if (!lua_checkstack(L, NANCHORS + CONV_STACK)) {
-        lua_pushnil(L);
-        push_error(L, MJ_ENOMEM);
-        return 2;
-    }
-    lua_settop(L, 4 + NANCHORS); /* the anchors, nil */
-    if (convert(L, 3, 5, need, &st) < 0) {
+    if (rc < 0) {
         lua_pushnil(L);
         push_error(L, MJ_ENOMEM);
         return 2;
     }
 
-    s = session_cached(L, u);
+    s = session_cached(L, u, self, jid);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
@@ -413,12 +413,12 @@ static int feed(lua_State *L, int outgoing)
         /* the core finds the session; it creates one only for a join
          * (never for what a closed session still sends) */
         size_t len;
-        const char *jid = lua_tolstring(L, 2, &len);
+        const char *p = lua_tolstring(L, jid, &len);
 
-        rc = outgoing ? mj_tracker_outgoing(u->tr, jid, len, &st, &s, &oc)
-                      : mj_tracker_incoming(u->tr, jid, len, &st, &s, &oc);
+        rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
+                      : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
         if (s != NULL)
-            session_remember(L, u, s); /* protected; records kept */
+            session_remember(L, u, self, s, jid); /* protected; kept */
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
@@ -432,24 +432,28 @@ static int feed(lua_State *L, int outgoing)
         push_error(L, rc);
         return 2;
     }
-    /* The core is done; Lua values may be made again. */
+    /* The core is done; Lua values may be made again. What convert()
+     * left on the stack stays below the results (a C function returns
+     * the top values). */
 
-    lua_settop(L, 4);
-    push_outcome(L, oc);
-    if (u->col.nrec == 0 && u->col.dropped == 0)
+    if (u->col.nrec == 0 && u->col.dropped == 0) {
+        push_outcome(L, oc);
         return 1;
+    }
+    lua_settop(L, a + 3);
+    push_outcome(L, oc);
     if (sess != 0) {
         /* (apply_events, tracker, session, jid, want) */
         lua_pushvalue(L, lua_upvalueindex(UV_APPLY));
         lua_pushlightuserdata(L, u);
         lua_pushvalue(L, sess);
-        lua_pushvalue(L, 2);
+        lua_pushvalue(L, jid);
         lua_pushboolean(L, want);
         rc = protected_call(L, u, 4, 1);
         u->dropped_total += u->col.dropped;
         col_reset(&u->col);
     } else {
-        rc = try_build(L, u, NULL, NULL, 2);
+        rc = try_build(L, u, NULL, NULL, jid);
     }
     if (rc != LUA_OK) {
         lua_pushnil(L);
@@ -463,12 +467,55 @@ static int feed(lua_State *L, int outgoing)
 
 static int l_outgoing(lua_State *L)
 {
-    return feed(L, 1);
+    return feed(L, check_tracker(L), 1, 1);
 }
 
 static int l_incoming(lua_State *L)
 {
-    return feed(L, 0);
+    return feed(L, check_tracker(L), 1, 0);
+}
+
+/* The tracker of a bound feeder (its upvalue UV_SELF, put there by
+ * l_feeders: a tracker of this copy); misuse raises as a method's would. */
+static struct tracker *bound_tracker(lua_State *L)
+{
+    struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
+
+    if (u->tr == NULL)
+        luaL_error(L, "mucjoins: tracker has been freed");
+    if (u->busy)
+        luaL_error(L, "mucjoins: tracker used while it is building results "
+                      "(from a finalizer?)");
+    return u;
+}
+
+static int l_bound_outgoing(lua_State *L)
+{
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1);
+}
+
+static int l_bound_incoming(lua_State *L)
+{
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 0);
+}
+
+/* t:feeders() -> outgoing, incoming: t:outgoing and t:incoming bound to
+ * t (called without it: outgoing(session, stanza, want)), for the
+ * module's hot path: no tracker argument to pass and check. */
+static int l_feeders(lua_State *L)
+{
+    int i, k;
+    static const lua_CFunction fns[2] = {l_bound_outgoing, l_bound_incoming};
+
+    check_tracker(L);
+    luaL_checkstack(L, UV_SELF + 2, "mucjoins");
+    for (k = 0; k < 2; k++) {
+        for (i = 1; i <= NUPVALUES; i++)
+            lua_pushvalue(L, lua_upvalueindex(i));
+        lua_pushvalue(L, 1);
+        lua_pushcclosure(L, fns[k], UV_SELF);
+    }
+    return 2;
 }
 
 static int l_gc(lua_State *L)
@@ -503,6 +550,7 @@ static const luaL_Reg tracker_methods[] = {
     {"configure", l_configure},
     {"outgoing", l_outgoing},
     {"incoming", l_incoming},
+    {"feeders", l_feeders},
     {"close", l_close},
     {"tick", l_tick},
     {"rooms", l_rooms},

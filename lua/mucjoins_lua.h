@@ -150,7 +150,8 @@ enum {
     UV_VERDICT = UV_LEVEL_NAME + NLEVELS,      /* NVERDICTS */
     UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
     UV_APPLY,                          /* apply_events (nil in itself) */
-    NUPVALUES = UV_APPLY
+    NUPVALUES = UV_APPLY,
+    UV_SELF /* the tracker, in t:feeders()'s closures only */
 };
 
 extern const char *const uv_keys[];
@@ -185,9 +186,11 @@ void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
 /* ---------------------------------------------------------------------- */
 /* The session handle cache (mj_sessions.c)                                */
 
-/* Never raise; the JID string is at index 2. */
-mj_session *session_cached(lua_State *L, struct tracker *u);
-void session_remember(lua_State *L, struct tracker *u, mj_session *s);
+/* Never raise; the tracker is at index self (a method's 1, or a bound
+ * feeder's upvalue), the JID string at index jid (session_of: 1 and 2). */
+mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid);
+void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
+                      int jid);
 int session_of(lua_State *L, struct tracker *u, mj_session **out);
 /* Before closing s: drop its cache entry (returns the lua_pcall status). */
 int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
@@ -216,7 +219,14 @@ int l_restore(lua_State *L);
 /* Building results (mj_results.c)                                         */
 
 void push_name(lua_State *L, int first, int n, int i, const char *s);
-void push_outcome(lua_State *L, mj_outcome oc);
+/* the outcome's name (an upvalue: no allocation) */
+static inline void push_outcome(lua_State *L, mj_outcome oc)
+{
+    if ((unsigned)oc < NOUTCOMES)
+        lua_pushvalue(L, lua_upvalueindex(UV_OUTCOME + (int)oc));
+    else
+        lua_pushstring(L, mj_outcome_name(oc));
+}
 void push_error(lua_State *L, int rc);
 void push_verdict(lua_State *L, mj_ping_verdict v);
 const char *level_name(int level);
@@ -229,10 +239,10 @@ int build_sessions(lua_State *L);
 /* ---------------------------------------------------------------------- */
 /* util.stanza table -> mj_stanza (mj_read.c)                              */
 
+/* Anchor slots for strings read inside a loop over children, in groups:
+ * what MJ_NEED_MUC_USER reads, then MJ_NEED_ERROR, then MJ_NEED_MESSAGE
+ * (convert() reserves the groups up to the last one it reads). */
 enum {
-    A_FROM,
-    A_TO,
-    A_ID,
     A_ITEM_NICK,
     A_DESTROY_JID,
     A_DESTROY_REASON,
@@ -245,9 +255,11 @@ enum {
     NANCHORS = A_MENTION_URI + MJ_MAX_REFS
 };
 
-/* Stack slots used by the conversion above the anchors (nesting depth:
- * at most 17, in a <reason/> of a <destroy/> with several text nodes). */
-#define CONV_STACK 24
+/* Stack slots of a conversion: the head's values (name, attr, type, from,
+ * to, id), which the caller guarantees; all of it but what <destroy/>
+ * reserves itself (mj_read.c). */
+#define CONV_HEAD  6
+#define CONV_STACK (CONV_HEAD + NANCHORS + 1 + 6 + 6 + 14)
 
 /* convert()'s dir: what the session sends or receives (only what the core
  * reads of it, mj_stanza_needs()), or the whole view. */
@@ -256,10 +268,14 @@ enum { CONV_IN = 0, CONV_OUT = 1, CONV_FULL = 2 };
 #define LIT_EQ(s, n, lit)                                                     \
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
 
-int rawkey(lua_State *L, int t, int k);
-unsigned stanza_head(lua_State *L, int stanza, int dir, mj_stanza *st);
-int convert(lua_State *L, int stanza, int anchor, unsigned need,
-            mj_stanza *st);
+/* Push t[upvalue k] (raw) and return its type. */
+static inline int rawkey(lua_State *L, int t, int k)
+{
+    lua_pushvalue(L, lua_upvalueindex(k));
+    return lua_rawget(L, t);
+}
+
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra);
 int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif
