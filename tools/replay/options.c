@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "options.h"
@@ -49,14 +50,36 @@ static const struct opt last_opts[] = {
     {'h', "help", NULL, O_HELP, 0, 0, "print this help and exit"},
 };
 
-#define N_FIRST  (sizeof first_opts / sizeof first_opts[0])
-#define N_LAST   (sizeof last_opts / sizeof last_opts[0])
-#define MAX_CORE 32 /* library options the tool has room for */
+#define N_FIRST (sizeof first_opts / sizeof first_opts[0])
+#define N_LAST  (sizeof last_opts / sizeof last_opts[0])
+
+/* Room for every library option, whatever the library adds: each option is
+ * its own field of mj_config (tests/test_joins.c,
+ * config_options_match_config_init, holds the table to the fields), and
+ * no option's type is narrower than an int, so mj_config cannot hold more
+ * options than this. */
+#define MAX_CORE (sizeof(mj_config) / sizeof(int))
+_Static_assert(sizeof(size_t) >= sizeof(int) &&
+                   sizeof(unsigned) >= sizeof(int) &&
+                   sizeof(double) >= sizeof(int),
+               "an option type narrower than int: MAX_CORE is too small");
 
 static struct opt opts[N_FIRST + MAX_CORE + N_LAST];
 static char core_names[MAX_CORE][48];
 static char core_help[MAX_CORE][160];
 static size_t nopts;
+
+/* The library's option table does not fit the tool: say so and stop (an
+ * option left out or cut short would be a silent change of the command
+ * line). Not reached with the library the tool is built with. */
+static void opts_overflow(const char *what, size_t have, size_t room)
+{
+    fprintf(stderr,
+            PROG ": the library's options do not fit: %s %zu, room for "
+                 "%zu (tools/replay/options.c)\n",
+            what, have, room);
+    exit(EXIT_FAIL);
+}
 
 /* Fill opts from the tool's options and the library's, once. */
 static void opts_init(void)
@@ -68,19 +91,27 @@ static void opts_init(void)
         return;
     for (i = 0; i < N_FIRST; i++)
         opts[k++] = first_opts[i];
-    for (i = 0; i < n && i < MAX_CORE; i++) {
+    if (n > MAX_CORE)
+        opts_overflow("options", n, MAX_CORE);
+    for (i = 0; i < n; i++) {
         const mj_option *c = &core[i];
         struct opt *op = &opts[k++];
         int negated = c->type == MJ_OPT_BOOL && c->def != 0;
         char *p;
 
-        snprintf(core_names[i], sizeof core_names[i], "%s%s",
-                 negated ? "no-" : "", c->name);
+        if (snprintf(core_names[i], sizeof core_names[i], "%s%s",
+                     negated ? "no-" : "",
+                     c->name) >= (int)sizeof core_names[i])
+            opts_overflow("name length", strlen(c->name),
+                          sizeof core_names[i] - 4);
         for (p = core_names[i]; *p != '\0'; p++)
             if (*p == '_')
                 *p = '-';
-        snprintf(core_help[i], sizeof core_help[i], "%s%s",
-                 negated ? "never " : "", c->doc);
+        if (snprintf(core_help[i], sizeof core_help[i], "%s%s",
+                     negated ? "never " : "",
+                     c->doc) >= (int)sizeof core_help[i])
+            opts_overflow("help length", strlen(c->doc),
+                          sizeof core_help[i] - 7);
         op->short_name = 0;
         op->name = core_names[i];
         op->off = offsetof(struct replay_opts, cfg) + c->offset;
