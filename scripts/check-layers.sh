@@ -3,6 +3,9 @@
 # no cycle in the graph "A.o uses a symbol B.o defines" over build/obj/*.o
 # (docs/design.md, "Layers", draws the intended order).
 #
+# And each header of src/ is included by some file of src/ (no umbrella
+# header for the tests).
+#
 # Usage, from anywhere: scripts/check-layers.sh [OBJDIR]  (default build/obj,
 # built by `make all`). Prints each object's dependencies, then either
 # "layers: N objects, no cycle" (exit 0) or the cycle found, as
@@ -85,4 +88,18 @@ done | awk '
         }
         colour[o] = 2
         return 0
-    }'
+    }' || exit 1
+
+# Each header of src/ is a layer's own header, included by some file of
+# src/: a header only the tests include would be an umbrella over the
+# layers (a test includes the headers of the layers it looks into).
+bad=0
+for h in src/*.h; do
+    b=$(basename "$h")
+    if ! grep -q "^#include \"$b\"" src/*.c src/*.h; then
+        echo "header $h: no file of src/ includes it" >&2
+        bad=1
+    fi
+done
+[ "$bad" -eq 0 ] || exit 1
+echo "headers: each included by src/"

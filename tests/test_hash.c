@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "hash.h"
 #include "test.h"
 
 /* ---- SipHash-1-3, written straight from the paper ------------------- */

@@ -1,7 +1,9 @@
 /* Received groupchat messages (SPEC 6-7): mention, chatter, own, history,
  * the mention event and the CSI/push importance. */
 #include "fixture.h"
-#include "internal.h"
+#include "mentions_impl.h"
+#include "store.h"
+#include "target.h"
 
 #define ROOM    "room@muc.example.org"
 #define R(nick) ROOM "/" nick

@@ -10,9 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
+#include "env.h"
 #include "fixture.h"
-#include "internal.h"
+#include "hash.h"
 #include "jid.h"
+#include "store.h"
+#include "target.h"
 
 #define ROOM "room@muc.example.org"
 
