@@ -251,6 +251,110 @@ TEST(parse_target_fast_and_slow_agree)
     mj_tracker_free(tr);
 }
 
+/* ---- mj_parse_target on mutated JIDs ----------------------------------
+ * A session with no rooms never takes the fast way (its table is empty),
+ * so it is the slow way's answer: for every JID, the session with rooms
+ * must find the same interned room, the entry the slow way would look up
+ * for it, and the same resource, or fail alike. The JIDs are room JIDs
+ * as written (prepared or not, ASCII or not, one that does not split
+ * once prepared) with a byte changed, a dot, an '@', a '/' or a soft
+ * hyphen added, or a byte removed, and a resource. */
+
+static uint32_t mut_state = 0x9E3779B9u;
+
+static uint32_t mut_rnd(uint32_t n)
+{
+    mut_state ^= mut_state << 13;
+    mut_state ^= mut_state >> 17;
+    mut_state ^= mut_state << 5;
+    return mut_state % n;
+}
+
+static size_t mutate(char *j, size_t jl)
+{
+    size_t p = jl ? mut_rnd((uint32_t)jl) : 0;
+    switch (mut_rnd(6)) {
+    case 0: /* another case */
+        if (jl && ((j[p] | 32) >= 'a' && (j[p] | 32) <= 'z'))
+            j[p] ^= 32;
+        return jl;
+    case 1:
+        j[jl] = '.';
+        return jl + 1;
+    case 2:
+    case 3:
+        memmove(j + p + 1, j + p, jl - p);
+        j[p] = mut_rnd(2) ? '@' : '/';
+        return jl + 1;
+    case 4:
+        if (jl)
+            memmove(j + p, j + p + 1, jl - p - 1);
+        return jl ? jl - 1 : 0;
+    default:
+        memmove(j + p + 2, j + p, jl - p);
+        memcpy(j + p, "\xC2\xAD", 2);
+        return jl + 2;
+    }
+}
+
+TEST(parse_target_mutated_jids_agree)
+{
+    static const char *const rooms[] = {
+        ROOM,
+        "caf\xC3\xA9@muc.example.org", /* prepared, not ASCII */
+        "Stra\u00DFe@muc.example.org", /* prepares to strasse */
+        "muc.example.org",             /* no node */
+        "\xE2\x84\xAA@m",              /* Kelvin sign: k@m */
+        "k@m",
+        "\xC2\xAD@m", /* "@m": does not split */
+        "r r@m",      /* a space: not a node */
+        "x@ h ",      /* spaces in a host: nameprep keeps them */
+        "a@b",
+    };
+    static const char *const res[] = {
+        "",     "/n",     "/N",           "/ a b ",       "/\xC3\xA9",
+        "/a/b", "/@",     "/\x7F",        "/\t",          "/",
+        "//",   "/nick1", "/ni\xC2\xADk", "/\xEF\xBD\x8E"};
+    const size_t nr = sizeof rooms / sizeof rooms[0];
+    const size_t nres = sizeof res / sizeof res[0];
+    mj_tracker *tr = fx_tracker();
+    mj_session *s = fx_session(tr, "user@example.org/phone");
+    mj_session *e = fx_session(tr, "empty@example.org/phone");
+    char j[128];
+    long found = 0, bad = 0;
+
+    for (size_t i = 0; i < nr; i++) {
+        snprintf(j, sizeof j, "%s/nick%zu", rooms[i], i);
+        fx_join(s, j);
+        if (i % 2)
+            fx_self(s, "available", j);
+        fx_take();
+    }
+    for (int it = 0; it < 40000; it++) {
+        const char *r = rooms[mut_rnd((uint32_t)nr)];
+        const char *x = res[mut_rnd((uint32_t)nres)];
+        size_t jl = strlen(r);
+        memcpy(j, r, jl);
+        for (uint32_t m = mut_rnd(3); m > 0; m--)
+            jl = mutate(j, jl);
+        memcpy(j + jl, x, strlen(x));
+        jl += strlen(x);
+        struct parsed a = parse(s, j, jl), b = parse(e, j, jl);
+        mj_entry *want = b.room ? mj_entry_find(s, b.room) : NULL;
+        if (a.rc != b.rc || a.room != b.room || a.entry != want ||
+            a.blen != b.blen || memcmp(a.bare, b.bare, a.blen) != 0 ||
+            a.has_res != b.has_res || a.raw_res.ptr != b.raw_res.ptr ||
+            a.raw_res.len != b.raw_res.len ||
+            (a.rc != MJ_OK && a.bad != b.bad)) {
+            if (bad++ < 5)
+                FAIL_AT("\"%.*s\": rc %d and %d", (int)jl, j, a.rc, b.rc);
+        }
+        found += a.entry != NULL;
+    }
+    CHECK(found > 5000); /* the fast way was taken, and often */
+    mj_tracker_free(tr);
+}
+
 /* ---- mj_nick_equal: bytes for printable ASCII, Resourceprep otherwise -- */
 
 static int nick_equal_ref(const char *a, const char *b)
@@ -444,6 +548,7 @@ int main(void)
     RUN(classify_matches_reference);
     RUN(qhash_depends_on_every_byte_length_and_key);
     RUN(parse_target_fast_and_slow_agree);
+    RUN(parse_target_mutated_jids_agree);
     RUN(nick_equal_fast_and_slow_agree);
     RUN(decisions_agree_fast_and_slow);
     RUN(asked_nick_every_length);
