@@ -23,10 +23,8 @@ static const mj_reason removal_by_rank[] = {
 void mj_classify(const mj_stanza *st, mj_class *out)
 {
     unsigned ranks = 0;
-    out->self = 0;
-    out->has303 = 0;
-    out->has332 = 0;
-    out->removal = MJ_R_NONE;
+    /* every field, also one added later, starts cleared */
+    *out = (mj_class){.removal = MJ_R_NONE};
     if (!st->has_muc_user)
         return;
     size_t n = st->nstatus < MJ_MAX_STATUS ? st->nstatus : MJ_MAX_STATUS;

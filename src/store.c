@@ -98,8 +98,9 @@ static int entry_match(const void *item, const void *key)
 }
 
 /* A session's table is keyed by mj_qhash, not SipHash: only the
- * session's own joins put rooms in it (and at most max_rooms +
- * max_pending), so bytes from elsewhere can only be looked up in it. */
+ * session's own joins put rooms in it (live, at most max_rooms +
+ * max_pending; mj_session_restore adds what the module saved itself),
+ * so bytes from elsewhere can only be looked up in it. */
 static uint64_t entry_hash(const void *item)
 {
     return ((const mj_entry *)item)->room->qhash;
