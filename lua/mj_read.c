@@ -365,9 +365,13 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     struct child c;
 
     mj_stanza_init(st);
-    s = push_str(L, stanza, UV_NAME, &len);
-    if (!mj_stanza_set_kind(st, s, len))
-        return 0;
+    if (k != NULL && k->has_kind) {
+        st->kind = k->kind;
+    } else {
+        s = push_str(L, stanza, UV_NAME, &len);
+        if (!mj_stanza_set_kind(st, s, len))
+            return 0;
+    }
     attrs = k != NULL && k->attrs != 0 ? k->attrs : push_attrs(L, stanza);
     if (k != NULL && k->type != 0)
         s = lua_type(L, k->type) == LUA_TSTRING

@@ -587,7 +587,9 @@ static int reads_message(lua_State *L, int t, int outgoing)
 static int hook(lua_State *L, int outgoing, int message)
 {
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
-    struct known k = {0, 0, 0, 0};
+    /* the kind: Prosody's event names are made of the stanza's name */
+    struct known k = {0, 0, 0,
+                      0, 1, message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE};
     int n;
 
     lua_settop(L, 1);

@@ -292,9 +292,13 @@ static inline int rawkey(lua_State *L, int t, int k)
 
 /* What a caller already read of a stanza, left on the stack: the stack
  * indices of its attr table, attr.type and attr.to (0: not read), and of
- * the session's JID (feed() only). */
+ * the session's JID (feed() only); and its kind when the caller knows it
+ * (a Prosody hook's event name is made of the stanza's name): then
+ * stanza.name is not read. */
 struct known {
     int attrs, type, to, jid;
+    int has_kind;
+    mj_kind kind;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,

@@ -893,6 +893,14 @@ test("t:hooks(): the module's hooks feed the tracker and return nothing", functi
 	eq(hook_returns(hooks.incoming, { origin = {}, stanza = self_presence(ROOM .. "/Alice") }), 0, "self")
 	eq(session.rooms_joined[ROOM], "Alice", "rooms_joined written")
 	eq(#calls, 0, "applied not called: nothing to tell")
+	-- the kind comes from the hook (Prosody's event names are made of the
+	-- stanza's name): stanza.name is not read
+	local THIRD = "third@muc.example.org"
+	local j3, s3 = join(THIRD .. "/Al"), self_presence(THIRD .. "/Al")
+	j3.name, s3.name = nil, nil
+	hook_returns(hooks.outgoing, { origin = session, stanza = j3 })
+	hook_returns(hooks.incoming, { stanza = s3 })
+	eq(session.rooms_joined[THIRD], "Al", "joined without stanza.name")
 	-- listening: the events go to applied("incoming", session, stanza, outcome, events)
 	hooks.listen(true)
 	hook_returns(hooks.outgoing, { origin = session, stanza = st.presence({ to = ROOM .. "/Alicia" }) })
