@@ -587,11 +587,12 @@ static int reads_message(lua_State *L, int t, int outgoing)
 static int hook(lua_State *L, int outgoing, int message)
 {
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
-    /* the kind: Prosody's event names are made of the stanza's name */
-    struct known k = {0, 0, 0,
-                      0, 1, message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE};
+    struct known k = {0};
     int n;
 
+    /* the kind: Prosody's event names are made of the stanza's name */
+    k.has_kind = 1;
+    k.kind = message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE;
     lua_settop(L, 1);
     if (lua_type(L, 1) != LUA_TTABLE || u->tr == NULL || u->busy)
         return 0;
