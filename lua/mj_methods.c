@@ -15,7 +15,7 @@ static int session_and_stanza(lua_State *L, struct tracker *u, mj_session **sp,
     luaL_checkstring(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     luaL_checkstack(L, CONV_STACK + 8, "mucjoins");
-    if (convert(L, 3, CONV_FULL, st, 8) <= 0)
+    if (convert(L, 3, CONV_FULL, st, 8, NULL) <= 0)
         return 0;
     col_reset(&u->col);
     if (session_of(L, u, sp) != MJ_OK) {
@@ -128,7 +128,7 @@ int l_ping_answer_info(lua_State *L)
     }
     if (has_info) {
         luaL_checkstack(L, CONV_STACK, "mucjoins"); /* reserved */
-        if (convert(L, 5, CONV_FULL, &info, 0) <= 0)
+        if (convert(L, 5, CONV_FULL, &info, 0, NULL) <= 0)
             has_info = 0;
     }
     /* as in l_ping_answer: nothing that can raise between the core's

@@ -350,8 +350,11 @@ static int anchors_for(unsigned need)
  * presence, message or iq, or nothing is read; -1 when out of memory.
  * Leaves pushed what it read, which holds the strings st points to (the
  * caller drops it after the core call), with extra free slots above it.
- * The caller guarantees CONV_HEAD free slots. */
-int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra)
+ * The caller guarantees CONV_HEAD free slots. k, if not NULL: what the
+ * caller read already (the same raw reads, left on the stack), not read
+ * again. */
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
+            const struct known *k)
 {
     lua_Integer i, n = 0;
     int attrs, tags, anchor, ok = 1, seen_error = 0, seen_body = 0, message;
@@ -362,11 +365,20 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra)
     struct child c;
 
     mj_stanza_init(st);
-    s = push_str(L, stanza, UV_NAME, &len);
-    if (!mj_stanza_set_kind(st, s, len))
-        return 0;
-    attrs = push_attrs(L, stanza);
-    s = push_str(L, attrs, UV_TYPE, &len);
+    if (k != NULL && k->has_kind) {
+        st->kind = k->kind;
+    } else {
+        s = push_str(L, stanza, UV_NAME, &len);
+        if (!mj_stanza_set_kind(st, s, len))
+            return 0;
+    }
+    attrs = k != NULL && k->attrs != 0 ? k->attrs : push_attrs(L, stanza);
+    if (k != NULL && k->type != 0)
+        s = lua_type(L, k->type) == LUA_TSTRING
+                ? lua_tolstring(L, k->type, &len)
+                : NULL;
+    else
+        s = push_str(L, attrs, UV_TYPE, &len);
     mj_stanza_set_type(st, s, len);
     if (dir == CONV_FULL)
         need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
@@ -384,7 +396,10 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra)
     message = (need & MJ_NEED_MESSAGE) != 0;
     if (need & MJ_NEED_FROM)
         attr_str(L, attrs, UV_FROM, 0, &st->from);
-    if (need & MJ_NEED_TO)
+    if ((need & MJ_NEED_TO) && k != NULL && k->to != 0) {
+        if (lua_type(L, k->to) == LUA_TSTRING) /* else absent */
+            st->to.ptr = lua_tolstring(L, k->to, &st->to.len);
+    } else if (need & MJ_NEED_TO)
         attr_str(L, attrs, UV_TO, 0, &st->to);
     if (need == MJ_NEED_ALL &&
         st->kind == MJ_KIND_IQ) /* no other id is read */

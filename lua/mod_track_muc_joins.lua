@@ -48,7 +48,6 @@ local push_mentions_only = boolean_option("push_mentions_only", false);
 -- the counters (module.save / module.restore below).
 
 local tracker = mj.new(config);
-local tracker_outgoing, tracker_incoming = tracker:feeders(); -- bound to it
 -- Our self-pings' iq ids are "mjping-<ping id>-<salt>": the answer names
 -- its ping, the core checks it is the room's latest (no table of pings to
 -- fill or flush). Salts of earlier loads are kept so that pings sent
@@ -76,27 +75,6 @@ local rooms_metric = module:metric("gauge", "rooms_tracked", "",
 	"Rooms shown in rooms_joined", {}):with_labels();
 local refused_metric = module:metric("counter", "refused", "",
 	"Presences refused (forged, bad JID, over a bound)", { "kind" });
-
--- Whether another module listens to our muc-joins/* events: when nobody
--- does, the binding builds no event tables for what it applies itself.
-local host_events = (prosody.hosts[module.host] or prosody).events;
-local event_types = {
-	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
-	"ping-needed", "mention", "log",
-};
-local listening = true;
-
-local function refresh_listening()
-	listening = log_changes;
-	for _, ev_type in ipairs(event_types) do
-		if host_events.get_handlers("muc-joins/" .. ev_type) ~= nil then
-			listening = true;
-		end
-	end
-end
-
-module:hook("module-loaded", refresh_listening);
-module:hook("module-unloaded", refresh_listening);
 
 -- Applying what the core decided.
 
@@ -239,74 +217,46 @@ end
 
 module:hook_global("stats-update", sync_metrics);
 
--- What sessions send and receive. The hot path: given Prosody's session,
--- outgoing and incoming never raise, write rooms_joined themselves and
--- return the outcome alone unless a record needs the module or someone
--- listens.
-
-local function on_outgoing(event)
-	local origin = event.origin;
-	-- (a session without full_jid is "ignored" by the binding)
-	if origin.type ~= "c2s" or origin.destroyed then
-		return; -- destroyed: closed at resource-unbind, no longer tracked
-	end
-	local stanza = event.stanza;
-	local outcome, events = tracker_outgoing(origin, stanza, listening);
-	if events or not outcome then
-		applied("outgoing", origin, stanza, outcome, events);
-	end
-end
-
--- Message types the core never reads (it says so once: mj.reads) skip
--- the call: such a message costs a table lookup.
-local function skipped_types(outgoing)
-	local skip = {};
-	for _, msg_type in ipairs({ "chat", "normal", "headline", "groupchat", "error" }) do
-		skip[msg_type] = not mj.reads("message", msg_type, outgoing);
-	end
-	return skip;
-end
-
-local skip_incoming = skipped_types(false);
-local skip_outgoing = skipped_types(true);
-
-local function on_outgoing_message(event)
-	if skip_outgoing[event.stanza.attr.type or "normal"] then
-		return;
-	end
-	return on_outgoing(event);
-end
+-- What sessions send and receive: the hot path. The hooks are the
+-- binding's own C functions (t:hooks(), bound to the tracker), one C call
+-- per stanza. They never raise and return nothing; they write
+-- rooms_joined themselves and call applied() only when events come back
+-- or the core failed. What each does:
+--   outgoing: for event.origin, a c2s session not destroyed (one destroyed
+--     was closed at resource-unbind);
+--   incoming: for full_sessions[stanza.attr.to] of this host; an error
+--     presence is first marked in seen_at_presence_full (for out_filter);
+--   *_message: the same, skipping the types the core never reads
+--     (mj.reads).
+local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied);
 
 for _, to in ipairs({ "full", "bare", "host" }) do
-	module:hook("pre-presence/" .. to, on_outgoing, 10);
-	module:hook("pre-message/" .. to, on_outgoing_message, 10);
+	module:hook("pre-presence/" .. to, hooks.outgoing, 10);
+	module:hook("pre-message/" .. to, hooks.outgoing_message, 10);
+end
+module:hook("presence/full", hooks.incoming, 10);
+module:hook("message/full", hooks.incoming_message, 10);
+
+-- Whether another module listens to our muc-joins/* events: when nobody
+-- does, the binding builds no event tables for what it applies itself.
+local host_events = (prosody.hosts[module.host] or prosody).events;
+local event_types = {
+	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
+	"ping-needed", "mention", "log",
+};
+
+local function refresh_listening()
+	local listening = log_changes;
+	for _, ev_type in ipairs(event_types) do
+		if host_events.get_handlers("muc-joins/" .. ev_type) ~= nil then
+			listening = true;
+		end
+	end
+	hooks.listen(listening);
 end
 
-local function on_incoming(event)
-	local stanza = event.stanza;
-	local attr = stanza.attr;
-	local session = full_sessions[attr.to];
-	if not session or session.host ~= module_host then
-		return;
-	end
-	if attr.type == "error" then
-		seen_at_presence_full[stanza] = true;
-	end
-	local outcome, events = tracker_incoming(session, stanza, listening);
-	if events or not outcome then
-		applied("incoming", session, stanza, outcome, events);
-	end
-end
-
-local function on_incoming_message(event)
-	if skip_incoming[event.stanza.attr.type or "normal"] then
-		return;
-	end
-	return on_incoming(event);
-end
-
-module:hook("presence/full", on_incoming, 10);
-module:hook("message/full", on_incoming_message, 10);
+module:hook("module-loaded", refresh_listening);
+module:hook("module-unloaded", refresh_listening);
 
 -- A local MUC sends join errors with origin.send(): they only show in the
 -- session's outgoing filter.
@@ -423,7 +373,7 @@ function module.restore(data)
 		tracker = data.tracker;
 		pcall(tracker.configure, tracker, config);
 	end
-	tracker_outgoing, tracker_incoming = tracker:feeders();
+	hooks.bind(tracker);
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do

@@ -15,6 +15,7 @@
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
  *   outgoing, incoming = t:feeders()    -- the two above, bound to t
+ *   hooks = t:hooks(full_sessions, host, seen, applied) -- Prosody's hooks
  *   counts = t:counts()
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
@@ -89,13 +90,15 @@
  */
 
 const char *const uv_keys[] = {
-    "name",         "attr",         "tags",    "xmlns",     "type",
-    "from",         "to",           "id",      "code",      "nick",
-    "jid",          "uri",          "by",      "room",      "old_nick",
-    "reason",       "condition",    "text",    "alt_venue", "from_nick",
-    "ping_id",      "level",        "msg",     "log",       "full_jid",
-    "rooms_joined", "joined_rooms", "applied", "var"};
-_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_VAR - UV_NAME + 1,
+    "name",         "attr",         "tags",      "xmlns",     "type",
+    "from",         "to",           "id",        "code",      "nick",
+    "jid",          "uri",          "by",        "room",      "old_nick",
+    "reason",       "condition",    "text",      "alt_venue", "from_nick",
+    "ping_id",      "level",        "msg",       "log",       "full_jid",
+    "rooms_joined", "joined_rooms", "applied",   "var",       "stanza",
+    "origin",       "host",         "destroyed", "c2s",       "error",
+    "incoming",     "outgoing"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_OUTGOING - UV_NAME + 1,
                "one string per UV_ key");
 
 /* ---------------------------------------------------------------------- */
@@ -364,11 +367,12 @@ static int l_configure(lua_State *L)
  * about rooms is written to session.rooms_joined here (apply_events) and
  * the events are returned only when want is true or a record needs the
  * module. */
-static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
+static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
+                const struct known *k)
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
-     * a + 2 (want); a + 3, the session's full_jid when a is the table */
-    const int a = self == 1 ? 2 : 1;
+     * a + 2 (want); a + 3, the session's full_jid when a is the table (k
+     * NULL, or k->jid 0). k: what the caller read already (the hooks). */
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
@@ -379,7 +383,10 @@ static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
     want = lua_toboolean(L, a + 2);
     if (lua_gettop(L) != a + 2)
         lua_settop(L, a + 2);
-    if (lua_type(L, a) == LUA_TTABLE) {
+    if (lua_type(L, a) == LUA_TTABLE && k != NULL && k->jid != 0) {
+        sess = a;
+        jid = k->jid;
+    } else if (lua_type(L, a) == LUA_TTABLE) {
         if (rawkey(L, a, UV_FULL_JID) != LUA_TSTRING) {
             push_outcome(L, MJ_O_IGNORED);
             return 1;
@@ -393,7 +400,7 @@ static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
         col_reset(&u->col);
     /* a + 3 and the head: within LUA_MINSTACK; convert() reserves the
      * rest, and 8 slots for session_remember() (5) or the results (6) */
-    rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8);
+    rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8, k);
     if (rc == 0) {
         push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
         return 1;
@@ -467,12 +474,12 @@ static int feed(lua_State *L, struct tracker *u, int self, int outgoing)
 
 static int l_outgoing(lua_State *L)
 {
-    return feed(L, check_tracker(L), 1, 1);
+    return feed(L, check_tracker(L), 1, 2, 1, NULL);
 }
 
 static int l_incoming(lua_State *L)
 {
-    return feed(L, check_tracker(L), 1, 0);
+    return feed(L, check_tracker(L), 1, 2, 0, NULL);
 }
 
 /* The tracker of a bound feeder (its upvalue UV_SELF, put there by
@@ -491,12 +498,12 @@ static struct tracker *bound_tracker(lua_State *L)
 
 static int l_bound_outgoing(lua_State *L)
 {
-    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1);
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1, 1, NULL);
 }
 
 static int l_bound_incoming(lua_State *L)
 {
-    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 0);
+    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1, 0, NULL);
 }
 
 /* t:feeders() -> outgoing, incoming: t:outgoing and t:incoming bound to
@@ -516,6 +523,230 @@ static int l_feeders(lua_State *L)
         lua_pushcclosure(L, fns[k], UV_SELF);
     }
     return 2;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Prosody's presence and message hooks                                    */
+/*
+ * t:hooks(full_sessions, host, seen, applied) -> hooks: the module's
+ * presence and message hooks themselves, bound to t (a stanza costs one
+ * C call, no Lua function before it). They do what Lua hooks would:
+ *   hooks.outgoing(event): event.origin, a "c2s" session not destroyed,
+ *     feeds t:outgoing(origin, event.stanza, want)
+ *   hooks.incoming(event): the session full_sessions[stanza.attr.to]
+ *     whose host is host; an error presence is first recorded as
+ *     seen[stanza] = true (the module's join-error filter reads it); then
+ *     t:incoming(session, stanza, want)
+ *   hooks.outgoing_message, hooks.incoming_message: the same, after
+ *     skipping the types the core never reads (mj_stanza_needs(), what
+ *     mj.reads tells)
+ *   when events come back or the core failed, they call
+ *     applied("outgoing" or "incoming", session, stanza, outcome, events)
+ *   hooks.listen(flag): want (someone listens to the events); true at
+ *     first
+ *   hooks.bind(t2): feed t2 from now on (a module reload restores the
+ *     previous tracker after the hooks were registered)
+ * util.events stops at the first handler that returns a value, and an
+ * error raised by a hook reaches stanza processing: every path returns
+ * nothing and nothing raises. Fields are read raw (a retired session's
+ * type and destroyed come from its metatable: its raw type is nil, not
+ * "c2s"); anything of the wrong type ends the hook; what may allocate
+ * runs under lua_pcall, its errors dropped (applied logs its own); a
+ * freed or busy tracker is left alone.
+ */
+
+/* seen[stanza] = true (protected: a new key may allocate) */
+static int set_seen(lua_State *L)
+{
+    lua_pushboolean(L, 1);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+/* Whether the core reads a message of the type at index t (any value:
+ * what convert() makes of it). */
+static int reads_message(lua_State *L, int t, int outgoing)
+{
+    size_t len = 0;
+    const char *s = NULL;
+    mj_stanza st;
+
+    if (lua_type(L, t) == LUA_TSTRING)
+        s = lua_tolstring(L, t, &len);
+    mj_stanza_init(&st);
+    mj_stanza_set_kind(&st, "message", 7);
+    mj_stanza_set_type(&st, s, len);
+    return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
+}
+
+/* One hook. The stack: the event (1), its stanza (2); what convert()
+ * would read again: attr (3), attr.type (4) and attr.to (5), nil when not
+ * read here; then feed()'s arguments: the session (6), the stanza (7),
+ * want (8). Incoming, the JID is attr.to itself (full_sessions is keyed
+ * by the session's full_jid). */
+static int hook(lua_State *L, int outgoing, int message)
+{
+    struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
+    struct known k = {0};
+    int n;
+
+    /* the kind: Prosody's event names are made of the stanza's name */
+    k.has_kind = 1;
+    k.kind = message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE;
+    lua_settop(L, 1);
+    if (lua_type(L, 1) != LUA_TTABLE || u->tr == NULL || u->busy)
+        return 0;
+    if (rawkey(L, 1, UV_STANZA) != LUA_TTABLE) /* 2 */
+        return 0;
+    if (!outgoing || message) {
+        if (rawkey(L, 2, UV_ATTR) != LUA_TTABLE) /* 3 */
+            return 0;
+        rawkey(L, 3, UV_TYPE); /* 4 */
+        k.attrs = 3;
+        k.type = 4;
+        if (message && !reads_message(L, 4, outgoing))
+            return 0; /* a type the core never reads: no more cost */
+    }
+    if (outgoing) {
+        lua_settop(L, 5);
+        if (rawkey(L, 1, UV_ORIGIN) != LUA_TTABLE) /* 6 */
+            return 0;
+        rawkey(L, 6, UV_TYPE);
+        if (!lua_rawequal(L, -1, lua_upvalueindex(UV_C2S)))
+            return 0;
+        rawkey(L, 6, UV_DESTROYED);
+        if (lua_toboolean(L, -1))
+            return 0; /* closed at resource-unbind, no longer tracked */
+    } else {
+        if (rawkey(L, 3, UV_TO) != LUA_TSTRING) /* 5 */
+            return 0;
+        k.to = 5;
+        k.jid = 5;
+        lua_pushvalue(L, 5);
+        if (lua_rawget(L, lua_upvalueindex(UV_SESSIONS)) != LUA_TTABLE)
+            return 0; /* 6 */
+        rawkey(L, 6, UV_HOST);
+        if (!lua_rawequal(L, -1, lua_upvalueindex(UV_MODULE_HOST)))
+            return 0;
+        if (lua_rawequal(L, 4, lua_upvalueindex(UV_ERROR_TYPE))) {
+            lua_pushcfunction(L, set_seen);
+            lua_pushvalue(L, lua_upvalueindex(UV_SEEN));
+            lua_pushvalue(L, 2);
+            lua_pcall(L, 2, 0, 0); /* an error: the filter reads it again */
+        }
+    }
+    lua_settop(L, 6);
+    lua_pushvalue(L, 2);
+    lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
+    n = feed(L, u, lua_upvalueindex(UV_SELF), 6, outgoing, &k);
+    if (n == 1 && !lua_isnil(L, -1))
+        return 0; /* applied by feed(), nobody to tell */
+    /* events, or the core failed: the module's applied() */
+    if (n == 1)
+        lua_pushnil(L);
+    if (!reserve_stack(L, u, 8))
+        return 0;
+    lua_pushvalue(L, lua_upvalueindex(UV_APPLIED_FN));
+    lua_pushvalue(L, lua_upvalueindex(outgoing ? UV_OUTGOING : UV_INCOMING));
+    lua_pushvalue(L, 6);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -6); /* the outcome (nil: failed) */
+    lua_pushvalue(L, -6); /* the events, or the message */
+    lua_pcall(L, 5, 0, 0);
+    return 0;
+}
+
+static int l_hook_outgoing(lua_State *L)
+{
+    return hook(L, 1, 0);
+}
+
+static int l_hook_outgoing_message(lua_State *L)
+{
+    return hook(L, 1, 1);
+}
+
+static int l_hook_incoming(lua_State *L)
+{
+    return hook(L, 0, 0);
+}
+
+static int l_hook_incoming_message(lua_State *L)
+{
+    return hook(L, 0, 1);
+}
+
+static const luaL_Reg hook_fns[] = {
+    {"outgoing", l_hook_outgoing},
+    {"outgoing_message", l_hook_outgoing_message},
+    {"incoming", l_hook_incoming},
+    {"incoming_message", l_hook_incoming_message},
+    {NULL, NULL}};
+#define NHOOKS (sizeof hook_fns / sizeof hook_fns[0] - 1)
+
+/* Set upvalue k of each hook (the upvalues of this closure) to the value
+ * at the top, and pop it. */
+static void set_hooks_upvalue(lua_State *L, int k)
+{
+    size_t i;
+
+    for (i = 1; i <= NHOOKS; i++) {
+        lua_pushvalue(L, -1);
+        lua_setupvalue(L, lua_upvalueindex((int)i), k);
+    }
+    lua_pop(L, 1);
+}
+
+/* hooks.listen(flag) */
+static int l_hooks_listen(lua_State *L)
+{
+    lua_pushboolean(L, lua_toboolean(L, 1));
+    set_hooks_upvalue(L, UV_LISTENING);
+    return 0;
+}
+
+/* hooks.bind(t) */
+static int l_hooks_bind(lua_State *L)
+{
+    if (to_tracker(L, 1) == NULL)
+        return luaL_typeerror(L, 1, MT_NAME);
+    lua_settop(L, 1);
+    set_hooks_upvalue(L, UV_SELF);
+    return 0;
+}
+
+/* t:hooks(full_sessions, host, seen, applied) -> hooks */
+static int l_hooks(lua_State *L)
+{
+    size_t i;
+    int k;
+
+    check_tracker(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TSTRING);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    luaL_checktype(L, 5, LUA_TFUNCTION);
+    lua_settop(L, 5);
+    luaL_checkstack(L, NHOOK_UPVALUES + NHOOKS + 4, "mucjoins");
+    lua_createtable(L, 0, NHOOKS + 2); /* 6 */
+    for (i = 0; i < NHOOKS; i++) {
+        for (k = 1; k <= NUPVALUES; k++)
+            lua_pushvalue(L, lua_upvalueindex(k));
+        lua_pushvalue(L, 1);     /* UV_SELF */
+        lua_pushboolean(L, 1);   /* UV_LISTENING */
+        for (k = 2; k <= 5; k++) /* UV_SESSIONS .. UV_APPLIED_FN */
+            lua_pushvalue(L, k);
+        lua_pushcclosure(L, hook_fns[i].func, NHOOK_UPVALUES);
+        lua_setfield(L, 6, hook_fns[i].name);
+    }
+    for (k = 0; k < 2; k++) {
+        for (i = 0; i < NHOOKS; i++)
+            lua_getfield(L, 6, hook_fns[i].name);
+        lua_pushcclosure(L, k == 0 ? l_hooks_listen : l_hooks_bind,
+                         (int)NHOOKS);
+        lua_setfield(L, 6, k == 0 ? "listen" : "bind");
+    }
+    return 1;
 }
 
 static int l_gc(lua_State *L)
@@ -551,6 +782,7 @@ static const luaL_Reg tracker_methods[] = {
     {"outgoing", l_outgoing},
     {"incoming", l_incoming},
     {"feeders", l_feeders},
+    {"hooks", l_hooks},
     {"close", l_close},
     {"tick", l_tick},
     {"rooms", l_rooms},

@@ -141,6 +141,14 @@ enum {
     UV_JOINED_ROOMS,
     UV_APPLIED,
     UV_VAR,
+    UV_STANZA,
+    UV_ORIGIN,
+    UV_HOST,
+    UV_DESTROYED,
+    UV_C2S,        /* "c2s", a session type */
+    UV_ERROR_TYPE, /* "error", a stanza type */
+    UV_INCOMING,   /* "incoming" and "outgoing", the hooks' method names */
+    UV_OUTGOING,
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
     UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */
@@ -151,7 +159,14 @@ enum {
     UV_BUILD = UV_VERDICT + NVERDICTS, /* build_events (nil in itself) */
     UV_APPLY,                          /* apply_events (nil in itself) */
     NUPVALUES = UV_APPLY,
-    UV_SELF /* the tracker, in t:feeders()'s closures only */
+    UV_SELF, /* the tracker, in t:feeders()'s and t:hooks()'s closures */
+    /* t:hooks()'s closures only */
+    UV_LISTENING,   /* a boolean: want events (someone listens) */
+    UV_SESSIONS,    /* prosody.full_sessions */
+    UV_MODULE_HOST, /* module.host */
+    UV_SEEN,        /* error presences seen by presence/full (weak keys) */
+    UV_APPLIED_FN,  /* the module's applied(method, session, stanza, ...) */
+    NHOOK_UPVALUES = UV_APPLIED_FN
 };
 
 extern const char *const uv_keys[];
@@ -275,7 +290,19 @@ static inline int rawkey(lua_State *L, int t, int k)
     return lua_rawget(L, t);
 }
 
-int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra);
+/* What a caller already read of a stanza, left on the stack: the stack
+ * indices of its attr table, attr.type and attr.to (0: not read), and of
+ * the session's JID (feed() only); and its kind when the caller knows it
+ * (a Prosody hook's event name is made of the stanza's name): then
+ * stanza.name is not read. */
+struct known {
+    int attrs, type, to, jid;
+    int has_kind;
+    mj_kind kind;
+};
+
+int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
+            const struct known *k);
 int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif

@@ -48,6 +48,13 @@ local chat = st.message({ from = "bob@example.net/laptop", to = JID, type = "cha
 local update = st.presence():tag("show"):text("away"):up()
 
 local bound_outgoing, bound_incoming = t:feeders()
+-- the module's hooks (t:hooks()), nobody listening: they return nothing
+session.host = "example.org"
+local hooks = t:hooks({ [JID] = session }, "example.org", setmetatable({}, { __mode = "k" }), print)
+hooks.listen(false)
+local function hook(fn, event)
+	return function() return select("#", fn(event)) end
+end
 
 -- Each case: the call, the outcome it must give, then 1000 calls counted.
 local cases = {
@@ -60,6 +67,11 @@ local cases = {
 	{ "another occupant's presence, by JID", function() return t:incoming(JID, other) end, "unchanged" },
 	{ "another occupant's presence, bound feeder", function() return bound_incoming(session, other) end, "unchanged" },
 	{ "a presence broadcast, bound feeder", function() return bound_outgoing(session, update) end, "ignored" },
+	{ "another occupant's presence, hook", hook(hooks.incoming, { origin = {}, stanza = other }), 0 },
+	{ "a groupchat message, hook", hook(hooks.incoming_message, { origin = {}, stanza = groupchat }), 0 },
+	{ "a one-to-one chat message, hook", hook(hooks.incoming_message, { origin = {}, stanza = chat }), 0 },
+	{ "a presence broadcast, hook", hook(hooks.outgoing, { origin = session, stanza = update }), 0 },
+	{ "a chat message sent, hook", hook(hooks.outgoing_message, { origin = session, stanza = chat }), 0 },
 }
 -- k calls of f: the warm one and the counted ones at the same stack depth
 local function calls(f, k)

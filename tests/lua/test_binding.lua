@@ -863,6 +863,150 @@ test("t:feeders(): outgoing and incoming bound to the tracker", function()
 	raises("mucjoins.tracker expected", t.feeders, {})
 end)
 
+-- The hooks of t:hooks(): what they return (a count: Prosody's util.events
+-- stops at a handler returning a value) and whether they raised.
+local function hook_returns(fn, ...)
+	local r = table.pack(pcall(fn, ...))
+	truthy(r[1], "the hook did not raise: " .. tostring(r[2]))
+	return r.n - 1
+end
+
+local function hooked_session(full_sessions, jid)
+	local session = { full_jid = jid, host = "example.org", type = "c2s" }
+	full_sessions[jid] = session
+	return session
+end
+
+test("t:hooks(): the module's hooks feed the tracker and return nothing", function()
+	local t = mj.new({})
+	local full_sessions, seen, calls = {}, setmetatable({}, { __mode = "k" }), {}
+	local function applied(...)
+		calls[#calls + 1] = table.pack(...)
+	end
+	local hooks = t:hooks(full_sessions, "example.org", seen, applied)
+	for _, name in ipairs({ "outgoing", "outgoing_message", "incoming", "incoming_message", "listen", "bind" }) do
+		eq(type(hooks[name]), "function", name)
+	end
+	hooks.listen(false)
+	local session = hooked_session(full_sessions, SESS)
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Alice") }), 0, "join")
+	eq(hook_returns(hooks.incoming, { origin = {}, stanza = self_presence(ROOM .. "/Alice") }), 0, "self")
+	eq(session.rooms_joined[ROOM], "Alice", "rooms_joined written")
+	eq(#calls, 0, "applied not called: nothing to tell")
+	-- the kind comes from the hook (Prosody's event names are made of the
+	-- stanza's name): stanza.name is not read
+	local THIRD = "third@muc.example.org"
+	local j3, s3 = join(THIRD .. "/Al"), self_presence(THIRD .. "/Al")
+	j3.name, s3.name = nil, nil
+	hook_returns(hooks.outgoing, { origin = session, stanza = j3 })
+	hook_returns(hooks.incoming, { stanza = s3 })
+	eq(session.rooms_joined[THIRD], "Al", "joined without stanza.name")
+	-- listening: the events go to applied("incoming", session, stanza, outcome, events)
+	hooks.listen(true)
+	hook_returns(hooks.outgoing, { origin = session, stanza = st.presence({ to = ROOM .. "/Alicia" }) })
+	local p303 = self_presence(ROOM .. "/Alice", { "303", "110" }, { type = "unavailable", item_nick = "Alicia" })
+	eq(hook_returns(hooks.incoming, { origin = {}, stanza = p303 }), 0, "303")
+	local p = self_presence(ROOM .. "/Alicia")
+	eq(hook_returns(hooks.incoming, { origin = {}, stanza = p }), 0, "new self-presence")
+	local last = calls[#calls]
+	eq(last[1], "incoming", "method")
+	eq(last[2], session, "session")
+	eq(last[3], p, "stanza")
+	eq(last[4], "changed", "outcome")
+	eq(#of_type(last[5], "nick-changed"), 1, "events")
+	eq(session.rooms_joined[ROOM], "Alicia", "new nick written")
+	-- an error presence is marked in seen (the module's join-error filter)
+	hooks.listen(false)
+	hook_returns(hooks.outgoing, { origin = session, stanza = join("other@muc.example.org/Alice") })
+	local err = st.presence({ from = "other@muc.example.org/Alice", to = SESS, type = "error" })
+		:tag("error", { type = "cancel" }):tag("conflict", { xmlns = NS_STANZAS }):up():up()
+	eq(hook_returns(hooks.incoming, { origin = {}, stanza = err }), 0, "error presence")
+	eq(seen[err], true, "marked seen")
+	eq(t:counts()["join-failed"].error, 1, "join failure counted")
+	eq(seen[p], nil, "other presences are not marked")
+	-- messages: groupchat read, chat skipped
+	local gc = st.message({ from = ROOM .. "/bob", to = SESS, type = "groupchat" }):text_tag("body", "Alicia: hi")
+	eq(hook_returns(hooks.incoming_message, { origin = {}, stanza = gc }), 0, "groupchat")
+	eq(t:counts().mention, 1, "the mention reached the core")
+	local chat = st.message({ from = "bob@example.net/x", to = SESS, type = "chat" }):text_tag("body", "Alicia")
+	eq(hook_returns(hooks.incoming_message, { origin = {}, stanza = chat }), 0, "chat")
+	eq(hook_returns(hooks.outgoing_message, { origin = session, stanza = chat }), 0, "chat sent")
+	-- the core failing: applied(method, session, stanza, nil, message)
+	local bad = hooked_session(full_sessions, "a@b@c/r")
+	local before = #calls
+	eq(hook_returns(hooks.outgoing, { origin = bad, stanza = join(ROOM .. "/x") }), 0, "failure")
+	eq(#calls, before + 1, "applied called")
+	eq(calls[#calls][1], "outgoing", "method")
+	eq(calls[#calls][4], nil, "no outcome")
+	eq(type(calls[#calls][5]), "string", "the message")
+end)
+
+test("t:hooks(): ignored, malformed and failing paths return nothing and never raise", function()
+	local t = mj.new({})
+	local full_sessions, seen = {}, setmetatable({}, { __mode = "k" })
+	local calls = 0
+	local hooks = t:hooks(full_sessions, "example.org", seen, function()
+		calls = calls + 1
+		error("applied raising")
+	end)
+	local session = hooked_session(full_sessions, SESS)
+	local other_host = hooked_session(full_sessions, "u@elsewhere.org/r")
+	other_host.host = "elsewhere.org"
+	local retired = setmetatable({ full_jid = SESS }, { __index = { type = "c2s", destroyed = true } })
+	local p = self_presence(ROOM .. "/Alice")
+	local events = {
+		"not a table", 42, nil, {}, { stanza = "x" }, { stanza = {} }, { stanza = { attr = 5 } },
+		{ stanza = { attr = {} } }, { stanza = { name = "presence", attr = { to = SESS } } },
+		{ stanza = { name = "presence", attr = { to = SESS, type = "error" }, tags = 3 } },
+		{ stanza = { name = "message", attr = { to = SESS, type = "groupchat" }, tags = { 1, "x", {} } } },
+		{ stanza = { name = 7, attr = { to = {}, type = {} } } },
+		{ stanza = st.presence({ to = "nobody@example.org/r" }) },
+		{ stanza = st.presence({ to = "u@elsewhere.org/r" }) },
+		{ origin = "not a table", stanza = join(ROOM .. "/A") },
+		{ origin = { type = "s2sin" }, stanza = join(ROOM .. "/A") },
+		{ origin = { type = "c2s", full_jid = SESS, destroyed = true }, stanza = join(ROOM .. "/A") },
+		{ origin = retired, stanza = join(ROOM .. "/A") },
+		{ origin = { type = "c2s" }, stanza = join(ROOM .. "/A") },
+		{ origin = session },
+		{ origin = session, stanza = 5 },
+		{ origin = session, stanza = { name = "message", attr = 5 } },
+		{ origin = {}, stanza = p },
+	}
+	for _, name in ipairs({ "outgoing", "outgoing_message", "incoming", "incoming_message" }) do
+		for i = 1, #events + 1 do -- #events + 1: no argument at all
+			local n
+			if i <= #events then
+				n = hook_returns(hooks[name], events[i])
+			else
+				n = hook_returns(hooks[name])
+			end
+			eq(n, 0, name .. " with event " .. i)
+		end
+	end
+	eq(other_host.rooms_joined, nil, "a session of another host is not tracked")
+	-- applied raising (a failing core call) is contained
+	local bad = hooked_session(full_sessions, "a@b@c/r")
+	eq(hook_returns(hooks.outgoing, { origin = bad, stanza = join(ROOM .. "/x") }), 0, "applied raised")
+	truthy(calls >= 1, "applied was called")
+	-- bind: the hooks feed another tracker from now on
+	local t2 = mj.new({})
+	hooks.bind(t2)
+	hooks.listen(false)
+	hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Bob") })
+	hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Bob") })
+	eq(t2:nick(SESS, ROOM), "Bob", "fed to the bound tracker")
+	eq(t:nick(SESS, ROOM), nil, "not to the first")
+	raises("mucjoins.tracker expected", hooks.bind, {})
+	-- a freed tracker: nothing, no error
+	getmetatable(t2).__gc(t2)
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/C") }), 0, "freed tracker")
+	eq(hook_returns(hooks.incoming, { stanza = p }), 0, "freed tracker, incoming")
+	-- t:hooks checks its arguments (at load, not in a hook)
+	raises("table expected", t.hooks, t, nil, "example.org", {}, print)
+	raises("string expected", t.hooks, t, {}, nil, {}, print)
+	raises("function expected", t.hooks, t, {}, "example.org", {}, nil)
+end)
+
 test("finalizers touching a tracker while it builds results do not break it", function()
 	local t = mj.new()
 	local reentered, refused = 0, 0
