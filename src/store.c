@@ -259,10 +259,8 @@ static int timed(mj_state st)
 }
 
 /* since moves into the record while the entry has one, and back out. */
-int mj_entry_aux(mj_entry *e)
+int mj_entry_aux_new(mj_entry *e)
 {
-    if (e->has_aux)
-        return MJ_OK;
     mj_aux *a = mj_alloc(e->sess->tr, sizeof *a);
     if (a == NULL)
         return MJ_ENOMEM;
@@ -297,15 +295,18 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     e->state = (uint8_t)state;
     double now = mj_now(tr);
     if (timed(state)) {
-        e->u.aux->since = now;
         e->u.aux->deadline = now + tr->cfg.pending_timeout;
         timer_append(tr, e->u.aux);
     } else {
         mj_entry_aux_trim(e);
-        mj_entry_set_since(e, now);
     }
-    mj_ping *p = mj_entry_ping(e);
-    if (p != NULL && tr->hooks.ping_state != NULL)
+    mj_aux *a = mj_entry_aux_of(e);
+    if (a == NULL) {
+        e->u.since = now;
+        return MJ_OK;
+    }
+    a->since = now;
+    if (a->ping != NULL && tr->hooks.ping_state != NULL)
         tr->hooks.ping_state(e);
     return MJ_OK;
 }

@@ -249,9 +249,14 @@ void mj_session_trim(mj_session *s);
  * timed state needs an mj_aux record and none could be allocated: never after
  * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
 int mj_entry_set_state(mj_entry *e, mj_state state);
+/* Give the entry an mj_aux record (it has none). MJ_OK or MJ_ENOMEM. */
+int mj_entry_aux_new(mj_entry *e);
 /* Make sure the entry has its mj_aux record (mj_entry_aux_of). MJ_OK or
  * MJ_ENOMEM. */
-int mj_entry_aux(mj_entry *e);
+static inline int mj_entry_aux(mj_entry *e)
+{
+    return e->has_aux ? MJ_OK : mj_entry_aux_new(e);
+}
 /* Free the entry's mj_aux record if nothing in it is in use. */
 void mj_entry_aux_trim(mj_entry *e);
 /* Replace the asked nick by a copy of (p, len) (p NULL clears). MJ_OK or
