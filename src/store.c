@@ -313,8 +313,8 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
 
 /* The asked nick lives in the entry's mj_aux record (made on demand;
  * freed when the entry no longer needs it): in its pbuf when it fits,
- * else in a copy of its own. The new nick is in place before the old copy is
- * freed. */
+ * else in a copy of its own. The new nick is in place before the old
+ * copy is freed. */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
     if (p == NULL && !e->has_aux)
