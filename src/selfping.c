@@ -202,7 +202,7 @@ void mj_ping_drop(mj_entry *e)
     mj_tracker *tr = e->sess->tr;
     ping_detach(tr, p);
     ping_settle(tr, p);
-    e->aux->ping = NULL;
+    mj_entry_aux_of(e)->ping = NULL;
     mj_free(tr, p, sizeof *p);
     tr->npings--;
     heap_trim(tr);
@@ -294,7 +294,7 @@ static void schedule(mj_entry *e, double due, int from_link)
     p->e = e;
     p->due = due;
     p->rest_until = -INFINITY;
-    e->aux->ping = p;
+    mj_entry_aux_of(e)->ping = p;
     tr->npings++;
     heap_push(tr, p);
 }

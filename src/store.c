@@ -189,8 +189,11 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
     e->room = r;
     e->sess = s;
     e->state = MJ_S_NONE;
-    e->since = mj_now(tr);
+    e->u.since = mj_now(tr);
     e->rnext = r->entries;
+    if (e->rnext != NULL)
+        e->rnext->rpprev = &e->rnext;
+    e->rpprev = &r->entries;
     r->entries = e;
     mj_table_insert(&s->rooms, r->qhash, e);
     return e;
@@ -256,26 +259,28 @@ static int timed(mj_state st)
            st == MJ_S_LEAVING;
 }
 
-int mj_entry_aux(mj_entry *e)
+/* since moves into the record while the entry has one, and back out. */
+int mj_entry_aux_new(mj_entry *e)
 {
-    if (e->aux != NULL)
-        return MJ_OK;
     mj_aux *a = mj_alloc(e->sess->tr, sizeof *a);
     if (a == NULL)
         return MJ_ENOMEM;
     memset(a, 0, sizeof *a);
     a->e = e;
-    e->aux = a;
+    a->since = e->u.since;
+    e->u.aux = a;
+    e->has_aux = 1;
     return MJ_OK;
 }
 
 void mj_entry_aux_trim(mj_entry *e)
 {
-    mj_aux *a = e->aux;
+    mj_aux *a = mj_entry_aux_of(e);
     if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
         a->pnick != NULL)
         return;
-    e->aux = NULL;
+    e->has_aux = 0;
+    e->u.since = a->since;
     mj_free(e->sess->tr, a, sizeof *a);
 }
 
@@ -287,32 +292,39 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     count_state(e->sess, (mj_state)e->state, -1);
     count_state(e->sess, state, +1);
     if (timed((mj_state)e->state))
-        timer_unlink(tr, e->aux);
+        timer_unlink(tr, e->u.aux);
     e->state = (uint8_t)state;
-    e->since = mj_now(tr);
+    double now = mj_now(tr);
     if (timed(state)) {
-        e->aux->deadline = e->since + tr->cfg.pending_timeout;
-        timer_append(tr, e->aux);
+        e->u.aux->deadline = now + tr->cfg.pending_timeout;
+        timer_append(tr, e->u.aux);
     } else {
         mj_entry_aux_trim(e);
     }
-    if (e->aux != NULL && e->aux->ping != NULL && tr->hooks.ping_state != NULL)
+    mj_aux *a = mj_entry_aux_of(e);
+    if (a == NULL) {
+        e->u.since = now;
+        return MJ_OK;
+    }
+    a->since = now;
+    if (a->ping != NULL && tr->hooks.ping_state != NULL)
         tr->hooks.ping_state(e);
     return MJ_OK;
 }
 
-/* The asked nick lives in e->aux (made on demand; freed when the entry
- * no longer needs it): in its pbuf when it fits, else in a copy of its
- * own. The new nick is in place before the old copy is freed. */
+/* The asked nick lives in the entry's mj_aux record (made on demand;
+ * freed when the entry no longer needs it): in its pbuf when it fits,
+ * else in a copy of its own. The new nick is in place before the old
+ * copy is freed. */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
-    if (p == NULL && e->aux == NULL)
+    if (p == NULL && !e->has_aux)
         return MJ_OK; /* nothing asked, nothing to clear */
     mj_tracker *tr = e->sess->tr;
     char *copy = NULL;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
-    mj_aux *a = e->aux;
+    mj_aux *a = e->u.aux;
     if (p != NULL && len >= sizeof a->pbuf &&
         (copy = mj_strdup(tr, p, len)) == NULL) {
         mj_entry_aux_trim(e);
@@ -332,16 +344,12 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     return MJ_OK;
 }
 
-/* Where the room's list points at e. The list is singly linked (8 bytes
- * a join): finding e walks the room's local entries, work of the order
- * of what Prosody's MUC does for the same stanza (a leave is broadcast to
- * every occupant, and each local one is a call into the core). */
-static mj_entry **room_link(mj_entry *e)
+/* Take e out of its room's list: O(1) through rpprev. */
+static void room_unlink(mj_entry *e)
 {
-    mj_entry **pp = &e->room->entries;
-    while (*pp != NULL && *pp != e)
-        pp = &(*pp)->rnext;
-    return pp;
+    *e->rpprev = e->rnext;
+    if (e->rnext != NULL)
+        e->rnext->rpprev = e->rpprev;
 }
 
 /* Move e to a new allocation with cap bytes for its nick; every pointer
@@ -358,13 +366,14 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
     n->nick_cap = (uint16_t)cap;
     if (i != (size_t)-1)
         s->rooms.slots[i] = n;
-    mj_entry **pp = room_link(e);
-    if (*pp == e)
-        *pp = n;
-    if (n->aux != NULL) {
-        n->aux->e = n;
-        if (n->aux->ping != NULL)
-            n->aux->ping->e = n;
+    *n->rpprev = n;
+    if (n->rnext != NULL)
+        n->rnext->rpprev = &n->rnext;
+    mj_aux *a = mj_entry_aux_of(n);
+    if (a != NULL) {
+        a->e = n;
+        if (a->ping != NULL)
+            a->ping->e = n;
     }
     mj_free(tr, e, entry_size(e->nick_cap));
     return n;
@@ -402,14 +411,12 @@ mj_entry *mj_entry_promote_nick(mj_entry *e)
 static void entry_free(mj_entry *e)
 {
     mj_tracker *tr = e->sess->tr;
-    mj_entry **pp = room_link(e);
-    if (*pp == e)
-        *pp = e->rnext;
+    room_unlink(e);
     count_state(e->sess, (mj_state)e->state, -1);
     if (timed((mj_state)e->state))
-        timer_unlink(tr, e->aux);
+        timer_unlink(tr, e->u.aux);
     e->state = MJ_S_NONE;
-    if (e->aux != NULL && e->aux->ping != NULL && tr->hooks.ping_drop != NULL)
+    if (mj_entry_ping(e) != NULL && tr->hooks.ping_drop != NULL)
         tr->hooks.ping_drop(e);
     mj_entry_set_pnick(e, NULL, 0);
     mj_entry_aux_trim(e);

@@ -52,7 +52,7 @@ struct mj_istr {
     mj_domain *dom;         /* the domain part's record */
     mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
                                rooms on its domain only */
-    mj_entry *entries;      /* the refs entries naming it (rnext) */
+    mj_entry *entries;      /* the refs entries naming it (rnext, rpprev) */
     char s[];               /* len bytes + NUL */
 };
 
@@ -87,6 +87,7 @@ struct mj_aux {
     mj_entry *e;
     mj_aux *tprev, *tnext; /* timer list while in a timed state */
     double deadline;
+    double since;  /* the entry's, while it has this record */
     mj_ping *ping; /* self-ping work, or NULL */
     char *pnick;   /* asked / announced nick (in pbuf when it fits, else
                       its own copy) or NULL */
@@ -97,21 +98,52 @@ struct mj_aux {
 
 /* One (session, room). The shown nick is stored in the entry itself
  * (one allocation and one cache miss less per join and per self-presence);
- * changing it to a longer one moves the entry (mj_entry_set_nick). */
+ * changing it to a longer one moves the entry (mj_entry_set_nick).
+ *
+ * The room's list of entries is an hlist: rpprev is the address of the
+ * pointer that points at this entry (room->entries or the previous
+ * entry's rnext), so that unlinking and moving an entry are O(1).
+ * The 8 bytes of rpprev are won back from the aux pointer: it shares its
+ * word with since, which moves into the mj_aux record while the entry has
+ * one (has_aux); read both through mj_entry_aux_of() and mj_entry_since(). */
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
-    mj_aux *aux;     /* or NULL */
-    mj_entry *rnext; /* the next entry of the same room (room->entries) */
-    double since;
+    union {
+        double since; /* !has_aux: clock time of the last state change */
+        mj_aux *aux;  /* has_aux: the record, which holds since */
+    } u;
+    mj_entry *rnext;      /* the next entry of the same room (room->entries) */
+    mj_entry **rpprev;    /* what points at this entry in the room's list */
     uint16_t nick_len;    /* <= MJ_PART_MAX */
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
     uint8_t state;        /* mj_state */
     uint8_t has_nick : 1; /* nick[] holds the shown nick */
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */
+    uint8_t has_aux : 1;  /* u.aux, not u.since */
     char nick[];          /* the shown nick + NUL when has_nick */
 };
+
+/* The entry's mj_aux record, or NULL. */
+static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
+{
+    return e->has_aux ? e->u.aux : NULL;
+}
+
+/* Clock time of the entry's last state change. */
+static inline double mj_entry_since(const mj_entry *e)
+{
+    return e->has_aux ? e->u.aux->since : e->u.since;
+}
+
+static inline void mj_entry_set_since(mj_entry *e, double t)
+{
+    if (e->has_aux)
+        e->u.aux->since = t;
+    else
+        e->u.since = t;
+}
 
 /* The shown nick (ptr NULL: none). */
 static inline mj_str mj_entry_nick(const mj_entry *e)
@@ -126,16 +158,17 @@ static inline mj_str mj_entry_nick(const mj_entry *e)
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)
 {
-    return e->aux ? e->aux->ping : NULL;
+    return e->has_aux ? e->u.aux->ping : NULL;
 }
 
 /* The asked nick (ptr NULL: none). */
 static inline mj_str mj_entry_pnick(const mj_entry *e)
 {
     mj_str n = {NULL, 0};
-    if (e->aux != NULL && e->aux->pnick != NULL) {
-        n.ptr = e->aux->pnick;
-        n.len = e->aux->pnick_len;
+    const mj_aux *a = mj_entry_aux_of(e);
+    if (a != NULL && a->pnick != NULL) {
+        n.ptr = a->pnick;
+        n.len = a->pnick_len;
     }
     return n;
 }
@@ -157,7 +190,7 @@ struct mj_session {
 };
 
 /* What storage tells the layer above about an entry with self-ping work
- * (e->aux->ping set): set by tracker.c (selfping.c's mj_ping_state_changed
+ * (mj_entry_ping(e) set): set by tracker.c (selfping.c's mj_ping_state_changed
  * and mj_ping_drop), so that storage never calls upward. NULL: nothing. */
 typedef struct mj_store_hooks {
     void (*ping_state)(mj_entry *e); /* its state changed */
@@ -213,12 +246,18 @@ void mj_session_trim(mj_session *s);
 
 /* Move an entry to a state, keeping counters and the timer list right.
  * Nicks are set by the caller. MJ_ENOMEM (and no change) only when a
- * timed state needs e->aux and none could be allocated: never after
+ * timed state needs an mj_aux record and none could be allocated: never after
  * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
 int mj_entry_set_state(mj_entry *e, mj_state state);
-/* Make sure e->aux exists. MJ_OK or MJ_ENOMEM. */
-int mj_entry_aux(mj_entry *e);
-/* Free e->aux if nothing in it is in use. */
+/* Give the entry an mj_aux record (it has none). MJ_OK or MJ_ENOMEM. */
+int mj_entry_aux_new(mj_entry *e);
+/* Make sure the entry has its mj_aux record (mj_entry_aux_of). MJ_OK or
+ * MJ_ENOMEM. */
+static inline int mj_entry_aux(mj_entry *e)
+{
+    return e->has_aux ? MJ_OK : mj_entry_aux_new(e);
+}
+/* Free the entry's mj_aux record if nothing in it is in use. */
 void mj_entry_aux_trim(mj_entry *e);
 /* Replace the asked nick by a copy of (p, len) (p NULL clears). MJ_OK or
  * MJ_ENOMEM (unchanged). */

@@ -149,11 +149,6 @@ void mj_tracker_free(mj_tracker *tr)
 {
     if (tr == NULL)
         return;
-    /* every entry goes: no room list needs unlinking one by one (that
-     * would walk each room's list once per entry) */
-    for (size_t i = 0; i < tr->rooms.cap; i++)
-        if (tr->rooms.slots[i] != NULL)
-            ((mj_istr *)tr->rooms.slots[i])->entries = NULL;
     for (size_t i = 0; i < tr->sessions.cap; i++)
         if (tr->sessions.slots[i] != NULL)
             mj_session_free(tr->sessions.slots[i]);
@@ -313,7 +308,7 @@ static void fill_info(const mj_entry *e, mj_room_info *info)
     info->state = (mj_state)e->state;
     info->nick = mj_entry_nick(e);
     info->pending_nick = mj_entry_pnick(e);
-    info->since = e->since;
+    info->since = mj_entry_since(e);
 }
 
 static const mj_entry *lookup(const mj_session *s, const char *room,
@@ -468,6 +463,6 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     }
     /* a restored shown room is long past its join's history */
     e->live = shown;
-    e->since = since;
+    mj_entry_set_since(e, since);
     return MJ_OK;
 }

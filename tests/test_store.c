@@ -1,0 +1,321 @@
+/* Storage (store.c): each interned room's list of the entries naming it
+ * (what a link check walks), kept right by joins, leaves and moves to a
+ * longer nick, at O(1) each; an entry's since while its mj_aux record
+ * comes and goes. */
+#include <time.h>
+
+#include "fixture.h"
+#include "store.h"
+
+#define ROOM "room@muc.remote.example"
+
+/* CPU time of the thread: time spent preempted by other processes on a
+ * shared machine does not count. */
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void join(mj_session *s, const char *room, const char *nick)
+{
+    char occ[256];
+    snprintf(occ, sizeof occ, "%s/%s", room, nick);
+    fx_join(s, occ);
+    fx_self(s, "available", occ);
+}
+
+/* A nick change the room confirms with the self-presence under the new
+ * nick (a longer one moves the entry). */
+static void rename_to(mj_session *s, const char *room, const char *nick)
+{
+    char occ[256];
+    snprintf(occ, sizeof occ, "%s/%s", room, nick);
+    fx_out(s, fx_pres("available", occ));
+    fx_self(s, "available", occ);
+}
+
+static void leave(mj_session *s, const char *room, const char *nick)
+{
+    char occ[256];
+    snprintf(occ, sizeof occ, "%s/%s", room, nick);
+    fx_out(s, fx_pres("unavailable", occ));
+    fx_self(s, "unavailable", occ);
+}
+
+/* The room's list holds exactly the given sessions' entries for it, each
+ * once, each with rpprev pointing at the pointer that points at it. */
+static void check_room_list(mj_tracker *tr, const char *room, mj_session **ss,
+                            int n)
+{
+    mj_istr *r = mj_room_find(tr, room, strlen(room), NULL);
+    int expected = 0;
+    for (int i = 0; i < n; i++)
+        expected += ss[i] != NULL;
+    if (r == NULL) {
+        CHECK_INT(expected, 0);
+        return;
+    }
+    CHECK_INT(r->refs, expected);
+    int seen = 0;
+    mj_entry **pp = &r->entries;
+    for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
+        if (e->rpprev != pp)
+            FAIL_AT("entry %d of %s: rpprev is not the previous link", seen,
+                    room);
+        pp = &e->rnext;
+        CHECK(e->room == r);
+        int found = 0;
+        for (int i = 0; i < n; i++)
+            if (ss[i] != NULL && ss[i] == e->sess) {
+                found = 1;
+                CHECK(mj_entry_find(ss[i], r) == e);
+            }
+        if (!found)
+            FAIL_AT("entry %d of %s: a session that left", seen, room);
+        if (++seen > expected)
+            break;
+    }
+    CHECK_INT(seen, expected);
+}
+
+/* Leaves at the head, tail and middle of a room's list, moves (a longer
+ * nick) of a middle, head and tail entry, and a session closing: the
+ * list stays exactly the sessions in the room. */
+TEST(room_list_survives_leaves_and_moves)
+{
+    enum { N = 40 };
+    mj_session *ss[N];
+    char jid[64], nicks[N][64];
+    mj_tracker *tr = fx_tracker();
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", i);
+        ss[i] = fx_session(tr, jid);
+        snprintf(nicks[i], sizeof nicks[i], "n%d", i);
+        join(ss[i], ROOM, nicks[i]);
+        join(ss[i], "other@muc.remote.example", nicks[i]);
+    }
+    check_room_list(tr, ROOM, ss, N);
+    /* the list is newest first: N - 1 is the head, 0 the tail */
+    const int leavers[] = {N - 1, 0, 20};
+    for (size_t k = 0; k < sizeof leavers / sizeof leavers[0]; k++) {
+        int i = leavers[k];
+        leave(ss[i], ROOM, nicks[i]);
+        ss[i] = NULL;
+        check_room_list(tr, ROOM, ss, N);
+    }
+    /* moves: a middle entry, the head, the tail, then the middle one
+     * again */
+    mj_istr *r = mj_room_find(tr, ROOM, strlen(ROOM), NULL);
+    const int movers[] = {21, 38, 1, 21};
+    for (size_t k = 0; k < sizeof movers / sizeof movers[0]; k++) {
+        int i = movers[k];
+        mj_entry *before = mj_entry_find(ss[i], r);
+        /* longer each time: every take moves */
+        snprintf(nicks[i], sizeof nicks[i], "n%d, %.*s", i, 20 + 10 * (int)k,
+                 "a much, much longer nick than before, and longer");
+        rename_to(ss[i], ROOM, nicks[i]);
+        CHECK_NICK(ss[i], ROOM, nicks[i]);
+        CHECK(mj_entry_find(ss[i], r) != before); /* it did move */
+        check_room_list(tr, ROOM, ss, N);
+    }
+    /* a moved entry leaves: its neighbours' links were kept */
+    leave(ss[21], ROOM, nicks[21]);
+    ss[21] = NULL;
+    check_room_list(tr, ROOM, ss, N);
+    /* a session closing takes its entries out of both rooms */
+    mj_session_close(ss[22]);
+    ss[22] = NULL;
+    check_room_list(tr, ROOM, ss, N);
+    /* the rest leave, newest first, then oldest first */
+    for (int i = N - 1; i >= N / 2; i--)
+        if (ss[i] != NULL) {
+            leave(ss[i], ROOM, nicks[i]);
+            ss[i] = NULL;
+            check_room_list(tr, ROOM, ss, N);
+        }
+    for (int i = 0; i < N / 2; i++)
+        if (ss[i] != NULL) {
+            leave(ss[i], ROOM, nicks[i]);
+            ss[i] = NULL;
+            check_room_list(tr, ROOM, ss, N);
+        }
+    CHECK(mj_room_find(tr, ROOM, strlen(ROOM), NULL) == NULL);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* ---- a link check after leaves and moves -------------------------------- */
+
+static int pings_of[64];
+static mj_session *sessions[64];
+
+static void count_pings(void *ud, const mj_event *ev)
+{
+    (void)ud;
+    if (ev->type != MJ_EV_PING_NEEDED)
+        return;
+    for (int i = 0; i < 64; i++)
+        if (sessions[i] == ev->session)
+            pings_of[i]++;
+}
+
+/* After leaves (head, middle, tail) and moves of the room's entries, a
+ * link check pings exactly the rooms still shown on the lost domain:
+ * once each, none of the ones left, none on another domain. */
+TEST(link_check_after_leaves_and_moves_visits_exactly_the_rooms_shown)
+{
+    enum { N = 30 };
+    char jid[64], nick[64];
+    mj_config cfg;
+    mj_tracker *tr = NULL;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = count_pings;
+    cfg.ping_budget = 1000;
+    fx_now = 1000;
+    CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", i);
+        sessions[i] = fx_session(tr, jid);
+        snprintf(nick, sizeof nick, "n%d", i);
+        join(sessions[i], ROOM, nick);
+        if (i % 3 == 0)
+            join(sessions[i], "elsewhere@muc.other.example", nick);
+    }
+    int left[N] = {0};
+    const int leavers[] = {N - 1, 0, 15, 16, 4};
+    for (size_t k = 0; k < sizeof leavers / sizeof leavers[0]; k++) {
+        int i = leavers[k];
+        snprintf(nick, sizeof nick, "n%d", i);
+        leave(sessions[i], ROOM, nick);
+        left[i] = 1;
+    }
+    rename_to(sessions[N - 2], ROOM, "the head's much longer nick");
+    rename_to(sessions[10], ROOM, "a middle entry's much longer nick");
+    rename_to(sessions[1], ROOM, "the tail's much longer nick");
+    memset(pings_of, 0, sizeof pings_of);
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    fx_now += cfg.ping_start_delay;
+    mj_tracker_tick(tr);
+    for (int i = 0; i < N; i++)
+        if (pings_of[i] != !left[i])
+            FAIL_AT("session %d (%s): %d pings", i,
+                    left[i] ? "left" : "in the room", pings_of[i]);
+    mj_tracker_free(tr);
+    memset(sessions, 0, sizeof sessions);
+}
+
+/* ---- cost --------------------------------------------------------------- */
+
+/* 20,000 sessions in one room (its local occupants): moving each entry to
+ * a longer nick, then leaving, costs what the joins cost, whatever the
+ * entry's place in the room's list. Before, both found the entry by
+ * walking the room's list from its newest entry, and the joins' order
+ * made every one walk to the tail: O(occupants) each, 51 and 20 times the
+ * joins here (8.5 us a leave in bench_core at 10,000 sessions). Relative
+ * to the joins, so that sanitizers and valgrind scale both. */
+TEST(crowded_room_leaves_and_moves_cost_what_joins_cost)
+{
+    enum { N = 20000 };
+    static mj_session *ss[N];
+    char jid[64], nick[64];
+    mj_tracker *tr = fx_tracker();
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", i);
+        ss[i] = fx_session(tr, jid);
+    }
+    double t0 = now_ms();
+    for (int i = 0; i < N; i++) {
+        snprintf(nick, sizeof nick, "n%d", i);
+        join(ss[i], ROOM, nick);
+    }
+    double t1 = now_ms();
+    for (int i = 0; i < N; i++) {
+        snprintf(nick, sizeof nick, "n%d with a longer nick", i);
+        rename_to(ss[i], ROOM, nick);
+    }
+    double t2 = now_ms();
+    for (int i = 0; i < N; i++) {
+        snprintf(nick, sizeof nick, "n%d with a longer nick", i);
+        leave(ss[i], ROOM, nick);
+    }
+    double t3 = now_ms();
+    double joins = t1 - t0, moves = t2 - t1, leaves = t3 - t2;
+    printf("store: 20,000 occupants of one room: joins %.1f ms, moves %.1f "
+           "ms, leaves %.1f ms\n",
+           joins, moves, leaves);
+    if (moves > 4 * joins || leaves > 4 * joins)
+        FAIL_AT("moves %.1f ms, leaves %.1f ms, the joins %.1f ms", moves,
+                leaves, joins);
+    CHECK(mj_room_find(tr, ROOM, strlen(ROOM), NULL) == NULL);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* ---- since -------------------------------------------------------------- */
+
+static double since_of(mj_session *s)
+{
+    mj_room_info info;
+    if (mj_session_room(s, ROOM, strlen(ROOM), &info) != MJ_OK)
+        return -1;
+    return info.since;
+}
+
+/* An entry's since shares its word with the mj_aux pointer and lives in
+ * the record while the entry has one: it stays the time of the last state
+ * change as the record comes (a timed state, an asked nick, ping work)
+ * and goes, and across a move. */
+TEST(since_survives_the_aux_record_coming_and_going)
+{
+    mj_tracker *tr = fx_tracker();
+    mj_session *s = fx_session(tr, "user@home.example/phone");
+    fx_now = 1000.25;
+    fx_join(s, ROOM "/Ann");
+    CHECK(since_of(s) == 1000.25); /* PENDING: in the record */
+    fx_now = 1001.5;
+    fx_self(s, "available", ROOM "/Ann");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(since_of(s) == 1001.5); /* back in the entry */
+    /* ping work makes a record while JOINED: since does not change */
+    fx_now = 1002;
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now = 1020;
+    mj_tracker_tick(tr);
+    CHECK(mj_entry_ping(mj_entry_find(
+              s, mj_room_find(tr, ROOM, strlen(ROOM), NULL))) != NULL);
+    CHECK(since_of(s) == 1001.5);
+    /* a nick change to a longer nick: CHANGING, then JOINED, moved */
+    fx_now = 1030.75;
+    fx_out(s, fx_pres("available", ROOM "/Ann, with a much longer nick"));
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK(since_of(s) == 1030.75);
+    fx_now = 1031;
+    fx_self(s, "available", ROOM "/Ann, with a much longer nick");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(since_of(s) == 1031);
+    /* restore sets it in either place */
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_CHANGING, S("A"),
+                                 S("B"), 17.5),
+              MJ_OK);
+    CHECK(since_of(s) == 17.5);
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED, S("A"),
+                                 S(NULL), 18.5),
+              MJ_OK);
+    CHECK(since_of(s) == 18.5);
+    CHECK(mj_entry_aux_of(mj_entry_find(
+              s, mj_room_find(tr, ROOM, strlen(ROOM), NULL))) == NULL);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+int main(void)
+{
+    RUN(room_list_survives_leaves_and_moves);
+    RUN(link_check_after_leaves_and_moves_visits_exactly_the_rooms_shown);
+    RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
+    RUN(since_survives_the_aux_record_coming_and_going);
+    return test_summary("store");
+}
