@@ -262,6 +262,11 @@ def callgrind_main(community, nclients, nrooms):
                 if not r["ok"]:
                     raise harness.HarnessError(f"Prosody logged errors: {r['errors']}")
                 counts[c] = (ir, r["presences"])
+                if c == "ours":
+                    keep = Path("build/bench/server-cg-ours.out")
+                    keep.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(dump, keep)
+                    binding_share(keep, r["presences"])
                 print(f"  callgrind {c:9s} {ir / 1e6:9.1f} M instructions for {r['presences']} "
                       f"presences received: {ir / r['presences'] / 1e3:.1f} k per presence "
                       f"(wall {r['wall']:.0f} s, {time.monotonic() - t0:.0f} s with start and stop)",
@@ -290,6 +295,37 @@ def callgrind_main(community, nclients, nrooms):
     print(f"@server.cg.clients={nclients}\n@server.cg.rooms={nrooms}\n"
           f"@server.cg.presences={base_pres}")
     return 0 if len(counts) == len(configs) else 1
+
+
+def binding_share(dump, presences):
+    """Where ours' instructions go inside Prosody, exactly: the inclusive
+    cost of the binding's entry points (mucjoins.so functions called from
+    Lua), per presence received. The rest of ours' difference to none is
+    the module's Lua (filters, timers) and run-to-run variation of
+    Prosody itself (timers, reads batching stanzas differently)."""
+    try:
+        out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
+                             capture_output=True, text=True, timeout=300).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        print(f"  callgrind ours: no per-function figures ({e})")
+        return
+    # the binding's entry points are its l_* functions (Lua and Prosody are
+    # stripped); a function shows on several lines (with and without its
+    # file): take each one's largest inclusive count
+    entry = re.compile(r"^\s*([\d,]+) \([^)]*\)\s+\S*:(l_\w+)(\s|$)")
+    best = {}
+    for line in out.splitlines():
+        m = entry.match(line)
+        if m:
+            n = int(m.group(1).replace(",", ""))
+            best[m.group(2)] = max(best.get(m.group(2), 0), n)
+    rows = [(n, f) for f, n in best.items()]
+    # no l_* entry point calls another: their sum is the binding's cost
+    total = sum(n for n, _ in rows)
+    print(f"  callgrind ours: the binding's entry points, inclusive: {total / presences:.0f} "
+          f"instructions per presence received; top: " +
+          ", ".join(f"{f} {n / presences:.0f}" for n, f in sorted(rows, reverse=True)[:5]))
+    print(f"@server.cg.ours.binding_per_presence={total / presences:.0f}")
 
 
 def _stop_on_signal(signum, _frame):
