@@ -579,7 +579,8 @@ static int reads_message(lua_State *L, int t, int outgoing)
     return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
 }
 
-/* One hook. The stack: the event (1), its stanza (2); what convert()
+/* One hook. The stack: the event (1; the tracker once feeding starts),
+ * its stanza (2); what convert()
  * would read again: attr (3), attr.type (4) and attr.to (5), nil when not
  * read here; then feed()'s arguments: the session (6), the stanza (7),
  * want (8). Incoming, the JID is attr.to itself (full_sessions is keyed
@@ -636,9 +637,18 @@ static int hook(lua_State *L, int outgoing, int message)
         }
     }
     lua_settop(L, 6);
+    /* The tracker, in place of the event (read no more), for the whole
+     * call: a finalizer run meanwhile (when feed() allocates) may rebind
+     * the hooks, which must neither mix two trackers nor let this one be
+     * collected under feed(). */
+    lua_pushvalue(L, lua_upvalueindex(UV_SELF));
+    lua_replace(L, 1);
+    u = lua_touserdata(L, 1);
+    if (u->tr == NULL || u->busy)
+        return 0;
     lua_pushvalue(L, 2);
     lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
-    n = feed(L, u, lua_upvalueindex(UV_SELF), 6, outgoing, &k);
+    n = feed(L, u, 1, 6, outgoing, &k);
     if (n == 1 && !lua_isnil(L, -1))
         return 0; /* applied by feed(), nobody to tell */
     /* events, or the core failed: the module's applied() */
