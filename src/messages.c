@@ -41,20 +41,6 @@ static int is_history(const mj_stanza *st, const mj_target *t)
     return 0;
 }
 
-/* mj_nick_equal() without preparing two ASCII nicks: Resourceprep maps
- * no ASCII byte (it only refuses the controls), so ASCII nicks that
- * differ as written differ prepared too, or do not prepare and are
- * compared as written. A message from another occupant, the common
- * case, is so told from one's own without Resourceprep. */
-static int nick_equal(mj_str a, const char *b, size_t blen)
-{
-    if (a.len == blen && memcmp(a.ptr, b, blen) == 0)
-        return 1;
-    if (mj_ascii(a.ptr, a.len) && mj_ascii(b, blen))
-        return 0;
-    return mj_nick_equal(a.ptr, a.len, b, blen);
-}
-
 static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     int *match)
 {
@@ -101,10 +87,12 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         *out = MJ_M_HISTORY;
         return MJ_OK;
     }
-    if (nick_equal(t.raw_res, e->nick, e->nick_len) ||
-        (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL &&
-         nick_equal(t.raw_res, mj_entry_pnick(e).ptr,
-                    mj_entry_pnick(e).len))) {
+    /* mj_nick_equal: printable ASCII nicks (the common case) are
+     * compared without Resourceprep */
+    mj_str asked = mj_entry_pnick(e);
+    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
+        (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
+         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

@@ -131,8 +131,6 @@ int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
 {
     char pa[MJ_PART_MAX + 1], pb[MJ_PART_MAX + 1];
     size_t la, lb;
-    if (alen == blen && memcmp(a, b, alen) == 0)
-        return 1;
     /* printable ASCII prepares to itself: two such nicks that differ as
      * written differ prepared */
     if (mj_res_plain(a, alen) && mj_res_plain(b, blen))

@@ -27,8 +27,9 @@ typedef struct mj_target {
  * outcome to report (bad-jid / limit; counted and logged once). */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 
-/* Compare two nicks prepared (Resourceprep); 1 when equal. Unpreparable
- * nicks compare bytewise. */
+/* mj_nick_equal() for two nicks whose bytes differ: 1 when they are equal
+ * once prepared (Resourceprep); 0 when either does not prepare (so
+ * unpreparable nicks compare bytewise). */
 int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
                            size_t blen);
 static inline int mj_nick_equal(const char *a, size_t alen, const char *b,
