@@ -563,20 +563,32 @@ static int set_seen(lua_State *L)
     return 0;
 }
 
-/* Whether the core reads a message of the type at index t (any value:
- * what convert() makes of it). */
+/* Whether the core reads a stanza named (name, nlen) of the type (type,
+ * tlen; NULL: none), sent or received: mj_stanza_needs() of the library's
+ * reading of the two. Only the kind and type are set and read, so the
+ * view is not cleared (this runs for every message a session sends or
+ * receives). What mj.reads() answers and the message hooks skip by. */
+static int core_reads(const char *name, size_t nlen, const char *type,
+                      size_t tlen, int outgoing)
+{
+    mj_stanza st;
+
+    if (!mj_stanza_set_kind(&st, name, nlen))
+        return 0;
+    mj_stanza_set_type(&st, type, tlen);
+    return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
+}
+
+/* The same for a message whose type is the value at index t (anything
+ * but a string counts as no type, as convert() reads it). */
 static int reads_message(lua_State *L, int t, int outgoing)
 {
     size_t len = 0;
     const char *s = NULL;
-    mj_stanza st;
 
     if (lua_type(L, t) == LUA_TSTRING)
         s = lua_tolstring(L, t, &len);
-    mj_stanza_init(&st);
-    mj_stanza_set_kind(&st, "message", 7);
-    mj_stanza_set_type(&st, s, len);
-    return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
+    return core_reads("message", 7, s, len, outgoing);
 }
 
 /* One hook. The stack: the event (1; the tracker once feeding starts),
@@ -819,13 +831,9 @@ static int l_reads(lua_State *L)
     size_t nlen, tlen = 0;
     const char *name = luaL_checklstring(L, 1, &nlen);
     const char *type = luaL_optlstring(L, 2, NULL, &tlen);
-    mj_stanza st;
 
-    mj_stanza_init(&st);
-    lua_pushboolean(
-        L, mj_stanza_set_kind(&st, name, nlen) &&
-               (mj_stanza_set_type(&st, type, tlen),
-                mj_stanza_needs(lua_toboolean(L, 3), st.kind, st.type) != 0));
+    lua_pushboolean(L,
+                    core_reads(name, nlen, type, tlen, lua_toboolean(L, 3)));
     return 1;
 }
 
