@@ -186,8 +186,8 @@ int l_close(lua_State *L)
     const char *jid = luaL_checklstring(L, 2, &jlen);
     mj_session *s;
 
-    /* for cache_forget and build, before s is found: nothing between
-     * finding s and closing it may run the collector unguarded */
+    /* for build, before s is found: nothing between finding s and
+     * closing it may run the collector unguarded */
     if (!reserve_stack(L, u, 12))
         return luaL_error(L, "mucjoins: stack overflow");
     col_reset(&u->col);
@@ -196,10 +196,7 @@ int l_close(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    if (cache_forget(L, u, 2, s) != LUA_OK) {
-        col_reset(&u->col);
-        return lua_error(L); /* nothing changed */
-    }
+    cache_forget(u, s);
     mj_session_close(s);
     build(L, u, NULL, NULL, 2);
     return 1;
@@ -283,7 +280,8 @@ int l_stats(lua_State *L)
     STAT(changing);
     STAT(leaving);
     STAT(distinct_rooms);
-    STAT(bytes);
+    lua_pushinteger(L, (lua_Integer)(s.bytes + scache_bytes(u)));
+    lua_setfield(L, -2, "bytes"); /* the core's and the session cache's */
     STAT(joins);
     STAT(leaves);
     STAT(join_failures);

@@ -5,138 +5,201 @@
 #include "mucjoins_lua.h"
 
 /*
- * Session handles, cached by JID. The tracker's user value is a table
- * full_jid -> light userdata (mj_session *), so that the module's calls,
- * which always pass the same session.full_jid string, skip
- * mj_session_find(): one raw table lookup instead of preparing and hashing
- * the JID. Invariants: a handle is cached only under the very bytes it was
- * opened with (mj_session_jid()), so one key per handle; and every
- * mj_session_close() of this binding first removes that key and clears
- * u->last, the handle of the previous call, checked first (l_close;
- * l_restore only closes a session it has just opened, never cached).
- * Handles live until mj_session_close() or mj_tracker_free(), and the table
- * goes with the tracker, so a cached handle is never dangling, across a
- * module reload too (the module keeps the tracker, and so its cache).
+ * Session handles, cached by the bytes of their JID in a C table owned by
+ * the tracker userdata (struct scache), so that the module's calls, which
+ * always pass the same session.full_jid bytes, skip mj_session_find(): a
+ * cheap hash of the bytes, a compare of hashes and one of bytes instead of
+ * preparing the JID and hashing it with SipHash, and no Lua API call.
+ *
+ * The table is a cache, not an index: a handle sits in one of the SC_WAY
+ * slots from the one its hash picks (open addressing, probes bounded), and
+ * when all of them are taken it replaces the first. Its hash is keyed per
+ * tracker but cheap: JIDs made to collide (a local user can choose
+ * resources) only make lookups miss, and a miss costs what the core's own
+ * lookup costs, the path every stanza took before the cache; no lookup
+ * looks at more than SC_WAY slots. A hit is accepted only when the
+ * handle's own JID (mj_session_jid()) has exactly the bytes asked for.
+ *
+ * Invariants: a handle is cached only under the very bytes it was opened
+ * with, so in the SC_WAY slots its bytes pick; and every
+ * mj_session_close() of this binding first clears its slot and u->last
+ * (the handle of the previous call, checked first) through cache_forget()
+ * (l_close; l_restore only closes a session it has just opened, never
+ * cached). Handles live until mj_session_close() or mj_tracker_free(), and
+ * the cache goes with the tracker, so a cached handle is never dangling,
+ * across a module reload too (the module keeps the tracker, and so its
+ * cache). The slots come from Lua's allocator function (which never runs
+ * the collector); when it fails, the cache simply stays as it is. Its
+ * bytes are counted in t:stats().bytes.
  */
 
-/* Protected: (cache, jid, handle) -> cache[jid] = handle (may grow it). */
-static int cache_put(lua_State *L)
-{
-    lua_settop(L, 3);
-    lua_rawset(L, 1);
-    return 0;
-}
+/* The table doubles while half of its slots are in use, from SC_MIN
+ * slots; it never shrinks (its size follows the largest number of
+ * sessions cached at once: 32 to 64 bytes each). */
+#define SC_MIN 64
+#define SC_WAY 8
+_Static_assert(SC_MIN >= SC_WAY, "a probe window fits in the table");
 
-/* The cached session of the JID string at index jid (u->last, else the
- * cache table: the user value of the tracker at index self), or NULL.
- * Allocates nothing, never raises. */
-mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid)
+static uint64_t sc_hash(uint64_t seed, const char *p, size_t len)
 {
-    size_t len;
-    const char *p = lua_tolstring(L, jid, &len);
-    mj_session *s = NULL;
-    mj_str sj;
+    uint64_t h = seed ^ len, w;
 
-    if (u->last != NULL) { /* presences come in bursts per session */
-        sj = mj_session_jid(u->last);
-        if (sj.len == len && memcmp(sj.ptr, p, len) == 0)
-            return u->last;
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15u;
+        h ^= h >> 32;
+        p += 8;
+        len -= 8;
     }
-    lua_getiuservalue(L, self, 1);
-    lua_pushvalue(L, jid);
-    if (lua_rawget(L, -2) == LUA_TLIGHTUSERDATA)
-        s = u->last = lua_touserdata(L, -1);
-    lua_pop(L, 2);
-    return s;
+    w = 0;
+    memcpy(&w, p, len);
+    h ^= w;
+    /* the whole word into the low bits the mask keeps (murmur3's fmix64) */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 33);
 }
 
-/* Cache s, which the core found or opened for the JID string at index
- * jid, when the JID's bytes are the ones it was opened with. Never raises
- * (out of memory: simply not cached). Needs 5 free stack slots. */
-void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
-                      int jid)
+static int same_jid(const mj_session *s, const char *p, size_t len)
 {
-    size_t len;
-    const char *p = lua_tolstring(L, jid, &len);
-    int top = lua_gettop(L);
     mj_str sj = mj_session_jid(s);
 
-    if (sj.len != len || memcmp(sj.ptr, p, len) != 0)
-        return;
-    u->last = s;
-    if (lua_getiuservalue(L, self, 1) == LUA_TTABLE) {
-        lua_pushcfunction(L, cache_put);
-        lua_pushvalue(L, top + 1);
-        lua_pushvalue(L, jid);
-        lua_pushlightuserdata(L, s);
-        protected_call(L, u, 3, 0);
-    }
-    lua_settop(L, top);
+    return sj.len == len && memcmp(sj.ptr, p, len) == 0;
 }
 
-/* The session of the JID string at index 2: cached, else found and
- * cached. Returns a core error code; never raises. Core log records of
- * the lookup stay in the collector. The stack is left as it was (needs 5
- * free slots). */
+void scache_free(struct tracker *u)
+{
+    struct scache *c = &u->sc;
+
+    if (c->slot != NULL)
+        u->col.alloc(u->col.alloc_ud, c->slot, (c->mask + 1) * sizeof *c->slot,
+                     0);
+    c->slot = NULL;
+    c->mask = 0;
+    c->used = 0;
+}
+
+size_t scache_bytes(const struct tracker *u)
+{
+    return u->sc.slot == NULL ? 0 : (u->sc.mask + 1) * sizeof *u->sc.slot;
+}
+
+mj_session *session_cached(struct tracker *u, const char *p, size_t len)
+{
+    const struct scache *c = &u->sc;
+    const struct scslot *e;
+    uint64_t h;
+    size_t i, k;
+
+    if (u->last != NULL && same_jid(u->last, p, len))
+        return u->last; /* presences come in bursts per session */
+    if (c->slot == NULL)
+        return NULL;
+    h = sc_hash(c->seed, p, len);
+    for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
+        e = &c->slot[i & c->mask];
+        if (e->h == h && e->s != NULL && same_jid(e->s, p, len))
+            return u->last = e->s;
+    }
+    return NULL;
+}
+
+/* Put s, whose hash is h, into the table slot[0..mask] (not grown);
+ * returns 1 if it took an empty slot. */
+static int sc_put(struct scslot *slot, size_t mask, uint64_t h, mj_session *s)
+{
+    struct scslot *free = NULL, *e;
+    size_t i, k;
+
+    for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
+        e = &slot[i & mask];
+        if (e->s == s)
+            return 0;
+        if (e->s == NULL && free == NULL)
+            free = e;
+    }
+    e = free != NULL ? free : &slot[h & mask]; /* full: replaces one */
+    e->s = s;
+    e->h = h;
+    return free != NULL;
+}
+
+/* Double the table (or make the first one); 0 if the allocator failed. */
+static int sc_grow(struct tracker *u)
+{
+    struct scache *c = &u->sc;
+    size_t old = c->slot == NULL ? 0 : c->mask + 1;
+    size_t n = old == 0 ? SC_MIN : 2 * old, i, used = 0;
+    struct scslot *slot;
+
+    if (n > SIZE_MAX / sizeof *slot / 2)
+        return 0;
+    slot = u->col.alloc(u->col.alloc_ud, NULL, 0, n * sizeof *slot);
+    if (slot == NULL)
+        return 0;
+    memset(slot, 0, n * sizeof *slot);
+    if (old == 0) /* ASLR makes both addresses differ from run to run */
+        c->seed =
+            sc_hash((uint64_t)(uintptr_t)u, (const char *)&slot, sizeof slot);
+    for (i = 0; i < old; i++)
+        if (c->slot[i].s != NULL)
+            used += (size_t)sc_put(slot, n - 1, c->slot[i].h, c->slot[i].s);
+    scache_free(u);
+    c->slot = slot;
+    c->mask = n - 1;
+    c->used = used;
+    return 1;
+}
+
+void session_remember(struct tracker *u, mj_session *s, const char *p,
+                      size_t len)
+{
+    struct scache *c = &u->sc;
+
+    if (!same_jid(s, p, len))
+        return;
+    u->last = s;
+    if ((c->slot == NULL || c->used >= (c->mask + 1) / 2) && !sc_grow(u) &&
+        c->slot == NULL)
+        return; /* out of memory: not cached */
+    c->used += (size_t)sc_put(c->slot, c->mask, sc_hash(c->seed, p, len), s);
+}
+
 int session_of(lua_State *L, struct tracker *u, mj_session **out)
 {
     size_t len;
     const char *jid = lua_tolstring(L, 2, &len);
     int rc;
 
-    *out = session_cached(L, u, 1, 2);
+    *out = session_cached(u, jid, len);
     if (*out != NULL)
         return MJ_OK;
     rc = mj_session_find(u->tr, jid, len, out);
     if (rc == MJ_OK)
-        session_remember(L, u, 1, *out, 2);
+        session_remember(u, *out, jid, len);
     return rc;
 }
 
-/* Protected: (tracker, jid, session) -> drops the session's cache entry.
- * The JID is the one the caller gave: its bytes are usually the key's,
- * which then needs no new string. */
-static int forget(lua_State *L)
+void cache_forget(struct tracker *u, const mj_session *s)
 {
-    const mj_session *s = lua_touserdata(L, 3);
-    mj_str sj = mj_session_jid(s);
-    size_t len;
-    const char *jid = lua_tolstring(L, 2, &len);
-    int cache;
+    struct scache *c = &u->sc;
+    mj_str sj;
+    uint64_t h;
+    size_t i, k;
 
-    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
-        return 0;
-    cache = lua_gettop(L);
-    if (jid != NULL && sj.len == len && memcmp(sj.ptr, jid, len) == 0)
-        lua_pushvalue(L, 2);
-    else
-        lua_pushlstring(L, sj.ptr, sj.len); /* may allocate: collect */
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, cache) != LUA_TNIL) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        lua_rawset(L, cache); /* an existing key: no allocation */
-    }
-    return 0;
-}
-
-/* Before closing s: drop its cache entry, with the tracker busy (making
- * the key may run the collector, and a finalizer must not reach the
- * tracker, let alone close s, while s is about to be closed here).
- * Returns the lua_pcall status; on error (lack of memory, before
- * anything changed) the error is on the stack. */
-int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
-                 const mj_session *s)
-{
     if (u->last == s)
         u->last = NULL;
-    if (!reserve_stack(L, u, 8)) {
-        lua_pushliteral(L, "mucjoins: stack overflow");
-        return LUA_ERRMEM;
+    if (c->slot == NULL)
+        return;
+    sj = mj_session_jid(s);
+    h = sc_hash(c->seed, sj.ptr, sj.len);
+    for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
+        if (c->slot[i & c->mask].s == s) {
+            c->slot[i & c->mask].s = NULL;
+            c->slot[i & c->mask].h = 0;
+            c->used--;
+        }
     }
-    lua_pushcfunction(L, forget); /* a light C function: no allocation */
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, jid_idx);
-    lua_pushlightuserdata(L, (void *)s);
-    return protected_call(L, u, 3, 0);
 }

@@ -31,7 +31,8 @@
  * (out of memory, or a session JID that does not prepare for outgoing).
  * Given a tracker, a string and a table they never raise, and when nothing
  * was recorded they return the outcome alone and allocate nothing (the
- * module's hot path). Sessions are cached by JID string (session_of()).
+ * module's hot path). Session handles are cached by the bytes of their
+ * JID (mj_sessions.c).
  * outgoing creates a session only for a join (mj_tracker_outgoing):
  * what a closed session still sends creates nothing.
  * Given Prosody's session table instead of the JID (session.full_jid is
@@ -315,13 +316,11 @@ static int l_new(lua_State *L)
 
     mj_config_init(&cfg);
     read_config(L, 1, &cfg);
-    u = lua_newuserdatauv(L, sizeof *u, 1);
+    u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
     u->magic = &tracker_key;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
     lua_setmetatable(L, -2);
-    lua_newtable(L); /* the session cache (session_of) */
-    lua_setiuservalue(L, -2, 1);
 
     u->col.alloc = lua_getallocf(L, &u->col.alloc_ud);
     cfg.alloc = u->col.alloc;
@@ -367,7 +366,7 @@ static int l_configure(lua_State *L)
  * about rooms is written to session.rooms_joined here (apply_events) and
  * the events are returned only when want is true or a record needs the
  * module. */
-static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
+static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
                 const struct known *k)
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
@@ -377,13 +376,17 @@ static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
     int rc, want, jid = a, sess = 0;
+    size_t len;
+    const char *p;
 
     if (lua_type(L, a + 1) != LUA_TTABLE)
         luaL_checktype(L, a + 1, LUA_TTABLE); /* raises */
     want = lua_toboolean(L, a + 2);
     if (lua_gettop(L) != a + 2)
         lua_settop(L, a + 2);
-    if (lua_type(L, a) == LUA_TTABLE && k != NULL && k->jid != 0) {
+    if (k != NULL && k->lazy) {
+        jid = k->jid; /* the session table is read when needed, below */
+    } else if (lua_type(L, a) == LUA_TTABLE && k != NULL && k->jid != 0) {
         sess = a;
         jid = k->jid;
     } else if (lua_type(L, a) == LUA_TTABLE) {
@@ -411,7 +414,8 @@ static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
         return 2;
     }
 
-    s = session_cached(L, u, self, jid);
+    p = lua_tolstring(L, jid, &len);
+    s = session_cached(u, p, len);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
@@ -419,13 +423,10 @@ static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
     } else {
         /* the core finds the session; it creates one only for a join
          * (never for what a closed session still sends) */
-        size_t len;
-        const char *p = lua_tolstring(L, jid, &len);
-
         rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
                       : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
         if (s != NULL)
-            session_remember(L, u, self, s, jid); /* protected; kept */
+            session_remember(u, s, p, len);
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
@@ -448,6 +449,16 @@ static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
         return 1;
     }
     lua_settop(L, a + 3);
+    if (k != NULL && k->lazy) {
+        /* the session table, now that it is needed */
+        lua_pushvalue(L, jid);
+        if (lua_rawget(L, lua_upvalueindex(UV_SESSIONS)) == LUA_TTABLE) {
+            lua_replace(L, a);
+            sess = a;
+        } else {
+            lua_pop(L, 1);
+        }
+    }
     push_outcome(L, oc);
     if (sess != 0) {
         /* (apply_events, tracker, session, jid, want) */
@@ -474,12 +485,12 @@ static int feed(lua_State *L, struct tracker *u, int self, int a, int outgoing,
 
 static int l_outgoing(lua_State *L)
 {
-    return feed(L, check_tracker(L), 1, 2, 1, NULL);
+    return feed(L, check_tracker(L), 2, 1, NULL);
 }
 
 static int l_incoming(lua_State *L)
 {
-    return feed(L, check_tracker(L), 1, 2, 0, NULL);
+    return feed(L, check_tracker(L), 2, 0, NULL);
 }
 
 /* The tracker of a bound feeder (its upvalue UV_SELF, put there by
@@ -498,12 +509,12 @@ static struct tracker *bound_tracker(lua_State *L)
 
 static int l_bound_outgoing(lua_State *L)
 {
-    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1, 1, NULL);
+    return feed(L, bound_tracker(L), 1, 1, NULL);
 }
 
 static int l_bound_incoming(lua_State *L)
 {
-    return feed(L, bound_tracker(L), lua_upvalueindex(UV_SELF), 1, 0, NULL);
+    return feed(L, bound_tracker(L), 1, 0, NULL);
 }
 
 /* t:feeders() -> outgoing, incoming: t:outgoing and t:incoming bound to
@@ -534,9 +545,11 @@ static int l_feeders(lua_State *L)
  *   hooks.outgoing(event): event.origin, a "c2s" session not destroyed,
  *     feeds t:outgoing(origin, event.stanza, want)
  *   hooks.incoming(event): the session full_sessions[stanza.attr.to]
- *     whose host is host; an error presence is first recorded as
- *     seen[stanza] = true (the module's join-error filter reads it); then
- *     t:incoming(session, stanza, want)
+ *     whose host is host (when attr.to is the JID of a session the
+ *     tracker has cached, which is one of those, full_sessions is read
+ *     only if the core reports something); an error presence is first
+ *     recorded as seen[stanza] = true (the module's join-error filter
+ *     reads it); then t:incoming(session, stanza, want)
  *   hooks.outgoing_message, hooks.incoming_message: the same, after
  *     skipping the types the core never reads (mj_stanza_needs(), what
  *     mj.reads tells)
@@ -602,6 +615,8 @@ static int hook(lua_State *L, int outgoing, int message)
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
     struct known k = {0};
     int n;
+    size_t tolen;
+    const char *to;
 
     /* the kind: Prosody's event names are made of the stanza's name */
     k.has_kind = 1;
@@ -635,12 +650,21 @@ static int hook(lua_State *L, int outgoing, int message)
             return 0;
         k.to = 5;
         k.jid = 5;
-        lua_pushvalue(L, 5);
-        if (lua_rawget(L, lua_upvalueindex(UV_SESSIONS)) != LUA_TTABLE)
-            return 0; /* 6 */
-        rawkey(L, 6, UV_HOST);
-        if (!lua_rawequal(L, -1, lua_upvalueindex(UV_MODULE_HOST)))
-            return 0;
+        to = lua_tolstring(L, 5, &tolen);
+        if (session_cached(u, to, tolen) != NULL) {
+            /* a session the core tracks: one of this host's in
+             * full_sessions (its handle lives from its first join to its
+             * resource-unbind), read from there only if needed */
+            lua_pushnil(L); /* 6 */
+            k.lazy = 1;
+        } else {
+            lua_pushvalue(L, 5);
+            if (lua_rawget(L, lua_upvalueindex(UV_SESSIONS)) != LUA_TTABLE)
+                return 0; /* 6 */
+            rawkey(L, 6, UV_HOST);
+            if (!lua_rawequal(L, -1, lua_upvalueindex(UV_MODULE_HOST)))
+                return 0;
+        }
         if (lua_rawequal(L, 4, lua_upvalueindex(UV_ERROR_TYPE))) {
             lua_pushcfunction(L, set_seen);
             lua_pushvalue(L, lua_upvalueindex(UV_SEEN));
@@ -660,7 +684,7 @@ static int hook(lua_State *L, int outgoing, int message)
         return 0;
     lua_pushvalue(L, 2);
     lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
-    n = feed(L, u, 1, 6, outgoing, &k);
+    n = feed(L, u, 6, outgoing, &k);
     if (n == 1 && !lua_isnil(L, -1))
         return 0; /* applied by feed(), nobody to tell */
     /* events, or the core failed: the module's applied() */
@@ -782,6 +806,7 @@ static int l_gc(lua_State *L)
     mj_tracker_free(u->tr);
     u->tr = NULL;
     u->last = NULL;
+    scache_free(u);
     col_free(&u->col);
     return 0;
 }

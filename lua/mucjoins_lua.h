@@ -174,6 +174,19 @@ extern const char *const uv_keys[];
 /* ---------------------------------------------------------------------- */
 /* The tracker userdata (mucjoins_lua.c)                                   */
 
+/* The session handle cache (mj_sessions.c): slot[0..mask], NULL when
+ * none yet; used: slots holding a handle. */
+struct scslot {
+    mj_session *s; /* NULL: empty */
+    uint64_t h;    /* the hash of its JID's bytes */
+};
+
+struct scache {
+    struct scslot *slot;
+    size_t mask, used;
+    uint64_t seed;
+};
+
 struct tracker {
     const void *magic; /* &tracker_key of this copy (check_tracker) */
     mj_tracker *tr;    /* NULL once freed */
@@ -181,7 +194,8 @@ struct tracker {
     mj_config cfg;     /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
-    mj_session *last; /* the session of the last session_of(), or NULL */
+    mj_session *last; /* the session of the last lookup, or NULL */
+    struct scache sc;
 };
 
 /* Methods only: the tracker at index 1, checked; misuse raises. */
@@ -201,15 +215,22 @@ void build(lua_State *L, struct tracker *u, lua_CFunction fn, void *arg,
 /* ---------------------------------------------------------------------- */
 /* The session handle cache (mj_sessions.c)                                */
 
-/* Never raise; the tracker is at index self (a method's 1, or a bound
- * feeder's upvalue), the JID string at index jid (session_of: 1 and 2). */
-mj_session *session_cached(lua_State *L, struct tracker *u, int self, int jid);
-void session_remember(lua_State *L, struct tracker *u, int self, mj_session *s,
-                      int jid);
+/* None of these raises or calls the Lua API (session_of reads the JID
+ * at index 2). session_cached: the cached handle of the JID with exactly
+ * these bytes, or NULL. session_remember: cache s, which the core found or
+ * opened for these bytes (not cached when they are not its own). */
+mj_session *session_cached(struct tracker *u, const char *jid, size_t len);
+void session_remember(struct tracker *u, mj_session *s, const char *jid,
+                      size_t len);
+/* The session of the JID string at index 2: cached, else found and
+ * cached. Returns a core error code; core log records of the lookup stay
+ * in the collector. */
 int session_of(lua_State *L, struct tracker *u, mj_session **out);
-/* Before closing s: drop its cache entry (returns the lua_pcall status). */
-int cache_forget(lua_State *L, struct tracker *u, int jid_idx,
-                 const mj_session *s);
+/* Before closing s: drop it from the cache. */
+void cache_forget(struct tracker *u, const mj_session *s);
+/* The cache's bytes (t:stats().bytes adds them); freeing it (l_gc). */
+size_t scache_bytes(const struct tracker *u);
+void scache_free(struct tracker *u);
 
 /* ---------------------------------------------------------------------- */
 /* Methods (mj_methods.c)                                                  */
@@ -299,6 +320,10 @@ struct known {
     int attrs, type, to, jid;
     int has_kind;
     mj_kind kind;
+    /* feed() only: the session argument is nil, to be read as
+     * full_sessions[JID] (the hooks' upvalue) only when the core reports
+     * something: the JID is one of a session the cache holds */
+    int lazy;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,

@@ -305,6 +305,38 @@ test("cached session handles: closing under another spelling forgets the cached 
 	end
 end)
 
+-- The cache is a C table that grows with the sessions (several
+-- doublings here) and replaces an entry only when its probe window is
+-- full: every session keeps being found, closed ones are never found.
+test("cached session handles: thousands of sessions, closed half, reopened", function()
+	local t = mj.new()
+	local N = 3000
+	local function jid(i) return "user" .. i .. "@example.org/res" .. (i % 7) end
+	local bytes0 = t:stats().bytes
+	for i = 1, N do
+		eq(t:outgoing(jid(i), join(ROOM .. "/n" .. i)), "changed", "join " .. i)
+	end
+	truthy(t:stats().bytes >= bytes0 + N * 16, "the cache's bytes are counted")
+	for i = 1, N do
+		eq(t:incoming(jid(i), self_presence(ROOM .. "/n" .. i)), "changed", "self-presence " .. i)
+	end
+	for i = 1, N, 2 do
+		eq(#of_type(t:close(jid(i)), "left"), 1, "closed " .. i)
+	end
+	for i = 1, N do
+		local want = i % 2 == 1 and "forged" or "unchanged"
+		eq(t:incoming(jid(i), self_presence(ROOM .. "/n" .. i)), want, "after the closes " .. i)
+	end
+	for i = 1, N, 2 do
+		eq(t:outgoing(jid(i), join(ROOM .. "/m" .. i)), "changed", "rejoin " .. i)
+		eq(t:incoming(jid(i), self_presence(ROOM .. "/m" .. i)), "changed", "rejoined " .. i)
+	end
+	eq(#t:sessions(), N, "every session")
+	for i = 1, N do
+		eq(t:nick(jid(i), ROOM), (i % 2 == 1 and "m" or "n") .. i, "nick " .. i)
+	end
+end)
+
 test("a stanza that is not presence/message/iq is ignored without a session", function()
 	local t = mj.new()
 	for _, s in ipairs({ st.stanza("foo", { to = ROOM .. "/x" }), { name = 5 }, {}, { name = "presence " } }) do
@@ -1005,6 +1037,38 @@ test("t:hooks(): ignored, malformed and failing paths return nothing and never r
 	raises("table expected", t.hooks, t, nil, "example.org", {}, print)
 	raises("string expected", t.hooks, t, {}, nil, {}, print)
 	raises("function expected", t.hooks, t, {}, "example.org", {}, nil)
+end)
+
+-- A session the tracker caches is one of this host's in full_sessions
+-- (from its first join to its resource-unbind): its presences go straight
+-- to the core, and full_sessions is read only when the core reports
+-- something, to write rooms_joined and call applied with it.
+test("t:hooks(): a tracked session's presences read full_sessions only for what the core reports", function()
+	local t = mj.new({})
+	local full_sessions, calls = {}, {}
+	local hooks = t:hooks(full_sessions, "example.org", {}, function(...)
+		calls[#calls + 1] = table.pack(...)
+	end)
+	hooks.listen(false)
+	local session = hooked_session(full_sessions, SESS)
+	hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Alice") })
+	full_sessions[SESS] = nil -- as if gone without its resource-unbind
+	local other = st.presence({ from = ROOM .. "/bob", to = SESS })
+		:tag("x", { xmlns = NS_MUC_USER }):tag("item", { role = "participant" }):up():up()
+	eq(hook_returns(hooks.incoming, { stanza = other }), 0, "another occupant")
+	eq(#calls, 0, "nothing reported")
+	eq(hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Alice") }), 0, "self-presence")
+	eq(#calls, 1, "applied called: no session table to write to")
+	eq(calls[1][2], nil, "without a session")
+	eq(#of_type(calls[1][5], "joined"), 1, "the joined event")
+	eq(session.rooms_joined, nil, "nothing written")
+	eq(t:nick(SESS, ROOM), "Alice", "tracked")
+	full_sessions[SESS] = session
+	local ROOM2 = "second@muc.example.org"
+	hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM2 .. "/Al") })
+	eq(hook_returns(hooks.incoming, { stanza = self_presence(ROOM2 .. "/Al") }), 0, "joined another room")
+	eq(session.rooms_joined[ROOM2], "Al", "written once the session is there")
+	eq(#calls, 1, "applied not called again")
 end)
 
 test("t:hooks(): a finalizer rebinding the hooks during a hook leaves that call on its tracker", function()
