@@ -2,7 +2,7 @@
 the community module and with no tracking, on a real MUC.
 
     /usr/bin/python3 bench/bench_server.py COMMUNITY_MODULES_DIR|- [runs] [clients] [rooms] [rounds]
-    /usr/bin/python3 bench/bench_server.py --callgrind COMMUNITY_MODULES_DIR|- [clients] [rooms]
+    /usr/bin/python3 bench/bench_server.py --callgrind COMMUNITY_MODULES_DIR|- [clients] [rooms] [rounds]
 
 COMMUNITY_MODULES_DIR holds mod_track_muc_joins/ of Debian's
 prosody-modules ("-": skip that configuration). Uses the integration
@@ -24,13 +24,23 @@ medians over the runs, and the median of each configuration's CPU over no
 tracking's in the same run (paired, which cancels most of the drift of a
 shared machine).
 
---callgrind: each configuration once, one after the other, Prosody under
-valgrind's callgrind (a smaller workload, 20 clients x 20 rooms by default,
-~3 minutes for the three): the instructions Prosody executes for the
-workload -- instrumentation off until the clients are logged in, then
-switched on, counters zeroed before and dumped after the workload with
-callgrind_control -- per presence received, and over no tracking's. Exact
-where CPU time is noisy.
+--callgrind: Prosody under valgrind's callgrind, one configuration at a
+time (a smaller workload, 20 clients x 20 rooms by default, ~50 s a run):
+the instructions Prosody executes for the workload -- instrumentation off
+until the clients are logged in, then switched on, counters zeroed before
+and dumped after the workload with callgrind_control -- per presence
+received. Exact where CPU time is noisy, yet Prosody's own total varies by
+~0.3 % from run to run (timers, reads batching stanzas differently), as
+much as the 1 % target can tolerate: so `rounds` rounds (3 by default,
+~5 minutes), each running none and ours one after the other (none first
+in odd rounds, ours first in even ones) and giving ours' instructions per
+presence over none's, paired. Reported: every round's ratio, the median
+of the paired ratios (the verdict), their min..max and the median of the
+rounds' per-presence differences; for each ours run the binding's share
+(the inclusive cost of its l_* entry points), and their median. The dump
+of ours' run in the median round is kept in build/bench/server-cg-ours.out.
+The community module runs once, in the first round, and is given over
+the median of none's runs (for scale: it is far above 1 %).
 
 Every configuration's server is checked through its admin shell: the
 module loaded from the intended file (or, for none, not loaded). Servers
@@ -226,14 +236,18 @@ def callgrind_control(pid, *args):
                                    f"({r.returncode}): {(r.stdout + r.stderr).strip()[-300:]}")
 
 
-def callgrind_main(community, nclients, nrooms):
-    """Each configuration once with Prosody under callgrind: the
-    instructions Prosody executes for the workload. Prosody starts with
-    instrumentation off (startup and the clients' logins are not counted
-    and run faster); callgrind_control switches it on and zeroes the
-    counters before the workload and dumps them after it. Exact where CPU
-    time is noisy (timers and idle wake-ups add a little)."""
-    configs = ["none", "community", "ours"] if community != "-" else ["none", "ours"]
+def callgrind_main(community, nclients, nrooms, rounds):
+    """`rounds` rounds with Prosody under callgrind: in each, no tracking
+    and ours one after the other, none first in odd rounds and ours first
+    in even ones; the community module once, in the first round (far
+    above 1 %, for scale). Prosody starts with instrumentation off
+    (startup and the clients' logins are not counted and run faster);
+    callgrind_control switches it on and zeroes the counters before the
+    workload and dumps them after it. Exact where CPU time is noisy, but
+    Prosody's own total still varies by a few tenths of a percent from
+    run to run (timers, reads batching stanzas differently): each round
+    gives ours' instructions per presence over none's (paired), and the
+    verdict is the median of those paired ratios."""
     # Prosody is ~50x slower under callgrind: the harness's waits are longer
     harness.WAIT = max(harness.WAIT, 60)
     wrap = Path(tempfile.mkdtemp(prefix="mucjoins-cgwrap-"))
@@ -243,58 +257,116 @@ def callgrind_main(community, nclients, nrooms):
     (wrap / "prosody").chmod(0o755)
     os.environ["PATH"] = f"{wrap}:{os.environ['PATH']}"
     lt = LoopThread()
-    counts = {}
+    # runs[(config, round)] = {"ir", "presences", "pp" (per presence),
+    # "dump", "binding" (ours: the binding's share per presence)}
+    runs = {}
+    planned = 0
     t_start = time.monotonic()
+
+    def run(c, rnd):
+        out = wrap / f"cg-{c}-{rnd}.out"
+        os.environ["MUCJOINS_CG_OUT"] = str(out)
+        st = None
+        t0 = time.monotonic()
+        try:
+            st = Setup(lt, c, community, nclients)
+            callgrind_control(st.pid, "-i", "on")
+            callgrind_control(st.pid, "-z")
+            r = st.workload(nrooms, 1)
+            callgrind_control(st.pid, "-d")
+            dump = next(wrap.glob(f"cg-{c}-{rnd}.out.*"))
+            ir = int(re.search(r"^summary: (\d+)", dump.read_text(), re.M).group(1))
+            if not r["ok"]:
+                raise harness.HarnessError(f"Prosody logged errors: {r['errors']}")
+            res = {"ir": ir, "presences": r["presences"], "pp": ir / r["presences"], "dump": dump}
+            print(f"  round {rnd} callgrind {c:9s} {ir / 1e6:9.1f} M instructions for "
+                  f"{r['presences']} presences received: {ir / r['presences'] / 1e3:.1f} k per "
+                  f"presence (wall {r['wall']:.0f} s, {time.monotonic() - t0:.0f} s with start "
+                  f"and stop)", flush=True)
+            if c == "ours":
+                res["binding"] = binding_share(dump, r["presences"])
+            runs[(c, rnd)] = res
+        except Exception as e:
+            print(f"  round {rnd} callgrind {c:9s} FAILED: {e}", flush=True)
+        finally:
+            if st is not None:
+                st.close()
+
     try:
-        for c in configs:
-            out = wrap / f"cg-{c}.out"
-            os.environ["MUCJOINS_CG_OUT"] = str(out)
-            st = None
-            t0 = time.monotonic()
-            try:
-                st = Setup(lt, c, community, nclients)
-                callgrind_control(st.pid, "-i", "on")
-                callgrind_control(st.pid, "-z")
-                r = st.workload(nrooms, 1)
-                callgrind_control(st.pid, "-d")
-                dump = next(wrap.glob(f"cg-{c}.out.*"))
-                ir = int(re.search(r"^summary: (\d+)", dump.read_text(), re.M).group(1))
-                if not r["ok"]:
-                    raise harness.HarnessError(f"Prosody logged errors: {r['errors']}")
-                counts[c] = (ir, r["presences"])
-                if c == "ours":
-                    keep = Path("build/bench/server-cg-ours.out")
-                    keep.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(dump, keep)
-                    binding_share(keep, r["presences"])
-                print(f"  callgrind {c:9s} {ir / 1e6:9.1f} M instructions for {r['presences']} "
-                      f"presences received: {ir / r['presences'] / 1e3:.1f} k per presence "
-                      f"(wall {r['wall']:.0f} s, {time.monotonic() - t0:.0f} s with start and stop)",
-                      flush=True)
-            except Exception as e:
-                print(f"  callgrind {c:9s} FAILED: {e}", flush=True)
-            finally:
-                if st is not None:
-                    st.close()
+        for rnd in range(1, rounds + 1):
+            pair = ["none", "ours"] if rnd % 2 else ["ours", "none"]
+            for c in pair:
+                planned += 1
+                run(c, rnd)
+            if rnd == 1 and community != "-":
+                planned += 1
+                run("community", rnd)
+            n, o = runs.get(("none", rnd)), runs.get(("ours", rnd))
+            if n and o:
+                print(f"  round {rnd}: ours x{o['pp'] / n['pp']:.4f} of none, "
+                      f"{o['pp'] - n['pp']:+.0f} instructions per presence received "
+                      f"({' then '.join(pair)})", flush=True)
+        # the kept dump: ours' run in the round whose paired ratio is the
+        # median (the lower middle one for an even count)
+        paired = sorted((runs[("ours", rnd)]["pp"] / runs[("none", rnd)]["pp"], rnd)
+                        for rnd in range(1, rounds + 1)
+                        if ("none", rnd) in runs and ("ours", rnd) in runs)
+        if paired:
+            keep_round = paired[(len(paired) - 1) // 2][1]
+            keep = Path("build/bench/server-cg-ours.out")
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(runs[("ours", keep_round)]["dump"], keep)
     finally:
         lt.stop()
         shutil.rmtree(wrap, ignore_errors=True)
     print(f"server under callgrind: {nclients} clients x {nrooms} rooms, one round of joins and "
-          f"leaves per configuration ({time.monotonic() - t_start:.0f} s)")
-    if "none" not in counts:
-        print("server under callgrind: no figures without tracking")
+          f"leaves per run; {rounds} round(s) of none and ours, the order alternating"
+          + (", the community module in round 1" if community != "-" else "")
+          + f" ({time.monotonic() - t_start:.0f} s)")
+    if not paired:
+        print("server under callgrind: no round with both none and ours: no figures")
         return 1
-    base, base_pres = counts["none"]
-    for c, (ir, pres) in counts.items():
-        print(f"@server.cg.{c}={ir}\n@server.cg.{c}.ratio={ir / base:.4f}\n"
-              f"@server.cg.{c}.ir_per_presence={ir / pres:.0f}\n"
-              f"@server.cg.{c}.per_presence={(ir - base) / pres:.0f}")
-        if c != "none":
-            print(f"  callgrind {c:9s} x{ir / base:.4f} of none: {(ir - base) / pres:+.0f} "
-                  f"instructions per presence received ({ir / pres:.0f} vs {base / base_pres:.0f})")
+    med = statistics.median
+    ratios = [r for r, _ in sorted(paired, key=lambda p: p[1])]
+    rounds_ok = [rnd for _, rnd in sorted(paired, key=lambda p: p[1])]
+    diffs = [runs[("ours", rnd)]["pp"] - runs[("none", rnd)]["pp"] for rnd in rounds_ok]
+    nones = [runs[("none", rnd)] for rnd in rounds_ok]
+    ourss = [runs[("ours", rnd)] for rnd in rounds_ok]
+    none_pp = med(x["pp"] for x in nones)
+    print(f"  callgrind ours      x{med(ratios):.4f} of none, median of {len(ratios)} rounds' "
+          f"paired ratios (rounds {', '.join(f'x{r:.4f}' for r in ratios)}; "
+          f"x{min(ratios):.4f}..x{max(ratios):.4f}); {med(diffs):+.0f} instructions per presence "
+          f"received, median of the rounds' differences ({med(x['pp'] for x in ourss):.0f} vs "
+          f"{none_pp:.0f}, medians)")
+    bindings = [x["binding"] for x in ourss if x.get("binding") is not None]
+    if bindings:
+        print(f"  callgrind ours: the binding's entry points, median of {len(bindings)} runs: "
+              f"{med(bindings):.0f} instructions per presence received "
+              f"(runs {', '.join(f'{b:.0f}' for b in bindings)}); dump of round {keep_round} "
+              f"kept in build/bench/server-cg-ours.out")
+        print(f"@server.cg.ours.binding_per_presence={med(bindings):.0f}")
+    print(f"@server.cg.none={med(x['ir'] for x in nones):.0f}\n@server.cg.none.ratio=1.0000\n"
+          f"@server.cg.none.ir_per_presence={none_pp:.0f}\n@server.cg.none.per_presence=0")
+    print(f"@server.cg.ours={med(x['ir'] for x in ourss):.0f}\n"
+          f"@server.cg.ours.ratio={med(ratios):.4f}\n"
+          f"@server.cg.ours.ratio_min={min(ratios):.4f}\n@server.cg.ours.ratio_max={max(ratios):.4f}\n"
+          f"@server.cg.ours.ratios={','.join(f'x{r:.4f}' for r in ratios)}\n"
+          f"@server.cg.ours.ir_per_presence={med(x['pp'] for x in ourss):.0f}\n"
+          f"@server.cg.ours.per_presence={med(diffs):.0f}")
+    cm = runs.get(("community", 1))
+    if cm:
+        # one run: over the median of none's runs (none's own run-to-run
+        # variation is far below the community module's cost)
+        print(f"  callgrind community x{cm['pp'] / none_pp:.4f} of none (one run, over none's "
+              f"median): {cm['pp'] - none_pp:+.0f} instructions per presence received "
+              f"({cm['pp']:.0f} vs {none_pp:.0f})")
+        print(f"@server.cg.community={cm['ir']}\n@server.cg.community.ratio={cm['pp'] / none_pp:.4f}\n"
+              f"@server.cg.community.ir_per_presence={cm['pp']:.0f}\n"
+              f"@server.cg.community.per_presence={cm['pp'] - none_pp:.0f}")
     print(f"@server.cg.clients={nclients}\n@server.cg.rooms={nrooms}\n"
-          f"@server.cg.presences={base_pres}")
-    return 0 if len(counts) == len(configs) else 1
+          f"@server.cg.presences={med(x['presences'] for x in nones):.0f}\n"
+          f"@server.cg.rounds={len(ratios)}")
+    return 0 if len(runs) == planned else 1
 
 
 def binding_share(dump, presences):
@@ -302,13 +374,15 @@ def binding_share(dump, presences):
     cost of the binding's entry points (mucjoins.so functions called from
     Lua), per presence received. The rest of ours' difference to none is
     the module's Lua (filters, timers) and run-to-run variation of
-    Prosody itself (timers, reads batching stanzas differently)."""
+    Prosody itself (timers, reads batching stanzas differently). Returns
+    the binding's instructions per presence received (None without
+    callgrind_annotate's figures)."""
     try:
         out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
                              capture_output=True, text=True, timeout=300).stdout
     except (OSError, subprocess.SubprocessError) as e:
         print(f"  callgrind ours: no per-function figures ({e})")
-        return
+        return None
     # the binding's entry points are its l_* functions (Lua and Prosody are
     # stripped); a function shows on several lines (with and without its
     # file): take each one's largest inclusive count
@@ -325,7 +399,7 @@ def binding_share(dump, presences):
     print(f"  callgrind ours: the binding's entry points, inclusive: {total / presences:.0f} "
           f"instructions per presence received; top: " +
           ", ".join(f"{f} {n / presences:.0f}" for n, f in sorted(rows, reverse=True)[:5]))
-    print(f"@server.cg.ours.binding_per_presence={total / presences:.0f}")
+    return total / presences
 
 
 def _stop_on_signal(signum, _frame):
@@ -343,7 +417,8 @@ def main():
     if sys.argv[1] == "--callgrind":
         community = sys.argv[2] if sys.argv[2] == "-" else str(Path(sys.argv[2]).resolve())
         return callgrind_main(community, int(sys.argv[3]) if len(sys.argv) > 3 else 20,
-                              int(sys.argv[4]) if len(sys.argv) > 4 else 20)
+                              int(sys.argv[4]) if len(sys.argv) > 4 else 20,
+                              max(1, int(sys.argv[5]) if len(sys.argv) > 5 else 3))
     community = sys.argv[1] if sys.argv[1] == "-" else str(Path(sys.argv[1]).resolve())
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     nclients = int(sys.argv[3]) if len(sys.argv) > 3 else 50
