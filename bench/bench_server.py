@@ -40,7 +40,13 @@ rounds' per-presence differences; for each ours run the binding's share
 (the inclusive cost of its l_* entry points), and their median. The dump
 of ours' run in the median round is kept in build/bench/server-cg-ours.out.
 The community module runs once, in the first round, and is given over
-the median of none's runs (for scale: it is far above 1 %).
+the median of none's runs (for scale: it is far above 1 %). So does the
+floor (bench/floor/mod_track_muc_joins.lua): what any tracker that gets
+joins right must do per stanza, in plain Lua and deciding nothing --
+read each presence a session receives (session, from, type, the muc#user
+status codes) and look at every stanza sent to a client session for an
+error presence, where a local MUC's join errors show -- which tells how
+much of the 1 % target any such tracker has left for its decisions.
 
 Every configuration's server is checked through its admin shell: the
 module loaded from the intended file (or, for none, not loaded). Servers
@@ -116,6 +122,14 @@ def make_server(config, community_dir, users):
         # module measured
         srv.options["installer_plugin_path"] = str(srv.dir / "custom_plugins")
         expect = harness.module_dir() / "mod_track_muc_joins" / "mod_track_muc_joins.lua"
+        if config == "floor":
+            # bench/floor: what any tracker must do per stanza, nothing more
+            plugins = srv.dir / "floor-plugins"
+            (plugins / "mod_track_muc_joins").mkdir(parents=True)
+            shutil.copyfile(REPO / "bench" / "floor" / "mod_track_muc_joins.lua",
+                            plugins / "mod_track_muc_joins" / "mod_track_muc_joins.lua")
+            srv.options["plugin_paths"] = [str(plugins)]
+            expect = plugins / "mod_track_muc_joins" / "mod_track_muc_joins.lua"
         if config == "community":
             # only a private copy of its folder on the plugin path: absolute
             # (Prosody chdirs to its data dir), nothing else from the
@@ -298,6 +312,9 @@ def callgrind_main(community, nclients, nrooms, rounds):
             for c in pair:
                 planned += 1
                 run(c, rnd)
+            if rnd == 1:
+                planned += 1
+                run("floor", rnd)
             if rnd == 1 and community != "-":
                 planned += 1
                 run("community", rnd)
@@ -321,7 +338,8 @@ def callgrind_main(community, nclients, nrooms, rounds):
         shutil.rmtree(wrap, ignore_errors=True)
     print(f"server under callgrind: {nclients} clients x {nrooms} rooms, one round of joins and "
           f"leaves per run; {rounds} round(s) of none and ours, the order alternating"
-          + (", the community module in round 1" if community != "-" else "")
+          + ", the floor" + (" and the community module" if community != "-" else "")
+          + " in round 1"
           + f" ({time.monotonic() - t_start:.0f} s)")
     if not paired:
         print("server under callgrind: no round with both none and ours: no figures")
@@ -353,6 +371,16 @@ def callgrind_main(community, nclients, nrooms, rounds):
           f"@server.cg.ours.ratios={','.join(f'x{r:.4f}' for r in ratios)}\n"
           f"@server.cg.ours.ir_per_presence={med(x['pp'] for x in ourss):.0f}\n"
           f"@server.cg.ours.per_presence={med(diffs):.0f}")
+    fl = runs.get(("floor", 1))
+    if fl:
+        print(f"  callgrind floor     x{fl['pp'] / none_pp:.4f} of none (one run, over none's "
+              f"median): {fl['pp'] - none_pp:+.0f} instructions per presence received "
+              f"({fl['pp']:.0f} vs {none_pp:.0f}): bench/floor, what any tracker must do "
+              f"per stanza (read each presence received, watch stanzas sent for join errors) "
+              f"in plain Lua, deciding nothing")
+        print(f"@server.cg.floor={fl['ir']}\n@server.cg.floor.ratio={fl['pp'] / none_pp:.4f}\n"
+              f"@server.cg.floor.ir_per_presence={fl['pp']:.0f}\n"
+              f"@server.cg.floor.per_presence={fl['pp'] - none_pp:.0f}")
     cm = runs.get(("community", 1))
     if cm:
         # one run: over the median of none's runs (none's own run-to-run

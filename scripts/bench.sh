@@ -19,7 +19,9 @@
 #      BENCH_CG_ROUNDS (3) rounds of no tracking and ours one after the
 #      other, the order alternating; the verdict is the median of the
 #      rounds' paired ratios (Prosody's own total varies ~0.3 % from run
-#      to run); the community module once, in the first round
+#      to run); the community module once, in the first round, and the
+#      floor (bench/floor: what any tracker must read and watch per
+#      stanza, in plain Lua, deciding nothing)
 #   5. adversarial: the worst input of every kind the core reads next to a
 #      typical one of the same size (per stanza, per byte, ratio, OK when
 #      <= 10x), and the tick with N tracked things, nothing or one thing
@@ -458,6 +460,8 @@ table=$out/table.md
         ccomm=""
         [ -n "$(kv server.cg.community.ratio)" ] &&
             ccomm="; community x$(kv server.cg.community.ratio) (one run: $(kv server.cg.community.ir_per_presence), $(signed "$(kv server.cg.community.per_presence)"))"
+        [ -n "$(kv server.cg.floor.ratio)" ] &&
+            ccomm="; the floor (bench/floor: what any tracker must read and watch, in plain Lua, deciding nothing) x$(kv server.cg.floor.ratio) (one run: $(kv server.cg.floor.ir_per_presence), $(signed "$(kv server.cg.floor.per_presence)"))$ccomm"
         cbind=""
         [ -n "$(kv server.cg.ours.binding_per_presence)" ] &&
             cbind="; the binding's entry points $(kv server.cg.ours.binding_per_presence) per presence"
