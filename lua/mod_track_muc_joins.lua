@@ -217,18 +217,40 @@ end
 
 module:hook_global("stats-update", sync_metrics);
 
+-- A local MUC sends join errors with origin.send(): they only show in the
+-- session's outgoing filter. Only sessions the tracker holds (from their
+-- first join on) get it: a session that never joins a room pays nothing
+-- per stanza it is sent.
+local function out_filter(stanza, session)
+	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
+		return stanza;
+	end
+	if seen_at_presence_full[stanza] or not session.full_jid then
+		return stanza;
+	end
+	call("incoming", session, stanza, session.full_jid, stanza);
+	return stanza;
+end
+
+local function add_filter(session)
+	if session.type == "c2s" then
+		filters.add_filter(session, "stanzas/out", out_filter, 500);
+	end
+end
+
 -- What sessions send and receive: the hot path. The hooks are the
 -- binding's own C functions (t:hooks(), bound to the tracker), one C call
 -- per stanza. They never raise and return nothing; they write
 -- rooms_joined themselves and call applied() only when events come back
--- or the core failed. What each does:
+-- or the core failed, and add_filter() when what a session sends makes
+-- the tracker hold it (its first join). What each does:
 --   outgoing: for event.origin, a c2s session not destroyed (one destroyed
 --     was closed at resource-unbind);
 --   incoming: for full_sessions[stanza.attr.to] of this host; an error
 --     presence is first marked in seen_at_presence_full (for out_filter);
 --   *_message: the same, skipping the types the core never reads
 --     (mj.reads).
-local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied);
+local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, add_filter);
 
 for _, to in ipairs({ "full", "bare", "host" }) do
 	module:hook("pre-presence/" .. to, hooks.outgoing, 10);
@@ -258,29 +280,18 @@ end
 module:hook("module-loaded", refresh_listening);
 module:hook("module-unloaded", refresh_listening);
 
--- A local MUC sends join errors with origin.send(): they only show in the
--- session's outgoing filter.
-local function out_filter(stanza, session)
-	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
-		return stanza;
+-- The sessions the tracker holds get the filter (after a reload too:
+-- module.restore below).
+local function add_filters()
+	local ok, jids = pcall(tracker.sessions, tracker);
+	if not ok then
+		return;
 	end
-	if seen_at_presence_full[stanza] or not session.full_jid then
-		return stanza;
-	end
-	call("incoming", session, stanza, session.full_jid, stanza);
-	return stanza;
-end
-
-local function add_filter(session)
-	if session.type == "c2s" or session.type == "c2s_unauthed" then
-		filters.add_filter(session, "stanzas/out", out_filter, 500);
-	end
-end
-
-filters.add_filter_hook(add_filter);
-for _, session in pairs(full_sessions) do
-	if session.host == module.host then
-		add_filter(session);
+	for _, jid in ipairs(jids) do
+		local session = full_sessions[jid];
+		if session and session.host == module.host then
+			add_filter(session);
+		end
 	end
 end
 
@@ -374,6 +385,7 @@ function module.restore(data)
 		pcall(tracker.configure, tracker, config);
 	end
 	hooks.bind(tracker);
+	add_filters();
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do
@@ -392,7 +404,6 @@ end
 
 function module.unload()
 	shell_unload();
-	filters.remove_filter_hook(add_filter);
 	for _, session in pairs(full_sessions) do
 		filters.remove_filter(session, "stanzas/out", out_filter);
 	end

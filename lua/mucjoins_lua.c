@@ -15,7 +15,7 @@
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
  *   outgoing, incoming = t:feeders()    -- the two above, bound to t
- *   hooks = t:hooks(full_sessions, host, seen, applied) -- Prosody's hooks
+ *   hooks = t:hooks(full_sessions, host, seen, applied[, tracked])
  *   counts = t:counts()
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
@@ -367,7 +367,7 @@ static int l_configure(lua_State *L)
  * the events are returned only when want is true or a record needs the
  * module. */
 static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
-                const struct known *k)
+                struct known *k)
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
      * a + 2 (want); a + 3, the session's full_jid when a is the table (k
@@ -425,8 +425,11 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
          * (never for what a closed session still sends) */
         rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
                       : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
-        if (s != NULL)
+        if (s != NULL) {
             session_remember(u, s, p, len);
+            if (k != NULL)
+                k->opened = 1;
+        }
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
@@ -539,9 +542,10 @@ static int l_feeders(lua_State *L)
 /* ---------------------------------------------------------------------- */
 /* Prosody's presence and message hooks                                    */
 /*
- * t:hooks(full_sessions, host, seen, applied) -> hooks: the module's
- * presence and message hooks themselves, bound to t (a stanza costs one
- * C call, no Lua function before it). They do what Lua hooks would:
+ * t:hooks(full_sessions, host, seen, applied[, tracked]) -> hooks: the
+ * module's presence and message hooks themselves, bound to t (a stanza
+ * costs one C call, no Lua function before it). They do what Lua hooks
+ * would:
  *   hooks.outgoing(event): event.origin, a "c2s" session not destroyed,
  *     feeds t:outgoing(origin, event.stanza, want)
  *   hooks.incoming(event): the session full_sessions[stanza.attr.to]
@@ -555,6 +559,10 @@ static int l_feeders(lua_State *L)
  *     mj.reads tells)
  *   when events come back or the core failed, they call
  *     applied("outgoing" or "incoming", session, stanza, outcome, events)
+ *   when what a session sends makes the core hold a session the binding
+ *     had not cached (its first join, mostly), hooks.outgoing calls
+ *     tracked(session) first, if given (the module starts watching what
+ *     the session is sent: join errors from a local MUC)
  *   hooks.listen(flag): want (someone listens to the events); true at
  *     first
  *   hooks.bind(t2): feed t2 from now on (a module reload restores the
@@ -685,6 +693,15 @@ static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, 2);
     lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
     n = feed(L, u, 6, outgoing, &k);
+    /* a session the core holds now, sending: the module's tracked() (it
+     * watches what the session is sent from now on) */
+    if (outgoing && k.opened &&
+        lua_type(L, lua_upvalueindex(UV_TRACKED_FN)) == LUA_TFUNCTION &&
+        reserve_stack(L, u, 3)) {
+        lua_pushvalue(L, lua_upvalueindex(UV_TRACKED_FN));
+        lua_pushvalue(L, 6);
+        lua_pcall(L, 1, 0, 0);
+    }
     if (n == 1 && !lua_isnil(L, -1))
         return 0; /* applied by feed(), nobody to tell */
     /* events, or the core failed: the module's applied() */
@@ -761,7 +778,7 @@ static int l_hooks_bind(lua_State *L)
     return 0;
 }
 
-/* t:hooks(full_sessions, host, seen, applied) -> hooks */
+/* t:hooks(full_sessions, host, seen, applied[, tracked]) -> hooks */
 static int l_hooks(lua_State *L)
 {
     size_t i;
@@ -772,25 +789,27 @@ static int l_hooks(lua_State *L)
     luaL_checktype(L, 3, LUA_TSTRING);
     luaL_checktype(L, 4, LUA_TTABLE);
     luaL_checktype(L, 5, LUA_TFUNCTION);
-    lua_settop(L, 5);
+    if (!lua_isnoneornil(L, 6))
+        luaL_checktype(L, 6, LUA_TFUNCTION);
+    lua_settop(L, 6);
     luaL_checkstack(L, NHOOK_UPVALUES + NHOOKS + 4, "mucjoins");
-    lua_createtable(L, 0, NHOOKS + 2); /* 6 */
+    lua_createtable(L, 0, NHOOKS + 2); /* 7 */
     for (i = 0; i < NHOOKS; i++) {
         for (k = 1; k <= NUPVALUES; k++)
             lua_pushvalue(L, lua_upvalueindex(k));
         lua_pushvalue(L, 1);     /* UV_SELF */
         lua_pushboolean(L, 1);   /* UV_LISTENING */
-        for (k = 2; k <= 5; k++) /* UV_SESSIONS .. UV_APPLIED_FN */
+        for (k = 2; k <= 6; k++) /* UV_SESSIONS .. UV_TRACKED_FN */
             lua_pushvalue(L, k);
         lua_pushcclosure(L, hook_fns[i].func, NHOOK_UPVALUES);
-        lua_setfield(L, 6, hook_fns[i].name);
+        lua_setfield(L, 7, hook_fns[i].name);
     }
     for (k = 0; k < 2; k++) {
         for (i = 0; i < NHOOKS; i++)
-            lua_getfield(L, 6, hook_fns[i].name);
+            lua_getfield(L, 7, hook_fns[i].name);
         lua_pushcclosure(L, k == 0 ? l_hooks_listen : l_hooks_bind,
                          (int)NHOOKS);
-        lua_setfield(L, 6, k == 0 ? "listen" : "bind");
+        lua_setfield(L, 7, k == 0 ? "listen" : "bind");
     }
     return 1;
 }

@@ -166,7 +166,8 @@ enum {
     UV_MODULE_HOST, /* module.host */
     UV_SEEN,        /* error presences seen by presence/full (weak keys) */
     UV_APPLIED_FN,  /* the module's applied(method, session, stanza, ...) */
-    NHOOK_UPVALUES = UV_APPLIED_FN
+    UV_TRACKED_FN,  /* the module's tracked(session), or nil */
+    NHOOK_UPVALUES = UV_TRACKED_FN
 };
 
 extern const char *const uv_keys[];
@@ -324,6 +325,9 @@ struct known {
      * full_sessions[JID] (the hooks' upvalue) only when the core reports
      * something: the JID is one of a session the cache holds */
     int lazy;
+    /* set by feed(): the core found or opened a session the cache did not
+     * hold (the hooks then tell the module: tracked(session)) */
+    int opened;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,

@@ -79,3 +79,24 @@ def test_two_reloads_in_a_row(connect, component, room):
     m = component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
     assert a.find(lambda s: is_presence(s, frm=r + "/Alice", self_=True), m)
     assert_rooms(a, {r: "Alice"}, when="after two reloads and the confirmation")
+
+
+def test_local_muc_join_error_seen_after_reload(connect, room):
+    """The join-error filter (a local MUC sends join errors with
+    origin.send()) is on the sessions the tracker holds; a reload takes it
+    off and puts it back on every one of them."""
+    a = connect("alice")
+    c = connect("carol")
+    r1, r2 = room(), room()
+    a.join(r1, "Alice")
+    c.join(r2, "Same")
+    a.reload_module("track_muc_joins")
+    seq = a.event_seq()
+    err = a.join(r2, "Same")
+    assert err.type == "error" and err.error_condition == "conflict", f"expected conflict: {err}"
+    assert_events(a, seq, [{"name": "join-failed", "condition": "conflict"}],
+                  room=r2, session=a.jid)
+    assert_rooms(a, {r1: "Alice"}, when="after a join refused after the reload")
+    p = a.join(r2, "Other")
+    assert p.is_self, p
+    assert_rooms(a, {r1: "Alice", r2: "Other"}, when="after retrying with another nick")

@@ -1071,6 +1071,34 @@ test("t:hooks(): a tracked session's presences read full_sessions only for what 
 	eq(#calls, 1, "applied not called again")
 end)
 
+-- tracked(session): the module starts watching what a session is sent
+-- (join errors from a local MUC) once the tracker holds it.
+test("t:hooks(): tracked(session) when what a session sends makes the tracker hold it", function()
+	local t = mj.new({})
+	local full_sessions, told = {}, {}
+	local hooks = t:hooks(full_sessions, "example.org", {}, function() end, function(session)
+		told[#told + 1] = session
+		error("tracked raising is contained")
+	end)
+	hooks.listen(false)
+	local session = hooked_session(full_sessions, SESS)
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = st.presence({ to = ROOM .. "/Alice" }) }), 0,
+		"a presence that is not a join")
+	eq(#told, 0, "not tracked: not told")
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Alice") }), 0, "first join")
+	eq(#told, 1, "told once")
+	eq(told[1], session, "the session table")
+	hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Alice") })
+	hook_returns(hooks.outgoing, { origin = session, stanza = join("other@muc.example.org/Alice") })
+	eq(#told, 1, "a session already held is not told again")
+	eq(session.rooms_joined[ROOM], "Alice", "tracking went on")
+	-- without tracked: nothing to call
+	local t2 = mj.new({})
+	local hooks2 = t2:hooks({}, "example.org", {}, function() end)
+	eq(hook_returns(hooks2.outgoing, { origin = session, stanza = join(ROOM .. "/Bob") }), 0, "no tracked")
+	raises("function expected", t.hooks, t, {}, "example.org", {}, print, 42)
+end)
+
 test("t:hooks(): a finalizer rebinding the hooks during a hook leaves that call on its tracker", function()
 	-- The hook's tracker stays the one it started with until it returns:
 	-- a rebind from a finalizer (run while a body's texts are joined) must
