@@ -257,7 +257,8 @@ int l_nick(lua_State *L)
     return 1;
 }
 
-/* t:stats() -> table of every mj_stats field */
+/* t:stats() -> table of every mj_stats field (bytes: the core's and the
+ * binding's session cache's), and dropped_events */
 int l_stats(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
