@@ -119,17 +119,17 @@ int l_ping_answer_info(lua_State *L)
     /* the info's anchors and the answer's, reserved before the session is
      * found (growing the stack may run the collector) */
     luaL_checkstack(L, 2 * CONV_STACK + 12, "mucjoins");
+    /* The info is read before the session is found: reading it may run
+     * the collector (texts are joined), and a finalizer may close the
+     * session; nothing between finding it and the core's call may. */
+    if (has_info && convert(L, 5, CONV_FULL, &info, 0, NULL) <= 0)
+        has_info = 0;
     if (id <= 0 || id > (lua_Integer)UINT32_MAX ||
         !session_and_stanza(L, u, &s, &st)) {
         col_reset(&u->col);
         push_verdict(L, v);
         lua_pushnil(L);
         return 2;
-    }
-    if (has_info) {
-        luaL_checkstack(L, CONV_STACK, "mucjoins"); /* reserved */
-        if (convert(L, 5, CONV_FULL, &info, 0, NULL) <= 0)
-            has_info = 0;
     }
     /* as in l_ping_answer: nothing that can raise between the core's
      * change and the building of its events */
@@ -257,7 +257,8 @@ int l_nick(lua_State *L)
     return 1;
 }
 
-/* t:stats() -> table of every mj_stats field */
+/* t:stats() -> table of every mj_stats field (bytes: the core's and the
+ * binding's session cache's), and dropped_events */
 int l_stats(lua_State *L)
 {
     struct tracker *u = check_tracker(L);

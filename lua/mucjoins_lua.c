@@ -402,7 +402,8 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
     if (u->col.nrec != 0 || u->col.dropped != 0)
         col_reset(&u->col);
     /* a + 3 and the head: within LUA_MINSTACK; convert() reserves the
-     * rest, and 8 slots for session_remember() (5) or the results (6) */
+     * rest, and 8 slots for the results (6 above a + 3, the session
+     * table read lazily included) */
     rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8, k);
     if (rc == 0) {
         push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
@@ -615,9 +616,10 @@ static int reads_message(lua_State *L, int t, int outgoing)
 /* One hook. The stack: the event (1; the tracker once feeding starts),
  * its stanza (2); what convert()
  * would read again: attr (3), attr.type (4) and attr.to (5), nil when not
- * read here; then feed()'s arguments: the session (6), the stanza (7),
- * want (8). Incoming, the JID is attr.to itself (full_sessions is keyed
- * by the session's full_jid). */
+ * read here; then feed()'s arguments: the session (6; nil for a session
+ * the tracker caches, until feed() reads it), the stanza (7), want (8).
+ * Incoming, the JID is attr.to itself (full_sessions is keyed by the
+ * session's full_jid). */
 static int hook(lua_State *L, int outgoing, int message)
 {
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));

@@ -6,7 +6,7 @@
  *   mucjoins_lua.c  the tracker userdata, configuration, mj.new,
  *                   t:configure, feeding (t:outgoing / t:incoming, the
  *                   hot path), the method tables, luaopen_mucjoins
- *   mj_sessions.c   the session handle cache (by JID string)
+ *   mj_sessions.c   the session handle cache (by the JID's bytes)
  *   mj_methods.c    the other methods: message class and importance,
  *                   self-ping answers, lost links, close, tick, the
  *                   queries and restore

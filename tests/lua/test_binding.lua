@@ -1347,6 +1347,45 @@ test("ping_answer_info: a disco#info reply with long junk lists is read right", 
 	eq(v, "unknown", "the optimization feature found after 300 junk children at two levels")
 end)
 
+test("ping_answer_info: a finalizer closing the session while the info is read", function()
+	-- The room's disco#info reply is read with the session at hand, and
+	-- reading it may run the collector (a body's texts are joined): a
+	-- finalizer closing the session then must not leave the call with a
+	-- freed session (once: invalid read in mj_session_ping_answer_info,
+	-- under valgrind; a crash without).
+	local info = disco_result({ NS_MUC })
+	info:reset():tag("body"):text(string.rep("x", 100000)):text(string.rep("y", 100000)):up()
+	local t = joined_tracker("Alice")
+	local _, ev = t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS, type = "unavailable" }))
+	local id = of_type(ev, "ping-needed")[1].ping_id
+	local ans = st.iq({ type = "error", from = ROOM .. "/Alice", to = SESS, id = "mjping-" .. id })
+		:tag("ping", { xmlns = "urn:xmpp:ping" }):up()
+		:tag("error", { type = "cancel" }):tag("item-not-found", { xmlns = NS_STANZAS }):up():up()
+	local calling, closed = false, nil
+	setmetatable({}, { __gc = function()
+		if calling then
+			closed = pcall(t.close, t, SESS)
+		end
+	end })
+	collectgarbage("incremental", 0, 100) -- every allocation may step
+	local ok, v, events
+	for _ = 1, 50 do
+		calling = true
+		ok, v, events = pcall(t.ping_answer_info, t, SESS, ans, id, info)
+		calling = false
+		truthy(ok, "ping_answer_info: " .. tostring(v))
+		if closed ~= nil then
+			break
+		end
+	end
+	collectgarbage("incremental", 200, 100)
+	collectgarbage()
+	eq(closed, true, "a finalizer closed the session during the call")
+	eq(v, "stale", "the verdict once the session is gone")
+	eq(events, nil, "no events")
+	eq(t:stats().sessions, 0, "sessions")
+end)
+
 test("only luaopen_mucjoins is exported", function()
 	local out = run("nm -D --defined-only " .. so_path)
 	if not out then print("     (nm unavailable, skipped)") return end
