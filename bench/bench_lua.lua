@@ -26,7 +26,9 @@
 -- medians of the per-round net times.
 --
 -- Each module is loaded as Prosody loads modules (a module environment
--- with a minimal `module` object) and its hook functions are called the
+-- with a minimal `module` object), sessions are tables with util.filters
+-- initialised on them (as Prosody's sessionmanager makes every c2s
+-- session), and the module's hook functions are called the
 -- way Prosody's event dispatch calls them: pre-presence/full with
 -- {origin=session, stanza=...} for what a session sends, presence/full
 -- and message/full for what it receives. The driver also does what
@@ -167,6 +169,7 @@ if not CONFIG or not our_dir or not ref_file or not NSESS or not NROOMS then usa
 package.path = "/usr/lib/prosody/?.lua;" .. package.path;
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath;
 local st = require "util.stanza";
+local filters = require "util.filters";
 
 local HOST = "example.org";
 local MUC = "conference.example.org";
@@ -279,6 +282,7 @@ for s = 0, NSESS - 1 do
 	local jid = "user" .. s .. "@" .. HOST .. "/phone";
 	local sess = { type = "c2s", host = HOST, username = "user" .. s,
 		full_jid = jid, log = noop, presence = st.presence() };
+	filters.initialize(sess); -- as Prosody's sessionmanager does for every c2s session
 	sessions[s] = sess;
 	full_sessions[jid] = sess;
 end
