@@ -32,8 +32,8 @@
 #      tracker's bytes and live allocations back to the baseline
 #      (bench/bench_soak.c)
 #
-# Run after `make` (the Makefile's bench target does). Takes about 28
-# minutes on 2 cores (part 4 about 6, 4b about 6, 5 about 12, most of it
+# Run after `make` (the Makefile's bench target does). Takes about 30
+# minutes on 2 cores (part 4 about 6, 4b about 8, 5 about 12, most of it
 # under callgrind). Variables: BENCH_QUICK=1
 # (small sizes, one run: a smoke test of the scripts, not figures to keep;
 # RESULTS.md is left alone), BENCH_SERVER_RUNS (5), BENCH_CG_ROUNDS (3;
@@ -259,7 +259,7 @@ if want lua; then
             za=$(lcg empty all)
             og=$(lcg ours groupchat)
             oa=$(lcg ours all)
-            m=$((ln * 20))
+            m=$((ln * 20 * 10)) # bench_lua.lua's MSG_PASSES over every (session, room)
             if [ -n "$zg" ] && [ -n "$za" ] && [ -n "$og" ] && [ -n "$oa" ]; then
                 ig=$((((og - o) - (zg - z)) / m))
                 ic=$((((oa - og) - (za - zg)) / m))
