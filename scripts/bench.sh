@@ -32,7 +32,7 @@
 #      tracker's bytes and live allocations back to the baseline
 #      (bench/bench_soak.c)
 #
-# Run after `make` (the Makefile's bench target does). Takes about 30
+# Run after `make` (the Makefile's bench target does). Takes 20 to 30
 # minutes on 2 cores (part 4 about 6, 4b about 8, 5 about 12, most of it
 # under callgrind). Variables: BENCH_QUICK=1
 # (small sizes, one run: a smoke test of the scripts, not figures to keep;
