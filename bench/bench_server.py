@@ -371,26 +371,21 @@ def callgrind_main(community, nclients, nrooms, rounds):
           f"@server.cg.ours.ratios={','.join(f'x{r:.4f}' for r in ratios)}\n"
           f"@server.cg.ours.ir_per_presence={med(x['pp'] for x in ourss):.0f}\n"
           f"@server.cg.ours.per_presence={med(diffs):.0f}")
-    fl = runs.get(("floor", 1))
-    if fl:
-        print(f"  callgrind floor     x{fl['pp'] / none_pp:.4f} of none (one run, over none's "
-              f"median): {fl['pp'] - none_pp:+.0f} instructions per presence received "
-              f"({fl['pp']:.0f} vs {none_pp:.0f}): bench/floor, what any tracker must do "
-              f"per stanza (read each presence received, watch stanzas sent for join errors) "
-              f"in plain Lua, deciding nothing")
-        print(f"@server.cg.floor={fl['ir']}\n@server.cg.floor.ratio={fl['pp'] / none_pp:.4f}\n"
-              f"@server.cg.floor.ir_per_presence={fl['pp']:.0f}\n"
-              f"@server.cg.floor.per_presence={fl['pp'] - none_pp:.0f}")
-    cm = runs.get(("community", 1))
-    if cm:
-        # one run: over the median of none's runs (none's own run-to-run
-        # variation is far below the community module's cost)
-        print(f"  callgrind community x{cm['pp'] / none_pp:.4f} of none (one run, over none's "
-              f"median): {cm['pp'] - none_pp:+.0f} instructions per presence received "
-              f"({cm['pp']:.0f} vs {none_pp:.0f})")
-        print(f"@server.cg.community={cm['ir']}\n@server.cg.community.ratio={cm['pp'] / none_pp:.4f}\n"
-              f"@server.cg.community.ir_per_presence={cm['pp']:.0f}\n"
-              f"@server.cg.community.per_presence={cm['pp'] - none_pp:.0f}")
+    # the floor and the community module: one run each, over the median of
+    # none's runs (none's own run-to-run variation is far below either's
+    # cost)
+    for c, what in (("floor", ": bench/floor, what any tracker must do per stanza (read each "
+                     "presence received, watch stanzas sent for join errors) in plain Lua, "
+                     "deciding nothing"),
+                    ("community", "")):
+        one = runs.get((c, 1))
+        if one:
+            print(f"  callgrind {c:9s} x{one['pp'] / none_pp:.4f} of none (one run, over none's "
+                  f"median): {one['pp'] - none_pp:+.0f} instructions per presence received "
+                  f"({one['pp']:.0f} vs {none_pp:.0f}){what}")
+            print(f"@server.cg.{c}={one['ir']}\n@server.cg.{c}.ratio={one['pp'] / none_pp:.4f}\n"
+                  f"@server.cg.{c}.ir_per_presence={one['pp']:.0f}\n"
+                  f"@server.cg.{c}.per_presence={one['pp'] - none_pp:.0f}")
     print(f"@server.cg.clients={nclients}\n@server.cg.rooms={nrooms}\n"
           f"@server.cg.presences={med(x['presences'] for x in nones):.0f}\n"
           f"@server.cg.rounds={len(ratios)}")
