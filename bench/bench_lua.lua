@@ -26,7 +26,8 @@
 -- medians of the per-round net times.
 --
 -- Each module is loaded as Prosody loads modules (a module environment
--- with a minimal `module` object), sessions are tables with util.filters
+-- with a minimal `module` object, module-loaded fired on it once loaded;
+-- its timers never run), sessions are tables with util.filters
 -- initialised on them (as Prosody's sessionmanager makes every c2s
 -- session), and the module's hook functions are called the
 -- way Prosody's event dispatch calls them: pre-presence/full with
@@ -213,6 +214,12 @@ local function load_module(file, dir)
 	local env = setmetatable({ module = mod }, { __index = _G });
 	local chunk = assert(loadfile(file, "t", env));
 	chunk();
+	-- what Prosody's modulemanager does once a module has loaded (our
+	-- module then finds nobody listening to its muc-joins/* events, as in
+	-- a server where no other module hooks them)
+	if hooks["module-loaded"] then
+		hooks["module-loaded"]({ module = "track_muc_joins", host = HOST });
+	end
 	return hooks, mod;
 end
 

@@ -210,6 +210,7 @@ int l_tick(lua_State *L)
     luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
     col_reset(&u->col);
     mj_tracker_tick(u->tr);
+    session_watch_epoch(u);
     build(L, u, NULL, NULL, 2);
     return 1;
 }

@@ -40,7 +40,7 @@
 #define SC_WAY 8
 _Static_assert(SC_MIN >= SC_WAY, "a probe window fits in the table");
 
-static uint64_t sc_hash(uint64_t seed, const char *p, size_t len)
+static uint32_t sc_hash(uint64_t seed, const char *p, size_t len)
 {
     uint64_t h = seed ^ len, w;
 
@@ -59,7 +59,7 @@ static uint64_t sc_hash(uint64_t seed, const char *p, size_t len)
     h *= 0xff51afd7ed558ccdu;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 33);
+    return (uint32_t)(h ^ (h >> 33));
 }
 
 static int same_jid(const mj_session *s, const char *p, size_t len)
@@ -90,7 +90,7 @@ mj_session *session_cached(struct tracker *u, const char *p, size_t len)
 {
     const struct scache *c = &u->sc;
     const struct scslot *e;
-    uint64_t h;
+    uint32_t h;
     size_t i, k;
 
     if (u->last != NULL && same_jid(u->last, p, len))
@@ -106,9 +106,10 @@ mj_session *session_cached(struct tracker *u, const char *p, size_t len)
     return NULL;
 }
 
-/* Put s, whose hash is h, into the table slot[0..mask] (not grown);
- * returns 1 if it took an empty slot. */
-static int sc_put(struct scslot *slot, size_t mask, uint64_t h, mj_session *s)
+/* Put s, whose hash is h, into the table slot[0..mask] (not grown), with
+ * the watch epoch watch; returns 1 if it took an empty slot. */
+static int sc_put(struct scslot *slot, size_t mask, uint32_t h, mj_session *s,
+                  uint32_t watch)
 {
     struct scslot *free = NULL, *e;
     size_t i, k;
@@ -123,6 +124,7 @@ static int sc_put(struct scslot *slot, size_t mask, uint64_t h, mj_session *s)
     e = free != NULL ? free : &slot[h & mask]; /* full: replaces one */
     e->s = s;
     e->h = h;
+    e->watch = watch;
     return free != NULL;
 }
 
@@ -145,7 +147,8 @@ static int sc_grow(struct tracker *u)
             sc_hash((uint64_t)(uintptr_t)u, (const char *)&slot, sizeof slot);
     for (i = 0; i < old; i++)
         if (c->slot[i].s != NULL)
-            used += (size_t)sc_put(slot, n - 1, c->slot[i].h, c->slot[i].s);
+            used += (size_t)sc_put(slot, n - 1, c->slot[i].h, c->slot[i].s,
+                                   c->slot[i].watch);
     scache_free(u);
     c->slot = slot;
     c->mask = n - 1;
@@ -164,7 +167,8 @@ void session_remember(struct tracker *u, mj_session *s, const char *p,
     if ((c->slot == NULL || c->used >= (c->mask + 1) / 2) && !sc_grow(u) &&
         c->slot == NULL)
         return; /* out of memory: not cached */
-    c->used += (size_t)sc_put(c->slot, c->mask, sc_hash(c->seed, p, len), s);
+    c->used +=
+        (size_t)sc_put(c->slot, c->mask, sc_hash(c->seed, p, len), s, 0);
 }
 
 int session_of(lua_State *L, struct tracker *u, mj_session **out)
@@ -186,7 +190,7 @@ void cache_forget(struct tracker *u, const mj_session *s)
 {
     struct scache *c = &u->sc;
     mj_str sj;
-    uint64_t h;
+    uint32_t h;
     size_t i, k;
 
     if (u->last == s)
@@ -199,7 +203,38 @@ void cache_forget(struct tracker *u, const mj_session *s)
         if (c->slot[i & c->mask].s == s) {
             c->slot[i & c->mask].s = NULL;
             c->slot[i & c->mask].h = 0;
+            c->slot[i & c->mask].watch = 0;
             c->used--;
         }
     }
+}
+
+int session_watch_due(struct tracker *u, const mj_session *s)
+{
+    struct scache *c = &u->sc;
+    mj_str sj;
+    uint32_t h;
+    size_t i, k;
+
+    if (c->slot == NULL)
+        return 1;
+    sj = mj_session_jid(s);
+    h = sc_hash(c->seed, sj.ptr, sj.len);
+    for (i = h, k = 0; k < SC_WAY; i++, k++) {
+        struct scslot *e = &c->slot[i & c->mask];
+
+        if (e->s == s) {
+            if (e->watch == u->watch)
+                return 0;
+            e->watch = u->watch;
+            return 1;
+        }
+    }
+    return 1; /* not cached (replaced): due every time */
+}
+
+void session_watch_epoch(struct tracker *u)
+{
+    if (++u->watch == 0) /* slots hold 0 when never watched */
+        u->watch = 1;
 }

@@ -218,9 +218,12 @@ end
 module:hook_global("stats-update", sync_metrics);
 
 -- A local MUC sends join errors with origin.send(): they only show in the
--- session's outgoing filter. Only sessions the tracker holds (from their
--- first join on) get it: a session that never joins a room pays nothing
--- per stanza it is sent.
+-- session's outgoing filter. It answers at once, while the presence that
+-- asked is routed, so the filter is on a session only from a presence it
+-- sends to a room the tracker follows (watch(), which the hook calls
+-- before the presence is routed) until a tick finds that it sent none
+-- since the tick before (unwatch_idle()): a session sitting in its rooms
+-- pays nothing per stanza it is sent.
 local function out_filter(stanza, session)
 	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
 		return stanza;
@@ -232,25 +235,54 @@ local function out_filter(stanza, session)
 	return stanza;
 end
 
-local function add_filter(session)
-	if session.type == "c2s" then
+local filtered = setmetatable({}, { __mode = "k" }); -- session -> tick of its last watch()
+local ticks = 0;
+
+-- The hook calls it once per session between two ticks (t:tick() starts
+-- a new watch epoch in the binding).
+local function watch(session)
+	if session.type ~= "c2s" then
+		return;
+	end
+	if not filtered[session] then
 		filters.add_filter(session, "stanzas/out", out_filter, 500);
 	end
+	filtered[session] = ticks;
+end
+
+-- Every tick, after t:tick(): off where watch() was not called since
+-- the tick before.
+local function unwatch_idle()
+	ticks = ticks + 1;
+	for session, last in pairs(filtered) do
+		if last < ticks - 1 then
+			filtered[session] = nil;
+			filters.remove_filter(session, "stanzas/out", out_filter);
+		end
+	end
+end
+
+local function unwatch_all()
+	for session in pairs(filtered) do
+		filters.remove_filter(session, "stanzas/out", out_filter);
+	end
+	filtered = setmetatable({}, { __mode = "k" });
 end
 
 -- What sessions send and receive: the hot path. The hooks are the
 -- binding's own C functions (t:hooks(), bound to the tracker), one C call
 -- per stanza. They never raise and return nothing; they write
 -- rooms_joined themselves and call applied() only when events come back
--- or the core failed, and add_filter() when what a session sends makes
--- the tracker hold it (its first join). What each does:
+-- or the core failed, and watch() when a session sends a presence the
+-- tracker follows (a join, a nick change, an update, a leave). What each
+-- does:
 --   outgoing: for event.origin, a c2s session not destroyed (one destroyed
 --     was closed at resource-unbind);
 --   incoming: for full_sessions[stanza.attr.to] of this host; an error
 --     presence is first marked in seen_at_presence_full (for out_filter);
 --   *_message: the same, skipping the types the core never reads
 --     (mj.reads).
-local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, add_filter);
+local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, watch);
 
 for _, to in ipairs({ "full", "bare", "host" }) do
 	module:hook("pre-presence/" .. to, hooks.outgoing, 10);
@@ -279,21 +311,6 @@ end
 
 module:hook("module-loaded", refresh_listening);
 module:hook("module-unloaded", refresh_listening);
-
--- The sessions the tracker holds get the filter (after a reload too:
--- module.restore below).
-local function add_filters()
-	local ok, jids = pcall(tracker.sessions, tracker);
-	if not ok then
-		return;
-	end
-	for _, jid in ipairs(jids) do
-		local session = full_sessions[jid];
-		if session and session.host == module.host then
-			add_filter(session);
-		end
-	end
-end
 
 module:hook("resource-unbind", function(event)
 	local session = event.session;
@@ -360,6 +377,7 @@ tick_every = math.max(0.5, tick_every);
 
 module:add_timer(tick_every, function()
 	call_for_events("tick", nil);
+	pcall(unwatch_idle);
 	refresh_listening();
 	sync_metrics();
 	update_metrics();
@@ -385,7 +403,6 @@ function module.restore(data)
 		pcall(tracker.configure, tracker, config);
 	end
 	hooks.bind(tracker);
-	add_filters();
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do
@@ -404,9 +421,7 @@ end
 
 function module.unload()
 	shell_unload();
-	for _, session in pairs(full_sessions) do
-		filters.remove_filter(session, "stanzas/out", out_filter);
-	end
+	unwatch_all();
 	if reloading then
 		return;
 	end

@@ -15,7 +15,7 @@
  *   outcome, events = t:outgoing(session, stanza, want)
  *   outcome, events = t:incoming(session, stanza, want)
  *   outgoing, incoming = t:feeders()    -- the two above, bound to t
- *   hooks = t:hooks(full_sessions, host, seen, applied[, tracked])
+ *   hooks = t:hooks(full_sessions, host, seen, applied[, watch])
  *   counts = t:counts()
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
@@ -319,6 +319,7 @@ static int l_new(lua_State *L)
     u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
     u->magic = &tracker_key;
+    u->watch = 1;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
     lua_setmetatable(L, -2);
 
@@ -426,12 +427,17 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
          * (never for what a closed session still sends) */
         rc = outgoing ? mj_tracker_outgoing(u->tr, p, len, &st, &s, &oc)
                       : mj_tracker_incoming(u->tr, p, len, &st, &s, &oc);
-        if (s != NULL) {
+        if (s != NULL)
             session_remember(u, s, p, len);
-            if (k != NULL)
-                k->opened = 1;
-        }
     }
+    /* a presence sent about a room the core follows (a join, a nick
+     * change, an update, a leave): the hooks call the module's watch()
+     * once per session and watch epoch (s is still valid: no Lua API
+     * call since the core returned) */
+    if (rc == MJ_OK && s != NULL && k != NULL && outgoing &&
+        k->kind == MJ_KIND_PRESENCE &&
+        (oc == MJ_O_CHANGED || oc == MJ_O_UNCHANGED || oc == MJ_O_AMBIGUOUS))
+        k->watch = session_watch_due(u, s);
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
         push_outcome(L,
@@ -543,7 +549,7 @@ static int l_feeders(lua_State *L)
 /* ---------------------------------------------------------------------- */
 /* Prosody's presence and message hooks                                    */
 /*
- * t:hooks(full_sessions, host, seen, applied[, tracked]) -> hooks: the
+ * t:hooks(full_sessions, host, seen, applied[, watch]) -> hooks: the
  * module's presence and message hooks themselves, bound to t (a stanza
  * costs one C call, no Lua function before it). They do what Lua hooks
  * would:
@@ -560,10 +566,14 @@ static int l_feeders(lua_State *L)
  *     mj.reads tells)
  *   when events come back or the core failed, they call
  *     applied("outgoing" or "incoming", session, stanza, outcome, events)
- *   when what a session sends makes the core hold a session the binding
- *     had not cached (its first join, mostly), hooks.outgoing calls
- *     tracked(session) first, if given (the module starts watching what
- *     the session is sent: join errors from a local MUC)
+ *   when a session sends a presence the core follows (its outcome is
+ *     changed, unchanged or ambiguous: a join, a nick change, an update
+ *     or a leave to a room it has state with), hooks.outgoing calls
+ *     watch(session), if given, before the presence is routed (the
+ *     module watches what the session is sent while a local MUC answers
+ *     it: join errors come with origin.send()); once per session in a
+ *     watch epoch, which t:tick() and hooks.bind() end (a session whose
+ *     handle the cache does not hold: every time)
  *   hooks.listen(flag): want (someone listens to the events); true at
  *     first
  *   hooks.bind(t2): feed t2 from now on (a module reload restores the
@@ -695,12 +705,12 @@ static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, 2);
     lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
     n = feed(L, u, 6, outgoing, &k);
-    /* a session the core holds now, sending: the module's tracked() (it
-     * watches what the session is sent from now on) */
-    if (outgoing && k.opened &&
-        lua_type(L, lua_upvalueindex(UV_TRACKED_FN)) == LUA_TFUNCTION &&
+    /* before the presence is routed: the module's watch() (a local MUC
+     * answers it at once, its errors with origin.send()) */
+    if (k.watch &&
+        lua_type(L, lua_upvalueindex(UV_WATCH_FN)) == LUA_TFUNCTION &&
         reserve_stack(L, u, 3)) {
-        lua_pushvalue(L, lua_upvalueindex(UV_TRACKED_FN));
+        lua_pushvalue(L, lua_upvalueindex(UV_WATCH_FN));
         lua_pushvalue(L, 6);
         lua_pcall(L, 1, 0, 0);
     }
@@ -773,14 +783,19 @@ static int l_hooks_listen(lua_State *L)
 /* hooks.bind(t) */
 static int l_hooks_bind(lua_State *L)
 {
-    if (to_tracker(L, 1) == NULL)
+    struct tracker *u = to_tracker(L, 1);
+
+    if (u == NULL)
         return luaL_typeerror(L, 1, MT_NAME);
+    /* every session is due a watch() again: a new module's watch() has
+     * seen none of them */
+    session_watch_epoch(u);
     lua_settop(L, 1);
     set_hooks_upvalue(L, UV_SELF);
     return 0;
 }
 
-/* t:hooks(full_sessions, host, seen, applied[, tracked]) -> hooks */
+/* t:hooks(full_sessions, host, seen, applied[, watch]) -> hooks */
 static int l_hooks(lua_State *L)
 {
     size_t i;
@@ -801,7 +816,7 @@ static int l_hooks(lua_State *L)
             lua_pushvalue(L, lua_upvalueindex(k));
         lua_pushvalue(L, 1);     /* UV_SELF */
         lua_pushboolean(L, 1);   /* UV_LISTENING */
-        for (k = 2; k <= 6; k++) /* UV_SESSIONS .. UV_TRACKED_FN */
+        for (k = 2; k <= 6; k++) /* UV_SESSIONS .. UV_WATCH_FN */
             lua_pushvalue(L, k);
         lua_pushcclosure(L, hook_fns[i].func, NHOOK_UPVALUES);
         lua_setfield(L, 7, hook_fns[i].name);

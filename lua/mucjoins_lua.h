@@ -166,8 +166,8 @@ enum {
     UV_MODULE_HOST, /* module.host */
     UV_SEEN,        /* error presences seen by presence/full (weak keys) */
     UV_APPLIED_FN,  /* the module's applied(method, session, stanza, ...) */
-    UV_TRACKED_FN,  /* the module's tracked(session), or nil */
-    NHOOK_UPVALUES = UV_TRACKED_FN
+    UV_WATCH_FN,    /* the module's watch(session), or nil */
+    NHOOK_UPVALUES = UV_WATCH_FN
 };
 
 extern const char *const uv_keys[];
@@ -178,8 +178,10 @@ extern const char *const uv_keys[];
 /* The session handle cache (mj_sessions.c): slot[0..mask], NULL when
  * none yet; used: slots holding a handle. */
 struct scslot {
-    mj_session *s; /* NULL: empty */
-    uint64_t h;    /* the hash of its JID's bytes */
+    mj_session *s;  /* NULL: empty */
+    uint32_t h;     /* the hash of its JID's bytes */
+    uint32_t watch; /* the watch epoch in which the hooks last called the
+                       module's watch() for it (session_watch_due()) */
 };
 
 struct scache {
@@ -196,6 +198,8 @@ struct tracker {
     struct collect col;
     uint64_t dropped_total;
     mj_session *last; /* the session of the last lookup, or NULL */
+    uint32_t watch;   /* the watch epoch (never 0): t:tick() and
+                         hooks.bind() start a new one */
     struct scache sc;
 };
 
@@ -229,6 +233,13 @@ void session_remember(struct tracker *u, mj_session *s, const char *jid,
 int session_of(lua_State *L, struct tracker *u, mj_session **out);
 /* Before closing s: drop it from the cache. */
 void cache_forget(struct tracker *u, const mj_session *s);
+/* Whether the hooks should call the module's watch() for s, which must
+ * be valid (no Lua API call since the core returned it): 1 the first
+ * time in the current watch epoch (which it records) and whenever s is
+ * not cached, else 0. */
+int session_watch_due(struct tracker *u, const mj_session *s);
+/* Start a new watch epoch: every session is due again. */
+void session_watch_epoch(struct tracker *u);
 /* The cache's bytes (t:stats().bytes adds them); freeing it (l_gc). */
 size_t scache_bytes(const struct tracker *u);
 void scache_free(struct tracker *u);
@@ -325,9 +336,10 @@ struct known {
      * full_sessions[JID] (the hooks' upvalue) only when the core reports
      * something: the JID is one of a session the cache holds */
     int lazy;
-    /* set by feed(): the core found or opened a session the cache did not
-     * hold (the hooks then tell the module: tracked(session)) */
-    int opened;
+    /* set by feed(): a presence the session sent that the core follows,
+     * the first of this session in this watch epoch (or of a session the
+     * cache does not hold): the hooks call the module's watch() */
+    int watch;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,

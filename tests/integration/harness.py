@@ -649,6 +649,7 @@ class Rooms(dict):
         self.joined_rooms = q.get("joined_rooms")
         self.hibernating = q.get("hibernating") == "true"
         self.tracker_loaded = q.get("tracker_loaded") == "true"
+        self.out_filters = int(q.get("out_filters") or 0)
         self.types = {}
         self.keytypes = {}
         for r in q.findall(f"{{{NS_TEST}}}room"):

@@ -83,8 +83,10 @@ def test_two_reloads_in_a_row(connect, component, room):
 
 def test_local_muc_join_error_seen_after_reload(connect, room):
     """The join-error filter (a local MUC sends join errors with
-    origin.send()) is on the sessions the tracker holds; a reload takes it
-    off and puts it back on every one of them."""
+    origin.send()) goes on a session when it sends a presence to a room
+    the tracker follows; a reload takes it off everywhere, and the
+    reloaded module puts it back at the session's next such presence
+    (hooks.bind() makes every session due again)."""
     a = connect("alice")
     c = connect("carol")
     r1, r2 = room(), room()

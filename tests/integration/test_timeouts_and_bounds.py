@@ -4,7 +4,7 @@ max_rooms), with a short timeout and small bounds on this file's server."""
 import time
 
 from harness import (
-    NS_MUC_USER, assert_rooms, is_presence, joined, self_presence, sroom,
+    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined, self_presence, sroom,
     start_join, wait_events, xa)
 
 TIMEOUT = 3
@@ -133,3 +133,29 @@ def test_presence_error_from_one_shared_session_is_never_confirmed(connect, room
     assert evs[0].get("reason") == "left-unconfirmed", evs
     assert_rooms(a2, {}, when="after the unconfirmed leave timed out")
     assert_rooms(a1, {r: "Al"}, when="(the other session stays)")
+
+
+def test_join_error_filter_off_while_idle_and_back_for_the_next_join(connect, room):
+    """A local MUC sends join errors with origin.send(), which only the
+    module's stanzas/out filter sees. The filter is on a session from a
+    presence it sends to a room the tracker follows until a tick finds it
+    sent none since the tick before (ticks come every TIMEOUT / 4 here):
+    a session sitting in its rooms pays nothing per stanza it is sent, and
+    its next join puts the filter back before the MUC answers."""
+    a = connect("alice")
+    c = connect("carol")
+    r1, r2 = room(), room()
+    before = a.rooms().out_filters
+    a.join(r1, "Alice")
+    c.join(r2, "Same")
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while a.rooms().out_filters != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    got = a.rooms()
+    assert got.out_filters == before, f"the filter is still on an idle session: {got.out_filters} filters"
+    assert got == {r1: "Alice"}, got.describe()
+    seq = a.event_seq()
+    err = a.join(r2, "Same")
+    assert err.type == "error" and err.error_condition == "conflict", f"expected conflict: {err}"
+    assert_events(a, seq, [{"name": "join-failed", "condition": "conflict"}], room=r2, session=a.jid)
+    assert_rooms(a, {r1: "Alice"}, when="after a local join error to a session that was idle")

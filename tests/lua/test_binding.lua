@@ -1071,31 +1071,50 @@ test("t:hooks(): a tracked session's presences read full_sessions only for what 
 	eq(#calls, 1, "applied not called again")
 end)
 
--- tracked(session): the module starts watching what a session is sent
--- (join errors from a local MUC) once the tracker holds it.
-test("t:hooks(): tracked(session) when what a session sends makes the tracker hold it", function()
+-- watch(session): the module watches what a session is sent (join
+-- errors from a local MUC) while a presence it sends to a room the
+-- tracker follows is answered; once per session and watch epoch (t:tick()
+-- and hooks.bind() start one).
+test("t:hooks(): watch(session) once per watch epoch for presences the tracker follows", function()
 	local t = mj.new({})
 	local full_sessions, told = {}, {}
 	local hooks = t:hooks(full_sessions, "example.org", {}, function() end, function(session)
 		told[#told + 1] = session
-		error("tracked raising is contained")
+		error("watch raising is contained")
 	end)
 	hooks.listen(false)
 	local session = hooked_session(full_sessions, SESS)
-	eq(hook_returns(hooks.outgoing, { origin = session, stanza = st.presence({ to = ROOM .. "/Alice" }) }), 0,
-		"a presence that is not a join")
-	eq(#told, 0, "not tracked: not told")
-	eq(hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Alice") }), 0, "first join")
-	eq(#told, 1, "told once")
+	local function out(stanza)
+		eq(hook_returns(hooks.outgoing, { origin = session, stanza = stanza }), 0, "returns nothing")
+	end
+	out(st.presence({ to = ROOM .. "/Alice" }))
+	eq(#told, 0, "a presence that is not a join, to a room without state: not told")
+	out(join(ROOM .. "/Alice"))
+	eq(#told, 1, "a join: told")
 	eq(told[1], session, "the session table")
 	hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Alice") })
-	hook_returns(hooks.outgoing, { origin = session, stanza = join("other@muc.example.org/Alice") })
-	eq(#told, 1, "a session already held is not told again")
 	eq(session.rooms_joined[ROOM], "Alice", "tracking went on")
-	-- without tracked: nothing to call
+	out(st.presence({ to = ROOM .. "/Alice" }):tag("show"):text("away"):up())
+	eq(#told, 1, "an update in the same epoch: not told again")
+	t:tick()
+	out(st.presence({ to = "friend@example.net" }))
+	eq(hook_returns(hooks.outgoing_message, { origin = session,
+		stanza = st.message({ to = ROOM, type = "groupchat" }):tag("body"):text("hi"):up() }), 0, "a message")
+	eq(#told, 1, "a presence to a contact, a message: not told")
+	out(st.presence({ to = ROOM .. "/Alice" }):tag("show"):text("dnd"):up())
+	eq(#told, 2, "an update to a joined room (unchanged) after a tick: told")
+	out(st.presence({ to = ROOM .. "/Al" }))
+	eq(#told, 2, "a nick change in the same epoch: not told")
+	hooks.bind(t)
+	out(st.presence({ to = ROOM .. "/Al", type = "unavailable" }))
+	eq(#told, 3, "a leave after hooks.bind(): told")
+	t:tick()
+	out(st.presence({ to = "other@muc.example.org/Alice", type = "unavailable" }))
+	eq(#told, 3, "a leave of a room without state: not told")
+	-- without watch: nothing to call
 	local t2 = mj.new({})
 	local hooks2 = t2:hooks({}, "example.org", {}, function() end)
-	eq(hook_returns(hooks2.outgoing, { origin = session, stanza = join(ROOM .. "/Bob") }), 0, "no tracked")
+	eq(hook_returns(hooks2.outgoing, { origin = session, stanza = join(ROOM .. "/Bob") }), 0, "no watch")
 	raises("function expected", t.hooks, t, {}, "example.org", {}, print, 42)
 end)
 

@@ -7,7 +7,8 @@
 --  * get <query xmlns='urn:mucjoins:test' jid='full JID (default: asker)'/>
 --    -> <query jid session='present|absent' table='<type of rooms_joined>'
 --              joined_rooms='same|nil|other' hibernating='true|false'
---              tracker_loaded='true|false'>
+--              tracker_loaded='true|false' out_filters='N'>
+--       (out_filters: how many stanzas/out filters the session has)
 --         <room jid='key' nick='tostring(value)' type='type(value)'
 --               keytype='type(key)'/>...
 --       </query>
@@ -70,6 +71,8 @@ module:hook("iq-get/host/" .. NS .. ":query", function (event)
 	local rooms;
 	if session then
 		attr.hibernating = session.hibernating and "true" or "false";
+		local out_filters = session.filters and session.filters["stanzas/out"];
+		attr.out_filters = tostring(out_filters and #out_filters or 0);
 		rooms = session.rooms_joined;
 		attr.table = type(rooms);
 		local jr = session.joined_rooms;
