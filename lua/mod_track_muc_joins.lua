@@ -7,6 +7,7 @@
 -- shell in shell.lib.lua.
 
 local filters = require "util.filters";
+local time_now = require "util.time".now;
 local st = require "util.stanza";
 local short_id = require "util.id".short;
 
@@ -218,12 +219,13 @@ end
 module:hook_global("stats-update", sync_metrics);
 
 -- A local MUC sends join errors with origin.send(): they only show in the
--- session's outgoing filter. It answers at once, while the presence that
--- asked is routed, so the filter is on a session only from a presence it
--- sends to a room the tracker follows (watch(), which the hook calls
--- before the presence is routed) until a tick finds that it sent none
--- since the tick before (unwatch_idle()): a session sitting in its rooms
--- pays nothing per stanza it is sent.
+-- session's outgoing filter. It answers the presence that asked (while
+-- it is routed, unless a module of the MUC waits), so the filter is on a
+-- session only from a presence it sends to a room the tracker follows
+-- (watch(), which the hook calls before the presence is routed) until a
+-- tick finds that it sent none for pending_timeout (unwatch_idle()), when
+-- the core has given up waiting for answers anyway: a session sitting in
+-- its rooms pays nothing per stanza it is sent.
 local function out_filter(stanza, session)
 	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
 		return stanza;
@@ -235,27 +237,25 @@ local function out_filter(stanza, session)
 	return stanza;
 end
 
-local filtered = setmetatable({}, { __mode = "k" }); -- session -> tick of its last watch()
-local ticks = 0;
+local filtered = setmetatable({}, { __mode = "k" }); -- session -> time of its last watch()
 
 -- The hook calls it once per session between two ticks (t:tick() starts
--- a new watch epoch in the binding).
+-- a new watch epoch in the binding). add_filter() every time: it returns
+-- at once when the filter is there, and a resumed stream (mod_smacks)
+-- hands the session a new filter table.
 local function watch(session)
 	if session.type ~= "c2s" then
 		return;
 	end
-	if not filtered[session] then
-		filters.add_filter(session, "stanzas/out", out_filter, 500);
-	end
-	filtered[session] = ticks;
+	filters.add_filter(session, "stanzas/out", out_filter, 500);
+	filtered[session] = time_now();
 end
 
--- Every tick, after t:tick(): off where watch() was not called since
--- the tick before.
+-- Every tick: off where watch() was not called for pending_timeout.
 local function unwatch_idle()
-	ticks = ticks + 1;
+	local idle_since = time_now() - config.pending_timeout;
 	for session, last in pairs(filtered) do
-		if last < ticks - 1 then
+		if last < idle_since then
 			filtered[session] = nil;
 			filters.remove_filter(session, "stanzas/out", out_filter);
 		end

@@ -712,7 +712,8 @@ static int hook(lua_State *L, int outgoing, int message)
         reserve_stack(L, u, 3)) {
         lua_pushvalue(L, lua_upvalueindex(UV_WATCH_FN));
         lua_pushvalue(L, 6);
-        lua_pcall(L, 1, 0, 0);
+        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
+            lua_pop(L, 1); /* the results stay on top */
     }
     if (n == 1 && !lua_isnil(L, -1))
         return 0; /* applied by feed(), nobody to tell */

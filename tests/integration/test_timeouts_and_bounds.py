@@ -139,14 +139,15 @@ def test_join_error_filter_off_while_idle_and_back_for_the_next_join(connect, ro
     """A local MUC sends join errors with origin.send(), which only the
     module's stanzas/out filter sees. The filter is on a session from a
     presence it sends to a room the tracker follows until a tick finds it
-    sent none since the tick before (ticks come every TIMEOUT / 4 here):
-    a session sitting in its rooms pays nothing per stanza it is sent, and
-    its next join puts the filter back before the MUC answers."""
+    sent none for the pending timeout (TIMEOUT here): a session sitting in
+    its rooms pays nothing per stanza it is sent, and its next join puts
+    the filter back before the MUC answers."""
     a = connect("alice")
     c = connect("carol")
     r1, r2 = room(), room()
     before = a.rooms().out_filters
     a.join(r1, "Alice")
+    assert a.rooms().out_filters == before + 1, "the filter is on after a join"
     c.join(r2, "Same")
     deadline = time.monotonic() + WAIT_TIMEOUT
     while a.rooms().out_filters != before and time.monotonic() < deadline:
