@@ -186,51 +186,48 @@ int session_of(lua_State *L, struct tracker *u, mj_session **out)
     return rc;
 }
 
-void cache_forget(struct tracker *u, const mj_session *s)
+/* The slot holding s (looked up by its own JID's bytes), or NULL. A
+ * handle is in one slot at most: sc_put() never puts it in a second. */
+static struct scslot *slot_of(const struct scache *c, const mj_session *s)
 {
-    struct scache *c = &u->sc;
     mj_str sj;
     uint32_t h;
     size_t i, k;
 
-    if (u->last == s)
-        u->last = NULL;
     if (c->slot == NULL)
-        return;
+        return NULL;
     sj = mj_session_jid(s);
     h = sc_hash(c->seed, sj.ptr, sj.len);
-    for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
-        if (c->slot[i & c->mask].s == s) {
-            c->slot[i & c->mask].s = NULL;
-            c->slot[i & c->mask].h = 0;
-            c->slot[i & c->mask].watch = 0;
-            c->used--;
-        }
+    for (i = h, k = 0; k < SC_WAY; i++, k++)
+        if (c->slot[i & c->mask].s == s)
+            return &c->slot[i & c->mask];
+    return NULL;
+}
+
+void cache_forget(struct tracker *u, const mj_session *s)
+{
+    struct scslot *e = slot_of(&u->sc, s);
+
+    if (u->last == s)
+        u->last = NULL;
+    if (e != NULL) {
+        e->s = NULL;
+        e->h = 0;
+        e->watch = 0;
+        u->sc.used--;
     }
 }
 
 int session_watch_due(struct tracker *u, const mj_session *s)
 {
-    struct scache *c = &u->sc;
-    mj_str sj;
-    uint32_t h;
-    size_t i, k;
+    struct scslot *e = slot_of(&u->sc, s);
 
-    if (c->slot == NULL)
-        return 1;
-    sj = mj_session_jid(s);
-    h = sc_hash(c->seed, sj.ptr, sj.len);
-    for (i = h, k = 0; k < SC_WAY; i++, k++) {
-        struct scslot *e = &c->slot[i & c->mask];
-
-        if (e->s == s) {
-            if (e->watch == u->watch)
-                return 0;
-            e->watch = u->watch;
-            return 1;
-        }
-    }
-    return 1; /* not cached (replaced): due every time */
+    if (e == NULL)
+        return 1; /* not cached (replaced): due every time */
+    if (e->watch == u->watch)
+        return 0;
+    e->watch = u->watch;
+    return 1;
 }
 
 void session_watch_epoch(struct tracker *u)
