@@ -262,6 +262,17 @@ local function unwatch_idle()
 	end
 end
 
+-- A resumed stream (mod_smacks) brings the new connection's filter table:
+-- the filter goes back on at once where it was on, as the binding marks
+-- a session watched once per epoch and would not call watch() again
+-- before the next tick.
+module:hook("smacks-hibernation-end", function(event)
+	local session = event.resumed;
+	if session and filtered[session] then
+		pcall(watch, session);
+	end
+end);
+
 local function unwatch_all()
 	for session in pairs(filtered) do
 		filters.remove_filter(session, "stanzas/out", out_filter);

@@ -673,6 +673,7 @@ class Client:
         self.jid = None
         self.inbox = Inbox(self.requested)
         self.x = None
+        self.dropped = None
 
     def __repr__(self):
         return f"<Client {self.jid or self.requested}>"
@@ -741,7 +742,43 @@ class Client:
                 x._run_out_filters.cancel()
 
         self.lt.call(kill)
+        self.dropped = x
         self.x = None
+
+    def resume(self):
+        """Reconnect after drop() and resume the stream (XEP-0198): the
+        server moves the new connection into the hibernating session."""
+        x = self.dropped
+        if x is None:
+            raise HarnessError(f"{self.jid}: resume() without drop()")
+
+        async def go():
+            fut = asyncio.get_running_loop().create_future()
+
+            def done(ev):
+                if not fut.done():
+                    fut.set_result(True)
+
+            def bad(what):
+                def h(ev):
+                    if not fut.done():
+                        fut.set_exception(HarnessError(f"{self.jid}: {what}: {ev}"))
+                return h
+
+            x.add_event_handler("session_resumed", done, disposable=True)
+            x.add_event_handler("session_start", bad("a new session, not resumed"), disposable=True)
+            x.add_event_handler("sm_failed", bad("resumption refused"), disposable=True)
+            x.end_session_on_disconnect = True
+            with self.inbox.cond:
+                self.inbox.closed = None
+            x.connect(address=("127.0.0.1", self.server.c2s_port),
+                      force_starttls=False, disable_starttls=True)
+            await asyncio.wait_for(fut, WAIT)
+
+        self.lt.run(go())
+        self.x = x
+        self.dropped = None
+        return self
 
     def disconnect(self, wait=2.0):
         if self.x is None:

@@ -62,3 +62,32 @@ def test_hibernation_timeout_closes_the_session(connect, room):
                       timeout=HIBERNATION + WAIT, what="left when the hibernation ends")
     assert evs[0].get("reason") == "session-closed" and evs[0].get("room") == r, evs
     assert w.rooms(jid).session == "absent"
+
+
+def test_resumed_stream_gets_the_join_error_filter_back(connect, room):
+    """mod_smacks gives a resumed session the new connection's filter
+    table, without the module's stanzas/out filter (which a local MUC's
+    join errors are only seen by). The module puts it back at the
+    resumption where it was on: a local join error right after it is seen
+    at once, not left to the pending timeout."""
+    a = connect("alice", smacks=True)
+    c = connect("carol")
+    r1, r2 = room(), room()
+    c.join(r2, "Same")
+    a.join(r1, "Alice")
+    jid = a.jid
+    on = a.rooms().out_filters
+    seq = c.event_seq()
+    a.drop()
+    wait_hibernating(c, jid, seq)
+    a.resume()
+    got = c.rooms(jid)
+    assert got.session == "present" and not got.hibernating, got.describe()
+    assert got.out_filters == on, \
+        f"after the resumption {got.out_filters} stanzas/out filters, {on} before: ours is missing"
+    assert got == {r1: "Alice"}, got.describe()
+    seq = c.event_seq()
+    err = a.join(r2, "Same")
+    assert err.type == "error" and err.error_condition == "conflict", f"expected conflict: {err}"
+    assert_events(c, seq, [{"name": "join-failed", "condition": "conflict"}], room=r2, session=jid)
+    assert_rooms(c, {r1: "Alice"}, jid=jid, when="after a local join error following a resumption")
