@@ -89,7 +89,7 @@ size_t scache_bytes(const struct tracker *u)
 mj_session *session_cached(struct tracker *u, const char *p, size_t len)
 {
     const struct scache *c = &u->sc;
-    const struct scslot *e;
+    struct scslot *e;
     uint32_t h;
     size_t i, k;
 
@@ -100,8 +100,10 @@ mj_session *session_cached(struct tracker *u, const char *p, size_t len)
     h = sc_hash(c->seed, p, len);
     for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
         e = &c->slot[i & c->mask];
-        if (e->h == h && e->s != NULL && same_jid(e->s, p, len))
+        if (e->h == h && e->s != NULL && same_jid(e->s, p, len)) {
+            u->last_slot = e;
             return u->last = e->s;
+        }
     }
     return NULL;
 }
@@ -150,6 +152,7 @@ static int sc_grow(struct tracker *u)
             used += (size_t)sc_put(slot, n - 1, c->slot[i].h, c->slot[i].s,
                                    c->slot[i].watch);
     scache_free(u);
+    u->last_slot = NULL; /* the slots moved */
     c->slot = slot;
     c->mask = n - 1;
     c->used = used;
@@ -164,6 +167,7 @@ void session_remember(struct tracker *u, mj_session *s, const char *p,
     if (!same_jid(s, p, len))
         return;
     u->last = s;
+    u->last_slot = NULL; /* slot_of() finds it */
     if ((c->slot == NULL || c->used >= (c->mask + 1) / 2) && !sc_grow(u) &&
         c->slot == NULL)
         return; /* out of memory: not cached */
@@ -208,8 +212,10 @@ void cache_forget(struct tracker *u, const mj_session *s)
 {
     struct scslot *e = slot_of(&u->sc, s);
 
-    if (u->last == s)
+    if (u->last == s) {
         u->last = NULL;
+        u->last_slot = NULL;
+    }
     if (e != NULL) {
         e->s = NULL;
         e->h = 0;
@@ -220,7 +226,12 @@ void cache_forget(struct tracker *u, const mj_session *s)
 
 int session_watch_due(struct tracker *u, const mj_session *s)
 {
-    struct scslot *e = slot_of(&u->sc, s);
+    /* the feed that asks has just looked s up: its slot is known unless
+     * the cache was rebuilt or the slot given to another handle since */
+    struct scslot *e = u->last_slot;
+
+    if (u->last != s || e == NULL || e->s != s)
+        e = slot_of(&u->sc, s);
 
     if (e == NULL)
         return 1; /* not cached (replaced): due every time */

@@ -843,6 +843,7 @@ static int l_gc(lua_State *L)
     mj_tracker_free(u->tr);
     u->tr = NULL;
     u->last = NULL;
+    u->last_slot = NULL;
     scache_free(u);
     col_free(&u->col);
     return 0;

@@ -197,9 +197,11 @@ struct tracker {
     mj_config cfg;     /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
-    mj_session *last; /* the session of the last lookup, or NULL */
-    uint32_t watch;   /* the watch epoch (never 0): t:tick() and
-                         hooks.bind() start a new one */
+    mj_session *last;         /* the session of the last lookup, or NULL */
+    struct scslot *last_slot; /* the cache slot holding last when that
+                                 lookup found it there, else NULL */
+    uint32_t watch;           /* the watch epoch (never 0): t:tick() and
+                                 hooks.bind() start a new one */
     struct scache sc;
 };
 
