@@ -246,3 +246,13 @@ void session_watch_epoch(struct tracker *u)
     if (++u->watch == 0) /* slots hold 0 when never watched */
         u->watch = 1;
 }
+
+void session_watch_failed(struct tracker *u, const char *p, size_t len)
+{
+    /* looked up again: the Lua call may have closed the session */
+    mj_session *s = session_cached(u, p, len);
+    struct scslot *e = s != NULL ? slot_of(&u->sc, s) : NULL;
+
+    if (e != NULL)
+        e->watch = 0; /* never an epoch */
+}

@@ -436,8 +436,10 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
      * call since the core returned) */
     if (rc == MJ_OK && s != NULL && k != NULL && outgoing &&
         k->kind == MJ_KIND_PRESENCE &&
-        (oc == MJ_O_CHANGED || oc == MJ_O_UNCHANGED || oc == MJ_O_AMBIGUOUS))
+        (oc == MJ_O_CHANGED || oc == MJ_O_UNCHANGED || oc == MJ_O_AMBIGUOUS)) {
         k->watch = session_watch_due(u, s);
+        k->watch_jid = jid;
+    }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
         push_outcome(L,
@@ -708,12 +710,23 @@ static int hook(lua_State *L, int outgoing, int message)
     /* before the presence is routed: the module's watch() (a local MUC
      * answers it at once, its errors with origin.send()) */
     if (k.watch &&
-        lua_type(L, lua_upvalueindex(UV_WATCH_FN)) == LUA_TFUNCTION &&
-        reserve_stack(L, u, 3)) {
-        lua_pushvalue(L, lua_upvalueindex(UV_WATCH_FN));
-        lua_pushvalue(L, 6);
-        if (lua_pcall(L, 1, 0, 0) != LUA_OK)
-            lua_pop(L, 1); /* the results stay on top */
+        lua_type(L, lua_upvalueindex(UV_WATCH_FN)) == LUA_TFUNCTION) {
+        int ok = reserve_stack(L, u, 3);
+
+        if (ok) {
+            lua_pushvalue(L, lua_upvalueindex(UV_WATCH_FN));
+            lua_pushvalue(L, 6);
+            ok = lua_pcall(L, 1, 0, 0) == LUA_OK;
+            if (!ok)
+                lua_pop(L, 1); /* the results stay on top */
+        }
+        if (!ok) { /* asked again at the session's next presence */
+            size_t len;
+            const char *p = lua_tolstring(L, k.watch_jid, &len);
+
+            if (p != NULL)
+                session_watch_failed(u, p, len);
+        }
     }
     if (n == 1 && !lua_isnil(L, -1))
         return 0; /* applied by feed(), nobody to tell */

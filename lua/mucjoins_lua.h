@@ -240,6 +240,10 @@ void cache_forget(struct tracker *u, const mj_session *s);
  * time in the current watch epoch (which it records) and whenever s is
  * not cached, else 0. */
 int session_watch_due(struct tracker *u, const mj_session *s);
+/* The watch() that session_watch_due() asked for did not run or raised:
+ * the session whose JID is the bytes (p, len), if cached, is due again
+ * in this epoch. */
+void session_watch_failed(struct tracker *u, const char *p, size_t len);
 /* Start a new watch epoch: every session is due again. */
 void session_watch_epoch(struct tracker *u);
 /* The cache's bytes (t:stats().bytes adds them); freeing it (l_gc). */
@@ -340,8 +344,9 @@ struct known {
     int lazy;
     /* set by feed(): a presence the session sent that the core follows,
      * the first of this session in this watch epoch (or of a session the
-     * cache does not hold): the hooks call the module's watch() */
-    int watch;
+     * cache does not hold): the hooks call the module's watch(); and
+     * the stack index of the session's JID (a string) */
+    int watch, watch_jid;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,

@@ -1078,9 +1078,12 @@ end)
 test("t:hooks(): watch(session) once per watch epoch for presences the tracker follows", function()
 	local t = mj.new({})
 	local full_sessions, told = {}, {}
+	local raise = false
 	local hooks = t:hooks(full_sessions, "example.org", {}, function() end, function(session)
 		told[#told + 1] = session
-		error("watch raising is contained")
+		if raise then
+			error("watch raising is contained")
+		end
 	end)
 	hooks.listen(false)
 	local session = hooked_session(full_sessions, SESS)
@@ -1111,6 +1114,18 @@ test("t:hooks(): watch(session) once per watch epoch for presences the tracker f
 	t:tick()
 	out(st.presence({ to = "other@muc.example.org/Alice", type = "unavailable" }))
 	eq(#told, 3, "a leave of a room without state: not told")
+	-- a watch() that raised is asked again in the same epoch, until one
+	-- returns
+	raise = true
+	out(join(ROOM .. "/Alice"))
+	eq(#told, 4, "a join after a tick: told (and it raised)")
+	eq(hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Alice") }), 0, "the join goes on")
+	eq(session.rooms_joined[ROOM], "Alice", "tracking went on after watch() raised")
+	raise = false
+	out(st.presence({ to = ROOM .. "/Alice" }):tag("show"):text("away"):up())
+	eq(#told, 5, "the next presence in the same epoch: told again")
+	out(st.presence({ to = ROOM .. "/Alice" }):tag("show"):text("dnd"):up())
+	eq(#told, 5, "once watch() returned: not again in the epoch")
 	-- without watch: nothing to call
 	local t2 = mj.new({})
 	local hooks2 = t2:hooks({}, "example.org", {}, function() end)
