@@ -45,8 +45,10 @@ floor (bench/floor/mod_track_muc_joins.lua): what any tracker that gets
 joins right must do per stanza, in plain Lua and deciding nothing --
 read each presence a session receives (session, from, type, the muc#user
 status codes) and look at every stanza sent to a client session for an
-error presence, where a local MUC's join errors show -- which tells how
-much of the 1 % target any such tracker has left for its decisions.
+error presence, where a local MUC's join errors show (needed only while
+a session's presence to a room may still be answered, which in this
+join/leave churn is all the time) -- which tells how much of the 1 %
+target any such tracker has left for its decisions.
 
 Every configuration's server is checked through its admin shell: the
 module loaded from the intended file (or, for none, not loaded). Servers

@@ -4,7 +4,10 @@
 -- Lua: read what the session receives on presence/full (the session,
 -- from, type, the muc#user status codes) and look at every stanza sent
 -- to a client session for an error presence, which is the only place a
--- local MUC's join errors show (it sends them with origin.send()).
+-- local MUC's join errors show (it sends them with origin.send()). A
+-- tracker need only look while a session's presence to a room may still
+-- be answered (ours does so); in bench_server's join/leave churn that is
+-- every session all the time, so the floor looks at all of them.
 -- Named like the tracker so that the benchmark's module check finds it.
 
 local filters = require "util.filters";
