@@ -109,17 +109,21 @@ mj_session *session_cached(struct tracker *u, const char *p, size_t len)
 }
 
 /* Put s, whose hash is h, into the table slot[0..mask] (not grown), with
- * the watch epoch watch; returns 1 if it took an empty slot. */
+ * the watch epoch watch; returns 1 if it took an empty slot. *at, if not
+ * NULL: the slot that holds s. */
 static int sc_put(struct scslot *slot, size_t mask, uint32_t h, mj_session *s,
-                  uint32_t watch)
+                  uint32_t watch, struct scslot **at)
 {
     struct scslot *free = NULL, *e;
     size_t i, k;
 
     for (i = (size_t)h, k = 0; k < SC_WAY; i++, k++) {
         e = &slot[i & mask];
-        if (e->s == s)
+        if (e->s == s) {
+            if (at != NULL)
+                *at = e;
             return 0;
+        }
         if (e->s == NULL && free == NULL)
             free = e;
     }
@@ -127,6 +131,8 @@ static int sc_put(struct scslot *slot, size_t mask, uint32_t h, mj_session *s,
     e->s = s;
     e->h = h;
     e->watch = watch;
+    if (at != NULL)
+        *at = e;
     return free != NULL;
 }
 
@@ -150,7 +156,7 @@ static int sc_grow(struct tracker *u)
     for (i = 0; i < old; i++)
         if (c->slot[i].s != NULL)
             used += (size_t)sc_put(slot, n - 1, c->slot[i].h, c->slot[i].s,
-                                   c->slot[i].watch);
+                                   c->slot[i].watch, NULL);
     scache_free(u);
     u->last_slot = NULL; /* the slots moved */
     c->slot = slot;
@@ -167,12 +173,12 @@ void session_remember(struct tracker *u, mj_session *s, const char *p,
     if (!same_jid(s, p, len))
         return;
     u->last = s;
-    u->last_slot = NULL; /* slot_of() finds it */
+    u->last_slot = NULL;
     if ((c->slot == NULL || c->used >= (c->mask + 1) / 2) && !sc_grow(u) &&
         c->slot == NULL)
         return; /* out of memory: not cached */
-    c->used +=
-        (size_t)sc_put(c->slot, c->mask, sc_hash(c->seed, p, len), s, 0);
+    c->used += (size_t)sc_put(c->slot, c->mask, sc_hash(c->seed, p, len), s, 0,
+                              &u->last_slot);
 }
 
 int session_of(lua_State *L, struct tracker *u, mj_session **out)
@@ -249,10 +255,15 @@ void session_watch_epoch(struct tracker *u)
 
 void session_watch_failed(struct tracker *u, const char *p, size_t len)
 {
-    /* looked up again: the Lua call may have closed the session */
+    /* looked up again: the Lua call may have closed the session; a hit
+     * leaves its slot in u->last_slot, unless it was u->last already */
     mj_session *s = session_cached(u, p, len);
-    struct scslot *e = s != NULL ? slot_of(&u->sc, s) : NULL;
+    struct scslot *e = u->last_slot;
 
+    if (s == NULL)
+        return;
+    if (e == NULL || e->s != s)
+        e = slot_of(&u->sc, s);
     if (e != NULL)
         e->watch = 0; /* never an epoch */
 }

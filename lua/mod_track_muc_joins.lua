@@ -265,7 +265,9 @@ end
 -- A resumed stream (mod_smacks) brings the new connection's filter table:
 -- the filter goes back on at once where it was on, as the binding marks
 -- a session watched once per epoch and would not call watch() again
--- before the next tick.
+-- before the next tick. mod_smacks fires this after re-sending what the
+-- client had not acknowledged, which went through the old table (and our
+-- filter in it) when first sent: nothing is fed twice.
 module:hook("smacks-hibernation-end", function(event)
 	local session = event.resumed;
 	if session and filtered[session] then

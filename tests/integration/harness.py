@@ -768,16 +768,15 @@ class Client:
             x.add_event_handler("session_resumed", done, disposable=True)
             x.add_event_handler("session_start", bad("a new session, not resumed"), disposable=True)
             x.add_event_handler("sm_failed", bad("resumption refused"), disposable=True)
-            x.end_session_on_disconnect = True
             with self.inbox.cond:
                 self.inbox.closed = None
             x.connect(address=("127.0.0.1", self.server.c2s_port),
                       force_starttls=False, disable_starttls=True)
             await asyncio.wait_for(fut, WAIT)
 
-        self.lt.run(go())
-        self.x = x
+        self.x = x  # disconnect() closes it whatever happens below
         self.dropped = None
+        self.lt.run(go())
         return self
 
     def disconnect(self, wait=2.0):
