@@ -22,12 +22,25 @@ local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
 
 -- Options: every one is read here.
 
+-- A value Prosody does not understand (it logs that) or out of range
+-- falls back to the default, so that a typo in the config never stops
+-- the module half loaded.
 local function number_option(name, default)
-	return module:get_option_number("track_muc_joins_" .. name, default);
+	local value = module:get_option_number("track_muc_joins_" .. name, default);
+	if value == nil or value ~= value or value < 0 or value == math.huge then
+		module:log("error", "track_muc_joins_%s must be a number >= 0: using %s", name, tostring(default));
+		return default;
+	end
+	return value;
 end
 
 local function boolean_option(name, default)
-	return module:get_option_boolean("track_muc_joins_" .. name, default);
+	local value = module:get_option_boolean("track_muc_joins_" .. name, default);
+	if value == nil then
+		module:log("error", "track_muc_joins_%s must be true or false: using %s", name, tostring(default));
+		return default;
+	end
+	return value;
 end
 
 -- The core's options come from its own table (mj.options(): name, type,
@@ -37,7 +50,12 @@ for _, option in ipairs(mj.options()) do
 	if option.type == "boolean" then
 		config[option.name] = boolean_option(option.name, option.default);
 	else
-		config[option.name] = number_option(option.name, option.default);
+		local value = number_option(option.name, option.default);
+		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
+			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
+			value = option.default;
+		end
+		config[option.name] = value;
 	end
 end
 -- The module's own options.
@@ -150,9 +168,14 @@ local function apply_event(ev, session, stanza)
 	module:fire_event("muc-joins/" .. ev_type, ev);
 end
 
+-- Each event on its own: a failure (say, another module's muc-joins/*
+-- handler raising) is logged and the events after it are still applied.
 local function apply_events(events, session, stanza)
 	for i = 1, #events do
-		apply_event(events[i], session, stanza);
+		local ok, err = pcall(apply_event, events[i], session, stanza);
+		if not ok then
+			module:log("error", "applying a mucjoins %s event failed: %s", tostring(events[i].type), err);
+		end
 	end
 end
 

@@ -106,9 +106,15 @@ return function(ctx)
 		end
 	end);
 
+	-- mod_component fires component-disconnected for a connection that
+	-- never completed its handshake too (its session's host is whatever
+	-- the stream header named): only an authenticated one counts.
 	local function watch_component(host)
-		module:context(host):hook("component-disconnected", function()
-			link_lost(host);
+		module:context(host):hook("component-disconnected", function(event)
+			local session = event and event.session;
+			if session and session.type == "component" then
+				link_lost(host);
+			end
 		end);
 	end
 

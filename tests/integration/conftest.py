@@ -3,8 +3,10 @@
 * lt         (session) the asyncio loop thread all XMPP connections live on
 * server     (module)  a private Prosody; a test file may set
                        PROSODY_OPTIONS = {...} (global options, e.g.
-                       track_muc_joins_pending_timeout), MUC_OPTIONS and
-                       HOST_MODULES (more modules on the VirtualHost)
+                       track_muc_joins_pending_timeout), MUC_OPTIONS,
+                       HOST_MODULES (more modules on the VirtualHost) and
+                       EXPECTED_ERRORS (regexes of error lines the file
+                       provokes on purpose)
 * component  (module)  the scripted MUC scripted.localhost (XEP-0114)
 * connect    (test)    connect("alice") -> a Client with a fresh resource;
                        every client is disconnected at the end of the test
@@ -54,6 +56,7 @@ def server(request, lt):
     srv = ProsodyServer(options=getattr(mod, "PROSODY_OPTIONS", None),
                         muc_options=getattr(mod, "MUC_OPTIONS", None),
                         extra_host_modules=getattr(mod, "HOST_MODULES", ()),
+                        expected_errors=getattr(mod, "EXPECTED_ERRORS", ()),
                         name=mod.__name__.rsplit(".", 1)[-1])
     try:
         srv.start()

@@ -4,6 +4,7 @@ session's full JID to room/nick) instead of guessing. The scripted room
 answers each ping as the test prescribes."""
 
 import os
+import socket
 import time
 
 import pytest
@@ -186,6 +187,31 @@ def test_component_disconnect_triggers_self_ping(connect, lt, server, room):
                           what="left after the ping said 'not joined'")
         assert evs[0].get("reason") == "ghost", evs
         assert_ghost_removed(a, comp, r, "Alice", seq, m)
+    finally:
+        comp.stop()
+
+
+def test_component_connection_without_handshake_triggers_nothing(connect, lt, server, room):
+    """A connection to the component port that names the component's host
+    in its stream header and hangs up before the handshake is not that
+    component's link: Prosody fires component-disconnected for it too,
+    and the module must not ping the component's rooms for it."""
+    comp = ScriptedComponent(lt, server, domain=SCRIPTED2).start()
+    try:
+        a = connect("alice")
+        r = room("h", SCRIPTED2)
+        joined(a, comp, r, "Alice")
+        m = comp.mark()
+        with socket.create_connection(("127.0.0.1", server.component_port), 5) as raw:
+            raw.sendall(("<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+                         "xmlns:stream='http://etherx.jabber.org/streams' "
+                         f"to='{SCRIPTED2}'>").encode())
+            raw.settimeout(5)
+            assert raw.recv(4096), "the server answers the stream header"
+        time.sleep(PROSODY_OPTIONS["track_muc_joins_ping_start_delay"] + 3)
+        pings = comp.find(lambda s: s.name == "iq" and s.child("ping", NS_PING) is not None, m)
+        assert not pings, f"pinged for a connection that never authenticated: {pings}"
+        assert a.rooms() == {r: "Alice"}
     finally:
         comp.stop()
 

@@ -1,0 +1,37 @@
+"""Options the module cannot use (a string where a number is expected, a
+fraction for a count, a negative time, a word for a boolean): each is
+logged at error level naming the option, its default is used, and the
+module loads whole and tracks (README, "Options")."""
+
+from harness import assert_rooms
+
+PROSODY_OPTIONS = {
+    "track_muc_joins_pending_timeout": "2m",
+    "track_muc_joins_max_rooms": 2.5,
+    "track_muc_joins_ping_timeout": -1,
+    "track_muc_joins_self_ping": "maybe",
+    "track_muc_joins_csi_hold_chatter": "perhaps",
+}
+EXPECTED_ERRORS = [
+    r"^Config option 'track_muc_joins_\w+' not understood",
+    r"^track_muc_joins_\w+ must be ",
+]
+
+
+def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
+    log = server.log_text()
+    for name, default in (("pending_timeout", "120"), ("max_rooms", "1000"),
+                          ("ping_timeout", "60"), ("self_ping", "true"),
+                          ("csi_hold_chatter", "true")):
+        assert f"track_muc_joins_{name} must be" in log and f"using {default}" in log, \
+            f"no error naming track_muc_joins_{name} (default {default}):\n{server.log_tail(60)}"
+    assert "tracking MUC joins (max_rooms=1000, max_pending=64, pending_timeout=120s)" in log, \
+        server.log_tail(60)
+    a = connect("alice")
+    r1, r2 = room(), room()
+    a.join(r1, "Alice")
+    a.join(r2, "Alice")
+    assert a.rooms().tracker_loaded, "the module is loaded"
+    assert_rooms(a, {r1: "Alice", r2: "Alice"}, when="after two joins with the defaults")
+    a.leave(r1, "Alice")
+    assert_rooms(a, {r2: "Alice"}, when="after a leave")
