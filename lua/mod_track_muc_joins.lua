@@ -7,7 +7,7 @@
 -- shell in shell.lib.lua.
 
 local filters = require "util.filters";
-local time_now = require "util.time".now;
+local monotonic = require "util.time".monotonic; -- no wall-clock jumps
 local st = require "util.stanza";
 local short_id = require "util.id".short;
 
@@ -271,12 +271,12 @@ local function watch(session)
 		return;
 	end
 	filters.add_filter(session, "stanzas/out", out_filter, 500);
-	filtered[session] = time_now();
+	filtered[session] = monotonic();
 end
 
 -- Every tick: off where watch() was not called for pending_timeout.
 local function unwatch_idle()
-	local idle_since = time_now() - config.pending_timeout;
+	local idle_since = monotonic() - config.pending_timeout;
 	for session, last in pairs(filtered) do
 		if last < idle_since then
 			filtered[session] = nil;
@@ -408,7 +408,8 @@ local function update_metrics()
 end
 
 -- Often enough for the shortest timer the options ask for.
-local tick_every = math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2);
+local tick_every = math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2,
+	config.ping_timeout / 4, config.ping_backoff / 2);
 tick_every = math.max(0.5, tick_every);
 
 module:add_timer(tick_every, function()

@@ -77,7 +77,10 @@ local function nick_column(r)
 end
 
 local function list(print, jid)
-	local node, host, resource = jid_split(jid or "");
+	if type(jid) ~= "string" then
+		return nil, "Invalid JID: " .. tostring(jid);
+	end
+	local node, host, resource = jid_split(jid);
 	if not host then
 		return nil, "Invalid JID: " .. tostring(jid);
 	end
@@ -105,6 +108,13 @@ local function list(print, jid)
 end
 
 local function stats(print, only_host)
+	if only_host ~= nil then
+		local node, host, resource = jid_split(tostring(only_host));
+		if not host or node or resource then
+			return nil, "Invalid host: " .. tostring(only_host);
+		end
+		only_host = host; -- prepared, as the trackers are keyed
+	end
 	local hosts = {};
 	for host in pairs(trackers) do
 		if not only_host or host == only_host then

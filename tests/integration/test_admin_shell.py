@@ -35,6 +35,17 @@ def test_stats_totals(connect, server, room):
     assert "localhost" in out and "room" in out, f"muc_joins:stats():\n{out}"
 
 
+def test_odd_arguments_give_a_clear_answer(server):
+    """Not a JID, a host in capitals: an answer, not a raw Lua error."""
+    for call in ("muc_joins:list(123)", "muc_joins:list({})", "muc_joins:list()"):
+        rc, out = server.admin(call)
+        assert "Invalid JID" in out and "util/jid" not in out, f"{call}:\n{out}"
+    rc, out = server.admin("muc_joins:stats('LOCALHOST')")
+    assert rc == 0 and "on 1 host" in out, f"muc_joins:stats('LOCALHOST'):\n{out}"
+    rc, out = server.admin("muc_joins:stats('a@b')")
+    assert "Invalid host" in out, f"muc_joins:stats('a@b'):\n{out}"
+
+
 def stats(server):
     """muc_joins:stats('localhost') as {key: int}."""
     rc, out = server.admin("muc_joins:stats('localhost')")
