@@ -415,9 +415,12 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         fail_join(e, MJ_R_ERROR, st);
         *out = MJ_O_CHANGED;
         return;
-    case MJ_S_CHANGING: /* nick change refused */
+    case MJ_S_CHANGING:
+        /* nick change refused; but Prosody answers a ghost's presence
+         * with an error too: back to JOINED(o), and ask the room */
         mj_entry_set_pnick(e, NULL, 0);
         mj_entry_set_state(e, MJ_S_JOINED);
+        ask_ping(e);
         *out = MJ_O_CHANGED;
         return;
     case MJ_S_JOINED:

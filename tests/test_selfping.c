@@ -479,6 +479,39 @@ TEST(no_ping_while_changing_nick)
     mj_tracker_free(tr);
 }
 
+/* A refused nick change may hide a ghost: Prosody answers a presence from
+ * a non-occupant with item-not-found ("You are not currently connected to
+ * this chat"). Back in JOINED, the room is asked; with self-ping off the
+ * entry is kept. */
+TEST(refused_nick_change_asks_the_room)
+{
+    for (int on = 1; on >= 0; on--) {
+        setup_cfg(20, on);
+        join(s, R("Ann"));
+        fx_out(s, fx_pres("available", R("Bob")));
+        fx_take();
+        mj_stanza err = fx_pres("error", R("Bob"));
+        err.error_condition = S("item-not-found");
+        err.error_type = S("cancel");
+        err.error_by = S(ROOM);
+        CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_NICK(s, ROOM, "Ann");
+        CHECK_INT(npings, on);
+        if (on) {
+            CHECK_EVENTS("ping " ROOM " Ann");
+            CHECK_INT(answer(last_ping, "error", "not-acceptable", "cancel",
+                             ROOM, -1),
+                      MJ_PING_NOT_JOINED);
+            CHECK_NICK(s, ROOM, NULL);
+            CHECK_EVENTS("left " ROOM " Ann ghost/not-acceptable");
+        } else {
+            CHECK_EVENTS("");
+        }
+        mj_tracker_free(tr);
+    }
+}
+
 /* The shown nick lives in the entry: a longer nick moves the entry, and
  * the outstanding ping must follow it (run under ASan and valgrind). */
 TEST(ping_follows_an_entry_moved_by_a_longer_nick)
@@ -852,6 +885,7 @@ int main(void)
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);
+    RUN(refused_nick_change_asks_the_room);
     RUN(self_ping_option_off_sends_nothing);
     RUN(forwarded_ping_is_recognised);
     RUN(session_close_with_outstanding_ping_frees_it);
