@@ -188,6 +188,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             *out = MJ_O_UNCHANGED; /* a presence update */
             return MJ_OK;
         }
+        if (state == MJ_S_EXPECTING) {
+            /* to the announced nick m: the client already followed the
+             * 303; an update, and the timeout still gives m */
+            mj_str m = mj_entry_pnick(e);
+            if (m.ptr != NULL &&
+                mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)) {
+                *out = MJ_O_UNCHANGED;
+                return MJ_OK;
+            }
+        }
         if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;
         if (state != MJ_S_CHANGING)

@@ -428,6 +428,37 @@ TEST(expecting_times_out_to_announced_nick)
     teardown();
 }
 
+/* A client that already followed the 303 sends its presence to room/m: a
+ * presence update (the deadline stays), and the timeout still gives the
+ * announced nick. Another nick is a nick change, as before. */
+TEST(presence_to_announced_nick_while_expecting_is_an_update)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Anna")));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Anna");
+    fx_in(s, st);
+    fx_now += 60;
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Anna"))), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_NICK(s, ROOM, "Ann");
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+
+    st.from = S(R("Anna"));
+    st.item_nick = S("Bob");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Carol"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    teardown();
+}
+
 TEST(service_initiated_303_without_request)
 {
     setup();
@@ -1397,6 +1428,7 @@ int main(void)
     RUN(nick_change_accepted_without_303_still_changes);
     RUN(changing_times_out_to_old_nick);
     RUN(expecting_times_out_to_announced_nick);
+    RUN(presence_to_announced_nick_while_expecting_is_an_update);
     RUN(service_initiated_303_without_request);
     RUN(nick_change_303_without_nick_is_ambiguous);
     RUN(leave_confirmed_is_voluntary);
