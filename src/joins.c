@@ -165,8 +165,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
     int is_join = counts_as_join(s->tr, st);
-    if (!t->has_res) /* no nick: neither a join nor a nick change */
+    if (!t->has_res) {
+        /* no nick: neither a join nor a nick change. Prosody takes it as
+         * sent to the session's current nick, so with the MUC <x/> it is
+         * a join re-sent (below): history, then the subject */
+        if (st->has_muc_x &&
+            (state == MJ_S_JOINED || state == MJ_S_EXPECTING ||
+             state == MJ_S_CHANGING))
+            e->live = 0;
         return MJ_OK;
+    }
     switch (state) {
     case MJ_S_NONE:
     case MJ_S_PENDING:
