@@ -388,6 +388,31 @@ TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
     mj_tracker_free(tr);
 }
 
+/* The session left while its ping was out: "not joined" is what it
+ * asked for. The leave is done (voluntary), and no ghost notice invites
+ * it back to the room it just left. */
+TEST(not_joined_while_leaving_is_the_leave_done)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    fx_take();
+    CHECK_INT(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_NOT_JOINED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_not_joined, 1);
+    CHECK_INT(st.pings_outstanding, 0);
+    /* the leave's late confirmation finds nothing */
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_FORGED);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
 TEST(answer_from_another_room_is_ignored)
 {
     setup();
@@ -882,6 +907,7 @@ int main(void)
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
     RUN(answer_from_another_room_is_ignored);
+    RUN(not_joined_while_leaving_is_the_leave_done);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);
