@@ -577,7 +577,7 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
     X(MJ_PING_STALE, 0, "stale")                                             \
     /* still in the room: nothing changes */                                 \
     X(MJ_PING_JOINED, 1, "joined")                                           \
-    /* a ghost: LEFT fired with MJ_R_GHOST */                                \
+    /* a ghost: LEFT fired with MJ_R_GHOST (MJ_R_VOLUNTARY if LEAVING) */    \
     X(MJ_PING_NOT_JOINED, 2, "not-joined")                                   \
     /* says nothing: retried with backoff */                                 \
     X(MJ_PING_UNKNOWN, 3, "unknown")

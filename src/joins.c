@@ -165,8 +165,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
     int is_join = counts_as_join(s->tr, st);
-    if (!t->has_res) /* no nick: neither a join nor a nick change */
+    if (!t->has_res) {
+        /* no nick: neither a join nor a nick change. Prosody takes it as
+         * sent to the session's current nick, so with the MUC <x/> it is
+         * a join re-sent (below): history, then the subject */
+        if (st->has_muc_x &&
+            (state == MJ_S_JOINED || state == MJ_S_EXPECTING ||
+             state == MJ_S_CHANGING))
+            e->live = 0;
         return MJ_OK;
+    }
     switch (state) {
     case MJ_S_NONE:
     case MJ_S_PENDING:
@@ -187,6 +195,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
                           e->nick_len)) {
             *out = MJ_O_UNCHANGED; /* a presence update */
             return MJ_OK;
+        }
+        if (state == MJ_S_EXPECTING) {
+            /* to the announced nick m: the client already followed the
+             * 303; an update, and the timeout still gives m */
+            mj_str m = mj_entry_pnick(e);
+            if (m.ptr != NULL &&
+                mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)) {
+                *out = MJ_O_UNCHANGED;
+                return MJ_OK;
+            }
         }
         if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;
@@ -415,9 +433,12 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         fail_join(e, MJ_R_ERROR, st);
         *out = MJ_O_CHANGED;
         return;
-    case MJ_S_CHANGING: /* nick change refused */
+    case MJ_S_CHANGING:
+        /* nick change refused; but Prosody answers a ghost's presence
+         * with an error too: back to JOINED(o), and ask the room */
         mj_entry_set_pnick(e, NULL, 0);
         mj_entry_set_state(e, MJ_S_JOINED);
+        ask_ping(e);
         *out = MJ_O_CHANGED;
         return;
     case MJ_S_JOINED:

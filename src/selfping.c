@@ -622,8 +622,15 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
     case MJ_PING_NOT_JOINED:
         tr->st.pings_not_joined++;
         mj_ping_drop(e);
-        mj_emit(e, MJ_EV_LEFT, MJ_R_GHOST, mj_str_none(),
-                answer->error_condition, mj_str_none(), mj_str_none());
+        if (e->state == MJ_S_LEAVING) {
+            /* the session left meanwhile: out of the room is what it
+             * asked for. The leave is done; no notice to rejoin */
+            mj_emit(e, MJ_EV_LEFT, MJ_R_VOLUNTARY, mj_str_none(),
+                    mj_str_none(), mj_str_none(), mj_str_none());
+        } else {
+            mj_emit(e, MJ_EV_LEFT, MJ_R_GHOST, mj_str_none(),
+                    answer->error_condition, mj_str_none(), mj_str_none());
+        }
         mj_entry_destroy(e);
         break;
     case MJ_PING_UNKNOWN:

@@ -368,6 +368,9 @@ TEST(presence_update_to_own_nick_changes_nothing)
     teardown();
 }
 
+/* Back to JOINED(o), and the room is asked whatever the condition, as for
+ * an error while JOINED: Prosody answers a ghost's nick change with an
+ * error too (SPEC 5). */
 TEST(nick_change_refused_returns_to_joined)
 {
     setup();
@@ -378,7 +381,7 @@ TEST(nick_change_refused_returns_to_joined)
     CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_JOINED);
     CHECK_NICK(s, ROOM, "Ann");
-    CHECK_EVENTS("");
+    CHECK_EVENTS("ping " ROOM " Ann");
     teardown();
 }
 
@@ -422,6 +425,37 @@ TEST(expecting_times_out_to_announced_nick)
     CHECK_STATE(s, ROOM, MJ_S_JOINED);
     CHECK_NICK(s, ROOM, "Anna");
     CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+    teardown();
+}
+
+/* A client that already followed the 303 sends its presence to room/m: a
+ * presence update (the deadline stays), and the timeout still gives the
+ * announced nick. Another nick is a nick change, as before. */
+TEST(presence_to_announced_nick_while_expecting_is_an_update)
+{
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Anna")));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Anna");
+    fx_in(s, st);
+    fx_now += 60;
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Anna"))), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_NICK(s, ROOM, "Ann");
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+
+    st.from = S(R("Anna"));
+    st.item_nick = S("Bob");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Carol"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
     teardown();
 }
 
@@ -1394,6 +1428,7 @@ int main(void)
     RUN(nick_change_accepted_without_303_still_changes);
     RUN(changing_times_out_to_old_nick);
     RUN(expecting_times_out_to_announced_nick);
+    RUN(presence_to_announced_nick_while_expecting_is_an_update);
     RUN(service_initiated_303_without_request);
     RUN(nick_change_303_without_nick_is_ambiguous);
     RUN(leave_confirmed_is_voluntary);

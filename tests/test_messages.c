@@ -323,6 +323,49 @@ TEST(resent_join_restarts_history)
     mj_tracker_free(tr);
 }
 
+/* The join re-sent to the bare room (no nick): Prosody's MUC takes it as
+ * sent to the session's current nick (muc.lib.lua,
+ * handle_presence_to_room) and sends history and the subject again, in
+ * JOINED, CHANGING and EXPECTING alike. Neither a join nor a nick change:
+ * the state stays. Without the MUC <x/> it is a presence update. */
+TEST(join_resent_to_the_bare_room_restarts_history)
+{
+    setup();
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    h.delay_from[0] = S(ROOM);
+    h.ndelay = 1;
+    mj_stanza subj = msg(ROOM, NULL);
+    subj.has_subject = 1;
+    mj_stanza bare = fx_pres("available", ROOM);
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    fx_out(s, bare); /* no <x/>: still live */
+    CHECK_CLASS(h, MJ_M_MENTION);
+    bare.has_muc_x = 1;
+    fx_out(s, bare);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_self(s, "available", R("Ann"));
+    fx_in(s, subj);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    /* CHANGING, then EXPECTING */
+    fx_out(s, fx_pres("available", R("Zed")));
+    fx_out(s, bare);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_in(s, subj);
+    mj_stanza ch = fx_pres("unavailable", R("Ann"));
+    fx_codes(&ch, 110, 303, 0);
+    ch.item_nick = S("Zed");
+    fx_in(s, ch);
+    CHECK_CLASS(h, MJ_M_MENTION);
+    fx_out(s, bare);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* The tracker's path (mj_mention_text_cached: the byte search, else the
  * cached normal form) gives the ICU path's answer on the inputs where
  * they could part: ASCII bodies with nicks whose normal form is ASCII,
@@ -415,6 +458,7 @@ int main(void)
     RUN(importance_for_csi_and_push);
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);
+    RUN(join_resent_to_the_bare_room_restarts_history);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);
     return test_summary("messages");

@@ -388,6 +388,31 @@ TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
     mj_tracker_free(tr);
 }
 
+/* The session left while its ping was out: "not joined" is what it
+ * asked for. The leave is done (voluntary), and no ghost notice invites
+ * it back to the room it just left. */
+TEST(not_joined_while_leaving_is_the_leave_done)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    fx_take();
+    CHECK_INT(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_NOT_JOINED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_not_joined, 1);
+    CHECK_INT(st.pings_outstanding, 0);
+    /* the leave's late confirmation finds nothing */
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_FORGED);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
 TEST(answer_from_another_room_is_ignored)
 {
     setup();
@@ -477,6 +502,39 @@ TEST(no_ping_while_changing_nick)
     mj_tracker_tick(tr);
     CHECK_INT(npings, 1);
     mj_tracker_free(tr);
+}
+
+/* A refused nick change may hide a ghost: Prosody answers a presence from
+ * a non-occupant with item-not-found ("You are not currently connected to
+ * this chat"). Back in JOINED, the room is asked; with self-ping off the
+ * entry is kept. */
+TEST(refused_nick_change_asks_the_room)
+{
+    for (int on = 1; on >= 0; on--) {
+        setup_cfg(20, on);
+        join(s, R("Ann"));
+        fx_out(s, fx_pres("available", R("Bob")));
+        fx_take();
+        mj_stanza err = fx_pres("error", R("Bob"));
+        err.error_condition = S("item-not-found");
+        err.error_type = S("cancel");
+        err.error_by = S(ROOM);
+        CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_NICK(s, ROOM, "Ann");
+        CHECK_INT(npings, on);
+        if (on) {
+            CHECK_EVENTS("ping " ROOM " Ann");
+            CHECK_INT(answer(last_ping, "error", "not-acceptable", "cancel",
+                             ROOM, -1),
+                      MJ_PING_NOT_JOINED);
+            CHECK_NICK(s, ROOM, NULL);
+            CHECK_EVENTS("left " ROOM " Ann ghost/not-acceptable");
+        } else {
+            CHECK_EVENTS("");
+        }
+        mj_tracker_free(tr);
+    }
 }
 
 /* The shown nick lives in the entry: a longer nick moves the entry, and
@@ -849,9 +907,11 @@ int main(void)
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
     RUN(answer_from_another_room_is_ignored);
+    RUN(not_joined_while_leaving_is_the_leave_done);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);
+    RUN(refused_nick_change_asks_the_room);
     RUN(self_ping_option_off_sends_nothing);
     RUN(forwarded_ping_is_recognised);
     RUN(session_close_with_outstanding_ping_frees_it);
