@@ -214,6 +214,17 @@ static struct scslot *slot_of(const struct scache *c, const mj_session *s)
     return NULL;
 }
 
+/* The slot holding s, taken from the last lookup when that found s (no
+ * hashing), else looked up. */
+static struct scslot *slot_known(struct tracker *u, const mj_session *s)
+{
+    struct scslot *e = u->last_slot;
+
+    if (u->last != s || e == NULL || e->s != s)
+        e = slot_of(&u->sc, s);
+    return e;
+}
+
 void cache_forget(struct tracker *u, const mj_session *s)
 {
     struct scslot *e = slot_of(&u->sc, s);
@@ -234,10 +245,7 @@ int session_watch_due(struct tracker *u, const mj_session *s)
 {
     /* the feed that asks has just looked s up: its slot is known unless
      * the cache was rebuilt or the slot given to another handle since */
-    struct scslot *e = u->last_slot;
-
-    if (u->last != s || e == NULL || e->s != s)
-        e = slot_of(&u->sc, s);
+    struct scslot *e = slot_known(u, s);
 
     if (e == NULL)
         return 1; /* not cached (replaced): due every time */
@@ -255,15 +263,10 @@ void session_watch_epoch(struct tracker *u)
 
 void session_watch_failed(struct tracker *u, const char *p, size_t len)
 {
-    /* looked up again: the Lua call may have closed the session; a hit
-     * leaves its slot in u->last_slot, unless it was u->last already */
+    /* looked up again: the Lua call may have closed the session */
     mj_session *s = session_cached(u, p, len);
-    struct scslot *e = u->last_slot;
+    struct scslot *e = s != NULL ? slot_known(u, s) : NULL;
 
-    if (s == NULL)
-        return;
-    if (e == NULL || e->s != s)
-        e = slot_of(&u->sc, s);
     if (e != NULL)
         e->watch = 0; /* never an epoch */
 }

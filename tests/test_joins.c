@@ -29,6 +29,16 @@ static void joined_as(const char *nick)
     fx_take();
 }
 
+/* The room's unavailable self-presence announcing a nick change: 110 and
+ * 303 from room/old, <item nick='new'/>. */
+static mj_stanza announced(const char *old_occ, const char *new_nick)
+{
+    mj_stanza st = fx_pres("unavailable", old_occ);
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S(new_nick);
+    return st;
+}
+
 /* ---- mj_stanza_needs -----------------------------------------------------
  */
 
@@ -345,9 +355,7 @@ TEST(nick_change_303_keeps_entry_until_new_self_presence)
     CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Anna"))), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_CHANGING);
     CHECK_NICK(s, ROOM, "Ann");
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    fx_codes(&st, 110, 303, 0);
-    st.item_nick = S("Anna");
+    mj_stanza st = announced(R("Ann"), "Anna");
     CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
     CHECK_NICK(s, ROOM, "Ann");
@@ -413,9 +421,7 @@ TEST(expecting_times_out_to_announced_nick)
 {
     setup();
     joined_as("Ann");
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    fx_codes(&st, 110, 303, 0);
-    st.item_nick = S("Anna");
+    mj_stanza st = announced(R("Ann"), "Anna");
     fx_in(s, st);
     fx_now += 119;
     mj_tracker_tick(tr);
@@ -436,9 +442,7 @@ TEST(presence_to_announced_nick_while_expecting_is_an_update)
     setup();
     joined_as("Ann");
     fx_out(s, fx_pres("available", R("Anna")));
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    fx_codes(&st, 110, 303, 0);
-    st.item_nick = S("Anna");
+    mj_stanza st = announced(R("Ann"), "Anna");
     fx_in(s, st);
     fx_now += 60;
     CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Anna"))), MJ_O_UNCHANGED);
@@ -880,9 +884,7 @@ TEST(session_changing_away_from_shared_nick)
     setup();
     joined_as("Ann");
     fx_out(s, fx_pres("available", R("Anna")));
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    fx_codes(&st, 110, 303, 0);
-    st.item_nick = S("Anna");
+    mj_stanza st = announced(R("Ann"), "Anna");
     fx_in(s, st);
     fx_self(s, "available", R("Anna"));
     /* the other session still under Ann */

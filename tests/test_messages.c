@@ -29,6 +29,24 @@ static mj_stanza msg(const char *from, const char *body)
     return m;
 }
 
+/* A delayed groupchat message from the room that mentions Ann: history
+ * until the room's subject. */
+static mj_stanza delayed_mention(void)
+{
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    h.delay_from[0] = S(ROOM);
+    h.ndelay = 1;
+    return h;
+}
+
+/* The room's subject (no body), which ends its history. */
+static mj_stanza room_subject(void)
+{
+    mj_stanza subj = msg(ROOM, NULL);
+    subj.has_subject = 1;
+    return subj;
+}
+
 static mj_msg_class cls(mj_stanza m)
 {
     mj_msg_class c = MJ_M_OTHER;
@@ -235,9 +253,7 @@ TEST(nick_after_change_is_used)
 TEST(history_ends_with_the_subject)
 {
     setup();
-    mj_stanza h = msg(R("Bob"), "Ann, earlier");
-    h.delay_from[0] = S(ROOM);
-    h.ndelay = 1;
+    mj_stanza h = delayed_mention();
     CHECK_CLASS(h, MJ_M_HISTORY); /* the join sequence's history */
     /* a subject with a body or a thread is no subject change (XEP-0045
      * 8.1): an occupant's message Prosody broadcasts */
@@ -253,8 +269,7 @@ TEST(history_ends_with_the_subject)
     fx_in(s, sb);
     CHECK_CLASS(h, MJ_M_HISTORY);
     fx_take();
-    mj_stanza subj = msg(ROOM, NULL);
-    subj.has_subject = 1;
+    mj_stanza subj = room_subject();
     CHECK_OUTCOME(fx_in(s, subj), MJ_O_IGNORED);
     CHECK_CLASS(h, MJ_M_MENTION); /* forged: a live mention */
     CHECK_OUTCOME(fx_in(s, h), MJ_O_UNCHANGED);
@@ -299,11 +314,8 @@ TEST(history_ends_with_the_subject)
 TEST(resent_join_restarts_history)
 {
     setup();
-    mj_stanza h = msg(R("Bob"), "Ann, earlier");
-    h.delay_from[0] = S(ROOM);
-    h.ndelay = 1;
-    mj_stanza subj = msg(ROOM, NULL);
-    subj.has_subject = 1;
+    mj_stanza h = delayed_mention();
+    mj_stanza subj = room_subject();
     fx_in(s, subj);
     CHECK_CLASS(h, MJ_M_MENTION);
     /* a presence update (no <x/>): still live */
@@ -331,11 +343,8 @@ TEST(resent_join_restarts_history)
 TEST(join_resent_to_the_bare_room_restarts_history)
 {
     setup();
-    mj_stanza h = msg(R("Bob"), "Ann, earlier");
-    h.delay_from[0] = S(ROOM);
-    h.ndelay = 1;
-    mj_stanza subj = msg(ROOM, NULL);
-    subj.has_subject = 1;
+    mj_stanza h = delayed_mention();
+    mj_stanza subj = room_subject();
     mj_stanza bare = fx_pres("available", ROOM);
     fx_in(s, subj);
     CHECK_CLASS(h, MJ_M_MENTION);

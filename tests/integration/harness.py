@@ -667,6 +667,22 @@ class Rooms(dict):
                 f"value types={self.types!r}")
 
 
+def _settlers(fut, who):
+    """slixmpp event handlers settling fut once: ok(ev) with True,
+    bad(what)(ev) with a HarnessError naming who and what."""
+    def ok(_):
+        if not fut.done():
+            fut.set_result(True)
+
+    def bad(what):
+        def h(ev):
+            if not fut.done():
+                fut.set_exception(HarnessError(f"{who}: {what}: {ev}"))
+        return h
+
+    return ok, bad
+
+
 class Client:
     def __init__(self, lt, server, user, res, password=PASSWORD):
         self.lt = lt
@@ -698,22 +714,12 @@ class Client:
                 sm = asyncio.get_running_loop().create_future()
                 x.add_event_handler("sm_enabled", lambda _: sm.done() or sm.set_result(True))
 
-            def ok(_):
-                if not fut.done():
-                    fut.set_result(True)
-
-            def bad(what):
-                def h(ev):
-                    if not fut.done():
-                        fut.set_exception(HarnessError(f"{self.requested}: {what}: {ev}"))
-                return h
-
+            ok, bad = _settlers(fut, self.requested)
             x.add_event_handler("session_start", ok)
             x.add_event_handler("failed_auth", bad("authentication failed"))
             x.add_event_handler("connection_failed", bad("connection failed"))
             x.add_event_handler("disconnected", lambda r: self.inbox.close(f"disconnected {r}"))
-            x.connect(address=("127.0.0.1", self.server.c2s_port),
-                      force_starttls=False, disable_starttls=True)
+            self._connect_stream(x)
             await asyncio.wait_for(fut, WAIT)
             if smacks:
                 await asyncio.wait_for(sm, WAIT)
@@ -729,6 +735,11 @@ class Client:
             self.wait(lambda s: is_presence(s, frm=self.jid, type_=None), m,
                       what="the reflection of the initial presence")
         return self
+
+    def _connect_stream(self, x):
+        """Open x's connection to this server's c2s port (plain TCP)."""
+        x.connect(address=("127.0.0.1", self.server.c2s_port),
+                  force_starttls=False, disable_starttls=True)
 
     def drop(self):
         """Lose the TCP connection without closing the stream (a client
@@ -758,24 +769,13 @@ class Client:
 
         async def go():
             fut = asyncio.get_running_loop().create_future()
-
-            def done(ev):
-                if not fut.done():
-                    fut.set_result(True)
-
-            def bad(what):
-                def h(ev):
-                    if not fut.done():
-                        fut.set_exception(HarnessError(f"{self.jid}: {what}: {ev}"))
-                return h
-
+            done, bad = _settlers(fut, self.jid)
             x.add_event_handler("session_resumed", done, disposable=True)
             x.add_event_handler("session_start", bad("a new session, not resumed"), disposable=True)
             x.add_event_handler("sm_failed", bad("resumption refused"), disposable=True)
             with self.inbox.cond:
                 self.inbox.closed = None
-            x.connect(address=("127.0.0.1", self.server.c2s_port),
-                      force_starttls=False, disable_starttls=True)
+            self._connect_stream(x)
             await asyncio.wait_for(fut, WAIT)
 
         self.x = x  # disconnect() closes it whatever happens below
