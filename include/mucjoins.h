@@ -362,7 +362,9 @@ typedef struct mj_stanza {
     mj_type type;
     mj_str from; /* as routed; absent for what a client sends */
     mj_str to;   /* absent: broadcast presence */
-    mj_str id;   /* read only for iq: a builder may leave it absent */
+    mj_str id;   /* read for an iq, a presence a session sends and a
+                    presence received while a join waits for its answer
+                    (MJ_NEED_ID; a builder may leave it absent otherwise) */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -484,11 +486,19 @@ enum {
     MJ_NEED_MUC_USER = 1 << 3, /* has_muc_user, status, item, destroy */
     MJ_NEED_ERROR = 1 << 4,    /* error_type, error_condition, error_by */
     MJ_NEED_MESSAGE = 1 << 5,  /* body, has_subject, delay_from, mentions */
-    MJ_NEED_ALL = (1 << 6) - 1 /* what the other mj_session_* functions
-                                  taking a stanza may read, with has_ping and
-                                  id */
+    MJ_NEED_ID = 1 << 6,       /* id */
+    MJ_NEED_ALL = (1 << 7) - 1 /* what the other mj_session_* functions
+                                  taking a stanza may read, with has_ping */
 };
 MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
+
+/* The same for this session as it is now, which is never more: a received
+ * presence's id is read only while one of the session's joins waits for
+ * its answer (it tells that answer from the room's answers to what the
+ * session sent before the join). A builder that has the session handle
+ * before reading the stanza may read only these parts. */
+MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
+                                 mj_kind kind, mj_type type);
 
 /* A stanza the session with this full JID sends, for a caller that does
  * not keep session handles (the Prosody module does this for every stanza

@@ -401,8 +401,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             st->to.ptr = lua_tolstring(L, k->to, &st->to.len);
     } else if (need & MJ_NEED_TO)
         attr_str(L, attrs, UV_TO, 0, &st->to);
-    if (need == MJ_NEED_ALL &&
-        st->kind == MJ_KIND_IQ) /* no other id is read */
+    if ((need & MJ_NEED_ID) && !(k != NULL && k->id_later))
         attr_str(L, attrs, UV_ID, 0, &st->id);
 
     if (!kids)
@@ -465,6 +464,14 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
         }
     }
     return ok ? (int)need : -1;
+}
+
+/* The id of a stanza whose attr table is at index attrs, into st->id (a
+ * string stays pushed; anything else counts as absent). Raw reads only:
+ * nothing allocates or runs the collector. */
+void read_id(lua_State *L, int attrs, mj_stanza *st)
+{
+    attr_str(L, attrs, UV_ID, 0, &st->id);
 }
 
 /* 1 if the disco#info result at index idx lists the self-ping

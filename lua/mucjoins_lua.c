@@ -418,6 +418,13 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
 
     p = lua_tolstring(L, jid, &len);
     s = session_cached(u, p, len);
+    /* a received presence's id: only while one of the session's joins
+     * waits for its answer (for a session not cached, whose state is not
+     * known here, always); raw reads, which run no collector */
+    if (k != NULL && k->id_later && st.kind == MJ_KIND_PRESENCE &&
+        (s == NULL ||
+         (mj_session_needs(s, 0, st.kind, st.type) & MJ_NEED_ID) != 0))
+        read_id(L, k->attrs, &st);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {
         rc = outgoing ? mj_session_outgoing(s, &st, &oc)
@@ -670,6 +677,7 @@ static int hook(lua_State *L, int outgoing, int message)
     } else {
         if (rawkey(L, 3, UV_TO) != LUA_TSTRING) /* 5 */
             return 0;
+        k.id_later = !message;
         k.to = 5;
         k.jid = 5;
         to = lua_tolstring(L, 5, &tolen);

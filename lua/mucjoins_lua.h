@@ -347,10 +347,15 @@ struct known {
      * cache does not hold): the hooks call the module's watch(); and
      * the stack index of the session's JID (a string) */
     int watch, watch_jid;
+    /* a presence received: convert() leaves its id unread; feed() reads
+     * it (read_id() from attrs) only when the core will
+     * (mj_session_needs()) */
+    int id_later;
 };
 
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             const struct known *k);
+void read_id(lua_State *L, int attrs, mj_stanza *st);
 int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif

@@ -108,8 +108,17 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
     return MJ_O_UNCHANGED;
 }
 
+/* A presence id as a waiting join keeps it (mj_aux.join_id): 0 when
+ * absent, else its keyed hash with the low bit set (never 0). */
+static uint64_t id_key(const mj_tracker *tr, mj_str id)
+{
+    if (id.ptr == NULL)
+        return 0;
+    return mj_siphash(&tr->key, id.ptr, id.len) | 1;
+}
+
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
-                     mj_outcome *out)
+                     const mj_stanza *st, mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
@@ -137,6 +146,9 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
     e->live = 0;                   /* the room sends history again */
     mj_entry_set_state(e, MJ_S_PENDING);
+    /* the asked nick gave the entry its mj_aux record: the state could
+     * not fail */
+    mj_entry_aux_of(e)->join_id = id_key(tr, st->id);
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -180,7 +192,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_PENDING:
     case MJ_S_LEAVING:
         if (is_join)
-            return send_join(s, e, t, out);
+            return send_join(s, e, t, st, out);
         return MJ_OK;
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
@@ -223,8 +235,9 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
     switch (kind) {
     case MJ_KIND_PRESENCE:
         if (outgoing)
-            return MJ_NEED_TO | MJ_NEED_MUC;
-        return MJ_NEED_FROM | MJ_NEED_MUC_USER |
+            return MJ_NEED_TO | MJ_NEED_MUC |
+                   (type == MJ_T_AVAILABLE ? MJ_NEED_ID : 0);
+        return MJ_NEED_FROM | MJ_NEED_MUC_USER | MJ_NEED_ID |
                (type == MJ_T_ERROR ? MJ_NEED_ERROR : 0);
     case MJ_KIND_MESSAGE:
         if (type == MJ_T_ERROR)
@@ -236,6 +249,17 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
         break;
     }
     return 0;
+}
+
+/* A received presence's id is read only by answers_join(). */
+unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
+                          mj_type type)
+{
+    unsigned need = mj_stanza_needs(outgoing, kind, type);
+    if (!outgoing && kind == MJ_KIND_PRESENCE &&
+        (s == NULL || s->n_pending == 0))
+        need &= ~(unsigned)MJ_NEED_ID;
+    return need;
 }
 
 int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
@@ -454,6 +478,45 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
     }
 }
 
+/* Whether a presence received while e's join waits (PENDING) may be the
+ * room's answer to that join rather than to what the session sent
+ * before it: an update's echo, an earlier leave's confirmation, an
+ * earlier join's answer or error, a removal the room sent before it saw
+ * the join. Only the id tells them apart (docs/state-machine.md,
+ * "Answers in flight"):
+ * - an error carries the id of the stanza it refuses (RFC 6120 8.2.3):
+ *   one with an id other than the join's (which had one) is not its
+ *   answer, on every service;
+ * - a self-presence (110) is held to the join's id only on a service
+ *   seen to reflect the join's id (XEP-0045 7.2.3): a service that puts
+ *   ids of its own, or none, on self-presences would otherwise never
+ *   answer a join. The first answer with the join's id teaches it. */
+static int answers_join(const mj_entry *e, const mj_stanza *st,
+                        const mj_class *c)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    const mj_domain *d = e->room->dom;
+    if (a == NULL)
+        return 1;
+    if (st->type == MJ_T_ERROR)
+        return a->join_id == 0 || st->id.ptr == NULL ||
+               id_key(e->sess->tr, st->id) == a->join_id;
+    if (!c->self || d == NULL || !d->reflects_id)
+        return 1;
+    return id_key(e->sess->tr, st->id) == a->join_id;
+}
+
+/* A join sent with an id and answered by a self-presence carrying it:
+ * the service reflects ids (answers_join()). */
+static void learn_reflection(mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    mj_domain *d = e->room->dom;
+    if (a != NULL && d != NULL && !d->reflects_id && a->join_id != 0 &&
+        id_key(e->sess->tr, st->id) == a->join_id)
+        d->reflects_id = 1;
+}
+
 static int is_cond(mj_str c, const char *name)
 {
     return c.ptr != NULL && c.len == strlen(name) &&
@@ -534,6 +597,9 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
     }
     *out = MJ_O_UNCHANGED;
+    if (e->state == MJ_S_PENDING && (t.has_res || st->type == MJ_T_ERROR) &&
+        !answers_join(e, st, &c))
+        return MJ_OK; /* the room's answer to an earlier stanza */
     switch (st->type) {
     case MJ_T_AVAILABLE:
         if (!c.self)
@@ -542,6 +608,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
             *out = MJ_O_IGNORED; /* a self-presence names a nick */
             return MJ_OK;
         }
+        if (e->state == MJ_S_PENDING)
+            learn_reflection(e, st);
         return got_available_self(s, e, &t, out);
     case MJ_T_UNAVAILABLE:
         if (!t.has_res) {

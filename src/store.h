@@ -28,6 +28,10 @@ struct mj_domain {
     uint8_t check;             /* a link loss waits on tr->checks */
     uint8_t fire;              /* its link check runs in this tick */
     uint8_t ready;             /* on tr->ready: queue and budget to send */
+    uint8_t reflects_id;       /* its rooms were seen to answer a join
+                                  with the join's id (joins.c): a
+                                  self-presence with another id answers
+                                  an earlier stanza */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
@@ -92,8 +96,10 @@ struct mj_aux {
     char *pnick;   /* asked / announced nick (in pbuf when it fits, else
                       its own copy) or NULL */
     uint32_t pnick_len;
-    char pbuf[20]; /* a nick of up to 19 bytes: no second allocation for
-                      a join or a nick change */
+    char pbuf[20];    /* a nick of up to 19 bytes: no second allocation for
+                         a join or a nick change */
+    uint64_t join_id; /* PENDING: the join's id as joins.c keys it (0: the
+                         join had none) */
 };
 
 /* One (session, room). The shown nick is stored in the entry itself

@@ -42,15 +42,21 @@ static mj_stanza announced(const char *old_occ, const char *new_nick)
 /* ---- mj_stanza_needs -----------------------------------------------------
  */
 
-/* The view a lazy builder makes: only what mj_stanza_needs() names (the
- * item's nick only beside a 303, as the binding reads it). */
-static mj_stanza needs_view(const mj_stanza *full, int outgoing)
+/* The view a lazy builder makes: only what mj_session_needs() names for
+ * the session sess (the item's nick only beside a 303, as the binding reads
+ * it). */
+static mj_stanza needs_view(const mj_stanza *full, int outgoing,
+                            const mj_session *sess)
 {
-    unsigned need = mj_stanza_needs(outgoing, full->kind, full->type);
+    unsigned need = mj_session_needs(sess, outgoing, full->kind, full->type);
     mj_stanza m;
     mj_stanza_init(&m);
     m.kind = full->kind;
     m.type = full->type;
+    if (need & ~mj_stanza_needs(outgoing, full->kind, full->type))
+        FAIL_AT("mj_session_needs() names more than mj_stanza_needs()");
+    if (need & MJ_NEED_ID)
+        m.id = full->id;
     if (need & MJ_NEED_FROM)
         m.from = full->from;
     if (need & MJ_NEED_TO)
@@ -153,7 +159,7 @@ TEST(stanza_needs_names_everything_the_core_reads)
         mj_stanza full =
             full_view(steps[i].kind, steps[i].type, steps[i].jid,
                       steps[i].item_nick, steps[i].c1, steps[i].c2);
-        mj_stanza lazy = needs_view(&full, steps[i].outgoing);
+        mj_stanza lazy = needs_view(&full, steps[i].outgoing, sb);
         mj_outcome oa, ob;
         if (steps[i].jid == NULL) /* a broadcast */
             full.to = lazy.to = S(NULL);
@@ -167,7 +173,13 @@ TEST(stanza_needs_names_everything_the_core_reads)
     }
     CHECK(mj_stanza_needs(0, MJ_KIND_MESSAGE, MJ_T_OTHER) == 0);
     CHECK(mj_stanza_needs(0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) ==
+          (MJ_NEED_FROM | MJ_NEED_MUC_USER | MJ_NEED_ID));
+    /* the received presence's id only while a join waits */
+    CHECK(mj_session_needs(sb, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) ==
           (MJ_NEED_FROM | MJ_NEED_MUC_USER));
+    CHECK(fx_join(sb, R("Eve")) == MJ_O_CHANGED);
+    CHECK(mj_session_needs(sb, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) ==
+          (MJ_NEED_FROM | MJ_NEED_MUC_USER | MJ_NEED_ID));
     mj_tracker_free(ta);
     mj_tracker_free(tb);
 }
@@ -812,6 +824,189 @@ TEST(leave_of_pending_join_cancels_it)
     fx_out(s, fx_pres("unavailable", R("Ann")));
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     CHECK_EVENTS("");
+    teardown();
+}
+
+/* ---- answers in flight: the presence id ------------------------------ */
+
+#define ROOM2 "other@muc.example.org"
+
+/* The session sends a join to occ with the id (NULL: none). */
+static mj_outcome join_with_id(const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres("available", occ);
+    st.has_muc_x = 1;
+    st.id = S(id);
+    return fx_out(s, st);
+}
+
+/* The session receives a self-presence (110, and code unless 0) with the
+ * id (NULL: none). */
+static mj_outcome self_with_id(const char *type, const char *occ,
+                               const char *id, int code)
+{
+    mj_stanza st = fx_pres(type, occ);
+    fx_codes(&st, 110, code, 0);
+    st.id = S(id);
+    return fx_in(s, st);
+}
+
+/* A presence the session sends to occ, with the id. */
+static mj_outcome send_with_id(const char *type, const char *occ,
+                               const char *id)
+{
+    mj_stanza st = fx_pres(type, occ);
+    st.id = S(id);
+    return fx_out(s, st);
+}
+
+/* JOINED as nick in room, its join answered with the join's id: the
+ * service (muc.example.org) is now known to reflect ids. */
+static void joined_reflecting(const char *room, const char *nick)
+{
+    char occ[256];
+    snprintf(occ, sizeof occ, "%s/%s", room, nick);
+    join_with_id(occ, "j0");
+    self_with_id("available", occ, "j0", 0);
+    fx_take();
+}
+
+TEST(refresh_rejoin_waits_for_its_own_answer)
+{
+    /* an update, a leave and a rejoin sent before the room answered:
+     * its answers come in that order */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(send_with_id("available", R("Ann"), "u1"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(send_with_id("unavailable", R("Ann"), "l1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j2"), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    /* the update's echo, the leave's confirmation: not the join's answer */
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "u1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_EVENTS("");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(kick_in_flight_does_not_fail_the_rejoin)
+{
+    /* the room's kick (no id: the room made it) crossed a leave and a
+     * rejoin */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    fx_take();
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_EVENTS("");
+    self_with_id("available", R("Ann"), "j2", 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(answers_to_a_cancelled_join_do_not_answer_the_next)
+{
+    /* join, leave (the join is cancelled), join again; another room on
+     * the service keeps its record (and what was learned of it) */
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "j1");
+    send_with_id("unavailable", R("Ann"), "l1");
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    join_with_id(R("Ann"), "j2");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_with_id("available", R("Ann"), "j2", 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(error_for_an_earlier_join_does_not_fail_the_retry)
+{
+    /* join as Ann, then as Ann2 before any answer: the conflict refusing
+     * Ann carries Ann's join id (RFC 6120 8.2.3), on any service */
+    setup();
+    join_with_id(R("Ann"), "a1");
+    join_with_id(R("Ann2"), "a2");
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_condition = S("conflict");
+    st.id = S("a1");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_EVENTS("");
+    self_with_id("available", R("Ann2"), "a2", 0);
+    CHECK_NICK(s, ROOM, "Ann2");
+    CHECK_EVENTS("joined " ROOM " Ann2");
+    /* the same error with the retry's id, or with no id, refuses it */
+    join_with_id(R("Bob"), "b1");
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    teardown();
+    setup();
+    join_with_id(R("Ann"), "a1");
+    st.id = S(NULL);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_EVENTS("join-failed " ROOM " error/conflict");
+    join_with_id(R("Ann"), "a2");
+    st.id = S("a2");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_EVENTS("join-failed " ROOM " error/conflict");
+    teardown();
+}
+
+TEST(service_not_known_to_reflect_ids_is_taken_at_its_word)
+{
+    /* a self-presence with another id (or none) answers the join until
+     * the service answered a join with the join's own id */
+    setup();
+    join_with_id(R("Ann"), "j1");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "own-id", 0),
+                  MJ_O_CHANGED);
+    join_with_id(ROOM2 "/Ann", "j2");
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", NULL, 0),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("joined " ROOM " Ann; joined " ROOM2 " Ann");
+    /* a join without id is answered without id, even once learned */
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_self(s, "unavailable", R("Ann"));
+    joined_reflecting(ROOM, "Ann");
+    fx_out(s, fx_pres("unavailable", ROOM2 "/Ann"));
+    fx_self(s, "unavailable", ROOM2 "/Ann");
+    fx_join(s, ROOM2 "/Ann");
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "u9", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", ROOM2 "/Ann"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM2, "Ann");
+    teardown();
+}
+
+TEST(reflection_is_learned_per_service)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    /* another service: not known to reflect */
+    join_with_id("room@chat.example.net/Ann", "j1");
+    CHECK_OUTCOME(
+        self_with_id("available", "room@chat.example.net/Ann", "other", 0),
+        MJ_O_CHANGED);
+    /* the service that reflected: held to the id */
+    join_with_id(ROOM2 "/Ann", "j2");
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "other", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM2, MJ_S_PENDING);
     teardown();
 }
 
@@ -1461,6 +1656,12 @@ int main(void)
     RUN(broadcast_available_changes_nothing);
     RUN(rejoin_while_leaving_survives_late_leave_confirmation);
     RUN(leave_of_pending_join_cancels_it);
+    RUN(refresh_rejoin_waits_for_its_own_answer);
+    RUN(kick_in_flight_does_not_fail_the_rejoin);
+    RUN(answers_to_a_cancelled_join_do_not_answer_the_next);
+    RUN(error_for_an_earlier_join_does_not_fail_the_retry);
+    RUN(service_not_known_to_reflect_ids_is_taken_at_its_word);
+    RUN(reflection_is_learned_per_service);
     RUN(available_self_while_leaving_keeps_leaving);
     RUN(pending_join_times_out);
     RUN(session_close_leaves_every_room);

@@ -19,7 +19,7 @@ EXPECTED_ERRORS = [
 
 
 def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
-    log = server.log_text()
+    log = server.wait_log("tracking MUC joins")
     for name, default in (("pending_timeout", "120"), ("max_rooms", "1000"),
                           ("ping_timeout", "60"), ("self_ping", "true"),
                           ("csi_hold_chatter", "true")):

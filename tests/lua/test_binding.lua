@@ -86,7 +86,7 @@ end
 
 -- A self-presence: from room/nick, muc#user x with item and status codes.
 local function self_presence(from, codes, attrs)
-	local p = st.presence({ from = from, to = SESS, id = "join1", type = attrs and attrs.type })
+	local p = st.presence({ from = from, to = SESS, id = attrs and attrs.id or "join1", type = attrs and attrs.type })
 	p:tag("x", { xmlns = NS_MUC_USER })
 	p:tag("item", { affiliation = "member", role = "participant", nick = attrs and attrs.item_nick }):up()
 	for _, c in ipairs(codes or { "110" }) do
@@ -1043,6 +1043,54 @@ end)
 -- (from its first join to its resource-unbind): its presences go straight
 -- to the core, and full_sessions is read only when the core reports
 -- something, to write rooms_joined and call applied with it.
+-- A refresh rejoin (an update, a leave and a rejoin sent before the room
+-- answered): the answers come in that order, each with the id of what it
+-- answers. feed(session, stanza) sends the client's stanzas, take(stanza)
+-- the room's answers.
+local function refresh_rejoin(feed, take, rooms)
+	feed(join(ROOM .. "/Alice", "j1"))
+	take(self_presence(ROOM .. "/Alice", nil, { id = "j1" }))
+	eq(rooms()[ROOM], "Alice", "joined, its answer with the join's id")
+	feed(st.presence({ to = ROOM .. "/Alice", id = "u1" }):text_tag("show", "away"))
+	feed(st.presence({ to = ROOM .. "/Alice", id = "l1", type = "unavailable" }))
+	feed(join(ROOM .. "/Alice", "j2"))
+	take(self_presence(ROOM .. "/Alice", nil, { id = "u1" }))
+	take(self_presence(ROOM .. "/Alice", nil, { id = "l1", type = "unavailable" }))
+	eq(rooms()[ROOM], nil, "the echo and the leave's confirmation do not answer the rejoin")
+	take(self_presence(ROOM .. "/Alice", nil, { id = "j2" }))
+	eq(rooms()[ROOM], "Alice", "the rejoin's own answer")
+end
+
+test("a rejoin's answer is told from the room's answers to earlier stanzas by the id", function()
+	-- the hooks: the received presence's id is read after the session is
+	-- found, only while one of its joins waits
+	local t = mj.new({})
+	local full_sessions = {}
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	hooks.listen(false)
+	local session = hooked_session(full_sessions, SESS)
+	refresh_rejoin(function(stanza)
+		hook_returns(hooks.outgoing, { origin = session, stanza = stanza })
+	end, function(stanza)
+		hook_returns(hooks.incoming, { origin = {}, stanza = stanza })
+	end, function()
+		return session.rooms_joined or {}
+	end)
+	-- the methods, by JID: the id read with the rest
+	local t2 = mj.new({})
+	refresh_rejoin(function(stanza)
+		t2:outgoing(SESS, stanza)
+	end, function(stanza)
+		t2:incoming(SESS, stanza)
+	end, function()
+		local rooms = {}
+		for _, r in ipairs(t2:rooms(SESS)) do
+			rooms[r.room] = r.nick
+		end
+		return rooms
+	end)
+end)
+
 test("t:hooks(): a tracked session's presences read full_sessions only for what the core reports", function()
 	local t = mj.new({})
 	local full_sessions, calls = {}, {}
@@ -1286,8 +1334,10 @@ test("a finalizer cannot close a session while close() drops it from the cache",
 		t:outgoing(jid, join(ROOM .. "/n"))
 		t:incoming(jid, self_presence(ROOM .. "/n"))
 		make_garbage(jid)
-		closing = true
+		-- made before closing is set: the concatenation allocates, and a
+		-- finalizer run there closes the session before close() starts
 		local other = "USER@example.org/" .. long .. i
+		closing = true
 		local ok, events = pcall(t.close, t, other)
 		closing = false
 		truthy(ok, "close: " .. tostring(events))
