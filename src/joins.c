@@ -496,7 +496,7 @@ static int answers_join(const mj_entry *e, const mj_stanza *st,
 {
     const mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (a == NULL)
+    if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
     if (st->type == MJ_T_ERROR)
         return a->join_id == 0 || st->id.ptr == NULL ||

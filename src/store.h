@@ -99,8 +99,12 @@ struct mj_aux {
     char pbuf[20];    /* a nick of up to 19 bytes: no second allocation for
                          a join or a nick change */
     uint64_t join_id; /* PENDING: the join's id as joins.c keys it (0: the
-                         join had none) */
+                         join had none; MJ_JOIN_ID_UNKNOWN: restored) */
 };
+
+/* mj_aux.join_id of a join restored (mj_session_restore), whose id is not
+ * known: any answer is its answer. Keys of ids are odd. */
+#define MJ_JOIN_ID_UNKNOWN 2
 
 /* One (session, room). The shown nick is stored in the entry itself
  * (one allocation and one cache miss less per join and per self-presence);

@@ -993,6 +993,19 @@ TEST(service_not_known_to_reflect_ids_is_taken_at_its_word)
     teardown();
 }
 
+TEST(restored_join_takes_any_answer)
+{
+    /* a join restored (module reload) has no known id: on a service known
+     * to reflect ids, its answer is still taken */
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    CHECK(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
+                             S("Ann"), 0) == MJ_OK);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j9", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    teardown();
+}
+
 TEST(reflection_is_learned_per_service)
 {
     setup();
@@ -1661,6 +1674,7 @@ int main(void)
     RUN(answers_to_a_cancelled_join_do_not_answer_the_next);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(service_not_known_to_reflect_ids_is_taken_at_its_word);
+    RUN(restored_join_takes_any_answer);
     RUN(reflection_is_learned_per_service);
     RUN(available_self_while_leaving_keeps_leaving);
     RUN(pending_join_times_out);
