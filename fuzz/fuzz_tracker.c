@@ -826,6 +826,11 @@ static void feed_step(struct in *in, int op)
             st.has_muc_user = 1;
         }
     st.status_malformed = (d & 1) && st.has_muc_user;
+    /* ids from a pool of three (or none), so that joins, their answers and
+     * answers to earlier stanzas meet (answers in flight) */
+    static const char *const ids[] = {NULL, "j1", "j2", "u1"};
+    if (ids[(c ^ (d >> 2)) & 3] != NULL)
+        st.id = cstr(ids[(c ^ (d >> 2)) & 3]);
     switch ((d >> 1) & 7) { /* item nick of a 303 */
     case 1:
         st.item_nick = cstr(nicks[(a >> 5) % (NNICKS - 1)]);
