@@ -362,9 +362,10 @@ typedef struct mj_stanza {
     mj_type type;
     mj_str from; /* as routed; absent for what a client sends */
     mj_str to;   /* absent: broadcast presence */
-    mj_str id;   /* read for an iq, a presence a session sends and a
-                    presence received while a join waits for its answer
-                    (MJ_NEED_ID; a builder may leave it absent otherwise) */
+    mj_str id;   /* read for an iq, an available presence a session sends
+                    and a presence received while a join waits for its
+                    answer (MJ_NEED_ID; a builder may leave it absent
+                    otherwise) */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -498,6 +499,11 @@ MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
  * session sent before the join). A builder that has the session handle
  * before reading the stanza may read only these parts. */
 MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
+                                 mj_kind kind, mj_type type);
+/* The same for mj_tracker_incoming() / mj_tracker_outgoing() of this
+ * tracker as it is now: a received presence's id only while some session
+ * has a join waiting for its answer. */
+MJ_API unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing,
                                  mj_kind kind, mj_type type);
 
 /* A stanza the session with this full JID sends, for a caller that does

@@ -420,10 +420,12 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
     s = session_cached(u, p, len);
     /* a received presence's id: only while one of the session's joins
      * waits for its answer (for a session not cached, whose state is not
-     * known here, always); raw reads, which run no collector */
+     * known here: while any session's join waits); raw reads, which run
+     * no collector */
     if (k != NULL && k->id_later && st.kind == MJ_KIND_PRESENCE &&
-        (s == NULL ||
-         (mj_session_needs(s, 0, st.kind, st.type) & MJ_NEED_ID) != 0))
+        ((s != NULL ? mj_session_needs(s, 0, st.kind, st.type)
+                    : mj_tracker_needs(u->tr, 0, st.kind, st.type)) &
+         MJ_NEED_ID) != 0)
         read_id(L, k->attrs, &st);
     /* No Lua API call from here until the core has returned. */
     if (s != NULL) {

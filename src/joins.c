@@ -140,8 +140,13 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     if (e->state == MJ_S_LEAVING) {
         /* LEAVING(o) -> PENDING(n): the entry stops being shown; the
-         * leave is taken as done (its late confirmation changes nothing) */
+         * leave is taken as done (its late confirmation changes nothing,
+         * and what the room answers before it is not this join's answer:
+         * answers_join()) */
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
+        e->owed_leave = 1;
+    } else if (e->state != MJ_S_PENDING) {
+        e->owed_leave = 0;
     }
     mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
     e->live = 0;                   /* the room sends history again */
@@ -258,6 +263,16 @@ unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
         (s == NULL || s->n_pending == 0))
+        need &= ~(unsigned)MJ_NEED_ID;
+    return need;
+}
+
+unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
+                          mj_type type)
+{
+    unsigned need = mj_stanza_needs(outgoing, kind, type);
+    if (!outgoing && kind == MJ_KIND_PRESENCE &&
+        (tr == NULL || tr->st.pending == 0))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -479,20 +494,26 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 }
 
 /* Whether a presence received while e's join waits (PENDING) may be the
- * room's answer to that join rather than to what the session sent
- * before it: an update's echo, an earlier leave's confirmation, an
- * earlier join's answer or error, a removal the room sent before it saw
- * the join. Only the id tells them apart (docs/state-machine.md,
- * "Answers in flight"):
+ * room's answer to that join rather than to what the session sent before
+ * it. Only the id tells them apart (docs/state-machine.md, "The join's
+ * id"):
  * - an error carries the id of the stanza it refuses (RFC 6120 8.2.3):
  *   one with an id other than the join's (which had one) is not its
  *   answer, on every service;
- * - a self-presence (110) is held to the join's id only on a service
- *   seen to reflect the join's id (XEP-0045 7.2.3): a service that puts
- *   ids of its own, or none, on self-presences would otherwise never
- *   answer a join. The first answer with the join's id teaches it. */
-static int answers_join(const mj_entry *e, const mj_stanza *st,
-                        const mj_class *c)
+ * - a self-presence is held to the join's id only while the leave of the
+ *   previous occupancy is owed its confirmation (PENDING entered from
+ *   LEAVING): what the room sends until then answers what was sent
+ *   before the leave (an update's echo, the leave's confirmation, a
+ *   removal the room made before it saw the leave). The unavailable one
+ *   ends that window (it is the confirmation, or the old occupancy's
+ *   removal); an available one without the join's id is held back only
+ *   on a service seen to reflect the join's id (XEP-0045 7.2.3), since a
+ *   service that puts ids of its own, or none, on self-presences would
+ *   otherwise never answer a join. Outside that window every
+ *   self-presence answers the join: ejabberd answers a second session of
+ *   an occupant with the first one's presence, and a join re-sent under
+ *   another nick with the first join's id. */
+static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
 {
     const mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
@@ -501,9 +522,18 @@ static int answers_join(const mj_entry *e, const mj_stanza *st,
     if (st->type == MJ_T_ERROR)
         return a->join_id == 0 || st->id.ptr == NULL ||
                id_key(e->sess->tr, st->id) == a->join_id;
-    if (!c->self || d == NULL || !d->reflects_id)
+    if (!c->self || !e->owed_leave || a->join_id == 0)
         return 1;
-    return id_key(e->sess->tr, st->id) == a->join_id;
+    if (id_key(e->sess->tr, st->id) == a->join_id) {
+        e->owed_leave = 0;
+        return 1;
+    }
+    if (st->type == MJ_T_UNAVAILABLE) {
+        if (!c->has303)
+            e->owed_leave = 0; /* the leave confirmed, or the room's removal */
+        return 0;
+    }
+    return d == NULL || !d->reflects_id;
 }
 
 /* A join sent with an id and answered by a self-presence carrying it:

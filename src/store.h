@@ -132,7 +132,9 @@ struct mj_entry {
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */
     uint8_t has_aux : 1;  /* u.aux, not u.since */
-    char nick[];          /* the shown nick + NUL when has_nick */
+    uint8_t owed_leave : 1; /* PENDING entered from LEAVING: the room has
+                               not confirmed that leave yet (joins.c) */
+    char nick[];            /* the shown nick + NUL when has_nick */
 };
 
 /* The entry's mj_aux record, or NULL. */
