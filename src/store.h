@@ -29,9 +29,9 @@ struct mj_domain {
     uint8_t fire;              /* its link check runs in this tick */
     uint8_t ready;             /* on tr->ready: queue and budget to send */
     uint8_t reflects_id;       /* its rooms were seen to answer a join
-                                  with the join's id (joins.c): a
-                                  self-presence with another id answers
-                                  an earlier stanza */
+                                  with the join's id: a rejoin's
+                                  self-presence with another id may answer
+                                  an earlier stanza (joins.c) */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
