@@ -148,6 +148,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     } else if (e->state != MJ_S_PENDING) {
         e->owed_leave = 0;
     }
+    e->held_back = 0;
     mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
     e->live = 0;                   /* the room sends history again */
     mj_entry_set_state(e, MJ_S_PENDING);
@@ -529,11 +530,18 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
         return 1;
     }
     if (st->type == MJ_T_UNAVAILABLE) {
-        if (!c->has303)
-            e->owed_leave = 0; /* the leave confirmed, or the room's removal */
+        if (!c->has303) {
+            /* the leave confirmed, or the room's removal: what was held
+             * back answered something sent before the leave */
+            e->owed_leave = 0;
+            e->held_back = 0;
+        }
         return 0;
     }
-    return d == NULL || !d->reflects_id;
+    if (d == NULL || !d->reflects_id)
+        return 1;
+    e->held_back = 1; /* mj_joins_timeout() looks at it again */
+    return 0;
 }
 
 /* A join sent with an id and answered by a self-presence carrying it:
@@ -658,11 +666,41 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     }
 }
 
+/* A rejoin that timed out in its window after an available self-presence
+ * was held back: neither its own answer nor the leave's confirmation
+ * came, so what was held back was most likely its answer, carrying an id
+ * of another stanza (ejabberd answers a second session of an occupant
+ * with the first session's presence), and the service does not always
+ * reflect ids: it loses its mark, and the entry is shown under the nick
+ * asked, with a self-ping to make sure (answers_join()). */
+static int timeout_held_back(mj_entry *e)
+{
+    mj_session *s = e->sess;
+    mj_str asked = mj_entry_pnick(e);
+    if (!e->owed_leave || !e->held_back || asked.ptr == NULL)
+        return 0;
+    if (e->room->dom != NULL)
+        e->room->dom->reflects_id = 0;
+    if (s->n_shown >= s->tr->cfg.max_rooms)
+        return 0;
+    mj_entry *moved = mj_entry_promote_nick(e);
+    if (moved == NULL)
+        return 0; /* no memory: the join fails as any timed-out join */
+    e = moved;
+    e->owed_leave = 0;
+    e->held_back = 0;
+    mj_entry_set_state(e, MJ_S_JOINED);
+    emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
+    ask_ping(e);
+    return 1;
+}
+
 void mj_joins_timeout(mj_entry *e)
 {
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
-        fail_join(e, MJ_R_TIMEOUT, NULL);
+        if (!timeout_held_back(e))
+            fail_join(e, MJ_R_TIMEOUT, NULL);
         return;
     case MJ_S_CHANGING:
         mj_entry_set_pnick(e, NULL, 0);

@@ -981,6 +981,45 @@ TEST(ghost_rejoin_is_answered_with_its_id)
     teardown();
 }
 
+TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
+{
+    /* a ghost's rejoin (the leave is never confirmed) answered with the id
+     * of another stanza (ejabberd: another session's presence): held back
+     * in the window; at the join's timeout the entry is shown under the
+     * nick asked, the room asked, and the service loses its mark */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    fx_take();
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "desktop-7", 0),
+                  MJ_O_UNCHANGED);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Ann; ping " ROOM " Ann");
+    /* no longer held to the id: the next rejoin takes any answer */
+    send_with_id("unavailable", R("Ann"), "l2");
+    join_with_id(R("Ann"), "j3");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "u9", 0), MJ_O_CHANGED);
+    /* what was held back answered the update: the confirmation came, the
+     * join times out as any */
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_self(s, "unavailable", R("Ann"));
+    joined_reflecting(ROOM, "Ann"); /* marked again */
+    send_with_id("unavailable", R("Ann"), "l4");
+    join_with_id(R("Ann"), "j4");
+    self_with_id("available", R("Ann"), "u4", 0);
+    self_with_id("unavailable", R("Ann"), "l4", 0);
+    fx_take();
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+}
+
 TEST(first_join_takes_any_self_presence)
 {
     /* nothing was owed: a self-presence with another id answers the join,
@@ -1717,6 +1756,7 @@ int main(void)
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
+    RUN(rejoin_held_back_to_its_timeout_is_shown_and_pinged);
     RUN(first_join_takes_any_self_presence);
     RUN(join_resent_under_another_nick_follows_the_room);
     RUN(service_not_known_to_reflect_ids_is_taken_at_its_word);
