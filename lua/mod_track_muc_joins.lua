@@ -25,10 +25,23 @@ local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
 -- A value Prosody does not understand (it logs that) or out of range
 -- falls back to the default, so that a typo in the config never stops
 -- the module half loaded.
+-- Options whose 0 would switch off what they are for on a server: a bound
+-- of 0 tracks no room, a timeout of 0 ends every join or ping at the next
+-- tick, a budget of 0 sends no ping (the library accepts them; self_ping
+-- is the switch for pings).
+local positive_options = {
+	max_rooms = true;
+	max_pending = true;
+	pending_timeout = true;
+	ping_timeout = true;
+	ping_budget = true;
+};
+
 local function number_option(name, default)
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
-	if value == nil or value ~= value or value < 0 or value == math.huge then
-		module:log("error", "track_muc_joins_%s must be a number >= 0: using %s", name, tostring(default));
+	local least = positive_options[name] and "> 0" or ">= 0";
+	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive_options[name]) then
+		module:log("error", "track_muc_joins_%s must be a number %s: using %s", name, least, tostring(default));
 		return default;
 	end
 	return value;

@@ -11,6 +11,7 @@ PROSODY_OPTIONS = {
     "track_muc_joins_ping_timeout": -1,
     "track_muc_joins_self_ping": "maybe",
     "track_muc_joins_csi_hold_chatter": "perhaps",
+    "track_muc_joins_ping_budget": 0,
 }
 EXPECTED_ERRORS = [
     r"^Config option 'track_muc_joins_\w+' not understood",
@@ -22,7 +23,7 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
     log = server.wait_log("tracking MUC joins")
     for name, default in (("pending_timeout", "120"), ("max_rooms", "1000"),
                           ("ping_timeout", "60"), ("self_ping", "true"),
-                          ("csi_hold_chatter", "true")):
+                          ("csi_hold_chatter", "true"), ("ping_budget", "20")):
         assert f"track_muc_joins_{name} must be" in log and f"using {default}" in log, \
             f"no error naming track_muc_joins_{name} (default {default}):\n{server.log_tail(60)}"
     assert "tracking MUC joins (max_rooms=1000, max_pending=64, pending_timeout=120s)" in log, \
