@@ -10,6 +10,7 @@ local filters = require "util.filters";
 local monotonic = require "util.time".monotonic; -- no wall-clock jumps
 local st = require "util.stanza";
 local short_id = require "util.id".short;
+local jid_host = require "util.jid".host;
 
 local full_sessions = prosody.full_sessions;
 local module_host = module.host;
@@ -89,6 +90,7 @@ local ping_salts = { ping_salt }; -- newest first
 local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
 local reloading = false;
+local restored = false; -- module.restore() ran: a reload, nothing to adopt
 local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
 
 -- Metrics.
@@ -448,6 +450,7 @@ function module.save()
 end
 
 function module.restore(data)
+	restored = true;
 	if data and data.tracker then
 		tracker = data.tracker;
 		pcall(tracker.configure, tracker, config);
@@ -476,8 +479,59 @@ function module.unload()
 		return;
 	end
 	module:log("info", "Unloaded: session.rooms_joined tables are left as they are "
-		.. "and no longer updated");
+		.. "and no longer updated (a later load adopts them)");
 end
+
+-- A load that is not a reload, after an earlier load of the module was
+-- unloaded: the sessions' rooms_joined tables still hold what that load
+-- showed, not updated since. They are adopted rather than left stale for
+-- ever: each room restored as joined under its nick, and every room's
+-- domain checked as after a lost link (a self-ping per room after
+-- ping_start_delay), which ends the rooms the sessions left meanwhile. An
+-- entry the tracker cannot hold (not a room JID, a bound) is removed.
+-- module.restore() runs right after this file, so this waits a turn.
+local function adopt_leftovers()
+	if restored then
+		return;
+	end
+	local now = monotonic();
+	local domains = {};
+	local adopted = 0;
+	for _, session in pairs(full_sessions) do
+		local rooms = session.host == module.host and session.type == "c2s" and session.rooms_joined;
+		if type(rooms) == "table" and type(session.full_jid) == "string" then
+			local dropped = {};
+			for room, nick in pairs(rooms) do
+				local ok, held = false, nil;
+				if type(room) == "string" and type(nick) == "string" then
+					ok, held = pcall(tracker.restore, tracker, session.full_jid, room, "joined", nick, nil, now);
+				end
+				if ok and held then
+					adopted = adopted + 1;
+					domains[jid_host(room)] = true;
+				else
+					dropped[#dropped + 1] = room;
+				end
+			end
+			for _, room in ipairs(dropped) do
+				rooms[room] = nil;
+			end
+		end
+	end
+	for domain in pairs(domains) do
+		call("link_lost", nil, nil, domain);
+	end
+	if adopted > 0 then
+		module:log("info", "Adopted %d rooms left in rooms_joined by an earlier load; "
+			.. "each is checked by self-ping", adopted);
+	end
+end
+module:add_timer(0, function()
+	local ok, err = pcall(adopt_leftovers);
+	if not ok then
+		module:log("error", "adopting rooms_joined of an earlier load failed: %s", err);
+	end
+end);
 
 refresh_listening();
 module:log("info", "mucjoins %s tracking MUC joins "

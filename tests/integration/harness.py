@@ -881,6 +881,12 @@ class Client:
     def reload_module(self, name="track_muc_joins"):
         return self.iq(f"<reload xmlns='{NS_TEST}' module={xa(name)}/>", type_="set")
 
+    def unload_module(self, name="track_muc_joins"):
+        return self.iq(f"<unload xmlns='{NS_TEST}' module={xa(name)}/>", type_="set")
+
+    def load_module(self, name="track_muc_joins"):
+        return self.iq(f"<load xmlns='{NS_TEST}' module={xa(name)}/>", type_="set")
+
     # MUC operations (raw XML; return what the room answered)
 
     def join(self, room, nick, *, x=True, extra="", id_=None, wait=True,

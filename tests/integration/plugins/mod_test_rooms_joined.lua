@@ -19,7 +19,8 @@
 --       full_jid, other tables their type.
 --  * set <reload xmlns='urn:mucjoins:test' module='track_muc_joins'/>
 --    -> empty result after modulemanager.reload(host, module), or an error
---       with the failure text.
+--       with the failure text; <unload/> and <load/> the same with
+--       modulemanager.unload / modulemanager.load.
 
 local st = require "util.stanza";
 local modulemanager = require "core.modulemanager";
@@ -116,16 +117,18 @@ module:hook("iq-get/host/" .. NS .. ":events", function (event)
 	return true;
 end);
 
-module:hook("iq-set/host/" .. NS .. ":reload", function (event)
-	local origin, stanza = event.origin, event.stanza;
-	local name = stanza.tags[1].attr.module or "track_muc_joins";
-	module:log("info", "Test request: reloading %s on %s", name, module.host);
-	local ok, err = modulemanager.reload(module.host, name);
-	if ok then
-		origin.send(st.reply(stanza));
-	else
-		origin.send(st.error_reply(stanza, "cancel", "internal-server-error",
-			"reload failed: " .. tostring(err)));
-	end
-	return true;
-end);
+for _, action in ipairs({ "reload", "unload", "load" }) do
+	module:hook("iq-set/host/" .. NS .. ":" .. action, function (event)
+		local origin, stanza = event.origin, event.stanza;
+		local name = stanza.tags[1].attr.module or "track_muc_joins";
+		module:log("info", "Test request: %s %s on %s", action, name, module.host);
+		local ok, err = modulemanager[action](module.host, name);
+		if ok then
+			origin.send(st.reply(stanza));
+		else
+			origin.send(st.error_reply(stanza, "cancel", "internal-server-error",
+				action .. " failed: " .. tostring(err)));
+		end
+		return true;
+	end);
+end
