@@ -22,7 +22,9 @@
  *    rooms the queries show, with the same nicks; no joined for a room
  *    shown, no left or nick-changed for a room not shown;
  *  - no entry without a self-presence: `joined` fires only while a session
- *    receives an available 110 from that room, after it sent a join there;
+ *    receives an available 110 from that room, after it sent a join there
+ *    (or at a tick, for a rejoin whose held-back self-presence is taken at
+ *    its timeout, under the nick asked);
  *    a nick shown is one a self-presence (its from resource, byte for
  *    byte), a 303's item nick or a restore gave for that room;
  *  - refused input: a self-presence from a room the session never sent a
@@ -228,6 +230,7 @@ struct stepinfo {
     int forged;        /* a 110 from a room the session never joined */
     int events;        /* events fired during the step */
     int allow_nick_ch; /* tick: EXPECTING timeouts change nicks */
+    int tick;          /* tick: a rejoin's held-back answer may be taken */
     int restoring;     /* restore: bounds do not apply */
     int lenient;       /* a JID too long for the shadow's buffers */
 };
@@ -356,11 +359,23 @@ static void on_event(void *ud, const mj_event *ev)
             fail("joined for a room already shown", e->room);
         if (cur.lenient || s->overflow)
             ; /* a JID too long for the shadow: not checked */
-        else if (!cur.self_avail || cur.slot != i ||
-                 !str_is(ev->room, cur.key))
+        else if (cur.tick) {
+            /* a rejoin timed out with an available self-presence held
+             * back: shown under the nick asked (joins.c,
+             * timeout_held_back) */
+            char k[MAXSTR];
+            if (copy_str(k, ev->room)) {
+                if (!joinable(s, k))
+                    fail("joined at a tick a room the session never sent a "
+                         "join to",
+                         k);
+                offer_nick(s, k, ev->nick);
+            }
+        } else if (!cur.self_avail || cur.slot != i ||
+                   !str_is(ev->room, cur.key))
             fail("joined outside an available self-presence from the room",
                  cur.key);
-        if (!joinable(s, cur.key) && !s->overflow)
+        if (!cur.tick && !joinable(s, cur.key) && !s->overflow)
             fail("joined a room the session never sent a join to", cur.key);
         if (s->nmap == MAXMAP) {
             s->overflow = 1;
@@ -1046,6 +1061,7 @@ static void step(struct in *in)
         uint8_t b = byte(in);
         now += (b & 0x80) ? (double)(b & 0x7f) * 4 : (double)(b & 7) / 2;
         cur.allow_nick_ch = 1;
+        cur.tick = 1;
         mj_tracker_tick(tr);
         if (!reconfigured && !restored && cfg.pending_timeout > 0) {
             /* nothing timed is overdue after a tick */

@@ -669,20 +669,24 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 /* A rejoin that timed out in its window after an available self-presence
  * was held back: neither its own answer nor the leave's confirmation
  * came, so what was held back was most likely its answer, carrying an id
- * of another stanza (ejabberd answers a second session of an occupant
- * with the first session's presence), and the service does not always
- * reflect ids: it loses its mark, and the entry is shown under the nick
- * asked, with a self-ping to make sure (answers_join()). */
+ * of another stanza (ejabberd answers a ghost's rejoin with another
+ * session's presence when they share the nick). The entry is shown under
+ * the nick asked, with a self-ping to make sure (answers_join()). The
+ * domain keeps its mark: it is every session's, and one ghost must not
+ * take the other sessions' rejoins back to guessing. 1: done; 0: the
+ * join fails as any timed-out join; -1: the entry is gone (max_rooms). */
 static int timeout_held_back(mj_entry *e)
 {
     mj_session *s = e->sess;
     mj_str asked = mj_entry_pnick(e);
     if (!e->owed_leave || !e->held_back || asked.ptr == NULL)
         return 0;
-    if (e->room->dom != NULL)
-        e->room->dom->reflects_id = 0;
-    if (s->n_shown >= s->tr->cfg.max_rooms)
-        return 0;
+    if (s->n_shown >= s->tr->cfg.max_rooms) {
+        /* as for the answer itself (got_available_self) */
+        warn_limit(s, "max_rooms", s->tr->cfg.max_rooms);
+        mj_entry_destroy(e);
+        return -1;
+    }
     mj_entry *moved = mj_entry_promote_nick(e);
     if (moved == NULL)
         return 0; /* no memory: the join fails as any timed-out join */
@@ -699,7 +703,7 @@ void mj_joins_timeout(mj_entry *e)
 {
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
-        if (!timeout_held_back(e))
+        if (timeout_held_back(e) == 0)
             fail_join(e, MJ_R_TIMEOUT, NULL);
         return;
     case MJ_S_CHANGING:

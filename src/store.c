@@ -294,6 +294,10 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     if (timed((mj_state)e->state))
         timer_unlink(tr, e->u.aux);
     e->state = (uint8_t)state;
+    if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
+        e->owed_leave = 0;
+        e->held_back = 0;
+    }
     double now = mj_now(tr);
     if (timed(state)) {
         e->u.aux->deadline = now + tr->cfg.pending_timeout;

@@ -461,9 +461,13 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
             mj_entry_destroy(e);
         return MJ_ENOMEM;
     }
-    /* a restored join's id is not known: any answer is its answer */
-    if (state == MJ_S_PENDING)
+    /* a restored join's id is not known: any answer is its answer, and
+     * it is no rejoin's window */
+    if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
+        e->owed_leave = 0;
+        e->held_back = 0;
+    }
     /* a restored shown room is long past its join's history */
     e->live = shown;
     mj_entry_set_since(e, since);

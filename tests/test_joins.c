@@ -986,7 +986,7 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
     /* a ghost's rejoin (the leave is never confirmed) answered with the id
      * of another stanza (ejabberd: another session's presence): held back
      * in the window; at the join's timeout the entry is shown under the
-     * nick asked, the room asked, and the service loses its mark */
+     * nick asked and the room asked */
     setup();
     joined_reflecting(ROOM, "Ann");
     send_with_id("unavailable", R("Ann"), "l1");
@@ -999,15 +999,16 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
     CHECK_NICK(s, ROOM, "Ann");
     CHECK_STATE(s, ROOM, MJ_S_JOINED);
     CHECK_EVENTS("joined " ROOM " Ann; ping " ROOM " Ann");
-    /* no longer held to the id: the next rejoin takes any answer */
+    /* the service keeps its mark (one ghost is no evidence against it):
+     * the next rejoin is still held to its id */
     send_with_id("unavailable", R("Ann"), "l2");
     join_with_id(R("Ann"), "j3");
-    CHECK_OUTCOME(self_with_id("available", R("Ann"), "u9", 0), MJ_O_CHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "u9", 0),
+                  MJ_O_UNCHANGED);
+    self_with_id("unavailable", R("Ann"), "l2", 0);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j3", 0), MJ_O_CHANGED);
     /* what was held back answered the update: the confirmation came, the
      * join times out as any */
-    fx_out(s, fx_pres("unavailable", R("Ann")));
-    fx_self(s, "unavailable", R("Ann"));
-    joined_reflecting(ROOM, "Ann"); /* marked again */
     send_with_id("unavailable", R("Ann"), "l4");
     join_with_id(R("Ann"), "j4");
     self_with_id("available", R("Ann"), "u4", 0);
@@ -1017,6 +1018,75 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
     mj_tracker_tick(tr);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+}
+
+TEST(held_back_timeout_keeps_other_sessions_rejoins_safe)
+{
+    /* one session's held-back timeout leaves the service's mark: another
+     * session's refresh rejoin in flight is still told apart */
+    setup();
+    mj_session *bob = fx_session(tr, "bob@example.org/laptop");
+    joined_reflecting(ROOM, "Ann");
+    mj_stanza st = fx_pres("available", R("Bob"));
+    st.has_muc_x = 1;
+    st.id = S("b0");
+    fx_out(bob, st);
+    st = fx_pres("available", R("Bob"));
+    fx_codes(&st, 110, 0);
+    st.id = S("b0");
+    fx_in(bob, st);
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    self_with_id("available", R("Ann"), "desktop-7", 0); /* held back */
+    fx_now += 100;
+    const char *sent[][2] = {{"available", "u1"}, {"unavailable", "l1"}};
+    for (size_t i = 0; i < 2; i++) {
+        st = fx_pres(sent[i][0], R("Bob"));
+        st.id = S(sent[i][1]);
+        fx_out(bob, st);
+    }
+    st = fx_pres("available", R("Bob"));
+    st.has_muc_x = 1;
+    st.id = S("b2");
+    fx_out(bob, st);
+    fx_now += 21;
+    mj_tracker_tick(tr); /* Ann's rejoin times out: shown, pinged */
+    CHECK_NICK(s, ROOM, "Ann");
+    const char *answers[][2] = {
+        {"available", "u1"}, {"unavailable", "l1"}, {"available", "b2"}};
+    for (size_t i = 0; i < 3; i++) {
+        st = fx_pres(answers[i][0], R("Bob"));
+        fx_codes(&st, 110, 0);
+        st.id = S(answers[i][1]);
+        fx_in(bob, st);
+    }
+    CHECK_NICK(bob, ROOM, "Bob");
+    teardown();
+}
+
+TEST(held_back_timeout_at_max_rooms_is_a_limit)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_rooms = 1;
+    mj_tracker_configure(tr, &cfg);
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    joined_reflecting(ROOM2, "Ann"); /* the one room max_rooms allows */
+    self_with_id("available", R("Ann"), "u1", 0); /* held back */
+    fx_take();
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.limits, 1);
     teardown();
 }
 
@@ -1095,8 +1165,20 @@ TEST(reflection_is_learned_per_service)
 TEST(restored_join_takes_any_answer)
 {
     /* a join restored (module reload) has no known id: on a service known
-     * to reflect ids, its answer is still taken */
+     * to reflect ids, its answer is still taken; restored over a rejoin
+     * with something held back, it is no window any more: its timeout
+     * fails it */
     setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    self_with_id("available", R("Ann"), "u1", 0); /* held back */
+    fx_take();
+    CHECK(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
+                             S("Bob"), fx_now) == MJ_OK);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
     joined_reflecting(ROOM2, "Ann");
     CHECK(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
                              S("Ann"), 0) == MJ_OK);
@@ -1757,6 +1839,8 @@ int main(void)
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
     RUN(rejoin_held_back_to_its_timeout_is_shown_and_pinged);
+    RUN(held_back_timeout_keeps_other_sessions_rejoins_safe);
+    RUN(held_back_timeout_at_max_rooms_is_a_limit);
     RUN(first_join_takes_any_self_presence);
     RUN(join_resent_under_another_nick_follows_the_room);
     RUN(service_not_known_to_reflect_ids_is_taken_at_its_word);
