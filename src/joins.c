@@ -86,10 +86,13 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
 {
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
-        if (!is_unavailable)
+        if (!is_unavailable || e->cancelled)
             return MJ_O_UNCHANGED;
-        /* nothing was shown; a late confirmation finds no state */
-        mj_entry_destroy(e);
+        /* nothing was shown, and nothing will be: the entry stays, hidden,
+         * for what the room answers to the join and then to the leave
+         * (mj_joins_incoming), or for a rejoin, which those answers must
+         * not answer (answers_join()) */
+        e->cancelled = 1;
         return MJ_O_CHANGED;
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
@@ -145,6 +148,11 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
          * answers_join()) */
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
         e->owed_leave = 1;
+    } else if (e->state == MJ_S_PENDING && e->cancelled) {
+        /* join, leave, join: the room owes the first join's answer and
+         * the leave's confirmation first */
+        e->owed_leave = 1;
+        e->cancelled = 0;
     } else if (e->state != MJ_S_PENDING) {
         e->owed_leave = 0;
     }
@@ -635,6 +643,17 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
     }
     *out = MJ_O_UNCHANGED;
+    if (e->state == MJ_S_PENDING && e->cancelled &&
+        (t.has_res || st->type == MJ_T_ERROR)) {
+        /* a join cancelled before its answer shows nothing: the room's
+         * refusal, or its confirmation of the leave, ends it */
+        if (st->type == MJ_T_ERROR ||
+            (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303)) {
+            mj_entry_destroy(e);
+            *out = MJ_O_CHANGED;
+        }
+        return MJ_OK;
+    }
     if (e->state == MJ_S_PENDING && (t.has_res || st->type == MJ_T_ERROR) &&
         !answers_join(e, st, &c))
         return MJ_OK; /* the room's answer to an earlier stanza */
@@ -703,7 +722,9 @@ void mj_joins_timeout(mj_entry *e)
 {
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
-        if (timeout_held_back(e) == 0)
+        if (e->cancelled)
+            mj_entry_destroy(e); /* the client gave it up: no event */
+        else if (timeout_held_back(e) == 0)
             fail_join(e, MJ_R_TIMEOUT, NULL);
         return;
     case MJ_S_CHANGING:

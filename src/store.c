@@ -297,6 +297,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
         e->owed_leave = 0;
         e->held_back = 0;
+        e->cancelled = 0;
     }
     double now = mj_now(tr);
     if (timed(state)) {

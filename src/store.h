@@ -135,7 +135,9 @@ struct mj_entry {
     uint8_t owed_leave : 1; /* PENDING entered from LEAVING: the room has
                                not confirmed that leave yet (joins.c) */
     uint8_t held_back : 1;  /* in that window, an available self-presence
-                               without the join's id was held back (both
+                               without the join's id was held back */
+    uint8_t cancelled : 1;  /* PENDING: a leave was sent before the join's
+                               answer (joins.c; these three bits are
                                cleared by any state but PENDING) */
     char nick[];            /* the shown nick + NUL when has_nick */
 };

@@ -467,6 +467,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         e->owed_leave = 0;
         e->held_back = 0;
+        e->cancelled = 0;
     }
     /* a restored shown room is long past its join's history */
     e->live = shown;

@@ -781,7 +781,8 @@ TEST(broadcast_unavailable_leaves_every_room)
     CHECK_OUTCOME(fx_out(s, st), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_LEAVING);
     CHECK_STATE(s, "other@muc.example.org", MJ_S_LEAVING);
-    CHECK_STATE(s, "third@muc.example.org", MJ_S_NONE);
+    /* the pending join is given up: it shows nothing and never will */
+    CHECK_STATE(s, "third@muc.example.org", MJ_S_PENDING);
     CHECK_NICK(s, ROOM, "Ann");
     /* confirmations arrive later */
     fx_self(s, "unavailable", R("Ann"));
@@ -789,9 +790,14 @@ TEST(broadcast_unavailable_leaves_every_room)
     CHECK_EVENTS("left " ROOM " Ann voluntary; left other@muc.example.org "
                  "Ann voluntary");
     CHECK_INT(mj_session_count(s, MJ_S_NONE), 0);
-    /* the late join confirmation of the cancelled join finds no state */
+    /* the late answer of the cancelled join shows nothing; the leave's
+     * confirmation ends it, without an event */
     CHECK_OUTCOME(fx_self(s, "available", "third@muc.example.org/Ann"),
-                  MJ_O_FORGED);
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_self(s, "unavailable", "third@muc.example.org/Ann"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, "third@muc.example.org", MJ_S_NONE);
+    CHECK_EVENTS("");
     teardown();
 }
 
@@ -824,9 +830,29 @@ TEST(rejoin_while_leaving_survives_late_leave_confirmation)
 
 TEST(leave_of_pending_join_cancels_it)
 {
+    /* the entry stays PENDING, shown never, until what the room answers
+     * to the join and to the leave, or its timeout, ends it: no event */
     setup();
     fx_join(s, R("Ann"));
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", R("Ann"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    /* refused: the refusal ends it */
+    fx_join(s, R("Ann"));
     fx_out(s, fx_pres("unavailable", R("Ann")));
+    mj_stanza err = fx_pres("error", R("Ann"));
+    err.error_condition = S("conflict");
+    CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    /* never answered: the timeout ends it */
+    fx_join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_now += 121;
+    mj_tracker_tick(tr);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     CHECK_EVENTS("");
     teardown();
@@ -894,6 +920,27 @@ TEST(refresh_rejoin_waits_for_its_own_answer)
                   MJ_O_UNCHANGED);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
     CHECK_EVENTS("");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(answers_to_a_cancelled_join_do_not_answer_the_next)
+{
+    /* join, leave, join before any answer: the first join's answer and
+     * the leave's confirmation come first; on a service known to reflect
+     * ids, only the rejoin's own answer shows the room */
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "j1");
+    send_with_id("unavailable", R("Ann"), "l1");
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j2"), MJ_O_CHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
     CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
     CHECK_NICK(s, ROOM, "Ann");
     CHECK_EVENTS("joined " ROOM " Ann");
@@ -1833,6 +1880,7 @@ int main(void)
     RUN(broadcast_available_changes_nothing);
     RUN(rejoin_while_leaving_survives_late_leave_confirmation);
     RUN(leave_of_pending_join_cancels_it);
+    RUN(answers_to_a_cancelled_join_do_not_answer_the_next);
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);

@@ -4,7 +4,8 @@ stanzas the client sent before it.
 A room answers the stanzas of a session in the order it got them, and a
 remote room answers late (the scripted MUC, scripted.localhost, stands for
 one: each test delivers the answers when it chooses). A client may send a
-presence update, a leave and a rejoin, or a join and a retried join, before
+presence update, a leave and a rejoin, a join, a leave and a join again,
+or a join and a retried join, before
 the room answered any of them; or the room kicks the session while its
 leave and rejoin are on their way. While the rejoin waits (PENDING), the
 answers to the earlier stanzas reach the session first, and they look like
@@ -201,6 +202,26 @@ def test_retry_after_error_on_a_learned_service(connect, component, room):
     a = connect("alice")
     anchor = learned_service(a, component, room)
     retry_after_error(a, component, sroom(room), anchor)
+
+
+def test_cancelled_join_then_rejoin_takes_the_rejoin_answer(connect, component, room):
+    """Join (j1), leave (l1), join again (j2) before any answer: the first
+    join's answer and the leave's confirmation are not the rejoin's."""
+    a = connect("alice")
+    anchor = learned_service(a, component, room)
+    r = sroom(room)
+    seq = a.event_seq()
+    join(a, component, r, "o", "j1")
+    leave(a, component, r, "o", "l1")
+    join(a, component, r, "o", "j2")
+    assert_rooms(a, anchor, when="while the rejoin waits for its answer (PENDING: not shown)")
+    answer_in_order(a, component, r, [
+        ("answer to the first join j1", present(a, r, "o", "j1"), None),
+        ("confirmation of the leave l1", gone(a, r, "o", "l1"), None),
+        ("answer to the rejoin j2", present(a, r, "o", "j2"), "o"),
+    ])
+    assert_rooms(a, {**anchor, r: "o"}, when="after the three answers")
+    assert_events(a, seq, [{"name": "joined", "nick": "o"}], room=r)
 
 
 # Controls: on a learned service, plain joins still work
