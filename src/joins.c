@@ -88,11 +88,19 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
     case MJ_S_PENDING:
         if (!is_unavailable || e->cancelled)
             return MJ_O_UNCHANGED;
+        if (e->sess->n_cancelled >= e->sess->tr->cfg.max_pending) {
+            /* bounded: beyond max_pending cancelled joins, a late answer
+             * finds no state (refused as forged) */
+            mj_entry_destroy(e);
+            return MJ_O_CHANGED;
+        }
         /* nothing was shown, and nothing will be: the entry stays, hidden,
          * for what the room answers to the join and then to the leave
          * (mj_joins_incoming), or for a rejoin, which those answers must
          * not answer (answers_join()) */
-        e->cancelled = 1;
+        mj_entry_set_cancelled(e, 1);
+        if (e->owed < 3)
+            e->owed++; /* the leave's confirmation */
         return MJ_O_CHANGED;
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
@@ -125,8 +133,9 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
-    if (fresh || e->state != MJ_S_PENDING) {
-        if (s->n_pending >= tr->cfg.max_pending) {
+    if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
+        /* cancelled joins do not count (they have their own bound) */
+        if (s->n_pending - s->n_cancelled >= tr->cfg.max_pending) {
             warn_limit(s, "max_pending", tr->cfg.max_pending);
             *out = MJ_O_LIMIT;
             return MJ_OK;
@@ -147,22 +156,26 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
          * and what the room answers before it is not this join's answer:
          * answers_join()) */
         emit_simple(e, MJ_EV_LEFT, MJ_R_VOLUNTARY);
-        e->owed_leave = 1;
+    }
+    /* the asked nick gave the entry its mj_aux record */
+    mj_aux *a = mj_entry_aux_of(e);
+    if (e->state == MJ_S_LEAVING) {
+        e->owed = 1;
+        a->prev_join_id = 0;
     } else if (e->state == MJ_S_PENDING && e->cancelled) {
-        /* join, leave, join: the room owes the first join's answer and
-         * the leave's confirmation first */
-        e->owed_leave = 1;
-        e->cancelled = 0;
+        /* join, leave, join: the room owes the cancelled join's answer
+         * and the leave's confirmation (counted by send_leave) first */
+        mj_entry_set_cancelled(e, 0);
+        a->prev_join_id = a->join_id;
     } else if (e->state != MJ_S_PENDING) {
-        e->owed_leave = 0;
+        e->owed = 0;
+        a->prev_join_id = 0;
     }
     e->held_back = 0;
-    mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
-    e->live = 0;                   /* the room sends history again */
-    mj_entry_set_state(e, MJ_S_PENDING);
-    /* the asked nick gave the entry its mj_aux record: the state could
-     * not fail */
-    mj_entry_aux_of(e)->join_id = id_key(tr, st->id);
+    mj_entry_set_nick(e, NULL, 0);       /* PENDING shows nothing */
+    e->live = 0;                         /* the room sends history again */
+    mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: a has it */
+    a->join_id = id_key(tr, st->id);
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -508,45 +521,61 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
  * id"):
  * - an error carries the id of the stanza it refuses (RFC 6120 8.2.3):
  *   one with an id other than the join's (which had one) is not its
- *   answer, on every service;
- * - a self-presence is held to the join's id only while the leave of the
- *   previous occupancy is owed its confirmation (PENDING entered from
- *   LEAVING): what the room sends until then answers what was sent
- *   before the leave (an update's echo, the leave's confirmation, a
- *   removal the room made before it saw the leave). The unavailable one
- *   ends that window (it is the confirmation, or the old occupancy's
- *   removal); an available one without the join's id is held back only
- *   on a service seen to reflect the join's id (XEP-0045 7.2.3), since a
- *   service that puts ids of its own, or none, on self-presences would
- *   otherwise never answer a join. Outside that window every
- *   self-presence answers the join: ejabberd answers a second session of
- *   an occupant with the first one's presence, and a join re-sent under
- *   another nick with the first join's id. */
+ *   answer, on every service (refuses_join());
+ * - a self-presence is held to the join's id only while leaves sent
+ *   before the join are owed their confirmations (e->owed: a rejoin, from
+ *   LEAVING or after a cancelled join): what the room sends until then
+ *   answers what was sent before (an update's echo, a leave's
+ *   confirmation, a removal the room made before it saw the leave, the
+ *   cancelled join's answer). Each unavailable one without 303 is a
+ *   confirmation (or the old occupancy's removal), unchanged itself; the
+ *   join's own id closes the window. An available one carrying the
+ *   cancelled join's id is that join's answer (and shows the service
+ *   reflects ids); one with another id is held back only on a service
+ *   seen to reflect the join's id (XEP-0045 7.2.3), since a service that
+ *   puts ids of its own, or none, on self-presences would otherwise never
+ *   answer a join. Outside that window every self-presence answers the
+ *   join: ejabberd answers a second session of an occupant with the
+ *   first one's presence, and a join re-sent under another nick with the
+ *   first join's id. */
+static int refuses_join(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    return a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN || a->join_id == 0 ||
+           st->id.ptr == NULL || id_key(e->sess->tr, st->id) == a->join_id;
+}
+
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    const mj_domain *d = e->room->dom;
+    mj_domain *d = e->room->dom;
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
     if (st->type == MJ_T_ERROR)
-        return a->join_id == 0 || st->id.ptr == NULL ||
-               id_key(e->sess->tr, st->id) == a->join_id;
-    if (!c->self || !e->owed_leave || a->join_id == 0)
+        return refuses_join(e, st);
+    if (!c->self || e->owed == 0)
         return 1;
-    if (id_key(e->sess->tr, st->id) == a->join_id) {
-        e->owed_leave = 0;
+    uint64_t k = id_key(e->sess->tr, st->id);
+    if (a->join_id != 0 && k == a->join_id) {
+        e->owed = 0; /* its own answer */
+        e->held_back = 0;
         return 1;
     }
     if (st->type == MJ_T_UNAVAILABLE) {
         if (!c->has303) {
-            /* the leave confirmed, or the room's removal: what was held
-             * back answered something sent before the leave */
-            e->owed_leave = 0;
+            /* a leave confirmed, or the room's removal: what was held
+             * back answered something sent before that leave */
+            e->owed--;
             e->held_back = 0;
         }
         return 0;
     }
-    if (d == NULL || !d->reflects_id)
+    if (a->prev_join_id != 0 && k == a->prev_join_id) {
+        if (d != NULL)
+            d->reflects_id = 1; /* a join answered with its id */
+        return 0;
+    }
+    if (a->join_id == 0 || d == NULL || !d->reflects_id)
         return 1;
     e->held_back = 1; /* mj_joins_timeout() looks at it again */
     return 0;
@@ -646,9 +675,14 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     if (e->state == MJ_S_PENDING && e->cancelled &&
         (t.has_res || st->type == MJ_T_ERROR)) {
         /* a join cancelled before its answer shows nothing: the room's
-         * refusal, or its confirmation of the leave, ends it */
-        if (st->type == MJ_T_ERROR ||
-            (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303)) {
+         * refusal of it, or its confirmation of the last owed leave,
+         * ends it */
+        int ends = 0;
+        if (st->type == MJ_T_ERROR)
+            ends = refuses_join(e, st);
+        else if (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303)
+            ends = e->owed <= 1 || --e->owed == 0;
+        if (ends) {
             mj_entry_destroy(e);
             *out = MJ_O_CHANGED;
         }
@@ -698,7 +732,7 @@ static int timeout_held_back(mj_entry *e)
 {
     mj_session *s = e->sess;
     mj_str asked = mj_entry_pnick(e);
-    if (!e->owed_leave || !e->held_back || asked.ptr == NULL)
+    if (e->owed == 0 || !e->held_back || asked.ptr == NULL)
         return 0;
     if (s->n_shown >= s->tr->cfg.max_rooms) {
         /* as for the answer itself (got_available_self) */
@@ -710,8 +744,6 @@ static int timeout_held_back(mj_entry *e)
     if (moved == NULL)
         return 0; /* no memory: the join fails as any timed-out join */
     e = moved;
-    e->owed_leave = 0;
-    e->held_back = 0;
     mj_entry_set_state(e, MJ_S_JOINED);
     emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
     ask_ping(e);

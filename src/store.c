@@ -284,6 +284,17 @@ void mj_entry_aux_trim(mj_entry *e)
     mj_free(e->sess->tr, a, sizeof *a);
 }
 
+void mj_entry_set_cancelled(mj_entry *e, int on)
+{
+    if (e->cancelled == (on != 0))
+        return;
+    e->cancelled = on != 0;
+    if (on)
+        e->sess->n_cancelled++;
+    else
+        e->sess->n_cancelled--;
+}
+
 int mj_entry_set_state(mj_entry *e, mj_state state)
 {
     mj_tracker *tr = e->sess->tr;
@@ -295,9 +306,9 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
         timer_unlink(tr, e->u.aux);
     e->state = (uint8_t)state;
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
-        e->owed_leave = 0;
+        e->owed = 0;
         e->held_back = 0;
-        e->cancelled = 0;
+        mj_entry_set_cancelled(e, 0);
     }
     double now = mj_now(tr);
     if (timed(state)) {
@@ -417,6 +428,7 @@ static void entry_free(mj_entry *e)
 {
     mj_tracker *tr = e->sess->tr;
     room_unlink(e);
+    mj_entry_set_cancelled(e, 0);
     count_state(e->sess, (mj_state)e->state, -1);
     if (timed((mj_state)e->state))
         timer_unlink(tr, e->u.aux);

@@ -100,6 +100,8 @@ struct mj_aux {
                          a join or a nick change */
     uint64_t join_id; /* PENDING: the join's id as joins.c keys it (0: the
                          join had none; MJ_JOIN_ID_UNKNOWN: restored) */
+    uint64_t prev_join_id; /* PENDING after a cancelled join: that join's
+                              id key (0: none) */
 };
 
 /* mj_aux.join_id of a join restored (mj_session_restore), whose id is not
@@ -132,14 +134,17 @@ struct mj_entry {
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */
     uint8_t has_aux : 1;  /* u.aux, not u.since */
-    uint8_t owed_leave : 1; /* PENDING entered from LEAVING: the room has
-                               not confirmed that leave yet (joins.c) */
-    uint8_t held_back : 1;  /* in that window, an available self-presence
-                               without the join's id was held back */
-    uint8_t cancelled : 1;  /* PENDING: a leave was sent before the join's
-                               answer (joins.c; these three bits are
-                               cleared by any state but PENDING) */
-    char nick[];            /* the shown nick + NUL when has_nick */
+    uint8_t owed : 2;     /* PENDING: leaves the room has not confirmed
+                             yet (a rejoin's window, joins.c; saturates
+                             at 3) */
+    uint8_t held_back : 1; /* in that window, an available self-presence
+                              without the join's id was held back since
+                              the last confirmation */
+    uint8_t cancelled : 1; /* PENDING: a leave was sent before the join's
+                              answer (set through mj_entry_set_cancelled;
+                              these bits are cleared by any state but
+                              PENDING) */
+    char nick[];           /* the shown nick + NUL when has_nick */
 };
 
 /* The entry's mj_aux record, or NULL. */
@@ -196,6 +201,7 @@ struct mj_session {
     struct mj_tracker *tr;
     mj_table rooms; /* mj_entry *, hash = room->qhash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
+    uint32_t n_cancelled; /* PENDING entries cancelled (in n_pending) */
     int warned_limit;
     uint8_t walking; /* rooms is being walked by index: removals do not
                         trim it (the walker trims after) */
@@ -266,6 +272,9 @@ void mj_session_trim(mj_session *s);
  * timed state needs an mj_aux record and none could be allocated: never after
  * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
 int mj_entry_set_state(mj_entry *e, mj_state state);
+/* Mark a PENDING entry cancelled or not (the session's n_cancelled
+ * follows). */
+void mj_entry_set_cancelled(mj_entry *e, int on);
 /* Give the entry an mj_aux record (it has none). MJ_OK or MJ_ENOMEM. */
 int mj_entry_aux_new(mj_entry *e);
 /* Make sure the entry has its mj_aux record (mj_entry_aux_of). MJ_OK or

@@ -465,9 +465,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
      * it is no rejoin's window */
     if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
-        e->owed_leave = 0;
+        mj_entry_aux_of(e)->prev_join_id = 0;
+        e->owed = 0;
         e->held_back = 0;
-        e->cancelled = 0;
+        mj_entry_set_cancelled(e, 0);
     }
     /* a restored shown room is long past its join's history */
     e->live = shown;

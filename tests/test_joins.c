@@ -947,6 +947,127 @@ TEST(answers_to_a_cancelled_join_do_not_answer_the_next)
     teardown();
 }
 
+TEST(cancelled_join_on_an_unknown_service_is_told_by_its_id)
+{
+    /* the first join to a service: the cancelled join's answer carries its
+     * id, which tells it (and teaches that the service reflects ids) */
+    setup();
+    join_with_id(R("Ann"), "j1");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(two_cancels_owe_two_confirmations)
+{
+    /* join, leave, join, leave, join before any answer: two leaves owed */
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    const char *sent[][2] = {{"available", "j1"},
+                             {"unavailable", "l1"},
+                             {"available", "j2"},
+                             {"unavailable", "l2"},
+                             {"available", "j3"}};
+    for (size_t i = 0; i < 5; i++) {
+        if (strcmp(sent[i][0], "available") == 0)
+            join_with_id(R("Ann"), sent[i][1]);
+        else
+            send_with_id("unavailable", R("Ann"), sent[i][1]);
+    }
+    const char *answers[][2] = {{"available", "j1"},
+                                {"unavailable", "l1"},
+                                {"available", "j2"},
+                                {"unavailable", "l2"}};
+    for (size_t i = 0; i < 4; i++)
+        CHECK_OUTCOME(self_with_id(answers[i][0], R("Ann"), answers[i][1], 0),
+                      MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j3", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
+TEST(cancelled_rejoin_waits_for_both_confirmations)
+{
+    /* in the room; leave, rejoin, leave: the first leave's confirmation
+     * does not end the cancelled rejoin, the second does, silently */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    send_with_id("unavailable", R("Ann"), "l2");
+    fx_take();
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l2", 0),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(cancelled_join_ignores_an_earlier_joins_error)
+{
+    /* join as Ann, retry as Ann2, leave: the conflict refusing Ann does
+     * not end the cancelled retry, whose answer and confirmation follow */
+    setup();
+    join_with_id(R("Ann"), "a1");
+    join_with_id(R("Ann2"), "a2");
+    send_with_id("unavailable", R("Ann2"), "l1");
+    mj_stanza err = fx_pres("error", R("Ann"));
+    err.error_condition = S("conflict");
+    err.id = S("a1");
+    CHECK_OUTCOME(fx_in(s, err), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("available", R("Ann2"), "a2", 0),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann2"), "l1", 0),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    teardown();
+}
+
+TEST(cancelled_joins_have_their_own_bound)
+{
+    /* they do not count toward max_pending; beyond max_pending of them a
+     * cancel frees the entry at once */
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = 2;
+    mj_tracker_configure(tr, &cfg);
+    const char *rooms[] = {"a@muc.example.org/Ann", "b@muc.example.org/Ann",
+                           "c@muc.example.org/Ann"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_OUTCOME(fx_join(s, rooms[i]), MJ_O_CHANGED);
+        CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", rooms[i])),
+                      MJ_O_CHANGED);
+    }
+    CHECK_STATE(s, "a@muc.example.org", MJ_S_PENDING);
+    CHECK_STATE(s, "b@muc.example.org", MJ_S_PENDING);
+    CHECK_STATE(s, "c@muc.example.org", MJ_S_NONE);
+    CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, ROOM2 "/Ann"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, "d@muc.example.org/Ann"), MJ_O_LIMIT);
+    /* a cancelled join sent again counts again */
+    CHECK_OUTCOME(fx_join(s, rooms[0]), MJ_O_LIMIT);
+    CHECK_STATE(s, "a@muc.example.org", MJ_S_PENDING);
+    teardown();
+}
+
 TEST(kick_in_flight_does_not_fail_the_rejoin)
 {
     /* the room's kick (no id: the room made it) crossed a leave and a
@@ -1881,6 +2002,11 @@ int main(void)
     RUN(rejoin_while_leaving_survives_late_leave_confirmation);
     RUN(leave_of_pending_join_cancels_it);
     RUN(answers_to_a_cancelled_join_do_not_answer_the_next);
+    RUN(cancelled_join_on_an_unknown_service_is_told_by_its_id);
+    RUN(two_cancels_owe_two_confirmations);
+    RUN(cancelled_rejoin_waits_for_both_confirmations);
+    RUN(cancelled_join_ignores_an_earlier_joins_error);
+    RUN(cancelled_joins_have_their_own_bound);
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
