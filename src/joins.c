@@ -134,8 +134,11 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
     if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
-        /* cancelled joins do not count (they have their own bound) */
-        if (s->n_pending - s->n_cancelled >= tr->cfg.max_pending) {
+        /* cancelled joins do not count (they have their own bound); all
+         * of them stay within twice the bound, also when it was lowered
+         * under cancelled ones */
+        if (s->n_pending - s->n_cancelled >= tr->cfg.max_pending ||
+            s->n_pending >= 2 * tr->cfg.max_pending) {
             warn_limit(s, "max_pending", tr->cfg.max_pending);
             *out = MJ_O_LIMIT;
             return MJ_OK;

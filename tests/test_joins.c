@@ -1065,6 +1065,15 @@ TEST(cancelled_joins_have_their_own_bound)
     /* a cancelled join sent again counts again */
     CHECK_OUTCOME(fx_join(s, rooms[0]), MJ_O_LIMIT);
     CHECK_STATE(s, "a@muc.example.org", MJ_S_PENDING);
+    /* the bound lowered under cancelled joins: all pending entries stay
+     * within twice the bound (fuzz_tracker,
+     * regress-cancelled-over-lowered-bound) */
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_out(s, fx_pres("unavailable", ROOM2 "/Ann"));
+    CHECK_INT(mj_session_count(s, MJ_S_PENDING), 2); /* a, b cancelled */
+    cfg.max_pending = 1;
+    mj_tracker_configure(tr, &cfg);
+    CHECK_OUTCOME(fx_join(s, "e@muc.example.org/Ann"), MJ_O_LIMIT);
     teardown();
 }
 
