@@ -23,9 +23,6 @@ local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
 
 -- Options: every one is read here.
 
--- A value Prosody does not understand (it logs that) or out of range
--- falls back to the default, so that a typo in the config never stops
--- the module half loaded.
 -- Options whose 0 would switch off what they are for on a server: a bound
 -- of 0 tracks no room, a timeout of 0 ends every join or ping at the next
 -- tick, a budget of 0 sends no ping (the library accepts them; self_ping
@@ -38,6 +35,9 @@ local positive_options = {
 	ping_budget = true;
 };
 
+-- A value Prosody does not understand (it logs that) or out of range
+-- falls back to the default, so that a typo in the config never stops
+-- the module half loaded.
 local function number_option(name, default)
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
 	local least = positive_options[name] and "> 0" or ">= 0";
