@@ -902,6 +902,16 @@ static void joined_reflecting(const char *room, const char *nick)
     fx_take();
 }
 
+/* JOINED as Ann in ROOM on a service known to reflect ids, then a leave
+ * (l1) and a rejoin (j2) sent before the room answered anything: the
+ * rejoin's window is open. */
+static void rejoin_in_flight(void)
+{
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+}
+
 TEST(refresh_rejoin_waits_for_its_own_answer)
 {
     /* an update, a leave and a rejoin sent before the room answered:
@@ -999,9 +1009,7 @@ TEST(cancelled_rejoin_waits_for_both_confirmations)
     /* in the room; leave, rejoin, leave: the first leave's confirmation
      * does not end the cancelled rejoin, the second does, silently */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     send_with_id("unavailable", R("Ann"), "l2");
     fx_take();
     CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), "l1", 0),
@@ -1082,9 +1090,7 @@ TEST(kick_in_flight_does_not_fail_the_rejoin)
     /* the room's kick (no id: the room made it) crossed a leave and a
      * rejoin */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     fx_take();
     CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
                   MJ_O_UNCHANGED);
@@ -1134,9 +1140,7 @@ TEST(window_ends_with_the_leave_confirmation)
      * rejoin (ejabberd answers a second session of an occupant with the
      * first one's presence, id included) */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     self_with_id("unavailable", R("Ann"), "l1", 0);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
     CHECK_OUTCOME(self_with_id("available", R("Ann"), "desktop-7", 0),
@@ -1150,9 +1154,7 @@ TEST(ghost_rejoin_is_answered_with_its_id)
     /* the room no longer knew the session: the leave is never confirmed,
      * the rejoin's answer carries its id */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
     CHECK_NICK(s, ROOM, "Ann");
     teardown();
@@ -1165,9 +1167,7 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
      * in the window; at the join's timeout the entry is shown under the
      * nick asked and the room asked */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     fx_take();
     CHECK_OUTCOME(self_with_id("available", R("Ann"), "desktop-7", 0),
                   MJ_O_UNCHANGED);
@@ -1251,9 +1251,7 @@ TEST(held_back_timeout_at_max_rooms_is_a_limit)
     cfg.on_event = fx_on_event;
     cfg.max_rooms = 1;
     mj_tracker_configure(tr, &cfg);
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     joined_reflecting(ROOM2, "Ann"); /* the one room max_rooms allows */
     self_with_id("available", R("Ann"), "u1", 0); /* held back */
     fx_take();
@@ -1346,9 +1344,7 @@ TEST(restored_join_takes_any_answer)
      * with something held back, it is no window any more: its timeout
      * fails it */
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "j2");
+    rejoin_in_flight();
     self_with_id("available", R("Ann"), "u1", 0); /* held back */
     fx_take();
     CHECK(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
