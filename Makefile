@@ -38,10 +38,18 @@ $(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
 # (callgrind --cache-sim, bench/bench_lua.lua: 17.9M -> 11.8M I1 misses
 # for 240,000 presences).
 PLUGIN_CFLAGS = -DMJ_STATIC -fno-plt
+# ... and is linked as one unit (gcc's link-time optimization): the core's
+# calls inline across files and its hot path packs into fewer cache lines
+# (bench_lua.lua with 400 sessions: 7.3M -> 6.1M I1 misses for 96,000
+# presences, 2 % fewer instructions; Prosody under callgrind: the
+# binding's entry points 4,262 -> 4,137 instructions per presence
+# received). Only with gcc (clang's LTO needs a linker plugin Debian
+# ships apart); PLUGIN_LTO= builds without it.
+PLUGIN_LTO ?= $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-flto=auto)
 
 $(BUILD)/obj-plugin/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) $(PLUGIN_LTO) -c $< -o $@
 
 $(BUILD)/libmucjoins.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -62,7 +70,7 @@ $(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/li
 BINDING_SRC = $(wildcard lua/*.c)
 $(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) $(LUA_INC) -shared -o $@ $(BINDING_SRC) $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
+	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) $(PLUGIN_LTO) $(LUA_INC) -shared -o $@ $(BINDING_SRC) $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
 # A lua5.4 host with a counting allocator (tests/lua/test_alloc.lua).
 $(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
