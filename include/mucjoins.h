@@ -410,7 +410,9 @@ typedef struct mj_stanza {
     int has_thread;
 } mj_stanza;
 
-/* Zero the view: kind presence, type available, everything absent. */
+/* Zero the view: kind presence, type available, everything absent (the
+ * lists status, delay_from and mention_uri have count 0; their slots are
+ * left as they were, and are read only below their counts). */
 MJ_API void mj_stanza_init(mj_stanza *st);
 
 /* The extraction rules every builder of a view shares (the Lua binding,
