@@ -344,10 +344,11 @@ module:hook("message/full", hooks.incoming_message, 10);
 
 -- Whether another module listens to our muc-joins/* events: when nobody
 -- does, the binding builds no event tables for what it applies itself.
+-- (The core's log records go to the module's log, not to an event.)
 local host_events = (prosody.hosts[module.host] or prosody).events;
 local event_types = {
 	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
-	"ping-needed", "mention", "log",
+	"ping-needed", "mention",
 };
 
 local function refresh_listening()
