@@ -362,10 +362,12 @@ typedef struct mj_stanza {
     mj_type type;
     mj_str from; /* as routed; absent for what a client sends */
     mj_str to;   /* absent: broadcast presence */
-    mj_str id;   /* read for an iq, an available presence a session sends
-                    and a presence received while a join waits for its
-                    answer (MJ_NEED_ID; a builder may leave it absent
-                    otherwise) */
+    mj_str id;   /* read for an iq, a presence a session sends (but for a
+                    probe or subscription), an error message it sends, a
+                    presence received while a join waits for its answer
+                    and an error received while a leave waits for its
+                    confirmation (MJ_NEED_ID; a builder may leave it
+                    absent otherwise) */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -498,13 +500,15 @@ MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
 /* The same for this session as it is now, which is never more: a received
  * presence's id is read only while one of the session's joins waits for
  * its answer (it tells that answer from the room's answers to what the
- * session sent before the join). A builder that has the session handle
- * before reading the stanza may read only these parts. */
+ * session sent before the join), and a received error's also while one
+ * of its leaves waits for its confirmation. A builder that has the
+ * session handle before reading the stanza may read only these parts. */
 MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
                                  mj_kind kind, mj_type type);
 /* The same for mj_tracker_incoming() / mj_tracker_outgoing() of this
  * tracker as it is now: a received presence's id only while some session
- * has a join waiting for its answer. */
+ * has a join waiting for its answer (an error's also while some session
+ * has a leave waiting). */
 MJ_API unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing,
                                  mj_kind kind, mj_type type);
 

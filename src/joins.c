@@ -80,9 +80,20 @@ static mj_outcome ask_ping(mj_entry *e)
 
 /* ---- what the session sends ------------------------------------------ */
 
+/* A presence id as a waiting join or a leave keeps it (mj_aux.join_id):
+ * 0 when absent, else its keyed hash with the low bit set (never 0). */
+static uint64_t id_key(const mj_tracker *tr, mj_str id)
+{
+    if (id.ptr == NULL)
+        return 0;
+    return mj_siphash(&tr->key, id.ptr, id.len) | 1;
+}
+
 /* Unavailable (or a presence error, or a kickable message error) sent to
- * a room: the session is on its way out. */
-static mj_outcome send_leave(mj_entry *e, int is_unavailable)
+ * a room: the session is on its way out. id: id_key() of what was sent,
+ * which LEAVING keeps in mj_aux.join_id (an error from the room refusing
+ * another stanza does not end the leave: got_error()). */
+static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
 {
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
@@ -110,6 +121,10 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
             /* no memory for the leave's timer: take the leave as done
              * now rather than keep an entry nothing would end */
             leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
+        } else {
+            mj_aux *a = mj_entry_aux_of(e); /* the timer's record */
+            a->join_id = id;
+            a->prev_join_id = 0;
         }
         return MJ_O_CHANGED;
     case MJ_S_LEAVING:
@@ -117,15 +132,6 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable)
         break;
     }
     return MJ_O_UNCHANGED;
-}
-
-/* A presence id as a waiting join keeps it (mj_aux.join_id): 0 when
- * absent, else its keyed hash with the low bit set (never 0). */
-static uint64_t id_key(const mj_tracker *tr, mj_str id)
-{
-    if (id.ptr == NULL)
-        return 0;
-    return mj_siphash(&tr->key, id.ptr, id.len) | 1;
 }
 
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
@@ -264,14 +270,18 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
 {
     switch (kind) {
     case MJ_KIND_PRESENCE:
-        if (outgoing)
+        if (outgoing) /* ids: a join's, a leave's (send_leave()) */
             return MJ_NEED_TO | MJ_NEED_MUC |
-                   (type == MJ_T_AVAILABLE ? MJ_NEED_ID : 0);
+                   (type == MJ_T_AVAILABLE || type == MJ_T_UNAVAILABLE ||
+                            type == MJ_T_ERROR
+                        ? MJ_NEED_ID
+                        : 0);
         return MJ_NEED_FROM | MJ_NEED_MUC_USER | MJ_NEED_ID |
                (type == MJ_T_ERROR ? MJ_NEED_ERROR : 0);
     case MJ_KIND_MESSAGE:
-        if (type == MJ_T_ERROR)
-            return (outgoing ? MJ_NEED_TO : MJ_NEED_FROM) | MJ_NEED_ERROR;
+        if (type == MJ_T_ERROR) /* sent: it may be a leave */
+            return (outgoing ? MJ_NEED_TO | MJ_NEED_ID : MJ_NEED_FROM) |
+                   MJ_NEED_ERROR;
         if (type == MJ_T_GROUPCHAT && !outgoing)
             return MJ_NEED_FROM | MJ_NEED_MESSAGE;
         return 0;
@@ -281,13 +291,15 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
     return 0;
 }
 
-/* A received presence's id is read only by answers_join(). */
+/* A received presence's id is read only by answers_join() (PENDING) and,
+ * for an error, by got_error() (LEAVING). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (s == NULL || s->n_pending == 0))
+        (s == NULL ||
+         (s->n_pending == 0 && (type != MJ_T_ERROR || s->n_leaving == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -297,7 +309,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (tr == NULL || tr->st.pending == 0))
+        (tr == NULL ||
+         (tr->st.pending == 0 && (type != MJ_T_ERROR || tr->st.leaving == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -317,12 +330,13 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         /* broadcast: an unavailable leaves every room */
         if (!presence || st->type != MJ_T_UNAVAILABLE)
             return MJ_OK;
+        uint64_t id = id_key(s->tr, st->id);
         s->walking = 1; /* the table keeps its size until the walk ends */
         for (size_t i = 0; i < s->rooms.cap; i++) {
             mj_entry *e = s->rooms.slots[i];
             if (e == NULL)
                 continue;
-            if (send_leave(e, 1) == MJ_O_CHANGED) {
+            if (send_leave(e, 1, id) == MJ_O_CHANGED) {
                 *out = MJ_O_CHANGED;
                 if (s->rooms.slots[i] != e)
                     i--; /* removal shifted another entry here */
@@ -340,7 +354,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
-            *out = send_leave(e, 0);
+            *out = send_leave(e, 0, id_key(s->tr, st->id));
         return MJ_OK;
     }
     switch (st->type) {
@@ -348,7 +362,7 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return send_available(s, e, st, &t, out);
     case MJ_T_UNAVAILABLE:
         if (e != NULL)
-            *out = send_leave(e, 1);
+            *out = send_leave(e, 1, id_key(s->tr, st->id));
         return MJ_OK;
     default:
         if (e != NULL)
@@ -490,6 +504,10 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
         *out = ask_ping(e);
 }
 
+/* Whether an error answers what e waits for: PENDING, its join; LEAVING,
+ * its leave (both keep that stanza's id_key() in mj_aux.join_id). */
+static int refuses_join(const mj_entry *e, const mj_stanza *st);
+
 static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 {
     switch ((mj_state)e->state) {
@@ -509,7 +527,12 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
     case MJ_S_EXPECTING:
         *out = ask_ping(e);
         return;
-    case MJ_S_LEAVING: /* the room will not confirm this leave */
+    case MJ_S_LEAVING:
+        /* the room will not confirm this leave; but an error with the id
+         * of another stanza refuses that one (a nick change to a taken
+         * nick, an update): the leave's confirmation is still coming */
+        if (!refuses_join(e, st))
+            return;
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
         *out = MJ_O_CHANGED;
         return;
@@ -685,6 +708,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
             ends = refuses_join(e, st);
         else if (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303)
             ends = e->owed <= 1 || --e->owed == 0;
+        else if (c.self && st->type == MJ_T_AVAILABLE)
+            learn_reflection(e, st); /* its answer, with its id */
         if (ends) {
             mj_entry_destroy(e);
             *out = MJ_O_CHANGED;

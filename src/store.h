@@ -99,7 +99,8 @@ struct mj_aux {
     char pbuf[20];    /* a nick of up to 19 bytes: no second allocation for
                          a join or a nick change */
     uint64_t join_id; /* PENDING: the join's id as joins.c keys it (0: the
-                         join had none; MJ_JOIN_ID_UNKNOWN: restored) */
+                         join had none; MJ_JOIN_ID_UNKNOWN: restored);
+                         LEAVING: the leave's */
     uint64_t prev_join_id; /* PENDING after a cancelled join: that join's
                               id key (0: none) */
 };

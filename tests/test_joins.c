@@ -1102,6 +1102,99 @@ TEST(kick_in_flight_does_not_fail_the_rejoin)
     teardown();
 }
 
+/* The session receives a presence error from occ with the id (NULL:
+ * none). */
+static mj_outcome error_with_id(const char *occ, const char *id,
+                                const char *cond)
+{
+    mj_stanza st = fx_pres("error", occ);
+    st.error_condition = S(cond);
+    st.id = S(id);
+    return fx_in(s, st);
+}
+
+TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
+{
+    /* a nick change to a taken nick, an update and a leave sent before
+     * the room answered: the conflict refuses the nick change (its id),
+     * not the leave, whose confirmation is still coming */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("available", R("Bob"), "c1");
+    send_with_id("available", R("Ann"), "u1");
+    CHECK_OUTCOME(send_with_id("unavailable", R("Ann"), "l1"), MJ_O_CHANGED);
+    fx_take();
+    CHECK_OUTCOME(error_with_id(R("Bob"), "c1", "conflict"), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_EVENTS("");
+    /* so a rejoin sent now still waits for what was sent before it */
+    join_with_id(R("Ann"), "j2");
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    self_with_id("available", R("Ann"), "u1", 0);
+    self_with_id("unavailable", R("Ann"), "l1", 0);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_with_id("available", R("Ann"), "j2", 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    /* an error with the leave's id, or with none, ends the leave */
+    send_with_id("unavailable", R("Ann"), "l2");
+    CHECK_OUTCOME(error_with_id(R("Ann"), "l2", "not-acceptable"),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
+    joined_reflecting(ROOM2, "Ann");
+    send_with_id("unavailable", ROOM2 "/Ann", "l3");
+    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "not-acceptable"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM2, MJ_S_NONE);
+    /* and so does any error when the leave had no id (a broadcast
+     * unavailable without one) */
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", NULL, NULL);
+    CHECK_OUTCOME(error_with_id(R("Ann"), "x9", "not-acceptable"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+TEST(leaving_reads_received_errors_ids)
+{
+    /* mj_session_needs(): a received error's id while a leave waits */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK(
+        !(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID));
+    CHECK(mj_stanza_needs(1, MJ_KIND_PRESENCE, MJ_T_UNAVAILABLE) & MJ_NEED_ID);
+    CHECK(mj_stanza_needs(1, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID);
+    CHECK(mj_stanza_needs(1, MJ_KIND_MESSAGE, MJ_T_ERROR) & MJ_NEED_ID);
+    send_with_id("unavailable", R("Ann"), "l1");
+    CHECK(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID);
+    CHECK(mj_tracker_needs(tr, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID);
+    CHECK(!(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) &
+            MJ_NEED_ID));
+    teardown();
+}
+
+TEST(a_cancelled_joins_answer_teaches_reflection)
+{
+    /* on a service not yet learned: join, update, leave; the cancelled
+     * join's answer carries its id, so the service reflects ids and the
+     * rejoin sent next is not answered by the update's echo */
+    setup();
+    join_with_id(R("Ann"), "j1");
+    send_with_id("available", R("Ann"), "u1");
+    send_with_id("unavailable", R("Ann"), "l1");
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j1", 0),
+                  MJ_O_UNCHANGED);
+    join_with_id(R("Ann"), "j3");
+    self_with_id("available", R("Ann"), "u1", 0);
+    self_with_id("unavailable", R("Ann"), "l1", 0);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_with_id("available", R("Ann"), "j3", 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
 TEST(error_for_an_earlier_join_does_not_fail_the_retry)
 {
     /* join as Ann, then as Ann2 before any answer: the conflict refusing
@@ -2014,6 +2107,9 @@ int main(void)
     RUN(cancelled_joins_have_their_own_bound);
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
+    RUN(error_for_an_earlier_stanza_does_not_end_the_leave);
+    RUN(leaving_reads_received_errors_ids);
+    RUN(a_cancelled_joins_answer_teaches_reflection);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
