@@ -224,6 +224,24 @@ def test_cancelled_join_then_rejoin_takes_the_rejoin_answer(connect, component, 
     assert_events(a, seq, [{"name": "joined", "nick": "o"}], room=r)
 
 
+def test_error_for_an_earlier_nick_change_does_not_end_the_leave(connect, scripted2, room):
+    """A nick change to a taken nick, then a leave, sent before the room
+    answered: the conflict (with the nick change's id) refuses the nick
+    change, not the leave, whose confirmation is still coming. Any
+    service: an error carries the id of what it refuses."""
+    a = connect("alice")
+    r = room("leave", SCRIPTED2)
+    joined(a, scripted2, r, "o")
+    seq = a.event_seq()
+    send(a, scripted2, f"{r}/taken", "c1")
+    leave(a, scripted2, r, "o", "l1")
+    answer_in_order(a, scripted2, r, [
+        ("conflict error to the nick change c1", refused(a, r, "taken", "c1"), "o"),
+        ("confirmation of the leave l1", gone(a, r, "o", "l1"), None),
+    ])
+    assert_events(a, seq, [{"name": "left", "reason": VOLUNTARY}], room=r)
+
+
 # Controls: on a learned service, plain joins still work
 
 
