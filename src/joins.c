@@ -221,6 +221,8 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             (state == MJ_S_JOINED || state == MJ_S_EXPECTING ||
              state == MJ_S_CHANGING))
             e->live = 0;
+        if (st->has_muc_x && state == MJ_S_JOINED)
+            e->resent = 1; /* got_unavailable_self() */
         return MJ_OK;
     }
     switch (state) {
@@ -241,7 +243,11 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
                           e->nick_len)) {
-            *out = MJ_O_UNCHANGED; /* a presence update */
+            /* a presence update; with the <x/>, a join sent again
+             * (got_unavailable_self()) */
+            if (st->has_muc_x && state == MJ_S_JOINED)
+                e->resent = 1;
+            *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
         if (state == MJ_S_EXPECTING) {
@@ -410,6 +416,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     if (mj_nick_equal(x, xlen, e->nick, e->nick_len)) {
         mj_entry_set_pnick(e, NULL, 0);
         if (state == MJ_S_JOINED) {
+            e->resent = 0;         /* a join sent again is answered by now */
             *out = MJ_O_UNCHANGED; /* duplicate or multi-session echo */
             return MJ_OK;
         }
@@ -430,6 +437,38 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             none(), none());
     *out = MJ_O_CHANGED;
     return MJ_OK;
+}
+
+/* A removal of a JOINED entry whose session sent a join again since the
+ * last available self-presence (e->resent: a client's XEP-0410 recovery,
+ * which changes no state): the room sent the removal before it saw that
+ * join, whose answer is still coming (a room answers in order). The
+ * entry ends as for any removal (left, with its reason), then waits for
+ * that answer, hidden, as PENDING under the same nick; any answer is its
+ * answer (its id is not kept). Beyond max_pending, or without memory for
+ * the asked nick, the entry just ends. */
+static void removed_before_join(mj_entry *e, mj_reason reason,
+                                const mj_stanza *st)
+{
+    mj_session *s = e->sess;
+    if (s->n_pending - s->n_cancelled >= s->tr->cfg.max_pending ||
+        s->n_pending >= 2 * s->tr->cfg.max_pending ||
+        mj_entry_set_pnick(e, e->nick, e->nick_len) != MJ_OK) {
+        leave(e, reason, st);
+        return;
+    }
+    mj_str text = none(), venue = none();
+    if (reason == MJ_R_DESTROYED) {
+        text = st->destroy_reason;
+        venue = st->destroy_jid;
+    }
+    mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
+    e->live = 0;
+    mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: it has its aux */
+    mj_aux *a = mj_entry_aux_of(e);
+    a->join_id = 0;
+    a->prev_join_id = 0;
 }
 
 static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
@@ -467,7 +506,11 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
             *out = MJ_O_CHANGED;
             return MJ_OK;
         }
-        leave(e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
+        if (state == MJ_S_JOINED && e->resent)
+            removed_before_join(
+                e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
+        else
+            leave(e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
         *out = MJ_O_CHANGED;
         return MJ_OK;
     case MJ_S_LEAVING:

@@ -305,6 +305,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     if (timed((mj_state)e->state))
         timer_unlink(tr, e->u.aux);
     e->state = (uint8_t)state;
+    e->resent = 0;
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
         e->owed = 0;
         e->held_back = 0;

@@ -145,6 +145,10 @@ struct mj_entry {
                               answer (set through mj_entry_set_cancelled;
                               these bits are cleared by any state but
                               PENDING) */
+    uint8_t resent : 1;    /* JOINED: the session sent a join again (a
+                              client's XEP-0410 recovery) and no available
+                              self-presence came since (joins.c; cleared
+                              by every state change) */
     char nick[];           /* the shown nick + NUL when has_nick */
 };
 

@@ -1195,6 +1195,65 @@ TEST(a_cancelled_joins_answer_teaches_reflection)
     teardown();
 }
 
+TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
+{
+    /* JOINED; the client sends the join again (XEP-0410 recovery) while
+     * the room's removal of the old occupancy is on its way: the removal
+     * ends what was shown, the join's answer shows the room again */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j2"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 333),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann technical");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    /* the same with the join sent to the bare room, and a refusal of it */
+    CHECK_OUTCOME(join_with_id(ROOM, "j3"), MJ_O_IGNORED);
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    mj_stanza st = fx_pres("error", R("Ann"));
+    st.error_condition = S("forbidden");
+    st.id = S("j3");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " error/forbidden");
+    teardown();
+}
+
+TEST(a_join_sent_again_and_answered_leaves_removals_alone)
+{
+    /* the join's answer came before the removal: a removal is a removal */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j2");
+    self_with_id("available", R("Ann"), "j2", 0);
+    CHECK_EVENTS("");
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    /* an update (no <x/>) is not a join; a nick change clears it too */
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("available", R("Ann"), "u1");
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    /* unanswered, it waits at most pending_timeout after the removal */
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j4");
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_take();
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+}
+
 TEST(error_for_an_earlier_join_does_not_fail_the_retry)
 {
     /* join as Ann, then as Ann2 before any answer: the conflict refusing
@@ -2110,6 +2169,8 @@ int main(void)
     RUN(error_for_an_earlier_stanza_does_not_end_the_leave);
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
+    RUN(removal_crossing_a_join_sent_again_waits_for_its_answer);
+    RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
