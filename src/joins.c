@@ -208,6 +208,35 @@ int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st)
            counts_as_join(tr, st);
 }
 
+/* A join sent again while JOINED (a client's XEP-0410 recovery): no
+ * state changes, but a removal the room sent before it saw that join is
+ * not the end (got_unavailable_self()). Remembered, with its id, until
+ * the next available self-presence, a state change, its refusal
+ * (got_error()) or pending_timeout; without memory for the record it is
+ * not remembered (such a removal then ends the entry). Like any join it
+ * makes the answers to earlier self-pings stale. */
+static void mark_resent(mj_entry *e, const mj_stanza *st)
+{
+    mj_tracker *tr = e->sess->tr;
+    mj_ping_drop(e);
+    if (mj_entry_aux(e) != MJ_OK)
+        return;
+    mj_aux *a = mj_entry_aux_of(e);
+    a->join_id = id_key(tr, st->id);
+    a->prev_join_id = 0;
+    a->deadline = mj_now(tr) + tr->cfg.pending_timeout;
+    e->resent = 1;
+}
+
+/* The join sent again is answered or refused: forget it. */
+static void clear_resent(mj_entry *e)
+{
+    if (!e->resent)
+        return;
+    e->resent = 0;
+    mj_entry_aux_trim(e);
+}
+
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
                           const mj_target *t, mj_outcome *out)
 {
@@ -222,7 +251,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
              state == MJ_S_CHANGING))
             e->live = 0;
         if (st->has_muc_x && state == MJ_S_JOINED)
-            e->resent = 1; /* got_unavailable_self() */
+            mark_resent(e, st);
         return MJ_OK;
     }
     switch (state) {
@@ -246,7 +275,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             /* a presence update; with the <x/>, a join sent again
              * (got_unavailable_self()) */
             if (st->has_muc_x && state == MJ_S_JOINED)
-                e->resent = 1;
+                mark_resent(e, st);
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -414,9 +443,10 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(x, xlen, e->nick, e->nick_len)) {
+        if (state == MJ_S_JOINED)
+            clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
         if (state == MJ_S_JOINED) {
-            e->resent = 0;         /* a join sent again is answered by now */
             *out = MJ_O_UNCHANGED; /* duplicate or multi-session echo */
             return MJ_OK;
         }
@@ -440,17 +470,20 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
 }
 
 /* A removal of a JOINED entry whose session sent a join again since the
- * last available self-presence (e->resent: a client's XEP-0410 recovery,
- * which changes no state): the room sent the removal before it saw that
- * join, whose answer is still coming (a room answers in order). The
- * entry ends as for any removal (left, with its reason), then waits for
- * that answer, hidden, as PENDING under the same nick; any answer is its
- * answer (its id is not kept). Beyond max_pending, or without memory for
- * the asked nick, the entry just ends. */
+ * last available self-presence, less than pending_timeout ago (e->resent,
+ * mark_resent()): the room sent the removal before it saw that join,
+ * whose answer is still coming (a room answers in order). The entry ends
+ * as for any removal (left, with its reason), then waits for that answer,
+ * hidden, as PENDING under the same nick with that join's id (so an
+ * error refusing another stanza does not fail it). Self-pings asked
+ * meanwhile are stale. Beyond max_pending, or without memory for the
+ * asked nick, the entry just ends. */
 static void removed_before_join(mj_entry *e, mj_reason reason,
                                 const mj_stanza *st)
 {
     mj_session *s = e->sess;
+    uint64_t id = mj_entry_aux_of(e)->join_id; /* resent: it has its aux */
+    mj_ping_drop(e);
     if (s->n_pending - s->n_cancelled >= s->tr->cfg.max_pending ||
         s->n_pending >= 2 * s->tr->cfg.max_pending ||
         mj_entry_set_pnick(e, e->nick, e->nick_len) != MJ_OK) {
@@ -467,7 +500,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     e->live = 0;
     mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: it has its aux */
     mj_aux *a = mj_entry_aux_of(e);
-    a->join_id = 0;
+    a->join_id = id;
     a->prev_join_id = 0;
 }
 
@@ -506,7 +539,8 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
             *out = MJ_O_CHANGED;
             return MJ_OK;
         }
-        if (state == MJ_S_JOINED && e->resent)
+        if (state == MJ_S_JOINED && e->resent &&
+            mj_now(e->sess->tr) < mj_entry_aux_of(e)->deadline)
             removed_before_join(
                 e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
         else
@@ -568,6 +602,8 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         return;
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
+        if (e->resent && refuses_join(e, st))
+            clear_resent(e); /* the join sent again is refused */
         *out = ask_ping(e);
         return;
     case MJ_S_LEAVING:

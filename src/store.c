@@ -277,7 +277,7 @@ void mj_entry_aux_trim(mj_entry *e)
 {
     mj_aux *a = mj_entry_aux_of(e);
     if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
-        a->pnick != NULL)
+        a->pnick != NULL || e->resent)
         return;
     e->has_aux = 0;
     e->u.since = a->since;
@@ -434,6 +434,7 @@ static void entry_free(mj_entry *e)
     if (timed((mj_state)e->state))
         timer_unlink(tr, e->u.aux);
     e->state = MJ_S_NONE;
+    e->resent = 0; /* it keeps the record: not any more */
     if (mj_entry_ping(e) != NULL && tr->hooks.ping_drop != NULL)
         tr->hooks.ping_drop(e);
     mj_entry_set_pnick(e, NULL, 0);

@@ -100,7 +100,8 @@ struct mj_aux {
                          a join or a nick change */
     uint64_t join_id; /* PENDING: the join's id as joins.c keys it (0: the
                          join had none; MJ_JOIN_ID_UNKNOWN: restored);
-                         LEAVING: the leave's */
+                         LEAVING: the leave's; JOINED with resent: the
+                         join sent again (its deadline in deadline) */
     uint64_t prev_join_id; /* PENDING after a cancelled join: that join's
                               id key (0: none) */
 };
@@ -146,9 +147,10 @@ struct mj_entry {
                               these bits are cleared by any state but
                               PENDING) */
     uint8_t resent : 1;    /* JOINED: the session sent a join again (a
-                              client's XEP-0410 recovery) and no available
-                              self-presence came since (joins.c; cleared
-                              by every state change) */
+                              client's XEP-0410 recovery), not answered or
+                              refused yet (joins.c, mark_resent(); keeps
+                              the mj_aux record; cleared by every state
+                              change) */
     char nick[];           /* the shown nick + NUL when has_nick */
 };
 

@@ -474,6 +474,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     }
     /* a restored join's id is not known: any answer is its answer, and
      * it is no rejoin's window */
+    if (state == MJ_S_LEAVING) /* the leave's id is not known either */
+        mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
     if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         mj_entry_aux_of(e)->prev_join_id = 0;

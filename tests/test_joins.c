@@ -1254,6 +1254,62 @@ TEST(a_join_sent_again_and_answered_leaves_removals_alone)
     teardown();
 }
 
+TEST(a_join_sent_again_keeps_its_id_and_expires)
+{
+    /* an update and the join sent again cross the removal: the error
+     * refusing the update (the session is no occupant any more) is not
+     * the join's refusal, the join's answer shows the room */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("available", R("Ann"), "u1");
+    join_with_id(R("Ann"), "j2");
+    self_with_id("unavailable", R("Ann"), NULL, 333);
+    CHECK_EVENTS("left " ROOM " Ann technical");
+    CHECK_OUTCOME(error_with_id(R("Ann"), "u1", "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    /* refused (its id, or none): forgotten; a kick later is a kick */
+    join_with_id(ROOM, "j3");
+    error_with_id(ROOM, "j3", "jid-malformed");
+    fx_take();
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    /* an error with another id does not forget it */
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j4");
+    error_with_id(R("Ann"), "u9", "not-acceptable");
+    fx_take();
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_with_id("available", R("Ann"), "j4", 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    fx_take();
+    /* unanswered for pending_timeout: forgotten */
+    join_with_id(R("Ann"), "j5");
+    fx_now += 121;
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    teardown();
+}
+
+TEST(restored_leaving_takes_any_error_as_the_leaves)
+{
+    /* restored over a PENDING entry: its join's id is not the leave's */
+    setup();
+    join_with_id(R("Ann"), "j1");
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_LEAVING, S("Ann"),
+                                 S(NULL), fx_now),
+              MJ_OK);
+    CHECK_OUTCOME(error_with_id(R("Ann"), "zz", "not-acceptable"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
 TEST(error_for_an_earlier_join_does_not_fail_the_retry)
 {
     /* join as Ann, then as Ann2 before any answer: the conflict refusing
@@ -2171,6 +2227,8 @@ int main(void)
     RUN(a_cancelled_joins_answer_teaches_reflection);
     RUN(removal_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
+    RUN(a_join_sent_again_keeps_its_id_and_expires);
+    RUN(restored_leaving_takes_any_error_as_the_leaves);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);

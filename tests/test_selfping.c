@@ -388,6 +388,68 @@ TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
     mj_tracker_free(tr);
 }
 
+/* A join sent again while JOINED (XEP-0410 recovery) is a join too: a
+ * ping asked before it is stale, also once a removal that crossed the
+ * join has made the entry wait for the join's answer. */
+TEST(answer_to_a_ping_older_than_a_join_sent_again_is_stale)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    uint32_t old = last_ping;
+    mj_stanza j = fx_pres("available", R("Ann"));
+    j.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_UNCHANGED);
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 333, 0);
+    CHECK_OUTCOME(fx_in(s, kick), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_take();
+    CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_EVENTS("");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Ann"));
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
+    /* without the removal: the ping's answer is just as stale */
+    ambiguous();
+    old = last_ping;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_UNCHANGED);
+    fx_take();
+    CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
+/* The record a join sent again keeps goes with its entry, with or
+ * without ping work beside it (found by fuzz_tracker:
+ * regress-resent-record-on-free). */
+static void join_sent_again_then_close(void)
+{
+    mj_session *s2 = fx_session(tr, "user@home.example/laptop");
+    mj_stanza j = fx_pres("available", R("Ann"));
+    j.has_muc_x = 1;
+    fx_out(s2, j);
+    fx_self(s2, "available", R("Ann"));
+    fx_out(s2, j);                               /* sent again */
+    fx_in(s2, fx_pres("unavailable", R("Ann"))); /* ping work */
+    mj_session_close(s2);
+}
+
+TEST(a_join_sent_again_frees_its_record_with_the_entry)
+{
+    setup();
+    mj_stats st0, st1;
+    join_sent_again_then_close(); /* the tracker's tables grown once */
+    mj_tracker_stats(tr, &st0);
+    join_sent_again_then_close();
+    mj_tracker_stats(tr, &st1);
+    CHECK_INT(st1.bytes, st0.bytes);
+    mj_tracker_free(tr);
+}
+
 /* The session left while its ping was out: "not joined" is what it
  * asked for. The leave is done (voluntary), and no ghost notice invites
  * it back to the room it just left. */
@@ -906,6 +968,8 @@ int main(void)
     RUN(unknown_answers_retry_with_backoff_then_give_up);
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
+    RUN(answer_to_a_ping_older_than_a_join_sent_again_is_stale);
+    RUN(a_join_sent_again_frees_its_record_with_the_entry);
     RUN(answer_from_another_room_is_ignored);
     RUN(not_joined_while_leaving_is_the_leave_done);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);

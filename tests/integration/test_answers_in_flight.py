@@ -242,6 +242,24 @@ def test_error_for_an_earlier_nick_change_does_not_end_the_leave(connect, script
     assert_events(a, seq, [{"name": "left", "reason": VOLUNTARY}], room=r)
 
 
+def test_removal_crossing_a_join_sent_again(connect, scripted2, room):
+    """In the room, the client sends its join again (XEP-0410 recovery)
+    while the room's removal of the old occupancy (333) is on its way:
+    the removal is shown (left), the join's answer shows the room again
+    (it used to be refused as forged)."""
+    a = connect("alice")
+    r = room("again", SCRIPTED2)
+    joined(a, scripted2, r, "o")
+    seq = a.event_seq()
+    join(a, scripted2, r, "o", "j2")
+    answer_in_order(a, scripted2, r, [
+        ("removal (110 + 333, no id)", gone(a, r, "o", codes=("110", "333")), None),
+        ("answer to the join j2", present(a, r, "o", "j2"), "o"),
+    ])
+    assert_events(a, seq, [{"name": "left", "reason": "technical"},
+                           {"name": "joined", "nick": "o"}], room=r)
+
+
 # Controls: on a learned service, plain joins still work
 
 
