@@ -212,29 +212,25 @@ int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st)
  * state changes, but a removal the room sent before it saw that join is
  * not the end (got_unavailable_self()). Remembered, with its id, until
  * the next available self-presence, a state change, its refusal
- * (got_error()) or pending_timeout; without memory for the record it is
- * not remembered (such a removal then ends the entry). Like any join it
- * makes the answers to earlier self-pings stale. */
+ * (got_error()) or pending_timeout (the timer list: mj_joins_timeout());
+ * without memory for the record it is not remembered (such a removal
+ * then ends the entry). Like any join it makes the answers to earlier
+ * self-pings stale. */
 static void mark_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_tracker *tr = e->sess->tr;
     mj_ping_drop(e);
-    if (mj_entry_aux(e) != MJ_OK)
+    if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
     a->join_id = id_key(tr, st->id);
     a->prev_join_id = 0;
-    a->deadline = mj_now(tr) + tr->cfg.pending_timeout;
-    e->resent = 1;
 }
 
 /* The join sent again is answered or refused: forget it. */
 static void clear_resent(mj_entry *e)
 {
-    if (!e->resent)
-        return;
-    e->resent = 0;
-    mj_entry_aux_trim(e);
+    mj_entry_set_resent(e, 0);
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
@@ -326,15 +322,16 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
     return 0;
 }
 
-/* A received presence's id is read only by answers_join() (PENDING) and,
- * for an error, by got_error() (LEAVING). */
+/* A received presence's id is read only by answers_join() (PENDING), for
+ * an error by got_error() (LEAVING, and JOINED with a join sent again),
+ * and for an unavailable one by removal_after_resent(). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (s == NULL ||
-         (s->n_pending == 0 && (type != MJ_T_ERROR || s->n_leaving == 0))))
+        (s == NULL || (s->n_pending == 0 && s->n_resent == 0 &&
+                       (type != MJ_T_ERROR || s->n_leaving == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -344,8 +341,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (tr == NULL ||
-         (tr->st.pending == 0 && (type != MJ_T_ERROR || tr->st.leaving == 0))))
+        (tr == NULL || (tr->st.pending == 0 && tr->n_resent == 0 &&
+                        (type != MJ_T_ERROR || tr->st.leaving == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -504,6 +501,17 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     a->prev_join_id = 0;
 }
 
+/* Whether a removal of an entry with e->resent came after the room saw
+ * the join sent again: it carries that join's id (the join had one), or
+ * the join's time is up (the tick has not run yet). */
+static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    return mj_now(e->sess->tr) >= a->deadline ||
+           (a->join_id != 0 && st->id.ptr != NULL &&
+            id_key(e->sess->tr, st->id) == a->join_id);
+}
+
 static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
                                 const mj_class *c, mj_outcome *out)
 {
@@ -539,8 +547,7 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
             *out = MJ_O_CHANGED;
             return MJ_OK;
         }
-        if (state == MJ_S_JOINED && e->resent &&
-            mj_now(e->sess->tr) < mj_entry_aux_of(e)->deadline)
+        if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
             removed_before_join(
                 e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
         else
@@ -893,7 +900,7 @@ void mj_joins_timeout(mj_entry *e)
     case MJ_S_LEAVING:
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
         return;
-    case MJ_S_JOINED:
+    case MJ_S_JOINED: /* a join sent again, unanswered: forgotten below */
     case MJ_S_NONE:
         break;
     }

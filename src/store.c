@@ -259,6 +259,23 @@ static int timed(mj_state st)
            st == MJ_S_LEAVING;
 }
 
+/* Whether the entry is on the timer list: its state's deadline, or a
+ * join sent again while JOINED (mj_entry_set_resent). */
+static int on_timer(const mj_entry *e)
+{
+    return timed((mj_state)e->state) || e->resent;
+}
+
+/* Clear e->resent and its counts (the caller unlinks the timer). */
+static void resent_off(mj_entry *e)
+{
+    if (!e->resent)
+        return;
+    e->resent = 0;
+    e->sess->n_resent--;
+    e->sess->tr->n_resent--;
+}
+
 /* since moves into the record while the entry has one, and back out. */
 int mj_entry_aux_new(mj_entry *e)
 {
@@ -302,10 +319,10 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
         return MJ_ENOMEM;
     count_state(e->sess, (mj_state)e->state, -1);
     count_state(e->sess, state, +1);
-    if (timed((mj_state)e->state))
+    if (on_timer(e))
         timer_unlink(tr, e->u.aux);
+    resent_off(e);
     e->state = (uint8_t)state;
-    e->resent = 0;
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
         e->owed = 0;
         e->held_back = 0;
@@ -326,6 +343,33 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     a->since = now;
     if (a->ping != NULL && tr->hooks.ping_state != NULL)
         tr->hooks.ping_state(e);
+    return MJ_OK;
+}
+
+int mj_entry_set_resent(mj_entry *e, int on)
+{
+    mj_tracker *tr = e->sess->tr;
+    if (!on) {
+        if (!e->resent)
+            return MJ_OK;
+        timer_unlink(tr, e->u.aux);
+        resent_off(e);
+        mj_entry_aux_trim(e);
+        return MJ_OK;
+    }
+    if (e->state != MJ_S_JOINED)
+        return MJ_OK;
+    if (mj_entry_aux(e) != MJ_OK)
+        return MJ_ENOMEM;
+    if (e->resent) {
+        timer_unlink(tr, e->u.aux); /* again: from now */
+    } else {
+        e->resent = 1;
+        e->sess->n_resent++;
+        tr->n_resent++;
+    }
+    e->u.aux->deadline = mj_now(tr) + tr->cfg.pending_timeout;
+    timer_append(tr, e->u.aux);
     return MJ_OK;
 }
 
@@ -431,10 +475,10 @@ static void entry_free(mj_entry *e)
     room_unlink(e);
     mj_entry_set_cancelled(e, 0);
     count_state(e->sess, (mj_state)e->state, -1);
-    if (timed((mj_state)e->state))
+    if (on_timer(e))
         timer_unlink(tr, e->u.aux);
+    resent_off(e); /* it keeps the record: not any more */
     e->state = MJ_S_NONE;
-    e->resent = 0; /* it keeps the record: not any more */
     if (mj_entry_ping(e) != NULL && tr->hooks.ping_drop != NULL)
         tr->hooks.ping_drop(e);
     mj_entry_set_pnick(e, NULL, 0);

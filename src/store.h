@@ -148,9 +148,11 @@ struct mj_entry {
                               PENDING) */
     uint8_t resent : 1;    /* JOINED: the session sent a join again (a
                               client's XEP-0410 recovery), not answered or
-                              refused yet (joins.c, mark_resent(); keeps
-                              the mj_aux record; cleared by every state
-                              change) */
+                              refused yet (joins.c, mark_resent()); set
+                              through mj_entry_set_resent: the entry is
+                              then on the timer list, which ends it after
+                              pending_timeout, and keeps its mj_aux record;
+                              cleared by every state change */
     char nick[];           /* the shown nick + NUL when has_nick */
 };
 
@@ -209,6 +211,7 @@ struct mj_session {
     mj_table rooms; /* mj_entry *, hash = room->qhash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     uint32_t n_cancelled; /* PENDING entries cancelled (in n_pending) */
+    uint32_t n_resent;    /* JOINED entries with resent set */
     int warned_limit;
     uint8_t walking; /* rooms is being walked by index: removals do not
                         trim it (the walker trims after) */
@@ -246,6 +249,7 @@ struct mj_tracker {
     mj_body_cache body; /* the last body normalised for mentions */
     mj_store_hooks hooks;
     size_t bytes;
+    size_t n_resent; /* entries with resent set, every session's */
     mj_stats st;
 };
 
@@ -279,6 +283,12 @@ void mj_session_trim(mj_session *s);
  * timed state needs an mj_aux record and none could be allocated: never after
  * mj_entry_set_pnick(e, non-NULL) succeeded, never for JOINED or NONE. */
 int mj_entry_set_state(mj_entry *e, mj_state state);
+/* Set or clear e->resent (JOINED only): the timer list takes the entry
+ * for pending_timeout from now (set again: from now again) and the
+ * session's and tracker's counts follow. MJ_OK, or MJ_ENOMEM (no record:
+ * nothing set). */
+int mj_entry_set_resent(mj_entry *e, int on);
+
 /* Mark a PENDING entry cancelled or not (the session's n_cancelled
  * follows). */
 void mj_entry_set_cancelled(mj_entry *e, int on);

@@ -1310,6 +1310,90 @@ TEST(restored_leaving_takes_any_error_as_the_leaves)
     teardown();
 }
 
+/* What a lazy builder (the Lua binding) passes: the id only when
+ * mj_session_needs() asks for it. */
+static mj_outcome in_lazy(mj_stanza st)
+{
+    if (!(mj_session_needs(s, 0, st.kind, st.type) & MJ_NEED_ID))
+        st.id = S(NULL);
+    return fx_in(s, st);
+}
+
+TEST(a_join_sent_again_through_a_lazy_builder)
+{
+    /* the ids it needs are asked for: an error refusing another stanza
+     * keeps the join sent again, and its answer shows the room */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j4");
+    CHECK(mj_tracker_needs(tr, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID);
+    mj_stanza err = fx_pres("error", R("Ann"));
+    err.error_condition = S("not-acceptable");
+    err.id = S("u9");
+    in_lazy(err);
+    mj_stanza rm = fx_pres("unavailable", R("Ann"));
+    fx_codes(&rm, 110, 307, 0);
+    in_lazy(rm);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    mj_stanza a = fx_pres("available", R("Ann"));
+    fx_codes(&a, 110, 0);
+    a.id = S("j4");
+    CHECK_OUTCOME(in_lazy(a), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK(
+        !(mj_tracker_needs(tr, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID));
+    teardown();
+}
+
+TEST(a_join_sent_again_is_forgotten_at_its_deadline)
+{
+    /* unanswered: the tick forgets it, and its record goes */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    mj_stats a, b;
+    mj_tracker_stats(tr, &a);
+    join_with_id(R("Ann"), "j2");
+    CHECK(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    mj_tracker_stats(tr, &b);
+    CHECK_INT(b.bytes, a.bytes);
+    CHECK(
+        !(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_ERROR) & MJ_NEED_ID));
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    /* a longer pending_timeout set meanwhile moves its deadline */
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j3");
+    mj_config c;
+    mj_config_init(&c);
+    c.clock = fx_clock;
+    c.on_event = fx_on_event;
+    c.pending_timeout = 600;
+    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    fx_now += 200;
+    mj_tracker_tick(tr);
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    teardown();
+}
+
+TEST(a_removal_with_the_join_sent_agains_id_came_after_it)
+{
+    /* on a service that reflects ids, the removal of the occupancy the
+     * join sent again made: a removal */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j2");
+    self_with_id("unavailable", R("Ann"), "j2", 307);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    teardown();
+}
+
 TEST(error_for_an_earlier_join_does_not_fail_the_retry)
 {
     /* join as Ann, then as Ann2 before any answer: the conflict refusing
@@ -2229,6 +2313,9 @@ int main(void)
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);
     RUN(restored_leaving_takes_any_error_as_the_leaves);
+    RUN(a_join_sent_again_through_a_lazy_builder);
+    RUN(a_join_sent_again_is_forgotten_at_its_deadline);
+    RUN(a_removal_with_the_join_sent_agains_id_came_after_it);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
