@@ -900,7 +900,14 @@ void mj_joins_timeout(mj_entry *e)
     case MJ_S_LEAVING:
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
         return;
-    case MJ_S_JOINED: /* a join sent again, unanswered: forgotten below */
+    case MJ_S_JOINED:
+        if (e->resent) {
+            /* a join sent again, unanswered: forgotten (no state change,
+             * so since stays) */
+            mj_entry_set_resent(e, 0);
+            return;
+        }
+        break;
     case MJ_S_NONE:
         break;
     }

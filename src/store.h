@@ -89,7 +89,8 @@ struct mj_ping {
 typedef struct mj_aux mj_aux;
 struct mj_aux {
     mj_entry *e;
-    mj_aux *tprev, *tnext; /* timer list while in a timed state */
+    mj_aux *tprev, *tnext; /* timer list while in a timed state, or
+                              JOINED with resent */
     double deadline;
     double since;  /* the entry's, while it has this record */
     mj_ping *ping; /* self-ping work, or NULL */

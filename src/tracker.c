@@ -2,6 +2,7 @@
  * (which dispatches to joins.c), the tick (timeouts, self-ping) and the
  * queries. It sits on every other layer and nothing calls into it
  * (docs/design.md, "Layers"). */
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -137,11 +138,18 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
         return rc;
     /* Every open state's deadline is its start + pending_timeout: a new
      * timeout moves them all by the same amount, which keeps the timer
-     * list in deadline order (appending later ones stays right). */
+     * list in deadline order (appending later ones stays right). From or
+     * to an infinite timeout the starts are not known: every wait starts
+     * again now (the same deadline for all keeps the order too). */
     double delta = tr->cfg.pending_timeout - old_timeout;
-    if (delta != 0)
+    if (delta != 0 && isfinite(delta)) {
         for (mj_aux *a = tr->thead; a != NULL; a = a->tnext)
             a->deadline += delta;
+    } else if (delta != 0) { /* also NaN: infinite both times */
+        double d = mj_now(tr) + tr->cfg.pending_timeout;
+        for (mj_aux *a = tr->thead; a != NULL; a = a->tnext)
+            a->deadline = d;
+    }
     mj_pings_configured(tr);
     return MJ_OK;
 }

@@ -1,5 +1,7 @@
 /* The join state machine, one test per transition and per SPEC rule
  * (sections 2 and 3). */
+#include <math.h>
+
 #include "fixture.h"
 
 #define ROOM    "room@muc.example.org"
@@ -1394,6 +1396,49 @@ TEST(a_removal_with_the_join_sent_agains_id_came_after_it)
     teardown();
 }
 
+static double since_of(const char *room)
+{
+    mj_room_info i;
+    return mj_session_room(s, room, strlen(room), &i) == MJ_OK ? i.since : -1;
+}
+
+TEST(forgetting_a_join_sent_again_keeps_since)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    double t0 = since_of(ROOM);
+    fx_now += 10;
+    join_with_id(R("Ann"), "j2");
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(since_of(ROOM) == t0);
+    teardown();
+}
+
+TEST(infinite_then_finite_timeout_restarts_the_waits)
+{
+    /* from an infinite pending_timeout the waits start again, finite */
+    setup();
+    mj_config c;
+    mj_config_init(&c);
+    c.clock = fx_clock;
+    c.on_event = fx_on_event;
+    c.pending_timeout = INFINITY;
+    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j2");
+    join_with_id(ROOM2 "/Bob", "k1");
+    c.pending_timeout = 120;
+    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    fx_take();
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM2, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM2 " timeout");
+    teardown();
+}
+
 TEST(error_for_an_earlier_join_does_not_fail_the_retry)
 {
     /* join as Ann, then as Ann2 before any answer: the conflict refusing
@@ -2316,6 +2361,8 @@ int main(void)
     RUN(a_join_sent_again_through_a_lazy_builder);
     RUN(a_join_sent_again_is_forgotten_at_its_deadline);
     RUN(a_removal_with_the_join_sent_agains_id_came_after_it);
+    RUN(forgetting_a_join_sent_again_keeps_since);
+    RUN(infinite_then_finite_timeout_restarts_the_waits);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
