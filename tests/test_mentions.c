@@ -782,6 +782,13 @@ TEST(combining_runs_linear)
     static const char *const tib[] = {"\u0f73"};
     static const char *const mixed[] = {"\u0f71\u0f72\u0301\u0316"};
     static const size_t until_full[] = {0}, half[] = {16000, 16000};
+    /* The inputs always run (sanitizers, valgrind); the time is asserted
+     * only with MJ_TIMING_TESTS=1, as in test_store: speed is the
+     * benchmarks' business (bench.sh's adversarial rows count these
+     * bodies' instructions: x1.2 and x1.7 of a plain one), and the ratio
+     * of two timings under valgrind on a loaded machine is noise (a
+     * fresh-clone make test once measured 11.5x here). */
+    int timed = getenv("MJ_TIMING_TESTS") != NULL;
     size_t bn = build(benign, MAXB, "", plain, until_full, 1);
     double base = cost_ms(benign, bn, "Ann");
     struct {
@@ -799,7 +806,7 @@ TEST(combining_runs_linear)
         size_t n = build(adv, MAXB, cases[i].prefix, cases[i].p, cases[i].reps,
                          cases[i].np);
         double c = cost_ms(adv, n, "Ann");
-        if (c > 10 * base + 20)
+        if (timed && c > 10 * base + 20)
             FAIL_AT("%s (%zu bytes): %.1f ms, a plain body %.1f ms",
                     cases[i].name, n, c, base);
     }
