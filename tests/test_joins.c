@@ -1217,10 +1217,7 @@ TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
     CHECK_OUTCOME(join_with_id(ROOM, "j3"), MJ_O_IGNORED);
     self_with_id("unavailable", R("Ann"), NULL, 307);
     CHECK_EVENTS("left " ROOM " Ann kicked");
-    mj_stanza st = fx_pres("error", R("Ann"));
-    st.error_condition = S("forbidden");
-    st.id = S("j3");
-    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(R("Ann"), "j3", "forbidden"), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     CHECK_EVENTS("join-failed " ROOM " error/forbidden");
     teardown();
@@ -1321,6 +1318,17 @@ static mj_outcome in_lazy(mj_stanza st)
     return fx_in(s, st);
 }
 
+/* The fixture's configuration with another pending_timeout. */
+static int set_pending_timeout(double t)
+{
+    mj_config c;
+    mj_config_init(&c);
+    c.clock = fx_clock;
+    c.on_event = fx_on_event;
+    c.pending_timeout = t;
+    return mj_tracker_configure(tr, &c);
+}
+
 TEST(a_join_sent_again_through_a_lazy_builder)
 {
     /* the ids it needs are asked for: an error refusing another stanza
@@ -1368,12 +1376,7 @@ TEST(a_join_sent_again_is_forgotten_at_its_deadline)
     /* a longer pending_timeout set meanwhile moves its deadline */
     joined_reflecting(ROOM, "Ann");
     join_with_id(R("Ann"), "j3");
-    mj_config c;
-    mj_config_init(&c);
-    c.clock = fx_clock;
-    c.on_event = fx_on_event;
-    c.pending_timeout = 600;
-    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    CHECK_INT(set_pending_timeout(600), MJ_OK);
     fx_now += 200;
     mj_tracker_tick(tr);
     self_with_id("unavailable", R("Ann"), NULL, 307);
@@ -1420,17 +1423,11 @@ TEST(infinite_then_finite_timeout_restarts_the_waits)
 {
     /* from an infinite pending_timeout the waits start again, finite */
     setup();
-    mj_config c;
-    mj_config_init(&c);
-    c.clock = fx_clock;
-    c.on_event = fx_on_event;
-    c.pending_timeout = INFINITY;
-    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    CHECK_INT(set_pending_timeout(INFINITY), MJ_OK);
     joined_reflecting(ROOM, "Ann");
     join_with_id(R("Ann"), "j2");
     join_with_id(ROOM2 "/Bob", "k1");
-    c.pending_timeout = 120;
-    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    CHECK_INT(set_pending_timeout(120), MJ_OK);
     fx_take();
     fx_now += 121;
     mj_tracker_tick(tr);
