@@ -92,11 +92,18 @@ return function(ctx)
 	-- hang up). Only the domains Prosody authenticated count: an outgoing
 	-- session's to_host once it reached "s2sout", an incoming session's
 	-- hosts marked authed (Prosody 0.12 and 13 set both in mod_s2s's
-	-- make_authenticated).
+	-- make_authenticated). An outgoing session carries the stanzas of
+	-- one local host (its from_host): the losses of another host's (or
+	-- a component's) outgoing links are not this host's sessions'. An
+	-- incoming one may carry stanzas to several local hosts (dialback
+	-- piggybacking records only the remote side), so its loss counts
+	-- for every host.
 	module:hook_global("s2s-destroyed", function(event)
 		local session = event.session;
 		if session.type == "s2sout" then
-			link_lost(session.to_host);
+			if session.from_host == module.host then
+				link_lost(session.to_host);
+			end
 		elseif session.type == "s2sin" then
 			for domain, info in pairs(session.hosts or {}) do
 				if info.authed then

@@ -83,9 +83,9 @@ def connect(server, lt, request):
     n = itertools.count(1)
     base = _short(request.node.name)
 
-    def factory(user, res=None, initial_presence=True, smacks=False):
+    def factory(user, res=None, initial_presence=True, smacks=False, domain=None):
         res = res or f"{base}-{next(n)}"
-        c = Client(lt, server, user, res).connect(initial_presence, smacks)
+        c = Client(lt, server, user, res, domain=domain).connect(initial_presence, smacks)
         clients.append(c)
         return c
 

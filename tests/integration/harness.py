@@ -406,12 +406,15 @@ class ProsodyServer:
     through libunbound (two Prosodys talking s2s on loopback, see
     tests/integration/README.md, "Two servers on loopback"); at most two.
     expected_errors: regexes of error lines a test provokes on purpose
-    (errors_in_log() leaves out the messages they match)."""
+    (errors_in_log() leaves out the messages they match).
+    extra_hosts: more VirtualHosts with the same modules and users (for
+    s2s, name them under domain, e.g. two.a.localhost: the redirect zone
+    of domain answers for them too)."""
 
     def __init__(self, options=None, muc_options=None, muc_modules=("test_nick_rewrite",),
                  host_modules=("track_muc_joins", "test_rooms_joined"),
                  extra_host_modules=(), name="prosody", domain=DOMAIN, muc_domain=MUC,
-                 components=(SCRIPTED, SCRIPTED2), expected_errors=()):
+                 components=(SCRIPTED, SCRIPTED2), expected_errors=(), extra_hosts=()):
         self.expected_errors = [re.compile(e) for e in expected_errors]
         self.options = dict(options or {})
         self.muc_options = dict(muc_options or {})
@@ -420,6 +423,7 @@ class ProsodyServer:
         self.name = name
         self.domain = domain
         self.muc_domain = muc_domain
+        self.extra_hosts = list(extra_hosts)
         self.components = list(components)
         self.s2s_zones = {}
         self.proc = None
@@ -485,9 +489,10 @@ class ProsodyServer:
         for k, v in g.items():
             lines.append(f"{k} = {lua_value(v)}")
         lines.append("")
-        lines.append(f"VirtualHost {lua_value(self.domain)}")
-        lines.append(f"  modules_enabled = {lua_value(self.host_modules)}")
-        lines.append("")
+        for host in [self.domain] + self.extra_hosts:
+            lines.append(f"VirtualHost {lua_value(host)}")
+            lines.append(f"  modules_enabled = {lua_value(self.host_modules)}")
+            lines.append("")
         lines.append(f"Component {lua_value(self.muc_domain)} \"muc\"")
         muc = {"restrict_room_creation": False, "muc_room_locking": False,
                "modules_enabled": self.muc_modules}
@@ -523,7 +528,8 @@ class ProsodyServer:
         self.prepare()
         self.write_config()
         for u in users:
-            self.register(u)
+            for host in [self.domain] + self.extra_hosts:
+                self.register(u, host=host)
         return self.launch()
 
     def launch(self):
@@ -695,11 +701,11 @@ def _settlers(fut, who):
 
 
 class Client:
-    def __init__(self, lt, server, user, res, password=PASSWORD):
+    def __init__(self, lt, server, user, res, password=PASSWORD, domain=None):
         self.lt = lt
         self.server = server
         self.user = user
-        self.domain = server.domain
+        self.domain = domain or server.domain
         self.requested = f"{user}@{self.domain}/{res}"
         self.jid = None
         self.inbox = Inbox(self.requested)

@@ -22,6 +22,7 @@ from harness import (
     is_presence)
 
 A, B = "a.localhost", "b.localhost"
+A2 = f"two.{A}"  # a second virtual host of server A (its zone answers for it)
 MUC_B = f"conference.{B}"
 
 START_DELAY = 1
@@ -48,7 +49,7 @@ def servers(lt):
         pytest.fail("lua-unbound is missing: Prosody would ask the machine's resolver "
                     "(traffic leaving loopback); install lua-unbound", pytrace=False)
     a = ProsodyServer(name="ghosts-a", domain=A, muc_domain=f"conference.{A}", components=(),
-                      options=PROSODY_OPTIONS)
+                      options=PROSODY_OPTIONS, extra_hosts=(A2,))
     b = ProsodyServer(name="ghosts-b", domain=B, muc_domain=MUC_B, components=())
     a.prepare()
     b.prepare()
@@ -84,9 +85,9 @@ def rroom(room):
 # helpers
 
 
-def stats(server):
-    """muc_joins:stats() of host A as {key: int} (admin shell)."""
-    rc, out = server.admin(f"muc_joins:stats({A!r})")
+def stats(server, host=A):
+    """muc_joins:stats() of host A (or another) as {key: int} (admin shell)."""
+    rc, out = server.admin(f"muc_joins:stats({host!r})")
     assert rc == 0, out
     return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
 
@@ -102,11 +103,11 @@ def close_link(server, must=True):
     return rc == 0
 
 
-def wait_stat(server, pred, timeout, what):
-    """Poll A's stats until pred(stats) holds; returns them."""
+def wait_stat(server, pred, timeout, what, host=A):
+    """Poll A's stats (or another host's) until pred(stats) holds; returns them."""
     deadline = time.monotonic() + timeout
     while True:
-        s = stats(server)
+        s = stats(server, host)
         if pred(s):
             return s
         if time.monotonic() > deadline:
@@ -368,3 +369,32 @@ def test_unauthenticated_stream_does_not_fake_a_lost_link(connect, server, room,
         f"an unauthenticated stream claiming {MUC_B} made A self-ping: stats delta {d}")
     assert_rooms(a, {r: "Alice"}, when="after fake streams claiming the MUC service")
     assert_no_ghost(a, seq, m, r, "fake stream")
+
+
+# --------------------------------------------------------------------------
+# 6. several virtual hosts: an outgoing link is one host's
+
+
+def test_outgoing_link_loss_pings_only_its_own_hosts_sessions(connect, server, room):
+    """Server A also serves two.a.localhost, with the module (its own
+    tracker). Each host reaches conference.b.localhost over its own
+    outgoing s2s session; closing a.localhost's asks about a.localhost's
+    sessions' rooms only, and the other way round."""
+    r = rroom(room)
+    a = connect("alice")
+    a2 = connect("alice", domain=A2)
+    a.join(r, "Alice")
+    a2.join(r, "Alice2")
+    for host, other in ((A, A2), (A2, A)):
+        before = {h: stats(server, h) for h in (A, A2)}
+        rc, out = server.admin(f"s2s:close({host!r}, {MUC_B!r})")
+        assert rc == 0 and "Closed 1 " in out, out
+        wait_stat(server, lambda s, b=before[host]["pings_sent"]: s["pings_sent"] > b,
+                  START_DELAY + 10, f"{host}'s self-ping after its link closed", host=host)
+        time.sleep(START_DELAY + 1.5)  # a check of the other host would be due by now
+        d = delta(before[other], stats(server, other))
+        assert d["pings_sent"] == 0, (
+            f"closing {host}'s outgoing link to {MUC_B} made {other} self-ping: "
+            f"stats delta {d}")
+    assert_rooms(a, {r: "Alice"}, when="after the links were closed")
+    assert_rooms(a2, {r: "Alice2"}, when="after the links were closed")
