@@ -134,17 +134,34 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
     return MJ_O_UNCHANGED;
 }
 
+/* Whether another join of s to wait for would exceed max_pending:
+ * cancelled joins do not count (they have their own bound); all of them
+ * stay within twice the bound, also when it was lowered under cancelled
+ * ones. */
+static int pending_full(const mj_session *s)
+{
+    return s->n_pending - s->n_cancelled >= s->tr->cfg.max_pending ||
+           s->n_pending >= 2 * s->tr->cfg.max_pending;
+}
+
+/* The entry waits for the answer to the join whose id is join_id (its
+ * asked nick is set, which gave it its mj_aux record): PENDING shows
+ * nothing, and the room sends history again. */
+static void wait_for_join(mj_entry *e, uint64_t join_id)
+{
+    mj_entry_set_nick(e, NULL, 0);
+    e->live = 0;
+    mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: it has its aux */
+    mj_entry_aux_of(e)->join_id = join_id;
+}
+
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
                      const mj_stanza *st, mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
     if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
-        /* cancelled joins do not count (they have their own bound); all
-         * of them stay within twice the bound, also when it was lowered
-         * under cancelled ones */
-        if (s->n_pending - s->n_cancelled >= tr->cfg.max_pending ||
-            s->n_pending >= 2 * tr->cfg.max_pending) {
+        if (pending_full(s)) {
             warn_limit(s, "max_pending", tr->cfg.max_pending);
             *out = MJ_O_LIMIT;
             return MJ_OK;
@@ -181,10 +198,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         a->prev_join_id = 0;
     }
     e->held_back = 0;
-    mj_entry_set_nick(e, NULL, 0);       /* PENDING shows nothing */
-    e->live = 0;                         /* the room sends history again */
-    mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: a has it */
-    a->join_id = id_key(tr, st->id);
+    wait_for_join(e, id_key(tr, st->id));
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -478,11 +492,9 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
 static void removed_before_join(mj_entry *e, mj_reason reason,
                                 const mj_stanza *st)
 {
-    mj_session *s = e->sess;
-    uint64_t id = mj_entry_aux_of(e)->join_id; /* resent: it has its aux */
+    mj_aux *a = mj_entry_aux_of(e); /* resent: it has its record */
     mj_ping_drop(e);
-    if (s->n_pending - s->n_cancelled >= s->tr->cfg.max_pending ||
-        s->n_pending >= 2 * s->tr->cfg.max_pending ||
+    if (pending_full(e->sess) ||
         mj_entry_set_pnick(e, e->nick, e->nick_len) != MJ_OK) {
         leave(e, reason, st);
         return;
@@ -493,12 +505,8 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
         venue = st->destroy_jid;
     }
     mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
-    mj_entry_set_nick(e, NULL, 0); /* PENDING shows nothing */
-    e->live = 0;
-    mj_entry_set_state(e, MJ_S_PENDING); /* cannot fail: it has its aux */
-    mj_aux *a = mj_entry_aux_of(e);
-    a->join_id = id;
     a->prev_join_id = 0;
+    wait_for_join(e, a->join_id);
 }
 
 /* Whether a removal of an entry with e->resent came after the room saw
