@@ -32,16 +32,17 @@ and dumped after the workload with callgrind_control -- per presence
 received. Exact where CPU time is noisy, yet Prosody's own total varies by
 ~0.3 % from run to run (timers, reads batching stanzas differently), as
 much as the 1 % target can tolerate: so `rounds` rounds (3 by default,
-~5 minutes), each running none and ours one after the other (none first
-in odd rounds, ours first in even ones) and giving ours' instructions per
-presence over none's, paired. Reported: every round's ratio, the median
-of the paired ratios (the verdict), their min..max and the median of the
+~8 minutes), each running none, ours and the floor one after the other
+(the order rotating from round to round) and giving ours' and the
+floor's instructions per presence over none's, paired, and ours over the
+floor's. Reported: every round's ratios, the median of the paired ratios
+(ours over none is the verdict), their min..max and the median of the
 rounds' per-presence differences; for each ours run the binding's share
 (the inclusive cost of its l_* entry points), and their median. The dump
 of ours' run in the median round is kept in build/bench/server-cg-ours.out.
 The community module runs once, in the first round, and is given over
-the median of none's runs (for scale: it is far above 1 %). So does the
-floor (bench/floor/mod_track_muc_joins.lua): what any tracker that gets
+the median of none's runs (for scale: it is far above 1 %). The
+floor (bench/floor/mod_track_muc_joins.lua) is what any tracker that gets
 joins right must do per stanza, in plain Lua and deciding nothing --
 read each presence a session receives (session, from, type, the muc#user
 status codes) and look at every stanza sent to a client session for an
@@ -253,10 +254,10 @@ def callgrind_control(pid, *args):
 
 
 def callgrind_main(community, nclients, nrooms, rounds):
-    """`rounds` rounds with Prosody under callgrind: in each, no tracking
-    and ours one after the other, none first in odd rounds and ours first
-    in even ones; the community module once, in the first round (far
-    above 1 %, for scale). Prosody starts with instrumentation off
+    """`rounds` rounds with Prosody under callgrind: in each, no tracking,
+    ours and the floor one after the other, the order rotating; the
+    community module once, in the first round (far above 1 %, for
+    scale). Prosody starts with instrumentation off
     (startup and the clients' logins are not counted and run faster);
     callgrind_control switches it on and zeroes the counters before the
     workload and dumps them after it. Exact where CPU time is noisy, but
@@ -310,21 +311,23 @@ def callgrind_main(community, nclients, nrooms, rounds):
 
     try:
         for rnd in range(1, rounds + 1):
-            pair = ["none", "ours"] if rnd % 2 else ["ours", "none"]
+            # none, ours and the floor, each round in another order
+            pair = [["none", "ours", "floor"], ["ours", "floor", "none"],
+                    ["floor", "none", "ours"]][(rnd - 1) % 3]
             for c in pair:
                 planned += 1
                 run(c, rnd)
-            if rnd == 1:
-                planned += 1
-                run("floor", rnd)
             if rnd == 1 and community != "-":
                 planned += 1
                 run("community", rnd)
             n, o = runs.get(("none", rnd)), runs.get(("ours", rnd))
+            f = runs.get(("floor", rnd))
             if n and o:
                 print(f"  round {rnd}: ours x{o['pp'] / n['pp']:.4f} of none, "
-                      f"{o['pp'] - n['pp']:+.0f} instructions per presence received "
-                      f"({' then '.join(pair)})", flush=True)
+                      f"{o['pp'] - n['pp']:+.0f} instructions per presence received"
+                      + (f"; the floor x{f['pp'] / n['pp']:.4f} ({f['pp'] - n['pp']:+.0f})"
+                         if f else "")
+                      + f" ({' then '.join(pair)})", flush=True)
         # the kept dump: ours' run in the round whose paired ratio is the
         # median (the lower middle one for an even count)
         paired = sorted((runs[("ours", rnd)]["pp"] / runs[("none", rnd)]["pp"], rnd)
@@ -339,9 +342,8 @@ def callgrind_main(community, nclients, nrooms, rounds):
         lt.stop()
         shutil.rmtree(wrap, ignore_errors=True)
     print(f"server under callgrind: {nclients} clients x {nrooms} rooms, one round of joins and "
-          f"leaves per run; {rounds} round(s) of none and ours, the order alternating"
-          + ", the floor" + (" and the community module" if community != "-" else "")
-          + " in round 1"
+          f"leaves per run; {rounds} round(s) of none, ours and the floor, the order rotating"
+          + (", the community module in round 1" if community != "-" else "")
           + f" ({time.monotonic() - t_start:.0f} s)")
     if not paired:
         print("server under callgrind: no round with both none and ours: no figures")
@@ -373,13 +375,36 @@ def callgrind_main(community, nclients, nrooms, rounds):
           f"@server.cg.ours.ratios={','.join(f'x{r:.4f}' for r in ratios)}\n"
           f"@server.cg.ours.ir_per_presence={med(x['pp'] for x in ourss):.0f}\n"
           f"@server.cg.ours.per_presence={med(diffs):.0f}")
-    # the floor and the community module: one run each, over the median of
-    # none's runs (none's own run-to-run variation is far below either's
-    # cost)
-    for c, what in (("floor", ": bench/floor, what any tracker must do per stanza (read each "
-                     "presence received, watch stanzas sent for join errors) in plain Lua, "
-                     "deciding nothing"),
-                    ("community", "")):
+    # the floor, paired with none in every round as ours is: what any
+    # tracker must do per stanza; ours over it, paired, is what deciding
+    # costs on top (Prosody's own run-to-run variation is as large as the
+    # floor's cost, so a single run says little)
+    fl = [rnd for rnd in rounds_ok if ("floor", rnd) in runs]
+    if fl:
+        fr = [runs[("floor", rnd)]["pp"] / runs[("none", rnd)]["pp"] for rnd in fl]
+        of = [runs[("ours", rnd)]["pp"] / runs[("floor", rnd)]["pp"] for rnd in fl]
+        fd = [runs[("floor", rnd)]["pp"] - runs[("none", rnd)]["pp"] for rnd in fl]
+        od = [runs[("ours", rnd)]["pp"] - runs[("floor", rnd)]["pp"] for rnd in fl]
+        print(f"  callgrind floor     x{med(fr):.4f} of none, median of {len(fr)} rounds' paired "
+              f"ratios (rounds {', '.join(f'x{r:.4f}' for r in fr)}); {med(fd):+.0f} instructions "
+              f"per presence received: bench/floor, what any tracker must do per stanza (read "
+              f"each presence received, watch stanzas sent for join errors) in plain Lua, "
+              f"deciding nothing")
+        print(f"  callgrind ours      x{med(of):.4f} of the floor, paired (rounds "
+              f"{', '.join(f'x{r:.4f}' for r in of)}); {med(od):+.0f} instructions per presence "
+              f"received")
+        print(f"@server.cg.floor={med(runs[('floor', rnd)]['ir'] for rnd in fl):.0f}\n"
+              f"@server.cg.floor.ratio={med(fr):.4f}\n"
+              f"@server.cg.floor.ratios={','.join(f'x{r:.4f}' for r in fr)}\n"
+              f"@server.cg.floor.ir_per_presence="
+              f"{med(runs[('floor', rnd)]['pp'] for rnd in fl):.0f}\n"
+              f"@server.cg.floor.per_presence={med(fd):.0f}\n"
+              f"@server.cg.ours_over_floor.ratio={med(of):.4f}\n"
+              f"@server.cg.ours_over_floor.ratios={','.join(f'x{r:.4f}' for r in of)}\n"
+              f"@server.cg.ours_over_floor.per_presence={med(od):.0f}")
+    # the community module: one run, over the median of none's runs (none's
+    # own run-to-run variation is far below its cost)
+    for c, what in (("community", ""),):
         one = runs.get((c, 1))
         if one:
             print(f"  callgrind {c:9s} x{one['pp'] / none_pp:.4f} of none (one run, over none's "

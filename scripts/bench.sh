@@ -16,12 +16,13 @@
 #      50 clients x 20 rooms joining and leaving (bench/bench_server.py);
 #      CPU time (ratios to no tracking paired run by run) and peak RSS;
 #   4b. then Prosody's instructions under callgrind (20 clients x 20 rooms):
-#      BENCH_CG_ROUNDS (3) rounds of no tracking and ours one after the
-#      other, the order alternating; the verdict is the median of the
-#      rounds' paired ratios (Prosody's own total varies ~0.3 % from run
-#      to run); the community module once, in the first round, and the
-#      floor (bench/floor: what any tracker must read and watch per
-#      stanza, in plain Lua, deciding nothing)
+#      BENCH_CG_ROUNDS (3) rounds of no tracking, ours and the floor
+#      (bench/floor: what any tracker must read and watch per stanza, in
+#      plain Lua, deciding nothing) one after the other, the order
+#      rotating; the verdict is the median of the rounds' paired ratios
+#      of ours over none (Prosody's own total varies ~0.3 % from run to
+#      run); the floor and ours over the floor are paired the same way;
+#      the community module once, in the first round
 #   5. adversarial: the worst input of every kind the core reads next to a
 #      typical one of the same size (per stanza, per byte, ratio, OK when
 #      <= 10x), and the tick with N tracked things, nothing or one thing
@@ -33,7 +34,7 @@
 #      (bench/bench_soak.c)
 #
 # Run after `make` (the Makefile's bench target does). Takes 20 to 30
-# minutes on 2 cores (part 4 about 6, 4b about 8, 5 about 12, most of it
+# minutes on 2 cores (part 4 about 6, 4b about 10, 5 about 12, most of it
 # under callgrind). Variables: BENCH_QUICK=1
 # (small sizes, one run: a smoke test of the scripts, not figures to keep;
 # RESULTS.md is left alone), BENCH_SERVER_RUNS (5), BENCH_CG_ROUNDS (3;
@@ -295,7 +296,7 @@ if want server; then
         [ -n "$quick" ] && cargs="5 3 1"
         # shellcheck disable=SC2086
         set -- $cargs
-        say "== 4b. real Prosody under callgrind: instructions for the workload ($1 clients x $2 rooms, $3 rounds of none and ours)"
+        say "== 4b. real Prosody under callgrind: instructions for the workload ($1 clients x $2 rooms, $3 rounds of none, ours and the floor)"
         # shellcheck disable=SC2086
         nice -n 19 /usr/bin/python3 bench/bench_server.py --callgrind "${refdir:--}" $cargs |
             tee "$out/server-cg.txt"
@@ -461,11 +462,11 @@ table=$out/table.md
         [ -n "$(kv server.cg.community.ratio)" ] &&
             ccomm="; community x$(kv server.cg.community.ratio) (one run: $(kv server.cg.community.ir_per_presence), $(signed "$(kv server.cg.community.per_presence)"))"
         [ -n "$(kv server.cg.floor.ratio)" ] &&
-            ccomm="; the floor (bench/floor: what any tracker must read and watch, in plain Lua, deciding nothing) x$(kv server.cg.floor.ratio) (one run: $(kv server.cg.floor.ir_per_presence), $(signed "$(kv server.cg.floor.per_presence)"))$ccomm"
+            ccomm="; the floor (bench/floor: what any tracker must read and watch, in plain Lua, deciding nothing) x$(kv server.cg.floor.ratio) (rounds $(kv server.cg.floor.ratios | sed 's/,/, /g'); $(signed "$(kv server.cg.floor.per_presence)") per presence); ours over the floor, paired: x$(kv server.cg.ours_over_floor.ratio) (rounds $(kv server.cg.ours_over_floor.ratios | sed 's/,/, /g'); $(signed "$(kv server.cg.ours_over_floor.per_presence)") per presence)$ccomm"
         cbind=""
         [ -n "$(kv server.cg.ours.binding_per_presence)" ] &&
             cbind="; the binding's entry points $(kv server.cg.ours.binding_per_presence) per presence"
-        row "server under callgrind: Prosody's instructions per presence received, ours vs no tracking ($(kv server.cg.clients) clients x $(kv server.cg.rooms) rooms, $(kv server.cg.presences) presences; $(kv server.cg.rounds) rounds of none and ours in alternating order, median of the rounds' paired ratios)" \
+        row "server under callgrind: Prosody's instructions per presence received, ours vs no tracking ($(kv server.cg.clients) clients x $(kv server.cg.rooms) rooms, $(kv server.cg.presences) presences; $(kv server.cg.rounds) rounds of none, ours and the floor in rotating order, median of the rounds' paired ratios)" \
             "ours x$cr of none (rounds $(kv server.cg.ours.ratios | sed 's/,/, /g'); x$(kv server.cg.ours.ratio_min)..x$(kv server.cg.ours.ratio_max); medians $(kv server.cg.ours.ir_per_presence) vs $(kv server.cg.none.ir_per_presence), $(signed "$(kv server.cg.ours.per_presence)") per presence$cbind)$ccomm" \
             "<= x1.01" "$(yesno "$(awk -v r="$cr" 'BEGIN{print (r <= 1.01)}')")"
     fi
