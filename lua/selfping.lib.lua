@@ -27,26 +27,72 @@ return function(ctx)
 		end
 	end
 
+	-- The disco#info requests out, by session and room: at most one each
+	-- and MAX_INFO_WAITS in all. Every module:send_iq() hooks two iq/full
+	-- handlers on the host (each iq/full stanza then walks them) and holds
+	-- the ping's answer until the reply or ping_timeout, and a room can
+	-- answer each of our pings in a way that asks for its info: unbounded,
+	-- a room could pile requests up. A ping answered while a request to
+	-- its room is out waits for that reply (the room's features do not
+	-- depend on which ping asked; the latest answer is the one the core
+	-- may still take); beyond the bound an answer goes to the core with no
+	-- reply, as when none comes (unknown: retried after ping_backoff).
+	local MAX_INFO_WAITS = 32;
+	local info_waits = {};
+	local n_info_waits = 0;
+
 	-- The answer's meaning depends on the room's disco#info: ask the room,
 	-- then hand its reply (result or error; nil when none came) to the core.
 	local function ask_info(ping, stanza)
+		local room = jid_bare(stanza.attr.from);
+		if not room then
+			answer_ping(ping, stanza, nil);
+			return;
+		end
+		local key = ping.jid .. "\0" .. room;
+		local wait = info_waits[key];
+		if wait then
+			wait.ping = ping;
+			wait.stanza = stanza;
+			return;
+		end
+		if n_info_waits >= MAX_INFO_WAITS then
+			module:log("debug", "%d disco#info requests out: %s's answer from %s taken without one",
+				n_info_waits, ping.jid, room);
+			answer_ping(ping, stanza, nil);
+			return;
+		end
+		wait = { ping = ping; stanza = stanza };
+		info_waits[key] = wait;
+		n_info_waits = n_info_waits + 1;
+		local function answer(info)
+			if info_waits[key] ~= wait then
+				return; -- answered already
+			end
+			info_waits[key] = nil;
+			n_info_waits = n_info_waits - 1;
+			answer_ping(wait.ping, wait.stanza, info);
+		end
+		local function replied(reply)
+			answer(reply.stanza);
+		end
+		local function failed(err)
+			answer(type(err) == "table" and err.context and err.context.stanza or nil);
+		end
 		local disco = st.iq({
 			type = "get";
 			id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt;
 			from = ping.jid;
-			to = jid_bare(stanza.attr.from);
+			to = room;
 		});
 		disco:query(NS_DISCO_INFO);
-		local function replied(reply)
-			return reply.stanza;
+		local ok, promise = pcall(module.send_iq, module, disco, nil, ctx.ping_timeout);
+		if not ok then
+			module:log("warn", "disco#info to %s not sent: %s", room, promise);
+			answer(nil);
+			return;
 		end
-		local function failed(err)
-			return err.context and err.context.stanza;
-		end
-		local function answer(info)
-			answer_ping(ping, stanza, info);
-		end
-		module:send_iq(disco, nil, ctx.ping_timeout):next(replied, failed):next(answer);
+		promise:next(replied, failed);
 	end
 
 	-- Answers to our self-pings (consumed) and pings forwarded to the

@@ -368,3 +368,80 @@ def test_item_not_found_without_by_is_settled_by_disco_info(connect, component, 
                              f"<error type='cancel'><item-not-found xmlns='{STANZAS}'/>"
                              f"</error></iq>")
         assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+def test_disco_info_requests_are_one_per_room_at_a_time(connect, component, room):
+    """A room that answers each of our pings with item-not-found without
+    `by` (the core then needs the room's disco#info), and each next ping
+    again once the last one was settled otherwise, gets one disco#info
+    request from the session at a time, not one per ping (each request
+    hooks handlers on the host and holds the answer until its reply or the
+    ping timeout: a room could pile them up). The reply settles the latest
+    answer."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+
+    def is_disco(s):
+        return (s.name == "iq" and s.type == "get" and s.frm == a.jid and s.to == r and
+                s.child("query", NS_DISCO) is not None)
+
+    first = component.mark()
+    q = None
+    for i in range(5):
+        mc, m = component.mark(), a.mark()
+        component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+        ping = wait_ping(component, mc, a, r, "Alice")
+        component.deliver(a, ping_error(ping, "item-not-found"))
+        if q is None:
+            q = component.wait(is_disco, mc, what="the module's disco#info query to the room")
+        if i < 4:
+            component.deliver(a, ping_result(ping))  # settles this ping: joined
+            assert_rooms(a, {r: "Alice"}, when=f"after ping {i + 1} was answered")
+    time.sleep(0.5)
+    discos = [s for s in component.inbox.since(first) if is_disco(s)]
+    assert len(discos) == 1, f"expected one disco#info request out, got {len(discos)}: " \
+        f"{[str(d) for d in discos]}"
+    # the room is gone: the last ping's answer (item-not-found) is "not joined"
+    component.deliver(a, f"<iq type='error' from={xa(r)} to={xa(a.jid)} id={xa(q.id)}>"
+                         f"<error type='cancel'><item-not-found xmlns='{STANZAS}'/>"
+                         f"</error></iq>")
+    assert_ghost_removed(a, component, r, "Alice", seq, m)
+
+
+def test_disco_info_requests_are_bounded_in_all(connect, component, room):
+    """At most 32 disco#info requests are out at once, whatever the number
+    of rooms asking: the 33rd answer that needs the room's info is taken
+    without it (unknown), as when no reply comes, and the room is pinged
+    again after ping_backoff."""
+    a = connect("alice")
+    rooms = [sroom(room) for _ in range(33)]
+    for r in rooms:
+        joined(a, component, r, "Alice")
+
+    def is_disco(s, r):
+        return (s.name == "iq" and s.type == "get" and s.frm == a.jid and s.to == r and
+                s.child("query", NS_DISCO) is not None)
+
+    first = component.mark()
+    for r in rooms:
+        mc = component.mark()
+        component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+        ping = wait_ping(component, mc, a, r, "Alice")
+        mc = component.mark()
+        component.deliver(a, ping_error(ping, "item-not-found"))
+        if r != rooms[-1]:
+            # the request stays out; the ping is settled (and its budget
+            # freed: pings waiting for their room's info count in it)
+            component.wait(lambda s, r=r: is_disco(s, r), mc, what=f"disco#info to {r}")
+            component.deliver(a, ping_result(ping))
+    last = rooms[-1]
+    retry = wait_ping(component, mc, a, last, "Alice")  # unknown: asked again
+    got = component.inbox.since(first)
+    asked = [r for r in rooms if any(is_disco(s, r) for s in got)]
+    assert asked == rooms[:32], (
+        f"expected disco#info to the first 32 rooms only; asked {len(asked)} rooms, "
+        f"the last one {'asked' if last in asked else 'not asked'}")
+    component.deliver(a, ping_result(retry))
+    assert_rooms(a, {r: "Alice" for r in rooms}, when="after the pings")
