@@ -961,7 +961,9 @@ static void rows_delay(void)
 /* ---- self-ping answers
  * ------------------------------------------------------- */
 
-/* an ambiguous 303 (no item nick) asks for a ping; st[1] answers it */
+/* an ambiguous 303 (no item nick) asks for a ping; st[1] answers it, as
+ * the module takes an answer: whether it needs the room's disco#info,
+ * then the answer with no reply (none came) */
 static void cyc_ping(struct cycle *c)
 {
     mj_ping_verdict v;
@@ -969,8 +971,10 @@ static void cyc_ping(struct cycle *c)
     feed_in(c->s, &c->st[0]);
     if (last_ping_id == 0)
         die("no ping asked");
-    if (mj_session_ping_answer(c->s, last_ping_id, &c->st[1], -1, &v) != MJ_OK)
-        die("mj_session_ping_answer");
+    (void)mj_session_ping_needs_features(c->s, last_ping_id, &c->st[1]);
+    if (mj_session_ping_answer_info(c->s, last_ping_id, &c->st[1], NULL, 0,
+                                    &v) != MJ_OK)
+        die("mj_session_ping_answer_info");
 }
 
 static void setup_ping(struct cycle *c, const char *what, size_t nrooms,

@@ -487,15 +487,39 @@ static int is(mj_str s, const char *lit)
            memcmp(s.ptr, lit, s.len) == 0;
 }
 
-/* Is the JID in s (prepared) equal to want? */
-static int jid_is(mj_str s, mj_str want)
+static int same(const char *p, size_t len, mj_str want)
+{
+    return len == want.len && memcmp(p, want.ptr, len) == 0;
+}
+
+/* Whom an error's by names, for a ping of entry e: prepared once per
+ * stanza (anyone on the path chooses its bytes), then compared. */
+enum by_who {
+    BY_OTHER = 0,   /* none, unusable, or anyone else */
+    BY_USER_DOMAIN, /* the session's own server: the path answered */
+    BY_ROOM,        /* the room */
+    BY_ROOM_DOMAIN  /* the room's service */
+};
+
+static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
 {
     char buf[3 * MJ_PART_MAX + 3];
     size_t len;
-    if (s.ptr == NULL ||
-        mj_jid_prep(s.ptr, s.len, buf, sizeof buf, &len) != MJ_OK)
-        return 0;
-    return len == want.len && memcmp(buf, want.ptr, len) == 0;
+    const char *slash = memchr(s->pjid, '/', s->pjid_len);
+    mj_str user_bare =
+        mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
+    mj_str room = mj_str_of(e->room->s, e->room->len);
+
+    if (by.ptr == NULL ||
+        mj_jid_prep(by.ptr, by.len, buf, sizeof buf, &len) != MJ_OK)
+        return BY_OTHER;
+    if (same(buf, len, mj_domain_of(user_bare.ptr, user_bare.len)))
+        return BY_USER_DOMAIN;
+    if (same(buf, len, room))
+        return BY_ROOM;
+    if (same(buf, len, mj_domain_of(room.ptr, room.len)))
+        return BY_ROOM_DOMAIN;
+    return BY_OTHER;
 }
 
 /* What the room's disco#info, asked from the session's JID, said. */
@@ -507,38 +531,33 @@ enum room_info {
 };
 
 /* Did the path to the room (our server, the link), not the room, answer
- * with this error? */
-static int path_error(const mj_session *s, const mj_stanza *a)
+ * with this error (by: by_who() of its by)? */
+static int path_error(const mj_stanza *a, enum by_who by)
 {
-    const char *slash = memchr(s->pjid, '/', s->pjid_len);
-    mj_str user_bare =
-        mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
     mj_str cond = a->error_condition;
-    return is(a->error_type, "wait") ||
-           jid_is(a->error_by, mj_domain_of(user_bare.ptr, user_bare.len)) ||
+    return is(a->error_type, "wait") || by == BY_USER_DOMAIN ||
            is(cond, "remote-server-not-found") ||
            is(cond, "remote-server-timeout");
 }
 
-/* SPEC 5's table; info: an enum room_info. */
-static mj_ping_verdict verdict(const mj_session *s, const mj_entry *e,
-                               const mj_stanza *a, int info)
+/* SPEC 5's table; info: an enum room_info; by: by_who() of the answer's
+ * by. */
+static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info)
 {
-    mj_str room = mj_str_of(e->room->s, e->room->len);
     mj_str cond = a->error_condition;
 
     if (a->type == MJ_T_RESULT)
         return MJ_PING_JOINED;
     if (a->type != MJ_T_ERROR)
         return MJ_PING_STALE; /* not an answer */
-    if (path_error(s, a))
+    if (path_error(a, by))
         return MJ_PING_UNKNOWN; /* the path, not the room, answered */
     if (is(cond, "not-acceptable") || is(cond, "gone"))
         return MJ_PING_NOT_JOINED;
     if (is(cond, "item-not-found")) {
-        if (jid_is(a->error_by, room))
+        if (by == BY_ROOM)
             return MJ_PING_JOINED; /* our nick is stale, we are in */
-        if (jid_is(a->error_by, mj_domain_of(room.ptr, room.len)))
+        if (by == BY_ROOM_DOMAIN)
             return MJ_PING_NOT_JOINED; /* no such room (lost in a crash) */
         /* says not who (ejabberd: no by at all): a stale nick in a room
          * that exists, or a room that does not; its disco#info says */
@@ -566,7 +585,8 @@ static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
         return INFO_NONE;
     if (info->type == MJ_T_RESULT)
         return optimized ? INFO_OPTIMIZED : INFO_PLAIN;
-    if (info->type != MJ_T_ERROR || path_error(s, info))
+    if (info->type != MJ_T_ERROR ||
+        path_error(info, by_who(s, e, info->error_by)))
         return INFO_NONE;
     if (is(info->error_type, "cancel") ||
         is(info->error_condition, "item-not-found") ||
@@ -613,7 +633,7 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
     mj_tracker *tr = s->tr;
     if (info == INFO_ASK)
         info = room_info(s, e, info_reply, optimized);
-    v = verdict(s, e, answer, info);
+    v = verdict(answer, by_who(s, e, answer->error_by), info);
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
@@ -671,10 +691,11 @@ int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
     if (e == NULL)
         return 0; /* not the latest ping, or not from the pinged room:
                      mj_session_ping_answer*() ignore it */
-    mj_ping_verdict v = verdict(s, e, answer, INFO_NONE);
-    return v != verdict(s, e, answer, INFO_PLAIN) ||
-           v != verdict(s, e, answer, INFO_OPTIMIZED) ||
-           v != verdict(s, e, answer, INFO_ABSENT);
+    enum by_who by = by_who(s, e, answer->error_by);
+    mj_ping_verdict v = verdict(answer, by, INFO_NONE);
+    return v != verdict(answer, by, INFO_PLAIN) ||
+           v != verdict(answer, by, INFO_OPTIMIZED) ||
+           v != verdict(answer, by, INFO_ABSENT);
 }
 
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
