@@ -450,13 +450,26 @@ function module.save()
 	};
 end
 
+-- A tracker saved by another copy of mucjoins.so (the reload found the
+-- module in another folder: a rock installed into installer_plugin_path,
+-- which Prosody searches first) cannot be bound: this load keeps its own
+-- tracker and adopts the sessions' rooms_joined tables, which the old one
+-- kept up to date until now, as a load after an unload does.
 function module.restore(data)
 	restored = true;
-	if data and data.tracker then
-		tracker = data.tracker;
-		pcall(tracker.configure, tracker, config);
+	local saved = data and data.tracker;
+	if saved then
+		local ok, err = pcall(hooks.bind, saved);
+		if ok then
+			tracker = saved;
+			pcall(tracker.configure, tracker, config);
+		else
+			module:log("warn", "The tracker of the previous load is not this mucjoins.so's "
+				.. "(another copy of the module was loaded: %s); starting afresh and "
+				.. "adopting the sessions' rooms_joined", err);
+			restored = false;
+		end
 	end
-	hooks.bind(tracker);
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do
@@ -517,6 +530,7 @@ local function adopt_leftovers()
 			for _, room in ipairs(dropped) do
 				rooms[room] = nil;
 			end
+			session.joined_rooms = rooms; -- the other name of the same table
 		end
 	end
 	for domain in pairs(domains) do

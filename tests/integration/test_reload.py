@@ -2,8 +2,10 @@
 module.restore() keep the core's state, PENDING/CHANGING/LEAVING included,
 not only what rooms_joined shows)."""
 
+import shutil
+
 from harness import (
-    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined,
+    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined, module_dir,
     self_presence, sroom, start_join, xa)
 
 
@@ -102,3 +104,39 @@ def test_local_muc_join_error_seen_after_reload(connect, room):
     p = a.join(r2, "Other")
     assert p.is_self, p
     assert_rooms(a, {r1: "Alice", r2: "Other"}, when="after retrying with another nick")
+
+
+def test_reload_from_another_copy_of_the_module(server, connect, room):
+    """A reload that finds the module in another folder (a rock installed
+    into installer_plugin_path, which Prosody searches first, while the
+    running module came from plugin_paths) loads another copy of
+    mucjoins.so, which cannot take the saved tracker: the new load starts
+    afresh and adopts the sessions' rooms_joined (it used to go on with
+    two trackers, the hooks feeding one and the tick, the shell and
+    resource-unbind the other: a room left stayed in rooms_joined)."""
+    a = connect("alice")
+    r1, r2 = room(), room()
+    a.join(r1, "Alice")
+    custom = server.dir / "custom_plugins"
+    copy = custom / "mod_track_muc_joins"
+    shutil.copytree(module_dir() / "mod_track_muc_joins", copy)
+    # an empty LuaRocks manifest: Prosody looks one up for a module found there
+    manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text("modules = {}\n")
+    off = server.log_size()
+    try:
+        a.reload_module()
+        assert_rooms(a, {r1: "Alice"}, when="right after the reload (adopted)")
+        a.join(r2, "Alice")
+        a.leave(r1, "Alice")
+        assert_rooms(a, {r2: "Alice"}, when="after a join and a leave since the reload")
+        rc, out = server.admin(f"muc_joins:list({a.jid!r})")
+        assert rc == 0 and r2 in out and r1 not in out, (
+            f"the admin shell does not see the tracker the hooks feed: {out}")
+        assert "is not this mucjoins.so's" in server.log_text(off), (
+            "the reload did not load the other copy: the test proves nothing")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        a.reload_module()  # back to the copy under test
+    assert_rooms(a, {r2: "Alice"}, when="after reloading the original copy")

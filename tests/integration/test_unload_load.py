@@ -43,3 +43,26 @@ def test_load_after_unload_adopts_and_checks_leftover_rooms(connect, room):
     # the adopted room is tracked: a leave now is seen
     a.leave(stay, "Alice")
     assert_rooms(a, {}, when="after leaving the adopted room")
+
+
+def test_adopted_table_is_also_joined_rooms(connect, server, room):
+    """A table adopted from an earlier load without the other name (the
+    community module sets only rooms_joined) gets it: session.joined_rooms
+    is the same table, as for every table the module makes."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    a.unload_module()
+    rc, out = server.admin(f"> prosody.full_sessions[{a.jid!r}].joined_rooms = nil")
+    assert rc == 0, out
+    assert a.rooms().joined_rooms == "nil", "the alias was not removed: the test proves nothing"
+    a.load_module()
+    # at once (the adoption runs a turn after the load), not only when an
+    # event of the session's comes through: before ping_start_delay
+    deadline = time.monotonic() + 0.3
+    got = a.rooms()
+    while got.joined_rooms != "same" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got = a.rooms()
+    assert got.joined_rooms == "same", f"after the adoption: {got.describe()}"
+    assert dict(got) == {r: "Alice"}, got.describe()
