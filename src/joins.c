@@ -577,18 +577,29 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
 }
 
 /* An unavailable without 110: about the session only when it comes from
- * the session's own nick (SPEC 2: destroy / 332, else ambiguous). */
+ * the session's own nick (SPEC 2: destroy / 332, else ambiguous); in
+ * EXPECTING(o, m) also from m, the nick the room's 303 gave the session
+ * (ejabberd sends a destroy to the occupant without 110). A destroy or
+ * 332 crossing a join sent again is a removal like any other
+ * (removed_before_join()). */
 static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
                                   const mj_class *c, const mj_target *t,
                                   mj_outcome *out)
 {
     mj_state state = (mj_state)e->state;
+    mj_str m = mj_entry_pnick(e);
     *out = MJ_O_UNCHANGED;
-    if (state == MJ_S_PENDING || !e->has_nick ||
-        !mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len))
+    if (state == MJ_S_PENDING || !e->has_nick)
+        return;
+    if (!mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len) &&
+        !(state == MJ_S_EXPECTING && m.ptr != NULL &&
+          mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)))
         return;
     if (st->has_destroy || c->has332) {
-        leave(e, c->removal, st);
+        if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
+            removed_before_join(e, c->removal, st);
+        else
+            leave(e, c->removal, st);
         *out = MJ_O_CHANGED;
         return;
     }

@@ -453,6 +453,28 @@ TEST(expecting_times_out_to_announced_nick)
     teardown();
 }
 
+/* EXPECTING(o, m): the room calls the session m already; ejabberd
+ * destroys the room with an unavailable from m without 110. */
+TEST(destroy_without_110_from_the_announced_nick_leaves)
+{
+    setup();
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "Anna"));
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    mj_stanza st = fx_pres("unavailable", R("Anna"));
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann destroyed");
+    /* and an unavailable from m without 110 and nothing else: ambiguous */
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "Anna"));
+    CHECK_OUTCOME(fx_in(s, fx_pres("unavailable", R("Anna"))), MJ_O_AMBIGUOUS);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    teardown();
+}
+
 /* A client that already followed the 303 sends its presence to room/m: a
  * presence update (the deadline stays), and the timeout still gives the
  * announced nick. Another nick is a nick change, as before. */
@@ -1220,6 +1242,28 @@ TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
     CHECK_OUTCOME(error_with_id(R("Ann"), "j3", "forbidden"), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     CHECK_EVENTS("join-failed " ROOM " error/forbidden");
+    teardown();
+}
+
+/* The same with the room destroyed before it saw the join sent again,
+ * as ejabberd sends a destroy (no 110, from the session's nick): the join
+ * (which creates the room afresh there) is still answered. */
+TEST(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j2"), MJ_O_UNCHANGED);
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    st.destroy_reason = S("closed");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann destroyed text=closed");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "j2", 201),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("joined " ROOM " Ann");
     teardown();
 }
 
@@ -2309,6 +2353,7 @@ int main(void)
     RUN(nick_change_accepted_without_303_still_changes);
     RUN(changing_times_out_to_old_nick);
     RUN(expecting_times_out_to_announced_nick);
+    RUN(destroy_without_110_from_the_announced_nick_leaves);
     RUN(presence_to_announced_nick_while_expecting_is_an_update);
     RUN(service_initiated_303_without_request);
     RUN(nick_change_303_without_nick_is_ambiguous);
@@ -2352,6 +2397,7 @@ int main(void)
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
     RUN(removal_crossing_a_join_sent_again_waits_for_its_answer);
+    RUN(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);
     RUN(restored_leaving_takes_any_error_as_the_leaves);
