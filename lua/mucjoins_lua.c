@@ -634,6 +634,18 @@ static int reads_message(lua_State *L, int t, int outgoing)
     return core_reads("message", 7, s, len, outgoing);
 }
 
+/* hook()'s continuation when a muc-joins/<type> handler that the module's
+ * applied() ran waited (yielded: Prosody runs a session's stanzas in an
+ * async runner, and a consumer may wait there with util.async): nothing
+ * is left to do, whatever applied() returned or raised. */
+static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L;
+    (void)status;
+    (void)ctx;
+    return 0;
+}
+
 /* One hook. The stack: the event (1; the tracker once feeding starts),
  * its stanza (2); what convert()
  * would read again: attr (3), attr.type (4) and attr.to (5), nil when not
@@ -751,7 +763,8 @@ static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -6); /* the outcome (nil: failed) */
     lua_pushvalue(L, -6); /* the events, or the message */
-    lua_pcall(L, 5, 0, 0);
+    /* with a continuation: a handler may yield across this C function */
+    lua_pcallk(L, 5, 0, 0, 0, hook_after_applied);
     return 0;
 }
 
