@@ -195,11 +195,33 @@ static int writes_rooms(const struct collect *c, const struct rec *r,
     return r->kind == MJ_EV_LEFT || r->off[F_NICK] != ABSENT;
 }
 
+/* A rooms_joined table made afresh (another module removed or replaced
+ * the session's): every room the core shows for the session jid, not
+ * only the ones the records are about. */
+static void fill_rooms(lua_State *L, struct tracker *u, const char *jid,
+                       size_t jlen, int rooms)
+{
+    mj_session *s = NULL;
+    mj_room_info ri;
+    size_t cursor = 0;
+
+    if (mj_session_find(u->tr, jid, jlen, &s) != MJ_OK || s == NULL)
+        return;
+    while (mj_session_next_room(s, &cursor, &ri)) {
+        if (ri.room.ptr == NULL || ri.nick.ptr == NULL)
+            continue; /* not shown */
+        lua_pushlstring(L, ri.room.ptr, ri.room.len);
+        lua_pushlstring(L, ri.nick.ptr, ri.nick.len);
+        lua_rawset(L, rooms);
+    }
+}
+
 /* Protected, the UV_APPLY closure: (tracker, session table, session JID,
  * want) -> nil or the array of records (build_events). Writes what the
- * core decided about rooms to session.rooms_joined (created, and also
- * set as session.joined_rooms, when it is not a table), exactly as the
- * module did in Lua, and marks those records applied. Returns the array
+ * core decided about rooms to session.rooms_joined (created, with every
+ * room the core shows for the session, and also set as
+ * session.joined_rooms, when it is not a table), exactly as the module
+ * does in Lua, and marks those records applied. Returns the array
  * when want is true or a record needs the module (a log line, a self-ping
  * to send, a leave the client must be told about: mj_reason_notice(), a
  * ghost's; records lost); else nil. */
@@ -228,6 +250,7 @@ int apply_events(lua_State *L)
                 LUA_TTABLE) {
                 lua_pop(L, 1);
                 lua_createtable(L, 0, 4);
+                fill_rooms(L, u, jid, jlen, lua_gettop(L));
                 lua_pushvalue(L, -1);
                 lua_setfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
             }

@@ -160,8 +160,18 @@ local function apply_event(ev, session, stanza)
 	if not target then
 		return;
 	end
-	local rooms = target.rooms_joined or {};
-	target.rooms_joined = rooms;
+	local rooms = target.rooms_joined;
+	if type(rooms) ~= "table" then
+		-- another module removed or replaced it: made again with every
+		-- room the core shows, not only this event's
+		rooms = {};
+		for _, info in ipairs(tracker:rooms(ev.jid)) do
+			if info.nick then
+				rooms[info.room] = info.nick;
+			end
+		end
+		target.rooms_joined = rooms;
+	end
 	target.joined_rooms = rooms; -- the seed README's spelling
 	if ev.applied then
 		-- nothing more for rooms_joined

@@ -160,3 +160,37 @@ def test_join_error_filter_off_while_idle_and_back_for_the_next_join(connect, ro
     assert err.type == "error" and err.error_condition == "conflict", f"expected conflict: {err}"
     assert_events(a, seq, [{"name": "join-failed", "condition": "conflict"}], room=r2, session=a.jid)
     assert_rooms(a, {r1: "Alice"}, when="after a local join error to a session that was idle")
+
+
+def test_rooms_joined_removed_by_another_module_is_made_whole(connect, server, component,
+                                                              room):
+    """Another module sets session.rooms_joined (and joined_rooms) to nil
+    while the session is in rooms: the next change makes the table again
+    with every room the session is in, not only the changed one, both when
+    the hook applies it (a join) and when the module's tick does (a leave
+    timing out)."""
+    a = connect("alice")
+    r1, r2, r3 = (sroom(room) for _ in range(3))
+    joined(a, component, r1, "Alice")
+    joined(a, component, r2, "Alice")
+
+    def drop_table():
+        rc, out = server.admin(f"> prosody.full_sessions[{a.jid!r}].rooms_joined = nil; "
+                               f"prosody.full_sessions[{a.jid!r}].joined_rooms = nil")
+        assert rc == 0, out
+        assert dict(a.rooms()) == {}, "the table was not removed: the test proves nothing"
+
+    drop_table()
+    joined(a, component, r3, "Alice")
+    assert_rooms(a, {r1: "Alice", r2: "Alice", r3: "Alice"},
+                 when="after a join, the table having been removed")
+    assert a.rooms().joined_rooms == "same"
+    m = component.mark()
+    a.leave(r1, "Alice", wait=False)
+    component.wait_presence(m, frm=a.jid, to_bare=r1, type_="unavailable", what="the leave")
+    drop_table()
+    seq = a.event_seq()
+    wait_events(a, seq, lambda e: e["name"] == "left", room=r1, timeout=WAIT_TIMEOUT,
+                what="left after the leave timeout")
+    assert_rooms(a, {r2: "Alice", r3: "Alice"},
+                 when="after a leave timed out, the table having been removed")
