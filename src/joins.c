@@ -652,7 +652,9 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
  * id"):
  * - an error carries the id of the stanza it refuses (RFC 6120 8.2.3):
  *   one with an id other than the join's (which had one) is not its
- *   answer, on every service (refuses_join());
+ *   answer, on every service, nor is one without id on a service seen to
+ *   reflect ids (it refuses a stanza that had none: Prosody copies the
+ *   id, or its absence, into the error) (refuses_join());
  * - a self-presence is held to the join's id only while leaves sent
  *   before the join are owed their confirmations (e->owed: a rejoin, from
  *   LEAVING or after a cancelled join): what the room sends until then
@@ -672,8 +674,12 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 static int refuses_join(const mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    return a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN || a->join_id == 0 ||
-           st->id.ptr == NULL || id_key(e->sess->tr, st->id) == a->join_id;
+    const mj_domain *d = e->room->dom;
+    if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN || a->join_id == 0)
+        return 1;
+    if (st->id.ptr == NULL) /* a service that drops ids; but on one seen */
+        return d == NULL || !d->reflects_id; /* to keep them, another's */
+    return id_key(e->sess->tr, st->id) == a->join_id;
 }
 
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)

@@ -1137,6 +1137,33 @@ static mj_outcome error_with_id(const char *occ, const char *id,
     return fx_in(s, st);
 }
 
+/* A session sends an update without id to a room it is no longer in
+ * and its join right after: Prosody refuses the update with an error
+ * that has no id (it copies the stanza's, none). On a service seen to
+ * reflect ids that error is not the join's refusal; on one that drops
+ * ids it still is (nothing else could answer the join). */
+TEST(error_without_id_on_a_service_reflecting_ids_is_not_the_joins)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("available", ROOM2 "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM2, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM2, "Ann");
+    fx_take();
+    CHECK_OUTCOME(join_with_id("r@chat.example.net/Ann", "j2"), MJ_O_CHANGED);
+    CHECK_OUTCOME(
+        error_with_id("r@chat.example.net/Ann", NULL, "item-not-found"),
+        MJ_O_CHANGED);
+    CHECK_STATE(s, "r@chat.example.net", MJ_S_NONE);
+    CHECK_EVENTS("join-failed r@chat.example.net error/item-not-found");
+    teardown();
+}
+
 TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
 {
     /* a nick change to a taken nick, an update and a leave sent before
@@ -1160,7 +1187,9 @@ TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
     self_with_id("available", R("Ann"), "j2", 0);
     CHECK_NICK(s, ROOM, "Ann");
     CHECK_EVENTS("joined " ROOM " Ann");
-    /* an error with the leave's id, or with none, ends the leave */
+    /* an error with the leave's id ends the leave; one with none on a
+     * service seen to reflect ids refuses another stanza (one without
+     * id), on a service that drops ids it ends the leave */
     send_with_id("unavailable", R("Ann"), "l2");
     CHECK_OUTCOME(error_with_id(R("Ann"), "l2", "not-acceptable"),
                   MJ_O_CHANGED);
@@ -1168,8 +1197,18 @@ TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
     joined_reflecting(ROOM2, "Ann");
     send_with_id("unavailable", ROOM2 "/Ann", "l3");
     CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "not-acceptable"),
-                  MJ_O_CHANGED);
+                  MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM2, MJ_S_LEAVING);
+    self_with_id("unavailable", ROOM2 "/Ann", "l3", 0);
     CHECK_STATE(s, ROOM2, MJ_S_NONE);
+    fx_take();
+    join_with_id("r@chat.example.net/Ann", "j8");
+    self_with_id("available", "r@chat.example.net/Ann", NULL, 0);
+    send_with_id("unavailable", "r@chat.example.net/Ann", "l4");
+    CHECK_OUTCOME(
+        error_with_id("r@chat.example.net/Ann", NULL, "not-acceptable"),
+        MJ_O_CHANGED);
+    CHECK_STATE(s, "r@chat.example.net", MJ_S_NONE);
     /* and so does any error when the leave had no id (a broadcast
      * unavailable without one) */
     joined_reflecting(ROOM, "Ann");
@@ -2393,6 +2432,7 @@ int main(void)
     RUN(cancelled_joins_have_their_own_bound);
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
+    RUN(error_without_id_on_a_service_reflecting_ids_is_not_the_joins);
     RUN(error_for_an_earlier_stanza_does_not_end_the_leave);
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
