@@ -463,22 +463,50 @@ end
 -- A tracker saved by another copy of mucjoins.so (the reload found the
 -- module in another folder: a rock installed into installer_plugin_path,
 -- which Prosody searches first) cannot be bound: this load keeps its own
--- tracker and adopts the sessions' rooms_joined tables, which the old one
--- kept up to date until now, as a load after an unload does.
+-- tracker and takes every room of every session over from the saved one,
+-- in the state it is in (joins and leaves in flight included), read
+-- through the saved tracker's own methods. A room this tracker refuses
+-- (an option lowered by the reload) leaves rooms_joined. The saved ping
+-- ids, salts and counters are the old tracker's: not kept (its pings'
+-- answers are stale; the metrics count this tracker's from zero).
+local function take_over(saved)
+	local moved = 0;
+	for _, jid in ipairs(saved:sessions()) do
+		for _, info in ipairs(saved:rooms(jid)) do
+			local ok, done = pcall(tracker.restore, tracker, jid, info.room, info.state, info.nick,
+				info.pending_nick, info.since);
+			if ok and done then
+				moved = moved + 1;
+			elseif info.nick then
+				local session = full_sessions[jid];
+				if session and type(session.rooms_joined) == "table" then
+					session.rooms_joined[info.room] = nil;
+				end
+			end
+		end
+	end
+	return moved;
+end
+
 function module.restore(data)
 	restored = true;
 	local saved = data and data.tracker;
-	if saved then
-		local ok, err = pcall(hooks.bind, saved);
+	if saved and not pcall(hooks.bind, saved) then
+		local ok, moved = pcall(take_over, saved);
 		if ok then
-			tracker = saved;
-			pcall(tracker.configure, tracker, config);
+			module:log("warn", "The tracker of the previous load is another copy of mucjoins.so's "
+				.. "(the module was loaded from another folder): its %d rooms were moved to a new one",
+				moved);
 		else
-			module:log("warn", "The tracker of the previous load is not this mucjoins.so's "
-				.. "(another copy of the module was loaded: %s); starting afresh and "
-				.. "adopting the sessions' rooms_joined", err);
+			module:log("warn", "The tracker of the previous load is another copy of mucjoins.so's "
+				.. "and could not be read (%s): adopting the sessions' rooms_joined", moved);
 			restored = false;
 		end
+		return;
+	end
+	if saved then
+		tracker = saved;
+		pcall(tracker.configure, tracker, config);
 	end
 	if data and data.ping_salts then
 		-- ours first, then the saved ones newest first

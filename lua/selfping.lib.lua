@@ -4,6 +4,7 @@
 
 local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
+local jid_host = require "util.jid".host;
 local modulemanager = require "core.modulemanager";
 
 local full_sessions = prosody.full_sessions;
@@ -27,8 +28,10 @@ return function(ctx)
 		end
 	end
 
-	-- The disco#info requests out, by session and room: at most one each
-	-- and MAX_INFO_WAITS in all. Every module:send_iq() hooks two iq/full
+	-- The disco#info requests out, by session and room: at most one each,
+	-- MAX_DOMAIN_INFO_WAITS to the rooms of one service (a hostile service
+	-- cannot use up the rest) and MAX_INFO_WAITS in all (far below the 256
+	-- Prosody keeps per module). Every module:send_iq() hooks two iq/full
 	-- handlers on the host (each iq/full stanza then walks them) and holds
 	-- the ping's answer until the reply or ping_timeout, and a room can
 	-- answer each of our pings in a way that asks for its info: unbounded,
@@ -37,9 +40,11 @@ return function(ctx)
 	-- depend on which ping asked; the latest answer is the one the core
 	-- may still take); beyond the bound an answer goes to the core with no
 	-- reply, as when none comes (unknown: retried after ping_backoff).
-	local MAX_INFO_WAITS = 32;
+	local MAX_INFO_WAITS = 64;
+	local MAX_DOMAIN_INFO_WAITS = 4;
 	local info_waits = {};
 	local n_info_waits = 0;
+	local domain_info_waits = {}; -- room's domain -> requests out
 
 	-- The answer's meaning depends on the room's disco#info: ask the room,
 	-- then hand its reply (result or error; nil when none came) to the core.
@@ -56,21 +61,29 @@ return function(ctx)
 			wait.stanza = stanza;
 			return;
 		end
-		if n_info_waits >= MAX_INFO_WAITS then
-			module:log("debug", "%d disco#info requests out: %s's answer from %s taken without one",
-				n_info_waits, ping.jid, room);
+		local domain = jid_host(room);
+		local n_domain = domain_info_waits[domain] or 0;
+		if n_info_waits >= MAX_INFO_WAITS or n_domain >= MAX_DOMAIN_INFO_WAITS then
+			module:log("debug", "%d disco#info requests out (%d to %s): %s's answer from %s "
+				.. "taken without one", n_info_waits, n_domain, domain, ping.jid, room);
 			answer_ping(ping, stanza, nil);
 			return;
 		end
 		wait = { ping = ping; stanza = stanza };
 		info_waits[key] = wait;
 		n_info_waits = n_info_waits + 1;
+		domain_info_waits[domain] = n_domain + 1;
 		local function answer(info)
 			if info_waits[key] ~= wait then
 				return; -- answered already
 			end
 			info_waits[key] = nil;
 			n_info_waits = n_info_waits - 1;
+			if domain_info_waits[domain] > 1 then
+				domain_info_waits[domain] = domain_info_waits[domain] - 1;
+			else
+				domain_info_waits[domain] = nil;
+			end
 			answer_ping(wait.ping, wait.stanza, info);
 		end
 		local function replied(reply)

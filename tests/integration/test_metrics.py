@@ -249,3 +249,39 @@ def test_reload_keeps_counters_without_double_counting(connect, component, room)
     s1 = scrape()
     assert_delta(s0, s1, "joins_total", 0)
     assert_delta(s0, s1, "refused_total", 0, kind="forged")
+
+
+def test_reload_from_another_copy_keeps_counters_monotonic(server, connect, room):
+    """A reload that loads another copy of mucjoins.so moves the rooms to
+    a new tracker, whose counters start at zero: the metrics go on from
+    where they were (they went down by the old tracker's counts)."""
+    import shutil
+
+    from harness import module_dir
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    a.leave(r, "Alice")
+    s0 = wait_scrape(lambda s: s.value("joins_total") >= 1, "the join counted")
+    custom = server.dir / "custom_plugins"
+    copy = custom / "mod_track_muc_joins"
+    shutil.copytree(module_dir() / "mod_track_muc_joins", copy)
+    manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text("modules = {}\n")
+    off = server.log_size()
+    try:
+        a.reload_module()
+        time.sleep(2 * TICK + 0.5)
+        s1 = scrape()
+        assert "another copy of mucjoins.so's" in server.log_text(off), (
+            "the reload did not load the other copy: the test proves nothing")
+        assert_delta(s0, s1, "joins_total", 0)
+        assert_delta(s0, s1, "leaves_total", 0, reason="voluntary")
+        a.join(r, "Alice")
+        s2 = wait_scrape(lambda s: s.value("joins_total") > s1.value("joins_total"),
+                         "the join after the reload counted")
+        assert_delta(s1, s2, "joins_total", 1)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        a.reload_module()
