@@ -464,19 +464,25 @@ end
 -- module in another folder: a rock installed into installer_plugin_path,
 -- which Prosody searches first) cannot be bound: this load keeps its own
 -- tracker and takes every room of every session over from the saved one,
--- in the state it is in (joins and leaves in flight included), read
--- through the saved tracker's own methods. A room this tracker refuses
--- (an option lowered by the reload) leaves rooms_joined. The saved ping
--- ids, salts and counters are the old tracker's: not kept (its pings'
--- answers are stale; the metrics count this tracker's from zero).
+-- in the state it is in (joins, nick changes and leaves in flight), read
+-- through the saved tracker's own methods. What those do not show is not
+-- carried: a join cancelled by a leave looks like a join in flight, a
+-- leave loses its id, self-pings in flight are lost; so every room's
+-- domain is checked as after a lost link (a self-ping per shown room
+-- after ping_start_delay), as a load after an unload does. A room this
+-- tracker refuses leaves rooms_joined. The saved ping ids, salts and
+-- counters are the old tracker's: not kept (its pings' answers are stale;
+-- the metrics count this tracker's from zero).
 local function take_over(saved)
 	local moved = 0;
+	local domains = {};
 	for _, jid in ipairs(saved:sessions()) do
 		for _, info in ipairs(saved:rooms(jid)) do
 			local ok, done = pcall(tracker.restore, tracker, jid, info.room, info.state, info.nick,
 				info.pending_nick, info.since);
 			if ok and done then
 				moved = moved + 1;
+				domains[jid_host(info.room)] = true;
 			elseif info.nick then
 				local session = full_sessions[jid];
 				if session and type(session.rooms_joined) == "table" then
@@ -484,6 +490,9 @@ local function take_over(saved)
 				end
 			end
 		end
+	end
+	for domain in pairs(domains) do
+		call("link_lost", nil, nil, domain);
 	end
 	return moved;
 end
@@ -495,8 +504,8 @@ function module.restore(data)
 		local ok, moved = pcall(take_over, saved);
 		if ok then
 			module:log("warn", "The tracker of the previous load is another copy of mucjoins.so's "
-				.. "(the module was loaded from another folder): its %d rooms were moved to a new one",
-				moved);
+				.. "(the module was loaded from another folder): its %d rooms were moved to a new one, "
+				.. "each checked by self-ping", moved);
 		else
 			module:log("warn", "The tracker of the previous load is another copy of mucjoins.so's "
 				.. "and could not be read (%s): adopting the sessions' rooms_joined", moved);

@@ -257,18 +257,13 @@ def test_reload_from_another_copy_keeps_counters_monotonic(server, connect, room
     where they were (they went down by the old tracker's counts)."""
     import shutil
 
-    from harness import module_dir
+    from harness import install_other_copy
     a = connect("alice")
     r = room()
     a.join(r, "Alice")
     a.leave(r, "Alice")
     s0 = wait_scrape(lambda s: s.value("joins_total") >= 1, "the join counted")
-    custom = server.dir / "custom_plugins"
-    copy = custom / "mod_track_muc_joins"
-    shutil.copytree(module_dir() / "mod_track_muc_joins", copy)
-    manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text("modules = {}\n")
+    copy = install_other_copy(server)
     off = server.log_size()
     try:
         a.reload_module()

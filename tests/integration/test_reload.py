@@ -5,7 +5,7 @@ not only what rooms_joined shows)."""
 import shutil
 
 from harness import (
-    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined, module_dir,
+    NS_MUC_USER, assert_events, assert_rooms, install_other_copy, is_presence, joined,
     self_presence, sroom, start_join, xa)
 
 
@@ -124,13 +124,7 @@ def test_reload_from_another_copy_of_the_module(server, connect, component, room
     m = component.mark()
     a.leave(s_leave, "L", wait=False)
     component.wait_presence(m, frm=a.jid, to_bare=s_leave, type_="unavailable", what="the leave")
-    custom = server.dir / "custom_plugins"
-    copy = custom / "mod_track_muc_joins"
-    shutil.copytree(module_dir() / "mod_track_muc_joins", copy)
-    # an empty LuaRocks manifest: Prosody looks one up for a module found there
-    manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text("modules = {}\n")
+    copy = install_other_copy(server)
     off = server.log_size()
     try:
         a.reload_module()

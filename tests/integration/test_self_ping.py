@@ -461,3 +461,31 @@ def test_disco_info_requests_are_bounded_per_service(connect, lt, server, compon
                    what=f"disco#info to {r2} while 4 are out to {SCRIPTED}")
     finally:
         comp2.stop()
+
+
+def test_ghost_check_survives_a_reload_from_another_copy(connect, server, component, room):
+    """A self-ping is out when a reload loads another copy of mucjoins.so:
+    the new tracker cannot take the ping over (its answer, under the old
+    salt, is stale), so every room is checked again; the ghost found by
+    the new ping is removed (it used to stay shown, nothing asking again)."""
+    import shutil
+
+    from harness import install_other_copy
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc = component.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    copy = install_other_copy(server)
+    try:
+        a.reload_module()
+        mc, m = component.mark(), a.mark()
+        component.deliver(a, ping_error(ping, "not-acceptable", by=r))  # the old ping: stale
+        again = wait_ping(component, mc, a, r, "Alice")
+        component.deliver(a, ping_error(again, "not-acceptable", by=r))
+        assert_ghost_removed(a, component, r, "Alice", seq, m)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        a.reload_module()
