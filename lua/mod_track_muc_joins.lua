@@ -549,7 +549,9 @@ end
 -- ever: each room restored as joined under its nick, and every room's
 -- domain checked as after a lost link (a self-ping per room after
 -- ping_start_delay), which ends the rooms the sessions left meanwhile. An
--- entry the tracker cannot hold (not a room JID, a bound) is removed.
+-- entry the tracker cannot hold (not a room JID, not a string) is removed
+-- (restoring does not apply max_rooms and max_pending: what the earlier
+-- load showed is kept whole).
 -- module.restore() runs right after this file, so this waits a turn.
 local function adopt_leftovers()
 	if restored then
