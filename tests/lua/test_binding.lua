@@ -553,9 +553,10 @@ test("given the session table: a join failure is counted and shows nothing", fun
 	local session = { full_jid = SESS }
 	t:outgoing(session, join(ROOM .. "/Alice"))
 	t:incoming(session, self_presence(ROOM .. "/Alice"))
-	-- a join error for another room is a record the module must see (join-failed counted either way)
+	-- a join error for another room (with the join's id, as Prosody copies it) is a record
+	-- the module must see (join-failed counted either way)
 	t:outgoing(session, join("other@muc.example.org/Alice"))
-	local err = st.presence({ from = "other@muc.example.org/Alice", to = SESS, type = "error" })
+	local err = st.presence({ from = "other@muc.example.org/Alice", to = SESS, type = "error", id = "join1" })
 		:tag("error", { type = "cancel" }):tag("conflict", { xmlns = NS_STANZAS }):up():up()
 	local oc = t:incoming(session, err)
 	eq(oc, "changed", "join failed")
@@ -950,7 +951,7 @@ test("t:hooks(): the module's hooks feed the tracker and return nothing", functi
 	-- an error presence is marked in seen (the module's join-error filter)
 	hooks.listen(false)
 	hook_returns(hooks.outgoing, { origin = session, stanza = join("other@muc.example.org/Alice") })
-	local err = st.presence({ from = "other@muc.example.org/Alice", to = SESS, type = "error" })
+	local err = st.presence({ from = "other@muc.example.org/Alice", to = SESS, type = "error", id = "join1" })
 		:tag("error", { type = "cancel" }):tag("conflict", { xmlns = NS_STANZAS }):up():up()
 	eq(hook_returns(hooks.incoming, { origin = {}, stanza = err }), 0, "error presence")
 	eq(seen[err], true, "marked seen")
