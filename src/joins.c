@@ -116,7 +116,11 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
-        mj_entry_set_pnick(e, NULL, 0);
+        /* EXPECTING keeps the nick the room's 303 announced: the session
+         * is that occupant until the room sees the leave (a destroy
+         * without 110 comes from it: got_unavailable_other()) */
+        if (e->state != MJ_S_EXPECTING)
+            mj_entry_set_pnick(e, NULL, 0);
         if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
             /* no memory for the leave's timer: take the leave as done
              * now rather than keep an entry nothing would end */
@@ -262,6 +266,10 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             e->live = 0;
         if (st->has_muc_x && state == MJ_S_JOINED)
             mark_resent(e, st);
+        /* about a room the session has state with: an update (or a join
+         * sent again) of its current nick, as one to room/o is */
+        if (e != NULL)
+            *out = MJ_O_UNCHANGED;
         return MJ_OK;
     }
     switch (state) {
@@ -564,6 +572,16 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
         return MJ_OK;
     case MJ_S_LEAVING:
         if (c->has303) { /* a change raced the leave; wait for the leave */
+            /* the session is the announced occupant until then (its
+             * destroy without 110: got_unavailable_other()) */
+            const mj_str m = st->item_nick;
+            char pm[MJ_PART_MAX + 1];
+            size_t pmlen;
+            if (m.ptr != NULL &&
+                mj_prep_part(MJ_PROFILE_RESOURCE, m.ptr, m.len, pm, sizeof pm,
+                             &pmlen) == MJ_OK &&
+                pmlen > 0 && mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
+                return MJ_ENOMEM;
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -592,7 +610,8 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     if (state == MJ_S_PENDING || !e->has_nick)
         return;
     if (!mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len) &&
-        !(state == MJ_S_EXPECTING && m.ptr != NULL &&
+        !((state == MJ_S_EXPECTING || state == MJ_S_LEAVING) &&
+          m.ptr != NULL &&
           mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)))
         return;
     if (st->has_destroy || c->has332) {

@@ -326,7 +326,11 @@ static void fill_info(const mj_entry *e, mj_room_info *info)
     info->room = mj_str_of(e->room->s, e->room->len);
     info->state = (mj_state)e->state;
     info->nick = mj_entry_nick(e);
-    info->pending_nick = mj_entry_pnick(e);
+    /* LEAVING keeps a 303's announced nick for itself (joins.c), not to
+     * show: pending_nick is PENDING/CHANGING's asked, EXPECTING's
+     * announced nick */
+    info->pending_nick =
+        e->state == MJ_S_LEAVING ? mj_str_none() : mj_entry_pnick(e);
     info->since = mj_entry_since(e);
 }
 

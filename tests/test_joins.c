@@ -668,6 +668,84 @@ TEST(destroy_with_110_has_reason_and_venue)
     teardown();
 }
 
+/* ejabberd's destroy of a room: unavailable from the occupant, <destroy/>
+ * with a reason, no 110 */
+static mj_stanza destroy_without_110(const char *occ)
+{
+    mj_stanza st = fx_pres("unavailable", occ);
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    st.destroy_reason = S("closed");
+    return st;
+}
+
+/* A leave after the room's 303 (EXPECTING(o,m)): until the room sees the
+ * leave the session is the occupant m, so ejabberd's destroy without 110
+ * comes from room/m; it ends the leave at once (not left-unconfirmed
+ * after pending_timeout). Queries show no pending nick for a leave. */
+TEST(leave_after_303_then_destroy_from_announced_nick)
+{
+    mj_room_info info;
+
+    setup();
+    joined_as("o");
+    fx_out(s, fx_pres("available", R("m")));
+    CHECK_OUTCOME(fx_in(s, announced(R("o"), "m")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", R("m"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK(mj_session_room(s, ROOM, strlen(ROOM), &info) == MJ_OK);
+    CHECK(info.pending_nick.ptr == NULL);
+    CHECK_OUTCOME(fx_in(s, destroy_without_110(R("m"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " o destroyed text=closed");
+    teardown();
+}
+
+/* The same when the 303 comes while LEAVING (the change and the leave
+ * were sent before any answer); a destroy from a nick no 303 announced
+ * is still another occupant's. */
+TEST(destroy_from_nick_a_303_announced_while_leaving)
+{
+    setup();
+    joined_as("o");
+    fx_out(s, fx_pres("available", R("m")));
+    fx_out(s, fx_pres("unavailable", R("m")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(fx_in(s, destroy_without_110(R("x"))), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_in(s, announced(R("o"), "m")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(fx_in(s, destroy_without_110(R("m"))), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " o destroyed text=closed");
+    teardown();
+}
+
+/* A presence sent to the bare JID of a room the session is in: Prosody's
+ * MUC takes it as sent to the current nick (an update, or the join sent
+ * again), so it is about that room (unchanged, which also switches the
+ * module's watch on), not ignored; a bare room with no state stays
+ * ignored. */
+TEST(presence_to_the_bare_room_is_about_the_room)
+{
+    setup();
+    joined_as("o");
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", ROOM)), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_stanza b = fx_pres("available", ROOM);
+    b.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, b), MJ_O_UNCHANGED);
+    /* taken as a join sent again: a kick crossing it waits for it */
+    mj_stanza k = fx_pres("unavailable", R("o"));
+    fx_codes(&k, 110, 307, 0);
+    CHECK_OUTCOME(fx_in(s, k), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " o kicked");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", "other@muc.example.org")),
+                  MJ_O_IGNORED);
+    teardown();
+}
+
 TEST(destroy_without_110_from_own_nick_leaves)
 {
     setup();
@@ -1275,7 +1353,7 @@ TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
     CHECK_NICK(s, ROOM, "Ann");
     CHECK_EVENTS("joined " ROOM " Ann");
     /* the same with the join sent to the bare room, and a refusal of it */
-    CHECK_OUTCOME(join_with_id(ROOM, "j3"), MJ_O_IGNORED);
+    CHECK_OUTCOME(join_with_id(ROOM, "j3"), MJ_O_UNCHANGED);
     self_with_id("unavailable", R("Ann"), NULL, 307);
     CHECK_EVENTS("left " ROOM " Ann kicked");
     CHECK_OUTCOME(error_with_id(R("Ann"), "j3", "forbidden"), MJ_O_CHANGED);
@@ -2410,6 +2488,9 @@ int main(void)
     RUN(removal_code_precedence);
     RUN(removal_code_while_leaving_beats_voluntary);
     RUN(destroy_with_110_has_reason_and_venue);
+    RUN(leave_after_303_then_destroy_from_announced_nick);
+    RUN(destroy_from_nick_a_303_announced_while_leaving);
+    RUN(presence_to_the_bare_room_is_about_the_room);
     RUN(destroy_without_110_from_own_nick_leaves);
     RUN(status_332_without_110_from_own_nick_leaves);
     RUN(destroy_without_110_from_other_nick_is_someone_else);
