@@ -91,7 +91,8 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
     if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
-        (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
+        ((e->state == MJ_S_EXPECTING || e->state == MJ_S_LEAVING) &&
+         asked.ptr != NULL &&
          mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;

@@ -375,6 +375,27 @@ TEST(join_resent_to_the_bare_room_restarts_history)
     mj_tracker_free(tr);
 }
 
+/* A leave after the room's 303 (EXPECTING(o, m), then LEAVING): until the
+ * room sees the leave the session is the occupant m, so a message from
+ * room/m is its own (not a mention of o), as in EXPECTING. */
+TEST(own_message_under_the_announced_nick_while_leaving)
+{
+    setup();
+    fx_out(s, fx_pres("available", R("Zed")));
+    mj_stanza ch = fx_pres("unavailable", R("Ann"));
+    fx_codes(&ch, 110, 303, 0);
+    ch.item_nick = S("Zed");
+    fx_in(s, ch);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OWN);
+    fx_out(s, fx_pres("unavailable", R("Zed")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OWN);
+    CHECK_CLASS(msg(R("Bob"), "bye, Ann"), MJ_M_MENTION);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* The tracker's path (mj_mention_text_cached: the byte search, else the
  * cached normal form) gives the ICU path's answer on the inputs where
  * they could part: ASCII bodies with nicks whose normal form is ASCII,
@@ -468,6 +489,7 @@ int main(void)
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);
     RUN(join_resent_to_the_bare_room_restarts_history);
+    RUN(own_message_under_the_announced_nick_while_leaving);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);
     return test_summary("messages");
