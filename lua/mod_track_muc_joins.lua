@@ -89,6 +89,7 @@ local ping_salt = short_id();
 local ping_salts = { ping_salt }; -- newest first
 local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
+local pings_seen = nil; -- self-ping outcome counters already added to the metric
 local reloading = false;
 local restored = false; -- module.restore() ran: a reload, nothing to adopt
 local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
@@ -388,9 +389,11 @@ local function get_tracker()
 	return tracker;
 end
 
--- The ping id of one of our self-pings' iq ids, or nil.
-local function our_ping_id(iq_id)
-	local digits, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
+-- The ping id of one of our iq ids ("<prefix>-<ping id>-<salt>": our
+-- self-pings, "mjping", and the disco#info requests they ask for,
+-- "mjdisco"), or nil.
+local function our_id(pattern, iq_id)
+	local digits, salt = string.match(iq_id or "", pattern);
 	local ping_id = digits and math.tointeger(tonumber(digits));
 	if not ping_id or ping_id < 1 or ping_id > 0xffffffff then
 		return nil; -- not ours (the core's ping ids are 32-bit)
@@ -403,9 +406,18 @@ local function our_ping_id(iq_id)
 	return nil;
 end
 
+local function our_ping_id(iq_id)
+	return our_id("^mjping%-(%d+)%-(.+)$", iq_id);
+end
+
+local function our_disco_id(iq_id)
+	return our_id("^mjdisco%-(%d+)%-(.+)$", iq_id);
+end
+
 module:require("selfping")({
 	tracker = get_tracker;
 	our_ping_id = our_ping_id;
+	our_disco_id = our_disco_id;
 	call = call;
 	metric = pings_metric;
 	salt = ping_salt;
@@ -420,6 +432,12 @@ local shell_unload = module:require("shell")(get_tracker);
 
 -- Time: timeouts and scheduled pings, and the metrics read from the core.
 
+local ping_outcome_stats = {
+	joined = "pings_joined";
+	["not-joined"] = "pings_not_joined";
+	unknown = "pings_unknown";
+};
+
 local function update_metrics()
 	local ok, stats = pcall(tracker.stats, tracker);
 	if not ok then
@@ -430,6 +448,17 @@ local function update_metrics()
 		local before = refused_seen[kind] or 0;
 		refused_metric:with_labels(kind):add(stats[kind] - before);
 		refused_seen[kind] = stats[kind];
+	end
+	-- Self-ping outcomes from the core's counts, which also count the
+	-- pings nobody answered within ping_timeout ("unknown"); only the
+	-- stale answers are counted where they arrive (selfping.lib.lua).
+	pings_seen = pings_seen or {};
+	for outcome, key in pairs(ping_outcome_stats) do
+		local before = pings_seen[key] or 0;
+		if stats[key] > before then
+			pings_metric:with_labels(outcome):add(stats[key] - before);
+		end
+		pings_seen[key] = stats[key];
 	end
 end
 
@@ -456,6 +485,7 @@ function module.save()
 		tracker = tracker;
 		ping_salts = ping_salts;
 		refused_seen = refused_seen;
+		pings_seen = pings_seen;
 		counted = counted;
 	};
 end
@@ -498,8 +528,16 @@ local function take_over(saved)
 end
 
 function module.restore(data)
-	restored = true;
 	local saved = data and data.tracker;
+	if saved == nil then
+		-- Not saved by this module: a reload from another module of the
+		-- same name (the community mod_track_muc_joins has no
+		-- module.save(), and Prosody then restores {}). The sessions'
+		-- rooms_joined hold what that module recorded: adopt them, as
+		-- after an unload.
+		return;
+	end
+	restored = true;
 	if saved and not pcall(hooks.bind, saved) then
 		local ok, moved = pcall(take_over, saved);
 		if ok then
@@ -530,6 +568,18 @@ function module.restore(data)
 	end
 	if data and data.counted then
 		counted = data.counted;
+	end
+	if data and data.pings_seen then
+		pings_seen = data.pings_seen;
+	else
+		-- saved by a load that counted the outcomes as the answers came
+		local ok, stats = pcall(tracker.stats, tracker);
+		if ok then
+			pings_seen = {};
+			for _, key in pairs(ping_outcome_stats) do
+				pings_seen[key] = stats[key];
+			end
+		end
 	end
 end
 

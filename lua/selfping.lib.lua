@@ -23,7 +23,9 @@ return function(ctx)
 		local session = full_sessions[ping.jid];
 		local verdict = call("ping_answer_info", session, stanza, ping.jid, stanza, ping.ping_id,
 			info);
-		if verdict then
+		if verdict == "stale" then
+			-- the other outcomes come from the core's counts (the
+			-- module's tick), which include the pings that timed out
 			ctx.metric:with_labels(verdict):add(1);
 		end
 	end
@@ -138,6 +140,21 @@ return function(ctx)
 			return true;
 		end
 	end, 10);
+
+	-- Replies to our disco#info requests that nothing waits for any more
+	-- (they came after ping_timeout, or a reload dropped the request):
+	-- module:send_iq()'s own handlers (priority 1) took the awaited ones
+	-- already. They are ours, not the client's.
+	module:hook("iq/full", function(event)
+		local attr = event.stanza.attr;
+		if attr.type ~= "result" and attr.type ~= "error" then
+			return;
+		end
+		local session = full_sessions[attr.to];
+		if session and session.host == module.host and ctx.our_disco_id(attr.id) then
+			return true;
+		end
+	end, 0.5);
 
 	local function link_lost(domain)
 		if domain then
