@@ -389,11 +389,9 @@ local function get_tracker()
 	return tracker;
 end
 
--- The ping id of one of our iq ids ("<prefix>-<ping id>-<salt>": our
--- self-pings, "mjping", and the disco#info requests they ask for,
--- "mjdisco"), or nil.
-local function our_id(pattern, iq_id)
-	local digits, salt = string.match(iq_id or "", pattern);
+-- The ping id of one of our self-pings' iq ids, or nil.
+local function our_ping_id(iq_id)
+	local digits, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
 	local ping_id = digits and math.tointeger(tonumber(digits));
 	if not ping_id or ping_id < 1 or ping_id > 0xffffffff then
 		return nil; -- not ours (the core's ping ids are 32-bit)
@@ -406,18 +404,9 @@ local function our_id(pattern, iq_id)
 	return nil;
 end
 
-local function our_ping_id(iq_id)
-	return our_id("^mjping%-(%d+)%-(.+)$", iq_id);
-end
-
-local function our_disco_id(iq_id)
-	return our_id("^mjdisco%-(%d+)%-(.+)$", iq_id);
-end
-
 module:require("selfping")({
 	tracker = get_tracker;
 	our_ping_id = our_ping_id;
-	our_disco_id = our_disco_id;
 	call = call;
 	metric = pings_metric;
 	salt = ping_salt;

@@ -110,6 +110,14 @@ return function(ctx)
 		promise:next(replied, failed);
 	end
 
+	-- Whether an iq id has the form of the module's own ids:
+	-- "mjping-<n>-<salt>" (self-pings) or "mjdisco-<n>-<salt>" (their
+	-- disco#info requests), whichever load's salt. A client's own ids do
+	-- not look like these.
+	local function has_our_form(iq_id, prefix)
+		return type(iq_id) == "string" and string.match(iq_id, "^" .. prefix .. "%-%d+%-.") ~= nil;
+	end
+
 	-- Answers to our self-pings (consumed) and pings forwarded to the
 	-- session (answered for it).
 	module:hook("iq/full", function(event)
@@ -134,6 +142,12 @@ return function(ctx)
 			end
 			return true;
 		end
+		if is_answer and has_our_form(attr.id, "mjping") then
+			-- an answer to a ping of a load whose salt this one does not
+			-- know (before an unload and load, or another copy's): ours,
+			-- not the client's, and not an answer to our pings
+			return true;
+		end
 		local ok, forwarded = pcall(tracker.is_forwarded_ping, tracker, session.full_jid, stanza);
 		if ok and forwarded then
 			module:send(st.reply(stanza));
@@ -142,16 +156,16 @@ return function(ctx)
 	end, 10);
 
 	-- Replies to our disco#info requests that nothing waits for any more
-	-- (they came after ping_timeout, or a reload dropped the request):
-	-- module:send_iq()'s own handlers (priority 1) took the awaited ones
-	-- already. They are ours, not the client's.
+	-- (they came after ping_timeout, or the request was a previous
+	-- load's): module:send_iq()'s own handlers (priority 1) took the
+	-- awaited ones already. They are ours, not the client's.
 	module:hook("iq/full", function(event)
 		local attr = event.stanza.attr;
 		if attr.type ~= "result" and attr.type ~= "error" then
 			return;
 		end
 		local session = full_sessions[attr.to];
-		if session and session.host == module.host and ctx.our_disco_id(attr.id) then
+		if session and session.host == module.host and has_our_form(attr.id, "mjdisco") then
 			return true;
 		end
 	end, 0.5);

@@ -1,14 +1,16 @@
 """The module's own iqs must not reach the client. A room's
 disco#info reply that arrives after the module stopped waiting for it
-(ping_timeout) is routed to the session's full JID like any iq, and
-nothing consumes it any more: the client receives an iq result it never
-asked for, id 'mjdisco-...'. (Late answers to the module's self-pings are
-consumed: the same must hold for its disco#info requests.)"""
+(ping_timeout, or the request was sent by an earlier load: a reload, a
+reload from another copy of mucjoins.so, an unload and load) is routed to
+the session's full JID like any iq: the client would receive an iq result
+it never asked for, id 'mjdisco-...'. The same for the answers to an
+earlier load's self-pings."""
 
+import shutil
 import time
 
-from harness import joined, sroom
-from test_self_ping import ask_ping, ping_error
+from harness import install_other_copy, joined, sroom
+from test_self_ping import ask_ping, ping_error, ping_result
 
 PING_TIMEOUT = 2
 PROSODY_OPTIONS = {
@@ -34,4 +36,67 @@ def test_late_disco_info_reply_does_not_reach_the_client(connect, component, roo
                              f"<query xmlns='{NS_DISCO}'><feature var='http://jabber.org/protocol/muc'/>"
                              f"</query></iq>")
     leaked = a.find(lambda s: s.name == "iq" and s.id == disco.id, m)
+    assert not leaked, f"the client received the module's disco#info reply: {leaked}"
+
+
+def _disco_out(a, component, r):
+    ping = ask_ping(component, a, r)
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "service-unavailable", by=r))
+    disco = component.wait(lambda s: s.name == "iq" and s.type == "get" and s.to == r and
+                           s.child("query", NS_DISCO) is not None, mc,
+                           what="the module's disco#info request to the room")
+    return ping, disco
+
+
+def _reply(a, component, r, disco):
+    m = component.deliver(a, f"<iq type='result' from='{r}' to='{disco.frm}' id='{disco.id}'>"
+                             f"<query xmlns='{NS_DISCO}'><feature var='http://jabber.org/protocol/muc'/>"
+                             f"</query></iq>")
+    time.sleep(0.5)
+    return a.find(lambda s: s.name == "iq" and s.id == disco.id, m)
+
+
+def test_reply_after_a_reload_does_not_reach_the_client(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    _, disco = _disco_out(a, component, r)
+    a.reload_module()
+    leaked = _reply(a, component, r, disco)
+    assert not leaked, f"the client received the module's disco#info reply: {leaked}"
+
+
+def test_replies_after_a_reload_from_another_copy_do_not_reach_the_client(
+        server, connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    ping, disco = _disco_out(a, component, r)
+    copy = install_other_copy(server)
+    off = server.log_size()
+    try:
+        a.reload_module()
+        assert "another copy of mucjoins.so's" in server.log_text(off), (
+            "the reload did not load the other copy: the test proves nothing")
+        leaked = _reply(a, component, r, disco)
+        m = component.deliver(a, ping_result(ping))
+        time.sleep(0.5)
+        leaked_ping = a.find(lambda s: s.name == "iq" and s.id == ping.id, m)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        a.reload_module()
+    assert not leaked, f"the client received the module's disco#info reply: {leaked}"
+    assert not leaked_ping, f"the client received the answer to the module's self-ping: {leaked_ping}"
+
+
+def test_reply_after_an_unload_and_load_does_not_reach_the_client(connect, component, room):
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    _, disco = _disco_out(a, component, r)
+    a.unload_module()
+    a.load_module()
+    time.sleep(0.5)
+    leaked = _reply(a, component, r, disco)
     assert not leaked, f"the client received the module's disco#info reply: {leaked}"
