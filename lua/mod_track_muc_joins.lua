@@ -89,7 +89,7 @@ local ping_salt = short_id();
 local ping_salts = { ping_salt }; -- newest first
 local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
-local pings_seen = nil; -- self-ping outcome counters already added to the metric
+local pings_seen = {}; -- self-ping outcome counters already added to the metric
 local reloading = false;
 local restored = false; -- module.restore() ran: a reload, nothing to adopt
 local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
@@ -441,7 +441,6 @@ local function update_metrics()
 	-- Self-ping outcomes from the core's counts, which also count the
 	-- pings nobody answered within ping_timeout ("unknown"); only the
 	-- stale answers are counted where they arrive (selfping.lib.lua).
-	pings_seen = pings_seen or {};
 	for outcome, key in pairs(ping_outcome_stats) do
 		local before = pings_seen[key] or 0;
 		if stats[key] > before then
