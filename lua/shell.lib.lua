@@ -137,32 +137,77 @@ end
 local SECTION = "muc_joins";
 local SECTION_DESC = "MUC rooms tracked by mod_track_muc_joins";
 
+-- Prosody 13: the commands are added once, as items of the global context,
+-- while the module is loaded on at least one host. Added by this host
+-- module they would be host commands, which Prosody 13's mod_admin_shell
+-- only registers with a host_selector argument and runs behind a
+-- dispatcher of its own: stats([host]) has none (its host is optional) and
+-- was ignored ("missing/invalid host_selector"), and list(jid) got
+-- jid_split()'s raw error for a JID that is not a string, before our check.
+-- Both find the host's tracker themselves (trackers). The handlers call
+-- through `shell`, so a reload on one host of several runs the new code.
+local shell = module:shared("/*/track_muc_joins/shell");
+shell.list, shell.stats = list, stats;
+
+local function command_items()
+	return {
+		{
+			section = SECTION;
+			section_desc = SECTION_DESC;
+			name = "list";
+			desc = "Rooms, nicks and states of a user's sessions";
+			args = { { name = "jid", type = "string" } };
+			handler = function(self, jid)
+				return shell.list(self.session.print, jid);
+			end;
+		};
+		{
+			section = SECTION;
+			section_desc = SECTION_DESC;
+			name = "stats";
+			desc = "Totals of the tracker (every host, or one)";
+			args = { { name = "host", type = "string" } };
+			handler = function(self, host)
+				return shell.stats(self.session.print, host);
+			end;
+		};
+	};
+end
+
+-- mod_admin_shell takes the items of global modules present when it loads;
+-- these belong to no global module: when it loads (or reloads) after us,
+-- they are announced to it again.
+local function announce_again(event)
+	if event.module == "admin_shell" and event.host == "*" and shell.items then
+		for _, item in ipairs(shell.items) do
+			prosody.events.fire_event("item-added/shell-command", { source = shell.ctx; item = item });
+		end
+	end
+end
+
+local function add_global_commands()
+	-- a context with items of its own: Prosody removes a module's items on
+	-- that module's host when it unloads (as host items); these live as
+	-- long as any host has the module and go in remove_global_commands()
+	local ctx = module:context("*");
+	rawset(ctx, "items", {});
+	shell.ctx, shell.items = ctx, command_items();
+	for _, item in ipairs(shell.items) do
+		ctx:add_item("shell-command", item);
+	end
+end
+
+local function remove_global_commands()
+	for _, item in ipairs(shell.items or {}) do
+		shell.ctx:remove_item("shell-command", item);
+	end
+	shell.ctx, shell.items = nil, nil;
+end
+
 -- get_tracker(): this host's tracker (replaced on reload). Returns the
 -- function to call on unload.
 return function(get_tracker)
 	trackers[module.host] = get_tracker;
-
-	module:add_item("shell-command", {
-		section = SECTION;
-		section_desc = SECTION_DESC;
-		name = "list";
-		desc = "Rooms, nicks and states of a user's sessions";
-		args = { { name = "jid", type = "string" } };
-		host_selector = "jid";
-		handler = function(self, jid)
-			return list(self.session.print, jid);
-		end;
-	});
-	module:add_item("shell-command", {
-		section = SECTION;
-		section_desc = SECTION_DESC;
-		name = "stats";
-		desc = "Totals of the tracker";
-		args = { { name = "host", type = "string" } };
-		handler = function(self, host)
-			return stats(self.session.print, host);
-		end;
-	});
 
 	-- Prosody 0.12 has no shell-command items: its admin shell reads the
 	-- shared env.
@@ -177,12 +222,21 @@ return function(get_tracker)
 				return stats(self.session.print, host);
 			end;
 		};
+	else
+		module:hook_global("module-loaded", announce_again);
+		module:hook_global("module-reloaded", announce_again);
+		if not shell.items then
+			add_global_commands();
+		end
 	end
 
 	return function()
 		trackers[module.host] = nil;
-		if env and next(trackers) == nil then
-			env.muc_joins = nil;
+		if next(trackers) == nil then
+			if env then
+				env.muc_joins = nil;
+			end
+			remove_global_commands();
 		end
 	end
 end

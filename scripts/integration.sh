@@ -8,6 +8,8 @@
 # Usage: scripts/integration.sh [pytest args]   e.g. -k nick, -x, -v,
 #        or test files/ids (then only those run).
 # MUCJOINS_MODULE_DIR=<dir holding mod_track_muc_joins/> tests another build;
+# MUCJOINS_PROSODY=<path of prosody> another Prosody (its prosodyctl next to it,
+# or MUCJOINS_PROSODYCTL), e.g. /opt/prosody13/bin/prosody;
 # MUCJOINS_IT_KEEP=1 keeps each server's temp dir (config, log);
 # MUCJOINS_IT_LOG_LINES=N lines of Prosody log attached to a failure (300).
 # The last line printed is pytest's own summary; the exit code is pytest's.

@@ -28,8 +28,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from harness import (  # noqa: E402
-    Client, LoopThread, ProsodyServer, ScriptedComponent, check_module_built,
-    module_dir)
+    PROSODY, PROSODYCTL, Client, LoopThread, ProsodyServer, ScriptedComponent,
+    check_module_built, module_dir)
 
 _room_counter = itertools.count(1)
 
@@ -37,7 +37,8 @@ _room_counter = itertools.count(1)
 def pytest_report_header(config):
     d = module_dir() / "mod_track_muc_joins"
     return [f"mucjoins: module under test from {d}",
-            f"mucjoins: module built: {check_module_built() is None}"]
+            f"mucjoins: module built: {check_module_built() is None}",
+            f"mucjoins: Prosody under test: {PROSODY} ({PROSODYCTL})"]
 
 
 @pytest.fixture(scope="session")

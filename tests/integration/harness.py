@@ -61,6 +61,14 @@ LOG_HEADER = re.compile(r"^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d ")
 
 WAIT = float(os.environ.get("MUCJOINS_IT_WAIT", "8"))
 
+# The Prosody under test: Debian's (on PATH) unless MUCJOINS_PROSODY names
+# another one's `prosody` (e.g. /opt/prosody13/bin/prosody); its prosodyctl
+# is the one next to it unless MUCJOINS_PROSODYCTL says otherwise.
+PROSODY = os.environ.get("MUCJOINS_PROSODY", "prosody")
+PROSODYCTL = os.environ.get(
+    "MUCJOINS_PROSODYCTL",
+    str(Path(PROSODY).with_name("prosodyctl")) if os.sep in PROSODY else "prosodyctl")
+
 _ids = itertools.count(1)
 
 
@@ -507,7 +515,7 @@ class ProsodyServer:
 
     def register(self, user, password=PASSWORD, host=None):
         host = host or self.domain
-        r = subprocess.run(["prosodyctl", "--config", str(self.config_path),
+        r = subprocess.run([PROSODYCTL, "--config", str(self.config_path),
                             "register", user, host, password],
                            capture_output=True, text=True, timeout=30)
         acct = self.dir / "data" / host.replace(".", "%2e") / "accounts" / f"{user}.dat"
@@ -537,7 +545,7 @@ class ProsodyServer:
         start_offset = self.log_size()
         self.stdout = open(self.dir / "stdout.log", "ab")
         self.proc = subprocess.Popen(
-            ["prosody", "-F", "--config", str(self.config_path)],
+            [PROSODY, "-F", "--config", str(self.config_path)],
             cwd=str(self.dir), stdin=subprocess.DEVNULL,
             stdout=self.stdout, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent)
@@ -577,7 +585,7 @@ class ProsodyServer:
     def admin(self, command):
         """Run a command in Prosody's admin shell (its own admin_socket);
         returns (exit code: the number of errors, output)."""
-        r = subprocess.run(["prosodyctl", "--config", str(self.config_path), "shell", command],
+        r = subprocess.run([PROSODYCTL, "--config", str(self.config_path), "shell", command],
                            capture_output=True, text=True, timeout=30)
         return r.returncode, r.stdout + r.stderr
 

@@ -387,7 +387,13 @@ def test_outgoing_link_loss_pings_only_its_own_hosts_sessions(connect, server, r
     a2.join(r, "Alice2")
     for host, other in ((A, A2), (A2, A)):
         before = {h: stats(server, h) for h in (A, A2)}
-        rc, out = server.admin(f"s2s:close({host!r}, {MUC_B!r})")
+        # host's one outgoing session to MUC_B, closed from the global env:
+        # Prosody 13's s2s:close(from, to) matches either name against the
+        # session's to_host and closes all four sessions to and from MUC_B
+        # (0.12 matched from_host == from and to_host == to)
+        rc, out = server.admin(f"> local s = prosody.hosts[{host!r}].s2sout[{MUC_B!r}]; "
+                               f"if not s then return 'no session' end; "
+                               f"s:close(); return 'Closed 1 s2s session'")
         assert rc == 0 and "Closed 1 " in out, out
         wait_stat(server, lambda s, b=before[host]["pings_sent"]: s["pings_sent"] > b,
                   START_DELAY + 10, f"{host}'s self-ping after its link closed", host=host)
