@@ -577,6 +577,9 @@ function module.unload()
 	if reloading then
 		return;
 	end
+	-- Prosody keeps an unloaded module's metric families: nothing is
+	-- tracked any more
+	rooms_metric:set(0);
 	module:log("info", "Unloaded: session.rooms_joined tables are left as they are "
 		.. "and no longer updated (a later load adopts them)");
 end

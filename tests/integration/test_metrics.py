@@ -280,3 +280,26 @@ def test_reload_from_another_copy_keeps_counters_monotonic(server, connect, room
     finally:
         shutil.rmtree(copy, ignore_errors=True)
         a.reload_module()
+
+
+def test_unload_sets_the_gauge_to_zero_and_a_load_shows_the_adopted_rooms(connect, room):
+    """After an unload nothing is tracked: the gauge says 0 (Prosody 0.12
+    keeps an unloaded module's metric families, with their last values);
+    a load adopts the sessions' rooms and the gauge shows them again."""
+    a = connect("alice")
+    r = room()
+    idle_gauge()
+    a.join(r, "Alice")
+    wait_scrape(lambda s: s.value("rooms_tracked") == 1, "rooms_tracked 1 after a join")
+    a.unload_module()
+    try:
+        s = scrape()
+        assert s.value("rooms_tracked") == 0, (
+            f"rooms_tracked is {s.value('rooms_tracked'):g} with the module unloaded:\n"
+            + s.ours())
+    finally:
+        a.load_module()
+    wait_scrape(lambda s: s.value("rooms_tracked") == 1,
+                "rooms_tracked 1 once the load adopted the room")
+    a.leave(r, "Alice")
+    wait_scrape(lambda s: s.value("rooms_tracked") == 0, "rooms_tracked 0 after the leave")
