@@ -85,7 +85,16 @@ local tracker = mj.new(config);
 -- its ping, the core checks it is the room's latest (no table of pings to
 -- fill or flush). Salts of earlier loads are kept so that pings sent
 -- before a reload are still recognised.
-local ping_salt = short_id();
+-- Every salt starts with a secret of this Prosody process, kept in the
+-- prosody table across unloads and loads (and taken by another copy of
+-- the module): an answer to any load's iq is recognised as ours by it,
+-- and a client's own iq ids, which do not hold it, never are.
+local id_secret = rawget(prosody, "mucjoins_id_secret");
+if type(id_secret) ~= "string" or #id_secret == 0 then
+	id_secret = short_id() .. short_id();
+	rawset(prosody, "mucjoins_id_secret", id_secret);
+end
+local ping_salt = id_secret .. short_id();
 local ping_salts = { ping_salt }; -- newest first
 local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
@@ -410,6 +419,7 @@ module:require("selfping")({
 	call = call;
 	metric = pings_metric;
 	salt = ping_salt;
+	id_secret = id_secret;
 	ping_timeout = config.ping_timeout;
 });
 module:require("wake")({
@@ -572,7 +582,7 @@ function module.restore(data)
 end
 
 function module.unload()
-	shell_unload();
+	shell_unload(reloading);
 	unwatch_all();
 	if reloading then
 		return;

@@ -13,7 +13,8 @@ local NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 
 -- ctx: tracker() (replaced on reload), our_ping_id(iq_id) (the ping id of
 -- one of our self-pings' iq ids, or nil), call(method, session, stanza,
--- ...), metric (self_pings counter), salt, ping_timeout.
+-- ...), metric (self_pings counter), salt, id_secret (the start of every
+-- load's salt), ping_timeout.
 return function(ctx)
 	local call = ctx.call;
 
@@ -110,12 +111,18 @@ return function(ctx)
 		promise:next(replied, failed);
 	end
 
-	-- Whether an iq id has the form of the module's own ids:
+	-- Whether an iq id is one of the module's own ids:
 	-- "mjping-<n>-<salt>" (self-pings) or "mjdisco-<n>-<salt>" (their
-	-- disco#info requests), whichever load's salt. A client's own ids do
-	-- not look like these.
+	-- disco#info requests), whichever load's salt: every salt starts with
+	-- the process's id_secret. A client may choose ids of the same form;
+	-- without the secret they are not ours.
 	local function has_our_form(iq_id, prefix)
-		return type(iq_id) == "string" and string.match(iq_id, "^" .. prefix .. "%-%d+%-.") ~= nil;
+		if type(iq_id) ~= "string" then
+			return false;
+		end
+		local salt = string.match(iq_id, "^" .. prefix .. "%-%d+%-(.+)$");
+		return salt ~= nil and #salt > #ctx.id_secret
+			and salt:sub(1, #ctx.id_secret) == ctx.id_secret;
 	end
 
 	-- Answers to our self-pings (consumed) and pings forwarded to the

@@ -230,9 +230,13 @@ return function(get_tracker)
 		end
 	end
 
-	return function()
+	-- reloading: a reload of this host follows (module.save() ran): the
+	-- items stay, or Prosody 13's open shell sessions, which took the
+	-- section table when they started, lose the commands (the handlers
+	-- call through `shell`, which the new load fills in).
+	return function(reloading)
 		trackers[module.host] = nil;
-		if next(trackers) == nil then
+		if next(trackers) == nil and not reloading then
 			if env then
 				env.muc_joins = nil;
 			end

@@ -3,9 +3,10 @@ and since when; totals. Commands as the module documents them
 (lua/shell.lib.lua): muc_joins:list(jid), muc_joins:stats([host])."""
 
 import re
+import subprocess
 import time
 
-from harness import Client, HarnessError, joined, sroom, start_join
+from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join
 
 CHURN = 60        # sessions connected and disconnected by the leak test
 CHURN_BUDGET = 90  # seconds it may take
@@ -93,3 +94,16 @@ def test_connects_and_disconnects_leave_no_session(lt, connect, component, serve
         time.sleep(0.5)
     assert s["joins"] >= CHURN * 3 // 4, s
     print(f"{CHURN} sessions in {time.monotonic() - t0:.1f}s: stats {s}")
+
+
+def test_commands_survive_a_reload_in_an_open_shell_session(server):
+    """One admin shell session across a reload of the module: the commands
+    still answer (Prosody 13's shell keeps the section table it started
+    with: the reload must not remove and re-add the commands)."""
+    script = ("muc_joins:stats()\n"
+              "module:reload('track_muc_joins', 'localhost')\n"
+              "muc_joins:stats()\n")
+    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell"],
+                       input=script, capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    assert out.count("rooms shown on 1 host") == 2, out

@@ -9,6 +9,8 @@ earlier load's self-pings."""
 import shutil
 import time
 
+import pytest
+
 from harness import install_other_copy, joined, sroom
 from test_self_ping import ask_ping, ping_error, ping_result
 
@@ -100,3 +102,19 @@ def test_reply_after_an_unload_and_load_does_not_reach_the_client(connect, compo
     time.sleep(0.5)
     leaked = _reply(a, component, r, disco)
     assert not leaked, f"the client received the module's disco#info reply: {leaked}"
+
+
+@pytest.mark.parametrize("iq_id", ["mjping-1-client", "mjdisco-1-client", "plain-1-client"])
+def test_a_clients_own_iq_with_an_id_of_our_form_gets_its_answer(connect, iq_id):
+    """Only the module's own ids are consumed (their salt starts with the
+    process's secret), not a client's that merely look like them."""
+    a = connect("alice")
+    b = connect("bob")
+    mb = b.mark()
+    a.send(f"<iq type='get' to='{b.jid}' id='{iq_id}'><query xmlns='{NS_DISCO}'/></iq>")
+    b.wait(lambda s: s.name == "iq" and s.id == iq_id and s.type == "get", mb,
+           what="alice's iq at bob")
+    ma = a.mark()
+    b.send(f"<iq type='result' to='{a.jid}' id='{iq_id}'><query xmlns='{NS_DISCO}'/></iq>")
+    a.wait(lambda s: s.name == "iq" and s.id == iq_id and s.type == "result", ma, timeout=3,
+           what=f"bob's answer to alice's iq {iq_id}")
