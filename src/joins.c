@@ -528,6 +528,19 @@ static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
             id_key(e->sess->tr, st->id) == a->join_id);
 }
 
+/* Whether a 303's <item nick/> names a nick: present and a non-empty
+ * Resourceprep-valid one. */
+static int usable_303_nick(mj_str m)
+{
+    char pm[MJ_PART_MAX + 1];
+    size_t pmlen;
+
+    return m.ptr != NULL &&
+           mj_prep_part(MJ_PROFILE_RESOURCE, m.ptr, m.len, pm, sizeof pm,
+                        &pmlen) == MJ_OK &&
+           pmlen > 0;
+}
+
 static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
                                 const mj_class *c, mj_outcome *out)
 {
@@ -547,12 +560,7 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
     case MJ_S_EXPECTING:
         if (c->has303) {
             const mj_str m = st->item_nick;
-            char pm[MJ_PART_MAX + 1];
-            size_t pmlen;
-            if (m.ptr == NULL ||
-                mj_prep_part(MJ_PROFILE_RESOURCE, m.ptr, m.len, pm, sizeof pm,
-                             &pmlen) != MJ_OK ||
-                pmlen == 0) {
+            if (!usable_303_nick(m)) {
                 /* a nick change to nowhere: ask the room */
                 *out = state == MJ_S_CHANGING ? MJ_O_UNCHANGED : ask_ping(e);
                 return MJ_OK;
@@ -575,12 +583,8 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
             /* the session is the announced occupant until then (its
              * destroy without 110: got_unavailable_other()) */
             const mj_str m = st->item_nick;
-            char pm[MJ_PART_MAX + 1];
-            size_t pmlen;
-            if (m.ptr != NULL &&
-                mj_prep_part(MJ_PROFILE_RESOURCE, m.ptr, m.len, pm, sizeof pm,
-                             &pmlen) == MJ_OK &&
-                pmlen > 0 && mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
+            if (usable_303_nick(m) &&
+                mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
                 return MJ_ENOMEM;
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
