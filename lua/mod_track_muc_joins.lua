@@ -488,6 +488,14 @@ function module.save()
 	};
 end
 
+-- Every room on these domains (a set) checked as after a lost link: a
+-- self-ping per shown room after ping_start_delay (take-over, adoption).
+local function check_domains(domains)
+	for domain in pairs(domains) do
+		call("link_lost", nil, nil, domain);
+	end
+end
+
 -- A tracker saved by another copy of mucjoins.so (the reload found the
 -- module in another folder: a rock installed into installer_plugin_path,
 -- which Prosody searches first) cannot be bound: this load keeps its own
@@ -519,9 +527,7 @@ local function take_over(saved)
 			end
 		end
 	end
-	for domain in pairs(domains) do
-		call("link_lost", nil, nil, domain);
-	end
+	check_domains(domains);
 	return moved;
 end
 
@@ -536,7 +542,7 @@ function module.restore(data)
 		return;
 	end
 	restored = true;
-	if saved and not pcall(hooks.bind, saved) then
+	if not pcall(hooks.bind, saved) then
 		local ok, moved = pcall(take_over, saved);
 		if ok then
 			module:log("warn", "The tracker of the previous load is another copy of mucjoins.so's "
@@ -549,11 +555,9 @@ function module.restore(data)
 		end
 		return;
 	end
-	if saved then
-		tracker = saved;
-		pcall(tracker.configure, tracker, config);
-	end
-	if data and data.ping_salts then
+	tracker = saved;
+	pcall(tracker.configure, tracker, config);
+	if data.ping_salts then
 		-- ours first, then the saved ones newest first
 		for _, salt in ipairs(data.ping_salts) do
 			if #ping_salts < MAX_PING_SALTS and salt ~= ping_salt then
@@ -561,13 +565,13 @@ function module.restore(data)
 			end
 		end
 	end
-	if data and data.refused_seen then
+	if data.refused_seen then
 		refused_seen = data.refused_seen;
 	end
-	if data and data.counted then
+	if data.counted then
 		counted = data.counted;
 	end
-	if data and data.pings_seen then
+	if data.pings_seen then
 		pings_seen = data.pings_seen;
 	else
 		-- saved by a load that counted the outcomes as the answers came
@@ -633,9 +637,7 @@ local function adopt_leftovers()
 			session.joined_rooms = rooms; -- the other name of the same table
 		end
 	end
-	for domain in pairs(domains) do
-		call("link_lost", nil, nil, domain);
-	end
+	check_domains(domains);
 	if adopted > 0 then
 		module:log("info", "Adopted %d rooms left in rooms_joined by an earlier load; "
 			.. "each is checked by self-ping", adopted);

@@ -149,6 +149,15 @@ local SECTION_DESC = "MUC rooms tracked by mod_track_muc_joins";
 local shell = module:shared("/*/track_muc_joins/shell");
 shell.list, shell.stats = list, stats;
 
+-- The commands' handlers, on both versions (self: the shell session)
+local function list_command(self, jid)
+	return shell.list(self.session.print, jid);
+end
+
+local function stats_command(self, host)
+	return shell.stats(self.session.print, host);
+end
+
 local function command_items()
 	return {
 		{
@@ -157,9 +166,7 @@ local function command_items()
 			name = "list";
 			desc = "Rooms, nicks and states of a user's sessions";
 			args = { { name = "jid", type = "string" } };
-			handler = function(self, jid)
-				return shell.list(self.session.print, jid);
-			end;
+			handler = list_command;
 		};
 		{
 			section = SECTION;
@@ -167,9 +174,7 @@ local function command_items()
 			name = "stats";
 			desc = "Totals of the tracker (every host, or one)";
 			args = { { name = "host", type = "string" } };
-			handler = function(self, host)
-				return shell.stats(self.session.print, host);
-			end;
+			handler = stats_command;
 		};
 	};
 end
@@ -215,12 +220,8 @@ return function(get_tracker)
 	if not features.available:contains("module-ready") then
 		env = module:shared("/*/admin_shell/env");
 		env.muc_joins = {
-			list = function(self, jid)
-				return list(self.session.print, jid);
-			end;
-			stats = function(self, host)
-				return stats(self.session.print, host);
-			end;
+			list = list_command;
+			stats = stats_command;
 		};
 	else
 		module:hook_global("module-loaded", announce_again);
