@@ -1155,15 +1155,16 @@ def self_presence(room_nick, to, codes=("110",), type_=None, id_=None,
 # Scenario steps with the scripted MUC
 
 
-def install_other_copy(server):
-    """Copy the plugin folder under test into the server's
-    installer_plugin_path, which Prosody searches first: the next reload
-    loads that copy, another mucjoins.so (as after `prosodyctl install`
-    of the rock while the module ran from plugin_paths). Returns the
-    copy's folder: remove it and reload to go back."""
+def install_other_copy(server, src=None):
+    """Copy the plugin folder under test (or src, another module's folder
+    of the same name) into the server's installer_plugin_path, which
+    Prosody searches first: the next reload loads that copy, another
+    mucjoins.so (as after `prosodyctl install` of the rock while the module
+    ran from plugin_paths). Returns the copy's folder: remove it and reload
+    to go back."""
     custom = server.dir / "custom_plugins"
     copy = custom / "mod_track_muc_joins"
-    shutil.copytree(module_dir() / "mod_track_muc_joins", copy)
+    shutil.copytree(src or module_dir() / "mod_track_muc_joins", copy)
     # an empty LuaRocks manifest: Prosody looks one up for a module found there
     manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
     manifest.parent.mkdir(parents=True, exist_ok=True)

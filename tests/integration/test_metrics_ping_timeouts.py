@@ -8,24 +8,18 @@ unreachable remote server. The metric must count it too."""
 import re
 import time
 
+import test_metrics
 from harness import joined, sroom
-from test_metrics import HTTP_PORT, http_up, scrape, wait_scrape  # noqa: F401 (fixture)
+from test_metrics import http_up, scrape, wait_scrape  # noqa: F401 (fixture)
 from test_self_ping import ask_ping
 
 PING_TIMEOUT = 2
-PROSODY_OPTIONS = {
-    "statistics": "internal",
-    "statistics_interval": "manual",
-    "modules_enabled": ["roster", "saslauth", "disco", "posix", "admin_shell", "ping",
-                        "http_openmetrics"],
-    "http_ports": [HTTP_PORT],
-    "http_interfaces": ["127.0.0.1"],
-    "https_ports": [],
-    "track_muc_joins_pending_timeout": 4,
-    "track_muc_joins_ping_start_delay": 1,
-    "track_muc_joins_ping_timeout": PING_TIMEOUT,
-    "track_muc_joins_ping_backoff": 600,  # no retry during the test
-}
+PROSODY_OPTIONS = dict(
+    test_metrics.PROSODY_OPTIONS,
+    track_muc_joins_ping_start_delay=1,
+    track_muc_joins_ping_timeout=PING_TIMEOUT,
+    track_muc_joins_ping_backoff=600,  # no retry during the test
+)
 
 
 def core_stats(server):

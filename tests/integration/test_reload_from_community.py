@@ -5,11 +5,11 @@ module recorded in rooms_joined are adopted and kept up to date."""
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from harness import assert_rooms
+from harness import assert_rooms, install_other_copy
 from test_push import _deb  # Debian's prosody-modules .deb, cached under build/cache
+from test_unload_load import wait_rooms
 
 # short self-ping delays: the adopted rooms are checked quickly
 PROSODY_OPTIONS = {
@@ -29,27 +29,6 @@ def community_module_dir():
     return tmp, found[0].parent
 
 
-def install_community(server, src):
-    """The community module in the server's installer_plugin_path, which
-    Prosody searches first: the next reload loads it."""
-    custom = server.dir / "custom_plugins"
-    dest = custom / "mod_track_muc_joins"
-    shutil.copytree(src, dest)
-    manifest = custom / "lib" / "luarocks" / "rocks-5.4" / "manifest"
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text("modules = {}\n")
-    return dest
-
-
-def wait_rooms(client, expected, timeout=10):
-    deadline = time.monotonic() + timeout
-    got = dict(client.rooms())
-    while got != expected and time.monotonic() < deadline:
-        time.sleep(0.2)
-        got = dict(client.rooms())
-    return got
-
-
 def test_reload_from_the_community_module_adopts_its_rooms(server, connect, room):
     """The README's drop-in: the community module (same name) is running,
     its files are replaced by this module's and the operator reloads
@@ -61,7 +40,7 @@ def test_reload_from_the_community_module_adopts_its_rooms(server, connect, room
     tmp, src = community_module_dir()
     a = connect("alice")
     r1, r2 = room(), room()
-    copy = install_community(server, src)
+    copy = install_other_copy(server, src)
     try:
         a.reload_module()  # now the community module runs
         a.join(r1, "Alice")
@@ -74,7 +53,7 @@ def test_reload_from_the_community_module_adopts_its_rooms(server, connect, room
         shutil.rmtree(tmp, ignore_errors=True)
     a.reload_module()  # this module again, replacing the community one
     a.leave(r1, "Alice")
-    got = wait_rooms(a, {r2: "Alice"})
+    got = wait_rooms(a, {r2: "Alice"}, timeout=10)
     assert got == {r2: "Alice"}, (
         f"after replacing the community module by a reload, {r1} was left but "
         f"rooms_joined is {got}: the community module's entries were not adopted")
