@@ -217,7 +217,9 @@ typedef struct mj_event {
     mj_session *session;
     mj_str session_jid; /* the session's full JID as given at creation */
     mj_str room;        /* prepared bare room JID */
-    mj_str nick;        /* current (new) nick; for LEFT the last nick */
+    mj_str nick;        /* current (new) nick; for LEFT the last nick; for
+                           PING_NEEDED the nick pinged (EXPECTING: the one
+                           the 303 announced) */
     mj_str old_nick;    /* NICK_CHANGED: previous; NICK_REWRITTEN: asked */
     mj_reason reason;   /* LEFT, JOIN_FAILED */
     mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition */

@@ -262,8 +262,10 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
          * a join re-sent (below): history, then the subject */
         if (st->has_muc_x &&
             (state == MJ_S_JOINED || state == MJ_S_EXPECTING ||
-             state == MJ_S_CHANGING))
+             state == MJ_S_CHANGING)) {
             e->live = 0;
+            mj_ping_drop(e); /* a join: earlier pings' answers are stale */
+        }
         if (st->has_muc_x && state == MJ_S_JOINED)
             mark_resent(e, st);
         /* about a room the session has state with: an update (or a join
@@ -285,8 +287,12 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         /* Prosody answers an available presence with the MUC <x/> from
          * an occupant (a join re-sent, with or without a new nick) with
          * the join sequence again: history, then the subject */
-        if (st->has_muc_x)
+        if (st->has_muc_x) {
             e->live = 0;
+            /* a join, whatever the nick (a ghost's client rejoining): the
+             * answers to pings sent before it are stale (SPEC 5) */
+            mj_ping_drop(e);
+        }
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
                           e->nick_len)) {

@@ -217,6 +217,12 @@ static void try_send(mj_ping *p, double now, int from_queue)
     mj_entry *e = p->e;
     mj_tracker *tr = e->sess->tr;
     mj_domain *d = e->room->dom;
+    if (!tr->cfg.self_ping) {
+        /* turned off since it was scheduled (mj_tracker_configure): no
+         * retry, nothing from the queue */
+        mj_ping_drop(e);
+        return;
+    }
     switch ((mj_state)e->state) {
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
@@ -710,5 +716,9 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
     mj_entry *e = t.entry;
     if (e == NULL || !e->has_nick)
         return 0;
+    mj_str m = mj_entry_pnick(e); /* EXPECTING pings the announced nick */
+    if (e->state == MJ_S_EXPECTING && m.ptr != NULL &&
+        mj_nick_equal(t.raw_res.ptr, t.raw_res.len, m.ptr, m.len))
+        return 1;
     return mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len);
 }

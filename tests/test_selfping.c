@@ -957,6 +957,119 @@ TEST(raising_the_budget_sends_waiting_pings)
     mj_tracker_free(tr);
 }
 
+/* a join (the MUC <x/>) sent while CHANGING or EXPECTING, or one to
+ * another nick while JOINED, is a join like any other (SPEC 5: "an answer
+ * for a ping older than the session's latest join is ignored"). A ghost's
+ * client rejoins under another nick (its bookmark's, not the one the room
+ * rewrote): the room answers the ping sent before the rejoin with
+ * not-acceptable, then the rejoin with a self-presence. The answer is
+ * stale; taking it ended the entry and the rejoin's self-presence was
+ * refused as forged: the session in the room, rooms_joined without it. */
+TEST(answer_to_a_ping_older_than_a_join_under_another_nick_is_stale)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    uint32_t old = last_ping;
+    mj_stanza j = fx_pres("available", R("Bob"));
+    j.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    fx_take();
+    CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_EVENTS("");
+    CHECK_OUTCOME(fx_self(s, "available", R("Bob")), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Bob");
+    mj_tracker_free(tr);
+}
+
+/* The same for a join sent while EXPECTING (to either nick). */
+TEST(answer_to_a_ping_older_than_a_join_sent_while_expecting_is_stale)
+{
+    const char *to[2] = {R("Ann"), R("Bob")};
+    for (int k = 0; k < 2; k++) {
+        setup();
+        join(s, R("Ann"));
+        mj_stanza st = fx_pres("unavailable", R("Ann"));
+        st.item_nick = S("Bob");
+        fx_codes(&st, 110, 303, 0);
+        fx_in(s, st);
+        CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+        ambiguous();
+        CHECK_INT(npings, 1);
+        uint32_t old = last_ping;
+        mj_stanza j = fx_pres("available", to[k]);
+        j.has_muc_x = 1;
+        fx_out(s, j);
+        fx_take();
+        CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+                  MJ_PING_STALE);
+        CHECK_EVENTS("");
+        fx_self(s, "available", to[k]);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        mj_tracker_free(tr);
+    }
+}
+
+/* in EXPECTING(o, m) the room has said the session is m (303) and o
+ * is free for anyone to take: a self-ping to room/o is forwarded by
+ * Prosody to whichever occupant took o (a stranger gets the user's ping,
+ * and any error it answers, e.g. <forbidden/>, reads "not joined": a false
+ * ghost). The ping goes to the nick the room announced. */
+TEST(ping_while_expecting_goes_to_the_announced_nick)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.item_nick = S("Bob");
+    fx_codes(&st, 110, 303, 0);
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_take();
+    ambiguous(); /* unavailable from room/Ann without 110 */
+    CHECK_INT(npings, 1);
+    CHECK_EVENTS("ping " ROOM " Bob");
+    /* a link loss while EXPECTING: the same */
+    answer(last_ping, "result", NULL, NULL, NULL, 0);
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2);
+    CHECK_EVENTS("ping " ROOM " Bob");
+    mj_tracker_free(tr);
+}
+
+/* the option turned off on a live tracker (a reload with
+ * track_muc_joins_self_ping = false: "changed options apply to the kept
+ * tracker") must stop the pinging: no retry, nothing from the budget's
+ * queue, nothing parked comes back as a ping. */
+TEST(self_ping_turned_off_sends_no_more)
+{
+    setup_cfg(1, 1); /* budget 1: the second room's ping waits in the queue */
+    join(s, R("Ann"));
+    join(s, "other@muc.remote.example/Ann");
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_budget = 1;
+    cfg.self_ping = 0;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    for (int i = 0; i < 40; i++) { /* timeouts, retries, the queue */
+        fx_now += 30;
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(npings, 1);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 0);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
@@ -986,5 +1099,9 @@ int main(void)
     RUN(link_loss_of_an_untracked_domain_leaves_nothing);
     RUN(raising_the_budget_sends_waiting_pings);
     RUN(many_link_losses_cost_linear_time);
+    RUN(answer_to_a_ping_older_than_a_join_under_another_nick_is_stale);
+    RUN(answer_to_a_ping_older_than_a_join_sent_while_expecting_is_stale);
+    RUN(ping_while_expecting_goes_to_the_announced_nick);
+    RUN(self_ping_turned_off_sends_no_more);
     return test_summary("selfping");
 }
