@@ -586,14 +586,17 @@ function module.restore(data)
 end
 
 function module.unload()
-	shell_unload(reloading);
+	-- Prosody keeps an unloaded module's metric families: once no load
+	-- of this module tracks this host's rooms (after an unload, or a
+	-- reload whose next load is another module of the same name), the
+	-- gauge goes to 0
+	shell_unload(reloading, function()
+		rooms_metric:set(0);
+	end);
 	unwatch_all();
 	if reloading then
 		return;
 	end
-	-- Prosody keeps an unloaded module's metric families: nothing is
-	-- tracked any more
-	rooms_metric:set(0);
 	module:log("info", "Unloaded: session.rooms_joined tables are left as they are "
 		.. "and no longer updated (a later load adopts them)");
 end

@@ -8,6 +8,7 @@
 local jid_split = require "util.jid".prepped_split;
 local monotonic = require "util.time".monotonic; -- the core's clock too
 local features = require "core.features";
+local timer = require "util.timer"; -- not module:add_timer: it must run after the unload
 
 -- host -> function returning that host's tracker
 local trackers = module:shared("/*/track_muc_joins/trackers");
@@ -235,13 +236,31 @@ return function(get_tracker)
 	-- items stay, or Prosody 13's open shell sessions, which took the
 	-- section table when they started, lose the commands (the handlers
 	-- call through `shell`, which the new load fills in).
-	return function(reloading)
-		trackers[module.host] = nil;
-		if next(trackers) == nil and not reloading then
+	local host = module.host;
+	local function remove_if_gone(gone)
+		if trackers[host] == nil and gone then
+			gone();
+		end
+		if next(trackers) == nil then
 			if env then
 				env.muc_joins = nil;
 			end
 			remove_global_commands();
 		end
+	end
+
+	-- gone(), if given: called once this host has no load of the module
+	-- any more (at once, or a turn after a reload whose next load is not
+	-- this module's: another module of the same name, or a load that
+	-- failed; this module's next load fills trackers in synchronously).
+	return function(reloading, gone)
+		trackers[host] = nil;
+		if not reloading then
+			remove_if_gone(gone);
+			return;
+		end
+		timer.add_task(0, function()
+			pcall(remove_if_gone, gone);
+		end);
 	end
 end

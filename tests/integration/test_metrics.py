@@ -303,3 +303,30 @@ def test_unload_sets_the_gauge_to_zero_and_a_load_shows_the_adopted_rooms(connec
                 "rooms_tracked 1 once the load adopted the room")
     a.leave(r, "Alice")
     wait_scrape(lambda s: s.value("rooms_tracked") == 0, "rooms_tracked 0 after the leave")
+
+
+def test_reload_to_the_community_module_sets_the_gauge_to_zero(server, connect, room):
+    """A reload whose next load is another module of the same name (the
+    community one) ends this module's tracking as an unload does: the
+    gauge says 0, not the rooms the ended tracker showed."""
+    import shutil
+
+    from harness import install_other_copy
+    from test_reload_from_community import community_module_dir
+    a = connect("alice")
+    r = room()
+    idle_gauge()
+    a.join(r, "Alice")
+    wait_scrape(lambda s: s.value("rooms_tracked") == 1, "rooms_tracked 1 after a join")
+    tmp, src = community_module_dir()
+    copy = install_other_copy(server, src)
+    try:
+        a.reload_module()  # now the community module runs
+        wait_scrape(lambda s: s.value("rooms_tracked") == 0,
+                    "rooms_tracked 0 once the community module replaced this one")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        a.reload_module()
+    a.leave(r, "Alice")
+    idle_gauge()

@@ -60,3 +60,30 @@ def test_reload_from_the_community_module_adopts_its_rooms(server, connect, room
     assert_rooms(a, {r2: "Alice"}, when="after the leave following the reload")
     a.leave(r2, "Alice")
     assert_rooms(a, {}, when="after leaving the other room")
+
+
+def test_reload_to_the_community_module_removes_the_shell_commands(server, connect, room):
+    """The other way round: a reload whose next load is another module of
+    the same name (the community one, found first in the plugin paths)
+    ends this module on the host. Its unload was told it was a reload
+    (module.save() ran) and kept the admin shell commands for its next
+    load; with no such load they must go, not answer for a tracker that
+    no longer exists. Reloading this module brings them back."""
+    a = connect("alice")
+    a.join(room(), "Alice")
+    rc, out = server.admin("muc_joins:stats()")
+    assert rc == 0 and " shown on 1 host" in out, out
+    tmp, src = community_module_dir()
+    copy = install_other_copy(server, src)
+    try:
+        a.reload_module()  # now the community module runs
+        rc, out = server.admin("muc_joins:stats()")
+        assert " shown on " not in out, (
+            "mod_track_muc_joins was replaced by the community module, but its "
+            f"shell command is still registered and answers:\n{out}")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    a.reload_module()  # this module again: the commands are back
+    rc, out = server.admin("muc_joins:stats()")
+    assert rc == 0 and " shown on 1 host" in out, out
