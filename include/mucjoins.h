@@ -435,7 +435,9 @@ MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
 MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
 /* Whether a child's namespace (NULL: none given, so the stanza's own) is
  * the stanza's content namespace, as <body/>, <subject/> and <error/> must
- * be: absent, jabber:client or jabber:server. */
+ * be: absent, jabber:client or jabber:server. No namespace given as such
+ * (an empty string: xmlns='' inside a stanza in a namespace, which
+ * Prosody's parser keeps as xmlns = "") is not. */
 MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
 
 /* What the tracker made of one stanza. */

@@ -478,24 +478,27 @@ void read_id(lua_State *L, int attrs, mj_stanza *st)
  * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
 int lists_self_ping_opt(lua_State *L, int idx)
 {
-    int top = lua_gettop(L), found = 0;
+    int top = lua_gettop(L), found = 0, queried = 0;
     lua_Integer i, j, n = 0, m = 0;
     struct child c, f;
     int tags;
 
-    /* two nested loops over children (the list, LOOP_SLACK, 4 of a turn
-     * each): more than a C function's LUA_MINSTACK */
-    if (!lua_checkstack(L, 2 * (1 + LOOP_SLACK + 4)))
+    /* two nested loops over children (the list, LOOP_SLACK, 5 of a turn
+     * each: the child, its name, attrs and xmlns, a feature's var): more
+     * than a C function's LUA_MINSTACK */
+    if (!lua_checkstack(L, 2 * (1 + LOOP_SLACK + 5)))
         return 0;
     tags = push_tags(L, idx, &n);
 
-    for (i = 1; tags != 0 && i <= n && !found; i++) {
+    /* the first disco#info <query/> only, as the replay tool reads it */
+    for (i = 1; tags != 0 && i <= n && !found && !queried; i++) {
         loop_turn(L, tags);
         if (!child_at(L, tags, i, &c))
             continue;
         child_ns(L, &c);
         if (LIT_EQ(c.name, c.name_len, "query") &&
             NS_CLASS(&c, NS_DISCO) == 1) {
+            queried = 1;
             int ftags = push_tags(L, c.el, &m);
             for (j = 1; ftags != 0 && j <= m && !found; j++) {
                 size_t len = 0;
@@ -503,10 +506,15 @@ int lists_self_ping_opt(lua_State *L, int idx)
                 loop_turn(L, ftags);
                 if (!child_at(L, ftags, j, &f))
                     continue;
-                f.attrs = push_attrs(L, f.el);
+                if (!LIT_EQ(f.name, f.name_len, "feature"))
+                    continue;
+                /* in the query's namespace: none given (inherited) or
+                 * disco#info, as the replay tool reads it */
+                child_ns(L, &f);
+                if (NS_CLASS(&f, NS_DISCO) == 2)
+                    continue;
                 var = push_str(L, f.attrs, UV_VAR, &len);
-                found = LIT_EQ(f.name, f.name_len, "feature") &&
-                        LIT_EQ(var, len, NS_SELF_PING_OPT);
+                found = LIT_EQ(var, len, NS_SELF_PING_OPT);
                 lua_settop(L, ftags);
             }
         }

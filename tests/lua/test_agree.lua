@@ -1,34 +1,145 @@
 -- The Lua binding and the replay tool read the same stanzas alike: every
--- <out>/<in> stanza of a trace is fed to the binding (parsed by Prosody's
--- util.xml into util.stanza tables) and to build/mucjoins-replay, and the
--- outcomes and events (type, room, nick, reason) must be the same, in the
--- same order. Both build their views with the library's extraction rules
+-- <out>/<in> stanza of a trace is fed to the binding and to
+-- build/mucjoins-replay, and the outcomes, the message classes and the
+-- events (type, room, nicks, reason, condition, text,
+-- alternative venue) must be the same, in the same order.
+-- Both build their views with the library's extraction rules
 -- (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_content_ns).
+-- The binding gets what Prosody builds of the text: the trace is read by
+-- Prosody's stream parser (util.xmppstream), <trace> standing for the
+-- stream, whose default namespace is the trace's (none: a stanza in no
+-- namespace is what a stanza in the stream's jabber:client is to
+-- Prosody). So an element in another namespace than its parent's, and
+-- every element below one, carries attr.xmlns (xmlns='' as ""), as on a
+-- real stream; util.xml, which puts attr.xmlns on every element in a
+-- namespace and none on one in no namespace, would not tell <body
+-- xmlns=''/> from <body/>.
 -- Run from the repository root:
 --   lua5.4 tests/lua/test_agree.lua build/plugins/mod_track_muc_joins/mucjoins.so \
 --          build/mucjoins-replay tests/agree/stanzas.xml examples/*.xml
 local so_path, replay = arg[1], arg[2]
 package.path = "/usr/lib/prosody/?.lua;" .. package.path
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
-local xml = require "util.xml"
+local xmppstream = require "util.xmppstream"
 local st = require "util.stanza"
 local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
 
-local function event_line(ty, room, nick, reason)
-	return string.format("* %s %s %s %s", ty, room or "-", nick or "-", reason or "-")
+-- The children of <trace> (<in>, <out>, <tick>...), as Prosody's stream
+-- parser builds stanzas of a stream opened by <trace>.
+local function parse_trace(text)
+	local steps, err = {}, nil
+	local session = { notopen = true }
+	local stream = xmppstream.new(session, {
+		stream_ns = "", stream_tag = "trace", default_ns = "",
+		streamopened = function(s) s.notopen = nil end,
+		handlestanza = function(_, step) steps[#steps + 1] = step end,
+		error = function(_, e, detail) err = err or (tostring(e) .. " " .. tostring(detail)) end,
+	})
+	local ok, perr = stream:feed(text)
+	assert(ok and not err, "trace not parsed: " .. tostring(perr or err))
+	return steps
+end
+-- A value as the replay tool prints it (buf_value(): bare when plain
+-- printable text, else quoted with C-like escapes; enough for ASCII and
+-- printable UTF-8).
+local function shown(v)
+	if v == nil then
+		return "-"
+	end
+	v = tostring(v)
+	if v ~= "" and not v:find("[%c \"\\\127]") then
+		return v
+	end
+	local esc = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+	return '"' .. v:gsub('[%c"\\\127]', function(c)
+		return esc[c] or string.format("\\x%02x", c:byte())
+	end) .. '"'
+end
+
+-- The value of " key=" in a replay event line, as printed (bare or quoted).
+local function field(rest, key)
+	local i = rest:find(" " .. key .. "=", 1, true)
+	if not i then
+		return "-"
+	end
+	i = i + #key + 2
+	if rest:sub(i, i) ~= '"' then
+		return rest:match("^%S+", i)
+	end
+	local j = i + 1
+	while j <= #rest do
+		local c = rest:sub(j, j)
+		if c == "\\" then
+			j = j + 2
+		elseif c == '"' then
+			return rest:sub(i, j)
+		else
+			j = j + 1
+		end
+	end
+	return rest:sub(i)
+end
+
+local FIELDS = { "room", "nick", "old_nick", "from_nick", "reason", "condition", "text", "alt_venue" }
+
+-- The event's fields compared, in one line.
+local function event_line(ty, get)
+	local parts = { "*", ty }
+	for _, k in ipairs(FIELDS) do
+		parts[#parts + 1] = k .. "=" .. get(k)
+	end
+	return table.concat(parts, " ")
+end
+
+-- The ping id in an iq id "<prefix><n>" or "<prefix><n>-<salt>" (the
+-- replay tool's ids); 0 if the id is not one.
+local function id_number(id, prefix)
+	if type(id) ~= "string" or id:sub(1, #prefix) ~= prefix then
+		return 0
+	end
+	local digits = id:sub(#prefix + 1):match("^(%d+)$") or id:sub(#prefix + 1):match("^(%d+)%-")
+	return digits and #digits < 10 and tonumber(digits) or 0
+end
+
+-- A received iq as the module's self-ping code takes it (selfping.lib.lua,
+-- the replay tool's do_ping_iq()): the outcome's line, or nil when it is
+-- none of the module's and goes to t:incoming().
+local function iq_by_binding(t, held, jid, stanza, optimized)
+	local ty, id = stanza.attr.type, stanza.attr.id
+	local answer = ty == "result" or ty == "error"
+	local disco_id, ping_id = id_number(id, "mjdisco-"), id_number(id, "mjping-")
+	if disco_id ~= 0 and answer then
+		local key = jid .. "\0" .. disco_id
+		local ans = held[key]
+		if not ans then
+			return "disco-answer-for-no-held-ping-answer"
+		end
+		held[key] = nil
+		local verdict, events = t:ping_answer_info(jid, ans, disco_id, stanza)
+		return "ping-answer " .. tostring(verdict), events
+	elseif ping_id ~= 0 and answer and optimized == nil and t:ping_needs_features(jid, stanza, ping_id) then
+		held[jid .. "\0" .. ping_id] = stanza
+		return "ping-answer held"
+	elseif ping_id ~= 0 and answer then
+		local verdict, events = t:ping_answer(jid, stanza, ping_id, optimized)
+		return "ping-answer " .. tostring(verdict), events
+	elseif t:is_forwarded_ping(jid, stanza) then
+		return "forwarded-ping"
+	end
 end
 
 -- What the binding makes of a trace: one line per stanza, one per event.
 local function by_binding(file)
 	local f = assert(io.open(file))
-	-- util.xml reads XMPP: no declaration, no comments
-	local text = f:read("a"):gsub("^<%?xml.-%?>", ""):gsub("<!%-%-.-%-%->", "")
-	local doc = assert(xml.parse(text))
+	-- a stream has no comments
+	local text = f:read("a"):gsub("<!%-%-.-%-%->", "")
+	local steps = parse_trace(text)
 	f:close()
 	local t = mj.new({})
 	local out = {}
 	local opened = {}
-	for step in doc:childtags() do
+	local held = {}
+	for _, step in ipairs(steps) do
 		local stanza = step.tags[1]
 		if (step.name == "out" or step.name == "in") and stanza then
 			local jid = step.attr.session
@@ -38,11 +149,27 @@ local function by_binding(file)
 				opened[jid] = true
 				t:outgoing(jid, st.presence({ to = "nobody@nowhere.example/x" }))
 			end
-			local oc, events = t[step.name == "out" and "outgoing" or "incoming"](t, jid, stanza)
-			out[#out + 1] = step.name .. " " .. tostring(oc)
+			local class, oc, events
+			local optimized = ({ yes = true, no = false })[step.attr.optimized]
+			if step.name == "in" and stanza.name == "iq" then
+				-- what the module does with an iq before the client sees
+				-- it, as the replay tool does it (answers to its pings, the
+				-- rooms' disco#info replies, pings the room forwards)
+				oc, events = iq_by_binding(t, held, jid, stanza, optimized)
+			end
+			if not oc then
+				if step.name == "in" and stanza.name == "message" then
+					-- the replay tool judges a received message first
+					class = t:message(jid, stanza)
+				end
+				oc, events = t[step.name == "out" and "outgoing" or "incoming"](t, jid, stanza)
+			end
+			out[#out + 1] = step.name .. " " .. tostring(oc) .. (class and " class=" .. class or "")
 			for _, ev in ipairs(events or {}) do
 				if ev.type ~= "log" then
-					out[#out + 1] = event_line(ev.type, ev.room, ev.nick, ev.reason)
+					out[#out + 1] = event_line(ev.type, function(k)
+						return shown(ev[k])
+					end)
 				end
 			end
 		elseif step.name ~= "out" and step.name ~= "in" then
@@ -58,13 +185,26 @@ local function by_replay(file)
 	local out = {}
 	for line in p:lines() do
 		local dir, oc = line:match("^%s*%d+ (%a+)%s.*=> (%S+)$")
+		if not oc then
+			-- the module's iq: "ping-answer joined (settled by disco#info)",
+			-- "ping-answer held: asks...", "forwarded-ping (answered...)"
+			local rest
+			dir, rest = line:match("^%s*%d+ (in)%s.* => (.*)$")
+			oc = rest and (rest:match("^(ping%-answer held):") or rest:match("^(ping%-answer %S+)")
+				or rest:match("^(forwarded%-ping) ") or rest:gsub(" ", "-"))
+		end
 		if dir == "out" or dir == "in" then
-			out[#out + 1] = dir .. " " .. oc
+			local class = line:match(" class=(%S+)")
+			out[#out + 1] = dir .. " " .. oc .. (class and " class=" .. class or "")
 		else
 			local ty, rest = line:match("^%s+%* (%S+)(.*)$")
 			if ty and ty ~= "log" then
-				out[#out + 1] = event_line(ty, rest:match(" room=(%S+)"), rest:match(" nick=(%S+)"),
-					rest:match(" reason=(%S+)"))
+				-- old_nick is printed "asked" for nick-rewritten
+				local names = { old_nick = ty == "nick-rewritten" and "asked" or "old-nick",
+					from_nick = "from-nick", alt_venue = "alt-venue" }
+				out[#out + 1] = event_line(ty, function(k)
+					return field(rest, names[k] or k)
+				end)
 			end
 		end
 	end

@@ -40,11 +40,18 @@ static mj_str str_of(const char *s)
     return r;
 }
 
-/* A stanza-level element (<body/>, <subject/>, <error/>): the library's
- * rule (mj_stanza_content_ns()). */
-static int node_in_client_ns(const struct node *n)
+/* A stanza-level element (<body/>, <subject/>, <error/>) c of the stanza
+ * n: the library's rule (mj_stanza_content_ns()). A child in the stanza's
+ * own namespace is one whose namespace was not given (NULL), as in a
+ * util.stanza table, where a child carries xmlns only when its namespace
+ * is not its parent's; any other namespace is passed as it is, none
+ * included (<body xmlns=''/> in a <message xmlns='jabber:client'/> is in
+ * no namespace, which Prosody's parser gives as xmlns = "": not a body). */
+static int node_in_client_ns(const struct node *n, const struct node *c)
 {
-    return mj_stanza_content_ns(n->ns_len ? n->name : NULL, n->ns_len);
+    if (c->ns_len == n->ns_len && memcmp(c->name, n->name, n->ns_len) == 0)
+        return mj_stanza_content_ns(NULL, 0);
+    return mj_stanza_content_ns(c->ns_len ? c->name : "", c->ns_len);
 }
 
 static mj_str node_text(const struct node *n)
@@ -64,12 +71,14 @@ static void fill_message(const struct node *n, mj_stanza *st)
     for (c = n->first; c != NULL; c = c->next) {
         const char *v;
 
-        if (node_in_client_ns(c) && strcmp(c->local, "body") == 0) {
+        if (node_in_client_ns(n, c) && strcmp(c->local, "body") == 0) {
             if (st->body.ptr == NULL)
                 st->body = node_text(c);
-        } else if (node_in_client_ns(c) && strcmp(c->local, "subject") == 0) {
+        } else if (node_in_client_ns(n, c) &&
+                   strcmp(c->local, "subject") == 0) {
             st->has_subject = 1;
-        } else if (node_in_client_ns(c) && strcmp(c->local, "thread") == 0) {
+        } else if (node_in_client_ns(n, c) &&
+                   strcmp(c->local, "thread") == 0) {
             st->has_thread = 1;
         } else if (node_is(c, NS_DELAY, "delay") ||
                    node_is(c, NS_X_DELAY, "x")) {
@@ -133,7 +142,7 @@ void view_fill(const struct node *n, mj_stanza *st)
 
     if (st->type == MJ_T_ERROR) {
         for (e = n->first; e != NULL; e = e->next)
-            if (strcmp(e->local, "error") == 0 && node_in_client_ns(e))
+            if (strcmp(e->local, "error") == 0 && node_in_client_ns(n, e))
                 break;
         if (e != NULL) {
             st->error_type = str_of(node_attr(e, "type"));
