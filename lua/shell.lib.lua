@@ -260,7 +260,10 @@ return function(get_tracker)
 			return;
 		end
 		timer.add_task(0, function()
-			pcall(remove_if_gone, gone);
+			local ok, err = pcall(remove_if_gone, gone);
+			if not ok then
+				module:log("error", "removing the shell commands after a reload failed: %s", err);
+			end
 		end);
 	end
 end

@@ -264,7 +264,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             (state == MJ_S_JOINED || state == MJ_S_EXPECTING ||
              state == MJ_S_CHANGING)) {
             e->live = 0;
-            mj_ping_drop(e); /* a join: earlier pings' answers are stale */
+            mj_ping_restale(e); /* a join: earlier pings' answers are stale */
         }
         if (st->has_muc_x && state == MJ_S_JOINED)
             mark_resent(e, st);
@@ -290,8 +290,9 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         if (st->has_muc_x) {
             e->live = 0;
             /* a join, whatever the nick (a ghost's client rejoining): the
-             * answers to pings sent before it are stale (SPEC 5) */
-            mj_ping_drop(e);
+             * answers to pings sent before it are stale (SPEC 5); the
+             * check goes on, as the room may never answer this join */
+            mj_ping_restale(e);
         }
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,

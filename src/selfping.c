@@ -209,6 +209,21 @@ void mj_ping_drop(mj_entry *e)
     mj_entry_aux_trim(e);
 }
 
+void mj_ping_restale(mj_entry *e)
+{
+    mj_ping *p = mj_entry_ping(e);
+    if (p == NULL || p->id == 0)
+        return; /* nothing out: what is scheduled, queued or parked stays */
+    mj_tracker *tr = e->sess->tr;
+    ping_detach(tr, p);
+    ping_settle(tr, p); /* its id is gone: its answer is stale */
+    /* nothing has answered the question yet: ask again after
+     * ping_backoff, as after an unknown answer (one ping per backoff
+     * however many joins the client sends; parked while CHANGING) */
+    p->due = mj_now(tr) + tr->cfg.ping_backoff;
+    heap_push(tr, p);
+}
+
 /* Send now if the state and the domain's budget allow; else it waits in
  * the domain's queue (behind the pings already there, unless it is the
  * queue's own head: from_queue) or is parked. p is detached. */

@@ -8,6 +8,10 @@
 void mj_ping_request(mj_entry *e);
 /* Forget e's ping work (rejoin, entry freed). */
 void mj_ping_drop(mj_entry *e);
+/* A join that changes no state for good (JOINED to another nick, CHANGING,
+ * EXPECTING): the answer to the ping out, if any, is stale; the check goes
+ * on with a new ping (the join may never be answered). */
+void mj_ping_restale(mj_entry *e);
 /* Due link checks, ping timeouts and scheduled pings: the work is what
  * is due (a heap and per-domain queues), not what is tracked. */
 void mj_pings_tick(struct mj_tracker *tr, double now);

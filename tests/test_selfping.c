@@ -1070,6 +1070,87 @@ TEST(self_ping_turned_off_sends_no_more)
     mj_tracker_free(tr);
 }
 
+/* a join the room never answers must not end the ghost check */
+TEST(unanswered_join_while_joined_to_another_nick_keeps_the_ghost_check)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    fx_now += 61; /* our own timeout: unknown, a retry is due in 30 s */
+    mj_tracker_tick(tr);
+    /* the client rejoins under another nick; the room never answers */
+    mj_stanza j = fx_pres("available", R("Bob"));
+    j.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    for (int i = 0; i < 20; i++) {
+        fx_now += 30;
+        mj_tracker_tick(tr);
+    }
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    /* nothing ever confirmed the session is in: the check goes on */
+    CHECK(npings >= 2);
+    mj_tracker_free(tr);
+}
+
+TEST(unanswered_join_while_expecting_keeps_the_ghost_check)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.item_nick = S("Bob");
+    fx_codes(&st, 110, 303, 0);
+    fx_in(s, st);
+    ambiguous();
+    CHECK_INT(npings, 1);
+    fx_now += 61; /* unknown: retry later */
+    mj_tracker_tick(tr);
+    mj_stanza j = fx_pres("available", R("Ann"));
+    j.has_muc_x = 1;
+    fx_out(s, j);
+    for (int i = 0; i < 20; i++) {
+        fx_now += 30;
+        mj_tracker_tick(tr);
+    }
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(npings >= 2);
+    mj_tracker_free(tr);
+}
+
+/* the same with the ping still out when the join is sent (the
+ * room answers neither): its answer is stale, the check is not over */
+TEST(unanswered_join_with_the_ping_out_keeps_the_ghost_check)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    uint32_t old = last_ping;
+    mj_stanza j = fx_pres("available", R("Bob"));
+    j.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_outstanding, 0); /* the budget is free again */
+    for (int i = 0; i < 20; i++) {
+        fx_now += 30;
+        mj_tracker_tick(tr);
+    }
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(npings >= 2);
+    /* the old ping's late answer is still stale */
+    CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
+              MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
@@ -1103,5 +1184,8 @@ int main(void)
     RUN(answer_to_a_ping_older_than_a_join_sent_while_expecting_is_stale);
     RUN(ping_while_expecting_goes_to_the_announced_nick);
     RUN(self_ping_turned_off_sends_no_more);
+    RUN(unanswered_join_while_joined_to_another_nick_keeps_the_ghost_check);
+    RUN(unanswered_join_while_expecting_keeps_the_ghost_check);
+    RUN(unanswered_join_with_the_ping_out_keeps_the_ghost_check);
     return test_summary("selfping");
 }
