@@ -9,6 +9,7 @@
 #include "jid.h"
 #include "joins.h"
 #include "messages.h"
+#include "owed.h"
 #include "selfping.h"
 #include "store.h"
 #include "target.h"
@@ -159,6 +160,25 @@ static void wait_for_join(mj_entry *e, uint64_t join_id)
     mj_entry_aux_of(e)->join_id = join_id;
 }
 
+/* A first join to a room from a session bound under the full JID of one
+ * closed while that room owed it answers (a resource conflict, a client
+ * reconnecting at once): the room answers the closed session's stanzas
+ * first, in order, and those answers must not be taken for this join's.
+ * The entry starts as a join after a leave does: the confirmations owed,
+ * and the id of the stanza whose answer is owed (answers_join()). */
+static void take_owed(mj_session *s, mj_entry *e)
+{
+    mj_tracker *tr = s->tr;
+    mj_owed_what w;
+    if (!mj_owed_take(tr, &tr->owed, &tr->key, s->pjid, s->pjid_len,
+                      e->room->s, e->room->len, mj_now(tr), &w))
+        return;
+    e->owed = w.owed > 3 ? 3 : w.owed;
+    mj_entry_aux_of(e)->prev_join_id = w.prev_id;
+    if (w.reflects && e->room->dom != NULL)
+        e->room->dom->reflects_id = 1; /* learnt before the session went */
+}
+
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
                      const mj_stanza *st, mj_outcome *out)
 {
@@ -202,6 +222,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         a->prev_join_id = 0;
     }
     e->held_back = 0;
+    if (fresh)
+        take_owed(s, e);
     wait_for_join(e, id_key(tr, st->id));
     *out = MJ_O_CHANGED;
     return MJ_OK;

@@ -10,6 +10,7 @@
 #include "env.h"
 #include "hash.h"
 #include "jid.h"
+#include "owed.h"
 #include "store.h"
 
 /* ---- interned rooms -------------------------------------------------- */
@@ -732,16 +733,53 @@ void mj_session_free(mj_session *s)
     mj_free(tr, s, sizeof *s);
 }
 
+/* What the room still owes the session's JID as the session goes
+ * (owed.h): the answer to a join, a nick change or a join sent again,
+ * and the confirmation of the unavailable Prosody's mod_presence sends
+ * for a closed session (a cancelled join's leave was sent already: its
+ * confirmations are counted in owed). A settled or leaving entry owes
+ * nothing a join could take for its answer: a PENDING entry already lets
+ * a plain unavailable self-presence pass (joins.c). */
+static void remember_owed(mj_session *s, const mj_entry *e, double until)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    mj_owed_what w = {1, 0, e->room->dom != NULL && e->room->dom->reflects_id};
+    switch ((mj_state)e->state) {
+    case MJ_S_PENDING:
+        w.owed = e->owed + (e->cancelled ? 0u : 1u);
+        w.prev_id = a != NULL ? a->join_id : 0;
+        break;
+    case MJ_S_CHANGING:
+    case MJ_S_EXPECTING:
+        break;
+    case MJ_S_JOINED:
+        if (!e->resent)
+            return;
+        w.prev_id = a != NULL ? a->join_id : 0;
+        break;
+    default:
+        return;
+    }
+    if (w.prev_id == MJ_JOIN_ID_UNKNOWN)
+        w.prev_id = 0;
+    mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, s->pjid, s->pjid_len,
+                e->room->s, e->room->len, &w, until);
+}
+
 void mj_session_close(mj_session *s)
 {
     if (s == NULL)
         return;
     mj_tracker *tr = s->tr;
+    double until = mj_now(tr) + tr->cfg.pending_timeout;
     for (size_t i = 0; i < s->rooms.cap; i++) {
         mj_entry *e = s->rooms.slots[i];
-        if (e != NULL && e->state != MJ_S_PENDING && e->state != MJ_S_NONE)
+        if (e == NULL)
+            continue;
+        if (e->state != MJ_S_PENDING && e->state != MJ_S_NONE)
             mj_emit(e, MJ_EV_LEFT, MJ_R_SESSION_CLOSED, mj_str_none(),
                     mj_str_none(), mj_str_none(), mj_str_none());
+        remember_owed(s, e, until);
     }
     size_t i = mj_table_find(&tr->sessions, s->hash, same_item, s);
     if (i != (size_t)-1)

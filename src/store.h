@@ -13,6 +13,7 @@
 #include "env.h"
 #include "hash.h"
 #include "mentions_impl.h"
+#include "owed.h"
 
 typedef struct mj_ping mj_ping;
 
@@ -250,7 +251,8 @@ struct mj_tracker {
     mj_body_cache body; /* the last body normalised for mentions */
     mj_store_hooks hooks;
     size_t bytes;
-    size_t n_resent; /* entries with resent set, every session's */
+    size_t n_resent;  /* entries with resent set, every session's */
+    mj_owed_set owed; /* what rooms owe closed sessions' JIDs (owed.h) */
     mj_stats st;
 };
 

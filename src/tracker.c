@@ -11,6 +11,7 @@
 #include "jid.h"
 #include "joins.h"
 #include "mentions_impl.h"
+#include "owed.h"
 #include "selfping.h"
 #include "store.h"
 
@@ -162,6 +163,7 @@ void mj_tracker_free(mj_tracker *tr)
         if (tr->sessions.slots[i] != NULL)
             mj_session_free(tr->sessions.slots[i]);
     mj_table_free(tr, &tr->sessions);
+    mj_owed_free(tr, &tr->owed);
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
     mj_body_cache_free(tr, &tr->body);
@@ -316,6 +318,7 @@ void mj_tracker_tick(mj_tracker *tr)
     double now = mj_now(tr);
     while (tr->thead != NULL && tr->thead->deadline <= now)
         mj_joins_timeout(tr->thead->e);
+    mj_owed_expire(tr, &tr->owed, now);
     mj_pings_tick(tr, now);
 }
 

@@ -1,0 +1,153 @@
+/* What rooms still owe a closed session's full JID (owed.h). */
+#include <string.h>
+
+#include "owed.h"
+
+struct mj_owed {
+    uint64_t hash;
+    mj_owed *prev, *next; /* the set's list, oldest first */
+    double until;
+    mj_owed_what what;
+    uint32_t jlen, rlen;
+    char s[]; /* the JID's jlen bytes, then the room's rlen */
+};
+
+struct pair {
+    const char *jid, *room;
+    size_t jlen, rlen;
+};
+
+static uint64_t pair_hash(const mj_hkey *key, const struct pair *p)
+{
+    /* two keyed hashes, mixed: the pair is never copied for a lookup */
+    return mj_siphash(key, p->jid, p->jlen) * 0x9E3779B97F4A7C15u ^
+           mj_siphash(key, p->room, p->rlen);
+}
+
+static uint64_t owed_hash(const void *item)
+{
+    return ((const mj_owed *)item)->hash;
+}
+
+static int same_pair(const void *item, const void *key)
+{
+    const mj_owed *o = item;
+    const struct pair *p = key;
+    return o->jlen == p->jlen && o->rlen == p->rlen &&
+           memcmp(o->s, p->jid, p->jlen) == 0 &&
+           memcmp(o->s + o->jlen, p->room, p->rlen) == 0;
+}
+
+static int same_item(const void *item, const void *key)
+{
+    return item == key;
+}
+
+static void unlink_owed(mj_owed_set *set, mj_owed *o)
+{
+    if (o->prev != NULL)
+        o->prev->next = o->next;
+    else
+        set->head = o->next;
+    if (o->next != NULL)
+        o->next->prev = o->prev;
+    else
+        set->tail = o->prev;
+}
+
+/* Remove o (found in the table at idx, or looked up when idx is -1) and
+ * free it. */
+static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
+                 size_t idx)
+{
+    if (idx == (size_t)-1)
+        idx = mj_table_find(&set->table, o->hash, same_item, o);
+    if (idx != (size_t)-1)
+        mj_table_remove_at(&set->table, idx, owed_hash);
+    unlink_owed(set, o);
+    mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
+}
+
+/* After removals: an empty set holds no memory, a sparse one shrinks. */
+static void shrink(struct mj_tracker *tr, mj_owed_set *set)
+{
+    if (set->table.count == 0)
+        mj_table_free(tr, &set->table);
+    else
+        mj_table_trim(tr, &set->table, owed_hash);
+}
+
+void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
+                 const char *jid, size_t jlen, const char *room, size_t rlen,
+                 const mj_owed_what *what, double until)
+{
+    struct pair p = {jid, room, jlen, rlen};
+    uint64_t h = pair_hash(key, &p);
+    size_t idx = mj_table_find(&set->table, h, same_pair, &p);
+    if (idx != (size_t)-1)
+        drop(tr, set, set->table.slots[idx], idx);
+    if (set->table.count >= MJ_OWED_MAX)
+        drop(tr, set, set->head, (size_t)-1);
+    if (mj_table_reserve(tr, &set->table, owed_hash) != MJ_OK)
+        return;
+    mj_owed *o = mj_alloc(tr, sizeof *o + jlen + rlen);
+    if (o == NULL)
+        return;
+    o->hash = h;
+    o->until = until;
+    o->what = *what;
+    o->jlen = (uint32_t)jlen;
+    o->rlen = (uint32_t)rlen;
+    memcpy(o->s, jid, jlen);
+    memcpy(o->s + jlen, room, rlen);
+    o->next = NULL;
+    o->prev = set->tail;
+    if (set->tail != NULL)
+        set->tail->next = o;
+    else
+        set->head = o;
+    set->tail = o;
+    mj_table_insert(&set->table, h, o);
+}
+
+int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
+                 const char *jid, size_t jlen, const char *room, size_t rlen,
+                 double now, mj_owed_what *what)
+{
+    if (set->table.count == 0)
+        return 0;
+    struct pair p = {jid, room, jlen, rlen};
+    size_t idx = mj_table_find(&set->table, pair_hash(key, &p), same_pair, &p);
+    if (idx == (size_t)-1)
+        return 0;
+    mj_owed *o = set->table.slots[idx];
+    int live = o->until > now;
+    *what = o->what;
+    drop(tr, set, o, idx);
+    shrink(tr, set);
+    return live;
+}
+
+void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now)
+{
+    int dropped = 0;
+    /* oldest first; a record made with a shorter pending_timeout than
+     * the one before it waits behind it (mj_owed_take() checks until) */
+    while (set->head != NULL && set->head->until <= now) {
+        drop(tr, set, set->head, (size_t)-1);
+        dropped = 1;
+    }
+    if (dropped)
+        shrink(tr, set);
+}
+
+void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set)
+{
+    while (set->head != NULL) {
+        mj_owed *o = set->head;
+        set->head = o->next;
+        mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
+    }
+    set->tail = NULL;
+    mj_table_free(tr, &set->table);
+}

@@ -1,0 +1,59 @@
+/* What rooms still owe a closed session's full JID (owed.c), on env.h
+ * and hash.h: a session closed while a room had not answered a stanza it
+ * sent (a join, a nick change, a join sent again) leaves a record keyed
+ * by its prepared full JID and the room, so that a session bound next
+ * under the same JID (a resource conflict, a fast reconnect) does not
+ * take those answers for its own join's (joins.c). Bounded (MJ_OWED_MAX,
+ * the oldest dropped first) and kept for pending_timeout at most. */
+#ifndef MJ_OWED_H
+#define MJ_OWED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+#include "hash.h"
+
+struct mj_tracker;
+
+typedef struct mj_owed mj_owed;
+
+typedef struct mj_owed_set {
+    mj_table table;       /* mj_owed *, by the hash of (JID, room) */
+    mj_owed *head, *tail; /* oldest first */
+} mj_owed_set;
+
+/* Records kept at most, every session's. */
+#define MJ_OWED_MAX 4096
+
+/* What a room owes a closed session's JID. */
+typedef struct mj_owed_what {
+    unsigned owed;    /* leave confirmations */
+    uint64_t prev_id; /* the id key of the stanza whose answer is owed (0:
+                         none known) */
+    int reflects;     /* the room's domain was seen to reflect join ids (the
+                         domain's record may be gone with the session) */
+} mj_owed_what;
+
+/* Remember until `until` what room (prepared bare JID) owes the closed
+ * session jid (prepared full JID). A record already there for the pair is
+ * replaced. Out of memory: nothing is remembered (the next session under
+ * that JID starts afresh). */
+void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
+                 const char *jid, size_t jlen, const char *room, size_t rlen,
+                 const mj_owed_what *what, double until);
+
+/* Take what room owes jid (the record is forgotten): 1 with *what set, or
+ * 0 when nothing is owed (or the record ran out at now). The set's memory
+ * is given back when it empties. */
+int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
+                 const char *jid, size_t jlen, const char *room, size_t rlen,
+                 double now, mj_owed_what *what);
+
+/* Forget the records that ran out at now. */
+void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now);
+
+/* Forget every record. */
+void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set);
+
+#endif

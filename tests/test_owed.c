@@ -1,0 +1,233 @@
+/* What rooms still owe a closed session's full JID (src/owed.c): a
+ * session bound next under the same JID (a resource conflict, a client
+ * reconnecting at once) must not take the answers owed to the closed one
+ * for its own join's. The room answers the JID's stanzas in order: the
+ * closed session's join (or nick change), the unavailable Prosody sends
+ * for it at resource-unbind, then the new session's join. */
+#include "fixture.h"
+#include "owed.h"
+
+#define ROOM    "room@muc.example.org"
+#define R(nick) ROOM "/" nick
+#define JID     "user@example.org/phone"
+
+static mj_tracker *tr;
+
+/* A join with an id (Prosody and XEP-0045 reflect it in the answer). */
+static mj_outcome join_id(mj_session *s, const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres("available", occ);
+    st.has_muc_x = 1;
+    st.id = S(id);
+    return fx_out(s, st);
+}
+
+/* A self-presence (110) with an id (NULL: none). */
+static mj_outcome self_id(mj_session *s, const char *type, const char *occ,
+                          const char *id)
+{
+    mj_stanza st = fx_pres(type, occ);
+    fx_codes(&st, 110, 0);
+    st.id = S(id);
+    return fx_in(s, st);
+}
+
+static size_t bytes(void)
+{
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    return st.bytes;
+}
+
+/* The tracker's bytes once a session has joined ROOM and closed with
+ * nothing owed (the tables keep their smallest size). */
+static size_t baseline(void)
+{
+    mj_session *s = fx_session(tr, "warm@example.org/up");
+    join_id(s, R("Warm"), "w1");
+    self_id(s, "available", R("Warm"), "w1");
+    mj_session_close(s);
+    fx_take();
+    return bytes();
+}
+
+TEST(join_in_flight_at_close_does_not_answer_the_next_sessions_join)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    mj_session_close(s); /* replaced before the room answered */
+    s = fx_session(tr, JID);
+    CHECK_OUTCOME(join_id(s, R("Alice"), "j2"), MJ_O_CHANGED);
+    /* the first join's answer, then the unavailable's confirmation */
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_id(s, "unavailable", R("Alice"), NULL), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_EVENTS("");
+    /* the new join's own answer */
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Alice");
+    CHECK_EVENTS("joined " ROOM " Alice");
+    mj_tracker_free(tr);
+}
+
+TEST(nick_change_in_flight_at_close_does_not_answer_the_next_sessions_join)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Old"), "j1");
+    self_id(s, "available", R("Old"), "j1"); /* the room reflects ids */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("New"))), MJ_O_CHANGED);
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Old"), "j2");
+    /* the nick change's answers: 303 from Old, then New's self-presence */
+    mj_stanza ann = fx_pres("unavailable", R("Old"));
+    fx_codes(&ann, 303, 110, 0);
+    ann.item_nick = S("New");
+    CHECK_OUTCOME(fx_in(s, ann), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "available", R("New"), NULL), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    /* the unavailable's confirmation, then the new join's answer */
+    CHECK_OUTCOME(self_id(s, "unavailable", R("New"), NULL), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "available", R("Old"), "j2"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Old");
+    CHECK_EVENTS("joined " ROOM " Old");
+    mj_tracker_free(tr);
+}
+
+/* A join sent again while joined (a client's XEP-0410 recovery) owes its
+ * answer too. */
+TEST(join_sent_again_at_close_does_not_answer_the_next_sessions_join)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    self_id(s, "available", R("Alice"), "j1");
+    join_id(s, R("Alice"), "j1b"); /* sent again */
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1b"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "unavailable", R("Alice"), NULL), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Alice");
+    mj_tracker_free(tr);
+}
+
+/* The answers came while no session had the JID (dropped): the new join
+ * is answered at once with its own id, and a room that drops ids answers
+ * it too. */
+TEST(owed_answers_already_gone_do_not_delay_the_next_join)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    mj_session_close(s);
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Alice");
+    mj_session_close(s);
+    fx_take();
+    /* another room, whose service drops ids */
+    s = fx_session(tr, JID);
+    join_id(s, "other@muc.example.net/Al", "j3");
+    mj_session_close(s);
+    s = fx_session(tr, JID);
+    join_id(s, "other@muc.example.net/Al", "j4");
+    CHECK_OUTCOME(self_id(s, "available", "other@muc.example.net/Al", NULL),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, "other@muc.example.net", "Al");
+    mj_tracker_free(tr);
+}
+
+/* Only the same full JID inherits; the record lasts pending_timeout. */
+TEST(owed_answers_are_the_same_jids_and_run_out)
+{
+    tr = fx_tracker();
+    size_t b0 = baseline();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    mj_session_close(s);
+    CHECK(bytes() > b0); /* the record */
+    /* another resource: its join is answered by the first self-presence */
+    s = fx_session(tr, "user@example.org/laptop");
+    join_id(s, R("Alice"), "k1");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "k1"), MJ_O_CHANGED);
+    mj_session_close(s);
+    fx_take();
+    /* pending_timeout later the record is gone, memory back */
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_INT(bytes(), b0);
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Alice");
+    mj_tracker_free(tr);
+}
+
+/* Taken once: a second join of the next session starts afresh. */
+TEST(owed_answers_are_taken_once)
+{
+    tr = fx_tracker();
+    size_t b0 = baseline();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    mj_session_close(s);
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    mj_session_close(s); /* owes j2 now, replacing nothing */
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j3");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j3"), MJ_O_CHANGED);
+    mj_session_close(s);
+    fx_take();
+    CHECK_INT(bytes(), b0);
+    mj_tracker_free(tr);
+}
+
+/* An attacker reconnecting under ever new resources with joins in flight
+ * makes at most MJ_OWED_MAX records, the oldest dropped first. */
+TEST(owed_records_are_bounded)
+{
+    char jid[64];
+    tr = fx_tracker();
+    size_t at_max = 0;
+    for (int i = 0; i < 2 * MJ_OWED_MAX; i++) {
+        snprintf(jid, sizeof jid, "user@example.org/r%06d", i);
+        mj_session *s = fx_session(tr, jid);
+        join_id(s, R("Alice"), "j1");
+        mj_session_close(s);
+        if (i == MJ_OWED_MAX - 1)
+            at_max = bytes();
+    }
+    CHECK_INT(bytes(), at_max);
+    /* the oldest were dropped: their JID's next join is answered at once */
+    mj_session *s = fx_session(tr, "user@example.org/r000000");
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_CHANGED);
+    /* the newest are kept */
+    s = fx_session(tr, "user@example.org/r008191");
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+int main(void)
+{
+    RUN(join_in_flight_at_close_does_not_answer_the_next_sessions_join);
+    RUN(nick_change_in_flight_at_close_does_not_answer_the_next_sessions_join);
+    RUN(join_sent_again_at_close_does_not_answer_the_next_sessions_join);
+    RUN(owed_answers_already_gone_do_not_delay_the_next_join);
+    RUN(owed_answers_are_the_same_jids_and_run_out);
+    RUN(owed_answers_are_taken_once);
+    RUN(owed_records_are_bounded);
+    return test_summary("owed");
+}
