@@ -433,6 +433,16 @@ MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
  * recorded, each code once; anything else, and a new code beyond
  * MJ_MAX_STATUS, sets status_malformed instead. */
 MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
+/* The from attribute of a delay marker of a message (<delay
+ * xmlns='urn:xmpp:delay'/>, <x xmlns='jabber:x:delay'/>; NULL: absent, not
+ * listed), in document order, after st->from is set. The first
+ * MJ_MAX_DELAY are listed; once the list is full, a marker whose from is
+ * the message's own bare from (st->from up to its '/', ASCII case
+ * ignored), the room's history mark, takes the last slot: Prosody's MUC
+ * appends that mark after whatever markers an occupant put in its
+ * message, so a full list must not hide it. Returns the slot written, or
+ * -1 when none was. */
+MJ_API int mj_stanza_add_delay(mj_stanza *st, const char *from, size_t len);
 /* Whether a child's namespace (NULL: none given, so the stanza's own) is
  * the stanza's content namespace, as <body/>, <subject/> and <error/> must
  * be: absent, jabber:client or jabber:server. No namespace given as such

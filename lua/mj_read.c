@@ -297,17 +297,17 @@ static int content_ns(const struct child *c)
     return mj_stanza_content_ns(c->ns, c->ns_len);
 }
 
-/* A delay marker's from attribute (markers without one are not listed). */
+/* A delay marker's from attribute (markers without one are not listed;
+ * the library's rule says which fit once the list is full). */
 static void add_delay(lua_State *L, int attrs, int anchor, mj_stanza *st)
 {
     mj_str from;
+    int slot;
 
-    if (st->ndelay >= MJ_MAX_DELAY)
-        return;
-    attr_str(L, attrs, UV_FROM, anchor + A_DELAY_FROM + (int)st->ndelay,
-             &from);
-    if (from.ptr != NULL)
-        st->delay_from[st->ndelay++] = from;
+    attr_str(L, attrs, UV_FROM, 0, &from);
+    slot = mj_stanza_add_delay(st, from.ptr, from.len);
+    if (slot >= 0)
+        lua_copy(L, -1, anchor + A_DELAY_FROM + slot); /* anchored */
 }
 
 /* A mention reference's uri. */

@@ -530,10 +530,13 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
     int rc = MJ_OK;
 
     /* The cache is keyed by the bytes themselves: one memcmp (64 KiB at
-     * most, far less than a hash of them) both finds and confirms. */
+     * most, far less than a hash of them) both finds and confirms; and by
+     * whether more bytes followed them (a match at their end counts only
+     * when none did). */
     mj_ubuf_init(&b);
     mj_ubuf_init(&nk);
-    if (c->bytes != NULL && c->len == n && memcmp(c->bytes, body, n) == 0) {
+    if (c->bytes != NULL && c->len == n && c->incut == (cut != 0) &&
+        memcmp(c->bytes, body, n) == 0) {
         t = (const UChar *)c->u;
         tl = c->ulen;
         cut = c->cut;

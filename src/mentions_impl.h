@@ -79,9 +79,11 @@ typedef struct mj_body_cache {
     size_t len;  /* bytes of bytes[] */
     uint16_t *u; /* their normal form, UTF-16 (ulen units; cap >= 1) */
     int32_t ulen;
-    uint8_t cut;  /* a match ending at the end does not count */
-    uint8_t bad;  /* not UTF-8: never mentions */
-    size_t folds; /* bodies normalised through the cache (tests) */
+    uint8_t cut;   /* a match ending at the end does not count */
+    uint8_t incut; /* bytes came after those looked at (part of the key:
+                      the same bytes alone, or followed by more, differ) */
+    uint8_t bad;   /* not UTF-8: never mentions */
+    size_t folds;  /* bodies normalised through the cache (tests) */
 } mj_body_cache;
 
 struct mj_tracker;

@@ -344,7 +344,7 @@ int mj_body_cache_fill(struct mj_tracker *tr, mj_body_cache *c,
                        int32_t *bl, int *bcut)
 {
     ubuf tmp;
-    int rc;
+    int rc, incut = cut != 0;
 
     mj_body_cache_free(tr, c);
     mj_ubuf_init(&tmp);
@@ -370,6 +370,7 @@ int mj_body_cache_fill(struct mj_tracker *tr, mj_body_cache *c,
         memcpy(c->u, b->p, (size_t)*bl * sizeof *c->u);
     c->ulen = *bl;
     c->cut = (uint8_t)cut;
+    c->incut = (uint8_t)incut;
     c->bad = rc == NOT_UTF8;
     return rc;
 }

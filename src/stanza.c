@@ -74,3 +74,44 @@ int mj_stanza_content_ns(const char *ns, size_t len)
     return ns == NULL || LIT_EQ(ns, len, "jabber:client") ||
            LIT_EQ(ns, len, "jabber:server");
 }
+
+/* from (len bytes) equals the bare part of st->from, ASCII case ignored */
+static int is_bare_from(const mj_stanza *st, const char *from, size_t len)
+{
+    const char *f = st->from.ptr, *slash;
+    size_t n = st->from.len;
+
+    if (f == NULL)
+        return 0;
+    slash = memchr(f, '/', n);
+    if (slash != NULL)
+        n = (size_t)(slash - f);
+    if (n != len)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = (unsigned char)f[i], b = (unsigned char)from[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a + ('a' - 'A'));
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b + ('a' - 'A'));
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+int mj_stanza_add_delay(mj_stanza *st, const char *from, size_t len)
+{
+    if (st == NULL || from == NULL)
+        return -1;
+    if (st->ndelay < MJ_MAX_DELAY) {
+        st->delay_from[st->ndelay].ptr = from;
+        st->delay_from[st->ndelay].len = len;
+        return (int)st->ndelay++;
+    }
+    if (!is_bare_from(st, from, len))
+        return -1;
+    st->delay_from[MJ_MAX_DELAY - 1].ptr = from;
+    st->delay_from[MJ_MAX_DELAY - 1].len = len;
+    return MJ_MAX_DELAY - 1;
+}

@@ -476,6 +476,66 @@ TEST(own_nick_compared_prepared)
     mj_tracker_free(tr);
 }
 
+/* The body cache is keyed by the bytes looked at (the first 64 KiB), but
+ * whether bytes were cut off after them belongs to the key too: a body of
+ * exactly those bytes ends with the nick (a mention), a longer one goes
+ * on after the cut (a match running up to the cut does not count). The
+ * answer must not depend on which of the two came first. */
+TEST(body_cache_keeps_the_cut)
+{
+    size_t n = MJ_MENTION_BODY_MAX;
+    char *a = malloc(n + 2);
+    /* non-ASCII, so the ICU (cached) path answers */
+    memcpy(a, "\xc3\xa9 ", 3);
+    memset(a + 3, ' ', n - 3);
+    memcpy(a + n - 3, "Ann", 3);
+    a[n] = 'e';
+    a[n + 1] = '\0';
+    for (int order = 0; order < 2; order++) {
+        int want_short = -1, want_long = -1;
+        CHECK_INT(mj_mention_text_slow(a, n, "Ann", 3, &want_short), MJ_OK);
+        CHECK_INT(mj_mention_text_slow(a, n + 1, "Ann", 3, &want_long), MJ_OK);
+        CHECK_INT(want_short, 1);
+        CHECK_INT(want_long, 0);
+        setup();
+        for (int k = 0; k < 2; k++) {
+            int longer = (k + order) % 2;
+            mj_stanza m = msg(R("Zed"), "x");
+            m.body.ptr = a;
+            m.body.len = longer ? n + 1 : n;
+            mj_msg_class c = cls(m);
+            if (c != (longer ? MJ_M_CHATTER : MJ_M_MENTION))
+                FAIL_AT("order %d, %s body: %s", order,
+                        longer ? "longer" : "exact", mj_msg_class_name(c));
+        }
+        mj_tracker_free(tr);
+    }
+    free(a);
+}
+
+/* Delay markers as builders read them (mj_stanza_add_delay): the first
+ * MJ_MAX_DELAY are listed, and past them the room's own (its bare JID,
+ * any ASCII case) still takes the last slot, as Prosody's MUC appends it
+ * after an occupant's markers. History either way. */
+TEST(room_delay_after_a_full_list)
+{
+    char from[MJ_MAX_DELAY][32];
+    setup();
+    mj_stanza h = msg(R("Bob"), "Ann, earlier");
+    for (int i = 0; i < MJ_MAX_DELAY; i++) {
+        snprintf(from[i], sizeof from[i], "x%d@evil.example", i);
+        CHECK_INT(mj_stanza_add_delay(&h, from[i], strlen(from[i])), i);
+    }
+    CHECK_CLASS(h, MJ_M_MENTION); /* no delay from the room seen */
+    CHECK_INT(mj_stanza_add_delay(&h, "y@evil.example", 14), -1);
+    CHECK_INT(mj_stanza_add_delay(&h, "Room@MUC.example.org", 20),
+              MJ_MAX_DELAY - 1);
+    CHECK_INT(mj_stanza_add_delay(&h, "example.org", 11), -1);
+    CHECK_CLASS(h, MJ_M_HISTORY);
+    CHECK_INT(mj_stanza_add_delay(&h, NULL, 0), -1);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
@@ -492,5 +552,7 @@ int main(void)
     RUN(own_message_under_the_announced_nick_while_leaving);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);
+    RUN(body_cache_keeps_the_cut);
+    RUN(room_delay_after_a_full_list);
     return test_summary("messages");
 }

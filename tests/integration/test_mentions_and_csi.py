@@ -130,6 +130,28 @@ def test_room_history_is_not_a_mention(connect, room):
     assert mentions(a, seq, a.jid, r) == [], "a mention in the room history is not a mention"
 
 
+def test_history_with_an_occupants_delays_is_not_a_mention(connect, room):
+    # Prosody's MUC keeps an occupant's delays (it strips only those
+    # claiming to be from the room) and appends its own after them
+    b = connect("bob")
+    r = room()
+    b.join(r, "Bob")
+    junk = "".join(f"<delay xmlns='urn:xmpp:delay' from='x{i}@evil.example' "
+                   f"stamp='2020-01-01T00:00:00Z'/>" for i in range(6))
+    say(b, r, "Alice, when you come: hello", junk)
+    a = connect("alice")
+    seq = a.event_seq()
+    m = a.mark()
+    a.join(r, "Alice")
+    hist = a.wait(lambda s: s.name == "message" and s.type == "groupchat" and
+                  s.child("body", "jabber:client") is not None, m,
+                  what="the room history")
+    froms = [d.get("from") for d in hist.children("delay", "urn:xmpp:delay")]
+    assert froms[-1] == r, f"the room's delay comes last: {froms}"
+    assert mentions(a, seq, a.jid, r) == [], \
+        f"a mention in the room history is not a mention (delays from {froms}): {hist}"
+
+
 def test_private_message_is_not_a_groupchat_mention(connect, room):
     a, b, r = two_in_room(connect, room)
     seq = a.event_seq()

@@ -614,6 +614,23 @@ test("mentions: body, references and history delays reach the core", function()
 	truthy(t:stats().mentions >= 3, "mentions counted")
 end)
 
+test("history: the room's delay is seen after an occupant's own delays", function()
+	-- Prosody's MUC strips only an occupant's delays claiming to be from
+	-- the room; its history replays the occupant's stanza with the room's
+	-- delay appended after them (history.lib.lua)
+	local t = joined_tracker("Alice")
+	local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "m" })
+		:tag("body"):text("hi Alice"):up()
+	for i = 1, 6 do
+		m:tag("delay", { xmlns = "urn:xmpp:delay", from = "x" .. i .. "@evil.example", stamp = "2020-01-01T00:00:00Z" }):up()
+	end
+	m:tag("delay", { xmlns = "urn:xmpp:delay", from = ROOM, stamp = "2020-01-01T00:00:00Z" }):up()
+	m:tag("delay", { xmlns = "urn:xmpp:delay", from = "example.org", stamp = "2020-01-01T00:00:00Z" }):up()
+	eq(t:importance(SESS, m, true), false, "history is held")
+	local _, ev = t:incoming(SESS, m)
+	eq(#of_type(ev, "mention"), 0, "history is no mention")
+end)
+
 ---------------------------------------------------------------------------
 -- garbage in
 

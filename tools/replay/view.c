@@ -83,8 +83,8 @@ static void fill_message(const struct node *n, mj_stanza *st)
         } else if (node_is(c, NS_DELAY, "delay") ||
                    node_is(c, NS_X_DELAY, "x")) {
             v = node_attr(c, "from");
-            if (v != NULL && st->ndelay < MJ_MAX_DELAY)
-                st->delay_from[st->ndelay++] = str_of(v);
+            if (v != NULL)
+                mj_stanza_add_delay(st, v, strlen(v));
         } else if (node_is(c, NS_REFERENCE, "reference")) {
             const char *type = node_attr(c, "type");
             v = node_attr(c, "uri");

@@ -1,7 +1,8 @@
 /*
  * view.h - the stanza view: a stored stanza (trace.h's node tree) seen as
  * the library's mj_stanza, through its extraction functions
- * (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_content_ns),
+ * (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_add_delay,
+ * mj_stanza_content_ns),
  * and the one-line description of a view the replay prints.
  */
 #ifndef REPLAY_VIEW_H
