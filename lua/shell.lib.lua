@@ -8,7 +8,6 @@
 local jid_split = require "util.jid".prepped_split;
 local monotonic = require "util.time".monotonic; -- the core's clock too
 local features = require "core.features";
-local timer = require "util.timer"; -- not module:add_timer: it must run after the unload
 
 -- host -> function returning that host's tracker
 local trackers = module:shared("/*/track_muc_joins/trackers");
@@ -259,6 +258,8 @@ return function(get_tracker)
 			remove_if_gone(gone);
 			return;
 		end
+		-- util.timer, not module:add_timer: it must run after the unload
+		local timer = require "util.timer";
 		timer.add_task(0, function()
 			local ok, err = pcall(remove_if_gone, gone);
 			if not ok then
