@@ -1,10 +1,12 @@
 /* What rooms still owe a closed session's full JID (owed.h). */
+#include <math.h>
 #include <string.h>
 
 #include "owed.h"
 
 struct mj_owed {
     uint64_t hash;
+    uint64_t account;     /* the hash of the JID's bare part */
     mj_owed *prev, *next; /* the set's list, oldest first */
     double until;
     mj_owed_what what;
@@ -43,6 +45,34 @@ static int same_item(const void *item, const void *key)
     return item == key;
 }
 
+/* The records of one account (bare JID), counted. */
+struct owed_account {
+    uint64_t hash;
+    uint32_t count;
+};
+
+static uint64_t account_hash(const void *item)
+{
+    return ((const struct owed_account *)item)->hash;
+}
+
+static int same_account(const void *item, const void *key)
+{
+    return ((const struct owed_account *)item)->hash == *(const uint64_t *)key;
+}
+
+/* The keyed hash of a prepared full JID's bare part. */
+static uint64_t bare_hash(const mj_hkey *key, const char *jid, size_t jlen)
+{
+    const char *slash = memchr(jid, '/', jlen);
+    return mj_siphash(key, jid, slash ? (size_t)(slash - jid) : jlen);
+}
+
+static size_t find_account(const mj_owed_set *set, uint64_t h)
+{
+    return mj_table_find(&set->accounts, h, same_account, &h);
+}
+
 static void unlink_owed(mj_owed_set *set, mj_owed *o)
 {
     if (o->prev != NULL)
@@ -65,16 +95,27 @@ static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
     if (idx != (size_t)-1)
         mj_table_remove_at(&set->table, idx, owed_hash);
     unlink_owed(set, o);
+    idx = find_account(set, o->account);
+    if (idx != (size_t)-1) {
+        struct owed_account *a = set->accounts.slots[idx];
+        if (--a->count == 0) {
+            mj_table_remove_at(&set->accounts, idx, account_hash);
+            mj_free(tr, a, sizeof *a);
+        }
+    }
     mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
 }
 
 /* After removals: an empty set holds no memory, a sparse one shrinks. */
 static void shrink(struct mj_tracker *tr, mj_owed_set *set)
 {
-    if (set->table.count == 0)
+    if (set->table.count == 0) {
         mj_table_free(tr, &set->table);
-    else
+        mj_table_free(tr, &set->accounts);
+    } else {
         mj_table_trim(tr, &set->table, owed_hash);
+        mj_table_trim(tr, &set->accounts, account_hash);
+    }
 }
 
 void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
@@ -86,14 +127,39 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     size_t idx = mj_table_find(&set->table, h, same_pair, &p);
     if (idx != (size_t)-1)
         drop(tr, set, set->table.slots[idx], idx);
+    uint64_t ah = bare_hash(key, jid, jlen);
+    size_t ai = find_account(set, ah);
+    struct owed_account *a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
+    if (a != NULL && a->count >= MJ_OWED_PER_ACCOUNT)
+        return; /* this account's share is full */
     if (set->table.count >= MJ_OWED_MAX)
-        drop(tr, set, set->head, (size_t)-1);
+        drop(tr, set, set->head, (size_t)-1); /* may free a: look again */
+    ai = find_account(set, ah);
+    a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
     if (mj_table_reserve(tr, &set->table, owed_hash) != MJ_OK)
         return;
+    if (a == NULL) {
+        if (mj_table_reserve(tr, &set->accounts, account_hash) != MJ_OK)
+            return;
+        a = mj_alloc(tr, sizeof *a);
+        if (a == NULL)
+            return;
+        a->hash = ah;
+        a->count = 0;
+        mj_table_insert(&set->accounts, ah, a);
+    }
     mj_owed *o = mj_alloc(tr, sizeof *o + jlen + rlen);
-    if (o == NULL)
+    if (o == NULL) {
+        if (a->count == 0) {
+            mj_table_remove_at(&set->accounts, find_account(set, ah),
+                               account_hash);
+            mj_free(tr, a, sizeof *a);
+        }
         return;
+    }
+    a->count++;
     o->hash = h;
+    o->account = ah;
     o->until = until;
     o->what = *what;
     o->jlen = (uint32_t)jlen;
@@ -141,6 +207,13 @@ void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now)
         shrink(tr, set);
 }
 
+void mj_owed_retime(mj_owed_set *set, double delta, double until)
+{
+    /* the same shift, or the same end, for all: the list stays in order */
+    for (mj_owed *o = set->head; o != NULL; o = o->next)
+        o->until = isfinite(delta) ? o->until + delta : until;
+}
+
 void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set)
 {
     while (set->head != NULL) {
@@ -150,4 +223,8 @@ void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set)
     }
     set->tail = NULL;
     mj_table_free(tr, &set->table);
+    for (size_t i = 0; i < set->accounts.cap; i++)
+        if (set->accounts.slots[i] != NULL)
+            mj_free(tr, set->accounts.slots[i], sizeof(struct owed_account));
+    mj_table_free(tr, &set->accounts);
 }

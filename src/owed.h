@@ -21,10 +21,15 @@ typedef struct mj_owed mj_owed;
 typedef struct mj_owed_set {
     mj_table table;       /* mj_owed *, by the hash of (JID, room) */
     mj_owed *head, *tail; /* oldest first */
+    mj_table accounts;    /* records per bare JID (struct owed_account *) */
 } mj_owed_set;
 
 /* Records kept at most, every session's. */
 #define MJ_OWED_MAX 4096
+/* Records kept at most for the sessions of one account (bare JID): one
+ * account reconnecting in a loop with joins in flight fills its own share,
+ * not the set every account's protection is in. */
+#define MJ_OWED_PER_ACCOUNT 64
 
 /* What a room owes a closed session's JID. */
 typedef struct mj_owed_what {
@@ -52,6 +57,10 @@ int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
 
 /* Forget the records that ran out at now. */
 void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now);
+
+/* pending_timeout changed: every record's end moves by delta, or, when
+ * delta is not finite (to or from an infinite timeout), becomes until. */
+void mj_owed_retime(mj_owed_set *set, double delta, double until);
 
 /* Forget every record. */
 void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set);

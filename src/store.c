@@ -737,9 +737,12 @@ void mj_session_free(mj_session *s)
  * (owed.h): the answer to a join, a nick change or a join sent again,
  * and the confirmation of the unavailable Prosody's mod_presence sends
  * for a closed session (a cancelled join's leave was sent already: its
- * confirmations are counted in owed). A settled or leaving entry owes
- * nothing a join could take for its answer: a PENDING entry already lets
- * a plain unavailable self-presence pass (joins.c). */
+ * confirmations are counted in owed). A LEAVING entry owes its leave's
+ * confirmation, and before it whatever was sent before the leave (a nick
+ * change's answers, a join sent again's): the record a rejoin from
+ * LEAVING gets (send_join()). A settled entry owes nothing a join could
+ * take for its answer: a PENDING entry already lets a plain unavailable
+ * self-presence pass (joins.c). */
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
@@ -751,6 +754,7 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
         break;
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
+    case MJ_S_LEAVING:
         break;
     case MJ_S_JOINED:
         if (!e->resent)

@@ -151,6 +151,8 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
         for (mj_aux *a = tr->thead; a != NULL; a = a->tnext)
             a->deadline = d;
     }
+    if (delta != 0) /* what rooms owe closed sessions lasts as long */
+        mj_owed_retime(&tr->owed, delta, mj_now(tr) + tr->cfg.pending_timeout);
     mj_pings_configured(tr);
     return MJ_OK;
 }

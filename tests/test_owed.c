@@ -192,15 +192,15 @@ TEST(owed_answers_are_taken_once)
     mj_tracker_free(tr);
 }
 
-/* An attacker reconnecting under ever new resources with joins in flight
- * makes at most MJ_OWED_MAX records, the oldest dropped first. */
+/* Accounts reconnecting with joins in flight make at most MJ_OWED_MAX
+ * records in all, the oldest dropped first. */
 TEST(owed_records_are_bounded)
 {
     char jid[64];
     tr = fx_tracker();
     size_t at_max = 0;
     for (int i = 0; i < 2 * MJ_OWED_MAX; i++) {
-        snprintf(jid, sizeof jid, "user@example.org/r%06d", i);
+        snprintf(jid, sizeof jid, "u%06d@example.org/r", i);
         mj_session *s = fx_session(tr, jid);
         join_id(s, R("Alice"), "j1");
         mj_session_close(s);
@@ -209,14 +209,134 @@ TEST(owed_records_are_bounded)
     }
     CHECK_INT(bytes(), at_max);
     /* the oldest were dropped: their JID's next join is answered at once */
-    mj_session *s = fx_session(tr, "user@example.org/r000000");
+    mj_session *s = fx_session(tr, "u000000@example.org/r");
     join_id(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_CHANGED);
     /* the newest are kept */
-    s = fx_session(tr, "user@example.org/r008191");
+    s = fx_session(tr, "u008191@example.org/r");
     join_id(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
     fx_take();
+    mj_tracker_free(tr);
+}
+
+/* One account reconnecting in a loop with max_pending joins in flight to
+ * rooms that never answer fills its own share (MJ_OWED_PER_ACCOUNT), not
+ * the set: another account's record stays. */
+TEST(one_account_cannot_evict_the_others_records)
+{
+    char jid[64], occ[96];
+    tr = fx_tracker();
+    mj_session *v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j1");
+    mj_session_close(v);
+    for (int i = 0; i < 2 * MJ_OWED_MAX / 64; i++) {
+        snprintf(jid, sizeof jid, "mallory@example.org/r%d", i);
+        mj_session *s = fx_session(tr, jid);
+        for (int k = 0; k < 64; k++) {
+            snprintf(occ, sizeof occ, "x%d@nowhere.example/M", k);
+            join_id(s, occ, "m");
+        }
+        mj_session_close(s);
+    }
+    fx_take();
+    v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    /* mallory's first session's records are there, the later ones' not */
+    mj_session *m = fx_session(tr, "mallory@example.org/r0");
+    join_id(m, "x0@nowhere.example/M", "m2");
+    CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
+                  MJ_O_UNCHANGED);
+    m = fx_session(tr, "mallory@example.org/r1");
+    join_id(m, "x0@nowhere.example/M", "m2");
+    CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
+                  MJ_O_CHANGED);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* The client asked for a nick change, then left (LEAVING), and the
+ * session was replaced before the room answered: the room still owes the
+ * change's answers and the leave's confirmation. */
+TEST(nick_change_then_leave_at_close)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Old"), "j1");
+    self_id(s, "available", R("Old"), "j1"); /* the room reflects ids */
+    mj_stanza ch = fx_pres("available", R("New"));
+    ch.id = S("c1");
+    CHECK_OUTCOME(fx_out(s, ch), MJ_O_CHANGED);
+    mj_stanza lv = fx_pres("unavailable", R("New"));
+    lv.id = S("l1");
+    CHECK_OUTCOME(fx_out(s, lv), MJ_O_CHANGED); /* LEAVING */
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Old"), "j2");
+    mj_stanza ann = fx_pres("unavailable", R("Old"));
+    fx_codes(&ann, 303, 110, 0);
+    ann.item_nick = S("New");
+    ann.id = S("c1");
+    fx_in(s, ann);
+    self_id(s, "available", R("New"), "c1");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_id(s, "unavailable", R("New"), "l1");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_id(s, "available", R("Old"), "j2");
+    CHECK_NICK(s, ROOM, "Old");
+    CHECK_EVENTS("joined " ROOM " Old");
+    mj_tracker_free(tr);
+}
+
+/* A join sent again while joined (XEP-0410), then a leave, then the
+ * session replaced before the room answered either. */
+TEST(join_sent_again_then_leave_at_close)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    self_id(s, "available", R("Alice"), "j1");
+    join_id(s, R("Alice"), "j1b"); /* sent again */
+    mj_stanza lv = fx_pres("unavailable", R("Alice"));
+    lv.id = S("l1");
+    fx_out(s, lv); /* LEAVING */
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    self_id(s, "available", R("Alice"), "j1b");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_id(s, "unavailable", R("Alice"), "l1");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_id(s, "available", R("Alice"), "j2");
+    CHECK_NICK(s, ROOM, "Alice");
+    CHECK_EVENTS("joined " ROOM " Alice");
+    mj_tracker_free(tr);
+}
+
+/* A record lasts pending_timeout as configured when the answers come: a
+ * timeout raised while the record waits keeps it (as it moves the
+ * deadlines of the waits in flight). */
+TEST(record_follows_a_new_pending_timeout)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j1");
+    mj_session_close(s);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.pending_timeout = 600;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    fx_now += 300;
+    mj_tracker_tick(tr);
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
     mj_tracker_free(tr);
 }
 
@@ -229,5 +349,9 @@ int main(void)
     RUN(owed_answers_are_the_same_jids_and_run_out);
     RUN(owed_answers_are_taken_once);
     RUN(owed_records_are_bounded);
+    RUN(one_account_cannot_evict_the_others_records);
+    RUN(nick_change_then_leave_at_close);
+    RUN(join_sent_again_then_leave_at_close);
+    RUN(record_follows_a_new_pending_timeout);
     return test_summary("owed");
 }

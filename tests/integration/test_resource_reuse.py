@@ -86,3 +86,31 @@ def test_new_session_same_jid_old_nick_change_in_flight(connect, component, room
                                          item="<item affiliation='none' role='none'/>"))
     component.deliver(new, self_presence(f"{r}/Old", jid, id_=j2.id))
     assert_rooms(new, {r: "Old"}, when="after the room answered the new session's join")
+
+
+def test_new_session_same_jid_old_nick_change_then_leave_in_flight(connect, component, room):
+    """The old session changed its nick, then left the room, and was
+    replaced before the room answered either; the new session joins under
+    the old nick. The room answers, in order: the change (303, then the new
+    nick's self-presence), the leave's confirmation, the new join."""
+    r = sroom(room)
+    old = connect("alice", res="same-res-changing-left")
+    joined(old, component, r, "Old")
+    jid = old.jid
+    m = component.mark()
+    old.send(f"<presence to={xa(r + '/New')}/>")
+    component.wait_presence(m, frm=jid, to_bare=r, type_=None, what="the nick change")
+    m = component.mark()
+    old.send(f"<presence type='unavailable' to={xa(r + '/New')}/>")
+    component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable", what="the leave")
+    new = connect("alice", res="same-res-changing-left")
+    assert new.jid == jid
+    j2 = start_join(new, component, r, "Old")
+    component.deliver(new, self_presence(
+        f"{r}/Old", jid, type_="unavailable", codes=("303", "110"),
+        item="<item affiliation='none' role='participant' nick='New'/>"))
+    component.deliver(new, self_presence(f"{r}/New", jid))
+    component.deliver(new, self_presence(f"{r}/New", jid, type_="unavailable",
+                                         item="<item affiliation='none' role='none'/>"))
+    component.deliver(new, self_presence(f"{r}/Old", jid, id_=j2.id))
+    assert_rooms(new, {r: "Old"}, when="after the room answered the new session's join")
