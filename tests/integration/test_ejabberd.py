@@ -479,7 +479,10 @@ def test_flapping_link_keeps_entry(connect, econnect, server, ejabberd, room):
             ejabberd.close_s2s()
         else:
             close_link_prosody(server, must=False)
-        disco(a, r)  # reopens the link
+        try:
+            disco(a, r)  # reopens the link
+        except HarnessError:
+            pass  # sent as the other side closed the link: lost with it
         time.sleep(0.3)
     time.sleep(START_DELAY + PING_TIMEOUT)
     after = stats(server)
