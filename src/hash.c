@@ -273,6 +273,16 @@ size_t mj_table_find(const mj_table *t, uint64_t hash,
     return (size_t)-1;
 }
 
+static int same_item(const void *item, const void *key)
+{
+    return item == key;
+}
+
+size_t mj_table_find_item(const mj_table *t, uint64_t hash, const void *item)
+{
+    return mj_table_find(t, hash, same_item, item);
+}
+
 void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of)
 {
     size_t mask = t->cap - 1;

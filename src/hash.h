@@ -69,6 +69,8 @@ void mj_table_insert(mj_table *t, uint64_t hash, void *item);
 size_t mj_table_find(const mj_table *t, uint64_t hash,
                      int (*match)(const void *item, const void *key),
                      const void *key);
+/* Index of the slot holding exactly item (to remove it), or (size_t)-1. */
+size_t mj_table_find_item(const mj_table *t, uint64_t hash, const void *item);
 /* Remove the item at a found index. */
 void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of);
 void mj_table_free(struct mj_tracker *tr, mj_table *t);

@@ -40,11 +40,6 @@ static int same_pair(const void *item, const void *key)
            memcmp(o->s + o->jlen, p->room, p->rlen) == 0;
 }
 
-static int same_item(const void *item, const void *key)
-{
-    return item == key;
-}
-
 /* The records of one account (bare JID), counted. */
 struct owed_account {
     uint64_t hash;
@@ -91,7 +86,7 @@ static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
                  size_t idx)
 {
     if (idx == (size_t)-1)
-        idx = mj_table_find(&set->table, o->hash, same_item, o);
+        idx = mj_table_find_item(&set->table, o->hash, o);
     if (idx != (size_t)-1)
         mj_table_remove_at(&set->table, idx, owed_hash);
     unlink_owed(set, o);

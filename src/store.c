@@ -22,12 +22,6 @@ struct strkey {
     uint64_t hash;
 };
 
-/* A table slot holding exactly this item (to remove it). */
-static int same_item(const void *item, const void *key)
-{
-    return item == key;
-}
-
 static uint64_t istr_hash(const void *item)
 {
     return ((const mj_istr *)item)->hash;
@@ -68,7 +62,7 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
         r->dom->room_list = r->dnext;
     if (r->dnext)
         r->dnext->dprev = r->dprev;
-    size_t i = mj_table_find(&tr->rooms, r->hash, same_item, r);
+    size_t i = mj_table_find_item(&tr->rooms, r->hash, r);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->rooms, i, istr_hash);
     mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
@@ -420,7 +414,7 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
 {
     mj_session *s = e->sess;
     mj_tracker *tr = s->tr;
-    size_t i = mj_table_find(&s->rooms, e->room->qhash, same_item, e);
+    size_t i = mj_table_find_item(&s->rooms, e->room->qhash, e);
     mj_entry *n = mj_alloc(tr, entry_size(cap));
     if (n == NULL)
         return NULL;
@@ -496,7 +490,7 @@ void mj_session_trim(mj_session *s)
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
-    size_t i = mj_table_find(&s->rooms, e->room->qhash, same_item, e);
+    size_t i = mj_table_find_item(&s->rooms, e->room->qhash, e);
     if (i != (size_t)-1)
         mj_table_remove_at(&s->rooms, i, entry_hash);
     entry_free(e);
@@ -614,7 +608,7 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
 {
     if (d->rooms > 0 || d->check || d->ready || d->fire)
         return;
-    size_t i = mj_table_find(&tr->domains, d->hash, same_item, d);
+    size_t i = mj_table_find_item(&tr->domains, d->hash, d);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->domains, i, dom_hash);
     mj_free(tr, d, sizeof *d + d->len + 1);
@@ -785,7 +779,7 @@ void mj_session_close(mj_session *s)
                     mj_str_none(), mj_str_none(), mj_str_none());
         remember_owed(s, e, until);
     }
-    size_t i = mj_table_find(&tr->sessions, s->hash, same_item, s);
+    size_t i = mj_table_find_item(&tr->sessions, s->hash, s);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->sessions, i, session_hash);
     mj_session_free(s);

@@ -109,16 +109,11 @@ static uint64_t item_hash(const void *p)
     return ((const struct item *)p)->hash;
 }
 
-static int item_is(const void *p, const void *key)
-{
-    return p == key;
-}
-
 static int find_all(const mj_table *t, struct item *items, const int *live,
                     int n)
 {
     for (int i = 0; i < n; i++) {
-        size_t at = mj_table_find(t, items[i].hash, item_is, &items[i]);
+        size_t at = mj_table_find_item(t, items[i].hash, &items[i]);
         if (live[i] ? at == (size_t)-1 || t->slots[at] != &items[i]
                     : at != (size_t)-1)
             return 0;
@@ -164,7 +159,7 @@ TEST(table_keeps_every_item_findable_through_growth_and_removals)
         }
         for (int k = 0; k < N; k++) {
             int i = order[k];
-            size_t at = mj_table_find(&t, items[i].hash, item_is, &items[i]);
+            size_t at = mj_table_find_item(&t, items[i].hash, &items[i]);
             CHECK(at != (size_t)-1);
             if (at == (size_t)-1)
                 break;
@@ -185,7 +180,7 @@ TEST(table_find_in_empty_table)
 {
     mj_table t = {NULL, 0, 0};
     struct item it = {42, 1};
-    CHECK(mj_table_find(&t, it.hash, item_is, &it) == (size_t)-1);
+    CHECK(mj_table_find_item(&t, it.hash, &it) == (size_t)-1);
 }
 
 /* The key comes from getrandom(2) first: a chroot without /dev/urandom
@@ -222,7 +217,7 @@ TEST(table_shrinks_with_hysteresis)
     }
     size_t peak = t.cap;
     for (int i = N - 1; i >= 100; i--) {
-        size_t at = mj_table_find(&t, items[i].hash, item_is, &items[i]);
+        size_t at = mj_table_find_item(&t, items[i].hash, &items[i]);
         CHECK(at != (size_t)-1);
         if (at == (size_t)-1)
             break;
@@ -243,7 +238,7 @@ TEST(table_shrinks_with_hysteresis)
          * below the growth edge */
         while (edge == 0 && (size_t)(n - 1) * 8 > t.cap) {
             size_t at =
-                mj_table_find(&t, items[n - 1].hash, item_is, &items[n - 1]);
+                mj_table_find_item(&t, items[n - 1].hash, &items[n - 1]);
             mj_table_remove_at(&t, at, item_hash);
             live[--n] = 0;
         }
@@ -255,8 +250,8 @@ TEST(table_shrinks_with_hysteresis)
         cap = t.cap;
         for (int k = 0; k < 1000; k++) {
             if (edge == 0) {
-                size_t at = mj_table_find(&t, items[n - 1].hash, item_is,
-                                          &items[n - 1]);
+                size_t at =
+                    mj_table_find_item(&t, items[n - 1].hash, &items[n - 1]);
                 mj_table_remove_at(&t, at, item_hash);
                 mj_table_trim(tr, &t, item_hash);
                 resizes += t.cap != cap;
@@ -268,8 +263,7 @@ TEST(table_shrinks_with_hysteresis)
                 mj_table_insert(&t, items[n].hash, &items[n]);
                 resizes += t.cap != cap;
                 cap = t.cap;
-                size_t at =
-                    mj_table_find(&t, items[n].hash, item_is, &items[n]);
+                size_t at = mj_table_find_item(&t, items[n].hash, &items[n]);
                 mj_table_remove_at(&t, at, item_hash);
                 mj_table_trim(tr, &t, item_hash);
             }
@@ -281,7 +275,7 @@ TEST(table_shrinks_with_hysteresis)
     }
     /* emptied: the smallest table */
     for (int i = 0; i < N; i++) {
-        size_t at = mj_table_find(&t, items[i].hash, item_is, &items[i]);
+        size_t at = mj_table_find_item(&t, items[i].hash, &items[i]);
         if (at == (size_t)-1)
             continue;
         mj_table_remove_at(&t, at, item_hash);
