@@ -32,6 +32,17 @@ static mj_outcome self_id(mj_session *s, const char *type, const char *occ,
     return fx_in(s, st);
 }
 
+/* The session is replaced (a resource conflict: closed, then a new one
+ * bound under the same full JID) and the new one joins occ with id. */
+static mj_session *replaced(mj_session *s, const char *occ, const char *id)
+{
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, occ, id);
+    return s;
+}
+
 static size_t bytes(void)
 {
     mj_stats st;
@@ -79,10 +90,7 @@ TEST(nick_change_in_flight_at_close_does_not_answer_the_next_sessions_join)
     join_id(s, R("Old"), "j1");
     self_id(s, "available", R("Old"), "j1"); /* the room reflects ids */
     CHECK_OUTCOME(fx_out(s, fx_pres("available", R("New"))), MJ_O_CHANGED);
-    mj_session_close(s);
-    fx_take();
-    s = fx_session(tr, JID);
-    join_id(s, R("Old"), "j2");
+    s = replaced(s, R("Old"), "j2");
     /* the nick change's answers: 303 from Old, then New's self-presence */
     mj_stanza ann = fx_pres("unavailable", R("Old"));
     fx_codes(&ann, 303, 110, 0);
@@ -107,10 +115,7 @@ TEST(join_sent_again_at_close_does_not_answer_the_next_sessions_join)
     join_id(s, R("Alice"), "j1");
     self_id(s, "available", R("Alice"), "j1");
     join_id(s, R("Alice"), "j1b"); /* sent again */
-    mj_session_close(s);
-    fx_take();
-    s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "j2");
+    s = replaced(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1b"), MJ_O_UNCHANGED);
     CHECK_OUTCOME(self_id(s, "unavailable", R("Alice"), NULL), MJ_O_UNCHANGED);
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_CHANGED);
@@ -126,9 +131,7 @@ TEST(owed_answers_already_gone_do_not_delay_the_next_join)
     tr = fx_tracker();
     mj_session *s = fx_session(tr, JID);
     join_id(s, R("Alice"), "j1");
-    mj_session_close(s);
-    s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "j2");
+    s = replaced(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_CHANGED);
     CHECK_NICK(s, ROOM, "Alice");
     mj_session_close(s);
@@ -136,9 +139,7 @@ TEST(owed_answers_already_gone_do_not_delay_the_next_join)
     /* another room, whose service drops ids */
     s = fx_session(tr, JID);
     join_id(s, "other@muc.example.net/Al", "j3");
-    mj_session_close(s);
-    s = fx_session(tr, JID);
-    join_id(s, "other@muc.example.net/Al", "j4");
+    s = replaced(s, "other@muc.example.net/Al", "j4");
     CHECK_OUTCOME(self_id(s, "available", "other@muc.example.net/Al", NULL),
                   MJ_O_CHANGED);
     CHECK_NICK(s, "other@muc.example.net", "Al");
@@ -178,12 +179,8 @@ TEST(owed_answers_are_taken_once)
     size_t b0 = baseline();
     mj_session *s = fx_session(tr, JID);
     join_id(s, R("Alice"), "j1");
-    mj_session_close(s);
-    s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "j2");
-    mj_session_close(s); /* owes j2 now, replacing nothing */
-    s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "j3");
+    s = replaced(s, R("Alice"), "j2");
+    s = replaced(s, R("Alice"), "j3"); /* owes j2 now, replacing nothing */
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j2"), MJ_O_UNCHANGED);
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j3"), MJ_O_CHANGED);
     mj_session_close(s);
@@ -271,10 +268,7 @@ TEST(nick_change_then_leave_at_close)
     mj_stanza lv = fx_pres("unavailable", R("New"));
     lv.id = S("l1");
     CHECK_OUTCOME(fx_out(s, lv), MJ_O_CHANGED); /* LEAVING */
-    mj_session_close(s);
-    fx_take();
-    s = fx_session(tr, JID);
-    join_id(s, R("Old"), "j2");
+    s = replaced(s, R("Old"), "j2");
     mj_stanza ann = fx_pres("unavailable", R("Old"));
     fx_codes(&ann, 303, 110, 0);
     ann.item_nick = S("New");
@@ -302,10 +296,7 @@ TEST(join_sent_again_then_leave_at_close)
     mj_stanza lv = fx_pres("unavailable", R("Alice"));
     lv.id = S("l1");
     fx_out(s, lv); /* LEAVING */
-    mj_session_close(s);
-    fx_take();
-    s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "j2");
+    s = replaced(s, R("Alice"), "j2");
     self_id(s, "available", R("Alice"), "j1b");
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
     self_id(s, "unavailable", R("Alice"), "l1");

@@ -49,6 +49,15 @@ static void join(mj_session *sess, const char *occupant)
     fx_self(sess, "available", occupant);
 }
 
+/* The room announces Ann's nick change to Bob (303): EXPECTING(Ann, Bob). */
+static void expect_bob(void)
+{
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.item_nick = S("Bob");
+    fx_codes(&st, 110, 303, 0);
+    fx_in(s, st);
+}
+
 /* An unavailable from our own nick without 110: ambiguous. */
 static void ambiguous(void)
 {
@@ -971,9 +980,7 @@ TEST(answer_to_a_ping_older_than_a_join_under_another_nick_is_stale)
     join(s, R("Ann"));
     ambiguous();
     uint32_t old = last_ping;
-    mj_stanza j = fx_pres("available", R("Bob"));
-    j.has_muc_x = 1;
-    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, R("Bob")), MJ_O_CHANGED);
     fx_take();
     CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
               MJ_PING_STALE);
@@ -990,17 +997,12 @@ TEST(answer_to_a_ping_older_than_a_join_sent_while_expecting_is_stale)
     for (int k = 0; k < 2; k++) {
         setup();
         join(s, R("Ann"));
-        mj_stanza st = fx_pres("unavailable", R("Ann"));
-        st.item_nick = S("Bob");
-        fx_codes(&st, 110, 303, 0);
-        fx_in(s, st);
+        expect_bob();
         CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
         ambiguous();
         CHECK_INT(npings, 1);
         uint32_t old = last_ping;
-        mj_stanza j = fx_pres("available", to[k]);
-        j.has_muc_x = 1;
-        fx_out(s, j);
+        fx_join(s, to[k]);
         fx_take();
         CHECK_INT(answer(old, "error", "not-acceptable", "cancel", ROOM, -1),
                   MJ_PING_STALE);
@@ -1020,10 +1022,7 @@ TEST(ping_while_expecting_goes_to_the_announced_nick)
 {
     setup();
     join(s, R("Ann"));
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    st.item_nick = S("Bob");
-    fx_codes(&st, 110, 303, 0);
-    fx_in(s, st);
+    expect_bob();
     CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
     fx_take();
     ambiguous(); /* unavailable from room/Ann without 110 */
@@ -1082,9 +1081,7 @@ TEST(unanswered_join_while_joined_to_another_nick_keeps_the_ghost_check)
     fx_now += 61; /* our own timeout: unknown, a retry is due in 30 s */
     mj_tracker_tick(tr);
     /* the client rejoins under another nick; the room never answers */
-    mj_stanza j = fx_pres("available", R("Bob"));
-    j.has_muc_x = 1;
-    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, R("Bob")), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_CHANGING);
     for (int i = 0; i < 20; i++) {
         fx_now += 30;
@@ -1101,17 +1098,12 @@ TEST(unanswered_join_while_expecting_keeps_the_ghost_check)
 {
     setup();
     join(s, R("Ann"));
-    mj_stanza st = fx_pres("unavailable", R("Ann"));
-    st.item_nick = S("Bob");
-    fx_codes(&st, 110, 303, 0);
-    fx_in(s, st);
+    expect_bob();
     ambiguous();
     CHECK_INT(npings, 1);
     fx_now += 61; /* unknown: retry later */
     mj_tracker_tick(tr);
-    mj_stanza j = fx_pres("available", R("Ann"));
-    j.has_muc_x = 1;
-    fx_out(s, j);
+    fx_join(s, R("Ann"));
     for (int i = 0; i < 20; i++) {
         fx_now += 30;
         mj_tracker_tick(tr);
@@ -1132,9 +1124,7 @@ TEST(unanswered_join_with_the_ping_out_keeps_the_ghost_check)
     mj_tracker_tick(tr);
     CHECK_INT(npings, 1);
     uint32_t old = last_ping;
-    mj_stanza j = fx_pres("available", R("Bob"));
-    j.has_muc_x = 1;
-    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, R("Bob")), MJ_O_CHANGED);
     mj_stats st;
     mj_tracker_stats(tr, &st);
     CHECK_INT(st.pings_outstanding, 0); /* the budget is free again */

@@ -18,8 +18,7 @@ import time
 import pytest
 
 from harness import (
-    HarnessError, ProsodyServer, WAIT, assert_events, assert_rooms, check_module_built,
-    is_presence)
+    HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence)
 
 A, B = "a.localhost", "b.localhost"
 A2 = f"two.{A}"  # a second virtual host of server A (its zone answers for it)

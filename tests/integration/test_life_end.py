@@ -5,8 +5,7 @@ with sessions in rooms, joins in flight and a self-ping scheduled."""
 import re
 import time
 
-from harness import (
-    WAIT, assert_events, assert_rooms, is_presence, joined, sroom, start_join, wait_events)
+from harness import WAIT, is_presence, joined, sroom, start_join, wait_events
 
 HOST_MODULES = ["smacks"]
 PROSODY_OPTIONS = {"track_muc_joins_ping_start_delay": 1}

@@ -114,11 +114,9 @@ def test_reference_mentions(connect, room):
     assert not wrong, "\n".join(wrong)
 
 
-def test_room_history_is_not_a_mention(connect, room):
-    b = connect("bob")
-    r = room()
-    b.join(r, "Bob")
-    say(b, r, "Alice, when you come: hello")
+def join_for_history(connect, r):
+    """Alice joins r and receives its history: her client, the event
+    sequence before the join, the history's message."""
     a = connect("alice")
     seq = a.event_seq()
     m = a.mark()
@@ -126,6 +124,15 @@ def test_room_history_is_not_a_mention(connect, room):
     hist = a.wait(lambda s: s.name == "message" and s.type == "groupchat" and
                   s.child("body", "jabber:client") is not None, m,
                   what="the room history")
+    return a, seq, hist
+
+
+def test_room_history_is_not_a_mention(connect, room):
+    b = connect("bob")
+    r = room()
+    b.join(r, "Bob")
+    say(b, r, "Alice, when you come: hello")
+    a, seq, hist = join_for_history(connect, r)
     assert hist.child("delay", "urn:xmpp:delay") is not None, f"history carries <delay/>: {hist}"
     assert mentions(a, seq, a.jid, r) == [], "a mention in the room history is not a mention"
 
@@ -139,13 +146,7 @@ def test_history_with_an_occupants_delays_is_not_a_mention(connect, room):
     junk = "".join(f"<delay xmlns='urn:xmpp:delay' from='x{i}@evil.example' "
                    f"stamp='2020-01-01T00:00:00Z'/>" for i in range(6))
     say(b, r, "Alice, when you come: hello", junk)
-    a = connect("alice")
-    seq = a.event_seq()
-    m = a.mark()
-    a.join(r, "Alice")
-    hist = a.wait(lambda s: s.name == "message" and s.type == "groupchat" and
-                  s.child("body", "jabber:client") is not None, m,
-                  what="the room history")
+    a, seq, hist = join_for_history(connect, r)
     froms = [d.get("from") for d in hist.children("delay", "urn:xmpp:delay")]
     assert froms[-1] == r, f"the room's delay comes last: {froms}"
     assert mentions(a, seq, a.jid, r) == [], \

@@ -13,6 +13,29 @@ from harness import assert_rooms, joined, self_presence, sroom, start_join, xa
 
 HOST_MODULES = ["smacks"]
 
+
+def left(occupant, jid):
+    """The room's unavailable self-presence confirming a leave."""
+    return self_presence(occupant, jid, type_="unavailable",
+                         item="<item affiliation='none' role='none'/>")
+
+
+def ask_nick_change(client, component, r, nick):
+    """The client asks for a nick change; the room has it, not answered yet."""
+    m = component.mark()
+    client.send(f"<presence to={xa(r + '/' + nick)}/>")
+    component.wait_presence(m, frm=client.jid, to_bare=r, type_=None, what="the nick change")
+
+
+def answer_nick_change(component, client, r, jid, old, new):
+    """The room's answer to a nick change: 303 from the old nick, then the
+    new nick's self-presence."""
+    component.deliver(client, self_presence(
+        f"{r}/{old}", jid, type_="unavailable", codes=("303", "110"),
+        item=f"<item affiliation='none' role='participant' nick='{new}'/>"))
+    component.deliver(client, self_presence(f"{r}/{new}", jid))
+
+
 def test_new_session_same_jid_old_join_in_flight(connect, component, room):
     r = sroom(room)
     old = connect("alice", res="same-res-pending")
@@ -32,8 +55,7 @@ def test_new_session_same_jid_old_join_in_flight(connect, component, room):
     # join (self-presence with its id), the unavailable (leave confirmed),
     # the second join (self-presence with its id)
     component.deliver(new, self_presence(f"{r}/Alice", jid, id_=j1.id))
-    component.deliver(new, self_presence(f"{r}/Alice", jid, type_="unavailable",
-                                         item="<item affiliation='none' role='none'/>"))
+    component.deliver(new, left(f"{r}/Alice", jid))
     component.deliver(new, self_presence(f"{r}/Alice", jid, id_=j2.id))
     # the room has the new session as an occupant
     assert_rooms(new, {r: "Alice"}, when="after the room answered the new session's join")
@@ -55,8 +77,7 @@ def test_new_session_same_jid_old_session_joined(connect, component, room):
     component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable",
                             what="the unavailable sent for the closed session")
     j2 = start_join(new, component, r, "Alice")
-    component.deliver(new, self_presence(f"{r}/Alice", jid, type_="unavailable",
-                                         item="<item affiliation='none' role='none'/>"))
+    component.deliver(new, left(f"{r}/Alice", jid))
     component.deliver(new, self_presence(f"{r}/Alice", jid, id_=j2.id))
     assert_rooms(new, {r: "Alice"}, when="after the room answered the new session's join")
 
@@ -70,20 +91,14 @@ def test_new_session_same_jid_old_nick_change_in_flight(connect, component, room
     old = connect("alice", res="same-res-changing")
     joined(old, component, r, "Old")
     jid = old.jid
-    m = component.mark()
-    old.send(f"<presence to={xa(r + '/New')}/>")
-    component.wait_presence(m, frm=jid, to_bare=r, type_=None, what="the nick change")
+    ask_nick_change(old, component, r, "New")
     m = component.mark()
     new = connect("alice", res="same-res-changing")
     component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable",
                             what="the unavailable sent for the closed session")
     j2 = start_join(new, component, r, "Old")
-    component.deliver(new, self_presence(
-        f"{r}/Old", jid, type_="unavailable", codes=("303", "110"),
-        item="<item affiliation='none' role='participant' nick='New'/>"))
-    component.deliver(new, self_presence(f"{r}/New", jid))
-    component.deliver(new, self_presence(f"{r}/New", jid, type_="unavailable",
-                                         item="<item affiliation='none' role='none'/>"))
+    answer_nick_change(component, new, r, jid, "Old", "New")
+    component.deliver(new, left(f"{r}/New", jid))
     component.deliver(new, self_presence(f"{r}/Old", jid, id_=j2.id))
     assert_rooms(new, {r: "Old"}, when="after the room answered the new session's join")
 
@@ -97,20 +112,14 @@ def test_new_session_same_jid_old_nick_change_then_leave_in_flight(connect, comp
     old = connect("alice", res="same-res-changing-left")
     joined(old, component, r, "Old")
     jid = old.jid
-    m = component.mark()
-    old.send(f"<presence to={xa(r + '/New')}/>")
-    component.wait_presence(m, frm=jid, to_bare=r, type_=None, what="the nick change")
+    ask_nick_change(old, component, r, "New")
     m = component.mark()
     old.send(f"<presence type='unavailable' to={xa(r + '/New')}/>")
     component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable", what="the leave")
     new = connect("alice", res="same-res-changing-left")
     assert new.jid == jid
     j2 = start_join(new, component, r, "Old")
-    component.deliver(new, self_presence(
-        f"{r}/Old", jid, type_="unavailable", codes=("303", "110"),
-        item="<item affiliation='none' role='participant' nick='New'/>"))
-    component.deliver(new, self_presence(f"{r}/New", jid))
-    component.deliver(new, self_presence(f"{r}/New", jid, type_="unavailable",
-                                         item="<item affiliation='none' role='none'/>"))
+    answer_nick_change(component, new, r, jid, "Old", "New")
+    component.deliver(new, left(f"{r}/New", jid))
     component.deliver(new, self_presence(f"{r}/Old", jid, id_=j2.id))
     assert_rooms(new, {r: "Old"}, when="after the room answered the new session's join")

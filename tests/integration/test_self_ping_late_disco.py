@@ -33,6 +33,17 @@ def _disco_out(a, component, r):
     return ping, disco
 
 
+def _joined_disco_out(connect, component, room):
+    """Alice in a room of the scripted MUC, a self-ping answered
+    service-unavailable and the module's disco#info request out: her
+    client, the room, the ping, the request."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    ping, disco = _disco_out(a, component, r)
+    return a, r, ping, disco
+
+
 def _reply(a, component, r, disco):
     m = component.deliver(a, f"<iq type='result' from='{r}' to='{disco.frm}' id='{disco.id}'>"
                              f"<query xmlns='{NS_DISCO}'><feature var='http://jabber.org/protocol/muc'/>"
@@ -42,20 +53,14 @@ def _reply(a, component, r, disco):
 
 
 def test_late_disco_info_reply_does_not_reach_the_client(connect, component, room):
-    a = connect("alice")
-    r = sroom(room)
-    joined(a, component, r, "Alice")
-    _, disco = _disco_out(a, component, r)
+    a, r, _, disco = _joined_disco_out(connect, component, room)
     time.sleep(PING_TIMEOUT + 1)  # the room answers late
     leaked = _reply(a, component, r, disco)
     assert not leaked, f"the client received the module's disco#info reply: {leaked}"
 
 
 def test_reply_after_a_reload_does_not_reach_the_client(connect, component, room):
-    a = connect("alice")
-    r = sroom(room)
-    joined(a, component, r, "Alice")
-    _, disco = _disco_out(a, component, r)
+    a, r, _, disco = _joined_disco_out(connect, component, room)
     a.reload_module()
     leaked = _reply(a, component, r, disco)
     assert not leaked, f"the client received the module's disco#info reply: {leaked}"
@@ -63,10 +68,7 @@ def test_reply_after_a_reload_does_not_reach_the_client(connect, component, room
 
 def test_replies_after_a_reload_from_another_copy_do_not_reach_the_client(
         server, connect, component, room):
-    a = connect("alice")
-    r = sroom(room)
-    joined(a, component, r, "Alice")
-    ping, disco = _disco_out(a, component, r)
+    a, r, ping, disco = _joined_disco_out(connect, component, room)
     copy = install_other_copy(server)
     off = server.log_size()
     try:
@@ -85,10 +87,7 @@ def test_replies_after_a_reload_from_another_copy_do_not_reach_the_client(
 
 
 def test_reply_after_an_unload_and_load_does_not_reach_the_client(connect, component, room):
-    a = connect("alice")
-    r = sroom(room)
-    joined(a, component, r, "Alice")
-    _, disco = _disco_out(a, component, r)
+    a, r, _, disco = _joined_disco_out(connect, component, room)
     a.unload_module()
     a.load_module()
     time.sleep(0.5)
