@@ -970,8 +970,10 @@ void mj_joins_timeout(mj_entry *e)
         }
         e = moved;
         mj_entry_set_state(e, MJ_S_JOINED);
-        mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
-                none(), none(), none());
+        /* a 303 naming the nick the session had: no change to tell */
+        if (e->nick_len != old_len || memcmp(e->nick, old, old_len) != 0)
+            mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
+                    none(), none(), none());
         return;
     }
     case MJ_S_LEAVING:

@@ -453,6 +453,22 @@ TEST(expecting_times_out_to_announced_nick)
     teardown();
 }
 
+/* A 303 whose item names the nick the session has: at the timeout the
+ * nick stays, and no nick-changed o>o is told. */
+TEST(expecting_the_same_nick_times_out_without_event)
+{
+    setup();
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "Ann"));
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
 /* EXPECTING(o, m): the room calls the session m already; ejabberd
  * destroys the room with an unavailable from m without 110. */
 TEST(destroy_without_110_from_the_announced_nick_leaves)
@@ -2472,6 +2488,7 @@ int main(void)
     RUN(expecting_times_out_to_announced_nick);
     RUN(destroy_without_110_from_the_announced_nick_leaves);
     RUN(presence_to_announced_nick_while_expecting_is_an_update);
+    RUN(expecting_the_same_nick_times_out_without_event);
     RUN(service_initiated_303_without_request);
     RUN(nick_change_303_without_nick_is_ambiguous);
     RUN(leave_confirmed_is_voluntary);
