@@ -443,12 +443,24 @@ MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
  * message, so a full list must not hide it. Returns the slot written, or
  * -1 when none was. */
 MJ_API int mj_stanza_add_delay(mj_stanza *st, const char *from, size_t len);
-/* Whether a child's namespace (NULL: none given, so the stanza's own) is
- * the stanza's content namespace, as <body/>, <subject/> and <error/> must
- * be: absent, jabber:client or jabber:server. No namespace given as such
- * (an empty string: xmlns='' inside a stanza in a namespace, which
- * Prosody's parser keeps as xmlns = "") is not. */
+/* Whether a namespace (NULL: none given) is one a stanza itself may be
+ * in: none, jabber:client or jabber:server. An empty string (xmlns='') is
+ * not. Its children are read with mj_stanza_own_ns(). */
 MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
+/* Whether a child whose xmlns is ns (NULL: none given, so it inherits the
+ * stanza's) is in the stanza's own namespace, whose xmlns is stanza_ns
+ * (NULL: none given), as <body/>, <subject/>, <thread/> and <error/> must
+ * be: ns is NULL, or the same as stanza_ns. That is util.stanza's
+ * get_child(name), which Prosody's MUC uses to tell a subject change
+ * (subject.lib.lua) and a history message (history.lib.lua), and what the
+ * client sees on its stream. Any other namespace is not, jabber:client and
+ * jabber:server included: Prosody's parser gives a child xmlns only when
+ * it differs from the stream's, so <subject xmlns='jabber:server'/> from a
+ * client is no subject to the room, which broadcasts it from any
+ * occupant, nor to the clients it reaches. Nor is an empty string
+ * (xmlns='', which Prosody's parser keeps as xmlns = ""). */
+MJ_API int mj_stanza_own_ns(const char *stanza_ns, size_t stanza_len,
+                            const char *ns, size_t len);
 
 /* What the tracker made of one stanza. */
 /* clang-format off */

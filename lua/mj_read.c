@@ -290,11 +290,30 @@ static int scan_error(lua_State *L, const struct child *e, int anchor,
     return 1;
 }
 
-/* Whether a child's namespace is the stanza's own (<error/>, <body/>,
- * <subject/>): the library's rule. */
-static int content_ns(const struct child *c)
+/* The stanza's own xmlns (NULL: none given, as on a stream in its
+ * default namespace): read by content_ns() only for the first child that
+ * names a namespace of its own (most stanzas have none), anchored. */
+struct own_ns {
+    int attrs, slot, read;
+    const char *ns;
+    size_t len;
+};
+
+/* Whether a child is in the stanza's own namespace (<error/>, <body/>,
+ * <subject/>, <thread/>): the library's rule, util.stanza's get_child().
+ * Pushes nothing (a value read is kept in own->slot). */
+static int content_ns(lua_State *L, const struct child *c, struct own_ns *own)
 {
-    return mj_stanza_content_ns(c->ns, c->ns_len);
+    if (c->ns != NULL && !own->read) {
+        own->read = 1;
+        if (own->attrs != 0 &&
+            rawkey(L, own->attrs, UV_XMLNS) == LUA_TSTRING) {
+            lua_copy(L, -1, own->slot);
+            own->ns = lua_tolstring(L, own->slot, &own->len);
+        }
+        lua_pop(L, 1);
+    }
+    return mj_stanza_own_ns(own->ns, own->len, c->ns, c->ns_len);
 }
 
 /* A delay marker's from attribute (markers without one are not listed;
@@ -363,6 +382,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     size_t len = 0;
     const char *s;
     struct child c;
+    struct own_ns own = {0, 0, 0, NULL, 0};
 
     mj_stanza_init(st);
     if (k != NULL && k->has_kind) {
@@ -407,6 +427,8 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     if (!kids)
         return (int)need;
     anchor = lua_gettop(L) + 1;
+    own.attrs = attrs;
+    own.slot = anchor + A_OWN_NS;
     if (anchors_for(need) > 0)
         lua_settop(L, anchor + anchors_for(need) - 1); /* nil */
     tags = push_tags(L, stanza, &n);
@@ -427,7 +449,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             if (!seen_error && st->type == MJ_T_ERROR &&
                 (need & MJ_NEED_ERROR)) {
                 child_ns(L, &c);
-                if (content_ns(&c)) {
+                if (content_ns(L, &c, &own)) {
                     seen_error = 1;
                     ok = scan_error(L, &c, anchor, st);
                 }
@@ -444,18 +466,18 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
         } else if (LIT_EQ(c.name, c.name_len, "body")) {
             if (!seen_body) {
                 child_ns(L, &c);
-                if (content_ns(&c)) {
+                if (content_ns(L, &c, &own)) {
                     seen_body = 1;
                     ok = text_of(L, c.el, anchor + A_BODY, &st->body);
                 }
             }
         } else if (LIT_EQ(c.name, c.name_len, "subject")) {
             child_ns(L, &c);
-            if (content_ns(&c))
+            if (content_ns(L, &c, &own))
                 st->has_subject = 1;
         } else if (LIT_EQ(c.name, c.name_len, "thread")) {
             child_ns(L, &c);
-            if (content_ns(&c))
+            if (content_ns(L, &c, &own))
                 st->has_thread = 1;
         } else if (LIT_EQ(c.name, c.name_len, "ping")) {
             child_ns(L, &c);

@@ -62,8 +62,9 @@
  * <thread/>, the from of <delay xmlns='urn:xmpp:delay'/> and
  * <x xmlns='jabber:x:delay'/> (first MJ_MAX_DELAY), the uri of
  * <reference type='mention'/> (first MJ_MAX_REFS). <error/>, <body/>,
- * <subject/> and <thread/> count in no namespace or
- * jabber:client/jabber:server. Anything of the wrong Lua type is
+ * <subject/> and <thread/> count only in the stanza's own namespace (no
+ * xmlns of their own, or the stanza's: util.stanza's get_child(), as
+ * Prosody's MUC reads them). Anything of the wrong Lua type is
  * treated as absent; malformed stanzas never raise.
  *
  * Never longjmp through the core. The core's callbacks (on_event, log) do

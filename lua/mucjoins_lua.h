@@ -303,6 +303,7 @@ enum {
     A_ERROR_TYPE,
     A_ERROR_CONDITION,
     A_ERROR_BY,
+    A_OWN_NS, /* the stanza's xmlns, read for a child naming one */
     A_BODY,
     A_DELAY_FROM,                                /* MJ_MAX_DELAY slots */
     A_MENTION_URI = A_DELAY_FROM + MJ_MAX_DELAY, /* MJ_MAX_REFS slots */

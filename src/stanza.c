@@ -75,6 +75,13 @@ int mj_stanza_content_ns(const char *ns, size_t len)
            LIT_EQ(ns, len, "jabber:server");
 }
 
+int mj_stanza_own_ns(const char *stanza_ns, size_t stanza_len, const char *ns,
+                     size_t len)
+{
+    return ns == NULL || (stanza_ns != NULL && stanza_len == len &&
+                          memcmp(stanza_ns, ns, len) == 0);
+}
+
 /* from (len bytes) equals the bare part of st->from, ASCII case ignored */
 static int is_bare_from(const mj_stanza *st, const char *from, size_t len)
 {

@@ -536,6 +536,30 @@ TEST(room_delay_after_a_full_list)
     mj_tracker_free(tr);
 }
 
+/* Which children builders take for the stanza's own (mj_stanza_own_ns):
+ * util.stanza's get_child(), which Prosody's MUC uses to tell a subject
+ * change from chatter. An occupant's <subject xmlns='jabber:server'/> (or
+ * 'jabber:client' over s2s, where the stream's is jabber:server) is no
+ * subject to the room, which broadcasts it and keeps it in the history
+ * with a chat marker; taken for one, it ended the history of the next
+ * join and made the old mentions after it live (examples/
+ * forged-subject-ns.xml shows it through the replay tool). */
+TEST(children_count_in_the_stanzas_own_namespace)
+{
+    CHECK(mj_stanza_own_ns(NULL, 0, NULL, 0));
+    CHECK(!mj_stanza_own_ns(NULL, 0, "jabber:server", 13));
+    CHECK(!mj_stanza_own_ns(NULL, 0, "jabber:client", 13));
+    CHECK(!mj_stanza_own_ns(NULL, 0, "", 0));
+    CHECK(mj_stanza_own_ns("jabber:client", 13, NULL, 0));
+    CHECK(mj_stanza_own_ns("jabber:client", 13, "jabber:client", 13));
+    CHECK(!mj_stanza_own_ns("jabber:client", 13, "jabber:server", 13));
+    CHECK(!mj_stanza_own_ns("jabber:client", 13, "", 0));
+    /* the stanza's own namespaces themselves */
+    CHECK(mj_stanza_content_ns(NULL, 0));
+    CHECK(mj_stanza_content_ns("jabber:server", 13));
+    CHECK(!mj_stanza_content_ns("", 0));
+}
+
 int main(void)
 {
     RUN(nick_as_a_word_mentions);
@@ -554,5 +578,6 @@ int main(void)
     RUN(own_nick_compared_prepared);
     RUN(body_cache_keeps_the_cut);
     RUN(room_delay_after_a_full_list);
+    RUN(children_count_in_the_stanzas_own_namespace);
     return test_summary("messages");
 }

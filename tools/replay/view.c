@@ -40,18 +40,21 @@ static mj_str str_of(const char *s)
     return r;
 }
 
-/* A stanza-level element (<body/>, <subject/>, <error/>) c of the stanza
- * n: the library's rule (mj_stanza_content_ns()). A child in the stanza's
- * own namespace is one whose namespace was not given (NULL), as in a
- * util.stanza table, where a child carries xmlns only when its namespace
- * is not its parent's; any other namespace is passed as it is, none
- * included (<body xmlns=''/> in a <message xmlns='jabber:client'/> is in
- * no namespace, which Prosody's parser gives as xmlns = "": not a body). */
+/* A stanza-level element (<body/>, <subject/>, <thread/>, <error/>) c of
+ * the stanza n: the library's rule (mj_stanza_own_ns()), a child in the
+ * stanza's own namespace. A child in the same namespace as the stanza is
+ * one whose namespace was not given (NULL), as in a util.stanza table,
+ * where a child carries xmlns only when its namespace is not its
+ * parent's; any other namespace is passed as it is, none included
+ * (<body xmlns=''/> in a <message xmlns='jabber:client'/> is in no
+ * namespace, which Prosody's parser gives as xmlns = "": not a body), and
+ * is not the stanza's. */
 static int node_in_client_ns(const struct node *n, const struct node *c)
 {
     if (c->ns_len == n->ns_len && memcmp(c->name, n->name, n->ns_len) == 0)
-        return mj_stanza_content_ns(NULL, 0);
-    return mj_stanza_content_ns(c->ns_len ? c->name : "", c->ns_len);
+        return mj_stanza_own_ns(NULL, 0, NULL, 0);
+    return mj_stanza_own_ns(n->ns_len ? n->name : "", n->ns_len,
+                            c->ns_len ? c->name : "", c->ns_len);
 }
 
 static mj_str node_text(const struct node *n)
