@@ -224,6 +224,22 @@ void mj_ping_restale(mj_entry *e)
     heap_push(tr, p);
 }
 
+/* The key of a nick a ping goes to, or an answer comes from: a keyed
+ * hash of its Resourceprep form (of its bytes when it does not prepare),
+ * so that nicks equal after preparation (mj_nick_equal) have one key. */
+static uint64_t nick_key(const mj_tracker *tr, mj_str nick)
+{
+    char buf[MJ_PART_MAX + 1];
+    size_t len;
+    if (nick.ptr == NULL)
+        return 0;
+    if (!mj_res_plain(nick.ptr, nick.len) &&
+        mj_prep_part(MJ_PROFILE_RESOURCE, nick.ptr, nick.len, buf, sizeof buf,
+                     &len) == MJ_OK)
+        nick = mj_str_of(buf, len);
+    return mj_siphash(&tr->key, nick.ptr, nick.len) | 1;
+}
+
 /* Send now if the state and the domain's budget allow; else it waits in
  * the domain's queue (behind the pings already there, unless it is the
  * queue's own head: from_queue) or is parked. p is detached. */
@@ -262,6 +278,12 @@ static void try_send(mj_ping *p, double now, int from_queue)
         tr->last_ping_id = 1;
     p->id = tr->last_ping_id;
     p->deadline = now + tr->cfg.ping_timeout;
+    /* where it goes: the nick the event names (mj_emit: in EXPECTING the
+     * one the 303 announced) */
+    mj_str to = mj_entry_nick(e);
+    if (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL)
+        to = mj_entry_pnick(e);
+    p->to_key = nick_key(tr, to);
     d->outstanding++;
     tr->outstanding++;
     heap_push(tr, p);
@@ -631,6 +653,12 @@ static mj_entry *entry_by_ping(mj_session *s, uint32_t id,
     mj_entry *e = t.entry;
     if (e == NULL || mj_entry_ping(e) == NULL || mj_entry_ping(e)->id != id)
         return NULL; /* not the latest ping of that room */
+    /* The reply to an iq comes from the JID the iq went to (our server's
+     * bounce too). Another occupant's iq result or error reaches the
+     * session from room/<that occupant> (Prosody's MUC routes it, with
+     * the id it names): no answer to our ping, whatever its id. */
+    if (!t.has_res || nick_key(s->tr, t.raw_res) != mj_entry_ping(e)->to_key)
+        return NULL;
     return e;
 }
 

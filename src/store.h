@@ -79,6 +79,9 @@ struct mj_ping {
     double rest_until;      /* after giving up: link losses do not reschedule
                                before this (a down server's refused connections
                                are link losses too) */
+    uint64_t to_key;        /* outstanding ping: key of the nick it went to
+                               (selfping.c nick_key()); its answer comes
+                               from room/<that nick> */
     mj_ping *qprev, *qnext; /* the domain's queue, or a tick's batch */
 };
 

@@ -10,12 +10,15 @@
 static mj_tracker *tr;
 static mj_session *s;
 static uint32_t last_ping; /* id of the latest PING_NEEDED */
+static char last_to[512];  /* the JID it went to: its answer comes from it */
 static int npings;
 
 static void on_event(void *ud, const mj_event *ev)
 {
     if (ev->type == MJ_EV_PING_NEEDED) {
         last_ping = ev->ping_id;
+        snprintf(last_to, sizeof last_to, "%.*s/%.*s", (int)ev->room.len,
+                 ev->room.ptr, (int)ev->nick.len, ev->nick.ptr);
         npings++;
     }
     fx_on_event(ud, ev);
@@ -32,6 +35,7 @@ static void setup_cfg(size_t budget, int self_ping)
     fx_now = 1000;
     fx_take();
     last_ping = 0;
+    last_to[0] = '\0';
     npings = 0;
     if (mj_tracker_new(&cfg, &tr) != MJ_OK)
         exit(2);
@@ -67,7 +71,8 @@ static void ambiguous(void)
 static mj_ping_verdict answer(uint32_t id, const char *type, const char *cond,
                               const char *etype, const char *by, int optimized)
 {
-    mj_stanza a = fx_pres("available", R("Ann"));
+    /* from the JID the latest ping went to */
+    mj_stanza a = fx_pres("available", last_to[0] ? last_to : R("Ann"));
     mj_ping_verdict v = MJ_PING_STALE;
     a.kind = MJ_KIND_IQ;
     a.type = strcmp(type, "result") == 0 ? MJ_T_RESULT : MJ_T_ERROR;
@@ -497,6 +502,47 @@ TEST(answer_from_another_room_is_ignored)
     CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
     CHECK_INT(v, MJ_PING_STALE);
     CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
+/* An answer counts only from the JID pinged (room/<nick>; the reply to an
+ * iq comes from the iq's to): Prosody's MUC routes another occupant's iq
+ * result or error to the session with from = room/<that occupant>, so an
+ * answer from another nick of the room is no answer to our ping (it would
+ * remove the entry and tell the client 110 + 333). */
+TEST(answer_from_another_nick_of_the_room_is_ignored)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    mj_stanza a = fx_pres("available", R("Mallory"));
+    mj_ping_verdict v;
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_condition = S("not-acceptable");
+    CHECK_INT(mj_session_ping_needs_features(s, last_ping, &a), 0);
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    /* nor from the bare room */
+    a.from = S(ROOM);
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_STALE);
+    CHECK_NICK(s, ROOM, "Ann");
+    /* the pinged JID's answer still counts */
+    CHECK_INT(answer(last_ping, "result", NULL, NULL, NULL, 0),
+              MJ_PING_JOINED);
+    /* in EXPECTING(Ann, Bob) the ping went to Bob: Bob's answer counts */
+    expect_bob();
+    fx_take();
+    ambiguous();
+    CHECK_EVENTS("ping " ROOM " Bob");
+    a.from = S(R("Bob"));
+    CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_NOT_JOINED);
+    CHECK_NICK(s, ROOM, NULL);
     mj_tracker_free(tr);
 }
 
@@ -1156,6 +1202,7 @@ int main(void)
     RUN(a_join_sent_again_frees_its_record_with_the_entry);
     RUN(answer_from_another_room_is_ignored);
     RUN(not_joined_while_leaving_is_the_leave_done);
+    RUN(answer_from_another_nick_of_the_room_is_ignored);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);
