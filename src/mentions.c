@@ -594,7 +594,6 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
 
 /* The longest JID that can prepare: node and resource at most 1023 bytes
  * each before preparation, the host 1023 plus one trailing dot. */
-#define URI_JID_MAX (3 * MJ_PART_MAX + 3)
 
 /* A hex digit's value plus one; 0 for any other byte. */
 static const unsigned char hex1[256] = {
@@ -622,67 +621,83 @@ static int same(const char *a, size_t an, const char *b, size_t bn)
     return an == bn && memcmp(a, b, an) == 0;
 }
 
-int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
-                   size_t room_len, const char *nick, size_t nick_len,
-                   const char *user_bare, size_t user_bare_len, int *match)
+int mj_mention_uri_path(const char *uri, size_t uri_len, size_t *path_len)
 {
-    char jid[URI_JID_MAX], bare[2 * MJ_PART_MAX + 2], res[MJ_PART_MAX];
-    char other[2 * MJ_PART_MAX + 2];
     const unsigned char *u = (const unsigned char *)uri;
     const char *q;
-    size_t jl = 0, bl = 0, rl = 0, ol = 0, end, i;
-    int rc;
+    size_t end, i;
 
-    if (match == NULL || (uri == NULL && uri_len) ||
-        (room == NULL && room_len) || (nick == NULL && nick_len) ||
-        (user_bare == NULL && user_bare_len))
-        return MJ_EINVAL;
-    *match = 0;
-
-    /* 1. scheme (the escapes are checked below, in one pass with the
-     * decoding: any failure is "no match", so their order is free) */
+    *path_len = 0;
+    /* 1. scheme (the path's escapes are checked as it is decoded, in
+     * mj_mention_uri_jid(): any failure is "no match", so the order is
+     * free) */
     if (uri_len < 5 || lower((unsigned char)uri[0]) != 'x' ||
         lower((unsigned char)uri[1]) != 'm' ||
         lower((unsigned char)uri[2]) != 'p' ||
         lower((unsigned char)uri[3]) != 'p' || uri[4] != ':')
-        return MJ_OK;
+        return 0;
     /* 2. no authority */
     if (uri_len >= 7 && uri[5] == '/' && uri[6] == '/')
-        return MJ_OK;
+        return 0;
     /* 3. path up to the query or fragment (an escape is "%" and two hex
      * digits: never a "?" or "#") */
     q = memchr(uri + 5, '?', uri_len - 5);
     end = q ? (size_t)(q - uri) : uri_len;
     q = memchr(uri + 5, '#', end - 5);
     end = q ? (size_t)(q - uri) : end;
-    /* 4. decode the path, checking its escapes; then check those of the
-     * query and fragment */
-    for (i = 5; i < end; jl++) {
-        if (jl == sizeof jid)
-            return MJ_OK; /* too long to be a JID */
-        if (uri[i] != '%') {
-            jid[jl] = uri[i++];
-            continue;
-        }
-        if (uri_len - i < 3 || !hex1[u[i + 1]] || !hex1[u[i + 2]])
-            return MJ_OK;
-        jid[jl] = (char)((hex1[u[i + 1]] - 1) * 16 + hex1[u[i + 2]] - 1);
-        i += 3;
-    }
+    /* the escapes of the query and fragment */
     for (i = end; i < uri_len; i++) {
         if (uri[i] != '%')
             continue;
         if (uri_len - i < 3 || !hex1[u[i + 1]] || !hex1[u[i + 2]])
-            return MJ_OK;
+            return 0;
         i += 2; /* two hex digits, neither a '%' */
     }
-    rc = mj_jid_prep_split(jid, jl, bare, sizeof bare, &bl, res, sizeof res,
-                           &rl);
+    *path_len = end;
+    return 1;
+}
+
+int mj_mention_uri_jid(const char *path, size_t path_len, char *bare,
+                       size_t *bl, char *res, size_t *rl, int *names)
+{
+    char jid[URI_JID_MAX];
+    const unsigned char *u = (const unsigned char *)path;
+    size_t jl = 0, i;
+    int rc;
+
+    *names = 0;
+    /* 4. decode the path (after "xmpp:"), checking its escapes */
+    for (i = 5; i < path_len; jl++) {
+        if (jl == sizeof jid)
+            return MJ_OK; /* too long to be a JID */
+        if (path[i] != '%') {
+            jid[jl] = path[i++];
+            continue;
+        }
+        if (path_len - i < 3 || !hex1[u[i + 1]] || !hex1[u[i + 2]])
+            return MJ_OK;
+        jid[jl] = (char)((hex1[u[i + 1]] - 1) * 16 + hex1[u[i + 2]] - 1);
+        i += 3;
+    }
+    rc = mj_jid_prep_split(jid, jl, bare, MJ_URI_BARE_MAX, bl, res,
+                           MJ_PART_MAX, rl);
     if (rc == MJ_ENOMEM)
         return rc;
-    if (rc != MJ_OK)
-        return MJ_OK;
+    *names = rc == MJ_OK;
+    return MJ_OK;
+}
 
+int mj_mention_jid_match(const char *bare, size_t bl, const char *res,
+                         size_t rl, const char *room, size_t room_len,
+                         const char *nick, size_t nick_len,
+                         const char *user_bare, size_t user_bare_len,
+                         int *match)
+{
+    char other[2 * MJ_PART_MAX + 2];
+    size_t ol = 0;
+    int rc;
+
+    *match = 0;
     /* 5. compare */
     if (rl == (size_t)-1) {
         if (user_bare == NULL)
@@ -702,4 +717,26 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
             *match = same(res, rl, other, ol);
     }
     return rc == MJ_ENOMEM ? rc : MJ_OK;
+}
+
+int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
+                   size_t room_len, const char *nick, size_t nick_len,
+                   const char *user_bare, size_t user_bare_len, int *match)
+{
+    char bare[MJ_URI_BARE_MAX], res[MJ_PART_MAX];
+    size_t path_len, bl = 0, rl = 0;
+    int rc, names;
+
+    if (match == NULL || (uri == NULL && uri_len) ||
+        (room == NULL && room_len) || (nick == NULL && nick_len) ||
+        (user_bare == NULL && user_bare_len))
+        return MJ_EINVAL;
+    *match = 0;
+    if (!mj_mention_uri_path(uri, uri_len, &path_len))
+        return MJ_OK;
+    rc = mj_mention_uri_jid(uri, path_len, bare, &bl, res, &rl, &names);
+    if (rc != MJ_OK || !names)
+        return rc;
+    return mj_mention_jid_match(bare, bl, res, rl, room, room_len, nick,
+                                nick_len, user_bare, user_bare_len, match);
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "jid.h"
 #include "mucjoins.h"
 
 /* Body mention: nick occurs in body as a whole word, both NFKC-normalised
@@ -26,5 +27,32 @@ int mj_mention_text(const char *body, size_t body_len, const char *nick,
 int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
                    size_t room_len, const char *nick, size_t nick_len,
                    const char *user_bare, size_t user_bare_len, int *match);
+
+/* mj_mention_uri() in the steps that let a message's references be
+ * prepared once for all its recipients (messages.c):
+ * - mj_mention_uri_path(): 1 when uri is an xmpp: URI without authority
+ *   whose query and fragment escapes are well formed, with *path_len the
+ *   bytes up to its query or fragment (what names the JID); else 0;
+ * - mj_mention_uri_jid(): that path (uri's first path_len bytes)
+ *   percent-decoded and prepared: *names 1 with the bare JID in bare
+ *   (MJ_URI_BARE_MAX bytes; *bl) and the resource in res (MJ_PART_MAX
+ *   bytes; *rl, (size_t)-1 when there is none), 0 when it names no JID;
+ *   MJ_ENOMEM only;
+ * - mj_mention_jid_match(): whether that JID is room/nick or the user's
+ *   bare JID (the recipient's side). */
+#define MJ_URI_BARE_MAX (2 * MJ_PART_MAX + 2)
+/* The longest decoded JID looked at, and so the longest path that may
+ * name one ("xmpp:" and three bytes an escaped character): a longer one
+ * names none. */
+#define URI_JID_MAX     (3 * MJ_PART_MAX + 3)
+#define MJ_URI_PATH_MAX (5 + 3 * URI_JID_MAX)
+int mj_mention_uri_path(const char *uri, size_t uri_len, size_t *path_len);
+int mj_mention_uri_jid(const char *path, size_t path_len, char *bare,
+                       size_t *bl, char *res, size_t *rl, int *names);
+int mj_mention_jid_match(const char *bare, size_t bl, const char *res,
+                         size_t rl, const char *room, size_t room_len,
+                         const char *nick, size_t nick_len,
+                         const char *user_bare, size_t user_bare_len,
+                         int *match);
 
 #endif

@@ -86,6 +86,25 @@ typedef struct mj_body_cache {
     size_t folds;  /* bodies normalised through the cache (tests) */
 } mj_body_cache;
 
+/* The JIDs the mention references of the last message named (messages.c):
+ * slot i holds what its i-th reference's uri path decoded and prepared to
+ * (mj_mention_uri_jid()), keyed by the path's bytes, so that a message
+ * delivered to many occupants has its references prepared once. The
+ * buffers are the tracker's (counted in tr->bytes). */
+typedef struct mj_ref_slot {
+    char *buf;     /* the path's bytes, then the bare JID, then the
+                      resource; NULL: the slot is empty */
+    size_t cap;    /* bytes of buf */
+    size_t len;    /* bytes of the path */
+    size_t bl, rl; /* the JID's parts (rl (size_t)-1: none) */
+    int names;     /* the path names a JID */
+} mj_ref_slot;
+
+typedef struct mj_ref_cache {
+    mj_ref_slot slot[MJ_MAX_REFS];
+    size_t preps; /* paths decoded and prepared (tests) */
+} mj_ref_cache;
+
 struct mj_tracker;
 
 /* mj_mention_text() with the body's normal form kept in cache (one body:

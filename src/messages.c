@@ -41,22 +41,99 @@ static int is_history(const mj_stanza *st, const mj_target *t)
     return 0;
 }
 
+/* The JID that reference i's uri path (path_len bytes) names, from the
+ * cache when the slot holds that path, else prepared and kept there (when
+ * the slot's buffer cannot be had, the answer is the caller's buffers
+ * alone). Sets *bare, *res (pointing into the slot or into the caller's
+ * bare_buf/res_buf), *bl, *rl and *names. */
+static int ref_jid(mj_tracker *tr, size_t i, const char *path, size_t path_len,
+                   char *bare_buf, char *res_buf, const char **bare,
+                   size_t *bl, const char **res, size_t *rl, int *names)
+{
+    mj_ref_slot *c = &tr->refs.slot[i];
+    if (c->buf != NULL && c->len == path_len &&
+        memcmp(c->buf, path, path_len) == 0) {
+        *names = c->names;
+        *bare = c->buf + c->len;
+        *bl = c->bl;
+        *res = *bare + c->bl;
+        *rl = c->rl;
+        return MJ_OK;
+    }
+    tr->refs.preps++;
+    int rc =
+        mj_mention_uri_jid(path, path_len, bare_buf, bl, res_buf, rl, names);
+    if (rc != MJ_OK)
+        return rc;
+    *bare = bare_buf;
+    *res = res_buf;
+    size_t need = path_len + (*names ? *bl : 0) +
+                  (*names && *rl != (size_t)-1 ? *rl : 0);
+    if (need == 0)
+        need = 1;
+    if (c->buf != NULL && c->cap < need) {
+        mj_free(tr, c->buf, c->cap);
+        c->buf = NULL;
+    }
+    if (c->buf == NULL) {
+        c->buf = mj_alloc(tr, need);
+        c->cap = c->buf != NULL ? need : 0;
+    }
+    if (c->buf == NULL)
+        return MJ_OK; /* not kept: the answer is in the caller's buffers */
+    c->len = path_len;
+    c->names = *names;
+    c->bl = *names ? *bl : 0;
+    c->rl = *names ? *rl : (size_t)-1;
+    memcpy(c->buf, path, path_len);
+    if (c->bl)
+        memcpy(c->buf + path_len, bare_buf, c->bl);
+    if (c->rl != (size_t)-1 && c->rl != 0)
+        memcpy(c->buf + path_len + c->bl, res_buf, c->rl);
+    return MJ_OK;
+}
+
+void mj_ref_cache_free(mj_tracker *tr)
+{
+    for (size_t i = 0; i < MJ_MAX_REFS; i++) {
+        mj_ref_slot *c = &tr->refs.slot[i];
+        if (c->buf != NULL)
+            mj_free(tr, c->buf, c->cap);
+        c->buf = NULL;
+        c->cap = 0;
+    }
+}
+
+/* Whether a reference or the body mentions the entry's nick (or a
+ * reference the user's bare JID). The references' JIDs are the same for
+ * every recipient of the message: prepared once (ref_jid()), only the
+ * comparison is each recipient's. */
 static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     int *match)
 {
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
+    char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
     int rc;
     *match = 0;
     for (size_t i = 0; i < n && !*match; i++) {
         mj_str u = st->mention_uri[i];
-        const char *slash;
-        size_t bare_len;
-        if (u.ptr == NULL)
+        const char *slash, *bare, *res;
+        size_t bare_len, path_len, bl, rl;
+        int names;
+        if (u.ptr == NULL || !mj_mention_uri_path(u.ptr, u.len, &path_len) ||
+            path_len > MJ_URI_PATH_MAX) /* decodes to more than a JID */
+            continue;
+        rc = ref_jid(s->tr, i, u.ptr, path_len, bare_buf, res_buf, &bare, &bl,
+                     &res, &rl, &names);
+        if (rc != MJ_OK)
+            return rc;
+        if (!names)
             continue;
         slash = memchr(s->pjid, '/', s->pjid_len);
         bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
-        rc = mj_mention_uri(u.ptr, u.len, e->room->s, e->room->len, e->nick,
-                            e->nick_len, s->pjid, bare_len, match);
+        rc = mj_mention_jid_match(bare, bl, res, rl, e->room->s, e->room->len,
+                                  e->nick, e->nick_len, s->pjid, bare_len,
+                                  match);
         if (rc != MJ_OK)
             return rc;
     }

@@ -252,6 +252,7 @@ struct mj_tracker {
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
     mj_body_cache body; /* the last body normalised for mentions */
+    mj_ref_cache refs;  /* the last message's mention references */
     mj_store_hooks hooks;
     size_t bytes;
     size_t n_resent;  /* entries with resent set, every session's */

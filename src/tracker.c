@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "jid.h"
 #include "joins.h"
+#include "messages.h"
 #include "mentions_impl.h"
 #include "owed.h"
 #include "selfping.h"
@@ -169,6 +170,7 @@ void mj_tracker_free(mj_tracker *tr)
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
     mj_body_cache_free(tr, &tr->body);
+    mj_ref_cache_free(tr);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
 }
 

@@ -135,6 +135,66 @@ TEST(body_normalised_once_for_all_recipients)
     mj_tracker_free(tr);
 }
 
+/* A message's mention references are decoded and prepared once for all
+ * its recipients (tr->refs): each recipient still gets its own answer, a
+ * reference with another path is prepared again, the query does not
+ * count, a path too long to name a JID is never prepared, and the
+ * buffers are given back with the tracker. */
+TEST(references_prepared_once_for_all_recipients)
+{
+    mj_session *ss[40];
+    char jid[64], occ[128];
+    const char *nicks[4] = {"Ann", "Bob", "Carol", "Dan"};
+
+    tr = fx_tracker();
+    for (int i = 0; i < 40; i++) {
+        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
+        ss[i] = fx_session(tr, jid);
+        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
+        fx_join(ss[i], occ);
+        fx_self(ss[i], "available", occ);
+    }
+    fx_take();
+    mj_stanza m = msg(R("Zed"), "look");
+    m.nmentions = 2;
+    m.mention_uri[0] = S("xmpp:room@MUC.example.org/Ann?join");
+    m.mention_uri[1] = S("xmpp:u3@example.org"); /* Dan's user */
+    for (int i = 0; i < 40; i++)
+        CHECK_CLASS2(ss[i], m,
+                     i % 4 == 0 || i == 3 ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 2);
+    /* the same path with another query, at another address: cached */
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", "xmpp:room@MUC.example.org/Ann#x");
+    m.mention_uri[0] = S(copy);
+    m.nmentions = 1;
+    CHECK_CLASS2(ss[0], m, MJ_M_MENTION);
+    CHECK_CLASS2(ss[1], m, MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 2);
+    /* another path in that slot: prepared again, once */
+    m.mention_uri[0] = S("xmpp:room@muc.example.org/Bob");
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], m, i == 1 ? MJ_M_MENTION : MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 3);
+    /* a path that names no JID is cached as such */
+    m.mention_uri[0] = S("xmpp:room@muc.example.org/");
+    for (int i = 0; i < 4; i++)
+        CHECK_CLASS2(ss[i], m, MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 4);
+    /* a bad escape in the query: no JID, nothing prepared */
+    m.mention_uri[0] = S("xmpp:room@muc.example.org/Ann?%zz");
+    CHECK_CLASS2(ss[0], m, MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 4);
+    /* a path longer than any JID's: never prepared nor kept */
+    static char big[MJ_URI_PATH_MAX + 64];
+    memcpy(big, "xmpp:", 5);
+    memset(big + 5, 'a', sizeof big - 6);
+    m.mention_uri[0] = mj_str_of(big, sizeof big - 1);
+    CHECK_CLASS2(ss[0], m, MJ_M_CHATTER);
+    CHECK_INT(tr->refs.preps, 4);
+    mj_tracker_free(tr); /* the allocator hook checks nothing is left */
+}
+
 TEST(nick_as_a_word_mentions)
 {
     setup();
@@ -562,6 +622,7 @@ TEST(children_count_in_the_stanzas_own_namespace)
 
 int main(void)
 {
+    RUN(references_prepared_once_for_all_recipients);
     RUN(nick_as_a_word_mentions);
     RUN(body_normalised_once_for_all_recipients);
     RUN(mention_reference_mentions);
