@@ -447,20 +447,29 @@ MJ_API int mj_stanza_add_delay(mj_stanza *st, const char *from, size_t len);
  * in: none, jabber:client or jabber:server. An empty string (xmlns='') is
  * not. Its children are read with mj_stanza_own_ns(). */
 MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
-/* Whether a child whose xmlns is ns (NULL: none given, so it inherits the
- * stanza's) is in the stanza's own namespace, whose xmlns is stanza_ns
- * (NULL: none given), as <body/>, <subject/>, <thread/> and <error/> must
- * be: ns is NULL, or the same as stanza_ns. That is util.stanza's
- * get_child(name), which Prosody's MUC uses to tell a subject change
- * (subject.lib.lua) and a history message (history.lib.lua), and what the
- * client sees on its stream. Any other namespace is not, jabber:client and
- * jabber:server included: Prosody's parser gives a child xmlns only when
- * it differs from the stream's, so <subject xmlns='jabber:server'/> from a
- * client is no subject to the room, which broadcasts it from any
- * occupant, nor to the clients it reaches. Nor is an empty string
- * (xmlns='', which Prosody's parser keeps as xmlns = ""). */
+/* Which children of a stanza are its content. Prosody's parser gives a
+ * child xmlns only when it differs from its stream's, and writes it out
+ * as it is. stanza_ns: the stanza's xmlns (NULL: none given); ns: the
+ * child's (NULL: none given, it inherits the stanza's; an empty string,
+ * xmlns='', which Prosody's parser keeps as xmlns = "", is no namespace).
+ *
+ * mj_stanza_own_ns(): the child is in the stanza's own namespace, as
+ * util.stanza's get_child(name) finds it: ns is NULL or the same as
+ * stanza_ns. How Prosody's MUC tells a subject change (subject.lib.lua),
+ * and what counts for a <subject/>: an occupant's <subject
+ * xmlns='jabber:server'/> (or 'jabber:client' from another server) is
+ * chatter the room relays, into its history with a chat marker or a
+ * store hint, and must not end the history of a join.
+ *
+ * mj_stanza_client_ns(): the child is in the namespace the client reads
+ * it in once it is written on the client's jabber:client stream: the
+ * stanza's own, or jabber:client (kept from another server's or a
+ * component's stream). What counts for <body/>, <thread/> and <error/>:
+ * the body the client shows, the error it reads. */
 MJ_API int mj_stanza_own_ns(const char *stanza_ns, size_t stanza_len,
                             const char *ns, size_t len);
+MJ_API int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
+                               const char *ns, size_t len);
 
 /* What the tracker made of one stanza. */
 /* clang-format off */

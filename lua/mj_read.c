@@ -299,10 +299,13 @@ struct own_ns {
     size_t len;
 };
 
-/* Whether a child is in the stanza's own namespace (<error/>, <body/>,
- * <subject/>, <thread/>): the library's rule, util.stanza's get_child().
- * Pushes nothing (a value read is kept in own->slot). */
-static int content_ns(lua_State *L, const struct child *c, struct own_ns *own)
+/* Whether a child is the stanza's content, by the library's rules: in
+ * the client's namespace (mj_stanza_client_ns(): <error/>, <body/>,
+ * <thread/>) or, own, in the stanza's own (mj_stanza_own_ns(), util.stanza's
+ * get_child(): <subject/>). Pushes nothing (a value read is kept in
+ * own->slot). */
+static int content_ns(lua_State *L, const struct child *c, struct own_ns *own,
+                      int strict)
 {
     if (c->ns != NULL && !own->read) {
         own->read = 1;
@@ -313,7 +316,8 @@ static int content_ns(lua_State *L, const struct child *c, struct own_ns *own)
         }
         lua_pop(L, 1);
     }
-    return mj_stanza_own_ns(own->ns, own->len, c->ns, c->ns_len);
+    return strict ? mj_stanza_own_ns(own->ns, own->len, c->ns, c->ns_len)
+                  : mj_stanza_client_ns(own->ns, own->len, c->ns, c->ns_len);
 }
 
 /* A delay marker's from attribute (markers without one are not listed;
@@ -449,7 +453,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             if (!seen_error && st->type == MJ_T_ERROR &&
                 (need & MJ_NEED_ERROR)) {
                 child_ns(L, &c);
-                if (content_ns(L, &c, &own)) {
+                if (content_ns(L, &c, &own, 0)) {
                     seen_error = 1;
                     ok = scan_error(L, &c, anchor, st);
                 }
@@ -466,18 +470,18 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
         } else if (LIT_EQ(c.name, c.name_len, "body")) {
             if (!seen_body) {
                 child_ns(L, &c);
-                if (content_ns(L, &c, &own)) {
+                if (content_ns(L, &c, &own, 0)) {
                     seen_body = 1;
                     ok = text_of(L, c.el, anchor + A_BODY, &st->body);
                 }
             }
         } else if (LIT_EQ(c.name, c.name_len, "subject")) {
             child_ns(L, &c);
-            if (content_ns(L, &c, &own))
+            if (content_ns(L, &c, &own, 1))
                 st->has_subject = 1;
         } else if (LIT_EQ(c.name, c.name_len, "thread")) {
             child_ns(L, &c);
-            if (content_ns(L, &c, &own))
+            if (content_ns(L, &c, &own, 0))
                 st->has_thread = 1;
         } else if (LIT_EQ(c.name, c.name_len, "ping")) {
             child_ns(L, &c);

@@ -61,10 +61,12 @@
  * <error/> of a type='error' stanza; the first <body/>'s text, <subject/>,
  * <thread/>, the from of <delay xmlns='urn:xmpp:delay'/> and
  * <x xmlns='jabber:x:delay'/> (first MJ_MAX_DELAY), the uri of
- * <reference type='mention'/> (first MJ_MAX_REFS). <error/>, <body/>,
- * <subject/> and <thread/> count only in the stanza's own namespace (no
- * xmlns of their own, or the stanza's: util.stanza's get_child(), as
- * Prosody's MUC reads them). Anything of the wrong Lua type is
+ * <reference type='mention'/> (first MJ_MAX_REFS). <subject/> counts only
+ * in the stanza's own namespace (mj_stanza_own_ns(): no xmlns of its own,
+ * or the stanza's, as util.stanza's get_child() finds it); <error/>,
+ * <body/> and <thread/> also in jabber:client named
+ * (mj_stanza_client_ns(): as the client reads them). Anything of the
+ * wrong Lua type is
  * treated as absent; malformed stanzas never raise.
  *
  * Never longjmp through the core. The core's callbacks (on_event, log) do

@@ -956,6 +956,16 @@ void mj_joins_timeout(mj_entry *e)
         return;
     case MJ_S_EXPECTING: {
         /* the room announced the nick (303) and never confirmed it */
+        mj_str m = mj_entry_pnick(e);
+        if (m.ptr != NULL &&
+            mj_nick_equal(m.ptr, m.len, e->nick, e->nick_len)) {
+            /* a 303 naming the nick the session has (compared after
+             * Resourceprep, as the room's self-presence from it would
+             * be): o stays, no change to tell */
+            mj_entry_set_pnick(e, NULL, 0);
+            mj_entry_set_state(e, MJ_S_JOINED);
+            return;
+        }
         char old[MJ_PART_MAX + 1];
         size_t old_len = e->nick_len;
         memcpy(old, e->nick, old_len);
@@ -970,10 +980,8 @@ void mj_joins_timeout(mj_entry *e)
         }
         e = moved;
         mj_entry_set_state(e, MJ_S_JOINED);
-        /* a 303 naming the nick the session had: no change to tell */
-        if (e->nick_len != old_len || memcmp(e->nick, old, old_len) != 0)
-            mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
-                    none(), none(), none());
+        mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE, mj_str_of(old, old_len),
+                none(), none(), none());
         return;
     }
     case MJ_S_LEAVING:

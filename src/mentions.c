@@ -592,9 +592,6 @@ int mj_mention_text_slow(const char *body, size_t body_len, const char *nick,
 /* ---------------------------------------------------------------------- */
 /* Reference mentions                                                      */
 
-/* The longest JID that can prepare: node and resource at most 1023 bytes
- * each before preparation, the host 1023 plus one trailing dot. */
-
 /* A hex digit's value plus one; 0 for any other byte. */
 static const unsigned char hex1[256] = {
     ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,

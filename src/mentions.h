@@ -41,9 +41,10 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
  * - mj_mention_jid_match(): whether that JID is room/nick or the user's
  *   bare JID (the recipient's side). */
 #define MJ_URI_BARE_MAX (2 * MJ_PART_MAX + 2)
-/* The longest decoded JID looked at, and so the longest path that may
- * name one ("xmpp:" and three bytes an escaped character): a longer one
- * names none. */
+/* The longest decoded JID looked at (node and resource at most 1023
+ * bytes each before preparation, the host 1023 plus one trailing dot),
+ * and so the longest path that may name one ("xmpp:" and three bytes an
+ * escaped character): a longer one names none. */
 #define URI_JID_MAX     (3 * MJ_PART_MAX + 3)
 #define MJ_URI_PATH_MAX (5 + 3 * URI_JID_MAX)
 int mj_mention_uri_path(const char *uri, size_t uri_len, size_t *path_len);

@@ -82,6 +82,13 @@ int mj_stanza_own_ns(const char *stanza_ns, size_t stanza_len, const char *ns,
                           memcmp(stanza_ns, ns, len) == 0);
 }
 
+int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
+                        const char *ns, size_t len)
+{
+    return mj_stanza_own_ns(stanza_ns, stanza_len, ns, len) ||
+           LIT_EQ(ns, len, "jabber:client");
+}
+
 /* from (len bytes) equals the bare part of st->from, ASCII case ignored */
 static int is_bare_from(const mj_stanza *st, const char *from, size_t len)
 {

@@ -469,6 +469,29 @@ TEST(expecting_the_same_nick_times_out_without_event)
     teardown();
 }
 
+/* A 303 naming the session's nick in another spelling that Resourceprep
+ * makes the same (U+FF21 FULLWIDTH A is "A" in NFKC): the same nick, as
+ * the room's self-presence from that spelling treats it (no event, o
+ * kept); the timeout must not tell a nick-changed o>o' either. */
+TEST(expecting_a_prep_equal_nick_times_out_as_the_confirmation_does)
+{
+    setup();
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "\xef\xbc\xa1nn"));
+    fx_self(s, "available", R("\xef\xbc\xa1nn"));
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    fx_in(s, announced(R("Ann"), "\xef\xbc\xa1nn"));
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    teardown();
+}
+
 /* EXPECTING(o, m): the room calls the session m already; ejabberd
  * destroys the room with an unavailable from m without 110. */
 TEST(destroy_without_110_from_the_announced_nick_leaves)
@@ -2489,6 +2512,7 @@ int main(void)
     RUN(destroy_without_110_from_the_announced_nick_leaves);
     RUN(presence_to_announced_nick_while_expecting_is_an_update);
     RUN(expecting_the_same_nick_times_out_without_event);
+    RUN(expecting_a_prep_equal_nick_times_out_as_the_confirmation_does);
     RUN(service_initiated_303_without_request);
     RUN(nick_change_303_without_nick_is_ambiguous);
     RUN(leave_confirmed_is_voluntary);

@@ -596,19 +596,30 @@ TEST(room_delay_after_a_full_list)
     mj_tracker_free(tr);
 }
 
-/* Which children builders take for the stanza's own (mj_stanza_own_ns):
- * util.stanza's get_child(), which Prosody's MUC uses to tell a subject
- * change from chatter. An occupant's <subject xmlns='jabber:server'/> (or
- * 'jabber:client' over s2s, where the stream's is jabber:server) is no
- * subject to the room, which broadcasts it and keeps it in the history
- * with a chat marker; taken for one, it ended the history of the next
- * join and made the old mentions after it live (examples/
- * forged-subject-ns.xml shows it through the replay tool). */
+/* Which children builders take for the stanza's content. A <subject/>
+ * only in the stanza's own namespace (mj_stanza_own_ns(), util.stanza
+ * get_child(), as Prosody's MUC tells a subject change): an occupant's
+ * <subject xmlns='jabber:server'/> (or 'jabber:client' from another
+ * server) is chatter the room broadcasts and keeps in the history with a
+ * chat marker; taken for a subject, it ended the history of the next join
+ * and made the old mentions after it live (examples/forged-subject-ns.xml).
+ * A <body/>, <thread/> or <error/> in the namespace the client reads it in
+ * (mj_stanza_client_ns()): also a child naming jabber:client, kept from
+ * another server's stream. */
 TEST(children_count_in_the_stanzas_own_namespace)
 {
     CHECK(mj_stanza_own_ns(NULL, 0, NULL, 0));
     CHECK(!mj_stanza_own_ns(NULL, 0, "jabber:server", 13));
     CHECK(!mj_stanza_own_ns(NULL, 0, "jabber:client", 13));
+    CHECK(!mj_stanza_own_ns(NULL, 0, "urn:example:other", 17));
+    /* the client's: also jabber:client, never jabber:server */
+    CHECK(mj_stanza_client_ns(NULL, 0, NULL, 0));
+    CHECK(mj_stanza_client_ns(NULL, 0, "jabber:client", 13));
+    CHECK(!mj_stanza_client_ns(NULL, 0, "jabber:server", 13));
+    CHECK(!mj_stanza_client_ns(NULL, 0, "", 0));
+    CHECK(!mj_stanza_client_ns(NULL, 0, "urn:example:other", 17));
+    CHECK(mj_stanza_client_ns("jabber:client", 13, "jabber:client", 13));
+    CHECK(!mj_stanza_client_ns("jabber:client", 13, "", 0));
     CHECK(!mj_stanza_own_ns(NULL, 0, "", 0));
     CHECK(mj_stanza_own_ns("jabber:client", 13, NULL, 0));
     CHECK(mj_stanza_own_ns("jabber:client", 13, "jabber:client", 13));

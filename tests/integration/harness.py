@@ -603,15 +603,16 @@ class ProsodyServer:
         except FileNotFoundError:
             return ""
 
-    def wait_log(self, text, timeout=10.0):
-        """The log once it holds text (Prosody writes its log file through
-        a buffer: what a host logged at start may reach the file after the
-        ports answer); the log as it is after timeout seconds otherwise."""
+    def wait_log(self, text, timeout=10.0, offset=0):
+        """The log (from offset) once it holds text (Prosody writes its log
+        file through a buffer: what a host logged at start may reach the
+        file after the ports answer); the log as it is after timeout
+        seconds otherwise."""
         deadline = time.monotonic() + timeout
-        log = self.log_text()
+        log = self.log_text(offset)
         while text not in log and time.monotonic() < deadline:
             time.sleep(0.05)
-            log = self.log_text()
+            log = self.log_text(offset)
         return log
 
     def log_tail(self, lines=200, offset=0):

@@ -631,6 +631,27 @@ test("history: the room's delay is seen after an occupant's own delays", functio
 	eq(#of_type(ev, "mention"), 0, "history is no mention")
 end)
 
+test("a body counts in the namespace the client reads it in, read lazily", function()
+	-- the stanza's attr.xmlns is read only for a child naming one, kept in
+	-- an anchor slot below the loop's (many children before the body)
+	local t = joined_tracker("Alice")
+	t:incoming(SESS, st.message({ from = ROOM, type = "groupchat" }):tag("subject"):text("s"):up())
+	local function try(sns, bns)
+		local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", xmlns = sns })
+		for i = 1, 20 do m:tag("x" .. i, { xmlns = "urn:example:" .. i }):up() end
+		m:tag("body", { xmlns = bns }):text("hi Alice"):up()
+		local _, ev = t:incoming(SESS, m)
+		return #of_type(ev, "mention")
+	end
+	eq(try(nil, nil), 1, "no xmlns on either")
+	eq(try("jabber:client", nil), 1, "the stanza's, inherited")
+	eq(try("jabber:client", "jabber:client"), 1, "the stanza's, named")
+	eq(try("jabber:client", "jabber:server"), 0, "another")
+	eq(try(nil, "jabber:server"), 0, "jabber:server in a stanza without xmlns")
+	eq(try(nil, "jabber:client"), 1, "jabber:client kept from another server's stream: the client's")
+	eq(try("jabber:client", ""), 0, "no namespace")
+end)
+
 ---------------------------------------------------------------------------
 -- garbage in
 

@@ -41,20 +41,25 @@ static mj_str str_of(const char *s)
 }
 
 /* A stanza-level element (<body/>, <subject/>, <thread/>, <error/>) c of
- * the stanza n: the library's rule (mj_stanza_own_ns()), a child in the
- * stanza's own namespace. A child in the same namespace as the stanza is
- * one whose namespace was not given (NULL), as in a util.stanza table,
- * where a child carries xmlns only when its namespace is not its
- * parent's; any other namespace is passed as it is, none included
- * (<body xmlns=''/> in a <message xmlns='jabber:client'/> is in no
- * namespace, which Prosody's parser gives as xmlns = "": not a body), and
- * is not the stanza's. */
-static int node_in_client_ns(const struct node *n, const struct node *c)
+ * the stanza n, by the library's rules: in the stanza's own namespace
+ * (own: mj_stanza_own_ns(), a <subject/>) or in the client's
+ * (mj_stanza_client_ns(), the others). A child in the same namespace as
+ * the stanza is one whose namespace was not given (NULL), as in a
+ * util.stanza table, where a child carries xmlns only when its namespace
+ * is not its parent's; a stanza in no namespace has none given either
+ * (NULL), as in Prosody's table of it; any other namespace of a child is
+ * passed as it is, none included (<body xmlns=''/> in a <message
+ * xmlns='jabber:client'/> is in no namespace, which Prosody's parser
+ * gives as xmlns = "": not a body). */
+static int node_in_ns(const struct node *n, const struct node *c, int own)
 {
+    const char *sns = n->ns_len ? n->name : NULL;
+    const char *cns = c->ns_len ? c->name : "";
+
     if (c->ns_len == n->ns_len && memcmp(c->name, n->name, n->ns_len) == 0)
-        return mj_stanza_own_ns(NULL, 0, NULL, 0);
-    return mj_stanza_own_ns(n->ns_len ? n->name : "", n->ns_len,
-                            c->ns_len ? c->name : "", c->ns_len);
+        cns = NULL;
+    return own ? mj_stanza_own_ns(sns, n->ns_len, cns, c->ns_len)
+               : mj_stanza_client_ns(sns, n->ns_len, cns, c->ns_len);
 }
 
 static mj_str node_text(const struct node *n)
@@ -74,14 +79,12 @@ static void fill_message(const struct node *n, mj_stanza *st)
     for (c = n->first; c != NULL; c = c->next) {
         const char *v;
 
-        if (node_in_client_ns(n, c) && strcmp(c->local, "body") == 0) {
+        if (node_in_ns(n, c, 0) && strcmp(c->local, "body") == 0) {
             if (st->body.ptr == NULL)
                 st->body = node_text(c);
-        } else if (node_in_client_ns(n, c) &&
-                   strcmp(c->local, "subject") == 0) {
+        } else if (node_in_ns(n, c, 1) && strcmp(c->local, "subject") == 0) {
             st->has_subject = 1;
-        } else if (node_in_client_ns(n, c) &&
-                   strcmp(c->local, "thread") == 0) {
+        } else if (node_in_ns(n, c, 0) && strcmp(c->local, "thread") == 0) {
             st->has_thread = 1;
         } else if (node_is(c, NS_DELAY, "delay") ||
                    node_is(c, NS_X_DELAY, "x")) {
@@ -145,7 +148,7 @@ void view_fill(const struct node *n, mj_stanza *st)
 
     if (st->type == MJ_T_ERROR) {
         for (e = n->first; e != NULL; e = e->next)
-            if (strcmp(e->local, "error") == 0 && node_in_client_ns(n, e))
+            if (strcmp(e->local, "error") == 0 && node_in_ns(n, e, 0))
                 break;
         if (e != NULL) {
             st->error_type = str_of(node_attr(e, "type"));
