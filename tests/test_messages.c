@@ -72,6 +72,20 @@ static mj_msg_class cls(mj_stanza m)
                     mj_msg_class_name(expected));                             \
     } while (0)
 
+/* 40 sessions of one tracker in ROOM, session i under nicks[i % 4]. */
+static void occupants(mj_session *ss[40], const char *const nicks[4])
+{
+    char jid[64], occ[128];
+    for (int i = 0; i < 40; i++) {
+        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
+        ss[i] = fx_session(tr, jid);
+        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
+        fx_join(ss[i], occ);
+        fx_self(ss[i], "available", occ);
+    }
+    fx_take();
+}
+
 /* One body delivered to many local occupants is normalised once: the
  * tracker keeps the last body's normal form. Each recipient still gets
  * its own answer, a different body is normalised again, ASCII takes the
@@ -82,26 +96,19 @@ TEST(body_normalised_once_for_all_recipients)
     const char *body = "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, "
                        "\xd0\x90\xd0\xbd\xd1\x8f \xd0\xb8 "
                        "\xd0\x91\xd0\xbe\xd1\x80\xd1\x8f";
-    const char *nicks[4] = {"\xd0\xb0\xd0\xbd\xd1\x8f",         /* аня */
-                            "\xd0\x91\xd0\x9e\xd0\xa0\xd0\xaf", /* БОРЯ */
-                            "Ann", "\xd0\x92\xd0\xb0\xd0\xbd\xd1\x8f"};
+    const char *const nicks[4] = {
+        "\xd0\xb0\xd0\xbd\xd1\x8f",         /* аня */
+        "\xd0\x91\xd0\x9e\xd0\xa0\xd0\xaf", /* БОРЯ */
+        "Ann", "\xd0\x92\xd0\xb0\xd0\xbd\xd1\x8f"};
     const int want[4] = {1, 1, 0, 0};
     mj_session *ss[40];
-    char jid[64], occ[128];
     size_t base;
     mj_stats st;
 
     tr = fx_tracker();
     mj_tracker_stats(tr, &st);
     base = st.bytes;
-    for (int i = 0; i < 40; i++) {
-        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
-        ss[i] = fx_session(tr, jid);
-        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
-        fx_join(ss[i], occ);
-        fx_self(ss[i], "available", occ);
-    }
-    fx_take();
+    occupants(ss, nicks);
     CHECK_INT(tr->body.folds, 0);
     for (int i = 0; i < 40; i++) {
         mj_stanza m = msg(R("Zed"), body);
@@ -143,18 +150,10 @@ TEST(body_normalised_once_for_all_recipients)
 TEST(references_prepared_once_for_all_recipients)
 {
     mj_session *ss[40];
-    char jid[64], occ[128];
-    const char *nicks[4] = {"Ann", "Bob", "Carol", "Dan"};
+    const char *const nicks[4] = {"Ann", "Bob", "Carol", "Dan"};
 
     tr = fx_tracker();
-    for (int i = 0; i < 40; i++) {
-        snprintf(jid, sizeof jid, "u%d@example.org/r", i);
-        ss[i] = fx_session(tr, jid);
-        snprintf(occ, sizeof occ, ROOM "/%s", nicks[i % 4]);
-        fx_join(ss[i], occ);
-        fx_self(ss[i], "available", occ);
-    }
-    fx_take();
+    occupants(ss, nicks);
     mj_stanza m = msg(R("Zed"), "look");
     m.nmentions = 2;
     m.mention_uri[0] = S("xmpp:room@MUC.example.org/Ann?join");
