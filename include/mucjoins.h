@@ -412,6 +412,14 @@ typedef struct mj_stanza {
     /* Messages: a <thread/> child (after the fields above, so that code
      * built before it keeps its layout) */
     int has_thread;
+    /* Messages: a child for which Prosody's MUC keeps a message without
+     * <body/> in its history: <store xmlns='urn:xmpp:hints'/>,
+     * <encryption xmlns='urn:xmpp:eme:0'/> or any child in
+     * urn:xmpp:chat-markers:0. A room's own subject never carries one, an
+     * occupant's <subject/> in another namespace relayed from the history
+     * does (mj_messages_subject()). Read only for a message without a
+     * <body/> before it (with a body it changes nothing). */
+    int has_history_hint;
 } mj_stanza;
 
 /* Zero the view: kind presence, type available, everything absent (the
@@ -445,7 +453,8 @@ MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
 MJ_API int mj_stanza_add_delay(mj_stanza *st, const char *from, size_t len);
 /* Whether a namespace (NULL: none given) is one a stanza itself may be
  * in: none, jabber:client or jabber:server. An empty string (xmlns='') is
- * not. Its children are read with mj_stanza_own_ns(). */
+ * not. Its children are read with mj_stanza_own_ns() (<subject/>) and
+ * mj_stanza_client_ns() (<body/>, <thread/>, <error/>). */
 MJ_API int mj_stanza_content_ns(const char *ns, size_t len);
 /* Which children of a stanza are its content. Prosody's parser gives a
  * child xmlns only when it differs from its stream's, and writes it out

@@ -487,6 +487,15 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_PING) == 1)
                 st->has_ping = 1;
+        } else if (!seen_body && !st->has_history_hint) {
+            /* a hint or marker, read only while no body was seen (with
+             * one it changes nothing) */
+            child_ns(L, &c);
+            st->has_history_hint = NS_CLASS(&c, NS_MARKERS) == 1 ||
+                                   (NS_CLASS(&c, NS_HINTS) == 1 &&
+                                    LIT_EQ(c.name, c.name_len, "store")) ||
+                                   (NS_CLASS(&c, NS_EME) == 1 &&
+                                    LIT_EQ(c.name, c.name_len, "encryption"));
         }
     }
     return ok ? (int)need : -1;

@@ -37,6 +37,9 @@
 #define NS_XDELAY   "jabber:x:delay"
 #define NS_REF      "urn:xmpp:reference:0"
 #define NS_PING     "urn:xmpp:ping"
+#define NS_HINTS    "urn:xmpp:hints"
+#define NS_EME      "urn:xmpp:eme:0"
+#define NS_MARKERS  "urn:xmpp:chat-markers:0"
 #define NS_DISCO    "http://jabber.org/protocol/disco#info"
 #define NS_SELF_PING_OPT                                                      \
     "http://jabber.org/protocol/muc#self-ping-optimization"

@@ -194,6 +194,15 @@ int mj_messages_subject(mj_session *s, const mj_stanza *st)
     if (!st->has_subject || st->body.ptr != NULL || st->has_thread ||
         st->from.ptr == NULL)
         return MJ_OK;
+    /* Nor one that another room's history kept for a hint or a marker:
+     * a room's own subject carries neither, and an occupant's <subject
+     * xmlns='jabber:server'/>, chatter to that room (Prosody's MUC reads
+     * a subject in the stanza's own namespace), needs one to enter its
+     * history, then reaches us over s2s as a plain <subject/> (the
+     * stream's namespace is dropped): it must not end the history of a
+     * join. */
+    if (st->has_history_hint)
+        return MJ_OK;
     int rc = mj_parse_target(s, st->from, &t, &bad);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;

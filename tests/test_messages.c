@@ -327,6 +327,14 @@ TEST(history_ends_with_the_subject)
     sb.has_thread = 1;
     fx_in(s, sb);
     CHECK_CLASS(h, MJ_M_HISTORY);
+    /* nor one carrying a store hint, a chat marker or an encryption
+     * element: a room's own subject has none, and an occupant's subject
+     * in another namespace needs one to be kept in a Prosody room's
+     * history, from which another server relays it as a plain one */
+    sb.has_thread = 0;
+    sb.has_history_hint = 1;
+    fx_in(s, sb);
+    CHECK_CLASS(h, MJ_M_HISTORY);
     fx_take();
     mj_stanza subj = room_subject();
     CHECK_OUTCOME(fx_in(s, subj), MJ_O_IGNORED);

@@ -546,6 +546,28 @@ TEST(answer_from_another_nick_of_the_room_is_ignored)
     mj_tracker_free(tr);
 }
 
+/* A ping sent in JOINED(Ann) goes to room/Ann; a 303 (to Bob) while it is
+ * out does not move where its answer comes from: the answer from room/Ann
+ * still counts (review of 3279e5e: to_key is fixed at send time). */
+TEST(answer_to_ping_sent_before_a_303_counts_from_the_old_nick)
+{
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    uint32_t id = last_ping;
+    expect_bob();
+    fx_take();
+    CHECK_INT(last_ping, id); /* no new ping */
+    mj_stanza a = fx_pres("available", R("Ann"));
+    mj_ping_verdict v;
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_RESULT;
+    CHECK_INT(mj_session_ping_answer(s, id, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_JOINED);
+    mj_tracker_free(tr);
+}
+
 TEST(link_loss_is_debounced_and_waits_for_start_delay)
 {
     setup();
@@ -1203,6 +1225,7 @@ int main(void)
     RUN(answer_from_another_room_is_ignored);
     RUN(not_joined_while_leaving_is_the_leave_done);
     RUN(answer_from_another_nick_of_the_room_is_ignored);
+    RUN(answer_to_ping_sent_before_a_303_counts_from_the_old_nick);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);

@@ -4,7 +4,8 @@
 -- events (type, room, nicks, reason, condition, text,
 -- alternative venue) must be the same, in the same order.
 -- Both build their views with the library's extraction rules
--- (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_own_ns).
+-- (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_own_ns,
+-- mj_stanza_client_ns).
 -- The binding gets what Prosody builds of the text: the trace is read by
 -- Prosody's stream parser (util.xmppstream), <trace> standing for the
 -- stream, whose default namespace is the trace's (none: a stanza in no

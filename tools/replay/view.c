@@ -17,6 +17,9 @@ static const char NS_DELAY[] = "urn:xmpp:delay";
 static const char NS_X_DELAY[] = "jabber:x:delay";
 static const char NS_REFERENCE[] = "urn:xmpp:reference:0";
 static const char NS_PING[] = "urn:xmpp:ping";
+static const char NS_HINTS[] = "urn:xmpp:hints";
+static const char NS_EME[] = "urn:xmpp:eme:0";
+static const char NS_MARKERS[] = "urn:xmpp:chat-markers:0";
 #define NS_DISCO_INFO "http://jabber.org/protocol/disco#info"
 #define NS_SELF_PING_OPT                                                      \
     "http://jabber.org/protocol/muc#self-ping-optimization"
@@ -91,6 +94,11 @@ static void fill_message(const struct node *n, mj_stanza *st)
             v = node_attr(c, "from");
             if (v != NULL)
                 mj_stanza_add_delay(st, v, strlen(v));
+        } else if (node_is(c, NS_HINTS, "store") ||
+                   node_is(c, NS_EME, "encryption") ||
+                   (c->ns_len == sizeof NS_MARKERS - 1 &&
+                    memcmp(c->name, NS_MARKERS, c->ns_len) == 0)) {
+            st->has_history_hint = 1;
         } else if (node_is(c, NS_REFERENCE, "reference")) {
             const char *type = node_attr(c, "type");
             v = node_attr(c, "uri");
