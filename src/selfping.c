@@ -278,12 +278,8 @@ static void try_send(mj_ping *p, double now, int from_queue)
         tr->last_ping_id = 1;
     p->id = tr->last_ping_id;
     p->deadline = now + tr->cfg.ping_timeout;
-    /* where it goes: the nick the event names (mj_emit: in EXPECTING the
-     * one the 303 announced) */
-    mj_str to = mj_entry_nick(e);
-    if (e->state == MJ_S_EXPECTING && mj_entry_pnick(e).ptr != NULL)
-        to = mj_entry_pnick(e);
-    p->to_key = nick_key(tr, to);
+    /* where it goes: the nick the event names (mj_emit()) */
+    p->to_key = nick_key(tr, mj_entry_ping_nick(e));
     d->outstanding++;
     tr->outstanding++;
     heap_push(tr, p);

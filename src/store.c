@@ -523,12 +523,8 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
     ev.room = mj_str_of(e->room->s, e->room->len);
     ev.nick = e->has_nick ? mj_entry_nick(e) : mj_entry_pnick(e);
-    /* a ping goes to the session's nick as the room last said it: in
-     * EXPECTING(o, m) the room announced m (303), and o is free for
-     * another occupant to take (Prosody would forward the ping to it) */
-    if (type == MJ_EV_PING_NEEDED && e->state == MJ_S_EXPECTING &&
-        mj_entry_pnick(e).ptr != NULL)
-        ev.nick = mj_entry_pnick(e);
+    if (type == MJ_EV_PING_NEEDED)
+        ev.nick = mj_entry_ping_nick(e);
     ev.old_nick = old_nick;
     ev.reason = reason;
     ev.condition = condition;

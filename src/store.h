@@ -209,6 +209,18 @@ static inline mj_str mj_entry_pnick(const mj_entry *e)
     return n;
 }
 
+/* The nick a self-ping goes to (and its event names): the session's nick
+ * as the room last said it. In EXPECTING(o, m) the room announced m
+ * (303), and o is free for another occupant to take (Prosody would
+ * forward the ping to it); without a shown nick, the one asked. */
+static inline mj_str mj_entry_ping_nick(const mj_entry *e)
+{
+    mj_str m = mj_entry_pnick(e);
+    if ((e->state == MJ_S_EXPECTING || !e->has_nick) && m.ptr != NULL)
+        return m;
+    return mj_entry_nick(e);
+}
+
 /* What every decision reads comes first (one cache line: tr, rooms and
  * the counters); the JIDs are read for lookups by JID, events and logs. */
 struct mj_session {
