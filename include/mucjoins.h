@@ -417,8 +417,10 @@ typedef struct mj_stanza {
      * <encryption xmlns='urn:xmpp:eme:0'/> or any child in
      * urn:xmpp:chat-markers:0. A room's own subject never carries one, an
      * occupant's <subject/> in another namespace relayed from the history
-     * does (mj_messages_subject()). Read only for a message without a
-     * <body/> before it (with a body it changes nothing). */
+     * does (mj_messages_subject()). Read only for a subject change (a
+     * <subject/> without <body/> and <thread/>: otherwise it changes
+     * nothing); a chat marker counts whatever its name (<body/>, <x/>...
+     * in urn:xmpp:chat-markers:0 too, as Prosody's get_child(nil, ns)). */
     int has_history_hint;
 } mj_stanza;
 

@@ -487,9 +487,23 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_PING) == 1)
                 st->has_ping = 1;
-        } else if (!seen_body && !st->has_history_hint) {
-            /* a hint or marker, read only while no body was seen (with
-             * one it changes nothing) */
+        }
+    }
+    /* A hint or marker (mj_stanza.has_history_hint) counts only for a
+     * subject change, a <subject/> without <body/> and <thread/>
+     * (mj_messages_subject()): read then only, in a second pass over the
+     * children, so that no other message pays for it. Any name counts in
+     * urn:xmpp:chat-markers:0 (Prosody's get_child(nil, ns)), <body/>,
+     * <x/>, <ping/>... included: the loop above, which dispatches on the
+     * name, could not see those. The main loop left nothing above tags
+     * that the view points to (strings it keeps are anchored below). */
+    if (ok && message && tags != 0 && st->has_subject && !seen_body &&
+        !st->has_thread) {
+        lua_settop(L, tags);
+        for (i = 1; i <= n && !st->has_history_hint; i++) {
+            loop_turn(L, tags);
+            if (!child_at(L, tags, i, &c))
+                continue;
             child_ns(L, &c);
             st->has_history_hint = NS_CLASS(&c, NS_MARKERS) == 1 ||
                                    (NS_CLASS(&c, NS_HINTS) == 1 &&

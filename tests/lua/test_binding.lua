@@ -631,6 +631,43 @@ test("history: the room's delay is seen after an occupant's own delays", functio
 	eq(#of_type(ev, "mention"), 0, "history is no mention")
 end)
 
+test("history: a subject with a hint or marker, of any name, does not end it", function()
+	-- Prosody's MUC keeps a body-less message in its history for any
+	-- child in urn:xmpp:chat-markers:0, whatever its name (get_child(nil,
+	-- ns)): a marker named body, x, ping... must count as well as a store
+	-- hint after many other children, before or after the <subject/>
+	local NS_MARKERS = "urn:xmpp:chat-markers:0"
+	local t = joined_tracker("Alice")
+	local function hist()
+		return st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat" })
+			:tag("body"):text("hi Alice"):up()
+			:tag("delay", { xmlns = "urn:xmpp:delay", from = ROOM, stamp = "2020-01-01T00:00:00Z" }):up()
+	end
+	local function forged(name, xmlns, before, subject_last)
+		local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat" })
+		if not subject_last then m:tag("subject"):text("x"):up() end
+		for i = 1, before or 0 do m:tag("k" .. i, { xmlns = "urn:example:" .. (i % 3) }):up() end
+		m:tag(name, { xmlns = xmlns }):up()
+		if subject_last then m:tag("subject"):text("x"):up() end
+		return m:tag("delay", { xmlns = "urn:xmpp:delay", from = ROOM, stamp = "2020-01-01T00:00:00Z" }):up()
+	end
+	for _, name in ipairs { "body", "x", "ping", "thread", "delay", "reference", "error", "subject", "displayed" } do
+		t:incoming(SESS, forged(name, NS_MARKERS))
+		local _, ev = t:incoming(SESS, hist())
+		eq(#of_type(ev, "mention"), 0, "marker <" .. name .. "/>: still history")
+	end
+	t:incoming(SESS, forged("store", "urn:xmpp:hints", 300))
+	local _, ev = t:incoming(SESS, hist())
+	eq(#of_type(ev, "mention"), 0, "store hint after 300 children: still history")
+	t:incoming(SESS, forged("encryption", "urn:xmpp:eme:0", 300, true))
+	_, ev = t:incoming(SESS, hist())
+	eq(#of_type(ev, "mention"), 0, "encryption before the subject: still history")
+	-- a store element in another namespace is no hint: the subject counts
+	t:incoming(SESS, forged("store", "urn:example:hints", 20))
+	_, ev = t:incoming(SESS, hist())
+	eq(#of_type(ev, "mention"), 1, "no hint: the subject ends the history")
+end)
+
 test("a body counts in the namespace the client reads it in, read lazily", function()
 	-- the stanza's attr.xmlns is read only for a child naming one, kept in
 	-- an anchor slot below the loop's (many children before the body)
