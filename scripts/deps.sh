@@ -43,13 +43,20 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing$missing${optional:+ $optional}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# (MUCJOINS_POLICY_RC_D: tests/install/test-deps.sh only)
+policy=${MUCJOINS_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 added_policy=""
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
+# dash runs no EXIT trap when a signal kills it: Ctrl-C during apt-get
+# would leave the policy-rc.d behind, denying every later service start
+trap '[ -z "$added_policy" ] || rm -f "$policy"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+if [ ! -e "$policy" ]; then
     added_policy=1
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
 fi
-trap '[ -n "$added_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get update -qq >/dev/null || apt-get update
 if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
@@ -59,3 +66,20 @@ if [ -n "$optional" ] &&
     ! apt-get install -y -qq --no-install-recommends $optional >/dev/null; then
     echo "deps: could not install$optional: the ejabberd suite will be skipped" >&2
 fi
+# Not started now, and not at the next boot either: a server we installed
+# for the tests or the demo must not come up with /etc's config (public
+# c2s and s2s ports) when the machine restarts.
+for svc in prosody ejabberd; do
+    case " $missing $optional " in
+    *" $svc "*) ;;
+    *) continue ;;
+    esac
+    installed "$svc" || continue
+    if command -v deb-systemd-helper >/dev/null 2>&1; then
+        deb-systemd-helper disable "$svc.service" >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+        update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
+    echo "deps: $svc installed, its system service not started and disabled at boot (systemctl enable $svc to use it)" >&2
+done

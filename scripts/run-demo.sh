@@ -75,7 +75,7 @@ grep -q "mucjoins .* tracking MUC joins" "$dir/prosody.log" || {
     echo "mod_track_muc_joins did not load:"; cat "$dir/prosody.log"; exit 1; }
 cat <<MSG
 
-  Prosody $(prosodyctl about 2>/dev/null | sed -n 's/^Prosody //p') is running on 127.0.0.1:$c2s with mod_track_muc_joins.
+  Prosody $(prosodyctl --config "$dir/prosody.cfg.lua" about 2>/dev/null | sed -n 's/^Prosody \([0-9][^ ]*\)$/\1/p') is running on 127.0.0.1:$c2s with mod_track_muc_joins.
 
   Accounts:   alice@localhost  password $alice_pw
               bob@localhost    password $bob_pw

@@ -104,6 +104,12 @@ if [ -x tests/replay/run.sh ]; then
     run "replay tool" tests/replay/run.sh build/mucjoins-replay
     run "replay tool (sanitized)" tests/replay/run.sh build/asan/mucjoins-replay
 fi
+if [ -x tests/install/test-deps.sh ]; then
+    run "scripts/deps.sh (stubs)" tests/install/test-deps.sh
+fi
+if [ -x tests/install/test-demo.sh ]; then
+    run "make run's demo (Ctrl-C)" tests/install/test-demo.sh
+fi
 if [ -x scripts/test-install.sh ]; then
     run "make install" scripts/test-install.sh
 fi

@@ -298,6 +298,80 @@ else
     not_ok "control characters are escaped in the output" "exit $rc: $(head -c 300 "$tmp/out")"
 fi
 
+# The other bidi controls (Unicode's Bidi_Control: ALM, LRM, RLM) are
+# escaped too, as the man page says.
+cat >"$tmp/bidi.xml" <<'XML'
+<trace><in session='a@b.example/c'><presence from='r@m.example/a&#x61c;b&#x200e;c&#x200f;d'/></in></trace>
+XML
+run "$tmp/bidi.xml"
+if [ "$rc" -eq 0 ] && grep -qF 'from="r@m.example/a\u{061c}b\u{200e}c\u{200f}d"' "$tmp/out"; then
+    ok "bidi marks (ALM, LRM, RLM) are escaped in the output"
+else
+    not_ok "bidi marks (ALM, LRM, RLM) are escaped in the output" "exit $rc: $(head -c 300 "$tmp/out")"
+fi
+
+# One token as large as a trace may be (a 16 MB comment) is read in time
+# linear in its size: expat 2.5 (Debian 12) scans a token that is not
+# complete again at every chunk it is given, so small chunks make it
+# quadratic (64 KiB chunks: 2.2 s, against 0.05 s for the same bytes in
+# many small comments).
+ms() { date +%s%N | cut -c1-13; }
+{
+    printf '<trace><!--'
+    head -c 16000000 /dev/zero | tr '\000' a
+    printf -- '--></trace>\n'
+} >"$tmp/token.xml"
+{
+    printf '<trace>\n'
+    yes '<!-- padding padding padding padding padding padding -->' | head -n 275000
+    printf '</trace>\n'
+} >"$tmp/comments.xml"
+t0=$(ms)
+run "$tmp/comments.xml"
+rc1=$rc
+t1=$(ms)
+run "$tmp/token.xml"
+rc2=$rc
+t2=$(ms)
+base=$((t1 - t0))
+one=$((t2 - t1))
+if [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$one" -le $((10 * base + 500)) ]; then
+    ok "a 16 MB token is read in linear time (${one} ms, many small ones ${base} ms)"
+else
+    not_ok "a 16 MB token is read in linear time" "exit $rc1/$rc2, ${one} ms against ${base} ms"
+fi
+rm -f "$tmp/token.xml" "$tmp/comments.xml"
+
+# A stanza of many small elements takes about the memory the 1 MiB bound
+# counts, not several times it (each element's text took 256 bytes).
+# Peak RSS as GNU time(1) reports it, when installed (Debian package
+# time); not under AddressSanitizer (its own allocator).
+if [ -x /usr/bin/time ] && ! grep -q __asan_init "$tool"; then
+    {
+        printf "<trace><in session='a@b.example/c'><presence from='r@m.example/n'>"
+        i=0
+        while [ $i -lt 95 ]; do
+            printf '<a>x</a>%.0s' 1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 \
+                1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 \
+                1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10 1 2 3 4 5 6 7 8 9 10
+            i=$((i + 1))
+        done
+        printf '</presence></in></trace>\n'
+    } >"$tmp/children.xml"
+    printf "<trace><in session='a@b.example/c'><presence from='r@m.example/n'><a>x</a></presence></in></trace>\n" >"$tmp/one.xml"
+    rss() {
+        /usr/bin/time -f %M -o "$tmp/rss" "$tool" -q "$1" >/dev/null 2>&1
+        tail -n 1 "$tmp/rss"
+    }
+    small=$(rss "$tmp/one.xml")
+    big=$(rss "$tmp/children.xml")
+    if [ $((big - small)) -lt 3072 ]; then
+        ok "9,500 small elements in a stanza: $((big - small)) KiB more memory (< 3 MiB)"
+    else
+        not_ok "9,500 small elements in a stanza" "$((big - small)) KiB more memory than one element (>= 3 MiB)"
+    fi
+fi
+
 # Every prefix of every example is handled without a crash (exit 0 or 2).
 for xml in "$examples"/*.xml; do
     [ -e "$xml" ] || continue

@@ -1,0 +1,67 @@
+#!/bin/bash
+# `make run`'s demo (scripts/run-demo.sh) with the real Prosody: it says
+# which Prosody runs on which port, and Ctrl-C (SIGINT to its process
+# group, as a terminal sends it) leaves no process behind. As the current
+# user and, when root, as nobody too (no access to /etc/prosody).
+# Usage: tests/install/test-demo.sh   (after `make all`)
+# The last line is "demo: N passed, N failed".
+set -u
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-demo.XXXXXX") || exit 2
+chmod 755 "$tmp"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+not_ok() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+
+# demo NAME [setpriv args...]
+demo() {
+    local name=$1 out=$tmp/out.$1 i dir sid left
+    shift
+    : >"$out"
+    chmod 666 "$out"
+    setsid "$@" "$root/scripts/run-demo.sh" >"$out" 2>&1 </dev/null &
+    sid=$!
+    for i in $(seq 300); do
+        grep -q 'Ctrl-C stops the server' "$out" && break
+        kill -0 "$sid" 2>/dev/null || break
+        sleep 0.1
+    done
+    dir=$(sed -n 's/.*--config \(.*\)\/prosody\.cfg\.lua shell$/\1/p' "$out")
+    if grep -Eq '^  Prosody [0-9][^ ]* is running on 127\.0\.0\.1:[0-9]+ with mod_track_muc_joins\.$' "$out"; then
+        ok "$name: the banner names Prosody's version and the port"
+    else
+        not_ok "$name: the banner names Prosody's version and the port" "$(head -n 5 "$out")"
+    fi
+    kill -INT -- -"$sid" 2>/dev/null
+    for i in $(seq 100); do
+        kill -0 "$sid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 0.5
+    # zombies (a parent that exited, not yet reaped) do not count
+    ps -e -o pid=,sid=,stat=,args= >"$tmp/ps"
+    left=$(awk -v s="$sid" -v d="$dir" \
+        '$3 !~ /^Z/ && ($2 == s || (d != "" && index($0, d)))' "$tmp/ps")
+    if [ -n "$dir" ] && [ -z "$left" ]; then
+        ok "$name: Ctrl-C leaves nothing running"
+    else
+        not_ok "$name: Ctrl-C leaves nothing running" "$left"
+        [ -n "$dir" ] && pkill -KILL -f "$dir/prosody.cfg.lua"
+    fi
+    [ -n "$dir" ] && case $dir in /tmp/mucjoins-run.*) rm -rf "$dir" ;; esac
+}
+
+if [ ! -f "$root/build/plugins/mod_track_muc_joins/mucjoins.so" ]; then
+    echo "demo: build first (make all)"
+    echo "demo: 0 passed, 1 failed"
+    exit 1
+fi
+demo "as $(id -un)"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    demo "as nobody" setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=/tmp
+fi
+echo "demo: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
