@@ -11,10 +11,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-demo.XXXXXX") || exit 2
 chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+# ok, not_ok, summary: the install tests' helpers
+. "$root/scripts/install-test-lib.sh"
 
 # demo NAME [setpriv args...]
 demo() {
@@ -72,5 +70,4 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
         echo "skip as nobody: the checkout ($root) is not readable by nobody"
     fi
 fi
-echo "demo: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary demo

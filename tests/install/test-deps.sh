@@ -11,10 +11,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-deps.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-not_ok() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+# ok, not_ok, summary: the install tests' helpers
+. "$root/scripts/install-test-lib.sh"
 
 mkdir -p "$tmp/bin"
 # id -u: root; dpkg-query: installed once apt-get "installed" it
@@ -98,5 +96,4 @@ else
     not_ok "a prosody that was installed before is left enabled" "$(cat "$tmp/disabled" 2>/dev/null)"
 fi
 
-echo "deps: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary deps
