@@ -113,12 +113,15 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
 {
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
     char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
+    /* the user's bare JID: the session's prepared JID up to its '/' */
+    const char *slash = memchr(s->pjid, '/', s->pjid_len);
+    size_t bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
     int rc;
     *match = 0;
     for (size_t i = 0; i < n && !*match; i++) {
         mj_str u = st->mention_uri[i];
-        const char *slash, *bare, *res;
-        size_t bare_len, path_len, bl, rl;
+        const char *bare, *res;
+        size_t path_len, bl, rl;
         int names;
         if (u.ptr == NULL || !mj_mention_uri_path(u.ptr, u.len, &path_len) ||
             path_len > MJ_URI_PATH_MAX) /* decodes to more than a JID */
@@ -129,8 +132,6 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
             return rc;
         if (!names)
             continue;
-        slash = memchr(s->pjid, '/', s->pjid_len);
-        bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
         rc = mj_mention_jid_match(bare, bl, res, rl, e->room->s, e->room->len,
                                   e->nick, e->nick_len, s->pjid, bare_len,
                                   match);
