@@ -7,6 +7,12 @@ local full_sessions = prosody.full_sessions;
 -- ctx: tracker() (replaced on reload), and the options csi_hold_chatter
 -- and push_mentions_only.
 return function(ctx)
+	-- Priority -0.5: after every other module's opinion (a handler
+	-- returning true or false stops the event: at 10 this one decided
+	-- before mod_csi_muc_priorities, mod_csi_grace_period and any other
+	-- module at their default priorities, whose verdicts were never asked),
+	-- before mod_csi_simple's own rule at -1, which it replaces for
+	-- groupchat messages.
 	module:hook("csi-is-stanza-important", function(event)
 		local session = event.session;
 		if event.stanza.name ~= "message" or not session.full_jid then
@@ -18,7 +24,7 @@ return function(ctx)
 		if ok then
 			return important;
 		end
-	end, 10);
+	end, -0.5);
 
 	module:hook("cloud_notify/push", function(event)
 		if not ctx.push_mentions_only then

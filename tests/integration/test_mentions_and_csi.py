@@ -8,7 +8,7 @@ from harness import NS_MUC_USER, new_id, xa, xt
 
 RESUME_DELAY = 0.2
 PROSODY_OPTIONS = {"csi_resume_inactive_delay": RESUME_DELAY}
-HOST_MODULES = ["csi_simple"]
+HOST_MODULES = ["csi_simple", "test_csi_opinion"]
 NS_REF = "urn:xmpp:reference:0"
 
 
@@ -188,6 +188,18 @@ def test_csi_holds_chatter_and_delivers_mention(connect, room):
     order = [s.id for s in a.received(m) if s.name == "message"]
     assert chatter in order and order.index(chatter) < order.index(mention), (
         f"the held chatter is flushed before the mention: {order}")
+
+
+def test_csi_another_modules_opinion_stands(connect, room):
+    """Another module's verdict (mod_test_csi_opinion at priority 0, as
+    mod_csi_muc_priorities gives its own) comes before the module's: its
+    handler ran at priority 10 and held such chatter, stopping the event
+    before the other module was asked."""
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    urgent = say(b, r, "URGENT: the server room is on fire")
+    got_message(a, urgent, m)
 
 
 def test_csi_private_message_from_room_still_important(connect, room):
