@@ -209,10 +209,44 @@ local function remove_global_commands()
 	shell.ctx, shell.items = nil, nil;
 end
 
+-- `help muc_joins`: both versions' `help` command reads its topic with
+-- "^help (%w+)", which stops at the underscore and shows the help of the
+-- `muc` section instead (0.12's help is a fixed list besides). Answered
+-- here, before mod_admin_shell (priority 0) sees the line: the same
+-- repl-output lines and empty repl-result its own help sends. Hooked on the
+-- global bus by every host's load; the first handler answers.
+local st = require "util.stanza";
+
+local HELP_LINES = {
+	"muc_joins:list(jid) - Rooms, nicks, states and since when of a user's sessions "
+		.. "(bare JID) or of one session (full JID)",
+	"muc_joins:stats([host]) - Totals of the tracker (every host, or one)",
+};
+
+local function help_muc_joins(event)
+	local stanza = event.stanza;
+	local line = stanza and stanza:get_text();
+	if type(line) ~= "string" then
+		return;
+	end
+	-- typed in the shell, or `prosodyctl shell help muc_joins` (Prosody 13
+	-- sends several arguments as a table constructor)
+	if not line:match("^%s*help%s+muc_joins%s*$")
+		and not line:match('^%s*{%s*"help"%s*,%s*"muc_joins"%s*}%s*$') then
+		return;
+	end
+	for _, text in ipairs(HELP_LINES) do
+		event.origin.send(st.stanza("repl-output"):text(text));
+	end
+	event.origin.send(st.stanza("repl-result"));
+	return true;
+end
+
 -- get_tracker(): this host's tracker (replaced on reload). Returns the
 -- function to call on unload.
 return function(get_tracker)
 	trackers[module.host] = get_tracker;
+	module:hook_global("admin/repl-input", help_muc_joins, 1);
 
 	-- Prosody 0.12 has no shell-command items: its admin shell reads the
 	-- shared env.

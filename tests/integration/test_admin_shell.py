@@ -47,6 +47,16 @@ def test_odd_arguments_give_a_clear_answer(server):
     assert "Invalid host" in out, f"muc_joins:stats('a@b'):\n{out}"
 
 
+def test_help_names_the_commands(server):
+    """`help muc_joins`: Prosody's own help reads its topic with %w+ and
+    showed the `muc` section (0.12 and 13); the module answers it."""
+    rc, out = server.admin("help muc_joins")
+    assert rc == 0 and "muc_joins:list(jid)" in out and "muc_joins:stats([host])" in out \
+        and "muc:create" not in out and "Help: muc\n" not in out, f"help muc_joins:\n{out}"
+    rc, out = server.admin("help muc")
+    assert "muc_joins:list" not in out and "muc" in out, f"help muc:\n{out}"
+
+
 def stats(server):
     """muc_joins:stats('localhost') as {key: int}."""
     rc, out = server.admin("muc_joins:stats('localhost')")
