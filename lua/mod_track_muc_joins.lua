@@ -58,7 +58,7 @@ local function boolean_option(name, default)
 end
 
 -- The core's options come from its own table (mj.options(): name, type,
--- default, doc), each read as track_muc_joins_<name>.
+-- default, max, doc), each read as track_muc_joins_<name>.
 local config = {};
 for _, option in ipairs(mj.options()) do
 	if option.type == "boolean" then
@@ -68,6 +68,10 @@ for _, option in ipairs(mj.options()) do
 		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
 			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
 			value = option.default;
+		end
+		if option.max and value > option.max then
+			module:log("warn", "track_muc_joins_%s is at most %d: using %d", option.name, option.max, option.max);
+			value = option.max;
 		end
 		config[option.name] = value;
 	end
@@ -654,6 +658,14 @@ module:add_timer(0, function()
 end);
 
 refresh_listening();
+-- It follows client sessions: on a component (the MUC, say) no c2s
+-- session is ever this host's, and the module would track nothing while
+-- its load line says it tracks.
+if module:get_host_type() ~= "local" then
+	module:log("warn", "Loaded on %s, a %s: mod_track_muc_joins tracks the client sessions "
+		.. "of VirtualHosts and tracks nothing here; enable it on the VirtualHosts instead",
+		module_host, tostring(module:get_host_type()));
+end
 module:log("info", "mucjoins %s tracking MUC joins "
 	.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
 	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

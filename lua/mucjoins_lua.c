@@ -83,6 +83,9 @@
 #include "mucjoins_lua.h"
 
 #define MT_NAME "mucjoins.tracker"
+/* The largest count option (MJ_OPT_UINT: ping_retries) the binding takes;
+ * a larger value is taken as this (mj.options() gives it as max). */
+#define MJ_LUA_UINT_MAX 1000
 
 /* ---------------------------------------------------------------------- */
 /* Upvalues shared by every method                                         */
@@ -288,7 +291,8 @@ static void read_config(lua_State *L, int arg, mj_config *cfg)
         case MJ_OPT_UINT: /* capped: a retry count, not a bound */
             v = *(unsigned *)f;
             opt_size(L, arg, o->name, &v);
-            *(unsigned *)f = v > 1000 ? 1000 : (unsigned)v;
+            *(unsigned *)f =
+                v > MJ_LUA_UINT_MAX ? MJ_LUA_UINT_MAX : (unsigned)v;
             break;
         case MJ_OPT_SECONDS:
             opt_number(L, arg, o->name, f);
@@ -940,7 +944,9 @@ static int l_reads(lua_State *L)
 }
 
 /* mj.options() -> { {name=, type="number"|"boolean", integer=, default=,
- * doc=}, ... }: the library's options, in its order */
+ * max=, doc=}, ... }: the library's options, in its order; max (a count
+ * option only) is the largest value t:configure() and mj.new() take, a
+ * larger one is taken as max */
 static int l_options(lua_State *L)
 {
     size_t i, n;
@@ -951,7 +957,7 @@ static int l_options(lua_State *L)
         const mj_option *o = &opts[i];
         int whole = o->type == MJ_OPT_SIZE || o->type == MJ_OPT_UINT;
 
-        lua_createtable(L, 0, 5);
+        lua_createtable(L, 0, 6);
         lua_pushstring(L, o->name);
         lua_setfield(L, -2, "name");
         lua_pushstring(L, o->type == MJ_OPT_BOOL ? "boolean" : "number");
@@ -965,6 +971,10 @@ static int l_options(lua_State *L)
         else
             lua_pushnumber(L, (lua_Number)o->def);
         lua_setfield(L, -2, "default");
+        if (o->type == MJ_OPT_UINT) {
+            lua_pushinteger(L, MJ_LUA_UINT_MAX);
+            lua_setfield(L, -2, "max");
+        }
         lua_pushstring(L, o->doc);
         lua_setfield(L, -2, "doc");
         lua_rawseti(L, -2, (lua_Integer)i + 1);

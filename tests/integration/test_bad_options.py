@@ -1,7 +1,8 @@
 """Options the module cannot use (a string where a number is expected, a
 fraction for a count, a negative time, a word for a boolean): each is
 logged at error level naming the option, its default is used, and the
-module loads whole and tracks (README, "Options")."""
+module loads whole and tracks (README, "Options"). A count over its
+maximum is logged at warn level and the maximum is used."""
 
 from harness import assert_rooms
 
@@ -12,6 +13,7 @@ PROSODY_OPTIONS = {
     "track_muc_joins_self_ping": "maybe",
     "track_muc_joins_csi_hold_chatter": "perhaps",
     "track_muc_joins_ping_budget": 0,
+    "track_muc_joins_ping_retries": 5000,
 }
 EXPECTED_ERRORS = [
     r"^Config option 'track_muc_joins_\w+' not understood",
@@ -26,6 +28,8 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
                           ("csi_hold_chatter", "true"), ("ping_budget", "20")):
         assert f"track_muc_joins_{name} must be" in log and f"using {default}" in log, \
             f"no error naming track_muc_joins_{name} (default {default}):\n{server.log_tail(60)}"
+    assert "track_muc_joins_ping_retries is at most 1000: using 1000" in log, \
+        f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
     assert "tracking MUC joins (max_rooms=1000, max_pending=64, pending_timeout=120s)" in log, \
         server.log_tail(60)
     a = connect("alice")
