@@ -117,3 +117,21 @@ def test_commands_survive_a_reload_in_an_open_shell_session(server):
                        input=script, capture_output=True, text=True, timeout=30)
     out = r.stdout + r.stderr
     assert out.count("rooms shown on 1 host") == 2, out
+
+
+def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
+    """The module follows VirtualHosts' client sessions: loaded on the MUC
+    component it would track nothing while its load line says it tracks;
+    it warns, and unloading it there leaves the VirtualHost's alone."""
+    offset = server.log_size()
+    rc, out = server.admin('module:load("track_muc_joins", "conference.localhost")')
+    assert rc == 0, f"module:load on the component:\n{out}"
+    try:
+        log = server.wait_log("tracks nothing here", offset=offset)
+        assert "Loaded on conference.localhost, a component" in log, server.log_tail(40, offset)
+    finally:
+        rc, out = server.admin('module:unload("track_muc_joins", "conference.localhost")')
+        assert rc == 0, f"module:unload on the component:\n{out}"
+    rc, out = server.admin("muc_joins:stats('localhost')")
+    assert rc == 0 and "localhost" in out, f"the VirtualHost's module after the unload:\n{out}"
+    assert not server.errors_in_log(offset), server.errors_in_log(offset)
