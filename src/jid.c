@@ -326,6 +326,16 @@ int mj_jid_split(const char *s, size_t len, mj_str *node, mj_str *host,
     return MJ_OK;
 }
 
+int mj_jid_bare_is_key(const char *b, size_t len, int has_node)
+{
+    mj_str n, h, r;
+
+    if (b == NULL || len == 0 || b[len - 1] == '.')
+        return 0;
+    return mj_jid_split(b, len, &n, &h, &r) == MJ_OK && r.ptr == NULL &&
+           (n.ptr != NULL) == (has_node != 0);
+}
+
 /* Prepare node@host (or host) into out. Prosody prepares the host first,
  * then the node; either failing gives nil, so the order only decides which
  * error code is returned. */

@@ -72,6 +72,18 @@ static inline int mj_res_plain(const char *p, size_t len)
     return (bad & high) == 0;
 }
 
+/* Whether a prepared bare JID (b, len) is usable as a room key: it splits
+ * again into a node (exactly when has_node) and a host, with no resource,
+ * and does not end in '.'. Preparation can give bare JIDs that do not:
+ * Nameprep maps U+FF0F, U+FF20, U+2100, U+FE6B... to '/' or '@'
+ * ("room@conf\uFF0Fx" -> "room@conf/x"), a part may prepare to ""
+ * (a soft hyphen: "@conf", "room@"), and a domain ending in ".." keeps a
+ * dot. Prosody's util.jid.prep returns such strings too, but its router
+ * splits them again, so no room answers from one, and a key that does not
+ * split to itself is not found by the queries (mj_session_nick(),
+ * mj_session_restore()) nor by preparing it again. */
+int mj_jid_bare_is_key(const char *b, size_t len, int has_node);
+
 /* Prepare the bare JID of parts from mj_jid_split (node.ptr NULL: no
  * node) into out: node@host or host, one trailing dot of host stripped.
  * The errors of mj_prep_part. */

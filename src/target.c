@@ -35,9 +35,13 @@ static int bare_slow(mj_session *s, mj_str node, mj_str host, mj_target *t)
     rc = mj_jid_prep_bare(node, host, t->buf, sizeof t->buf, &t->blen);
     /* A domain ending in ".." keeps one dot after util.jid.prep strips
      * the root label, and that form prepares to yet another JID ("r.."
-     * -> "r." -> "r"): no room can answer from it, and a key that does
-     * not find itself would break the queries. Refused as a bad JID. */
-    if (rc == MJ_OK && t->blen > 0 && t->buf[t->blen - 1] == '.')
+     * -> "r." -> "r"); a domain with U+FF0F or U+FF20 prepares to one
+     * with '/' or '@' in it ("room@conf/x"), a part of only a soft
+     * hyphen to "" ("@conf"): no room can answer from such a JID
+     * (Prosody's router splits it again), and a key that does not find
+     * itself would break the queries (mj_jid_bare_is_key()). Refused as
+     * a bad JID. */
+    if (rc == MJ_OK && !mj_jid_bare_is_key(t->buf, t->blen, node.ptr != NULL))
         rc = MJ_EJID;
     if (rc != MJ_OK)
         return rc;

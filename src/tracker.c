@@ -462,9 +462,9 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
                                sizeof res, &rlen);
     if (rc != MJ_OK)
         return rc;
-    /* as mj_parse_target: a domain ending in ".." keeps a dot after
-     * preparation, and that key would not find itself again */
-    if (blen > 0 && bare[blen - 1] == '.')
+    /* as mj_parse_target: a key that would not find itself again (a
+     * domain ending in "..", one with U+FF0F, a part of a soft hyphen) */
+    if (!mj_jid_bare_is_key(bare, blen, memchr(bare, '@', blen) != NULL))
         return MJ_EJID;
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;

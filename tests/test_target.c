@@ -225,20 +225,34 @@ TEST(parse_target_fast_and_slow_agree)
     CHECK_INT(p.bad, MJ_O_LIMIT);
     check_same(s, big_fast, big_slow);
 
-    /* A room JID that is not its own preparation: a node of only a soft
-     * hyphen prepares to "" (kept, as Prosody does), and "@muc..." does
-     * not split. Its entry's key has the bytes "@muc.example.org", which
-     * must not be found as written. */
-    fx_join(s, "\xC2\xAD@muc.example.org/nick");
-    p = parse(s, "@muc.example.org/nick", 21);
-    CHECK_INT(p.rc, MJ_EJID);
-    CHECK_INT(p.bad, MJ_O_BAD_JID);
-    struct parsed q = parse(s, "\xC2\xAD@muc.example.org/nick", 23);
-    CHECK_INT(q.rc, MJ_OK);
-    CHECK(q.entry != NULL && q.blen == 16 &&
-          memcmp(q.bare, "@muc.example.org", 16) == 0);
-    check_same(s, "\xC2\xAD@muc.example.org/nick",
-               "\xE2\x80\x8B@MUC.example.org/nick");
+    /* A room JID whose preparation does not split back into itself: a
+     * node of only a soft hyphen prepares to "" ("@muc..."), a domain
+     * with U+FF0F or U+FF20 to one holding '/' or '@', one with U+2100
+     * to "a/c". Prosody's prep gives the same strings, but its router
+     * splits them again, so no room answers from them; as a key such a
+     * JID would not find itself (mj_session_nick(), restore). Refused
+     * as bad JIDs, as a domain ending in ".." is; nothing is tracked. */
+    static const char *const unsplit[] = {
+        "\xC2\xAD@muc.example.org/nick",
+        "\xE2\x80\x8B@MUC.example.org/nick",
+        "room@\xC2\xAD/nick",
+        "room@muc.example.org\xEF\xBC\x8Fx/nick", /* U+FF0F */
+        "room@muc.example.org\xEF\xBC\xA0x/nick", /* U+FF20 */
+        "room@muc\xE2\x84\x80/nick",              /* U+2100 */
+        "muc.example.org\xEF\xBC\x8Fx/nick",      /* no node */
+        ("muc\xEF\xBC\xA0"
+         "example.org/nick"), /* no node, an @ */
+        "room@muc.example.org../nick",
+    };
+    size_t pending = mj_session_count(s, MJ_S_PENDING);
+    for (size_t i = 0; i < sizeof unsplit / sizeof unsplit[0]; i++) {
+        fx_join(s, unsplit[i]);
+        p = parse(s, unsplit[i], strlen(unsplit[i]));
+        if (p.rc != MJ_EJID || p.bad != MJ_O_BAD_JID)
+            FAIL_AT("\"%s\": rc %d, expected a bad JID", unsplit[i], p.rc);
+    }
+    CHECK(mj_session_count(s, MJ_S_PENDING) == pending);
+    fx_take();
 
     /* not JIDs: refused alike (the fast way does not take them) */
     static const char *const bad[] = {"", "/nick", "@" ROOM, ROOM "@x/n",
