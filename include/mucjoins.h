@@ -640,6 +640,17 @@ MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
 MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
                                 size_t len);
 
+/* A link to a remote domain was established (Prosody: s2sout-established,
+ * s2sin-established, component-authenticated; authenticated domains only,
+ * as for mj_tracker_link_lost). If a self-ping of a room on that domain
+ * gave up since the last call (unknown answers only: the server could not
+ * be reached), every session's room on it is pinged again at the next
+ * tick (JOINED/EXPECTING only), with a fresh round of retries: a ghost
+ * left by an outage longer than the retries is found once the server is
+ * back. Otherwise it costs a lookup. Errors: MJ_EINVAL, MJ_EJID,
+ * MJ_ENOMEM. */
+MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
+
 /* clang-format off */
 #define MJ_PING_VERDICT_LIST(X)                                              \
     /* not the session's latest ping: ignored */                             \

@@ -178,6 +178,26 @@ int l_link_lost(lua_State *L)
     return 1;
 }
 
+/* t:link_up(domain) -> true | nil, message */
+int l_link_up(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+    size_t len;
+    const char *d = luaL_checklstring(L, 2, &len);
+    int rc;
+
+    col_reset(&u->col);
+    rc = mj_tracker_link_up(u->tr, d, len);
+    col_reset(&u->col);
+    if (rc != MJ_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* t:close(jid) -> events */
 int l_close(lua_State *L)
 {

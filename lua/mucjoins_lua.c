@@ -20,6 +20,7 @@
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
  *   events = t:close(full_jid)
+ *   ok, err = t:link_up(domain)        -- a link is back: retry given-up pings
  *   events = t:tick()
  *   rooms  = t:rooms(full_jid)
  *   nick   = t:nick(full_jid, room)
@@ -926,6 +927,7 @@ static const luaL_Reg tracker_methods[] = {
     {"ping_answer_info", l_ping_answer_info},
     {"ping_needs_features", l_ping_needs_features},
     {"link_lost", l_link_lost},
+    {"link_up", l_link_up},
     {NULL, NULL}};
 
 /* mj.reads(name, type, outgoing) -> boolean: whether t:outgoing (outgoing

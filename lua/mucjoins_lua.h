@@ -263,6 +263,7 @@ int l_ping_answer(lua_State *L);
 int l_ping_answer_info(lua_State *L);
 int l_ping_needs_features(lua_State *L);
 int l_link_lost(lua_State *L);
+int l_link_up(lua_State *L);
 int l_close(lua_State *L);
 int l_tick(lua_State *L);
 int l_rooms(lua_State *L);

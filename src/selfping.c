@@ -365,6 +365,7 @@ static void unknown(mj_ping *p, double now)
         delay *= 2;
     if (++p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
+        e->room->dom->gave_up = 1; /* mj_tracker_link_up() asks again */
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: self-ping of %s unanswered %u times; keeping the "
                "entry",
@@ -381,11 +382,15 @@ static void unknown(mj_ping *p, double now)
 
 /* ---- link losses -------------------------------------------------------- */
 
-int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
+/* The record of a link's domain (need not be prepared): MJ_OK with *out
+ * set (NULL: no tracked room is on it), or the preparation's error. */
+static int link_domain(mj_tracker *tr, const char *domain, size_t len,
+                       mj_domain **out)
 {
     char buf[MJ_PART_MAX + 1];
     size_t plen;
     uint64_t h;
+    *out = NULL;
     if (tr == NULL || domain == NULL)
         return MJ_EINVAL;
     if (len > 0 && domain[len - 1] == '.')
@@ -394,10 +399,45 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
         mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, sizeof buf, &plen);
     if (rc != MJ_OK)
         return rc;
+    *out = mj_domain_find(tr, mj_str_of(buf, plen), &h);
+    return MJ_OK;
+}
+
+/* A link to the domain was (re)established. If a check of a room on it
+ * gave up since (the path bounced or timed out: the server could not be
+ * reached, and Prosody reports no loss of a link that never
+ * authenticated), every shown room on it is asked again now, as a new
+ * round: a ghost left by an outage longer than the retries is found once
+ * the server is back. Otherwise nothing (a link coming up costs a
+ * lookup). */
+int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
+{
+    mj_domain *d;
+    int rc = link_domain(tr, domain, len, &d);
+    if (rc != MJ_OK)
+        return rc;
+    if (d == NULL || !d->gave_up)
+        return MJ_OK;
+    d->gave_up = 0;
+    if (!tr->cfg.self_ping)
+        return MJ_OK;
+    double now = mj_now(tr);
+    for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
+        for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
+            if (e->has_nick && e->state != MJ_S_LEAVING)
+                schedule(e, now, 0);
+    return MJ_OK;
+}
+
+int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
+{
+    mj_domain *d;
+    int rc = link_domain(tr, domain, len, &d);
+    if (rc != MJ_OK)
+        return rc;
     /* Only a domain some tracked room is on has anything to check: any
      * other loss costs this lookup and leaves nothing behind, so the
      * pending checks are at most one per such domain. */
-    mj_domain *d = mj_domain_find(tr, mj_str_of(buf, plen), &h);
     if (d == NULL || d->rooms == 0 || d->check)
         return MJ_OK; /* nothing to check, or debounced */
     d->check = 1;

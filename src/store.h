@@ -33,6 +33,9 @@ struct mj_domain {
                                   with the join's id: a rejoin's
                                   self-presence with another id may answer
                                   an earlier stanza (joins.c) */
+    uint8_t gave_up;           /* a self-ping of a room on it gave up (no
+                                  answer from the room) since the last
+                                  link up (selfping.c mj_tracker_link_up) */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */

@@ -381,6 +381,69 @@ TEST(link_losses_after_a_give_up_wait_for_the_rest)
     mj_tracker_free(tr);
 }
 
+/* A server down for longer than the retries (about 4 minutes with the
+ * defaults): every ping bounces at our own server, the check gives up,
+ * rests and is dropped. Prosody reports no link loss while it cannot
+ * connect (an s2sout that never authenticated is not counted), so when
+ * the server comes back with the room restarted nothing asked again and
+ * the ghost stayed for good. The link coming back asks again. */
+TEST(link_back_up_after_a_give_up_asks_again)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < 600; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+    }
+    CHECK_INT(npings, 4); /* 1 + 3 retries, then the rest ended */
+    fx_now += 3600;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4); /* nothing asks again by itself */
+    /* the server is back (s2sout-established / s2sin-established) */
+    CHECK_INT(mj_tracker_link_up(tr, "MUC.remote.example.", 19), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5); /* once, however many directions came up */
+    CHECK(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1) ==
+          MJ_PING_NOT_JOINED);
+    CHECK_NICK(s, ROOM, NULL);
+    /* a link up with no give-up before it asks nothing */
+    join(s, R("Ann"));
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5);
+    mj_tracker_free(tr);
+
+    /* the same, the server back while the check rests */
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < 300; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+    }
+    CHECK_INT(npings, 4); /* given up at ~224 s, resting until ~464 s */
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5); /* once, however many directions came up */
+    CHECK(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1) ==
+          MJ_PING_NOT_JOINED);
+    CHECK_NICK(s, ROOM, NULL);
+    mj_tracker_free(tr);
+}
+
 TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
 {
     setup();
@@ -1247,5 +1310,6 @@ int main(void)
     RUN(unanswered_join_while_joined_to_another_nick_keeps_the_ghost_check);
     RUN(unanswered_join_while_expecting_keeps_the_ghost_check);
     RUN(unanswered_join_with_the_ping_out_keeps_the_ghost_check);
+    RUN(link_back_up_after_a_give_up_asks_again);
     return test_summary("selfping");
 }

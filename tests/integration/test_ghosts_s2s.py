@@ -18,7 +18,7 @@ import time
 import pytest
 
 from harness import (
-    HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence)
+    HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence, wait_events)
 
 A, B = "a.localhost", "b.localhost"
 A2 = f"two.{A}"  # a second virtual host of server A (its zone answers for it)
@@ -202,6 +202,40 @@ def test_unreachable_remote_keeps_entry_and_pings_are_bounded(connect, server, s
             server_b.launch()
     assert_rooms(a, {r: "Alice"}, when=f"after {B} came back")
     assert_no_ghost(a, seq, m, r, f"{B} {fault}")
+
+
+def test_remote_back_after_a_give_up_finds_the_ghost(connect, server, server_b, room):
+    """B crashes (its rooms are lost with it) and stays down longer than
+    the retries: every ping bounces at A, the check gives up and keeps the
+    entry. Prosody reports no loss of a link that never authenticated, so
+    nothing else would ask again: when a link to B is established again
+    (here the client's own iq opens it), the rooms on B are asked again;
+    the room, gone with the crash, says Alice is not in it: the ghost is
+    removed and the client told (110 + 333)."""
+    a = connect("alice")
+    r = rroom(room)
+    a.join(r, "Alice")
+    seq, m = a.event_seq(), a.mark()
+    before = stats(server)
+    server_b.crash()
+    try:
+        close_link(server, must=False)
+        wait_stat(server, lambda s: s["pings_given_up"] > before["pings_given_up"],
+                  timeout=1 + START_DELAY + MAX_ROUND * (PING_TIMEOUT + 1) + 2 ** RETRIES * BACKOFF + 3,
+                  what="the module to give up pinging the room of the crashed server")
+        assert_rooms(a, {r: "Alice"}, when="after the check gave up (nothing known)")
+        # rest ends: no new round by itself
+        time.sleep(2 ** (RETRIES + 1) * BACKOFF + 1)
+        sent = stats(server)["pings_sent"]
+    finally:
+        server_b.launch()
+    assert stats(server)["pings_sent"] == sent, "a ping went out with no new reason"
+    ping_room(a, r)
+    evs = wait_events(a, seq, lambda e: e["name"] == "left", room=r, timeout=PING_TIMEOUT + 10,
+                      what="the ghost found once a link to the remote server is back")
+    assert evs[0].get("reason") == "ghost", evs
+    assert_rooms(a, {}, when="after the link came back and the room said 'not joined'")
+    a.wait(lambda s: is_333(s, r), since=m, what="the 110 + 333 notice to the client")
 
 
 # --------------------------------------------------------------------------

@@ -420,7 +420,9 @@ def test_disco_info_requests_are_bounded_per_service(connect, lt, server, compon
     it (unknown), as when no reply comes, and the room is pinged again
     after ping_backoff. Another service's rooms are not held up by the
     first one's (a hostile service that never answers disco#info cannot
-    leave every other room's ghost unsettled)."""
+    leave every other room's ghost unsettled). One account holds at most 4
+    too: a service's domain costs its owner nothing, so one account in
+    rooms on many hostile services could hold every request otherwise."""
     a = connect("alice")
     rooms = [sroom(room) for _ in range(5)]
     for r in rooms:
@@ -449,16 +451,28 @@ def test_disco_info_requests_are_bounded_per_service(connect, lt, server, compon
         f"the last one {'asked' if last in asked else 'not asked'}")
     component.deliver(a, ping_result(retry))
     assert_rooms(a, {r: "Alice" for r in rooms}, when="after the pings")
-    # another service: its room's answer still gets its disco#info
+    # another service: another account's answer from there still gets its
+    # disco#info; alice's does not (4 of hers are out): taken without one
     comp2 = ScriptedComponent(lt, server, domain=SCRIPTED2).start()
     try:
+        b = connect("bob")
         r2 = room("o", SCRIPTED2)
-        joined(a, comp2, r2, "Alice")
-        ping = ask_ping(comp2, a, r2)
+        joined(b, comp2, r2, "Bob")
+        ping = ask_ping(comp2, b, r2, "Bob")
+        mc = comp2.mark()
+        comp2.deliver(b, ping_error(ping, "item-not-found"))
+        comp2.wait(lambda s: s.name == "iq" and s.type == "get" and s.frm == b.jid and
+                   s.to == r2 and s.child("query", NS_DISCO) is not None, mc,
+                   what=f"bob's disco#info to {r2} while 4 of alice's are out to {SCRIPTED}")
+        r3 = room("p", SCRIPTED2)
+        joined(a, comp2, r3, "Alice")
+        ping = ask_ping(comp2, a, r3)
         mc = comp2.mark()
         comp2.deliver(a, ping_error(ping, "item-not-found"))
-        comp2.wait(lambda s: is_disco(s, r2), mc,
-                   what=f"disco#info to {r2} while 4 are out to {SCRIPTED}")
+        retry = wait_ping(comp2, mc, a, r3, "Alice")  # unknown: asked again
+        assert not any(is_disco(s, r3) for s in comp2.inbox.since(mc)), \
+            "alice's fifth answer needing disco#info got a request (4 per account)"
+        comp2.deliver(a, ping_result(retry))
     finally:
         comp2.stop()
 
@@ -487,3 +501,18 @@ def test_ghost_check_survives_a_reload_from_another_copy(connect, server, compon
     finally:
         shutil.rmtree(copy, ignore_errors=True)
         a.reload_module()
+
+
+def test_mod_ping_muc_loaded_after_the_module_is_warned_about(server):
+    """Prosody loads a host's modules in no set order: mod_ping_muc (here a
+    stand-in of that name) loaded after the module is warned about too,
+    not only one found loaded at its own load."""
+    offset = server.log_size()
+    rc, out = server.admin('module:load("ping_muc", "localhost")')
+    assert rc == 0, f"module:load(ping_muc):\n{out}"
+    try:
+        log = server.wait_log("mod_ping_muc is loaded too", offset=offset)
+        assert "mod_ping_muc is loaded too" in log, server.log_tail(40, offset)
+    finally:
+        rc, out = server.admin('module:unload("ping_muc", "localhost")')
+        assert rc == 0, f"module:unload(ping_muc):\n{out}"

@@ -245,6 +245,8 @@ expect_error "<tick> with a bad seconds value: exit 2" 2 'tick\.xml:2:[0-9]+: <t
 
 printf '<trace>\n  <link-lost/>\n</trace>\n' >"$tmp/linklost.xml"
 expect_error "<link-lost> without a domain: exit 2" 2 'linklost\.xml:2:[0-9]+: <link-lost> needs a domain attribute' "$tmp/linklost.xml"
+printf '<trace>\n  <link-up/>\n</trace>\n' >"$tmp/linkup.xml"
+expect_error "<link-up> without a domain: exit 2" 2 'linkup\.xml:2:[0-9]+: <link-up> needs a domain attribute' "$tmp/linkup.xml"
 
 printf '<trace>\n  <in session="a@b.example/c" optimized="maybe"><iq type="result"/></in>\n</trace>\n' >"$tmp/optimized.xml"
 expect_error "<in optimized> other than yes/no: exit 2" 2 'optimized\.xml:2:[0-9]+: <in optimized=maybe>' "$tmp/optimized.xml"

@@ -227,7 +227,8 @@ void replay_usage(FILE *f)
           "A trace is <trace> holding, in order: <out session='JID'>STANZA"
           "</out>,\n"
           "<in session='JID'>STANZA</in>, <close session='JID'/>, "
-          "<tick seconds='S'/> and\n<link-lost domain='D'/>.\n"
+          "<tick seconds='S'/>,\n<link-lost domain='D'/> and <link-up "
+          "domain='D'/>.\n"
           "Exit status: 0 done, 1 tracker or output failure, 2 bad "
           "command line or trace.\n"
           "See mucjoins-replay(1).\n",

@@ -457,16 +457,19 @@ static void do_tick(struct replay *r)
     flush_line(r);
 }
 
-/* A server-to-server link (or a component) went down: the tracker
- * schedules self-pings of the rooms on that domain. */
-static void do_link_lost(struct replay *r)
+/* A server-to-server link (or a component) went down (<link-lost>): the
+ * tracker schedules self-pings of the rooms on that domain; or came up
+ * (<link-up>): rooms whose check gave up on that domain are asked again. */
+static void do_link(struct replay *r, int up)
 {
+    const char *d = r->it->session;
     int rc;
 
-    line_head(r, r->it->line, "link-lost", NULL);
+    line_head(r, r->it->line, up ? "link-up" : "link-lost", NULL);
     buf_puts(&r->line, " domain=");
-    buf_value(&r->line, r->it->session, strlen(r->it->session));
-    rc = mj_tracker_link_lost(r->tr, r->it->session, strlen(r->it->session));
+    buf_value(&r->line, d, strlen(d));
+    rc = up ? mj_tracker_link_up(r->tr, d, strlen(d))
+            : mj_tracker_link_lost(r->tr, d, strlen(d));
     if (rc == MJ_OK) {
         buf_put(&r->line, "\n", 1);
     } else {
@@ -497,7 +500,8 @@ static void on_item(void *ud, struct trace *t, struct trace_item *it)
         do_tick(r);
         break;
     case W_LINK_LOST:
-        do_link_lost(r);
+    case W_LINK_UP:
+        do_link(r, it->kind == W_LINK_UP);
         break;
     case W_NONE:
         break;

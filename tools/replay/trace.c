@@ -351,10 +351,12 @@ static void start_wrapper(struct trace *t, const char *name, const char **atts)
         it->kind = W_TICK;
     } else if (strcmp(name, "link-lost") == 0) {
         it->kind = W_LINK_LOST;
+    } else if (strcmp(name, "link-up") == 0) {
+        it->kind = W_LINK_UP;
     } else {
         trace_fail(t, EXIT_INPUT,
                    "unknown element <%s> in <trace> (expected <in>, <out>, "
-                   "<close>, <tick> or <link-lost>)",
+                   "<close>, <tick>, <link-lost> or <link-up>)",
                    shown_name(t, name));
         return;
     }
@@ -380,9 +382,9 @@ static void start_wrapper(struct trace *t, const char *name, const char **atts)
             return;
         }
     }
-    if (it->kind == W_LINK_LOST) {
+    if (it->kind == W_LINK_LOST || it->kind == W_LINK_UP) {
         if (domain == NULL)
-            trace_fail(t, EXIT_INPUT, "<link-lost> needs a domain attribute");
+            trace_fail(t, EXIT_INPUT, "<%s> needs a domain attribute", name);
         else
             it->session = xstrdup(domain); /* freed with the wrapper */
         return;
@@ -444,11 +446,13 @@ static void start_stanza(struct trace *t, const char *name, const char **atts)
     const char *wname = kind == W_IN ? "in" : "out";
     struct node *n;
 
-    if (kind == W_CLOSE || kind == W_TICK || kind == W_LINK_LOST) {
+    if (kind == W_CLOSE || kind == W_TICK || kind == W_LINK_LOST ||
+        kind == W_LINK_UP) {
         trace_fail(t, EXIT_INPUT, "<%s> must be empty",
-                   kind == W_CLOSE  ? "close"
-                   : kind == W_TICK ? "tick"
-                                    : "link-lost");
+                   kind == W_CLOSE       ? "close"
+                   : kind == W_TICK      ? "tick"
+                   : kind == W_LINK_LOST ? "link-lost"
+                                         : "link-up");
         return;
     }
     if (t->item.stanza != NULL) {

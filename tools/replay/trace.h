@@ -1,7 +1,8 @@
 /*
  * trace.h - reading a replay trace: growable strings and escaping, the
  * stored copy of a stanza (a node tree), and the expat reader of the trace
- * format (<trace> holding <in>, <out>, <close>, <tick>, <link-lost>) with
+ * format (<trace> holding <in>, <out>, <close>, <tick>, <link-lost>,
+ * <link-up>) with
  * its limits. Knows nothing of mucjoins: what a stanza means is view.c's
  * job, what to do with it replay.c's.
  */
@@ -70,12 +71,21 @@ const char *node_attr(const struct node *n, const char *name);
 int parse_seconds(const char *s, double *out);
 
 /* One element of <trace>, handed over when it ends. */
-enum trace_kind { W_NONE, W_IN, W_OUT, W_CLOSE, W_TICK, W_LINK_LOST };
+enum trace_kind {
+    W_NONE,
+    W_IN,
+    W_OUT,
+    W_CLOSE,
+    W_TICK,
+    W_LINK_LOST,
+    W_LINK_UP
+};
 
 struct trace_item {
     enum trace_kind kind;
     unsigned long line;  /* the wrapper's line */
-    char *session;       /* in, out, close: session; link-lost: domain */
+    char *session;       /* in, out, close: session; link-lost, link-up:
+                            domain */
     double seconds;      /* tick */
     int optimized;       /* <in optimized=''>: 1, 0, -1 unknown */
     struct node *stanza; /* in, out: the stanza (the handler may take it,
