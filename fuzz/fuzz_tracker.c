@@ -1105,12 +1105,16 @@ static void step(struct in *in)
         fail_all = 0;
         return;
     }
-    case 15: { /* link lost */
+    case 15: { /* link lost, or (high bit) link up */
         uint8_t b = byte(in);
         const char *dom = domains[b % 4];
-        int rc = mj_tracker_link_lost(tr, dom, strlen(dom));
+        int up = (b & 0x80) != 0;
+        int rc = up ? mj_tracker_link_up(tr, dom, strlen(dom))
+                    : mj_tracker_link_lost(tr, dom, strlen(dom));
         if (rc != MJ_OK && rc != MJ_EJID && rc != MJ_ENOMEM)
-            fail("mj_tracker_link_lost failed", mj_error_name(rc));
+            fail(up ? "mj_tracker_link_up failed"
+                    : "mj_tracker_link_lost failed",
+                 mj_error_name(rc));
         return;
     }
     case 16:
