@@ -642,13 +642,15 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
 
 /* A link to a remote domain was established (Prosody: s2sout-established,
  * s2sin-established, component-authenticated; authenticated domains only,
- * as for mj_tracker_link_lost). If a self-ping of a room on that domain
- * gave up since the last call (unknown answers only: the server could not
- * be reached), every session's room on it is pinged again at the next
- * tick (JOINED/EXPECTING only), with a fresh round of retries: a ghost
- * left by an outage longer than the retries is found once the server is
- * back. Otherwise it costs a lookup. Errors: MJ_EINVAL, MJ_EJID,
- * MJ_ENOMEM. */
+ * as for mj_tracker_link_lost). Every shown entry on that domain whose
+ * self-ping gave up since (bounces, our own timeouts, the room's unknown
+ * answers: the core cannot tell an unreachable server from a room that
+ * does not answer) and was not settled by a later answer is pinged again
+ * as a new round of retries, at the next tick or once its rest after the
+ * give-up is over (PENDING/CHANGING ones when they settle): a ghost left
+ * by an outage longer than the retries is found once the server is back.
+ * The domain's other entries are left alone; a domain where nothing gave
+ * up costs a lookup. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 
 /* clang-format off */

@@ -230,8 +230,10 @@ local function help_muc_joins(event)
 		return;
 	end
 	-- typed in the shell, or `prosodyctl shell help muc_joins` (Prosody 13
-	-- sends several arguments as a table constructor)
+	-- sends several arguments as a table constructor, 0.12 as the call
+	-- "help:muc_joins()", which its shell reads as a bare `help`)
 	if not line:match("^%s*help%s+muc_joins%s*$")
+		and not line:match("^%s*help:muc_joins%(%)%s*$")
 		and not line:match('^%s*{%s*"help"%s*,%s*"muc_joins"%s*}%s*$') then
 		return;
 	end

@@ -365,7 +365,8 @@ static void unknown(mj_ping *p, double now)
         delay *= 2;
     if (++p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
-        e->room->dom->gave_up = 1; /* mj_tracker_link_up() asks again */
+        e->gave_up = 1; /* mj_tracker_link_up() asks again */
+        e->room->dom->gave_up = 1;
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: self-ping of %s unanswered %u times; keeping the "
                "entry",
@@ -403,13 +404,14 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
     return MJ_OK;
 }
 
-/* A link to the domain was (re)established. If a check of a room on it
- * gave up since (the path bounced or timed out: the server could not be
- * reached, and Prosody reports no loss of a link that never
- * authenticated), every shown room on it is asked again now, as a new
- * round: a ghost left by an outage longer than the retries is found once
- * the server is back. Otherwise nothing (a link coming up costs a
- * lookup). */
+/* A link to the domain was (re)established. Every entry on it whose
+ * check gave up since (the path bounced or timed out: the server could
+ * not be reached, and Prosody reports no loss of a link that never
+ * authenticated) is asked again as a new round, once its rest is over
+ * (so link ups cannot ask more often than link losses): a ghost left by
+ * an outage longer than the retries is found once the server is back.
+ * The domain's other entries are left alone, and a domain where nothing
+ * gave up costs a lookup. */
 int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
     mj_domain *d;
@@ -419,13 +421,20 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
     if (d == NULL || !d->gave_up)
         return MJ_OK;
     d->gave_up = 0;
-    if (!tr->cfg.self_ping)
-        return MJ_OK;
     double now = mj_now(tr);
     for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-        for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
-            if (e->has_nick && e->state != MJ_S_LEAVING)
-                schedule(e, now, 0);
+        for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
+            if (!e->gave_up)
+                continue;
+            e->gave_up = 0;
+            if (!tr->cfg.self_ping || !e->has_nick || e->state == MJ_S_LEAVING)
+                continue;
+            mj_ping *p = mj_entry_ping(e);
+            double due = now;
+            if (p != NULL && p->due == INFINITY && p->rest_until > now)
+                due = p->rest_until; /* resting: the new round after it */
+            schedule(e, due, 1);
+        }
     return MJ_OK;
 }
 
@@ -722,6 +731,7 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
+        e->gave_up = 0; /* settled: no link up needs to ask it again */
         mj_ping_drop(e);
         break;
     case MJ_PING_NOT_JOINED:

@@ -33,9 +33,11 @@ struct mj_domain {
                                   with the join's id: a rejoin's
                                   self-presence with another id may answer
                                   an earlier stanza (joins.c) */
-    uint8_t gave_up;           /* a self-ping of a room on it gave up (no
-                                  answer from the room) since the last
-                                  link up (selfping.c mj_tracker_link_up) */
+    uint8_t gave_up;           /* an entry of a room on it has gave_up
+                                  set (a self-ping gave up: bounces, our
+                                  own timeouts, the room's unknown
+                                  answers): its next link up visits its
+                                  rooms (selfping.c mj_tracker_link_up) */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
@@ -139,7 +141,10 @@ struct mj_entry {
     mj_entry **rpprev;    /* what points at this entry in the room's list */
     uint16_t nick_len;    /* <= MJ_PART_MAX */
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
-    uint8_t state;        /* mj_state */
+    uint8_t state : 4;    /* mj_state */
+    uint8_t gave_up : 1;  /* its self-ping gave up since the last link up
+                             of its domain (selfping.c: that link up asks
+                             it again, and only entries so marked) */
     uint8_t has_nick : 1; /* nick[] holds the shown nick */
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */

@@ -463,8 +463,14 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (rc != MJ_OK)
         return rc;
     /* as mj_parse_target: a key that would not find itself again (a
-     * domain ending in "..", one with U+FF0F, a part of a soft hyphen) */
-    if (!mj_jid_bare_is_key(bare, blen, memchr(bare, '@', blen) != NULL))
+     * domain ending in "..", one with U+FF0F, a part of a soft hyphen).
+     * Whether it has a node is the JID's as given (mj_jid_prep_split
+     * split it already): a host-only "conf\uFF20x" prepares to "conf@x",
+     * which has an '@' but is no node@host room (mj_parse_target refuses
+     * it). */
+    mj_str gn, gh, gr;
+    if (mj_jid_split(room, len, &gn, &gh, &gr) != MJ_OK ||
+        !mj_jid_bare_is_key(bare, blen, gn.ptr != NULL))
         return MJ_EJID;
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;

@@ -12,6 +12,7 @@ static mj_session *s;
 static uint32_t last_ping; /* id of the latest PING_NEEDED */
 static char last_to[512];  /* the JID it went to: its answer comes from it */
 static int npings;
+static uint32_t room_ping; /* id of the latest PING_NEEDED to ROOM */
 
 static void on_event(void *ud, const mj_event *ev)
 {
@@ -20,6 +21,9 @@ static void on_event(void *ud, const mj_event *ev)
         snprintf(last_to, sizeof last_to, "%.*s/%.*s", (int)ev->room.len,
                  ev->room.ptr, (int)ev->nick.len, ev->nick.ptr);
         npings++;
+        if (ev->room.len == strlen(ROOM) &&
+            memcmp(ev->room.ptr, ROOM, ev->room.len) == 0)
+            room_ping = ev->ping_id;
     }
     fx_on_event(ud, ev);
 }
@@ -437,10 +441,94 @@ TEST(link_back_up_after_a_give_up_asks_again)
     CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
     fx_now += 1;
     mj_tracker_tick(tr);
+    CHECK_INT(npings, 4); /* the rest holds for link ups as for losses */
+    fx_now += 170;        /* ~471 s: the rest is over */
+    mj_tracker_tick(tr);
     CHECK_INT(npings, 5); /* once, however many directions came up */
     CHECK(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1) ==
           MJ_PING_NOT_JOINED);
     CHECK_NICK(s, ROOM, NULL);
+    mj_tracker_free(tr);
+}
+
+/* A hostile or flapping remote: every ping is answered "unknown" at once
+ * and the domain's links go down and authenticate again every second (an
+ * s2sin stream with dialback fires s2sin-established; an attacker owning
+ * the domain opens one at will). The rest after a give-up bounds what
+ * link losses can ask (link_losses_after_a_give_up_wait_for_the_rest);
+ * link ups must not ask more than link losses alone. */
+static int flapping_pings(int with_up, int seconds)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < seconds; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (npings > 0 && last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+        mj_tracker_link_lost(tr, "muc.remote.example", 18);
+        if (with_up)
+            mj_tracker_link_up(tr, "muc.remote.example", 18);
+    }
+    int n = npings;
+    mj_tracker_free(tr);
+    return n;
+}
+
+TEST(link_ups_after_a_give_up_wait_for_the_rest_too)
+{
+    int lost = flapping_pings(0, 3600);
+    int up = flapping_pings(1, 3600);
+    printf("selfping: in an hour of flapping links, %d pings with link "
+           "losses only, %d with link ups too\n",
+           lost, up);
+    CHECK(up <= lost);
+}
+
+/* A link up asks the rooms of the domain where a check gave up: not the
+ * rooms whose own checks are still in their backoff (they ask again
+ * anyway), and not again and again the healthy ones because one room on
+ * the same domain never answers while the link stays up. */
+TEST(link_up_after_an_unrelated_give_up)
+{
+    setup();
+    mj_session *s2 = fx_session(tr, "other@home.example/pc");
+    join(s, R("Ann"));
+    fx_join(s2, "quiet@muc.remote.example/Bob");
+    fx_self(s2, "available", "quiet@muc.remote.example/Bob");
+    /* the link is up all along; one room never answers (timeouts), the
+     * other answers at once */
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    int healthy = 0;
+    for (int i = 0; i < 1000; i++) {
+        fx_now += 1;
+        room_ping = 0;
+        mj_tracker_tick(tr);
+        if (room_ping != 0) {
+            snprintf(last_to, sizeof last_to, "%s", R("Ann"));
+            answer(room_ping, "result", NULL, NULL, NULL, -1);
+            healthy++;
+        }
+    }
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_given_up, 1); /* quiet@ gave up, on timeouts */
+    CHECK_INT(healthy, 1);
+    /* hours later the link is re-established (the remote closed it when
+     * idle): nothing was unreachable, yet Ann's healthy room is asked */
+    fx_now += 7200;
+    mj_tracker_tick(tr);
+    last_ping = 0;
+    last_to[0] = '\0';
+    int before = npings;
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    printf("selfping: a link up after an unrelated give-up sent %d pings\n",
+           npings - before);
+    CHECK_INT(npings - before, 1); /* the room that gave up only */
     mj_tracker_free(tr);
 }
 
@@ -1311,5 +1399,7 @@ int main(void)
     RUN(unanswered_join_while_expecting_keeps_the_ghost_check);
     RUN(unanswered_join_with_the_ping_out_keeps_the_ghost_check);
     RUN(link_back_up_after_a_give_up_asks_again);
+    RUN(link_ups_after_a_give_up_wait_for_the_rest_too);
+    RUN(link_up_after_an_unrelated_give_up);
     return test_summary("selfping");
 }

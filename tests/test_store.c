@@ -320,11 +320,45 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
+/* restore refuses what mj_parse_target refuses: a host-only room JID
+ * whose domain has U+FF20 prepares to "conf@x.example", an '@' that is
+ * no node (a review's finding: restore took it, by the '@' it found in
+ * the prepared form, as the room "conf@x.example"). */
+TEST(restore_refuses_what_a_stanza_cannot_name)
+{
+    mj_config cfg;
+    mj_tracker *tr;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
+    mj_session *s = fx_session(tr, "user@home.example/phone");
+    static const char *const bad[] = {
+        "conf\xEF\xBC\xA0x.example",      /* U+FF20, no node */
+        "conf.example\xEF\xBC\x8Fx",      /* U+FF0F, no node */
+        "room@conf.example\xEF\xBC\xA0x", /* U+FF20 after a node */
+        "room@conf.example..",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = mj_session_restore(s, bad[i], strlen(bad[i]), MJ_S_JOINED,
+                                    S("A"), S(NULL), 0);
+        if (rc != MJ_EJID)
+            FAIL_AT("restore \"%s\": rc %d, expected a bad JID", bad[i], rc);
+    }
+    mj_str nick;
+    CHECK_INT(mj_session_nick(s, "conf@x.example", 14, &nick), MJ_ENOTFOUND);
+    CHECK_INT(mj_session_restore(s, "conf.example", 12, MJ_S_JOINED, S("A"),
+                                 S(NULL), 0),
+              MJ_OK);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(room_list_survives_leaves_and_moves);
     RUN(link_check_after_leaves_and_moves_visits_exactly_the_rooms_shown);
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
+    RUN(restore_refuses_what_a_stanza_cannot_name);
     return test_summary("store");
 }
