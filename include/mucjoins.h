@@ -645,9 +645,10 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * as for mj_tracker_link_lost). Every shown entry on that domain whose
  * self-ping gave up since (bounces, our own timeouts, the room's unknown
  * answers: the core cannot tell an unreachable server from a room that
- * does not answer) and was not settled by a later answer is pinged again
+ * does not answer) and was not settled since (a 'joined' answer, a
+ * self-presence) is pinged again
  * as a new round of retries, at the next tick or once its rest after the
- * give-up is over (PENDING/CHANGING ones when they settle): a ghost left
+ * give-up is over (a CHANGING one once its nick change settles): a ghost left
  * by an outage longer than the retries is found once the server is back.
  * The domain's other entries are left alone; a domain where nothing gave
  * up costs a lookup. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */

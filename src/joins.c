@@ -464,6 +464,11 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     const char *x = t->raw_res.ptr;
     size_t xlen = t->raw_res.len;
 
+    /* the room says the session is in: a self-ping that gave up is
+     * settled as by a 'joined' answer (no link up needs to ask it) */
+    if (state != MJ_S_LEAVING)
+        e->gave_up = 0;
+
     if (state == MJ_S_PENDING) {
         if (s->n_shown >= tr->cfg.max_rooms) {
             warn_limit(s, "max_rooms", tr->cfg.max_rooms);

@@ -200,6 +200,12 @@ void mj_ping_drop(mj_entry *e)
     if (p == NULL)
         return;
     mj_tracker *tr = e->sess->tr;
+    /* a round after a give-up dropped unanswered (a join sent again, a
+     * restore, self_ping turned off): nothing settled the give-up, so
+     * the next link up must still ask. A resting record (due INFINITY)
+     * was marked when it gave up; a verdict clears the mark first. */
+    if (e->gave_up && p->due != INFINITY)
+        e->room->dom->gave_up = 1;
     ping_detach(tr, p);
     ping_settle(tr, p);
     mj_entry_aux_of(e)->ping = NULL;
@@ -418,22 +424,26 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
     int rc = link_domain(tr, domain, len, &d);
     if (rc != MJ_OK)
         return rc;
-    if (d == NULL || !d->gave_up)
+    /* self_ping off: nothing can be asked; the marks wait for it */
+    if (d == NULL || !d->gave_up || !tr->cfg.self_ping)
         return MJ_OK;
     d->gave_up = 0;
     double now = mj_now(tr);
+    /* The entries keep their marks: only an answer settles a give-up
+     * (settle(), a self-presence). A round dropped unanswered marks the
+     * domain again (mj_ping_drop), as a new give-up does; a round under
+     * way is left alone (schedule()). */
     for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
         for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
-            if (!e->gave_up)
-                continue;
-            e->gave_up = 0;
-            if (!tr->cfg.self_ping || !e->has_nick || e->state == MJ_S_LEAVING)
-                continue;
+            if (!e->gave_up || !e->has_nick || e->state == MJ_S_LEAVING)
+                continue; /* PENDING, LEAVING: their answers settle them */
             mj_ping *p = mj_entry_ping(e);
             double due = now;
             if (p != NULL && p->due == INFINITY && p->rest_until > now)
                 due = p->rest_until; /* resting: the new round after it */
             schedule(e, due, 1);
+            if (mj_entry_ping(e) == NULL)
+                d->gave_up = 1; /* no memory: the next link up asks */
         }
     return MJ_OK;
 }
@@ -736,6 +746,7 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
         break;
     case MJ_PING_NOT_JOINED:
         tr->st.pings_not_joined++;
+        e->gave_up = 0; /* settled (the entry ends) */
         mj_ping_drop(e);
         if (e->state == MJ_S_LEAVING) {
             /* the session left meanwhile: out of the room is what it

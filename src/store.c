@@ -474,6 +474,7 @@ static void entry_free(mj_entry *e)
         timer_unlink(tr, e->u.aux);
     resent_off(e); /* it keeps the record: not any more */
     e->state = MJ_S_NONE;
+    e->gave_up = 0; /* the entry ends: nothing to ask at a link up */
     if (mj_entry_ping(e) != NULL && tr->hooks.ping_drop != NULL)
         tr->hooks.ping_drop(e);
     mj_entry_set_pnick(e, NULL, 0);

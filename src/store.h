@@ -142,9 +142,13 @@ struct mj_entry {
     uint16_t nick_len;    /* <= MJ_PART_MAX */
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
     uint8_t state : 4;    /* mj_state */
-    uint8_t gave_up : 1;  /* its self-ping gave up since the last link up
-                             of its domain (selfping.c: that link up asks
-                             it again, and only entries so marked) */
+    uint8_t gave_up : 1;  /* its self-ping gave up and no answer settled
+                             it since ('joined', a self-presence; cleared
+                             when the entry ends): a link up of its
+                             domain asks it again, and only entries so
+                             marked (selfping.c); the domain's gave_up is
+                             set again when such a round is dropped
+                             unanswered */
     uint8_t has_nick : 1; /* nick[] holds the shown nick */
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */

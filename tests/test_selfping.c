@@ -532,6 +532,183 @@ TEST(link_up_after_an_unrelated_give_up)
     mj_tracker_free(tr);
 }
 
+/* ---- review: the marks a link up relies on ------------------------------ */
+
+/* The check of ROOM gives up on bounces and its rest ends (the record is
+ * dropped): the entry carries only its give-up mark. */
+static void give_up_and_rest(void)
+{
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < 600; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+    }
+}
+
+static int fail_allocs;
+static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (fail_allocs)
+        return NULL;
+    return realloc(ptr, nsize);
+}
+
+/* No memory for the new round at the link up: the mark must stay for
+ * the next link up, not be cleared with no ping scheduled. */
+TEST(link_up_without_memory_keeps_the_mark)
+{
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.alloc = failing_alloc;
+    fx_now = 1000;
+    fx_take();
+    last_ping = 0;
+    last_to[0] = '\0';
+    npings = 0;
+    fail_allocs = 0;
+    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+        exit(2);
+    s = fx_session(tr, "user@home.example/phone");
+    join(s, R("Ann"));
+    give_up_and_rest();
+    CHECK_INT(npings, 4);
+    fail_allocs = 1;
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    fail_allocs = 0;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4); /* nothing could be scheduled */
+    /* the link comes up again with memory to spare */
+    mj_tracker_link_lost(tr, "other.example", 13);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5); /* the ghost is still asked */
+    mj_tracker_free(tr);
+}
+
+/* self_ping off during a link up: nothing can be asked, and the marks
+ * must wait for it being on again, not be thrown away. */
+TEST(link_up_while_self_ping_is_off_keeps_the_marks)
+{
+    mj_config cfg;
+    setup();
+    join(s, R("Ann"));
+    give_up_and_rest();
+    CHECK_INT(npings, 4);
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_budget = 20;
+    cfg.self_ping = 0;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    cfg.self_ping = 1;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5);
+    mj_tracker_free(tr);
+}
+
+/* A link up while the marked room's next round is already under way
+ * (here a direct sign started it) clears the mark; the client then sends
+ * its join again (XEP-0410 recovery), which drops that round unanswered,
+ * and the room never answers the join either. Nothing settled the
+ * give-up: the next link up must ask again. */
+TEST(link_up_during_a_round_that_is_then_dropped_keeps_the_mark)
+{
+    setup();
+    join(s, R("Ann"));
+    give_up_and_rest();
+    CHECK_INT(npings, 4);
+    ambiguous(); /* a new round, its ping out */
+    CHECK_INT(npings, 5);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5); /* one per (session, room): nothing more */
+    fx_join(s, R("Ann")); /* a join sent again: that round is dropped */
+    fx_now += 200;        /* unanswered: forgotten after pending_timeout */
+    mj_tracker_tick(tr);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 6); /* asked again */
+    mj_tracker_free(tr);
+}
+
+/* The round a link up starts is dropped before it is sent (a join sent
+ * again while it waits for the rest to end): the mark must stay too. */
+TEST(link_up_round_dropped_before_it_is_sent_keeps_the_mark)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < 300; i++) { /* given up, resting */
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+    }
+    CHECK_INT(npings, 4);
+    mj_tracker_link_up(tr, "muc.remote.example", 18); /* after the rest */
+    fx_join(s, R("Ann")); /* drops the scheduled round */
+    fx_now += 400;        /* rest over; the join unanswered, forgotten */
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 5);
+    mj_tracker_free(tr);
+}
+
+/* A 'joined' answer settles the give-up: the next link up asks nothing
+ * (the mark is cleared by the answer, not only by link ups). */
+TEST(joined_answer_after_a_give_up_clears_the_mark)
+{
+    setup();
+    join(s, R("Ann"));
+    give_up_and_rest();
+    ambiguous();
+    CHECK(answer(last_ping, "result", NULL, NULL, NULL, -1) == MJ_PING_JOINED);
+    int before = npings;
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings - before, 0);
+    mj_tracker_free(tr);
+}
+
+/* A rejoin or nick change the room answered with its self-presence
+ * settles the give-up as a 'joined' answer does: the room just said the
+ * session is in (a rejoin after a confirmed leave is a new entry). */
+TEST(self_presence_after_a_give_up_clears_the_mark)
+{
+    setup();
+    join(s, R("Ann"));
+    give_up_and_rest();
+    fx_join(s, R("Bob")); /* a nick change, CHANGING */
+    fx_self(s, "available", R("Bob"));
+    CHECK_NICK(s, ROOM, "Bob");
+    int before = npings;
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings - before, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(answer_to_a_ping_older_than_a_rejoin_is_stale)
 {
     setup();
@@ -1401,5 +1578,11 @@ int main(void)
     RUN(link_back_up_after_a_give_up_asks_again);
     RUN(link_ups_after_a_give_up_wait_for_the_rest_too);
     RUN(link_up_after_an_unrelated_give_up);
+    RUN(link_up_without_memory_keeps_the_mark);
+    RUN(link_up_while_self_ping_is_off_keeps_the_marks);
+    RUN(link_up_during_a_round_that_is_then_dropped_keeps_the_mark);
+    RUN(link_up_round_dropped_before_it_is_sent_keeps_the_mark);
+    RUN(joined_answer_after_a_give_up_clears_the_mark);
+    RUN(self_presence_after_a_give_up_clears_the_mark);
     return test_summary("selfping");
 }
