@@ -643,15 +643,15 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
 /* A link to a remote domain was established (Prosody: s2sout-established,
  * s2sin-established, component-authenticated; authenticated domains only,
  * as for mj_tracker_link_lost). Every shown entry on that domain whose
- * self-ping gave up since (bounces, our own timeouts, the room's unknown
+ * self-ping gave up (bounces, our own timeouts, the room's unknown
  * answers: the core cannot tell an unreachable server from a room that
  * does not answer) and was not settled since (a 'joined' answer, a
- * self-presence) is pinged again
- * as a new round of retries, at the next tick or once its rest after the
- * give-up is over (a CHANGING one once its nick change settles): a ghost left
- * by an outage longer than the retries is found once the server is back.
- * The domain's other entries are left alone; a domain where nothing gave
- * up costs a lookup. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
+ * self-presence) is pinged again as a new round of retries, at the next
+ * tick or once its rest after the give-up is over (a CHANGING one once
+ * its nick change settles): a ghost left by an outage longer than the
+ * retries is found once the server is back. The domain's other entries
+ * are left alone; a domain where nothing gave up costs a lookup. Errors:
+ * MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 
 /* clang-format off */
