@@ -991,6 +991,39 @@ TEST(leave_of_pending_join_cancels_it)
     teardown();
 }
 
+/* Mutation review: a room refuses a join from its bare JID too
+ * (join_error_from_bare_room_fails_the_join); for a join the client
+ * cancelled, that refusal ends it as silently as one from room/nick. */
+TEST(cancelled_join_refused_from_the_bare_room_ends_silently)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    mj_stanza err = fx_pres("error", ROOM);
+    err.error_condition = S("item-not-found");
+    CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    teardown();
+}
+
+/* Mutation review: a cancelled join waits for the confirmation of the
+ * leave; a 303 (a nick change the room announced, racing the leave) is
+ * not that confirmation: the entry stays until the plain one. */
+TEST(cancelled_join_is_not_ended_by_a_303)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_in(s, announced(R("Ann"), "Bob")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Bob")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("");
+    teardown();
+}
+
 /* ---- answers in flight: the presence id ------------------------------ */
 
 #define ROOM2 "other@muc.example.org"
@@ -1591,6 +1624,27 @@ TEST(a_removal_with_the_join_sent_agains_id_came_after_it)
     teardown();
 }
 
+/* Mutation review: the removal of the occupancy a join sent again made,
+ * told by a destroy without 110 carrying that join's id (a room that
+ * reflects ids): a removal, as with 110; no wait for another answer, so
+ * no join-failed at the deadline. */
+TEST(a_destroy_with_the_join_sent_agains_id_came_after_it)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "j2");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    st.has_muc_user = 1;
+    st.has_destroy = 1;
+    st.id = S("j2");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("left " ROOM " Ann destroyed");
+    teardown();
+}
+
 static double since_of(const char *room)
 {
     mj_room_info i;
@@ -1720,6 +1774,44 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
     fx_now += 121;
     mj_tracker_tick(tr);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+}
+
+/* Mutation review: a join sent again while one waits starts afresh:
+ * what was held back before it is no answer to it. A ghost's rejoin
+ * (its leave never confirmed) had another stanza's self-presence held
+ * back, then the client sent the join again and heard nothing: that
+ * join times out as any, the room is not shown. */
+TEST(join_sent_again_while_waiting_drops_what_was_held_back)
+{
+    setup();
+    rejoin_in_flight();
+    fx_take();
+    self_with_id("available", R("Ann"), "desktop-7", 0); /* held back */
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j3"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+}
+
+/* Mutation review: only a self-presence held back makes a rejoin's
+ * timeout show the room. A ghost's rejoin (its leave never confirmed)
+ * that hears nothing at all fails at its timeout: nothing says the
+ * session is in the room. */
+TEST(rejoin_timing_out_with_nothing_held_back_fails)
+{
+    setup();
+    rejoin_in_flight();
+    fx_take();
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_NICK(s, ROOM, NULL);
     CHECK_EVENTS("join-failed " ROOM " timeout");
     teardown();
 }
@@ -2537,6 +2629,8 @@ int main(void)
     RUN(broadcast_available_changes_nothing);
     RUN(rejoin_while_leaving_survives_late_leave_confirmation);
     RUN(leave_of_pending_join_cancels_it);
+    RUN(cancelled_join_refused_from_the_bare_room_ends_silently);
+    RUN(cancelled_join_is_not_ended_by_a_303);
     RUN(answers_to_a_cancelled_join_do_not_answer_the_next);
     RUN(cancelled_join_on_an_unknown_service_is_told_by_its_id);
     RUN(two_cancels_owe_two_confirmations);
@@ -2557,12 +2651,15 @@ int main(void)
     RUN(a_join_sent_again_through_a_lazy_builder);
     RUN(a_join_sent_again_is_forgotten_at_its_deadline);
     RUN(a_removal_with_the_join_sent_agains_id_came_after_it);
+    RUN(a_destroy_with_the_join_sent_agains_id_came_after_it);
     RUN(forgetting_a_join_sent_again_keeps_since);
     RUN(infinite_then_finite_timeout_restarts_the_waits);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
     RUN(window_ends_with_the_leave_confirmation);
     RUN(ghost_rejoin_is_answered_with_its_id);
     RUN(rejoin_held_back_to_its_timeout_is_shown_and_pinged);
+    RUN(join_sent_again_while_waiting_drops_what_was_held_back);
+    RUN(rejoin_timing_out_with_nothing_held_back_fails);
     RUN(held_back_timeout_keeps_other_sessions_rejoins_safe);
     RUN(held_back_timeout_at_max_rooms_is_a_limit);
     RUN(first_join_takes_any_self_presence);

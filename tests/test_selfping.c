@@ -154,6 +154,13 @@ TEST(answer_table_of_spec_5)
                  -1, MJ_PING_UNKNOWN);
     check_answer("error", "remote-server-timeout", "wait", "home.example", -1,
                  MJ_PING_UNKNOWN);
+    /* the path's conditions say nothing about membership whoever sent
+     * them and whatever their type (no by, cancel: a mutation test found
+     * only the wait type pinned down) */
+    check_answer("error", "remote-server-timeout", "cancel", NULL, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "remote-server-not-found", "cancel", NULL, -1,
+                 MJ_PING_UNKNOWN);
     check_answer("error", "internal-server-error", "cancel", "HOME.example",
                  -1, MJ_PING_UNKNOWN); /* by our own domain */
     check_answer("error", "forbidden", "auth", ROOM, -1, MJ_PING_NOT_JOINED);
@@ -381,6 +388,39 @@ TEST(link_losses_after_a_give_up_wait_for_the_rest)
     CHECK(npings <= 8);
     mj_tracker_stats(tr, &st);
     CHECK(st.pings_given_up >= 1);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
+/* Mutation review: after a give-up the check rests as long as the next
+ * retry would have waited (240 s here); link losses in that time (a
+ * flapping link) start no new round: not one ping. */
+TEST(link_losses_during_the_rest_send_no_ping)
+{
+    mj_stats st;
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    for (int i = 0; i < 1000; i++) {
+        mj_tracker_stats(tr, &st);
+        if (st.pings_given_up)
+            break;
+        if (last_ping != 0) {
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+            last_ping = 0;
+        }
+        fx_now += 1;
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(st.pings_given_up, 1);
+    int before = npings;
+    for (int i = 0; i < 200; i++) {
+        mj_tracker_link_lost(tr, "muc.remote.example", 18);
+        fx_now += 1;
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(npings, before);
     CHECK_NICK(s, ROOM, "Ann");
     mj_tracker_free(tr);
 }
@@ -1103,6 +1143,51 @@ TEST(forwarded_ping_is_recognised)
     mj_tracker_free(tr);
 }
 
+/* Mutation review: while EXPECTING(Ann, Bob) the self-ping goes to the
+ * announced nick Bob (ping_while_expecting_goes_to_the_announced_nick);
+ * the room forwards it to the session from room/Bob, and that forwarded
+ * ping is ours to answer, as one from room/Ann is. */
+TEST(forwarded_ping_from_the_announced_nick_is_recognised)
+{
+    setup();
+    join(s, R("Ann"));
+    expect_bob();
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    mj_stanza p = fx_pres("available", R("Bob"));
+    p.kind = MJ_KIND_IQ;
+    p.type = MJ_T_GET;
+    p.has_ping = 1;
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);
+    p.from = S(R("Ann"));
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);
+    p.from = S(R("Carol"));
+    CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
+    mj_tracker_free(tr);
+}
+
+/* Mutation review: a join sent while EXPECTING(Ann, Bob), with the ping
+ * to Bob out, makes its answer stale; the question is asked again after
+ * ping_backoff (30 s), not at the next tick. */
+TEST(a_join_with_the_ping_out_asks_again_after_the_backoff)
+{
+    setup();
+    join(s, R("Ann"));
+    expect_bob();
+    ambiguous();
+    CHECK_INT(npings, 1);
+    CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    fx_now += 28;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    fx_now += 2;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2);
+    mj_tracker_free(tr);
+}
+
 TEST(session_close_with_outstanding_ping_frees_it)
 {
     setup();
@@ -1547,6 +1632,7 @@ int main(void)
     RUN(item_not_found_needs_disco_info_only_when_it_says_not_who);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
+    RUN(link_losses_during_the_rest_send_no_ping);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
     RUN(answer_to_a_ping_older_than_a_join_sent_again_is_stale);
     RUN(a_join_sent_again_frees_its_record_with_the_entry);
@@ -1560,6 +1646,8 @@ int main(void)
     RUN(refused_nick_change_asks_the_room);
     RUN(self_ping_option_off_sends_nothing);
     RUN(forwarded_ping_is_recognised);
+    RUN(forwarded_ping_from_the_announced_nick_is_recognised);
+    RUN(a_join_with_the_ping_out_asks_again_after_the_backoff);
     RUN(session_close_with_outstanding_ping_frees_it);
     RUN(ping_follows_an_entry_moved_by_a_longer_nick);
     RUN(restore_drops_the_rooms_ping_work);
