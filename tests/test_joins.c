@@ -1628,7 +1628,7 @@ TEST(a_removal_with_the_join_sent_agains_id_came_after_it)
  * told by a destroy without 110 carrying that join's id (a room that
  * reflects ids): a removal, as with 110; no wait for another answer, so
  * no join-failed at the deadline. */
-TEST(a_destroy_with_the_join_sent_agains_id_came_after_it)
+TEST(a_destroy_with_the_resent_joins_id_came_after_it)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -2651,7 +2651,7 @@ int main(void)
     RUN(a_join_sent_again_through_a_lazy_builder);
     RUN(a_join_sent_again_is_forgotten_at_its_deadline);
     RUN(a_removal_with_the_join_sent_agains_id_came_after_it);
-    RUN(a_destroy_with_the_join_sent_agains_id_came_after_it);
+    RUN(a_destroy_with_the_resent_joins_id_came_after_it);
     RUN(forgetting_a_join_sent_again_keeps_since);
     RUN(infinite_then_finite_timeout_restarts_the_waits);
     RUN(error_for_an_earlier_join_does_not_fail_the_retry);
