@@ -220,8 +220,8 @@ return function(ctx)
 				link_lost(session.to_host);
 			end
 		elseif session.type == "s2sin" then
-			for domain, info in pairs(session.hosts or {}) do
-				if info.authed then
+			for domain, info in pairs(session.hosts) do
+				if type(info) == "table" and info.authed then
 					link_lost(domain);
 				end
 			end
@@ -240,17 +240,20 @@ return function(ctx)
 	end
 
 	module:hook("s2sout-established", function(event)
-		local session = event.session;
-		if session.type == "s2sout" and session.from_host == module.host then
+		local session = event and event.session;
+		if session and session.type == "s2sout" and session.from_host == module.host then
 			link_up(session.to_host);
 		end
 	end);
 
-	module:hook("s2sin-established", function(event)
-		local session = event.session;
-		if session.type == "s2sin" then
-			for domain, info in pairs(session.hosts or {}) do
-				if info.authed then
+	-- An incoming stream may carry stanzas to several local hosts (as for
+	-- its loss above): the remote domains it authenticated are back for
+	-- every host's rooms.
+	module:hook_global("s2sin-established", function(event)
+		local session = event and event.session;
+		if session and session.type == "s2sin" and type(session.hosts) == "table" then
+			for domain, info in pairs(session.hosts) do
+				if type(info) == "table" and info.authed then
 					link_up(domain);
 				end
 			end

@@ -204,12 +204,18 @@ def test_unreachable_remote_keeps_entry_and_pings_are_bounded(connect, server, s
     assert_no_ghost(a, seq, m, r, f"{B} {fault}")
 
 
-def test_remote_back_after_a_give_up_finds_the_ghost(connect, server, server_b, room):
+@pytest.mark.parametrize("link", ["outgoing", "incoming", "incoming-event"])
+def test_remote_back_after_a_give_up_finds_the_ghost(connect, server, server_b, room, link):
     """B crashes (its rooms are lost with it) and stays down longer than
     the retries: every ping bounces at A, the check gives up and keeps the
     entry. Prosody reports no loss of a link that never authenticated, so
     nothing else would ask again: when a link to B is established again
-    (here the client's own iq opens it), the rooms on B are asked again;
+    (outgoing: the client's own iq opens it; incoming: B's MUC service
+    sends A a stanza, authenticating as itself: with dialback, A's check
+    of B's key opens an outgoing link too; incoming-event: the
+    s2sin-established event alone, as a stream authenticated by
+    certificate gives it, fired in A's shell), the rooms on B are asked
+    again;
     the room, gone with the crash, says Alice is not in it: the ghost is
     removed and the client told (110 + 333)."""
     a = connect("alice")
@@ -230,7 +236,19 @@ def test_remote_back_after_a_give_up_finds_the_ghost(connect, server, server_b, 
     finally:
         server_b.launch()
     assert stats(server)["pings_sent"] == sent, "a ping went out with no new reason"
-    ping_room(a, r)
+    if link == "outgoing":
+        ping_room(a, r)
+    elif link == "incoming-event":
+        rc, out = server.admin(
+            f"> prosody.events.fire_event('s2sin-established', {{ session = {{ type = 's2sin', "
+            f"from_host = {MUC_B!r}, to_host = {A!r}, hosts = {{ [{MUC_B!r}] = {{ authed = true }} }} }} }})")
+        assert rc == 0, out
+    else:
+        rc, out = server_b.admin(
+            f"> prosody.core_post_stanza(prosody.hosts[{MUC_B!r}], "
+            f"require 'util.stanza'.message({{ from = {MUC_B!r}, to = {a.jid!r} }})"
+            f":body('the service is back'))")
+        assert rc == 0, out
     evs = wait_events(a, seq, lambda e: e["name"] == "left", room=r, timeout=PING_TIMEOUT + 10,
                       what="the ghost found once a link to the remote server is back")
     assert evs[0].get("reason") == "ghost", evs
