@@ -33,11 +33,12 @@ struct mj_domain {
                                   with the join's id: a rejoin's
                                   self-presence with another id may answer
                                   an earlier stanza (joins.c) */
-    uint8_t gave_up;           /* an entry of a room on it has gave_up
-                                  set (a self-ping gave up: bounces, our
-                                  own timeouts, the room's unknown
-                                  answers): its next link up visits its
-                                  rooms (selfping.c mj_tracker_link_up) */
+    uint8_t gave_up;           /* an entry of a room on it may have its
+                                  gave_up bit set (a self-ping gave up:
+                                  bounces, our own timeouts, the room's
+                                  unknown answers): its next link up
+                                  visits its rooms (selfping.c
+                                  mj_tracker_link_up) */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
@@ -143,12 +144,12 @@ struct mj_entry {
     uint16_t nick_cap;    /* bytes of nick[] (nick_len + 1 when shown) */
     uint8_t state : 4;    /* mj_state */
     uint8_t gave_up : 1;  /* its self-ping gave up and no answer settled
-                             it since ('joined', a self-presence; cleared
-                             when the entry ends): a link up of its
-                             domain asks it again, and only entries so
-                             marked (selfping.c); the domain's gave_up is
-                             set again when such a round is dropped
-                             unanswered */
+                             it since ('joined', 'not joined', a
+                             self-presence; cleared when the entry ends):
+                             a link up of its domain asks it again, and
+                             only entries so marked (selfping.c); the
+                             domain's gave_up is set again when such a
+                             round is dropped unanswered */
     uint8_t has_nick : 1; /* nick[] holds the shown nick */
     uint8_t live : 1;     /* the room's subject came after the join's
                              self-presence: its history is over */
