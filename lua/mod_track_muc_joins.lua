@@ -42,7 +42,7 @@ local function number_option(name, default)
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
 	local least = positive_options[name] and "> 0" or ">= 0";
 	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive_options[name]) then
-		module:log("error", "track_muc_joins_%s must be a number %s: using %s", name, least, tostring(default));
+		module:log("error", "track_muc_joins_%s must be a number %s: using %g", name, least, default);
 		return default;
 	end
 	return value;

@@ -559,6 +559,19 @@ TEST(nick_change_303_without_nick_is_ambiguous)
     CHECK_NICK(s, ROOM, "Ann");
     CHECK_EVENTS("ping " ROOM " Ann");
     teardown();
+
+    /* a nick that Resourceprep empties (a lone soft hyphen) names no nick
+     * either: not EXPECTING it (a mutation test found it unpinned) */
+    setup();
+    joined_as("Ann");
+    st = fx_pres("unavailable", R("Ann"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("\xC2\xAD");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("ping " ROOM " Ann");
+    teardown();
 }
 
 /* ---- leaving and removal ---------------------------------------------- */
