@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -344,17 +345,62 @@ class LoopThread:
 # Prosody
 
 
-def free_ports(n):
-    socks, ports = [], []
+# Ports for the servers under test. A port the kernel picks for bind(0) is
+# in its ephemeral range: between the pick and the server's own bind, any
+# outgoing connection (a client, an s2s link, another test run) may take
+# it as its local port, and two picks may even return the same port (a
+# fresh Debian 12 run failed so: "Failed to open server port ... in use").
+# So ports are drawn at random below the ephemeral range, where no
+# outgoing connection goes, each checked free, and never handed out twice
+# by this process.
+_handed_out = set()
+_rng = random.Random(int.from_bytes(os.urandom(8), "little"))
+
+
+def _listen_range():
+    """(low, high) of ports below the kernel's ephemeral range, or None."""
     try:
-        for _ in range(n):
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    low, high = 10000, eph_low - 1
+    return (low, high) if high - low >= 1000 else None
+
+
+def _bindable(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_ports(n):
+    ports = []
+    span = _listen_range()
+    tries = 0
+    while span is not None and len(ports) < n and tries < 5000:
+        tries += 1
+        p = _rng.randint(*span)
+        if p not in _handed_out and p not in ports and _bindable(p):
+            ports.append(p)
+    socks = []
+    try:  # no such range (a tuned kernel): the kernel's picks
+        while len(ports) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-            ports.append(s.getsockname()[1])
+            p = s.getsockname()[1]
+            if p not in _handed_out and p not in ports:
+                ports.append(p)
     finally:
         for s in socks:
             s.close()
+    _handed_out.update(ports)
     return ports
 
 
