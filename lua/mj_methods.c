@@ -158,8 +158,9 @@ int l_ping_needs_features(lua_State *L)
     return 1;
 }
 
-/* t:link_lost(domain) -> true | nil, message */
-int l_link_lost(lua_State *L)
+/* t:link_lost(domain) / t:link_up(domain) -> true | nil, message */
+static int link_event(lua_State *L,
+                      int (*fn)(mj_tracker *, const char *, size_t))
 {
     struct tracker *u = check_tracker(L);
     size_t len;
@@ -167,7 +168,7 @@ int l_link_lost(lua_State *L)
     int rc;
 
     col_reset(&u->col);
-    rc = mj_tracker_link_lost(u->tr, d, len);
+    rc = fn(u->tr, d, len);
     col_reset(&u->col);
     if (rc != MJ_OK) {
         lua_pushnil(L);
@@ -178,24 +179,14 @@ int l_link_lost(lua_State *L)
     return 1;
 }
 
-/* t:link_up(domain) -> true | nil, message */
+int l_link_lost(lua_State *L)
+{
+    return link_event(L, mj_tracker_link_lost);
+}
+
 int l_link_up(lua_State *L)
 {
-    struct tracker *u = check_tracker(L);
-    size_t len;
-    const char *d = luaL_checklstring(L, 2, &len);
-    int rc;
-
-    col_reset(&u->col);
-    rc = mj_tracker_link_up(u->tr, d, len);
-    col_reset(&u->col);
-    if (rc != MJ_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, mj_strerror(rc));
-        return 2;
-    }
-    lua_pushboolean(L, 1);
-    return 1;
+    return link_event(L, mj_tracker_link_up);
 }
 
 /* t:close(jid) -> events */

@@ -425,6 +425,22 @@ TEST(link_losses_during_the_rest_send_no_ping)
     mj_tracker_free(tr);
 }
 
+/* ROOM's domain loses its link; for `seconds` the clock runs a second at
+ * a time and every self-ping bounces at our own server (a server down:
+ * unknown answers, then a give-up and its rest). */
+static void bounce_after_link_loss(int seconds)
+{
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    for (int i = 0; i < seconds; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (last_ping != 0)
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+        last_ping = 0;
+    }
+}
+
 /* A server down for longer than the retries (about 4 minutes with the
  * defaults): every ping bounces at our own server, the check gives up,
  * rests and is dropped. Prosody reports no link loss while it cannot
@@ -435,15 +451,7 @@ TEST(link_back_up_after_a_give_up_asks_again)
 {
     setup();
     join(s, R("Ann"));
-    mj_tracker_link_lost(tr, "muc.remote.example", 18);
-    for (int i = 0; i < 600; i++) {
-        fx_now += 1;
-        mj_tracker_tick(tr);
-        if (last_ping != 0)
-            answer(last_ping, "error", "remote-server-not-found", "cancel",
-                   "home.example", -1);
-        last_ping = 0;
-    }
+    bounce_after_link_loss(600);
     CHECK_INT(npings, 4); /* 1 + 3 retries, then the rest ended */
     fx_now += 3600;
     mj_tracker_tick(tr);
@@ -467,15 +475,7 @@ TEST(link_back_up_after_a_give_up_asks_again)
     /* the same, the server back while the check rests */
     setup();
     join(s, R("Ann"));
-    mj_tracker_link_lost(tr, "muc.remote.example", 18);
-    for (int i = 0; i < 300; i++) {
-        fx_now += 1;
-        mj_tracker_tick(tr);
-        if (last_ping != 0)
-            answer(last_ping, "error", "remote-server-not-found", "cancel",
-                   "home.example", -1);
-        last_ping = 0;
-    }
+    bounce_after_link_loss(300);
     CHECK_INT(npings, 4); /* given up at ~224 s, resting until ~464 s */
     CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
     CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
@@ -578,15 +578,7 @@ TEST(link_up_after_an_unrelated_give_up)
  * dropped): the entry carries only its give-up mark. */
 static void give_up_and_rest(void)
 {
-    mj_tracker_link_lost(tr, "muc.remote.example", 18);
-    for (int i = 0; i < 600; i++) {
-        fx_now += 1;
-        mj_tracker_tick(tr);
-        if (last_ping != 0)
-            answer(last_ping, "error", "remote-server-not-found", "cancel",
-                   "home.example", -1);
-        last_ping = 0;
-    }
+    bounce_after_link_loss(600);
 }
 
 static int fail_allocs;
@@ -694,15 +686,7 @@ TEST(link_up_round_dropped_before_it_is_sent_keeps_the_mark)
 {
     setup();
     join(s, R("Ann"));
-    mj_tracker_link_lost(tr, "muc.remote.example", 18);
-    for (int i = 0; i < 300; i++) { /* given up, resting */
-        fx_now += 1;
-        mj_tracker_tick(tr);
-        if (last_ping != 0)
-            answer(last_ping, "error", "remote-server-not-found", "cancel",
-                   "home.example", -1);
-        last_ping = 0;
-    }
+    bounce_after_link_loss(300); /* given up, resting */
     CHECK_INT(npings, 4);
     mj_tracker_link_up(tr, "muc.remote.example", 18); /* after the rest */
     fx_join(s, R("Ann")); /* drops the scheduled round */
