@@ -286,6 +286,7 @@ static void try_send(mj_ping *p, double now, int from_queue)
     p->deadline = now + tr->cfg.ping_timeout;
     /* where it goes: the nick the event names (mj_emit()) */
     p->to_key = nick_key(tr, mj_entry_ping_nick(e));
+    p->up_epoch = d->up_epoch;
     d->outstanding++;
     tr->outstanding++;
     heap_push(tr, p);
@@ -369,7 +370,15 @@ static void unknown(mj_ping *p, double now)
     double delay = tr->cfg.ping_backoff;
     for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
         delay *= 2;
-    if (++p->tries > tr->cfg.ping_retries) {
+    /* a link of the domain came up while this ping was out: its bounce
+     * or timeout is the old path's, and a link up after a give-up is
+     * the only thing that asks again. Not the end of the round: one
+     * more try, over the new link (at most one per link up, so link ups
+     * still ask no more often than link losses) */
+    int relinked = p->up_epoch != e->room->dom->up_epoch;
+    if (++p->tries > tr->cfg.ping_retries && relinked)
+        p->tries = tr->cfg.ping_retries;
+    if (p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
         e->gave_up = 1; /* mj_tracker_link_up() asks again */
         e->room->dom->gave_up = 1;
@@ -424,6 +433,8 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
     int rc = link_domain(tr, domain, len, &d);
     if (rc != MJ_OK)
         return rc;
+    if (d != NULL)
+        d->up_epoch++; /* the pings out now went over the old path */
     /* self_ping off: nothing can be asked; the marks wait for it */
     if (d == NULL || !d->gave_up || !tr->cfg.self_ping)
         return MJ_OK;

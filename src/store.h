@@ -39,6 +39,8 @@ struct mj_domain {
                                   unknown answers): its next link up
                                   visits its rooms (selfping.c
                                   mj_tracker_link_up) */
+    uint32_t up_epoch;         /* link ups of the domain so far
+                                  (mj_tracker_link_up), wrapping */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
@@ -85,6 +87,9 @@ struct mj_ping {
     double rest_until;      /* after giving up: link losses do not reschedule
                                before this (a down server's refused connections
                                are link losses too) */
+    uint32_t up_epoch;      /* outstanding ping: its domain's up_epoch when
+                               it was sent (a link up while it was out:
+                               its "unknown" is the old path's) */
     uint64_t to_key;        /* outstanding ping: key of the nick it went to
                                (selfping.c nick_key()); its answer comes
                                from room/<that nick> */

@@ -518,6 +518,49 @@ static int flapping_pings(int with_up, int seconds)
     return n;
 }
 
+/* A link of the domain comes up while the last try of a round is out
+ * (an s2sin from the restarted server while our own connection attempt
+ * for the ping is still failing; or a frozen server killed and
+ * restarted within ping_timeout): that try then bounces or times out,
+ * the round gives up, and no link up comes after the give-up, since the
+ * link is up. Nothing ever asked again: the restarted room's ghost
+ * stayed for good. hostile review (revA finding 1). */
+TEST(link_up_while_the_last_try_is_out_asks_again)
+{
+    setup();
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    /* pings 1-3 bounce at our own server, the 4th (the last try) is out */
+    for (int i = 0; i < 1000 && npings < 4; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+        if (npings < 4 && last_ping != 0) {
+            answer(last_ping, "error", "remote-server-not-found", "cancel",
+                   "home.example", -1);
+            last_ping = 0;
+        }
+    }
+    CHECK_INT(npings, 4);
+    uint32_t fourth = last_ping;
+    /* the restarted server connects to us: the link is up */
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    /* then our own attempt for the 4th ping fails: it bounces */
+    CHECK(answer(fourth, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN);
+    /* the link stays up: a day passes */
+    for (int i = 0; i < 24 * 3600 && npings < 5; i++) {
+        fx_now += 1;
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(npings, 5); /* asked once more, over the new link */
+    CHECK(answer(last_ping, "error", "not-acceptable", "cancel", ROOM, -1) ==
+          MJ_PING_NOT_JOINED);
+    CHECK_NICK(s, ROOM, NULL);
+    mj_tracker_free(tr);
+}
+
 TEST(link_ups_after_a_give_up_wait_for_the_rest_too)
 {
     int lost = flapping_pings(0, 3600);
@@ -1648,6 +1691,7 @@ int main(void)
     RUN(unanswered_join_while_expecting_keeps_the_ghost_check);
     RUN(unanswered_join_with_the_ping_out_keeps_the_ghost_check);
     RUN(link_back_up_after_a_give_up_asks_again);
+    RUN(link_up_while_the_last_try_is_out_asks_again);
     RUN(link_ups_after_a_give_up_wait_for_the_rest_too);
     RUN(link_up_after_an_unrelated_give_up);
     RUN(link_up_without_memory_keeps_the_mark);
