@@ -115,7 +115,7 @@ static void shrink(struct mj_tracker *tr, mj_owed_set *set)
 
 void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
                  const char *jid, size_t jlen, const char *room, size_t rlen,
-                 const mj_owed_what *what, double until)
+                 const mj_owed_what *what, double until, size_t account_cap)
 {
     struct pair p = {jid, room, jlen, rlen};
     uint64_t h = pair_hash(key, &p);
@@ -125,7 +125,7 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     uint64_t ah = bare_hash(key, jid, jlen);
     size_t ai = find_account(set, ah);
     struct owed_account *a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
-    if (a != NULL && a->count >= MJ_OWED_PER_ACCOUNT)
+    if (a != NULL && a->count >= account_cap)
         return; /* this account's share is full */
     if (set->table.count >= MJ_OWED_MAX)
         drop(tr, set, set->head, (size_t)-1); /* may free a: look again */

@@ -25,11 +25,16 @@ typedef struct mj_owed_set {
 } mj_owed_set;
 
 /* Records kept at most, every session's. */
-#define MJ_OWED_MAX 4096
+#define MJ_OWED_MAX 16384
 /* Records kept at most for the sessions of one account (bare JID): one
  * account reconnecting in a loop with joins in flight fills its own share,
- * not the set every account's protection is in. */
-#define MJ_OWED_PER_ACCOUNT 64
+ * not the set every account's protection is in (it takes 64 accounts to
+ * fill the set). The share is the larger of this and twice max_pending
+ * (the caller's account_cap): one session's close alone may leave max_pending
+ * joins in flight and as many joins sent again, nick changes and leaves,
+ * and a share smaller than that lost some of the rooms the next session
+ * under that JID rejoined. */
+#define MJ_OWED_PER_ACCOUNT 256
 
 /* What a room owes a closed session's JID. */
 typedef struct mj_owed_what {
@@ -42,11 +47,12 @@ typedef struct mj_owed_what {
 
 /* Remember until `until` what room (prepared bare JID) owes the closed
  * session jid (prepared full JID). A record already there for the pair is
- * replaced. Out of memory: nothing is remembered (the next session under
- * that JID starts afresh). */
+ * replaced. Out of memory, or account_cap records of jid's account kept
+ * already: nothing is remembered (the next session under that JID starts
+ * afresh). */
 void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
                  const char *jid, size_t jlen, const char *room, size_t rlen,
-                 const mj_owed_what *what, double until);
+                 const mj_owed_what *what, double until, size_t account_cap);
 
 /* Take what room owes jid (the record is forgotten): 1 with *what set, or
  * 0 when nothing is owed (or the record ran out at now). The set's memory

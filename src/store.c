@@ -757,8 +757,12 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     }
     if (w.prev_id == MJ_JOIN_ID_UNKNOWN)
         w.prev_id = 0;
+    /* the account's share: what one session's close may leave (owed.h) */
+    size_t pending = s->tr->cfg.max_pending, cap = MJ_OWED_PER_ACCOUNT;
+    if (pending > cap / 2)
+        cap = pending < MJ_OWED_MAX / 2 ? 2 * pending : MJ_OWED_MAX;
     mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, s->pjid, s->pjid_len,
-                e->room->s, e->room->len, &w, until);
+                e->room->s, e->room->len, &w, until, cap);
 }
 
 void mj_session_close(mj_session *s)

@@ -210,7 +210,8 @@ TEST(owed_records_are_bounded)
     join_id(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_CHANGED);
     /* the newest are kept */
-    s = fx_session(tr, "u008191@example.org/r");
+    snprintf(jid, sizeof jid, "u%06d@example.org/r", 2 * MJ_OWED_MAX - 1);
+    s = fx_session(tr, jid);
     join_id(s, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(s, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
     fx_take();
@@ -240,17 +241,74 @@ TEST(one_account_cannot_evict_the_others_records)
     v = fx_session(tr, JID);
     join_id(v, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
-    /* mallory's first session's records are there, the later ones' not */
-    mj_session *m = fx_session(tr, "mallory@example.org/r0");
+    /* mallory's first sessions' records are there (the share's worth),
+     * the later ones' not */
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d",
+             MJ_OWED_PER_ACCOUNT / 64 - 1);
+    mj_session *m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
                   MJ_O_UNCHANGED);
-    m = fx_session(tr, "mallory@example.org/r1");
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d",
+             MJ_OWED_PER_ACCOUNT / 64);
+    m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
                   MJ_O_CHANGED);
     fx_take();
     mj_tracker_free(tr);
+}
+
+/* One session may owe more than 64 answers at its close: max_pending
+ * (64) joins in flight and, besides, joins sent again to rooms it was in
+ * (a client's XEP-0410 recovery). A session under the same JID rejoins
+ * every room, one after the other: each room answers the closed
+ * session's join, the unavailable sent for it, then the new join. Every room
+ * is the new session's (the share was 64 per account: 10 rooms took an owed
+ * answer for the new join's, and its own for a forged one; hostile review). */
+static void owes_more_than_64(size_t max_pending, int pending, int resent)
+{
+    char occ[96], id[32];
+    mj_config cfg;
+    tr = fx_tracker();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = max_pending;
+    mj_tracker_configure(tr, &cfg);
+    mj_session *s = fx_session(tr, JID);
+    for (int k = 0; k < resent; k++) {
+        snprintf(occ, sizeof occ, "r%d@muc.example.org/Alice", k);
+        join_id(s, occ, "a");
+        self_id(s, "available", occ, "a");
+        join_id(s, occ, "b"); /* sent again */
+    }
+    for (int k = 0; k < pending; k++) {
+        snprintf(occ, sizeof occ, "p%d@muc.example.org/Alice", k);
+        CHECK_OUTCOME(join_id(s, occ, "b"), MJ_O_CHANGED);
+    }
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    for (int k = 0; k < resent + pending; k++) {
+        snprintf(occ, sizeof occ, "%c%d@muc.example.org/Alice",
+                 k < resent ? 'r' : 'p', k < resent ? k : k - resent);
+        snprintf(id, sizeof id, "new%d", k);
+        CHECK_OUTCOME(join_id(s, occ, id), MJ_O_CHANGED);
+        CHECK_OUTCOME(self_id(s, "available", occ, "b"), MJ_O_UNCHANGED);
+        CHECK_OUTCOME(self_id(s, "unavailable", occ, NULL), MJ_O_UNCHANGED);
+        CHECK_OUTCOME(self_id(s, "available", occ, id), MJ_O_CHANGED);
+    }
+    CHECK_INT(mj_session_count(s, MJ_S_NONE), (size_t)(resent + pending));
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+TEST(one_session_owing_more_than_64_keeps_every_room)
+{
+    owes_more_than_64(64, 64, 10);
+    /* a larger max_pending makes the share larger */
+    owes_more_than_64(300, 300, 10);
 }
 
 /* The client asked for a nick change, then left (LEAVING), and the
@@ -341,6 +399,7 @@ int main(void)
     RUN(owed_answers_are_taken_once);
     RUN(owed_records_are_bounded);
     RUN(one_account_cannot_evict_the_others_records);
+    RUN(one_session_owing_more_than_64_keeps_every_room);
     RUN(nick_change_then_leave_at_close);
     RUN(join_sent_again_then_leave_at_close);
     RUN(record_follows_a_new_pending_timeout);
