@@ -149,13 +149,31 @@ local SECTION_DESC = "MUC rooms tracked by mod_track_muc_joins";
 local shell = module:shared("/*/track_muc_joins/shell");
 shell.list, shell.stats = list, stats;
 
--- The commands' handlers, on both versions (self: the shell session)
+-- The commands' handlers, on both versions (self: the shell session's
+-- wrapper of the section). A shell session opened before the module
+-- loaded has no wrapper of its own (both versions fill session.env from
+-- the shared environment when the session starts): self is then the
+-- section table itself, without .session, and the lines go into the
+-- result message instead.
+local function run(self, fn, arg)
+	local session = type(self) == "table" and rawget(self, "session");
+	if type(session) == "table" and type(session.print) == "function" then
+		return fn(session.print, arg);
+	end
+	local lines = {};
+	local ok, message = fn(function(line)
+		lines[#lines + 1] = tostring(line);
+	end, arg);
+	lines[#lines + 1] = tostring(message);
+	return ok, table.concat(lines, "\n");
+end
+
 local function list_command(self, jid)
-	return shell.list(self.session.print, jid);
+	return run(self, shell.list, jid);
 end
 
 local function stats_command(self, host)
-	return shell.stats(self.session.print, host);
+	return run(self, shell.stats, host);
 end
 
 local function command_items()

@@ -135,3 +135,23 @@ def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
     rc, out = server.admin("muc_joins:stats('localhost')")
     assert rc == 0 and "localhost" in out, f"the VirtualHost's module after the unload:\n{out}"
     assert not server.errors_in_log(offset), server.errors_in_log(offset)
+
+
+def test_commands_answer_in_a_shell_session_opened_before_the_load(server):
+    """An admin shell session opened before the module was loaded (the
+    admin types module:load and then the command): Prosody gives a
+    session its own copy of each command section only when it starts, so
+    the handlers get no shell session of their own; they answer anyway,
+    with the lines in the result (they raised "attempt to index a nil value
+    (field 'session')"). Last in the file: the tracker starts afresh."""
+    rc, out = server.admin("module:unload('track_muc_joins', 'localhost')")
+    assert rc == 0, out
+    script = ("module:load('track_muc_joins', 'localhost')\n"
+              "muc_joins:stats()\n"
+              "muc_joins:list('nobody@localhost')\n")
+    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell"],
+                       input=script, capture_output=True, text=True, timeout=30)
+    out = r.stdout + r.stderr
+    assert "attempt to index" not in out, out
+    assert "rooms shown on 1 host" in out, out
+    assert "OK: 0 sessions, 0 rooms" in out, out
