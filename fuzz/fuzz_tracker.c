@@ -883,6 +883,7 @@ static void feed_step(struct in *in, int op)
                     cstr("xmpp:coven@chat.shakespeare.lit/thirdwitch");
             if (d & 8)
                 st.has_subject = 1;
+            st.has_wake_hint = (d >> 6) & 1;
         }
     }
     if (op == 12) { /* an iq: a forwarded self-ping, or anything */

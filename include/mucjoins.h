@@ -422,6 +422,12 @@ typedef struct mj_stanza {
      * nothing); a chat marker counts whatever its name (<body/>, <x/>...
      * in urn:xmpp:chat-markers:0 too, as Prosody's get_child(nil, ns)). */
     int has_history_hint;
+    /* Messages: a payload that makes a message worth waking a device for
+     * whatever its body says (mj_stanza_wake_child()), or one the
+     * server's configuration lists as such (Prosody's
+     * csi_important_payloads; the caller sets it). Read only by
+     * mj_session_importance(), so a builder may leave it 0 otherwise. */
+    int has_wake_hint;
 } mj_stanza;
 
 /* Zero the view: kind presence, type available, everything absent (the
@@ -481,6 +487,17 @@ MJ_API int mj_stanza_own_ns(const char *stanza_ns, size_t stanza_len,
                             const char *ns, size_t len);
 MJ_API int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
                                const char *ns, size_t len);
+/* Whether a direct child of a message (its name, and its namespace: NULL
+ * when none is given, the stanza's own) makes it worth waking a device
+ * for whatever its body says (st->has_wake_hint): content the body does
+ * not show, so a mention cannot be seen in it (<encryption
+ * xmlns='urn:xmpp:eme:0'/>, OMEMO's <encrypted/> in
+ * eu.siacs.conversations.axolotl or urn:xmpp:omemo:2, <openpgp
+ * xmlns='urn:xmpp:openpgp:0'/>, <x xmlns='jabber:x:encrypted'/>), a call
+ * (any child in urn:xmpp:jingle-message:0 or :1) or an invitation (<x
+ * xmlns='jabber:x:conference'/>). */
+MJ_API int mj_stanza_wake_child(const char *name, size_t name_len,
+                                const char *ns, size_t ns_len);
 
 /* What the tracker made of one stanza. */
 /* clang-format off */
@@ -622,7 +639,9 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
 /* Whether a stanza about to be delivered to the session is important
  * enough to wake the device (CSI, push): 1 = deliver now (a mention),
  * 0 = can wait (chatter, own messages, history: only when hold_chatter
- * is non-zero, else -1), -1 = no opinion (anything else). */
+ * is non-zero, else -1), -1 = no opinion (anything else, and chatter
+ * with st->has_wake_hint: encrypted, a call, an invitation, or a payload
+ * the server lists as important). */
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
                                  int hold_chatter);
 

@@ -41,17 +41,22 @@ int l_message(lua_State *L)
     return 1;
 }
 
-/* t:importance(jid, stanza, hold_chatter) -> true | false | nil */
+/* t:importance(jid, stanza, hold_chatter[, listed]) -> true | false | nil
+ * listed: the stanza carries a payload the server's configuration lists
+ * as important (mj_stanza.has_wake_hint) */
 int l_importance(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
-    int hold = lua_toboolean(L, 4);
+    int hold = lua_toboolean(L, 4), listed = lua_toboolean(L, 5);
     mj_session *s;
     mj_stanza st;
     int imp = -1;
 
-    if (session_and_stanza(L, u, &s, &st))
+    if (session_and_stanza(L, u, &s, &st)) {
+        read_wake_hint(L, 3, &st);
+        st.has_wake_hint |= listed;
         imp = mj_session_importance(s, &st, hold);
+    }
     col_reset(&u->col);
     if (imp < 0)
         lua_pushnil(L);

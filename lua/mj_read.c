@@ -523,6 +523,30 @@ void read_id(lua_State *L, int attrs, mj_stanza *st)
     attr_str(L, attrs, UV_ID, 0, &st->id);
 }
 
+/* st->has_wake_hint for the message at index idx: one of its children is
+ * a payload mj_stanza_wake_child() names. A pass of its own, for
+ * t:importance() only: the hooks' paths never pay for it. Nothing the
+ * view points to is above the stack's top on entry. */
+void read_wake_hint(lua_State *L, int idx, mj_stanza *st)
+{
+    int top = lua_gettop(L), tags;
+    lua_Integer i, n = 0;
+    struct child c;
+
+    if (st->kind != MJ_KIND_MESSAGE || !lua_checkstack(L, 1 + LOOP_SLACK + 4))
+        return;
+    tags = push_tags(L, idx, &n);
+    for (i = 1; tags != 0 && i <= n && !st->has_wake_hint; i++) {
+        loop_turn(L, tags);
+        if (!child_at(L, tags, i, &c))
+            continue;
+        child_ns(L, &c);
+        st->has_wake_hint =
+            mj_stanza_wake_child(c.name, c.name_len, c.ns, c.ns_len);
+    }
+    lua_settop(L, top);
+}
+
 /* 1 if the disco#info result at index idx lists the self-ping
  * optimisation feature (<query xmlns=disco#info><feature var=.../>). */
 int lists_self_ping_opt(lua_State *L, int idx)

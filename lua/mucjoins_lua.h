@@ -361,6 +361,7 @@ struct known {
 int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             const struct known *k);
 void read_id(lua_State *L, int attrs, mj_stanza *st);
+void read_wake_hint(lua_State *L, int idx, mj_stanza *st);
 int lists_self_ping_opt(lua_State *L, int idx);
 
 #endif

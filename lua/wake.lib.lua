@@ -7,6 +7,23 @@ local full_sessions = prosody.full_sessions;
 -- ctx: tracker() (replaced on reload), and the options csi_hold_chatter
 -- and push_mentions_only.
 return function(ctx)
+	-- mod_csi_simple's own list of payloads that always wake the device
+	-- ("{namespace}name" paths of util.stanza's find): its rule at -1,
+	-- where it is read, is never reached when this handler answers. Found
+	-- here with the same find, and handed to the core, which decides
+	-- (chatter carrying one gets no opinion).
+	local important_payloads = module:get_option_set("csi_important_payloads", {});
+
+	local function carries_listed_payload(stanza)
+		for payload in important_payloads do
+			local ok, found = pcall(stanza.find, stanza, payload);
+			if ok and found then
+				return true;
+			end
+		end
+		return false;
+	end
+
 	-- Priority -0.5: after every other module's opinion (a handler
 	-- returning true or false stops the event: at 10 this one decided
 	-- before mod_csi_muc_priorities, mod_csi_grace_period and any other
@@ -19,8 +36,9 @@ return function(ctx)
 			return;
 		end
 		local tracker = ctx.tracker();
+		local listed = carries_listed_payload(event.stanza);
 		local ok, important = pcall(tracker.importance, tracker, session.full_jid,
-			event.stanza, ctx.csi_hold_chatter);
+			event.stanza, ctx.csi_hold_chatter, listed);
 		if ok then
 			return important;
 		end

@@ -236,6 +236,11 @@ int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
     case MJ_M_MENTION:
         return 1;
     case MJ_M_CHATTER:
+        /* what the body does not show may mention the user; a call or an
+         * invitation wakes whatever the body says */
+        if (st->has_wake_hint)
+            return -1;
+        return hold_chatter ? 0 : -1;
     case MJ_M_OWN:
     case MJ_M_HISTORY:
         return hold_chatter ? 0 : -1;

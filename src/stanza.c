@@ -89,6 +89,26 @@ int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
            LIT_EQ(ns, len, "jabber:client");
 }
 
+int mj_stanza_wake_child(const char *name, size_t name_len, const char *ns,
+                         size_t ns_len)
+{
+    if (name == NULL || ns == NULL)
+        return 0;
+    if (LIT_EQ(ns, ns_len, "urn:xmpp:jingle-message:0") ||
+        LIT_EQ(ns, ns_len, "urn:xmpp:jingle-message:1"))
+        return 1;
+    if (LIT_EQ(name, name_len, "encrypted"))
+        return LIT_EQ(ns, ns_len, "eu.siacs.conversations.axolotl") ||
+               LIT_EQ(ns, ns_len, "urn:xmpp:omemo:2");
+    if (LIT_EQ(name, name_len, "x"))
+        return LIT_EQ(ns, ns_len, "jabber:x:encrypted") ||
+               LIT_EQ(ns, ns_len, "jabber:x:conference");
+    return (LIT_EQ(name, name_len, "encryption") &&
+            LIT_EQ(ns, ns_len, "urn:xmpp:eme:0")) ||
+           (LIT_EQ(name, name_len, "openpgp") &&
+            LIT_EQ(ns, ns_len, "urn:xmpp:openpgp:0"));
+}
+
 /* from (len bytes) equals the bare part of st->from, ASCII case ignored */
 static int is_bare_from(const mj_stanza *st, const char *from, size_t len)
 {

@@ -296,6 +296,52 @@ TEST(importance_for_csi_and_push)
     mj_tracker_free(tr);
 }
 
+/* Chatter carrying a payload that wakes a device whatever the body says
+ * (encrypted content, whose mention the body cannot show; a call; an
+ * invitation; one the server lists): no opinion, so mod_csi_simple's
+ * rule delivers it and a push is not blocked. Held before: the operator's
+ * csi_important_payloads and mod_csi_simple's own rule for encrypted
+ * messages never ran (hostile review). A mention still wakes; the
+ * session's own messages and history are still held. */
+TEST(importance_of_chatter_with_a_wake_payload)
+{
+    setup();
+    mj_stanza m = msg(R("Bob"), "I sent you an OMEMO encrypted message");
+    m.has_wake_hint = 1;
+    CHECK_INT(mj_session_importance(s, &m, 1), -1);
+    CHECK_INT(mj_session_importance(s, &m, 0), -1);
+    m = msg(R("Bob"), "Ann!");
+    m.has_wake_hint = 1;
+    CHECK_INT(mj_session_importance(s, &m, 1), 1);
+    m = msg(R("Ann"), "mine");
+    m.has_wake_hint = 1;
+    CHECK_INT(mj_session_importance(s, &m, 1), 0);
+    mj_tracker_free(tr);
+}
+
+TEST(wake_children)
+{
+#define WAKE(name, ns)                                                        \
+    mj_stanza_wake_child(name, sizeof name - 1, ns, sizeof ns - 1)
+    CHECK(WAKE("encryption", "urn:xmpp:eme:0"));
+    CHECK(WAKE("encrypted", "eu.siacs.conversations.axolotl"));
+    CHECK(WAKE("encrypted", "urn:xmpp:omemo:2"));
+    CHECK(WAKE("openpgp", "urn:xmpp:openpgp:0"));
+    CHECK(WAKE("x", "jabber:x:encrypted"));
+    CHECK(WAKE("x", "jabber:x:conference"));
+    CHECK(WAKE("propose", "urn:xmpp:jingle-message:0"));
+    CHECK(WAKE("anything", "urn:xmpp:jingle-message:1"));
+    CHECK(!mj_stanza_wake_child("encryption", 10, NULL, 0));
+    CHECK(!WAKE("encryption", "urn:xmpp:eme:1"));
+    CHECK(!WAKE("encrypted", "urn:xmpp:eme:0"));
+    CHECK(!WAKE("x", "http://jabber.org/protocol/muc#user"));
+    CHECK(!WAKE("body", "jabber:client"));
+    CHECK(!WAKE("store", "urn:xmpp:hints"));
+    CHECK(!WAKE("propose", "urn:xmpp:jingle-message:"));
+    CHECK(!mj_stanza_wake_child(NULL, 0, "urn:xmpp:eme:0", 14));
+#undef WAKE
+}
+
 TEST(nick_after_change_is_used)
 {
     setup();
@@ -649,6 +695,8 @@ int main(void)
     RUN(pending_room_has_no_mentions);
     RUN(incoming_mention_fires_event_with_writer);
     RUN(importance_for_csi_and_push);
+    RUN(importance_of_chatter_with_a_wake_payload);
+    RUN(wake_children);
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);
     RUN(join_resent_to_the_bare_room_restarts_history);

@@ -278,3 +278,14 @@ def test_mention_is_pushed(server, connect, component, room):
 def test_private_message_is_pushed(server, connect, component, room):
     s = Scene(server, connect, component, room)
     s.expect_push(s.private, "psst, a private word", "a private message through the room")
+
+
+def test_encrypted_chatter_is_pushed(server, connect, component, room):
+    """With push_mentions_only, chatter whose content the module cannot
+    read (OMEMO: the body is a fallback, a mention would be in the
+    encrypted payload) is pushed, not judged by its fallback body."""
+    s = Scene(server, connect, component, room)
+    omemo = ("<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'/></encrypted>"
+             "<encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/>")
+    s.expect_push(lambda body: s.chatter(body, omemo), "I sent you an OMEMO encrypted message",
+                  "encrypted chatter")

@@ -635,6 +635,27 @@ test("history: the room's delay is seen after an occupant's own delays", functio
 	eq(#of_type(ev, "mention"), 0, "history is no mention")
 end)
 
+test("importance: chatter with a wake payload, or one the server lists, gets no opinion", function()
+	local t = joined_tracker("Alice")
+	local function chatter()
+		return st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "m" })
+			:tag("body"):text("I sent you an OMEMO encrypted message"):up()
+	end
+	eq(t:importance(SESS, chatter(), true), false, "plain chatter is held")
+	local m = chatter():tag("encryption", { xmlns = "urn:xmpp:eme:0", namespace = "eu.siacs.conversations.axolotl" }):up()
+	eq(t:importance(SESS, m, true), nil, "encrypted: no opinion")
+	m = chatter():tag("encrypted", { xmlns = "eu.siacs.conversations.axolotl" }):up()
+	eq(t:importance(SESS, m, true), nil, "OMEMO: no opinion")
+	m = chatter():tag("propose", { xmlns = "urn:xmpp:jingle-message:0", id = "c" }):up()
+	eq(t:importance(SESS, m, true), nil, "a call: no opinion")
+	m = chatter():tag("encryption", { xmlns = "urn:xmpp:eme:1" }):up()
+	eq(t:importance(SESS, m, true), false, "another namespace: held")
+	eq(t:importance(SESS, chatter(), true, true), nil, "a listed payload: no opinion")
+	local mine = st.message({ from = ROOM .. "/Alice", to = SESS, type = "groupchat", id = "m" })
+		:tag("body"):text("mine"):up():tag("encrypted", { xmlns = "urn:xmpp:omemo:2" }):up()
+	eq(t:importance(SESS, mine, true), false, "the session's own: held")
+end)
+
 test("history: a subject with a hint or marker, of any name, does not end it", function()
 	-- Prosody's MUC keeps a body-less message in its history for any
 	-- child in urn:xmpp:chat-markers:0, whatever its name (get_child(nil,

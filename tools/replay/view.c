@@ -82,6 +82,9 @@ static void fill_message(const struct node *n, mj_stanza *st)
     for (c = n->first; c != NULL; c = c->next) {
         const char *v;
 
+        if (c->ns_len > 0 && mj_stanza_wake_child(c->local, strlen(c->local),
+                                                  c->name, c->ns_len))
+            st->has_wake_hint = 1;
         if (node_in_ns(n, c, 0) && strcmp(c->local, "body") == 0) {
             if (st->body.ptr == NULL)
                 st->body = node_text(c);
@@ -207,6 +210,8 @@ void view_describe(struct buf *b, const struct node *n, const mj_stanza *st,
         buf_puts(b, " ping");
     if (st->has_subject)
         buf_puts(b, " subject");
+    if (st->has_wake_hint)
+        buf_puts(b, " wake-hint");
     if (st->body.ptr != NULL) {
         size_t len = st->body.len;
 

@@ -1,0 +1,41 @@
+"""Groupchat chatter that carries a payload worth waking the device for
+is not held (the module's csi-is-stanza-important handler, priority -0.5,
+answered false for all chatter, which stops the event before
+mod_csi_simple's own rule at -1: the operator's csi_important_payloads
+and that rule's own payloads were never read). The module gives no
+opinion for chatter carrying one: mod_csi_simple delivers it at once."""
+
+from test_mentions_and_csi import RESUME_DELAY, go_inactive, got_message, say, two_in_room
+
+PROSODY_OPTIONS = {"csi_resume_inactive_delay": RESUME_DELAY,
+                   "csi_important_payloads": ["{urn:example:alerts}alert"]}
+HOST_MODULES = ["csi_simple"]
+
+
+def test_plain_chatter_is_still_held(connect, room):
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    mid = say(b, r, "just chatting, nobody in particular")
+    a.assert_none(lambda s: s.name == "message" and s.id == mid, m, duration=0.8,
+                  what="plain chatter to an inactive client")
+
+
+def test_payload_the_operator_lists_is_delivered(connect, room):
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    mid = say(b, r, "the build is red", "<alert xmlns='urn:example:alerts'/>")
+    got_message(a, mid, m)
+
+
+def test_encrypted_chatter_is_delivered(connect, room):
+    """OMEMO: the body is a fallback text, the mention (if any) is in the
+    encrypted payload, which the module cannot read."""
+    a, b, r = two_in_room(connect, room)
+    go_inactive(a)
+    m = a.mark()
+    mid = say(b, r, "I sent you an OMEMO encrypted message",
+              "<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='1'/></encrypted>"
+              "<encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/>")
+    got_message(a, mid, m)
