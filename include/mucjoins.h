@@ -426,7 +426,9 @@ typedef struct mj_stanza {
      * whatever its body says (mj_stanza_wake_child()), or one the
      * server's configuration lists as such (Prosody's
      * csi_important_payloads; the caller sets it). Read only by
-     * mj_session_importance(), so a builder may leave it 0 otherwise. */
+     * mj_session_importance(), and it only turns an answer of 0 (hold)
+     * into -1: a builder may leave it 0 otherwise, and read it only for
+     * a message mj_session_importance() answered 0 without it. */
     int has_wake_hint;
 } mj_stanza;
 

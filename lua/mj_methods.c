@@ -53,9 +53,15 @@ int l_importance(lua_State *L)
     int imp = -1;
 
     if (session_and_stanza(L, u, &s, &st)) {
-        read_wake_hint(L, 3, &st);
-        st.has_wake_hint |= listed;
+        st.has_wake_hint = listed;
         imp = mj_session_importance(s, &st, hold);
+        /* the children only when they can change the answer (a held
+         * message: mj_stanza.has_wake_hint) */
+        if (imp == 0) {
+            read_wake_hint(L, 3, &st);
+            if (st.has_wake_hint)
+                imp = mj_session_importance(s, &st, hold);
+        }
     }
     col_reset(&u->col);
     if (imp < 0)

@@ -525,8 +525,9 @@ void read_id(lua_State *L, int attrs, mj_stanza *st)
 
 /* st->has_wake_hint for the message at index idx: one of its children is
  * a payload mj_stanza_wake_child() names. A pass of its own, for
- * t:importance() only: the hooks' paths never pay for it. Nothing the
- * view points to is above the stack's top on entry. */
+ * t:importance() of a message the core would hold only: the hooks' paths
+ * never pay for it. Nothing the view points to is above the stack's top
+ * on entry. */
 void read_wake_hint(lua_State *L, int idx, mj_stanza *st)
 {
     int top = lua_gettop(L), tags;

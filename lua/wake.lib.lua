@@ -8,10 +8,10 @@ local full_sessions = prosody.full_sessions;
 -- and push_mentions_only.
 return function(ctx)
 	-- mod_csi_simple's own list of payloads that always wake the device
-	-- ("{namespace}name" paths of util.stanza's find): its rule at -1,
-	-- where it is read, is never reached when this handler answers. Found
-	-- here with the same find, and handed to the core, which decides
-	-- (chatter carrying one gets no opinion).
+	-- ("{namespace}name" paths of util.stanza's find; its rule reads it
+	-- for messages without a body). Found here with the same find, only
+	-- for a message the core would hold, and handed to the core, which
+	-- decides (chatter carrying one gets no opinion).
 	local important_payloads = module:get_option_set("csi_important_payloads", {});
 
 	local function carries_listed_payload(stanza)
@@ -36,12 +36,20 @@ return function(ctx)
 			return;
 		end
 		local tracker = ctx.tracker();
-		local listed = carries_listed_payload(event.stanza);
 		local ok, important = pcall(tracker.importance, tracker, session.full_jid,
-			event.stanza, ctx.csi_hold_chatter, listed);
-		if ok then
-			return important;
+			event.stanza, ctx.csi_hold_chatter);
+		if not ok then
+			return;
 		end
+		if important == false and not important_payloads:empty()
+				and carries_listed_payload(event.stanza) then
+			ok, important = pcall(tracker.importance, tracker, session.full_jid,
+				event.stanza, ctx.csi_hold_chatter, true);
+			if not ok then
+				return;
+			end
+		end
+		return important;
 	end, -0.5);
 
 	module:hook("cloud_notify/push", function(event)

@@ -98,6 +98,7 @@ static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
             mj_free(tr, a, sizeof *a);
         }
     }
+    set->bytes -= sizeof *o + o->jlen + o->rlen;
     mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
 }
 
@@ -127,8 +128,13 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     struct owed_account *a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
     if (a != NULL && a->count >= account_cap)
         return; /* this account's share is full */
-    if (set->table.count >= MJ_OWED_MAX)
-        drop(tr, set, set->head, (size_t)-1); /* may free a: look again */
+    size_t size = sizeof(mj_owed) + jlen + rlen;
+    if (size > MJ_OWED_MAX_BYTES)
+        return;
+    /* the oldest go (may free a: look again) */
+    while (set->head != NULL && (set->table.count >= MJ_OWED_MAX ||
+                                 set->bytes + size > MJ_OWED_MAX_BYTES))
+        drop(tr, set, set->head, (size_t)-1);
     ai = find_account(set, ah);
     a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
     if (mj_table_reserve(tr, &set->table, owed_hash) != MJ_OK)
@@ -153,6 +159,7 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
         return;
     }
     a->count++;
+    set->bytes += size;
     o->hash = h;
     o->account = ah;
     o->until = until;
@@ -217,6 +224,7 @@ void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set)
         mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
     }
     set->tail = NULL;
+    set->bytes = 0;
     mj_table_free(tr, &set->table);
     for (size_t i = 0; i < set->accounts.cap; i++)
         if (set->accounts.slots[i] != NULL)

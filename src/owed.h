@@ -22,18 +22,22 @@ typedef struct mj_owed_set {
     mj_table table;       /* mj_owed *, by the hash of (JID, room) */
     mj_owed *head, *tail; /* oldest first */
     mj_table accounts;    /* records per bare JID (struct owed_account *) */
+    size_t bytes;         /* of the records (not the tables) */
 } mj_owed_set;
 
-/* Records kept at most, every session's. */
-#define MJ_OWED_MAX 16384
+/* Records kept at most, every session's, and their bytes (a record is
+ * ~100 bytes and its two JIDs; long JIDs make it up to ~5 KiB): the
+ * oldest go first. */
+#define MJ_OWED_MAX       16384
+#define MJ_OWED_MAX_BYTES (4u << 20)
 /* Records kept at most for the sessions of one account (bare JID): one
  * account reconnecting in a loop with joins in flight fills its own share,
- * not the set every account's protection is in (it takes 64 accounts to
- * fill the set). The share is the larger of this and twice max_pending
- * (the caller's account_cap): one session's close alone may leave max_pending
- * joins in flight and as many joins sent again, nick changes and leaves,
- * and a share smaller than that lost some of the rooms the next session
- * under that JID rejoined. */
+ * not the set every account's protection is in. The share is the larger
+ * of this and max_rooms + max_pending (the caller's account_cap), what one
+ * session's close can leave: a record per room it had state with (joins
+ * in flight, joins sent again to rooms it was in, nick changes, leaves).
+ * A share smaller than that (64 once) lost some of the rooms the next
+ * session under that JID rejoined. */
 #define MJ_OWED_PER_ACCOUNT 256
 
 /* What a room owes a closed session's JID. */

@@ -317,6 +317,7 @@ static void schedule(mj_entry *e, double due, int from_link)
             if (from_link && due < p->rest_until)
                 return;
             p->tries = 0; /* a new round */
+            p->relinked = 0;
             p->due = due;
             heap_fix(tr, p);
             return;
@@ -371,13 +372,17 @@ static void unknown(mj_ping *p, double now)
     for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
         delay *= 2;
     /* a link of the domain came up while this ping was out: its bounce
-     * or timeout is the old path's, and a link up after a give-up is
+     * or timeout may be the old path's, and a link up after a give-up is
      * the only thing that asks again. Not the end of the round: one
-     * more try, over the new link (at most one per link up, so link ups
-     * still ask no more often than link losses) */
-    int relinked = p->up_epoch != e->room->dom->up_epoch;
-    if (++p->tries > tr->cfg.ping_retries && relinked)
+     * more try, over the new link. Once a round: the link a ping itself
+     * opens (no link to the domain when it was sent) comes up while it
+     * is out too, and a room that never answers, behind a link that
+     * closes between tries, would otherwise be asked for good */
+    int relinked = p->up_epoch != e->room->dom->up_epoch && !p->relinked;
+    if (++p->tries > tr->cfg.ping_retries && relinked) {
         p->tries = tr->cfg.ping_retries;
+        p->relinked = 1;
+    }
     if (p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
         e->gave_up = 1; /* mj_tracker_link_up() asks again */

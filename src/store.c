@@ -758,9 +758,12 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     if (w.prev_id == MJ_JOIN_ID_UNKNOWN)
         w.prev_id = 0;
     /* the account's share: what one session's close may leave (owed.h) */
-    size_t pending = s->tr->cfg.max_pending, cap = MJ_OWED_PER_ACCOUNT;
-    if (pending > cap / 2)
-        cap = pending < MJ_OWED_MAX / 2 ? 2 * pending : MJ_OWED_MAX;
+    size_t rooms = s->tr->cfg.max_rooms, pending = s->tr->cfg.max_pending;
+    size_t cap = MJ_OWED_MAX;
+    if (rooms < MJ_OWED_MAX && pending < MJ_OWED_MAX - rooms)
+        cap = rooms + pending;
+    if (cap < MJ_OWED_PER_ACCOUNT)
+        cap = MJ_OWED_PER_ACCOUNT;
     mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, s->pjid, s->pjid_len,
                 e->room->s, e->room->len, &w, until, cap);
 }

@@ -82,6 +82,9 @@ struct mj_ping {
     uint32_t heap;          /* index in tr->heap + 1; 0: not in the heap */
     uint8_t queued;         /* in e->room->dom's queue */
     uint8_t parked;         /* neither in the heap nor queued */
+    uint8_t relinked;       /* this round had its one more try for a link
+                               up while its last try was out (selfping.c
+                               unknown()) */
     double due;             /* send at (when id == 0) */
     double deadline;        /* the answer is late after (when id != 0) */
     double rest_until;      /* after giving up: link losses do not reschedule

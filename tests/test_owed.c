@@ -219,7 +219,7 @@ TEST(owed_records_are_bounded)
 }
 
 /* One account reconnecting in a loop with max_pending joins in flight to
- * rooms that never answer fills its own share (MJ_OWED_PER_ACCOUNT), not
+ * rooms that never answer fills its own share (owed.h), not
  * the set: another account's record stays. */
 TEST(one_account_cannot_evict_the_others_records)
 {
@@ -241,16 +241,14 @@ TEST(one_account_cannot_evict_the_others_records)
     v = fx_session(tr, JID);
     join_id(v, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
-    /* mallory's first sessions' records are there (the share's worth),
-     * the later ones' not */
-    snprintf(jid, sizeof jid, "mallory@example.org/r%d",
-             MJ_OWED_PER_ACCOUNT / 64 - 1);
+    /* mallory's first sessions' records are there (the share's worth:
+     * max_rooms + max_pending, 1064), the later ones' not */
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 1064 / 64 - 1);
     mj_session *m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
                   MJ_O_UNCHANGED);
-    snprintf(jid, sizeof jid, "mallory@example.org/r%d",
-             MJ_OWED_PER_ACCOUNT / 64);
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 1064 / 64 + 1);
     m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
@@ -307,8 +305,40 @@ static void owes_more_than_64(size_t max_pending, int pending, int resent)
 TEST(one_session_owing_more_than_64_keeps_every_room)
 {
     owes_more_than_64(64, 64, 10);
+    /* joins sent again to more rooms than the share once was (256, or
+     * twice max_pending: 44 rooms lost) */
+    owes_more_than_64(64, 64, 300);
     /* a larger max_pending makes the share larger */
     owes_more_than_64(300, 300, 10);
+}
+
+/* The set's bytes are bounded too: records of long JIDs push the oldest
+ * out before MJ_OWED_MAX records are kept. */
+TEST(owed_bytes_are_bounded)
+{
+    char jid[1100], occ[1100];
+    tr = fx_tracker();
+    size_t b0 = bytes(), most = 0;
+    memset(jid, 'u', 1000);
+    memset(occ, 'r', 1000);
+    for (int i = 0; i < 4 * (int)(MJ_OWED_MAX_BYTES / 2000); i++) {
+        snprintf(jid + 1000, 100, "%d@example.org/r", i);
+        snprintf(occ + 1000, 100, "@muc.example.org/Alice");
+        mj_session *s = fx_session(tr, jid);
+        join_id(s, occ, "j1");
+        mj_session_close(s);
+        fx_take();
+        if (bytes() > most)
+            most = bytes();
+    }
+    /* the records' bytes, the tables' and the room JID kept for them */
+    CHECK(most - b0 < MJ_OWED_MAX_BYTES + MJ_OWED_MAX_BYTES / 4);
+    /* the newest is kept */
+    mj_session *s = fx_session(tr, jid);
+    join_id(s, occ, "j2");
+    CHECK_OUTCOME(self_id(s, "available", occ, "j1"), MJ_O_UNCHANGED);
+    fx_take();
+    mj_tracker_free(tr);
 }
 
 /* The client asked for a nick change, then left (LEAVING), and the
@@ -400,6 +430,7 @@ int main(void)
     RUN(owed_records_are_bounded);
     RUN(one_account_cannot_evict_the_others_records);
     RUN(one_session_owing_more_than_64_keeps_every_room);
+    RUN(owed_bytes_are_bounded);
     RUN(nick_change_then_leave_at_close);
     RUN(join_sent_again_then_leave_at_close);
     RUN(record_follows_a_new_pending_timeout);

@@ -561,6 +561,36 @@ TEST(link_up_while_the_last_try_is_out_asks_again)
     mj_tracker_free(tr);
 }
 
+/* The link a ping itself opens (no link to the domain when it was sent)
+ * comes up while that ping is out: a room that never answers, behind a
+ * link that closes between tries, earned one more try at every round's
+ * last try and was asked for good (290 pings a day instead of 4). One
+ * more try per round at most (hostile review). */
+TEST(a_pings_own_link_up_gives_one_more_try_per_round_at_most)
+{
+    for (int with_up = 0; with_up < 2; with_up++) {
+        setup();
+        join(s, R("Ann"));
+        ambiguous();
+        int seen = npings;
+        for (int i = 0; i < 86400; i++) {
+            fx_now += 1;
+            mj_tracker_tick(tr);
+            if (npings != seen) {
+                seen = npings;
+                if (with_up)
+                    mj_tracker_link_up(tr, "muc.remote.example", 18);
+            }
+        }
+        /* 1 + ping_retries (3) tries, and the one more */
+        CHECK_INT(npings, with_up ? 5 : 4);
+        mj_stats st;
+        mj_tracker_stats(tr, &st);
+        CHECK_INT(st.pings_given_up, 1);
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(link_ups_after_a_give_up_wait_for_the_rest_too)
 {
     int lost = flapping_pings(0, 3600);
@@ -1692,6 +1722,7 @@ int main(void)
     RUN(unanswered_join_with_the_ping_out_keeps_the_ghost_check);
     RUN(link_back_up_after_a_give_up_asks_again);
     RUN(link_up_while_the_last_try_is_out_asks_again);
+    RUN(a_pings_own_link_up_gives_one_more_try_per_round_at_most);
     RUN(link_ups_after_a_give_up_wait_for_the_rest_too);
     RUN(link_up_after_an_unrelated_give_up);
     RUN(link_up_without_memory_keeps_the_mark);

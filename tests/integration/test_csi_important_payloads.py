@@ -1,9 +1,10 @@
 """Groupchat chatter that carries a payload worth waking the device for
-is not held (the module's csi-is-stanza-important handler, priority -0.5,
-answered false for all chatter, which stops the event before
-mod_csi_simple's own rule at -1: the operator's csi_important_payloads
-and that rule's own payloads were never read). The module gives no
-opinion for chatter carrying one: mod_csi_simple delivers it at once."""
+is not held: encrypted chatter (a mention would be in what the module
+cannot read), and chatter carrying a payload the operator lists in
+mod_csi_simple's csi_important_payloads. The module's
+csi-is-stanza-important handler (priority -0.5) held them like any
+chatter; it now gives no opinion, and mod_csi_simple's rule at -1
+delivers them (it delivers every message with a body)."""
 
 from test_mentions_and_csi import RESUME_DELAY, go_inactive, got_message, say, two_in_room
 
