@@ -282,6 +282,12 @@ typedef struct mj_option {
     size_t offset;   /* offsetof(mj_config, <name>) */
     const char *doc; /* one lowercase line without a final period; a
                         boolean's starts with a verb ("track ...") */
+    int positive;    /* 0 would switch off what the option is for (no room
+                        tracked, every wait over at its first tick, no
+                        ping sent): a server's configuration should refuse
+                        it (the library takes it) */
+    double max;      /* the largest value a configuration should take (0:
+                        no bound) */
 } mj_option;
 
 /* All options, in the order of mj_config; *n (if n is not NULL) gets their

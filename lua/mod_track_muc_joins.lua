@@ -23,25 +23,16 @@ local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
 
 -- Options: every one is read here.
 
--- Options whose 0 would switch off what they are for on a server: a bound
--- of 0 tracks no room, a timeout of 0 ends every join or ping at the next
--- tick, a budget of 0 sends no ping (the library accepts them; self_ping
--- is the switch for pings).
-local positive_options = {
-	max_rooms = true;
-	max_pending = true;
-	pending_timeout = true;
-	ping_timeout = true;
-	ping_budget = true;
-};
-
 -- A value Prosody does not understand (it logs that) or out of range
 -- falls back to the default, so that a typo in the config never stops
--- the module half loaded.
-local function number_option(name, default)
+-- the module half loaded. positive: 0 would switch off what the option is
+-- for on a server (the core's option table says which: a bound of 0
+-- tracks no room, a timeout of 0 ends every join or ping at the next
+-- tick, a budget of 0 sends no ping; self_ping is the switch for pings).
+local function number_option(name, default, positive)
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
-	local least = positive_options[name] and "> 0" or ">= 0";
-	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive_options[name]) then
+	local least = positive and "> 0" or ">= 0";
+	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive) then
 		module:log("error", "track_muc_joins_%s must be a number %s: using %g", name, least, default);
 		return default;
 	end
@@ -64,7 +55,7 @@ for _, option in ipairs(mj.options()) do
 	if option.type == "boolean" then
 		config[option.name] = boolean_option(option.name, option.default);
 	else
-		local value = number_option(option.name, option.default);
+		local value = number_option(option.name, option.default, option.positive);
 		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
 			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
 			value = option.default;
@@ -80,6 +71,28 @@ end
 local log_changes = boolean_option("log_changes", false);
 local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
 local push_mentions_only = boolean_option("push_mentions_only", false);
+
+-- A misspelt option would silently leave the default in force: name the
+-- track_muc_joins_* settings this module does not know (this host's and
+-- the global section's).
+do
+	local known = { log_changes = true; csi_hold_chatter = true; push_mentions_only = true };
+	for name in pairs(config) do
+		known[name] = true;
+	end
+	local ok, all = pcall(require("core.configmanager").getconfig);
+	for _, section in ipairs({ module.host, "*" }) do
+		local settings = ok and type(all) == "table" and rawget(all, section);
+		if type(settings) == "table" then
+			for key in pairs(settings) do
+				local name = type(key) == "string" and key:match("^track_muc_joins_(.*)$");
+				if name and not known[name] then
+					module:log("warn", "Unknown option %s (in %s) is ignored", key, section == "*" and "the global section" or section);
+				end
+			end
+		end
+	end
+end
 
 -- State. A reload keeps the tracker, the salts of outstanding pings and
 -- the counters (module.save / module.restore below).
@@ -468,6 +481,11 @@ end
 local tick_every = math.min(5, config.pending_timeout / 4, config.ping_start_delay / 2,
 	config.ping_timeout / 4, config.ping_backoff / 2);
 tick_every = math.max(0.5, tick_every);
+
+-- A scrape reads them all as of now: the counters of events are synced
+-- above, and the gauge and the refusals here (else one scrape could show
+-- a join counted and rooms_tracked not yet moved).
+module:hook_global("stats-update", update_metrics);
 
 module:add_timer(tick_every, function()
 	call_for_events("tick", nil);

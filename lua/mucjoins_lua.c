@@ -84,9 +84,6 @@
 #include "mucjoins_lua.h"
 
 #define MT_NAME "mucjoins.tracker"
-/* The largest count option (MJ_OPT_UINT: ping_retries) the binding takes;
- * a larger value is taken as this (mj.options() gives it as max). */
-#define MJ_LUA_UINT_MAX 1000
 
 /* ---------------------------------------------------------------------- */
 /* Upvalues shared by every method                                         */
@@ -289,11 +286,12 @@ static void read_config(lua_State *L, int arg, mj_config *cfg)
         case MJ_OPT_SIZE:
             opt_size(L, arg, o->name, f);
             break;
-        case MJ_OPT_UINT: /* capped: a retry count, not a bound */
+        case MJ_OPT_UINT: /* capped at its max (mj_option), or UINT_MAX */
             v = *(unsigned *)f;
             opt_size(L, arg, o->name, &v);
-            *(unsigned *)f =
-                v > MJ_LUA_UINT_MAX ? MJ_LUA_UINT_MAX : (unsigned)v;
+            if (o->max > 0 && (double)v > o->max)
+                v = (size_t)o->max;
+            *(unsigned *)f = v > UINT_MAX ? UINT_MAX : (unsigned)v;
             break;
         case MJ_OPT_SECONDS:
             opt_number(L, arg, o->name, f);
@@ -946,9 +944,10 @@ static int l_reads(lua_State *L)
 }
 
 /* mj.options() -> { {name=, type="number"|"boolean", integer=, default=,
- * max=, doc=}, ... }: the library's options, in its order; max (a count
- * option only) is the largest value t:configure() and mj.new() take, a
- * larger one is taken as max */
+ * max=, positive=, doc=}, ... }: the library's options, in its order
+ * (mj_option); max (absent: none) is the largest value a configuration
+ * should take (t:configure() and mj.new() take a larger count as max),
+ * positive: 0 would switch off what the option is for */
 static int l_options(lua_State *L)
 {
     size_t i, n;
@@ -959,7 +958,7 @@ static int l_options(lua_State *L)
         const mj_option *o = &opts[i];
         int whole = o->type == MJ_OPT_SIZE || o->type == MJ_OPT_UINT;
 
-        lua_createtable(L, 0, 6);
+        lua_createtable(L, 0, 8);
         lua_pushstring(L, o->name);
         lua_setfield(L, -2, "name");
         lua_pushstring(L, o->type == MJ_OPT_BOOL ? "boolean" : "number");
@@ -973,10 +972,15 @@ static int l_options(lua_State *L)
         else
             lua_pushnumber(L, (lua_Number)o->def);
         lua_setfield(L, -2, "default");
-        if (o->type == MJ_OPT_UINT) {
-            lua_pushinteger(L, MJ_LUA_UINT_MAX);
+        if (o->max > 0) {
+            if (whole)
+                lua_pushinteger(L, (lua_Integer)o->max);
+            else
+                lua_pushnumber(L, (lua_Number)o->max);
             lua_setfield(L, -2, "max");
         }
+        lua_pushboolean(L, o->positive);
+        lua_setfield(L, -2, "positive");
         lua_pushstring(L, o->doc);
         lua_setfield(L, -2, "doc");
         lua_rawseti(L, -2, (lua_Integer)i + 1);

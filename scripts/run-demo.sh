@@ -5,9 +5,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
-dir=$(mktemp -d /tmp/mucjoins-run.XXXXXX)
+dir=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-run.XXXXXX")
 pid=""
+stopped=""
+# On a stop (Ctrl-C, a TERM) the demo's files go with it; after a failure
+# they stay for their logs (MUCJOINS_KEEP=1 keeps them always).
 cleanup() {
+    local rc=$?
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -15,10 +19,17 @@ cleanup() {
     fi
     [ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null || true
     echo
-    echo "Stopped Prosody. Its files stay in $dir (remove them when done)."
+    if [ -n "$stopped" ] && [ "${MUCJOINS_KEEP:-0}" = 0 ]; then
+        rm -rf "$dir"
+        echo "Stopped Prosody and removed its files."
+    else
+        echo "Stopped Prosody (status $rc). Its files stay in $dir (remove them when done)."
+    fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is how the demo is stopped: a clean exit, not an error
+trap 'stopped=1; exit 0' INT
+trap 'stopped=1; exit 143' TERM
 
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 pick_port() {
@@ -60,6 +71,10 @@ VirtualHost "localhost"
 
 Component "conference.localhost" "muc"
   restrict_room_creation = false
+  -- a new room is open at once (Prosody otherwise locks it until its
+  -- owner submits the room configuration, and a second user's join
+  -- fails with item-not-found)
+  muc_room_locking = false
 CFG
 prosodyctl --config "$dir/prosody.cfg.lua" register alice localhost "$alice_pw" >/dev/null
 prosodyctl --config "$dir/prosody.cfg.lua" register bob localhost "$bob_pw" >/dev/null
@@ -81,9 +96,14 @@ cat <<MSG
               bob@localhost    password $bob_pw
   Group chat: conference.localhost (any room name creates a room)
 
-  Connect any XMPP client (Gajim, Dino, Conversations, profanity...) to
-  host 127.0.0.1 port $c2s, without TLS (plain authentication allowed on
-  this demo only), and join e.g. lobby@conference.localhost.
+  Connect an XMPP client running on this machine to host 127.0.0.1
+  port $c2s, without TLS (the demo has no certificate; plain
+  authentication is allowed on this demo only), and join e.g.
+  lobby@conference.localhost. For instance:
+    profanity:  /connect alice@localhost server 127.0.0.1 port $c2s tls disable
+    Gajim:      add the account with Advanced: host 127.0.0.1, port $c2s,
+                connection type "Plain"
+  (Dino and Conversations insist on TLS: they cannot use this demo.)
   Admin shell: prosodyctl --config $dir/prosody.cfg.lua shell
 
   Every tracked change is shown below. Ctrl-C stops the server.

@@ -16,31 +16,35 @@
 #include "selfping.h"
 #include "store.h"
 
-#define OPT(field, type, def, doc)                                            \
+#define OPT(field, type, def, doc, positive, max)                             \
     {                                                                         \
-#field, type, def, offsetof(mj_config, field), doc                    \
+#field, type, def, offsetof(mj_config, field), doc, positive, max     \
     }
 
 /* The one list of options: mj_config_init() takes its defaults from here,
  * the Lua binding and module, and the replay tool, their names, defaults
  * and help. */
 static const mj_option options[] = {
-    OPT(max_rooms, MJ_OPT_SIZE, 1000, "joined rooms per session"),
-    OPT(max_pending, MJ_OPT_SIZE, 64, "pending joins per session"),
+    OPT(max_rooms, MJ_OPT_SIZE, 1000, "joined rooms per session", 1, 0),
+    OPT(max_pending, MJ_OPT_SIZE, 64, "pending joins per session", 1, 0),
     OPT(pending_timeout, MJ_OPT_SECONDS, 120,
-        "seconds before a pending join, nick change or leave expires"),
-    OPT(legacy_joins, MJ_OPT_BOOL, 0, "track joins sent without the MUC <x/>"),
+        "seconds before a pending join, nick change or leave expires", 1, 0),
+    OPT(legacy_joins, MJ_OPT_BOOL, 0, "track joins sent without the MUC <x/>",
+        0, 0),
     OPT(self_ping, MJ_OPT_BOOL, 1,
-        "ask for self-pings (XEP-0410) when membership is unclear"),
+        "ask for self-pings (XEP-0410) when membership is unclear", 0, 0),
     OPT(ping_start_delay, MJ_OPT_SECONDS, 10,
-        "seconds after a link loss before its rooms are pinged"),
-    OPT(ping_timeout, MJ_OPT_SECONDS, 60,
-        "seconds a ping's answer is awaited"),
+        "seconds after a link loss before its rooms are pinged", 0, 0),
+    OPT(ping_timeout, MJ_OPT_SECONDS, 60, "seconds a ping's answer is awaited",
+        1, 0),
     OPT(ping_backoff, MJ_OPT_SECONDS, 30,
         "seconds before the first retry after an unknown answer; doubles "
-        "each retry"),
-    OPT(ping_retries, MJ_OPT_UINT, 3, "unknown answers retried"),
-    OPT(ping_budget, MJ_OPT_SIZE, 20, "pings outstanding per remote domain"),
+        "each retry",
+        0, 0),
+    /* a retry count, not a bound: past 1000 the backoff is a day anyway */
+    OPT(ping_retries, MJ_OPT_UINT, 3, "unknown answers retried", 0, 1000),
+    OPT(ping_budget, MJ_OPT_SIZE, 20, "pings outstanding per remote domain", 1,
+        0),
 };
 
 const mj_option *mj_config_options(size_t *n)

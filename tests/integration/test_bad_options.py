@@ -2,7 +2,8 @@
 fraction for a count, a negative time, a word for a boolean): each is
 logged at error level naming the option, its default is used, and the
 module loads whole and tracks (README, "Options"). A count over its
-maximum is logged at warn level and the maximum is used."""
+maximum is logged at warn level and the maximum is used; an option name
+the module does not know (misspelt) is logged at warn level."""
 
 from harness import assert_rooms
 
@@ -14,6 +15,7 @@ PROSODY_OPTIONS = {
     "track_muc_joins_csi_hold_chatter": "perhaps",
     "track_muc_joins_ping_budget": 0,
     "track_muc_joins_ping_retries": 5000,
+    "track_muc_joins_max_room": 5,
 }
 EXPECTED_ERRORS = [
     r"^Config option 'track_muc_joins_\w+' not understood",
@@ -32,6 +34,8 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
         f"the default of a time is shown as written (120, not 120.0):\n{server.log_tail(60)}"
     assert "track_muc_joins_ping_retries is at most 1000: using 1000" in log, \
         f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
+    assert "Unknown option track_muc_joins_max_room (in the global section) is ignored" in log, \
+        f"no warning for a misspelt option name:\n{server.log_tail(60)}"
     assert "tracking MUC joins (max_rooms=1000, max_pending=64, pending_timeout=120s)" in log, \
         server.log_tail(60)
     a = connect("alice")

@@ -10,8 +10,10 @@ that label: a missing sample counts as 0 here.
 
 Counters move when the event happens; the gauge rooms_tracked and the
 refused{kind} counters are updated by the module's tick timer, every
-min(5, pending_timeout / 4, ping_start_delay / 2) s: pending_timeout = 4
-makes that 1 s, and those assertions poll the scrape (bounded)."""
+min(5, pending_timeout / 4, ping_start_delay / 2) s (pending_timeout = 4
+makes that 1 s), and at every collection (stats-update): one scrape is
+consistent. Assertions that wait for something else poll the scrape
+(bounded)."""
 
 import re
 import socket
@@ -180,6 +182,22 @@ def test_join_and_leave_move_joins_leaves_and_gauge(connect, room):
                      "rooms_tracked 0 after the session closed")
     assert_delta(s2, s3, "leaves_total", 1, reason="session-closed")
     assert_delta(s2, s3, "leaves_total", 0, reason="voluntary")
+
+
+def test_one_scrape_shows_the_gauge_with_the_counters(connect, room):
+    """A scrape at once after two joins: joins_total moved by 2 and
+    rooms_tracked is 2 in the same scrape (the gauge was set only at the
+    module's tick, up to 5 s later by default)."""
+    a = connect("alice")
+    r1, r2 = room(), room()
+    s0 = idle_gauge()
+    a.join(r1, "Alice")
+    a.join(r2, "Alice")
+    s1 = scrape()
+    assert_delta(s0, s1, "joins_total", 2)
+    assert s1.value("rooms_tracked") == 2, (
+        f"one scrape counted 2 joins but rooms_tracked is {s1.value('rooms_tracked'):g}")
+    a.disconnect()
 
 
 def test_join_refused_with_conflict_counts_a_failure(connect, room):

@@ -125,7 +125,7 @@ for _, path in ipairs(sources) do
 				-- a wrapper's definition
 			elseif code:find('"' .. PREFIX .. '" .. name', 1, true) then
 				-- inside a wrapper: the name comes from its caller
-			elseif code:match("[%a_]+_option%(%s*option%.name%s*,%s*option%.default%s*%)") then
+			elseif code:match("[%a_]+_option%(%s*option%.name%s*,%s*option%.default%s*[,)]") then
 				-- the loop over mj.options(), read above
 			else
 				check(false, where .. ": an option read this check cannot follow: " .. code)

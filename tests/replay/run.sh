@@ -176,6 +176,11 @@ else
 fi
 
 expect_error "--ping-retries without a number refused" 2 "--ping-retries" --ping-retries=-1 "$ex"
+# the bounds a server's configuration has (the library's option table, as
+# the module reads it)
+expect_error "--max-rooms 0 refused" 2 "--max-rooms must be more than 0" --max-rooms 0 "$ex"
+expect_error "--ping-timeout 0 refused" 2 "--ping-timeout must be more than 0" --ping-timeout=0 "$ex"
+expect_error "--ping-retries over 1000 refused" 2 "--ping-retries is at most 1000" --ping-retries 5000 "$ex"
 
 # SPEC 6: a groupchat message naming the session's nick as a word is a
 # mention; the tool shows the class and the mention event.

@@ -35,19 +35,22 @@ struct opt {
     int value;        /* O_FLAG: the value stored */
     const char *help; /* lines after the first: '\n' (indented in the help);
                          an option with a value gets " (default ...)" */
+    int positive;     /* a library option whose 0 switches off what it is
+                         for (mj_option): refused, as the module does */
+    double max;       /* the largest value taken (0: no bound) */
 };
 
 /* The tool's own options, around the library's (in the order of the
  * help text). */
 static const struct opt first_opts[] = {
     {'q', "quiet", NULL, O_FLAG, offsetof(struct replay_opts, quiet), 1,
-     "print only the final table"},
+     "print only the final table", 0, 0},
 };
 static const struct opt last_opts[] = {
     {'v', "verbose", NULL, O_FLAG, offsetof(struct replay_opts, verbose), 1,
-     "print the tracker's log on standard error"},
-    {0, "version", NULL, O_VERSION, 0, 0, "print the version and exit"},
-    {'h', "help", NULL, O_HELP, 0, 0, "print this help and exit"},
+     "print the tracker's log on standard error", 0, 0},
+    {0, "version", NULL, O_VERSION, 0, 0, "print the version and exit", 0, 0},
+    {'h', "help", NULL, O_HELP, 0, 0, "print this help and exit", 0, 0},
 };
 
 #define N_FIRST (sizeof first_opts / sizeof first_opts[0])
@@ -117,6 +120,8 @@ static void opts_init(void)
         op->off = offsetof(struct replay_opts, cfg) + c->offset;
         op->help = core_help[i];
         op->value = 0;
+        op->positive = c->positive;
+        op->max = c->max;
         switch (c->type) {
         case MJ_OPT_SIZE:
             op->kind = O_SIZE;
@@ -291,11 +296,25 @@ static int opt_match(const struct opt *op, int argc, char **argv, int *i,
     return 1;
 }
 
+/* The bounds a server's configuration has (the library's option table,
+ * as the module reads it): 0, or the exit code of a usage error. */
+static int in_range(const struct opt *op, double v)
+{
+    if (op->positive && v == 0)
+        return usage_error("--%s must be more than 0 (0 switches off what "
+                           "it is for)",
+                           op->name);
+    if (op->max > 0 && v > op->max)
+        return usage_error("--%s is at most %g", op->name, op->max);
+    return 0;
+}
+
 /* Store the option's value; 0, or the exit code of a usage error. */
 static int opt_apply(const struct opt *op, int m, const char *val,
                      struct replay_opts *o)
 {
     size_t n = 0;
+    double d = 0;
 
     switch (op->kind) {
     case O_HELP:
@@ -308,17 +327,26 @@ static int opt_apply(const struct opt *op, int m, const char *val,
         *(int *)field(o, op) = op->value;
         return 0;
     case O_SIZE:
-        if (m < 0 || parse_size(val, (size_t *)field(o, op)) != 0)
+        if (m < 0 || parse_size(val, &n) != 0)
             return usage_error("--%s needs a whole number", op->name);
+        if (in_range(op, (double)n) != 0)
+            return EXIT_INPUT;
+        *(size_t *)field(o, op) = n;
         return 0;
     case O_UINT:
         if (m < 0 || parse_size(val, &n) != 0 || n > UINT_MAX)
-            return usage_error("--%s needs a whole number", op->name);
+            return usage_error("--%s needs a whole number (at most %u)",
+                               op->name, UINT_MAX);
+        if (in_range(op, (double)n) != 0)
+            return EXIT_INPUT;
         *(unsigned *)field(o, op) = (unsigned)n;
         return 0;
     case O_SECONDS:
-        if (m < 0 || parse_seconds(val, (double *)field(o, op)) != 0)
+        if (m < 0 || parse_seconds(val, &d) != 0)
             return usage_error("--%s needs a number of seconds", op->name);
+        if (in_range(op, d) != 0)
+            return EXIT_INPUT;
+        *(double *)field(o, op) = d;
         return 0;
     }
     return 0;
