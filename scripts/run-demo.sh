@@ -8,8 +8,9 @@ top=$(pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/mucjoins-run.XXXXXX")
 pid=""
 stopped=""
-# On a stop (Ctrl-C, a TERM) the demo's files go with it; after a failure
-# they stay for their logs (MUCJOINS_KEEP=1 keeps them always).
+# On a stop (Ctrl-C, a TERM, Prosody ending cleanly) the demo's files go
+# with it; after a failure they stay for their logs (MUCJOINS_KEEP=1 keeps
+# them always).
 cleanup() {
     local rc=$?
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -19,7 +20,7 @@ cleanup() {
     fi
     [ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null || true
     echo
-    if [ -n "$stopped" ] && [ "${MUCJOINS_KEEP:-0}" = 0 ]; then
+    if { [ -n "$stopped" ] || [ "$rc" = 0 ]; } && [ "${MUCJOINS_KEEP:-0}" = 0 ]; then
         rm -rf "$dir"
         echo "Stopped Prosody and removed its files."
     else

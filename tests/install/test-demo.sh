@@ -1,7 +1,7 @@
 #!/bin/bash
 # `make run`'s demo (scripts/run-demo.sh) with the real Prosody: it says
 # which Prosody runs on which port, and Ctrl-C (SIGINT to its process
-# group, as a terminal sends it) leaves no process behind. As the current
+# group, as a terminal sends it) leaves no process and no file behind. As the current
 # user and, when root, as nobody too (no access to /etc/prosody).
 # Usage: tests/install/test-demo.sh   (after `make all`)
 # The last line is "demo: N passed, N failed".
@@ -49,7 +49,12 @@ demo() {
         not_ok "$name: Ctrl-C leaves nothing running" "$left"
         [ -n "$dir" ] && pkill -KILL -f "$dir/prosody.cfg.lua"
     fi
-    [ -n "$dir" ] && case $dir in /tmp/mucjoins-run.*) rm -rf "$dir" ;; esac
+    if [ -n "$dir" ] && [ ! -e "$dir" ] && grep -q 'removed its files' "$out"; then
+        ok "$name: Ctrl-C removes the demo's files"
+    else
+        not_ok "$name: Ctrl-C removes the demo's files" "$(tail -n 2 "$out")"
+    fi
+    [ -n "$dir" ] && case $dir in */mucjoins-run.*) rm -rf "$dir" ;; esac
 }
 
 if [ ! -f "$root/build/plugins/mod_track_muc_joins/mucjoins.so" ]; then
