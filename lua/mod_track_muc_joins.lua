@@ -29,7 +29,10 @@ local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
 -- for on a server (the core's option table says which: a bound of 0
 -- tracks no room, a timeout of 0 ends every join or ping at the next
 -- tick, a budget of 0 sends no ping; self_ping is the switch for pings).
+local read_options = {}; -- the names read, for the check of unknown ones below
+
 local function number_option(name, default, positive)
+	read_options[name] = true;
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
 	local least = positive and "> 0" or ">= 0";
 	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive) then
@@ -40,6 +43,7 @@ local function number_option(name, default, positive)
 end
 
 local function boolean_option(name, default)
+	read_options[name] = true;
 	local value = module:get_option_boolean("track_muc_joins_" .. name, default);
 	if value == nil then
 		module:log("error", "track_muc_joins_%s must be true or false: using %s", name, tostring(default));
@@ -73,20 +77,21 @@ local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
 local push_mentions_only = boolean_option("push_mentions_only", false);
 
 -- A misspelt option would silently leave the default in force: name the
--- track_muc_joins_* settings this module does not know (this host's and
--- the global section's).
+-- track_muc_joins_* settings this module did not read above (this host's
+-- and the global section's), each once per Prosody process (not again at
+-- every host's load or reload).
 do
-	local known = { log_changes = true; csi_hold_chatter = true; push_mentions_only = true };
-	for name in pairs(config) do
-		known[name] = true;
-	end
-	local ok, all = pcall(require("core.configmanager").getconfig);
+	local warned = module:shared("/*/track_muc_joins/unknown_options");
+	local ok, all = pcall(function()
+		return require("core.configmanager").getconfig();
+	end);
 	for _, section in ipairs({ module.host, "*" }) do
 		local settings = ok and type(all) == "table" and rawget(all, section);
 		if type(settings) == "table" then
 			for key in pairs(settings) do
 				local name = type(key) == "string" and key:match("^track_muc_joins_(.*)$");
-				if name and not known[name] then
+				if name and not read_options[name] and not warned[section .. "\0" .. key] then
+					warned[section .. "\0" .. key] = true;
 					module:log("warn", "Unknown option %s (in %s) is ignored", key, section == "*" and "the global section" or section);
 				end
 			end

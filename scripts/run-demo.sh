@@ -13,6 +13,8 @@ stopped=""
 # them always).
 cleanup() {
     local rc=$?
+    # a second Ctrl-C must not cut the cleanup short
+    trap '' INT TERM
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -105,7 +107,7 @@ cat <<MSG
     Gajim:      add the account with Advanced: host 127.0.0.1, port $c2s,
                 connection type "Plain"
   (Dino and Conversations insist on TLS: they cannot use this demo.)
-  Admin shell: prosodyctl --config $dir/prosody.cfg.lua shell
+  Admin shell: prosodyctl --config '$dir/prosody.cfg.lua' shell
 
   Every tracked change is shown below. Ctrl-C stops the server.
 

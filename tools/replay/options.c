@@ -334,11 +334,12 @@ static int opt_apply(const struct opt *op, int m, const char *val,
         *(size_t *)field(o, op) = n;
         return 0;
     case O_UINT:
-        if (m < 0 || parse_size(val, &n) != 0 || n > UINT_MAX)
-            return usage_error("--%s needs a whole number (at most %u)",
-                               op->name, UINT_MAX);
+        if (m < 0 || parse_size(val, &n) != 0)
+            return usage_error("--%s needs a whole number", op->name);
         if (in_range(op, (double)n) != 0)
             return EXIT_INPUT;
+        if (n > UINT_MAX)
+            return usage_error("--%s is at most %u", op->name, UINT_MAX);
         *(unsigned *)field(o, op) = (unsigned)n;
         return 0;
     case O_SECONDS:
