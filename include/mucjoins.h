@@ -500,7 +500,7 @@ MJ_API int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
  * for whatever its body says (st->has_wake_hint): content the body does
  * not show, so a mention cannot be seen in it (<encryption
  * xmlns='urn:xmpp:eme:0'/>, OMEMO's <encrypted/> in
- * eu.siacs.conversations.axolotl or urn:xmpp:omemo:2, <openpgp
+ * eu.siacs.conversations.axolotl, urn:xmpp:omemo:1 or :2, <openpgp
  * xmlns='urn:xmpp:openpgp:0'/>, <x xmlns='jabber:x:encrypted'/>), a call
  * (any child in urn:xmpp:jingle-message:0 or :1) or an invitation (<x
  * xmlns='jabber:x:conference'/>). */
@@ -646,10 +646,17 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
 
 /* Whether a stanza about to be delivered to the session is important
  * enough to wake the device (CSI, push): 1 = deliver now (a mention),
- * 0 = can wait (chatter, own messages, history: only when hold_chatter
- * is non-zero, else -1), -1 = no opinion (anything else, and chatter
- * with st->has_wake_hint: encrypted, a call, an invitation, or a payload
- * the server lists as important). */
+ * 0 = can wait, -1 = no opinion. hold_chatter: 0 = hold nothing (0 is
+ * never answered); MJ_HOLD_CHATTER (CSI) = chatter, own messages and
+ * history can wait; MJ_HOLD_GROUPCHAT (push of mentions only) = every
+ * groupchat message that does not mention the user can wait, also one
+ * without a body (chat states, markers, reactions, a subject), from the
+ * room itself or from a room the session is not shown in. No opinion for
+ * anything else, and for chatter or a groupchat message with
+ * st->has_wake_hint (encrypted, a call, an invitation, or a payload the
+ * server lists as important). */
+#define MJ_HOLD_CHATTER   1
+#define MJ_HOLD_GROUPCHAT 2
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
                                  int hold_chatter);
 

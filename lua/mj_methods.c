@@ -41,13 +41,18 @@ int l_message(lua_State *L)
     return 1;
 }
 
-/* t:importance(jid, stanza, hold_chatter[, listed]) -> true | false | nil
- * listed: the stanza carries a payload the server's configuration lists
- * as important (mj_stanza.has_wake_hint) */
+/* t:importance(jid, stanza, hold[, listed]) -> true | false | nil
+ * hold: true (CSI: MJ_HOLD_CHATTER), "groupchat" (push of mentions only:
+ * MJ_HOLD_GROUPCHAT), or false; listed: the stanza carries a payload the
+ * server's configuration lists as important (mj_stanza.has_wake_hint) */
 int l_importance(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
-    int hold = lua_toboolean(L, 4), listed = lua_toboolean(L, 5);
+    const char *mode = lua_type(L, 4) == LUA_TSTRING ? lua_tostring(L, 4) : "";
+    int hold = strcmp(mode, "groupchat") == 0 ? MJ_HOLD_GROUPCHAT
+               : lua_toboolean(L, 4)          ? MJ_HOLD_CHATTER
+                                              : 0;
+    int listed = lua_toboolean(L, 5);
     mj_session *s;
     mj_stanza st;
     int imp = -1;

@@ -65,7 +65,10 @@ return function(ctx)
 			return;
 		end
 		local tracker = ctx.tracker();
-		local ok, important = pcall(tracker.importance, tracker, to, stanza, true);
+		-- "groupchat": every groupchat message that does not mention the
+		-- user is blocked, those without a body (chat states, markers,
+		-- reactions) too
+		local ok, important = pcall(tracker.importance, tracker, to, stanza, "groupchat");
 		if ok and important == false then
 			return true; -- blocks this push
 		end

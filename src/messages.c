@@ -247,5 +247,10 @@ int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
     case MJ_M_OTHER:
         break;
     }
+    /* pushes of mentions only: no other groupchat message either (what
+     * carries a wake payload aside) */
+    if (hold_chatter == MJ_HOLD_GROUPCHAT && st->kind == MJ_KIND_MESSAGE &&
+        st->type == MJ_T_GROUPCHAT && !st->has_wake_hint)
+        return 0;
     return -1;
 }

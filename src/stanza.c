@@ -99,6 +99,7 @@ int mj_stanza_wake_child(const char *name, size_t name_len, const char *ns,
         return 1;
     if (LIT_EQ(name, name_len, "encrypted"))
         return LIT_EQ(ns, ns_len, "eu.siacs.conversations.axolotl") ||
+               LIT_EQ(ns, ns_len, "urn:xmpp:omemo:1") ||
                LIT_EQ(ns, ns_len, "urn:xmpp:omemo:2");
     if (LIT_EQ(name, name_len, "x"))
         return LIT_EQ(ns, ns_len, "jabber:x:encrypted") ||

@@ -319,12 +319,49 @@ TEST(importance_of_chatter_with_a_wake_payload)
     mj_tracker_free(tr);
 }
 
+/* Pushes of mentions only (MJ_HOLD_GROUPCHAT): every groupchat message
+ * that does not mention the user can wait, those without a body too
+ * (chat states, markers, reactions, a subject), from the room itself, or
+ * from a room the session is not in; they were pushed (no opinion), and
+ * in a busy room woke the phone at nearly every batch (hostile review).
+ * CSI keeps its rule: no opinion for them (mod_csi_simple delivers a
+ * subject, the last step of a join). */
+TEST(importance_for_push_of_mentions_only)
+{
+    setup();
+    mj_stanza m = msg(R("Bob"), NULL); /* a chat state, a marker... */
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_CHATTER), -1);
+    CHECK_INT(mj_session_importance(s, &m, 0), -1);
+    m.has_subject = 1;
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_CHATTER), -1);
+    m = msg(ROOM, "the room speaking");
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
+    m = msg("elsewhere@muc.example.org/Bob", "Ann: a room not joined");
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
+    m = msg(R("Bob"), "chatter");
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
+    m = msg(R("Bob"), "Ann!");
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 1);
+    /* a call proposal or encrypted content without a body is pushed */
+    m = msg(R("Bob"), NULL);
+    m.has_wake_hint = 1;
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), -1);
+    /* not groupchat: a private message through the room */
+    m = msg(R("Bob"), "psst");
+    m.type = MJ_T_OTHER;
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), -1);
+    mj_tracker_free(tr);
+}
+
 TEST(wake_children)
 {
 #define WAKE(name, ns)                                                        \
     mj_stanza_wake_child(name, sizeof name - 1, ns, sizeof ns - 1)
     CHECK(WAKE("encryption", "urn:xmpp:eme:0"));
     CHECK(WAKE("encrypted", "eu.siacs.conversations.axolotl"));
+    CHECK(WAKE("encrypted", "urn:xmpp:omemo:1"));
     CHECK(WAKE("encrypted", "urn:xmpp:omemo:2"));
     CHECK(WAKE("openpgp", "urn:xmpp:openpgp:0"));
     CHECK(WAKE("x", "jabber:x:encrypted"));
@@ -696,6 +733,7 @@ int main(void)
     RUN(incoming_mention_fires_event_with_writer);
     RUN(importance_for_csi_and_push);
     RUN(importance_of_chatter_with_a_wake_payload);
+    RUN(importance_for_push_of_mentions_only);
     RUN(wake_children);
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);

@@ -289,3 +289,30 @@ def test_encrypted_chatter_is_pushed(server, connect, component, room):
              "<encryption xmlns='urn:xmpp:eme:0' namespace='eu.siacs.conversations.axolotl'/>")
     s.expect_push(lambda body: s.chatter(body, omemo), "I sent you an OMEMO encrypted message",
                   "encrypted chatter")
+
+
+def test_bodyless_groupchat_is_not_pushed(server, connect, component, room):
+    """With push_mentions_only, a groupchat message without a body (a chat
+    state here; markers and reactions alike) is not pushed either: it
+    mentions nobody, and in a busy room such messages woke the phone at
+    nearly every batch. With the option off it is pushed, as before."""
+    s = Scene(server, connect, component, room)
+    m = s.comp.mark()
+    log = server.log_size()
+    s.b.send(f"<message type='groupchat' to={xa(s.r)} id={xa(new_id('cs'))}>"
+             "<active xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    if server.push_mentions_only:
+        deadline = time.monotonic() + WAIT
+        while BLOCKED_LOG not in server.log_text(log):
+            pushed = s.comp.find(is_push(s.node), m)
+            assert not pushed, "a chat state was pushed:\n" + "\n".join(f"    {p}" for p in pushed)
+            assert time.monotonic() < deadline, (
+                f"mod_cloud_notify never considered pushing the chat state within {WAIT:.0f}s "
+                f"(no {BLOCKED_LOG!r} in the log, no push): the test proves nothing")
+            time.sleep(0.1)
+        s.comp.inbox.assert_none(is_push(s.node), m, duration=NO_PUSH_WAIT,
+                                 what="push of a groupchat chat state")
+    else:
+        iq = s.comp.wait(is_push(s.node), m, timeout=WAIT + PUSH_TIMER,
+                         what="a push for a groupchat chat state (option off)")
+        answer(s.comp, iq)

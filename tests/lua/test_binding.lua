@@ -658,6 +658,13 @@ test("importance: chatter with a wake payload, or one the server lists, gets no 
 	local mine = st.message({ from = ROOM .. "/Alice", to = SESS, type = "groupchat", id = "m" })
 		:tag("body"):text("mine"):up():tag("encrypted", { xmlns = "urn:xmpp:omemo:2" }):up()
 	eq(t:importance(SESS, mine, true), false, "the session's own: held")
+	local state = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "s" })
+		:tag("active", { xmlns = "http://jabber.org/protocol/chatstates" }):up()
+	eq(t:importance(SESS, state, true), nil, "CSI: a body-less groupchat message, no opinion")
+	eq(t:importance(SESS, state, "groupchat"), false, "push of mentions only: held")
+	local call = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "c" })
+		:tag("propose", { xmlns = "urn:xmpp:jingle-message:0", id = "c1" }):up()
+	eq(t:importance(SESS, call, "groupchat"), nil, "push of mentions only: a call is pushed")
 end)
 
 test("history: a subject with a hint or marker, of any name, does not end it", function()
