@@ -109,7 +109,7 @@ void mj_ref_cache_free(mj_tracker *tr)
  * every recipient of the message: prepared once (ref_jid()), only the
  * comparison is each recipient's. */
 static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
-                    int *match)
+                    mj_str nick, int *match)
 {
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
     char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
@@ -132,16 +132,16 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
             return rc;
         if (!names)
             continue;
-        rc = mj_mention_jid_match(bare, bl, res, rl, e->room->s, e->room->len,
-                                  e->nick, e->nick_len, s->pjid, bare_len,
-                                  match);
+        rc =
+            mj_mention_jid_match(bare, bl, res, rl, e->room->s, e->room->len,
+                                 nick.ptr, nick.len, s->pjid, bare_len, match);
         if (rc != MJ_OK)
             return rc;
     }
     if (*match)
         return MJ_OK;
     return mj_mention_text_cached(s->tr, &s->tr->body, st->body.ptr,
-                                  st->body.len, e->nick, e->nick_len, match);
+                                  st->body.len, nick.ptr, nick.len, match);
 }
 
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
@@ -176,7 +176,12 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         return MJ_OK;
     }
     int match = 0;
-    rc = mentions(s, st, e, &match);
+    rc = mentions(s, st, e, mj_entry_nick(e), &match);
+    /* EXPECTING(o, m): the room announced m (303) and its occupants
+     * address the user as m before m's self-presence comes */
+    if (rc == MJ_OK && !match && e->state == MJ_S_EXPECTING &&
+        asked.ptr != NULL)
+        rc = mentions(s, st, e, asked, &match);
     if (rc != MJ_OK)
         return rc;
     *out = match ? MJ_M_MENTION : MJ_M_CHATTER;

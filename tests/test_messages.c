@@ -546,6 +546,26 @@ TEST(own_message_under_the_announced_nick_while_leaving)
     mj_tracker_free(tr);
 }
 
+/* EXPECTING(o, m): the room announced m (303) and its occupants address
+ * the user as m before m's self-presence comes (up to pending_timeout
+ * when it is late): a mention of m is a mention, as one of o still is.
+ * It was chatter (hostile review). */
+TEST(mention_of_the_announced_nick_while_expecting)
+{
+    setup();
+    fx_out(s, fx_pres("available", R("Zed")));
+    mj_stanza ch = fx_pres("unavailable", R("Ann"));
+    fx_codes(&ch, 110, 303, 0);
+    ch.item_nick = S("Zed");
+    fx_in(s, ch);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_CLASS(msg(R("Bob"), "welcome, Zed"), MJ_M_MENTION);
+    CHECK_CLASS(msg(R("Bob"), "still Ann?"), MJ_M_MENTION);
+    CHECK_CLASS(msg(R("Bob"), "Zedd is someone else"), MJ_M_CHATTER);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* The tracker's path (mj_mention_text_cached: the byte search, else the
  * cached normal form) gives the ICU path's answer on the inputs where
  * they could part: ASCII bodies with nicks whose normal form is ASCII,
@@ -739,6 +759,7 @@ int main(void)
     RUN(resent_join_restarts_history);
     RUN(join_resent_to_the_bare_room_restarts_history);
     RUN(own_message_under_the_announced_nick_while_leaving);
+    RUN(mention_of_the_announced_nick_while_expecting);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);
     RUN(body_cache_keeps_the_cut);
