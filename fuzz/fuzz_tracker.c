@@ -762,6 +762,8 @@ static void read_only(int slot, const mj_stanza *st, int hold)
     int imp = mj_session_importance(h, st, hold);
     if (imp < -1 || imp > 1)
         fail("mj_session_importance out of range", NULL);
+    if (imp == 0 && hold == 0)
+        fail("mj_session_importance held a message without hold", NULL);
     if (mj_session_is_forwarded_ping(h, st) > 1)
         fail("mj_session_is_forwarded_ping out of range", NULL);
     snapshot(&after);
@@ -946,7 +948,7 @@ static void feed_step(struct in *in, int op)
         return;
     }
     if (op == 11 && st.type == MJ_T_GROUPCHAT)
-        read_only(slot, &st, d & 16);
+        read_only(slot, &st, (d >> 4) & 3);
     apply_feed(slot, outgoing, &st);
 }
 
