@@ -1796,6 +1796,16 @@ TEST(rejoin_held_back_to_its_timeout_is_shown_and_pinged)
  * (its leave never confirmed) had another stanza's self-presence held
  * back, then the client sent the join again and heard nothing: that
  * join times out as any, the room is not shown. */
+/* pending_timeout passes: the rejoin in flight fails, the room unshown */
+static void rejoin_fails_at_its_timeout(void)
+{
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+}
+
 TEST(join_sent_again_while_waiting_drops_what_was_held_back)
 {
     setup();
@@ -1804,11 +1814,7 @@ TEST(join_sent_again_while_waiting_drops_what_was_held_back)
     self_with_id("available", R("Ann"), "desktop-7", 0); /* held back */
     CHECK_OUTCOME(join_with_id(R("Ann"), "j3"), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    fx_now += 121;
-    mj_tracker_tick(tr);
-    CHECK_STATE(s, ROOM, MJ_S_NONE);
-    CHECK_NICK(s, ROOM, NULL);
-    CHECK_EVENTS("join-failed " ROOM " timeout");
+    rejoin_fails_at_its_timeout();
     teardown();
 }
 
@@ -1821,11 +1827,7 @@ TEST(rejoin_timing_out_with_nothing_held_back_fails)
     setup();
     rejoin_in_flight();
     fx_take();
-    fx_now += 121;
-    mj_tracker_tick(tr);
-    CHECK_STATE(s, ROOM, MJ_S_NONE);
-    CHECK_NICK(s, ROOM, NULL);
-    CHECK_EVENTS("join-failed " ROOM " timeout");
+    rejoin_fails_at_its_timeout();
     teardown();
 }
 

@@ -525,18 +525,24 @@ TEST(join_resent_to_the_bare_room_restarts_history)
     mj_tracker_free(tr);
 }
 
-/* A leave after the room's 303 (EXPECTING(o, m), then LEAVING): until the
- * room sees the leave the session is the occupant m, so a message from
- * room/m is its own (not a mention of o), as in EXPECTING. */
-TEST(own_message_under_the_announced_nick_while_leaving)
+/* Ann asks for Zed and the room announces it (303): EXPECTING(Ann, Zed). */
+static void announce_zed(void)
 {
-    setup();
     fx_out(s, fx_pres("available", R("Zed")));
     mj_stanza ch = fx_pres("unavailable", R("Ann"));
     fx_codes(&ch, 110, 303, 0);
     ch.item_nick = S("Zed");
     fx_in(s, ch);
     CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+}
+
+/* A leave after the room's 303 (EXPECTING(o, m), then LEAVING): until the
+ * room sees the leave the session is the occupant m, so a message from
+ * room/m is its own (not a mention of o), as in EXPECTING. */
+TEST(own_message_under_the_announced_nick_while_leaving)
+{
+    setup();
+    announce_zed();
     CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OWN);
     fx_out(s, fx_pres("unavailable", R("Zed")));
     CHECK_STATE(s, ROOM, MJ_S_LEAVING);
@@ -553,12 +559,7 @@ TEST(own_message_under_the_announced_nick_while_leaving)
 TEST(mention_of_the_announced_nick_while_expecting)
 {
     setup();
-    fx_out(s, fx_pres("available", R("Zed")));
-    mj_stanza ch = fx_pres("unavailable", R("Ann"));
-    fx_codes(&ch, 110, 303, 0);
-    ch.item_nick = S("Zed");
-    fx_in(s, ch);
-    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    announce_zed();
     CHECK_CLASS(msg(R("Bob"), "welcome, Zed"), MJ_M_MENTION);
     CHECK_CLASS(msg(R("Bob"), "still Ann?"), MJ_M_MENTION);
     CHECK_CLASS(msg(R("Bob"), "Zedd is someone else"), MJ_M_CHATTER);

@@ -1177,14 +1177,21 @@ TEST(self_ping_option_off_sends_nothing)
     mj_tracker_free(tr);
 }
 
+/* An iq get with <ping/> from occ: a self-ping the room forwards. */
+static mj_stanza forwarded_ping(const char *occ)
+{
+    mj_stanza p = fx_pres("available", occ);
+    p.kind = MJ_KIND_IQ;
+    p.type = MJ_T_GET;
+    p.has_ping = 1;
+    return p;
+}
+
 TEST(forwarded_ping_is_recognised)
 {
     setup();
     join(s, R("Ann"));
-    mj_stanza p = fx_pres("available", R("Ann"));
-    p.kind = MJ_KIND_IQ;
-    p.type = MJ_T_GET;
-    p.has_ping = 1;
+    mj_stanza p = forwarded_ping(R("Ann"));
     CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);
     p.from = S(R("Bob"));
     CHECK_INT(mj_session_is_forwarded_ping(s, &p), 0);
@@ -1210,10 +1217,7 @@ TEST(forwarded_ping_from_the_announced_nick_is_recognised)
     join(s, R("Ann"));
     expect_bob();
     CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
-    mj_stanza p = fx_pres("available", R("Bob"));
-    p.kind = MJ_KIND_IQ;
-    p.type = MJ_T_GET;
-    p.has_ping = 1;
+    mj_stanza p = forwarded_ping(R("Bob"));
     CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);
     p.from = S(R("Ann"));
     CHECK_INT(mj_session_is_forwarded_ping(s, &p), 1);

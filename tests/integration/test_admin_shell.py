@@ -106,16 +106,21 @@ def test_connects_and_disconnects_leave_no_session(lt, connect, component, serve
     print(f"{CHURN} sessions in {time.monotonic() - t0:.1f}s: stats {s}")
 
 
+def one_shell_session(server, script):
+    """The lines of script typed into one `prosodyctl shell` session: its
+    output (stdout and stderr)."""
+    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell"],
+                       input=script, capture_output=True, text=True, timeout=30)
+    return r.stdout + r.stderr
+
+
 def test_commands_survive_a_reload_in_an_open_shell_session(server):
     """One admin shell session across a reload of the module: the commands
     still answer (Prosody 13's shell keeps the section table it started
     with: the reload must not remove and re-add the commands)."""
-    script = ("muc_joins:stats()\n"
-              "module:reload('track_muc_joins', 'localhost')\n"
-              "muc_joins:stats()\n")
-    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell"],
-                       input=script, capture_output=True, text=True, timeout=30)
-    out = r.stdout + r.stderr
+    out = one_shell_session(server, "muc_joins:stats()\n"
+                                    "module:reload('track_muc_joins', 'localhost')\n"
+                                    "muc_joins:stats()\n")
     assert out.count("rooms shown on 1 host") == 2, out
 
 
@@ -146,12 +151,9 @@ def test_commands_answer_in_a_shell_session_opened_before_the_load(server):
     (field 'session')"). Last in the file: the tracker starts afresh."""
     rc, out = server.admin("module:unload('track_muc_joins', 'localhost')")
     assert rc == 0, out
-    script = ("module:load('track_muc_joins', 'localhost')\n"
-              "muc_joins:stats()\n"
-              "muc_joins:list('nobody@localhost')\n")
-    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell"],
-                       input=script, capture_output=True, text=True, timeout=30)
-    out = r.stdout + r.stderr
+    out = one_shell_session(server, "module:load('track_muc_joins', 'localhost')\n"
+                                    "muc_joins:stats()\n"
+                                    "muc_joins:list('nobody@localhost')\n")
     assert "attempt to index" not in out, out
     assert "rooms shown on 1 host" in out, out
     assert "OK: 0 sessions, 0 rooms" in out, out
