@@ -126,16 +126,34 @@ mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
 }
 
 /* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
- * (malloc's granularity is 16: a nick of up to 9 bytes and its NUL fit in
- * a 48-byte entry, up to 17 bytes in 56). */
+ * (malloc's granularity is 16: a nick of up to 11 bytes and its NUL fit
+ * in a 56-byte entry, up to 19 bytes in 64). */
 static size_t entry_size(size_t cap)
 {
     return (offsetof(mj_entry, nick) + cap + 7) & ~(size_t)7;
 }
 
+/* The largest entry's size / 8 fits its 8-bit field, and the longest nick
+ * its 10-bit length. */
+_Static_assert(
+    ((offsetof(mj_entry, nick) + MJ_PART_MAX + 1 + 7) & ~(size_t)7) / 8 <= 255,
+    "mj_entry.size8 holds every entry's size");
+_Static_assert(MJ_PART_MAX < 1024, "mj_entry.nick_len holds every nick");
+
 static size_t cap_for(size_t nick_len)
 {
     return entry_size(nick_len + 1) - offsetof(mj_entry, nick);
+}
+
+/* The entry's allocation, and the bytes of nick[] in it. */
+static size_t entry_bytes(const mj_entry *e)
+{
+    return (size_t)e->size8 * 8;
+}
+
+static size_t entry_cap(const mj_entry *e)
+{
+    return entry_bytes(e) - offsetof(mj_entry, nick);
 }
 
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
@@ -180,7 +198,7 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
     }
     r->refs++;
     memset(e, 0, offsetof(mj_entry, nick));
-    e->nick_cap = (uint16_t)cap;
+    e->size8 = (uint32_t)(entry_size(cap) / 8);
     e->room = r;
     e->sess = s;
     e->state = MJ_S_NONE;
@@ -419,7 +437,7 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
     if (n == NULL)
         return NULL;
     memcpy(n, e, offsetof(mj_entry, nick));
-    n->nick_cap = (uint16_t)cap;
+    n->size8 = (uint32_t)(entry_size(cap) / 8);
     if (i != (size_t)-1)
         s->rooms.slots[i] = n;
     *n->rpprev = n;
@@ -431,7 +449,7 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
         if (a->ping != NULL)
             a->ping->e = n;
     }
-    mj_free(tr, e, entry_size(e->nick_cap));
+    mj_free(tr, e, entry_bytes(e));
     return n;
 }
 
@@ -444,11 +462,11 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
     }
     if (len > MJ_PART_MAX)
         return NULL; /* never: nicks are checked before */
-    if (len + 1 > e->nick_cap && (e = entry_move(e, cap_for(len))) == NULL)
+    if (len + 1 > entry_cap(e) && (e = entry_move(e, cap_for(len))) == NULL)
         return NULL;
     memmove(e->nick, p, len);
     e->nick[len] = '\0';
-    e->nick_len = (uint16_t)len;
+    e->nick_len = (uint32_t)len;
     e->has_nick = 1;
     return e;
 }
@@ -480,7 +498,7 @@ static void entry_free(mj_entry *e)
     mj_entry_set_pnick(e, NULL, 0);
     mj_entry_aux_trim(e);
     istr_release(tr, e->room);
-    mj_free(tr, e, entry_size(e->nick_cap));
+    mj_free(tr, e, entry_bytes(e));
 }
 
 void mj_session_trim(mj_session *s)

@@ -22,7 +22,7 @@ static double now_ms(void)
 
 static void join(mj_session *s, const char *room, const char *nick)
 {
-    char occ[256];
+    char occ[2048];
     snprintf(occ, sizeof occ, "%s/%s", room, nick);
     fx_join(s, occ);
     fx_self(s, "available", occ);
@@ -32,7 +32,7 @@ static void join(mj_session *s, const char *room, const char *nick)
  * nick (a longer one moves the entry). */
 static void rename_to(mj_session *s, const char *room, const char *nick)
 {
-    char occ[256];
+    char occ[2048];
     snprintf(occ, sizeof occ, "%s/%s", room, nick);
     fx_out(s, fx_pres("available", occ));
     fx_self(s, "available", occ);
@@ -40,7 +40,7 @@ static void rename_to(mj_session *s, const char *room, const char *nick)
 
 static void leave(mj_session *s, const char *room, const char *nick)
 {
-    char occ[256];
+    char occ[2048];
     snprintf(occ, sizeof occ, "%s/%s", room, nick);
     fx_out(s, fx_pres("unavailable", occ));
     fx_self(s, "unavailable", occ);
@@ -320,6 +320,35 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
+/* A settled join is one allocation: a 44-byte entry and its nick,
+ * rounded to 8 (an 11-byte nick fits 56 bytes: malloc's 64-byte chunk);
+ * the nick's length and the entry's size in its 32-bit word hold the
+ * longest nick (1023 bytes), and a move to it and back keeps them. */
+TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
+{
+    mj_tracker *tr = fx_tracker();
+    mj_session *a = fx_session(tr, "a@home.example/phone");
+    mj_session *b = fx_session(tr, "b@home.example/phone");
+    join(a, ROOM, "first");
+    join(b, "other@muc.remote.example", "first");
+    CHECK_INT(offsetof(mj_entry, nick), 44);
+    size_t before = tr->bytes;
+    join(b, ROOM, "elevenbytes"); /* room interned, b's table has room */
+    CHECK_INT(tr->bytes - before, 56);
+    static char longest[MJ_PART_MAX + 1];
+    memset(longest, 'n', MJ_PART_MAX);
+    rename_to(b, ROOM, longest);
+    CHECK_STATE(b, ROOM, MJ_S_JOINED);
+    CHECK(strcmp(fx_nick(b, ROOM), longest) == 0);
+    CHECK_INT(tr->bytes - before, (44 + MJ_PART_MAX + 1 + 7) & ~7);
+    rename_to(b, ROOM, "x");
+    CHECK(strcmp(fx_nick(b, ROOM), "x") == 0);
+    leave(b, ROOM, "x");
+    CHECK_INT(tr->bytes, before);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* restore refuses what mj_parse_target refuses: a host-only room JID
  * whose domain has U+FF20 prepares to "conf@x.example", an '@' that is
  * no node (a review's finding: restore took it, by the '@' it found in
@@ -359,6 +388,7 @@ int main(void)
     RUN(link_check_after_leaves_and_moves_visits_exactly_the_rooms_shown);
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
+    RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
     RUN(restore_refuses_what_a_stanza_cannot_name);
     return test_summary("store");
 }
