@@ -159,8 +159,11 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     if (!t.has_res)
         return MJ_OK; /* the room itself speaking */
     mj_entry *e = t.entry;
-    if (e == NULL || !e->has_nick)
-        return MJ_OK; /* not in the room (PENDING shows no nick) */
+    /* not in the room (PENDING shows no nick), or leaving it: the user
+     * asked to leave, and what the room sends before it sees the leave
+     * is nothing to wake the user for */
+    if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING)
+        return MJ_OK;
     if (!e->live && is_history(st, &t)) {
         *out = MJ_M_HISTORY;
         return MJ_OK;
@@ -169,8 +172,7 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
     if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
-        ((e->state == MJ_S_EXPECTING || e->state == MJ_S_LEAVING) &&
-         asked.ptr != NULL &&
+        (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
          mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;

@@ -536,18 +536,24 @@ static void announce_zed(void)
     CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
 }
 
-/* A leave after the room's 303 (EXPECTING(o, m), then LEAVING): until the
- * room sees the leave the session is the occupant m, so a message from
- * room/m is its own (not a mention of o), as in EXPECTING. */
-TEST(own_message_under_the_announced_nick_while_leaving)
+/* A leave after the room's 303 (EXPECTING(o, m), then LEAVING): in
+ * EXPECTING a message from room/m is the session's own (not a mention of
+ * o); once the user sent the leave, nothing from the room is judged (no
+ * mention, no CSI or push verdict), as in any LEAVING: the user asked to
+ * leave. It was judged until the room confirmed (SPEC review). */
+TEST(nothing_is_judged_while_leaving)
 {
     setup();
     announce_zed();
     CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OWN);
     fx_out(s, fx_pres("unavailable", R("Zed")));
     CHECK_STATE(s, ROOM, MJ_S_LEAVING);
-    CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OWN);
-    CHECK_CLASS(msg(R("Bob"), "bye, Ann"), MJ_M_MENTION);
+    CHECK_CLASS(msg(R("Zed"), "bye, Ann here"), MJ_M_OTHER);
+    CHECK_CLASS(msg(R("Bob"), "bye, Ann"), MJ_M_OTHER);
+    CHECK_CLASS(msg(R("Bob"), "bye, Zed"), MJ_M_OTHER);
+    mj_stanza m = msg(R("Bob"), "bye, Ann");
+    CHECK_INT(mj_session_importance(s, &m, 1), -1);
+    CHECK_INT(mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT), 0);
     fx_take();
     mj_tracker_free(tr);
 }
@@ -759,7 +765,7 @@ int main(void)
     RUN(nick_after_change_is_used);
     RUN(resent_join_restarts_history);
     RUN(join_resent_to_the_bare_room_restarts_history);
-    RUN(own_message_under_the_announced_nick_while_leaving);
+    RUN(nothing_is_judged_while_leaving);
     RUN(mention_of_the_announced_nick_while_expecting);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);
