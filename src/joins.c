@@ -222,9 +222,15 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         a->prev_join_id = 0;
     }
     e->held_back = 0;
-    if (fresh)
+    uint64_t join_key = id_key(tr, st->id);
+    if (fresh) {
         take_owed(s, e);
-    wait_for_join(e, id_key(tr, st->id));
+        /* the closed session's join had this very id: it cannot tell the
+         * answers apart, the count of what is owed must */
+        if (a->prev_join_id != 0 && a->prev_join_id == join_key)
+            join_key = 0;
+    }
+    wait_for_join(e, join_key);
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }

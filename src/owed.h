@@ -1,6 +1,8 @@
 /* What rooms still owe a closed session's full JID (owed.c), on env.h
  * and hash.h: a session closed while a room had not answered a stanza it
- * sent (a join, a nick change, a join sent again) leaves a record keyed
+ * sent (a join, a nick change, a join sent again), or in a room, which
+ * owes the answer to the unavailable Prosody sends for the closed session
+ * (a confirmation, or a removal that crossed the close), leaves a record keyed
  * by its prepared full JID and the room, so that a session bound next
  * under the same JID (a resource conflict, a fast reconnect) does not
  * take those answers for its own join's (joins.c). Bounded (MJ_OWED_MAX,
@@ -34,8 +36,7 @@ typedef struct mj_owed_set {
  * account reconnecting in a loop with joins in flight fills its own share,
  * not the set every account's protection is in. The share is the larger
  * of this and max_rooms + max_pending (the caller's account_cap), what one
- * session's close can leave: a record per room it had state with (joins
- * in flight, joins sent again to rooms it was in, nick changes, leaves).
+ * session's close can leave: a record per room it was in or joining.
  * A share smaller than that (64 once) lost some of the rooms the next
  * session under that JID rejoined. */
 #define MJ_OWED_PER_ACCOUNT 256

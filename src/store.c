@@ -749,9 +749,12 @@ void mj_session_free(mj_session *s)
  * confirmations are counted in owed). A LEAVING entry owes its leave's
  * confirmation, and before it whatever was sent before the leave (a nick
  * change's answers, a join sent again's): the record a rejoin from
- * LEAVING gets (send_join()). A settled entry owes nothing a join could
- * take for its answer: a PENDING entry already lets a plain unavailable
- * self-presence pass (joins.c). */
+ * LEAVING gets (send_join()). A settled entry owes that unavailable's
+ * answer, which is a removal when the room removed the occupant first (a
+ * kick crossing the close; a Prosody MUC kicks, 333, for the errors
+ * mod_smacks bounces from a replaced session's queue): without the
+ * record, a rejoin under the same JID took it for a refusal of its own
+ * join. */
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
@@ -766,9 +769,8 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     case MJ_S_LEAVING:
         break;
     case MJ_S_JOINED:
-        if (!e->resent)
-            return;
-        w.prev_id = a != NULL ? a->join_id : 0;
+        if (e->resent)
+            w.prev_id = a != NULL ? a->join_id : 0;
         break;
     default:
         return;
