@@ -134,6 +134,10 @@ TEST(answer_table_of_spec_5)
     check_answer("error", "not-acceptable", "cancel", ROOM, -1,
                  MJ_PING_NOT_JOINED);
     check_answer("error", "gone", "cancel", NULL, -1, MJ_PING_NOT_JOINED);
+    /* of type wait, even from the room: "try again later" is the path's
+     * word, unknown (retried), not the room's "not joined" */
+    check_answer("error", "gone", "wait", ROOM, -1, MJ_PING_UNKNOWN);
+    check_answer("error", "not-acceptable", "wait", ROOM, -1, MJ_PING_UNKNOWN);
     check_answer("error", "item-not-found", "cancel", "muc.remote.example", -1,
                  MJ_PING_NOT_JOINED);
     check_answer("error", "item-not-found", "cancel", ROOM, -1,
