@@ -298,16 +298,22 @@ end
 
 module:hook_global("stats-update", sync_metrics);
 
--- A local MUC sends join errors with origin.send(): they only show in the
--- session's outgoing filter. It answers the presence that asked (while
--- it is routed, unless a module of the MUC waits), so the filter is on a
--- session only from a presence it sends to a room the tracker follows
--- (watch(), which the hook calls before the presence is routed) until a
--- tick finds that it sent none for pending_timeout (unwatch_idle()), when
--- the core has given up waiting for answers anyway: a session sitting in
--- its rooms pays nothing per stanza it is sent.
+-- A local MUC sends join errors, and the not-acceptable refusal of a
+-- groupchat message from someone who is no occupant (a ghost), with
+-- origin.send(): they only show in the session's outgoing filter. It
+-- answers the stanza that asked (while it is routed, unless a module of
+-- the MUC waits), so the filter is on a session only from a presence it
+-- sends to a room the tracker follows or a groupchat message to a room
+-- it is in (watch(), which the hooks call before the stanza is routed)
+-- until a tick finds that it sent none for pending_timeout
+-- (unwatch_idle()), when the core has given up waiting for answers
+-- anyway: a session sitting silently in its rooms pays nothing per
+-- stanza it is sent.
 local function out_filter(stanza, session)
-	if stanza.name ~= "presence" or stanza.attr.type ~= "error" then
+	if stanza.attr.type ~= "error" then
+		return stanza;
+	end
+	if stanza.name ~= "presence" and stanza.name ~= "message" then
 		return stanza;
 	end
 	if seen_at_presence_full[stanza] or not session.full_jid then
@@ -367,12 +373,14 @@ end
 -- per stanza. They never raise and return nothing; they write
 -- rooms_joined themselves and call applied() only when events come back
 -- or the core failed, and watch() when a session sends a presence the
--- tracker follows (a join, a nick change, an update, a leave). What each
+-- tracker follows (a join, a nick change, an update, a leave) or a
+-- groupchat message to a room it is in. What each
 -- does:
 --   outgoing: for event.origin, a c2s session not destroyed (one destroyed
 --     was closed at resource-unbind);
 --   incoming: for full_sessions[stanza.attr.to] of this host; an error
---     presence is first marked in seen_at_presence_full (for out_filter);
+--     presence or message is first marked in seen_at_presence_full (for
+--     out_filter);
 --   *_message: the same, skipping the types the core never reads
 --     (mj.reads).
 local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, watch);

@@ -446,11 +446,12 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
             session_remember(u, s, p, len);
     }
     /* a presence sent about a room the core follows (a join, a nick
-     * change, an update, a leave): the hooks call the module's watch()
-     * once per session and watch epoch (s is still valid: no Lua API
-     * call since the core returned) */
+     * change, an update, a leave), or a groupchat message to a room the
+     * session is in (a ghost's is refused with not-acceptable): the hooks
+     * call the module's watch() once per session and watch epoch (s is
+     * still valid: no Lua API call since the core returned) */
     if (rc == MJ_OK && s != NULL && k != NULL && outgoing &&
-        k->kind == MJ_KIND_PRESENCE &&
+        (k->kind == MJ_KIND_PRESENCE || k->kind == MJ_KIND_MESSAGE) &&
         (oc == MJ_O_CHANGED || oc == MJ_O_UNCHANGED || oc == MJ_O_AMBIGUOUS)) {
         k->watch = session_watch_due(u, s);
         k->watch_jid = jid;
@@ -585,10 +586,13 @@ static int l_feeders(lua_State *L)
  *     applied("outgoing" or "incoming", session, stanza, outcome, events)
  *   when a session sends a presence the core follows (its outcome is
  *     changed, unchanged or ambiguous: a join, a nick change, an update
- *     or a leave to a room it has state with), hooks.outgoing calls
- *     watch(session), if given, before the presence is routed (the
- *     module watches what the session is sent while a local MUC answers
- *     it: join errors come with origin.send()); once per session in a
+ *     or a leave to a room it has state with), or a groupchat message to
+ *     a room it is in (unchanged), hooks.outgoing and
+ *     hooks.outgoing_message call watch(session), if given, before the
+ *     stanza is routed (the module watches what the session is sent
+ *     while a local MUC answers it: join errors, and the not-acceptable
+ *     refusal of a ghost's message, come with origin.send()); once per
+ *     session in a
  *     watch epoch, which t:tick() and hooks.bind() end (a session whose
  *     handle the cache does not hold: every time)
  *   hooks.listen(flag): want (someone listens to the events); true at

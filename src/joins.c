@@ -370,8 +370,8 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
         if (type == MJ_T_ERROR) /* sent: it may be a leave */
             return (outgoing ? MJ_NEED_TO | MJ_NEED_ID : MJ_NEED_FROM) |
                    MJ_NEED_ERROR;
-        if (type == MJ_T_GROUPCHAT && !outgoing)
-            return MJ_NEED_FROM | MJ_NEED_MESSAGE;
+        if (type == MJ_T_GROUPCHAT) /* sent: to a room the session is in */
+            return outgoing ? MJ_NEED_TO : MJ_NEED_FROM | MJ_NEED_MESSAGE;
         return 0;
     case MJ_KIND_IQ:
         break;
@@ -412,7 +412,13 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
     int presence = st->kind == MJ_KIND_PRESENCE;
     int kick_msg = st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_ERROR &&
                    mj_kickable_condition(st->error_condition);
-    if (!presence && !kick_msg)
+    /* a groupchat message to a room the session is in changes nothing,
+     * but the room's not-acceptable refusal of it may come next (a
+     * ghost: mj_joins_incoming()); a local MUC sends it with
+     * origin.send(), which the module sees only while it watches the
+     * session's outgoing stanzas: "unchanged" says so */
+    int groupchat = st->kind == MJ_KIND_MESSAGE && st->type == MJ_T_GROUPCHAT;
+    if (!presence && !kick_msg && !groupchat)
         return MJ_OK;
 
     if (st->to.ptr == NULL) {
@@ -441,6 +447,11 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
 
+    if (groupchat) {
+        if (e != NULL && e->state == MJ_S_JOINED)
+            *out = MJ_O_UNCHANGED;
+        return MJ_OK;
+    }
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
             *out = send_leave(e, 0, id_key(s->tr, st->id));

@@ -558,6 +558,39 @@ TEST(nothing_is_judged_while_leaving)
     mj_tracker_free(tr);
 }
 
+/* A groupchat message the session sends changes nothing; to a room it is
+ * in (JOINED) the outcome is "unchanged", which tells the module to watch
+ * the session's outgoing stanzas, where a local MUC's not-acceptable
+ * refusal of a ghost's message comes (origin.send()); elsewhere
+ * "ignored". */
+TEST(groupchat_sent_to_a_room_the_session_is_in_is_unchanged)
+{
+    setup();
+    mj_stanza out = fx_pres("available", NULL);
+    out.kind = MJ_KIND_MESSAGE;
+    out.type = MJ_T_GROUPCHAT;
+    out.body = S("hello");
+    out.to = S(ROOM);
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_UNCHANGED);
+    out.to = S(R("Bob")); /* a groupchat message to an occupant */
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_UNCHANGED);
+    out.to = S("other@muc.example.org");
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_IGNORED);
+    out.to = S(NULL);
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_IGNORED);
+    out.to = S(ROOM);
+    out.type = MJ_T_OTHER; /* chat */
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_IGNORED);
+    out.type = MJ_T_GROUPCHAT;
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(fx_out(s, out), MJ_O_IGNORED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_INT(mj_stanza_needs(1, MJ_KIND_MESSAGE, MJ_T_GROUPCHAT), MJ_NEED_TO);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* EXPECTING(o, m): the room announced m (303) and its occupants address
  * the user as m before m's self-presence comes (up to pending_timeout
  * when it is late): a mention of m is a mention, as one of o still is.
@@ -766,6 +799,7 @@ int main(void)
     RUN(resent_join_restarts_history);
     RUN(join_resent_to_the_bare_room_restarts_history);
     RUN(nothing_is_judged_while_leaving);
+    RUN(groupchat_sent_to_a_room_the_session_is_in_is_unchanged);
     RUN(mention_of_the_announced_nick_while_expecting);
     RUN(cached_path_equals_icu);
     RUN(own_nick_compared_prepared);

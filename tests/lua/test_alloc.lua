@@ -72,6 +72,8 @@ local cases = {
 	{ "a one-to-one chat message, hook", hook(hooks.incoming_message, { origin = {}, stanza = chat }), 0 },
 	{ "a presence broadcast, hook", hook(hooks.outgoing, { origin = session, stanza = update }), 0 },
 	{ "a chat message sent, hook", hook(hooks.outgoing_message, { origin = session, stanza = chat }), 0 },
+	{ "a groupchat message sent to the room, hook", hook(hooks.outgoing_message, { origin = session,
+		stanza = st.message({ to = ROOM, type = "groupchat" }):text_tag("body", "hello") }), 0 },
 }
 -- k calls of f: the warm one and the counted ones at the same stack depth
 local function calls(f, k)
