@@ -17,7 +17,8 @@
  * Threads: a tracker and its sessions must be used from one thread at a
  * time. Distinct trackers are independent.
  *
- * Semantics: docs/semantics.md (cited as "SPEC n") and docs/state-machine.md.
+ * Semantics: docs/semantics.md (cited by section, "docs/semantics.md §n")
+ * and docs/state-machine.md.
  */
 #ifndef MUCJOINS_H
 #define MUCJOINS_H
@@ -149,7 +150,8 @@ typedef enum mj_event_type { MJ_EVENT_LIST(MJ_ENUM_ITEM) } mj_event_type;
 #define MJ_EV_COUNT (0 MJ_EVENT_LIST(MJ_ENUM_ONE))
 
 /* Why a session left a room or a join failed. Ordered strongest first for
- * the codes of one presence (SPEC 2, "left reasons"). */
+ * the codes of one presence (docs/semantics.md §2, "Why an entry ended: left
+ * reasons"). */
 /* clang-format off */
 #define MJ_REASON_LIST(X)                                                    \
     X(MJ_R_NONE, 0, "none")                                                  \
@@ -241,7 +243,7 @@ typedef struct mj_config {
     size_t max_pending;     /* pending joins per session (default 64) */
     double pending_timeout; /* seconds (default 120) */
     int legacy_joins;       /* track joins without the MUC <x/> (default 0) */
-    /* Self-ping (XEP-0410, SPEC 5) */
+    /* Self-ping (XEP-0410, docs/semantics.md §5) */
     int self_ping;           /* ping when membership is unclear (default 1) */
     double ping_start_delay; /* after a link loss, seconds (default 10) */
     double ping_timeout;     /* one ping's answer, seconds (default 60) */
@@ -399,7 +401,7 @@ typedef struct mj_stanza {
     mj_str error_condition; /* defined condition element name */
     mj_str error_by;
 
-    /* Messages (mentions, SPEC 6) */
+    /* Messages (mentions, docs/semantics.md §6) */
     mj_str body;     /* text of the first <body/>; absent if none */
     int has_subject; /* a <subject/> child (a subject change only without
                         <body/> and <thread/>, XEP-0045 8.1) */
@@ -615,7 +617,7 @@ MJ_API int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
                                size_t len, const mj_stanza *st,
                                mj_session **session, mj_outcome *out);
 
-/* What a received message is to the session (SPEC 6-7). */
+/* What a received message is to the session (docs/semantics.md §6-7). */
 /* clang-format off */
 #define MJ_MSG_CLASS_LIST(X)                                                 \
     /* not a groupchat message with a body from a room the session is in     \
@@ -660,7 +662,7 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
                                  int hold_chatter);
 
-/* ---- Self-ping (XEP-0410, SPEC 5) ---- */
+/* ---- Self-ping (XEP-0410, docs/semantics.md §5) ---- */
 
 /* The link to a remote domain was lost (Prosody: s2s-destroyed, once per
  * direction; component-disconnected). Report only domains the link was
@@ -712,8 +714,8 @@ MJ_API const char *mj_ping_verdict_name(mj_ping_verdict v);
  * from must be in the pinged room). room_optimized: 1 if the room
  * advertises http://jabber.org/protocol/muc#self-ping-optimization, 0 if
  * it does not, -1 if unknown (service-unavailable then reads as unknown).
- * The answer table is SPEC 5; the tracker times pings out itself (tick).
- * Errors: MJ_EINVAL. out may be NULL. */
+ * The answer table is in docs/semantics.md §5; the tracker times pings out
+ * itself (tick). Errors: MJ_EINVAL. out may be NULL. */
 MJ_API int mj_session_ping_answer(mj_session *s, uint32_t ping_id,
                                   const mj_stanza *answer, int room_optimized,
                                   mj_ping_verdict *out);

@@ -16,6 +16,12 @@
 #     :LINE or ::test is ignored). build/ is generated, so not checked;
 #   * a link that leaves the repository, and any backticked path starting
 #     with ../, fail: readers who clone the project have nothing there.
+# And in every tracked file (code comments, tests, examples included):
+#   * no path to the developers' machines, no name of their private notes
+#     (SPEC.md and the like);
+#   * no citation of that private reference (the word SPEC on its own:
+#     "SPEC 2", "SPEC §5", "the SPEC"): cite docs/semantics.md §N, whose
+#     sections are numbered the same way.
 # One line per problem ("FILE:LINE: ..."); the last line is
 # "links: N checked, N broken". Exit 1 if anything is broken.
 set -u
@@ -193,6 +199,15 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     while IFS=: read -r f l _; do
         bad "$f" "$l" "points outside the repository"
     done < <(git grep -n -I -E '/work/(shared|main)|\.\./shared/|(SPEC|STYLE|PROSODY-VERSIONS|S2S-ON-LOOPBACK)\.md' \
+        -- . ':!scripts/check-links.sh')
+    checked=$((checked + 1))
+    # ... nor cites the developers' private reference document: the word
+    # SPEC on its own ("SPEC 2", "SPEC §5", "SPEC sections 2 and 3", "the
+    # SPEC", "SPEC review"; SPEC.md is caught above); SPECIAL, MJ_SPEC_x,
+    # rockspec and the like are other words
+    while IFS=: read -r f l _; do
+        bad "$f" "$l" "cites SPEC, a document outside the repository: cite docs/semantics.md §N"
+    done < <(git grep -n -I -E '(^|[^A-Za-z0-9_])SPEC([^A-Za-z0-9_.]|\.([^m]|$)|$)' \
         -- . ':!scripts/check-links.sh')
     checked=$((checked + 1))
 fi

@@ -1,6 +1,7 @@
 /* What a received presence says about the session: is it a self-presence
  * (110 in muc#user), a nick change (303), a removal and for which reason.
- * SPEC 2, "self-presence" and "left reasons". And the other way round:
+ * docs/semantics.md §2, "What counts as a self-presence" and "Why an
+ * entry ended: left reasons". And the other way round:
  * which presence tells a session about a removal it could not see. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* The join state machine: SPEC sections 2 and 3. Every decision about
+/* The join state machine: docs/semantics.md §2 and §3. Every decision about
  * whether a session is in a room, and under which nick, is made here.
  * docs/state-machine.md draws it. */
 #include <string.h>
@@ -318,8 +318,9 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         if (st->has_muc_x) {
             e->live = 0;
             /* a join, whatever the nick (a ghost's client rejoining): the
-             * answers to pings sent before it are stale (SPEC 5); the
-             * check goes on, as the room may never answer this join */
+             * answers to pings sent before it are stale
+             * (docs/semantics.md §5); the check goes on, as the room may
+             * never answer this join */
             mj_ping_restale(e);
         }
         if (state != MJ_S_CHANGING &&
@@ -650,9 +651,9 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
 }
 
 /* An unavailable without 110: about the session only when it comes from
- * the session's own nick (SPEC 2: destroy / 332, else ambiguous); in
- * EXPECTING(o, m) also from m, the nick the room's 303 gave the session
- * (ejabberd sends a destroy to the occupant without 110). A destroy or
+ * the session's own nick (docs/semantics.md §2: destroy / 332, else
+ * ambiguous); in EXPECTING(o, m) also from m, the nick the room's 303 gave the
+ * session (ejabberd sends a destroy to the occupant without 110). A destroy or
  * 332 crossing a join sent again is a removal like any other
  * (removed_before_join()). */
 static void got_unavailable_other(mj_entry *e, const mj_stanza *st,

@@ -1,5 +1,6 @@
-/* Mentions (SPEC 6): does a groupchat body name a nick as a whole word, and
- * does a XEP-0372 reference uri point at room/nick or at the user?
+/* Mentions (docs/semantics.md §6): does a groupchat body name a nick as a
+ * whole word, and does a XEP-0372 reference uri point at room/nick or at the
+ * user?
  *
  * Body mentions
  * -------------
@@ -56,9 +57,9 @@
  *   5. with a resource, it matches when the bare JID equals the prepared
  *      room and the resource equals the nick after Resourceprep; without
  *      one, when the bare JID equals the prepared user_bare. A full JID
- *      of the user (user@host/phone) does NOT match: SPEC 6 names the
- *      bare JID only, and a resource points at one client, which need not
- *      be the session asking.
+ *      of the user (user@host/phone) does NOT match: docs/semantics.md §6
+ *      names the bare JID only, and a resource points at one client,
+ *      which need not be the session asking.
  * room, nick and user_bare are prepared here too (any spelling works); a
  * NULL room or nick disables the room/nick comparison, a NULL user_bare
  * the bare-JID one. If one of them does not prepare (or room/user_bare

@@ -1,5 +1,5 @@
-/* Internal: does a groupchat message mention a nick (SPEC 6)? Pure
- * functions, no tracker state. */
+/* Internal: does a groupchat message mention a nick (docs/semantics.md
+ * §6)? Pure functions, no tracker state. */
 #ifndef MJ_MENTIONS_H
 #define MJ_MENTIONS_H
 

@@ -1,7 +1,7 @@
 /* What a received groupchat message is to the session: a mention, chatter,
- * its own message reflected, room history (SPEC 6), and from that whether
- * it should wake the device (SPEC 7, CSI and push). The matching itself
- * is mentions.c. */
+ * its own message reflected, room history (docs/semantics.md §6), and from
+ * that whether it should wake the device (§7, CSI and push). The matching
+ * itself is mentions.c. */
 #include <string.h>
 
 #include "env.h"

@@ -19,8 +19,8 @@
  *     millions of random strings of the characters that fold, decompose
  *     or combine (tests/test_mentions.c checks the code points). It equals
  *     ICU's NFKC_Casefold except that default-ignorable characters (soft
- *     hyphen, ZWSP, ZWJ, variation selectors) are kept, as the SPEC asks
- *     for NFKC and folding only.
+ *     hyphen, ZWSP, ZWJ, variation selectors) are kept: docs/semantics.md §6
+ *     asks for NFKC and folding only.
  * Folding is the default one, not the Turkic one: "I" folds to "i",
  * never to "ı".
  *

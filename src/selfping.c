@@ -1,7 +1,7 @@
 /* Ghost joins: when to self-ping (XEP-0410) and what the answer means
- * (SPEC 5). The caller sends the iq when MJ_EV_PING_NEEDED fires and hands
- * the answer back; this file decides everything else: debouncing link
- * losses, one outstanding ping per (session, room), a budget per remote
+ * (docs/semantics.md §5). The caller sends the iq when MJ_EV_PING_NEEDED fires
+ * and hands the answer back; this file decides everything else: debouncing
+ * link losses, one outstanding ping per (session, room), a budget per remote
  * domain, timeouts, bounded retries with exponential backoff, stale
  * answers, and the verdict. */
 #include <math.h>
@@ -654,8 +654,9 @@ static int path_error(const mj_stanza *a, enum by_who by)
            is(cond, "remote-server-timeout");
 }
 
-/* SPEC 5's table; info: an enum room_info; by: by_who() of the answer's
- * by. */
+/* The answer table of docs/semantics.md §5 (in full: docs/state-machine.md,
+ * "Self-ping answers"); info: an enum room_info; by: by_who() of the
+ * answer's by. */
 static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info)
 {
     mj_str cond = a->error_condition;

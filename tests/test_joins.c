@@ -1,5 +1,5 @@
-/* The join state machine, one test per transition and per SPEC rule
- * (sections 2 and 3). */
+/* The join state machine, one test per transition and per rule
+ * of docs/semantics.md §2 and §3. */
 #include <math.h>
 
 #include "fixture.h"
@@ -397,7 +397,7 @@ TEST(presence_update_to_own_nick_changes_nothing)
 
 /* Back to JOINED(o), and the room is asked whatever the condition, as for
  * an error while JOINED: Prosody answers a ghost's nick change with an
- * error too (SPEC 5). */
+ * error too (docs/semantics.md §2, "Nick changes"; asking: §5). */
 TEST(nick_change_refused_returns_to_joined)
 {
     setup();
@@ -2084,7 +2084,7 @@ TEST(other_sessions_of_account_under_other_nick_are_not_us)
     teardown();
 }
 
-/* ---- anti-spoofing (SPEC 3) ------------------------------------------ */
+/* ---- anti-spoofing (docs/semantics.md §3) ---------------------------- */
 
 TEST(self_presence_from_room_never_joined_is_forged)
 {

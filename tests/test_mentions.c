@@ -63,7 +63,7 @@ static const struct text_case {
     int match;
     size_t blen, nlen; /* 0: strlen */
 } text_cases[] = {
-    /* SPEC 6 examples and word edges */
+    /* docs/semantics.md §6 examples and word edges */
     {"Ann's here", "Ann", 1, 0, 0},
     {"@Ann: hi", "Ann", 1, 0, 0},
     {"hi ann", "Ann", 1, 0, 0},

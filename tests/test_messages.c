@@ -1,5 +1,5 @@
-/* Received groupchat messages (SPEC 6-7): mention, chatter, own, history,
- * the mention event and the CSI/push importance. */
+/* Received groupchat messages (docs/semantics.md §6-7): mention, chatter, own,
+ * history, the mention event and the CSI/push importance. */
 #include "fixture.h"
 #include "mentions_impl.h"
 #include "store.h"
@@ -540,7 +540,8 @@ static void announce_zed(void)
  * EXPECTING a message from room/m is the session's own (not a mention of
  * o); once the user sent the leave, nothing from the room is judged (no
  * mention, no CSI or push verdict), as in any LEAVING: the user asked to
- * leave. It was judged until the room confirmed (SPEC review). */
+ * leave. It was judged until the room confirmed (changed on review:
+ * docs/semantics.md §6). */
 TEST(nothing_is_judged_while_leaving)
 {
     setup();

@@ -1,5 +1,5 @@
-/* Self-ping (SPEC 5): when pings go out, what answers mean, retries,
- * budgets, debouncing, stale answers. */
+/* Self-ping (docs/semantics.md §5): when pings go out, what answers mean,
+ * retries, budgets, debouncing, stale answers. */
 #include <time.h>
 
 #include "fixture.h"
@@ -128,7 +128,7 @@ static void check_answer(const char *type, const char *cond, const char *etype,
     mj_tracker_free(tr);
 }
 
-TEST(answer_table_of_spec_5)
+TEST(answer_table_of_semantics_5)
 {
     check_answer("result", NULL, NULL, NULL, -1, MJ_PING_JOINED);
     check_answer("error", "not-acceptable", "cancel", ROOM, -1,
@@ -1513,13 +1513,14 @@ TEST(raising_the_budget_sends_waiting_pings)
 }
 
 /* a join (the MUC <x/>) sent while CHANGING or EXPECTING, or one to
- * another nick while JOINED, is a join like any other (SPEC 5: "an answer
- * for a ping older than the session's latest join is ignored"). A ghost's
- * client rejoins under another nick (its bookmark's, not the one the room
- * rewrote): the room answers the ping sent before the rejoin with
- * not-acceptable, then the rejoin with a self-presence. The answer is
- * stale; taking it ended the entry and the rejoin's self-presence was
- * refused as forged: the session in the room, rooms_joined without it. */
+ * another nick while JOINED, is a join like any other (docs/semantics.md §5:
+ * an answer "that belongs to a ping older than the latest join or ping of that
+ * room is stale and ignored"). A ghost's client rejoins under another nick
+ * (its bookmark's, not the one the room rewrote): the room answers the ping
+ * sent before the rejoin with not-acceptable, then the rejoin with a
+ * self-presence. The answer is stale; taking it ended the entry and the
+ * rejoin's self-presence was refused as forged: the session in the room,
+ * rooms_joined without it. */
 TEST(answer_to_a_ping_older_than_a_join_under_another_nick_is_stale)
 {
     setup();
@@ -1690,7 +1691,7 @@ TEST(unanswered_join_with_the_ping_out_keeps_the_ghost_check)
 int main(void)
 {
     RUN(ambiguous_presence_sends_one_ping);
-    RUN(answer_table_of_spec_5);
+    RUN(answer_table_of_semantics_5);
     RUN(answers_that_depend_on_room_features_are_flagged);
     RUN(item_not_found_without_by_is_settled_by_disco_info);
     RUN(service_unavailable_is_settled_by_disco_info);

@@ -1,5 +1,5 @@
-"""Admin shell (SPEC 7): list a user's sessions with rooms, nicks, states
-and since when; totals. Commands as the module documents them
+"""Admin shell (docs/semantics.md §7): list a user's sessions with rooms,
+nicks, states and since when; totals. Commands as the module documents them
 (lua/shell.lib.lua): muc_joins:list(jid), muc_joins:stats([host])."""
 
 import re

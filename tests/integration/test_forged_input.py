@@ -1,6 +1,7 @@
-"""Who may change a session's entries (SPEC 3): only presences answering a
-join the session itself sent. Everything here reaches the client unchanged
-(the stanza goes on) but must not create, change or remove an entry."""
+"""Who may change a session's entries (docs/semantics.md §3): only presences
+answering a join the session itself sent. Everything here reaches the client
+unchanged (the stanza goes on) but must not create, change or remove an
+entry."""
 
 from harness import (
     NS_MUC, NS_MUC_USER, assert_events, assert_rooms, is_presence, joined,

@@ -1,7 +1,8 @@
-"""Ghost joins over a real s2s link (SPEC 5): server A (a.localhost) runs
-the module, server B (b.localhost) hosts conference.b.localhost; both are
-private Prosodys on loopback (libunbound SRV records,
-tests/integration/README.md, "Two servers on loopback"), set up as in test_remote_muc.py.
+"""Ghost joins over a real s2s link (docs/semantics.md §5): server A
+(a.localhost) runs the module, server B (b.localhost) hosts
+conference.b.localhost; both are private Prosodys on loopback (libunbound SRV
+records, tests/integration/README.md, "Two servers on loopback"), set up as in
+test_remote_muc.py.
 
 Faults that say nothing about membership must not change rooms_joined:
 a remote server that is unreachable (hung or down: A bounces or times out

@@ -1,6 +1,6 @@
-"""Stream management (XEP-0198): while a session hibernates (connection
-lost, resumable) it stays in full_sessions and tracking goes on (SPEC 2).
-Its state is read by another client through the test module."""
+"""Stream management (XEP-0198): while a session hibernates (connection lost,
+resumable) it stays in full_sessions and tracking goes on (docs/semantics.md
+§2). Its state is read by another client through the test module."""
 
 import time
 

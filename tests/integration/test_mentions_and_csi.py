@@ -1,5 +1,5 @@
-"""Mentions (SPEC 6) as muc-joins/mention events, and their use for client
-state indication (SPEC 7: mod_csi_simple holds a room's chatter for an
+"""Mentions (docs/semantics.md §6) as muc-joins/mention events, and their use
+for client state indication (§7: mod_csi_simple holds a room's chatter for an
 inactive client and delivers a mention at once)."""
 
 import time

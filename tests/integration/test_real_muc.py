@@ -1,12 +1,12 @@
 """Prosody's own MUC (conference.localhost): what a session's rooms_joined
-shows after joins, leaves, nick changes and removals the real service
-performs (SPEC 1-2). The local MUC answers synchronously, inside the
+shows after joins, leaves, nick changes and removals the real service performs
+(docs/semantics.md §1-2). The local MUC answers synchronously, inside the
 processing of the client's stanza."""
 
 from harness import (
     assert_events, assert_rooms, is_presence, resource, wait_events, xa)
 
-# Left reasons as the module names them (mj_reason_name, SPEC 2).
+# Left reasons as the module names them (mj_reason_name, docs/semantics.md §2).
 VOLUNTARY, KICKED, BANNED = "voluntary", "kicked", "banned"
 AFFILIATION, MEMBERS_ONLY, DESTROYED = "affiliation", "members-only", "destroyed"
 SESSION_CLOSED = "session-closed"

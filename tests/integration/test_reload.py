@@ -1,6 +1,6 @@
-"""Module reload while sessions are in rooms (SPEC 7: module.save() and
-module.restore() keep the core's state, PENDING/CHANGING/LEAVING included,
-not only what rooms_joined shows)."""
+"""Module reload while sessions are in rooms (docs/semantics.md §7:
+module.save() and module.restore() keep the core's state,
+PENDING/CHANGING/LEAVING included, not only what rooms_joined shows)."""
 
 import shutil
 

@@ -3,7 +3,7 @@
 are private Prosodys on loopback that find each other through libunbound
 SRV records (tests/integration/README.md, "Two servers on loopback"). A remote room answers
 later than a local one, and the link between the servers can be lost
-(SPEC 5: ghost joins)."""
+(docs/semantics.md §5: ghost joins)."""
 
 import itertools
 import os

@@ -1,10 +1,9 @@
-"""A session replaced by a new one with the same full JID (Prosody's
-default conflict_resolve, kick_old): the old session is closed at its
-resource-unbind, before the new one binds, so the new session starts with
-no rooms, and what the rooms send to that JID afterwards is tracked for
-the new session alone (SPEC 2). Stream management makes no difference:
-an explicitly closed session does not hibernate, and a hibernating one is
-closed as well."""
+"""A session replaced by a new one with the same full JID (Prosody's default
+conflict_resolve, kick_old): the old session is closed at its resource-unbind,
+before the new one binds, so the new session starts with no rooms, and what the
+rooms send to that JID afterwards is tracked for the new session alone
+(docs/semantics.md §2). Stream management makes no difference: an explicitly
+closed session does not hibernate, and a hibernating one is closed as well."""
 
 import time
 

@@ -1,7 +1,7 @@
-"""A scripted MUC service (scripted.localhost, an XEP-0114 component driven
-by the test): it answers joins with exactly the XML each test prescribes,
-later than a local MUC would (like a remote MUC), so the states between a
-client's request and the room's answer can be observed (SPEC 2)."""
+"""A scripted MUC service (scripted.localhost, an XEP-0114 component driven by
+the test): it answers joins with exactly the XML each test prescribes, later
+than a local MUC would (like a remote MUC), so the states between a client's
+request and the room's answer can be observed (docs/semantics.md §2)."""
 
 from harness import (
     NS_MUC_USER, SCRIPTED, assert_events, assert_rooms, is_presence, joined,

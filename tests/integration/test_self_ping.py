@@ -1,7 +1,7 @@
-"""Ghost joins and XEP-0410 self-ping (SPEC 5): where presences leave
-membership ambiguous the module asks the room (an iq ping from the
-session's full JID to room/nick) instead of guessing. The scripted room
-answers each ping as the test prescribes."""
+"""Ghost joins and XEP-0410 self-ping (docs/semantics.md §5): where presences
+leave membership ambiguous the module asks the room (an iq ping from the
+session's full JID to room/nick) instead of guessing. The scripted room answers
+each ping as the test prescribes."""
 
 import os
 import socket
@@ -23,8 +23,8 @@ PROSODY_OPTIONS = {
 NS_PING = "urn:xmpp:ping"
 NS_DISCO = "http://jabber.org/protocol/disco#info"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
-# The SPEC has a start delay before pings (its value is the module's
-# choice). Once a wait for a ping has timed out in this file without any
+# Pings wait a start delay (docs/semantics.md §5: ping_start_delay, set
+# above). Once a wait for a ping has timed out in this file without any
 # ping seen, later waits are short: the module does not ping at all, and
 # the suite should fail fast rather than slowly.
 PING_WAIT = float(os.environ.get("MUCJOINS_IT_PING_WAIT", "15"))
@@ -304,9 +304,10 @@ def serve_disco(comp, since, room, features, seconds):
 
 
 def test_service_unavailable_from_room_without_optimization_means_joined(connect, component, room):
-    """SPEC 5: service-unavailable / feature-not-implemented mean "joined"
-    when the room does not advertise muc#self-ping-optimization (an old
-    room that forwards the ping to the occupant, whose client refused it)."""
+    """docs/semantics.md §5: service-unavailable / feature-not-implemented mean
+    "joined" when the room does not advertise muc#self-ping-optimization (an
+    old room that forwards the ping to the occupant, whose client refused
+    it)."""
     a = connect("alice")
     r = sroom(room)
     joined(a, component, r, "Alice")

@@ -1,5 +1,6 @@
-"""Timeouts (SPEC 2: pending_timeout) and bounds (SPEC 3: max_pending,
-max_rooms), with a short timeout and small bounds on this file's server."""
+"""Timeouts (docs/semantics.md §2: pending_timeout) and bounds (§3:
+max_pending, max_rooms), with a short timeout and small bounds on this file's
+server."""
 
 import time
 

@@ -182,8 +182,8 @@ expect_error "--max-rooms 0 refused" 2 "--max-rooms must be more than 0" --max-r
 expect_error "--ping-timeout 0 refused" 2 "--ping-timeout must be more than 0" --ping-timeout=0 "$ex"
 expect_error "--ping-retries over 1000 refused" 2 "--ping-retries is at most 1000" --ping-retries 5000 "$ex"
 
-# SPEC 6: a groupchat message naming the session's nick as a word is a
-# mention; the tool shows the class and the mention event.
+# docs/semantics.md §6: a groupchat message naming the session's nick as a word
+# is a mention; the tool shows the class and the mention event.
 cat >"$tmp/mention.xml" <<'XML'
 <trace>
   <out session='hag66@shakespeare.lit/pda'>

@@ -73,8 +73,8 @@ static mj_str node_text(const struct node *n)
     return r;
 }
 
-/* The message part of the view (mentions, SPEC 6): first <body/>,
- * <subject/>, delays with a from, mention references with a uri. */
+/* The message part of the view (mentions, docs/semantics.md §6): first
+ * <body/>, <subject/>, delays with a from, mention references with a uri. */
 static void fill_message(const struct node *n, mj_stanza *st)
 {
     const struct node *c;
