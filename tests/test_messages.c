@@ -747,6 +747,44 @@ TEST(room_delay_after_a_full_list)
     mj_tracker_free(tr);
 }
 
+/* The room's own marker past a full list is found ASCII case ignored,
+ * a word at a time: every pair of bytes, at a place inside the words and
+ * in the tail, compares as the byte-wise rule says (capitals A-Z equal
+ * their small letters; '@' and '`', '[' and '{', bytes from 0x80 up: only
+ * themselves). */
+TEST(room_delay_compare_is_ascii_case_blind_and_nothing_more)
+{
+    char bare[32], from[32], full[40];
+    for (int pos = 0; pos < 2; pos++) {
+        size_t at = pos == 0 ? 5 : 17; /* in the first word; in the tail */
+        for (int a = 1; a < 256; a++) {
+            for (int b = 1; b < 256; b++) {
+                memset(bare, 'q', 19);
+                bare[19] = '\0';
+                memcpy(from, bare, 20);
+                bare[at] = (char)a;
+                from[at] = (char)b;
+                if (a == '/')
+                    continue; /* ends the bare part */
+                snprintf(full, sizeof full, "%s/Bob", bare);
+                mj_stanza h;
+                mj_stanza_init(&h);
+                h.kind = MJ_KIND_MESSAGE;
+                h.from = S(full);
+                for (int i = 0; i < MJ_MAX_DELAY; i++)
+                    mj_stanza_add_delay(&h, "x", 1);
+                int la = a >= 'A' && a <= 'Z' ? a + 32 : a;
+                int lb = b >= 'A' && b <= 'Z' ? b + 32 : b;
+                int got = mj_stanza_add_delay(&h, from, 19) >= 0;
+                if (got != (la == lb)) {
+                    FAIL_AT("bytes 0x%02x 0x%02x at %zu: %d", a, b, at, got);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /* Which children builders take for the stanza's content. A <subject/>
  * only in the stanza's own namespace (mj_stanza_own_ns(), util.stanza
  * get_child(), as Prosody's MUC tells a subject change): an occupant's
@@ -806,6 +844,7 @@ int main(void)
     RUN(own_nick_compared_prepared);
     RUN(body_cache_keeps_the_cut);
     RUN(room_delay_after_a_full_list);
+    RUN(room_delay_compare_is_ascii_case_blind_and_nothing_more);
     RUN(children_count_in_the_stanzas_own_namespace);
     return test_summary("messages");
 }
