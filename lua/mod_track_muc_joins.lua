@@ -239,9 +239,35 @@ end
 -- Never raise inside a Prosody hook: failures are logged and the stanza
 -- goes on. result, events: what a tracker method returned (nil and a
 -- message when the core failed). Returns the result.
+-- A failure about a session is logged once per session and message: the
+-- rooms of a session the core cannot track (its JID does not prepare,
+-- as a resource Prosody binds with a run of more than 30 combining marks
+-- does not) are not tracked, and each presence it sends would otherwise
+-- log a line.
+local failures_logged = setmetatable({}, { __mode = "k" }); -- session -> { [message] = true }
+
+local function log_failure(method, session, err)
+	if type(session) ~= "table" then
+		module:log("error", "mucjoins %s failed: %s", method, err);
+		return;
+	end
+	local logged = failures_logged[session];
+	if logged == nil then
+		logged = {};
+		failures_logged[session] = logged;
+	end
+	local key = method .. " " .. tostring(err);
+	if logged[key] then
+		return;
+	end
+	logged[key] = true;
+	module:log("warn", "mucjoins %s failed for %s: %s (not logged again for this session)",
+		method, tostring(session.full_jid), err);
+end
+
 local function applied(method, session, stanza, result, events)
 	if result == nil then
-		module:log("error", "mucjoins %s failed: %s", method, events);
+		log_failure(method, session, events);
 		return nil;
 	end
 	if events then
@@ -259,7 +285,7 @@ end
 local function call(method, session, stanza, ...)
 	local ok, result, events = pcall(tracker[method], tracker, ...);
 	if not ok then
-		module:log("error", "mucjoins %s failed: %s", method, result);
+		log_failure(method, session, result);
 		return nil;
 	end
 	return applied(method, session, stanza, result, events);

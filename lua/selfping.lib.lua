@@ -248,14 +248,40 @@ return function(ctx)
 
 	-- An incoming stream may carry stanzas to several local hosts (as for
 	-- its loss above): the remote domains it authenticated are back for
-	-- every host's rooms.
+	-- every host's rooms. Prosody fires s2sin-established again each time
+	-- the stream authenticates one more domain (dialback piggybacking),
+	-- and the event does not say which: each domain is reported once per
+	-- stream, and the domains a stream holds are visited at most
+	-- MAX_VISITS times in all (about 440 domains piggybacked on one
+	-- stream; a remote server authenticating thousands of domains on one
+	-- stream made this quadratic, in calls into the tracker and then in
+	-- visits). Past the budget the stream's further domains are not
+	-- reported up: their rooms are asked again at their next link up.
+	local MAX_VISITS = 100000;
+	local reported = setmetatable({}, { __mode = "k" }); -- stream -> { visits, [domain] = true }
 	module:hook_global("s2sin-established", function(event)
 		local session = event and event.session;
-		if session and session.type == "s2sin" and type(session.hosts) == "table" then
-			for domain, info in pairs(session.hosts) do
-				if type(info) == "table" and info.authed then
-					link_up(domain);
+		if not (session and session.type == "s2sin" and type(session.hosts) == "table") then
+			return;
+		end
+		local done = reported[session];
+		if not done then
+			done = { 0 };
+			reported[session] = done;
+		end
+		for domain, info in pairs(session.hosts) do
+			if done[1] >= MAX_VISITS then
+				if done[1] == MAX_VISITS then
+					done[1] = MAX_VISITS + 1;
+					module:log("debug", "An incoming s2s stream authenticated too many domains: "
+						.. "its link ups are no longer reported");
 				end
+				return;
+			end
+			done[1] = done[1] + 1;
+			if not done[domain] and type(info) == "table" and info.authed then
+				done[domain] = true;
+				link_up(domain);
 			end
 		end
 	end);

@@ -92,6 +92,8 @@ if [ -f tests/lua/test_binding.lua ]; then
     # the "nothing changed" paths allocate nothing (counting allocator)
     run "lua binding (allocations)" build/tests/lua-alloc-host tests/lua/test_alloc.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so
+    # the s2s link wiring reports each domain once, at a bounded cost
+    run "lua wiring (link events)" lua5.4 tests/lua/test_link_events.lua
     # the options the module reads are the ones README.md and lua/README.markdown list
     run "options documented" lua5.4 tests/lua/test_options_doc.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so

@@ -1,0 +1,135 @@
+-- The module's s2s link wiring (lua/selfping.lib.lua) outside Prosody:
+-- which domains an incoming stream reports up to the tracker, and at what
+-- cost. Prosody fires s2sin-established again each time one stream
+-- authenticates one more domain (dialback piggybacking), without naming
+-- it. Run from the repository root:
+--   lua5.4 tests/lua/test_link_events.lua
+-- Prints "ok NAME" / "FAIL NAME", then "link-events: N passed, N failed";
+-- exits 1 on a failure. A stand-in for `module` records the hooks; the
+-- real selfping.lib.lua registers them (this checks the wiring's own
+-- bookkeeping, not Prosody: the integration tests do that).
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+package.preload["core.modulemanager"] = function()
+	return { is_loaded = function() return false end }
+end
+
+local passed, failed = 0, 0
+local function test(name, fn)
+	local ok, err = pcall(fn)
+	if ok then
+		passed = passed + 1
+		print("ok   " .. name)
+	else
+		failed = failed + 1
+		print("FAIL " .. name .. "\n  " .. tostring(err))
+	end
+end
+local function eq(got, want, what)
+	if got ~= want then
+		error(string.format("%s: got %s, want %s", what, tostring(got), tostring(want)), 2)
+	end
+end
+
+-- Load selfping.lib.lua as the module would; returns its global hooks
+-- and the calls it made into the tracker (through ctx.call).
+local function load()
+	local global, calls, logs = {}, {}, {}
+	local module = {
+		host = "example.org",
+		hook = function() end,
+		hook_global = function(_, name, fn) global[name] = fn end,
+		context = function() return { hook = function() end } end,
+		log = function(_, level, fmt, ...) logs[#logs + 1] = { level, fmt:format(...) } end,
+	}
+	_G.prosody = { full_sessions = {}, hosts = {} }
+	local env = setmetatable({ module = module }, { __index = _G })
+	local lib = assert(loadfile("lua/selfping.lib.lua", "t", env))()
+	lib({
+		call = function(method, _, _, domain)
+			calls[#calls + 1] = { method, domain }
+		end,
+	})
+	return global, calls, logs
+end
+
+local function ups(calls)
+	local n, seen = 0, {}
+	for _, c in ipairs(calls) do
+		if c[1] == "link_up" then
+			n = n + 1
+			seen[c[2]] = (seen[c[2]] or 0) + 1
+		end
+	end
+	return n, seen
+end
+
+test("each domain an incoming stream authenticates is reported up once", function()
+	local global, calls = load()
+	local stream = { type = "s2sin", hosts = {} }
+	for i = 1, 5 do
+		stream.hosts["d" .. i .. ".example"] = { authed = true }
+		stream.hosts["pending" .. i .. ".example"] = {} -- dialback not verified
+		global["s2sin-established"]({ session = stream })
+	end
+	local n, seen = ups(calls)
+	eq(n, 5, "link ups")
+	for i = 1, 5 do
+		eq(seen["d" .. i .. ".example"], 1, "d" .. i)
+	end
+	-- another stream authenticating one of them: reported again
+	local other = { type = "s2sin", hosts = { ["d1.example"] = { authed = true } } }
+	global["s2sin-established"]({ session = other })
+	n, seen = ups(calls)
+	eq(n, 6, "link ups after a second stream")
+	eq(seen["d1.example"], 2, "d1 on the second stream")
+end)
+
+test("a stream authenticating thousands of domains costs a bounded number of visits", function()
+	local global, calls, logs = load()
+	local visits = 0
+	local hosts = {}
+	-- count every entry the wiring visits
+	local stream = { type = "s2sin", hosts = setmetatable({}, {
+		__pairs = function()
+			return function(_, k)
+				local nk, v = next(hosts, k)
+				if nk ~= nil then
+					visits = visits + 1
+				end
+				return nk, v
+			end, hosts, nil
+		end,
+	}) }
+	for i = 1, 3000 do
+		hosts[string.format("d%05d.example", i)] = { authed = true }
+		global["s2sin-established"]({ session = stream })
+	end
+	local n = ups(calls)
+	-- the budget, and then one look per event (O(1))
+	if visits > 100000 + 3000 then
+		error("visits: " .. visits .. " (unbounded: quadratic in the domains)")
+	end
+	if n < 400 or n > 3000 then
+		error("link ups: " .. n)
+	end
+	local debug_lines = 0
+	for _, l in ipairs(logs) do
+		if l[1] == "debug" and l[2]:find("too many domains", 1, true) then
+			debug_lines = debug_lines + 1
+		end
+	end
+	eq(debug_lines, 1, "logged once")
+end)
+
+test("a lost incoming stream reports its authenticated domains lost", function()
+	local global, calls = load()
+	local stream = { type = "s2sin", hosts = { ["a.example"] = { authed = true }, ["b.example"] = {} } }
+	global["s2s-destroyed"]({ session = stream })
+	eq(#calls, 1, "calls")
+	eq(calls[1][1], "link_lost", "method")
+	eq(calls[1][2], "a.example", "domain")
+end)
+
+print(string.format("link-events: %d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)
