@@ -159,11 +159,16 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     if (!t.has_res)
         return MJ_OK; /* the room itself speaking */
     mj_entry *e = t.entry;
-    /* not in the room (PENDING shows no nick), or leaving it: the user
-     * asked to leave, and what the room sends before it sees the leave
-     * is nothing to wake the user for */
-    if (e == NULL || !e->has_nick || e->state == MJ_S_LEAVING)
+    if (e == NULL || !e->has_nick)
+        return MJ_OK; /* not in the room (PENDING shows no nick) */
+    /* leaving it: the user asked to leave, and what the room sends before
+     * it sees the leave is nothing to wake the user for: chatter, never a
+     * mention (held where chatter is held; "no opinion" would let
+     * mod_csi_simple deliver it at once) */
+    if (e->state == MJ_S_LEAVING) {
+        *out = MJ_M_CHATTER;
         return MJ_OK;
+    }
     if (!e->live && is_history(st, &t)) {
         *out = MJ_M_HISTORY;
         return MJ_OK;
