@@ -173,6 +173,12 @@ static void take_owed(mj_session *s, mj_entry *e)
     if (!mj_owed_take(tr, &tr->owed, &tr->key, s->pjid, s->pjid_len,
                       e->room->s, e->room->len, mj_now(tr), &w))
         return;
+    if (w.settled) {
+        /* the session was in the room: the room may still answer its
+         * close's unavailable (got_unavailable_self()); nothing held back */
+        e->close_owed = 1;
+        return;
+    }
     e->owed = w.owed > 3 ? 3 : w.owed;
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
     if (w.reflects && e->room->dom != NULL)
@@ -612,8 +618,13 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
     mj_state state = (mj_state)e->state;
     switch (state) {
     case MJ_S_PENDING:
-        if (c->removal == MJ_R_NONE) {
-            /* the confirmation of an earlier leave racing the rejoin */
+        if (c->removal == MJ_R_NONE || e->close_owed) {
+            /* the confirmation of an earlier leave racing the rejoin, or
+             * the room's answer to the unavailable Prosody sent for the
+             * session closed under this JID while in the room: a removal
+             * that crossed that close (a kick, or a Prosody MUC's 333 for
+             * the errors mod_smacks bounced) is the old occupancy's */
+            e->close_owed = 0;
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -798,6 +809,13 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     if (a->prev_join_id != 0 && k == a->prev_join_id) {
         if (d != NULL)
             d->reflects_id = 1; /* a join answered with its id */
+        /* a join with that very id (a client whose ids restart with each
+         * stream; send_join() keys it 0) cannot tell its answer from the
+         * earlier join's: when the owed answers never come (they reached
+         * the JID while no session held it), the timeout takes this one
+         * as its answer and checks it (timeout_held_back()) */
+        if (a->join_id == 0)
+            e->held_back = 1;
         return 0;
     }
     if (a->join_id == 0 || d == NULL || !d->reflects_id)

@@ -40,10 +40,11 @@ static int same_pair(const void *item, const void *key)
            memcmp(o->s + o->jlen, p->room, p->rlen) == 0;
 }
 
-/* The records of one account (bare JID), counted. */
+/* The records of one account (bare JID), counted: settled ones apart. */
 struct owed_account {
     uint64_t hash;
-    uint32_t count;
+    uint32_t count;  /* of answers to stanzas in flight */
+    uint32_t scount; /* of settled rooms' closes */
 };
 
 static uint64_t account_hash(const void *item)
@@ -68,16 +69,27 @@ static size_t find_account(const mj_owed_set *set, uint64_t h)
     return mj_table_find(&set->accounts, h, same_account, &h);
 }
 
+/* The list a record is in. */
+static mj_owed **head_of(mj_owed_set *set, const mj_owed *o)
+{
+    return o->what.settled ? &set->shead : &set->head;
+}
+
+static mj_owed **tail_of(mj_owed_set *set, const mj_owed *o)
+{
+    return o->what.settled ? &set->stail : &set->tail;
+}
+
 static void unlink_owed(mj_owed_set *set, mj_owed *o)
 {
     if (o->prev != NULL)
         o->prev->next = o->next;
     else
-        set->head = o->next;
+        *head_of(set, o) = o->next;
     if (o->next != NULL)
         o->next->prev = o->prev;
     else
-        set->tail = o->prev;
+        *tail_of(set, o) = o->prev;
 }
 
 /* Remove o (found in the table at idx, or looked up when idx is -1) and
@@ -93,7 +105,11 @@ static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
     idx = find_account(set, o->account);
     if (idx != (size_t)-1) {
         struct owed_account *a = set->accounts.slots[idx];
-        if (--a->count == 0) {
+        if (o->what.settled)
+            a->scount--;
+        else
+            a->count--;
+        if (a->count == 0 && a->scount == 0) {
             mj_table_remove_at(&set->accounts, idx, account_hash);
             mj_free(tr, a, sizeof *a);
         }
@@ -126,15 +142,16 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     uint64_t ah = bare_hash(key, jid, jlen);
     size_t ai = find_account(set, ah);
     struct owed_account *a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
-    if (a != NULL && a->count >= account_cap)
-        return; /* this account's share is full */
+    if (a != NULL && (what->settled ? a->scount : a->count) >= account_cap)
+        return; /* this account's share of that kind is full */
     size_t size = sizeof(mj_owed) + jlen + rlen;
     if (size > MJ_OWED_MAX_BYTES)
         return;
-    /* the oldest go (may free a: look again) */
-    while (set->head != NULL && (set->table.count >= MJ_OWED_MAX ||
-                                 set->bytes + size > MJ_OWED_MAX_BYTES))
-        drop(tr, set, set->head, (size_t)-1);
+    /* the oldest go, settled ones first (may free a: look again) */
+    while ((set->shead != NULL || set->head != NULL) &&
+           (set->table.count >= MJ_OWED_MAX ||
+            set->bytes + size > MJ_OWED_MAX_BYTES))
+        drop(tr, set, set->shead != NULL ? set->shead : set->head, (size_t)-1);
     ai = find_account(set, ah);
     a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
     if (mj_table_reserve(tr, &set->table, owed_hash) != MJ_OK)
@@ -147,18 +164,22 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
             return;
         a->hash = ah;
         a->count = 0;
+        a->scount = 0;
         mj_table_insert(&set->accounts, ah, a);
     }
     mj_owed *o = mj_alloc(tr, sizeof *o + jlen + rlen);
     if (o == NULL) {
-        if (a->count == 0) {
+        if (a->count == 0 && a->scount == 0) {
             mj_table_remove_at(&set->accounts, find_account(set, ah),
                                account_hash);
             mj_free(tr, a, sizeof *a);
         }
         return;
     }
-    a->count++;
+    if (what->settled)
+        a->scount++;
+    else
+        a->count++;
     set->bytes += size;
     o->hash = h;
     o->account = ah;
@@ -169,12 +190,12 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     memcpy(o->s, jid, jlen);
     memcpy(o->s + jlen, room, rlen);
     o->next = NULL;
-    o->prev = set->tail;
-    if (set->tail != NULL)
-        set->tail->next = o;
+    o->prev = *tail_of(set, o);
+    if (o->prev != NULL)
+        o->prev->next = o;
     else
-        set->head = o;
-    set->tail = o;
+        *head_of(set, o) = o;
+    *tail_of(set, o) = o;
     mj_table_insert(&set->table, h, o);
 }
 
@@ -205,6 +226,10 @@ void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now)
         drop(tr, set, set->head, (size_t)-1);
         dropped = 1;
     }
+    while (set->shead != NULL && set->shead->until <= now) {
+        drop(tr, set, set->shead, (size_t)-1);
+        dropped = 1;
+    }
     if (dropped)
         shrink(tr, set);
 }
@@ -214,16 +239,22 @@ void mj_owed_retime(mj_owed_set *set, double delta, double until)
     /* the same shift, or the same end, for all: the list stays in order */
     for (mj_owed *o = set->head; o != NULL; o = o->next)
         o->until = isfinite(delta) ? o->until + delta : until;
+    for (mj_owed *o = set->shead; o != NULL; o = o->next)
+        o->until = isfinite(delta) ? o->until + delta : until;
 }
 
 void mj_owed_free(struct mj_tracker *tr, mj_owed_set *set)
 {
-    while (set->head != NULL) {
-        mj_owed *o = set->head;
-        set->head = o->next;
-        mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
+    for (int list = 0; list < 2; list++) {
+        mj_owed **head = list == 0 ? &set->head : &set->shead;
+        while (*head != NULL) {
+            mj_owed *o = *head;
+            *head = o->next;
+            mj_free(tr, o, sizeof *o + o->jlen + o->rlen);
+        }
     }
     set->tail = NULL;
+    set->stail = NULL;
     set->bytes = 0;
     mj_table_free(tr, &set->table);
     for (size_t i = 0; i < set->accounts.cap; i++)

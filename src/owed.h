@@ -21,10 +21,12 @@ struct mj_tracker;
 typedef struct mj_owed mj_owed;
 
 typedef struct mj_owed_set {
-    mj_table table;       /* mj_owed *, by the hash of (JID, room) */
-    mj_owed *head, *tail; /* oldest first */
-    mj_table accounts;    /* records per bare JID (struct owed_account *) */
-    size_t bytes;         /* of the records (not the tables) */
+    mj_table table;         /* mj_owed *, by the hash of (JID, room) */
+    mj_owed *head, *tail;   /* answers to stanzas in flight, oldest first */
+    mj_owed *shead, *stail; /* settled rooms' closes (mj_owed_what.settled),
+                               oldest first: at the bound these go first */
+    mj_table accounts;      /* records per bare JID (struct owed_account *) */
+    size_t bytes;           /* of the records (not the tables) */
 } mj_owed_set;
 
 /* Records kept at most, every session's, and their bytes (a record is
@@ -48,13 +50,21 @@ typedef struct mj_owed_what {
                          none known) */
     int reflects;     /* the room's domain was seen to reflect join ids (the
                          domain's record may be gone with the session) */
+    int settled;      /* the session was in the room, nothing in flight:
+                         only the answer to its close's unavailable is
+                         owed (a confirmation, or a removal that crossed
+                         the close). Such records cost nothing else: they
+                         hold no answer back (joins.c), are kept in a list
+                         of their own and counted apart per account, and
+                         at the set's bounds go before any other */
 } mj_owed_what;
 
 /* Remember until `until` what room (prepared bare JID) owes the closed
  * session jid (prepared full JID). A record already there for the pair is
- * replaced. Out of memory, or account_cap records of jid's account kept
- * already: nothing is remembered (the next session under that JID starts
- * afresh). */
+ * replaced. Out of memory, or account_cap records of its kind (settled or
+ * not) of jid's account kept already: nothing is remembered (the next
+ * session under that JID starts afresh). At the set's bounds the oldest
+ * settled records go first, then the oldest others. */
 void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
                  const char *jid, size_t jlen, const char *room, size_t rlen,
                  const mj_owed_what *what, double until, size_t account_cap);

@@ -339,6 +339,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
         e->owed = 0;
         e->held_back = 0;
+        e->close_owed = 0;
         mj_entry_set_cancelled(e, 0);
     }
     double now = mj_now(tr);
@@ -758,7 +759,8 @@ void mj_session_free(mj_session *s)
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_owed_what w = {1, 0, e->room->dom != NULL && e->room->dom->reflects_id};
+    mj_owed_what w = {1, 0, e->room->dom != NULL && e->room->dom->reflects_id,
+                      0};
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
         w.owed = e->owed + (e->cancelled ? 0u : 1u);
@@ -769,8 +771,12 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     case MJ_S_LEAVING:
         break;
     case MJ_S_JOINED:
-        if (e->resent)
+        if (e->resent) {
             w.prev_id = a != NULL ? a->join_id : 0;
+        } else {
+            w.owed = 0;
+            w.settled = 1; /* only the close's answer: it holds nothing back */
+        }
         break;
     default:
         return;

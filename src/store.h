@@ -152,39 +152,45 @@ struct mj_entry {
      * bytes, so that a nick of up to 11 bytes and its NUL fit a 56-byte
      * allocation (malloc's 64-byte chunk; a 46-byte header took the next
      * one, 80, for any nick over 9 bytes). */
-    uint32_t nick_len : 10; /* <= MJ_PART_MAX */
-    uint32_t size8 : 8;     /* the allocation's bytes / 8 (entry_size()):
-                               nick[] has size8 * 8 - 44 bytes */
-    uint32_t state : 4;     /* mj_state */
-    uint32_t gave_up : 1;   /* its self-ping gave up and no answer settled
-                               it since ('joined', 'not joined', a
-                               self-presence; cleared when the entry ends):
-                               a link up of its domain asks it again, and
-                               only entries so marked (selfping.c); the
-                               domain's gave_up is set again when such a
-                               round is dropped unanswered */
-    uint32_t has_nick : 1;  /* nick[] holds the shown nick */
-    uint32_t live : 1;      /* the room's subject came after the join's
-                               self-presence: its history is over */
-    uint32_t has_aux : 1;   /* u.aux, not u.since */
-    uint32_t owed : 2;      /* PENDING: leaves the room has not confirmed
-                               yet (a rejoin's window, joins.c; saturates
-                               at 3) */
-    uint32_t held_back : 1; /* in that window, an available self-presence
-                               without the join's id was held back since
-                               the last confirmation */
-    uint32_t cancelled : 1; /* PENDING: a leave was sent before the join's
-                               answer (set through mj_entry_set_cancelled;
-                               these bits are cleared by any state but
-                               PENDING) */
-    uint32_t resent : 1;    /* JOINED: the session sent a join again (a
-                               client's XEP-0410 recovery), not answered or
-                               refused yet (joins.c, mark_resent()); set
-                               through mj_entry_set_resent: the entry is
-                               then on the timer list, which ends it after
-                               pending_timeout, and keeps its mj_aux
-                               record; cleared by every state change */
-    char nick[];            /* the shown nick + NUL when has_nick */
+    uint32_t nick_len : 10;  /* <= MJ_PART_MAX */
+    uint32_t size8 : 8;      /* the allocation's bytes / 8 (entry_size()):
+                                nick[] has size8 * 8 - 44 bytes */
+    uint32_t state : 4;      /* mj_state */
+    uint32_t gave_up : 1;    /* its self-ping gave up and no answer settled
+                                it since ('joined', 'not joined', a
+                                self-presence; cleared when the entry ends):
+                                a link up of its domain asks it again, and
+                                only entries so marked (selfping.c); the
+                                domain's gave_up is set again when such a
+                                round is dropped unanswered */
+    uint32_t has_nick : 1;   /* nick[] holds the shown nick */
+    uint32_t live : 1;       /* the room's subject came after the join's
+                                self-presence: its history is over */
+    uint32_t has_aux : 1;    /* u.aux, not u.since */
+    uint32_t owed : 2;       /* PENDING: leaves the room has not confirmed
+                                yet (a rejoin's window, joins.c; saturates
+                                at 3) */
+    uint32_t held_back : 1;  /* in that window, an available self-presence
+                                without the join's id was held back since
+                                the last confirmation */
+    uint32_t cancelled : 1;  /* PENDING: a leave was sent before the join's
+                                answer (set through mj_entry_set_cancelled;
+                                these bits are cleared by any state but
+                                PENDING) */
+    uint32_t close_owed : 1; /* PENDING: the session closed last under this
+                                JID was in the room (owed.h, settled): the
+                                room may still answer that close's
+                                unavailable, with a confirmation or a
+                                removal; one unavailable self-presence is
+                                that answer, not this join's refusal */
+    uint32_t resent : 1;     /* JOINED: the session sent a join again (a
+                                client's XEP-0410 recovery), not answered or
+                                refused yet (joins.c, mark_resent()); set
+                                through mj_entry_set_resent: the entry is
+                                then on the timer list, which ends it after
+                                pending_timeout, and keeps its mj_aux
+                                record; cleared by every state change */
+    char nick[];             /* the shown nick + NUL when has_nick */
 };
 
 /* The entry's mj_aux record, or NULL. */

@@ -1627,5 +1627,29 @@ test("liblua is not linked", function()
 	truthy(not out:find("liblua", 1, true), "no liblua in ldd output")
 end)
 
+-- A room the session is leaving: chatter, and the session's own reflected
+-- message, are held under CSI (nil would let mod_csi_simple deliver any
+-- message with a body at once).
+test("chatter from a room being left is held, not handed to mod_csi_simple", function()
+	local t = joined_tracker("Alice")
+	eq(t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" })), "changed", "the leave")
+	local chatter = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "m" })
+		:tag("body"):text("lunch anyone, Alice?"):up()
+	eq(t:importance(SESS, chatter, true), false, "CSI: chatter (naming the user) while leaving is held")
+	local mine = st.message({ from = ROOM .. "/Alice", to = SESS, type = "groupchat", id = "m2" })
+		:tag("body"):text("bye"):up()
+	eq(t:importance(SESS, mine, true), false, "CSI: the session's own reflected message while leaving is held")
+end)
+
+-- A groupchat message sent to a to the library cannot use is let go:
+-- nothing counted as refused.
+test("a sent groupchat message with an unusable to counts no refusal", function()
+	local t = joined_tracker("Alice")
+	local before = t:stats().bad_jids
+	local m = st.message({ to = ROOM .. "/", type = "groupchat", id = "g" }):tag("body"):text("hi"):up()
+	eq(t:outgoing(SESS, m), "ignored", "outcome")
+	eq(t:stats().bad_jids, before, "bad_jids")
+end)
+
 print(string.format("lua-binding: %d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end
