@@ -239,12 +239,15 @@ end
 -- Never raise inside a Prosody hook: failures are logged and the stanza
 -- goes on. result, events: what a tracker method returned (nil and a
 -- message when the core failed). Returns the result.
--- A failure about a session is logged once per session and message: the
--- rooms of a session the core cannot track (its JID does not prepare,
--- as a resource Prosody binds with a run of more than 30 combining marks
--- does not) are not tracked, and each presence it sends would otherwise
--- log a line.
-local failures_logged = setmetatable({}, { __mode = "k" }); -- session -> { [message] = true }
+-- A failure about a session is logged once per session and message. The
+-- rooms of a session whose JID the core cannot prepare (a resource
+-- Prosody binds with a run of more than 30 combining marks) are not
+-- tracked: that is the user's input, logged at warn, and each presence
+-- the session sends would otherwise log a line. Anything else (out of
+-- memory, an error in the module) is logged at error level, once per
+-- session too.
+local BAD_SESSION_JID = "malformed JID"; -- mj_strerror(MJ_EJID), checked by tests/lua/test_binding.lua
+local failures_logged = setmetatable({}, { __mode = "k" }); -- session -> { [method and message] = true }
 
 local function log_failure(method, session, err)
 	if type(session) ~= "table" then
@@ -261,7 +264,8 @@ local function log_failure(method, session, err)
 		return;
 	end
 	logged[key] = true;
-	module:log("warn", "mucjoins %s failed for %s: %s (not logged again for this session)",
+	local level = err == BAD_SESSION_JID and "warn" or "error";
+	module:log(level, "mucjoins %s failed for %s: %s (not logged again for this session)",
 		method, tostring(session.full_jid), err);
 end
 

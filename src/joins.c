@@ -113,6 +113,13 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
         mj_entry_set_cancelled(e, 1);
         if (e->owed < 3)
             e->owed++; /* the leave's confirmation */
+        if (e->close_owed) {
+            /* the session closed under this JID in the room: the room
+             * owes that close its answer too, before the join's */
+            e->close_owed = 0;
+            if (e->owed < 3)
+                e->owed++;
+        }
         return MJ_O_CHANGED;
     case MJ_S_JOINED:
     case MJ_S_CHANGING:

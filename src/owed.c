@@ -150,8 +150,11 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     /* the oldest go, settled ones first (may free a: look again) */
     while ((set->shead != NULL || set->head != NULL) &&
            (set->table.count >= MJ_OWED_MAX ||
-            set->bytes + size > MJ_OWED_MAX_BYTES))
+            set->bytes + size > MJ_OWED_MAX_BYTES)) {
+        if (set->shead == NULL && what->settled)
+            return; /* a settled record never evicts one in flight */
         drop(tr, set, set->shead != NULL ? set->shead : set->head, (size_t)-1);
+    }
     ai = find_account(set, ah);
     a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
     if (mj_table_reserve(tr, &set->table, owed_hash) != MJ_OK)

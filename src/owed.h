@@ -55,8 +55,9 @@ typedef struct mj_owed_what {
                          owed (a confirmation, or a removal that crossed
                          the close). Such records cost nothing else: they
                          hold no answer back (joins.c), are kept in a list
-                         of their own and counted apart per account, and
-                         at the set's bounds go before any other */
+                         of their own and counted apart per account, go
+                         first at the set's bounds and never push another
+                         kind out (a full set refuses them) */
 } mj_owed_what;
 
 /* Remember until `until` what room (prepared bare JID) owes the closed

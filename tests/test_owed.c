@@ -22,6 +22,14 @@ static mj_outcome join_id(mj_session *s, const char *occ, const char *id)
     return fx_out(s, st);
 }
 
+/* A leave with an id. */
+static mj_outcome leave_id(mj_session *s, const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres("unavailable", occ);
+    st.id = S(id);
+    return fx_out(s, st);
+}
+
 /* A self-presence (110) with an id (NULL: none). */
 static mj_outcome self_id(mj_session *s, const char *type, const char *occ,
                           const char *id)
@@ -300,6 +308,115 @@ TEST(other_resources_settled_rooms_do_not_crowd_out_a_join_in_flight)
     mj_session *v = fx_session(tr, JID);
     join_id(v, R("Alice"), "j1");
     mj_session_close(v);
+    v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    CHECK_STATE(v, ROOM, MJ_S_PENDING);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* After a close in the room, the next session under the JID joins,
+ * leaves and joins again before the room answers: the close's answer is
+ * owed before the cancelled join's and the leave's, and the second
+ * join's own answer shows the room (the close's answer was taken for the
+ * leave's confirmation, the room shown then removed, the real answer
+ * refused as forged: review). */
+TEST(join_leave_join_after_a_joined_close)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0"); /* the domain reflects */
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    CHECK_OUTCOME(join_id(s, R("Alice"), "b1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(leave_id(s, R("Alice"), "l1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(join_id(s, R("Alice"), "b2"), MJ_O_CHANGED);
+    self_id(s, "unavailable", R("Alice"), NULL); /* the close's answer */
+    self_id(s, "available", R("Alice"), "b1");   /* the cancelled join's */
+    self_id(s, "unavailable", R("Alice"), "l1"); /* the leave's */
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b2"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Alice");
+    mj_tracker_free(tr);
+}
+
+/* The same with the join given up: the close's answer does not end the
+ * cancelled join, whose own answers are taken, none counted forged
+ * (review). */
+TEST(cancelled_join_after_a_joined_close)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0");
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "b1");
+    leave_id(s, R("Alice"), "l1");
+    self_id(s, "unavailable", R("Alice"), NULL); /* the close's answer */
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b1"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(s, "unavailable", R("Alice"), "l1"), MJ_O_CHANGED);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT((int)st.forged, 0);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* Restoring PENDING leaves no rejoin's window, close_owed included: a
+ * removal refusing the restored join fails it (review). */
+TEST(restore_to_pending_clears_close_owed)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0");
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "b1"); /* close_owed set */
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_PENDING, S(NULL),
+                                 S("Alice"), fx_now),
+              MJ_OK);
+    mj_stanza k = fx_pres("unavailable", R("Alice"));
+    fx_codes(&k, 110, 307, 0);
+    CHECK_OUTCOME(fx_in(s, k), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* A settled record never evicts a record of a join in flight: with the
+ * set full of those, it is not kept (review). */
+TEST(a_settled_record_does_not_evict_a_join_in_flight)
+{
+    char jid[64], occ[96];
+    tr = fx_tracker();
+    mj_session *v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j1");
+    mj_session_close(v);
+    int left = MJ_OWED_MAX - 1;
+    for (int a = 0; left > 0; a++) {
+        snprintf(jid, sizeof jid, "busy%d@example.org/r", a);
+        mj_session *s = fx_session(tr, jid);
+        for (int k = 0; k < 1000 && left > 0; k++, left--) {
+            snprintf(occ, sizeof occ, "r%d@muc.example.net/B%d", k, a);
+            join_id(s, occ, "x");
+            self_id(s, "available", occ, "x");
+            leave_id(s, occ, "y"); /* LEAVING: a record in flight */
+        }
+        mj_session_close(s);
+        fx_take();
+    }
+    mj_session *w = fx_session(tr, "settled@example.org/r");
+    join_id(w, "lone@muc.example.net/W", "x");
+    self_id(w, "available", "lone@muc.example.net/W", "x");
+    mj_session_close(w); /* a settled record: the set is full */
+    fx_take();
     v = fx_session(tr, JID);
     join_id(v, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
@@ -598,6 +715,10 @@ int main(void)
     RUN(rejoin_after_joined_close_is_not_held_back);
     RUN(settled_rooms_do_not_evict_in_flight_records);
     RUN(other_resources_settled_rooms_do_not_crowd_out_a_join_in_flight);
+    RUN(join_leave_join_after_a_joined_close);
+    RUN(cancelled_join_after_a_joined_close);
+    RUN(restore_to_pending_clears_close_owed);
+    RUN(a_settled_record_does_not_evict_a_join_in_flight);
     RUN(owed_answers_are_the_same_jids_and_run_out);
     RUN(owed_answers_are_taken_once);
     RUN(owed_records_are_bounded);
