@@ -113,13 +113,8 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
         mj_entry_set_cancelled(e, 1);
         if (e->owed < 3)
             e->owed++; /* the leave's confirmation */
-        if (e->close_owed) {
-            /* the session closed under this JID in the room: the room
-             * owes that close its answer too, before the join's */
-            e->close_owed = 0;
-            if (e->owed < 3)
-                e->owed++;
-        }
+        /* close_owed stays a bit of its own: the close's answer, if it
+         * comes, comes before the join's (mj_joins_incoming()) */
         return MJ_O_CHANGED;
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
@@ -229,7 +224,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         /* join, leave, join: the room owes the cancelled join's answer
          * and the leave's confirmation (counted by send_leave) first */
         mj_entry_set_cancelled(e, 0);
-        a->prev_join_id = a->join_id;
+        if (a->join_id != 0) /* 0: keyed so by a same-id join, whose */
+            a->prev_join_id = a->join_id; /* key prev_join_id holds */
     } else if (e->state != MJ_S_PENDING) {
         e->owed = 0;
         a->prev_join_id = 0;
@@ -804,6 +800,12 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
         e->held_back = 0;
         return 1;
     }
+    if (e->close_owed) {
+        /* the closed session's close's answer precedes everything else */
+        e->close_owed = 0;
+        if (st->type == MJ_T_UNAVAILABLE && !c->has303)
+            return 0;
+    }
     if (st->type == MJ_T_UNAVAILABLE) {
         if (!c->has303) {
             /* a leave confirmed, or the room's removal: what was held
@@ -930,10 +932,15 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         int ends = 0;
         if (st->type == MJ_T_ERROR)
             ends = refuses_join(e, st);
-        else if (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303)
-            ends = e->owed <= 1 || --e->owed == 0;
-        else if (c.self && st->type == MJ_T_AVAILABLE)
+        else if (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303) {
+            if (e->close_owed)
+                e->close_owed = 0; /* the close's answer, before the join's */
+            else
+                ends = e->owed <= 1 || --e->owed == 0;
+        } else if (c.self && st->type == MJ_T_AVAILABLE) {
+            e->close_owed = 0; /* the close's answer came before, or never */
             learn_reflection(e, st); /* its answer, with its id */
+        }
         if (ends) {
             mj_entry_destroy(e);
             *out = MJ_O_CHANGED;

@@ -763,8 +763,11 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
                       0};
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
-        w.owed = e->owed + (e->cancelled ? 0u : 1u);
-        w.prev_id = a != NULL ? a->join_id : 0;
+        /* and the answer to an earlier close still owed (close_owed) */
+        w.owed = e->owed + (e->cancelled ? 0u : 1u) + e->close_owed;
+        w.prev_id = a == NULL         ? 0
+                    : a->join_id != 0 ? a->join_id
+                                      : a->prev_join_id;
         break;
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
