@@ -620,8 +620,19 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
 {
     mj_state state = (mj_state)e->state;
     switch (state) {
-    case MJ_S_PENDING:
-        if (c->removal == MJ_R_NONE || e->close_owed) {
+    case MJ_S_PENDING: {
+        /* a removal carrying the join's own id refuses this join */
+        const mj_aux *ja = mj_entry_aux_of(e);
+        int own = ja != NULL && ja->join_id != 0 &&
+                  ja->join_id != MJ_JOIN_ID_UNKNOWN && st->id.ptr != NULL &&
+                  id_key(e->sess->tr, st->id) == ja->join_id;
+        if (c->has303 && c->removal == MJ_R_NONE) {
+            /* another session of the occupant changing its nick: not
+             * the close's answer, which stays owed */
+            *out = MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
+        if (c->removal == MJ_R_NONE || (e->close_owed && !own)) {
             /* the confirmation of an earlier leave racing the rejoin, or
              * the room's answer to the unavailable Prosody sent for the
              * session closed under this JID while in the room: a removal
@@ -634,6 +645,7 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
         fail_join(e, c->removal, st);
         *out = MJ_O_CHANGED;
         return MJ_OK;
+    }
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
@@ -798,9 +810,10 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     if (a->join_id != 0 && k == a->join_id) {
         e->owed = 0; /* its own answer */
         e->held_back = 0;
+        e->close_owed = 0;
         return 1;
     }
-    if (e->close_owed) {
+    if (e->close_owed && !(st->type == MJ_T_UNAVAILABLE && c->has303)) {
         /* the closed session's close's answer precedes everything else */
         e->close_owed = 0;
         if (st->type == MJ_T_UNAVAILABLE && !c->has303)

@@ -901,6 +901,88 @@ TEST(record_follows_a_new_pending_timeout)
     mj_tracker_free(tr);
 }
 
+/* A 303 is no close's answer (the close's answer is "the first
+ * plain unavailable"). A session of the same occupant changes the nick
+ * before the room sees the closed session's unavailable (Prosody
+ * multi-session occupants: the 303 with 110 goes to every session JID of
+ * the occupant, the closed one's too); then the close's answer comes, a
+ * removal that crossed it (333), then the new join's own answer. */
+TEST(a_303_does_not_take_close_owed)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0"); /* the domain reflects */
+    s = replaced(s, R("Alice"), "b2");         /* close_owed */
+    mj_stanza ch = fx_pres("unavailable", R("Alice"));
+    fx_codes(&ch, 303, 110, 0);
+    ch.item_nick = S("Bob");
+    fx_in(s, ch);
+    mj_stanza kick = fx_pres("unavailable", R("Bob"));
+    fx_codes(&kick, 110, 333, 0);
+    fx_in(s, kick); /* the close's answer */
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b2"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Alice");
+    CHECK_EVENTS("joined " ROOM " Alice");
+    CHECK_INT(forged(), 0);
+    mj_tracker_free(tr);
+}
+
+/* The same 303 in a join, leave, join window: answers_join()
+ * clears close_owed for it, so the close's plain answer is taken for the
+ * leave's confirmation, the cancelled join's answer shows the room, the
+ * real confirmation removes it and the rejoin's answer is forged. */
+TEST(a_303_in_a_rejoin_window_does_not_take_close_owed)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0");
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "b1");
+    leave_id(s, R("Alice"), "l1");
+    CHECK_OUTCOME(join_id(s, R("Alice"), "b2"), MJ_O_CHANGED);
+    mj_stanza ch = fx_pres("unavailable", R("Alice"));
+    fx_codes(&ch, 303, 110, 0);
+    ch.item_nick = S("Bob");
+    fx_in(s, ch);
+    self_id(s, "unavailable", R("Bob"), NULL);   /* the close's answer */
+    self_id(s, "available", R("Alice"), "b1");   /* the cancelled join's */
+    self_id(s, "unavailable", R("Alice"), "l1"); /* the leave's */
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b2"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Alice");
+    CHECK_EVENTS("joined " ROOM " Alice");
+    CHECK_INT(forged(), 0);
+    mj_tracker_free(tr);
+}
+
+/* A removal carrying the new join's own id (a service seen to
+ * reflect ids) answers that join, not the earlier close (a room answers
+ * in order: the close's answer, if any, came before it). With close_owed
+ * (the close's answer delivered before the session bound: a phantom) it
+ * is swallowed, and the join stays PENDING until pending_timeout, then
+ * fails as timed out instead of kicked. */
+TEST(a_removal_with_the_new_joins_id_is_not_the_closes_answer)
+{
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, JID);
+    join_id(s, R("Alice"), "a0");
+    self_id(s, "available", R("Alice"), "a0"); /* the domain reflects */
+    s = replaced(s, R("Alice"), "b2");
+    mj_stanza k = fx_pres("unavailable", R("Alice"));
+    fx_codes(&k, 110, 307, 0);
+    k.id = S("b2");
+    CHECK_OUTCOME(fx_in(s, k), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " kicked");
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(join_in_flight_at_close_does_not_answer_the_next_sessions_join);
@@ -932,5 +1014,8 @@ int main(void)
     RUN(nick_change_then_leave_at_close);
     RUN(join_sent_again_then_leave_at_close);
     RUN(record_follows_a_new_pending_timeout);
+    RUN(a_303_does_not_take_close_owed);
+    RUN(a_303_in_a_rejoin_window_does_not_take_close_owed);
+    RUN(a_removal_with_the_new_joins_id_is_not_the_closes_answer);
     return test_summary("owed");
 }
