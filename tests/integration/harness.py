@@ -701,6 +701,40 @@ class ProsodyServer:
 # Clients
 
 
+def two_prosodys(a, b):
+    """The body of a module-scoped fixture for two private Prosodys talking
+    s2s on loopback (README.md, "Two servers on loopback"): a runs the
+    module, b hosts the rooms. Checks the module is built and lua-unbound
+    installed (Prosody would otherwise ask the machine's resolver), starts
+    b then a, yields (a, b); at the end resumes a process a test stopped
+    (SIGSTOP) and stops and cleans up both. Use: `yield from
+    two_prosodys(ProsodyServer(...), ProsodyServer(...))`."""
+    import pytest
+    problem = check_module_built()
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    if subprocess.run(["lua5.4", "-e", "require 'lunbound'"],
+                      capture_output=True).returncode != 0:
+        pytest.fail("lua-unbound is missing: Prosody would ask the machine's resolver "
+                    "(traffic leaving loopback); install lua-unbound", pytrace=False)
+    a.prepare()
+    b.prepare()
+    a.s2s_zones = b.s2s_zones = {a.domain: a, b.domain: b}
+    try:
+        b.start()
+        a.start()
+        yield a, b
+    finally:
+        for s in (a, b):
+            if s.proc is not None and s.proc.poll() is None:
+                try:
+                    os.kill(s.proc.pid, signal.SIGCONT)
+                except OSError:
+                    pass
+            s.stop()
+            s.cleanup()
+
+
 class _SlixClient(slixmpp.ClientXMPP):
     def __init__(self, jid, password, inbox):
         super().__init__(jid, password, plugin_config={

@@ -13,13 +13,12 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
 from harness import (
-    HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence, wait_events)
+    HarnessError, ProsodyServer, assert_rooms, is_presence, two_prosodys, wait_events)
 
 A, B = "a.localhost", "b.localhost"
 A2 = f"two.{A}"  # a second virtual host of server A (its zone answers for it)
@@ -41,29 +40,10 @@ PROSODY_OPTIONS = {
 
 @pytest.fixture(scope="module")
 def servers(lt):
-    problem = check_module_built()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    if subprocess.run(["lua5.4", "-e", "require 'lunbound'"],
-                      capture_output=True).returncode != 0:
-        pytest.fail("lua-unbound is missing: Prosody would ask the machine's resolver "
-                    "(traffic leaving loopback); install lua-unbound", pytrace=False)
-    a = ProsodyServer(name="ghosts-a", domain=A, muc_domain=f"conference.{A}", components=(),
-                      options=PROSODY_OPTIONS, extra_hosts=(A2,))
-    b = ProsodyServer(name="ghosts-b", domain=B, muc_domain=MUC_B, components=())
-    a.prepare()
-    b.prepare()
-    a.s2s_zones = b.s2s_zones = {A: a, B: b}
-    try:
-        b.start()
-        a.start()
-        yield a, b
-    finally:
-        for s in (a, b):
-            if s.proc and s.proc.poll() is None:
-                os.kill(s.proc.pid, signal.SIGCONT)
-            s.stop()
-            s.cleanup()
+    yield from two_prosodys(
+        ProsodyServer(name="ghosts-a", domain=A, muc_domain=f"conference.{A}", components=(),
+                      options=PROSODY_OPTIONS, extra_hosts=(A2,)),
+        ProsodyServer(name="ghosts-b", domain=B, muc_domain=MUC_B, components=()))
 
 
 @pytest.fixture(scope="module")

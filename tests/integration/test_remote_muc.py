@@ -7,14 +7,13 @@ later than a local one, and the link between the servers can be lost
 
 import itertools
 import os
-import subprocess
 import time
 
 import pytest
 
 from harness import (
     Client, HarnessError, ProsodyServer, WAIT, assert_events, assert_rooms,
-    check_module_built, is_presence, wait_events)
+    is_presence, two_prosodys, wait_events)
 
 A, B = "a.localhost", "b.localhost"
 MUC_B = f"conference.{B}"
@@ -25,28 +24,11 @@ GHOST_WAIT = float(os.environ.get("MUCJOINS_IT_GHOST_WAIT", "45"))
 
 @pytest.fixture(scope="module")
 def servers(lt):
-    problem = check_module_built()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    if subprocess.run(["lua5.4", "-e", "require 'lunbound'"],
-                      capture_output=True).returncode != 0:
-        pytest.fail("lua-unbound is missing: Prosody would ask the machine's resolver "
-                    "(traffic leaving loopback); install lua-unbound", pytrace=False)
     fast_pings = {"track_muc_joins_ping_start_delay": 1, "track_muc_joins_ping_backoff": 1}
-    a = ProsodyServer(name="remote-a", domain=A, muc_domain=f"conference.{A}", components=(),
-                      options=fast_pings)
-    b = ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=())
-    a.prepare()
-    b.prepare()
-    a.s2s_zones = b.s2s_zones = {A: a, B: b}
-    try:
-        b.start()
-        a.start()
-        yield a, b
-    finally:
-        for s in (a, b):
-            s.stop()
-            s.cleanup()
+    yield from two_prosodys(
+        ProsodyServer(name="remote-a", domain=A, muc_domain=f"conference.{A}", components=(),
+                      options=fast_pings),
+        ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=()))
 
 
 @pytest.fixture(scope="module")

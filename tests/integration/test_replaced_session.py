@@ -6,9 +6,7 @@ answers as a remote Prosody MUC would."""
 
 import time
 
-from harness import (
-    NS_MUC_USER, WAIT, assert_rooms, is_presence, joined, self_presence, sroom,
-    start_join, xa)
+from harness import WAIT, assert_rooms, joined, self_presence, sroom, start_join, xa
 
 HOST_MODULES = ["smacks"]
 PROSODY_OPTIONS = {"smacks_hibernation_time": 30}
@@ -19,6 +17,21 @@ def wait_hibernating(watcher, jid):
     while not watcher.rooms(jid).hibernating:
         assert time.monotonic() < deadline, f"{jid} did not hibernate in {WAIT}s"
         time.sleep(0.1)
+
+
+def kick_crosses_the_rejoin(new, component, r, m, code):
+    """The close of the session new replaced reaches the room (its
+    unavailable, from mark m on); new rejoins as Alice; then the room's
+    kick (status code) meant for the old occupant reaches new's JID, and
+    then its join's own answer: new is in the room."""
+    component.wait_presence(m, frm=new.jid, to_bare=r, type_="unavailable",
+                            what="the unavailable mod_presence sent for the closed session")
+    j2 = start_join(new, component, r, "Alice")
+    component.deliver(new, self_presence(
+        f"{r}/Alice", new.jid, type_="unavailable", codes=(code, "110"),
+        item="<item affiliation='none' role='none'/>"))
+    component.deliver(new, self_presence(f"{r}/Alice", new.jid, id_=j2.id))
+    assert_rooms(new, {r: "Alice"}, when="after the room answered the new session's join")
 
 
 def test_bounce_kick_of_replaced_session_does_not_fail_new_join(connect, component, room):
@@ -51,17 +64,10 @@ def test_bounce_kick_of_replaced_session_does_not_fail_new_join(connect, compone
         lambda s: s.name == "message" and s.type == "error" and s.frm == jid, m,
         what="mod_smacks's bounce of the queued groupchat message")
     assert bounce.error_condition == "recipient-unavailable", str(bounce)
-    component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable",
-                            what="the unavailable mod_presence sent for the closed session")
-    j2 = start_join(new, component, r, "Alice")
     # the room's answers in order: the kick for the bounced error (a
     # Prosody MUC: 333 to the kicked JID), the unavailable from a
     # non-occupant (ignored, no answer), the new join's self-presence
-    component.deliver(new, self_presence(
-        f"{r}/Alice", jid, type_="unavailable", codes=("333", "110"),
-        item="<item affiliation='none' role='none'/>"))
-    component.deliver(new, self_presence(f"{r}/Alice", jid, id_=j2.id))
-    assert_rooms(new, {r: "Alice"}, when="after the room answered the new session's join")
+    kick_crosses_the_rejoin(new, component, r, m, "333")
 
 
 def test_kick_crossing_close_does_not_fail_new_join(connect, component, room):
@@ -74,17 +80,10 @@ def test_kick_crossing_close_does_not_fail_new_join(connect, component, room):
     res = "replaced-kick-cross"
     old = connect("alice", res=res)
     joined(old, component, r, "Alice")
-    jid = old.jid
     m = component.mark()
     new = connect("alice", res=res)  # kick_old
-    component.wait_presence(m, frm=jid, to_bare=r, type_="unavailable",
-                            what="the unavailable mod_presence sent for the closed session")
-    j2 = start_join(new, component, r, "Alice")
-    component.deliver(new, self_presence(
-        f"{r}/Alice", jid, type_="unavailable", codes=("307", "110"),
-        item="<item affiliation='none' role='none'/>"))
-    component.deliver(new, self_presence(f"{r}/Alice", jid, id_=j2.id))
-    assert_rooms(new, {r: "Alice"}, when="after the room answered the new session's join")
+    assert new.jid == old.jid
+    kick_crosses_the_rejoin(new, component, r, m, "307")
 
 
 def test_replaced_session_join_in_flight_same_id_as_new_join(connect, component, room):

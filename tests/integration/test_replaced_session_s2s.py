@@ -10,13 +10,12 @@ and must be tracked."""
 import itertools
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from harness import (
-    Client, ProsodyServer, WAIT, assert_rooms, check_module_built, is_presence)
+    Client, ProsodyServer, WAIT, assert_rooms, is_presence, two_prosodys)
 
 A, B = "a.localhost", "b.localhost"
 MUC_B = f"conference.{B}"
@@ -24,32 +23,11 @@ MUC_B = f"conference.{B}"
 
 @pytest.fixture(scope="module")
 def servers(lt):
-    problem = check_module_built()
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    if subprocess.run(["lua5.4", "-e", "require 'lunbound'"],
-                      capture_output=True).returncode != 0:
-        pytest.fail("lua-unbound is missing", pytrace=False)
-    a = ProsodyServer(name="replaced-a", domain=A, muc_domain=f"conference.{A}", components=(),
+    yield from two_prosodys(
+        ProsodyServer(name="replaced-a", domain=A, muc_domain=f"conference.{A}", components=(),
                       extra_host_modules=("smacks",),
-                      options={"smacks_hibernation_time": 60})
-    b = ProsodyServer(name="replaced-b", domain=B, muc_domain=MUC_B, components=())
-    a.prepare()
-    b.prepare()
-    a.s2s_zones = b.s2s_zones = {A: a, B: b}
-    try:
-        b.start()
-        a.start()
-        yield a, b
-    finally:
-        for s in (a, b):
-            if s.proc is not None:
-                try:
-                    os.kill(s.proc.pid, signal.SIGCONT)
-                except OSError:
-                    pass
-            s.stop()
-            s.cleanup()
+                      options={"smacks_hibernation_time": 60}),
+        ProsodyServer(name="replaced-b", domain=B, muc_domain=MUC_B, components=()))
 
 
 @pytest.fixture(scope="module")
