@@ -454,17 +454,10 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
     if (groupchat) {
         /* the room by the bytes of its JID, as Prosody's router writes it
-         * (prepared): no preparing, nothing counted or logged; a to
-         * written otherwise is let go (the filter is not put on for it) */
-        const char *slash = memchr(st->to.ptr, '/', st->to.len);
-        size_t blen =
-            slash != NULL ? (size_t)(slash - st->to.ptr) : st->to.len;
-        mj_entry *g =
-            blen == 0 || blen + 1 == st->to.len || s->rooms.count == 0
-                ? NULL
-                : mj_entry_find_written(
-                      s, st->to.ptr, blen,
-                      mj_qhash(&s->tr->key, st->to.ptr, blen));
+         * (prepared); a to written otherwise is let go (the filter is not
+         * put on for it) */
+        const char *slash;
+        mj_entry *g = mj_target_written(s, st->to, &slash);
         if (g != NULL && g->state == MJ_S_JOINED)
             *out = MJ_O_UNCHANGED;
         return MJ_OK;

@@ -73,19 +73,9 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     mj_str node, host;
     size_t rlen;
     int rc = MJ_OK;
-    mj_entry *e = NULL;
-    const char *slash = NULL;
-    size_t bare_len = jid.len;
-    if (jid.ptr != NULL && s->rooms.count != 0) {
-        slash = memchr(jid.ptr, '/', jid.len);
-        if (slash != NULL)
-            bare_len = (size_t)(slash - jid.ptr);
-        /* "" and "b/" do not split: the slow way reports them */
-        if (bare_len > 0 && bare_len + 1 != jid.len)
-            e = mj_entry_find_written(
-                s, jid.ptr, bare_len,
-                mj_qhash(&s->tr->key, jid.ptr, bare_len));
-    }
+    const char *slash;
+    mj_entry *e = mj_target_written(s, jid, &slash);
+    size_t bare_len = slash != NULL ? (size_t)(slash - jid.ptr) : jid.len;
     if (e != NULL) {
         t->bare = e->room->s;
         t->blen = e->room->len;

@@ -26,6 +26,27 @@ typedef struct mj_target {
 /* Prepare and split jid. MJ_OK; or the error, with *bad set to the
  * outcome to report (bad-jid / limit; counted and logged once). */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
+/* The session's entry for the room whose JID is the bare part of jid as
+ * written (a room JID that prepares to itself, as Prosody's router and
+ * MUC write it: no preparing, nothing counted or logged), or NULL: the
+ * bytes may still name one of its rooms once prepared. *slash: jid's
+ * first '/' (NULL: none, or nothing looked at). */
+static inline mj_entry *mj_target_written(const mj_session *s, mj_str jid,
+                                          const char **slash)
+{
+    size_t bare_len = jid.len;
+    *slash = NULL;
+    if (jid.ptr == NULL || s->rooms.count == 0)
+        return NULL;
+    *slash = memchr(jid.ptr, '/', jid.len);
+    if (*slash != NULL)
+        bare_len = (size_t)(*slash - jid.ptr);
+    /* "" and "b/" do not split: the slow way reports them */
+    if (bare_len == 0 || bare_len + 1 == jid.len)
+        return NULL;
+    return mj_entry_find_written(s, jid.ptr, bare_len,
+                                 mj_qhash(&s->tr->key, jid.ptr, bare_len));
+}
 
 /* mj_nick_equal() for two nicks whose bytes differ: 1 when they are equal
  * once prepared (Resourceprep); 0 when either does not prepare (so
