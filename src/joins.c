@@ -584,15 +584,22 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     wait_for_join(e, a->join_id);
 }
 
-/* Whether a removal of an entry with e->resent came after the room saw
- * the join sent again: it carries that join's id (the join had one), or
- * the join's time is up (the tick has not run yet). */
-static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
+/* Whether a received stanza carries the id of the entry's join (which
+ * had one). */
+static int carries_join_id(const mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    return mj_now(e->sess->tr) >= a->deadline ||
-           (a->join_id != 0 && st->id.ptr != NULL &&
-            id_key(e->sess->tr, st->id) == a->join_id);
+    return a != NULL && a->join_id != 0 && a->join_id != MJ_JOIN_ID_UNKNOWN &&
+           st->id.ptr != NULL && id_key(e->sess->tr, st->id) == a->join_id;
+}
+
+/* Whether a removal of an entry with e->resent came after the room saw
+ * the join sent again: it carries that join's id, or the join's time is
+ * up (the tick has not run yet). */
+static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
+{
+    return mj_now(e->sess->tr) >= mj_entry_aux_of(e)->deadline ||
+           carries_join_id(e, st);
 }
 
 /* Whether a 303's <item nick/> names a nick: present and a non-empty
@@ -613,19 +620,16 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
 {
     mj_state state = (mj_state)e->state;
     switch (state) {
-    case MJ_S_PENDING: {
-        /* a removal carrying the join's own id refuses this join */
-        const mj_aux *ja = mj_entry_aux_of(e);
-        int own = ja != NULL && ja->join_id != 0 &&
-                  ja->join_id != MJ_JOIN_ID_UNKNOWN && st->id.ptr != NULL &&
-                  id_key(e->sess->tr, st->id) == ja->join_id;
+    case MJ_S_PENDING:
         if (c->has303 && c->removal == MJ_R_NONE) {
             /* another session of the occupant changing its nick: not
              * the close's answer, which stays owed */
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
-        if (c->removal == MJ_R_NONE || (e->close_owed && !own)) {
+        /* a removal carrying the join's own id refuses this join */
+        if (c->removal == MJ_R_NONE ||
+            (e->close_owed && !carries_join_id(e, st))) {
             /* the confirmation of an earlier leave racing the rejoin, or
              * the room's answer to the unavailable Prosody sent for the
              * session closed under this JID while in the room: a removal
@@ -638,7 +642,6 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
         fail_join(e, c->removal, st);
         *out = MJ_O_CHANGED;
         return MJ_OK;
-    }
     case MJ_S_JOINED:
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
