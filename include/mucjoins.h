@@ -786,7 +786,11 @@ typedef struct mj_room_info {
     mj_state state;
     mj_str nick;         /* the nick shown (absent while PENDING) */
     mj_str pending_nick; /* PENDING/CHANGING: asked; EXPECTING: announced */
-    double since;        /* clock time of the last state change */
+    double since;        /* clock time of the last state change (a
+                            settled join keeps it as a 32-bit float offset
+                            from the tracker's creation: exact to 1/64 s
+                            within three days of it, to the second within
+                            half a year) */
 } mj_room_info;
 
 /* The nick shown for room (any spelling that prepares to the same bare

@@ -126,8 +126,8 @@ mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
 }
 
 /* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
- * (malloc's granularity is 16: a nick of up to 11 bytes and its NUL fit
- * in a 56-byte entry, up to 19 bytes in 64). */
+ * (a nick of up to 7 bytes and its NUL fit in a 48-byte entry, up to 15
+ * bytes in 56). */
 static size_t entry_size(size_t cap)
 {
     return (offsetof(mj_entry, nick) + cap + 7) & ~(size_t)7;
@@ -202,7 +202,8 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
     e->room = r;
     e->sess = s;
     e->state = MJ_S_NONE;
-    e->u.since = mj_now(tr);
+    e->u.since = 0;
+    mj_entry_set_since(e, mj_now(tr));
     e->rnext = r->entries;
     if (e->rnext != NULL)
         e->rnext->rpprev = &e->rnext;
@@ -289,16 +290,101 @@ static void resent_off(mj_entry *e)
     e->sess->tr->n_resent--;
 }
 
+/* ---- aux records by id ------------------------------------------------ */
+
+/* An entry names its mj_aux record by a 32-bit id (tr->aux_ids), so that
+ * the record's pointer does not take 8 bytes of every entry. The array
+ * follows the number of records: it grows by doubling and, when they fall
+ * to an eighth of it, the live records are numbered again from 1 (each
+ * record knows its entry, whose id follows) into an array of four times
+ * their number (at least AUX_IDS_MIN); with no record left it is freed.
+ * Nothing but the entries keeps an id, so renumbering is safe between any two
+ * calls. */
+#define AUX_IDS_MIN 16u
+
+static int aux_ids_resize(mj_tracker *tr, uint32_t cap)
+{
+    uintptr_t *n = mj_alloc(tr, (size_t)cap * sizeof *n);
+    if (n == NULL)
+        return MJ_ENOMEM;
+    uint32_t top = 1;
+    for (uint32_t id = 1; id < tr->aux_top; id++) {
+        uintptr_t v = tr->aux_ids[id];
+        if (v & 1)
+            continue; /* free */
+        mj_aux *a = (mj_aux *)v;
+        a->id = top;
+        a->e->u.aux = top;
+        n[top++] = v;
+    }
+    if (tr->aux_ids != NULL)
+        mj_free(tr, tr->aux_ids, (size_t)tr->aux_cap * sizeof *n);
+    tr->aux_ids = n;
+    tr->aux_cap = cap;
+    tr->aux_top = top;
+    tr->aux_free = 0;
+    return MJ_OK;
+}
+
+static uint32_t aux_id_new(mj_tracker *tr, mj_aux *a)
+{
+    uint32_t id = tr->aux_free;
+    if (id != 0) {
+        tr->aux_free = (uint32_t)(tr->aux_ids[id] >> 1);
+    } else {
+        if (tr->aux_top == 0)
+            tr->aux_top = 1; /* id 0 is never given */
+        if (tr->aux_top >= tr->aux_cap) {
+            uint32_t cap = tr->aux_cap ? tr->aux_cap : AUX_IDS_MIN / 2;
+            if (cap > UINT32_MAX / 2 || aux_ids_resize(tr, cap * 2) != MJ_OK)
+                return 0;
+        }
+        id = tr->aux_top++;
+    }
+    tr->aux_ids[id] = (uintptr_t)a;
+    tr->aux_live++;
+    a->id = id;
+    return id;
+}
+
+static void aux_id_free(mj_tracker *tr, uint32_t id)
+{
+    tr->aux_ids[id] = ((uintptr_t)tr->aux_free << 1) | 1;
+    tr->aux_free = id;
+    tr->aux_live--;
+    if (tr->aux_live == 0) {
+        mj_aux_ids_free(tr);
+    } else if (tr->aux_cap > AUX_IDS_MIN && tr->aux_live <= tr->aux_cap / 8) {
+        uint32_t cap = AUX_IDS_MIN;
+        while (cap < 4 * tr->aux_live)
+            cap *= 2;                  /* live <= cap / 8: below the old one */
+        (void)aux_ids_resize(tr, cap); /* on ENOMEM it stays as it was */
+    }
+}
+
+void mj_aux_ids_free(mj_tracker *tr)
+{
+    if (tr->aux_ids != NULL)
+        mj_free(tr, tr->aux_ids, (size_t)tr->aux_cap * sizeof *tr->aux_ids);
+    tr->aux_ids = NULL;
+    tr->aux_cap = tr->aux_top = tr->aux_free = 0;
+}
+
 /* since moves into the record while the entry has one, and back out. */
 int mj_entry_aux_new(mj_entry *e)
 {
-    mj_aux *a = mj_alloc(e->sess->tr, sizeof *a);
+    mj_tracker *tr = e->sess->tr;
+    mj_aux *a = mj_alloc(tr, sizeof *a);
     if (a == NULL)
         return MJ_ENOMEM;
     memset(a, 0, sizeof *a);
     a->e = e;
-    a->since = e->u.since;
-    e->u.aux = a;
+    a->since = mj_entry_since(e);
+    if (aux_id_new(tr, a) == 0) {
+        mj_free(tr, a, sizeof *a);
+        return MJ_ENOMEM;
+    }
+    e->u.aux = a->id;
     e->has_aux = 1;
     return MJ_OK;
 }
@@ -309,9 +395,12 @@ void mj_entry_aux_trim(mj_entry *e)
     if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
         a->pnick != NULL || e->resent)
         return;
+    mj_tracker *tr = e->sess->tr;
+    double since = a->since;
+    aux_id_free(tr, a->id);
     e->has_aux = 0;
-    e->u.since = a->since;
-    mj_free(e->sess->tr, a, sizeof *a);
+    mj_entry_set_since(e, since);
+    mj_free(tr, a, sizeof *a);
 }
 
 void mj_entry_set_cancelled(mj_entry *e, int on)
@@ -333,7 +422,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     count_state(e->sess, (mj_state)e->state, -1);
     count_state(e->sess, state, +1);
     if (on_timer(e))
-        timer_unlink(tr, e->u.aux);
+        timer_unlink(tr, mj_entry_aux_of(e));
     resent_off(e);
     e->state = (uint8_t)state;
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
@@ -344,14 +433,14 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     }
     double now = mj_now(tr);
     if (timed(state)) {
-        e->u.aux->deadline = now + tr->cfg.pending_timeout;
-        timer_append(tr, e->u.aux);
+        mj_entry_aux_of(e)->deadline = now + tr->cfg.pending_timeout;
+        timer_append(tr, mj_entry_aux_of(e));
     } else {
         mj_entry_aux_trim(e);
     }
     mj_aux *a = mj_entry_aux_of(e);
     if (a == NULL) {
-        e->u.since = now;
+        mj_entry_set_since(e, now);
         return MJ_OK;
     }
     a->since = now;
@@ -366,7 +455,7 @@ int mj_entry_set_resent(mj_entry *e, int on)
     if (!on) {
         if (!e->resent)
             return MJ_OK;
-        timer_unlink(tr, e->u.aux);
+        timer_unlink(tr, mj_entry_aux_of(e));
         resent_off(e);
         mj_entry_aux_trim(e);
         return MJ_OK;
@@ -375,15 +464,16 @@ int mj_entry_set_resent(mj_entry *e, int on)
         return MJ_OK;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
+    mj_aux *a = mj_entry_aux_of(e);
     if (e->resent) {
-        timer_unlink(tr, e->u.aux); /* again: from now */
+        timer_unlink(tr, a); /* again: from now */
     } else {
         e->resent = 1;
         e->sess->n_resent++;
         tr->n_resent++;
     }
-    e->u.aux->deadline = mj_now(tr) + tr->cfg.pending_timeout;
-    timer_append(tr, e->u.aux);
+    a->deadline = mj_now(tr) + tr->cfg.pending_timeout;
+    timer_append(tr, a);
     return MJ_OK;
 }
 
@@ -399,7 +489,7 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     char *copy = NULL;
     if (mj_entry_aux(e) != MJ_OK)
         return MJ_ENOMEM;
-    mj_aux *a = e->u.aux;
+    mj_aux *a = mj_entry_aux_of(e);
     if (p != NULL && len >= sizeof a->pbuf &&
         (copy = mj_strdup(tr, p, len)) == NULL) {
         mj_entry_aux_trim(e);
@@ -490,7 +580,7 @@ static void entry_free(mj_entry *e)
     mj_entry_set_cancelled(e, 0);
     count_state(e->sess, (mj_state)e->state, -1);
     if (on_timer(e))
-        timer_unlink(tr, e->u.aux);
+        timer_unlink(tr, mj_entry_aux_of(e));
     resent_off(e); /* it keeps the record: not any more */
     e->state = MJ_S_NONE;
     e->gave_up = 0; /* the entry ends: nothing to ask at a link up */
@@ -702,15 +792,17 @@ int mj_session_create(mj_tracker *tr, const char *full_jid, size_t len,
     memset(s, 0, sizeof *s);
     s->tr = tr;
     s->jid = mj_strdup(tr, full_jid, len);
-    s->pjid = mj_strdup(tr, buf, plen);
+    if (s->jid != NULL && len == plen && memcmp(full_jid, buf, len) == 0)
+        s->pjid = s->jid; /* given prepared: one copy */
+    else if (s->jid != NULL)
+        s->pjid = mj_strdup(tr, buf, plen);
     if (s->jid == NULL || s->pjid == NULL) {
         mj_free(tr, s->jid, s->jid ? len + 1 : 0);
-        mj_free(tr, s->pjid, s->pjid ? plen + 1 : 0);
         mj_free(tr, s, sizeof *s);
         return MJ_ENOMEM;
     }
-    s->jid_len = len;
-    s->pjid_len = plen;
+    s->jid_len = (uint32_t)len;
+    s->pjid_len = (uint32_t)plen;
     s->hash = h;
     mj_table_insert(&tr->sessions, h, s);
     *out = s;
@@ -738,8 +830,9 @@ void mj_session_free(mj_session *s)
         if (s->rooms.slots[i] != NULL)
             entry_free(s->rooms.slots[i]);
     mj_table_free(tr, &s->rooms);
+    if (s->pjid != s->jid)
+        mj_free(tr, s->pjid, s->pjid_len + 1);
     mj_free(tr, s->jid, s->jid_len + 1);
-    mj_free(tr, s->pjid, s->pjid_len + 1);
     mj_free(tr, s, sizeof *s);
 }
 

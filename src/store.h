@@ -107,6 +107,7 @@ struct mj_ping {
 typedef struct mj_aux mj_aux;
 struct mj_aux {
     mj_entry *e;
+    uint32_t id;           /* its index in tr->aux_ids: what e->u.aux holds */
     mj_aux *tprev, *tnext; /* timer list while in a timed state, or
                               JOINED with resent */
     double deadline;
@@ -136,25 +137,27 @@ struct mj_aux {
  * The room's list of entries is an hlist: rpprev is the address of the
  * pointer that points at this entry (room->entries or the previous
  * entry's rnext), so that unlinking and moving an entry are O(1).
- * The 8 bytes of rpprev are won back from the aux pointer: it shares its
- * word with since, which moves into the mj_aux record while the entry has
- * one (has_aux); read both through mj_entry_aux_of() and mj_entry_since(). */
+ * since and the aux record share one 32-bit word: a settled entry keeps
+ * since there (a float offset from tr->epoch), one with a record keeps the
+ * record's id (tr->aux_ids) and since moves into the record (has_aux);
+ * read both through mj_entry_aux_of() and mj_entry_since(). */
 struct mj_entry {
     mj_istr *room;
     mj_session *sess;
-    union {
-        double since; /* !has_aux: clock time of the last state change */
-        mj_aux *aux;  /* has_aux: the record, which holds since */
-    } u;
     mj_entry *rnext;   /* the next entry of the same room (room->entries) */
     mj_entry **rpprev; /* what points at this entry in the room's list */
-    /* The lengths and the flags share one 32-bit word: the header is 44
-     * bytes, so that a nick of up to 11 bytes and its NUL fit a 56-byte
-     * allocation (malloc's 64-byte chunk; a 46-byte header took the next
-     * one, 80, for any nick over 9 bytes). */
+    union {
+        float since;  /* !has_aux: clock time of the last state change,
+                         minus tr->epoch (exact to 1/64 s within 3 days of
+                         it, to a second within 194 days) */
+        uint32_t aux; /* has_aux: the record's id in tr->aux_ids */
+    } u;
+    /* The lengths and the flags share one 32-bit word: the header is 40
+     * bytes, so that a nick of up to 7 bytes and its NUL fit a 48-byte
+     * allocation, up to 15 bytes in 56. */
     uint32_t nick_len : 10;  /* <= MJ_PART_MAX */
     uint32_t size8 : 8;      /* the allocation's bytes / 8 (entry_size()):
-                                nick[] has size8 * 8 - 44 bytes */
+                                nick[] has size8 * 8 - 40 bytes */
     uint32_t state : 4;      /* mj_state */
     uint32_t gave_up : 1;    /* its self-ping gave up and no answer settled
                                 it since ('joined', 'not joined', a
@@ -194,24 +197,12 @@ struct mj_entry {
 };
 
 /* The entry's mj_aux record, or NULL. */
-static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
-{
-    return e->has_aux ? e->u.aux : NULL;
-}
+static inline mj_aux *mj_entry_aux_of(const mj_entry *e);
 
 /* Clock time of the entry's last state change. */
-static inline double mj_entry_since(const mj_entry *e)
-{
-    return e->has_aux ? e->u.aux->since : e->u.since;
-}
+static inline double mj_entry_since(const mj_entry *e);
 
-static inline void mj_entry_set_since(mj_entry *e, double t)
-{
-    if (e->has_aux)
-        e->u.aux->since = t;
-    else
-        e->u.since = t;
-}
+static inline void mj_entry_set_since(mj_entry *e, double t);
 
 /* The shown nick (ptr NULL: none). */
 static inline mj_str mj_entry_nick(const mj_entry *e)
@@ -224,10 +215,7 @@ static inline mj_str mj_entry_nick(const mj_entry *e)
     return n;
 }
 
-static inline mj_ping *mj_entry_ping(const mj_entry *e)
-{
-    return e->has_aux ? e->u.aux->ping : NULL;
-}
+static inline mj_ping *mj_entry_ping(const mj_entry *e);
 
 /* The asked nick (ptr NULL: none). */
 static inline mj_str mj_entry_pnick(const mj_entry *e)
@@ -261,14 +249,15 @@ struct mj_session {
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     uint32_t n_cancelled; /* PENDING entries cancelled (in n_pending) */
     uint32_t n_resent;    /* JOINED entries with resent set */
-    int warned_limit;
+    uint32_t jid_len;     /* <= MJ_FULL_JID_CAP */
+    uint32_t pjid_len;
+    uint8_t warned_limit;
     uint8_t walking; /* rooms is being walked by index: removals do not
                         trim it (the walker trims after) */
     uint64_t hash;
-    char *jid; /* as given */
-    size_t jid_len;
-    char *pjid; /* prepared, the key */
-    size_t pjid_len;
+    char *jid;  /* as given */
+    char *pjid; /* prepared, the key: the same allocation as jid when the
+                   JID was given prepared (nearly always) */
 };
 
 /* What storage tells the layer above about an entry with self-ping work
@@ -299,10 +288,45 @@ struct mj_tracker {
     mj_ref_cache refs;  /* the last message's mention references */
     mj_store_hooks hooks;
     size_t bytes;
-    size_t n_resent;  /* entries with resent set, every session's */
-    mj_owed_set owed; /* what rooms owe closed sessions' JIDs (owed.h) */
+    size_t n_resent;    /* entries with resent set, every session's */
+    mj_owed_set owed;   /* what rooms owe closed sessions' JIDs (owed.h) */
+    double epoch;       /* mj_now() at creation: settled entries' since is
+                           an offset from it (mj_entry_since()) */
+    uintptr_t *aux_ids; /* the mj_aux records by id (slot 0 unused); a free
+                           id's slot holds (next free id << 1) | 1 */
+    uint32_t aux_cap;   /* slots of aux_ids */
+    uint32_t aux_top;   /* ids below it have been given */
+    uint32_t aux_free;  /* first free id below aux_top, 0: none */
+    uint32_t aux_live;  /* records */
     mj_stats st;
 };
+
+static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
+{
+    return e->has_aux ? (mj_aux *)e->sess->tr->aux_ids[e->u.aux] : NULL;
+}
+
+static inline double mj_entry_since(const mj_entry *e)
+{
+    return e->has_aux ? mj_entry_aux_of(e)->since
+                      : e->sess->tr->epoch + (double)e->u.since;
+}
+
+static inline void mj_entry_set_since(mj_entry *e, double t)
+{
+    if (e->has_aux)
+        mj_entry_aux_of(e)->since = t;
+    else
+        e->u.since = (float)(t - e->sess->tr->epoch);
+}
+
+static inline mj_ping *mj_entry_ping(const mj_entry *e)
+{
+    return e->has_aux ? mj_entry_aux_of(e)->ping : NULL;
+}
+
+/* Free the array of aux ids (mj_tracker_free). */
+void mj_aux_ids_free(struct mj_tracker *tr);
 
 /* Find the interned room (NULL if no session has it). */
 mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,

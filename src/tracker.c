@@ -124,6 +124,7 @@ int mj_tracker_new(const mj_config *cfg, mj_tracker **out)
         return rc;
     }
     tr->bytes = sizeof *tr;
+    tr->epoch = mj_now(tr);
     tr->hooks.ping_state = mj_ping_state_changed;
     tr->hooks.ping_drop = mj_ping_drop;
     if (mj_hkey_random(&tr->key) == MJ_HKEY_WEAK)
@@ -173,6 +174,7 @@ void mj_tracker_free(mj_tracker *tr)
     mj_owed_free(tr, &tr->owed);
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
+    mj_aux_ids_free(tr);
     mj_body_cache_free(tr, &tr->body);
     mj_ref_cache_free(tr);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);

@@ -320,10 +320,10 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
-/* A settled join is one allocation: a 44-byte entry and its nick,
- * rounded to 8 (an 11-byte nick fits 56 bytes: malloc's 64-byte chunk);
- * the nick's length and the entry's size in its 32-bit word hold the
- * longest nick (1023 bytes), and a move to it and back keeps them. */
+/* A settled join is one allocation: a 40-byte entry and its nick,
+ * rounded to 8 (a 7-byte nick fits 48 bytes, an 11-byte one 56); the
+ * nick's length and the entry's size in its 32-bit word hold the longest
+ * nick (1023 bytes), and a move to it and back keeps them. */
 TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
 {
     mj_tracker *tr = fx_tracker();
@@ -331,20 +331,78 @@ TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
     mj_session *b = fx_session(tr, "b@home.example/phone");
     join(a, ROOM, "first");
     join(b, "other@muc.remote.example", "first");
-    CHECK_INT(offsetof(mj_entry, nick), 44);
+    CHECK_INT(offsetof(mj_entry, nick), 40);
     size_t before = tr->bytes;
-    join(b, ROOM, "elevenbytes"); /* room interned, b's table has room */
+    join(b, ROOM, "sevenby"); /* room interned, b's table has room */
+    CHECK_INT(tr->bytes - before, 48);
+    rename_to(b, ROOM, "elevenbytes");
     CHECK_INT(tr->bytes - before, 56);
     static char longest[MJ_PART_MAX + 1];
     memset(longest, 'n', MJ_PART_MAX);
     rename_to(b, ROOM, longest);
     CHECK_STATE(b, ROOM, MJ_S_JOINED);
     CHECK(strcmp(fx_nick(b, ROOM), longest) == 0);
-    CHECK_INT(tr->bytes - before, (44 + MJ_PART_MAX + 1 + 7) & ~7);
+    CHECK_INT(tr->bytes - before, (40 + MJ_PART_MAX + 1 + 7) & ~7);
     rename_to(b, ROOM, "x");
     CHECK(strcmp(fx_nick(b, ROOM), "x") == 0);
     leave(b, ROOM, "x");
     CHECK_INT(tr->bytes, before);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* Entries name their aux records by id (tr->aux_ids): 300 joins in
+ * flight, 296 answered in an order that frees ids all over the array
+ * (which then shrinks, numbering the live records again from 1), the
+ * last four still PENDING with their asked nick and since, and answered
+ * too: no record and no array left, the bytes of the settled joins
+ * alone. */
+TEST(aux_ids_follow_records_through_growth_and_renumbering)
+{
+    mj_tracker *tr = fx_tracker();
+    tr->cfg.max_pending = 400;
+    mj_session *s = fx_session(tr, "user@home.example/phone");
+    char occ[128];
+    size_t base = tr->bytes;
+    for (int i = 0; i < 300; i++) {
+        fx_now = 100 + i * 0.25;
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/nick%d", i, i);
+        fx_join(s, occ);
+    }
+    CHECK_INT(tr->aux_live, 300);
+    CHECK(tr->aux_cap >= 301);
+    int kept[4] = {7, 150, 298, 299};
+    for (int i = 0; i < 300; i++) {
+        int j = (i * 7) % 300; /* every id, scattered */
+        if (j == kept[0] || j == kept[1] || j == kept[2] || j == kept[3])
+            continue;
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/nick%d", j, j);
+        fx_self(s, "available", occ);
+    }
+    CHECK_INT(tr->aux_live, 4);
+    CHECK(tr->aux_cap <= 32);
+    for (int k = 0; k < 4; k++) {
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example", kept[k]);
+        mj_istr *r = mj_room_find(tr, occ, strlen(occ), NULL);
+        mj_entry *e = r != NULL ? mj_entry_find(s, r) : NULL;
+        CHECK(e != NULL && e->state == MJ_S_PENDING);
+        if (e == NULL)
+            continue;
+        mj_aux *a = mj_entry_aux_of(e);
+        CHECK(a != NULL && a->e == e && a->id == e->u.aux);
+        char want[16];
+        snprintf(want, sizeof want, "nick%d", kept[k]);
+        CHECK(strcmp(mj_entry_pnick(e).ptr, want) == 0);
+        CHECK(mj_entry_since(e) == 100 + kept[k] * 0.25);
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/nick%d", kept[k],
+                 kept[k]);
+        fx_self(s, "available", occ);
+        CHECK(mj_entry_since(e) == fx_now);
+    }
+    CHECK_INT(tr->aux_live, 0);
+    CHECK(tr->aux_ids == NULL);
+    CHECK_INT(s->n_pending, 0);
+    CHECK(tr->bytes > base);
     fx_take();
     mj_tracker_free(tr);
 }
@@ -389,6 +447,7 @@ int main(void)
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
     RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
+    RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(restore_refuses_what_a_stanza_cannot_name);
     return test_summary("store");
 }
