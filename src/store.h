@@ -6,6 +6,8 @@
 #ifndef MJ_STORE_H
 #define MJ_STORE_H
 
+#include <float.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -314,10 +316,15 @@ static inline double mj_entry_since(const mj_entry *e)
 
 static inline void mj_entry_set_since(mj_entry *e, double t)
 {
+    double d = t - e->sess->tr->epoch;
     if (e->has_aux)
         mj_entry_aux_of(e)->since = t;
+    else if (d > FLT_MAX) /* converting it would be undefined */
+        e->u.since = INFINITY;
+    else if (d < -FLT_MAX)
+        e->u.since = -INFINITY;
     else
-        e->u.since = (float)(t - e->sess->tr->epoch);
+        e->u.since = (float)d; /* NaN stays NaN */
 }
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)

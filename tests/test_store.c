@@ -2,6 +2,7 @@
  * (what a link check walks), kept right by joins, leaves and moves to a
  * longer nick, at O(1) each; an entry's since while its mj_aux record
  * comes and goes. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -316,6 +317,20 @@ TEST(since_survives_the_aux_record_coming_and_going)
     CHECK(since_of(s) == 18.5);
     CHECK(mj_entry_aux_of(mj_entry_find(
               s, mj_room_find(tr, ROOM, strlen(ROOM), NULL))) == NULL);
+    /* a settled entry keeps it as a float offset: out of a float's range
+     * it is kept as an infinity (converting it would be undefined) */
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED, S("A"),
+                                 S(NULL), 1e300),
+              MJ_OK);
+    CHECK(isinf(since_of(s)) && since_of(s) > 0);
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED, S("A"),
+                                 S(NULL), -1e300),
+              MJ_OK);
+    CHECK(isinf(since_of(s)) && since_of(s) < 0);
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED, S("A"),
+                                 S(NULL), NAN),
+              MJ_OK);
+    CHECK(isnan(since_of(s)));
     fx_take();
     mj_tracker_free(tr);
 }
