@@ -311,7 +311,8 @@ MJ_API void mj_tracker_free(mj_tracker *tr);
  * taken too, alloc/alloc_ud are ignored (memory already allocated must be
  * freed by the allocator that allocated it). Existing entries are kept
  * even above a lower bound. A new pending_timeout moves the deadlines
- * already running by the difference. Errors: MJ_EINVAL. */
+ * already running by the difference. A new clock (or clock_ud): every
+ * join's since keeps its age (mj_room_info). Errors: MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* ---------------------------------------------------------------------- */
@@ -789,8 +790,8 @@ typedef struct mj_room_info {
     double since;        /* clock time of the last state change (a
                             settled join keeps it as a 32-bit float offset
                             from the tracker's creation: exact to 1/64 s
-                            within three days of it, to the second within
-                            half a year) */
+                            within three days of it, to 2 s within a
+                            year; never later than the time) */
 } mj_room_info;
 
 /* The nick shown for room (any spelling that prepares to the same bare

@@ -362,6 +362,25 @@ static void aux_id_free(mj_tracker *tr, uint32_t id)
     }
 }
 
+void mj_store_rebase(mj_tracker *tr, double old_now, double now)
+{
+    double old = tr->epoch;
+    tr->epoch = now;
+    for (size_t i = 0; i < tr->sessions.cap; i++) {
+        mj_session *s = tr->sessions.slots[i];
+        for (size_t j = 0; s != NULL && j < s->rooms.cap; j++) {
+            mj_entry *e = s->rooms.slots[j];
+            if (e == NULL)
+                continue;
+            if (e->has_aux)
+                mj_entry_aux_of(e)->since += now - old_now;
+            else
+                mj_entry_set_since(e,
+                                   now + (old + (double)e->u.since - old_now));
+        }
+    }
+}
+
 void mj_aux_ids_free(mj_tracker *tr)
 {
     if (tr->aux_ids != NULL)

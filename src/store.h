@@ -150,8 +150,9 @@ struct mj_entry {
     mj_entry **rpprev; /* what points at this entry in the room's list */
     union {
         float since;  /* !has_aux: clock time of the last state change,
-                         minus tr->epoch (exact to 1/64 s within 3 days of
-                         it, to a second within 194 days) */
+                         minus tr->epoch, rounded down (exact to 1/64 s
+                         within 3 days of it, to 2 s within a year, 4 s
+                         within two) */
         uint32_t aux; /* has_aux: the record's id in tr->aux_ids */
     } u;
     /* The lengths and the flags share one 32-bit word: the header is 40
@@ -314,6 +315,26 @@ static inline double mj_entry_since(const mj_entry *e)
                       : e->sess->tr->epoch + (double)e->u.since;
 }
 
+/* The float at or below d (finite, within a float's range): a since kept
+ * as a float is never later than the time it stands for (an age read
+ * from it is never negative). */
+static inline float mj_float_at_or_below(double d)
+{
+    float f = (float)d;
+    if ((double)f > d) {
+        uint32_t b;
+        memcpy(&b, &f, sizeof b);
+        if (f > 0)
+            b--;
+        else if (f < 0)
+            b++;
+        else
+            b = 0x80000001u; /* the negative float nearest 0 */
+        memcpy(&f, &b, sizeof f);
+    }
+    return f;
+}
+
 static inline void mj_entry_set_since(mj_entry *e, double t)
 {
     double d = t - e->sess->tr->epoch;
@@ -323,9 +344,17 @@ static inline void mj_entry_set_since(mj_entry *e, double t)
         e->u.since = INFINITY;
     else if (d < -FLT_MAX)
         e->u.since = -INFINITY;
+    else if (d != d)
+        e->u.since = NAN;
     else
-        e->u.since = (float)d; /* NaN stays NaN */
+        e->u.since = mj_float_at_or_below(d);
 }
+
+/* The clock was replaced (mj_tracker_configure): it read old_now, the
+ * new one reads now. Every entry's since keeps its age (settled ones as
+ * offsets from a new epoch, now, so that new times are exact again).
+ * Walks every entry. */
+void mj_store_rebase(struct mj_tracker *tr, double old_now, double now);
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)
 {

@@ -140,9 +140,14 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
     if (tr == NULL || cfg == NULL)
         return MJ_EINVAL;
     double old_timeout = tr->cfg.pending_timeout;
+    mj_clock_fn old_clock = tr->cfg.clock;
+    void *old_clock_ud = tr->cfg.clock_ud;
+    double old_now = mj_now(tr);
     int rc = config_apply(tr, cfg);
     if (rc != MJ_OK)
         return rc;
+    if (tr->cfg.clock != old_clock || tr->cfg.clock_ud != old_clock_ud)
+        mj_store_rebase(tr, old_now, mj_now(tr));
     /* Every open state's deadline is its start + pending_timeout: a new
      * timeout moves them all by the same amount, which keeps the timer
      * list in deadline order (appending later ones stays right). From or

@@ -266,6 +266,13 @@ TEST(crowded_room_leaves_and_moves_cost_what_joins_cost)
 
 /* ---- since -------------------------------------------------------------- */
 
+static double since_of_room(mj_session *s, const char *room)
+{
+    mj_room_info info;
+    return mj_session_room(s, room, strlen(room), &info) == MJ_OK ? info.since
+                                                                  : -1;
+}
+
 static double since_of(mj_session *s)
 {
     mj_room_info info;
@@ -422,6 +429,52 @@ TEST(aux_ids_follow_records_through_growth_and_renumbering)
     mj_tracker_free(tr);
 }
 
+/* A settled join's since is a float offset from the tracker's epoch,
+ * rounded down: on a tracker up for 400 days it is within 4 s and never
+ * after the time it stands for; a clock given by mj_tracker_configure()
+ * gets an epoch of its own (its times are exact again), and the joins
+ * settled before keep their age (a review's findings: the offset from
+ * the old clock's epoch lost 24 s, and rounding up put since in the
+ * future, which the admin shell shows as a negative age). */
+static double wall_now;
+static double wall_clock(void *ud)
+{
+    (void)ud;
+    return wall_now;
+}
+
+TEST(since_is_never_later_and_follows_a_new_clock)
+{
+    mj_tracker *tr = fx_tracker(); /* epoch 1000 */
+    mj_session *s = fx_session(tr, "user@home.example/phone");
+    fx_now = 1000.5;
+    join(s, "early@muc.example", "n");
+    CHECK(since_of_room(s, "early@muc.example") == 1000.5);
+    for (int k = 0; k < 64; k++) {
+        fx_now = 1000 + 400 * 86400.0 + 2.1 + k * 0.37;
+        char room[64];
+        snprintf(room, sizeof room, "r%d@muc.example", k);
+        join(s, room, "n");
+        double got = since_of_room(s, room);
+        CHECK(got <= fx_now && got > fx_now - 4);
+    }
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = wall_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_rooms = tr->cfg.max_rooms;
+    wall_now = 1700000000.25;
+    double age = fx_now - 1000.5;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    double early = since_of_room(s, "early@muc.example");
+    CHECK(early <= wall_now - age && early > wall_now - age - 4);
+    wall_now = 1700000030.75;
+    join(s, "late@muc.example", "n");
+    CHECK(since_of_room(s, "late@muc.example") == 1700000030.75);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* restore refuses what mj_parse_target refuses: a host-only room JID
  * whose domain has U+FF20 prepares to "conf@x.example", an '@' that is
  * no node (a review's finding: restore took it, by the '@' it found in
@@ -463,6 +516,7 @@ int main(void)
     RUN(since_survives_the_aux_record_coming_and_going);
     RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
+    RUN(since_is_never_later_and_follows_a_new_clock);
     RUN(restore_refuses_what_a_stanza_cannot_name);
     return test_summary("store");
 }
