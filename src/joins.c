@@ -922,6 +922,14 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
+        /* an unavailable one may be what the room owes the session closed
+         * last under this JID (its close's answer, arriving before this
+         * session joins the room): not forged, and a settled record is
+         * then answered (a later join of the room must not wait for it) */
+        if (presence && c.self && st->type == MJ_T_UNAVAILABLE &&
+            mj_owed_explains(s->tr, &s->tr->owed, &s->tr->key, s->pjid,
+                             s->pjid_len, t.bare, t.blen, mj_now(s->tr)))
+            return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);
             *out = MJ_O_FORGED;

@@ -220,6 +220,26 @@ int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     return live;
 }
 
+int mj_owed_explains(struct mj_tracker *tr, mj_owed_set *set,
+                     const mj_hkey *key, const char *jid, size_t jlen,
+                     const char *room, size_t rlen, double now)
+{
+    if (set->table.count == 0)
+        return 0;
+    struct pair p = {jid, room, jlen, rlen};
+    size_t idx = mj_table_find(&set->table, pair_hash(key, &p), same_pair, &p);
+    if (idx == (size_t)-1)
+        return 0;
+    mj_owed *o = set->table.slots[idx];
+    if (!(o->until > now))
+        return 0;
+    if (o->what.settled) {
+        drop(tr, set, o, idx);
+        shrink(tr, set);
+    }
+    return 1;
+}
+
 void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now)
 {
     int dropped = 0;

@@ -77,6 +77,15 @@ int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
                  const char *jid, size_t jlen, const char *room, size_t rlen,
                  double now, mj_owed_what *what);
 
+/* An unavailable self-presence from room reached the session bound
+ * under jid, which has no state with the room: 1 when a live record
+ * explains it as an answer owed to the closed session (a settled record,
+ * whose only answer this is, is forgotten; any other kind stays, since
+ * what it counts may still come), 0 when none does. */
+int mj_owed_explains(struct mj_tracker *tr, mj_owed_set *set,
+                     const mj_hkey *key, const char *jid, size_t jlen,
+                     const char *room, size_t rlen, double now);
+
 /* Forget the records that ran out at now. */
 void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now);
 
