@@ -859,13 +859,28 @@ static int is_cond(mj_str c, const char *name)
            memcmp(c.ptr, name, c.len) == 0;
 }
 
-/* What a session the tracker does not hold receives. It has state with
- * no room, so nothing changes, and no session is created for it; but a
- * self-presence is refused and counted as forged exactly as for a room a
- * held session never joined (the JID first: an unusable one is counted
- * as such). Not logged: there is no session to log it once for. */
-int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
-                              mj_outcome *out)
+/* An unavailable self-presence from the room bare (prepared) to the
+ * session JID pjid (prepared), which has no state with the room: what the
+ * room owes the session closed last under that JID (its close's answer,
+ * arriving before the session bound next joins the room)? Not forged
+ * then, and a settled record is answered: a later join of the room must
+ * not take an unavailable self-presence of its own for it. */
+static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
+                          const char *bare, size_t blen)
+{
+    return mj_owed_explains(tr, &tr->owed, &tr->key, pjid, pjlen, bare, blen,
+                            mj_now(tr));
+}
+
+/* What a session the tracker does not hold (pjid, prepared) receives. It
+ * has state with no room, so nothing changes, and no session is created
+ * for it; but a self-presence is refused and counted as forged exactly as
+ * for a room a held session never joined (the JID first: an unusable one
+ * is counted as such), unless it is an unavailable one a closed session
+ * under that JID is owed (owed_to_closed()). Not logged: there is no
+ * session to log it once for. */
+int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
+                              const mj_stanza *st, mj_outcome *out)
 {
     char buf[3 * MJ_PART_MAX + 3];
     size_t len;
@@ -887,6 +902,11 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const mj_stanza *st,
         tr->st.bad_jids++;
         *out = MJ_O_BAD_JID;
     } else {
+        const char *slash = memchr(buf, '/', len);
+        size_t blen = slash != NULL ? (size_t)(slash - buf) : len;
+        if (st->type == MJ_T_UNAVAILABLE &&
+            owed_to_closed(tr, pjid, pjlen, buf, blen))
+            return MJ_OK;
         tr->st.forged++;
         *out = MJ_O_FORGED;
     }
@@ -922,13 +942,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
-        /* an unavailable one may be what the room owes the session closed
-         * last under this JID (its close's answer, arriving before this
-         * session joins the room): not forged, and a settled record is
-         * then answered (a later join of the room must not wait for it) */
         if (presence && c.self && st->type == MJ_T_UNAVAILABLE &&
-            mj_owed_explains(s->tr, &s->tr->owed, &s->tr->key, s->pjid,
-                             s->pjid_len, t.bare, t.blen, mj_now(s->tr)))
+            owed_to_closed(s->tr, s->pjid, s->pjid_len, t.bare, t.blen))
             return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);

@@ -271,7 +271,7 @@ int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
             *session = s;
         return mj_session_incoming(s, st, out);
     }
-    rc = mj_joins_incoming_unknown(tr, st, &o);
+    rc = mj_joins_incoming_unknown(tr, buf, plen, st, &o);
     if (out)
         *out = o;
     return rc;

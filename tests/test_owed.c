@@ -969,6 +969,44 @@ TEST(the_closes_answer_before_the_next_join_is_not_forged)
     mj_entry *e = mj_entry_find(s, mj_room_find(tr, ROOM, strlen(ROOM), NULL));
     CHECK(e != NULL && !e->close_owed);
     fx_take();
+    /* the room bans the occupant as it joins: the removal (no id) is this
+     * join's refusal, not a close's answer */
+    mj_stanza k = fx_pres("unavailable", R("Alice"));
+    fx_codes(&k, 110, 301, 0);
+    CHECK_OUTCOME(fx_in(s, k), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " banned");
+    mj_tracker_free(tr);
+}
+
+/* The same as the tracker sees it when fed by JID (Prosody's case: the
+ * session bound next has no state in the tracker before its first join,
+ * so the close's answer reaches no session the tracker holds). */
+TEST(the_closes_answer_to_a_jid_the_tracker_does_not_hold_is_not_forged)
+{
+    tr = fx_tracker();
+    mj_session_close(closed_in_the_room("a0")); /* no session under JID */
+    fx_take();
+    mj_stanza st = fx_pres("unavailable", R("Alice"));
+    fx_codes(&st, 110, 0);
+    mj_outcome o;
+    mj_session *got = NULL;
+    CHECK_INT(mj_tracker_incoming(tr, JID, strlen(JID), &st, &got, &o), MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_IGNORED);
+    CHECK(got == NULL);
+    CHECK_INT(forged(), 0);
+    CHECK_INT(mj_tracker_incoming(tr, JID, strlen(JID), &st, &got, &o), MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_FORGED); /* the record is answered */
+    mj_stanza j = fx_pres("available", R("Alice"));
+    j.has_muc_x = 1;
+    j.id = S("b1");
+    CHECK_INT(mj_tracker_outgoing(tr, JID, strlen(JID), &j, &got, &o), MJ_OK);
+    CHECK_OUTCOME(o, MJ_O_CHANGED);
+    mj_stanza k = fx_pres("unavailable", R("Alice"));
+    fx_codes(&k, 110, 301, 0);
+    CHECK_OUTCOME(fx_in(got, k), MJ_O_CHANGED);
+    CHECK_STATE(got, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " banned");
     mj_tracker_free(tr);
 }
 
@@ -1032,5 +1070,6 @@ int main(void)
     RUN(a_removal_with_the_new_joins_id_is_not_the_closes_answer);
     RUN(the_closes_answer_before_the_next_join_is_not_forged);
     RUN(an_in_flight_record_explains_an_early_unavailable_and_stays);
+    RUN(the_closes_answer_to_a_jid_the_tracker_does_not_hold_is_not_forged);
     return test_summary("owed");
 }

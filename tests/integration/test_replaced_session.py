@@ -6,7 +6,8 @@ answers as a remote Prosody MUC would."""
 
 import time
 
-from harness import WAIT, assert_rooms, joined, self_presence, sroom, start_join, xa
+from harness import (WAIT, assert_events, assert_rooms, joined, self_presence, sroom, start_join,
+                     xa)
 
 HOST_MODULES = ["smacks"]
 PROSODY_OPTIONS = {"smacks_hibernation_time": 30}
@@ -84,6 +85,33 @@ def test_kick_crossing_close_does_not_fail_new_join(connect, component, room):
     new = connect("alice", res=res)  # kick_old
     assert new.jid == old.jid
     kick_crosses_the_rejoin(new, component, r, m, "307")
+
+
+def test_closes_answer_before_the_rejoin_is_not_the_rejoins(connect, component, room):
+    """The client reconnects with the same resource (kick_old) and the room
+    answers the closed session's unavailable (a plain confirmation) after
+    the new session bound, before it rejoins: that is the close's answer,
+    so when the room then bans the occupant as it rejoins (301 + 110, no
+    id), the removal is the rejoin's refusal: join-failed (banned) at
+    once, not held as the close's answer until pending_timeout."""
+    r = sroom(room)
+    res = "replaced-early-answer"
+    old = connect("alice", res=res)
+    joined(old, component, r, "Alice")
+    m = component.mark()
+    new = connect("alice", res=res)  # kick_old
+    assert new.jid == old.jid
+    component.wait_presence(m, frm=new.jid, to_bare=r, type_="unavailable",
+                            what="the unavailable mod_presence sent for the closed session")
+    component.deliver(new, self_presence(f"{r}/Alice", new.jid, type_="unavailable",
+                                         item="<item affiliation='none' role='none'/>"))
+    seq = new.event_seq()
+    start_join(new, component, r, "Alice")
+    component.deliver(new, self_presence(
+        f"{r}/Alice", new.jid, type_="unavailable", codes=("301", "110"),
+        item="<item affiliation='outcast' role='none'/>"))
+    assert_events(new, seq, [{"name": "join-failed", "reason": "banned"}], room=r)
+    assert_rooms(new, {}, when="after the room banned the rejoin")
 
 
 def test_replaced_session_join_in_flight_same_id_as_new_join(connect, component, room):
