@@ -8,6 +8,7 @@
 
 local filters = require "util.filters";
 local monotonic = require "util.time".monotonic; -- no wall-clock jumps
+local add_task = require "util.timer".add_task;
 local st = require "util.stanza";
 local short_id = require "util.id".short;
 local jid_host = require "util.jid".host;
@@ -339,8 +340,19 @@ module:hook_global("stats-update", sync_metrics);
 -- (unwatch_idle()), when the core has given up waiting for answers
 -- anyway: a session sitting silently in its rooms pays nothing per
 -- stanza it is sent.
+--
+-- The filter is never taken off a session while a call of it is under
+-- way there: Prosody walks a session's filter list with its length read
+-- once, so a removal from inside it (a muc-joins/* handler that reloads
+-- or unloads the module, or one that waits and is resumed after a tick)
+-- would skip the next filter and call a missing one, losing the stanza.
+-- Such a session keeps it until the call is over (a tick, or a task after
+-- an unload, takes it off then); after an unload it only passes stanzas on.
+local in_filter = setmetatable({}, { __mode = "k" }); -- session -> calls under way
+local unloaded = false;
+
 local function out_filter(stanza, session)
-	if stanza.attr.type ~= "error" then
+	if unloaded or stanza.attr.type ~= "error" then
 		return stanza;
 	end
 	if stanza.name ~= "presence" and stanza.name ~= "message" then
@@ -349,7 +361,14 @@ local function out_filter(stanza, session)
 	if seen_at_presence_full[stanza] or not session.full_jid then
 		return stanza;
 	end
+	in_filter[session] = (in_filter[session] or 0) + 1;
 	call("incoming", session, stanza, session.full_jid, stanza);
+	local left = in_filter[session] - 1;
+	if left > 0 then
+		in_filter[session] = left;
+	else
+		in_filter[session] = nil;
+	end
 	return stanza;
 end
 
@@ -367,11 +386,12 @@ local function watch(session)
 	filtered[session] = monotonic();
 end
 
--- Every tick: off where watch() was not called for pending_timeout.
+-- Every tick: off where watch() was not called for pending_timeout (and
+-- no call of the filter is under way there).
 local function unwatch_idle()
 	local idle_since = monotonic() - config.pending_timeout;
 	for session, last in pairs(filtered) do
-		if last < idle_since then
+		if last < idle_since and not in_filter[session] then
 			filtered[session] = nil;
 			filters.remove_filter(session, "stanzas/out", out_filter);
 		end
@@ -391,11 +411,37 @@ module:hook("smacks-hibernation-end", function(event)
 	end
 end);
 
+-- At unload: off everywhere; where a call of it is under way, once it is
+-- over (a task every second, for a minute at most: a call that never
+-- ends leaves there a filter that passes everything on).
 local function unwatch_all()
+	unloaded = true;
+	local busy = setmetatable({}, { __mode = "k" });
 	for session in pairs(filtered) do
-		filters.remove_filter(session, "stanzas/out", out_filter);
+		if in_filter[session] then
+			busy[session] = true;
+		else
+			filters.remove_filter(session, "stanzas/out", out_filter);
+		end
 	end
 	filtered = setmetatable({}, { __mode = "k" });
+	if next(busy) == nil then
+		return;
+	end
+	local tries = 60;
+	local function later()
+		for session in pairs(busy) do
+			if not in_filter[session] then
+				busy[session] = nil;
+				filters.remove_filter(session, "stanzas/out", out_filter);
+			end
+		end
+		tries = tries - 1;
+		if next(busy) ~= nil and tries > 0 then
+			return 1;
+		end
+	end
+	add_task(0, later);
 end
 
 -- What sessions send and receive: the hot path. The hooks are the
