@@ -216,6 +216,38 @@ static void fill_rooms(lua_State *L, struct tracker *u, const char *jid,
     }
 }
 
+static int settable3(lua_State *L)
+{
+    lua_settable(L, 1);
+    return 0;
+}
+
+/* rooms[key] = value, the two on top (popped): raw when rooms has no
+ * metatable (the tables the module and the reference make), else through
+ * its metamethods, protected: another module's proxy that raises loses
+ * that one write (the record stays unapplied: the module's own apply
+ * logs it), not the batch. Returns 1 when written. */
+static int set_room(lua_State *L, int rooms)
+{
+    if (!lua_getmetatable(L, rooms)) {
+        lua_rawset(L, rooms);
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (!lua_checkstack(L, 2)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pushcfunction(L, settable3);
+    lua_pushvalue(L, rooms);
+    lua_rotate(L, -4, 2); /* settable3, rooms, key, value */
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
 /* Protected, the UV_APPLY closure: (tracker, session table, session JID,
  * want) -> nil or the array of records (build_events). Writes what the
  * core decided about rooms to session.rooms_joined (created, with every
@@ -267,8 +299,10 @@ int apply_events(lua_State *L)
             lua_pushnil(L);
         else
             lua_pushlstring(L, c->buf + r->off[F_NICK], r->len[F_NICK]);
-        lua_settable(L, rooms);
-        r->applied = 1;
+        if (set_room(L, rooms))
+            r->applied = 1;
+        else
+            want = 1; /* the module applies it, and logs why it cannot */
     }
     if (want)
         push_events(L, c, 3);

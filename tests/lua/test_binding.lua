@@ -1651,5 +1651,29 @@ test("a sent groupchat message with an unusable to counts no refusal", function(
 	eq(t:stats().bad_jids, before, "bad_jids")
 end)
 
+-- Another module's rooms_joined proxy whose __newindex raises costs that
+-- one write, not the batch: the outcome and the events still reach the
+-- module's applied() (which applies, and logs, what the binding could
+-- not), and a plain table is written raw (a review's finding: the whole
+-- call failed as if the core had).
+test("t:hooks(): a rooms_joined whose __newindex raises loses only its writes", function()
+	local t = mj.new({})
+	local full_sessions, calls = {}, {}
+	local hooks = t:hooks(full_sessions, "example.org", {}, function(...)
+		calls[#calls + 1] = table.pack(...)
+	end)
+	hooks.listen(false)
+	local session = hooked_session(full_sessions, SESS)
+	session.rooms_joined = setmetatable({}, { __newindex = function() error("read-only") end })
+	hook_returns(hooks.outgoing, { origin = session, stanza = join(ROOM .. "/Alice") })
+	hook_returns(hooks.incoming, { stanza = self_presence(ROOM .. "/Alice") })
+	eq(#calls, 1, "applied() called")
+	eq(calls[1][4], "changed", "the outcome")
+	eq(type(calls[1][5]), "table", "the events")
+	eq(#of_type(calls[1][5], "joined"), 1, "the joined event, not applied")
+	eq(t:nick(SESS, ROOM), "Alice", "the core")
+	eq(rawget(session.rooms_joined, ROOM), nil, "nothing written around the proxy")
+end)
+
 print(string.format("lua-binding: %d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end
