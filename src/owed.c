@@ -202,17 +202,26 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     mj_table_insert(&set->table, h, o);
 }
 
+/* The record for (jid, room) and its slot, or NULL. */
+static mj_owed *find(const mj_owed_set *set, const mj_hkey *key,
+                     const char *jid, size_t jlen, const char *room,
+                     size_t rlen, size_t *idx)
+{
+    if (set->table.count == 0)
+        return NULL;
+    struct pair p = {jid, room, jlen, rlen};
+    *idx = mj_table_find(&set->table, pair_hash(key, &p), same_pair, &p);
+    return *idx == (size_t)-1 ? NULL : set->table.slots[*idx];
+}
+
 int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
                  const char *jid, size_t jlen, const char *room, size_t rlen,
                  double now, mj_owed_what *what)
 {
-    if (set->table.count == 0)
+    size_t idx;
+    mj_owed *o = find(set, key, jid, jlen, room, rlen, &idx);
+    if (o == NULL)
         return 0;
-    struct pair p = {jid, room, jlen, rlen};
-    size_t idx = mj_table_find(&set->table, pair_hash(key, &p), same_pair, &p);
-    if (idx == (size_t)-1)
-        return 0;
-    mj_owed *o = set->table.slots[idx];
     int live = o->until > now;
     *what = o->what;
     drop(tr, set, o, idx);
@@ -224,14 +233,9 @@ int mj_owed_explains(struct mj_tracker *tr, mj_owed_set *set,
                      const mj_hkey *key, const char *jid, size_t jlen,
                      const char *room, size_t rlen, double now)
 {
-    if (set->table.count == 0)
-        return 0;
-    struct pair p = {jid, room, jlen, rlen};
-    size_t idx = mj_table_find(&set->table, pair_hash(key, &p), same_pair, &p);
-    if (idx == (size_t)-1)
-        return 0;
-    mj_owed *o = set->table.slots[idx];
-    if (!(o->until > now))
+    size_t idx;
+    mj_owed *o = find(set, key, jid, jlen, room, rlen, &idx);
+    if (o == NULL || !(o->until > now))
         return 0;
     if (o->what.settled) {
         drop(tr, set, o, idx);
