@@ -8,7 +8,6 @@
 
 local filters = require "util.filters";
 local monotonic = require "util.time".monotonic; -- no wall-clock jumps
-local add_task = require "util.timer".add_task;
 local st = require "util.stanza";
 local short_id = require "util.id".short;
 local jid_host = require "util.jid".host;
@@ -441,7 +440,8 @@ local function unwatch_all()
 			return 1;
 		end
 	end
-	add_task(0, later);
+	-- util.timer, not module:add_timer(): this module's timers stop with it
+	require "util.timer".add_task(0, later);
 end
 
 -- What sessions send and receive: the hot path. The hooks are the
