@@ -505,7 +505,8 @@ MJ_API int mj_stanza_client_ns(const char *stanza_ns, size_t stanza_len,
  * xmlns='urn:xmpp:eme:0'/>, OMEMO's <encrypted/> in
  * eu.siacs.conversations.axolotl, urn:xmpp:omemo:1 or :2, <openpgp
  * xmlns='urn:xmpp:openpgp:0'/>, <x xmlns='jabber:x:encrypted'/>), a call
- * (any child in urn:xmpp:jingle-message:0 or :1) or an invitation (<x
+ * (any child in urn:xmpp:jingle-message:0 or :1, a group call's <invite
+ * xmlns='urn:xmpp:call-invites:0'/>) or an invitation (<x
  * xmlns='jabber:x:conference'/>). */
 MJ_API int mj_stanza_wake_child(const char *name, size_t name_len,
                                 const char *ns, size_t ns_len);

@@ -69,6 +69,11 @@ return function(ctx)
 		-- user is blocked, those without a body (chat states, markers,
 		-- reactions) too
 		local ok, important = pcall(tracker.importance, tracker, to, stanza, "groupchat");
+		if ok and important == false and not important_payloads:empty()
+				and carries_listed_payload(stanza) then
+			-- a payload the operator lists as always waking the device
+			ok, important = pcall(tracker.importance, tracker, to, stanza, "groupchat", true);
+		end
 		if ok and important == false then
 			return true; -- blocks this push
 		end

@@ -156,8 +156,6 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     int rc = mj_parse_target(s, st->from, &t, &bad);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
-    if (!t.has_res)
-        return MJ_OK; /* the room itself speaking */
     mj_entry *e = t.entry;
     if (e == NULL || !e->has_nick)
         return MJ_OK; /* not in the room (PENDING shows no nick) */
@@ -171,6 +169,13 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     }
     if (!e->live && is_history(st, &t)) {
         *out = MJ_M_HISTORY;
+        return MJ_OK;
+    }
+    if (!t.has_res) {
+        /* the room itself speaking (an announcement, a gateway's notice):
+         * a message with a body from a room the session is in, so
+         * chatter; only an occupant (room/x) can mention the user */
+        *out = MJ_M_CHATTER;
         return MJ_OK;
     }
     /* mj_nick_equal: printable ASCII nicks (the common case) are

@@ -28,11 +28,14 @@
  * the first NFKC of a long body
  * runs in chunks split at normalisation boundaries and stops once its
  * output passes MJ_MENTION_NFKC_MAX (64 Ki) UTF-16 units, with the same
- * rule at that cut; plain text never gets there. This keeps a hostile
- * body at about twice the cost of a plain 64 KiB one (without it, 64 KiB
- * of U+FDFA took 11 times as long). Combining marks have no
- * normalisation boundary and the normaliser sorts a run of them by
- * combining class in time quadratic in its length (a letter and 32,000
+ * rule at that cut; plain text never gets there. This keeps U+FDFA at
+ * about twice the cost of a plain 64 KiB body (without it, 64 KiB of it
+ * took 11 times as long); the folding and the second NFKC work on what
+ * the first one made, so the worst body measured (64 KiB of U+0390, which
+ * folds to three code points and composes again) costs about 9 times a
+ * plain accented one, linearly, once per message (the body cache). Combining
+ * marks have no normalisation boundary and the normaliser sorts a run of them
+ * by combining class in time quadratic in its length (a letter and 32,000
  * marks took 0.8 s), so both body and nick are first made stream-safe
  * (UAX #15): before a code point that would make a run of non-starters
  * (counted in NFKD) longer than MJ_MENTION_SAFE_RUN (30), U+034F

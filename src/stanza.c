@@ -97,6 +97,8 @@ int mj_stanza_wake_child(const char *name, size_t name_len, const char *ns,
     if (LIT_EQ(ns, ns_len, "urn:xmpp:jingle-message:0") ||
         LIT_EQ(ns, ns_len, "urn:xmpp:jingle-message:1"))
         return 1;
+    if (LIT_EQ(name, name_len, "invite")) /* a group call (XEP-0482) */
+        return LIT_EQ(ns, ns_len, "urn:xmpp:call-invites:0");
     if (LIT_EQ(name, name_len, "encrypted"))
         return LIT_EQ(ns, ns_len, "eu.siacs.conversations.axolotl") ||
                LIT_EQ(ns, ns_len, "urn:xmpp:omemo:1") ||
