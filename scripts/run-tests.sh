@@ -94,6 +94,9 @@ if [ -f tests/lua/test_binding.lua ]; then
         build/plugins/mod_track_muc_joins/mucjoins.so
     # the s2s link wiring reports each domain once, at a bounded cost
     run "lua wiring (link events)" lua5.4 tests/lua/test_link_events.lua
+    # the CSI and push hooks' verdicts (wake.lib.lua over the binding)
+    run "lua wiring (CSI and push)" lua5.4 tests/lua/test_wake.lua \
+        build/plugins/mod_track_muc_joins/mucjoins.so
     # the options the module reads are the ones README.md and lua/README.markdown list
     run "options documented" lua5.4 tests/lua/test_options_doc.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so

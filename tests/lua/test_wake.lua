@@ -1,0 +1,115 @@
+-- The module's CSI and push wiring (lua/wake.lib.lua) outside Prosody,
+-- over the real binding: the verdicts its two hooks return. Run from the
+-- repository root:
+--   lua5.4 tests/lua/test_wake.lua build/plugins/mod_track_muc_joins/mucjoins.so
+-- Prints "ok NAME" / "FAIL NAME", then "wake: N passed, N failed"; exits 1
+-- on a failure. A stand-in for `module` records the hooks (the
+-- integration tests check them inside Prosody: test_csi*.py, test_push.py).
+local so_path = arg[1] or "build/plugins/mod_track_muc_joins/mucjoins.so"
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+local st = require "util.stanza"
+local set = require "util.set"
+local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
+
+local passed, failed = 0, 0
+local function test(name, fn)
+	local ok, err = xpcall(fn, debug.traceback)
+	if ok then
+		passed = passed + 1
+		print("ok   " .. name)
+	else
+		failed = failed + 1
+		print("FAIL " .. name .. "\n  " .. tostring(err):gsub("\n", "\n  "))
+	end
+end
+local function eq(got, want, what)
+	if got ~= want then
+		error(string.format("%s: expected %s, got %s", what, tostring(want), tostring(got)), 2)
+	end
+end
+
+local ROOM, SESS = "room@muc.example.org", "user@example.org/phone"
+
+-- a tracker with SESS in ROOM as Ann, its history over (the subject came)
+local function joined()
+	local t = mj.new()
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Ann", id = "j" })
+		:tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up())
+	t:incoming(SESS, st.presence({ from = ROOM .. "/Ann", to = SESS, id = "j" })
+		:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
+		:tag("item", { affiliation = "member", role = "participant" }):up()
+		:tag("status", { code = "110" }):up():up())
+	t:incoming(SESS, st.message({ from = ROOM, to = SESS, type = "groupchat" })
+		:tag("subject"):text("s"):up())
+	return t
+end
+
+-- wake.lib.lua's hooks, with csi_hold_chatter and push_mentions_only on
+local function load_wake(tracker, opts)
+	local hooks = {}
+	_G.prosody = { full_sessions = { [SESS] = { full_jid = SESS } } }
+	_G.module = {
+		get_option_set = function(_, name, default)
+			return set.new(opts[name] or default or {})
+		end,
+		hook = function(_, name, fn)
+			hooks[name] = fn
+		end,
+	}
+	local chunk = assert(loadfile("lua/wake.lib.lua"))
+	chunk()({ tracker = function() return tracker end, csi_hold_chatter = true,
+		push_mentions_only = true })
+	return hooks
+end
+
+local function csi(hooks, m)
+	return hooks["csi-is-stanza-important"]({ stanza = m, session = { full_jid = SESS } })
+end
+
+local function push_blocked(hooks, m)
+	return hooks["cloud_notify/push"]({ original_stanza = m, username = "user" })
+end
+
+test("a group call's invite (XEP-0482) is pushed and not held", function()
+	local hooks = load_wake(joined(), {})
+	local inv = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "c1" })
+		:tag("invite", { xmlns = "urn:xmpp:call-invites:0", id = "call1" })
+		:tag("muji", { xmlns = "urn:xmpp:jingle:muji:0", room = "call@muc.example.org" }):up():up()
+	eq(push_blocked(hooks, inv), nil, "push blocked")
+	eq(csi(hooks, inv), nil, "CSI")
+end)
+
+test("a payload listed in csi_important_payloads is pushed and not held", function()
+	local hooks = load_wake(joined(), { csi_important_payloads = { "{urn:example:alerts}alert" } })
+	local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "a1" })
+		:tag("alert", { xmlns = "urn:example:alerts" }):up()
+	eq(csi(hooks, m), nil, "CSI")
+	eq(push_blocked(hooks, m), nil, "push blocked")
+	local plain = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "a2" })
+		:tag("body"):text("lunch?"):up()
+	eq(push_blocked(hooks, plain), true, "push of chatter blocked")
+	eq(csi(hooks, plain), false, "chatter held")
+end)
+
+test("a message with a body from the room itself is held and not pushed", function()
+	local hooks = load_wake(joined(), {})
+	local m = st.message({ from = ROOM, to = SESS, type = "groupchat", id = "r1" })
+		:tag("body"):text("*** Notice: Ann, the server restarts"):up()
+	eq(csi(hooks, m), false, "CSI")
+	eq(push_blocked(hooks, m), true, "push blocked")
+end)
+
+test("a correction (XEP-0308) that mentions the user is a mention", function()
+	local hooks = load_wake(joined(), {})
+	local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "m2" })
+		:tag("body"):text("Ann: lunch at noon"):up()
+		:tag("replace", { xmlns = "urn:xmpp:message-correct:0", id = "m1" }):up()
+	eq(csi(hooks, m), true, "CSI")
+	eq(push_blocked(hooks, m), nil, "push blocked")
+end)
+
+print(string.format("wake: %d passed, %d failed", passed, failed))
+if failed > 0 then
+	os.exit(1)
+end
