@@ -274,7 +274,9 @@ int mj_joins_may_start(const mj_tracker *tr, const mj_stanza *st)
 static void mark_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_tracker *tr = e->sess->tr;
-    mj_ping_drop(e);
+    /* an outstanding ping's answer is stale now, but the check goes on:
+     * the room may never answer this join (a ghost's is often lost) */
+    mj_ping_restale(e);
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);

@@ -215,6 +215,8 @@ void mj_ping_drop(mj_entry *e)
     mj_entry_aux_trim(e);
 }
 
+static void retry_or_give_up(mj_ping *p, double now);
+
 void mj_ping_restale(mj_entry *e)
 {
     mj_ping *p = mj_entry_ping(e);
@@ -223,11 +225,12 @@ void mj_ping_restale(mj_entry *e)
     mj_tracker *tr = e->sess->tr;
     ping_detach(tr, p);
     ping_settle(tr, p); /* its id is gone: its answer is stale */
-    /* nothing has answered the question yet: ask again after
-     * ping_backoff, as after an unknown answer (one ping per backoff
-     * however many joins the client sends; parked while CHANGING) */
-    p->due = mj_now(tr) + tr->cfg.ping_backoff;
-    heap_push(tr, p);
+    /* nothing has answered the question yet: a try spent, as after an
+     * unknown answer (one ping per backoff however many joins the client
+     * sends, parked while CHANGING; and a round ends, resting, after
+     * ping_retries of them: a client retrying its join to a room that
+     * never answers was pinged for good) */
+    retry_or_give_up(p, mj_now(tr));
 }
 
 /* The key of a nick a ping goes to, or an answer comes from: a keyed
@@ -364,10 +367,19 @@ void mj_ping_request(mj_entry *e)
  * outstanding and detached; it goes back to the heap. */
 static void unknown(mj_ping *p, double now)
 {
-    mj_entry *e = p->e;
-    mj_tracker *tr = e->sess->tr;
+    mj_tracker *tr = p->e->sess->tr;
     tr->st.pings_unknown++;
     ping_settle(tr, p);
+    retry_or_give_up(p, now);
+}
+
+/* A try of p (settled, detached) ended without a verdict: the next after
+ * the backoff, doubling, or, after ping_retries, the round gives up and
+ * rests. */
+static void retry_or_give_up(mj_ping *p, double now)
+{
+    mj_entry *e = p->e;
+    mj_tracker *tr = e->sess->tr;
     double delay = tr->cfg.ping_backoff;
     for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
         delay *= 2;
@@ -667,6 +679,14 @@ static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info)
         return MJ_PING_STALE; /* not an answer */
     if (path_error(a, by))
         return MJ_PING_UNKNOWN; /* the path, not the room, answered */
+    /* an error whose by names someone else than the room, its service or
+     * our server: a ping to a nick another occupant holds is forwarded
+     * to that occupant (Prosody and ejabberd answer only one to the
+     * sender's own nick), and the room relays its error; not the room's
+     * word on us (item-not-found: below, the room's disco#info decides) */
+    if (by == BY_OTHER && a->error_by.ptr != NULL &&
+        !is(cond, "item-not-found"))
+        return MJ_PING_UNKNOWN;
     if (is(cond, "not-acceptable") || is(cond, "gone"))
         return MJ_PING_NOT_JOINED;
     if (is(cond, "item-not-found")) {
