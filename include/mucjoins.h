@@ -312,7 +312,9 @@ MJ_API void mj_tracker_free(mj_tracker *tr);
  * freed by the allocator that allocated it). Existing entries are kept
  * even above a lower bound. A new pending_timeout moves the deadlines
  * already running by the difference. A new clock (or clock_ud): every
- * join's since keeps its age (mj_room_info). Errors: MJ_EINVAL. */
+ * time already kept (a join's since, deadlines, self-ping schedules)
+ * keeps its distance from now, read from each clock at this call. Errors:
+ * MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);
 
 /* ---------------------------------------------------------------------- */

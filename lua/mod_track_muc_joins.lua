@@ -178,6 +178,10 @@ local function log_change(ev)
 	module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick), why);
 end
 
+local function write_room(rooms, room, nick)
+	rooms[room] = nick;
+end
+
 -- One event: session.rooms_joined (unless the binding wrote it:
 -- ev.applied), what the core asks to send, and muc-joins/<type> for other
 -- modules (the metrics come from t:counts()). stanza: the one that caused
@@ -205,12 +209,19 @@ local function apply_event(ev, session, stanza)
 		target.rooms_joined = rooms;
 	end
 	target.joined_rooms = rooms; -- the seed README's spelling
-	if ev.applied then
-		-- nothing more for rooms_joined
-	elseif ev_type == "joined" or ev_type == "nick-changed" then
-		rooms[ev.room] = ev.nick;
-	elseif ev_type == "left" then
-		rooms[ev.room] = nil;
+	local writes = ev_type == "joined" or ev_type == "nick-changed" or ev_type == "left";
+	if writes and not ev.applied then
+		local nick = ev.nick;
+		if ev_type == "left" then
+			nick = nil;
+		end
+		-- protected: another module's proxy that refuses the write costs
+		-- that write only, not the notice and the event below
+		local ok, err = pcall(write_room, rooms, ev.room, nick);
+		if not ok then
+			module:log("warn", "rooms_joined of %s refused %s (another module's table): %s",
+				tostring(ev.jid), tostring(ev.room), err);
+		end
 	end
 	if ev_type == "left" and ev.notice then
 		send_notice(target, ev);

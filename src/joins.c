@@ -861,9 +861,11 @@ static int is_cond(mj_str c, const char *name)
            memcmp(c.ptr, name, c.len) == 0;
 }
 
-/* An unavailable self-presence from the room bare (prepared) to the
- * session JID pjid (prepared), which has no state with the room: what the
- * room owes the session closed last under that JID (its close's answer,
+/* An unavailable self-presence (from an occupant, without 303: a nick
+ * change of another session sharing the occupant is no close's answer,
+ * as in a rejoin's window) from the room bare (prepared) to the session
+ * JID pjid (prepared), which has no state with the room: what the room
+ * owes the session closed last under that JID (its close's answer,
  * arriving before the session bound next joins the room)? Not forged
  * then, and a settled record is answered: a later join of the room must
  * not take an unavailable self-presence of its own for it. */
@@ -906,7 +908,7 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     } else {
         const char *slash = memchr(buf, '/', len);
         size_t blen = slash != NULL ? (size_t)(slash - buf) : len;
-        if (st->type == MJ_T_UNAVAILABLE &&
+        if (st->type == MJ_T_UNAVAILABLE && !c.has303 && slash != NULL &&
             owed_to_closed(tr, pjid, pjlen, buf, blen))
             return MJ_OK;
         tr->st.forged++;
@@ -944,7 +946,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
-        if (presence && c.self && st->type == MJ_T_UNAVAILABLE &&
+        if (presence && c.self && st->type == MJ_T_UNAVAILABLE && !c.has303 &&
+            t.has_res &&
             owed_to_closed(s->tr, s->pjid, s->pjid_len, t.bare, t.blen))
             return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {

@@ -5,6 +5,7 @@
  * being freed) goes through tr->hooks, which tracker.c sets. The public
  * session calls (mj_session_find, _open, _close, _jid) are here too: they
  * only store, look up and free. */
+#include <math.h>
 #include <string.h>
 
 #include "env.h"
@@ -364,7 +365,9 @@ static void aux_id_free(mj_tracker *tr, uint32_t id)
 
 void mj_store_rebase(mj_tracker *tr, double old_now, double now)
 {
-    double old = tr->epoch;
+    double old = tr->epoch, delta = now - old_now;
+    if (!isfinite(delta))
+        delta = 0; /* a clock that says nothing usable: times stay */
     tr->epoch = now;
     for (size_t i = 0; i < tr->sessions.cap; i++) {
         mj_session *s = tr->sessions.slots[i];
@@ -372,13 +375,28 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
             mj_entry *e = s->rooms.slots[j];
             if (e == NULL)
                 continue;
-            if (e->has_aux)
-                mj_entry_aux_of(e)->since += now - old_now;
-            else
-                mj_entry_set_since(e,
-                                   now + (old + (double)e->u.since - old_now));
+            mj_aux *a = mj_entry_aux_of(e);
+            if (a == NULL) {
+                mj_entry_set_since(e, old + (double)e->u.since + delta);
+                continue;
+            }
+            /* every time moves alike: the timer list, the heap of pings
+             * and the domains' queues keep their order */
+            a->since += delta;
+            a->deadline += delta;
+            if (a->ping != NULL) {
+                a->ping->due += delta;
+                a->ping->deadline += delta;
+                a->ping->rest_until += delta;
+            }
         }
     }
+    for (size_t i = 0; i < tr->domains.cap; i++) {
+        mj_domain *d = tr->domains.slots[i];
+        if (d != NULL)
+            d->check_due += delta;
+    }
+    mj_owed_retime(&tr->owed, delta, now + tr->cfg.pending_timeout);
 }
 
 void mj_aux_ids_free(mj_tracker *tr)

@@ -351,9 +351,10 @@ static inline void mj_entry_set_since(mj_entry *e, double t)
 }
 
 /* The clock was replaced (mj_tracker_configure): it read old_now, the
- * new one reads now. Every entry's since keeps its age (settled ones as
- * offsets from a new epoch, now, so that new times are exact again).
- * Walks every entry. */
+ * new one reads now. Every time kept (since, deadlines, pings' times,
+ * link checks, owed records) keeps its distance from now; settled
+ * entries' since become offsets from a new epoch, now, so that new times
+ * are exact again. Walks every entry and domain. */
 void mj_store_rebase(struct mj_tracker *tr, double old_now, double now);
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)

@@ -979,6 +979,35 @@ TEST(the_closes_answer_before_the_next_join_is_not_forged)
     mj_tracker_free(tr);
 }
 
+/* A 303 reaching the next session before it joins (another session of
+ * the account, sharing the occupant, changing its nick) is no close's
+ * answer: the record stays, and the close's real answer (a removal that
+ * crossed it) is still not taken for the next join's refusal (a review's
+ * finding: the 303 used the record up). A self-presence from the bare
+ * room uses nothing up either. */
+TEST(a_303_before_the_next_join_does_not_answer_the_close)
+{
+    tr = fx_tracker();
+    mj_session *s = closed_in_the_room("a0");
+    mj_stanza ch = fx_pres("unavailable", R("Alice"));
+    fx_codes(&ch, 303, 110, 0);
+    ch.item_nick = S("Bob");
+    fx_in(s, ch);
+    mj_stanza bare = fx_pres("unavailable", ROOM);
+    fx_codes(&bare, 110, 0);
+    fx_in(s, bare);
+    join_id(s, R("Alice"), "b1");
+    mj_stanza kick = fx_pres("unavailable", R("Bob"));
+    fx_codes(&kick, 110, 333, 0);
+    fx_in(s, kick); /* the close's answer: the old occupancy's removal */
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_EVENTS("");
+    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b1"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* The same as the tracker sees it when fed by JID (Prosody's case: the
  * session bound next has no state in the tracker before its first join,
  * so the close's answer reaches no session the tracker holds). */
@@ -1071,5 +1100,6 @@ int main(void)
     RUN(the_closes_answer_before_the_next_join_is_not_forged);
     RUN(an_in_flight_record_explains_an_early_unavailable_and_stays);
     RUN(the_closes_answer_to_a_jid_the_tracker_does_not_hold_is_not_forged);
+    RUN(a_303_before_the_next_join_does_not_answer_the_close);
     return test_summary("owed");
 }

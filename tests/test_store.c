@@ -475,6 +475,40 @@ TEST(since_is_never_later_and_follows_a_new_clock)
     mj_tracker_free(tr);
 }
 
+/* A new clock moves every time kept with the since (a review's finding:
+ * deadlines stayed on the old clock's scale: a switch to a wall clock
+ * failed every PENDING join at the next tick, and back nothing timed
+ * out). */
+TEST(a_new_clock_keeps_deadlines_running)
+{
+    mj_tracker *tr = fx_tracker(); /* fx clock at 1000 */
+    mj_session *s = fx_session(tr, "user@home.example/phone");
+    fx_join(s, ROOM "/n");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = wall_clock;
+    cfg.on_event = fx_on_event;
+    wall_now = 1700000000.0;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    wall_now += 1; /* 1 s after the join: still waiting */
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    wall_now += 200; /* past pending_timeout (120 s) */
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    /* and back to the test clock: times stay finite and due */
+    fx_join(s, ROOM "/n");
+    cfg.clock = fx_clock;
+    fx_now = 1000;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    fx_now += 1000;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    mj_tracker_free(tr);
+}
+
 /* restore refuses what mj_parse_target refuses: a host-only room JID
  * whose domain has U+FF20 prepares to "conf@x.example", an '@' that is
  * no node (a review's finding: restore took it, by the '@' it found in
@@ -517,6 +551,7 @@ int main(void)
     RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(since_is_never_later_and_follows_a_new_clock);
+    RUN(a_new_clock_keeps_deadlines_running);
     RUN(restore_refuses_what_a_stanza_cannot_name);
     return test_summary("store");
 }
