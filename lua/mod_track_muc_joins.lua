@@ -356,8 +356,8 @@ module:hook_global("stats-update", sync_metrics);
 -- once, so a removal from inside it (a muc-joins/* handler that reloads
 -- or unloads the module, or one that waits and is resumed after a tick)
 -- would skip the next filter and call a missing one, losing the stanza.
--- Such a session keeps it until the call is over (a tick, or a task after
--- an unload, takes it off then); after an unload it only passes stanzas on.
+-- Such a session keeps it until the call is over (the next tick takes it
+-- off then); after an unload it only passes stanzas on.
 local in_filter = setmetatable({}, { __mode = "k" }); -- session -> calls under way
 local unloaded = false;
 
@@ -421,38 +421,18 @@ module:hook("smacks-hibernation-end", function(event)
 	end
 end);
 
--- At unload: off everywhere; where a call of it is under way, once it is
--- over (a task every second, for a minute at most: a call that never
--- ends leaves there a filter that passes everything on).
+-- At unload: off everywhere but where a call of it is under way; there it
+-- stays, passing everything on, until the session ends (taking it off
+-- later could still cut a walk of the list: one another load's filter
+-- started and that waits in an async handler).
 local function unwatch_all()
 	unloaded = true;
-	local busy = setmetatable({}, { __mode = "k" });
 	for session in pairs(filtered) do
-		if in_filter[session] then
-			busy[session] = true;
-		else
+		if not in_filter[session] then
 			filters.remove_filter(session, "stanzas/out", out_filter);
 		end
 	end
 	filtered = setmetatable({}, { __mode = "k" });
-	if next(busy) == nil then
-		return;
-	end
-	local tries = 60;
-	local function later()
-		for session in pairs(busy) do
-			if not in_filter[session] then
-				busy[session] = nil;
-				filters.remove_filter(session, "stanzas/out", out_filter);
-			end
-		end
-		tries = tries - 1;
-		if next(busy) ~= nil and tries > 0 then
-			return 1;
-		end
-	end
-	-- util.timer, not module:add_timer(): this module's timers stop with it
-	require "util.timer".add_task(0, later);
 end
 
 -- What sessions send and receive: the hot path. The hooks are the
