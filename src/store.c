@@ -298,7 +298,9 @@ static void resent_off(mj_entry *e)
  * follows the number of records: it grows by doubling and, when they fall
  * to an eighth of it, the live records are numbered again from 1 (each
  * record knows its entry, whose id follows) into an array of four times
- * their number (at least AUX_IDS_MIN); with no record left it is freed.
+ * their number (at least AUX_IDS_MIN, which stays once made: a join and
+ * its answer make and free a record, and would otherwise make and free
+ * the array each time); mj_tracker_free() frees it.
  * Nothing but the entries keeps an id, so renumbering is safe between any two
  * calls. */
 #define AUX_IDS_MIN 16u
@@ -353,9 +355,7 @@ static void aux_id_free(mj_tracker *tr, uint32_t id)
     tr->aux_ids[id] = ((uintptr_t)tr->aux_free << 1) | 1;
     tr->aux_free = id;
     tr->aux_live--;
-    if (tr->aux_live == 0) {
-        mj_aux_ids_free(tr);
-    } else if (tr->aux_cap > AUX_IDS_MIN && tr->aux_live <= tr->aux_cap / 8) {
+    if (tr->aux_cap > AUX_IDS_MIN && tr->aux_live <= tr->aux_cap / 8) {
         uint32_t cap = AUX_IDS_MIN;
         while (cap < 4 * tr->aux_live)
             cap *= 2;                  /* live <= cap / 8: below the old one */
