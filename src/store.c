@@ -366,8 +366,8 @@ static void aux_id_free(mj_tracker *tr, uint32_t id)
 void mj_store_rebase(mj_tracker *tr, double old_now, double now)
 {
     double old = tr->epoch, delta = now - old_now;
-    if (!isfinite(delta))
-        delta = 0; /* a clock that says nothing usable: times stay */
+    if (!isfinite(old_now) || !isfinite(now))
+        return; /* a clock that says nothing usable: every time stays */
     tr->epoch = now;
     for (size_t i = 0; i < tr->sessions.cap; i++) {
         mj_session *s = tr->sessions.slots[i];

@@ -505,6 +505,18 @@ TEST(a_new_clock_keeps_deadlines_running)
     fx_now += 1000;
     mj_tracker_tick(tr);
     CHECK_EVENTS("join-failed " ROOM " timeout");
+    /* a clock that reads NaN for a while moves nothing: a settled join's
+     * since stays (a review's finding: the epoch became NaN, and every
+     * settled since with it, for good) */
+    join(s, ROOM, "n");
+    double settled = since_of_room(s, ROOM);
+    cfg.clock = wall_clock;
+    wall_now = NAN;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    cfg.clock = fx_clock;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    CHECK(since_of_room(s, ROOM) == settled);
+    fx_take();
     mj_tracker_free(tr);
 }
 
