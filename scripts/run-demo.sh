@@ -89,7 +89,15 @@ for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || { cat "$dir/stdout.log" "$dir/prosody.log"; exit 1; }
     sleep 0.1
 done
-grep -q "mucjoins .* tracking MUC joins" "$dir/prosody.log" || {
+# Prosody writes its log through a buffer: the module's line may reach the
+# file a moment after the port answers (a busy machine: seconds)
+loaded=
+for _ in $(seq 100); do
+    grep -q "mucjoins .* tracking MUC joins" "$dir/prosody.log" && { loaded=1; break; }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$loaded" ] || {
     echo "mod_track_muc_joins did not load:"; cat "$dir/prosody.log"; exit 1; }
 cat <<MSG
 
