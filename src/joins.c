@@ -870,9 +870,11 @@ static int is_cond(mj_str c, const char *name)
  * then, and a settled record is answered: a later join of the room must
  * not take an unavailable self-presence of its own for it. */
 static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
+                          const mj_stanza *st, const mj_class *c, int has_res,
                           const char *bare, size_t blen)
 {
-    return mj_owed_explains(tr, &tr->owed, &tr->key, pjid, pjlen, bare, blen,
+    return st->type == MJ_T_UNAVAILABLE && !c->has303 && has_res &&
+           mj_owed_explains(tr, &tr->owed, &tr->key, pjid, pjlen, bare, blen,
                             mj_now(tr));
 }
 
@@ -908,8 +910,7 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     } else {
         const char *slash = memchr(buf, '/', len);
         size_t blen = slash != NULL ? (size_t)(slash - buf) : len;
-        if (st->type == MJ_T_UNAVAILABLE && !c.has303 && slash != NULL &&
-            owed_to_closed(tr, pjid, pjlen, buf, blen))
+        if (owed_to_closed(tr, pjid, pjlen, st, &c, slash != NULL, buf, blen))
             return MJ_OK;
         tr->st.forged++;
         *out = MJ_O_FORGED;
@@ -946,9 +947,9 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
-        if (presence && c.self && st->type == MJ_T_UNAVAILABLE && !c.has303 &&
-            t.has_res &&
-            owed_to_closed(s->tr, s->pjid, s->pjid_len, t.bare, t.blen))
+        if (presence && c.self &&
+            owed_to_closed(s->tr, s->pjid, s->pjid_len, st, &c, t.has_res,
+                           t.bare, t.blen))
             return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);
