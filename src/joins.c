@@ -200,7 +200,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         }
     }
     if (fresh && (e = mj_entry_create(s, t->room, t->bare, t->blen, t->hash,
-                                      t->raw_res.len)) == NULL)
+                                      t->raw_res)) == NULL)
         return MJ_ENOMEM;
     mj_ping_drop(e); /* answers to pings before this join are stale */
     if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
@@ -335,7 +335,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             mj_ping_restale(e);
         }
         if (state != MJ_S_CHANGING &&
-            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick,
+            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
                           e->nick_len)) {
             /* a presence update; with the <x/>, a join sent again
              * (got_unavailable_self()) */
@@ -530,7 +530,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         return MJ_OK;
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
-    if (mj_nick_equal(x, xlen, e->nick, e->nick_len)) {
+    if (mj_nick_equal(x, xlen, mj_entry_nick_ptr(e), e->nick_len)) {
         if (state == MJ_S_JOINED)
             clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
@@ -544,7 +544,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     char old[MJ_PART_MAX + 1];
     size_t old_len = e->nick_len;
-    memcpy(old, e->nick, old_len);
+    memcpy(old, mj_entry_nick_ptr(e), old_len);
     mj_entry *moved = mj_entry_set_nick(e, x, xlen);
     if (moved == NULL)
         return MJ_ENOMEM;
@@ -572,7 +572,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     mj_aux *a = mj_entry_aux_of(e); /* resent: it has its record */
     mj_ping_drop(e);
     if (pending_full(e->sess) ||
-        mj_entry_set_pnick(e, e->nick, e->nick_len) != MJ_OK) {
+        mj_entry_set_pnick(e, mj_entry_nick_ptr(e), e->nick_len) != MJ_OK) {
         leave(e, reason, st);
         return;
     }
@@ -702,7 +702,8 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     *out = MJ_O_UNCHANGED;
     if (state == MJ_S_PENDING || !e->has_nick)
         return;
-    if (!mj_nick_equal(t->raw_res.ptr, t->raw_res.len, e->nick, e->nick_len) &&
+    if (!mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
+                       e->nick_len) &&
         !((state == MJ_S_EXPECTING || state == MJ_S_LEAVING) &&
           m.ptr != NULL &&
           mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)))
@@ -1064,7 +1065,7 @@ void mj_joins_timeout(mj_entry *e)
         /* the room announced the nick (303) and never confirmed it */
         mj_str m = mj_entry_pnick(e);
         if (m.ptr != NULL &&
-            mj_nick_equal(m.ptr, m.len, e->nick, e->nick_len)) {
+            mj_nick_equal(m.ptr, m.len, mj_entry_nick_ptr(e), e->nick_len)) {
             /* a 303 naming the nick the session has (compared after
              * Resourceprep, as the room's self-presence from it would
              * be): o stays, no change to tell */
@@ -1074,7 +1075,7 @@ void mj_joins_timeout(mj_entry *e)
         }
         char old[MJ_PART_MAX + 1];
         size_t old_len = e->nick_len;
-        memcpy(old, e->nick, old_len);
+        memcpy(old, mj_entry_nick_ptr(e), old_len);
         mj_entry *moved = mj_entry_promote_nick(e);
         if (moved == NULL) {
             /* no memory to store the announced nick: the old one stays */

@@ -181,7 +181,8 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     /* mj_nick_equal: printable ASCII nicks (the common case) are
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
-    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, e->nick, e->nick_len) ||
+    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, mj_entry_nick_ptr(e),
+                      e->nick_len) ||
         (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
          mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;

@@ -157,10 +157,21 @@ static size_t entry_cap(const mj_entry *e)
     return entry_bytes(e) - offsetof(mj_entry, nick);
 }
 
-mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
-                          size_t len, uint64_t hash, size_t nick_hint)
+/* nick is the session's nick (mj_session.nick). */
+static int is_session_nick(const mj_session *s, const char *nick, size_t len)
 {
-    size_t cap = cap_for(nick_hint <= MJ_PART_MAX ? nick_hint : 0);
+    return s->nick != NULL && len == s->nick_len &&
+           memcmp(nick, s->nick, len) == 0;
+}
+
+mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+                          size_t len, uint64_t hash, mj_str nick_hint)
+{
+    /* no bytes for a nick when the session's will do */
+    size_t cap = 0;
+    if (nick_hint.ptr == NULL ||
+        !is_session_nick(s, nick_hint.ptr, nick_hint.len))
+        cap = cap_for(nick_hint.len <= MJ_PART_MAX ? nick_hint.len : 0);
     mj_tracker *tr = s->tr;
     if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
         return NULL;
@@ -590,6 +601,18 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
     }
     if (len > MJ_PART_MAX)
         return NULL; /* never: nicks are checked before */
+    mj_session *s = e->sess;
+    if (s->nick == NULL && (s->nick = mj_alloc(s->tr, len + 1)) != NULL) {
+        memcpy(s->nick, p, len); /* the session's first nick */
+        s->nick[len] = '\0';
+        s->nick_len = (uint16_t)len;
+    }
+    if (entry_cap(e) == 0 && is_session_nick(s, p, len)) {
+        /* shown from the session (mj_entry_shares_nick()) */
+        e->nick_len = (uint32_t)len;
+        e->has_nick = 1;
+        return e;
+    }
     if (len + 1 > entry_cap(e) && (e = entry_move(e, cap_for(len))) == NULL)
         return NULL;
     memmove(e->nick, p, len);
@@ -870,6 +893,8 @@ void mj_session_free(mj_session *s)
     if (s->pjid != s->jid)
         mj_free(tr, s->pjid, s->pjid_len + 1);
     mj_free(tr, s->jid, s->jid_len + 1);
+    if (s->nick != NULL)
+        mj_free(tr, s->nick, (size_t)s->nick_len + 1);
     mj_free(tr, s, sizeof *s);
 }
 

@@ -134,7 +134,10 @@ struct mj_aux {
 
 /* One (session, room). The shown nick is stored in the entry itself
  * (one allocation and one cache miss less per join and per self-presence);
- * changing it to a longer one moves the entry (mj_entry_set_nick).
+ * changing it to a longer one moves the entry (mj_entry_set_nick). An
+ * entry with no bytes for a nick (40 bytes: size8 5) that has one shows
+ * its session's nick (mj_session.nick): most users have one nick in every
+ * room, and a settled join then costs the header alone.
  *
  * The room's list of entries is an hlist: rpprev is the address of the
  * pointer that points at this entry (room->entries or the previous
@@ -196,8 +199,19 @@ struct mj_entry {
                                 then on the timer list, which ends it after
                                 pending_timeout, and keeps its mj_aux
                                 record; cleared by every state change */
-    char nick[];             /* the shown nick + NUL when has_nick */
+    char nick[];             /* the shown nick + NUL when has_nick, unless
+                                the entry has no bytes for it
+                                (mj_entry_shares_nick()) */
 };
+
+/* The entry shows its session's nick: it has one and no bytes for it. */
+static inline int mj_entry_shares_nick(const mj_entry *e)
+{
+    return e->has_nick && e->size8 == offsetof(mj_entry, nick) / 8;
+}
+
+/* The shown nick's bytes (nick_len of them); "" when it has none. */
+static inline const char *mj_entry_nick_ptr(const mj_entry *e);
 
 /* The entry's mj_aux record, or NULL. */
 static inline mj_aux *mj_entry_aux_of(const mj_entry *e);
@@ -212,7 +226,7 @@ static inline mj_str mj_entry_nick(const mj_entry *e)
 {
     mj_str n = {NULL, 0};
     if (e->has_nick) {
-        n.ptr = e->nick;
+        n.ptr = mj_entry_nick_ptr(e);
         n.len = e->nick_len;
     }
     return n;
@@ -257,11 +271,22 @@ struct mj_session {
     uint8_t warned_limit;
     uint8_t walking; /* rooms is being walked by index: removals do not
                         trim it (the walker trims after) */
+    uint16_t nick_len;
     uint64_t hash;
     char *jid;  /* as given */
     char *pjid; /* prepared, the key: the same allocation as jid when the
                    JID was given prepared (nearly always) */
+    char *nick; /* the first nick one of its entries showed (nick_len
+                   bytes + NUL; NULL: none yet), kept until the session
+                   ends: the entries showing it share it */
 };
+
+static inline const char *mj_entry_nick_ptr(const mj_entry *e)
+{
+    if (!e->has_nick)
+        return "";
+    return mj_entry_shares_nick(e) ? e->sess->nick : e->nick;
+}
 
 /* What storage tells the layer above about an entry with self-ping work
  * (mj_entry_ping(e) set): set by tracker.c (selfping.c's mj_ping_state_changed
@@ -379,11 +404,12 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
  * mj_qhash under the tracker's key. */
 mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
                                 uint64_t qh);
-/* Create a NONE entry, with room for a shown nick of nick_hint bytes, for
- * the interned room r, or when r is NULL for the prepared room JID
- * (key, len) with its hash (interned now). NULL on ENOMEM. */
+/* Create a NONE entry, with room for the nick it will likely show
+ * (nick_hint; none when that is the session's nick, ptr NULL: room for a
+ * short one), for the interned room r, or when r is NULL for the prepared
+ * room JID (key, len) with its hash (interned now). NULL on ENOMEM. */
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
-                          size_t len, uint64_t hash, size_t nick_hint);
+                          size_t len, uint64_t hash, mj_str nick_hint);
 /* Remove and free an entry (no event). The session's table shrinks
  * (mj_table_trim) unless s->walking. */
 void mj_entry_destroy(mj_entry *e);

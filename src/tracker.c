@@ -486,8 +486,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
-    if (fresh && (e = mj_entry_create(s, r, bare, blen, h,
-                                      shown ? nick.len : 0)) == NULL)
+    mj_str hint = {NULL, 0};
+    if (shown)
+        hint = nick;
+    if (fresh && (e = mj_entry_create(s, r, bare, blen, h, hint)) == NULL)
         return MJ_ENOMEM;
     /* the restored state replaces whatever the pings were about: a late
      * answer must not end a room restored as PENDING (fuzz_tracker,

@@ -373,6 +373,47 @@ TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
     mj_tracker_free(tr);
 }
 
+/* A session's entries that show the first nick one of them showed share
+ * it: a join under it is the 40-byte header alone. Another nick (a change,
+ * a nick the room rewrote) gets bytes of its own; the way back keeps
+ * them. The session's copy goes with the session. */
+TEST(entries_showing_the_sessions_first_nick_share_it)
+{
+    mj_tracker *tr = fx_tracker();
+    mj_session *a = fx_session(tr, "a@home.example/phone");
+    mj_session *b = fx_session(tr, "b@home.example/phone");
+    join(b, "r2@muc.remote.example", "b");
+    join(b, "r3@muc.remote.example", "b");
+    join(b, "r4@muc.remote.example", "b");
+    join(a, ROOM, "ann"); /* the first: its own bytes, and the session's */
+    size_t before = tr->bytes;
+    join(a, "r2@muc.remote.example", "ann");
+    CHECK_INT(tr->bytes - before, 40);
+    CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
+    rename_to(a, "r2@muc.remote.example", "annabel");
+    CHECK_INT(tr->bytes - before, 48);
+    CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "annabel") == 0);
+    rename_to(a, "r2@muc.remote.example", "ann");
+    CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
+    CHECK_INT(tr->bytes - before, 48);
+    /* asked as ann, shown as ann2 (the room rewrote it) */
+    before = tr->bytes;
+    fx_join(a, "r3@muc.remote.example/ann");
+    fx_self(a, "available", "r3@muc.remote.example/ann2");
+    CHECK(strcmp(fx_nick(a, "r3@muc.remote.example"), "ann2") == 0);
+    CHECK_INT(tr->bytes - before, 48);
+    /* a first join that never settles leaves the session's nick as it was */
+    mj_session *c = fx_session(tr, "c@home.example/phone");
+    fx_join(c, "r4@muc.remote.example/cy");
+    CHECK(c->nick == NULL);
+    join(c, "r2@muc.remote.example", "cy2");
+    CHECK(c->nick != NULL && strcmp(c->nick, "cy2") == 0);
+    CHECK(strcmp(fx_nick(a, ROOM), "ann") == 0);
+    CHECK(strcmp(a->nick, "ann") == 0);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* Entries name their aux records by id (tr->aux_ids): 300 joins in
  * flight, 296 answered in an order that frees ids all over the array
  * (which then shrinks, numbering the live records again from 1), the
@@ -560,6 +601,7 @@ int main(void)
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
     RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
+    RUN(entries_showing_the_sessions_first_nick_share_it);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(since_is_never_later_and_follows_a_new_clock);
     RUN(a_new_clock_keeps_deadlines_running);
