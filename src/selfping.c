@@ -657,13 +657,19 @@ enum room_info {
 };
 
 /* Did the path to the room (our server, the link), not the room, answer
- * with this error (by: by_who() of its by)? */
+ * with this error (by: by_who() of its by)? recipient-unavailable ("the
+ * intended recipient is temporarily unavailable", RFC 6120) is what
+ * Prosody's mod_smacks bounces, from the ping's to, without a by, for
+ * what a closing server-to-server link with stream management had not
+ * got acknowledged (review V: such a link closing made a ghost of every
+ * room whose ping was out on it). */
 static int path_error(const mj_stanza *a, enum by_who by)
 {
     mj_str cond = a->error_condition;
     return is(a->error_type, "wait") || by == BY_USER_DOMAIN ||
            is(cond, "remote-server-not-found") ||
-           is(cond, "remote-server-timeout");
+           is(cond, "remote-server-timeout") ||
+           is(cond, "recipient-unavailable");
 }
 
 /* The answer table of docs/semantics.md §5 (in full: docs/state-machine.md,

@@ -165,6 +165,12 @@ TEST(answer_table_of_semantics_5)
                  MJ_PING_UNKNOWN);
     check_answer("error", "remote-server-not-found", "cancel", NULL, -1,
                  MJ_PING_UNKNOWN);
+    /* what mod_smacks bounces for a ping a closing s2s link had not got
+     * acknowledged: from the ping's to, no by (review V) */
+    check_answer("error", "recipient-unavailable", "cancel", NULL, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "recipient-unavailable", "cancel", NULL, 0,
+                 MJ_PING_UNKNOWN);
     check_answer("error", "internal-server-error", "cancel", "HOME.example",
                  -1, MJ_PING_UNKNOWN); /* by our own domain */
     check_answer("error", "forbidden", "auth", ROOM, -1, MJ_PING_NOT_JOINED);
@@ -269,6 +275,8 @@ TEST(item_not_found_without_by_is_settled_by_disco_info)
                MJ_PING_UNKNOWN);
     check_info(inf, NULL, "error", "remote-server-not-found", "cancel", NULL,
                0, MJ_PING_UNKNOWN);
+    check_info(inf, NULL, "error", "recipient-unavailable", "cancel", NULL, 0,
+               MJ_PING_UNKNOWN); /* mod_smacks' bounce (review V) */
     check_info(inf, NULL, "error", "item-not-found", "cancel",
                "other@muc.remote.example", 0, MJ_PING_UNKNOWN);
     check_info(inf, NULL, "error", "item-not-found", "cancel", R("Ann"), 0,

@@ -162,6 +162,30 @@ def test_ping_answers(connect, component, room, condition, by, joined_after):
         assert_ghost_removed(a, component, r, "Alice", seq, m)
 
 
+def test_our_servers_bounce_of_an_unacknowledged_ping_is_not_the_rooms_word(connect, component, room):
+    """What Prosody's mod_smacks sends back, for every stanza a closing s2s
+    link with stream management had not got acknowledged, a self-ping of
+    the ghost check such a link's loss starts included: an error
+    recipient-unavailable from the ping's to, without a by. It says
+    nothing about the room: no ghost, no 333 to the client (it made a
+    ghost of every room whose ping was out on a flapping link)."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alice", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alice")
+    mc = component.mark()
+    component.deliver(a, ping_error(ping, "recipient-unavailable"))
+    retry = wait_ping(component, mc, a, r, "Alice")  # unknown: asked again
+    assert retry.id != ping.id, "a retry is a new ping"
+    component.deliver(a, ping_result(retry))
+    assert_rooms(a, {r: "Alice"}, when="after our own server bounced the ping")
+    assert a.events(seq, room=r, name="left") == []
+    assert not [s for s in a.received(m) if "333" in s.status_codes]
+
+
 def test_stale_ping_answer_is_ignored(connect, component, room):
     """An answer to a ping older than the session's latest join of that room
     says nothing about the new membership."""
