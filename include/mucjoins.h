@@ -240,7 +240,7 @@ typedef void (*mj_event_fn)(void *ud, const mj_event *ev);
 
 typedef struct mj_config {
     size_t max_rooms;       /* joined rooms per session (default 1000) */
-    size_t max_pending;     /* pending joins per session (default 64) */
+    size_t max_pending;     /* pending joins per session (default 1000) */
     double pending_timeout; /* seconds (default 120) */
     int legacy_joins;       /* track joins without the MUC <x/> (default 0) */
     /* Self-ping (XEP-0410, docs/semantics.md §5) */

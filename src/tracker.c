@@ -26,7 +26,7 @@
  * and help. */
 static const mj_option options[] = {
     OPT(max_rooms, MJ_OPT_SIZE, 1000, "joined rooms per session", 1, 0),
-    OPT(max_pending, MJ_OPT_SIZE, 64, "pending joins per session", 1, 0),
+    OPT(max_pending, MJ_OPT_SIZE, 1000, "pending joins per session", 1, 0),
     OPT(pending_timeout, MJ_OPT_SECONDS, 120,
         "seconds before a pending join, nick change or leave expires", 1, 0),
     OPT(legacy_joins, MJ_OPT_BOOL, 0, "track joins sent without the MUC <x/>",

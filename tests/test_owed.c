@@ -694,13 +694,13 @@ TEST(one_account_cannot_evict_the_others_records)
     join_id(v, R("Alice"), "j2");
     CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
     /* mallory's first sessions' records are there (the share's worth:
-     * max_rooms + max_pending, 1064), the later ones' not */
-    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 1064 / 64 - 1);
+     * max_rooms + max_pending, 2000 by default), the later ones' not */
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 2000 / 64 - 1);
     mj_session *m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
                   MJ_O_UNCHANGED);
-    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 1064 / 64 + 1);
+    snprintf(jid, sizeof jid, "mallory@example.org/r%d", 2000 / 64 + 1);
     m = fx_session(tr, jid);
     join_id(m, "x0@nowhere.example/M", "m2");
     CHECK_OUTCOME(self_id(m, "available", "x0@nowhere.example/M", "m"),
@@ -710,7 +710,7 @@ TEST(one_account_cannot_evict_the_others_records)
 }
 
 /* One session may owe more than 64 answers at its close: max_pending
- * (64) joins in flight and, besides, joins sent again to rooms it was in
+ * (64 here) joins in flight and, besides, joins sent again to rooms it was in
  * (a client's XEP-0410 recovery). A session under the same JID rejoins
  * every room, one after the other: each room answers the closed
  * session's join, the unavailable sent for it, then the new join. Every room

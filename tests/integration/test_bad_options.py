@@ -36,7 +36,7 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
         f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
     assert "Unknown option track_muc_joins_max_room (in the global section) is ignored" in log, \
         f"no warning for a misspelt option name:\n{server.log_tail(60)}"
-    assert "tracking MUC joins (max_rooms=1000, max_pending=64, pending_timeout=120s)" in log, \
+    assert "tracking MUC joins (max_rooms=1000, max_pending=1000, pending_timeout=120s)" in log, \
         server.log_tail(60)
     a = connect("alice")
     r1, r2 = room(), room()

@@ -343,3 +343,16 @@ def test_join_retry_with_other_nick_while_pending(connect, component, room):
     assert_rooms(a, {r: "Second"}, when="after the retry was confirmed")
     names = [e["name"] for e in a.events(seq, room=r)]
     assert names == ["joined"], f"the retry asked for Second and got it: {names}"
+
+
+def test_a_reconnects_burst_of_joins_to_remote_rooms_is_tracked_whole(connect, component, room):
+    """A client autojoins every bookmark as it connects; a remote room
+    answers after the whole burst has gone out. With the default options
+    every room is tracked (max_pending was 64: rooms 65 to 70 were missing
+    from rooms_joined for the whole session)."""
+    a = connect("alice")
+    rs = [sroom(room) for _ in range(70)]
+    joins = [start_join(a, component, r, "Alice") for r in rs]
+    for r, j in zip(rs, joins):
+        component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
+    assert_rooms(a, {r: "Alice" for r in rs}, when="after 70 joins answered after the burst")
