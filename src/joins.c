@@ -307,8 +307,6 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         }
         if (st->has_muc_x && state == MJ_S_JOINED)
             mark_resent(e, st);
-        else if (state == MJ_S_JOINED || state == MJ_S_PENDING)
-            e->echo_owed = 1;
         /* about a room the session has state with: an update (or a join
          * sent again) of its current nick, as one to room/o is */
         if (e != NULL)
@@ -321,10 +319,6 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_LEAVING:
         if (is_join)
             return send_join(s, e, t, st, out);
-        /* the room takes an update sent before the join's answer after
-         * the join: its answer is owed even once JOINED (echo_owed) */
-        if (state == MJ_S_PENDING)
-            e->echo_owed = 1;
         return MJ_OK;
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:
@@ -347,8 +341,6 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
              * (got_unavailable_self()) */
             if (st->has_muc_x && state == MJ_S_JOINED)
                 mark_resent(e, st);
-            else if (state == MJ_S_JOINED)
-                e->echo_owed = 1;
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -539,10 +531,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(x, xlen, mj_entry_nick_ptr(e), e->nick_len)) {
-        if (state == MJ_S_JOINED) {
-            clear_resent(e);  /* a join sent again is answered by now */
-            e->echo_owed = 0; /* and an update */
-        }
+        if (state == MJ_S_JOINED)
+            clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
         if (state == MJ_S_JOINED) {
             *out = MJ_O_UNCHANGED; /* duplicate or multi-session echo */

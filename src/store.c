@@ -140,7 +140,6 @@ _Static_assert(
     ((offsetof(mj_entry, nick) + MJ_PART_MAX + 1 + 7) & ~(size_t)7) / 8 <= 255,
     "mj_entry.size8 holds every entry's size");
 _Static_assert(MJ_PART_MAX < 1024, "mj_entry.nick_len holds every nick");
-_Static_assert(MJ_S_COUNT <= 8, "mj_entry.state holds every state");
 
 static size_t cap_for(size_t nick_len)
 {
@@ -474,8 +473,6 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
         timer_unlink(tr, mj_entry_aux_of(e));
     resent_off(e);
     e->state = (uint8_t)state;
-    if (state != MJ_S_PENDING && state != MJ_S_JOINED)
-        e->echo_owed = 0;
     if (state != MJ_S_PENDING) { /* they mean something in PENDING only */
         e->owed = 0;
         e->held_back = 0;
@@ -934,10 +931,6 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     case MJ_S_JOINED:
         if (e->resent) {
             w.prev_id = a != NULL ? a->join_id : 0;
-        } else if (e->echo_owed) {
-            /* an update's echo, then the close's answer: as for a nick
-             * change in flight, the echo is held back where the room's
-             * domain reflects ids */
         } else {
             w.owed = 0;
             w.settled = 1; /* only the close's answer: it holds nothing back */

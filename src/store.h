@@ -164,15 +164,7 @@ struct mj_entry {
     uint32_t nick_len : 10;  /* <= MJ_PART_MAX */
     uint32_t size8 : 8;      /* the allocation's bytes / 8 (entry_size()):
                                 nick[] has size8 * 8 - 40 bytes */
-    uint32_t state : 3;      /* mj_state */
-    uint32_t echo_owed : 1;  /* PENDING or JOINED: the session sent an update
-                                (an available presence that is no join) the
-                                room has not echoed yet; kept from PENDING
-                                into JOINED, cleared by an available
-                                self-presence under the shown nick and by
-                                every other state: at a close, the room
-                                owes more than the close's answer
-                                (remember_owed()) */
+    uint32_t state : 4;      /* mj_state */
     uint32_t gave_up : 1;    /* its self-ping gave up and no answer settled
                                 it since ('joined', 'not joined', a
                                 self-presence; cleared when the entry ends):

@@ -1063,70 +1063,6 @@ TEST(an_in_flight_record_explains_an_early_unavailable_and_stays)
     mj_tracker_free(tr);
 }
 
-/* A presence update (no MUC <x/>) with an id: what mod_presence sends to
- * every room at each status change. */
-static mj_outcome update_id(mj_session *s, const char *occ, const char *id)
-{
-    mj_stanza st = fx_pres("available", occ);
-    st.id = S(id);
-    return fx_out(s, st);
-}
-
-/* A status change in flight when the session is replaced: the room
- * answers the JID in order, the update's echo, the close's answer, then
- * the next session's join. The echo is no answer to that join (the room's
- * domain reflects ids), and the close's answer then removes nothing: the
- * join's own answer shows the room (the close used to leave a settled
- * record, the echo was taken for the join's answer, the close's answer
- * removed the room and the join's answer was counted forged; review W). */
-TEST(an_updates_echo_in_flight_at_a_close_is_not_the_next_joins_answer)
-{
-    tr = fx_tracker();
-    mj_session *s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "a1");
-    self_id(s, "available", R("Alice"), "a1");
-    CHECK_OUTCOME(update_id(s, R("Alice"), "u1"), MJ_O_UNCHANGED);
-    s = replaced(s, R("Alice"), "b1");
-    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "u1"), MJ_O_UNCHANGED);
-    self_id(s, "unavailable", R("Alice"), NULL);
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    CHECK_OUTCOME(self_id(s, "available", R("Alice"), "b1"), MJ_O_CHANGED);
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    CHECK_NICK(s, ROOM, "Alice");
-    CHECK_INT(forged(), 0);
-    fx_take();
-    mj_tracker_free(tr);
-}
-
-/* The same with the update sent before the join's answer (the tracker
- * has nothing to change then, but the room takes the update after the
- * join and owes its echo); and once the echo has come, the close is
- * settled again (its answer alone is owed). */
-TEST(an_update_sent_before_the_joins_answer_is_owed_at_a_close)
-{
-    tr = fx_tracker();
-    mj_session *s = fx_session(tr, JID);
-    join_id(s, R("Alice"), "a1");
-    update_id(s, R("Alice"), "u1");
-    self_id(s, "available", R("Alice"), "a1");
-    s = replaced(s, R("Bob"), "b1");
-    self_id(s, "available", R("Alice"), "u1");
-    self_id(s, "unavailable", R("Alice"), NULL);
-    self_id(s, "available", R("Bob"), "b1");
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    CHECK_NICK(s, ROOM, "Bob");
-    CHECK_INT(forged(), 0);
-    /* echoed: the next close leaves a settled record, whose next join
-     * is shown at its first answer */
-    update_id(s, R("Bob"), "u2");
-    self_id(s, "available", R("Bob"), "u2");
-    s = replaced(s, R("Bob"), "c1");
-    self_id(s, "available", R("Bob"), "c1");
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    fx_take();
-    mj_tracker_free(tr);
-}
-
 int main(void)
 {
     RUN(join_in_flight_at_close_does_not_answer_the_next_sessions_join);
@@ -1165,7 +1101,5 @@ int main(void)
     RUN(an_in_flight_record_explains_an_early_unavailable_and_stays);
     RUN(the_closes_answer_to_a_jid_the_tracker_does_not_hold_is_not_forged);
     RUN(a_303_before_the_next_join_does_not_answer_the_close);
-    RUN(an_updates_echo_in_flight_at_a_close_is_not_the_next_joins_answer);
-    RUN(an_update_sent_before_the_joins_answer_is_owed_at_a_close);
     return test_summary("owed");
 }
