@@ -290,6 +290,7 @@ static void try_send(mj_ping *p, double now, int from_queue)
     /* where it goes: the nick the event names (mj_emit()) */
     p->to_key = nick_key(tr, mj_entry_ping_nick(e));
     p->up_epoch = d->up_epoch;
+    p->down_epoch = d->down_epoch;
     d->outstanding++;
     tr->outstanding++;
     heap_push(tr, p);
@@ -482,6 +483,8 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
     int rc = link_domain(tr, domain, len, &d);
     if (rc != MJ_OK)
         return rc;
+    if (d != NULL)
+        d->down_epoch++; /* the pings out now may come back as bounces */
     /* Only a domain some tracked room is on has anything to check: any
      * other loss costs this lookup and leaves nothing behind, so the
      * pending checks are at most one per such domain. */
@@ -657,25 +660,37 @@ enum room_info {
 };
 
 /* Did the path to the room (our server, the link), not the room, answer
- * with this error (by: by_who() of its by)? recipient-unavailable ("the
- * intended recipient is temporarily unavailable", RFC 6120) is what
- * Prosody's mod_smacks bounces, from the ping's to, without a by, for
- * what a closing server-to-server link with stream management had not
- * got acknowledged (review V: such a link closing made a ghost of every
- * room whose ping was out on it). */
-static int path_error(const mj_stanza *a, enum by_who by)
+ * with this error (by: by_who() of its by)? lost: the room's domain lost
+ * its link after the ping went out. Then recipient-unavailable is what
+ * Prosody 0.12's mod_smacks bounces, from the ping's to and without a
+ * by, for what the closing server-to-server link (with stream
+ * management) had not got acknowledged, right after the loss (review V:
+ * every room whose ping was out on it became a ghost). Otherwise it is
+ * the room's: biboumi answers so for a user whose IRC connection is gone
+ * (a ghost; review V2). */
+static int path_error(const mj_stanza *a, enum by_who by, int lost)
 {
     mj_str cond = a->error_condition;
     return is(a->error_type, "wait") || by == BY_USER_DOMAIN ||
            is(cond, "remote-server-not-found") ||
            is(cond, "remote-server-timeout") ||
-           is(cond, "recipient-unavailable");
+           (lost && is(cond, "recipient-unavailable"));
+}
+
+/* The domain of e's room lost its link since e's outstanding ping went
+ * out (path_error()). */
+static int lost_since_sent(const mj_entry *e)
+{
+    const mj_ping *p = mj_entry_ping(e);
+    const mj_domain *d = e->room->dom;
+    return p != NULL && d != NULL && p->down_epoch != d->down_epoch;
 }
 
 /* The answer table of docs/semantics.md §5 (in full: docs/state-machine.md,
  * "Self-ping answers"); info: an enum room_info; by: by_who() of the
  * answer's by. */
-static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info)
+static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info,
+                               int lost)
 {
     mj_str cond = a->error_condition;
 
@@ -683,7 +698,7 @@ static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info)
         return MJ_PING_JOINED;
     if (a->type != MJ_T_ERROR)
         return MJ_PING_STALE; /* not an answer */
-    if (path_error(a, by))
+    if (path_error(a, by, lost))
         return MJ_PING_UNKNOWN; /* the path, not the room, answered */
     /* an error whose by names someone else than the room, its service or
      * our server: a ping to a nick another occupant holds is forwarded
@@ -727,7 +742,7 @@ static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
     if (info->type == MJ_T_RESULT)
         return optimized ? INFO_OPTIMIZED : INFO_PLAIN;
     if (info->type != MJ_T_ERROR ||
-        path_error(info, by_who(s, e, info->error_by)))
+        path_error(info, by_who(s, e, info->error_by), lost_since_sent(e)))
         return INFO_NONE;
     if (is(info->error_type, "cancel") ||
         is(info->error_condition, "item-not-found") ||
@@ -780,7 +795,8 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
     mj_tracker *tr = s->tr;
     if (info == INFO_ASK)
         info = room_info(s, e, info_reply, optimized);
-    v = verdict(answer, by_who(s, e, answer->error_by), info);
+    v = verdict(answer, by_who(s, e, answer->error_by), info,
+                lost_since_sent(e));
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
@@ -841,10 +857,11 @@ int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
         return 0; /* not the latest ping, or not from the pinged room:
                      mj_session_ping_answer*() ignore it */
     enum by_who by = by_who(s, e, answer->error_by);
-    mj_ping_verdict v = verdict(answer, by, INFO_NONE);
-    return v != verdict(answer, by, INFO_PLAIN) ||
-           v != verdict(answer, by, INFO_OPTIMIZED) ||
-           v != verdict(answer, by, INFO_ABSENT);
+    int lost = lost_since_sent(e);
+    mj_ping_verdict v = verdict(answer, by, INFO_NONE, lost);
+    return v != verdict(answer, by, INFO_PLAIN, lost) ||
+           v != verdict(answer, by, INFO_OPTIMIZED, lost) ||
+           v != verdict(answer, by, INFO_ABSENT, lost);
 }
 
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)

@@ -43,6 +43,8 @@ struct mj_domain {
                                   mj_tracker_link_up) */
     uint32_t up_epoch;         /* link ups of the domain so far
                                   (mj_tracker_link_up), wrapping */
+    uint32_t down_epoch;       /* link losses of the domain so far
+                                  (mj_tracker_link_lost), wrapping */
     double check_due;          /* when check */
     mj_domain *cnext;          /* tr->checks, by check_due */
     mj_domain *rnext;          /* tr->ready */
@@ -92,6 +94,10 @@ struct mj_ping {
     double rest_until;      /* after giving up: link losses do not reschedule
                                before this (a down server's refused connections
                                are link losses too) */
+    uint32_t down_epoch;    /* outstanding ping: its domain's down_epoch when
+                               it was sent (a link loss while it was out:
+                               our server may bounce it, selfping.c
+                               path_error()) */
     uint32_t up_epoch;      /* outstanding ping: its domain's up_epoch when
                                it was sent (a link up while it was out:
                                its "unknown" is the old path's) */
