@@ -45,6 +45,8 @@ struct owed_account {
     uint64_t hash;
     uint32_t count;  /* of answers to stanzas in flight */
     uint32_t scount; /* of settled rooms' closes */
+    size_t bytes;    /* of the records counted in count */
+    size_t sbytes;   /* of those in scount */
 };
 
 static uint64_t account_hash(const void *item)
@@ -105,10 +107,13 @@ static void drop(struct mj_tracker *tr, mj_owed_set *set, mj_owed *o,
     idx = find_account(set, o->account);
     if (idx != (size_t)-1) {
         struct owed_account *a = set->accounts.slots[idx];
-        if (o->what.settled)
+        if (o->what.settled) {
             a->scount--;
-        else
+            a->sbytes -= sizeof *o + o->jlen + o->rlen;
+        } else {
             a->count--;
+            a->bytes -= sizeof *o + o->jlen + o->rlen;
+        }
         if (a->count == 0 && a->scount == 0) {
             mj_table_remove_at(&set->accounts, idx, account_hash);
             mj_free(tr, a, sizeof *a);
@@ -142,10 +147,12 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
     uint64_t ah = bare_hash(key, jid, jlen);
     size_t ai = find_account(set, ah);
     struct owed_account *a = ai != (size_t)-1 ? set->accounts.slots[ai] : NULL;
-    if (a != NULL && (what->settled ? a->scount : a->count) >= account_cap)
-        return; /* this account's share of that kind is full */
     size_t size = sizeof(mj_owed) + jlen + rlen;
-    if (size > MJ_OWED_MAX_BYTES)
+    if (a != NULL && ((what->settled ? a->scount : a->count) >= account_cap ||
+                      (what->settled ? a->sbytes : a->bytes) + size >
+                          MJ_OWED_ACCOUNT_BYTES))
+        return; /* this account's share of that kind is full */
+    if (size > MJ_OWED_ACCOUNT_BYTES)
         return;
     /* the oldest go, settled ones first (may free a: look again) */
     while ((set->shead != NULL || set->head != NULL) &&
@@ -168,6 +175,8 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
         a->hash = ah;
         a->count = 0;
         a->scount = 0;
+        a->bytes = 0;
+        a->sbytes = 0;
         mj_table_insert(&set->accounts, ah, a);
     }
     mj_owed *o = mj_alloc(tr, sizeof *o + jlen + rlen);
@@ -179,10 +188,13 @@ void mj_owed_add(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
         }
         return;
     }
-    if (what->settled)
+    if (what->settled) {
         a->scount++;
-    else
+        a->sbytes += size;
+    } else {
         a->count++;
+        a->bytes += size;
+    }
     set->bytes += size;
     o->hash = h;
     o->account = ah;

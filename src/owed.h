@@ -32,8 +32,14 @@ typedef struct mj_owed_set {
 /* Records kept at most, every session's, and their bytes (a record is
  * ~100 bytes and its two JIDs; long JIDs make it up to ~5 KiB): the
  * oldest go first. */
-#define MJ_OWED_MAX       16384
+#define MJ_OWED_MAX       32768
 #define MJ_OWED_MAX_BYTES (4u << 20)
+/* The bytes of one account's records of one kind (settled or not) kept
+ * at most: like the count below, so that it takes 16 accounts to fill the
+ * set however long their JIDs (without it, one session's close with 2000
+ * joins of long JIDs in flight pushed every other account's records out;
+ * review V2). */
+#define MJ_OWED_ACCOUNT_BYTES (MJ_OWED_MAX_BYTES / 16)
 /* Records kept at most for the sessions of one account (bare JID): one
  * account reconnecting in a loop with joins in flight fills its own share,
  * not the set every account's protection is in. The share is the larger

@@ -709,6 +709,42 @@ TEST(one_account_cannot_evict_the_others_records)
     mj_tracker_free(tr);
 }
 
+/* The share is in bytes too: one account's sessions closing with
+ * max_pending joins in flight each, to rooms with long JIDs under a long
+ * resource (~2 KiB a record, more than the set's 4 MiB in all), keep
+ * MJ_OWED_ACCOUNT_BYTES of records, and another account's record stays
+ * (review V2: one account pushed every other account's records out). */
+TEST(one_account_with_long_jids_cannot_evict_the_others_records)
+{
+    static char jid[1200], occ[1200];
+    tr = fx_tracker();
+    mj_session *v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j1");
+    mj_session_close(v);
+    size_t b0 = bytes();
+    memset(jid, 'r', sizeof jid);
+    memcpy(jid, "mallory@example.org/", 20);
+    for (int k = 0; k < 2; k++) {
+        snprintf(jid + 1035, 100, "%d", k);
+        mj_session *m = fx_session(tr, jid);
+        for (int i = 0; i < 1000; i++) {
+            memset(occ, 'x', 1015);
+            snprintf(occ + 1015, 100, "%d@nowhere.example/M", i);
+            CHECK_OUTCOME(join_id(m, occ, "m"), MJ_O_CHANGED);
+        }
+        mj_session_close(m);
+    }
+    fx_take();
+    CHECK(tr->owed.bytes <= MJ_OWED_ACCOUNT_BYTES + 200);
+    CHECK(bytes() - b0 < MJ_OWED_MAX_BYTES / 8);
+    v = fx_session(tr, JID);
+    join_id(v, R("Alice"), "j2");
+    CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j1"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_id(v, "available", R("Alice"), "j2"), MJ_O_CHANGED);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* One session may owe more than 64 answers at its close: max_pending
  * (64 here) joins in flight and, besides, joins sent again to rooms it was in
  * (a client's XEP-0410 recovery). A session under the same JID rejoins
@@ -1089,6 +1125,7 @@ int main(void)
     RUN(owed_answers_are_taken_once);
     RUN(owed_records_are_bounded);
     RUN(one_account_cannot_evict_the_others_records);
+    RUN(one_account_with_long_jids_cannot_evict_the_others_records);
     RUN(one_session_owing_more_than_64_keeps_every_room);
     RUN(owed_bytes_are_bounded);
     RUN(nick_change_then_leave_at_close);
