@@ -1099,6 +1099,70 @@ TEST(an_in_flight_record_explains_an_early_unavailable_and_stays)
     mj_tracker_free(tr);
 }
 
+/* At the default shares (max_rooms 1000, max_pending 1000), one session
+ * with JIDs of an ordinary length closing with an answer in flight in
+ * each of 2000 rooms (1000 joined with a join sent again, 1000 joins
+ * pending): every room is protected (a 256 KiB byte share kept 1560 of
+ * them; review X2). */
+TEST(one_sessions_close_with_ordinary_jids_fits_the_share)
+{
+    char occ[128], id[32];
+    const char *jid = "alice.smith@jabber.example.com/Conversations.Xy9z";
+    const char *fmt =
+        "%c%03d-project-talk@conference.jabber.example.com/Alice";
+    tr = fx_tracker();
+    mj_session *s = fx_session(tr, jid);
+    for (int k = 0; k < 1000; k++) {
+        snprintf(occ, sizeof occ, fmt, 'r', k);
+        join_id(s, occ, "a");
+        self_id(s, "available", occ, "a");
+        join_id(s, occ, "b"); /* sent again */
+        snprintf(occ, sizeof occ, fmt, 'p', k);
+        CHECK_OUTCOME(join_id(s, occ, "b"), MJ_O_CHANGED);
+    }
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, jid);
+    int lost = 0;
+    for (int k = 0; k < 2000; k++) {
+        snprintf(occ, sizeof occ, fmt, k % 2 ? 'p' : 'r', k / 2);
+        snprintf(id, sizeof id, "new%d", k);
+        join_id(s, occ, id);
+        /* the closed session's join's answer is not the new join's */
+        if (self_id(s, "available", occ, "b") != MJ_O_UNCHANGED)
+            lost++;
+        self_id(s, "unavailable", occ, NULL);
+        self_id(s, "available", occ, id);
+        fx_out(s, fx_pres("unavailable", occ)); /* stay under max_rooms */
+        self_id(s, "unavailable", occ, NULL);
+    }
+    CHECK_INT(lost, 0);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* The set's count bound with many small accounts: the records, their
+ * tables and the accounts' records stay within the bound the docs give
+ * (MJ_OWED_MAX_BYTES and a quarter of it for the tables). */
+TEST(many_small_accounts_stay_within_the_bound)
+{
+    char jid[64];
+    tr = fx_tracker();
+    size_t b0 = bytes(), most = 0;
+    for (int i = 0; i < MJ_OWED_MAX + MJ_OWED_MAX / 4; i++) {
+        snprintf(jid, sizeof jid, "u%05d-xxxxxxxxxxxxxxxxxxxxxxxxx@e/r", i);
+        mj_session *s = fx_session(tr, jid);
+        join_id(s, "rrrrrrrrrrrrrrrrrrrrr@m/A", "j1");
+        mj_session_close(s);
+        fx_take();
+        if (bytes() > most)
+            most = bytes();
+    }
+    CHECK_INT(tr->owed.table.count, MJ_OWED_MAX);
+    CHECK(most - b0 < MJ_OWED_MAX_BYTES + MJ_OWED_MAX_BYTES / 4);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(join_in_flight_at_close_does_not_answer_the_next_sessions_join);
@@ -1138,5 +1202,7 @@ int main(void)
     RUN(an_in_flight_record_explains_an_early_unavailable_and_stays);
     RUN(the_closes_answer_to_a_jid_the_tracker_does_not_hold_is_not_forged);
     RUN(a_303_before_the_next_join_does_not_answer_the_close);
+    RUN(one_sessions_close_with_ordinary_jids_fits_the_share);
+    RUN(many_small_accounts_stay_within_the_bound);
     return test_summary("owed");
 }
