@@ -1817,6 +1817,77 @@ TEST(recipient_unavailable_is_the_paths_only_after_a_link_loss)
     mj_tracker_free(tr);
 }
 
+#define ROOM2 "two@muc.remote.example"
+/* The link-loss count a ping keeps is the one when it was sent, not
+ * queued; a domain spelled otherwise in a link event is the same domain;
+ * a loss of the parent domain is not the room's (Prosody keys s2sout by
+ * the stanza's host); a ping sent after a loss and a give-up has the new
+ * count (review X2). */
+TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
+{
+    mj_ping_verdict v;
+    /* queued behind the budget, a loss while queued: sent after it */
+    setup_cfg(1, 1);
+    join(s, R("Ann"));
+    join(s, ROOM2 "/Ann");
+    fx_take();
+    ambiguous(); /* ping 1 out */
+    uint32_t p1 = last_ping;
+    char to1[512];
+    snprintf(to1, sizeof to1, "%s", last_to);
+    fx_in(s, fx_pres("unavailable", ROOM2 "/Ann")); /* ping 2 queued */
+    CHECK_INT(npings, 1);
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    snprintf(last_to, sizeof last_to, "%s", to1);
+    v = answer(p1, "result", NULL, NULL, NULL, -1);
+    CHECK_INT(v, MJ_PING_JOINED);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2); /* ping 2 sent now */
+    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
+               -1);
+    CHECK_INT(v, MJ_PING_NOT_JOINED);
+    mj_tracker_free(tr);
+    /* spelled otherwise (case, trailing dot): the same domain */
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    CHECK_INT(mj_tracker_link_lost(tr, "MUC.Remote.Example.", 19), MJ_OK);
+    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
+               -1);
+    CHECK_INT(v, MJ_PING_UNKNOWN);
+    mj_tracker_free(tr);
+    /* the parent domain's loss: Prosody keys s2sout by the stanza's host */
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    CHECK_INT(mj_tracker_link_lost(tr, "remote.example", 14), MJ_OK);
+    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
+               -1);
+    CHECK_INT(v, MJ_PING_NOT_JOINED);
+    mj_tracker_free(tr);
+    /* a loss, then the ping made stale by a rejoin, then a new ping: the
+     * new one has the new count */
+    setup();
+    join(s, R("Ann"));
+    ambiguous();
+    fx_take();
+    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    fx_now += 100000; /* timeout, then give-up rest ... retry */
+    for (int i = 0; i < 20; i++) {
+        mj_tracker_tick(tr);
+        fx_now += 1000;
+    }
+    ambiguous();
+    mj_tracker_tick(tr);
+    fx_take();
+    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
+               -1);
+    CHECK_INT(v, MJ_PING_NOT_JOINED);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(unanswered_join_to_its_own_nick_keeps_the_ghost_check);
@@ -1825,6 +1896,7 @@ int main(void)
     RUN(ambiguous_presence_sends_one_ping);
     RUN(answer_table_of_semantics_5);
     RUN(recipient_unavailable_is_the_paths_only_after_a_link_loss);
+    RUN(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains);
     RUN(answers_that_depend_on_room_features_are_flagged);
     RUN(item_not_found_without_by_is_settled_by_disco_info);
     RUN(service_unavailable_is_settled_by_disco_info);
