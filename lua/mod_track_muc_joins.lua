@@ -36,7 +36,7 @@ local function number_option(name, default, positive)
 	local value = module:get_option_number("track_muc_joins_" .. name, default);
 	local least = positive and "> 0" or ">= 0";
 	if value == nil or value ~= value or value < 0 or value == math.huge or (value == 0 and positive) then
-		module:log("error", "track_muc_joins_%s must be a number %s: using %g", name, least, default);
+		module:log("error", "track_muc_joins_%s must be a finite number %s: using %g", name, least, default);
 		return default;
 	end
 	return value;
@@ -763,7 +763,8 @@ if module:get_host_type() ~= "local" then
 	module:log("warn", "Loaded on %s, a %s: mod_track_muc_joins tracks the client sessions "
 		.. "of VirtualHosts and tracks nothing here; enable it on the VirtualHosts instead",
 		module_host, tostring(module:get_host_type()));
+else
+	module:log("info", "mucjoins %s tracking MUC joins "
+		.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
+		mj.version, config.max_rooms, config.max_pending, config.pending_timeout);
 end
-module:log("info", "mucjoins %s tracking MUC joins "
-	.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
-	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

@@ -319,8 +319,15 @@ return function(ctx)
 
 	-- Prosody loads a host's modules in no set order (modules_enabled is
 	-- a set): mod_ping_muc may come after this module, so its load is
-	-- watched too.
+	-- watched too. Once: mod_ping_muc depends on this module, so this
+	-- module loads while it is being loaded (is_loaded says so already)
+	-- and its module-loaded comes after.
+	local warned_ping_muc = false;
 	local function warn_ping_muc()
+		if warned_ping_muc then
+			return;
+		end
+		warned_ping_muc = true;
 		module:log("warn", "mod_ping_muc is loaded too: it pings the same rooms and treats "
 			.. "every error as 'left'; disable it");
 	end

@@ -85,6 +85,9 @@ local function list(print, jid)
 		return nil, "Invalid JID: " .. tostring(jid);
 	end
 	if not trackers[host] then
+		if not prosody.hosts[host] then
+			return nil, "No such host: " .. host .. " (give a JID, user@host or user@host/resource)";
+		end
 		return nil, "mod_track_muc_joins is not loaded on " .. host;
 	end
 	local tracker = trackers[host]();
@@ -114,6 +117,12 @@ local function stats(print, only_host)
 			return nil, "Invalid host: " .. tostring(only_host);
 		end
 		only_host = host; -- prepared, as the trackers are keyed
+		if not trackers[host] then
+			if not prosody.hosts[host] then
+				return nil, "No such host: " .. host;
+			end
+			return nil, "mod_track_muc_joins is not loaded on " .. host;
+		end
 	end
 	local hosts = {};
 	for host in pairs(trackers) do

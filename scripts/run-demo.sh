@@ -82,7 +82,11 @@ CFG
 prosodyctl --config "$dir/prosody.cfg.lua" register alice localhost "$alice_pw" >/dev/null
 prosodyctl --config "$dir/prosody.cfg.lua" register bob localhost "$bob_pw" >/dev/null
 : >"$dir/prosody.log"
-prosody -F --config "$dir/prosody.cfg.lua" >"$dir/stdout.log" 2>&1 &
+# in a session of its own: Ctrl-C (SIGINT to the terminal's process group)
+# reaches this script only, which stops Prosody with one TERM (Prosody
+# catches SIGINT as well: the two signals racing through its shutdown
+# crashed it once, in its signal handler after util.signal was unloaded)
+setsid prosody -F --config "$dir/prosody.cfg.lua" >"$dir/stdout.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
     ! port_free "$c2s" && break

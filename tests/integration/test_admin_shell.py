@@ -45,6 +45,13 @@ def test_odd_arguments_give_a_clear_answer(server):
     assert rc == 0 and "on 1 host" in out, f"muc_joins:stats('LOCALHOST'):\n{out}"
     rc, out = server.admin("muc_joins:stats('a@b')")
     assert "Invalid host" in out, f"muc_joins:stats('a@b'):\n{out}"
+    # a host the server does not serve: said so, not "0 rooms on 0 hosts",
+    # and a bare word given to list() is no host either
+    rc, out = server.admin("muc_joins:stats('nohost.example')")
+    assert "No such host: nohost.example" in out and "0 hosts" not in out, \
+        f"muc_joins:stats('nohost.example'):\n{out}"
+    rc, out = server.admin("muc_joins:list('nobody')")
+    assert "No such host: nobody" in out, f"muc_joins:list('nobody'):\n{out}"
 
 
 def test_help_names_the_commands(server):

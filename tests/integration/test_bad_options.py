@@ -30,7 +30,7 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
                           ("csi_hold_chatter", "true"), ("ping_budget", "20")):
         assert f"track_muc_joins_{name} must be" in log and f"using {default}" in log, \
             f"no error naming track_muc_joins_{name} (default {default}):\n{server.log_tail(60)}"
-    assert "track_muc_joins_pending_timeout must be a number > 0: using 120\n" in log, \
+    assert "track_muc_joins_pending_timeout must be a finite number > 0: using 120\n" in log, \
         f"the default of a time is shown as written (120, not 120.0):\n{server.log_tail(60)}"
     assert "track_muc_joins_ping_retries is at most 1000: using 1000" in log, \
         f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
