@@ -293,29 +293,48 @@ return function(ctx)
 	-- every VirtualHost loads this module, so hooking every host made
 	-- VirtualHosts x hosts handlers (1,000 VirtualHosts: ~100 MB and ~3 s
 	-- at start for one event).
+	-- A host deactivated and activated again is a new event bus: the
+	-- handlers on the old one go with host-deactivated (each off/on added
+	-- two handlers, kept with the old bus until the module's unload).
+	local watched = {}; -- host -> { events, lost, up }
+	local function unwatch_component(host)
+		local w = watched[host];
+		if not w then
+			return;
+		end
+		watched[host] = nil;
+		module:unhook_object_event(w.events, "component-disconnected", w.lost);
+		module:unhook_object_event(w.events, "component-authenticated", w.up);
+	end
 	local function watch_component(host)
 		local host_session = prosody.hosts[host];
 		if not host_session or host_session.type ~= "component" then
 			return;
 		end
-		module:context(host):hook("component-disconnected", function(event)
+		unwatch_component(host);
+		local w = { events = host_session.events };
+		w.lost = function(event)
 			local session = event and event.session;
 			if session and session.type == "component" then
 				link_lost(host);
 			end
-		end);
-		module:context(host):hook("component-authenticated", function(event)
+		end;
+		w.up = function(event)
 			local session = event and event.session;
 			if session and session.type == "component" then
 				link_up(host);
 			end
-		end);
+		end;
+		module:hook_object_event(w.events, "component-disconnected", w.lost);
+		module:hook_object_event(w.events, "component-authenticated", w.up);
+		watched[host] = w;
 	end
 
 	for host in pairs(prosody.hosts) do
 		watch_component(host);
 	end
 	module:hook_global("host-activated", watch_component);
+	module:hook_global("host-deactivated", unwatch_component);
 
 	-- Prosody loads a host's modules in no set order (modules_enabled is
 	-- a set): mod_ping_muc may come after this module, so its load is

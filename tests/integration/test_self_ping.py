@@ -561,3 +561,25 @@ def test_mod_ping_muc_loaded_after_the_module_is_warned_about(server):
     finally:
         rc, out = server.admin('module:unload("ping_muc", "localhost")')
         assert rc == 0, f"module:unload(ping_muc):\n{out}"
+
+
+def test_a_component_host_off_and_on_leaves_no_handlers_behind(server):
+    """A component host deactivated and activated again is a new event
+    bus: the module's component-disconnected/-authenticated handlers on the
+    old one go with it (each off/on left two more, and the old bus, until
+    the module was unloaded)."""
+    count = ("> local m = require 'core.modulemanager'.get_module('localhost', 'track_muc_joins'); "
+             "return #m.module.event_handlers:search(nil, nil, nil)")
+
+    def handlers():
+        rc, out = server.admin(count)
+        assert rc == 0, out
+        return int(out.strip().split()[-1])
+
+    before = handlers()
+    for _ in range(5):
+        rc, out = server.admin(f"host:deactivate({SCRIPTED2!r})")
+        assert rc == 0, out
+        rc, out = server.admin(f"host:activate({SCRIPTED2!r})")
+        assert rc == 0, out
+    assert handlers() == before, "handlers left on deactivated hosts"
