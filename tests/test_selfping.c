@@ -1764,16 +1764,31 @@ TEST(an_error_relayed_from_another_occupant_is_no_ghost)
  * lost since the ping went out (biboumi: the user's IRC connection is
  * gone, a ghost). The same for the disco#info reply an answer asks for
  * (reviews V, V2). */
-TEST(recipient_unavailable_is_the_paths_only_after_a_link_loss)
+/* A fresh tracker with Ann in ROOM and a ping out for it, then the loss
+ * of the link to lost (NULL: none). */
+static void pinged_then_lost(const char *lost)
 {
-    mj_ping_verdict v;
     setup();
     join(s, R("Ann"));
     ambiguous();
     fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    if (lost != NULL)
+        CHECK_INT(mj_tracker_link_lost(tr, lost, strlen(lost)), MJ_OK);
+}
+
+/* The latest ping answered as mod_smacks bounces it (and biboumi
+ * answers). */
+static mj_ping_verdict bounced(void)
+{
+    return answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
+                  -1);
+}
+
+TEST(recipient_unavailable_is_the_paths_only_after_a_link_loss)
+{
+    mj_ping_verdict v;
+    pinged_then_lost("muc.remote.example");
+    v = bounced();
     CHECK_INT(v, MJ_PING_UNKNOWN);
     CHECK_NICK(s, ROOM, "Ann");
     /* the retry, with no loss since it went out: the room's answer */
@@ -1781,36 +1796,23 @@ TEST(recipient_unavailable_is_the_paths_only_after_a_link_loss)
     mj_tracker_tick(tr);
     fx_take();
     CHECK_INT(npings, 2);
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    v = bounced();
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     CHECK_NICK(s, ROOM, NULL);
     mj_tracker_free(tr);
     /* a loss of another domain changes nothing */
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "elsewhere.example", 17), MJ_OK);
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    pinged_then_lost("elsewhere.example");
+    v = bounced();
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     mj_tracker_free(tr);
     /* the disco#info reply bounced after a loss says nothing either */
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    pinged_then_lost("muc.remote.example");
     v = answer_info("item-not-found", NULL, "error", "recipient-unavailable",
                     "cancel", NULL, 0);
     CHECK_INT(v, MJ_PING_UNKNOWN);
     CHECK_NICK(s, ROOM, "Ann");
     mj_tracker_free(tr);
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
+    pinged_then_lost(NULL);
     v = answer_info("item-not-found", NULL, "error", "recipient-unavailable",
                     "cancel", NULL, 0);
     CHECK_INT(v, MJ_PING_NOT_JOINED); /* any cancel from the room */
@@ -1843,37 +1845,22 @@ TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
     CHECK_INT(v, MJ_PING_JOINED);
     mj_tracker_tick(tr);
     CHECK_INT(npings, 2); /* ping 2 sent now */
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    v = bounced();
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     mj_tracker_free(tr);
     /* spelled otherwise (case, trailing dot): the same domain */
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "MUC.Remote.Example.", 19), MJ_OK);
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    pinged_then_lost("MUC.Remote.Example.");
+    v = bounced();
     CHECK_INT(v, MJ_PING_UNKNOWN);
     mj_tracker_free(tr);
     /* the parent domain's loss: Prosody keys s2sout by the stanza's host */
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "remote.example", 14), MJ_OK);
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    pinged_then_lost("remote.example");
+    v = bounced();
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     mj_tracker_free(tr);
     /* a loss, then the ping made stale by a rejoin, then a new ping: the
      * new one has the new count */
-    setup();
-    join(s, R("Ann"));
-    ambiguous();
-    fx_take();
-    CHECK_INT(mj_tracker_link_lost(tr, "muc.remote.example", 18), MJ_OK);
+    pinged_then_lost("muc.remote.example");
     fx_now += 100000; /* timeout, then give-up rest ... retry */
     for (int i = 0; i < 20; i++) {
         mj_tracker_tick(tr);
@@ -1882,8 +1869,7 @@ TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
     ambiguous();
     mj_tracker_tick(tr);
     fx_take();
-    v = answer(last_ping, "error", "recipient-unavailable", "cancel", NULL,
-               -1);
+    v = bounced();
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     mj_tracker_free(tr);
 }
