@@ -76,6 +76,17 @@ local function nick_column(r)
 	return "-> " .. r.pending_nick;
 end
 
+-- The tracker of a host, or nil and why not.
+local function tracker_of(host)
+	if trackers[host] then
+		return trackers[host]();
+	end
+	if not prosody.hosts[host] then
+		return nil, "No such host: " .. host;
+	end
+	return nil, "mod_track_muc_joins is not loaded on " .. host;
+end
+
 local function list(print, jid)
 	if type(jid) ~= "string" then
 		return nil, "Invalid JID: " .. tostring(jid);
@@ -84,13 +95,13 @@ local function list(print, jid)
 	if not host then
 		return nil, "Invalid JID: " .. tostring(jid);
 	end
-	if not trackers[host] then
+	local tracker, err = tracker_of(host);
+	if not tracker then
 		if not prosody.hosts[host] then
-			return nil, "No such host: " .. host .. " (give a JID, user@host or user@host/resource)";
+			err = err .. " (give a JID, user@host or user@host/resource)";
 		end
-		return nil, "mod_track_muc_joins is not loaded on " .. host;
+		return nil, err;
 	end
-	local tracker = trackers[host]();
 	local bare = host;
 	if node then
 		bare = node .. "@" .. host;
@@ -117,11 +128,9 @@ local function stats(print, only_host)
 			return nil, "Invalid host: " .. tostring(only_host);
 		end
 		only_host = host; -- prepared, as the trackers are keyed
-		if not trackers[host] then
-			if not prosody.hosts[host] then
-				return nil, "No such host: " .. host;
-			end
-			return nil, "mod_track_muc_joins is not loaded on " .. host;
+		local tracker, err = tracker_of(host);
+		if not tracker then
+			return nil, err;
 		end
 	end
 	local hosts = {};
