@@ -497,7 +497,10 @@ end
 
 -- The ping id of one of our self-pings' iq ids, or nil.
 local function our_ping_id(iq_id)
-	local digits, salt = string.match(iq_id or "", "^mjping%-(%d+)%-(.+)$");
+	if type(iq_id) ~= "string" then
+		return nil; -- another module's stanza: ids from the wire are strings
+	end
+	local digits, salt = string.match(iq_id, "^mjping%-(%d+)%-(.+)$");
 	local ping_id = digits and math.tointeger(tonumber(digits));
 	if not ping_id or ping_id < 1 or ping_id > 0xffffffff then
 		return nil; -- not ours (the core's ping ids are 32-bit)

@@ -152,6 +152,9 @@ return function(ctx)
 		if not session or session.host ~= module.host then
 			return;
 		end
+		if type(attr.id) ~= "string" then
+			return; -- not from the wire (another module's): neither ours nor a ping
+		end
 		local tracker = ctx.tracker();
 		local ping_id = ctx.our_ping_id(attr.id);
 		local is_answer = attr.type == "result" or attr.type == "error";

@@ -94,6 +94,9 @@ if [ -f tests/lua/test_binding.lua ]; then
         build/plugins/mod_track_muc_joins/mucjoins.so
     # the s2s link wiring reports each domain once, at a bounded cost
     run "lua wiring (link events)" lua5.4 tests/lua/test_link_events.lua
+    # the self-ping iq hooks never raise, whatever another module routes
+    run "lua wiring (self-ping iq hooks)" lua5.4 tests/lua/test_selfping_hooks.lua \
+        build/plugins/mod_track_muc_joins/mucjoins.so
     # the CSI and push hooks' verdicts (wake.lib.lua over the binding)
     run "lua wiring (CSI and push)" lua5.4 tests/lua/test_wake.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so

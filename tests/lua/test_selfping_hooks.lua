@@ -1,0 +1,93 @@
+-- The self-ping iq hooks (lua/selfping.lib.lua) never raise, whatever the
+-- iq another module routes to a local session: attributes from the wire
+-- are strings, those another module sets need not be (a Lua error there
+-- would escape into the router and the iq would not be delivered). Run
+-- from the repository root:
+--   lua5.4 tests/lua/test_selfping_hooks.lua build/plugins/mod_track_muc_joins/mucjoins.so
+-- Prints "ok NAME" / "FAIL NAME", then "selfping-hooks: N passed,
+-- N failed"; exits 1 on a failure.
+local so_path = arg[1] or "build/plugins/mod_track_muc_joins/mucjoins.so"
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+package.preload["core.modulemanager"] = function()
+	return { is_loaded = function() return false end }
+end
+local st = require "util.stanza"
+local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
+
+local passed, failed = 0, 0
+local function test(name, fn)
+	local ok, err = pcall(fn)
+	if ok then
+		passed = passed + 1
+		print("ok   " .. name)
+	else
+		failed = failed + 1
+		print("FAIL " .. name .. "\n  " .. tostring(err))
+	end
+end
+
+local JID = "alice@example.org/phone"
+
+-- The module's own our_ping_id(), cut out of mod_track_muc_joins.lua
+-- (it closes over the module's ping_salts only).
+local function module_our_ping_id()
+	local src = assert(io.open("lua/mod_track_muc_joins.lua")):read("a")
+	local body = assert(src:match("\n(local function our_ping_id%(iq_id%).-\nend)\n"),
+		"our_ping_id not found in lua/mod_track_muc_joins.lua")
+	local chunk = assert(load("local ping_salts = { 'secretsalt' };\n" .. body .. "\nreturn our_ping_id",
+		"our_ping_id", "t", _G))
+	return chunk()
+end
+
+-- selfping.lib.lua loaded as the module loads it; its iq/full handlers.
+local function iq_handlers(our_ping_id)
+	local hooks = {}
+	local module = {
+		host = "example.org",
+		hook = function(_, name, fn, prio)
+			if name == "iq/full" then hooks[#hooks + 1] = { fn = fn, prio = prio } end
+		end,
+		hook_global = function() end,
+		context = function() return { hook = function() end } end,
+		log = function() end,
+		send = function() end,
+	}
+	local session = { full_jid = JID, host = "example.org", type = "c2s" }
+	_G.prosody = { full_sessions = { [JID] = session }, hosts = {} }
+	local env = setmetatable({ module = module }, { __index = _G })
+	local lib = assert(loadfile("lua/selfping.lib.lua", "t", env))()
+	local tracker = mj.new({})
+	lib({
+		tracker = function() return tracker end,
+		our_ping_id = our_ping_id,
+		call = function() end,
+		salt = "secretsalt",
+		id_secret = "secret",
+		ping_timeout = 60,
+	})
+	assert(#hooks > 0, "no iq/full handler")
+	return hooks
+end
+
+for _, case in ipairs({ { "a table", {} }, { "a boolean", true }, { "a number", 7 } }) do
+	test("our_ping_id() of an id that is " .. case[1] .. " is nil", function()
+		assert(module_our_ping_id()(case[2]) == nil)
+	end)
+	for _, typ in ipairs({ "result", "error", "get" }) do
+		test("the iq/full hooks pass on an iq of type " .. typ .. " whose id is " .. case[1], function()
+			-- a strict stand-in: string.match raises on what is not a string
+			local strict = function(id) return string.match(id, "^mjping%-(%d+)%-") and 1 or nil end
+			for _, h in ipairs(iq_handlers(strict)) do
+				local iq = st.iq({ type = typ, to = JID, from = "room@muc.example.net/alice", id = "x" })
+				iq.attr.id = case[2]
+				local ok, ret = pcall(h.fn, { stanza = iq, origin = {} })
+				assert(ok, "iq/full handler (priority " .. tostring(h.prio) .. ") raised: " .. tostring(ret))
+				assert(ret == nil, "iq/full handler (priority " .. tostring(h.prio) .. ") took it")
+			end
+		end)
+	end
+end
+
+print(string.format("selfping-hooks: %d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)
