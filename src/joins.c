@@ -148,7 +148,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
 static int pending_full(const mj_session *s)
 {
     return s->n_pending - s->n_cancelled >= s->tr->cfg.max_pending ||
-           s->n_pending >= 2 * s->tr->cfg.max_pending;
+           s->n_pending / 2 >= s->tr->cfg.max_pending; /* no overflow */
 }
 
 /* The entry waits for the answer to the join whose id is join_id (its

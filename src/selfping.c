@@ -494,18 +494,24 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
     d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
     /* by due time: appended (O(1)), unless ping_start_delay was lowered
      * since the last one was */
-    d->cnext = NULL;
+    d->cnext = d->cprev = NULL;
     if (tr->checks == NULL) {
         tr->checks = tr->checks_tail = d;
     } else if (tr->checks_tail->check_due <= d->check_due) {
+        d->cprev = tr->checks_tail;
         tr->checks_tail->cnext = d;
         tr->checks_tail = d;
-    } else {
-        mj_domain **cp = &tr->checks;
-        while ((*cp)->check_due <= d->check_due)
-            cp = &(*cp)->cnext;
-        d->cnext = *cp;
-        *cp = d;
+    } else { /* before the first one due later (the tail is) */
+        mj_domain *n = tr->checks;
+        while (n->check_due <= d->check_due)
+            n = n->cnext;
+        d->cnext = n;
+        d->cprev = n->cprev;
+        if (n->cprev != NULL)
+            n->cprev->cnext = d;
+        else
+            tr->checks = d;
+        n->cprev = d;
     }
     return MJ_OK;
 }
@@ -522,6 +528,8 @@ static void run_checks(mj_tracker *tr, double now)
         tr->checks = d->cnext;
         if (tr->checks == NULL)
             tr->checks_tail = NULL;
+        else
+            tr->checks->cprev = NULL;
         d->check = 0;
         d->fire = 1;
         d->cnext = due;

@@ -566,8 +566,10 @@ static void room_unlink(mj_entry *e)
 }
 
 /* Move e to a new allocation with cap bytes for its nick; every pointer
- * the tracker keeps to it follows. NULL on ENOMEM (e unchanged). */
-static mj_entry *entry_move(mj_entry *e, size_t cap)
+ * the tracker keeps to it follows. keep: the nick it shows is copied
+ * (cap holds it), else the caller sets one. NULL on ENOMEM (e
+ * unchanged). */
+static mj_entry *entry_move(mj_entry *e, size_t cap, int keep)
 {
     mj_session *s = e->sess;
     mj_tracker *tr = s->tr;
@@ -577,6 +579,10 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
         return NULL;
     memcpy(n, e, offsetof(mj_entry, nick));
     n->size8 = (uint32_t)(entry_size(cap) / 8);
+    if (keep && e->has_nick) { /* from the session's too */
+        memcpy(n->nick, mj_entry_nick_ptr(e), e->nick_len);
+        n->nick[e->nick_len] = '\0';
+    }
     if (i != (size_t)-1)
         s->rooms.slots[i] = n;
     *n->rpprev = n;
@@ -592,13 +598,10 @@ static mj_entry *entry_move(mj_entry *e, size_t cap)
     return n;
 }
 
-mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
+/* Make e fit nick (p, len) (mj_entry_fit_nick()); keep: the nick it shows
+ * now stays shown (else the caller replaces it at once). */
+static mj_entry *fit_nick(mj_entry *e, const char *p, size_t len, int keep)
 {
-    if (p == NULL) {
-        e->has_nick = 0;
-        e->nick_len = 0;
-        return e;
-    }
     if (len > MJ_PART_MAX)
         return NULL; /* never: nicks are checked before */
     mj_session *s = e->sess;
@@ -607,14 +610,33 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
         s->nick[len] = '\0';
         s->nick_len = (uint16_t)len;
     }
-    if (entry_cap(e) == 0 && is_session_nick(s, p, len)) {
-        /* shown from the session (mj_entry_shares_nick()) */
+    if (entry_cap(e) == 0 && is_session_nick(s, p, len))
+        return e; /* shown from the session (mj_entry_shares_nick()) */
+    if (len + 1 <= entry_cap(e))
+        return e;
+    size_t shown = keep && e->has_nick ? e->nick_len : 0;
+    return entry_move(e, cap_for(shown > len ? shown : len), keep);
+}
+
+mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len)
+{
+    return fit_nick(e, p, len, 1);
+}
+
+mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
+{
+    if (p == NULL) {
+        e->has_nick = 0;
+        e->nick_len = 0;
+        return e;
+    }
+    if ((e = fit_nick(e, p, len, 0)) == NULL)
+        return NULL;
+    if (entry_cap(e) == 0) { /* the session's nick (mj_entry_fit_nick()) */
         e->nick_len = (uint32_t)len;
         e->has_nick = 1;
         return e;
     }
-    if (len + 1 > entry_cap(e) && (e = entry_move(e, cap_for(len))) == NULL)
-        return NULL;
     memmove(e->nick, p, len);
     e->nick[len] = '\0';
     e->nick_len = (uint32_t)len;
@@ -772,8 +794,19 @@ mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
 
 void mj_domain_release(mj_tracker *tr, mj_domain *d)
 {
-    if (d->rooms > 0 || d->check || d->ready || d->fire)
+    if (d->rooms > 0 || d->ready || d->fire)
         return;
+    if (d->check) { /* no room left to check: off tr->checks (review A) */
+        if (d->cprev != NULL)
+            d->cprev->cnext = d->cnext;
+        else
+            tr->checks = d->cnext;
+        if (d->cnext != NULL)
+            d->cnext->cprev = d->cprev;
+        else
+            tr->checks_tail = d->cprev;
+        d->check = 0;
+    }
     size_t i = mj_table_find_item(&tr->domains, d->hash, d);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->domains, i, dom_hash);

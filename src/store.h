@@ -46,7 +46,9 @@ struct mj_domain {
     uint32_t down_epoch;       /* link losses of the domain so far
                                   (mj_tracker_link_lost), wrapping */
     double check_due;          /* when check */
-    mj_domain *cnext;          /* tr->checks, by check_due */
+    mj_domain *cnext, *cprev;  /* tr->checks, by check_due (doubly
+                                  linked: a domain whose last room goes
+                                  leaves it at once) */
     mj_domain *rnext;          /* tr->ready */
     mj_ping *qhead, *qtail;    /* due pings waiting for the budget, FIFO */
     struct mj_istr *room_list; /* its interned rooms (dprev/dnext) */
@@ -454,6 +456,11 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len);
  * (the tracker's own pointers to it are updated; the caller must drop
  * the old one). NULL on ENOMEM, the entry unchanged. */
 mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len);
+/* What mj_entry_set_nick(e, p, len) allocates, done now: the entry moves
+ * (as there) when the nick would not fit, so that setting it then
+ * allocates nothing. Shows nothing new. NULL on ENOMEM, the entry
+ * unchanged. */
+mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len);
 /* The asked nick becomes the shown one (it is cleared). The entry's
  * address from now on, or NULL on ENOMEM (unchanged). */
 mj_entry *mj_entry_promote_nick(mj_entry *e);

@@ -491,25 +491,30 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         hint = nick;
     if (fresh && (e = mj_entry_create(s, r, bare, blen, h, hint)) == NULL)
         return MJ_ENOMEM;
+    /* Everything that allocates first, so that MJ_ENOMEM leaves a room
+     * the session was in as it was: room for the shown nick, the mj_aux
+     * record (for the asked nick or a timed state; trimmed below when
+     * neither needs it), the asked nick (review A). */
+    mj_entry *moved = shown ? mj_entry_fit_nick(e, nick.ptr, nick.len) : e;
+    if (moved != NULL)
+        e = moved;
+    if (moved == NULL || mj_entry_aux(e) != MJ_OK ||
+        (has_pending &&
+         mj_entry_set_pnick(e, pending_nick.ptr, pending_nick.len) != MJ_OK)) {
+        if (fresh)
+            mj_entry_destroy(e);
+        else
+            mj_entry_aux_trim(e);
+        return MJ_ENOMEM;
+    }
     /* the restored state replaces whatever the pings were about: a late
      * answer must not end a room restored as PENDING (fuzz_tracker,
      * regress-restore-keeps-ping) */
     mj_ping_drop(e);
-    mj_entry *moved = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len);
-    if (moved != NULL)
-        e = moved;
-    if (moved == NULL ||
-        mj_entry_set_pnick(e, has_pending ? pending_nick.ptr : NULL,
-                           pending_nick.len) != MJ_OK) {
-        if (fresh)
-            mj_entry_destroy(e);
-        return MJ_ENOMEM;
-    }
-    if (mj_entry_set_state(e, state) != MJ_OK) {
-        if (fresh)
-            mj_entry_destroy(e);
-        return MJ_ENOMEM;
-    }
+    e = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len); /* fits */
+    (void)mj_entry_set_state(e, state); /* its record is there */
+    if (!has_pending) /* after the state: trims the record if unused */
+        (void)mj_entry_set_pnick(e, NULL, 0);
     /* a restored join's id is not known: any answer is its answer, and
      * it is no rejoin's window */
     if (state == MJ_S_LEAVING) /* the leave's id is not known either */

@@ -195,10 +195,73 @@ TEST(leave_without_memory_for_its_timer_is_taken_as_done)
     CHECK_INT(live, 0);
 }
 
+/* mj_session_restore() over a room the session is shown in: at every
+ * allocation it makes, a failure leaves the room as it was (JOINED, shown
+ * as "ann", its asked nick none), and nothing leaks (review A: the nick
+ * was cleared or replaced before the record for the asked nick or the
+ * state was allocated). Asked and shown nicks long enough to need their
+ * own bytes. */
+TEST(restore_over_a_shown_room_without_memory_changes_nothing)
+{
+    static const char long_nick[] = "a-nick-longer-than-any-inline-buffer-"
+                                    "of-an-entry-or-its-record-0123456789";
+    struct {
+        mj_state state;
+        const char *nick, *pending;
+    } cases[] = {
+        {MJ_S_PENDING, NULL, "bob"},       {MJ_S_PENDING, NULL, long_nick},
+        {MJ_S_LEAVING, "zed", NULL},       {MJ_S_LEAVING, long_nick, NULL},
+        {MJ_S_JOINED, long_nick, NULL},    {MJ_S_CHANGING, "ann", long_nick},
+        {MJ_S_CHANGING, long_nick, "bob"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        long n;
+        for (n = 1; n < 100; n++) {
+            mj_config cfg;
+            mj_tracker *tr = NULL;
+            mj_session *s = NULL;
+            mj_config_init(&cfg);
+            cfg.alloc = failing_alloc;
+            cfg.clock = fx_clock;
+            cfg.on_event = fx_on_event;
+            fail_at = 0;
+            n_allocs = 0;
+            live = 0;
+            fx_take();
+            CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
+            CHECK_INT(mj_session_open(tr, "a@x/1", 5, &s), MJ_OK);
+            CHECK_OUTCOME(fx_join(s, "r@m/ann"), MJ_O_CHANGED);
+            CHECK_OUTCOME(fx_self(s, "available", "r@m/ann"), MJ_O_CHANGED);
+            CHECK_EVENTS("joined r@m ann");
+            long base = n_allocs;
+            fail_at = base + n;
+            int rc = mj_session_restore(s, "r@m", 3, cases[c].state,
+                                        S(cases[c].nick), S(cases[c].pending),
+                                        fx_now);
+            fail_at = 0;
+            int reached = n_allocs >= base + n;
+            if (rc == MJ_ENOMEM) {
+                CHECK_STATE(s, "r@m", MJ_S_JOINED);
+                CHECK_NICK(s, "r@m", "ann");
+                check_consistent(tr);
+            } else {
+                CHECK_INT(rc, MJ_OK);
+                CHECK_INT(fx_state(s, "r@m"), cases[c].state);
+            }
+            mj_tracker_free(tr);
+            CHECK_INT(live, 0);
+            if (!reached)
+                break; /* ran to the end without reaching the failure */
+        }
+        CHECK(n < 100);
+    }
+}
+
 int main(void)
 {
     fx_now = 1000;
     RUN(every_allocation_failure_is_survived);
     RUN(leave_without_memory_for_its_timer_is_taken_as_done);
+    RUN(restore_over_a_shown_room_without_memory_changes_nothing);
     return test_summary("alloc");
 }

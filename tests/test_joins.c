@@ -2230,6 +2230,26 @@ TEST(max_pending_bound)
     teardown();
 }
 
+/* max_pending has no upper bound: one past SIZE_MAX / 2 doubled (the
+ * bound on cancelled joins) wrapped to 0 and refused every join (review
+ * A). */
+TEST(a_huge_max_pending_bounds_nothing)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.max_pending = SIZE_MAX / 2 + 1;
+    mj_tracker_configure(tr, &cfg);
+    CHECK_OUTCOME(fx_join(s, "r@muc/n"), MJ_O_CHANGED);
+    CHECK_INT(fx_state(s, "r@muc"), MJ_S_PENDING);
+    cfg.max_pending = SIZE_MAX;
+    mj_tracker_configure(tr, &cfg);
+    CHECK_OUTCOME(fx_join(s, "r2@muc/n"), MJ_O_CHANGED);
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -2698,6 +2718,7 @@ int main(void)
     RUN(room_domain_ending_in_two_dots_is_refused);
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
+    RUN(a_huge_max_pending_bounds_nothing);
     RUN(stanzas_after_close_create_no_session);
     RUN(refused_first_join_leaves_no_session);
     RUN(tracker_outgoing_feeds_a_held_session);

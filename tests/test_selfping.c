@@ -1,5 +1,6 @@
 /* Self-ping (docs/semantics.md §5): when pings go out, what answers mean,
  * retries, budgets, debouncing, stale answers. */
+#include <math.h>
 #include <time.h>
 
 #include "fixture.h"
@@ -1874,9 +1875,77 @@ TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
     mj_tracker_free(tr);
 }
 
+/* A link check waits on its domain's record; a domain whose last room
+ * goes meanwhile has nothing left to check and leaves the list at once
+ * (review A: with a long or infinite ping_start_delay every domain that
+ * ever lost a link kept its record for good). The checks of the domains
+ * around it still fire. */
+TEST(a_domain_whose_rooms_are_gone_leaves_the_link_checks)
+{
+    mj_config cfg;
+    mj_stats st;
+    char room[64], occ[64], dom[32];
+    setup();
+    mj_tracker_stats(tr, &st);
+    size_t base = st.bytes;
+    for (int pass = 0; pass < 2; pass++) {
+        mj_config_init(&cfg);
+        cfg.clock = fx_clock;
+        cfg.on_event = on_event;
+        cfg.ping_start_delay = pass == 0 ? INFINITY : 3600;
+        CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+        for (int i = 0; i < 100; i++) {
+            snprintf(dom, sizeof dom, "muc%d.example", i);
+            snprintf(room, sizeof room, "r@%s", dom);
+            snprintf(occ, sizeof occ, "r@%s/ann", dom);
+            join(s, occ);
+            mj_tracker_link_lost(tr, dom, strlen(dom));
+            fx_out(s, fx_pres("unavailable", occ));
+            fx_self(s, "unavailable", occ);
+            CHECK_INT(fx_state(s, room), MJ_S_NONE);
+        }
+        mj_tracker_stats(tr, &st);
+        CHECK_INT(st.distinct_rooms, 0);
+        /* the session's table may stay; 100 domain records must not */
+        if (st.bytes > base + 1024)
+            FAIL_AT("%zu bytes held after every room is gone (base %zu)",
+                    st.bytes, base);
+    }
+    /* three checks in a row (10 s apart); the middle one's room goes */
+    fx_take();
+    npings = 0;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    for (int i = 0; i < 3; i++) {
+        snprintf(dom, sizeof dom, "muc%d.example", i);
+        snprintf(occ, sizeof occ, "r@%s/ann", dom);
+        join(s, occ);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(dom, sizeof dom, "muc%d.example", i);
+        mj_tracker_link_lost(tr, dom, strlen(dom));
+        fx_now += 1;
+    }
+    fx_out(s, fx_pres("unavailable", "r@muc1.example/ann"));
+    fx_self(s, "unavailable", "r@muc1.example/ann");
+    fx_now += 20;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2); /* muc0 and muc2 */
+    /* and a loss of the gone one's domain with a room again checks it */
+    join(s, "r@muc1.example/ann");
+    mj_tracker_link_lost(tr, "muc1.example", 12);
+    fx_now += 20;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(unanswered_join_to_its_own_nick_keeps_the_ghost_check);
+    RUN(a_domain_whose_rooms_are_gone_leaves_the_link_checks);
     RUN(joins_sent_again_while_the_ping_is_out_end_the_round);
     RUN(an_error_relayed_from_another_occupant_is_no_ghost);
     RUN(ambiguous_presence_sends_one_ping);
