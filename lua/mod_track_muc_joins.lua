@@ -198,8 +198,9 @@ local function apply_event(ev, session, stanza)
 	end
 	local rooms = target.rooms_joined;
 	if type(rooms) ~= "table" then
-		-- another module removed or replaced it: made again with every
-		-- room the core shows, not only this event's
+		-- another module removed it (or put something that is not a
+		-- table there): made again with every room the core shows, not
+		-- only this event's. A table put in its place is taken as it is.
 		rooms = {};
 		for _, info in ipairs(tracker:rooms(ev.jid)) do
 			if info.nick then
