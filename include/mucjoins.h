@@ -519,7 +519,8 @@ MJ_API int mj_stanza_wake_child(const char *name, size_t name_len,
     /* nothing in it can change a room's state: not from/to a room the       \
      * session has state with, or a kind of stanza that never changes        \
      * state (a message from the room's bare JID, a non-kickable message     \
-     * error, an iq) */                                                      \
+     * error, an iq, a presence received of another type than available,    \
+     * unavailable or error) */                                              \
     X(MJ_O_IGNORED, 0, "ignored")                                            \
     /* about a tracked room and of a kind that could change it, but          \
      * nothing changed (presence update, duplicate self-presence, another    \

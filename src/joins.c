@@ -650,8 +650,9 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
         if (c->has303) {
             const mj_str m = st->item_nick;
             if (!usable_303_nick(m)) {
-                /* a nick change to nowhere: ask the room */
-                *out = state == MJ_S_CHANGING ? MJ_O_UNCHANGED : ask_ping(e);
+                /* a nick change to nowhere: ask the room (while
+                 * CHANGING, once the change is over) */
+                *out = ask_ping(e);
                 return MJ_OK;
             }
             if (mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
@@ -716,7 +717,7 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
         *out = MJ_O_CHANGED;
         return;
     }
-    if (state == MJ_S_JOINED || state == MJ_S_EXPECTING)
+    if (state != MJ_S_LEAVING) /* while CHANGING, sent when it ends */
         *out = ask_ping(e);
 }
 
@@ -793,6 +794,27 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
     if (st->id.ptr == NULL) /* a service that drops ids; but on one seen */
         return d == NULL || !d->reflects_id; /* to keep them, another's */
     return id_key(e->sess->tr, st->id) == a->join_id;
+}
+
+/* Whether an error from room/x may refuse what e waits for, by x: an
+ * error comes from where the stanza it refuses went (RFC 6120 8.3.1).
+ * PENDING waits for the answer to the join to its asked nick (a client
+ * retrying under another nick before the first join's answer came gets
+ * that answer from the first nick); LEAVING for the leave, sent to its
+ * shown nick (a nick change refused from the asked nick is not the
+ * leave's answer, and Prosody answers no leave with an error). Any other
+ * state: every error (it asks the room). Review C. */
+static int error_may_answer(const mj_entry *e, const mj_target *t)
+{
+    mj_str n = mj_str_none();
+    if (e->state == MJ_S_PENDING) {
+        n = mj_entry_pnick(e);
+    } else if (e->state == MJ_S_LEAVING && e->has_nick) {
+        n.ptr = mj_entry_nick_ptr(e);
+        n.len = e->nick_len;
+    }
+    return n.ptr == NULL || !t->has_res ||
+           mj_nick_equal(t->raw_res.ptr, t->raw_res.len, n.ptr, n.len);
 }
 
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
@@ -941,6 +963,10 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
                   is_cond(st->error_condition, "not-acceptable");
     if ((!presence && !msg_err) || st->from.ptr == NULL)
         return MJ_OK;
+    if (presence && st->type != MJ_T_AVAILABLE &&
+        st->type != MJ_T_UNAVAILABLE && st->type != MJ_T_ERROR)
+        return MJ_OK; /* probe, subscribe...: never change state, nor are
+                         they a join's answer (review C) */
 
     mj_classify(st, &c);
     int rc = mj_parse_target(s, st->from, &t, out);
@@ -959,10 +985,14 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
     }
     if (msg_err) {
-        *out = e->state == MJ_S_JOINED ? ask_ping(e) : MJ_O_UNCHANGED;
+        *out = e->state == MJ_S_JOINED || e->state == MJ_S_EXPECTING
+                   ? ask_ping(e)
+                   : MJ_O_UNCHANGED;
         return MJ_OK;
     }
     *out = MJ_O_UNCHANGED;
+    if (st->type == MJ_T_ERROR && !error_may_answer(e, &t))
+        return MJ_OK; /* refuses a stanza sent to another nick */
     if (e->state == MJ_S_PENDING && e->cancelled &&
         (t.has_res || st->type == MJ_T_ERROR)) {
         /* a join cancelled before its answer shows nothing: the room's
@@ -1013,7 +1043,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         got_error(e, st, out);
         return MJ_OK;
     default:
-        return MJ_OK; /* probe, subscribe...: never change state */
+        return MJ_OK; /* never: returned above */
     }
 }
 

@@ -2146,7 +2146,7 @@ TEST(other_presence_types_never_change_state)
     joined_as("Ann");
     mj_stanza st = fx_pres("probe", R("Ann"));
     fx_codes(&st, 110, 307, 0);
-    CHECK_OUTCOME(fx_in(s, st), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
     st.kind = MJ_KIND_MESSAGE;
     st.type = MJ_T_GROUPCHAT;
     CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
@@ -2247,6 +2247,164 @@ TEST(a_huge_max_pending_bounds_nothing)
     cfg.max_pending = SIZE_MAX;
     mj_tracker_configure(tr, &cfg);
     CHECK_OUTCOME(fx_join(s, "r2@muc/n"), MJ_O_CHANGED);
+    teardown();
+}
+
+/* ---- answers told apart (review C) ------------------------------------ */
+
+/* Presence types other than available, unavailable and error never
+ * change state: a probe or subscribe carrying 110 in a rejoin's window is
+ * neither held back as the join's answer (at the timeout the room was
+ * shown with nothing having answered the join) nor teaches the service
+ * reflects ids. */
+TEST(a_probe_with_110_in_a_rejoin_window_is_no_answer)
+{
+    setup();
+    join_with_id(R("Ann"), "j0");
+    self_with_id("available", R("Ann"), "j0", 0); /* reflects ids */
+    send_with_id("unavailable", R("Ann"), "l1");  /* LEAVING */
+    join_with_id(R("Ann"), "j2");                 /* rejoin: PENDING */
+    fx_take();
+    mj_stanza st = fx_pres("subscribe", R("Ann"));
+    fx_codes(&st, 110, 0);
+    st.id = S("x9");
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " timeout");
+    teardown();
+    /* a cancelled join's id on a probe: the rejoin's answer (an id of the
+     * service's own) still joins at once */
+    for (int probe = 0; probe < 2; probe++) {
+        setup();
+        join_with_id(R("Ann"), "j1");
+        send_with_id("unavailable", R("Ann"), "l1"); /* cancelled */
+        join_with_id(R("Ann"), "j2");
+        if (probe) {
+            st = fx_pres("probe", R("Ann"));
+            fx_codes(&st, 110, 0);
+            st.id = S("j1");
+            CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
+        }
+        CHECK_OUTCOME(self_with_id("available", R("Ann"), "srv-42", 0),
+                      MJ_O_CHANGED);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        teardown();
+    }
+}
+
+/* An error comes from where the refused stanza went: a client without
+ * ids retrying under Ann2 before the conflict for Ann came back is in
+ * the room as Ann2 (the conflict failed the retry, whose answer was then
+ * refused as forged). */
+TEST(an_error_from_the_first_nick_does_not_fail_a_retry)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_join(s, R("Ann2"));
+    mj_stanza e = fx_pres("error", R("Ann"));
+    e.error_type = S("cancel");
+    e.error_condition = S("conflict");
+    CHECK_OUTCOME(fx_in(s, e), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann2")), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Ann2");
+    /* the retry's own refusal (from Ann2) or one from the bare room
+     * still fails a join */
+    teardown();
+    for (int bare = 0; bare < 2; bare++) {
+        setup();
+        fx_join(s, R("Ann"));
+        fx_join(s, R("Ann2"));
+        e = fx_pres("error", bare ? ROOM : R("Ann2"));
+        e.error_type = S("cancel");
+        e.error_condition = S("conflict");
+        CHECK_OUTCOME(fx_in(s, e), MJ_O_CHANGED);
+        CHECK_STATE(s, ROOM, MJ_S_NONE);
+        teardown();
+    }
+}
+
+/* A client without ids changes nick to a taken one and leaves at once:
+ * the change's conflict (from the nick asked) is not the leave's answer;
+ * the leave's confirmation is, and is no forgery. */
+TEST(an_error_refusing_a_nick_change_is_not_the_leaves_answer)
+{
+    mj_stats st;
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("available", R("Bob")));   /* CHANGING */
+    fx_out(s, fx_pres("unavailable", R("Ann"))); /* LEAVING */
+    mj_stanza e = fx_pres("error", R("Bob"));
+    e.error_type = S("cancel");
+    e.error_condition = S("conflict");
+    CHECK_OUTCOME(fx_in(s, e), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann voluntary");
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.forged, 0);
+    teardown();
+    /* an error from the nick left still ends the leave */
+    setup();
+    joined_as("Ann");
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    e = fx_pres("error", R("Ann"));
+    e.error_type = S("cancel");
+    e.error_condition = S("not-acceptable");
+    CHECK_OUTCOME(fx_in(s, e), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
+    teardown();
+}
+
+/* What is ambiguous while CHANGING is asked once the change is over (no
+ * ping while it is under way): an unavailable from the session's nick
+ * without 110, a 303 naming no usable nick. The room never answers the
+ * change; at its timeout the entry is JOINED(o) again and the ping goes. */
+TEST(ambiguity_while_changing_is_asked_after_the_change)
+{
+    for (int kind = 0; kind < 2; kind++) {
+        setup();
+        joined_as("Ann");
+        fx_out(s, fx_pres("available", R("Anna"))); /* CHANGING */
+        mj_stanza st = fx_pres("unavailable", R("Ann"));
+        if (kind == 1) {
+            fx_codes(&st, 110, 303, 0);
+            st.item_nick = S("");
+        }
+        CHECK_OUTCOME(fx_in(s, st), MJ_O_AMBIGUOUS);
+        CHECK_EVENTS(""); /* not now */
+        fx_now += 121;
+        mj_tracker_tick(tr);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        mj_tracker_tick(tr);
+        const char *ev = fx_take();
+        if (strstr(ev, "ping " ROOM " Ann") == NULL)
+            FAIL_AT("kind %d: no self-ping after the change; events: \"%s\"",
+                    kind, ev);
+        teardown();
+    }
+}
+
+/* A not-acceptable error to the session's groupchat message asks the room
+ * while EXPECTING too (the session shows o there, as JOINED). */
+TEST(a_groupchat_refusal_while_expecting_asks_the_room)
+{
+    setup();
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "Anna")); /* EXPECTING(Ann, Anna) */
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_take();
+    mj_stanza m = fx_pres("available", ROOM);
+    m.kind = MJ_KIND_MESSAGE;
+    m.type = MJ_T_ERROR;
+    m.error_type = S("cancel");
+    m.error_condition = S("not-acceptable");
+    CHECK_OUTCOME(fx_in(s, m), MJ_O_AMBIGUOUS);
+    const char *ev = fx_take();
+    if (strstr(ev, "ping " ROOM) == NULL)
+        FAIL_AT("no self-ping; events: \"%s\"", ev);
     teardown();
 }
 
@@ -2719,6 +2877,11 @@ int main(void)
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
     RUN(a_huge_max_pending_bounds_nothing);
+    RUN(a_probe_with_110_in_a_rejoin_window_is_no_answer);
+    RUN(an_error_from_the_first_nick_does_not_fail_a_retry);
+    RUN(an_error_refusing_a_nick_change_is_not_the_leaves_answer);
+    RUN(ambiguity_while_changing_is_asked_after_the_change);
+    RUN(a_groupchat_refusal_while_expecting_asks_the_room);
     RUN(stanzas_after_close_create_no_session);
     RUN(refused_first_join_leaves_no_session);
     RUN(tracker_outgoing_feeds_a_held_session);
