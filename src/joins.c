@@ -800,16 +800,25 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
  * error comes from where the stanza it refuses went (RFC 6120 8.3.1).
  * PENDING waits for the answer to the join to its asked nick (a client
  * retrying under another nick before the first join's answer came gets
- * that answer from the first nick); LEAVING for the leave, sent to its
- * shown nick (a nick change refused from the asked nick is not the
- * leave's answer, and Prosody answers no leave with an error). Any other
- * state: every error (it asks the room). Review C. */
-static int error_may_answer(const mj_entry *e, const mj_target *t)
+ * that answer from the first nick). LEAVING waits for the leave's, which
+ * may have gone to another nick than the shown one (a broadcast
+ * unavailable goes where the session sent presence: after a rewrite
+ * (210), to the nick it asked for; a client may leave from the nick a 303
+ * announced): one with the leave's own id answers it from any nick (a
+ * room that is gone refuses the leave with item-not-found, or gone);
+ * without it, one from another nick than the shown one is taken for the
+ * refusal of what the session sent there (a nick change to a taken nick
+ * crossing the leave), and a ghost's leave ends at its timeout. Any other
+ * state: every error (it asks the room). Review C, F. */
+static int error_may_answer(const mj_entry *e, const mj_stanza *st,
+                            const mj_target *t)
 {
     mj_str n = mj_str_none();
     if (e->state == MJ_S_PENDING) {
         n = mj_entry_pnick(e);
     } else if (e->state == MJ_S_LEAVING && e->has_nick) {
+        if (carries_join_id(e, st))
+            return 1; /* the leave's id (mj_aux.join_id) */
         n.ptr = mj_entry_nick_ptr(e);
         n.len = e->nick_len;
     }
@@ -915,9 +924,10 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     size_t len;
     mj_class c;
     *out = MJ_O_IGNORED;
-    if (st->kind != MJ_KIND_PRESENCE || st->type == MJ_T_ERROR ||
+    if (st->kind != MJ_KIND_PRESENCE ||
+        (st->type != MJ_T_AVAILABLE && st->type != MJ_T_UNAVAILABLE) ||
         st->from.ptr == NULL)
-        return MJ_OK;
+        return MJ_OK; /* as for a held session (mj_joins_incoming()) */
     mj_classify(st, &c);
     if (!c.self)
         return MJ_OK;
@@ -991,7 +1001,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
         return MJ_OK;
     }
     *out = MJ_O_UNCHANGED;
-    if (st->type == MJ_T_ERROR && !error_may_answer(e, &t))
+    if (st->type == MJ_T_ERROR && !error_may_answer(e, st, &t))
         return MJ_OK; /* refuses a stanza sent to another nick */
     if (e->state == MJ_S_PENDING && e->cancelled &&
         (t.has_res || st->type == MJ_T_ERROR)) {

@@ -2408,6 +2408,113 @@ TEST(a_groupchat_refusal_while_expecting_asks_the_room)
     teardown();
 }
 
+/* The room's error (Prosody's mod_muc for a room that no longer exists:
+ * st.error_reply(stanza, "cancel", "item-not-found"), so from the JID the
+ * stanza went to, with its id). */
+static mj_outcome error_from(const char *occ, const char *id)
+{
+    mj_stanza e = fx_pres("error", occ);
+    e.error_type = S("cancel");
+    e.error_condition = S("item-not-found");
+    e.id = S(id);
+    return fx_in(s, e);
+}
+
+/* Prosody's mod_muc answers any non-error presence to a room that does
+ * not exist (a ghost's room, gone in a restart) with item-not-found from
+ * the JID it went to (mod_muc.lua: "elseif stanza.attr.type ~= 'error'
+ * then origin.send(st.error_reply(stanza, 'cancel', 'item-not-found'"),
+ * and a destroyed room's tombstone with 'gone'. A leave sent to room/x,
+ * x not the shown nick, carrying an id, is refused by an error from
+ * room/x with that very id: the room will never confirm it. It ends
+ * the leave at once: the room stayed shown (LEAVING) until
+ * pending_timeout when errors were told apart by nick alone (review F). */
+TEST(leave_to_another_nick_refused_with_its_id_ends_the_leave)
+{
+    setup();
+    join_with_id(R("Ann"), "j1");
+    self_with_id("available", R("Ann"), "j1", 0);
+    fx_take();
+    send_with_id("unavailable", R("Other"), "l1"); /* LEAVING(Ann) */
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(error_from(R("Other"), "l1"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
+    teardown();
+}
+
+/* The seed's known issue: the service rewrote the nick (210). Prosody's
+ * mod_presence records the join's to (room/ann) in session.directed and
+ * sends the broadcast unavailable there; the gone room refuses it from
+ * room/ann with the broadcast's id, which ends the leave. */
+TEST(broadcast_leave_after_a_rewrite_refused_from_the_asked_nick)
+{
+    setup();
+    join_with_id(R("ann"), "j1");
+    self_with_id("available", R("ann-1"), "j1", 210);
+    CHECK_NICK(s, ROOM, "ann-1");
+    fx_take();
+    mj_stanza b = fx_pres("unavailable", ROOM);
+    b.to = S(NULL); /* broadcast */
+    b.id = S("b1");
+    fx_out(s, b);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(error_from(R("ann"), "b1"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+/* EXPECTING(o, m): the client followed the room's 303 and leaves from m
+ * (its nick as far as the room knows); the room's refusal comes from
+ * room/m with the leave's id and ends it. */
+TEST(leave_from_the_announced_nick_refused_with_its_id)
+{
+    setup();
+    join_with_id(R("Ann"), "j1");
+    self_with_id("available", R("Ann"), "j1", 0);
+    mj_stanza a = fx_pres("unavailable", R("Ann"));
+    fx_codes(&a, 110, 303, 0);
+    a.item_nick = S("Anna");
+    fx_in(s, a); /* EXPECTING(Ann, Anna) */
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    fx_take();
+    send_with_id("unavailable", R("Anna"), "l1"); /* LEAVING(Ann), m Anna */
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    CHECK_OUTCOME(error_from(R("Anna"), "l1"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+/* mj_tracker_incoming() documents that a self-presence to a session the
+ * tracker does not hold is counted as forged "as one from a room a held
+ * session never joined": a subscribe carrying 110 is ignored alike for
+ * both (it was forged for an unknown one, review F). */
+TEST(subscribe_with_110_counts_alike_for_held_and_unknown_sessions)
+{
+    mj_stats st;
+    mj_outcome o_unknown = MJ_O_IGNORED, o_held = MJ_O_IGNORED;
+    setup();
+    fx_join(s, "other@muc.example.org/Ann"); /* s is held */
+    mj_stanza p = fx_pres("subscribe", R("Ann"));
+    fx_codes(&p, 110, 0);
+    mj_tracker_stats(tr, &st);
+    uint64_t f0 = st.forged;
+    const char *unk = "nobody@example.org/x";
+    CHECK_INT(mj_tracker_incoming(tr, unk, strlen(unk), &p, NULL, &o_unknown),
+              MJ_OK);
+    mj_tracker_stats(tr, &st);
+    uint64_t f1 = st.forged;
+    o_held = fx_in(s, p);
+    mj_tracker_stats(tr, &st);
+    uint64_t f2 = st.forged;
+    if (o_unknown != o_held || (f1 - f0) != (f2 - f1))
+        FAIL_AT("unknown session: %s (forged +%llu); held session: %s "
+                "(forged +%llu)",
+                mj_outcome_name(o_unknown), (unsigned long long)(f1 - f0),
+                mj_outcome_name(o_held), (unsigned long long)(f2 - f1));
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -2882,6 +2989,10 @@ int main(void)
     RUN(an_error_refusing_a_nick_change_is_not_the_leaves_answer);
     RUN(ambiguity_while_changing_is_asked_after_the_change);
     RUN(a_groupchat_refusal_while_expecting_asks_the_room);
+    RUN(leave_to_another_nick_refused_with_its_id_ends_the_leave);
+    RUN(broadcast_leave_after_a_rewrite_refused_from_the_asked_nick);
+    RUN(leave_from_the_announced_nick_refused_with_its_id);
+    RUN(subscribe_with_110_counts_alike_for_held_and_unknown_sessions);
     RUN(stanzas_after_close_create_no_session);
     RUN(refused_first_join_leaves_no_session);
     RUN(tracker_outgoing_feeds_a_held_session);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "fixture.h"
+#include "store.h" /* the link-check list (white box) */
 
 #define ROOM    "room@muc.remote.example"
 #define R(nick) ROOM "/" nick
@@ -1942,10 +1943,109 @@ TEST(a_domain_whose_rooms_are_gone_leaves_the_link_checks)
     mj_tracker_free(tr);
 }
 
+/* The link-check list stays whole (sorted, doubly linked, every domain
+ * with a check on it and none without a room) under random joins,
+ * leaves, link losses, ticks and ping_start_delay changes. */
+static void check_list(mj_tracker *t)
+{
+    mj_domain *prev = NULL;
+    size_t n = 0;
+    for (mj_domain *d = t->checks; d != NULL; d = d->cnext) {
+        if (d->cprev != prev)
+            FAIL_AT("cprev broken at %s", d->name);
+        if (!d->check)
+            FAIL_AT("%s listed without check", d->name);
+        if (prev != NULL && prev->check_due > d->check_due)
+            FAIL_AT("not sorted at %s", d->name);
+        if (d->rooms == 0)
+            FAIL_AT("%s listed with no room", d->name);
+        prev = d;
+        if (++n > 100000) {
+            FAIL_AT("cycle");
+            return;
+        }
+    }
+    if (t->checks_tail != prev)
+        FAIL_AT("tail broken");
+    /* every domain with check is listed */
+    for (size_t i = 0; i < t->domains.cap; i++) {
+        mj_domain *d = t->domains.slots[i];
+        if (d == NULL || !d->check)
+            continue;
+        int found = 0;
+        for (mj_domain *x = t->checks; x != NULL; x = x->cnext)
+            found |= x == d;
+        if (!found)
+            FAIL_AT("%s has check but is not listed", d->name);
+    }
+}
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+TEST(link_check_list_stays_whole)
+{
+    mj_config cfg;
+    setup();
+    mj_session *s2 = fx_session(tr, "other@example.org/b");
+    char occ[64], dom[32];
+    for (int step = 0; step < 20000 && !test_cur_failed; step++) {
+        int i = (int)(rnd() % 12);
+        mj_session *ss = rnd() % 2 ? s : s2;
+        snprintf(dom, sizeof dom, "m%d.example", i);
+        snprintf(occ, sizeof occ, "r%d@%s/ann", (int)(rnd() % 2), dom);
+        switch (rnd() % 9) {
+        case 0:
+        case 1:
+            fx_join(ss, occ);
+            fx_self(ss, "available", occ);
+            break;
+        case 2:
+            fx_out(ss, fx_pres("unavailable", occ));
+            break;
+        case 3:
+            fx_self(ss, "unavailable", occ);
+            break;
+        case 4:
+        case 5:
+            mj_tracker_link_lost(tr, dom, strlen(dom));
+            break;
+        case 6:
+            fx_now += (double)(rnd() % 40);
+            mj_tracker_tick(tr);
+            break;
+        case 7:
+            mj_config_init(&cfg);
+            cfg.clock = fx_clock;
+            cfg.on_event = fx_on_event;
+            cfg.ping_start_delay = (double)(rnd() % 30);
+            if (rnd() % 5 == 0)
+                cfg.ping_start_delay = INFINITY;
+            mj_tracker_configure(tr, &cfg);
+            break;
+        case 8: {
+            mj_stanza p = fx_pres("unavailable", occ); /* ambiguous */
+            fx_in(ss, p);
+            break;
+        }
+        }
+        fx_take();
+        check_list(tr);
+    }
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(unanswered_join_to_its_own_nick_keeps_the_ghost_check);
     RUN(a_domain_whose_rooms_are_gone_leaves_the_link_checks);
+    RUN(link_check_list_stays_whole);
     RUN(joins_sent_again_while_the_ping_is_out_end_the_round);
     RUN(an_error_relayed_from_another_occupant_is_no_ghost);
     RUN(ambiguous_presence_sends_one_ping);
