@@ -77,11 +77,13 @@ $(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
 
-$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua)
+# (the folder's Lua files and README made anew: a file gone from lua/
+# goes from the folder too)
+$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua) lua/README.markdown
 	@mkdir -p $(dir $@)
+	rm -f $(PLUGIN)/*.lua $(PLUGIN)/README.markdown
+	cp lua/*.lib.lua lua/README.markdown $(PLUGIN)/
 	cp $< $@
-	cp lua/*.lib.lua $(PLUGIN)/
-	cp lua/README.markdown $(PLUGIN)/ 2>/dev/null || true
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
 	@mkdir -p $(dir $@)
@@ -212,7 +214,7 @@ uninstall:
 install-rock:
 	@test -n "$(ROCK_LUADIR)" || { echo "install-rock: ROCK_LUADIR not set (luarocks sets it)"; exit 1; }
 	$(INSTALL) -d $(ROCK_LUADIR)/mod_track_muc_joins
-	$(INSTALL) -m 644 $(PLUGIN_LUA) $(ROCK_LUADIR)/mod_track_muc_joins/
+	$(INSTALL) -m 644 $(PLUGIN_LUA) lua/README.markdown $(ROCK_LUADIR)/mod_track_muc_joins/
 	$(INSTALL) -m 755 $(PLUGIN)/mucjoins.so $(ROCK_LUADIR)/mod_track_muc_joins/mucjoins.so
 
 # build/rock/: the source archive, a .src.rock (rockspec + archive, for any

@@ -97,6 +97,20 @@ do
 			end
 		end
 	end
+	-- Under a Component (say the MUC's) the options reach nothing: the
+	-- module tracks the sessions of the host it is loaded on.
+	for section, settings in pairs(ok and type(all) == "table" and all or {}) do
+		local component = type(settings) == "table" and rawget(settings, "component_module");
+		if component then
+			for key in pairs(settings) do
+				local name = type(key) == "string" and key:match("^track_muc_joins_(.*)$");
+				if name and not warned[tostring(section) .. "\0" .. key] then
+					warned[tostring(section) .. "\0" .. key] = true;
+					module:log("warn", "Option %s is set under the Component %q, where it is ignored: set it in the global section or under the VirtualHost of the users", key, tostring(section));
+				end
+			end
+		end
+	end
 end
 
 -- State. A reload keeps the tracker, the salts of outstanding pings and
@@ -175,7 +189,11 @@ local function log_change(ev)
 	elseif ev.reason then
 		why = " (" .. ev.reason .. ")";
 	end
-	module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, tostring(ev.nick), why);
+	local nick = tostring(ev.nick);
+	if ev.old_nick then -- nick-changed, nick-rewritten (the nick asked)
+		nick = ev.old_nick .. " -> " .. nick;
+	end
+	module:log("info", "%s %s %s as %s%s", ev.jid, ev.type, ev.room, nick, why);
 end
 
 local function write_room(rooms, room, nick)
@@ -546,7 +564,10 @@ local function update_metrics()
 	rooms_metric:set(stats.rooms_shown);
 	for _, kind in ipairs({ "forged", "bad_jids", "limits" }) do
 		local before = refused_seen[kind] or 0;
-		refused_metric:with_labels(kind):add(stats[kind] - before);
+		if stats[kind] > before then
+			-- (no sample until the first one, as for the other labels)
+			refused_metric:with_labels(kind):add(stats[kind] - before);
+		end
 		refused_seen[kind] = stats[kind];
 	end
 	-- Self-ping outcomes from the core's counts, which also count the

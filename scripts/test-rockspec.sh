@@ -64,7 +64,7 @@ deployed=$tree/share/lua/5.4/mod_track_muc_joins
 # it in Prosody, prosodyctl remove
 install_route() {
     _route=$1 _file=$2
-    if (cd / && timeout "$(left 30)" prosodyctl --config "$tmp/ctl.cfg.lua" install "$_file") \
+    if (cd / && timeout "$(left 150)" prosodyctl --config "$tmp/ctl.cfg.lua" install "$_file") \
         >"$tmp/install.log" 2>&1; then
         ok "$_route: prosodyctl install $(basename "$_file")"
     else
@@ -73,7 +73,7 @@ install_route() {
         return
     fi
     _missing=""
-    for _f in mod_track_muc_joins.lua mucjoins.so $(cd lua && ls ./*.lib.lua 2>/dev/null); do
+    for _f in mod_track_muc_joins.lua mucjoins.so README.markdown $(cd lua && ls ./*.lib.lua 2>/dev/null); do
         [ -f "$deployed/$(basename "$_f")" ] || _missing="$_missing $(basename "$_f")"
     done
     check "$_route: share/lua/5.4/mod_track_muc_joins/ holds the module and mucjoins.so${_missing:+ (missing:$_missing)}" \

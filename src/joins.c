@@ -19,23 +19,34 @@ static mj_str none(void)
     return mj_str_none();
 }
 
-static void warn_limit(mj_session *s, const char *what, size_t bound)
+/* A join or a room over a bound; logged once per session and bound (one
+ * hit of max_pending hid every later max_rooms one, review D). */
+static void warn_limit(mj_session *s, int pending)
 {
+    const mj_config *cfg = &s->tr->cfg;
+    int bit = pending ? MJ_WARNED_PENDING : MJ_WARNED_ROOMS;
     s->tr->st.limits++;
-    if (s->warned_limit & 1)
+    if (s->warned_limit & bit)
         return;
-    s->warned_limit |= 1;
-    mj_log(s->tr, MJ_LOG_WARN,
-           "%.*s: %s limit (%zu) reached; further rooms are not tracked",
-           (int)s->jid_len, s->jid, what, bound);
+    s->warned_limit |= (uint8_t)bit;
+    if (pending)
+        mj_log(s->tr, MJ_LOG_WARN,
+               "%.*s: max_pending limit (%zu) reached: joins are not "
+               "tracked while that many wait for their answers",
+               (int)s->jid_len, s->jid, cfg->max_pending);
+    else
+        mj_log(s->tr, MJ_LOG_WARN,
+               "%.*s: max_rooms limit (%zu) reached; further rooms are not "
+               "tracked",
+               (int)s->jid_len, s->jid, cfg->max_rooms);
 }
 
 static void note_forged(mj_session *s, const mj_target *t)
 {
     s->tr->st.forged++;
-    if (s->warned_limit & 2)
+    if (s->warned_limit & MJ_WARNED_FORGED)
         return;
-    s->warned_limit |= 2;
+    s->warned_limit |= MJ_WARNED_FORGED;
     mj_log(s->tr, MJ_LOG_DEBUG,
            "%.*s: refusing a self-presence from %.*s: no join was sent "
            "there (further ones are not logged)",
@@ -194,7 +205,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     int fresh = e == NULL;
     if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
         if (pending_full(s)) {
-            warn_limit(s, "max_pending", tr->cfg.max_pending);
+            warn_limit(s, 1);
             *out = MJ_O_LIMIT;
             return MJ_OK;
         }
@@ -506,7 +517,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
 
     if (state == MJ_S_PENDING) {
         if (s->n_shown >= tr->cfg.max_rooms) {
-            warn_limit(s, "max_rooms", tr->cfg.max_rooms);
+            warn_limit(s, 0);
             mj_entry_destroy(e);
             *out = MJ_O_LIMIT;
             return MJ_OK;
@@ -1074,7 +1085,7 @@ static int timeout_held_back(mj_entry *e)
         return 0;
     if (s->n_shown >= s->tr->cfg.max_rooms) {
         /* as for the answer itself (got_available_self) */
-        warn_limit(s, "max_rooms", s->tr->cfg.max_rooms);
+        warn_limit(s, 0);
         mj_entry_destroy(e);
         return -1;
     }

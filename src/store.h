@@ -268,6 +268,12 @@ static inline mj_str mj_entry_ping_nick(const mj_entry *e)
 
 /* What every decision reads comes first (one cache line: tr, rooms and
  * the counters); the JIDs are read for lookups by JID, events and logs. */
+/* Bits of mj_session.warned_limit: each is logged once per session. */
+#define MJ_WARNED_ROOMS   1 /* max_rooms reached */
+#define MJ_WARNED_FORGED  2 /* a forged self-presence refused */
+#define MJ_WARNED_BAD_JID 4 /* a stanza with an unusable JID */
+#define MJ_WARNED_PENDING 8 /* max_pending reached */
+
 struct mj_session {
     struct mj_tracker *tr;
     mj_table rooms; /* mj_entry *, hash = room->qhash */
@@ -276,9 +282,9 @@ struct mj_session {
     uint32_t n_resent;    /* JOINED entries with resent set */
     uint32_t jid_len;     /* <= MJ_FULL_JID_CAP */
     uint32_t pjid_len;
-    uint8_t warned_limit;
-    uint8_t walking; /* rooms is being walked by index: removals do not
-                        trim it (the walker trims after) */
+    uint8_t warned_limit; /* MJ_WARNED_*: logged once already */
+    uint8_t walking;      /* rooms is being walked by index: removals do not
+                             trim it (the walker trims after) */
     uint16_t nick_len;
     uint64_t hash;
     char *jid;  /* as given */

@@ -111,8 +111,8 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
         *bad = MJ_O_BAD_JID;
         s->tr->st.bad_jids++;
     }
-    if (!(s->warned_limit & 4)) {
-        s->warned_limit |= 4;
+    if (!(s->warned_limit & MJ_WARNED_BAD_JID)) {
+        s->warned_limit |= MJ_WARNED_BAD_JID;
         mj_log(s->tr, MJ_LOG_DEBUG,
                "%.*s: ignoring a stanza with an unusable JID (%s)",
                (int)s->jid_len, s->jid, mj_strerror(rc));

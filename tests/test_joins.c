@@ -2515,6 +2515,47 @@ TEST(subscribe_with_110_counts_alike_for_held_and_unknown_sessions)
     teardown();
 }
 
+/* Each bound is logged once per session: a max_pending hit does not
+ * hide a later max_rooms one (review D), and neither is logged twice. */
+static char limit_log[1024];
+static void log_limits(void *ud, mj_log_level level, const char *msg)
+{
+    (void)ud;
+    if (level == MJ_LOG_WARN && strstr(msg, "limit") != NULL &&
+        strlen(limit_log) + strlen(msg) + 2 < sizeof limit_log) {
+        strcat(limit_log, msg);
+        strcat(limit_log, "\n");
+    }
+}
+
+TEST(each_bound_is_logged_once_per_session)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.log = log_limits;
+    cfg.max_pending = 1;
+    cfg.max_rooms = 1;
+    limit_log[0] = '\0';
+    mj_tracker_configure(tr, &cfg);
+    CHECK_OUTCOME(fx_join(s, "a@far.example/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, "b@far.example/n"), MJ_O_LIMIT);
+    CHECK_OUTCOME(fx_join(s, "c@far.example/n"), MJ_O_LIMIT);
+    fx_self(s, "available", "a@far.example/n"); /* one room: max_rooms */
+    CHECK_OUTCOME(fx_join(s, "d@far.example/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "d@far.example/n"), MJ_O_LIMIT);
+    CHECK_OUTCOME(fx_join(s, "e@far.example/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "e@far.example/n"), MJ_O_LIMIT);
+    CHECK(strstr(limit_log, "max_pending limit (1)") != NULL);
+    CHECK(strstr(limit_log, "max_rooms limit (1)") != NULL);
+    const char *second = strchr(limit_log, '\n');
+    CHECK(second != NULL && strchr(second + 1, '\n') != NULL &&
+          strchr(second + 1, '\n')[1] == '\0'); /* two lines, no more */
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -2984,6 +3025,7 @@ int main(void)
     RUN(too_long_nick_hits_the_bound);
     RUN(max_pending_bound);
     RUN(a_huge_max_pending_bounds_nothing);
+    RUN(each_bound_is_logged_once_per_session);
     RUN(a_probe_with_110_in_a_rejoin_window_is_no_answer);
     RUN(an_error_from_the_first_nick_does_not_fail_a_retry);
     RUN(an_error_refusing_a_nick_change_is_not_the_leaves_answer);

@@ -3,7 +3,8 @@ fraction for a count, a negative time, a word for a boolean): each is
 logged at error level naming the option, its default is used, and the
 module loads whole and tracks (README, "Options"). A count over its
 maximum is logged at warn level and the maximum is used; an option name
-the module does not know (misspelt) is logged at warn level."""
+the module does not know (misspelt) is logged at warn level, and so is one
+set under the MUC Component, where it reaches nothing."""
 
 from harness import assert_rooms
 
@@ -17,6 +18,7 @@ PROSODY_OPTIONS = {
     "track_muc_joins_ping_retries": 5000,
     "track_muc_joins_max_room": 5,
 }
+MUC_OPTIONS = {"track_muc_joins_max_rooms": 5}
 EXPECTED_ERRORS = [
     r"^Config option 'track_muc_joins_\w+' not understood",
     r"^track_muc_joins_\w+ must be ",
@@ -36,6 +38,8 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
         f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
     assert "Unknown option track_muc_joins_max_room (in the global section) is ignored" in log, \
         f"no warning for a misspelt option name:\n{server.log_tail(60)}"
+    assert "Option track_muc_joins_max_rooms is set under the Component" in log, \
+        f"no warning for an option under the MUC component:\n{server.log_tail(60)}"
     assert "tracking MUC joins (max_rooms=1000, max_pending=1000, pending_timeout=120s)" in log, \
         server.log_tail(60)
     a = connect("alice")
