@@ -20,7 +20,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 
-.PHONY: all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz \
+.PHONY: FORCE all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
@@ -78,8 +78,17 @@ $(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
 	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
 
 # (the folder's Lua files and README made anew: a file gone from lua/
-# goes from the folder too)
-$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua) lua/README.markdown
+# goes from the folder too; $(LUA_LIST) names lua/*.lib.lua and changes
+# when that list does, so an added or removed file remakes the folder
+# whatever its date)
+LUA_LIST = $(BUILD)/plugin-lua-files
+$(LUA_LIST): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(sort $(notdir $(wildcard lua/*.lib.lua)))' | cmp -s - $@ 2>/dev/null || \
+	  echo '$(sort $(notdir $(wildcard lua/*.lib.lua)))' >$@
+FORCE:
+
+$(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.lib.lua) lua/README.markdown $(LUA_LIST)
 	@mkdir -p $(dir $@)
 	rm -f $(PLUGIN)/*.lua $(PLUGIN)/README.markdown
 	cp lua/*.lib.lua lua/README.markdown $(PLUGIN)/

@@ -471,8 +471,9 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
          * put on for it) */
         const char *slash;
         mj_entry *g = mj_target_written(s, st->to, &slash);
-        if (g != NULL && g->state == MJ_S_JOINED)
-            *out = MJ_O_UNCHANGED;
+        if (g != NULL &&
+            (g->state == MJ_S_JOINED || g->state == MJ_S_EXPECTING))
+            *out = MJ_O_UNCHANGED; /* where its refusal asks the room */
         return MJ_OK;
     }
 
@@ -817,24 +818,30 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
  * (210), to the nick it asked for; a client may leave from the nick a 303
  * announced): one with the leave's own id answers it from any nick (a
  * room that is gone refuses the leave with item-not-found, or gone);
- * without it, one from another nick than the shown one is taken for the
- * refusal of what the session sent there (a nick change to a taken nick
- * crossing the leave), and a ghost's leave ends at its timeout. Any other
- * state: every error (it asks the room). Review C, F. */
+ * without it, one from another nick than the session's in the room (the
+ * shown one, or the one a 303 announced, which LEAVING keeps as its asked
+ * nick; a leave from CHANGING forgets the nick the session asked for) is
+ * taken for the refusal of what the session sent there (a nick change to
+ * a taken nick crossing the leave), and a ghost's leave ends at its
+ * timeout. Any other state: every error (it asks the room). Review C, F,
+ * G. */
 static int error_may_answer(const mj_entry *e, const mj_stanza *st,
                             const mj_target *t)
 {
-    mj_str n = mj_str_none();
+    if (!t->has_res)
+        return 1;
     if (e->state == MJ_S_PENDING) {
-        n = mj_entry_pnick(e);
-    } else if (e->state == MJ_S_LEAVING && e->has_nick) {
-        if (carries_join_id(e, st))
-            return 1; /* the leave's id (mj_aux.join_id) */
-        n.ptr = mj_entry_nick_ptr(e);
-        n.len = e->nick_len;
+        mj_str n = mj_entry_pnick(e);
+        return n.ptr == NULL ||
+               mj_nick_equal(t->raw_res.ptr, t->raw_res.len, n.ptr, n.len);
     }
-    return n.ptr == NULL || !t->has_res ||
-           mj_nick_equal(t->raw_res.ptr, t->raw_res.len, n.ptr, n.len);
+    if (e->state != MJ_S_LEAVING || !e->has_nick || carries_join_id(e, st))
+        return 1; /* carrying the leave's id (mj_aux.join_id) */
+    mj_str m = mj_entry_pnick(e);
+    return mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
+                         e->nick_len) ||
+           (m.ptr != NULL &&
+            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len));
 }
 
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)

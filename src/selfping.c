@@ -196,6 +196,12 @@ static void ping_settle(mj_tracker *tr, mj_ping *p)
 
 void mj_ping_drop(mj_entry *e)
 {
+    mj_ping_forget(e);
+    mj_entry_aux_trim(e);
+}
+
+void mj_ping_forget(mj_entry *e)
+{
     mj_ping *p = mj_entry_ping(e);
     if (p == NULL)
         return;
@@ -212,7 +218,6 @@ void mj_ping_drop(mj_entry *e)
     mj_free(tr, p, sizeof *p);
     tr->npings--;
     heap_trim(tr);
-    mj_entry_aux_trim(e);
 }
 
 static void retry_or_give_up(mj_ping *p, double now);

@@ -8,6 +8,10 @@
 void mj_ping_request(mj_entry *e);
 /* Forget e's ping work (rejoin, entry freed). */
 void mj_ping_drop(mj_entry *e);
+/* mj_ping_drop() but the entry's mj_aux record stays, even when nothing
+ * else uses it (the caller trims it: mj_session_restore(), which
+ * allocated it before and must not allocate it again). */
+void mj_ping_forget(mj_entry *e);
 /* A join that changes no state for good (JOINED to another nick, CHANGING,
  * EXPECTING): the answer to the ping out, if any, is stale; the check goes
  * on with a new ping (the join may never be answered). */

@@ -491,15 +491,11 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         hint = nick;
     if (fresh && (e = mj_entry_create(s, r, bare, blen, h, hint)) == NULL)
         return MJ_ENOMEM;
-    /* the restored state replaces whatever the pings were about: a late
-     * answer must not end a room restored as PENDING (fuzz_tracker,
-     * regress-restore-keeps-ping); first, as it may trim the record
-     * allocated below (review F), and on any failure too */
-    mj_ping_drop(e);
-    /* Everything that allocates next, so that MJ_ENOMEM leaves a room
-     * the session was in as it was: room for the shown nick, the mj_aux
-     * record (for the asked nick or a timed state; trimmed below when
-     * neither needs it), the asked nick (review A). */
+    /* Everything that allocates first, so that MJ_ENOMEM leaves a room
+     * the session was in as it was, its self-ping too (review G): room
+     * for the shown nick, the mj_aux record (for the asked nick or a
+     * timed state; trimmed below when neither needs it), the asked nick
+     * (review A). */
     mj_entry *moved = shown ? mj_entry_fit_nick(e, nick.ptr, nick.len) : e;
     if (moved != NULL)
         e = moved;
@@ -512,6 +508,12 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
             mj_entry_aux_trim(e);
         return MJ_ENOMEM;
     }
+    /* the restored state replaces whatever the pings were about: a late
+     * answer must not end a room restored as PENDING (fuzz_tracker,
+     * regress-restore-keeps-ping); the record stays for the state
+     * (review F: dropping trimmed it, and the state's allocation then
+     * failed unchecked) */
+    mj_ping_forget(e);
     e = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len); /* fits */
     if (mj_entry_set_state(e, state) != MJ_OK) /* never: its record is */
         return MJ_ENOMEM;                      /* there */

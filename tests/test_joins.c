@@ -2556,6 +2556,53 @@ TEST(each_bound_is_logged_once_per_session)
     teardown();
 }
 
+/* A groupchat message sent while EXPECTING is "unchanged" as in JOINED,
+ * so the module watches the session and a local MUC's not-acceptable
+ * refusal (sent with origin.send()) reaches the core, which asks the room
+ * (review G: it was "ignored", and the refusal went unseen). */
+TEST(a_groupchat_sent_while_expecting_is_watched_as_in_joined)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza g;
+    mj_stanza_init(&g);
+    g.kind = MJ_KIND_MESSAGE;
+    g.type = MJ_T_GROUPCHAT;
+    g.to = S(ROOM);
+    CHECK_OUTCOME(fx_out(s, g), MJ_O_UNCHANGED);
+    fx_in(s, announced(R("Ann"), "Bob"));
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_OUTCOME(fx_out(s, g), MJ_O_UNCHANGED);
+    mj_stanza e;
+    mj_stanza_init(&e);
+    e.kind = MJ_KIND_MESSAGE;
+    e.type = MJ_T_ERROR;
+    e.from = S(ROOM);
+    e.error_condition = S("not-acceptable");
+    CHECK_OUTCOME(fx_in(s, e), MJ_O_AMBIGUOUS);
+    teardown();
+}
+
+/* LEAVING entered from EXPECTING(Ann, Bob): the client followed the 303
+ * and leaves from Bob without an id; a gone room refuses it from room/Bob:
+ * the session's nick as far as the room knows, so the leave's answer
+ * (review G), as a destroy from Bob is. */
+TEST(a_leave_from_the_announced_nick_refused_without_id_ends)
+{
+    setup();
+    joined_as("Ann");
+    fx_in(s, announced(R("Ann"), "Bob"));
+    fx_out(s, fx_pres("unavailable", R("Bob")));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    fx_take();
+    mj_stanza err = fx_pres("error", R("Bob"));
+    err.error_condition = S("item-not-found");
+    err.error_type = S("cancel");
+    CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -3026,6 +3073,8 @@ int main(void)
     RUN(max_pending_bound);
     RUN(a_huge_max_pending_bounds_nothing);
     RUN(each_bound_is_logged_once_per_session);
+    RUN(a_groupchat_sent_while_expecting_is_watched_as_in_joined);
+    RUN(a_leave_from_the_announced_nick_refused_without_id_ends);
     RUN(a_probe_with_110_in_a_rejoin_window_is_no_answer);
     RUN(an_error_from_the_first_nick_does_not_fail_a_retry);
     RUN(an_error_refusing_a_nick_change_is_not_the_leaves_answer);
