@@ -49,6 +49,25 @@ static void check_consistent(mj_tracker *tr)
     CHECK_INT(pending, st.pending);
 }
 
+/* A tracker on the failing allocator (its counters reset, no failure
+ * set, no events pending) with the session a@x/1 in *s. */
+static mj_tracker *failing_tracker(mj_event_fn on_event, mj_session **s)
+{
+    mj_config cfg;
+    mj_tracker *tr = NULL;
+    mj_config_init(&cfg);
+    cfg.alloc = failing_alloc;
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    fail_at = 0;
+    n_allocs = 0;
+    live = 0;
+    fx_take();
+    CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
+    CHECK_INT(mj_session_open(tr, "a@x/1", 5, s), MJ_OK);
+    return tr;
+}
+
 /* A scenario touching every allocating path. Returns 1 when it ran to
  * the end without any call reporting MJ_ENOMEM. */
 static int scenario(void)
@@ -165,19 +184,8 @@ TEST(every_allocation_failure_is_survived)
  * rather than keeping an entry nothing would end. */
 TEST(leave_without_memory_for_its_timer_is_taken_as_done)
 {
-    mj_config cfg;
-    mj_tracker *tr = NULL;
     mj_session *s = NULL;
-    mj_config_init(&cfg);
-    cfg.alloc = failing_alloc;
-    cfg.clock = fx_clock;
-    cfg.on_event = fx_on_event;
-    fail_at = 0;
-    n_allocs = 0;
-    live = 0;
-    fx_take();
-    CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
-    CHECK_INT(mj_session_open(tr, "a@x/1", 5, &s), MJ_OK);
+    mj_tracker *tr = failing_tracker(fx_on_event, &s);
     CHECK_OUTCOME(fx_join(s, "r@m/ann"), MJ_O_CHANGED);
     CHECK_OUTCOME(fx_self(s, "available", "r@m/ann"), MJ_O_CHANGED);
     CHECK_EVENTS("joined r@m ann");
@@ -217,19 +225,8 @@ TEST(restore_over_a_shown_room_without_memory_changes_nothing)
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         long n;
         for (n = 1; n < 100; n++) {
-            mj_config cfg;
-            mj_tracker *tr = NULL;
             mj_session *s = NULL;
-            mj_config_init(&cfg);
-            cfg.alloc = failing_alloc;
-            cfg.clock = fx_clock;
-            cfg.on_event = fx_on_event;
-            fail_at = 0;
-            n_allocs = 0;
-            live = 0;
-            fx_take();
-            CHECK_INT(mj_tracker_new(&cfg, &tr), MJ_OK);
-            CHECK_INT(mj_session_open(tr, "a@x/1", 5, &s), MJ_OK);
+            mj_tracker *tr = failing_tracker(fx_on_event, &s);
             CHECK_OUTCOME(fx_join(s, "r@m/ann"), MJ_O_CHANGED);
             CHECK_OUTCOME(fx_self(s, "available", "r@m/ann"), MJ_O_CHANGED);
             CHECK_EVENTS("joined r@m ann");
@@ -292,19 +289,9 @@ TEST(restore_without_memory_changes_nothing_from_any_state)
         for (size_t c = 0; c < sizeof tg / sizeof tg[0]; c++) {
             long n;
             for (n = 1; n < 200; n++) {
-                mj_config cfg;
-                mj_tracker *t2 = NULL;
                 mj_session *s2 = NULL;
+                mj_tracker *t2 = failing_tracker(fx_on_event, &s2);
                 char before[4096], after[4096];
-                mj_config_init(&cfg);
-                cfg.alloc = failing_alloc;
-                cfg.clock = fx_clock;
-                cfg.on_event = fx_on_event;
-                fail_at = 0;
-                n_allocs = 0;
-                live = 0;
-                CHECK_INT(mj_tracker_new(&cfg, &t2), MJ_OK);
-                CHECK_INT(mj_session_open(t2, "a@x/1", 5, &s2), MJ_OK);
                 /* another room first: the session's nick is "ann" */
                 mj_stanza j = fx_pres("available", "o@m/ann");
                 j.has_muc_x = 1;
@@ -411,18 +398,8 @@ TEST(restore_over_a_pinged_room_without_memory_for_the_record)
     for (int target = 0; target < 2; target++) {
         long n;
         for (n = 1; n < 60; n++) {
-            mj_config cfg;
-            mj_tracker *t2 = NULL;
             mj_session *s2 = NULL;
-            mj_config_init(&cfg);
-            cfg.alloc = failing_alloc;
-            cfg.clock = fx_clock;
-            cfg.on_event = fx_on_event;
-            fail_at = 0;
-            n_allocs = 0;
-            live = 0;
-            CHECK_INT(mj_tracker_new(&cfg, &t2), MJ_OK);
-            CHECK_INT(mj_session_open(t2, "a@x/1", 5, &s2), MJ_OK);
+            mj_tracker *t2 = failing_tracker(fx_on_event, &s2);
             fx_join(s2, "r@m/ann");
             fx_self(s2, "available", "r@m/ann");
             CHECK_OUTCOME(fx_in(s2, fx_pres("unavailable", "r@m/ann")),
@@ -465,21 +442,10 @@ static void on_ping_event(void *ud, const mj_event *ev)
 
 TEST(restore_without_memory_keeps_the_rooms_ping)
 {
-    mj_config cfg;
-    mj_tracker *t2 = NULL;
     mj_session *s2 = NULL;
     mj_stats st;
-    mj_config_init(&cfg);
-    cfg.alloc = failing_alloc;
-    cfg.clock = fx_clock;
-    cfg.on_event = on_ping_event;
-    fail_at = 0;
-    n_allocs = 0;
-    live = 0;
     g_last_ping = 0;
-    fx_take();
-    CHECK_INT(mj_tracker_new(&cfg, &t2), MJ_OK);
-    CHECK_INT(mj_session_open(t2, "a@x/1", 5, &s2), MJ_OK);
+    mj_tracker *t2 = failing_tracker(on_ping_event, &s2);
     fx_join(s2, "r@m/Ann");
     fx_self(s2, "available", "r@m/Ann");
     CHECK_OUTCOME(fx_in(s2, fx_pres("unavailable", "r@m/Ann")),
