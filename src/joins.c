@@ -19,26 +19,44 @@ static mj_str none(void)
     return mj_str_none();
 }
 
-/* A join or a room over a bound; logged once per session and bound (one
- * hit of max_pending hid every later max_rooms one, review D). */
-static void warn_limit(mj_session *s, int pending)
+/* What went over a bound (warn_limit()). */
+enum mj_bound { MJ_BOUND_ROOMS, MJ_BOUND_PENDING, MJ_BOUND_CANCELLED };
+
+/* A join or a room over a bound, or a cancel beyond the bound of
+ * cancelled joins; counted under limits and logged once per session and
+ * bound (one hit of max_pending hid every later max_rooms one, review D;
+ * the cancelled bound was neither counted nor logged, review G). */
+static void warn_limit(mj_session *s, enum mj_bound bound)
 {
+    static const int bits[] = {MJ_WARNED_ROOMS, MJ_WARNED_PENDING,
+                               MJ_WARNED_CANCELLED};
     const mj_config *cfg = &s->tr->cfg;
-    int bit = pending ? MJ_WARNED_PENDING : MJ_WARNED_ROOMS;
+    int bit = bits[bound];
     s->tr->st.limits++;
     if (s->warned_limit & bit)
         return;
     s->warned_limit |= (uint8_t)bit;
-    if (pending)
+    switch (bound) {
+    case MJ_BOUND_PENDING:
         mj_log(s->tr, MJ_LOG_WARN,
                "%.*s: max_pending limit (%zu) reached: joins are not "
                "tracked while that many wait for their answers",
                (int)s->jid_len, s->jid, cfg->max_pending);
-    else
+        break;
+    case MJ_BOUND_CANCELLED:
+        mj_log(s->tr, MJ_LOG_WARN,
+               "%.*s: max_pending limit (%zu) of joins left before their "
+               "answers reached: what the rooms still send about further "
+               "ones is ignored (and counted forged)",
+               (int)s->jid_len, s->jid, cfg->max_pending);
+        break;
+    case MJ_BOUND_ROOMS:
         mj_log(s->tr, MJ_LOG_WARN,
                "%.*s: max_rooms limit (%zu) reached; further rooms are not "
                "tracked",
                (int)s->jid_len, s->jid, cfg->max_rooms);
+        break;
+    }
 }
 
 static void note_forged(mj_session *s, const mj_target *t)
@@ -114,6 +132,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
         if (e->sess->n_cancelled >= e->sess->tr->cfg.max_pending) {
             /* bounded: beyond max_pending cancelled joins, a late answer
              * finds no state (refused as forged) */
+            warn_limit(e->sess, MJ_BOUND_CANCELLED);
             mj_entry_destroy(e);
             return MJ_O_CHANGED;
         }
@@ -205,7 +224,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     int fresh = e == NULL;
     if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
         if (pending_full(s)) {
-            warn_limit(s, 1);
+            warn_limit(s, MJ_BOUND_PENDING);
             *out = MJ_O_LIMIT;
             return MJ_OK;
         }
@@ -518,7 +537,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
 
     if (state == MJ_S_PENDING) {
         if (s->n_shown >= tr->cfg.max_rooms) {
-            warn_limit(s, 0);
+            warn_limit(s, MJ_BOUND_ROOMS);
             mj_entry_destroy(e);
             *out = MJ_O_LIMIT;
             return MJ_OK;
@@ -1092,7 +1111,7 @@ static int timeout_held_back(mj_entry *e)
         return 0;
     if (s->n_shown >= s->tr->cfg.max_rooms) {
         /* as for the answer itself (got_available_self) */
-        warn_limit(s, 0);
+        warn_limit(s, MJ_BOUND_ROOMS);
         mj_entry_destroy(e);
         return -1;
     }

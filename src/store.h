@@ -269,10 +269,11 @@ static inline mj_str mj_entry_ping_nick(const mj_entry *e)
 /* What every decision reads comes first (one cache line: tr, rooms and
  * the counters); the JIDs are read for lookups by JID, events and logs. */
 /* Bits of mj_session.warned_limit: each is logged once per session. */
-#define MJ_WARNED_ROOMS   1 /* max_rooms reached */
-#define MJ_WARNED_FORGED  2 /* a forged self-presence refused */
-#define MJ_WARNED_BAD_JID 4 /* a stanza with an unusable JID */
-#define MJ_WARNED_PENDING 8 /* max_pending reached */
+#define MJ_WARNED_ROOMS     1  /* max_rooms reached */
+#define MJ_WARNED_FORGED    2  /* a forged self-presence refused */
+#define MJ_WARNED_BAD_JID   4  /* a stanza with an unusable JID */
+#define MJ_WARNED_PENDING   8  /* max_pending reached */
+#define MJ_WARNED_CANCELLED 16 /* max_pending cancelled joins reached */
 
 struct mj_session {
     struct mj_tracker *tr;

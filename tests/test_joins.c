@@ -2556,6 +2556,39 @@ TEST(each_bound_is_logged_once_per_session)
     teardown();
 }
 
+/* A cancel beyond the bound of cancelled joins frees the entry at once:
+ * what the room still sends about it is then refused; it is counted under
+ * limits and logged once, as the other bounds (review G: neither). */
+TEST(the_cancelled_bound_is_counted_and_logged_once)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.log = log_limits;
+    cfg.max_pending = 1;
+    limit_log[0] = '\0';
+    mj_tracker_configure(tr, &cfg);
+    const char *rooms[] = {"a@far.example/n", "b@far.example/n",
+                           "c@far.example/n"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_OUTCOME(fx_join(s, rooms[i]), MJ_O_CHANGED);
+        CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", rooms[i])),
+                      MJ_O_CHANGED);
+    }
+    CHECK_STATE(s, "a@far.example", MJ_S_PENDING);
+    CHECK_STATE(s, "b@far.example", MJ_S_NONE);
+    CHECK_STATE(s, "c@far.example", MJ_S_NONE);
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.limits, 2);
+    CHECK(strstr(limit_log, "joins left before their answers") != NULL);
+    CHECK(strchr(limit_log, '\n') != NULL &&
+          strchr(limit_log, '\n')[1] == '\0'); /* one line */
+    teardown();
+}
+
 /* A groupchat message sent while EXPECTING is "unchanged" as in JOINED,
  * so the module watches the session and a local MUC's not-acceptable
  * refusal (sent with origin.send()) reaches the core, which asks the room
@@ -3025,6 +3058,7 @@ int main(void)
     RUN(cancelled_rejoin_waits_for_both_confirmations);
     RUN(cancelled_join_ignores_an_earlier_joins_error);
     RUN(cancelled_joins_have_their_own_bound);
+    RUN(the_cancelled_bound_is_counted_and_logged_once);
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
     RUN(error_without_id_on_a_service_reflecting_ids_is_not_the_joins);
