@@ -1281,15 +1281,24 @@ TEST(kick_in_flight_does_not_fail_the_rejoin)
     teardown();
 }
 
+/* A presence error from occ with the id, error type and condition (each
+ * NULL: none). */
+static mj_stanza pres_error(const char *occ, const char *id, const char *type,
+                            const char *cond)
+{
+    mj_stanza st = fx_pres("error", occ);
+    st.id = S(id);
+    st.error_type = S(type);
+    st.error_condition = S(cond);
+    return st;
+}
+
 /* The session receives a presence error from occ with the id (NULL:
  * none). */
 static mj_outcome error_with_id(const char *occ, const char *id,
                                 const char *cond)
 {
-    mj_stanza st = fx_pres("error", occ);
-    st.error_condition = S(cond);
-    st.id = S(id);
-    return fx_in(s, st);
+    return fx_in(s, pres_error(occ, id, NULL, cond));
 }
 
 /* A session sends an update without id to a room it is no longer in
@@ -2303,10 +2312,8 @@ TEST(an_error_from_the_first_nick_does_not_fail_a_retry)
     setup();
     fx_join(s, R("Ann"));
     fx_join(s, R("Ann2"));
-    mj_stanza e = fx_pres("error", R("Ann"));
-    e.error_type = S("cancel");
-    e.error_condition = S("conflict");
-    CHECK_OUTCOME(fx_in(s, e), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_in(s, pres_error(R("Ann"), NULL, "cancel", "conflict")),
+                  MJ_O_UNCHANGED);
     CHECK_STATE(s, ROOM, MJ_S_PENDING);
     CHECK_OUTCOME(fx_self(s, "available", R("Ann2")), MJ_O_CHANGED);
     CHECK_NICK(s, ROOM, "Ann2");
@@ -2317,10 +2324,9 @@ TEST(an_error_from_the_first_nick_does_not_fail_a_retry)
         setup();
         fx_join(s, R("Ann"));
         fx_join(s, R("Ann2"));
-        e = fx_pres("error", bare ? ROOM : R("Ann2"));
-        e.error_type = S("cancel");
-        e.error_condition = S("conflict");
-        CHECK_OUTCOME(fx_in(s, e), MJ_O_CHANGED);
+        CHECK_OUTCOME(fx_in(s, pres_error(bare ? ROOM : R("Ann2"), NULL,
+                                          "cancel", "conflict")),
+                      MJ_O_CHANGED);
         CHECK_STATE(s, ROOM, MJ_S_NONE);
         teardown();
     }
@@ -2336,10 +2342,8 @@ TEST(an_error_refusing_a_nick_change_is_not_the_leaves_answer)
     joined_as("Ann");
     fx_out(s, fx_pres("available", R("Bob")));   /* CHANGING */
     fx_out(s, fx_pres("unavailable", R("Ann"))); /* LEAVING */
-    mj_stanza e = fx_pres("error", R("Bob"));
-    e.error_type = S("cancel");
-    e.error_condition = S("conflict");
-    CHECK_OUTCOME(fx_in(s, e), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_in(s, pres_error(R("Bob"), NULL, "cancel", "conflict")),
+                  MJ_O_UNCHANGED);
     CHECK_STATE(s, ROOM, MJ_S_LEAVING);
     CHECK_OUTCOME(fx_self(s, "unavailable", R("Ann")), MJ_O_CHANGED);
     CHECK_EVENTS("left " ROOM " Ann voluntary");
@@ -2350,10 +2354,9 @@ TEST(an_error_refusing_a_nick_change_is_not_the_leaves_answer)
     setup();
     joined_as("Ann");
     fx_out(s, fx_pres("unavailable", R("Ann")));
-    e = fx_pres("error", R("Ann"));
-    e.error_type = S("cancel");
-    e.error_condition = S("not-acceptable");
-    CHECK_OUTCOME(fx_in(s, e), MJ_O_CHANGED);
+    CHECK_OUTCOME(
+        fx_in(s, pres_error(R("Ann"), NULL, "cancel", "not-acceptable")),
+        MJ_O_CHANGED);
     CHECK_EVENTS("left " ROOM " Ann left-unconfirmed");
     teardown();
 }
@@ -2413,11 +2416,7 @@ TEST(a_groupchat_refusal_while_expecting_asks_the_room)
  * stanza went to, with its id). */
 static mj_outcome error_from(const char *occ, const char *id)
 {
-    mj_stanza e = fx_pres("error", occ);
-    e.error_type = S("cancel");
-    e.error_condition = S("item-not-found");
-    e.id = S(id);
-    return fx_in(s, e);
+    return fx_in(s, pres_error(occ, id, "cancel", "item-not-found"));
 }
 
 /* Prosody's mod_muc answers any non-error presence to a room that does
@@ -2628,10 +2627,7 @@ TEST(a_leave_from_the_announced_nick_refused_without_id_ends)
     fx_out(s, fx_pres("unavailable", R("Bob")));
     CHECK_STATE(s, ROOM, MJ_S_LEAVING);
     fx_take();
-    mj_stanza err = fx_pres("error", R("Bob"));
-    err.error_condition = S("item-not-found");
-    err.error_type = S("cancel");
-    CHECK_OUTCOME(fx_in(s, err), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_from(R("Bob"), NULL), MJ_O_CHANGED);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     teardown();
 }
