@@ -21,29 +21,8 @@ local mj = opener()
 ---------------------------------------------------------------------------
 -- harness
 
-local passed, failed = 0, 0
-
-local function test(name, fn)
-	local ok, err = xpcall(fn, debug.traceback)
-	if ok then
-		passed = passed + 1
-		print("ok   " .. name)
-	else
-		failed = failed + 1
-		print("FAIL " .. name .. "\n  " .. tostring(err):gsub("\n", "\n  "))
-	end
-end
-
-local function show(v)
-	if type(v) == "string" then return string.format("%q", v) end
-	return tostring(v)
-end
-
-local function eq(got, want, what)
-	if got ~= want then
-		error(string.format("%s: expected %s, got %s", what or "value", show(want), show(got)), 2)
-	end
-end
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("lua-binding")
+local test, eq, show = h.test, h.eq, h.show
 
 local function truthy(v, what)
 	if not v then error((what or "condition") .. " is false", 2) end
@@ -1675,5 +1654,4 @@ test("t:hooks(): a rooms_joined whose __newindex raises loses only its writes", 
 	eq(rawget(session.rooms_joined, ROOM), nil, "nothing written around the proxy")
 end)
 
-print(string.format("lua-binding: %d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+h.finish()

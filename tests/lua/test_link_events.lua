@@ -14,22 +14,9 @@ package.preload["core.modulemanager"] = function()
 	return { is_loaded = function() return false end }
 end
 
-local passed, failed = 0, 0
-local function test(name, fn)
-	local ok, err = pcall(fn)
-	if ok then
-		passed = passed + 1
-		print("ok   " .. name)
-	else
-		failed = failed + 1
-		print("FAIL " .. name .. "\n  " .. tostring(err))
-	end
-end
-local function eq(got, want, what)
-	if got ~= want then
-		error(string.format("%s: got %s, want %s", what, tostring(got), tostring(want)), 2)
-	end
-end
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("link-events")
+local test = h.test
+local eq = h.eq
 
 -- Load selfping.lib.lua as the module would; returns its global hooks
 -- and the calls it made into the tracker (through ctx.call).
@@ -131,5 +118,4 @@ test("a lost incoming stream reports its authenticated domains lost", function()
 	eq(calls[1][2], "a.example", "domain")
 end)
 
-print(string.format("link-events: %d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+h.finish()

@@ -15,17 +15,8 @@ end
 local st = require "util.stanza"
 local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
 
-local passed, failed = 0, 0
-local function test(name, fn)
-	local ok, err = pcall(fn)
-	if ok then
-		passed = passed + 1
-		print("ok   " .. name)
-	else
-		failed = failed + 1
-		print("FAIL " .. name .. "\n  " .. tostring(err))
-	end
-end
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("selfping-hooks")
+local test = h.test
 
 local JID = "alice@example.org/phone"
 
@@ -89,5 +80,4 @@ for _, case in ipairs({ { "a table", {} }, { "a boolean", true }, { "a number", 
 	end
 end
 
-print(string.format("selfping-hooks: %d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+h.finish()

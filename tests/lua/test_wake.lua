@@ -12,22 +12,9 @@ local st = require "util.stanza"
 local set = require "util.set"
 local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
 
-local passed, failed = 0, 0
-local function test(name, fn)
-	local ok, err = xpcall(fn, debug.traceback)
-	if ok then
-		passed = passed + 1
-		print("ok   " .. name)
-	else
-		failed = failed + 1
-		print("FAIL " .. name .. "\n  " .. tostring(err):gsub("\n", "\n  "))
-	end
-end
-local function eq(got, want, what)
-	if got ~= want then
-		error(string.format("%s: expected %s, got %s", what, tostring(want), tostring(got)), 2)
-	end
-end
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("wake")
+local test = h.test
+local eq = h.eq
 
 local ROOM, SESS = "room@muc.example.org", "user@example.org/phone"
 
@@ -109,7 +96,4 @@ test("a correction (XEP-0308) that mentions the user is a mention", function()
 	eq(push_blocked(hooks, m), nil, "push blocked")
 end)
 
-print(string.format("wake: %d passed, %d failed", passed, failed))
-if failed > 0 then
-	os.exit(1)
-end
+h.finish()
