@@ -94,9 +94,13 @@ $(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.
 	cp lua/*.lib.lua lua/README.markdown $(PLUGIN)/
 	cp $< $@
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libmucjoins.a
+$(BUILD)/tests/%: tests/%.c tests/test.h tests/fixture.h $(BUILD)/libmucjoins.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a $(ICU_LIBS) $(LDFLAGS)
+
+# the replay tool's option parsing, compiled into its test (review H: an
+# edit there left the test on the old code)
+$(BUILD)/tests/test_replay_options: tools/replay/options.c tools/replay/options.h
 
 # The binding's event buffer under a failing allocator: the binding and
 # liblua too.

@@ -232,12 +232,16 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     if (fresh && (e = mj_entry_create(s, t->room, t->bare, t->blen, t->hash,
                                       t->raw_res)) == NULL)
         return MJ_ENOMEM;
-    mj_ping_drop(e); /* answers to pings before this join are stale */
     if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
         if (fresh)
             mj_entry_destroy(e);
-        return MJ_ENOMEM;
+        return MJ_ENOMEM; /* the entry as it was, its self-ping too */
     }
+    /* answers to pings before this join are stale; after the allocation
+     * (review H: dropped before it, a failed rejoin lost the ping that
+     * would end a LEAVING ghost), and without trimming the record the
+     * asked nick is in */
+    mj_ping_forget(e);
     if (e->state == MJ_S_LEAVING) {
         /* LEAVING(o) -> PENDING(n): the entry stops being shown; the
          * leave is taken as done (its late confirmation changes nothing,
@@ -262,13 +266,15 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     e->held_back = 0;
     uint64_t join_key = id_key(tr, st->id);
-    if (fresh) {
+    if (fresh)
         take_owed(s, e);
-        /* the closed session's join had this very id: it cannot tell the
-         * answers apart, the count of what is owed must */
-        if (a->prev_join_id != 0 && a->prev_join_id == join_key)
-            join_key = 0;
-    }
+    /* the earlier join (the closed session's, or the one a leave
+     * cancelled: a client that sends the same stanza again) had this very
+     * id: it cannot tell the answers apart, the count of what is owed must
+     * (review H: join, leave, join with one id took the first join's
+     * answer as its own, then lost the room at the leave's confirmation) */
+    if (a->prev_join_id != 0 && a->prev_join_id == join_key)
+        join_key = 0;
     wait_for_join(e, join_key);
     *out = MJ_O_CHANGED;
     return MJ_OK;
@@ -856,6 +862,11 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
     }
     if (e->state != MJ_S_LEAVING || !e->has_nick || carries_join_id(e, st))
         return 1; /* carrying the leave's id (mj_aux.join_id) */
+    const mj_aux *a = mj_entry_aux_of(e);
+    if (a != NULL && a->join_id == MJ_JOIN_ID_UNKNOWN)
+        return 1; /* restored: neither the leave's id nor where it went is
+                   * known (a 303's nick, the nick asked before a 210):
+                   * any error ends it, as the docs say (review H) */
     mj_str m = mj_entry_pnick(e);
     return mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
                          e->nick_len) ||
@@ -1016,7 +1027,12 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
                          they a join's answer (review C) */
 
     mj_classify(st, &c);
-    int rc = mj_parse_target(s, st->from, &t, out);
+    /* another occupant's presence (no 110, no error) from a JID that does
+     * not prepare cannot be about the session (its nick prepared): ignored
+     * uncounted, as for a session the tracker does not hold, which reads
+     * only self-presences (review H: counted under bad_jids here only) */
+    int quiet = presence && !c.self && st->type != MJ_T_ERROR;
+    int rc = mj_parse_target(s, st->from, &t, quiet ? NULL : out);
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;

@@ -102,7 +102,7 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     }
     t->room = NULL;
     t->entry = NULL;
-    if (rc == MJ_ENOMEM)
+    if (rc == MJ_ENOMEM || bad == NULL)
         return rc;
     if (rc == MJ_ETOOLONG) {
         *bad = MJ_O_LIMIT;

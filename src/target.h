@@ -24,7 +24,8 @@ typedef struct mj_target {
 } mj_target;
 
 /* Prepare and split jid. MJ_OK; or the error, with *bad set to the
- * outcome to report (bad-jid / limit; counted and logged once). */
+ * outcome to report (bad-jid / limit; counted and logged once); bad NULL:
+ * neither counted nor logged (a stanza that could change nothing). */
 int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad);
 /* The session's entry for the room whose JID is the bare part of jid as
  * written (a room JID that prepares to itself, as Prosody's router and

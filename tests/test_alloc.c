@@ -470,6 +470,53 @@ TEST(restore_without_memory_keeps_the_rooms_ping)
     CHECK_INT(live, 0);
 }
 
+/* A rejoin that fails for memory (MJ_ENOMEM) keeps the room's self-ping:
+ * a LEAVING room with a ping out (sent while JOINED) is still ended at
+ * once by its "not joined" answer (review H: send_join() dropped the ping
+ * before its one allocation, the asked nick, and the room stayed shown
+ * until pending_timeout; review G's restore defect, in the join). */
+TEST(rejoin_without_memory_keeps_the_rooms_ping)
+{
+    mj_session *s2 = NULL;
+    mj_stats st;
+    mj_ping_verdict v = MJ_PING_STALE;
+    g_last_ping = 0;
+    mj_tracker *t2 = failing_tracker(on_ping_event, &s2);
+    fx_join(s2, "r@m/Ann");
+    fx_self(s2, "available", "r@m/Ann");
+    CHECK_OUTCOME(fx_in(s2, fx_pres("unavailable", "r@m/Ann")),
+                  MJ_O_AMBIGUOUS); /* a self-ping goes out */
+    uint32_t ping = g_last_ping;
+    CHECK(ping != 0);
+    fx_out(s2, fx_pres("unavailable", "r@m/Ann")); /* LEAVING, ping out */
+    CHECK_STATE(s2, "r@m", MJ_S_LEAVING);
+    fx_take();
+    /* a rejoin under a nick too long for the record's buffer: its copy
+     * is the one allocation, and it fails */
+    mj_stanza j =
+        fx_pres("available", "r@m/a-nick-longer-than-any-inline-buffer");
+    j.has_muc_x = 1;
+    mj_outcome o;
+    fail_at = n_allocs + 1;
+    CHECK_INT(mj_session_outgoing(s2, &j, &o), MJ_ENOMEM);
+    fail_at = 0;
+    CHECK_STATE(s2, "r@m", MJ_S_LEAVING);
+    mj_tracker_stats(t2, &st);
+    CHECK_INT(st.pings_outstanding, 1);
+    /* the room answers the ping: not an occupant */
+    mj_stanza a = fx_pres("available", "r@m/Ann");
+    a.kind = MJ_KIND_IQ;
+    a.type = MJ_T_ERROR;
+    a.error_type = S("modify");
+    a.error_condition = S("not-acceptable");
+    CHECK_INT(mj_session_ping_answer(s2, ping, &a, -1, &v), MJ_OK);
+    CHECK_INT(v, MJ_PING_NOT_JOINED);
+    CHECK_STATE(s2, "r@m", MJ_S_NONE);
+    fx_take();
+    mj_tracker_free(t2);
+    CHECK_INT(live, 0);
+}
+
 int main(void)
 {
     fx_now = 1000;
@@ -479,5 +526,6 @@ int main(void)
     RUN(restore_without_memory_changes_nothing_from_any_state);
     RUN(restore_over_a_pinged_room_without_memory_for_the_record);
     RUN(restore_without_memory_keeps_the_rooms_ping);
+    RUN(rejoin_without_memory_keeps_the_rooms_ping);
     return test_summary("alloc");
 }

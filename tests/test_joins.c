@@ -2632,6 +2632,80 @@ TEST(a_leave_from_the_announced_nick_refused_without_id_ends)
     teardown();
 }
 
+/* A client that sends the same stanza again (join id "p", leave, join id
+ * "p" before any answer): the rejoin cannot tell its answer from the
+ * cancelled join's by id, so it counts what is owed, as after a closed
+ * session's join with the very id (review H: the first join's answer was
+ * taken for the rejoin's own, the leave's confirmation then removed the
+ * room, and the rejoin's answer was refused as forged). */
+TEST(same_id_join_leave_join_ends_in_the_room)
+{
+    mj_stats st;
+    setup();
+    join_with_id(R("Ann"), "p");
+    send_with_id("unavailable", R("Ann"), "p");    /* cancels */
+    join_with_id(R("Ann"), "p");                   /* rejoin, same id */
+    self_with_id("available", R("Ann"), "p", 0);   /* join 1's answer */
+    self_with_id("unavailable", R("Ann"), "p", 0); /* the leave's */
+    self_with_id("available", R("Ann"), "p", 0);   /* the rejoin's */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.forged, 0);
+    teardown();
+}
+
+/* A LEAVING restored by mj_session_restore() knows neither the leave's id
+ * nor where the leave went (the nick asked before a 210 rewrite, a 303's
+ * nick): any error ends it, as docs/state-machine.md says (review H: it
+ * was told apart by nick, and a gone room's refusal of a leave sent to
+ * the asked nick left the room shown until pending_timeout). The module's
+ * take-over of another copy's rooms restores so. */
+TEST(restored_leaving_ends_on_its_leaves_refusal_from_any_nick)
+{
+    setup();
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_LEAVING,
+                                 S("ann-1"), S(NULL), fx_now),
+              MJ_OK);
+    fx_take();
+    /* the leave went to room/ann (the nick asked before the rewrite);
+     * the room is gone */
+    CHECK_OUTCOME(error_with_id(R("ann"), "b1", "item-not-found"),
+                  MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+/* Another occupant's presence (no 110) from a JID that does not prepare
+ * is ignored, uncounted, whether the tracker holds the session or not
+ * (review H: a held session counted it under bad_jids, one not held,
+ * which reads only self-presences, ignored it). */
+TEST(a_bad_jid_counts_alike_for_held_and_unknown_sessions)
+{
+    mj_stats st;
+    mj_outcome o_unknown = MJ_O_IGNORED, o_held = MJ_O_IGNORED;
+    setup();
+    fx_join(s, "other@muc.example.org/Ann"); /* s is held */
+    mj_stanza p = fx_pres("available", ROOM "/a\x7f"
+                                            "b"); /* no 110 */
+    mj_tracker_stats(tr, &st);
+    uint64_t b0 = st.bad_jids;
+    const char *unk = "nobody@example.org/x";
+    CHECK_INT(mj_tracker_incoming(tr, unk, strlen(unk), &p, NULL, &o_unknown),
+              MJ_OK);
+    mj_tracker_stats(tr, &st);
+    uint64_t b1 = st.bad_jids;
+    o_held = fx_in(s, p);
+    mj_tracker_stats(tr, &st);
+    uint64_t b2 = st.bad_jids;
+    if (o_unknown != o_held || (b1 - b0) != (b2 - b1))
+        FAIL_AT("unknown session: %s (bad_jids +%llu); held session: %s "
+                "(bad_jids +%llu)",
+                mj_outcome_name(o_unknown), (unsigned long long)(b1 - b0),
+                mj_outcome_name(o_held), (unsigned long long)(b2 - b1));
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -3127,5 +3201,8 @@ int main(void)
     RUN(names_and_errors);
     RUN(config_options_match_config_init);
     RUN(stanza_needs_names_everything_the_core_reads);
+    RUN(same_id_join_leave_join_ends_in_the_room);
+    RUN(restored_leaving_ends_on_its_leaves_refusal_from_any_nick);
+    RUN(a_bad_jid_counts_alike_for_held_and_unknown_sessions);
     return test_summary("joins");
 }

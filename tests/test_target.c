@@ -454,7 +454,9 @@ TEST(decisions_agree_fast_and_slow)
          "ick"},
         {1, "available", 0, ROOM "/Nick2", "ROOM@muc.example.org/Nick2"},
         {0, "available", 110, ROOM "/Nick2", "ROOM@muc.example.org/Nick2"},
+        /* another occupant's: ignored; a self-presence: bad-jid, counted */
         {0, "available", 0, ROOM "/bad\x01", "ROOM@muc.example.org/bad\x01"},
+        {0, "available", 110, ROOM "/bad\x01", "ROOM@muc.example.org/bad\x01"},
         {0, "available", 110, "never@muc.example.org/nick",
          "NEVER@muc.example.org/nick"},
         {1, "unavailable", 0, ROOM "/Nick2", "ROOM@MUC.EXAMPLE.ORG/Nick2"},
