@@ -628,11 +628,11 @@ class ProsodyServer:
             self.proc.wait(5)
         self.stop()
 
-    def admin(self, command):
+    def admin(self, command, timeout=30):
         """Run a command in Prosody's admin shell (its own admin_socket);
         returns (exit code: the number of errors, output)."""
         r = subprocess.run([PROSODYCTL, "--config", str(self.config_path), "shell", command],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=timeout)
         return r.returncode, r.stdout + r.stderr
 
     def log_size(self):

@@ -7,7 +7,8 @@ Prosody's RSS within a generous bound: Prosody itself keeps
 session.directed for every JID the client sent presence to), nothing wrong
 is recorded, and the server keeps serving another client meanwhile.
 
-Sizes: FLOOD_JOINS (100,000) directed presences; the answers and forged
+Sizes: FLOOD_JOINS (100,000; 10,000 against another Prosody) directed
+presences; the answers and forged
 presences are fewer (ANSWERS, FORGED), because the client that must
 receive them is slixmpp and absorbs a few thousand stanzas per second.
 The file takes about a minute.
@@ -18,7 +19,7 @@ import re
 import time
 
 from harness import (
-    MUC, NS_MUC, SCRIPTED, assert_rooms, is_presence, self_presence)
+    MUC, NS_MUC, PROSODY, SCRIPTED, assert_rooms, is_presence, self_presence)
 
 MAX_PENDING = 16
 MAX_ROOMS = 32
@@ -26,7 +27,12 @@ PROSODY_OPTIONS = {
     "track_muc_joins_max_pending": MAX_PENDING,
     "track_muc_joins_max_rooms": MAX_ROOMS,
 }
-FLOOD_JOINS = int(os.environ.get("MUCJOINS_FLOOD_JOINS", "100000"))
+# Against another Prosody than Debian's (MUCJOINS_PROSODY), 10,000: Prosody
+# 13 needs minutes (more than 150 s; 0.3 s for 10,000) to send a leaving
+# client's unavailable to 100,000 JIDs, also with a module that tracks
+# nothing in place of ours (measured), and serves nobody meanwhile
+FLOOD_JOINS = int(os.environ.get("MUCJOINS_FLOOD_JOINS",
+                                 "100000" if PROSODY == "prosody" else "10000"))
 ANSWERS = int(os.environ.get("MUCJOINS_FLOOD_ANSWERS", "10000"))
 FORGED = int(os.environ.get("MUCJOINS_FLOOD_FORGED", "10000"))
 CHUNK = 2000  # stanzas per write
@@ -152,6 +158,13 @@ def test_server_keeps_serving_after_the_flood(connect, server, room):
     """Fresh clients join, change nick and leave on the real MUC as usual
     once the flood is over (while alice's disconnect may still be sending
     Prosody's unavailable to each of her 100,000 directed JIDs)."""
+    # Prosody may still be sending alice's unavailable to each of the
+    # FLOOD_JOINS JIDs she sent presence to (its own cost: see
+    # FLOOD_JOINS); its admin shell answers once it is done
+    t0 = time.monotonic()
+    rc, out = server.admin("server:version()", timeout=FLOOD_WAIT)
+    assert rc == 0, f"the admin shell after the flood: {out}"
+    print(f"\nProsody answered its admin shell {time.monotonic() - t0:.1f}s after the flood test")
     c = connect("carol")
     d = connect("dave")
     r = room()
