@@ -100,7 +100,7 @@ $(BUILD)/tests/%: tests/%.c tests/test.h tests/fixture.h $(BUILD)/libmucjoins.a
 
 # the replay tool's option parsing, compiled into its test (review H: an
 # edit there left the test on the old code)
-$(BUILD)/tests/test_replay_options: tools/replay/options.c tools/replay/options.h
+$(BUILD)/tests/test_replay_options: tools/replay/options.c tools/replay/options.h tools/replay/trace.h
 
 # The binding's event buffer under a failing allocator: the binding and
 # liblua too.

@@ -154,6 +154,11 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
          * without 110 comes from it: got_unavailable_other()) */
         if (e->state != MJ_S_EXPECTING)
             mj_entry_set_pnick(e, NULL, 0);
+        /* a join sent again (resent) is still owed its answer: its id
+         * stays in prev_join_id, for a rejoin (send_join()) */
+        uint64_t resent_id = e->state == MJ_S_JOINED && e->resent
+                                 ? mj_entry_aux_of(e)->join_id
+                                 : 0;
         if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
             /* no memory for the leave's timer: take the leave as done
              * now rather than keep an entry nothing would end */
@@ -161,7 +166,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
         } else {
             mj_aux *a = mj_entry_aux_of(e); /* the timer's record */
             a->join_id = id;
-            a->prev_join_id = 0;
+            a->prev_join_id = resent_id;
         }
         return MJ_O_CHANGED;
     case MJ_S_LEAVING:
@@ -252,30 +257,27 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     /* the asked nick gave the entry its mj_aux record */
     mj_aux *a = mj_entry_aux_of(e);
     if (e->state == MJ_S_LEAVING) {
+        /* the leave's confirmation; and the answer to a join sent again
+         * before the leave, whose id send_leave() kept in prev_join_id
+         * (review I) */
         e->owed = 1;
-        a->prev_join_id = 0;
     } else if (e->state == MJ_S_PENDING && e->cancelled) {
         /* join, leave, join: the room owes the cancelled join's answer
          * and the leave's confirmation (counted by send_leave) first */
         mj_entry_set_cancelled(e, 0);
-        if (a->join_id != 0) /* 0: keyed so by a same-id join, whose */
-            a->prev_join_id = a->join_id; /* key prev_join_id holds */
+        if (a->join_id != 0) /* 0: it had no id; the earlier one's stays */
+            a->prev_join_id = a->join_id;
     } else if (e->state != MJ_S_PENDING) {
         e->owed = 0;
         a->prev_join_id = 0;
     }
     e->held_back = 0;
-    uint64_t join_key = id_key(tr, st->id);
     if (fresh)
         take_owed(s, e);
-    /* the earlier join (the closed session's, or the one a leave
-     * cancelled: a client that sends the same stanza again) had this very
-     * id: it cannot tell the answers apart, the count of what is owed must
-     * (review H: join, leave, join with one id took the first join's
-     * answer as its own, then lost the room at the leave's confirmation) */
-    if (a->prev_join_id != 0 && a->prev_join_id == join_key)
-        join_key = 0;
-    wait_for_join(e, join_key);
+    /* when the earlier join (the closed session's, the one a leave
+     * cancelled, one sent again before a leave) had this very id, the id
+     * cannot tell the answers to the two apart: same_id_as_prev() */
+    wait_for_join(e, id_key(tr, st->id));
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -874,6 +876,17 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
             mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len));
 }
 
+/* A join whose id is the very id of the earlier join still owed an answer
+ * (a client that sends the same stanza again, one whose ids restart with
+ * each stream): a self-presence with it answers either, so the count of
+ * what is owed decides (answers_join()); an error with another id is
+ * still no refusal of it (refuses_join()). Review H, I: keyed 0 instead,
+ * such a join lost both. */
+static int same_id_as_prev(const mj_aux *a)
+{
+    return a->join_id != 0 && a->join_id == a->prev_join_id;
+}
+
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
 {
     const mj_aux *a = mj_entry_aux_of(e);
@@ -885,7 +898,7 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     if (!c->self || e->owed == 0)
         return 1;
     uint64_t k = id_key(e->sess->tr, st->id);
-    if (a->join_id != 0 && k == a->join_id) {
+    if (a->join_id != 0 && k == a->join_id && !same_id_as_prev(a)) {
         e->owed = 0; /* its own answer */
         e->held_back = 0;
         e->close_owed = 0;
@@ -909,12 +922,12 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     if (a->prev_join_id != 0 && k == a->prev_join_id) {
         if (d != NULL)
             d->reflects_id = 1; /* a join answered with its id */
-        /* a join with that very id (a client whose ids restart with each
-         * stream; send_join() keys it 0) cannot tell its answer from the
-         * earlier join's: when the owed answers never come (they reached
-         * the JID while no session held it), the timeout takes this one
-         * as its answer and checks it (timeout_held_back()) */
-        if (a->join_id == 0)
+        /* a join without id, or with that very id (same_id_as_prev()),
+         * cannot tell its answer from the earlier join's: when the owed
+         * answers never come (they reached the JID while no session held
+         * it), the timeout takes this one as its answer and checks it
+         * (timeout_held_back()) */
+        if (a->join_id == 0 || same_id_as_prev(a))
             e->held_back = 1;
         return 0;
     }

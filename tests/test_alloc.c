@@ -517,6 +517,75 @@ TEST(rejoin_without_memory_keeps_the_rooms_ping)
     CHECK_INT(live, 0);
 }
 
+/* A join (send_join()) from every start state (none, PENDING, cancelled,
+ * LEAVING with a self-ping out, a closed session's owed record), short
+ * and long nick, failing each allocation in turn: MJ_ENOMEM leaves the
+ * state as it was, nothing leaks, the counters agree, and the room's
+ * answer still works (review I). */
+TEST(join_from_every_start_state_without_memory)
+{
+    const char *nicks[] = {"ann", "a-nick-longer-than-any-inline-buffer"};
+    for (int start = 0; start < 5; start++)
+        for (int k = 0; k < 2; k++)
+            for (long n = 1; n < 80; n++) {
+                mj_session *s2 = NULL;
+                mj_tracker *t2 = failing_tracker(fx_on_event, &s2);
+                mj_state want = MJ_S_PENDING;
+                if (start == 1 || start == 2) {
+                    fx_join(s2, "r@m/ann");
+                    if (start == 2)
+                        fx_out(s2, fx_pres("unavailable", "r@m/ann"));
+                } else if (start == 3) {
+                    fx_join(s2, "r@m/ann");
+                    fx_self(s2, "available", "r@m/ann");
+                    fx_in(s2, fx_pres("unavailable", "r@m/ann")); /* ping */
+                    fx_out(s2, fx_pres("unavailable", "r@m/ann"));
+                    want = MJ_S_LEAVING;
+                } else if (start == 4) {
+                    /* a closed session's owed record */
+                    fx_join(s2, "r@m/ann");
+                    mj_session_close(s2);
+                    CHECK_INT(mj_session_open(t2, "a@x/1", 5, &s2), MJ_OK);
+                    want = MJ_S_NONE;
+                }
+                if (start == 0)
+                    want = MJ_S_NONE;
+                fx_take();
+                check_consistent(t2);
+                char occ[128];
+                snprintf(occ, sizeof occ, "r@m/%s", nicks[k]);
+                mj_stanza j = fx_pres("available", occ);
+                j.has_muc_x = 1;
+                j.id = S("p");
+                mj_outcome o;
+                long base = n_allocs;
+                fail_at = base + n;
+                int rc = mj_session_outgoing(s2, &j, &o);
+                fail_at = 0;
+                int reached = n_allocs >= base + n;
+                if (rc == MJ_ENOMEM) {
+                    if (fx_state(s2, "r@m") != want)
+                        FAIL_AT("start %d nick %d fail %ld: %s", start, k, n,
+                                mj_state_name(fx_state(s2, "r@m")));
+                } else {
+                    CHECK_INT(rc, MJ_OK);
+                    CHECK_STATE(s2, "r@m", MJ_S_PENDING);
+                }
+                check_consistent(t2);
+                /* the answers still work */
+                fx_self(s2, "available", occ);
+                check_consistent(t2);
+                fx_take();
+                mj_tracker_free(t2);
+                if (live != 0)
+                    FAIL_AT("start %d nick %d fail %ld: %ld bytes leak", start,
+                            k, n, live);
+                if (!reached)
+                    break;
+            }
+    fx_take();
+}
+
 int main(void)
 {
     fx_now = 1000;
@@ -527,5 +596,6 @@ int main(void)
     RUN(restore_over_a_pinged_room_without_memory_for_the_record);
     RUN(restore_without_memory_keeps_the_rooms_ping);
     RUN(rejoin_without_memory_keeps_the_rooms_ping);
+    RUN(join_from_every_start_state_without_memory);
     return test_summary("alloc");
 }
