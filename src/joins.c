@@ -789,8 +789,14 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         /* the room will not confirm this leave; but an error with the id
          * of another stanza refuses that one (a nick change to a taken
          * nick, an update): the leave's confirmation is still coming */
-        if (!refuses_join(e, st))
+        if (!refuses_join(e, st)) {
+            mj_aux *a = mj_entry_aux_of(e);
+            if (a != NULL && a->prev_join_id != 0 &&
+                id_key(e->sess->tr, st->id) == a->prev_join_id)
+                a->prev_join_id = 0; /* the join sent again is refused: a
+                                        rejoin owes it nothing (review J) */
             return;
+        }
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
         *out = MJ_O_CHANGED;
         return;
@@ -893,8 +899,17 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     mj_domain *d = e->room->dom;
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
-    if (st->type == MJ_T_ERROR)
+    if (st->type == MJ_T_ERROR) {
+        if (same_id_as_prev(a) && e->owed > 0 &&
+            id_key(e->sess->tr, st->id) == a->join_id) {
+            /* before what is owed is counted off, the refusal of the
+             * earlier join (the room answers in order), whose leave the
+             * room will not confirm (review J: it failed this join) */
+            e->owed--;
+            return 0;
+        }
         return refuses_join(e, st);
+    }
     if (!c->self || e->owed == 0)
         return 1;
     uint64_t k = id_key(e->sess->tr, st->id);

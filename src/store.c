@@ -957,9 +957,14 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
                     : a->join_id != 0 ? a->join_id
                                       : a->prev_join_id;
         break;
+    case MJ_S_LEAVING:
+        /* a join sent again before the leave still owed its answer:
+         * its id (send_leave() kept it), which the next session's join
+         * must not take for its own (review J) */
+        w.prev_id = a != NULL ? a->prev_join_id : 0;
+        break;
     case MJ_S_CHANGING:
     case MJ_S_EXPECTING:
-    case MJ_S_LEAVING:
         break;
     case MJ_S_JOINED:
         if (e->resent) {

@@ -521,8 +521,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         (void)mj_entry_set_pnick(e, NULL, 0);
     /* a restored join's id is not known: any answer is its answer, and
      * it is no rejoin's window */
-    if (state == MJ_S_LEAVING) /* the leave's id is not known either */
+    if (state == MJ_S_LEAVING) { /* the leave's id is not known either, */
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
+        mj_entry_aux_of(e)->prev_join_id = 0; /* nor a join sent again */
+    }
     if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         mj_entry_aux_of(e)->prev_join_id = 0;

@@ -2794,6 +2794,104 @@ TEST(same_id_rejoin_holds_back_an_updates_echo)
     }
 }
 
+/* A join sent again while JOINED, refused while LEAVING (the error with
+ * its id is no refusal of the leave), then the same join sent again: the
+ * refused join owes nothing, so the rejoin's answer with that id is its
+ * own at once (review J: held back until pending_timeout). */
+TEST(refused_resent_join_does_not_hold_back_a_same_id_rejoin)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r");                 /* sent again */
+    send_with_id("unavailable", R("Ann"), "l1"); /* LEAVING */
+    CHECK_OUTCOME(error_with_id(R("Ann"), "r", "service-unavailable"),
+                  MJ_O_UNCHANGED); /* the resent's refusal */
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    join_with_id(R("Ann"), "r"); /* the same join again */
+    fx_take();
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "r", 0), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
+/* A LEAVING restored over an entry keeps no earlier join's id: the join
+ * after it takes its answer at once (review J: a stale prev_join_id held
+ * it back until pending_timeout). */
+TEST(restored_leaving_forgets_an_earlier_joins_id)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "p");
+    send_with_id("unavailable", R("Ann"), "l0"); /* cancels */
+    join_with_id(R("Ann"), "j2");                /* prev_join_id = p */
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_LEAVING, S("Ann"),
+                                 S(NULL), fx_now),
+              MJ_OK);
+    fx_take();
+    join_with_id(R("Ann"), "p"); /* the rejoin */
+    fx_take();
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "p", 0), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
+/* A session closed while LEAVING after a join sent again: the next session
+ * under the JID owes the room's answer to that join too, by its id, with
+ * the same id as with another one (review J: the record kept no id, the
+ * answer to the join sent again was taken for the new join's, and the
+ * leave's confirmation then removed the room). */
+TEST(resent_then_leave_at_close_next_session_keeps_the_room)
+{
+    for (int i = 0; i < 2; i++) {
+        const char *id = i == 0 ? "r" : "j2";
+        mj_stats st;
+        setup();
+        if (i == 0) {
+            joined_reflecting(ROOM, "Ann");
+        } else {
+            join_with_id(R("Ann"), NULL); /* nothing learnt */
+            self_with_id("available", R("Ann"), NULL, 0);
+        }
+        join_with_id(R("Ann"), "r");                 /* sent again */
+        send_with_id("unavailable", R("Ann"), "l1"); /* LEAVING */
+        mj_session_close(s);
+        fx_take();
+        s = fx_session(tr, "user@example.org/phone");
+        join_with_id(R("Ann"), id);
+        self_with_id("available", R("Ann"), "r", 0);    /* the resent's */
+        self_with_id("unavailable", R("Ann"), "l1", 0); /* the leave's */
+        self_with_id("available", R("Ann"), id, 0);     /* its own */
+        mj_tracker_stats(tr, &st);
+        if (fx_state(s, ROOM) != MJ_S_JOINED || st.forged != 0)
+            FAIL_AT("id %s: %s, forged %llu (events: %s)", id,
+                    mj_state_name(fx_state(s, ROOM)),
+                    (unsigned long long)st.forged, fx_take());
+        teardown();
+    }
+}
+
+/* Join p, leave, join p: an error with p before the leave's confirmation
+ * refuses the first join (the room answers in order), whose leave is
+ * never confirmed; the rejoin's answer then shows the room (review J: the
+ * error failed the rejoin, whose answer was then counted forged). */
+TEST(same_id_rejoin_survives_the_first_joins_refusal)
+{
+    mj_stats st;
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "p");
+    send_with_id("unavailable", R("Ann"), "l1"); /* cancels */
+    join_with_id(R("Ann"), "p");                 /* the same stanza */
+    CHECK_OUTCOME(error_with_id(R("Ann"), "p", "service-unavailable"),
+                  MJ_O_UNCHANGED); /* join 1's refusal */
+    CHECK_OUTCOME(self_with_id("available", R("Ann"), "p", 0),
+                  MJ_O_CHANGED); /* join 2's answer */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.forged, 0);
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -3295,5 +3393,9 @@ int main(void)
     RUN(same_id_rejoin_ignores_an_error_with_another_id);
     RUN(same_id_rejoin_after_a_join_sent_again_ends_in_the_room);
     RUN(same_id_rejoin_holds_back_an_updates_echo);
+    RUN(refused_resent_join_does_not_hold_back_a_same_id_rejoin);
+    RUN(restored_leaving_forgets_an_earlier_joins_id);
+    RUN(resent_then_leave_at_close_next_session_keeps_the_room);
+    RUN(same_id_rejoin_survives_the_first_joins_refusal);
     return test_summary("joins");
 }
