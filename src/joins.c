@@ -899,17 +899,8 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     mj_domain *d = e->room->dom;
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
-    if (st->type == MJ_T_ERROR) {
-        if (same_id_as_prev(a) && e->owed > 0 &&
-            id_key(e->sess->tr, st->id) == a->join_id) {
-            /* before what is owed is counted off, the refusal of the
-             * earlier join (the room answers in order), whose leave the
-             * room will not confirm (review J: it failed this join) */
-            e->owed--;
-            return 0;
-        }
+    if (st->type == MJ_T_ERROR)
         return refuses_join(e, st);
-    }
     if (!c->self || e->owed == 0)
         return 1;
     uint64_t k = id_key(e->sess->tr, st->id);
@@ -1110,6 +1101,15 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     if (e->state == MJ_S_PENDING && (t.has_res || st->type == MJ_T_ERROR) &&
         !answers_join(e, st, &c))
         return MJ_OK; /* the room's answer to an earlier stanza */
+    if (e->state == MJ_S_LEAVING && c.self && st->type == MJ_T_AVAILABLE) {
+        /* with the id of a join sent again before the leave (read while
+         * another join waits), its answer: a rejoin, or the next
+         * session's, owes it nothing (review K) */
+        mj_aux *a = mj_entry_aux_of(e);
+        if (a != NULL && a->prev_join_id != 0 &&
+            id_key(s->tr, st->id) == a->prev_join_id)
+            a->prev_join_id = 0;
+    }
     switch (st->type) {
     case MJ_T_AVAILABLE:
         if (!c.self)
