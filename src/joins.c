@@ -764,6 +764,18 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
  * its leave (both keep that stanza's id_key() in mj_aux.join_id). */
 static int refuses_join(const mj_entry *e, const mj_stanza *st);
 
+/* LEAVING: a stanza from the room with the id of the join sent again
+ * before the leave (send_leave() kept it in prev_join_id) answers or
+ * refuses that join, so a rejoin, or the next session's join, owes it
+ * nothing. */
+static void forget_answered_resent(mj_entry *e, const mj_stanza *st)
+{
+    mj_aux *a = mj_entry_aux_of(e);
+    if (a != NULL && a->prev_join_id != 0 &&
+        id_key(e->sess->tr, st->id) == a->prev_join_id)
+        a->prev_join_id = 0;
+}
+
 static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 {
     switch ((mj_state)e->state) {
@@ -790,11 +802,7 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
          * of another stanza refuses that one (a nick change to a taken
          * nick, an update): the leave's confirmation is still coming */
         if (!refuses_join(e, st)) {
-            mj_aux *a = mj_entry_aux_of(e);
-            if (a != NULL && a->prev_join_id != 0 &&
-                id_key(e->sess->tr, st->id) == a->prev_join_id)
-                a->prev_join_id = 0; /* the join sent again is refused: a
-                                        rejoin owes it nothing (review J) */
+            forget_answered_resent(e, st); /* refused (review J) */
             return;
         }
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
@@ -1101,15 +1109,9 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     if (e->state == MJ_S_PENDING && (t.has_res || st->type == MJ_T_ERROR) &&
         !answers_join(e, st, &c))
         return MJ_OK; /* the room's answer to an earlier stanza */
-    if (e->state == MJ_S_LEAVING && c.self && st->type == MJ_T_AVAILABLE) {
-        /* with the id of a join sent again before the leave (read while
-         * another join waits), its answer: a rejoin, or the next
-         * session's, owes it nothing (review K) */
-        mj_aux *a = mj_entry_aux_of(e);
-        if (a != NULL && a->prev_join_id != 0 &&
-            id_key(s->tr, st->id) == a->prev_join_id)
-            a->prev_join_id = 0;
-    }
+    if (e->state == MJ_S_LEAVING && c.self && st->type == MJ_T_AVAILABLE)
+        forget_answered_resent(e, st); /* answered (review K); its id is
+                                          read while another join waits */
     switch (st->type) {
     case MJ_T_AVAILABLE:
         if (!c.self)
