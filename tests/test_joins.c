@@ -2706,6 +2706,18 @@ TEST(a_bad_jid_counts_alike_for_held_and_unknown_sessions)
     teardown();
 }
 
+/* The session is in ROOM (JOINED) and no answer was counted forged; the
+ * failure names the rejoin's id and the events so far. */
+#define CHECK_JOINED_UNFORGED(id)                                             \
+    do {                                                                      \
+        mj_stats st_;                                                         \
+        mj_tracker_stats(tr, &st_);                                           \
+        if (fx_state(s, ROOM) != MJ_S_JOINED || st_.forged != 0)              \
+            FAIL_AT("rejoin id %s: %s, forged %llu (events: %s)", (id),       \
+                    mj_state_name(fx_state(s, ROOM)),                         \
+                    (unsigned long long)st_.forged, fx_take());               \
+    } while (0)
+
 /* A rejoin with the cancelled join's very id still tells errors apart by
  * id: an error carrying another stanza's id (an update sent between the
  * leave and the rejoin, refused item-not-found by the room that no longer
@@ -2747,7 +2759,6 @@ TEST(same_id_rejoin_after_a_join_sent_again_ends_in_the_room)
 {
     const char *rejoin_ids[] = {"j2", "r"};
     for (size_t i = 0; i < 2; i++) {
-        mj_stats st;
         setup();
         joined_reflecting(ROOM, "Ann");
         join_with_id(R("Ann"), "r");                    /* sent again */
@@ -2756,11 +2767,7 @@ TEST(same_id_rejoin_after_a_join_sent_again_ends_in_the_room)
         self_with_id("available", R("Ann"), "r", 0);    /* the resent's */
         self_with_id("unavailable", R("Ann"), "l1", 0); /* the leave's */
         self_with_id("available", R("Ann"), rejoin_ids[i], 0); /* its own */
-        mj_tracker_stats(tr, &st);
-        if (fx_state(s, ROOM) != MJ_S_JOINED || st.forged != 0)
-            FAIL_AT("rejoin id %s: %s, forged %llu (events: %s)",
-                    rejoin_ids[i], mj_state_name(fx_state(s, ROOM)),
-                    (unsigned long long)st.forged, fx_take());
+        CHECK_JOINED_UNFORGED(rejoin_ids[i]);
         teardown();
     }
 }
@@ -2774,7 +2781,6 @@ TEST(same_id_rejoin_holds_back_an_updates_echo)
 {
     const char *rejoin_ids[] = {"j2", "p"};
     for (size_t i = 0; i < 2; i++) {
-        mj_stats st;
         setup();
         joined_reflecting(ROOM2, "Ann"); /* the service reflects ids */
         join_with_id(R("Ann"), "p");
@@ -2785,11 +2791,7 @@ TEST(same_id_rejoin_holds_back_an_updates_echo)
         self_with_id("available", R("Ann"), "u1", 0);   /* the echo */
         self_with_id("unavailable", R("Ann"), "l1", 0); /* the leave's */
         self_with_id("available", R("Ann"), rejoin_ids[i], 0); /* its own */
-        mj_tracker_stats(tr, &st);
-        if (fx_state(s, ROOM) != MJ_S_JOINED || st.forged != 0)
-            FAIL_AT("rejoin id %s: %s, forged %llu (events: %s)",
-                    rejoin_ids[i], mj_state_name(fx_state(s, ROOM)),
-                    (unsigned long long)st.forged, fx_take());
+        CHECK_JOINED_UNFORGED(rejoin_ids[i]);
         teardown();
     }
 }
@@ -2844,7 +2846,6 @@ TEST(resent_then_leave_at_close_next_session_keeps_the_room)
 {
     for (int i = 0; i < 2; i++) {
         const char *id = i == 0 ? "r" : "j2";
-        mj_stats st;
         setup();
         if (i == 0) {
             joined_reflecting(ROOM, "Ann");
@@ -2861,11 +2862,7 @@ TEST(resent_then_leave_at_close_next_session_keeps_the_room)
         self_with_id("available", R("Ann"), "r", 0);    /* the resent's */
         self_with_id("unavailable", R("Ann"), "l1", 0); /* the leave's */
         self_with_id("available", R("Ann"), id, 0);     /* its own */
-        mj_tracker_stats(tr, &st);
-        if (fx_state(s, ROOM) != MJ_S_JOINED || st.forged != 0)
-            FAIL_AT("id %s: %s, forged %llu (events: %s)", id,
-                    mj_state_name(fx_state(s, ROOM)),
-                    (unsigned long long)st.forged, fx_take());
+        CHECK_JOINED_UNFORGED(id);
         teardown();
     }
 }
