@@ -578,16 +578,17 @@ MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
 /* The same for this session as it is now, which is never more: a received
  * presence's id is read only while one of the session's joins waits for
  * its answer (it tells that answer from the room's answers to what the
- * session sent before the join) or a join it sent again to a room it is
- * in is unanswered, and a received error's also while one of its leaves
- * waits for its confirmation. A builder that has the session handle
- * before reading the stanza may read only these parts. */
+ * session sent before the join), a join it sent again to a room it is
+ * in is unanswered, or one of its leaves waits for its confirmation (an
+ * error may refuse the leave; a presence may answer a join sent again
+ * before it). A builder that has the session handle before reading the
+ * stanza may read only these parts. */
 MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
                                  mj_kind kind, mj_type type);
 /* The same for mj_tracker_incoming() / mj_tracker_outgoing() of this
  * tracker as it is now: a received presence's id only while some session
- * has a join waiting for its answer or a join sent again unanswered (an
- * error's also while some session has a leave waiting). */
+ * has a join waiting for its answer, a join sent again unanswered or a
+ * leave waiting for its confirmation. */
 MJ_API unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing,
                                  mj_kind kind, mj_type type);
 

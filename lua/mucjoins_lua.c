@@ -424,10 +424,10 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
 
     p = lua_tolstring(L, jid, &len);
     s = session_cached(u, p, len);
-    /* a received presence's id: only while one of the session's joins
-     * waits for its answer (for a session not cached, whose state is not
-     * known here: while any session's join waits); raw reads, which run
-     * no collector */
+    /* a received presence's id: only while the session waits for an
+     * answer (a join's, a leave's, a join sent again's; for a session not
+     * cached, whose state is not known here: while any session waits for
+     * one); raw reads, which run no collector */
     if (k != NULL && k->id_later && st.kind == MJ_KIND_PRESENCE &&
         ((s != NULL ? mj_session_needs(s, 0, st.kind, st.type)
                     : mj_tracker_needs(u->tr, 0, st.kind, st.type)) &

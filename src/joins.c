@@ -429,16 +429,17 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
     return 0;
 }
 
-/* A received presence's id is read only by answers_join() (PENDING), for
- * an error by got_error() (LEAVING, and JOINED with a join sent again),
- * and for an unavailable one by removal_after_resent(). */
+/* A received presence's id is read only by answers_join() (PENDING), in
+ * LEAVING by got_error() and forget_answered_resent() (an error, or the
+ * answer to a join sent again before the leave), in JOINED with a join
+ * sent again by got_error() and removal_after_resent(). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (s == NULL || (s->n_pending == 0 && s->n_resent == 0 &&
-                       (type != MJ_T_ERROR || s->n_leaving == 0))))
+        (s == NULL ||
+         (s->n_pending == 0 && s->n_resent == 0 && s->n_leaving == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -448,8 +449,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
-        (tr == NULL || (tr->st.pending == 0 && tr->n_resent == 0 &&
-                        (type != MJ_T_ERROR || tr->st.leaving == 0))))
+        (tr == NULL ||
+         (tr->st.pending == 0 && tr->n_resent == 0 && tr->st.leaving == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
