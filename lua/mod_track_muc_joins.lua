@@ -137,7 +137,9 @@ local refused_seen = {}; -- refusal counters already added to the metric
 local pings_seen = {}; -- self-ping outcome counters already added to the metric
 local reloading = false;
 local restored = false; -- module.restore() ran: a reload, nothing to adopt
-local seen_at_presence_full = setmetatable({}, { __mode = "k" }); -- for out_filter
+-- for out_filter: seen[stanza] = true, seen[to] = stanza (the binding's
+-- hooks write them); weak in keys and values, so it keeps no stanza alive
+local seen_at_presence_full = setmetatable({}, { __mode = "kv" });
 
 -- Metrics.
 
@@ -380,14 +382,39 @@ module:hook_global("stats-update", sync_metrics);
 local in_filter = setmetatable({}, { __mode = "k" }); -- session -> calls under way
 local unloaded = false;
 
+-- Whether the hooks fed this stanza already. mod_bosh filters a copy
+-- (st.clone, with xmlns set) of every stanza without xmlns: a copy of the
+-- last error the hooks fed to the session is known by what it says.
+local function fed_at_full(stanza, full_jid)
+	if seen_at_presence_full[stanza] then
+		return true;
+	end
+	local original = seen_at_presence_full[full_jid];
+	if original == nil or stanza.attr.xmlns ~= "jabber:client" or original.attr.xmlns ~= nil then
+		return false;
+	end
+	local a = stanza.attr;
+	local b = original.attr;
+	if stanza.name ~= original.name or a.from ~= b.from or a.to ~= b.to or a.id ~= b.id then
+		return false;
+	end
+	seen_at_presence_full[full_jid] = nil;
+	return true;
+end
+
 local function out_filter(stanza, session)
-	if unloaded or stanza.attr.type ~= "error" then
+	-- mod_bosh passes strings (its buffered output) through the filters
+	if unloaded or type(stanza) ~= "table" or type(stanza.attr) ~= "table" then
+		return stanza;
+	end
+	if stanza.attr.type ~= "error" then
 		return stanza;
 	end
 	if stanza.name ~= "presence" and stanza.name ~= "message" then
 		return stanza;
 	end
-	if seen_at_presence_full[stanza] or not session.full_jid then
+	local full_jid = session.full_jid;
+	if type(full_jid) ~= "string" or fed_at_full(stanza, full_jid) then
 		return stanza;
 	end
 	in_filter[session] = (in_filter[session] or 0) + 1;

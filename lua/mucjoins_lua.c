@@ -577,8 +577,9 @@ static int l_feeders(lua_State *L)
  *     whose host is host (when attr.to is the JID of a session the
  *     tracker has cached, which is one of those, full_sessions is read
  *     only if the core reports something); an error presence is first
- *     recorded as seen[stanza] = true (the module's join-error filter
- *     reads it); then t:incoming(session, stanza, want)
+ *     recorded as seen[stanza] = true and seen[attr.to] = stanza (the
+ *     module's join-error filter reads them); then t:incoming(session,
+ *     stanza, want)
  *   hooks.outgoing_message, hooks.incoming_message: the same, after
  *     skipping the types the core never reads (mj_stanza_needs(), what
  *     mj.reads tells)
@@ -608,11 +609,17 @@ static int l_feeders(lua_State *L)
  * freed or busy tracker is left alone.
  */
 
-/* seen[stanza] = true (protected: a new key may allocate) */
-static int set_seen(lua_State *L)
+/* seen[stanza] = true, seen[to] = stanza (protected: a new key may
+ * allocate). The second tells the module's filter a copy of the stanza
+ * from a stanza it has not seen (mod_bosh filters a copy of every stanza
+ * without xmlns); the module makes seen weak in keys and values, so that
+ * it keeps no stanza alive. */
+static int set_seen(lua_State *L) /* seen, to, stanza */
 {
+    lua_pushvalue(L, 3);
     lua_pushboolean(L, 1);
-    lua_rawset(L, 1);
+    lua_rawset(L, 1); /* seen[stanza] = true */
+    lua_rawset(L, 1); /* seen[to] = stanza */
     return 0;
 }
 
@@ -722,8 +729,9 @@ static int hook(lua_State *L, int outgoing, int message)
         if (lua_rawequal(L, 4, lua_upvalueindex(UV_ERROR_TYPE))) {
             lua_pushcfunction(L, set_seen);
             lua_pushvalue(L, lua_upvalueindex(UV_SEEN));
+            lua_pushvalue(L, 5);
             lua_pushvalue(L, 2);
-            lua_pcall(L, 2, 0, 0); /* an error: the filter reads it again */
+            lua_pcall(L, 3, 0, 0); /* an error: the filter reads it again */
         }
     }
     lua_settop(L, 6);

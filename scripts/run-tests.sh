@@ -97,6 +97,8 @@ if [ -f tests/lua/test_binding.lua ]; then
     # the self-ping iq hooks never raise, whatever another module routes
     run "lua wiring (self-ping iq hooks)" lua5.4 tests/lua/test_selfping_hooks.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so
+    # the join-error filter on what BOSH sends through it (strings, copies)
+    run "lua wiring (join-error filter)" lua5.4 tests/lua/test_out_filter.lua
     # the CSI and push hooks' verdicts (wake.lib.lua over the binding)
     run "lua wiring (CSI and push)" lua5.4 tests/lua/test_wake.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so

@@ -1045,6 +1045,7 @@ test("t:hooks(): the module's hooks feed the tracker and return nothing", functi
 		:tag("error", { type = "cancel" }):tag("conflict", { xmlns = NS_STANZAS }):up():up()
 	eq(hook_returns(hooks.incoming, { origin = {}, stanza = err }), 0, "error presence")
 	eq(seen[err], true, "marked seen")
+	eq(seen[SESS], err, "the last error fed to the session (a copy of it is known by it)")
 	eq(t:counts()["join-failed"].error, 1, "join failure counted")
 	eq(seen[p], nil, "other presences are not marked")
 	-- messages: groupchat read, chat skipped

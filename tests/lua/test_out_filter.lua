@@ -1,0 +1,110 @@
+-- The module's join-error filter (out_filter in lua/mod_track_muc_joins.lua)
+-- on what Prosody's session.send hands the "stanzas/out" filters: mod_bosh
+-- passes its buffered output as strings, and a copy (st.clone, xmlns set)
+-- of every stanza without xmlns. The filter returns what it gets, never
+-- raises, and feeds the core an error only once: one the binding's hooks
+-- fed at presence/full is not fed again, as itself or as mod_bosh's copy.
+-- Run from the repository root:
+--   lua5.4 tests/lua/test_out_filter.lua
+-- Prints "ok NAME" / "FAIL NAME", then "out-filter: N passed, N failed";
+-- exits 1 on a failure.
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+local st = require "util.stanza"
+
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("out-filter")
+local test, eq = h.test, h.eq
+
+local JID = "alice@example.org/phone"
+
+-- fed_at_full() and out_filter(), cut out of the module, over stand-ins
+-- for what they close over; calls: what out_filter fed the core
+local function module_filter()
+	local src = assert(io.open("lua/mod_track_muc_joins.lua")):read("a")
+	local body = assert(src:match("\n(local function fed_at_full%(.-\nlocal function out_filter%(.-\nend)\n"),
+		"fed_at_full / out_filter not found in lua/mod_track_muc_joins.lua")
+	local env = setmetatable({}, { __index = _G })
+	env.seen_at_presence_full = setmetatable({}, { __mode = "kv" })
+	env.in_filter = setmetatable({}, { __mode = "k" })
+	env.unloaded = false
+	env.calls = {}
+	env.call = function(method, session, stanza)
+		env.calls[#env.calls + 1] = { method, session, stanza }
+	end
+	local prelude = "local seen_at_presence_full, in_filter, unloaded, call = "
+		.. "seen_at_presence_full, in_filter, unloaded, call;\n"
+	local chunk = assert(load(prelude .. body .. "\nreturn out_filter", "out_filter", "t", env))
+	return chunk(), env
+end
+
+local function error_presence(xmlns)
+	return st.presence({ from = "room@muc.example.org/Alice", to = JID, type = "error", id = "j1", xmlns = xmlns })
+		:tag("error", { type = "cancel" })
+		:tag("conflict", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up():up()
+end
+
+local session = { full_jid = JID, type = "c2s" }
+
+test("strings and odd tables pass through, nothing raised, nothing fed", function()
+	local filter, env = module_filter()
+	for _, v in ipairs({ "", "<message xmlns='jabber:client'/>", {}, { attr = "x" }, { attr = {} } }) do
+		local ok, out = pcall(filter, v, session)
+		eq(ok, true, "no error for " .. h.show(v))
+		eq(out, v, "returned as it came")
+	end
+	eq(#env.calls, 0, "nothing fed")
+end)
+
+test("an error the hooks did not feed is fed once (a local MUC's join error)", function()
+	local filter, env = module_filter()
+	local e = error_presence()
+	eq(filter(e, session), e, "returned")
+	eq(#env.calls, 1, "fed")
+	eq(env.calls[1][3], e, "that stanza")
+end)
+
+test("an error fed at presence/full is not fed again, nor mod_bosh's copy of it", function()
+	local filter, env = module_filter()
+	local e = error_presence()
+	-- what the binding's incoming hook records (set_seen)
+	env.seen_at_presence_full[e] = true
+	env.seen_at_presence_full[JID] = e
+	eq(filter(e, session), e, "itself")
+	eq(#env.calls, 0, "not fed again")
+	-- mod_bosh's session.send: st.clone, then xmlns set
+	local copy = st.clone(e)
+	copy.attr.xmlns = "jabber:client"
+	eq(filter(copy, session), copy, "the copy returned")
+	eq(#env.calls, 0, "the copy not fed")
+	-- a second copy with the same attributes (another stanza the room
+	-- sent, not seen at presence/full): fed
+	local again = st.clone(e)
+	again.attr.xmlns = "jabber:client"
+	eq(filter(again, session), again, "returned")
+	eq(#env.calls, 1, "fed")
+end)
+
+test("a copy of another stanza than the one fed is fed", function()
+	local filter, env = module_filter()
+	local e = error_presence()
+	env.seen_at_presence_full[e] = true
+	env.seen_at_presence_full[JID] = e
+	local other = error_presence("jabber:client")
+	other.attr.id = "j2"
+	filter(other, session)
+	eq(#env.calls, 1, "another id: fed")
+	local from_other = error_presence("jabber:client")
+	from_other.attr.from = "room@muc.example.org/Bob"
+	filter(from_other, session)
+	eq(#env.calls, 2, "another sender: fed")
+end)
+
+test("the record keeps no stanza alive", function()
+	local _, env = module_filter()
+	env.seen_at_presence_full[JID] = error_presence()
+	collectgarbage("collect")
+	collectgarbage("collect")
+	eq(next(env.seen_at_presence_full), nil, "collected")
+end)
+
+h.finish()
