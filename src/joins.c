@@ -156,9 +156,9 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
             mj_entry_set_pnick(e, NULL, 0);
         /* a join sent again (resent) is still owed its answer: its id
          * stays in prev_join_id, for a rejoin (send_join()) */
-        uint64_t resent_id = e->state == MJ_S_JOINED && e->resent
-                                 ? mj_entry_aux_of(e)->join_id
-                                 : 0;
+        int resent = e->state == MJ_S_JOINED && e->resent;
+        uint64_t resent_id = resent ? mj_entry_aux_of(e)->join_id : 0;
+        uint8_t resent_more = resent ? mj_entry_aux_of(e)->prev_more : 0;
         if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
             /* no memory for the leave's timer: take the leave as done
              * now rather than keep an entry nothing would end */
@@ -167,6 +167,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
             mj_aux *a = mj_entry_aux_of(e); /* the timer's record */
             a->join_id = id;
             a->prev_join_id = resent_id;
+            a->prev_more = resent_more;
         }
         return MJ_O_CHANGED;
     case MJ_S_LEAVING:
@@ -218,6 +219,7 @@ static void take_owed(mj_session *s, mj_entry *e)
     }
     e->owed = w.owed > 3 ? 3 : w.owed;
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
+    mj_entry_aux_of(e)->prev_more = 0;
     if (w.reflects && e->room->dom != NULL)
         e->room->dom->reflects_id = 1; /* learnt before the session went */
 }
@@ -256,6 +258,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* the asked nick gave the entry its mj_aux record */
     mj_aux *a = mj_entry_aux_of(e);
+    /* a join sent again before any answer (not after a cancel) */
+    int retry = !fresh && e->state == MJ_S_PENDING && !e->cancelled;
     if (e->state == MJ_S_LEAVING) {
         /* the leave's confirmation; and the answer to a join sent again
          * before the leave, whose id send_leave() kept in prev_join_id
@@ -265,13 +269,17 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         /* join, leave, join: the room owes the cancelled join's answer
          * and the leave's confirmation (counted by send_leave) first */
         mj_entry_set_cancelled(e, 0);
-        if (a->join_id != 0) /* 0: it had no id; the earlier one's stays */
+        if (a->join_id != 0) { /* 0: it had no id; the earlier one's stays */
             a->prev_join_id = a->join_id;
+            a->prev_more = 0;
+        }
     } else if (e->state != MJ_S_PENDING) {
         e->owed = 0;
         a->prev_join_id = 0;
+        a->prev_more = 0;
     }
     e->held_back = 0;
+    a->retried = (uint8_t)retry;
     if (fresh)
         take_owed(s, e);
     /* when the earlier join (the closed session's, the one a leave
@@ -315,16 +323,31 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* an outstanding ping's answer is stale now, but the check goes on:
      * the room may never answer this join (a ghost's is often lost) */
     mj_ping_restale(e);
+    int again = e->resent;
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
-    a->join_id = id_key(tr, st->id);
+    uint64_t k = id_key(tr, st->id);
+    /* the same join once more, its answer not come yet: one answer more
+     * owed to that id (review L: the first answer forgot the id that the
+     * second still carried, which a same-id rejoin then took as its own) */
+    if (again && k != 0 && k == a->join_id)
+        a->prev_more += a->prev_more < 3;
+    else
+        a->prev_more = 0;
+    a->join_id = k;
     a->prev_join_id = 0;
 }
 
-/* The join sent again is answered or refused: forget it. */
+/* The join sent again is answered or refused: forget it, unless it was
+ * sent more than once (the next answer is owed too). */
 static void clear_resent(mj_entry *e)
 {
+    mj_aux *a = mj_entry_aux_of(e);
+    if (e->resent && a != NULL && a->prev_more > 0) {
+        a->prev_more--;
+        return;
+    }
     mj_entry_set_resent(e, 0);
 }
 
@@ -531,8 +554,39 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
 /* ---- what the session receives ------------------------------------------ */
 
+/* A join sent again before any answer (mj_aux.retried) whose earlier
+ * join is answered: on a service seen to reflect ids, an answer with
+ * another id than the last join's is the earlier join's, and the last
+ * one's answer is still owed. Its id (else 0), read before the answer
+ * shows the room. */
+static uint64_t retry_owed(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    const mj_domain *d = e->room->dom;
+    if (a == NULL || !a->retried || a->join_id == 0 ||
+        a->join_id == MJ_JOIN_ID_UNKNOWN || d == NULL || !d->reflects_id ||
+        st->id.ptr == NULL)
+        return 0;
+    return id_key(e->sess->tr, st->id) == a->join_id ? 0 : a->join_id;
+}
+
+/* The room shows the session in after the earlier of two joins: the
+ * entry keeps the last one as a join sent again while JOINED (resent),
+ * so that its answer, still owed, is not taken by what comes next (a
+ * close's record keeps its id for the next session under the JID;
+ * review L). Without memory for the record it is not kept. */
+static void keep_retry(mj_entry *e, uint64_t retry_id)
+{
+    if (mj_entry_set_resent(e, 1) != MJ_OK)
+        return;
+    mj_aux *a = mj_entry_aux_of(e);
+    a->join_id = retry_id;
+    a->prev_join_id = 0;
+    a->prev_more = 0;
+}
+
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
-                              mj_outcome *out)
+                              uint64_t retry_id, mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     mj_state state = (mj_state)e->state;
@@ -562,6 +616,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
                     none());
         mj_entry_set_pnick(e, NULL, 0);
+        if (retry_id != 0)
+            keep_retry(e, retry_id);
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
@@ -623,6 +679,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     }
     mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
     a->prev_join_id = 0;
+    a->prev_more = 0;
     wait_for_join(e, a->join_id);
 }
 
@@ -772,8 +829,12 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st);
 static void forget_answered_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
-    if (a != NULL && a->prev_join_id != 0 &&
-        id_key(e->sess->tr, st->id) == a->prev_join_id)
+    if (a == NULL || a->prev_join_id == 0 ||
+        id_key(e->sess->tr, st->id) != a->prev_join_id)
+        return;
+    if (a->prev_more > 0)
+        a->prev_more--; /* sent more than once: the next answer is owed */
+    else
         a->prev_join_id = 0;
 }
 
@@ -913,7 +974,11 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     if (!c->self || e->owed == 0)
         return 1;
     uint64_t k = id_key(e->sess->tr, st->id);
-    if (a->join_id != 0 && k == a->join_id && !same_id_as_prev(a)) {
+    /* its own answer: available, or a removal; an unavailable that is
+     * neither, with the join's id, confirms a leave that had that id (ids
+     * restart with each stream: the closed session's leave; review L) */
+    if (a->join_id != 0 && k == a->join_id && !same_id_as_prev(a) &&
+        (st->type == MJ_T_AVAILABLE || c->removal != MJ_R_NONE)) {
         e->owed = 0; /* its own answer */
         e->held_back = 0;
         e->close_owed = 0;
@@ -1121,9 +1186,13 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
             *out = MJ_O_IGNORED; /* a self-presence names a nick */
             return MJ_OK;
         }
-        if (e->state == MJ_S_PENDING)
+        uint64_t retry_id = 0;
+        if (e->state == MJ_S_PENDING) {
+            retry_id = retry_owed(e, st); /* before it learns reflection
+                                             from this answer */
             learn_reflection(e, st);
-        return got_available_self(s, e, &t, out);
+        }
+        return got_available_self(s, e, &t, retry_id, out);
     case MJ_T_UNAVAILABLE:
         if (!t.has_res) {
             *out = c.self ? MJ_O_IGNORED : MJ_O_UNCHANGED;

@@ -118,6 +118,14 @@ typedef struct mj_aux mj_aux;
 struct mj_aux {
     mj_entry *e;
     uint32_t id;           /* its index in tr->aux_ids: what e->u.aux holds */
+    uint8_t prev_more;     /* answers owed to the join sent again (JOINED
+                              with resent: join_id; LEAVING: prev_join_id)
+                              beyond one: the same join, with the same id,
+                              sent again more than once (joins.c; saturates
+                              at 3; in the padding, no byte more) */
+    uint8_t retried;       /* PENDING: the join was sent again before any
+                              answer (join_id is the last one's; joins.c,
+                              retry_owed()) */
     mj_aux *tprev, *tnext; /* timer list while in a timed state, or
                               JOINED with resent */
     double deadline;

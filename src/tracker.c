@@ -524,10 +524,13 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (state == MJ_S_LEAVING) { /* the leave's id is not known either, */
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         mj_entry_aux_of(e)->prev_join_id = 0; /* nor a join sent again */
+        mj_entry_aux_of(e)->prev_more = 0;
     }
     if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         mj_entry_aux_of(e)->prev_join_id = 0;
+        mj_entry_aux_of(e)->prev_more = 0;
+        mj_entry_aux_of(e)->retried = 0;
         e->owed = 0;
         e->held_back = 0;
         e->close_owed = 0;

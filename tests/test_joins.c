@@ -2930,6 +2930,133 @@ TEST(answered_resent_in_leaving_leaves_no_id_to_next_session)
     }
 }
 
+/* A self-presence as a lazy builder passes it (in_lazy()). */
+static mj_outcome self_lazy(const char *type, const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres(type, occ);
+    fx_codes(&st, 110, 0);
+    st.id = S(id);
+    return in_lazy(st);
+}
+
+/* Review L: the same join (id r) sent twice while JOINED, a leave, the
+ * first answer while LEAVING, then the same join again. The first answer
+ * forgot r, which the second answer still carried: the rejoin took that
+ * one as its own, and the leave's confirmation removed the room. Also
+ * with the session closed after the first answer (the next session's
+ * join r). */
+TEST(two_same_id_resends_then_same_id_rejoin_keeps_the_room)
+{
+    for (int closed = 0; closed < 2; closed++) {
+        setup();
+        joined_reflecting(ROOM, "Ann");
+        join_with_id(R("Ann"), "r");                 /* sent again */
+        join_with_id(R("Ann"), "r");                 /* the same, again */
+        send_with_id("unavailable", R("Ann"), "l1"); /* LEAVING */
+        self_lazy("available", R("Ann"), "r");       /* the first's answer */
+        if (closed) {
+            mj_session_close(s);
+            s = fx_session(tr, "user@example.org/phone");
+        }
+        join_with_id(R("Ann"), "r");
+        self_lazy("available", R("Ann"), "r");    /* the second's answer */
+        self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+        self_lazy("available", R("Ann"), "r");    /* the rejoin's */
+        CHECK_JOINED_UNFORGED(closed ? "r, next session" : "r");
+        teardown();
+    }
+}
+
+/* Review L: ids restart with each stream, so the next session's join has
+ * the id (2) of the closed session's leave. That leave's confirmation
+ * (unavailable 110, id 2, no removal code) is no join's answer: it was
+ * taken for the join's own, which closed the window, and the closed
+ * session's rejoin answer then showed the room that its close's answer
+ * removed. */
+TEST(next_sessions_join_with_an_old_leaves_id_keeps_the_room)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "2"); /* LEAVING */
+    join_with_id(R("Ann"), "3");                /* rejoin */
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, "user@example.org/phone");
+    join_with_id(R("Ann"), "2");              /* ids restarted */
+    self_lazy("unavailable", R("Ann"), "2");  /* the old leave's */
+    self_lazy("available", R("Ann"), "3");    /* the old rejoin's answer */
+    self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+    self_lazy("available", R("Ann"), "2");    /* the new join's */
+    CHECK_JOINED_UNFORGED("2");
+    teardown();
+}
+
+/* Review L: a join sent again (id b) before the first one's answer (a):
+ * a's answer shows the room, and b's is still owed. A close then kept
+ * only the close's answer as owed, and the next session's join took b's
+ * answer for its own, then lost the room at the close's answer. The
+ * entry now keeps b as a join sent again while JOINED. */
+TEST(retried_join_answered_once_then_close_next_session_keeps_the_room)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann"); /* the service reflects ids */
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b");           /* sent again before the answer */
+    self_lazy("available", R("Ann"), "a"); /* JOINED */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, "user@example.org/phone");
+    join_with_id(R("Ann"), "c");
+    self_lazy("available", R("Ann"), "b");    /* the retry's answer */
+    self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+    self_lazy("available", R("Ann"), "c");    /* the new join's */
+    CHECK_JOINED_UNFORGED("c");
+    teardown();
+}
+
+/* The same in one session: b's answer changes nothing, and a removal
+ * between the two answers (the room saw b after it) leaves the entry
+ * waiting for b's answer, which shows the room again. Without reflected
+ * ids nothing is kept (an answer with another id is no sign there). */
+TEST(retried_join_answered_once_keeps_the_retry)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), "a");
+    CHECK(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) &
+          MJ_NEED_ID); /* b's answer is read by its id */
+    CHECK_OUTCOME(self_lazy("available", R("Ann"), "b"), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(!(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) &
+            MJ_NEED_ID));
+    teardown();
+    /* a removal between the two answers */
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), "a");
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING); /* b's answer still to come */
+    self_lazy("available", R("Ann"), "b");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+    /* a service not known to reflect ids: nothing kept */
+    setup();
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), "a");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK(!(mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) &
+            MJ_NEED_ID));
+    teardown();
+}
+
 /* A join with the id of a closed session's join still owed an answer is
  * refused at once by an error with that id (review K, on a count-off
  * rule since withdrawn: the refusal waited for pending_timeout and its
@@ -3472,6 +3599,10 @@ int main(void)
     RUN(restored_leaving_forgets_an_earlier_joins_id);
     RUN(resent_then_leave_at_close_next_session_keeps_the_room);
     RUN(answered_resent_in_leaving_leaves_no_id_to_next_session);
+    RUN(two_same_id_resends_then_same_id_rejoin_keeps_the_room);
+    RUN(next_sessions_join_with_an_old_leaves_id_keeps_the_room);
+    RUN(retried_join_answered_once_then_close_next_session_keeps_the_room);
+    RUN(retried_join_answered_once_keeps_the_retry);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
     return test_summary("joins");
