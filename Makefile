@@ -20,7 +20,7 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 
-.PHONY: FORCE all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz \
+.PHONY: FORCE all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz model-check \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
@@ -145,6 +145,13 @@ bench: all
 
 fuzz:
 	scripts/fuzz.sh
+
+# A randomized model check of the join state machine (tests/model_joins.c):
+# how many runs end wrong, documented limits included; not in make test.
+model-check: $(BUILD)/tests/model_joins
+	$(BUILD)/tests/model_joins 100000 6
+	MODEL_REFUSE=1 $(BUILD)/tests/model_joins 100000 6
+	MODEL_OTHER=1 $(BUILD)/tests/model_joins 100000 6
 
 FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/replay/*.c tools/replay/*.h fuzz/*.c bench/*.c)
 format:
