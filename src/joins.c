@@ -585,8 +585,23 @@ static void keep_retry(mj_entry *e, uint64_t retry_id)
     a->prev_more = 0;
 }
 
+/* JOINED with a join sent again: whether an available self-presence may
+ * be that join's answer. On a service seen to reflect ids, one with
+ * another id answers another stanza (an earlier join sent again, an
+ * update): the join sent again is still owed its answer. */
+static int may_answer_resent(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    const mj_domain *d = e->room->dom;
+    if (!e->resent || a == NULL || a->join_id == 0 || d == NULL ||
+        !d->reflects_id || st->id.ptr == NULL)
+        return 1;
+    return id_key(e->sess->tr, st->id) == a->join_id;
+}
+
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
-                              uint64_t retry_id, mj_outcome *out)
+                              uint64_t retry_id, int resent_answered,
+                              mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     mj_state state = (mj_state)e->state;
@@ -627,7 +642,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(x, xlen, mj_entry_nick_ptr(e), e->nick_len)) {
-        if (state == MJ_S_JOINED)
+        if (state == MJ_S_JOINED && resent_answered)
             clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
         if (state == MJ_S_JOINED) {
@@ -1192,7 +1207,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
                                              from this answer */
             learn_reflection(e, st);
         }
-        return got_available_self(s, e, &t, retry_id, out);
+        return got_available_self(s, e, &t, retry_id, may_answer_resent(e, st),
+                                  out);
     case MJ_T_UNAVAILABLE:
         if (!t.has_res) {
             *out = c.self ? MJ_O_IGNORED : MJ_O_UNCHANGED;

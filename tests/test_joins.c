@@ -3057,6 +3057,42 @@ TEST(retried_join_answered_once_keeps_the_retry)
     teardown();
 }
 
+/* Two joins sent again while JOINED with different ids (r1, r2): on a
+ * service that reflects ids, r1's answer is not r2's, which stays owed.
+ * Before, any available self-presence ended the join sent again, so after
+ * a leave and a rejoin with r2's id (a client resending its last stanza)
+ * r2's answer was taken for the rejoin's and the leave's confirmation
+ * then removed the room (found by make model-check). */
+TEST(two_resends_first_answer_keeps_the_second)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r1");
+    join_with_id(R("Ann"), "r2");
+    CHECK_OUTCOME(self_lazy("available", R("Ann"), "r1"), MJ_O_UNCHANGED);
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "r2");
+    self_lazy("available", R("Ann"), "r2");   /* the one sent again */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
+    CHECK_JOINED_UNFORGED("r2");
+    teardown();
+    /* a removal after r1's answer came before the room saw r2: r2's
+     * answer shows the room again */
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r1");
+    join_with_id(R("Ann"), "r2");
+    self_lazy("available", R("Ann"), "r1");
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_lazy("available", R("Ann"), "r2");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
 /* A join with the id of a closed session's join still owed an answer is
  * refused at once by an error with that id (review K, on a count-off
  * rule since withdrawn: the refusal waited for pending_timeout and its
@@ -3603,6 +3639,7 @@ int main(void)
     RUN(next_sessions_join_with_an_old_leaves_id_keeps_the_room);
     RUN(retried_join_answered_once_then_close_next_session_keeps_the_room);
     RUN(retried_join_answered_once_keeps_the_retry);
+    RUN(two_resends_first_answer_keeps_the_second);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
     return test_summary("joins");
