@@ -384,22 +384,24 @@ local unloaded = false;
 
 -- Whether the hooks fed this stanza already. mod_bosh filters a copy
 -- (st.clone, with xmlns set) of every stanza without xmlns: a copy of the
--- last error the hooks fed to the session is known by what it says.
+-- last error the hooks fed to the session is known by what it says. That
+-- record serves one delivery: the copy comes through the filter at once
+-- (the hook runs just before the stanza is delivered), so the first
+-- error through the filter after it ends it, and so does watch() (an
+-- error fed while the filter was off left it: a later error with the
+-- same attributes, a local MUC's refusal of a join, is no copy of it).
 local function fed_at_full(stanza, full_jid)
+	local original = seen_at_presence_full[full_jid];
+	seen_at_presence_full[full_jid] = nil;
 	if seen_at_presence_full[stanza] then
 		return true;
 	end
-	local original = seen_at_presence_full[full_jid];
 	if original == nil or stanza.attr.xmlns ~= "jabber:client" or original.attr.xmlns ~= nil then
 		return false;
 	end
 	local a = stanza.attr;
 	local b = original.attr;
-	if stanza.name ~= original.name or a.from ~= b.from or a.to ~= b.to or a.id ~= b.id then
-		return false;
-	end
-	seen_at_presence_full[full_jid] = nil;
-	return true;
+	return stanza.name == original.name and a.from == b.from and a.to == b.to and a.id == b.id;
 end
 
 local function out_filter(stanza, session)
@@ -440,6 +442,10 @@ local function watch(session)
 	end
 	filters.add_filter(session, "stanzas/out", out_filter, 500);
 	filtered[session] = monotonic();
+	local full_jid = session.full_jid;
+	if type(full_jid) == "string" then
+		seen_at_presence_full[full_jid] = nil; -- fed_at_full()
+	end
 end
 
 -- Every tick: off where watch() was not called for pending_timeout (and

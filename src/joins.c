@@ -279,13 +279,18 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         a->prev_more = 0;
     }
     e->held_back = 0;
+    uint64_t k = id_key(tr, st->id);
+    if (retry && k != 0 && k == a->join_id)
+        a->retry_more += a->retry_more < 3; /* the same join once more */
+    else
+        a->retry_more = 0;
     a->retried = (uint8_t)retry;
     if (fresh)
         take_owed(s, e);
     /* when the earlier join (the closed session's, the one a leave
      * cancelled, one sent again before a leave) had this very id, the id
      * cannot tell the answers to the two apart: same_id_as_prev() */
-    wait_for_join(e, id_key(tr, st->id));
+    wait_for_join(e, k);
     *out = MJ_O_CHANGED;
     return MJ_OK;
 }
@@ -554,35 +559,63 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 
 /* ---- what the session receives ------------------------------------------ */
 
-/* A join sent again before any answer (mj_aux.retried) whose earlier
- * join is answered: on a service seen to reflect ids, an answer with
- * another id than the last join's is the earlier join's, and the last
- * one's answer is still owed. Its id (else 0), read before the answer
- * shows the room. */
-static uint64_t retry_owed(const mj_entry *e, const mj_stanza *st)
+/* What a PENDING join's answer leaves owed: the answers to joins sent
+ * again before it (mj_aux.retried). On a service seen to reflect ids, an
+ * answer with another id than the last join's is an earlier join's, and
+ * the last one's answers are all still owed; one with the last join's id,
+ * sent n times (retry_more), leaves n - 1 owed. Read before the answer
+ * shows the room: the id kept (0: nothing owed) and the answers owed to
+ * it beyond one. */
+typedef struct {
+    uint64_t id;
+    uint8_t more;
+    double deadline; /* the last join's (PENDING's) */
+} mj_retry;
+
+static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
 {
+    mj_retry r = {0, 0, 0};
     const mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (a == NULL || !a->retried || a->join_id == 0 ||
-        a->join_id == MJ_JOIN_ID_UNKNOWN || d == NULL || !d->reflects_id ||
-        st->id.ptr == NULL)
-        return 0;
-    return id_key(e->sess->tr, st->id) == a->join_id ? 0 : a->join_id;
+    if (a != NULL)
+        r.deadline = a->deadline;
+    if (a == NULL || (!a->retried && a->retry_more == 0) || a->join_id == 0 ||
+        a->join_id == MJ_JOIN_ID_UNKNOWN || st->id.ptr == NULL)
+        return r;
+    if (id_key(e->sess->tr, st->id) == a->join_id) {
+        if (a->retry_more > 0) { /* its id: the service reflects ids */
+            r.id = a->join_id;
+            r.more = (uint8_t)(a->retry_more - 1);
+        }
+        return r;
+    }
+    if (a->retried && d != NULL && d->reflects_id) {
+        r.id = a->join_id;
+        r.more = a->retry_more;
+    }
+    return r;
 }
 
-/* The room shows the session in after the earlier of two joins: the
- * entry keeps the last one as a join sent again while JOINED (resent),
- * so that its answer, still owed, is not taken by what comes next (a
- * close's record keeps its id for the next session under the JID;
- * review L). Without memory for the record it is not kept. */
-static void keep_retry(mj_entry *e, uint64_t retry_id)
+/* The room shows the session in after the earlier of joins sent before
+ * any answer: the entry keeps the rest as a join sent again while JOINED
+ * (resent), so that their answers, still owed, are not taken by what
+ * comes next (a close's record keeps the id for the next session under
+ * the JID; reviews L, N). Without memory for the record it is not kept.
+ * Its deadline stays the one that join had (review N: pending_timeout
+ * from the answer held it back up to twice as long); the timer list,
+ * ordered by when entries joined it, then ends it at the latest
+ * pending_timeout after the answer, and removal_after_resent() reads the
+ * deadline itself. */
+static void keep_retry(mj_entry *e, mj_retry r)
 {
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
-    a->join_id = retry_id;
+    a->join_id = r.id;
     a->prev_join_id = 0;
-    a->prev_more = 0;
+    a->prev_more = r.more;
+    if (r.deadline < a->deadline)
+        a->deadline = r.deadline;
 }
 
 /* JOINED with a join sent again: whether an available self-presence may
@@ -600,7 +633,7 @@ static int may_answer_resent(const mj_entry *e, const mj_stanza *st)
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
-                              uint64_t retry_id, int resent_answered,
+                              mj_retry retry, int resent_answered,
                               mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
@@ -631,8 +664,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
                     none());
         mj_entry_set_pnick(e, NULL, 0);
-        if (retry_id != 0)
-            keep_retry(e, retry_id);
+        if (retry.id != 0)
+            keep_retry(e, retry);
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
@@ -693,9 +726,14 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
         venue = st->destroy_jid;
     }
     mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    /* the join sent again more than once: its other answers stay owed
+     * (review N) */
+    uint8_t more = a->prev_more;
     a->prev_join_id = 0;
     a->prev_more = 0;
     wait_for_join(e, a->join_id);
+    a->retried = 0;
+    a->retry_more = more;
 }
 
 /* Whether a received stanza carries the id of the entry's join (which
@@ -1201,13 +1239,13 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
             *out = MJ_O_IGNORED; /* a self-presence names a nick */
             return MJ_OK;
         }
-        uint64_t retry_id = 0;
+        mj_retry retry = {0, 0, 0};
         if (e->state == MJ_S_PENDING) {
-            retry_id = retry_owed(e, st); /* before it learns reflection
-                                             from this answer */
+            retry = retry_owed(e, st); /* before it learns reflection from
+                                          this answer */
             learn_reflection(e, st);
         }
-        return got_available_self(s, e, &t, retry_id, may_answer_resent(e, st),
+        return got_available_self(s, e, &t, retry, may_answer_resent(e, st),
                                   out);
     case MJ_T_UNAVAILABLE:
         if (!t.has_res) {

@@ -126,6 +126,11 @@ struct mj_aux {
     uint8_t retried;       /* PENDING: the join was sent again before any
                               answer (join_id is the last one's; joins.c,
                               retry_owed()) */
+    uint8_t retry_more;    /* PENDING: times join_id was sent beyond the
+                              first before any answer (the same join again,
+                              or a join sent again more than once while
+                              JOINED that a removal overtook): answers owed
+                              to it beyond one (saturates at 3) */
     mj_aux *tprev, *tnext; /* timer list while in a timed state, or
                               JOINED with resent */
     double deadline;

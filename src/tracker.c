@@ -531,6 +531,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         mj_entry_aux_of(e)->prev_join_id = 0;
         mj_entry_aux_of(e)->prev_more = 0;
         mj_entry_aux_of(e)->retried = 0;
+        mj_entry_aux_of(e)->retry_more = 0;
         e->owed = 0;
         e->held_back = 0;
         e->close_owed = 0;

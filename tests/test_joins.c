@@ -3093,6 +3093,151 @@ TEST(two_resends_first_answer_keeps_the_second)
     teardown();
 }
 
+/* Review N: The same join (id a) sent twice before any answer (PENDING): two
+ * answers with id a are owed. The first shows the room; nothing keeps the
+ * second owed (retry_owed() keeps only a retry with another id), so a
+ * leave and a same-id rejoin take it for the rejoin's own answer, and the
+ * leave's confirmation then removes a room the session is in. The very
+ * case review L fixed for a join sent twice while JOINED. */
+TEST(same_id_retry_while_pending_then_same_id_rejoin_keeps_the_room)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann"); /* the service reflects ids */
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "a");           /* the same join again */
+    self_lazy("available", R("Ann"), "a"); /* the first's answer */
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "a");              /* the same join after a leave */
+    self_lazy("available", R("Ann"), "a");    /* the second's answer */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "a");    /* the rejoin's */
+    CHECK_JOINED_UNFORGED("same-id retry in PENDING, leave, rejoin");
+    teardown();
+}
+
+/* Review N: The same across a close (ids restart: the next session's join has
+ * id a again). */
+TEST(same_id_retry_while_pending_then_close_next_session_keeps_the_room)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "a");
+    self_lazy("available", R("Ann"), "a");
+    mj_session_close(s);
+    fx_take();
+    s = fx_session(tr, "user@example.org/phone");
+    join_with_id(R("Ann"), "a");
+    self_lazy("available", R("Ann"), "a");    /* the old second answer */
+    self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+    self_lazy("available", R("Ann"), "a");    /* the new join's */
+    CHECK_JOINED_UNFORGED("same-id retry in PENDING, close, next session");
+    teardown();
+}
+
+/* Review N: A join sent twice with the same id while JOINED (prev_more = 1),
+ * then a removal the room sent before it saw either (no id):
+ * removed_before_join() zeroes prev_more, so after the first answer shows
+ * the room again nothing is owed; a leave and a same-id rejoin take the
+ * second answer for the rejoin's, and the leave's confirmation removes the
+ * room. */
+TEST(removal_before_two_same_id_resends_keeps_the_second_owed)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r");
+    join_with_id(R("Ann"), "r"); /* owed two answers */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0); /* sent before the room saw the joins */
+    in_lazy(kick);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_lazy("available", R("Ann"), "r"); /* first r: in again */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "r");
+    self_lazy("available", R("Ann"), "r");    /* second r */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "r");    /* the rejoin's */
+    CHECK_JOINED_UNFORGED("removal before two same-id resends");
+    teardown();
+}
+
+/* Review N: A retry (b) while PENDING kept by keep_retry(), sent twice (b, b):
+ * keep_retry() zeroes prev_more, so only one of the two answers b is
+ * owed; a leave and a same-id rejoin b after the first b take the second
+ * for the rejoin's answer. */
+TEST(retry_sent_twice_kept_once)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b");
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
+    self_lazy("available", R("Ann"), "b"); /* first b */
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), "b");    /* second b */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "b");    /* the rejoin's */
+    CHECK_JOINED_UNFORGED("retry b twice");
+    teardown();
+}
+
+/* Review N (a regression of d71fad4, fixed by reading ids in JOINED
+ * with a join sent again: may_answer_resent()). Two joins sent again with
+ * different ids (1, 2): the answer to 1 clears resent though 2's is owed
+ * (clear_resent() ignores the id); 2 sent again (resent, prev_more 0: the
+ * bit was off); a leave (LEAVING keeps 2); the first 2's answer now has
+ * its id read in LEAVING and forgets 2; the same-id rejoin 2 then takes
+ * the second 2's answer for its own and the leave's confirmation removes
+ * the room. Before d71fad4 the id was not read there: 2 stayed owed and
+ * the rejoin waited for its own answer. */
+TEST(lazy_leaving_read_forgets_an_undercounted_resent_id)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "1");           /* sent again */
+    join_with_id(R("Ann"), "2");           /* sent again, another id */
+    self_lazy("available", R("Ann"), "1"); /* 1's answer: clears resent */
+    join_with_id(R("Ann"), "2");           /* 2 once more */
+    send_with_id("unavailable", R("Ann"), "3");
+    self_lazy("available", R("Ann"), "2"); /* the first 2's answer */
+    join_with_id(R("Ann"), "2");           /* rejoin, same id */
+    self_lazy("available", R("Ann"), "2"); /* the second 2's answer */
+    self_lazy("unavailable", R("Ann"), "3");
+    self_lazy("available", R("Ann"), "2"); /* the rejoin's */
+    CHECK_JOINED_UNFORGED("undercounted resent id read in LEAVING");
+    teardown();
+}
+
+/* Review N (of efb99e8). keep_retry() starts the kept join's deadline when
+ * the earlier join's answer comes, not when the retry was sent: a retry
+ * sent at t, the first answer at t + 119 (pending_timeout 120) keeps the
+ * retry until t + 239. A removal (no id) at t + 130, when the retry's
+ * time is long up (a join sent again while JOINED at t would be
+ * forgotten at t + 120, removal_after_resent()), is taken for one sent
+ * before the room saw the retry: the entry hides in PENDING and ends
+ * with join-failed/timeout instead of left/kicked. */
+TEST(kept_retry_deadline_counts_from_the_retry)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b"); /* the retry, at t */
+    fx_now += 119;
+    self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
+    fx_take();
+    fx_now += 11; /* t + 130 */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);
+    if (fx_state(s, ROOM) != MJ_S_NONE)
+        FAIL_AT("removal after the retry's time: %s (events: %s)",
+                mj_state_name(fx_state(s, ROOM)), fx_take());
+    teardown();
+}
+
 /* A join with the id of a closed session's join still owed an answer is
  * refused at once by an error with that id (review K, on a count-off
  * rule since withdrawn: the refusal waited for pending_timeout and its
@@ -3640,6 +3785,12 @@ int main(void)
     RUN(retried_join_answered_once_then_close_next_session_keeps_the_room);
     RUN(retried_join_answered_once_keeps_the_retry);
     RUN(two_resends_first_answer_keeps_the_second);
+    RUN(same_id_retry_while_pending_then_same_id_rejoin_keeps_the_room);
+    RUN(same_id_retry_while_pending_then_close_next_session_keeps_the_room);
+    RUN(removal_before_two_same_id_resends_keeps_the_second_owed);
+    RUN(retry_sent_twice_kept_once);
+    RUN(lazy_leaving_read_forgets_an_undercounted_resent_id);
+    RUN(kept_retry_deadline_counts_from_the_retry);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
     return test_summary("joins");
