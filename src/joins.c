@@ -336,12 +336,18 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* the same join once more, its answer not come yet: one answer more
      * owed to that id (review L: the first answer forgot the id that the
      * second still carried, which a same-id rejoin then took as its own) */
-    if (again && k != 0 && k == a->join_id)
+    if (again && k != 0 && k == a->join_id) {
         a->prev_more += a->prev_more < 3;
-    else
-        a->prev_more = 0;
+        return;
+    }
+    /* another join sent again before the last one's answer: that one's
+     * id, so that its answer is not taken for this one's
+     * (may_answer_resent()) */
+    a->prev_join_id =
+        again && a->join_id != MJ_JOIN_ID_UNKNOWN ? a->join_id : 0;
+    a->prev_more = 0;
     a->join_id = k;
-    a->prev_join_id = 0;
+    e->held_back = 0;
 }
 
 /* The join sent again is answered or refused: forget it, unless it was
@@ -608,6 +614,8 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
  * deadline itself. */
 static void keep_retry(mj_entry *e, mj_retry r)
 {
+    if (r.deadline <= mj_now(e->sess->tr))
+        return; /* its time is up already (review O) */
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
@@ -618,18 +626,35 @@ static void keep_retry(mj_entry *e, mj_retry r)
         a->deadline = r.deadline;
 }
 
-/* JOINED with a join sent again: whether an available self-presence may
- * be that join's answer. On a service seen to reflect ids, one with
- * another id answers another stanza (an earlier join sent again, an
- * update): the join sent again is still owed its answer. */
-static int may_answer_resent(const mj_entry *e, const mj_stanza *st)
+/* JOINED with a join sent again: whether an available self-presence is
+ * that join's answer. One carrying the id of the join sent again before
+ * it (kept in prev_join_id by mark_resent()) answers that one, which it
+ * forgets: the last one is still owed its answer (found by make
+ * model-check). On a service seen to reflect ids, one with another id
+ * answers another stanza (an update), or is the answer with an id the
+ * session never sent (ejabberd answers a second session of an occupant
+ * with the main session's presence, id included): the join stays owed
+ * (bit held_back), but a removal now ends the entry as after its answer
+ * (review O: it hid the entry in PENDING, waiting for an answer that had
+ * come, until a join-failed at pending_timeout). */
+static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
-    const mj_aux *a = mj_entry_aux_of(e);
+    mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (!e->resent || a == NULL || a->join_id == 0 || d == NULL ||
-        !d->reflects_id || st->id.ptr == NULL)
+    if (!e->resent || a == NULL || a->join_id == 0 || st->id.ptr == NULL ||
+        a->deadline <= mj_now(e->sess->tr))
         return 1;
-    return id_key(e->sess->tr, st->id) == a->join_id;
+    uint64_t k = id_key(e->sess->tr, st->id);
+    if (k == a->join_id)
+        return 1;
+    if (a->prev_join_id != 0 && k == a->prev_join_id) {
+        a->prev_join_id = 0;
+        return 0;
+    }
+    if (d == NULL || !d->reflects_id)
+        return 1;
+    e->held_back = 1;
+    return 0;
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -751,7 +776,7 @@ static int carries_join_id(const mj_entry *e, const mj_stanza *st)
 static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
 {
     return mj_now(e->sess->tr) >= mj_entry_aux_of(e)->deadline ||
-           carries_join_id(e, st);
+           carries_join_id(e, st) || e->held_back;
 }
 
 /* Whether a 303's <item nick/> names a nick: present and a non-empty

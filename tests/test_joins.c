@@ -3238,6 +3238,120 @@ TEST(kept_retry_deadline_counts_from_the_retry)
     teardown();
 }
 
+/* Review O (a regression of 75c1474): ejabberd answers a second session's join
+ * sent again with another session's id. The domain reflects ids (learnt). The
+ * answer with another id leaves resent on until the deadline: a kick meanwhile
+ * leaves the entry PENDING (hidden) waiting for an answer that already came;
+ * it ends with a join-failed at pending_timeout. Before 75c1474: left. */
+TEST(resent_answered_with_other_id_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r1");           /* join sent again */
+    self_lazy("available", R("Ann"), "hp"); /* its answer (ejabberd) */
+    fx_take();
+    fx_now += 5;
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    fx_in(s, kick);
+    if (fx_state(s, ROOM) != MJ_S_NONE)
+        FAIL_AT("kick after the resent's answer: %s (events: %s)",
+                mj_state_name(fx_state(s, ROOM)), fx_take());
+    fx_take();
+    fx_now += 200;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS(""); /* no join-failed at the timeout */
+    teardown();
+}
+
+/* Review O: the same, then a leave and a rejoin: the leave carries r1
+ * (answered already) into prev_join_id, so the rejoin's answer (another
+ * session's id, ejabberd) is held back until pending_timeout. */
+TEST(resent_answered_with_other_id_leave_rejoin)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r1");
+    self_with_id("available", R("Ann"), "hp", 0);
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "j2");
+    fx_take();
+    self_with_id("unavailable", R("Ann"), "l1", 0); /* the leave's */
+    self_with_id("available", R("Ann"), "hp", 0);   /* the rejoin's */
+    if (fx_state(s, ROOM) != MJ_S_JOINED)
+        FAIL_AT("rejoin answered: %s (events: %s)",
+                mj_state_name(fx_state(s, ROOM)), fx_take());
+    teardown();
+}
+
+/* Review O: the same join a sent twice before any answer (retry_more 1), a
+ * leave (cancel) and the same-id rejoin a: send_join() from cancelled
+ * PENDING moves join_id to prev_join_id but drops retry_more: the second
+ * a (the retry's answer) is taken for the rejoin's; then the leave's
+ * confirmation removes the room. */
+TEST(same_id_retry_cancel_same_id_rejoin)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "a");
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "a");
+    self_lazy("available", R("Ann"), "a");    /* first a */
+    self_lazy("available", R("Ann"), "a");    /* second a */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "a");    /* the rejoin's */
+    CHECK_JOINED_UNFORGED("retry a twice, cancel, rejoin a");
+    teardown();
+}
+
+/* Review O: removal overtaking two same-id resends r, r (PENDING retry_more
+ * 1), then leave + same-id rejoin before any answer. */
+TEST(removal_two_resends_cancel_rejoin)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r");
+    join_with_id(R("Ann"), "r");
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);
+    send_with_id("unavailable", R("Ann"), "l1");
+    join_with_id(R("Ann"), "r");
+    self_lazy("available", R("Ann"), "r");    /* first r */
+    self_lazy("available", R("Ann"), "r");    /* second r */
+    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+    self_lazy("available", R("Ann"), "r");    /* the rejoin's */
+    CHECK_JOINED_UNFORGED("kick, r r, cancel, rejoin r");
+    teardown();
+}
+
+/* Review O: keep_retry() with a deadline already past (answer after the
+ * PENDING deadline, before the tick), behind an entry of another room
+ * on the timer list that is not due: resent outlives its deadline; an
+ * update's echo with another id does not clear it (may_answer_resent). */
+TEST(kept_past_deadline_blocked_by_list_head)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "a");
+    join_with_id(R("Ann"), "b"); /* retry at t */
+    fx_now += 100;
+    /* another session's join: on the timer list, due at t + 220 */
+    mj_session *s2 = fx_session(tr, "other@example.org/x");
+    mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
+    j2.has_muc_x = 1;
+    fx_out(s2, j2);
+    fx_now += 30;                          /* t+130: PENDING's is past */
+    self_lazy("available", R("Ann"), "a"); /* JOINED; b not kept */
+    fx_now += 1;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    if (mj_session_needs(s, 0, MJ_KIND_PRESENCE, MJ_T_AVAILABLE) & MJ_NEED_ID)
+        FAIL_AT("a join sent again kept past its deadline (t+120) at t+131");
+    teardown();
+}
+
 /* A join with the id of a closed session's join still owed an answer is
  * refused at once by an error with that id (review K, on a count-off
  * rule since withdrawn: the refusal waited for pending_timeout and its
@@ -3791,6 +3905,11 @@ int main(void)
     RUN(retry_sent_twice_kept_once);
     RUN(lazy_leaving_read_forgets_an_undercounted_resent_id);
     RUN(kept_retry_deadline_counts_from_the_retry);
+    RUN(resent_answered_with_other_id_then_kick);
+    RUN(resent_answered_with_other_id_leave_rejoin);
+    RUN(same_id_retry_cancel_same_id_rejoin);
+    RUN(removal_two_resends_cancel_rejoin);
+    RUN(kept_past_deadline_blocked_by_list_head);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
     return test_summary("joins");
