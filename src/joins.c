@@ -463,10 +463,11 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
     return 0;
 }
 
-/* A received presence's id is read only by answers_join() (PENDING), in
- * LEAVING by got_error() and forget_answered_resent() (an error, or the
- * answer to a join sent again before the leave), in JOINED with a join
- * sent again by got_error() and removal_after_resent(). */
+/* A received presence's id is read only by answers_join() and
+ * retry_owed() (PENDING), in LEAVING by got_error() and
+ * forget_answered_resent() (an error, or the answer to a join sent again
+ * before the leave), in JOINED with a join sent again by got_error(),
+ * may_answer_resent() and removal_after_resent(). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
