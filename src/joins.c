@@ -347,7 +347,6 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
         again && a->join_id != MJ_JOIN_ID_UNKNOWN ? a->join_id : 0;
     a->prev_more = 0;
     a->join_id = k;
-    e->held_back = 0;
 }
 
 /* The join sent again is answered or refused: forget it, unless it was
@@ -631,13 +630,15 @@ static void keep_retry(mj_entry *e, mj_retry r)
  * that join's answer. One carrying the id of the join sent again before
  * it (kept in prev_join_id by mark_resent()) answers that one, which it
  * forgets: the last one is still owed its answer (found by make
- * model-check). On a service seen to reflect ids, one with another id
- * answers another stanza (an update), or is the answer with an id the
- * session never sent (ejabberd answers a second session of an occupant
- * with the main session's presence, id included): the join stays owed
- * (bit held_back), but a removal now ends the entry as after its answer
- * (review O: it hid the entry in PENDING, waiting for an answer that had
- * come, until a join-failed at pending_timeout). */
+ * model-check). On a service seen to reflect ids, one with any other id
+ * answers another stanza (an update, a join sent again before those):
+ * the join stays owed. A known limit: ejabberd answers a second session
+ * of an occupant with the main session's presence, id included; a
+ * removal then hides the entry in PENDING until a join-failed at
+ * pending_timeout (review O; taking any unknown id for the answer, so
+ * that the removal ended the entry, lost rooms: an update's echo, then a
+ * removal the room sent before it saw the join, then the join's answer
+ * refused as forged; review P). */
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
@@ -652,10 +653,7 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
         a->prev_join_id = 0;
         return 0;
     }
-    if (d == NULL || !d->reflects_id)
-        return 1;
-    e->held_back = 1;
-    return 0;
+    return d == NULL || !d->reflects_id;
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -777,7 +775,7 @@ static int carries_join_id(const mj_entry *e, const mj_stanza *st)
 static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
 {
     return mj_now(e->sess->tr) >= mj_entry_aux_of(e)->deadline ||
-           carries_join_id(e, st) || e->held_back;
+           carries_join_id(e, st);
 }
 
 /* Whether a 303's <item nick/> names a nick: present and a non-empty

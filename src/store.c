@@ -298,7 +298,6 @@ static void resent_off(mj_entry *e)
     if (!e->resent)
         return;
     e->resent = 0;
-    e->held_back = 0; /* JOINED with resent: joins.c, may_answer_resent() */
     e->sess->n_resent--;
     e->sess->tr->n_resent--;
 }

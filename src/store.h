@@ -202,9 +202,7 @@ struct mj_entry {
                                 at 3) */
     uint32_t held_back : 1;  /* in that window, an available self-presence
                                 without the join's id was held back since
-                                the last confirmation; JOINED with resent:
-                                one with an id the session did not send
-                                came (joins.c, may_answer_resent()) */
+                                the last confirmation */
     uint32_t cancelled : 1;  /* PENDING: a leave was sent before the join's
                                 answer (set through mj_entry_set_cancelled;
                                 these bits are cleared by any state but
