@@ -2939,6 +2939,18 @@ static mj_outcome self_lazy(const char *type, const char *occ, const char *id)
     return in_lazy(st);
 }
 
+/* What the room sends after the session's leave l1 and its rejoin with
+ * the id of a join still owed an answer: that answer, the leave's
+ * confirmation, the rejoin's own answer; the rejoin ends JOINED, nothing
+ * counted forged. */
+#define CHECK_OWED_LEAVE_REJOIN(id, what)                                     \
+    do {                                                                      \
+        self_lazy("available", R("Ann"), (id));   /* the owed answer */       \
+        self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */           \
+        self_lazy("available", R("Ann"), (id));   /* the rejoin's */          \
+        CHECK_JOINED_UNFORGED(what);                                          \
+    } while (0)
+
 /* Review L: the same join (id r) sent twice while JOINED, a leave, the
  * first answer while LEAVING, then the same join again. The first answer
  * forgot r, which the second answer still carried: the rejoin took that
@@ -2959,10 +2971,7 @@ TEST(two_same_id_resends_then_same_id_rejoin_keeps_the_room)
             s = fx_session(tr, "user@example.org/phone");
         }
         join_with_id(R("Ann"), "r");
-        self_lazy("available", R("Ann"), "r");    /* the second's answer */
-        self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-        self_lazy("available", R("Ann"), "r");    /* the rejoin's */
-        CHECK_JOINED_UNFORGED(closed ? "r, next session" : "r");
+        CHECK_OWED_LEAVE_REJOIN("r", closed ? "r, next session" : "r");
         teardown();
     }
 }
@@ -3072,10 +3081,7 @@ TEST(two_resends_first_answer_keeps_the_second)
     CHECK_OUTCOME(self_lazy("available", R("Ann"), "r1"), MJ_O_UNCHANGED);
     send_with_id("unavailable", R("Ann"), "l1");
     join_with_id(R("Ann"), "r2");
-    self_lazy("available", R("Ann"), "r2");   /* the one sent again */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
-    CHECK_JOINED_UNFORGED("r2");
+    CHECK_OWED_LEAVE_REJOIN("r2", "r2");
     teardown();
     /* a removal after r1's answer came before the room saw r2: r2's
      * answer shows the room again */
@@ -3107,11 +3113,8 @@ TEST(same_id_retry_while_pending_then_same_id_rejoin_keeps_the_room)
     join_with_id(R("Ann"), "a");           /* the same join again */
     self_lazy("available", R("Ann"), "a"); /* the first's answer */
     send_with_id("unavailable", R("Ann"), "l1");
-    join_with_id(R("Ann"), "a");              /* the same join after a leave */
-    self_lazy("available", R("Ann"), "a");    /* the second's answer */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "a");    /* the rejoin's */
-    CHECK_JOINED_UNFORGED("same-id retry in PENDING, leave, rejoin");
+    join_with_id(R("Ann"), "a"); /* the same join after a leave */
+    CHECK_OWED_LEAVE_REJOIN("a", "same-id retry in PENDING, leave, rejoin");
     teardown();
 }
 
@@ -3155,10 +3158,7 @@ TEST(removal_before_two_same_id_resends_keeps_the_second_owed)
     CHECK_STATE(s, ROOM, MJ_S_JOINED);
     send_with_id("unavailable", R("Ann"), "l1");
     join_with_id(R("Ann"), "r");
-    self_lazy("available", R("Ann"), "r");    /* second r */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "r");    /* the rejoin's */
-    CHECK_JOINED_UNFORGED("removal before two same-id resends");
+    CHECK_OWED_LEAVE_REJOIN("r", "removal before two same-id resends");
     teardown();
 }
 
@@ -3177,10 +3177,7 @@ TEST(retry_sent_twice_kept_once)
     self_lazy("available", R("Ann"), "b"); /* first b */
     send_with_id("unavailable", R("Ann"), "l1");
     join_with_id(R("Ann"), "b");
-    self_lazy("available", R("Ann"), "b");    /* second b */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "b");    /* the rejoin's */
-    CHECK_JOINED_UNFORGED("retry b twice");
+    CHECK_OWED_LEAVE_REJOIN("b", "retry b twice");
     teardown();
 }
 
@@ -3298,11 +3295,8 @@ TEST(same_id_retry_cancel_same_id_rejoin)
     join_with_id(R("Ann"), "a");
     send_with_id("unavailable", R("Ann"), "l1");
     join_with_id(R("Ann"), "a");
-    self_lazy("available", R("Ann"), "a");    /* first a */
-    self_lazy("available", R("Ann"), "a");    /* second a */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "a");    /* the rejoin's */
-    CHECK_JOINED_UNFORGED("retry a twice, cancel, rejoin a");
+    self_lazy("available", R("Ann"), "a"); /* first a */
+    CHECK_OWED_LEAVE_REJOIN("a", "retry a twice, cancel, rejoin a");
     teardown();
 }
 
@@ -3319,11 +3313,8 @@ TEST(removal_two_resends_cancel_rejoin)
     in_lazy(kick);
     send_with_id("unavailable", R("Ann"), "l1");
     join_with_id(R("Ann"), "r");
-    self_lazy("available", R("Ann"), "r");    /* first r */
-    self_lazy("available", R("Ann"), "r");    /* second r */
-    self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-    self_lazy("available", R("Ann"), "r");    /* the rejoin's */
-    CHECK_JOINED_UNFORGED("kick, r r, cancel, rejoin r");
+    self_lazy("available", R("Ann"), "r"); /* first r */
+    CHECK_OWED_LEAVE_REJOIN("r", "kick, r r, cancel, rejoin r");
     teardown();
 }
 
