@@ -448,15 +448,39 @@ local function watch(session)
 	end
 end
 
+-- Off one session. util.filters keeps a list per session and type, made
+-- by the first add_filter(): when ours was its only filter, the empty list
+-- goes too (session.filter() passes everything on where there is none),
+-- or every session that ever joined a room would keep one for its life.
+local function unwatch(session)
+	filters.remove_filter(session, "stanzas/out", out_filter);
+	local lists = session.filters;
+	if type(lists) ~= "table" then
+		return;
+	end
+	local list = lists["stanzas/out"];
+	if type(list) == "table" and next(list) == nil then
+		lists["stanzas/out"] = nil;
+	end
+end
+
 -- Every tick: off where watch() was not called for pending_timeout (and
--- no call of the filter is under way there).
+-- no call of the filter is under way there). A Lua table does not shrink
+-- when its keys are removed: once every session is off, filtered starts
+-- again empty.
 local function unwatch_idle()
 	local idle_since = monotonic() - config.pending_timeout;
+	local on = false;
 	for session, last in pairs(filtered) do
 		if last < idle_since and not in_filter[session] then
 			filtered[session] = nil;
-			filters.remove_filter(session, "stanzas/out", out_filter);
+			unwatch(session);
+		else
+			on = true;
 		end
+	end
+	if not on then
+		filtered = setmetatable({}, { __mode = "k" });
 	end
 end
 
@@ -481,7 +505,7 @@ local function unwatch_all()
 	unloaded = true;
 	for session in pairs(filtered) do
 		if not in_filter[session] then
-			filters.remove_filter(session, "stanzas/out", out_filter);
+			unwatch(session);
 		end
 	end
 	filtered = setmetatable({}, { __mode = "k" });

@@ -139,4 +139,72 @@ test("the record keeps no stanza alive", function()
 	eq(next(env.seen_at_presence_full), nil, "collected")
 end)
 
+-- unwatch() and unwatch_idle(), cut out of the module, over util.filters
+-- itself and a clock the test moves
+local function module_unwatch()
+	local src = assert(io.open("lua/mod_track_muc_joins.lua")):read("a")
+	local body = assert(src:match("\n(local function unwatch%(.-\nend)\n"), "unwatch not found")
+	local idle = assert(src:match("\n(local function unwatch_idle%(.-\nend)\n"), "unwatch_idle not found")
+	local env = setmetatable({}, { __index = _G })
+	env.filters = require "util.filters"
+	env.now = 0
+	env.monotonic = function() return env.now end
+	env.config = { pending_timeout = 60 }
+	env.in_filter = setmetatable({}, { __mode = "k" })
+	env.out_filter = function(stanza) return stanza end
+	local prelude = "local filters, monotonic, config, in_filter, out_filter = "
+		.. "filters, monotonic, config, in_filter, out_filter;\n"
+		.. "local filtered = setmetatable({}, { __mode = 'k' });\n"
+	local chunk = assert(load(prelude .. body .. "\n" .. idle
+		.. "\nreturn unwatch_idle, function() return filtered end", "unwatch", "t", env))
+	local unwatch_idle, get_filtered = chunk()
+	local function watch(session) -- what watch() does to these
+		env.filters.add_filter(session, "stanzas/out", env.out_filter, 500)
+		get_filtered()[session] = env.now
+	end
+	return unwatch_idle, get_filtered, watch, env
+end
+
+test("off after pending_timeout: util.filters' empty list goes, another filter's stays", function()
+	local unwatch_idle, get_filtered, watch, env = module_unwatch()
+	local alone, shared, busy = {}, {}, {}
+	for _, s in ipairs({ alone, shared, busy }) do
+		env.filters.initialize(s)
+	end
+	local other = function(stanza) return stanza end
+	env.filters.add_filter(shared, "stanzas/out", other, 100)
+	watch(alone)
+	watch(shared)
+	env.now = 30
+	watch(busy)
+	local before = get_filtered()
+	env.now = 61
+	unwatch_idle()
+	eq(alone.filters["stanzas/out"], nil, "ours was the only filter: no list left")
+	eq(#shared.filters["stanzas/out"], 1, "another filter: its list stays")
+	eq(shared.filters["stanzas/out"][1], other, "with that filter")
+	eq(busy.filters["stanzas/out"][1], env.out_filter, "watched within pending_timeout: still on")
+	eq(get_filtered(), before, "a session still on: the same table")
+	eq(alone.filter("stanzas/out", "x"), "x", "a session without the list passes stanzas on")
+	env.now = 100
+	unwatch_idle()
+	eq(busy.filters["stanzas/out"], nil, "then off too")
+	eq(next(get_filtered()), nil, "nobody on")
+	eq(get_filtered() ~= before, true, "filtered starts again empty")
+	watch(alone)
+	eq(alone.filters["stanzas/out"][1], env.out_filter, "a later watch() puts it back")
+end)
+
+test("a session in a call of the filter stays on", function()
+	local unwatch_idle, get_filtered, watch, env = module_unwatch()
+	local s = {}
+	env.filters.initialize(s)
+	watch(s)
+	env.in_filter[s] = 1
+	env.now = 61
+	unwatch_idle()
+	eq(s.filters["stanzas/out"][1], env.out_filter, "still on")
+	eq(get_filtered()[s] ~= nil, true, "still listed")
+end)
+
 h.finish()
