@@ -328,7 +328,9 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* an outstanding ping's answer is stale now, but the check goes on:
      * the room may never answer this join (a ghost's is often lost) */
     mj_ping_restale(e);
-    int again = e->resent;
+    /* a join sent again whose time is up (its deadline can sit behind the
+     * timer list's head) owes nothing more (review Q) */
+    int again = e->resent && mj_entry_aux_of(e)->deadline > mj_now(tr);
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
@@ -569,7 +571,8 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
  * again before it (mj_aux.retried). On a service seen to reflect ids, an
  * answer with another id than the last join's is an earlier join's, and
  * the last one's answers are all still owed; one with the last join's id,
- * sent n times (retry_more), leaves n - 1 owed. Read before the answer
+ * sent n times (retry_more), leaves n - 1 owed; so does one without an
+ * id there (the earlier join had none: review Q). Read before the answer
  * shows the room: the id kept (0: nothing owed) and the answers owed to
  * it beyond one. */
 typedef struct {
@@ -586,9 +589,9 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
     if (a != NULL)
         r.deadline = a->deadline;
     if (a == NULL || (!a->retried && a->retry_more == 0) || a->join_id == 0 ||
-        a->join_id == MJ_JOIN_ID_UNKNOWN || st->id.ptr == NULL)
+        a->join_id == MJ_JOIN_ID_UNKNOWN)
         return r;
-    if (id_key(e->sess->tr, st->id) == a->join_id) {
+    if (st->id.ptr != NULL && id_key(e->sess->tr, st->id) == a->join_id) {
         if (a->retry_more > 0) { /* its id: the service reflects ids */
             r.id = a->join_id;
             r.more = (uint8_t)(a->retry_more - 1);
@@ -638,14 +641,17 @@ static void keep_retry(mj_entry *e, mj_retry r)
  * pending_timeout (review O; taking any unknown id for the answer, so
  * that the removal ended the entry, lost rooms: an update's echo, then a
  * removal the room sent before it saw the join, then the join's answer
- * refused as forged; review P). */
+ * refused as forged; review P). The same on such a service for one
+ * without an id, the echo of an update sent without one (review Q). */
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (!e->resent || a == NULL || a->join_id == 0 || st->id.ptr == NULL ||
+    if (!e->resent || a == NULL || a->join_id == 0 ||
         a->deadline <= mj_now(e->sess->tr))
         return 1;
+    if (st->id.ptr == NULL)
+        return d == NULL || !d->reflects_id;
     uint64_t k = id_key(e->sess->tr, st->id);
     if (k == a->join_id)
         return 1;
@@ -751,12 +757,14 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     }
     mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
     /* the join sent again more than once: its other answers stay owed
-     * (review N) */
+     * (review N); so does the last one after an earlier one with another
+     * id, whose answer comes first (retried; review Q) */
     uint8_t more = a->prev_more;
+    int earlier = a->prev_join_id != 0;
     a->prev_join_id = 0;
     a->prev_more = 0;
     wait_for_join(e, a->join_id);
-    a->retried = 0;
+    a->retried = (uint8_t)earlier;
     a->retry_more = more;
 }
 

@@ -3466,6 +3466,145 @@ TEST(same_id_rejoin_under_another_nick_is_refused_at_once)
     teardown();
 }
 
+/* ---- review Q -------------------------------------------------------- */
+
+/* Review Q: an update without id (a status change; Prosody copies the
+ * absence of an id into its echo) sent before a join sent again (r1)
+ * while JOINED, on a service known to reflect ids. The room echoes the
+ * update (no id), kicks before it sees r1, then takes r1 as a fresh join
+ * and answers it with r1. may_answer_resent() takes the id-less echo for
+ * r1's answer (st->id.ptr == NULL: 1), which clears resent: the kick
+ * ends the entry and r1's answer is counted forged. With an id (u1) on
+ * the update the same run passes (update_echo_then_kick_before_resent). */
+TEST(q_update_echo_without_id_then_kick_before_resent)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("available", R("Ann"), NULL); /* an update, no id */
+    join_with_id(R("Ann"), "r1");              /* join sent again */
+    self_lazy("available", R("Ann"), NULL);    /* the update's echo */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                          /* sent before it saw r1 */
+    self_lazy("available", R("Ann"), "r1"); /* r1: a fresh join */
+    CHECK_JOINED_UNFORGED("r1 after an id-less update's echo and a kick");
+    teardown();
+}
+
+/* Review Q: two joins sent again with different ids (r1, r2) while JOINED,
+ * and a removal the room sent before it saw either (a 333, a kick):
+ * removed_before_join() keeps r2 as PENDING's id but drops prev_join_id
+ * (r1) and sets retried = 0, so r1's answer shows the room and r2's
+ * answer is no longer owed (retry_owed() keeps nothing). Without the
+ * removal, r1's answer leaves r2 owed (may_answer_resent()), and a close
+ * hands r2 to the next session under the JID. Here the close leaves a
+ * settled record: the next session's join (c) takes r2's answer for its
+ * own, the close's answer then removes the room, and c's own answer is
+ * counted forged. Also in one session: a leave and a rejoin with r2's id
+ * (the client resending its last join). */
+TEST(q_removal_before_two_resends_keeps_the_second_owed)
+{
+    for (int closed = 0; closed < 2; closed++) {
+        setup();
+        joined_reflecting(ROOM, "Ann");
+        join_with_id(R("Ann"), "r1"); /* sent again */
+        join_with_id(R("Ann"), "r2"); /* again, another id */
+        mj_stanza kick = fx_pres("unavailable", R("Ann"));
+        fx_codes(&kick, 110, 333, 0); /* sent before the room saw r1 */
+        in_lazy(kick);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        self_lazy("available", R("Ann"), "r1"); /* r1: in again */
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        if (closed) {
+            mj_session_close(s);
+            s = fx_session(tr, "user@example.org/phone");
+            join_with_id(R("Ann"), "c");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+            self_lazy("available", R("Ann"), "c");    /* c's own */
+            CHECK_JOINED_UNFORGED("r1 r2, removal, r1, close, c");
+        } else {
+            send_with_id("unavailable", R("Ann"), "l1");
+            join_with_id(R("Ann"), "r2");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+            self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
+            CHECK_JOINED_UNFORGED("r1 r2, removal, r1, leave, rejoin r2");
+        }
+        teardown();
+    }
+}
+
+/* Review Q: a retry (b) kept by keep_retry() with the deadline it had in
+ * PENDING (t + 120) sits on the timer list behind another session's
+ * join due at t + 220, so the tick does not forget it at t + 120. At
+ * t + 125 the client sends the same join (b) again: mark_resent() reads
+ * e->resent without the deadline (review O added that check to
+ * keep_retry(), may_answer_resent() and removal_after_resent() only) and
+ * counts two answers owed (prev_more 1). Its one answer leaves resent
+ * set until t + 245, and a kick after it (the room saw the join) is
+ * taken for one sent before it: left, then hidden in PENDING and a
+ * join-failed/timeout later, instead of just left (as when the tick
+ * has run, or with no other session waiting). */
+TEST(q_same_id_resend_after_kept_retry_deadline)
+{
+    for (int blocked = 0; blocked < 2; blocked++) {
+        setup();
+        joined_reflecting(ROOM2, "Ann");
+        join_with_id(R("Ann"), "a");
+        join_with_id(R("Ann"), "b"); /* the retry, at t */
+        fx_now += 100;
+        if (blocked) { /* another session's join, due at t + 220 */
+            mj_session *s2 = fx_session(tr, "other@example.org/x");
+            mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
+            j2.has_muc_x = 1;
+            fx_out(s2, j2);
+        }
+        fx_now += 10;                          /* t + 110 */
+        self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
+        fx_now += 15;                          /* t + 125: b's time is up */
+        mj_tracker_tick(tr);
+        join_with_id(R("Ann"), "b");           /* the same join again */
+        self_lazy("available", R("Ann"), "b"); /* its answer */
+        fx_now += 5;
+        mj_stanza kick = fx_pres("unavailable", R("Ann"));
+        fx_codes(&kick, 110, 307, 0);
+        in_lazy(kick);
+        fx_now += 200;
+        mj_tracker_tick(tr);
+        char ev[sizeof fx_events];
+        strcpy(ev, fx_take());
+        if (fx_state(s, ROOM) != MJ_S_NONE ||
+            strstr(ev, "join-failed " ROOM " ") != NULL)
+            FAIL_AT("blocked=%d: %s (events: %s)", blocked,
+                    mj_state_name(fx_state(s, ROOM)), ev);
+        teardown();
+    }
+}
+
+/* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
+ * in PENDING: a first join without id, retried with id b before any answer,
+ * on a service known to reflect ids. The first join's answer (no id) shows
+ * the room; retry_owed() keeps nothing when the answer has no id
+ * (st->id.ptr == NULL), though on such a service it is another stanza's
+ * answer ("another id than the retry's"), so b's answer is not owed: a
+ * kick before the room saw b ends the entry and b's answer is forged. */
+TEST(q_idless_join_retried_with_id_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), NULL);
+    join_with_id(R("Ann"), "b");
+    self_lazy("available", R("Ann"), NULL); /* the first join's answer */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                         /* before the room saw b */
+    self_lazy("available", R("Ann"), "b"); /* b: a fresh join */
+    CHECK_JOINED_UNFORGED("id-less join, retry b, kick");
+    teardown();
+}
+
 /* ---- sessions fed by JID (mj_tracker_outgoing) ------------------------ */
 
 #define SJID "user@example.org/laptop"
@@ -3993,5 +4132,9 @@ int main(void)
     RUN(close_after_two_resends_then_same_id_twice);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
+    RUN(q_update_echo_without_id_then_kick_before_resent);
+    RUN(q_removal_before_two_resends_keeps_the_second_owed);
+    RUN(q_same_id_resend_after_kept_retry_deadline);
+    RUN(q_idless_join_retried_with_id_then_kick);
     return test_summary("joins");
 }
