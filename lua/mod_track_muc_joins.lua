@@ -430,7 +430,11 @@ local function out_filter(stanza, session)
 	return stanza;
 end
 
-local filtered = setmetatable({}, { __mode = "k" }); -- session -> time of its last watch()
+-- session -> time of its last watch(), or, once a tick has ended the
+-- watch epoch of that call, that tick's time (unwatch_idle())
+local filtered = setmetatable({}, { __mode = "k" });
+-- when the binding's watch epoch under way began (the tick before)
+local epoch_began = monotonic();
 
 -- The hook calls it once per session between two ticks (t:tick() starts
 -- a new watch epoch in the binding). add_filter() every time: it returns
@@ -464,15 +468,25 @@ local function unwatch(session)
 	end
 end
 
--- Every tick: off where watch() was not called for pending_timeout (and
--- no call of the filter is under way there). A Lua table does not shrink
--- when its keys are removed: once every session is off, filtered starts
--- again empty.
-local function unwatch_idle()
+-- Every tick, with the time taken before t:tick() ended the watch epoch:
+-- off where the session sent no followed presence for pending_timeout
+-- (and no call of the filter is under way there). The hooks call watch()
+-- for a session's first such presence in an epoch only, so one watched
+-- in the epoch that just ended may have sent more until its end: its time
+-- becomes the end's (review Q: a second join in the same epoch lost the
+-- filter up to a tick before its own answer was due). A Lua table does
+-- not shrink when its keys are removed: once every session is off,
+-- filtered starts again empty.
+local function unwatch_idle(ended)
+	local began = epoch_began;
+	epoch_began = ended;
 	local idle_since = monotonic() - config.pending_timeout;
 	local on = false;
 	for session, last in pairs(filtered) do
-		if last < idle_since and not in_filter[session] then
+		if last > began then
+			filtered[session] = math.max(last, ended);
+			on = true;
+		elseif last < idle_since and not in_filter[session] then
 			filtered[session] = nil;
 			unwatch(session);
 		else
@@ -649,14 +663,28 @@ tick_every = math.max(0.5, tick_every);
 -- a join counted and rooms_tracked not yet moved).
 module:hook_global("stats-update", update_metrics);
 
-module:add_timer(tick_every, function()
+local function tick()
+	local ended = monotonic();
 	call_for_events("tick", nil);
-	pcall(unwatch_idle);
+	pcall(unwatch_idle, ended);
 	refresh_listening();
 	sync_metrics();
 	update_metrics();
+end
+
+-- Prosody's util.timer schedules a timer again only when its function
+-- returns a number: an error in one tick must not end them all (the
+-- timeouts, the self-pings, the filter coming off, the metrics).
+local tick_failed = false;
+local function on_tick()
+	local ok, err = pcall(tick);
+	if not ok then
+		module:log(tick_failed and "debug" or "error", "mucjoins tick failed: %s", err);
+		tick_failed = true;
+	end
 	return tick_every;
-end);
+end
+module:add_timer(tick_every, on_tick);
 
 -- Reloads: the core's state lives in the tracker; keep it, and the salts
 -- of our outstanding pings and the counters.
