@@ -156,7 +156,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
             mj_entry_set_pnick(e, NULL, 0);
         /* a join sent again (resent) is still owed its answer: its id
          * stays in prev_join_id, for a rejoin (send_join()) */
-        int resent = e->state == MJ_S_JOINED && e->resent;
+        int resent = e->state == MJ_S_JOINED && mj_entry_resent_owed(e);
         uint64_t resent_id = resent ? mj_entry_aux_of(e)->join_id : 0;
         uint8_t resent_more = resent ? mj_entry_aux_of(e)->prev_more : 0;
         if (mj_entry_set_state(e, MJ_S_LEAVING) != MJ_OK) {
@@ -328,9 +328,8 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* an outstanding ping's answer is stale now, but the check goes on:
      * the room may never answer this join (a ghost's is often lost) */
     mj_ping_restale(e);
-    /* a join sent again whose time is up (its deadline can sit behind the
-     * timer list's head) owes nothing more (review Q) */
-    int again = e->resent && mj_entry_aux_of(e)->deadline > mj_now(tr);
+    /* a join sent again whose time is up owes nothing more (review Q) */
+    int again = mj_entry_resent_owed(e);
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);

@@ -497,6 +497,12 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     return MJ_OK;
 }
 
+int mj_entry_resent_owed(const mj_entry *e)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    return e->resent && a != NULL && a->deadline > mj_now(e->sess->tr);
+}
+
 int mj_entry_set_resent(mj_entry *e, int on)
 {
     mj_tracker *tr = e->sess->tr;
@@ -967,8 +973,8 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     case MJ_S_EXPECTING:
         break;
     case MJ_S_JOINED:
-        if (e->resent) {
-            w.prev_id = a != NULL ? a->join_id : 0;
+        if (mj_entry_resent_owed(e)) {
+            w.prev_id = a->join_id;
         } else {
             w.owed = 0;
             w.settled = 1; /* only the close's answer: it holds nothing back */

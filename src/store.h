@@ -454,6 +454,10 @@ int mj_entry_set_state(mj_entry *e, mj_state state);
  * session's and tracker's counts follow. MJ_OK, or MJ_ENOMEM (no record:
  * nothing set). */
 int mj_entry_set_resent(mj_entry *e, int on);
+/* Whether e's join sent again is still owed its answer: resent, and its
+ * deadline not passed (the tick ends it late when the deadline sits
+ * behind the timer list's head; review Q). */
+int mj_entry_resent_owed(const mj_entry *e);
 
 /* Mark a PENDING entry cancelled or not (the session's n_cancelled
  * follows). */

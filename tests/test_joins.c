@@ -3582,6 +3582,43 @@ TEST(q_same_id_resend_after_kept_retry_deadline)
     }
 }
 
+/* Review Q: a kept retry whose deadline has passed while the tick is held
+ * up behind the timer list's head owes nothing; a leave then does not
+ * carry its id into LEAVING (send_leave()), nor a close into the JID's
+ * record (remember_owed()), so a rejoin that reuses that id is shown at
+ * its answer instead of waiting for one that never comes. */
+TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
+{
+    for (int closed = 0; closed < 2; closed++) {
+        setup();
+        joined_reflecting(ROOM2, "Ann");
+        join_with_id(R("Ann"), "a");
+        join_with_id(R("Ann"), "b"); /* the retry, at t */
+        fx_now += 100;
+        mj_session *s2 = fx_session(tr, "other@example.org/x");
+        mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
+        j2.has_muc_x = 1;
+        fx_out(s2, j2);                        /* due at t + 220 */
+        fx_now += 10;                          /* t + 110 */
+        self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
+        fx_now += 15;                          /* t + 125: b's time is up */
+        mj_tracker_tick(tr);
+        if (closed) {
+            mj_session_close(s);
+            s = fx_session(tr, "user@example.org/phone");
+            self_lazy("unavailable", R("Ann"), NULL); /* the close's answer */
+        } else {
+            send_with_id("unavailable", R("Ann"), "l1");
+            self_lazy("unavailable", R("Ann"), "l1");
+        }
+        CHECK_STATE(s, ROOM, MJ_S_NONE);
+        join_with_id(R("Ann"), "b");           /* the id again */
+        self_lazy("available", R("Ann"), "b"); /* its answer */
+        CHECK_JOINED_UNFORGED(closed ? "b after a close" : "b after a leave");
+        teardown();
+    }
+}
+
 /* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
  * in PENDING: a first join without id, retried with id b before any answer,
  * on a service known to reflect ids. The first join's answer (no id) shows
@@ -4136,5 +4173,6 @@ int main(void)
     RUN(q_removal_before_two_resends_keeps_the_second_owed);
     RUN(q_same_id_resend_after_kept_retry_deadline);
     RUN(q_idless_join_retried_with_id_then_kick);
+    RUN(stale_kept_retry_is_not_owed_by_a_leave_or_a_close);
     return test_summary("joins");
 }
