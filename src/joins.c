@@ -344,8 +344,9 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* another join sent again before the last one's answer: that one's
      * id, so that its answer is not taken for this one's
      * (may_answer_resent()) */
-    a->prev_join_id =
-        again && a->join_id != MJ_JOIN_ID_UNKNOWN ? a->join_id : 0;
+    a->prev_join_id = !again || a->join_id == MJ_JOIN_ID_UNKNOWN ? 0
+                      : a->join_id != 0                          ? a->join_id
+                                        : MJ_JOIN_ID_NONE; /* review R */
     a->prev_more = 0;
     a->join_id = k;
 }
@@ -649,8 +650,13 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
     if (!e->resent || a == NULL || a->join_id == 0 ||
         a->deadline <= mj_now(e->sess->tr))
         return 1;
-    if (st->id.ptr == NULL)
+    if (st->id.ptr == NULL) {
+        if (a->prev_join_id == MJ_JOIN_ID_NONE) {
+            a->prev_join_id = 0; /* the earlier one's, which had none */
+            return 0;
+        }
         return d == NULL || !d->reflects_id;
+    }
     uint64_t k = id_key(e->sess->tr, st->id);
     if (k == a->join_id)
         return 1;

@@ -983,7 +983,7 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     default:
         return;
     }
-    if (w.prev_id == MJ_JOIN_ID_UNKNOWN)
+    if (w.prev_id == MJ_JOIN_ID_UNKNOWN || w.prev_id == MJ_JOIN_ID_NONE)
         w.prev_id = 0;
     /* the account's share: what one session's close may leave (owed.h) */
     size_t rooms = s->tr->cfg.max_rooms, pending = s->tr->cfg.max_pending;

@@ -146,12 +146,18 @@ struct mj_aux {
                          LEAVING: the leave's; JOINED with resent: the
                          join sent again (its deadline in deadline) */
     uint64_t prev_join_id; /* PENDING after a cancelled join: that join's
-                              id key (0: none) */
+                              id key (0: none); JOINED with resent: the
+                              join sent again before (MJ_JOIN_ID_NONE:
+                              it had no id); LEAVING: the join sent
+                              again before the leave */
 };
 
 /* mj_aux.join_id of a join restored (mj_session_restore), whose id is not
  * known: any answer is its answer. Keys of ids are odd. */
 #define MJ_JOIN_ID_UNKNOWN 2
+/* mj_aux.prev_join_id of a JOINED entry whose earlier join sent again had
+ * no id (review R): never a key, never owed. */
+#define MJ_JOIN_ID_NONE 4
 
 /* One (session, room). The shown nick is stored in the entry itself
  * (one allocation and one cache miss less per join and per self-presence);

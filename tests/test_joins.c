@@ -3619,6 +3619,76 @@ TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
     }
 }
 
+/* Review R: as q_removal_before_two_resends_keeps_the_second_owed, the
+ * earlier join sent again without an id (r0), the later with one (r2),
+ * on a service known to reflect ids. mark_resent() cannot keep an
+ * id-less earlier join in prev_join_id (0 means none), so
+ * removed_before_join() sets retried = 0: r0's answer (no id) shows the
+ * room and keeps nothing owed; r2's answer is then taken for the next
+ * session's join (closed) or for the rejoin with r2's id (not closed). */
+TEST(r_removal_before_idless_then_id_resend_keeps_the_second_owed)
+{
+    for (int closed = 0; closed < 2; closed++) {
+        setup();
+        joined_reflecting(ROOM, "Ann");
+        join_with_id(R("Ann"), NULL); /* sent again, no id */
+        join_with_id(R("Ann"), "r2"); /* again, with an id */
+        mj_stanza kick = fx_pres("unavailable", R("Ann"));
+        fx_codes(&kick, 110, 333, 0); /* sent before the room saw r0 */
+        in_lazy(kick);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        self_lazy("available", R("Ann"), NULL); /* r0: in again */
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        if (closed) {
+            mj_session_close(s);
+            s = fx_session(tr, "user@example.org/phone");
+            join_with_id(R("Ann"), "c");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+            self_lazy("available", R("Ann"), "c");    /* c's own */
+            CHECK_JOINED_UNFORGED("r0 r2, removal, r0, close, c");
+        } else {
+            send_with_id("unavailable", R("Ann"), "l1");
+            join_with_id(R("Ann"), "r2");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+            self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
+            CHECK_JOINED_UNFORGED("r0 r2, removal, r0, leave, rejoin r2");
+        }
+        teardown();
+    }
+}
+
+/* Review R: an id-less join sent again, then one with an id (r2), while
+ * JOINED; the room answers the first (no id), then removes the occupant
+ * before it sees r2 and answers r2 as a fresh join: the first answer is
+ * the earlier join's, r2 stays owed, the removal is one sent before the
+ * room saw r2, and r2's answer shows the room. On a service that does not
+ * reflect ids every answer comes without one, in order: the same. */
+TEST(idless_resend_then_id_resend_answered_in_order_then_kick)
+{
+    for (int reflecting = 0; reflecting < 2; reflecting++) {
+        setup();
+        if (reflecting) {
+            joined_reflecting(ROOM, "Ann");
+        } else {
+            join_with_id(R("Ann"), NULL);
+            self_lazy("available", R("Ann"), NULL);
+            fx_take();
+        }
+        join_with_id(R("Ann"), NULL);           /* sent again, no id */
+        join_with_id(R("Ann"), "r2");           /* again, with an id */
+        self_lazy("available", R("Ann"), NULL); /* the first one's answer */
+        mj_stanza kick = fx_pres("unavailable", R("Ann"));
+        fx_codes(&kick, 110, 307, 0);
+        in_lazy(kick); /* sent before the room saw r2 */
+        self_lazy("available", R("Ann"), reflecting ? "r2" : NULL);
+        CHECK_JOINED_UNFORGED(reflecting ? "r0 r2 in order, kick (reflecting)"
+                                         : "r0 r2 in order, kick");
+        teardown();
+    }
+}
+
 /* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
  * in PENDING: a first join without id, retried with id b before any answer,
  * on a service known to reflect ids. The first join's answer (no id) shows
@@ -4174,5 +4244,7 @@ int main(void)
     RUN(q_same_id_resend_after_kept_retry_deadline);
     RUN(q_idless_join_retried_with_id_then_kick);
     RUN(stale_kept_retry_is_not_owed_by_a_leave_or_a_close);
+    RUN(r_removal_before_idless_then_id_resend_keeps_the_second_owed);
+    RUN(idless_resend_then_id_resend_answered_in_order_then_kick);
     return test_summary("joins");
 }
