@@ -27,8 +27,8 @@
 --
 -- Each module is loaded as Prosody loads modules (a module environment
 -- with a minimal `module` object, module-loaded fired on it once loaded,
--- its delay-0 timers run then and its periodic ones once when the joins
--- have settled: see settle()), sessions are tables with util.filters
+-- its delay-0 timers run then and its periodic ones when the joins have
+-- settled: see settle()), sessions are tables with util.filters
 -- initialised on them (as Prosody's sessionmanager makes every c2s
 -- session), and the module's hook functions are called the way
 -- Prosody's event dispatch calls them: pre-presence/full with
@@ -368,11 +368,13 @@ for s = 0, NSESS - 1 do
 		if rj and rj[room_of(s, j)] == nick[s] then joined_ok = joined_ok + 1; end
 	end
 end
--- What a server would hold once its joins are settled: an hour passes
--- and the modules' periodic timers run (ours then takes its join-error
--- filter off the sessions that sent nothing to a room for pending_timeout,
+-- What a server would hold once its joins are settled: the modules'
+-- periodic timers run now and once more an hour later (ours takes its
+-- join-error filter off the sessions that sent nothing to a room for
+-- pending_timeout after the end of the tick period they last sent one in,
 -- as its tick does on a server within seconds of that).
 local function settle()
+	for _, fn in ipairs(mod and mod.timers or {}) do fn(); end
 	clock_skip = clock_skip + 3600;
 	for _, fn in ipairs(mod and mod.timers or {}) do fn(); end
 end
