@@ -152,6 +152,8 @@ model-check: $(BUILD)/tests/model_joins
 	$(BUILD)/tests/model_joins 100000 6
 	MODEL_REFUSE=1 $(BUILD)/tests/model_joins 100000 6
 	MODEL_OTHER=1 $(BUILD)/tests/model_joins 100000 6
+	MODEL_EXT=1 $(BUILD)/tests/model_joins 100000 6
+	MODEL_EXT=1 MODEL_NOREFLECT=1 $(BUILD)/tests/model_joins 100000 6
 
 FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/replay/*.c tools/replay/*.h fuzz/*.c bench/*.c)
 format:

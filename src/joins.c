@@ -344,9 +344,12 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* another join sent again before the last one's answer: that one's
      * id, so that its answer is not taken for this one's
      * (may_answer_resent()) */
-    a->prev_join_id = !again || a->join_id == MJ_JOIN_ID_UNKNOWN ? 0
-                      : a->join_id != 0                          ? a->join_id
-                                        : MJ_JOIN_ID_NONE; /* review R */
+    if (!again || a->join_id == MJ_JOIN_ID_UNKNOWN)
+        a->prev_join_id = 0;
+    else if (a->join_id == 0)
+        a->prev_join_id = MJ_JOIN_ID_NONE; /* it had none (review R) */
+    else
+        a->prev_join_id = a->join_id;
     a->prev_more = 0;
     a->join_id = k;
 }
@@ -572,34 +575,44 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
  * answer with another id than the last join's is an earlier join's, and
  * the last one's answers are all still owed; one with the last join's id,
  * sent n times (retry_more), leaves n - 1 owed; so does one without an
- * id there (the earlier join had none: review Q). Read before the answer
+ * id there (the earlier join had none: review Q), and one with an id
+ * when the retry had none (review S). Read before the answer
  * shows the room: the id kept (0: nothing owed) and the answers owed to
  * it beyond one. */
 typedef struct {
     uint64_t id;
+    uint8_t keep; /* something is owed (id 0: a retry without an id) */
     uint8_t more;
     double deadline; /* the last join's (PENDING's) */
 } mj_retry;
 
 static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
 {
-    mj_retry r = {0, 0, 0};
+    mj_retry r = {0, 0, 0, 0};
     const mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
     if (a != NULL)
         r.deadline = a->deadline;
+    if (a != NULL && a->retried && a->join_id == 0 && st->id.ptr != NULL &&
+        d != NULL && d->reflects_id) {
+        r.keep = 1; /* a retry without an id: an answer with one is the
+                       earlier join's (review S) */
+        return r;
+    }
     if (a == NULL || (!a->retried && a->retry_more == 0) || a->join_id == 0 ||
         a->join_id == MJ_JOIN_ID_UNKNOWN)
         return r;
     if (st->id.ptr != NULL && id_key(e->sess->tr, st->id) == a->join_id) {
         if (a->retry_more > 0) { /* its id: the service reflects ids */
             r.id = a->join_id;
+            r.keep = 1;
             r.more = (uint8_t)(a->retry_more - 1);
         }
         return r;
     }
     if (a->retried && d != NULL && d->reflects_id) {
         r.id = a->join_id;
+        r.keep = 1;
         r.more = a->retry_more;
     }
     return r;
@@ -641,30 +654,33 @@ static void keep_retry(mj_entry *e, mj_retry r)
  * pending_timeout (review O; taking any unknown id for the answer, so
  * that the removal ended the entry, lost rooms: an update's echo, then a
  * removal the room sent before it saw the join, then the join's answer
- * refused as forged; review P). The same on such a service for one
- * without an id, the echo of an update sent without one (review Q). */
+ * refused as forged; review P). One without an id answers the earlier
+ * join sent again when that had none (review R), else the last one when
+ * that had none; otherwise, on such a service, it is the echo of an
+ * update sent without one (review Q). A last join without an id is
+ * answered the same way by one with an id (review S). */
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (!e->resent || a == NULL || a->join_id == 0 ||
-        a->deadline <= mj_now(e->sess->tr))
+    int reflects = d != NULL && d->reflects_id;
+    if (!e->resent || a == NULL || a->deadline <= mj_now(e->sess->tr))
         return 1;
     if (st->id.ptr == NULL) {
         if (a->prev_join_id == MJ_JOIN_ID_NONE) {
             a->prev_join_id = 0; /* the earlier one's, which had none */
             return 0;
         }
-        return d == NULL || !d->reflects_id;
+        return a->join_id == 0 || !reflects;
     }
     uint64_t k = id_key(e->sess->tr, st->id);
-    if (k == a->join_id)
+    if (a->join_id != 0 && k == a->join_id)
         return 1;
     if (a->prev_join_id != 0 && k == a->prev_join_id) {
         a->prev_join_id = 0;
         return 0;
     }
-    return d == NULL || !d->reflects_id;
+    return !reflects;
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -699,7 +715,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
                     none());
         mj_entry_set_pnick(e, NULL, 0);
-        if (retry.id != 0)
+        if (retry.keep)
             keep_retry(e, retry);
         *out = MJ_O_CHANGED;
         return MJ_OK;
@@ -1276,7 +1292,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
             *out = MJ_O_IGNORED; /* a self-presence names a nick */
             return MJ_OK;
         }
-        mj_retry retry = {0, 0, 0};
+        mj_retry retry = {0, 0, 0, 0};
         if (e->state == MJ_S_PENDING) {
             retry = retry_owed(e, st); /* before it learns reflection from
                                           this answer */

@@ -10,8 +10,14 @@
  * the JID is an occupant. Prints the shortest wrong run's trace and the
  * count. Arguments: runs (200000), actions per run at most (6);
  * environment: MODEL_REFUSE (the room also refuses joins), MODEL_OTHER
- * (another room's join waits: ids are always read), MODEL_LIST (list the
- * wrong runs), MODEL_ONLY=N (print run N's trace). */
+ * (another room's join waits: ids are always read), MODEL_EXT (the client
+ * also joins without an id, and the room kicks), MODEL_UPD (with
+ * MODEL_EXT: presence updates, with or without an id, which the room
+ * echoes), MODEL_TIME (with MODEL_EXT: time passes, MODEL_DT seconds (70),
+ * and the tracker ticks), MODEL_NOREFLECT (the service echoes no ids),
+ * MODEL_FORGED (a run in which the tracker refused an answer as forged is
+ * wrong too), MODEL_LIST (list the wrong runs), MODEL_ONLY=N (print run
+ * N's trace). The extended settings are review S's. */
 #include "fixture.h"
 
 #define JID  "user@example.org/phone"
@@ -25,7 +31,7 @@ static char last_join[16];
 static int have_last_join;
 
 struct ans {
-    int type; /* 0 available 110, 1 unavailable 110, 2 error */
+    int type; /* 0 available 110, 1 unavailable 110, 2 error, 3 kick (307) */
     char id[16];
     int has_id;
 };
@@ -51,8 +57,11 @@ static unsigned rnd(unsigned n)
     return (unsigned)(rng % n);
 }
 
+static int no_reflect;
 static void push(int type, const char *id)
 {
+    if (no_reflect)
+        id = NULL;
     struct ans *a = &q[qt++];
     a->type = type;
     a->has_id = id != NULL;
@@ -80,11 +89,13 @@ static void out(mj_stanza st)
 static void deliver(void)
 {
     struct ans *a = &q[qh++];
-    mj_stanza st = fx_pres(a->type == 0   ? "available"
-                           : a->type == 1 ? "unavailable"
-                                          : "error",
+    mj_stanza st = fx_pres(a->type == 0                   ? "available"
+                           : a->type == 1 || a->type == 3 ? "unavailable"
+                                                          : "error",
                            OCC);
-    if (a->type != 2)
+    if (a->type == 3)
+        fx_codes(&st, 110, 307, 0);
+    else if (a->type != 2)
         fx_codes(&st, 110, 0);
     else
         st.error_condition = S("item-not-found");
@@ -99,12 +110,13 @@ static void deliver(void)
     mj_outcome o;
     if (mj_tracker_incoming(tr, JID, strlen(JID), &st, NULL, &o) != MJ_OK)
         abort();
-    tr_cat("  room->%s %s id=%s%s\n",
+    tr_cat("  room->%s %s id=%s%s -> %s\n",
            a->type == 0   ? "avail"
            : a->type == 1 ? "unavail"
+           : a->type == 3 ? "kick"
                           : "error",
            held ? "" : "(nobody)", a->has_id ? a->id : "-",
-           st.id.ptr ? "" : " (id not read)");
+           st.id.ptr ? "" : " (id not read)", mj_outcome_name(o));
 }
 
 static int step(int kind)
@@ -170,6 +182,42 @@ static int step(int kind)
         tr_cat("client close (ids restart)\n");
         return 1;
     }
+    case 6: { /* a join without an id */
+        mj_stanza st = fx_pres("available", OCC);
+        st.has_muc_x = 1;
+        out(st);
+        occupant = 1;
+        push(0, NULL);
+        tr_cat("client join id=-\n");
+        return 1;
+    }
+    case 7: /* the room kicks */
+        if (!occupant)
+            return 0;
+        push(3, NULL);
+        occupant = 0;
+        tr_cat("room kicks (queued)\n");
+        return 1;
+    case 8: { /* an update, with or without an id, echoed */
+        if (!occupant)
+            return 0;
+        int with_id = (int)rnd(2);
+        snprintf(id, sizeof id, "%u", ++counter);
+        mj_stanza st = fx_pres("available", OCC);
+        if (with_id)
+            st.id = S(id);
+        out(st);
+        push(0, with_id ? id : NULL);
+        tr_cat("client update id=%s\n", with_id ? id : "-");
+        return 1;
+    }
+    case 9: { /* time passes */
+        const char *dt = getenv("MODEL_DT");
+        fx_now += dt != NULL ? atof(dt) : 70;
+        mj_tracker_tick(tr);
+        tr_cat("time +%s\n", dt != NULL ? dt : "70");
+        return 1;
+    }
     case 4:
     default:
         if (qh == qt)
@@ -189,6 +237,7 @@ int main(int argc, char **argv)
         rng = 0x9E3779B97F4A7C15u * (uint64_t)(it + 1);
         tr = fx_tracker();
         other_room = getenv("MODEL_OTHER") != NULL;
+        no_reflect = getenv("MODEL_NOREFLECT") != NULL;
         occupant = held = 0;
         counter = 0;
         have_last_join = 0;
@@ -202,6 +251,17 @@ int main(int argc, char **argv)
             int k = (int)rnd(getenv("MODEL_REFUSE") ? 6 : 5);
             if (k == 5 && rnd(2))
                 k = 4;
+            if (getenv("MODEL_EXT")) {
+                unsigned x = rnd(10);
+                if (x < 2)
+                    k = 6;
+                else if (x == 2)
+                    k = 7;
+                else if (x == 3 && getenv("MODEL_UPD"))
+                    k = 8;
+                else if (x == 4 && getenv("MODEL_TIME"))
+                    k = 9;
+            }
             if (k == 4)
                 step(4);
             else if (step(k))
@@ -216,6 +276,11 @@ int main(int argc, char **argv)
         mj_state stt = s ? fx_state(s, ROOM) : MJ_S_NONE;
         int shown = stt == MJ_S_JOINED;
         int bad = s != NULL ? shown != occupant : 0;
+        if (getenv("MODEL_FORGED")) {
+            mj_stats sx;
+            mj_tracker_stats(tr, &sx);
+            bad |= sx.forged != 0;
+        }
         if (getenv("MODEL_LIST") && bad)
             printf("BAD %ld\n", it);
         if (bad) {

@@ -3689,6 +3689,74 @@ TEST(idless_resend_then_id_resend_answered_in_order_then_kick)
     }
 }
 
+/* ---- review S --------------------------------------------------------- */
+
+/* Review S (mirror of review R): on a service known to reflect ids, a
+ * join sent again with an id (r1), then one without (r0), while JOINED;
+ * the room answers r1 (with r1), then removes the occupant before it
+ * sees r0, then answers r0 (no id) as a fresh join. mark_resent() keeps
+ * r1 in prev_join_id and 0 in join_id, but may_answer_resent() returns 1
+ * at once when join_id is 0: r1's answer clears resent, the removal ends
+ * the entry, and r0's answer is refused as forged while the JID is in
+ * the room. */
+TEST(s_id_resend_then_idless_resend_answered_in_order_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), "r1");           /* sent again, with an id */
+    join_with_id(R("Ann"), NULL);           /* again, without one */
+    self_lazy("available", R("Ann"), "r1"); /* r1's answer */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                          /* sent before the room saw r0 */
+    self_lazy("available", R("Ann"), NULL); /* r0's answer */
+    CHECK_JOINED_UNFORGED("r1 r0 in order, kick (reflecting)");
+    teardown();
+}
+
+/* Review S: the same in PENDING: a join with id j1, retried without id
+ * before any answer, on a service known to reflect ids; j1's answer shows
+ * the room, the room removes the occupant before it sees the retry, then
+ * answers the retry (no id). retry_owed() returns at once when join_id is
+ * 0, so the retry is not kept owed: the removal ends the entry and the
+ * retry's answer is refused as forged. */
+TEST(s_join_retried_without_id_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann"); /* muc.example.org reflects ids */
+    join_with_id(R("Ann"), "j1");
+    join_with_id(R("Ann"), NULL);           /* retried, no id */
+    self_lazy("available", R("Ann"), "j1"); /* j1's answer */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                          /* before the room saw the retry */
+    self_lazy("available", R("Ann"), NULL); /* the retry's answer */
+    CHECK_JOINED_UNFORGED("j1 retried without id, kick");
+    teardown();
+}
+
+/* Review S: two joins sent again without an id (r0, r0'), on a service
+ * known to reflect ids: mark_resent() sets prev_join_id to
+ * MJ_JOIN_ID_NONE (review R) with join_id 0, but may_answer_resent()
+ * returns 1 at once when join_id is 0 and never reads the sentinel: r0's
+ * answer clears resent, the removal sent before the room saw r0' ends the
+ * entry, and r0''s answer is refused as forged. */
+TEST(s_two_idless_resends_answered_in_order_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), NULL);           /* sent again, no id */
+    join_with_id(R("Ann"), NULL);           /* again, no id */
+    self_lazy("available", R("Ann"), NULL); /* the first one's answer */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                          /* before the room saw the 2nd */
+    self_lazy("available", R("Ann"), NULL); /* the second one's answer */
+    CHECK_JOINED_UNFORGED("r0 r0' in order, kick (reflecting)");
+    teardown();
+}
+
 /* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
  * in PENDING: a first join without id, retried with id b before any answer,
  * on a service known to reflect ids. The first join's answer (no id) shows
@@ -4246,5 +4314,8 @@ int main(void)
     RUN(stale_kept_retry_is_not_owed_by_a_leave_or_a_close);
     RUN(r_removal_before_idless_then_id_resend_keeps_the_second_owed);
     RUN(idless_resend_then_id_resend_answered_in_order_then_kick);
+    RUN(s_id_resend_then_idless_resend_answered_in_order_then_kick);
+    RUN(s_join_retried_without_id_then_kick);
+    RUN(s_two_idless_resends_answered_in_order_then_kick);
     return test_summary("joins");
 }
