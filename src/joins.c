@@ -280,8 +280,9 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     e->held_back = 0;
     uint64_t k = id_key(tr, st->id);
-    if (retry && k != 0 && k == a->join_id)
-        a->retry_more += a->retry_more < 3; /* the same join once more */
+    if (retry && k == a->join_id) /* the same join once more (both without
+                                     an id: review T) */
+        a->retry_more += a->retry_more < 3;
     else
         a->retry_more = 0;
     a->retried = (uint8_t)retry;
@@ -599,6 +600,13 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
                        earlier join's (review S) */
         return r;
     }
+    if (a != NULL && a->join_id == 0 && a->retry_more > 0 &&
+        st->id.ptr == NULL && d != NULL && d->reflects_id) {
+        r.keep = 1; /* joins without an id sent n times: n - 1 answers
+                       owed (review T) */
+        r.more = (uint8_t)(a->retry_more - 1);
+        return r;
+    }
     if (a == NULL || (!a->retried && a->retry_more == 0) || a->join_id == 0 ||
         a->join_id == MJ_JOIN_ID_UNKNOWN)
         return r;
@@ -680,7 +688,10 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
         a->prev_join_id = 0;
         return 0;
     }
-    return !reflects;
+    /* any other id answers a last join that had none: ejabberd answers a
+     * second session with another session's presence, id included
+     * (review T) */
+    return a->join_id == 0 || !reflects;
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -1010,8 +1021,14 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
-    if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN || a->join_id == 0)
+    if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
+    /* a join without an id: on a service seen to keep ids, an error with
+     * one refuses another stanza (review T); a leave without one (a
+     * broadcast unavailable) ends at any error */
+    if (a->join_id == 0)
+        return e->state == MJ_S_LEAVING || st->id.ptr == NULL || d == NULL ||
+               !d->reflects_id;
     if (st->id.ptr == NULL) /* a service that drops ids; but on one seen */
         return d == NULL || !d->reflects_id; /* to keep them, another's */
     return id_key(e->sess->tr, st->id) == a->join_id;

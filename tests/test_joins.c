@@ -3757,6 +3757,91 @@ TEST(s_two_idless_resends_answered_in_order_then_kick)
     teardown();
 }
 
+/* ---- hostile review T ------------------------------------------------- */
+
+/* T2: the PENDING mirror of review S's two joins sent again without an
+ * id: a join without id retried without id before any answer, on a
+ * service known to reflect ids. The first answer (no id) shows the room;
+ * retry_owed() keeps the retry only when the answer carries an id, so a
+ * removal before the room saw the retry ends the entry and the retry's
+ * answer is refused as forged. */
+TEST(t_idless_join_retried_idless_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann"); /* muc.example.org reflects ids */
+    join_with_id(R("Ann"), NULL);
+    join_with_id(R("Ann"), NULL);           /* retried, no id */
+    self_lazy("available", R("Ann"), NULL); /* the first join's answer */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);                          /* before the room saw the retry */
+    self_lazy("available", R("Ann"), NULL); /* the retry's answer */
+    CHECK_JOINED_UNFORGED("- retried -, kick");
+    teardown();
+}
+
+/* T3: errors while a retry without id waits: a join j1 retried without an
+ * id on a service known to reflect ids; the room refuses j1 (an error
+ * carrying j1's id) and accepts the retry. refuses_join() takes any error
+ * for the refusal when join_id is 0: join-failed, then the retry's
+ * answer is refused as forged while the JID is in the room. */
+TEST(t_error_for_first_join_while_idless_retry_waits)
+{
+    setup();
+    joined_reflecting(ROOM2, "Ann");
+    join_with_id(R("Ann"), "j1");
+    join_with_id(R("Ann"), NULL);                         /* retried, no id */
+    error_with_id(R("Ann"), "j1", "service-unavailable"); /* j1 refused */
+    self_lazy("available", R("Ann"), NULL); /* the retry's answer */
+    CHECK_JOINED_UNFORGED("j1 refused, retry - accepted");
+    teardown();
+}
+
+/* T4 (regression since ebd81e1): ejabberd answers a join sent again by a
+ * second session of an occupant with the main session's presence, id
+ * included (examples/ejabberd-second-session.xml). For a join sent again
+ * without an id, may_answer_resent() used to take any answer (join_id 0);
+ * now, on a service that reflects ids, the foreign id is no answer and
+ * resent stays: a kick then fires left, hides the entry in PENDING, and
+ * a join-failed fires at pending_timeout for a room the session already
+ * left. At HEAD~1: left only. */
+TEST(t_ejabberd_foreign_answer_to_idless_resend_then_kick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), NULL);           /* sent again, no id */
+    self_lazy("available", R("Ann"), "a1"); /* the main session's presence */
+    mj_stanza kick = fx_pres("unavailable", R("Ann"));
+    fx_codes(&kick, 110, 307, 0);
+    in_lazy(kick);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left room@muc.example.org Ann kicked");
+    teardown();
+}
+
+/* T5 (regression since ebd81e1): the same foreign answer, then the
+ * session closes (ejabberd never answers a second session's close); the
+ * next session under the JID joins (c1) and gets the main session's
+ * presence (a1) again. The entry left resent made the close's record
+ * owed instead of settled: the next join's answer is held back and the
+ * room shown only at pending_timeout (at HEAD~1: at once). */
+TEST(t_ejabberd_foreign_answer_to_idless_resend_then_close)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    join_with_id(R("Ann"), NULL);           /* sent again, no id */
+    self_lazy("available", R("Ann"), "a1"); /* the main session's presence */
+    mj_session_close(s);
+    s = fx_session(tr, "user@example.org/phone");
+    join_with_id(R("Ann"), "c1");
+    self_lazy("available", R("Ann"), "a1"); /* the answer, ejabberd's way */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    teardown();
+}
+
 /* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
  * in PENDING: a first join without id, retried with id b before any answer,
  * on a service known to reflect ids. The first join's answer (no id) shows
@@ -4317,5 +4402,9 @@ int main(void)
     RUN(s_id_resend_then_idless_resend_answered_in_order_then_kick);
     RUN(s_join_retried_without_id_then_kick);
     RUN(s_two_idless_resends_answered_in_order_then_kick);
+    RUN(t_idless_join_retried_idless_then_kick);
+    RUN(t_error_for_first_join_while_idless_retry_waits);
+    RUN(t_ejabberd_foreign_answer_to_idless_resend_then_kick);
+    RUN(t_ejabberd_foreign_answer_to_idless_resend_then_close);
     return test_summary("joins");
 }
