@@ -688,10 +688,12 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
         a->prev_join_id = 0;
         return 0;
     }
-    /* any other id answers a last join that had none: ejabberd answers a
-     * second session with another session's presence, id included
-     * (review T) */
-    return a->join_id == 0 || !reflects;
+    /* any other id: another stanza's (an update's echo), also for a last
+     * join without an id (review U: taking it for that join's answer, for
+     * ejabberd's answer to a second session, which carries another
+     * session's id, lost the room at a kick sent before the room saw the
+     * join; ejabberd's case is review O's known limit) */
+    return !reflects;
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
