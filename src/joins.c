@@ -665,8 +665,9 @@ static void keep_retry(mj_entry *e, mj_retry r)
  * refused as forged; review P). One without an id answers the earlier
  * join sent again when that had none (review R), else the last one when
  * that had none; otherwise, on such a service, it is the echo of an
- * update sent without one (review Q). A last join without an id is
- * answered the same way by one with an id (review S). */
+ * update sent without one (review Q). When the last join had no id, one
+ * with the earlier one's id answers that one, and on such a service one
+ * with any other id is another stanza's too (reviews S, U). */
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
