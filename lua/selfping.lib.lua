@@ -148,6 +148,14 @@ return function(ctx)
 	module:hook("iq/full", function(event)
 		local stanza = event.stanza;
 		local attr = stanza.attr;
+		if attr.type == "error" and has_our_form(attr.id, "mjdisco") and not stanza:get_child("error") then
+			-- an error reply to our disco#info request without its <error/>
+			-- (a hostile room's), also to a session gone since: Prosody
+			-- 0.12's module:send_iq() handler (priority 1) raises reading it
+			-- (util.error.from_stanza), a traceback logged per stanza; taken
+			-- here, the request waits for its timeout
+			return true;
+		end
 		local session = full_sessions[attr.to];
 		if not session or session.host ~= module.host then
 			return;

@@ -109,3 +109,24 @@ def test_a_clients_own_iq_with_an_id_of_our_form_gets_its_answer(connect, iq_id)
     b.send(f"<iq type='result' to='{a.jid}' id='{iq_id}'><query xmlns='{NS_DISCO}'/></iq>")
     a.wait(lambda s: s.name == "iq" and s.id == iq_id and s.type == "result", ma, timeout=3,
            what=f"bob's answer to alice's iq {iq_id}")
+
+
+def test_error_reply_without_its_error_element_is_taken_quietly(server, connect, component,
+                                                               room):
+    """Review V: a room answers the module's disco#info request with an
+    error that has no <error/> child. Prosody 0.12's module:send_iq()
+    handler raises reading it (util.error.from_stanza), a traceback per
+    stanza that a hostile room could send at will; the module takes such a
+    reply first, and the request waits for its timeout."""
+    a, r, _, disco = _joined_disco_out(connect, component, room)
+    off = server.log_size()
+    m = a.mark()
+    for _ in range(3):
+        component.deliver(a, f"<iq type='error' from='{r}' to='{disco.frm}' id='{disco.id}'/>")
+    time.sleep(0.5)
+    assert not a.find(lambda s: s.name == "iq" and s.id == disco.id, m), \
+        "the client received the module's disco#info reply"
+    errors = [line for line in server.errors_in_log(off)]
+    assert not errors, "errors logged:\n" + "\n".join(errors)
+    time.sleep(PING_TIMEOUT + 1)  # the request times out; the module goes on
+    assert not server.errors_in_log(off), "errors logged after the timeout"

@@ -80,4 +80,46 @@ for _, case in ipairs({ { "a table", {} }, { "a boolean", true }, { "a number", 
 	end
 end
 
+-- review V: Prosody 0.12's module:send_iq() error handler (iq/full,
+-- priority 1) raises on an error reply without <error/>
+-- (util.error.from_stanza reads its attr.by): the module's own hook takes
+-- such a reply to its disco#info request first
+test("an error reply to our disco#info without <error/> is taken before send_iq's handler", function()
+	local handlers = iq_handlers(function() return nil end)
+	table.sort(handlers, function(a, b) return (a.prio or 0) > (b.prio or 0) end)
+	local function reply(with_error)
+		local iq = st.iq({ type = "error", to = JID, from = "room@muc.example.net", id = "mjdisco-5-secretsalt" })
+		if with_error then
+			iq:tag("error", { type = "cancel" })
+				:tag("item-not-found", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up():up()
+		end
+		return iq
+	end
+	local taken = false
+	for _, hd in ipairs(handlers) do
+		local ok, ret = pcall(hd.fn, { stanza = reply(false), origin = {} })
+		assert(ok, "raised: " .. tostring(ret))
+		if ret == true then
+			taken = (hd.prio or 0) > 1
+			break
+		end
+	end
+	assert(taken, "not taken before priority 1")
+	-- with its <error/>, left to send_iq's handler (its promise fails)
+	for _, hd in ipairs(handlers) do
+		if (hd.prio or 0) > 1 then
+			local ok, ret = pcall(hd.fn, { stanza = reply(true), origin = {} })
+			assert(ok, "raised: " .. tostring(ret))
+			assert(ret == nil, "a well-formed error taken at priority " .. tostring(hd.prio))
+		end
+	end
+	-- a client's look-alike id (no secret) is not ours
+	local iq = reply(false)
+	iq.attr.id = "mjdisco-5-othersalt"
+	for _, hd in ipairs(handlers) do
+		local ok, ret = pcall(hd.fn, { stanza = iq, origin = {} })
+		assert(ok and ret == nil, "a look-alike id taken")
+	end
+end)
+
 h.finish()
