@@ -3318,6 +3318,16 @@ TEST(removal_two_resends_cancel_rejoin)
     teardown();
 }
 
+/* Another session's join, waiting for its answer: its entry heads the
+ * timer list (pending_timeout from now), so a tick stops there. */
+static void other_session_join_waits(void)
+{
+    mj_session *s2 = fx_session(tr, "other@example.org/x");
+    mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
+    j2.has_muc_x = 1;
+    fx_out(s2, j2);
+}
+
 /* Review O: keep_retry() with a deadline already past (answer after the
  * PENDING deadline, before the tick), behind an entry of another room
  * on the timer list that is not due: resent outlives its deadline; an
@@ -3330,10 +3340,7 @@ TEST(kept_past_deadline_blocked_by_list_head)
     join_with_id(R("Ann"), "b"); /* retry at t */
     fx_now += 100;
     /* another session's join: on the timer list, due at t + 220 */
-    mj_session *s2 = fx_session(tr, "other@example.org/x");
-    mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
-    j2.has_muc_x = 1;
-    fx_out(s2, j2);
+    other_session_join_waits();
     fx_now += 30;                          /* t+130: PENDING's is past */
     self_lazy("available", R("Ann"), "a"); /* JOINED; b not kept */
     fx_now += 1;
@@ -3491,6 +3498,50 @@ TEST(q_update_echo_without_id_then_kick_before_resent)
     teardown();
 }
 
+/* JOINED on a service known to reflect ids, two joins sent again (the
+ * first with id first, or none: NULL; the second r2) and a removal the room
+ * sent before it saw either; the first one's answer shows the room again.
+ * Then a close and the next session's join (c), or a leave (l1) and a
+ * rejoin with r2's id: r2's answer is still owed, so the room stays
+ * shown and nothing is forged. name: the first join's in the messages. */
+static void removal_before_two_resends(const char *first, const char *name)
+{
+    char what[64];
+    for (int closed = 0; closed < 2; closed++) {
+        setup();
+        joined_reflecting(ROOM, "Ann");
+        join_with_id(R("Ann"), first); /* sent again */
+        join_with_id(R("Ann"), "r2");  /* again, another id */
+        mj_stanza kick = fx_pres("unavailable", R("Ann"));
+        fx_codes(&kick, 110, 333, 0); /* sent before the room saw either */
+        in_lazy(kick);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        self_lazy("available", R("Ann"), first); /* the first's: in again */
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        if (closed) {
+            mj_session_close(s);
+            s = fx_session(tr, "user@example.org/phone");
+            join_with_id(R("Ann"), "c");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), NULL); /* the close's */
+            self_lazy("available", R("Ann"), "c");    /* c's own */
+            snprintf(what, sizeof what, "%s r2, removal, %s, close, c", name,
+                     name);
+            CHECK_JOINED_UNFORGED(what);
+        } else {
+            send_with_id("unavailable", R("Ann"), "l1");
+            join_with_id(R("Ann"), "r2");
+            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
+            self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
+            self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
+            snprintf(what, sizeof what, "%s r2, removal, %s, leave, rejoin r2",
+                     name, name);
+            CHECK_JOINED_UNFORGED(what);
+        }
+        teardown();
+    }
+}
+
 /* Review Q: two joins sent again with different ids (r1, r2) while JOINED,
  * and a removal the room sent before it saw either (a 333, a kick):
  * removed_before_join() keeps r2 as PENDING's id but drops prev_join_id
@@ -3504,35 +3555,7 @@ TEST(q_update_echo_without_id_then_kick_before_resent)
  * (the client resending its last join). */
 TEST(q_removal_before_two_resends_keeps_the_second_owed)
 {
-    for (int closed = 0; closed < 2; closed++) {
-        setup();
-        joined_reflecting(ROOM, "Ann");
-        join_with_id(R("Ann"), "r1"); /* sent again */
-        join_with_id(R("Ann"), "r2"); /* again, another id */
-        mj_stanza kick = fx_pres("unavailable", R("Ann"));
-        fx_codes(&kick, 110, 333, 0); /* sent before the room saw r1 */
-        in_lazy(kick);
-        CHECK_STATE(s, ROOM, MJ_S_PENDING);
-        self_lazy("available", R("Ann"), "r1"); /* r1: in again */
-        CHECK_STATE(s, ROOM, MJ_S_JOINED);
-        if (closed) {
-            mj_session_close(s);
-            s = fx_session(tr, "user@example.org/phone");
-            join_with_id(R("Ann"), "c");
-            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
-            self_lazy("unavailable", R("Ann"), NULL); /* the close's */
-            self_lazy("available", R("Ann"), "c");    /* c's own */
-            CHECK_JOINED_UNFORGED("r1 r2, removal, r1, close, c");
-        } else {
-            send_with_id("unavailable", R("Ann"), "l1");
-            join_with_id(R("Ann"), "r2");
-            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
-            self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-            self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
-            CHECK_JOINED_UNFORGED("r1 r2, removal, r1, leave, rejoin r2");
-        }
-        teardown();
-    }
+    removal_before_two_resends("r1", "r1");
 }
 
 /* Review Q: a retry (b) kept by keep_retry() with the deadline it had in
@@ -3554,12 +3577,8 @@ TEST(q_same_id_resend_after_kept_retry_deadline)
         join_with_id(R("Ann"), "a");
         join_with_id(R("Ann"), "b"); /* the retry, at t */
         fx_now += 100;
-        if (blocked) { /* another session's join, due at t + 220 */
-            mj_session *s2 = fx_session(tr, "other@example.org/x");
-            mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
-            j2.has_muc_x = 1;
-            fx_out(s2, j2);
-        }
+        if (blocked) /* another session's join, due at t + 220 */
+            other_session_join_waits();
         fx_now += 10;                          /* t + 110 */
         self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
         fx_now += 15;                          /* t + 125: b's time is up */
@@ -3595,10 +3614,7 @@ TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
         join_with_id(R("Ann"), "a");
         join_with_id(R("Ann"), "b"); /* the retry, at t */
         fx_now += 100;
-        mj_session *s2 = fx_session(tr, "other@example.org/x");
-        mj_stanza j2 = fx_pres("available", ROOM2 "/Bob");
-        j2.has_muc_x = 1;
-        fx_out(s2, j2);                        /* due at t + 220 */
+        other_session_join_waits();            /* due at t + 220 */
         fx_now += 10;                          /* t + 110 */
         self_lazy("available", R("Ann"), "a"); /* JOINED, b kept */
         fx_now += 15;                          /* t + 125: b's time is up */
@@ -3628,35 +3644,7 @@ TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
  * session's join (closed) or for the rejoin with r2's id (not closed). */
 TEST(r_removal_before_idless_then_id_resend_keeps_the_second_owed)
 {
-    for (int closed = 0; closed < 2; closed++) {
-        setup();
-        joined_reflecting(ROOM, "Ann");
-        join_with_id(R("Ann"), NULL); /* sent again, no id */
-        join_with_id(R("Ann"), "r2"); /* again, with an id */
-        mj_stanza kick = fx_pres("unavailable", R("Ann"));
-        fx_codes(&kick, 110, 333, 0); /* sent before the room saw r0 */
-        in_lazy(kick);
-        CHECK_STATE(s, ROOM, MJ_S_PENDING);
-        self_lazy("available", R("Ann"), NULL); /* r0: in again */
-        CHECK_STATE(s, ROOM, MJ_S_JOINED);
-        if (closed) {
-            mj_session_close(s);
-            s = fx_session(tr, "user@example.org/phone");
-            join_with_id(R("Ann"), "c");
-            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
-            self_lazy("unavailable", R("Ann"), NULL); /* the close's */
-            self_lazy("available", R("Ann"), "c");    /* c's own */
-            CHECK_JOINED_UNFORGED("r0 r2, removal, r0, close, c");
-        } else {
-            send_with_id("unavailable", R("Ann"), "l1");
-            join_with_id(R("Ann"), "r2");
-            self_lazy("available", R("Ann"), "r2");   /* r2's answer */
-            self_lazy("unavailable", R("Ann"), "l1"); /* the leave's */
-            self_lazy("available", R("Ann"), "r2");   /* the rejoin's */
-            CHECK_JOINED_UNFORGED("r0 r2, removal, r0, leave, rejoin r2");
-        }
-        teardown();
-    }
+    removal_before_two_resends(NULL, "r0");
 }
 
 /* Review R: an id-less join sent again, then one with an id (r2), while
