@@ -673,7 +673,7 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
     mj_aux *a = mj_entry_aux_of(e);
     const mj_domain *d = e->room->dom;
     int reflects = d != NULL && d->reflects_id;
-    if (!e->resent || a == NULL || a->deadline <= mj_now(e->sess->tr))
+    if (!mj_entry_resent_owed(e))
         return 1;
     if (st->id.ptr == NULL) {
         if (a->prev_join_id == MJ_JOIN_ID_NONE) {
@@ -817,8 +817,7 @@ static int carries_join_id(const mj_entry *e, const mj_stanza *st)
  * up (the tick has not run yet). */
 static int removal_after_resent(const mj_entry *e, const mj_stanza *st)
 {
-    return mj_now(e->sess->tr) >= mj_entry_aux_of(e)->deadline ||
-           carries_join_id(e, st);
+    return !mj_entry_resent_owed(e) || carries_join_id(e, st);
 }
 
 /* Whether a 303's <item nick/> names a nick: present and a non-empty
