@@ -102,11 +102,12 @@ local function list(print, jid)
 		end
 		return nil, err;
 	end
-	local bare = host;
-	if node then
-		bare = node .. "@" .. host;
+	if not node then
+		-- a host names no user's sessions: "0 sessions" would read as if
+		-- nobody there were in a room
+		return nil, "Not a user's JID: " .. jid .. " (give user@host or user@host/resource)";
 	end
-	local sessions = sessions_of(bare, resource);
+	local sessions = sessions_of(node .. "@" .. host, resource);
 	local total = 0;
 	for _, session in ipairs(sessions) do
 		local rooms = tracker:rooms(session.full_jid);

@@ -52,6 +52,12 @@ def test_odd_arguments_give_a_clear_answer(server):
         f"muc_joins:stats('nohost.example'):\n{out}"
     rc, out = server.admin("muc_joins:list('nobody')")
     assert "No such host: nobody" in out, f"muc_joins:list('nobody'):\n{out}"
+    # a served host without a user: no "0 sessions, 0 rooms" (read as
+    # "nobody there is in a room"), with or without a resource
+    for arg in ("localhost", "localhost/res"):
+        rc, out = server.admin(f"muc_joins:list({arg!r})")
+        assert "Not a user's JID" in out and "0 sessions" not in out, \
+            f"muc_joins:list({arg!r}):\n{out}"
 
 
 def test_help_names_the_commands(server):
