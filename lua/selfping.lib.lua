@@ -6,6 +6,7 @@ local st = require "util.stanza";
 local jid_bare = require "util.jid".bare;
 local jid_host = require "util.jid".host;
 local modulemanager = require "core.modulemanager";
+local new_cache = require "util.cache".new;
 
 local full_sessions = prosody.full_sessions;
 
@@ -50,13 +51,22 @@ return function(ctx)
 	-- answering disco#info, held every request slot for good, and every
 	-- other user's answer that needed the room's info (ejabberd's lost
 	-- room) was taken without it: unknown, then given up, the ghost kept.
+	-- An account whose last request went unanswered (no reply within
+	-- ping_timeout: "silent") may have one out, and silent accounts
+	-- MAX_SILENT_INFO_WAITS together: 16 accounts in rooms on 16 such
+	-- domains held all 64 slots too; now they hold at most 16 after their
+	-- first timeouts, and half the pool stays for the others whatever the
+	-- number of silent accounts. A reply (result or error) clears the mark.
 	local MAX_INFO_WAITS = 64;
 	local MAX_DOMAIN_INFO_WAITS = 4;
 	local MAX_ACCOUNT_INFO_WAITS = 4;
+	local MAX_SILENT_INFO_WAITS = 32;
 	local info_waits = {};
 	local n_info_waits = 0;
+	local n_silent_waits = 0; -- requests out for silent accounts
 	local domain_info_waits = {}; -- room's domain -> requests out
 	local account_info_waits = {}; -- session's bare JID -> requests out
+	local silent_accounts = new_cache(1024); -- bare JID -> true (the latest 1024 marked)
 
 	-- The answer's meaning depends on the room's disco#info: ask the room,
 	-- then hand its reply (result or error; nil when none came) to the core.
@@ -77,16 +87,25 @@ return function(ctx)
 		local account = jid_bare(ping.jid);
 		local n_domain = domain_info_waits[domain] or 0;
 		local n_account = account_info_waits[account] or 0;
+		local silent = silent_accounts:get(account) == true;
+		local max_account = MAX_ACCOUNT_INFO_WAITS;
+		if silent then
+			max_account = 1;
+		end
 		if n_info_waits >= MAX_INFO_WAITS or n_domain >= MAX_DOMAIN_INFO_WAITS
-				or n_account >= MAX_ACCOUNT_INFO_WAITS then
-			module:log("debug", "%d disco#info requests out (%d to %s, %d for %s): %s's answer from %s "
-				.. "taken without one", n_info_waits, n_domain, domain, n_account, account, ping.jid, room);
+				or n_account >= max_account or (silent and n_silent_waits >= MAX_SILENT_INFO_WAITS) then
+			module:log("debug", "%d disco#info requests out (%d to %s, %d for %s%s): %s's answer from %s "
+				.. "taken without one", n_info_waits, n_domain, domain, n_account, account,
+				silent and ", unanswered last" or "", ping.jid, room);
 			answer_ping(ping, stanza, nil);
 			return;
 		end
-		wait = { ping = ping; stanza = stanza };
+		wait = { ping = ping; stanza = stanza; silent = silent };
 		info_waits[key] = wait;
 		n_info_waits = n_info_waits + 1;
+		if silent then
+			n_silent_waits = n_silent_waits + 1;
+		end
 		domain_info_waits[domain] = n_domain + 1;
 		account_info_waits[account] = n_account + 1;
 		local function answer(info)
@@ -95,6 +114,14 @@ return function(ctx)
 			end
 			info_waits[key] = nil;
 			n_info_waits = n_info_waits - 1;
+			if wait.silent then
+				n_silent_waits = n_silent_waits - 1;
+			end
+			if info then
+				silent_accounts:set(account, nil);
+			else
+				silent_accounts:set(account, true);
+			end
 			if domain_info_waits[domain] > 1 then
 				domain_info_waits[domain] = domain_info_waits[domain] - 1;
 			else
