@@ -120,10 +120,15 @@ static int join_text(lua_State *L)
     n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
     luaL_buffinit(L, &b);
     for (i = 1; i <= n; i++) {
-        if (lua_rawgeti(L, 1, i) == LUA_TSTRING)
+        int t = lua_rawgeti(L, 1, i);
+
+        if (t == LUA_TSTRING) {
             luaL_addvalue(&b);
-        else
+        } else {
             lua_pop(L, 1);
+            if (t == LUA_TNIL)
+                break; /* the list's end (child_at()) */
+        }
     }
     luaL_pushresult(&b);
     return 1;
@@ -139,8 +144,13 @@ static int text_of(lua_State *L, int el, int slot, mj_str *out)
 
     n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
     for (i = 1; i <= n && count < 2; i++) {
+        int t;
+
         loop_turn(L, base);
-        if (lua_rawgeti(L, el, i) == LUA_TSTRING && count++ == 0)
+        t = lua_rawgeti(L, el, i);
+        if (t == LUA_TNIL)
+            break; /* the list's end (child_at()) */
+        if (t == LUA_TSTRING && count++ == 0)
             lua_copy(L, -1, slot); /* the first one */
     }
     if (count == 0) {
@@ -167,11 +177,20 @@ struct child {
 };
 
 /* Push element i of tags and its name: returns 1 with c->el and c->name
- * set, or 0 if it is not a table with a string name. */
+ * set, 0 if it is not a table with a string name, CHILD_END if there is
+ * no element i. A list ends at its first hole, as ipairs() reads it
+ * (util.stanza's get_child(), childtags()): its raw length is only one of
+ * its borders, and a forged list of 63 elements at 1, 2, 4, ... 2^62 has
+ * one of 2^62 (a loop up to it never ended); the parser's lists have
+ * no holes. Every loop over a list stops at CHILD_END, and the loops
+ * over an element's text at its first nil too. */
+#define CHILD_END (-1)
 static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
 {
-    if (lua_rawgeti(L, tags, i) != LUA_TTABLE)
-        return 0;
+    int t = lua_rawgeti(L, tags, i);
+
+    if (t != LUA_TTABLE)
+        return t == LUA_TNIL ? CHILD_END : 0;
     c->el = lua_gettop(L);
     c->name = push_str(L, c->el, UV_NAME, &c->name_len);
     return c->name != NULL;
@@ -196,6 +215,7 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
     lua_Integer i, n = 0;
     int tags;
     struct child c;
+    int got;
 
     st->has_destroy = 1;
     if (!lua_checkstack(L, 2 * LEVEL_STACK)) /* and text_of()'s */
@@ -204,7 +224,9 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
     tags = push_tags(L, d->el, &n);
     for (i = 1; tags != 0 && i <= n; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c) || !LIT_EQ(c.name, c.name_len, "reason"))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got || !LIT_EQ(c.name, c.name_len, "reason"))
             continue;
         child_ns(L, &c);
         if (NS_CLASS(&c, NS_MUC_USER) != 2)
@@ -222,6 +244,7 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
     int tags, ok = 1;
     size_t k;
     struct child c;
+    int got;
 
     st->has_muc_user = 1;
     tags = push_tags(L, x, &n);
@@ -229,7 +252,9 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
         return 1;
     for (i = 1; i <= n && ok; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got)
             continue;
         if (LIT_EQ(c.name, c.name_len, "status")) {
             child_ns(L, &c);
@@ -251,7 +276,9 @@ static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
         ;
     for (i = 1; ok && k < st->nstatus && i <= n; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c) || !LIT_EQ(c.name, c.name_len, "item"))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got || !LIT_EQ(c.name, c.name_len, "item"))
             continue;
         child_ns(L, &c);
         if (NS_CLASS(&c, NS_MUC_USER) != 2) {
@@ -271,13 +298,16 @@ static int scan_error(lua_State *L, const struct child *e, int anchor,
     lua_Integer i, n = 0;
     int tags;
     struct child c;
+    int got;
 
     attr_str(L, e->attrs, UV_TYPE, anchor + A_ERROR_TYPE, &st->error_type);
     attr_str(L, e->attrs, UV_BY, anchor + A_ERROR_BY, &st->error_by);
     tags = push_tags(L, e->el, &n);
     for (i = 1; tags != 0 && i <= n; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c) || LIT_EQ(c.name, c.name_len, "text"))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got || LIT_EQ(c.name, c.name_len, "text"))
             continue;
         child_ns(L, &c);
         if (NS_CLASS(&c, NS_STANZAS) == 1) {
@@ -386,6 +416,7 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     size_t len = 0;
     const char *s;
     struct child c;
+    int got;
     struct own_ns own = {0, 0, 0, NULL, 0};
 
     mj_stanza_init(st);
@@ -438,7 +469,9 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     tags = push_tags(L, stanza, &n);
     for (i = 1; tags != 0 && i <= n && ok; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got)
             continue;
         if (LIT_EQ(c.name, c.name_len, "x")) {
             child_ns(L, &c);
@@ -502,7 +535,9 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
         lua_settop(L, tags);
         for (i = 1; i <= n && !st->has_history_hint; i++) {
             loop_turn(L, tags);
-            if (!child_at(L, tags, i, &c))
+            if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+                break;
+            if (!got)
                 continue;
             child_ns(L, &c);
             st->has_history_hint = NS_CLASS(&c, NS_MARKERS) == 1 ||
@@ -533,13 +568,16 @@ void read_wake_hint(lua_State *L, int idx, mj_stanza *st)
     int top = lua_gettop(L), tags;
     lua_Integer i, n = 0;
     struct child c;
+    int got;
 
     if (st->kind != MJ_KIND_MESSAGE || !lua_checkstack(L, 1 + LOOP_SLACK + 4))
         return;
     tags = push_tags(L, idx, &n);
     for (i = 1; tags != 0 && i <= n && !st->has_wake_hint; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got)
             continue;
         child_ns(L, &c);
         st->has_wake_hint =
@@ -555,6 +593,7 @@ int lists_self_ping_opt(lua_State *L, int idx)
     int top = lua_gettop(L), found = 0, queried = 0;
     lua_Integer i, j, n = 0, m = 0;
     struct child c, f;
+    int got;
     int tags;
 
     /* two nested loops over children (the list, LOOP_SLACK, 5 of a turn
@@ -567,7 +606,9 @@ int lists_self_ping_opt(lua_State *L, int idx)
     /* the first disco#info <query/> only, as the replay tool reads it */
     for (i = 1; tags != 0 && i <= n && !found && !queried; i++) {
         loop_turn(L, tags);
-        if (!child_at(L, tags, i, &c))
+        if ((got = child_at(L, tags, i, &c)) == CHILD_END)
+            break;
+        if (!got)
             continue;
         child_ns(L, &c);
         if (LIT_EQ(c.name, c.name_len, "query") &&
@@ -578,7 +619,9 @@ int lists_self_ping_opt(lua_State *L, int idx)
                 size_t len = 0;
                 const char *var;
                 loop_turn(L, ftags);
-                if (!child_at(L, ftags, j, &f))
+                if ((got = child_at(L, ftags, j, &f)) == CHILD_END)
+                    break;
+                if (!got)
                     continue;
                 if (!LIT_EQ(f.name, f.name_len, "feature"))
                     continue;
