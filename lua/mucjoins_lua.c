@@ -53,7 +53,10 @@
  * status = { "110", ... }, affiliation=, role= }) and of
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
- * stats().dropped_events and reported by an "error" log record.
+ * stats().dropped_events and reported by an "error" log record; so is
+ * every event of a call whose records could not be turned into Lua
+ * values or applied (out of memory: the method returns nil and the error,
+ * or raises, as it says).
  *
  * The stanza view: name -> kind (anything else: "ignored", core not
  * called); attr.type/from/to/id; <x/> in the muc namespace; the first
@@ -181,6 +184,21 @@ int protected_call(lua_State *L, struct tracker *u, int n, int nres)
     return rc;
 }
 
+/* After the protected call that turned the records into Lua values or
+ * applied them (status rc): count what was lost, then empty the record
+ * buffer. The records that could not be stored are lost; when the call
+ * failed (out of memory), every record is, whatever part of it was built
+ * or written: none reached the caller, though the core counted its events
+ * (t:counts()). Both count in stats().dropped_events, as records of any
+ * kind (a log line too). */
+static void records_done(struct tracker *u, int rc)
+{
+    u->dropped_total += u->col.dropped;
+    if (rc != LUA_OK)
+        u->dropped_total += u->col.nrec;
+    col_reset(&u->col);
+}
+
 /* Run fn(u, arg, jid) protected with the tracker busy, then empty the
  * record buffer; fn NULL: build_events (UV_BUILD), where jid is the index
  * of the session JID the call was about (0: none). Leaves fn's one result,
@@ -202,8 +220,7 @@ static int try_build(lua_State *L, struct tracker *u, lua_CFunction fn,
     else
         lua_pushnil(L);
     rc = protected_call(L, u, 3, 1);
-    u->dropped_total += u->col.dropped;
-    col_reset(&u->col);
+    records_done(u, rc);
     return rc;
 }
 
@@ -496,8 +513,7 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
         lua_pushvalue(L, jid);
         lua_pushboolean(L, want);
         rc = protected_call(L, u, 4, 1);
-        u->dropped_total += u->col.dropped;
-        col_reset(&u->col);
+        records_done(u, rc);
     } else {
         rc = try_build(L, u, NULL, NULL, jid);
     }
@@ -781,8 +797,13 @@ static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -6); /* the outcome (nil: failed) */
     lua_pushvalue(L, -6); /* the events, or the message */
-    /* with a continuation: a handler may yield across this C function */
-    lua_pcallk(L, 5, 0, 0, 0, hook_after_applied);
+    /* with a continuation: a handler may yield across this C function.
+     * applied() failing (out of memory before its first line, as a rule:
+     * the module's applied() catches its own handlers' errors) delivered
+     * none of the records: they count as dropped (records_done()). */
+    if (lua_pcallk(L, 5, 0, 0, 0, hook_after_applied) != LUA_OK &&
+        lua_type(L, -2) == LUA_TTABLE)
+        u->dropped_total += (uint64_t)lua_rawlen(L, -2);
     return 0;
 }
 

@@ -92,6 +92,11 @@ if [ -f tests/lua/test_binding.lua ]; then
     # the "nothing changed" paths allocate nothing (counting allocator)
     run "lua binding (allocations)" build/tests/lua-alloc-host tests/lua/test_alloc.lua \
         build/plugins/mod_track_muc_joins/mucjoins.so
+    # allocations failing at every point: no raise from a hook, no event
+    # lost uncounted (t:stats().dropped_events), nothing leaked
+    run "lua binding (allocation failures)" valgrind -q --error-exitcode=99 --leak-check=full \
+        --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        build/tests/lua-alloc-host tests/lua/test_oom.lua build/plugins/mod_track_muc_joins/mucjoins.so
     # the s2s link wiring reports each domain once, at a bounded cost
     run "lua wiring (link events)" lua5.4 tests/lua/test_link_events.lua
     # the self-ping iq hooks never raise, whatever another module routes
