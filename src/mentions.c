@@ -16,7 +16,14 @@
  * and '_'. Only the code points outside the match are looked at, so a
  * nick edged with punctuation ("-=Ann=-") matches after a space, and an
  * ideographic nick never matches inside ideographic text without spaces
- * ("你好" is not mentioned by "你好吗": ideographs are Lo, letters).
+ * ("你好" is not mentioned by "你好吗": ideographs are Lo, letters). A nick
+ * without any word character ("-", "...", an emoji) is joined also by a
+ * neighbour of the same class (P* or S*) as its own code point next to it
+ * ("wait..." does not mention "."). Nor may a match split a grapheme
+ * cluster (edges_ok16(): a mark, skin tone, ZWJ or ZWNJ after it, a ZWJ
+ * before it, a flag's half; a nick that starts or ends with one of those
+ * still matches between spaces), which only the ICU path can meet: ASCII
+ * has no such characters.
  *
  * Bounds: only the first MJ_MENTION_BODY_MAX (64 KiB) bytes of a body are
  * looked at (cut back to the start of a UTF-8 sequence), and a match that
@@ -156,25 +163,109 @@ static void kmp_table16(const UChar *p, int32_t m, int32_t *f)
     }
 }
 
-/* The match t[s..e) stands as a word. Well-formed UTF-16 on both sides
- * means s and e never split a surrogate pair. */
-static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut)
+/* A code point that belongs to the grapheme cluster before it
+ * (Grapheme_Cluster_Break Extend, ZWJ, SpacingMark): combining marks
+ * (also word characters), emoji modifiers, variation selectors, ZWJ,
+ * ZWNJ. */
+static int extends(UChar32 c)
 {
+    int32_t b = u_getIntPropertyValue(c, UCHAR_GRAPHEME_CLUSTER_BREAK);
+
+    return b == U_GCB_EXTEND || b == U_GCB_ZWJ || b == U_GCB_SPACING_MARK;
+}
+
+static int is_ri(UChar32 c)
+{
+    return c >= 0x1F1E6 && c <= 0x1F1FF; /* Regional_Indicator */
+}
+
+/* Regional indicators pair into flags from the start of their run. The
+ * number of them just before t[i] (counted back to RI_RUN_MAX at most:
+ * a bounded cost per match, whatever the body). */
+#define RI_RUN_MAX 64
+static int ri_run_before(const UChar *t, int32_t i)
+{
+    int run = 0;
     UChar32 c;
 
+    while (i > 0 && run < RI_RUN_MAX) {
+        U16_PREV(t, 0, i, c);
+        if (!is_ri(c))
+            break;
+        run++;
+    }
+    return run;
+}
+
+/* Punctuation (P*: 1) or a symbol (S*: 2), else 0. */
+static int ps_class(UChar32 c)
+{
+    uint32_t m = U_GET_GC_MASK(c);
+
+    return (m & U_GC_P_MASK) ? 1 : (m & U_GC_S_MASK) ? 2 : 0;
+}
+
+/* Whether a neighbour c of a match keeps it from standing alone: a word
+ * character; for a nick without any (bare: "-", "...", an emoji), also a
+ * character of the same class (ps_class()) as the nick's code point next
+ * to it (edge): "wait..." does not mention ".", nor "--" "-", while
+ * "hi <emoji>!" mentions the emoji. */
+static int joins16(UChar32 c, int bare, UChar32 edge)
+{
+    int k;
+
+    if (is_word(c))
+        return 1;
+    k = bare ? ps_class(edge) : 0;
+    return k != 0 && ps_class(c) == k;
+}
+
+/* The match t[s..e) stands as a word: the code points around it do not
+ * join it (joins16()), and it splits no grapheme cluster (an emoji nick
+ * is not found inside a longer emoji sequence: ZWJ, a skin tone, a
+ * flag's other half). Well-formed UTF-16 on both sides means s and e
+ * never split a surrogate pair. */
+static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
+                      int bare)
+{
+    UChar32 c, first, last;
+    int32_t i = s;
+
+    U16_NEXT(t, i, n, first);
+    i = e;
+    U16_PREV(t, 0, i, last);
     if (s > 0) {
-        U16_PREV(t, 0, s, c);
-        if (is_word(c))
+        i = s;
+        U16_PREV(t, 0, i, c);
+        if (joins16(c, bare, first) || c == 0x200D)
             return 0;
+        /* starting after an odd run (or a run too long to count) of
+         * regional indicators: the second half of a flag */
+        if (is_ri(first)) {
+            int run = ri_run_before(t, s);
+
+            if (run % 2 != 0 || run == RI_RUN_MAX)
+                return 0;
+        }
     }
     if (e == n)
         return !cut;
-    U16_NEXT(t, e, n, c);
-    return !is_word(c);
+    i = e;
+    U16_NEXT(t, i, n, c);
+    if (joins16(c, bare, last) || extends(c))
+        return 0;
+    /* ending on a regional indicator that pairs with the next one */
+    if (is_ri(last) && is_ri(c)) {
+        int run = ri_run_before(t, e);
+
+        if (run % 2 != 0 || run == RI_RUN_MAX)
+            return 0;
+    }
+    return 1;
 }
 
 static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
-                       const int32_t *f, int cut)
+                       const int32_t *f, int cut, int bare)
 {
     int32_t k = 0;
 
@@ -184,7 +275,7 @@ static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
         if (t[i] == p[k])
             k++;
         if (k == m) {
-            if (edges_ok16(t, n, i + 1 - m, i + 1, cut))
+            if (edges_ok16(t, n, i + 1 - m, i + 1, cut, bare))
                 return 1;
             k = f[k - 1];
         }
@@ -213,6 +304,19 @@ static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
     return rc;
 }
 
+/* Whether the folded nick has a word character. */
+static int has_word16(const UChar *p, int32_t m)
+{
+    UChar32 c;
+
+    for (int32_t i = 0; i < m;) {
+        U16_NEXT(p, i, m, c);
+        if (is_word(c))
+            return 1;
+    }
+    return 0;
+}
+
 /* The folded nick (nl units) as a word in the folded body (bl units). */
 static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
                     int32_t nl, int *match)
@@ -226,7 +330,7 @@ static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
     if (f == NULL)
         return MJ_ENOMEM;
     kmp_table16(nk, nl, f);
-    *match = find_word16(b, bl, nk, nl, f, cut);
+    *match = find_word16(b, bl, nk, nl, f, cut, !has_word16(nk, nl));
     if (f != fstack)
         free(f);
     return MJ_OK;
@@ -259,6 +363,15 @@ static int text_icu(const char *body, size_t blen, const char *nick,
 /* text_ascii(): the body or the nick is not ASCII (the ICU path answers;
  * NOT_UTF8 is 1, normal.h) */
 #define NOT_ASCII 2
+
+/* ps_class() of an ASCII byte that is no word character: the symbols
+ * (S*) are $+<=>^`|~, the other printable ones punctuation (P*). */
+static inline int ps_class8(unsigned char c)
+{
+    if (c <= ' ' || c >= 0x7F)
+        return 0;
+    return strchr("$+<=>^`|~", c) != NULL ? 2 : 1;
+}
 
 static inline int is_word8(unsigned char c)
 {
@@ -356,6 +469,14 @@ static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
 }
 #endif
 
+/* joins16() in ASCII. */
+static inline int joins8(unsigned char c, int bare, unsigned char edge)
+{
+    if (is_word8(c))
+        return 1;
+    return bare && ps_class8(c) != 0 && ps_class8(c) == ps_class8(edge);
+}
+
 /* t (folded on the fly) against the folded nick p, from i on (no match
  * starts before i); r is the index of p's least common byte. KMP, with
  * two shortcuts that keep it linear: with no partial match, it jumps to
@@ -366,7 +487,7 @@ static size_t scan(const unsigned char *t, size_t i, size_t n, unsigned char c,
  * extended in a tight loop while the bytes agree. */
 static int find_word8(const unsigned char *t, size_t i, size_t n,
                       const unsigned char *p, size_t m, size_t r,
-                      const size_t *f, int cut)
+                      const size_t *f, int cut, int bare)
 {
     const unsigned char pr = p[r], set = pr >= 'a' && pr <= 'z' ? 0x20 : 0;
     size_t k = 0;
@@ -390,8 +511,8 @@ static int find_word8(const unsigned char *t, size_t i, size_t n,
         }
         if (k == m) {
             size_t s = i - m;
-            if ((s == 0 || !is_word8(t[s - 1])) &&
-                (i == n ? !cut : !is_word8(t[i])))
+            if ((s == 0 || !joins8(t[s - 1], bare, p[0])) &&
+                (i == n ? !cut : !joins8(t[i], bare, p[m - 1])))
                 return 1;
             k = f[m - 1];
             continue;
@@ -415,6 +536,7 @@ static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
 {
     unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
     size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
+    int bare = 1;
 
     if (nlen > MJ_STACK_UNITS) {
         p = malloc(nlen);
@@ -425,8 +547,10 @@ static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
             return MJ_ENOMEM;
         }
     }
-    for (size_t i = 0; i < nlen; i++)
+    for (size_t i = 0; i < nlen; i++) {
         p[i] = lower(q[i]);
+        bare = bare && !is_word8(p[i]);
+    }
     f[0] = 0;
     for (size_t i = 1; i < nlen; i++) {
         while (k > 0 && p[i] != p[k])
@@ -436,7 +560,7 @@ static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
         f[i] = k;
     }
     /* no match starts before j - r */
-    *match = find_word8(t, j >= r ? j - r : 0, blen, p, nlen, r, f, cut);
+    *match = find_word8(t, j >= r ? j - r : 0, blen, p, nlen, r, f, cut, bare);
     if (p != pstack) {
         free(p);
         free(f);

@@ -10,7 +10,10 @@
 
 /* Body mention: nick occurs in body as a whole word, both NFKC-normalised
  * and fully case-folded (Unicode, ICU), the code points around the match
- * not being word characters (general categories L*, M*, N*, or '_').
+ * not being word characters (general categories L*, M*, N*, or '_'; for a
+ * nick without any, nor of the same class, P* or S*, as the nick's code
+ * point next to them), and the match splitting no grapheme cluster
+ * (mentions.c).
  * Sets *match to 1 or 0. An empty nick never matches. Invalid UTF-8 in
  * body or nick: *match = 0 and MJ_OK (never an error to the caller
  * except MJ_ENOMEM / MJ_EINVAL). */
