@@ -438,8 +438,10 @@ typedef struct mj_stanza {
      * server's configuration lists as such (Prosody's
      * csi_important_payloads; the caller sets it). Read only by
      * mj_session_importance(), and it only turns an answer of 0 (hold)
-     * into -1: a builder may leave it 0 otherwise, and read it only for
-     * a message mj_session_importance() answered 0 without it. */
+     * into -1, except for the user's own messages and room history
+     * (held whatever they carry): a builder may leave it 0 otherwise, and
+     * read it only for a message mj_session_importance() answered 0
+     * without it. */
     int has_wake_hint;
 } mj_stanza;
 
@@ -450,7 +452,10 @@ MJ_API void mj_stanza_init(mj_stanza *st);
 
 /* The extraction rules every builder of a view shares (the Lua binding,
  * the replay tool), so that one stanza means one thing everywhere. Each
- * only reads its arguments during the call; st keeps no pointer to them.
+ * only reads its arguments during the call and st keeps no pointer to
+ * them, except mj_stanza_add_delay(): st borrows from, as it borrows the
+ * strings a builder sets itself (from, body, mention_uri...), for as long
+ * as the view is used.
  *
  * The stanza's element name: "presence", "message" or "iq" set st->kind
  * and return 1; anything else returns 0 (the core reads nothing of it). */
@@ -660,9 +665,11 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
  * groupchat message that does not mention the user can wait, also one
  * without a body (chat states, markers, reactions, a subject), from the
  * room itself or from a room the session is not shown in. No opinion for
- * anything else, and for chatter or a groupchat message with
- * st->has_wake_hint (encrypted, a call, an invitation, or a payload the
- * server lists as important). */
+ * anything else, and for chatter or another groupchat message that
+ * would be held, with st->has_wake_hint (encrypted, a call, an
+ * invitation, or a payload the server lists as important); the user's
+ * own messages and room history are held whatever they carry (the user
+ * saw them already, or they are old). */
 #define MJ_HOLD_CHATTER   1
 #define MJ_HOLD_GROUPCHAT 2
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
