@@ -19,11 +19,13 @@
  * ("你好" is not mentioned by "你好吗": ideographs are Lo, letters). A nick
  * without any word character ("-", "...", an emoji) is joined also by a
  * neighbour of the same class (P* or S*) as its own code point next to it
- * ("wait..." does not mention "."). Nor may a match split a grapheme
- * cluster (edges_ok16(): a mark, skin tone, ZWJ or ZWNJ after it, a ZWJ
- * before it, a flag's half; a nick that starts or ends with one of those
- * still matches between spaces), which only the ICU path can meet: ASCII
- * has no such characters.
+ * ("wait..." does not mention "."; attaching code points, as the
+ * variation selector of an emoji, neither make a word nor give the class).
+ * Nor may a match cut into a grapheme cluster at its edges (edges_ok16():
+ * a mark, skin tone, ZWJ or ZWNJ after it; a ZWJ or a Prepend character
+ * before it; an attaching first code point after anything but white
+ * space; a flag's half), which only the ICU path can meet: ASCII has no
+ * such characters.
  *
  * Bounds: only the first MJ_MENTION_BODY_MAX (64 KiB) bytes of a body are
  * looked at (cut back to the start of a UTF-8 sequence), and a match that
@@ -225,19 +227,36 @@ static int joins16(UChar32 c, int bare, UChar32 edge)
  * is not found inside a longer emoji sequence: ZWJ, a skin tone, a
  * flag's other half). Well-formed UTF-16 on both sides means s and e
  * never split a surrogate pair. */
-static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
-                      int bare)
-{
-    UChar32 c, first, last;
-    int32_t i = s;
+/* What edges_ok16() needs of the nick (the match is its copy), found
+ * once per search (nick_edges()): a cost per match independent of the
+ * nick's length. */
+struct edges {
+    int bare;      /* no word character (has_word16()) */
+    UChar32 first; /* its first code point */
+    UChar32 last;  /* its last code point */
+    UChar32 base;  /* the base of its last cluster (what joins16()
+                      compares a neighbour with): the last code point
+                      that does not attach to the one before, else last */
+};
 
-    U16_NEXT(t, i, n, first);
-    i = e;
-    U16_PREV(t, 0, i, last);
+static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
+                      const struct edges *g)
+{
+    UChar32 c;
+    int32_t i;
+    const int bare = g->bare;
+    const UChar32 first = g->first, last = g->last;
+
     if (s > 0) {
         i = s;
         U16_PREV(t, 0, i, c);
-        if (joins16(c, bare, first) || c == 0x200D)
+        if (joins16(c, bare, first) || c == 0x200D ||
+            u_getIntPropertyValue(c, UCHAR_GRAPHEME_CLUSTER_BREAK) ==
+                U_GCB_PREPEND)
+            return 0;
+        /* a match starting with what attaches to the character before:
+         * only after white space (on which it sits alone) */
+        if (extends(first) && !u_isUWhiteSpace(c))
             return 0;
         /* starting after an odd run (or a run too long to count) of
          * regional indicators: the second half of a flag */
@@ -252,7 +271,7 @@ static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
         return !cut;
     i = e;
     U16_NEXT(t, i, n, c);
-    if (joins16(c, bare, last) || extends(c))
+    if (joins16(c, bare, g->base) || extends(c))
         return 0;
     /* ending on a regional indicator that pairs with the next one */
     if (is_ri(last) && is_ri(c)) {
@@ -265,7 +284,7 @@ static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
 }
 
 static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
-                       const int32_t *f, int cut, int bare)
+                       const int32_t *f, int cut, const struct edges *g)
 {
     int32_t k = 0;
 
@@ -275,7 +294,7 @@ static int find_word16(const UChar *t, int32_t n, const UChar *p, int32_t m,
         if (t[i] == p[k])
             k++;
         if (k == m) {
-            if (edges_ok16(t, n, i + 1 - m, i + 1, cut, bare))
+            if (edges_ok16(t, n, i + 1 - m, i + 1, cut, g))
                 return 1;
             k = f[k - 1];
         }
@@ -304,17 +323,35 @@ static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
     return rc;
 }
 
-/* Whether the folded nick has a word character. */
+/* Whether the folded nick has a word character, not counting those that
+ * attach to the character before them (extends(): the variation
+ * selector of "\u2764\ufe0f" is a mark, yet that nick has no word). */
 static int has_word16(const UChar *p, int32_t m)
 {
     UChar32 c;
 
     for (int32_t i = 0; i < m;) {
         U16_NEXT(p, i, m, c);
-        if (is_word(c))
+        if (is_word(c) && !extends(c))
             return 1;
     }
     return 0;
+}
+
+/* The folded nick's struct edges (m >= 1 units). */
+static void nick_edges(const UChar *p, int32_t m, struct edges *g)
+{
+    int32_t i = 0;
+
+    g->bare = !has_word16(p, m);
+    U16_NEXT(p, i, m, g->first);
+    i = m;
+    U16_PREV(p, 0, i, g->last);
+    g->base = g->last;
+    while (i > 0 && extends(g->base))
+        U16_PREV(p, 0, i, g->base);
+    if (extends(g->base))
+        g->base = g->last; /* nothing but attaching code points */
 }
 
 /* The folded nick (nl units) as a word in the folded body (bl units). */
@@ -322,6 +359,7 @@ static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
                     int32_t nl, int *match)
 {
     int32_t fstack[MJ_STACK_UNITS], *f = fstack;
+    struct edges g;
 
     if (nl == 0 || nl > bl)
         return MJ_OK;
@@ -330,7 +368,8 @@ static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
     if (f == NULL)
         return MJ_ENOMEM;
     kmp_table16(nk, nl, f);
-    *match = find_word16(b, bl, nk, nl, f, cut, !has_word16(nk, nl));
+    nick_edges(nk, nl, &g);
+    *match = find_word16(b, bl, nk, nl, f, cut, &g);
     if (f != fstack)
         free(f);
     return MJ_OK;

@@ -387,7 +387,8 @@ static void retry_or_give_up(mj_ping *p, double now)
     mj_entry *e = p->e;
     mj_tracker *tr = e->sess->tr;
     double delay = tr->cfg.ping_backoff;
-    for (uint32_t i = 1; i < p->tries + 1 && delay < 86400; i++)
+    /* (a zero backoff stays zero: no doubling, whatever the tries) */
+    for (uint32_t i = 1; i < p->tries + 1 && delay > 0 && delay < 86400; i++)
         delay *= 2;
     /* a link of the domain came up while this ping was out: its bounce
      * or timeout may be the old path's, and a link up after a give-up is
@@ -442,63 +443,11 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
     return MJ_OK;
 }
 
-/* A link to the domain was (re)established. Every entry on it whose
- * check gave up since (the path bounced or timed out: the server could
- * not be reached, and Prosody reports no loss of a link that never
- * authenticated) is asked again as a new round, once its rest is over
- * (so link ups cannot ask more often than link losses): a ghost left by
- * an outage longer than the retries is found once the server is back.
- * The domain's other entries are left alone, and a domain where nothing
- * gave up costs a lookup. */
-int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
+/* Put d on tr->checks, due at due (not on it yet): appended (O(1)),
+ * unless ping_start_delay was lowered since the last one was. */
+static void checks_insert(mj_tracker *tr, mj_domain *d, double due)
 {
-    mj_domain *d;
-    int rc = link_domain(tr, domain, len, &d);
-    if (rc != MJ_OK)
-        return rc;
-    if (d != NULL)
-        d->up_epoch++; /* the pings out now went over the old path */
-    /* self_ping off: nothing can be asked; the marks wait for it */
-    if (d == NULL || !d->gave_up || !tr->cfg.self_ping)
-        return MJ_OK;
-    d->gave_up = 0;
-    double now = mj_now(tr);
-    /* The entries keep their marks: only an answer settles a give-up
-     * (settle(), a self-presence). A round dropped unanswered marks the
-     * domain again (mj_ping_drop), as a new give-up does; a round under
-     * way is left alone (schedule()). */
-    for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-        for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
-            if (!e->gave_up || !e->has_nick || e->state == MJ_S_LEAVING)
-                continue; /* PENDING, LEAVING: their answers settle them */
-            mj_ping *p = mj_entry_ping(e);
-            double due = now;
-            if (p != NULL && p->due == INFINITY && p->rest_until > now)
-                due = p->rest_until; /* resting: the new round after it */
-            schedule(e, due, 1);
-            if (mj_entry_ping(e) == NULL)
-                d->gave_up = 1; /* no memory: the next link up asks */
-        }
-    return MJ_OK;
-}
-
-int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
-{
-    mj_domain *d;
-    int rc = link_domain(tr, domain, len, &d);
-    if (rc != MJ_OK)
-        return rc;
-    if (d != NULL)
-        d->down_epoch++; /* the pings out now may come back as bounces */
-    /* Only a domain some tracked room is on has anything to check: any
-     * other loss costs this lookup and leaves nothing behind, so the
-     * pending checks are at most one per such domain. */
-    if (d == NULL || d->rooms == 0 || d->check)
-        return MJ_OK; /* nothing to check, or debounced */
-    d->check = 1;
-    d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
-    /* by due time: appended (O(1)), unless ping_start_delay was lowered
-     * since the last one was */
+    d->check_due = due;
     d->cnext = d->cprev = NULL;
     if (tr->checks == NULL) {
         tr->checks = tr->checks_tail = d;
@@ -518,6 +467,105 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
             tr->checks = d;
         n->cprev = d;
     }
+}
+
+static void checks_unlink(mj_tracker *tr, mj_domain *d)
+{
+    if (d->cprev != NULL)
+        d->cprev->cnext = d->cnext;
+    else
+        tr->checks = d->cnext;
+    if (d->cnext != NULL)
+        d->cnext->cprev = d->cprev;
+    else
+        tr->checks_tail = d->cprev;
+}
+
+/* A link up's walk (mj_tracker_link_up): the domain's entries whose
+ * check gave up, each asked again as a new round once its rest is over.
+ * It visits every entry on the domain: mj_tracker_link_up() runs it at
+ * most once per ping_start_delay. */
+static void up_walk(mj_domain *d, double now)
+{
+    d->gave_up = 0;
+    d->up_walk_at = now;
+    /* The entries keep their marks: only an answer settles a give-up
+     * (settle(), a self-presence). A round dropped unanswered marks the
+     * domain again (mj_ping_drop), as a new give-up does; a round under
+     * way is left alone (schedule()). */
+    for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
+        for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
+            if (!e->gave_up || !e->has_nick || e->state == MJ_S_LEAVING)
+                continue; /* PENDING, LEAVING: their answers settle them */
+            mj_ping *p = mj_entry_ping(e);
+            double due = now;
+            if (p != NULL && p->due == INFINITY && p->rest_until > now)
+                due = p->rest_until; /* resting: the new round after it */
+            schedule(e, due, 1);
+            if (mj_entry_ping(e) == NULL)
+                d->gave_up = 1; /* no memory: the next link up asks */
+        }
+}
+
+/* A link to the domain was (re)established. Every entry on it whose
+ * check gave up since (the path bounced or timed out: the server could
+ * not be reached, and Prosody reports no loss of a link that never
+ * authenticated) is asked again as a new round, once its rest is over
+ * (so link ups cannot ask more often than link losses): a ghost left by
+ * an outage longer than the retries is found once the server is back.
+ * The domain's other entries are left alone, and a domain where nothing
+ * gave up costs a lookup. Finding the marked entries visits the whole
+ * domain, and a hostile room can make one give up in a dozen stanzas
+ * while its server opens a stream per link up: a walk within
+ * ping_start_delay of the last one waits on tr->checks until then (one
+ * per domain, as link losses' checks), whatever the number of link ups
+ * (review Z). */
+int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
+{
+    mj_domain *d;
+    int rc = link_domain(tr, domain, len, &d);
+    if (rc != MJ_OK)
+        return rc;
+    if (d != NULL)
+        d->up_epoch++; /* the pings out now went over the old path */
+    /* self_ping off: nothing can be asked; the marks wait for it */
+    if (d == NULL || !d->gave_up || !tr->cfg.self_ping)
+        return MJ_OK;
+    if (d->up_check)
+        return MJ_OK; /* a walk waits already */
+    double now = mj_now(tr), next = d->up_walk_at + tr->cfg.ping_start_delay;
+    if (now >= next || d->rooms == 0) {
+        up_walk(d, now);
+        return MJ_OK;
+    }
+    d->up_check = 1;
+    if (!d->check) /* else it runs with the link loss's check */
+        checks_insert(tr, d, next);
+    return MJ_OK;
+}
+
+int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
+{
+    mj_domain *d;
+    int rc = link_domain(tr, domain, len, &d);
+    if (rc != MJ_OK)
+        return rc;
+    if (d != NULL)
+        d->down_epoch++; /* the pings out now may come back as bounces */
+    /* Only a domain some tracked room is on has anything to check: any
+     * other loss costs this lookup and leaves nothing behind, so the
+     * pending checks are at most one per such domain. */
+    if (d == NULL || d->rooms == 0 || d->check)
+        return MJ_OK; /* nothing to check, or debounced */
+    double due = mj_now(tr) + tr->cfg.ping_start_delay;
+    d->check = 1;
+    if (d->up_check) { /* a link up's walk waits: both run then, no sooner
+                          than the loss's delay */
+        if (d->check_due >= due)
+            return MJ_OK;
+        checks_unlink(tr, d);
+    }
+    checks_insert(tr, d, due);
     return MJ_OK;
 }
 
@@ -535,20 +583,26 @@ static void run_checks(mj_tracker *tr, double now)
             tr->checks_tail = NULL;
         else
             tr->checks->cprev = NULL;
-        d->check = 0;
-        d->fire = 1;
+        d->fire = 1 | (d->check ? 2 : 0) | (d->up_check ? 4 : 0);
+        d->check = d->up_check = 0;
         d->cnext = due;
         due = d;
     }
     if (due == NULL)
         return;
     if (tr->cfg.self_ping) {
-        /* the rooms on those domains and their entries only */
-        for (mj_domain *d = due; d != NULL; d = d->cnext)
-            for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-                for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
-                    if (e->has_nick && e->state != MJ_S_LEAVING)
-                        schedule(e, now, 1);
+        /* the rooms on those domains and their entries only: every
+         * entry for a link loss (fire & 2), then those that gave up for
+         * a link up (fire & 4) */
+        for (mj_domain *d = due; d != NULL; d = d->cnext) {
+            if (d->fire & 2)
+                for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
+                    for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
+                        if (e->has_nick && e->state != MJ_S_LEAVING)
+                            schedule(e, now, 1);
+            if ((d->fire & 4) && d->gave_up)
+                up_walk(d, now);
+        }
     }
     while (due != NULL) {
         mj_domain *d = due;

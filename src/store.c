@@ -404,8 +404,10 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
     }
     for (size_t i = 0; i < tr->domains.cap; i++) {
         mj_domain *d = tr->domains.slots[i];
-        if (d != NULL)
+        if (d != NULL) {
             d->check_due += delta;
+            d->up_walk_at += delta;
+        }
     }
     mj_owed_retime(&tr->owed, delta, now + tr->cfg.pending_timeout);
 }
@@ -790,6 +792,7 @@ mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
     if (d == NULL)
         return NULL;
     memset(d, 0, sizeof *d);
+    d->up_walk_at = -INFINITY;
     d->hash = h;
     d->len = (uint32_t)name.len;
     memcpy(d->name, name.ptr, name.len);
@@ -802,7 +805,8 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
 {
     if (d->rooms > 0 || d->ready || d->fire)
         return;
-    if (d->check) { /* no room left to check: off tr->checks (review A) */
+    if (d->check || d->up_check) { /* no room left to check: off
+                                      tr->checks (review A) */
         if (d->cprev != NULL)
             d->cprev->cnext = d->cnext;
         else
@@ -811,7 +815,7 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
             d->cnext->cprev = d->cprev;
         else
             tr->checks_tail = d->cprev;
-        d->check = 0;
+        d->check = d->up_check = 0;
     }
     size_t i = mj_table_find_item(&tr->domains, d->hash, d);
     if (i != (size_t)-1)

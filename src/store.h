@@ -29,6 +29,9 @@ struct mj_domain {
     uint32_t rooms;            /* interned rooms on the domain */
     uint32_t outstanding;      /* pings sent, not answered nor timed out */
     uint8_t check;             /* a link loss waits on tr->checks */
+    uint8_t up_check;          /* a link up's walk waits on tr->checks
+                                  (mj_tracker_link_up: one walk per
+                                  ping_start_delay at most) */
     uint8_t fire;              /* its link check runs in this tick */
     uint8_t ready;             /* on tr->ready: queue and budget to send */
     uint8_t reflects_id;       /* its rooms were seen to answer a join
@@ -45,8 +48,11 @@ struct mj_domain {
                                   (mj_tracker_link_up), wrapping */
     uint32_t down_epoch;       /* link losses of the domain so far
                                   (mj_tracker_link_lost), wrapping */
-    double check_due;          /* when check */
-    mj_domain *cnext, *cprev;  /* tr->checks, by check_due (doubly
+    double check_due;          /* when check or up_check */
+    double up_walk_at;         /* when a link up last visited its rooms
+                                  (-INFINITY: never) */
+    mj_domain *cnext, *cprev;  /* tr->checks (check or up_check), by
+                                  check_due (doubly
                                   linked: a domain whose last room goes
                                   leaves it at once) */
     mj_domain *rnext;          /* tr->ready */

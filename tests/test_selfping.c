@@ -708,7 +708,78 @@ TEST(link_up_without_memory_keeps_the_mark)
     mj_tracker_link_lost(tr, "other.example", 13);
     mj_tracker_link_up(tr, "muc.remote.example", 18);
     mj_tracker_tick(tr);
+    CHECK_INT(npings, 4); /* within ping_start_delay of the last walk */
+    fx_now += 10;
+    mj_tracker_tick(tr);
     CHECK_INT(npings, 5); /* the ghost is still asked */
+    mj_tracker_free(tr);
+}
+
+/* Finding the entries that gave up visits the whole domain, and a hostile
+ * room makes one give up in a few stanzas while its server opens a
+ * stream (a link up) at will: link ups walk the domain once per
+ * ping_start_delay at most, the walks in between deferred, not lost
+ * (review Z). Retries 0 and backoff 0: one unknown answer gives up, with
+ * no rest. */
+TEST(link_ups_walk_the_domain_once_per_start_delay)
+{
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_retries = 0;
+    cfg.ping_backoff = 0;
+    fx_now = 1000;
+    fx_take();
+    last_ping = 0;
+    last_to[0] = '\0';
+    npings = 0;
+    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+        exit(2);
+    s = fx_session(tr, "user@home.example/phone");
+    join(s, R("Ann"));
+    ambiguous();
+    CHECK_INT(npings, 1);
+    CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN); /* given up */
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 2); /* the first walk runs at once */
+    CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN); /* again */
+    for (int i = 0; i < 100; i++) {
+        fx_now += 0.05;
+        mj_tracker_link_up(tr, "muc.remote.example", 18);
+        mj_tracker_tick(tr);
+    }
+    CHECK_INT(npings, 2); /* 100 link ups in 5 s: no walk yet */
+    fx_now += 5.5;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3); /* the deferred one, 10 s after the first */
+    /* a link loss meanwhile: its check and the walk run together, at
+     * the loss's delay */
+    CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    fx_now += 5;
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 6; /* past the walk's time, before the loss's */
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    fx_now += 5;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4); /* one ping: both ask the same entry */
+    /* the domain's last room gone while a walk waits: off the list */
+    CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN);
+    mj_tracker_link_up(tr, "muc.remote.example", 18);
+    fx_out(s, fx_pres("unavailable", R("Ann")));
+    fx_self(s, "unavailable", R("Ann"));
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK(tr->checks == NULL);
+    fx_now += 20;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4);
     mj_tracker_free(tr);
 }
 
@@ -2095,6 +2166,7 @@ int main(void)
     RUN(link_ups_after_a_give_up_wait_for_the_rest_too);
     RUN(link_up_after_an_unrelated_give_up);
     RUN(link_up_without_memory_keeps_the_mark);
+    RUN(link_ups_walk_the_domain_once_per_start_delay);
     RUN(link_up_while_self_ping_is_off_keeps_the_marks);
     RUN(link_up_during_a_round_that_is_then_dropped_keeps_the_mark);
     RUN(link_up_round_survives_a_join_sent_again);
