@@ -667,15 +667,29 @@ static int reads_message(lua_State *L, int t, int outgoing)
     return core_reads("message", 7, s, len, outgoing);
 }
 
-/* hook()'s continuation when a muc-joins/<type> handler that the module's
- * applied() ran waited (yielded: Prosody runs a session's stanzas in an
- * async runner, and a consumer may wait there with util.async): nothing
- * is left to do, whatever applied() returned or raised. */
+/* After hook()'s call of the module's applied() (status): applied()
+ * failing (out of memory before its first line, as a rule: the module's
+ * applied() catches its own handlers' errors) delivered none of the
+ * records, which count as dropped (records_done()). The stack: the
+ * tracker at 1, ..., the events (a table) or the error message, then the
+ * call's error. */
+static void applied_done(lua_State *L, int status)
+{
+    struct tracker *u = lua_touserdata(L, 1);
+
+    if (status != LUA_OK && status != LUA_YIELD && u != NULL &&
+        lua_type(L, -2) == LUA_TTABLE)
+        u->dropped_total += (uint64_t)lua_rawlen(L, -2);
+}
+
+/* hook()'s continuation: applied() ran in a coroutine (Prosody runs a
+ * session's stanzas in an async runner) and a muc-joins/<type> handler
+ * waited (yielded, util.async), or it raised there (Lua 5.4 then unwinds
+ * to here instead of returning from lua_pcallk()). */
 static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
 {
-    (void)L;
-    (void)status;
     (void)ctx;
+    applied_done(L, status);
     return 0;
 }
 
@@ -797,13 +811,8 @@ static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -6); /* the outcome (nil: failed) */
     lua_pushvalue(L, -6); /* the events, or the message */
-    /* with a continuation: a handler may yield across this C function.
-     * applied() failing (out of memory before its first line, as a rule:
-     * the module's applied() catches its own handlers' errors) delivered
-     * none of the records: they count as dropped (records_done()). */
-    if (lua_pcallk(L, 5, 0, 0, 0, hook_after_applied) != LUA_OK &&
-        lua_type(L, -2) == LUA_TTABLE)
-        u->dropped_total += (uint64_t)lua_rawlen(L, -2);
+    /* with a continuation: a handler may yield across this C function */
+    applied_done(L, lua_pcallk(L, 5, 0, 0, 0, hook_after_applied));
     return 0;
 }
 

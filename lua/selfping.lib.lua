@@ -51,22 +51,29 @@ return function(ctx)
 	-- answering disco#info, held every request slot for good, and every
 	-- other user's answer that needed the room's info (ejabberd's lost
 	-- room) was taken without it: unknown, then given up, the ghost kept.
-	-- An account whose last request went unanswered (no reply within
-	-- ping_timeout: "silent") may have one out, and silent accounts
+	-- A "silent" account, whose requests went unanswered (no reply
+	-- within ping_timeout), may have one out, and silent accounts
 	-- MAX_SILENT_INFO_WAITS together: 16 accounts in rooms on 16 such
 	-- domains held all 64 slots too; now they hold at most 16 after their
 	-- first timeouts, and half the pool stays for the others whatever the
-	-- number of silent accounts. A reply (result or error) clears the mark.
+	-- number of silent accounts. Each request left unanswered adds
+	-- SILENCE_PER_TIMEOUT to the account's silence, each reply (result or
+	-- error) takes one off: the account has its four again after four
+	-- replies per request it left unanswered, so a hostile room cannot
+	-- buy them back with one quick error per round (review Y). A request
+	-- that could not be sent changes nothing.
 	local MAX_INFO_WAITS = 64;
 	local MAX_DOMAIN_INFO_WAITS = 4;
 	local MAX_ACCOUNT_INFO_WAITS = 4;
 	local MAX_SILENT_INFO_WAITS = 32;
+	local SILENCE_PER_TIMEOUT = 4;
+	local MAX_SILENCE = 64;
 	local info_waits = {};
 	local n_info_waits = 0;
 	local n_silent_waits = 0; -- requests out for silent accounts
 	local domain_info_waits = {}; -- room's domain -> requests out
 	local account_info_waits = {}; -- session's bare JID -> requests out
-	local silent_accounts = new_cache(1024); -- bare JID -> true (the latest 1024 marked)
+	local silent_accounts = new_cache(1024); -- bare JID -> silence > 0 (the latest 1024 marked)
 
 	-- The answer's meaning depends on the room's disco#info: ask the room,
 	-- then hand its reply (result or error; nil when none came) to the core.
@@ -87,7 +94,7 @@ return function(ctx)
 		local account = jid_bare(ping.jid);
 		local n_domain = domain_info_waits[domain] or 0;
 		local n_account = account_info_waits[account] or 0;
-		local silent = silent_accounts:get(account) == true;
+		local silent = silent_accounts:get(account) ~= nil;
 		local max_account = MAX_ACCOUNT_INFO_WAITS;
 		if silent then
 			max_account = 1;
@@ -96,7 +103,7 @@ return function(ctx)
 				or n_account >= max_account or (silent and n_silent_waits >= MAX_SILENT_INFO_WAITS) then
 			module:log("debug", "%d disco#info requests out (%d to %s, %d for %s%s): %s's answer from %s "
 				.. "taken without one", n_info_waits, n_domain, domain, n_account, account,
-				silent and ", unanswered last" or "", ping.jid, room);
+				silent and ", silent" or "", ping.jid, room);
 			answer_ping(ping, stanza, nil);
 			return;
 		end
@@ -108,7 +115,8 @@ return function(ctx)
 		end
 		domain_info_waits[domain] = n_domain + 1;
 		account_info_waits[account] = n_account + 1;
-		local function answer(info)
+		-- info: the reply (nil: none came); unsent: the request never left
+		local function answer(info, unsent)
 			if info_waits[key] ~= wait then
 				return; -- answered already
 			end
@@ -117,10 +125,18 @@ return function(ctx)
 			if wait.silent then
 				n_silent_waits = n_silent_waits - 1;
 			end
-			if info then
-				silent_accounts:set(account, nil);
-			else
-				silent_accounts:set(account, true);
+			if not unsent then
+				local silence = silent_accounts:get(account) or 0;
+				if info then
+					silence = silence - 1;
+				else
+					silence = math.min(silence + SILENCE_PER_TIMEOUT, MAX_SILENCE);
+				end
+				if silence > 0 then
+					silent_accounts:set(account, silence);
+				else
+					silent_accounts:set(account, nil);
+				end
 			end
 			if domain_info_waits[domain] > 1 then
 				domain_info_waits[domain] = domain_info_waits[domain] - 1;
@@ -150,7 +166,7 @@ return function(ctx)
 		local ok, promise = pcall(module.send_iq, module, disco, nil, ctx.ping_timeout);
 		if not ok then
 			module:log("warn", "disco#info to %s not sent: %s", room, promise);
-			answer(nil);
+			answer(nil, true);
 			return;
 		end
 		promise:next(replied, failed);

@@ -141,7 +141,11 @@ local function info_pool()
 		context = function() return { hook = function() end } end,
 		log = function() end,
 		send = function() end,
-		send_iq = function(_, iq)
+		send_iq = function(self, iq)
+			if self.fail_next_send then
+				self.fail_next_send = nil
+				error("no route")
+			end
 			local r = {}
 			requests[#requests + 1] = r
 			return {
@@ -183,7 +187,7 @@ local function info_pool()
 	for _, hd in ipairs(hooks) do
 		if hd.prio == 10 then prio10 = hd.fn end
 	end
-	local pool = { requests = requests }
+	local pool = { requests = requests, module = module }
 	function pool.answer(jid, room)
 		local before, at_once = #requests, answered
 		local iq = st.iq({ type = "error", to = jid, from = room, id = "mjping-7-secretsalt" })
@@ -248,14 +252,41 @@ test("silent accounts together hold at most half the pool", function()
 	end
 end)
 
-test("a reply to an account's request gives it its four again", function()
+test("four replies per request left unanswered give an account its four again", function()
 	local pool = info_pool()
 	assert(pool.answer("bob@example.org/r", "a@muc.slow.example"))
 	pool.settle("time_out")
-	for r = 1, 4 do
-		eq(pool.answer("bob@example.org/r", ("room%d@muc.slow.example"):format(r)), r == 1)
+	for round = 1, 4 do
+		for r = 1, 4 do
+			eq(pool.answer("bob@example.org/r", ("room%d@muc.slow.example"):format(r)), r == 1,
+				"round " .. round .. ", room " .. r)
+		end
+		pool.settle("reply")
 	end
-	pool.settle("reply")
+	for r = 1, 4 do
+		assert(pool.answer("bob@example.org/r", ("room%d@muc.slow.example"):format(r)))
+	end
+end)
+
+-- review Y: one quick error per round (the hostile room's own) must not
+-- buy the silent accounts their slots back
+test("one reply per round after the timeouts does not give the pool back", function()
+	local pool = info_pool()
+	eq(hostile_round(pool), 64)
+	pool.settle("time_out")
+	for cycle = 1, 3 do
+		eq(hostile_round(pool), 16, "cycle " .. cycle)
+		pool.settle("reply")
+		assert(pool.answer("alice@example.org/phone", ("lost%d@conference.good.example"):format(cycle)),
+			"another user's answer gets a request")
+		pool.settle("reply")
+	end
+end)
+
+test("a request that could not be sent does not make the account silent", function()
+	local pool = info_pool()
+	pool.module.fail_next_send = true
+	eq(pool.answer("bob@example.org/r", "a@muc.slow.example"), false, "not sent: answered at once")
 	for r = 1, 4 do
 		assert(pool.answer("bob@example.org/r", ("room%d@muc.slow.example"):format(r)))
 	end
