@@ -803,8 +803,11 @@ static int hook(lua_State *L, int outgoing, int message)
     /* events, or the core failed: the module's applied() */
     if (n == 1)
         lua_pushnil(L);
-    if (!reserve_stack(L, u, 8))
+    if (!reserve_stack(L, u, 8)) { /* applied() cannot be called */
+        if (lua_type(L, -1) == LUA_TTABLE)
+            u->dropped_total += (uint64_t)lua_rawlen(L, -1);
         return 0;
+    }
     lua_pushvalue(L, lua_upvalueindex(UV_APPLIED_FN));
     lua_pushvalue(L, lua_upvalueindex(outgoing ? UV_OUTGOING : UV_INCOMING));
     lua_pushvalue(L, 6);
