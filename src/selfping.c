@@ -469,22 +469,47 @@ static void checks_insert(mj_tracker *tr, mj_domain *d, double due)
     }
 }
 
-static void checks_unlink(mj_tracker *tr, mj_domain *d)
+/* The least time between two link-up visits of a domain (up_walk()):
+ * ping_start_delay, as link losses' checks, but at least 1 s (0 would be
+ * no bound) and at most 10 minutes (an infinite delay would defer a
+ * visit for good: link ups must still ask). Always finite. */
+static double up_interval(const mj_tracker *tr)
 {
-    if (d->cprev != NULL)
-        d->cprev->cnext = d->cnext;
+    double t = tr->cfg.ping_start_delay;
+
+    if (!(t >= 1)) /* also NaN */
+        return 1;
+    return t < 600 ? t : 600;
+}
+
+/* Put d on tr->ups (not on it), due at now + up_interval(): appended
+ * (O(1)), the list being in due order, unless the interval was lowered
+ * since the last one was (then placed from the tail). */
+static void ups_insert(mj_tracker *tr, mj_domain *d, double due)
+{
+    mj_domain *n = tr->ups_tail;
+
+    d->up_check = 1;
+    d->up_due = due;
+    while (n != NULL && n->up_due > due)
+        n = n->uprev;
+    /* after n (NULL: at the head) */
+    d->uprev = n;
+    d->unext = n != NULL ? n->unext : tr->ups;
+    if (d->unext != NULL)
+        d->unext->uprev = d;
     else
-        tr->checks = d->cnext;
-    if (d->cnext != NULL)
-        d->cnext->cprev = d->cprev;
+        tr->ups_tail = d;
+    if (n != NULL)
+        n->unext = d;
     else
-        tr->checks_tail = d->cprev;
+        tr->ups = d;
 }
 
 /* A link up's walk (mj_tracker_link_up): the domain's entries whose
  * check gave up, each asked again as a new round once its rest is over.
  * It visits every entry on the domain: mj_tracker_link_up() runs it at
- * most once per ping_start_delay. */
+ * most once per up_interval(). */
 static void up_walk(mj_domain *d, double now)
 {
     d->gave_up = 0;
@@ -517,9 +542,9 @@ static void up_walk(mj_domain *d, double now)
  * gave up costs a lookup. Finding the marked entries visits the whole
  * domain, and a hostile room can make one give up in a dozen stanzas
  * while its server opens a stream per link up: a walk within
- * ping_start_delay of the last one waits on tr->checks until then (one
- * per domain, as link losses' checks), whatever the number of link ups
- * (review Z). */
+ * up_interval() (ping_start_delay) of the last one waits on tr->ups
+ * until that much after this link up (one per domain), whatever the
+ * number of link ups (review Z). */
 int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
     mj_domain *d;
@@ -532,15 +557,14 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
     if (d == NULL || !d->gave_up || !tr->cfg.self_ping)
         return MJ_OK;
     if (d->up_check)
-        return MJ_OK; /* a walk waits already */
-    double now = mj_now(tr), next = d->up_walk_at + tr->cfg.ping_start_delay;
-    if (now >= next || d->rooms == 0) {
+        return MJ_OK; /* a visit waits already */
+    double now = mj_now(tr), interval = up_interval(tr);
+    /* (never visited: up_walk_at -INFINITY, now - it is +INFINITY) */
+    if (!(now - d->up_walk_at < interval) || d->rooms == 0) {
         up_walk(d, now);
         return MJ_OK;
     }
-    d->up_check = 1;
-    if (!d->check) /* else it runs with the link loss's check */
-        checks_insert(tr, d, next);
+    ups_insert(tr, d, now + interval);
     return MJ_OK;
 }
 
@@ -557,15 +581,8 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
      * pending checks are at most one per such domain. */
     if (d == NULL || d->rooms == 0 || d->check)
         return MJ_OK; /* nothing to check, or debounced */
-    double due = mj_now(tr) + tr->cfg.ping_start_delay;
     d->check = 1;
-    if (d->up_check) { /* a link up's walk waits: both run then, no sooner
-                          than the loss's delay */
-        if (d->check_due >= due)
-            return MJ_OK;
-        checks_unlink(tr, d);
-    }
-    checks_insert(tr, d, due);
+    checks_insert(tr, d, mj_now(tr) + tr->cfg.ping_start_delay);
     return MJ_OK;
 }
 
@@ -583,26 +600,34 @@ static void run_checks(mj_tracker *tr, double now)
             tr->checks_tail = NULL;
         else
             tr->checks->cprev = NULL;
-        d->fire = 1 | (d->check ? 2 : 0) | (d->up_check ? 4 : 0);
-        d->check = d->up_check = 0;
+        d->check = 0;
+        d->fire = 1;
         d->cnext = due;
         due = d;
+    }
+    /* the link ups' deferred visits (a domain on tr->ups has rooms: its
+     * last one going takes it off) */
+    while (tr->ups != NULL && tr->ups->up_due <= now) {
+        mj_domain *d = tr->ups;
+        tr->ups = d->unext;
+        if (tr->ups == NULL)
+            tr->ups_tail = NULL;
+        else
+            tr->ups->uprev = NULL;
+        d->up_check = 0;
+        if (tr->cfg.self_ping && d->gave_up)
+            up_walk(d,
+                    now); /* self_ping off: the marks wait, as at a link up */
     }
     if (due == NULL)
         return;
     if (tr->cfg.self_ping) {
-        /* the rooms on those domains and their entries only: every
-         * entry for a link loss (fire & 2), then those that gave up for
-         * a link up (fire & 4) */
-        for (mj_domain *d = due; d != NULL; d = d->cnext) {
-            if (d->fire & 2)
-                for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-                    for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
-                        if (e->has_nick && e->state != MJ_S_LEAVING)
-                            schedule(e, now, 1);
-            if ((d->fire & 4) && d->gave_up)
-                up_walk(d, now);
-        }
+        /* the rooms on those domains and their entries only */
+        for (mj_domain *d = due; d != NULL; d = d->cnext)
+            for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
+                for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
+                    if (e->has_nick && e->state != MJ_S_LEAVING)
+                        schedule(e, now, 1);
     }
     while (due != NULL) {
         mj_domain *d = due;
@@ -673,6 +698,7 @@ void mj_pings_free(mj_tracker *tr)
     tr->heap = NULL;
     tr->nheap = tr->capheap = 0;
     tr->checks = tr->checks_tail = tr->ready = NULL;
+    tr->ups = tr->ups_tail = NULL;
 }
 
 /* ---- answers ------------------------------------------------------------ */

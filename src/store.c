@@ -407,6 +407,7 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
         if (d != NULL) {
             d->check_due += delta;
             d->up_walk_at += delta;
+            d->up_due += delta;
         }
     }
     mj_owed_retime(&tr->owed, delta, now + tr->cfg.pending_timeout);
@@ -805,8 +806,18 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
 {
     if (d->rooms > 0 || d->ready || d->fire)
         return;
-    if (d->check || d->up_check) { /* no room left to check: off
-                                      tr->checks (review A) */
+    if (d->up_check) { /* nothing left to visit: off tr->ups */
+        if (d->uprev != NULL)
+            d->uprev->unext = d->unext;
+        else
+            tr->ups = d->unext;
+        if (d->unext != NULL)
+            d->unext->uprev = d->uprev;
+        else
+            tr->ups_tail = d->uprev;
+        d->up_check = 0;
+    }
+    if (d->check) { /* no room left to check: off tr->checks (review A) */
         if (d->cprev != NULL)
             d->cprev->cnext = d->cnext;
         else
@@ -815,7 +826,7 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
             d->cnext->cprev = d->cprev;
         else
             tr->checks_tail = d->cprev;
-        d->check = d->up_check = 0;
+        d->check = 0;
     }
     size_t i = mj_table_find_item(&tr->domains, d->hash, d);
     if (i != (size_t)-1)

@@ -29,9 +29,9 @@ struct mj_domain {
     uint32_t rooms;            /* interned rooms on the domain */
     uint32_t outstanding;      /* pings sent, not answered nor timed out */
     uint8_t check;             /* a link loss waits on tr->checks */
-    uint8_t up_check;          /* a link up's walk waits on tr->checks
-                                  (mj_tracker_link_up: one walk per
-                                  ping_start_delay at most) */
+    uint8_t up_check;          /* a link up's visit waits on tr->ups
+                                  (mj_tracker_link_up: one visit per
+                                  up_interval() at most) */
     uint8_t fire;              /* its link check runs in this tick */
     uint8_t ready;             /* on tr->ready: queue and budget to send */
     uint8_t reflects_id;       /* its rooms were seen to answer a join
@@ -48,11 +48,12 @@ struct mj_domain {
                                   (mj_tracker_link_up), wrapping */
     uint32_t down_epoch;       /* link losses of the domain so far
                                   (mj_tracker_link_lost), wrapping */
-    double check_due;          /* when check or up_check */
+    double check_due;          /* when check */
     double up_walk_at;         /* when a link up last visited its rooms
                                   (-INFINITY: never) */
-    mj_domain *cnext, *cprev;  /* tr->checks (check or up_check), by
-                                  check_due (doubly
+    double up_due;             /* when up_check */
+    mj_domain *unext, *uprev;  /* tr->ups, by up_due */
+    mj_domain *cnext, *cprev;  /* tr->checks, by check_due (doubly
                                   linked: a domain whose last room goes
                                   leaves it at once) */
     mj_domain *rnext;          /* tr->ready */
@@ -350,6 +351,8 @@ struct mj_tracker {
     mj_domain *checks;     /* link losses waiting for their delay, by
                               due time */
     mj_domain *checks_tail;
+    mj_domain *ups; /* link ups' deferred visits, by up_due */
+    mj_domain *ups_tail;
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
     mj_body_cache body; /* the last body normalised for mentions */

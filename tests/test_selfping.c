@@ -756,19 +756,21 @@ TEST(link_ups_walk_the_domain_once_per_start_delay)
     fx_now += 5.5;
     mj_tracker_tick(tr);
     CHECK_INT(npings, 3); /* the deferred one, 10 s after the first */
-    /* a link loss meanwhile: its check and the walk run together, at
-     * the loss's delay */
+    /* a link loss meanwhile neither holds the visit back nor is held
+     * back by it (review AA) */
     CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
                  "home.example", -1) == MJ_PING_UNKNOWN);
     mj_tracker_link_up(tr, "muc.remote.example", 18);
     fx_now += 5;
     mj_tracker_link_lost(tr, "muc.remote.example", 18);
-    fx_now += 6; /* past the walk's time, before the loss's */
+    fx_now += 6; /* past the visit's time, before the loss's check */
     mj_tracker_tick(tr);
-    CHECK_INT(npings, 3);
-    fx_now += 5;
+    CHECK_INT(npings, 4);
+    CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                 "home.example", -1) == MJ_PING_UNKNOWN);
+    fx_now += 5; /* the loss's check */
     mj_tracker_tick(tr);
-    CHECK_INT(npings, 4); /* one ping: both ask the same entry */
+    CHECK_INT(npings, 5);
     /* the domain's last room gone while a walk waits: off the list */
     CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
                  "home.example", -1) == MJ_PING_UNKNOWN);
@@ -777,10 +779,55 @@ TEST(link_ups_walk_the_domain_once_per_start_delay)
     fx_self(s, "unavailable", R("Ann"));
     CHECK_NICK(s, ROOM, NULL);
     CHECK(tr->checks == NULL);
+    CHECK(tr->ups == NULL);
     fx_now += 20;
     mj_tracker_tick(tr);
-    CHECK_INT(npings, 4);
+    CHECK_INT(npings, 5);
     mj_tracker_free(tr);
+}
+
+/* ping_start_delay 0 or infinite: link-up visits are still at least 1 s
+ * and at most 10 minutes apart (review AA: 0 removed the bound; an
+ * infinite delay made a never-visited domain's due time NaN, which
+ * stopped every visit and check behind it). */
+TEST(link_up_visits_are_bounded_whatever_the_start_delay)
+{
+    double delays[] = {0, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        mj_config cfg;
+        mj_config_init(&cfg);
+        cfg.clock = fx_clock;
+        cfg.on_event = on_event;
+        cfg.ping_retries = 0;
+        cfg.ping_backoff = 0;
+        cfg.ping_start_delay = delays[k];
+        fx_now = 1000;
+        fx_take();
+        last_ping = 0;
+        last_to[0] = '\0';
+        npings = 0;
+        if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+            exit(2);
+        s = fx_session(tr, "user@home.example/phone");
+        join(s, R("Ann"));
+        ambiguous();
+        CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                     "home.example", -1) == MJ_PING_UNKNOWN);
+        mj_tracker_link_up(tr, "muc.remote.example", 18);
+        mj_tracker_tick(tr);
+        CHECK_INT(npings, 2); /* the first visit, at once */
+        CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
+                     "home.example", -1) == MJ_PING_UNKNOWN);
+        for (int i = 0; i < 100; i++)
+            mj_tracker_link_up(tr, "muc.remote.example", 18);
+        mj_tracker_tick(tr);
+        CHECK_INT(npings, 2); /* deferred */
+        CHECK(tr->ups != NULL && isfinite(tr->ups->up_due));
+        fx_now += k == 0 ? 1 : 600;
+        mj_tracker_tick(tr);
+        CHECK_INT(npings, 3);
+        mj_tracker_free(tr);
+    }
 }
 
 /* self_ping off during a link up: nothing can be asked, and the marks
@@ -2049,6 +2096,37 @@ static void check_list(mj_tracker *t)
         if (!found)
             FAIL_AT("%s has check but is not listed", d->name);
     }
+    /* the link ups' deferred visits (tr->ups), alike */
+    prev = NULL;
+    n = 0;
+    for (mj_domain *d = t->ups; d != NULL; d = d->unext) {
+        if (d->uprev != prev)
+            FAIL_AT("uprev broken at %s", d->name);
+        if (!d->up_check)
+            FAIL_AT("%s on ups without up_check", d->name);
+        if (prev != NULL && prev->up_due > d->up_due)
+            FAIL_AT("ups not sorted at %s", d->name);
+        if (d->rooms == 0 || !isfinite(d->up_due))
+            FAIL_AT("%s on ups with no room or a due time of %g", d->name,
+                    d->up_due);
+        prev = d;
+        if (++n > 100000) {
+            FAIL_AT("ups cycle");
+            return;
+        }
+    }
+    if (t->ups_tail != prev)
+        FAIL_AT("ups tail broken");
+    for (size_t i = 0; i < t->domains.cap; i++) {
+        mj_domain *d = t->domains.slots[i];
+        if (d == NULL || !d->up_check)
+            continue;
+        int found = 0;
+        for (mj_domain *x = t->ups; x != NULL; x = x->unext)
+            found |= x == d;
+        if (!found)
+            FAIL_AT("%s has up_check but is not on ups", d->name);
+    }
 }
 
 static uint32_t rng = 12345;
@@ -2066,16 +2144,20 @@ TEST(link_check_list_stays_whole)
     setup();
     mj_session *s2 = fx_session(tr, "other@example.org/b");
     char occ[64], dom[32];
+    size_t deferred = 0; /* steps after which a link up's visit waits */
     for (int step = 0; step < 20000 && !test_cur_failed; step++) {
         int i = (int)(rnd() % 12);
         mj_session *ss = rnd() % 2 ? s : s2;
         snprintf(dom, sizeof dom, "m%d.example", i);
         snprintf(occ, sizeof occ, "r%d@%s/ann", (int)(rnd() % 2), dom);
-        switch (rnd() % 9) {
+        switch (rnd() % 10) {
         case 0:
         case 1:
             fx_join(ss, occ);
             fx_self(ss, "available", occ);
+            break;
+        case 9: /* pings given up (timeouts) make link ups visit */
+            mj_tracker_link_up(tr, dom, strlen(dom));
             break;
         case 2:
             fx_out(ss, fx_pres("unavailable", occ));
@@ -2108,7 +2190,9 @@ TEST(link_check_list_stays_whole)
         }
         fx_take();
         check_list(tr);
+        deferred += tr->ups != NULL;
     }
+    CHECK(deferred > 0);
     mj_tracker_free(tr);
 }
 
@@ -2167,6 +2251,7 @@ int main(void)
     RUN(link_up_after_an_unrelated_give_up);
     RUN(link_up_without_memory_keeps_the_mark);
     RUN(link_ups_walk_the_domain_once_per_start_delay);
+    RUN(link_up_visits_are_bounded_whatever_the_start_delay);
     RUN(link_up_while_self_ping_is_off_keeps_the_marks);
     RUN(link_up_during_a_round_that_is_then_dropped_keeps_the_mark);
     RUN(link_up_round_survives_a_join_sent_again);
