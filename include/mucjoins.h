@@ -699,7 +699,10 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * tick or once its rest after the give-up is over (a CHANGING one once
  * its nick change settles): a ghost left by an outage longer than the
  * retries is found once the server is back. The domain's other entries
- * are left alone; a domain where nothing gave up costs a lookup. Errors:
+ * are left alone; a domain where nothing gave up costs a lookup. Finding
+ * those entries visits the domain's entries: a domain is visited at most
+ * once per ping_start_delay (clamped to 1 s .. 10 min), a link up within
+ * that time of the last visit being served that long after it. Errors:
  * MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 

@@ -24,11 +24,57 @@ static void dom_ready(mj_tracker *tr, mj_domain *d)
     tr->ready = d;
 }
 
+/* The least time between two link-up visits of a domain (up_walk()):
+ * ping_start_delay, as link losses' checks, but at least 1 s (0 would be
+ * no bound) and at most 10 minutes (an infinite delay would defer a
+ * visit for good: link ups must still ask). Always finite. */
+static double up_interval(const mj_tracker *tr)
+{
+    double t = tr->cfg.ping_start_delay;
+
+    if (!(t >= 1)) /* also NaN */
+        return 1;
+    return t < 600 ? t : 600;
+}
+
+/* A new configuration: queues may send (a larger budget), and the link
+ * checks made under an infinite ping_start_delay (due at +inf, which kept
+ * their domains' later losses debounced for good: review AB) fall due
+ * the new delay from now. They are the list's tail: that run is moved,
+ * whole, before the first check due later (O(the list), once per
+ * configuration). Finite due times keep their time (a visit deferred by
+ * a link up waits 10 minutes at most). */
 void mj_pings_configured(mj_tracker *tr)
 {
+    double by = mj_now(tr) + tr->cfg.ping_start_delay;
+    mj_domain *first = NULL, *last = tr->checks_tail, *n;
+
     for (size_t i = 0; i < tr->domains.cap; i++)
         if (tr->domains.slots[i] != NULL)
             dom_ready(tr, tr->domains.slots[i]);
+    if (!isfinite(by))
+        return;
+    for (n = last; n != NULL && n->check_due == INFINITY; n = n->cprev) {
+        n->check_due = by;
+        first = n;
+    }
+    if (first == NULL || first->cprev == NULL)
+        return; /* none, or all of them: in order */
+    /* off the list, then back before the first one due later */
+    tr->checks_tail = first->cprev;
+    tr->checks_tail->cnext = NULL;
+    for (n = tr->checks; n != NULL && n->check_due <= by; n = n->cnext)
+        ;
+    first->cprev = n != NULL ? n->cprev : tr->checks_tail;
+    last->cnext = n;
+    if (first->cprev != NULL)
+        first->cprev->cnext = first;
+    else
+        tr->checks = first;
+    if (n != NULL)
+        n->cprev = last;
+    else
+        tr->checks_tail = last;
 }
 
 static void q_push(mj_domain *d, mj_ping *p)
@@ -469,19 +515,6 @@ static void checks_insert(mj_tracker *tr, mj_domain *d, double due)
     }
 }
 
-/* The least time between two link-up visits of a domain (up_walk()):
- * ping_start_delay, as link losses' checks, but at least 1 s (0 would be
- * no bound) and at most 10 minutes (an infinite delay would defer a
- * visit for good: link ups must still ask). Always finite. */
-static double up_interval(const mj_tracker *tr)
-{
-    double t = tr->cfg.ping_start_delay;
-
-    if (!(t >= 1)) /* also NaN */
-        return 1;
-    return t < 600 ? t : 600;
-}
-
 /* Put d on tr->ups (not on it), due at now + up_interval(): appended
  * (O(1)), the list being in due order, unless the interval was lowered
  * since the last one was (then placed from the tail). */
@@ -605,8 +638,9 @@ static void run_checks(mj_tracker *tr, double now)
         d->cnext = due;
         due = d;
     }
-    /* the link ups' deferred visits (a domain on tr->ups has rooms: its
-     * last one going takes it off) */
+    /* the link ups' deferred visits (a domain on tr->ups has rooms, or
+     * is on tr->ready: its last room going takes it off, or the ready
+     * loop's release once its queue is done) */
     while (tr->ups != NULL && tr->ups->up_due <= now) {
         mj_domain *d = tr->ups;
         tr->ups = d->unext;

@@ -830,6 +830,38 @@ TEST(link_up_visits_are_bounded_whatever_the_start_delay)
     }
 }
 
+/* A new, shorter ping_start_delay brings waiting link checks and visits
+ * forward (review AB): a check made under an infinite delay (due at +inf)
+ * kept every later loss of its domain debounced for good. */
+TEST(a_shorter_start_delay_brings_waiting_checks_forward)
+{
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.ping_start_delay = INFINITY;
+    fx_now = 1000;
+    fx_take();
+    last_ping = 0;
+    last_to[0] = '\0';
+    npings = 0;
+    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+        exit(2);
+    s = fx_session(tr, "user@home.example/phone");
+    join(s, R("Ann"));
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 3600;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 0); /* an infinite delay: not yet */
+    cfg.ping_start_delay = 10;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 11;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1); /* 10 s after the new configuration */
+    mj_tracker_free(tr);
+}
+
 /* self_ping off during a link up: nothing can be asked, and the marks
  * must wait for it being on again, not be thrown away. */
 TEST(link_up_while_self_ping_is_off_keeps_the_marks)
@@ -2075,7 +2107,7 @@ static void check_list(mj_tracker *t)
             FAIL_AT("%s listed without check", d->name);
         if (prev != NULL && prev->check_due > d->check_due)
             FAIL_AT("not sorted at %s", d->name);
-        if (d->rooms == 0)
+        if (d->rooms == 0 && !d->ready) /* ready: released at the tick */
             FAIL_AT("%s listed with no room", d->name);
         prev = d;
         if (++n > 100000) {
@@ -2106,7 +2138,7 @@ static void check_list(mj_tracker *t)
             FAIL_AT("%s on ups without up_check", d->name);
         if (prev != NULL && prev->up_due > d->up_due)
             FAIL_AT("ups not sorted at %s", d->name);
-        if (d->rooms == 0 || !isfinite(d->up_due))
+        if ((d->rooms == 0 && !d->ready) || !isfinite(d->up_due))
             FAIL_AT("%s on ups with no room or a due time of %g", d->name,
                     d->up_due);
         prev = d;
@@ -2252,6 +2284,7 @@ int main(void)
     RUN(link_up_without_memory_keeps_the_mark);
     RUN(link_ups_walk_the_domain_once_per_start_delay);
     RUN(link_up_visits_are_bounded_whatever_the_start_delay);
+    RUN(a_shorter_start_delay_brings_waiting_checks_forward);
     RUN(link_up_while_self_ping_is_off_keeps_the_marks);
     RUN(link_up_during_a_round_that_is_then_dropped_keeps_the_mark);
     RUN(link_up_round_survives_a_join_sent_again);
