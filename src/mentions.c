@@ -222,11 +222,6 @@ static int joins16(UChar32 c, int bare, UChar32 edge)
     return k != 0 && ps_class(c) == k;
 }
 
-/* The match t[s..e) stands as a word: the code points around it do not
- * join it (joins16()), and it splits no grapheme cluster (an emoji nick
- * is not found inside a longer emoji sequence: ZWJ, a skin tone, a
- * flag's other half). Well-formed UTF-16 on both sides means s and e
- * never split a surrogate pair. */
 /* What edges_ok16() needs of the nick (the match is its copy), found
  * once per search (nick_edges()): a cost per match independent of the
  * nick's length. */
@@ -239,6 +234,11 @@ struct edges {
                       that does not attach to the one before, else last */
 };
 
+/* The match t[s..e) stands as a word: the code points around it do not
+ * join it (joins16()), and it cuts into no grapheme cluster at its edges
+ * (an emoji nick is not found inside a longer emoji sequence: ZWJ, a
+ * skin tone, a flag's other half). Well-formed UTF-16 on both sides
+ * means s and e never split a surrogate pair. */
 static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
                       const struct edges *g)
 {

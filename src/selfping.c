@@ -649,9 +649,9 @@ static void run_checks(mj_tracker *tr, double now)
         else
             tr->ups->uprev = NULL;
         d->up_check = 0;
+        /* self_ping off: the marks wait, as at a link up */
         if (tr->cfg.self_ping && d->gave_up)
-            up_walk(d,
-                    now); /* self_ping off: the marks wait, as at a link up */
+            up_walk(d, now);
     }
     if (due == NULL)
         return;
