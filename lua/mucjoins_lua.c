@@ -54,9 +54,9 @@
  * { type="log", level=, msg= } in the order the core produced them. A
  * record that could not be stored for lack of memory is counted in
  * stats().dropped_events and reported by an "error" log record; so is
- * every event of a call whose records could not be turned into Lua
- * values or applied (out of memory: the method returns nil and the error,
- * or raises, as it says).
+ * every record of a call whose records could not be turned into Lua
+ * values or applied, or given to the hooks' applied() (out of memory:
+ * the method returns nil and the error, or raises, as it says).
  *
  * The stanza view: name -> kind (anything else: "ignored", core not
  * called); attr.type/from/to/id; <x/> in the muc namespace; the first
