@@ -30,22 +30,35 @@ static void on_event(void *ud, const mj_event *ev)
     fx_on_event(ud, ev);
 }
 
-static void setup_cfg(size_t budget, int self_ping)
+/* cfg with the test clock and event hook, for the caller to adjust. */
+static void test_cfg(mj_config *cfg)
 {
-    mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
-    cfg.ping_budget = budget;
-    cfg.self_ping = self_ping;
+    mj_config_init(cfg);
+    cfg->clock = fx_clock;
+    cfg->on_event = on_event;
+}
+
+/* A tracker made with cfg at time 1000, nothing seen yet, and the
+ * session s. */
+static void start(const mj_config *cfg)
+{
     fx_now = 1000;
     fx_take();
     last_ping = 0;
     last_to[0] = '\0';
     npings = 0;
-    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
+    if (mj_tracker_new(cfg, &tr) != MJ_OK)
         exit(2);
     s = fx_session(tr, "user@home.example/phone");
+}
+
+static void setup_cfg(size_t budget, int self_ping)
+{
+    mj_config cfg;
+    test_cfg(&cfg);
+    cfg.ping_budget = budget;
+    cfg.self_ping = self_ping;
+    start(&cfg);
 }
 
 static void setup(void)
@@ -683,19 +696,10 @@ static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 TEST(link_up_without_memory_keeps_the_mark)
 {
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.alloc = failing_alloc;
-    fx_now = 1000;
-    fx_take();
-    last_ping = 0;
-    last_to[0] = '\0';
-    npings = 0;
     fail_allocs = 0;
-    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
-        exit(2);
-    s = fx_session(tr, "user@home.example/phone");
+    start(&cfg);
     join(s, R("Ann"));
     give_up_and_rest();
     CHECK_INT(npings, 4);
@@ -724,19 +728,10 @@ TEST(link_up_without_memory_keeps_the_mark)
 TEST(link_ups_walk_the_domain_once_per_start_delay)
 {
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_retries = 0;
     cfg.ping_backoff = 0;
-    fx_now = 1000;
-    fx_take();
-    last_ping = 0;
-    last_to[0] = '\0';
-    npings = 0;
-    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
-        exit(2);
-    s = fx_session(tr, "user@home.example/phone");
+    start(&cfg);
     join(s, R("Ann"));
     ambiguous();
     CHECK_INT(npings, 1);
@@ -795,20 +790,11 @@ TEST(link_up_visits_are_bounded_whatever_the_start_delay)
     double delays[] = {0, INFINITY};
     for (int k = 0; k < 2; k++) {
         mj_config cfg;
-        mj_config_init(&cfg);
-        cfg.clock = fx_clock;
-        cfg.on_event = on_event;
+        test_cfg(&cfg);
         cfg.ping_retries = 0;
         cfg.ping_backoff = 0;
         cfg.ping_start_delay = delays[k];
-        fx_now = 1000;
-        fx_take();
-        last_ping = 0;
-        last_to[0] = '\0';
-        npings = 0;
-        if (mj_tracker_new(&cfg, &tr) != MJ_OK)
-            exit(2);
-        s = fx_session(tr, "user@home.example/phone");
+        start(&cfg);
         join(s, R("Ann"));
         ambiguous();
         CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
@@ -836,18 +822,9 @@ TEST(link_up_visits_are_bounded_whatever_the_start_delay)
 TEST(a_shorter_start_delay_brings_waiting_checks_forward)
 {
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_start_delay = INFINITY;
-    fx_now = 1000;
-    fx_take();
-    last_ping = 0;
-    last_to[0] = '\0';
-    npings = 0;
-    if (mj_tracker_new(&cfg, &tr) != MJ_OK)
-        exit(2);
-    s = fx_session(tr, "user@home.example/phone");
+    start(&cfg);
     join(s, R("Ann"));
     mj_tracker_link_lost(tr, "muc.remote.example", 18);
     fx_now += 3600;
@@ -871,9 +848,7 @@ TEST(link_up_while_self_ping_is_off_keeps_the_marks)
     join(s, R("Ann"));
     give_up_and_rest();
     CHECK_INT(npings, 4);
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_budget = 20;
     cfg.self_ping = 0;
     CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
@@ -1623,9 +1598,7 @@ TEST(many_link_losses_cost_linear_time)
     if (t > 2 * joins)
         FAIL_AT("20,000 link losses: %.1f ms, the joins %.1f ms", t, joins);
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_start_delay = 1;
     cfg.ping_budget = 100000;
     CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
@@ -1659,9 +1632,7 @@ TEST(raising_the_budget_sends_waiting_pings)
     mj_tracker_tick(tr);
     CHECK_INT(npings, 1);
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_budget = 5;
     CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
     mj_tracker_tick(tr);
@@ -1756,9 +1727,7 @@ TEST(self_ping_turned_off_sends_no_more)
     mj_tracker_tick(tr);
     CHECK_INT(npings, 1);
     mj_config cfg;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     cfg.ping_budget = 1;
     cfg.self_ping = 0;
     CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
@@ -2040,9 +2009,7 @@ TEST(a_domain_whose_rooms_are_gone_leaves_the_link_checks)
     mj_tracker_stats(tr, &st);
     size_t base = st.bytes;
     for (int pass = 0; pass < 2; pass++) {
-        mj_config_init(&cfg);
-        cfg.clock = fx_clock;
-        cfg.on_event = on_event;
+        test_cfg(&cfg);
         cfg.ping_start_delay = pass == 0 ? INFINITY : 3600;
         CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
         for (int i = 0; i < 100; i++) {
@@ -2065,9 +2032,7 @@ TEST(a_domain_whose_rooms_are_gone_leaves_the_link_checks)
     /* three checks in a row (10 s apart); the middle one's room goes */
     fx_take();
     npings = 0;
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = on_event;
+    test_cfg(&cfg);
     CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
     for (int i = 0; i < 3; i++) {
         snprintf(dom, sizeof dom, "muc%d.example", i);
