@@ -32,8 +32,11 @@ local function module_our_ping_id()
 	return chunk()
 end
 
--- selfping.lib.lua loaded as the module loads it; its iq/full handlers.
-local function iq_handlers(our_ping_id)
+-- selfping.lib.lua loaded as the module loads it, with a stand-in
+-- module (send_iq: o.send_iq), full_sessions (o.full_sessions), and the
+-- ctx fields o.tracker, o.our_ping_id, o.call. Returns its iq/full
+-- handlers ({ fn, prio } each) and the module.
+local function load_lib(o)
 	local hooks = {}
 	local module = {
 		host = "example.org",
@@ -44,22 +47,31 @@ local function iq_handlers(our_ping_id)
 		context = function() return { hook = function() end } end,
 		log = function() end,
 		send = function() end,
+		send_iq = o.send_iq,
 	}
-	local session = { full_jid = JID, host = "example.org", type = "c2s" }
-	_G.prosody = { full_sessions = { [JID] = session }, hosts = {} }
+	_G.prosody = { full_sessions = o.full_sessions, hosts = {} }
 	local env = setmetatable({ module = module }, { __index = _G })
 	local lib = assert(loadfile("lua/selfping.lib.lua", "t", env))()
-	local tracker = mj.new({})
 	lib({
-		tracker = function() return tracker end,
-		our_ping_id = our_ping_id,
-		call = function() end,
+		tracker = function() return o.tracker end,
+		our_ping_id = o.our_ping_id,
+		call = o.call or function() end,
 		salt = "secretsalt",
 		id_secret = "secret",
 		ping_timeout = 60,
 	})
 	assert(#hooks > 0, "no iq/full handler")
-	return hooks
+	return hooks, module
+end
+
+-- Its iq/full handlers, for one session of a real tracker.
+local function iq_handlers(our_ping_id)
+	local session = { full_jid = JID, host = "example.org", type = "c2s" }
+	return (load_lib({
+		full_sessions = { [JID] = session },
+		tracker = mj.new({}),
+		our_ping_id = our_ping_id,
+	}))
 end
 
 for _, case in ipairs({ { "a table", {} }, { "a boolean", true }, { "a number", 7 } }) do
@@ -130,36 +142,25 @@ end)
 -- request went out for it (else it went to the core at once, with no
 -- reply). requests: the ones out, each { reply(), time_out() }.
 local function info_pool()
-	local hooks = {}
 	local requests = {}
-	local module = {
-		host = "example.org",
-		hook = function(_, name, fn, prio)
-			if name == "iq/full" then hooks[#hooks + 1] = { fn = fn, prio = prio } end
-		end,
-		hook_global = function() end,
-		context = function() return { hook = function() end } end,
-		log = function() end,
-		send = function() end,
-		send_iq = function(self, iq)
-			if self.fail_next_send then
-				self.fail_next_send = nil
-				error("no route")
-			end
-			local r = {}
-			requests[#requests + 1] = r
-			return {
-				next = function(_, ok, fail)
-					r.reply = function()
-						ok({ stanza = st.reply(iq) })
-					end
-					r.time_out = function()
-						fail({ text = "timeout" })
-					end
-				end,
-			}
-		end,
-	}
+	local function send_iq(self, iq)
+		if self.fail_next_send then
+			self.fail_next_send = nil
+			error("no route")
+		end
+		local r = {}
+		requests[#requests + 1] = r
+		return {
+			next = function(_, ok, fail)
+				r.reply = function()
+					ok({ stanza = st.reply(iq) })
+				end
+				r.time_out = function()
+					fail({ text = "timeout" })
+				end
+			end,
+		}
+	end
 	local sessions = setmetatable({}, {
 		__index = function(t, jid)
 			local session = { full_jid = jid, host = "example.org", type = "c2s" }
@@ -167,21 +168,16 @@ local function info_pool()
 			return session
 		end,
 	})
-	_G.prosody = { full_sessions = sessions, hosts = {} }
-	local env = setmetatable({ module = module }, { __index = _G })
-	local lib = assert(loadfile("lua/selfping.lib.lua", "t", env))()
-	local tracker = {
-		ping_needs_features = function() return true end,
-		is_forwarded_ping = function() return false end,
-	}
 	local answered = 0
-	lib({
-		tracker = function() return tracker end,
+	local hooks, module = load_lib({
+		send_iq = send_iq,
+		full_sessions = sessions,
+		tracker = {
+			ping_needs_features = function() return true end,
+			is_forwarded_ping = function() return false end,
+		},
 		our_ping_id = function(id) return tonumber(id:match("^mjping%-(%d+)%-")) end,
 		call = function() answered = answered + 1 end,
-		salt = "secretsalt",
-		id_secret = "secret",
-		ping_timeout = 60,
 	})
 	local prio10
 	for _, hd in ipairs(hooks) do
