@@ -37,6 +37,30 @@ static double up_interval(const mj_tracker *tr)
     return t < 600 ? t : 600;
 }
 
+/* Put the run first..last (linked by cnext, off the list, all due at
+ * first->check_due) on tr->checks, before the first check due later:
+ * appended (O(1)), unless ping_start_delay was lowered since the last
+ * one was (then the place is looked for from the head). */
+static void checks_insert(mj_tracker *tr, mj_domain *first, mj_domain *last)
+{
+    double due = first->check_due;
+    mj_domain *n = NULL; /* the first one due later; NULL: append */
+
+    if (tr->checks_tail != NULL && tr->checks_tail->check_due > due)
+        for (n = tr->checks; n->check_due <= due; n = n->cnext)
+            ;
+    first->cprev = n != NULL ? n->cprev : tr->checks_tail;
+    last->cnext = n;
+    if (first->cprev != NULL)
+        first->cprev->cnext = first;
+    else
+        tr->checks = first;
+    if (n != NULL)
+        n->cprev = last;
+    else
+        tr->checks_tail = last;
+}
+
 /* A new configuration: queues may send (a larger budget), and the link
  * checks made under an infinite ping_start_delay (due at +inf, which kept
  * their domains' later losses debounced for good: review AB) fall due
@@ -63,18 +87,7 @@ void mj_pings_configured(mj_tracker *tr)
     /* off the list, then back before the first one due later */
     tr->checks_tail = first->cprev;
     tr->checks_tail->cnext = NULL;
-    for (n = tr->checks; n != NULL && n->check_due <= by; n = n->cnext)
-        ;
-    first->cprev = n != NULL ? n->cprev : tr->checks_tail;
-    last->cnext = n;
-    if (first->cprev != NULL)
-        first->cprev->cnext = first;
-    else
-        tr->checks = first;
-    if (n != NULL)
-        n->cprev = last;
-    else
-        tr->checks_tail = last;
+    checks_insert(tr, first, last);
 }
 
 static void q_push(mj_domain *d, mj_ping *p)
@@ -489,32 +502,6 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
     return MJ_OK;
 }
 
-/* Put d on tr->checks, due at due (not on it yet): appended (O(1)),
- * unless ping_start_delay was lowered since the last one was. */
-static void checks_insert(mj_tracker *tr, mj_domain *d, double due)
-{
-    d->check_due = due;
-    d->cnext = d->cprev = NULL;
-    if (tr->checks == NULL) {
-        tr->checks = tr->checks_tail = d;
-    } else if (tr->checks_tail->check_due <= d->check_due) {
-        d->cprev = tr->checks_tail;
-        tr->checks_tail->cnext = d;
-        tr->checks_tail = d;
-    } else { /* before the first one due later (the tail is) */
-        mj_domain *n = tr->checks;
-        while (n->check_due <= d->check_due)
-            n = n->cnext;
-        d->cnext = n;
-        d->cprev = n->cprev;
-        if (n->cprev != NULL)
-            n->cprev->cnext = d;
-        else
-            tr->checks = d;
-        n->cprev = d;
-    }
-}
-
 /* Put d on tr->ups (not on it), due at now + up_interval(): appended
  * (O(1)), the list being in due order, unless the interval was lowered
  * since the last one was (then placed from the tail). */
@@ -615,7 +602,8 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
     if (d == NULL || d->rooms == 0 || d->check)
         return MJ_OK; /* nothing to check, or debounced */
     d->check = 1;
-    checks_insert(tr, d, mj_now(tr) + tr->cfg.ping_start_delay);
+    d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
+    checks_insert(tr, d, d);
     return MJ_OK;
 }
 
