@@ -900,19 +900,17 @@ int mj_session_create(mj_tracker *tr, const char *full_jid, size_t len,
 {
     if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
         return MJ_ENOMEM;
-    mj_session *s = mj_alloc(tr, sizeof *s);
+    mj_session *s = mj_alloc(tr, sizeof *s + len + 1);
     if (s == NULL)
         return MJ_ENOMEM;
     memset(s, 0, sizeof *s);
     s->tr = tr;
-    s->jid = mj_strdup(tr, full_jid, len);
-    if (s->jid != NULL && len == plen && memcmp(full_jid, buf, len) == 0)
+    memcpy(s->jid, full_jid, len);
+    s->jid[len] = '\0';
+    if (len == plen && memcmp(full_jid, buf, len) == 0)
         s->pjid = s->jid; /* given prepared: one copy */
-    else if (s->jid != NULL)
-        s->pjid = mj_strdup(tr, buf, plen);
-    if (s->jid == NULL || s->pjid == NULL) {
-        mj_free(tr, s->jid, s->jid ? len + 1 : 0);
-        mj_free(tr, s, sizeof *s);
+    else if ((s->pjid = mj_strdup(tr, buf, plen)) == NULL) {
+        mj_free(tr, s, sizeof *s + len + 1);
         return MJ_ENOMEM;
     }
     s->jid_len = (uint32_t)len;
@@ -946,10 +944,9 @@ void mj_session_free(mj_session *s)
     mj_table_free(tr, &s->rooms);
     if (s->pjid != s->jid)
         mj_free(tr, s->pjid, s->pjid_len + 1);
-    mj_free(tr, s->jid, s->jid_len + 1);
     if (s->nick != NULL)
         mj_free(tr, s->nick, (size_t)s->nick_len + 1);
-    mj_free(tr, s, sizeof *s);
+    mj_free(tr, s, sizeof *s + s->jid_len + 1);
 }
 
 /* What the room still owes the session's JID as the session goes

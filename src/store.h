@@ -314,12 +314,14 @@ struct mj_session {
                              trim it (the walker trims after) */
     uint16_t nick_len;
     uint64_t hash;
-    char *jid;  /* as given */
-    char *pjid; /* prepared, the key: the same allocation as jid when the
-                   JID was given prepared (nearly always) */
+    char *pjid; /* prepared, the key: jid itself when the JID was given
+                   prepared (nearly always) */
     char *nick; /* the first nick one of its entries showed (nick_len
                    bytes + NUL; NULL: none yet), kept until the session
                    ends: the entries showing it share it */
+    char jid[]; /* as given (jid_len bytes + NUL), in the session's own
+                   allocation: finding the session by its JID (each
+                   stanza's first step) reads one record, not two */
 };
 
 static inline const char *mj_entry_nick_ptr(const mj_entry *e)
