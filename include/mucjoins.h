@@ -63,7 +63,10 @@ extern "C" {
     /* a JID part exceeds 1023 bytes after preparation */                    \
     X(MJ_ETOOLONG, -4, "JID part longer than 1023 bytes")                    \
     /* no such session or room */                                            \
-    X(MJ_ENOTFOUND, -5, "not found")
+    X(MJ_ENOTFOUND, -5, "not found")                                         \
+    /* a call that would change the tracker, from one of the tracker's own  \
+     * callbacks (event, log, clock); nothing was done */                    \
+    X(MJ_EBUSY, -6, "called from the tracker's own callback")
 /* clang-format on */
 typedef enum mj_error { MJ_ERROR_LIST(MJ_ENUM_ITEM) } mj_error;
 /* The number of codes, MJ_OK included: they run 0 .. -(MJ_E_COUNT - 1). */
@@ -117,10 +120,21 @@ typedef enum mj_log_level { MJ_LOG_LEVEL_LIST(MJ_ENUM_ITEM) } mj_log_level;
 /* Levels run 0 .. MJ_LOG_COUNT - 1. */
 #define MJ_LOG_COUNT (0 MJ_LOG_LEVEL_LIST(MJ_ENUM_ONE))
 
-/* msg is a NUL-terminated line valid during the call only. */
+/* msg is a NUL-terminated line valid during the call only. Like every
+ * callback of a tracker (log, clock, on_event), it may read the tracker
+ * (find sessions, look rooms up, iterate, stats) but not change it: a
+ * call that would (feeding a stanza, opening, closing or restoring a
+ * session, a tick, a link loss or up, a ping answer, configuring, freeing
+ * the tracker, classifying a message) returns MJ_EBUSY and does nothing;
+ * those that return no error code do nothing (mj_session_close(),
+ * mj_tracker_tick(), mj_tracker_free()), mj_session_importance() answers
+ * -1 and mj_session_ping_needs_features() 0. The allocator must not call
+ * the tracker at all. */
 typedef void (*mj_log_fn)(void *ud, mj_log_level level, const char *msg);
 
-/* Returns a monotonic time in seconds. */
+/* Returns a monotonic time in seconds. A reading that is not a finite
+ * number (NaN, an infinity) stands for the last finite one (0 before
+ * any): the time does not move. */
 typedef double (*mj_clock_fn)(void *ud);
 
 /* ---------------------------------------------------------------------- */
@@ -232,7 +246,8 @@ typedef struct mj_event {
 } mj_event;
 
 /* Called synchronously from inside feed, tick and close calls, once per
- * change, in order. It must not call back into the same tracker. */
+ * change, in order. It may read the tracker but not change it (see
+ * mj_log_fn: such calls return MJ_EBUSY). */
 typedef void (*mj_event_fn)(void *ud, const mj_event *ev);
 
 /* ---------------------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * tracker's bytes), the log and the clock, all three the embedder's hooks
  * from mj_config. Calls nothing of the core; reads two fields of the
  * tracker (cfg's hooks, bytes), whose struct store.h declares. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,19 @@ char *mj_strdup(struct mj_tracker *tr, const char *p, size_t len)
 
 double mj_now(struct mj_tracker *tr)
 {
-    return tr->cfg.clock(tr->cfg.clock_ud);
+    double t;
+
+    tr->in_hook++;
+    t = tr->cfg.clock(tr->cfg.clock_ud);
+    tr->in_hook--;
+    /* A reading that is not a finite number stands for the last one that
+     * was: one NaN at the head of a list kept in due order (timeouts,
+     * link checks, the ping heap, what closed sessions are owed) stopped
+     * every deadline behind it for good. */
+    if (!isfinite(t))
+        return tr->last_now;
+    tr->last_now = t;
+    return t;
 }
 
 void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
@@ -71,5 +84,7 @@ void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    tr->in_hook++;
     tr->cfg.log(tr->cfg.log_ud, level, buf);
+    tr->in_hook--;
 }

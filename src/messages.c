@@ -239,6 +239,8 @@ int mj_session_message(mj_session *s, const mj_stanza *st, mj_msg_class *out)
         *out = MJ_M_OTHER;
     if (s == NULL || st == NULL)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(s->tr))
+        return MJ_EBUSY;
     int rc = mj_messages_classify(s, st, 0, &c);
     if (out)
         *out = c;
@@ -248,7 +250,8 @@ int mj_session_message(mj_session *s, const mj_stanza *st, mj_msg_class *out)
 int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
 {
     mj_msg_class c = MJ_M_OTHER;
-    if (s == NULL || st == NULL || mj_messages_classify(s, st, 0, &c) != MJ_OK)
+    if (s == NULL || st == NULL || MJ_IN_HOOK(s->tr) ||
+        mj_messages_classify(s, st, 0, &c) != MJ_OK)
         return -1;
     switch (c) {
     case MJ_M_MENTION:

@@ -37,57 +37,55 @@ static double up_interval(const mj_tracker *tr)
     return t < 600 ? t : 600;
 }
 
-/* Put the run first..last (linked by cnext, off the list, all due at
- * first->check_due) on tr->checks, before the first check due later:
- * appended (O(1)), unless ping_start_delay was lowered since the last
- * one was (then the place is looked for from the head). */
-static void checks_insert(mj_tracker *tr, mj_domain *first, mj_domain *last)
+/* Put d (off the list) on tr->checks, after the last check due no later
+ * than d->check_due: appended (O(1)) as long as the clock does not go
+ * back (a lowered ping_start_delay brought the later checks forward
+ * already: mj_pings_configured()); else placed from the tail. */
+static void checks_insert(mj_tracker *tr, mj_domain *d)
 {
-    double due = first->check_due;
-    mj_domain *n = NULL; /* the first one due later; NULL: append */
+    mj_domain *n = tr->checks_tail;
 
-    if (tr->checks_tail != NULL && tr->checks_tail->check_due > due)
-        for (n = tr->checks; n->check_due <= due; n = n->cnext)
-            ;
-    first->cprev = n != NULL ? n->cprev : tr->checks_tail;
-    last->cnext = n;
-    if (first->cprev != NULL)
-        first->cprev->cnext = first;
+    while (n != NULL && n->check_due > d->check_due)
+        n = n->cprev;
+    /* after n (NULL: at the head) */
+    d->cprev = n;
+    d->cnext = n != NULL ? n->cnext : tr->checks;
+    if (d->cnext != NULL)
+        d->cnext->cprev = d;
     else
-        tr->checks = first;
+        tr->checks_tail = d;
     if (n != NULL)
-        n->cprev = last;
+        n->cnext = d;
     else
-        tr->checks_tail = last;
+        tr->checks = d;
 }
 
-/* A new configuration: queues may send (a larger budget), and the link
- * checks made under an infinite ping_start_delay (due at +inf, which kept
- * their domains' later losses debounced for good: review AB) fall due
- * the new delay from now. They are the list's tail: that run is moved,
- * whole, before the first check due later (O(the list), once per
- * configuration). Finite due times keep their time (a visit deferred by
- * a link up waits 10 minutes at most). */
+/* A new configuration: queues may send (a larger budget), and what waits
+ * on ping_start_delay waits no longer than the new one from now: each
+ * link check due later (one made under an infinite delay, due at +inf,
+ * kept its domain's losses debounced for good: review AB) falls due the
+ * new delay from now, and each link up's deferred visit due later the
+ * new up_interval() from now. Both lists are in due order and stay so
+ * (the later ones, a tail, all move to the same time), and the checks and
+ * visits added afterwards, due at least that late, are appended in O(1)
+ * again: with the old times kept, each of them looked for its place
+ * among every one made under the longer delay (quadratic in remote link
+ * losses or ups: review AE). The walk is over the entries moved. */
 void mj_pings_configured(mj_tracker *tr)
 {
-    double by = mj_now(tr) + tr->cfg.ping_start_delay;
-    mj_domain *first = NULL, *last = tr->checks_tail, *n;
+    double now = mj_now(tr), by = now + tr->cfg.ping_start_delay;
+    double up_by = now + up_interval(tr);
+    mj_domain *n;
 
     for (size_t i = 0; i < tr->domains.cap; i++)
         if (tr->domains.slots[i] != NULL)
             dom_ready(tr, tr->domains.slots[i]);
-    if (!isfinite(by))
-        return;
-    for (n = last; n != NULL && n->check_due == INFINITY; n = n->cprev) {
-        n->check_due = by;
-        first = n;
-    }
-    if (first == NULL || first->cprev == NULL)
-        return; /* none, or all of them: in order */
-    /* off the list, then back before the first one due later */
-    tr->checks_tail = first->cprev;
-    tr->checks_tail->cnext = NULL;
-    checks_insert(tr, first, last);
+    if (isfinite(by))
+        for (n = tr->checks_tail; n != NULL && !(n->check_due <= by);
+             n = n->cprev)
+            n->check_due = by;
+    for (n = tr->ups_tail; n != NULL && !(n->up_due <= up_by); n = n->uprev)
+        n->up_due = up_by;
 }
 
 static void q_push(mj_domain *d, mj_ping *p)
@@ -492,6 +490,8 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
     *out = NULL;
     if (tr == NULL || domain == NULL)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(tr))
+        return MJ_EBUSY;
     if (len > 0 && domain[len - 1] == '.')
         len--;
     int rc =
@@ -503,8 +503,9 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
 }
 
 /* Put d on tr->ups (not on it), due at now + up_interval(): appended
- * (O(1)), the list being in due order, unless the interval was lowered
- * since the last one was (then placed from the tail). */
+ * (O(1)), the list being in due order, as long as the clock does not go
+ * back (a lowered interval brought the later visits forward already:
+ * mj_pings_configured()); else placed from the tail. */
 static void ups_insert(mj_tracker *tr, mj_domain *d, double due)
 {
     mj_domain *n = tr->ups_tail;
@@ -603,7 +604,7 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
         return MJ_OK; /* nothing to check, or debounced */
     d->check = 1;
     d->check_due = mj_now(tr) + tr->cfg.ping_start_delay;
-    checks_insert(tr, d, d);
+    checks_insert(tr, d);
     return MJ_OK;
 }
 
@@ -902,6 +903,8 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
         *out = v;
     if (s == NULL || answer == NULL)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(s->tr))
+        return MJ_EBUSY;
     /* older than the latest join or ping, or not from the pinged room:
      * ignored */
     mj_entry *e = entry_by_ping(s, ping_id, answer);
@@ -965,7 +968,7 @@ int mj_session_ping_answer_info(mj_session *s, uint32_t ping_id,
 int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
                                    const mj_stanza *answer)
 {
-    if (s == NULL || answer == NULL || ping_id == 0)
+    if (s == NULL || answer == NULL || ping_id == 0 || MJ_IN_HOOK(s->tr))
         return 0;
     mj_entry *e = entry_by_ping(s, ping_id, answer);
     if (e == NULL)

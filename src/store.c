@@ -733,7 +733,9 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.alt_venue = alt_venue;
     ev.from_nick = mj_str_none();
     ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
+    tr->in_hook++;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
+    tr->in_hook--;
 }
 
 void mj_emit_mention(mj_entry *e, mj_str from_nick)
@@ -750,7 +752,9 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick)
     ev.room = mj_str_of(e->room->s, e->room->len);
     ev.nick = mj_entry_nick(e);
     ev.from_nick = from_nick;
+    tr->in_hook++;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
+    tr->in_hook--;
 }
 
 /* ---- domains -------------------------------------------------------------
@@ -929,6 +933,9 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
     uint64_t h;
     if (out == NULL || tr == NULL)
         return MJ_EINVAL;
+    *out = NULL;
+    if (MJ_IN_HOOK(tr))
+        return MJ_EBUSY;
     int rc = mj_session_lookup(tr, full_jid, len, buf, &plen, &h, out);
     if (rc != MJ_OK || *out != NULL)
         return rc;
@@ -1010,7 +1017,7 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
 
 void mj_session_close(mj_session *s)
 {
-    if (s == NULL)
+    if (s == NULL || MJ_IN_HOOK(s->tr))
         return;
     mj_tracker *tr = s->tr;
     double until = mj_now(tr) + tr->cfg.pending_timeout;

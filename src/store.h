@@ -371,8 +371,20 @@ struct mj_tracker {
     uint32_t aux_top;   /* ids below it have been given */
     uint32_t aux_free;  /* first free id below aux_top, 0: none */
     uint32_t aux_live;  /* records */
+    unsigned in_hook;   /* an embedder's callback (event, log, clock) runs:
+                           the calls that change the tracker refuse to
+                           (MJ_EBUSY), as they would change it under the
+                           call that made the callback */
+    double last_now;    /* mj_now()'s last finite reading (0 before one) */
     mj_stats st;
 };
+
+/* A call that would change the tracker, made from one of its embedder's
+ * callbacks (on_event, log, clock): refused (MJ_EBUSY, or nothing done),
+ * as it would change the tracker under the call that made the callback
+ * (a session closed from a log line, say, was freed under the join that
+ * logged it). */
+#define MJ_IN_HOOK(tr) ((tr)->in_hook != 0)
 
 static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
 {

@@ -139,6 +139,8 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
 {
     if (tr == NULL || cfg == NULL)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(tr))
+        return MJ_EBUSY;
     double old_timeout = tr->cfg.pending_timeout;
     mj_clock_fn old_clock = tr->cfg.clock;
     void *old_clock_ud = tr->cfg.clock_ud;
@@ -170,7 +172,7 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
 
 void mj_tracker_free(mj_tracker *tr)
 {
-    if (tr == NULL)
+    if (tr == NULL || MJ_IN_HOOK(tr))
         return;
     for (size_t i = 0; i < tr->sessions.cap; i++)
         if (tr->sessions.slots[i] != NULL)
@@ -230,11 +232,26 @@ static int feed_ok(const mj_session *s, const mj_stanza *st, mj_outcome *out)
     return 0;
 }
 
+/* feed_ok()'s answer as an error code: MJ_OK, MJ_EINVAL or MJ_EBUSY. */
+static int feed_check(const mj_session *s, const mj_stanza *st,
+                      mj_outcome *out)
+{
+    if (!feed_ok(s, st, out))
+        return MJ_EINVAL;
+    if (MJ_IN_HOOK(s->tr)) {
+        if (out)
+            *out = MJ_O_UNCHANGED;
+        return MJ_EBUSY;
+    }
+    return MJ_OK;
+}
+
 int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_outcome o;
-    if (!feed_ok(s, st, out))
-        return MJ_EINVAL;
+    int rc = feed_check(s, st, out);
+    if (rc != MJ_OK)
+        return rc;
     MJ_PREFETCH(s);
     return mj_joins_outgoing(s, st, out ? out : &o);
 }
@@ -242,8 +259,9 @@ int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_outcome o;
-    if (!feed_ok(s, st, out))
-        return MJ_EINVAL;
+    int rc = feed_check(s, st, out);
+    if (rc != MJ_OK)
+        return rc;
     MJ_PREFETCH(s);
     return mj_joins_incoming(s, st, out ? out : &o);
 }
@@ -263,6 +281,8 @@ int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
         *out = MJ_O_UNCHANGED;
     if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(tr))
+        return MJ_EBUSY;
     int rc = mj_session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
     if (rc != MJ_OK)
         return rc;
@@ -298,6 +318,8 @@ int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid, size_t len,
         *out = MJ_O_UNCHANGED;
     if (tr == NULL || st == NULL || st->nstatus > MJ_MAX_STATUS)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(tr))
+        return MJ_EBUSY;
     int rc = mj_session_lookup(tr, full_jid, len, buf, &plen, &h, &s);
     if (rc != MJ_OK)
         return rc;
@@ -328,7 +350,7 @@ int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid, size_t len,
 
 void mj_tracker_tick(mj_tracker *tr)
 {
-    if (tr == NULL)
+    if (tr == NULL || MJ_IN_HOOK(tr))
         return;
     double now = mj_now(tr);
     while (tr->thead != NULL && tr->thead->deadline <= now)
@@ -461,6 +483,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (s == NULL || room == NULL || state <= MJ_S_NONE ||
         state > MJ_S_LEAVING)
         return MJ_EINVAL;
+    if (MJ_IN_HOOK(s->tr))
+        return MJ_EBUSY;
     int shown = state != MJ_S_PENDING;
     int has_pending = state == MJ_S_PENDING || state == MJ_S_CHANGING ||
                       state == MJ_S_EXPECTING;
