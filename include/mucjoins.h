@@ -873,8 +873,11 @@ MJ_API size_t mj_session_count(const mj_session *s, mj_state state);
  * nick for JOINED/CHANGING/EXPECTING/LEAVING, pending_nick for
  * PENDING/CHANGING/EXPECTING. Fires no event. Self-ping work of the room
  * is dropped (answers to earlier pings are stale, as after a join).
- * Errors: MJ_EINVAL, MJ_EJID, MJ_ETOOLONG (a part or a nick over 1023
- * bytes), MJ_ENOMEM. */
+ * A nick must be one a room could show (a resource that prepares: not
+ * empty, UTF-8, no NUL or prohibited code point), else MJ_EJID; a since
+ * that is not a finite number is taken as now. Errors: MJ_EINVAL,
+ * MJ_EJID, MJ_ETOOLONG (a part or a nick over 1023 bytes), MJ_ENOMEM,
+ * MJ_EBUSY. */
 MJ_API int mj_session_restore(mj_session *s, const char *room, size_t len,
                               mj_state state, mj_str nick, mj_str pending_nick,
                               double since);

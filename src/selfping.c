@@ -498,6 +498,11 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
         mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, sizeof buf, &plen);
     if (rc != MJ_OK)
         return rc;
+    /* a domain, not nothing nor a JID with a node or a resource (as
+     * prepared: nameprep maps U+FF20 to '@') */
+    if (plen == 0 || memchr(buf, '@', plen) != NULL ||
+        memchr(buf, '/', plen) != NULL)
+        return MJ_EJID;
     *out = mj_domain_find(tr, mj_str_of(buf, plen), &h);
     return MJ_OK;
 }

@@ -473,6 +473,20 @@ size_t mj_session_count(const mj_session *s, mj_state state)
     return 0;
 }
 
+/* A nick a room's presence could show or a join ask: a resource that
+ * prepares (mj_parse_target refuses the others), so not empty, UTF-8,
+ * without NUL or any code point Resourceprep prohibits. */
+static int restorable_nick(mj_str n)
+{
+    char out[MJ_PART_MAX + 1];
+    size_t len;
+    if (n.len == 0)
+        return 0;
+    return mj_res_plain(n.ptr, n.len) ||
+           mj_prep_part(MJ_PROFILE_RESOURCE, n.ptr, n.len, out, sizeof out,
+                        &len) == MJ_OK;
+}
+
 int mj_session_restore(mj_session *s, const char *room, size_t len,
                        mj_state state, mj_str nick, mj_str pending_nick,
                        double since)
@@ -493,6 +507,9 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if ((shown && nick.len > MJ_PART_MAX) ||
         (has_pending && pending_nick.len > MJ_PART_MAX))
         return MJ_ETOOLONG;
+    if ((shown && !restorable_nick(nick)) ||
+        (has_pending && !restorable_nick(pending_nick)))
+        return MJ_EJID;
     int rc = mj_jid_prep_split(room, len, bare, sizeof bare, &blen, res,
                                sizeof res, &rlen);
     if (rc != MJ_OK)
@@ -563,6 +580,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     }
     /* a restored shown room is long past its join's history */
     e->live = shown;
-    mj_entry_set_since(e, since);
+    /* a time that is not a number (a corrupt save) is taken as now */
+    mj_entry_set_since(e, isfinite(since) ? since : mj_now(s->tr));
     return MJ_OK;
 }

@@ -839,6 +839,28 @@ TEST(a_shorter_start_delay_brings_waiting_checks_forward)
     mj_tracker_free(tr);
 }
 
+/* A link's domain is a domain: nothing, a JID with a node or a resource
+ * (also once nameprep made one: U+FF20 is '@') is a bad JID, not a loss
+ * quietly dropped (review AE). */
+TEST(link_events_need_a_domain)
+{
+    static const char *const bad[] = {"", ".", "u@muc.remote.example",
+                                      "muc.remote.example/res",
+                                      "u\xef\xbc\xa0muc.remote.example"};
+    setup();
+    join(s, R("Ann"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(mj_tracker_link_lost(tr, bad[i], strlen(bad[i])), MJ_EJID);
+        CHECK_INT(mj_tracker_link_up(tr, bad[i], strlen(bad[i])), MJ_EJID);
+    }
+    CHECK_INT(mj_tracker_link_lost(tr, "MUC.remote.example.", 19), MJ_OK);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 1);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* A link up's visit deferred under a long interval is brought forward
  * by a shorter ping_start_delay, as a waiting link check is. */
 TEST(a_shorter_start_delay_brings_deferred_link_up_visits_forward)
@@ -2358,6 +2380,7 @@ int main(void)
     RUN(link_ups_walk_the_domain_once_per_start_delay);
     RUN(link_up_visits_are_bounded_whatever_the_start_delay);
     RUN(a_shorter_start_delay_brings_waiting_checks_forward);
+    RUN(link_events_need_a_domain);
     RUN(a_shorter_start_delay_brings_deferred_link_up_visits_forward);
     RUN(a_lowered_start_delay_keeps_link_losses_and_ups_linear);
     RUN(link_up_while_self_ping_is_off_keeps_the_marks);

@@ -337,7 +337,7 @@ TEST(since_survives_the_aux_record_coming_and_going)
     CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED, S("A"),
                                  S(NULL), NAN),
               MJ_OK);
-    CHECK(isnan(since_of(s)));
+    CHECK(since_of(s) == fx_now); /* not a time: taken as now */
     fx_take();
     mj_tracker_free(tr);
 }
@@ -587,6 +587,24 @@ TEST(restore_refuses_what_a_stanza_cannot_name)
     }
     mj_str nick;
     CHECK_INT(mj_session_nick(s, "conf@x.example", 14, &nick), MJ_ENOTFOUND);
+    /* nor a nick no room could show or a join ask (review AE) */
+    static const mj_str bad_nicks[] = {
+        {"", 0}, {"\xff\xfe\x80", 3}, {"A\0B", 3}, {"\xc3", 1}};
+    for (size_t i = 0; i < sizeof bad_nicks / sizeof bad_nicks[0]; i++) {
+        CHECK_INT(mj_session_restore(s, "r@conf.example", 14, MJ_S_JOINED,
+                                     bad_nicks[i], S(NULL), 0),
+                  MJ_EJID);
+        CHECK_INT(mj_session_restore(s, "r@conf.example", 14, MJ_S_PENDING,
+                                     S(NULL), bad_nicks[i], 0),
+                  MJ_EJID);
+        CHECK_INT(mj_session_restore(s, "r@conf.example", 14, MJ_S_CHANGING,
+                                     S("A"), bad_nicks[i], 0),
+                  MJ_EJID);
+    }
+    CHECK_INT(mj_session_nick(s, "r@conf.example", 14, &nick), MJ_ENOTFOUND);
+    CHECK_INT(mj_session_restore(s, "r@conf.example", 14, MJ_S_JOINED,
+                                 S("Ann \xc3\xa9"), S(NULL), 0),
+              MJ_OK);
     CHECK_INT(mj_session_restore(s, "conf.example", 12, MJ_S_JOINED, S("A"),
                                  S(NULL), 0),
               MJ_OK);

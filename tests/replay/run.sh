@@ -252,6 +252,16 @@ printf '<trace>\n  <link-lost/>\n</trace>\n' >"$tmp/linklost.xml"
 expect_error "<link-lost> without a domain: exit 2" 2 'linklost\.xml:2:[0-9]+: <link-lost> needs a domain attribute' "$tmp/linklost.xml"
 printf '<trace>\n  <link-up/>\n</trace>\n' >"$tmp/linkup.xml"
 expect_error "<link-up> without a domain: exit 2" 2 'linkup\.xml:2:[0-9]+: <link-up> needs a domain attribute' "$tmp/linkup.xml"
+# a domain the library refuses: its error line, and exit 1 as for a stanza
+printf '<trace>\n  <link-lost domain="u@m.example"/>\n  <link-up domain=""/>\n</trace>\n' >"$tmp/linkbad.xml"
+run "$tmp/linkbad.xml"
+if [ "$rc" -eq 1 ] &&
+    grep -q '^   2 link-lost domain=u@m.example => error MJ_EJID' "$tmp/out" &&
+    grep -q '^   3 link-up domain="" => error MJ_EJID' "$tmp/out"; then
+    ok "a link event's domain the library refuses: error line, exit 1"
+else
+    not_ok "a link event's domain the library refuses: error line, exit 1" "exit $rc: $(head -c 300 "$tmp/out")"
+fi
 
 printf '<trace>\n  <in session="a@b.example/c" optimized="maybe"><iq type="result"/></in>\n</trace>\n' >"$tmp/optimized.xml"
 expect_error "<in optimized> other than yes/no: exit 2" 2 'optimized\.xml:2:[0-9]+: <in optimized=maybe>' "$tmp/optimized.xml"

@@ -475,8 +475,7 @@ static void do_link(struct replay *r, int up)
     } else {
         buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
                    mj_strerror(rc));
-        if (rc == MJ_ENOMEM)
-            r->lib_failed = 1;
+        r->lib_failed = 1; /* as for a stanza: an error line is exit 1 */
     }
     flush_line(r);
 }
