@@ -414,9 +414,14 @@ typedef struct mj_stanza {
     mj_str destroy_jid;    /* its jid attribute (alternate venue) */
     mj_str destroy_reason; /* its <reason/> text */
 
-    /* <error/> of a type='error' stanza */
+    /* <error/> of a type='error' stanza (the first in the client namespace:
+     * mj_stanza_client_ns()) */
     mj_str error_type;      /* cancel, wait, modify, auth, continue */
-    mj_str error_condition; /* defined condition element name */
+    mj_str error_condition; /* defined condition element name (the first
+                               child in urn:ietf:params:xml:ns:xmpp-stanzas
+                               but <text/>); "undefined-condition" for an
+                               <error/> without one (mj_stanza_error_read());
+                               absent: no <error/> child */
     mj_str error_by;
 
     /* Messages (mentions, docs/semantics.md §6) */
@@ -482,6 +487,13 @@ MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
  * recorded, each code once; anything else, and a new code beyond
  * MJ_MAX_STATUS, sets status_malformed instead. */
 MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
+/* The stanza's <error/> child was read (error_type, error_by and, if it
+ * names one, error_condition set): one without a defined condition gets
+ * "undefined-condition", as Prosody's stanza:get_error() says. Not called
+ * when there is no <error/> child: error_condition stays absent (Prosody's
+ * MUC takes a message error without one for a "malformed error" and
+ * removes the sender; one with an undefined condition it does not). */
+MJ_API void mj_stanza_error_read(mj_stanza *st);
 /* The from attribute of a delay marker of a message (<delay
  * xmlns='urn:xmpp:delay'/>, <x xmlns='jabber:x:delay'/>; NULL: absent, not
  * listed), in document order, after st->from is set. The first

@@ -314,9 +314,10 @@ static int scan_error(lua_State *L, const struct child *e, int anchor,
             lua_copy(L, c.el + 1, anchor + A_ERROR_CONDITION);
             st->error_condition.ptr = lua_tolstring(
                 L, anchor + A_ERROR_CONDITION, &st->error_condition.len);
-            return 1;
+            break;
         }
     }
+    mj_stanza_error_read(st); /* none named: undefined-condition */
     return 1;
 }
 

@@ -71,8 +71,9 @@ void mj_classify(const mj_stanza *st, mj_class *out)
 }
 
 /* Prosody's muc/util.lib.lua kickable_error_conditions: a message error
- * with one of these (or without a condition) makes the MUC remove the
- * sender. */
+ * with one of these, or without an <error/> child (absent: a "malformed
+ * error"; an <error/> without a condition has "undefined-condition",
+ * mj_stanza_error_read()), makes the MUC remove the sender. */
 int mj_kickable_condition(mj_str cond)
 {
     static const char *const kickable[] = {"gone",

@@ -46,6 +46,16 @@ void mj_stanza_set_type(mj_stanza *st, const char *s, size_t n)
         st->type = LIT_EQ(s, n, "result") ? MJ_T_RESULT : MJ_T_OTHER;
 }
 
+void mj_stanza_error_read(mj_stanza *st)
+{
+    static const char undefined[] = "undefined-condition";
+
+    if (st != NULL && st->error_condition.ptr == NULL) {
+        st->error_condition.ptr = undefined;
+        st->error_condition.len = sizeof undefined - 1;
+    }
+}
+
 void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
 {
     int code;

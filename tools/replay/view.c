@@ -172,6 +172,7 @@ void view_fill(const struct node *n, mj_stanza *st)
                     break;
                 }
             }
+            mj_stanza_error_read(st); /* none named: undefined-condition */
         }
     }
 }
