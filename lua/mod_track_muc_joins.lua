@@ -355,7 +355,11 @@ local function sync_metrics()
 		local before = counted["join-failed"][reason] or 0;
 		failures_metric:with_labels(reason):add(n - before);
 	end
-	counted = counts;
+	-- in place: module.save() hands this very table to the next load
+	counted.joined = counts.joined;
+	counted.mention = counts.mention;
+	counted.left = counts.left;
+	counted["join-failed"] = counts["join-failed"];
 end
 
 module:hook_global("stats-update", sync_metrics);
@@ -666,6 +670,12 @@ module:hook_global("stats-update", update_metrics);
 local function tick()
 	local ended = monotonic();
 	call_for_events("tick", nil);
+	if module.loaded == false then
+		-- a muc-joins/* handler unloaded or reloaded the module: the
+		-- metrics and the filters are the next load's now (this one
+		-- would set the gauge unload() zeroed, or count twice)
+		return;
+	end
 	pcall(unwatch_idle, ended);
 	refresh_listening();
 	sync_metrics();
@@ -823,39 +833,52 @@ end
 -- (restoring does not apply max_rooms and max_pending: what the earlier
 -- load showed is kept whole).
 -- module.restore() runs right after this file, so this waits a turn.
+-- One session's rooms_joined (a table): each room the tracker takes is
+-- counted in adopted[1] and its domain put in domains, the others removed.
+local function adopt_session(session, rooms, now, domains, adopted)
+	local dropped = {};
+	for room, nick in pairs(rooms) do
+		local ok, held = false, nil;
+		if type(room) == "string" and type(nick) == "string" then
+			ok, held = pcall(tracker.restore, tracker, session.full_jid, room, "joined", nick, nil, now);
+		end
+		if ok and held then
+			adopted[1] = adopted[1] + 1;
+			domains[jid_host(room)] = true;
+		else
+			dropped[#dropped + 1] = room;
+		end
+	end
+	for _, room in ipairs(dropped) do
+		rooms[room] = nil;
+	end
+	session.joined_rooms = rooms; -- the other name of the same table
+end
+
 local function adopt_leftovers()
 	if restored then
 		return;
 	end
 	local now = monotonic();
 	local domains = {};
-	local adopted = 0;
+	local adopted = { 0 };
 	for _, session in pairs(full_sessions) do
 		local rooms = session.host == module.host and session.type == "c2s" and session.rooms_joined;
 		if type(rooms) == "table" and type(session.full_jid) == "string" then
-			local dropped = {};
-			for room, nick in pairs(rooms) do
-				local ok, held = false, nil;
-				if type(room) == "string" and type(nick) == "string" then
-					ok, held = pcall(tracker.restore, tracker, session.full_jid, room, "joined", nick, nil, now);
-				end
-				if ok and held then
-					adopted = adopted + 1;
-					domains[jid_host(room)] = true;
-				else
-					dropped[#dropped + 1] = room;
-				end
+			-- each session on its own: another module's table that
+			-- refuses a write (or to be walked) costs that session's
+			-- adoption only, not every other session's and the checks
+			local ok, err = pcall(adopt_session, session, rooms, now, domains, adopted);
+			if not ok then
+				module:log("warn", "adopting rooms_joined of %s failed (another module's table): %s",
+					session.full_jid, err);
 			end
-			for _, room in ipairs(dropped) do
-				rooms[room] = nil;
-			end
-			session.joined_rooms = rooms; -- the other name of the same table
 		end
 	end
 	check_domains(domains);
-	if adopted > 0 then
+	if adopted[1] > 0 then
 		module:log("info", "Adopted %d rooms left in rooms_joined by an earlier load; "
-			.. "each is checked by self-ping", adopted);
+			.. "each is checked by self-ping", adopted[1]);
 	end
 end
 module:add_timer(0, function()

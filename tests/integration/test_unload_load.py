@@ -66,3 +66,32 @@ def test_adopted_table_is_also_joined_rooms(connect, server, room):
         got = a.rooms()
     assert got.joined_rooms == "same", f"after the adoption: {got.describe()}"
     assert dict(got) == {r: "Alice"}, got.describe()
+
+
+def test_a_table_that_refuses_writes_costs_its_own_session_only(connect, server, room):
+    """Another module's read-only view of one session's rooms_joined,
+    holding an entry the tracker cannot take, made the adoption raise for
+    every session: the others were not adopted and no domain was checked
+    (review AD)."""
+    a = connect("alice")
+    b = connect("bob")
+    stay, gone = room(), room()
+    a.join(stay, "Alice")
+    a.join(gone, "Alice")
+    b.join(room(), "Bob")
+    a.unload_module()
+    a.leave(gone, "Alice")  # left while unloaded: the adoption must find it
+    lua = ("> local s = prosody.full_sessions[%r]; local plain = s.rooms_joined; "
+           "plain['not a room jid'] = true; "
+           "s.rooms_joined = setmetatable({}, {__index = plain, "
+           "__newindex = function() error('read-only proxy') end, "
+           "__pairs = function() return next, plain, nil end})") % b.jid
+    rc, out = server.admin(lua)
+    assert rc == 0, out
+    start = server.log_size()
+    a.load_module()
+    got = wait_rooms(a, {stay: "Alice"})
+    assert got == {stay: "Alice"}, (
+        f"alice's leftover room {gone} was never checked: rooms_joined is {got}")
+    log = server.log_text(start)
+    assert "adopting rooms_joined of %s failed" % b.jid in log, log[-2000:]
