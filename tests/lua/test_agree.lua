@@ -40,45 +40,77 @@ local function parse_trace(text)
 	assert(ok and not err, "trace not parsed: " .. tostring(perr or err))
 	return steps
 end
--- A value as the replay tool prints it (buf_value(): bare when plain
--- printable text, else quoted with C-like escapes; enough for ASCII and
--- printable UTF-8).
+-- The code points the replay tool escapes (trace.c cp_unsafe(): C0 and
+-- C1 controls, DEL, the bidi controls, the line and paragraph separators).
+local function unsafe(c)
+	return c < 0x20 or (c >= 0x7f and c <= 0x9f) or c == 0x061c or c == 0x200e or c == 0x200f
+		or (c >= 0x2028 and c <= 0x202e) or (c >= 0x2066 and c <= 0x2069)
+end
+
+-- A value as the replay tool prints it (buf_value(): bare when it is
+-- UTF-8 without a space, quote, backslash or unsafe code point, else
+-- quoted, with \n \r \t \" \\, \xNN for another unsafe ASCII byte or a
+-- byte that is not UTF-8, \u{NNNN} for another unsafe code point).
 local function shown(v)
 	if v == nil then
 		return "-"
 	end
 	v = tostring(v)
-	if v ~= "" and not v:find("[%c \"\\\127]") then
-		return v
-	end
-	local esc = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
-	return '"' .. v:gsub('[%c"\\\127]', function(c)
-		return esc[c] or string.format("\\x%02x", c:byte())
-	end) .. '"'
-end
-
--- The value of " key=" in a replay event line, as printed (bare or quoted).
-local function field(rest, key)
-	local i = rest:find(" " .. key .. "=", 1, true)
-	if not i then
-		return "-"
-	end
-	i = i + #key + 2
-	if rest:sub(i, i) ~= '"' then
-		return rest:match("^%S+", i)
-	end
-	local j = i + 1
-	while j <= #rest do
-		local c = rest:sub(j, j)
-		if c == "\\" then
-			j = j + 2
-		elseif c == '"' then
-			return rest:sub(i, j)
+	local out, quote, i = {}, v == "", 1
+	local esc = { [10] = "\\n", [13] = "\\r", [9] = "\\t", [34] = '\\"', [92] = "\\\\" }
+	while i <= #v do
+		local ok, c = pcall(utf8.codepoint, v, i)
+		if not ok then
+			out[#out + 1] = string.format("\\x%02x", v:byte(i));
+			quote = true;
+			i = i + 1;
 		else
-			j = j + 1
+			local n = #utf8.char(c)
+			if esc[c] then
+				out[#out + 1] = esc[c]
+				quote = true
+			elseif unsafe(c) then
+				out[#out + 1] = string.format(c < 0x80 and "\\x%02x" or "\\u{%04x}", c)
+				quote = true
+			else
+				out[#out + 1] = v:sub(i, i + n - 1)
+				quote = quote or c == 32
+			end
+			i = i + n
 		end
 	end
-	return rest:sub(i)
+	if not quote then
+		return v
+	end
+	return '"' .. table.concat(out) .. '"'
+end
+
+-- The value of " key=" in a replay event line, as printed (bare or quoted):
+-- the fields are read in order, so that a key inside a quoted value is not
+-- taken for one (a reason "x alt-venue=evil").
+local function field(rest, key)
+	local i = 1
+	while true do
+		local _, e, k = rest:find("^ ([%w%-]+)=", i)
+		if not e then
+			return "-"
+		end
+		i = e + 1
+		local v
+		if rest:sub(i, i) == '"' then
+			local j = i + 1
+			while j <= #rest and rest:sub(j, j) ~= '"' do
+				j = j + (rest:sub(j, j) == "\\" and 2 or 1)
+			end
+			v = rest:sub(i, j)
+		else
+			v = rest:match("^%S*", i)
+		end
+		if k == key then
+			return v
+		end
+		i = i + #v
+	end
 end
 
 local FIELDS = { "room", "nick", "old_nick", "from_nick", "reason", "condition", "text", "alt_venue" }
@@ -99,7 +131,10 @@ local function id_number(id, prefix)
 		return 0
 	end
 	local digits = id:sub(#prefix + 1):match("^(%d+)$") or id:sub(#prefix + 1):match("^(%d+)%-")
-	return digits and #digits < 10 and tonumber(digits) or 0
+	-- any number of digits, leading zeros too, up to 2^32 - 1 (as the
+	-- module's our_ping_id() and the replay tool's id_number() read it)
+	local n = digits and tonumber((digits:gsub("^0+(%d)", "%1")))
+	return n and n <= 0xffffffff and math.tointeger(n) or 0
 end
 
 -- A received iq as the module's self-ping code takes it (selfping.lib.lua,
@@ -209,7 +244,12 @@ local function by_replay(file)
 			end
 		end
 	end
-	p:close()
+	local _, _, code = p:close()
+	-- a trace the tool refuses (exit 2: malformed) or could not replay is
+	-- no agreement, whatever lines it printed
+	if code ~= 0 and code ~= 1 then
+		out[#out + 1] = "replay exited " .. tostring(code)
+	end
 	return out
 end
 

@@ -30,7 +30,12 @@
  * (mj_session_ping_needs_features), the module asks it with the iq id
  * "mjdisco-<ping_id>-<salt>": its reply settles the held answer. */
 #define DISCO_ID_PREFIX "mjdisco-"
-#define MAX_HELD        16
+/* Answers held for a disco#info reply at once: the module's own bound in
+ * all (MAX_INFO_WAITS, lua/selfping.lib.lua); beyond it, an answer is
+ * taken without one, as the module takes it. */
+#define MAX_HELD 64
+#define STR_(x)  #x
+#define STR(x)   STR_(x)
 
 /* ---------------------------------------------------------------------- */
 /* Sessions in order of first appearance (keyed by the prepared JID)       */
@@ -234,9 +239,12 @@ static mj_session *get_session(struct replay *r, int create,
     *entry = NULL;
     rc = mj_jid_prep(r->it->session, len, prep, sizeof prep, &prep_len);
     if (rc == MJ_OK) {
-        *entry = sess_get(&r->sessions, r->it->session, prep, prep_len);
         rc = create ? mj_session_open(r->tr, r->it->session, len, &s)
                     : mj_session_find(r->tr, r->it->session, len, &s);
+        /* listed in the final table: a session the trace named that
+         * existed (a close of one never seen is not one) */
+        if (rc == MJ_OK)
+            *entry = sess_get(&r->sessions, r->it->session, prep, prep_len);
     }
     if (rc == MJ_ENOTFOUND && !create)
         return NULL;
@@ -274,9 +282,11 @@ static uint32_t id_number(mj_str id, const char *prefix)
     if (id.ptr == NULL || id.len <= n || memcmp(id.ptr, prefix, n))
         return 0;
     for (i = n; i < id.len && id.ptr[i] != '-'; i++) {
-        if (id.ptr[i] < '0' || id.ptr[i] > '9' || v > (UINT32_MAX - 9) / 10)
+        uint32_t d = (uint32_t)(id.ptr[i] - '0');
+        /* up to 4294967295, as the module reads it */
+        if (id.ptr[i] < '0' || id.ptr[i] > '9' || v > (UINT32_MAX - d) / 10)
             return 0;
-        v = v * 10 + (uint32_t)(id.ptr[i] - '0');
+        v = v * 10 + d;
     }
     return i > n ? v : 0;
 }
@@ -290,11 +300,6 @@ static uint32_t ping_id_of(mj_str id)
  * room's disco#info reply comes. */
 static void hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
 {
-    if (r->nheld == MAX_HELD) { /* the oldest is forgotten */
-        node_free(r->held[0].answer);
-        memmove(r->held, r->held + 1, (MAX_HELD - 1) * sizeof r->held[0]);
-        r->nheld--;
-    }
     r->held[r->nheld].s = s;
     r->held[r->nheld].ping_id = ping_id;
     r->held[r->nheld].answer = r->it->stanza;
@@ -352,7 +357,7 @@ static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
         return 1;
     }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
-        r->it->optimized < 0 &&
+        r->it->optimized < 0 && r->nheld < MAX_HELD &&
         mj_session_ping_needs_features(s, ping_id, st)) {
         buf_printf(&r->line,
                    " => ping-answer held: asks the room's disco#info (iq id "
@@ -362,10 +367,17 @@ static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
         return 1;
     }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
+        /* every slot taken: answered without the disco#info it needs */
+        int full = r->it->optimized < 0 && r->nheld == MAX_HELD &&
+                   mj_session_ping_needs_features(s, ping_id, st);
+
         rc = mj_session_ping_answer(s, ping_id, st, r->it->optimized, &v);
         if (rc == MJ_OK) {
-            buf_printf(&r->line, " => ping-answer %s\n",
-                       mj_ping_verdict_name(v));
+            buf_printf(&r->line, " => ping-answer %s%s\n",
+                       mj_ping_verdict_name(v),
+                       full ? " (taken without disco#info: " STR(
+                                  MAX_HELD) " answers wait for one)"
+                            : "");
         } else {
             buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
                        mj_strerror(rc));
@@ -427,6 +439,44 @@ static void do_stanza(struct replay *r)
     flush_line(r);
 }
 
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort the event lines in b (each ending in a newline): a close's LEFT
+ * events come in the order of the session's table, which a random hash
+ * key orders differently in every run; sorted, they come by room. */
+static void sort_lines(struct buf *b)
+{
+    size_t n = 0, i, k = 0;
+    char **v, *copy, *p;
+    struct buf out = {0};
+
+    for (i = 0; i < b->len; i++)
+        n += b->p[i] == '\n';
+    if (n < 2)
+        return;
+    copy = xrealloc(NULL, b->len + 1);
+    memcpy(copy, b->p, b->len);
+    copy[b->len] = '\0';
+    v = xrealloc(NULL, n * sizeof *v);
+    for (p = copy; k < n; p++) {
+        v[k++] = p;
+        p = strchr(p, '\n');
+        *p = '\0';
+    }
+    qsort(v, n, sizeof *v, cmp_line);
+    for (i = 0; i < n; i++) {
+        buf_puts(&out, v[i]);
+        buf_put(&out, "\n", 1);
+    }
+    free(b->p);
+    *b = out;
+    free(v);
+    free(copy);
+}
+
 static void do_close(struct replay *r)
 {
     struct sess *entry;
@@ -442,6 +492,7 @@ static void do_close(struct replay *r)
         r->cur_session = s;
         mj_session_close(s);
         r->cur_session = NULL;
+        sort_lines(&r->events);
     }
     if (entry != NULL)
         entry->closed_line = r->it->line;
