@@ -521,12 +521,21 @@ static void do_link(struct replay *r, int up)
     buf_value(&r->line, d, strlen(d));
     rc = up ? mj_tracker_link_up(r->tr, d, strlen(d))
             : mj_tracker_link_lost(r->tr, d, strlen(d));
+    if (rc != MJ_OK && rc != MJ_ENOMEM) {
+        /* not a domain: a malformed trace, as a session JID that is not
+         * one (exit 2) */
+        trace_fail(&r->trace, EXIT_INPUT,
+                   "<%s domain=%s> is not a domain: %s (%s)",
+                   up ? "link-up" : "link-lost", shown_value(r, d),
+                   mj_strerror(rc), mj_error_name(rc));
+        return;
+    }
     if (rc == MJ_OK) {
         buf_put(&r->line, "\n", 1);
     } else {
         buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
                    mj_strerror(rc));
-        r->lib_failed = 1; /* as for a stanza: an error line is exit 1 */
+        r->lib_failed = 1;
     }
     flush_line(r);
 }
