@@ -50,7 +50,9 @@ extern "C" {
 
 /* Every function that can fail returns one of these; MJ_OK is 0 and every
  * error is negative. The string is mj_strerror()'s; mj_error_name() gives
- * the enum name. */
+ * the enum name. Besides the errors each function lists, every one that
+ * changes a tracker returns MJ_EBUSY when called from one of that
+ * tracker's callbacks (mj_log_fn). */
 /* clang-format off */
 #define MJ_ERROR_LIST(X)                                                     \
     X(MJ_OK, 0, "success")                                                   \
@@ -129,7 +131,9 @@ typedef enum mj_log_level { MJ_LOG_LEVEL_LIST(MJ_ENUM_ITEM) } mj_log_level;
  * those that return no error code do nothing (mj_session_close(),
  * mj_tracker_tick(), mj_tracker_free()), mj_session_importance() answers
  * -1 and mj_session_ping_needs_features() 0. The allocator must not call
- * the tracker at all. */
+ * the tracker at all. Every callback returns to its caller: leaving one by
+ * longjmp() (or a C++ exception) leaves the tracker in the middle of a
+ * change, and refusing every later change as if still inside it. */
 typedef void (*mj_log_fn)(void *ud, mj_log_level level, const char *msg);
 
 /* Returns a monotonic time in seconds. A reading that is not a finite

@@ -299,15 +299,49 @@ E="<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-
         i=$((i + 1))
     done
     echo "<in session='a@b.example/c'><iq from='r1@m1.example' id='mjdisco-1-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
+    # the other 63 requests time out (the module's ping_timeout): each
+    # answer is taken without its reply, and its slot is free again
+    echo "<tick seconds='61'/>"
+    echo "<in session='a@b.example/c'><iq from='r2@m2.example' id='mjdisco-2-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
     echo "</trace>"
 } >"$tmp/held.xml"
 run "$tmp/held.xml"
 if [ "$rc" -eq 0 ] && [ "$(grep -c 'ping-answer held' "$tmp/out")" -eq 64 ] &&
     grep -q 'id=mjping-65-s .* (taken without disco#info: 64 answers wait for one)' "$tmp/out" &&
-    grep -q 'id=mjdisco-1-s => ping-answer joined (settled by disco#info)' "$tmp/out"; then
-    ok "64 ping answers held for disco#info, the next taken without"
+    grep -q 'id=mjdisco-1-s => ping-answer joined (settled by disco#info)' "$tmp/out" &&
+    [ "$(grep -c '^ *\. disco#info request mjdisco-[0-9]*-\.\.\. unanswered: ping-answer ' "$tmp/out")" -eq 63 ] &&
+    grep -q 'id=mjdisco-2-s => disco-answer for no held ping answer' "$tmp/out"; then
+    ok "64 ping answers held for disco#info, the next taken without; a request times out"
 else
-    not_ok "64 ping answers held for disco#info, the next taken without" "exit $rc: $(grep -E 'mjping-65|mjdisco' "$tmp/out" | head -c 400)"
+    not_ok "64 ping answers held for disco#info, the next taken without; a request times out" "exit $rc: $(grep -E 'mjping-65|mjdisco|unanswered' "$tmp/out" | head -c 400)"
+fi
+
+# One disco#info request per (session, room) at a time, as the module: the
+# room's next answer waits for the same reply, which settles the latest
+# ping (review AG: each was held on its own, and the reply settled the
+# older, stale one: the ghost was kept).
+cat >"$tmp/samereq.xml" <<'XML'
+<trace>
+  <out session='h@s.example/p'><presence to='c@m.example/w'><x xmlns='http://jabber.org/protocol/muc'/></presence></out>
+  <in session='h@s.example/p'><presence from='c@m.example/w'><x xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x></presence></in>
+  <link-lost domain='m.example'/>
+  <tick seconds='11'/>
+  <tick seconds='50'/>
+  <in session='h@s.example/p'><iq type='error' id='mjping-1-x' from='c@m.example/w'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq></in>
+  <tick seconds='20'/>
+  <tick seconds='31'/>
+  <in session='h@s.example/p'><iq type='error' id='mjping-2-x' from='c@m.example/w'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq></in>
+  <in session='h@s.example/p'><iq type='error' id='mjdisco-1-x' from='c@m.example'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq></in>
+</trace>
+XML
+run "$tmp/samereq.xml"
+if [ "$rc" -eq 0 ] &&
+    grep -q 'id=mjping-2-x .*=> ping-answer held: the room.s disco#info is asked already (iq id mjdisco-1-\.\.\.)' "$tmp/out" &&
+    grep -q 'id=mjdisco-1-x .*=> ping-answer not-joined (settled by disco#info)' "$tmp/out" &&
+    grep -q '^ *\* left room=c@m.example nick=w reason=ghost' "$tmp/out"; then
+    ok "one disco#info request per session and room, settling the latest answer"
+else
+    not_ok "one disco#info request per session and room, settling the latest answer" "exit $rc: $(tail -c 600 "$tmp/out")"
 fi
 
 # a domain the library refuses is a malformed trace, as a session JID that

@@ -144,12 +144,15 @@ struct replay {
     int quiet;
     int verbose;
 
-    struct held { /* ping answers waiting for the room's disco#info */
-        mj_session *s;
-        uint32_t ping_id;
+    struct held {          /* ping answers waiting for the room's disco#info */
+        mj_session *s;     /* NULL: closed since (the request stays out) */
+        uint32_t disco_id; /* the request's: mjdisco-<disco_id>-... */
+        uint32_t ping_id;  /* the answer's ping (the latest of the room's) */
         struct node *answer;
+        double until; /* the request times out (the module's ping_timeout) */
     } held[MAX_HELD];
     size_t nheld;
+    double ping_timeout;
 
     mj_session *cur_session; /* the session of the line being printed */
     struct buf line;         /* the line being printed */
@@ -296,15 +299,93 @@ static uint32_t ping_id_of(mj_str id)
     return id_number(id, PING_ID_PREFIX);
 }
 
-/* Keep the answer to ping_id (the stanza being replayed) until the
- * room's disco#info reply comes. */
-static void hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
+/* The bare JID of a held answer's from (its room), as the module's
+ * jid_bare() takes it. */
+static mj_str held_room(const struct node *answer)
 {
-    r->held[r->nheld].s = s;
-    r->held[r->nheld].ping_id = ping_id;
-    r->held[r->nheld].answer = r->it->stanza;
-    r->nheld++;
+    mj_stanza st;
+    const char *slash;
+
+    view_fill(answer, &st);
+    if (st.from.ptr != NULL &&
+        (slash = memchr(st.from.ptr, '/', st.from.len)) != NULL)
+        st.from.len = (size_t)(slash - st.from.ptr);
+    return st.from;
+}
+
+static void held_drop(struct replay *r, size_t i)
+{
+    node_free(r->held[i].answer);
+    memmove(r->held + i, r->held + i + 1,
+            (r->nheld - i - 1) * sizeof r->held[0]);
+    r->nheld--;
+}
+
+/* Keep the answer to ping_id (the stanza being replayed) until the
+ * room's disco#info reply comes, or the request times out. As the module:
+ * one request per (session, room) at a time, whose reply settles the
+ * room's latest held answer (returns the request's id: the new one, or
+ * the one out already); NULL slot when none is free: 0. */
+static uint32_t hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
+{
+    mj_str room = held_room(r->it->stanza), other;
+    size_t i;
+
+    for (i = 0; i < r->nheld; i++) {
+        other = held_room(r->held[i].answer);
+        if (r->held[i].s == s && other.len == room.len &&
+            (room.len == 0 || memcmp(other.ptr, room.ptr, room.len) == 0))
+            break;
+    }
+    if (i == r->nheld) {
+        if (r->nheld == MAX_HELD)
+            return 0;
+        r->nheld++;
+        r->held[i].s = s;
+        r->held[i].disco_id = ping_id;
+        r->held[i].until = r->now + r->ping_timeout;
+    } else {
+        node_free(r->held[i].answer);
+    }
+    r->held[i].ping_id = ping_id;
+    r->held[i].answer = r->it->stanza;
     r->it->stanza = NULL; /* owned by held[] now */
+    return r->held[i].disco_id;
+}
+
+/* At a tick: the requests that timed out settle their answers with no
+ * disco#info (the module's failed()), one line each; a closed session's
+ * are only dropped. */
+static void held_expire(struct replay *r)
+{
+    mj_ping_verdict v;
+    mj_stanza ans;
+    size_t i = 0;
+    int rc;
+
+    while (i < r->nheld) {
+        if (!(r->held[i].until <= r->now)) {
+            i++;
+            continue;
+        }
+        if (r->held[i].s != NULL) {
+            buf_printf(&r->events,
+                       "           . disco#info request mjdisco-%lu-... "
+                       "unanswered: ping-answer ",
+                       (unsigned long)r->held[i].disco_id);
+            view_fill(r->held[i].answer, &ans);
+            rc = mj_session_ping_answer_info(r->held[i].s, r->held[i].ping_id,
+                                             &ans, NULL, 0, &v);
+            if (rc == MJ_OK) {
+                buf_printf(&r->events, "%s\n", mj_ping_verdict_name(v));
+            } else {
+                buf_printf(&r->events, "error %s (%s)\n", mj_error_name(rc),
+                           mj_strerror(rc));
+                r->lib_failed = 1;
+            }
+        }
+        held_drop(r, i);
+    }
 }
 
 /* The room's disco#info reply to the module's "mjdisco-<n>" query:
@@ -318,15 +399,16 @@ static void do_disco_reply(struct replay *r, mj_session *s, uint32_t id,
     int rc;
 
     for (i = 0; i < r->nheld; i++)
-        if (r->held[i].s == s && r->held[i].ping_id == id)
+        if (r->held[i].s == s && r->held[i].disco_id == id)
             break;
     if (i == r->nheld) {
         buf_puts(&r->line, " => disco-answer for no held ping answer\n");
         return;
     }
     view_fill(r->held[i].answer, &ans);
-    rc = mj_session_ping_answer_info(
-        s, id, &ans, st, view_lists_self_ping_opt(r->it->stanza), &v);
+    rc = mj_session_ping_answer_info(s, r->held[i].ping_id, &ans, st,
+                                     view_lists_self_ping_opt(r->it->stanza),
+                                     &v);
     if (rc == MJ_OK) {
         buf_printf(&r->line, " => ping-answer %s (settled by disco#info)\n",
                    mj_ping_verdict_name(v));
@@ -335,10 +417,7 @@ static void do_disco_reply(struct replay *r, mj_session *s, uint32_t id,
                    mj_strerror(rc));
         r->lib_failed = 1;
     }
-    node_free(r->held[i].answer);
-    memmove(r->held + i, r->held + i + 1,
-            (r->nheld - i - 1) * sizeof r->held[0]);
-    r->nheld--;
+    held_drop(r, i);
 }
 
 /* What the module does with an iq the session receives before the client
@@ -356,20 +435,28 @@ static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
         do_disco_reply(r, s, disco_id, st);
         return 1;
     }
-    if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
-        r->it->optimized < 0 && r->nheld < MAX_HELD &&
-        mj_session_ping_needs_features(s, ping_id, st)) {
+    int needs =
+        ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
+        r->it->optimized < 0 && mj_session_ping_needs_features(s, ping_id, st);
+    uint32_t asked = needs ? hold_answer(r, s, ping_id) : 0;
+
+    if (asked != 0 && asked == ping_id) {
         buf_printf(&r->line,
                    " => ping-answer held: asks the room's disco#info (iq id "
                    "%s%u-...)\n",
                    DISCO_ID_PREFIX, (unsigned)ping_id);
-        hold_answer(r, s, ping_id);
+        return 1;
+    }
+    if (asked != 0) {
+        buf_printf(&r->line,
+                   " => ping-answer held: the room's disco#info is asked "
+                   "already (iq id %s%u-...)\n",
+                   DISCO_ID_PREFIX, (unsigned)asked);
         return 1;
     }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
         /* every slot taken: answered without the disco#info it needs */
-        int full = r->it->optimized < 0 && r->nheld == MAX_HELD &&
-                   mj_session_ping_needs_features(s, ping_id, st);
+        int full = needs;
 
         rc = mj_session_ping_answer(s, ping_id, st, r->it->optimized, &v);
         if (rc == MJ_OK) {
@@ -488,6 +575,13 @@ static void do_close(struct replay *r)
     if (s == NULL) {
         buf_puts(&r->line, "  (no such session)\n");
     } else {
+        size_t i;
+
+        /* its disco#info requests stay out until they time out; their
+         * replies then settle nothing */
+        for (i = 0; i < r->nheld; i++)
+            if (r->held[i].s == s)
+                r->held[i].s = NULL;
         buf_put(&r->line, "\n", 1);
         r->cur_session = s;
         mj_session_close(s);
@@ -504,6 +598,7 @@ static void do_tick(struct replay *r)
     r->now += r->it->seconds;
     line_head(r, r->it->line, "tick", NULL);
     buf_printf(&r->line, " +%gs now=%gs\n", r->it->seconds, r->now);
+    held_expire(r);
     mj_tracker_tick(r->tr);
     flush_line(r);
 }
@@ -677,6 +772,7 @@ int replay_run(const struct replay_opts *o)
     cfg.event_ud = &r;
     cfg.log = on_log;
     cfg.log_ud = &r;
+    r.ping_timeout = cfg.ping_timeout;
     rc = mj_tracker_new(&cfg, &r.tr);
     if (rc != MJ_OK) {
         fprintf(stderr, PROG ": cannot create the tracker: %s (%s)\n",
