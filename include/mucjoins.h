@@ -133,7 +133,7 @@ typedef enum mj_log_level { MJ_LOG_LEVEL_LIST(MJ_ENUM_ITEM) } mj_log_level;
  * -1 and mj_session_ping_needs_features() 0. The allocator must not call
  * the tracker at all. Every callback returns to its caller: leaving one by
  * longjmp() (or a C++ exception) leaves the tracker in the middle of a
- * change, and refusing every later change as if still inside it. */
+ * change, which then refuses every later change as if still inside it. */
 typedef void (*mj_log_fn)(void *ud, mj_log_level level, const char *msg);
 
 /* Returns a monotonic time in seconds. A reading that is not a finite

@@ -279,41 +279,103 @@ else
     not_ok "a close's events by room, the same in every run; no unknown session listed" "$outputs outputs, exit $rc: $(tail -c 400 "$tmp/out")"
 fi
 
-# Ping answers held for the room's disco#info: 64 at once, the module's
-# bound; the 65th is taken without it, and the first is still settled by
-# its reply (the 17th held answer dropped the oldest silently: review AF).
+# Ping answers held for the room's disco#info, with the module's bounds:
+# 64 requests at once (65 accounts, each in a room on its own domain: the
+# 65th taken without the reply), 4 per account and per room service
+# (review AH: one account held all 64); a request times out after
+# --ping-timeout at a tick, its answer taken without the reply.
 U="xmlns='http://jabber.org/protocol/muc#user'"
 E="<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+NA="<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
 {
     echo "<trace>"
     i=1
     while [ $i -le 65 ]; do
-        echo "<out session='a@b.example/c'><presence to='r$i@m$i.example/n'><x xmlns='http://jabber.org/protocol/muc'/></presence></out>"
-        echo "<in session='a@b.example/c'><presence from='r$i@m$i.example/n'><x $U><status code='110'/></x></presence></in>"
-        echo "<in session='a@b.example/c'><message from='r$i@m$i.example' type='error'><error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message></in>"
+        echo "<out session='u$i@b.example/c'><presence to='r$i@m$i.example/n'><x xmlns='http://jabber.org/protocol/muc'/></presence></out>"
+        echo "<in session='u$i@b.example/c'><presence from='r$i@m$i.example/n'><x $U><status code='110'/></x></presence></in>"
+        echo "<in session='u$i@b.example/c'><message from='r$i@m$i.example' type='error'>$NA</message></in>"
         i=$((i + 1))
     done
     i=1
     while [ $i -le 65 ]; do
-        echo "<in session='a@b.example/c'><iq from='r$i@m$i.example/n' id='mjping-$i-s' type='error'>$E</iq></in>"
+        echo "<in session='u$i@b.example/c'><iq from='r$i@m$i.example/n' id='mjping-$i-s' type='error'>$E</iq></in>"
         i=$((i + 1))
     done
-    echo "<in session='a@b.example/c'><iq from='r1@m1.example' id='mjdisco-1-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
-    # the other 63 requests time out (the module's ping_timeout): each
-    # answer is taken without its reply, and its slot is free again
+    echo "<in session='u1@b.example/c'><iq from='r1@m1.example' id='mjdisco-1-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
+    # the other 63 requests time out
     echo "<tick seconds='61'/>"
-    echo "<in session='a@b.example/c'><iq from='r2@m2.example' id='mjdisco-2-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
+    echo "<in session='u2@b.example/c'><iq from='r2@m2.example' id='mjdisco-2-s' type='result'><query xmlns='http://jabber.org/protocol/disco#info'/></iq></in>"
+    # one account in five rooms of one service, another in five services
+    for who in a b; do
+        i=1
+        while [ $i -le 5 ]; do
+            if [ $who = a ]; then room="q$i@one.example"; else room="q@d$i.example"; fi
+            echo "<out session='$who@b.example/c'><presence to='$room/n'><x xmlns='http://jabber.org/protocol/muc'/></presence></out>"
+            echo "<in session='$who@b.example/c'><presence from='$room/n'><x $U><status code='110'/></x></presence></in>"
+            echo "<in session='$who@b.example/c'><message from='$room' type='error'>$NA</message></in>"
+            i=$((i + 1))
+        done
+    done
     echo "</trace>"
 } >"$tmp/held.xml"
 run "$tmp/held.xml"
 if [ "$rc" -eq 0 ] && [ "$(grep -c 'ping-answer held' "$tmp/out")" -eq 64 ] &&
-    grep -q 'id=mjping-65-s .* (taken without disco#info: 64 answers wait for one)' "$tmp/out" &&
+    grep -q 'id=mjping-65-s .* (taken without disco#info: 64 requests out)' "$tmp/out" &&
     grep -q 'id=mjdisco-1-s => ping-answer joined (settled by disco#info)' "$tmp/out" &&
-    [ "$(grep -c '^ *\. disco#info request mjdisco-[0-9]*-\.\.\. unanswered: ping-answer ' "$tmp/out")" -eq 63 ] &&
-    grep -q 'id=mjdisco-2-s => disco-answer for no held ping answer' "$tmp/out"; then
-    ok "64 ping answers held for disco#info, the next taken without; a request times out"
+    [ "$(grep -c '^ *\. disco#info request mjdisco-[0-9]*-\.\.\. for u[0-9]*@b.example/c unanswered: ping-answer ' "$tmp/out")" -eq 63 ] &&
+    grep -q 'id=mjdisco-2-s => disco-answer for no request out' "$tmp/out"; then
+    ok "64 disco#info requests at once, the next answer taken without; a request times out"
 else
-    not_ok "64 ping answers held for disco#info, the next taken without; a request times out" "exit $rc: $(grep -E 'mjping-65|mjdisco|unanswered' "$tmp/out" | head -c 400)"
+    not_ok "64 disco#info requests at once, the next answer taken without; a request times out" "exit $rc: $(grep -E 'mjping-65|mjdisco-[12]-|unanswered' "$tmp/out" | head -c 400)"
+fi
+# the last two accounts' pings: 4 held each, the fifth taken without
+{
+    sed '$d' "$tmp/held.xml"
+    for who in a b; do
+        i=1
+        while [ $i -le 5 ]; do
+            if [ $who = a ]; then room="q$i@one.example"; else room="q@d$i.example"; fi
+            n=$(grep -o "room=$room nick=n ping-id=[0-9]*" "$tmp/out" | sed 's/.*=//' | tail -1)
+            echo "<in session='$who@b.example/c'><iq from='$room/n' id='mjping-$n-s' type='error'>$E</iq></in>"
+            i=$((i + 1))
+        done
+    done
+    echo "</trace>"
+} >"$tmp/held2.xml"
+run "$tmp/held2.xml"
+if [ "$rc" -eq 0 ] &&
+    [ "$(grep -c 'a@b.example/c .*ping-answer held: asks' "$tmp/out")" -eq 4 ] &&
+    grep -q 'a@b.example/c .*from=q5@one.example/n .*(taken without disco#info: 4 requests out to the room.s domain)' "$tmp/out" &&
+    [ "$(grep -c 'b@b.example/c .*ping-answer held: asks' "$tmp/out")" -eq 4 ] &&
+    grep -q 'b@b.example/c .*from=q@d5.example/n .*(taken without disco#info: 4 requests out for the account)' "$tmp/out"; then
+    ok "4 disco#info requests per room service and per account"
+else
+    not_ok "4 disco#info requests per room service and per account" "exit $rc: $(grep -E 'q5@one|q@d5' "$tmp/out" | head -c 400)"
+fi
+
+# The module's requests are keyed by JID, answered only by the room, and
+# an account that left one unanswered has one out (review AH):
+traces=$root/tests/replay/traces
+run "$traces/disco-reopened-session.xml"
+if [ "$rc" -eq 0 ] && grep -q 'id=mjping-2-x .*is asked already (iq id mjdisco-1-' "$tmp/out" &&
+    grep -q 'id=mjdisco-1-x .*=> ping-answer not-joined (settled by disco#info)' "$tmp/out"; then
+    ok "a request survives its session's close and serves the next session under the JID"
+else
+    not_ok "a request survives its session's close and serves the next session under the JID" "exit $rc: $(tail -c 500 "$tmp/out")"
+fi
+run "$traces/disco-reply-not-from-the-room.xml"
+if [ "$rc" -eq 0 ] && grep -q 'from=c@m.example/w id=mjdisco-1-x => disco-answer for no request out' "$tmp/out" &&
+    grep -q 'from=c@m.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)' "$tmp/out"; then
+    ok "only the room's own reply ends a request"
+else
+    not_ok "only the room's own reply ends a request" "exit $rc: $(tail -c 500 "$tmp/out")"
+fi
+run "$traces/disco-silent-account.xml"
+if [ "$rc" -eq 0 ] && grep -q 'id=mjping-2-x .*=> ping-answer held: asks' "$tmp/out" &&
+    grep -q 'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)' "$tmp/out"; then
+    ok "an account that left a request unanswered has one out"
+else
+    not_ok "an account that left a request unanswered has one out" "exit $rc: $(tail -c 500 "$tmp/out")"
 fi
 
 # One disco#info request per (session, room) at a time, as the module: the

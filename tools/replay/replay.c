@@ -30,12 +30,19 @@
  * (mj_session_ping_needs_features), the module asks it with the iq id
  * "mjdisco-<ping_id>-<salt>": its reply settles the held answer. */
 #define DISCO_ID_PREFIX "mjdisco-"
-/* Answers held for a disco#info reply at once: the module's own bound in
- * all (MAX_INFO_WAITS, lua/selfping.lib.lua); beyond it, an answer is
- * taken without one, as the module takes it. */
-#define MAX_HELD 64
-#define STR_(x)  #x
-#define STR(x)   STR_(x)
+/* The module's bounds on those requests (lua/selfping.lib.lua): out at
+ * once in all, to one room service, for one account, for one account that
+ * left a request unanswered ("silent"), for all silent accounts; the
+ * silence a request left unanswered adds (a reply takes one off), and its
+ * most. Beyond a bound an answer is taken without the reply. */
+#define MAX_INFO_WAITS         64
+#define MAX_DOMAIN_INFO_WAITS  4
+#define MAX_ACCOUNT_INFO_WAITS 4
+#define MAX_SILENT_INFO_WAITS  32
+#define SILENCE_PER_TIMEOUT    4
+#define MAX_SILENCE            64
+#define STR_(x)                #x
+#define STR(x)                 STR_(x)
 
 /* ---------------------------------------------------------------------- */
 /* Sessions in order of first appearance (keyed by the prepared JID)       */
@@ -144,14 +151,21 @@ struct replay {
     int quiet;
     int verbose;
 
-    struct held {          /* ping answers waiting for the room's disco#info */
-        mj_session *s;     /* NULL: closed since (the request stays out) */
-        uint32_t disco_id; /* the request's: mjdisco-<disco_id>-... */
-        uint32_t ping_id;  /* the answer's ping (the latest of the room's) */
-        struct node *answer;
-        double until; /* the request times out (the module's ping_timeout) */
-    } held[MAX_HELD];
-    size_t nheld;
+    struct wait {   /* a disco#info request out (the module's info_waits) */
+        char *jid;  /* the session's full JID, as the trace names it */
+        char *room; /* the answer's from up to '/' */
+        uint32_t disco_id;   /* the request's: mjdisco-<disco_id>-... */
+        uint32_t ping_id;    /* the latest answer's ping */
+        struct node *answer; /* the latest answer */
+        double until;        /* the request times out (ping_timeout) */
+        int silent;          /* made for a silent account */
+    } waits[MAX_INFO_WAITS];
+    size_t nwaits;
+    struct silence { /* accounts that left requests unanswered */
+        char *account;
+        int n;
+    } * silent;
+    size_t nsilent, capsilent;
     double ping_timeout;
 
     mj_session *cur_session; /* the session of the line being printed */
@@ -299,9 +313,12 @@ static uint32_t ping_id_of(mj_str id)
     return id_number(id, PING_ID_PREFIX);
 }
 
-/* The bare JID of a held answer's from (its room), as the module's
- * jid_bare() takes it. */
-static mj_str held_room(const struct node *answer)
+/* ---------------------------------------------------------------------- */
+/* The module's disco#info requests (lua/selfping.lib.lua, ask_info())      */
+
+/* An answer's room (its from up to '/', as jid_bare() takes it), or
+ * absent. */
+static mj_str from_bare(const struct node *answer)
 {
     mj_stanza st;
     const char *slash;
@@ -313,111 +330,206 @@ static mj_str held_room(const struct node *answer)
     return st.from;
 }
 
-static void held_drop(struct replay *r, size_t i)
+static int same(const char *a, size_t alen, const char *b, size_t blen)
 {
-    node_free(r->held[i].answer);
-    memmove(r->held + i, r->held + i + 1,
-            (r->nheld - i - 1) * sizeof r->held[0]);
-    r->nheld--;
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
-/* Keep the answer to ping_id (the stanza being replayed) until the
- * room's disco#info reply comes, or the request times out. As the module:
- * one request per (session, room) at a time, whose reply settles the
- * room's latest held answer (returns the request's id: the new one, or
- * the one out already); NULL slot when none is free: 0. */
-static uint32_t hold_answer(struct replay *r, mj_session *s, uint32_t ping_id)
+/* The part of a bare JID after '@' (its domain), as jid_host() takes it. */
+static mj_str host_of(const char *bare, size_t len)
 {
-    mj_str room = held_room(r->it->stanza), other;
+    const char *at = memchr(bare, '@', len);
+    mj_str h = {bare, len};
+
+    if (at != NULL) {
+        h.ptr = at + 1;
+        h.len = len - (size_t)(at + 1 - bare);
+    }
+    return h;
+}
+
+/* The account's silence (0: none). */
+static int silence_of(const struct replay *r, const char *acc, size_t len)
+{
     size_t i;
 
-    for (i = 0; i < r->nheld; i++) {
-        other = held_room(r->held[i].answer);
-        if (r->held[i].s == s && other.len == room.len &&
-            (room.len == 0 || memcmp(other.ptr, room.ptr, room.len) == 0))
-            break;
-    }
-    if (i == r->nheld) {
-        if (r->nheld == MAX_HELD)
-            return 0;
-        r->nheld++;
-        r->held[i].s = s;
-        r->held[i].disco_id = ping_id;
-        r->held[i].until = r->now + r->ping_timeout;
-    } else {
-        node_free(r->held[i].answer);
-    }
-    r->held[i].ping_id = ping_id;
-    r->held[i].answer = r->it->stanza;
-    r->it->stanza = NULL; /* owned by held[] now */
-    return r->held[i].disco_id;
+    for (i = 0; i < r->nsilent; i++)
+        if (same(r->silent[i].account, strlen(r->silent[i].account), acc, len))
+            return r->silent[i].n;
+    return 0;
 }
 
-/* At a tick: the requests that timed out settle their answers with no
- * disco#info (the module's failed()), one line each; a closed session's
- * are only dropped. */
-static void held_expire(struct replay *r)
+static void silence_set(struct replay *r, const char *acc, size_t len, int n)
 {
-    mj_ping_verdict v;
+    size_t i;
+
+    for (i = 0; i < r->nsilent; i++)
+        if (same(r->silent[i].account, strlen(r->silent[i].account), acc, len))
+            break;
+    if (i == r->nsilent) {
+        if (n <= 0)
+            return;
+        if (r->nsilent == r->capsilent) {
+            r->capsilent = r->capsilent ? 2 * r->capsilent : 8;
+            r->silent = xrealloc(r->silent, r->capsilent * sizeof *r->silent);
+        }
+        r->silent[i].account = xrealloc(NULL, len + 1);
+        memcpy(r->silent[i].account, acc, len);
+        r->silent[i].account[len] = '\0';
+        r->nsilent++;
+    }
+    if (n > 0) {
+        r->silent[i].n = n;
+        return;
+    }
+    free(r->silent[i].account);
+    r->silent[i] = r->silent[--r->nsilent];
+}
+
+/* A request ends (reply: its reply, NULL when it timed out): the
+ * account's silence (+4 unanswered, -1 answered, at most 64), then the
+ * latest answer goes to the session under the wait's JID, if there is one
+ * now (as the module's answer_ping() looks it up), with the reply. Appends
+ * to b what came of it ("ping-answer <verdict>", or why not) and drops the
+ * wait. */
+static void wait_end(struct replay *r, size_t i, const mj_stanza *reply,
+                     int optimized, struct buf *b)
+{
+    struct wait *w = &r->waits[i];
+    size_t alen = strcspn(w->jid, "/");
+    int n = silence_of(r, w->jid, alen);
+    mj_session *s = NULL;
+    mj_ping_verdict v = MJ_PING_STALE;
     mj_stanza ans;
-    size_t i = 0;
     int rc;
 
-    while (i < r->nheld) {
-        if (!(r->held[i].until <= r->now)) {
+    n = reply != NULL ? n - 1 : n + SILENCE_PER_TIMEOUT;
+    silence_set(r, w->jid, alen, n < MAX_SILENCE ? n : MAX_SILENCE);
+    if (mj_session_find(r->tr, w->jid, strlen(w->jid), &s) != MJ_OK) {
+        buf_puts(b, "no session under that JID now");
+    } else {
+        view_fill(w->answer, &ans);
+        rc = mj_session_ping_answer_info(s, w->ping_id, &ans, reply, optimized,
+                                         &v);
+        if (rc == MJ_OK) {
+            buf_printf(b, "ping-answer %s", mj_ping_verdict_name(v));
+        } else {
+            buf_printf(b, "error %s (%s)", mj_error_name(rc), mj_strerror(rc));
+            r->lib_failed = 1;
+        }
+    }
+    node_free(w->answer);
+    free(w->jid);
+    free(w->room);
+    r->waits[i] = r->waits[--r->nwaits];
+}
+
+/* The answer to ping_id being replayed (to the session jid), whose
+ * meaning needs the room's disco#info: held, as a new request (*disco =
+ * ping_id, *fresh = 1) or with the one out to the same room for the same
+ * JID (its id in *disco, *fresh = 0: the reply settles the latest
+ * answer); returns NULL. Or not held: returns why (the module's bounds). */
+static const char *ask_info(struct replay *r, const char *jid,
+                            uint32_t ping_id, uint32_t *disco, int *fresh)
+{
+    mj_str room = from_bare(r->it->stanza), host, h;
+    size_t alen = strcspn(jid, "/"), i, n_domain = 0, n_account = 0,
+           n_silent = 0;
+    int silent = silence_of(r, jid, alen) > 0;
+    struct wait *w;
+
+    if (room.ptr == NULL)
+        return "no room";
+    host = host_of(room.ptr, room.len);
+    for (i = 0; i < r->nwaits; i++) {
+        w = &r->waits[i];
+        if (same(w->jid, strlen(w->jid), jid, strlen(jid)) &&
+            same(w->room, strlen(w->room), room.ptr, room.len)) {
+            node_free(w->answer); /* the latest answer waits */
+            w->answer = r->it->stanza;
+            w->ping_id = ping_id;
+            r->it->stanza = NULL;
+            *disco = w->disco_id;
+            *fresh = 0;
+            return NULL;
+        }
+        h = host_of(w->room, strlen(w->room));
+        n_domain += same(h.ptr, h.len, host.ptr, host.len);
+        n_account += same(w->jid, strcspn(w->jid, "/"), jid, alen);
+        n_silent += w->silent;
+    }
+    if (r->nwaits >= MAX_INFO_WAITS)
+        return STR(MAX_INFO_WAITS) " requests out";
+    if (n_domain >= MAX_DOMAIN_INFO_WAITS)
+        return STR(MAX_DOMAIN_INFO_WAITS) " requests out to the room's domain";
+    if (n_account >= (silent ? 1 : MAX_ACCOUNT_INFO_WAITS))
+        return silent ? "a request out for the account, which left one "
+                        "unanswered"
+                      : STR(MAX_ACCOUNT_INFO_WAITS) " requests out for the "
+                                                    "account";
+    if (silent && n_silent >= MAX_SILENT_INFO_WAITS)
+        return STR(MAX_SILENT_INFO_WAITS) " requests out for accounts that "
+                                          "left one unanswered";
+    w = &r->waits[r->nwaits++];
+    w->jid = xstrdup(jid);
+    w->room = xrealloc(NULL, room.len + 1);
+    memcpy(w->room, room.ptr, room.len);
+    w->room[room.len] = '\0';
+    w->disco_id = ping_id;
+    w->ping_id = ping_id;
+    w->answer = r->it->stanza;
+    r->it->stanza = NULL;
+    w->until = r->now + r->ping_timeout;
+    w->silent = silent;
+    *disco = ping_id;
+    *fresh = 1;
+    return NULL;
+}
+
+/* At a tick, after the tracker's: the requests unanswered for
+ * ping_timeout end with no reply (the module's send_iq() timing out), one
+ * line each. */
+static void waits_expire(struct replay *r)
+{
+    size_t i = 0;
+
+    while (i < r->nwaits) {
+        if (!(r->waits[i].until <= r->now)) {
             i++;
             continue;
         }
-        if (r->held[i].s != NULL) {
-            buf_printf(&r->events,
-                       "           . disco#info request mjdisco-%lu-... "
-                       "unanswered: ping-answer ",
-                       (unsigned long)r->held[i].disco_id);
-            view_fill(r->held[i].answer, &ans);
-            rc = mj_session_ping_answer_info(r->held[i].s, r->held[i].ping_id,
-                                             &ans, NULL, 0, &v);
-            if (rc == MJ_OK) {
-                buf_printf(&r->events, "%s\n", mj_ping_verdict_name(v));
-            } else {
-                buf_printf(&r->events, "error %s (%s)\n", mj_error_name(rc),
-                           mj_strerror(rc));
-                r->lib_failed = 1;
-            }
-        }
-        held_drop(r, i);
+        buf_printf(&r->events,
+                   "           . disco#info request mjdisco-%lu-... for ",
+                   (unsigned long)r->waits[i].disco_id);
+        buf_value(&r->events, r->waits[i].jid, strlen(r->waits[i].jid));
+        buf_puts(&r->events, " unanswered: ");
+        wait_end(r, i, NULL, 0, &r->events);
+        buf_put(&r->events, "\n", 1);
     }
 }
 
-/* The room's disco#info reply to the module's "mjdisco-<n>" query:
- * settles the held answer to ping n. */
-static void do_disco_reply(struct replay *r, mj_session *s, uint32_t id,
+/* A reply to the module's "mjdisco-<n>-..." request, received by the
+ * session jid: from the room asked (exactly its bare JID, as Prosody's
+ * send_iq() matches a reply), it ends that request. */
+static void do_disco_reply(struct replay *r, const char *jid, uint32_t id,
                            const mj_stanza *st)
 {
-    mj_ping_verdict v = MJ_PING_STALE;
-    mj_stanza ans;
     size_t i;
-    int rc;
 
-    for (i = 0; i < r->nheld; i++)
-        if (r->held[i].s == s && r->held[i].disco_id == id)
+    for (i = 0; i < r->nwaits; i++)
+        if (r->waits[i].disco_id == id &&
+            same(r->waits[i].jid, strlen(r->waits[i].jid), jid, strlen(jid)) &&
+            st->from.ptr != NULL &&
+            same(r->waits[i].room, strlen(r->waits[i].room), st->from.ptr,
+                 st->from.len))
             break;
-    if (i == r->nheld) {
-        buf_puts(&r->line, " => disco-answer for no held ping answer\n");
+    if (i == r->nwaits) {
+        buf_puts(&r->line, " => disco-answer for no request out\n");
         return;
     }
-    view_fill(r->held[i].answer, &ans);
-    rc = mj_session_ping_answer_info(s, r->held[i].ping_id, &ans, st,
-                                     view_lists_self_ping_opt(r->it->stanza),
-                                     &v);
-    if (rc == MJ_OK) {
-        buf_printf(&r->line, " => ping-answer %s (settled by disco#info)\n",
-                   mj_ping_verdict_name(v));
-    } else {
-        buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
-                   mj_strerror(rc));
-        r->lib_failed = 1;
-    }
-    held_drop(r, i);
+    buf_puts(&r->line, " => ");
+    wait_end(r, i, st, view_lists_self_ping_opt(r->it->stanza), &r->line);
+    buf_puts(&r->line, " (settled by disco#info)\n");
 }
 
 /* What the module does with an iq the session receives before the client
@@ -432,39 +544,39 @@ static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
     int rc;
 
     if (disco_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
-        do_disco_reply(r, s, disco_id, st);
-        return 1;
-    }
-    int needs =
-        ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR) &&
-        r->it->optimized < 0 && mj_session_ping_needs_features(s, ping_id, st);
-    uint32_t asked = needs ? hold_answer(r, s, ping_id) : 0;
-
-    if (asked != 0 && asked == ping_id) {
-        buf_printf(&r->line,
-                   " => ping-answer held: asks the room's disco#info (iq id "
-                   "%s%u-...)\n",
-                   DISCO_ID_PREFIX, (unsigned)ping_id);
-        return 1;
-    }
-    if (asked != 0) {
-        buf_printf(&r->line,
-                   " => ping-answer held: the room's disco#info is asked "
-                   "already (iq id %s%u-...)\n",
-                   DISCO_ID_PREFIX, (unsigned)asked);
+        do_disco_reply(r, r->it->session, disco_id, st);
         return 1;
     }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
-        /* every slot taken: answered without the disco#info it needs */
-        int full = needs;
+        const char *why = NULL;
+        uint32_t disco = 0;
+        int fresh = 0;
 
-        rc = mj_session_ping_answer(s, ping_id, st, r->it->optimized, &v);
+        if (r->it->optimized < 0 &&
+            mj_session_ping_needs_features(s, ping_id, st)) {
+            why = ask_info(r, r->it->session, ping_id, &disco, &fresh);
+            if (why == NULL) {
+                buf_printf(&r->line,
+                           fresh ? " => ping-answer held: asks the room's "
+                                   "disco#info (iq id %s%lu-...)\n"
+                                 : " => ping-answer held: the room's "
+                                   "disco#info is asked already (iq id "
+                                   "%s%lu-...)\n",
+                           DISCO_ID_PREFIX, (unsigned long)disco);
+                return 1;
+            }
+            /* the module's bounds: taken with no reply, as when none
+             * comes */
+            rc = mj_session_ping_answer_info(s, ping_id, st, NULL, 0, &v);
+        } else {
+            rc = mj_session_ping_answer(s, ping_id, st, r->it->optimized, &v);
+        }
         if (rc == MJ_OK) {
-            buf_printf(&r->line, " => ping-answer %s%s\n",
-                       mj_ping_verdict_name(v),
-                       full ? " (taken without disco#info: " STR(
-                                  MAX_HELD) " answers wait for one)"
-                            : "");
+            buf_printf(&r->line, " => ping-answer %s",
+                       mj_ping_verdict_name(v));
+            if (why != NULL)
+                buf_printf(&r->line, " (taken without disco#info: %s)", why);
+            buf_put(&r->line, "\n", 1);
         } else {
             buf_printf(&r->line, " => error %s (%s)\n", mj_error_name(rc),
                        mj_strerror(rc));
@@ -575,13 +687,9 @@ static void do_close(struct replay *r)
     if (s == NULL) {
         buf_puts(&r->line, "  (no such session)\n");
     } else {
-        size_t i;
-
-        /* its disco#info requests stay out until they time out; their
-         * replies then settle nothing */
-        for (i = 0; i < r->nheld; i++)
-            if (r->held[i].s == s)
-                r->held[i].s = NULL;
+        /* its disco#info requests stay out (keyed by the JID, as the
+         * module's): their replies or timeouts go to the session under
+         * that JID then, if any */
         buf_put(&r->line, "\n", 1);
         r->cur_session = s;
         mj_session_close(s);
@@ -598,8 +706,10 @@ static void do_tick(struct replay *r)
     r->now += r->it->seconds;
     line_head(r, r->it->line, "tick", NULL);
     buf_printf(&r->line, " +%gs now=%gs\n", r->it->seconds, r->now);
-    held_expire(r);
+    /* the tracker's timeouts first: a ping times out at its deadline,
+     * and the module's request for it, sent one round trip later, after */
     mj_tracker_tick(r->tr);
+    waits_expire(r);
     flush_line(r);
 }
 
@@ -795,8 +905,16 @@ int replay_run(const struct replay_opts *o)
             code = EXIT_FAIL;
     }
 
-    while (r.nheld > 0)
-        node_free(r.held[--r.nheld].answer);
+    while (r.nwaits > 0) {
+        struct wait *w = &r.waits[--r.nwaits];
+
+        node_free(w->answer);
+        free(w->jid);
+        free(w->room);
+    }
+    while (r.nsilent > 0)
+        free(r.silent[--r.nsilent].account);
+    free(r.silent);
     mj_tracker_free(r.tr);
     sess_list_free(&r.sessions);
     free(r.line.p);
