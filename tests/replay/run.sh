@@ -378,6 +378,45 @@ else
     not_ok "an account that left a request unanswered has one out" "exit $rc: $(tail -c 500 "$tmp/out")"
 fi
 
+# A reply is matched as Prosody's send_iq() matches it: by its from (the
+# room's bare JID, prepared) and id, to whichever resource; it opens no
+# session; an error reply without <error/> is the module's own hook's, and
+# the request times out; an id with leading zeros is not the module's;
+# timeouts come in deadline order (review AI).
+check_trace() { # NAME FILE PATTERN...
+    name=$1 file=$2
+    shift 2
+    run --ping-retries 0 "$traces/$file"
+    for pat in "$@"; do
+        if ! grep -q -- "$pat" "$tmp/out"; then
+            not_ok "$name" "exit $rc, no '$pat': $(tail -c 500 "$tmp/out")"
+            return
+        fi
+    done
+    if [ "$rc" -ne 0 ]; then
+        not_ok "$name" "exit $rc"
+    else
+        ok "$name"
+    fi
+}
+check_trace "a reply to another resource of the JID ends the request" disco-reply-to-another-resource.xml \
+    'h@s.example/q .*id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
+check_trace "a reply from the room's JID in another case ends the request" disco-reply-room-case.xml \
+    'from=C@M.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
+check_trace "a reply after the session closed opens none" disco-reply-after-close.xml \
+    'id=mjdisco-1-x .*=> no session under that JID now$' '(closed at line 7)'
+check_trace "an error reply without <error/> is ignored, the request times out" disco-error-without-error.xml \
+    'id=mjdisco-1-x error=? => disco-answer without <error/>: ignored' \
+    'unanswered: ping-answer' 'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)'
+check_trace "a reply id with leading zeros is not the module's" disco-id-leading-zeros.xml \
+    'id=mjdisco-001-x => ignored'
+run --ping-retries 0 "$traces/disco-timeouts-in-order.xml"
+if [ "$rc" -eq 0 ] && [ "$(grep -o 'request mjdisco-[0-9]' "$tmp/out" | tr -d '\n')" = "request mjdisco-2request mjdisco-3" ]; then
+    ok "requests time out in the order of their deadlines"
+else
+    not_ok "requests time out in the order of their deadlines" "exit $rc: $(grep unanswered "$tmp/out")"
+fi
+
 # One disco#info request per (session, room) at a time, as the module: the
 # room's next answer waits for the same reply, which settles the latest
 # ping (review AG: each was held on its own, and the reply settled the

@@ -41,6 +41,7 @@
 #define MAX_SILENT_INFO_WAITS  32
 #define SILENCE_PER_TIMEOUT    4
 #define MAX_SILENCE            64
+#define SILENT_ACCOUNTS        1024
 #define STR_(x)                #x
 #define STR(x)                 STR_(x)
 
@@ -152,17 +153,22 @@ struct replay {
     int verbose;
 
     struct wait {   /* a disco#info request out (the module's info_waits) */
-        char *jid;  /* the session's full JID, as the trace names it */
-        char *room; /* the answer's from up to '/' */
+        char *jid;  /* the session's full JID, prepared */
+        char *room; /* the answer's from up to '/', prepared */
         uint32_t disco_id;   /* the request's: mjdisco-<disco_id>-... */
         uint32_t ping_id;    /* the latest answer's ping */
         struct node *answer; /* the latest answer */
         double until;        /* the request times out (ping_timeout) */
+        unsigned long seq;   /* the order requests were made in */
         int silent;          /* made for a silent account */
     } waits[MAX_INFO_WAITS];
     size_t nwaits;
-    struct silence { /* accounts that left requests unanswered */
+    unsigned long nrequests;
+    struct silence { /* accounts that left requests unanswered, the
+                        least recently set first (the module's util.cache
+                        of SILENT_ACCOUNTS) */
         char *account;
+        size_t len;
         int n;
     } * silent;
     size_t nsilent, capsilent;
@@ -313,12 +319,36 @@ static uint32_t ping_id_of(mj_str id)
     return id_number(id, PING_ID_PREFIX);
 }
 
+/* The request number of a reply's id "mjdisco-<n>[-...]": as the module
+ * wrote it (it matches the whole id), so no leading zero; 0 if none. */
+static uint32_t disco_id_of(mj_str id)
+{
+    size_t n = sizeof DISCO_ID_PREFIX - 1;
+
+    if (id.ptr != NULL && id.len > n && id.ptr[n] == '0')
+        return 0;
+    return id_number(id, DISCO_ID_PREFIX);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The module's disco#info requests (lua/selfping.lib.lua, ask_info())      */
 
-/* An answer's room (its from up to '/', as jid_bare() takes it), or
- * absent. */
-static mj_str from_bare(const struct node *answer)
+/* JID bytes prepared into buf (JID_BUF bytes), NUL-terminated, as
+ * Prosody's router prepares to and from before any module sees them: its
+ * length, or (size_t)-1 when they do not prepare. */
+static size_t prepared(const char *p, size_t len, char *buf)
+{
+    size_t n;
+
+    if (p == NULL || mj_jid_prep(p, len, buf, JID_BUF - 1, &n) != MJ_OK)
+        return (size_t)-1;
+    buf[n] = '\0';
+    return n;
+}
+
+/* An answer's room, its from up to '/' (jid_bare()), prepared into buf:
+ * its length, or (size_t)-1. */
+static size_t room_of(const struct node *answer, char *buf)
 {
     mj_stanza st;
     const char *slash;
@@ -327,7 +357,7 @@ static mj_str from_bare(const struct node *answer)
     if (st.from.ptr != NULL &&
         (slash = memchr(st.from.ptr, '/', st.from.len)) != NULL)
         st.from.len = (size_t)(slash - st.from.ptr);
-    return st.from;
+    return prepared(st.from.ptr, st.from.len, buf);
 }
 
 static int same(const char *a, size_t alen, const char *b, size_t blen)
@@ -348,42 +378,54 @@ static mj_str host_of(const char *bare, size_t len)
     return h;
 }
 
-/* The account's silence (0: none). */
+/* The account's silence (0: none). As util.cache's get(): the order
+ * stays. */
 static int silence_of(const struct replay *r, const char *acc, size_t len)
 {
     size_t i;
 
     for (i = 0; i < r->nsilent; i++)
-        if (same(r->silent[i].account, strlen(r->silent[i].account), acc, len))
+        if (same(r->silent[i].account, r->silent[i].len, acc, len))
             return r->silent[i].n;
     return 0;
 }
 
+/* As util.cache's set(): n > 0 puts the account last (most recently set),
+ * dropping the first beyond SILENT_ACCOUNTS; n <= 0 removes it. */
 static void silence_set(struct replay *r, const char *acc, size_t len, int n)
 {
+    struct silence e = {NULL, len, n};
     size_t i;
 
     for (i = 0; i < r->nsilent; i++)
-        if (same(r->silent[i].account, strlen(r->silent[i].account), acc, len))
+        if (same(r->silent[i].account, r->silent[i].len, acc, len))
             break;
-    if (i == r->nsilent) {
-        if (n <= 0)
-            return;
-        if (r->nsilent == r->capsilent) {
-            r->capsilent = r->capsilent ? 2 * r->capsilent : 8;
-            r->silent = xrealloc(r->silent, r->capsilent * sizeof *r->silent);
-        }
-        r->silent[i].account = xrealloc(NULL, len + 1);
-        memcpy(r->silent[i].account, acc, len);
-        r->silent[i].account[len] = '\0';
-        r->nsilent++;
+    if (i < r->nsilent) {
+        e.account = r->silent[i].account;
+        memmove(r->silent + i, r->silent + i + 1,
+                (r->nsilent - i - 1) * sizeof *r->silent);
+        r->nsilent--;
     }
-    if (n > 0) {
-        r->silent[i].n = n;
+    if (n <= 0) {
+        free(e.account);
         return;
     }
-    free(r->silent[i].account);
-    r->silent[i] = r->silent[--r->nsilent];
+    if (e.account == NULL) {
+        e.account = xrealloc(NULL, len + 1);
+        memcpy(e.account, acc, len);
+        e.account[len] = '\0';
+    }
+    if (r->nsilent == SILENT_ACCOUNTS) { /* the least recently set goes */
+        free(r->silent[0].account);
+        memmove(r->silent, r->silent + 1,
+                (r->nsilent - 1) * sizeof *r->silent);
+        r->nsilent--;
+    }
+    if (r->nsilent == r->capsilent) {
+        r->capsilent = r->capsilent ? 2 * r->capsilent : 8;
+        r->silent = xrealloc(r->silent, r->capsilent * sizeof *r->silent);
+    }
+    r->silent[r->nsilent++] = e;
 }
 
 /* A request ends (reply: its reply, NULL when it timed out): the
@@ -391,9 +433,9 @@ static void silence_set(struct replay *r, const char *acc, size_t len, int n)
  * latest answer goes to the session under the wait's JID, if there is one
  * now (as the module's answer_ping() looks it up), with the reply. Appends
  * to b what came of it ("ping-answer <verdict>", or why not) and drops the
- * wait. */
-static void wait_end(struct replay *r, size_t i, const mj_stanza *reply,
-                     int optimized, struct buf *b)
+ * wait; returns 1 if the answer was settled. */
+static int wait_end(struct replay *r, size_t i, const mj_stanza *reply,
+                    int optimized, struct buf *b)
 {
     struct wait *w = &r->waits[i];
     size_t alen = strcspn(w->jid, "/");
@@ -401,7 +443,7 @@ static void wait_end(struct replay *r, size_t i, const mj_stanza *reply,
     mj_session *s = NULL;
     mj_ping_verdict v = MJ_PING_STALE;
     mj_stanza ans;
-    int rc;
+    int rc = -1;
 
     n = reply != NULL ? n - 1 : n + SILENCE_PER_TIMEOUT;
     silence_set(r, w->jid, alen, n < MAX_SILENCE ? n : MAX_SILENCE);
@@ -422,6 +464,7 @@ static void wait_end(struct replay *r, size_t i, const mj_stanza *reply,
     free(w->jid);
     free(w->room);
     r->waits[i] = r->waits[--r->nwaits];
+    return rc == MJ_OK;
 }
 
 /* The answer to ping_id being replayed (to the session jid), whose
@@ -429,16 +472,18 @@ static void wait_end(struct replay *r, size_t i, const mj_stanza *reply,
  * ping_id, *fresh = 1) or with the one out to the same room for the same
  * JID (its id in *disco, *fresh = 0: the reply settles the latest
  * answer); returns NULL. Or not held: returns why (the module's bounds). */
-static const char *ask_info(struct replay *r, const char *jid,
+static const char *ask_info(struct replay *r, const char *given,
                             uint32_t ping_id, uint32_t *disco, int *fresh)
 {
-    mj_str room = from_bare(r->it->stanza), host, h;
+    char jid[JID_BUF], rbuf[JID_BUF];
+    size_t jlen = prepared(given, strlen(given), jid);
+    mj_str room = {rbuf, room_of(r->it->stanza, rbuf)}, host, h;
     size_t alen = strcspn(jid, "/"), i, n_domain = 0, n_account = 0,
            n_silent = 0;
     int silent = silence_of(r, jid, alen) > 0;
     struct wait *w;
 
-    if (room.ptr == NULL)
+    if (room.len == (size_t)-1 || jlen == (size_t)-1)
         return "no room";
     host = host_of(room.ptr, room.len);
     for (i = 0; i < r->nwaits; i++) {
@@ -480,6 +525,7 @@ static const char *ask_info(struct replay *r, const char *jid,
     w->answer = r->it->stanza;
     r->it->stanza = NULL;
     w->until = r->now + r->ping_timeout;
+    w->seq = r->nrequests++;
     w->silent = silent;
     *disco = ping_id;
     *fresh = 1;
@@ -491,13 +537,20 @@ static const char *ask_info(struct replay *r, const char *jid,
  * line each. */
 static void waits_expire(struct replay *r)
 {
-    size_t i = 0;
+    for (;;) {
+        size_t i, k = r->nwaits;
 
-    while (i < r->nwaits) {
-        if (!(r->waits[i].until <= r->now)) {
-            i++;
-            continue;
-        }
+        /* the earliest due first, as the module's timers fire (of equal
+         * times, the request made first) */
+        for (i = 0; i < r->nwaits; i++)
+            if (r->waits[i].until <= r->now &&
+                (k == r->nwaits || r->waits[i].until < r->waits[k].until ||
+                 (r->waits[i].until == r->waits[k].until &&
+                  r->waits[i].seq < r->waits[k].seq)))
+                k = i;
+        if (k == r->nwaits)
+            return;
+        i = k;
         buf_printf(&r->events,
                    "           . disco#info request mjdisco-%lu-... for ",
                    (unsigned long)r->waits[i].disco_id);
@@ -508,28 +561,32 @@ static void waits_expire(struct replay *r)
     }
 }
 
-/* A reply to the module's "mjdisco-<n>-..." request, received by the
- * session jid: from the room asked (exactly its bare JID, as Prosody's
- * send_iq() matches a reply), it ends that request. */
-static void do_disco_reply(struct replay *r, const char *jid, uint32_t id,
-                           const mj_stanza *st)
+/* A reply to the module's "mjdisco-<n>-..." request: from the room asked
+ * (its bare JID, prepared, as Prosody's send_iq() matches a reply by from
+ * and id, whichever full JID it is to), it ends that request. An error
+ * without its <error/> is taken by the module's own hook, and the request
+ * waits for its timeout. */
+static void do_disco_reply(struct replay *r, uint32_t id, const mj_stanza *st)
 {
-    size_t i;
+    char from[JID_BUF];
+    size_t flen = prepared(st->from.ptr, st->from.len, from), i;
 
-    for (i = 0; i < r->nwaits; i++)
+    if (st->type == MJ_T_ERROR && st->error_condition.ptr == NULL) {
+        buf_puts(&r->line, " => disco-answer without <error/>: ignored\n");
+        return;
+    }
+    for (i = 0; flen != (size_t)-1 && i < r->nwaits; i++)
         if (r->waits[i].disco_id == id &&
-            same(r->waits[i].jid, strlen(r->waits[i].jid), jid, strlen(jid)) &&
-            st->from.ptr != NULL &&
-            same(r->waits[i].room, strlen(r->waits[i].room), st->from.ptr,
-                 st->from.len))
+            same(r->waits[i].room, strlen(r->waits[i].room), from, flen))
             break;
-    if (i == r->nwaits) {
+    if (flen == (size_t)-1 || i == r->nwaits) {
         buf_puts(&r->line, " => disco-answer for no request out\n");
         return;
     }
     buf_puts(&r->line, " => ");
-    wait_end(r, i, st, view_lists_self_ping_opt(r->it->stanza), &r->line);
-    buf_puts(&r->line, " (settled by disco#info)\n");
+    if (wait_end(r, i, st, view_lists_self_ping_opt(r->it->stanza), &r->line))
+        buf_puts(&r->line, " (settled by disco#info)");
+    buf_put(&r->line, "\n", 1);
 }
 
 /* What the module does with an iq the session receives before the client
@@ -539,14 +596,9 @@ static void do_disco_reply(struct replay *r, const char *jid, uint32_t id,
 static int do_ping_iq(struct replay *r, mj_session *s, const mj_stanza *st)
 {
     uint32_t ping_id = ping_id_of(st->id);
-    uint32_t disco_id = id_number(st->id, DISCO_ID_PREFIX);
     mj_ping_verdict v = MJ_PING_STALE;
     int rc;
 
-    if (disco_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
-        do_disco_reply(r, r->it->session, disco_id, st);
-        return 1;
-    }
     if (ping_id != 0 && (st->type == MJ_T_RESULT || st->type == MJ_T_ERROR)) {
         const char *why = NULL;
         uint32_t disco = 0;
@@ -601,10 +653,27 @@ static void do_stanza(struct replay *r)
     mj_session *s;
     int rc;
 
+    view_fill(n, &st);
+    if (!outgoing && st.kind == MJ_KIND_IQ && disco_id_of(st.id) != 0 &&
+        (st.type == MJ_T_RESULT || st.type == MJ_T_ERROR)) {
+        /* a reply to the module's disco#info request: the module takes it
+         * whatever session, if any, is under the JID it is to (none after
+         * a close: it opens none) */
+        s = get_session(r, 0, &entry);
+        if (r->trace.failed)
+            return;
+        line_head(r, n->line, "in", r->it->session);
+        buf_put(&r->line, "  ", 2);
+        view_describe(&r->line, n, &st, 0);
+        r->cur_session = s;
+        do_disco_reply(r, disco_id_of(st.id), &st);
+        r->cur_session = NULL;
+        flush_line(r);
+        return;
+    }
     s = get_session(r, 1, &entry);
     if (s == NULL)
         return;
-    view_fill(n, &st);
     line_head(r, n->line, outgoing ? "out" : "in", r->it->session);
     buf_put(&r->line, "  ", 2);
     view_describe(&r->line, n, &st, outgoing);
