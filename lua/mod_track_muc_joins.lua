@@ -833,8 +833,9 @@ end
 -- (restoring does not apply max_rooms and max_pending: what the earlier
 -- load showed is kept whole).
 -- module.restore() runs right after this file, so this waits a turn.
--- One session's rooms_joined (a table): each room the tracker takes is
--- counted in adopted[1] and its domain put in domains, the others removed.
+-- adopt_session(): one session's rooms_joined (a table): each room the
+-- tracker takes is counted in adopted[1] and its domain put in domains,
+-- the others removed.
 local function adopt_session(session, rooms, now, domains, adopted)
 	local dropped = {};
 	for room, nick in pairs(rooms) do
