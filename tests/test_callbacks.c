@@ -153,6 +153,17 @@ static void join(mj_session *sess, const char *occupant)
     fx_self(sess, "available", occupant);
 }
 
+/* A fresh tracker where s shows Ann in room@muc.example and the second
+ * join (s or s2, occupant) is shown too; events and calls reset. */
+static void start_joined(mj_session **second, const char *occupant)
+{
+    start(NULL);
+    join(s, "room@muc.example/Ann");
+    join(*second, occupant);
+    fx_take();
+    calls = 0;
+}
+
 /* A session closed from the log line a join over max_pending writes was
  * freed under the join (mj_tracker_outgoing read it after). */
 TEST(log_callback_cannot_close_the_session_under_a_join)
@@ -229,11 +240,7 @@ TEST(event_callback_may_read_but_not_change)
  * pings the tick was walking. */
 TEST(event_callback_cannot_close_another_session_during_a_tick)
 {
-    start(NULL);
-    join(s, "room@muc.example/Ann");
-    join(s2, "room@muc.example/Bob");
-    fx_take();
-    calls = 0;
+    start_joined(&s2, "room@muc.example/Bob");
     on_event_do = CLOSE_OTHER;
     mj_tracker_link_lost(tr, "muc.example", 11);
     fx_now += 11;
@@ -247,11 +254,7 @@ TEST(event_callback_cannot_close_another_session_during_a_tick)
  * tracker under it. */
 TEST(event_callback_during_a_close)
 {
-    start(NULL);
-    join(s, "room@muc.example/Ann");
-    join(s, "other@muc.example/Ann");
-    fx_take();
-    calls = 0;
+    start_joined(&s, "other@muc.example/Ann");
     on_event_do = FREE_TRACKER;
     mj_session_close(s);
     CHECK_INT(calls, 2);

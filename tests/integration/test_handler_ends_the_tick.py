@@ -9,8 +9,8 @@ import time
 import test_metrics as tm
 from harness import joined, sroom, start_join
 
-PROSODY_OPTIONS = dict(tm.PROSODY_OPTIONS)
-HOST_MODULES = ["test_unload_on_event"]
+PROSODY_OPTIONS = dict(tm.PROSODY_OPTIONS, test_on_event_action="unload")
+HOST_MODULES = ["test_on_event"]
 scrape = tm.scrape
 http_up = tm.http_up
 

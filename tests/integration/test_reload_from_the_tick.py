@@ -11,7 +11,7 @@ import test_metrics as tm
 from harness import sroom, start_join
 
 PROSODY_OPTIONS = dict(tm.PROSODY_OPTIONS)
-HOST_MODULES = ["test_reload_on_event"]
+HOST_MODULES = ["test_on_event"]
 scrape = tm.scrape
 http_up = tm.http_up
 

@@ -8,7 +8,7 @@ is mod_smacks's."""
 
 from harness import assert_rooms
 
-HOST_MODULES = ["smacks", "test_reload_on_event"]
+HOST_MODULES = ["smacks", "test_on_event"]
 
 
 def test_reload_from_a_join_failed_handler_in_the_filter(server, connect, room):

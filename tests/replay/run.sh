@@ -353,40 +353,15 @@ else
     not_ok "4 disco#info requests per room service and per account" "exit $rc: $(grep -E 'q5@one|q@d5' "$tmp/out" | head -c 400)"
 fi
 
-# The module's requests are keyed by JID, answered only by the room, and
-# an account that left one unanswered has one out (review AH):
+# check_trace NAME FILE OPTIONS PATTERN...: the tool run with OPTIONS (split
+# at spaces; "" for none) on tests/replay/traces/FILE exits 0 and its
+# output matches every grep PATTERN.
 traces=$root/tests/replay/traces
-run "$traces/disco-reopened-session.xml"
-if [ "$rc" -eq 0 ] && grep -q 'id=mjping-2-x .*is asked already (iq id mjdisco-1-' "$tmp/out" &&
-    grep -q 'id=mjdisco-1-x .*=> ping-answer not-joined (settled by disco#info)' "$tmp/out"; then
-    ok "a request survives its session's close and serves the next session under the JID"
-else
-    not_ok "a request survives its session's close and serves the next session under the JID" "exit $rc: $(tail -c 500 "$tmp/out")"
-fi
-run "$traces/disco-reply-not-from-the-room.xml"
-if [ "$rc" -eq 0 ] && grep -q 'from=c@m.example/w id=mjdisco-1-x => disco-answer for no request out' "$tmp/out" &&
-    grep -q 'from=c@m.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)' "$tmp/out"; then
-    ok "only the room's own reply ends a request"
-else
-    not_ok "only the room's own reply ends a request" "exit $rc: $(tail -c 500 "$tmp/out")"
-fi
-run "$traces/disco-silent-account.xml"
-if [ "$rc" -eq 0 ] && grep -q 'id=mjping-2-x .*=> ping-answer held: asks' "$tmp/out" &&
-    grep -q 'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)' "$tmp/out"; then
-    ok "an account that left a request unanswered has one out"
-else
-    not_ok "an account that left a request unanswered has one out" "exit $rc: $(tail -c 500 "$tmp/out")"
-fi
-
-# A reply is matched as Prosody's send_iq() matches it: by its from (the
-# room's bare JID, prepared) and id, to whichever resource; it opens no
-# session; an error reply without <error/> is the module's own hook's, and
-# the request times out; an id with leading zeros is not the module's;
-# timeouts come in deadline order (review AI).
-check_trace() { # NAME FILE PATTERN...
-    name=$1 file=$2
-    shift 2
-    run --ping-retries 0 "$traces/$file"
+check_trace() {
+    name=$1 file=$2 opts=$3
+    shift 3
+    # shellcheck disable=SC2086 # OPTIONS are words
+    run $opts "$traces/$file"
     for pat in "$@"; do
         if ! grep -q -- "$pat" "$tmp/out"; then
             not_ok "$name" "exit $rc, no '$pat': $(tail -c 500 "$tmp/out")"
@@ -399,16 +374,34 @@ check_trace() { # NAME FILE PATTERN...
         ok "$name"
     fi
 }
-check_trace "a reply to another resource of the JID ends the request" disco-reply-to-another-resource.xml \
+
+# The module's requests are keyed by JID, answered only by the room, and
+# an account that left one unanswered has one out (review AH):
+check_trace "a request survives its session's close and serves the next session under the JID" disco-reopened-session.xml "" \
+    'id=mjping-2-x .*is asked already (iq id mjdisco-1-' \
+    'id=mjdisco-1-x .*=> ping-answer not-joined (settled by disco#info)'
+check_trace "only the room's own reply ends a request" disco-reply-not-from-the-room.xml "" \
+    'from=c@m.example/w id=mjdisco-1-x => disco-answer for no request out' \
+    'from=c@m.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
+check_trace "an account that left a request unanswered has one out" disco-silent-account.xml "" \
+    'id=mjping-2-x .*=> ping-answer held: asks' \
+    'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)'
+
+# A reply is matched as Prosody's send_iq() matches it: by its from (the
+# room's bare JID, prepared) and id, to whichever resource; it opens no
+# session; an error reply without <error/> is the module's own hook's, and
+# the request times out; an id with leading zeros is not the module's;
+# timeouts come in deadline order (review AI).
+check_trace "a reply to another resource of the JID ends the request" disco-reply-to-another-resource.xml "--ping-retries 0" \
     'h@s.example/q .*id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
-check_trace "a reply from the room's JID in another case ends the request" disco-reply-room-case.xml \
+check_trace "a reply from the room's JID in another case ends the request" disco-reply-room-case.xml "--ping-retries 0" \
     'from=C@M.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
-check_trace "a reply after the session closed opens none" disco-reply-after-close.xml \
+check_trace "a reply after the session closed opens none" disco-reply-after-close.xml "--ping-retries 0" \
     'id=mjdisco-1-x .*=> no session under that JID now$' '(closed at line 7)'
-check_trace "an error reply without <error/> is ignored, the request times out" disco-error-without-error.xml \
+check_trace "an error reply without <error/> is ignored, the request times out" disco-error-without-error.xml "--ping-retries 0" \
     'id=mjdisco-1-x error=? => disco-answer without <error/>: ignored' \
     'unanswered: ping-answer' 'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)'
-check_trace "a reply id with leading zeros is not the module's" disco-id-leading-zeros.xml \
+check_trace "a reply id with leading zeros is not the module's" disco-id-leading-zeros.xml "--ping-retries 0" \
     'id=mjdisco-001-x => ignored'
 run --ping-retries 0 "$traces/disco-timeouts-in-order.xml"
 if [ "$rc" -eq 0 ] && [ "$(grep -o 'request mjdisco-[0-9]' "$tmp/out" | tr -d '\n')" = "request mjdisco-2request mjdisco-3" ]; then
