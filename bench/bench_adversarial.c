@@ -861,6 +861,59 @@ static void setup_msg(struct cycle *c, const char *what, const char *body)
 
 static char *body_ascii, *body_cyr, *body_marks, *body_fdfa, *body_nicks;
 
+/* What the tracker holds, not the stanza: a groupchat message "hi there"
+ * from room/romeo (with n references to xmpp:a@b/c), to a session that
+ * joined room (held prepared) as nick (a room sets it with a 210). The
+ * stanza is the same whatever room and nick hold (review AJ: the held
+ * nick was prepared and folded again for every message, up to ~900
+ * times a typical one's cost). */
+static void setup_held(struct cycle *c, const char *what, const char *room,
+                       const char *nick, size_t nrefs)
+{
+    static char a[4][4096];
+    static int k;
+    memset(c, 0, sizeof *c);
+    c->what = what;
+    c->fn = cyc_one_in;
+    c->tr = new_tracker();
+    c->s = open_session(c->tr, USER);
+    join(c->s, room, nick);
+    mj_stanza_init(&c->st[0]);
+    c->st[0].kind = MJ_KIND_MESSAGE;
+    c->st[0].type = MJ_T_GROUPCHAT;
+    c->st[0].from = occ(a[k++ & 3], sizeof a[0], room, "romeo");
+    c->st[0].body = S("hi there");
+    for (size_t i = 0; i < nrefs && i < MJ_MAX_REFS; i++)
+        c->st[0].mention_uri[c->st[0].nmentions++] = S("xmpp:a@b/c");
+    c->nst = 1;
+    c->bytes = xml_bytes(&c->st[0]);
+}
+
+static char *nick_m30, *room_cyr;
+
+static void rows_held(void)
+{
+    struct cycle t, a;
+    setup_held(&t, "to " NICK, ROOM, NICK, 0);
+    setup_held(&a, "to (a + 30 marks) x16 (1008 B)", ROOM, nick_m30, 0);
+    row("held-nick", "message \"hi there\": the nick held (1 stanza)", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    /* the same size: the room part of from is the room's JID, 1000
+     * bytes of "a" or of "ж" */
+    char room_ascii[1100];
+    char *node = repeat_to("a", 1000);
+    snprintf(room_ascii, sizeof room_ascii, "%s@%s", node, DOMAIN);
+    free(node);
+    setup_held(&t, "8 refs, to " NICK " in a room of 1000 B of a", room_ascii,
+               NICK, MJ_MAX_REFS);
+    setup_held(&a, "8 refs, to (a + 30 marks) x16 in a room of 500 x U+0436",
+               room_cyr, nick_m30, MJ_MAX_REFS);
+    row("held-room", "message, 8 references: the room and nick held", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+}
+
 /* A body of the same length that differs from body in its first bytes
  * (its first characters, at least 3 bytes of them, become "x"s): the two
  * alternating miss the tracker's cache of the last body normalised. */
@@ -1473,6 +1526,15 @@ static void build_inputs(void)
     body_ascii = ascii_text(64001);
     body_cyr = cyrillic_text(64001);
     body_marks = marks_text(64001);
+    nick_m30 = marks30_text(1008);
+    {
+        char *node = repeat_to("\xd0\xb6", 1000);
+        struct buf b = {0};
+        bputs(&b, node);
+        bputs(&b, "@" DOMAIN);
+        free(node);
+        room_cyr = b.p;
+    }
     {
         struct buf b = {0};
         for (int i = 0; i < 21333; i++)
@@ -1573,6 +1635,7 @@ int main(int argc, char **argv)
     rows_jid();
     rows_body();
     rows_refs();
+    rows_held();
     rows_delay();
     rows_ping();
     rows_link();

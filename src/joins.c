@@ -412,8 +412,8 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             mj_ping_restale(e);
         }
         if (state != MJ_S_CHANGING &&
-            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
-                          e->nick_len)) {
+            mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
+                          mj_entry_nick_ptr(e), e->nick_len)) {
             /* a presence update; with the <x/>, a join sent again
              * (got_unavailable_self()) */
             if (st->has_muc_x && state == MJ_S_JOINED)
@@ -425,8 +425,8 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             /* to the announced nick m: the client already followed the
              * 303; an update, and the timeout still gives m */
             mj_str m = mj_entry_pnick(e);
-            if (m.ptr != NULL &&
-                mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)) {
+            if (m.ptr != NULL && mj_nick_equal(e->sess->tr, t->raw_res.ptr,
+                                               t->raw_res.len, m.ptr, m.len)) {
                 *out = MJ_O_UNCHANGED;
                 return MJ_OK;
             }
@@ -725,7 +725,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         mj_entry_set_state(e, MJ_S_JOINED);
         emit_simple(e, MJ_EV_JOINED, MJ_R_NONE);
         mj_str asked = mj_entry_pnick(e);
-        if (asked.ptr && !mj_nick_equal(x, xlen, asked.ptr, asked.len))
+        if (asked.ptr &&
+            !mj_nick_equal(e->sess->tr, x, xlen, asked.ptr, asked.len))
             mj_emit(e, MJ_EV_NICK_REWRITTEN, MJ_R_NONE, asked, none(), none(),
                     none());
         mj_entry_set_pnick(e, NULL, 0);
@@ -739,7 +740,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         return MJ_OK;
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
-    if (mj_nick_equal(x, xlen, mj_entry_nick_ptr(e), e->nick_len)) {
+    if (mj_nick_equal(e->sess->tr, x, xlen, mj_entry_nick_ptr(e),
+                      e->nick_len)) {
         if (state == MJ_S_JOINED && resent_answered)
             clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
@@ -919,11 +921,12 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     *out = MJ_O_UNCHANGED;
     if (state == MJ_S_PENDING || !e->has_nick)
         return;
-    if (!mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
-                       e->nick_len) &&
+    if (!mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
+                       mj_entry_nick_ptr(e), e->nick_len) &&
         !((state == MJ_S_EXPECTING || state == MJ_S_LEAVING) &&
           m.ptr != NULL &&
-          mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len)))
+          mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len, m.ptr,
+                        m.len)))
         return;
     if (st->has_destroy || c->has332) {
         if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
@@ -1060,8 +1063,8 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
         return 1;
     if (e->state == MJ_S_PENDING) {
         mj_str n = mj_entry_pnick(e);
-        return n.ptr == NULL ||
-               mj_nick_equal(t->raw_res.ptr, t->raw_res.len, n.ptr, n.len);
+        return n.ptr == NULL || mj_nick_equal(e->sess->tr, t->raw_res.ptr,
+                                              t->raw_res.len, n.ptr, n.len);
     }
     if (e->state != MJ_S_LEAVING || !e->has_nick || carries_join_id(e, st))
         return 1; /* carrying the leave's id (mj_aux.join_id) */
@@ -1071,10 +1074,10 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
                    * known (a 303's nick, the nick asked before a 210):
                    * any error ends it, as the docs say (review H) */
     mj_str m = mj_entry_pnick(e);
-    return mj_nick_equal(t->raw_res.ptr, t->raw_res.len, mj_entry_nick_ptr(e),
-                         e->nick_len) ||
-           (m.ptr != NULL &&
-            mj_nick_equal(t->raw_res.ptr, t->raw_res.len, m.ptr, m.len));
+    return mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
+                         mj_entry_nick_ptr(e), e->nick_len) ||
+           (m.ptr != NULL && mj_nick_equal(e->sess->tr, t->raw_res.ptr,
+                                           t->raw_res.len, m.ptr, m.len));
 }
 
 /* A join whose id is the very id of the earlier join still owed an answer
@@ -1384,7 +1387,8 @@ void mj_joins_timeout(mj_entry *e)
         /* the room announced the nick (303) and never confirmed it */
         mj_str m = mj_entry_pnick(e);
         if (m.ptr != NULL &&
-            mj_nick_equal(m.ptr, m.len, mj_entry_nick_ptr(e), e->nick_len)) {
+            mj_nick_equal(e->sess->tr, m.ptr, m.len, mj_entry_nick_ptr(e),
+                          e->nick_len)) {
             /* a 303 naming the nick the session has (compared after
              * Resourceprep, as the room's self-presence from it would
              * be): o stays, no change to tell */

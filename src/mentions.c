@@ -83,6 +83,7 @@
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "nickcache.h"
 #include "normal.h"
 
 /* ---------------------------------------------------------------------- */
@@ -710,10 +711,25 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
         rc = mj_body_cache_fill(tr, c, body, n, cut, &b, &tl, &cut);
         t = c->bytes != NULL ? (const UChar *)c->u : b.p;
     }
+    const UChar *np = NULL;
+    if (rc == MJ_OK) {
+        int cached = MJ_ENOMEM;
+        if (!mj_ascii(nick, nick_len) && nick_len <= MJ_PART_MAX) {
+            /* a held nick's fold is kept (nickcache.h): its cost is the
+             * nick's, once, not every message's (review AJ) */
+            const uint16_t *f = NULL;
+            cached = mj_nick_fold_cached(tr, nick, nick_len, &f, &nl);
+            np = (const UChar *)f;
+        }
+        if (cached == MJ_ENOMEM) { /* ASCII (lowered here), or no memory */
+            rc = fold_nick(nick, nick_len, 1, &nk, &nl);
+            np = nk.p;
+        } else {
+            rc = cached;
+        }
+    }
     if (rc == MJ_OK)
-        rc = fold_nick(nick, nick_len, 1, &nk, &nl);
-    if (rc == MJ_OK)
-        rc = search16(t, tl, cut, nk.p, nl, match);
+        rc = search16(t, tl, cut, np, nl, match);
     mj_ubuf_free(&b);
     mj_ubuf_free(&nk);
     return rc == NOT_UTF8 ? MJ_OK : rc;
@@ -878,6 +894,18 @@ int mj_mention_jid_match(const char *bare, size_t bl, const char *res,
             *match = same(res, rl, other, ol);
     }
     return rc == MJ_ENOMEM ? rc : MJ_OK;
+}
+
+int mj_mention_jid_is(const char *bare, size_t bl, const char *res, size_t rl,
+                      const char *proom, size_t proom_len, const char *pnick,
+                      size_t pnick_len, const char *puser_bare,
+                      size_t puser_bare_len)
+{
+    if (rl == (size_t)-1)
+        return puser_bare != NULL &&
+               same(bare, bl, puser_bare, puser_bare_len);
+    return proom != NULL && pnick != NULL && pnick_len != 0 &&
+           same(bare, bl, proom, proom_len) && same(res, rl, pnick, pnick_len);
 }
 
 int mj_mention_uri(const char *uri, size_t uri_len, const char *room,

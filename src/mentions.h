@@ -42,7 +42,11 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
  *   bytes; *rl, (size_t)-1 when there is none), 0 when it names no JID;
  *   MJ_ENOMEM only;
  * - mj_mention_jid_match(): whether that JID is room/nick or the user's
- *   bare JID (the recipient's side). */
+ *   bare JID (the recipient's side);
+ * - mj_mention_jid_is(): the same with the recipient's side prepared
+ *   already (the tracker's: the interned room, the session's JID, the
+ *   held nick's prepared form from nickcache.h), compared as bytes: no
+ *   preparation per reference of what the tracker holds (review AJ). */
 #define MJ_URI_BARE_MAX (2 * MJ_PART_MAX + 2)
 /* The longest decoded JID looked at (node and resource at most 1023
  * bytes each before preparation, the host 1023 plus one trailing dot),
@@ -58,5 +62,9 @@ int mj_mention_jid_match(const char *bare, size_t bl, const char *res,
                          const char *nick, size_t nick_len,
                          const char *user_bare, size_t user_bare_len,
                          int *match);
+int mj_mention_jid_is(const char *bare, size_t bl, const char *res, size_t rl,
+                      const char *proom, size_t proom_len, const char *pnick,
+                      size_t pnick_len, const char *puser_bare,
+                      size_t puser_bare_len);
 
 #endif

@@ -9,6 +9,7 @@
 #include "mentions.h"
 #include "mentions_impl.h"
 #include "messages.h"
+#include "nickcache.h"
 #include "store.h"
 #include "target.h"
 
@@ -116,6 +117,11 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     /* the user's bare JID: the session's prepared JID up to its '/' */
     const char *slash = memchr(s->pjid, '/', s->pjid_len);
     size_t bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
+    /* the held nick prepared once (nickcache.h), if a reference names a
+     * resource; the room and the user's JID are held prepared */
+    const char *pnick = NULL;
+    size_t pnick_len = 0;
+    int prepped = 0;
     int rc;
     *match = 0;
     for (size_t i = 0; i < n && !*match; i++) {
@@ -132,11 +138,19 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
             return rc;
         if (!names)
             continue;
-        rc =
-            mj_mention_jid_match(bare, bl, res, rl, e->room->s, e->room->len,
-                                 nick.ptr, nick.len, s->pjid, bare_len, match);
-        if (rc != MJ_OK)
-            return rc;
+        if (rl != (size_t)-1 && !prepped) {
+            prepped = 1;
+            if (nick.ptr != NULL && nick.len != 0) {
+                rc = mj_nick_prep_cached(s->tr, nick.ptr, nick.len, &pnick,
+                                         &pnick_len);
+                if (rc == MJ_ENOMEM)
+                    return rc;
+                if (rc != MJ_OK)
+                    pnick = NULL; /* names no resource */
+            }
+        }
+        *match = mj_mention_jid_is(bare, bl, res, rl, e->room->s, e->room->len,
+                                   pnick, pnick_len, s->pjid, bare_len);
     }
     if (*match)
         return MJ_OK;
@@ -181,10 +195,11 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     /* mj_nick_equal: printable ASCII nicks (the common case) are
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
-    if (mj_nick_equal(t.raw_res.ptr, t.raw_res.len, mj_entry_nick_ptr(e),
-                      e->nick_len) ||
+    if (mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len,
+                      mj_entry_nick_ptr(e), e->nick_len) ||
         (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
-         mj_nick_equal(t.raw_res.ptr, t.raw_res.len, asked.ptr, asked.len))) {
+         mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len, asked.ptr,
+                       asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

@@ -15,6 +15,7 @@
 #include "env.h"
 #include "hash.h"
 #include "mentions_impl.h"
+#include "nickcache.h"
 #include "owed.h"
 
 typedef struct mj_ping mj_ping;
@@ -357,8 +358,9 @@ struct mj_tracker {
     mj_domain *ups_tail;
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
-    mj_body_cache body; /* the last body normalised for mentions */
-    mj_ref_cache refs;  /* the last message's mention references */
+    mj_body_cache body;  /* the last body normalised for mentions */
+    mj_ref_cache refs;   /* the last message's mention references */
+    mj_nick_cache nicks; /* stored nicks' prepared and folded forms */
     mj_store_hooks hooks;
     size_t bytes;
     size_t n_resent;    /* entries with resent set, every session's */

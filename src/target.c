@@ -10,6 +10,8 @@
 #include "store.h"
 #include "target.h"
 
+#include "nickcache.h"
+
 /* The bare JID of a split JID the slow way: prepared, then looked up.
  * When its bytes as written are an interned room JID that prepares to
  * itself, preparing it again would give the same bytes and is skipped. */
@@ -120,19 +122,32 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     return rc;
 }
 
-int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
-                           size_t blen)
+int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
+                           const char *b, size_t blen)
 {
-    char pa[MJ_PART_MAX + 1], pb[MJ_PART_MAX + 1];
-    size_t la, lb;
+    char pa[MJ_PART_MAX + 1], pbuf[MJ_PART_MAX + 1];
+    const char *qa = a, *qb;
+    size_t la = alen, lb;
     /* printable ASCII prepares to itself: two such nicks that differ as
      * written differ prepared */
-    if (mj_res_plain(a, alen) && mj_res_plain(b, blen))
+    int a_plain = mj_res_plain(a, alen);
+    if (a_plain && mj_res_plain(b, blen))
         return 0;
-    if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
-            MJ_OK ||
-        mj_prep_part(MJ_PROFILE_RESOURCE, b, blen, pb, sizeof pb, &lb) !=
+    /* b's prepared form from the cache: the work is the stored nick's,
+     * done once, not once per stanza (review AJ) */
+    int rc = mj_nick_prep_cached(tr, b, blen, &qb, &lb);
+    if (rc == MJ_ENOMEM) {
+        rc =
+            mj_prep_part(MJ_PROFILE_RESOURCE, b, blen, pbuf, sizeof pbuf, &lb);
+        qb = pbuf;
+    }
+    if (rc != MJ_OK)
+        return 0;
+    if (!a_plain) {
+        if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
             MJ_OK)
-        return 0;
-    return la == lb && memcmp(pa, pb, la) == 0;
+            return 0;
+        qa = pa;
+    }
+    return la == lb && memcmp(qa, qb, la) == 0;
 }

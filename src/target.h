@@ -51,16 +51,18 @@ static inline mj_entry *mj_target_written(const mj_session *s, mj_str jid,
 
 /* mj_nick_equal() for two nicks whose bytes differ: 1 when they are equal
  * once prepared (Resourceprep); 0 when either does not prepare (so
- * unpreparable nicks compare bytewise). */
-int mj_nick_equal_prepared(const char *a, size_t alen, const char *b,
-                           size_t blen);
-static inline int mj_nick_equal(const char *a, size_t alen, const char *b,
-                                size_t blen)
+ * unpreparable nicks compare bytewise). b is a nick the tracker holds:
+ * its prepared form is kept (nickcache.h), a's is made here. */
+int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
+                           const char *b, size_t blen);
+/* Whether a (from a stanza) names the nick b (one the tracker holds). */
+static inline int mj_nick_equal(struct mj_tracker *tr, const char *a,
+                                size_t alen, const char *b, size_t blen)
 {
     /* the same bytes (the common case): equal without preparing */
     if (alen == blen && memcmp(a, b, alen) == 0)
         return 1;
-    return mj_nick_equal_prepared(a, alen, b, blen);
+    return mj_nick_equal_prepared(tr, a, alen, b, blen);
 }
 
 #endif

@@ -183,6 +183,7 @@ void mj_tracker_free(mj_tracker *tr)
     mj_pings_free(tr);
     mj_aux_ids_free(tr);
     mj_body_cache_free(tr, &tr->body);
+    mj_nick_cache_free(tr, &tr->nicks);
     mj_ref_cache_free(tr);
     tr->cfg.alloc(tr->cfg.alloc_ud, tr, sizeof *tr, 0);
 }

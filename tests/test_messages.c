@@ -117,6 +117,9 @@ TEST(body_normalised_once_for_all_recipients)
         CHECK_INT(c, want[i % 4] ? MJ_M_MENTION : MJ_M_CHATTER);
     }
     CHECK_INT(tr->body.folds, 1);
+    /* and each held non-ASCII nick folded once, not once per message
+     * (nickcache.h; review AJ) */
+    CHECK_INT(tr->nicks.folds, 3);
     /* the same bytes at another address: still the cached form */
     char copy[256];
     snprintf(copy, sizeof copy, "%s", body);
@@ -129,6 +132,7 @@ TEST(body_normalised_once_for_all_recipients)
         CHECK_CLASS2(ss[i], msg(R("Zed"), "\xd0\x90\xd0\xbd\xd1\x8f!"),
                      i == 0 ? MJ_M_MENTION : MJ_M_CHATTER);
     CHECK_INT(tr->body.folds, 2);
+    CHECK_INT(tr->nicks.folds, 3);
     /* ASCII bodies and nicks take the byte path */
     CHECK_CLASS2(ss[2], msg(R("Zed"), "hi Ann"), MJ_M_MENTION);
     CHECK_INT(tr->body.folds, 2);
@@ -699,7 +703,7 @@ TEST(own_nick_compared_prepared)
     char occ[64];
     setup();
     for (size_t i = 0; i < sizeof from / sizeof from[0]; i++) {
-        int own = mj_nick_equal(from[i], strlen(from[i]), "Ann", 3);
+        int own = mj_nick_equal(tr, from[i], strlen(from[i]), "Ann", 3);
         snprintf(occ, sizeof occ, ROOM "/%s", from[i]);
         mj_msg_class c = cls(msg(occ, "hello"));
         if (c != (own ? MJ_M_OWN : MJ_M_CHATTER))
