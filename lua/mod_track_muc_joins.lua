@@ -283,7 +283,16 @@ local failures_logged = setmetatable({}, { __mode = "k" }); -- session -> { [met
 
 local function log_failure(method, session, err)
 	if type(session) ~= "table" then
-		module:log("error", "mucjoins %s failed: %s", method, err);
+		-- A link event's domain the core refuses (one that holds '@' or
+		-- '/' once prepared, or a run of more than 30 combining marks,
+		-- which Prosody's nameprep may take) cannot be a tracked room's:
+		-- nothing to do. At error level, every stream of such a domain
+		-- wrote a line per host.
+		local level = "error";
+		if err == BAD_SESSION_JID and (method == "link_lost" or method == "link_up") then
+			level = "debug";
+		end
+		module:log(level, "mucjoins %s failed: %s", method, err);
 		return;
 	end
 	local logged = failures_logged[session];

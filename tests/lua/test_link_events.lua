@@ -118,4 +118,35 @@ test("a lost incoming stream reports its authenticated domains lost", function()
 	eq(calls[1][2], "a.example", "domain")
 end)
 
+-- The module's log_failure(), cut out of mod_track_muc_joins.lua with its
+-- two upvalues, logging through a stand-in module: the levels it picks.
+local function module_log_failure()
+	local src = assert(io.open("lua/mod_track_muc_joins.lua")):read("a")
+	local jid_line = assert(src:match("\n(local BAD_SESSION_JID = [^\n]*)\n"), "BAD_SESSION_JID")
+	local body = assert(src:match("\n(local function log_failure%(method, session, err%).-\nend)\n"),
+		"log_failure not found in lua/mod_track_muc_joins.lua")
+	local logs = {}
+	local env = setmetatable({ module = {
+		log = function(_, level, fmt, ...) logs[#logs + 1] = { level, fmt:format(...) } end,
+	} }, { __index = _G })
+	local chunk = assert(_G.load(jid_line .. "\nlocal failures_logged = {};\n" .. body .. "\nreturn log_failure",
+		"log_failure", "t", env))
+	return chunk(), logs
+end
+
+-- A domain Prosody's nameprep takes and the core refuses (a run of 31
+-- combining marks; review AJ 2) has no room to check: every stream of it
+-- logged an error per host.
+test("a link event of a domain the core refuses logs at debug, other failures at error", function()
+	local log_failure, logs = module_log_failure()
+	log_failure("link_lost", nil, "malformed JID")
+	log_failure("link_up", nil, "malformed JID")
+	log_failure("link_lost", nil, "out of memory")
+	log_failure("close", nil, "malformed JID")
+	eq(logs[1][1], "debug", "link_lost, malformed")
+	eq(logs[2][1], "debug", "link_up, malformed")
+	eq(logs[3][1], "error", "link_lost, out of memory")
+	eq(logs[4][1], "error", "another method")
+end)
+
 h.finish()
