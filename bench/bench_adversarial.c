@@ -1249,6 +1249,26 @@ static void setup_rooms(struct cycle *c, const char *what, size_t nrooms,
     c->bytes = xml_bytes(&c->st[0]);
 }
 
+static void cyc_broadcast(struct cycle *c)
+{
+    feed_out(c->s, &c->st[0]);
+}
+
+/* A session in nrooms rooms sent its broadcast unavailable (every room
+ * LEAVING, the service never answering); the cycle is the same broadcast
+ * sent again, which changes nothing (review AJ 3: it walked every room) */
+static void setup_broadcast(struct cycle *c, const char *what, size_t nrooms)
+{
+    setup_rooms(c, what, nrooms, 1);
+    c->fn = cyc_broadcast;
+    mj_stanza_init(&c->st[0]);
+    c->st[0].kind = MJ_KIND_PRESENCE;
+    c->st[0].type = MJ_T_UNAVAILABLE;
+    feed_out(c->s, &c->st[0]);
+    c->nst = 1;
+    c->bytes = xml_bytes(&c->st[0]);
+}
+
 /* a session joins its rooms and closes: 2 stanzas per room */
 static void cyc_session(struct cycle *c)
 {
@@ -1278,6 +1298,12 @@ static void rows_scale(void)
     setup_rooms(&t, "session in 20 rooms", 20, 1);
     setup_rooms(&a, "session in 1000 rooms (max_rooms)", 1000, 1);
     row("rooms", "many rooms per session: an occupant's presence", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    setup_broadcast(&t, "session in 20 rooms, left by a broadcast", 20);
+    setup_broadcast(&a, "in 1000 rooms (max_rooms), left by a broadcast",
+                    1000);
+    row("broadcast", "a broadcast unavailable sent again", &t, &a);
     free_cycle(&t);
     free_cycle(&a);
     setup_session(&t, "20 joins, then close", 20);

@@ -516,6 +516,11 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         /* broadcast: an unavailable leaves every room */
         if (!presence || st->type != MJ_T_UNAVAILABLE)
             return MJ_OK;
+        /* nothing it changes (every room LEAVING or a cancelled join,
+         * as after an earlier broadcast): no walk, which cost O(rooms)
+         * for every broadcast sent again (review AJ 3) */
+        if (s->n_pending == s->n_cancelled && s->n_shown == s->n_leaving)
+            return MJ_OK;
         uint64_t id = id_key(s->tr, st->id);
         s->walking = 1; /* the table keeps its size until the walk ends */
         for (size_t i = 0; i < s->rooms.cap; i++) {
