@@ -42,14 +42,15 @@ local function number_option(name, default, positive)
 	return value;
 end
 
+-- The value, and whether the config sets it (not the default).
 local function boolean_option(name, default)
 	read_options[name] = true;
 	local value = module:get_option_boolean("track_muc_joins_" .. name, default);
 	if value == nil then
 		module:log("error", "track_muc_joins_%s must be true or false: using %s", name, tostring(default));
-		return default;
+		return default, true;
 	end
-	return value;
+	return value, module:get_option("track_muc_joins_" .. name) ~= nil;
 end
 
 -- The core's options come from its own table (mj.options(): name, type,
@@ -73,7 +74,9 @@ for _, option in ipairs(mj.options()) do
 end
 -- The module's own options.
 local log_changes = boolean_option("log_changes", false);
-local csi_hold_chatter = boolean_option("csi_hold_chatter", true);
+-- set by the operator (not the default): wake.lib.lua follows it even
+-- next to mod_csi_battery_saver
+local csi_hold_chatter, csi_hold_chatter_set = boolean_option("csi_hold_chatter", true);
 local push_mentions_only = boolean_option("push_mentions_only", false);
 
 -- A misspelt option would silently leave the default in force: name the
@@ -628,6 +631,7 @@ module:require("selfping")({
 module:require("wake")({
 	tracker = get_tracker;
 	csi_hold_chatter = csi_hold_chatter;
+	csi_hold_chatter_set = csi_hold_chatter_set;
 	push_mentions_only = push_mentions_only;
 });
 local shell_unload = module:require("shell")(get_tracker);

@@ -2,11 +2,26 @@
 -- mod_track_muc_joins (module:require'd by it): wake the device for
 -- mentions. What a message is to the session is the core's decision.
 
+local modulemanager = require "core.modulemanager";
+
 local full_sessions = prosody.full_sessions;
 
 -- ctx: tracker() (replaced on reload), and the options csi_hold_chatter
--- and push_mentions_only.
+-- (csi_hold_chatter_set: the operator set it) and push_mentions_only.
 return function(ctx)
+	-- Whether chatter is held. Debian's mod_csi_battery_saver fires the
+	-- same event and follows any answer; with the community module
+	-- nobody answered for chatter and it delivered it at once. A drop-in
+	-- keeps that: while it is loaded on this host, chatter gets no
+	-- opinion unless the operator set csi_hold_chatter (mentions are
+	-- still important).
+	local function hold_chatter()
+		if not ctx.csi_hold_chatter_set and modulemanager.is_loaded(module.host, "csi_battery_saver") then
+			return false;
+		end
+		return ctx.csi_hold_chatter;
+	end
+
 	-- mod_csi_simple's own list of payloads that always wake the device
 	-- ("{namespace}name" paths of util.stanza's find; its rule reads it
 	-- for messages without a body). Found here with the same find, only
@@ -36,15 +51,16 @@ return function(ctx)
 			return;
 		end
 		local tracker = ctx.tracker();
+		local hold = hold_chatter();
 		local ok, important = pcall(tracker.importance, tracker, session.full_jid,
-			event.stanza, ctx.csi_hold_chatter);
+			event.stanza, hold);
 		if not ok then
 			return;
 		end
 		if important == false and not important_payloads:empty()
 				and carries_listed_payload(event.stanza) then
 			ok, important = pcall(tracker.importance, tracker, session.full_jid,
-				event.stanza, ctx.csi_hold_chatter, true);
+				event.stanza, hold, true);
 			if not ok then
 				return;
 			end

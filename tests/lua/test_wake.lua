@@ -8,6 +8,12 @@
 local so_path = arg[1] or "build/plugins/mod_track_muc_joins/mucjoins.so"
 package.path = "/usr/lib/prosody/?.lua;" .. package.path
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+-- which modules are loaded on the host (wake.lib.lua asks for
+-- mod_csi_battery_saver)
+local loaded = {}
+package.preload["core.modulemanager"] = function()
+	return { is_loaded = function(_, name) return loaded[name] == true end }
+end
 local st = require "util.stanza"
 local set = require "util.set"
 local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
@@ -40,13 +46,14 @@ local function load_wake(tracker, opts)
 		get_option_set = function(_, name, default)
 			return set.new(opts[name] or default or {})
 		end,
+		host = "example.org",
 		hook = function(_, name, fn)
 			hooks[name] = fn
 		end,
 	}
 	local chunk = assert(loadfile("lua/wake.lib.lua"))
 	chunk()({ tracker = function() return tracker end, csi_hold_chatter = true,
-		push_mentions_only = true })
+		csi_hold_chatter_set = opts.csi_hold_chatter_set, push_mentions_only = true })
 	return hooks
 end
 
@@ -94,6 +101,26 @@ test("a correction (XEP-0308) that mentions the user is a mention", function()
 		:tag("replace", { xmlns = "urn:xmpp:message-correct:0", id = "m1" }):up()
 	eq(csi(hooks, m), true, "CSI")
 	eq(push_blocked(hooks, m), nil, "push blocked")
+end)
+
+-- Debian's mod_csi_battery_saver asks csi-is-stanza-important too and
+-- follows any answer: with the community module, chatter was delivered
+-- (review AK 1). Next to it, chatter gets no opinion unless the operator
+-- set csi_hold_chatter; mentions stay important.
+test("next to mod_csi_battery_saver chatter gets no opinion unless csi_hold_chatter is set", function()
+	local chatter = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "b1" })
+		:tag("body"):text("lunch?"):up()
+	local mention = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "b2" })
+		:tag("body"):text("Ann: lunch?"):up()
+	loaded.csi_battery_saver = true
+	local hooks = load_wake(joined(), {})
+	eq(csi(hooks, chatter), nil, "chatter, battery_saver loaded")
+	eq(csi(hooks, mention), true, "mention, battery_saver loaded")
+	hooks = load_wake(joined(), { csi_hold_chatter_set = true })
+	eq(csi(hooks, chatter), false, "chatter, battery_saver loaded, option set")
+	loaded.csi_battery_saver = nil
+	hooks = load_wake(joined(), {})
+	eq(csi(hooks, chatter), false, "chatter, without battery_saver")
 end)
 
 h.finish()
