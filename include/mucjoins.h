@@ -242,7 +242,9 @@ typedef struct mj_event {
                            the 303 announced) */
     mj_str old_nick;    /* NICK_CHANGED: previous; NICK_REWRITTEN: asked */
     mj_reason reason;   /* LEFT, JOIN_FAILED */
-    mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition */
+    mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition;
+                           LEFT with MJ_R_GHOST: the self-ping's error
+                           condition, when an error said so */
     mj_str text;        /* LEFT destroyed: destroy <reason/> text */
     mj_str alt_venue;   /* LEFT destroyed: destroy jid attribute */
     mj_str from_nick;   /* MENTION: the nick of the occupant who wrote */

@@ -61,13 +61,14 @@ for _, option in ipairs(mj.options()) do
 		config[option.name] = boolean_option(option.name, option.default);
 	else
 		local value = number_option(option.name, option.default, option.positive);
-		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
-			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
-			value = option.default;
-		end
+		-- the cap first: 1e20 retries is "too many", not "not a whole number"
 		if option.max and value > option.max then
 			module:log("warn", "track_muc_joins_%s is at most %d: using %d", option.name, option.max, option.max);
 			value = option.max;
+		end
+		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
+			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
+			value = option.default;
 		end
 		config[option.name] = value;
 	end

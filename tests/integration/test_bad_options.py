@@ -15,7 +15,7 @@ PROSODY_OPTIONS = {
     "track_muc_joins_self_ping": "maybe",
     "track_muc_joins_csi_hold_chatter": "perhaps",
     "track_muc_joins_ping_budget": 0,
-    "track_muc_joins_ping_retries": 5000,
+    "track_muc_joins_ping_retries": 1e20,  # over the cap, and no whole number as a float
     "track_muc_joins_max_room": 5,
 }
 MUC_OPTIONS = {"track_muc_joins_max_rooms": 5}
