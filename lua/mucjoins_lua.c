@@ -8,7 +8,7 @@
  *   local mj = package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins")()
  *   mj.version
  *   yes = mj.reads(name, type, outgoing)  -- does the core read such stanzas?
- *   options = mj.options()             -- the core's options: name, type, default, ...
+ *   options = mj.options()             -- the core's options and defaults
  *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
  *   t:configure{ ... }                 -- unspecified fields keep their value
  *   outcome, events = t:outgoing(full_jid, stanza)
@@ -21,12 +21,12 @@
  *   verdict, events = t:ping_answer(full_jid, stanza, ping_id, optimized)
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
  *   events = t:close(full_jid)
- *   ok, err = t:link_lost(domain)      -- a link went down: self-ping its rooms
+ *   ok, err = t:link_lost(domain)      -- a link went down: ping its rooms
  *   ok, err = t:link_up(domain)        -- a link is back: retry given-up pings
- *   class  = t:message(full_jid, stanza)   -- "mention", "chatter", "own", ...
- *   important = t:importance(full_jid, stanza, hold[, listed])  -- CSI, push
- *   yes = t:is_forwarded_ping(full_jid, stanza)  -- a ping the room forwards
- *   yes = t:ping_needs_features(full_jid, stanza, ping_id)  -- disco#info?
+ *   class  = t:message(full_jid, stanza)  -- "mention", "chatter", ...
+ *   important = t:importance(full_jid, stanza, hold[, listed])
+ *   yes = t:is_forwarded_ping(full_jid, stanza)
+ *   yes = t:ping_needs_features(full_jid, stanza, ping_id)
  *   events = t:tick()
  *   rooms  = t:rooms(full_jid)
  *   nick   = t:nick(full_jid, room)
