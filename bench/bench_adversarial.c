@@ -841,34 +841,12 @@ static void rows_jid(void)
 /* ---- messages -------------------------------------------------------------
  */
 
-static void setup_msg(struct cycle *c, const char *what, const char *body)
-{
-    static char a[256];
-    memset(c, 0, sizeof *c);
-    c->what = what;
-    c->fn = cyc_one_in;
-    c->tr = new_tracker();
-    c->s = open_session(c->tr, USER);
-    join(c->s, ROOM, NICK);
-    mj_stanza_init(&c->st[0]);
-    c->st[0].kind = MJ_KIND_MESSAGE;
-    c->st[0].type = MJ_T_GROUPCHAT;
-    c->st[0].from = occ(a, sizeof a, ROOM, "romeo");
-    c->st[0].body = S(body);
-    c->nst = 1;
-    c->bytes = xml_bytes(&c->st[0]);
-}
-
 static char *body_ascii, *body_cyr, *body_marks, *body_fdfa, *body_nicks;
 
-/* What the tracker holds, not the stanza: a groupchat message "hi there"
- * from room/romeo (with n references to xmpp:a@b/c), to a session that
- * joined room (held prepared) as nick (a room sets it with a 210). The
- * stanza is the same whatever room and nick hold (review AJ: the held
- * nick was prepared and folded again for every message, up to ~900
- * times a typical one's cost). */
-static void setup_held(struct cycle *c, const char *what, const char *room,
-                       const char *nick, size_t nrefs)
+/* A groupchat message with body from room/romeo (with nrefs references
+ * to xmpp:a@b/c), to a session that joined room as nick. */
+static void setup_msg_to(struct cycle *c, const char *what, const char *room,
+                         const char *nick, const char *body, size_t nrefs)
 {
     static char a[4][4096];
     static int k;
@@ -882,11 +860,27 @@ static void setup_held(struct cycle *c, const char *what, const char *room,
     c->st[0].kind = MJ_KIND_MESSAGE;
     c->st[0].type = MJ_T_GROUPCHAT;
     c->st[0].from = occ(a[k++ & 3], sizeof a[0], room, "romeo");
-    c->st[0].body = S("hi there");
+    c->st[0].body = S(body);
     for (size_t i = 0; i < nrefs && i < MJ_MAX_REFS; i++)
         c->st[0].mention_uri[c->st[0].nmentions++] = S("xmpp:a@b/c");
     c->nst = 1;
     c->bytes = xml_bytes(&c->st[0]);
+}
+
+static void setup_msg(struct cycle *c, const char *what, const char *body)
+{
+    setup_msg_to(c, what, ROOM, NICK, body, 0);
+}
+
+/* What the tracker holds, not the stanza: "hi there" to a session that
+ * joined room (held prepared) as nick (a room sets it with a 210). The
+ * stanza is the same whatever room and nick hold (review AJ: the held
+ * nick was prepared and folded again for every message, up to ~900
+ * times a typical one's cost). */
+static void setup_held(struct cycle *c, const char *what, const char *room,
+                       const char *nick, size_t nrefs)
+{
+    setup_msg_to(c, what, room, nick, "hi there", nrefs);
 }
 
 static char *nick_m30, *room_cyr;
