@@ -885,6 +885,47 @@ static void setup_held(struct cycle *c, const char *what, const char *room,
 
 static char *nick_m30, *room_cyr;
 
+/* "hi there" to 8 of the c->str[0] rooms in turn (r<i>@DOMAIN/romeo) */
+static void cyc_rooms_msg(struct cycle *c)
+{
+    static char from[8][64];
+    for (int k = 0; k < 8; k++) {
+        size_t i = (c->n * 7 + (size_t)k * 131) % (size_t)atoi(c->str[0]);
+        snprintf(from[k], sizeof from[k], "r%zu@%s/romeo", i, DOMAIN);
+        c->st[0].from = S(from[k]);
+        feed_in(c->s, &c->st[0]);
+    }
+    c->n++;
+}
+
+/* A session in nrooms rooms, each showing its own nick (nick, then the
+ * room's number: every one distinct); 8 messages to rooms in turn */
+static void setup_held_many(struct cycle *c, const char *what,
+                            const char *nick, size_t nrooms)
+{
+    char room[64], n2[2048], count[16];
+    setup_held(c, what, ROOM, NICK, 0);
+    for (size_t i = 0; i < nrooms; i++) {
+        snprintf(room, sizeof room, "r%zu@%s", i, DOMAIN);
+        snprintf(n2, sizeof n2, "%s%zu", nick, i);
+        join(c->s, room, n2);
+    }
+    snprintf(count, sizeof count, "%zu", nrooms);
+    c->str[0] = strdup(count); /* free_cycle() frees it */
+    if (c->str[0] == NULL)
+        die("strdup");
+    /* a first message to each room: a nick's fold is made at its first
+     * mention check, once (what the row measures is every later one) */
+    for (size_t i = 0; i < nrooms; i++) {
+        snprintf(room, sizeof room, "r%zu@%s/romeo", i, DOMAIN);
+        c->st[0].from = S(room);
+        feed_in(c->s, &c->st[0]);
+    }
+    c->fn = cyc_rooms_msg;
+    c->nst = 8;
+    c->bytes = 8 * xml_bytes(&c->st[0]);
+}
+
 static void rows_held(void)
 {
     struct cycle t, a;
@@ -904,6 +945,15 @@ static void rows_held(void)
     setup_held(&a, "8 refs, to (a + 30 marks) x16 in a room of 500 x U+0436",
                room_cyr, nick_m30, MJ_MAX_REFS);
     row("held-room", "message, 8 references: the room and nick held", &t, &a);
+    free_cycle(&t);
+    free_cycle(&a);
+    /* many such nicks at once: none is prepared or folded again (review
+     * AM: 1000 of them through a 256-slot cache cost x288) */
+    setup_held_many(&t, "1000 rooms, nicks juliet0..999", NICK, 1000);
+    setup_held_many(&a, "1000 rooms, each its own (a + 30 marks) x16 nick",
+                    nick_m30, 1000);
+    row("held-nicks", "messages to 1000 rooms in turn: the nicks held (8)", &t,
+        &a);
     free_cycle(&t);
     free_cycle(&a);
 }

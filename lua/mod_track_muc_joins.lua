@@ -48,7 +48,7 @@ local function boolean_option(name, default)
 	local value = module:get_option_boolean("track_muc_joins_" .. name, default);
 	if value == nil then
 		module:log("error", "track_muc_joins_%s must be true or false: using %s", name, tostring(default));
-		return default, true;
+		return default, false;
 	end
 	return value, module:get_option("track_muc_joins_" .. name) ~= nil;
 end
@@ -67,7 +67,12 @@ for _, option in ipairs(mj.options()) do
 			value = option.max;
 		end
 		if math.type(option.default) == "integer" and math.tointeger(value) == nil then
-			module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
+			if value == math.floor(value) then
+				-- whole, but beyond what an integer holds (1e20)
+				module:log("error", "track_muc_joins_%s is too large: using %d", option.name, option.default);
+			else
+				module:log("error", "track_muc_joins_%s must be a whole number: using %d", option.name, option.default);
+			end
 			value = option.default;
 		end
 		config[option.name] = value;

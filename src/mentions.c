@@ -686,8 +686,9 @@ static int mention_text(const char *body, size_t body_len, const char *nick,
 /* The ICU part of mj_mention_text_cached(), apart so that the byte
  * path does not set up its buffers. */
 static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
-                           const char *body, size_t n, int cut,
-                           const char *nick, size_t nick_len, int *match)
+                           mj_nick_cache *nicks, const char *body, size_t n,
+                           int cut, const char *nick, size_t nick_len,
+                           int *match)
 {
     ubuf b, nk;
     const UChar *t;
@@ -712,21 +713,15 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
         t = c->bytes != NULL ? (const UChar *)c->u : b.p;
     }
     const UChar *np = NULL;
-    if (rc == MJ_OK) {
-        int cached = MJ_ENOMEM;
-        if (!mj_ascii(nick, nick_len) && nick_len <= MJ_PART_MAX) {
-            /* a held nick's fold is kept (nickcache.h): its cost is the
-             * nick's, once, not every message's (review AJ) */
-            const uint16_t *f = NULL;
-            cached = mj_nick_fold_cached(tr, nick, nick_len, &f, &nl);
-            np = (const UChar *)f;
-        }
-        if (cached == MJ_ENOMEM) { /* ASCII (lowered here), or no memory */
-            rc = fold_nick(nick, nick_len, 1, &nk, &nl);
-            np = nk.p;
-        } else {
-            rc = cached;
-        }
+    if (rc == MJ_OK && !mj_ascii(nick, nick_len) && nick_len <= MJ_PART_MAX) {
+        /* a held nick's fold is kept (nickcache.h): its cost is the
+         * nick's, once, not every message's (review AJ) */
+        const uint16_t *f = NULL;
+        rc = mj_nick_fold(tr, nicks, nick, nick_len, &nk, &f, &nl);
+        np = (const UChar *)f;
+    } else if (rc == MJ_OK) {
+        rc = fold_nick(nick, nick_len, 1, &nk, &nl);
+        np = nk.p;
     }
     if (rc == MJ_OK)
         rc = search16(t, tl, cut, np, nl, match);
@@ -736,8 +731,9 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
 }
 
 int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
-                           const char *body, size_t body_len, const char *nick,
-                           size_t nick_len, int *match)
+                           mj_nick_cache *nicks, const char *body,
+                           size_t body_len, const char *nick, size_t nick_len,
+                           int *match)
 {
     size_t n;
     int cut, rc;
@@ -754,7 +750,7 @@ int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
     rc = text_ascii(body, n, nick, nick_len, cut, match);
     if (rc != NOT_ASCII)
         return rc;
-    return text_cached_icu(tr, c, body, n, cut, nick, nick_len, match);
+    return text_cached_icu(tr, c, nicks, body, n, cut, nick, nick_len, match);
 }
 
 int mj_mention_text(const char *body, size_t body_len, const char *nick,
@@ -904,7 +900,7 @@ int mj_mention_jid_is(const char *bare, size_t bl, const char *res, size_t rl,
     if (rl == (size_t)-1)
         return puser_bare != NULL &&
                same(bare, bl, puser_bare, puser_bare_len);
-    return proom != NULL && pnick != NULL && pnick_len != 0 &&
+    return proom != NULL && pnick != NULL &&
            same(bare, bl, proom, proom_len) && same(res, rl, pnick, pnick_len);
 }
 

@@ -106,6 +106,7 @@ typedef struct mj_ref_cache {
 } mj_ref_cache;
 
 struct mj_tracker;
+struct mj_nick_cache;
 
 /* mj_mention_text() with the body's normal form kept in cache (one body:
  * the last one seen), so that a body delivered to many occupants is
@@ -113,8 +114,9 @@ struct mj_tracker;
  * results as mj_mention_text(); when the cache cannot be allocated the
  * answer is computed without it. */
 int mj_mention_text_cached(struct mj_tracker *tr, struct mj_body_cache *cache,
-                           const char *body, size_t body_len, const char *nick,
-                           size_t nick_len, int *match);
+                           struct mj_nick_cache *nicks, const char *body,
+                           size_t body_len, const char *nick, size_t nick_len,
+                           int *match);
 
 /* Give back the cache's buffers. */
 void mj_body_cache_free(struct mj_tracker *tr, struct mj_body_cache *cache);

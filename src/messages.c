@@ -122,6 +122,7 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     const char *pnick = NULL;
     size_t pnick_len = 0;
     int prepped = 0;
+    char nbuf[MJ_PART_MAX + 1];
     int rc;
     *match = 0;
     for (size_t i = 0; i < n && !*match; i++) {
@@ -141,8 +142,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
         if (rl != (size_t)-1 && !prepped) {
             prepped = 1;
             if (nick.ptr != NULL && nick.len != 0) {
-                rc = mj_nick_prep_cached(s->tr, nick.ptr, nick.len, &pnick,
-                                         &pnick_len);
+                rc = mj_nick_prep(s->tr, &s->tr->nicks, nick.ptr, nick.len,
+                                  nbuf, &pnick, &pnick_len);
                 if (rc == MJ_ENOMEM)
                     return rc;
                 if (rc != MJ_OK)
@@ -154,8 +155,9 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     }
     if (*match)
         return MJ_OK;
-    return mj_mention_text_cached(s->tr, &s->tr->body, st->body.ptr,
-                                  st->body.len, nick.ptr, nick.len, match);
+    return mj_mention_text_cached(s->tr, &s->tr->body, &s->tr->nicks,
+                                  st->body.ptr, st->body.len, nick.ptr,
+                                  nick.len, match);
 }
 
 int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,

@@ -552,6 +552,12 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
         mj_entry_aux_trim(e);
         return MJ_ENOMEM;
     }
+    /* held: the new one, then the old one let go while its bytes are
+     * there (p may be them) */
+    if (p != NULL)
+        mj_nick_hold(tr, &tr->nicks, p, len);
+    if (a->pnick != NULL)
+        mj_nick_release(tr, &tr->nicks, a->pnick, a->pnick_len);
     if (p != NULL && copy == NULL) {
         memmove(a->pbuf, p, len); /* p may be the old nick, in pbuf */
         a->pbuf[len] = '\0';
@@ -634,13 +640,28 @@ mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len)
 
 mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
 {
+    mj_tracker *tr = e->sess->tr;
     if (p == NULL) {
+        if (e->has_nick)
+            mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
         e->has_nick = 0;
         e->nick_len = 0;
         return e;
     }
-    if ((e = fit_nick(e, p, len, 0)) == NULL)
+    /* the new nick held before the old one is let go (they may be the
+     * same nick), the old one while its bytes are still there (p may be
+     * them: nothing here frees p) */
+    mj_nick_hold(tr, &tr->nicks, p, len);
+    if (e->has_nick)
+        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
+    mj_entry *n = fit_nick(e, p, len, 0);
+    if (n == NULL) { /* e unchanged: it holds its nick again */
+        if (e->has_nick)
+            mj_nick_hold(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
+        mj_nick_release(tr, &tr->nicks, p, len);
         return NULL;
+    }
+    e = n;
     if (entry_cap(e) == 0) { /* the session's nick (mj_entry_fit_nick()) */
         e->nick_len = (uint32_t)len;
         e->has_nick = 1;
@@ -679,6 +700,8 @@ static void entry_free(mj_entry *e)
         tr->hooks.ping_drop(e);
     mj_entry_set_pnick(e, NULL, 0);
     mj_entry_aux_trim(e);
+    if (e->has_nick)
+        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
     istr_release(tr, e->room);
     mj_free(tr, e, entry_bytes(e));
 }

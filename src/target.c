@@ -133,14 +133,9 @@ int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
     int a_plain = mj_res_plain(a, alen);
     if (a_plain && mj_res_plain(b, blen))
         return 0;
-    /* b's prepared form from the cache: the work is the stored nick's,
-     * done once, not once per stanza (review AJ) */
-    int rc = mj_nick_prep_cached(tr, b, blen, &qb, &lb);
-    if (rc == MJ_ENOMEM) {
-        rc =
-            mj_prep_part(MJ_PROFILE_RESOURCE, b, blen, pbuf, sizeof pbuf, &lb);
-        qb = pbuf;
-    }
+    /* b's prepared form, kept while b is held (nickcache.h): the work is
+     * the held nick's, done once, not once per stanza (review AJ) */
+    int rc = mj_nick_prep(tr, &tr->nicks, b, blen, pbuf, &qb, &lb);
     if (rc != MJ_OK)
         return 0;
     if (!a_plain) {

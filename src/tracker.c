@@ -131,6 +131,7 @@ int mj_tracker_new(const mj_config *cfg, mj_tracker **out)
         mj_log(tr, MJ_LOG_WARN,
                "no random source (getrandom, /dev/urandom): the hash key "
                "is guessable, and so are colliding room JIDs");
+    tr->nicks.key = tr->key;
     *out = tr;
     return MJ_OK;
 }

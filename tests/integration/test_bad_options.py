@@ -11,6 +11,7 @@ from harness import assert_rooms
 PROSODY_OPTIONS = {
     "track_muc_joins_pending_timeout": "2m",
     "track_muc_joins_max_rooms": 2.5,
+    "track_muc_joins_max_pending": 1e20,  # whole, but no integer holds it
     "track_muc_joins_ping_timeout": -1,
     "track_muc_joins_self_ping": "maybe",
     "track_muc_joins_csi_hold_chatter": "perhaps",
@@ -22,6 +23,7 @@ MUC_OPTIONS = {"track_muc_joins_max_rooms": 5}
 EXPECTED_ERRORS = [
     r"^Config option 'track_muc_joins_\w+' not understood",
     r"^track_muc_joins_\w+ must be ",
+    r"^track_muc_joins_\w+ is too large",
 ]
 
 
@@ -34,6 +36,8 @@ def test_unusable_options_fall_back_to_their_defaults(server, connect, room):
             f"no error naming track_muc_joins_{name} (default {default}):\n{server.log_tail(60)}"
     assert "track_muc_joins_pending_timeout must be a finite number > 0: using 120\n" in log, \
         f"the default of a time is shown as written (120, not 120.0):\n{server.log_tail(60)}"
+    assert "track_muc_joins_max_pending is too large: using 1000" in log, \
+        f"no error for a whole number no integer holds:\n{server.log_tail(60)}"
     assert "track_muc_joins_ping_retries is at most 1000: using 1000" in log, \
         f"no warning for a retry count over the maximum:\n{server.log_tail(60)}"
     assert "Unknown option track_muc_joins_max_room (in the global section) is ignored" in log, \
