@@ -82,14 +82,25 @@ static void rec_free(struct mj_tracker *tr, mj_nick_rec *r)
     mj_free(tr, r, r->size);
 }
 
+/* 0 when (p, len) is not registered when held; else 1, with its record
+ * in *r (NULL: none yet), its slot and its hash. */
+static int locate(mj_nick_cache *c, const char *p, size_t len, mj_nick_rec **r,
+                  size_t *slot, uint64_t *h)
+{
+    if (!registered(p, len))
+        return 0;
+    *r = find(c, p, len, slot, h);
+    return 1;
+}
+
 void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
                   size_t len)
 {
-    if (!registered(p, len))
-        return;
+    mj_nick_rec *r;
     size_t slot;
     uint64_t h;
-    mj_nick_rec *r = find(c, p, len, &slot, &h);
+    if (!locate(c, p, len, &r, &slot, &h))
+        return;
     if (r != NULL) {
         r->refs++;
         return;
@@ -124,12 +135,10 @@ void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
 void mj_nick_release(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
                      size_t len)
 {
-    if (!registered(p, len))
-        return;
+    mj_nick_rec *r;
     size_t slot;
     uint64_t h;
-    mj_nick_rec *r = find(c, p, len, &slot, &h);
-    if (r == NULL || --r->refs != 0)
+    if (!locate(c, p, len, &r, &slot, &h) || r == NULL || --r->refs != 0)
         return;
     mj_table_remove_at(&c->table, slot, rec_hash);
     if (c->last == r)
