@@ -7,8 +7,10 @@
 #   fuzz_jid       JID preparation (fast path == ICU path)
 #   fuzz_mentions  mention matching
 #   fuzz_replay    the replay tool's XML trace input
+#   fuzz_binding   the Lua binding (lua/*.c, liblua5.4) fed stanza tables
+#                  of every shape, valid and corrupted
 #
-# Usage: scripts/fuzz.sh [TARGET...]        (default: all four)
+# Usage: scripts/fuzz.sh [TARGET...]        (default: all five)
 # FUZZ_SECONDS   seconds per target (default 30); 0 only replays the seed
 #                corpora and the regression inputs once (a quick check)
 # FUZZ_JOBS      ignored: one fuzzer process at a time, always
@@ -60,7 +62,7 @@ secs=${FUZZ_SECONDS:-30}
 CLANG=${CLANG:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 $SAN -Wall -Wextra -Werror"
-all_targets="fuzz_tracker fuzz_jid fuzz_mentions fuzz_replay"
+all_targets="fuzz_tracker fuzz_jid fuzz_mentions fuzz_replay fuzz_binding"
 targets=${*:-$all_targets}
 mkdir -p "$out/obj"
 
@@ -97,6 +99,13 @@ build_target() {
             [ "$s" = tools/replay/main.c ] || srcs="$srcs $s"
         done
         libs="-lexpat"
+        ;;
+    fuzz_binding)
+        # the binding's C files (all of lua/*.c, as the Makefile's
+        # BINDING_SRC) and Lua 5.4
+        extra="-Ilua -I/usr/include/lua5.4"
+        srcs=$(echo lua/*.c)
+        libs="-llua5.4 -lm"
         ;;
     fuzz_jid | fuzz_mentions) extra="-Isrc" ;;
     esac
