@@ -909,6 +909,10 @@ static void gen_session(lua_State *L, struct in *in, int s)
     lua_setfield(L, -2, "type");
     lua_pushstring(L, (f & 8) ? "example.net" : "example.com");
     lua_setfield(L, -2, "host");
+    if ((f & 0x40) && (u8(in) & 3) == 0) { /* closed at resource-unbind */
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "destroyed");
+    }
     switch ((f >> 4) % 6) {
     case 0:
         break; /* no rooms_joined */
@@ -963,6 +967,10 @@ static int nop(lua_State *L)
     (void)L;
     return 0;
 }
+
+/* t (I_T) was freed by a call of its __gc: a method raises (check
+ * failed), the feeders too */
+static int t_freed;
 
 /* Ping ids seen in events */
 static lua_Integer ping_ids[4];
@@ -1071,7 +1079,7 @@ static int push_stanza(lua_State *L, struct in *in)
 static long oom_of(struct in *in)
 {
     unsigned b = u8(in);
-    return (b & 0xe0) == 0xe0 ? (long)(b & 0x1f) : -1;
+    return (b & 0xc0) == 0xc0 ? (long)(b & 0x3f) : -1;
 }
 
 /* An applied() for the hooks: returns, raises, yields (in a coroutine)
@@ -1089,12 +1097,31 @@ static int applied_fn(lua_State *L)
         if (lua_isyieldable(L))
             return lua_yield(L, 0);
         return 0;
-    case 3:
+    case 3: /* the session closed meanwhile */
         lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.tracker");
         lua_getfield(L, -1, "close");
         lua_rotate(L, -2, 1);
         lua_getfield(L, 2, "full_jid");
         lua_call(L, 2, 0);
+        return 0;
+    case 4: /* a tick meanwhile */
+        lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.tracker");
+        lua_getfield(L, -1, "tick");
+        lua_rotate(L, -2, 1);
+        lua_call(L, 1, 0);
+        return 0;
+    case 5: /* the stanza fed again through the same hook (re-entered) */
+        lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.hook");
+        if (lua_type(L, -1) != LUA_TFUNCTION)
+            return 0;
+        lua_createtable(L, 0, 2);
+        lua_pushvalue(L, 2);
+        lua_setfield(L, -2, "origin");
+        lua_pushvalue(L, 3);
+        lua_setfield(L, -2, "stanza");
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.hook"); /* once */
+        lua_call(L, 1, 0);
         return 0;
     default:
         return 0;
@@ -1118,7 +1145,7 @@ static void make_hooks(lua_State *L, struct in *in)
     lua_pushvalue(L, I_FULL);
     lua_pushstring(L, (f & 1) ? "example.net" : "example.com");
     lua_pushvalue(L, I_SEEN);
-    lua_pushinteger(L, (f >> 1) % 4);
+    lua_pushinteger(L, (f >> 1) % 8);
     lua_pushcclosure(L, applied_fn, 1);
     if (f & 0x10) {
         lua_pushinteger(L, (f >> 5) % 2);
@@ -1146,6 +1173,8 @@ static void run_hook(lua_State *L, struct in *in)
     if (lua_type(L, I_HOOKS) != LUA_TTABLE)
         return;
     lua_getfield(L, I_HOOKS, name);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.hook");
     /* the event */
     if ((f & 0x60) == 0x60) {
         gen_value(L, in);
@@ -1222,6 +1251,7 @@ static void feed(lua_State *L, struct in *in, int outgoing, int feeder)
         lua_pushboolean(L, f & 2);
         n++;
     }
+    ok = ok && !t_freed;
     call(L, outgoing ? "t:outgoing" : "t:incoming", n, 2, ok, oom);
     /* outcome, events */
     if (ok && lua_type(L, -2) != LUA_TSTRING && !lua_isnil(L, -2)) {
@@ -1440,8 +1470,21 @@ static void step(lua_State *L, struct in *in)
             lua_pushboolean(L, s & 2);
         call(L, "hooks.listen/bind", 1, 0, 0, oom_of(in));
         break;
-    case 14: /* a collection: finalizers run */
-        lua_gc(L, LUA_GCCOLLECT);
+    case 14: /* a collection: finalizers run; or a tracker freed by a
+              * call of its __gc, as Lua code may do (getmetatable(t)) */
+        s = (int)u8(in);
+        if ((s & 3) != 0) {
+            lua_gc(L, LUA_GCCOLLECT);
+            break;
+        }
+        if (!lua_getmetatable(L, (s & 4) ? I_T2 : I_T))
+            break;
+        if (rgetf(L, -1, "__gc") != LUA_TFUNCTION)
+            break;
+        lua_pushvalue(L, (s & 4) ? I_T2 : I_T);
+        call(L, "__gc", 1, 0, 0, oom_of(in));
+        if (!(s & 4))
+            t_freed = 1;
         break;
     case 15: /* a finalizer-carrying table, dropped at once */
         lua_newtable(L);
@@ -1501,10 +1544,10 @@ static int program(lua_State *L)
     make_metatables(L);
     if (lua_gettop(L) != I_TOP)
         abort();
-    if (cfg & 0x40) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, I_SEEN, "unused");
-    }
+    if (cfg & 0x40) /* the collector at every step: finalizers run inside
+                     * the binding's allocations, and a string it did not
+                     * anchor is freed under it (ASan sees the read) */
+        lua_gc(L, LUA_GCINC, 0, 1000, 0);
     for (i = 0; i < MAX_OPS && in->i < in->n; i++) {
         step(L, in);
         lua_settop(L, I_TOP);
@@ -1527,6 +1570,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     nping = 0;
     gc_runs = 0;
+    t_freed = 0;
     L = lua_newstate(l_alloc, &h);
     if (L == NULL)
         return 0;
