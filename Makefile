@@ -67,6 +67,7 @@ $(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/li
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
 # lua5.4 provides the symbols), only luaopen_mucjoins exported.
 # lua/*.c: the binding's parts (lua/mucjoins_lua.h names them).
+# (fuzz/fuzz_binding.c, built by scripts/fuzz.sh, links the same files)
 BINDING_SRC = $(wildcard lua/*.c)
 $(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ)
 	@mkdir -p $(dir $@)
