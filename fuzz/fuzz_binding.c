@@ -192,6 +192,9 @@ static const char *const names[] = {
     "service-unavailable",
     "forwarded",
     "no-store",
+    "store",
+    "encryption",
+    "markable",
 };
 static const char *const spaces[] = {
     "http://jabber.org/protocol/muc",
@@ -438,10 +441,12 @@ static void gen_stanza(lua_State *L, struct in *in)
         set_attr(L, el, k == 5 ? "from" : "to");
         set_attr_s(L, el, k == 5 ? "to" : "from", PICK(in, jids));
         set_attr_s(L, el, "type", (u8(in) & 3) ? "groupchat" : "chat");
-        child(L, "body", NULL);
-        lua_pushfstring(L, "hey %s, look", PICK(in, nicks));
-        lua_rawseti(L, -2, 1);
-        add_child(L, el);
+        if ((u8(in) & 7) != 7) { /* else a subject change, say */
+            child(L, "body", NULL);
+            lua_pushfstring(L, "hey %s, look", PICK(in, nicks));
+            lua_rawseti(L, -2, 1);
+            add_child(L, el);
+        }
         if (u8(in) & 1) {
             child(L, "reference", "urn:xmpp:reference:0");
             set_attr_s(L, -1, "type", "mention");
