@@ -26,7 +26,8 @@
  * rooms_joined absent, a table, a read-only proxy or a non-table; a
  * session metatable that raises) and feed them to every method the module
  * uses, directly, through t:feeders(), and through t:hooks() (also from a
- * coroutine whose applied() yields), with allocation failures injected
+ * coroutine whose applied() yields, and may be left waiting while later
+ * steps run), with allocation failures injected
  * around some calls. Self-ping ids are taken from the events returned.
  *
  * Every call runs in lua_pcall. A raise from the hot path (above) is a
@@ -1211,6 +1212,13 @@ static void run_hook(lua_State *L, struct in *in)
         /* (no allocation failure here: resuming a new thread allocates
          * before the hook runs) */
         rc = lua_resume(co, L, 1, &nres);
+        if (rc == LUA_YIELD && (u8(in) & 1)) {
+            /* left waiting (an async runner's wait): resumed by a later
+             * step, or never (collected with the state) */
+            lua_pop(co, nres);
+            lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.co");
+            return;
+        }
         for (round = 0; rc == LUA_YIELD && round < 4; round++) {
             lua_pop(co, nres);
             rc = lua_resume(co, L, 0, &nres);
@@ -1503,6 +1511,25 @@ static void step(lua_State *L, struct in *in)
             }
         }
         lua_pop(L, 1);
+        break;
+    case 19: /* the coroutine left waiting, resumed */
+        if (lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.co") == LUA_TTHREAD) {
+            lua_State *co = lua_tothread(L, -1);
+            int nres, rc = lua_resume(co, L, 0, &nres);
+
+            if (trace)
+                fprintf(stderr, "  resumed -> %d\n", rc);
+            if (rc != LUA_OK && rc != LUA_YIELD) {
+                lua_xmove(co, L, 1);
+                finding(L, "a hook (resumed)", rc);
+            }
+            if (rc == LUA_YIELD)
+                lua_pop(co, nres);
+            else {
+                lua_pushnil(L);
+                lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.co");
+            }
+        }
         break;
     default:
         other(L, in, u8(in) % 7);
