@@ -656,15 +656,55 @@ static int mm_len_garbage(lua_State *L)
 
 static unsigned gc_runs;
 
+/* Empty every stanza of the program and the first level of its
+ * children (raw): what the binding reads of a stanza must stay alive
+ * whatever a finalizer does to the stanza meanwhile (lua/mj_read.c). */
+static void vandalize(lua_State *L)
+{
+    static const char *const keys[] = {"name", "attr", "tags"};
+    lua_Integer i, j;
+    size_t k;
+
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.st") != LUA_TTABLE)
+        return;
+    for (i = 1; i <= STANZAS; i++) {
+        if (lua_rawgeti(L, -1, i) == LUA_TTABLE) {
+            for (j = 1; j <= 4; j++) {
+                if (lua_rawgeti(L, -1, j) == LUA_TTABLE) {
+                    for (k = 0; k < N(keys); k++) {
+                        lua_pushnil(L);
+                        rsetf(L, -2, keys[k]);
+                    }
+                }
+                lua_pop(L, 1);
+                lua_pushnil(L);
+                lua_rawseti(L, -2, j);
+            }
+            for (k = 0; k < N(keys); k++) {
+                lua_pushnil(L);
+                rsetf(L, -2, keys[k]);
+            }
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* __gc: runs the tracker from a finalizer (the collector may run inside
- * any allocation of the binding). Raises, as a finalizer may. */
+ * any allocation of the binding), or empties the stanzas. Raises, as a
+ * finalizer may. */
 static int mm_gc(lua_State *L)
 {
     lua_settop(L, 1);
+    if (gc_runs % 5 == 4) {
+        gc_runs++;
+        vandalize(L);
+        return 0;
+    }
     lua_getfield(L, LUA_REGISTRYINDEX, "fuzz.tracker");
     if (lua_type(L, -1) != LUA_TUSERDATA)
         return 0;
-    switch (gc_runs++ % 4) {
+    switch (gc_runs++ % 5) {
     case 0:
         lua_getfield(L, -1, "tick");
         lua_rotate(L, -2, 1);
@@ -1499,7 +1539,13 @@ static void step(lua_State *L, struct in *in)
         if (!(s & 4))
             t_freed = 1;
         break;
-    case 15: /* a finalizer-carrying table, dropped at once */
+    case 15: /* finalizer-carrying tables, dropped at once */
+        for (s = (int)(u8(in) % 8); s > 0; s--) {
+            lua_newtable(L);
+            lua_pushvalue(L, I_MT_GC);
+            lua_setmetatable(L, -2);
+            lua_pop(L, 1);
+        }
         lua_newtable(L);
         lua_pushvalue(L, I_MT_GC);
         lua_setmetatable(L, -2);
@@ -1567,6 +1613,8 @@ static int program(lua_State *L)
     lua_getfield(L, -1, "__index"); /* I_METHODS */
     lua_remove(L, -2);
     lua_createtable(L, STANZAS, 0); /* I_ST */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.st");
     lua_createtable(L, SESSIONS, 0);
     lua_newtable(L); /* I_FULL */
     lua_newtable(L); /* I_SEEN */

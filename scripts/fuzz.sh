@@ -49,7 +49,9 @@
 #                own (what a "typical" stanza stream of the same size is
 #                is not defined by their byte formats): the slow-unit
 #                report covers them, and bench/bench_adversarial.c
-#                measures their inputs' worst cases.
+#                measures their inputs' worst cases. Nor has
+#                fuzz_binding (a program of at most 64 steps, whose
+#                cost is mostly Lua's): the slow-unit report covers it.
 # Corpora grow in build/fuzz/corpus-TARGET (seeds copied from
 # fuzz/corpus/TARGET); crashes land in build/fuzz/artifacts/TARGET/ and
 # make the script fail. Save a crash as a regression seed with
