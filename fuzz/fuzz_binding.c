@@ -854,16 +854,20 @@ static void mutate(lua_State *L, struct in *in, int s)
         }
         break;
     case 8: /* deep nesting */
+    {
+        const char *ns = PICK(in, spaces);
+
         n = 1 + u8(in) % MAX_DEPTH;
-        child(L, "x", PICK(in, spaces));
+        child(L, "x", ns);
         for (i = 1; i < n; i++) {
-            child(L, (i & 1) ? "destroy" : "x", PICK(in, spaces));
+            child(L, (i & 1) ? "destroy" : "x", ns);
             lua_pushvalue(L, -2);
             add_child(L, -2);
             lua_remove(L, -2);
         }
         add_child(L, el);
         break;
+    }
     case 9: /* a long string somewhere */
     {
         luaL_Buffer b;
@@ -1461,9 +1465,17 @@ static void other(lua_State *L, struct in *in, unsigned op)
         lua_setfield(L, -2, "legacy_joins");
         if (b & 0x40) {
             gen_value(L, in);
-            lua_setfield(L, -2, "ping_timeout");
+            lua_setfield(L, -2, (b & 0x80) ? "ping_timeout" : "ping_retries");
         }
         n = 2;
+        break;
+    case 7: /* mj.reads(name, type, outgoing) */
+        what = "mj.reads";
+        lua_getfield(L, I_MJ, "reads");
+        lua_pushstring(L, PICK(in, names));
+        gen_value(L, in);
+        lua_pushboolean(L, u8(in) & 1);
+        n = 3;
         break;
     }
     call(L, what, n, 2, 0, oom);
@@ -1578,7 +1590,7 @@ static void step(lua_State *L, struct in *in)
         }
         break;
     default:
-        other(L, in, u8(in) % 7);
+        other(L, in, u8(in) % 8);
         break;
     }
 }
