@@ -40,14 +40,6 @@ static int rec_match(const void *item, const void *k)
     return r->len == q->len && memcmp(r->buf, q->p, q->len) == 0;
 }
 
-/* Whether a nick is registered when held: not printable ASCII (whose
- * forms are a few instructions), 1 to MJ_PART_MAX bytes. */
-static int registered(const char *p, size_t len)
-{
-    return p != NULL && len != 0 && len <= MJ_PART_MAX &&
-           !mj_res_plain(p, len);
-}
-
 /* The record of (p, len), or NULL; *slot: its index; *h: the hash. */
 static mj_nick_rec *find(mj_nick_cache *c, const char *p, size_t len,
                          size_t *slot, uint64_t *h)
@@ -82,25 +74,12 @@ static void rec_free(struct mj_tracker *tr, mj_nick_rec *r)
     mj_free(tr, r, r->size);
 }
 
-/* 0 when (p, len) is not registered when held; else 1, with its record
- * in *r (NULL: none yet), its slot and its hash. */
-static int locate(mj_nick_cache *c, const char *p, size_t len, mj_nick_rec **r,
-                  size_t *slot, uint64_t *h)
+void mj_nick_hold_slow(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
+                       size_t len)
 {
-    if (!registered(p, len))
-        return 0;
-    *r = find(c, p, len, slot, h);
-    return 1;
-}
-
-void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
-                  size_t len)
-{
-    mj_nick_rec *r;
     size_t slot;
     uint64_t h;
-    if (!locate(c, p, len, &r, &slot, &h))
-        return;
+    mj_nick_rec *r = find(c, p, len, &slot, &h);
     if (r != NULL) {
         r->refs++;
         return;
@@ -132,13 +111,13 @@ void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
     c->preps++;
 }
 
-void mj_nick_release(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
-                     size_t len)
+void mj_nick_release_slow(struct mj_tracker *tr, mj_nick_cache *c,
+                          const char *p, size_t len)
 {
-    mj_nick_rec *r;
     size_t slot;
     uint64_t h;
-    if (!locate(c, p, len, &r, &slot, &h) || r == NULL || --r->refs != 0)
+    mj_nick_rec *r = find(c, p, len, &slot, &h);
+    if (r == NULL || --r->refs != 0)
         return;
     mj_table_remove_at(&c->table, slot, rec_hash);
     if (c->last == r)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "hash.h"
+#include "jid.h"
 
 struct mj_tracker;
 struct ubuf;
@@ -44,10 +45,33 @@ typedef struct mj_nick_cache {
  * registered (their work is a few instructions); out of memory, nothing is
  * (lookups then do the work themselves). Releasing a nick not held does
  * nothing. */
-void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
-                  size_t len);
-void mj_nick_release(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
-                     size_t len);
+void mj_nick_hold_slow(struct mj_tracker *tr, mj_nick_cache *c, const char *p,
+                       size_t len);
+void mj_nick_release_slow(struct mj_tracker *tr, mj_nick_cache *c,
+                          const char *p, size_t len);
+
+/* Whether a nick is registered when held: not printable ASCII (whose
+ * forms are a few instructions), 1 to MJ_PART_MAX bytes. Inline: most
+ * nicks are printable ASCII, and every join and nick change asks. */
+static inline int mj_nick_registered(const char *p, size_t len)
+{
+    return p != NULL && len != 0 && len <= MJ_PART_MAX &&
+           !mj_res_plain(p, len);
+}
+
+static inline void mj_nick_hold(struct mj_tracker *tr, mj_nick_cache *c,
+                                const char *p, size_t len)
+{
+    if (mj_nick_registered(p, len))
+        mj_nick_hold_slow(tr, c, p, len);
+}
+
+static inline void mj_nick_release(struct mj_tracker *tr, mj_nick_cache *c,
+                                   const char *p, size_t len)
+{
+    if (mj_nick_registered(p, len))
+        mj_nick_release_slow(tr, c, p, len);
+}
 
 /* The Resourceprep form of a nick: *out, *out_len (valid until the next
  * call on the cache, or in buf, MJ_PART_MAX + 1 bytes, when the nick is
