@@ -142,8 +142,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
         if (rl != (size_t)-1 && !prepped) {
             prepped = 1;
             if (nick.ptr != NULL && nick.len != 0) {
-                rc = mj_nick_prep(s->tr, &s->tr->nicks, nick.ptr, nick.len,
-                                  nbuf, &pnick, &pnick_len);
+                rc = mj_nick_prep(&s->tr->nicks, nick.ptr, nick.len, nbuf,
+                                  &pnick, &pnick_len);
                 if (rc == MJ_ENOMEM)
                     return rc;
                 if (rc != MJ_OK)

@@ -126,10 +126,9 @@ void mj_nick_release_slow(struct mj_tracker *tr, mj_nick_cache *c,
     mj_table_trim(tr, &c->table, rec_hash);
 }
 
-int mj_nick_prep(struct mj_tracker *tr, mj_nick_cache *c, const char *nick,
-                 size_t len, char *buf, const char **out, size_t *out_len)
+int mj_nick_prep(mj_nick_cache *c, const char *nick, size_t len, char *buf,
+                 const char **out, size_t *out_len)
 {
-    (void)tr; /* nothing made here is kept */
     if (mj_res_plain(nick, len)) {
         *out = nick; /* prepares to itself */
         *out_len = len;

@@ -73,19 +73,19 @@ static inline void mj_nick_release(struct mj_tracker *tr, mj_nick_cache *c,
         mj_nick_release_slow(tr, c, p, len);
 }
 
-/* The Resourceprep form of a nick: *out, *out_len (valid until the next
- * call on the cache, or in buf, MJ_PART_MAX + 1 bytes, when the nick is
- * not registered): the nick itself when it is printable ASCII. MJ_OK,
- * MJ_ENOMEM, or the error mj_prep_part() gives for a nick that does not
- * prepare. */
-int mj_nick_prep(struct mj_tracker *tr, mj_nick_cache *c, const char *nick,
-                 size_t len, char *buf, const char **out, size_t *out_len);
+/* The Resourceprep form of a nick: *out, *out_len (in its record, valid
+ * while the nick is held; in buf, MJ_PART_MAX + 1 bytes, when it is not
+ * registered; the nick itself when it is printable ASCII). MJ_OK, or
+ * what mj_prep_part() gives for a nick that does not prepare (MJ_ENOMEM
+ * included: ICU's own). Nothing is allocated here. */
+int mj_nick_prep(mj_nick_cache *c, const char *nick, size_t len, char *buf,
+                 const char **out, size_t *out_len);
 
 /* The mention fold NFKC(fold(NFKC(nick))) of a nick that is not ASCII (the
  * caller checked: it is looked up as held without checking again), as
- * UTF-16 (*out, *out_len units; valid until the next call on the cache,
- * or in f when the nick is not registered): MJ_OK, NOT_UTF8 (normal.h) or
- * MJ_ENOMEM. */
+ * UTF-16 (*out, *out_len units; in its record, valid while the nick is
+ * held, or in f when it is not registered or the record's copy could not
+ * be allocated): MJ_OK, NOT_UTF8 (normal.h) or MJ_ENOMEM. */
 int mj_nick_fold(struct mj_tracker *tr, mj_nick_cache *c, const char *nick,
                  size_t len, struct ubuf *f, const uint16_t **out,
                  int32_t *out_len);

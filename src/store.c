@@ -554,8 +554,7 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     }
     /* held: the new one, then the old one let go while its bytes are
      * there (p may be them) */
-    if (p != NULL)
-        mj_nick_hold(tr, &tr->nicks, p, len);
+    mj_nick_hold(tr, &tr->nicks, p, len);
     if (a->pnick != NULL)
         mj_nick_release(tr, &tr->nicks, a->pnick, a->pnick_len);
     if (p != NULL && copy == NULL) {

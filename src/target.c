@@ -7,10 +7,9 @@
 #include "env.h"
 #include "hash.h"
 #include "jid.h"
+#include "nickcache.h"
 #include "store.h"
 #include "target.h"
-
-#include "nickcache.h"
 
 /* The bare JID of a split JID the slow way: prepared, then looked up.
  * When its bytes as written are an interned room JID that prepares to
@@ -135,7 +134,7 @@ int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
         return 0;
     /* b's prepared form, kept while b is held (nickcache.h): the work is
      * the held nick's, done once, not once per stanza (review AJ) */
-    int rc = mj_nick_prep(tr, &tr->nicks, b, blen, pbuf, &qb, &lb);
+    int rc = mj_nick_prep(&tr->nicks, b, blen, pbuf, &qb, &lb);
     if (rc != MJ_OK)
         return 0;
     if (!a_plain) {
