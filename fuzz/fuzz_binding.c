@@ -337,6 +337,21 @@ static void room_jid(lua_State *L, struct in *in, int with_nick)
         lua_pushstring(L, r);
 }
 
+/* A new element name from the room (with a nick: an occupant) to one of
+ * the session JIDs, left on the stack; its index. */
+static int from_room(lua_State *L, struct in *in, const char *name,
+                     int with_nick)
+{
+    int el;
+
+    new_el(L, name, NULL);
+    el = lua_gettop(L);
+    room_jid(L, in, with_nick);
+    set_attr(L, el, "from");
+    set_attr_s(L, el, "to", PICK(in, jids));
+    return el;
+}
+
 /* <x xmlns=muc#user> with status codes (bits of a byte) and an item */
 static void muc_user(lua_State *L, struct in *in, int el)
 {
@@ -406,11 +421,7 @@ static void gen_stanza(lua_State *L, struct in *in)
         break;
     case 2: /* a self-presence, or an occupant's */
     case 3:
-        new_el(L, "presence", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "presence", 1);
         if (u8(in) & 1)
             set_attr_s(L, el, "type", "unavailable");
         if (u8(in) & 1)
@@ -424,11 +435,7 @@ static void gen_stanza(lua_State *L, struct in *in)
         }
         break;
     case 4: /* an error presence */
-        new_el(L, "presence", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "presence", 1);
         set_attr_s(L, el, "type", "error");
         if (u8(in) & 1)
             set_attr_s(L, el, "id", "join-1");
@@ -473,20 +480,12 @@ static void gen_stanza(lua_State *L, struct in *in)
         }
         break;
     case 7: /* a message error */
-        new_el(L, "message", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, u8(in) & 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "message", u8(in) & 1);
         set_attr_s(L, el, "type", "error");
         error_child(L, in, el);
         break;
     case 8: /* a self-ping answer (iq result or error) */
-        new_el(L, "iq", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "iq", 1);
         set_attr_s(L, el, "id", "ping-1");
         if (u8(in) & 1) {
             set_attr_s(L, el, "type", "error");
@@ -513,11 +512,7 @@ static void gen_stanza(lua_State *L, struct in *in)
         add_child(L, el);
         break;
     case 10: /* a destroy */
-        new_el(L, "presence", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "presence", 1);
         set_attr_s(L, el, "type", "unavailable");
         child(L, "x", "http://jabber.org/protocol/muc#user");
         child(L, "destroy", NULL);
@@ -533,11 +528,7 @@ static void gen_stanza(lua_State *L, struct in *in)
         add_child(L, el);
         break;
     case 11: /* a private message through the room */
-        new_el(L, "message", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "message", 1);
         set_attr_s(L, el, "type", "chat");
         child(L, "x", "http://jabber.org/protocol/muc#user");
         add_child(L, el);
@@ -546,11 +537,7 @@ static void gen_stanza(lua_State *L, struct in *in)
         add_child(L, el);
         break;
     case 12: /* a ping forwarded to the client */
-        new_el(L, "iq", NULL);
-        el = lua_gettop(L);
-        room_jid(L, in, 1);
-        set_attr(L, el, "from");
-        set_attr_s(L, el, "to", PICK(in, jids));
+        el = from_room(L, in, "iq", 1);
         set_attr_s(L, el, "type", "get");
         child(L, "ping", "urn:xmpp:ping");
         add_child(L, el);
