@@ -435,6 +435,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             return MJ_ENOMEM;
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
+        /* with the MUC <x/> it is a join too: to a room that has dropped
+         * the session meanwhile (a removal on its way), a join under the
+         * nick asked (review AO 1); the record is the asked nick's. One
+         * without the <x/> keeps an earlier one's (still owed) */
+        mj_aux *a = mj_entry_aux_of(e);
+        if (st->has_muc_x)
+            a->join_id =
+                st->id.ptr != NULL ? id_key(s->tr, st->id) : MJ_JOIN_ID_NONE;
+        else if (state != MJ_S_CHANGING)
+            a->join_id = 0;
         *out = MJ_O_CHANGED;
         return MJ_OK;
     }
@@ -810,6 +820,46 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     a->retry_more = more;
 }
 
+/* CHANGING entered or updated by a presence with the MUC <x/> to another
+ * nick (send_available()): the room takes it for a join when it has
+ * dropped the session before it saw it. A removal then (unavailable
+ * self-presence without 303, or a destroy or 332 from the shown nick)
+ * was sent before the room saw that join: the entry ends as for any
+ * removal (left, with its reason) and waits, hidden, as PENDING under the
+ * nick asked for the join's answer, as removed_before_join() does for a
+ * join sent again to the shown nick (review AO 1: the answer was refused
+ * as forged, the session in the room without an entry). Beyond
+ * max_pending the entry just ends. */
+static int changing_by_join(const mj_entry *e)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    return e->state == MJ_S_CHANGING && a != NULL && a->join_id != 0 &&
+           a->pnick != NULL;
+}
+
+static void removed_before_change_join(mj_entry *e, mj_reason reason,
+                                       const mj_stanza *st)
+{
+    mj_aux *a = mj_entry_aux_of(e);
+    uint64_t id = a->join_id == MJ_JOIN_ID_NONE ? 0 : a->join_id;
+    mj_ping_drop(e);
+    if (pending_full(e->sess)) {
+        leave(e, reason, st);
+        return;
+    }
+    mj_str text = none(), venue = none();
+    if (reason == MJ_R_DESTROYED) {
+        text = st->destroy_reason;
+        venue = st->destroy_jid;
+    }
+    mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    a->prev_join_id = 0;
+    a->prev_more = 0;
+    wait_for_join(e, id);
+    a->retried = 0;
+    a->retry_more = 0;
+}
+
 /* Whether a received stanza carries the id of the entry's join (which
  * had one). */
 static int carries_join_id(const mj_entry *e, const mj_stanza *st)
@@ -887,6 +937,9 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
         if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
             removed_before_join(
                 e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
+        else if (changing_by_join(e))
+            removed_before_change_join(
+                e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
         else
             leave(e, c->removal != MJ_R_NONE ? c->removal : MJ_R_REMOVED, st);
         *out = MJ_O_CHANGED;
@@ -936,6 +989,8 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     if (st->has_destroy || c->has332) {
         if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
             removed_before_join(e, c->removal, st);
+        else if (changing_by_join(e))
+            removed_before_change_join(e, c->removal, st);
         else
             leave(e, c->removal, st);
         *out = MJ_O_CHANGED;

@@ -569,6 +569,8 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
         mj_entry_aux_of(e)->prev_join_id = 0; /* nor a join sent again */
         mj_entry_aux_of(e)->prev_more = 0;
     }
+    if (state == MJ_S_CHANGING) /* a plain nick change: no join known */
+        mj_entry_aux_of(e)->join_id = 0;
     if (state == MJ_S_PENDING) {
         mj_entry_aux_of(e)->join_id = MJ_JOIN_ID_UNKNOWN;
         mj_entry_aux_of(e)->prev_join_id = 0;

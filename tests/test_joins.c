@@ -1456,6 +1456,72 @@ TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
     teardown();
 }
 
+/* A join (with the MUC <x/>) sent while JOINED under another nick: the
+ * room takes it for a nick change while the session is an occupant, and
+ * for a join when it has dropped the session before it saw it (Prosody's
+ * handle_normal_presence). A removal crossing it ends what was shown and
+ * the join's answer shows the room again, as for a join sent again to
+ * the shown nick (review AO 1: the answer was refused as forged). */
+TEST(removal_crossing_a_join_under_another_nick_waits_for_its_answer)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_NICK(s, ROOM, NULL);
+    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("joined " ROOM " Bob");
+    /* without an id, and ended by a destroy without 110 from the shown
+     * nick (ejabberd's); the join creates the room afresh */
+    mj_stanza j = fx_pres("available", R("Cid"));
+    j.has_muc_x = 1;
+    CHECK_OUTCOME(fx_out(s, j), MJ_O_CHANGED);
+    mj_stanza d = fx_pres("unavailable", R("Bob"));
+    d.has_muc_user = 1;
+    d.has_destroy = 1;
+    CHECK_OUTCOME(fx_in(s, d), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Bob destroyed");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(self_with_id("available", R("Cid"), NULL, 201),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Cid");
+    CHECK_EVENTS("joined " ROOM " Cid");
+    /* a plain nick change (no <x/>) is no join: a removal ends the entry
+     * (Prosody refuses the change of a non-occupant, item-not-found) */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Dan"))), MJ_O_CHANGED);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Cid"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Cid kicked");
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
+/* A join under another nick that the room answers as a nick change
+ * leaves nothing behind: the change's answers show the new nick, and a
+ * removal after them ends the entry. */
+TEST(a_join_under_another_nick_answered_as_a_change_is_a_change)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
+    mj_stanza c = fx_pres("unavailable", R("Ann"));
+    fx_codes(&c, 110, 303, 0);
+    c.item_nick = S("Bob");
+    CHECK_OUTCOME(fx_in(s, c), MJ_O_CHANGED);
+    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Bob");
+    CHECK_OUTCOME(self_with_id("unavailable", R("Bob"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Bob kicked");
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    teardown();
+}
+
 /* The same with the room destroyed before it saw the join sent again,
  * as ejabberd sends a destroy (no 110, from the session's nick): the join
  * (which creates the room afresh there) is still answered. */
@@ -4286,6 +4352,8 @@ int main(void)
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
     RUN(removal_crossing_a_join_sent_again_waits_for_its_answer);
+    RUN(removal_crossing_a_join_under_another_nick_waits_for_its_answer);
+    RUN(a_join_under_another_nick_answered_as_a_change_is_a_change);
     RUN(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);

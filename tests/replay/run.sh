@@ -410,6 +410,14 @@ else
     not_ok "requests time out in the order of their deadlines" "exit $rc: $(grep unanswered "$tmp/out")"
 fi
 
+# A join under another nick than the shown one crossing a removal the room
+# sent before it saw the join: its answer shows the room again (review AO
+# 1: it was refused as forged, the session in the room without an entry).
+check_trace "a removal crossing a join under another nick waits for its answer" kick-crossing-join-under-another-nick.xml "" \
+    'left room=c@m.example nick=witch reason=kicked' \
+    'joined room=c@m.example nick=hag' \
+    'c@m.example  joined    nick=hag'
+
 # One disco#info request per (session, room) at a time, as the module: the
 # room's next answer waits for the same reply, which settles the latest
 # ping (review AG: each was held on its own, and the reply settled the
