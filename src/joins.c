@@ -435,12 +435,12 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             return MJ_ENOMEM;
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
-        /* with the MUC <x/> it is a join too: to a room that has dropped
+        /* a join (the MUC <x/>) is a join too: to a room that has dropped
          * the session meanwhile (a removal on its way), a join under the
          * nick asked (review AO 1); the record is the asked nick's. One
          * without the <x/> keeps an earlier one's (still owed) */
         mj_aux *a = mj_entry_aux_of(e);
-        if (st->has_muc_x)
+        if (is_join) /* the <x/>, or any with legacy joins on */
             a->join_id =
                 st->id.ptr != NULL ? id_key(s->tr, st->id) : MJ_JOIN_ID_NONE;
         else if (state != MJ_S_CHANGING)
