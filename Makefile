@@ -149,12 +149,14 @@ fuzz:
 
 # A randomized model check of the join state machine (tests/model_joins.c):
 # how many runs end wrong, documented limits included; not in make test.
-model-check: $(BUILD)/tests/model_joins
+model-check: $(BUILD)/tests/model_joins $(BUILD)/tests/model_nicks
 	$(BUILD)/tests/model_joins 100000 6
 	MODEL_REFUSE=1 $(BUILD)/tests/model_joins 100000 6
 	MODEL_OTHER=1 $(BUILD)/tests/model_joins 100000 6
 	MODEL_EXT=1 $(BUILD)/tests/model_joins 100000 6
 	MODEL_EXT=1 MODEL_NOREFLECT=1 $(BUILD)/tests/model_joins 100000 6
+	$(BUILD)/tests/model_nicks 100000 6
+	SANE=1 RENAME=1 PERR=1 $(BUILD)/tests/model_nicks 100000 6
 
 FORMAT_FILES = $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h tests/lua/*.c lua/*.c lua/*.h tools/replay/*.c tools/replay/*.h fuzz/*.c bench/*.c)
 format:
