@@ -356,3 +356,25 @@ def test_a_reconnects_burst_of_joins_to_remote_rooms_is_tracked_whole(connect, c
     for r, j in zip(rs, joins):
         component.deliver(a, self_presence(f"{r}/Alice", a.jid, id_=j.id))
     assert_rooms(a, {r: "Alice" for r in rs}, when="after 70 joins answered after the burst")
+
+
+def test_kick_crossing_a_join_under_another_nick(connect, component, room):
+    """A join (with the MUC <x/>) to another nick while in the room is a nick
+    change to a room that still has the session, and a join to one that
+    dropped it first: a kick the room sent before it saw the join ends
+    what was shown, and the join's answer shows the room again under the
+    new nick (it was refused as forged, the session in the room untracked)."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Old")
+    seq = a.event_seq()
+    j = start_join(a, component, r, "New")
+    assert_rooms(a, {r: "Old"}, when="while the join under another nick is unanswered")
+    component.deliver(a, self_presence(f"{r}/Old", a.jid, type_="unavailable",
+                                       codes=("110", "307"),
+                                       item="<item affiliation='none' role='none'/>"))
+    assert_rooms(a, {}, when="after the kick that crossed the join")
+    component.deliver(a, self_presence(f"{r}/New", a.jid, id_=j.id))
+    assert_rooms(a, {r: "New"}, when="after the room answered the join")
+    assert_events(a, seq, [{"name": "left", "reason": "kicked"},
+                           {"name": "joined", "nick": "New"}], room=r)
