@@ -65,19 +65,24 @@ static void set_key(lua_State *L, int key)
     lua_rawset(L, -3);
 }
 
+/* The event table's key of each slot; 0: not one of its own fields (a
+ * left's room_nick goes to its notice: set_notice()). */
 static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
                                       UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
-                                      UV_ALT_VENUE, UV_FROM_NICK};
+                                      UV_ALT_VENUE, UV_FROM_NICK, 0};
 
-/* t.notice = { status = { "110", ... }, affiliation = , role = } for a
- * notice (t on top); nothing for NULL. */
-static void set_notice(lua_State *L, const mj_notice *notice)
+/* t.notice = { status = { "110", ... }, affiliation = , role = , nick = }
+ * for a notice (t on top); nothing for NULL. nick: where it comes from,
+ * the event's room_nick (in EXPECTING the nick the 303 announced: the
+ * client follows it), else its nick. */
+static void set_notice(lua_State *L, const mj_notice *notice,
+                       const struct collect *c, const struct rec *r)
 {
     size_t i;
 
     if (notice == NULL)
         return;
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_createtable(L, notice->nstatus < INT_MAX ? (int)notice->nstatus : 0,
                     0);
     for (i = 0; i < notice->nstatus; i++) {
@@ -89,6 +94,8 @@ static void set_notice(lua_State *L, const mj_notice *notice)
     lua_setfield(L, -2, "affiliation");
     lua_pushstring(L, notice->role);
     lua_setfield(L, -2, "role");
+    set_rec_str(L, c, r, r->off[F_ROOM_NICK] != ABSENT ? F_ROOM_NICK : F_NICK,
+                UV_NICK, 0);
     lua_setfield(L, -2, "notice");
 }
 
@@ -110,7 +117,7 @@ static void push_rec(lua_State *L, const struct collect *c,
     if (r->kind == MJ_EV_LEFT)
         notice = mj_reason_notice((mj_reason)r->reason);
     for (f = 0; f < NFIELDS; f++)
-        n += r->off[f] != ABSENT;
+        n += r->off[f] != ABSENT && rec_keys[f] != 0;
     n += (r->reason != MJ_R_NONE) + (r->ping_id != 0) + r->applied +
          (notice != NULL);
     /* exactly sized, with room for the two fields the module adds */
@@ -119,7 +126,8 @@ static void push_rec(lua_State *L, const struct collect *c,
               mj_event_name((mj_event_type)r->kind));
     set_key(L, UV_TYPE);
     for (f = 0; f < NFIELDS; f++) {
-        set_rec_str(L, c, r, f, rec_keys[f], f == F_JID ? jid : 0);
+        if (rec_keys[f] != 0)
+            set_rec_str(L, c, r, f, rec_keys[f], f == F_JID ? jid : 0);
         if (f == F_OLD_NICK && r->reason != MJ_R_NONE) {
             push_name(L, UV_REASON_NAME, NREASONS, r->reason - 1,
                       mj_reason_name((mj_reason)r->reason));
@@ -134,7 +142,7 @@ static void push_rec(lua_State *L, const struct collect *c,
         lua_pushboolean(L, 1);
         set_key(L, UV_APPLIED);
     }
-    set_notice(L, notice);
+    set_notice(L, notice, c, r);
 }
 
 /* Push nil or the array of collected records; the session JID at index

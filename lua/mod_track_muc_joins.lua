@@ -170,12 +170,15 @@ local refused_metric = module:metric("counter", "refused", "",
 -- Applying what the core decided.
 
 -- The unavailable self-presence the core asks to send when the session
--- could not see its leave (ev.notice: status codes, item attributes).
+-- could not see its leave (ev.notice: status codes, item attributes, and
+-- the nick it comes from: the one the room knows the session by, which
+-- after a 303 not yet followed by the new self-presence is the announced
+-- one, not ev.nick).
 local function send_notice(session, ev)
 	local notice = ev.notice;
 	local presence = st.presence({
 		type = "unavailable";
-		from = ev.room .. "/" .. ev.nick;
+		from = ev.room .. "/" .. (notice.nick or ev.nick);
 		to = ev.jid;
 	});
 	presence:tag("x", { xmlns = NS_MUC_USER });

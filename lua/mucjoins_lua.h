@@ -61,6 +61,7 @@ enum {
     F_TEXT,
     F_ALT_VENUE,
     F_FROM_NICK,
+    F_ROOM_NICK, /* a left's room_nick when not its nick: the notice's */
     NFIELDS
 };
 

@@ -755,6 +755,7 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.alt_venue = alt_venue;
     ev.from_nick = mj_str_none();
     ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
+    ev.room_nick = type == MJ_EV_LEFT ? mj_entry_ping_nick(e) : mj_str_none();
     tr->in_hook++;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
     tr->in_hook--;

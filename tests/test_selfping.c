@@ -1152,6 +1152,9 @@ TEST(answer_from_another_nick_of_the_room_is_ignored)
     CHECK_INT(mj_session_ping_answer(s, last_ping, &a, -1, &v), MJ_OK);
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     CHECK_NICK(s, ROOM, NULL);
+    /* left carries the nick shown (Ann) and, as room_nick, the one the
+     * room knew (Bob): the ghost's notice comes from there (review AO 2) */
+    CHECK_EVENTS("left " ROOM " Ann ghost at=Bob/not-acceptable");
     mj_tracker_free(tr);
 }
 

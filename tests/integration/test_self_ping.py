@@ -141,6 +141,36 @@ def test_ambiguous_unavailable_then_not_acceptable_removes_ghost(connect, compon
     assert_ghost_removed(a, component, r, "Alice", seq, m)
 
 
+def test_ghost_after_a_303_is_told_from_the_announced_nick(connect, component, room):
+    """The room announced Alice -> Alicia (303) and the self-presence from
+    Alicia never came; an unavailable from Alicia without a valid 110 asks
+    the room, which says not joined: the notice (110 + 333) comes from
+    room/Alicia, the nick the client follows after the 303 (it came from
+    room/Alice, a nick the client saw leave)."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    component.deliver(a, (
+        f"<presence from={xa(r + '/Alice')} to={xa(a.jid)} type='unavailable'>"
+        f"<x xmlns='{NS_MUC_USER}'><item affiliation='none' role='participant' nick='Alicia'/>"
+        f"<status code='303'/><status code='110'/></x></presence>"))
+    assert_rooms(a, {r: "Alice"}, when="after the 303 (the old nick stays)")
+    seq = a.event_seq()
+    mc, m = component.mark(), a.mark()
+    component.deliver(a, ambiguous_unavailable(r, "Alicia", a.jid))
+    ping = wait_ping(component, mc, a, r, "Alicia")
+    component.deliver(a, ping_error(ping, "not-acceptable", by=r))
+    assert_rooms(a, {}, when="after the self-ping said 'not joined'")
+    evs = [e for e in a.events(seq, room=r) if e["name"] == "left"]
+    assert len(evs) == 1 and evs[0].get("reason") == "ghost" and evs[0].get("nick") == "Alice", \
+        f"expected left/ghost with the nick rooms_joined showed: {evs}"
+    p = a.wait(lambda s: is_presence(s, frm=f"{r}/Alicia", type_="unavailable", self_=True), m,
+               what="the notice (110 + 333) from the announced nick")
+    assert "333" in p.status_codes, f"expected 110 and 333: {p}"
+    assert not [s for s in a.received(m) if is_presence(s, frm=f"{r}/Alice", type_="unavailable")], \
+        "no notice from the nick the client saw leave"
+
+
 @pytest.mark.parametrize("condition,by,joined_after", [
     ("item-not-found", "room", True),       # the room exists, the nick is stale
     ("item-not-found", "service", False),   # the room does not exist

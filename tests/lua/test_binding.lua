@@ -1422,6 +1422,22 @@ test("a ghost's left event describes the notice to send; other leaves have none"
 	eq(table.concat(notice.status, " "), "110 333", "notice status codes")
 	eq(notice.affiliation, "none", "notice affiliation")
 	eq(notice.role, "none", "notice role")
+	eq(notice.nick, "Alice", "the notice comes from the nick shown")
+	-- after a 303 whose new self-presence never came, from the nick the
+	-- room announced (the client follows it; it saw Alice leave)
+	local t3 = joined_tracker("Alice", { ping_start_delay = 0 })
+	t3:incoming(SESS, self_presence(ROOM .. "/Alice", { "303", "110" },
+		{ type = "unavailable", item_nick = "Alicia" }))
+	truthy(t3:link_lost("muc.example.org"), "link_lost")
+	pings = of_type(t3:tick(), "ping-needed")
+	eq(#pings, 1, "ping-needed events while expecting")
+	eq(pings[1].nick, "Alicia", "the ping goes to the announced nick")
+	answer.attr.from = ROOM .. "/Alicia"
+	verdict, events = t3:ping_answer(SESS, answer, pings[1].ping_id)
+	eq(verdict, "not-joined", "verdict while expecting")
+	left = of_type(events, "left")
+	eq(left[1].nick, "Alice", "left names the nick rooms_joined showed")
+	eq(left[1].notice.nick, "Alicia", "the notice comes from the announced nick")
 	local t2 = joined_tracker("Alice")
 	local closed = of_type(t2:close(SESS), "left")
 	eq(closed[1].reason, "session-closed", "reason")

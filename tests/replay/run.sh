@@ -418,6 +418,12 @@ check_trace "a removal crossing a join under another nick waits for its answer" 
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
+# A ghost found after a 303 whose new self-presence never came: the
+# notice comes from the announced nick, where the room knows the session
+# (review AO 2: it came from the old one, which the client saw leave).
+check_trace "a ghost's notice after a 303 comes from the announced nick" expecting-ghost-notice-nick.xml "" \
+    'left room=c@m.example nick=olga room-nick=mia reason=ghost'
+
 # One disco#info request per (session, room) at a time, as the module: the
 # room's next answer waits for the same reply, which settles the latest
 # ping (review AG: each was held on its own, and the reply settled the
