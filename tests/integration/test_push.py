@@ -316,3 +316,43 @@ def test_bodyless_groupchat_is_not_pushed(server, connect, component, room):
         iq = s.comp.wait(is_push(s.node), m, timeout=WAIT + PUSH_TIMER,
                          what="a push for a groupchat chat state (option off)")
         answer(s.comp, iq)
+
+
+def test_groupchat_to_a_closed_sessions_full_jid_is_not_pushed(server, connect, component, room):
+    """A room that still counts a closed session as an occupant (its
+    unavailable lost on a broken link: a ghost) goes on sending groupchat
+    to that full JID. Prosody's mod_message hands a groupchat message to a
+    full JID without a session to message/bare/groupchat, where
+    mod_cloud_notify pushes each one (no batching). With
+    push_mentions_only the module says it blocks groupchat messages from
+    rooms the session is not in; there is no session at all here: chatter
+    from such a room must not wake the device either."""
+    a = connect("alice")
+    node = new_id("node")
+    a.iq(f"<enable xmlns='{NS_PUSH}' jid='{SCRIPTED}' node={xa(node)}/>",
+         to=a.bare, type_="set")
+    gone = a.jid
+    a.disconnect()
+    b = connect("bob")  # a watcher: alice has no session left
+    deadline = time.monotonic() + WAIT
+    while b.rooms(gone).session == "present":
+        assert time.monotonic() < deadline, f"{gone} still has a session"
+        time.sleep(0.1)
+    r = f"s-ghost-{new_id('r')}@{SCRIPTED}"
+    m = component.mark()
+    log = server.log_size()
+    component.send(f"<message type='groupchat' from={xa(r + '/Bob')} to={xa(gone)} "
+                   f"id={xa(new_id('gc'))}><body>{xt(CHATTER)}</body></message>")
+    if server.push_mentions_only:
+        deadline = time.monotonic() + WAIT
+        while BLOCKED_LOG not in server.log_text(log):
+            pushed = component.find(is_push(node), m)
+            assert not pushed, ("groupchat chatter to a full JID without a session was pushed "
+                                "with push_mentions_only = true:\n" +
+                                "\n".join(f"    {p}" for p in pushed))
+            assert time.monotonic() < deadline, "neither pushed nor blocked: the test proves nothing"
+            time.sleep(0.1)
+    else:
+        iq = component.wait(is_push(node), m, timeout=WAIT + PUSH_TIMER,
+                            what="a push for groupchat to a closed session (option off)")
+        answer(component, iq)
