@@ -706,7 +706,9 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
  * would be held, with st->has_wake_hint (encrypted, a call, an
  * invitation, or a payload the server lists as important); the user's
  * own messages and room history are held whatever they carry (the user
- * saw them already, or they are old). */
+ * saw them already, or they are old). s may be NULL: a session the
+ * tracker holds nothing for (one that never joined a room, or a full JID
+ * without a session), which is in no room. */
 #define MJ_HOLD_CHATTER   1
 #define MJ_HOLD_GROUPCHAT 2
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,

@@ -4,8 +4,6 @@
 
 local modulemanager = require "core.modulemanager";
 
-local full_sessions = prosody.full_sessions;
-
 -- ctx: tracker() (replaced on reload), and the options csi_hold_chatter
 -- (csi_hold_chatter_set: the operator set it) and push_mentions_only.
 return function(ctx)
@@ -76,8 +74,11 @@ return function(ctx)
 		if not stanza or stanza.name ~= "message" then
 			return;
 		end
+		-- A full JID without a session (mod_cloud_notify pushes groupchat
+		-- sent there: a room that still counts a closed session in) or a
+		-- bare one is in no room: the core holds its groupchat too
 		local to = stanza.attr.to;
-		if not full_sessions[to or ""] then
+		if type(to) ~= "string" then
 			return;
 		end
 		local tracker = ctx.tracker();

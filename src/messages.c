@@ -267,8 +267,10 @@ int mj_session_message(mj_session *s, const mj_stanza *st, mj_msg_class *out)
 int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
 {
     mj_msg_class c = MJ_M_OTHER;
-    if (s == NULL || st == NULL || MJ_IN_HOOK(s->tr) ||
-        mj_messages_classify(s, st, 0, &c) != MJ_OK)
+    /* s NULL: a session the tracker holds nothing for, in no room */
+    if (st == NULL ||
+        (s != NULL &&
+         (MJ_IN_HOOK(s->tr) || mj_messages_classify(s, st, 0, &c) != MJ_OK)))
         return -1;
     switch (c) {
     case MJ_M_MENTION:

@@ -305,6 +305,16 @@ TEST(importance_for_csi_and_push)
     m.kind = MJ_KIND_PRESENCE;
     CHECK_INT(mj_session_importance(s, &m, 1), -1);
     CHECK_INT(mj_session_importance(NULL, &m, 1), -1);
+    /* NULL: a JID the tracker holds nothing for, in no room (a full JID
+     * whose session is gone still gets a ghost occupancy's groupchat):
+     * only a push of mentions only holds its groupchat */
+    m = msg(R("Bob"), "Ann!");
+    CHECK_INT(mj_session_importance(NULL, &m, MJ_HOLD_GROUPCHAT), 0);
+    CHECK_INT(mj_session_importance(NULL, &m, MJ_HOLD_CHATTER), -1);
+    CHECK_INT(mj_session_importance(NULL, &m, 0), -1);
+    m.has_wake_hint = 1;
+    CHECK_INT(mj_session_importance(NULL, &m, MJ_HOLD_GROUPCHAT), -1);
+    CHECK_INT(mj_session_importance(NULL, NULL, MJ_HOLD_GROUPCHAT), -1);
     mj_tracker_free(tr);
 }
 

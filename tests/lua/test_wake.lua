@@ -103,6 +103,25 @@ test("a correction (XEP-0308) that mentions the user is a mention", function()
 	eq(push_blocked(hooks, m), nil, "push blocked")
 end)
 
+-- mod_cloud_notify pushes groupchat sent to a full JID whose session is
+-- gone (message/bare/groupchat: a room that still counts it in, a ghost)
+-- and groupchat a session the tracker holds nothing for receives: with
+-- push_mentions_only its chatter is blocked, its wake payloads are not.
+test("groupchat to a JID the tracker holds nothing for: chatter blocked, a call pushed", function()
+	local hooks = load_wake(joined(), {})
+	for _, to in ipairs({ "user@example.org/gone", "user@example.org" }) do
+		local m = st.message({ from = ROOM .. "/Bob", to = to, type = "groupchat", id = "g1" })
+			:tag("body"):text("Ann: chatter from a ghost occupancy"):up()
+		eq(push_blocked(hooks, m), true, "push to " .. to .. " blocked")
+		local inv = st.message({ from = ROOM .. "/Bob", to = to, type = "groupchat", id = "g2" })
+			:tag("invite", { xmlns = "urn:xmpp:call-invites:0", id = "call1" }):up()
+		eq(push_blocked(hooks, inv), nil, "call to " .. to .. " blocked")
+		local pm = st.message({ from = ROOM .. "/Bob", to = to, type = "chat", id = "g3" })
+			:tag("body"):text("psst"):up()
+		eq(push_blocked(hooks, pm), nil, "private message to " .. to .. " blocked")
+	end
+end)
+
 -- Debian's mod_csi_battery_saver asks csi-is-stanza-important too and
 -- follows any answer: with the community module, chatter was delivered
 -- (review AK 1). Next to it, chatter gets no opinion unless the operator
