@@ -280,3 +280,37 @@ def test_learned_service_join_answered_plainly(id_, answer_id, connect, componen
     ])
     assert_rooms(a, {**anchor, r: "o"}, when=f"after the join's answer (id {answer_id!r})")
     assert_events(a, seq, [{"name": "joined", "nick": "o"}], room=r)
+
+
+@pytest.mark.parametrize("learned", [True, False], ids=["learned-service", "unlearned-service"])
+def test_removal_crossing_a_join_to_another_nick(learned, connect, component, scripted2, room):
+    """In the room as o, the client sends a join (with the MUC <x/>) to
+    another nick, n (a client rejoining under another nick, say after a
+    failed self-ping), while the room's kick of o is on its way. The room
+    removes o first, then takes the presence to room/n from someone who is
+    not an occupant as a join and answers it with a self-presence from n
+    carrying the join's id: the session is in the room as n. Seen with
+    Prosody 0.12 over s2s (tests/integration/differential_remote_muc.py,
+    seed 41 with SETTLE=0.3: a join to another nick in the same burst as
+    the owner's kick). The tracker took the presence for a nick change,
+    the kick ended the entry, and the join's answer was refused as forged:
+    rooms_joined lacked the room for the rest of the session. As for a
+    join sent again to the same nick (test above), the join's answer is
+    still coming."""
+    a = connect("alice")
+    if learned:
+        anchor = learned_service(a, component, room)
+        comp, r = component, sroom(room)
+    else:
+        anchor = {}
+        comp, r = scripted2, room("again2", SCRIPTED2)
+    joined(a, comp, r, "o")
+    seq = a.event_seq()
+    join(a, comp, r, "n", "jn")
+    answer_in_order(a, comp, r, [
+        ("kick of o (110 + 307, no id)", gone(a, r, "o", codes=("110", "307")), None),
+        ("answer to the join jn, from n", present(a, r, "n", "jn"), "n"),
+    ])
+    assert_rooms(a, {**anchor, r: "n"}, when="after the kick and the join's answer")
+    assert_events(a, seq, [{"name": "left", "reason": "kicked"},
+                           {"name": "joined", "nick": "n"}], room=r)
