@@ -282,7 +282,7 @@ def test_learned_service_join_answered_plainly(id_, answer_id, connect, componen
     assert_events(a, seq, [{"name": "joined", "nick": "o"}], room=r)
 
 
-@pytest.mark.parametrize("learned", [True, False], ids=["learned-service", "unlearned-service"])
+@pytest.mark.parametrize("learned", [True, False], ids=["with-anchor", "scripted2-alone"])
 def test_removal_crossing_a_join_to_another_nick(learned, connect, component, scripted2, room):
     """In the room as o, the client sends a join (with the MUC <x/>) to
     another nick, n (a client rejoining under another nick, say after a
