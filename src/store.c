@@ -807,6 +807,41 @@ mj_domain *mj_domain_find(mj_tracker *tr, mj_str name, uint64_t *hash)
     return i == (size_t)-1 ? NULL : tr->domains.slots[i];
 }
 
+/* Whether a domain record hashed h, made now, was seen to reflect ids
+ * before its last record went (within pending_timeout): the slot is
+ * freed, the new record carries the bit. */
+static int learned_take(mj_tracker *tr, uint64_t h)
+{
+    for (size_t i = 0; i < MJ_LEARNED; i++)
+        if (tr->learned[i].hash == h && h != 0) {
+            tr->learned[i].hash = 0;
+            return tr->learned[i].until > mj_now(tr);
+        }
+    return 0;
+}
+
+/* Keep a going record's reflects_id for pending_timeout: in its own slot,
+ * a free or expired one, else the one that expires first. */
+static void learned_put(mj_tracker *tr, uint64_t h)
+{
+    double now = mj_now(tr);
+    size_t i, k = MJ_LEARNED;
+    if (h == 0)
+        return; /* (SipHash's 0: not kept, as if never learnt) */
+    for (i = 0; i < MJ_LEARNED && k == MJ_LEARNED; i++)
+        if (tr->learned[i].hash == h)
+            k = i;
+    for (i = 0; i < MJ_LEARNED && k == MJ_LEARNED; i++)
+        if (tr->learned[i].hash == 0 || !(tr->learned[i].until > now))
+            k = i;
+    if (k == MJ_LEARNED) /* all taken: the one that expires first */
+        for (i = k = 0; i < MJ_LEARNED; i++)
+            if (tr->learned[i].until < tr->learned[k].until)
+                k = i;
+    tr->learned[k].hash = h;
+    tr->learned[k].until = now + tr->cfg.pending_timeout;
+}
+
 mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
 {
     mj_str name = mj_domain_of(bare, len);
@@ -825,6 +860,7 @@ mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
     d->len = (uint32_t)name.len;
     memcpy(d->name, name.ptr, name.len);
     d->name[name.len] = '\0';
+    d->reflects_id = (uint8_t)learned_take(tr, h);
     mj_table_insert(&tr->domains, h, d);
     return d;
 }
@@ -858,6 +894,8 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
     size_t i = mj_table_find_item(&tr->domains, d->hash, d);
     if (i != (size_t)-1)
         mj_table_remove_at(&tr->domains, i, dom_hash);
+    if (d->reflects_id)
+        learned_put(tr, d->hash);
     mj_free(tr, d, sizeof *d + d->len + 1);
     if (tr->domains.count == 0) /* nothing walks it now: give it back */
         mj_table_free(tr, &tr->domains);

@@ -24,6 +24,10 @@ typedef struct mj_ping mj_ping;
  * per remote domain; store.c makes and frees the record. Kept in tr->domains
  * (keyed by the domain's SipHash) while a room is on it, a link check waits
  * for it, or it is on the ready list. */
+/* Domains whose learnt reflects_id outlives their record (mj_tracker
+ * learned[]): a few; more are forgotten, oldest first. */
+#define MJ_LEARNED 16
+
 typedef struct mj_domain mj_domain;
 struct mj_domain {
     uint64_t hash;
@@ -378,6 +382,15 @@ struct mj_tracker {
                            (MJ_EBUSY), as they would change it under the
                            call that made the callback */
     double last_now;    /* mj_now()'s last finite reading (0 before one) */
+    /* Domains seen to reflect join ids (mj_domain.reflects_id) whose
+     * record went with their last room: the bit comes back with a new
+     * record within pending_timeout, the window in which answers to what
+     * was sent before may still come (a reconnect's updates and rejoins;
+     * review AO 4). hash 0: a free slot. */
+    struct {
+        uint64_t hash;
+        double until;
+    } learned[MJ_LEARNED];
     mj_stats st;
 };
 

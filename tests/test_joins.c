@@ -1329,6 +1329,40 @@ TEST(error_without_id_on_a_service_reflecting_ids_is_not_the_joins)
     teardown();
 }
 
+/* The same after the service's record went with the last room on it (a
+ * reconnect's rejoins): what was learnt comes back within
+ * pending_timeout (review AO 4; review AN found the join failed and its
+ * answer refused as forged with a real Prosody over s2s), and is
+ * forgotten after it. */
+TEST(reflection_learnt_outlives_the_domains_record_for_pending_timeout)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    self_with_id("unavailable", R("Ann"), "l1", 0);
+    CHECK_STATE(s, ROOM, MJ_S_NONE); /* the domain's record went with it */
+    fx_take();
+    fx_now += 10;
+    send_with_id("available", ROOM2 "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM2, "Ann");
+    /* gone again, and back after pending_timeout: an unknown service */
+    send_with_id("unavailable", ROOM2 "/Ann", "l2");
+    self_with_id("unavailable", ROOM2 "/Ann", "l2", 0);
+    fx_now += 121; /* pending_timeout, 120 */
+    fx_take();
+    send_with_id("available", ROOM "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM "/Ann", "j3"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM "/Ann", NULL, "item-not-found"),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("join-failed " ROOM " error/item-not-found");
+    teardown();
+}
+
 TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
 {
     /* a nick change to a taken nick, an update and a leave sent before
@@ -4349,6 +4383,7 @@ int main(void)
     RUN(refresh_rejoin_waits_for_its_own_answer);
     RUN(kick_in_flight_does_not_fail_the_rejoin);
     RUN(error_without_id_on_a_service_reflecting_ids_is_not_the_joins);
+    RUN(reflection_learnt_outlives_the_domains_record_for_pending_timeout);
     RUN(error_for_an_earlier_stanza_does_not_end_the_leave);
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
