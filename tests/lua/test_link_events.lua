@@ -20,10 +20,17 @@ local eq = h.eq
 
 -- Load selfping.lib.lua as the module would; returns its global hooks
 -- and the calls it made into the tracker (through ctx.call).
-local function load()
+-- shared: module:shared()'s tables, one per Prosody process (each load of
+-- a test gets its own unless it passes one); host: the VirtualHost.
+local function load(shared, host)
+	shared = shared or {}
 	local global, calls, logs = {}, {}, {}
 	local module = {
-		host = "example.org",
+		host = host or "example.org",
+		shared = function(_, path)
+			shared[path] = shared[path] or {}
+			return shared[path]
+		end,
 		hook = function() end,
 		hook_global = function(_, name, fn) global[name] = fn end,
 		context = function() return { hook = function() end } end,
@@ -107,6 +114,49 @@ test("a stream authenticating thousands of domains costs a bounded number of vis
 		end
 	end
 	eq(debug_lines, 1, "logged once")
+end)
+
+-- Review AP: the event is global and hooked by every VirtualHost's load;
+-- the walk's budget was per load, so V hosts paid V times it per stream.
+test("a stream's domains are walked once per event whatever the number of hosts", function()
+	local shared, loads = {}, {}
+	local V = 20
+	for i = 1, V do
+		local global, calls = load(shared, "h" .. i .. ".example")
+		loads[i] = { global = global, calls = calls }
+	end
+	local visits = 0
+	local hosts = {}
+	local stream = { type = "s2sin", hosts = setmetatable({}, {
+		__pairs = function()
+			return function(_, k)
+				local nk, v = next(hosts, k)
+				if nk ~= nil then
+					visits = visits + 1
+				end
+				return nk, v
+			end, hosts, nil
+		end,
+	}) }
+	local D = 1000
+	for i = 1, D do
+		hosts[string.format("d%05d.example", i)] = { authed = true }
+		local event = { session = stream } -- one table for every global handler
+		for _, l in ipairs(loads) do
+			l.global["s2sin-established"](event)
+		end
+	end
+	if visits > 100000 + D then
+		error("visits: " .. visits .. " for " .. V .. " hosts (a budget per host)")
+	end
+	-- every host reports each domain found up once
+	local first = ups(loads[1].calls)
+	if first < 400 then
+		error("link ups on the first host: " .. first)
+	end
+	for i = 2, V do
+		eq(ups(loads[i].calls), first, "link ups on host " .. i)
+	end
 end)
 
 test("a lost incoming stream reports its authenticated domains lost", function()
