@@ -305,3 +305,22 @@ def test_reload_memory_settles(connect, component, server, room):
                            "for _ in pairs(g or {}) do d = d + 1 end; return 'H ' .. c .. ' ' .. d")
     print(f"\nAP reload x100 with a room: Lua KiB {k0:.0f} -> {k1:.0f} -> (12 s) {k2:.0f}; {out.strip()[-40:]}")
     assert a.rooms() == {r: "alice"}
+
+
+def test_iq_full_with_send_iq_handlers(connect, component, server, room):
+    """What 64 disco#info requests out (MAX_INFO_WAITS, held by hostile
+    rooms) cost every iq/full stanza of the host: module:send_iq() hooks
+    two handlers per request on iq/full (priority 1), of this shape."""
+    a = connect("alice")
+    iqs = [f"<iq type='result' id='r{i}' from='u@{SCRIPTED}/x' to={xa(a.jid)}/>" for i in range(N)]
+    base = from_comp(server, component, a, iqs)
+    report("iq result to full JID (baseline)", base, base)
+    server.admin(">_G.ap_handlers = {}; local ev = prosody.hosts.localhost.events; "
+                 "for i = 1, 128 do local id = 'mjdisco-' .. i .. '-x'; local from = 'r' .. i .. '@e.example'; "
+                 "local h = function(event) local r = event.stanza; "
+                 "if r.attr.type == 'result' and r.attr.from == from and r.attr.id == id then return true end end; "
+                 "_G.ap_handlers[i] = h; ev.add_handler('iq/full', h, 1) end; return 'ok'")
+    report("iq result, 128 send_iq-like handlers", from_comp(server, component, a, iqs), base)
+    server.admin(">local ev = prosody.hosts.localhost.events; for i, h in ipairs(_G.ap_handlers) do "
+                 "ev.remove_handler('iq/full', h) end; return 'ok'")
+    report("iq result, handlers removed", from_comp(server, component, a, iqs), base)

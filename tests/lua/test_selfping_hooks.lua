@@ -48,6 +48,7 @@ local function load_lib(o)
 		log = function() end,
 		send = function() end,
 		send_iq = o.send_iq,
+		shared = function() return {} end,
 	}
 	_G.prosody = { full_sessions = o.full_sessions, hosts = {} }
 	local env = setmetatable({ module = module }, { __index = _G })
