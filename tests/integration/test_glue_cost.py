@@ -1,11 +1,11 @@
-"""Review AP: Prosody's CPU time per stanza on the module's Lua paths,
+"""Prosody's CPU time per stanza on the module's Lua paths,
 crafted stanzas against ordinary ones of about the same size (measured
 with /proc/PID/schedstat), and Lua heap after reloads and session churn.
-A measurement, not a check: prints "AP <case> <us/stanza> x<ratio>" lines
+A measurement, not a check: prints "glue <case> <us/stanza> x<ratio>" lines
 and asserts nothing about the figures. Skipped unless MUCJOINS_BENCH_GLUE=1:
   MUCJOINS_BENCH_GLUE=1 MUCJOINS_IT_WAIT=60 \
-      scripts/integration.sh tests/integration/test_ap_cost.py -s
-(about a minute; AP_N stanzas per case, 3000)."""
+      scripts/integration.sh tests/integration/test_glue_cost.py -s
+(about a minute; AP_N stanzas per case, 3000). From review AP."""
 
 import os
 import time
@@ -56,7 +56,7 @@ RESULTS = []
 
 def report(name, ns, base):
     RESULTS.append((name, ns, ns / base if base else 0))
-    print(f"\nAP {name:40s} {ns / 1000:8.1f} us/stanza  x{ns / base if base else 0:.2f}")
+    print(f"\nglue {name:40s} {ns / 1000:8.1f} us/stanza  x{ns / base if base else 0:.2f}")
 
 
 def test_incoming_costs(connect, component, server, room):
@@ -217,7 +217,7 @@ def test_reload_memory(connect, server):
     server.admin(">local mm = require'core.modulemanager'; for i = 1, 100 do "
                             "mm.reload('localhost', 'track_muc_joins') end; return 'ok'", timeout=300)
     k2 = lua_kib(server)
-    print(f"\nAP reload x100: Lua KiB {k0:.0f} -> {k1:.0f} -> {k2:.0f} ({out.strip()[-60:]})")
+    print(f"\nglue reload x100: Lua KiB {k0:.0f} -> {k1:.0f} -> {k2:.0f} ({out.strip()[-60:]})")
 
 
 def test_session_churn_memory(connect, component, server, room):
@@ -234,7 +234,7 @@ def test_session_churn_memory(connect, component, server, room):
         for c in cs:
             c.iq("<ping xmlns='urn:xmpp:ping'/>")
             c.disconnect()
-        print(f"\nAP control churn round {round_}: Lua KiB {lua_kib(server):.0f} (start {k0:.0f})")
+        print(f"\nglue control churn round {round_}: Lua KiB {lua_kib(server):.0f} (start {k0:.0f})")
     k0 = lua_kib(server)
     for round_ in range(3):
         cs = [connect("bob", res=f"c{round_}-{i}") for i in range(60)]
@@ -245,7 +245,7 @@ def test_session_churn_memory(connect, component, server, room):
         for c in cs:
             c.iq("<ping xmlns='urn:xmpp:ping'/>")
             c.disconnect()
-        print(f"\nAP churn round {round_}: Lua KiB {lua_kib(server):.0f} (start {k0:.0f})")
+        print(f"\nglue churn round {round_}: Lua KiB {lua_kib(server):.0f} (start {k0:.0f})")
 
 
 def test_error_message_cost(connect, component, server, room):
@@ -278,7 +278,7 @@ def test_broadcast_presence_in_many_rooms(connect, component, server, room):
     from_comp(server, component, a, [self_presence(f"mr{i}@{SCRIPTED}/alice", a.jid) for i in range(R)])
     from_client(server, b, [f"<presence to='dr{i}@{SCRIPTED}/bob'/>" for i in range(R)])
     st = a.rooms()
-    print(f"\nAP alice rooms: {len(st)}")
+    print(f"\nglue alice rooms: {len(st)}")
     M = 100
     base = from_client(server, b, ["<presence><show>away</show></presence>" for _ in range(M)])
     report(f"broadcast, {R} directed (baseline)", base, base)
@@ -303,7 +303,7 @@ def test_reload_memory_settles(connect, component, server, room):
                            "local c = 0; for _ in pairs(h or {}) do c = c + 1 end; "
                            "local g = prosody.events.get_handlers('s2sin-established'); local d = 0; "
                            "for _ in pairs(g or {}) do d = d + 1 end; return 'H ' .. c .. ' ' .. d")
-    print(f"\nAP reload x100 with a room: Lua KiB {k0:.0f} -> {k1:.0f} -> (12 s) {k2:.0f}; {out.strip()[-40:]}")
+    print(f"\nglue reload x100 with a room: Lua KiB {k0:.0f} -> {k1:.0f} -> (12 s) {k2:.0f}; {out.strip()[-40:]}")
     assert a.rooms() == {r: "alice"}
 
 

@@ -7,11 +7,22 @@ of the event loop per stream of 450 domains, against 0.007 s for one
 host). The walk is now shared by the hosts' loads. Synthetic events of
 the shape mod_s2s fires (s2sin-established per authenticated domain,
 s2s-destroyed at the end), timed inside Prosody with os.clock(): the
-50-host server must not take more than a few times the 1-host one."""
+50-host server must not take more than a few times the 1-host one.
 
+A timing, so a measurement run by hand (make test has the deterministic
+check: tests/lua/test_link_events.lua counts the visits of 20 hosts):
+  MUCJOINS_BENCH_GLUE=1 scripts/integration.sh tests/integration/test_glue_s2sin_hosts.py -s
+"""
+
+import os
 import re
 
+import pytest
+
 from harness import ProsodyServer
+
+pytestmark = pytest.mark.skipif(not os.environ.get("MUCJOINS_BENCH_GLUE"),
+                                reason="a measurement: set MUCJOINS_BENCH_GLUE=1")
 
 FIRE = (">local s = {{ type = 's2sin', hosts = {{}} }}; local t0 = os.clock(); "
         "for i = 1, {d} do s.hosts['d' .. i .. '.evil.example'] = {{ authed = true }}; "
