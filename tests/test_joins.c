@@ -1536,6 +1536,28 @@ TEST(removal_crossing_a_join_under_another_nick_waits_for_its_answer)
     teardown();
 }
 
+/* Review AQ 1: an available self-presence from the shown nick while a
+ * join under another nick waits (the echo of an update sent before it, a
+ * role change) is no answer to that join: the room answers it from the
+ * nick asked. It ended CHANGING and the join's record, so a removal
+ * crossing the join ended the entry and the join's answer was refused as
+ * forged. */
+TEST(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(send_with_id("available", R("Ann"), "u1"), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
+    self_with_id("available", R("Ann"), "u1", 0); /* the update's echo */
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("joined " ROOM " Bob");
+    teardown();
+}
+
 /* A join under another nick that the room answers as a nick change
  * leaves nothing behind: the change's answers show the new nick, and a
  * removal after them ends the entry. */
@@ -4390,6 +4412,7 @@ int main(void)
     RUN(removal_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(removal_crossing_a_join_under_another_nick_waits_for_its_answer);
     RUN(a_join_under_another_nick_answered_as_a_change_is_a_change);
+    RUN(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick);
     RUN(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);

@@ -418,6 +418,15 @@ check_trace "a removal crossing a join under another nick waits for its answer" 
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
+# The same with a self-presence from the shown nick before the kick (an
+# update's echo): it must not end the join's record (review AQ 1: the
+# echo ended CHANGING, the kick the entry, and the join's answer was
+# refused as forged).
+check_trace "an echo from the shown nick keeps a join under another nick" echo-then-kick-crossing-join-under-another-nick.xml "" \
+    'left room=c@m.example nick=witch reason=kicked' \
+    'joined room=c@m.example nick=hag' \
+    'c@m.example  joined    nick=hag'
+
 # A ghost found after a 303 whose new self-presence never came: the
 # notice comes from the announced nick, where the room knows the session
 # (review AO 2: it came from the old one, which the client saw leave).
