@@ -712,6 +712,17 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
     return !reflects;
 }
 
+static int changing_by_join(const mj_entry *e);
+
+/* Whether the asked nick is the shown one (a join sent to it again while
+ * CHANGING). */
+static int asked_is_shown(const mj_entry *e)
+{
+    mj_str n = mj_entry_pnick(e);
+    return n.ptr != NULL && mj_nick_equal(e->sess->tr, n.ptr, n.len,
+                                          mj_entry_nick_ptr(e), e->nick_len);
+}
+
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
                               mj_retry retry, int resent_answered,
                               mj_outcome *out)
@@ -757,6 +768,15 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(e->sess->tr, x, xlen, mj_entry_nick_ptr(e),
                       e->nick_len)) {
+        if (changing_by_join(e) && !asked_is_shown(e)) {
+            /* a join under another nick waits: its answer comes from the
+             * nick asked (a 303, or a join's answer after a removal);
+             * this one answers something sent before it (an update's
+             * echo, a role change) and must not end the join's record
+             * (review AQ 1) */
+            *out = MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
         if (state == MJ_S_JOINED && resent_answered)
             clear_resent(e); /* a join sent again is answered by now */
         mj_entry_set_pnick(e, NULL, 0);
