@@ -427,6 +427,14 @@ check_trace "an echo from the shown nick keeps a join under another nick" echo-t
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
+# With legacy joins on, a presence without the <x/> to another nick is a
+# join: the answer to a ping sent before it is stale, as for one with the
+# <x/> (review AQ 2: a "not joined" ended the entry as a ghost and the
+# join's answer was refused as forged).
+check_trace "a legacy join under another nick makes earlier pings stale" legacy-join-under-another-nick-crossing-a-ping.xml "--legacy-joins" \
+    'mjping-1-x error=not-acceptable error-type=cancel => ping-answer stale' \
+    'c@m.example  joined    nick=hag'
+
 # A ghost found after a 303 whose new self-presence never came: the
 # notice comes from the announced nick, where the room knows the session
 # (review AO 2: it came from the old one, which the client saw leave).
