@@ -433,6 +433,12 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         }
         if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;
+        /* a legacy join (no <x/>) to another nick is a join too: the
+         * answers to pings sent before it are stale, as above (review AQ
+         * 2: a "not joined" ended the entry and the join's answer was
+         * refused as forged) */
+        if (is_join && !st->has_muc_x)
+            mj_ping_restale(e);
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
         /* a join (the MUC <x/>) is a join too: to a room that has dropped
