@@ -435,6 +435,13 @@ check_trace "a legacy join under another nick makes earlier pings stale" legacy-
     'mjping-1-x error=not-acceptable error-type=cancel => ping-answer stale' \
     'c@m.example  joined    nick=hag'
 
+# A close while a join under another nick waits hands that join's id
+# and answers to the next session under the JID (review AQ 5: the join's
+# answer was taken for the rejoin's, the close's answer ended the entry
+# and the rejoin's answer was refused as forged).
+check_trace "a close while a join under another nick waits" close-while-a-join-under-another-nick-waits.xml "" \
+    'c@m.example  joined    nick=hag'
+
 # A ghost found after a 303 whose new self-presence never came: the
 # notice comes from the announced nick, where the room knows the session
 # (review AO 2: it came from the old one, which the client saw leave).
