@@ -1050,6 +1050,15 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
         w.prev_id = a != NULL ? a->prev_join_id : 0;
         break;
     case MJ_S_CHANGING:
+        /* a join under another nick (joins.c changing_by_join()): the
+         * room answers it as a join when it removed the session before it
+         * saw it, that removal one unavailable more; its id tells its
+         * answer from the next session's join (review AQ 5) */
+        if (a != NULL && a->join_id != 0 && a->pnick != NULL) {
+            w.owed++;
+            w.prev_id = a->join_id;
+        }
+        break;
     case MJ_S_EXPECTING:
         break;
     case MJ_S_JOINED:
