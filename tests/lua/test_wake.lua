@@ -122,6 +122,21 @@ test("groupchat to a JID the tracker holds nothing for: chatter blocked, a call 
 	end
 end)
 
+-- Review AQ 3 (fails now): groupchat to a bare JID is what
+-- mod_muc_offline_delivery sends an affiliated member who is not in the
+-- room (a clone of the room's message, to= the bare JID), and what
+-- mod_cloud_notify pushes through message/bare/groupchat ("MUC messages
+-- when there are no devices connected"). No session is in that room, and
+-- no nick is known there to tell a mention by: blocking all of it (as
+-- the change for ghosts' full JIDs does) drops every mention push of an
+-- account with no device connected; before, it had no opinion (pushed).
+test("groupchat to a bare JID (offline delivery) is not blocked: a mention may be in it", function()
+	local hooks = load_wake(joined(), {})
+	local m = st.message({ from = ROOM .. "/Bob", to = "user@example.org", type = "groupchat", id = "o1" })
+		:tag("body"):text("Ann: are you there?"):up()
+	eq(push_blocked(hooks, m), nil, "push of an offline-delivered mention blocked")
+end)
+
 -- Debian's mod_csi_battery_saver asks csi-is-stanza-important too and
 -- follows any answer: with the community module, chatter was delivered
 -- (review AK 1). Next to it, chatter gets no opinion unless the operator
