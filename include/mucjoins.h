@@ -714,6 +714,16 @@ MJ_API int mj_session_message(mj_session *s, const mj_stanza *st,
 MJ_API int mj_session_importance(mj_session *s, const mj_stanza *st,
                                  int hold_chatter);
 
+/* The same for a stanza to jid, the session found by it: a full JID with
+ * no session (mod_cloud_notify pushes groupchat sent to a full JID whose
+ * session is gone: a room still counting it in) is in no room
+ * (mj_session_importance() of NULL); a bare JID (mod_muc_offline_delivery
+ * copies a room's messages to a member's bare JID: no nick is known there
+ * to tell a mention by), a JID that does not prepare, and a call from an
+ * embedder's callback: -1, no opinion. */
+MJ_API int mj_tracker_importance(mj_tracker *tr, const char *jid, size_t len,
+                                 const mj_stanza *st, int hold_chatter);
+
 /* ---- Self-ping (XEP-0410, docs/semantics.md §5) ---- */
 
 /* The link to a remote domain was lost (Prosody: s2s-destroyed, once per

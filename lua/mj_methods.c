@@ -62,22 +62,25 @@ int l_importance(lua_State *L)
     luaL_checkstack(L, CONV_STACK + 8, "mucjoins");
     if (convert(L, 3, CONV_FULL, &st, 8, NULL) > 0) {
         col_reset(&u->col);
+        size_t len;
+        const char *jid = lua_tolstring(L, 2, &len);
+        /* a JID the tracker holds no session for: the core says (a full
+         * JID is in no room, a bare one gets no opinion) */
         int rc = session_of(L, u, &s);
-        /* a JID the tracker holds nothing for (a session that never
-         * joined a room, or none at all: mod_cloud_notify pushes
-         * groupchat sent to a full JID whose session is gone) is in no
-         * room: mj_session_importance() of NULL */
-        if (rc == MJ_ENOTFOUND)
-            s = NULL;
+
         if (rc == MJ_OK || rc == MJ_ENOTFOUND) {
             st.has_wake_hint = listed;
-            imp = mj_session_importance(s, &st, hold);
+            imp = rc == MJ_OK
+                      ? mj_session_importance(s, &st, hold)
+                      : mj_tracker_importance(u->tr, jid, len, &st, hold);
             /* the children only when they can change the answer (a held
              * message: mj_stanza.has_wake_hint) */
             if (imp == 0) {
                 read_wake_hint(L, 3, &st);
                 if (st.has_wake_hint)
-                    imp = mj_session_importance(s, &st, hold);
+                    imp = rc == MJ_OK ? mj_session_importance(s, &st, hold)
+                                      : mj_tracker_importance(u->tr, jid, len,
+                                                              &st, hold);
             }
         }
     }

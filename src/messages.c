@@ -294,3 +294,19 @@ int mj_session_importance(mj_session *s, const mj_stanza *st, int hold_chatter)
         return 0;
     return -1;
 }
+
+int mj_tracker_importance(mj_tracker *tr, const char *jid, size_t len,
+                          const mj_stanza *st, int hold_chatter)
+{
+    char buf[MJ_FULL_JID_CAP];
+    size_t plen;
+    uint64_t h;
+    mj_session *s;
+    if (tr == NULL || st == NULL || MJ_IN_HOOK(tr) ||
+        mj_session_lookup(tr, jid, len, buf, &plen, &h, &s) != MJ_OK)
+        return -1;
+    /* prepared, a JID has a '/' only before its resource */
+    if (s == NULL && memchr(buf, '/', plen) == NULL)
+        return -1; /* a bare JID */
+    return mj_session_importance(s, st, hold_chatter);
+}

@@ -315,6 +315,22 @@ TEST(importance_for_csi_and_push)
     m.has_wake_hint = 1;
     CHECK_INT(mj_session_importance(NULL, &m, MJ_HOLD_GROUPCHAT), -1);
     CHECK_INT(mj_session_importance(NULL, NULL, MJ_HOLD_GROUPCHAT), -1);
+    /* by JID: a full one without a session is in no room; a bare one
+     * (mod_muc_offline_delivery's copies) and one that does not prepare
+     * get no opinion (review AQ 3); a session's own JID is its verdict */
+    m = msg(R("Bob"), "Ann!");
+    CHECK_INT(mj_tracker_importance(tr, "ann@example.org/gone", 20, &m,
+                                    MJ_HOLD_GROUPCHAT),
+              0);
+    CHECK_INT(mj_tracker_importance(tr, "ann@example.org", 15, &m,
+                                    MJ_HOLD_GROUPCHAT),
+              -1);
+    CHECK_INT(mj_tracker_importance(tr, "ann@@example.org/x", 18, &m,
+                                    MJ_HOLD_GROUPCHAT),
+              -1);
+    mj_str sj = mj_session_jid(s);
+    CHECK_INT(mj_tracker_importance(tr, sj.ptr, sj.len, &m, MJ_HOLD_GROUPCHAT),
+              mj_session_importance(s, &m, MJ_HOLD_GROUPCHAT));
     mj_tracker_free(tr);
 }
 

@@ -105,11 +105,12 @@ end)
 
 -- mod_cloud_notify pushes groupchat sent to a full JID whose session is
 -- gone (message/bare/groupchat: a room that still counts it in, a ghost)
--- and groupchat a session the tracker holds nothing for receives: with
+-- and groupchat a session the tracker holds nothing for receives (a bare
+-- JID's: the next test): with
 -- push_mentions_only its chatter is blocked, its wake payloads are not.
 test("groupchat to a JID the tracker holds nothing for: chatter blocked, a call pushed", function()
 	local hooks = load_wake(joined(), {})
-	for _, to in ipairs({ "user@example.org/gone", "user@example.org" }) do
+	for _, to in ipairs({ "user@example.org/gone", "user@example.org/never-joined" }) do
 		local m = st.message({ from = ROOM .. "/Bob", to = to, type = "groupchat", id = "g1" })
 			:tag("body"):text("Ann: chatter from a ghost occupancy"):up()
 		eq(push_blocked(hooks, m), true, "push to " .. to .. " blocked")
@@ -122,7 +123,7 @@ test("groupchat to a JID the tracker holds nothing for: chatter blocked, a call 
 	end
 end)
 
--- Review AQ 3 (fails now): groupchat to a bare JID is what
+-- Review AQ 3: groupchat to a bare JID is what
 -- mod_muc_offline_delivery sends an affiliated member who is not in the
 -- room (a clone of the room's message, to= the bare JID), and what
 -- mod_cloud_notify pushes through message/bare/groupchat ("MUC messages
