@@ -147,8 +147,10 @@ bench: all
 fuzz:
 	scripts/fuzz.sh
 
-# A randomized model check of the join state machine (tests/model_joins.c):
-# how many runs end wrong, documented limits included; not in make test.
+# A randomized model check of the join state machine (tests/model_joins.c,
+# and with nick changes tests/model_nicks.c): how many runs end wrong,
+# documented limits included; not in make test. At 79a7229, in order:
+# 397, 1805, 397, 5283, 16305 (model_joins), 2460, 83 (model_nicks).
 model-check: $(BUILD)/tests/model_joins $(BUILD)/tests/model_nicks
 	$(BUILD)/tests/model_joins 100000 6
 	MODEL_REFUSE=1 $(BUILD)/tests/model_joins 100000 6
