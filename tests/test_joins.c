@@ -1558,6 +1558,34 @@ TEST(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick)
     teardown();
 }
 
+/* Review AR 1: a presence error refusing a stanza sent before a join
+ * under another nick (a plain change to a taken nick: the error has its
+ * id and comes from where it went) is no answer to that join either. It
+ * put the entry back to JOINED and ended the join's record, so a removal
+ * crossing the join ended the entry and the join's answer was refused as
+ * forged (the session in the room, rooms_joined without it). */
+TEST(an_error_to_an_earlier_change_keeps_a_join_under_another_nick)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(send_with_id("available", R("Cid"), "c1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
+    error_with_id(R("Cid"), "c1", "conflict"); /* Cid is taken */
+    CHECK_STATE(s, ROOM, MJ_S_CHANGING);
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("joined " ROOM " Bob");
+    /* the join's own refusal still ends the change */
+    CHECK_OUTCOME(join_with_id(R("Dan"), "j3"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(R("Dan"), "j3", "conflict"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_NICK(s, ROOM, "Bob");
+    teardown();
+}
+
 /* A join under another nick that the room answers as a nick change
  * leaves nothing behind: the change's answers show the new nick, and a
  * removal after them ends the entry. */
@@ -4413,6 +4441,7 @@ int main(void)
     RUN(removal_crossing_a_join_under_another_nick_waits_for_its_answer);
     RUN(a_join_under_another_nick_answered_as_a_change_is_a_change);
     RUN(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick);
+    RUN(an_error_to_an_earlier_change_keeps_a_join_under_another_nick);
     RUN(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);

@@ -427,6 +427,13 @@ check_trace "an echo from the shown nick keeps a join under another nick" echo-t
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
+# Review AR 1: the same with a conflict refusing a plain nick change sent
+# before the join (its id, from where it went) instead of the echo.
+check_trace "an error to an earlier change keeps a join under another nick" error-to-earlier-change-then-kick-crossing-join-under-another-nick.xml "" \
+    'left room=c@m.example nick=witch reason=kicked' \
+    'joined room=c@m.example nick=hag' \
+    'c@m.example  joined    nick=hag'
+
 # With legacy joins on, a presence without the <x/> to another nick is a
 # join: the answer to a ping sent before it is stale, as for one with the
 # <x/> (review AQ 2: a "not joined" ended the entry as a ghost and the
