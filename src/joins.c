@@ -488,14 +488,16 @@ unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
  * retry_owed() (PENDING), in LEAVING by got_error() and
  * forget_answered_resent() (an error, or the answer to a join sent again
  * before the leave), in JOINED with a join sent again by got_error(),
- * may_answer_resent() and removal_after_resent(). */
+ * may_answer_resent() and removal_after_resent(); an error's also while
+ * CHANGING (or EXPECTING: one count), by error_refuses_change_join(). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
         (s == NULL ||
-         (s->n_pending == 0 && s->n_resent == 0 && s->n_leaving == 0)))
+         (s->n_pending == 0 && s->n_resent == 0 && s->n_leaving == 0 &&
+          (type != MJ_T_ERROR || s->n_changing == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -506,7 +508,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
     unsigned need = mj_stanza_needs(outgoing, kind, type);
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
         (tr == NULL ||
-         (tr->st.pending == 0 && tr->n_resent == 0 && tr->st.leaving == 0)))
+         (tr->st.pending == 0 && tr->n_resent == 0 && tr->st.leaving == 0 &&
+          (type != MJ_T_ERROR || tr->st.changing == 0))))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -1046,6 +1049,22 @@ static void forget_answered_resent(mj_entry *e, const mj_stanza *st)
         a->prev_join_id = 0;
 }
 
+/* CHANGING by a join (changing_by_join()): whether an error may refuse
+ * that join. It carries the id of the stanza it refuses (RFC 6120 8.2.3):
+ * the join's, when the join had one; none, when the join had none, on a
+ * service seen to keep ids. Without that knowledge any error may. */
+static int error_refuses_change_join(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_aux *a = mj_entry_aux_of(e);
+    const mj_domain *d = e->room->dom;
+    int reflects = d != NULL && d->reflects_id;
+    if (a->join_id == MJ_JOIN_ID_NONE)
+        return st->id.ptr == NULL || !reflects;
+    if (st->id.ptr == NULL)
+        return !reflects;
+    return id_key(e->sess->tr, st->id) == a->join_id;
+}
+
 static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 {
     switch ((mj_state)e->state) {
@@ -1054,6 +1073,16 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
         *out = MJ_O_CHANGED;
         return;
     case MJ_S_CHANGING:
+        /* a join under another nick waits and this error refuses
+         * something sent before it (another id than the join's, or none
+         * on a service seen to keep ids: a plain change to a taken nick):
+         * the join's record stays, so a removal crossing the join still
+         * finds it (review AR 1, as AQ 1 for an echo); the room is asked
+         * once the change is over */
+        if (changing_by_join(e) && !error_refuses_change_join(e, st)) {
+            *out = ask_ping(e);
+            return;
+        }
         /* nick change refused; but Prosody answers a ghost's presence
          * with an error too: back to JOINED(o), and ask the room */
         mj_entry_set_pnick(e, NULL, 0);
