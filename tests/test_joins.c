@@ -1363,6 +1363,56 @@ TEST(reflection_learnt_outlives_the_domains_record_for_pending_timeout)
     teardown();
 }
 
+/* A clock 10^6 s ahead of the fixture's. */
+static double clock_ahead(void *ud)
+{
+    (void)ud;
+    return fx_now + 1e6;
+}
+
+/* Review AR 2: what is learnt outlives the domain's record by
+ * pending_timeout in the tracker's time, as every other wait does: a new
+ * clock (mj_store_rebase()) and a new pending_timeout move it as they
+ * move the waits and what closed sessions are owed. It kept the old
+ * clock's reading: a clock ahead forgot it at once (and one behind kept
+ * it for as long as the clocks differ), and a longer timeout did not
+ * lengthen it. */
+TEST(reflection_learnt_moves_with_a_new_clock_and_timeout)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    self_with_id("unavailable", R("Ann"), "l1", 0);
+    CHECK_STATE(s, ROOM, MJ_S_NONE); /* the domain's record went with it */
+    fx_take();
+    mj_config c;
+    mj_config_init(&c);
+    c.clock = clock_ahead;
+    c.on_event = fx_on_event;
+    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    fx_now += 10;
+    send_with_id("available", ROOM2 "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM2, "Ann");
+    /* gone again; pending_timeout raised to 600 s: still known at 300 s */
+    send_with_id("unavailable", ROOM2 "/Ann", "l2");
+    self_with_id("unavailable", ROOM2 "/Ann", "l2", 0);
+    fx_take();
+    c.pending_timeout = 600;
+    CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
+    fx_now += 300;
+    send_with_id("available", ROOM "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM "/Ann", "j3"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM "/Ann", NULL, "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_EVENTS("");
+    teardown();
+}
+
 TEST(error_for_an_earlier_stanza_does_not_end_the_leave)
 {
     /* a nick change to a taken nick, an update and a leave sent before
@@ -4434,6 +4484,7 @@ int main(void)
     RUN(kick_in_flight_does_not_fail_the_rejoin);
     RUN(error_without_id_on_a_service_reflecting_ids_is_not_the_joins);
     RUN(reflection_learnt_outlives_the_domains_record_for_pending_timeout);
+    RUN(reflection_learnt_moves_with_a_new_clock_and_timeout);
     RUN(error_for_an_earlier_stanza_does_not_end_the_leave);
     RUN(leaving_reads_received_errors_ids);
     RUN(a_cancelled_joins_answer_teaches_reflection);
