@@ -411,6 +411,17 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
         }
     }
     mj_owed_retime(&tr->owed, delta, now + tr->cfg.pending_timeout);
+    mj_learned_retime(tr, delta, now + tr->cfg.pending_timeout);
+}
+
+/* What was learnt of gone domains lasts as the waits do: a new clock or
+ * pending_timeout moves it by delta (not finite: until) (review AR 2). */
+void mj_learned_retime(mj_tracker *tr, double delta, double until)
+{
+    for (size_t i = 0; i < MJ_LEARNED; i++)
+        if (tr->learned[i].hash != 0)
+            tr->learned[i].until =
+                isfinite(delta) ? tr->learned[i].until + delta : until;
 }
 
 void mj_aux_ids_free(mj_tracker *tr)

@@ -453,6 +453,8 @@ static inline void mj_entry_set_since(mj_entry *e, double t)
  * entries' since become offsets from a new epoch, now, so that new times
  * are exact again. Walks every entry and domain. */
 void mj_store_rebase(struct mj_tracker *tr, double old_now, double now);
+/* Move what tr->learned keeps by delta (not finite: to until). */
+void mj_learned_retime(mj_tracker *tr, double delta, double until);
 
 static inline mj_ping *mj_entry_ping(const mj_entry *e)
 {

@@ -165,8 +165,11 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
         for (mj_aux *a = tr->thead; a != NULL; a = a->tnext)
             a->deadline = d;
     }
-    if (delta != 0) /* what rooms owe closed sessions lasts as long */
+    if (delta != 0) { /* what rooms owe closed sessions lasts as long, */
         mj_owed_retime(&tr->owed, delta, mj_now(tr) + tr->cfg.pending_timeout);
+        /* and what was learnt of gone domains (review AR 2) */
+        mj_learned_retime(tr, delta, mj_now(tr) + tr->cfg.pending_timeout);
+    }
     mj_pings_configured(tr);
     return MJ_OK;
 }
