@@ -1636,6 +1636,29 @@ TEST(an_error_to_an_earlier_change_keeps_a_join_under_another_nick)
     teardown();
 }
 
+/* Review AR 3: a plain change sent after a join under another nick
+ * replaces the nick asked, so a removal crossing both leaves the entry
+ * waiting under the change's nick; the room's refusal of the join (from
+ * the join's nick, with its id) was taken for an error to another stanza
+ * and the hidden entry waited pending_timeout for an answer that had
+ * come, then failed at the timeout under the change's nick. */
+TEST(the_refusal_of_a_join_under_another_nick_followed_by_a_change)
+{
+    setup();
+    joined_reflecting(ROOM, "Ann");
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
+    CHECK_OUTCOME(send_with_id("available", R("Cid"), "c3"), MJ_O_CHANGED);
+    self_with_id("unavailable", R("Ann"), NULL, 307);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    CHECK_OUTCOME(error_with_id(R("Bob"), "j2", "conflict"), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("join-failed " ROOM " error/conflict");
+    /* the change's own refusal, from a non-occupant, is no room's */
+    CHECK_OUTCOME(error_with_id(R("Cid"), "c3", "item-not-found"),
+                  MJ_O_IGNORED);
+    teardown();
+}
+
 /* A join under another nick that the room answers as a nick change
  * leaves nothing behind: the change's answers show the new nick, and a
  * removal after them ends the entry. */
@@ -4493,6 +4516,7 @@ int main(void)
     RUN(a_join_under_another_nick_answered_as_a_change_is_a_change);
     RUN(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick);
     RUN(an_error_to_an_earlier_change_keeps_a_join_under_another_nick);
+    RUN(the_refusal_of_a_join_under_another_nick_followed_by_a_change);
     RUN(destroy_without_110_crossing_a_join_sent_again_waits_for_its_answer);
     RUN(a_join_sent_again_and_answered_leaves_removals_alone);
     RUN(a_join_sent_again_keeps_its_id_and_expires);
