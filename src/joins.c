@@ -1178,6 +1178,14 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
         return 1;
     if (e->state == MJ_S_PENDING) {
         mj_str n = mj_entry_pnick(e);
+        const mj_aux *a = mj_entry_aux_of(e);
+        /* one with the join's own id refuses it from wherever it went: a
+         * join under another nick that a removal overtook waits under the
+         * nick of a plain change sent after it (review AR 3); not when
+         * the join was sent again (the same id may be an earlier one's) */
+        if (carries_join_id(e, st) && a != NULL && !a->retried &&
+            a->retry_more == 0)
+            return 1;
         return n.ptr == NULL || mj_nick_equal(e->sess->tr, t->raw_res.ptr,
                                               t->raw_res.len, n.ptr, n.len);
     }
