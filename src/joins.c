@@ -1182,9 +1182,10 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
         /* one with the join's own id refuses it from wherever it went: a
          * join under another nick that a removal overtook waits under the
          * nick of a plain change sent after it (review AR 3); not when
-         * the join was sent again (the same id may be an earlier one's) */
+         * the join was sent again, or an earlier join still owed had the
+         * same id (ids restarting with a stream): it may be theirs */
         if (carries_join_id(e, st) && a != NULL && !a->retried &&
-            a->retry_more == 0)
+            a->retry_more == 0 && a->prev_join_id != a->join_id)
             return 1;
         return n.ptr == NULL || mj_nick_equal(e->sess->tr, t->raw_res.ptr,
                                               t->raw_res.len, n.ptr, n.len);

@@ -1656,6 +1656,13 @@ TEST(the_refusal_of_a_join_under_another_nick_followed_by_a_change)
     /* the change's own refusal, from a non-occupant, is no room's */
     CHECK_OUTCOME(error_with_id(R("Cid"), "c3", "item-not-found"),
                   MJ_O_IGNORED);
+    /* but not from another nick when a join still owed had the same id
+     * (a cancelled join's, ids restarting): it may refuse that one */
+    CHECK_OUTCOME(join_with_id(R("Ann"), "j5"), MJ_O_CHANGED);
+    CHECK_OUTCOME(send_with_id("unavailable", R("Ann"), "l5"), MJ_O_CHANGED);
+    CHECK_OUTCOME(join_with_id(R("Bob"), "j5"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(R("Ann"), "j5", "conflict"), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
     teardown();
 }
 
