@@ -74,9 +74,11 @@ return function(ctx)
 		if not stanza or stanza.name ~= "message" then
 			return;
 		end
-		-- A full JID without a session (mod_cloud_notify pushes groupchat
-		-- sent there: a room that still counts a closed session in) or a
-		-- bare one is in no room: the core holds its groupchat too
+		-- Any JID: the core finds the session, and says for one it holds
+		-- nothing for (a full JID without a session, to which
+		-- mod_cloud_notify pushes groupchat a room still counting a closed
+		-- session in sends, is in no room; a bare JID, where
+		-- mod_muc_offline_delivery's copies go, gets no opinion)
 		local to = stanza.attr.to;
 		if type(to) ~= "string" then
 			return;
