@@ -20,14 +20,14 @@
 
 typedef struct mj_ping mj_ping;
 
-/* A domain some interned room is on: what self-ping (selfping.c) keeps
- * per remote domain; store.c makes and frees the record. Kept in tr->domains
- * (keyed by the domain's SipHash) while a room is on it, a link check waits
- * for it, or it is on the ready list. */
 /* Domains whose learnt reflects_id outlives their record (mj_tracker
  * learned[]): a few; more are forgotten, oldest first. */
 #define MJ_LEARNED 16
 
+/* A domain some interned room is on: what self-ping (selfping.c) keeps
+ * per remote domain; store.c makes and frees the record. Kept in tr->domains
+ * (keyed by the domain's SipHash) while a room is on it, a link check waits
+ * for it, or it is on the ready list. */
 typedef struct mj_domain mj_domain;
 struct mj_domain {
     uint64_t hash;
