@@ -76,8 +76,9 @@ static void emit_simple(mj_entry *e, mj_event_type type, mj_reason reason)
     mj_emit(e, type, reason, none(), none(), none(), none());
 }
 
-/* The entry leaves with an event and is freed. */
-static void leave(mj_entry *e, mj_reason reason, const mj_stanza *st)
+/* The left event of a removal for reason (a destroy's reason text and
+ * venue from st). */
+static void emit_left(mj_entry *e, mj_reason reason, const mj_stanza *st)
 {
     mj_str text = none(), venue = none();
     if (reason == MJ_R_DESTROYED && st != NULL) {
@@ -85,6 +86,12 @@ static void leave(mj_entry *e, mj_reason reason, const mj_stanza *st)
         venue = st->destroy_jid;
     }
     mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+}
+
+/* The entry leaves with an event and is freed. */
+static void leave(mj_entry *e, mj_reason reason, const mj_stanza *st)
+{
+    emit_left(e, reason, st);
     mj_entry_destroy(e);
 }
 
@@ -831,12 +838,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
         leave(e, reason, st);
         return;
     }
-    mj_str text = none(), venue = none();
-    if (reason == MJ_R_DESTROYED) {
-        text = st->destroy_reason;
-        venue = st->destroy_jid;
-    }
-    mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    emit_left(e, reason, st);
     /* the join sent again more than once: its other answers stay owed
      * (review N); so does the last one after an earlier one with another
      * id, whose answer comes first (retried; review Q) */
@@ -876,12 +878,7 @@ static void removed_before_change_join(mj_entry *e, mj_reason reason,
         leave(e, reason, st);
         return;
     }
-    mj_str text = none(), venue = none();
-    if (reason == MJ_R_DESTROYED) {
-        text = st->destroy_reason;
-        venue = st->destroy_jid;
-    }
-    mj_emit(e, MJ_EV_LEFT, reason, none(), none(), text, venue);
+    emit_left(e, reason, st);
     a->prev_join_id = 0;
     a->prev_more = 0;
     wait_for_join(e, id);
