@@ -249,10 +249,11 @@ typedef struct mj_event {
     mj_str alt_venue;   /* LEFT destroyed: destroy jid attribute */
     mj_str from_nick;   /* MENTION: the nick of the occupant who wrote */
     uint32_t ping_id;   /* PING_NEEDED: the ping's id, never 0 */
-    mj_str room_nick;   /* LEFT: the nick the room knows the session by,
-                           where a removal would come from and so the
-                           notice (mj_reason_notice): in EXPECTING the one
-                           the 303 announced, else nick */
+    mj_str room_nick;   /* LEFT, when it is not nick: the nick the room
+                           knows the session by, where a removal would
+                           come from and so the notice (mj_reason_notice):
+                           in EXPECTING the one the 303 announced (absent:
+                           nick) */
 } mj_event;
 
 /* Called synchronously from inside feed, tick and close calls, once per

@@ -128,13 +128,7 @@ void on_event(void *ud, const mj_event *ev)
     s[F_TEXT] = ev->text;
     s[F_ALT_VENUE] = ev->alt_venue;
     s[F_FROM_NICK] = ev->from_nick;
-    s[F_ROOM_NICK].ptr = NULL; /* the nick's, as nearly always */
-    s[F_ROOM_NICK].len = 0;
-    if (ev->room_nick.ptr != NULL &&
-        (ev->room_nick.len != ev->nick.len ||
-         (ev->nick.len > 0 &&
-          memcmp(ev->room_nick.ptr, ev->nick.ptr, ev->nick.len) != 0)))
-        s[F_ROOM_NICK] = ev->room_nick;
+    s[F_ROOM_NICK] = ev->room_nick; /* set only where it is not nick */
     {
         struct collect *c = ud;
         size_t why =

@@ -766,7 +766,14 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.alt_venue = alt_venue;
     ev.from_nick = mj_str_none();
     ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
-    ev.room_nick = type == MJ_EV_LEFT ? mj_entry_ping_nick(e) : mj_str_none();
+    ev.room_nick = mj_str_none();
+    if (type == MJ_EV_LEFT) { /* set only where it is not nick's bytes */
+        mj_str rn = mj_entry_ping_nick(e);
+        if (rn.ptr != NULL &&
+            (rn.len != ev.nick.len ||
+             (rn.len > 0 && memcmp(rn.ptr, ev.nick.ptr, rn.len) != 0)))
+            ev.room_nick = rn;
+    }
     tr->in_hook++;
     tr->cfg.on_event(tr->cfg.event_ud, &ev);
     tr->in_hook--;

@@ -51,10 +51,8 @@ static inline void fx_on_event(void *ud, const mj_event *ev)
         fx_cat(" %.*s", (int)ev->nick.len, ev->nick.ptr);
     if (ev->reason != MJ_R_NONE)
         fx_cat(" %s", mj_reason_name(ev->reason));
-    /* a left's room_nick, where it differs from its nick (EXPECTING) */
-    if (ev->type == MJ_EV_LEFT && ev->room_nick.ptr &&
-        (ev->room_nick.len != ev->nick.len ||
-         memcmp(ev->room_nick.ptr, ev->nick.ptr, ev->nick.len) != 0))
+    /* a left's room_nick (set where it differs from its nick: EXPECTING) */
+    if (ev->room_nick.ptr)
         fx_cat(" at=%.*s", (int)ev->room_nick.len, ev->room_nick.ptr);
     if (ev->condition.ptr)
         fx_cat("/%.*s", (int)ev->condition.len, ev->condition.ptr);

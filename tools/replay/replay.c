@@ -214,11 +214,7 @@ static void on_event(void *ud, const mj_event *ev)
     buf_kv(b, ev->type == MJ_EV_NICK_REWRITTEN ? "asked" : "old-nick",
            ev->old_nick);
     buf_kv(b, "nick", ev->nick);
-    if (ev->room_nick.ptr != NULL &&
-        (ev->room_nick.len != ev->nick.len ||
-         (ev->nick.len > 0 &&
-          memcmp(ev->room_nick.ptr, ev->nick.ptr, ev->nick.len) != 0)))
-        buf_kv(b, "room-nick", ev->room_nick); /* where a notice comes from */
+    buf_kv(b, "room-nick", ev->room_nick); /* where a notice comes from */
     buf_kv(b, "from-nick", ev->from_nick);
     if (ev->reason != MJ_R_NONE)
         buf_printf(b, " reason=%s", mj_reason_name(ev->reason));
