@@ -41,6 +41,15 @@ int l_message(lua_State *L)
     return 1;
 }
 
+/* The core's verdict for the session s, or (NULL) for the JID it holds
+ * no session for (mj_tracker_importance()). */
+static int importance_of(struct tracker *u, mj_session *s, const char *jid,
+                         size_t len, const mj_stanza *st, int hold)
+{
+    return s != NULL ? mj_session_importance(s, st, hold)
+                     : mj_tracker_importance(u->tr, jid, len, st, hold);
+}
+
 /* t:importance(jid, stanza, hold[, listed]) -> true | false | nil
  * hold: true (CSI: MJ_HOLD_CHATTER), "groupchat" (push of mentions only:
  * MJ_HOLD_GROUPCHAT), or false; listed: the stanza carries a payload the
@@ -70,17 +79,15 @@ int l_importance(lua_State *L)
 
         if (rc == MJ_OK || rc == MJ_ENOTFOUND) {
             st.has_wake_hint = listed;
-            imp = rc == MJ_OK
-                      ? mj_session_importance(s, &st, hold)
-                      : mj_tracker_importance(u->tr, jid, len, &st, hold);
+            imp =
+                importance_of(u, rc == MJ_OK ? s : NULL, jid, len, &st, hold);
             /* the children only when they can change the answer (a held
              * message: mj_stanza.has_wake_hint) */
             if (imp == 0) {
                 read_wake_hint(L, 3, &st);
                 if (st.has_wake_hint)
-                    imp = rc == MJ_OK ? mj_session_importance(s, &st, hold)
-                                      : mj_tracker_importance(u->tr, jid, len,
-                                                              &st, hold);
+                    imp = importance_of(u, rc == MJ_OK ? s : NULL, jid, len,
+                                        &st, hold);
             }
         }
     }
