@@ -215,8 +215,8 @@ static void take_owed(mj_session *s, mj_entry *e)
 {
     mj_tracker *tr = s->tr;
     mj_owed_what w;
-    if (!mj_owed_take(tr, &tr->owed, &tr->key, s->pjid, s->pjid_len,
-                      e->room->s, e->room->len, mj_now(tr), &w))
+    if (!mj_owed_take(tr, &tr->owed, &tr->key, mj_session_pjid(s), s->pjid_len,
+                      mj_entry_room(e)->s, mj_entry_room(e)->len, mj_now(tr), &w))
         return;
     if (w.settled) {
         /* the session was in the room: the room may still answer its
@@ -227,8 +227,8 @@ static void take_owed(mj_session *s, mj_entry *e)
     e->owed = w.owed > 3 ? 3 : w.owed;
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
     mj_entry_aux_of(e)->prev_more = 0;
-    if (w.reflects && e->room->dom != NULL)
-        e->room->dom->reflects_id = 1; /* learnt before the session went */
+    if (w.reflects && mj_entry_room(e)->dom != NULL)
+        mj_entry_room(e)->dom->reflects_id = 1; /* learnt before the session went */
 }
 
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
@@ -420,7 +420,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         }
         if (state != MJ_S_CHANGING &&
             mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                          mj_entry_nick_ptr(e), e->nick_len)) {
+                          mj_entry_nick_ptr(e), mj_entry_nick_len(e))) {
             /* a presence update; with the <x/>, a join sent again
              * (got_unavailable_self()) */
             if (st->has_muc_x && state == MJ_S_JOINED)
@@ -550,12 +550,12 @@ int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
         uint64_t id = id_key(s->tr, st->id);
         s->walking = 1; /* the table keeps its size until the walk ends */
         for (size_t i = 0; i < s->rooms.cap; i++) {
-            mj_entry *e = s->rooms.slots[i];
+            mj_entry *e = mj_session_slot(s, i);
             if (e == NULL)
                 continue;
             if (send_leave(e, 1, id) == MJ_O_CHANGED) {
                 *out = MJ_O_CHANGED;
-                if (s->rooms.slots[i] != e)
+                if (mj_session_slot(s, i) != e)
                     i--; /* removal shifted another entry here */
             }
         }
@@ -622,7 +622,7 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
 {
     mj_retry r = {0, 0, 0, 0};
     const mj_aux *a = mj_entry_aux_of(e);
-    const mj_domain *d = e->room->dom;
+    const mj_domain *d = mj_entry_room(e)->dom;
     if (a != NULL)
         r.deadline = a->deadline;
     if (a != NULL && a->retried && a->join_id == 0 && st->id.ptr != NULL &&
@@ -702,7 +702,7 @@ static void keep_retry(mj_entry *e, mj_retry r)
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
-    const mj_domain *d = e->room->dom;
+    const mj_domain *d = mj_entry_room(e)->dom;
     int reflects = d != NULL && d->reflects_id;
     if (!mj_entry_resent_owed(e))
         return 1;
@@ -736,7 +736,7 @@ static int asked_is_shown(const mj_entry *e)
 {
     mj_str n = mj_entry_pnick(e);
     return n.ptr != NULL && mj_nick_equal(e->sess->tr, n.ptr, n.len,
-                                          mj_entry_nick_ptr(e), e->nick_len);
+                                          mj_entry_nick_ptr(e), mj_entry_nick_len(e));
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -783,7 +783,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
     if (mj_nick_equal(e->sess->tr, x, xlen, mj_entry_nick_ptr(e),
-                      e->nick_len)) {
+                      mj_entry_nick_len(e))) {
         if (changing_by_join(e) && !asked_is_shown(e)) {
             /* a join under another nick waits: its answer comes from the
              * nick asked (a 303, or a join's answer after a removal);
@@ -805,7 +805,7 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         return MJ_OK;
     }
     char old[MJ_PART_MAX + 1];
-    size_t old_len = e->nick_len;
+    size_t old_len = mj_entry_nick_len(e);
     memcpy(old, mj_entry_nick_ptr(e), old_len);
     mj_entry *moved = mj_entry_set_nick(e, x, xlen);
     if (moved == NULL)
@@ -834,7 +834,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     mj_aux *a = mj_entry_aux_of(e); /* resent: it has its record */
     mj_ping_drop(e);
     if (pending_full(e->sess) ||
-        mj_entry_set_pnick(e, mj_entry_nick_ptr(e), e->nick_len) != MJ_OK) {
+        mj_entry_set_pnick(e, mj_entry_nick_ptr(e), mj_entry_nick_len(e)) != MJ_OK) {
         leave(e, reason, st);
         return;
     }
@@ -1006,7 +1006,7 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     if (state == MJ_S_PENDING || !e->has_nick)
         return;
     if (!mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                       mj_entry_nick_ptr(e), e->nick_len) &&
+                       mj_entry_nick_ptr(e), mj_entry_nick_len(e)) &&
         !((state == MJ_S_EXPECTING || state == MJ_S_LEAVING) &&
           m.ptr != NULL &&
           mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len, m.ptr,
@@ -1053,7 +1053,7 @@ static void forget_answered_resent(mj_entry *e, const mj_stanza *st)
 static int error_refuses_change_join(const mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    const mj_domain *d = e->room->dom;
+    const mj_domain *d = mj_entry_room(e)->dom;
     int reflects = d != NULL && d->reflects_id;
     if (a->join_id == MJ_JOIN_ID_NONE)
         return st->id.ptr == NULL || !reflects;
@@ -1137,7 +1137,7 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 static int refuses_join(const mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    const mj_domain *d = e->room->dom;
+    const mj_domain *d = mj_entry_room(e)->dom;
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
     /* a join without an id: on a service seen to keep ids, an error with
@@ -1196,7 +1196,7 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
                    * any error ends it, as the docs say (review H) */
     mj_str m = mj_entry_pnick(e);
     return mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                         mj_entry_nick_ptr(e), e->nick_len) ||
+                         mj_entry_nick_ptr(e), mj_entry_nick_len(e)) ||
            (m.ptr != NULL && mj_nick_equal(e->sess->tr, t->raw_res.ptr,
                                            t->raw_res.len, m.ptr, m.len));
 }
@@ -1215,7 +1215,7 @@ static int same_id_as_prev(const mj_aux *a)
 static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_domain *d = e->room->dom;
+    mj_domain *d = mj_entry_room(e)->dom;
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
     if (st->type == MJ_T_ERROR)
@@ -1271,7 +1271,7 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
 static void learn_reflection(mj_entry *e, const mj_stanza *st)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_domain *d = e->room->dom;
+    mj_domain *d = mj_entry_room(e)->dom;
     if (a != NULL && d != NULL && !d->reflects_id && a->join_id != 0 &&
         id_key(e->sess->tr, st->id) == a->join_id)
         d->reflects_id = 1;
@@ -1380,7 +1380,7 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     mj_entry *e = t.entry;
     if (e == NULL) {
         if (presence && c.self &&
-            owed_to_closed(s->tr, s->pjid, s->pjid_len, st, &c, t.has_res,
+            owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c, t.has_res,
                            t.bare, t.blen))
             return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {
@@ -1509,7 +1509,7 @@ void mj_joins_timeout(mj_entry *e)
         mj_str m = mj_entry_pnick(e);
         if (m.ptr != NULL &&
             mj_nick_equal(e->sess->tr, m.ptr, m.len, mj_entry_nick_ptr(e),
-                          e->nick_len)) {
+                          mj_entry_nick_len(e))) {
             /* a 303 naming the nick the session has (compared after
              * Resourceprep, as the room's self-presence from it would
              * be): o stays, no change to tell */
@@ -1518,13 +1518,13 @@ void mj_joins_timeout(mj_entry *e)
             return;
         }
         char old[MJ_PART_MAX + 1];
-        size_t old_len = e->nick_len;
+        size_t old_len = mj_entry_nick_len(e);
         memcpy(old, mj_entry_nick_ptr(e), old_len);
         mj_entry *moved = mj_entry_promote_nick(e);
         if (moved == NULL) {
             /* no memory to store the announced nick: the old one stays */
             mj_log(e->sess->tr, MJ_LOG_WARN,
-                   "out of memory: %s keeps its old nick", e->room->s);
+                   "out of memory: %s keeps its old nick", mj_entry_room(e)->s);
             mj_entry_set_pnick(e, NULL, 0);
             mj_entry_set_state(e, MJ_S_JOINED);
             return;

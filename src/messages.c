@@ -115,8 +115,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
     char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
     /* the user's bare JID: the session's prepared JID up to its '/' */
-    const char *slash = memchr(s->pjid, '/', s->pjid_len);
-    size_t bare_len = slash ? (size_t)(slash - s->pjid) : s->pjid_len;
+    const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
+    size_t bare_len = slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
     /* the held nick prepared once (nickcache.h), if a reference names a
      * resource; the room and the user's JID are held prepared */
     const char *pnick = NULL;
@@ -150,8 +150,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     pnick = NULL; /* names no resource */
             }
         }
-        *match = mj_mention_jid_is(bare, bl, res, rl, e->room->s, e->room->len,
-                                   pnick, pnick_len, s->pjid, bare_len);
+        *match = mj_mention_jid_is(bare, bl, res, rl, mj_entry_room(e)->s, mj_entry_room(e)->len,
+                                   pnick, pnick_len, mj_session_pjid(s), bare_len);
     }
     if (*match)
         return MJ_OK;
@@ -198,7 +198,7 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
     if (mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len,
-                      mj_entry_nick_ptr(e), e->nick_len) ||
+                      mj_entry_nick_ptr(e), mj_entry_nick_len(e)) ||
         (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
          mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len, asked.ptr,
                        asked.len))) {

@@ -235,7 +235,7 @@ static void ping_detach(mj_tracker *tr, mj_ping *p)
     if (p->heap)
         heap_remove(tr, p);
     else if (p->queued)
-        q_remove(p->e->room->dom, p);
+        q_remove(mj_entry_room(p->e)->dom, p);
     p->parked = 0;
 }
 
@@ -244,7 +244,7 @@ static void ping_settle(mj_tracker *tr, mj_ping *p)
 {
     if (p->id == 0)
         return;
-    mj_domain *d = p->e->room->dom;
+    mj_domain *d = mj_entry_room(p->e)->dom;
     p->id = 0;
     d->outstanding--;
     tr->outstanding--;
@@ -268,7 +268,7 @@ void mj_ping_forget(mj_entry *e)
      * the next link up must still ask. A resting record (due INFINITY)
      * was marked when it gave up; a verdict clears the mark first. */
     if (e->gave_up && p->due != INFINITY)
-        e->room->dom->gave_up = 1;
+        mj_entry_room(e)->dom->gave_up = 1;
     ping_detach(tr, p);
     ping_settle(tr, p);
     mj_entry_aux_of(e)->ping = NULL;
@@ -318,7 +318,7 @@ static void try_send(mj_ping *p, double now, int from_queue)
 {
     mj_entry *e = p->e;
     mj_tracker *tr = e->sess->tr;
-    mj_domain *d = e->room->dom;
+    mj_domain *d = mj_entry_room(e)->dom;
     if (!tr->cfg.self_ping) {
         /* turned off since it was scheduled (mj_tracker_configure): no
          * retry, nothing from the queue */
@@ -400,7 +400,7 @@ static void schedule(mj_entry *e, double due, int from_link)
     if (p == NULL) {
         mj_entry_aux_trim(e);
         mj_log(tr, MJ_LOG_WARN, "out of memory: self-ping of %s skipped",
-               e->room->s);
+               mj_entry_room(e)->s);
         return;
     }
     memset(p, 0, sizeof *p);
@@ -454,7 +454,7 @@ static void retry_or_give_up(mj_ping *p, double now)
      * opens (no link to the domain when it was sent) comes up while it
      * is out too, and a room that never answers, behind a link that
      * closes between tries, would otherwise be asked for good */
-    int relinked = p->up_epoch != e->room->dom->up_epoch && !p->relinked;
+    int relinked = p->up_epoch != mj_entry_room(e)->dom->up_epoch && !p->relinked;
     if (++p->tries > tr->cfg.ping_retries && relinked) {
         p->tries = tr->cfg.ping_retries;
         p->relinked = 1;
@@ -462,11 +462,11 @@ static void retry_or_give_up(mj_ping *p, double now)
     if (p->tries > tr->cfg.ping_retries) {
         tr->st.pings_given_up++;
         e->gave_up = 1; /* mj_tracker_link_up() asks again */
-        e->room->dom->gave_up = 1;
+        mj_entry_room(e)->dom->gave_up = 1;
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: self-ping of %s unanswered %u times; keeping the "
                "entry",
-               (int)e->sess->jid_len, e->sess->jid, e->room->s, p->tries);
+               (int)e->sess->jid_len, e->sess->jid, mj_entry_room(e)->s, p->tries);
         /* rest as long as the next retry would have waited: further link
          * losses in that time do not start another round */
         p->due = INFINITY;
@@ -536,7 +536,7 @@ static void ups_insert(mj_tracker *tr, mj_domain *d, double due)
  * check gave up, each asked again as a new round once its rest is over.
  * It visits every entry on the domain: mj_tracker_link_up() runs it at
  * most once per up_interval(). */
-static void up_walk(mj_domain *d, double now)
+static void up_walk(mj_tracker *tr, mj_domain *d, double now)
 {
     d->gave_up = 0;
     d->up_walk_at = now;
@@ -545,7 +545,7 @@ static void up_walk(mj_domain *d, double now)
      * domain again (mj_ping_drop), as a new give-up does; a round under
      * way is left alone (schedule()). */
     for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-        for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
+        for (mj_entry *e = mj_room_first(tr, r); e != NULL; e = mj_room_next(tr, e)) {
             if (!e->gave_up || !e->has_nick || e->state == MJ_S_LEAVING)
                 continue; /* PENDING, LEAVING: their answers settle them */
             mj_ping *p = mj_entry_ping(e);
@@ -587,7 +587,7 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
     double now = mj_now(tr), interval = up_interval(tr);
     /* (never visited: up_walk_at -INFINITY, now - it is +INFINITY) */
     if (!(now - d->up_walk_at < interval) || d->rooms == 0) {
-        up_walk(d, now);
+        up_walk(tr, d, now);
         return MJ_OK;
     }
     ups_insert(tr, d, now + interval);
@@ -645,7 +645,7 @@ static void run_checks(mj_tracker *tr, double now)
         d->up_check = 0;
         /* self_ping off: the marks wait, as at a link up */
         if (tr->cfg.self_ping && d->gave_up)
-            up_walk(d, now);
+            up_walk(tr, d, now);
     }
     if (due == NULL)
         return;
@@ -653,7 +653,7 @@ static void run_checks(mj_tracker *tr, double now)
         /* the rooms on those domains and their entries only */
         for (mj_domain *d = due; d != NULL; d = d->cnext)
             for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-                for (mj_entry *e = r->entries; e != NULL; e = e->rnext)
+                for (mj_entry *e = mj_room_first(tr, r); e != NULL; e = mj_room_next(tr, e))
                     if (e->has_nick && e->state != MJ_S_LEAVING)
                         schedule(e, now, 1);
     }
@@ -755,10 +755,10 @@ static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
 {
     char buf[3 * MJ_PART_MAX + 3];
     size_t len;
-    const char *slash = memchr(s->pjid, '/', s->pjid_len);
+    const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
     mj_str user_bare =
-        mj_str_of(s->pjid, slash ? (size_t)(slash - s->pjid) : s->pjid_len);
-    mj_str room = mj_str_of(e->room->s, e->room->len);
+        mj_str_of(mj_session_pjid(s), slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len);
+    mj_str room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
 
     if (by.ptr == NULL ||
         mj_jid_prep(by.ptr, by.len, buf, sizeof buf, &len) != MJ_OK)
@@ -803,7 +803,7 @@ static int path_error(const mj_stanza *a, enum by_who by, int lost)
 static int lost_since_sent(const mj_entry *e)
 {
     const mj_ping *p = mj_entry_ping(e);
-    const mj_domain *d = e->room->dom;
+    const mj_domain *d = mj_entry_room(e)->dom;
     return p != NULL && d != NULL && p->down_epoch != d->down_epoch;
 }
 
@@ -858,7 +858,7 @@ static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
     mj_outcome bad;
     if (info == NULL || info->kind != MJ_KIND_IQ || info->from.ptr == NULL ||
         mj_parse_target(s, info->from, &t, &bad) != MJ_OK ||
-        t.room != e->room || t.has_res)
+        t.room != mj_entry_room(e) || t.has_res)
         return INFO_NONE;
     if (info->type == MJ_T_RESULT)
         return optimized ? INFO_OPTIMIZED : INFO_PLAIN;
@@ -1005,5 +1005,5 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
         mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len, m.ptr, m.len))
         return 1;
     return mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len,
-                         mj_entry_nick_ptr(e), e->nick_len);
+                         mj_entry_nick_ptr(e), mj_entry_nick_len(e));
 }

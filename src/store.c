@@ -53,6 +53,8 @@ mj_istr *mj_room_find(struct mj_tracker *tr, const char *p, size_t len,
     return mj_room_find_hashed(tr, p, len, h);
 }
 
+static void room_id_free(mj_tracker *tr, uint32_t id);
+
 static void istr_release(mj_tracker *tr, mj_istr *r)
 {
     if (--r->refs > 0)
@@ -69,6 +71,7 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
     mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
     r->dom->rooms--;
     mj_domain_release(tr, r->dom);
+    room_id_free(tr, r->id);
     mj_free(tr, r, sizeof *r + r->len + 1);
 }
 
@@ -86,75 +89,457 @@ static int prepares_to_itself(const char *s, size_t len)
            n == len && memcmp(buf, s, len) == 0;
 }
 
+/* ---- room ids ---------------------------------------------------------- */
+
+/* Entries name their room by a 24-bit id (tr->room_ids), as they name
+ * their mj_aux record: the array grows by doubling and, when the rooms
+ * fall to an eighth of it, they are numbered again from 1 (each room's
+ * list gives the entries whose room_id follows) into an array of four
+ * times their number (at least ROOM_IDS_MIN). */
+#define ROOM_IDS_MIN 16u
+
+static int room_ids_resize(mj_tracker *tr, uint32_t cap)
+{
+    uintptr_t *n = mj_alloc(tr, (size_t)cap * sizeof *n);
+    if (n == NULL)
+        return MJ_ENOMEM;
+    uint32_t top = 1;
+    for (uint32_t id = 1; id < tr->room_top; id++) {
+        uintptr_t v = tr->room_ids[id];
+        if (v & 1)
+            continue; /* free */
+        mj_istr *r = (mj_istr *)v;
+        r->id = top;
+        for (mj_entry *e = mj_room_first(tr, r); e != NULL;
+             e = mj_room_next(tr, e))
+            e->room_id = top & (MJ_ID_LIMIT - 1);
+        n[top++] = v;
+    }
+    if (tr->room_ids != NULL)
+        mj_free(tr, tr->room_ids, (size_t)tr->room_cap * sizeof *n);
+    tr->room_ids = n;
+    tr->room_cap = cap;
+    tr->room_top = top;
+    tr->room_free = 0;
+    return MJ_OK;
+}
+
+/* 0 on ENOMEM or when every id is taken. */
+static uint32_t room_id_new(mj_tracker *tr, mj_istr *r)
+{
+    uint32_t id = tr->room_free;
+    if (id != 0) {
+        tr->room_free = (uint32_t)(tr->room_ids[id] >> 1);
+    } else {
+        if (tr->room_top == 0)
+            tr->room_top = 1; /* id 0 is never given */
+        if (tr->room_top >= MJ_ID_LIMIT)
+            return 0;
+        if (tr->room_top >= tr->room_cap) {
+            uint32_t cap = tr->room_cap ? tr->room_cap * 2 : ROOM_IDS_MIN;
+            if (room_ids_resize(tr, cap) != MJ_OK)
+                return 0;
+        }
+        id = tr->room_top++;
+    }
+    tr->room_ids[id] = (uintptr_t)r;
+    tr->room_live++;
+    r->id = id;
+    return id;
+}
+
+static void room_id_free(mj_tracker *tr, uint32_t id)
+{
+    tr->room_ids[id] = ((uintptr_t)tr->room_free << 1) | 1;
+    tr->room_free = id;
+    tr->room_live--;
+    if (tr->room_cap > ROOM_IDS_MIN && tr->room_live <= tr->room_cap / 8) {
+        uint32_t cap = ROOM_IDS_MIN;
+        while (cap < 4 * tr->room_live)
+            cap *= 2;
+        (void)room_ids_resize(tr, cap); /* on ENOMEM it stays as it was */
+    }
+}
+
+/* ---- entry blocks ------------------------------------------------------- */
+
+/* Entries live in blocks of MJ_EBLOCK (tr->eblocks), so that one is 24
+ * bytes with no allocator overhead and is named by a 24-bit id. A block
+ * with a free slot is on tr->eb_open; a block whose last entry goes is
+ * freed at once (its header kept for the next block), so that memory
+ * follows the entries. Slot 0 of block 0 is never given: id 0 names
+ * nothing. */
+static void eb_open_push(mj_tracker *tr, uint32_t b)
+{
+    mj_eblock *k = &tr->eblocks[b];
+    k->open = 1;
+    k->prev = 0;
+    k->next = tr->eb_open;
+    if (tr->eb_open != 0)
+        tr->eblocks[tr->eb_open - 1].prev = b + 1;
+    tr->eb_open = b + 1;
+}
+
+static void eb_open_remove(mj_tracker *tr, uint32_t b)
+{
+    mj_eblock *k = &tr->eblocks[b];
+    if (k->prev != 0)
+        tr->eblocks[k->prev - 1].next = k->next;
+    else
+        tr->eb_open = k->next;
+    if (k->next != 0)
+        tr->eblocks[k->next - 1].prev = k->prev;
+    k->open = 0;
+}
+
+/* tr->eb_spare: headers of freed blocks, doubly linked (prev, next), so
+ * that the last headers go as soon as their blocks are freed. */
+static void spare_remove(mj_tracker *tr, uint32_t b)
+{
+    mj_eblock *k = &tr->eblocks[b];
+    if (k->prev != 0)
+        tr->eblocks[k->prev - 1].next = k->next;
+    else
+        tr->eb_spare = k->next;
+    if (k->next != 0)
+        tr->eblocks[k->next - 1].prev = k->prev;
+}
+
+/* Block b was freed: its header waits on tr->eb_spare, or goes with the
+ * freed headers behind it when it is the last; the array halves when a
+ * quarter of it is in use. */
+static void eb_spare_push(mj_tracker *tr, uint32_t b)
+{
+    mj_eblock *k = &tr->eblocks[b];
+    k->prev = 0;
+    k->next = tr->eb_spare;
+    if (tr->eb_spare != 0)
+        tr->eblocks[tr->eb_spare - 1].prev = b + 1;
+    tr->eb_spare = b + 1;
+    while (tr->eb_count > 0 && tr->eblocks[tr->eb_count - 1].mem == NULL)
+        spare_remove(tr, --tr->eb_count);
+    if (tr->eb_cap > 4 && tr->eb_count <= tr->eb_cap / 4) {
+        uint32_t cap = tr->eb_cap / 2;
+        mj_eblock *n = mj_alloc(tr, (size_t)cap * sizeof *n);
+        if (n == NULL)
+            return; /* it stays as it was */
+        memcpy(n, tr->eblocks, (size_t)tr->eb_count * sizeof *n);
+        mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *n);
+        tr->eblocks = n;
+        tr->eb_cap = cap;
+    }
+}
+
+/* A new block on tr->eb_open; MJ_OK or MJ_ENOMEM (also when every id is
+ * taken). */
+static int eb_new(mj_tracker *tr)
+{
+    uint32_t b;
+    if (tr->eb_spare != 0) {
+        b = tr->eb_spare - 1;
+    } else {
+        if (tr->eb_count >= MJ_ID_LIMIT >> MJ_EBLOCK_SHIFT)
+            return MJ_ENOMEM;
+        if (tr->eb_count == tr->eb_cap) {
+            uint32_t cap = tr->eb_cap ? tr->eb_cap * 2 : 4;
+            mj_eblock *n = mj_alloc(tr, (size_t)cap * sizeof *n);
+            if (n == NULL)
+                return MJ_ENOMEM;
+            if (tr->eblocks != NULL) {
+                memcpy(n, tr->eblocks, (size_t)tr->eb_count * sizeof *n);
+                mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *n);
+            }
+            tr->eblocks = n;
+            tr->eb_cap = cap;
+        }
+        b = tr->eb_count;
+    }
+    mj_entry *mem = mj_alloc(tr, (size_t)MJ_EBLOCK * sizeof *mem);
+    if (mem == NULL)
+        return MJ_ENOMEM;
+    if (b == tr->eb_count)
+        tr->eb_count++;
+    else
+        spare_remove(tr, b);
+    mj_eblock *k = &tr->eblocks[b];
+    k->mem = mem;
+    k->live = 0;
+    k->top = b == 0 ? 1 : 0;
+    k->free = 0;
+    eb_open_push(tr, b);
+    return MJ_OK;
+}
+
+/* Zeroed entry and its id; NULL on ENOMEM. */
+static mj_entry *entry_alloc(mj_tracker *tr, uint32_t *id)
+{
+    if (tr->eb_open == 0 && eb_new(tr) != MJ_OK)
+        return NULL;
+    uint32_t b = tr->eb_open - 1;
+    mj_eblock *k = &tr->eblocks[b];
+    uint32_t slot;
+    if (k->free != 0) {
+        slot = k->free - 1u;
+        k->free = (uint16_t)k->mem[slot].rnext;
+    } else {
+        slot = k->top++;
+    }
+    k->live++;
+    if (k->free == 0 && k->top == MJ_EBLOCK)
+        eb_open_remove(tr, b);
+    *id = b << MJ_EBLOCK_SHIFT | slot;
+    mj_entry *e = &k->mem[slot];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static void entry_release(mj_tracker *tr, uint32_t id)
+{
+    uint32_t b = id >> MJ_EBLOCK_SHIFT, slot = id & (MJ_EBLOCK - 1);
+    mj_eblock *k = &tr->eblocks[b];
+    mj_entry *e = &k->mem[slot];
+    memset(e, 0, sizeof *e);
+    e->rnext = k->free;
+    k->free = (uint16_t)(slot + 1);
+    k->live--;
+    if (k->live == 0) {
+        if (k->open)
+            eb_open_remove(tr, b);
+        mj_free(tr, k->mem, (size_t)MJ_EBLOCK * sizeof *k->mem);
+        k->mem = NULL;
+        eb_spare_push(tr, b);
+    } else if (!k->open) {
+        eb_open_push(tr, b);
+    }
+}
+
+/* ---- a session's table of entry ids -------------------------------------- */
+
+/* mj_table's scheme (linear probing, backward-shift deletion, grows at 3/4
+ * load, trimmed at 1/8) with 4-byte slots. A session's table is keyed by
+ * mj_qhash, not SipHash: only the session's own joins put rooms in it
+ * (live, at most max_rooms + max_pending; mj_session_restore adds what
+ * the module saved itself), so bytes from elsewhere can only be looked up
+ * in it. */
+static uint32_t id_hash(const mj_tracker *tr, uint32_t id)
+{
+    return mj_entry_room(mj_entry_at(tr, id))->qhash;
+}
+
+static int idtab_rehash(mj_tracker *tr, mj_idtab *t, uint32_t ncap)
+{
+    uint32_t *ns = mj_alloc(tr, (size_t)ncap * sizeof *ns);
+    if (ns == NULL)
+        return MJ_ENOMEM;
+    memset(ns, 0, (size_t)ncap * sizeof *ns);
+    for (uint32_t i = 0; i < t->cap; i++) {
+        if (t->slots[i] == 0)
+            continue;
+        uint32_t j = id_hash(tr, t->slots[i]) & (ncap - 1);
+        while (ns[j] != 0)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = t->slots[i];
+    }
+    if (t->slots != NULL)
+        mj_free(tr, t->slots, (size_t)t->cap * sizeof *t->slots);
+    t->slots = ns;
+    t->cap = ncap;
+    return MJ_OK;
+}
+
+static int idtab_reserve(mj_tracker *tr, mj_idtab *t)
+{
+    if (t->cap != 0 && ((size_t)t->count + 1) * 4 <= (size_t)t->cap * 3)
+        return MJ_OK;
+    if (t->cap > UINT32_MAX / 2)
+        return MJ_ENOMEM;
+    return idtab_rehash(tr, t, t->cap ? t->cap * 2 : MJ_TABLE_MIN);
+}
+
+static void idtab_trim(mj_tracker *tr, mj_idtab *t)
+{
+    uint32_t ncap = MJ_TABLE_MIN;
+    if (t->cap <= MJ_TABLE_MIN || (size_t)t->count * 8 > t->cap)
+        return;
+    while (ncap < t->count * 2)
+        ncap *= 2;
+    (void)idtab_rehash(tr, t, ncap); /* no memory: keep the big one */
+}
+
+static void idtab_insert(mj_idtab *t, uint32_t hash, uint32_t id)
+{
+    uint32_t j = hash & (t->cap - 1);
+    while (t->slots[j] != 0)
+        j = (j + 1) & (t->cap - 1);
+    t->slots[j] = id;
+    t->count++;
+}
+
+static void idtab_remove_at(const mj_tracker *tr, mj_idtab *t, uint32_t idx)
+{
+    uint32_t mask = t->cap - 1;
+    uint32_t i = idx;
+    uint32_t j = idx;
+    t->slots[i] = 0;
+    t->count--;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (t->slots[j] == 0)
+            return;
+        uint32_t home = id_hash(tr, t->slots[j]) & mask;
+        /* move j back to i unless its home lies cyclically in (i, j] */
+        int in_range =
+            (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!in_range) {
+            t->slots[i] = t->slots[j];
+            t->slots[j] = 0;
+            i = j;
+        }
+    }
+}
+
+static void idtab_free(mj_tracker *tr, mj_idtab *t)
+{
+    if (t->slots != NULL)
+        mj_free(tr, t->slots, (size_t)t->cap * sizeof *t->slots);
+    t->slots = NULL;
+    t->cap = 0;
+    t->count = 0;
+}
+
+/* The slot holding the session's entry for room r, or UINT32_MAX. */
+static uint32_t slot_of(const mj_session *s, const mj_istr *r)
+{
+    const mj_idtab *t = &s->rooms;
+    if (t->count == 0)
+        return UINT32_MAX;
+    uint32_t mask = t->cap - 1;
+    for (uint32_t j = r->qhash & mask; t->slots[j] != 0; j = (j + 1) & mask)
+        if (mj_entry_at(s->tr, t->slots[j])->room_id == r->id)
+            return j;
+    return UINT32_MAX;
+}
+
+/* ---- nicks other than the session's -------------------------------------- */
+
+static uint64_t ptr_hash(const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t enick_hash(const void *item)
+{
+    return ptr_hash(((const mj_enick *)item)->e);
+}
+
+static int enick_match(const void *item, const void *key)
+{
+    return ((const mj_enick *)item)->e == key;
+}
+
+static size_t enick_find(const mj_tracker *tr, const mj_entry *e)
+{
+    return mj_table_find(&tr->enicks, ptr_hash(e), enick_match, e);
+}
+
+mj_enick *mj_entry_enick(const mj_entry *e)
+{
+    const mj_tracker *tr = e->sess->tr;
+    return tr->enicks.slots[enick_find(tr, e)];
+}
+
+static size_t enick_bytes(size_t cap)
+{
+    return sizeof(mj_enick) + cap;
+}
+
+/* Drop the entry's record (has_rec). */
+static void enick_drop(mj_entry *e)
+{
+    mj_tracker *tr = e->sess->tr;
+    size_t i = enick_find(tr, e);
+    mj_enick *n = tr->enicks.slots[i];
+    mj_table_remove_at(&tr->enicks, i, enick_hash);
+    mj_free(tr, n, enick_bytes(n->cap));
+    if (tr->enicks.count == 0)
+        mj_table_free(tr, &tr->enicks); /* most trackers need none */
+    else
+        mj_table_trim(tr, &tr->enicks, enick_hash);
+    e->has_rec = 0;
+    e->own_nick = 0;
+}
+
+/* Make sure e has a record with room for a nick of len bytes; keep: the
+ * nick it shows from the record is copied over. MJ_OK or MJ_ENOMEM
+ * (unchanged). */
+static int enick_fit(mj_entry *e, size_t len, int keep)
+{
+    mj_tracker *tr = e->sess->tr;
+    size_t i = (size_t)-1;
+    mj_enick *old = NULL;
+    if (e->has_rec) {
+        i = enick_find(tr, e);
+        old = tr->enicks.slots[i];
+        if (len + 1 <= old->cap)
+            return MJ_OK;
+    } else if (mj_table_reserve(tr, &tr->enicks, enick_hash) != MJ_OK) {
+        return MJ_ENOMEM;
+    }
+    size_t cap = (len + 1 + 7) & ~(size_t)7;
+    if (old != NULL && keep && e->own_nick && old->len + 1u > cap)
+        cap = (old->len + 1u + 7) & ~(size_t)7;
+    mj_enick *n = mj_alloc(tr, enick_bytes(cap));
+    if (n == NULL)
+        return MJ_ENOMEM;
+    n->e = e;
+    n->cap = (uint16_t)cap;
+    n->len = 0;
+    n->s[0] = '\0';
+    if (old != NULL) {
+        if (keep && e->own_nick) {
+            memcpy(n->s, old->s, (size_t)old->len + 1);
+            n->len = old->len;
+        }
+        tr->enicks.slots[i] = n;
+        mj_free(tr, old, enick_bytes(old->cap));
+    } else {
+        mj_table_insert(&tr->enicks, ptr_hash(e), n);
+        e->has_rec = 1;
+    }
+    return MJ_OK;
+}
+
+_Static_assert(MJ_PART_MAX + 8 <= UINT16_MAX, "mj_enick holds every nick");
+
 /* ---- entries ------------------------------------------------------------ */
-
-static int entry_match(const void *item, const void *key)
-{
-    return ((const mj_entry *)item)->room == key;
-}
-
-/* A session's table is keyed by mj_qhash, not SipHash: only the
- * session's own joins put rooms in it (live, at most max_rooms +
- * max_pending; mj_session_restore adds what the module saved itself),
- * so bytes from elsewhere can only be looked up in it. */
-static uint64_t entry_hash(const void *item)
-{
-    return ((const mj_entry *)item)->room->qhash;
-}
 
 mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
 {
-    size_t i = mj_table_find(&s->rooms, room->qhash, entry_match, room);
-    return i == (size_t)-1 ? NULL : s->rooms.slots[i];
+    uint32_t i = slot_of(s, room);
+    return i == UINT32_MAX ? NULL : mj_entry_at(s->tr, s->rooms.slots[i]);
 }
 
 mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
                                 uint64_t qh)
 {
-    const mj_table *t = &s->rooms;
+    const mj_idtab *t = &s->rooms;
     uint32_t h = (uint32_t)qh;
     if (t->count == 0)
         return NULL;
-    size_t mask = t->cap - 1;
-    mj_entry *e;
-    for (size_t j = h & mask; (e = t->slots[j]) != NULL; j = (j + 1) & mask) {
-        const mj_istr *r = e->room;
+    const mj_tracker *tr = s->tr;
+    uint32_t mask = t->cap - 1;
+    for (uint32_t j = h & mask; t->slots[j] != 0; j = (j + 1) & mask) {
+        mj_entry *e = mj_entry_at(tr, t->slots[j]);
+        const mj_istr *r = mj_entry_room(e);
         if (r->qhash == h && r->len == len && r->fixed &&
             memcmp(r->s, p, len) == 0)
             return e;
     }
     return NULL;
-}
-
-/* Bytes of an entry with cap bytes for its nick: the whole rounded to 8
- * (a nick of up to 7 bytes and its NUL fit in a 48-byte entry, up to 15
- * bytes in 56). */
-static size_t entry_size(size_t cap)
-{
-    return (offsetof(mj_entry, nick) + cap + 7) & ~(size_t)7;
-}
-
-/* The largest entry's size / 8 fits its 8-bit field, and the longest nick
- * its 10-bit length. */
-_Static_assert(
-    ((offsetof(mj_entry, nick) + MJ_PART_MAX + 1 + 7) & ~(size_t)7) / 8 <= 255,
-    "mj_entry.size8 holds every entry's size");
-_Static_assert(MJ_PART_MAX < 1024, "mj_entry.nick_len holds every nick");
-
-static size_t cap_for(size_t nick_len)
-{
-    return entry_size(nick_len + 1) - offsetof(mj_entry, nick);
-}
-
-/* The entry's allocation, and the bytes of nick[] in it. */
-static size_t entry_bytes(const mj_entry *e)
-{
-    return (size_t)e->size8 * 8;
-}
-
-static size_t entry_cap(const mj_entry *e)
-{
-    return entry_bytes(e) - offsetof(mj_entry, nick);
 }
 
 /* nick is the session's nick (mj_session.nick). */
@@ -164,36 +549,44 @@ static int is_session_nick(const mj_session *s, const char *nick, size_t len)
            memcmp(nick, s->nick, len) == 0;
 }
 
+/* The entry's id: what its neighbour in the room's list (or the room)
+ * holds. */
+static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e)
+{
+    if (e->rprev != 0)
+        return mj_entry_at(tr, e->rprev)->rnext;
+    return mj_entry_room(e)->entries;
+}
+
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
                           size_t len, uint64_t hash, mj_str nick_hint)
 {
-    /* no bytes for a nick when the session's will do */
-    size_t cap = 0;
-    if (nick_hint.ptr == NULL ||
-        !is_session_nick(s, nick_hint.ptr, nick_hint.len))
-        cap = cap_for(nick_hint.len <= MJ_PART_MAX ? nick_hint.len : 0);
+    (void)nick_hint; /* a nick's bytes are made when it is shown */
     mj_tracker *tr = s->tr;
-    if (mj_table_reserve(tr, &s->rooms, entry_hash) != MJ_OK)
+    if (idtab_reserve(tr, &s->rooms) != MJ_OK)
         return NULL;
-    mj_entry *e = mj_alloc(tr, entry_size(cap));
+    uint32_t id;
+    mj_entry *e = entry_alloc(tr, &id);
     if (e == NULL)
         return NULL;
     if (r == NULL) {
         if (mj_table_reserve(tr, &tr->rooms, istr_hash) != MJ_OK) {
-            mj_free(tr, e, entry_size(cap));
+            entry_release(tr, id);
             return NULL;
         }
         mj_domain *d = mj_domain_get(tr, key, len);
         r = d != NULL ? mj_alloc(tr, sizeof *r + len + 1) : NULL;
-        if (r == NULL) {
+        if (r == NULL || room_id_new(tr, r) == 0) {
+            if (r != NULL)
+                mj_free(tr, r, sizeof *r + len + 1);
             if (d != NULL)
                 mj_domain_release(tr, d);
-            mj_free(tr, e, entry_size(cap));
+            entry_release(tr, id);
             return NULL;
         }
         d->rooms++;
         r->dom = d;
-        r->entries = NULL;
+        r->entries = 0;
         r->dprev = NULL;
         r->dnext = d->room_list;
         if (d->room_list != NULL)
@@ -209,19 +602,17 @@ mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
         mj_table_insert(&tr->rooms, hash, r);
     }
     r->refs++;
-    memset(e, 0, offsetof(mj_entry, nick));
-    e->size8 = (uint32_t)(entry_size(cap) / 8);
-    e->room = r;
+    e->room_id = r->id & (MJ_ID_LIMIT - 1);
     e->sess = s;
     e->state = MJ_S_NONE;
     e->u.since = 0;
     mj_entry_set_since(e, mj_now(tr));
-    e->rnext = r->entries;
-    if (e->rnext != NULL)
-        e->rnext->rpprev = &e->rnext;
-    e->rpprev = &r->entries;
-    r->entries = e;
-    mj_table_insert(&s->rooms, r->qhash, e);
+    e->rnext = r->entries & (MJ_ID_LIMIT - 1);
+    e->rprev = 0;
+    if (r->entries != 0)
+        mj_entry_at(tr, r->entries)->rprev = id;
+    r->entries = id;
+    idtab_insert(&s->rooms, r->qhash, id);
     return e;
 }
 
@@ -301,6 +692,7 @@ static void resent_off(mj_entry *e)
     e->sess->n_resent--;
     e->sess->tr->n_resent--;
 }
+
 
 /* ---- aux records by id ------------------------------------------------ */
 
@@ -383,7 +775,7 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
     for (size_t i = 0; i < tr->sessions.cap; i++) {
         mj_session *s = tr->sessions.slots[i];
         for (size_t j = 0; s != NULL && j < s->rooms.cap; j++) {
-            mj_entry *e = s->rooms.slots[j];
+            mj_entry *e = mj_session_slot(s, j);
             if (e == NULL)
                 continue;
             mj_aux *a = mj_entry_aux_of(e);
@@ -430,6 +822,19 @@ void mj_aux_ids_free(mj_tracker *tr)
         mj_free(tr, tr->aux_ids, (size_t)tr->aux_cap * sizeof *tr->aux_ids);
     tr->aux_ids = NULL;
     tr->aux_cap = tr->aux_top = tr->aux_free = 0;
+    if (tr->room_ids != NULL)
+        mj_free(tr, tr->room_ids, (size_t)tr->room_cap * sizeof *tr->room_ids);
+    tr->room_ids = NULL;
+    tr->room_cap = tr->room_top = tr->room_free = 0;
+    for (uint32_t b = 0; b < tr->eb_count; b++)
+        if (tr->eblocks[b].mem != NULL) /* never: the sessions went first */
+            mj_free(tr, tr->eblocks[b].mem,
+                    (size_t)MJ_EBLOCK * sizeof *tr->eblocks[b].mem);
+    if (tr->eblocks != NULL)
+        mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *tr->eblocks);
+    tr->eblocks = NULL;
+    tr->eb_count = tr->eb_cap = tr->eb_open = tr->eb_spare = 0;
+    mj_table_free(tr, &tr->enicks);
 }
 
 /* since moves into the record while the entry has one, and back out. */
@@ -582,70 +987,39 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     return MJ_OK;
 }
 
-/* Take e out of its room's list: O(1) through rpprev. */
-static void room_unlink(mj_entry *e)
+/* Take e (whose id is id) out of its room's list: O(1). */
+static void room_unlink(mj_tracker *tr, mj_entry *e, uint32_t id)
 {
-    *e->rpprev = e->rnext;
-    if (e->rnext != NULL)
-        e->rnext->rpprev = e->rpprev;
+    (void)id;
+    if (e->rprev != 0)
+        mj_entry_at(tr, e->rprev)->rnext = e->rnext;
+    else
+        mj_entry_room(e)->entries = e->rnext;
+    if (e->rnext != 0)
+        mj_entry_at(tr, e->rnext)->rprev = e->rprev;
 }
 
-/* Move e to a new allocation with cap bytes for its nick; every pointer
- * the tracker keeps to it follows. keep: the nick it shows is copied
- * (cap holds it), else the caller sets one. NULL on ENOMEM (e
- * unchanged). */
-static mj_entry *entry_move(mj_entry *e, size_t cap, int keep)
-{
-    mj_session *s = e->sess;
-    mj_tracker *tr = s->tr;
-    size_t i = mj_table_find_item(&s->rooms, e->room->qhash, e);
-    mj_entry *n = mj_alloc(tr, entry_size(cap));
-    if (n == NULL)
-        return NULL;
-    memcpy(n, e, offsetof(mj_entry, nick));
-    n->size8 = (uint32_t)(entry_size(cap) / 8);
-    if (keep && e->has_nick) { /* from the session's too */
-        memcpy(n->nick, mj_entry_nick_ptr(e), e->nick_len);
-        n->nick[e->nick_len] = '\0';
-    }
-    if (i != (size_t)-1)
-        s->rooms.slots[i] = n;
-    *n->rpprev = n;
-    if (n->rnext != NULL)
-        n->rnext->rpprev = &n->rnext;
-    mj_aux *a = mj_entry_aux_of(n);
-    if (a != NULL) {
-        a->e = n;
-        if (a->ping != NULL)
-            a->ping->e = n;
-    }
-    mj_free(tr, e, entry_bytes(e));
-    return n;
-}
-
-/* Make e fit nick (p, len) (mj_entry_fit_nick()); keep: the nick it shows
- * now stays shown (else the caller replaces it at once). */
-static mj_entry *fit_nick(mj_entry *e, const char *p, size_t len, int keep)
+/* Make e able to show nick (p, len) without allocating (mj_entry_fit_nick());
+ * keep: the nick it shows now stays shown (else the caller replaces it at
+ * once). MJ_OK or MJ_ENOMEM (unchanged). */
+static int fit_nick(mj_entry *e, const char *p, size_t len, int keep)
 {
     if (len > MJ_PART_MAX)
-        return NULL; /* never: nicks are checked before */
+        return MJ_ENOMEM; /* never: nicks are checked before */
     mj_session *s = e->sess;
     if (s->nick == NULL && (s->nick = mj_alloc(s->tr, len + 1)) != NULL) {
         memcpy(s->nick, p, len); /* the session's first nick */
         s->nick[len] = '\0';
         s->nick_len = (uint16_t)len;
     }
-    if (entry_cap(e) == 0 && is_session_nick(s, p, len))
-        return e; /* shown from the session (mj_entry_shares_nick()) */
-    if (len + 1 <= entry_cap(e))
-        return e;
-    size_t shown = keep && e->has_nick ? e->nick_len : 0;
-    return entry_move(e, cap_for(shown > len ? shown : len), keep);
+    if (is_session_nick(s, p, len))
+        return MJ_OK; /* shown from the session */
+    return enick_fit(e, len, keep);
 }
 
 mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len)
 {
-    return fit_nick(e, p, len, 1);
+    return fit_nick(e, p, len, 1) == MJ_OK ? e : NULL;
 }
 
 mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
@@ -653,33 +1027,33 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
     mj_tracker *tr = e->sess->tr;
     if (p == NULL) {
         if (e->has_nick)
-            mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
+            mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e),
+                            mj_entry_nick_len(e));
+        if (e->has_rec)
+            enick_drop(e);
         e->has_nick = 0;
-        e->nick_len = 0;
         return e;
     }
+    if (fit_nick(e, p, len, 1) != MJ_OK)
+        return NULL; /* e unchanged */
     /* the new nick held before the old one is let go (they may be the
      * same nick), the old one while its bytes are still there (p may be
-     * them: nothing here frees p) */
+     * them) */
     mj_nick_hold(tr, &tr->nicks, p, len);
     if (e->has_nick)
-        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
-    mj_entry *n = fit_nick(e, p, len, 0);
-    if (n == NULL) { /* e unchanged: it holds its nick again */
-        if (e->has_nick)
-            mj_nick_hold(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
-        mj_nick_release(tr, &tr->nicks, p, len);
-        return NULL;
-    }
-    e = n;
-    if (entry_cap(e) == 0) { /* the session's nick (mj_entry_fit_nick()) */
-        e->nick_len = (uint32_t)len;
+        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e),
+                        mj_entry_nick_len(e));
+    if (is_session_nick(e->sess, p, len)) {
+        if (e->has_rec)
+            enick_drop(e); /* p is not its bytes: they differ */
         e->has_nick = 1;
         return e;
     }
-    memmove(e->nick, p, len);
-    e->nick[len] = '\0';
-    e->nick_len = (uint32_t)len;
+    mj_enick *n = mj_entry_enick(e);
+    memmove(n->s, p, len); /* fit_nick() made room: p may be n->s */
+    n->s[len] = '\0';
+    n->len = (uint16_t)len;
+    e->own_nick = 1;
     e->has_nick = 1;
     return e;
 }
@@ -695,10 +1069,11 @@ mj_entry *mj_entry_promote_nick(mj_entry *e)
     return n;
 }
 
-static void entry_free(mj_entry *e)
+/* Free an entry (its id: id) already out of its session's table. */
+static void entry_free(mj_entry *e, uint32_t id)
 {
     mj_tracker *tr = e->sess->tr;
-    room_unlink(e);
+    room_unlink(tr, e, id);
     mj_entry_set_cancelled(e, 0);
     count_state(e->sess, (mj_state)e->state, -1);
     if (on_timer(e))
@@ -711,25 +1086,29 @@ static void entry_free(mj_entry *e)
     mj_entry_set_pnick(e, NULL, 0);
     mj_entry_aux_trim(e);
     if (e->has_nick)
-        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e), e->nick_len);
-    istr_release(tr, e->room);
-    mj_free(tr, e, entry_bytes(e));
+        mj_nick_release(tr, &tr->nicks, mj_entry_nick_ptr(e),
+                        mj_entry_nick_len(e));
+    if (e->has_rec)
+        enick_drop(e);
+    istr_release(tr, mj_entry_room(e));
+    entry_release(tr, id);
 }
 
 void mj_session_trim(mj_session *s)
 {
-    mj_table_trim(s->tr, &s->rooms, entry_hash);
+    idtab_trim(s->tr, &s->rooms);
 }
 
 void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
-    size_t i = mj_table_find_item(&s->rooms, e->room->qhash, e);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&s->rooms, i, entry_hash);
-    entry_free(e);
+    uint32_t id = entry_id(s->tr, e);
+    uint32_t i = slot_of(s, mj_entry_room(e));
+    if (i != UINT32_MAX)
+        idtab_remove_at(s->tr, &s->rooms, i);
+    entry_free(e, id);
     if (!s->walking)
-        mj_table_trim(s->tr, &s->rooms, entry_hash);
+        idtab_trim(s->tr, &s->rooms);
 }
 
 void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
@@ -755,7 +1134,7 @@ void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.type = type;
     ev.session = e->sess;
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
-    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
     ev.nick = e->has_nick ? mj_entry_nick(e) : mj_entry_pnick(e);
     if (type == MJ_EV_PING_NEEDED)
         ev.nick = mj_entry_ping_nick(e);
@@ -790,7 +1169,7 @@ void mj_emit_mention(mj_entry *e, mj_str from_nick)
     ev.type = MJ_EV_MENTION;
     ev.session = e->sess;
     ev.session_jid = mj_str_of(e->sess->jid, e->sess->jid_len);
-    ev.room = mj_str_of(e->room->s, e->room->len);
+    ev.room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
     ev.nick = mj_entry_nick(e);
     ev.from_nick = from_nick;
     tr->in_hook++;
@@ -928,7 +1307,7 @@ static int session_match(const void *item, const void *key)
     const mj_session *s = item;
     const struct strkey *k = key;
     return s->hash == k->hash && s->pjid_len == k->len &&
-           memcmp(s->pjid, k->p, k->len) == 0;
+           memcmp(mj_session_pjid(s), k->p, k->len) == 0;
 }
 
 static uint64_t session_hash(const void *item)
@@ -983,18 +1362,18 @@ int mj_session_create(mj_tracker *tr, const char *full_jid, size_t len,
 {
     if (mj_table_reserve(tr, &tr->sessions, session_hash) != MJ_OK)
         return MJ_ENOMEM;
-    mj_session *s = mj_alloc(tr, sizeof *s + len + 1);
+    int apart = len != plen || memcmp(full_jid, buf, len) != 0;
+    mj_session *s = mj_alloc(tr, sizeof *s + len + 1 + (apart ? plen + 1 : 0));
     if (s == NULL)
         return MJ_ENOMEM;
     memset(s, 0, sizeof *s);
     s->tr = tr;
     memcpy(s->jid, full_jid, len);
     s->jid[len] = '\0';
-    if (len == plen && memcmp(full_jid, buf, len) == 0)
-        s->pjid = s->jid; /* given prepared: one copy */
-    else if ((s->pjid = mj_strdup(tr, buf, plen)) == NULL) {
-        mj_free(tr, s, sizeof *s + len + 1);
-        return MJ_ENOMEM;
+    if (apart) { /* else given prepared: one copy */
+        memcpy(s->jid + len + 1, buf, plen);
+        s->jid[len + 1 + plen] = '\0';
+        s->pjid_apart = 1;
     }
     s->jid_len = (uint32_t)len;
     s->pjid_len = (uint32_t)plen;
@@ -1025,14 +1404,13 @@ void mj_session_free(mj_session *s)
 {
     mj_tracker *tr = s->tr;
     for (size_t i = 0; i < s->rooms.cap; i++)
-        if (s->rooms.slots[i] != NULL)
-            entry_free(s->rooms.slots[i]);
-    mj_table_free(tr, &s->rooms);
-    if (s->pjid != s->jid)
-        mj_free(tr, s->pjid, s->pjid_len + 1);
+        if (s->rooms.slots[i] != 0)
+            entry_free(mj_session_slot(s, i), s->rooms.slots[i]);
+    idtab_free(tr, &s->rooms);
     if (s->nick != NULL)
         mj_free(tr, s->nick, (size_t)s->nick_len + 1);
-    mj_free(tr, s, sizeof *s + s->jid_len + 1);
+    mj_free(tr, s,
+            sizeof *s + s->jid_len + 1 + (s->pjid_apart ? s->pjid_len + 1 : 0));
 }
 
 /* What the room still owes the session's JID as the session goes
@@ -1051,7 +1429,7 @@ void mj_session_free(mj_session *s)
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_owed_what w = {1, 0, e->room->dom != NULL && e->room->dom->reflects_id,
+    mj_owed_what w = {1, 0, mj_entry_room(e)->dom != NULL && mj_entry_room(e)->dom->reflects_id,
                       0};
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
@@ -1099,8 +1477,8 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
         cap = rooms + pending;
     if (cap < MJ_OWED_PER_ACCOUNT)
         cap = MJ_OWED_PER_ACCOUNT;
-    mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, s->pjid, s->pjid_len,
-                e->room->s, e->room->len, &w, until, cap);
+    mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, mj_session_pjid(s), s->pjid_len,
+                mj_entry_room(e)->s, mj_entry_room(e)->len, &w, until, cap);
 }
 
 void mj_session_close(mj_session *s)
@@ -1110,7 +1488,7 @@ void mj_session_close(mj_session *s)
     mj_tracker *tr = s->tr;
     double until = mj_now(tr) + tr->cfg.pending_timeout;
     for (size_t i = 0; i < s->rooms.cap; i++) {
-        mj_entry *e = s->rooms.slots[i];
+        mj_entry *e = mj_session_slot(s, i);
         if (e == NULL)
             continue;
         if (e->state != MJ_S_PENDING && e->state != MJ_S_NONE)

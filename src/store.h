@@ -83,7 +83,10 @@ struct mj_istr {
     mj_domain *dom;         /* the domain part's record */
     mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
                                rooms on its domain only */
-    mj_entry *entries;      /* the refs entries naming it (rnext, rpprev) */
+    uint32_t id;            /* its index in tr->room_ids: what its entries'
+                               room_id holds */
+    uint32_t entries;       /* the first of the refs entries naming it
+                               (rnext, rprev), 0: none */
     char s[];               /* len bytes + NUL */
 };
 
@@ -98,7 +101,7 @@ struct mj_ping {
     uint32_t id;            /* outstanding ping's id; 0: none outstanding */
     uint32_t tries;         /* unknown answers so far */
     uint32_t heap;          /* index in tr->heap + 1; 0: not in the heap */
-    uint8_t queued;         /* in e->room->dom's queue */
+    uint8_t queued;         /* in mj_entry_room(e)->dom's queue */
     uint8_t parked;         /* neither in the heap nor queued */
     uint8_t relinked;       /* this round had its one more try for a link
                                up while its last try was out (selfping.c
@@ -171,50 +174,50 @@ struct mj_aux {
  * no id (review R): never a key, never owed. */
 #define MJ_JOIN_ID_NONE 4
 
-/* One (session, room). The shown nick is stored in the entry itself
- * (one allocation and one cache miss less per join and per self-presence);
- * changing it to a longer one moves the entry (mj_entry_set_nick). An
- * entry with no bytes for a nick (40 bytes: size8 5) that has one shows
- * its session's nick (mj_session.nick): most users have one nick in every
- * room, and a settled join then costs the header alone.
+/* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_room_of()):
+ * an entry is 24 bytes (issue 12: a settled join's bytes), and the ids
+ * fit beside its flags. Id 0 names nothing. */
+#define MJ_ID_BITS 24
+#define MJ_ID_LIMIT (1u << MJ_ID_BITS)
+/* Entries come in blocks of this many (tr->eblocks): an entry's id is its
+ * block's index * MJ_EBLOCK + its slot, and blocks never move, so an
+ * entry's address holds for its life (mj_aux.e, mj_ping.e). */
+#define MJ_EBLOCK_SHIFT 8
+#define MJ_EBLOCK (1u << MJ_EBLOCK_SHIFT)
+
+/* One (session, room), 24 bytes. The shown nick is the session's
+ * (mj_session.nick: most users have one nick in every room, and a
+ * settled join then costs the entry alone) unless own_nick: then it is in
+ * the tracker's side table of nicks (tr->enicks, keyed by the entry's
+ * address; mj_entry_nick()).
  *
- * The room's list of entries is an hlist: rpprev is the address of the
- * pointer that points at this entry (room->entries or the previous
- * entry's rnext), so that unlinking and moving an entry are O(1).
+ * The room's list of entries is doubly linked by ids (rnext, rprev; 0:
+ * none; the head is room->entries), so that unlinking is O(1); an
+ * entry's own id is what its neighbour (or the room) holds.
  * since and the aux record share one 32-bit word: a settled entry keeps
  * since there (a float offset from tr->epoch), one with a record keeps the
  * record's id (tr->aux_ids) and since moves into the record (has_aux);
  * read both through mj_entry_aux_of() and mj_entry_since(). */
 struct mj_entry {
-    mj_istr *room;
-    mj_session *sess;
-    mj_entry *rnext;   /* the next entry of the same room (room->entries) */
-    mj_entry **rpprev; /* what points at this entry in the room's list */
-    union {
-        float since;  /* !has_aux: clock time of the last state change,
-                         minus tr->epoch, rounded down (exact to 1/64 s
-                         within 3 days of it, to 2 s within a year, 4 s
-                         within two) */
-        uint32_t aux; /* has_aux: the record's id in tr->aux_ids */
-    } u;
-    /* The lengths and the flags share one 32-bit word: the header is 40
-     * bytes, so that a nick of up to 7 bytes and its NUL fit a 48-byte
-     * allocation, up to 15 bytes in 56. */
-    uint32_t nick_len : 10;  /* <= MJ_PART_MAX */
-    uint32_t size8 : 8;      /* the allocation's bytes / 8 (entry_size()):
-                                nick[] has size8 * 8 - 40 bytes */
-    uint32_t state : 4;      /* mj_state */
-    uint32_t gave_up : 1;    /* its self-ping gave up and no answer settled
-                                it since ('joined', 'not joined', a
-                                self-presence; cleared when the entry ends):
-                                a link up of its domain asks it again, and
-                                only entries so marked (selfping.c); the
-                                domain's gave_up is set again when such a
-                                round is dropped unanswered */
-    uint32_t has_nick : 1;   /* nick[] holds the shown nick */
-    uint32_t live : 1;       /* the room's subject came after the join's
-                                self-presence: its history is over */
-    uint32_t has_aux : 1;    /* u.aux, not u.since */
+    mj_session *sess; /* NULL: a free slot of its block */
+    uint32_t room_id : MJ_ID_BITS; /* its room (mj_entry_room()) */
+    uint32_t state : 4;            /* mj_state */
+    uint32_t gave_up : 1;          /* its self-ping gave up and no answer
+                                      settled it since ('joined', 'not
+                                      joined', a self-presence; cleared when
+                                      the entry ends): a link up of its
+                                      domain asks it again, and only entries
+                                      so marked (selfping.c); the domain's
+                                      gave_up is set again when such a round
+                                      is dropped unanswered */
+    uint32_t has_nick : 1;         /* it shows a nick */
+    uint32_t live : 1;             /* the room's subject came after the
+                                      join's self-presence: its history is
+                                      over */
+    uint32_t has_aux : 1;          /* u.aux, not u.since */
+    uint32_t rnext : MJ_ID_BITS;   /* the next entry of the same room; in a
+                                      free slot: the block's next free slot
+                                      + 1 */
     uint32_t owed : 2;       /* PENDING: leaves the room has not confirmed
                                 yet (a rejoin's window, joins.c; saturates
                                 at 3) */
@@ -238,19 +241,50 @@ struct mj_entry {
                                 then on the timer list, which ends it after
                                 pending_timeout, and keeps its mj_aux
                                 record; cleared by every state change */
-    char nick[];             /* the shown nick + NUL when has_nick, unless
-                                the entry has no bytes for it
-                                (mj_entry_shares_nick()) */
+    uint32_t own_nick : 1;   /* has_nick, and the nick is its record's in
+                                tr->enicks, not the session's */
+    uint32_t has_rec : 1;    /* it has a record in tr->enicks (own_nick, or
+                                made ahead by mj_entry_fit_nick()) */
+    uint32_t rprev : MJ_ID_BITS; /* the previous entry of the same room (0:
+                                    it is room->entries) */
+    union {
+        float since;  /* !has_aux: clock time of the last state change,
+                         minus tr->epoch, rounded down (exact to 1/64 s
+                         within 3 days of it, to 2 s within a year, 4 s
+                         within two) */
+        uint32_t aux; /* has_aux: the record's id in tr->aux_ids */
+    } u;
 };
 
-/* The entry shows its session's nick: it has one and no bytes for it. */
-static inline int mj_entry_shares_nick(const mj_entry *e)
-{
-    return e->has_nick && e->size8 == offsetof(mj_entry, nick) / 8;
-}
+/* A nick an entry shows that is not its session's (tr->enicks). */
+typedef struct mj_enick {
+    const mj_entry *e;
+    uint16_t len; /* the nick's bytes */
+    uint16_t cap; /* bytes of s[] */
+    char s[];     /* len bytes + NUL */
+} mj_enick;
 
-/* The shown nick's bytes (nick_len of them); "" when it has none. */
+/* A block of MJ_EBLOCK entries (store.c). */
+typedef struct mj_eblock {
+    mj_entry *mem;  /* NULL: freed (its header on tr->eb_spare) */
+    uint16_t live;  /* entries in use */
+    uint16_t top;   /* slots handed out at least once */
+    uint16_t free;  /* first released slot + 1 (chained through rnext) */
+    uint16_t open;  /* on tr->eb_open */
+    uint32_t prev, next; /* tr->eb_open (indices + 1), or tr->eb_spare */
+} mj_eblock;
+
+/* The entry's record in tr->enicks (e->has_rec). */
+mj_enick *mj_entry_enick(const mj_entry *e);
+
+/* The shown nick's bytes (mj_entry_nick_len() of them); "" when it has
+ * none. */
 static inline const char *mj_entry_nick_ptr(const mj_entry *e);
+
+static inline size_t mj_entry_nick_len(const mj_entry *e);
+
+/* The entry's room. */
+static inline struct mj_istr *mj_entry_room(const mj_entry *e);
 
 /* The entry's mj_aux record, or NULL. */
 static inline mj_aux *mj_entry_aux_of(const mj_entry *e);
@@ -266,7 +300,7 @@ static inline mj_str mj_entry_nick(const mj_entry *e)
     mj_str n = {NULL, 0};
     if (e->has_nick) {
         n.ptr = mj_entry_nick_ptr(e);
-        n.len = e->nick_len;
+        n.len = mj_entry_nick_len(e);
     }
     return n;
 }
@@ -306,9 +340,17 @@ static inline mj_str mj_entry_ping_nick(const mj_entry *e)
 #define MJ_WARNED_PENDING   8  /* max_pending reached */
 #define MJ_WARNED_CANCELLED 16 /* max_pending cancelled joins reached */
 
+/* Open-addressing table of entry ids (as mj_table, 4-byte slots; 0:
+ * empty): a session's rooms (store.c). */
+typedef struct mj_idtab {
+    uint32_t *slots;
+    uint32_t cap; /* 0 or a power of two */
+    uint32_t count;
+} mj_idtab;
+
 struct mj_session {
     struct mj_tracker *tr;
-    mj_table rooms; /* mj_entry *, hash = room->qhash */
+    mj_idtab rooms; /* its entries' ids, hash = their room's qhash */
     uint32_t n_pending, n_shown, n_changing, n_leaving;
     uint32_t n_cancelled; /* PENDING entries cancelled (in n_pending) */
     uint32_t n_resent;    /* JOINED entries with resent set */
@@ -318,9 +360,9 @@ struct mj_session {
     uint8_t walking;      /* rooms is being walked by index: removals do not
                              trim it (the walker trims after) */
     uint16_t nick_len;
+    uint8_t pjid_apart; /* the prepared JID differs from jid: it follows
+                           jid's NUL in the same allocation (mj_session_pjid()) */
     uint64_t hash;
-    char *pjid; /* prepared, the key: jid itself when the JID was given
-                   prepared (nearly always) */
     char *nick; /* the first nick one of its entries showed (nick_len
                    bytes + NUL; NULL: none yet), kept until the session
                    ends: the entries showing it share it */
@@ -329,11 +371,25 @@ struct mj_session {
                    stanza's first step) reads one record, not two */
 };
 
+/* The session's prepared JID (pjid_len bytes + NUL), its key: jid
+ * itself when it was given prepared (nearly always). */
+static inline const char *mj_session_pjid(const mj_session *s)
+{
+    return s->pjid_apart ? s->jid + s->jid_len + 1 : s->jid;
+}
+
 static inline const char *mj_entry_nick_ptr(const mj_entry *e)
 {
     if (!e->has_nick)
         return "";
-    return mj_entry_shares_nick(e) ? e->sess->nick : e->nick;
+    return e->own_nick ? mj_entry_enick(e)->s : e->sess->nick;
+}
+
+static inline size_t mj_entry_nick_len(const mj_entry *e)
+{
+    if (!e->has_nick)
+        return 0;
+    return e->own_nick ? mj_entry_enick(e)->len : e->sess->nick_len;
 }
 
 /* What storage tells the layer above about an entry with self-ping work
@@ -377,6 +433,16 @@ struct mj_tracker {
     uint32_t aux_top;   /* ids below it have been given */
     uint32_t aux_free;  /* first free id below aux_top, 0: none */
     uint32_t aux_live;  /* records */
+    uintptr_t *room_ids; /* the interned rooms by id (slot 0 unused); a
+                            free id's slot holds (next free id << 1) | 1 */
+    uint32_t room_cap, room_top, room_free, room_live; /* as aux_* */
+    mj_eblock *eblocks;    /* entries' blocks by index (entry id >>
+                              MJ_EBLOCK_SHIFT) */
+    uint32_t eb_count;     /* headers in use (blocks made, live or freed) */
+    uint32_t eb_cap;       /* headers allocated */
+    uint32_t eb_open;      /* blocks with a free slot, +1 (0: none) */
+    uint32_t eb_spare;     /* headers whose block was freed, +1 */
+    mj_table enicks;       /* mj_enick *, by the entry's address */
     unsigned in_hook;   /* an embedder's callback (event, log, clock) runs:
                            the calls that change the tracker refuse to
                            (MJ_EBUSY), as they would change it under the
@@ -404,6 +470,37 @@ struct mj_tracker {
 static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
 {
     return e->has_aux ? (mj_aux *)e->sess->tr->aux_ids[e->u.aux] : NULL;
+}
+
+static inline mj_istr *mj_entry_room(const mj_entry *e)
+{
+    return (mj_istr *)e->sess->tr->room_ids[e->room_id];
+}
+
+/* The entry an id names (a live one: the caller knows). */
+static inline mj_entry *mj_entry_at(const struct mj_tracker *tr, uint32_t id)
+{
+    return &tr->eblocks[id >> MJ_EBLOCK_SHIFT].mem[id & (MJ_EBLOCK - 1)];
+}
+
+/* The entry in the session's table's slot i, or NULL. */
+static inline mj_entry *mj_session_slot(const mj_session *s, size_t i)
+{
+    uint32_t id = s->rooms.slots[i];
+    return id != 0 ? mj_entry_at(s->tr, id) : NULL;
+}
+
+/* The first entry of a room's list, and the next after e (NULL: none). */
+static inline mj_entry *mj_room_first(const struct mj_tracker *tr,
+                                      const mj_istr *r)
+{
+    return r->entries != 0 ? mj_entry_at(tr, r->entries) : NULL;
+}
+
+static inline mj_entry *mj_room_next(const struct mj_tracker *tr,
+                                     const mj_entry *e)
+{
+    return e->rnext != 0 ? mj_entry_at(tr, e->rnext) : NULL;
 }
 
 static inline double mj_entry_since(const mj_entry *e)

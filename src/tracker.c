@@ -368,7 +368,7 @@ void mj_tracker_tick(mj_tracker *tr)
 
 static void fill_info(const mj_entry *e, mj_room_info *info)
 {
-    info->room = mj_str_of(e->room->s, e->room->len);
+    info->room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
     info->state = (mj_state)e->state;
     info->nick = mj_entry_nick(e);
     /* LEAVING keeps a 303's announced nick for itself (joins.c), not to
@@ -436,7 +436,7 @@ int mj_session_next_room(const mj_session *s, size_t *cursor,
     if (s == NULL || cursor == NULL)
         return 0;
     while (*cursor < s->rooms.cap) {
-        const mj_entry *e = s->rooms.slots[(*cursor)++];
+        const mj_entry *e = mj_session_slot(s, (*cursor)++);
         if (e != NULL && e->state != MJ_S_NONE) {
             if (info)
                 fill_info(e, info);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "store.h"
 #include "test.h"
 
 /* ---- SipHash-1-3, written straight from the paper ------------------- */
@@ -298,7 +299,10 @@ static double peak_clock(void *ud)
 /* The tracker's tables after a peak: 2,000 sessions come and go (what
  * their rooms owe their JIDs runs out after pending_timeout), and one
  * session joins and leaves 1,000 rooms; the bytes held return to what
- * the same final state costs without the peak. */
+ * the same final state costs without the peak, but for the headers of
+ * the entries' blocks up to the one its last entry is in (the peak made
+ * twelve blocks, and the array of their headers holds up to twice as
+ * many as are below the last live one). */
 TEST(tracker_bytes_return_after_a_peak)
 {
     mj_tracker *tr = NULL, *ref = NULL;
@@ -356,7 +360,8 @@ TEST(tracker_bytes_return_after_a_peak)
     mj_tracker_stats(tr, &a);
     mj_tracker_stats(ref, &b);
     CHECK_INT(a.sessions, 1);
-    CHECK_INT(a.bytes, b.bytes);
+    CHECK(a.bytes >= b.bytes);
+    CHECK(a.bytes - b.bytes <= 2 * 12 * sizeof(mj_eblock));
     mj_tracker_free(tr);
     mj_tracker_free(ref);
 }

@@ -62,13 +62,13 @@ static void check_room_list(mj_tracker *tr, const char *room, mj_session **ss,
     }
     CHECK_INT(r->refs, expected);
     int seen = 0;
-    mj_entry **pp = &r->entries;
-    for (mj_entry *e = r->entries; e != NULL; e = e->rnext) {
-        if (e->rpprev != pp)
-            FAIL_AT("entry %d of %s: rpprev is not the previous link", seen,
+    uint32_t prev = 0, id = r->entries;
+    for (mj_entry *e = mj_room_first(tr, r); e != NULL;
+         prev = id, id = e->rnext, e = mj_room_next(tr, e)) {
+        if (e->rprev != prev)
+            FAIL_AT("entry %d of %s: rprev is not the previous entry", seen,
                     room);
-        pp = &e->rnext;
-        CHECK(e->room == r);
+        CHECK(mj_entry_room(e) == r);
         int found = 0;
         for (int i = 0; i < n; i++)
             if (ss[i] != NULL && ss[i] == e->sess) {
@@ -108,22 +108,22 @@ TEST(room_list_survives_leaves_and_moves)
         ss[i] = NULL;
         check_room_list(tr, ROOM, ss, N);
     }
-    /* moves: a middle entry, the head, the tail, then the middle one
-     * again */
+    /* longer nicks (their own records): a middle entry, the head, the
+     * tail, then the middle one again; entries never move */
     mj_istr *r = mj_room_find(tr, ROOM, strlen(ROOM), NULL);
     const int movers[] = {21, 38, 1, 21};
     for (size_t k = 0; k < sizeof movers / sizeof movers[0]; k++) {
         int i = movers[k];
         mj_entry *before = mj_entry_find(ss[i], r);
-        /* longer each time: every take moves */
+        /* longer each time: every take makes a new record */
         snprintf(nicks[i], sizeof nicks[i], "n%d, %.*s", i, 20 + 10 * (int)k,
                  "a much, much longer nick than before, and longer");
         rename_to(ss[i], ROOM, nicks[i]);
         CHECK_NICK(ss[i], ROOM, nicks[i]);
-        CHECK(mj_entry_find(ss[i], r) != before); /* it did move */
+        CHECK(mj_entry_find(ss[i], r) == before);
         check_room_list(tr, ROOM, ss, N);
     }
-    /* a moved entry leaves: its neighbours' links were kept */
+    /* a renamed entry leaves: its neighbours' links were kept */
     leave(ss[21], ROOM, nicks[21]);
     ss[21] = NULL;
     check_room_list(tr, ROOM, ss, N);
@@ -342,31 +342,39 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
-/* A settled join is one allocation: a 40-byte entry and its nick,
- * rounded to 8 (a 7-byte nick fits 48 bytes, an 11-byte one 56); the
- * nick's length and the entry's size in its 32-bit word hold the longest
- * nick (1023 bytes), and a move to it and back keeps them. */
-TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
+/* A settled join is a 24-byte entry in a block of them (no allocation
+ * of its own once the block is there) showing its session's nick; a
+ * nick other than the session's is a record in the tracker's side table
+ * (rounded to 8, kept while it fits), up to the longest nick (1023
+ * bytes); the session's nick again drops the record. */
+TEST(a_settled_join_is_24_bytes_and_another_nick_its_own_record)
 {
     mj_tracker *tr = fx_tracker();
     mj_session *a = fx_session(tr, "a@home.example/phone");
     mj_session *b = fx_session(tr, "b@home.example/phone");
+    CHECK_INT(sizeof(mj_entry), 24);
     join(a, ROOM, "first");
     join(b, "other@muc.remote.example", "first");
-    CHECK_INT(offsetof(mj_entry, nick), 40);
+    join(a, "r2@muc.remote.example", "another"); /* the side table made */
     size_t before = tr->bytes;
-    join(b, ROOM, "sevenby"); /* room interned, b's table has room */
-    CHECK_INT(tr->bytes - before, 48);
+    join(b, ROOM, "first"); /* room interned, b's table has room */
+    CHECK_INT(tr->bytes - before, 0);
+    rename_to(b, ROOM, "sevenby");
+    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
     rename_to(b, ROOM, "elevenbytes");
-    CHECK_INT(tr->bytes - before, 56);
+    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 16);
     static char longest[MJ_PART_MAX + 1];
     memset(longest, 'n', MJ_PART_MAX);
     rename_to(b, ROOM, longest);
     CHECK_STATE(b, ROOM, MJ_S_JOINED);
     CHECK(strcmp(fx_nick(b, ROOM), longest) == 0);
-    CHECK_INT(tr->bytes - before, (40 + MJ_PART_MAX + 1 + 7) & ~7);
+    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + ((MJ_PART_MAX + 8) & ~7));
     rename_to(b, ROOM, "x");
     CHECK(strcmp(fx_nick(b, ROOM), "x") == 0);
+    rename_to(b, ROOM, "first");
+    CHECK(strcmp(fx_nick(b, ROOM), "first") == 0);
+    CHECK_INT(tr->bytes - before, 0);
+    rename_to(b, ROOM, "x");
     leave(b, ROOM, "x");
     CHECK_INT(tr->bytes, before);
     fx_take();
@@ -374,9 +382,9 @@ TEST(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick)
 }
 
 /* A session's entries that show the first nick one of them showed share
- * it: a join under it is the 40-byte header alone. Another nick (a change,
- * a nick the room rewrote) gets bytes of its own; the way back keeps
- * them. The session's copy goes with the session. */
+ * it: a join under it costs no bytes beyond its slot. Another nick (a
+ * change, a nick the room rewrote) gets a record; the way back drops
+ * it. The session's copy goes with the session. */
 TEST(entries_showing_the_sessions_first_nick_share_it)
 {
     mj_tracker *tr = fx_tracker();
@@ -385,23 +393,24 @@ TEST(entries_showing_the_sessions_first_nick_share_it)
     join(b, "r2@muc.remote.example", "b");
     join(b, "r3@muc.remote.example", "b");
     join(b, "r4@muc.remote.example", "b");
-    join(a, ROOM, "ann"); /* the first: its own bytes, and the session's */
+    join(b, "r5@muc.remote.example", "bee"); /* the side table made */
+    join(a, ROOM, "ann"); /* the first: the session's */
     size_t before = tr->bytes;
     join(a, "r2@muc.remote.example", "ann");
-    CHECK_INT(tr->bytes - before, 40);
+    CHECK_INT(tr->bytes - before, 0);
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
     rename_to(a, "r2@muc.remote.example", "annabel");
-    CHECK_INT(tr->bytes - before, 48);
+    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "annabel") == 0);
     rename_to(a, "r2@muc.remote.example", "ann");
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
-    CHECK_INT(tr->bytes - before, 48);
+    CHECK_INT(tr->bytes - before, 0);
     /* asked as ann, shown as ann2 (the room rewrote it) */
     before = tr->bytes;
     fx_join(a, "r3@muc.remote.example/ann");
     fx_self(a, "available", "r3@muc.remote.example/ann2");
     CHECK(strcmp(fx_nick(a, "r3@muc.remote.example"), "ann2") == 0);
-    CHECK_INT(tr->bytes - before, 48);
+    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
     /* a first join that never settles leaves the session's nick as it was */
     mj_session *c = fx_session(tr, "c@home.example/phone");
     fx_join(c, "r4@muc.remote.example/cy");
@@ -618,7 +627,7 @@ int main(void)
     RUN(link_check_after_leaves_and_moves_visits_exactly_the_rooms_shown);
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
-    RUN(a_settled_join_is_one_small_allocation_and_holds_the_longest_nick);
+    RUN(a_settled_join_is_24_bytes_and_another_nick_its_own_record);
     RUN(entries_showing_the_sessions_first_nick_share_it);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(since_is_never_later_and_follows_a_new_clock);

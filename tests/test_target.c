@@ -194,7 +194,7 @@ TEST(parse_target_fast_and_slow_agree)
 
     struct parsed p = parse(s, ROOM "/nick", strlen(ROOM "/nick"));
     CHECK_INT(p.rc, MJ_OK);
-    CHECK(p.entry != NULL && p.room == p.entry->room);
+    CHECK(p.entry != NULL && p.room == mj_entry_room(p.entry));
 
     static const char *const res[] = {
         "/nick",    "/Nick Name", "/ni\xC2\xADk", "/\xEF\xBD\x8E\xEF\xBD\x89",
