@@ -216,7 +216,8 @@ static void take_owed(mj_session *s, mj_entry *e)
     mj_tracker *tr = s->tr;
     mj_owed_what w;
     if (!mj_owed_take(tr, &tr->owed, &tr->key, mj_session_pjid(s), s->pjid_len,
-                      mj_entry_room(e)->s, mj_entry_room(e)->len, mj_now(tr), &w))
+                      mj_entry_room(e)->s, mj_entry_room(e)->len, mj_now(tr),
+                      &w))
         return;
     if (w.settled) {
         /* the session was in the room: the room may still answer its
@@ -228,7 +229,8 @@ static void take_owed(mj_session *s, mj_entry *e)
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
     mj_entry_aux_of(e)->prev_more = 0;
     if (w.reflects && mj_entry_room(e)->dom != NULL)
-        mj_entry_room(e)->dom->reflects_id = 1; /* learnt before the session went */
+        mj_entry_room(e)->dom->reflects_id =
+            1; /* learnt before the session went */
 }
 
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
@@ -735,8 +737,9 @@ static int changing_by_join(const mj_entry *e);
 static int asked_is_shown(const mj_entry *e)
 {
     mj_str n = mj_entry_pnick(e);
-    return n.ptr != NULL && mj_nick_equal(e->sess->tr, n.ptr, n.len,
-                                          mj_entry_nick_ptr(e), mj_entry_nick_len(e));
+    return n.ptr != NULL &&
+           mj_nick_equal(e->sess->tr, n.ptr, n.len, mj_entry_nick_ptr(e),
+                         mj_entry_nick_len(e));
 }
 
 static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
@@ -834,7 +837,8 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     mj_aux *a = mj_entry_aux_of(e); /* resent: it has its record */
     mj_ping_drop(e);
     if (pending_full(e->sess) ||
-        mj_entry_set_pnick(e, mj_entry_nick_ptr(e), mj_entry_nick_len(e)) != MJ_OK) {
+        mj_entry_set_pnick(e, mj_entry_nick_ptr(e), mj_entry_nick_len(e)) !=
+            MJ_OK) {
         leave(e, reason, st);
         return;
     }
@@ -1380,8 +1384,8 @@ int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
     mj_entry *e = t.entry;
     if (e == NULL) {
         if (presence && c.self &&
-            owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c, t.has_res,
-                           t.bare, t.blen))
+            owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c,
+                           t.has_res, t.bare, t.blen))
             return MJ_OK;
         if (presence && c.self && st->type != MJ_T_ERROR) {
             note_forged(s, &t);
@@ -1524,7 +1528,8 @@ void mj_joins_timeout(mj_entry *e)
         if (moved == NULL) {
             /* no memory to store the announced nick: the old one stays */
             mj_log(e->sess->tr, MJ_LOG_WARN,
-                   "out of memory: %s keeps its old nick", mj_entry_room(e)->s);
+                   "out of memory: %s keeps its old nick",
+                   mj_entry_room(e)->s);
             mj_entry_set_pnick(e, NULL, 0);
             mj_entry_set_state(e, MJ_S_JOINED);
             return;

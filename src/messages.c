@@ -116,7 +116,8 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
     char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
     /* the user's bare JID: the session's prepared JID up to its '/' */
     const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
-    size_t bare_len = slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
+    size_t bare_len =
+        slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
     /* the held nick prepared once (nickcache.h), if a reference names a
      * resource; the room and the user's JID are held prepared */
     const char *pnick = NULL;
@@ -150,8 +151,9 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     pnick = NULL; /* names no resource */
             }
         }
-        *match = mj_mention_jid_is(bare, bl, res, rl, mj_entry_room(e)->s, mj_entry_room(e)->len,
-                                   pnick, pnick_len, mj_session_pjid(s), bare_len);
+        *match = mj_mention_jid_is(bare, bl, res, rl, mj_entry_room(e)->s,
+                                   mj_entry_room(e)->len, pnick, pnick_len,
+                                   mj_session_pjid(s), bare_len);
     }
     if (*match)
         return MJ_OK;

@@ -454,7 +454,8 @@ static void retry_or_give_up(mj_ping *p, double now)
      * opens (no link to the domain when it was sent) comes up while it
      * is out too, and a room that never answers, behind a link that
      * closes between tries, would otherwise be asked for good */
-    int relinked = p->up_epoch != mj_entry_room(e)->dom->up_epoch && !p->relinked;
+    int relinked =
+        p->up_epoch != mj_entry_room(e)->dom->up_epoch && !p->relinked;
     if (++p->tries > tr->cfg.ping_retries && relinked) {
         p->tries = tr->cfg.ping_retries;
         p->relinked = 1;
@@ -466,7 +467,8 @@ static void retry_or_give_up(mj_ping *p, double now)
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: self-ping of %s unanswered %u times; keeping the "
                "entry",
-               (int)e->sess->jid_len, e->sess->jid, mj_entry_room(e)->s, p->tries);
+               (int)e->sess->jid_len, e->sess->jid, mj_entry_room(e)->s,
+               p->tries);
         /* rest as long as the next retry would have waited: further link
          * losses in that time do not start another round */
         p->due = INFINITY;
@@ -545,7 +547,8 @@ static void up_walk(mj_tracker *tr, mj_domain *d, double now)
      * domain again (mj_ping_drop), as a new give-up does; a round under
      * way is left alone (schedule()). */
     for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-        for (mj_entry *e = mj_room_first(tr, r); e != NULL; e = mj_room_next(tr, e)) {
+        for (mj_entry *e = mj_room_first(tr, r); e != NULL;
+             e = mj_room_next(tr, e)) {
             if (!e->gave_up || !e->has_nick || e->state == MJ_S_LEAVING)
                 continue; /* PENDING, LEAVING: their answers settle them */
             mj_ping *p = mj_entry_ping(e);
@@ -653,7 +656,8 @@ static void run_checks(mj_tracker *tr, double now)
         /* the rooms on those domains and their entries only */
         for (mj_domain *d = due; d != NULL; d = d->cnext)
             for (mj_istr *r = d->room_list; r != NULL; r = r->dnext)
-                for (mj_entry *e = mj_room_first(tr, r); e != NULL; e = mj_room_next(tr, e))
+                for (mj_entry *e = mj_room_first(tr, r); e != NULL;
+                     e = mj_room_next(tr, e))
                     if (e->has_nick && e->state != MJ_S_LEAVING)
                         schedule(e, now, 1);
     }
@@ -757,7 +761,8 @@ static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
     size_t len;
     const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
     mj_str user_bare =
-        mj_str_of(mj_session_pjid(s), slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len);
+        mj_str_of(mj_session_pjid(s),
+                  slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len);
     mj_str room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
 
     if (by.ptr == NULL ||

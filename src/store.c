@@ -103,6 +103,7 @@ static int room_ids_resize(mj_tracker *tr, uint32_t cap)
     uintptr_t *n = mj_alloc(tr, (size_t)cap * sizeof *n);
     if (n == NULL)
         return MJ_ENOMEM;
+    n[0] = 0; /* never an id */
     uint32_t top = 1;
     for (uint32_t id = 1; id < tr->room_top; id++) {
         uintptr_t v = tr->room_ids[id];
@@ -313,7 +314,8 @@ static void entry_release(mj_tracker *tr, uint32_t id)
     }
 }
 
-/* ---- a session's table of entry ids -------------------------------------- */
+/* ---- a session's table of entry ids --------------------------------------
+ */
 
 /* mj_table's scheme (linear probing, backward-shift deletion, grows at 3/4
  * load, trimmed at 1/8) with 4-byte slots. A session's table is keyed by
@@ -420,7 +422,8 @@ static uint32_t slot_of(const mj_session *s, const mj_istr *r)
     return UINT32_MAX;
 }
 
-/* ---- nicks other than the session's -------------------------------------- */
+/* ---- nicks other than the session's --------------------------------------
+ */
 
 static uint64_t ptr_hash(const void *p)
 {
@@ -692,7 +695,6 @@ static void resent_off(mj_entry *e)
     e->sess->n_resent--;
     e->sess->tr->n_resent--;
 }
-
 
 /* ---- aux records by id ------------------------------------------------ */
 
@@ -1410,7 +1412,8 @@ void mj_session_free(mj_session *s)
     if (s->nick != NULL)
         mj_free(tr, s->nick, (size_t)s->nick_len + 1);
     mj_free(tr, s,
-            sizeof *s + s->jid_len + 1 + (s->pjid_apart ? s->pjid_len + 1 : 0));
+            sizeof *s + s->jid_len + 1 +
+                (s->pjid_apart ? s->pjid_len + 1 : 0));
 }
 
 /* What the room still owes the session's JID as the session goes
@@ -1429,7 +1432,9 @@ void mj_session_free(mj_session *s)
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_owed_what w = {1, 0, mj_entry_room(e)->dom != NULL && mj_entry_room(e)->dom->reflects_id,
+    mj_owed_what w = {1, 0,
+                      mj_entry_room(e)->dom != NULL &&
+                          mj_entry_room(e)->dom->reflects_id,
                       0};
     switch ((mj_state)e->state) {
     case MJ_S_PENDING:
@@ -1477,8 +1482,9 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
         cap = rooms + pending;
     if (cap < MJ_OWED_PER_ACCOUNT)
         cap = MJ_OWED_PER_ACCOUNT;
-    mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, mj_session_pjid(s), s->pjid_len,
-                mj_entry_room(e)->s, mj_entry_room(e)->len, &w, until, cap);
+    mj_owed_add(s->tr, &s->tr->owed, &s->tr->key, mj_session_pjid(s),
+                s->pjid_len, mj_entry_room(e)->s, mj_entry_room(e)->len, &w,
+                until, cap);
 }
 
 void mj_session_close(mj_session *s)

@@ -177,13 +177,13 @@ struct mj_aux {
 /* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_room_of()):
  * an entry is 24 bytes (issue 12: a settled join's bytes), and the ids
  * fit beside its flags. Id 0 names nothing. */
-#define MJ_ID_BITS 24
+#define MJ_ID_BITS  24
 #define MJ_ID_LIMIT (1u << MJ_ID_BITS)
 /* Entries come in blocks of this many (tr->eblocks): an entry's id is its
  * block's index * MJ_EBLOCK + its slot, and blocks never move, so an
  * entry's address holds for its life (mj_aux.e, mj_ping.e). */
 #define MJ_EBLOCK_SHIFT 8
-#define MJ_EBLOCK (1u << MJ_EBLOCK_SHIFT)
+#define MJ_EBLOCK       (1u << MJ_EBLOCK_SHIFT)
 
 /* One (session, room), 24 bytes. The shown nick is the session's
  * (mj_session.nick: most users have one nick in every room, and a
@@ -199,7 +199,7 @@ struct mj_aux {
  * record's id (tr->aux_ids) and since moves into the record (has_aux);
  * read both through mj_entry_aux_of() and mj_entry_since(). */
 struct mj_entry {
-    mj_session *sess; /* NULL: a free slot of its block */
+    mj_session *sess;              /* NULL: a free slot of its block */
     uint32_t room_id : MJ_ID_BITS; /* its room (mj_entry_room()) */
     uint32_t state : 4;            /* mj_state */
     uint32_t gave_up : 1;          /* its self-ping gave up and no answer
@@ -218,33 +218,33 @@ struct mj_entry {
     uint32_t rnext : MJ_ID_BITS;   /* the next entry of the same room; in a
                                       free slot: the block's next free slot
                                       + 1 */
-    uint32_t owed : 2;       /* PENDING: leaves the room has not confirmed
-                                yet (a rejoin's window, joins.c; saturates
-                                at 3) */
-    uint32_t held_back : 1;  /* in that window, an available self-presence
-                                without the join's id was held back since
-                                the last confirmation */
-    uint32_t cancelled : 1;  /* PENDING: a leave was sent before the join's
-                                answer (set through mj_entry_set_cancelled;
-                                these bits are cleared by any state but
-                                PENDING) */
-    uint32_t close_owed : 1; /* PENDING: the session closed last under this
-                                JID was in the room (owed.h, settled): the
-                                room may still answer that close's
-                                unavailable, with a confirmation or a
-                                removal; one unavailable self-presence is
-                                that answer, not this join's refusal */
-    uint32_t resent : 1;     /* JOINED: the session sent a join again (a
-                                client's XEP-0410 recovery), not answered or
-                                refused yet (joins.c, mark_resent()); set
-                                through mj_entry_set_resent: the entry is
-                                then on the timer list, which ends it after
-                                pending_timeout, and keeps its mj_aux
-                                record; cleared by every state change */
-    uint32_t own_nick : 1;   /* has_nick, and the nick is its record's in
-                                tr->enicks, not the session's */
-    uint32_t has_rec : 1;    /* it has a record in tr->enicks (own_nick, or
-                                made ahead by mj_entry_fit_nick()) */
+    uint32_t owed : 2;           /* PENDING: leaves the room has not confirmed
+                                    yet (a rejoin's window, joins.c; saturates
+                                    at 3) */
+    uint32_t held_back : 1;      /* in that window, an available self-presence
+                                    without the join's id was held back since
+                                    the last confirmation */
+    uint32_t cancelled : 1;      /* PENDING: a leave was sent before the join's
+                                    answer (set through mj_entry_set_cancelled;
+                                    these bits are cleared by any state but
+                                    PENDING) */
+    uint32_t close_owed : 1;     /* PENDING: the session closed last under this
+                                    JID was in the room (owed.h, settled): the
+                                    room may still answer that close's
+                                    unavailable, with a confirmation or a
+                                    removal; one unavailable self-presence is
+                                    that answer, not this join's refusal */
+    uint32_t resent : 1;         /* JOINED: the session sent a join again (a
+                                    client's XEP-0410 recovery), not answered or
+                                    refused yet (joins.c, mark_resent()); set
+                                    through mj_entry_set_resent: the entry is
+                                    then on the timer list, which ends it after
+                                    pending_timeout, and keeps its mj_aux
+                                    record; cleared by every state change */
+    uint32_t own_nick : 1;       /* has_nick, and the nick is its record's in
+                                    tr->enicks, not the session's */
+    uint32_t has_rec : 1;        /* it has a record in tr->enicks (own_nick, or
+                                    made ahead by mj_entry_fit_nick()) */
     uint32_t rprev : MJ_ID_BITS; /* the previous entry of the same room (0:
                                     it is room->entries) */
     union {
@@ -266,11 +266,11 @@ typedef struct mj_enick {
 
 /* A block of MJ_EBLOCK entries (store.c). */
 typedef struct mj_eblock {
-    mj_entry *mem;  /* NULL: freed (its header on tr->eb_spare) */
-    uint16_t live;  /* entries in use */
-    uint16_t top;   /* slots handed out at least once */
-    uint16_t free;  /* first released slot + 1 (chained through rnext) */
-    uint16_t open;  /* on tr->eb_open */
+    mj_entry *mem;       /* NULL: freed (its header on tr->eb_spare) */
+    uint16_t live;       /* entries in use */
+    uint16_t top;        /* slots handed out at least once */
+    uint16_t free;       /* first released slot + 1 (chained through rnext) */
+    uint16_t open;       /* on tr->eb_open */
     uint32_t prev, next; /* tr->eb_open (indices + 1), or tr->eb_spare */
 } mj_eblock;
 
@@ -360,8 +360,9 @@ struct mj_session {
     uint8_t walking;      /* rooms is being walked by index: removals do not
                              trim it (the walker trims after) */
     uint16_t nick_len;
-    uint8_t pjid_apart; /* the prepared JID differs from jid: it follows
-                           jid's NUL in the same allocation (mj_session_pjid()) */
+    uint8_t
+        pjid_apart; /* the prepared JID differs from jid: it follows
+                       jid's NUL in the same allocation (mj_session_pjid()) */
     uint64_t hash;
     char *nick; /* the first nick one of its entries showed (nick_len
                    bytes + NUL; NULL: none yet), kept until the session
@@ -423,26 +424,26 @@ struct mj_tracker {
     mj_nick_cache nicks; /* stored nicks' prepared and folded forms */
     mj_store_hooks hooks;
     size_t bytes;
-    size_t n_resent;    /* entries with resent set, every session's */
-    mj_owed_set owed;   /* what rooms owe closed sessions' JIDs (owed.h) */
-    double epoch;       /* mj_now() at creation: settled entries' since is
-                           an offset from it (mj_entry_since()) */
-    uintptr_t *aux_ids; /* the mj_aux records by id (slot 0 unused); a free
-                           id's slot holds (next free id << 1) | 1 */
-    uint32_t aux_cap;   /* slots of aux_ids */
-    uint32_t aux_top;   /* ids below it have been given */
-    uint32_t aux_free;  /* first free id below aux_top, 0: none */
-    uint32_t aux_live;  /* records */
+    size_t n_resent;     /* entries with resent set, every session's */
+    mj_owed_set owed;    /* what rooms owe closed sessions' JIDs (owed.h) */
+    double epoch;        /* mj_now() at creation: settled entries' since is
+                            an offset from it (mj_entry_since()) */
+    uintptr_t *aux_ids;  /* the mj_aux records by id (slot 0 unused); a free
+                            id's slot holds (next free id << 1) | 1 */
+    uint32_t aux_cap;    /* slots of aux_ids */
+    uint32_t aux_top;    /* ids below it have been given */
+    uint32_t aux_free;   /* first free id below aux_top, 0: none */
+    uint32_t aux_live;   /* records */
     uintptr_t *room_ids; /* the interned rooms by id (slot 0 unused); a
                             free id's slot holds (next free id << 1) | 1 */
     uint32_t room_cap, room_top, room_free, room_live; /* as aux_* */
-    mj_eblock *eblocks;    /* entries' blocks by index (entry id >>
-                              MJ_EBLOCK_SHIFT) */
-    uint32_t eb_count;     /* headers in use (blocks made, live or freed) */
-    uint32_t eb_cap;       /* headers allocated */
-    uint32_t eb_open;      /* blocks with a free slot, +1 (0: none) */
-    uint32_t eb_spare;     /* headers whose block was freed, +1 */
-    mj_table enicks;       /* mj_enick *, by the entry's address */
+    mj_eblock *eblocks; /* entries' blocks by index (entry id >>
+                           MJ_EBLOCK_SHIFT) */
+    uint32_t eb_count;  /* headers in use (blocks made, live or freed) */
+    uint32_t eb_cap;    /* headers allocated */
+    uint32_t eb_open;   /* blocks with a free slot, +1 (0: none) */
+    uint32_t eb_spare;  /* headers whose block was freed, +1 */
+    mj_table enicks;    /* mj_enick *, by the entry's address */
     unsigned in_hook;   /* an embedder's callback (event, log, clock) runs:
                            the calls that change the tracker refuse to
                            (MJ_EBUSY), as they would change it under the
@@ -618,18 +619,19 @@ void mj_entry_aux_trim(mj_entry *e);
 /* Replace the asked nick by a copy of (p, len) (p NULL clears). MJ_OK or
  * MJ_ENOMEM (unchanged). */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len);
-/* Replace the shown nick by (p, len) (p NULL: none). The entry moves when
- * the nick does not fit: the entry's address from now on is returned
- * (the tracker's own pointers to it are updated; the caller must drop
- * the old one). NULL on ENOMEM, the entry unchanged. */
+/* Replace the shown nick by (p, len) (p NULL: none). A nick other than
+ * the session's is kept in the entry's record in tr->enicks (made, or
+ * replaced by a larger one, when it does not fit). Returns e (entries
+ * never move; callers keep the returned pointer as they did when they
+ * could), or NULL on ENOMEM, the entry unchanged. */
 mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len);
-/* What mj_entry_set_nick(e, p, len) allocates, done now: the entry moves
- * (as there) when the nick would not fit, so that setting it then
- * allocates nothing. Shows nothing new. NULL on ENOMEM, the entry
+/* What mj_entry_set_nick(e, p, len) allocates, done now (the session's
+ * first nick, the record for another), so that setting it then allocates
+ * nothing. Shows nothing new. e, or NULL on ENOMEM, the entry
  * unchanged. */
 mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len);
-/* The asked nick becomes the shown one (it is cleared). The entry's
- * address from now on, or NULL on ENOMEM (unchanged). */
+/* The asked nick becomes the shown one (it is cleared). e, or NULL on
+ * ENOMEM (unchanged). */
 mj_entry *mj_entry_promote_nick(mj_entry *e);
 
 /* Fire an event about an entry (from_nick: MENTION's writer). */

@@ -1288,8 +1288,9 @@ TEST(refused_nick_change_asks_the_room)
     }
 }
 
-/* The shown nick lives in the entry: a longer nick moves the entry, and
- * the outstanding ping must follow it (run under ASan and valgrind). */
+/* A longer nick than the one shown makes the entry a new record for it
+ * (entries moved to hold it until issue 12's blocks): the outstanding
+ * ping keeps working (run under ASan and valgrind). */
 TEST(ping_follows_an_entry_moved_by_a_longer_nick)
 {
     setup();
@@ -1315,12 +1316,12 @@ TEST(ping_follows_an_entry_moved_by_a_longer_nick)
     CHECK_INT(npings, 2);
     id = last_ping;
     /* EXPECTING times out (the ping's own timeout passed too: its retry
-     * waits) and the announced nick is taken: the entry moves */
+     * waits) and the announced nick is taken: a larger record again */
     fx_now += 130;
     mj_tracker_tick(tr);
     CHECK_NICK(s, ROOM,
                "Ann with a much, much longer nick than the longer one");
-    /* the retry goes out from the moved entry */
+    /* the retry goes out for it */
     for (int i = 0; i < 10 && last_ping == id; i++) {
         fx_now += 30;
         mj_tracker_tick(tr);

@@ -30,7 +30,7 @@ static void join(mj_session *s, const char *room, const char *nick)
 }
 
 /* A nick change the room confirms with the self-presence under the new
- * nick (a longer one moves the entry). */
+ * nick. */
 static void rename_to(mj_session *s, const char *room, const char *nick)
 {
     char occ[2048];
@@ -48,7 +48,7 @@ static void leave(mj_session *s, const char *room, const char *nick)
 }
 
 /* The room's list holds exactly the given sessions' entries for it, each
- * once, each with rpprev pointing at the pointer that points at it. */
+ * once, each with rprev naming the entry before it. */
 static void check_room_list(mj_tracker *tr, const char *room, mj_session **ss,
                             int n)
 {
@@ -394,7 +394,7 @@ TEST(entries_showing_the_sessions_first_nick_share_it)
     join(b, "r3@muc.remote.example", "b");
     join(b, "r4@muc.remote.example", "b");
     join(b, "r5@muc.remote.example", "bee"); /* the side table made */
-    join(a, ROOM, "ann"); /* the first: the session's */
+    join(a, ROOM, "ann");                    /* the first: the session's */
     size_t before = tr->bytes;
     join(a, "r2@muc.remote.example", "ann");
     CHECK_INT(tr->bytes - before, 0);
