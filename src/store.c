@@ -267,6 +267,8 @@ static int eb_new(mj_tracker *tr)
     k->live = 0;
     k->top = b == 0 ? 1 : 0;
     k->free = 0;
+    k->nicks = NULL;
+    k->nnicks = 0;
     eb_open_push(tr, b);
     return MJ_OK;
 }
@@ -425,55 +427,40 @@ static uint32_t slot_of(const mj_session *s, const mj_istr *r)
 /* ---- nicks other than the session's --------------------------------------
  */
 
-static uint64_t ptr_hash(const void *p)
-{
-    uint64_t h = (uint64_t)(uintptr_t)p;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t enick_hash(const void *item)
-{
-    return ptr_hash(((const mj_enick *)item)->e);
-}
-
-static int enick_match(const void *item, const void *key)
-{
-    return ((const mj_enick *)item)->e == key;
-}
-
-static size_t enick_find(const mj_tracker *tr, const mj_entry *e)
-{
-    return mj_table_find(&tr->enicks, ptr_hash(e), enick_match, e);
-}
+/* A block whose entries show nicks of their own has an array of
+ * MJ_EBLOCK record pointers beside it (made with its first such entry,
+ * freed with its last): the record of the entry in slot i is nicks[i].
+ * Finding it costs the entry's id (its neighbour's link) and one load; a
+ * block without such entries pays nothing. */
+static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e);
 
 mj_enick *mj_entry_enick(const mj_entry *e)
 {
     const mj_tracker *tr = e->sess->tr;
-    return tr->enicks.slots[enick_find(tr, e)];
+    uint32_t id = entry_id(tr, e);
+    return tr->eblocks[id >> MJ_EBLOCK_SHIFT].nicks[id & (MJ_EBLOCK - 1)];
 }
 
 static size_t enick_bytes(size_t cap)
 {
-    return sizeof(mj_enick) + cap;
+    return offsetof(mj_enick, s) + cap;
 }
 
 /* Drop the entry's record (has_rec). */
 static void enick_drop(mj_entry *e)
 {
     mj_tracker *tr = e->sess->tr;
-    size_t i = enick_find(tr, e);
-    mj_enick *n = tr->enicks.slots[i];
-    mj_table_remove_at(&tr->enicks, i, enick_hash);
-    mj_free(tr, n, enick_bytes(n->cap));
-    if (tr->enicks.count == 0)
-        mj_table_free(tr, &tr->enicks); /* most trackers need none */
-    else
-        mj_table_trim(tr, &tr->enicks, enick_hash);
+    uint32_t id = entry_id(tr, e);
+    mj_eblock *k = &tr->eblocks[id >> MJ_EBLOCK_SHIFT];
+    mj_enick **slot = &k->nicks[id & (MJ_EBLOCK - 1)];
+    mj_free(tr, *slot, enick_bytes((*slot)->cap));
+    *slot = NULL;
     e->has_rec = 0;
     e->own_nick = 0;
+    if (--k->nnicks == 0) {
+        mj_free(tr, k->nicks, (size_t)MJ_EBLOCK * sizeof *k->nicks);
+        k->nicks = NULL;
+    }
 }
 
 /* Make sure e has a record with room for a nick of len bytes; keep: the
@@ -482,35 +469,43 @@ static void enick_drop(mj_entry *e)
 static int enick_fit(mj_entry *e, size_t len, int keep)
 {
     mj_tracker *tr = e->sess->tr;
-    size_t i = (size_t)-1;
-    mj_enick *old = NULL;
-    if (e->has_rec) {
-        i = enick_find(tr, e);
-        old = tr->enicks.slots[i];
-        if (len + 1 <= old->cap)
-            return MJ_OK;
-    } else if (mj_table_reserve(tr, &tr->enicks, enick_hash) != MJ_OK) {
+    uint32_t id = entry_id(tr, e);
+    mj_eblock *k = &tr->eblocks[id >> MJ_EBLOCK_SHIFT];
+    mj_enick *old = e->has_rec ? k->nicks[id & (MJ_EBLOCK - 1)] : NULL;
+    if (old != NULL && len + 1 <= old->cap)
+        return MJ_OK;
+    /* the record's bytes rounded to 8 */
+    size_t need = len + 1;
+    if (old != NULL && keep && e->own_nick && old->len + 1u > need)
+        need = old->len + 1u;
+    size_t cap = ((offsetof(mj_enick, s) + need + 7) & ~(size_t)7) -
+                 offsetof(mj_enick, s);
+    if (k->nicks == NULL) {
+        k->nicks = mj_alloc(tr, (size_t)MJ_EBLOCK * sizeof *k->nicks);
+        if (k->nicks == NULL)
+            return MJ_ENOMEM;
+        memset(k->nicks, 0, (size_t)MJ_EBLOCK * sizeof *k->nicks);
+    }
+    mj_enick *n = mj_alloc(tr, enick_bytes(cap));
+    if (n == NULL) {
+        if (k->nnicks == 0) {
+            mj_free(tr, k->nicks, (size_t)MJ_EBLOCK * sizeof *k->nicks);
+            k->nicks = NULL;
+        }
         return MJ_ENOMEM;
     }
-    size_t cap = (len + 1 + 7) & ~(size_t)7;
-    if (old != NULL && keep && e->own_nick && old->len + 1u > cap)
-        cap = (old->len + 1u + 7) & ~(size_t)7;
-    mj_enick *n = mj_alloc(tr, enick_bytes(cap));
-    if (n == NULL)
-        return MJ_ENOMEM;
-    n->e = e;
     n->cap = (uint16_t)cap;
     n->len = 0;
     n->s[0] = '\0';
+    if (old != NULL && keep && e->own_nick) {
+        memcpy(n->s, old->s, (size_t)old->len + 1);
+        n->len = old->len;
+    }
+    k->nicks[id & (MJ_EBLOCK - 1)] = n;
     if (old != NULL) {
-        if (keep && e->own_nick) {
-            memcpy(n->s, old->s, (size_t)old->len + 1);
-            n->len = old->len;
-        }
-        tr->enicks.slots[i] = n;
         mj_free(tr, old, enick_bytes(old->cap));
     } else {
-        mj_table_insert(&tr->enicks, ptr_hash(e), n);
+        k->nnicks++;
         e->has_rec = 1;
     }
     return MJ_OK;
@@ -836,7 +831,6 @@ void mj_aux_ids_free(mj_tracker *tr)
         mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *tr->eblocks);
     tr->eblocks = NULL;
     tr->eb_count = tr->eb_cap = tr->eb_open = tr->eb_spare = 0;
-    mj_table_free(tr, &tr->enicks);
 }
 
 /* since moves into the record while the entry has one, and back out. */
@@ -1075,7 +1069,6 @@ mj_entry *mj_entry_promote_nick(mj_entry *e)
 static void entry_free(mj_entry *e, uint32_t id)
 {
     mj_tracker *tr = e->sess->tr;
-    room_unlink(tr, e, id);
     mj_entry_set_cancelled(e, 0);
     count_state(e->sess, (mj_state)e->state, -1);
     if (on_timer(e))
@@ -1092,6 +1085,8 @@ static void entry_free(mj_entry *e, uint32_t id)
                         mj_entry_nick_len(e));
     if (e->has_rec)
         enick_drop(e);
+    /* last: until now the entry's id is its neighbour's link */
+    room_unlink(tr, e, id);
     istr_release(tr, mj_entry_room(e));
     entry_release(tr, id);
 }
@@ -1308,7 +1303,7 @@ static int session_match(const void *item, const void *key)
 {
     const mj_session *s = item;
     const struct strkey *k = key;
-    return s->hash == k->hash && s->pjid_len == k->len &&
+    return s->hash == (uint32_t)k->hash && s->pjid_len == k->len &&
            memcmp(mj_session_pjid(s), k->p, k->len) == 0;
 }
 
@@ -1379,7 +1374,7 @@ int mj_session_create(mj_tracker *tr, const char *full_jid, size_t len,
     }
     s->jid_len = (uint32_t)len;
     s->pjid_len = (uint32_t)plen;
-    s->hash = h;
+    s->hash = (uint32_t)h;
     mj_table_insert(&tr->sessions, h, s);
     *out = s;
     return MJ_OK;

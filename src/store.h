@@ -188,8 +188,8 @@ struct mj_aux {
 /* One (session, room), 24 bytes. The shown nick is the session's
  * (mj_session.nick: most users have one nick in every room, and a
  * settled join then costs the entry alone) unless own_nick: then it is in
- * the tracker's side table of nicks (tr->enicks, keyed by the entry's
- * address; mj_entry_nick()).
+ * a record of its own, found through its block (mj_eblock.nicks;
+ * mj_entry_nick()).
  *
  * The room's list of entries is doubly linked by ids (rnext, rprev; 0:
  * none; the head is room->entries), so that unlinking is O(1); an
@@ -242,8 +242,8 @@ struct mj_entry {
                                     pending_timeout, and keeps its mj_aux
                                     record; cleared by every state change */
     uint32_t own_nick : 1;       /* has_nick, and the nick is its record's in
-                                    tr->enicks, not the session's */
-    uint32_t has_rec : 1;        /* it has a record in tr->enicks (own_nick, or
+                                    record's (mj_entry_enick()), not the session's */
+    uint32_t has_rec : 1;        /* it has a record (own_nick, or
                                     made ahead by mj_entry_fit_nick()) */
     uint32_t rprev : MJ_ID_BITS; /* the previous entry of the same room (0:
                                     it is room->entries) */
@@ -256,9 +256,9 @@ struct mj_entry {
     } u;
 };
 
-/* A nick an entry shows that is not its session's (tr->enicks). */
+/* A nick an entry shows that is not its session's: a record of its own,
+ * found through its block (mj_eblock.nicks). */
 typedef struct mj_enick {
-    const mj_entry *e;
     uint16_t len; /* the nick's bytes */
     uint16_t cap; /* bytes of s[] */
     char s[];     /* len bytes + NUL */
@@ -272,9 +272,12 @@ typedef struct mj_eblock {
     uint16_t free;       /* first released slot + 1 (chained through rnext) */
     uint16_t open;       /* on tr->eb_open */
     uint32_t prev, next; /* tr->eb_open (indices + 1), or tr->eb_spare */
+    struct mj_enick **nicks; /* the records of its entries' own nicks by
+                                slot (NULL: none has one) */
+    uint32_t nnicks;         /* records in nicks */
 } mj_eblock;
 
-/* The entry's record in tr->enicks (e->has_rec). */
+/* The entry's record (e->has_rec). */
 mj_enick *mj_entry_enick(const mj_entry *e);
 
 /* The shown nick's bytes (mj_entry_nick_len() of them); "" when it has
@@ -298,7 +301,11 @@ static inline void mj_entry_set_since(mj_entry *e, double t);
 static inline mj_str mj_entry_nick(const mj_entry *e)
 {
     mj_str n = {NULL, 0};
-    if (e->has_nick) {
+    if (e->has_nick && e->own_nick) {
+        const mj_enick *r = mj_entry_enick(e); /* one lookup for both */
+        n.ptr = r->s;
+        n.len = r->len;
+    } else if (e->has_nick) {
         n.ptr = mj_entry_nick_ptr(e);
         n.len = mj_entry_nick_len(e);
     }
@@ -355,15 +362,16 @@ struct mj_session {
     uint32_t n_cancelled; /* PENDING entries cancelled (in n_pending) */
     uint32_t n_resent;    /* JOINED entries with resent set */
     uint32_t jid_len;     /* <= MJ_FULL_JID_CAP */
-    uint32_t pjid_len;
+    uint32_t pjid_len : 31;
+    uint32_t pjid_apart : 1; /* the prepared JID differs from jid: it follows
+                                jid's NUL in the same allocation
+                                (mj_session_pjid()) */
     uint8_t warned_limit; /* MJ_WARNED_*: logged once already */
     uint8_t walking;      /* rooms is being walked by index: removals do not
                              trim it (the walker trims after) */
     uint16_t nick_len;
-    uint8_t
-        pjid_apart; /* the prepared JID differs from jid: it follows
-                       jid's NUL in the same allocation (mj_session_pjid()) */
-    uint64_t hash;
+    uint32_t hash; /* its JID's SipHash (its slot in tr->sessions: the low
+                      bits) */
     char *nick; /* the first nick one of its entries showed (nick_len
                    bytes + NUL; NULL: none yet), kept until the session
                    ends: the entries showing it share it */
@@ -443,7 +451,6 @@ struct mj_tracker {
     uint32_t eb_cap;    /* headers allocated */
     uint32_t eb_open;   /* blocks with a free slot, +1 (0: none) */
     uint32_t eb_spare;  /* headers whose block was freed, +1 */
-    mj_table enicks;    /* mj_enick *, by the entry's address */
     unsigned in_hook;   /* an embedder's callback (event, log, clock) runs:
                            the calls that change the tracker refuse to
                            (MJ_EBUSY), as they would change it under the
@@ -620,7 +627,7 @@ void mj_entry_aux_trim(mj_entry *e);
  * MJ_ENOMEM (unchanged). */
 int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len);
 /* Replace the shown nick by (p, len) (p NULL: none). A nick other than
- * the session's is kept in the entry's record in tr->enicks (made, or
+ * the session's is kept in the entry's record (made, or
  * replaced by a larger one, when it does not fit). Returns e (entries
  * never move; callers keep the returned pointer as they did when they
  * could), or NULL on ENOMEM, the entry unchanged. */

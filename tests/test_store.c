@@ -342,11 +342,18 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
+/* The bytes of a record for a nick of len bytes (and its NUL). */
+static size_t rec_bytes(size_t len)
+{
+    return (offsetof(mj_enick, s) + len + 1 + 7) & ~(size_t)7;
+}
+
 /* A settled join is a 24-byte entry in a block of them (no allocation
  * of its own once the block is there) showing its session's nick; a
- * nick other than the session's is a record in the tracker's side table
- * (rounded to 8, kept while it fits), up to the longest nick (1023
- * bytes); the session's nick again drops the record. */
+ * nick other than the session's is a record of its own (rounded to 8,
+ * kept while a later one fits; the block's array of them is made with
+ * its first), up to the longest nick (1023 bytes); the session's nick
+ * again drops the record. */
 TEST(a_settled_join_is_24_bytes_and_another_nick_its_own_record)
 {
     mj_tracker *tr = fx_tracker();
@@ -355,20 +362,20 @@ TEST(a_settled_join_is_24_bytes_and_another_nick_its_own_record)
     CHECK_INT(sizeof(mj_entry), 24);
     join(a, ROOM, "first");
     join(b, "other@muc.remote.example", "first");
-    join(a, "r2@muc.remote.example", "another"); /* the side table made */
+    join(a, "r2@muc.remote.example", "another"); /* the block's array made */
     size_t before = tr->bytes;
     join(b, ROOM, "first"); /* room interned, b's table has room */
     CHECK_INT(tr->bytes - before, 0);
     rename_to(b, ROOM, "sevenby");
-    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
+    CHECK_INT(tr->bytes - before, rec_bytes(7));
     rename_to(b, ROOM, "elevenbytes");
-    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 16);
+    CHECK_INT(tr->bytes - before, rec_bytes(11));
     static char longest[MJ_PART_MAX + 1];
     memset(longest, 'n', MJ_PART_MAX);
     rename_to(b, ROOM, longest);
     CHECK_STATE(b, ROOM, MJ_S_JOINED);
     CHECK(strcmp(fx_nick(b, ROOM), longest) == 0);
-    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + ((MJ_PART_MAX + 8) & ~7));
+    CHECK_INT(tr->bytes - before, rec_bytes(MJ_PART_MAX));
     rename_to(b, ROOM, "x");
     CHECK(strcmp(fx_nick(b, ROOM), "x") == 0);
     rename_to(b, ROOM, "first");
@@ -393,14 +400,14 @@ TEST(entries_showing_the_sessions_first_nick_share_it)
     join(b, "r2@muc.remote.example", "b");
     join(b, "r3@muc.remote.example", "b");
     join(b, "r4@muc.remote.example", "b");
-    join(b, "r5@muc.remote.example", "bee"); /* the side table made */
+    join(b, "r5@muc.remote.example", "bee"); /* the block's array made */
     join(a, ROOM, "ann");                    /* the first: the session's */
     size_t before = tr->bytes;
     join(a, "r2@muc.remote.example", "ann");
     CHECK_INT(tr->bytes - before, 0);
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
     rename_to(a, "r2@muc.remote.example", "annabel");
-    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
+    CHECK_INT(tr->bytes - before, rec_bytes(7));
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "annabel") == 0);
     rename_to(a, "r2@muc.remote.example", "ann");
     CHECK(strcmp(fx_nick(a, "r2@muc.remote.example"), "ann") == 0);
@@ -410,7 +417,7 @@ TEST(entries_showing_the_sessions_first_nick_share_it)
     fx_join(a, "r3@muc.remote.example/ann");
     fx_self(a, "available", "r3@muc.remote.example/ann2");
     CHECK(strcmp(fx_nick(a, "r3@muc.remote.example"), "ann2") == 0);
-    CHECK_INT(tr->bytes - before, sizeof(mj_enick) + 8);
+    CHECK_INT(tr->bytes - before, rec_bytes(7));
     /* a first join that never settles leaves the session's nick as it was */
     mj_session *c = fx_session(tr, "c@home.example/phone");
     fx_join(c, "r4@muc.remote.example/cy");
