@@ -93,9 +93,13 @@ static int prepares_to_itself(const char *s, size_t len)
 
 /* Entries name their room by a 24-bit id (tr->room_ids), as they name
  * their mj_aux record: the array grows by doubling and, when the rooms
- * fall to an eighth of it, they are numbered again from 1 (each room's
- * list gives the entries whose room_id follows) into an array of four
- * times their number (at least ROOM_IDS_MIN). */
+ * fall to an eighth of it, shrinks to four times their number (at least
+ * ROOM_IDS_MIN). Shrinking keeps every id below the new size and gives
+ * the rooms above it free ids below it, each such room's entries
+ * following (a walk of its list): a room is moved only when the array
+ * shrinks below its id, so that rooms coming and going at the edge
+ * (an attacker's) never make the rooms that stay (a big one's thousands
+ * of entries) move again and again. */
 #define ROOM_IDS_MIN 16u
 
 static int room_ids_resize(mj_tracker *tr, uint32_t cap)
@@ -103,25 +107,42 @@ static int room_ids_resize(mj_tracker *tr, uint32_t cap)
     uintptr_t *n = mj_alloc(tr, (size_t)cap * sizeof *n);
     if (n == NULL)
         return MJ_ENOMEM;
-    n[0] = 0; /* never an id */
-    uint32_t top = 1;
-    for (uint32_t id = 1; id < tr->room_top; id++) {
-        uintptr_t v = tr->room_ids[id];
-        if (v & 1)
-            continue; /* free */
-        mj_istr *r = (mj_istr *)v;
-        r->id = top;
-        for (mj_entry *e = mj_room_first(tr, r); e != NULL;
-             e = mj_room_next(tr, e))
-            e->room_id = top & (MJ_ID_LIMIT - 1);
-        n[top++] = v;
+    uintptr_t *old = tr->room_ids;
+    uint32_t top = tr->room_top, free_id = tr->room_free;
+    if (cap >= top) { /* room for every id */
+        if (old != NULL)
+            memcpy(n, old, (size_t)top * sizeof *n);
+    } else {
+        free_id = 0;
+        for (uint32_t id = cap - 1; id >= 1; id--) {
+            if (!(old[id] & 1)) {
+                n[id] = old[id];
+            } else {
+                n[id] = ((uintptr_t)free_id << 1) | 1;
+                free_id = id;
+            }
+        }
+        for (uint32_t id = cap; id < top; id++) {
+            if (old[id] & 1)
+                continue; /* free */
+            mj_istr *r = (mj_istr *)old[id];
+            uint32_t nid = free_id; /* there is one: rooms <= cap / 4 */
+            free_id = (uint32_t)(n[nid] >> 1);
+            n[nid] = old[id];
+            r->id = nid;
+            for (mj_entry *e = mj_room_first(tr, r); e != NULL;
+                 e = mj_room_next(tr, e))
+                e->room_id = nid & (MJ_ID_LIMIT - 1);
+        }
+        top = cap;
     }
-    if (tr->room_ids != NULL)
-        mj_free(tr, tr->room_ids, (size_t)tr->room_cap * sizeof *n);
+    n[0] = 0; /* never an id */
+    if (old != NULL)
+        mj_free(tr, old, (size_t)tr->room_cap * sizeof *n);
     tr->room_ids = n;
     tr->room_cap = cap;
     tr->room_top = top;
-    tr->room_free = 0;
+    tr->room_free = free_id;
     return MJ_OK;
 }
 
@@ -138,6 +159,8 @@ static uint32_t room_id_new(mj_tracker *tr, mj_istr *r)
             return 0;
         if (tr->room_top >= tr->room_cap) {
             uint32_t cap = tr->room_cap ? tr->room_cap * 2 : ROOM_IDS_MIN;
+            if (cap > MJ_ID_LIMIT)
+                cap = MJ_ID_LIMIT;
             if (room_ids_resize(tr, cap) != MJ_OK)
                 return 0;
         }

@@ -342,6 +342,42 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
+/* Rooms are named by ids in an array that shrinks when most rooms go:
+ * a room above the new size moves to a free id below it, its entries
+ * following, and one below stays where it is. A room joined after forty
+ * others (a high id) survives five rounds of forty rooms joined and left
+ * by another session, its entries found and listed right each time. */
+TEST(rooms_keep_their_entries_through_id_shrinks)
+{
+    mj_tracker *tr = fx_tracker();
+    mj_session *a = fx_session(tr, "a@home.example/phone");
+    mj_session *b = fx_session(tr, "b@home.example/phone");
+    mj_session *c = fx_session(tr, "c@home.example/phone");
+    char room[64];
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 40; i++) {
+            snprintf(room, sizeof room, "r%d@muc.remote.example", i);
+            join(b, room, "b");
+        }
+        if (round == 0) {
+            join(a, ROOM, "ann");
+            join(c, ROOM, "cy");
+        }
+        for (int i = 0; i < 40; i++) {
+            snprintf(room, sizeof room, "r%d@muc.remote.example", i);
+            leave(b, room, "b");
+        }
+        mj_session *both[] = {a, c};
+        check_room_list(tr, ROOM, both, 2);
+        CHECK_NICK(a, ROOM, "ann");
+        CHECK_NICK(c, ROOM, "cy");
+        CHECK(tr->room_live == 1);
+        CHECK(tr->room_cap <= 16);
+    }
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* The bytes of a record for a nick of len bytes (and its NUL). */
 static size_t rec_bytes(size_t len)
 {
@@ -635,6 +671,7 @@ int main(void)
     RUN(crowded_room_leaves_and_moves_cost_what_joins_cost);
     RUN(since_survives_the_aux_record_coming_and_going);
     RUN(a_settled_join_is_24_bytes_and_another_nick_its_own_record);
+    RUN(rooms_keep_their_entries_through_id_shrinks);
     RUN(entries_showing_the_sessions_first_nick_share_it);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(since_is_never_later_and_follows_a_new_clock);
