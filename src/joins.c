@@ -214,10 +214,10 @@ static void wait_for_join(mj_entry *e, uint64_t join_id)
 static void take_owed(mj_session *s, mj_entry *e)
 {
     mj_tracker *tr = s->tr;
+    const mj_istr *r = mj_entry_room(e);
     mj_owed_what w;
     if (!mj_owed_take(tr, &tr->owed, &tr->key, mj_session_pjid(s), s->pjid_len,
-                      mj_entry_room(e)->s, mj_entry_room(e)->len, mj_now(tr),
-                      &w))
+                      r->s, r->len, mj_now(tr), &w))
         return;
     if (w.settled) {
         /* the session was in the room: the room may still answer its
@@ -228,9 +228,8 @@ static void take_owed(mj_session *s, mj_entry *e)
     e->owed = w.owed > 3 ? 3 : w.owed;
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
     mj_entry_aux_of(e)->prev_more = 0;
-    if (w.reflects && mj_entry_room(e)->dom != NULL)
-        mj_entry_room(e)->dom->reflects_id =
-            1; /* learnt before the session went */
+    if (w.reflects && r->dom != NULL)
+        r->dom->reflects_id = 1; /* learnt before the session went */
 }
 
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,

@@ -131,8 +131,10 @@ static int room_ids_resize(mj_tracker *tr, uint32_t cap)
             n[nid] = old[id];
             r->id = nid;
             for (mj_entry *e = mj_room_first(tr, r); e != NULL;
-                 e = mj_room_next(tr, e))
+                 e = mj_room_next(tr, e)) {
                 e->room_id = nid & (MJ_ID_LIMIT - 1);
+                tr->id_walked++;
+            }
         }
         top = cap;
     }
@@ -230,8 +232,8 @@ static void spare_remove(mj_tracker *tr, uint32_t b)
 }
 
 /* Block b was freed: its header waits on tr->eb_spare, or goes with the
- * freed headers behind it when it is the last; the array halves when a
- * quarter of it is in use. */
+ * freed headers behind it when it is the last; when a quarter of the
+ * array is in use, it is cut to twice what is (at least 4). */
 static void eb_spare_push(mj_tracker *tr, uint32_t b)
 {
     mj_eblock *k = &tr->eblocks[b];
@@ -243,7 +245,11 @@ static void eb_spare_push(mj_tracker *tr, uint32_t b)
     while (tr->eb_count > 0 && tr->eblocks[tr->eb_count - 1].mem == NULL)
         spare_remove(tr, --tr->eb_count);
     if (tr->eb_cap > 4 && tr->eb_count <= tr->eb_cap / 4) {
-        uint32_t cap = tr->eb_cap / 2;
+        /* to what is left at once: the last block's going may take
+         * many freed headers with it (review AS) */
+        uint32_t cap = 4;
+        while (cap < 2 * tr->eb_count)
+            cap *= 2;
         mj_eblock *n = mj_alloc(tr, (size_t)cap * sizeof *n);
         if (n == NULL)
             return; /* it stays as it was */
@@ -1039,6 +1045,12 @@ static int fit_nick(mj_entry *e, const char *p, size_t len, int keep)
 mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len)
 {
     return fit_nick(e, p, len, 1) == MJ_OK ? e : NULL;
+}
+
+void mj_entry_unfit_nick(mj_entry *e)
+{
+    if (e->has_rec && !e->own_nick)
+        enick_drop(e);
 }
 
 mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)

@@ -366,18 +366,18 @@ struct mj_session {
     uint32_t pjid_apart : 1; /* the prepared JID differs from jid: it follows
                                 jid's NUL in the same allocation
                                 (mj_session_pjid()) */
-    uint8_t warned_limit; /* MJ_WARNED_*: logged once already */
-    uint8_t walking;      /* rooms is being walked by index: removals do not
-                             trim it (the walker trims after) */
+    uint8_t warned_limit;    /* MJ_WARNED_*: logged once already */
+    uint8_t walking;         /* rooms is being walked by index: removals do not
+                                trim it (the walker trims after) */
     uint16_t nick_len;
     uint32_t hash; /* its JID's SipHash (its slot in tr->sessions: the low
                       bits) */
-    char *nick; /* the first nick one of its entries showed (nick_len
-                   bytes + NUL; NULL: none yet), kept until the session
-                   ends: the entries showing it share it */
-    char jid[]; /* as given (jid_len bytes + NUL), in the session's own
-                   allocation: finding the session by its JID (each
-                   stanza's first step) reads one record, not two */
+    char *nick;    /* the first nick one of its entries showed (nick_len
+                      bytes + NUL; NULL: none yet), kept until the session
+                      ends: the entries showing it share it */
+    char jid[];    /* as given (jid_len bytes + NUL), in the session's own
+                      allocation: finding the session by its JID (each
+                      stanza's first step) reads one record, not two */
 };
 
 /* The session's prepared JID (pjid_len bytes + NUL), its key: jid
@@ -445,6 +445,8 @@ struct mj_tracker {
     uintptr_t *room_ids; /* the interned rooms by id (slot 0 unused); a
                             free id's slot holds (next free id << 1) | 1 */
     uint32_t room_cap, room_top, room_free, room_live; /* as aux_* */
+    size_t id_walked;   /* entries given their room's new id so far (a test
+                           reads it) */
     mj_eblock *eblocks; /* entries' blocks by index (entry id >>
                            MJ_EBLOCK_SHIFT) */
     uint32_t eb_count;  /* headers in use (blocks made, live or freed) */
@@ -637,6 +639,9 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len);
  * nothing. Shows nothing new. e, or NULL on ENOMEM, the entry
  * unchanged. */
 mj_entry *mj_entry_fit_nick(mj_entry *e, const char *p, size_t len);
+/* What mj_entry_fit_nick() made ahead and no nick shows, given back (the
+ * caller's later step failed). */
+void mj_entry_unfit_nick(mj_entry *e);
 /* The asked nick becomes the shown one (it is cleared). e, or NULL on
  * ENOMEM (unchanged). */
 mj_entry *mj_entry_promote_nick(mj_entry *e);

@@ -548,10 +548,12 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (moved == NULL || mj_entry_aux(e) != MJ_OK ||
         (has_pending &&
          mj_entry_set_pnick(e, pending_nick.ptr, pending_nick.len) != MJ_OK)) {
-        if (fresh)
+        if (fresh) {
             mj_entry_destroy(e);
-        else
+        } else {
+            mj_entry_unfit_nick(e); /* a record no nick shows */
             mj_entry_aux_trim(e);
+        }
         return MJ_ENOMEM;
     }
     /* the restored state replaces whatever the pings were about: a late

@@ -342,6 +342,70 @@ TEST(since_survives_the_aux_record_coming_and_going)
     mj_tracker_free(tr);
 }
 
+/* A client joining and leaving a dozen rooms of its own makes the ids
+ * grow and shrink each round; a shrink moves only the rooms above the
+ * new size (walking their entries), so the crowd of one room that stays
+ * is never walked (review AS: numbering every room again walked every
+ * entry of the tracker each round, 62 us a join or a leave with 200,000
+ * occupants of one room). */
+TEST(rooms_at_the_ids_edge_do_not_walk_a_crowded_tracker)
+{
+    enum { N = 2000, ROUNDS = 50, K = 16 };
+    static mj_session *ss[N];
+    char jid[64], occ[128];
+    mj_tracker *tr = fx_tracker();
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", i);
+        ss[i] = fx_session(tr, jid);
+        join(ss[i], ROOM, "n");
+    }
+    mj_session *a = fx_session(tr, "att@home.example/x");
+    size_t walked = tr->id_walked;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int k = 0; k < K; k++) {
+            snprintf(occ, sizeof occ, "x%d@muc.evil.example", k);
+            join(a, occ, "n");
+        }
+        for (int k = 0; k < K; k++) {
+            snprintf(occ, sizeof occ, "x%d@muc.evil.example", k);
+            leave(a, occ, "n");
+        }
+    }
+    CHECK(tr->id_walked - walked <= (size_t)ROUNDS * K);
+    check_room_list(tr, ROOM, ss, N);
+    /* the crowd goes: the ids follow the rooms down again */
+    for (int i = 0; i < N; i++)
+        leave(ss[i], ROOM, "n");
+    CHECK_INT(tr->room_live, 0);
+    CHECK_INT(tr->room_cap, 16);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
+/* The headers of the entries' blocks follow the blocks: when the last
+ * block goes, every header behind it goes too, and the array is cut to
+ * what is left in one step, not halved once (review AS: a crowd of 5,000
+ * leaving in the order it came kept half of the peak's headers). */
+TEST(block_headers_go_with_the_blocks)
+{
+    enum { N = 5000 };
+    static mj_session *ss[N];
+    char jid[64];
+    mj_tracker *tr = fx_tracker();
+    for (int i = 0; i < N; i++) {
+        snprintf(jid, sizeof jid, "u%d@home.example/x", i);
+        ss[i] = fx_session(tr, jid);
+        join(ss[i], ROOM, "n");
+    }
+    CHECK(tr->eb_count >= N / MJ_EBLOCK);
+    for (int i = 0; i < N; i++)
+        leave(ss[i], ROOM, "n");
+    CHECK_INT(tr->eb_count, 0);
+    CHECK_INT(tr->eb_cap, 4);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 /* Rooms are named by ids in an array that shrinks when most rooms go:
  * a room above the new size moves to a free id below it, its entries
  * following, and one below stays where it is. A room joined after forty
@@ -672,6 +736,8 @@ int main(void)
     RUN(since_survives_the_aux_record_coming_and_going);
     RUN(a_settled_join_is_24_bytes_and_another_nick_its_own_record);
     RUN(rooms_keep_their_entries_through_id_shrinks);
+    RUN(rooms_at_the_ids_edge_do_not_walk_a_crowded_tracker);
+    RUN(block_headers_go_with_the_blocks);
     RUN(entries_showing_the_sessions_first_nick_share_it);
     RUN(aux_ids_follow_records_through_growth_and_renumbering);
     RUN(since_is_never_later_and_follows_a_new_clock);
