@@ -244,8 +244,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
             return MJ_OK;
         }
     }
-    if (fresh && (e = mj_entry_create(s, t->room, t->bare, t->blen, t->hash,
-                                      t->raw_res)) == NULL)
+    if (fresh &&
+        (e = mj_entry_create(s, t->room, t->bare, t->blen, t->hash)) == NULL)
         return MJ_ENOMEM;
     if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK) {
         if (fresh)

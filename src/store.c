@@ -345,8 +345,7 @@ static void entry_release(mj_tracker *tr, uint32_t id)
     }
 }
 
-/* ---- a session's table of entry ids --------------------------------------
- */
+/* ---- a session's table of entry ids ----------------------------------- */
 
 /* mj_table's scheme (linear probing, backward-shift deletion, grows at 3/4
  * load, trimmed at 1/8) with 4-byte slots. A session's table is keyed by
@@ -453,8 +452,7 @@ static uint32_t slot_of(const mj_session *s, const mj_istr *r)
     return UINT32_MAX;
 }
 
-/* ---- nicks other than the session's --------------------------------------
- */
+/* ---- nicks other than the session's ----------------------------------- */
 
 /* A block whose entries show nicks of their own has an array of
  * MJ_EBLOCK record pointers beside it (made with its first such entry,
@@ -586,9 +584,8 @@ static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e)
 }
 
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
-                          size_t len, uint64_t hash, mj_str nick_hint)
+                          size_t len, uint64_t hash)
 {
-    (void)nick_hint; /* a nick's bytes are made when it is shown */
     mj_tracker *tr = s->tr;
     if (idtab_reserve(tr, &s->rooms) != MJ_OK)
         return NULL;
@@ -1012,10 +1009,9 @@ int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
     return MJ_OK;
 }
 
-/* Take e (whose id is id) out of its room's list: O(1). */
-static void room_unlink(mj_tracker *tr, mj_entry *e, uint32_t id)
+/* Take e out of its room's list: O(1). */
+static void room_unlink(mj_tracker *tr, mj_entry *e)
 {
-    (void)id;
     if (e->rprev != 0)
         mj_entry_at(tr, e->rprev)->rnext = e->rnext;
     else
@@ -1076,7 +1072,7 @@ mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
                         mj_entry_nick_len(e));
     if (is_session_nick(e->sess, p, len)) {
         if (e->has_rec)
-            enick_drop(e); /* p is not its bytes: they differ */
+            enick_drop(e); /* p is not read after this */
         e->has_nick = 1;
         return e;
     }
@@ -1121,7 +1117,7 @@ static void entry_free(mj_entry *e, uint32_t id)
     if (e->has_rec)
         enick_drop(e);
     /* last: until now the entry's id is its neighbour's link */
-    room_unlink(tr, e, id);
+    room_unlink(tr, e);
     istr_release(tr, mj_entry_room(e));
     entry_release(tr, id);
 }

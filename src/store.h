@@ -585,12 +585,12 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room);
  * mj_qhash under the tracker's key. */
 mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
                                 uint64_t qh);
-/* Create a NONE entry, with room for the nick it will likely show
- * (nick_hint; none when that is the session's nick, ptr NULL: room for a
- * short one), for the interned room r, or when r is NULL for the prepared
- * room JID (key, len) with its hash (interned now). NULL on ENOMEM. */
+/* Create a NONE entry (no nick: its bytes, when not the session's, are
+ * made when one is shown) for the interned room r, or when r is NULL for
+ * the prepared room JID (key, len) with its hash (interned now). NULL on
+ * ENOMEM. */
 mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
-                          size_t len, uint64_t hash, mj_str nick_hint);
+                          size_t len, uint64_t hash);
 /* Remove and free an entry (no event). The session's table shrinks
  * (mj_table_trim) unless s->walking. */
 void mj_entry_destroy(mj_entry *e);

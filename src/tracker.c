@@ -532,10 +532,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     mj_istr *r = mj_room_find(s->tr, bare, blen, &h);
     mj_entry *e = r ? mj_entry_find(s, r) : NULL;
     int fresh = e == NULL;
-    mj_str hint = {NULL, 0};
-    if (shown)
-        hint = nick;
-    if (fresh && (e = mj_entry_create(s, r, bare, blen, h, hint)) == NULL)
+    if (fresh && (e = mj_entry_create(s, r, bare, blen, h)) == NULL)
         return MJ_ENOMEM;
     /* Everything that allocates first, so that MJ_ENOMEM leaves a room
      * the session was in as it was, its self-ping too (review G): room
