@@ -190,32 +190,76 @@ static void room_id_free(mj_tracker *tr, uint32_t id)
 /* ---- entry blocks ------------------------------------------------------- */
 
 /* Entries live in blocks of MJ_EBLOCK (tr->eblocks), so that one is 24
- * bytes with no allocator overhead and is named by a 24-bit id. A block
- * with a free slot is on tr->eb_open; a block whose last entry goes is
- * freed at once (its header kept for the next block), so that memory
- * follows the entries. Slot 0 of block 0 is never given: id 0 names
- * nothing. */
+ * bytes with no allocator overhead and is named by a 24-bit id. New
+ * entries go to the lowest block with a free slot (a bit per block in
+ * tr->eb_map, searched from the lowest word that may have one), so that
+ * entries gather in the low blocks and the high ones empty out; a block
+ * whose last entry goes is freed at once (its header kept for the next
+ * block), so that memory follows the entries. Slot 0 of block 0 is never
+ * given: id 0 names nothing. */
+static size_t eb_words(uint32_t cap)
+{
+    return ((size_t)cap + 63) / 64;
+}
+
+static size_t eb_bytes(uint32_t cap)
+{
+    return (size_t)cap * sizeof(mj_eblock) + eb_words(cap) * sizeof(uint64_t);
+}
+
+/* The headers (and the map after them, in the same allocation) moved to
+ * room for cap blocks (at least eb_count). MJ_OK or MJ_ENOMEM (as it
+ * was). */
+static int eb_resize(mj_tracker *tr, uint32_t cap)
+{
+    mj_eblock *n = mj_alloc(tr, eb_bytes(cap));
+    if (n == NULL)
+        return MJ_ENOMEM;
+    uint64_t *map = (uint64_t *)(n + cap);
+    memset(map, 0, eb_words(cap) * sizeof *map);
+    if (tr->eblocks != NULL) {
+        memcpy(n, tr->eblocks, (size_t)tr->eb_count * sizeof *n);
+        memcpy(map, tr->eb_map, eb_words(tr->eb_count) * sizeof *map);
+        mj_free(tr, tr->eblocks, eb_bytes(tr->eb_cap));
+    }
+    tr->eblocks = n;
+    tr->eb_map = map;
+    tr->eb_cap = cap;
+    return MJ_OK;
+}
+
 static void eb_open_push(mj_tracker *tr, uint32_t b)
 {
-    mj_eblock *k = &tr->eblocks[b];
-    k->open = 1;
-    k->prev = 0;
-    k->next = tr->eb_open;
-    if (tr->eb_open != 0)
-        tr->eblocks[tr->eb_open - 1].prev = b + 1;
-    tr->eb_open = b + 1;
+    tr->eblocks[b].open = 1;
+    tr->eb_map[b / 64] |= (uint64_t)1 << (b % 64);
+    if (b / 64 < tr->eb_lo)
+        tr->eb_lo = b / 64;
 }
 
 static void eb_open_remove(mj_tracker *tr, uint32_t b)
 {
-    mj_eblock *k = &tr->eblocks[b];
-    if (k->prev != 0)
-        tr->eblocks[k->prev - 1].next = k->next;
-    else
-        tr->eb_open = k->next;
-    if (k->next != 0)
-        tr->eblocks[k->next - 1].prev = k->prev;
-    k->open = 0;
+    tr->eblocks[b].open = 0;
+    tr->eb_map[b / 64] &= ~((uint64_t)1 << (b % 64));
+}
+
+/* The lowest block with a free slot, or UINT32_MAX. */
+static uint32_t eb_open_first(mj_tracker *tr)
+{
+    size_t words = eb_words(tr->eb_count);
+    for (size_t w = tr->eb_lo; w < words; w++) {
+        uint64_t m = tr->eb_map[w];
+        if (m != 0) {
+            tr->eb_lo = (uint32_t)w;
+            uint32_t bit = 0;
+            while (!(m & 1)) {
+                m >>= 1;
+                bit++;
+            }
+            return (uint32_t)(w * 64) + bit;
+        }
+    }
+    tr->eb_lo = (uint32_t)words;
+    return UINT32_MAX;
 }
 
 /* tr->eb_spare: headers of freed blocks, doubly linked (prev, next), so
@@ -250,43 +294,28 @@ static void eb_spare_push(mj_tracker *tr, uint32_t b)
         uint32_t cap = 4;
         while (cap < 2 * tr->eb_count)
             cap *= 2;
-        mj_eblock *n = mj_alloc(tr, (size_t)cap * sizeof *n);
-        if (n == NULL)
-            return; /* it stays as it was */
-        memcpy(n, tr->eblocks, (size_t)tr->eb_count * sizeof *n);
-        mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *n);
-        tr->eblocks = n;
-        tr->eb_cap = cap;
+        (void)eb_resize(tr, cap); /* no memory: it stays as it was */
     }
 }
 
-/* A new block on tr->eb_open; MJ_OK or MJ_ENOMEM (also when every id is
- * taken). */
-static int eb_new(mj_tracker *tr)
+/* A new block, marked open: its index, or UINT32_MAX on ENOMEM (also when
+ * every id is taken). */
+static uint32_t eb_new(mj_tracker *tr)
 {
     uint32_t b;
     if (tr->eb_spare != 0) {
         b = tr->eb_spare - 1;
     } else {
         if (tr->eb_count >= MJ_ID_LIMIT >> MJ_EBLOCK_SHIFT)
-            return MJ_ENOMEM;
-        if (tr->eb_count == tr->eb_cap) {
-            uint32_t cap = tr->eb_cap ? tr->eb_cap * 2 : 4;
-            mj_eblock *n = mj_alloc(tr, (size_t)cap * sizeof *n);
-            if (n == NULL)
-                return MJ_ENOMEM;
-            if (tr->eblocks != NULL) {
-                memcpy(n, tr->eblocks, (size_t)tr->eb_count * sizeof *n);
-                mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *n);
-            }
-            tr->eblocks = n;
-            tr->eb_cap = cap;
-        }
+            return UINT32_MAX;
+        if (tr->eb_count == tr->eb_cap &&
+            eb_resize(tr, tr->eb_cap ? tr->eb_cap * 2 : 4) != MJ_OK)
+            return UINT32_MAX;
         b = tr->eb_count;
     }
     mj_entry *mem = mj_alloc(tr, (size_t)MJ_EBLOCK * sizeof *mem);
     if (mem == NULL)
-        return MJ_ENOMEM;
+        return UINT32_MAX;
     if (b == tr->eb_count)
         tr->eb_count++;
     else
@@ -299,15 +328,15 @@ static int eb_new(mj_tracker *tr)
     k->nicks = NULL;
     k->nnicks = 0;
     eb_open_push(tr, b);
-    return MJ_OK;
+    return b;
 }
 
 /* Zeroed entry and its id; NULL on ENOMEM. */
 static mj_entry *entry_alloc(mj_tracker *tr, uint32_t *id)
 {
-    if (tr->eb_open == 0 && eb_new(tr) != MJ_OK)
+    uint32_t b = eb_open_first(tr);
+    if (b == UINT32_MAX && (b = eb_new(tr)) == UINT32_MAX)
         return NULL;
-    uint32_t b = tr->eb_open - 1;
     mj_eblock *k = &tr->eblocks[b];
     uint32_t slot;
     if (k->free != 0) {
@@ -854,9 +883,10 @@ void mj_aux_ids_free(mj_tracker *tr)
             mj_free(tr, tr->eblocks[b].mem,
                     (size_t)MJ_EBLOCK * sizeof *tr->eblocks[b].mem);
     if (tr->eblocks != NULL)
-        mj_free(tr, tr->eblocks, (size_t)tr->eb_cap * sizeof *tr->eblocks);
+        mj_free(tr, tr->eblocks, eb_bytes(tr->eb_cap));
     tr->eblocks = NULL;
-    tr->eb_count = tr->eb_cap = tr->eb_open = tr->eb_spare = 0;
+    tr->eb_map = NULL;
+    tr->eb_count = tr->eb_cap = tr->eb_lo = tr->eb_spare = 0;
 }
 
 /* since moves into the record while the entry has one, and back out. */

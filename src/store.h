@@ -270,8 +270,8 @@ typedef struct mj_eblock {
     uint16_t live;       /* entries in use */
     uint16_t top;        /* slots handed out at least once */
     uint16_t free;       /* first released slot + 1 (chained through rnext) */
-    uint16_t open;       /* on tr->eb_open */
-    uint32_t prev, next; /* tr->eb_open (indices + 1), or tr->eb_spare */
+    uint16_t open;       /* its bit is set in tr->eb_map: a free slot */
+    uint32_t prev, next; /* tr->eb_spare (indices + 1) */
     struct mj_enick **nicks; /* the records of its entries' own nicks by
                                 slot (NULL: none has one) */
     uint32_t nnicks;         /* records in nicks */
@@ -451,7 +451,9 @@ struct mj_tracker {
                            MJ_EBLOCK_SHIFT) */
     uint32_t eb_count;  /* headers in use (blocks made, live or freed) */
     uint32_t eb_cap;    /* headers allocated */
-    uint32_t eb_open;   /* blocks with a free slot, +1 (0: none) */
+    uint64_t *eb_map;   /* a bit per block with a free slot (after the
+                           headers, in their allocation) */
+    uint32_t eb_lo;     /* no word of eb_map below it has a bit set */
     uint32_t eb_spare;  /* headers whose block was freed, +1 */
     unsigned in_hook;   /* an embedder's callback (event, log, clock) runs:
                            the calls that change the tracker refuse to
