@@ -89,9 +89,66 @@ static int prepares_to_itself(const char *s, size_t len)
            n == len && memcmp(buf, s, len) == 0;
 }
 
+/* ---- ids ---------------------------------------------------------------- */
+
+/* Records named by ids (mj_ids): a free list threaded through the free
+ * slots; the array grows by doubling (to at most limit slots) and, when
+ * the records fall to an eighth of it, resize makes it four times their
+ * number (at least min), each kind its own way of moving the records
+ * above the new size. */
+typedef int (*ids_resize_fn)(mj_tracker *tr, uint32_t cap);
+
+/* The id now naming item (ids[id]), 0 on ENOMEM or when ids below limit
+ * are all taken. */
+static uint32_t ids_take(mj_tracker *tr, mj_ids *p, uintptr_t item,
+                         uint32_t limit, uint32_t min, ids_resize_fn resize)
+{
+    uint32_t id = p->free;
+    if (id != 0) {
+        p->free = (uint32_t)(p->ids[id] >> 1);
+    } else {
+        if (p->top == 0)
+            p->top = 1; /* id 0 is never given */
+        if (p->top >= limit)
+            return 0;
+        if (p->top >= p->cap) {
+            uint32_t cap = p->cap ? p->cap * 2 : min;
+            if (cap > limit)
+                cap = limit;
+            if (resize(tr, cap) != MJ_OK)
+                return 0;
+        }
+        id = p->top++;
+    }
+    p->ids[id] = item;
+    p->live++;
+    return id;
+}
+
+static void ids_put(mj_tracker *tr, mj_ids *p, uint32_t id, uint32_t min,
+                    ids_resize_fn resize)
+{
+    p->ids[id] = ((uintptr_t)p->free << 1) | 1;
+    p->free = id;
+    p->live--;
+    if (p->cap > min && p->live <= p->cap / 8) {
+        uint32_t cap = min;
+        while (cap < 4 * p->live)
+            cap *= 2;          /* live <= cap / 8: below the old one */
+        (void)resize(tr, cap); /* on ENOMEM it stays as it was */
+    }
+}
+
+static void ids_free(mj_tracker *tr, mj_ids *p)
+{
+    if (p->ids != NULL)
+        mj_free(tr, p->ids, (size_t)p->cap * sizeof *p->ids);
+    memset(p, 0, sizeof *p);
+}
+
 /* ---- room ids ---------------------------------------------------------- */
 
-/* Entries name their room by a 24-bit id (tr->room_ids), as they name
+/* Entries name their room by a 24-bit id (tr->room_pool.ids), as they name
  * their mj_aux record: the array grows by doubling and, when the rooms
  * fall to an eighth of it, shrinks to four times their number (at least
  * ROOM_IDS_MIN). Shrinking keeps every id below the new size and gives
@@ -107,8 +164,8 @@ static int room_ids_resize(mj_tracker *tr, uint32_t cap)
     uintptr_t *n = mj_alloc(tr, (size_t)cap * sizeof *n);
     if (n == NULL)
         return MJ_ENOMEM;
-    uintptr_t *old = tr->room_ids;
-    uint32_t top = tr->room_top, free_id = tr->room_free;
+    uintptr_t *old = tr->room_pool.ids;
+    uint32_t top = tr->room_pool.top, free_id = tr->room_pool.free;
     if (cap >= top) { /* room for every id */
         if (old != NULL)
             memcpy(n, old, (size_t)top * sizeof *n);
@@ -140,51 +197,25 @@ static int room_ids_resize(mj_tracker *tr, uint32_t cap)
     }
     n[0] = 0; /* never an id */
     if (old != NULL)
-        mj_free(tr, old, (size_t)tr->room_cap * sizeof *n);
-    tr->room_ids = n;
-    tr->room_cap = cap;
-    tr->room_top = top;
-    tr->room_free = free_id;
+        mj_free(tr, old, (size_t)tr->room_pool.cap * sizeof *n);
+    tr->room_pool.ids = n;
+    tr->room_pool.cap = cap;
+    tr->room_pool.top = top;
+    tr->room_pool.free = free_id;
     return MJ_OK;
 }
 
-/* 0 on ENOMEM or when every id is taken. */
+/* An id for room r (r->id), 0 on ENOMEM or when every id is taken. */
 static uint32_t room_id_new(mj_tracker *tr, mj_istr *r)
 {
-    uint32_t id = tr->room_free;
-    if (id != 0) {
-        tr->room_free = (uint32_t)(tr->room_ids[id] >> 1);
-    } else {
-        if (tr->room_top == 0)
-            tr->room_top = 1; /* id 0 is never given */
-        if (tr->room_top >= MJ_ID_LIMIT)
-            return 0;
-        if (tr->room_top >= tr->room_cap) {
-            uint32_t cap = tr->room_cap ? tr->room_cap * 2 : ROOM_IDS_MIN;
-            if (cap > MJ_ID_LIMIT)
-                cap = MJ_ID_LIMIT;
-            if (room_ids_resize(tr, cap) != MJ_OK)
-                return 0;
-        }
-        id = tr->room_top++;
-    }
-    tr->room_ids[id] = (uintptr_t)r;
-    tr->room_live++;
-    r->id = id;
-    return id;
+    r->id = ids_take(tr, &tr->room_pool, (uintptr_t)r, MJ_ID_LIMIT,
+                     ROOM_IDS_MIN, room_ids_resize);
+    return r->id;
 }
 
 static void room_id_free(mj_tracker *tr, uint32_t id)
 {
-    tr->room_ids[id] = ((uintptr_t)tr->room_free << 1) | 1;
-    tr->room_free = id;
-    tr->room_live--;
-    if (tr->room_cap > ROOM_IDS_MIN && tr->room_live <= tr->room_cap / 8) {
-        uint32_t cap = ROOM_IDS_MIN;
-        while (cap < 4 * tr->room_live)
-            cap *= 2;
-        (void)room_ids_resize(tr, cap); /* on ENOMEM it stays as it was */
-    }
+    ids_put(tr, &tr->room_pool, id, ROOM_IDS_MIN, room_ids_resize);
 }
 
 /* ---- entry blocks ------------------------------------------------------- */
@@ -748,17 +779,17 @@ static void resent_off(mj_entry *e)
 
 /* ---- aux records by id ------------------------------------------------ */
 
-/* An entry names its mj_aux record by a 32-bit id (tr->aux_ids), so that
- * the record's pointer does not take 8 bytes of every entry. The array
- * follows the number of records: it grows by doubling and, when they fall
- * to an eighth of it, the live records are numbered again from 1 (each
- * record knows its entry, whose id follows) into an array of four times
- * their number (at least AUX_IDS_MIN, which stays once made: a join and
- * its answer make and free a record, and would otherwise make and free
- * the array each time); mj_tracker_free() frees it.
+/* An entry names its mj_aux record by a 32-bit id (tr->aux_pool), so
+ * that the record's pointer does not take 8 bytes of every entry. When
+ * the array is resized (ids_take(), ids_put()) the live records are
+ * numbered again from 1 (each record knows its entry, whose id follows:
+ * O(1) a record) into it (at least AUX_IDS_MIN slots, which stay once
+ * made: a join and its answer make and free a record, and would otherwise
+ * make and free the array each time); mj_tracker_free() frees it.
  * Nothing but the entries keeps an id, so renumbering is safe between any two
  * calls. */
-#define AUX_IDS_MIN 16u
+#define AUX_IDS_MIN  16u
+#define AUX_ID_LIMIT (1u << 31)
 
 static int aux_ids_resize(mj_tracker *tr, uint32_t cap)
 {
@@ -766,8 +797,8 @@ static int aux_ids_resize(mj_tracker *tr, uint32_t cap)
     if (n == NULL)
         return MJ_ENOMEM;
     uint32_t top = 1;
-    for (uint32_t id = 1; id < tr->aux_top; id++) {
-        uintptr_t v = tr->aux_ids[id];
+    for (uint32_t id = 1; id < tr->aux_pool.top; id++) {
+        uintptr_t v = tr->aux_pool.ids[id];
         if (v & 1)
             continue; /* free */
         mj_aux *a = (mj_aux *)v;
@@ -775,47 +806,25 @@ static int aux_ids_resize(mj_tracker *tr, uint32_t cap)
         a->e->u.aux = top;
         n[top++] = v;
     }
-    if (tr->aux_ids != NULL)
-        mj_free(tr, tr->aux_ids, (size_t)tr->aux_cap * sizeof *n);
-    tr->aux_ids = n;
-    tr->aux_cap = cap;
-    tr->aux_top = top;
-    tr->aux_free = 0;
+    if (tr->aux_pool.ids != NULL)
+        mj_free(tr, tr->aux_pool.ids, (size_t)tr->aux_pool.cap * sizeof *n);
+    tr->aux_pool.ids = n;
+    tr->aux_pool.cap = cap;
+    tr->aux_pool.top = top;
+    tr->aux_pool.free = 0;
     return MJ_OK;
 }
 
 static uint32_t aux_id_new(mj_tracker *tr, mj_aux *a)
 {
-    uint32_t id = tr->aux_free;
-    if (id != 0) {
-        tr->aux_free = (uint32_t)(tr->aux_ids[id] >> 1);
-    } else {
-        if (tr->aux_top == 0)
-            tr->aux_top = 1; /* id 0 is never given */
-        if (tr->aux_top >= tr->aux_cap) {
-            uint32_t cap = tr->aux_cap ? tr->aux_cap : AUX_IDS_MIN / 2;
-            if (cap > UINT32_MAX / 2 || aux_ids_resize(tr, cap * 2) != MJ_OK)
-                return 0;
-        }
-        id = tr->aux_top++;
-    }
-    tr->aux_ids[id] = (uintptr_t)a;
-    tr->aux_live++;
-    a->id = id;
-    return id;
+    a->id = ids_take(tr, &tr->aux_pool, (uintptr_t)a, AUX_ID_LIMIT,
+                     AUX_IDS_MIN, aux_ids_resize);
+    return a->id;
 }
 
 static void aux_id_free(mj_tracker *tr, uint32_t id)
 {
-    tr->aux_ids[id] = ((uintptr_t)tr->aux_free << 1) | 1;
-    tr->aux_free = id;
-    tr->aux_live--;
-    if (tr->aux_cap > AUX_IDS_MIN && tr->aux_live <= tr->aux_cap / 8) {
-        uint32_t cap = AUX_IDS_MIN;
-        while (cap < 4 * tr->aux_live)
-            cap *= 2;                  /* live <= cap / 8: below the old one */
-        (void)aux_ids_resize(tr, cap); /* on ENOMEM it stays as it was */
-    }
+    ids_put(tr, &tr->aux_pool, id, AUX_IDS_MIN, aux_ids_resize);
 }
 
 void mj_store_rebase(mj_tracker *tr, double old_now, double now)
@@ -870,14 +879,8 @@ void mj_learned_retime(mj_tracker *tr, double delta, double until)
 
 void mj_aux_ids_free(mj_tracker *tr)
 {
-    if (tr->aux_ids != NULL)
-        mj_free(tr, tr->aux_ids, (size_t)tr->aux_cap * sizeof *tr->aux_ids);
-    tr->aux_ids = NULL;
-    tr->aux_cap = tr->aux_top = tr->aux_free = 0;
-    if (tr->room_ids != NULL)
-        mj_free(tr, tr->room_ids, (size_t)tr->room_cap * sizeof *tr->room_ids);
-    tr->room_ids = NULL;
-    tr->room_cap = tr->room_top = tr->room_free = 0;
+    ids_free(tr, &tr->aux_pool);
+    ids_free(tr, &tr->room_pool);
     for (uint32_t b = 0; b < tr->eb_count; b++)
         if (tr->eblocks[b].mem != NULL) /* never: the sessions went first */
             mj_free(tr, tr->eblocks[b].mem,

@@ -83,7 +83,7 @@ struct mj_istr {
     mj_domain *dom;         /* the domain part's record */
     mj_istr *dprev, *dnext; /* dom->room_list: a link check visits the
                                rooms on its domain only */
-    uint32_t id;            /* its index in tr->room_ids: what its entries'
+    uint32_t id;            /* its index in tr->room_pool: what its entries'
                                room_id holds */
     uint32_t entries;       /* the first of the refs entries naming it
                                (rnext, rprev), 0: none */
@@ -132,7 +132,7 @@ struct mj_ping {
 typedef struct mj_aux mj_aux;
 struct mj_aux {
     mj_entry *e;
-    uint32_t id;           /* its index in tr->aux_ids: what e->u.aux holds */
+    uint32_t id;           /* its index in tr->aux_pool: what e->u.aux holds */
     uint8_t prev_more;     /* answers owed to the join sent again (JOINED
                               with resent: join_id; LEAVING: prev_join_id)
                               beyond one: the same join, with the same id,
@@ -196,7 +196,7 @@ struct mj_aux {
  * entry's own id is what its neighbour (or the room) holds.
  * since and the aux record share one 32-bit word: a settled entry keeps
  * since there (a float offset from tr->epoch), one with a record keeps the
- * record's id (tr->aux_ids) and since moves into the record (has_aux);
+ * record's id (tr->aux_pool) and since moves into the record (has_aux);
  * read both through mj_entry_aux_of() and mj_entry_since(). */
 struct mj_entry {
     mj_session *sess;              /* NULL: a free slot of its block */
@@ -252,7 +252,7 @@ struct mj_entry {
                          minus tr->epoch, rounded down (exact to 1/64 s
                          within 3 days of it, to 2 s within a year, 4 s
                          within two) */
-        uint32_t aux; /* has_aux: the record's id in tr->aux_ids */
+        uint32_t aux; /* has_aux: the record's id in tr->aux_pool */
     } u;
 };
 
@@ -263,6 +263,16 @@ typedef struct mj_enick {
     uint16_t cap; /* bytes of s[] */
     char s[];     /* len bytes + NUL */
 } mj_enick;
+
+/* Records named by 32-bit ids (store.c): ids[id] is the record; a free
+ * id's slot holds (next free id << 1) | 1; slot 0 is never an id. */
+typedef struct mj_ids {
+    uintptr_t *ids;
+    uint32_t cap;  /* slots of ids */
+    uint32_t top;  /* ids below it have been given */
+    uint32_t free; /* first free id below top, 0: none */
+    uint32_t live; /* records */
+} mj_ids;
 
 /* A block of MJ_EBLOCK entries (store.c). */
 typedef struct mj_eblock {
@@ -432,19 +442,12 @@ struct mj_tracker {
     mj_nick_cache nicks; /* stored nicks' prepared and folded forms */
     mj_store_hooks hooks;
     size_t bytes;
-    size_t n_resent;     /* entries with resent set, every session's */
-    mj_owed_set owed;    /* what rooms owe closed sessions' JIDs (owed.h) */
-    double epoch;        /* mj_now() at creation: settled entries' since is
-                            an offset from it (mj_entry_since()) */
-    uintptr_t *aux_ids;  /* the mj_aux records by id (slot 0 unused); a free
-                            id's slot holds (next free id << 1) | 1 */
-    uint32_t aux_cap;    /* slots of aux_ids */
-    uint32_t aux_top;    /* ids below it have been given */
-    uint32_t aux_free;   /* first free id below aux_top, 0: none */
-    uint32_t aux_live;   /* records */
-    uintptr_t *room_ids; /* the interned rooms by id (slot 0 unused); a
-                            free id's slot holds (next free id << 1) | 1 */
-    uint32_t room_cap, room_top, room_free, room_live; /* as aux_* */
+    size_t n_resent;    /* entries with resent set, every session's */
+    mj_owed_set owed;   /* what rooms owe closed sessions' JIDs (owed.h) */
+    double epoch;       /* mj_now() at creation: settled entries' since is
+                           an offset from it (mj_entry_since()) */
+    mj_ids aux_pool;    /* the mj_aux records by id */
+    mj_ids room_pool;   /* the interned rooms by id */
     size_t id_walked;   /* entries given their room's new id so far (a test
                            reads it) */
     mj_eblock *eblocks; /* entries' blocks by index (entry id >>
@@ -481,12 +484,12 @@ struct mj_tracker {
 
 static inline mj_aux *mj_entry_aux_of(const mj_entry *e)
 {
-    return e->has_aux ? (mj_aux *)e->sess->tr->aux_ids[e->u.aux] : NULL;
+    return e->has_aux ? (mj_aux *)e->sess->tr->aux_pool.ids[e->u.aux] : NULL;
 }
 
 static inline mj_istr *mj_entry_room(const mj_entry *e)
 {
-    return (mj_istr *)e->sess->tr->room_ids[e->room_id];
+    return (mj_istr *)e->sess->tr->room_pool.ids[e->room_id];
 }
 
 /* The entry an id names (a live one: the caller knows). */

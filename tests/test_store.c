@@ -376,8 +376,8 @@ TEST(rooms_at_the_ids_edge_do_not_walk_a_crowded_tracker)
     /* the crowd goes: the ids follow the rooms down again */
     for (int i = 0; i < N; i++)
         leave(ss[i], ROOM, "n");
-    CHECK_INT(tr->room_live, 0);
-    CHECK_INT(tr->room_cap, 16);
+    CHECK_INT(tr->room_pool.live, 0);
+    CHECK_INT(tr->room_pool.cap, 16);
     fx_take();
     mj_tracker_free(tr);
 }
@@ -470,8 +470,8 @@ TEST(rooms_keep_their_entries_through_id_shrinks)
         check_room_list(tr, ROOM, both, 2);
         CHECK_NICK(a, ROOM, "ann");
         CHECK_NICK(c, ROOM, "cy");
-        CHECK(tr->room_live == 1);
-        CHECK(tr->room_cap <= 16);
+        CHECK(tr->room_pool.live == 1);
+        CHECK(tr->room_pool.cap <= 16);
     }
     fx_take();
     mj_tracker_free(tr);
@@ -565,7 +565,7 @@ TEST(entries_showing_the_sessions_first_nick_share_it)
     mj_tracker_free(tr);
 }
 
-/* Entries name their aux records by id (tr->aux_ids): 300 joins in
+/* Entries name their aux records by id (tr->aux_pool.ids): 300 joins in
  * flight, 296 answered in an order that frees ids all over the array
  * (which then shrinks, numbering the live records again from 1), the
  * last four still PENDING with their asked nick and since, and answered
@@ -582,8 +582,8 @@ TEST(aux_ids_follow_records_through_growth_and_renumbering)
         snprintf(occ, sizeof occ, "r%d@muc.remote.example/nick%d", i, i);
         fx_join(s, occ);
     }
-    CHECK_INT(tr->aux_live, 300);
-    CHECK(tr->aux_cap >= 301);
+    CHECK_INT(tr->aux_pool.live, 300);
+    CHECK(tr->aux_pool.cap >= 301);
     int kept[4] = {7, 150, 298, 299};
     for (int i = 0; i < 300; i++) {
         int j = (i * 7) % 300; /* every id, scattered */
@@ -592,8 +592,8 @@ TEST(aux_ids_follow_records_through_growth_and_renumbering)
         snprintf(occ, sizeof occ, "r%d@muc.remote.example/nick%d", j, j);
         fx_self(s, "available", occ);
     }
-    CHECK_INT(tr->aux_live, 4);
-    CHECK(tr->aux_cap <= 32);
+    CHECK_INT(tr->aux_pool.live, 4);
+    CHECK(tr->aux_pool.cap <= 32);
     for (int k = 0; k < 4; k++) {
         snprintf(occ, sizeof occ, "r%d@muc.remote.example", kept[k]);
         mj_istr *r = mj_room_find(tr, occ, strlen(occ), NULL);
@@ -612,8 +612,8 @@ TEST(aux_ids_follow_records_through_growth_and_renumbering)
         fx_self(s, "available", occ);
         CHECK(mj_entry_since(e) == fx_now);
     }
-    CHECK_INT(tr->aux_live, 0);
-    CHECK_INT(tr->aux_cap, 16); /* the smallest array stays */
+    CHECK_INT(tr->aux_pool.live, 0);
+    CHECK_INT(tr->aux_pool.cap, 16); /* the smallest array stays */
     CHECK_INT(s->n_pending, 0);
     CHECK(tr->bytes > base);
     fx_take();
