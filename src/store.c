@@ -228,6 +228,11 @@ static void room_id_free(mj_tracker *tr, uint32_t id)
  * whose last entry goes is freed at once (its header kept for the next
  * block), so that memory follows the entries. Slot 0 of block 0 is never
  * given: id 0 names nothing. */
+/* The map follows the headers in their allocation: aligned for its
+ * words. */
+_Static_assert(sizeof(mj_eblock) % sizeof(uint64_t) == 0,
+               "the block map after the headers is aligned");
+
 static size_t eb_words(uint32_t cap)
 {
     return ((size_t)cap + 63) / 64;
