@@ -174,7 +174,7 @@ struct mj_aux {
  * no id (review R): never a key, never owed. */
 #define MJ_JOIN_ID_NONE 4
 
-/* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_room_of()):
+/* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_entry_room()):
  * an entry is 24 bytes (issue 12: a settled join's bytes), and the ids
  * fit beside its flags. Id 0 names nothing. */
 #define MJ_ID_BITS  24
@@ -241,10 +241,10 @@ struct mj_entry {
                                     then on the timer list, which ends it after
                                     pending_timeout, and keeps its mj_aux
                                     record; cleared by every state change */
-    uint32_t own_nick : 1;       /* has_nick, and the nick is its record's in
-                                    record's (mj_entry_enick()), not the session's */
-    uint32_t has_rec : 1;        /* it has a record (own_nick, or
-                                    made ahead by mj_entry_fit_nick()) */
+    uint32_t own_nick : 1;       /* has_nick, and the nick is its record's
+                                    (mj_entry_enick()), not the session's */
+    uint32_t has_rec : 1;        /* it has a record (own_nick, or made ahead
+                                    by mj_entry_fit_nick()) */
     uint32_t rprev : MJ_ID_BITS; /* the previous entry of the same room (0:
                                     it is room->entries) */
     union {
