@@ -1329,6 +1329,31 @@ TEST(error_without_id_on_a_service_reflecting_ids_is_not_the_joins)
     teardown();
 }
 
+/* Joined ROOM on a service seen to reflect ids, then left it: the
+ * service's record went with its last room. */
+static void left_the_services_last_room(void)
+{
+    joined_reflecting(ROOM, "Ann");
+    send_with_id("unavailable", R("Ann"), "l1");
+    self_with_id("unavailable", R("Ann"), "l1", 0);
+    CHECK_STATE(s, ROOM, MJ_S_NONE); /* the domain's record went with it */
+    fx_take();
+}
+
+/* A join of ROOM2 on that service, an update sent before it: the update's
+ * id-less error does not fail the join (the service is still known to
+ * reflect ids), whose answer shows it. */
+static void rejoined_on_the_same_service(void)
+{
+    send_with_id("available", ROOM2 "/Ann", NULL);
+    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
+    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
+                  MJ_O_UNCHANGED);
+    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
+                  MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM2, "Ann");
+}
+
 /* The same after the service's record went with the last room on it (a
  * reconnect's rejoins): what was learnt comes back within
  * pending_timeout (review AO 4; review AN found the join failed and its
@@ -1337,19 +1362,9 @@ TEST(error_without_id_on_a_service_reflecting_ids_is_not_the_joins)
 TEST(reflection_learnt_outlives_the_domains_record_for_pending_timeout)
 {
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    self_with_id("unavailable", R("Ann"), "l1", 0);
-    CHECK_STATE(s, ROOM, MJ_S_NONE); /* the domain's record went with it */
-    fx_take();
+    left_the_services_last_room();
     fx_now += 10;
-    send_with_id("available", ROOM2 "/Ann", NULL);
-    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
-    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
-                  MJ_O_UNCHANGED);
-    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
-                  MJ_O_CHANGED);
-    CHECK_NICK(s, ROOM2, "Ann");
+    rejoined_on_the_same_service();
     /* gone again, and back after pending_timeout: an unknown service */
     send_with_id("unavailable", ROOM2 "/Ann", "l2");
     self_with_id("unavailable", ROOM2 "/Ann", "l2", 0);
@@ -1380,24 +1395,14 @@ static double clock_ahead(void *ud)
 TEST(reflection_learnt_moves_with_a_new_clock_and_timeout)
 {
     setup();
-    joined_reflecting(ROOM, "Ann");
-    send_with_id("unavailable", R("Ann"), "l1");
-    self_with_id("unavailable", R("Ann"), "l1", 0);
-    CHECK_STATE(s, ROOM, MJ_S_NONE); /* the domain's record went with it */
-    fx_take();
+    left_the_services_last_room();
     mj_config c;
     mj_config_init(&c);
     c.clock = clock_ahead;
     c.on_event = fx_on_event;
     CHECK_INT(mj_tracker_configure(tr, &c), MJ_OK);
     fx_now += 10;
-    send_with_id("available", ROOM2 "/Ann", NULL);
-    CHECK_OUTCOME(join_with_id(ROOM2 "/Ann", "j1"), MJ_O_CHANGED);
-    CHECK_OUTCOME(error_with_id(ROOM2 "/Ann", NULL, "item-not-found"),
-                  MJ_O_UNCHANGED);
-    CHECK_OUTCOME(self_with_id("available", ROOM2 "/Ann", "j1", 0),
-                  MJ_O_CHANGED);
-    CHECK_NICK(s, ROOM2, "Ann");
+    rejoined_on_the_same_service();
     /* gone again; pending_timeout raised to 600 s: still known at 300 s */
     send_with_id("unavailable", ROOM2 "/Ann", "l2");
     self_with_id("unavailable", ROOM2 "/Ann", "l2", 0);
