@@ -1591,6 +1591,18 @@ TEST(removal_crossing_a_join_under_another_nick_waits_for_its_answer)
     teardown();
 }
 
+/* While a join under Bob (id j2) waits, the room kicks Ann (it had not
+ * seen the join): left; then the join's answer shows the session as Bob. */
+static void kicked_then_the_join_as_bob_answered(void)
+{
+    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
+                  MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Ann kicked");
+    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Bob");
+    CHECK_EVENTS("joined " ROOM " Bob");
+}
+
 /* Review AQ 1: an available self-presence from the shown nick while a
  * join under another nick waits (the echo of an update sent before it, a
  * role change) is no answer to that join: the room answers it from the
@@ -1604,12 +1616,7 @@ TEST(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick)
     CHECK_OUTCOME(send_with_id("available", R("Ann"), "u1"), MJ_O_UNCHANGED);
     CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
     self_with_id("available", R("Ann"), "u1", 0); /* the update's echo */
-    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
-                  MJ_O_CHANGED);
-    CHECK_EVENTS("left " ROOM " Ann kicked");
-    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
-    CHECK_NICK(s, ROOM, "Bob");
-    CHECK_EVENTS("joined " ROOM " Bob");
+    kicked_then_the_join_as_bob_answered();
     teardown();
 }
 
@@ -1627,12 +1634,7 @@ TEST(an_error_to_an_earlier_change_keeps_a_join_under_another_nick)
     CHECK_OUTCOME(join_with_id(R("Bob"), "j2"), MJ_O_CHANGED);
     error_with_id(R("Cid"), "c1", "conflict"); /* Cid is taken */
     CHECK_STATE(s, ROOM, MJ_S_CHANGING);
-    CHECK_OUTCOME(self_with_id("unavailable", R("Ann"), NULL, 307),
-                  MJ_O_CHANGED);
-    CHECK_EVENTS("left " ROOM " Ann kicked");
-    CHECK_OUTCOME(self_with_id("available", R("Bob"), "j2", 0), MJ_O_CHANGED);
-    CHECK_NICK(s, ROOM, "Bob");
-    CHECK_EVENTS("joined " ROOM " Bob");
+    kicked_then_the_join_as_bob_answered();
     /* the join's own refusal still ends the change */
     CHECK_OUTCOME(join_with_id(R("Dan"), "j3"), MJ_O_CHANGED);
     CHECK_OUTCOME(error_with_id(R("Dan"), "j3", "conflict"), MJ_O_CHANGED);
