@@ -138,12 +138,11 @@ static int join_text(lua_State *L)
  * slot. 0 when joining several of them ran out of memory. */
 static int text_of(lua_State *L, int el, int slot, mj_str *out)
 {
-    lua_Unsigned len = lua_rawlen(L, el);
-    lua_Integer i, n, count = 0;
+    lua_Integer i, count = 0;
     int base = lua_gettop(L);
 
-    n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
-    for (i = 1; i <= n && count < 2; i++) {
+    /* to the first hole (child_at()): no border comes before it */
+    for (i = 1; i < LUA_MAXINTEGER && count < 2; i++) {
         int t;
 
         loop_turn(L, base);
@@ -411,8 +410,8 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             const struct known *k)
 {
     lua_Integer i, n = 0;
-    int attrs, tags, anchor, ok = 1, seen_error = 0, seen_body = 0, message;
-    int kids;
+    int attrs, tags, anchor, first, ok = 1, seen_error = 0, seen_body = 0;
+    int kids, message;
     unsigned need;
     size_t len = 0;
     const char *s;
@@ -429,11 +428,10 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             return 0;
     }
     attrs = k != NULL && k->attrs != 0 ? k->attrs : push_attrs(L, stanza);
-    if (k != NULL && k->type != 0)
-        s = lua_type(L, k->type) == LUA_TSTRING
-                ? lua_tolstring(L, k->type, &len)
-                : NULL;
-    else
+    if (k != NULL && k->type != 0) {
+        s = k->type_s;
+        len = k->type_len;
+    } else
         s = push_str(L, attrs, UV_TYPE, &len);
     mj_stanza_set_type(st, s, len);
     if (dir == CONV_FULL)
@@ -453,8 +451,8 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
     if (need & MJ_NEED_FROM)
         attr_str(L, attrs, UV_FROM, 0, &st->from);
     if ((need & MJ_NEED_TO) && k != NULL && k->to != 0) {
-        if (lua_type(L, k->to) == LUA_TSTRING) /* else absent */
-            st->to.ptr = lua_tolstring(L, k->to, &st->to.len);
+        st->to.ptr = k->to_s; /* NULL: absent */
+        st->to.len = k->to_len;
     } else if (need & MJ_NEED_TO)
         attr_str(L, attrs, UV_TO, 0, &st->to);
     if ((need & MJ_NEED_ID) && !(k != NULL && k->id_later))
@@ -462,10 +460,16 @@ int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
 
     if (!kids)
         return (int)need;
-    anchor = lua_gettop(L) + 1;
+    /* the groups read, from the first: anchor + A_x is a slot above
+     * the head for every A_x of them (slots below the first group's are
+     * the head's, and never written) */
+    first = (need & MJ_NEED_MUC_USER) ? 0
+            : (need & MJ_NEED_ERROR)  ? A_ERROR_TYPE
+                                      : A_OWN_NS;
+    anchor = lua_gettop(L) + 1 - first;
     own.attrs = attrs;
     own.slot = anchor + A_OWN_NS;
-    if (anchors_for(need) > 0)
+    if (anchors_for(need) > first)
         lua_settop(L, anchor + anchors_for(need) - 1); /* nil */
     tags = push_tags(L, stanza, &n);
     for (i = 1; tags != 0 && i <= n && ok; i++) {

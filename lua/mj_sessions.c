@@ -229,6 +229,7 @@ void cache_forget(struct tracker *u, const mj_session *s)
 {
     struct scslot *e = slot_of(&u->sc, s);
 
+    u->closes++; /* a handle a hook looked up may be s (feed()) */
     if (u->last == s) {
         u->last = NULL;
         u->last_slot = NULL;

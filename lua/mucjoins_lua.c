@@ -401,31 +401,41 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
      * a + 2 (want); a + 3, the session's full_jid when a is the table (k
-     * NULL, or k->jid 0). k: what the caller read already (the hooks). */
+     * NULL, or k->jid 0). k: what the caller read already (the hooks):
+     * the stanza at k->stanza, want in k->want, nothing above a. */
     mj_session *s = NULL;
     mj_outcome oc = MJ_O_IGNORED;
     mj_stanza st;
-    int rc, want, jid = a, sess = 0;
+    int rc, want, jid = a, sess = 0, stanza = a + 1;
     size_t len;
     const char *p;
 
-    if (lua_type(L, a + 1) != LUA_TTABLE)
-        luaL_checktype(L, a + 1, LUA_TTABLE); /* raises */
-    want = lua_toboolean(L, a + 2);
-    if (lua_gettop(L) != a + 2)
-        lua_settop(L, a + 2);
+    if (k != NULL) {
+        stanza = k->stanza;
+        want = k->want;
+    } else {
+        if (lua_type(L, a + 1) != LUA_TTABLE)
+            luaL_checktype(L, a + 1, LUA_TTABLE); /* raises */
+        want = lua_toboolean(L, a + 2);
+        if (lua_gettop(L) != a + 2)
+            lua_settop(L, a + 2);
+    }
     if (k != NULL && k->lazy) {
         jid = k->jid; /* the session table is read when needed, below */
-    } else if (lua_type(L, a) == LUA_TTABLE && k != NULL && k->jid != 0) {
-        sess = a;
+    } else if (k != NULL && k->jid != 0) {
+        sess = a; /* a table (the hooks checked) */
         jid = k->jid;
     } else if (lua_type(L, a) == LUA_TTABLE) {
         if (rawkey(L, a, UV_FULL_JID) != LUA_TSTRING) {
+            if (k != NULL) {
+                k->quiet = 1;
+                return 0;
+            }
             push_outcome(L, MJ_O_IGNORED);
             return 1;
         }
         sess = a;
-        jid = a + 3;
+        jid = lua_gettop(L); /* a + 3, or a + 1 under a hook */
     } else {
         luaL_checkstring(L, a);
     }
@@ -434,8 +444,12 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
     /* a + 3 and the head: within LUA_MINSTACK; convert() reserves the
      * rest, and 8 slots for the results (6 above a + 3, the session
      * table read lazily included) */
-    rc = convert(L, a + 1, outgoing ? CONV_OUT : CONV_IN, &st, 8, k);
+    rc = convert(L, stanza, outgoing ? CONV_OUT : CONV_IN, &st, 8, k);
     if (rc == 0) {
+        if (k != NULL) {
+            k->quiet = 1;
+            return 0;
+        }
         push_outcome(L, MJ_O_IGNORED); /* the core reads nothing of it */
         return 1;
     }
@@ -445,8 +459,19 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
         return 2;
     }
 
-    p = lua_tolstring(L, jid, &len);
-    s = session_cached(u, p, len);
+    if (k != NULL && jid == k->to && k->to != 0) {
+        p = k->to_s; /* the same string, still on the stack */
+        len = k->to_len;
+    } else {
+        p = lua_tolstring(L, jid, &len);
+    }
+    /* the handle the hook found for these bytes, unless one was closed
+     * since (a finalizer run by convert() may close sessions) */
+    if (k != NULL && k->cached != NULL && k->cached_in == u &&
+        k->closes == u->closes)
+        s = k->cached;
+    else
+        s = session_cached(u, p, len);
     /* a received presence's id: only while the session waits for an
      * answer (a join's, a leave's, a join sent again's; for a session not
      * cached, whose state is not known here: while any session waits for
@@ -481,6 +506,10 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
     }
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
+        if (k != NULL) {
+            k->quiet = 1;
+            return 0;
+        }
         push_outcome(L,
                      MJ_O_IGNORED); /* a session JID that does not prepare */
         return 1;
@@ -496,6 +525,10 @@ static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
      * the top values). */
 
     if (u->col.nrec == 0 && u->col.dropped == 0) {
+        if (k != NULL) {
+            k->quiet = 1;
+            return 0;
+        }
         push_outcome(L, oc);
         return 1;
     }
@@ -661,18 +694,6 @@ static int core_reads(const char *name, size_t nlen, const char *type,
     return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
 }
 
-/* The same for a message whose type is the value at index t (anything
- * but a string counts as no type, as convert() reads it). */
-static int reads_message(lua_State *L, int t, int outgoing)
-{
-    size_t len = 0;
-    const char *s = NULL;
-
-    if (lua_type(L, t) == LUA_TSTRING)
-        s = lua_tolstring(L, t, &len);
-    return core_reads("message", 7, s, len, outgoing);
-}
-
 /* After hook()'s call of the module's applied() (status): applied()
  * failing (out of memory before its first line, as a rule: the module's
  * applied() catches its own handlers' errors) delivered none of the
@@ -702,17 +723,15 @@ static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
 /* One hook. The stack: the event (1; the tracker once feeding starts),
  * its stanza (2); what convert()
  * would read again: attr (3), attr.type (4) and attr.to (5), nil when not
- * read here; then feed()'s arguments: the session (6; nil for a session
- * the tracker caches, until feed() reads it), the stanza (7), want (8).
+ * read here; then feed()'s session (6; nil for a session the tracker
+ * caches, until feed() reads it); the stanza and want go to feed() in k.
  * Incoming, the JID is attr.to itself (full_sessions is keyed by the
  * session's full_jid). */
 static int hook(lua_State *L, int outgoing, int message)
 {
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
     struct known k = {0};
-    int n;
-    size_t tolen;
-    const char *to;
+    int n, ran_lua = 0;
 
     /* the kind: Prosody's event names are made of the stanza's name */
     k.has_kind = 1;
@@ -725,10 +744,12 @@ static int hook(lua_State *L, int outgoing, int message)
     if (!outgoing || message) {
         if (rawkey(L, 2, UV_ATTR) != LUA_TTABLE) /* 3 */
             return 0;
-        rawkey(L, 3, UV_TYPE); /* 4 */
+        if (rawkey(L, 3, UV_TYPE) == LUA_TSTRING) /* 4 */
+            k.type_s = lua_tolstring(L, 4, &k.type_len);
         k.attrs = 3;
         k.type = 4;
-        if (message && !reads_message(L, 4, outgoing))
+        if (message &&
+            !core_reads("message", 7, k.type_s, k.type_len, outgoing))
             return 0; /* a type the core never reads: no more cost */
     }
     if (outgoing) {
@@ -747,13 +768,16 @@ static int hook(lua_State *L, int outgoing, int message)
         k.id_later = !message;
         k.to = 5;
         k.jid = 5;
-        to = lua_tolstring(L, 5, &tolen);
-        if (session_cached(u, to, tolen) != NULL) {
+        k.to_s = lua_tolstring(L, 5, &k.to_len);
+        k.cached = session_cached(u, k.to_s, k.to_len);
+        if (k.cached != NULL) {
             /* a session the core tracks: one of this host's in
              * full_sessions (its handle lives from its first join to its
              * resource-unbind), read from there only if needed */
             lua_pushnil(L); /* 6 */
             k.lazy = 1;
+            k.cached_in = u;
+            k.closes = u->closes;
         } else {
             lua_pushvalue(L, 5);
             if (lua_rawget(L, lua_upvalueindex(UV_SESSIONS)) != LUA_TTABLE)
@@ -762,26 +786,29 @@ static int hook(lua_State *L, int outgoing, int message)
             if (!lua_rawequal(L, -1, lua_upvalueindex(UV_MODULE_HOST)))
                 return 0;
         }
-        if (lua_rawequal(L, 4, lua_upvalueindex(UV_ERROR_TYPE))) {
+        if (LIT_EQ(k.type_s, k.type_len, "error")) {
             lua_pushcfunction(L, set_seen);
             lua_pushvalue(L, lua_upvalueindex(UV_SEEN));
             lua_pushvalue(L, 5);
             lua_pushvalue(L, 2);
             lua_pcall(L, 3, 0, 0); /* an error: the filter reads it again */
+            ran_lua = 1;
         }
     }
     lua_settop(L, 6);
     /* The tracker, in place of the event (read no more), for the whole
      * call: a finalizer run meanwhile (when feed() allocates) may rebind
      * the hooks, which must neither mix two trackers nor let this one be
-     * collected under feed(). */
+     * collected under feed(). Only the pcall above runs Lua code before
+     * this: without it, the upvalue is still u. */
     lua_pushvalue(L, lua_upvalueindex(UV_SELF));
     lua_replace(L, 1);
-    u = lua_touserdata(L, 1);
+    if (ran_lua)
+        u = lua_touserdata(L, 1);
     if (u->tr == NULL || u->busy)
         return 0;
-    lua_pushvalue(L, 2);
-    lua_pushboolean(L, lua_toboolean(L, lua_upvalueindex(UV_LISTENING)));
+    k.stanza = 2;
+    k.want = lua_toboolean(L, lua_upvalueindex(UV_LISTENING));
     n = feed(L, u, 6, outgoing, &k);
     /* before the presence is routed: the module's watch() (a local MUC
      * answers it at once, its errors with origin.send()) */
@@ -804,7 +831,7 @@ static int hook(lua_State *L, int outgoing, int message)
                 session_watch_failed(u, p, len);
         }
     }
-    if (n == 1 && !lua_isnil(L, -1))
+    if (k.quiet || (n == 1 && !lua_isnil(L, -1)))
         return 0; /* applied by feed(), nobody to tell */
     /* events, or the core failed: the module's applied() */
     if (n == 1)

@@ -206,6 +206,7 @@ struct tracker {
                                  lookup found it there, else NULL */
     uint32_t watch;           /* the watch epoch (never 0): t:tick() and
                                  hooks.bind() start a new one */
+    uint64_t closes;          /* handles closed so far (cache_forget()) */
     struct scache sc;
 };
 
@@ -342,8 +343,24 @@ static inline int rawkey(lua_State *L, int t, int k)
  * stanza.name is not read. */
 struct known {
     int attrs, type, to, jid;
+    /* the bytes of attr.type and attr.to where read (type or to not 0):
+     * NULL when not a string, as convert() counts them */
+    const char *type_s, *to_s;
+    size_t type_len, to_len;
     int has_kind;
     mj_kind kind;
+    /* feed() only (the hooks): the stanza's index (the session's table,
+     * or nil, is at feed()'s a; nothing is above it), and want */
+    int stanza, want;
+    /* the hooks: the handle the cache held for attr.to when the hook
+     * looked (lazy), in that tracker, and u->closes then: feed() takes
+     * it if no handle was closed since */
+    mj_session *cached;
+    const struct tracker *cached_in;
+    uint64_t closes;
+    /* set by feed(): 1 when nothing is to be told (the outcome alone, and
+     * no events): it returns 0 and pushes nothing */
+    int quiet;
     /* feed() only: the session argument is nil, to be read as
      * full_sessions[JID] (the hooks' upvalue) only when the core reports
      * something: the JID is one of a session the cache holds */

@@ -1328,6 +1328,48 @@ test("t:hooks(): a finalizer rebinding the hooks during a hook leaves that call 
 	eq(t2:counts().mention, 0, "the second has no session of b: nothing to mention")
 end)
 
+test("t:hooks(): a finalizer closing the session during a hook leaves its handle unused", function()
+	-- The hook looks the session up by attr.to before it reads the
+	-- stanza, and feed() takes that handle unless a handle was closed
+	-- since: a finalizer (run while a body's texts are joined) that closes
+	-- the session must not leave the call with a freed handle (valgrind's
+	-- run of this file sees a read of freed memory).
+	local full_sessions = {}
+	local t = mj.new({})
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	hooks.listen(false)
+	local b = hooked_session(full_sessions, "b@example.org/r")
+	hook_returns(hooks.outgoing, { origin = b, stanza = join(ROOM .. "/n") })
+	local p = self_presence(ROOM .. "/n")
+	p.attr.to = b.full_jid
+	hook_returns(hooks.incoming, { stanza = p })
+	eq(b.rooms_joined[ROOM], "n", "b joined")
+	local gc = st.message({ from = ROOM .. "/bob", to = b.full_jid, type = "groupchat" })
+	gc:tag("body"):text("n: hi "):text(string.rep("y", 100000)):up()
+	local ev = { stanza = gc }
+	local calling, fired_inside = false, nil
+	setmetatable({}, { __gc = function()
+		fired_inside = calling
+		t:close(b.full_jid)
+	end })
+	local before
+	collectgarbage("incremental", 0, 100) -- every allocation may step
+	for _ = 1, 50 do
+		before = t:counts().mention -- each call before mentions n
+		calling = true
+		hook_returns(hooks.incoming_message, ev)
+		calling = false
+		if fired_inside ~= nil then
+			break
+		end
+	end
+	collectgarbage("incremental", 200, 100)
+	collectgarbage()
+	eq(fired_inside, true, "the finalizer ran inside the hook")
+	eq(t:stats().sessions, 0, "closed")
+	eq(t:counts().mention, before, "no mention for the closed session")
+end)
+
 test("finalizers touching a tracker while it builds results do not break it", function()
 	local t = mj.new()
 	local reentered, refused = 0, 0
