@@ -53,7 +53,7 @@ static int col_reserve_bytes(struct collect *c, size_t need)
 
 /* Append one record with copies of its n strings; on allocation failure
  * the record is dropped whole and counted. 1 if appended. */
-static int col_push(struct collect *c, int kind, int level, int reason,
+MJ_HOT static int col_push(struct collect *c, int kind, int level, int reason,
                     const mj_str *s, size_t n)
 {
     size_t total = 0, i;
@@ -116,7 +116,7 @@ void col_reset(struct collect *c)
 }
 
 /* mj_config.on_event */
-void on_event(void *ud, const mj_event *ev)
+MJ_HOT void on_event(void *ud, const mj_event *ev)
 {
     mj_str s[NFIELDS];
 

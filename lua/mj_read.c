@@ -136,7 +136,7 @@ static int join_text(lua_State *L)
 
 /* Text of an element: its string children concatenated, anchored in
  * slot. 0 when joining several of them ran out of memory. */
-static int text_of(lua_State *L, int el, int slot, mj_str *out)
+MJ_HOT static int text_of(lua_State *L, int el, int slot, mj_str *out)
 {
     lua_Integer i, count = 0;
     int base = lua_gettop(L);
@@ -184,7 +184,7 @@ struct child {
  * no holes. Every loop over a list stops at CHILD_END, and the loops
  * over an element's text at its first nil too. */
 #define CHILD_END (-1)
-static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
+MJ_HOT static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
 {
     int t = lua_rawgeti(L, tags, i);
 
@@ -196,7 +196,7 @@ static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
 }
 
 /* Then, only for a child worth it: push its attrs and xmlns. */
-static void child_ns(lua_State *L, struct child *c)
+MJ_HOT static void child_ns(lua_State *L, struct child *c)
 {
     c->attrs = push_attrs(L, c->el);
     c->ns = push_str(L, c->attrs, UV_XMLNS, &c->ns_len);
@@ -237,7 +237,7 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
 
 /* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
  * <destroy/>. Children in no namespace or the muc#user one count. */
-static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
+MJ_HOT static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
 {
     lua_Integer i, n = 0;
     int tags, ok = 1;
@@ -334,7 +334,7 @@ struct own_ns {
  * <thread/>) or, own, in the stanza's own (mj_stanza_own_ns(), util.stanza's
  * get_child(): <subject/>). Pushes nothing (a value read is kept in
  * own->slot). */
-static int content_ns(lua_State *L, const struct child *c, struct own_ns *own,
+MJ_HOT static int content_ns(lua_State *L, const struct child *c, struct own_ns *own,
                       int strict)
 {
     if (c->ns != NULL && !own->read) {
@@ -406,7 +406,7 @@ static int anchors_for(unsigned need)
  * The caller guarantees CONV_HEAD free slots. k, if not NULL: what the
  * caller read already (the same raw reads, left on the stack), not read
  * again. */
-int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
+MJ_HOT int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             const struct known *k)
 {
     lua_Integer i, n = 0;

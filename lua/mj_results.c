@@ -265,7 +265,7 @@ static int set_room(lua_State *L, int rooms)
  * when want is true or a record needs the module (a log line, a self-ping
  * to send, a leave the client must be told about: mj_reason_notice(), a
  * ghost's; records lost); else nil. */
-int apply_events(lua_State *L)
+MJ_HOT int apply_events(lua_State *L)
 {
     struct tracker *u = lua_touserdata(L, 1);
     struct collect *c = &u->col;

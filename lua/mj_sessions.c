@@ -86,7 +86,7 @@ size_t scache_bytes(const struct tracker *u)
     return u->sc.slot == NULL ? 0 : (u->sc.mask + 1) * sizeof *u->sc.slot;
 }
 
-mj_session *session_cached(struct tracker *u, const char *p, size_t len)
+MJ_HOT mj_session *session_cached(struct tracker *u, const char *p, size_t len)
 {
     const struct scache *c = &u->sc;
     struct scslot *e;

@@ -396,7 +396,7 @@ static int l_configure(lua_State *L)
  * about rooms is written to session.rooms_joined here (apply_events) and
  * the events are returned only when want is true or a record needs the
  * module. */
-static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
+MJ_HOT static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
                 struct known *k)
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
@@ -727,7 +727,7 @@ static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
  * caches, until feed() reads it); the stanza and want go to feed() in k.
  * Incoming, the JID is attr.to itself (full_sessions is keyed by the
  * session's full_jid). */
-static int hook(lua_State *L, int outgoing, int message)
+MJ_HOT static int hook(lua_State *L, int outgoing, int message)
 {
     struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
     struct known k = {0};

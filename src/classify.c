@@ -21,7 +21,7 @@ static const mj_reason removal_by_rank[] = {
 
 /* One pass over the codes: each sets a flag or a bit of its removal
  * rank; the strongest rank seen wins. */
-void mj_classify(const mj_stanza *st, mj_class *out)
+MJ_HOT void mj_classify(const mj_stanza *st, mj_class *out)
 {
     unsigned ranks = 0;
     /* every field, also one added later, starts cleared */

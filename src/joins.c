@@ -467,7 +467,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
 
 /* What mj_joins_outgoing() and mj_joins_incoming() (with
  * mj_messages_classify()) read, by kind and type: keep in step with them. */
-unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
+MJ_HOT unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
 {
     switch (kind) {
     case MJ_KIND_PRESENCE:
@@ -522,7 +522,7 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
     return need;
 }
 
-int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;
     *out = MJ_O_IGNORED;
@@ -1344,7 +1344,7 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     return MJ_OK;
 }
 
-int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
 {
     mj_target t;
     mj_class c;

@@ -109,7 +109,7 @@ void mj_ref_cache_free(mj_tracker *tr)
  * reference the user's bare JID). The references' JIDs are the same for
  * every recipient of the message: prepared once (ref_jid()), only the
  * comparison is each recipient's. */
-static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
+MJ_HOT static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                     mj_str nick, int *match)
 {
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
@@ -162,7 +162,7 @@ static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
                                   nick.len, match);
 }
 
-int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
+MJ_HOT int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
                          mj_msg_class *out)
 {
     mj_target t;

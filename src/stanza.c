@@ -11,7 +11,7 @@
 #define LIT_EQ(s, n, lit)                                                     \
     ((s) != NULL && (n) == sizeof(lit) - 1 && memcmp((s), (lit), (n)) == 0)
 
-int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len)
+MJ_HOT int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len)
 {
     if (st == NULL)
         return 0;
@@ -26,7 +26,7 @@ int mj_stanza_set_kind(mj_stanza *st, const char *name, size_t len)
     return 1;
 }
 
-void mj_stanza_set_type(mj_stanza *st, const char *s, size_t n)
+MJ_HOT void mj_stanza_set_type(mj_stanza *st, const char *s, size_t n)
 {
     if (st == NULL)
         return;
@@ -56,7 +56,7 @@ void mj_stanza_error_read(mj_stanza *st)
     }
 }
 
-void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
+MJ_HOT void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
 {
     int code;
     size_t i;

@@ -526,7 +526,7 @@ static uint32_t slot_of(const mj_session *s, const mj_istr *r)
  * block without such entries pays nothing. */
 static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e);
 
-mj_enick *mj_entry_enick(const mj_entry *e)
+MJ_HOT mj_enick *mj_entry_enick(const mj_entry *e)
 {
     const mj_tracker *tr = e->sess->tr;
     uint32_t id = entry_id(tr, e);
@@ -613,7 +613,7 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
     return i == UINT32_MAX ? NULL : mj_entry_at(s->tr, s->rooms.slots[i]);
 }
 
-mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
+MJ_HOT mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
                                 uint64_t qh)
 {
     const mj_idtab *t = &s->rooms;
@@ -648,7 +648,7 @@ static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e)
     return mj_entry_room(e)->entries;
 }
 
-mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
+MJ_HOT mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
                           size_t len, uint64_t hash)
 {
     mj_tracker *tr = s->tr;
@@ -916,7 +916,7 @@ int mj_entry_aux_new(mj_entry *e)
     return MJ_OK;
 }
 
-void mj_entry_aux_trim(mj_entry *e)
+MJ_HOT void mj_entry_aux_trim(mj_entry *e)
 {
     mj_aux *a = mj_entry_aux_of(e);
     if (a == NULL || timed((mj_state)e->state) || a->ping != NULL ||
@@ -941,7 +941,7 @@ void mj_entry_set_cancelled(mj_entry *e, int on)
         e->sess->n_cancelled--;
 }
 
-int mj_entry_set_state(mj_entry *e, mj_state state)
+MJ_HOT int mj_entry_set_state(mj_entry *e, mj_state state)
 {
     mj_tracker *tr = e->sess->tr;
     if (timed(state) && mj_entry_aux(e) != MJ_OK)
@@ -976,7 +976,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state)
     return MJ_OK;
 }
 
-int mj_entry_resent_owed(const mj_entry *e)
+MJ_HOT int mj_entry_resent_owed(const mj_entry *e)
 {
     const mj_aux *a = mj_entry_aux_of(e);
     return e->resent && a != NULL && a->deadline > mj_now(e->sess->tr);
@@ -1014,7 +1014,7 @@ int mj_entry_set_resent(mj_entry *e, int on)
  * freed when the entry no longer needs it): in its pbuf when it fits,
  * else in a copy of its own. The new nick is in place before the old
  * copy is freed. */
-int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
+MJ_HOT int mj_entry_set_pnick(mj_entry *e, const char *p, size_t len)
 {
     if (p == NULL && !e->has_aux)
         return MJ_OK; /* nothing asked, nothing to clear */
@@ -1061,7 +1061,7 @@ static void room_unlink(mj_tracker *tr, mj_entry *e)
 /* Make e able to show nick (p, len) without allocating (mj_entry_fit_nick());
  * keep: the nick it shows now stays shown (else the caller replaces it at
  * once). MJ_OK or MJ_ENOMEM (unchanged). */
-static int fit_nick(mj_entry *e, const char *p, size_t len, int keep)
+MJ_HOT static int fit_nick(mj_entry *e, const char *p, size_t len, int keep)
 {
     if (len > MJ_PART_MAX)
         return MJ_ENOMEM; /* never: nicks are checked before */
@@ -1087,7 +1087,7 @@ void mj_entry_unfit_nick(mj_entry *e)
         enick_drop(e);
 }
 
-mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
+MJ_HOT mj_entry *mj_entry_set_nick(mj_entry *e, const char *p, size_t len)
 {
     mj_tracker *tr = e->sess->tr;
     if (p == NULL) {
@@ -1135,7 +1135,7 @@ mj_entry *mj_entry_promote_nick(mj_entry *e)
 }
 
 /* Free an entry (its id: id) already out of its session's table. */
-static void entry_free(mj_entry *e, uint32_t id)
+MJ_HOT static void entry_free(mj_entry *e, uint32_t id)
 {
     mj_tracker *tr = e->sess->tr;
     mj_entry_set_cancelled(e, 0);
@@ -1165,7 +1165,7 @@ void mj_session_trim(mj_session *s)
     idtab_trim(s->tr, &s->rooms);
 }
 
-void mj_entry_destroy(mj_entry *e)
+MJ_HOT void mj_entry_destroy(mj_entry *e)
 {
     mj_session *s = e->sess;
     uint32_t id = entry_id(s->tr, e);
@@ -1177,7 +1177,7 @@ void mj_entry_destroy(mj_entry *e)
         idtab_trim(s->tr, &s->rooms);
 }
 
-void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
+MJ_HOT void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
              mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue)
 {
     mj_tracker *tr = e->sess->tr;

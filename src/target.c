@@ -69,7 +69,7 @@ static int bare_slow(mj_session *s, mj_str node, mj_str host, mj_target *t)
  * (bare_slow). The resource is only checked (printable ASCII needs no
  * preparation: mj_res_plain): decisions compare nicks as written, with
  * mj_nick_equal. A bad bare JID is reported before a bad resource. */
-int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
+MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
 {
     mj_str node, host;
     size_t rlen;
@@ -121,7 +121,7 @@ int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
     return rc;
 }
 
-int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
+MJ_HOT int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
                            const char *b, size_t blen)
 {
     char pa[MJ_PART_MAX + 1], pbuf[MJ_PART_MAX + 1];
