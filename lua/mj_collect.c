@@ -54,7 +54,7 @@ static int col_reserve_bytes(struct collect *c, size_t need)
 /* Append one record with copies of its n strings; on allocation failure
  * the record is dropped whole and counted. 1 if appended. */
 MJ_HOT static int col_push(struct collect *c, int kind, int level, int reason,
-                    const mj_str *s, size_t n)
+                           const mj_str *s, size_t n)
 {
     size_t total = 0, i;
     struct rec *r;

@@ -184,7 +184,8 @@ struct child {
  * no holes. Every loop over a list stops at CHILD_END, and the loops
  * over an element's text at its first nil too. */
 #define CHILD_END (-1)
-MJ_HOT static int child_at(lua_State *L, int tags, lua_Integer i, struct child *c)
+MJ_HOT static int child_at(lua_State *L, int tags, lua_Integer i,
+                           struct child *c)
 {
     int t = lua_rawgeti(L, tags, i);
 
@@ -334,8 +335,8 @@ struct own_ns {
  * <thread/>) or, own, in the stanza's own (mj_stanza_own_ns(), util.stanza's
  * get_child(): <subject/>). Pushes nothing (a value read is kept in
  * own->slot). */
-MJ_HOT static int content_ns(lua_State *L, const struct child *c, struct own_ns *own,
-                      int strict)
+MJ_HOT static int content_ns(lua_State *L, const struct child *c,
+                             struct own_ns *own, int strict)
 {
     if (c->ns != NULL && !own->read) {
         own->read = 1;
@@ -407,7 +408,7 @@ static int anchors_for(unsigned need)
  * caller read already (the same raw reads, left on the stack), not read
  * again. */
 MJ_HOT int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
-            const struct known *k)
+                   const struct known *k)
 {
     lua_Integer i, n = 0;
     int attrs, tags, anchor, first, ok = 1, seen_error = 0, seen_body = 0;
@@ -428,12 +429,17 @@ MJ_HOT int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
             return 0;
     }
     attrs = k != NULL && k->attrs != 0 ? k->attrs : push_attrs(L, stanza);
-    if (k != NULL && k->type != 0) {
-        s = k->type_s;
-        len = k->type_len;
-    } else
-        s = push_str(L, attrs, UV_TYPE, &len);
-    mj_stanza_set_type(st, s, len);
+    if (k != NULL && k->has_type) {
+        st->type = k->st_type;
+    } else {
+        if (k != NULL && k->type != 0) {
+            s = k->type_s;
+            len = k->type_len;
+        } else {
+            s = push_str(L, attrs, UV_TYPE, &len);
+        }
+        mj_stanza_set_type(st, s, len);
+    }
     if (dir == CONV_FULL)
         need = st->kind == MJ_KIND_PRESENCE ? MJ_NEED_ALL & ~MJ_NEED_MESSAGE
                                             : MJ_NEED_ALL;

@@ -397,7 +397,7 @@ static int l_configure(lua_State *L)
  * the events are returned only when want is true or a record needs the
  * module. */
 MJ_HOT static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
-                struct known *k)
+                       struct known *k)
 {
     /* the arguments after the tracker: a (session or JID), a + 1 (stanza),
      * a + 2 (want); a + 3, the session's full_jid when a is the table (k
@@ -736,7 +736,8 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
     /* the kind: Prosody's event names are made of the stanza's name */
     k.has_kind = 1;
     k.kind = message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE;
-    lua_settop(L, 1);
+    if (lua_gettop(L) != 1) /* util.events passes the event alone */
+        lua_settop(L, 1);
     if (lua_type(L, 1) != LUA_TTABLE || u->tr == NULL || u->busy)
         return 0;
     if (rawkey(L, 1, UV_STANZA) != LUA_TTABLE) /* 2 */
@@ -748,9 +749,16 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
             k.type_s = lua_tolstring(L, 4, &k.type_len);
         k.attrs = 3;
         k.type = 4;
-        if (message &&
-            !core_reads("message", 7, k.type_s, k.type_len, outgoing))
-            return 0; /* a type the core never reads: no more cost */
+        if (message) {
+            mj_stanza v;
+
+            v.kind = MJ_KIND_MESSAGE;
+            mj_stanza_set_type(&v, k.type_s, k.type_len);
+            if (mj_stanza_needs(outgoing, v.kind, v.type) == 0)
+                return 0; /* a type the core never reads: no more cost */
+            k.has_type = 1;
+            k.st_type = v.type;
+        }
     }
     if (outgoing) {
         lua_settop(L, 5);
@@ -795,7 +803,8 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
             ran_lua = 1;
         }
     }
-    lua_settop(L, 6);
+    if (lua_gettop(L) != 6)
+        lua_settop(L, 6);
     /* The tracker, in place of the event (read no more), for the whole
      * call: a finalizer run meanwhile (when feed() allocates) may rebind
      * the hooks, which must neither mix two trackers nor let this one be

@@ -360,6 +360,9 @@ struct known {
     size_t type_len, to_len;
     int has_kind;
     mj_kind kind;
+    /* the type, as mj_stanza_set_type() reads type_s, when has_type */
+    int has_type;
+    mj_type st_type;
     /* feed() only (the hooks): the stanza's index (the session's table,
      * or nil, is at feed()'s a; nothing is above it), and want */
     int stanza, want;

@@ -420,8 +420,8 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             mj_ping_restale(e);
         }
         if (state != MJ_S_CHANGING &&
-            mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                          mj_entry_nick_ptr(e), mj_entry_nick_len(e))) {
+            mj_nick_equal_res(e->sess->tr, t, mj_entry_nick_ptr(e),
+                              mj_entry_nick_len(e))) {
             /* a presence update; with the <x/>, a join sent again
              * (got_unavailable_self()) */
             if (st->has_muc_x && state == MJ_S_JOINED)
@@ -433,8 +433,8 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             /* to the announced nick m: the client already followed the
              * 303; an update, and the timeout still gives m */
             mj_str m = mj_entry_pnick(e);
-            if (m.ptr != NULL && mj_nick_equal(e->sess->tr, t->raw_res.ptr,
-                                               t->raw_res.len, m.ptr, m.len)) {
+            if (m.ptr != NULL &&
+                mj_nick_equal_res(e->sess->tr, t, m.ptr, m.len)) {
                 *out = MJ_O_UNCHANGED;
                 return MJ_OK;
             }
@@ -522,7 +522,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
     return need;
 }
 
-MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
+                             mj_outcome *out)
 {
     mj_target t;
     *out = MJ_O_IGNORED;
@@ -1008,12 +1009,10 @@ static void got_unavailable_other(mj_entry *e, const mj_stanza *st,
     *out = MJ_O_UNCHANGED;
     if (state == MJ_S_PENDING || !e->has_nick)
         return;
-    if (!mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                       mj_entry_nick_ptr(e), mj_entry_nick_len(e)) &&
+    if (!mj_nick_equal_res(e->sess->tr, t, mj_entry_nick_ptr(e),
+                           mj_entry_nick_len(e)) &&
         !((state == MJ_S_EXPECTING || state == MJ_S_LEAVING) &&
-          m.ptr != NULL &&
-          mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len, m.ptr,
-                        m.len)))
+          m.ptr != NULL && mj_nick_equal_res(e->sess->tr, t, m.ptr, m.len)))
         return;
     if (st->has_destroy || c->has332) {
         if (state == MJ_S_JOINED && e->resent && !removal_after_resent(e, st))
@@ -1187,8 +1186,8 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
         if (carries_join_id(e, st) && a != NULL && !a->retried &&
             a->retry_more == 0 && a->prev_join_id != a->join_id)
             return 1;
-        return n.ptr == NULL || mj_nick_equal(e->sess->tr, t->raw_res.ptr,
-                                              t->raw_res.len, n.ptr, n.len);
+        return n.ptr == NULL ||
+               mj_nick_equal_res(e->sess->tr, t, n.ptr, n.len);
     }
     if (e->state != MJ_S_LEAVING || !e->has_nick || carries_join_id(e, st))
         return 1; /* carrying the leave's id (mj_aux.join_id) */
@@ -1198,10 +1197,9 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
                    * known (a 303's nick, the nick asked before a 210):
                    * any error ends it, as the docs say (review H) */
     mj_str m = mj_entry_pnick(e);
-    return mj_nick_equal(e->sess->tr, t->raw_res.ptr, t->raw_res.len,
-                         mj_entry_nick_ptr(e), mj_entry_nick_len(e)) ||
-           (m.ptr != NULL && mj_nick_equal(e->sess->tr, t->raw_res.ptr,
-                                           t->raw_res.len, m.ptr, m.len));
+    return mj_nick_equal_res(e->sess->tr, t, mj_entry_nick_ptr(e),
+                             mj_entry_nick_len(e)) ||
+           (m.ptr != NULL && mj_nick_equal_res(e->sess->tr, t, m.ptr, m.len));
 }
 
 /* A join whose id is the very id of the earlier join still owed an answer
@@ -1344,7 +1342,8 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     return MJ_OK;
 }
 
-MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
+                             mj_outcome *out)
 {
     mj_target t;
     mj_class c;

@@ -731,9 +731,9 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
 }
 
 MJ_HOT int mj_mention_text_cached(struct mj_tracker *tr, mj_body_cache *c,
-                           mj_nick_cache *nicks, const char *body,
-                           size_t body_len, const char *nick, size_t nick_len,
-                           int *match)
+                                  mj_nick_cache *nicks, const char *body,
+                                  size_t body_len, const char *nick,
+                                  size_t nick_len, int *match)
 {
     size_t n;
     int cut, rc;

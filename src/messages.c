@@ -109,15 +109,14 @@ void mj_ref_cache_free(mj_tracker *tr)
  * reference the user's bare JID). The references' JIDs are the same for
  * every recipient of the message: prepared once (ref_jid()), only the
  * comparison is each recipient's. */
-MJ_HOT static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e,
-                    mj_str nick, int *match)
+MJ_HOT static int mentions(mj_session *s, const mj_stanza *st,
+                           const mj_entry *e, mj_str nick, int *match)
 {
     size_t n = st->nmentions < MJ_MAX_REFS ? st->nmentions : MJ_MAX_REFS;
     char bare_buf[MJ_URI_BARE_MAX], res_buf[MJ_PART_MAX];
-    /* the user's bare JID: the session's prepared JID up to its '/' */
-    const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
-    size_t bare_len =
-        slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
+    /* the user's bare JID: the session's prepared JID up to its '/'
+     * (found for the first reference that names a JID) */
+    size_t bare_len = (size_t)-1;
     /* the held nick prepared once (nickcache.h), if a reference names a
      * resource; the room and the user's JID are held prepared */
     const char *pnick = NULL;
@@ -151,6 +150,12 @@ MJ_HOT static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e
                     pnick = NULL; /* names no resource */
             }
         }
+        if (bare_len == (size_t)-1) {
+            const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
+
+            bare_len =
+                slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
+        }
         *match = mj_mention_jid_is(bare, bl, res, rl, mj_entry_room(e)->s,
                                    mj_entry_room(e)->len, pnick, pnick_len,
                                    mj_session_pjid(s), bare_len);
@@ -163,7 +168,7 @@ MJ_HOT static int mentions(mj_session *s, const mj_stanza *st, const mj_entry *e
 }
 
 MJ_HOT int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
-                         mj_msg_class *out)
+                                mj_msg_class *out)
 {
     mj_target t;
     mj_outcome bad;
@@ -199,11 +204,10 @@ MJ_HOT int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
     /* mj_nick_equal: printable ASCII nicks (the common case) are
      * compared without Resourceprep */
     mj_str asked = mj_entry_pnick(e);
-    if (mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len,
-                      mj_entry_nick_ptr(e), mj_entry_nick_len(e)) ||
+    if (mj_nick_equal_res(e->sess->tr, &t, mj_entry_nick_ptr(e),
+                          mj_entry_nick_len(e)) ||
         (e->state == MJ_S_EXPECTING && asked.ptr != NULL &&
-         mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len, asked.ptr,
-                       asked.len))) {
+         mj_nick_equal_res(e->sess->tr, &t, asked.ptr, asked.len))) {
         *out = MJ_M_OWN;
         return MJ_OK;
     }

@@ -1007,8 +1007,8 @@ int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)
         return 0;
     mj_str m = mj_entry_pnick(e); /* EXPECTING pings the announced nick */
     if (e->state == MJ_S_EXPECTING && m.ptr != NULL &&
-        mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len, m.ptr, m.len))
+        mj_nick_equal_res(e->sess->tr, &t, m.ptr, m.len))
         return 1;
-    return mj_nick_equal(e->sess->tr, t.raw_res.ptr, t.raw_res.len,
-                         mj_entry_nick_ptr(e), mj_entry_nick_len(e));
+    return mj_nick_equal_res(e->sess->tr, &t, mj_entry_nick_ptr(e),
+                             mj_entry_nick_len(e));
 }

@@ -613,8 +613,8 @@ mj_entry *mj_entry_find(const mj_session *s, const mj_istr *room)
     return i == UINT32_MAX ? NULL : mj_entry_at(s->tr, s->rooms.slots[i]);
 }
 
-MJ_HOT mj_entry *mj_entry_find_written(const mj_session *s, const char *p, size_t len,
-                                uint64_t qh)
+MJ_HOT mj_entry *mj_entry_find_written(const mj_session *s, const char *p,
+                                       size_t len, uint64_t qh)
 {
     const mj_idtab *t = &s->rooms;
     uint32_t h = (uint32_t)qh;
@@ -649,7 +649,7 @@ static uint32_t entry_id(const mj_tracker *tr, const mj_entry *e)
 }
 
 MJ_HOT mj_entry *mj_entry_create(mj_session *s, mj_istr *r, const char *key,
-                          size_t len, uint64_t hash)
+                                 size_t len, uint64_t hash)
 {
     mj_tracker *tr = s->tr;
     if (idtab_reserve(tr, &s->rooms) != MJ_OK)
@@ -1178,7 +1178,8 @@ MJ_HOT void mj_entry_destroy(mj_entry *e)
 }
 
 MJ_HOT void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
-             mj_str old_nick, mj_str condition, mj_str text, mj_str alt_venue)
+                    mj_str old_nick, mj_str condition, mj_str text,
+                    mj_str alt_venue)
 {
     mj_tracker *tr = e->sess->tr;
     switch (type) {

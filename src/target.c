@@ -69,7 +69,8 @@ static int bare_slow(mj_session *s, mj_str node, mj_str host, mj_target *t)
  * (bare_slow). The resource is only checked (printable ASCII needs no
  * preparation: mj_res_plain): decisions compare nicks as written, with
  * mj_nick_equal. A bad bare JID is reported before a bad resource. */
-MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *bad)
+MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t,
+                           mj_outcome *bad)
 {
     mj_str node, host;
     size_t rlen;
@@ -93,10 +94,13 @@ MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *
             rc = bare_slow(s, node, host, t);
     }
     /* a bad bare JID is reported before a bad resource */
-    if (rc == MJ_OK && t->raw_res.ptr != NULL &&
-        !mj_res_plain(t->raw_res.ptr, t->raw_res.len))
-        rc = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr, t->raw_res.len,
-                          t->res, sizeof t->res, &rlen);
+    t->res_plain = 0;
+    if (rc == MJ_OK && t->raw_res.ptr != NULL) {
+        t->res_plain = mj_res_plain(t->raw_res.ptr, t->raw_res.len);
+        if (!t->res_plain)
+            rc = mj_prep_part(MJ_PROFILE_RESOURCE, t->raw_res.ptr,
+                              t->raw_res.len, t->res, sizeof t->res, &rlen);
+    }
     if (rc == MJ_OK) {
         t->has_res = t->raw_res.ptr != NULL;
         return MJ_OK;
@@ -121,8 +125,8 @@ MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t, mj_outcome *
     return rc;
 }
 
-MJ_HOT int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
-                           const char *b, size_t blen)
+MJ_HOT int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a,
+                                  size_t alen, const char *b, size_t blen)
 {
     char pa[MJ_PART_MAX + 1], pbuf[MJ_PART_MAX + 1];
     const char *qa = a, *qb;

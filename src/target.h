@@ -18,6 +18,7 @@ typedef struct mj_target {
                            check it */
     int has_res;
     mj_str raw_res;  /* the resource as written in the stanza */
+    int res_plain;   /* raw_res is printable ASCII (mj_res_plain()) */
     mj_istr *room;   /* the interned room JID bare names, or NULL */
     mj_entry *entry; /* the session's entry for room, or NULL */
     uint64_t hash;   /* of bare */
@@ -63,6 +64,19 @@ static inline int mj_nick_equal(struct mj_tracker *tr, const char *a,
     if (alen == blen && memcmp(a, b, alen) == 0)
         return 1;
     return mj_nick_equal_prepared(tr, a, alen, b, blen);
+}
+
+/* The same for the resource of t (mj_parse_target()): its plainness is
+ * known, so printable ASCII nicks that differ as written are told apart
+ * with one look at b. */
+static inline int mj_nick_equal_res(struct mj_tracker *tr, const mj_target *t,
+                                    const char *b, size_t blen)
+{
+    if (t->raw_res.len == blen && memcmp(t->raw_res.ptr, b, blen) == 0)
+        return 1;
+    if (t->res_plain && mj_res_plain(b, blen))
+        return 0;
+    return mj_nick_equal_prepared(tr, t->raw_res.ptr, t->raw_res.len, b, blen);
 }
 
 #endif

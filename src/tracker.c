@@ -251,7 +251,8 @@ static int feed_check(const mj_session *s, const mj_stanza *st,
     return MJ_OK;
 }
 
-MJ_HOT int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_session_outgoing(mj_session *s, const mj_stanza *st,
+                               mj_outcome *out)
 {
     mj_outcome o;
     int rc = feed_check(s, st, out);
@@ -261,7 +262,8 @@ MJ_HOT int mj_session_outgoing(mj_session *s, const mj_stanza *st, mj_outcome *o
     return mj_joins_outgoing(s, st, out ? out : &o);
 }
 
-MJ_HOT int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *out)
+MJ_HOT int mj_session_incoming(mj_session *s, const mj_stanza *st,
+                               mj_outcome *out)
 {
     mj_outcome o;
     int rc = feed_check(s, st, out);
@@ -271,9 +273,9 @@ MJ_HOT int mj_session_incoming(mj_session *s, const mj_stanza *st, mj_outcome *o
     return mj_joins_incoming(s, st, out ? out : &o);
 }
 
-MJ_HOT int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
-                        const mj_stanza *st, mj_session **session,
-                        mj_outcome *out)
+MJ_HOT int mj_tracker_incoming(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out)
 {
     char buf[MJ_FULL_JID_CAP];
     size_t plen;
@@ -309,9 +311,9 @@ MJ_HOT int mj_tracker_incoming(mj_tracker *tr, const char *full_jid, size_t len,
  * unavailable presence after resource-unbind: creating a session for it
  * would leave one behind for every disconnect, which nothing would ever
  * close. */
-MJ_HOT int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid, size_t len,
-                        const mj_stanza *st, mj_session **session,
-                        mj_outcome *out)
+MJ_HOT int mj_tracker_outgoing(mj_tracker *tr, const char *full_jid,
+                               size_t len, const mj_stanza *st,
+                               mj_session **session, mj_outcome *out)
 {
     char buf[MJ_FULL_JID_CAP];
     size_t plen;

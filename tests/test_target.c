@@ -409,15 +409,29 @@ TEST(nick_equal_fast_and_slow_agree)
         "Ne\xCC\x81" /* the same, decomposed */};
     const size_t n = sizeof nicks / sizeof nicks[0];
     mj_tracker *tr = fx_tracker();
+    mj_session *s = fx_session(tr, "u@example.org/r");
     /* twice: the held nick's prepared form made, then from the cache */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j < n; j++) {
                 int got = mj_nick_equal(tr, nicks[i], strlen(nicks[i]),
                                         nicks[j], strlen(nicks[j]));
-                if (got != nick_equal_ref(nicks[i], nicks[j]))
+                int want = nick_equal_ref(nicks[i], nicks[j]);
+                char jid[64];
+                mj_target t;
+                if (got != want)
                     FAIL_AT("pass %d: mj_nick_equal(%zu, %zu) = %d", pass, i,
                             j, got);
+                /* the same through a parsed target's resource, whose
+                 * plainness mj_parse_target() found */
+                snprintf(jid, sizeof jid, "room@muc.example.org/%s", nicks[i]);
+                if (mj_parse_target(s, mj_str_of(jid, strlen(jid)), &t,
+                                    NULL) != MJ_OK)
+                    continue; /* a resource that does not prepare */
+                got = mj_nick_equal_res(tr, &t, nicks[j], strlen(nicks[j]));
+                if (got != want)
+                    FAIL_AT("pass %d: mj_nick_equal_res(%zu, %zu) = %d", pass,
+                            i, j, got);
             }
     /* the cases the slow way decides */
     CHECK(mj_nick_equal(tr, "ni\xC2\xADk", 5, "nik", 3));
