@@ -1370,6 +1370,46 @@ test("t:hooks(): a finalizer closing the session during a hook leaves its handle
 	eq(t:counts().mention, before, "no mention for the closed session")
 end)
 
+test("t:hooks(): a finalizer freeing the tracker (__gc) during a hook leaves the cached handle unused", function()
+	-- Like the test above, but the finalizer frees the whole tracker
+	-- (getmetatable(t).__gc(t), as a module unload may): l_gc frees
+	-- every session without cache_forget(), so u->closes does not move
+	-- and feed() must not take the handle the hook looked up (valgrind's
+	-- or ASan's run sees a read of freed memory).
+	local full_sessions = {}
+	local t = mj.new({})
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	hooks.listen(false)
+	local b = hooked_session(full_sessions, "b@example.org/r")
+	hook_returns(hooks.outgoing, { origin = b, stanza = join(ROOM .. "/n") })
+	local p = self_presence(ROOM .. "/n")
+	p.attr.to = b.full_jid
+	hook_returns(hooks.incoming, { stanza = p })
+	eq(b.rooms_joined[ROOM], "n", "b joined")
+	local gc = st.message({ from = ROOM .. "/bob", to = b.full_jid, type = "groupchat" })
+	gc:tag("body"):text("n: hi "):text(string.rep("y", 100000)):up()
+	local ev = { stanza = gc }
+	local calling, fired_inside = false, nil
+	setmetatable({}, { __gc = function()
+		fired_inside = calling
+		getmetatable(t).__gc(t)
+	end })
+	collectgarbage("incremental", 0, 100) -- every allocation may step
+	for _ = 1, 50 do
+		calling = true
+		hook_returns(hooks.incoming_message, ev)
+		calling = false
+		if fired_inside ~= nil then
+			break
+		end
+	end
+	collectgarbage("incremental", 200, 100)
+	collectgarbage()
+	eq(fired_inside, true, "the finalizer ran inside the hook")
+	truthy(tostring(t):find("freed", 1, true), "freed")
+	eq(b.rooms_joined[ROOM], "n", "nothing applied after the free")
+end)
+
 test("finalizers touching a tracker while it builds results do not break it", function()
 	local t = mj.new()
 	local reentered, refused = 0, 0
