@@ -971,6 +971,7 @@ static int l_gc(lua_State *L)
         return luaL_error(L, "mucjoins: tracker freed while busy");
     mj_tracker_free(u->tr);
     u->tr = NULL;
+    u->closes++; /* every handle is gone: none a hook looked up is fed */
     u->last = NULL;
     u->last_slot = NULL;
     scache_free(u);
