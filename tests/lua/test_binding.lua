@@ -1410,6 +1410,47 @@ test("t:hooks(): a finalizer freeing the tracker (__gc) during a hook leaves the
 	eq(b.rooms_joined[ROOM], "n", "nothing applied after the free")
 end)
 
+test("t:hooks(): a finalizer freeing the tracker (__gc) while a presence's destroy reason is joined leaves the cached handle unused", function()
+	-- The same for a presence (the destroy reason's texts are joined):
+	-- feed() would read the freed handle for the id (mj_session_needs())
+	-- and feed it to the core.
+	local full_sessions = {}
+	local t = mj.new({})
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	hooks.listen(false)
+	local b = hooked_session(full_sessions, "b@example.org/r")
+	hook_returns(hooks.outgoing, { origin = b, stanza = join(ROOM .. "/n") })
+	local p = self_presence(ROOM .. "/n")
+	p.attr.to = b.full_jid
+	hook_returns(hooks.incoming, { stanza = p })
+	eq(b.rooms_joined[ROOM], "n", "b joined")
+	local d = st.presence({ from = ROOM .. "/n", to = b.full_jid, type = "unavailable" })
+	d:tag("x", { xmlns = NS_MUC_USER })
+	d:tag("item", { affiliation = "none", role = "none" }):up()
+	d:tag("destroy", { jid = "other@muc.example.org" })
+	d:tag("reason"):text("gone "):text(string.rep("y", 100000)):up()
+	d:up():up()
+	local ev = { stanza = d }
+	local calling, fired_inside = false, nil
+	setmetatable({}, { __gc = function()
+		fired_inside = calling
+		getmetatable(t).__gc(t)
+	end })
+	collectgarbage("incremental", 0, 100) -- every allocation may step
+	for _ = 1, 50 do
+		calling = true
+		hook_returns(hooks.incoming, ev)
+		calling = false
+		if fired_inside ~= nil then
+			break
+		end
+	end
+	collectgarbage("incremental", 200, 100)
+	collectgarbage()
+	eq(fired_inside, true, "the finalizer ran inside the hook")
+	truthy(tostring(t):find("freed", 1, true), "freed")
+end)
+
 test("finalizers touching a tracker while it builds results do not break it", function()
 	local t = mj.new()
 	local reentered, refused = 0, 0
