@@ -217,7 +217,8 @@ struct tracker {
                                  lookup found it there, else NULL */
     uint32_t watch;           /* the watch epoch (never 0): t:tick() and
                                  hooks.bind() start a new one */
-    uint64_t closes;          /* handles closed so far (cache_forget()) */
+    uint64_t closes;          /* handles closed so far (cache_forget();
+                                 l_gc, which frees them all, counts too) */
     struct scache sc;
 };
 
