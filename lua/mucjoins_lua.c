@@ -110,8 +110,8 @@ const char *const uv_keys[] = {
     "reason",       "condition",    "text",      "alt_venue", "from_nick",
     "ping_id",      "level",        "msg",       "log",       "full_jid",
     "rooms_joined", "joined_rooms", "applied",   "var",       "stanza",
-    "origin",       "host",         "destroyed", "c2s",       "error",
-    "incoming",     "outgoing"};
+    "origin",       "host",         "destroyed", "c2s",       "incoming",
+    "outgoing"};
 _Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_OUTGOING - UV_NAME + 1,
                "one string per UV_ key");
 

@@ -160,9 +160,8 @@ enum {
     UV_ORIGIN,
     UV_HOST,
     UV_DESTROYED,
-    UV_C2S,        /* "c2s", a session type */
-    UV_ERROR_TYPE, /* "error", a stanza type */
-    UV_INCOMING,   /* "incoming" and "outgoing", the hooks' method names */
+    UV_C2S,      /* "c2s", a session type */
+    UV_INCOMING, /* "incoming" and "outgoing", the hooks' method names */
     UV_OUTGOING,
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
