@@ -1328,12 +1328,8 @@ test("t:hooks(): a finalizer rebinding the hooks during a hook leaves that call 
 	eq(t2:counts().mention, 0, "the second has no session of b: nothing to mention")
 end)
 
-test("t:hooks(): a finalizer closing the session during a hook leaves its handle unused", function()
-	-- The hook looks the session up by attr.to before it reads the
-	-- stanza, and feed() takes that handle unless a handle was closed
-	-- since: a finalizer (run while a body's texts are joined) that closes
-	-- the session must not leave the call with a freed handle (valgrind's
-	-- run of this file sees a read of freed memory).
+-- A tracker with hooks (nobody listening) and one session, b, in ROOM as n.
+local function joined_hooked_session()
 	local full_sessions = {}
 	local t = mj.new({})
 	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
@@ -1344,20 +1340,25 @@ test("t:hooks(): a finalizer closing the session during a hook leaves its handle
 	p.attr.to = b.full_jid
 	hook_returns(hooks.incoming, { stanza = p })
 	eq(b.rooms_joined[ROOM], "n", "b joined")
-	local gc = st.message({ from = ROOM .. "/bob", to = b.full_jid, type = "groupchat" })
-	gc:tag("body"):text("n: hi "):text(string.rep("y", 100000)):up()
-	local ev = { stanza = gc }
+	return t, hooks, b
+end
+
+-- Call hook(ev) until a finalizer running fin() fires inside one of the
+-- calls (every allocation may step the collector); before(), if given,
+-- runs before each call.
+local function finalizer_inside(hook, ev, fin, before)
 	local calling, fired_inside = false, nil
 	setmetatable({}, { __gc = function()
 		fired_inside = calling
-		t:close(b.full_jid)
+		fin()
 	end })
-	local before
-	collectgarbage("incremental", 0, 100) -- every allocation may step
+	collectgarbage("incremental", 0, 100)
 	for _ = 1, 50 do
-		before = t:counts().mention -- each call before mentions n
+		if before then
+			before()
+		end
 		calling = true
-		hook_returns(hooks.incoming_message, ev)
+		hook_returns(hook, ev)
 		calling = false
 		if fired_inside ~= nil then
 			break
@@ -1366,6 +1367,29 @@ test("t:hooks(): a finalizer closing the session during a hook leaves its handle
 	collectgarbage("incremental", 200, 100)
 	collectgarbage()
 	eq(fired_inside, true, "the finalizer ran inside the hook")
+end
+
+-- A groupchat message to b mentioning n, its body two texts (joined
+-- under lua_pcall, where the collector may run finalizers).
+local function two_text_mention(b)
+	local gc = st.message({ from = ROOM .. "/bob", to = b.full_jid, type = "groupchat" })
+	gc:tag("body"):text("n: hi "):text(string.rep("y", 100000)):up()
+	return { stanza = gc }
+end
+
+test("t:hooks(): a finalizer closing the session during a hook leaves its handle unused", function()
+	-- The hook looks the session up by attr.to before it reads the
+	-- stanza, and feed() takes that handle unless a handle was closed
+	-- since: a finalizer (run while a body's texts are joined) that closes
+	-- the session must not leave the call with a freed handle (valgrind's
+	-- run of this file sees a read of freed memory).
+	local t, hooks, b = joined_hooked_session()
+	local before
+	finalizer_inside(hooks.incoming_message, two_text_mention(b), function()
+		t:close(b.full_jid)
+	end, function()
+		before = t:counts().mention -- each call before mentions n
+	end)
 	eq(t:stats().sessions, 0, "closed")
 	eq(t:counts().mention, before, "no mention for the closed session")
 end)
@@ -1373,39 +1397,13 @@ end)
 test("t:hooks(): a finalizer freeing the tracker (__gc) during a hook leaves the cached handle unused", function()
 	-- Like the test above, but the finalizer frees the whole tracker
 	-- (getmetatable(t).__gc(t), as a module unload may): l_gc frees
-	-- every session without cache_forget(), so u->closes does not move
-	-- and feed() must not take the handle the hook looked up (valgrind's
-	-- or ASan's run sees a read of freed memory).
-	local full_sessions = {}
-	local t = mj.new({})
-	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
-	hooks.listen(false)
-	local b = hooked_session(full_sessions, "b@example.org/r")
-	hook_returns(hooks.outgoing, { origin = b, stanza = join(ROOM .. "/n") })
-	local p = self_presence(ROOM .. "/n")
-	p.attr.to = b.full_jid
-	hook_returns(hooks.incoming, { stanza = p })
-	eq(b.rooms_joined[ROOM], "n", "b joined")
-	local gc = st.message({ from = ROOM .. "/bob", to = b.full_jid, type = "groupchat" })
-	gc:tag("body"):text("n: hi "):text(string.rep("y", 100000)):up()
-	local ev = { stanza = gc }
-	local calling, fired_inside = false, nil
-	setmetatable({}, { __gc = function()
-		fired_inside = calling
+	-- every session without cache_forget(), so it counts in u->closes
+	-- too, and feed() must not take the handle the hook looked up
+	-- (valgrind's or ASan's run sees a read of freed memory).
+	local t, hooks, b = joined_hooked_session()
+	finalizer_inside(hooks.incoming_message, two_text_mention(b), function()
 		getmetatable(t).__gc(t)
-	end })
-	collectgarbage("incremental", 0, 100) -- every allocation may step
-	for _ = 1, 50 do
-		calling = true
-		hook_returns(hooks.incoming_message, ev)
-		calling = false
-		if fired_inside ~= nil then
-			break
-		end
-	end
-	collectgarbage("incremental", 200, 100)
-	collectgarbage()
-	eq(fired_inside, true, "the finalizer ran inside the hook")
+	end)
 	truthy(tostring(t):find("freed", 1, true), "freed")
 	eq(b.rooms_joined[ROOM], "n", "nothing applied after the free")
 end)
@@ -1414,40 +1412,16 @@ test("t:hooks(): a finalizer freeing the tracker (__gc) while a presence's destr
 	-- The same for a presence (the destroy reason's texts are joined):
 	-- feed() would read the freed handle for the id (mj_session_needs())
 	-- and feed it to the core.
-	local full_sessions = {}
-	local t = mj.new({})
-	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
-	hooks.listen(false)
-	local b = hooked_session(full_sessions, "b@example.org/r")
-	hook_returns(hooks.outgoing, { origin = b, stanza = join(ROOM .. "/n") })
-	local p = self_presence(ROOM .. "/n")
-	p.attr.to = b.full_jid
-	hook_returns(hooks.incoming, { stanza = p })
-	eq(b.rooms_joined[ROOM], "n", "b joined")
+	local t, hooks, b = joined_hooked_session()
 	local d = st.presence({ from = ROOM .. "/n", to = b.full_jid, type = "unavailable" })
 	d:tag("x", { xmlns = NS_MUC_USER })
 	d:tag("item", { affiliation = "none", role = "none" }):up()
 	d:tag("destroy", { jid = "other@muc.example.org" })
 	d:tag("reason"):text("gone "):text(string.rep("y", 100000)):up()
 	d:up():up()
-	local ev = { stanza = d }
-	local calling, fired_inside = false, nil
-	setmetatable({}, { __gc = function()
-		fired_inside = calling
+	finalizer_inside(hooks.incoming, { stanza = d }, function()
 		getmetatable(t).__gc(t)
-	end })
-	collectgarbage("incremental", 0, 100) -- every allocation may step
-	for _ = 1, 50 do
-		calling = true
-		hook_returns(hooks.incoming, ev)
-		calling = false
-		if fired_inside ~= nil then
-			break
-		end
-	end
-	collectgarbage("incremental", 200, 100)
-	collectgarbage()
-	eq(fired_inside, true, "the finalizer ran inside the hook")
+	end)
 	truthy(tostring(t):find("freed", 1, true), "freed")
 end)
 
