@@ -44,10 +44,14 @@ for t in deb-systemd-helper update-rc.d; do
 done
 chmod +x "$tmp/bin"/*
 
-# deps WHAT: runs scripts/deps.sh in its own session (process group)
+# deps WHAT: runs scripts/deps.sh in its own session (process group),
+# with SIGINT at its default: a shell cannot trap a signal ignored when
+# it started, and a test run started in the background (`make test &`
+# from a script) has SIGINT ignored (perl-base, in every Debian, resets it)
 deps() {
     STUB_DIR=$tmp PATH="$tmp/bin:$PATH" MUCJOINS_POLICY_RC_D=$tmp/policy-rc.d \
-        setsid -w "$root/scripts/deps.sh" "$1" >"$tmp/out" 2>&1 </dev/null
+        setsid -w perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or exit 127' \
+        "$root/scripts/deps.sh" "$1" >"$tmp/out" 2>&1 </dev/null
     rc=$?
 }
 reset() { rm -f "$tmp/installed" "$tmp/policy-seen" "$tmp/disabled" "$tmp/policy-rc.d"; }
