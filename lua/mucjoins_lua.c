@@ -678,11 +678,25 @@ static int set_seen(lua_State *L) /* seen, to, stanza */
     return 0;
 }
 
-/* Whether the core reads a stanza named (name, nlen) of the type (type,
+/* Whether the core reads a stanza of the kind kind and the type (type,
  * tlen; NULL: none), sent or received: mj_stanza_needs() of the library's
- * reading of the two. Only the kind and type are set and read, so the
- * view is not cleared (this runs for every message a session sends or
- * receives). What mj.reads() answers and the message hooks skip by. */
+ * reading of the type, which goes to *as (when not NULL). Only the kind
+ * and type are set and read, so the view is not cleared (this runs for
+ * every message a session sends or receives). What mj.reads() answers
+ * and the message hooks skip by. */
+static int kind_reads(mj_kind kind, const char *type, size_t tlen,
+                      int outgoing, mj_type *as)
+{
+    mj_stanza st;
+
+    st.kind = kind;
+    mj_stanza_set_type(&st, type, tlen);
+    if (as != NULL)
+        *as = st.type;
+    return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
+}
+
+/* The same for a stanza named (name, nlen). */
 static int core_reads(const char *name, size_t nlen, const char *type,
                       size_t tlen, int outgoing)
 {
@@ -690,8 +704,7 @@ static int core_reads(const char *name, size_t nlen, const char *type,
 
     if (!mj_stanza_set_kind(&st, name, nlen))
         return 0;
-    mj_stanza_set_type(&st, type, tlen);
-    return mj_stanza_needs(outgoing, st.kind, st.type) != 0;
+    return kind_reads(st.kind, type, tlen, outgoing, NULL);
 }
 
 /* After hook()'s call of the module's applied() (status): applied()
@@ -750,14 +763,10 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
         k.attrs = 3;
         k.type = 4;
         if (message) {
-            mj_stanza v;
-
-            v.kind = MJ_KIND_MESSAGE;
-            mj_stanza_set_type(&v, k.type_s, k.type_len);
-            if (mj_stanza_needs(outgoing, v.kind, v.type) == 0)
+            if (!kind_reads(MJ_KIND_MESSAGE, k.type_s, k.type_len, outgoing,
+                            &k.st_type))
                 return 0; /* a type the core never reads: no more cost */
             k.has_type = 1;
-            k.st_type = v.type;
         }
     }
     if (outgoing) {
