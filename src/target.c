@@ -79,11 +79,12 @@ MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t,
     mj_entry *e = mj_target_written(s, jid, &slash);
     size_t bare_len = slash != NULL ? (size_t)(slash - jid.ptr) : jid.len;
     if (e != NULL) {
-        t->bare = mj_entry_room(e)->s;
-        t->blen = mj_entry_room(e)->len;
-        t->room = mj_entry_room(e);
+        mj_istr *r = mj_entry_room(e);
+        t->bare = r->s;
+        t->blen = r->len;
+        t->room = r;
         t->entry = e;
-        t->hash = mj_entry_room(e)->hash;
+        t->hash = r->hash;
         t->raw_res.ptr = slash ? slash + 1 : NULL;
         t->raw_res.len = slash ? jid.len - bare_len - 1 : 0;
     } else {
