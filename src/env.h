@@ -37,6 +37,22 @@ void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
 #define MJ_PREFETCH(p) ((void)(p))
 #endif
 
+/* The index of the lowest set bit of m (m != 0). */
+static inline unsigned mj_lowest_bit(uint64_t m)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(m);
+#else
+    unsigned bit = 0;
+
+    while (!(m & 1)) {
+        m >>= 1;
+        bit++;
+    }
+    return bit;
+#endif
+}
+
 /* A function on the path of every stanza: gcc and clang put these
  * together (.text.hot), so that the path takes fewer instruction cache
  * lines. */

@@ -286,12 +286,7 @@ static uint32_t eb_open_first(mj_tracker *tr)
         uint64_t m = tr->eb_map[w];
         if (m != 0) {
             tr->eb_lo = (uint32_t)w;
-            uint32_t bit = 0;
-            while (!(m & 1)) {
-                m >>= 1;
-                bit++;
-            }
-            return (uint32_t)(w * 64) + bit;
+            return (uint32_t)(w * 64) + mj_lowest_bit(m);
         }
     }
     tr->eb_lo = (uint32_t)words;
