@@ -5,7 +5,7 @@
 --
 -- Driver (what `make bench` runs; also runnable alone after `make`):
 --   lua5.4 bench/bench_lua.lua OUR_MODULE_DIR REFERENCE_MODULE_FILE
---          [sessions=1000] [rooms=20] [rounds=7]
+--          [sessions=1000] [rooms=20] [rounds=20]
 -- Worker (one configuration, one process; what the driver spawns, and
 -- what callgrind runs):
 --   lua5.4 bench/bench_lua.lua --one CONFIG OUR_MODULE_DIR REFERENCE_FILE
@@ -21,6 +21,12 @@
 --
 -- The driver runs `rounds` rounds; in each round every configuration
 -- runs once in a fresh process, the order rotating from round to round.
+-- The default, 20, is a multiple of the four configurations, so each of
+-- them runs equally often first, second, third and last (with 7, ours
+-- ran last once and in each other place twice); and on this shared
+-- machine, where single rounds ranged x0.11 .. x0.30 for the groupchat
+-- ratio in one run, the median of 20 paired ratios moves less from run
+-- to run than that of 7 (a run of the driver takes ~35 s).
 -- A round gives paired ratios (ours - empty) / (reference - empty); the
 -- figures printed are medians of those ratios over the rounds, and
 -- medians of the per-round net times.
@@ -65,7 +71,7 @@ if arg[1] ~= "--one" then
 	if not our_dir or not ref_file then usage(); end
 	local NSESS = tonumber(arg[3]) or 1000;
 	local NROOMS = tonumber(arg[4]) or 20;
-	local ROUNDS = tonumber(arg[5]) or 7;
+	local ROUNDS = tonumber(arg[5]) or 20;
 	local lua = "lua5.4";
 	local i = -1;
 	while arg[i] do lua = arg[i]; i = i - 1; end

@@ -11,7 +11,8 @@
 #   2. callgrind: instructions per decision and where they go
 #   3. Lua VM: Debian's reference mod_track_muc_joins vs ours, one lua5.4
 #      process per configuration with Prosody's libraries, interleaved
-#      rounds (bench/bench_lua.lua); BENCH_LUA_ROUNDS (7)
+#      rounds (bench/bench_lua.lua); BENCH_LUA_ROUNDS (20: a multiple of
+#      the four configurations, so the rotation is balanced)
 #   4. real server: Prosody with ours / the community module / no tracking,
 #      50 clients x 20 rooms joining and leaving (bench/bench_server.py);
 #      CPU time (ratios to no tracking paired run by run) and peak RSS;
@@ -224,7 +225,7 @@ plugin=build/plugins/mod_track_muc_joins
 if want lua; then
     say
     say "== 3. in Prosody's Lua VM: reference vs ours, one process per configuration, interleaved rounds"
-    if [ -n "$quick" ]; then lua_args="300 20 1"; else lua_args="1000 20 ${BENCH_LUA_ROUNDS:-7}"; fi
+    if [ -n "$quick" ]; then lua_args="300 20 1"; else lua_args="1000 20 ${BENCH_LUA_ROUNDS:-20}"; fi
     # timing: not under nice (a niced process on a busy machine measures the
     # other processes); instruction counts below run niced
     # shellcheck disable=SC2086
