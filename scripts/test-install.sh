@@ -118,6 +118,23 @@ prosody_config "$tmp/prosody.cfg.lua" "$tmp/prosody" true \
     "plugin_paths = { \"$stage/lib/prosody/modules\" }"
 prosody_load "plugin folder $prefix/lib/prosody/modules" "$tmp/prosody.cfg.lua" "$tmp/prosody" "$version"
 
+# --- installing again over a loaded plugin ---------------------------------
+# A running Prosody has mucjoins.so mapped: rewriting that file in place
+# (cp over it) crashes it (SIGSEGV at its next tick); `make install` must
+# put a new file there instead (README.md, "Upgrading"). Holding the old
+# file open keeps its inode from being reused.
+so=$stage/$plugin/mucjoins.so
+if exec 3<"$so"; then
+    before=$(stat -c %i "$so")
+    if timeout "$(left)" make -s install DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
+        check "make install again replaces mucjoins.so by a new file (not rewritten in place)" \
+            test "$(stat -c %i "$so")" != "$before"
+    else
+        not_ok "make install again" "$(tail -n 5 "$tmp/make.log" | tr '\n' ' ')"
+    fi
+    exec 3<&-
+fi
+
 # --- uninstall ---------------------------------------------------------------
 if timeout "$(left)" make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >"$tmp/make.log" 2>&1; then
     ok "make uninstall DESTDIR=... PREFIX=$prefix"
