@@ -266,7 +266,12 @@ local function apply_event(ev, session, stanza)
 	end
 	ev.session = target;
 	ev.stanza = stanza;
-	module:fire_event("muc-joins/" .. ev_type, ev);
+	-- protected: a handler of another module that raises fails alone;
+	-- the tracking (rooms_joined, above) is done by then
+	local ok, err = pcall(module.fire_event, module, "muc-joins/" .. ev_type, ev);
+	if not ok then
+		module:log("error", "a muc-joins/%s handler failed (tracking not affected): %s", ev_type, err);
+	end
 end
 
 -- Each event on its own: a failure (say, another module's muc-joins/*

@@ -10,7 +10,7 @@ from harness import assert_rooms, joined, sroom
 TIMEOUT = 3
 PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT}
 HOST_MODULES = ["test_raising_handler"]
-EXPECTED_ERRORS = [r"^applying a mucjoins left event failed: .*raising on purpose"]
+EXPECTED_ERRORS = [r"^a muc-joins/left handler failed \(tracking not affected\): .*raising on purpose"]
 # a timeout fires at the latest TIMEOUT + one tick (<= TIMEOUT / 4) later
 WAIT_TIMEOUT = TIMEOUT + 6
 
