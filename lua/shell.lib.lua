@@ -88,6 +88,9 @@ local function tracker_of(host)
 end
 
 local function list(print, jid)
+	if jid == nil then
+		return nil, "Invalid JID: none given (muc_joins:list(\"user@host\") or a full JID)";
+	end
 	if type(jid) ~= "string" then
 		return nil, "Invalid JID: " .. tostring(jid);
 	end
@@ -141,6 +144,10 @@ local function stats(print, only_host)
 		end
 	end
 	table.sort(hosts);
+	if #hosts == 0 then
+		-- unloaded everywhere since this shell session began
+		return nil, "mod_track_muc_joins is not loaded on any host";
+	end
 	local shown = 0;
 	for _, host in ipairs(hosts) do
 		local totals = trackers[host]():stats();

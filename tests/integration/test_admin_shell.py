@@ -41,6 +41,8 @@ def test_odd_arguments_give_a_clear_answer(server):
     for call in ("muc_joins:list(123)", "muc_joins:list({})", "muc_joins:list()"):
         rc, out = server.admin(call)
         assert "Invalid JID" in out and "util/jid" not in out, f"{call}:\n{out}"
+    rc, out = server.admin("muc_joins:list()")
+    assert "none given" in out, f"muc_joins:list():\n{out}"
     rc, out = server.admin("muc_joins:stats('LOCALHOST')")
     assert rc == 0 and "on 1 host" in out, f"muc_joins:stats('LOCALHOST'):\n{out}"
     rc, out = server.admin("muc_joins:stats('a@b')")
@@ -170,3 +172,11 @@ def test_commands_answer_in_a_shell_session_opened_before_the_load(server):
     assert "attempt to index" not in out, out
     assert "rooms shown on 1 host" in out, out
     assert "OK: 0 sessions, 0 rooms" in out, out
+    # unloaded in a session that started with the commands: said so (0.12,
+    # where the session keeps them), not "0 rooms shown on 0 hosts"; or
+    # gone from it (13); loaded again for what follows
+    out = one_shell_session(server, "module:unload('track_muc_joins', 'localhost')\n"
+                                    "muc_joins:stats()\n"
+                                    "module:load('track_muc_joins', 'localhost')\n")
+    assert "0 hosts" not in out, out
+    assert "not loaded on any host" in out or "nil value" in out, out
