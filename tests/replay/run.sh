@@ -112,7 +112,11 @@ done
 expect_error "unknown option refused" 2 "unknown option '--bogus'" --bogus "$ex"
 expect_error "no trace given refused" 2 "no trace given"
 expect_error "two traces refused" 2 "more than one trace" "$ex" "$ex"
-expect_error "--max-rooms without a number refused" 2 "--max-rooms" --max-rooms x "$ex"
+expect_error "--max-rooms without a number refused" 2 "--max-rooms needs a whole number, not 'x'" --max-rooms x "$ex"
+expect_error "--max-rooms negative: said so" 2 "--max-rooms cannot be negative" --max-rooms -1 "$ex"
+expect_error "--max-rooms beyond any size: said so" 2 "--max-rooms is too large" --max-rooms 99999999999999999999999 "$ex"
+expect_error "--max-rooms with no value: said so" 2 "--max-rooms needs a value" "$ex" --max-rooms
+expect_error "--pending-timeout with no value: said so" 2 "--pending-timeout needs a value" "$ex" --pending-timeout
 expect_error "--pending-timeout negative refused" 2 "--pending-timeout" --pending-timeout=-5 "$ex"
 
 run --pending-timeout 1000 "$ex"

@@ -256,16 +256,35 @@ static int usage_error(const char *fmt, ...)
 static int parse_size(const char *s, size_t *out)
 {
     size_t v = 0;
+    int big = 0;
 
     if (*s == '\0')
         return -1;
     for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+        if (*s < '0' || *s > '9')
             return -1;
-        v = v * 10 + (size_t)(*s - '0');
+        if (v > (SIZE_MAX - 9) / 10)
+            big = 1; /* the digits are still checked */
+        else
+            v = v * 10 + (size_t)(*s - '0');
     }
+    if (big)
+        return -2;
     *out = v;
     return 0;
+}
+
+/* The usage error for an option whose value is missing (m < 0) or did
+ * not parse as a whole number (rc: parse_size()'s). */
+static int size_error(const struct opt *op, int m, const char *val, int rc)
+{
+    if (m < 0)
+        return usage_error("--%s needs a value (a whole number)", op->name);
+    if (rc == -2)
+        return usage_error("--%s is too large", op->name);
+    if (val[0] == '-' && val[1] >= '0' && val[1] <= '9')
+        return usage_error("--%s cannot be negative", op->name);
+    return usage_error("--%s needs a whole number, not '%s'", op->name, val);
 }
 
 /* Is argv[*i] this option? 1 (with *val set for an option with a value:
@@ -315,6 +334,7 @@ static int opt_apply(const struct opt *op, int m, const char *val,
 {
     size_t n = 0;
     double d = 0;
+    int rc = 0;
 
     switch (op->kind) {
     case O_HELP:
@@ -327,15 +347,15 @@ static int opt_apply(const struct opt *op, int m, const char *val,
         *(int *)field(o, op) = op->value;
         return 0;
     case O_SIZE:
-        if (m < 0 || parse_size(val, &n) != 0)
-            return usage_error("--%s needs a whole number", op->name);
+        if (m < 0 || (rc = parse_size(val, &n)) != 0)
+            return size_error(op, m, val, rc);
         if (in_range(op, (double)n) != 0)
             return EXIT_INPUT;
         *(size_t *)field(o, op) = n;
         return 0;
     case O_UINT:
-        if (m < 0 || parse_size(val, &n) != 0)
-            return usage_error("--%s needs a whole number", op->name);
+        if (m < 0 || (rc = parse_size(val, &n)) != 0)
+            return size_error(op, m, val, rc);
         if (in_range(op, (double)n) != 0)
             return EXIT_INPUT;
         if (n > UINT_MAX)
@@ -343,8 +363,12 @@ static int opt_apply(const struct opt *op, int m, const char *val,
         *(unsigned *)field(o, op) = (unsigned)n;
         return 0;
     case O_SECONDS:
-        if (m < 0 || parse_seconds(val, &d) != 0)
-            return usage_error("--%s needs a number of seconds", op->name);
+        if (m < 0)
+            return usage_error("--%s needs a value (a number of seconds)",
+                               op->name);
+        if (parse_seconds(val, &d) != 0)
+            return usage_error("--%s needs a number of seconds, not '%s'",
+                               op->name, val);
         if (in_range(op, d) != 0)
             return EXIT_INPUT;
         *(double *)field(o, op) = d;
