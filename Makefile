@@ -19,6 +19,7 @@ PLUGIN_OBJ = $(CORE_SRC:src/%.c=$(BUILD)/obj-plugin/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
+BUILD_FLAGS = $(BUILD)/build-flags
 
 .PHONY: FORCE all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz model-check \
         format format-check clean deps
@@ -27,7 +28,7 @@ all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
      $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN) \
      $(BUILD)/tests/lua-alloc-host
 
-$(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
+$(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h) $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -47,7 +48,18 @@ PLUGIN_CFLAGS = -DMJ_STATIC -fno-plt
 # ships apart); PLUGIN_LTO= builds without it.
 PLUGIN_LTO ?= $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-flto=auto)
 
-$(BUILD)/obj-plugin/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h)
+# What the C files of $(BUILD) are built with: the compiler, its version,
+# the flags. When that changes (`make CC=clang` after `make`, another OPT
+# or CFLAGS), every object and program is made again rather than kept or
+# mixed with the new ones. Rewritten only when it differs, so it makes
+# nothing again by itself. (BUILD_FLAGS is set at the top: the rules
+# above name it.)
+BUILD_FLAGS_TEXT := $(CC) [$(shell $(CC) --version 2>/dev/null | head -n 1)] $(CFLAGS_ALL) | $(PLUGIN_CFLAGS) $(PLUGIN_LTO) | $(LDFLAGS)
+$(BUILD_FLAGS): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BUILD_FLAGS_TEXT)' | cmp -s - $@ 2>/dev/null || echo '$(BUILD_FLAGS_TEXT)' >$@
+
+$(BUILD)/obj-plugin/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h) $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) $(PLUGIN_LTO) -c $< -o $@
 
@@ -55,13 +67,13 @@ $(BUILD)/libmucjoins.a: $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libmucjoins.so: $(CORE_OBJ)
-	$(CC) -shared -Wl,-soname,libmucjoins.so.0 -o $@ $^ $(ICU_LIBS) $(LDFLAGS)
+$(BUILD)/libmucjoins.so: $(CORE_OBJ) $(BUILD_FLAGS)
+	$(CC) -shared -Wl,-soname,libmucjoins.so.0 -o $@ $(CORE_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
 # The replay tool, split the way expat's xmlwf is (tools/replay/main.c
 # names the parts); fuzz/fuzz_replay.c links all of them but main.c.
 REPLAY_SRC = $(wildcard tools/replay/*.c)
-$(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/libmucjoins.a
+$(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/libmucjoins.a $(BUILD_FLAGS)
 	$(CC) $(CFLAGS_ALL) -o $@ $(REPLAY_SRC) $(BUILD)/libmucjoins.a -lexpat $(ICU_LIBS) $(LDFLAGS)
 
 # The Lua binding: core objects linked in, liblua NOT linked (Prosody's
@@ -69,12 +81,12 @@ $(BUILD)/mucjoins-replay: $(REPLAY_SRC) $(wildcard tools/replay/*.h) $(BUILD)/li
 # lua/*.c: the binding's parts (lua/mucjoins_lua.h names them).
 # (fuzz/fuzz_binding.c, built by scripts/fuzz.sh, links the same files)
 BINDING_SRC = $(wildcard lua/*.c)
-$(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ)
+$(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ) $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(PLUGIN_CFLAGS) $(PLUGIN_LTO) $(LUA_INC) -shared -o $@ $(BINDING_SRC) $(PLUGIN_OBJ) $(ICU_LIBS) $(LDFLAGS)
 
 # A lua5.4 host with a counting allocator (tests/lua/test_alloc.lua).
-$(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c
+$(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
 
@@ -95,7 +107,7 @@ $(PLUGIN)/mod_track_muc_joins.lua: lua/mod_track_muc_joins.lua $(wildcard lua/*.
 	cp lua/*.lib.lua lua/README.markdown $(PLUGIN)/
 	cp $< $@
 
-$(BUILD)/tests/%: tests/%.c tests/test.h tests/fixture.h $(BUILD)/libmucjoins.a
+$(BUILD)/tests/%: tests/%.c tests/test.h tests/fixture.h $(BUILD)/libmucjoins.a $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a $(ICU_LIBS) $(LDFLAGS)
 
@@ -105,7 +117,7 @@ $(BUILD)/tests/test_replay_options: tools/replay/options.c tools/replay/options.
 
 # The binding's event buffer under a failing allocator: the binding and
 # liblua too.
-$(BUILD)/tests/test_binding_events: tests/test_binding_events.c $(BINDING_SRC) lua/mucjoins_lua.h tests/test.h $(BUILD)/libmucjoins.a
+$(BUILD)/tests/test_binding_events: tests/test_binding_events.c $(BINDING_SRC) lua/mucjoins_lua.h tests/test.h $(BUILD)/libmucjoins.a $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LUA_INC) -o $@ $< $(BINDING_SRC) $(BUILD)/libmucjoins.a -llua5.4 $(ICU_LIBS) -lm $(LDFLAGS)
 
