@@ -24,8 +24,8 @@ enum mj_bound { MJ_BOUND_ROOMS, MJ_BOUND_PENDING, MJ_BOUND_CANCELLED };
 
 /* A join or a room over a bound, or a cancel beyond the bound of
  * cancelled joins; counted under limits and logged once per session and
- * bound (one hit of max_pending hid every later max_rooms one, review D;
- * the cancelled bound was neither counted nor logged, review G). */
+ * bound (once, one hit of max_pending hid every later max_rooms one, and
+ * the cancelled bound was neither counted nor logged). */
 static void warn_limit(mj_session *s, enum mj_bound bound)
 {
     static const int bits[] = {MJ_WARNED_ROOMS, MJ_WARNED_PENDING,
@@ -253,7 +253,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         return MJ_ENOMEM; /* the entry as it was, its self-ping too */
     }
     /* answers to pings before this join are stale; after the allocation
-     * (review H: dropped before it, a failed rejoin lost the ping that
+     * (dropped before it, a failed rejoin lost the ping that
      * would end a LEAVING ghost), and without trimming the record the
      * asked nick is in */
     mj_ping_forget(e);
@@ -270,8 +270,7 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     int retry = !fresh && e->state == MJ_S_PENDING && !e->cancelled;
     if (e->state == MJ_S_LEAVING) {
         /* the leave's confirmation; and the answer to a join sent again
-         * before the leave, whose id send_leave() kept in prev_join_id
-         * (review I) */
+         * before the leave, whose id send_leave() kept in prev_join_id */
         e->owed = 1;
     } else if (e->state == MJ_S_PENDING && e->cancelled) {
         /* join, leave, join: the room owes the cancelled join's answer
@@ -288,8 +287,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     }
     e->held_back = 0;
     uint64_t k = id_key(tr, st->id);
-    if (retry && k == a->join_id) /* the same join once more (both without
-                                     an id: review T) */
+    if (retry && k == a->join_id) /* the same join once more (or both
+                                     without an id) */
         a->retry_more += a->retry_more < 3;
     else
         a->retry_more = 0;
@@ -337,14 +336,15 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     /* an outstanding ping's answer is stale now, but the check goes on:
      * the room may never answer this join (a ghost's is often lost) */
     mj_ping_restale(e);
-    /* a join sent again whose time is up owes nothing more (review Q) */
+    /* a join sent again whose time is up owes nothing more, even before
+     * the tick clears it */
     int again = mj_entry_resent_owed(e);
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
     uint64_t k = id_key(tr, st->id);
     /* the same join once more, its answer not come yet: one answer more
-     * owed to that id (review L: the first answer forgot the id that the
+     * owed to that id (once, the first answer forgot the id that the
      * second still carried, which a same-id rejoin then took as its own) */
     if (again && k != 0 && k == a->join_id) {
         a->prev_more += a->prev_more < 3;
@@ -356,7 +356,7 @@ static void mark_resent(mj_entry *e, const mj_stanza *st)
     if (!again || a->join_id == MJ_JOIN_ID_UNKNOWN)
         a->prev_join_id = 0;
     else if (a->join_id == 0)
-        a->prev_join_id = MJ_JOIN_ID_NONE; /* it had none (review R) */
+        a->prev_join_id = MJ_JOIN_ID_NONE; /* it had none */
     else
         a->prev_join_id = a->join_id;
     a->prev_more = 0;
@@ -442,16 +442,16 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
         if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;
         /* a legacy join (no <x/>) to another nick is a join too: the
-         * answers to pings sent before it are stale, as above (review AQ
-         * 2: a "not joined" ended the entry and the join's answer was
-         * refused as forged) */
+         * answers to pings sent before it are stale, as above (else a
+         * "not joined" ended the entry and the join's answer was refused
+         * as forged) */
         if (is_join && !st->has_muc_x)
             mj_ping_restale(e);
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
         /* a join (the MUC <x/>) is a join too: to a room that has dropped
          * the session meanwhile (a removal on its way), a join under the
-         * nick asked (review AO 1); the record is the asked nick's. One
+         * nick asked; the record is the asked nick's. One
          * without the <x/> keeps an earlier one's (still owed) */
         mj_aux *a = mj_entry_aux_of(e);
         if (is_join) /* the <x/>, or any with legacy joins on */
@@ -546,7 +546,7 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
             return MJ_OK;
         /* nothing it changes (every room LEAVING or a cancelled join,
          * as after an earlier broadcast): no walk, which cost O(rooms)
-         * for every broadcast sent again (review AJ 3) */
+         * for every broadcast sent again */
         if (s->n_pending == s->n_cancelled && s->n_shown == s->n_leaving)
             return MJ_OK;
         uint64_t id = id_key(s->tr, st->id);
@@ -609,8 +609,8 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
  * answer with another id than the last join's is an earlier join's, and
  * the last one's answers are all still owed; one with the last join's id,
  * sent n times (retry_more), leaves n - 1 owed; so does one without an
- * id there (the earlier join had none: review Q), and one with an id
- * when the retry had none (review S). Read before the answer
+ * id there (the earlier join had none), and one with an id
+ * when the retry had none. Read before the answer
  * shows the room: the id kept (0: nothing owed) and the answers owed to
  * it beyond one. */
 typedef struct {
@@ -630,13 +630,13 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
     if (a != NULL && a->retried && a->join_id == 0 && st->id.ptr != NULL &&
         d != NULL && d->reflects_id) {
         r.keep = 1; /* a retry without an id: an answer with one is the
-                       earlier join's (review S) */
+                       earlier join's */
         return r;
     }
     if (a != NULL && a->join_id == 0 && a->retry_more > 0 &&
         st->id.ptr == NULL && d != NULL && d->reflects_id) {
         r.keep = 1; /* joins without an id sent n times: n - 1 answers
-                       owed (review T) */
+                       owed */
         r.more = (uint8_t)(a->retry_more - 1);
         return r;
     }
@@ -663,8 +663,8 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
  * any answer: the entry keeps the rest as a join sent again while JOINED
  * (resent), so that their answers, still owed, are not taken by what
  * comes next (a close's record keeps the id for the next session under
- * the JID; reviews L, N). Without memory for the record it is not kept.
- * Its deadline stays the one that join had (review N: pending_timeout
+ * the JID). Without memory for the record it is not kept.
+ * Its deadline stays the one that join had (once, pending_timeout
  * from the answer held it back up to twice as long); the timer list,
  * ordered by when entries joined it, then ends it at the latest
  * pending_timeout after the answer, and removal_after_resent() reads the
@@ -672,7 +672,7 @@ static mj_retry retry_owed(const mj_entry *e, const mj_stanza *st)
 static void keep_retry(mj_entry *e, mj_retry r)
 {
     if (r.deadline <= mj_now(e->sess->tr))
-        return; /* its time is up already (review O) */
+        return; /* its time is up already: nothing owed */
     if (mj_entry_set_resent(e, 1) != MJ_OK)
         return;
     mj_aux *a = mj_entry_aux_of(e);
@@ -692,15 +692,15 @@ static void keep_retry(mj_entry *e, mj_retry r)
  * the join stays owed. A known limit: ejabberd answers a second session
  * of an occupant with the main session's presence, id included; a
  * removal then hides the entry in PENDING until a join-failed at
- * pending_timeout (review O; taking any unknown id for the answer, so
+ * pending_timeout (taking any unknown id for the answer, so
  * that the removal ended the entry, lost rooms: an update's echo, then a
  * removal the room sent before it saw the join, then the join's answer
- * refused as forged; review P). One without an id answers the earlier
- * join sent again when that had none (review R), else the last one when
+ * refused as forged). One without an id answers the earlier
+ * join sent again when that had none, else the last one when
  * that had none; otherwise, on such a service, it is the echo of an
- * update sent without one (review Q). When the last join had no id, one
+ * update sent without one. When the last join had no id, one
  * with the earlier one's id answers that one, and on such a service one
- * with any other id is another stanza's too (reviews S, U). */
+ * with any other id is another stanza's too. */
 static int may_answer_resent(mj_entry *e, const mj_stanza *st)
 {
     mj_aux *a = mj_entry_aux_of(e);
@@ -723,10 +723,11 @@ static int may_answer_resent(mj_entry *e, const mj_stanza *st)
         return 0;
     }
     /* any other id: another stanza's (an update's echo), also for a last
-     * join without an id (review U: taking it for that join's answer, for
+     * join without an id (taking it for that join's answer, for
      * ejabberd's answer to a second session, which carries another
      * session's id, lost the room at a kick sent before the room saw the
-     * join; ejabberd's case is review O's known limit) */
+     * join; ejabberd's case is the known limit above: a removal after
+     * its answer hides the entry until pending_timeout) */
     return !reflects;
 }
 
@@ -791,8 +792,8 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
             /* a join under another nick waits: its answer comes from the
              * nick asked (a 303, or a join's answer after a removal);
              * this one answers something sent before it (an update's
-             * echo, a role change) and must not end the join's record
-             * (review AQ 1) */
+             * echo, a role change) and must not end the join's record,
+             * so that a removal after it still finds the join */
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -844,8 +845,8 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     }
     emit_left(e, reason, st);
     /* the join sent again more than once: its other answers stay owed
-     * (review N); so does the last one after an earlier one with another
-     * id, whose answer comes first (retried; review Q) */
+     * (the join sent n times); so does the last one after an earlier
+     * one with another id, whose answer comes first (retried) */
     uint8_t more = a->prev_more;
     int earlier = a->prev_join_id != 0;
     a->prev_join_id = 0;
@@ -862,7 +863,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
  * was sent before the room saw that join: the entry ends as for any
  * removal (left, with its reason) and waits, hidden, as PENDING under the
  * nick asked for the join's answer, as removed_before_join() does for a
- * join sent again to the shown nick (review AO 1: the answer was refused
+ * join sent again to the shown nick (before, the answer was refused
  * as forged, the session in the room without an entry). Beyond
  * max_pending the entry just ends. */
 static int changing_by_join(const mj_entry *e)
@@ -1076,7 +1077,7 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
          * something sent before it (another id than the join's, or none
          * on a service seen to keep ids: a plain change to a taken nick):
          * the join's record stays, so a removal crossing the join still
-         * finds it (review AR 1, as AQ 1 for an echo); the room is asked
+         * finds it (as after an update's echo); the room is asked
          * once the change is over */
         if (changing_by_join(e) && !error_refuses_change_join(e, st)) {
             *out = ask_ping(e);
@@ -1100,7 +1101,7 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
          * of another stanza refuses that one (a nick change to a taken
          * nick, an update): the leave's confirmation is still coming */
         if (!refuses_join(e, st)) {
-            forget_answered_resent(e, st); /* refused (review J) */
+            forget_answered_resent(e, st); /* refused */
             return;
         }
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
@@ -1143,7 +1144,7 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
     if (a == NULL || a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1;
     /* a join without an id: on a service seen to keep ids, an error with
-     * one refuses another stanza (review T); a leave without one (a
+     * one refuses another stanza; a leave without one (a
      * broadcast unavailable) ends at any error */
     if (a->join_id == 0)
         return e->state == MJ_S_LEAVING || st->id.ptr == NULL || d == NULL ||
@@ -1168,8 +1169,7 @@ static int refuses_join(const mj_entry *e, const mj_stanza *st)
  * nick; a leave from CHANGING forgets the nick the session asked for) is
  * taken for the refusal of what the session sent there (a nick change to
  * a taken nick crossing the leave), and a ghost's leave ends at its
- * timeout. Any other state: every error (it asks the room). Review C, F,
- * G. */
+ * timeout. Any other state: every error (it asks the room). */
 static int error_may_answer(const mj_entry *e, const mj_stanza *st,
                             const mj_target *t)
 {
@@ -1180,7 +1180,7 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
         const mj_aux *a = mj_entry_aux_of(e);
         /* one with the join's own id refuses it from wherever it went: a
          * join under another nick that a removal overtook waits under the
-         * nick of a plain change sent after it (review AR 3); not when
+         * nick of a plain change sent after it; not when
          * the join was sent again, or an earlier join still owed had the
          * same id (ids restarting with a stream): it may be theirs */
         if (carries_join_id(e, st) && a != NULL && !a->retried &&
@@ -1195,7 +1195,7 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
     if (a != NULL && a->join_id == MJ_JOIN_ID_UNKNOWN)
         return 1; /* restored: neither the leave's id nor where it went is
                    * known (a 303's nick, the nick asked before a 210):
-                   * any error ends it, as the docs say (review H) */
+                   * any error ends it, as the docs say */
     mj_str m = mj_entry_pnick(e);
     return mj_nick_equal_res(e->sess->tr, t, mj_entry_nick_ptr(e),
                              mj_entry_nick_len(e)) ||
@@ -1206,8 +1206,8 @@ static int error_may_answer(const mj_entry *e, const mj_stanza *st,
  * (a client that sends the same stanza again, one whose ids restart with
  * each stream): a self-presence with it answers either, so the count of
  * what is owed decides (answers_join()); an error with another id is
- * still no refusal of it (refuses_join()). Review H, I: keyed 0 instead,
- * such a join lost both. */
+ * still no refusal of it (refuses_join()). Keyed 0 instead, such a join
+ * lost both. */
 static int same_id_as_prev(const mj_aux *a)
 {
     return a->join_id != 0 && a->join_id == a->prev_join_id;
@@ -1226,7 +1226,7 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
     uint64_t k = id_key(e->sess->tr, st->id);
     /* its own answer: available, or a removal; an unavailable that is
      * neither, with the join's id, confirms a leave that had that id (ids
-     * restart with each stream: the closed session's leave; review L) */
+     * restart with each stream: the closed session's leave) */
     if (a->join_id != 0 && k == a->join_id && !same_id_as_prev(a) &&
         (st->type == MJ_T_AVAILABLE || c->removal != MJ_R_NONE)) {
         e->owed = 0; /* its own answer */
@@ -1368,13 +1368,13 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
     if (presence && st->type != MJ_T_AVAILABLE &&
         st->type != MJ_T_UNAVAILABLE && st->type != MJ_T_ERROR)
         return MJ_OK; /* probe, subscribe...: never change state, nor are
-                         they a join's answer (review C) */
+                         they a join's answer */
 
     mj_classify(st, &c);
     /* another occupant's presence (no 110, no error) from a JID that does
      * not prepare cannot be about the session (its nick prepared): ignored
      * uncounted, as for a session the tracker does not hold, which reads
-     * only self-presences (review H: counted under bad_jids here only) */
+     * only self-presences (once counted under bad_jids here only) */
     int quiet = presence && !c.self && st->type != MJ_T_ERROR;
     int rc = mj_parse_target(s, st->from, &t, quiet ? NULL : out);
     if (rc != MJ_OK)
@@ -1427,7 +1427,7 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         !answers_join(e, st, &c))
         return MJ_OK; /* the room's answer to an earlier stanza */
     if (e->state == MJ_S_LEAVING && c.self && st->type == MJ_T_AVAILABLE)
-        forget_answered_resent(e, st); /* answered (review K); its id is
+        forget_answered_resent(e, st); /* answered; its id is
                                           read while another join waits */
     switch (st->type) {
     case MJ_T_AVAILABLE:

@@ -715,7 +715,7 @@ static int text_cached_icu(struct mj_tracker *tr, mj_body_cache *c,
     const UChar *np = NULL;
     if (rc == MJ_OK && !mj_ascii(nick, nick_len) && nick_len <= MJ_PART_MAX) {
         /* a held nick's fold is kept (nickcache.h): its cost is the
-         * nick's, once, not every message's (review AJ) */
+         * nick's, once, not every message's */
         const uint16_t *f = NULL;
         rc = mj_nick_fold(tr, nicks, nick, nick_len, &nk, &f, &nl);
         np = (const UChar *)f;

@@ -46,7 +46,7 @@ int mj_mention_uri(const char *uri, size_t uri_len, const char *room,
  * - mj_mention_jid_is(): the same with the recipient's side prepared
  *   already (the tracker's: the interned room, the session's JID, the
  *   held nick's prepared form from nickcache.h), compared as bytes: no
- *   preparation per reference of what the tracker holds (review AJ). */
+ *   preparation per reference of what the tracker holds. */
 #define MJ_URI_BARE_MAX (2 * MJ_PART_MAX + 2)
 /* The longest decoded JID looked at (node and resource at most 1023
  * bytes each before preparation, the host 1023 plus one trailing dot),

@@ -5,7 +5,7 @@
  * in a body (NFKC(fold(NFKC))). That work is a function of the held
  * nick, which a room can set (a 210 rewrite: up to 1023 bytes of
  * combining marks), not of the stanza: done on every message it made a
- * small stanza cost up to ~900 times a typical one (review AJ).
+ * small stanza cost up to ~900 times a typical one.
  *
  * So each such nick is registered while something holds it (an entry's
  * shown or asked nick: store.c holds and releases them as they are set,
@@ -14,7 +14,8 @@
  * stanza for it hashes and compares the nick's bytes, or, for the nick
  * looked up last, compares them only. Nothing is evicted while held, so no
  * number of nicks makes the work come back (a cache of 256 slots did:
- * review AM); a record goes with its last holder, so the tracker's bytes
+ * 1000 such nicks cost ~288 times as much); a record goes with its last
+ * holder, so the tracker's bytes
  * return to their baseline. A record is at most ~8 KiB (a nick of 1023
  * bytes, its prepared form, its fold of at most three UTF-16 units a
  * byte); there is one per distinct held nick, at most two per entry. */

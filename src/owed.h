@@ -37,11 +37,11 @@ typedef struct mj_owed_set {
 /* The bytes of one account's records of one kind (settled or not) kept
  * at most: like the count below, so that it takes 16 accounts to fill the
  * set however long their JIDs (without it, one session's close with 2000
- * joins of long JIDs in flight pushed every other account's records out;
- * review V2). 512 KiB hold the default count share (2000 records) of
+ * joins of long JIDs in flight pushed every other account's records
+ * out). 512 KiB hold the default count share (2000 records) of
  * records whose full JID and room JID are up to 190 bytes together (a
  * record is 72 bytes and its two JIDs): one session's close fits (4 MiB
- * in all, 256 KiB a share, did not: review X2). */
+ * in all, 256 KiB a share, did not). */
 #define MJ_OWED_ACCOUNT_BYTES (MJ_OWED_MAX_BYTES / 16)
 /* Records kept at most for the sessions of one account (bare JID): one
  * account reconnecting in a loop with joins in flight fills its own share,

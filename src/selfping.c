@@ -63,14 +63,14 @@ static void checks_insert(mj_tracker *tr, mj_domain *d)
 /* A new configuration: queues may send (a larger budget), and what waits
  * on ping_start_delay waits no longer than the new one from now: each
  * link check due later (one made under an infinite delay, due at +inf,
- * kept its domain's losses debounced for good: review AB) falls due the
+ * kept its domain's losses debounced for good) falls due the
  * new delay from now, and each link up's deferred visit due later the
  * new up_interval() from now. Both lists are in due order and stay so
  * (the later ones, a tail, all move to the same time), and the checks and
  * visits added afterwards, due at least that late, are appended in O(1)
  * again: with the old times kept, each of them looked for its place
  * among every one made under the longer delay (quadratic in remote link
- * losses or ups: review AE). The walk is over the entries moved. */
+ * losses or ups). The walk is over the entries moved. */
 void mj_pings_configured(mj_tracker *tr)
 {
     double now = mj_now(tr), by = now + tr->cfg.ping_start_delay;
@@ -573,7 +573,7 @@ static void up_walk(mj_tracker *tr, mj_domain *d, double now)
  * while its server opens a stream per link up: a walk within
  * up_interval() (ping_start_delay) of the last one waits on tr->ups
  * until that much after this link up (one per domain), whatever the
- * number of link ups (review Z). */
+ * number of link ups. */
 int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
     mj_domain *d;
@@ -790,10 +790,10 @@ enum room_info {
  * its link after the ping went out. Then recipient-unavailable is what
  * Prosody 0.12's mod_smacks bounces, from the ping's to and without a
  * by, for what the closing server-to-server link (with stream
- * management) had not got acknowledged, right after the loss (review V:
- * every room whose ping was out on it became a ghost). Otherwise it is
- * the room's: biboumi answers so for a user whose IRC connection is gone
- * (a ghost; review V2). */
+ * management) had not got acknowledged, right after the loss (taken for
+ * the room's, every room whose ping was out on it became a ghost). Otherwise
+ * it is the room's: biboumi answers so for a user whose IRC connection is gone
+ * (a ghost). */
 static int path_error(const mj_stanza *a, enum by_who by, int lost)
 {
     mj_str cond = a->error_condition;

@@ -321,7 +321,7 @@ static void eb_spare_push(mj_tracker *tr, uint32_t b)
         spare_remove(tr, --tr->eb_count);
     if (tr->eb_cap > 4 && tr->eb_count <= tr->eb_cap / 4) {
         /* to what is left at once: the last block's going may take
-         * many freed headers with it (review AS) */
+         * many freed headers with it */
         uint32_t cap = 4;
         while (cap < 2 * tr->eb_count)
             cap *= 2;
@@ -868,7 +868,7 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
 }
 
 /* What was learnt of gone domains lasts as the waits do: a new clock or
- * pending_timeout moves it by delta (not finite: until) (review AR 2). */
+ * pending_timeout moves it by delta (not finite: until). */
 void mj_learned_retime(mj_tracker *tr, double delta, double until)
 {
     for (size_t i = 0; i < MJ_LEARNED; i++)
@@ -1339,7 +1339,7 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
             tr->ups_tail = d->uprev;
         d->up_check = 0;
     }
-    if (d->check) { /* no room left to check: off tr->checks (review A) */
+    if (d->check) { /* no room left to check: off tr->checks */
         if (d->cprev != NULL)
             d->cprev->cnext = d->cnext;
         else
@@ -1507,14 +1507,14 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
     case MJ_S_LEAVING:
         /* a join sent again before the leave still owed its answer:
          * its id (send_leave() kept it), which the next session's join
-         * must not take for its own (review J) */
+         * must not take for its own */
         w.prev_id = a != NULL ? a->prev_join_id : 0;
         break;
     case MJ_S_CHANGING:
         /* a join under another nick (joins.c changing_by_join()): the
          * room answers it as a join when it removed the session before it
          * saw it, that removal one unavailable more; its id tells its
-         * answer from the next session's join (review AQ 5) */
+         * answer from the next session's join */
         if (a != NULL && a->join_id != 0 && a->pnick != NULL) {
             w.owed++;
             w.prev_id = a->join_id;

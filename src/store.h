@@ -171,7 +171,7 @@ struct mj_aux {
  * known: any answer is its answer. Keys of ids are odd. */
 #define MJ_JOIN_ID_UNKNOWN 2
 /* mj_aux.prev_join_id of a JOINED entry whose earlier join sent again had
- * no id (review R): never a key, never owed. */
+ * no id: never a key, never owed. */
 #define MJ_JOIN_ID_NONE 4
 
 /* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_entry_room()):
@@ -467,7 +467,7 @@ struct mj_tracker {
      * record went with their last room: the bit comes back with a new
      * record within pending_timeout, the window in which answers to what
      * was sent before may still come (a reconnect's updates and rejoins;
-     * review AO 4). hash 0: a free slot. */
+     * docs/state-machine.md). hash 0: a free slot. */
     struct {
         uint64_t hash;
         double until;
@@ -614,7 +614,7 @@ int mj_entry_set_state(mj_entry *e, mj_state state);
 int mj_entry_set_resent(mj_entry *e, int on);
 /* Whether e's join sent again is still owed its answer: resent, and its
  * deadline not passed (the tick ends it late when the deadline sits
- * behind the timer list's head; review Q). */
+ * behind the timer list's head). */
 int mj_entry_resent_owed(const mj_entry *e);
 
 /* Mark a PENDING entry cancelled or not (the session's n_cancelled

@@ -138,7 +138,7 @@ MJ_HOT int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a,
     if (a_plain && mj_res_plain(b, blen))
         return 0;
     /* b's prepared form, kept while b is held (nickcache.h): the work is
-     * the held nick's, done once, not once per stanza (review AJ) */
+     * the held nick's, done once, not once per stanza */
     int rc = mj_nick_prep(&tr->nicks, b, blen, pbuf, &qb, &lb);
     if (rc != MJ_OK)
         return 0;

@@ -167,7 +167,7 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
     }
     if (delta != 0) { /* what rooms owe closed sessions lasts as long, */
         mj_owed_retime(&tr->owed, delta, mj_now(tr) + tr->cfg.pending_timeout);
-        /* and what was learnt of gone domains (review AR 2) */
+        /* and what was learnt of gone domains */
         mj_learned_retime(tr, delta, mj_now(tr) + tr->cfg.pending_timeout);
     }
     mj_pings_configured(tr);
@@ -537,10 +537,10 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     if (fresh && (e = mj_entry_create(s, r, bare, blen, h)) == NULL)
         return MJ_ENOMEM;
     /* Everything that allocates first, so that MJ_ENOMEM leaves a room
-     * the session was in as it was, its self-ping too (review G): room
+     * the session was in as it was, its self-ping too: room
      * for the shown nick, the mj_aux record (for the asked nick or a
-     * timed state; trimmed below when neither needs it), the asked nick
-     * (review A). */
+     * timed state; trimmed below when neither needs it), the asked
+     * nick. */
     mj_entry *moved = shown ? mj_entry_fit_nick(e, nick.ptr, nick.len) : e;
     if (moved != NULL)
         e = moved;
@@ -558,7 +558,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     /* the restored state replaces whatever the pings were about: a late
      * answer must not end a room restored as PENDING (fuzz_tracker,
      * regress-restore-keeps-ping); the record stays for the state
-     * (review F: dropping trimmed it, and the state's allocation then
+     * (before the fix, dropping trimmed it, and the state's allocation then
      * failed unchecked) */
     mj_ping_forget(e);
     e = mj_entry_set_nick(e, shown ? nick.ptr : NULL, nick.len); /* fits */

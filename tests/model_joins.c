@@ -1,4 +1,4 @@
-/* A randomized model check of the join state machine (review L), run by
+/* A randomized model check of the join state machine, run by
  * `make model-check`, not by `make test`: it counts the runs that end
  * wrong, and the limits docs/state-machine.md lists ("Known limits") still
  * make some. One client JID, one room on a service that reflects ids (as
@@ -17,7 +17,8 @@
  * and the tracker ticks), MODEL_NOREFLECT (the service echoes no ids),
  * MODEL_FORGED (a run in which the tracker refused an answer as forged is
  * wrong too), MODEL_LIST (list the wrong runs), MODEL_ONLY=N (print run
- * N's trace). The extended settings are review S's. */
+ * N's trace). The extended settings cover joins sent again and retried
+ * without an id. */
 #include "fixture.h"
 
 #define JID  "user@example.org/phone"

@@ -1,7 +1,7 @@
 /* A randomized model check of the join state machine with nick changes
- * (review AO), run by `make model-check`, not by `make test`: one client
- * JID, one room on a service that answers in order as Prosody's MUC does
- * (muc.lib.lua handle_normal_presence): a join (MUC <x/>) from a
+ * and joins under another nick, run by `make model-check`, not by `make test`:
+ * one client JID, one room on a service that answers in order as Prosody's MUC
+ * does (muc.lib.lua handle_normal_presence): a join (MUC <x/>) from a
  * non-occupant makes it an occupant under its nick; a presence without
  * the <x/> from a non-occupant is refused (item-not-found); an occupant's
  * presence to another nick, with or without the <x/>, is a nick change

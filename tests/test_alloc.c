@@ -205,12 +205,12 @@ TEST(leave_without_memory_for_its_timer_is_taken_as_done)
 
 /* mj_session_restore() over a room the session is shown in: at every
  * allocation it makes, a failure leaves the room as it was (JOINED, shown
- * as "ann", its asked nick none), and nothing leaks (review A: the nick
+ * as "ann", its asked nick none), and nothing leaks (before the fix, the nick
  * was cleared or replaced before the record for the asked nick or the
  * state was allocated). Asked and shown nicks long enough to need their
  * own bytes. The bytes held are as they were too: a nick other than the
  * session's is a record (and its block's array of them), made ahead of
- * the steps that may fail (review AS: the record was kept). */
+ * the steps that may fail (before the fix, the record was kept). */
 TEST(restore_over_a_shown_room_without_memory_changes_nothing)
 {
     static const char long_nick[] = "a-nick-longer-than-any-inline-buffer-"
@@ -395,7 +395,7 @@ TEST(restore_without_memory_changes_nothing_from_any_state)
 
 /* mj_session_restore() over a room with a self-ping scheduled: dropping
  * the ping trims the entry's record, so it goes before the record is
- * allocated (review F: the record was allocated, trimmed by the drop,
+ * allocated (before the fix, the record was allocated, trimmed by the drop,
  * and the state's allocation then failed unchecked, a NULL
  * dereference). */
 TEST(restore_over_a_pinged_room_without_memory_for_the_record)
@@ -434,8 +434,8 @@ TEST(restore_over_a_pinged_room_without_memory_for_the_record)
     fx_take();
 }
 
-/* A restore that fails for memory keeps the room's self-ping too (review
- * G: the ping was dropped first; its "not joined" answer was then stale
+/* A restore that fails for memory keeps the room's self-ping too (before
+ * the fix, the ping was dropped first; its "not joined" answer was then stale
  * and a ghost stayed shown). */
 static uint32_t g_last_ping;
 static void on_ping_event(void *ud, const mj_event *ev)
@@ -477,9 +477,10 @@ TEST(restore_without_memory_keeps_the_rooms_ping)
 
 /* A rejoin that fails for memory (MJ_ENOMEM) keeps the room's self-ping:
  * a LEAVING room with a ping out (sent while JOINED) is still ended at
- * once by its "not joined" answer (review H: send_join() dropped the ping
- * before its one allocation, the asked nick, and the room stayed shown
- * until pending_timeout; review G's restore defect, in the join). */
+ * once by its "not joined" answer (before the fix, send_join() dropped the
+ * ping before its one allocation, the asked nick, and the room stayed shown
+ * until pending_timeout: the self-ping a restore without memory once
+ * lost too, in the join). */
 TEST(rejoin_without_memory_keeps_the_rooms_ping)
 {
     mj_session *s2 = NULL;
@@ -526,7 +527,7 @@ TEST(rejoin_without_memory_keeps_the_rooms_ping)
  * LEAVING with a self-ping out, a closed session's owed record), short
  * and long nick, failing each allocation in turn: MJ_ENOMEM leaves the
  * state as it was, nothing leaks, the counters agree, and the room's
- * answer still works (review I). */
+ * answer still works. */
 TEST(join_from_every_start_state_without_memory)
 {
     const char *nicks[] = {"ann", "a-nick-longer-than-any-inline-buffer"};

@@ -3,7 +3,7 @@
  * nothing done, never a change under the call that made the callback),
  * and a clock that reads NaN or an infinity (the last finite reading
  * stands for it). Run under ASan/UBSan too (make test-sanitize): a
- * refused call must not touch what the outer call holds. Review AE. */
+ * refused call must not touch what the outer call holds. */
 #include <math.h>
 
 #include "fixture.h"
@@ -95,7 +95,7 @@ static void act(enum action a)
         cursor = 0;
         reads_ok += mj_tracker_next_session(tr, &cursor) != NULL;
         /* a query about a ping from an unusable JID changes nothing: no
-         * bad JID counted, nothing logged (review AG) */
+         * bad JID counted, nothing logged */
         mj_stanza_init(&st);
         st.kind = MJ_KIND_IQ;
         st.type = MJ_T_GET;

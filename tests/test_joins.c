@@ -1356,8 +1356,8 @@ static void rejoined_on_the_same_service(void)
 
 /* The same after the service's record went with the last room on it (a
  * reconnect's rejoins): what was learnt comes back within
- * pending_timeout (review AO 4; review AN found the join failed and its
- * answer refused as forged with a real Prosody over s2s), and is
+ * pending_timeout (without it, the join failed and its answer was
+ * refused as forged with a real Prosody over s2s), and is
  * forgotten after it. */
 TEST(reflection_learnt_outlives_the_domains_record_for_pending_timeout)
 {
@@ -1385,7 +1385,7 @@ static double clock_ahead(void *ud)
     return fx_now + 1e6;
 }
 
-/* Review AR 2: what is learnt outlives the domain's record by
+/* What is learnt outlives the domain's record by
  * pending_timeout in the tracker's time, as every other wait does: a new
  * clock (mj_store_rebase()) and a new pending_timeout move it as they
  * move the waits and what closed sessions are owed. It kept the old
@@ -1551,7 +1551,7 @@ TEST(removal_crossing_a_join_sent_again_waits_for_its_answer)
  * for a join when it has dropped the session before it saw it (Prosody's
  * handle_normal_presence). A removal crossing it ends what was shown and
  * the join's answer shows the room again, as for a join sent again to
- * the shown nick (review AO 1: the answer was refused as forged). */
+ * the shown nick (before the fix, the answer was refused as forged). */
 TEST(removal_crossing_a_join_under_another_nick_waits_for_its_answer)
 {
     setup();
@@ -1603,7 +1603,7 @@ static void kicked_then_the_join_as_bob_answered(void)
     CHECK_EVENTS("joined " ROOM " Bob");
 }
 
-/* Review AQ 1: an available self-presence from the shown nick while a
+/* An available self-presence from the shown nick while a
  * join under another nick waits (the echo of an update sent before it, a
  * role change) is no answer to that join: the room answers it from the
  * nick asked. It ended CHANGING and the join's record, so a removal
@@ -1620,7 +1620,7 @@ TEST(an_echo_from_the_shown_nick_keeps_a_join_under_another_nick)
     teardown();
 }
 
-/* Review AR 1: a presence error refusing a stanza sent before a join
+/* A presence error refusing a stanza sent before a join
  * under another nick (a plain change to a taken nick: the error has its
  * id and comes from where it went) is no answer to that join either. It
  * put the entry back to JOINED and ended the join's record, so a removal
@@ -1643,7 +1643,7 @@ TEST(an_error_to_an_earlier_change_keeps_a_join_under_another_nick)
     teardown();
 }
 
-/* Review AR 3: a plain change sent after a join under another nick
+/* A plain change sent after a join under another nick
  * replaces the nick asked, so a removal crossing both leaves the entry
  * waiting under the change's nick; the room's refusal of the join (from
  * the join's nick, with its id) was taken for an error to another stanza
@@ -2486,8 +2486,7 @@ TEST(max_pending_bound)
 }
 
 /* max_pending has no upper bound: one past SIZE_MAX / 2 doubled (the
- * bound on cancelled joins) wrapped to 0 and refused every join (review
- * A). */
+ * bound on cancelled joins) wrapped to 0 and refused every join. */
 TEST(a_huge_max_pending_bounds_nothing)
 {
     mj_config cfg;
@@ -2505,7 +2504,7 @@ TEST(a_huge_max_pending_bounds_nothing)
     teardown();
 }
 
-/* ---- answers told apart (review C) ------------------------------------ */
+/* ---- answers told apart ------------------------------------------------- */
 
 /* Presence types other than available, unavailable and error never
  * change state: a probe or subscribe carrying 110 in a rejoin's window is
@@ -2673,7 +2672,7 @@ static mj_outcome error_from(const char *occ, const char *id)
  * x not the shown nick, carrying an id, is refused by an error from
  * room/x with that very id: the room will never confirm it. It ends
  * the leave at once: the room stayed shown (LEAVING) until
- * pending_timeout when errors were told apart by nick alone (review F). */
+ * pending_timeout when errors were told apart by nick alone. */
 TEST(leave_to_another_nick_refused_with_its_id_ends_the_leave)
 {
     setup();
@@ -2733,7 +2732,7 @@ TEST(leave_from_the_announced_nick_refused_with_its_id)
 /* mj_tracker_incoming() documents that a self-presence to a session the
  * tracker does not hold is counted as forged "as one from a room a held
  * session never joined": a subscribe carrying 110 is ignored alike for
- * both (it was forged for an unknown one, review F). */
+ * both (it was forged for an unknown one). */
 TEST(subscribe_with_110_counts_alike_for_held_and_unknown_sessions)
 {
     mj_stats st;
@@ -2761,7 +2760,7 @@ TEST(subscribe_with_110_counts_alike_for_held_and_unknown_sessions)
 }
 
 /* Each bound is logged once per session: a max_pending hit does not
- * hide a later max_rooms one (review D), and neither is logged twice. */
+ * hide a later max_rooms one, and neither is logged twice. */
 static char limit_log[1024];
 static void log_limits(void *ud, mj_log_level level, const char *msg)
 {
@@ -2803,7 +2802,7 @@ TEST(each_bound_is_logged_once_per_session)
 
 /* A cancel beyond the bound of cancelled joins frees the entry at once:
  * what the room still sends about it is then refused; it is counted under
- * limits and logged once, as the other bounds (review G: neither). */
+ * limits and logged once, as the other bounds (before the fix, neither). */
 TEST(the_cancelled_bound_is_counted_and_logged_once)
 {
     mj_config cfg;
@@ -2837,7 +2836,7 @@ TEST(the_cancelled_bound_is_counted_and_logged_once)
 /* A groupchat message sent while EXPECTING is "unchanged" as in JOINED,
  * so the module watches the session and a local MUC's not-acceptable
  * refusal (sent with origin.send()) reaches the core, which asks the room
- * (review G: it was "ignored", and the refusal went unseen). */
+ * (before the fix, it was "ignored", and the refusal went unseen). */
 TEST(a_groupchat_sent_while_expecting_is_watched_as_in_joined)
 {
     setup();
@@ -2863,8 +2862,8 @@ TEST(a_groupchat_sent_while_expecting_is_watched_as_in_joined)
 
 /* LEAVING entered from EXPECTING(Ann, Bob): the client followed the 303
  * and leaves from Bob without an id; a gone room refuses it from room/Bob:
- * the session's nick as far as the room knows, so the leave's answer
- * (review G), as a destroy from Bob is. */
+ * the session's nick as far as the room knows, so the leave's answer,
+ * as a destroy from Bob is. */
 TEST(a_leave_from_the_announced_nick_refused_without_id_ends)
 {
     setup();
@@ -2881,7 +2880,7 @@ TEST(a_leave_from_the_announced_nick_refused_without_id_ends)
 /* A client that sends the same stanza again (join id "p", leave, join id
  * "p" before any answer): the rejoin cannot tell its answer from the
  * cancelled join's by id, so it counts what is owed, as after a closed
- * session's join with the very id (review H: the first join's answer was
+ * session's join with the very id (before the fix, the first join's answer was
  * taken for the rejoin's own, the leave's confirmation then removed the
  * room, and the rejoin's answer was refused as forged). */
 TEST(same_id_join_leave_join_ends_in_the_room)
@@ -2903,7 +2902,7 @@ TEST(same_id_join_leave_join_ends_in_the_room)
 
 /* A LEAVING restored by mj_session_restore() knows neither the leave's id
  * nor where the leave went (the nick asked before a 210 rewrite, a 303's
- * nick): any error ends it, as docs/state-machine.md says (review H: it
+ * nick): any error ends it, as docs/state-machine.md says (before the fix, it
  * was told apart by nick, and a gone room's refusal of a leave sent to
  * the asked nick left the room shown until pending_timeout). The module's
  * take-over of another copy's rooms restores so. */
@@ -2924,7 +2923,7 @@ TEST(restored_leaving_ends_on_its_leaves_refusal_from_any_nick)
 
 /* Another occupant's presence (no 110) from a JID that does not prepare
  * is ignored, uncounted, whether the tracker holds the session or not
- * (review H: a held session counted it under bad_jids, one not held,
+ * (before the fix, a held session counted it under bad_jids, one not held,
  * which reads only self-presences, ignored it). */
 TEST(a_bad_jid_counts_alike_for_held_and_unknown_sessions)
 {
@@ -2967,8 +2966,8 @@ TEST(a_bad_jid_counts_alike_for_held_and_unknown_sessions)
 /* A rejoin with the cancelled join's very id still tells errors apart by
  * id: an error carrying another stanza's id (an update sent between the
  * leave and the rejoin, refused item-not-found by the room that no longer
- * holds the occupant) does not fail it, as with another id j2 (review I:
- * keyed 0, the join took any error for its refusal). */
+ * holds the occupant) does not fail it, as with another id j2 (before
+ * the fix, keyed 0, the join took any error for its refusal). */
 TEST(same_id_rejoin_ignores_an_error_with_another_id)
 {
     const char *rejoin_ids[] = {"j2", "p"};
@@ -2999,7 +2998,7 @@ TEST(same_id_rejoin_ignores_an_error_with_another_id)
  * "r") before any answer. The room answers in order: the resent join's
  * self-presence (r), the leave's confirmation, the rejoin's (r). The
  * resent join's id is kept through LEAVING (send_leave()), so the first
- * "r" is not taken for the rejoin's answer (review I: it was, and the
+ * "r" is not taken for the rejoin's answer (before the fix, it was, and the
  * confirmation then removed the room). As with another id j2. */
 TEST(same_id_rejoin_after_a_join_sent_again_ends_in_the_room)
 {
@@ -3021,7 +3020,7 @@ TEST(same_id_rejoin_after_a_join_sent_again_ends_in_the_room)
 /* A rejoin with the cancelled join's very id is still held to ids on a
  * service known to reflect them: an update's echo in the window (sent
  * after the join, before the leave) is held back, not taken for the
- * rejoin's answer, as with another id j2 (review I: keyed 0, the echo
+ * rejoin's answer, as with another id j2 (before the fix, keyed 0, the echo
  * answered it and the leave's confirmation then removed the room). */
 TEST(same_id_rejoin_holds_back_an_updates_echo)
 {
@@ -3045,7 +3044,7 @@ TEST(same_id_rejoin_holds_back_an_updates_echo)
 /* A join sent again while JOINED, refused while LEAVING (the error with
  * its id is no refusal of the leave), then the same join sent again: the
  * refused join owes nothing, so the rejoin's answer with that id is its
- * own at once (review J: held back until pending_timeout). */
+ * own at once (before the fix, held back until pending_timeout). */
 TEST(refused_resent_join_does_not_hold_back_a_same_id_rejoin)
 {
     setup();
@@ -3063,7 +3062,7 @@ TEST(refused_resent_join_does_not_hold_back_a_same_id_rejoin)
 }
 
 /* A LEAVING restored over an entry keeps no earlier join's id: the join
- * after it takes its answer at once (review J: a stale prev_join_id held
+ * after it takes its answer at once (before the fix, a stale prev_join_id held
  * it back until pending_timeout). */
 TEST(restored_leaving_forgets_an_earlier_joins_id)
 {
@@ -3085,7 +3084,7 @@ TEST(restored_leaving_forgets_an_earlier_joins_id)
 
 /* A session closed while LEAVING after a join sent again: the next session
  * under the JID owes the room's answer to that join too, by its id, with
- * the same id as with another one (review J: the record kept no id, the
+ * the same id as with another one (before the fix, the record kept no id, the
  * answer to the join sent again was taken for the new join's, and the
  * leave's confirmation then removed the room). */
 TEST(resent_then_leave_at_close_next_session_keeps_the_room)
@@ -3129,7 +3128,7 @@ static void to_nobody(const char *type, const char *occ, const char *id)
 /* A join sent again, then a leave, answered while LEAVING (its id read),
  * then the session closed and the leave confirmed to nobody: the next
  * session's join with that same id takes its answer, or its refusal, at
- * once (review K: the owed record kept the answered join's id and held
+ * once (before the fix, the owed record kept the answered join's id and held
  * the answer back until pending_timeout). */
 TEST(answered_resent_in_leaving_leaves_no_id_to_next_session)
 {
@@ -3189,7 +3188,7 @@ static mj_outcome self_lazy(const char *type, const char *occ, const char *id)
         CHECK_JOINED_UNFORGED(what);                                          \
     } while (0)
 
-/* Review L: the same join (id r) sent twice while JOINED, a leave, the
+/* The same join (id r) sent twice while JOINED, a leave, the
  * first answer while LEAVING, then the same join again. The first answer
  * forgot r, which the second answer still carried: the rejoin took that
  * one as its own, and the leave's confirmation removed the room. Also
@@ -3214,7 +3213,7 @@ TEST(two_same_id_resends_then_same_id_rejoin_keeps_the_room)
     }
 }
 
-/* Review L: ids restart with each stream, so the next session's join has
+/* Ids restart with each stream, so the next session's join has
  * the id (2) of the closed session's leave. That leave's confirmation
  * (unavailable 110, id 2, no removal code) is no join's answer: it was
  * taken for the join's own, which closed the window, and the closed
@@ -3238,7 +3237,7 @@ TEST(next_sessions_join_with_an_old_leaves_id_keeps_the_room)
     teardown();
 }
 
-/* Review L: a join sent again (id b) before the first one's answer (a):
+/* A join sent again (id b) before the first one's answer (a):
  * a's answer shows the room, and b's is still owed. A close then kept
  * only the close's answer as owed, and the next session's join took b's
  * answer for its own, then lost the room at the close's answer. The
@@ -3337,12 +3336,12 @@ TEST(two_resends_first_answer_keeps_the_second)
     teardown();
 }
 
-/* Review N: The same join (id a) sent twice before any answer (PENDING): two
+/* The same join (id a) sent twice before any answer (PENDING): two
  * answers with id a are owed. The first shows the room; nothing keeps the
  * second owed (retry_owed() keeps only a retry with another id), so a
  * leave and a same-id rejoin take it for the rejoin's own answer, and the
  * leave's confirmation then removes a room the session is in. The very
- * case review L fixed for a join sent twice while JOINED. */
+ * case fixed above for a join sent twice while JOINED. */
 TEST(same_id_retry_while_pending_then_same_id_rejoin_keeps_the_room)
 {
     setup();
@@ -3356,7 +3355,7 @@ TEST(same_id_retry_while_pending_then_same_id_rejoin_keeps_the_room)
     teardown();
 }
 
-/* Review N: The same across a close (ids restart: the next session's join has
+/* The same across a close (ids restart: the next session's join has
  * id a again). */
 TEST(same_id_retry_while_pending_then_close_next_session_keeps_the_room)
 {
@@ -3376,7 +3375,7 @@ TEST(same_id_retry_while_pending_then_close_next_session_keeps_the_room)
     teardown();
 }
 
-/* Review N: A join sent twice with the same id while JOINED (prev_more = 1),
+/* A join sent twice with the same id while JOINED (prev_more = 1),
  * then a removal the room sent before it saw either (no id):
  * removed_before_join() zeroes prev_more, so after the first answer shows
  * the room again nothing is owed; a leave and a same-id rejoin take the
@@ -3400,7 +3399,7 @@ TEST(removal_before_two_same_id_resends_keeps_the_second_owed)
     teardown();
 }
 
-/* Review N: A retry (b) while PENDING kept by keep_retry(), sent twice (b, b):
+/* A retry (b) while PENDING kept by keep_retry(), sent twice (b, b):
  * keep_retry() zeroes prev_more, so only one of the two answers b is
  * owed; a leave and a same-id rejoin b after the first b take the second
  * for the rejoin's answer. */
@@ -3419,7 +3418,7 @@ TEST(retry_sent_twice_kept_once)
     teardown();
 }
 
-/* Review N (a regression of d71fad4, fixed by reading ids in JOINED
+/* (A regression of d71fad4, fixed by reading ids in JOINED
  * with a join sent again: may_answer_resent()). Two joins sent again with
  * different ids (1, 2): the answer to 1 clears resent though 2's is owed
  * (clear_resent() ignores the id); 2 sent again (resent, prev_more 0: the
@@ -3446,7 +3445,7 @@ TEST(lazy_leaving_read_forgets_an_undercounted_resent_id)
     teardown();
 }
 
-/* Review N (of efb99e8). keep_retry() starts the kept join's deadline when
+/* (A fix of efb99e8.) keep_retry() starts the kept join's deadline when
  * the earlier join's answer comes, not when the retry was sent: a retry
  * sent at t, the first answer at t + 119 (pending_timeout 120) keeps the
  * retry until t + 239. A removal (no id) at t + 130, when the retry's
@@ -3473,13 +3472,14 @@ TEST(kept_retry_deadline_counts_from_the_retry)
     teardown();
 }
 
-/* Review O, a known limit (docs/state-machine.md): ejabberd answers a
+/* A known limit (docs/state-machine.md, "The join's id": ejabberd's second
+ * session): ejabberd answers a
  * second session's join sent again with the main session's presence, id
  * included. On a service that reflects ids that answer does not end the
  * join sent again, so a kick meanwhile is taken for one sent before the
  * room saw the join: the entry is no longer shown (left, kicked), waits
  * hidden, and ends with a join-failed at pending_timeout. Taking the
- * unknown id for the answer lost rooms instead (review P). */
+ * unknown id for the answer lost rooms instead. */
 TEST(resent_answered_with_other_id_then_kick)
 {
     setup();
@@ -3500,7 +3500,7 @@ TEST(resent_answered_with_other_id_then_kick)
     teardown();
 }
 
-/* Review O: the same, then a leave and a rejoin: the leave carries r1
+/* The same, then a leave and a rejoin: the leave carries r1
  * (answered already) into prev_join_id, so the rejoin's answer (another
  * session's id, ejabberd) is held back until pending_timeout. */
 TEST(resent_answered_with_other_id_leave_rejoin)
@@ -3520,7 +3520,7 @@ TEST(resent_answered_with_other_id_leave_rejoin)
     teardown();
 }
 
-/* Review O: the same join a sent twice before any answer (retry_more 1), a
+/* The same join a sent twice before any answer (retry_more 1), a
  * leave (cancel) and the same-id rejoin a: send_join() from cancelled
  * PENDING moves join_id to prev_join_id but drops retry_more: the second
  * a (the retry's answer) is taken for the rejoin's; then the leave's
@@ -3538,7 +3538,7 @@ TEST(same_id_retry_cancel_same_id_rejoin)
     teardown();
 }
 
-/* Review O: removal overtaking two same-id resends r, r (PENDING retry_more
+/* Removal overtaking two same-id resends r, r (PENDING retry_more
  * 1), then leave + same-id rejoin before any answer. */
 TEST(removal_two_resends_cancel_rejoin)
 {
@@ -3566,7 +3566,7 @@ static void other_session_join_waits(void)
     fx_out(s2, j2);
 }
 
-/* Review O: keep_retry() with a deadline already past (answer after the
+/* keep_retry() with a deadline already past (answer after the
  * PENDING deadline, before the tick), behind an entry of another room
  * on the timer list that is not due: resent outlives its deadline; an
  * update's echo with another id does not clear it (may_answer_resent). */
@@ -3589,7 +3589,7 @@ TEST(kept_past_deadline_blocked_by_list_head)
     teardown();
 }
 
-/* Review P: an update (u1, no <x/>) sent before a join sent again (r1) while
+/* An update (u1, no <x/>) sent before a join sent again (r1) while
  * JOINED; the room echoes u1 (its id, reflected), kicks before it sees r1,
  * then takes r1 as a fresh join and answers it. The echo set held_back:
  * the kick ended the entry and r1's answer was counted forged. */
@@ -3608,7 +3608,7 @@ TEST(update_echo_then_kick_before_resent)
     teardown();
 }
 
-/* Review P: the same join r1 sent again twice; the first answered with
+/* The same join r1 sent again twice; the first answered with
  * another session's id (ejabberd: held_back); a kick before the room saw
  * the second r1, which it then answers as a fresh join. mark_resent()'s
  * same-id branch keeps held_back: the kick ends the entry. */
@@ -3627,7 +3627,7 @@ TEST(same_id_resend_after_foreign_answer_then_kick)
     teardown();
 }
 
-/* Review P: three joins sent again r1 r2 r3; prev_join_id keeps only r2,
+/* Three joins sent again r1 r2 r3; prev_join_id keeps only r2,
  * so r1's answer sets held_back; a kick before the room saw r2; r2 and
  * r3 answered (r2 as a fresh join). */
 TEST(three_resends_first_answer_then_kick)
@@ -3647,7 +3647,7 @@ TEST(three_resends_first_answer_then_kick)
     teardown();
 }
 
-/* Review P: make model-check run 29472 (wrong since 7d31d45). Joins sent
+/* `make model-check` run 29472 (wrong since 7d31d45). Joins sent
  * again with ids 1 and 2 while JOINED, a close (ids restart), a new
  * session's join with id 1 sent twice. The room answers the old 1 (taken
  * for the new join's, 1 kept as its retry), the old 2 (held_back: "an id
@@ -3675,8 +3675,8 @@ TEST(close_after_two_resends_then_same_id_twice)
 }
 
 /* A join with the id of a closed session's join still owed an answer is
- * refused at once by an error with that id (review K, on a count-off
- * rule since withdrawn: the refusal waited for pending_timeout and its
+ * refused at once by an error with that id (under a count-off rule
+ * since withdrawn, the refusal waited for pending_timeout and its
  * condition was lost). */
 TEST(same_id_join_after_close_is_refused_at_once)
 {
@@ -3695,7 +3695,7 @@ TEST(same_id_join_after_close_is_refused_at_once)
 
 /* Join p as Ann, leave, join p as Bob: the room's refusal of Ann (from
  * Ann) is no answer to Bob's join, Bob's own refusal fails it at once
- * (review K, as above). */
+ * (as above). */
 TEST(same_id_rejoin_under_another_nick_is_refused_at_once)
 {
     setup();
@@ -3711,9 +3711,9 @@ TEST(same_id_rejoin_under_another_nick_is_refused_at_once)
     teardown();
 }
 
-/* ---- review Q -------------------------------------------------------- */
+/* ---- joins sent again: id-less echoes, kept retries' deadlines ---------- */
 
-/* Review Q: an update without id (a status change; Prosody copies the
+/* An update without id (a status change; Prosody copies the
  * absence of an id into its echo) sent before a join sent again (r1)
  * while JOINED, on a service known to reflect ids. The room echoes the
  * update (no id), kicks before it sees r1, then takes r1 as a fresh join
@@ -3780,7 +3780,7 @@ static void removal_before_two_resends(const char *first, const char *name)
     }
 }
 
-/* Review Q: two joins sent again with different ids (r1, r2) while JOINED,
+/* Two joins sent again with different ids (r1, r2) while JOINED,
  * and a removal the room sent before it saw either (a 333, a kick):
  * removed_before_join() keeps r2 as PENDING's id but drops prev_join_id
  * (r1) and sets retried = 0, so r1's answer shows the room and r2's
@@ -3796,11 +3796,12 @@ TEST(q_removal_before_two_resends_keeps_the_second_owed)
     removal_before_two_resends("r1", "r1");
 }
 
-/* Review Q: a retry (b) kept by keep_retry() with the deadline it had in
+/* A retry (b) kept by keep_retry() with the deadline it had in
  * PENDING (t + 120) sits on the timer list behind another session's
  * join due at t + 220, so the tick does not forget it at t + 120. At
  * t + 125 the client sends the same join (b) again: mark_resent() reads
- * e->resent without the deadline (review O added that check to
+ * e->resent without the deadline (the fix for a kept retry whose deadline
+ * had passed added that check to
  * keep_retry(), may_answer_resent() and removal_after_resent() only) and
  * counts two answers owed (prev_more 1). Its one answer leaves resent
  * set until t + 245, and a kick after it (the room saw the join) is
@@ -3839,7 +3840,7 @@ TEST(q_same_id_resend_after_kept_retry_deadline)
     }
 }
 
-/* Review Q: a kept retry whose deadline has passed while the tick is held
+/* A kept retry whose deadline has passed while the tick is held
  * up behind the timer list's head owes nothing; a leave then does not
  * carry its id into LEAVING (send_leave()), nor a close into the JID's
  * record (remember_owed()), so a rejoin that reuses that id is shown at
@@ -3873,7 +3874,7 @@ TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
     }
 }
 
-/* Review R: as q_removal_before_two_resends_keeps_the_second_owed, the
+/* As q_removal_before_two_resends_keeps_the_second_owed, the
  * earlier join sent again without an id (r0), the later with one (r2),
  * on a service known to reflect ids. mark_resent() cannot keep an
  * id-less earlier join in prev_join_id (0 means none), so
@@ -3885,7 +3886,7 @@ TEST(r_removal_before_idless_then_id_resend_keeps_the_second_owed)
     removal_before_two_resends(NULL, "r0");
 }
 
-/* Review R: an id-less join sent again, then one with an id (r2), while
+/* An id-less join sent again, then one with an id (r2), while
  * JOINED; the room answers the first (no id), then removes the occupant
  * before it sees r2 and answers r2 as a fresh join: the first answer is
  * the earlier join's, r2 stays owed, the removal is one sent before the
@@ -3915,16 +3916,16 @@ TEST(idless_resend_then_id_resend_answered_in_order_then_kick)
     }
 }
 
-/* ---- review S --------------------------------------------------------- */
+/* ---- joins sent again or retried without an id -------------------------- */
 
-/* Review S (mirror of review R): on a service known to reflect ids, a
- * join sent again with an id (r1), then one without (r0), while JOINED;
- * the room answers r1 (with r1), then removes the occupant before it
- * sees r0, then answers r0 (no id) as a fresh join. mark_resent() keeps
- * r1 in prev_join_id and 0 in join_id, but may_answer_resent() returns 1
- * at once when join_id is 0: r1's answer clears resent, the removal ends
- * the entry, and r0's answer is refused as forged while the JID is in
- * the room. */
+/* The mirror of r_removal_before_idless_then_id_resend_keeps_the_second_owed:
+ * on a service known to reflect ids, a join sent again with an id (r1), then
+ * one without (r0), while JOINED; the room answers r1 (with r1), then removes
+ * the occupant before it sees r0, then answers r0 (no id) as a fresh join.
+ * mark_resent() keeps r1 in prev_join_id and 0 in join_id, but
+ * may_answer_resent() returns 1 at once when join_id is 0: r1's answer clears
+ * resent, the removal ends the entry, and r0's answer is refused as forged
+ * while the JID is in the room. */
 TEST(s_id_resend_then_idless_resend_answered_in_order_then_kick)
 {
     setup();
@@ -3940,7 +3941,7 @@ TEST(s_id_resend_then_idless_resend_answered_in_order_then_kick)
     teardown();
 }
 
-/* Review S: the same in PENDING: a join with id j1, retried without id
+/* The same in PENDING: a join with id j1, retried without id
  * before any answer, on a service known to reflect ids; j1's answer shows
  * the room, the room removes the occupant before it sees the retry, then
  * answers the retry (no id). retry_owed() returns at once when join_id is
@@ -3962,9 +3963,9 @@ TEST(s_join_retried_without_id_then_kick)
     teardown();
 }
 
-/* Review S: two joins sent again without an id (r0, r0'), on a service
+/* Two joins sent again without an id (r0, r0'), on a service
  * known to reflect ids: mark_resent() sets prev_join_id to
- * MJ_JOIN_ID_NONE (review R) with join_id 0, but may_answer_resent()
+ * MJ_JOIN_ID_NONE with join_id 0, but may_answer_resent()
  * returns 1 at once when join_id is 0 and never reads the sentinel: r0's
  * answer clears resent, the removal sent before the room saw r0' ends the
  * entry, and r0''s answer is refused as forged. */
@@ -3983,14 +3984,14 @@ TEST(s_two_idless_resends_answered_in_order_then_kick)
     teardown();
 }
 
-/* ---- hostile review T ------------------------------------------------- */
+/* ---- joins retried without an id while PENDING -------------------------- */
 
-/* T2: the PENDING mirror of review S's two joins sent again without an
- * id: a join without id retried without id before any answer, on a
- * service known to reflect ids. The first answer (no id) shows the room;
- * retry_owed() keeps the retry only when the answer carries an id, so a
- * removal before the room saw the retry ends the entry and the retry's
- * answer is refused as forged. */
+/* The PENDING mirror of the two joins sent again without an id above
+ * (s_two_idless_resends_answered_in_order_then_kick): a join without id
+ * retried without id before any answer, on a service known to reflect ids. The
+ * first answer (no id) shows the room; retry_owed() keeps the retry only when
+ * the answer carries an id, so a removal before the room saw the retry ends
+ * the entry and the retry's answer is refused as forged. */
 TEST(t_idless_join_retried_idless_then_kick)
 {
     setup();
@@ -4007,7 +4008,7 @@ TEST(t_idless_join_retried_idless_then_kick)
     teardown();
 }
 
-/* T3: errors while a retry without id waits: a join j1 retried without an
+/* Errors while a retry without id waits: a join j1 retried without an
  * id on a service known to reflect ids; the room refuses j1 (an error
  * carrying j1's id) and accepts the retry. refuses_join() takes any error
  * for the refusal when join_id is 0: join-failed, then the retry's
@@ -4024,9 +4025,9 @@ TEST(t_error_for_first_join_while_idless_retry_waits)
     teardown();
 }
 
-/* Review T, a known limit (review O's, for a join sent again without an
- * id; review U): ejabberd answers a join sent again by a second session of
- * an occupant with the main session's presence, id included
+/* A known limit (resent_answered_with_other_id_then_kick's, for a join
+ * sent again without an id): ejabberd answers a join sent again by a second
+ * session of an occupant with the main session's presence, id included
  * (examples/ejabberd-second-session.xml). On a service that reflects ids
  * that id is taken for another stanza's, so the join stays owed: a kick
  * then ends what the entry shows (right), and the entry waits hidden until
@@ -4050,7 +4051,8 @@ TEST(t_ejabberd_foreign_answer_to_idless_resend_then_kick)
     teardown();
 }
 
-/* Review U: review P's case for a join sent again without an id. An
+/* The case of update_echo_then_kick_before_resent for a join sent again
+ * without an id. An
  * update with an id (u1), then a join sent again without one; the room
  * echoes u1, removes the occupant before it saw the join (a kick), then
  * answers the join (no id). Taking u1's echo for the join's answer (as
@@ -4071,7 +4073,7 @@ TEST(u_update_echo_with_id_then_kick_before_idless_resent)
     teardown();
 }
 
-/* Review Q: the same class as q_update_echo_without_id_then_kick_before_resent
+/* The same class as q_update_echo_without_id_then_kick_before_resent
  * in PENDING: a first join without id, retried with id b before any answer,
  * on a service known to reflect ids. The first join's answer (no id) shows
  * the room; retry_owed() keeps nothing when the answer has no id

@@ -129,7 +129,7 @@ static const struct text_case {
     {"-=Ann=-s", "-=Ann=-", 0, 0, 0},
     {"a-b", "-", 0, 0, 0},
     /* a nick without word characters: a neighbour of the same class
-     * (punctuation, symbol) as its edge joins it too (review X) */
+     * (punctuation, symbol) as its edge joins it too */
     {"--", "-", 0, 0, 0},
     {"a - b", "-", 1, 0, 0},
     {"wait...", ".", 0, 0, 0},
@@ -172,7 +172,7 @@ static const struct text_case {
     {"\U0001f98a\U0001f98a", "\U0001f98a", 0, 0, 0}, /* So next to So */
     {"\U0001f98a \U0001f98a", "\U0001f98a", 1, 0, 0},
     /* an emoji nick is not found inside a longer emoji sequence (one
-     * grapheme cluster: ZWJ, a skin tone, a flag's halves; review X) */
+     * grapheme cluster: ZWJ, a skin tone, a flag's halves) */
     {"hi \U0001f469\u200d\U0001f4bb", "\U0001f469", 0, 0,
      0}, /* woman ZWJ laptop */
     {"hi \U0001f469\u200d\U0001f4bb", "\U0001f4bb", 0, 0, 0},
@@ -195,7 +195,7 @@ static const struct text_case {
     {"Ann\u200d\U0001f4bb", "Ann", 0, 0, 0},
     {"\U0001f469\u200dAnn", "Ann", 0, 0, 0},
     {"Ann\U0001f3fd", "Ann", 0, 0, 0},
-    /* review Y: an emoji with its variation selector (a mark) is a nick
+    /* An emoji with its variation selector (a mark) is a nick
      * without word characters too, compared by its base; a match may
      * start with what attaches to the character before it only after
      * white space; nor after a Prepend character */

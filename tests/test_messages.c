@@ -118,7 +118,7 @@ TEST(body_normalised_once_for_all_recipients)
     }
     CHECK_INT(tr->body.folds, 1);
     /* and each held non-ASCII nick folded once, not once per message
-     * (nickcache.h; review AJ) */
+     * (nickcache.h) */
     CHECK_INT(tr->nicks.folds, 3);
     /* the same bytes at another address: still the cached form */
     char copy[256];
@@ -317,7 +317,7 @@ TEST(importance_for_csi_and_push)
     CHECK_INT(mj_session_importance(NULL, NULL, MJ_HOLD_GROUPCHAT), -1);
     /* by JID: a full one without a session is in no room; a bare one
      * (mod_muc_offline_delivery's copies) and one that does not prepare
-     * get no opinion (review AQ 3); a session's own JID is its verdict */
+     * get no opinion; a session's own JID is its verdict */
     m = msg(R("Bob"), "Ann!");
     CHECK_INT(mj_tracker_importance(tr, "ann@example.org/gone", 20, &m,
                                     MJ_HOLD_GROUPCHAT),

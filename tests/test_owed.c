@@ -546,7 +546,8 @@ TEST(joined_close_never_answered_delays_a_later_rejoin)
 
 /* R1b. The same with a Prosody MUC on the usual timing of a fast
  * reconnect: the close's answer came before the next join (counted as
- * forged, F4), so close_owed is a phantom; join + leave leaves the
+ * forged: see the_closes_answer_before_the_next_join_is_not_forged), so
+ * close_owed is a phantom; join + leave leaves the
  * cancelled entry waiting for a confirmation that never comes. It stays
  * (hidden) until pending_timeout instead of ending at the leave's
  * confirmation. */
@@ -713,7 +714,7 @@ TEST(one_account_cannot_evict_the_others_records)
  * max_pending joins in flight each, to rooms with long JIDs under a long
  * resource (~2 KiB a record, more than the set's 4 MiB in all), keep
  * MJ_OWED_ACCOUNT_BYTES of records, and another account's record stays
- * (review V2: one account pushed every other account's records out). */
+ * (before the fix, one account pushed every other account's records out). */
 TEST(one_account_with_long_jids_cannot_evict_the_others_records)
 {
     static char jid[1200], occ[1200];
@@ -989,7 +990,7 @@ TEST(a_removal_with_the_new_joins_id_is_not_the_closes_answer)
  * reconnecting with the same resource while the room is slow): it is
  * the answer the settled record stands for, not a forged self-presence,
  * and the record is then answered: the later join owes the close
- * nothing (a review's finding, F4: it was counted forged, and the join
+ * nothing (before the fix, it was counted forged, and the join
  * then took a real unavailable self-presence of its own, a kick, for
  * the close's answer). */
 TEST(the_closes_answer_before_the_next_join_is_not_forged)
@@ -1103,7 +1104,7 @@ TEST(an_in_flight_record_explains_an_early_unavailable_and_stays)
  * with JIDs of an ordinary length closing with an answer in flight in
  * each of 2000 rooms (1000 joined with a join sent again, 1000 joins
  * pending): every room is protected (a 256 KiB byte share kept 1560 of
- * them; review X2). */
+ * them). */
 TEST(one_sessions_close_with_ordinary_jids_fits_the_share)
 {
     char occ[128], id[32];

@@ -722,8 +722,8 @@ TEST(link_up_without_memory_keeps_the_mark)
 /* Finding the entries that gave up visits the whole domain, and a hostile
  * room makes one give up in a few stanzas while its server opens a
  * stream (a link up) at will: link ups walk the domain once per
- * ping_start_delay at most, the walks in between deferred, not lost
- * (review Z). Retries 0 and backoff 0: one unknown answer gives up, with
+ * ping_start_delay at most, the walks in between deferred, not lost.
+ * Retries 0 and backoff 0: one unknown answer gives up, with
  * no rest. */
 /* With cfg (no retries, no backoff set here): s shows Ann in the remote
  * room, its self-ping gave up, a link up of the room's domain walked it at
@@ -760,7 +760,7 @@ TEST(link_ups_walk_the_domain_once_per_start_delay)
     mj_tracker_tick(tr);
     CHECK_INT(npings, 3); /* the deferred one, 10 s after the first */
     /* a link loss meanwhile neither holds the visit back nor is held
-     * back by it (review AA) */
+     * back by it */
     CHECK(answer(last_ping, "error", "remote-server-not-found", "cancel",
                  "home.example", -1) == MJ_PING_UNKNOWN);
     mj_tracker_link_up(tr, "muc.remote.example", 18);
@@ -790,7 +790,7 @@ TEST(link_ups_walk_the_domain_once_per_start_delay)
 }
 
 /* ping_start_delay 0 or infinite: link-up visits are still at least 1 s
- * and at most 10 minutes apart (review AA: 0 removed the bound; an
+ * and at most 10 minutes apart (before the fix, 0 removed the bound; an
  * infinite delay made a never-visited domain's due time NaN, which
  * stopped every visit and check behind it). */
 TEST(link_up_visits_are_bounded_whatever_the_start_delay)
@@ -825,7 +825,7 @@ TEST(link_up_visits_are_bounded_whatever_the_start_delay)
 }
 
 /* A new, shorter ping_start_delay brings waiting link checks and visits
- * forward (review AB): a check made under an infinite delay (due at +inf)
+ * forward: a check made under an infinite delay (due at +inf)
  * kept every later loss of its domain debounced for good. */
 TEST(a_shorter_start_delay_brings_waiting_checks_forward)
 {
@@ -849,7 +849,7 @@ TEST(a_shorter_start_delay_brings_waiting_checks_forward)
 
 /* A link's domain is a domain: nothing, a JID with a node or a resource
  * (also once nameprep made one: U+FF20 is '@') is a bad JID, not a loss
- * quietly dropped (review AE). */
+ * quietly dropped. */
 TEST(link_events_need_a_domain)
 {
     static const char *const bad[] = {"", ".", "u@muc.remote.example",
@@ -1153,7 +1153,7 @@ TEST(answer_from_another_nick_of_the_room_is_ignored)
     CHECK_INT(v, MJ_PING_NOT_JOINED);
     CHECK_NICK(s, ROOM, NULL);
     /* left carries the nick shown (Ann) and, as room_nick, the one the
-     * room knew (Bob): the ghost's notice comes from there (review AO 2) */
+     * room knew (Bob): the ghost's notice comes from there */
     CHECK_EVENTS("left " ROOM " Ann ghost at=Bob/not-acceptable");
     mj_tracker_free(tr);
 }
@@ -1670,7 +1670,7 @@ TEST(many_link_losses_cost_linear_time)
  * their lists in O(1) as before: the checks and visits made under the
  * longer delay were brought forward. Each used to look for its place
  * among all of them: 20,000 losses of as many domains after one made
- * under an hour took ~1 s, 20,000 link ups ~0.9 s (review AE). */
+ * under an hour took ~1 s, 20,000 link ups ~0.9 s. */
 TEST(a_lowered_start_delay_keeps_link_losses_and_ups_linear)
 {
     char occ[80], dom[64];
@@ -1945,7 +1945,7 @@ TEST(unanswered_join_with_the_ping_out_keeps_the_ghost_check)
     mj_tracker_free(tr);
 }
 
-/* Review R's findings. A join sent again to the session's own nick while
+/* A join sent again to the session's own nick while
  * a link check's ping is out, never answered: the check goes on (it was
  * dropped, and without a give-up mark nothing asked again: the ghost
  * stayed). */
@@ -2014,8 +2014,8 @@ TEST(an_error_relayed_from_another_occupant_is_no_ghost)
  * management had not got acknowledged, right after the link's loss
  * (unknown: retried); the room's own word when no link to its domain was
  * lost since the ping went out (biboumi: the user's IRC connection is
- * gone, a ghost). The same for the disco#info reply an answer asks for
- * (reviews V, V2). */
+ * gone, a ghost). The same for the disco#info reply an answer asks
+ * for. */
 /* A fresh tracker with Ann in ROOM and a ping out for it, then the loss
  * of the link to lost (NULL: none). */
 static void pinged_then_lost(const char *lost)
@@ -2076,7 +2076,7 @@ TEST(recipient_unavailable_is_the_paths_only_after_a_link_loss)
  * queued; a domain spelled otherwise in a link event is the same domain;
  * a loss of the parent domain is not the room's (Prosody keys s2sout by
  * the stanza's host); a ping sent after a loss and a give-up has the new
- * count (review X2). */
+ * count. */
 TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
 {
     mj_ping_verdict v;
@@ -2128,7 +2128,7 @@ TEST(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains)
 
 /* A link check waits on its domain's record; a domain whose last room
  * goes meanwhile has nothing left to check and leaves the list at once
- * (review A: with a long or infinite ping_start_delay every domain that
+ * (before the fix, with a long or infinite ping_start_delay every domain that
  * ever lost a link kept its record for good). The checks of the domains
  * around it still fire. */
 TEST(a_domain_whose_rooms_are_gone_leaves_the_link_checks)

@@ -345,7 +345,7 @@ TEST(since_survives_the_aux_record_coming_and_going)
 /* A client joining and leaving a dozen rooms of its own makes the ids
  * grow and shrink each round; a shrink moves only the rooms above the
  * new size (walking their entries), so the crowd of one room that stays
- * is never walked (review AS: numbering every room again walked every
+ * is never walked (before the fix, numbering every room again walked every
  * entry of the tracker each round, 62 us a join or a leave with 200,000
  * occupants of one room). */
 TEST(rooms_at_the_ids_edge_do_not_walk_a_crowded_tracker)
@@ -384,7 +384,7 @@ TEST(rooms_at_the_ids_edge_do_not_walk_a_crowded_tracker)
 
 /* The headers of the entries' blocks follow the blocks: when the last
  * block goes, every header behind it goes too, and the array is cut to
- * what is left in one step, not halved once (review AS: a crowd of 5,000
+ * what is left in one step, not halved once (before the fix, a crowd of 5,000
  * leaving in the order it came kept half of the peak's headers). */
 TEST(block_headers_go_with_the_blocks)
 {
@@ -409,7 +409,7 @@ TEST(block_headers_go_with_the_blocks)
 /* New entries take the lowest block with a free slot: a client that
  * joins a new room each time a crowd thins (here after every 256th leave)
  * keeps its entries together, not one in each block of the crowd's
- * (review AS: 100 such entries kept 100 blocks, ~600 KB, when each new
+ * (before the fix, 100 such entries kept 100 blocks, ~600 KB, when each new
  * entry went to the block that last got a free slot). */
 TEST(a_few_entries_left_by_a_crowd_keep_few_blocks)
 {
@@ -738,7 +738,7 @@ TEST(restore_refuses_what_a_stanza_cannot_name)
     }
     mj_str nick;
     CHECK_INT(mj_session_nick(s, "conf@x.example", 14, &nick), MJ_ENOTFOUND);
-    /* nor a nick no room could show or a join ask (review AE) */
+    /* nor a nick no room could show or a join ask */
     static const mj_str bad_nicks[] = {
         {"", 0}, {"\xff\xfe\x80", 3}, {"A\0B", 3}, {"\xc3", 1}};
     for (size_t i = 0; i < sizeof bad_nicks / sizeof bad_nicks[0]; i++) {

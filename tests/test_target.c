@@ -459,9 +459,9 @@ static mj_msg_class held_msg(mj_session *s, const char *room)
 
 /* A held nick that is not printable ASCII is prepared once while held,
  * whatever the number of stanzas compared with it and of other nicks
- * held (review AJ: a 1008-byte nick of combining marks, set by a room's
+ * held (before the fix, a 1008-byte nick of combining marks, set by a room's
  * 210, was prepared and folded again for every message: ~900 times a
- * typical message's cost; review AM: a cache of 256 slots let 256 nicks
+ * typical message's cost; before the fix, a cache of 256 slots let 256 nicks
  * bring that back). Records go with their holders: the tracker's bytes
  * return to their baseline. */
 TEST(held_nick_prepared_once)
