@@ -111,7 +111,7 @@ $(BUILD)/tests/%: tests/%.c tests/test.h tests/fixture.h $(BUILD)/libmucjoins.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libmucjoins.a $(ICU_LIBS) $(LDFLAGS)
 
-# the replay tool's option parsing, compiled into its test (review H: an
+# the replay tool's option parsing, compiled into its test (before the fix, an
 # edit there left the test on the old code)
 $(BUILD)/tests/test_replay_options: tools/replay/options.c tools/replay/options.h tools/replay/trace.h
 

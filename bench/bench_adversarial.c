@@ -874,7 +874,7 @@ static void setup_msg(struct cycle *c, const char *what, const char *body)
 
 /* What the tracker holds, not the stanza: "hi there" to a session that
  * joined room (held prepared) as nick (a room sets it with a 210). The
- * stanza is the same whatever room and nick hold (review AJ: the held
+ * stanza is the same whatever room and nick hold (before the fix, the held
  * nick was prepared and folded again for every message, up to ~900
  * times a typical one's cost). */
 static void setup_held(struct cycle *c, const char *what, const char *room,
@@ -947,8 +947,8 @@ static void rows_held(void)
     row("held-room", "message, 8 references: the room and nick held", &t, &a);
     free_cycle(&t);
     free_cycle(&a);
-    /* many such nicks at once: none is prepared or folded again (review
-     * AM: 1000 of them through a 256-slot cache cost x288) */
+    /* many such nicks at once: none is prepared or folded again (a
+     * 256-slot cache made 1000 of them cost x288) */
     setup_held_many(&t, "1000 rooms, nicks juliet0..999", NICK, 1000);
     setup_held_many(&a, "1000 rooms, each its own (a + 30 marks) x16 nick",
                     nick_m30, 1000);
@@ -1300,7 +1300,7 @@ static void cyc_broadcast(struct cycle *c)
 
 /* A session in nrooms rooms sent its broadcast unavailable (every room
  * LEAVING, the service never answering); the cycle is the same broadcast
- * sent again, which changes nothing (review AJ 3: it walked every room) */
+ * sent again, which changes nothing (before the fix, it walked every room) */
 static void setup_broadcast(struct cycle *c, const char *what, size_t nrooms)
 {
     setup_rooms(c, what, nrooms, 1);

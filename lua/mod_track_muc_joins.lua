@@ -503,7 +503,7 @@ end
 -- (and no call of the filter is under way there). The hooks call watch()
 -- for a session's first such presence in an epoch only, so one watched
 -- in the epoch that just ended may have sent more until its end: its time
--- becomes the end's (review Q: a second join in the same epoch lost the
+-- becomes the end's (before the fix, a second join in the same epoch lost the
 -- filter up to a tick before its own answer was due). A Lua table does
 -- not shrink when its keys are removed: once every session is off,
 -- filtered starts again empty.

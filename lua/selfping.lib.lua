@@ -60,7 +60,7 @@ return function(ctx)
 	-- SILENCE_PER_TIMEOUT to the account's silence, each reply (result or
 	-- error) takes one off: the account has its four again after four
 	-- replies per request it left unanswered, so a hostile room cannot
-	-- buy them back with one quick error per round (review Y). A request
+	-- buy them back with one quick error per round. A request
 	-- that could not be sent changes nothing.
 	local MAX_INFO_WAITS = 64;
 	local MAX_DOMAIN_INFO_WAITS = 4;
@@ -313,7 +313,7 @@ return function(ctx)
 	-- reported up: their rooms are asked again at their next link up.
 	local MAX_VISITS = 100000;
 	-- The event is global and every VirtualHost's load hooks it: the walk
-	-- and its budget are shared by all of them (review AP), done by the
+	-- and its budget are shared by all of them, done by the
 	-- first handler an event reaches, whose new domains every host's
 	-- handler then reports up. Per host, V VirtualHosts walked V times
 	-- MAX_VISITS per stream (50 hosts: 0.3 s of one event loop for a

@@ -9,7 +9,7 @@ failed=0
 # Time budget of the whole script: every wait and every command that could
 # hang is bounded by what is left of it. Generous: one prosodyctl install
 # compiles the plugin (with link-time optimization), 22 s on an idle
-# 2-core machine, and a busy one took longer than a 30 s bound (review D).
+# 2-core machine, and a busy one took longer than a 30 s bound.
 deadline=$(($(date +%s) + ${MUCJOINS_TEST_BUDGET:-300}))
 # left [MAX]: seconds left of the budget (at least 1), at most MAX
 left() {

@@ -5,7 +5,7 @@ A measurement, not a check: prints "glue <case> <us/stanza> x<ratio>" lines
 and asserts nothing about the figures. Skipped unless MUCJOINS_BENCH_GLUE=1:
   MUCJOINS_BENCH_GLUE=1 MUCJOINS_IT_WAIT=60 \
       scripts/integration.sh tests/integration/test_glue_cost.py -s
-(about a minute; AP_N stanzas per case, 3000). From review AP."""
+(about a minute; AP_N stanzas per case, 3000)."""
 
 import os
 import time

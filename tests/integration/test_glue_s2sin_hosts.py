@@ -1,5 +1,5 @@
 """The s2s link handlers of selfping.lib.lua are global events hooked once
-per VirtualHost (review AP 1). A remote server piggybacking D domains on
+per VirtualHost. A remote server piggybacking D domains on
 one incoming stream (dialback) fires s2sin-established once per domain;
 walking the stream's domains cost each host's handler up to MAX_VISITS
 (100,000) visits, so V VirtualHosts paid V times that (50 hosts: 0.29 s

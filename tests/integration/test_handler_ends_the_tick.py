@@ -1,7 +1,7 @@
 """A muc-joins/* handler that unloads the module while the event comes
 from the tick (a join timing out): the rest of that tick is the unloaded
 load's and must not run. It set the rooms_tracked gauge, which unload()
-had zeroed, back to the rooms shown, for good (review AD). The reload
+had zeroed, back to the rooms shown, for good. The reload
 case is test_reload_from_the_tick.py."""
 
 import time

@@ -1,4 +1,4 @@
-"""Review AP: random crafted stanzas from a room (the scripted component)
+"""Random crafted stanzas from a room (the scripted component)
 and from the client through the module's Lua hooks in a real Prosody, and
 random answers to its real self-pings and disco#info requests; no error
 may be logged (the harness fails a test whose Prosody logged one) and the

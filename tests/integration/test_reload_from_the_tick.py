@@ -2,7 +2,7 @@
 from the tick (a join timing out): the old load's tick went on after the
 reload and counted the failure into the metric families Prosody keeps
 across loads, and the new load counted it again from the counts the old
-one had handed over (review AD). The filter case is
+one had handed over. The filter case is
 test_reload_in_filter.py."""
 
 import time

@@ -113,7 +113,7 @@ def test_a_clients_own_iq_with_an_id_of_our_form_gets_its_answer(connect, iq_id)
 
 def test_error_reply_without_its_error_element_is_taken_quietly(server, connect, component,
                                                                room):
-    """Review V: a room answers the module's disco#info request with an
+    """A room answers the module's disco#info request with an
     error that has no <error/> child. Prosody 0.12's module:send_iq()
     handler raises reading it (util.error.from_stanza), a traceback per
     stanza that a hostile room could send at will; the module takes such a

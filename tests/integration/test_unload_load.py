@@ -71,8 +71,7 @@ def test_adopted_table_is_also_joined_rooms(connect, server, room):
 def test_a_table_that_refuses_writes_costs_its_own_session_only(connect, server, room):
     """Another module's read-only view of one session's rooms_joined,
     holding an entry the tracker cannot take, made the adoption raise for
-    every session: the others were not adopted and no domain was checked
-    (review AD)."""
+    every session: the others were not adopted and no domain was checked."""
     a = connect("alice")
     b = connect("bob")
     stay, gone = room(), room()

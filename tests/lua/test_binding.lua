@@ -1755,7 +1755,7 @@ test("t:hooks(): a rooms_joined whose __newindex raises loses only its writes", 
 	eq(rawget(session.rooms_joined, ROOM), nil, "nothing written around the proxy")
 end)
 
--- review W: a list of children ends at its first hole, as ipairs() and
+-- A list of children ends at its first hole, as ipairs() and
 -- util.stanza's get_child() read it, not at its raw length (a border:
 -- 64 children at 1, 2, 4, ... 2^62 have one of 2^62, and a loop up to it
 -- held the server's thread for good)

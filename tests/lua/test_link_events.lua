@@ -116,7 +116,7 @@ test("a stream authenticating thousands of domains costs a bounded number of vis
 	eq(debug_lines, 1, "logged once")
 end)
 
--- Review AP: the event is global and hooked by every VirtualHost's load;
+-- The event is global and hooked by every VirtualHost's load;
 -- the walk's budget was per load, so V hosts paid V times it per stream.
 test("a stream's domains are walked once per event whatever the number of hosts", function()
 	local shared, loads = {}, {}
@@ -185,7 +185,7 @@ local function module_log_failure()
 end
 
 -- A domain Prosody's nameprep takes and the core refuses (a run of 31
--- combining marks; review AJ 2) has no room to check: every stream of it
+-- combining marks) has no room to check: every stream of it
 -- logged an error per host.
 test("a link event of a domain the core refuses logs at debug, other failures at error", function()
 	local log_failure, logs = module_log_failure()

@@ -4,7 +4,7 @@
 -- each n until nothing fails, a call that reports an event runs under
 -- that budget; whatever happens, the hooks never raise and every event
 -- the core reported (t:counts()) either reached the caller or is counted
--- in t:stats().dropped_events (review W: a failed build of the events'
+-- in t:stats().dropped_events (before the fix, a failed build of the events'
 -- Lua tables lost them uncounted). dropped_events counts lost records of
 -- any kind (a log line of the core's own failure too), so it may exceed
 -- the events lost. Run from the repository root:
@@ -84,7 +84,7 @@ end)
 -- come back to applied()) and without one (the binding applies them),
 -- called from the main thread and from a coroutine (as Prosody's async
 -- runners call hooks: an error in applied() then reaches the hook's
--- continuation, not lua_pcallk()'s return; review Y).
+-- continuation, not lua_pcallk()'s return).
 -- Each returns the call to make under the budget (made ready before it:
 -- a coroutine is created and entered first, so that the call itself
 -- allocates nothing before the hook does).

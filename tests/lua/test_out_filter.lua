@@ -106,7 +106,7 @@ test("a copy of another stanza than the one fed is fed", function()
 	eq(#env.calls, 2, "another sender: fed")
 end)
 
--- review N: an error fed while the filter was off (its copy never came
+-- An error fed while the filter was off (its copy never came
 -- through it) left its record; a later error with the same attributes, a
 -- local MUC's refusal of a join sent with origin.send(), was taken for its
 -- copy and never fed
@@ -205,7 +205,7 @@ test("off after pending_timeout: util.filters' empty list goes, another filter's
 	eq(alone.filters["stanzas/out"][1], env.out_filter, "a later watch() puts it back")
 end)
 
--- review Q: the hooks call watch() for a session's first followed presence
+-- The hooks call watch() for a session's first followed presence
 -- in a watch epoch only; a second join later in the same epoch is due its
 -- answer up to a tick after the first one's
 test("a second join in the same epoch keeps the filter until its own answer is due", function()
@@ -242,7 +242,7 @@ test("a session in a call of the filter stays on", function()
 	eq(get_filtered()[s] ~= nil, true, "still listed")
 end)
 
--- review Q: util.timer schedules a timer again only when its function
+-- Util.timer schedules a timer again only when its function
 -- returns a number
 test("a tick that raises does not end the timer, logged at error once", function()
 	local src = assert(io.open("lua/mod_track_muc_joins.lua")):read("a")

@@ -94,7 +94,7 @@ for _, case in ipairs({ { "a table", {} }, { "a boolean", true }, { "a number", 
 	end
 end
 
--- review V: Prosody 0.12's module:send_iq() error handler (iq/full,
+-- Prosody 0.12's module:send_iq() error handler (iq/full,
 -- priority 1) raises on an error reply without <error/>
 -- (util.error.from_stanza reads its attr.by): the module's own hook takes
 -- such a reply to its disco#info request first
@@ -205,7 +205,7 @@ local function info_pool()
 	return pool
 end
 
--- Review V (2): 16 local accounts in rooms on 16 domains that answer
+-- 16 local accounts in rooms on 16 domains that answer
 -- pings with item-not-found and never answer disco#info held all 64
 -- slots at every retry; another user's answer was then taken without
 -- its room's info (unknown, then given up: a ghost kept).
@@ -265,7 +265,7 @@ test("four replies per request left unanswered give an account its four again", 
 	end
 end)
 
--- review Y: one quick error per round (the hostile room's own) must not
+-- One quick error per round (the hostile room's own) must not
 -- buy the silent accounts their slots back
 test("one reply per round after the timeouts does not give the pool back", function()
 	local pool = info_pool()

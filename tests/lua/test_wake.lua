@@ -123,7 +123,7 @@ test("groupchat to a JID the tracker holds nothing for: chatter blocked, a call 
 	end
 end)
 
--- Review AQ 3: groupchat to a bare JID is what
+-- Groupchat to a bare JID is what
 -- mod_muc_offline_delivery sends an affiliated member who is not in the
 -- room (a clone of the room's message, to= the bare JID), and what
 -- mod_cloud_notify pushes through message/bare/groupchat ("MUC messages
@@ -139,8 +139,8 @@ test("groupchat to a bare JID (offline delivery) is not blocked: a mention may b
 end)
 
 -- Debian's mod_csi_battery_saver asks csi-is-stanza-important too and
--- follows any answer: with the community module, chatter was delivered
--- (review AK 1). Next to it, chatter gets no opinion unless the operator
+-- follows any answer: with the community module, chatter was delivered.
+-- Next to it, chatter gets no opinion unless the operator
 -- set csi_hold_chatter; mentions stay important.
 test("next to mod_csi_battery_saver chatter gets no opinion unless csi_hold_chatter is set", function()
 	local chatter = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat", id = "b1" })

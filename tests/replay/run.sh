@@ -258,7 +258,7 @@ printf '<trace>\n  <link-up/>\n</trace>\n' >"$tmp/linkup.xml"
 expect_error "<link-up> without a domain: exit 2" 2 'linkup\.xml:2:[0-9]+: <link-up> needs a domain attribute' "$tmp/linkup.xml"
 # A close's events come by room, whatever order the tracker's (randomly
 # keyed) table holds the rooms in: the same trace prints the same output in
-# every run (review AF). And a close of a session never seen lists none.
+# every run. And a close of a session never seen lists none.
 cat >"$tmp/close.xml" <<'XML'
 <trace>
 XML
@@ -286,7 +286,7 @@ fi
 # Ping answers held for the room's disco#info, with the module's bounds:
 # 64 requests at once (65 accounts, each in a room on its own domain: the
 # 65th taken without the reply), 4 per account and per room service
-# (review AH: one account held all 64); a request times out after
+# (before the fix, one account held all 64); a request times out after
 # --ping-timeout at a tick, its answer taken without the reply.
 U="xmlns='http://jabber.org/protocol/muc#user'"
 E="<error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
@@ -380,7 +380,7 @@ check_trace() {
 }
 
 # The module's requests are keyed by JID, answered only by the room, and
-# an account that left one unanswered has one out (review AH):
+# an account that left one unanswered has one out:
 check_trace "a request survives its session's close and serves the next session under the JID" disco-reopened-session.xml "" \
     'id=mjping-2-x .*is asked already (iq id mjdisco-1-' \
     'id=mjdisco-1-x .*=> ping-answer not-joined (settled by disco#info)'
@@ -395,7 +395,7 @@ check_trace "an account that left a request unanswered has one out" disco-silent
 # room's bare JID, prepared) and id, to whichever resource; it opens no
 # session; an error reply without <error/> is the module's own hook's, and
 # the request times out; an id with leading zeros is not the module's;
-# timeouts come in deadline order (review AI).
+# timeouts come in deadline order.
 check_trace "a reply to another resource of the JID ends the request" disco-reply-to-another-resource.xml "--ping-retries 0" \
     'h@s.example/q .*id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
 check_trace "a reply from the room's JID in another case ends the request" disco-reply-room-case.xml "--ping-retries 0" \
@@ -415,15 +415,15 @@ else
 fi
 
 # A join under another nick than the shown one crossing a removal the room
-# sent before it saw the join: its answer shows the room again (review AO
-# 1: it was refused as forged, the session in the room without an entry).
+# sent before it saw the join: its answer shows the room again (before
+# the fix, it was refused as forged, the session in the room without an entry).
 check_trace "a removal crossing a join under another nick waits for its answer" kick-crossing-join-under-another-nick.xml "" \
     'left room=c@m.example nick=witch reason=kicked' \
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
 # The same with a self-presence from the shown nick before the kick (an
-# update's echo): it must not end the join's record (review AQ 1: the
+# update's echo): it must not end the join's record (before the fix, the
 # echo ended CHANGING, the kick the entry, and the join's answer was
 # refused as forged).
 check_trace "an echo from the shown nick keeps a join under another nick" echo-then-kick-crossing-join-under-another-nick.xml "" \
@@ -431,7 +431,7 @@ check_trace "an echo from the shown nick keeps a join under another nick" echo-t
     'joined room=c@m.example nick=hag' \
     'c@m.example  joined    nick=hag'
 
-# Review AR 1: the same with a conflict refusing a plain nick change sent
+# The same with a conflict refusing a plain nick change sent
 # before the join (its id, from where it went) instead of the echo.
 check_trace "an error to an earlier change keeps a join under another nick" error-to-earlier-change-then-kick-crossing-join-under-another-nick.xml "" \
     'left room=c@m.example nick=witch reason=kicked' \
@@ -440,14 +440,14 @@ check_trace "an error to an earlier change keeps a join under another nick" erro
 
 # With legacy joins on, a presence without the <x/> to another nick is a
 # join: the answer to a ping sent before it is stale, as for one with the
-# <x/> (review AQ 2: a "not joined" ended the entry as a ghost and the
+# <x/> (before the fix, a "not joined" ended the entry as a ghost and the
 # join's answer was refused as forged).
 check_trace "a legacy join under another nick makes earlier pings stale" legacy-join-under-another-nick-crossing-a-ping.xml "--legacy-joins" \
     'mjping-1-x error=not-acceptable error-type=cancel => ping-answer stale' \
     'c@m.example  joined    nick=hag'
 
 # A close while a join under another nick waits hands that join's id
-# and answers to the next session under the JID (review AQ 5: the join's
+# and answers to the next session under the JID (before the fix, the join's
 # answer was taken for the rejoin's, the close's answer ended the entry
 # and the rejoin's answer was refused as forged).
 check_trace "a close while a join under another nick waits" close-while-a-join-under-another-nick-waits.xml "" \
@@ -455,13 +455,13 @@ check_trace "a close while a join under another nick waits" close-while-a-join-u
 
 # A ghost found after a 303 whose new self-presence never came: the
 # notice comes from the announced nick, where the room knows the session
-# (review AO 2: it came from the old one, which the client saw leave).
+# (before the fix, it came from the old one, which the client saw leave).
 check_trace "a ghost's notice after a 303 comes from the announced nick" expecting-ghost-notice-nick.xml "" \
     'left room=c@m.example nick=olga room-nick=mia reason=ghost'
 
 # One disco#info request per (session, room) at a time, as the module: the
 # room's next answer waits for the same reply, which settles the latest
-# ping (review AG: each was held on its own, and the reply settled the
+# ping (before the fix, each was held on its own, and the reply settled the
 # older, stale one: the ghost was kept).
 cat >"$tmp/samereq.xml" <<'XML'
 <trace>
