@@ -1,7 +1,7 @@
 /*
  * bench_adversarial - the worst case of every input the mucjoins core
  * reads, next to a typical input of the same size, through the public API
- * only (issue 13: "no input costs more than 10x a typical input of the
+ * only (the target: "no input costs more than 10x a typical input of the
  * same size; the tick is O(what is due)").
  *
  * Each row is one input the core reads from strangers. It is fed as a

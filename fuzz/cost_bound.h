@@ -1,4 +1,4 @@
-/* A per-input cost bound for libFuzzer targets (issue 13: no input may
+/* A per-input cost bound for libFuzzer targets (the rule: no input may
  * cost more than 10x a typical input of the same size).
  *
  * A target includes this header before its own declarations and defines

@@ -16,7 +16,7 @@
 # FUZZ_JOBS      ignored: one fuzzer process at a time, always
 # FUZZ_ARGS      more libFuzzer options (e.g. -max_len=8192)
 #
-# Slow inputs (issue 13: no input may cost more than 10x a typical input
+# Slow inputs (the rule: no input may cost more than 10x a typical input
 # of the same size). Two mechanisms, because libFuzzer's own is coarse:
 # FUZZ_SLOW_SECONDS  libFuzzer's -report_slow_units (default 1, its finest
 #                grain: whole seconds of wall time). Every target, always

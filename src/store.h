@@ -128,7 +128,7 @@ struct mj_ping {
  * state (PENDING, CHANGING, EXPECTING, LEAVING), an asked nick, self-ping
  * work. Allocated on demand and freed when the entry settles (JOINED, no
  * ping work), so that a settled join costs only its mj_entry and its
- * table slot (issue 7: at most 64 bytes per join besides the strings). */
+ * table slot (the target: at most 64 bytes per join besides the strings). */
 typedef struct mj_aux mj_aux;
 struct mj_aux {
     mj_entry *e;
@@ -175,7 +175,7 @@ struct mj_aux {
 #define MJ_JOIN_ID_NONE 4
 
 /* Entries and rooms are named by 24-bit ids (mj_entry_at(), mj_entry_room()):
- * an entry is 24 bytes (issue 12: a settled join's bytes), and the ids
+ * an entry is 24 bytes (a settled join's bytes: bench/RESULTS.md), and the ids
  * fit beside its flags. Id 0 names nothing. */
 #define MJ_ID_BITS  24
 #define MJ_ID_LIMIT (1u << MJ_ID_BITS)

@@ -198,7 +198,7 @@ TEST(hash_key_needs_no_device_file)
     CHECK_INT(mj_hkey_random(&a), MJ_HKEY_GETRANDOM);
 }
 
-/* A table that empties gives its memory back (issue 13 review: after
+/* A table that empties gives its memory back (before the fix, after
  * a peak of 200k sessions the tables kept 8 MB), and one insert and one
  * remove at either edge never resize it back and forth. */
 TEST(table_shrinks_with_hysteresis)

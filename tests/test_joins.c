@@ -4116,7 +4116,7 @@ static size_t sessions_held(void)
     return st.sessions;
 }
 
-/* Issue 13, hole 4: Prosody's mod_presence sends a session's unavailable
+/* Prosody's mod_presence sends a session's unavailable
  * after resource-unbind closed it; it must not bring the session back. */
 TEST(stanzas_after_close_create_no_session)
 {

@@ -1289,8 +1289,8 @@ TEST(refused_nick_change_asks_the_room)
 }
 
 /* A longer nick than the one shown makes the entry a new record for it
- * (entries moved to hold it until issue 12's blocks): the outstanding
- * ping keeps working (run under ASan and valgrind). */
+ * (entries moved to hold it until entries came in fixed blocks): the
+ * outstanding ping keeps working (run under ASan and valgrind). */
 TEST(ping_follows_an_entry_moved_by_a_longer_nick)
 {
     setup();
@@ -1534,7 +1534,7 @@ TEST(tick_costs_what_is_due_not_what_is_tracked)
 }
 
 /* A link check that falls due visits the rooms on its domain and their
- * entries, not every tracked entry (issue 13 review: 2M entries made
+ * entries, not every tracked entry (before the fix, 2M entries made
  * each such tick ~100 ms, and a remote server can cause one per
  * ping_start_delay). 16,000 entries on another domain, one on the lost
  * one: a thousand checks cost far less than the joins. */

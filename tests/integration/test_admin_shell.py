@@ -80,7 +80,7 @@ def stats(server):
 
 
 def test_connects_and_disconnects_leave_no_session(lt, connect, component, server, room):
-    """Issue 13, hole 4: after resource-unbind closed a session in the
+    """After resource-unbind closed a session in the
     tracker, Prosody's mod_presence sends its unavailable from the same
     session; that must not create a new, empty session nothing closes.
     Real clients join rooms (Prosody's MUC and the scripted one), or only

@@ -1,4 +1,4 @@
-"""Floods on a real Prosody (issue 7, hardening): one client sends directed
+"""Floods on a real Prosody (hardening): one client sends directed
 presence (MUC joins) to 100,000 distinct would-be rooms on the scripted
 component, and the "MUC" answers with floods of self-presences -- for the
 rooms asked and for rooms never asked. Prosody's memory stays bounded by

@@ -352,7 +352,7 @@ def test_graceful_restart_of_remote_keeps_entry(connect, server, server_b, room)
 
 
 # --------------------------------------------------------------------------
-# 5. a stranger claiming to be the MUC service: no lost link (issue 13, hole 3)
+# 5. a stranger claiming to be the MUC service: no lost link
 
 
 def fake_stream(server, claimed, dialback):

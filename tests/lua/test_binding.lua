@@ -1436,7 +1436,7 @@ test("finalizers touching a tracker while it builds results do not break it", fu
 	if os.getenv("MJ_DEBUG") then print("     reentered", reentered, "refused", refused) end
 end)
 
-test("what a closed session still sends creates no session (issue 13, hole 4)", function()
+test("what a closed session still sends creates no session", function()
 	local t = joined_tracker("Alice")
 	eq(t:stats().sessions, 1, "sessions while joined")
 	eq(#of_type(t:close(SESS), "left"), 1, "close leaves the room")
