@@ -46,7 +46,8 @@ PLUGIN_CFLAGS = -DMJ_STATIC -fno-plt
 # binding's entry points 4,262 -> 4,137 instructions per presence
 # received). Only with gcc (clang's LTO needs a linker plugin Debian
 # ships apart); PLUGIN_LTO= builds without it.
-PLUGIN_LTO ?= $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-flto=auto)
+CC_VERSION := $(shell $(CC) --version 2>/dev/null | head -n 1)
+PLUGIN_LTO ?= $(if $(findstring clang,$(CC_VERSION)),,-flto=auto)
 
 # What the C files of $(BUILD) are built with: the compiler, its version,
 # the flags. When that changes (`make CC=clang` after `make`, another OPT
@@ -54,7 +55,7 @@ PLUGIN_LTO ?= $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null)),,-fl
 # mixed with the new ones. Rewritten only when it differs, so it makes
 # nothing again by itself. (BUILD_FLAGS is set at the top: the rules
 # above name it.)
-BUILD_FLAGS_TEXT := $(CC) [$(shell $(CC) --version 2>/dev/null | head -n 1)] $(CFLAGS_ALL) | $(PLUGIN_CFLAGS) $(PLUGIN_LTO) | $(LDFLAGS)
+BUILD_FLAGS_TEXT := $(CC) [$(CC_VERSION)] $(CFLAGS_ALL) | $(PLUGIN_CFLAGS) $(PLUGIN_LTO) | $(LDFLAGS)
 $(BUILD_FLAGS): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(BUILD_FLAGS_TEXT)' | cmp -s - $@ 2>/dev/null || echo '$(BUILD_FLAGS_TEXT)' >$@
