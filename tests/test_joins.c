@@ -3721,7 +3721,7 @@ TEST(same_id_rejoin_under_another_nick_is_refused_at_once)
  * r1's answer (st->id.ptr == NULL: 1), which clears resent: the kick
  * ends the entry and r1's answer is counted forged. With an id (u1) on
  * the update the same run passes (update_echo_then_kick_before_resent). */
-TEST(q_update_echo_without_id_then_kick_before_resent)
+TEST(update_echo_without_id_then_kick_before_resent)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -3791,7 +3791,7 @@ static void removal_before_two_resends(const char *first, const char *name)
  * own, the close's answer then removes the room, and c's own answer is
  * counted forged. Also in one session: a leave and a rejoin with r2's id
  * (the client resending its last join). */
-TEST(q_removal_before_two_resends_keeps_the_second_owed)
+TEST(removal_before_two_resends_keeps_the_second_owed)
 {
     removal_before_two_resends("r1", "r1");
 }
@@ -3808,7 +3808,7 @@ TEST(q_removal_before_two_resends_keeps_the_second_owed)
  * taken for one sent before it: left, then hidden in PENDING and a
  * join-failed/timeout later, instead of just left (as when the tick
  * has run, or with no other session waiting). */
-TEST(q_same_id_resend_after_kept_retry_deadline)
+TEST(same_id_resend_after_kept_retry_deadline)
 {
     for (int blocked = 0; blocked < 2; blocked++) {
         setup();
@@ -3881,7 +3881,7 @@ TEST(stale_kept_retry_is_not_owed_by_a_leave_or_a_close)
  * removed_before_join() sets retried = 0: r0's answer (no id) shows the
  * room and keeps nothing owed; r2's answer is then taken for the next
  * session's join (closed) or for the rejoin with r2's id (not closed). */
-TEST(r_removal_before_idless_then_id_resend_keeps_the_second_owed)
+TEST(removal_before_idless_then_id_resend_keeps_the_second_owed)
 {
     removal_before_two_resends(NULL, "r0");
 }
@@ -3926,7 +3926,7 @@ TEST(idless_resend_then_id_resend_answered_in_order_then_kick)
  * may_answer_resent() returns 1 at once when join_id is 0: r1's answer clears
  * resent, the removal ends the entry, and r0's answer is refused as forged
  * while the JID is in the room. */
-TEST(s_id_resend_then_idless_resend_answered_in_order_then_kick)
+TEST(id_resend_then_idless_resend_answered_in_order_then_kick)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -3947,7 +3947,7 @@ TEST(s_id_resend_then_idless_resend_answered_in_order_then_kick)
  * answers the retry (no id). retry_owed() returns at once when join_id is
  * 0, so the retry is not kept owed: the removal ends the entry and the
  * retry's answer is refused as forged. */
-TEST(s_join_retried_without_id_then_kick)
+TEST(join_retried_without_id_then_kick)
 {
     setup();
     joined_reflecting(ROOM2, "Ann"); /* muc.example.org reflects ids */
@@ -3969,7 +3969,7 @@ TEST(s_join_retried_without_id_then_kick)
  * returns 1 at once when join_id is 0 and never reads the sentinel: r0's
  * answer clears resent, the removal sent before the room saw r0' ends the
  * entry, and r0''s answer is refused as forged. */
-TEST(s_two_idless_resends_answered_in_order_then_kick)
+TEST(two_idless_resends_answered_in_order_then_kick)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -3992,7 +3992,7 @@ TEST(s_two_idless_resends_answered_in_order_then_kick)
  * first answer (no id) shows the room; retry_owed() keeps the retry only when
  * the answer carries an id, so a removal before the room saw the retry ends
  * the entry and the retry's answer is refused as forged. */
-TEST(t_idless_join_retried_idless_then_kick)
+TEST(idless_join_retried_idless_then_kick)
 {
     setup();
     joined_reflecting(ROOM2, "Ann"); /* muc.example.org reflects ids */
@@ -4013,7 +4013,7 @@ TEST(t_idless_join_retried_idless_then_kick)
  * carrying j1's id) and accepts the retry. refuses_join() takes any error
  * for the refusal when join_id is 0: join-failed, then the retry's
  * answer is refused as forged while the JID is in the room. */
-TEST(t_error_for_first_join_while_idless_retry_waits)
+TEST(error_for_first_join_while_idless_retry_waits)
 {
     setup();
     joined_reflecting(ROOM2, "Ann");
@@ -4034,7 +4034,7 @@ TEST(t_error_for_first_join_while_idless_retry_waits)
  * a join-failed at pending_timeout. Taking the id for the join's answer
  * lost rooms instead (u_update_echo_with_id_then_kick_before_idless_resent).
  */
-TEST(t_ejabberd_foreign_answer_to_idless_resend_then_kick)
+TEST(ejabberd_foreign_answer_to_idless_resend_then_kick)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -4058,7 +4058,7 @@ TEST(t_ejabberd_foreign_answer_to_idless_resend_then_kick)
  * answers the join (no id). Taking u1's echo for the join's answer (as
  * 589254e did for any id, for ejabberd's sake) made the kick end the
  * entry and the join's answer refused as forged. */
-TEST(u_update_echo_with_id_then_kick_before_idless_resent)
+TEST(update_echo_with_id_then_kick_before_idless_resent)
 {
     setup();
     joined_reflecting(ROOM, "Ann");
@@ -4080,7 +4080,7 @@ TEST(u_update_echo_with_id_then_kick_before_idless_resent)
  * (st->id.ptr == NULL), though on such a service it is another stanza's
  * answer ("another id than the retry's"), so b's answer is not owed: a
  * kick before the room saw b ends the entry and b's answer is forged. */
-TEST(q_idless_join_retried_with_id_then_kick)
+TEST(idless_join_retried_with_id_then_kick)
 {
     setup();
     joined_reflecting(ROOM2, "Ann");
@@ -4630,19 +4630,19 @@ int main(void)
     RUN(close_after_two_resends_then_same_id_twice);
     RUN(same_id_join_after_close_is_refused_at_once);
     RUN(same_id_rejoin_under_another_nick_is_refused_at_once);
-    RUN(q_update_echo_without_id_then_kick_before_resent);
-    RUN(q_removal_before_two_resends_keeps_the_second_owed);
-    RUN(q_same_id_resend_after_kept_retry_deadline);
-    RUN(q_idless_join_retried_with_id_then_kick);
+    RUN(update_echo_without_id_then_kick_before_resent);
+    RUN(removal_before_two_resends_keeps_the_second_owed);
+    RUN(same_id_resend_after_kept_retry_deadline);
+    RUN(idless_join_retried_with_id_then_kick);
     RUN(stale_kept_retry_is_not_owed_by_a_leave_or_a_close);
-    RUN(r_removal_before_idless_then_id_resend_keeps_the_second_owed);
+    RUN(removal_before_idless_then_id_resend_keeps_the_second_owed);
     RUN(idless_resend_then_id_resend_answered_in_order_then_kick);
-    RUN(s_id_resend_then_idless_resend_answered_in_order_then_kick);
-    RUN(s_join_retried_without_id_then_kick);
-    RUN(s_two_idless_resends_answered_in_order_then_kick);
-    RUN(t_idless_join_retried_idless_then_kick);
-    RUN(t_error_for_first_join_while_idless_retry_waits);
-    RUN(t_ejabberd_foreign_answer_to_idless_resend_then_kick);
-    RUN(u_update_echo_with_id_then_kick_before_idless_resent);
+    RUN(id_resend_then_idless_resend_answered_in_order_then_kick);
+    RUN(join_retried_without_id_then_kick);
+    RUN(two_idless_resends_answered_in_order_then_kick);
+    RUN(idless_join_retried_idless_then_kick);
+    RUN(error_for_first_join_while_idless_retry_waits);
+    RUN(ejabberd_foreign_answer_to_idless_resend_then_kick);
+    RUN(update_echo_with_id_then_kick_before_idless_resent);
     return test_summary("joins");
 }

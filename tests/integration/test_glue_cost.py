@@ -5,7 +5,7 @@ A measurement, not a check: prints "glue <case> <us/stanza> x<ratio>" lines
 and asserts nothing about the figures. Skipped unless MUCJOINS_BENCH_GLUE=1:
   MUCJOINS_BENCH_GLUE=1 MUCJOINS_IT_WAIT=60 \
       scripts/integration.sh tests/integration/test_glue_cost.py -s
-(about a minute; AP_N stanzas per case, 3000)."""
+(about a minute; MUCJOINS_GLUE_N stanzas per case, 3000)."""
 
 import os
 import time
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("MUCJOINS_BENCH_GLUE"),
 
 from harness import NS_MUC, SCRIPTED, joined, self_presence, sroom, xa
 
-N = int(os.environ.get("AP_N", "3000"))
+N = int(os.environ.get("MUCJOINS_GLUE_N", "3000"))
 HOST_MODULES = ["csi_simple"]
 CHUNK = 500
 
