@@ -1,6 +1,7 @@
-"""Push (README "Mentions, CSI and push"): Debian's mod_cloud_notify
-(XEP-0357) next to the module, with track_muc_joins_push_mentions_only =
-true, and a control server with the option off.
+"""Push (README "Mentions, CSI and push"): mod_cloud_notify (XEP-0357;
+Debian's, or Prosody 13's own) next to the module, with
+track_muc_joins_push_mentions_only = true, and a control server with the
+option off.
 
 mod_cloud_notify pushes for offline messages, for groupchat messages to a
 bare JID when no device is connected, for MAM-archived messages when the
@@ -13,14 +14,18 @@ cloud_notify/push handler blocks it: mod_cloud_notify logs "Push was
 blocked by event handler"), a mention by nick is, and so is a private
 message; with the option off chatter is pushed too.
 
-mod_cloud_notify comes from Debian's prosody-modules package, fetched at
-test time with `apt-get download` (cached under build/cache/) and unpacked
-with `dpkg -x`; only a temp dir holding a copy of its mod_cloud_notify/ is
-added to plugin_paths (the package also ships a community
-mod_track_muc_joins that must not shadow the module under test)."""
+On Prosody 0.12, mod_cloud_notify comes from Debian's prosody-modules
+package, fetched at test time with `apt-get download` (cached under
+build/cache/) and unpacked with `dpkg -x`; only a temp dir holding a copy
+of its mod_cloud_notify/ is added to plugin_paths (the package also ships
+a community mod_track_muc_joins that must not shadow the module under
+test). Prosody 13 ships its own mod_cloud_notify, which servers on 13 run:
+when the Prosody under test has one in its plugin directory, that one is
+tested (a copy added to plugin_paths would shadow it)."""
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,8 +35,8 @@ from pathlib import Path
 import pytest
 
 from harness import (
-    NS_MUC_USER, REPO, SCRIPTED, TEST_PLUGINS, WAIT, ProsodyServer, module_dir,
-    new_id, xa, xt)
+    NS_MUC_USER, PROSODY, REPO, SCRIPTED, TEST_PLUGINS, WAIT, ProsodyServer,
+    module_dir, new_id, xa, xt)
 
 NS_PUSH = "urn:xmpp:push:0"
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
@@ -76,9 +81,29 @@ def _deb():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _bundled_cloud_notify():
+    """The Prosody under test's own mod_cloud_notify.lua (13 bundles it),
+    found in the plugin directory its launcher script names
+    (CFG_PLUGINDIR), or None."""
+    launcher = shutil.which(PROSODY)
+    if not launcher:
+        return None
+    try:
+        text = Path(launcher).read_text(errors="replace")
+    except OSError:
+        return None
+    m = re.search(r"^CFG_PLUGINDIR\s*=\s*'([^']*)'", text, re.M)
+    path = m and Path(m.group(1)) / "mod_cloud_notify.lua"
+    return path if path and path.is_file() else None
+
+
 @pytest.fixture(scope="module")
 def cloud_notify_dir():
-    """A temp plugin dir holding only mod_cloud_notify/."""
+    """A temp plugin dir holding only mod_cloud_notify/; None when the
+    Prosody under test bundles its own (13)."""
+    if _bundled_cloud_notify():
+        yield None
+        return
     deb = _deb()
     tmp = Path(tempfile.mkdtemp(prefix="mucjoins-cloud-notify-"))
     try:
@@ -104,7 +129,8 @@ def server(request, lt, cloud_notify_dir):
     """This file's own server (overrides conftest's): mod_smacks and
     mod_cloud_notify on the VirtualHost, push_mentions_only on or off."""
     options = {
-        "plugin_paths": [str(module_dir()), str(TEST_PLUGINS), str(cloud_notify_dir)],
+        "plugin_paths": [str(module_dir()), str(TEST_PLUGINS)]
+        + ([str(cloud_notify_dir)] if cloud_notify_dir else []),
         "track_muc_joins_push_mentions_only": request.param,
         "smacks_hibernation_time": 60,
         "push_max_hibernation_timeout": 60,
