@@ -28,9 +28,10 @@ PROSODY_OPTIONS = {
     "track_muc_joins_max_rooms": MAX_ROOMS,
 }
 # Against another Prosody than Debian's (MUCJOINS_PROSODY), 10,000: Prosody
-# 13 needs minutes (more than 150 s; 0.3 s for 10,000) to send a leaving
-# client's unavailable to 100,000 JIDs, also with a module that tracks
-# nothing in place of ours (measured), and serves nobody meanwhile
+# 13.0.1 needs about a minute at 100 % CPU (0.3 s for 10,000) to send a
+# leaving client's unavailable to 100,000 JIDs, also with a module that
+# tracks nothing in place of ours, and serves nobody meanwhile
+# (docs/prosody-versions.md has the figures)
 FLOOD_JOINS = int(os.environ.get("MUCJOINS_FLOOD_JOINS",
                                  "100000" if PROSODY == "prosody" else "10000"))
 ANSWERS = int(os.environ.get("MUCJOINS_FLOOD_ANSWERS", "10000"))
