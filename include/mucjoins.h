@@ -496,7 +496,9 @@ MJ_API void mj_stanza_set_type(mj_stanza *st, const char *type, size_t len);
 /* One <status/> child of the first muc#user <x/> (in that namespace), its
  * code attribute (NULL: absent). Exactly three ASCII digits 100-999 are
  * recorded, each code once; anything else, and a new code beyond
- * MJ_MAX_STATUS, sets status_malformed instead. */
+ * MJ_MAX_STATUS, sets status_malformed instead (a new code beyond it that
+ * the decisions read, 110, 303 or a removal code, still takes the place
+ * of the last recorded one they do not read). */
 MJ_API void mj_stanza_add_status(mj_stanza *st, const char *code, size_t len);
 /* The stanza's <error/> child was read (error_type, error_by and, if it
  * names one, error_condition set): one without a defined condition gets

@@ -56,6 +56,25 @@ void mj_stanza_error_read(mj_stanza *st)
     }
 }
 
+/* The codes the decisions read (mj_classify()): 110, 303 and the
+ * removal codes. Eight of them, so they always fit in a view. */
+static int decides(int code)
+{
+    switch (code) {
+    case 110:
+    case 303:
+    case 301:
+    case 307:
+    case 321:
+    case 322:
+    case 332:
+    case 333:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 MJ_HOT void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
 {
     int code;
@@ -74,6 +93,15 @@ MJ_HOT void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
             return; /* a repeated code adds nothing */
     if (st->nstatus >= MJ_MAX_STATUS) {
         st->status_malformed = 1; /* more codes than a view holds */
+        /* but one that decides takes the place of the last one that does
+         * not: a 303 after sixteen informational codes is still a nick
+         * change (once, it was dropped and the entry ended) */
+        if (decides(code))
+            for (i = MJ_MAX_STATUS; i-- > 0;)
+                if (!decides(st->status[i])) {
+                    st->status[i] = code;
+                    break;
+                }
         return;
     }
     st->status[st->nstatus++] = code;

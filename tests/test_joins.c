@@ -4451,6 +4451,59 @@ TEST(config_options_match_config_init)
           o[n - 1].offset == offsetof(mj_config, ping_budget));
 }
 
+/* A status list longer than a view holds (MJ_MAX_STATUS) must not lose
+ * the codes the decisions read: a 303, a 110 or a removal code after
+ * sixteen informational ones still count (the list is marked malformed).
+ * Before, the seventeenth code was dropped: a nick change with many
+ * codes ended the entry (left, removed) and the room's self-presence
+ * from the new nick was refused as forged. */
+static void many_codes(mj_stanza *st, int last)
+{
+    static const char *const filler[] = {
+        "100", "101", "102", "103", "104", "170", "171", "172",
+        "173", "174", "175", "176", "177", "178", "179", "180"};
+    char code[4];
+    st->has_muc_user = 1;
+    for (size_t i = 0; i < sizeof filler / sizeof filler[0]; i++)
+        mj_stanza_add_status(st, filler[i], 3);
+    snprintf(code, sizeof code, "%d", last);
+    mj_stanza_add_status(st, code, 3);
+}
+
+TEST(status_codes_beyond_the_view_keep_what_decides)
+{
+    setup();
+    joined_as("Ann");
+    mj_stanza st = fx_pres("unavailable", R("Ann"));
+    mj_stanza_add_status(&st, "110", 3);
+    many_codes(&st, 303);
+    st.item_nick = S("Anna");
+    CHECK(st.status_malformed);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    CHECK_NICK(s, ROOM, "Ann");
+    CHECK_EVENTS("");
+    CHECK_OUTCOME(fx_self(s, "available", R("Anna")), MJ_O_CHANGED);
+    CHECK_NICK(s, ROOM, "Anna");
+    CHECK_EVENTS("nick-changed " ROOM " Ann>Anna");
+
+    /* a kick whose 307 comes last: kicked, not removed */
+    st = fx_pres("unavailable", R("Anna"));
+    mj_stanza_add_status(&st, "110", 3);
+    many_codes(&st, 307);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_EVENTS("left " ROOM " Anna kicked");
+
+    /* a join answered with its 110 last */
+    fx_join(s, R("Bob"));
+    st = fx_pres("available", R("Bob"));
+    many_codes(&st, 110);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Bob");
+    teardown();
+}
+
 int main(void)
 {
     RUN(join_then_self_presence_joins);
@@ -4644,5 +4697,6 @@ int main(void)
     RUN(error_for_first_join_while_idless_retry_waits);
     RUN(ejabberd_foreign_answer_to_idless_resend_then_kick);
     RUN(update_echo_with_id_then_kick_before_idless_resent);
+    RUN(status_codes_beyond_the_view_keep_what_decides);
     return test_summary("joins");
 }
