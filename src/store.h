@@ -419,6 +419,19 @@ typedef struct mj_store_hooks {
     void (*ping_drop)(mj_entry *e);  /* it is being freed */
 } mj_store_hooks;
 
+/* The resource of a stanza's JID prepared last (target.c): a stanza
+ * fanned out to every session in a room names the same occupant for each
+ * of them, and Resourceprep of a long nick that is not printable ASCII
+ * costs up to ~200 times the rest of the stanza's decision. */
+typedef struct mj_res_cache {
+    size_t raw_len; /* 0: empty */
+    size_t prep_len;
+    int rc;       /* mj_prep_part()'s answer for raw */
+    size_t preps; /* resources prepared with ICU (tests) */
+    char raw[MJ_PART_MAX];
+    char prep[MJ_PART_MAX + 1];
+} mj_res_cache;
+
 struct mj_tracker {
     mj_config cfg;
     mj_hkey key;
@@ -440,6 +453,7 @@ struct mj_tracker {
     mj_body_cache body;  /* the last body normalised for mentions */
     mj_ref_cache refs;   /* the last message's mention references */
     mj_nick_cache nicks; /* stored nicks' prepared and folded forms */
+    mj_res_cache res;    /* the last stanza resource prepared */
     mj_store_hooks hooks;
     size_t bytes;
     size_t n_resent;    /* entries with resent set, every session's */

@@ -14,11 +14,13 @@ typedef struct mj_target {
                          interned JID (valid while the room is) or buf */
     size_t blen;
     char buf[2 * 1023 + 2];
-    char res[1023 + 1]; /* scratch: the resource is prepared only to
-                           check it */
+    char res[1023 + 1]; /* the resource prepared, when it is not
+                           printable ASCII (res_prepped) */
     int has_res;
     mj_str raw_res;  /* the resource as written in the stanza */
     int res_plain;   /* raw_res is printable ASCII (mj_res_plain()) */
+    int res_prepped; /* res holds raw_res prepared (not printable ASCII) */
+    size_t res_len;  /* its length */
     mj_istr *room;   /* the interned room JID bare names, or NULL */
     mj_entry *entry; /* the session's entry for room, or NULL */
     uint64_t hash;   /* of bare */
@@ -56,6 +58,9 @@ static inline mj_entry *mj_target_written(const mj_session *s, mj_str jid,
  * its prepared form is kept (nickcache.h), a's is made here. */
 int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a, size_t alen,
                            const char *b, size_t blen);
+/* The same with a already prepared (pa, la). */
+int mj_nick_equal_to_prepared(struct mj_tracker *tr, const char *pa, size_t la,
+                              const char *b, size_t blen);
 /* Whether a (from a stanza) names the nick b (one the tracker holds). */
 static inline int mj_nick_equal(struct mj_tracker *tr, const char *a,
                                 size_t alen, const char *b, size_t blen)
@@ -76,6 +81,8 @@ static inline int mj_nick_equal_res(struct mj_tracker *tr, const mj_target *t,
         return 1;
     if (t->res_plain && mj_res_plain(b, blen))
         return 0;
+    if (t->res_prepped) /* prepared once, by mj_parse_target() */
+        return mj_nick_equal_to_prepared(tr, t->res, t->res_len, b, blen);
     return mj_nick_equal_prepared(tr, t->raw_res.ptr, t->raw_res.len, b, blen);
 }
 
