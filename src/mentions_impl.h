@@ -105,6 +105,24 @@ typedef struct mj_ref_cache {
     size_t preps; /* paths decoded and prepared (tests) */
 } mj_ref_cache;
 
+/* The last message's <delay from> JIDs, prepared (messages.c): slot i
+ * holds what its i-th marker's from prepared to, keyed by the from's
+ * bytes, so that a message delivered to many occupants has its markers
+ * prepared once, not once per recipient whose room has not sent its
+ * subject yet. The buffers are the tracker's (counted in tr->bytes). */
+typedef struct mj_delay_slot {
+    char *buf;   /* the from's bytes, then its prepared form; NULL: empty */
+    size_t cap;  /* bytes of buf */
+    size_t len;  /* bytes of the from */
+    size_t plen; /* bytes of the prepared form */
+    int rc;      /* mj_jid_prep()'s answer */
+} mj_delay_slot;
+
+typedef struct mj_delay_cache {
+    mj_delay_slot slot[MJ_MAX_DELAY];
+    size_t preps; /* froms prepared (tests) */
+} mj_delay_cache;
+
 struct mj_tracker;
 struct mj_nick_cache;
 

@@ -20,10 +20,46 @@
  * which comes last in the join sequence (XEP-0045 7.2.15); after that a
  * delay from the room is an occupant's forgery, and the message is
  * classified as live (entry->live). */
-static int is_history(const mj_stanza *st, const mj_target *t)
+/* Whether marker i's from (f) prepares to the bare JID (bare, blen):
+ * prepared once per from, kept in the tracker's slot i (when its buffer
+ * cannot be had, prepared here alone). A from as long as a full JID can
+ * be ~3 KB that ICU expands under NFKC: prepared for each recipient, four
+ * such markers cost ~650 times the rest of a message's decision. */
+static int delay_names(mj_tracker *tr, size_t i, mj_str f, const char *bare,
+                       size_t blen)
 {
-    char buf[2 * MJ_PART_MAX + 2];
+    char buf[3 * MJ_PART_MAX + 3];
     size_t len;
+    mj_delay_slot *c = &tr->delays.slot[i];
+    if (c->buf != NULL && c->len == f.len && memcmp(c->buf, f.ptr, f.len) == 0)
+        return c->rc == MJ_OK && c->plen == blen &&
+               memcmp(c->buf + c->len, bare, blen) == 0;
+    tr->delays.preps++;
+    int rc = mj_jid_prep(f.ptr, f.len, buf, sizeof buf, &len);
+    if (rc == MJ_ENOMEM)
+        return 0; /* no answer to keep */
+    size_t plen = rc == MJ_OK ? len : 0;
+    size_t need = (f.len + plen) != 0 ? f.len + plen : 1;
+    if (c->buf != NULL && c->cap < need) {
+        mj_free(tr, c->buf, c->cap);
+        c->buf = NULL;
+    }
+    if (c->buf == NULL) {
+        c->buf = mj_alloc(tr, need);
+        c->cap = c->buf != NULL ? need : 0;
+    }
+    if (c->buf != NULL) {
+        memcpy(c->buf, f.ptr, f.len);
+        memcpy(c->buf + f.len, buf, plen);
+        c->len = f.len;
+        c->plen = plen;
+        c->rc = rc;
+    }
+    return rc == MJ_OK && len == blen && memcmp(buf, bare, len) == 0;
+}
+
+static int is_history(mj_tracker *tr, const mj_stanza *st, const mj_target *t)
+{
     size_t n = st->ndelay < MJ_MAX_DELAY ? st->ndelay : MJ_MAX_DELAY;
     for (size_t i = 0; i < n; i++) {
         mj_str f = st->delay_from[i];
@@ -34,9 +70,7 @@ static int is_history(const mj_stanza *st, const mj_target *t)
         if (t->room != NULL && t->room->fixed && f.len == t->blen &&
             memcmp(f.ptr, t->bare, f.len) == 0)
             return 1;
-        if (mj_jid_prep(f.ptr, f.len, buf, sizeof buf, &len) != MJ_OK)
-            continue;
-        if (len == t->blen && memcmp(buf, t->bare, len) == 0)
+        if (delay_names(tr, i, f, t->bare, t->blen))
             return 1;
     }
     return 0;
@@ -96,6 +130,13 @@ static int ref_jid(mj_tracker *tr, size_t i, const char *path, size_t path_len,
 
 void mj_ref_cache_free(mj_tracker *tr)
 {
+    for (size_t i = 0; i < MJ_MAX_DELAY; i++) {
+        mj_delay_slot *d = &tr->delays.slot[i];
+        if (d->buf != NULL)
+            mj_free(tr, d->buf, d->cap);
+        d->buf = NULL;
+        d->cap = 0;
+    }
     for (size_t i = 0; i < MJ_MAX_REFS; i++) {
         mj_ref_slot *c = &tr->refs.slot[i];
         if (c->buf != NULL)
@@ -190,7 +231,7 @@ MJ_HOT int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
         *out = MJ_M_CHATTER;
         return MJ_OK;
     }
-    if (!e->live && is_history(st, &t)) {
+    if (!e->live && is_history(s->tr, st, &t)) {
         *out = MJ_M_HISTORY;
         return MJ_OK;
     }

@@ -13,7 +13,8 @@ int mj_messages_classify(mj_session *s, const mj_stanza *st, int fire,
  * room it comes from. Any other message changes nothing. MJ_OK or
  * MJ_ENOMEM. */
 int mj_messages_subject(mj_session *s, const mj_stanza *st);
-/* Give back the reference cache's buffers (tr->refs). */
+/* Give back the reference and delay marker caches' buffers (tr->refs,
+ * tr->delays). */
 void mj_ref_cache_free(mj_tracker *tr);
 
 #endif

@@ -450,10 +450,11 @@ struct mj_tracker {
     mj_domain *ups_tail;
     mj_domain *ready; /* domains whose queue may send */
     uint32_t last_ping_id;
-    mj_body_cache body;  /* the last body normalised for mentions */
-    mj_ref_cache refs;   /* the last message's mention references */
-    mj_nick_cache nicks; /* stored nicks' prepared and folded forms */
-    mj_res_cache res;    /* the last stanza resource prepared */
+    mj_body_cache body;    /* the last body normalised for mentions */
+    mj_ref_cache refs;     /* the last message's mention references */
+    mj_delay_cache delays; /* the last message's delay markers' froms */
+    mj_nick_cache nicks;   /* stored nicks' prepared and folded forms */
+    mj_res_cache res;      /* the last stanza resource prepared */
     mj_store_hooks hooks;
     size_t bytes;
     size_t n_resent;    /* entries with resent set, every session's */
