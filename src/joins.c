@@ -404,6 +404,10 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_LEAVING:
         if (is_join)
             return send_join(s, e, t, st, out);
+        /* a presence update to a room the session is joining or leaving:
+         * about a room it has state with, as one to the bare room is */
+        if (e != NULL)
+            *out = MJ_O_UNCHANGED;
         return MJ_OK;
     case MJ_S_JOINED:
     case MJ_S_EXPECTING:

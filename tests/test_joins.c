@@ -395,6 +395,26 @@ TEST(presence_update_to_own_nick_changes_nothing)
     teardown();
 }
 
+/* An update (no MUC <x/>) while the join or the leave waits for its
+ * answer is about a room the session has state with: unchanged, to
+ * room/nick as to the bare room, and the state stays. */
+TEST(presence_update_while_pending_or_leaving_is_unchanged)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", ROOM)), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Ann"));
+    CHECK_OUTCOME(fx_out(s, fx_pres("unavailable", R("Ann"))), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_UNCHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    /* a room the session has no state with: ignored */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", "other@muc.example.org/Ann")),
+                  MJ_O_IGNORED);
+    teardown();
+}
+
 /* Back to JOINED(o), and the room is asked whatever the condition, as for
  * an error while JOINED: Prosody answers a ghost's nick change with an
  * error too (docs/semantics.md §2, "Nick changes"; asking: §5). */
@@ -4523,6 +4543,7 @@ int main(void)
     RUN(host_room_without_localpart_is_tracked);
     RUN(nick_change_303_keeps_entry_until_new_self_presence);
     RUN(presence_update_to_own_nick_changes_nothing);
+    RUN(presence_update_while_pending_or_leaving_is_unchanged);
     RUN(nick_change_refused_returns_to_joined);
     RUN(nick_change_accepted_without_303_still_changes);
     RUN(changing_times_out_to_old_nick);
