@@ -92,6 +92,37 @@ TEST(classify_matches_reference)
                     }
 }
 
+/* A view holds MJ_MAX_STATUS codes; one that comes later replaces one the
+ * decisions do not read (mj_stanza_add_status()), so the list of codes
+ * that decide, kept in stanza.c, must be mj_classify()'s: every code from
+ * 100 to 999, after MJ_MAX_STATUS that decide nothing, classifies as it
+ * does alone. */
+TEST(status_code_past_the_view_classifies_as_alone)
+{
+    char buf[4];
+    for (int code = 100; code <= 999; code++) {
+        mj_stanza st, alone;
+        mj_class got, want;
+        mj_stanza_init(&st);
+        mj_stanza_init(&alone);
+        st.has_muc_user = alone.has_muc_user = 1;
+        for (int i = 0; i < MJ_MAX_STATUS; i++) {
+            snprintf(buf, sizeof buf, "%d", 170 + i); /* 170..185 */
+            mj_stanza_add_status(&st, buf, 3);
+        }
+        snprintf(buf, sizeof buf, "%d", code);
+        mj_stanza_add_status(&st, buf, 3);
+        mj_stanza_add_status(&alone, buf, 3);
+        mj_classify(&st, &got);
+        mj_classify(&alone, &want);
+        if (got.self != want.self || got.has303 != want.has303 ||
+            got.has332 != want.has332 || got.removal != want.removal) {
+            FAIL_AT("code %d past the view", code);
+            return;
+        }
+    }
+}
+
 /* ---- mj_qhash ------------------------------------------------------------
  */
 
@@ -732,6 +763,7 @@ TEST(occupant_nick_prepared_once_per_stanza)
 int main(void)
 {
     RUN(classify_matches_reference);
+    RUN(status_code_past_the_view_classifies_as_alone);
     RUN(qhash_depends_on_every_byte_length_and_key);
     RUN(parse_target_fast_and_slow_agree);
     RUN(parse_target_mutated_jids_agree);
