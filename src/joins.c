@@ -375,11 +375,27 @@ static void clear_resent(mj_entry *e)
     mj_entry_set_resent(e, 0);
 }
 
+/* Whether the bare JID t names is the session's own account. Prosody's
+ * mod_presence sends each presence a session broadcasts to its account's
+ * other resources through the hook that sees joins; no room has a user's
+ * JID. */
+static int to_own_account(const mj_session *s, const mj_target *t)
+{
+    const char *p = mj_session_pjid(s);
+    const char *slash = memchr(p, '/', s->pjid_len);
+    size_t blen = slash != NULL ? (size_t)(slash - p) : s->pjid_len;
+
+    return t->blen == blen && memcmp(t->bare, p, blen) == 0;
+}
+
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
                           const mj_target *t, mj_outcome *out)
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
-    int is_join = counts_as_join(s->tr, st);
+    /* a legacy join (no <x/>) to the session's own account is that
+     * broadcast, never a join */
+    int is_join =
+        counts_as_join(s->tr, st) && (st->has_muc_x || !to_own_account(s, t));
     if (!t->has_res) {
         /* no nick: neither a join nor a nick change. Prosody takes it as
          * sent to the session's current nick, so with the MUC <x/> it is

@@ -232,6 +232,36 @@ TEST(legacy_joins_option_tracks_joins_without_x)
     teardown();
 }
 
+/* Prosody's mod_presence sends every presence a session broadcasts to its
+ * account's other resources (and, at their login, theirs to it) through
+ * the same pre-presence hook as a join: to user@host/laptop, without the
+ * MUC <x/>. No room has the session's own bare JID: with legacy joins on
+ * these made a PENDING entry per presence update, which timed out as a
+ * failed join of the user's own account. */
+TEST(legacy_joins_never_to_the_session_own_account)
+{
+    mj_config cfg;
+    setup();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = fx_on_event;
+    cfg.legacy_joins = 1;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", "user@example.org/laptop")),
+                  MJ_O_IGNORED);
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", "User@Example.org/laptop")),
+                  MJ_O_IGNORED);
+    CHECK_STATE(s, "user@example.org", MJ_S_NONE);
+    fx_now += 1000;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("");
+    /* with the MUC <x/> it is the client's own join, followed as any */
+    CHECK_OUTCOME(fx_join(s, "user@example.org/laptop"), MJ_O_CHANGED);
+    /* and a legacy join to another account's JID still is one */
+    CHECK_OUTCOME(fx_out(s, fx_pres("available", R("Ann"))), MJ_O_CHANGED);
+    teardown();
+}
+
 TEST(status_210_nick_rewritten_by_service)
 {
     setup();
@@ -4529,6 +4559,7 @@ int main(void)
     RUN(join_then_self_presence_joins);
     RUN(join_without_muc_x_is_not_tracked);
     RUN(legacy_joins_option_tracks_joins_without_x);
+    RUN(legacy_joins_never_to_the_session_own_account);
     RUN(status_210_nick_rewritten_by_service);
     RUN(self_presence_under_other_nick_without_210_still_joins);
     RUN(nick_equal_after_prep_is_not_a_rewrite);
