@@ -111,8 +111,8 @@ const char *const uv_keys[] = {
     "ping_id",      "level",        "msg",       "log",       "full_jid",
     "rooms_joined", "joined_rooms", "applied",   "var",       "stanza",
     "origin",       "host",         "destroyed", "c2s",       "incoming",
-    "outgoing"};
-_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_OUTGOING - UV_NAME + 1,
+    "outgoing",     "presence"};
+_Static_assert(sizeof uv_keys / sizeof uv_keys[0] == UV_PRESENCE - UV_NAME + 1,
                "one string per UV_ key");
 
 /* ---------------------------------------------------------------------- */
@@ -627,7 +627,8 @@ static int l_feeders(lua_State *L)
  * costs one C call, no Lua function before it). They do what Lua hooks
  * would:
  *   hooks.outgoing(event): event.origin, a "c2s" session not destroyed,
- *     feeds t:outgoing(origin, event.stanza, want)
+ *     feeds t:outgoing(origin, event.stanza, want), unless the stanza is
+ *     origin.presence (mod_presence sending it again for the session)
  *   hooks.incoming(event): the session full_sessions[stanza.attr.to]
  *     whose host is host (when attr.to is the JID of a session the
  *     tracker has cached, which is one of those, full_sessions is read
@@ -779,6 +780,17 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
         rawkey(L, 6, UV_DESTROYED);
         if (lua_toboolean(L, -1))
             return 0; /* closed at resource-unbind, no longer tracked */
+        /* the session's last broadcast presence (origin.presence), which
+         * Prosody's mod_presence sends again on the session's behalf: to
+         * a contact that probes it from a full JID, to another resource
+         * of the account at its login. Nothing the client sent to a room
+         * (with legacy_joins, the probe's answer was a join of the
+         * contact's JID). */
+        if (!message) {
+            rawkey(L, 6, UV_PRESENCE);
+            if (lua_rawequal(L, -1, 2))
+                return 0;
+        }
     } else {
         if (rawkey(L, 3, UV_TO) != LUA_TSTRING) /* 5 */
             return 0;

@@ -163,6 +163,7 @@ enum {
     UV_C2S,      /* "c2s", a session type */
     UV_INCOMING, /* "incoming" and "outgoing", the hooks' method names */
     UV_OUTGOING,
+    UV_PRESENCE, /* a session's last broadcast presence (mod_presence) */
     /* names */
     UV_OUTCOME,                          /* NOUTCOMES: mj_outcome_name() */
     UV_ERROR = UV_OUTCOME + NOUTCOMES,   /* NERRORS: mj_strerror(-1..) */

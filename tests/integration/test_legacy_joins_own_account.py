@@ -23,3 +23,20 @@ def test_presence_to_own_resources_is_no_join(connect):
         evs = phone.events(seq, session=c.jid)
         assert evs == [], f"events of {c.jid}: {evs}"
         assert_rooms(c, {}, when="after presence updates between own resources")
+
+
+def test_answer_to_a_contacts_probe_is_no_join(connect):
+    # bob is subscribed to alice's presence
+    alice = connect("alice")
+    bob = connect("bob")
+    bob.send("<presence to='alice@localhost' type='subscribe'/>")
+    time.sleep(0.5)
+    alice.send("<presence to='bob@localhost' type='subscribed'/>")
+    time.sleep(0.5)
+    seq = alice.event_seq()
+    # a new client of bob's probes alice from its full JID; Prosody answers
+    # with alice's presence, sent on her session's behalf to that JID
+    connect("bob")
+    time.sleep(4)  # twice pending_timeout: a join would have failed by now
+    evs = alice.events(seq, session=alice.jid)
+    assert evs == [], f"events of {alice.jid}: {evs}"

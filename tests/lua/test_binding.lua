@@ -1000,6 +1000,26 @@ local function hooked_session(full_sessions, jid)
 	return session
 end
 
+-- Prosody's mod_presence sends a session's last broadcast presence
+-- (session.presence) again on its behalf: to a contact that probes it from
+-- a full JID, to another resource of the account at its login. The client
+-- sent it to no room: with legacy joins it was taken for a join of the
+-- contact's JID (a PENDING entry, then a failed join).
+test("t:hooks(): outgoing does not feed the session's own broadcast presence sent again", function()
+	local t = mj.new({ legacy_joins = true })
+	local full_sessions = {}
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	local session = hooked_session(full_sessions, SESS)
+	session.presence = st.presence():tag("show"):text("away"):up()
+	session.presence.attr.to = "bob@example.net/pc"
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = session.presence }), 0, "probe's answer")
+	eq(#t:rooms(SESS), 0, "rooms after the probe's answer")
+	-- the same presence as a stanza of its own (a client's directed presence)
+	local directed = st.clone(session.presence)
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = directed }), 0, "directed presence")
+	eq(#t:rooms(SESS), 1, "rooms after a directed presence (a legacy join)")
+end)
+
 test("t:hooks(): the module's hooks feed the tracker and return nothing", function()
 	local t = mj.new({})
 	local full_sessions, seen, calls = {}, setmetatable({}, { __mode = "k" }), {}
