@@ -214,6 +214,19 @@ local function write_room(rooms, room, nick)
 	rooms[room] = nick;
 end
 
+-- The text of a caught error, for a log line. What another module raises
+-- (its muc-joins/* handler, its rooms_joined table refusing a write) may
+-- be an object whose __tostring raises too (another object, at every
+-- level): the log line would raise in turn, out of the batch and out of
+-- the tick that applies it.
+local function error_text(err)
+	local ok, text = pcall(tostring, err);
+	if ok then
+		return text;
+	end
+	return "an error that cannot be shown (a " .. type(err) .. " whose __tostring fails)";
+end
+
 -- One event: session.rooms_joined (unless the binding wrote it:
 -- ev.applied), what the core asks to send, and muc-joins/<type> for other
 -- modules (the metrics come from t:counts()). stanza: the one that caused
@@ -253,7 +266,7 @@ local function apply_event(ev, session, stanza)
 		local ok, err = pcall(write_room, rooms, ev.room, nick);
 		if not ok then
 			module:log("warn", "rooms_joined of %s refused %s (another module's table): %s",
-				tostring(ev.jid), tostring(ev.room), err);
+				tostring(ev.jid), tostring(ev.room), error_text(err));
 		end
 	end
 	if ev_type == "left" and ev.notice then
@@ -270,7 +283,7 @@ local function apply_event(ev, session, stanza)
 	-- the tracking (rooms_joined, above) is done by then
 	local ok, err = pcall(module.fire_event, module, "muc-joins/" .. ev_type, ev);
 	if not ok then
-		module:log("error", "a muc-joins/%s handler failed (tracking not affected): %s", ev_type, err);
+		module:log("error", "a muc-joins/%s handler failed (tracking not affected): %s", ev_type, error_text(err));
 	end
 end
 
@@ -280,7 +293,7 @@ local function apply_events(events, session, stanza)
 	for i = 1, #events do
 		local ok, err = pcall(apply_event, events[i], session, stanza);
 		if not ok then
-			module:log("error", "applying a mucjoins %s event failed: %s", tostring(events[i].type), err);
+			module:log("error", "applying a mucjoins %s event failed: %s", tostring(events[i].type), error_text(err));
 		end
 	end
 end
@@ -335,7 +348,7 @@ local function applied(method, session, stanza, result, events)
 	if events then
 		local ok, err = pcall(apply_events, events, session, stanza);
 		if not ok then
-			module:log("error", "applying mucjoins events of %s failed: %s", method, err);
+			module:log("error", "applying mucjoins events of %s failed: %s", method, error_text(err));
 		end
 	end
 	return result;
@@ -716,7 +729,7 @@ local tick_failed = false;
 local function on_tick()
 	local ok, err = pcall(tick);
 	if not ok then
-		module:log(tick_failed and "debug" or "error", "mucjoins tick failed: %s", err);
+		module:log(tick_failed and "debug" or "error", "mucjoins tick failed: %s", error_text(err));
 		tick_failed = true;
 	end
 	return tick_every;
@@ -899,7 +912,7 @@ local function adopt_leftovers()
 			local ok, err = pcall(adopt_session, session, rooms, now, domains, adopted);
 			if not ok then
 				module:log("warn", "adopting rooms_joined of %s failed (another module's table): %s",
-					session.full_jid, err);
+					session.full_jid, error_text(err));
 			end
 		end
 	end
@@ -912,7 +925,7 @@ end
 module:add_timer(0, function()
 	local ok, err = pcall(adopt_leftovers);
 	if not ok then
-		module:log("error", "adopting rooms_joined of an earlier load failed: %s", err);
+		module:log("error", "adopting rooms_joined of an earlier load failed: %s", error_text(err));
 	end
 end);
 
