@@ -13,13 +13,21 @@
 #include "store.h"
 #include "target.h"
 
-/* A <delay/> whose from is the room's bare JID marks history; smacks and
- * CSI add delays from other JIDs. An occupant can add such a delay to its
- * own message too, so it counts only until the room's subject: a room
- * sends its history between the join's self-presence and the subject,
- * which comes last in the join sequence (XEP-0045 7.2.15); after that a
- * delay from the room is an occupant's forgery, and the message is
- * classified as live (entry->live). */
+/* A cache slot's buffer of at least need bytes (its contents dropped when
+ * it grows); NULL when it cannot be had (the slot is then empty). */
+static char *slot_reserve(mj_tracker *tr, char **buf, size_t *cap, size_t need)
+{
+    if (*buf != NULL && *cap < need) {
+        mj_free(tr, *buf, *cap);
+        *buf = NULL;
+    }
+    if (*buf == NULL) {
+        *buf = mj_alloc(tr, need);
+        *cap = *buf != NULL ? need : 0;
+    }
+    return *buf;
+}
+
 /* Whether marker i's from (f) prepares to the bare JID (bare, blen):
  * prepared once per from, kept in the tracker's slot i (when its buffer
  * cannot be had, prepared here alone). A from as long as a full JID can
@@ -40,15 +48,7 @@ static int delay_names(mj_tracker *tr, size_t i, mj_str f, const char *bare,
         return 0; /* no answer to keep */
     size_t plen = rc == MJ_OK ? len : 0;
     size_t need = (f.len + plen) != 0 ? f.len + plen : 1;
-    if (c->buf != NULL && c->cap < need) {
-        mj_free(tr, c->buf, c->cap);
-        c->buf = NULL;
-    }
-    if (c->buf == NULL) {
-        c->buf = mj_alloc(tr, need);
-        c->cap = c->buf != NULL ? need : 0;
-    }
-    if (c->buf != NULL) {
+    if (slot_reserve(tr, &c->buf, &c->cap, need) != NULL) {
         memcpy(c->buf, f.ptr, f.len);
         memcpy(c->buf + f.len, buf, plen);
         c->len = f.len;
@@ -58,6 +58,13 @@ static int delay_names(mj_tracker *tr, size_t i, mj_str f, const char *bare,
     return rc == MJ_OK && len == blen && memcmp(buf, bare, len) == 0;
 }
 
+/* A <delay/> whose from is the room's bare JID marks history; smacks and
+ * CSI add delays from other JIDs. An occupant can add such a delay to its
+ * own message too, so it counts only until the room's subject: a room
+ * sends its history between the join's self-presence and the subject,
+ * which comes last in the join sequence (XEP-0045 7.2.15); after that a
+ * delay from the room is an occupant's forgery, and the message is
+ * classified as live (entry->live). */
 static int is_history(mj_tracker *tr, const mj_stanza *st, const mj_target *t)
 {
     size_t n = st->ndelay < MJ_MAX_DELAY ? st->ndelay : MJ_MAX_DELAY;
@@ -106,15 +113,7 @@ static int ref_jid(mj_tracker *tr, size_t i, const char *path, size_t path_len,
                   (*names && *rl != (size_t)-1 ? *rl : 0);
     if (need == 0)
         need = 1;
-    if (c->buf != NULL && c->cap < need) {
-        mj_free(tr, c->buf, c->cap);
-        c->buf = NULL;
-    }
-    if (c->buf == NULL) {
-        c->buf = mj_alloc(tr, need);
-        c->cap = c->buf != NULL ? need : 0;
-    }
-    if (c->buf == NULL)
+    if (slot_reserve(tr, &c->buf, &c->cap, need) == NULL)
         return MJ_OK; /* not kept: the answer is in the caller's buffers */
     c->len = path_len;
     c->names = *names;
