@@ -1412,6 +1412,14 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         return MJ_OK;
     }
     if (msg_err) {
+        /* the refusal of the session's groupchat message, which went to
+         * the bare room, comes from the bare room. One from room/<nick>
+         * is not it: Prosody's MUC relays another occupant's private
+         * error message (any but a kickable one) from room/<that
+         * occupant>, so any occupant could make the session ping the
+         * room at will, and restart a check that had given up */
+        if (t.has_res)
+            return MJ_OK;
         *out = e->state == MJ_S_JOINED || e->state == MJ_S_EXPECTING
                    ? ask_ping(e)
                    : MJ_O_UNCHANGED;

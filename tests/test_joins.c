@@ -925,6 +925,30 @@ TEST(not_acceptable_message_error_asks_ping)
     teardown();
 }
 
+/* A message error from room/<someone> is no refusal of the session's
+ * groupchat message (that goes to the bare room, and its error comes from
+ * there): Prosody's MUC relays any occupant's private error message that
+ * is not a kickable one, not-acceptable included, from room/<that
+ * occupant>. Taken as a sign, any occupant made the session self-ping the
+ * room at will (and start a new round of a check that had given up). */
+TEST(not_acceptable_message_error_from_an_occupant_asks_nothing)
+{
+    setup();
+    joined_as("Ann");
+    fx_take();
+    mj_stanza st = fx_pres("error", R("Mallory"));
+    st.kind = MJ_KIND_MESSAGE;
+    st.error_type = S("cancel");
+    st.error_condition = S("not-acceptable");
+    st.error_by = S(ROOM);
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
+    st.from = S(R("Ann"));
+    CHECK_OUTCOME(fx_in(s, st), MJ_O_IGNORED);
+    CHECK_EVENTS("");
+    CHECK_NICK(s, ROOM, "Ann");
+    teardown();
+}
+
 TEST(error_while_leaving_ends_the_leave)
 {
     setup();
@@ -4608,6 +4632,7 @@ int main(void)
     RUN(unavailable_from_other_nick_without_110_changes_nothing);
     RUN(presence_error_while_joined_keeps_entry_and_asks_ping);
     RUN(not_acceptable_message_error_asks_ping);
+    RUN(not_acceptable_message_error_from_an_occupant_asks_nothing);
     RUN(error_while_leaving_ends_the_leave);
     RUN(presence_error_sent_to_room_is_a_leave);
     RUN(kickable_message_error_sent_to_room_is_a_leave);
