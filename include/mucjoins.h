@@ -824,6 +824,15 @@ MJ_API int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st);
  * few seconds. */
 MJ_API void mj_tracker_tick(mj_tracker *tr);
 
+/* Send the pings that wait for their domain's budget (ping_budget) as far
+ * as the answers since the last tick freed it; nothing else (no timeout,
+ * no scheduled ping). Call it soon after handing answers over
+ * (mj_session_ping_answer*()), outside their call: without it the freed
+ * budget was used at the next tick only, and a lost link's check of N
+ * rooms on one domain took N / ping_budget ticks however fast the room
+ * answered. Costs nothing when no ping waits. */
+MJ_API void mj_tracker_send_ready(mj_tracker *tr);
+
 /* ---------------------------------------------------------------------- */
 /* Queries                                                                 */
 

@@ -265,6 +265,19 @@ int l_tick(lua_State *L)
     return 1;
 }
 
+/* t:send_ready() -> events: the pings that waited for a budget answers
+ * freed since the last tick (mj_tracker_send_ready) */
+int l_send_ready(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    luaL_checkstack(L, 4, "mucjoins"); /* for build, before any change */
+    col_reset(&u->col);
+    mj_tracker_send_ready(u->tr);
+    build(L, u, NULL, NULL, 2);
+    return 1;
+}
+
 /* t:rooms(jid) -> { {room=, state=, nick=, pending_nick=, since=}... } */
 int l_rooms(lua_State *L)
 {

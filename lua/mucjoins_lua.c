@@ -28,6 +28,8 @@
  *   yes = t:is_forwarded_ping(full_jid, stanza)
  *   yes = t:ping_needs_features(full_jid, stanza, ping_id)
  *   events = t:tick()
+ *   events = t:send_ready()            -- pings that waited for a budget
+ *                                         answers freed since the tick
  *   rooms  = t:rooms(full_jid)
  *   nick   = t:nick(full_jid, room)
  *   stats  = t:stats()
@@ -1021,6 +1023,7 @@ static const luaL_Reg tracker_methods[] = {
     {"hooks", l_hooks},
     {"close", l_close},
     {"tick", l_tick},
+    {"send_ready", l_send_ready},
     {"rooms", l_rooms},
     {"nick", l_nick},
     {"stats", l_stats},

@@ -280,6 +280,7 @@ int l_link_lost(lua_State *L);
 int l_link_up(lua_State *L);
 int l_close(lua_State *L);
 int l_tick(lua_State *L);
+int l_send_ready(lua_State *L);
 int l_rooms(lua_State *L);
 int l_nick(lua_State *L);
 int l_stats(lua_State *L);

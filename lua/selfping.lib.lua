@@ -14,8 +14,9 @@ local NS_DISCO_INFO = "http://jabber.org/protocol/disco#info";
 
 -- ctx: tracker() (replaced on reload), our_ping_id(iq_id) (the ping id of
 -- one of our self-pings' iq ids, or nil), call(method, session, stanza,
--- ...), metric (self_pings counter), salt, id_secret (the start of every
--- load's salt), ping_timeout.
+-- ...), send_ready_soon() (the pings waiting for a budget an answer freed
+-- go soon), metric (self_pings counter), salt, id_secret (the start of
+-- every load's salt), ping_timeout.
 return function(ctx)
 	local call = ctx.call;
 
@@ -29,6 +30,9 @@ return function(ctx)
 			-- the other outcomes come from the core's counts (the
 			-- module's tick), which include the pings that timed out
 			ctx.metric:with_labels(verdict):add(1);
+		else
+			-- settled: the budget it held may let a waiting ping go
+			ctx.send_ready_soon();
 		end
 	end
 

@@ -702,7 +702,12 @@ void mj_pings_tick(mj_tracker *tr, double now)
         else
             try_send(p, now, 0);
     }
-    /* domains whose budget freed up send from their queues */
+    mj_pings_send_ready(tr, now);
+}
+
+/* Domains whose budget freed up send from their queues. */
+void mj_pings_send_ready(mj_tracker *tr, double now)
+{
     while (tr->ready != NULL) {
         mj_domain *d = tr->ready;
         tr->ready = d->rnext;

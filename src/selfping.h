@@ -19,6 +19,7 @@ void mj_ping_restale(mj_entry *e);
 /* Due link checks, ping timeouts and scheduled pings: the work is what
  * is due (a heap and per-domain queues), not what is tracked. */
 void mj_pings_tick(struct mj_tracker *tr, double now);
+void mj_pings_send_ready(struct mj_tracker *tr, double now);
 void mj_pings_free(struct mj_tracker *tr);
 /* The entry's state changed: a parked ping goes back to the heap. */
 void mj_ping_state_changed(mj_entry *e);

@@ -366,6 +366,13 @@ void mj_tracker_tick(mj_tracker *tr)
     mj_pings_tick(tr, now);
 }
 
+void mj_tracker_send_ready(mj_tracker *tr)
+{
+    if (tr == NULL || MJ_IN_HOOK(tr))
+        return;
+    mj_pings_send_ready(tr, mj_now(tr));
+}
+
 /* ---- queries --------------------------------------------------------- */
 
 static void fill_info(const mj_entry *e, mj_room_info *info)

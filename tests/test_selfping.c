@@ -1199,6 +1199,52 @@ TEST(link_loss_is_debounced_and_waits_for_start_delay)
     mj_tracker_free(tr);
 }
 
+/* Answers free the budget and the waiting pings go at once
+ * (mj_tracker_send_ready(), called by the module right after answers),
+ * not at the next tick: before, a lost link's check of N rooms on one
+ * domain sent ping_budget pings per tick (every 5 s in the module), so
+ * 1,000 rooms took four minutes however fast the room answered. */
+TEST(freed_budget_sends_waiting_pings_before_the_tick)
+{
+    char occ[64];
+    setup_cfg(3, 1);
+    mj_session *b = fx_session(tr, "other@home.example/x");
+    for (int i = 0; i < 4; i++) {
+        snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+        join(s, occ);
+        join(b, occ);
+    }
+    mj_tracker_link_lost(tr, "muc.remote.example", 18);
+    fx_now += 10;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    mj_tracker_send_ready(tr); /* the budget is full: nothing */
+    CHECK_INT(npings, 3);
+    mj_stats st;
+    for (int round = 1; round <= 3; round++) {
+        size_t cursor = 0;
+        mj_session *x;
+        while ((x = mj_tracker_next_session(tr, &cursor)) != NULL) {
+            mj_stanza a;
+            mj_stanza_init(&a);
+            a.kind = MJ_KIND_IQ;
+            a.type = MJ_T_RESULT;
+            for (int i = 0; i < 4; i++) {
+                snprintf(occ, sizeof occ, "r%d@muc.remote.example/Ann", i);
+                a.from = S(occ);
+                for (uint32_t id = 1; id <= (uint32_t)npings; id++)
+                    mj_session_ping_answer(x, id, &a, -1, NULL);
+            }
+        }
+        mj_tracker_send_ready(tr); /* no tick, the clock unchanged */
+        mj_tracker_stats(tr, &st);
+        CHECK_INT(st.pings_joined, (uint64_t)(round < 3 ? 3 * round : 8));
+        CHECK_INT(npings, round < 2 ? 3 * (round + 1) : 8);
+    }
+    CHECK_INT(st.pings_outstanding, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(budget_bounds_outstanding_pings_per_domain)
 {
     char occ[64];
@@ -2350,6 +2396,7 @@ int main(void)
     RUN(answer_from_another_nick_of_the_room_is_ignored);
     RUN(answer_to_ping_sent_before_a_303_counts_from_the_old_nick);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
+    RUN(freed_budget_sends_waiting_pings_before_the_tick);
     RUN(budget_bounds_outstanding_pings_per_domain);
     RUN(no_ping_while_changing_nick);
     RUN(refused_nick_change_asks_the_room);

@@ -57,6 +57,7 @@ local function load_lib(o)
 		tracker = function() return o.tracker end,
 		our_ping_id = o.our_ping_id,
 		call = o.call or function() end,
+		send_ready_soon = o.send_ready_soon or function() end,
 		salt = "secretsalt",
 		id_secret = "secret",
 		ping_timeout = 60,
