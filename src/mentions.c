@@ -21,6 +21,9 @@
  * neighbour of the same class (P* or S*) as its own code point next to it
  * ("wait..." does not mention "."; attaching code points, as the
  * variation selector of an emoji, neither make a word nor give the class).
+ * A nick of white space only (Resourceprep accepts a space) is never
+ * found: it would stand as a word between any two emoji or punctuation
+ * marks.
  * Nor may a match cut into a grapheme cluster at its edges (edges_ok16():
  * a mark, skin tone, ZWJ or ZWNJ after it; a ZWJ or a Prepend character
  * before it; an attaching first code point after anything but white
@@ -339,6 +342,20 @@ static int has_word16(const UChar *p, int32_t m)
     return 0;
 }
 
+/* Whether the folded nick (m >= 1 units) is white space only (a space
+ * is valid in a nick): never a word, whatever stands around it. */
+static int blank16(const UChar *p, int32_t m)
+{
+    UChar32 c;
+
+    for (int32_t i = 0; i < m;) {
+        U16_NEXT(p, i, m, c);
+        if (!u_isUWhiteSpace(c))
+            return 0;
+    }
+    return 1;
+}
+
 /* The folded nick's struct edges (m >= 1 units). */
 static void nick_edges(const UChar *p, int32_t m, struct edges *g)
 {
@@ -362,7 +379,7 @@ static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
     int32_t fstack[MJ_STACK_UNITS], *f = fstack;
     struct edges g;
 
-    if (nl == 0 || nl > bl)
+    if (nl == 0 || nl > bl || blank16(nk, nl))
         return MJ_OK;
     if (nl > MJ_STACK_UNITS)
         f = malloc((size_t)nl * sizeof *f);
@@ -411,6 +428,12 @@ static inline int ps_class8(unsigned char c)
     if (c <= ' ' || c >= 0x7F)
         return 0;
     return strchr("$+<=>^`|~", c) != NULL ? 2 : 1;
+}
+
+/* u_isUWhiteSpace() of an ASCII byte: TAB to CR, and the space */
+static inline int is_space8(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 static inline int is_word8(unsigned char c)
@@ -576,8 +599,12 @@ static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
 {
     unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
     size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
-    int bare = 1;
+    int bare = 1, blank = 1;
 
+    for (size_t i = 0; i < nlen && blank; i++)
+        blank = is_space8(q[i]);
+    if (blank)
+        return MJ_OK; /* white space only: blank16() */
     if (nlen > MJ_STACK_UNITS) {
         p = malloc(nlen);
         f = malloc(nlen * sizeof *f);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
 #include "jid.h"
@@ -221,6 +222,20 @@ static const struct text_case {
     {"Ann \xff", "\xff", 0, 0, 0},
     {"Ann", "Ann\x80", 0, 0, 0},
     {"\xef\xbf\xbf Ann", "Ann", 1, 0, 0}, /* U+FFFF: valid */
+    /* a nick of white space only (Resourceprep accepts a space) is never
+     * a word: not between two emoji or two punctuation marks, not where
+     * it stands alone; in either path (NBSP is a space once normalised) */
+    {"ok! :)", " ", 0, 0, 0},
+    {"haha \U0001F602 \U0001F602", " ", 0, 0, 0},
+    {"\u00e9! ?", " ", 0, 0, 0},
+    {" ", " ", 0, 0, 0},
+    {"a -  - b", "  ", 0, 0, 0},
+    {"ok! :)", "\u00a0", 0, 0, 0},
+    {"ok!\u3000:)", "\u3000", 0, 0, 0},
+    {"ok!\t:)", "\t", 0, 0, 0},
+    /* a nick with something besides its white space still matches */
+    {"ok, ! ?", " !", 1, 0, 0},
+    {"\u00e9, ! ?", " !", 1, 0, 0},
 };
 
 TEST(text_table)
@@ -374,8 +389,8 @@ TEST(fold_chunk_borders)
 }
 
 /* For every code point c: fold(fold(c)) == fold(c), and a body made of
- * fold(c) mentions the nick c (every 7th code point through the matcher
- * too, to keep the run short). */
+ * fold(c) mentions the nick c unless c is white space (every 7th code
+ * point through the matcher too, to keep the run short). */
 TEST(fold_idempotent_every_code_point)
 {
     char in[4], a[256], b[256];
@@ -395,7 +410,9 @@ TEST(fold_idempotent_every_code_point)
                 FAIL_AT("U+%04X: not stable", (unsigned)c);
             continue;
         }
-        if (c % 7 == 0 && na > 0 && text(a, na, in, (size_t)n) != 1) {
+        /* (a nick of white space only is never found) */
+        if (c % 7 == 0 && na > 0 &&
+            text(a, na, in, (size_t)n) != !u_isUWhiteSpace(c)) {
             if (badm++ < 5)
                 FAIL_AT("U+%04X: fold(c) does not mention c", (unsigned)c);
         }

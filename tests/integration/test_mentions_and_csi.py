@@ -4,7 +4,7 @@ inactive client and delivers a mention at once)."""
 
 import time
 
-from harness import NS_MUC_USER, new_id, xa, xt
+from harness import NS_MUC_USER, joined, new_id, sroom, xa, xt
 
 RESUME_DELAY = 0.2
 PROSODY_OPTIONS = {"csi_resume_inactive_delay": RESUME_DELAY}
@@ -117,6 +117,36 @@ def test_reference_mentions(connect, room):
     got_message(a, say(b, r, "look at this", ref), m)
     if mentions(a, seq, a.jid, r):
         wrong.append("a reference to someone else mentioned Ann Lee")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_white_space_nick_is_never_found_in_a_body(connect, component, room):
+    """A space is a valid resource (Resourceprep accepts it). Prosody's MUC
+    refuses such an "invisible" nick, another service (here the scripted
+    one) need not: it would stand as a word between two emoji or
+    punctuation marks, so a nick of white space only is never found in a
+    body (a reference to it still mentions it)."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, " ")
+    component.deliver(a, f"<message from={xa(r)} to={xa(a.jid)} type='groupchat'>"
+                         "<subject/></message>")
+    wrong = []
+    for i, body in enumerate(["ok! :)", "haha \U0001F602 \U0001F602", "a - b ?"]):
+        seq = a.event_seq()
+        mid = f"ws{i}"
+        m = component.deliver(a, f"<message from={xa(r + '/Bob')} to={xa(a.jid)} "
+                                 f"type='groupchat' id={xa(mid)}><body>{xt(body)}</body></message>")
+        got_message(a, mid, m)
+        if mentions(a, seq, a.jid, r):
+            wrong.append(f"{body!r} mentioned the nick ' '")
+    seq = a.event_seq()
+    ref = f"<reference xmlns='{NS_REF}' type='mention' uri={xa('xmpp:' + r + '/%20')}/>"
+    m = component.deliver(a, f"<message from={xa(r + '/Bob')} to={xa(a.jid)} "
+                             f"type='groupchat' id='ws-ref'><body>look</body>{ref}</message>")
+    got_message(a, "ws-ref", m)
+    if len(mentions(a, seq, a.jid, r)) != 1:
+        wrong.append("a reference to room/%20 did not mention the nick ' '")
     assert not wrong, "\n".join(wrong)
 
 
