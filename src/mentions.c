@@ -21,9 +21,9 @@
  * neighbour of the same class (P* or S*) as its own code point next to it
  * ("wait..." does not mention "."; attaching code points, as the
  * variation selector of an emoji, neither make a word nor give the class).
- * A nick of white space only (Resourceprep accepts a space) is never
- * found: it would stand as a word between any two emoji or punctuation
- * marks.
+ * White space at the nick's ends is no part of it (Resourceprep accepts
+ * a space): " Ann" is mentioned by "hi Ann", and a nick of white space
+ * only is never found (it would stand alone between any two emoji).
  * Nor may a match cut into a grapheme cluster at its edges (edges_ok16():
  * a mark, skin tone, ZWJ or ZWNJ after it; a ZWJ or a Prepend character
  * before it; an attaching first code point after anything but white
@@ -342,18 +342,31 @@ static int has_word16(const UChar *p, int32_t m)
     return 0;
 }
 
-/* Whether the folded nick (m >= 1 units) is white space only (a space
- * is valid in a nick): never a word, whatever stands around it. */
-static int blank16(const UChar *p, int32_t m)
+/* The folded nick without the white space at its ends (*p, *m updated;
+ * *m becomes 0 for white space only). A space is valid in a nick, and
+ * is no part of the word: " Ann" is mentioned by "hi Ann", and " " by
+ * nothing, whereas it would stand alone between any two emoji. */
+static void trim16(const UChar **p, int32_t *m)
 {
+    int32_t i = 0, e = *m, k;
     UChar32 c;
 
-    for (int32_t i = 0; i < m;) {
-        U16_NEXT(p, i, m, c);
+    while (i < e) {
+        k = i;
+        U16_NEXT(*p, k, e, c);
         if (!u_isUWhiteSpace(c))
-            return 0;
+            break;
+        i = k;
     }
-    return 1;
+    while (e > i) {
+        k = e;
+        U16_PREV(*p, i, k, c);
+        if (!u_isUWhiteSpace(c))
+            break;
+        e = k;
+    }
+    *p += i;
+    *m = e - i;
 }
 
 /* The folded nick's struct edges (m >= 1 units). */
@@ -379,7 +392,8 @@ static int search16(const UChar *b, int32_t bl, int cut, const UChar *nk,
     int32_t fstack[MJ_STACK_UNITS], *f = fstack;
     struct edges g;
 
-    if (nl == 0 || nl > bl || blank16(nk, nl))
+    trim16(&nk, &nl);
+    if (nl == 0 || nl > bl)
         return MJ_OK;
     if (nl > MJ_STACK_UNITS)
         f = malloc((size_t)nl * sizeof *f);
@@ -599,12 +613,8 @@ static int ascii_kmp(const unsigned char *t, size_t blen, size_t j,
 {
     unsigned char pstack[MJ_STACK_UNITS], *p = pstack;
     size_t fstack[MJ_STACK_UNITS], *f = fstack, k = 0;
-    int bare = 1, blank = 1;
+    int bare = 1;
 
-    for (size_t i = 0; i < nlen && blank; i++)
-        blank = is_space8(q[i]);
-    if (blank)
-        return MJ_OK; /* white space only: blank16() */
     if (nlen > MJ_STACK_UNITS) {
         p = malloc(nlen);
         f = malloc(nlen * sizeof *f);
@@ -646,11 +656,21 @@ static int text_ascii(const char *body, size_t blen, const char *nick,
 {
     const unsigned char *t = (const unsigned char *)body;
     const unsigned char *q = (const unsigned char *)nick;
-    unsigned char c, set, best = rank[q[0]];
+    unsigned char c, set, best;
     size_t r = 0, j;
 
     if (!mj_ascii(nick, nlen))
         return NOT_ASCII;
+    /* the white space at its ends is no part of it (trim16()) */
+    while (nlen > 0 && is_space8(q[0])) {
+        q++;
+        nlen--;
+    }
+    while (nlen > 0 && is_space8(q[nlen - 1]))
+        nlen--;
+    if (nlen == 0)
+        return MJ_OK;
+    best = rank[q[0]];
     for (size_t i = 1; i < nlen; i++) {
         if (rank[q[i]] < best) {
             best = rank[q[i]];

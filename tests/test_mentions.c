@@ -223,8 +223,9 @@ static const struct text_case {
     {"Ann", "Ann\x80", 0, 0, 0},
     {"\xef\xbf\xbf Ann", "Ann", 1, 0, 0}, /* U+FFFF: valid */
     /* a nick of white space only (Resourceprep accepts a space) is never
-     * a word: not between two emoji or two punctuation marks, not where
-     * it stands alone; in either path (NBSP is a space once normalised) */
+     * a word (it has nothing left once its ends are trimmed): not between two
+     * emoji or two punctuation marks, not where it stands alone; in either
+     * path (NBSP is a space once normalised) */
     {"ok! :)", " ", 0, 0, 0},
     {"haha \U0001F602 \U0001F602", " ", 0, 0, 0},
     {"\u00e9! ?", " ", 0, 0, 0},
@@ -233,6 +234,17 @@ static const struct text_case {
     {"ok! :)", "\u00a0", 0, 0, 0},
     {"ok!\u3000:)", "\u3000", 0, 0, 0},
     {"ok!\t:)", "\t", 0, 0, 0},
+    /* white space at the nick's ends is no part of it */
+    {"hi Ann", " Ann", 1, 0, 0},
+    {"Ann, hi", "Ann ", 1, 0, 0},
+    {"hi Ann!", "  Ann  ", 1, 0, 0},
+    {"JoAnn", " Ann", 0, 0, 0},
+    {"Annie", "Ann ", 0, 0, 0},
+    {"hi \u00e9Ann", " Ann", 0, 0, 0},
+    {"hi ann \u00e9", "\u00a0Ann", 1, 0, 0},
+    {"hi Ann", "\u3000Ann\u3000", 1, 0, 0},
+    {"hi \u00e9 b", "\u00e9 b ", 1, 0, 0}, /* inner space kept */
+    {"hi \u00e9  b", "\u00e9 b", 0, 0, 0},
     /* a nick with something besides its white space still matches */
     {"ok, ! ?", " !", 1, 0, 0},
     {"\u00e9, ! ?", " !", 1, 0, 0},

@@ -120,6 +120,21 @@ def test_reference_mentions(connect, room):
     assert not wrong, "\n".join(wrong)
 
 
+def test_white_space_at_the_nicks_ends_is_no_part_of_it(connect, room):
+    """Prosody's MUC takes a nick with a space at its start or end (only a
+    nick of white space only is refused); that space is no part of the
+    word: " Ann" is mentioned by "hi Ann"."""
+    a, b, r = two_in_room(connect, room, nick_a=" Ann")
+    wrong = []
+    for body, expect in [("hi Ann", True), ("Ann, look", True), ("JoAnn", False)]:
+        seq = a.event_seq()
+        m = a.mark()
+        got_message(a, say(b, r, body), m)
+        if bool(mentions(a, seq, a.jid, r)) != expect:
+            wrong.append(f"{body!r}: expected {'a' if expect else 'no'} mention of ' Ann'")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_white_space_nick_is_never_found_in_a_body(connect, component, room):
     """A space is a valid resource (Resourceprep accepts it). Prosody's MUC
     refuses such an "invisible" nick, another service (here the scripted
