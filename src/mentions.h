@@ -13,8 +13,9 @@
  * not being word characters (general categories L*, M*, N*, or '_'; for a
  * nick without any, nor of the same class, P* or S*, as the nick's code
  * point next to them), and the match splitting no grapheme cluster
- * (mentions.c).
- * Sets *match to 1 or 0. An empty nick never matches. Invalid UTF-8 in
+ * (mentions.c). White space at the nick's ends is no part of it.
+ * Sets *match to 1 or 0. An empty nick, or one of white space only,
+ * never matches. Invalid UTF-8 in
  * body or nick: *match = 0 and MJ_OK (never an error to the caller
  * except MJ_ENOMEM / MJ_EINVAL). */
 int mj_mention_text(const char *body, size_t body_len, const char *nick,
