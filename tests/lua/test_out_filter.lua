@@ -258,9 +258,10 @@ test("a tick that raises does not end the timer, logged at error once", function
 	env.sync_metrics = function() end
 	env.update_metrics = function() end
 	env.tick_every = 5
+	env.error_text = tostring
 	local prelude = "local module, monotonic, call_for_events, unwatch_idle, refresh_listening, "
-		.. "sync_metrics, update_metrics, tick_every = module, monotonic, call_for_events, "
-		.. "unwatch_idle, refresh_listening, sync_metrics, update_metrics, tick_every;\n"
+		.. "sync_metrics, update_metrics, tick_every, error_text = module, monotonic, call_for_events, "
+		.. "unwatch_idle, refresh_listening, sync_metrics, update_metrics, tick_every, error_text;\n"
 	local on_tick = assert(load(prelude .. body .. "\nreturn on_tick", "on_tick", "t", env))()
 	eq(on_tick(), 5, "the first: the timer goes on")
 	eq(on_tick(), 5, "the second too")
