@@ -381,11 +381,9 @@ static void clear_resent(mj_entry *e)
  * JID. */
 static int to_own_account(const mj_session *s, const mj_target *t)
 {
-    const char *p = mj_session_pjid(s);
-    const char *slash = memchr(p, '/', s->pjid_len);
-    size_t blen = slash != NULL ? (size_t)(slash - p) : s->pjid_len;
+    size_t blen = mj_session_bare_len(s);
 
-    return t->blen == blen && memcmp(t->bare, p, blen) == 0;
+    return t->blen == blen && memcmp(t->bare, mj_session_pjid(s), blen) == 0;
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,

@@ -190,12 +190,8 @@ MJ_HOT static int mentions(mj_session *s, const mj_stanza *st,
                     pnick = NULL; /* names no resource */
             }
         }
-        if (bare_len == (size_t)-1) {
-            const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
-
-            bare_len =
-                slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len;
-        }
+        if (bare_len == (size_t)-1)
+            bare_len = mj_session_bare_len(s);
         *match = mj_mention_jid_is(bare, bl, res, rl, mj_entry_room(e)->s,
                                    mj_entry_room(e)->len, pnick, pnick_len,
                                    mj_session_pjid(s), bare_len);

@@ -764,10 +764,7 @@ static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
 {
     char buf[3 * MJ_PART_MAX + 3];
     size_t len;
-    const char *slash = memchr(mj_session_pjid(s), '/', s->pjid_len);
-    mj_str user_bare =
-        mj_str_of(mj_session_pjid(s),
-                  slash ? (size_t)(slash - mj_session_pjid(s)) : s->pjid_len);
+    mj_str user_bare = mj_str_of(mj_session_pjid(s), mj_session_bare_len(s));
     mj_str room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
 
     if (by.ptr == NULL ||

@@ -397,6 +397,16 @@ static inline const char *mj_session_pjid(const mj_session *s)
     return s->pjid_apart ? s->jid + s->jid_len + 1 : s->jid;
 }
 
+/* The length of the session's prepared bare JID: its prepared JID up to
+ * the '/' (all of it when it has no resource). */
+static inline size_t mj_session_bare_len(const mj_session *s)
+{
+    const char *p = mj_session_pjid(s);
+    const char *slash = memchr(p, '/', s->pjid_len);
+
+    return slash != NULL ? (size_t)(slash - p) : s->pjid_len;
+}
+
 static inline const char *mj_entry_nick_ptr(const mj_entry *e)
 {
     if (!e->has_nick)
