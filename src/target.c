@@ -161,6 +161,8 @@ MJ_HOT int mj_parse_target(mj_session *s, mj_str jid, mj_target *t,
     return rc;
 }
 
+/* b's prepared form is kept while b is held (nickcache.h): the work is
+ * the held nick's, done once, not once per stanza. */
 MJ_HOT int mj_nick_equal_to_prepared(struct mj_tracker *tr, const char *pa,
                                      size_t la, const char *b, size_t blen)
 {
@@ -175,24 +177,15 @@ MJ_HOT int mj_nick_equal_to_prepared(struct mj_tracker *tr, const char *pa,
 MJ_HOT int mj_nick_equal_prepared(struct mj_tracker *tr, const char *a,
                                   size_t alen, const char *b, size_t blen)
 {
-    char pa[MJ_PART_MAX + 1], pbuf[MJ_PART_MAX + 1];
-    const char *qa = a, *qb;
-    size_t la = alen, lb;
+    char pa[MJ_PART_MAX + 1];
+    size_t la;
     /* printable ASCII prepares to itself: two such nicks that differ as
-     * written differ prepared */
-    int a_plain = mj_res_plain(a, alen);
-    if (a_plain && mj_res_plain(b, blen))
+     * written differ prepared, and a needs no preparing */
+    if (mj_res_plain(a, alen))
+        return !mj_res_plain(b, blen) &&
+               mj_nick_equal_to_prepared(tr, a, alen, b, blen);
+    if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
+        MJ_OK)
         return 0;
-    /* b's prepared form, kept while b is held (nickcache.h): the work is
-     * the held nick's, done once, not once per stanza */
-    int rc = mj_nick_prep(&tr->nicks, b, blen, pbuf, &qb, &lb);
-    if (rc != MJ_OK)
-        return 0;
-    if (!a_plain) {
-        if (mj_prep_part(MJ_PROFILE_RESOURCE, a, alen, pa, sizeof pa, &la) !=
-            MJ_OK)
-            return 0;
-        qa = pa;
-    }
-    return la == lb && memcmp(qa, qb, la) == 0;
+    return mj_nick_equal_to_prepared(tr, pa, la, b, blen);
 }
