@@ -19,6 +19,26 @@ static const mj_reason removal_by_rank[] = {
     MJ_R_MEMBERS_ONLY /* 322 */
 };
 
+/* The codes the switch below reads: 110, 303 and the removal codes.
+ * Eight of them, so they always fit in a view (mj_stanza_add_status()
+ * keeps them past its sixteen). */
+int mj_status_decides(int code)
+{
+    switch (code) {
+    case 110:
+    case 303:
+    case 301:
+    case 307:
+    case 321:
+    case 322:
+    case 332:
+    case 333:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* One pass over the codes: each sets a flag or a bit of its removal
  * rank; the strongest rank seen wins. */
 MJ_HOT void mj_classify(const mj_stanza *st, mj_class *out)

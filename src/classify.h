@@ -12,6 +12,8 @@ typedef struct mj_class {
 } mj_class;
 
 void mj_classify(const mj_stanza *st, mj_class *out);
+/* Whether mj_classify() reads the status code code. */
+int mj_status_decides(int code);
 /* Is a message error condition one Prosody's MUC kicks for? */
 int mj_kickable_condition(mj_str cond);
 

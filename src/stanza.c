@@ -6,6 +6,7 @@
  * decided here. */
 #include <string.h>
 
+#include "classify.h"
 #include "env.h"
 
 #define LIT_EQ(s, n, lit)                                                     \
@@ -56,25 +57,6 @@ void mj_stanza_error_read(mj_stanza *st)
     }
 }
 
-/* The codes the decisions read (mj_classify()): 110, 303 and the
- * removal codes. Eight of them, so they always fit in a view. */
-static int decides(int code)
-{
-    switch (code) {
-    case 110:
-    case 303:
-    case 301:
-    case 307:
-    case 321:
-    case 322:
-    case 332:
-    case 333:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 MJ_HOT void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
 {
     int code;
@@ -96,9 +78,9 @@ MJ_HOT void mj_stanza_add_status(mj_stanza *st, const char *s, size_t n)
         /* but one that decides takes the place of the last one that does
          * not: a 303 after sixteen informational codes is still a nick
          * change (once, it was dropped and the entry ended) */
-        if (decides(code))
+        if (mj_status_decides(code))
             for (i = MJ_MAX_STATUS; i-- > 0;)
-                if (!decides(st->status[i])) {
+                if (!mj_status_decides(st->status[i])) {
                     st->status[i] = code;
                     break;
                 }

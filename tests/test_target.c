@@ -94,7 +94,7 @@ TEST(classify_matches_reference)
 
 /* A view holds MJ_MAX_STATUS codes; one that comes later replaces one the
  * decisions do not read (mj_stanza_add_status()), so the list of codes
- * that decide, kept in stanza.c, must be mj_classify()'s: every code from
+ * that decide (mj_status_decides()) must be mj_classify()'s: every code from
  * 100 to 999, after MJ_MAX_STATUS that decide nothing, classifies as it
  * does alone. */
 TEST(status_code_past_the_view_classifies_as_alone)
