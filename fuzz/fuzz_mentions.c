@@ -6,7 +6,7 @@
  *     path, mj_mention_text_slow(), on every input;
  *   - a valid UTF-8 nick is mentioned by a body equal to itself and by
  *     " nick " (the normal form is idempotent and local), unless it is
- *     white space only (never found);
+ *     white space and invisible characters only (never found);
  *   - a nick that Resourceprep accepts is mentioned by the reference
  *     xmpp:room@muc.example.org/<nick, every byte %-encoded>.
  * Any failure aborts. With FUZZ_COST_RATIO set, so does an input costing
@@ -29,6 +29,7 @@
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "normal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -60,14 +61,15 @@ static int valid_utf8(const char *s, size_t n)
     return 1;
 }
 
-/* Valid UTF-8 made of white space only: a nick never found in a body. */
+/* Valid UTF-8 made of white space and characters Resourceprep maps to
+ * nothing only: a nick never found in a body. */
 static int blank_utf8(const char *s, size_t n)
 {
     int32_t i = 0;
     while ((size_t)i < n) {
         UChar32 c;
         U8_NEXT(s, i, (int32_t)n, c);
-        if (c < 0 || !u_isUWhiteSpace(c))
+        if (c < 0 || !(u_isUWhiteSpace(c) || mj_invisible(c)))
             return 0;
     }
     return 1;

@@ -5,8 +5,10 @@
  * Body mentions
  * -------------
  * Both body and nick are brought to one normal form, NFKC(fold(NFKC(s))),
- * with full Unicode case folding and ICU's NFKC (normal.c says how and
- * why, and how the normaliser's work is bounded).
+ * with full Unicode case folding and ICU's NFKC, after dropping what
+ * Resourceprep maps to nothing (ZWNJ, ZWJ, variation selectors, soft
+ * hyphen...; normal.c says how and why, and how the normaliser's work is
+ * bounded).
  *
  * Then every occurrence of the folded nick in the folded body is tried,
  * left to right (KMP, so the work is linear in body + nick whatever the
@@ -25,10 +27,10 @@
  * a space): " Ann" is mentioned by "hi Ann", and a nick of white space
  * only is never found (it would stand alone between any two emoji).
  * Nor may a match cut into a grapheme cluster at its edges (edges_ok16():
- * a mark, skin tone, ZWJ or ZWNJ after it; a ZWJ or a Prepend character
- * before it; an attaching first code point after anything but white
- * space; a flag's half), which only the ICU path can meet: ASCII has no
- * such characters.
+ * a mark or skin tone after it; a Prepend character before it; an
+ * attaching first code point after anything but white space; a flag's
+ * half; an emoji next to the nick's emoji, their ZWJ being gone), which
+ * only the ICU path can meet: ASCII has no such characters.
  *
  * Bounds: only the first MJ_MENTION_BODY_MAX (64 KiB) bytes of a body are
  * looked at (cut back to the start of a UTF-8 sequence), and a match that
@@ -211,16 +213,24 @@ static int ps_class(UChar32 c)
     return (m & U_GC_P_MASK) ? 1 : (m & U_GC_S_MASK) ? 2 : 0;
 }
 
+static int is_pict(UChar32 c)
+{
+    return u_hasBinaryProperty(c, UCHAR_EXTENDED_PICTOGRAPHIC);
+}
+
 /* Whether a neighbour c of a match keeps it from standing alone: a word
- * character; for a nick without any (bare: "-", "...", an emoji), also a
- * character of the same class (ps_class()) as the nick's code point next
- * to it (edge): "wait..." does not mention ".", nor "--" "-", while
- * "hi <emoji>!" mentions the emoji. */
+ * character; an emoji (Extended_Pictographic) when the nick's code point
+ * next to it (edge) is one too, since the ZWJ that made the two one
+ * picture is gone from the normal form ("Ann<woman>" is not found in
+ * "Ann<woman><ZWJ><laptop>"); for a nick without any word character
+ * (bare: "-", "...", an emoji), also a character of the same class
+ * (ps_class()) as edge: "wait..." does not mention ".", nor "--" "-",
+ * while "hi <emoji>!" mentions the emoji. */
 static int joins16(UChar32 c, int bare, UChar32 edge)
 {
     int k;
 
-    if (is_word(c))
+    if (is_word(c) || (is_pict(edge) && is_pict(c)))
         return 1;
     k = bare ? ps_class(edge) : 0;
     return k != 0 && ps_class(c) == k;
@@ -254,7 +264,7 @@ static int edges_ok16(const UChar *t, int32_t n, int32_t s, int32_t e, int cut,
     if (s > 0) {
         i = s;
         U16_PREV(t, 0, i, c);
-        if (joins16(c, bare, first) || c == 0x200D ||
+        if (joins16(c, bare, first) ||
             u_getIntPropertyValue(c, UCHAR_GRAPHEME_CLUSTER_BREAK) ==
                 U_GCB_PREPEND)
             return 0;

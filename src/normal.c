@@ -17,10 +17,16 @@
  *     i U+0316 U+0307 stays as it is, and the two would not match.
  *   - NFKC(fold(NFKC(s))) is idempotent on every code point and on
  *     millions of random strings of the characters that fold, decompose
- *     or combine (tests/test_mentions.c checks the code points). It equals
- *     ICU's NFKC_Casefold except that default-ignorable characters (soft
- *     hyphen, ZWSP, ZWJ, variation selectors) are kept: docs/semantics.md §6
- *     asks for NFKC and folding only.
+ *     or combine (tests/test_mentions.c checks the code points).
+ * Before all three, the characters Resourceprep maps to nothing
+ * (mj_invisible(): soft hyphen, ZWNJ, ZWJ, variation selectors 1-16...)
+ * are dropped, as Prosody drops them from the nick a room holds: a
+ * Persian nick typed with its ZWNJ, or "\u2764\ufe0f" typed with its
+ * variation selector, must find the nick the room made of it. No step
+ * after makes one of them again (the idempotence test would see it).
+ * ZERO WIDTH SPACE is kept: it separates words in scripts written
+ * without spaces. The result is ICU's NFKC_Casefold but for the other
+ * default-ignorable characters, which are kept (docs/semantics.md §6).
  * Folding is the default one, not the Turkic one: "I" folds to "i",
  * never to "ı".
  *
@@ -139,6 +145,28 @@ static int step(const UNormalizer2 *nfkc, int fold, const UChar *src,
     return rc == MJ_OK ? MJ_ENOMEM : rc;
 }
 
+int mj_invisible(UChar32 c)
+{
+    return c == 0x00AD || c == 0x034F || c == 0x1806 ||
+           (c >= 0x180B && c <= 0x180D) || c == 0x200C || c == 0x200D ||
+           c == 0x2060 || (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF;
+}
+
+/* Drop mj_invisible() units from p[0..n) in place; the new length. All
+ * of them are in the BMP, so units are code points here (a surrogate is
+ * none of them). Most text has none: one comparison per unit. */
+static int32_t strip_invisible(UChar *p, int32_t n)
+{
+    int32_t i = 0, o;
+
+    while (i < n && (p[i] < 0x00AD || !mj_invisible(p[i])))
+        i++;
+    for (o = i; i < n; i++)
+        if (p[i] < 0x00AD || !mj_invisible(p[i]))
+            p[o++] = p[i];
+    return o;
+}
+
 /* Is there a normalisation boundary before src[i]? (Never inside a
  * surrogate pair.) */
 static int boundary_at(const UNormalizer2 *nfkc, const UChar *src, int32_t i,
@@ -249,7 +277,8 @@ static int nfkc_bounded(const UNormalizer2 *nfkc, const UChar *src, int32_t n,
     return rc;
 }
 
-/* UTF-8 s -> NFKC(fold(NFKC(s))) in out (UTF-16, *out_len units); tmp is
+/* UTF-8 s -> NFKC(fold(NFKC(s))), s without its mj_invisible()
+ * characters, in out (UTF-16, *out_len units); tmp is
  * scratch. MJ_OK, NOT_UTF8 or MJ_ENOMEM. len must fit an int32_t. With
  * cut (bodies), the first NFKC is bounded and *cut set when it cuts. */
 int mj_normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
@@ -271,6 +300,7 @@ int mj_normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
         return NOT_UTF8;
     if (U_FAILURE(err))
         return MJ_ENOMEM;
+    n = strip_invisible(tmp->p, n);
     /* tmp -> out (stream-safe) -> tmp: the text normalised from here on
      * has no run of non-starters longer than MJ_MENTION_SAFE_RUN */
     rc = stream_safe(tmp->p, n, out, &m);

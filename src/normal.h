@@ -31,7 +31,16 @@ void mj_ubuf_free(ubuf *b);
 /* At least n units; the contents are not kept. */
 int mj_ubuf_reserve(ubuf *b, int32_t n);
 
-/* UTF-8 s -> NFKC(fold(NFKC(s))) in out (UTF-16, *out_len units); tmp is
+/* Whether c is one of the characters Resourceprep maps to nothing
+ * (RFC 3454 table B.1: soft hyphens, the combining grapheme joiner,
+ * Mongolian variation selectors, ZWNJ, ZWJ, the word joiner, variation
+ * selectors 1-16, the zero-width no-break space) other than U+200B ZERO
+ * WIDTH SPACE, which separates words. mj_normal_form() drops them before
+ * anything else, as Prosody drops them from a nick. */
+int mj_invisible(UChar32 c);
+
+/* UTF-8 s -> NFKC(fold(NFKC(s))), s without its mj_invisible()
+ * characters, in out (UTF-16, *out_len units); tmp is
  * scratch. MJ_OK, NOT_UTF8 or MJ_ENOMEM. len must fit an int32_t. With
  * cut (bodies), the first NFKC is bounded and *cut set when it cuts. */
 int mj_normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,

@@ -13,6 +13,7 @@
 #include "jid.h"
 #include "mentions.h"
 #include "mentions_impl.h"
+#include "normal.h"
 #include "test.h"
 
 /* Print bytes readably into a static buffer (for failure messages). */
@@ -99,9 +100,25 @@ static const struct text_case {
     {"AnnAnn Ann", "Ann", 1, 0, 0},
     /* only L, M, N and '_' are word characters: format characters
      * (Cf) split words, even inside one */
-    {"Ann\u00adie", "Ann", 1, 0, 0}, /* soft hyphen */
     {"Ann\u200bie", "Ann", 1, 0, 0}, /* zero width space */
     {"A\u200bnn", "Ann", 0, 0, 0},   /* ...and are kept in the text */
+    /* but those Resourceprep maps to nothing are dropped from both, as
+     * Prosody drops them from the nick the room holds */
+    {"Ann\u00adie", "Ann", 0, 0, 0}, /* soft hyphen: "Annie" */
+    {"Ann\u2060ie", "Ann", 0, 0, 0}, /* word joiner */
+    {"Ann\ufeffie", "Ann", 0, 0, 0}, /* zero width no-break space */
+    {"hi An\u00adn", "Ann", 1, 0, 0},
+    {"hi Ann", "An\u00adn", 1, 0, 0},
+    {"a \u200d b", "\u200d", 0, 0, 0}, /* nothing left of the nick */
+    {"a \u00ad b", " \u00ad\ufe0f ", 0, 0, 0},
+    /* Persian: a ZWNJ inside the word ("nik-nam"), and the plural suffix
+     * after one */
+    {"\u0633\u0644\u0627\u0645 \u0646\u06cc\u06a9\u200c\u0646\u0627\u0645!",
+     "\u0646\u06cc\u06a9\u0646\u0627\u0645", 1, 0, 0},
+    {"\u0646\u06cc\u06a9\u0646\u0627\u0645",
+     "\u0646\u06cc\u06a9\u200c\u0646\u0627\u0645", 1, 0, 0},
+    {"\u0646\u06cc\u06a9\u200c\u0646\u0627\u0645\u200c\u0647\u0627",
+     "\u0646\u06cc\u06a9\u0646\u0627\u0645", 0, 0, 0},
     /* NFKC, then full folding, then NFKC */
     {"\uff21\uff2e\uff2e", "Ann", 1, 0, 0}, /* fullwidth */
     {"Ann", "\uff21\uff2e\uff2e", 1, 0, 0},
@@ -179,7 +196,14 @@ static const struct text_case {
     {"hi \U0001f469\u200d\U0001f4bb", "\U0001f4bb", 0, 0, 0},
     {"hi \U0001f44d\U0001f3fd", "\U0001f44d", 0, 0, 0}, /* thumbs up, tone */
     {"hi \U0001f44d\U0001f3fd", "\U0001f3fd", 0, 0, 0},
-    {"hi \u2764\ufe0f", "\u2764", 0, 0, 0}, /* VS16: Mn */
+    {"hi \u2764\ufe0f", "\u2764", 1, 0, 0}, /* VS16 dropped */
+    {"hi \u2764\ufe0f", "\u2764\ufe0f", 1, 0, 0},
+    {"hi \u2764", "\u2764\ufe0f", 1, 0, 0},
+    /* a ZWJ sequence as a nick: the room holds it without its ZWJ */
+    {"hi \U0001f469\u200d\U0001f4bb", "\U0001f469\U0001f4bb", 1, 0, 0},
+    {"hi \U0001f469\U0001f4bb", "\U0001f469\u200d\U0001f4bb", 1, 0, 0},
+    {"hi \U0001f469\u200d\U0001f4bb\u200d\U0001f525", "\U0001f469\U0001f4bb",
+     0, 0, 0},
     {"hi \U0001f44d\U0001f3fd", "\U0001f44d\U0001f3fd", 1, 0, 0},
     {"\U0001f1e6\U0001f1fa\U0001f1f8\U0001f1ea", "\U0001f1fa\U0001f1f8", 0, 0,
      0}, /* AU SE holds the RI pair U S */
@@ -193,8 +217,15 @@ static const struct text_case {
     {"\U0001f1e6\U0001f1fa\U0001f1faBob", "\U0001f1faBob", 1, 0, 0},
     {"Bob\U0001f1fa\U0001f1f8", "Bob\U0001f1fa", 0, 0, 0},
     {"Bob\U0001f1fa\U0001f1f8\U0001f1f8", "Bob\U0001f1fa\U0001f1f8", 1, 0, 0},
-    {"Ann\u200d\U0001f4bb", "Ann", 0, 0, 0},
-    {"\U0001f469\u200dAnn", "Ann", 0, 0, 0},
+    /* with its ZWJ dropped, an emoji next to the nick's emoji joins it
+     * (it was one picture); a letter's ZWJ bound nothing */
+    {"Ann\u200d\U0001f4bb", "Ann", 1, 0, 0},
+    {"\U0001f469\u200dAnn", "Ann", 1, 0, 0},
+    {"hi Ann\U0001f469\u200d\U0001f4bb", "Ann\U0001f469", 0, 0, 0},
+    {"hi Ann\U0001f469\U0001f4bb", "Ann\U0001f469", 0, 0, 0},
+    {"hi Ann\U0001f469 \U0001f4bb", "Ann\U0001f469", 1, 0, 0},
+    {"\U0001f469\u200d\U0001f4bbAnn", "\U0001f4bbAnn", 0, 0, 0},
+    {"\U0001f469 \U0001f4bbAnn", "\U0001f4bbAnn", 1, 0, 0},
     {"Ann\U0001f3fd", "Ann", 0, 0, 0},
     /* An emoji with its variation selector (a mark) is a nick
      * without word characters too, compared by its base; a match may
@@ -431,6 +462,37 @@ TEST(fold_idempotent_every_code_point)
     }
     CHECK_INT(bad, 0);
     CHECK_INT(badm, 0);
+}
+
+/* The characters dropped before the normal form (mj_invisible()) are
+ * exactly those Resourceprep maps to nothing, but ZERO WIDTH SPACE: "a",
+ * c, "b" prepares to "ab" for them and for no other code point. */
+TEST(invisible_is_resourceprep_mapped_to_nothing)
+{
+    char in[8], out[64];
+    size_t n = 0;
+    int bad = 0, seen = 0;
+
+    for (UChar32 c = 0x80; c <= 0x10ffff; c++) {
+        int32_t k = 1;
+        UBool err = 0;
+        int nothing;
+        if (U_IS_SURROGATE(c))
+            continue;
+        in[0] = 'a';
+        U8_APPEND((uint8_t *)in, k, 7, c, err);
+        in[k++] = 'b';
+        nothing = !err &&
+                  mj_prep_part(MJ_PROFILE_RESOURCE, in, (size_t)k, out,
+                               sizeof out, &n) == MJ_OK &&
+                  n == 2 && memcmp(out, "ab", 2) == 0;
+        seen += mj_invisible(c);
+        if (nothing != (mj_invisible(c) || c == 0x200B) && bad++ < 5)
+            FAIL_AT("U+%04X: Resourceprep %s it", (unsigned)c,
+                    nothing ? "drops" : "keeps");
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(seen, 26);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1168,6 +1230,7 @@ int main(void)
     RUN(text_arguments);
     RUN(fold_examples);
     RUN(fold_idempotent_every_code_point);
+    RUN(invisible_is_resourceprep_mapped_to_nothing);
     RUN(fold_chunks_equal_pieces);
     RUN(fold_chunk_borders);
     RUN(ascii_fast_path_equals_icu);

@@ -135,6 +135,34 @@ def test_white_space_at_the_nicks_ends_is_no_part_of_it(connect, room):
     assert not wrong, "\n".join(wrong)
 
 
+def test_invisible_characters_the_room_removed_from_the_nick(connect, room):
+    """Prosody's MUC holds a nick without what Resourceprep maps to nothing
+    (ZWNJ, ZWJ, variation selectors): a Persian nick typed with its ZWNJ and
+    a heart typed with its variation selector are mentioned as people type
+    them, and the held nick (rooms_joined) is the room's."""
+    typed = {"persian": "نیک\u200cنام", "heart": "\u2764\ufe0f"}
+    held = {"persian": "نیکنام", "heart": "\u2764"}
+    bodies = {
+        "persian": [("سلام نیک\u200cنام!", True), ("سلام نیکنام", True),
+                    ("نیک\u200cنام\u200cها", False)],
+        "heart": [("hi \u2764\ufe0f!", True), ("hi \u2764", True),
+                  ("\u2764\ufe0f\u2764\ufe0f", False)],
+    }
+    wrong = []
+    for k in typed:
+        a, b, r = two_in_room(connect, room, nick_a=typed[k])
+        got = a.rooms()
+        if got.get(r) != held[k]:
+            wrong.append(f"{k}: rooms_joined {dict(got)!r}, expected {held[k]!r}")
+        for body, expect in bodies[k]:
+            seq = a.event_seq()
+            m = a.mark()
+            got_message(a, say(b, r, body), m)
+            if bool(mentions(a, seq, a.jid, r)) != expect:
+                wrong.append(f"{k}: {body!r}: expected {'a' if expect else 'no'} mention")
+    assert not wrong, "\n".join(wrong)
+
+
 def test_white_space_nick_is_never_found_in_a_body(connect, component, room):
     """A space is a valid resource (Resourceprep accepts it). Prosody's MUC
     refuses such an "invisible" nick, another service (here the scripted
