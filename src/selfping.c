@@ -856,6 +856,23 @@ static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info,
     return MJ_PING_NOT_JOINED;
 }
 
+/* verdict() of an answer to e's ping. The ping went to a nick that may
+ * no longer be where the session's pings go (a 303 or a rename by the
+ * room since it was sent): another occupant may hold it by now, and the
+ * room forwards the ping to it, whose error is no word on the session.
+ * Only "joined" still counts then (the room answered before the change;
+ * and it has named the session since). */
+static mj_ping_verdict entry_verdict(mj_session *s, const mj_entry *e,
+                                     const mj_stanza *a, int info)
+{
+    mj_ping_verdict v =
+        verdict(a, by_who(s, e, a->error_by), info, lost_since_sent(e));
+    if (v != MJ_PING_JOINED && v != MJ_PING_STALE &&
+        mj_entry_ping(e)->to_key != nick_key(s->tr, mj_entry_ping_nick(e)))
+        v = MJ_PING_UNKNOWN;
+    return v;
+}
+
 /* Classify the room's disco#info reply (NULL: none came). Only a reply
  * from the room's bare JID counts; an error of the path says nothing. */
 static int room_info(mj_session *s, const mj_entry *e, const mj_stanza *info,
@@ -925,8 +942,7 @@ static int settle(mj_session *s, uint32_t ping_id, const mj_stanza *answer,
     mj_tracker *tr = s->tr;
     if (info == INFO_ASK)
         info = room_info(s, e, info_reply, optimized);
-    v = verdict(answer, by_who(s, e, answer->error_by), info,
-                lost_since_sent(e));
+    v = entry_verdict(s, e, answer, info);
     switch (v) {
     case MJ_PING_JOINED:
         tr->st.pings_joined++;
@@ -986,12 +1002,10 @@ int mj_session_ping_needs_features(mj_session *s, uint32_t ping_id,
     if (e == NULL)
         return 0; /* not the latest ping, or not from the pinged room:
                      mj_session_ping_answer*() ignore it */
-    enum by_who by = by_who(s, e, answer->error_by);
-    int lost = lost_since_sent(e);
-    mj_ping_verdict v = verdict(answer, by, INFO_NONE, lost);
-    return v != verdict(answer, by, INFO_PLAIN, lost) ||
-           v != verdict(answer, by, INFO_OPTIMIZED, lost) ||
-           v != verdict(answer, by, INFO_ABSENT, lost);
+    mj_ping_verdict v = entry_verdict(s, e, answer, INFO_NONE);
+    return v != entry_verdict(s, e, answer, INFO_PLAIN) ||
+           v != entry_verdict(s, e, answer, INFO_OPTIMIZED) ||
+           v != entry_verdict(s, e, answer, INFO_ABSENT);
 }
 
 int mj_session_is_forwarded_ping(mj_session *s, const mj_stanza *st)

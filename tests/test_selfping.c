@@ -1180,6 +1180,49 @@ TEST(answer_to_ping_sent_before_a_303_counts_from_the_old_nick)
     mj_tracker_free(tr);
 }
 
+/* ... but only "joined" counts from there: once the session's nick has
+ * moved (a 303, or the room renaming it), another occupant may hold the
+ * old one and get the ping (the room forwards it); its not-acceptable
+ * without by would end a room the session is in. Unknown instead, and
+ * the ping is asked again (to the new nick) after the backoff. */
+TEST(error_from_the_old_nick_after_a_rename_is_unknown)
+{
+    for (int how = 0; how < 2; how++) {
+        setup();
+        join(s, R("Ann"));
+        ambiguous();
+        fx_take();
+        uint32_t id = last_ping;
+        if (how == 0) {
+            expect_bob(); /* EXPECTING(Ann, Bob): pings go to Bob */
+        } else {
+            /* the room renames the session: a self-presence from Carol */
+            fx_self(s, "available", R("Carol"));
+            CHECK_NICK(s, ROOM, "Carol");
+        }
+        fx_take();
+        mj_stanza a = fx_pres("available", R("Ann"));
+        mj_ping_verdict v;
+        a.kind = MJ_KIND_IQ;
+        a.type = MJ_T_ERROR;
+        a.error_condition = S("not-acceptable");
+        a.error_type = S("cancel");
+        CHECK_INT(mj_session_ping_needs_features(s, id, &a), 0);
+        CHECK_INT(mj_session_ping_answer(s, id, &a, -1, &v), MJ_OK);
+        CHECK_INT(v, MJ_PING_UNKNOWN);
+        CHECK_INT(fx_state(s, ROOM), how == 0 ? MJ_S_EXPECTING : MJ_S_JOINED);
+        CHECK_EVENTS("");
+        /* asked again after the backoff, at the session's nick now */
+        npings = 0;
+        fx_now += 31; /* backoff 30 s */
+        mj_tracker_tick(tr);
+        fx_take();
+        CHECK_INT(npings, 1);
+        CHECK_STR(S(last_to), how == 0 ? R("Bob") : R("Carol"));
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(link_loss_is_debounced_and_waits_for_start_delay)
 {
     setup();
@@ -2395,6 +2438,7 @@ int main(void)
     RUN(not_joined_while_leaving_is_the_leave_done);
     RUN(answer_from_another_nick_of_the_room_is_ignored);
     RUN(answer_to_ping_sent_before_a_303_counts_from_the_old_nick);
+    RUN(error_from_the_old_nick_after_a_rename_is_unknown);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(freed_budget_sends_waiting_pings_before_the_tick);
     RUN(budget_bounds_outstanding_pings_per_domain);
