@@ -25,10 +25,10 @@
  * variation selector, must find the nick the room made of it. No step
  * after makes one of them again (the idempotence test would see it).
  * ZERO WIDTH SPACE is kept: it separates words in scripts written
- * without spaces. The result is ICU's NFKC_Casefold but for the other
- * default-ignorable characters, which are kept (docs/semantics.md §6).
- * Folding is the default one, not the Turkic one: "I" folds to "i",
- * never to "ı".
+ * without spaces. And U+2019, the apostrophe phones type, becomes "'". The
+ * result is ICU's NFKC_Casefold but for the other default-ignorable
+ * characters, which are kept (docs/semantics.md §6). Folding is the default
+ * one, not the Turkic one: "I" folds to "i", never to "ı".
  *
  * Bounds on the work: NFKC can make text 18 times longer (U+FDFA), so
  * the first NFKC of a long body
@@ -152,18 +152,25 @@ int mj_invisible(UChar32 c)
            c == 0x2060 || (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF;
 }
 
-/* Drop mj_invisible() units from p[0..n) in place; the new length. All
- * of them are in the BMP, so units are code points here (a surrogate is
- * none of them). Most text has none: one comparison per unit. */
-static int32_t strip_invisible(UChar *p, int32_t n)
+/* Before the normal form, in place on p[0..n): drop mj_invisible()
+ * units, and make RIGHT SINGLE QUOTATION MARK (U+2019, the apostrophe
+ * that phones' keyboards type) the ASCII apostrophe, so that "O\u2019Neil"
+ * mentions "O'Neil" and the other way round (both are punctuation: no
+ * word edge moves). Returns the new length. Every unit concerned is in
+ * the BMP, so units are code points here (a surrogate is none of them).
+ * Most text has none: one comparison per unit. */
+static int32_t premap(UChar *p, int32_t n)
 {
     int32_t i = 0, o;
 
-    while (i < n && (p[i] < 0x00AD || !mj_invisible(p[i])))
+    while (i < n && p[i] < 0x00AD)
         i++;
-    for (o = i; i < n; i++)
-        if (p[i] < 0x00AD || !mj_invisible(p[i]))
+    for (o = i; i < n; i++) {
+        if (p[i] == 0x2019)
+            p[o++] = '\'';
+        else if (p[i] < 0x00AD || !mj_invisible(p[i]))
             p[o++] = p[i];
+    }
     return o;
 }
 
@@ -300,7 +307,7 @@ int mj_normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
         return NOT_UTF8;
     if (U_FAILURE(err))
         return MJ_ENOMEM;
-    n = strip_invisible(tmp->p, n);
+    n = premap(tmp->p, n);
     /* tmp -> out (stream-safe) -> tmp: the text normalised from here on
      * has no run of non-starters longer than MJ_MENTION_SAFE_RUN */
     rc = stream_safe(tmp->p, n, out, &m);

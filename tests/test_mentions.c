@@ -111,6 +111,15 @@ static const struct text_case {
     {"hi Ann", "An\u00adn", 1, 0, 0},
     {"a \u200d b", "\u200d", 0, 0, 0}, /* nothing left of the nick */
     {"a \u00ad b", " \u00ad\ufe0f ", 0, 0, 0},
+    /* the apostrophe phones type (U+2019) is the ASCII one; only that
+     * quotation mark */
+    {"hi O\u2019Neil!", "O'Neil", 1, 0, 0},
+    {"hi O'Neil!", "O\u2019Neil", 1, 0, 0},
+    {"O\u2019NEIL", "o\u2019neil", 1, 0, 0},
+    {"\u2018Ann\u2019s\u2019", "Ann", 1, 0, 0},
+    {"hi O\u2018Neil", "O'Neil", 0, 0, 0},
+    {"hi O\u02bcNeil", "O'Neil", 0, 0, 0}, /* a letter (Lm) */
+    {"hi O\u2019Neil", "O", 1, 0, 0},
     /* Persian: a ZWNJ inside the word ("nik-nam"), and the plural suffix
      * after one */
     {"\u0633\u0644\u0627\u0645 \u0646\u06cc\u06a9\u200c\u0646\u0627\u0645!",

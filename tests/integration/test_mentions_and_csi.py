@@ -135,18 +135,20 @@ def test_white_space_at_the_nicks_ends_is_no_part_of_it(connect, room):
     assert not wrong, "\n".join(wrong)
 
 
-def test_invisible_characters_the_room_removed_from_the_nick(connect, room):
+def test_invisible_characters_and_the_phones_apostrophe(connect, room):
     """Prosody's MUC holds a nick without what Resourceprep maps to nothing
     (ZWNJ, ZWJ, variation selectors): a Persian nick typed with its ZWNJ and
     a heart typed with its variation selector are mentioned as people type
-    them, and the held nick (rooms_joined) is the room's."""
-    typed = {"persian": "نیک\u200cنام", "heart": "\u2764\ufe0f"}
-    held = {"persian": "نیکنام", "heart": "\u2764"}
+    them, and the held nick (rooms_joined) is the room's. The apostrophe a
+    phone types (U+2019) is the ASCII one."""
+    typed = {"persian": "نیک\u200cنام", "heart": "\u2764\ufe0f", "apostrophe": "O'Neil"}
+    held = {"persian": "نیکنام", "heart": "\u2764", "apostrophe": "O'Neil"}
     bodies = {
         "persian": [("سلام نیک\u200cنام!", True), ("سلام نیکنام", True),
                     ("نیک\u200cنام\u200cها", False)],
         "heart": [("hi \u2764\ufe0f!", True), ("hi \u2764", True),
                   ("\u2764\ufe0f\u2764\ufe0f", False)],
+        "apostrophe": [("hi O\u2019Neil, é", True), ("O\u2019Neills", False)],
     }
     wrong = []
     for k in typed:
