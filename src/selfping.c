@@ -856,19 +856,32 @@ static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info,
     return MJ_PING_NOT_JOINED;
 }
 
+/* The nick the room last named the session by: where its pings go
+ * (mj_entry_ping_nick()), and in LEAVING the nick a 303 announced (kept
+ * from EXPECTING, or one that raced the leave: joins.c, send_leave(),
+ * got_unavailable_self()), the session's until the room sees the leave.
+ * No ping is sent in LEAVING; one sent before may still be out. */
+static mj_str room_nick(const mj_entry *e)
+{
+    mj_str m = mj_entry_pnick(e);
+    if (e->state == MJ_S_LEAVING && m.ptr != NULL)
+        return m;
+    return mj_entry_ping_nick(e);
+}
+
 /* verdict() of an answer to e's ping. The ping went to a nick that may
- * no longer be where the session's pings go (a 303 or a rename by the
- * room since it was sent): another occupant may hold it by now, and the
- * room forwards the ping to it, whose error is no word on the session.
- * Only "joined" still counts then (the room answered before the change;
- * and it has named the session since). */
+ * no longer be the session's in the room (a 303 or a rename by the room
+ * since it was sent, also while LEAVING): another occupant may hold it by
+ * now, and the room forwards the ping to it, whose error is no word on
+ * the session. Only "joined" still counts then (the room answered before
+ * the change; and it has named the session since). */
 static mj_ping_verdict entry_verdict(mj_session *s, const mj_entry *e,
                                      const mj_stanza *a, int info)
 {
     mj_ping_verdict v =
         verdict(a, by_who(s, e, a->error_by), info, lost_since_sent(e));
     if (v != MJ_PING_JOINED && v != MJ_PING_STALE &&
-        mj_entry_ping(e)->to_key != nick_key(s->tr, mj_entry_ping_nick(e)))
+        mj_entry_ping(e)->to_key != nick_key(s->tr, room_nick(e)))
         v = MJ_PING_UNKNOWN;
     return v;
 }

@@ -1223,6 +1223,48 @@ TEST(error_from_the_old_nick_after_a_rename_is_unknown)
     }
 }
 
+/* ... and in LEAVING the session is the nick a 303 announced (kept from
+ * EXPECTING, or one racing the leave) until the room sees the leave: a
+ * ping sent in EXPECTING(Ann, Bob) went to Bob, still the session's, so
+ * Bob's not-acceptable is the room's word (the leave is done, as for a
+ * ping to the shown nick); a ping to Ann answered after a 303 racing the
+ * leave is from a nick the session no longer has. */
+TEST(leaving_after_a_303_compares_with_the_announced_nick)
+{
+    for (int how = 0; how < 2; how++) {
+        setup();
+        join(s, R("Ann"));
+        if (how == 0)
+            expect_bob(); /* EXPECTING(Ann, Bob): the ping goes to Bob */
+        ambiguous();
+        fx_take();
+        uint32_t id = last_ping;
+        CHECK_STR(S(last_to), how == 0 ? R("Bob") : R("Ann"));
+        fx_out(s, fx_pres("unavailable", R("Ann")));
+        CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+        if (how == 1)
+            expect_bob(); /* a 303 racing the leave: Ann is free */
+        fx_take();
+        mj_stanza a = fx_pres("available", last_to);
+        mj_ping_verdict v;
+        a.kind = MJ_KIND_IQ;
+        a.type = MJ_T_ERROR;
+        a.error_condition = S("not-acceptable");
+        a.error_type = S("cancel");
+        CHECK_INT(mj_session_ping_answer(s, id, &a, -1, &v), MJ_OK);
+        if (how == 0) {
+            CHECK_INT(v, MJ_PING_NOT_JOINED);
+            CHECK_STATE(s, ROOM, MJ_S_NONE);
+            CHECK_EVENTS("left " ROOM " Ann voluntary");
+        } else {
+            CHECK_INT(v, MJ_PING_UNKNOWN);
+            CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+            CHECK_EVENTS("");
+        }
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(link_loss_is_debounced_and_waits_for_start_delay)
 {
     setup();
@@ -2439,6 +2481,7 @@ int main(void)
     RUN(answer_from_another_nick_of_the_room_is_ignored);
     RUN(answer_to_ping_sent_before_a_303_counts_from_the_old_nick);
     RUN(error_from_the_old_nick_after_a_rename_is_unknown);
+    RUN(leaving_after_a_303_compares_with_the_announced_nick);
     RUN(link_loss_is_debounced_and_waits_for_start_delay);
     RUN(freed_budget_sends_waiting_pings_before_the_tick);
     RUN(budget_bounds_outstanding_pings_per_domain);
