@@ -259,6 +259,13 @@ return function(ctx)
 		end
 	end
 
+	-- What the s2s link handlers below share across every VirtualHost's
+	-- load (module:shared(): the events are global), and the bound on
+	-- the entries of one stream's session.hosts each of their walks
+	-- looks at.
+	local MAX_VISITS = 100000;
+	local s2sin = module:shared("/*/track_muc_joins/s2sin");
+
 	-- s2s-destroyed fires for every s2s session, also for connections
 	-- that never authenticated, whose from_host is only what a stream
 	-- header claimed (anyone can open port 5269 as the MUC service and
@@ -270,18 +277,50 @@ return function(ctx)
 	-- a component's) outgoing links are not this host's sessions'. An
 	-- incoming one may carry stanzas to several local hosts (dialback
 	-- piggybacking records only the remote side), so its loss counts
-	-- for every host.
+	-- for every host. The event is global and every VirtualHost's load
+	-- hooks it: the stream's domains are walked once per event, by the
+	-- first handler it reaches, and at most MAX_LOST of them are
+	-- reported lost (MAX_VISITS entries looked at, dialbacks still
+	-- pending included): a remote server authenticating thousands of
+	-- domains on one stream (a wildcard certificate makes each one
+	-- db:result) made every host's handler call its tracker for each,
+	-- all in the one event at the stream's close (50 hosts x 100,000
+	-- domains: 2 to 8 s). Rooms on the domains past the bound are not
+	-- asked at that loss (logged at debug).
+	local MAX_LOST = 1000;
+	if s2sin.lost == nil then
+		s2sin.lost = setmetatable({}, { __mode = "k" }); -- event -> domains
+	end
+	local function lost_domains(event, session)
+		local found = s2sin.lost[event];
+		if found then
+			return found;
+		end
+		found = {};
+		s2sin.lost[event] = found;
+		local visits = 0;
+		for domain, info in pairs(session.hosts) do
+			visits = visits + 1;
+			if #found >= MAX_LOST or visits > MAX_VISITS then
+				module:log("debug", "An incoming s2s stream authenticated too many domains: "
+					.. "the losses of only %d of them are reported", #found);
+				break;
+			end
+			if type(info) == "table" and info.authed then
+				found[#found + 1] = domain;
+			end
+		end
+		return found;
+	end
 	module:hook_global("s2s-destroyed", function(event)
 		local session = event.session;
 		if session.type == "s2sout" then
 			if session.from_host == module.host then
 				link_lost(session.to_host);
 			end
-		elseif session.type == "s2sin" then
-			for domain, info in pairs(session.hosts) do
-				if type(info) == "table" and info.authed then
-					link_lost(domain);
-				end
+		elseif session.type == "s2sin" and type(session.hosts) == "table" then
+			for _, domain in ipairs(lost_domains(event, session)) do
+				link_lost(domain);
 			end
 		end
 	end);
@@ -315,14 +354,12 @@ return function(ctx)
 	-- stream made this quadratic, in calls into the tracker and then in
 	-- visits). Past the budget the stream's further domains are not
 	-- reported up: their rooms are asked again at their next link up.
-	local MAX_VISITS = 100000;
 	-- The event is global and every VirtualHost's load hooks it: the walk
 	-- and its budget are shared by all of them, done by the
 	-- first handler an event reaches, whose new domains every host's
 	-- handler then reports up. Per host, V VirtualHosts walked V times
 	-- MAX_VISITS per stream (50 hosts: 0.3 s of one event loop for a
 	-- stream of 450 domains, 6 ms per host).
-	local s2sin = module:shared("/*/track_muc_joins/s2sin");
 	if s2sin.reported == nil then
 		s2sin.reported = setmetatable({}, { __mode = "k" }); -- stream -> { visits, [domain] = true }
 		s2sin.walks = setmetatable({}, { __mode = "k" }); -- event -> domains new at it

@@ -168,6 +168,65 @@ test("a lost incoming stream reports its authenticated domains lost", function()
 	eq(calls[1][2], "a.example", "domain")
 end)
 
+-- A stream that authenticated thousands of domains (one db:result each
+-- with a wildcard certificate): its close made each host's handler call
+-- its tracker for every one, all in one event. Walked once per event for
+-- every host now, and at most 1,000 domains reported lost per host.
+test("a lost stream's domains are walked once for every host and bounded", function()
+	local shared, loads = {}, {}
+	local V = 20
+	for i = 1, V do
+		local global, calls, logs = load(shared, "h" .. i .. ".example")
+		loads[i] = { global = global, calls = calls, logs = logs }
+	end
+	local visits = 0
+	local hosts = {}
+	for i = 1, 5000 do
+		hosts[string.format("d%05d.example", i)] = { authed = true }
+		hosts[string.format("p%05d.example", i)] = {} -- pending dialback
+	end
+	local stream = { type = "s2sin", hosts = setmetatable({}, {
+		__pairs = function()
+			return function(_, k)
+				local nk, v = next(hosts, k)
+				if nk ~= nil then
+					visits = visits + 1
+				end
+				return nk, v
+			end, hosts, nil
+		end,
+	}) }
+	local event = { session = stream }
+	for _, l in ipairs(loads) do
+		l.global["s2s-destroyed"](event)
+	end
+	if visits > 10000 then
+		error("visits: " .. visits .. " for " .. V .. " hosts (a walk per host)")
+	end
+	local debug_lines = 0
+	for i, l in ipairs(loads) do
+		eq(#l.calls, 1000, "link losses reported on host " .. i)
+		for _, c in ipairs(l.calls) do
+			assert(c[1] == "link_lost" and c[2]:match("^d%d+%.example$"), c[2])
+		end
+		for _, line in ipairs(l.logs) do
+			if line[1] == "debug" and line[2]:find("too many domains", 1, true) then
+				debug_lines = debug_lines + 1
+			end
+		end
+	end
+	eq(debug_lines, 1, "logged once")
+	-- a stream within the bound: every authenticated domain, on every host
+	local small = { type = "s2sin", hosts = { ["a.example"] = { authed = true }, ["b.example"] = {} } }
+	local ev = { session = small }
+	for _, l in ipairs(loads) do
+		local before = #l.calls
+		l.global["s2s-destroyed"](ev)
+		eq(#l.calls, before + 1, "one loss")
+		eq(l.calls[#l.calls][2], "a.example", "domain")
+	end
+end)
+
 -- The module's log_failure(), cut out of mod_track_muc_joins.lua with its
 -- two upvalues, logging through a stand-in module: the levels it picks.
 local function module_log_failure()
