@@ -218,11 +218,20 @@ static int is_pict(UChar32 c)
     return u_hasBinaryProperty(c, UCHAR_EXTENDED_PICTOGRAPHIC);
 }
 
+/* An emoji modifier (a skin tone, U+1F3FB..U+1F3FF): in a ZWJ sequence
+ * it comes between an emoji and the ZWJ ("<person><tone><ZWJ><laptop>"),
+ * so it is what precedes the next emoji once the ZWJ is gone. */
+static int is_tone(UChar32 c)
+{
+    return c >= 0x1F3FB && c <= 0x1F3FF;
+}
+
 /* Whether a neighbour c of a match keeps it from standing alone: a word
- * character; an emoji (Extended_Pictographic) when the nick's code point
- * next to it (edge) is one too, since the ZWJ that made the two one
- * picture is gone from the normal form ("Ann<woman>" is not found in
- * "Ann<woman><ZWJ><laptop>"); for a nick without any word character
+ * character; an emoji (Extended_Pictographic) or a skin tone when the
+ * nick's code point next to it (edge) is an emoji, since the ZWJ that
+ * made the two one picture is gone from the normal form ("Ann<woman>" is
+ * not found in "Ann<woman><ZWJ><laptop>", nor "<laptop>Ann" in
+ * "<person><tone><ZWJ><laptop>Ann"); for a nick without any word character
  * (bare: "-", "...", an emoji), also a character of the same class
  * (ps_class()) as edge: "wait..." does not mention ".", nor "--" "-",
  * while "hi <emoji>!" mentions the emoji. */
@@ -230,7 +239,7 @@ static int joins16(UChar32 c, int bare, UChar32 edge)
 {
     int k;
 
-    if (is_word(c) || (is_pict(edge) && is_pict(c)))
+    if (is_word(c) || (is_pict(edge) && (is_pict(c) || is_tone(c))))
         return 1;
     k = bare ? ps_class(edge) : 0;
     return k != 0 && ps_class(c) == k;

@@ -235,6 +235,12 @@ static const struct text_case {
     {"hi Ann\U0001f469 \U0001f4bb", "Ann\U0001f469", 1, 0, 0},
     {"\U0001f469\u200d\U0001f4bbAnn", "\U0001f4bbAnn", 0, 0, 0},
     {"\U0001f469 \U0001f4bbAnn", "\U0001f4bbAnn", 1, 0, 0},
+    /* a skin tone stands between an emoji and its ZWJ: "technologist,
+     * medium skin tone" ends with the laptop, "woman running, medium skin
+     * tone" with the female sign */
+    {"\U0001f9d1\U0001f3fd\u200d\U0001f4bbAnn", "\U0001f4bbAnn", 0, 0, 0},
+    {"\U0001f3c3\U0001f3fd\u200d\u2640\ufe0fAnn", "\u2640Ann", 0, 0, 0},
+    {"\U0001f3fd \U0001f4bbAnn", "\U0001f4bbAnn", 1, 0, 0},
     {"Ann\U0001f3fd", "Ann", 0, 0, 0},
     /* An emoji with its variation selector (a mark) is a nick
      * without word characters too, compared by its base; a match may
