@@ -23,7 +23,12 @@
  * are dropped, as Prosody drops them from the nick a room holds: a
  * Persian nick typed with its ZWNJ, or "\u2764\ufe0f" typed with its
  * variation selector, must find the nick the room made of it. No step
- * after makes one of them again (the idempotence test would see it).
+ * after makes one of them again, but for the CGJ the stream-safe rule
+ * (below) inserts: so a normal form holding a run of over 30 marks is
+ * not always its own normal form (its CGJ is dropped, then put back where
+ * the count says, which NFKC and folding may have moved: U+0344 counts as
+ * two marks and becomes two, U+0345 folds to a letter). Matching does not
+ * rely on that: body and nick take the same steps from what was typed.
  * ZERO WIDTH SPACE is kept: it separates words in scripts written
  * without spaces. And U+2019, the apostrophe phones type, becomes "'". The
  * result is ICU's NFKC_Casefold but for the other default-ignorable
