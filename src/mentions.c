@@ -22,7 +22,8 @@
  * without any word character ("-", "...", an emoji) is joined also by a
  * neighbour of the same class (P* or S*) as its own code point next to it
  * ("wait..." does not mention "."; attaching code points, as the
- * variation selector of an emoji, neither make a word nor give the class).
+ * enclosing keycap of "#\ufe0f\u20e3", neither make a word nor give the
+ * class).
  * White space at the nick's ends is no part of it (Resourceprep accepts
  * a space): " Ann" is mentioned by "hi Ann", and a nick of white space
  * only is never found (it would stand alone between any two emoji).
@@ -173,8 +174,8 @@ static void kmp_table16(const UChar *p, int32_t m, int32_t *f)
 
 /* A code point that belongs to the grapheme cluster before it
  * (Grapheme_Cluster_Break Extend, ZWJ, SpacingMark): combining marks
- * (also word characters), emoji modifiers, variation selectors, ZWJ,
- * ZWNJ. */
+ * (also word characters), emoji modifiers, variation selectors past 16
+ * (those up to 16, ZWJ and ZWNJ are gone from the normal form). */
 static int extends(UChar32 c)
 {
     int32_t b = u_getIntPropertyValue(c, UCHAR_GRAPHEME_CLUSTER_BREAK);
@@ -347,8 +348,8 @@ static int fold_nick(const char *nick, size_t nlen, int fast, ubuf *nk,
 }
 
 /* Whether the folded nick has a word character, not counting those that
- * attach to the character before them (extends(): the variation
- * selector of "\u2764\ufe0f" is a mark, yet that nick has no word). */
+ * attach to the character before them (extends(): the enclosing keycap
+ * of "#\ufe0f\u20e3" is a mark, yet that nick has no word). */
 static int has_word16(const UChar *p, int32_t m)
 {
     UChar32 c;

@@ -208,6 +208,10 @@ static const struct text_case {
     {"hi \u2764\ufe0f", "\u2764", 1, 0, 0}, /* VS16 dropped */
     {"hi \u2764\ufe0f", "\u2764\ufe0f", 1, 0, 0},
     {"hi \u2764", "\u2764\ufe0f", 1, 0, 0},
+    /* a keycap's enclosing mark attaches to its "#": no word */
+    {"a #\ufe0f\u20e3 b", "#\ufe0f\u20e3", 1, 0, 0},
+    {"a ##\ufe0f\u20e3 b", "#\ufe0f\u20e3", 0, 0, 0},
+    {"a #\ufe0f\u20e3 b", "#", 0, 0, 0},
     /* a ZWJ sequence as a nick: the room holds it without its ZWJ */
     {"hi \U0001f469\u200d\U0001f4bb", "\U0001f469\U0001f4bb", 1, 0, 0},
     {"hi \U0001f469\U0001f4bb", "\U0001f469\u200d\U0001f4bb", 1, 0, 0},
