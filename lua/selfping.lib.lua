@@ -301,12 +301,13 @@ return function(ctx)
 		local visits = 0;
 		for domain, info in pairs(session.hosts) do
 			visits = visits + 1;
-			if #found >= MAX_LOST or visits > MAX_VISITS then
+			local authed = type(info) == "table" and info.authed;
+			if visits > MAX_VISITS or (authed and #found >= MAX_LOST) then
 				module:log("debug", "An incoming s2s stream authenticated too many domains: "
 					.. "the losses of only %d of them are reported", #found);
 				break;
 			end
-			if type(info) == "table" and info.authed then
+			if authed then
 				found[#found + 1] = domain;
 			end
 		end

@@ -40,7 +40,7 @@ int mj_ubuf_reserve(ubuf *b, int32_t n);
 int mj_invisible(UChar32 c);
 
 /* UTF-8 s -> NFKC(fold(NFKC(s))), s without its mj_invisible()
- * characters, in out (UTF-16, *out_len units); tmp is
+ * characters and with U+2019 as "'", in out (UTF-16, *out_len units); tmp is
  * scratch. MJ_OK, NOT_UTF8 or MJ_ENOMEM. len must fit an int32_t. With
  * cut (bodies), the first NFKC is bounded and *cut set when it cuts. */
 int mj_normal_form(const char *s, int32_t len, ubuf *out, ubuf *tmp,
