@@ -180,10 +180,18 @@ local function by_binding(file)
 		if (step.name == "out" or step.name == "in") and stanza then
 			local jid = step.attr.session
 			if not opened[jid] then
-				-- the replay tool opens a trace's session at its first line,
-				-- the binding at its first outgoing presence: one to nowhere
+				-- the replay tool opens a trace's session at its first line;
+				-- the binding holds one only once a join made it (a stanza
+				-- of a session it does not hold is "ignored": a presence to
+				-- a JID that does not prepare is no "bad-jid" then). So a
+				-- join to nowhere, refused: the session is held, with no
+				-- room, as the replay tool's is
 				opened[jid] = true
-				t:outgoing(jid, st.presence({ to = "nobody@nowhere.example/x" }))
+				t:outgoing(jid, st.presence({ to = "nobody@nowhere.example/x" })
+					:tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up())
+				t:incoming(jid, st.presence({ from = "nobody@nowhere.example/x", type = "error" })
+					:tag("error", { type = "cancel" })
+					:tag("not-allowed", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up():up())
 			end
 			local class, oc, events
 			local optimized = ({ yes = true, no = false })[step.attr.optimized]
