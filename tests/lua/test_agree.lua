@@ -23,6 +23,7 @@ package.path = "/usr/lib/prosody/?.lua;" .. package.path
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
 local xmppstream = require "util.xmppstream"
 local st = require "util.stanza"
+local jid_util = require "util.jid"
 local mj = assert(package.loadlib(so_path, "luaopen_mucjoins"))()
 
 -- The children of <trace> (<in>, <out>, <tick>...), as Prosody's stream
@@ -137,25 +138,92 @@ local function id_number(id, prefix)
 	return n and n <= 0xffffffff and math.tointeger(n) or 0
 end
 
+-- JID bytes prepared (nil: they do not prepare), as Prosody's router
+-- prepares from and to before the module sees them.
+local function prepared(j)
+	return j and jid_util.prep(j) or nil
+end
+
+-- The room of a ping answer: its from up to '/', prepared.
+local function room_of(stanza)
+	local from = stanza.attr.from
+	return from and prepared(from:match("^[^/]*")) or nil
+end
+
+-- Whether a stanza has an <error/> the view reads (the first <error/> in
+-- the client's namespace: the stanza's own or jabber:client,
+-- mj_stanza_client_ns()).
+local function has_error(stanza)
+	local own = stanza.attr.xmlns
+	for _, c in ipairs(stanza.tags) do
+		local ns = c.attr.xmlns
+		if c.name == "error" and (ns == nil or ns == own or ns == "jabber:client") then
+			return true
+		end
+	end
+	return false
+end
+
+-- The module's disco#info requests held for ping answers, as the replay
+-- tool keeps them (replay.c ask_info()): one per session JID and room,
+-- whose disco id is the first held answer's ping id; a later answer for
+-- the same JID and room replaces the answer held; a reply ends the
+-- request with that id from that room, whichever session's line it is
+-- on. The module's bounds (4 requests per room domain, 4 per account, 64
+-- in all): over them an answer is taken without disco#info.
+local function hold(waits, jid, stanza, ping_id)
+	local pjid, room = prepared(jid), room_of(stanza)
+	if not pjid or not room then
+		return false
+	end
+	local host = room:match("@(.*)$") or room
+	local account = pjid:match("^[^/]*")
+	local n_domain, n_account = 0, 0
+	for _, w in ipairs(waits) do
+		if w.jid == pjid and w.room == room then
+			w.answer, w.ping_id = stanza, ping_id
+			return true
+		end
+		n_domain = n_domain + (((w.room:match("@(.*)$") or w.room) == host) and 1 or 0)
+		n_account = n_account + ((w.jid:match("^[^/]*") == account) and 1 or 0)
+	end
+	if #waits >= 64 or n_domain >= 4 or n_account >= 4 then
+		return false
+	end
+	waits[#waits + 1] = { jid = pjid, room = room, disco_id = ping_id, ping_id = ping_id,
+		answer = stanza }
+	return true
+end
+
 -- A received iq as the module's self-ping code takes it (selfping.lib.lua,
--- the replay tool's do_ping_iq()): the outcome's line, or nil when it is
--- none of the module's and goes to t:incoming().
-local function iq_by_binding(t, held, jid, stanza, optimized)
+-- the replay tool's do_ping_iq() and do_disco_reply()): the outcome's
+-- line, or nil when it is none of the module's and goes to t:incoming().
+local function iq_by_binding(t, waits, jid, stanza, optimized)
 	local ty, id = stanza.attr.type, stanza.attr.id
 	local answer = ty == "result" or ty == "error"
 	local disco_id, ping_id = id_number(id, "mjdisco-"), id_number(id, "mjping-")
+	if type(id) == "string" and id:match("^mjdisco%-0") then
+		disco_id = 0 -- the module wrote no leading zero
+	end
 	if disco_id ~= 0 and answer then
-		local key = jid .. "\0" .. disco_id
-		local ans = held[key]
-		if not ans then
-			return "disco-answer-for-no-held-ping-answer"
+		if ty == "error" and not has_error(stanza) then
+			return "disco-answer-without-<error/>:-ignored"
 		end
-		held[key] = nil
-		local verdict, events = t:ping_answer_info(jid, ans, disco_id, stanza)
-		return "ping-answer " .. tostring(verdict), events
+		local from = prepared(stanza.attr.from)
+		for i, w in ipairs(waits) do
+			if w.disco_id == disco_id and w.room == from then
+				table.remove(waits, i)
+				local verdict, events = t:ping_answer_info(w.jid, w.answer, w.ping_id, stanza)
+				return "ping-answer " .. tostring(verdict), events
+			end
+		end
+		return "disco-answer-for-no-request-out"
 	elseif ping_id ~= 0 and answer and optimized == nil and t:ping_needs_features(jid, stanza, ping_id) then
-		held[jid .. "\0" .. ping_id] = stanza
-		return "ping-answer held"
+		if hold(waits, jid, stanza, ping_id) then
+			return "ping-answer held"
+		end
+		local verdict, events = t:ping_answer_info(jid, stanza, ping_id, nil)
+		return "ping-answer " .. tostring(verdict), events
 	elseif ping_id ~= 0 and answer then
 		local verdict, events = t:ping_answer(jid, stanza, ping_id, optimized)
 		return "ping-answer " .. tostring(verdict), events
@@ -174,7 +242,7 @@ local function by_binding(file)
 	local t = mj.new({})
 	local out = {}
 	local opened = {}
-	local held = {}
+	local waits = {}
 	for _, step in ipairs(steps) do
 		local stanza = step.tags[1]
 		if (step.name == "out" or step.name == "in") and stanza then
@@ -199,7 +267,7 @@ local function by_binding(file)
 				-- what the module does with an iq before the client sees
 				-- it, as the replay tool does it (answers to its pings, the
 				-- rooms' disco#info replies, pings the room forwards)
-				oc, events = iq_by_binding(t, held, jid, stanza, optimized)
+				oc, events = iq_by_binding(t, waits, jid, stanza, optimized)
 			end
 			if not oc then
 				if step.name == "in" and stanza.name == "message" then
