@@ -284,8 +284,44 @@ local function by_binding(file)
 					end)
 				end
 			end
+		elseif step.name == "close" then
+			-- resource-unbind: the session's rooms end (the replay tool
+			-- prints their events sorted); a later line of the JID opens a
+			-- new session, in both
+			local jid = step.attr.session
+			out[#out + 1] = "close"
+			local events = opened[jid] and t:close(jid)
+			opened[jid] = nil
+			for _, ev in ipairs(events or {}) do
+				if ev.type ~= "log" then
+					out[#out + 1] = event_line(ev.type, function(k)
+						return shown(ev[k])
+					end)
+				end
+			end
 		elseif step.name ~= "out" and step.name ~= "in" then
-			return nil, step.name -- waits, ticks, closes: not compared here
+			return nil, step.name -- ticks, lost and restored links: not compared here
+		end
+	end
+	return out
+end
+
+-- The events after each "close" line sorted, in place: the replay tool
+-- prints a close's events sorted, the binding returns them in its order.
+local function sort_close_events(out)
+	local i = 1
+	while i <= #out do
+		if out[i] == "close" then
+			local j = i + 1
+			while j <= #out and out[j]:sub(1, 2) == "* " do
+				j = j + 1
+			end
+			local evs = table.move(out, i + 1, j - 1, 1, {})
+			table.sort(evs)
+			table.move(evs, 1, #evs, i + 1, out)
+			i = j
+		else
+			i = i + 1
 		end
 	end
 	return out
@@ -305,7 +341,9 @@ local function by_replay(file)
 			oc = rest and (rest:match("^(ping%-answer held):") or rest:match("^(ping%-answer %S+)")
 				or rest:match("^(forwarded%-ping) ") or rest:gsub(" ", "-"))
 		end
-		if dir == "out" or dir == "in" then
+		if not dir and line:match("^%s*%d+ close%s") then
+			out[#out + 1] = "close"
+		elseif dir == "out" or dir == "in" then
 			local class = line:match(" class=(%S+)")
 			out[#out + 1] = dir .. " " .. oc .. (class and " class=" .. class or "")
 		else
@@ -337,7 +375,8 @@ for i = 3, #arg do
 		skipped = skipped + 1
 		print("skip " .. file .. " (has <" .. why .. "/>)")
 	else
-		local b = by_replay(file)
+		sort_close_events(a)
+		local b = sort_close_events(by_replay(file))
 		local bad
 		for k = 1, math.max(#a, #b) do
 			if a[k] ~= b[k] then
