@@ -2,7 +2,10 @@
 -- <out>/<in> stanza of a trace is fed to the binding and to
 -- build/mucjoins-replay, and the outcomes, the message classes and the
 -- events (type, room, nicks, reason, condition, text,
--- alternative venue) must be the same, in the same order.
+-- alternative venue) must be the same, in the same order; a <close/>'s
+-- events too. A trace with a tick or a link's loss is skipped (the
+-- binding's clock is the real one). tests/agree/gen.py generates many
+-- traces and runs them through this test.
 -- Both build their views with the library's extraction rules
 -- (mj_stanza_set_kind/_type, mj_stanza_add_status, mj_stanza_own_ns,
 -- mj_stanza_client_ns).
