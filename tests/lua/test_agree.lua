@@ -3,7 +3,7 @@
 -- build/mucjoins-replay, and the outcomes, the message classes and the
 -- events (type, room, nicks, reason, condition, text,
 -- alternative venue) must be the same, in the same order; a <close/>'s
--- events too. A trace with a tick or a link's loss is skipped (the
+-- events too, and the final state (each session's rooms, states, nicks). A trace with a tick or a link's loss is skipped (the
 -- binding's clock is the real one). tests/agree/gen.py generates many
 -- traces and runs them through this test.
 -- Both build their views with the library's extraction rules
@@ -245,12 +245,20 @@ local function by_binding(file)
 	local t = mj.new({})
 	local out = {}
 	local opened = {}
+	local seen, order = {}, {}
 	local waits = {}
 	for _, step in ipairs(steps) do
 		local stanza = step.tags[1]
+		local was_open
 		if (step.name == "out" or step.name == "in") and stanza then
 			local jid = step.attr.session
-			if not opened[jid] then
+			-- a reply to the module's disco#info request opens no session
+			-- (the replay tool's do_stanza())
+			local disco_reply = step.name == "in" and stanza.name == "iq"
+				and (stanza.attr.type == "result" or stanza.attr.type == "error")
+				and id_number(stanza.attr.id, "mjdisco-") ~= 0
+				and not stanza.attr.id:match("^mjdisco%-0")
+			if not opened[jid] and not disco_reply then
 				-- the replay tool opens a trace's session at its first line;
 				-- the binding holds one only once a join made it (a stanza
 				-- of a session it does not hold is "ignored": a presence to
@@ -293,6 +301,7 @@ local function by_binding(file)
 			-- new session, in both
 			local jid = step.attr.session
 			out[#out + 1] = "close"
+			was_open = opened[jid]
 			local events = opened[jid] and t:close(jid)
 			opened[jid] = nil
 			for _, ev in ipairs(events or {}) do
@@ -304,6 +313,30 @@ local function by_binding(file)
 			end
 		elseif step.name ~= "out" and step.name ~= "in" then
 			return nil, step.name -- ticks, lost and restored links: not compared here
+		end
+		local jid = step.attr.session
+		if jid and (opened[jid] or step.name == "close" and was_open) and not seen[jid] then
+			seen[jid] = true
+			order[#order + 1] = jid
+		end
+	end
+	-- the final state, as the replay tool's table shows it: each session
+	-- in the order of its first line, its rooms sorted
+	out[#out + 1] = "final state"
+	for _, jid in ipairs(order) do
+		out[#out + 1] = "session " .. shown(jid)
+		if not opened[jid] then
+			out[#out + 1] = "  closed"
+		else
+			local rooms = t:rooms(jid)
+			table.sort(rooms, function(x, y) return x.room < y.room end)
+			if #rooms == 0 then
+				out[#out + 1] = "  no rooms"
+			end
+			for _, r in ipairs(rooms) do
+				out[#out + 1] = string.format("  %s %s nick=%s %s=%s", shown(r.room), r.state, shown(r.nick),
+					r.state == "expecting" and "announced" or "asked", shown(r.pending_nick))
+			end
 		end
 	end
 	return out
@@ -334,6 +367,7 @@ end
 local function by_replay(file)
 	local p = assert(io.popen(string.format("%s '%s' 2>&1", replay, file)))
 	local out = {}
+	local final = false
 	for line in p:lines() do
 		local dir, oc = line:match("^%s*%d+ (%a+)%s.*=> (%S+)$")
 		if not oc then
@@ -344,7 +378,24 @@ local function by_replay(file)
 			oc = rest and (rest:match("^(ping%-answer held):") or rest:match("^(ping%-answer %S+)")
 				or rest:match("^(forwarded%-ping) ") or rest:gsub(" ", "-"))
 		end
-		if not dir and line:match("^%s*%d+ close%s") then
+		if line:match("^final state at ") then
+			final = true
+			out[#out + 1] = "final state"
+		elseif final then
+			if line:match("^%S") then
+				out[#out + 1] = "session " .. line
+			elseif line:match("^    %(closed at line") then
+				out[#out + 1] = "  closed"
+			elseif line == "    (no rooms)" then
+				out[#out + 1] = "  no rooms"
+			else
+				local room, state, rest = line:match("^    (%S+)%s+(%S+)%s*(.*)$")
+				rest = " " .. (rest or "")
+				local pk = state == "expecting" and "announced" or "asked"
+				out[#out + 1] = string.format("  %s %s nick=%s %s=%s", tostring(room), tostring(state),
+					field(rest, "nick"), pk, field(rest, pk))
+			end
+		elseif not dir and line:match("^%s*%d+ close%s") then
 			out[#out + 1] = "close"
 		elseif dir == "out" or dir == "in" then
 			local class = line:match(" class=(%S+)")
