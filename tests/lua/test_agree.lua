@@ -216,6 +216,15 @@ local function iq_by_binding(t, waits, jid, stanza, optimized)
 		for i, w in ipairs(waits) do
 			if w.disco_id == disco_id and w.room == from then
 				table.remove(waits, i)
+				-- the answer goes to the session under the JID now, if any
+				-- (closed since, it has none)
+				local held = false
+				for _, j in ipairs(t:sessions()) do
+					held = held or prepared(j) == w.jid
+				end
+				if not held then
+					return "no-session-under-that-JID-now"
+				end
 				local verdict, events = t:ping_answer_info(w.jid, w.answer, w.ping_id, stanza)
 				return "ping-answer " .. tostring(verdict), events
 			end
