@@ -3,7 +3,9 @@
 -- build/mucjoins-replay, and the outcomes, the message classes and the
 -- events (type, room, nicks, reason, condition, text,
 -- alternative venue) must be the same, in the same order; a <close/>'s
--- events too, and the final state (each session's rooms, states, nicks). A trace with a tick or a link's loss is skipped (the
+-- events too, and the final state (each session's rooms, states, nicks).
+-- Then again through the module's hooks (t:hooks(), which read lazily,
+-- what the session's state needs): the events and the final state. A trace with a tick or a link's loss is skipped (the
 -- binding's clock is the real one). tests/agree/gen.py generates many
 -- traces and runs them through this test.
 -- Both build their views with the library's extraction rules
@@ -245,7 +247,11 @@ local function iq_by_binding(t, waits, jid, stanza, optimized)
 end
 
 -- What the binding makes of a trace: one line per stanza, one per event.
-local function by_binding(file)
+-- hooks: through the module's presence and message hooks (t:hooks()), as
+-- Prosody calls them, instead of t:outgoing() and t:incoming(): what they
+-- decide is seen only in their events (applied()), so the lines carry no
+-- outcome or class then.
+local function by_binding(file, hooks)
 	local f = assert(io.open(file))
 	-- a stream has no comments
 	local text = f:read("a"):gsub("<!%-%-.-%-%->", "")
@@ -253,6 +259,36 @@ local function by_binding(file)
 	f:close()
 	local t = mj.new({})
 	local out = {}
+	local feed = function(dir, jid, stanza)
+		return t[dir == "out" and "outgoing" or "incoming"](t, jid, stanza)
+	end
+	if hooks then
+		-- Prosody's sessions (full_sessions), one load of the hooks per
+		-- host, the events handed to applied()
+		local full_sessions, by_host, got = {}, {}, nil
+		local function applied(_, _, _, _, events)
+			got = events
+		end
+		feed = function(dir, jid, stanza)
+			local s = full_sessions[jid]
+			if not s then
+				s = { full_jid = jid, host = jid:match("@([^/]*)") or jid:match("^[^/]*"), type = "c2s" }
+				full_sessions[jid] = s
+			end
+			by_host[s.host] = by_host[s.host] or t:hooks(full_sessions, s.host, {}, applied)
+			local h = by_host[s.host]
+			local name = (dir == "out" and "outgoing" or "incoming")
+				.. (stanza.name == "message" and "_message" or "")
+			got = nil
+			if stanza.name == "presence" or stanza.name == "message" then
+				if dir == "in" then
+					stanza.attr.to = jid -- routed to the session
+				end
+				h[name]({ origin = s, stanza = stanza })
+			end
+			return "-", got
+		end
+	end
 	local opened = {}
 	local seen, order = {}, {}
 	local waits = {}
@@ -275,9 +311,9 @@ local function by_binding(file)
 				-- join to nowhere, refused: the session is held, with no
 				-- room, as the replay tool's is
 				opened[jid] = true
-				t:outgoing(jid, st.presence({ to = "nobody@nowhere.example/x" })
+				feed("out", jid, st.presence({ to = "nobody@nowhere.example/x" })
 					:tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up())
-				t:incoming(jid, st.presence({ from = "nobody@nowhere.example/x", type = "error" })
+				feed("in", jid, st.presence({ from = "nobody@nowhere.example/x", type = "error" })
 					:tag("error", { type = "cancel" })
 					:tag("not-allowed", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up():up())
 			end
@@ -290,11 +326,13 @@ local function by_binding(file)
 				oc, events = iq_by_binding(t, waits, jid, stanza, optimized)
 			end
 			if not oc then
-				if step.name == "in" and stanza.name == "message" then
+				if step.name == "in" and stanza.name == "message" and not hooks then
 					-- the replay tool judges a received message first
 					class = t:message(jid, stanza)
 				end
-				oc, events = t[step.name == "out" and "outgoing" or "incoming"](t, jid, stanza)
+				oc, events = feed(step.name, jid, stanza)
+			elseif hooks then
+				oc = "-"
 			end
 			out[#out + 1] = step.name .. " " .. tostring(oc) .. (class and " class=" .. class or "")
 			for _, ev in ipairs(events or {}) do
@@ -444,6 +482,17 @@ for i = 3, #arg do
 		for k = 1, math.max(#a, #b) do
 			if a[k] ~= b[k] then
 				bad = string.format("line %d: binding %q, replay %q", k, tostring(a[k]), tostring(b[k]))
+				break
+			end
+		end
+		-- the same through the module's hooks: the events and the final
+		-- state (the lines without their outcomes)
+		local h = sort_close_events(by_binding(file, true))
+		for k = 1, math.max(#h, #b) do
+			local r = b[k] and (b[k]:match("^(in) ") or b[k]:match("^(out) ")) or b[k]
+			r = r and (r == "in" or r == "out") and r .. " -" or r
+			if not bad and h[k] ~= r then
+				bad = string.format("line %d: binding's hooks %q, replay %q", k, tostring(h[k]), tostring(r))
 				break
 			end
 		end
