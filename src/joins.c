@@ -161,6 +161,9 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
          * without 110 comes from it: got_unavailable_other()) */
         if (e->state != MJ_S_EXPECTING)
             mj_entry_set_pnick(e, NULL, 0);
+        /* EXPECTING: the self-presence from m is still to come, before
+         * the leave's confirmation (answers_join(), after a rejoin) */
+        int rename_owed = e->state == MJ_S_EXPECTING;
         /* a join sent again (resent) is still owed its answer: its id
          * stays in prev_join_id, for a rejoin (send_join()) */
         int resent = e->state == MJ_S_JOINED && mj_entry_resent_owed(e);
@@ -175,6 +178,7 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
             a->join_id = id;
             a->prev_join_id = resent_id;
             a->prev_more = resent_more;
+            a->rename_owed = (uint8_t)rename_owed;
         }
         return MJ_O_CHANGED;
     case MJ_S_LEAVING:
@@ -285,6 +289,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
         a->prev_join_id = 0;
         a->prev_more = 0;
     }
+    if (e->state != MJ_S_LEAVING && e->state != MJ_S_PENDING)
+        a->rename_owed = 0; /* LEAVING's stays: the rejoin's window */
     e->held_back = 0;
     uint64_t k = id_key(tr, st->id);
     if (retry && k == a->join_id) /* the same join once more (or both
@@ -800,7 +806,10 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         return MJ_OK;
     }
     if (state == MJ_S_LEAVING) {
-        *out = MJ_O_UNCHANGED; /* sent before the room saw the leave */
+        /* sent before the room saw the leave (after a 303, the one from
+         * the new nick that follows it) */
+        mj_entry_aux_of(e)->rename_owed = 0;
+        *out = MJ_O_UNCHANGED;
         return MJ_OK;
     }
     /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
@@ -1001,6 +1010,9 @@ static int got_unavailable_self(mj_entry *e, const mj_stanza *st,
             if (usable_303_nick(m) &&
                 mj_entry_set_pnick(e, m.ptr, m.len) != MJ_OK)
                 return MJ_ENOMEM;
+            /* its self-presence from m comes next: not a rejoin's answer
+             * (answers_join()) */
+            mj_entry_aux_of(e)->rename_owed = 1;
             *out = MJ_O_UNCHANGED;
             return MJ_OK;
         }
@@ -1264,7 +1276,20 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
              * back answered something sent before that leave */
             e->owed--;
             e->held_back = 0;
+        } else if (c->removal == MJ_R_NONE) {
+            /* a nick change sent before the leave (or the room's), done:
+             * the old occupancy's self-presence from the new nick comes
+             * next, before the leave's confirmation */
+            mj_entry_aux_of(e)->rename_owed = 1;
         }
+        return 0;
+    }
+    if (a->rename_owed) {
+        /* that self-presence (without the join's id, checked above):
+         * taken for the rejoin's answer, it showed the room under the
+         * 303's nick and the leave's confirmation then ended it, the
+         * rejoin's own answer refused as forged */
+        mj_entry_aux_of(e)->rename_owed = 0;
         return 0;
     }
     if (a->prev_join_id != 0 && k == a->prev_join_id) {

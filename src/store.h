@@ -146,6 +146,11 @@ struct mj_aux {
                               or a join sent again more than once while
                               JOINED that a removal overtook): answers owed
                               to it beyond one (saturates at 3) */
+    uint8_t rename_owed;   /* LEAVING, and PENDING entered from it: the
+                              room's 303 renamed the old occupancy and
+                              its self-presence from the new nick has not
+                              come yet (joins.c, answers_join(): not the
+                              rejoin's answer; in the padding) */
     mj_aux *tprev, *tnext; /* timer list while in a timed state, or
                               JOINED with resent */
     double deadline;

@@ -456,6 +456,11 @@ check_trace "a close while a join under another nick waits" close-while-a-join-u
 # A ghost found after a 303 whose new self-presence never came: the
 # notice comes from the announced nick, where the room knows the session
 # (before the fix, it came from the old one, which the client saw leave).
+check_trace "a rejoin after a leave crossing a nick change waits past the 303's self-presence" rejoin-after-a-leave-crossing-a-nick-change.xml "" \
+    'a@m.example  joined    nick=witch' \
+    'b@m.example  joined    nick=witch' \
+    'c@m.example  joined    nick=witch'
+
 check_trace "a ghost's notice after a 303 comes from the announced nick" expecting-ghost-notice-nick.xml "" \
     'left room=c@m.example nick=olga room-nick=mia reason=ghost'
 
