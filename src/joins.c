@@ -161,9 +161,12 @@ static mj_outcome send_leave(mj_entry *e, int is_unavailable, uint64_t id)
          * without 110 comes from it: got_unavailable_other()) */
         if (e->state != MJ_S_EXPECTING)
             mj_entry_set_pnick(e, NULL, 0);
-        /* EXPECTING: the self-presence from m is still to come, before
-         * the leave's confirmation (answers_join(), after a rejoin) */
-        int rename_owed = e->state == MJ_S_EXPECTING;
+        /* EXPECTING, and CHANGING entered from it: the self-presence
+         * from m is still to come, before the leave's confirmation
+         * (answers_join(), after a rejoin) */
+        int rename_owed =
+            e->state == MJ_S_EXPECTING ||
+            (e->state == MJ_S_CHANGING && mj_entry_aux_of(e)->rename_owed);
         /* a join sent again (resent) is still owed its answer: its id
          * stays in prev_join_id, for a rejoin (send_join()) */
         int resent = e->state == MJ_S_JOINED && mj_entry_resent_owed(e);
@@ -473,6 +476,10 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
             mj_ping_restale(e);
         if (state != MJ_S_CHANGING)
             mj_entry_set_state(e, MJ_S_CHANGING);
+        /* from EXPECTING the 303's self-presence from m is still owed
+         * (send_leave()); CHANGING keeps what it had */
+        if (state != MJ_S_CHANGING)
+            mj_entry_aux_of(e)->rename_owed = state == MJ_S_EXPECTING;
         /* a join (the MUC <x/>) is a join too: to a room that has dropped
          * the session meanwhile (a removal on its way), a join under the
          * nick asked; the record is the asked nick's. One

@@ -150,7 +150,9 @@ struct mj_aux {
                               room's 303 renamed the old occupancy and
                               its self-presence from the new nick has not
                               come yet (joins.c, answers_join(): not the
-                              rejoin's answer; in the padding) */
+                              rejoin's answer); CHANGING: entered from
+                              EXPECTING, that self-presence still owed
+                              (in the padding) */
     mj_aux *tprev, *tnext; /* timer list while in a timed state, or
                               JOINED with resent */
     double deadline;
