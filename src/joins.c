@@ -235,6 +235,7 @@ static void take_owed(mj_session *s, mj_entry *e)
     e->owed = w.owed > 3 ? 3 : w.owed;
     mj_entry_aux_of(e)->prev_join_id = w.prev_id;
     mj_entry_aux_of(e)->prev_more = 0;
+    mj_entry_aux_of(e)->rename_owed = (uint8_t)(w.renamed && w.owed > 0);
     if (w.reflects && r->dom != NULL)
         r->dom->reflects_id = 1; /* learnt before the session went */
 }
@@ -1346,6 +1347,12 @@ static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
                           const mj_stanza *st, const mj_class *c, int has_res,
                           const char *bare, size_t blen)
 {
+    if (st->type == MJ_T_AVAILABLE && has_res) {
+        /* the self-presence a 303 owed the closed session came (it is
+         * still refused: no join was sent here) */
+        mj_owed_renamed_came(&tr->owed, &tr->key, pjid, pjlen, bare, blen);
+        return 0;
+    }
     return st->type == MJ_T_UNAVAILABLE && !c->has303 && has_res &&
            mj_owed_explains(tr, &tr->owed, &tr->key, pjid, pjlen, bare, blen,
                             mj_now(tr));

@@ -256,6 +256,16 @@ int mj_owed_explains(struct mj_tracker *tr, mj_owed_set *set,
     return 1;
 }
 
+void mj_owed_renamed_came(mj_owed_set *set, const mj_hkey *key,
+                          const char *jid, size_t jlen, const char *room,
+                          size_t rlen)
+{
+    size_t idx;
+    mj_owed *o = find(set, key, jid, jlen, room, rlen, &idx);
+    if (o != NULL)
+        o->what.renamed = 0;
+}
+
 void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now)
 {
     int dropped = 0;

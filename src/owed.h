@@ -55,6 +55,10 @@ typedef struct mj_owed_set {
 /* What a room owes a closed session's JID. */
 typedef struct mj_owed_what {
     unsigned owed;    /* leave confirmations */
+    unsigned renamed; /* before them, the self-presence that follows a 303
+                         the closed session got (EXPECTING, or a CHANGING
+                         entered from it): not the next join's answer
+                         (joins.c, mj_aux.rename_owed; in the padding) */
     uint64_t prev_id; /* the id key of the stanza whose answer is owed (0:
                          none known) */
     int reflects;     /* the room's domain was seen to reflect join ids (the
@@ -94,6 +98,14 @@ int mj_owed_take(struct mj_tracker *tr, mj_owed_set *set, const mj_hkey *key,
 int mj_owed_explains(struct mj_tracker *tr, mj_owed_set *set,
                      const mj_hkey *key, const char *jid, size_t jlen,
                      const char *room, size_t rlen, double now);
+
+/* An available self-presence from room reached jid while no session
+ * bound under it had state with room: the self-presence a 303 owed
+ * (mj_owed_what.renamed) came, and the next join's answer is not held
+ * to it. */
+void mj_owed_renamed_came(mj_owed_set *set, const mj_hkey *key,
+                          const char *jid, size_t jlen, const char *room,
+                          size_t rlen);
 
 /* Forget the records that ran out at now. */
 void mj_owed_expire(struct mj_tracker *tr, mj_owed_set *set, double now);

@@ -1492,7 +1492,7 @@ void mj_session_free(mj_session *s)
 static void remember_owed(mj_session *s, const mj_entry *e, double until)
 {
     const mj_aux *a = mj_entry_aux_of(e);
-    mj_owed_what w = {1, 0,
+    mj_owed_what w = {1, 0, 0,
                       mj_entry_room(e)->dom != NULL &&
                           mj_entry_room(e)->dom->reflects_id,
                       0};
@@ -1509,8 +1509,12 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
          * its id (send_leave() kept it), which the next session's join
          * must not take for its own */
         w.prev_id = a != NULL ? a->prev_join_id : 0;
+        /* left from EXPECTING: the 303's self-presence comes first */
+        w.renamed = a != NULL && a->rename_owed;
         break;
     case MJ_S_CHANGING:
+        /* entered from EXPECTING: the 303's self-presence comes first */
+        w.renamed = a != NULL && a->rename_owed;
         /* a join under another nick (joins.c changing_by_join()): the
          * room answers it as a join when it removed the session before it
          * saw it, that removal one unavailable more; its id tells its
@@ -1521,6 +1525,7 @@ static void remember_owed(mj_session *s, const mj_entry *e, double until)
         }
         break;
     case MJ_S_EXPECTING:
+        w.renamed = 1; /* the 303's self-presence comes first */
         break;
     case MJ_S_JOINED:
         if (mj_entry_resent_owed(e)) {

@@ -462,6 +462,11 @@ check_trace "a rejoin after a leave crossing a nick change waits past the 303's 
     'c@m.example  joined    nick=witch' \
     'd@m.example  joined    nick=witch'
 
+check_trace "a rejoin after a close crossing a nick change waits past the 303's self-presence" rejoin-after-a-close-crossing-a-nick-change.xml "" \
+    'a@m.example  joined    nick=witch' \
+    'b@m.example  joined    nick=witch' \
+    'c@m.example  joined    nick=witch'
+
 check_trace "a ghost's notice after a 303 comes from the announced nick" expecting-ghost-notice-nick.xml "" \
     'left room=c@m.example nick=olga room-nick=mia reason=ghost'
 
