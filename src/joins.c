@@ -466,6 +466,25 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
                 *out = MJ_O_UNCHANGED;
                 return MJ_OK;
             }
+            /* to another nick n: the room named the session m (its 303),
+             * and that is where the change to n starts; the asked n takes
+             * m's place, so m is shown now (nick-changed), as the
+             * EXPECTING timeout would show it: a CHANGING(o->n) fell back
+             * to o at its timeout, a nick the room no longer gives the
+             * session */
+            if (m.ptr != NULL &&
+                !mj_nick_equal(e->sess->tr, m.ptr, m.len, mj_entry_nick_ptr(e),
+                               mj_entry_nick_len(e))) {
+                char old[MJ_PART_MAX + 1];
+                size_t old_len = mj_entry_nick_len(e);
+                memcpy(old, mj_entry_nick_ptr(e), old_len);
+                mj_entry *moved = mj_entry_promote_nick(e);
+                if (moved == NULL)
+                    return MJ_ENOMEM;
+                e = moved;
+                mj_emit(e, MJ_EV_NICK_CHANGED, MJ_R_NONE,
+                        mj_str_of(old, old_len), none(), none(), none());
+            }
         }
         if (mj_entry_set_pnick(e, t->raw_res.ptr, t->raw_res.len) != MJ_OK)
             return MJ_ENOMEM;

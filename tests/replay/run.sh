@@ -467,6 +467,12 @@ check_trace "a rejoin after a close crossing a nick change waits past the 303's 
     'b@m.example  joined    nick=witch' \
     'c@m.example  joined    nick=witch'
 
+check_trace "a nick change from EXPECTING starts from the announced nick" change-from-expecting.xml "" \
+    'nick-changed room=a@m.example old-nick=witch nick=hag' \
+    'a@m.example  joined    nick=hag' \
+    'nick-changed room=b@m.example old-nick=hag nick=crone' \
+    'b@m.example  joined    nick=crone'
+
 check_trace "a ghost's notice after a 303 comes from the announced nick" expecting-ghost-notice-nick.xml "" \
     'left room=c@m.example nick=olga room-nick=mia reason=ghost'
 
