@@ -242,6 +242,37 @@ def test_error_for_an_earlier_nick_change_does_not_end_the_leave(connect, script
     assert_events(a, seq, [{"name": "left", "reason": VOLUNTARY}], room=r)
 
 
+def test_rejoin_after_a_nick_change_and_a_leave_without_ids(connect, scripted2, room):
+    """A nick change, a leave and a rejoin sent before the room answered,
+    by a client that puts no id on its presences (nothing tells the
+    answers apart by id, on any service): the room answers the change
+    (303 from the old nick, then the self-presence from the new one),
+    confirms the leave from the new nick, then answers the rejoin. The
+    self-presence that follows the 303 is the old occupancy's, renamed,
+    not the rejoin's answer: taken for it, the room was shown under the
+    new nick, the leave's confirmation then ended it, and the rejoin's
+    own answer was refused as forged."""
+    a = connect("alice")
+    r = room("rename", SCRIPTED2)
+    join(a, scripted2, r, "o", None)
+    scripted2.deliver(a, present(a, r, "o", None))
+    assert a.rooms().get(r) == "o"
+    seq = a.event_seq()
+    send(a, scripted2, f"{r}/n", None)
+    leave(a, scripted2, r, "n", None)
+    join(a, scripted2, r, "o", None)
+    answer_in_order(a, scripted2, r, [
+        ("303 of the nick change",
+         self_presence(f"{r}/o", a.jid, codes=("303", "110"), type_="unavailable",
+                       item="<item affiliation='none' nick='n' role='participant'/>"), None),
+        ("self-presence from n", present(a, r, "n", None), None),
+        ("confirmation of the leave", gone(a, r, "n"), None),
+        ("answer to the rejoin", present(a, r, "o", None), "o"),
+    ])
+    assert_events(a, seq, [{"name": "left", "reason": VOLUNTARY},
+                           {"name": "joined", "nick": "o"}], room=r)
+
+
 def test_removal_crossing_a_join_sent_again(connect, scripted2, room):
     """In the room, the client sends its join again (XEP-0410 recovery)
     while the room's removal of the old occupancy (333) is on its way:
