@@ -231,6 +231,9 @@ struct stepinfo {
     int forged;        /* a 110 from a room the session never joined */
     int events;        /* events fired during the step */
     int allow_nick_ch; /* tick: EXPECTING timeouts change nicks */
+    int out_change;    /* outgoing available to room/nick: a nick change
+                          sent while EXPECTING(o, m) shows m (the room's
+                          303 named it) */
     int tick;          /* tick: a rejoin's held-back answer may be taken */
     int restoring;     /* restore: bounds do not apply */
     int lenient;       /* a JID too long for the shadow's buffers */
@@ -396,8 +399,11 @@ static void on_event(void *ud, const mj_event *ev)
                 fail("nick-changed for a room not shown", NULL);
             return;
         }
-        if (!(cur.self_avail && cur.slot == i) && !cur.allow_nick_ch)
-            fail("nick-changed outside a self-presence or a tick", NULL);
+        if (!(cur.self_avail && cur.slot == i) && !cur.allow_nick_ch &&
+            !(cur.out_change && cur.slot == i && str_is(ev->room, cur.key)))
+            fail("nick-changed outside a self-presence, a nick change "
+                 "sent or a tick",
+                 NULL);
         if (ev->nick.ptr == NULL)
             fail("nick-changed without a nick", NULL);
         if (!copy_str(e->nick, ev->nick))
@@ -942,6 +948,9 @@ static void feed_step(struct in *in, int op)
         key[0] && st.type == MJ_T_AVAILABLE && has_nick &&
         (st.has_muc_x || cfg.legacy_joins))
         add_joinable(&sh[slot], key);
+    cur.out_change = outgoing && st.kind == MJ_KIND_PRESENCE &&
+                     st.to.ptr != NULL && key[0] &&
+                     st.type == MJ_T_AVAILABLE && has_nick;
 
     if (op == 12) {
         read_only(slot, &st, d & 1);
