@@ -839,7 +839,10 @@ static int got_available_self(mj_session *s, mj_entry *e, const mj_target *t,
         *out = MJ_O_UNCHANGED;
         return MJ_OK;
     }
-    /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick */
+    /* JOINED, CHANGING, EXPECTING: the room is the authority on the nick;
+     * after a 303, this is the self-presence owed (send_leave()) */
+    if (e->has_aux)
+        mj_entry_aux_of(e)->rename_owed = 0;
     if (mj_nick_equal(e->sess->tr, x, xlen, mj_entry_nick_ptr(e),
                       mj_entry_nick_len(e))) {
         if (changing_by_join(e) && !asked_is_shown(e)) {
@@ -905,6 +908,7 @@ static void removed_before_join(mj_entry *e, mj_reason reason,
     int earlier = a->prev_join_id != 0;
     a->prev_join_id = 0;
     a->prev_more = 0;
+    a->rename_owed = 0;
     wait_for_join(e, a->join_id);
     a->retried = (uint8_t)earlier;
     a->retry_more = more;
@@ -940,6 +944,7 @@ static void removed_before_change_join(mj_entry *e, mj_reason reason,
     emit_left(e, reason, st);
     a->prev_join_id = 0;
     a->prev_more = 0;
+    a->rename_owed = 0;
     wait_for_join(e, id);
     a->retried = 0;
     a->retry_more = 0;
