@@ -1322,6 +1322,10 @@ static int answers_join(mj_entry *e, const mj_stanza *st, const mj_class *c)
          * 303's nick and the leave's confirmation then ended it, the
          * rejoin's own answer refused as forged */
         mj_entry_aux_of(e)->rename_owed = 0;
+        /* were it the rejoin's answer after all (the 303's own lost on
+         * the way), the timeout shows the room and asks it
+         * (timeout_held_back()); the leave's confirmation clears it */
+        e->held_back = 1;
         return 0;
     }
     if (a->prev_join_id != 0 && k == a->prev_join_id) {
