@@ -41,7 +41,6 @@ pick_port() {
     echo "$p"
 }
 c2s=$(pick_port 5222)
-comp=$(pick_port $((c2s + 1000)))
 pw() { head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9' | head -c 10; }
 alice_pw=$(pw)
 bob_pw=$(pw)
@@ -52,15 +51,14 @@ run_as_root = true
 pidfile = "$dir/prosody.pid"
 data_path = "$dir/data"
 certificates = "$dir/certs"
-plugin_paths = { "$top/build/plugins" }
+plugin_paths = { "$top/build/plugins", "$top/examples" }
 use_ipv6 = false
 interfaces = { "127.0.0.1" }
 c2s_ports = { $c2s }
 s2s_ports = { }
 c2s_direct_tls_ports = { }
 legacy_ssl_ports = { }
-component_ports = { $comp }
-component_interfaces = { "127.0.0.1" }
+component_ports = { }
 admin_socket = "$dir/admin.sock"
 log = { info = "$dir/prosody.log" }
 authentication = "internal_hashed"
@@ -70,7 +68,9 @@ modules_enabled = { "roster", "saslauth", "disco", "posix", "admin_shell", "ping
 track_muc_joins_log_changes = true
 
 VirtualHost "localhost"
-  modules_enabled = { "track_muc_joins" }
+  -- log_muc_mentions (examples/): a consumer of the tracker's events that
+  -- logs each mention
+  modules_enabled = { "track_muc_joins", "log_muc_mentions" }
 
 Component "conference.localhost" "muc"
   restrict_room_creation = false
@@ -121,9 +121,10 @@ cat <<MSG
   (Dino and Conversations insist on TLS: they cannot use this demo.)
   Admin shell: prosodyctl --config '$dir/prosody.cfg.lua' shell
 
-  Every tracked change is shown below. Ctrl-C stops the server.
+  Every tracked change, and every message that mentions a user, is
+  shown below. Ctrl-C stops the server.
 
 MSG
-tail -n +1 -F "$dir/prosody.log" 2>/dev/null | grep --line-buffered -E "track_muc_joins|error" &
+tail -n +1 -F "$dir/prosody.log" 2>/dev/null | grep --line-buffered -E "track_muc_joins|log_muc_mentions|error" &
 tailpid=$!
 wait "$pid"

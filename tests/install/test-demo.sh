@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make run`'s demo (scripts/run-demo.sh) with the real Prosody: it says
-# which Prosody runs on which port, and Ctrl-C (SIGINT to its process
+# which Prosody runs on which port, shows two real clients' joins and a
+# mention as they happen, and Ctrl-C (SIGINT to its process
 # group, as a terminal sends it; twice) leaves no process and no file
 # behind. As the current
 # user and, when root, as nobody too (no access to /etc/prosody).
@@ -15,7 +16,36 @@ trap 'exit 130' INT TERM
 # ok, not_ok, summary: the install tests' helpers
 . "$root/scripts/install-test-lib.sh"
 
-# demo NAME [setpriv args...]
+# clients NAME OUT: two real clients (demo-clients.py) join a room on the
+# demo whose output is OUT and one mentions the other: the demo shows the
+# joins and the mention as they happen
+clients() {
+    local name=$1 out=$2 port apw bpw line
+    port=$(sed -n 's/.* is running on 127\.0\.0\.1:\([0-9]*\) with.*/\1/p' "$out")
+    apw=$(sed -n 's/.*alice@localhost  *password \([^ ]*\)$/\1/p' "$out")
+    bpw=$(sed -n 's/.*bob@localhost  *password \([^ ]*\)$/\1/p' "$out")
+    if ! /usr/bin/python3 "$root/tests/install/demo-clients.py" "$port" "$apw" "$bpw" 2>"$tmp/clients.err"; then
+        not_ok "$name: two clients join a room and one mentions the other" "$(cat "$tmp/clients.err")"
+        return
+    fi
+    ok "$name: two clients join a room and one mentions the other"
+    for line in "alice@localhost/demo joined lobby@conference.localhost as alice" \
+        "bob@localhost/demo joined lobby@conference.localhost as bob" \
+        "alice@localhost/demo mentioned in lobby@conference.localhost as alice by bob"; do
+        # the log reaches the demo's output through Prosody's buffer
+        for _ in $(seq 100); do
+            grep -qF "$line" "$out" && break
+            sleep 0.1
+        done
+        if grep -qF "$line" "$out"; then
+            ok "$name: the demo shows \"$line\""
+        else
+            not_ok "$name: the demo shows \"$line\"" "$(tail -n 5 "$out")"
+        fi
+    done
+}
+
+# demo NAME [setpriv args...]; with clients set, clients() runs too
 demo() {
     local name=$1 out=$tmp/out.$1 i dir sid left
     shift
@@ -36,6 +66,7 @@ demo() {
     else
         not_ok "$name: the banner names Prosody's version and the port" "$(head -n 5 "$out")"
     fi
+    [ -n "$clients" ] && clients "$name" "$out"
     # Ctrl-C pressed twice: the second must not cut the cleanup short
     kill -INT -- -"$sid" 2>/dev/null
     sleep 0.05
@@ -68,7 +99,9 @@ if [ ! -f "$root/build/plugins/mod_track_muc_joins/mucjoins.so" ]; then
     echo "demo: 0 passed, 1 failed"
     exit 1
 fi
+clients=1
 demo "as $(id -un)"
+clients=
 nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     # only where nobody can reach the checkout (not under /root, 0700)
