@@ -41,6 +41,8 @@ pick_port() {
     echo "$p"
 }
 c2s=$(pick_port 5222)
+http=$(pick_port 5280)
+[ "$http" = "$c2s" ] && http=$(pick_port $((c2s + 1)))
 pw() { head -c 12 /dev/urandom | base64 | tr -dc 'a-zA-Z0-9' | head -c 10; }
 alice_pw=$(pw)
 bob_pw=$(pw)
@@ -59,12 +61,19 @@ s2s_ports = { }
 c2s_direct_tls_ports = { }
 legacy_ssl_ports = { }
 component_ports = { }
+-- the module's metrics at http://127.0.0.1:$http/metrics (loopback only),
+-- collected at every scrape
+statistics = "internal"
+statistics_interval = "manual"
+http_ports = { $http }
+http_interfaces = { "127.0.0.1" }
+https_ports = { }
 admin_socket = "$dir/admin.sock"
 log = { info = "$dir/prosody.log" }
 authentication = "internal_hashed"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
-modules_enabled = { "roster", "saslauth", "disco", "posix", "admin_shell", "ping", "presence", "message" }
+modules_enabled = { "roster", "saslauth", "disco", "posix", "admin_shell", "ping", "presence", "message", "http_openmetrics" }
 track_muc_joins_log_changes = true
 
 VirtualHost "localhost"
@@ -120,6 +129,7 @@ cat <<MSG
                 connection type "Plain"
   (Dino and Conversations insist on TLS: they cannot use this demo.)
   Admin shell: prosodyctl --config '$dir/prosody.cfg.lua' shell
+  Metrics:     curl -s http://127.0.0.1:$http/metrics | grep track_muc_joins
 
   Every tracked change, and every message that mentions a user, is
   shown below. Ctrl-C stops the server.

@@ -2,13 +2,18 @@
 """Two real clients on `make run`'s demo (tests/install/test-demo.sh):
 alice and bob log in (the demo's plain authentication without TLS), join
 lobby@conference.localhost, bob writes a message that mentions alice and
-alice receives it. What the demo shows of it is for the caller to check.
+alice receives it. What the demo logs of it is for the caller to check;
+with METRICS_URL, the demo's metrics must count the joins, the mention
+and the two rooms tracked (within a few seconds: the module adds its
+counts to Prosody's at its timer or a collection).
 
-Usage: /usr/bin/python3 demo-clients.py PORT ALICE_PASSWORD BOB_PASSWORD
-Exit status 0 when both joined and alice got the message; 1 otherwise
-(the reason on stderr)."""
+Usage: /usr/bin/python3 demo-clients.py PORT ALICE_PASSWORD BOB_PASSWORD [METRICS_URL]
+Exit status 0 when all that holds; 1 otherwise (the reason on stderr)."""
 import asyncio
+import re
 import sys
+import time
+import urllib.request
 
 import slixmpp
 
@@ -50,18 +55,45 @@ async def login(port, user, password):
     return x, said
 
 
-async def main(port, alice_password, bob_password):
+PREFIX = "prosody_mod_track_muc_joins__"
+WANT = {"joins_total": 2, "mentions_total": 1, "rooms_tracked": 2}
+
+
+def metrics(url):
+    """The module's samples without labels in a scrape of url: {name: value}."""
+    with urllib.request.urlopen(url, timeout=WAIT) as r:
+        text = r.read().decode()
+    found = {}
+    for m in re.finditer(r"^" + PREFIX + r"(\w+)(?:\{[^}]*\})? (\S+)", text, re.M):
+        found[m.group(1)] = found.get(m.group(1), 0) + float(m.group(2))
+    return found
+
+
+def check_metrics(url):
+    deadline = time.monotonic() + WAIT
+    while True:
+        found = metrics(url)
+        if all(found.get(k, 0) >= v for k, v in WANT.items()):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"metrics at {url}: wanted at least {WANT}, got {found}")
+        time.sleep(0.5)
+
+
+async def main(port, alice_password, bob_password, url=None):
     alice, said = await login(port, "alice", alice_password)
     bob, _ = await login(port, "bob", bob_password)
     bob.send_message(mto=ROOM, mbody="hi alice, the demo works", mtype="groupchat")
     await asyncio.wait_for(said, WAIT)
+    if url:
+        await asyncio.get_running_loop().run_in_executor(None, check_metrics, url)
     # slixmpp's disconnect() gives a future: the stream closed
     await asyncio.wait_for(asyncio.gather(alice.disconnect(), bob.disconnect()), WAIT)
 
 
 if __name__ == "__main__":
     try:
-        asyncio.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+        asyncio.run(main(int(sys.argv[1]), *sys.argv[2:5]))
     except Exception as e:  # noqa: BLE001 - any failure is the test's
         print(f"demo-clients: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(1)
