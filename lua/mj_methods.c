@@ -466,3 +466,22 @@ int l_restore(lua_State *L)
     lua_pushboolean(L, 1);
     return 1;
 }
+
+/* t:resync(full_sessions) -> n: after records that write rooms_joined
+ * were lost (out of memory), each held session's rooms_joined made to
+ * show what the core shows (sync_rooms()); 0 when none were lost since
+ * the last resync. Raises when out of memory (and stays due). */
+int l_resync(lua_State *L)
+{
+    struct tracker *u = check_tracker(L);
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!u->resync) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    lua_settop(L, 2);
+    build(L, u, sync_rooms, NULL, 2);
+    u->resync = 0;
+    return 1;
+}

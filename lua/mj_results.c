@@ -367,3 +367,98 @@ int build_sessions(lua_State *L)
     }
     return 1;
 }
+
+/* The rooms_joined table of the session table at index sess (made, and
+ * also set as joined_rooms, when it is not a table) made to show exactly
+ * the rooms of shown (a table room -> nick): entries not in it, or under
+ * another nick, removed, then its rooms written. Returns the entries
+ * written or removed. */
+static lua_Integer sync_session(lua_State *L, int sess, int shown)
+{
+    lua_Integer fixed = 0, n = 0, i;
+    int rooms, wrong;
+
+    if (lua_getfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
+        LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
+    }
+    rooms = lua_gettop(L);
+    lua_getfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+    if (!lua_rawequal(L, -1, rooms)) {
+        lua_pushvalue(L, rooms);
+        lua_setfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+    }
+    lua_pop(L, 1);
+    /* the keys to remove, gathered first (no new key during lua_next) */
+    lua_newtable(L);
+    wrong = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, rooms)) {
+        lua_pushvalue(L, -2);
+        lua_rawget(L, shown);
+        if (!lua_rawequal(L, -1, -2)) {
+            lua_pushvalue(L, -3);
+            lua_rawseti(L, wrong, ++n);
+        }
+        lua_pop(L, 2);
+    }
+    for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, wrong, i);
+        lua_pushnil(L);
+        fixed += set_room(L, rooms);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, shown)) {
+        lua_pushvalue(L, -2);
+        lua_rawget(L, rooms);
+        if (!lua_rawequal(L, -1, -2)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2); /* key, key, nick */
+            fixed += set_room(L, rooms);
+        } else {
+            lua_pop(L, 2);
+        }
+    }
+    return fixed;
+}
+
+/* Protected, t:resync()'s: (tracker, nil, full_sessions) -> the number of
+ * rooms_joined entries written or removed, for every session the core
+ * holds whose JID names a table in full_sessions. */
+int sync_rooms(lua_State *L)
+{
+    const struct tracker *u = lua_touserdata(L, 1);
+    size_t cursor = 0, rcursor;
+    lua_Integer fixed = 0;
+    mj_session *s;
+    mj_room_info ri;
+
+    lua_settop(L, 3);
+    while ((s = mj_tracker_next_session(u->tr, &cursor)) != NULL) {
+        mj_str jid = mj_session_jid(s);
+
+        lua_settop(L, 3);
+        if (jid.ptr == NULL)
+            continue;
+        lua_pushlstring(L, jid.ptr, jid.len);
+        if (lua_rawget(L, 3) != LUA_TTABLE) /* 4 */
+            continue;
+        lua_newtable(L); /* 5: what the core shows */
+        rcursor = 0;
+        while (mj_session_next_room(s, &rcursor, &ri)) {
+            if (ri.room.ptr == NULL || ri.nick.ptr == NULL)
+                continue; /* not shown */
+            lua_pushlstring(L, ri.room.ptr, ri.room.len);
+            lua_pushlstring(L, ri.nick.ptr, ri.nick.len);
+            lua_rawset(L, 5);
+        }
+        fixed += sync_session(L, 4, 5);
+    }
+    lua_settop(L, 3);
+    lua_pushinteger(L, fixed);
+    return 1;
+}

@@ -737,6 +737,13 @@ local function tick()
 		-- would set the gauge unload() zeroed, or count twice)
 		return;
 	end
+	-- records lost for lack of memory (t:stats().dropped_events) may have
+	-- left rooms_joined behind the core: rewritten from its state
+	local ok, fixed = pcall(tracker.resync, tracker, full_sessions);
+	if ok and fixed > 0 then
+		module:log("warn", "rooms_joined: %d entries corrected from the tracker's state "
+			.. "(events were lost for lack of memory)", fixed);
+	end
 	pcall(unwatch_idle, ended);
 	refresh_listening();
 	sync_metrics();

@@ -35,6 +35,8 @@
  *   stats  = t:stats()
  *   jids   = t:sessions()
  *   ok, err = t:restore(full_jid, room, state, nick, pending_nick, since)
+ *   n = t:resync(full_sessions)        -- after lost records: rooms_joined
+ *                                         rewritten from the core's state
  *
  * outgoing/incoming return nil, message when the core itself fails
  * (out of memory, or a session JID that does not prepare for outgoing).
@@ -64,7 +66,14 @@
  * stats().dropped_events and reported by an "error" log record; so is
  * every record of a call whose records could not be turned into Lua
  * values or applied, or given to the hooks' applied() (out of memory:
- * the method returns nil and the error, or raises, as it says).
+ * the method returns nil and the error, or raises, as it says). Such a
+ * loss may leave session.rooms_joined behind the core (a joined, a
+ * nick-changed or a left never written): the tracker notes it, and
+ * t:resync(full_sessions) then makes the rooms_joined table of each
+ * session the core holds (full_sessions[its JID]) show exactly the rooms
+ * the core shows, under their nicks, and returns how many entries it
+ * wrote or removed (0, reading nothing, when no loss was noted since the
+ * last complete resync; out of memory, it raises and stays due).
  *
  * The stanza view: name -> kind (anything else: "ignored", core not
  * called); attr.type/from/to/id; <x/> in the muc namespace; the first
@@ -204,6 +213,10 @@ static void records_done(struct tracker *u, int rc)
     u->dropped_total += u->col.dropped;
     if (rc != LUA_OK)
         u->dropped_total += u->col.nrec;
+    /* a lost joined, nick-changed or left leaves rooms_joined behind the
+     * core until t:resync() rewrites it from the core's state */
+    if (u->col.dropped != 0 || (rc != LUA_OK && u->col.nrec != 0))
+        u->resync = 1;
     col_reset(&u->col);
 }
 
@@ -721,8 +734,10 @@ static void applied_done(lua_State *L, int status)
     struct tracker *u = lua_touserdata(L, 1);
 
     if (status != LUA_OK && status != LUA_YIELD && u != NULL &&
-        lua_type(L, -2) == LUA_TTABLE)
+        lua_type(L, -2) == LUA_TTABLE) {
         u->dropped_total += (uint64_t)lua_rawlen(L, -2);
+        u->resync = 1; /* what was not applied: t:resync() */
+    }
 }
 
 /* hook()'s continuation: applied() ran in a coroutine (Prosody runs a
@@ -869,8 +884,10 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
     if (n == 1)
         lua_pushnil(L);
     if (!reserve_stack(L, u, 8)) { /* applied() cannot be called */
-        if (lua_type(L, -1) == LUA_TTABLE)
+        if (lua_type(L, -1) == LUA_TTABLE) {
             u->dropped_total += (uint64_t)lua_rawlen(L, -1);
+            u->resync = 1;
+        }
         return 0;
     }
     lua_pushvalue(L, lua_upvalueindex(UV_APPLIED_FN));
@@ -1030,6 +1047,7 @@ static const luaL_Reg tracker_methods[] = {
     {"sessions", l_sessions},
     {"counts", l_counts},
     {"restore", l_restore},
+    {"resync", l_resync},
     {"message", l_message},
     {"importance", l_importance},
     {"is_forwarded_ping", l_is_forwarded_ping},

@@ -212,6 +212,8 @@ struct tracker {
     mj_config cfg;     /* as last applied (the core has no getter) */
     struct collect col;
     uint64_t dropped_total;
+    int resync;               /* records that write rooms_joined may have
+                                 been lost (t:resync() is due) */
     mj_session *last;         /* the session of the last lookup, or NULL */
     struct scslot *last_slot; /* the cache slot holding last when that
                                  lookup found it there, else NULL */
@@ -287,6 +289,7 @@ int l_stats(lua_State *L);
 int l_counts(lua_State *L);
 int l_sessions(lua_State *L);
 int l_restore(lua_State *L);
+int l_resync(lua_State *L);
 
 /* ---------------------------------------------------------------------- */
 /* Building results (mj_results.c)                                         */
@@ -308,6 +311,7 @@ int build_events(lua_State *L);
 int apply_events(lua_State *L);
 int build_rooms(lua_State *L);
 int build_sessions(lua_State *L);
+int sync_rooms(lua_State *L);
 
 /* ---------------------------------------------------------------------- */
 /* util.stanza table -> mj_stanza (mj_read.c)                              */

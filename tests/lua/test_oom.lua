@@ -128,5 +128,137 @@ for _, case in ipairs({ { true, on_main }, { false, on_main }, { true, in_corout
 	end)
 end
 
+-- rooms_joined agrees with the core after an allocation failure, once
+-- t:resync() ran (the module calls it every tick): a realistic run of
+-- hooks (six joins, a nick change, a kick, a leave), allocations failing
+-- from the nth on within the step that reaches it, the later steps with
+-- enough memory. Before t:resync(), a joined lost when rooms_joined grew
+-- (its fifth key) stayed missing for good: the core showed the room,
+-- consumers did not.
+local function room_n(i) return "room" .. i .. "@conference.example.org" end
+local function self_n(i, nick, ty, codes, item_nick)
+	local p = st.presence({ from = room_n(i) .. "/" .. nick, to = JID, type = ty })
+		:tag("x", { xmlns = NS_MUC_USER })
+		:tag("item", { affiliation = "member", role = ty and "none" or "participant", nick = item_nick }):up()
+	for _, code in ipairs(codes) do p:tag("status", { code = code }):up() end
+	return p:up()
+end
+local function steps_for(session)
+	local s = {}
+	local function out(stanza) s[#s + 1] = { "outgoing", { origin = session, stanza = stanza } } end
+	local function inc(stanza) s[#s + 1] = { "incoming", { origin = {}, stanza = stanza } } end
+	for i = 1, 6 do
+		out(st.presence({ to = room_n(i) .. "/alice", id = "j" .. i }):tag("x", { xmlns = NS_MUC }):up())
+		inc(self_n(i, "alice", nil, { "110" }))
+	end
+	out(st.presence({ to = room_n(3) .. "/alice2" }))
+	inc(self_n(3, "alice", "unavailable", { "303", "110" }, "alice2"))
+	inc(self_n(3, "alice2", nil, { "110" }))
+	inc(self_n(4, "alice", "unavailable", { "307", "110" }))
+	out(st.presence({ to = room_n(2) .. "/alice", type = "unavailable" }))
+	inc(self_n(2, "alice", "unavailable", { "110" }))
+	return s
+end
+local function disagreement(t, rooms)
+	local shown = {}
+	for _, info in ipairs(t:rooms(JID)) do
+		if info.nick then shown[info.room] = info.nick end
+	end
+	for room, nick in pairs(shown) do
+		if rooms[room] ~= nick then return room .. ": core " .. nick .. ", rooms_joined " .. tostring(rooms[room]) end
+	end
+	for room, nick in pairs(rooms) do
+		if shown[room] ~= nick then return room .. ": rooms_joined " .. tostring(nick) .. ", core none" end
+	end
+	return nil
+end
+for _, listening in ipairs({ false, true }) do
+	local name = "rooms_joined after a failure, listening " .. tostring(listening)
+	local failing_runs, differed = 0, 0
+	for n = 0, 10000 do
+		local t = mj.new({})
+		local session = { full_jid = JID, host = "example.org", type = "c2s" }
+		local full = { [JID] = session }
+		-- as the module's applied(): what the binding did not write
+		local function applied(_, _, _, _, events)
+			for _, ev in ipairs(type(events) == "table" and events or {}) do
+				if not ev.applied and (ev.type == "joined" or ev.type == "nick-changed" or ev.type == "left") then
+					session.rooms_joined = session.rooms_joined or {}
+					session.rooms_joined[ev.room] = ev.type ~= "left" and ev.nick or nil
+				end
+			end
+		end
+		local hooks = t:hooks(full, "example.org", {}, applied)
+		hooks.listen(listening)
+		local steps, oks, hit = steps_for(session), {}, 0
+		for k = 1, #steps do oks[k] = true end -- filled: no allocation below
+		alloc_fail(n)
+		for k = 1, #steps do
+			oks[k] = pcall(hooks[steps[k][1]], steps[k][2])
+			if alloc_failed() > 0 then
+				hit = hit + 1
+				alloc_fail(nil)
+			end
+		end
+		alloc_fail(nil)
+		for k = 1, #steps do
+			check(string.format("%s, %d allocations: hook %d never raises", name, n, k), oks[k], true)
+		end
+		if disagreement(t, session.rooms_joined or {}) then
+			differed = differed + 1
+		end
+		t:resync(full)
+		local why = disagreement(t, session.rooms_joined or {})
+		check(string.format("%s, %d allocations: agrees with the core after t:resync() (%s)", name, n,
+			tostring(why)), why, nil)
+		check(name .. ": nothing more to resync", t:resync(full), 0)
+		if hit == 0 then
+			check(name .. ": the run with enough memory shows four rooms", #t:rooms(JID), 4)
+			print(string.format("ok   %s (%d budgets with a failure, %d disagreed before t:resync())", name,
+				failing_runs, differed))
+			break
+		end
+		failing_runs = failing_runs + 1
+	end
+end
+
+-- The same for a left lost by t:tick() (a leave never confirmed): the
+-- module never removed the room; t:resync() does.
+do
+	local name = "rooms_joined after a failed t:tick()"
+	local removed = 0
+	for n = 0, 10000 do
+		local t = mj.new({ pending_timeout = 0.001 })
+		local session = { full_jid = JID, host = "example.org", type = "c2s" }
+		local full = { [JID] = session }
+		local hooks = t:hooks(full, "example.org", {}, function() end)
+		hooks.listen(false)
+		hooks.outgoing({ origin = session, stanza = join })
+		hooks.incoming({ origin = {}, stanza = self })
+		hooks.outgoing({ origin = session, stanza = st.presence({ to = ROOM .. "/alice", type = "unavailable" }) })
+		check(name .. ": shown while the leave waits", session.rooms_joined[ROOM], "alice")
+		local t0 = os.clock()
+		while os.clock() - t0 < 0.005 do end
+		alloc_fail(n)
+		local ok, events = pcall(t.tick, t)
+		local hit = alloc_failed()
+		alloc_fail(nil)
+		for _, ev in ipairs(ok and events or {}) do -- as the module applies them
+			if ev.type == "left" then session.rooms_joined[ev.room] = nil end
+		end
+		local before = session.rooms_joined[ROOM]
+		local fixed = t:resync(full)
+		check(string.format("%s, %d allocations: the room is gone after t:resync()", name, n),
+			session.rooms_joined[ROOM], nil)
+		check(string.format("%s, %d allocations: t:resync() counts what it removed", name, n),
+			fixed, before and 1 or 0)
+		if before then removed = removed + 1 end
+		if hit == 0 then
+			print(string.format("ok   %s (%d budgets left the room behind until t:resync())", name, removed))
+			break
+		end
+	end
+end
+
 print(string.format("lua-oom: %d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)
