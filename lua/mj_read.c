@@ -208,9 +208,14 @@ MJ_HOT static void child_ns(lua_State *L, struct child *c)
 #define NS_CLASS(c, lit)                                                      \
     ((c)->ns == NULL ? 0 : LIT_EQ((c)->ns, (c)->ns_len, lit) ? 1 : 2)
 
-/* <destroy/>: jid attribute and the text of its first <reason/>. */
-static int scan_destroy(lua_State *L, const struct child *d, int anchor,
-                        mj_stanza *st)
+/* <destroy/>: jid attribute and the text of its first <reason/>. Both
+ * are the room's words for the client, not what the core decides by: out
+ * of memory (no stack to read them, their text nodes not joined), the
+ * destroy counts without them. It was reported as the whole stanza's
+ * failure, and the core never saw the room end: it stayed in
+ * rooms_joined for good. */
+static void scan_destroy(lua_State *L, const struct child *d, int anchor,
+                         mj_stanza *st)
 {
     lua_Integer i, n = 0;
     int tags;
@@ -219,7 +224,7 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
 
     st->has_destroy = 1;
     if (!lua_checkstack(L, 2 * LEVEL_STACK)) /* and text_of()'s */
-        return 0;
+        return;
     attr_str(L, d->attrs, UV_JID, anchor + A_DESTROY_JID, &st->destroy_jid);
     tags = push_tags(L, d->el, &n);
     for (i = 1; tags != 0 && i <= n; i++) {
@@ -229,19 +234,24 @@ static int scan_destroy(lua_State *L, const struct child *d, int anchor,
         if (!got || !LIT_EQ(c.name, c.name_len, "reason"))
             continue;
         child_ns(L, &c);
-        if (NS_CLASS(&c, NS_MUC_USER) != 2)
-            return text_of(L, c.el, anchor + A_DESTROY_REASON,
-                           &st->destroy_reason);
+        if (NS_CLASS(&c, NS_MUC_USER) != 2) {
+            if (!text_of(L, c.el, anchor + A_DESTROY_REASON,
+                         &st->destroy_reason)) {
+                st->destroy_reason.ptr = NULL; /* (the error stays above) */
+                st->destroy_reason.len = 0;
+            }
+            return;
+        }
     }
-    return 1;
 }
 
 /* The first <x xmlns='...muc#user'/>: status codes, first <item/>,
  * <destroy/>. Children in no namespace or the muc#user one count. */
-MJ_HOT static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
+MJ_HOT static void scan_muc_user(lua_State *L, int x, int anchor,
+                                 mj_stanza *st)
 {
     lua_Integer i, n = 0;
-    int tags, ok = 1;
+    int tags;
     size_t k;
     struct child c;
     int got;
@@ -249,8 +259,8 @@ MJ_HOT static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
     st->has_muc_user = 1;
     tags = push_tags(L, x, &n);
     if (tags == 0)
-        return 1;
-    for (i = 1; i <= n && ok; i++) {
+        return;
+    for (i = 1; i <= n; i++) {
         loop_turn(L, tags);
         if ((got = child_at(L, tags, i, &c)) == CHILD_END)
             break;
@@ -267,14 +277,14 @@ MJ_HOT static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
         } else if (!st->has_destroy && LIT_EQ(c.name, c.name_len, "destroy")) {
             child_ns(L, &c);
             if (NS_CLASS(&c, NS_MUC_USER) != 2)
-                ok = scan_destroy(L, &c, anchor, st);
+                scan_destroy(L, &c, anchor, st);
         }
     }
     /* The first <item/>'s nick: the core reads it only beside a 303
      * (mucjoins.h), so the items are looked at only then. */
-    for (k = 0; ok && k < st->nstatus && st->status[k] != 303; k++)
+    for (k = 0; k < st->nstatus && st->status[k] != 303; k++)
         ;
-    for (i = 1; ok && k < st->nstatus && i <= n; i++) {
+    for (i = 1; k < st->nstatus && i <= n; i++) {
         loop_turn(L, tags);
         if ((got = child_at(L, tags, i, &c)) == CHILD_END)
             break;
@@ -287,7 +297,6 @@ MJ_HOT static int scan_muc_user(lua_State *L, int x, int anchor, mj_stanza *st)
             break;
         }
     }
-    return ok;
 }
 
 /* <error/>: type and by attributes, the defined condition's name.
@@ -490,7 +499,7 @@ MJ_HOT int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
                 st->has_muc_x = (need & MJ_NEED_MUC) != 0;
             else if (NS_CLASS(&c, NS_MUC_USER) == 1) {
                 if (!st->has_muc_user && (need & MJ_NEED_MUC_USER))
-                    ok = scan_muc_user(L, c.el, anchor, st);
+                    scan_muc_user(L, c.el, anchor, st);
             } else if (message && NS_CLASS(&c, NS_XDELAY) == 1)
                 add_delay(L, c.attrs, anchor, st);
         } else if (LIT_EQ(c.name, c.name_len, "error")) {

@@ -260,5 +260,49 @@ do
 	end
 end
 
+-- A room destroyed, its <reason/> in two text nodes (joined under
+-- lua_pcall): whatever fails, the core sees the destroy and the room
+-- leaves rooms_joined. Before, a failure to join the reason's text was
+-- the whole presence's: the core never saw the room end, and it stayed
+-- in rooms_joined for good.
+do
+	local name = "a destroy whose reason cannot be joined"
+	local destroy = st.presence({ from = ROOM .. "/alice", to = JID, type = "unavailable" })
+		:tag("x", { xmlns = NS_MUC_USER })
+		:tag("item", { affiliation = "none", role = "none" }):up()
+		:tag("destroy", { jid = "new@conference.example.org" })
+		:tag("reason"):text("moved"):tag("b"):up():text(" elsewhere"):up():up()
+		:tag("status", { code = "110" }):up():up()
+	for n = 0, 10000 do
+		local t = mj.new({})
+		local session = { full_jid = JID, host = "example.org", type = "c2s" }
+		local full = { [JID] = session }
+		local reasons = {}
+		local hooks = t:hooks(full, "example.org", {}, function(_, _, _, _, events)
+			for _, ev in ipairs(type(events) == "table" and events or {}) do
+				if ev.type == "left" then reasons[#reasons + 1] = ev.reason .. "/" .. tostring(ev.text) end
+			end
+		end)
+		hooks.listen(true)
+		hooks.outgoing({ origin = session, stanza = join })
+		hooks.incoming({ origin = {}, stanza = self })
+		local event = { origin = {}, stanza = destroy }
+		alloc_fail(n)
+		local ok = pcall(hooks.incoming, event)
+		local hit = alloc_failed()
+		alloc_fail(nil)
+		t:resync(full)
+		check(string.format("%s, %d allocations: the hook never raises", name, n), ok, true)
+		check(string.format("%s, %d allocations: the core shows no room", name, n), #t:rooms(JID), 0)
+		check(string.format("%s, %d allocations: rooms_joined shows none", name, n),
+			session.rooms_joined[ROOM], nil)
+		if hit == 0 then
+			check(name .. ": with enough memory, the reason whole", reasons[1], "destroyed/moved elsewhere")
+			print(string.format("ok   %s (%d budgets with a failure)", name, n))
+			break
+		end
+	end
+end
+
 print(string.format("lua-oom: %d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)
