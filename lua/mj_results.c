@@ -369,7 +369,8 @@ int build_sessions(lua_State *L)
 }
 
 /* The rooms_joined table of the session table at index sess (made, and
- * also set as joined_rooms, when it is not a table) made to show exactly
+ * also set as joined_rooms, when it is not a table and a room is shown)
+ * made to show exactly
  * the rooms of shown (a table room -> nick): entries not in it, or under
  * another nick, removed, then its rooms written. Returns the entries
  * written or removed. */
@@ -381,6 +382,10 @@ static lua_Integer sync_session(lua_State *L, int sess, int shown)
     if (lua_getfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
         LUA_TTABLE) {
         lua_pop(L, 1);
+        lua_pushnil(L);
+        if (!lua_next(L, shown))
+            return 0; /* nothing shown: no table to make */
+        lua_pop(L, 2);
         lua_newtable(L);
         lua_pushvalue(L, -1);
         lua_setfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]);

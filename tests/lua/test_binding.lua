@@ -1828,4 +1828,13 @@ test("a list with a huge raw length costs what its elements cost", function()
 	truthy(os.clock() - t0 < 5, "300 stanzas in under 5 s of CPU")
 end)
 
+test("t:resync() does nothing while no record was lost", function()
+	local t = joined_tracker("Alice")
+	local session = { full_jid = SESS, rooms_joined = { ["other@conference.example.org"] = "x" } }
+	eq(t:resync({ [SESS] = session }), 0, "entries corrected")
+	eq(session.rooms_joined["other@conference.example.org"], "x", "an entry the core does not show, left")
+	eq(session.rooms_joined[ROOM], nil, "a room the core shows, not written")
+	raises("table expected", t.resync, t, nil)
+end)
+
 h.finish()
