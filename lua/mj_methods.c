@@ -467,21 +467,21 @@ int l_restore(lua_State *L)
     return 1;
 }
 
-/* t:resync(full_sessions) -> n: after records that write rooms_joined
- * were lost (out of memory), each held session's rooms_joined made to
- * show what the core shows (sync_rooms()); 0 when none were lost since
- * the last resync. Raises when out of memory (and stays due). */
+/* t:resync(full_sessions[, force]) -> n: after records that write
+ * rooms_joined were lost (out of memory), or when force is true (the
+ * module's own write failed), each held session's rooms_joined made to
+ * show what the core shows (sync_rooms()); 0 when neither. Raises when
+ * out of memory, and stays due then and when a write was refused. */
 int l_resync(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
 
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (!u->resync) {
+    if (!u->resync && !lua_toboolean(L, 3)) {
         lua_pushinteger(L, 0);
         return 1;
     }
     lua_settop(L, 2);
-    build(L, u, sync_rooms, NULL, 2);
-    u->resync = 0;
+    build(L, u, sync_rooms, NULL, 2); /* which says if still due */
     return 1;
 }

@@ -374,7 +374,8 @@ int build_sessions(lua_State *L)
  * the rooms of shown (a table room -> nick): entries not in it, or under
  * another nick, removed, then its rooms written. Returns the entries
  * written or removed. */
-static lua_Integer sync_session(lua_State *L, int sess, int shown)
+static lua_Integer sync_session(lua_State *L, int sess, int shown,
+                                int *refused)
 {
     lua_Integer fixed = 0, n = 0, i;
     int rooms, wrong;
@@ -413,7 +414,10 @@ static lua_Integer sync_session(lua_State *L, int sess, int shown)
     for (i = 1; i <= n; i++) {
         lua_rawgeti(L, wrong, i);
         lua_pushnil(L);
-        fixed += set_room(L, rooms);
+        if (set_room(L, rooms))
+            fixed++;
+        else
+            *refused = 1;
     }
     lua_pushnil(L);
     while (lua_next(L, shown)) {
@@ -423,7 +427,10 @@ static lua_Integer sync_session(lua_State *L, int sess, int shown)
             lua_pop(L, 1);
             lua_pushvalue(L, -2);
             lua_insert(L, -2); /* key, key, nick */
-            fixed += set_room(L, rooms);
+            if (set_room(L, rooms))
+                fixed++;
+            else
+                *refused = 1;
         } else {
             lua_pop(L, 2);
         }
@@ -433,11 +440,14 @@ static lua_Integer sync_session(lua_State *L, int sess, int shown)
 
 /* Protected, t:resync()'s: (tracker, nil, full_sessions) -> the number of
  * rooms_joined entries written or removed, for every session the core
- * holds whose JID names a table in full_sessions. */
+ * holds whose JID names a table in full_sessions. Once every session is
+ * done, the resync stays due only if a write was refused (another
+ * module's table, out of memory): the next one tries again. */
 int sync_rooms(lua_State *L)
 {
-    const struct tracker *u = lua_touserdata(L, 1);
+    struct tracker *u = lua_touserdata(L, 1);
     size_t cursor = 0, rcursor;
+    int refused = 0;
     lua_Integer fixed = 0;
     mj_session *s;
     mj_room_info ri;
@@ -461,8 +471,9 @@ int sync_rooms(lua_State *L)
             lua_pushlstring(L, ri.nick.ptr, ri.nick.len);
             lua_rawset(L, 5);
         }
-        fixed += sync_session(L, 4, 5);
+        fixed += sync_session(L, 4, 5, &refused);
     }
+    u->resync = refused;
     lua_settop(L, 3);
     lua_pushinteger(L, fixed);
     return 1;

@@ -145,6 +145,9 @@ local MAX_PING_SALTS = 16;
 local refused_seen = {}; -- refusal counters already added to the metric
 local pings_seen = {}; -- self-ping outcome counters already added to the metric
 local reloading = false;
+-- a write of rooms_joined here failed (out of memory, another module's
+-- table refusing it): the next tick has the tracker rewrite them all
+local rooms_behind = false;
 local restored = false; -- module.restore() ran: a reload, nothing to adopt
 -- for out_filter: seen[stanza] = true, seen[to] = stanza (the binding's
 -- hooks write them); weak in keys and values, so it keeps no stanza alive
@@ -265,6 +268,7 @@ local function apply_event(ev, session, stanza)
 		-- that write only, not the notice and the event below
 		local ok, err = pcall(write_room, rooms, ev.room, nick);
 		if not ok then
+			rooms_behind = true;
 			module:log("warn", "rooms_joined of %s refused %s (another module's table): %s",
 				tostring(ev.jid), tostring(ev.room), error_text(err));
 		end
@@ -293,6 +297,7 @@ local function apply_events(events, session, stanza)
 	for i = 1, #events do
 		local ok, err = pcall(apply_event, events[i], session, stanza);
 		if not ok then
+			rooms_behind = true;
 			module:log("error", "applying a mucjoins %s event failed: %s", tostring(events[i].type), error_text(err));
 		end
 	end
@@ -348,6 +353,7 @@ local function applied(method, session, stanza, result, events)
 	if events then
 		local ok, err = pcall(apply_events, events, session, stanza);
 		if not ok then
+			rooms_behind = true;
 			module:log("error", "applying mucjoins events of %s failed: %s", method, error_text(err));
 		end
 	end
@@ -737,10 +743,15 @@ local function tick()
 		-- would set the gauge unload() zeroed, or count twice)
 		return;
 	end
-	-- records lost for lack of memory (t:stats().dropped_events) may have
-	-- left rooms_joined behind the core: rewritten from its state
-	local ok, fixed = pcall(tracker.resync, tracker, full_sessions);
-	if ok and fixed > 0 then
+	-- records lost for lack of memory (t:stats().dropped_events), or a
+	-- write here that failed, may have left rooms_joined behind the core:
+	-- rewritten from its state
+	local behind = rooms_behind;
+	rooms_behind = false;
+	local ok, fixed = pcall(tracker.resync, tracker, full_sessions, behind);
+	if not ok then
+		rooms_behind = behind;
+	elseif fixed > 0 then
 		module:log("warn", "rooms_joined: %d entries corrected from the tracker's state "
 			.. "(events were lost for lack of memory)", fixed);
 	end

@@ -35,8 +35,8 @@
  *   stats  = t:stats()
  *   jids   = t:sessions()
  *   ok, err = t:restore(full_jid, room, state, nick, pending_nick, since)
- *   n = t:resync(full_sessions)        -- after lost records: rooms_joined
- *                                         rewritten from the core's state
+ *   n = t:resync(full_sessions[, force]) -- after lost records (or force):
+ *                                         rooms_joined from the core's state
  *
  * outgoing/incoming return nil, message when the core itself fails
  * (out of memory, or a session JID that does not prepare for outgoing).
@@ -73,7 +73,9 @@
  * session the core holds (full_sessions[its JID]) show exactly the rooms
  * the core shows, under their nicks, and returns how many entries it
  * wrote or removed (0, reading nothing, when no loss was noted since the
- * last complete resync; out of memory, it raises and stays due).
+ * last complete resync and force is not true; out of memory, it raises
+ * and stays due; a write refused by another module's table, or failing
+ * for memory, keeps it due too).
  *
  * The stanza view: name -> kind (anything else: "ignored", core not
  * called); attr.type/from/to/id; <x/> in the muc namespace; the first
