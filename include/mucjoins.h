@@ -393,6 +393,12 @@ typedef enum mj_type {
 #define MJ_MAX_STATUS 16
 #define MJ_MAX_DELAY  4
 #define MJ_MAX_REFS   8
+/* The bytes of a body the tracker reads: its first MJ_MAX_BODY (mentions
+ * look no further), and the one after them, which says whether that cut
+ * falls inside a character. A builder that must copy a body (its text in
+ * several pieces) may stop at MJ_MAX_BODY + 1 bytes: every decision is
+ * the same as with the whole body. */
+#define MJ_MAX_BODY 65536
 
 /* A plain view of one stanza, filled by the caller (see mj_stanza_init).
  * Only what the tracker needs; everything is borrowed for the call. */
@@ -436,7 +442,8 @@ typedef struct mj_stanza {
     mj_str error_by;
 
     /* Messages (mentions, docs/semantics.md §6) */
-    mj_str body;     /* text of the first <body/>; absent if none */
+    mj_str body;     /* text of the first <body/>; absent if none (only
+                        its first MJ_MAX_BODY + 1 bytes are read) */
     int has_subject; /* a <subject/> child (a subject change only without
                         <body/> and <thread/>, XEP-0045 8.1) */
     /* from attributes of <delay xmlns='urn:xmpp:delay'/> and

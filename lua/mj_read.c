@@ -110,20 +110,35 @@ static void loop_turn(lua_State *L, int base)
         lua_settop(L, base);
 }
 
-/* Protected: (element) -> its string children concatenated. */
+/* Protected: (element, max) -> its string children concatenated, at
+ * most max bytes of them (what the core reads of it: the rest of a text
+ * split by the parser is never copied). A string added in part is kept
+ * in slot 3, below the buffer's, where the collector (growing the buffer
+ * may run it) sees it whatever a finalizer does to the element. */
 static int join_text(lua_State *L)
 {
     lua_Unsigned len = lua_rawlen(L, 1);
-    lua_Integer i, n;
+    lua_Integer i, n, max = lua_tointeger(L, 2);
+    size_t left = max > 0 ? (size_t)max : 0, l;
     luaL_Buffer b;
 
     n = len > (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)len;
+    lua_settop(L, 3); /* 3: the string being added */
     luaL_buffinit(L, &b);
-    for (i = 1; i <= n; i++) {
+    for (i = 1; i <= n && left > 0; i++) {
         int t = lua_rawgeti(L, 1, i);
 
         if (t == LUA_TSTRING) {
-            luaL_addvalue(&b);
+            const char *p = lua_tolstring(L, -1, &l);
+
+            if (l <= left) {
+                luaL_addvalue(&b);
+            } else {               /* its head only */
+                lua_replace(L, 3); /* the buffer's slot on top again */
+                luaL_addlstring(&b, p, left);
+                l = left;
+            }
+            left -= l;
         } else {
             lua_pop(L, 1);
             if (t == LUA_TNIL)
@@ -135,8 +150,10 @@ static int join_text(lua_State *L)
 }
 
 /* Text of an element: its string children concatenated, anchored in
- * slot. 0 when joining several of them ran out of memory. */
-MJ_HOT static int text_of(lua_State *L, int el, int slot, mj_str *out)
+ * slot; of several, only the first max bytes are joined (one text is
+ * handed over whole: no copy). 0 when joining ran out of memory. */
+MJ_HOT static int text_of(lua_State *L, int el, int slot, size_t max,
+                          mj_str *out)
 {
     lua_Integer i, count = 0;
     int base = lua_gettop(L);
@@ -160,7 +177,9 @@ MJ_HOT static int text_of(lua_State *L, int el, int slot, mj_str *out)
     if (count > 1) {
         lua_pushcfunction(L, join_text);
         lua_pushvalue(L, el);
-        if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        lua_pushinteger(L, max < (size_t)LUA_MAXINTEGER ? (lua_Integer)max
+                                                        : LUA_MAXINTEGER);
+        if (lua_pcall(L, 2, 1, 0) != LUA_OK)
             return 0;
         lua_copy(L, -1, slot);
     }
@@ -235,7 +254,8 @@ static void scan_destroy(lua_State *L, const struct child *d, int anchor,
             continue;
         child_ns(L, &c);
         if (NS_CLASS(&c, NS_MUC_USER) != 2) {
-            if (!text_of(L, c.el, anchor + A_DESTROY_REASON,
+            /* handed on whole */
+            if (!text_of(L, c.el, anchor + A_DESTROY_REASON, SIZE_MAX,
                          &st->destroy_reason)) {
                 st->destroy_reason.ptr = NULL; /* (the error stays above) */
                 st->destroy_reason.len = 0;
@@ -525,7 +545,8 @@ MJ_HOT int convert(lua_State *L, int stanza, int dir, mj_stanza *st, int extra,
                 child_ns(L, &c);
                 if (content_ns(L, &c, &own, 0)) {
                     seen_body = 1;
-                    ok = text_of(L, c.el, anchor + A_BODY, &st->body);
+                    ok = text_of(L, c.el, anchor + A_BODY,
+                                 (size_t)MJ_MAX_BODY + 1, &st->body);
                 }
             }
         } else if (LIT_EQ(c.name, c.name_len, "subject")) {

@@ -16,7 +16,8 @@
  * back to a UTF-8 sequence start); a match running up to the cut is not
  * accepted, since the character after it is unknown. Nicks longer than
  * this never match. */
-#define MJ_MENTION_BODY_MAX 65536
+/* mucjoins.h's: a builder hands over at most one byte more */
+#define MJ_MENTION_BODY_MAX MJ_MAX_BODY
 
 /* NFKC can make a body 18 times longer (U+FDFA). The first NFKC of a body
  * stops once its output passes this many UTF-16 units; the rest is not

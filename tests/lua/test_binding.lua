@@ -601,6 +601,53 @@ test("mentions: body, references and history delays reach the core", function()
 	truthy(t:stats().mentions >= 3, "mentions counted")
 end)
 
+test("a body of several text nodes is joined only as far as the core reads it", function()
+	-- The core reads a body's first 64 KiB and the byte after them
+	-- (mucjoins.h, MJ_MAX_BODY); a body whose text the parser split
+	-- (<body>a<x/>b</body>) was joined whole for every recipient: a 512 KB
+	-- body in two texts cost each local occupant of the room ~9 times the
+	-- same message in one text, and a copy of it all.
+	local t = joined_tracker("Alice")
+	local function body_of(texts)
+		local m = st.message({ from = ROOM .. "/Bob", to = SESS, type = "groupchat" }):tag("body")
+		for i, text in ipairs(texts) do
+			if i > 1 then
+				m:tag("br"):up()
+			end
+			m:text(text)
+		end
+		return m:up()
+	end
+	local function mentions(texts)
+		local _, ev = t:incoming(SESS, body_of(texts))
+		return #of_type(ev, "mention")
+	end
+	local x = string.rep("x", 65530)
+	-- each as the same bytes in one text (which the core cuts itself)
+	for _, case in ipairs({
+		{ { "hi ", "Alice " .. string.rep("x", 100000) } },
+		{ { string.rep("x", 100000), " Alice" } },
+		{ { x .. " ", "Alice" } }, -- 65536 bytes: not cut
+		{ { x .. " ", "Alice!" } }, -- the nick runs up to the cut
+		{ { x .. " ", "Alic", "e", " and more" } },
+		{ { x, " ", "Al", "ice" .. string.rep("y", 70000) } },
+	}) do
+		local texts = case[1]
+		eq(mentions(texts), mentions({ table.concat(texts) }),
+			"mentions of a body of " .. #texts .. " texts (" .. #table.concat(texts) .. " bytes)")
+	end
+	local big = string.rep("z", 200000)
+	t:incoming(SESS, body_of({ big, big }))
+	collectgarbage("collect")
+	collectgarbage("stop")
+	local before = collectgarbage("count")
+	t:incoming(SESS, body_of({ big, big }))
+	local kib = collectgarbage("count") - before
+	collectgarbage("restart")
+	truthy(kib < 100, "a body of two 200 KB texts costs no more than the 64 KiB read ("
+		.. math.floor(kib) .. " KiB)")
+end)
+
 test("history: the room's delay is seen after an occupant's own delays", function()
 	-- Prosody's MUC strips only an occupant's delays claiming to be from
 	-- the room; its history replays the occupant's stanza with the room's
