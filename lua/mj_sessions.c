@@ -34,8 +34,12 @@
  */
 
 /* The table doubles while half of its slots are in use, from SC_MIN
- * slots; it never shrinks (its size follows the largest number of
- * sessions cached at once: 32 to 64 bytes each). */
+ * slots, and when a close leaves an eighth of them in use it is made the
+ * smallest size (at least SC_MIN) with at most a quarter in use, as the
+ * core's tables (a resize takes an eighth of the slots in closes, or a
+ * quarter in new handles: O(1) amortised). Before, it kept the size of
+ * the largest number of sessions ever cached at once (16 bytes a slot),
+ * for the tracker's life, across reloads. */
 #define SC_MIN 64
 #define SC_WAY 8
 _Static_assert(SC_MIN >= SC_WAY, "a probe window fits in the table");
@@ -136,12 +140,15 @@ static int sc_put(struct scslot *slot, size_t mask, uint32_t h, mj_session *s,
     return free != NULL;
 }
 
-/* Double the table (or make the first one); 0 if the allocator failed. */
-static int sc_grow(struct tracker *u)
+/* Move the handles into a table of n slots (a power of two, at least
+ * SC_MIN; made when there is none); 0 if the allocator failed (the table
+ * stays as it was). A smaller table may leave out a handle whose probe
+ * window is full: a cache. */
+static int sc_resize(struct tracker *u, size_t n)
 {
     struct scache *c = &u->sc;
     size_t old = c->slot == NULL ? 0 : c->mask + 1;
-    size_t n = old == 0 ? SC_MIN : 2 * old, i, used = 0;
+    size_t i, used = 0;
     struct scslot *slot;
 
     if (n > SIZE_MAX / sizeof *slot / 2)
@@ -163,6 +170,27 @@ static int sc_grow(struct tracker *u)
     c->mask = n - 1;
     c->used = used;
     return 1;
+}
+
+/* Double the table (or make the first one); 0 if the allocator failed. */
+static int sc_grow(struct tracker *u)
+{
+    return sc_resize(u, u->sc.slot == NULL ? SC_MIN : 2 * (u->sc.mask + 1));
+}
+
+/* After a handle left: the smallest table with at most a quarter of its
+ * slots in use, once an eighth or fewer are (no memory: kept as it is). */
+static void sc_trim(struct tracker *u)
+{
+    const struct scache *c = &u->sc;
+    size_t n = SC_MIN;
+
+    if (c->slot == NULL || c->mask + 1 <= SC_MIN ||
+        c->used > (c->mask + 1) / 8)
+        return;
+    while (n < 4 * c->used)
+        n *= 2;
+    (void)sc_resize(u, n);
 }
 
 void session_remember(struct tracker *u, mj_session *s, const char *p,
@@ -239,6 +267,7 @@ void cache_forget(struct tracker *u, const mj_session *s)
         e->h = 0;
         e->watch = 0;
         u->sc.used--;
+        sc_trim(u);
     }
 }
 

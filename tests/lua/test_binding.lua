@@ -322,6 +322,41 @@ test("cached session handles: thousands of sessions, closed half, reopened", fun
 	for i = 1, N do
 		eq(t:nick(jid(i), ROOM), (i % 2 == 1 and "m" or "n") .. i, "nick " .. i)
 	end
+
+-- The cache follows the sessions down as the core's tables do: a peak of
+-- sessions left its table at the peak's size for the tracker's life,
+-- across reloads (the module keeps the tracker).
+test("cached session handles: the cache shrinks as the sessions close", function()
+	-- (what the closed sessions are owed expires after pending_timeout)
+	local t = mj.new({ pending_timeout = 0.01 })
+	local N = 20000
+	local function jid(i) return "user" .. i .. "@example.org/r" end
+	eq(t:outgoing(jid(0), join(ROOM .. "/n0")), "changed", "a first session")
+	local bytes0 = t:stats().bytes
+	for i = 1, N do
+		t:outgoing(jid(i), join(ROOM .. "/n" .. i))
+	end
+	local peak = t:stats().bytes
+	for i = 1, N do
+		t:close(jid(i))
+	end
+	eq(#t:sessions(), 1, "one session left")
+	local until_ = os.clock() + 0.05
+	repeat until os.clock() > until_
+	t:tick()
+	eq(t:outgoing(jid(0), join(ROOM .. "/n0")), "changed", "the first session, its join again")
+	eq(t:incoming(jid(0), self_presence(ROOM .. "/n0")), "changed", "still found")
+	local left = t:stats().bytes - bytes0
+	truthy(left < 4096, "bytes back to the first session's (" .. left .. " more; the peak "
+		.. (peak - bytes0) .. " more)")
+	for i = 1, 100 do
+		eq(t:outgoing(jid(i), join(ROOM .. "/m" .. i)), "changed", "a new session " .. i)
+	end
+	eq(#t:sessions(), 101, "the new ones")
+	for i = 1, 100 do
+		eq(t:incoming(jid(i), self_presence(ROOM .. "/m" .. i)), "changed", "found again " .. i)
+	end
+end)
 end)
 
 test("a stanza that is not presence/message/iq is ignored without a session", function()
