@@ -72,6 +72,37 @@ def test_help_names_the_commands(server):
     assert "muc_joins:list" not in out and "muc" in out, f"help muc:\n{out}"
 
 
+def shell_words(server, *words):
+    """`prosodyctl shell word word ...`, each word its own argument: (exit
+    code, output)."""
+    r = subprocess.run([PROSODYCTL, "--config", str(server.config_path), "shell", *words],
+                       capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_commands_as_separate_words_on_the_command_line(connect, server, room):
+    """`prosodyctl shell muc_joins list alice@localhost`, the words unquoted:
+    Prosody 0.12's prosodyctl sends the call muc_joins:list("alice@localhost")
+    (help:muc_joins() for `help muc_joins`), Prosody 13's a table constructor
+    {"muc_joins", "list", "alice@localhost"}, which its shell dispatches to
+    the shell-command items; the same answers either way."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    rc, out = shell_words(server, "muc_joins", "list", a.bare)
+    assert rc == 0 and a.jid in out and r in out and "Alice" in out, \
+        f"muc_joins list {a.bare}:\n{out}"
+    rc, out = shell_words(server, "muc_joins", "list", a.jid)
+    assert rc == 0 and r in out and "OK: 1 session" in out, f"muc_joins list {a.jid}:\n{out}"
+    rc, out = shell_words(server, "muc_joins", "stats", "localhost")
+    assert rc == 0 and "on 1 host" in out, f"muc_joins stats localhost:\n{out}"
+    rc, out = shell_words(server, "muc_joins", "stats")
+    assert rc == 0 and "rooms_shown" in out, f"muc_joins stats:\n{out}"
+    rc, out = shell_words(server, "help", "muc_joins")
+    assert rc == 0 and "muc_joins:list(jid)" in out and "muc:create" not in out, \
+        f"help muc_joins:\n{out}"
+
+
 def stats(server):
     """muc_joins:stats('localhost') as {key: int}."""
     rc, out = server.admin("muc_joins:stats('localhost')")
