@@ -184,6 +184,32 @@ def test_destroy_by_owner_removes_every_occupant(connect, room):
                       room=r, session=c.jid)
 
 
+def test_rejoin_of_a_destroyed_persistent_room(connect, room):
+    """A destroyed persistent room, joined again: Prosody's MUC (0.12 and
+    13) keeps a tombstone of it (muc_tombstones, on by default, for
+    muc_tombstone_expiry, 31 days), which refuses the join with <gone/>
+    (cancel): the join fails (join-failed, condition gone), no entry is
+    left."""
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    a.configure(r, {"muc#roomconfig_persistentroom": "1"})
+    b.join(r, "Bob")
+    mb = b.mark()
+    a.owner_iq(r, "<destroy><reason>closing</reason></destroy>")
+    b.wait(lambda s: is_presence(s, frm=r + "/Bob", type_="unavailable"), mb,
+           what="the unavailable presence of the destroyed room")
+    assert_rooms(b, {}, when="after the room was destroyed")
+    seq = b.event_seq()
+    p = b.join(r, "Bob")
+    assert p.type == "error" and p.error_condition == "gone", \
+        f"expected the tombstone's <gone/>, got {p}"
+    assert_rooms(b, {}, when="after the tombstone refused the join")
+    assert_events(b, seq, [{"name": "join-failed", "condition": "gone"}],
+                  room=r, session=b.jid)
+
+
 def test_members_only_join_refused_407(connect, room):
     a = connect("alice")
     b = connect("bob")

@@ -5,7 +5,7 @@ by self-ping, so the rooms left meanwhile go and the others stay tracked."""
 
 import time
 
-from harness import assert_rooms
+from harness import assert_events, assert_rooms
 
 # Short delays: the check pings after ping_start_delay.
 PROSODY_OPTIONS = {
@@ -94,3 +94,40 @@ def test_a_table_that_refuses_writes_costs_its_own_session_only(connect, server,
         f"alice's leftover room {gone} was never checked: rooms_joined is {got}")
     log = server.log_text(start)
     assert "adopting rooms_joined of %s failed" % b.jid in log, log[-2000:]
+
+
+def test_room_destroyed_while_unloaded_is_checked_against_its_tombstone(connect, room):
+    """A persistent room destroyed while the module was unloaded: the
+    destruction's presence went by unseen and the adopted entry stays until
+    its self-ping. Prosody's MUC (0.12 and 13) keeps a tombstone of the
+    room, which answers the ping (to room/nick) with <gone/> (cancel): not
+    joined, the entry goes (left, reason ghost, condition gone) and the
+    session is sent the unavailable self-presence it missed."""
+    a = connect("alice")
+    b = connect("bob")
+    stay, r = room(), room()
+    a.join(stay, "Alice")
+    a.join(r, "Alice")
+    a.configure(r, {"muc#roomconfig_persistentroom": "1"})
+    b.join(r, "Bob")
+    a.unload_module()
+    mb = b.mark()
+    a.owner_iq(r, "<destroy><reason>closing</reason></destroy>")
+    b.wait(lambda s: s.name == "presence" and s.frm == r + "/Bob" and s.type == "unavailable",
+           mb, what="the unavailable presence of the destroyed room")
+    assert dict(b.rooms()) == {r: "Bob"}, "while unloaded the tables are left as they are"
+    seq = a.event_seq()
+    mb = b.mark()
+    a.load_module()
+    for c, expected in ((a, {stay: "Alice"}), (b, {})):
+        got = wait_rooms(c, expected)
+        assert got == expected, (
+            f"{r} was destroyed while the module was unloaded; the tombstone's answer "
+            f"to the self-ping must end {c.jid}'s entry: rooms_joined is {got}")
+        assert_rooms(c, expected, when="after the new load checked the rooms")
+    for c, nick in ((a, "Alice"), (b, "Bob")):
+        assert_events(a, seq, [{"name": "left", "nick": nick, "reason": "ghost",
+                                "condition": "gone"}], room=r, session=c.jid)
+    p = b.wait(lambda s: s.name == "presence" and s.frm == r + "/Bob" and s.type == "unavailable",
+               mb, what="the module's unavailable self-presence for the room found gone")
+    assert p.is_self, p
