@@ -322,6 +322,7 @@ test("cached session handles: thousands of sessions, closed half, reopened", fun
 	for i = 1, N do
 		eq(t:nick(jid(i), ROOM), (i % 2 == 1 and "m" or "n") .. i, "nick " .. i)
 	end
+end)
 
 -- The cache follows the sessions down as the core's tables do: a peak of
 -- sessions left its table at the peak's size for the tracker's life,
@@ -356,7 +357,6 @@ test("cached session handles: the cache shrinks as the sessions close", function
 	for i = 1, 100 do
 		eq(t:incoming(jid(i), self_presence(ROOM .. "/m" .. i)), "changed", "found again " .. i)
 	end
-end)
 end)
 
 test("a stanza that is not presence/message/iq is ignored without a session", function()
