@@ -256,6 +256,35 @@ static int set_room(lua_State *L, int rooms)
     return 1;
 }
 
+/* Push session.rooms_joined (the session table at index sess) and return
+ * its index. When it is not a table, a new one is set there: with every
+ * room the core shows for the session jid, or empty when jid is NULL.
+ * The same table is also session.joined_rooms (set where that is another
+ * value). Non-raw accesses of the session table: run protected. */
+static int push_rooms_joined(lua_State *L, struct tracker *u, int sess,
+                             const char *jid, size_t jlen)
+{
+    int rooms;
+
+    if (lua_getfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
+        LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, 4);
+        if (jid != NULL)
+            fill_rooms(L, u, jid, jlen, lua_gettop(L));
+        lua_pushvalue(L, -1);
+        lua_setfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
+    }
+    rooms = lua_gettop(L);
+    lua_getfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+    if (!lua_rawequal(L, -1, rooms)) {
+        lua_pushvalue(L, rooms);
+        lua_setfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
+    }
+    lua_pop(L, 1);
+    return rooms;
+}
+
 /* Protected, the UV_APPLY closure: (tracker, session table, session JID,
  * want) -> nil or the array of records (build_events). Writes what the
  * core decided about rooms to session.rooms_joined (created, with every
@@ -285,23 +314,8 @@ MJ_HOT int apply_events(lua_State *L)
         if (r->kind == MJ_EV_LEFT &&
             mj_reason_notice((mj_reason)r->reason) != NULL)
             want = 1; /* the module sends the notice (ev.notice) */
-        if (rooms == 0) {
-            if (lua_getfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
-                LUA_TTABLE) {
-                lua_pop(L, 1);
-                lua_createtable(L, 0, 4);
-                fill_rooms(L, u, jid, jlen, lua_gettop(L));
-                lua_pushvalue(L, -1);
-                lua_setfield(L, 2, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
-            }
-            rooms = lua_gettop(L);
-            lua_getfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
-            if (!lua_rawequal(L, -1, rooms)) {
-                lua_pushvalue(L, rooms);
-                lua_setfield(L, 2, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
-            }
-            lua_pop(L, 1);
-        }
+        if (rooms == 0)
+            rooms = push_rooms_joined(L, u, 2, jid, jlen);
         lua_pushlstring(L, c->buf + r->off[F_ROOM], r->len[F_ROOM]);
         if (r->kind == MJ_EV_LEFT)
             lua_pushnil(L);
@@ -382,22 +396,15 @@ static lua_Integer sync_session(lua_State *L, int sess, int shown,
 
     if (lua_getfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]) !=
         LUA_TTABLE) {
-        lua_pop(L, 1);
         lua_pushnil(L);
-        if (!lua_next(L, shown))
+        if (!lua_next(L, shown)) {
+            lua_pop(L, 1);
             return 0; /* nothing shown: no table to make */
+        }
         lua_pop(L, 2);
-        lua_newtable(L);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, sess, uv_keys[UV_ROOMS_JOINED - UV_NAME]);
-    }
-    rooms = lua_gettop(L);
-    lua_getfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
-    if (!lua_rawequal(L, -1, rooms)) {
-        lua_pushvalue(L, rooms);
-        lua_setfield(L, sess, uv_keys[UV_JOINED_ROOMS - UV_NAME]);
     }
     lua_pop(L, 1);
+    rooms = push_rooms_joined(L, NULL, sess, NULL, 0);
     /* the keys to remove, gathered first (no new key during lua_next) */
     lua_newtable(L);
     wrong = lua_gettop(L);
