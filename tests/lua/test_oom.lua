@@ -44,6 +44,19 @@ local self = st.presence({ from = ROOM .. "/alice", to = JID, id = "j1" })
 	:tag("item", { affiliation = "member", role = "participant" }):up()
 	:tag("status", { code = "110" }):up():up()
 
+-- t:tick() once 5 ms passed (the trackers here time out after 1 ms),
+-- allocations failing from the nth: ok, events (pcall's), and how many
+-- allocations failed.
+local function tick_failing(t, n)
+	local t0 = os.clock()
+	while os.clock() - t0 < 0.005 do end
+	alloc_fail(n)
+	local ok, events = pcall(t.tick, t)
+	local hit = alloc_failed()
+	alloc_fail(nil)
+	return ok, events, hit
+end
+
 -- Runs scenario(n) for n = 0, 1, ... until a run has no failed
 -- allocation; scenario returns (events the core counted, events that
 -- reached the caller, dropped_events).
@@ -69,12 +82,7 @@ end
 each_budget("t:tick()", function(n)
 	local t = mj.new({ pending_timeout = 0.001 })
 	check("join", t:outgoing(JID, join), "changed")
-	local t0 = os.clock()
-	while os.clock() - t0 < 0.005 do end
-	alloc_fail(n)
-	local ok, events = pcall(t.tick, t)
-	local hit = alloc_failed()
-	alloc_fail(nil)
+	local ok, events, hit = tick_failing(t, n)
 	local delivered = ok and of_type(events, "join-failed") or 0
 	local counted = (t:counts()["join-failed"] or {}).timeout or 0
 	return counted, delivered, t:stats().dropped_events, hit
@@ -237,12 +245,7 @@ do
 		hooks.incoming({ origin = {}, stanza = self })
 		hooks.outgoing({ origin = session, stanza = st.presence({ to = ROOM .. "/alice", type = "unavailable" }) })
 		check(name .. ": shown while the leave waits", session.rooms_joined[ROOM], "alice")
-		local t0 = os.clock()
-		while os.clock() - t0 < 0.005 do end
-		alloc_fail(n)
-		local ok, events = pcall(t.tick, t)
-		local hit = alloc_failed()
-		alloc_fail(nil)
+		local ok, events, hit = tick_failing(t, n)
 		for _, ev in ipairs(ok and events or {}) do -- as the module applies them
 			if ev.type == "left" then session.rooms_joined[ev.room] = nil end
 		end
