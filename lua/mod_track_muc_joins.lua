@@ -753,7 +753,7 @@ local function tick()
 		rooms_behind = behind;
 	elseif fixed > 0 then
 		module:log("warn", "rooms_joined: %d entries corrected from the tracker's state "
-			.. "(events were lost for lack of memory)", fixed);
+			.. "(writes were lost: out of memory, or refused by another module's table)", fixed);
 	end
 	pcall(unwatch_idle, ended);
 	refresh_listening();
