@@ -754,7 +754,8 @@ static int same(const char *p, size_t len, mj_str want)
 /* Whom an error's by names, for a ping of entry e: prepared once per
  * stanza (anyone on the path chooses its bytes), then compared. */
 enum by_who {
-    BY_OTHER = 0,   /* none, unusable, or anyone else */
+    BY_NONE = 0,    /* none, or one that names no one (empty, not a JID) */
+    BY_OTHER,       /* anyone else */
     BY_USER_DOMAIN, /* the session's own server: the path answered */
     BY_ROOM,        /* the room */
     BY_ROOM_DOMAIN  /* the room's service */
@@ -768,8 +769,9 @@ static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
     mj_str room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
 
     if (by.ptr == NULL ||
-        mj_jid_prep(by.ptr, by.len, buf, sizeof buf, &len) != MJ_OK)
-        return BY_OTHER;
+        mj_jid_prep(by.ptr, by.len, buf, sizeof buf, &len) != MJ_OK ||
+        len == 0)
+        return BY_NONE;
     if (same(buf, len, mj_domain_of(user_bare.ptr, user_bare.len)))
         return BY_USER_DOMAIN;
     if (same(buf, len, room))
@@ -832,9 +834,11 @@ static mj_ping_verdict verdict(const mj_stanza *a, enum by_who by, int info,
      * our server: a ping to a nick another occupant holds is forwarded
      * to that occupant (Prosody and ejabberd answer only one to the
      * sender's own nick), and the room relays its error; not the room's
-     * word on us (item-not-found: below, the room's disco#info decides) */
-    if (by == BY_OTHER && a->error_by.ptr != NULL &&
-        !is(cond, "item-not-found"))
+     * word on us (item-not-found: below, the room's disco#info decides).
+     * A by that names no one (empty, not a JID) is read as none: taken
+     * for someone else's, a service writing by='' kept its ghosts for
+     * good (unknown, retried, given up) */
+    if (by == BY_OTHER && !is(cond, "item-not-found"))
         return MJ_PING_UNKNOWN;
     if (is(cond, "not-acceptable") || is(cond, "gone"))
         return MJ_PING_NOT_JOINED;

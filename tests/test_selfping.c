@@ -2140,6 +2140,34 @@ TEST(an_error_relayed_from_another_occupant_is_no_ghost)
     mj_tracker_free(tr);
 }
 
+/* A by that names no one (empty, or not a JID) is no word from another
+ * occupant: the error is read as one without by (docs/semantics.md §5:
+ * not-acceptable and gone mean not joined; service-unavailable is settled
+ * by the room's disco#info). Read as "someone else", a room (or a server
+ * on the path) that writes by='' kept every ghost for good: unknown,
+ * retried, given up. */
+TEST(a_by_that_names_no_one_is_as_none)
+{
+    check_answer("error", "not-acceptable", "cancel", "", -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "gone", "cancel", "", -1, MJ_PING_NOT_JOINED);
+    check_answer("error", "forbidden", "auth", "a@b@c", -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "service-unavailable", "cancel", "", 0,
+                 MJ_PING_JOINED);
+    check_answer("error", "service-unavailable", "cancel", "", 1,
+                 MJ_PING_UNKNOWN);
+    check_info("item-not-found", "", "error", "item-not-found", "cancel", NULL,
+               0, MJ_PING_NOT_JOINED);
+    check_info("item-not-found", "", "result", NULL, NULL, NULL, 0,
+               MJ_PING_JOINED);
+    /* our own server's word stays the path's, a room's the room's */
+    check_answer("error", "not-acceptable", "cancel", "home.example.", -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "not-acceptable", "cancel",
+                 "ROOM@MUC.remote.example", -1, MJ_PING_NOT_JOINED);
+}
+
 /* recipient-unavailable without a by: what Prosody 0.12's mod_smacks
  * bounces, from the ping's to, for what a closing s2s link with stream
  * management had not got acknowledged, right after the link's loss
@@ -2462,6 +2490,7 @@ int main(void)
     RUN(link_check_list_stays_whole);
     RUN(joins_sent_again_while_the_ping_is_out_end_the_round);
     RUN(an_error_relayed_from_another_occupant_is_no_ghost);
+    RUN(a_by_that_names_no_one_is_as_none);
     RUN(ambiguous_presence_sends_one_ping);
     RUN(answer_table_of_semantics_5);
     RUN(recipient_unavailable_is_the_paths_only_after_a_link_loss);
