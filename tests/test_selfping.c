@@ -315,6 +315,35 @@ TEST(service_unavailable_is_settled_by_disco_info)
                NULL, 0, MJ_PING_UNKNOWN);
 }
 
+/* Rows of the table that name who answered, as real services word them:
+ * Prosody's MUC refuses a ping to a room it keeps a tombstone of with
+ * gone by the service (mod_muc.lua), and a non-occupant's with
+ * not-acceptable by the room; an item-not-found whose by is an occupant
+ * JID (the room's JID with a nick) is "any other by": the room's
+ * disco#info decides; feature-not-implemented reads as
+ * service-unavailable, also from an optimised room. */
+TEST(answer_table_rows_by_who_answered)
+{
+    check_answer("error", "gone", "cancel", "muc.remote.example", -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "not-acceptable", "cancel", "muc.remote.example", -1,
+                 MJ_PING_NOT_JOINED);
+    check_answer("error", "feature-not-implemented", "cancel", ROOM, 1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "feature-not-implemented", "cancel", NULL, -1,
+                 MJ_PING_UNKNOWN);
+    check_answer("error", "item-not-found", "cancel", R("Ann"), -1,
+                 MJ_PING_UNKNOWN);
+    check_info("item-not-found", R("Ann"), "result", NULL, NULL, NULL, 1,
+               MJ_PING_JOINED);
+    check_info("item-not-found", R("Bob"), "error", "item-not-found", "cancel",
+               NULL, 0, MJ_PING_NOT_JOINED);
+    check_info("service-unavailable", "muc.remote.example", "result", NULL,
+               NULL, NULL, 0, MJ_PING_JOINED);
+    check_info("service-unavailable", "muc.remote.example", "result", NULL,
+               NULL, NULL, 1, MJ_PING_UNKNOWN);
+}
+
 TEST(item_not_found_needs_disco_info_only_when_it_says_not_who)
 {
     setup();
@@ -2495,6 +2524,7 @@ int main(void)
     RUN(answer_table_of_semantics_5);
     RUN(recipient_unavailable_is_the_paths_only_after_a_link_loss);
     RUN(a_pings_loss_count_is_the_one_at_send_and_the_rooms_domains);
+    RUN(answer_table_rows_by_who_answered);
     RUN(answers_that_depend_on_room_features_are_flagged);
     RUN(item_not_found_without_by_is_settled_by_disco_info);
     RUN(service_unavailable_is_settled_by_disco_info);
