@@ -414,6 +414,17 @@ else
     not_ok "requests time out in the order of their deadlines" "exit $rc: $(grep unanswered "$tmp/out")"
 fi
 
+# The self-ping answers that name who answered (docs/semantics.md §5):
+# the service's gone and an empty by's not-acceptable end the room, the
+# room's item-not-found keeps it, our server's bounce and an error by
+# another occupant's server are unknown.
+check_trace "ping answers read by who answered" ping-answers-by-who.xml "" \
+    'id=mjping-1-x .*error-by=m.example => ping-answer not-joined' \
+    'id=mjping-2-x .*error-by="" => ping-answer not-joined' \
+    'id=mjping-3-x .*error-by=c@m.example => ping-answer joined' \
+    'id=mjping-4-x .*error-by=s.example => ping-answer unknown' \
+    'id=mjping-5-x .*error-by=mallory.example => ping-answer unknown'
+
 # A join under another nick than the shown one crossing a removal the room
 # sent before it saw the join: its answer shows the room again (before
 # the fix, it was refused as forged, the session in the room without an entry).
