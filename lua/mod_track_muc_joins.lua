@@ -18,8 +18,53 @@ local module_host = module.host;
 local NS_MUC_USER = "http://jabber.org/protocol/muc#user";
 local NS_PING = "urn:xmpp:ping";
 
-local binding_path = module:get_directory() .. "/mucjoins.so";
-local mj = assert(package.loadlib(binding_path, "luaopen_mucjoins"))();
+-- A load that cannot work stops here, before anything is hooked: Prosody
+-- leaves the hooks of a module whose main chunk raised in place, so a
+-- failure further down would leave a load that tracks with no timer,
+-- no self-ping and no shell. The error is one line in the log: Prosody
+-- appends a traceback of its loader to an error that is a string
+-- (debug.traceback), not to another value, which it logs with tostring.
+local function refuse_load(message)
+	error(setmetatable({}, {
+		__tostring = function()
+			return message;
+		end;
+	}), 0);
+end
+
+-- The plugin folder must be whole (README.md: copy the whole folder).
+local module_dir = module:get_directory();
+do
+	local files = { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" };
+	local missing = {};
+	for _, name in ipairs(files) do
+		local file, err, code = io.open(module_dir .. "/" .. name, "rb");
+		if file then
+			file:close();
+		elseif code == 2 then -- ENOENT
+			table.insert(missing, name);
+		else
+			table.insert(missing, name .. " (" .. tostring(err) .. ")");
+		end
+	end
+	if #missing > 0 then
+		refuse_load(("Not loaded: the plugin folder %s lacks %s. Copy the whole folder "
+			.. "(build/plugins/mod_track_muc_joins/ after make: mod_track_muc_joins.lua, %s), "
+			.. "or use make install"):format(module_dir, table.concat(missing, ", "),
+			table.concat(files, ", ")));
+	end
+end
+
+local mj;
+do
+	local binding_path = module_dir .. "/mucjoins.so";
+	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
+	if not open then
+		refuse_load(("Not loaded: %s cannot be loaded (%s). Build it on this machine "
+			.. "(make; it needs libicuuc)"):format(binding_path, tostring(err)));
+	end
+	mj = open();
+end
 
 -- Options: every one is read here.
 

@@ -1,0 +1,197 @@
+-- Loading the whole module (mod_track_muc_joins.lua and what it
+-- module:require()s) in a stand-in for Prosody's module environment, from
+-- a copy of the plugin folder: a folder without some of its files (an
+-- operator who copied only mod_track_muc_joins.lua) or a mucjoins.so that
+-- cannot be loaded stops the load before anything is hooked, with one error naming what is wrong that Prosody
+-- logs as it is, without a traceback (it appends one to string errors
+-- only: debug.traceback). Run from the repository root:
+--   lua5.4 tests/lua/test_module_load.lua build/plugins
+-- Prints "ok NAME" / "FAIL NAME", then "module-load: N passed, N failed";
+-- exits 1 on a failure. The same on a real Prosody:
+-- tests/integration/test_incomplete_plugin_folder.py.
+local plugins = arg[1] or "build/plugins"
+package.path = "/usr/lib/prosody/?.lua;" .. package.path
+package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
+package.preload["core.modulemanager"] = function()
+	return { is_loaded = function() return false end }
+end
+package.preload["core.configmanager"] = function()
+	return { getconfig = function() return { ["*"] = {} } end }
+end
+
+local h = dofile((arg[0]:match("^(.*)/") or ".") .. "/harness.lua")("module-load")
+local test, eq = h.test, h.eq
+
+local FILES = { "mod_track_muc_joins.lua", "mucjoins.so", "selfping.lib.lua", "wake.lib.lua",
+	"shell.lib.lua", "README.markdown" }
+local NEEDED = { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" }
+
+local function read(path)
+	local f = assert(io.open(path, "rb"))
+	local data = f:read("a")
+	f:close()
+	return data
+end
+
+local function write(path, data)
+	local f = assert(io.open(path, "wb"))
+	f:write(data)
+	f:close()
+end
+
+local made = {}
+
+-- A copy of the plugin folder without the files in `without` (a set);
+-- replace[name] = content written instead of the file. Returns the
+-- folder's path.
+local function folder(without, replace)
+	local base = os.tmpname()
+	os.remove(base)
+	local dir = base .. "/mod_track_muc_joins"
+	assert(os.execute("mkdir -p '" .. dir .. "'"))
+	made[#made + 1] = base
+	for _, name in ipairs(FILES) do
+		if not without[name] then
+			write(dir .. "/" .. name, (replace or {})[name] or read(plugins .. "/mod_track_muc_joins/" .. name))
+		end
+	end
+	return dir
+end
+
+local function cleanup()
+	for _, base in ipairs(made) do
+		os.execute("rm -rf '" .. base .. "'")
+	end
+end
+
+-- A stand-in for Prosody's module API, recording what the load did.
+-- Returns ok, the error (as Prosody's xpcall with debug.traceback gives
+-- it), and the record: hooks (every module:hook*, add_timer, metric,
+-- shared table asked for) and log lines.
+local function load_module(dir, host, host_type)
+	local rec = { effects = {}, logs = {} }
+	local function effect(what)
+		rec.effects[#rec.effects + 1] = what
+	end
+	local shared = {}
+	local events = {
+		get_handlers = function() return nil end,
+		fire_event = function() end,
+	}
+	local metric = {}
+	function metric.with_labels() return metric end
+	function metric.add() end
+	function metric.set() end
+	local module = { host = host, name = "track_muc_joins" }
+	local env = setmetatable({ module = module }, { __index = _G })
+	function module.get_directory() return dir end
+	function module.log(_, level, fmt, ...)
+		rec.logs[#rec.logs + 1] = { level, fmt:format(...) }
+	end
+	function module.get_option(_, _, default) return default end
+	module.get_option_number = module.get_option
+	module.get_option_boolean = module.get_option
+	function module.get_option_set(_, _, default)
+		return require("util.set").new(default)
+	end
+	function module.shared(_, path)
+		effect("shared " .. path)
+		shared[path] = shared[path] or {}
+		return shared[path]
+	end
+	function module.metric(_, _, name)
+		effect("metric " .. name)
+		return metric
+	end
+	function module.hook(_, name) effect("hook " .. name) end
+	function module.hook_global(_, name) effect("hook_global " .. name) end
+	function module.hook_object_event(_, _, name) effect("hook_object_event " .. name) end
+	function module.unhook_object_event() end
+	function module.add_timer() effect("timer") end
+	function module.get_host_type() return host_type end
+	function module.fire_event() end
+	function module.send() end
+	function module.send_iq() end
+	function module.context()
+		return { add_item = function() effect("item") end, remove_item = function() end }
+	end
+	-- Prosody's module:require(): the library from the module's folder,
+	-- in the module's environment, or this error
+	function module.require(_, lib)
+		local f, err = loadfile(dir .. "/" .. lib .. ".lib.lua", "t", env)
+		if not f then
+			error("Failed to load plugin library '" .. lib .. "', error: " .. err)
+		end
+		return f()
+	end
+	_G.prosody = {
+		full_sessions = {},
+		bare_sessions = {},
+		hosts = { [host] = { type = host_type, events = events } },
+		events = events,
+	}
+	if host == "*" then
+		_G.prosody.hosts[host] = nil
+	end
+	local chunk = assert(loadfile(dir .. "/mod_track_muc_joins.lua", "t", env))
+	local ok, err = xpcall(chunk, debug.traceback)
+	return ok, err, rec
+end
+
+-- A refused load: an error Prosody logs as one line (not a string, so
+-- debug.traceback returns it as it is), with nothing hooked.
+local function refused(what, ok, err, rec)
+	eq(ok, false, what .. ": the load failed")
+	eq(type(err) ~= "string", true, what .. ": an error Prosody adds no traceback to, got " .. tostring(err))
+	eq(debug.traceback(err), err, what .. ": debug.traceback leaves it as it is")
+	local text = tostring(err)
+	eq(text:find("\n", 1, true), nil, what .. ": one line: " .. text)
+	eq(#rec.effects, 0, what .. ": nothing hooked (" .. table.concat(rec.effects, ", ") .. ")")
+	return text
+end
+
+test("a whole folder loads (the stand-in is enough for the module)", function()
+	local ok, err, rec = load_module(folder({}), "example.org", "local")
+	eq(ok, true, "loaded: " .. tostring(err))
+	local hooked, timer, line = false, false, false
+	for _, e in ipairs(rec.effects) do
+		hooked = hooked or e == "hook pre-presence/full"
+		timer = timer or e == "timer"
+	end
+	for _, l in ipairs(rec.logs) do
+		line = line or l[2]:find("tracking MUC joins", 1, true) ~= nil
+	end
+	eq(hooked, true, "pre-presence/full hooked")
+	eq(timer, true, "a timer")
+	eq(line, true, "the load line logged")
+end)
+
+test("a folder without some of the files: one line naming them, nothing hooked", function()
+	-- every non-empty subset of the files the module needs
+	for mask = 1, (1 << #NEEDED) - 1 do
+		local without, names = {}, {}
+		for i, name in ipairs(NEEDED) do
+			if mask & (1 << (i - 1)) ~= 0 then
+				without[name] = true
+				names[#names + 1] = name
+			end
+		end
+		local what = "without " .. table.concat(names, ", ")
+		local dir = folder(without)
+		local text = refused(what, load_module(dir, "example.org", "local"))
+		local lacks = text:match("lacks (.-)%. ")
+		eq(lacks, table.concat(names, ", "), what .. ": the files named: " .. text)
+		eq(text:find(dir, 1, true) ~= nil, true, what .. ": the folder named: " .. text)
+	end
+end)
+
+test("a mucjoins.so that cannot be loaded: one line with the reason, nothing hooked", function()
+	local dir = folder({}, { ["mucjoins.so"] = "not a shared object\n" })
+	local text = refused("a broken mucjoins.so", load_module(dir, "example.org", "local"))
+	eq(text:find(dir .. "/mucjoins.so cannot be loaded", 1, true) ~= nil, true, "named: " .. text)
+	-- dlopen's own words
+	eq(text:find("(" .. dir .. "/mucjoins.so: file too short)", 1, true) ~= nil, true, "the reason: " .. text)
+end)
+
+cleanup()
+h.finish()
