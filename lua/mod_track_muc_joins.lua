@@ -32,6 +32,18 @@ local function refuse_load(message)
 	}), 0);
 end
 
+-- Loaded on "*" (a shell's module:load(name, "*"), a global module's
+-- module:depends()): no client session is ever the global host's, and
+-- while it is loaded there Prosody refuses to load it on any VirtualHost
+-- ("global-module-already-loaded").
+if module_host == "*" then
+	refuse_load("Not loaded globally (on *): mod_track_muc_joins tracks the client sessions of "
+		.. "VirtualHosts, which a global load never sees, and loaded on * it could not be loaded "
+		.. "on any VirtualHost (global-module-already-loaded). Enable it on the VirtualHosts: "
+		.. "modules_enabled in the global section (every VirtualHost) or under a VirtualHost; "
+		.. "in prosodyctl shell, module:load(\"track_muc_joins\") loads it on every VirtualHost");
+end
+
 -- The plugin folder must be whole (README.md: copy the whole folder).
 local module_dir = module:get_directory();
 do

@@ -97,9 +97,9 @@ if [ -f tests/lua/test_binding.lua ]; then
     run "lua binding (allocation failures)" valgrind -q --error-exitcode=99 --leak-check=full \
         --show-leak-kinds=definite --errors-for-leak-kinds=definite \
         build/tests/lua-alloc-host tests/lua/test_oom.lua build/plugins/mod_track_muc_joins/mucjoins.so
-    # a plugin folder missing files, a mucjoins.so that cannot be loaded:
-    # refused in one line before anything is hooked
-    run "lua module load (incomplete folder)" lua5.4 tests/lua/test_module_load.lua build/plugins
+    # a plugin folder missing files, a mucjoins.so that cannot be loaded,
+    # a load on "*": refused in one line before anything is hooked
+    run "lua module load (incomplete folder, global)" lua5.4 tests/lua/test_module_load.lua build/plugins
     # the s2s link wiring reports each domain once, at a bounded cost
     run "lua wiring (link events)" lua5.4 tests/lua/test_link_events.lua
     # the self-ping iq hooks never raise, whatever another module routes

@@ -8,6 +8,9 @@ import time
 
 from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join
 
+# test_loaded_globally_is_refused_and_the_virtualhost_keeps_it
+EXPECTED_ERRORS = [r"Error initializing module 'track_muc_joins' on '\*': Not loaded globally"]
+
 CHURN = 60        # sessions connected and disconnected by the leak test
 CHURN_BUDGET = 90  # seconds it may take
 
@@ -186,6 +189,25 @@ def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
     rc, out = server.admin("muc_joins:stats('localhost')")
     assert rc == 0 and "localhost" in out, f"the VirtualHost's module after the unload:\n{out}"
     assert not server.errors_in_log(offset), server.errors_in_log(offset)
+
+
+def test_loaded_globally_is_refused_and_the_virtualhost_keeps_it(server):
+    """module:load on "*": a global load sees no client session, and while
+    it is loaded there Prosody loads the module on no VirtualHost
+    (global-module-already-loaded: a reload of the VirtualHost's ended
+    it). Refused, in one line that says why and where to load it; the
+    VirtualHost's load goes on and reloads."""
+    offset = server.log_size()
+    rc, out = server.admin('module:load("track_muc_joins", "*")')
+    assert rc != 0 and "Not loaded globally (on *)" in out, f"module:load on *:\n{out}"
+    log = server.wait_log("Not loaded globally", offset=offset)
+    lines = [ln for ln in log.splitlines() if "Not loaded globally" in ln]
+    assert len(lines) == 1 and "modules_enabled" in lines[0], log[-3000:]
+    assert "stack traceback" not in log, log[-3000:]
+    rc, out = server.admin('module:reload("track_muc_joins", "localhost")')
+    assert rc == 0, f"module:reload on the VirtualHost after the load on *:\n{out}"
+    rc, out = server.admin("muc_joins:stats()")
+    assert rc == 0 and "rooms shown on 1 host" in out, f"muc_joins:stats():\n{out}"
 
 
 def test_commands_answer_in_a_shell_session_opened_before_the_load(server):

@@ -1,14 +1,16 @@
 -- Loading the whole module (mod_track_muc_joins.lua and what it
 -- module:require()s) in a stand-in for Prosody's module environment, from
 -- a copy of the plugin folder: a folder without some of its files (an
--- operator who copied only mod_track_muc_joins.lua) or a mucjoins.so that
--- cannot be loaded stops the load before anything is hooked, with one error naming what is wrong that Prosody
+-- operator who copied only mod_track_muc_joins.lua), a mucjoins.so that
+-- cannot be loaded, or a load on "*" (global) stops the load before
+-- anything is hooked, with one error naming what is wrong that Prosody
 -- logs as it is, without a traceback (it appends one to string errors
 -- only: debug.traceback). Run from the repository root:
 --   lua5.4 tests/lua/test_module_load.lua build/plugins
 -- Prints "ok NAME" / "FAIL NAME", then "module-load: N passed, N failed";
 -- exits 1 on a failure. The same on a real Prosody:
--- tests/integration/test_incomplete_plugin_folder.py.
+-- tests/integration/test_incomplete_plugin_folder.py and
+-- test_admin_shell.py (the load on "*").
 local plugins = arg[1] or "build/plugins"
 package.path = "/usr/lib/prosody/?.lua;" .. package.path
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath
@@ -191,6 +193,14 @@ test("a mucjoins.so that cannot be loaded: one line with the reason, nothing hoo
 	eq(text:find(dir .. "/mucjoins.so cannot be loaded", 1, true) ~= nil, true, "named: " .. text)
 	-- dlopen's own words
 	eq(text:find("(" .. dir .. "/mucjoins.so: file too short)", 1, true) ~= nil, true, "the reason: " .. text)
+end)
+
+test("loaded on * (global): refused, nothing hooked", function()
+	local text = refused("on *", load_module(folder({}), "*", "global"))
+	eq(text:find("Not loaded globally (on *)", 1, true) ~= nil, true, "said: " .. text)
+	-- whole or not, the global load is what is refused
+	text = refused("on *, incomplete", load_module(folder({ ["mucjoins.so"] = true }), "*", "global"))
+	eq(text:find("globally", 1, true) ~= nil, true, "said: " .. text)
 end)
 
 cleanup()
