@@ -2347,6 +2347,22 @@ TEST(pending_join_times_out)
     teardown();
 }
 
+/* Deadlines are acted on at the tick (the module's timer, every 5 s by
+ * default: docs/semantics.md, "Timeouts"): an answer that comes after
+ * the deadline, before the tick that would end the wait, is taken. */
+TEST(pending_join_answered_after_its_deadline_before_the_tick_is_joined)
+{
+    setup();
+    fx_join(s, R("Ann"));
+    fx_now += 121;
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Ann");
+    teardown();
+}
+
 TEST(session_close_leaves_every_room)
 {
     setup();
@@ -4688,6 +4704,7 @@ int main(void)
     RUN(reflection_is_learned_per_service);
     RUN(available_self_while_leaving_keeps_leaving);
     RUN(pending_join_times_out);
+    RUN(pending_join_answered_after_its_deadline_before_the_tick_is_joined);
     RUN(session_close_leaves_every_room);
     RUN(two_sessions_same_nick_duplicate_110_has_no_event);
     RUN(session_changing_away_from_shared_nick);

@@ -70,8 +70,9 @@ end
 -- Returns ok, the error (as Prosody's xpcall with debug.traceback gives
 -- it), and the record: hooks (every module:hook*, add_timer, metric,
 -- shared table asked for) and log lines.
-local function load_module(dir, host, host_type)
-	local rec = { effects = {}, logs = {} }
+local function load_module(dir, host, host_type, options)
+	options = options or {}
+	local rec = { effects = {}, logs = {}, timers = {} }
 	local function effect(what)
 		rec.effects[#rec.effects + 1] = what
 	end
@@ -90,7 +91,13 @@ local function load_module(dir, host, host_type)
 	function module.log(_, level, fmt, ...)
 		rec.logs[#rec.logs + 1] = { level, fmt:format(...) }
 	end
-	function module.get_option(_, _, default) return default end
+	function module.get_option(_, name, default)
+		local value = options[name]
+		if value == nil then
+			return default
+		end
+		return value
+	end
 	module.get_option_number = module.get_option
 	module.get_option_boolean = module.get_option
 	function module.get_option_set(_, _, default)
@@ -109,7 +116,10 @@ local function load_module(dir, host, host_type)
 	function module.hook_global(_, name) effect("hook_global " .. name) end
 	function module.hook_object_event(_, _, name) effect("hook_object_event " .. name) end
 	function module.unhook_object_event() end
-	function module.add_timer() effect("timer") end
+	function module.add_timer(_, delay)
+		effect("timer")
+		rec.timers[#rec.timers + 1] = delay
+	end
 	function module.get_host_type() return host_type end
 	function module.fire_event() end
 	function module.send() end
@@ -201,6 +211,30 @@ test("loaded on * (global): refused, nothing hooked", function()
 	-- whole or not, the global load is what is refused
 	text = refused("on *, incomplete", load_module(folder({ ["mucjoins.so"] = true }), "*", "global"))
 	eq(text:find("globally", 1, true) ~= nil, true, "said: " .. text)
+end)
+
+-- The tick's period, which docs/semantics.md ("Timeouts") and README.md
+-- give: every 5 s, more often when an option's wait is short.
+test("the tick comes every 5 s, or often enough for short options", function()
+	local dir = folder({})
+	for _, case in ipairs({
+		{ {}, 5 },
+		{ { track_muc_joins_pending_timeout = 8 }, 2 },
+		{ { track_muc_joins_ping_start_delay = 3 }, 1.5 },
+		{ { track_muc_joins_ping_timeout = 1 }, 0.5 },
+		{ { track_muc_joins_pending_timeout = 0.4 }, 0.5 },
+	}) do
+		local ok, err, rec = load_module(dir, "example.org", "local", case[1])
+		eq(ok, true, "loaded: " .. tostring(err))
+		local period
+		for _, delay in ipairs(rec.timers) do
+			if delay > 0 then
+				period = delay
+			end
+		end
+		local name = next(case[1]) or "the defaults"
+		eq(period, case[2], "the tick's period with " .. name)
+	end
 end)
 
 cleanup()
