@@ -44,11 +44,12 @@ if module_host == "*" then
 		.. "in prosodyctl shell, module:load(\"track_muc_joins\") loads it on every VirtualHost");
 end
 
--- The plugin folder must be whole (README.md: copy the whole folder).
+-- The plugin folder must be whole (README.md: copy the whole folder) and
+-- readable by the user Prosody runs as.
 local module_dir = module:get_directory();
 do
 	local files = { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" };
-	local missing = {};
+	local missing, unreadable = {}, {};
 	for _, name in ipairs(files) do
 		local file, err, code = io.open(module_dir .. "/" .. name, "rb");
 		if file then
@@ -56,14 +57,21 @@ do
 		elseif code == 2 then -- ENOENT
 			table.insert(missing, name);
 		else
-			table.insert(missing, name .. " (" .. tostring(err) .. ")");
+			table.insert(unreadable, name .. " (" .. tostring(err):gsub("^.*: ", "") .. ")");
 		end
 	end
+	local problems = {};
 	if #missing > 0 then
-		refuse_load(("Not loaded: the plugin folder %s lacks %s. Copy the whole folder "
-			.. "(build/plugins/mod_track_muc_joins/ after make: mod_track_muc_joins.lua, %s), "
-			.. "or use make install"):format(module_dir, table.concat(missing, ", "),
-			table.concat(files, ", ")));
+		table.insert(problems, "lacks " .. table.concat(missing, ", "));
+	end
+	if #unreadable > 0 then
+		table.insert(problems, "cannot read " .. table.concat(unreadable, ", "));
+	end
+	if #problems > 0 then
+		refuse_load(("Not loaded: the plugin folder %s %s. Copy the whole folder "
+			.. "(build/plugins/mod_track_muc_joins/ after make: mod_track_muc_joins.lua, %s) "
+			.. "where the user Prosody runs as can read it, or use make install")
+			:format(module_dir, table.concat(problems, " and "), table.concat(files, ", ")));
 	end
 end
 

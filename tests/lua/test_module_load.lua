@@ -197,6 +197,18 @@ test("a folder without some of the files: one line naming them, nothing hooked",
 	end
 end)
 
+test("a file that cannot be read: named with the reason, apart from the missing ones", function()
+	local dir = folder({ ["wake.lib.lua"] = true })
+	-- a link to itself: open() fails with ELOOP (root reads any file: no
+	-- permission to take away here)
+	os.remove(dir .. "/selfping.lib.lua")
+	assert(os.execute("ln -s selfping.lib.lua '" .. dir .. "/selfping.lib.lua'"))
+	local text = refused("an unreadable selfping.lib.lua", load_module(dir, "example.org", "local"))
+	eq(text:match("lacks (.-) and cannot read "), "wake.lib.lua", "the missing file: " .. text)
+	eq(text:match("cannot read (.-)%. "), "selfping.lib.lua (Too many levels of symbolic links)",
+		"the unreadable file and why: " .. text)
+end)
+
 test("a mucjoins.so that cannot be loaded: one line with the reason, nothing hooked", function()
 	local dir = folder({}, { ["mucjoins.so"] = "not a shared object\n" })
 	local text = refused("a broken mucjoins.so", load_module(dir, "example.org", "local"))
