@@ -80,8 +80,9 @@ do
 	local binding_path = module_dir .. "/mucjoins.so";
 	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
 	if not open then
-		refuse_load(("Not loaded: %s cannot be loaded (%s). Build it on this machine "
-			.. "(make; it needs libicuuc)"):format(binding_path, tostring(err)));
+		refuse_load(("Not loaded: %s cannot be loaded (%s). It is built for Prosody on "
+			.. "Lua 5.4 and needs libicuuc: build it on this machine (make)")
+			:format(binding_path, tostring(err)));
 	end
 	mj = open();
 end

@@ -213,6 +213,8 @@ test("a mucjoins.so that cannot be loaded: one line with the reason, nothing hoo
 	local dir = folder({}, { ["mucjoins.so"] = "not a shared object\n" })
 	local text = refused("a broken mucjoins.so", load_module(dir, "example.org", "local"))
 	eq(text:find(dir .. "/mucjoins.so cannot be loaded", 1, true) ~= nil, true, "named: " .. text)
+	-- what it needs: a Prosody on another Lua gets "undefined symbol"
+	eq(text:find("built for Prosody on Lua 5.4", 1, true) ~= nil, true, "what it needs: " .. text)
 	-- dlopen's own words
 	eq(text:find("(" .. dir .. "/mucjoins.so: file too short)", 1, true) ~= nil, true, "the reason: " .. text)
 end)
