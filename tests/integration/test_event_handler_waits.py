@@ -8,8 +8,9 @@ was later resumed with no stanza, an error in mod_c2s).
 
 Not every event comes from a runner (README.md, "The contract for
 consumers"): those caused by an external component's stanzas (XEP-0114:
-mod_component has no runner), by the module's timer (a timeout) and by
-a lost client connection are fired outside one; a wait there raises
+mod_component has no runner), by the module's timer (a timeout; the
+server's own MUC answering a self-ping sent from it) and by a lost client
+connection are fired outside one; a wait there raises
 util.async's "Not running in an async context", which the module logs
 as that handler's failure, and the tracking goes on."""
 
@@ -19,6 +20,7 @@ from harness import assert_rooms, joined, sroom, start_join
 
 TIMEOUT = 2
 PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT,
+                   "track_muc_joins_ping_start_delay": 1,
                    "test_async_consumer_unprotected": True}
 HOST_MODULES = ["test_async_consumer"]
 EXPECTED_ERRORS = [r"^a muc-joins/join-failed handler failed \(tracking not affected\): "
@@ -91,4 +93,24 @@ def test_events_of_a_lost_connection_come_outside_a_runner(server, connect, room
     line = consumer_line(server, off, f"left {r}")
     assert line is not None, "the muc-joins/left handler did not run"
     assert "reason=session-closed" in line and "runner=false" in line, line
+    assert "wait ok=false" in line, line
+
+
+def test_a_local_rooms_answer_to_a_self_ping_from_the_tick_comes_outside_a_runner(
+        server, connect, room):
+    """The room a session left while the module was unloaded is found by
+    the load's self-ping, sent from the tick after ping_start_delay; the
+    server's own MUC answers it at once, from there: the ghost's left
+    event carries the answer as its stanza, outside any runner. Last in
+    the file: it unloads and loads the module."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    a.unload_module()
+    a.leave(r, "Alice")
+    off = server.log_size()
+    a.load_module()
+    line = consumer_line(server, off, f"left {r}", timeout=10)
+    assert line is not None, "the muc-joins/left handler did not run"
+    assert "reason=ghost" in line and "stanza=true" in line and "runner=false" in line, line
     assert "wait ok=false" in line, line
