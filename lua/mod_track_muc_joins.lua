@@ -44,6 +44,17 @@ if module_host == "*" then
 		.. "in prosodyctl shell, module:load(\"track_muc_joins\") loads it on every VirtualHost");
 end
 
+-- On a component (the MUC, say) no c2s session is ever this host's: the
+-- module would track nothing while its load line says it tracks. It says
+-- so and sets nothing up (no tracker, hook, timer or shell entry: the
+-- admin shell's stats would list the component as a host).
+if module:get_host_type() ~= "local" then
+	module:log("warn", "Loaded on %s, a %s: mod_track_muc_joins tracks the client sessions "
+		.. "of VirtualHosts and tracks nothing here; enable it on the VirtualHosts instead",
+		module_host, tostring(module:get_host_type()));
+	return;
+end
+
 -- The plugin folder must be whole (README.md: copy the whole folder) and
 -- readable by the user Prosody runs as.
 local module_dir = module:get_directory();
@@ -1035,15 +1046,6 @@ module:add_timer(0, function()
 end);
 
 refresh_listening();
--- It follows client sessions: on a component (the MUC, say) no c2s
--- session is ever this host's, and the module would track nothing while
--- its load line says it tracks.
-if module:get_host_type() ~= "local" then
-	module:log("warn", "Loaded on %s, a %s: mod_track_muc_joins tracks the client sessions "
-		.. "of VirtualHosts and tracks nothing here; enable it on the VirtualHosts instead",
-		module_host, tostring(module:get_host_type()));
-else
-	module:log("info", "mucjoins %s tracking MUC joins "
-		.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
-		mj.version, config.max_rooms, config.max_pending, config.pending_timeout);
-end
+module:log("info", "mucjoins %s tracking MUC joins "
+	.. "(max_rooms=%d, max_pending=%d, pending_timeout=%gs)",
+	mj.version, config.max_rooms, config.max_pending, config.pending_timeout);

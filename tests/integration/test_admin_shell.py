@@ -176,13 +176,18 @@ def test_commands_survive_a_reload_in_an_open_shell_session(server):
 def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
     """The module follows VirtualHosts' client sessions: loaded on the MUC
     component it would track nothing while its load line says it tracks;
-    it warns, and unloading it there leaves the VirtualHost's alone."""
+    it warns and sets nothing up (muc_joins:stats() listed the component
+    as a host), and unloading it there leaves the VirtualHost's alone."""
     offset = server.log_size()
     rc, out = server.admin('module:load("track_muc_joins", "conference.localhost")')
     assert rc == 0, f"module:load on the component:\n{out}"
     try:
         log = server.wait_log("tracks nothing here", offset=offset)
         assert "Loaded on conference.localhost, a component" in log, server.log_tail(40, offset)
+        rc, out = server.admin("muc_joins:stats()")
+        assert rc == 0 and "rooms shown on 1 host" in out, f"muc_joins:stats():\n{out}"
+        rc, out = server.admin("muc_joins:stats('conference.localhost')")
+        assert "not loaded on conference.localhost" in out, f"stats of the component:\n{out}"
     finally:
         rc, out = server.admin('module:unload("track_muc_joins", "conference.localhost")')
         assert rc == 0, f"module:unload on the component:\n{out}"

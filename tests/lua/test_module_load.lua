@@ -227,6 +227,16 @@ test("loaded on * (global): refused, nothing hooked", function()
 	eq(text:find("globally", 1, true) ~= nil, true, "said: " .. text)
 end)
 
+test("on a component: a warning, and nothing set up", function()
+	local ok, err, rec = load_module(folder({}), "conference.example.org", "component")
+	eq(ok, true, "loaded: " .. tostring(err))
+	eq(#rec.effects, 0, "nothing set up (" .. table.concat(rec.effects, ", ") .. ")")
+	eq(#rec.logs, 1, "one line logged")
+	eq(rec.logs[1][1], "warn", "at warn")
+	eq(rec.logs[1][2]:find("Loaded on conference.example.org, a component", 1, true) ~= nil, true,
+		"said: " .. rec.logs[1][2])
+end)
+
 -- The tick's period, which docs/semantics.md ("Timeouts") and README.md
 -- give: every 5 s, more often when an option's wait is short.
 test("the tick comes every 5 s, or often enough for short options", function()
