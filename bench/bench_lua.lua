@@ -235,6 +235,8 @@ local function load_module(file, dir)
 	end
 	mod.startup = {};
 	function mod:get_directory() return dir; end
+	-- a VirtualHost: on another host type our module sets nothing up
+	function mod:get_host_type() return "local"; end
 	local env = setmetatable({ module = mod }, { __index = _G });
 	local chunk = assert(loadfile(file, "t", env));
 	chunk();
