@@ -81,8 +81,14 @@ local function tracker_of(host)
 	if trackers[host] then
 		return trackers[host]();
 	end
-	if not prosody.hosts[host] then
+	local served = prosody.hosts[host];
+	if not served then
 		return nil, "No such host: " .. host;
+	end
+	if served.type ~= "local" then
+		-- a component (the MUC): the module sets nothing up there
+		return nil, host .. " is not a VirtualHost (a " .. tostring(served.type)
+			.. "): mod_track_muc_joins tracks the client sessions of VirtualHosts";
 	end
 	return nil, "mod_track_muc_joins is not loaded on " .. host;
 end

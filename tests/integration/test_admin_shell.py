@@ -186,8 +186,11 @@ def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
         assert "Loaded on conference.localhost, a component" in log, server.log_tail(40, offset)
         rc, out = server.admin("muc_joins:stats()")
         assert rc == 0 and "rooms shown on 1 host" in out, f"muc_joins:stats():\n{out}"
-        rc, out = server.admin("muc_joins:stats('conference.localhost')")
-        assert "not loaded on conference.localhost" in out, f"stats of the component:\n{out}"
+        for call in ("muc_joins:stats('conference.localhost')",
+                     "muc_joins:list('room@conference.localhost')"):
+            rc, out = server.admin(call)
+            assert "conference.localhost is not a VirtualHost (a component)" in out, \
+                f"{call}:\n{out}"
     finally:
         rc, out = server.admin('module:unload("track_muc_joins", "conference.localhost")')
         assert rc == 0, f"module:unload on the component:\n{out}"
