@@ -89,11 +89,33 @@ end
 local mj;
 do
 	local binding_path = module_dir .. "/mucjoins.so";
+	-- Lua keeps the C libraries it loaded, by path: a load after a reload
+	-- or an unload runs the mucjoins.so this process loaded first, even
+	-- when the file there was replaced since (make, make install). Said
+	-- at each such load, until a restart.
+	local has_lfs, lfs = pcall(require, "lfs");
+	local attr = has_lfs and type(lfs) == "table" and lfs.attributes(binding_path);
+	local file_id;
+	if type(attr) == "table" then
+		file_id = ("%s:%s:%s:%s"):format(attr.dev, attr.ino, attr.size, attr.modification);
+	end
 	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
 	if not open then
 		refuse_load(("Not loaded: %s cannot be loaded (%s). It is built for Prosody on "
 			.. "Lua 5.4 and needs libicuuc: build it on this machine (make)")
 			:format(binding_path, tostring(err)));
+	end
+	local loaded = rawget(prosody, "mucjoins_binding_files");
+	if type(loaded) ~= "table" then
+		loaded = {};
+		rawset(prosody, "mucjoins_binding_files", loaded);
+	end
+	if loaded[binding_path] == nil then
+		loaded[binding_path] = file_id or false; -- the file Lua loaded
+	elseif file_id and loaded[binding_path] and loaded[binding_path] ~= file_id then
+		module:log("warn", "%s was replaced since Prosody loaded it: this load runs the one "
+			.. "loaded first (Lua keeps a loaded library) with this folder's Lua files; "
+			.. "restart Prosody to run the new one", binding_path);
 	end
 	mj = open();
 end

@@ -70,8 +70,11 @@ end
 -- Returns ok, the error (as Prosody's xpcall with debug.traceback gives
 -- it), and the record: hooks (every module:hook*, add_timer, metric,
 -- shared table asked for) and log lines.
-local function load_module(dir, host, host_type, options)
+-- process: what Prosody keeps across loads in the prosody table (one
+-- Prosody process), or a new one.
+local function load_module(dir, host, host_type, options, process)
 	options = options or {}
+	process = process or {}
 	local rec = { effects = {}, logs = {}, timers = {} }
 	local function effect(what)
 		rec.effects[#rec.effects + 1] = what
@@ -145,8 +148,16 @@ local function load_module(dir, host, host_type, options)
 	if host == "*" then
 		_G.prosody.hosts[host] = nil
 	end
+	for k, v in pairs(process) do
+		_G.prosody[k] = v
+	end
 	local chunk = assert(loadfile(dir .. "/mod_track_muc_joins.lua", "t", env))
 	local ok, err = xpcall(chunk, debug.traceback)
+	for k, v in pairs(_G.prosody) do
+		if type(k) == "string" and k:match("^mucjoins_") then
+			process[k] = v
+		end
+	end
 	return ok, err, rec
 end
 
@@ -235,6 +246,39 @@ test("on a component: a warning, and nothing set up", function()
 	eq(rec.logs[1][1], "warn", "at warn")
 	eq(rec.logs[1][2]:find("Loaded on conference.example.org, a component", 1, true) ~= nil, true,
 		"said: " .. rec.logs[1][2])
+end)
+
+-- Lua keeps a loaded C library by path: a load after a reload runs the
+-- mucjoins.so loaded first, whatever replaced the file since.
+test("a load after the file was replaced says a restart is needed", function()
+	local dir = folder({})
+	local process = {}
+	local function warned(rec)
+		for _, l in ipairs(rec.logs) do
+			if l[2]:find("was replaced since Prosody loaded it", 1, true) then
+				return l
+			end
+		end
+	end
+	local ok, err, rec = load_module(dir, "example.org", "local", nil, process)
+	eq(ok, true, "the first load: " .. tostring(err))
+	eq(warned(rec), nil, "the first load says nothing")
+	ok, err, rec = load_module(dir, "example.org", "local", nil, process)
+	eq(ok, true, "a reload: " .. tostring(err))
+	eq(warned(rec), nil, "a reload of the same file says nothing")
+	-- replaced by a new file (make, make install: a new inode)
+	local so = dir .. "/mucjoins.so"
+	write(so .. ".new", read(so))
+	assert(os.rename(so .. ".new", so))
+	ok, err, rec = load_module(dir, "example.org", "local", nil, process)
+	eq(ok, true, "a reload after the file was replaced still loads: " .. tostring(err))
+	local line = warned(rec)
+	eq(line and line[1], "warn", "said at warn")
+	eq(line[2]:find(so, 1, true) ~= nil and line[2]:find("restart Prosody", 1, true) ~= nil, true,
+		"names the file and the cure: " .. line[2])
+	-- another process (a restart) loads it afresh
+	ok, err, rec = load_module(dir, "example.org", "local", nil, {})
+	eq(warned(rec), nil, "after a restart nothing is said")
 end)
 
 -- The tick's period, which docs/semantics.md ("Timeouts") and README.md
