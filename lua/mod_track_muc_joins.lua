@@ -690,9 +690,16 @@ end
 --     (mj.reads).
 local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, watch);
 
+-- What a session sends is read once every module that may stop it has
+-- had its turn: a presence a module bounces never reaches the room, and
+-- the session stays in it. Prosody 0.12's mod_blocklist bounces what goes
+-- to a blocked JID at pre-presence/bare and /host at priority -1 (at 100
+-- elsewhere); mod_firewall's preroute chain runs at 0.1; mod_presence
+-- (0) stops subscriptions, which the core does not read.
+local OUTGOING_PRIORITY = -2;
 for _, to in ipairs({ "full", "bare", "host" }) do
-	module:hook("pre-presence/" .. to, hooks.outgoing, 10);
-	module:hook("pre-message/" .. to, hooks.outgoing_message, 10);
+	module:hook("pre-presence/" .. to, hooks.outgoing, OUTGOING_PRIORITY);
+	module:hook("pre-message/" .. to, hooks.outgoing_message, OUTGOING_PRIORITY);
 end
 module:hook("presence/full", hooks.incoming, 10);
 module:hook("message/full", hooks.incoming_message, 10);

@@ -1,0 +1,160 @@
+"""mod_blocklist (XEP-0191) on the VirtualHost: a presence the session
+sends to a JID it blocked is bounced by Prosody (an error with
+<blocked xmlns='urn:xmpp:blocking:errors'/>) and never reaches the room,
+so the session is still an occupant and keeps its rooms_joined entry
+(docs/semantics.md §7, "Stanzas that never leave the server").
+
+Prosody 0.12's mod_blocklist bounces pre-presence/full at priority 100
+and pre-presence/bare and /host at -1, mod_firewall's preroute chain
+stops what its rules say at 0.1 (mod_test_preroute_drop does the same
+here): the module reads what a session sends below all of them, at -2."""
+
+import time
+
+from harness import assert_rooms, is_presence, new_id, xa
+
+HOST_MODULES = ("blocklist", "test_preroute_drop")
+TIMEOUT = 3
+# a leave the room never got would be LEAVING, still shown, until then
+PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT}
+
+NS_BLOCKING = "urn:xmpp:blocking"
+NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
+DROP = "<drop xmlns='urn:mucjoins:test'/>"  # mod_test_preroute_drop bounces it
+
+
+def block(client, jid, action="block"):
+    """Block (or unblock) jid: an iq to the account itself."""
+    iq_id = new_id("block")
+    m = client.mark()
+    client.send(f"<iq type='set' id={xa(iq_id)}><{action} xmlns='{NS_BLOCKING}'>"
+                f"<item jid={xa(jid)}/></{action}></iq>")
+    r = client.wait(lambda s: s.name == "iq" and s.id == iq_id, m,
+                    what=f"the answer to the {action} of {jid}")
+    assert r.type == "result", f"{action} of {jid} failed: {r}"
+
+
+def bounced(frm):
+    def pred(s):
+        if not is_presence(s, frm=frm, type_="error"):
+            return False
+        err = s.child("error", "jabber:client")
+        return err is not None and err.find(f"{{{NS_BLOCKING_ERRORS}}}blocked") is not None
+    return pred
+
+
+def settled():
+    """Past pending_timeout: a leave taken for sent has timed out by now."""
+    time.sleep(TIMEOUT + 1.5)
+
+
+def still_occupant(connect, r, nick):
+    """A new occupant is sent the presence of every occupant: nick's."""
+    b = connect("bob")
+    m = b.mark()
+    b.join(r, "Bob")
+    b.wait(lambda s: is_presence(s, frm=f"{r}/{nick}", type_=None), m,
+           what=f"{nick}'s presence, sent to a new occupant of {r}")
+
+
+def test_blocked_unavailable_to_bare_room_keeps_entry(connect, room):
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    block(a, r)
+    m = a.mark()
+    a.send(f"<presence type='unavailable' to={xa(r)} id='gone-1'/>")
+    a.wait(bounced(r), m, what="mod_blocklist's bounce of the unavailable")
+    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the bare room that mod_blocklist bounced")
+    settled()
+    assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r, "Alice")
+    assert_rooms(a, {r: "Alice"}, when="after another occupant joined")
+
+
+def test_blocked_unavailable_to_own_nick_keeps_entry(connect, room):
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    block(a, r)
+    m = a.mark()
+    a.send(f"<presence type='unavailable' to={xa(r + '/Alice')} id='gone-2'/>")
+    a.wait(bounced(r + "/Alice"), m, what="mod_blocklist's bounce of the unavailable")
+    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the occupant that mod_blocklist bounced")
+    settled()
+    assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r, "Alice")
+
+
+def test_blocked_unavailable_to_service_keeps_entry(connect, room):
+    """An unavailable to the MUC's domain: Prosody's MUC hands it to no
+    room (mod_muc's presence/host goes to the room of the host JID), and
+    a blocked domain bounces it."""
+    a = connect("alice")
+    r = room()
+    service = r.split("@", 1)[1]
+    a.join(r, "Alice")
+    block(a, service)
+    m = a.mark()
+    a.send(f"<presence type='unavailable' to={xa(service)} id='gone-3'/>")
+    a.wait(bounced(service), m, what="mod_blocklist's bounce of the unavailable")
+    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the blocked MUC domain")
+    block(a, service, "unblock")
+    settled()
+    assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r, "Alice")
+
+
+def test_unblocked_unavailable_to_bare_room_still_leaves(connect, room):
+    """The same leave, with the room unblocked again, reaches the room."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    block(a, r)
+    block(a, r, "unblock")
+    m = a.mark()
+    a.send(f"<presence type='unavailable' to={xa(r)}/>")
+    a.wait(lambda s: is_presence(s, frm_bare=r, type_="unavailable", self_=True), m,
+           what="the unavailable self-presence")
+    assert_rooms(a, {}, when="after leaving via the bare room JID, unblocked")
+
+
+def dropped(frm, name="presence"):
+    def pred(s):
+        return s.name == name and s.type == "error" and s.frm == frm and \
+            s.error_condition == "policy-violation"
+    return pred
+
+
+def test_unavailable_stopped_at_preroute_keeps_entry(connect, room):
+    """A module below the module's old priority (10) and above mod_presence
+    (0), as mod_firewall's preroute chain (0.1), bounces the leave."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    for to in (r + "/Alice", r):
+        m = a.mark()
+        a.send(f"<presence type='unavailable' to={xa(to)}>{DROP}</presence>")
+        a.wait(dropped(to), m, what=f"the bounce of the unavailable to {to}")
+        assert_rooms(a, {r: "Alice"}, when=f"after an unavailable to {to} stopped before routing")
+    settled()
+    assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r, "Alice")
+
+
+def test_errors_stopped_at_preroute_keep_entry(connect, room):
+    """A presence error and a kickable message error make Prosody's MUC
+    remove the sender; stopped before routing, they reach no room."""
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    m = a.mark()
+    a.send(f"<presence type='error' to={xa(r + '/Alice')}>{DROP}<error type='cancel'>"
+           f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
+    a.send(f"<message type='error' to={xa(r + '/Bob')}>{DROP}<error type='cancel'>"
+           f"<recipient-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>")
+    a.iq("<ping xmlns='urn:xmpp:ping'/>")  # both processed by now
+    assert_rooms(a, {r: "Alice"}, when="after errors to the room stopped before routing")
+    settled()
+    assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r, "Alice")
