@@ -646,6 +646,8 @@ static int l_feeders(lua_State *L)
  *   hooks.outgoing(event): event.origin, a "c2s" session not destroyed,
  *     feeds t:outgoing(origin, event.stanza, want), unless the stanza is
  *     origin.presence (mod_presence sending it again for the session)
+ *     or a presence without a string to (a broadcast: the copies
+ *     mod_presence sends to each JID are fed instead)
  *   hooks.incoming(event): the session full_sessions[stanza.attr.to]
  *     whose host is host (when attr.to is the JID of a session the
  *     tracker has cached, which is one of those, full_sessions is read
@@ -788,6 +790,22 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
                 return 0; /* a type the core never reads: no more cost */
             k.has_type = 1;
         }
+    }
+    if (outgoing && !message) {
+        /* a presence without to is a broadcast: Prosody's mod_presence
+         * sends it again, through these hooks, to each JID it goes to
+         * (the rooms: those the session sent presence to, and a room
+         * whose JID is a subscribed roster contact), and a room gets the
+         * leave only if no module stops that copy (mod_blocklist bounces
+         * the one to a blocked room): the copies are read, not it */
+        if (rawkey(L, 2, UV_ATTR) != LUA_TTABLE) /* 3 */
+            return 0;
+        lua_pushnil(L); /* 4: the type, read by convert() */
+        if (rawkey(L, 3, UV_TO) != LUA_TSTRING) /* 5: nor a JID */
+            return 0;
+        k.to_s = lua_tolstring(L, 5, &k.to_len);
+        k.to = 5;
+        k.attrs = 3;
     }
     if (outgoing) {
         lua_settop(L, 5);

@@ -119,6 +119,27 @@ def test_unblocked_unavailable_to_bare_room_still_leaves(connect, room):
     assert_rooms(a, {}, when="after leaving via the bare room JID, unblocked")
 
 
+def test_broadcast_unavailable_keeps_only_the_blocked_room(connect, room):
+    """A broadcast unavailable: mod_presence sends it to each JID the
+    session sent directed presence to (pre-presence/full), and
+    mod_blocklist bounces the one to the blocked room. The other room
+    gets it and confirms the leave."""
+    a = connect("alice")
+    r1, r2 = room(), room()
+    a.join(r1, "Alice")
+    a.join(r2, "Ali")
+    block(a, r1)
+    m = a.mark()
+    a.send("<presence type='unavailable' id='gone-4'/>")
+    a.wait(bounced(r1 + "/Alice"), m, what="mod_blocklist's bounce of the unavailable to r1")
+    a.wait(lambda s: is_presence(s, frm_bare=r2, type_="unavailable", self_=True), m,
+           what=f"the unavailable self-presence from {r2}")
+    assert_rooms(a, {r1: "Alice"}, when="after a broadcast unavailable, r1 blocked")
+    settled()
+    assert_rooms(a, {r1: "Alice"}, when="past pending_timeout")
+    still_occupant(connect, r1, "Alice")
+
+
 def dropped(frm, name="presence"):
     def pred(s):
         return s.name == name and s.type == "error" and s.frm == frm and \

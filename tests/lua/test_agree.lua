@@ -4,8 +4,10 @@
 -- events (type, room, nicks, reason, condition, text,
 -- alternative venue) must be the same, in the same order; a <close/>'s
 -- events too, and the final state (each session's rooms, states, nicks).
--- Then again through the module's hooks (t:hooks(), which read lazily,
--- what the session's state needs): the events and the final state. A trace with a tick or a link's loss is skipped (the
+-- Then again through the module's hooks (t:hooks(), which read lazily
+-- what the session's state needs, and a broadcast unavailable from the
+-- copies mod_presence sends, directed_presence() below): the events and
+-- the final state. A trace with a tick or a link's loss is skipped (the
 -- binding's clock is the real one). tests/agree/gen.py generates many
 -- traces and runs them through this test.
 -- Both build their views with the library's extraction rules
@@ -246,6 +248,42 @@ local function iq_by_binding(t, waits, jid, stanza, optimized)
 	end
 end
 
+-- Prosody's mod_presence: the JIDs a session sent directed presence to
+-- (session.directed, here in the order sent), and the broadcast
+-- unavailable (no to) sent again to each through the same pre-presence
+-- hooks, which read those copies rather than the broadcast. feed_copy()
+-- feeds the stanza as it is and returns its events; the events of all
+-- the copies are returned.
+local function directed_presence(s, stanza, feed_copy)
+	local to, t = stanza.attr.to, stanza.attr.type
+	s.directed = s.directed or {}
+	if to then
+		for i, jid in ipairs(s.directed) do
+			if jid == to then
+				table.remove(s.directed, i)
+				break
+			end
+		end
+		if t == nil then
+			table.insert(s.directed, to)
+		end
+		return nil
+	elseif t ~= "unavailable" then
+		return nil
+	end
+	local all
+	for _, jid in ipairs(s.directed) do
+		stanza.attr.to = jid
+		for _, ev in ipairs(feed_copy() or {}) do
+			all = all or {}
+			all[#all + 1] = ev
+		end
+	end
+	stanza.attr.to = nil
+	s.directed = {}
+	return all
+end
+
 -- What the binding makes of a trace: one line per stanza, one per event.
 -- hooks: through the module's presence and message hooks (t:hooks()), as
 -- Prosody calls them, instead of t:outgoing() and t:incoming(): what they
@@ -285,6 +323,19 @@ local function by_binding(file, hooks)
 					stanza.attr.to = jid -- routed to the session
 				end
 				h[name]({ origin = s, stanza = stanza })
+			end
+			if dir == "out" and stanza.name == "presence" then
+				local own = got
+				local copies = directed_presence(s, stanza, function()
+					got = nil
+					h.outgoing({ origin = s, stanza = stanza })
+					return got
+				end)
+				got = own
+				for _, ev in ipairs(copies or {}) do
+					got = got or {}
+					got[#got + 1] = ev
+				end
 			end
 			return "-", got
 		end

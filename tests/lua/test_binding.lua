@@ -1102,6 +1102,53 @@ test("t:hooks(): outgoing does not feed the session's own broadcast presence sen
 	eq(#t:rooms(SESS), 1, "rooms after a directed presence (a legacy join)")
 end)
 
+-- A broadcast (a presence without to) reaches a room only as the copy
+-- mod_presence sends it, through the same hooks, to each JID the session
+-- sent presence to; a module may stop one copy (mod_blocklist bounces the
+-- one to a blocked room), and that room never gets the leave. The hooks
+-- read the copies, not the broadcast.
+test("t:hooks(): outgoing reads a broadcast unavailable's copies, not the broadcast", function()
+	local t = mj.new({})
+	local full_sessions = {}
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	local session = hooked_session(full_sessions, SESS)
+	local OTHER = "other@muc.example.org"
+	for _, r in ipairs({ ROOM, OTHER }) do
+		hook_returns(hooks.outgoing, { origin = session, stanza = join(r .. "/Alice") })
+		hook_returns(hooks.incoming, { stanza = self_presence(r .. "/Alice") })
+	end
+	local broadcast = st.presence({ type = "unavailable" })
+	eq(hook_returns(hooks.outgoing, { origin = session, stanza = broadcast }), 0, "broadcast")
+	for _, info in ipairs(t:rooms(SESS)) do
+		eq(info.state, "joined", "state of " .. info.room .. " after the broadcast alone")
+	end
+	-- the copy to OTHER, as mod_presence sends it (the same stanza); the
+	-- one to ROOM was bounced
+	broadcast.attr.to = OTHER .. "/Alice"
+	hook_returns(hooks.outgoing, { origin = session, stanza = broadcast })
+	local states = {}
+	for _, info in ipairs(t:rooms(SESS)) do
+		states[info.room] = info.state
+	end
+	eq(states[ROOM], "joined", "the room whose copy was stopped")
+	eq(states[OTHER], "leaving", "the room the copy went to")
+	-- a to of another type than a string (another module's stanza) is no JID
+	local odd = st.presence({ type = "unavailable" })
+	odd.attr.to = 42
+	hook_returns(hooks.outgoing, { origin = session, stanza = odd })
+	eq(#t:rooms(SESS), 2, "rooms after a to that is not a string")
+	for _, info in ipairs(t:rooms(SESS)) do
+		if info.room == ROOM then
+			eq(info.state, "joined", "state after a to that is not a string")
+		end
+	end
+	-- t:outgoing() itself still takes a broadcast for a leave of every room
+	t:outgoing(SESS, st.presence({ type = "unavailable" }))
+	for _, info in ipairs(t:rooms(SESS)) do
+		eq(info.state, "leaving", "t:outgoing() of a broadcast: " .. info.room)
+	end
+end)
+
 test("t:hooks(): the module's hooks feed the tracker and return nothing", function()
 	local t = mj.new({})
 	local full_sessions, seen, calls = {}, setmetatable({}, { __mode = "k" }), {}
