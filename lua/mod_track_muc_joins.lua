@@ -701,7 +701,14 @@ for _, to in ipairs({ "full", "bare", "host" }) do
 	module:hook("pre-presence/" .. to, hooks.outgoing, OUTGOING_PRIORITY);
 	module:hook("pre-message/" .. to, hooks.outgoing_message, OUTGOING_PRIORITY);
 end
-module:hook("presence/full", hooks.incoming, 10);
+-- A room's presence is read before any module may drop it: the room
+-- sent it, and what it says about the session holds whether or not the
+-- client gets it (mod_blocklist drops what a blocked JID sends at 100,
+-- mod_privacy_lists at 500; mod_presence delivers it at 0). Messages are
+-- read where they are delivered: they change no membership, and a
+-- mention the client is never sent is none.
+local INCOMING_PRESENCE_PRIORITY = 1000;
+module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
 module:hook("message/full", hooks.incoming_message, 10);
 
 -- Whether another module listens to our muc-joins/* events: when nobody

@@ -191,7 +191,10 @@ return function(ctx)
 	end
 
 	-- Answers to our self-pings (consumed) and pings forwarded to the
-	-- session (answered for it).
+	-- session (answered for it). They are the module's own traffic, not
+	-- the user's: taken before any module may drop them (mod_blocklist
+	-- drops what a room the user blocked sends at 100, mod_privacy_lists
+	-- at 500), else a ghost in a blocked room is never found.
 	module:hook("iq/full", function(event)
 		local stanza = event.stanza;
 		local attr = stanza.attr;
@@ -236,7 +239,7 @@ return function(ctx)
 			module:send(st.reply(stanza));
 			return true;
 		end
-	end, 10);
+	end, 1000);
 
 	-- Replies to our disco#info requests that nothing waits for any more
 	-- (they came after ping_timeout, or the request was a previous

@@ -11,12 +11,15 @@ here): the module reads what a session sends below all of them, at -2."""
 
 import time
 
-from harness import assert_rooms, is_presence, new_id, xa
+from harness import (
+    NS_MUC_USER, assert_events, assert_rooms, is_presence, joined, new_id, sroom,
+    wait_events, xa)
 
 HOST_MODULES = ("blocklist", "test_preroute_drop")
 TIMEOUT = 3
 # a leave the room never got would be LEAVING, still shown, until then
-PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT}
+PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT,
+                   "track_muc_joins_ping_start_delay": 1}
 
 NS_BLOCKING = "urn:xmpp:blocking"
 NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
@@ -179,3 +182,52 @@ def test_errors_stopped_at_preroute_keep_entry(connect, room):
     settled()
     assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
     still_occupant(connect, r, "Alice")
+
+
+# What a blocked room sends: mod_blocklist drops it at presence/full and
+# iq/full (priority 100) before the client gets it, but the room did
+# send it, and the module reads it first.
+
+def test_kick_from_a_blocked_room_ends_entry(connect, room):
+    """The room removed the session: that it cannot tell the client (the
+    user blocked it) does not keep the session in the room."""
+    b = connect("bob")
+    a = connect("alice")
+    r = room()
+    b.join(r, "Bob")  # the owner: the room's creator
+    a.join(r, "Alice")
+    block(a, r)
+    seq = a.event_seq()
+    m, mb = a.mark(), b.mark()
+    b.admin_iq(r, "<item nick='Alice' role='none'/>")
+    b.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable"), mb,
+           what="Alice's removal, as the other occupants see it")
+    assert_rooms(a, {}, when="after the room kicked the session (its presence dropped by mod_blocklist)")
+    assert_events(a, seq, [{"name": "left", "reason": "kicked"}], room=r)
+    assert not a.find(lambda s: s.name == "presence" and s.frm and s.frm.startswith(r), m), \
+        "mod_blocklist delivers nothing of the blocked room"
+
+
+def test_self_ping_of_a_blocked_room_is_answered(connect, component, room):
+    """The module's own self-ping and its answer are the module's, not the
+    user's: a ghost in a blocked room is found."""
+    a = connect("alice")
+    r = sroom(room)
+    joined(a, component, r, "Alice")
+    block(a, r)
+    seq = a.event_seq()
+    mc = component.mark()
+    # an unavailable from the session's own nick without a valid 110: the
+    # module asks the room
+    component.deliver(a, f"<presence from={xa(r + '/Alice')} to={xa(a.jid)} type='unavailable'>"
+                         f"<x xmlns='{NS_MUC_USER}'><item affiliation='none' role='none'/>"
+                         f"<status code='11O'/></x></presence>")
+    ping = component.wait(lambda s: s.name == "iq" and s.type == "get" and s.frm == a.jid and
+                          s.to == f"{r}/Alice", mc, timeout=10,
+                          what="the module's self-ping of the blocked room")
+    component.deliver(a, f"<iq type='error' from={xa(ping.to)} to={xa(ping.frm)} id={xa(ping.id)}>"
+                         f"<ping xmlns='urn:xmpp:ping'/><error type='cancel' by={xa(r)}>"
+                         f"<not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+    wait_events(a, seq, lambda e: e["name"] == "left", room=r, what="the ghost's left event")
+    assert_rooms(a, {}, when="after the room said the session is not in it")
+    assert_events(a, seq, [{"name": "left", "reason": "ghost"}], room=r, names=("left",))

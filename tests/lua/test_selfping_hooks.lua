@@ -181,9 +181,13 @@ local function info_pool()
 		our_ping_id = function(id) return tonumber(id:match("^mjping%-(%d+)%-")) end,
 		call = function() answered = answered + 1 end,
 	})
-	local prio10
+	-- the hook that takes the answers to our pings: the first one
+	-- (priority 1000, before any module may drop them)
+	local answers, top
 	for _, hd in ipairs(hooks) do
-		if hd.prio == 10 then prio10 = hd.fn end
+		if not top or (hd.prio or 0) > top then
+			answers, top = hd.fn, hd.prio or 0
+		end
 	end
 	local pool = { requests = requests, module = module }
 	function pool.answer(jid, room)
@@ -191,7 +195,7 @@ local function info_pool()
 		local iq = st.iq({ type = "error", to = jid, from = room, id = "mjping-7-secretsalt" })
 		iq:tag("error", { type = "cancel" })
 			:tag("item-not-found", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up():up()
-		local ok, ret = pcall(prio10, { stanza = iq, origin = {} })
+		local ok, ret = pcall(answers, { stanza = iq, origin = {} })
 		assert(ok and ret == true, "the ping answer was not taken: " .. tostring(ret))
 		assert(#requests - before + answered - at_once == 1, "neither asked nor answered")
 		return #requests > before
