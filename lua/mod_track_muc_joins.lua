@@ -24,10 +24,27 @@ local NS_PING = "urn:xmpp:ping";
 -- no self-ping and no shell. The error is one line in the log: Prosody
 -- appends a traceback of its loader to an error that is a string
 -- (debug.traceback), not to another value, which it logs with tostring.
+-- Where Prosody builds an error of its own from it with string methods
+-- (module:depends() raises "Unable to load required module, mod_<name>: "
+-- .. err:gsub(...)), they act on the message: a module that depends on
+-- this one is told why it was refused, not "attempt to call a nil value
+-- (method 'gsub')".
 local function refuse_load(message)
 	error(setmetatable({}, {
 		__tostring = function()
 			return message;
+		end;
+		__index = function(_, key)
+			local method = string[key];
+			if type(method) ~= "function" then
+				return nil;
+			end
+			return function(_, ...)
+				return method(message, ...);
+			end;
+		end;
+		__concat = function(a, b)
+			return tostring(a) .. tostring(b);
 		end;
 	}), 0);
 end

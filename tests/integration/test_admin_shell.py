@@ -9,7 +9,9 @@ import time
 from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join
 
 # test_loaded_globally_is_refused_and_the_virtualhost_keeps_it
-EXPECTED_ERRORS = [r"Error initializing module 'track_muc_joins' on '\*': Not loaded globally"]
+EXPECTED_ERRORS = [r"Error initializing module 'track_muc_joins' on '\*': Not loaded globally",
+                   r"Error initializing module 'test_depends_on_tracker' on '\*': "
+                   r".*Unable to load required module, mod_track_muc_joins: Not loaded globally"]
 
 CHURN = 60        # sessions connected and disconnected by the leak test
 CHURN_BUDGET = 90  # seconds it may take
@@ -216,6 +218,25 @@ def test_loaded_globally_is_refused_and_the_virtualhost_keeps_it(server):
     assert rc == 0, f"module:reload on the VirtualHost after the load on *:\n{out}"
     rc, out = server.admin("muc_joins:stats()")
     assert rc == 0 and "rooms shown on 1 host" in out, f"muc_joins:stats():\n{out}"
+
+
+def test_a_module_that_depends_on_it_globally_gets_the_reason(server):
+    """A module loaded on * that needs the tracker (module:depends, a
+    global module's): the tracker's load is refused, and Prosody's
+    depends() builds its own error from the refusal with string methods
+    (err:gsub): the refusal must read as its text there, not raise
+    'attempt to call a nil value (method 'gsub')' in the other module's
+    load, which hid the reason."""
+    offset = server.log_size()
+    rc, out = server.admin('module:load("test_depends_on_tracker", "*")')
+    assert rc != 0, f"module:load of the dependent on *:\n{out}"
+    assert "Unable to load required module, mod_track_muc_joins: Not loaded globally" in out, \
+        f"module:load of the dependent on *:\n{out}"
+    log = server.wait_log("Error initializing module 'test_depends_on_tracker'", offset=offset)
+    assert "gsub" not in log and "Not loaded globally" in log, log[-3000:]
+    rc, out = server.admin("muc_joins:stats()")
+    assert rc == 0 and "rooms shown on 1 host" in out, f"muc_joins:stats():\n{out}"
+    assert not server.errors_in_log(offset), server.errors_in_log(offset)
 
 
 def test_commands_answer_in_a_shell_session_opened_before_the_load(server):

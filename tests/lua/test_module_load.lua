@@ -169,6 +169,19 @@ local function refused(what, ok, err, rec)
 	eq(debug.traceback(err), err, what .. ": debug.traceback leaves it as it is")
 	local text = tostring(err)
 	eq(text:find("\n", 1, true), nil, what .. ": one line: " .. text)
+	-- what Prosody's module:depends() makes of it (moduleapi.lua), and a
+	-- caller that concatenates it: the message, not a Lua error
+	local ok_depends, depends_text = pcall(function()
+		return ("Unable to load required module, mod_%s: %s"):format("track_muc_joins",
+			((err or "unknown error"):gsub("%-", " ")))
+	end)
+	eq(ok_depends, true, what .. ": err:gsub() as module:depends() calls it: " .. tostring(depends_text))
+	eq(depends_text, "Unable to load required module, mod_track_muc_joins: " .. text:gsub("%-", " "),
+		what .. ": module:depends()'s error names the reason")
+	local ok_concat, concat_text = pcall(function()
+		return "Failed: " .. err
+	end)
+	eq(ok_concat and concat_text, "Failed: " .. text, what .. ": concatenated, the message")
 	eq(#rec.effects, 0, what .. ": nothing hooked (" .. table.concat(rec.effects, ", ") .. ")")
 	return text
 end
