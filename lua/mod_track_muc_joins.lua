@@ -722,11 +722,14 @@ end
 -- sent it, and what it says about the session holds whether or not the
 -- client gets it (mod_blocklist drops what a blocked JID sends at 100,
 -- mod_privacy_lists at 500; mod_presence delivers it at 0). Messages are
--- read where they are delivered: they change no membership, and a
+-- read where they are delivered, after every module that may drop them
+-- (mod_blocklist at 100, mod_block_strangers at 200, mod_firewall's
+-- deliver chain at 0.1) and before mod_message and mod_mam (0): a
 -- mention the client is never sent is none.
 local INCOMING_PRESENCE_PRIORITY = 1000;
+local INCOMING_MESSAGE_PRIORITY = 0.05;
 module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
-module:hook("message/full", hooks.incoming_message, 10);
+module:hook("message/full", hooks.incoming_message, INCOMING_MESSAGE_PRIORITY);
 
 -- Whether another module listens to our muc-joins/* events: when nobody
 -- does, the binding builds no event tables for what it applies itself.

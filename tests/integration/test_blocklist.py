@@ -24,6 +24,8 @@ PROSODY_OPTIONS = {"track_muc_joins_pending_timeout": TIMEOUT,
 NS_BLOCKING = "urn:xmpp:blocking"
 NS_BLOCKING_ERRORS = "urn:xmpp:blocking:errors"
 DROP = "<drop xmlns='urn:mucjoins:test'/>"  # mod_test_preroute_drop bounces it
+# mod_test_preroute_drop drops a message carrying it at delivery (message/full, 0.1)
+DROP_DELIVERY = "<drop-delivery xmlns='urn:mucjoins:test'/>"
 
 
 def block(client, jid, action="block"):
@@ -231,3 +233,28 @@ def test_self_ping_of_a_blocked_room_is_answered(connect, component, room):
     wait_events(a, seq, lambda e: e["name"] == "left", room=r, what="the ghost's left event")
     assert_rooms(a, {}, when="after the room said the session is not in it")
     assert_events(a, seq, [{"name": "left", "reason": "ghost"}], room=r, names=("left",))
+
+
+def test_message_dropped_at_delivery_mentions_nobody(connect, room):
+    """A groupchat message a module drops on its way to the session (as a
+    mod_firewall deliver rule does, at message/full priority 0.1) is never
+    given to the client: it mentions nobody (docs/semantics.md §7). The
+    same message not dropped does."""
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    b.join(r, "Bob")
+    seq = a.event_seq()
+    dropped, kept = new_id("dropped"), new_id("kept")
+    m = a.mark()
+    b.send(f"<message type='groupchat' to={xa(r)} id={xa(dropped)}>"
+           f"<body>Alice, this one is dropped</body>{DROP_DELIVERY}</message>")
+    b.send(f"<message type='groupchat' to={xa(r)} id={xa(kept)}>"
+           f"<body>Alice, this one is not</body></message>")
+    # the room sends them in order: once the second is here, the first was dropped
+    a.wait(lambda s: s.name == "message" and s.id == kept, m, what="the message not dropped")
+    a.assert_none(lambda s: s.name == "message" and s.id == dropped, m, duration=0.3,
+                  what="the message dropped at delivery")
+    mentions = [e for e in a.events(seq, room=r, session=a.jid) if e["name"] == "mention"]
+    assert len(mentions) == 1, f"expected one mention (the message not dropped): {mentions}"
