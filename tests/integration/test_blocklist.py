@@ -62,15 +62,22 @@ def still_occupant(connect, r, nick):
            what=f"{nick}'s presence, sent to a new occupant of {r}")
 
 
+def bounced_leave_keeps_entry(a, r, to, leave_id, when):
+    """a, in r as Alice with `to` blocked, sends an unavailable to `to`:
+    mod_blocklist bounces it, and the entry stays."""
+    m = a.mark()
+    a.send(f"<presence type='unavailable' to={xa(to)} id={xa(leave_id)}/>")
+    a.wait(bounced(to), m, what="mod_blocklist's bounce of the unavailable")
+    assert_rooms(a, {r: "Alice"}, when=when)
+
+
 def test_blocked_unavailable_to_bare_room_keeps_entry(connect, room):
     a = connect("alice")
     r = room()
     a.join(r, "Alice")
     block(a, r)
-    m = a.mark()
-    a.send(f"<presence type='unavailable' to={xa(r)} id='gone-1'/>")
-    a.wait(bounced(r), m, what="mod_blocklist's bounce of the unavailable")
-    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the bare room that mod_blocklist bounced")
+    bounced_leave_keeps_entry(a, r, r, "gone-1",
+                              "after an unavailable to the bare room that mod_blocklist bounced")
     settled()
     assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
     still_occupant(connect, r, "Alice")
@@ -82,10 +89,8 @@ def test_blocked_unavailable_to_own_nick_keeps_entry(connect, room):
     r = room()
     a.join(r, "Alice")
     block(a, r)
-    m = a.mark()
-    a.send(f"<presence type='unavailable' to={xa(r + '/Alice')} id='gone-2'/>")
-    a.wait(bounced(r + "/Alice"), m, what="mod_blocklist's bounce of the unavailable")
-    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the occupant that mod_blocklist bounced")
+    bounced_leave_keeps_entry(a, r, r + "/Alice", "gone-2",
+                              "after an unavailable to the occupant that mod_blocklist bounced")
     settled()
     assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
     still_occupant(connect, r, "Alice")
@@ -100,10 +105,8 @@ def test_blocked_unavailable_to_service_keeps_entry(connect, room):
     service = r.split("@", 1)[1]
     a.join(r, "Alice")
     block(a, service)
-    m = a.mark()
-    a.send(f"<presence type='unavailable' to={xa(service)} id='gone-3'/>")
-    a.wait(bounced(service), m, what="mod_blocklist's bounce of the unavailable")
-    assert_rooms(a, {r: "Alice"}, when="after an unavailable to the blocked MUC domain")
+    bounced_leave_keeps_entry(a, r, service, "gone-3",
+                              "after an unavailable to the blocked MUC domain")
     block(a, service, "unblock")
     settled()
     assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
@@ -174,7 +177,6 @@ def test_errors_stopped_at_preroute_keep_entry(connect, room):
     a = connect("alice")
     r = room()
     a.join(r, "Alice")
-    m = a.mark()
     a.send(f"<presence type='error' to={xa(r + '/Alice')}>{DROP}<error type='cancel'>"
            f"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
     a.send(f"<message type='error' to={xa(r + '/Bob')}>{DROP}<error type='cancel'>"
