@@ -20,13 +20,16 @@ TEST_SRC = $(wildcard tests/test_*.c)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 PLUGIN = $(BUILD)/plugins/mod_track_muc_joins
 BUILD_FLAGS = $(BUILD)/build-flags
+# mucjoins.so of other versions, for the tests: one from before the
+# interface number, one with another number
+OLD_BINDINGS = $(BUILD)/tests/old-binding/none/mucjoins.so $(BUILD)/tests/old-binding/2/mucjoins.so
 
 .PHONY: FORCE all test test-unit test-sanitize test-nosimd test-integration test-ejabberd run bench fuzz model-check \
         format format-check clean deps
 
 all: $(BUILD)/libmucjoins.a $(BUILD)/libmucjoins.so $(BUILD)/mucjoins-replay \
      $(PLUGIN)/mod_track_muc_joins.lua $(PLUGIN)/mucjoins.so $(TEST_BIN) \
-     $(BUILD)/tests/lua-alloc-host
+     $(BUILD)/tests/lua-alloc-host $(OLD_BINDINGS)
 
 $(BUILD)/obj/%.o: src/%.c include/mucjoins.h $(wildcard src/*.h) $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
@@ -90,6 +93,14 @@ $(PLUGIN)/mucjoins.so: $(BINDING_SRC) lua/mucjoins_lua.h $(PLUGIN_OBJ) $(BUILD_F
 $(BUILD)/tests/lua-alloc-host: tests/lua/alloc_host.c $(BUILD_FLAGS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) $(LUA_INC) $(CFLAGS) -o $@ $< -llua5.4 $(LDFLAGS)
+
+# mucjoins.so of other versions (tests/lua/old_binding.c).
+$(BUILD)/tests/old-binding/none/mucjoins.so: tests/lua/old_binding.c $(BUILD_FLAGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(LUA_INC) $(CFLAGS) -fPIC -shared -o $@ $< $(LDFLAGS)
+$(BUILD)/tests/old-binding/2/mucjoins.so: tests/lua/old_binding.c $(BUILD_FLAGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(LUA_INC) $(CFLAGS) -DOLD_INTERFACE=2 -fPIC -shared -o $@ $< $(LDFLAGS)
 
 # (the folder's Lua files and README made anew: a file gone from lua/
 # goes from the folder too; $(LUA_LIST) names lua/*.lib.lua and changes

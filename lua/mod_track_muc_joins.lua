@@ -105,6 +105,9 @@ end
 
 local mj;
 do
+	-- The interface of mucjoins.so these Lua files are written for
+	-- (MJ_LUA_INTERFACE in lua/mucjoins_lua.h).
+	local BINDING_INTERFACE = 1;
 	local binding_path = module_dir .. "/mucjoins.so";
 	-- Lua keeps the C libraries it loaded, by path: a load after a reload
 	-- or an unload runs the mucjoins.so this process loaded first, even
@@ -127,14 +130,42 @@ do
 		loaded = {};
 		rawset(prosody, "mucjoins_binding_files", loaded);
 	end
+	local replaced = false;
 	if loaded[binding_path] == nil then
 		loaded[binding_path] = file_id or false; -- the file Lua loaded
 	elseif file_id and loaded[binding_path] and loaded[binding_path] ~= file_id then
+		replaced = true;
+	end
+	local opened, lib = pcall(open);
+	if not opened then
+		refuse_load(("Not loaded: %s could not be opened (%s)"):format(binding_path, tostring(lib)));
+	end
+	local interface = type(lib) == "table" and rawget(lib, "interface") or nil;
+	-- Another interface: these Lua files would call functions the library
+	-- lacks, or call them otherwise, from inside the hooks. An upgrade
+	-- without a restart, from a version that kept no record of the file
+	-- it loaded, is told apart from a folder mixing builds by nothing:
+	-- the message names both.
+	if interface ~= BINDING_INTERFACE then
+		local cure;
+		if replaced then
+			cure = "it was replaced since Prosody loaded it, and Lua keeps a loaded library: "
+				.. "restart Prosody to run the new one";
+		else
+			cure = "restart Prosody if it loaded an earlier version of the module since it "
+				.. "started (Lua keeps a loaded library); otherwise copy the whole folder of "
+				.. "one build (make install)";
+		end
+		refuse_load(("Not loaded: the mucjoins.so this Prosody runs from %s is of another "
+			.. "version than the folder's Lua files (interface %s, they need %d): %s")
+			:format(binding_path, tostring(interface or "none"), BINDING_INTERFACE, cure));
+	end
+	if replaced then
 		module:log("warn", "%s was replaced since Prosody loaded it: this load runs the one "
 			.. "loaded first (Lua keeps a loaded library) with this folder's Lua files; "
 			.. "restart Prosody to run the new one", binding_path);
 	end
-	mj = open();
+	mj = lib;
 end
 
 -- Options: every one is read here.

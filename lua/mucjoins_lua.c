@@ -7,6 +7,7 @@
  *
  *   local mj = package.loadlib(dir .. "/mucjoins.so", "luaopen_mucjoins")()
  *   mj.version
+ *   mj.interface                       -- MJ_LUA_INTERFACE (mucjoins_lua.h)
  *   yes = mj.reads(name, type, outgoing)  -- does the core read such stanzas?
  *   options = mj.options()             -- the core's options and defaults
  *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
@@ -1214,5 +1215,7 @@ __attribute__((visibility("default"))) int luaopen_mucjoins(lua_State *L)
     luaL_newlib(L, module_functions);
     lua_pushliteral(L, MJ_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushinteger(L, MJ_LUA_INTERFACE);
+    lua_setfield(L, -2, "interface");
     return 1;
 }

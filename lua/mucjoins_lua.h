@@ -41,6 +41,14 @@
 #endif
 #endif
 
+/* The interface between the module's Lua files and this binding: one
+ * number, raised whenever a change to one needs the other's (a function
+ * added, removed, or called or answering otherwise). The module refuses a
+ * mucjoins.so whose number is not the one its Lua files were written for
+ * (an old library that a reload kept in memory, a folder mixing builds),
+ * before anything is hooked. A mucjoins.so without the field predates it. */
+#define MJ_LUA_INTERFACE 1
+
 #define NS_MUC      "http://jabber.org/protocol/muc"
 #define NS_MUC_USER "http://jabber.org/protocol/muc#user"
 #define NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"

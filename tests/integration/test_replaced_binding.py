@@ -8,6 +8,7 @@ copy (test_incomplete_plugin_folder.py's server, with every file)."""
 import os
 import shutil
 
+import harness
 from test_incomplete_plugin_folder import IncompleteServer
 
 WARNING = "was replaced since Prosody loaded it"
@@ -38,3 +39,70 @@ def test_a_reload_after_the_binding_was_replaced_says_restart(lt):
     finally:
         srv.stop()
         srv.cleanup()
+
+
+OLD_MODULE = """-- an earlier version of the module, as far as this test needs: it loads
+-- its mucjoins.so (one without an interface number) and says so
+local open = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))
+local mj = open()
+module:log("info", "earlier version %s loaded", mj.version)
+"""
+
+
+def test_an_upgrade_reloaded_without_a_restart_is_refused_until_the_restart(lt, room):
+    """Prosody runs an earlier version (its mucjoins.so has no interface
+    number, tests/lua/old_binding.c); the folder is upgraded in place and
+    the module reloaded: Lua gives the new Lua files the library it loaded
+    first. The load is refused in one line that says to restart, nothing
+    is hooked, the server goes on; after the restart the module tracks."""
+    srv = IncompleteServer(())
+    real = srv.folder / "mucjoins.so"
+    saved = srv.folder.parent / "new"
+    saved.mkdir()
+    for f in srv.folder.iterdir():
+        shutil.copy2(f, saved / f.name)
+    # the earlier version: its own Lua file and library
+    old_so = harness.REPO / "build" / "tests" / "old-binding" / "none" / "mucjoins.so"
+    shutil.copyfile(old_so, real)
+    (srv.folder / "mod_track_muc_joins.lua").write_text(OLD_MODULE)
+    try:
+        srv.start()
+        assert "earlier version 0.0.1 loaded" in srv.wait_log("earlier version 0.0.1 loaded")
+        # make install: new files renamed over the old ones
+        for f in saved.iterdir():
+            shutil.copy2(f, str(srv.folder / f.name) + ".new")
+            os.rename(str(srv.folder / f.name) + ".new", srv.folder / f.name)
+        off = srv.log_size()
+        rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+        log = srv.wait_log("Error initializing module 'track_muc_joins'", offset=off)
+        lines = [ln for ln in log.splitlines() if "track_muc_joins" in ln and "\tdebug\t" not in ln]
+        refusal = [ln for ln in lines if "Error initializing module" in ln]
+        assert len(refusal) == 1, "expected one refusal:\n" + "\n".join(lines)
+        line = refusal[0]
+        assert "interface none, they need 1" in line and "restart Prosody" in line, line
+        assert "stack traceback" not in log, "a traceback was logged:\n" + log[-3000:]
+        a = harness.Client(lt, srv, "alice", "upgrade").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            got = a.rooms()
+            assert not got.tracker_loaded and dict(got) == {}, got.describe()
+        finally:
+            a.disconnect()
+        # the restart loads the new library
+        srv.stop()
+        off = srv.log_size()
+        srv.launch()
+        assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off), \
+            srv.log_tail(offset=off)
+        a = harness.Client(lt, srv, "alice", "restarted").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
+        shutil.rmtree(saved, ignore_errors=True)

@@ -294,6 +294,48 @@ test("a load after the file was replaced says a restart is needed", function()
 	eq(warned(rec), nil, "after a restart nothing is said")
 end)
 
+-- mucjoins.so of other versions (tests/lua/old_binding.c, built by make):
+-- none, a build from before the interface number; 2, another number.
+local function old_binding(which)
+	return read(plugins .. "/../tests/old-binding/" .. which .. "/mucjoins.so")
+end
+
+-- these Lua files with a library that lacks what they call: refused
+-- before the hooks would call it
+test("a mucjoins.so of another version: refused, nothing hooked", function()
+	for _, case in ipairs({ { "none", "interface none" }, { "2", "interface 2" } }) do
+		local what = "a mucjoins.so with " .. case[2]
+		local dir = folder({}, { ["mucjoins.so"] = old_binding(case[1]) })
+		local text = refused(what, load_module(dir, "example.org", "local"))
+		eq(text:find(dir .. "/mucjoins.so is of another version than the folder's Lua files ("
+			.. case[2] .. ", they need 1)", 1, true) ~= nil, true, what .. ": said: " .. text)
+		eq(text:find("copy the whole folder of one build", 1, true) ~= nil, true, what .. ": the cure: " .. text)
+	end
+end)
+
+-- An upgrade without a restart: Prosody runs an earlier version's
+-- mucjoins.so, the folder now holds this version's files and a reload
+-- loads them: Lua gives them the library it loaded first.
+test("an upgrade's reload running the earlier mucjoins.so: refused, restart said", function()
+	local dir = folder({}, { ["mucjoins.so"] = old_binding("none") })
+	local so = dir .. "/mucjoins.so"
+	local process = {}
+	-- the earlier version's load (its own Lua files: the library loads)
+	refused("the earlier version's library under these files", load_module(dir, "example.org", "local", nil,
+		process))
+	-- make install: a new file renamed over the old one
+	write(so .. ".new", read(plugins .. "/mod_track_muc_joins/mucjoins.so"))
+	assert(os.rename(so .. ".new", so))
+	local text = refused("a reload after the upgrade", load_module(dir, "example.org", "local", nil, process))
+	eq(text:find("interface none, they need 1", 1, true) ~= nil, true, "the interfaces: " .. text)
+	eq(text:find("it was replaced since Prosody loaded it", 1, true) ~= nil
+		and text:find("restart Prosody to run the new one", 1, true) ~= nil, true, "the cure: " .. text)
+	-- an earlier version that kept no record of its file: the message
+	-- names both causes
+	text = refused("a reload, no record kept", load_module(dir, "example.org", "local", nil, {}))
+	eq(text:find("restart Prosody if it loaded an earlier version", 1, true) ~= nil, true, "both causes: " .. text)
+end)
+
 -- The tick's period, which docs/semantics.md ("Timeouts") and README.md
 -- give: every 5 s, more often when an option's wait is short.
 test("the tick comes every 5 s, or often enough for short options", function()
