@@ -73,13 +73,13 @@ if module:get_host_type() ~= "local" then
 end
 
 -- The plugin folder must be whole (README.md: copy the whole folder) and
--- readable by the user Prosody runs as.
-local module_dir = module:get_directory();
-do
+-- readable by the user Prosody runs as: what is wrong with the folder at
+-- dir, or nil.
+local function folder_problem(dir)
 	local files = { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" };
 	local missing, unreadable = {}, {};
 	for _, name in ipairs(files) do
-		local file, err, code = io.open(module_dir .. "/" .. name, "rb");
+		local file, err, code = io.open(dir .. "/" .. name, "rb");
 		if file then
 			file:close();
 		elseif code == 2 then -- ENOENT
@@ -95,19 +95,30 @@ do
 	if #unreadable > 0 then
 		table.insert(problems, "cannot read " .. table.concat(unreadable, ", "));
 	end
-	if #problems > 0 then
-		refuse_load(("Not loaded: the plugin folder %s %s. Copy the whole folder "
-			.. "(build/plugins/mod_track_muc_joins/ after make: mod_track_muc_joins.lua, %s) "
-			.. "where the user Prosody runs as can read it, or use make install")
-			:format(module_dir, table.concat(problems, " and "), table.concat(files, ", ")));
+	if #problems == 0 then
+		return nil;
+	end
+	return ("the plugin folder %s %s. Copy the whole folder "
+		.. "(build/plugins/mod_track_muc_joins/ after make: mod_track_muc_joins.lua, %s) "
+		.. "where the user Prosody runs as can read it, or use make install")
+		:format(dir, table.concat(problems, " and "), table.concat(files, ", "));
+end
+
+local module_dir = module:get_directory();
+do
+	local problem = folder_problem(module_dir);
+	if problem then
+		refuse_load("Not loaded: " .. problem);
 	end
 end
 
+-- The interface of mucjoins.so these Lua files are written for
+-- (MJ_LUA_INTERFACE in lua/mucjoins_lua.h; module.save() reads this line
+-- in the files a reload would load).
+local BINDING_INTERFACE = 1;
+
 local mj;
 do
-	-- The interface of mucjoins.so these Lua files are written for
-	-- (MJ_LUA_INTERFACE in lua/mucjoins_lua.h).
-	local BINDING_INTERFACE = 1;
 	local binding_path = module_dir .. "/mucjoins.so";
 	-- Lua keeps the C libraries it loaded, by path: a load after a reload
 	-- or an unload runs the mucjoins.so this process loaded first, even
@@ -942,7 +953,47 @@ module:add_timer(tick_every, on_tick);
 -- Reloads: the core's state lives in the tracker; keep it, and the salts
 -- of our outstanding pings and the counters.
 
+-- A reload that cannot load is refused while this load still runs: Prosody
+-- aborts a reload whose module.save() raises (unless force_module_reload
+-- is set: then the new load is refused as a first load is, and the host
+-- is left without the module), and this module goes on tracking. What
+-- the reload would load is found as Prosody's plugin loader finds it
+-- (util.pluginloader: plugin_paths, then Prosody's own folder). If it is
+-- this module (of any version: it opens luaopen_mucjoins), its folder must
+-- be whole; in this folder, its Lua files must be written
+-- for the mucjoins.so this process runs from here (Lua keeps a loaded
+-- library: the reload gets this one, whatever the file is now).
+local function reload_problem()
+	local found, content, path = pcall(require("util.pluginloader").load_resource, module.name);
+	if not found or type(content) ~= "string" or type(path) ~= "string" then
+		return nil; -- Prosody's own loader says what it found
+	end
+	local dir = path:match("^(.*)/[^/]*$");
+	if dir == nil or not content:find("luaopen_mucjoins", 1, true) then
+		return nil; -- another module of this name (the community one): its own files
+	end
+	local problem = folder_problem(dir);
+	if problem then
+		return problem;
+	end
+	if dir ~= module_dir then
+		return nil; -- another folder: another mucjoins.so, loaded afresh
+	end
+	local wanted = tonumber(content:match("local BINDING_INTERFACE = (%d+);"));
+	if wanted ~= mj.interface then
+		return ("%s is written for another mucjoins.so (interface %s) than the one this "
+			.. "Prosody runs from %s (interface %s): Lua keeps a loaded library; restart "
+			.. "Prosody to run the new version"):format(path, tostring(wanted or "none"),
+			module_dir, tostring(mj.interface));
+	end
+	return nil;
+end
+
 function module.save()
+	local problem = reload_problem();
+	if problem then
+		refuse_load("Not reloaded, the loaded version goes on running: " .. problem);
+	end
 	reloading = true;
 	return {
 		tracker = tracker;

@@ -106,3 +106,98 @@ def test_an_upgrade_reloaded_without_a_restart_is_refused_until_the_restart(lt, 
         srv.stop()
         srv.cleanup()
         shutil.rmtree(saved, ignore_errors=True)
+
+
+ABORTED = "Not reloaded, the loaded version goes on running: "
+
+
+def _reload_is_aborted(srv, off):
+    """The reload since off was aborted by the running module's save():
+    Prosody's two warnings, the first with the reason; the reason line."""
+    log = srv.wait_log("Aborting reload due to error", offset=off)
+    lines = [ln for ln in log.splitlines() if ABORTED in ln]
+    assert len(lines) == 1 and "\twarn\t" in lines[0], "no refusal of the reload:\n" + log[-3000:]
+    assert "Aborting reload due to error" in log, log[-3000:]
+    assert "stack traceback" not in log, "a traceback was logged:\n" + log[-3000:]
+    assert "Error initializing module" not in log, "the reload loaded:\n" + log[-3000:]
+    return lines[0]
+
+
+def _still_tracks(lt, srv, room, a, joined, res):
+    """The module still runs: the first session's room is still shown and
+    a new session's join is tracked."""
+    assert dict(a.rooms()) == joined, a.rooms().describe()
+    b = harness.Client(lt, srv, "bob", res).connect()
+    try:
+        r = room()
+        b.join(r, "Bob")
+        assert dict(b.rooms()) == {r: "Bob"}, b.rooms().describe()
+    finally:
+        b.disconnect()
+
+
+def test_a_reload_of_lua_files_for_another_library_is_aborted_and_tracking_goes_on(lt, room):
+    """The folder's Lua files replaced by ones written for another
+    mucjoins.so (here: interface 2) while Prosody runs this one: the
+    running module refuses to save, Prosody aborts the reload, the module
+    goes on tracking (the new load would have been refused, and the host
+    left without the module)."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "aborted").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            lua = srv.folder / "mod_track_muc_joins.lua"
+            text = lua.read_text()
+            assert "local BINDING_INTERFACE = 1;" in text
+            lua.write_text(text.replace("local BINDING_INTERFACE = 1;", "local BINDING_INTERFACE = 2;"))
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0 and "save-state-failed" in out, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"{lua} is written for another mucjoins.so (interface 2)" in line, line
+            assert "(interface 1)" in line and "restart Prosody" in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "aborted")
+            # the files back as they were: the reload goes through
+            lua.write_text(text)
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc == 0, f"module:reload:\n{out}"
+            assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off)
+            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_a_reload_from_an_incomplete_folder_is_aborted_and_tracking_goes_on(lt, room):
+    """A file gone from the folder (an operator copying a new version file
+    by file): the reload is refused by the running module, which goes on;
+    before, Prosody unloaded it, the new load was refused, and the saved
+    state was lost."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "incomplete").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            gone = srv.folder / "wake.lib.lua"
+            kept = gone.read_bytes()
+            gone.unlink()
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"the plugin folder {srv.folder} lacks wake.lib.lua." in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "incomplete")
+            gone.write_bytes(kept)
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
