@@ -1,6 +1,7 @@
 -- Admin shell commands of mod_track_muc_joins (prosodyctl shell):
---   muc_joins:list(jid)     each session of a user (bare JID) or one session
---                           (full JID): rooms, nicks, states, since when
+--   muc_joins:list(jid[, lines])  each session of a user (bare JID) or one
+--                           session (full JID): rooms, nicks, states, since
+--                           when; at most `lines` lines (LIST_LINES)
 --   muc_joins:stats([host]) the tracker's totals (every host by default)
 -- Prosody 0.12 reads commands from the shared admin_shell env; 13 from
 -- "shell-command" items (docs/prosody-versions.md). Presentation only.
@@ -93,7 +94,31 @@ local function tracker_of(host)
 	return nil, "mod_track_muc_joins is not loaded on " .. host;
 end
 
-local function list(print, jid)
+-- The lines list() prints unless asked for more. Prosody has no bound on
+-- the sessions of one account, each up to max_rooms + max_pending rooms,
+-- and every line printed costs the server about 40 us while every client
+-- waits (a user's 100 sessions of 2000 rooms: 200,000 lines, 8 s and 18 MB
+-- through the admin socket).
+local LIST_LINES = 1000;
+
+-- The lines wanted: nil (LIST_LINES), or a whole number > 0, as a number
+-- or as text (`prosodyctl shell muc_joins list JID 5000` sends words).
+local function line_limit(lines)
+	if lines == nil then
+		return LIST_LINES;
+	end
+	local n = tonumber(lines);
+	if type(lines) ~= "number" and type(lines) ~= "string" or not n or n < 1 or n ~= math.floor(n) then
+		return nil, "Invalid number of lines: " .. tostring(lines) .. " (a whole number, 1 or more)";
+	end
+	return math.min(n, 1e9); -- (math.huge: no integer for the hint's %d)
+end
+
+local function list(print, jid, lines)
+	local limit, limit_err = line_limit(lines);
+	if not limit then
+		return nil, limit_err;
+	end
 	if jid == nil then
 		return nil, "Invalid JID: none given (muc_joins:list(\"user@host\") or a full JID)";
 	end
@@ -118,13 +143,29 @@ local function list(print, jid)
 	end
 	local sessions = sessions_of(node .. "@" .. host, resource);
 	local total = 0;
-	for _, session in ipairs(sessions) do
+	local printed = 0;
+	local now = monotonic();
+	for i, session in ipairs(sessions) do
+		if printed >= limit then
+			-- the rest not even read: each session's rooms cost time too
+			return true, ("%s, %d lines shown (the rooms of the first %d): "
+				.. "muc_joins:list(%q, %d) shows more, a full JID one session"):format(
+				plural(#sessions, "session"), printed, i - 1, jid, limit * 10);
+		end
 		local rooms = tracker:rooms(session.full_jid);
 		table.sort(rooms, by_room);
 		print(session.full_jid .. " (" .. plural(#rooms, "room") .. ")");
-		for _, r in ipairs(rooms) do
-			local age = math.floor(monotonic() - r.since);
+		printed = printed + 1;
+		for k, r in ipairs(rooms) do
+			if printed >= limit then
+				print(("  ... %d more rooms of %s not shown"):format(#rooms - k + 1, session.full_jid));
+				return true, ("%s, %d lines shown (cut in the rooms of %s): "
+					.. "muc_joins:list(%q, %d) shows more"):format(
+					plural(#sessions, "session"), printed, session.full_jid, jid, limit * 10);
+			end
+			local age = math.floor(now - r.since);
 			print(("  %-10s %-40s %-24s since %ds"):format(r.state, r.room, nick_column(r), age));
+			printed = printed + 1;
 			total = total + 1;
 		end
 	end
@@ -187,21 +228,21 @@ shell.list, shell.stats = list, stats;
 -- the shared environment when the session starts): self is then the
 -- section table itself, without .session, and the lines go into the
 -- result message instead.
-local function run(self, fn, arg)
+local function run(self, fn, ...)
 	local session = type(self) == "table" and rawget(self, "session");
 	if type(session) == "table" and type(session.print) == "function" then
-		return fn(session.print, arg);
+		return fn(session.print, ...);
 	end
 	local lines = {};
 	local ok, message = fn(function(line)
 		lines[#lines + 1] = tostring(line);
-	end, arg);
+	end, ...);
 	lines[#lines + 1] = tostring(message);
 	return ok, table.concat(lines, "\n");
 end
 
-local function list_command(self, jid)
-	return run(self, shell.list, jid);
+local function list_command(self, jid, lines)
+	return run(self, shell.list, jid, lines);
 end
 
 local function stats_command(self, host)
@@ -214,8 +255,8 @@ local function command_items()
 			section = SECTION;
 			section_desc = SECTION_DESC;
 			name = "list";
-			desc = "Rooms, nicks and states of a user's sessions";
-			args = { { name = "jid", type = "string" } };
+			desc = "Rooms, nicks and states of a user's sessions (at most 1000 lines, or lines)";
+			args = { { name = "jid", type = "string" }, { name = "lines", type = "number" } };
 			handler = list_command;
 		};
 		{
@@ -268,8 +309,8 @@ end
 local st = require "util.stanza";
 
 local HELP_LINES = {
-	"muc_joins:list(jid) - Rooms, nicks, states and since when of a user's sessions "
-		.. "(bare JID) or of one session (full JID)",
+	"muc_joins:list(jid[, lines]) - Rooms, nicks, states and since when of a user's sessions "
+		.. "(bare JID) or of one session (full JID); at most 1000 lines unless lines says more",
 	"muc_joins:stats([host]) - Totals of the tracker (every host, or one)",
 };
 

@@ -67,11 +67,62 @@ def test_odd_arguments_give_a_clear_answer(server):
             f"muc_joins:list({arg!r}):\n{out}"
 
 
+def restore_rooms(server, full_jid, n, prefix):
+    """n rooms put straight into the tracker for full_jid (a session of
+    the server), as a reload restores them: t:restore() through the admin
+    shell's Lua (a thousand real joins would take minutes)."""
+    rc, out = server.admin(
+        ">local env = prosody.hosts.localhost.modules.track_muc_joins; "
+        "local t = env.module:shared('/*/track_muc_joins/trackers').localhost(); "
+        f"for i = 1, {n} do assert(t:restore({full_jid!r}, "
+        f"'{prefix}' .. i .. '@scripted.localhost', 'joined', 'N' .. i, nil, 0)) end "
+        "return 'restored'")
+    assert "restored" in out, f"restoring {n} rooms:\n{out}"
+
+
+def room_lines(out):
+    return [ln for ln in out.splitlines() if re.match(r"^\s+joined\s", ln)]
+
+
+def test_list_prints_at_most_the_lines_asked(connect, server, room):
+    """An account may have any number of sessions (Prosody sets no bound),
+    each up to max_rooms + max_pending rooms, and every line printed costs
+    the server ~40 us while every client waits: list() printed them all
+    (a user's 100 sessions of 2000 rooms: 8 s, 18 MB). It prints at most
+    1000 lines unless given more, says what it left out and how to see
+    more; a bad number of lines is an answer, not a Lua error."""
+    a1 = connect("alice", "lines-1")
+    a2 = connect("alice", "lines-2")
+    assert a1.jid < a2.jid  # list() shows them in this order
+    restore_rooms(server, a1.jid, 3, "few")
+    restore_rooms(server, a2.jid, 1500, "many")
+    rc, out = server.admin(f"muc_joins:list({a1.bare!r})")
+    assert rc == 0 and len(room_lines(out)) == 998, f"muc_joins:list({a1.bare!r}):\n{out[-2000:]}"
+    assert f"505 more rooms of {a2.jid} not shown" in out and "10000)" in out, out[-2000:]
+    rc, out = server.admin(f"muc_joins:list({a1.bare!r}, 5000)")
+    assert rc == 0 and len(room_lines(out)) == 1503 and "2 sessions, 1503 rooms" in out, \
+        f"muc_joins:list({a1.bare!r}, 5000):\n{out[-2000:]}"
+    # cut between two sessions: the second one not even read
+    rc, out = server.admin(f"muc_joins:list({a1.bare!r}, 4)")
+    assert rc == 0 and len(room_lines(out)) == 3 and a2.jid not in out \
+        and "2 sessions, 4 lines shown (the rooms of the first 1)" in out, \
+        f"muc_joins:list(.., 4):\n{out}"
+    rc, out = shell_words(server, "muc_joins", "list", a1.bare, "2")
+    assert rc == 0 and len(room_lines(out)) == 1 and f"2 more rooms of {a1.jid}" in out, \
+        f"muc_joins list {a1.bare} 2:\n{out}"
+    for bad in ("0", "-1", "1.5", "'many'", "{}", "0/0"):
+        rc, out = server.admin(f"muc_joins:list({a1.bare!r}, {bad})")
+        assert "Invalid number of lines" in out and "traceback" not in out, \
+            f"muc_joins:list(.., {bad}):\n{out}"
+    rc, out = server.admin(f"muc_joins:list({a1.bare!r}, 1/0)")
+    assert rc == 0 and len(room_lines(out)) == 1503, f"muc_joins:list(.., 1/0):\n{out[-2000:]}"
+
+
 def test_help_names_the_commands(server):
     """`help muc_joins`: Prosody's own help reads its topic with %w+ and
     showed the `muc` section (0.12 and 13); the module answers it."""
     rc, out = server.admin("help muc_joins")
-    assert rc == 0 and "muc_joins:list(jid)" in out and "muc_joins:stats([host])" in out \
+    assert rc == 0 and "muc_joins:list(jid" in out and "muc_joins:stats([host])" in out \
         and "muc:create" not in out and "Help: muc\n" not in out, f"help muc_joins:\n{out}"
     rc, out = server.admin("help muc")
     assert "muc_joins:list" not in out and "muc" in out, f"help muc:\n{out}"
@@ -104,7 +155,7 @@ def test_commands_as_separate_words_on_the_command_line(connect, server, room):
     rc, out = shell_words(server, "muc_joins", "stats")
     assert rc == 0 and "rooms_shown" in out, f"muc_joins stats:\n{out}"
     rc, out = shell_words(server, "help", "muc_joins")
-    assert rc == 0 and "muc_joins:list(jid)" in out and "muc:create" not in out, \
+    assert rc == 0 and "muc_joins:list(jid" in out and "muc:create" not in out, \
         f"help muc_joins:\n{out}"
 
 
