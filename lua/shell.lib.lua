@@ -94,6 +94,16 @@ local function tracker_of(host)
 	return nil, "mod_track_muc_joins is not loaded on " .. host;
 end
 
+-- An argument as an answer quotes it: at most 80 characters of it (a
+-- JID that does not prepare may be of any length).
+local function shown(value)
+	local text = tostring(value);
+	if #text > 80 then
+		return text:sub(1, 80) .. "... (" .. #text .. " bytes)";
+	end
+	return text;
+end
+
 -- The lines list() prints unless asked for more. Prosody has no bound on
 -- the sessions of one account, each up to max_rooms + max_pending rooms,
 -- and every line printed costs the server about 40 us while every client
@@ -109,7 +119,7 @@ local function line_limit(lines)
 	end
 	local n = tonumber(lines);
 	if type(lines) ~= "number" and type(lines) ~= "string" or not n or n < 1 or n ~= math.floor(n) then
-		return nil, "Invalid number of lines: " .. tostring(lines) .. " (a whole number, 1 or more)";
+		return nil, "Invalid number of lines: " .. shown(lines) .. " (a whole number, 1 or more)";
 	end
 	return math.min(n, 1e9); -- (math.huge: no integer for the hint's %d)
 end
@@ -123,11 +133,11 @@ local function list(print, jid, lines)
 		return nil, "Invalid JID: none given (muc_joins:list(\"user@host\") or a full JID)";
 	end
 	if type(jid) ~= "string" then
-		return nil, "Invalid JID: " .. tostring(jid);
+		return nil, "Invalid JID: " .. shown(jid);
 	end
 	local node, host, resource = jid_split(jid);
 	if not host then
-		return nil, "Invalid JID: " .. tostring(jid);
+		return nil, "Invalid JID: " .. shown(jid);
 	end
 	local tracker, err = tracker_of(host);
 	if not tracker then
@@ -174,9 +184,9 @@ end
 
 local function stats(print, only_host)
 	if only_host ~= nil then
-		local node, host, resource = jid_split(tostring(only_host));
+		local node, host, resource = jid_split(type(only_host) == "string" and only_host or "");
 		if not host or node or resource then
-			return nil, "Invalid host: " .. tostring(only_host);
+			return nil, "Invalid host: " .. shown(only_host);
 		end
 		only_host = host; -- prepared, as the trackers are keyed
 		local tracker, err = tracker_of(host);
@@ -241,11 +251,27 @@ local function run(self, fn, ...)
 	return ok, table.concat(lines, "\n");
 end
 
+-- muc_joins.list("alice@example.org"), with a dot: the JID comes as self
+-- and the command saw none.
+local function with_a_dot(self, name)
+	if type(self) == "string" then
+		return ("Call it with a colon: muc_joins:%s(%q)"):format(name, shown(self));
+	end
+end
+
 local function list_command(self, jid, lines)
+	local dot = with_a_dot(self, "list");
+	if dot then
+		return nil, dot;
+	end
 	return run(self, shell.list, jid, lines);
 end
 
 local function stats_command(self, host)
+	local dot = with_a_dot(self, "stats");
+	if dot then
+		return nil, dot;
+	end
 	return run(self, shell.stats, host);
 end
 

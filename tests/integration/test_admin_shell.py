@@ -48,6 +48,19 @@ def test_odd_arguments_give_a_clear_answer(server):
         assert "Invalid JID" in out and "util/jid" not in out, f"{call}:\n{out}"
     rc, out = server.admin("muc_joins:list()")
     assert "none given" in out, f"muc_joins:list():\n{out}"
+    # with a dot, the JID comes as self: said so, not "none given"
+    rc, out = server.admin("muc_joins.list('alice@localhost')")
+    assert "with a colon: muc_joins:list(\"alice@localhost\")" in out, out
+    rc, out = server.admin("muc_joins.stats('localhost')")
+    assert "with a colon: muc_joins:stats(\"localhost\")" in out, out
+    # not a string: not "No such host: table: 0x..."; a long argument
+    # quoted in part only
+    for arg in ("{}", "true", "42"):
+        rc, out = server.admin(f"muc_joins:stats({arg})")
+        assert "Invalid host: " in out and "No such host" not in out, f"stats({arg}):\n{out}"
+    rc, out = server.admin("muc_joins:list('alice@localhost/' .. ('x'):rep(5000))")
+    assert "Invalid JID: alice@localhost/xxx" in out and "(5016 bytes)" in out \
+        and len(out) < 300, out
     rc, out = server.admin("muc_joins:stats('LOCALHOST')")
     assert rc == 0 and "on 1 host" in out, f"muc_joins:stats('LOCALHOST'):\n{out}"
     rc, out = server.admin("muc_joins:stats('a@b')")
