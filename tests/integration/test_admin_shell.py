@@ -131,6 +131,68 @@ def test_list_prints_at_most_the_lines_asked(connect, server, room):
     assert rc == 0 and len(room_lines(out)) == 1503, f"muc_joins:list(.., 1/0):\n{out[-2000:]}"
 
 
+def test_room_lists_the_sessions_in_a_room(connect, component, server, room):
+    """muc_joins:room(room): who of this server is in a room, with nicks,
+    without walking every session's rooms (list() is per user); a join in
+    flight is not shown (rooms_joined does not show it)."""
+    a1 = connect("alice", "room-1")
+    a2 = connect("alice", "room-2")
+    b = connect("bob")
+    r = room()
+    a1.join(r, "Alice")
+    b.join(r, "Bob")
+    a2.join(room(), "Elsewhere")
+    s = sroom(room)
+    joined(a1, component, s, "Scripted Alice")
+    start_join(a2, component, s, "Waiting")
+    rc, out = server.admin(f"muc_joins:room({r!r})")
+    assert rc == 0 and f"2 sessions in {r}" in out, f"muc_joins:room({r!r}):\n{out}"
+    lines = [ln.split() for ln in out.splitlines() if ln.startswith(("alice@", "bob@"))]
+    assert lines == [[a1.jid, "Alice"], [b.jid, "Bob"]], f"muc_joins:room({r!r}):\n{out}"
+    # any spelling of the room, and an occupant's JID names its room
+    rc, out = server.admin(f"muc_joins:room({(r.upper() + '/Someone')!r})")
+    assert rc == 0 and f"2 sessions in {r}" in out, out
+    rc, out = server.admin(f"muc_joins:room({s!r})")
+    assert rc == 0 and f"1 session in {s}" in out and a1.jid in out and a2.jid not in out, out
+    rc, out = server.admin(f"muc_joins:room({r!r}, 1)")
+    assert rc == 0 and a1.jid in out and b.jid not in out and "1 more sessions not shown" in out \
+        and "2 sessions in" in out, out
+    rc, out = shell_words(server, "muc_joins", "room", r, "1")
+    assert rc == 0 and "1 more sessions not shown" in out, out
+    rc, out = server.admin("muc_joins:room('nobody-here@conference.localhost')")
+    assert rc == 0 and "0 sessions in nobody-here@conference.localhost" in out, out
+    for call in ("muc_joins:room()", "muc_joins:room(42)", "muc_joins:room('conference.localhost')",
+                 "muc_joins:room('a@b@c')"):
+        rc, out = server.admin(call)
+        assert "Invalid room JID" in out and "traceback" not in out, f"{call}:\n{out}"
+    rc, out = server.admin(f"muc_joins:room({r!r}, 0)")
+    assert "Invalid number of lines" in out, out
+    rc, out = server.admin("help muc_joins")
+    assert "muc_joins:room(room" in out, out
+
+
+def test_a_reload_after_an_upgrade_adds_the_new_commands(connect, server, room):
+    """Prosody 13: the commands are items added once, by the first load;
+    a reload keeps them (open shell sessions hold them). A reload after
+    an upgrade that brings a command must add it: here the items as an
+    earlier version left them, without room(). (0.12 writes its shared
+    environment at every load.)"""
+    rc, out = server.admin(
+        ">local s = prosody.hosts.localhost.modules.track_muc_joins.module:shared("
+        "'/*/track_muc_joins/shell'); if not s.items then return 'no items' end; "
+        "for i, item in ipairs(s.items) do if item.name == 'room' then "
+        "s.ctx:remove_item('shell-command', item); table.remove(s.items, i); "
+        "return 'removed' end end")
+    assert "removed" in out or "no items" in out, out
+    rc, out = server.admin("module:reload('track_muc_joins', 'localhost')")
+    assert rc == 0, out
+    a = connect("alice")
+    r = room()
+    a.join(r, "Alice")
+    rc, out = shell_words(server, "muc_joins", "room", r)
+    assert rc == 0 and a.jid in out and f"1 session in {r}" in out, out
+
+
 def test_help_names_the_commands(server):
     """`help muc_joins`: Prosody's own help reads its topic with %w+ and
     showed the `muc` section (0.12 and 13); the module answers it."""
