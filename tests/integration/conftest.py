@@ -58,6 +58,7 @@ def server(request, lt):
                         muc_options=getattr(mod, "MUC_OPTIONS", None),
                         extra_host_modules=getattr(mod, "HOST_MODULES", ()),
                         expected_errors=getattr(mod, "EXPECTED_ERRORS", ()),
+                        extra_hosts=getattr(mod, "EXTRA_HOSTS", ()),
                         name=mod.__name__.rsplit(".", 1)[-1])
     try:
         srv.start()
