@@ -206,16 +206,36 @@ local function stats(print, only_host)
 		-- unloaded everywhere since this shell session began
 		return nil, "mod_track_muc_joins is not loaded on any host";
 	end
-	local rooms_shown = 0;
-	for _, host in ipairs(hosts) do
-		local totals = trackers[host]():stats();
-		print(host);
+	-- One host: its totals. Several: the sum first, then a line per host
+	-- (22 lines per host made 22,000 for 1,000 VirtualHosts, about 1 s of
+	-- the server's time, the sum nowhere).
+	local each = {};
+	local sum = {};
+	for i, host in ipairs(hosts) do
+		each[i] = trackers[host]():stats();
 		for _, key in ipairs(stat_keys) do
-			print(("  %-18s %d"):format(key, totals[key] or 0));
+			sum[key] = (sum[key] or 0) + (each[i][key] or 0);
 		end
-		rooms_shown = rooms_shown + totals.rooms_shown;
 	end
-	return true, plural(rooms_shown, "room") .. " shown on " .. plural(#hosts, "host");
+	print(#hosts == 1 and hosts[1] or ("all " .. #hosts .. " hosts"));
+	for _, key in ipairs(stat_keys) do
+		if key == "distinct_rooms" and #hosts > 1 then
+			-- a room two hosts' sessions are in counts on both
+			print(("  %-18s %s"):format(key, "(per host)"));
+		else
+			print(("  %-18s %d"):format(key, sum[key]));
+		end
+	end
+	if #hosts > 1 then
+		print(("%-40s %10s %12s %10s %12s %10s"):format("host", "sessions", "rooms_shown", "pending",
+			"bytes", "joins"));
+		for i, host in ipairs(hosts) do
+			local totals = each[i];
+			print(("%-40s %10d %12d %10d %12d %10d"):format(host, totals.sessions, totals.rooms_shown,
+				totals.pending, totals.bytes, totals.joins));
+		end
+	end
+	return true, plural(sum.rooms_shown, "room") .. " shown on " .. plural(#hosts, "host");
 end
 
 local function by_jid(a, b)
