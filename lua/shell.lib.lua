@@ -244,7 +244,7 @@ end
 
 -- The sessions of every host whose rooms_joined shows a room (not the
 -- joins in flight): each host's sessions asked for the room's nick, one
--- lookup each (50,000 sessions: ~35 ms), no session's rooms walked.
+-- lookup each (50,000 sessions of 20 rooms: ~70 ms in Prosody 0.12), no session's rooms walked.
 local function room(print, room_jid, lines)
 	local limit, limit_err = line_limit(lines);
 	if not limit then
