@@ -165,7 +165,10 @@ local function list(print, jid, lines)
 		end
 		local rooms = tracker:rooms(session.full_jid);
 		table.sort(rooms, by_room);
-		print(session.full_jid .. " (" .. plural(#rooms, "room") .. ")");
+		-- (mod_smacks: the connection is lost, the session waits to be
+		-- resumed, and its rooms are kept)
+		local hibernating = session.hibernating and ", hibernating" or "";
+		print(session.full_jid .. " (" .. plural(#rooms, "room") .. hibernating .. ")");
 		printed = printed + 1;
 		for k, r in ipairs(rooms) do
 			if printed >= limit then

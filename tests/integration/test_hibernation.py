@@ -49,6 +49,25 @@ def test_tracking_goes_on_while_hibernating(connect, room):
     assert_events(b, seq, [{"name": "left", "reason": "kicked"}], room=r1, session=jid)
 
 
+def test_admin_shell_says_a_session_hibernates(server, connect, room):
+    """muc_joins:list() marks a hibernating session: its rooms are kept
+    while nothing is connected."""
+    a = connect("alice", smacks=True)
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    rc, out = server.admin(f"muc_joins:list({a.jid!r})")
+    assert rc == 0 and f"{a.jid} (1 room)" in out, out
+    seq = b.event_seq()
+    a.drop()
+    wait_hibernating(b, a.jid, seq)
+    rc, out = server.admin(f"muc_joins:list({a.jid!r})")
+    assert rc == 0 and f"{a.jid} (1 room, hibernating)" in out and r in out, out
+    a.resume()
+    rc, out = server.admin(f"muc_joins:list({a.jid!r})")
+    assert rc == 0 and f"{a.jid} (1 room)" in out, out
+
+
 def test_hibernation_timeout_closes_the_session(connect, room):
     a = connect("alice", smacks=True)
     w = connect("bob")
