@@ -424,30 +424,57 @@ end
 -- global bus by every host's load; the first handler answers.
 local st = require "util.stanza";
 
-local HELP_LINES = {
-	"muc_joins:list(jid[, lines]) - Rooms, nicks, states and since when of a user's sessions "
-		.. "(bare JID) or of one session (full JID); at most 1000 lines unless lines says more",
-	"muc_joins:room(room[, lines]) - This server's sessions whose rooms_joined shows the room, "
-		.. "with their nicks; at most 1000 unless lines says more",
-	"muc_joins:stats([host]) - Totals of the tracker (every host, or one)",
+local HELP = {
+	{
+		call = "muc_joins:list(jid[, lines])";
+		words = "muc_joins list <jid> [<lines>]";
+		desc = "Rooms, nicks, states and since when of a user's sessions (bare JID) "
+			.. "or of one session (full JID); at most 1000 lines unless lines says more";
+	};
+	{
+		call = "muc_joins:room(room[, lines])";
+		words = "muc_joins room <room> [<lines>]";
+		desc = "This server's sessions whose rooms_joined shows the room, with their nicks; "
+			.. "at most 1000 unless lines says more";
+	};
+	{
+		call = "muc_joins:stats([host])";
+		words = "muc_joins stats [<host>]";
+		desc = "Totals of the tracker (every host, or one)";
+	};
 };
+
+-- Whether a line asks for the section's help: typed in the shell, or
+-- `prosodyctl shell help muc_joins` (Prosody 13 sends several arguments
+-- as a table constructor, 0.12 as the call "help:muc_joins()", which its
+-- shell reads as a bare `help`). Words after the section (`help muc_joins
+-- list`) show the section, as `help c2s show` shows c2s.
+local function asks_help(line)
+	return line:match("^%s*help%s+muc_joins%s*$")
+		or line:match("^%s*help%s+muc_joins%s")
+		or line:match("^%s*help:muc_joins%(.*%)%s*$")
+		or line:match('^%s*{%s*"help"%s*,%s*"muc_joins"%s*[,}]');
+end
 
 local function help_muc_joins(event)
 	local stanza = event.stanza;
 	local line = stanza and stanza:get_text();
-	if type(line) ~= "string" then
+	if type(line) ~= "string" or not asks_help(line) then
 		return;
 	end
-	-- typed in the shell, or `prosodyctl shell help muc_joins` (Prosody 13
-	-- sends several arguments as a table constructor, 0.12 as the call
-	-- "help:muc_joins()", which its shell reads as a bare `help`)
-	if not line:match("^%s*help%s+muc_joins%s*$")
-		and not line:match("^%s*help:muc_joins%(%)%s*$")
-		and not line:match('^%s*{%s*"help"%s*,%s*"muc_joins"%s*}%s*$') then
-		return;
-	end
-	for _, text in ipairs(HELP_LINES) do
+	local function say(text)
 		event.origin.send(st.stanza("repl-output"):text(text));
+	end
+	for _, command in ipairs(HELP) do
+		if stanza.attr.repl == "0" then
+			-- Prosody 13's prosodyctl on the command line: its own help
+			-- writes the commands as they are typed there
+			say(command.words);
+			say("    " .. command.desc);
+			say("");
+		else
+			say(command.call .. " - " .. command.desc);
+		end
 	end
 	event.origin.send(st.stanza("repl-result"));
 	return true;

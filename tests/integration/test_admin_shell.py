@@ -168,7 +168,7 @@ def test_room_lists_the_sessions_in_a_room(connect, component, server, room):
     rc, out = server.admin(f"muc_joins:room({r!r}, 0)")
     assert "Invalid number of lines" in out, out
     rc, out = server.admin("help muc_joins")
-    assert "muc_joins:room(room" in out, out
+    assert "muc_joins:room(room" in out or "muc_joins room <room>" in out, out
 
 
 def test_a_reload_after_an_upgrade_adds_the_new_commands(connect, server, room):
@@ -193,14 +193,28 @@ def test_a_reload_after_an_upgrade_adds_the_new_commands(connect, server, room):
     assert rc == 0 and a.jid in out and f"1 session in {r}" in out, out
 
 
+def help_lists(server, out):
+    """Whether out is the module's help of its section, in the form
+    Prosody's own help takes on this command line: Prosody 13 writes the
+    commands as they are typed there (`c2s show <jid>`, not `c2s:show(jid)`,
+    as 0.12 does everywhere)."""
+    rc, own = server.admin("help c2s")
+    if "c2s show <jid>" in own:
+        return "muc_joins list <jid>" in out and "muc_joins stats [<host>]" in out \
+            and "muc_joins:list(" not in out
+    assert "c2s:show(" in own, f"help c2s:\n{own}"
+    return "muc_joins:list(jid" in out and "muc_joins:stats([host])" in out
+
+
 def test_help_names_the_commands(server):
     """`help muc_joins`: Prosody's own help reads its topic with %w+ and
     showed the `muc` section (0.12 and 13); the module answers it."""
     rc, out = server.admin("help muc_joins")
-    assert rc == 0 and "muc_joins:list(jid" in out and "muc_joins:stats([host])" in out \
+    assert rc == 0 and help_lists(server, out) \
         and "muc:create" not in out and "Help: muc\n" not in out, f"help muc_joins:\n{out}"
     rc, out = server.admin("help muc")
-    assert "muc_joins:list" not in out and "muc" in out, f"help muc:\n{out}"
+    assert "muc_joins:list" not in out and "muc_joins list" not in out and "muc" in out, \
+        f"help muc:\n{out}"
 
 
 def shell_words(server, *words):
@@ -230,8 +244,24 @@ def test_commands_as_separate_words_on_the_command_line(connect, server, room):
     rc, out = shell_words(server, "muc_joins", "stats")
     assert rc == 0 and "rooms_shown" in out, f"muc_joins stats:\n{out}"
     rc, out = shell_words(server, "help", "muc_joins")
-    assert rc == 0 and "muc_joins:list(jid" in out and "muc:create" not in out, \
+    assert rc == 0 and help_lists(server, out) and "muc:create" not in out, \
         f"help muc_joins:\n{out}"
+
+
+def test_help_with_a_command_name_and_on_the_command_line(server):
+    """`help muc_joins list` shows the section, as `help c2s show` shows c2s
+    (Prosody's help reads the first word: it showed the `muc` section), in
+    every form: typed, quoted on the command line, as separate words
+    (0.12's prosodyctl sends help:muc_joins("list"), 13's a table
+    constructor). On the command line, Prosody 13 writes its commands as
+    they are typed there (`c2s show <jid>`, not `c2s:show(jid)`): the
+    module's help takes the same form (help_lists())."""
+    for call in (lambda: server.admin("help muc_joins list"),
+                 lambda: shell_words(server, "help", "muc_joins", "list"),
+                 lambda: server.admin("help:muc_joins('list')")):
+        rc, out = call()
+        assert rc == 0 and help_lists(server, out) and "muc:create" not in out \
+            and "muc create" not in out and "Help: muc\n" not in out, f"help muc_joins list:\n{out}"
 
 
 def stats(server):
