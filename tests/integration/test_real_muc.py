@@ -592,3 +592,71 @@ def test_kick_of_shared_occupant_removes_both_sessions(connect, room):
                what="the unavailable 307 self-presence")
         assert_rooms(c, {}, when="after the shared occupant was kicked")
         assert_events(owner, seq, [{"name": "left", "reason": KICKED}], room=r, session=c.jid)
+
+
+PNG_1PX = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+           "60e6kgAAAABJRU5ErkJggg==")
+
+
+def is_avatar_presence(s, r):
+    return (s.name == "presence" and s.frm == r and s.type is None
+            and s.child("x", "vcard-temp:x:update") is not None)
+
+
+def test_room_avatar_presences_change_nothing(connect, room):
+    """Prosody 13's MUC (muc_vcard, on by default) announces the avatar an
+    owner gives the room: a presence from the room's bare JID carrying
+    vcard-temp:x:update, to every occupant when it is set (with a status
+    104 groupchat message from the room) and to each occupant that joins
+    after. No self-presence: nothing changes and nothing is asked (no
+    self-ping). On 0.12 the room has no vCard (the iq is refused)."""
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    seq = a.event_seq()
+    m = a.mark()
+    res = a.iq(f"<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE>"
+               f"<BINVAL>{PNG_1PX}</BINVAL></PHOTO></vCard>", to=r, type_="set", check=False)
+    has_avatar = res.type == "result"
+    if has_avatar:
+        a.wait(lambda s: is_avatar_presence(s, r), m, what="the room's avatar presence")
+        a.wait(lambda s: s.name == "message" and s.frm == r and "104" in s.status_codes, m,
+               what="the room's status 104 message")
+    m = b.mark()
+    b.join(r, "Bob")
+    if has_avatar:
+        b.wait(lambda s: is_avatar_presence(s, r), m, what="the avatar presence after the join")
+    assert_rooms(a, {r: "Alice"}, when="after the room's avatar was set")
+    assert_rooms(b, {r: "Bob"}, when="after joining a room with an avatar")
+    assert_events(a, seq, [{"name": "joined", "session": b.jid, "nick": "Bob"}], room=r)
+
+
+def test_private_message_refused_by_the_room_changes_nothing(connect, room):
+    """Prosody 13's MUC refuses private messages the room's configuration
+    does not allow (muc#roomconfig_allowpm): an error policy-violation from
+    the other occupant's nick, to every session of the sender. Not the
+    room saying the sender is no occupant: nothing changes and nothing is
+    asked. (0.12 has no such option and delivers the message.)"""
+    a = connect("alice")
+    b = connect("bob")
+    r = room()
+    a.join(r, "Alice")
+    restricts = "muc#roomconfig_allowpm" in str(a.owner_iq(r, "", type_="get"))
+    form = ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+            "<value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+            "<field var='muc#roomconfig_allowpm'><value>none</value></field></x>")
+    a.owner_iq(r, form)
+    b.join(r, "Bob")
+    seq = b.event_seq()
+    ma, mb = a.mark(), b.mark()
+    b.send(f"<message type='chat' to={xa(r + '/Alice')} id='pm-1'><body>hello</body></message>")
+    if restricts:
+        err = b.wait(lambda s: s.name == "message" and s.type == "error" and s.id == "pm-1", mb,
+                     what="the room's refusal of the private message")
+        assert err.frm == r + "/Alice" and err.error_condition == "policy-violation", err
+    else:
+        a.wait(lambda s: s.name == "message" and s.frm == r + "/Bob", ma,
+               what="the private message")
+    assert_rooms(b, {r: "Bob"}, when="after a private message the room refused")
+    assert_events(b, seq, [], room=r)
