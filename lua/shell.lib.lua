@@ -125,12 +125,26 @@ local function line_limit(lines)
 	return math.min(n, 1e9); -- (math.huge: no integer for the hint's %d)
 end
 
-local function list(print, jid, lines)
+-- A command as the operator types it again: words on Prosody 13's
+-- command line (`muc_joins list alice@example.org 5000`), else the call.
+local function as_typed(words, name, arg, n)
+	if words then
+		return ("muc_joins %s %s %d"):format(name, arg, n);
+	end
+	return ("muc_joins:%s(%q, %d)"):format(name, arg, n);
+end
+
+-- words: the command came from Prosody 13's command line (the shell
+-- session's repl is false there), where it is typed as words.
+local function list(print, words, jid, lines)
 	local limit, limit_err = line_limit(lines);
 	if not limit then
 		return nil, limit_err;
 	end
 	if jid == nil then
+		if words then
+			return nil, "Invalid JID: none given (muc_joins list user@host, or a full JID)";
+		end
 		return nil, "Invalid JID: none given (muc_joins:list(\"user@host\") or a full JID)";
 	end
 	if type(jid) ~= "string" then
@@ -160,8 +174,8 @@ local function list(print, jid, lines)
 		if printed >= limit then
 			-- the rest not even read: each session's rooms cost time too
 			return true, ("%s, %d lines shown (the rooms of the first %d): "
-				.. "muc_joins:list(%q, %d) shows more, a full JID one session"):format(
-				plural(#sessions, "session"), printed, i - 1, jid, limit * 10);
+				.. "%s shows more, a full JID one session"):format(
+				plural(#sessions, "session"), printed, i - 1, as_typed(words, "list", jid, limit * 10));
 		end
 		local rooms = tracker:rooms(session.full_jid);
 		table.sort(rooms, by_room);
@@ -173,9 +187,9 @@ local function list(print, jid, lines)
 		for k, r in ipairs(rooms) do
 			if printed >= limit then
 				print(("  ... %d more rooms of %s not shown"):format(#rooms - k + 1, session.full_jid));
-				return true, ("%s, %d lines shown (cut in the rooms of %s): "
-					.. "muc_joins:list(%q, %d) shows more"):format(
-					plural(#sessions, "session"), printed, session.full_jid, jid, limit * 10);
+				return true, ("%s, %d lines shown (cut in the rooms of %s): %s shows more"):format(
+					plural(#sessions, "session"), printed, session.full_jid,
+					as_typed(words, "list", jid, limit * 10));
 			end
 			local age = math.floor(now - r.since);
 			print(("  %-10s %-40s %-24s since %ds"):format(r.state, r.room, nick_column(r), age));
@@ -186,7 +200,7 @@ local function list(print, jid, lines)
 	return true, plural(#sessions, "session") .. ", " .. plural(total, "room");
 end
 
-local function stats(print, only_host)
+local function stats(print, _, only_host)
 	if only_host ~= nil then
 		local node, host, resource = jid_split(type(only_host) == "string" and only_host or "");
 		if not host or node or resource then
@@ -247,15 +261,18 @@ end
 
 -- The sessions of every host whose rooms_joined shows a room (not the
 -- joins in flight): each host's sessions asked for the room's nick, one
--- lookup each (50,000 sessions of 20 rooms: ~70 ms in Prosody 0.12), no session's rooms walked.
-local function room(print, room_jid, lines)
+-- lookup each (50,000 sessions of 20 rooms: ~70 ms in Prosody 0.12), no
+-- session's rooms walked.
+local function room(print, words, room_jid, lines)
 	local limit, limit_err = line_limit(lines);
 	if not limit then
 		return nil, limit_err;
 	end
 	if type(room_jid) ~= "string" then
+		local example = words and "muc_joins room room@conference.example.org"
+			or "muc_joins:room(\"room@conference.example.org\")";
 		return nil, "Invalid room JID: " .. (room_jid == nil and "none given" or shown(room_jid))
-			.. " (muc_joins:room(\"room@conference.example.org\"))";
+			.. " (" .. example .. ")";
 	end
 	local node, host = jid_split(room_jid);
 	if not node then
@@ -283,8 +300,8 @@ local function room(print, room_jid, lines)
 	for i, f in ipairs(found) do
 		if i > limit then
 			print(("... %d more sessions not shown"):format(#found - limit));
-			return true, ("%s in %s, %d shown: muc_joins:room(%q, %d) shows more"):format(
-				plural(#found, "session"), bare, limit, room_jid, limit * 10);
+			return true, ("%s in %s, %d shown: %s shows more"):format(
+				plural(#found, "session"), bare, limit, as_typed(words, "room", room_jid, limit * 10));
 		end
 		print(("%-50s %s"):format(f.jid, f.nick));
 	end
@@ -311,16 +328,18 @@ shell.list, shell.stats, shell.room = list, stats, room;
 -- loaded has no wrapper of its own (both versions fill session.env from
 -- the shared environment when the session starts): self is then the
 -- section table itself, without .session, and the lines go into the
--- result message instead.
+-- result message instead. Prosody 13 sets the session's repl for each
+-- line: false for one from prosodyctl's command line. The commands get
+-- print, whether they were typed as words, and their arguments.
 local function run(self, fn, ...)
 	local session = type(self) == "table" and rawget(self, "session");
 	if type(session) == "table" and type(session.print) == "function" then
-		return fn(session.print, ...);
+		return fn(session.print, session.repl == false, ...);
 	end
 	local lines = {};
 	local ok, message = fn(function(line)
 		lines[#lines + 1] = tostring(line);
-	end, ...);
+	end, false, ...);
 	lines[#lines + 1] = tostring(message);
 	return ok, table.concat(lines, "\n");
 end

@@ -111,7 +111,10 @@ def test_list_prints_at_most_the_lines_asked(connect, server, room):
     restore_rooms(server, a2.jid, 1500, "many")
     rc, out = server.admin(f"muc_joins:list({a1.bare!r})")
     assert rc == 0 and len(room_lines(out)) == 998, f"muc_joins:list({a1.bare!r}):\n{out[-2000:]}"
-    assert f"505 more rooms of {a2.jid} not shown" in out and "10000)" in out, out[-2000:]
+    # the way to see more, as typed: the call, or words on 13's command line
+    assert f"505 more rooms of {a2.jid} not shown" in out \
+        and (f"muc_joins:list({a1.bare!r}, 10000)".replace("'", '"') in out
+             or f"muc_joins list {a1.bare} 10000" in out), out[-2000:]
     rc, out = server.admin(f"muc_joins:list({a1.bare!r}, 5000)")
     assert rc == 0 and len(room_lines(out)) == 1503 and "2 sessions, 1503 rooms" in out, \
         f"muc_joins:list({a1.bare!r}, 5000):\n{out[-2000:]}"
@@ -262,6 +265,21 @@ def test_help_with_a_command_name_and_on_the_command_line(server):
         rc, out = call()
         assert rc == 0 and help_lists(server, out) and "muc:create" not in out \
             and "muc create" not in out and "Help: muc\n" not in out, f"help muc_joins list:\n{out}"
+
+
+def test_no_jid_on_the_command_line_names_the_command_as_typed_there(server):
+    """`prosodyctl shell muc_joins list` without a JID: the answer names the
+    command as it is typed where it was (Prosody 13's command line sends the
+    words, marked repl="0": `muc_joins list user@host`; 0.12's sends the
+    call muc_joins:list())."""
+    rc, own = server.admin("help c2s")
+    rc, out = shell_words(server, "muc_joins", "list")
+    assert "none given" in out, f"muc_joins list:\n{out}"
+    if "c2s show <jid>" in own:  # Prosody 13
+        assert "muc_joins list user@host" in out and "muc_joins:list(" not in out, \
+            f"muc_joins list:\n{out}"
+    else:
+        assert 'muc_joins:list("user@host")' in out, f"muc_joins list:\n{out}"
 
 
 def stats(server):
