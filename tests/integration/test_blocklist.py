@@ -99,7 +99,11 @@ def test_blocked_unavailable_to_own_nick_keeps_entry(connect, room):
 def test_blocked_unavailable_to_service_keeps_entry(connect, room):
     """An unavailable to the MUC's domain: Prosody's MUC hands it to no
     room (mod_muc's presence/host goes to the room of the host JID), and
-    a blocked domain bounces it."""
+    a blocked domain bounces it. A blocked domain blocks its rooms too:
+    the unavailable to the bare room (bounced at pre-presence/bare, -1)
+    never reaches it either. (The one to the domain is no leave for the
+    core, whenever it is read: the one to the room is what fails when
+    the module reads before mod_blocklist.)"""
     a = connect("alice")
     r = room()
     service = r.split("@", 1)[1]
@@ -107,6 +111,8 @@ def test_blocked_unavailable_to_service_keeps_entry(connect, room):
     block(a, service)
     bounced_leave_keeps_entry(a, r, service, "gone-3",
                               "after an unavailable to the blocked MUC domain")
+    bounced_leave_keeps_entry(a, r, r, "gone-3b",
+                              "after an unavailable to a room of the blocked MUC domain")
     block(a, service, "unblock")
     settled()
     assert_rooms(a, {r: "Alice"}, when="past pending_timeout")
