@@ -41,6 +41,17 @@ def test_a_reload_after_the_binding_was_replaced_says_restart(lt):
         srv.cleanup()
 
 
+def _join_is_tracked(lt, srv, room, user, nick, res):
+    """A new session of user joins a new room as nick: rooms_joined shows it."""
+    c = harness.Client(lt, srv, user, res).connect()
+    try:
+        r = room()
+        c.join(r, nick)
+        assert dict(c.rooms()) == {r: nick}, c.rooms().describe()
+    finally:
+        c.disconnect()
+
+
 OLD_MODULE = """-- an earlier version of the module, as far as this test needs: it loads
 -- its mucjoins.so (one without an interface number) and says so
 local open = assert(package.loadlib(module:get_directory() .. "/mucjoins.so", "luaopen_mucjoins"))
@@ -95,13 +106,7 @@ def test_an_upgrade_reloaded_without_a_restart_is_refused_until_the_restart(lt, 
         srv.launch()
         assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off), \
             srv.log_tail(offset=off)
-        a = harness.Client(lt, srv, "alice", "restarted").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
-        finally:
-            a.disconnect()
+        _join_is_tracked(lt, srv, room, "alice", "Alice", "restarted")
     finally:
         srv.stop()
         srv.cleanup()
@@ -123,48 +128,31 @@ def _reload_is_aborted(srv, off):
     return lines[0]
 
 
-def _still_tracks(lt, srv, room, a, joined, res):
-    """The module still runs: the first session's room is still shown and
-    a new session's join is tracked."""
-    assert dict(a.rooms()) == joined, a.rooms().describe()
-    b = harness.Client(lt, srv, "bob", res).connect()
-    try:
-        r = room()
-        b.join(r, "Bob")
-        assert dict(b.rooms()) == {r: "Bob"}, b.rooms().describe()
-    finally:
-        b.disconnect()
-
-
-def test_a_reload_of_lua_files_for_another_library_is_aborted_and_tracking_goes_on(lt, room):
-    """The folder's Lua files replaced by ones written for another
-    mucjoins.so (here: interface 2) while Prosody runs this one: the
-    running module refuses to save, Prosody aborts the reload, the module
-    goes on tracking (the new load would have been refused, and the host
-    left without the module)."""
+def _reload_is_aborted_and_tracking_goes_on(lt, room, res, damage):
+    """A session in a room; damage(srv) spoils the folder and returns the
+    text the refusal must hold and a function that repairs it. The reload
+    is aborted, the room is still shown and a new session's join is
+    tracked; once repaired, the reload goes through, the room kept."""
     srv = IncompleteServer(())
     try:
         srv.start()
-        a = harness.Client(lt, srv, "alice", "aborted").connect()
+        a = harness.Client(lt, srv, "alice", res).connect()
         try:
             r = room()
             a.join(r, "Alice")
-            lua = srv.folder / "mod_track_muc_joins.lua"
-            text = lua.read_text()
-            assert "local BINDING_INTERFACE = 1;" in text
-            lua.write_text(text.replace("local BINDING_INTERFACE = 1;", "local BINDING_INTERFACE = 2;"))
+            said, repair = damage(srv)
             off = srv.log_size()
             rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
             assert rc != 0 and "save-state-failed" in out, f"module:reload:\n{out}"
             line = _reload_is_aborted(srv, off)
-            assert f"{lua} is written for another mucjoins.so (interface 2)" in line, line
-            assert "(interface 1)" in line and "restart Prosody" in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "aborted")
-            # the files back as they were: the reload goes through
-            lua.write_text(text)
+            for text in said:
+                assert text in line, f"{text!r} not in:\n{line}"
+            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
+            _join_is_tracked(lt, srv, room, "bob", "Bob", res)
+            repair()
             off = srv.log_size()
             rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc == 0, f"module:reload:\n{out}"
+            assert rc == 0, f"module:reload after the repair:\n{out}"
             assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off)
             assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
         finally:
@@ -174,30 +162,31 @@ def test_a_reload_of_lua_files_for_another_library_is_aborted_and_tracking_goes_
         srv.cleanup()
 
 
+def test_a_reload_of_lua_files_for_another_library_is_aborted_and_tracking_goes_on(lt, room):
+    """The folder's Lua files replaced by ones written for another
+    mucjoins.so (here: interface 2) while Prosody runs this one: the
+    running module refuses to save, Prosody aborts the reload, the module
+    goes on tracking (the new load would have been refused, and the host
+    left without the module)."""
+    def damage(srv):
+        lua = srv.folder / "mod_track_muc_joins.lua"
+        text = lua.read_text()
+        assert "local BINDING_INTERFACE = 1;" in text
+        lua.write_text(text.replace("local BINDING_INTERFACE = 1;", "local BINDING_INTERFACE = 2;"))
+        said = (f"{lua} is written for another mucjoins.so (interface 2)", "(interface 1)",
+                "restart Prosody")
+        return said, lambda: lua.write_text(text)
+    _reload_is_aborted_and_tracking_goes_on(lt, room, "aborted", damage)
+
+
 def test_a_reload_from_an_incomplete_folder_is_aborted_and_tracking_goes_on(lt, room):
     """A file gone from the folder (an operator copying a new version file
     by file): the reload is refused by the running module, which goes on;
     before, Prosody unloaded it, the new load was refused, and the saved
     state was lost."""
-    srv = IncompleteServer(())
-    try:
-        srv.start()
-        a = harness.Client(lt, srv, "alice", "incomplete").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            gone = srv.folder / "wake.lib.lua"
-            kept = gone.read_bytes()
-            gone.unlink()
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"the plugin folder {srv.folder} lacks wake.lib.lua." in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "incomplete")
-            gone.write_bytes(kept)
-        finally:
-            a.disconnect()
-    finally:
-        srv.stop()
-        srv.cleanup()
+    def damage(srv):
+        gone = srv.folder / "wake.lib.lua"
+        kept = gone.read_bytes()
+        gone.unlink()
+        return (f"the plugin folder {srv.folder} lacks wake.lib.lua.",), lambda: gone.write_bytes(kept)
+    _reload_is_aborted_and_tracking_goes_on(lt, room, "incomplete", damage)
