@@ -22,6 +22,8 @@
 #   * no citation of that private reference (the word SPEC on its own:
 #     "SPEC 2", "SPEC §5", "the SPEC"): cite docs/semantics.md §N, whose
 #     sections are numbered the same way.
+# And in the FILEs, in a clone with its whole history: every commit id they
+# cite (7 to 12 hex digits) is an ancestor of HEAD.
 # One line per problem ("FILE:LINE: ..."); the last line is
 # "links: N checked, N broken". Exit 1 if anything is broken.
 set -u
@@ -210,6 +212,33 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     done < <(git grep -n -I -E '(^|[^A-Za-z0-9_])SPEC([^A-Za-z0-9_.]|\.([^m]|$)|$)' \
         -- . ':!scripts/check-links.sh')
     checked=$((checked + 1))
+    # every commit the docs cite (an abbreviated id: 7 to 12 hex digits,
+    # letters and digits both) is in this history: a branch rebased after
+    # its docs cited one of its own commits leaves an id nobody can look
+    # up. Commits of other repositories the docs cite are listed here.
+    foreign_commits=" b439ad72f " # Prosody's 13.0 branch (docs/prosody-versions.md)
+    if [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = false ]; then
+        for file in "$@"; do
+            [ -f "$file" ] || continue
+            while IFS=$'\t' read -r lineno id; do
+                case $foreign_commits in *" $id "*) continue ;; esac
+                checked=$((checked + 1))
+                if ! git rev-parse -q --verify "$id^{commit}" >/dev/null ||
+                    ! git merge-base --is-ancestor "$id" HEAD 2>/dev/null; then
+                    bad "$file" "$lineno" "cites commit $id, which is not in this branch's history (rebased since?)"
+                fi
+            done < <(awk '
+            /^[ \t]*(```|~~~)/ { fence = !fence; next }
+            fence { next }
+            {
+                n = split($0, w, /[^A-Za-z0-9_]+/)
+                for (i = 1; i <= n; i++)
+                    if (w[i] ~ /^[0-9a-f]+$/ && length(w[i]) >= 7 && length(w[i]) <= 12 &&
+                        w[i] ~ /[a-f]/ && w[i] ~ /[0-9]/)
+                        print NR "\t" w[i]
+            }' "$file")
+        done
+    fi
 fi
 echo "links: $checked checked, $broken broken"
 [ "$broken" -eq 0 ]
