@@ -6,7 +6,9 @@
 -- lua/*.lua, found in the source). Each must be in the options table of
 -- README.md ("### Options") and of lua/README.markdown ("# Configuration")
 -- with the default the code uses; each option the tables list, and each
--- track_muc_joins_<name> the docs mention anywhere, must exist.
+-- track_muc_joins_<name> the docs mention anywhere, must exist. README.md also
+-- names each figure of the admin shell's muc_joins:stats() and each metric
+-- the module registers (module:metric in lua/*.lua), with its labels.
 -- One line per group of checks, then "options-doc: N passed, N failed"; exits 1 on a
 -- failure.
 local so_path = arg[1] or "build/plugins/mod_track_muc_joins/mucjoins.so"
@@ -203,6 +205,72 @@ for path in p2:lines() do
 	end
 end
 p2:close()
+
+---------------------------------------------------------------------------
+-- What an operator reads besides the options: the figures the admin
+-- shell's muc_joins:stats() prints and the metrics the module registers,
+-- each named in README.md's section about them.
+
+-- The lines of README.md's section heading (up to the next "## ").
+local function section(heading)
+	local out, inside = {}, false
+	for _, line in ipairs(lines("README.md")) do
+		if line == heading then
+			inside = true
+		elseif inside and line:match("^## ") then
+			break
+		elseif inside then
+			out[#out + 1] = line
+		end
+	end
+	check(inside, "README.md: has the heading " .. show(heading))
+	return table.concat(out, "\n")
+end
+
+group("README.md's Admin shell names every figure muc_joins:stats() prints, and no other")
+do
+	local shell = read("lua/shell.lib.lua")
+	local list = shell:match("local stat_keys = (%b{})")
+	check(list ~= nil, "lua/shell.lib.lua: has its stat_keys list")
+	local keys = {}
+	for key in (list or ""):gmatch('"([%w_]+)"') do
+		keys[key] = true
+	end
+	check(next(keys) ~= nil, "lua/shell.lib.lua: stat_keys lists figures")
+	local text = section("## Admin shell")
+	for key in pairs(keys) do
+		check(text:find("`" .. key .. "`", 1, true), "README.md, Admin shell: names `" .. key .. "`")
+	end
+	local stats_part = text:match("`stats` prints(.*)") or ""
+	for word in stats_part:gmatch("`([%l_]+)`") do
+		if word:match("^[a-z]+_[a-z_]+$") or word:match("^pings") then
+			check(keys[word] or read_options[PREFIX .. word] ~= nil or word == "rooms_joined",
+				"README.md, Admin shell: `" .. word .. "` is a figure stats() prints (or an option, or rooms_joined)")
+		end
+	end
+end
+
+group("README.md's Metrics names every metric the module registers, with its labels")
+do
+	local text = section("## Metrics")
+	local found = 0
+	for _, path in ipairs(sources) do
+		local src = read(path)
+		for kind, name, labels in src:gmatch('module:metric%(%s*"(%a+)",%s*"([%w_]+)",[^{]-(%b{})') do
+			found = found + 1
+			local keys = {}
+			for key in labels:gmatch('"([%w_]+)"') do
+				keys[#keys + 1] = key
+			end
+			local want = "_" .. name .. (kind == "counter" and "_total" or "")
+				.. (#keys > 0 and "{" .. table.concat(keys, ",") .. "}" or "")
+			-- followed by a backtick: "_joins_total" is not "_joins_total{...}"
+			check(text:find(want .. "`", 1, true), "README.md, Metrics: names " .. want
+				.. " (" .. kind .. " " .. name .. " in " .. path .. ")")
+		end
+	end
+	check(found > 0, "lua/*.lua: module:metric() calls found")
+end
 
 finish_group()
 print(string.format("options-doc: %d passed, %d failed", passed, failed))
