@@ -66,8 +66,9 @@ static void note_forged(mj_session *s, const mj_target *t)
         return;
     s->warned_limit |= MJ_WARNED_FORGED;
     mj_log(s->tr, MJ_LOG_DEBUG,
-           "%.*s: refusing a self-presence from %.*s: no join was sent "
-           "there (further ones are not logged)",
+           "%.*s: refusing a self-presence from %.*s: no join waits for "
+           "it (none was sent there, or it failed: refused, or its answer "
+           "came after pending_timeout) (further ones are not logged)",
            (int)s->jid_len, s->jid, (int)t->blen, t->bare);
 }
 
