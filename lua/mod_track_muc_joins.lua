@@ -498,8 +498,15 @@ local function log_failure(method, session, err)
 		return;
 	end
 	logged[key] = true;
-	local level = err == BAD_SESSION_JID and "warn" or "error";
-	module:log(level, "mucjoins %s failed for %s: %s (not logged again for this session)",
+	if err == BAD_SESSION_JID then
+		-- what it means for the operator: nothing to fix on the server
+		module:log("warn", "mucjoins %s failed for %s: %s: the JID this session was bound to "
+			.. "cannot be prepared (its resource has, say, a run of more than 30 combining marks), "
+			.. "so its rooms are not tracked (not logged again for this session)",
+			method, tostring(session.full_jid), err);
+		return;
+	end
+	module:log("error", "mucjoins %s failed for %s: %s (not logged again for this session)",
 		method, tostring(session.full_jid), err);
 end
 

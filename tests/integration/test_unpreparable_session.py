@@ -26,4 +26,6 @@ def test_unpreparable_session_jid_is_logged_once(server, connect, room):
     lines = [l for l in server.log_text(start).splitlines() if "mucjoins outgoing failed" in l]
     assert len(lines) == 1, f"{len(lines)} lines for {n + 3} presences: {lines[:3]}"
     assert "warn" in lines[0] and "not logged again" in lines[0], lines[0]
+    # what it means, for the operator reading it
+    assert "cannot be prepared" in lines[0] and "rooms are not tracked" in lines[0], lines[0]
     assert_rooms(a, {}, when="a session the core cannot prepare")
