@@ -74,9 +74,11 @@ end
 
 -- The plugin folder must be whole (README.md: copy the whole folder) and
 -- readable by the user Prosody runs as: what is wrong with the folder at
--- dir, or nil.
-local function folder_problem(dir)
-	local files = { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" };
+-- dir, or nil. files: the files a version needs, this one's by default
+-- (module.save() reads this line in the file a reload would load: keep
+-- it one line, of this form).
+local function folder_problem(dir, files)
+	files = files or { "mucjoins.so", "selfping.lib.lua", "wake.lib.lua", "shell.lib.lua" };
 	local missing, unreadable = {}, {};
 	for _, name in ipairs(files) do
 		local file, err, code = io.open(dir .. "/" .. name, "rb");
@@ -965,13 +967,27 @@ module:add_timer(tick_every, on_tick);
 -- is set: then the new load is refused as a first load is, and the host
 -- is left without the module), and this module goes on tracking. What
 -- the reload would load is found as Prosody's plugin loader finds it
--- (util.pluginloader: plugin_paths, then Prosody's own folder). If it is
--- this module (of any version: it opens luaopen_mucjoins), its folder must
--- be whole; in this folder, its Lua files must be written
--- for the mucjoins.so this process runs from here (Lua keeps a loaded
--- library: the reload gets this one, whatever the file is now).
+-- (modulemanager's loader, with its filter of a file's metadata:
+-- installer_plugin_path, plugin_paths, then Prosody's own folder). If it
+-- is this module (of any version: it opens luaopen_mucjoins), its folder
+-- must hold the files that version needs (its own list, read from its
+-- file: a version may need others than this one), and the mucjoins.so
+-- the reload would run from there must be of the interface its Lua files
+-- are written for. That library is asked for as the new load will ask:
+-- Lua keeps a loaded library by path, so in this folder, or in another
+-- this process loaded from before (a rock installed, then removed), it is
+-- the one in memory, whatever the file is now; elsewhere, the file, which
+-- must load.
+local function find_module_file()
+	local loader = require("core.modulemanager").loader;
+	if type(loader) == "table" then
+		return loader:load_resource(module.name);
+	end
+	return require("util.pluginloader").load_resource(module.name);
+end
+
 local function reload_problem()
-	local found, content, path = pcall(require("util.pluginloader").load_resource, module.name);
+	local found, content, path = pcall(find_module_file);
 	if not found or type(content) ~= "string" or type(path) ~= "string" then
 		return nil; -- Prosody's own loader says what it found
 	end
@@ -979,21 +995,42 @@ local function reload_problem()
 	if dir == nil or not content:find("luaopen_mucjoins", 1, true) then
 		return nil; -- another module of this name (the community one): its own files
 	end
-	local problem = folder_problem(dir);
+	local files = { "mucjoins.so" };
+	local list = content:match("files = files or (%b{});") or content:match("local files = (%b{});");
+	if list then
+		for name in list:gmatch('"([^"]+)"') do
+			if name ~= "mucjoins.so" then
+				files[#files + 1] = name;
+			end
+		end
+	end
+	local problem = folder_problem(dir, files);
 	if problem then
 		return problem;
 	end
-	if dir ~= module_dir then
-		return nil; -- another folder: another mucjoins.so, loaded afresh
+	local binding_path = dir .. "/mucjoins.so";
+	local loaded = rawget(prosody, "mucjoins_binding_files");
+	local in_memory = dir == module_dir or (type(loaded) == "table" and loaded[binding_path] ~= nil);
+	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
+	if not open then
+		return ("%s cannot be loaded (%s). It is built for Prosody on Lua 5.4 and needs "
+			.. "libicuuc: build it on this machine (make)"):format(binding_path, tostring(err));
 	end
+	local opened, lib = pcall(open);
+	local interface = opened and type(lib) == "table" and rawget(lib, "interface") or nil;
 	local wanted = tonumber(content:match("local BINDING_INTERFACE = (%d+);"));
-	if wanted ~= mj.interface then
+	if wanted == interface then
+		return nil;
+	end
+	if in_memory then
 		return ("%s is written for another mucjoins.so (interface %s) than the one this "
 			.. "Prosody runs from %s (interface %s): Lua keeps a loaded library; restart "
 			.. "Prosody to run the new version"):format(path, tostring(wanted or "none"),
-			module_dir, tostring(mj.interface));
+			binding_path, tostring(interface or "none"));
 	end
-	return nil;
+	return ("%s is of another version than the folder's Lua files (interface %s, they need %s): "
+		.. "copy the whole folder of one build (make install)"):format(binding_path,
+		tostring(interface or "none"), tostring(wanted or "none"));
 end
 
 function module.save()

@@ -190,3 +190,118 @@ def test_a_reload_from_an_incomplete_folder_is_aborted_and_tracking_goes_on(lt, 
         gone.unlink()
         return (f"the plugin folder {srv.folder} lacks wake.lib.lua.",), lambda: gone.write_bytes(kept)
     _reload_is_aborted_and_tracking_goes_on(lt, room, "incomplete", damage)
+
+
+def _still_tracks(lt, srv, room, a, joined, res):
+    """The module still runs: the first session's rooms are still shown
+    and a new session's join is tracked."""
+    assert dict(a.rooms()) == joined, a.rooms().describe()
+    _join_is_tracked(lt, srv, room, "bob", "Bob", res)
+
+
+def _loaded_from(srv, off, folder):
+    """The reload since off loaded the module from folder."""
+    srv.wait_log("tracking MUC joins", offset=off)
+    rc, out = srv.admin(">return require'core.modulemanager'.get_module('localhost', "
+                        "'track_muc_joins').module.path")
+    assert str(folder) in out, f"loaded from elsewhere than {folder}:\n{out}"
+
+
+def test_a_reload_back_to_a_folder_whose_library_lua_kept_is_aborted(lt, room):
+    """The module ran from plugin_paths (A), a rock was installed into
+    installer_plugin_path (B, searched first) and reloaded to; then A was
+    upgraded to a version of another interface and the rock removed. The
+    next reload loads from A again, where Lua gives the new Lua files the
+    library it loaded from A first: the running module refuses to save,
+    and goes on (it passed the reload, the load was refused and the host
+    was left without the module)."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "back").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            copy = harness.install_other_copy(srv, src=srv.folder)
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc == 0, out
+            _loaded_from(srv, off, copy)
+            # A upgraded: Lua files and library of interface 2
+            lua = srv.folder / "mod_track_muc_joins.lua"
+            lua.write_text(lua.read_text().replace("local BINDING_INTERFACE = 1;",
+                                                   "local BINDING_INTERFACE = 2;"))
+            so = srv.folder / "mucjoins.so"
+            shutil.copyfile(harness.REPO / "build" / "tests" / "old-binding" / "2" / "mucjoins.so",
+                            str(so) + ".new")
+            os.rename(str(so) + ".new", so)
+            shutil.rmtree(copy)
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"{lua} is written for another mucjoins.so (interface 2)" in line, line
+            assert f"runs from {so} (interface 1)" in line and "restart Prosody" in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "back")
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_a_reload_to_a_folder_whose_library_cannot_load_is_aborted(lt, room):
+    """A rock installed into installer_plugin_path whose mucjoins.so
+    cannot be loaded (built elsewhere, for another Lua, a file cut
+    short): the running module refuses to save and goes on."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "broken").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            copy = harness.install_other_copy(srv, src=srv.folder)
+            (copy / "mucjoins.so").write_bytes(b"\x7fELF cut short")
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"{copy}/mucjoins.so cannot be loaded" in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "broken")
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
+
+
+def test_a_reload_to_a_version_needing_another_file_is_aborted(lt, room):
+    """The version a reload would load needs a file this one does not
+    (its own list in its folder check) and the folder lacks it: the
+    running module refuses to save, naming that file (it checked its own
+    list, passed the reload, and the new load was refused)."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "newfile").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            lua = srv.folder / "mod_track_muc_joins.lua"
+            text = lua.read_text()
+            own = '"shell.lib.lua" };'
+            assert text.count(own) == 1, "the folder check's list is not where the test expects it"
+            lua.write_text(text.replace(own, '"shell.lib.lua", "extra.lib.lua" };'))
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"the plugin folder {srv.folder} lacks extra.lib.lua." in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "newfile")
+            lua.write_text(text)
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
