@@ -119,13 +119,16 @@ end
 -- in the files a reload would load).
 local BINDING_INTERFACE = 1;
 
-local mj;
-do
-	local binding_path = module_dir .. "/mucjoins.so";
-	-- Lua keeps the C libraries it loaded, by path: a load after a reload
-	-- or an unload runs the mucjoins.so this process loaded first, even
-	-- when the file there was replaced since (make, make install). Said
-	-- at each such load, until a restart.
+-- Lua keeps the C libraries it loaded, by path: a load after a reload or
+-- an unload runs the mucjoins.so this process loaded first, even when the
+-- file there was replaced since (make, make install). Every load of one
+-- (this file's, module.save()'s of the one a reload would run) goes
+-- through here and records the file Lua loaded, by path, in
+-- prosody.mucjoins_binding_files (kept across reloads and unloads).
+-- Returns luaopen_mucjoins, or nil and Lua's error; then whether the path
+-- was loaded before (its library is the one in memory) and whether the
+-- file was replaced since.
+local function open_binding(binding_path)
 	local has_lfs, lfs = pcall(require, "lfs");
 	local attr = has_lfs and type(lfs) == "table" and lfs.attributes(binding_path);
 	local file_id;
@@ -134,20 +137,30 @@ do
 	end
 	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
 	if not open then
-		refuse_load(("Not loaded: %s cannot be loaded (%s). It is built for Prosody on "
-			.. "Lua 5.4 and needs libicuuc: build it on this machine (make)")
-			:format(binding_path, tostring(err)));
+		return nil, err;
 	end
 	local loaded = rawget(prosody, "mucjoins_binding_files");
 	if type(loaded) ~= "table" then
 		loaded = {};
 		rawset(prosody, "mucjoins_binding_files", loaded);
 	end
-	local replaced = false;
 	if loaded[binding_path] == nil then
 		loaded[binding_path] = file_id or false; -- the file Lua loaded
-	elseif file_id and loaded[binding_path] and loaded[binding_path] ~= file_id then
-		replaced = true;
+		return open, nil, false, false;
+	end
+	return open, nil, true, file_id ~= nil and loaded[binding_path] and loaded[binding_path] ~= file_id;
+end
+
+local mj;
+do
+	local binding_path = module_dir .. "/mucjoins.so";
+	-- Said at each load that runs a replaced file's library, until a
+	-- restart.
+	local open, err, _, replaced = open_binding(binding_path);
+	if not open then
+		refuse_load(("Not loaded: %s cannot be loaded (%s). It is built for Prosody on "
+			.. "Lua 5.4 and needs libicuuc: build it on this machine (make)")
+			:format(binding_path, tostring(err)));
 	end
 	local opened, lib = pcall(open);
 	if not opened then
@@ -1009,9 +1022,7 @@ local function reload_problem()
 		return problem;
 	end
 	local binding_path = dir .. "/mucjoins.so";
-	local loaded = rawget(prosody, "mucjoins_binding_files");
-	local in_memory = dir == module_dir or (type(loaded) == "table" and loaded[binding_path] ~= nil);
-	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
+	local open, err, in_memory = open_binding(binding_path);
 	if not open then
 		return ("%s cannot be loaded (%s). It is built for Prosody on Lua 5.4 and needs "
 			.. "libicuuc: build it on this machine (make)"):format(binding_path, tostring(err));

@@ -305,3 +305,42 @@ def test_a_reload_to_a_version_needing_another_file_is_aborted(lt, room):
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def test_a_reload_to_a_folder_mixing_builds_is_aborted_then_says_restart(lt, room):
+    """A rock whose mucjoins.so is of another interface than its Lua
+    files (a folder mixing builds): the running module's save() loads
+    that library to ask, and refuses: copy one build. Lua keeps it: once
+    the folder is whole again, the reload is still refused, now saying to
+    restart (not to copy the folder again)."""
+    srv = IncompleteServer(())
+    try:
+        srv.start()
+        a = harness.Client(lt, srv, "alice", "mixed").connect()
+        try:
+            r = room()
+            a.join(r, "Alice")
+            copy = harness.install_other_copy(srv, src=srv.folder)
+            so = copy / "mucjoins.so"
+            good = so.read_bytes()
+            shutil.copyfile(harness.REPO / "build" / "tests" / "old-binding" / "2" / "mucjoins.so", so)
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"{so} is of another version than the folder's Lua files (interface 2, they need 1)" \
+                in line and "copy the whole folder of one build" in line, line
+            # the folder made whole: a new file
+            so.unlink()
+            so.write_bytes(good)
+            off = srv.log_size()
+            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+            assert rc != 0, f"module:reload:\n{out}"
+            line = _reload_is_aborted(srv, off)
+            assert f"runs from {so} (interface 2)" in line and "restart Prosody" in line, line
+            _still_tracks(lt, srv, room, a, {r: "Alice"}, "mixed")
+        finally:
+            a.disconnect()
+    finally:
+        srv.stop()
+        srv.cleanup()
