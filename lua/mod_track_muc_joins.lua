@@ -1047,6 +1047,13 @@ end
 function module.save()
 	local problem = reload_problem();
 	if problem then
+		-- with force_module_reload Prosody goes on with the reload (as it
+		-- reads the option: any true value, on the host or globally)
+		if module:get_option("force_module_reload") then
+			refuse_load("The reload will not load (force_module_reload is set: Prosody goes on "
+				.. "with it and the host is left without the module until a load that works): "
+				.. problem);
+		end
 		refuse_load("Not reloaded, the loaded version goes on running: " .. problem);
 	end
 	reloading = true;

@@ -344,3 +344,28 @@ def test_a_reload_to_a_folder_mixing_builds_is_aborted_then_says_restart(lt, roo
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def test_with_force_module_reload_the_refusal_does_not_say_the_module_goes_on(lt, room):
+    """force_module_reload = true: Prosody goes on with a reload whose
+    save() raised, the new load is refused and the host is left without
+    the module. The line save() gives says so, not that the loaded
+    version goes on running."""
+    srv = IncompleteServer(())
+    srv.options["force_module_reload"] = True
+    try:
+        srv.start()
+        srv.wait_log("tracking MUC joins")
+        gone = srv.folder / "wake.lib.lua"
+        gone.unlink()
+        off = srv.log_size()
+        srv.admin('module:reload("track_muc_joins", "localhost")')
+        log = srv.wait_log("Error initializing module 'track_muc_joins'", offset=off)
+        assert "Continuing with reload (using the force)" in log, log[-3000:]
+        assert ABORTED not in log, "said the loaded version goes on:\n" + log[-3000:]
+        lines = [ln for ln in log.splitlines() if "Error saving module" in ln]
+        assert len(lines) == 1 and "force_module_reload is set" in lines[0] \
+            and "left without the module" in lines[0] and "lacks wake.lib.lua" in lines[0], log[-3000:]
+    finally:
+        srv.stop()
+        srv.cleanup()
