@@ -5,6 +5,7 @@ so the reloaded module runs the old mucjoins.so with the new Lua files
 reload of the same file says nothing. The plugin folder is a private
 copy (test_incomplete_plugin_folder.py's server, with every file)."""
 
+import contextlib
 import os
 import shutil
 
@@ -128,11 +129,10 @@ def _reload_is_aborted(srv, off):
     return lines[0]
 
 
-def _reload_is_aborted_and_tracking_goes_on(lt, room, res, damage):
-    """A session in a room; damage(srv) spoils the folder and returns the
-    text the refusal must hold and a function that repairs it. The reload
-    is aborted, the room is still shown and a new session's join is
-    tracked; once repaired, the reload goes through, the room kept."""
+@contextlib.contextmanager
+def _alice_in_a_room(lt, room, res):
+    """A server with a private plugin folder, and a session of alice in a
+    room: (server, client, room)."""
     srv = IncompleteServer(())
     try:
         srv.start()
@@ -140,26 +140,52 @@ def _reload_is_aborted_and_tracking_goes_on(lt, room, res, damage):
         try:
             r = room()
             a.join(r, "Alice")
-            said, repair = damage(srv)
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0 and "save-state-failed" in out, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            for text in said:
-                assert text in line, f"{text!r} not in:\n{line}"
-            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
-            _join_is_tracked(lt, srv, room, "bob", "Bob", res)
-            repair()
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc == 0, f"module:reload after the repair:\n{out}"
-            assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off)
-            assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
+            yield srv, a, r
         finally:
             a.disconnect()
     finally:
         srv.stop()
         srv.cleanup()
+
+
+def _reload(srv):
+    """module:reload on localhost; the log's offset before it, the shell's
+    exit code and output."""
+    off = srv.log_size()
+    rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
+    return off, rc, out
+
+
+def _refused_reload(srv):
+    """A reload the running module refuses: the refusal's line."""
+    off, rc, out = _reload(srv)
+    assert rc != 0 and "save-state-failed" in out, f"module:reload:\n{out}"
+    return _reload_is_aborted(srv, off)
+
+
+def _still_tracks(lt, srv, room, a, joined, res):
+    """The module still runs: the first session's rooms are still shown
+    and a new session's join is tracked."""
+    assert dict(a.rooms()) == joined, a.rooms().describe()
+    _join_is_tracked(lt, srv, room, "bob", "Bob", res)
+
+
+def _reload_is_aborted_and_tracking_goes_on(lt, room, res, damage):
+    """damage(srv) spoils the folder and returns the texts the refusal
+    must hold and a function that repairs it. The reload is aborted, the
+    module goes on; once repaired, the reload goes through, the room
+    kept."""
+    with _alice_in_a_room(lt, room, res) as (srv, a, r):
+        said, repair = damage(srv)
+        line = _refused_reload(srv)
+        for text in said:
+            assert text in line, f"{text!r} not in:\n{line}"
+        _still_tracks(lt, srv, room, a, {r: "Alice"}, res)
+        repair()
+        off, rc, out = _reload(srv)
+        assert rc == 0, f"module:reload after the repair:\n{out}"
+        assert "tracking MUC joins" in srv.wait_log("tracking MUC joins", offset=off)
+        assert dict(a.rooms()) == {r: "Alice"}, a.rooms().describe()
 
 
 def test_a_reload_of_lua_files_for_another_library_is_aborted_and_tracking_goes_on(lt, room):
@@ -192,11 +218,19 @@ def test_a_reload_from_an_incomplete_folder_is_aborted_and_tracking_goes_on(lt, 
     _reload_is_aborted_and_tracking_goes_on(lt, room, "incomplete", damage)
 
 
-def _still_tracks(lt, srv, room, a, joined, res):
-    """The module still runs: the first session's rooms are still shown
-    and a new session's join is tracked."""
-    assert dict(a.rooms()) == joined, a.rooms().describe()
-    _join_is_tracked(lt, srv, room, "bob", "Bob", res)
+def test_a_reload_to_a_version_needing_another_file_is_aborted(lt, room):
+    """The version a reload would load needs a file this one does not
+    (its own list in its folder check) and the folder lacks it: the
+    running module refuses to save, naming that file (it checked its own
+    list, passed the reload, and the new load was refused)."""
+    def damage(srv):
+        lua = srv.folder / "mod_track_muc_joins.lua"
+        text = lua.read_text()
+        own = '"shell.lib.lua" };'
+        assert text.count(own) == 1, "the folder check's list is not where the test expects it"
+        lua.write_text(text.replace(own, '"shell.lib.lua", "extra.lib.lua" };'))
+        return (f"the plugin folder {srv.folder} lacks extra.lib.lua.",), lambda: lua.write_text(text)
+    _reload_is_aborted_and_tracking_goes_on(lt, room, "newfile", damage)
 
 
 def _loaded_from(srv, off, folder):
@@ -207,6 +241,14 @@ def _loaded_from(srv, off, folder):
     assert str(folder) in out, f"loaded from elsewhere than {folder}:\n{out}"
 
 
+def _replace_by_interface_2(so):
+    """A mucjoins.so of interface 2 (tests/lua/old_binding.c) put in so's
+    place, as make install does: a new file renamed over the old one."""
+    shutil.copyfile(harness.REPO / "build" / "tests" / "old-binding" / "2" / "mucjoins.so",
+                    str(so) + ".new")
+    os.rename(str(so) + ".new", so)
+
+
 def test_a_reload_back_to_a_folder_whose_library_lua_kept_is_aborted(lt, room):
     """The module ran from plugin_paths (A), a rock was installed into
     installer_plugin_path (B, searched first) and reloaded to; then A was
@@ -215,96 +257,34 @@ def test_a_reload_back_to_a_folder_whose_library_lua_kept_is_aborted(lt, room):
     library it loaded from A first: the running module refuses to save,
     and goes on (it passed the reload, the load was refused and the host
     was left without the module)."""
-    srv = IncompleteServer(())
-    try:
-        srv.start()
-        a = harness.Client(lt, srv, "alice", "back").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            copy = harness.install_other_copy(srv, src=srv.folder)
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc == 0, out
-            _loaded_from(srv, off, copy)
-            # A upgraded: Lua files and library of interface 2
-            lua = srv.folder / "mod_track_muc_joins.lua"
-            lua.write_text(lua.read_text().replace("local BINDING_INTERFACE = 1;",
-                                                   "local BINDING_INTERFACE = 2;"))
-            so = srv.folder / "mucjoins.so"
-            shutil.copyfile(harness.REPO / "build" / "tests" / "old-binding" / "2" / "mucjoins.so",
-                            str(so) + ".new")
-            os.rename(str(so) + ".new", so)
-            shutil.rmtree(copy)
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"{lua} is written for another mucjoins.so (interface 2)" in line, line
-            assert f"runs from {so} (interface 1)" in line and "restart Prosody" in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "back")
-        finally:
-            a.disconnect()
-    finally:
-        srv.stop()
-        srv.cleanup()
+    with _alice_in_a_room(lt, room, "back") as (srv, a, r):
+        copy = harness.install_other_copy(srv, src=srv.folder)
+        off, rc, out = _reload(srv)
+        assert rc == 0, out
+        _loaded_from(srv, off, copy)
+        # A upgraded: Lua files and library of interface 2
+        lua = srv.folder / "mod_track_muc_joins.lua"
+        lua.write_text(lua.read_text().replace("local BINDING_INTERFACE = 1;",
+                                               "local BINDING_INTERFACE = 2;"))
+        so = srv.folder / "mucjoins.so"
+        _replace_by_interface_2(so)
+        shutil.rmtree(copy)
+        line = _refused_reload(srv)
+        assert f"{lua} is written for another mucjoins.so (interface 2)" in line, line
+        assert f"runs from {so} (interface 1)" in line and "restart Prosody" in line, line
+        _still_tracks(lt, srv, room, a, {r: "Alice"}, "back")
 
 
 def test_a_reload_to_a_folder_whose_library_cannot_load_is_aborted(lt, room):
     """A rock installed into installer_plugin_path whose mucjoins.so
     cannot be loaded (built elsewhere, for another Lua, a file cut
     short): the running module refuses to save and goes on."""
-    srv = IncompleteServer(())
-    try:
-        srv.start()
-        a = harness.Client(lt, srv, "alice", "broken").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            copy = harness.install_other_copy(srv, src=srv.folder)
-            (copy / "mucjoins.so").write_bytes(b"\x7fELF cut short")
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"{copy}/mucjoins.so cannot be loaded" in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "broken")
-        finally:
-            a.disconnect()
-    finally:
-        srv.stop()
-        srv.cleanup()
-
-
-def test_a_reload_to_a_version_needing_another_file_is_aborted(lt, room):
-    """The version a reload would load needs a file this one does not
-    (its own list in its folder check) and the folder lacks it: the
-    running module refuses to save, naming that file (it checked its own
-    list, passed the reload, and the new load was refused)."""
-    srv = IncompleteServer(())
-    try:
-        srv.start()
-        a = harness.Client(lt, srv, "alice", "newfile").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            lua = srv.folder / "mod_track_muc_joins.lua"
-            text = lua.read_text()
-            own = '"shell.lib.lua" };'
-            assert text.count(own) == 1, "the folder check's list is not where the test expects it"
-            lua.write_text(text.replace(own, '"shell.lib.lua", "extra.lib.lua" };'))
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"the plugin folder {srv.folder} lacks extra.lib.lua." in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "newfile")
-            lua.write_text(text)
-        finally:
-            a.disconnect()
-    finally:
-        srv.stop()
-        srv.cleanup()
+    with _alice_in_a_room(lt, room, "broken") as (srv, a, r):
+        copy = harness.install_other_copy(srv, src=srv.folder)
+        (copy / "mucjoins.so").write_bytes(b"\x7fELF cut short")
+        line = _refused_reload(srv)
+        assert f"{copy}/mucjoins.so cannot be loaded" in line, line
+        _still_tracks(lt, srv, room, a, {r: "Alice"}, "broken")
 
 
 def test_a_reload_to_a_folder_mixing_builds_is_aborted_then_says_restart(lt, room):
@@ -313,37 +293,20 @@ def test_a_reload_to_a_folder_mixing_builds_is_aborted_then_says_restart(lt, roo
     that library to ask, and refuses: copy one build. Lua keeps it: once
     the folder is whole again, the reload is still refused, now saying to
     restart (not to copy the folder again)."""
-    srv = IncompleteServer(())
-    try:
-        srv.start()
-        a = harness.Client(lt, srv, "alice", "mixed").connect()
-        try:
-            r = room()
-            a.join(r, "Alice")
-            copy = harness.install_other_copy(srv, src=srv.folder)
-            so = copy / "mucjoins.so"
-            good = so.read_bytes()
-            shutil.copyfile(harness.REPO / "build" / "tests" / "old-binding" / "2" / "mucjoins.so", so)
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"{so} is of another version than the folder's Lua files (interface 2, they need 1)" \
-                in line and "copy the whole folder of one build" in line, line
-            # the folder made whole: a new file
-            so.unlink()
-            so.write_bytes(good)
-            off = srv.log_size()
-            rc, out = srv.admin('module:reload("track_muc_joins", "localhost")')
-            assert rc != 0, f"module:reload:\n{out}"
-            line = _reload_is_aborted(srv, off)
-            assert f"runs from {so} (interface 2)" in line and "restart Prosody" in line, line
-            _still_tracks(lt, srv, room, a, {r: "Alice"}, "mixed")
-        finally:
-            a.disconnect()
-    finally:
-        srv.stop()
-        srv.cleanup()
+    with _alice_in_a_room(lt, room, "mixed") as (srv, a, r):
+        copy = harness.install_other_copy(srv, src=srv.folder)
+        so = copy / "mucjoins.so"
+        good = so.read_bytes()
+        _replace_by_interface_2(so)
+        line = _refused_reload(srv)
+        assert f"{so} is of another version than the folder's Lua files (interface 2, they need 1)" \
+            in line and "copy the whole folder of one build" in line, line
+        # the folder made whole: a new file
+        so.unlink()
+        so.write_bytes(good)
+        line = _refused_reload(srv)
+        assert f"runs from {so} (interface 2)" in line and "restart Prosody" in line, line
+        _still_tracks(lt, srv, room, a, {r: "Alice"}, "mixed")
 
 
 def test_with_force_module_reload_the_refusal_does_not_say_the_module_goes_on(lt, room):
