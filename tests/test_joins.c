@@ -2862,14 +2862,21 @@ static void log_limits(void *ud, mj_log_level level, const char *msg)
     }
 }
 
+/* cfg: the fixture's configuration (clock, events) with log as the
+ * tracker's log; the caller changes more and configures. */
+static void config_logging_to(mj_config *cfg, mj_log_fn log)
+{
+    mj_config_init(cfg);
+    cfg->clock = fx_clock;
+    cfg->on_event = fx_on_event;
+    cfg->log = log;
+}
+
 TEST(each_bound_is_logged_once_per_session)
 {
     mj_config cfg;
     setup();
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = fx_on_event;
-    cfg.log = log_limits;
+    config_logging_to(&cfg, log_limits);
     cfg.max_pending = 1;
     cfg.max_rooms = 1;
     limit_log[0] = '\0';
@@ -2906,10 +2913,7 @@ TEST(a_late_answer_is_logged_naming_pending_timeout)
 {
     mj_config cfg;
     setup();
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = fx_on_event;
-    cfg.log = log_forged;
+    config_logging_to(&cfg, log_forged);
     forged_log[0] = '\0';
     mj_tracker_configure(tr, &cfg);
     CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
@@ -2928,10 +2932,7 @@ TEST(the_cancelled_bound_is_counted_and_logged_once)
 {
     mj_config cfg;
     setup();
-    mj_config_init(&cfg);
-    cfg.clock = fx_clock;
-    cfg.on_event = fx_on_event;
-    cfg.log = log_limits;
+    config_logging_to(&cfg, log_limits);
     cfg.max_pending = 1;
     limit_log[0] = '\0';
     mj_tracker_configure(tr, &cfg);
