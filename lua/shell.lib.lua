@@ -507,21 +507,29 @@ return function(get_tracker)
 
 	-- Prosody 0.12 has no shell-command items: its admin shell reads the
 	-- shared env.
+	-- Open shell sessions hold the section table of when they started (a
+	-- reload is typed in one): it is filled in, not replaced.
 	local env;
 	if not features.available:contains("module-ready") then
 		env = module:shared("/*/admin_shell/env");
-		env.muc_joins = {
-			list = list_command;
-			room = room_command;
-			stats = stats_command;
-		};
+		local section = env.muc_joins or {};
+		for name in pairs(section) do
+			section[name] = nil; -- (a command another version had)
+		end
+		section.list, section.room, section.stats = list_command, room_command, stats_command;
+		env.muc_joins = section;
 	else
 		module:hook_global("module-loaded", announce_again);
 		module:hook_global("module-reloaded", announce_again);
 		if shell.items and #shell.items ~= #command_items() then
 			-- added by a load of another version (a reload after an
-			-- upgrade): its commands, not these
-			remove_global_commands();
+			-- upgrade): these replace its commands, added first (removing
+			-- every command empties the section: 13 deletes it)
+			local old_ctx, old_items = shell.ctx, shell.items;
+			add_global_commands();
+			for _, item in ipairs(old_items) do
+				old_ctx:remove_item("shell-command", item);
+			end
 		end
 		if not shell.items then
 			add_global_commands();

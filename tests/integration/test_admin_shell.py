@@ -349,6 +349,30 @@ def test_commands_survive_a_reload_in_an_open_shell_session(server):
     assert out.count("rooms shown on 1 host") == 2, out
 
 
+def test_an_upgrade_reload_in_an_open_shell_session_keeps_the_commands(server):
+    """The shell session an operator reloads the module in, after an
+    upgrade that brings a command (here the commands as an earlier version
+    left them, without room()): it has every command of the new version
+    after the reload, not none (Prosody 13: removing the earlier items
+    first deleted the section table the session holds) nor the earlier
+    ones only (0.12: a new table in the shared environment, the session
+    holding the earlier one)."""
+    rc, out = server.admin(
+        ">local m = prosody.hosts.localhost.modules.track_muc_joins.module; "
+        "local s = m:shared('/*/track_muc_joins/shell'); "
+        "if not s.items then local env = m:shared('/*/admin_shell/env'); "
+        "env.muc_joins = { list = env.muc_joins.list, stats = env.muc_joins.stats }; "
+        "return 'replaced' end; "
+        "for i, item in ipairs(s.items) do if item.name == 'room' then "
+        "s.ctx:remove_item('shell-command', item); table.remove(s.items, i); "
+        "return 'removed' end end")
+    assert "removed" in out or "replaced" in out, out
+    out = one_shell_session(server, "module:reload('track_muc_joins', 'localhost')\n"
+                                    "muc_joins:stats()\n"
+                                    "muc_joins:room('room@conference.localhost')\n")
+    assert "rooms shown on 1 host" in out and "0 sessions in room@conference.localhost" in out, out
+
+
 def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
     """The module follows VirtualHosts' client sessions: loaded on the MUC
     component it would track nothing while its load line says it tracks;
