@@ -67,10 +67,10 @@ class Scrape:
             labels = frozenset(_LABEL.findall(m.group(2) or ""))
             self.samples[(m.group(1), labels)] = float(m.group(3))
 
-    def value(self, sample, **labels):
-        """The module's sample PREFIX+sample with host=localhost and these
-        labels; 0 when absent (a labelled counter never incremented)."""
-        key = (PREFIX + sample, frozenset(dict(labels, host=HOST).items()))
+    def value(self, sample, host=HOST, **labels):
+        """The module's sample PREFIX+sample with this host (localhost) and
+        these labels; 0 when absent (a labelled counter never incremented)."""
+        key = (PREFIX + sample, frozenset(dict(labels, host=host).items()))
         return self.samples.get(key, 0.0)
 
     def has(self, sample, **labels):
@@ -82,36 +82,40 @@ class Scrape:
                          and "_created" not in line) or "    (none)"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def http_up(server):
+def wait_http(port):
     """The harness waits for c2s, s2s and component ports; mod_http may
     open its port a moment later."""
     deadline = time.monotonic() + WAIT
     while True:
         try:
-            socket.create_connection(("127.0.0.1", HTTP_PORT), 0.5).close()
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
             return
         except OSError as e:
             if time.monotonic() > deadline:
-                raise AssertionError(f"Prosody's HTTP port {HTTP_PORT} did not open in "
+                raise AssertionError(f"Prosody's HTTP port {port} did not open in "
                                      f"{WAIT:.0f}s: {e}")
             time.sleep(0.05)
 
 
-def scrape():
+@pytest.fixture(scope="module", autouse=True)
+def http_up(server):
+    wait_http(HTTP_PORT)
+
+
+def scrape(url=URL):
     try:
-        with urllib.request.urlopen(URL, timeout=5) as r:
-            assert r.status == 200, f"GET {URL}: HTTP {r.status}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            assert r.status == 200, f"GET {url}: HTTP {r.status}"
             return Scrape(r.read().decode("utf-8"))
     except urllib.error.URLError as e:
-        raise AssertionError(f"GET {URL} failed: {e}") from e
+        raise AssertionError(f"GET {url} failed: {e}") from e
 
 
-def wait_scrape(pred, what, timeout=GAUGE_WAIT):
+def wait_scrape(pred, what, timeout=GAUGE_WAIT, url=URL):
     """Scrape until pred(scrape) holds (values the tick timer updates)."""
     deadline = time.monotonic() + timeout
     while True:
-        s = scrape()
+        s = scrape(url)
         if pred(s):
             return s
         if time.monotonic() > deadline:
