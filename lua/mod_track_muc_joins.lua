@@ -125,7 +125,8 @@ local BINDING_INTERFACE = 1;
 -- (this file's, module.save()'s of the one a reload would run) goes
 -- through here and records the file Lua loaded, by path, in
 -- prosody.mucjoins_binding_files (kept across reloads and unloads).
--- Returns luaopen_mucjoins, or nil and Lua's error; then whether the path
+-- Returns luaopen_mucjoins, or nil and what is wrong (Lua's error and the
+-- cure); then whether the path
 -- was loaded before (its library is the one in memory) and whether the
 -- file was replaced since.
 local function open_binding(binding_path)
@@ -137,7 +138,8 @@ local function open_binding(binding_path)
 	end
 	local open, err = package.loadlib(binding_path, "luaopen_mucjoins");
 	if not open then
-		return nil, err;
+		return nil, ("%s cannot be loaded (%s). It is built for Prosody on Lua 5.4 and needs "
+			.. "libicuuc: build it on this machine (make)"):format(binding_path, tostring(err));
 	end
 	local loaded = rawget(prosody, "mucjoins_binding_files");
 	if type(loaded) ~= "table" then
@@ -158,9 +160,7 @@ do
 	-- restart.
 	local open, err, _, replaced = open_binding(binding_path);
 	if not open then
-		refuse_load(("Not loaded: %s cannot be loaded (%s). It is built for Prosody on "
-			.. "Lua 5.4 and needs libicuuc: build it on this machine (make)")
-			:format(binding_path, tostring(err)));
+		refuse_load("Not loaded: " .. err);
 	end
 	local opened, lib = pcall(open);
 	if not opened then
@@ -1024,8 +1024,7 @@ local function reload_problem()
 	local binding_path = dir .. "/mucjoins.so";
 	local open, err, in_memory = open_binding(binding_path);
 	if not open then
-		return ("%s cannot be loaded (%s). It is built for Prosody on Lua 5.4 and needs "
-			.. "libicuuc: build it on this machine (make)"):format(binding_path, tostring(err));
+		return err;
 	end
 	local opened, lib = pcall(open);
 	local interface = opened and type(lib) == "table" and rawget(lib, "interface") or nil;
