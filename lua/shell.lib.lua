@@ -200,6 +200,23 @@ local function list(print, words, jid, lines)
 	return true, plural(#sessions, "session") .. ", " .. plural(total, "room");
 end
 
+-- The hosts the module is loaded on (only_host alone, if given), sorted;
+-- nil and why when none.
+local function tracked_hosts(only_host)
+	local hosts = {};
+	for host in pairs(trackers) do
+		if not only_host or host == only_host then
+			hosts[#hosts + 1] = host;
+		end
+	end
+	table.sort(hosts);
+	if #hosts == 0 then
+		-- unloaded everywhere since this shell session began
+		return nil, "mod_track_muc_joins is not loaded on any host";
+	end
+	return hosts;
+end
+
 local function stats(print, _, only_host)
 	if only_host ~= nil then
 		local node, host, resource = jid_split(type(only_host) == "string" and only_host or "");
@@ -212,16 +229,9 @@ local function stats(print, _, only_host)
 			return nil, err;
 		end
 	end
-	local hosts = {};
-	for host in pairs(trackers) do
-		if not only_host or host == only_host then
-			hosts[#hosts + 1] = host;
-		end
-	end
-	table.sort(hosts);
-	if #hosts == 0 then
-		-- unloaded everywhere since this shell session began
-		return nil, "mod_track_muc_joins is not loaded on any host";
+	local hosts, none = tracked_hosts(only_host);
+	if not hosts then
+		return nil, none;
 	end
 	-- One host: its totals. Several: the sum first, then a line per host
 	-- (22 lines per host made 22,000 for 1,000 VirtualHosts, about 1 s of
@@ -279,12 +289,9 @@ local function room(print, words, room_jid, lines)
 		return nil, "Invalid room JID: " .. shown(room_jid) .. " (give room@service)";
 	end
 	local bare = node .. "@" .. host;
-	local hosts = {};
-	for tracked in pairs(trackers) do
-		hosts[#hosts + 1] = tracked;
-	end
-	if #hosts == 0 then
-		return nil, "mod_track_muc_joins is not loaded on any host";
+	local hosts, none = tracked_hosts();
+	if not hosts then
+		return nil, none;
 	end
 	local found = {};
 	for _, tracked in ipairs(hosts) do
