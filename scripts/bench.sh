@@ -236,22 +236,37 @@ if want lua; then
         [ -n "$quick" ] && ln=50
         d=$((ln * 20 * 12))
         lcg() { cg_run "lua-$1${2:+-$2}" lua5.4 bench/bench_lua.lua --one "$1" "$plugin" "$reffile" $ln 20 "${2:-presence}"; }
+        # the same at half the sessions: the difference leaves out what a
+        # process costs whatever its stream (Lua, the driver, the module's
+        # load), which would otherwise be charged to the presences
+        lh=$((ln / 2))
+        dh=$(((ln - lh) * 20 * 12))
+        lcgh() { cg_run "lua-$1-half" lua5.4 bench/bench_lua.lua --one "$1" "$plugin" "$reffile" $lh 20 presence; }
+        lnet() { # CONFIG FULL -> FULL minus the half-size run, or nothing
+            local h
+            [ -n "$2" ] && h=$(lcgh "$1") && [ -n "$h" ] && echo $(($2 - h))
+        }
         z=$(lcg empty)
         o=$(lcg ours)
         f=$(lcg floor)
         r=""
         [ "$reffile" != - ] && r=$(lcg reference)
-        if [ -n "$z" ] && [ -n "$o" ]; then
-            io=$(((o - z) / d))
-            say "  callgrind, $ln sessions: ours $io instructions per presence net of the empty module (module load included)"
+        zn=$(lnet empty "$z")
+        on=$(lnet ours "$o")
+        fn=$(lnet floor "$f")
+        rn=""
+        [ -n "$r" ] && rn=$(lnet reference "$r")
+        if [ -n "$zn" ] && [ -n "$on" ]; then
+            io=$(((on - zn) / dh))
+            say "  callgrind, $lh -> $ln sessions: ours $io instructions per presence net of the empty module (the difference of the two sizes: the module's load left out)"
             echo "@cg.lua.ours=$io" >>"$results"
-            if [ -n "$f" ]; then
-                ifl=$(((f - z) / d))
+            if [ -n "$fn" ]; then
+                ifl=$(((fn - zn) / dh))
                 say "  callgrind: the read floor $ifl instructions per presence"
                 echo "@cg.lua.floor=$ifl" >>"$results"
             fi
-            if [ -n "$r" ]; then
-                ir=$(((r - z) / d))
+            if [ -n "$rn" ]; then
+                ir=$(((rn - zn) / dh))
                 say "  callgrind: reference $ir instructions per presence; ours/reference $(awk -v a="$io" -v b="$ir" 'BEGIN{printf "%.2f", a/b}')"
                 echo "@cg.lua.reference=$ir" >>"$results"
             fi
