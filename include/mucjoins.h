@@ -160,7 +160,11 @@ typedef double (*mj_clock_fn)(void *ud);
        mj_session_ping_answer) */                                            \
     X(MJ_EV_PING_NEEDED, 6, "ping-needed")                                   \
     /* a received groupchat message mentions nick */                         \
-    X(MJ_EV_MENTION, 7, "mention")
+    X(MJ_EV_MENTION, 7, "mention")                                           \
+    /* send <presence type='unavailable'/> from session_jid to room/nick     \
+       now: a leave our own server bounced (the link was down), owed to the  \
+       room since, and a link to its domain is up (mj_tracker_link_up) */    \
+    X(MJ_EV_LEAVE_NEEDED, 8, "leave-needed")
 /* clang-format on */
 typedef enum mj_event_type { MJ_EVENT_LIST(MJ_ENUM_ITEM) } mj_event_type;
 /* Event types run 1 .. MJ_EV_COUNT (0 is no event: mj_event_name() says
@@ -200,8 +204,8 @@ typedef enum mj_reason { MJ_REASON_LIST(MJ_ENUM_ITEM) } mj_reason;
 #define MJ_R_COUNT (0 MJ_REASON_LIST(MJ_ENUM_ONE))
 
 /* "joined", "left", "nick-changed", "nick-rewritten", "join-failed",
- * "ping-needed", "mention" (the Prosody event is "muc-joins/" + name);
- * never NULL. */
+ * "ping-needed", "mention", "leave-needed" (the Prosody event is "muc-joins/"
+ * + name); never NULL. */
 MJ_API const char *mj_event_name(mj_event_type t);
 
 /* Short lowercase name used in logs and Prosody events ("kicked",
@@ -239,7 +243,8 @@ typedef struct mj_event {
     mj_str room;        /* prepared bare room JID */
     mj_str nick;        /* current (new) nick; for LEFT the last nick; for
                            PING_NEEDED the nick pinged (EXPECTING: the one
-                           the 303 announced) */
+                           the 303 announced); for LEAVE_NEEDED the nick
+                           the room knew the session by */
     mj_str old_nick;    /* NICK_CHANGED: previous; NICK_REWRITTEN: asked */
     mj_reason reason;   /* LEFT, JOIN_FAILED */
     mj_str condition;   /* JOIN_FAILED with MJ_R_ERROR: error condition;
@@ -761,8 +766,11 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * are left alone; a domain where nothing gave up costs a lookup. Finding
  * those entries visits the domain's entries: a domain is visited at most
  * once per ping_start_delay (clamped to 1 s .. 10 min), a link up within
- * that time of the last visit being served that long after it. Errors:
- * MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
+ * that time of the last visit being served that long after it. And each
+ * leave owed to a room on that domain (a session's leave our own server
+ * bounced while the link was down, not followed by any presence of the
+ * session to that room) fires MJ_EV_LEAVE_NEEDED, once, from inside this
+ * call. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 
 /* clang-format off */
@@ -910,6 +918,9 @@ typedef struct mj_stats {
         mentions, pings_sent, pings_joined, pings_not_joined, pings_unknown,
         pings_given_up;
     size_t pings_outstanding;
+    size_t leaves_owed;     /* leaves bounced by our own server, to be sent
+                               again at a link up (docs/semantics.md §2) */
+    uint64_t leaves_resent; /* counter: those sent again (LEAVE_NEEDED) */
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);

@@ -197,7 +197,7 @@ int l_ping_needs_features(lua_State *L)
     return 1;
 }
 
-/* t:link_lost(domain) / t:link_up(domain) -> true | nil, message */
+/* t:link_lost(domain) -> true | nil, message */
 static int link_event(lua_State *L,
                       int (*fn)(mj_tracker *, const char *, size_t))
 {
@@ -223,9 +223,28 @@ int l_link_lost(lua_State *L)
     return link_event(L, mj_tracker_link_lost);
 }
 
+/* t:link_up(domain) -> true, events | nil, message: events holds the
+ * leave-needed records of the leaves owed to rooms on the domain (nil:
+ * none), which the caller sends */
 int l_link_up(lua_State *L)
 {
-    return link_event(L, mj_tracker_link_up);
+    struct tracker *u = check_tracker(L);
+    size_t len;
+    const char *d = luaL_checklstring(L, 2, &len);
+    int rc;
+
+    luaL_checkstack(L, 6, "mucjoins"); /* for build, before any change */
+    col_reset(&u->col);
+    rc = mj_tracker_link_up(u->tr, d, len);
+    if (rc != MJ_OK) {
+        col_reset(&u->col);
+        lua_pushnil(L);
+        lua_pushstring(L, mj_strerror(rc));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    build(L, u, NULL, NULL, 0);
+    return 2;
 }
 
 /* t:close(jid) -> events */
@@ -361,6 +380,8 @@ int l_stats(lua_State *L)
     STAT(pings_unknown);
     STAT(pings_given_up);
     STAT(pings_outstanding);
+    STAT(leaves_owed);
+    STAT(leaves_resent);
 #undef STAT
     /* Not a core counter: records this binding failed to store. */
     lua_pushinteger(L, (lua_Integer)u->dropped_total);

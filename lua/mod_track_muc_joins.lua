@@ -372,6 +372,14 @@ local function send_self_ping(ev)
 	module:send(iq);
 end
 
+-- A leave our own server bounced while the link to the room's domain
+-- was down: the room never saw it. The core hands it over once a link
+-- to that domain is up; sent on the session's behalf, as mod_presence
+-- sends a session's unavailable to the JIDs it sent presence to.
+local function send_owed_leave(ev)
+	module:send(st.presence({ type = "unavailable", from = ev.jid, to = ev.room .. "/" .. ev.nick }));
+end
+
 local function log_change(ev)
 	local why = "";
 	if ev.reason and ev.condition then
@@ -450,6 +458,8 @@ local function apply_event(ev, session, stanza)
 		send_notice(target, ev);
 	elseif ev_type == "ping-needed" then
 		send_self_ping(ev);
+	elseif ev_type == "leave-needed" then
+		send_owed_leave(ev);
 	end
 	if log_changes and ev_type ~= "mention" then
 		log_change(ev);
@@ -801,7 +811,7 @@ module:hook("message/full", hooks.incoming_message, INCOMING_MESSAGE_PRIORITY);
 local host_events = (prosody.hosts[module.host] or prosody).events;
 local event_types = {
 	"joined", "left", "nick-changed", "nick-rewritten", "join-failed",
-	"ping-needed", "mention",
+	"ping-needed", "mention", "leave-needed",
 };
 
 local function refresh_listening()

@@ -23,7 +23,9 @@
  *   verdict, events = t:ping_answer_info(full_jid, stanza, ping_id, info)
  *   events = t:close(full_jid)
  *   ok, err = t:link_lost(domain)      -- a link went down: ping its rooms
- *   ok, err = t:link_up(domain)        -- a link is back: retry given-up pings
+ *   ok, events = t:link_up(domain)     -- a link is back: retry given-up
+ *                                         pings; leaves owed to its rooms
+ *                                         (leave-needed) to send now
  *   class  = t:message(full_jid, stanza)  -- "mention", "chatter", ...
  *   important = t:importance(full_jid, stanza, hold[, listed])
  *   yes = t:is_forwarded_ping(full_jid, stanza)

@@ -36,6 +36,8 @@ local stat_keys = {
 	"pings_unknown",
 	"pings_given_up",
 	"pings_outstanding",
+	"leaves_owed",
+	"leaves_resent",
 };
 
 local function plural(n, word)

@@ -8,6 +8,7 @@
 #include "hash.h"
 #include "jid.h"
 #include "joins.h"
+#include "leaves.h"
 #include "messages.h"
 #include "owed.h"
 #include "selfping.h"
@@ -634,6 +635,10 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
+    /* any presence to a room the session owes a leave (a rejoin, whose
+     * join a link up may flush before the leave would go): not owed */
+    if (presence && s->n_leaves != 0)
+        mj_leaves_clear(s->tr, s, t.bare, t.blen);
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -1128,6 +1133,22 @@ static int error_refuses_change_join(const mj_entry *e, const mj_stanza *st)
     return id_key(e->sess->tr, st->id) == a->join_id;
 }
 
+/* The path to the room bounced e's leave (LEAVING): the room never saw
+ * it and keeps the session as an occupant. The leave is owed to the room
+ * under the nick it knows the session by (a 303's announced nick, else
+ * the shown one), and sent again at a link up of its domain (leaves.h). */
+static void owe_leave(mj_entry *e)
+{
+    mj_session *s = e->sess;
+    const mj_istr *r = mj_entry_room(e);
+    mj_str m = mj_entry_pnick(e);
+    if (m.ptr == NULL)
+        m = mj_entry_nick(e);
+    if (m.ptr == NULL || m.len == 0)
+        return;
+    mj_leaves_owe(s->tr, s, r->s, r->len, m.ptr, m.len);
+}
+
 static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
 {
     switch ((mj_state)e->state) {
@@ -1167,6 +1188,8 @@ static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)
             forget_answered_resent(e, st); /* refused */
             return;
         }
+        if (mj_leave_bounced(e, st))
+            owe_leave(e);
         leave(e, MJ_R_LEFT_UNCONFIRMED, NULL);
         *out = MJ_O_CHANGED;
         return;

@@ -10,6 +10,7 @@
 #include "env.h"
 #include "hash.h"
 #include "jid.h"
+#include "leaves.h"
 #include "selfping.h"
 #include "store.h"
 #include "target.h"
@@ -482,11 +483,11 @@ static void retry_or_give_up(mj_ping *p, double now)
 /* ---- link losses -------------------------------------------------------- */
 
 /* The record of a link's domain (need not be prepared): MJ_OK with *out
- * set (NULL: no tracked room is on it), or the preparation's error. */
+ * set (NULL: no tracked room is on it) and the prepared name in buf
+ * (MJ_PART_MAX + 1 bytes; *plen of them), or the preparation's error. */
 static int link_domain(mj_tracker *tr, const char *domain, size_t len,
-                       mj_domain **out)
+                       mj_domain **out, char *buf, size_t *plen_out)
 {
-    char buf[MJ_PART_MAX + 1];
     size_t plen;
     uint64_t h;
     *out = NULL;
@@ -496,8 +497,8 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
         return MJ_EBUSY;
     if (len > 0 && domain[len - 1] == '.')
         len--;
-    int rc =
-        mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, sizeof buf, &plen);
+    int rc = mj_prep_part(MJ_PROFILE_NAME, domain, len, buf, MJ_PART_MAX + 1,
+                          &plen);
     if (rc != MJ_OK)
         return rc;
     /* a domain, not nothing nor a JID with a node or a resource (as
@@ -506,6 +507,7 @@ static int link_domain(mj_tracker *tr, const char *domain, size_t len,
         memchr(buf, '/', plen) != NULL)
         return MJ_EJID;
     *out = mj_domain_find(tr, mj_str_of(buf, plen), &h);
+    *plen_out = plen;
     return MJ_OK;
 }
 
@@ -576,10 +578,15 @@ static void up_walk(mj_tracker *tr, mj_domain *d, double now)
  * number of link ups. */
 int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
+    char name[MJ_PART_MAX + 1];
+    size_t nlen;
     mj_domain *d;
-    int rc = link_domain(tr, domain, len, &d);
+    int rc = link_domain(tr, domain, len, &d, name, &nlen);
     if (rc != MJ_OK)
         return rc;
+    /* the leaves our server bounced while the link was down, first: a
+     * lookup when none is owed (leaves.h) */
+    mj_leaves_link_up(tr, name, nlen);
     if (d != NULL)
         d->up_epoch++; /* the pings out now went over the old path */
     /* self_ping off: nothing can be asked; the marks wait for it */
@@ -599,12 +606,16 @@ int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len)
 
 int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
 {
+    char name[MJ_PART_MAX + 1];
+    size_t nlen;
     mj_domain *d;
-    int rc = link_domain(tr, domain, len, &d);
+    int rc = link_domain(tr, domain, len, &d, name, &nlen);
     if (rc != MJ_OK)
         return rc;
-    if (d != NULL)
+    if (d != NULL) {
         d->down_epoch++; /* the pings out now may come back as bounces */
+        d->lost_at = mj_now(tr); /* and the leaves sent (mj_leave_bounced) */
+    }
     /* Only a domain some tracked room is on has anything to check: any
      * other loss costs this lookup and leaves nothing behind, so the
      * pending checks are at most one per such domain. */
@@ -805,6 +816,14 @@ static int path_error(const mj_stanza *a, enum by_who by, int lost)
            is(cond, "remote-server-not-found") ||
            is(cond, "remote-server-timeout") ||
            (lost && is(cond, "recipient-unavailable"));
+}
+
+int mj_leave_bounced(const mj_entry *e, const mj_stanza *st)
+{
+    const mj_domain *d = mj_entry_room(e)->dom;
+    /* LEAVING began when the leave was sent (its since) */
+    int lost = d != NULL && d->lost_at >= mj_entry_since(e);
+    return path_error(st, by_who(e->sess, e, st->error_by), lost);
 }
 
 /* The domain of e's room lost its link since e's outstanding ping went

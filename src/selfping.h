@@ -23,6 +23,11 @@ void mj_pings_send_ready(struct mj_tracker *tr, double now);
 void mj_pings_free(struct mj_tracker *tr);
 /* The entry's state changed: a parked ping goes back to the heap. */
 void mj_ping_state_changed(mj_entry *e);
+/* An error answering e's leave (LEAVING) came from the path to the room
+ * (our own server, a closing link: the classification of a self-ping's
+ * answer, docs/semantics.md §5), not from the room: the leave never
+ * reached it (joins.c owes it, leaves.h). */
+int mj_leave_bounced(const mj_entry *e, const mj_stanza *st);
 /* The configuration changed (budget): queues that may now send are made
  * ready. */
 void mj_pings_configured(struct mj_tracker *tr);

@@ -11,6 +11,7 @@
 #include "env.h"
 #include "hash.h"
 #include "jid.h"
+#include "leaves.h"
 #include "owed.h"
 #include "store.h"
 
@@ -859,12 +860,14 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
         mj_domain *d = tr->domains.slots[i];
         if (d != NULL) {
             d->check_due += delta;
+            d->lost_at += delta;
             d->up_walk_at += delta;
             d->up_due += delta;
         }
     }
     mj_owed_retime(&tr->owed, delta, now + tr->cfg.pending_timeout);
     mj_learned_retime(tr, delta, now + tr->cfg.pending_timeout);
+    mj_leaves_retime(tr, delta);
 }
 
 /* What was learnt of gone domains lasts as the waits do: a new clock or
@@ -1315,6 +1318,7 @@ mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
         return NULL;
     memset(d, 0, sizeof *d);
     d->up_walk_at = -INFINITY;
+    d->lost_at = -INFINITY;
     d->hash = h;
     d->len = (uint32_t)name.len;
     memcpy(d->name, name.ptr, name.len);
@@ -1465,6 +1469,7 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
 void mj_session_free(mj_session *s)
 {
     mj_tracker *tr = s->tr;
+    mj_leaves_session_gone(tr, s); /* nothing is sent for a closed session */
     for (size_t i = 0; i < s->rooms.cap; i++)
         if (s->rooms.slots[i] != 0)
             entry_free(mj_session_slot(s, i), s->rooms.slots[i]);

@@ -14,6 +14,7 @@
 
 #include "env.h"
 #include "hash.h"
+#include "leaves.h"
 #include "mentions_impl.h"
 #include "nickcache.h"
 #include "owed.h"
@@ -53,6 +54,10 @@ struct mj_domain {
                                   (mj_tracker_link_up), wrapping */
     uint32_t down_epoch;       /* link losses of the domain so far
                                   (mj_tracker_link_lost), wrapping */
+    double lost_at;            /* when its link was last lost
+                                  (-INFINITY: never): a leave's
+                                  recipient-unavailable after it is the
+                                  path's (selfping.c mj_leave_bounced) */
     double check_due;          /* when check */
     double up_walk_at;         /* when a link up last visited its rooms
                                   (-INFINITY: never) */
@@ -392,9 +397,12 @@ struct mj_session {
     char *nick;    /* the first nick one of its entries showed (nick_len
                       bytes + NUL; NULL: none yet), kept until the session
                       ends: the entries showing it share it */
-    char jid[];    /* as given (jid_len bytes + NUL), in the session's own
-                      allocation: finding the session by its JID (each
-                      stanza's first step) reads one record, not two */
+    struct mj_leave *leaves, *leaves_tail; /* leaves it owes rooms
+                                              (leaves.h), oldest first */
+    uint32_t n_leaves;                     /* their count */
+    char jid[]; /* as given (jid_len bytes + NUL), in the session's own
+                   allocation: finding the session by its JID (each
+                   stanza's first step) reads one record, not two */
 };
 
 /* The session's prepared JID (pjid_len bytes + NUL), its key: jid
@@ -476,6 +484,7 @@ struct mj_tracker {
     size_t bytes;
     size_t n_resent;    /* entries with resent set, every session's */
     mj_owed_set owed;   /* what rooms owe closed sessions' JIDs (owed.h) */
+    mj_leaves leaves;   /* leaves sessions owe rooms (leaves.h) */
     double epoch;       /* mj_now() at creation: settled entries' since is
                            an offset from it (mj_entry_since()) */
     mj_ids aux_pool;    /* the mj_aux records by id */

@@ -10,6 +10,7 @@
 #include "hash.h"
 #include "jid.h"
 #include "joins.h"
+#include "leaves.h"
 #include "messages.h"
 #include "mentions_impl.h"
 #include "owed.h"
@@ -183,6 +184,7 @@ void mj_tracker_free(mj_tracker *tr)
             mj_session_free(tr->sessions.slots[i]);
     mj_table_free(tr, &tr->sessions);
     mj_owed_free(tr, &tr->owed);
+    mj_leaves_free(tr); /* the sessions' records went with them */
     mj_table_free(tr, &tr->rooms);
     mj_pings_free(tr);
     mj_aux_ids_free(tr);
@@ -205,6 +207,7 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->distinct_rooms = tr->rooms.count;
     out->bytes = tr->bytes;
     out->pings_outstanding = tr->outstanding;
+    out->leaves_owed = tr->leaves.count;
 }
 
 /* ---- feeding --------------------------------------------------------- */
@@ -363,6 +366,7 @@ void mj_tracker_tick(mj_tracker *tr)
     while (tr->thead != NULL && tr->thead->deadline <= now)
         mj_joins_timeout(tr->thead->e);
     mj_owed_expire(tr, &tr->owed, now);
+    mj_leaves_expire(tr, now);
     mj_pings_tick(tr, now);
 }
 

@@ -1,0 +1,302 @@
+/* Leaves owed to rooms (leaves.h). */
+#include <string.h>
+
+#include "leaves.h"
+#include "store.h"
+
+/* The records of one domain: what its link up sends. */
+typedef struct mj_leave_dom {
+    uint64_t hash;
+    mj_leave *head, *tail; /* its records (dprev/dnext), oldest first */
+    uint32_t len;
+    char name[]; /* len bytes + NUL */
+} mj_leave_dom;
+
+struct mj_leave {
+    uint64_t hash; /* of (session, room): its slot in the set's table */
+    mj_session *s;
+    mj_leave_dom *dom;
+    mj_leave *sprev, *snext; /* the session's, oldest first */
+    mj_leave *tprev, *tnext; /* the set's, oldest first */
+    mj_leave *dprev, *dnext; /* the domain's */
+    double until;
+    uint32_t rlen, nlen;
+    char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
+};
+
+struct leave_key {
+    const mj_session *s;
+    const char *room;
+    size_t rlen;
+};
+
+static size_t leave_size(const mj_leave *l)
+{
+    return sizeof *l + l->rlen + 1 + l->nlen + 1;
+}
+
+static uint64_t leave_hash(const void *item)
+{
+    return ((const mj_leave *)item)->hash;
+}
+
+static int same_leave(const void *item, const void *key)
+{
+    const mj_leave *l = item;
+    const struct leave_key *k = key;
+    return l->s == k->s && l->rlen == k->rlen &&
+           memcmp(l->s_, k->room, k->rlen) == 0;
+}
+
+static uint64_t key_hash(const mj_tracker *tr, const struct leave_key *k)
+{
+    /* the session's own keyed hash, mixed with the room's: the pair is
+     * never copied for a lookup */
+    return mj_siphash(&tr->key, k->room, k->rlen) ^
+           (uint64_t)k->s->hash * 0x9E3779B97F4A7C15u;
+}
+
+static uint64_t dom_hash(const void *item)
+{
+    return ((const mj_leave_dom *)item)->hash;
+}
+
+struct dom_key {
+    const char *name;
+    size_t len;
+};
+
+static int same_dom(const void *item, const void *key)
+{
+    const mj_leave_dom *d = item;
+    const struct dom_key *k = key;
+    return d->len == k->len && memcmp(d->name, k->name, k->len) == 0;
+}
+
+/* The record of domain (name, len), made when missing and make is set
+ * (NULL: none, or no memory). */
+static mj_leave_dom *dom_get(mj_tracker *tr, const char *name, size_t len,
+                             int make)
+{
+    mj_leaves *set = &tr->leaves;
+    struct dom_key k = {name, len};
+    uint64_t h = mj_siphash(&tr->key, name, len);
+    size_t i = mj_table_find(&set->doms, h, same_dom, &k);
+    if (i != (size_t)-1)
+        return set->doms.slots[i];
+    if (!make || mj_table_reserve(tr, &set->doms, dom_hash) != MJ_OK)
+        return NULL;
+    mj_leave_dom *d = mj_alloc(tr, sizeof *d + len + 1);
+    if (d == NULL)
+        return NULL;
+    d->hash = h;
+    d->head = d->tail = NULL;
+    d->len = (uint32_t)len;
+    memcpy(d->name, name, len);
+    d->name[len] = '\0';
+    mj_table_insert(&set->doms, h, d);
+    return d;
+}
+
+static void dom_free(mj_tracker *tr, mj_leave_dom *d)
+{
+    mj_leaves *set = &tr->leaves;
+    size_t i = mj_table_find_item(&set->doms, d->hash, d);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&set->doms, i, dom_hash);
+    mj_free(tr, d, sizeof *d + d->len + 1);
+    mj_table_trim(tr, &set->doms, dom_hash);
+}
+
+/* Take l off every list and table and free it. */
+static void leave_free(mj_tracker *tr, mj_leave *l)
+{
+    mj_leaves *set = &tr->leaves;
+    mj_session *s = l->s;
+    mj_leave_dom *d = l->dom;
+    size_t i = mj_table_find_item(&set->table, l->hash, l);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&set->table, i, leave_hash);
+    if (l->sprev != NULL)
+        l->sprev->snext = l->snext;
+    else
+        s->leaves = l->snext;
+    if (l->snext != NULL)
+        l->snext->sprev = l->sprev;
+    else
+        s->leaves_tail = l->sprev;
+    s->n_leaves--;
+    if (l->tprev != NULL)
+        l->tprev->tnext = l->tnext;
+    else
+        set->head = l->tnext;
+    if (l->tnext != NULL)
+        l->tnext->tprev = l->tprev;
+    else
+        set->tail = l->tprev;
+    if (l->dprev != NULL)
+        l->dprev->dnext = l->dnext;
+    else
+        d->head = l->dnext;
+    if (l->dnext != NULL)
+        l->dnext->dprev = l->dprev;
+    else
+        d->tail = l->dprev;
+    set->count--;
+    mj_free(tr, l, leave_size(l));
+    if (d->head == NULL)
+        dom_free(tr, d);
+    mj_table_trim(tr, &set->table, leave_hash);
+}
+
+static mj_leave *find(mj_tracker *tr, const struct leave_key *k,
+                      uint64_t *hash)
+{
+    mj_leaves *set = &tr->leaves;
+    *hash = key_hash(tr, k);
+    size_t i = mj_table_find(&set->table, *hash, same_leave, k);
+    return i != (size_t)-1 ? set->table.slots[i] : NULL;
+}
+
+void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
+                   size_t rlen, const char *nick, size_t nlen)
+{
+    mj_leaves *set = &tr->leaves;
+    struct leave_key k = {s, room, rlen};
+    uint64_t h;
+    mj_leave *old = find(tr, &k, &h);
+    if (old != NULL)
+        leave_free(tr, old); /* the latest leave's nick */
+    while (s->n_leaves > 0 && s->n_leaves >= tr->cfg.max_rooms)
+        leave_free(tr, s->leaves); /* the session's oldest */
+    if (tr->cfg.max_rooms == 0)
+        return;
+    mj_str dn = mj_domain_of(room, rlen);
+    mj_leave_dom *d = dom_get(tr, dn.ptr, dn.len, 1);
+    mj_leave *l = NULL;
+    if (d != NULL && mj_table_reserve(tr, &set->table, leave_hash) == MJ_OK)
+        l = mj_alloc(tr, sizeof *l + rlen + 1 + nlen + 1);
+    if (l == NULL) {
+        if (d != NULL && d->head == NULL)
+            dom_free(tr, d);
+        mj_log(tr, MJ_LOG_WARN,
+               "out of memory: the leave of %.*s owed to %.*s is not "
+               "remembered",
+               (int)s->jid_len, s->jid, (int)rlen, room);
+        return;
+    }
+    l->hash = h;
+    l->s = s;
+    l->dom = d;
+    l->until = mj_now(tr) + MJ_LEAVE_TTL;
+    l->rlen = (uint32_t)rlen;
+    l->nlen = (uint32_t)nlen;
+    memcpy(l->s_, room, rlen);
+    l->s_[rlen] = '/';
+    memcpy(l->s_ + rlen + 1, nick, nlen);
+    l->s_[rlen + 1 + nlen] = '\0';
+    l->snext = NULL;
+    l->sprev = s->leaves_tail;
+    if (s->leaves_tail != NULL)
+        s->leaves_tail->snext = l;
+    else
+        s->leaves = l;
+    s->leaves_tail = l;
+    s->n_leaves++;
+    l->tnext = NULL;
+    l->tprev = set->tail;
+    if (set->tail != NULL)
+        set->tail->tnext = l;
+    else
+        set->head = l;
+    set->tail = l;
+    l->dnext = NULL;
+    l->dprev = d->tail;
+    if (d->tail != NULL)
+        d->tail->dnext = l;
+    else
+        d->head = l;
+    d->tail = l;
+    set->count++;
+    mj_table_insert(&set->table, h, l);
+    mj_log(tr, MJ_LOG_DEBUG,
+           "%.*s: the leave of %.*s was bounced on the way (the link to "
+           "%s is down): sent again when a link to it comes up",
+           (int)s->jid_len, s->jid, (int)rlen, room, d->name);
+}
+
+int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
+                    size_t rlen)
+{
+    struct leave_key k = {s, room, rlen};
+    uint64_t h;
+    mj_leave *l = find(tr, &k, &h);
+    if (l == NULL)
+        return 0;
+    leave_free(tr, l);
+    return 1;
+}
+
+void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
+{
+    while (s->leaves != NULL)
+        leave_free(tr, s->leaves);
+}
+
+void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
+{
+    if (tr->leaves.count == 0)
+        return; /* nothing owed anywhere: not even a hash */
+    mj_leave_dom *d = dom_get(tr, domain, len, 0);
+    if (d == NULL)
+        return; /* a lookup: nothing owed there */
+    /* each record is taken off before its event: the callback may not
+     * change the tracker, and the domain's record goes with its last */
+    while (d != NULL) {
+        mj_leave *l = d->head;
+        int last = l->dnext == NULL;
+        mj_session *s = l->s;
+        /* the event's strings are the record's: freed after it */
+        tr->st.leaves_resent++;
+        mj_log(tr, MJ_LOG_INFO,
+               "%.*s: a link to %.*s is up: sending %s the leave our "
+               "server bounced",
+               (int)s->jid_len, s->jid, (int)len, domain, l->s_);
+        if (tr->cfg.on_event != NULL) {
+            mj_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = MJ_EV_LEAVE_NEEDED;
+            ev.session = s;
+            ev.session_jid = mj_str_of(s->jid, s->jid_len);
+            ev.room = mj_str_of(l->s_, l->rlen);
+            ev.nick = mj_str_of(l->s_ + l->rlen + 1, l->nlen);
+            tr->in_hook++;
+            tr->cfg.on_event(tr->cfg.event_ud, &ev);
+            tr->in_hook--;
+        }
+        leave_free(tr, l);
+        if (last)
+            d = NULL; /* freed with its last record */
+    }
+}
+
+void mj_leaves_expire(mj_tracker *tr, double now)
+{
+    while (tr->leaves.head != NULL && tr->leaves.head->until <= now)
+        leave_free(tr, tr->leaves.head);
+}
+
+void mj_leaves_retime(mj_tracker *tr, double delta)
+{
+    for (mj_leave *l = tr->leaves.head; l != NULL; l = l->tnext)
+        l->until += delta;
+}
+
+void mj_leaves_free(mj_tracker *tr)
+{
+    mj_leaves *set = &tr->leaves;
+    while (set->head != NULL)
+        leave_free(tr, set->head);
+    mj_table_free(tr, &set->table);
+    mj_table_free(tr, &set->doms);
+}

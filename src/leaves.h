@@ -1,0 +1,73 @@
+/* Leaves owed to rooms (leaves.c), on env.h and hash.h (it reads
+ * store.h's structs, and calls nothing of store.c): a session's leave our
+ * own server bounced (the link to the room's domain was down: the path
+ * answered, not the room; joins.c, got_error()) never reached the room,
+ * which keeps the session as an occupant. The room and the nick it knows
+ * the session by are kept, per (session, room), until a link to the
+ * room's domain comes up (mj_tracker_link_up): then MJ_EV_LEAVE_NEEDED
+ * fires once and the record goes. It goes too when the session sends any
+ * presence to the room (a rejoin: its own join may be flushed at the
+ * link up, before the leave would be), when the session ends, and after
+ * MJ_LEAVE_TTL. Bounded: max_rooms records per session (the oldest
+ * dropped first); each stanza costs O(1) (a table lookup, only when the
+ * session has records), a link up the records it sends. */
+#ifndef MJ_LEAVES_H
+#define MJ_LEAVES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "env.h"
+#include "hash.h"
+
+struct mj_tracker;
+struct mj_session;
+
+typedef struct mj_leave mj_leave;
+
+typedef struct mj_leaves {
+    mj_table table;        /* mj_leave *, by (session, room) */
+    mj_table doms;         /* struct mj_leave_dom *, by the domain's hash */
+    mj_leave *head, *tail; /* every record, oldest first (expiry) */
+    size_t count;
+} mj_leaves;
+
+/* A leave is owed at most this long (seconds): a room whose domain
+ * stays unreachable for a day has most likely dropped its occupants (a
+ * restart), and a session that stays that long keeps no record for
+ * nothing. */
+#define MJ_LEAVE_TTL 86400.0
+
+/* The session s owes room (prepared bare JID) the leave to room/nick:
+ * remembered (a record already there for the pair is replaced). At
+ * max_rooms records of s, its oldest goes first; max_rooms 0 keeps none.
+ * Out of memory: nothing is remembered (logged). */
+void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
+                   const char *room, size_t rlen, const char *nick,
+                   size_t nlen);
+
+/* The session sent a presence to room (prepared bare JID): the leave
+ * owed there, if any, is forgotten. 1 if there was one. Call it only when
+ * s->n_leaves != 0 (the hot path's one branch). */
+int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
+                    const char *room, size_t rlen);
+
+/* The session ends: its records go (nothing is sent). */
+void mj_leaves_session_gone(struct mj_tracker *tr, struct mj_session *s);
+
+/* A link to domain (prepared) came up: each leave owed to a room on it
+ * fires MJ_EV_LEAVE_NEEDED once, is counted (leaves_resent), logged at
+ * info, and forgotten. */
+void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
+
+/* Forget the records that ran out at now. */
+void mj_leaves_expire(struct mj_tracker *tr, double now);
+
+/* The clock was replaced: every record's end moves by delta. */
+void mj_leaves_retime(struct mj_tracker *tr, double delta);
+
+/* Forget every record (the sessions' counts are not touched: for
+ * mj_tracker_free, after the sessions went). */
+void mj_leaves_free(struct mj_tracker *tr);
+
+#endif

@@ -1,0 +1,375 @@
+/* Leaves owed to rooms (src/leaves.c): a leave our own server bounced
+ * (the link to the room's domain was down) never reached the room, which
+ * keeps the session as an occupant; it is sent again, once, when a link
+ * to that domain comes up (docs/semantics.md §2, "Leaves the path
+ * bounced"). */
+#include "fixture.h"
+
+#define DOMAIN  "muc.remote.example"
+#define ROOM    "room@" DOMAIN
+#define R(nick) ROOM "/" nick
+#define JID     "user@home.example/phone"
+
+static mj_tracker *tr;
+static char last_jid[256];
+
+static void on_event(void *ud, const mj_event *ev)
+{
+    if (ev->type == MJ_EV_LEAVE_NEEDED)
+        snprintf(last_jid, sizeof last_jid, "%.*s", (int)ev->session_jid.len,
+                 ev->session_jid.ptr);
+    fx_on_event(ud, ev);
+}
+
+static mj_tracker *tracker(void)
+{
+    mj_tracker *t = fx_tracker();
+    mj_config cfg;
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    if (mj_tracker_configure(t, &cfg) != MJ_OK) {
+        fprintf(stderr, "cannot configure\n");
+        exit(2);
+    }
+    last_jid[0] = '\0';
+    return t;
+}
+
+static mj_stats stats(void)
+{
+    mj_stats st;
+    mj_tracker_stats(tr, &st);
+    return st;
+}
+
+/* The session is in room (occupant occ). */
+static void in_room(mj_session *s, const char *room, const char *occ)
+{
+    fx_join(s, occ);
+    fx_self(s, "available", occ);
+    CHECK_STATE(s, room, MJ_S_JOINED);
+    fx_take();
+}
+
+/* A presence error from occ (NULL condition, by: none). */
+static mj_outcome error_from(mj_session *s, const char *occ, const char *type,
+                             const char *cond, const char *by)
+{
+    mj_stanza st = fx_pres("error", occ);
+    st.error_type = S(type);
+    st.error_condition = S(cond);
+    st.error_by = S(by);
+    return fx_in(s, st);
+}
+
+static void leave(mj_session *s, const char *occ)
+{
+    fx_out(s, fx_pres("unavailable", occ));
+}
+
+static void link_up(const char *domain)
+{
+    CHECK_INT(mj_tracker_link_up(tr, domain, strlen(domain)), MJ_OK);
+}
+
+TEST(a_leave_our_server_bounced_is_sent_again_once_at_a_link_up)
+{
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_LEAVING);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    /* the session's view does not change: it left */
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_EVENTS("left " ROOM " Alice left-unconfirmed");
+    CHECK_INT(stats().leaves_owed, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_STR(S(last_jid), JID);
+    CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().leaves_resent, 1);
+    /* once */
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_resent, 1);
+    /* the room's answer to it (a ghost's removal) changes nothing */
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_EVENTS("");
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    mj_tracker_free(tr);
+}
+
+TEST(every_bounce_of_the_path_is_owed)
+{
+    static const struct {
+        const char *type, *cond, *by;
+        int lost; /* a link loss of the domain after the leave */
+    } rows[] = {
+        {"cancel", "remote-server-not-found", NULL, 0},
+        {"cancel", "remote-server-timeout", NULL, 0},
+        {"wait", "resource-constraint", NULL, 0},
+        {"cancel", "service-unavailable", "home.example", 0},
+        /* mod_smacks' bounce of what a closing link had not got acked */
+        {"cancel", "recipient-unavailable", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        tr = tracker();
+        fx_now = 1000;
+        mj_session *s = fx_session(tr, JID);
+        in_room(s, ROOM, R("Alice"));
+        leave(s, R("Alice"));
+        fx_now += 1;
+        if (rows[i].lost)
+            mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+        error_from(s, R("Alice"), rows[i].type, rows[i].cond, rows[i].by);
+        fx_take();
+        if (stats().leaves_owed != 1)
+            FAIL_AT("row %zu (%s): not owed", i, rows[i].cond);
+        link_up(DOMAIN);
+        if (strcmp(fx_take(), "leave-needed " ROOM " Alice") != 0)
+            FAIL_AT("row %zu (%s): not sent", i, rows[i].cond);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(a_rooms_own_error_to_a_leave_is_not_owed)
+{
+    static const struct {
+        const char *type, *cond, *by;
+    } rows[] = {
+        {"cancel", "not-acceptable", NULL},
+        {"cancel", "item-not-found", ROOM},
+        {"cancel", "service-unavailable", DOMAIN},
+        /* no link loss since the leave: the room's word (biboumi) */
+        {"cancel", "recipient-unavailable", NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        tr = tracker();
+        mj_session *s = fx_session(tr, JID);
+        in_room(s, ROOM, R("Alice"));
+        leave(s, R("Alice"));
+        error_from(s, R("Alice"), rows[i].type, rows[i].cond, rows[i].by);
+        CHECK_EVENTS("left " ROOM " Alice left-unconfirmed");
+        CHECK_STATE(s, ROOM, MJ_S_NONE);
+        if (stats().leaves_owed != 0)
+            FAIL_AT("row %zu (%s): owed", i, rows[i].cond);
+        link_up(DOMAIN);
+        CHECK_EVENTS("");
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(a_leave_that_timed_out_is_not_owed)
+{
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    fx_now += 1000;
+    mj_tracker_tick(tr);
+    CHECK_EVENTS("left " ROOM " Alice left-unconfirmed");
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
+/* The session bounced and owes ROOM its leave. */
+static mj_session *owing(void)
+{
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 1);
+    return s;
+}
+
+TEST(any_presence_of_the_session_to_the_room_clears_it)
+{
+    static const char *const kinds[] = {"join", "available", "unavailable",
+                                        "other nick", "bare"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        tr = tracker();
+        mj_session *s = owing();
+        switch (i) {
+        case 0: /* a rejoin: its join may be flushed at the link up */
+            fx_join(s, R("Alice"));
+            break;
+        case 1:
+            fx_out(s, fx_pres("available", R("Alice")));
+            break;
+        case 2:
+            leave(s, R("Alice"));
+            break;
+        case 3:
+            fx_join(s, R("Bob"));
+            break;
+        default:
+            fx_out(s, fx_pres("available", ROOM));
+            break;
+        }
+        if (stats().leaves_owed != 0)
+            FAIL_AT("%s: still owed", kinds[i]);
+        fx_take();
+        link_up(DOMAIN);
+        if (strstr(fx_take(), "leave-needed") != NULL)
+            FAIL_AT("%s: sent at the link up", kinds[i]);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(a_presence_elsewhere_or_another_sessions_keeps_it)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    mj_session *other = fx_session(tr, "user@home.example/laptop");
+    fx_join(other, R("Alice"));
+    fx_join(s, "other@" DOMAIN "/Alice");
+    fx_out(s, fx_pres("available", "friend@home.example"));
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_STR(S(last_jid), JID);
+    mj_tracker_free(tr);
+}
+
+TEST(the_session_end_clears_it)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    mj_session_close(s);
+    CHECK_INT(stats().leaves_owed, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_resent, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(it_expires_after_a_day)
+{
+    tr = tracker();
+    owing();
+    fx_now += 86400 - 1;
+    mj_tracker_tick(tr);
+    CHECK_INT(stats().leaves_owed, 1);
+    fx_now += 2;
+    mj_tracker_tick(tr);
+    CHECK_INT(stats().leaves_owed, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
+TEST(a_link_up_of_another_domain_sends_nothing)
+{
+    tr = tracker();
+    owing();
+    link_up("muc.other.example");
+    link_up("remote.example");
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_owed, 1);
+    /* spelled otherwise, the same domain */
+    link_up("MUC.Remote.Example.");
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    mj_tracker_free(tr);
+}
+
+TEST(at_most_max_rooms_per_session_the_oldest_dropped)
+{
+    char room[64], occ[80], want[256];
+    mj_config cfg;
+    tr = tracker();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.max_rooms = 3;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_session *s = fx_session(tr, JID);
+    mj_session *other = fx_session(tr, "bob@home.example/phone");
+    in_room(other, "r9@" DOMAIN, "r9@" DOMAIN "/Bob");
+    leave(other, "r9@" DOMAIN "/Bob");
+    error_from(other, "r9@" DOMAIN "/Bob", "cancel", "remote-server-not-found",
+               NULL);
+    /* a client leaving rooms of a dead domain over and over */
+    for (int i = 0; i < 20; i++) {
+        snprintf(room, sizeof room, "r%d@" DOMAIN, i % 5);
+        snprintf(occ, sizeof occ, "%s/Alice", room);
+        in_room(s, room, occ);
+        leave(s, occ);
+        error_from(s, occ, "cancel", "remote-server-not-found", NULL);
+        if (stats().leaves_owed > 4)
+            FAIL_AT("%zu records", stats().leaves_owed);
+    }
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 4); /* 3 of s, 1 of other */
+    link_up(DOMAIN);
+    /* the session's latest three (rooms 2, 3, 4), and the other's */
+    snprintf(want, sizeof want,
+             "leave-needed r9@%s Bob; leave-needed r2@%s Alice; "
+             "leave-needed r3@%s Alice; leave-needed r4@%s Alice",
+             DOMAIN, DOMAIN, DOMAIN, DOMAIN);
+    CHECK_EVENTS(want);
+    CHECK_INT(stats().leaves_resent, 4);
+    /* max_rooms 0 keeps none */
+    cfg.max_rooms = 0;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_session *t = fx_session(tr, "carol@home.example/phone");
+    fx_join(t, R("Carol"));
+    leave(t, R("Carol"));
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(the_nick_owed_is_the_one_a_303_announced)
+{
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    mj_stanza st = fx_pres("unavailable", R("Alice"));
+    fx_codes(&st, 110, 303, 0);
+    st.item_nick = S("Alice2");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_EXPECTING);
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice2");
+    mj_tracker_free(tr);
+}
+
+TEST(a_bounce_after_a_rejoin_is_no_leaves)
+{
+    /* the rejoin's own error (the join bounced too) fails the join:
+     * nothing is owed (the room saw neither) */
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    fx_join(s, R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
+int main(void)
+{
+    RUN(a_leave_our_server_bounced_is_sent_again_once_at_a_link_up);
+    RUN(every_bounce_of_the_path_is_owed);
+    RUN(a_rooms_own_error_to_a_leave_is_not_owed);
+    RUN(a_leave_that_timed_out_is_not_owed);
+    RUN(any_presence_of_the_session_to_the_room_clears_it);
+    RUN(a_presence_elsewhere_or_another_sessions_keeps_it);
+    RUN(the_session_end_clears_it);
+    RUN(it_expires_after_a_day);
+    RUN(a_link_up_of_another_domain_sends_nothing);
+    RUN(at_most_max_rooms_per_session_the_oldest_dropped);
+    RUN(the_nick_owed_is_the_one_a_303_announced);
+    RUN(a_bounce_after_a_rejoin_is_no_leaves);
+    return test_summary("leaves");
+}
