@@ -146,7 +146,7 @@ static const char *const conditions[] = {NULL,
                                          "gone",
                                          "service-unavailable",
                                          "registration-required",
-                                         "forbidden"};
+                                         "remote-server-not-found"};
 
 static const char *const domains[] = {"chat.shakespeare.lit", "remote.example",
                                       "CHAT.shakespeare.lit", "bad domain"};
@@ -425,6 +425,14 @@ static void on_event(void *ud, const mj_event *ev)
         if (ev->ping_id == 0)
             fail("ping-needed with id 0", NULL);
         last_ping_id[ev->ping_id & 3] = ev->ping_id;
+        break;
+    case MJ_EV_LEAVE_NEEDED:
+        /* owed only after the entry ended, and forgotten at any presence
+         * the session sent the room since: never a room it shows */
+        if (e != NULL)
+            fail("leave-needed for a room shown", e->room);
+        if (ev->nick.ptr == NULL || ev->nick.len == 0)
+            fail("leave-needed without a nick", NULL);
         break;
     default:
         break;

@@ -248,6 +248,20 @@ TEST(the_session_end_clears_it)
     mj_tracker_free(tr);
 }
 
+TEST(a_restored_room_clears_it)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    CHECK_INT(mj_session_restore(s, ROOM, strlen(ROOM), MJ_S_JOINED,
+                                 S("Alice"), S(NULL), fx_now),
+              MJ_OK);
+    CHECK_INT(stats().leaves_owed, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_tracker_free(tr);
+}
+
 TEST(it_expires_after_a_day)
 {
     tr = tracker();
@@ -366,6 +380,7 @@ int main(void)
     RUN(any_presence_of_the_session_to_the_room_clears_it);
     RUN(a_presence_elsewhere_or_another_sessions_keeps_it);
     RUN(the_session_end_clears_it);
+    RUN(a_restored_room_clears_it);
     RUN(it_expires_after_a_day);
     RUN(a_link_up_of_another_domain_sends_nothing);
     RUN(at_most_max_rooms_per_session_the_oldest_dropped);

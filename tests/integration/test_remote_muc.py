@@ -13,7 +13,7 @@ import pytest
 
 from harness import (
     Client, HarnessError, ProsodyServer, WAIT, assert_events, assert_rooms,
-    is_presence, two_prosodys, wait_events)
+    is_presence, resource, two_prosodys, wait_events)
 
 A, B = "a.localhost", "b.localhost"
 MUC_B = f"conference.{B}"
@@ -146,3 +146,45 @@ def test_remote_server_crash_removes_ghost(connect, server_b, room):
                       what="left/ghost")
     assert evs[0].get("reason") == "ghost", evs
     assert_rooms(a, {}, when="after the ghost room was detected")
+
+
+def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
+        connect, connect_b, server, server_b, room):
+    """B stops cleanly (it saves its rooms with their occupants and
+    restores them at its start), Alice leaves meanwhile: A bounces the
+    leave (remote-server-not-found), so rooms_joined drops the room but
+    the room never saw the leave. Once B is back and a link to it comes
+    up, the module sends the room Alice's leave: the room removes her,
+    and an occupant joining later does not see her (docs/semantics.md
+    §2, "Leaves the path bounced")."""
+    a = connect("alice")
+    r = rroom(room)
+    bob = connect_b("bob")
+    bob.join(r, "Bob")  # owner; the room outlives B's restart
+    a.join(r, "Alice")
+    seq = a.event_seq()
+    server_b.stop()
+    m = a.leave(r, "Alice", wait=False)
+    bounce = a.wait(lambda s: is_presence(s, frm_bare=r, type_="error"), m,
+                    what="our own server's bounce of the leave")
+    assert "remote-server" in str(bounce), bounce
+    assert_rooms(a, {}, when="after the bounced leave")
+    server_b.launch()
+    m = a.mark()
+    # anything that opens a link to B's MUC service: a disco#info request
+    a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
+    a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable", self_=True), m,
+           what="the room's answer to the leave sent again (it removed the occupant)")
+    assert_rooms(a, {}, when="after the room's answer to the leave sent again")
+    evs = wait_events(a, seq, lambda e: e["name"] == "leave-needed", room=r, timeout=WAIT,
+                      what="leave-needed")
+    assert evs[0].get("nick") == "Alice", evs
+    # the room no longer lists her: a new occupant is sent every other one
+    carol = connect_b("carol")
+    m = carol.mark()
+    carol.join(r, "Carol")
+    others = [s.frm for s in carol.received(m)
+              if is_presence(s, frm_bare=r, type_=None) and not s.is_self]
+    assert all(resource(f) != "Alice" for f in others), others
+    rc, out = server.admin("muc_joins:stats()")
+    assert "leaves_resent" in out, out

@@ -30,6 +30,7 @@ local full_sessions = prosody.full_sessions;
 
 local event_names = {
 	"joined", "left", "nick-changed", "nick-rewritten", "join-failed", "mention",
+	"leave-needed",
 };
 
 -- Survives reloads of this module only as long as the module is loaded.
