@@ -13,11 +13,20 @@
 static mj_tracker *tr;
 static char last_jid[256];
 
+static int meddle;  /* the callback tries to change the tracker */
+static int refused; /* ... and was refused */
+
 static void on_event(void *ud, const mj_event *ev)
 {
-    if (ev->type == MJ_EV_LEAVE_NEEDED)
+    if (ev->type == MJ_EV_LEAVE_NEEDED) {
         snprintf(last_jid, sizeof last_jid, "%.*s", (int)ev->session_jid.len,
                  ev->session_jid.ptr);
+        if (meddle) {
+            refused +=
+                mj_tracker_link_up(tr, DOMAIN, strlen(DOMAIN)) == MJ_EBUSY;
+            mj_session_close(ev->session); /* nothing while in a callback */
+        }
+    }
     fx_on_event(ud, ev);
 }
 
@@ -248,6 +257,28 @@ TEST(the_session_end_clears_it)
     mj_tracker_free(tr);
 }
 
+TEST(the_event_callback_cannot_change_the_tracker)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    mj_session *s2 = fx_session(tr, "user@home.example/laptop");
+    in_room(s2, ROOM, R("Alice2"));
+    leave(s2, R("Alice2"));
+    error_from(s2, R("Alice2"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    meddle = 1;
+    refused = 0;
+    link_up(DOMAIN);
+    meddle = 0;
+    CHECK_EVENTS("leave-needed " ROOM " Alice; leave-needed " ROOM " Alice2");
+    CHECK_INT(refused, 2);
+    CHECK_INT(stats().sessions, 2); /* neither closed */
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_session_close(s);
+    mj_session_close(s2);
+    mj_tracker_free(tr);
+}
+
 TEST(a_restored_room_clears_it)
 {
     tr = tracker();
@@ -380,6 +411,7 @@ int main(void)
     RUN(any_presence_of_the_session_to_the_room_clears_it);
     RUN(a_presence_elsewhere_or_another_sessions_keeps_it);
     RUN(the_session_end_clears_it);
+    RUN(the_event_callback_cannot_change_the_tracker);
     RUN(a_restored_room_clears_it);
     RUN(it_expires_after_a_day);
     RUN(a_link_up_of_another_domain_sends_nothing);
