@@ -132,6 +132,22 @@ static int scenario(void)
     if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
         clean = 0;
     mj_session_restore(b, "r9@m", 4, MJ_S_EXPECTING, S("x"), S("y"), 1);
+    /* leaves our server bounced: owed (r5 sent at the link up, r6 kept
+     * until the tracker goes) */
+    for (int i = 0; i < 2; i++) {
+        const char *occ = i == 0 ? "r5@m/ann" : "r6@m/ann";
+        st = fx_pres("unavailable", occ);
+        if (mj_session_outgoing(a, &st, NULL) != MJ_OK)
+            clean = 0;
+        st = fx_pres("error", occ);
+        st.error_type = S("cancel");
+        st.error_condition = S("remote-server-not-found");
+        if (mj_session_incoming(a, &st, NULL) != MJ_OK)
+            clean = 0;
+        check_consistent(tr);
+        if (i == 0 && mj_tracker_link_up(tr, "m", 1) != MJ_OK)
+            clean = 0;
+    }
     /* self-ping work: an ambiguous presence, a link loss */
     st = fx_pres("unavailable", "r4@m/ann");
     if (mj_session_incoming(a, &st, NULL) != MJ_OK)
