@@ -637,7 +637,7 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
     mj_entry *e = t.entry;
     /* any presence to a room the session owes a leave (a rejoin, whose
      * join a link up may flush before the leave would go): not owed */
-    if (presence && s->n_leaves != 0)
+    if (presence && s->tr->leaves.count != 0)
         mj_leaves_clear(s->tr, s, t.bare, t.blen);
 
     if (kick_msg || st->type == MJ_T_ERROR) {

@@ -12,9 +12,19 @@ typedef struct mj_leave_dom {
     char name[]; /* len bytes + NUL */
 } mj_leave_dom;
 
+/* The records of one session (none: no record). Kept here, not in the
+ * session, which every session would pay for in memory. */
+typedef struct mj_leave_sess {
+    uint64_t hash; /* of the session (its own hash): its slot in sessions */
+    mj_session *s;
+    mj_leave *head, *tail; /* its records (sprev/snext), oldest first */
+    uint32_t n;
+} mj_leave_sess;
+
 struct mj_leave {
     uint64_t hash; /* of (session, room): its slot in the set's table */
     mj_session *s;
+    mj_leave_sess *ls;
     mj_leave_dom *dom;
     mj_leave *sprev, *snext; /* the session's, oldest first */
     mj_leave *tprev, *tnext; /* the set's, oldest first */
@@ -108,11 +118,58 @@ static void dom_free(mj_tracker *tr, mj_leave_dom *d)
     mj_table_trim(tr, &set->doms, dom_hash);
 }
 
+static uint64_t sess_hash_of(const mj_session *s)
+{
+    return (uint64_t)s->hash * 0x9E3779B97F4A7C15u;
+}
+
+static uint64_t sess_hash(const void *item)
+{
+    return ((const mj_leave_sess *)item)->hash;
+}
+
+static int same_sess(const void *item, const void *key)
+{
+    return ((const mj_leave_sess *)item)->s == key;
+}
+
+/* The record of s, made when missing and make is set (NULL: none, or no
+ * memory). */
+static mj_leave_sess *sess_get(mj_tracker *tr, const mj_session *s, int make)
+{
+    mj_leaves *set = &tr->leaves;
+    uint64_t h = sess_hash_of(s);
+    size_t i = mj_table_find(&set->sessions, h, same_sess, s);
+    if (i != (size_t)-1)
+        return set->sessions.slots[i];
+    if (!make || mj_table_reserve(tr, &set->sessions, sess_hash) != MJ_OK)
+        return NULL;
+    mj_leave_sess *ls = mj_alloc(tr, sizeof *ls);
+    if (ls == NULL)
+        return NULL;
+    ls->hash = h;
+    ls->s = (mj_session *)s;
+    ls->head = ls->tail = NULL;
+    ls->n = 0;
+    mj_table_insert(&set->sessions, h, ls);
+    return ls;
+}
+
+static void sess_free(mj_tracker *tr, mj_leave_sess *ls)
+{
+    mj_leaves *set = &tr->leaves;
+    size_t i = mj_table_find_item(&set->sessions, ls->hash, ls);
+    if (i != (size_t)-1)
+        mj_table_remove_at(&set->sessions, i, sess_hash);
+    mj_free(tr, ls, sizeof *ls);
+    mj_table_trim(tr, &set->sessions, sess_hash);
+}
+
 /* Take l off every list and table and free it. */
 static void leave_free(mj_tracker *tr, mj_leave *l)
 {
     mj_leaves *set = &tr->leaves;
-    mj_session *s = l->s;
+    mj_leave_sess *ls = l->ls;
     mj_leave_dom *d = l->dom;
     size_t i = mj_table_find_item(&set->table, l->hash, l);
     if (i != (size_t)-1)
@@ -120,12 +177,12 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     if (l->sprev != NULL)
         l->sprev->snext = l->snext;
     else
-        s->leaves = l->snext;
+        ls->head = l->snext;
     if (l->snext != NULL)
         l->snext->sprev = l->sprev;
     else
-        s->leaves_tail = l->sprev;
-    s->n_leaves--;
+        ls->tail = l->sprev;
+    ls->n--;
     if (l->tprev != NULL)
         l->tprev->tnext = l->tnext;
     else
@@ -146,6 +203,8 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     mj_free(tr, l, leave_size(l));
     if (d->head == NULL)
         dom_free(tr, d);
+    if (ls->head == NULL)
+        sess_free(tr, ls);
     mj_table_trim(tr, &set->table, leave_hash);
 }
 
@@ -167,18 +226,28 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *old = find(tr, &k, &h);
     if (old != NULL)
         leave_free(tr, old); /* the latest leave's nick */
-    while (s->n_leaves > 0 && s->n_leaves >= tr->cfg.max_rooms)
-        leave_free(tr, s->leaves); /* the session's oldest */
     if (tr->cfg.max_rooms == 0)
         return;
+    mj_leave_sess *ls = sess_get(tr, s, 0);
+    while (ls != NULL && ls->n >= tr->cfg.max_rooms) {
+        int last = ls->n == 1;
+        leave_free(tr, ls->head); /* the session's oldest */
+        if (last)
+            ls = NULL; /* freed with its last record */
+    }
     mj_str dn = mj_domain_of(room, rlen);
     mj_leave_dom *d = dom_get(tr, dn.ptr, dn.len, 1);
+    if (d != NULL && ls == NULL)
+        ls = sess_get(tr, s, 1);
     mj_leave *l = NULL;
-    if (d != NULL && mj_table_reserve(tr, &set->table, leave_hash) == MJ_OK)
+    if (d != NULL && ls != NULL &&
+        mj_table_reserve(tr, &set->table, leave_hash) == MJ_OK)
         l = mj_alloc(tr, sizeof *l + rlen + 1 + nlen + 1);
     if (l == NULL) {
         if (d != NULL && d->head == NULL)
             dom_free(tr, d);
+        if (ls != NULL && ls->head == NULL)
+            sess_free(tr, ls);
         mj_log(tr, MJ_LOG_WARN,
                "out of memory: the leave of %.*s owed to %.*s is not "
                "remembered",
@@ -187,6 +256,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     }
     l->hash = h;
     l->s = s;
+    l->ls = ls;
     l->dom = d;
     l->until = mj_now(tr) + MJ_LEAVE_TTL;
     l->rlen = (uint32_t)rlen;
@@ -196,13 +266,13 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     memcpy(l->s_ + rlen + 1, nick, nlen);
     l->s_[rlen + 1 + nlen] = '\0';
     l->snext = NULL;
-    l->sprev = s->leaves_tail;
-    if (s->leaves_tail != NULL)
-        s->leaves_tail->snext = l;
+    l->sprev = ls->tail;
+    if (ls->tail != NULL)
+        ls->tail->snext = l;
     else
-        s->leaves = l;
-    s->leaves_tail = l;
-    s->n_leaves++;
+        ls->head = l;
+    ls->tail = l;
+    ls->n++;
     l->tnext = NULL;
     l->tprev = set->tail;
     if (set->tail != NULL)
@@ -228,6 +298,8 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
 int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
                     size_t rlen)
 {
+    if (sess_get(tr, s, 0) == NULL)
+        return 0; /* a lookup by the session's own hash: no SipHash */
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
@@ -239,8 +311,13 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
 
 void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 {
-    while (s->leaves != NULL)
-        leave_free(tr, s->leaves);
+    mj_leave_sess *ls = sess_get(tr, s, 0);
+    while (ls != NULL) {
+        int last = ls->n == 1;
+        leave_free(tr, ls->head);
+        if (last)
+            ls = NULL; /* freed with its last record */
+    }
 }
 
 void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
@@ -299,4 +376,5 @@ void mj_leaves_free(mj_tracker *tr)
         leave_free(tr, set->head);
     mj_table_free(tr, &set->table);
     mj_table_free(tr, &set->doms);
+    mj_table_free(tr, &set->sessions);
 }

@@ -9,8 +9,11 @@
  * presence to the room (a rejoin: its own join may be flushed at the
  * link up, before the leave would be), when the session ends, and after
  * MJ_LEAVE_TTL. Bounded: max_rooms records per session (the oldest
- * dropped first); each stanza costs O(1) (a table lookup, only when the
- * session has records), a link up the records it sends. */
+ * dropped first); a presence a session sends costs a branch while no
+ * record exists anywhere, else a lookup by the session's own hash (and
+ * one by the room's when the session has records); a link up costs the
+ * records it sends. The records are kept apart from the sessions, which
+ * would each pay for them in memory. */
 #ifndef MJ_LEAVES_H
 #define MJ_LEAVES_H
 
@@ -27,6 +30,8 @@ typedef struct mj_leave mj_leave;
 
 typedef struct mj_leaves {
     mj_table table;        /* mj_leave *, by (session, room) */
+    mj_table sessions;     /* struct mj_leave_sess *, by session: those
+                              with records */
     mj_table doms;         /* struct mj_leave_dom *, by the domain's hash */
     mj_leave *head, *tail; /* every record, oldest first (expiry) */
     size_t count;
@@ -48,11 +53,13 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
 
 /* The session sent a presence to room (prepared bare JID): the leave
  * owed there, if any, is forgotten. 1 if there was one. Call it only when
- * s->n_leaves != 0 (the hot path's one branch). */
+ * tr->leaves.count != 0 (the hot path's one branch); a session without
+ * records costs a lookup by its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
                     const char *room, size_t rlen);
 
-/* The session ends: its records go (nothing is sent). */
+/* The session ends: its records go (nothing is sent). Call it only when
+ * tr->leaves.count != 0. */
 void mj_leaves_session_gone(struct mj_tracker *tr, struct mj_session *s);
 
 /* A link to domain (prepared) came up: each leave owed to a room on it

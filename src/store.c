@@ -1469,7 +1469,8 @@ int mj_session_open(mj_tracker *tr, const char *full_jid, size_t len,
 void mj_session_free(mj_session *s)
 {
     mj_tracker *tr = s->tr;
-    mj_leaves_session_gone(tr, s); /* nothing is sent for a closed session */
+    if (tr->leaves.count != 0)
+        mj_leaves_session_gone(tr, s); /* nothing is sent for it */
     for (size_t i = 0; i < s->rooms.cap; i++)
         if (s->rooms.slots[i] != 0)
             entry_free(mj_session_slot(s, i), s->rooms.slots[i]);

@@ -603,7 +603,7 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     mj_entry_set_since(e, isfinite(since) ? since : mj_now(s->tr));
     /* the session has state with the room again: a leave sent at the
      * next link up would take it out (leaves.h) */
-    if (s->n_leaves != 0)
+    if (s->tr->leaves.count != 0)
         mj_leaves_clear(s->tr, s, bare, blen);
     return MJ_OK;
 }

@@ -257,6 +257,30 @@ TEST(the_session_end_clears_it)
     mj_tracker_free(tr);
 }
 
+/* The records are kept by session apart from the sessions: one session's
+ * end takes its own, another's stay and are sent. */
+TEST(a_session_end_leaves_another_sessions_records)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    mj_session *other = fx_session(tr, "bob@home.example/phone");
+    in_room(other, ROOM, R("Bob"));
+    leave(other, R("Bob"));
+    error_from(other, R("Bob"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 2);
+    mj_session_close(s);
+    CHECK_INT(stats().leaves_owed, 1);
+    /* the closed session's JID again: a new session, owing nothing */
+    mj_session *again = fx_session(tr, JID);
+    fx_out(again, fx_pres("available", "friend@home.example"));
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Bob");
+    CHECK_STR(S(last_jid), "bob@home.example/phone");
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(the_event_callback_cannot_change_the_tracker)
 {
     tr = tracker();
@@ -411,6 +435,7 @@ int main(void)
     RUN(any_presence_of_the_session_to_the_room_clears_it);
     RUN(a_presence_elsewhere_or_another_sessions_keeps_it);
     RUN(the_session_end_clears_it);
+    RUN(a_session_end_leaves_another_sessions_records);
     RUN(the_event_callback_cannot_change_the_tracker);
     RUN(a_restored_room_clears_it);
     RUN(it_expires_after_a_day);
