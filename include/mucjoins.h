@@ -291,7 +291,18 @@ typedef struct mj_config {
     void *clock_ud;
     mj_event_fn on_event; /* default: none */
     void *event_ud;
+    /* How the log names an option where a line says which one to change (a
+     * bound reached, a wait over): this prefix, then the option's name
+     * (mj_option.name), so that the line names what the embedder's users
+     * set ("track_muc_joins_": track_muc_joins_max_rooms). A prefix ending
+     * in '-' also writes the name's '_' as '-' ("--": --max-rooms). NULL
+     * or "": the name alone (default: NULL). Copied; longer than
+     * MJ_OPTION_PREFIX_MAX bytes: MJ_EINVAL. */
+    const char *option_prefix;
 } mj_config;
+
+/* The longest mj_config.option_prefix, in bytes. */
+#define MJ_OPTION_PREFIX_MAX 32
 
 /* Fill cfg with the defaults above (from mj_config_options()). */
 MJ_API void mj_config_init(mj_config *cfg);
@@ -338,12 +349,12 @@ MJ_API int mj_tracker_new(const mj_config *cfg, mj_tracker **out);
  * accepted. */
 MJ_API void mj_tracker_free(mj_tracker *tr);
 
-/* Change limits and timeout of a live tracker; log, clock and on_event are
- * taken too, alloc/alloc_ud are ignored (memory already allocated must be
- * freed by the allocator that allocated it). Existing entries are kept
- * even above a lower bound. A new pending_timeout moves the deadlines
- * already running by the difference. A new clock (or clock_ud): every
- * time already kept (a join's since, deadlines, self-ping schedules)
+/* Change limits and timeout of a live tracker; log, clock, on_event and
+ * option_prefix are taken too, alloc/alloc_ud are ignored (memory already
+ * allocated must be freed by the allocator that allocated it). Existing
+ * entries are kept even above a lower bound. A new pending_timeout moves the
+ * deadlines already running by the difference. A new clock (or clock_ud):
+ * every time already kept (a join's since, deadlines, self-ping schedules)
  * keeps its distance from now, read from each clock at this call. Errors:
  * MJ_EINVAL. */
 MJ_API int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg);

@@ -251,6 +251,8 @@ for _, option in ipairs(mj.options()) do
 		config[option.name] = value;
 	end
 end
+-- The core's log lines name an option as it is set here.
+config.option_prefix = "track_muc_joins_";
 -- The module's own options.
 local log_changes = boolean_option("log_changes", false);
 -- set by the operator (not the default): wake.lib.lua follows it even

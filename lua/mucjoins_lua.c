@@ -10,7 +10,9 @@
  *   mj.interface                       -- MJ_LUA_INTERFACE (mucjoins_lua.h)
  *   yes = mj.reads(name, type, outgoing)  -- does the core read such stanzas?
  *   options = mj.options()             -- the core's options and defaults
- *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins= }
+ *   t = mj.new{ max_rooms=, max_pending=, pending_timeout=, legacy_joins=,
+ *               option_prefix= }  -- every option of mj.options(); the
+ *                                    prefix the log names them with
  *   t:configure{ ... }                 -- unspecified fields keep their value
  *   outcome, events = t:outgoing(full_jid, stanza)
  *   outcome, events = t:incoming(full_jid, stanza)
@@ -310,9 +312,40 @@ static void opt_bool(lua_State *L, int arg, const char *key, int *out)
     lua_pop(L, 1);
 }
 
+/* option_prefix (mj_config): a string, copied into buf
+ * (MJ_OPTION_PREFIX_MAX + 1 bytes) for the caller to keep. */
+static void opt_prefix(lua_State *L, int arg, mj_config *cfg, char *buf)
+{
+    size_t len;
+    const char *s;
+    int t = lua_getfield(L, arg, "option_prefix");
+
+    if (t == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TSTRING)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "option_prefix: string expected, "
+                                      "got %s",
+                                      luaL_typename(L, -1)));
+    s = lua_tolstring(L, -1, &len);
+    if (len > MJ_OPTION_PREFIX_MAX || strlen(s) != len)
+        luaL_argerror(L, arg,
+                      lua_pushfstring(L,
+                                      "option_prefix: at most %d bytes, "
+                                      "no NUL",
+                                      MJ_OPTION_PREFIX_MAX));
+    memcpy(buf, s, len + 1);
+    cfg->option_prefix = buf;
+    lua_pop(L, 1);
+}
+
 /* Every option of the library's table (mj_config_options()), under its
- * own name. */
-static void read_config(lua_State *L, int arg, mj_config *cfg)
+ * own name, and option_prefix (into prefix, MJ_OPTION_PREFIX_MAX + 1
+ * bytes). */
+static void read_config(lua_State *L, int arg, mj_config *cfg, char *prefix)
 {
     size_t i, n;
     const mj_option *opts = mj_config_options(&n);
@@ -320,6 +353,7 @@ static void read_config(lua_State *L, int arg, mj_config *cfg)
     if (lua_isnoneornil(L, arg))
         return;
     luaL_checktype(L, arg, LUA_TTABLE);
+    opt_prefix(L, arg, cfg, prefix);
     for (i = 0; i < n; i++) {
         const mj_option *o = &opts[i];
         void *f = (char *)cfg + o->offset;
@@ -361,12 +395,17 @@ static int l_new(lua_State *L)
 {
     struct tracker *u;
     mj_config cfg;
+    char prefix[MJ_OPTION_PREFIX_MAX + 1];
     int rc;
 
     mj_config_init(&cfg);
-    read_config(L, 1, &cfg);
+    read_config(L, 1, &cfg, prefix);
     u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
+    if (cfg.option_prefix != NULL) {
+        memcpy(u->option_prefix, prefix, sizeof prefix);
+        cfg.option_prefix = u->option_prefix;
+    }
     u->magic = &tracker_key;
     u->watch = 1;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &tracker_key);
@@ -394,14 +433,19 @@ static int l_configure(lua_State *L)
 {
     struct tracker *u = check_tracker(L);
     mj_config cfg = u->cfg;
+    char prefix[MJ_OPTION_PREFIX_MAX + 1];
     int rc;
 
-    read_config(L, 2, &cfg);
+    read_config(L, 2, &cfg, prefix);
     col_reset(&u->col);
     rc = mj_tracker_configure(u->tr, &cfg);
     col_reset(&u->col);
     if (rc != MJ_OK)
         raise_core_error(L, 2, rc);
+    if (cfg.option_prefix == prefix) {
+        memcpy(u->option_prefix, prefix, sizeof prefix);
+        cfg.option_prefix = u->option_prefix;
+    }
     u->cfg = cfg;
     return 0;
 }

@@ -218,6 +218,8 @@ struct tracker {
     mj_tracker *tr;    /* NULL once freed */
     int busy;          /* results are being built: no re-entry */
     mj_config cfg;     /* as last applied (the core has no getter) */
+    char option_prefix[MJ_OPTION_PREFIX_MAX + 1]; /* cfg.option_prefix's
+                                                     bytes (or unused) */
     struct collect col;
     uint64_t dropped_total;
     int resync;               /* records that write rooms_joined may have

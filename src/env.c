@@ -88,3 +88,20 @@ void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
     tr->cfg.log(tr->cfg.log_ud, level, buf);
     tr->in_hook--;
 }
+
+const char *mj_option_name(const struct mj_tracker *tr, const char *option,
+                           char *buf)
+{
+    size_t n = 0, i;
+    const char *p = tr->option_prefix;
+    int dashes;
+
+    while (p[n] != '\0' && n < MJ_OPTION_PREFIX_MAX)
+        n++;
+    memcpy(buf, p, n);
+    dashes = n > 0 && p[n - 1] == '-';
+    for (i = 0; option[i] != '\0' && n < MJ_OPTION_NAME_CAP - 1; i++)
+        buf[n++] = dashes && option[i] == '_' ? '-' : option[i];
+    buf[n] = '\0';
+    return buf;
+}

@@ -28,6 +28,14 @@ void mj_log(struct mj_tracker *tr, mj_log_level level, const char *fmt, ...)
 #endif
     ;
 
+/* The bytes mj_option_name() writes at most, its NUL included. */
+#define MJ_OPTION_NAME_CAP (MJ_OPTION_PREFIX_MAX + 48)
+/* option (an mj_option name) as the embedder's users set it
+ * (mj_config.option_prefix), for a log line: written into buf
+ * (MJ_OPTION_NAME_CAP bytes) and returned. */
+const char *mj_option_name(const struct mj_tracker *tr, const char *option,
+                           char *buf);
+
 /* A hint that p will be read soon (no effect where unsupported). With
  * 100k sessions nothing of a session is in the cache when its stanza
  * comes: fetching it while the JID is parsed hides part of the wait. */

@@ -37,25 +37,28 @@ static void warn_limit(mj_session *s, enum mj_bound bound)
     if (s->warned_limit & bit)
         return;
     s->warned_limit |= (uint8_t)bit;
+    char opt[MJ_OPTION_NAME_CAP];
     switch (bound) {
     case MJ_BOUND_PENDING:
         mj_log(s->tr, MJ_LOG_WARN,
-               "%.*s: max_pending limit (%zu) reached: joins are not "
-               "tracked while that many wait for their answers",
-               (int)s->jid_len, s->jid, cfg->max_pending);
+               "%.*s: %s limit (%zu) reached: joins are not tracked while "
+               "that many wait for their answers",
+               (int)s->jid_len, s->jid,
+               mj_option_name(s->tr, "max_pending", opt), cfg->max_pending);
         break;
     case MJ_BOUND_CANCELLED:
         mj_log(s->tr, MJ_LOG_WARN,
-               "%.*s: max_pending limit (%zu) of joins left before their "
-               "answers reached: what the rooms still send about further "
-               "ones is ignored (and counted forged)",
-               (int)s->jid_len, s->jid, cfg->max_pending);
+               "%.*s: %s limit (%zu) of joins left before their answers "
+               "reached: what the rooms still send about further ones is "
+               "ignored (and counted forged)",
+               (int)s->jid_len, s->jid,
+               mj_option_name(s->tr, "max_pending", opt), cfg->max_pending);
         break;
     case MJ_BOUND_ROOMS:
         mj_log(s->tr, MJ_LOG_WARN,
-               "%.*s: max_rooms limit (%zu) reached; further rooms are not "
-               "tracked",
-               (int)s->jid_len, s->jid, cfg->max_rooms);
+               "%.*s: %s limit (%zu) reached; further rooms are not tracked",
+               (int)s->jid_len, s->jid,
+               mj_option_name(s->tr, "max_rooms", opt), cfg->max_rooms);
         break;
     }
 }
@@ -66,11 +69,13 @@ static void note_forged(mj_session *s, const mj_target *t)
     if (s->warned_limit & MJ_WARNED_FORGED)
         return;
     s->warned_limit |= MJ_WARNED_FORGED;
+    char opt[MJ_OPTION_NAME_CAP];
     mj_log(s->tr, MJ_LOG_DEBUG,
            "%.*s: refusing a self-presence from %.*s: no join waits for "
            "it (none was sent there, or it failed: refused, or its answer "
-           "came after pending_timeout) (further ones are not logged)",
-           (int)s->jid_len, s->jid, (int)t->blen, t->bare);
+           "came after %s) (further ones are not logged)",
+           (int)s->jid_len, s->jid, (int)t->blen, t->bare,
+           mj_option_name(s->tr, "pending_timeout", opt));
 }
 
 static void emit_simple(mj_entry *e, mj_event_type type, mj_reason reason)

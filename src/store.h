@@ -517,6 +517,9 @@ struct mj_tracker {
         double until;
     } learned[MJ_LEARNED];
     mj_stats st;
+    /* mj_config.option_prefix's copy (cfg.option_prefix points here, or
+     * is NULL) */
+    char option_prefix[MJ_OPTION_PREFIX_MAX + 1];
 };
 
 /* A call that would change the tracker, made from one of its embedder's

@@ -83,11 +83,26 @@ void mj_config_init(mj_config *cfg)
     }
 }
 
+/* The length of a prefix (mj_config.option_prefix; NULL: 0), or
+ * MJ_OPTION_PREFIX_MAX + 1 for a longer one (read no further). */
+static size_t prefix_len(const char *p)
+{
+    size_t n = 0;
+    while (p != NULL && p[n] != '\0' && n <= MJ_OPTION_PREFIX_MAX)
+        n++;
+    return n;
+}
+
 static int config_apply(mj_tracker *tr, const mj_config *cfg)
 {
+    size_t plen = prefix_len(cfg->option_prefix);
     if (!(cfg->pending_timeout >= 0) || !(cfg->ping_start_delay >= 0) ||
-        !(cfg->ping_timeout >= 0) || !(cfg->ping_backoff >= 0))
+        !(cfg->ping_timeout >= 0) || !(cfg->ping_backoff >= 0) ||
+        plen > MJ_OPTION_PREFIX_MAX)
         return MJ_EINVAL;
+    /* copied first: cfg may be a copy of tr->cfg pointing at the copy */
+    memmove(tr->option_prefix, plen > 0 ? cfg->option_prefix : "", plen);
+    tr->option_prefix[plen] = '\0';
     mj_alloc_fn old_alloc = tr->cfg.alloc;
     void *old_ud = tr->cfg.alloc_ud;
     tr->cfg = *cfg;
@@ -99,6 +114,7 @@ static int config_apply(mj_tracker *tr, const mj_config *cfg)
     }
     if (tr->cfg.clock == NULL)
         tr->cfg.clock = mj_default_clock;
+    tr->cfg.option_prefix = plen > 0 ? tr->option_prefix : NULL;
     return MJ_OK;
 }
 

@@ -2955,6 +2955,74 @@ TEST(the_cancelled_bound_is_counted_and_logged_once)
     teardown();
 }
 
+/* The lines that name an option name it as the embedder's users set it
+ * (mj_config.option_prefix): Prosody's track_muc_joins_max_pending, the
+ * replay tool's --max-rooms (before, the field's bare name, which neither
+ * takes). The prefix is copied; one too long is refused. */
+TEST(log_lines_name_options_with_the_embedders_prefix)
+{
+    mj_config cfg;
+    char prefix[MJ_OPTION_PREFIX_MAX + 2];
+    setup();
+    config_logging_to(&cfg, log_limits);
+    cfg.max_pending = 1;
+    cfg.max_rooms = 1;
+    snprintf(prefix, sizeof prefix, "track_muc_joins_");
+    cfg.option_prefix = prefix;
+    limit_log[0] = '\0';
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    memset(prefix, 'x', sizeof prefix - 1); /* the tracker kept a copy */
+    CHECK_OUTCOME(fx_join(s, "a@far.example/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_join(s, "b@far.example/n"), MJ_O_LIMIT);
+    CHECK(strstr(limit_log,
+                 ": track_muc_joins_max_pending limit (1) reached") != NULL);
+
+    /* one byte too long: refused, the earlier prefix stays */
+    prefix[sizeof prefix - 1] = '\0';
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_EINVAL);
+    mj_session *t2 = fx_session(tr, "bob@example.org/r");
+    fx_join(t2, "a@far.example/n");
+    CHECK_OUTCOME(fx_join(t2, "b@far.example/n"), MJ_O_LIMIT);
+    CHECK(strstr(limit_log, "bob@example.org/r: track_muc_joins_max_pending "
+                            "limit (1)") != NULL);
+
+    /* a prefix ending in '-' writes the name's '_' as '-' */
+    cfg.option_prefix = "--";
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    fx_self(s, "available", "a@far.example/n"); /* one room: max_rooms */
+    CHECK_OUTCOME(fx_join(s, "d@far.example/n"), MJ_O_CHANGED);
+    CHECK_OUTCOME(fx_self(s, "available", "d@far.example/n"), MJ_O_LIMIT);
+    CHECK(strstr(limit_log, ": --max-rooms limit (1) reached") != NULL);
+
+    /* NULL: the bare name, as before */
+    cfg.option_prefix = NULL;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_session *t3 = fx_session(tr, "carol@example.org/r");
+    fx_join(t3, "a@far.example/n");
+    CHECK_OUTCOME(fx_join(t3, "b@far.example/n"), MJ_O_LIMIT);
+    CHECK(strstr(limit_log, "carol@example.org/r: max_pending limit (1)") !=
+          NULL);
+    teardown();
+}
+
+/* The late answer's line too. */
+TEST(a_late_answer_names_pending_timeout_with_the_prefix)
+{
+    mj_config cfg;
+    setup();
+    config_logging_to(&cfg, log_forged);
+    cfg.option_prefix = "track_muc_joins_";
+    forged_log[0] = '\0';
+    mj_tracker_configure(tr, &cfg);
+    CHECK_OUTCOME(fx_join(s, R("Ann")), MJ_O_CHANGED);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_OUTCOME(fx_self(s, "available", R("Ann")), MJ_O_FORGED);
+    CHECK(strstr(forged_log, "after track_muc_joins_pending_timeout)") !=
+          NULL);
+    teardown();
+}
+
 /* A groupchat message sent while EXPECTING is "unchanged" as in JOINED,
  * so the module watches the session and a local MUC's not-acceptable
  * refusal (sent with origin.send()) reaches the core, which asks the room
@@ -4754,6 +4822,8 @@ int main(void)
     RUN(max_pending_bound);
     RUN(a_huge_max_pending_bounds_nothing);
     RUN(each_bound_is_logged_once_per_session);
+    RUN(log_lines_name_options_with_the_embedders_prefix);
+    RUN(a_late_answer_names_pending_timeout_with_the_prefix);
     RUN(a_groupchat_sent_while_expecting_is_watched_as_in_joined);
     RUN(a_leave_from_the_announced_nick_refused_without_id_ends);
     RUN(a_probe_with_110_in_a_rejoin_window_is_no_answer);

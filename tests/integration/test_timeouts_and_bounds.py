@@ -84,7 +84,8 @@ def test_303_without_new_self_presence_settles_on_announced_nick(connect, compon
     assert_rooms(a, {r: "New"}, when="after the 303's expectation timed out (JOINED(m))")
 
 
-def test_max_pending_bound(connect, component, room):
+def test_max_pending_bound(connect, server, component, room):
+    off = server.log_size()
     a = connect("alice")
     rs = [sroom(room) for _ in range(3)]
     joins = [start_join(a, component, r, "Alice") for r in rs]
@@ -94,15 +95,23 @@ def test_max_pending_bound(connect, component, room):
             "over a bound the stanza still goes on"
     assert_rooms(a, {rs[0]: "Alice", rs[1]: "Alice"},
                  when="with max_pending = 2 and three joins in flight")
+    # the warning names the option as it is set in Prosody's config
+    log = server.wait_log("track_muc_joins_max_pending limit (2) reached", offset=off)
+    assert f"{a.jid}: track_muc_joins_max_pending limit (2) reached" in log, \
+        server.log_tail(20, off)
 
 
-def test_max_rooms_bound(connect, room):
+def test_max_rooms_bound(connect, server, room):
+    off = server.log_size()
     a = connect("alice")
     rs = [room() for _ in range(4)]
     for r in rs:
         p = a.join(r, "Alice")
         assert p.is_self, f"the self-presence reaches the client even over the bound: {p}"
     assert_rooms(a, {r: "Alice" for r in rs[:3]}, when="with max_rooms = 3 after four joins")
+    log = server.wait_log("track_muc_joins_max_rooms limit (3) reached", offset=off)
+    assert f"{a.jid}: track_muc_joins_max_rooms limit (3) reached" in log, \
+        server.log_tail(20, off)
     a.leave(rs[0], "Alice")
     a.leave(rs[3], "Alice")
     a.join(rs[3], "Alice")

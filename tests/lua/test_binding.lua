@@ -977,6 +977,39 @@ test("log records, when present, have level and msg", function()
 	end
 end)
 
+test("option_prefix: the log names an option as the embedder sets it; kept across configure", function()
+	local function limit_lines(t, sess)
+		local lines = {}
+		for _, r in ipairs({ "a", "b" }) do
+			local _, ev = t:outgoing(sess, join(r .. "@muc.example.org/x"))
+			for _, e in ipairs(ev or {}) do
+				if e.type == "log" and e.msg:find("limit", 1, true) then lines[#lines + 1] = e.msg end
+			end
+		end
+		return lines
+	end
+	local prefix = "track_muc_" .. "joins_" -- a string made at run time, collected below
+	local t = mj.new({ max_pending = 1, option_prefix = prefix })
+	prefix = nil
+	collectgarbage()
+	local lines = limit_lines(t, SESS)
+	eq(#lines, 1, "one bound line")
+	truthy(lines[1]:find(": track_muc_joins_max_pending limit (1) reached", 1, true), lines[1])
+	t:configure({ max_rooms = 5 }) -- without option_prefix: the prefix stays
+	lines = limit_lines(t, "bob@example.org/r")
+	truthy(lines[1] and lines[1]:find("track_muc_joins_max_pending limit", 1, true), show(lines[1]))
+	t:configure({ option_prefix = "--" })
+	lines = limit_lines(t, "carol@example.org/r")
+	truthy(lines[1] and lines[1]:find(": --max-pending limit (1)", 1, true), show(lines[1]))
+	t:configure({ option_prefix = "" })
+	lines = limit_lines(t, "dave@example.org/r")
+	truthy(lines[1] and lines[1]:find(": max_pending limit (1)", 1, true), show(lines[1]))
+	raises("option_prefix", mj.new, { option_prefix = 1 })
+	raises("option_prefix", mj.new, { option_prefix = string.rep("x", 33) })
+	raises("option_prefix", t.configure, t, { option_prefix = "a\0b" })
+	truthy(mj.new({ option_prefix = string.rep("x", 32) }), "32 bytes")
+end)
+
 ---------------------------------------------------------------------------
 -- lifetime
 

@@ -165,6 +165,14 @@ else
     not_ok "--legacy-joins tracks a join without the MUC <x/>" "exit $rc"
 fi
 
+# the tracker's log names an option as the tool takes it
+run -v --max-pending 1 "$ex"
+if [ "$rc" -eq 0 ] && grep -q 'log warn: .*: --max-pending limit (1) reached' "$tmp/err"; then
+    ok "-v: the log names the option as --max-pending"
+else
+    not_ok "-v: the log names the option as --max-pending" "exit $rc: $(grep limit "$tmp/err")"
+fi
+
 run --no-self-ping "$examples/self-ping.xml"
 if [ "$rc" -eq 0 ] && grep -q '=> ambiguous$' "$tmp/out" && ! grep -q 'ping-needed' "$tmp/out"; then
     ok "--no-self-ping: ambiguity asks for no ping"

@@ -952,6 +952,7 @@ int replay_run(const struct replay_opts *o)
     cfg.event_ud = &r;
     cfg.log = on_log;
     cfg.log_ud = &r;
+    cfg.option_prefix = "--"; /* the log names --max-rooms (options.c) */
     r.ping_timeout = cfg.ping_timeout;
     rc = mj_tracker_new(&cfg, &r.tr);
     if (rc != MJ_OK) {
