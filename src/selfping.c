@@ -437,6 +437,47 @@ static void unknown(mj_ping *p, double now)
     retry_or_give_up(p, now);
 }
 
+/* Give-ups logged at info per domain within MJ_GIVE_UP_WINDOW seconds;
+ * the rest at debug. */
+#define MJ_GIVE_UP_LOGS   10
+#define MJ_GIVE_UP_WINDOW 60
+
+/* A round of p's self-pings gave up: logged at info, where an operator
+ * sees it (the entry stays shown though nothing confirmed it), once per
+ * round, none per retry. Bounded per domain: a hostile room makes a
+ * round give up in a dozen stanzas (docs/semantics.md §5), and each
+ * round would be a line; past MJ_GIVE_UP_LOGS lines
+ * in MJ_GIVE_UP_WINDOW seconds its domain's further give-ups go to debug
+ * until the window ends (counted in pings_given_up all the same), the
+ * last info line saying so. */
+static void log_give_up(mj_ping *p, double now)
+{
+    mj_entry *e = p->e;
+    mj_tracker *tr = e->sess->tr;
+    mj_domain *d = mj_entry_room(e)->dom;
+    mj_log_level level = MJ_LOG_DEBUG;
+    const char *more = "";
+    char opt[MJ_OPTION_NAME_CAP];
+
+    if (!(now < d->give_up_until)) {
+        d->give_up_until = now + MJ_GIVE_UP_WINDOW;
+        d->give_up_logs = 0;
+    }
+    if (d->give_up_logs < MJ_GIVE_UP_LOGS) {
+        level = MJ_LOG_INFO;
+        if (++d->give_up_logs == MJ_GIVE_UP_LOGS)
+            more = " (further give-ups on this domain within a minute are "
+                   "logged at debug level)";
+    }
+    mj_log(tr, level,
+           "%.*s: self-ping of %s unanswered %u times (no answer said "
+           "whether the session is in it; %s = %u): keeping the entry, "
+           "asked again when a link to %s comes up%s",
+           (int)e->sess->jid_len, e->sess->jid, mj_entry_room(e)->s, p->tries,
+           mj_option_name(tr, "ping_retries", opt), tr->cfg.ping_retries,
+           d->name, more);
+}
+
 /* A try of p (settled, detached) ended without a verdict: the next after
  * the backoff, doubling, or, after ping_retries, the round gives up and
  * rests. */
@@ -465,11 +506,7 @@ static void retry_or_give_up(mj_ping *p, double now)
         tr->st.pings_given_up++;
         e->gave_up = 1; /* mj_tracker_link_up() asks again */
         mj_entry_room(e)->dom->gave_up = 1;
-        mj_log(tr, MJ_LOG_DEBUG,
-               "%.*s: self-ping of %s unanswered %u times; keeping the "
-               "entry",
-               (int)e->sess->jid_len, e->sess->jid, mj_entry_room(e)->s,
-               p->tries);
+        log_give_up(p, now);
         /* rest as long as the next retry would have waited: further link
          * losses in that time do not start another round */
         p->due = INFINITY;

@@ -862,6 +862,7 @@ void mj_store_rebase(mj_tracker *tr, double old_now, double now)
             d->check_due += delta;
             d->lost_at += delta;
             d->up_walk_at += delta;
+            d->give_up_until += delta;
             d->up_due += delta;
         }
     }
@@ -1319,6 +1320,7 @@ mj_domain *mj_domain_get(mj_tracker *tr, const char *bare, size_t len)
     memset(d, 0, sizeof *d);
     d->up_walk_at = -INFINITY;
     d->lost_at = -INFINITY;
+    d->give_up_until = -INFINITY;
     d->hash = h;
     d->len = (uint32_t)name.len;
     memcpy(d->name, name.ptr, name.len);

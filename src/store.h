@@ -50,6 +50,9 @@ struct mj_domain {
                                   unknown answers): its next link up
                                   visits its rooms (selfping.c
                                   mj_tracker_link_up) */
+    uint8_t give_up_logs;      /* self-ping give-ups logged at info
+                                  since give_up_until was set
+                                  (selfping.c log_give_up()) */
     uint32_t up_epoch;         /* link ups of the domain so far
                                   (mj_tracker_link_up), wrapping */
     uint32_t down_epoch;       /* link losses of the domain so far
@@ -62,6 +65,8 @@ struct mj_domain {
     double up_walk_at;         /* when a link up last visited its rooms
                                   (-INFINITY: never) */
     double up_due;             /* when up_check */
+    double give_up_until;      /* the end of the window give_up_logs
+                                  counts in (-INFINITY: none yet) */
     mj_domain *unext, *uprev;  /* tr->ups, by up_due */
     mj_domain *cnext, *cprev;  /* tr->checks, by check_due (doubly
                                   linked: a domain whose last room goes

@@ -417,6 +417,123 @@ TEST(unknown_answers_retry_with_backoff_then_give_up)
     mj_tracker_free(tr);
 }
 
+/* Give-up lines (self-ping lines at info, and the others) as logged. */
+static char gave_up_log[4096];
+static int gave_up_info, gave_up_debug;
+static void log_gave_up(void *ud, mj_log_level level, const char *msg)
+{
+    (void)ud;
+    if (strstr(msg, "self-ping of") == NULL)
+        return;
+    if (level == MJ_LOG_INFO)
+        gave_up_info++;
+    else if (level == MJ_LOG_DEBUG)
+        gave_up_debug++;
+    if (strlen(gave_up_log) + strlen(msg) + 2 < sizeof gave_up_log) {
+        strcat(gave_up_log, msg);
+        strcat(gave_up_log, "\n");
+    }
+}
+
+static void start_logging_give_ups(unsigned retries)
+{
+    mj_config cfg;
+    test_cfg(&cfg);
+    cfg.log = log_gave_up;
+    cfg.ping_retries = retries;
+    cfg.option_prefix = "track_muc_joins_";
+    gave_up_log[0] = '\0';
+    gave_up_info = gave_up_debug = 0;
+    start(&cfg);
+}
+
+/* A round that gives up is logged at info (it was at debug: an entry
+ * kept though nothing confirmed it went unseen), once, naming the
+ * session, the room, the option and when the room is asked again; no
+ * line per retry. */
+TEST(a_give_up_is_logged_at_info_once_per_round)
+{
+    start_logging_give_ups(1);
+    join(s, R("Ann"));
+    ambiguous();
+    CHECK_INT(answer(last_ping, "error", "remote-server-timeout", "wait",
+                     "home.example", -1),
+              MJ_PING_UNKNOWN);
+    fx_now += 31;
+    mj_tracker_tick(tr); /* the retry */
+    CHECK_INT(npings, 2);
+    CHECK_INT(gave_up_info + gave_up_debug, 0); /* none per retry */
+    fx_now += 61;
+    mj_tracker_tick(tr); /* its timeout: the round gives up */
+    CHECK_INT(gave_up_info, 1);
+    CHECK(strstr(gave_up_log, "user@home.example/phone: self-ping of " ROOM
+                              " unanswered 2 times") != NULL);
+    CHECK(strstr(gave_up_log, "track_muc_joins_ping_retries = 1") != NULL);
+    CHECK(strstr(gave_up_log, "keeping the entry, asked again when a link "
+                              "to muc.remote.example comes up\n") != NULL);
+    fx_now += 10000;
+    mj_tracker_tick(tr);
+    CHECK_INT(gave_up_info, 1);
+    /* the next round (a link up) gives up again: one more line */
+    CHECK_INT(mj_tracker_link_up(tr, "muc.remote.example", 18), MJ_OK);
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 3);
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    fx_now += 61;
+    mj_tracker_tick(tr);
+    CHECK_INT(npings, 4);
+    CHECK_INT(gave_up_info, 2);
+    CHECK_INT(gave_up_debug, 0);
+    CHECK_NICK(s, ROOM, "Ann");
+    mj_tracker_free(tr);
+}
+
+/* A hostile room makes a round give up in a few stanzas: a domain's
+ * give-ups are logged at info 10 times a minute at most, the tenth
+ * saying the next go to debug; counted all the same. */
+TEST(give_up_lines_at_info_are_bounded_per_domain)
+{
+    char room[64];
+    mj_stats st;
+    start_logging_give_ups(0);
+    for (int i = 0; i < 12; i++) {
+        snprintf(room, sizeof room, "r%d@muc.remote.example/Ann", i);
+        join(s, room);
+        fx_in(s, fx_pres("unavailable", room)); /* ambiguous: a ping */
+        CHECK(strcmp(last_to, room) == 0);
+        CHECK_INT(answer(last_ping, "error", "remote-server-timeout", "wait",
+                         "home.example", -1),
+                  MJ_PING_UNKNOWN);
+        fx_now += 1;
+    }
+    mj_tracker_stats(tr, &st);
+    CHECK_INT(st.pings_given_up, 12);
+    CHECK_INT(gave_up_info, 10);
+    CHECK_INT(gave_up_debug, 2);
+    CHECK(strstr(gave_up_log, "r9@muc.remote.example unanswered 1 times") !=
+          NULL);
+    CHECK(strstr(gave_up_log, "(further give-ups on this domain within a "
+                              "minute are logged at debug level)") != NULL);
+    /* another domain has its own lines */
+    join(s, "room@other.example/Ann");
+    fx_in(s, fx_pres("unavailable", "room@other.example/Ann"));
+    answer(last_ping, "error", "remote-server-timeout", "wait", "home.example",
+           -1);
+    CHECK_INT(gave_up_info, 11);
+    /* a minute later, the domain's give-ups are at info again */
+    fx_now += 60;
+    join(s, "late@muc.remote.example/Ann");
+    fx_in(s, fx_pres("unavailable", "late@muc.remote.example/Ann"));
+    answer(last_ping, "error", "remote-server-timeout", "wait", "home.example",
+           -1);
+    CHECK_INT(gave_up_info, 12);
+    CHECK_INT(gave_up_debug, 2);
+    mj_tracker_free(tr);
+}
+
 TEST(link_losses_after_a_give_up_wait_for_the_rest)
 {
     mj_stats st;
@@ -2530,6 +2647,8 @@ int main(void)
     RUN(service_unavailable_is_settled_by_disco_info);
     RUN(item_not_found_needs_disco_info_only_when_it_says_not_who);
     RUN(unknown_answers_retry_with_backoff_then_give_up);
+    RUN(a_give_up_is_logged_at_info_once_per_round);
+    RUN(give_up_lines_at_info_are_bounded_per_domain);
     RUN(link_losses_after_a_give_up_wait_for_the_rest);
     RUN(link_losses_during_the_rest_send_no_ping);
     RUN(answer_to_a_ping_older_than_a_rejoin_is_stale);
