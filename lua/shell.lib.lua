@@ -414,6 +414,56 @@ local function command_items()
 	};
 end
 
+-- What an item offers the shell: its section, name, help line and
+-- arguments (name and type of each), as one string. An earlier version's
+-- items may be any tables: what is not a string reads as its type.
+local function item_signature(item)
+	local function text(value)
+		if type(value) == "string" then
+			return value;
+		end
+		return "<" .. type(value) .. ">";
+	end
+	if type(item) ~= "table" then
+		return text(item);
+	end
+	local parts = { text(item.section), text(item.name), text(item.desc) };
+	local args = item.args;
+	if type(args) == "table" then
+		for _, arg in ipairs(args) do
+			if type(arg) == "table" then
+				parts[#parts + 1] = text(arg.name) .. ":" .. text(arg.type);
+			else
+				parts[#parts + 1] = text(arg);
+			end
+		end
+	else
+		parts[#parts + 1] = text(args);
+	end
+	return table.concat(parts, "\0");
+end
+
+-- Whether two lists of items offer the same commands, in any order (a
+-- version that renames a command, or adds an argument, has as many).
+local function same_commands(a, b)
+	if #a ~= #b then
+		return false;
+	end
+	local count = {};
+	for _, item in ipairs(a) do
+		local signature = item_signature(item);
+		count[signature] = (count[signature] or 0) + 1;
+	end
+	for _, item in ipairs(b) do
+		local signature = item_signature(item);
+		if not count[signature] or count[signature] == 0 then
+			return false;
+		end
+		count[signature] = count[signature] - 1;
+	end
+	return true;
+end
+
 -- mod_admin_shell takes the items of global modules present when it loads;
 -- these belong to no global module: when it loads (or reloads) after us,
 -- they are announced to it again.
@@ -530,10 +580,11 @@ return function(get_tracker)
 	else
 		module:hook_global("module-loaded", announce_again);
 		module:hook_global("module-reloaded", announce_again);
-		if shell.items and #shell.items ~= #command_items() then
+		if shell.items and not same_commands(shell.items, command_items()) then
 			-- added by a load of another version (a reload after an
-			-- upgrade): these replace its commands, added first (removing
-			-- every command empties the section: 13 deletes it)
+			-- upgrade; as many commands, renamed or with other arguments,
+			-- count too): these replace its commands, added first
+			-- (removing every command empties the section: 13 deletes it)
 			local old_ctx, old_items = shell.ctx, shell.items;
 			add_global_commands();
 			for _, item in ipairs(old_items) do

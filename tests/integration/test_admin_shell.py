@@ -6,6 +6,8 @@ import re
 import subprocess
 import time
 
+import pytest
+
 from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join
 
 # test_loaded_globally_is_refused_and_the_virtualhost_keeps_it
@@ -371,6 +373,66 @@ def test_an_upgrade_reload_in_an_open_shell_session_keeps_the_commands(server):
                                     "muc_joins:stats()\n"
                                     "muc_joins:room('room@conference.localhost')\n")
     assert "rooms shown on 1 host" in out and "0 sessions in room@conference.localhost" in out, out
+
+
+# The commands as an earlier version left them, as many as now (Prosody 13:
+# the items; 0.12: the shared environment's section): room() named
+# rooms(), or list() without its lines argument.
+EARLIER_COMMANDS = {
+    "renamed": (
+        "local old = {}; for k, v in pairs(item) do old[k] = v end; old.name = 'rooms'; ",
+        "room"),
+    "args": (
+        "local old = {}; for k, v in pairs(item) do old[k] = v end; "
+        "old.args = { { name = 'jid', type = 'string' } }; ",
+        "list"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(EARLIER_COMMANDS))
+def test_an_upgrade_reload_replaces_as_many_commands_that_differ(server, change):
+    """A reload after an upgrade whose commands are as many as the earlier
+    version's but differ (a command renamed, an argument added): Prosody 13
+    keeps the items of the first load across reloads, and the earlier
+    ones were replaced only when their count changed; they are now
+    compared by name, arguments and help line. (0.12 fills its section in
+    again at every load.)"""
+    copy, name = EARLIER_COMMANDS[change]
+    rc, out = server.admin(
+        ">local m = prosody.hosts.localhost.modules.track_muc_joins.module; "
+        "local s = m:shared('/*/track_muc_joins/shell'); "
+        "if not s.items then local env = m:shared('/*/admin_shell/env'); "
+        "env.muc_joins = { list = env.muc_joins.list, stats = env.muc_joins.stats, "
+        "rooms = env.muc_joins.room }; return 'environment' end; "
+        f"for i, item in ipairs(s.items) do if item.name == {name!r} then {copy}"
+        "s.ctx:remove_item('shell-command', item); s.ctx:add_item('shell-command', old); "
+        "s.items[i] = old; return 'items' end end")
+    assert "items" in out or "environment" in out, out
+    items = "items" in out
+    # the section in mod_admin_shell's environment (shared on both versions)
+    section = ("local e = prosody.hosts.localhost.modules.track_muc_joins.module:shared("
+               "'/*/admin_shell/env').muc_joins; ")
+    shown = (">" + section + "return 'rooms=' .. tostring(e.rooms ~= nil) .. "
+             "' room=' .. tostring(e.room ~= nil)")
+    rc, out = server.admin(shown)
+    if change == "renamed":
+        assert "rooms=true room=false" in out, f"the earlier commands are not in place: {out}"
+    rc, out = server.admin("module:reload('track_muc_joins', 'localhost')")
+    assert rc == 0, out
+    rc, out = server.admin(shown)
+    assert "rooms=false room=true" in out, f"rooms() and room() after the reload: {out}"
+    rc, out = server.admin("muc_joins:room('room@conference.localhost')")
+    assert "0 sessions in room@conference.localhost" in out, out
+    if items:
+        rc, out = server.admin(">" + section + "local n = {}; for _, a in ipairs("
+                               "getmetatable(e).help.commands.list.args) do n[#n + 1] = a.name end; "
+                               "return 'list args: ' .. table.concat(n, ',')")
+        assert "list args: jid,lines" in out, out
+        rc, out = server.admin(
+            ">local s = prosody.hosts.localhost.modules.track_muc_joins.module:shared("
+            "'/*/track_muc_joins/shell'); local n = {}; for _, item in ipairs(s.items) do "
+            "n[#n + 1] = item.name .. '/' .. #item.args end; return 'items: ' .. table.concat(n, ' ')")
+        assert "items: list/2 room/2 stats/1" in out, out
 
 
 def test_loaded_on_a_component_says_it_tracks_nothing_there(server):
