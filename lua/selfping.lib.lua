@@ -77,6 +77,7 @@ return function(ctx)
 	local n_silent_waits = 0; -- requests out for silent accounts
 	local domain_info_waits = {}; -- room's domain -> requests out
 	local account_info_waits = {}; -- session's bare JID -> requests out
+	local waits_by_id = {}; -- a request's iq id -> its wait
 	local silent_accounts = new_cache(1024); -- bare JID -> silence > 0 (the latest 1024 marked)
 
 	-- The answer's meaning depends on the room's disco#info: ask the room,
@@ -89,6 +90,14 @@ return function(ctx)
 		end
 		local key = ping.jid .. "\0" .. room;
 		local wait = info_waits[key];
+		if wait and wait.unusable then
+			-- the room's reply to the request out was unusable (an error
+			-- without <error/>): none is taken from it any more
+			module:log("debug", "%s's answer from %s taken without disco#info: the room's reply "
+				.. "to the request out had no <error/>", ping.jid, room);
+			answer_ping(ping, stanza, nil);
+			return;
+		end
 		if wait then
 			wait.ping = ping;
 			wait.stanza = stanza;
@@ -111,8 +120,10 @@ return function(ctx)
 			answer_ping(ping, stanza, nil);
 			return;
 		end
-		wait = { ping = ping; stanza = stanza; silent = silent };
+		local disco_id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt;
+		wait = { ping = ping; stanza = stanza; silent = silent; id = disco_id; room = room };
 		info_waits[key] = wait;
+		waits_by_id[disco_id] = wait;
 		n_info_waits = n_info_waits + 1;
 		if silent then
 			n_silent_waits = n_silent_waits + 1;
@@ -125,6 +136,7 @@ return function(ctx)
 				return; -- answered already
 			end
 			info_waits[key] = nil;
+			waits_by_id[disco_id] = nil;
 			n_info_waits = n_info_waits - 1;
 			if wait.silent then
 				n_silent_waits = n_silent_waits - 1;
@@ -152,7 +164,9 @@ return function(ctx)
 			else
 				account_info_waits[account] = nil;
 			end
-			answer_ping(wait.ping, wait.stanza, info);
+			if not wait.unusable then
+				answer_ping(wait.ping, wait.stanza, info);
+			end
 		end
 		local function replied(reply)
 			answer(reply.stanza);
@@ -162,7 +176,7 @@ return function(ctx)
 		end
 		local disco = st.iq({
 			type = "get";
-			id = "mjdisco-" .. ping.ping_id .. "-" .. ctx.salt;
+			id = disco_id;
 			from = ping.jid;
 			to = room;
 		});
@@ -174,6 +188,27 @@ return function(ctx)
 			return;
 		end
 		promise:next(replied, failed);
+	end
+
+	-- An error reply without <error/> (a hostile room's) to a request out,
+	-- which module:send_iq() would take as the reply (its id, from the
+	-- room the request went to, to whichever resource): Prosody 0.12's
+	-- send_iq() handler raises reading it (util.error.from_stanza), so it
+	-- never gets there (the hook below takes it). It ends the request for
+	-- the ping at once, as no usable answer: the core reads it (it says
+	-- nothing of the room: unknown). The request's place stays taken until
+	-- send_iq() gives up on it (ping_timeout), then counts as unanswered
+	-- (the account's silence): Prosody tracks it until then, and the
+	-- bounds above are what bound its tracking; a later answer of the
+	-- same session and room is taken without disco#info meanwhile.
+	local function unusable_reply(stanza)
+		local wait = waits_by_id[stanza.attr.id];
+		if not wait or wait.unusable or stanza.attr.from ~= wait.room then
+			return;
+		end
+		wait.unusable = true;
+		answer_ping(wait.ping, wait.stanza, stanza);
+		wait.ping, wait.stanza = nil, nil;
 	end
 
 	-- Whether an iq id is one of the module's own ids:
@@ -203,7 +238,12 @@ return function(ctx)
 			-- (a hostile room's), also to a session gone since: Prosody
 			-- 0.12's module:send_iq() handler (priority 1) raises reading it
 			-- (util.error.from_stanza), a traceback logged per stanza; taken
-			-- here, the request waits for its timeout
+			-- here, it ends the request it answers as no usable answer
+			local ok, err = pcall(unusable_reply, stanza);
+			if not ok then
+				module:log("error", "a disco#info reply without <error/> from %s: %s",
+					tostring(attr.from), tostring(err));
+			end
 			return true;
 		end
 		local session = full_sessions[attr.to];

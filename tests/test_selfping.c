@@ -294,6 +294,11 @@ TEST(item_not_found_without_by_is_settled_by_disco_info)
                MJ_PING_UNKNOWN); /* from an occupant, not the room */
     check_info(inf, NULL, "result", NULL, NULL, "muc.remote.example", 0,
                MJ_PING_UNKNOWN); /* from the service */
+    /* an error without <error/> (no type, no condition: the module hands
+     * it over as soon as it comes) says nothing */
+    check_info(inf, NULL, "error", NULL, NULL, NULL, 0, MJ_PING_UNKNOWN);
+    check_info("service-unavailable", ROOM, "error", NULL, NULL, NULL, 0,
+               MJ_PING_UNKNOWN);
     /* a `by` that is neither the room nor its service says not who either */
     check_info(inf, "elsewhere.example", "error", "item-not-found", "cancel",
                NULL, 0, MJ_PING_NOT_JOINED);

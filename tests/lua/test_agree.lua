@@ -188,6 +188,9 @@ local function hold(waits, jid, stanza, ping_id)
 	local n_domain, n_account = 0, 0
 	for _, w in ipairs(waits) do
 		if w.jid == pjid and w.room == room then
+			if w.unusable then
+				return false -- its reply had no <error/>: taken without
+			end
 			w.answer, w.ping_id = stanza, ping_id
 			return true
 		end
@@ -213,13 +216,25 @@ local function iq_by_binding(t, waits, jid, stanza, optimized)
 		disco_id = 0 -- the module wrote no leading zero
 	end
 	if disco_id ~= 0 and answer then
-		if ty == "error" and not has_error(stanza) then
-			return "disco-answer-without-<error/>:-ignored"
-		end
+		-- an error without <error/>: the answer goes with it at once, and
+		-- the request stays out (until its timeout: the test has none)
+		local malformed = ty == "error" and not has_error(stanza)
 		local from = prepared(stanza.attr.from)
 		for i, w in ipairs(waits) do
-			if w.disco_id == disco_id and w.room == from then
-				table.remove(waits, i)
+			if w.disco_id == disco_id and w.room == from and not (malformed and w.unusable) then
+				if malformed then
+					w.unusable = true
+				else
+					table.remove(waits, i)
+					if w.unusable then
+						-- a reply send_iq() takes, after one without <error/>
+						return "its-answer-went-with-the-reply-without-<error/>"
+					end
+				end
+				local prefix, suffix = "", ""
+				if malformed then
+					prefix, suffix = "disco-answer-without-<error/>:-", "-(the-request-stays-out-until-its-timeout)"
+				end
 				-- the answer goes to the session under the JID now, if any
 				-- (closed since, it has none)
 				local held = false
@@ -227,11 +242,17 @@ local function iq_by_binding(t, waits, jid, stanza, optimized)
 					held = held or prepared(j) == w.jid
 				end
 				if not held then
-					return "no-session-under-that-JID-now"
+					return prefix .. "no-session-under-that-JID-now" .. suffix
 				end
 				local verdict, events = t:ping_answer_info(w.jid, w.answer, w.ping_id, stanza)
+				if malformed then
+					return prefix .. "ping-answer-" .. tostring(verdict) .. suffix, events
+				end
 				return "ping-answer " .. tostring(verdict), events
 			end
+		end
+		if malformed then
+			return "disco-answer-without-<error/>:-ignored"
 		end
 		return "disco-answer-for-no-request-out"
 	elseif ping_id ~= 0 and answer and optimized == nil and t:ping_needs_features(jid, stanza, ping_id) then

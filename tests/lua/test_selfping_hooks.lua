@@ -150,7 +150,7 @@ local function info_pool()
 			self.fail_next_send = nil
 			error("no route")
 		end
-		local r = {}
+		local r = { iq = iq }
 		requests[#requests + 1] = r
 		return {
 			next = function(_, ok, fail)
@@ -171,6 +171,7 @@ local function info_pool()
 		end,
 	})
 	local answered = 0
+	local last_info -- the disco#info reply the last answer went to the core with
 	local hooks, module = load_lib({
 		send_iq = send_iq,
 		full_sessions = sessions,
@@ -179,7 +180,10 @@ local function info_pool()
 			is_forwarded_ping = function() return false end,
 		},
 		our_ping_id = function(id) return tonumber(id:match("^mjping%-(%d+)%-")) end,
-		call = function() answered = answered + 1 end,
+		call = function(_, _, _, _, _, _, info)
+			answered = answered + 1
+			last_info = info
+		end,
 	})
 	-- the hook that takes the answers to our pings: the first one
 	-- (priority 1000, before any module may drop them)
@@ -190,6 +194,16 @@ local function info_pool()
 		end
 	end
 	local pool = { requests = requests, module = module }
+	-- the answers that went to the core, and the last one's reply
+	function pool.answered()
+		return answered, last_info
+	end
+	-- a stanza through the hook that takes our answers: whether it took it
+	function pool.feed(stanza)
+		local ok, ret = pcall(answers, { stanza = stanza, origin = {} })
+		assert(ok, "raised: " .. tostring(ret))
+		return ret == true
+	end
 	function pool.answer(jid, room)
 		local before, at_once = #requests, answered
 		local iq = st.iq({ type = "error", to = jid, from = room, id = "mjping-7-secretsalt" })
@@ -292,6 +306,47 @@ test("a request that could not be sent does not make the account silent", functi
 	for r = 1, 4 do
 		assert(pool.answer("bob@example.org/r", ("room%d@muc.slow.example"):format(r)))
 	end
+end)
+
+-- An error reply without <error/> to a request out (send_iq() would
+-- take it: its id, from the room asked): it waited for ping_timeout, the
+-- ping's answer held that long; now the answer goes to the core at once
+-- with it (no usable answer), and the request's place stays taken until
+-- send_iq() gives up on it (then counted as unanswered)
+test("an error reply without <error/> ends its request for the ping at once", function()
+	local pool = info_pool()
+	local room = "a@muc.evil.example"
+	assert(pool.answer("bob@example.org/r", room))
+	local r = pool.requests[1]
+	local function malformed(from, id)
+		return st.iq({ type = "error", to = "bob@example.org/other", from = from, id = id })
+	end
+	-- not from the room asked, or the id of no request: taken, nothing ends
+	assert(pool.feed(malformed("b@muc.evil.example", r.iq.attr.id)))
+	assert(pool.feed(malformed("a@muc.evil.example/nick", r.iq.attr.id)))
+	assert(pool.feed(malformed(room, "mjdisco-99-secretsalt")))
+	eq(pool.answered(), 0, "ended by a reply send_iq() would not take")
+	local reply = malformed(room, r.iq.attr.id)
+	assert(pool.feed(reply), "not taken before send_iq()'s handler")
+	local n, info = pool.answered()
+	eq(n, 1, "the answer went to the core at once")
+	assert(info == reply, "with the reply, for the core to read")
+	assert(pool.feed(malformed(room, r.iq.attr.id)))
+	eq(pool.answered(), 1, "a second one ends nothing")
+	-- a later answer of the same session and room: at once, no request
+	eq(pool.answer("bob@example.org/r", room), false, "a request for the later answer")
+	eq(pool.answered(), 2)
+	-- the place stays taken until send_iq() gives up on the request
+	for i = 2, 4 do
+		assert(pool.answer("bob@example.org/r", ("room%d@muc.evil.example"):format(i)))
+	end
+	eq(pool.answer("bob@example.org/r", "room5@muc.evil.example"), false, "a fifth request for bob")
+	eq(pool.answer("mallory@example.org/r", "room8@muc.evil.example"), false,
+		"a fifth request to the domain")
+	eq(pool.answered(), 4)
+	r.time_out()
+	eq(pool.answered(), 4, "the timeout of the ended request answered again")
+	assert(pool.answer("mallory@example.org/r", "room9@muc.evil.example"), "the place came back")
 end)
 
 h.finish()

@@ -401,18 +401,26 @@ check_trace "an account that left a request unanswered has one out" disco-silent
 
 # A reply is matched as Prosody's send_iq() matches it: by its from (the
 # room's bare JID, prepared) and id, to whichever resource; it opens no
-# session; an error reply without <error/> is the module's own hook's, and
-# the request times out; an id with leading zeros is not the module's;
-# timeouts come in deadline order.
+# session; an error reply without <error/> is the module's own hook's: the
+# answer goes with it at once (unknown), the request stays out until its
+# timeout and a later answer is taken without; an id with leading zeros is
+# not the module's; timeouts come in deadline order.
 check_trace "a reply to another resource of the JID ends the request" disco-reply-to-another-resource.xml "--ping-retries 0" \
     'h@s.example/q .*id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
 check_trace "a reply from the room's JID in another case ends the request" disco-reply-room-case.xml "--ping-retries 0" \
     'from=C@M.example id=mjdisco-1-x => ping-answer joined (settled by disco#info)'
 check_trace "a reply after the session closed opens none" disco-reply-after-close.xml "--ping-retries 0" \
     'id=mjdisco-1-x .*=> no session under that JID now$' '(closed at line 7)'
-check_trace "an error reply without <error/> is ignored, the request times out" disco-error-without-error.xml "--ping-retries 0" \
-    'id=mjdisco-1-x error=? => disco-answer without <error/>: ignored' \
-    'unanswered: ping-answer' 'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)'
+check_trace "an error reply without <error/> settles the answer at once, the request times out" disco-error-without-error.xml "--ping-retries 0" \
+    'id=mjdisco-1-x error=? => disco-answer without <error/>: ping-answer unknown (the request stays out until its timeout)$' \
+    'mjdisco-1-\.\.\. for h@s.example/p unanswered: its answer went with the reply without <error/>$' \
+    'id=mjping-3-x .*(taken without disco#info: a request out for the account, which left one unanswered)'
+check_trace "only the room's first reply without <error/> counts; a retry's answer meanwhile is taken without" disco-error-without-error-then-retry.xml "--ping-retries 1" \
+    'from=other@m.example id=mjdisco-1-x error=? => disco-answer without <error/>: ignored$' \
+    '6 in .*from=c@m.example id=mjdisco-1-x error=? => disco-answer without <error/>: ping-answer unknown' \
+    '7 in .*from=c@m.example id=mjdisco-1-x error=? => disco-answer without <error/>: ignored$' \
+    'id=mjping-2-x .*=> ping-answer unknown (taken without disco#info: the room.s reply to the request out had no <error/>)' \
+    'unanswered: its answer went with the reply without <error/>$'
 check_trace "a reply id with leading zeros is not the module's" disco-id-leading-zeros.xml "--ping-retries 0" \
     'id=mjdisco-001-x => ignored'
 run --ping-retries 0 "$traces/disco-timeouts-in-order.xml"

@@ -161,6 +161,9 @@ struct replay {
         double until;        /* the request times out (ping_timeout) */
         unsigned long seq;   /* the order requests were made in */
         int silent;          /* made for a silent account */
+        int unusable;        /* a reply without <error/> came: the answer
+                                went with it (answer NULL), the request
+                                stays out until its timeout */
     } waits[MAX_INFO_WAITS];
     size_t nwaits;
     unsigned long nrequests;
@@ -429,25 +432,19 @@ static void silence_set(struct replay *r, const char *acc, size_t len, int n)
     r->silent[r->nsilent++] = e;
 }
 
-/* A request ends (reply: its reply, NULL when it timed out): the
- * account's silence (+4 unanswered, -1 answered, at most 64), then the
- * latest answer goes to the session under the wait's JID, if there is one
- * now (as the module's answer_ping() looks it up), with the reply. Appends
- * to b what came of it ("ping-answer <verdict>", or why not) and drops the
- * wait; returns 1 if the answer was settled. */
-static int wait_end(struct replay *r, size_t i, const mj_stanza *reply,
-                    int optimized, struct buf *b)
+/* The latest answer of wait i goes to the session under the wait's JID,
+ * if there is one now (as the module's answer_ping() looks it up), with
+ * the reply (NULL: none). Appends to b what came of it ("ping-answer
+ * <verdict>", or why not); returns 1 if the answer was settled. */
+static int wait_answer(struct replay *r, size_t i, const mj_stanza *reply,
+                       int optimized, struct buf *b)
 {
     struct wait *w = &r->waits[i];
-    size_t alen = strcspn(w->jid, "/");
-    int n = silence_of(r, w->jid, alen);
     mj_session *s = NULL;
     mj_ping_verdict v = MJ_PING_STALE;
     mj_stanza ans;
     int rc = -1;
 
-    n = reply != NULL ? n - 1 : n + SILENCE_PER_TIMEOUT;
-    silence_set(r, w->jid, alen, n < MAX_SILENCE ? n : MAX_SILENCE);
     if (mj_session_find(r->tr, w->jid, strlen(w->jid), &s) != MJ_OK) {
         buf_puts(b, "no session under that JID now");
     } else {
@@ -462,10 +459,32 @@ static int wait_end(struct replay *r, size_t i, const mj_stanza *reply,
         }
     }
     node_free(w->answer);
+    w->answer = NULL;
+    return rc == MJ_OK;
+}
+
+/* A request ends (reply: its reply, NULL when it timed out): the
+ * account's silence (+4 unanswered, -1 answered, at most 64), then the
+ * latest answer goes to the session (wait_answer()), unless a reply
+ * without <error/> took it already. Appends to b what came of it and
+ * drops the wait; returns 1 if the answer was settled. */
+static int wait_end(struct replay *r, size_t i, const mj_stanza *reply,
+                    int optimized, struct buf *b)
+{
+    struct wait *w = &r->waits[i];
+    size_t alen = strcspn(w->jid, "/");
+    int n = silence_of(r, w->jid, alen), rc = 0;
+
+    n = reply != NULL ? n - 1 : n + SILENCE_PER_TIMEOUT;
+    silence_set(r, w->jid, alen, n < MAX_SILENCE ? n : MAX_SILENCE);
+    if (w->unusable)
+        buf_puts(b, "its answer went with the reply without <error/>");
+    else
+        rc = wait_answer(r, i, reply, optimized, b);
     free(w->jid);
     free(w->room);
     r->waits[i] = r->waits[--r->nwaits];
-    return rc == MJ_OK;
+    return rc;
 }
 
 /* The answer to ping_id being replayed (to the session jid), whose
@@ -491,6 +510,9 @@ static const char *ask_info(struct replay *r, const char *given,
         w = &r->waits[i];
         if (same(w->jid, strlen(w->jid), jid, strlen(jid)) &&
             same(w->room, strlen(w->room), room.ptr, room.len)) {
+            if (w->unusable)
+                return "the room's reply to the request out had no "
+                       "<error/>";
             node_free(w->answer); /* the latest answer waits */
             w->answer = r->it->stanza;
             w->ping_id = ping_id;
@@ -528,6 +550,7 @@ static const char *ask_info(struct replay *r, const char *given,
     w->until = r->now + r->ping_timeout;
     w->seq = r->nrequests++;
     w->silent = silent;
+    w->unusable = 0;
     *disco = ping_id;
     *fresh = 1;
     return NULL;
@@ -565,21 +588,31 @@ static void waits_expire(struct replay *r)
 /* A reply to the module's "mjdisco-<n>-..." request: from the room asked
  * (its bare JID, prepared, as Prosody's send_iq() matches a reply by from
  * and id, whichever full JID it is to), it ends that request. An error
- * without its <error/> is taken by the module's own hook, and the request
- * waits for its timeout. */
+ * without its <error/> is taken by the module's own hook (send_iq() would
+ * raise on it): the latest answer goes with it at once (no usable
+ * answer), and the request stays out until its timeout, a later answer
+ * of the session and room taken without disco#info meanwhile. */
 static void do_disco_reply(struct replay *r, uint32_t id, const mj_stanza *st)
 {
     char from[JID_BUF];
     size_t flen = prepared(st->from.ptr, st->from.len, from), i;
+    int malformed = st->type == MJ_T_ERROR && st->error_condition.ptr == NULL;
 
-    if (st->type == MJ_T_ERROR && st->error_condition.ptr == NULL) {
-        buf_puts(&r->line, " => disco-answer without <error/>: ignored\n");
-        return;
-    }
     for (i = 0; flen != (size_t)-1 && i < r->nwaits; i++)
         if (r->waits[i].disco_id == id &&
             same(r->waits[i].room, strlen(r->waits[i].room), from, flen))
             break;
+    if (malformed) {
+        buf_puts(&r->line, " => disco-answer without <error/>: ");
+        if (flen == (size_t)-1 || i == r->nwaits || r->waits[i].unusable) {
+            buf_puts(&r->line, "ignored\n");
+            return;
+        }
+        wait_answer(r, i, st, 0, &r->line);
+        r->waits[i].unusable = 1;
+        buf_puts(&r->line, " (the request stays out until its timeout)\n");
+        return;
+    }
     if (flen == (size_t)-1 || i == r->nwaits) {
         buf_puts(&r->line, " => disco-answer for no request out\n");
         return;
