@@ -640,9 +640,11 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
     if (rc != MJ_OK)
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
-    /* any presence to a room the session owes a leave (a rejoin, whose
-     * join a link up may flush before the leave would go): not owed */
-    if (presence && s->tr->leaves.count != 0)
+    /* a presence other than a leave to a room the session owes a leave
+     * (a rejoin, whose join a link up may flush before the leave would
+     * go): not owed. A leave sent again keeps it (bounced too, it finds
+     * no entry to owe it again) */
+    if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0)
         mj_leaves_clear(s->tr, s, t.bare, t.blen);
 
     if (kick_msg || st->type == MJ_T_ERROR) {

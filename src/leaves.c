@@ -327,6 +327,15 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
     mj_leave_dom *d = dom_get(tr, domain, len, 0);
     if (d == NULL)
         return; /* a lookup: nothing owed there */
+    /* one line at info per link up (a hostile domain chooses when its
+     * link comes up), each leave at debug */
+    size_t n = 0;
+    for (const mj_leave *l = d->head; l != NULL; l = l->dnext)
+        n++;
+    mj_log(tr, MJ_LOG_INFO,
+           "a link to %.*s is up: sending %zu leave%s our server bounced "
+           "while it was down",
+           (int)len, domain, n, n == 1 ? "" : "s");
     /* each record is taken off before its event: the callback may not
      * change the tracker, and the domain's record goes with its last */
     while (d != NULL) {
@@ -335,7 +344,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
         mj_session *s = l->s;
         /* the event's strings are the record's: freed after it */
         tr->st.leaves_resent++;
-        mj_log(tr, MJ_LOG_INFO,
+        mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: a link to %.*s is up: sending %s the leave our "
                "server bounced",
                (int)s->jid_len, s->jid, (int)len, domain, l->s_);

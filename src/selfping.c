@@ -860,7 +860,19 @@ int mj_leave_bounced(const mj_entry *e, const mj_stanza *st)
     const mj_domain *d = mj_entry_room(e)->dom;
     /* LEAVING began when the leave was sent (its since) */
     int lost = d != NULL && d->lost_at >= mj_entry_since(e);
-    return path_error(st, by_who(e->sess, e, st->error_by), lost);
+    enum by_who by = by_who(e->sess, e, st->error_by);
+    mj_str cond = st->error_condition;
+    /* Stricter than a ping's answer (path_error()), where a wrong "the
+     * path's" costs only an unknown: here it makes a record and a leave
+     * sent later. An error that names the room, its service or anyone
+     * else as its author is theirs; an error of type wait is the path's
+     * only after a link loss. */
+    if (by == BY_ROOM || by == BY_ROOM_DOMAIN || by == BY_OTHER)
+        return 0;
+    return by == BY_USER_DOMAIN || is(cond, "remote-server-not-found") ||
+           is(cond, "remote-server-timeout") ||
+           (lost &&
+            (is(cond, "recipient-unavailable") || is(st->error_type, "wait")));
 }
 
 /* The domain of e's room lost its link since e's outstanding ping went

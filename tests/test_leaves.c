@@ -118,8 +118,9 @@ TEST(every_bounce_of_the_path_is_owed)
     } rows[] = {
         {"cancel", "remote-server-not-found", NULL, 0},
         {"cancel", "remote-server-timeout", NULL, 0},
-        {"wait", "resource-constraint", NULL, 0},
         {"cancel", "service-unavailable", "home.example", 0},
+        /* an error of type wait, after a link loss */
+        {"wait", "resource-constraint", NULL, 1},
         /* mod_smacks' bounce of what a closing link had not got acked */
         {"cancel", "recipient-unavailable", NULL, 1},
     };
@@ -153,6 +154,13 @@ TEST(a_rooms_own_error_to_a_leave_is_not_owed)
         {"cancel", "service-unavailable", DOMAIN},
         /* no link loss since the leave: the room's word (biboumi) */
         {"cancel", "recipient-unavailable", NULL},
+        /* errors that name the room, its service or another as their
+         * author are theirs, whatever they say (type wait, a path's
+         * condition), and type wait is the path's only after a loss */
+        {"wait", "resource-constraint", DOMAIN},
+        {"wait", "resource-constraint", NULL},
+        {"cancel", "remote-server-not-found", ROOM},
+        {"cancel", "remote-server-timeout", "elsewhere.example"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         tr = tracker();
@@ -195,9 +203,9 @@ static mj_session *owing(void)
     return s;
 }
 
-TEST(any_presence_of_the_session_to_the_room_clears_it)
+TEST(a_presence_but_a_leave_of_the_session_to_the_room_clears_it)
 {
-    static const char *const kinds[] = {"join", "available", "unavailable",
+    static const char *const kinds[] = {"join", "available", "error",
                                         "other nick", "bare"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         tr = tracker();
@@ -210,7 +218,7 @@ TEST(any_presence_of_the_session_to_the_room_clears_it)
             fx_out(s, fx_pres("available", R("Alice")));
             break;
         case 2:
-            leave(s, R("Alice"));
+            fx_out(s, fx_pres("error", R("Alice")));
             break;
         case 3:
             fx_join(s, R("Bob"));
@@ -227,6 +235,23 @@ TEST(any_presence_of_the_session_to_the_room_clears_it)
             FAIL_AT("%s: sent at the link up", kinds[i]);
         mj_tracker_free(tr);
     }
+}
+
+/* The client sends its leave again while the link is down (the user
+ * closes the room again after the error): bounced too, it finds no entry,
+ * so it must not take the record the first bounce made. */
+TEST(a_leave_sent_again_keeps_it)
+{
+    tr = tracker();
+    mj_session *s = owing();
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_INT(stats().leaves_resent, 1);
+    mj_tracker_free(tr);
 }
 
 TEST(a_presence_elsewhere_or_another_sessions_keeps_it)
@@ -432,7 +457,8 @@ int main(void)
     RUN(every_bounce_of_the_path_is_owed);
     RUN(a_rooms_own_error_to_a_leave_is_not_owed);
     RUN(a_leave_that_timed_out_is_not_owed);
-    RUN(any_presence_of_the_session_to_the_room_clears_it);
+    RUN(a_presence_but_a_leave_of_the_session_to_the_room_clears_it);
+    RUN(a_leave_sent_again_keeps_it);
     RUN(a_presence_elsewhere_or_another_sessions_keeps_it);
     RUN(the_session_end_clears_it);
     RUN(a_session_end_leaves_another_sessions_records);

@@ -1685,7 +1685,14 @@ test("link_up: a leave our server bounced comes back as leave-needed, once", fun
 	eq(leaves[1].jid, SESS, "from the session")
 	eq(leaves[1].room, ROOM, "to the room")
 	eq(leaves[1].nick, "Alice", "under the nick it knew")
-	eq(#of_type(events, "log"), 1, "logged once")
+	local infos = {};
+	for _, log in ipairs(of_type(events, "log")) do
+		if log.level == "info" then
+			table.insert(infos, log.msg);
+		end
+	end
+	eq(#infos, 1, "one line at info per link up")
+	truthy(infos[1]:find("sending 1 leave our server bounced", 1, true), "how many: " .. tostring(infos[1]))
 	eq(t:stats().leaves_owed, 0, "leaves_owed after")
 	eq(t:stats().leaves_resent, 1, "leaves_resent")
 	ok, events = t:link_up("muc.example.org")
