@@ -283,6 +283,14 @@ size_t mj_table_find_item(const mj_table *t, uint64_t hash, const void *item)
     return mj_table_find(t, hash, same_item, item);
 }
 
+void mj_table_remove_item(mj_table *t, uint64_t hash, const void *item,
+                          mj_hash_of hash_of)
+{
+    size_t i = mj_table_find_item(t, hash, item);
+    if (i != (size_t)-1)
+        mj_table_remove_at(t, i, hash_of);
+}
+
 void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of)
 {
     size_t mask = t->cap - 1;

@@ -73,6 +73,9 @@ size_t mj_table_find(const mj_table *t, uint64_t hash,
 size_t mj_table_find_item(const mj_table *t, uint64_t hash, const void *item);
 /* Remove the item at a found index. */
 void mj_table_remove_at(mj_table *t, size_t idx, mj_hash_of hash_of);
+/* Remove exactly item (stored under hash), if the table holds it. */
+void mj_table_remove_item(mj_table *t, uint64_t hash, const void *item,
+                          mj_hash_of hash_of);
 void mj_table_free(struct mj_tracker *tr, mj_table *t);
 
 #endif

@@ -66,9 +66,7 @@ static void istr_release(mj_tracker *tr, mj_istr *r)
         r->dom->room_list = r->dnext;
     if (r->dnext)
         r->dnext->dprev = r->dprev;
-    size_t i = mj_table_find_item(&tr->rooms, r->hash, r);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&tr->rooms, i, istr_hash);
+    mj_table_remove_item(&tr->rooms, r->hash, r, istr_hash);
     mj_table_trim(tr, &tr->rooms, istr_hash); /* nothing walks it */
     r->dom->rooms--;
     mj_domain_release(tr, r->dom);
@@ -1356,9 +1354,7 @@ void mj_domain_release(mj_tracker *tr, mj_domain *d)
             tr->checks_tail = d->cprev;
         d->check = 0;
     }
-    size_t i = mj_table_find_item(&tr->domains, d->hash, d);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&tr->domains, i, dom_hash);
+    mj_table_remove_item(&tr->domains, d->hash, d, dom_hash);
     if (d->reflects_id)
         learned_put(tr, d->hash);
     mj_free(tr, d, sizeof *d + d->len + 1);
@@ -1575,9 +1571,7 @@ void mj_session_close(mj_session *s)
                     mj_str_none(), mj_str_none(), mj_str_none());
         remember_owed(s, e, until);
     }
-    size_t i = mj_table_find_item(&tr->sessions, s->hash, s);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&tr->sessions, i, session_hash);
+    mj_table_remove_item(&tr->sessions, s->hash, s, session_hash);
     mj_session_free(s);
     /* no walk of the sessions closes one (the iteration API says the
      * tracker must not change during it) */
