@@ -22,9 +22,8 @@ typedef struct mj_leave_sess {
 } mj_leave_sess;
 
 struct mj_leave {
-    uint64_t hash; /* of (session, room): its slot in the set's table */
-    mj_session *s;
-    mj_leave_sess *ls;
+    uint64_t hash;     /* of (session, room): its slot in the set's table */
+    mj_leave_sess *ls; /* its session's records (ls->s: the session) */
     mj_leave_dom *dom;
     mj_leave *sprev, *snext; /* the session's, oldest first */
     mj_leave *tprev, *tnext; /* the set's, oldest first */
@@ -54,7 +53,7 @@ static int same_leave(const void *item, const void *key)
 {
     const mj_leave *l = item;
     const struct leave_key *k = key;
-    return l->s == k->s && l->rlen == k->rlen &&
+    return l->ls->s == k->s && l->rlen == k->rlen &&
            memcmp(l->s_, k->room, k->rlen) == 0;
 }
 
@@ -111,9 +110,7 @@ static mj_leave_dom *dom_get(mj_tracker *tr, const char *name, size_t len,
 static void dom_free(mj_tracker *tr, mj_leave_dom *d)
 {
     mj_leaves *set = &tr->leaves;
-    size_t i = mj_table_find_item(&set->doms, d->hash, d);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&set->doms, i, dom_hash);
+    mj_table_remove_item(&set->doms, d->hash, d, dom_hash);
     mj_free(tr, d, sizeof *d + d->len + 1);
     mj_table_trim(tr, &set->doms, dom_hash);
 }
@@ -158,9 +155,7 @@ static mj_leave_sess *sess_get(mj_tracker *tr, const mj_session *s, int make)
 static void sess_free(mj_tracker *tr, mj_leave_sess *ls)
 {
     mj_leaves *set = &tr->leaves;
-    size_t i = mj_table_find_item(&set->sessions, ls->hash, ls);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&set->sessions, i, sess_hash);
+    mj_table_remove_item(&set->sessions, ls->hash, ls, sess_hash);
     mj_free(tr, ls, sizeof *ls);
     mj_table_trim(tr, &set->sessions, sess_hash);
 }
@@ -171,9 +166,7 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     mj_leaves *set = &tr->leaves;
     mj_leave_sess *ls = l->ls;
     mj_leave_dom *d = l->dom;
-    size_t i = mj_table_find_item(&set->table, l->hash, l);
-    if (i != (size_t)-1)
-        mj_table_remove_at(&set->table, i, leave_hash);
+    mj_table_remove_item(&set->table, l->hash, l, leave_hash);
     if (l->sprev != NULL)
         l->sprev->snext = l->snext;
     else
@@ -255,7 +248,6 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
         return;
     }
     l->hash = h;
-    l->s = s;
     l->ls = ls;
     l->dom = d;
     l->until = mj_now(tr) + MJ_LEAVE_TTL;
@@ -341,7 +333,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
     while (d != NULL) {
         mj_leave *l = d->head;
         int last = l->dnext == NULL;
-        mj_session *s = l->s;
+        mj_session *s = l->ls->s;
         /* the event's strings are the record's: freed after it */
         tr->st.leaves_resent++;
         mj_log(tr, MJ_LOG_DEBUG,
