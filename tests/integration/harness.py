@@ -1253,6 +1253,18 @@ def install_other_copy(server, src=None):
     return copy
 
 
+def parse_stats(out):
+    """The figures muc_joins:stats() printed, as {name: int}."""
+    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+
+
+def tracker_stats(server, host="localhost"):
+    """muc_joins:stats(host) of the admin shell, as {name: int}."""
+    rc, out = server.admin(f"muc_joins:stats({host!r})")
+    assert rc == 0, f"muc_joins:stats failed ({rc}):\n{out}"
+    return parse_stats(out)
+
+
 def sroom(room):
     return room("s", SCRIPTED)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join
+from harness import PROSODYCTL, Client, HarnessError, joined, sroom, start_join, tracker_stats
 
 # test_loaded_globally_is_refused_and_the_virtualhost_keeps_it
 EXPECTED_ERRORS = [r"Error initializing module 'track_muc_joins' on '\*': Not loaded globally",
@@ -284,11 +284,7 @@ def test_no_jid_on_the_command_line_names_the_command_as_typed_there(server):
         assert 'muc_joins:list("user@host")' in out, f"muc_joins list:\n{out}"
 
 
-def stats(server):
-    """muc_joins:stats('localhost') as {key: int}."""
-    rc, out = server.admin("muc_joins:stats('localhost')")
-    assert rc == 0, f"muc_joins:stats failed ({rc}):\n{out}"
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+stats = tracker_stats  # muc_joins:stats('localhost')
 
 
 def test_connects_and_disconnects_leave_no_session(lt, connect, component, server, room):

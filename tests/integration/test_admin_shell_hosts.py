@@ -6,11 +6,12 @@ muc_joins:room() finds the sessions of every host."""
 
 import re
 
+from harness import parse_stats
+
 EXTRA_HOSTS = ("second.localhost", "third.localhost")
 
 
-def totals(out):
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+totals = parse_stats
 
 
 def test_stats_sums_the_hosts_then_a_line_each(connect, server, room):

@@ -10,7 +10,6 @@ Clients on A join rooms on E; `owner` and `eve` are ejabberd's own users.
 """
 
 import os
-import re
 import time
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from ejabberd import EjabberdServer, ejabberd_missing
 from harness import (
     WAIT, Client, HarnessError, ProsodyServer, assert_rooms, check_module_built, is_presence,
-    xa, xt)
+    tracker_stats, xa, xt)
 
 missing = ejabberd_missing()
 if missing:
@@ -141,9 +140,7 @@ def assert_no_ghost(a, seq, m, r, when):
 
 
 def stats(server):
-    rc, out = server.admin(f"muc_joins:stats({A!r})")
-    assert rc == 0, out
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+    return tracker_stats(server, A)
 
 
 def wait_stat(server, pred, timeout, what):

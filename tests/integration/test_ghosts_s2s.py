@@ -18,7 +18,8 @@ import time
 import pytest
 
 from harness import (
-    HarnessError, ProsodyServer, assert_rooms, is_presence, two_prosodys, wait_events)
+    HarnessError, ProsodyServer, assert_rooms, is_presence, tracker_stats, two_prosodys,
+    wait_events)
 
 A, B = "a.localhost", "b.localhost"
 A2 = f"two.{A}"  # a second virtual host of server A (its zone answers for it)
@@ -67,9 +68,7 @@ def rroom(room):
 
 def stats(server, host=A):
     """muc_joins:stats() of host A (or another) as {key: int} (admin shell)."""
-    rc, out = server.admin(f"muc_joins:stats({host!r})")
-    assert rc == 0, out
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+    return tracker_stats(server, host)
 
 
 def delta(before, after):

@@ -5,16 +5,13 @@ with sessions in rooms, joins in flight and a self-ping scheduled."""
 import re
 import time
 
-from harness import WAIT, is_presence, joined, sroom, start_join, wait_events
+from harness import WAIT, is_presence, joined, sroom, start_join, tracker_stats, wait_events
 
 HOST_MODULES = ["smacks"]
 PROSODY_OPTIONS = {"track_muc_joins_ping_start_delay": 1}
 
 
-def stats(server):
-    rc, out = server.admin("muc_joins:stats('localhost')")
-    assert rc == 0, out
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+stats = tracker_stats  # muc_joins:stats('localhost')
 
 
 def test_account_deleted_while_joined(connect, component, server, room):

@@ -5,11 +5,10 @@ the core counts it in stats().pings_unknown, muc_joins:stats() shows it),
 and it is THE outcome of the ghost check's main case, a frozen or
 unreachable remote server. The metric must count it too."""
 
-import re
 import time
 
 import test_metrics
-from harness import joined, sroom
+from harness import joined, sroom, tracker_stats
 from test_metrics import http_up, scrape, wait_scrape  # noqa: F401 (fixture)
 from test_self_ping import ask_ping
 
@@ -22,10 +21,7 @@ PROSODY_OPTIONS = dict(
 )
 
 
-def core_stats(server):
-    rc, out = server.admin("muc_joins:stats('localhost')")
-    assert rc == 0, out
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+core_stats = tracker_stats  # muc_joins:stats('localhost')
 
 
 def test_unanswered_self_ping_counts_as_unknown(server, connect, component, room):

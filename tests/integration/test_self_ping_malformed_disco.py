@@ -5,10 +5,9 @@ module takes it first; the ping's answer then waited for ping_timeout.
 It now goes to the core at once, as no usable answer (unknown), and the
 reply reaches neither send_iq() nor the client (docs/semantics.md §5)."""
 
-import re
 import time
 
-from harness import joined, sroom
+from harness import joined, sroom, tracker_stats
 from test_self_ping import ask_ping, ping_error
 
 PING_TIMEOUT = 30  # far longer than the test waits for the verdict
@@ -20,10 +19,7 @@ PROSODY_OPTIONS = {
 NS_DISCO = "http://jabber.org/protocol/disco#info"
 
 
-def core_stats(server):
-    rc, out = server.admin("muc_joins:stats('localhost')")
-    assert rc == 0, out
-    return {k: int(v) for k, v in re.findall(r"^\s+(\w+)\s+(\d+)\s*$", out, re.M)}
+core_stats = tracker_stats  # muc_joins:stats('localhost')
 
 
 def test_a_disco_reply_without_error_ends_the_request_at_once(server, connect, component, room):
