@@ -201,6 +201,20 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     mj_table_trim(tr, &set->table, leave_hash);
 }
 
+/* Free ls's oldest records until at most keep are left (ls may be NULL:
+ * none). Returns ls, or NULL when it went with its last record. */
+static mj_leave_sess *keep_newest(mj_tracker *tr, mj_leave_sess *ls,
+                                  size_t keep)
+{
+    while (ls != NULL && ls->n > keep) {
+        int last = ls->n == 1;
+        leave_free(tr, ls->head);
+        if (last)
+            ls = NULL; /* freed with its last record */
+    }
+    return ls;
+}
+
 static mj_leave *find(mj_tracker *tr, const struct leave_key *k,
                       uint64_t *hash)
 {
@@ -221,13 +235,9 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
         leave_free(tr, old); /* the latest leave's nick */
     if (tr->cfg.max_rooms == 0)
         return;
-    mj_leave_sess *ls = sess_get(tr, s, 0);
-    while (ls != NULL && ls->n >= tr->cfg.max_rooms) {
-        int last = ls->n == 1;
-        leave_free(tr, ls->head); /* the session's oldest */
-        if (last)
-            ls = NULL; /* freed with its last record */
-    }
+    /* room for one more: the session's oldest go */
+    mj_leave_sess *ls =
+        keep_newest(tr, sess_get(tr, s, 0), tr->cfg.max_rooms - 1);
     mj_str dn = mj_domain_of(room, rlen);
     mj_leave_dom *d = dom_get(tr, dn.ptr, dn.len, 1);
     if (d != NULL && ls == NULL)
@@ -303,13 +313,7 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
 
 void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 {
-    mj_leave_sess *ls = sess_get(tr, s, 0);
-    while (ls != NULL) {
-        int last = ls->n == 1;
-        leave_free(tr, ls->head);
-        if (last)
-            ls = NULL; /* freed with its last record */
-    }
+    keep_newest(tr, sess_get(tr, s, 0), 0);
 }
 
 void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
