@@ -780,8 +780,11 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * that time of the last visit being served that long after it. And each
  * leave owed to a room on that domain (a session's leave our own server
  * bounced while the link was down, not followed by any presence of the
- * session to that room) fires MJ_EV_LEAVE_NEEDED, once, from inside this
- * call. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
+ * session to that room) fires MJ_EV_LEAVE_NEEDED from inside this call;
+ * the leave then waits for its answer and is not sent again, unless our
+ * server bounces it again (the link came up from the room's side only):
+ * then the next link up sends it again. Errors: MJ_EINVAL, MJ_EJID,
+ * MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 
 /* clang-format off */

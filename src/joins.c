@@ -1417,6 +1417,27 @@ static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
                             mj_now(tr));
 }
 
+/* A presence from an occupant of room t, with which the session has no
+ * state: the answer to the leave a link up sent there again (leaves.h)?
+ * Our server's bounce (mj_leave_path_bounced()) makes it owed again; the
+ * room's error or unavailable self-presence ends it. 1 if it was (not
+ * counted forged). */
+static int resent_leave_answer(mj_session *s, const mj_target *t,
+                               const mj_stanza *st, const mj_class *c)
+{
+    int lost = 0, bounced = 0;
+    if (st->type == MJ_T_AVAILABLE ||
+        (st->type == MJ_T_UNAVAILABLE && !c->self))
+        return 0; /* not an answer to a leave */
+    if (!mj_leaves_waiting(s->tr, s, t->bare, t->blen, &lost))
+        return 0;
+    if (st->type == MJ_T_ERROR)
+        bounced =
+            mj_leave_path_bounced(s, mj_str_of(t->bare, t->blen), lost, st);
+    mj_leaves_answered(s->tr, s, t->bare, t->blen, bounced);
+    return 1;
+}
+
 /* What a session the tracker does not hold (pjid, prepared) receives. It
  * has state with no room, so nothing changes, and no session is created
  * for it; but a self-presence is refused and counted as forged exactly as
@@ -1497,6 +1518,9 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
+        if (presence && t.has_res && s->tr->leaves.sent != 0 &&
+            resent_leave_answer(s, &t, st, &c))
+            return MJ_OK;
         if (presence && c.self &&
             owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c,
                            t.has_res, t.bare, t.blen))

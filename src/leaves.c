@@ -1,4 +1,5 @@
 /* Leaves owed to rooms (leaves.h). */
+#include <math.h>
 #include <string.h>
 
 #include "leaves.h"
@@ -7,7 +8,12 @@
 /* The records of one domain: what its link up sends. */
 typedef struct mj_leave_dom {
     uint64_t hash;
-    mj_leave *head, *tail; /* its records (dprev/dnext), oldest first */
+    mj_leave *head, *tail; /* its records (dprev/dnext): those owed first,
+                              oldest first (a link up sends the head's run
+                              of them), then those sent */
+    mj_leave *owed_tail;   /* the last owed (NULL: none) */
+    double lost_at;        /* when its link was last lost while it had records
+                              (-INFINITY: not since it has) */
     uint32_t len;
     char name[]; /* len bytes + NUL */
 } mj_leave_dom;
@@ -29,6 +35,8 @@ struct mj_leave {
     mj_leave *tprev, *tnext; /* the set's, oldest first */
     mj_leave *dprev, *dnext; /* the domain's */
     double until;
+    double sent_at; /* when a link up sent it (sent) */
+    int sent;       /* sent again, its answer not seen: not sent again */
     uint32_t rlen, nlen;
     char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
 };
@@ -99,7 +107,8 @@ static mj_leave_dom *dom_get(mj_tracker *tr, const char *name, size_t len,
     if (d == NULL)
         return NULL;
     d->hash = h;
-    d->head = d->tail = NULL;
+    d->head = d->tail = d->owed_tail = NULL;
+    d->lost_at = -INFINITY;
     d->len = (uint32_t)len;
     memcpy(d->name, name, len);
     d->name[len] = '\0';
@@ -160,6 +169,41 @@ static void sess_free(mj_tracker *tr, mj_leave_sess *ls)
     mj_table_trim(tr, &set->sessions, sess_hash);
 }
 
+/* Take l off its domain's list. */
+static void dom_unlink(mj_leave *l)
+{
+    mj_leave_dom *d = l->dom;
+    if (d->owed_tail == l)
+        d->owed_tail = l->dprev; /* owed too, or none */
+    if (l->dprev != NULL)
+        l->dprev->dnext = l->dnext;
+    else
+        d->head = l->dnext;
+    if (l->dnext != NULL)
+        l->dnext->dprev = l->dprev;
+    else
+        d->tail = l->dprev;
+}
+
+/* Put l (owed) after the last owed record of its domain: the records
+ * owed come before those sent, so a link up visits only what it sends. */
+static void dom_push(mj_leave *l)
+{
+    mj_leave_dom *d = l->dom;
+    mj_leave *after = d->owed_tail;
+    l->dprev = after;
+    l->dnext = after != NULL ? after->dnext : d->head;
+    if (l->dnext != NULL)
+        l->dnext->dprev = l;
+    else
+        d->tail = l;
+    if (after != NULL)
+        after->dnext = l;
+    else
+        d->head = l;
+    d->owed_tail = l;
+}
+
 /* Take l off every list and table and free it. */
 static void leave_free(mj_tracker *tr, mj_leave *l)
 {
@@ -184,15 +228,9 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
         l->tnext->tprev = l->tprev;
     else
         set->tail = l->tprev;
-    if (l->dprev != NULL)
-        l->dprev->dnext = l->dnext;
-    else
-        d->head = l->dnext;
-    if (l->dnext != NULL)
-        l->dnext->dprev = l->dprev;
-    else
-        d->tail = l->dprev;
+    dom_unlink(l);
     set->count--;
+    set->sent -= l->sent != 0;
     mj_free(tr, l, leave_size(l));
     if (d->head == NULL)
         dom_free(tr, d);
@@ -261,6 +299,8 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->ls = ls;
     l->dom = d;
     l->until = mj_now(tr) + MJ_LEAVE_TTL;
+    l->sent_at = 0;
+    l->sent = 0;
     l->rlen = (uint32_t)rlen;
     l->nlen = (uint32_t)nlen;
     memcpy(l->s_, room, rlen);
@@ -282,13 +322,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     else
         set->head = l;
     set->tail = l;
-    l->dnext = NULL;
-    l->dprev = d->tail;
-    if (d->tail != NULL)
-        d->tail->dnext = l;
-    else
-        d->head = l;
-    d->tail = l;
+    dom_push(l);
     set->count++;
     mj_table_insert(&set->table, h, l);
     mj_log(tr, MJ_LOG_DEBUG,
@@ -318,7 +352,7 @@ void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 
 void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
-    if (tr->leaves.count == 0)
+    if (tr->leaves.count == tr->leaves.sent)
         return; /* nothing owed anywhere: not even a hash */
     mj_leave_dom *d = dom_get(tr, domain, len, 0);
     if (d == NULL)
@@ -326,19 +360,23 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
     /* one line at info per link up (a hostile domain chooses when its
      * link comes up), each leave at debug */
     size_t n = 0;
-    for (const mj_leave *l = d->head; l != NULL; l = l->dnext)
+    for (const mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext)
         n++;
+    if (n == 0)
+        return; /* sent already, their answers not seen */
     mj_log(tr, MJ_LOG_INFO,
            "a link to %.*s is up: sending %zu leave%s our server bounced "
            "while it was down",
            (int)len, domain, n, n == 1 ? "" : "s");
-    /* each record is taken off before its event: the callback may not
-     * change the tracker, and the domain's record goes with its last */
-    while (d != NULL) {
-        mj_leave *l = d->head;
-        int last = l->dnext == NULL;
+    /* each record is marked sent before its event and stays, for the
+     * answer (mj_leaves_answer()); the callback may not change the
+     * tracker */
+    double now = mj_now(tr);
+    for (mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext) {
         mj_session *s = l->ls->s;
-        /* the event's strings are the record's: freed after it */
+        l->sent = 1;
+        l->sent_at = now;
+        tr->leaves.sent++;
         tr->st.leaves_resent++;
         mj_log(tr, MJ_LOG_DEBUG,
                "%.*s: a link to %.*s is up: sending %s the leave our "
@@ -356,10 +394,62 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
             tr->cfg.on_event(tr->cfg.event_ud, &ev);
             tr->in_hook--;
         }
-        leave_free(tr, l);
-        if (last)
-            d = NULL; /* freed with its last record */
     }
+    d->owed_tail = NULL; /* all sent */
+}
+
+void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
+{
+    if (tr->leaves.sent == 0)
+        return; /* only a leave sent again asks when the link went */
+    mj_leave_dom *d = dom_get(tr, domain, len, 0);
+    if (d != NULL)
+        d->lost_at = mj_now(tr);
+}
+
+/* The record of (s, room) sent again and waiting for its answer (NULL:
+ * none). */
+static mj_leave *waiting(mj_tracker *tr, mj_session *s, const char *room,
+                         size_t rlen)
+{
+    if (tr->leaves.sent == 0 || sess_get(tr, s, 0) == NULL)
+        return NULL; /* a branch, or a lookup by the session's own hash */
+    struct leave_key k = {s, room, rlen};
+    uint64_t h;
+    mj_leave *l = find(tr, &k, &h);
+    return l != NULL && l->sent ? l : NULL;
+}
+
+int mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
+                      size_t rlen, int *lost)
+{
+    mj_leave *l = waiting(tr, s, room, rlen);
+    if (l == NULL)
+        return 0;
+    *lost = l->dom->lost_at >= l->sent_at;
+    return 1;
+}
+
+void mj_leaves_answered(mj_tracker *tr, mj_session *s, const char *room,
+                        size_t rlen, int bounced)
+{
+    mj_leave *l = waiting(tr, s, room, rlen);
+    if (l == NULL)
+        return;
+    if (!bounced) {
+        leave_free(tr, l); /* the leave reached the room */
+        return;
+    }
+    /* bounced again (the link came up from the room's side only): owed
+     * again, for the next link up */
+    l->sent = 0;
+    tr->leaves.sent--;
+    dom_unlink(l);
+    dom_push(l);
+    mj_log(tr, MJ_LOG_DEBUG,
+           "%.*s: the leave sent again to %s was bounced on the way too: "
+           "sent again when a link to %s comes up",
+           (int)s->jid_len, s->jid, l->s_, l->dom->name);
 }
 
 void mj_leaves_expire(mj_tracker *tr, double now)
@@ -370,8 +460,16 @@ void mj_leaves_expire(mj_tracker *tr, double now)
 
 void mj_leaves_retime(mj_tracker *tr, double delta)
 {
-    for (mj_leave *l = tr->leaves.head; l != NULL; l = l->tnext)
+    for (mj_leave *l = tr->leaves.head; l != NULL; l = l->tnext) {
         l->until += delta;
+        if (l->sent)
+            l->sent_at += delta;
+    }
+    for (size_t i = 0; i < tr->leaves.doms.cap; i++) {
+        mj_leave_dom *d = tr->leaves.doms.slots[i];
+        if (d != NULL)
+            d->lost_at += delta; /* -INFINITY stays */
+    }
 }
 
 void mj_leaves_free(mj_tracker *tr)

@@ -5,7 +5,11 @@
  * which keeps the session as an occupant. The room and the nick it knows
  * the session by are kept, per (session, room), until a link to the
  * room's domain comes up (mj_tracker_link_up): then MJ_EV_LEAVE_NEEDED
- * fires once and the record goes. It goes too when the session sends any
+ * fires once and the record waits for the answer: the room's
+ * (confirmation or error) ends it, our server bouncing the leave again
+ * makes it owed again (the link came up from the room's side only), and
+ * no answer keeps it, sent, until one of the ends below. It goes too
+ * when the session sends any
  * presence to the room (a rejoin: its own join may be flushed at the
  * link up, before the leave would be), when the session ends, and after
  * MJ_LEAVE_TTL. Bounded: max_rooms records per session (the oldest
@@ -35,6 +39,8 @@ typedef struct mj_leaves {
     mj_table doms;         /* struct mj_leave_dom *, by the domain's hash */
     mj_leave *head, *tail; /* every record, oldest first (expiry) */
     size_t count;
+    size_t sent; /* of them, sent again at a link up, their answers not
+                    seen (the rest are owed) */
 } mj_leaves;
 
 /* A leave is owed at most this long (seconds): a room whose domain
@@ -63,9 +69,33 @@ int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
 void mj_leaves_session_gone(struct mj_tracker *tr, struct mj_session *s);
 
 /* A link to domain (prepared) came up: each leave owed to a room on it
- * fires MJ_EV_LEAVE_NEEDED once, is counted (leaves_resent), logged at
- * info, and forgotten. */
+ * fires MJ_EV_LEAVE_NEEDED once, is counted (leaves_resent) and logged
+ * (one line at info for them all), and is kept as sent until its answer
+ * (mj_leaves_answer()), a presence the session sends to the room, the
+ * session's end or MJ_LEAVE_TTL. */
 void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
+
+/* The link to domain (prepared) was lost: an error of type wait, or
+ * recipient-unavailable, to a leave sent again before is the path's
+ * (mj_leave_path_bounced()). A branch while no leave waits for its
+ * answer. */
+void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
+                         size_t len);
+
+/* Whether the leave of s to room (prepared bare JID) was sent again at a
+ * link up and waits for its answer; then *lost tells whether the room's
+ * domain lost its link since (an error of type wait, or
+ * recipient-unavailable, is then the path's: mj_leave_path_bounced()). A
+ * branch while no leave waits for its answer. */
+int mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
+                      const char *room, size_t rlen, int *lost);
+
+/* Its answer came: bounced by the path again (our server: the link came
+ * up from the room's side only) makes it owed again, for the next link
+ * up; else (the room's confirmation or error: the leave reached the
+ * room) the record ends. */
+void mj_leaves_answered(struct mj_tracker *tr, struct mj_session *s,
+                        const char *room, size_t rlen, int bounced);
 
 /* Forget the records that ran out at now. */
 void mj_leaves_expire(struct mj_tracker *tr, double now);

@@ -653,6 +653,7 @@ int mj_tracker_link_lost(mj_tracker *tr, const char *domain, size_t len)
         d->down_epoch++; /* the pings out now may come back as bounces */
         d->lost_at = mj_now(tr); /* and the leaves sent (mj_leave_bounced) */
     }
+    mj_leaves_link_lost(tr, name, nlen); /* a branch when none is sent */
     /* Only a domain some tracked room is on has anything to check: any
      * other loss costs this lookup and leaves nothing behind, so the
      * pending checks are at most one per such domain. */
@@ -809,12 +810,11 @@ enum by_who {
     BY_ROOM_DOMAIN  /* the room's service */
 };
 
-static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
+static enum by_who by_who_room(const mj_session *s, mj_str room, mj_str by)
 {
     char buf[3 * MJ_PART_MAX + 3];
     size_t len;
     mj_str user_bare = mj_str_of(mj_session_pjid(s), mj_session_bare_len(s));
-    mj_str room = mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len);
 
     if (by.ptr == NULL ||
         mj_jid_prep(by.ptr, by.len, buf, sizeof buf, &len) != MJ_OK ||
@@ -827,6 +827,12 @@ static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
     if (same(buf, len, mj_domain_of(room.ptr, room.len)))
         return BY_ROOM_DOMAIN;
     return BY_OTHER;
+}
+
+static enum by_who by_who(const mj_session *s, const mj_entry *e, mj_str by)
+{
+    return by_who_room(
+        s, mj_str_of(mj_entry_room(e)->s, mj_entry_room(e)->len), by);
 }
 
 /* What the room's disco#info, asked from the session's JID, said. */
@@ -858,9 +864,17 @@ static int path_error(const mj_stanza *a, enum by_who by, int lost)
 int mj_leave_bounced(const mj_entry *e, const mj_stanza *st)
 {
     const mj_domain *d = mj_entry_room(e)->dom;
+    const mj_istr *r = mj_entry_room(e);
     /* LEAVING began when the leave was sent (its since) */
-    int lost = d != NULL && d->lost_at >= mj_entry_since(e);
-    enum by_who by = by_who(e->sess, e, st->error_by);
+    return mj_leave_path_bounced(e->sess, mj_str_of(r->s, r->len),
+                                 d != NULL && d->lost_at >= mj_entry_since(e),
+                                 st);
+}
+
+int mj_leave_path_bounced(const mj_session *s, mj_str room, int lost,
+                          const mj_stanza *st)
+{
+    enum by_who by = by_who_room(s, room, st->error_by);
     mj_str cond = st->error_condition;
     /* Stricter than a ping's answer (path_error()), where a wrong "the
      * path's" costs only an unknown: here it makes a record and a leave

@@ -28,6 +28,11 @@ void mj_ping_state_changed(mj_entry *e);
  * answer, docs/semantics.md §5), not from the room: the leave never
  * reached it (joins.c owes it, leaves.h). */
 int mj_leave_bounced(const mj_entry *e, const mj_stanza *st);
+/* The same for a leave of session s to room (prepared bare JID) without
+ * an entry (one leaves.c sent again); lost: the room's domain lost its
+ * link since that leave went. */
+int mj_leave_path_bounced(const mj_session *s, mj_str room, int lost,
+                          const mj_stanza *st);
 /* The configuration changed (budget): queues that may now send are made
  * ready. */
 void mj_pings_configured(struct mj_tracker *tr);

@@ -223,7 +223,7 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->distinct_rooms = tr->rooms.count;
     out->bytes = tr->bytes;
     out->pings_outstanding = tr->outstanding;
-    out->leaves_owed = tr->leaves.count;
+    out->leaves_owed = tr->leaves.count - tr->leaves.sent;
 }
 
 /* ---- feeding --------------------------------------------------------- */

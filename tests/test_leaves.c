@@ -103,10 +103,15 @@ TEST(a_leave_our_server_bounced_is_sent_again_once_at_a_link_up)
     link_up(DOMAIN);
     CHECK_EVENTS("");
     CHECK_INT(stats().leaves_resent, 1);
-    /* the room's answer to it (a ghost's removal) changes nothing */
+    /* the room's answer to it (a ghost's removal) changes nothing, and
+     * is no forged self-presence */
     fx_self(s, "unavailable", R("Alice"));
     CHECK_EVENTS("");
     CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_INT(stats().forged, 0);
+    /* a second one is (the record went with the first) */
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_INT(stats().forged, 1);
     mj_tracker_free(tr);
 }
 
@@ -451,6 +456,209 @@ TEST(a_bounce_after_a_rejoin_is_no_leaves)
     mj_tracker_free(tr);
 }
 
+/* The session's leave to room/Alice, bounced by our server, sent again
+ * at a link up: waiting for its answer. */
+static mj_session *resent(void)
+{
+    tr = tracker();
+    fx_now = 1000;
+    mj_session *s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    fx_now += 1;
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_INT(stats().leaves_owed, 0);
+    fx_now += 1;
+    return s;
+}
+
+TEST(a_resent_leave_the_path_bounces_again_is_owed_again)
+{
+    /* the link came up from the room's side only: our server still
+     * cannot reach it, and bounces the leave sent again */
+    static const struct {
+        const char *type, *cond, *by;
+        int lost; /* a link loss of the domain after the resend */
+    } rows[] = {
+        {"cancel", "remote-server-not-found", NULL, 0},
+        {"wait", "remote-server-timeout", NULL, 0},
+        {"cancel", "service-unavailable", "home.example", 0},
+        {"wait", "resource-constraint", NULL, 1},
+        {"cancel", "recipient-unavailable", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        mj_session *s = resent();
+        if (rows[i].lost)
+            mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+        error_from(s, R("Alice"), rows[i].type, rows[i].cond, rows[i].by);
+        if (strcmp(fx_take(), "") != 0 || stats().leaves_owed != 1)
+            FAIL_AT("row %zu (%s): not owed again", i, rows[i].cond);
+        link_up(DOMAIN);
+        if (strcmp(fx_take(), "leave-needed " ROOM " Alice") != 0)
+            FAIL_AT("row %zu (%s): not sent again", i, rows[i].cond);
+        CHECK_INT(stats().leaves_resent, 2);
+        CHECK_INT(stats().forged, 0);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(the_rooms_answer_to_a_resent_leave_ends_it)
+{
+    /* the room's errors (the leave reached it: it does not count the
+     * session in) and its confirmation; a loss before the resend does not
+     * make type wait the path's */
+    static const struct {
+        const char *type, *cond, *by;
+    } rows[] = {
+        {"cancel", "item-not-found", ROOM},
+        {"cancel", "not-acceptable", NULL},
+        {"cancel", "recipient-unavailable", NULL},
+        {"wait", "resource-constraint", NULL},
+        {"cancel", "remote-server-not-found", DOMAIN},
+        {"unavailable", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        tr = tracker();
+        fx_now = 1000;
+        mj_session *s = fx_session(tr, JID);
+        in_room(s, ROOM, R("Alice"));
+        leave(s, R("Alice"));
+        mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+        fx_now += 1;
+        error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+        fx_take();
+        fx_now += 1;
+        link_up(DOMAIN);
+        CHECK_EVENTS("leave-needed " ROOM " Alice");
+        fx_now += 1;
+        if (strcmp(rows[i].type, "unavailable") == 0)
+            fx_self(s, "unavailable", R("Alice"));
+        else
+            error_from(s, R("Alice"), rows[i].type, rows[i].cond, rows[i].by);
+        if (strcmp(fx_take(), "") != 0)
+            FAIL_AT("row %zu (%s): events", i, rows[i].type);
+        CHECK_INT(stats().leaves_owed, 0);
+        CHECK_INT(stats().forged, 0);
+        /* gone: a later bounce finds nothing, a link up sends nothing */
+        error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+        link_up(DOMAIN);
+        if (strcmp(fx_take(), "") != 0)
+            FAIL_AT("row %zu (%s): sent again", i, rows[i].type);
+        CHECK_INT(stats().leaves_resent, 1);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(a_link_up_before_the_answer_sends_it_no_more)
+{
+    mj_session *s = resent();
+    link_up(DOMAIN);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_resent, 1);
+    /* what is no answer to a leave leaves it waiting: another occupant's
+     * presence, a self-presence that is available (no join waits for it:
+     * forged) */
+    fx_in(s, fx_pres("unavailable", R("Bob")));
+    fx_self(s, "available", R("Alice"));
+    CHECK_INT(stats().forged, 1);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 1);
+    /* and an error from the bare room is no answer to room/Alice's */
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    error_from(s, ROOM, "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(a_rejoin_after_the_resend_clears_it)
+{
+    mj_session *s = resent();
+    in_room(s, ROOM, R("Alice"));
+    /* the rejoined entry's own errors are its own: no leave is owed */
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_resent, 1);
+    mj_tracker_free(tr);
+}
+
+TEST(a_resent_leave_ends_with_its_session_and_after_a_day)
+{
+    mj_session *s = resent();
+    mj_session_close(s);
+    /* a session under the same JID has no record of it */
+    s = fx_session(tr, JID);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+
+    s = resent();
+    fx_now += 86400 - 4; /* the first bounce was 2 s ago */
+    mj_tracker_tick(tr);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 1); /* a day from the first bounce */
+    mj_tracker_free(tr);
+
+    s = resent();
+    fx_now += 86400;
+    mj_tracker_tick(tr);
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
+/* The session's leave to rN@DOMAIN/Alice is bounced by our server. */
+static void bounce_in(mj_session *s, int n)
+{
+    char room[64], occ[80];
+    snprintf(room, sizeof room, "r%d@" DOMAIN, n);
+    snprintf(occ, sizeof occ, "%s/Alice", room);
+    in_room(s, room, occ);
+    leave(s, occ);
+    error_from(s, occ, "cancel", "remote-server-not-found", NULL);
+    fx_take();
+}
+
+TEST(a_link_up_sends_the_owed_oldest_first_and_not_those_sent)
+{
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    for (int n = 1; n <= 3; n++)
+        bounce_in(s, n);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed r1@" DOMAIN " Alice; leave-needed r2@" DOMAIN
+                 " Alice; leave-needed r3@" DOMAIN " Alice");
+    /* r2's and r1's bounced again, r4's owed in between */
+    error_from(s, "r2@" DOMAIN "/Alice", "cancel", "remote-server-not-found",
+               NULL);
+    bounce_in(s, 4);
+    error_from(s, "r1@" DOMAIN "/Alice", "cancel", "remote-server-not-found",
+               NULL);
+    CHECK_INT(stats().leaves_owed, 3);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed r2@" DOMAIN " Alice; leave-needed r4@" DOMAIN
+                 " Alice; leave-needed r1@" DOMAIN " Alice");
+    CHECK_INT(stats().leaves_resent, 6);
+    /* the rooms answer: nothing waits any more */
+    for (int n = 1; n <= 4; n++) {
+        char occ[80];
+        snprintf(occ, sizeof occ, "r%d@" DOMAIN "/Alice", n);
+        fx_self(s, "unavailable", occ);
+    }
+    CHECK_INT(stats().forged, 0);
+    bounce_in(s, 5);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed r5@" DOMAIN " Alice");
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(a_leave_our_server_bounced_is_sent_again_once_at_a_link_up);
@@ -469,5 +677,11 @@ int main(void)
     RUN(at_most_max_rooms_per_session_the_oldest_dropped);
     RUN(the_nick_owed_is_the_one_a_303_announced);
     RUN(a_bounce_after_a_rejoin_is_no_leaves);
+    RUN(a_resent_leave_the_path_bounces_again_is_owed_again);
+    RUN(the_rooms_answer_to_a_resent_leave_ends_it);
+    RUN(a_link_up_before_the_answer_sends_it_no_more);
+    RUN(a_rejoin_after_the_resend_clears_it);
+    RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
+    RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
     return test_summary("leaves");
 }
