@@ -13,7 +13,7 @@ import pytest
 
 from harness import (
     Client, HarnessError, ProsodyServer, WAIT, assert_events, assert_rooms,
-    is_presence, resource, two_prosodys, wait_events)
+    is_presence, resource, tracker_stats, two_prosodys, wait_events)
 
 A, B = "a.localhost", "b.localhost"
 MUC_B = f"conference.{B}"
@@ -163,6 +163,7 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
     bob.join(r, "Bob")  # owner; the room outlives B's restart
     a.join(r, "Alice")
     seq = a.event_seq()
+    before = tracker_stats(server, A)
     server_b.stop()
     m = a.leave(r, "Alice", wait=False)
     bounce = a.wait(lambda s: is_presence(s, frm_bare=r, type_="error"), m,
@@ -176,6 +177,11 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
     a.wait(lambda s: is_presence(s, frm=r + "/Alice", type_="unavailable", self_=True), m,
            what="the room's answer to the leave sent again (it removed the occupant)")
     assert_rooms(a, {}, when="after the room's answer to the leave sent again")
+    # that answer ended the record, and is no forged self-presence
+    after = tracker_stats(server, A)
+    assert after["leaves_owed"] == 0, after
+    assert after["leaves_resent"] == before["leaves_resent"] + 1, (before, after)
+    assert after["forged"] == before["forged"], (before, after)
     evs = wait_events(a, seq, lambda e: e["name"] == "leave-needed", room=r, timeout=WAIT,
                       what="leave-needed")
     assert evs[0].get("nick") == "Alice", evs
