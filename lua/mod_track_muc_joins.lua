@@ -897,7 +897,7 @@ module:require("wake")({
 	csi_hold_chatter_set = csi_hold_chatter_set;
 	push_mentions_only = push_mentions_only;
 });
-local shell_unload = module:require("shell")(get_tracker);
+local shell_unload = module:require("shell")(get_tracker, mj.version);
 
 -- Time: timeouts and scheduled pings, and the metrics read from the core.
 

@@ -14,6 +14,10 @@ local features = require "core.features";
 -- host -> function returning that host's tracker
 local trackers = module:shared("/*/track_muc_joins/trackers");
 
+-- The library's version (MJ_VERSION), carried by the shell-command items
+-- (set by the function this file returns).
+local version = "?";
+
 local stat_keys = {
 	"sessions",
 	"rooms_shown",
@@ -391,6 +395,7 @@ local function command_items()
 			section = SECTION;
 			section_desc = SECTION_DESC;
 			name = "list";
+			mucjoins_version = version;
 			desc = "Rooms, nicks and states of a user's sessions (at most 1000 lines, or lines)";
 			args = { { name = "jid", type = "string" }, { name = "lines", type = "number" } };
 			handler = list_command;
@@ -399,6 +404,7 @@ local function command_items()
 			section = SECTION;
 			section_desc = SECTION_DESC;
 			name = "room";
+			mucjoins_version = version;
 			desc = "This server's sessions in a room, with their nicks (at most 1000, or lines)";
 			args = { { name = "room", type = "string" }, { name = "lines", type = "number" } };
 			handler = room_command;
@@ -407,6 +413,7 @@ local function command_items()
 			section = SECTION;
 			section_desc = SECTION_DESC;
 			name = "stats";
+			mucjoins_version = version;
 			desc = "Totals of the tracker (every host, or one)";
 			args = { { name = "host", type = "string" } };
 			handler = stats_command;
@@ -414,9 +421,11 @@ local function command_items()
 	};
 end
 
--- What an item offers the shell: its section, name, help line and
--- arguments (name and type of each), as one string. An earlier version's
--- items may be any tables: what is not a string reads as its type.
+-- What an item offers the shell: its section, name, help line, arguments
+-- (name and type of each) and the mucjoins version that made it (its
+-- handler's code: another version's may differ where nothing else does),
+-- as one string. An earlier version's items may be any tables: what is
+-- not a string reads as its type.
 local function item_signature(item)
 	local function text(value)
 		if type(value) == "string" then
@@ -427,7 +436,7 @@ local function item_signature(item)
 	if type(item) ~= "table" then
 		return text(item);
 	end
-	local parts = { text(item.section), text(item.name), text(item.desc) };
+	local parts = { text(item.section), text(item.name), text(item.desc), text(item.mucjoins_version) };
 	local args = item.args;
 	if type(args) == "table" then
 		for _, arg in ipairs(args) do
@@ -444,7 +453,8 @@ local function item_signature(item)
 end
 
 -- Whether two lists of items offer the same commands, in any order (a
--- version that renames a command, or adds an argument, has as many).
+-- version that renames a command, or adds an argument, has as many; one
+-- that changes only a handler's code differs by its version).
 local function same_commands(a, b)
 	if #a ~= #b then
 		return false;
@@ -560,8 +570,9 @@ end
 
 -- get_tracker(): this host's tracker (replaced on reload). Returns the
 -- function to call on unload.
-return function(get_tracker)
+return function(get_tracker, mucjoins_version)
 	trackers[module.host] = get_tracker;
+	version = tostring(mucjoins_version);
 	module:hook_global("admin/repl-input", help_muc_joins, 1);
 
 	-- Prosody 0.12 has no shell-command items: its admin shell reads the

@@ -382,17 +382,24 @@ EARLIER_COMMANDS = {
         "local old = {}; for k, v in pairs(item) do old[k] = v end; "
         "old.args = { { name = 'jid', type = 'string' } }; ",
         "list"),
+    # the same command, another version's handler (only its code differs)
+    "version": (
+        "local old = {}; for k, v in pairs(item) do old[k] = v end; "
+        "old.mucjoins_version = '0.0.1'; "
+        "old.handler = function() return true, 'an earlier handler' end; ",
+        "room"),
 }
 
 
 @pytest.mark.parametrize("change", sorted(EARLIER_COMMANDS))
 def test_an_upgrade_reload_replaces_as_many_commands_that_differ(server, change):
     """A reload after an upgrade whose commands are as many as the earlier
-    version's but differ (a command renamed, an argument added): Prosody 13
-    keeps the items of the first load across reloads, and the earlier
-    ones were replaced only when their count changed; they are now
-    compared by name, arguments and help line. (0.12 fills its section in
-    again at every load.)"""
+    version's but differ (a command renamed, an argument added, only the
+    handler's code): Prosody 13 keeps the items of the first load across
+    reloads, and the earlier ones were replaced only when their count
+    changed; they are now compared by name, arguments, help line and the
+    version that made them. (0.12 fills its section in again at every
+    load.)"""
     copy, name = EARLIER_COMMANDS[change]
     rc, out = server.admin(
         ">local m = prosody.hosts.localhost.modules.track_muc_joins.module; "
