@@ -783,8 +783,8 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * session to that room) fires MJ_EV_LEAVE_NEEDED from inside this call;
  * the leave then waits for its answer and is not sent again, unless our
  * server bounces it again (the link came up from the room's side only):
- * then the next link up sends it again. Errors: MJ_EINVAL, MJ_EJID,
- * MJ_ENOMEM. */
+ * then the next link up sends it again, three times in all at most.
+ * Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
 
 /* clang-format off */

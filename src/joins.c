@@ -643,7 +643,8 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
     /* a presence other than a leave to a room the session owes a leave
      * (a rejoin, whose join a link up may flush before the leave would
      * go): not owed. A leave sent again keeps it (bounced too, it finds
-     * no entry to owe it again) */
+     * no entry to owe it again; a record sent at a link up takes that
+     * bounce for its own: owed again, resent_leave_answer()) */
     if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0)
         mj_leaves_clear(s->tr, s, t.bare, t.blen);
 

@@ -1,5 +1,4 @@
 /* Leaves owed to rooms (leaves.h). */
-#include <math.h>
 #include <string.h>
 
 #include "leaves.h"
@@ -9,11 +8,11 @@
 typedef struct mj_leave_dom {
     uint64_t hash;
     mj_leave *head, *tail; /* its records (dprev/dnext): those owed first,
-                              oldest first (a link up sends the head's run
-                              of them), then those sent */
+                              in the order they became owed (a link up
+                              sends the head's run of them), then those
+                              sent */
     mj_leave *owed_tail;   /* the last owed (NULL: none) */
-    double lost_at;        /* when its link was last lost while it had records
-                              (-INFINITY: not since it has) */
+    uint32_t losses;       /* link losses while it had records (wrapping) */
     uint32_t len;
     char name[]; /* len bytes + NUL */
 } mj_leave_dom;
@@ -23,7 +22,10 @@ typedef struct mj_leave_dom {
 typedef struct mj_leave_sess {
     uint64_t hash; /* of the session (its own hash): its slot in sessions */
     mj_session *s;
-    mj_leave *head, *tail; /* its records (sprev/snext), oldest first */
+    mj_leave *head, *tail; /* its records (sprev/snext): those sent first,
+                              in the order sent, then those owed, oldest
+                              first (the bound frees from the head) */
+    mj_leave *sent_tail;   /* the last sent (NULL: none) */
     uint32_t n;
 } mj_leave_sess;
 
@@ -31,12 +33,13 @@ struct mj_leave {
     uint64_t hash;     /* of (session, room): its slot in the set's table */
     mj_leave_sess *ls; /* its session's records (ls->s: the session) */
     mj_leave_dom *dom;
-    mj_leave *sprev, *snext; /* the session's, oldest first */
+    mj_leave *sprev, *snext; /* the session's */
     mj_leave *tprev, *tnext; /* the set's, oldest first */
     mj_leave *dprev, *dnext; /* the domain's */
     double until;
-    double sent_at; /* when a link up sent it (sent) */
-    int sent;       /* sent again, its answer not seen: not sent again */
+    uint32_t losses; /* the domain's losses when a link up last sent it */
+    uint8_t sent;    /* sent, its answer not seen: not sent again */
+    uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS) */
     uint32_t rlen, nlen;
     char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
 };
@@ -108,7 +111,7 @@ static mj_leave_dom *dom_get(mj_tracker *tr, const char *name, size_t len,
         return NULL;
     d->hash = h;
     d->head = d->tail = d->owed_tail = NULL;
-    d->lost_at = -INFINITY;
+    d->losses = 0;
     d->len = (uint32_t)len;
     memcpy(d->name, name, len);
     d->name[len] = '\0';
@@ -155,7 +158,7 @@ static mj_leave_sess *sess_get(mj_tracker *tr, const mj_session *s, int make)
         return NULL;
     ls->hash = h;
     ls->s = (mj_session *)s;
-    ls->head = ls->tail = NULL;
+    ls->head = ls->tail = ls->sent_tail = NULL;
     ls->n = 0;
     mj_table_insert(&set->sessions, h, ls);
     return ls;
@@ -204,13 +207,12 @@ static void dom_push(mj_leave *l)
     d->owed_tail = l;
 }
 
-/* Take l off every list and table and free it. */
-static void leave_free(mj_tracker *tr, mj_leave *l)
+/* Take l off its session's list. */
+static void sess_unlink(mj_leave *l)
 {
-    mj_leaves *set = &tr->leaves;
     mj_leave_sess *ls = l->ls;
-    mj_leave_dom *d = l->dom;
-    mj_table_remove_item(&set->table, l->hash, l, leave_hash);
+    if (ls->sent_tail == l)
+        ls->sent_tail = l->sprev; /* sent too, or none */
     if (l->sprev != NULL)
         l->sprev->snext = l->snext;
     else
@@ -219,6 +221,49 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
         l->snext->sprev = l->sprev;
     else
         ls->tail = l->sprev;
+}
+
+/* Put l at the end of its session's list (owed: the newest). */
+static void sess_append(mj_leave *l)
+{
+    mj_leave_sess *ls = l->ls;
+    l->snext = NULL;
+    l->sprev = ls->tail;
+    if (ls->tail != NULL)
+        ls->tail->snext = l;
+    else
+        ls->head = l;
+    ls->tail = l;
+}
+
+/* Put l (just sent) after the session's last sent record: the bound
+ * frees what was sent and not answered before what was never sent (a
+ * ghost whose leave never reached its room). */
+static void sess_push_sent(mj_leave *l)
+{
+    mj_leave_sess *ls = l->ls;
+    mj_leave *after = ls->sent_tail;
+    l->sprev = after;
+    l->snext = after != NULL ? after->snext : ls->head;
+    if (l->snext != NULL)
+        l->snext->sprev = l;
+    else
+        ls->tail = l;
+    if (after != NULL)
+        after->snext = l;
+    else
+        ls->head = l;
+    ls->sent_tail = l;
+}
+
+/* Take l off every list and table and free it. */
+static void leave_free(mj_tracker *tr, mj_leave *l)
+{
+    mj_leaves *set = &tr->leaves;
+    mj_leave_sess *ls = l->ls;
+    mj_leave_dom *d = l->dom;
+    mj_table_remove_item(&set->table, l->hash, l, leave_hash);
+    sess_unlink(l);
     ls->n--;
     if (l->tprev != NULL)
         l->tprev->tnext = l->tnext;
@@ -239,8 +284,9 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     mj_table_trim(tr, &set->table, leave_hash);
 }
 
-/* Free ls's oldest records until at most keep are left (ls may be NULL:
- * none). Returns ls, or NULL when it went with its last record. */
+/* Free ls's first records (those sent, then the oldest owed) until at
+ * most keep are left (ls may be NULL: none). Returns ls, or NULL when it
+ * went with its last record. */
 static mj_leave_sess *keep_newest(mj_tracker *tr, mj_leave_sess *ls,
                                   size_t keep)
 {
@@ -271,11 +317,11 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *old = find(tr, &k, &h);
     if (old != NULL)
         leave_free(tr, old); /* the latest leave's nick */
-    if (tr->cfg.max_rooms == 0)
+    /* room for one more: the session's first go (max_rooms 0: all) */
+    size_t max = tr->cfg.max_rooms;
+    mj_leave_sess *ls = keep_newest(tr, sess_get(tr, s, 0), max ? max - 1 : 0);
+    if (max == 0)
         return;
-    /* room for one more: the session's oldest go */
-    mj_leave_sess *ls =
-        keep_newest(tr, sess_get(tr, s, 0), tr->cfg.max_rooms - 1);
     mj_str dn = mj_domain_of(room, rlen);
     mj_leave_dom *d = dom_get(tr, dn.ptr, dn.len, 1);
     if (d != NULL && ls == NULL)
@@ -299,21 +345,16 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->ls = ls;
     l->dom = d;
     l->until = mj_now(tr) + MJ_LEAVE_TTL;
-    l->sent_at = 0;
+    l->losses = 0;
     l->sent = 0;
+    l->sends = 0;
     l->rlen = (uint32_t)rlen;
     l->nlen = (uint32_t)nlen;
     memcpy(l->s_, room, rlen);
     l->s_[rlen] = '/';
     memcpy(l->s_ + rlen + 1, nick, nlen);
     l->s_[rlen + 1 + nlen] = '\0';
-    l->snext = NULL;
-    l->sprev = ls->tail;
-    if (ls->tail != NULL)
-        ls->tail->snext = l;
-    else
-        ls->head = l;
-    ls->tail = l;
+    sess_append(l);
     ls->n++;
     l->tnext = NULL;
     l->tprev = set->tail;
@@ -345,6 +386,24 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     return 1;
 }
 
+void mj_leaves_bound(mj_tracker *tr)
+{
+    mj_leaves *set = &tr->leaves;
+    size_t max = tr->cfg.max_rooms;
+    if (max == 0) {
+        while (set->head != NULL)
+            leave_free(tr, set->head);
+        return;
+    }
+    /* max >= 1: no session loses its last record, so the sessions table
+     * does not change under the walk */
+    for (size_t i = 0; i < set->sessions.cap; i++) {
+        mj_leave_sess *ls = set->sessions.slots[i];
+        if (ls != NULL && ls->n > max)
+            keep_newest(tr, ls, max);
+    }
+}
+
 void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 {
     keep_newest(tr, sess_get(tr, s, 0), 0);
@@ -369,13 +428,15 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
            "while it was down",
            (int)len, domain, n, n == 1 ? "" : "s");
     /* each record is marked sent before its event and stays, for the
-     * answer (mj_leaves_answer()); the callback may not change the
+     * answer (mj_leaves_answered()); the callback may not change the
      * tracker */
-    double now = mj_now(tr);
     for (mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext) {
         mj_session *s = l->ls->s;
         l->sent = 1;
-        l->sent_at = now;
+        l->sends++;
+        l->losses = d->losses;
+        sess_unlink(l);
+        sess_push_sent(l);
         tr->leaves.sent++;
         tr->st.leaves_resent++;
         mj_log(tr, MJ_LOG_DEBUG,
@@ -404,7 +465,7 @@ void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
         return; /* only a leave sent again asks when the link went */
     mj_leave_dom *d = dom_get(tr, domain, len, 0);
     if (d != NULL)
-        d->lost_at = mj_now(tr);
+        d->losses++;
 }
 
 /* The record of (s, room) sent again and waiting for its answer (NULL:
@@ -426,7 +487,7 @@ int mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *l = waiting(tr, s, room, rlen);
     if (l == NULL)
         return 0;
-    *lost = l->dom->lost_at >= l->sent_at;
+    *lost = l->dom->losses != l->losses;
     return 1;
 }
 
@@ -441,11 +502,23 @@ void mj_leaves_answered(mj_tracker *tr, mj_session *s, const char *room,
         return;
     }
     /* bounced again (the link came up from the room's side only): owed
-     * again, for the next link up */
+     * again, for the next link up, unless it was sent MJ_LEAVE_SENDS
+     * times (a domain that connects to us and refuses our connections
+     * would have it sent at each of its streams) */
+    if (l->sends >= MJ_LEAVE_SENDS) {
+        mj_log(tr, MJ_LOG_DEBUG,
+               "%.*s: the leave sent again to %s was bounced on the way "
+               "%d times: not sent again",
+               (int)s->jid_len, s->jid, l->s_, (int)l->sends);
+        leave_free(tr, l);
+        return;
+    }
     l->sent = 0;
     tr->leaves.sent--;
     dom_unlink(l);
     dom_push(l);
+    sess_unlink(l);
+    sess_append(l);
     mj_log(tr, MJ_LOG_DEBUG,
            "%.*s: the leave sent again to %s was bounced on the way too: "
            "sent again when a link to %s comes up",
@@ -460,16 +533,8 @@ void mj_leaves_expire(mj_tracker *tr, double now)
 
 void mj_leaves_retime(mj_tracker *tr, double delta)
 {
-    for (mj_leave *l = tr->leaves.head; l != NULL; l = l->tnext) {
+    for (mj_leave *l = tr->leaves.head; l != NULL; l = l->tnext)
         l->until += delta;
-        if (l->sent)
-            l->sent_at += delta;
-    }
-    for (size_t i = 0; i < tr->leaves.doms.cap; i++) {
-        mj_leave_dom *d = tr->leaves.doms.slots[i];
-        if (d != NULL)
-            d->lost_at += delta; /* -INFINITY stays */
-    }
 }
 
 void mj_leaves_free(mj_tracker *tr)

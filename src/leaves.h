@@ -5,19 +5,19 @@
  * which keeps the session as an occupant. The room and the nick it knows
  * the session by are kept, per (session, room), until a link to the
  * room's domain comes up (mj_tracker_link_up): then MJ_EV_LEAVE_NEEDED
- * fires once and the record waits for the answer: the room's
- * (confirmation or error) ends it, our server bouncing the leave again
- * makes it owed again (the link came up from the room's side only), and
- * no answer keeps it, sent, until one of the ends below. It goes too
- * when the session sends any
- * presence to the room (a rejoin: its own join may be flushed at the
- * link up, before the leave would be), when the session ends, and after
- * MJ_LEAVE_TTL. Bounded: max_rooms records per session (the oldest
- * dropped first); a presence a session sends costs a branch while no
- * record exists anywhere, else a lookup by the session's own hash (and
- * one by the room's when the session has records); a link up costs the
- * records it sends. The records are kept apart from the sessions, which
- * would each pay for them in memory. */
+ * fires and the record waits for the answer: the room's (confirmation or
+ * error) ends it, our server bouncing the leave again makes it owed
+ * again (the link came up from the room's side only) unless it was sent
+ * MJ_LEAVE_SENDS times, and no answer keeps it, sent, until one of the
+ * ends below. It goes too when the session sends any presence but a
+ * leave to the room (a rejoin: its own join may be flushed at the link
+ * up, before the leave would be), when the session ends, and after
+ * MJ_LEAVE_TTL. Bounded: max_rooms records per session (those sent and
+ * not answered dropped first, then the oldest owed); a presence a session
+ * sends costs a branch while no record exists anywhere, else a lookup by the
+ * session's own hash (and one by the room's when the session has records); a
+ * link up costs the records it sends. The records are kept apart from the
+ * sessions, which would each pay for them in memory. */
 #ifndef MJ_LEAVES_H
 #define MJ_LEAVES_H
 
@@ -49,6 +49,11 @@ typedef struct mj_leaves {
  * nothing. */
 #define MJ_LEAVE_TTL 86400.0
 
+/* A leave is sent at most this many times: our server bouncing the last
+ * one ends the record (a domain that connects to us but refuses our
+ * connections would have it sent at each of its streams). */
+#define MJ_LEAVE_SENDS 3
+
 /* The session s owes room (prepared bare JID) the leave to room/nick:
  * remembered (a record already there for the pair is replaced). At
  * max_rooms records of s, its oldest goes first; max_rooms 0 keeps none.
@@ -64,15 +69,19 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
                     const char *room, size_t rlen);
 
+/* max_rooms was lowered: each session keeps at most that many records
+ * (those sent go first, then the oldest owed; 0: none). */
+void mj_leaves_bound(struct mj_tracker *tr);
+
 /* The session ends: its records go (nothing is sent). Call it only when
  * tr->leaves.count != 0. */
 void mj_leaves_session_gone(struct mj_tracker *tr, struct mj_session *s);
 
 /* A link to domain (prepared) came up: each leave owed to a room on it
- * fires MJ_EV_LEAVE_NEEDED once, is counted (leaves_resent) and logged
- * (one line at info for them all), and is kept as sent until its answer
- * (mj_leaves_answer()), a presence the session sends to the room, the
- * session's end or MJ_LEAVE_TTL. */
+ * (in the order they became owed) fires MJ_EV_LEAVE_NEEDED, is counted
+ * (leaves_resent) and logged (one line at info for them all), and is
+ * kept as sent until its answer (mj_leaves_answered()), a presence the
+ * session sends to the room, the session's end or MJ_LEAVE_TTL. */
 void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
 
 /* The link to domain (prepared) was lost: an error of type wait, or

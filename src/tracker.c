@@ -163,9 +163,12 @@ int mj_tracker_configure(mj_tracker *tr, const mj_config *cfg)
     mj_clock_fn old_clock = tr->cfg.clock;
     void *old_clock_ud = tr->cfg.clock_ud;
     double old_now = mj_now(tr);
+    size_t old_max_rooms = tr->cfg.max_rooms;
     int rc = config_apply(tr, cfg);
     if (rc != MJ_OK)
         return rc;
+    if (tr->cfg.max_rooms < old_max_rooms && tr->leaves.count != 0)
+        mj_leaves_bound(tr); /* the leaves owed, to the new bound */
     if (tr->cfg.clock != old_clock || tr->cfg.clock_ud != old_clock_ud)
         mj_store_rebase(tr, old_now, mj_now(tr));
     /* Every open state's deadline is its start + pending_timeout: a new

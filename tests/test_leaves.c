@@ -1,8 +1,9 @@
 /* Leaves owed to rooms (src/leaves.c): a leave our own server bounced
  * (the link to the room's domain was down) never reached the room, which
- * keeps the session as an occupant; it is sent again, once, when a link
- * to that domain comes up (docs/semantics.md §2, "Leaves the path
- * bounced"). */
+ * keeps the session as an occupant; it is sent again when a link to that
+ * domain comes up, and again at the next one if our server bounces it
+ * again, at most MJ_LEAVE_SENDS times (docs/semantics.md §2, "Leaves the
+ * path bounced"). */
 #include "fixture.h"
 
 #define DOMAIN  "muc.remote.example"
@@ -659,6 +660,91 @@ TEST(a_link_up_sends_the_owed_oldest_first_and_not_those_sent)
     mj_tracker_free(tr);
 }
 
+TEST(a_leave_is_sent_at_most_three_times)
+{
+    /* a domain that connects to us and refuses our connections: each of
+     * its streams is a link up, each leave sent is bounced */
+    mj_session *s = resent();
+    for (int k = 0; k < 10; k++) {
+        error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+        link_up(DOMAIN);
+    }
+    CHECK_EVENTS("leave-needed " ROOM " Alice; leave-needed " ROOM " Alice");
+    CHECK_INT(stats().leaves_resent, 3);
+    CHECK_INT(stats().leaves_owed, 0);
+    /* the record went with the third bounce: the room's answer now is a
+     * forged self-presence like any other */
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_INT(stats().forged, 1);
+    mj_tracker_free(tr);
+}
+
+TEST(the_bound_drops_leaves_sent_before_leaves_never_sent)
+{
+    mj_config cfg;
+    tr = tracker();
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.max_rooms = 2;
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    mj_session *s = fx_session(tr, JID);
+    static const char *const room[] = {"b@d2.example", "a@d1.example",
+                                       "c@d3.example"};
+    static const char *const occ[] = {
+        "b@d2.example/Alice", "a@d1.example/Alice", "c@d3.example/Alice"};
+    for (int i = 0; i < 2; i++) {
+        in_room(s, room[i], occ[i]);
+        leave(s, occ[i]);
+        error_from(s, occ[i], "cancel", "remote-server-not-found", NULL);
+    }
+    fx_take();
+    link_up("d1.example"); /* a's is sent, never answered */
+    CHECK_EVENTS("leave-needed a@d1.example Alice");
+    in_room(s, room[2], occ[2]);
+    leave(s, occ[2]);
+    error_from(s, occ[2], "cancel", "remote-server-not-found", NULL);
+    fx_take();
+    /* the oldest, b's, was never sent: a's went instead */
+    link_up("d2.example");
+    CHECK_EVENTS("leave-needed b@d2.example Alice");
+    link_up("d3.example");
+    CHECK_EVENTS("leave-needed c@d3.example Alice");
+    error_from(s, occ[1], "cancel", "remote-server-not-found", NULL);
+    link_up("d1.example");
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
+TEST(max_rooms_lowered_trims_the_records_at_once)
+{
+    mj_config cfg;
+    tr = tracker();
+    mj_session *s = fx_session(tr, JID);
+    mj_session *t = fx_session(tr, "bob@home.example/phone");
+    for (int n = 1; n <= 3; n++)
+        bounce_in(s, n);
+    bounce_in(t, 1);
+    CHECK_INT(stats().leaves_owed, 4);
+    mj_config_init(&cfg);
+    cfg.clock = fx_clock;
+    cfg.on_event = on_event;
+    cfg.max_rooms = 2; /* s keeps its newest two */
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    CHECK_INT(stats().leaves_owed, 3);
+    link_up(DOMAIN);
+    /* s's r2 and r3, then t's r1 (s's r1 went) */
+    CHECK_EVENTS("leave-needed r2@" DOMAIN " Alice; leave-needed r3@" DOMAIN
+                 " Alice; leave-needed r1@" DOMAIN " Alice");
+    cfg.max_rooms = 0; /* none */
+    CHECK_INT(mj_tracker_configure(tr, &cfg), MJ_OK);
+    CHECK_INT(stats().leaves_owed, 0);
+    error_from(s, "r3@" DOMAIN "/Alice", "cancel", "remote-server-not-found",
+               NULL);
+    CHECK_INT(stats().leaves_owed, 0);
+    mj_tracker_free(tr);
+}
+
 int main(void)
 {
     RUN(a_leave_our_server_bounced_is_sent_again_once_at_a_link_up);
@@ -683,5 +769,8 @@ int main(void)
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
+    RUN(a_leave_is_sent_at_most_three_times);
+    RUN(the_bound_drops_leaves_sent_before_leaves_never_sent);
+    RUN(max_rooms_lowered_trims_the_records_at_once);
     return test_summary("leaves");
 }
