@@ -1430,12 +1430,13 @@ static int resent_leave_answer(mj_session *s, const mj_target *t,
     if (st->type == MJ_T_AVAILABLE ||
         (st->type == MJ_T_UNAVAILABLE && !c->self))
         return 0; /* not an answer to a leave */
-    if (!mj_leaves_waiting(s->tr, s, t->bare, t->blen, &lost))
+    mj_leave *l = mj_leaves_waiting(s->tr, s, t->bare, t->blen, &lost);
+    if (l == NULL)
         return 0;
     if (st->type == MJ_T_ERROR)
         bounced =
             mj_leave_path_bounced(s, mj_str_of(t->bare, t->blen), lost, st);
-    mj_leaves_answered(s->tr, s, t->bare, t->blen, bounced);
+    mj_leaves_answered(s->tr, l, bounced);
     return 1;
 }
 

@@ -287,8 +287,7 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
 /* Free ls's first records (those sent, then the oldest owed) until at
  * most keep are left (ls may be NULL: none). Returns ls, or NULL when it
  * went with its last record. */
-static mj_leave_sess *keep_newest(mj_tracker *tr, mj_leave_sess *ls,
-                                  size_t keep)
+static mj_leave_sess *trim_to(mj_tracker *tr, mj_leave_sess *ls, size_t keep)
 {
     while (ls != NULL && ls->n > keep) {
         int last = ls->n == 1;
@@ -319,7 +318,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
         leave_free(tr, old); /* the latest leave's nick */
     /* room for one more: the session's first go (max_rooms 0: all) */
     size_t max = tr->cfg.max_rooms;
-    mj_leave_sess *ls = keep_newest(tr, sess_get(tr, s, 0), max ? max - 1 : 0);
+    mj_leave_sess *ls = trim_to(tr, sess_get(tr, s, 0), max ? max - 1 : 0);
     if (max == 0)
         return;
     mj_str dn = mj_domain_of(room, rlen);
@@ -400,13 +399,13 @@ void mj_leaves_bound(mj_tracker *tr)
     for (size_t i = 0; i < set->sessions.cap; i++) {
         mj_leave_sess *ls = set->sessions.slots[i];
         if (ls != NULL && ls->n > max)
-            keep_newest(tr, ls, max);
+            trim_to(tr, ls, max);
     }
 }
 
 void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 {
-    keep_newest(tr, sess_get(tr, s, 0), 0);
+    trim_to(tr, sess_get(tr, s, 0), 0);
 }
 
 void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
@@ -468,35 +467,23 @@ void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
         d->losses++;
 }
 
-/* The record of (s, room) sent again and waiting for its answer (NULL:
- * none). */
-static mj_leave *waiting(mj_tracker *tr, mj_session *s, const char *room,
-                         size_t rlen)
+mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
+                            size_t rlen, int *lost)
 {
     if (tr->leaves.sent == 0 || sess_get(tr, s, 0) == NULL)
         return NULL; /* a branch, or a lookup by the session's own hash */
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    return l != NULL && l->sent ? l : NULL;
-}
-
-int mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
-                      size_t rlen, int *lost)
-{
-    mj_leave *l = waiting(tr, s, room, rlen);
-    if (l == NULL)
-        return 0;
+    if (l == NULL || !l->sent)
+        return NULL;
     *lost = l->dom->losses != l->losses;
-    return 1;
+    return l;
 }
 
-void mj_leaves_answered(mj_tracker *tr, mj_session *s, const char *room,
-                        size_t rlen, int bounced)
+void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
 {
-    mj_leave *l = waiting(tr, s, room, rlen);
-    if (l == NULL)
-        return;
+    mj_session *s = l->ls->s;
     if (!bounced) {
         leave_free(tr, l); /* the leave reached the room */
         return;

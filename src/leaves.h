@@ -91,20 +91,21 @@ void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
 void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
                          size_t len);
 
-/* Whether the leave of s to room (prepared bare JID) was sent again at a
- * link up and waits for its answer; then *lost tells whether the room's
- * domain lost its link since (an error of type wait, or
- * recipient-unavailable, is then the path's: mj_leave_path_bounced()). A
- * branch while no leave waits for its answer. */
-int mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
-                      const char *room, size_t rlen, int *lost);
+/* The record of the leave of s to room (prepared bare JID) if a link up
+ * sent it again and it waits for its answer (NULL: none); then *lost
+ * tells whether the room's domain lost its link since (an error of type
+ * wait, or recipient-unavailable, is then the path's:
+ * mj_leave_path_bounced()). A branch while no leave waits for its
+ * answer. */
+mj_leave *mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
+                            const char *room, size_t rlen, int *lost);
 
-/* Its answer came: bounced by the path again (our server: the link came
- * up from the room's side only) makes it owed again, for the next link
- * up; else (the room's confirmation or error: the leave reached the
+/* The answer to l (from mj_leaves_waiting()) came: bounced by the path
+ * again (our server: the link came up from the room's side only) makes
+ * it owed again, for the next link up, unless it was sent MJ_LEAVE_SENDS
+ * times; else (the room's confirmation or error: the leave reached the
  * room) the record ends. */
-void mj_leaves_answered(struct mj_tracker *tr, struct mj_session *s,
-                        const char *room, size_t rlen, int bounced);
+void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
 
 /* Forget the records that ran out at now. */
 void mj_leaves_expire(struct mj_tracker *tr, double now);
