@@ -161,9 +161,10 @@ typedef double (*mj_clock_fn)(void *ud);
     X(MJ_EV_PING_NEEDED, 6, "ping-needed")                                   \
     /* a received groupchat message mentions nick */                         \
     X(MJ_EV_MENTION, 7, "mention")                                           \
-    /* send <presence type='unavailable'/> from session_jid to room/nick     \
-       now: a leave our own server bounced (the link was down), owed to the  \
-       room since, and a link to its domain is up (mj_tracker_link_up) */    \
+    /* send <presence type='unavailable' id=''/> (the event's id) from       \
+       session_jid to room/nick now: a leave our own server bounced (the     \
+       link was down), owed to the room since, and a link to its domain is   \
+       up (mj_tracker_link_up) */                                            \
     X(MJ_EV_LEAVE_NEEDED, 8, "leave-needed")
 /* clang-format on */
 typedef enum mj_event_type { MJ_EVENT_LIST(MJ_ENUM_ITEM) } mj_event_type;
@@ -259,6 +260,9 @@ typedef struct mj_event {
                            come from and so the notice (mj_reason_notice):
                            in EXPECTING the one the 303 announced (absent:
                            nick) */
+    mj_str id;          /* LEAVE_NEEDED: the id to send the leave with
+                           (new at every send); what answers it with this
+                           id is MJ_O_ANSWERED */
 } mj_event;
 
 /* Called synchronously from inside feed, tick and close calls, once per
@@ -605,7 +609,12 @@ MJ_API int mj_stanza_wake_child(const char *name, size_t name_len,
     X(MJ_O_LIMIT, 5, "limit")                                                \
     /* membership unclear: a self-ping is scheduled (PING_NEEDED fires       \
      * when it is sent) unless the self_ping option is off */                \
-    X(MJ_O_AMBIGUOUS, 6, "ambiguous")
+    X(MJ_O_AMBIGUOUS, 6, "ambiguous")                                        \
+    /* the answer to a leave the tracker had sent again (LEAVE_NEEDED),      \
+     * carrying that send's id: the caller's own traffic, which the          \
+     * session never sent and need not be shown (the Prosody module keeps    \
+     * it from the session) */                                               \
+    X(MJ_O_ANSWERED, 7, "answered")
 /* clang-format on */
 typedef enum mj_outcome { MJ_OUTCOME_LIST(MJ_ENUM_ITEM) } mj_outcome;
 /* Outcomes run 0 .. MJ_O_COUNT - 1. */

@@ -129,6 +129,7 @@ MJ_HOT void on_event(void *ud, const mj_event *ev)
     s[F_ALT_VENUE] = ev->alt_venue;
     s[F_FROM_NICK] = ev->from_nick;
     s[F_ROOM_NICK] = ev->room_nick; /* set only where it is not nick */
+    s[F_ID] = ev->id;
     {
         struct collect *c = ud;
         size_t why =

@@ -67,9 +67,9 @@ static void set_key(lua_State *L, int key)
 
 /* The event table's key of each slot; 0: not one of its own fields (a
  * left's room_nick goes to its notice: set_notice()). */
-static const int rec_keys[NFIELDS] = {UV_JID,       UV_ROOM,      UV_NICK,
-                                      UV_OLD_NICK,  UV_CONDITION, UV_TEXT,
-                                      UV_ALT_VENUE, UV_FROM_NICK, 0};
+static const int rec_keys[NFIELDS] = {
+    UV_JID,  UV_ROOM,      UV_NICK,      UV_OLD_NICK, UV_CONDITION,
+    UV_TEXT, UV_ALT_VENUE, UV_FROM_NICK, 0,           UV_ID};
 
 /* t.notice = { status = { "110", ... }, affiliation = , role = , nick = }
  * for a notice (t on top); nothing for NULL. nick: where it comes from,

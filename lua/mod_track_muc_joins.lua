@@ -377,9 +377,12 @@ end
 -- A leave our own server bounced while the link to the room's domain
 -- was down: the room never saw it. The core hands it over once a link
 -- to that domain is up; sent on the session's behalf, as mod_presence
--- sends a session's unavailable to the JIDs it sent presence to.
+-- sends a session's unavailable to the JIDs it sent presence to, with
+-- the id the core chose: an answer carrying it (our server's bounce, the
+-- room's unavailable self-presence where the room reflects ids) is the
+-- module's own traffic, and the presence hook keeps it from the client.
 local function send_owed_leave(ev)
-	module:send(st.presence({ type = "unavailable", from = ev.jid, to = ev.room .. "/" .. ev.nick }));
+	module:send(st.presence({ type = "unavailable", id = ev.id, from = ev.jid, to = ev.room .. "/" .. ev.nick }));
 end
 
 local function log_change(ev)

@@ -568,6 +568,8 @@ MJ_HOT static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
         k->watch = session_watch_due(u, s);
         k->watch_jid = jid;
     }
+    if (k != NULL && rc == MJ_OK && oc == MJ_O_ANSWERED)
+        k->answered = 1;
     if (!outgoing && rc != MJ_OK && rc != MJ_ENOMEM) {
         col_reset(&u->col);
         if (k != NULL) {
@@ -724,11 +726,13 @@ static int l_feeders(lua_State *L)
  *     previous tracker after the hooks were registered)
  * util.events stops at the first handler that returns a value, and an
  * error raised by a hook reaches stanza processing: every path returns
- * nothing and nothing raises. Fields are read raw (a retired session's
- * type and destroyed come from its metatable: its raw type is nil, not
- * "c2s"); anything of the wrong type ends the hook; what may allocate
- * runs under lua_pcall, its errors dropped (applied logs its own); a
- * freed or busy tracker is left alone.
+ * nothing (hooks.incoming returns true for the answer to a leave the
+ * module sent again that carries that send's id, outcome "answered": the
+ * module's own traffic, kept from the session) and nothing raises. Fields are
+ * read raw (a retired session's type and destroyed come from its metatable:
+ * its raw type is nil, not "c2s"); anything of the wrong type ends the hook;
+ * what may allocate runs under lua_pcall, its errors dropped (applied logs its
+ * own); a freed or busy tracker is left alone.
  */
 
 /* seen[stanza] = true, seen[to] = stanza (protected: a new key may
@@ -791,15 +795,27 @@ static void applied_done(lua_State *L, int status)
     }
 }
 
+/* What a hook returns: true for the answer to a leave the module sent
+ * again (k.answered), which stops it there (util.events stops at a
+ * handler that returns a value): the module's own traffic, not the
+ * session's; nothing otherwise. */
+static int hook_result(lua_State *L, int answered)
+{
+    if (!answered)
+        return 0;
+    lua_settop(L, 1); /* room for the value, whatever is on the stack */
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* hook()'s continuation: applied() ran in a coroutine (Prosody runs a
  * session's stanzas in an async runner) and a muc-joins/<type> handler
  * waited (yielded, util.async), or it raised there (Lua 5.4 then unwinds
  * to here instead of returning from lua_pcallk()). */
 static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
 {
-    (void)ctx;
     applied_done(L, status);
-    return 0;
+    return hook_result(L, (int)ctx);
 }
 
 /* One hook. The stack: the event (1; the tracker once feeding starts),
@@ -946,7 +962,7 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
         }
     }
     if (k.quiet || (n == 1 && !lua_isnil(L, -1)))
-        return 0; /* applied by feed(), nobody to tell */
+        return hook_result(L, k.answered); /* applied by feed() */
     /* events, or the core failed: the module's applied() */
     if (n == 1)
         lua_pushnil(L);
@@ -955,7 +971,7 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
             u->dropped_total += (uint64_t)lua_rawlen(L, -1);
             u->resync = 1;
         }
-        return 0;
+        return hook_result(L, k.answered);
     }
     lua_pushvalue(L, lua_upvalueindex(UV_APPLIED_FN));
     lua_pushvalue(L, lua_upvalueindex(outgoing ? UV_OUTGOING : UV_INCOMING));
@@ -964,8 +980,8 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, -6); /* the outcome (nil: failed) */
     lua_pushvalue(L, -6); /* the events, or the message */
     /* with a continuation: a handler may yield across this C function */
-    applied_done(L, lua_pcallk(L, 5, 0, 0, 0, hook_after_applied));
-    return 0;
+    applied_done(L, lua_pcallk(L, 5, 0, 0, k.answered, hook_after_applied));
+    return hook_result(L, k.answered);
 }
 
 static int l_hook_outgoing(lua_State *L)

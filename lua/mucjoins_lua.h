@@ -81,6 +81,7 @@ enum {
     F_ALT_VENUE,
     F_FROM_NICK,
     F_ROOM_NICK, /* a left's room_nick when not its nick: the notice's */
+    F_ID,        /* a leave-needed's id */
     NFIELDS
 };
 
@@ -391,6 +392,10 @@ struct known {
     /* set by feed(): 1 when nothing is to be told (the outcome alone, and
      * no events): it returns 0 and pushes nothing */
     int quiet;
+    /* set by feed(): the outcome is MJ_O_ANSWERED (the answer to a leave
+     * the module sent again): the incoming hook returns true, and the
+     * session is not sent it */
+    int answered;
     /* feed() only: the session argument is nil, to be read as
      * full_sessions[JID] (the hooks' upvalue) only when the core reports
      * something: the JID is one of a session the cache holds */

@@ -555,7 +555,9 @@ MJ_HOT unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
  * forget_answered_resent() (an error, or the answer to a join sent again
  * before the leave), in JOINED with a join sent again by got_error(),
  * may_answer_resent() and removal_after_resent(); an error's also while
- * CHANGING (or EXPECTING: one count), by error_refuses_change_join(). */
+ * CHANGING (or EXPECTING: one count), by error_refuses_change_join();
+ * and while any leave sent again waits for its answer, by
+ * resent_leave_answer() (whether it carries that send's id). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
@@ -563,7 +565,8 @@ unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
         (s == NULL ||
          (s->n_pending == 0 && s->n_resent == 0 && s->n_leaving == 0 &&
-          (type != MJ_T_ERROR || s->n_changing == 0))))
+          (type != MJ_T_ERROR || s->n_changing == 0) &&
+          s->tr->leaves.sent == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -575,7 +578,8 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
     if (!outgoing && kind == MJ_KIND_PRESENCE &&
         (tr == NULL ||
          (tr->st.pending == 0 && tr->n_resent == 0 && tr->st.leaving == 0 &&
-          (type != MJ_T_ERROR || tr->st.changing == 0))))
+          (type != MJ_T_ERROR || tr->st.changing == 0) &&
+          tr->leaves.sent == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -1422,7 +1426,8 @@ static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
  * state: the answer to the leave a link up sent there again (leaves.h)?
  * Our server's bounce (mj_leave_path_bounced()) makes it owed again; the
  * room's error or unavailable self-presence ends it. 1 if it was (not
- * counted forged). */
+ * counted forged), 2 if it carried the id of the send it answers (the
+ * tracker's own traffic: MJ_O_ANSWERED). */
 static int resent_leave_answer(mj_session *s, const mj_target *t,
                                const mj_stanza *st, const mj_class *c)
 {
@@ -1433,11 +1438,12 @@ static int resent_leave_answer(mj_session *s, const mj_target *t,
     mj_leave *l = mj_leaves_waiting(s->tr, s, t->bare, t->blen, &lost);
     if (l == NULL)
         return 0;
+    int ours = mj_leave_carries_id(l, st->id);
     if (st->type == MJ_T_ERROR)
         bounced =
             mj_leave_path_bounced(s, mj_str_of(t->bare, t->blen), lost, st);
     mj_leaves_answered(s->tr, l, bounced);
-    return 1;
+    return ours ? 2 : 1;
 }
 
 /* What a session the tracker does not hold (pjid, prepared) receives. It
@@ -1520,9 +1526,13 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
-        if (presence && t.has_res && s->tr->leaves.sent != 0 &&
-            resent_leave_answer(s, &t, st, &c))
-            return MJ_OK;
+        if (presence && t.has_res && s->tr->leaves.sent != 0) {
+            int answer = resent_leave_answer(s, &t, st, &c);
+            if (answer == 2)
+                *out = MJ_O_ANSWERED;
+            if (answer != 0)
+                return MJ_OK;
+        }
         if (presence && c.self &&
             owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c,
                            t.has_res, t.bare, t.blen))

@@ -40,9 +40,30 @@ struct mj_leave {
     uint32_t losses; /* the domain's losses when a link up last sent it */
     uint8_t sent;    /* sent, its answer not seen: not sent again */
     uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS) */
+    uint64_t token;  /* the id its last send carried (leave_id()) */
     uint32_t rlen, nlen;
     char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
 };
+
+/* The id a send of l carries, "mjleave-" and 16 hex digits of its token:
+ * a new one at every send, which only the room (and the path) sees. */
+static void leave_id(const mj_leave *l, char buf[MJ_LEAVE_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    memcpy(buf, "mjleave-", 8);
+    for (int i = 0; i < 16; i++)
+        buf[8 + i] = hex[(l->token >> (60 - 4 * i)) & 0xf];
+    buf[MJ_LEAVE_ID_LEN] = '\0';
+}
+
+int mj_leave_carries_id(const mj_leave *l, mj_str id)
+{
+    char buf[MJ_LEAVE_ID_LEN + 1];
+    if (id.ptr == NULL || id.len != MJ_LEAVE_ID_LEN)
+        return 0;
+    leave_id(l, buf);
+    return memcmp(buf, id.ptr, MJ_LEAVE_ID_LEN) == 0;
+}
 
 struct leave_key {
     const mj_session *s;
@@ -431,6 +452,9 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
      * tracker */
     for (mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext) {
         mj_session *s = l->ls->s;
+        char id[MJ_LEAVE_ID_LEN + 1];
+        uint64_t serial = ++tr->leaves.serial;
+        l->token = mj_siphash(&tr->key, &serial, sizeof serial);
         l->sent = 1;
         l->sends++;
         l->losses = d->losses;
@@ -450,6 +474,8 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
             ev.session_jid = mj_str_of(s->jid, s->jid_len);
             ev.room = mj_str_of(l->s_, l->rlen);
             ev.nick = mj_str_of(l->s_ + l->rlen + 1, l->nlen);
+            leave_id(l, id);
+            ev.id = mj_str_of(id, MJ_LEAVE_ID_LEN);
             tr->in_hook++;
             tr->cfg.on_event(tr->cfg.event_ud, &ev);
             tr->in_hook--;

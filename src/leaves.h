@@ -39,8 +39,9 @@ typedef struct mj_leaves {
     mj_table doms;         /* struct mj_leave_dom *, by the domain's hash */
     mj_leave *head, *tail; /* every record, oldest first (expiry) */
     size_t count;
-    size_t sent; /* of them, sent again at a link up, their answers not
-                    seen (the rest are owed) */
+    size_t sent;     /* of them, sent again at a link up, their answers not
+                        seen (the rest are owed) */
+    uint64_t serial; /* sends so far: each send's id (mj_leave_carries_id) */
 } mj_leaves;
 
 /* A leave is owed at most this long (seconds): a room whose domain
@@ -106,6 +107,15 @@ mj_leave *mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
  * times; else (the room's confirmation or error: the leave reached the
  * room) the record ends. */
 void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
+
+/* The length of the id a leave sent again carries ("mjleave-" and 16
+ * hex digits, new at every send: MJ_EV_LEAVE_NEEDED's id). */
+#define MJ_LEAVE_ID_LEN 24
+
+/* Whether id is the one the last send of l carried: its answer (our
+ * server's bounce, or a room that reflects ids), the tracker's own
+ * traffic (MJ_O_ANSWERED), not the session's. */
+int mj_leave_carries_id(const mj_leave *l, mj_str id);
 
 /* Forget the records that ran out at now. */
 void mj_leaves_expire(struct mj_tracker *tr, double now);

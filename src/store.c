@@ -1210,6 +1210,7 @@ MJ_HOT void mj_emit(mj_entry *e, mj_event_type type, mj_reason reason,
     ev.from_nick = mj_str_none();
     ev.ping_id = mj_entry_ping(e) ? mj_entry_ping(e)->id : 0;
     ev.room_nick = mj_str_none();
+    ev.id = mj_str_none();
     if (type == MJ_EV_LEFT) { /* set only where it is not nick's bytes */
         mj_str rn = mj_entry_ping_nick(e);
         if (rn.ptr != NULL &&

@@ -13,6 +13,7 @@
 
 static mj_tracker *tr;
 static char last_jid[256];
+static char last_id[64]; /* the last leave-needed's id */
 
 static int meddle;  /* the callback tries to change the tracker */
 static int refused; /* ... and was refused */
@@ -22,6 +23,8 @@ static void on_event(void *ud, const mj_event *ev)
     if (ev->type == MJ_EV_LEAVE_NEEDED) {
         snprintf(last_jid, sizeof last_jid, "%.*s", (int)ev->session_jid.len,
                  ev->session_jid.ptr);
+        snprintf(last_id, sizeof last_id, "%.*s", (int)ev->id.len,
+                 ev->id.ptr != NULL ? ev->id.ptr : "");
         if (meddle) {
             refused +=
                 mj_tracker_link_up(tr, DOMAIN, strlen(DOMAIN)) == MJ_EBUSY;
@@ -548,6 +551,72 @@ TEST(the_rooms_answer_to_a_resent_leave_ends_it)
     }
 }
 
+/* A presence from occ of type type ("unavailable": a self-presence;
+ * "error": our server's remote-server-not-found) with id. */
+static mj_outcome answer_with_id(mj_session *s, const char *type,
+                                 const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres(type, occ);
+    int self = strcmp(type, "unavailable") == 0;
+    st.id = S(id);
+    if (self) {
+        fx_codes(&st, 110, 0);
+    } else {
+        st.error_type = S("cancel");
+        st.error_condition = S("remote-server-not-found");
+    }
+    return fx_in(s, st);
+}
+
+TEST(an_answer_carrying_the_sends_id_is_answered)
+{
+    /* every send carries an id of its own, "mjleave-" and 16 hex digits */
+    mj_session *s = resent();
+    char first[64];
+    CHECK_INT((long)strlen(last_id), 24);
+    CHECK(strncmp(last_id, "mjleave-", 8) == 0);
+    CHECK(strspn(last_id + 8, "0123456789abcdef") == 16);
+    snprintf(first, sizeof first, "%s", last_id);
+    /* our server's bounce of it, with its id: answered (the module keeps
+     * it from the session), and owed again */
+    CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), first),
+                  MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_owed, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK(strcmp(last_id, first) != 0); /* a new one */
+    /* the room's confirmation with the first send's id answers it (ends
+     * it), but is not answered: not that send's */
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
+                  MJ_O_IGNORED);
+    CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().forged, 0);
+    mj_tracker_free(tr);
+
+    /* the room's confirmation reflecting the id (from whatever nick) */
+    s = resent();
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice2"), last_id),
+                  MJ_O_ANSWERED);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().forged, 0);
+    /* once: the record went with it; the same again is forged */
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), last_id),
+                  MJ_O_FORGED);
+    mj_tracker_free(tr);
+
+    /* without an id, or another one: the answer, not answered */
+    s = resent();
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Alice")), MJ_O_IGNORED);
+    CHECK_INT(stats().forged, 0);
+    mj_tracker_free(tr);
+    s = resent();
+    last_id[23] = last_id[23] == '0' ? '1' : '0';
+    CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), last_id),
+                  MJ_O_IGNORED);
+    CHECK_INT(stats().leaves_owed, 1);
+    mj_tracker_free(tr);
+}
+
 TEST(a_link_up_before_the_answer_sends_it_no_more)
 {
     mj_session *s = resent();
@@ -760,6 +829,7 @@ int main(void)
     RUN(a_bounce_after_a_rejoin_is_no_leaves);
     RUN(a_resent_leave_the_path_bounces_again_is_owed_again);
     RUN(the_rooms_answer_to_a_resent_leave_ends_it);
+    RUN(an_answer_carrying_the_sends_id_is_answered);
     RUN(a_link_up_before_the_answer_sends_it_no_more);
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);

@@ -1700,6 +1700,61 @@ test("link_up: a leave our server bounced comes back as leave-needed, once", fun
 	eq(events, nil, "nothing more to send")
 end)
 
+-- A leave sent again carries an id of the core's (new at every send):
+-- an answer with it (our server's bounce, a room that reflects ids) is
+-- the module's own traffic; hooks.incoming stops it (returns true) and
+-- t:incoming says "answered". Every other presence goes on.
+test("t:hooks(): incoming stops the answer to a leave sent again that carries its id", function()
+	local t = joined_tracker("Alice")
+	local full_sessions = {}
+	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
+	hooked_session(full_sessions, SESS)
+	local function bounce(id)
+		return st.presence({ type = "error", from = ROOM .. "/Alice", to = SESS, id = id })
+			:tag("error", { type = "cancel" })
+			:tag("remote-server-not-found", { xmlns = NS_STANZAS }):up():up()
+	end
+	local function confirmation(id)
+		return st.presence({ type = "unavailable", from = ROOM .. "/Alice", to = SESS, id = id })
+			:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
+			:tag("status", { code = "110" }):up():up()
+	end
+	local function resend()
+		local ok, events = t:link_up("muc.example.org")
+		eq(ok, true, "link_up")
+		local leaves = of_type(events, "leave-needed")
+		eq(#leaves, 1, "leave-needed events")
+		return leaves[1].id
+	end
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" }))
+	eq(hook_returns(hooks.incoming, { stanza = bounce("c1") }), 0, "the client's leave bounced: delivered")
+	local id = resend()
+	eq(type(id), "string", "the leave's id")
+	truthy(id:match("^mjleave%-%x+$"), "its form: " .. tostring(id))
+	-- bounced again: stopped, owed again; the next send has another id
+	local r = table.pack(pcall(hooks.incoming, { stanza = bounce(id) }))
+	truthy(r[1] and r.n == 2 and r[2] == true, "the bounce of the resend is stopped: " .. tostring(r[2]))
+	eq(t:stats().leaves_owed, 1, "owed again")
+	local id2 = resend()
+	truthy(id2 ~= id, "a new id at every send")
+	-- the room's confirmation without the id: the answer, delivered
+	eq(hook_returns(hooks.incoming, { stanza = confirmation(nil) }), 0, "a confirmation without the id")
+	eq(t:stats().leaves_owed, 0, "answered")
+	eq(t:stats().forged, 0, "not forged")
+	-- with it: stopped; t:incoming says so (joined and left again first)
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice" }):tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up())
+	t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS })
+		:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" }):tag("status", { code = "110" }):up():up())
+	eq(t:rooms(SESS)[1].state, "joined", "joined again")
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" }))
+	t:incoming(SESS, bounce("c2"))
+	local id3 = resend()
+	eq(t:incoming(SESS, confirmation(id3)), "answered", "t:incoming's outcome")
+	eq(t:stats().leaves_owed, 0, "ended")
+	-- the same again: no record, a forged self-presence, delivered
+	eq(hook_returns(hooks.incoming, { stanza = confirmation(id3) }), 0, "no record: delivered")
+end)
+
 test("a ghost's left event describes the notice to send; other leaves have none", function()
 	local t = joined_tracker("Alice", { ping_start_delay = 0 })
 	truthy(t:link_lost("muc.example.org"), "link_lost")

@@ -224,6 +224,7 @@ static void on_event(void *ud, const mj_event *ev)
     buf_kv(b, "condition", ev->condition);
     buf_kv(b, "text", ev->text);
     buf_kv(b, "alt-venue", ev->alt_venue);
+    buf_kv(b, "id", ev->id); /* a leave-needed's */
     if (ev->type == MJ_EV_PING_NEEDED)
         buf_printf(b, " ping-id=%lu (iq id " PING_ID_PREFIX "%lu-...)",
                    (unsigned long)ev->ping_id, (unsigned long)ev->ping_id);
