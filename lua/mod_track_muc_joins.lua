@@ -380,7 +380,7 @@ end
 -- sends a session's unavailable to the JIDs it sent presence to, with
 -- the id the core chose: an answer carrying it (our server's bounce, the
 -- room's unavailable self-presence where the room reflects ids) is the
--- module's own traffic, and the presence hook keeps it from the client.
+-- module's own traffic, which hooks.own_answers keeps from the client.
 local function send_owed_leave(ev)
 	module:send(st.presence({ type = "unavailable", id = ev.id, from = ev.jid, to = ev.room .. "/" .. ev.nick }));
 end
@@ -783,7 +783,10 @@ end
 --     presence or message is first marked in seen_at_presence_full (for
 --     out_filter);
 --   *_message: the same, skipping the types the core never reads
---     (mj.reads).
+--     (mj.reads);
+--   own_answers: returns true (stops it) for the presence incoming found
+--     last to answer a leave the module sent again (send_owed_leave()),
+--     carrying its id.
 local hooks = tracker:hooks(full_sessions, module_host, seen_at_presence_full, applied, watch);
 
 -- What a session sends is read once every module that may stop it has
@@ -808,6 +811,11 @@ end
 local INCOMING_PRESENCE_PRIORITY = 1000;
 local INCOMING_MESSAGE_PRIORITY = 0.05;
 module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
+-- The answer to a leave the module sent again (send_owed_leave()) that
+-- carries its id is the module's own traffic: stopped here, just after
+-- the tracking hook (which never stops a stanza) marked it, before any
+-- other module; the client left that room already.
+module:hook("presence/full", hooks.own_answers, INCOMING_PRESENCE_PRIORITY - 0.01);
 module:hook("message/full", hooks.incoming_message, INCOMING_MESSAGE_PRIORITY);
 
 -- Whether another module listens to our muc-joins/* events: when nobody

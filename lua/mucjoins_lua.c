@@ -724,11 +724,14 @@ static int l_feeders(lua_State *L)
  *     first
  *   hooks.bind(t2): feed t2 from now on (a module reload restores the
  *     previous tracker after the hooks were registered)
+ *   hooks.own_answers(event): true for the presence hooks.incoming
+ *     found last to be the answer to a leave the module sent again,
+ *     carrying that send's id (outcome "answered": the module's own
+ *     traffic, kept from the session), nothing otherwise; the module
+ *     hooks it just after hooks.incoming
  * util.events stops at the first handler that returns a value, and an
- * error raised by a hook reaches stanza processing: every path returns
- * nothing (hooks.incoming returns true for the answer to a leave the
- * module sent again that carries that send's id, outcome "answered": the
- * module's own traffic, kept from the session) and nothing raises. Fields are
+ * error raised by a hook reaches stanza processing: every path of the
+ * tracking hooks returns nothing, and nothing raises. Fields are
  * read raw (a retired session's type and destroyed come from its metatable:
  * its raw type is nil, not "c2s"); anything of the wrong type ends the hook;
  * what may allocate runs under lua_pcall, its errors dropped (applied logs its
@@ -795,17 +798,19 @@ static void applied_done(lua_State *L, int status)
     }
 }
 
-/* What a hook returns: true for the answer to a leave the module sent
- * again (k.answered), which stops it there (util.events stops at a
- * handler that returns a value): the module's own traffic, not the
- * session's; nothing otherwise. */
-static int hook_result(lua_State *L, int answered)
+/* The end of a hook: the presence at 2 was the answer to a leave the
+ * module sent again (answered), which hooks.own_answers stops; the
+ * tracker (at 1 once feeding started) remembers which. Nothing is
+ * returned: a tracking hook never stops a stanza. */
+static int hook_end(lua_State *L, int answered)
 {
-    if (!answered)
-        return 0;
-    lua_settop(L, 1); /* room for the value, whatever is on the stack */
-    lua_pushboolean(L, 1);
-    return 1;
+    if (answered) {
+        struct tracker *u = lua_touserdata(L, 1);
+
+        if (u != NULL)
+            u->answered = lua_topointer(L, 2);
+    }
+    return 0;
 }
 
 /* hook()'s continuation: applied() ran in a coroutine (Prosody runs a
@@ -815,7 +820,7 @@ static int hook_result(lua_State *L, int answered)
 static int hook_after_applied(lua_State *L, int status, lua_KContext ctx)
 {
     applied_done(L, status);
-    return hook_result(L, (int)ctx);
+    return hook_end(L, (int)ctx);
 }
 
 /* One hook. The stack: the event (1; the tracker once feeding starts),
@@ -836,6 +841,8 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
     k.kind = message ? MJ_KIND_MESSAGE : MJ_KIND_PRESENCE;
     if (lua_gettop(L) != 1) /* util.events passes the event alone */
         lua_settop(L, 1);
+    if (!outgoing && !message)
+        u->answered = NULL; /* the last presence's mark goes (own_answers) */
     if (lua_type(L, 1) != LUA_TTABLE || u->tr == NULL || u->busy)
         return 0;
     if (rawkey(L, 1, UV_STANZA) != LUA_TTABLE) /* 2 */
@@ -962,7 +969,7 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
         }
     }
     if (k.quiet || (n == 1 && !lua_isnil(L, -1)))
-        return hook_result(L, k.answered); /* applied by feed() */
+        return hook_end(L, k.answered); /* applied by feed() */
     /* events, or the core failed: the module's applied() */
     if (n == 1)
         lua_pushnil(L);
@@ -971,7 +978,7 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
             u->dropped_total += (uint64_t)lua_rawlen(L, -1);
             u->resync = 1;
         }
-        return hook_result(L, k.answered);
+        return hook_end(L, k.answered);
     }
     lua_pushvalue(L, lua_upvalueindex(UV_APPLIED_FN));
     lua_pushvalue(L, lua_upvalueindex(outgoing ? UV_OUTGOING : UV_INCOMING));
@@ -981,7 +988,7 @@ MJ_HOT static int hook(lua_State *L, int outgoing, int message)
     lua_pushvalue(L, -6); /* the events, or the message */
     /* with a continuation: a handler may yield across this C function */
     applied_done(L, lua_pcallk(L, 5, 0, 0, k.answered, hook_after_applied));
-    return hook_result(L, k.answered);
+    return hook_end(L, k.answered);
 }
 
 static int l_hook_outgoing(lua_State *L)
@@ -1004,11 +1011,33 @@ static int l_hook_incoming_message(lua_State *L)
     return hook(L, 0, 1);
 }
 
+/* hooks.own_answers(event): true for the stanza the incoming hook found
+ * last to answer a leave the module sent again (outcome "answered"),
+ * nothing otherwise. Registered after the incoming hook (between it and
+ * every module that delivers or drops presences): the incoming hook
+ * clears the mark first thing for every presence, so only the stanza it
+ * marked can match, and only until the next presence passes it. */
+static int l_hook_own_answers(lua_State *L)
+{
+    struct tracker *u = lua_touserdata(L, lua_upvalueindex(UV_SELF));
+
+    if (u->answered == NULL || lua_type(L, 1) != LUA_TTABLE)
+        return 0;
+    lua_settop(L, 1);
+    rawkey(L, 1, UV_STANZA);
+    if (lua_topointer(L, 2) != u->answered)
+        return 0;
+    u->answered = NULL;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg hook_fns[] = {
     {"outgoing", l_hook_outgoing},
     {"outgoing_message", l_hook_outgoing_message},
     {"incoming", l_hook_incoming},
     {"incoming_message", l_hook_incoming_message},
+    {"own_answers", l_hook_own_answers},
     {NULL, NULL}};
 #define NHOOKS (sizeof hook_fns / sizeof hook_fns[0] - 1)
 

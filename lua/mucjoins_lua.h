@@ -233,6 +233,9 @@ struct tracker {
     uint64_t closes;          /* handles closed so far (cache_forget();
                                  l_gc, which frees them all, counts too) */
     struct scache sc;
+    const void *answered; /* the presence (lua_topointer) the incoming hook
+                             found last to be "answered", for
+                             hooks.own_answers; NULL: none */
 };
 
 /* Methods only: the tracker at index 1, checked; misuse raises. */
@@ -393,8 +396,8 @@ struct known {
      * no events): it returns 0 and pushes nothing */
     int quiet;
     /* set by feed(): the outcome is MJ_O_ANSWERED (the answer to a leave
-     * the module sent again): the incoming hook returns true, and the
-     * session is not sent it */
+     * the module sent again): the incoming hook marks it for
+     * hooks.own_answers, which stops it */
     int answered;
     /* feed() only: the session argument is nil, to be read as
      * full_sessions[JID] (the hooks' upvalue) only when the core reports

@@ -1702,9 +1702,10 @@ end)
 
 -- A leave sent again carries an id of the core's (new at every send):
 -- an answer with it (our server's bounce, a room that reflects ids) is
--- the module's own traffic; hooks.incoming stops it (returns true) and
--- t:incoming says "answered". Every other presence goes on.
-test("t:hooks(): incoming stops the answer to a leave sent again that carries its id", function()
+-- the module's own traffic; hooks.incoming marks it (returning nothing,
+-- as every tracking hook), hooks.own_answers, run next, stops it (returns
+-- true) and t:incoming says "answered". Every other presence goes on.
+test("t:hooks(): own_answers stops the answer to a leave sent again that carries its id", function()
 	local t = joined_tracker("Alice")
 	local full_sessions = {}
 	local hooks = t:hooks(full_sessions, "example.org", setmetatable({}, { __mode = "k" }), function() end)
@@ -1719,6 +1720,14 @@ test("t:hooks(): incoming stops the answer to a leave sent again that carries it
 			:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" })
 			:tag("status", { code = "110" }):up():up()
 	end
+	-- both hooks, as Prosody runs them: what own_answers returns
+	local function deliver(stanza)
+		local event = { stanza = stanza }
+		eq(hook_returns(hooks.incoming, event), 0, "the tracking hook returns nothing")
+		local r = table.pack(pcall(hooks.own_answers, event))
+		truthy(r[1], "own_answers did not raise: " .. tostring(r[2]))
+		return r.n - 1, r[2]
+	end
 	local function resend()
 		local ok, events = t:link_up("muc.example.org")
 		eq(ok, true, "link_up")
@@ -1727,21 +1736,21 @@ test("t:hooks(): incoming stops the answer to a leave sent again that carries it
 		return leaves[1].id
 	end
 	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" }))
-	eq(hook_returns(hooks.incoming, { stanza = bounce("c1") }), 0, "the client's leave bounced: delivered")
+	eq(deliver(bounce("c1")), 0, "the client's leave bounced: delivered")
 	local id = resend()
 	eq(type(id), "string", "the leave's id")
 	truthy(id:match("^mjleave%-%x+$"), "its form: " .. tostring(id))
 	-- bounced again: stopped, owed again; the next send has another id
-	local r = table.pack(pcall(hooks.incoming, { stanza = bounce(id) }))
-	truthy(r[1] and r.n == 2 and r[2] == true, "the bounce of the resend is stopped: " .. tostring(r[2]))
+	local n, stop = deliver(bounce(id))
+	truthy(n == 1 and stop == true, "the bounce of the resend is stopped: " .. tostring(stop))
 	eq(t:stats().leaves_owed, 1, "owed again")
 	local id2 = resend()
 	truthy(id2 ~= id, "a new id at every send")
 	-- the room's confirmation without the id: the answer, delivered
-	eq(hook_returns(hooks.incoming, { stanza = confirmation(nil) }), 0, "a confirmation without the id")
+	eq(deliver(confirmation(nil)), 0, "a confirmation without the id")
 	eq(t:stats().leaves_owed, 0, "answered")
 	eq(t:stats().forged, 0, "not forged")
-	-- with it: stopped; t:incoming says so (joined and left again first)
+	-- joined and left again (bounced), sent again
 	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice" }):tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up())
 	t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS })
 		:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" }):tag("status", { code = "110" }):up():up())
@@ -1749,10 +1758,29 @@ test("t:hooks(): incoming stops the answer to a leave sent again that carries it
 	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" }))
 	t:incoming(SESS, bounce("c2"))
 	local id3 = resend()
-	eq(t:incoming(SESS, confirmation(id3)), "answered", "t:incoming's outcome")
+	-- marked, but another presence passes the tracking hook before
+	-- own_answers runs (a module between them stopped it): the mark goes
+	local answer = confirmation(id3)
+	hook_returns(hooks.incoming, { stanza = answer })
+	hook_returns(hooks.incoming, { stanza = st.presence({ from = "bob@example.net/pc", to = SESS }) })
+	eq(hook_returns(hooks.own_answers, { stanza = answer }), 0, "a mark lasts until the next presence")
+	eq(hook_returns(hooks.own_answers, { stanza = answer }), 0, "and only once")
+	-- t:incoming says so (joined and left again first)
+	eq(t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice" }):tag("x", { xmlns = "http://jabber.org/protocol/muc" }):up()), "changed", "joined again")
+	t:incoming(SESS, st.presence({ from = ROOM .. "/Alice", to = SESS })
+		:tag("x", { xmlns = "http://jabber.org/protocol/muc#user" }):tag("status", { code = "110" }):up():up())
+	t:outgoing(SESS, st.presence({ to = ROOM .. "/Alice", type = "unavailable" }))
+	t:incoming(SESS, bounce("c3"))
+	local id4 = resend()
+	eq(t:incoming(SESS, confirmation(id4)), "answered", "t:incoming's outcome")
 	eq(t:stats().leaves_owed, 0, "ended")
 	-- the same again: no record, a forged self-presence, delivered
-	eq(hook_returns(hooks.incoming, { stanza = confirmation(id3) }), 0, "no record: delivered")
+	eq(deliver(confirmation(id4)), 0, "no record: delivered")
+	-- own_answers alone, on whatever it is given: nothing, never raises
+	for _, ev in ipairs({ {}, { stanza = 1 }, { stanza = {} } }) do
+		eq(hook_returns(hooks.own_answers, ev), 0, "nothing to stop")
+	end
+	eq(hook_returns(hooks.own_answers, nil), 0, "no event")
 end)
 
 test("a ghost's left event describes the notice to send; other leaves have none", function()
