@@ -944,6 +944,8 @@ typedef struct mj_stats {
     size_t leaves_owed;     /* leaves bounced by our own server, to be sent
                                again at a link up (docs/semantics.md §2) */
     uint64_t leaves_resent; /* counter: those sent again (LEAVE_NEEDED) */
+    size_t leaves_waiting;  /* of them, waiting for their answer (an answer
+                               carrying the send's id: MJ_O_ANSWERED) */
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);

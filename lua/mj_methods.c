@@ -382,6 +382,7 @@ int l_stats(lua_State *L)
     STAT(pings_outstanding);
     STAT(leaves_owed);
     STAT(leaves_resent);
+    STAT(leaves_waiting);
 #undef STAT
     /* Not a core counter: records this binding failed to store. */
     lua_pushinteger(L, (lua_Integer)u->dropped_total);

@@ -374,14 +374,18 @@ local function send_self_ping(ev)
 	module:send(iq);
 end
 
+local own_answers_wanted; -- own_answers on presence/full or off (below, with the hooks)
+
 -- A leave our own server bounced while the link to the room's domain
 -- was down: the room never saw it. The core hands it over once a link
 -- to that domain is up; sent on the session's behalf, as mod_presence
 -- sends a session's unavailable to the JIDs it sent presence to, with
 -- the id the core chose: an answer carrying it (our server's bounce, the
 -- room's unavailable self-presence where the room reflects ids) is the
--- module's own traffic, which hooks.own_answers keeps from the client.
+-- module's own traffic, which hooks.own_answers keeps from the client
+-- (hooked from before the send: our server may bounce it at once).
 local function send_owed_leave(ev)
+	own_answers_wanted(true);
 	module:send(st.presence({ type = "unavailable", id = ev.id, from = ev.jid, to = ev.room .. "/" .. ev.nick }));
 end
 
@@ -811,11 +815,36 @@ end
 local INCOMING_PRESENCE_PRIORITY = 1000;
 local INCOMING_MESSAGE_PRIORITY = 0.05;
 module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
+
 -- The answer to a leave the module sent again (send_owed_leave()) that
--- carries its id is the module's own traffic: stopped here, just after
--- the tracking hook (which never stops a stanza) marked it, before any
--- other module; the client left that room already.
-module:hook("presence/full", hooks.own_answers, INCOMING_PRESENCE_PRIORITY - 0.01);
+-- carries its id is the module's own traffic: stopped by
+-- hooks.own_answers, just after the tracking hook (which never stops a
+-- stanza) marked it, before any other module; the client left that room
+-- already. Hooked only while such a leave waits for its answer
+-- (t:stats().leaves_waiting; a tick takes it off): every other presence
+-- pays nothing for it.
+local OWN_ANSWERS_PRIORITY = INCOMING_PRESENCE_PRIORITY - 0.01;
+local own_answers_hooked = false;
+function own_answers_wanted(on)
+	if on == own_answers_hooked then
+		return;
+	end
+	own_answers_hooked = on;
+	if on then
+		module:hook("presence/full", hooks.own_answers, OWN_ANSWERS_PRIORITY);
+	else
+		module:unhook("presence/full", hooks.own_answers);
+	end
+end
+
+-- At a tick, and once the module has loaded (a reload keeps the tracker
+-- and what it waits for).
+local function refresh_own_answers()
+	local ok, stats = pcall(tracker.stats, tracker);
+	if ok then
+		own_answers_wanted(stats.leaves_waiting > 0);
+	end
+end
 module:hook("message/full", hooks.incoming_message, INCOMING_MESSAGE_PRIORITY);
 
 -- Whether another module listens to our muc-joins/* events: when nobody
@@ -976,6 +1005,9 @@ local function tick()
 			.. "(writes were lost: out of memory, or refused by another module's table)", fixed);
 	end
 	pcall(unwatch_idle, ended);
+	if own_answers_hooked then
+		refresh_own_answers();
+	end
 	refresh_listening();
 	sync_metrics();
 	update_metrics();
@@ -1183,6 +1215,8 @@ function module.restore(data)
 			end
 		end
 	end
+	-- the answers to the leaves the previous load sent again
+	refresh_own_answers();
 end
 
 function module.unload()

@@ -42,6 +42,7 @@ local stat_keys = {
 	"pings_outstanding",
 	"leaves_owed",
 	"leaves_resent",
+	"leaves_waiting",
 };
 
 local function plural(n, word)

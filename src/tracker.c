@@ -227,6 +227,7 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->bytes = tr->bytes;
     out->pings_outstanding = tr->outstanding;
     out->leaves_owed = tr->leaves.count - tr->leaves.sent;
+    out->leaves_waiting = tr->leaves.sent;
 }
 
 /* ---- feeding --------------------------------------------------------- */

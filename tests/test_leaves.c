@@ -477,6 +477,7 @@ static mj_session *resent_after(int loss)
     link_up(DOMAIN);
     CHECK_EVENTS("leave-needed " ROOM " Alice");
     CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().leaves_waiting, 1);
     fx_now += 1;
     return s;
 }
@@ -582,6 +583,7 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
     CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), first),
                   MJ_O_ANSWERED);
     CHECK_INT(stats().leaves_owed, 1);
+    CHECK_INT(stats().leaves_waiting, 0);
     link_up(DOMAIN);
     CHECK_EVENTS("leave-needed " ROOM " Alice");
     CHECK(strcmp(last_id, first) != 0); /* a new one */
@@ -598,6 +600,7 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice2"), last_id),
                   MJ_O_ANSWERED);
     CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_waiting, 0);
     CHECK_INT(stats().forged, 0);
     /* once: the record went with it; the same again is forged */
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), last_id),

@@ -4,11 +4,12 @@
  * ticks, max_rooms changes and clock swaps, and a shadow of every
  * (session, room) record, written from docs/semantics.md §2 ("Leaves the
  * path bounced") and src/leaves.h alone, is checked after each step:
- * leaves_owed and leaves_resent, the bytes held (a counting allocator;
- * back to the warm-up's once every session ended, and all of them after
- * mj_tracker_free), and the leave-needed events of each link up, which must be
- * exactly the model's, in its order (those owed to the domain, in the order
- * they became owed), and never for a room the session shows. Rules mirrored:
+ * leaves_owed, leaves_waiting and leaves_resent, the bytes held (a counting
+ * allocator; back to the warm-up's once every session ended, and all of them
+ * after mj_tracker_free), and the leave-needed events of each link up, which
+ * must be exactly the model's, in its order (those owed to the domain, in the
+ * order they became owed), and never for a room the session shows. Rules
+ * mirrored:
  *
  *  - a leave our own server bounced (remote-server-not-found or
  *    remote-server-timeout without by, or any error by the user's domain)
@@ -593,12 +594,17 @@ static void check(void)
 {
     mj_stats st;
     mj_tracker_stats(tr, &st);
-    size_t owed = 0;
+    size_t owed = 0, waiting = 0;
     for (int i = 0; i < NS; i++)
-        for (int j = 0; j < NR; j++)
+        for (int j = 0; j < NR; j++) {
             owed += M[i][j].rec == OWED;
+            waiting += M[i][j].rec == SENT;
+        }
     if (st.leaves_owed != owed)
         DIVERGED("leaves_owed %zu, the model %zu", st.leaves_owed, owed);
+    if (st.leaves_waiting != waiting)
+        DIVERGED("leaves_waiting %zu, the model %zu", st.leaves_waiting,
+                 waiting);
     if (st.leaves_resent != resent)
         DIVERGED("leaves_resent %llu, the model %llu",
                  (unsigned long long)st.leaves_resent, resent);

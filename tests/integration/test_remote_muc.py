@@ -149,6 +149,15 @@ def test_remote_server_crash_removes_ghost(connect, server_b, room):
     assert_rooms(a, {}, when="after the ghost room was detected")
 
 
+def presence_full_handlers(server, host):
+    """How many handlers the host's presence/full event has."""
+    rc, out = server.admin(f">local h = prosody.hosts[{host!r}].events.get_handlers('presence/full'); "
+                           "local c = 0; for _ in pairs(h or {{}}) do c = c + 1 end; return 'handlers=' .. c")
+    m = re.search(r"handlers=(\d+)", out)
+    assert rc == 0 and m, out
+    return int(m.group(1))
+
+
 def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
         connect, connect_b, server, server_b, room):
     """B stops cleanly (it saves its rooms with their occupants and
@@ -173,6 +182,7 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
                     what="our own server's bounce of the leave")
     assert "remote-server" in str(bounce), bounce
     assert_rooms(a, {}, when="after the bounced leave")
+    handlers = presence_full_handlers(server, A)
     server_b.launch()
     m = a.mark()
     # anything that opens a link to B's MUC service: a disco#info request
@@ -186,6 +196,15 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
     a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
     answers = [s for s in a.received(m) if is_presence(s, frm_bare=r, type_=None)]
     assert answers == [], f"the client was sent the answer to the module's leave: {answers}"
+    # the answer was taken (no leave waits for one), and the handler that
+    # stops such answers is off presence/full again at the next tick
+    deadline = time.monotonic() + WAIT
+    while True:
+        now = (tracker_stats(server, A)["leaves_waiting"], presence_full_handlers(server, A))
+        if now == (0, handlers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert now == (0, handlers), f"(leaves_waiting, presence/full handlers) {now}, before {handlers}"
     assert_rooms(a, {}, when="after the room's answer to the leave sent again")
     # that answer ended the record, and is no forged self-presence
     after = tracker_stats(server, A)

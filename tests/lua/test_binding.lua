@@ -940,7 +940,7 @@ test("stats has every mj_stats field as an integer", function()
 	local s = t:stats()
 	for _, f in ipairs({ "sessions", "rooms_shown", "pending", "changing", "leaving", "distinct_rooms",
 		"bytes", "joins", "leaves", "join_failures", "forged", "limits", "bad_jids", "ambiguous",
-		"mentions", "dropped_events" }) do
+		"mentions", "leaves_owed", "leaves_resent", "leaves_waiting", "dropped_events" }) do
 		eq(math.type(s[f]), "integer", f)
 	end
 	eq(s.sessions, 1, "sessions")
@@ -1744,7 +1744,9 @@ test("t:hooks(): own_answers stops the answer to a leave sent again that carries
 	local n, stop = deliver(bounce(id))
 	truthy(n == 1 and stop == true, "the bounce of the resend is stopped: " .. tostring(stop))
 	eq(t:stats().leaves_owed, 1, "owed again")
+	eq(t:stats().leaves_waiting, 0, "waiting for no answer")
 	local id2 = resend()
+	eq(t:stats().leaves_waiting, 1, "waiting for its answer")
 	truthy(id2 ~= id, "a new id at every send")
 	-- the room's confirmation without the id: the answer, delivered
 	eq(deliver(confirmation(nil)), 0, "a confirmation without the id")
