@@ -556,8 +556,8 @@ MJ_HOT unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type)
  * before the leave), in JOINED with a join sent again by got_error(),
  * may_answer_resent() and removal_after_resent(); an error's also while
  * CHANGING (or EXPECTING: one count), by error_refuses_change_join();
- * and while any leave sent again waits for its answer, by
- * resent_leave_answer() (whether it carries that send's id). */
+ * and while any leave was sent again (waiting for its answer, or owed
+ * again), by resent_leave_answer() (whether it carries that send's id). */
 unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
                           mj_type type)
 {
@@ -566,7 +566,7 @@ unsigned mj_session_needs(const mj_session *s, int outgoing, mj_kind kind,
         (s == NULL ||
          (s->n_pending == 0 && s->n_resent == 0 && s->n_leaving == 0 &&
           (type != MJ_T_ERROR || s->n_changing == 0) &&
-          s->tr->leaves.sent == 0)))
+          s->tr->leaves.tried == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -579,7 +579,7 @@ unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing, mj_kind kind,
         (tr == NULL ||
          (tr->st.pending == 0 && tr->n_resent == 0 && tr->st.leaving == 0 &&
           (type != MJ_T_ERROR || tr->st.changing == 0) &&
-          tr->leaves.sent == 0)))
+          tr->leaves.tried == 0)))
         need &= ~(unsigned)MJ_NEED_ID;
     return need;
 }
@@ -1435,7 +1435,7 @@ static int resent_leave_answer(mj_session *s, const mj_target *t,
     if (st->type == MJ_T_AVAILABLE ||
         (st->type == MJ_T_UNAVAILABLE && !c->self))
         return 0; /* not an answer to a leave */
-    mj_leave *l = mj_leaves_waiting(s->tr, s, t->bare, t->blen, &lost);
+    mj_leave *l = mj_leaves_waiting(s->tr, s, t->bare, t->blen, st->id, &lost);
     if (l == NULL)
         return 0;
     int ours = mj_leave_carries_id(l, st->id);
@@ -1526,7 +1526,7 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         return rc == MJ_ENOMEM ? rc : MJ_OK;
     mj_entry *e = t.entry;
     if (e == NULL) {
-        if (presence && t.has_res && s->tr->leaves.sent != 0) {
+        if (presence && t.has_res && s->tr->leaves.tried != 0) {
             int answer = resent_leave_answer(s, &t, st, &c);
             if (answer == 2)
                 *out = MJ_O_ANSWERED;

@@ -10,7 +10,8 @@ typedef struct mj_leave_dom {
     mj_leave *head, *tail; /* its records (dprev/dnext): those owed first,
                               in the order they became owed (a link up
                               sends the head's run of them), then those
-                              sent */
+                              sent, in the order sent (a link loss owes
+                              them again in that order) */
     mj_leave *owed_tail;   /* the last owed (NULL: none) */
     uint32_t losses;       /* link losses while it had records (wrapping) */
     uint32_t len;
@@ -228,6 +229,20 @@ static void dom_push(mj_leave *l)
     d->owed_tail = l;
 }
 
+/* Put l (just sent) at the end of its domain's list: its records sent
+ * are in the order sent (a link loss owes them again in that order). */
+static void dom_append(mj_leave *l)
+{
+    mj_leave_dom *d = l->dom;
+    l->dnext = NULL;
+    l->dprev = d->tail;
+    if (d->tail != NULL)
+        d->tail->dnext = l;
+    else
+        d->head = l;
+    d->tail = l;
+}
+
 /* Take l off its session's list. */
 static void sess_unlink(mj_leave *l)
 {
@@ -297,12 +312,25 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     dom_unlink(l);
     set->count--;
     set->sent -= l->sent != 0;
+    set->tried -= l->sends != 0;
     mj_free(tr, l, leave_size(l));
     if (d->head == NULL)
         dom_free(tr, d);
     if (ls->head == NULL)
         sess_free(tr, ls);
     mj_table_trim(tr, &set->table, leave_hash);
+}
+
+/* l, sent, is owed again: the newest owed of its domain and session (the
+ * next link up sends it). */
+static void owe_again(mj_tracker *tr, mj_leave *l)
+{
+    l->sent = 0;
+    tr->leaves.sent--;
+    dom_unlink(l);
+    dom_push(l);
+    sess_unlink(l);
+    sess_append(l);
 }
 
 /* Free ls's first records (those sent, then the oldest owed) until at
@@ -368,6 +396,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->losses = 0;
     l->sent = 0;
     l->sends = 0;
+    l->token = 0;
     l->rlen = (uint32_t)rlen;
     l->nlen = (uint32_t)nlen;
     memcpy(l->s_, room, rlen);
@@ -450,14 +479,19 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
     /* each record is marked sent before its event and stays, for the
      * answer (mj_leaves_answered()); the callback may not change the
      * tracker */
-    for (mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext) {
+    mj_leave *next;
+    for (mj_leave *l = d->head; l != NULL && !l->sent; l = next) {
         mj_session *s = l->ls->s;
+        next = l->dnext;
         char id[MJ_LEAVE_ID_LEN + 1];
         uint64_t serial = ++tr->leaves.serial;
         l->token = mj_siphash(&tr->key, &serial, sizeof serial);
+        tr->leaves.tried += l->sends == 0;
         l->sent = 1;
         l->sends++;
         l->losses = d->losses;
+        dom_unlink(l);
+        dom_append(l); /* after those sent before, and stops the walk */
         sess_unlink(l);
         sess_push_sent(l);
         tr->leaves.sent++;
@@ -489,20 +523,48 @@ void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
     if (tr->leaves.sent == 0)
         return; /* only a leave sent again asks when the link went */
     mj_leave_dom *d = dom_get(tr, domain, len, 0);
-    if (d != NULL)
-        d->losses++;
+    if (d == NULL)
+        return;
+    d->losses++;
+    /* the leaves sent over it whose answer has not come may have been
+     * lost with it (no stream management between servers): owed again,
+     * in the order sent, unless sent MJ_LEAVE_SENDS times; an answer that
+     * comes yet carries the send's id (mj_leaves_waiting()) */
+    size_t n = 0;
+    mj_leave *next;
+    for (mj_leave *l = d->owed_tail != NULL ? d->owed_tail->dnext : d->head;
+         l != NULL; l = next) {
+        next = l->dnext;
+        if (l->sends < MJ_LEAVE_SENDS) {
+            owe_again(tr, l);
+            n++;
+        }
+    }
+    if (n != 0)
+        mj_log(tr, MJ_LOG_DEBUG,
+               "the link to %.*s was lost: %zu leave%s sent again over it, "
+               "not answered, owed again",
+               (int)len, domain, n, n == 1 ? "" : "s");
 }
 
 mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
-                            size_t rlen, int *lost)
+                            size_t rlen, mj_str id, int *lost)
 {
-    if (tr->leaves.sent == 0 || sess_get(tr, s, 0) == NULL)
+    if (tr->leaves.tried == 0 || sess_get(tr, s, 0) == NULL)
         return NULL; /* a branch, or a lookup by the session's own hash */
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    if (l == NULL || !l->sent)
+    if (l == NULL)
         return NULL;
+    if (!l->sent) {
+        /* owed again (a bounce, or the link lost since the send): only
+         * what carries the last send's id still answers it */
+        if (l->sends == 0 || !mj_leave_carries_id(l, id))
+            return NULL;
+        *lost = 1;
+        return l;
+    }
     *lost = l->dom->losses != l->losses;
     return l;
 }
@@ -514,6 +576,8 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
         leave_free(tr, l); /* the leave reached the room */
         return;
     }
+    if (!l->sent)
+        return; /* owed again already (the link was lost since) */
     /* bounced again (the link came up from the room's side only): owed
      * again, for the next link up, unless it was sent MJ_LEAVE_SENDS
      * times (a domain that connects to us and refuses our connections
@@ -526,12 +590,7 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
         leave_free(tr, l);
         return;
     }
-    l->sent = 0;
-    tr->leaves.sent--;
-    dom_unlink(l);
-    dom_push(l);
-    sess_unlink(l);
-    sess_append(l);
+    owe_again(tr, l);
     mj_log(tr, MJ_LOG_DEBUG,
            "%.*s: the leave sent again to %s was bounced on the way too: "
            "sent again when a link to %s comes up",

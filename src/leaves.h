@@ -42,6 +42,8 @@ typedef struct mj_leaves {
     size_t sent;     /* of them, sent again at a link up, their answers not
                         seen (the rest are owed) */
     uint64_t serial; /* sends so far: each send's id (mj_leave_carries_id) */
+    size_t tried;    /* records sent at least once (sent, or owed again):
+                        an answer carrying a send's id may come */
 } mj_leaves;
 
 /* A leave is owed at most this long (seconds): a room whose domain
@@ -87,25 +89,28 @@ void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
 
 /* The link to domain (prepared) was lost: an error of type wait, or
  * recipient-unavailable, to a leave sent again before is the path's
- * (mj_leave_path_bounced()). A branch while no leave waits for its
- * answer. */
+ * (mj_leave_path_bounced()); and each leave sent over it whose answer has
+ * not come is owed again (the next link up sends it), unless it was sent
+ * MJ_LEAVE_SENDS times (it waits on). A branch while no leave waits for
+ * its answer. */
 void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
                          size_t len);
 
 /* The record of the leave of s to room (prepared bare JID) if a link up
- * sent it again and it waits for its answer (NULL: none); then *lost
- * tells whether the room's domain lost its link since (an error of type
- * wait, or recipient-unavailable, is then the path's:
- * mj_leave_path_bounced()). A branch while no leave waits for its
- * answer. */
+ * sent it again and it waits for its answer, or if it is owed again and
+ * id (the answer's) is the one its last send carried (NULL: none); then
+ * *lost tells whether the room's domain lost its link since (an error of
+ * type wait, or recipient-unavailable, is then the path's:
+ * mj_leave_path_bounced()). A branch while no record was ever sent. */
 mj_leave *mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
-                            const char *room, size_t rlen, int *lost);
+                            const char *room, size_t rlen, mj_str id,
+                            int *lost);
 
 /* The answer to l (from mj_leaves_waiting()) came: bounced by the path
  * again (our server: the link came up from the room's side only) makes
- * it owed again, for the next link up, unless it was sent MJ_LEAVE_SENDS
- * times; else (the room's confirmation or error: the leave reached the
- * room) the record ends. */
+ * it owed again, for the next link up (if it is not already), unless it
+ * was sent MJ_LEAVE_SENDS times; else (the room's confirmation or error:
+ * the leave reached the room) the record ends. */
 void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
 
 /* The length of the id a leave sent again carries ("mjleave-" and 16

@@ -503,9 +503,15 @@ TEST(a_resent_leave_the_path_bounces_again_is_owed_again)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         mj_session *s = resent();
-        if (rows[i].lost)
+        if (rows[i].lost) /* owed again at once: the bounce keeps it so */
             mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
-        error_from(s, R("Alice"), rows[i].type, rows[i].cond, rows[i].by);
+        /* our server's bounce carries the send's id */
+        mj_stanza st = fx_pres("error", R("Alice"));
+        st.id = S(last_id);
+        st.error_type = S(rows[i].type);
+        st.error_condition = S(rows[i].cond);
+        st.error_by = S(rows[i].by);
+        CHECK_OUTCOME(fx_in(s, st), MJ_O_ANSWERED);
         if (strcmp(fx_take(), "") != 0 || stats().leaves_owed != 1)
             FAIL_AT("row %zu (%s): not owed again", i, rows[i].cond);
         link_up(DOMAIN);
@@ -617,6 +623,64 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
     CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), last_id),
                   MJ_O_IGNORED);
     CHECK_INT(stats().leaves_owed, 1);
+    mj_tracker_free(tr);
+}
+
+TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
+{
+    /* the link went before the answer came: the leave may have gone
+     * with it (no stream management between servers) */
+    mj_session *s = resent();
+    char first[64];
+    snprintf(first, sizeof first, "%s", last_id);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    CHECK_INT(stats().leaves_owed, 1);
+    CHECK_INT(stats().leaves_waiting, 0);
+    /* our server's bounce of that send, after the loss: it carries the
+     * send's id, is answered, and the leave stays owed */
+    mj_stanza e = fx_pres("error", R("Alice"));
+    e.id = S(first);
+    e.error_type = S("wait");
+    e.error_condition = S("remote-server-timeout");
+    CHECK_OUTCOME(fx_in(s, e), MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_owed, 1);
+    /* without the id, nothing answers a leave owed (a self-presence is
+     * forged) */
+    CHECK_OUTCOME(fx_self(s, "unavailable", R("Alice")), MJ_O_FORGED);
+    CHECK_INT(stats().leaves_owed, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_INT(stats().leaves_resent, 2);
+    CHECK(strcmp(last_id, first) != 0);
+    mj_tracker_free(tr);
+
+    /* the room's answer to the lost send, coming late with its id: the
+     * leave reached the room; the record ends */
+    s = resent();
+    snprintf(first, sizeof first, "%s", last_id);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
+                  MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().forged, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+
+    /* a third send lost with its link waits on: not sent a fourth time */
+    s = resent();
+    for (int k = 2; k <= 3; k++) {
+        mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+        link_up(DOMAIN);
+        CHECK_EVENTS("leave-needed " ROOM " Alice");
+    }
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().leaves_waiting, 1);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_resent, 3);
+    (void)s;
     mj_tracker_free(tr);
 }
 
@@ -833,6 +897,7 @@ int main(void)
     RUN(a_resent_leave_the_path_bounces_again_is_owed_again);
     RUN(the_rooms_answer_to_a_resent_leave_ends_it);
     RUN(an_answer_carrying_the_sends_id_is_answered);
+    RUN(a_link_loss_owes_again_a_leave_sent_and_not_answered);
     RUN(a_link_up_before_the_answer_sends_it_no_more);
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);

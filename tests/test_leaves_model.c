@@ -50,6 +50,7 @@ struct cell {
     unsigned long oseq; /* when it became owed (last time) */
     unsigned long sseq; /* when it was sent */
     unsigned lost_at;   /* the domain's losses when it was sent */
+    char id[32];        /* the id its last send carried (leave-needed's) */
 };
 
 static mj_tracker *tr;
@@ -79,6 +80,9 @@ static long step;
     X(LOST_BOUNCE, "recipient-unavailable or wait after a link loss")         \
     X(LAST_SEND, "the bounce of the last send ending it")                     \
     X(ANSWERED, "the room's answer ending it")                                \
+    X(LOST_SENT, "a link loss owing a leave sent again")                      \
+    X(OWED_ID, "an answer with its id to a leave owed again")                 \
+    X(BY_ID, "an answer carrying its send's id: answered")                    \
     X(NOT_LOST, "recipient-unavailable or wait, no link loss, ending it")     \
     X(CLEARED, "a presence to the room or a restore ending it")               \
     X(CLOSED, "the session's end ending it")                                  \
@@ -100,6 +104,7 @@ static char sjid[NS][40], room[NR][40], dom[ND][24];
 static struct {
     int i, j;
     char nick[8];
+    char id[32];
 } evs[NS * NR];
 static int nev;
 
@@ -199,6 +204,10 @@ static void on_event(void *ud, const mj_event *ev)
     evs[nev].j = j;
     snprintf(evs[nev].nick, sizeof evs[nev].nick, "%.*s", (int)ev->nick.len,
              ev->nick.ptr);
+    if (ev->id.ptr == NULL || ev->id.len != 24)
+        DIVERGED("leave-needed without its id");
+    snprintf(evs[nev].id, sizeof evs[nev].id, "%.*s", (int)ev->id.len,
+             ev->id.ptr != NULL ? ev->id.ptr : "");
     nev++;
 }
 
@@ -230,10 +239,14 @@ static void out(int i, mj_stanza st)
         DIVERGED("mj_session_outgoing failed");
 }
 
+static const char *with_id; /* the id what is received carries (NULL) */
+static mj_outcome last_in;  /* the outcome of the last received */
+
 static void in(int i, mj_stanza st)
 {
-    mj_outcome o;
-    if (mj_session_incoming(ss[i], &st, &o) != MJ_OK)
+    if (with_id != NULL)
+        st.id = S(with_id);
+    if (mj_session_incoming(ss[i], &st, &last_in) != MJ_OK)
         DIVERGED("mj_session_incoming failed");
 }
 
@@ -376,6 +389,7 @@ static void leave_bounced(int i, int j)
     c->rec = OWED;
     c->created = now;
     c->sends = 0;
+    c->id[0] = '\0';
     c->oseq = ++seq;
 }
 
@@ -416,7 +430,8 @@ static void link_up(int d)
         return;
     }
     for (int k = 0; k < n; k++) {
-        const struct cell *c = &M[want[k][0]][want[k][1]];
+        struct cell *c = &M[want[k][0]][want[k][1]];
+        snprintf(c->id, sizeof c->id, "%s", evs[k].id);
         if (evs[k].i != want[k][0] || evs[k].j != want[k][1] ||
             strcmp(evs[k].nick, c->nick) != 0)
             DIVERGED("link up of %s, leave-needed %d: session %d %s/%s, the "
@@ -426,6 +441,30 @@ static void link_up(int d)
     }
 }
 
+/* The link to domain d is lost: its leaves sent and not answered are owed
+ * again, in the order sent, but those sent SENDS times. */
+static void link_lost(int d)
+{
+    losses[d]++;
+    for (;;) {
+        int bi = -1, bj = -1;
+        for (int i = 0; i < NS; i++)
+            for (int j = d; j < NR; j += ND)
+                if (M[i][j].rec == SENT && M[i][j].sends < SENDS &&
+                    (bi < 0 || M[i][j].sseq < M[bi][bj].sseq)) {
+                    bi = i;
+                    bj = j;
+                }
+        if (bi < 0)
+            break;
+        seen[H_LOST_SENT]++;
+        M[bi][bj].rec = OWED;
+        M[bi][bj].oseq = ++seq;
+    }
+    if (mj_tracker_link_lost(tr, dom[d], strlen(dom[d])) != MJ_OK)
+        DIVERGED("mj_tracker_link_lost failed");
+}
+
 /* An answer from room j (the session has no state with it) to a leave
  * sent: bounced by the path, or the room's. */
 static void answer(int i, int j, int op)
@@ -433,6 +472,18 @@ static void answer(int i, int j, int op)
     struct cell *c = &M[i][j];
     const char *from = occ(j, rnd(2) ? nick_of(c) : "other");
     int lost = c->lost_at != losses[j % ND], bounced = 0;
+    /* the id it carries: none, its last send's, or another */
+    unsigned id_mode = c->id[0] != '\0' ? rnd(3) : 0;
+    with_id = id_mode == 1   ? c->id
+              : id_mode == 2 ? "mjleave-0123456789abcdef"
+                             : NULL;
+    /* a leave owed again is answered only by what carries its id, whose
+     * wait and recipient-unavailable are the path's */
+    int matched = c->rec == SENT || (c->rec == OWED && id_mode == 1);
+    if (c->rec == OWED)
+        lost = 1;
+    if (with_id != NULL)
+        note("; id %s", id_mode == 1 ? "its own" : "another");
     switch (op) {
     case 0:
         note("; our server: remote-server-not-found");
@@ -480,8 +531,23 @@ static void answer(int i, int j, int op)
         error(i, from, "modify", "not-acceptable", NULL);
         break;
     }
-    if (c->rec != SENT)
+    with_id = NULL;
+    if ((last_in == MJ_O_ANSWERED) != (matched && id_mode == 1))
+        DIVERGED("the answer's outcome %s (its id %s, %s)",
+                 mj_outcome_name(last_in), id_mode == 1 ? "its own" : "not",
+                 c->rec == SENT   ? "sent"
+                 : c->rec == OWED ? "owed"
+                                  : "none");
+    if (!matched)
         return; /* nothing waits for an answer */
+    seen[H_BY_ID] += id_mode == 1;
+    if (c->rec == OWED) {
+        seen[H_OWED_ID]++;
+        if (!bounced) /* the room's: the leave reached it */
+            c->rec = NONE;
+        seen[H_ANSWERED] += !bounced;
+        return;
+    }
     if (op == 3 || op == 4)
         seen[lost ? H_LOST_BOUNCE : H_NOT_LOST]++;
     if (bounced)
@@ -661,9 +727,7 @@ static void one_step(void)
         break;
     case 8:
         note("; link lost %s", dom[d]);
-        losses[d]++;
-        if (mj_tracker_link_lost(tr, dom[d], strlen(dom[d])) != MJ_OK)
-            DIVERGED("mj_tracker_link_lost failed");
+        link_lost(d);
         break;
     case 9:
     case 10:
