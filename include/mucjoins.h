@@ -941,11 +941,14 @@ typedef struct mj_stats {
         mentions, pings_sent, pings_joined, pings_not_joined, pings_unknown,
         pings_given_up;
     size_t pings_outstanding;
-    size_t leaves_owed;     /* leaves bounced by our own server, to be sent
-                               again at a link up (docs/semantics.md §2) */
-    uint64_t leaves_resent; /* counter: those sent again (LEAVE_NEEDED) */
-    size_t leaves_waiting;  /* of them, waiting for their answer (an answer
-                               carrying the send's id: MJ_O_ANSWERED) */
+    size_t leaves_owed;       /* leaves bounced by our own server, to be sent
+                                 again at a link up (docs/semantics.md §2) */
+    uint64_t leaves_resent;   /* counter: those sent again (LEAVE_NEEDED) */
+    size_t leaves_waiting;    /* of them, waiting for their answer (an answer
+                                 carrying the send's id: MJ_O_ANSWERED) */
+    size_t leaves_answerable; /* records sent at least once (waiting, or
+                                 owed again): while not 0, a presence
+                                 received may be MJ_O_ANSWERED */
 } mj_stats;
 
 MJ_API void mj_tracker_stats(const mj_tracker *tr, mj_stats *out);

@@ -383,6 +383,7 @@ int l_stats(lua_State *L)
     STAT(leaves_owed);
     STAT(leaves_resent);
     STAT(leaves_waiting);
+    STAT(leaves_answerable);
 #undef STAT
     /* Not a core counter: records this binding failed to store. */
     lua_pushinteger(L, (lua_Integer)u->dropped_total);

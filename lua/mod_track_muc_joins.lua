@@ -820,9 +820,9 @@ module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
 -- carries its id is the module's own traffic: stopped by
 -- hooks.own_answers, just after the tracking hook (which never stops a
 -- stanza) marked it, before any other module; the client left that room
--- already. Hooked only while such a leave waits for its answer
--- (t:stats().leaves_waiting; a tick takes it off): every other presence
--- pays nothing for it.
+-- already. Hooked only while a leave sent again may still be answered
+-- (t:stats().leaves_answerable: waiting for its answer, or owed again;
+-- a tick takes it off): every other presence pays nothing for it.
 local OWN_ANSWERS_PRIORITY = INCOMING_PRESENCE_PRIORITY - 0.01;
 local own_answers_hooked = false;
 function own_answers_wanted(on)
@@ -842,7 +842,7 @@ end
 local function refresh_own_answers()
 	local ok, stats = pcall(tracker.stats, tracker);
 	if ok then
-		own_answers_wanted(stats.leaves_waiting > 0);
+		own_answers_wanted(stats.leaves_answerable > 0);
 	end
 end
 module:hook("message/full", hooks.incoming_message, INCOMING_MESSAGE_PRIORITY);

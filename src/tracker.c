@@ -228,6 +228,7 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->pings_outstanding = tr->outstanding;
     out->leaves_owed = tr->leaves.count - tr->leaves.sent;
     out->leaves_waiting = tr->leaves.sent;
+    out->leaves_answerable = tr->leaves.tried;
 }
 
 /* ---- feeding --------------------------------------------------------- */

@@ -636,6 +636,7 @@ TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
     mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
     CHECK_INT(stats().leaves_owed, 1);
     CHECK_INT(stats().leaves_waiting, 0);
+    CHECK_INT(stats().leaves_answerable, 1);
     /* our server's bounce of that send, after the loss: it carries the
      * send's id, is answered, and the leave stays owed */
     mj_stanza e = fx_pres("error", R("Alice"));
@@ -662,6 +663,7 @@ TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
                   MJ_O_ANSWERED);
     CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().leaves_answerable, 0);
     CHECK_INT(stats().forged, 0);
     link_up(DOMAIN);
     CHECK_EVENTS("");

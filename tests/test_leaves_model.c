@@ -660,17 +660,21 @@ static void check(void)
 {
     mj_stats st;
     mj_tracker_stats(tr, &st);
-    size_t owed = 0, waiting = 0;
+    size_t owed = 0, waiting = 0, answerable = 0;
     for (int i = 0; i < NS; i++)
         for (int j = 0; j < NR; j++) {
             owed += M[i][j].rec == OWED;
             waiting += M[i][j].rec == SENT;
+            answerable += M[i][j].rec != NONE && M[i][j].sends > 0;
         }
     if (st.leaves_owed != owed)
         DIVERGED("leaves_owed %zu, the model %zu", st.leaves_owed, owed);
     if (st.leaves_waiting != waiting)
         DIVERGED("leaves_waiting %zu, the model %zu", st.leaves_waiting,
                  waiting);
+    if (st.leaves_answerable != answerable)
+        DIVERGED("leaves_answerable %zu, the model %zu", st.leaves_answerable,
+                 answerable);
     if (st.leaves_resent != resent)
         DIVERGED("leaves_resent %llu, the model %llu",
                  (unsigned long long)st.leaves_resent, resent);

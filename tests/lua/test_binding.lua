@@ -940,7 +940,7 @@ test("stats has every mj_stats field as an integer", function()
 	local s = t:stats()
 	for _, f in ipairs({ "sessions", "rooms_shown", "pending", "changing", "leaving", "distinct_rooms",
 		"bytes", "joins", "leaves", "join_failures", "forged", "limits", "bad_jids", "ambiguous",
-		"mentions", "leaves_owed", "leaves_resent", "leaves_waiting", "dropped_events" }) do
+		"mentions", "leaves_owed", "leaves_resent", "leaves_waiting", "leaves_answerable", "dropped_events" }) do
 		eq(math.type(s[f]), "integer", f)
 	end
 	eq(s.sessions, 1, "sessions")
