@@ -659,17 +659,18 @@ MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
  * in is unanswered, or one of its leaves waits for its confirmation (an
  * error may refuse the leave; a presence may answer a join sent again
  * before it), an error's while one of its nick changes waits, and while a
- * leave the tracker sent again (MJ_EV_LEAVE_NEEDED) waits for its answer,
- * that of any session of the tracker (an answer carrying that send's id
- * is MJ_O_ANSWERED). A builder that has the session handle before
- * reading the stanza may read only these parts. */
+ * leave the tracker sent again (MJ_EV_LEAVE_NEEDED) may still be
+ * answered (mj_stats.leaves_answerable), that of any session of the
+ * tracker (an answer carrying that send's id is MJ_O_ANSWERED). A builder that
+ * has the session handle before reading the stanza may read only these parts.
+ */
 MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
                                  mj_kind kind, mj_type type);
 /* The same for mj_tracker_incoming() / mj_tracker_outgoing() of this
  * tracker as it is now: a received presence's id only while some session
  * has a join waiting for its answer, a join sent again unanswered or a
  * leave waiting for its confirmation (an error's: or a nick change
- * waiting), or a leave the tracker sent again waits for its answer. */
+ * waiting), or a leave the tracker sent again may still be answered. */
 MJ_API unsigned mj_tracker_needs(const mj_tracker *tr, int outgoing,
                                  mj_kind kind, mj_type type);
 
