@@ -9,7 +9,13 @@
  * never raise", lack of memory included), the feeders of t:feeders()
  * (the same functions), and the hooks of t:hooks() ("every path returns
  * nothing and nothing raises", whatever the event). Every other method
- * is called by the module under pcall and may raise.
+ * is called by the module under pcall and may raise. A hook that returns
+ * a value stops the stanza (util.events): the tracking hooks never may;
+ * only hooks.own_answers, with true, for a presence carrying the id of a
+ * leave-needed event the program saw (the answer to a leave the module
+ * sent again, which hooks.incoming marked); any other value returned is
+ * a finding too. hooks.own_answers runs after hooks.incoming on the same
+ * event (as the module hooks it), or alone on any event.
  *
  * The input is a short program (at most MAX_OPS steps): byte 0 is the
  * configuration, then each step is an opcode byte and its argument bytes
@@ -28,7 +34,9 @@
  * uses, directly, through t:feeders(), and through t:hooks() (also from a
  * coroutine whose applied() yields, and may be left waiting while later
  * steps run), with allocation failures injected
- * around some calls. Self-ping ids are taken from the events returned.
+ * around some calls. Self-ping ids and leave-needed ids are taken from
+ * the events returned (a self-presence or presence error may carry a
+ * leave-needed's id).
  *
  * Every call runs in lua_pcall. A raise from the hot path (above) is a
  * finding: it is printed and the target aborts, so that libFuzzer keeps
@@ -242,6 +250,25 @@ static const char *const conditions[] = {
 #define N(a)        (sizeof(a) / sizeof(a)[0])
 #define PICK(in, a) ((a)[u8(in) % N(a)])
 
+/* The ids of the leave-needed events seen (harvest()): what the module
+ * sends a leave with, whose answer alone hooks.own_answers may stop
+ * (return true); LEAVE_IDS at most (past them the check is off) */
+#define LEAVE_IDS   64
+#define LEAVE_ID_SZ 32
+static char leave_ids[LEAVE_IDS][LEAVE_ID_SZ];
+static unsigned nleave;
+
+/* The id of a presence received from a room: none, "join-1", or (b & 2,
+ * once one was seen) a leave-needed's */
+static const char *received_id(unsigned b)
+{
+    if (!(b & 1))
+        return NULL;
+    if ((b & 2) && nleave > 0)
+        return leave_ids[(b >> 2) % (nleave < LEAVE_IDS ? nleave : LEAVE_IDS)];
+    return "join-1";
+}
+
 /* ---------------------------------------------------------------------- */
 /* Building stanza tables (util.stanza's shape)                            */
 
@@ -397,6 +424,7 @@ static void error_child(lua_State *L, struct in *in, int el)
 static void gen_stanza(lua_State *L, struct in *in)
 {
     unsigned k = u8(in) % 15;
+    const char *id;
     int el;
 
     switch (k) {
@@ -424,8 +452,8 @@ static void gen_stanza(lua_State *L, struct in *in)
         el = from_room(L, in, "presence", 1);
         if (u8(in) & 1)
             set_attr_s(L, el, "type", "unavailable");
-        if (u8(in) & 1)
-            set_attr_s(L, el, "id", "join-1");
+        if ((id = received_id(u8(in))) != NULL)
+            set_attr_s(L, el, "id", id);
         muc_user(L, in, el);
         if (k == 3 && (u8(in) & 1)) {
             child(L, "delay", "urn:xmpp:delay");
@@ -437,8 +465,8 @@ static void gen_stanza(lua_State *L, struct in *in)
     case 4: /* an error presence */
         el = from_room(L, in, "presence", 1);
         set_attr_s(L, el, "type", "error");
-        if (u8(in) & 1)
-            set_attr_s(L, el, "id", "join-1");
+        if ((id = received_id(u8(in))) != NULL)
+            set_attr_s(L, el, "id", id);
         error_child(L, in, el);
         break;
     case 5: /* a groupchat message received */
@@ -1024,13 +1052,84 @@ static void harvest(lua_State *L, int events)
         fprintf(stderr, "  %lld event(s)\n", (long long)n);
     for (i = 1; i <= n && i <= 64; i++) {
         if (lua_rawgeti(L, events, i) == LUA_TTABLE) {
+            size_t len;
+            const char *s;
+
             lua_pushstring(L, "ping_id");
             if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1))
                 ping_ids[nping++ % 4] = lua_tointeger(L, -1);
             lua_pop(L, 1);
+            lua_pushstring(L, "type");
+            lua_rawget(L, -2);
+            lua_pushstring(L, "id");
+            lua_rawget(L, -3);
+            s = lua_tolstring(L, -1, &len);
+            if (lua_type(L, -2) == LUA_TSTRING &&
+                strcmp(lua_tostring(L, -2), "leave-needed") == 0 &&
+                lua_type(L, -1) == LUA_TSTRING && len < LEAVE_ID_SZ) {
+                memcpy(leave_ids[nleave % LEAVE_IDS], s, len + 1);
+                nleave++;
+            }
+            lua_pop(L, 2);
         }
         lua_pop(L, 1);
     }
+}
+
+/* The hook of the coroutine left waiting ("fuzz.co"), and whether its
+ * event's stanza carried a leave-needed's id (check_returned()) */
+static const char *co_hook = "?";
+static int co_answer;
+
+/* Whether the event at index ev of L has a stanza (raw reads, as the
+ * hooks') whose attr.id is a leave-needed's; 1 too when more were seen
+ * than leave_ids keeps */
+static int has_leave_id(lua_State *L, int ev)
+{
+    int top = lua_gettop(L), yes = 0;
+    const char *id;
+
+    if (nleave > LEAVE_IDS)
+        return 1;
+    if (lua_type(L, ev) == LUA_TTABLE) {
+        lua_pushstring(L, "stanza");
+        if (lua_rawget(L, ev) == LUA_TTABLE) {
+            lua_pushstring(L, "attr");
+            if (lua_rawget(L, -2) == LUA_TTABLE) {
+                lua_pushstring(L, "id");
+                if (lua_rawget(L, -2) == LUA_TSTRING) {
+                    id = lua_tostring(L, -1);
+                    for (unsigned i = 0; i < nleave && !yes; i++)
+                        yes = strcmp(id, leave_ids[i]) == 0;
+                }
+            }
+        }
+    }
+    lua_settop(L, top);
+    return yes;
+}
+
+/* What hook name returned: nres values on top of R; answer: the event's
+ * stanza carried a leave-needed's id when the hook was called (read
+ * before: a finalizer may empty the stanza meanwhile, vandalize()).
+ * Nothing, or true from hooks.own_answers for such a stanza (the answer
+ * to a leave the module sent again, which it stops); anything else stops
+ * a stanza that is not the module's own (util.events stops at the first
+ * value returned), and a tracking hook stops none. */
+static void check_returned(lua_State *R, int nres, int answer,
+                           const char *name)
+{
+    if (nres == 0)
+        return;
+    if (nres == 1 && lua_type(R, -1) == LUA_TBOOLEAN && lua_toboolean(R, -1) &&
+        strcmp(name, "own_answers") == 0 && answer)
+        return;
+    fprintf(stderr,
+            "fuzz_binding: FINDING: hooks.%s returned %d value(s), the "
+            "last a %s, for a stanza that is no answer to a leave the "
+            "module sent again: it would stop the stanza\n",
+            name, nres, luaL_typename(R, -1));
+    abort();
 }
 
 static void finding(lua_State *L, const char *what, int rc)
@@ -1198,12 +1297,35 @@ static const char *const hook_names[] = {"outgoing", "outgoing_message",
                                          "incoming", "incoming_message"};
 
 /* One of the hooks with an event table, directly or in a coroutine */
+/* hooks.own_answers on the event at the top (left there), after the
+ * hook that was given it: answer, whether its stanza carried a
+ * leave-needed's id when that hook was called */
+static void own_answers_after(lua_State *L, int answer)
+{
+    int base = lua_gettop(L);
+
+    lua_getfield(L, I_HOOKS, "own_answers");
+    lua_pushvalue(L, base);
+    call(L, "own_answers", 1, LUA_MULTRET, 1, 0);
+    check_returned(L, lua_gettop(L) - base, answer, "own_answers");
+    lua_settop(L, base);
+}
+
 static void run_hook(lua_State *L, struct in *in)
 {
     unsigned f = u8(in);
     const char *name = hook_names[f % 4];
     long oom = oom_of(in);
-    int ev;
+    int ev, answer, base, then_own = 0;
+
+    /* hooks.own_answers: after hooks.incoming on the same event, as the
+     * module hooks it, or alone */
+    if (f & 0x10) {
+        if (strcmp(name, "incoming") == 0)
+            then_own = 1;
+        else if (strcmp(name, "outgoing_message") == 0)
+            name = "own_answers";
+    }
 
     if (lua_type(L, I_HOOKS) != LUA_TTABLE)
         make_hooks(L, in);
@@ -1233,6 +1355,11 @@ static void run_hook(lua_State *L, struct in *in)
             lua_setmetatable(L, ev);
         }
     }
+    /* for check_returned() */
+    answer = has_leave_id(L, lua_gettop(L));
+    /* the event again, below the hook, for own_answers after it */
+    lua_pushvalue(L, -1);
+    lua_rotate(L, -3, 1);
     if (f & 0x80) { /* in a coroutine: applied() may yield */
         lua_State *co;
         int rc, nres, round;
@@ -1248,6 +1375,10 @@ static void run_hook(lua_State *L, struct in *in)
              * step, or never (collected with the state) */
             lua_pop(co, nres);
             lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.co");
+            co_answer = answer;
+            co_hook = name;
+            lua_pop(L,
+                    1); /* the event: own_answers runs after the hook only */
             return;
         }
         for (round = 0; rc == LUA_YIELD && round < 4; round++) {
@@ -1260,10 +1391,21 @@ static void run_hook(lua_State *L, struct in *in)
             lua_xmove(co, L, 1);
             finding(L, name, rc);
         }
+        if (rc == LUA_OK)
+            check_returned(co, nres, answer, name);
+        lua_pop(L, 1);
+        if (rc == LUA_OK && then_own)
+            own_answers_after(L, answer);
         lua_pop(L, 1);
         return;
     }
-    call(L, name, 1, 0, 1, oom);
+    base = lua_gettop(L) - 2; /* below the hook and the event */
+    call(L, name, 1, LUA_MULTRET, 1, oom);
+    check_returned(L, lua_gettop(L) - base, answer, name);
+    lua_settop(L, base);
+    if (then_own)
+        own_answers_after(L, answer);
+    lua_pop(L, 1);
 }
 
 /* outgoing/incoming, as a method or as a feeder */
@@ -1571,6 +1713,7 @@ static void step(lua_State *L, struct in *in)
             if (rc == LUA_YIELD)
                 lua_pop(co, nres);
             else {
+                check_returned(co, nres, co_answer, co_hook);
                 lua_pushnil(L);
                 lua_setfield(L, LUA_REGISTRYINDEX, "fuzz.co");
             }
@@ -1648,6 +1791,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         init = 1;
     }
     nping = 0;
+    nleave = 0;
+    co_hook = "?";
+    co_answer = 0;
     gc_runs = 0;
     t_freed = 0;
     L = lua_newstate(l_alloc, &h);
