@@ -539,7 +539,9 @@ MJ_HOT static int feed(lua_State *L, struct tracker *u, int a, int outgoing,
     /* a received presence's id: only while the session waits for an
      * answer (a join's, a leave's, a join sent again's; for a session not
      * cached, whose state is not known here: while any session waits for
-     * one); raw reads, which run no collector */
+     * one), and while a leave sent again anywhere in the tracker may still
+     * be answered (mj_session_needs()); raw reads, which run no
+     * collector */
     if (k != NULL && k->id_later && st.kind == MJ_KIND_PRESENCE &&
         ((s != NULL ? mj_session_needs(s, 0, st.kind, st.type)
                     : mj_tracker_needs(u->tr, 0, st.kind, st.type)) &

@@ -573,6 +573,9 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
 {
     mj_session *s = l->ls->s;
     if (!bounced) {
+        mj_log(tr, MJ_LOG_DEBUG,
+               "%.*s: %s answered the leave sent again: it reached the room",
+               (int)s->jid_len, s->jid, l->s_);
         leave_free(tr, l); /* the leave reached the room */
         return;
     }
