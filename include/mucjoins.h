@@ -611,7 +611,7 @@ MJ_API int mj_stanza_wake_child(const char *name, size_t name_len,
      * when it is sent) unless the self_ping option is off */                \
     X(MJ_O_AMBIGUOUS, 6, "ambiguous")                                        \
     /* the answer to a leave the tracker had sent again (LEAVE_NEEDED),      \
-     * carrying that send's id: the caller's own traffic, which the          \
+     * carrying the id of a send of it: the caller's own traffic, which the  \
      * session never sent and need not be shown (the Prosody module keeps    \
      * it from the session) */                                               \
     X(MJ_O_ANSWERED, 7, "answered")
@@ -661,8 +661,9 @@ MJ_API unsigned mj_stanza_needs(int outgoing, mj_kind kind, mj_type type);
  * before it), an error's while one of its nick changes waits, and while a
  * leave the tracker sent again (MJ_EV_LEAVE_NEEDED) may still be
  * answered (mj_stats.leaves_answerable), that of any session of the
- * tracker (an answer carrying that send's id is MJ_O_ANSWERED). A builder that
- * has the session handle before reading the stanza may read only these parts.
+ * tracker (an answer carrying the id of a send of it is MJ_O_ANSWERED). A
+ * builder that has the session handle before reading the stanza may read only
+ * these parts.
  */
 MJ_API unsigned mj_session_needs(const mj_session *s, int outgoing,
                                  mj_kind kind, mj_type type);

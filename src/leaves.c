@@ -41,19 +41,22 @@ struct mj_leave {
     uint32_t losses; /* the domain's losses when a link up last sent it */
     uint8_t sent;    /* sent, its answer not seen: not sent again */
     uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS) */
-    uint64_t token;  /* the id its last send carried (leave_id()) */
+    uint64_t token[MJ_LEAVE_SENDS]; /* the id each send carried (leave_id()):
+                                       an answer to an earlier send may
+                                       come after a later one went */
     uint32_t rlen, nlen;
     char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
 };
 
-/* The id a send of l carries, "mjleave-" and 16 hex digits of its token:
- * a new one at every send, which only the room (and the path) sees. */
-static void leave_id(const mj_leave *l, char buf[MJ_LEAVE_ID_LEN + 1])
+/* The id send k (from 0) of l carried, "mjleave-" and 16 hex digits of
+ * its token: a new one at every send, which only the room (and the path)
+ * sees. */
+static void leave_id(const mj_leave *l, int k, char buf[MJ_LEAVE_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
     memcpy(buf, "mjleave-", 8);
     for (int i = 0; i < 16; i++)
-        buf[8 + i] = hex[(l->token >> (60 - 4 * i)) & 0xf];
+        buf[8 + i] = hex[(l->token[k] >> (60 - 4 * i)) & 0xf];
     buf[MJ_LEAVE_ID_LEN] = '\0';
 }
 
@@ -62,8 +65,12 @@ int mj_leave_carries_id(const mj_leave *l, mj_str id)
     char buf[MJ_LEAVE_ID_LEN + 1];
     if (id.ptr == NULL || id.len != MJ_LEAVE_ID_LEN)
         return 0;
-    leave_id(l, buf);
-    return memcmp(buf, id.ptr, MJ_LEAVE_ID_LEN) == 0;
+    for (int k = 0; k < l->sends; k++) {
+        leave_id(l, k, buf);
+        if (memcmp(buf, id.ptr, MJ_LEAVE_ID_LEN) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 struct leave_key {
@@ -396,7 +403,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->losses = 0;
     l->sent = 0;
     l->sends = 0;
-    l->token = 0;
+    memset(l->token, 0, sizeof l->token);
     l->rlen = (uint32_t)rlen;
     l->nlen = (uint32_t)nlen;
     memcpy(l->s_, room, rlen);
@@ -485,7 +492,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
         next = l->dnext;
         char id[MJ_LEAVE_ID_LEN + 1];
         uint64_t serial = ++tr->leaves.serial;
-        l->token = mj_siphash(&tr->key, &serial, sizeof serial);
+        l->token[l->sends] = mj_siphash(&tr->key, &serial, sizeof serial);
         tr->leaves.tried += l->sends == 0;
         l->sent = 1;
         l->sends++;
@@ -508,7 +515,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
             ev.session_jid = mj_str_of(s->jid, s->jid_len);
             ev.room = mj_str_of(l->s_, l->rlen);
             ev.nick = mj_str_of(l->s_ + l->rlen + 1, l->nlen);
-            leave_id(l, id);
+            leave_id(l, l->sends - 1, id);
             ev.id = mj_str_of(id, MJ_LEAVE_ID_LEN);
             tr->in_hook++;
             tr->cfg.on_event(tr->cfg.event_ud, &ev);

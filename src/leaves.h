@@ -98,7 +98,7 @@ void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
 
 /* The record of the leave of s to room (prepared bare JID) if a link up
  * sent it again and it waits for its answer, or if it is owed again and
- * id (the answer's) is the one its last send carried (NULL: none); then
+ * id (the answer's) is one that a send of it carried (NULL: none); then
  * *lost tells whether the room's domain lost its link since (an error of
  * type wait, or recipient-unavailable, is then the path's:
  * mj_leave_path_bounced()). A branch while no record was ever sent. */
@@ -117,9 +117,11 @@ void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
  * hex digits, new at every send: MJ_EV_LEAVE_NEEDED's id). */
 #define MJ_LEAVE_ID_LEN 24
 
-/* Whether id is the one the last send of l carried: its answer (our
- * server's bounce, or a room that reflects ids), the tracker's own
- * traffic (MJ_O_ANSWERED), not the session's. */
+/* Whether id is one that a send of l carried, the last or an earlier
+ * one (whose answer may come after the next send went: a link lost and
+ * up again before it came): its answer (our server's bounce, or a room
+ * that reflects ids), the tracker's own traffic (MJ_O_ANSWERED), not the
+ * session's. */
 int mj_leave_carries_id(const mj_leave *l, mj_str id);
 
 /* Forget the records that ran out at now. */

@@ -594,9 +594,10 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
     CHECK_EVENTS("leave-needed " ROOM " Alice");
     CHECK(strcmp(last_id, first) != 0); /* a new one */
     /* the room's confirmation with the first send's id answers it (ends
-     * it), but is not answered: not that send's */
+     * it), and is answered: the id of a send of the module's (an answer
+     * to an earlier send may come after the next one went) */
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
-                  MJ_O_IGNORED);
+                  MJ_O_ANSWERED);
     CHECK_INT(stats().leaves_owed, 0);
     CHECK_INT(stats().forged, 0);
     mj_tracker_free(tr);
@@ -683,6 +684,42 @@ TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
     CHECK_EVENTS("");
     CHECK_INT(stats().leaves_resent, 3);
     (void)s;
+    mj_tracker_free(tr);
+}
+
+TEST(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered)
+{
+    /* the room's stream to us goes down with its answer to the send
+     * queued on its side; its next stream comes up (the link up sends
+     * the leave again, with a new id) and then brings that answer, which
+     * carries the first send's id: the module's own traffic still */
+    mj_session *s = resent();
+    char first[64];
+    snprintf(first, sizeof first, "%s", last_id);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK(strcmp(last_id, first) != 0);
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
+                  MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_answerable, 0); /* it reached the room */
+    CHECK_INT(stats().forged, 0);
+    mj_tracker_free(tr);
+
+    /* our server's late bounce of the first send: answered too (owed
+     * again, as any bounce of a leave sent) */
+    s = resent();
+    snprintf(first, sizeof first, "%s", last_id);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), first),
+                  MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_owed, 1);
+    /* an id no send of it carried is not */
+    CHECK_OUTCOME(
+        answer_with_id(s, "error", R("Alice"), "mjleave-0123456789abcdef"),
+        MJ_O_IGNORED);
     mj_tracker_free(tr);
 }
 
@@ -900,6 +937,7 @@ int main(void)
     RUN(the_rooms_answer_to_a_resent_leave_ends_it);
     RUN(an_answer_carrying_the_sends_id_is_answered);
     RUN(a_link_loss_owes_again_a_leave_sent_and_not_answered);
+    RUN(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered);
     RUN(a_link_up_before_the_answer_sends_it_no_more);
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
