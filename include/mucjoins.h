@@ -429,10 +429,11 @@ typedef struct mj_stanza {
     mj_str to;   /* absent: broadcast presence */
     mj_str id;   /* read for an iq, a presence a session sends (but for a
                     probe or subscription), an error message it sends, a
-                    presence received while a join waits for its answer
-                    and an error received while a leave waits for its
-                    confirmation (MJ_NEED_ID; a builder may leave it
-                    absent otherwise) */
+                    presence received while a join waits for its answer,
+                    a leave for its confirmation, a nick change (an
+                    error) or a leave the tracker sent again may still be
+                    answered: mj_session_needs() (MJ_NEED_ID; a builder
+                    may leave it absent otherwise) */
 
     /* <x xmlns='http://jabber.org/protocol/muc'/> is a child */
     int has_muc_x;
@@ -774,8 +775,12 @@ MJ_API int mj_tracker_importance(mj_tracker *tr, const char *jid, size_t len,
  * After ping_start_delay every session's room on that domain is pinged
  * once (JOINED/EXPECTING only).
  * Debounced: further losses of the same domain before the check runs
- * are one. A domain no tracked room is on is ignored (nothing is kept).
- * domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
+ * are one. A domain no tracked room is on is not pinged (nothing is
+ * kept). And each leave sent again to a room on it (MJ_EV_LEAVE_NEEDED)
+ * whose answer has not come is owed again: the next link up sends it
+ * again, within the three sends (docs/semantics.md §2, "Leaves the path
+ * bounced"). domain need not be prepared. Errors: MJ_EINVAL, MJ_EJID,
+ * MJ_ENOMEM. */
 MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
                                 size_t len);
 
@@ -797,7 +802,8 @@ MJ_API int mj_tracker_link_lost(mj_tracker *tr, const char *domain,
  * bounced while the link was down, not followed by any presence of the
  * session to that room) fires MJ_EV_LEAVE_NEEDED from inside this call;
  * the leave then waits for its answer and is not sent again, unless our
- * server bounces it again (the link came up from the room's side only):
+ * server bounces it again (the link came up from the room's side only)
+ * or the link is lost before the answer came (mj_tracker_link_lost()):
  * then the next link up sends it again, three times in all at most.
  * Errors: MJ_EINVAL, MJ_EJID, MJ_ENOMEM. */
 MJ_API int mj_tracker_link_up(mj_tracker *tr, const char *domain, size_t len);
