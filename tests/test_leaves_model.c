@@ -51,6 +51,7 @@ struct cell {
     unsigned long sseq; /* when it was sent */
     unsigned lost_at;   /* the domain's losses when it was sent */
     char id[32];        /* the id its last send carried (leave-needed's) */
+    char first_id[32];  /* the id its first send carried */
 };
 
 static mj_tracker *tr;
@@ -83,6 +84,7 @@ static long step;
     X(LOST_SENT, "a link loss owing a leave sent again")                      \
     X(OWED_ID, "an answer with its id to a leave owed again")                 \
     X(BY_ID, "an answer carrying its send's id: answered")                    \
+    X(EARLIER_ID, "an answer carrying an earlier send's id: answered")        \
     X(NOT_LOST, "recipient-unavailable or wait, no link loss, ending it")     \
     X(CLEARED, "a presence to the room or a restore ending it")               \
     X(CLOSED, "the session's end ending it")                                  \
@@ -390,6 +392,7 @@ static void leave_bounced(int i, int j)
     c->created = now;
     c->sends = 0;
     c->id[0] = '\0';
+    c->first_id[0] = '\0';
     c->oseq = ++seq;
 }
 
@@ -432,6 +435,8 @@ static void link_up(int d)
     for (int k = 0; k < n; k++) {
         struct cell *c = &M[want[k][0]][want[k][1]];
         snprintf(c->id, sizeof c->id, "%s", evs[k].id);
+        if (c->sends == 1)
+            snprintf(c->first_id, sizeof c->first_id, "%s", evs[k].id);
         if (evs[k].i != want[k][0] || evs[k].j != want[k][1] ||
             strcmp(evs[k].nick, c->nick) != 0)
             DIVERGED("link up of %s, leave-needed %d: session %d %s/%s, the "
@@ -472,18 +477,23 @@ static void answer(int i, int j, int op)
     struct cell *c = &M[i][j];
     const char *from = occ(j, rnd(2) ? nick_of(c) : "other");
     int lost = c->lost_at != losses[j % ND], bounced = 0;
-    /* the id it carries: none, its last send's, or another */
-    unsigned id_mode = c->id[0] != '\0' ? rnd(3) : 0;
+    /* the id it carries: none, its last send's, another, or its first
+     * send's (an earlier one's once sent again: still a send of it) */
+    unsigned id_mode = c->id[0] != '\0' ? rnd(4) : 0;
+    int ours = id_mode == 1 || id_mode == 3;
     with_id = id_mode == 1   ? c->id
+              : id_mode == 3 ? c->first_id
               : id_mode == 2 ? "mjleave-0123456789abcdef"
                              : NULL;
-    /* a leave owed again is answered only by what carries its id, whose
-     * wait and recipient-unavailable are the path's */
-    int matched = c->rec == SENT || (c->rec == OWED && id_mode == 1);
+    /* a leave owed again is answered only by what carries the id of a
+     * send of it, whose wait and recipient-unavailable are the path's */
+    int matched = c->rec == SENT || (c->rec == OWED && ours);
     if (c->rec == OWED)
         lost = 1;
     if (with_id != NULL)
-        note("; id %s", id_mode == 1 ? "its own" : "another");
+        note("; id %s", id_mode == 1   ? "its own"
+                        : id_mode == 3 ? "its first send's"
+                                       : "another");
     switch (op) {
     case 0:
         note("; our server: remote-server-not-found");
@@ -532,15 +542,16 @@ static void answer(int i, int j, int op)
         break;
     }
     with_id = NULL;
-    if ((last_in == MJ_O_ANSWERED) != (matched && id_mode == 1))
+    if ((last_in == MJ_O_ANSWERED) != (matched && ours))
         DIVERGED("the answer's outcome %s (its id %s, %s)",
-                 mj_outcome_name(last_in), id_mode == 1 ? "its own" : "not",
+                 mj_outcome_name(last_in), ours ? "its own" : "not",
                  c->rec == SENT   ? "sent"
                  : c->rec == OWED ? "owed"
                                   : "none");
     if (!matched)
         return; /* nothing waits for an answer */
     seen[H_BY_ID] += id_mode == 1;
+    seen[H_EARLIER_ID] += id_mode == 3 && strcmp(c->first_id, c->id) != 0;
     if (c->rec == OWED) {
         seen[H_OWED_ID]++;
         if (!bounced) /* the room's: the leave reached it */
