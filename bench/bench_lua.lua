@@ -213,7 +213,8 @@ _G.prosody = { full_sessions = {}, hosts = {}, events = { fire_event = noop, get
 
 -- A module environment as Prosody's modulemanager gives one, minimal.
 -- Handlers of one event are called as util.events calls them: by
--- priority, highest first (in the order added among equals), until one
+-- priority, highest first (among equals in the order added here: util.events
+-- fixes no order there), until one
 -- returns a value. A lone handler is called directly: in Prosody it is
 -- one more turn of the loop over an event's handlers, which runs anyway
 -- (mod_presence, mod_message); several go through a loop of the bench's

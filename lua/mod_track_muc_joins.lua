@@ -822,7 +822,8 @@ module:hook("presence/full", hooks.incoming, INCOMING_PRESENCE_PRIORITY);
 -- stanza) marked it, before any other module; the client left that room
 -- already. Hooked only while a leave sent again may still be answered
 -- (t:stats().leaves_answerable: waiting for its answer, or owed again;
--- a tick takes it off): every other presence pays nothing for it.
+-- a tick takes it off): other presences pay nothing for it then (a
+-- room that never answers keeps it on up to a day: one C call each).
 local OWN_ANSWERS_PRIORITY = INCOMING_PRESENCE_PRIORITY - 0.01;
 local own_answers_hooked = false;
 function own_answers_wanted(on)

@@ -43,6 +43,7 @@ local stat_keys = {
 	"leaves_owed",
 	"leaves_resent",
 	"leaves_waiting",
+	"leaves_answerable",
 };
 
 local function plural(n, word)
