@@ -627,14 +627,22 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
     mj_tracker_free(tr);
 }
 
+/* resent(), then the domain's link lost before any answer; first gets
+ * the send's id. */
+static mj_session *resent_and_lost(char first[64])
+{
+    mj_session *s = resent();
+    snprintf(first, 64, "%s", last_id);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    return s;
+}
+
 TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
 {
     /* the link went before the answer came: the leave may have gone
      * with it (no stream management between servers) */
-    mj_session *s = resent();
     char first[64];
-    snprintf(first, sizeof first, "%s", last_id);
-    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    mj_session *s = resent_and_lost(first);
     CHECK_INT(stats().leaves_owed, 1);
     CHECK_INT(stats().leaves_waiting, 0);
     CHECK_INT(stats().leaves_answerable, 1);
@@ -658,9 +666,7 @@ TEST(a_link_loss_owes_again_a_leave_sent_and_not_answered)
 
     /* the room's answer to the lost send, coming late with its id: the
      * leave reached the room; the record ends */
-    s = resent();
-    snprintf(first, sizeof first, "%s", last_id);
-    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    s = resent_and_lost(first);
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), first),
                   MJ_O_ANSWERED);
     CHECK_INT(stats().leaves_owed, 0);
@@ -693,10 +699,8 @@ TEST(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered)
      * queued on its side; its next stream comes up (the link up sends
      * the leave again, with a new id) and then brings that answer, which
      * carries the first send's id: the module's own traffic still */
-    mj_session *s = resent();
     char first[64];
-    snprintf(first, sizeof first, "%s", last_id);
-    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    mj_session *s = resent_and_lost(first);
     link_up(DOMAIN);
     CHECK_EVENTS("leave-needed " ROOM " Alice");
     CHECK(strcmp(last_id, first) != 0);
@@ -708,9 +712,7 @@ TEST(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered)
 
     /* our server's late bounce of the first send: answered too (owed
      * again, as any bounce of a leave sent) */
-    s = resent();
-    snprintf(first, sizeof first, "%s", last_id);
-    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    s = resent_and_lost(first);
     link_up(DOMAIN);
     CHECK_EVENTS("leave-needed " ROOM " Alice");
     CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), first),
