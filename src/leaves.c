@@ -40,7 +40,9 @@ struct mj_leave {
     double until;
     uint32_t losses; /* the domain's losses when a link up last sent it */
     uint8_t sent;    /* sent, its answer not seen: not sent again */
-    uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS) */
+    uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS; below it while
+                        owed: a record sent that many times is never owed
+                        again, so a link up's token[sends] is in bounds) */
     uint64_t token[MJ_LEAVE_SENDS]; /* the id each send carried (leave_id()):
                                        an answer to an earlier send may
                                        come after a later one went */
@@ -49,8 +51,9 @@ struct mj_leave {
 };
 
 /* The id send k (from 0) of l carried, "mjleave-" and 16 hex digits of
- * its token: a new one at every send, which only the room (and the path)
- * sees. */
+ * its token: a new one at every send, which nobody can tell in advance
+ * (once sent it is no secret: Prosody's MUC broadcasts the leave to the
+ * other occupants). */
 static void leave_id(const mj_leave *l, int k, char buf[MJ_LEAVE_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
@@ -566,7 +569,7 @@ mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
         return NULL;
     if (!l->sent) {
         /* owed again (a bounce, or the link lost since the send): only
-         * what carries the last send's id still answers it */
+         * what carries the id of one of its sends still answers it */
         if (l->sends == 0 || !mj_leave_carries_id(l, id))
             return NULL;
         *lost = 1;
