@@ -1431,14 +1431,14 @@ static int owed_to_closed(mj_tracker *tr, const char *pjid, size_t pjlen,
 static int resent_leave_answer(mj_session *s, const mj_target *t,
                                const mj_stanza *st, const mj_class *c)
 {
-    int lost = 0, bounced = 0;
+    int lost = 0, bounced = 0, ours = 0;
     if (st->type == MJ_T_AVAILABLE ||
         (st->type == MJ_T_UNAVAILABLE && !c->self))
         return 0; /* not an answer to a leave */
-    mj_leave *l = mj_leaves_waiting(s->tr, s, t->bare, t->blen, st->id, &lost);
+    mj_leave *l =
+        mj_leaves_waiting(s->tr, s, t->bare, t->blen, st->id, &lost, &ours);
     if (l == NULL)
         return 0;
-    int ours = mj_leave_carries_id(l, st->id);
     if (st->type == MJ_T_ERROR)
         bounced =
             mj_leave_path_bounced(s, mj_str_of(t->bare, t->blen), lost, st);
@@ -1555,6 +1555,14 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         *out = e->state == MJ_S_JOINED || e->state == MJ_S_EXPECTING
                    ? ask_ping(e)
                    : MJ_O_UNCHANGED;
+        return MJ_OK;
+    }
+    if (e->state == MJ_S_PENDING && s->tr->leaves.done != 0 && t.has_res &&
+        (st->type == MJ_T_ERROR || (st->type == MJ_T_UNAVAILABLE && c.self)) &&
+        mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen, st->id)) {
+        /* the answer to the leave a link up sent before this rejoin (the
+         * same path, so ahead of the rejoin's): the tracker's own */
+        *out = MJ_O_ANSWERED;
         return MJ_OK;
     }
     *out = MJ_O_UNCHANGED;

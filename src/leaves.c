@@ -10,9 +10,13 @@ typedef struct mj_leave_dom {
     mj_leave *head, *tail; /* its records (dprev/dnext): those owed first,
                               in the order they became owed (a link up
                               sends the head's run of them), then those
-                              sent, in the order sent (a link loss owes
-                              them again in that order) */
+                              sent that may be sent again, in the order
+                              sent (a link loss owes them again in that
+                              order), then the spent ones: sent
+                              MJ_LEAVE_SENDS times, or done (neither walk
+                              visits them) */
     mj_leave *owed_tail;   /* the last owed (NULL: none) */
+    mj_leave *spent;       /* the first spent (NULL: none) */
     uint32_t losses;       /* link losses while it had records (wrapping) */
     uint32_t len;
     char name[]; /* len bytes + NUL */
@@ -23,10 +27,11 @@ typedef struct mj_leave_dom {
 typedef struct mj_leave_sess {
     uint64_t hash; /* of the session (its own hash): its slot in sessions */
     mj_session *s;
-    mj_leave *head, *tail; /* its records (sprev/snext): those sent first,
-                              in the order sent, then those owed, oldest
+    mj_leave *head, *tail; /* its records (sprev/snext): those sent or
+                              done first, in the order sent (or done, if
+                              owed again then), then those owed, oldest
                               first (the bound frees from the head) */
-    mj_leave *sent_tail;   /* the last sent (NULL: none) */
+    mj_leave *sent_tail;   /* the last sent or done (NULL: none) */
     uint32_t n;
 } mj_leave_sess;
 
@@ -40,6 +45,10 @@ struct mj_leave {
     double until;
     uint32_t losses; /* the domain's losses when a link up last sent it */
     uint8_t sent;    /* sent, its answer not seen: not sent again */
+    uint8_t done;    /* sent, then the session sent the room a presence
+                        (a rejoin): neither owed nor sent again, kept
+                        only so that its answer is known (while the
+                        rejoin waits, mj_leaves_answer_rejoined()) */
     uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS; below it while
                         owed: a record sent that many times is never owed
                         again, so a link up's token[sends] is in bounds) */
@@ -49,6 +58,18 @@ struct mj_leave {
     uint32_t rlen, nlen;
     char s_[]; /* the room's rlen bytes, '/', the nick's nlen, NUL */
 };
+
+/* Owed: a link up sends it. */
+static int is_owed(const mj_leave *l)
+{
+    return !l->sent && !l->done;
+}
+
+/* Spent: sent for the last time, or done; kept for its answer alone. */
+static int is_spent(const mj_leave *l)
+{
+    return l->done || (l->sent && l->sends >= MJ_LEAVE_SENDS);
+}
 
 /* The id send k (from 0) of l carried, "mjleave-" and 16 hex digits of
  * its token: a new one at every send, which nobody can tell in advance
@@ -142,7 +163,7 @@ static mj_leave_dom *dom_get(mj_tracker *tr, const char *name, size_t len,
     if (d == NULL)
         return NULL;
     d->hash = h;
-    d->head = d->tail = d->owed_tail = NULL;
+    d->head = d->tail = d->owed_tail = d->spent = NULL;
     d->losses = 0;
     d->len = (uint32_t)len;
     memcpy(d->name, name, len);
@@ -210,6 +231,8 @@ static void dom_unlink(mj_leave *l)
     mj_leave_dom *d = l->dom;
     if (d->owed_tail == l)
         d->owed_tail = l->dprev; /* owed too, or none */
+    if (d->spent == l)
+        d->spent = l->dnext; /* spent too, or none */
     if (l->dprev != NULL)
         l->dprev->dnext = l->dnext;
     else
@@ -239,18 +262,27 @@ static void dom_push(mj_leave *l)
     d->owed_tail = l;
 }
 
-/* Put l (just sent) at the end of its domain's list: its records sent
- * are in the order sent (a link loss owes them again in that order). */
+/* Put l (just sent, or done) after its domain's records sent that may
+ * be sent again, in the order sent (a link loss owes them again in that
+ * order), or at the very end when it is spent (a link loss passes over
+ * none of them). */
 static void dom_append(mj_leave *l)
 {
     mj_leave_dom *d = l->dom;
-    l->dnext = NULL;
-    l->dprev = d->tail;
-    if (d->tail != NULL)
-        d->tail->dnext = l;
+    int spent = is_spent(l);
+    mj_leave *before = spent ? NULL : d->spent;
+    l->dnext = before;
+    l->dprev = before != NULL ? before->dprev : d->tail;
+    if (l->dprev != NULL)
+        l->dprev->dnext = l;
     else
         d->head = l;
-    d->tail = l;
+    if (before != NULL)
+        before->dprev = l;
+    else
+        d->tail = l;
+    if (spent && d->spent == NULL)
+        d->spent = l;
 }
 
 /* Take l off its session's list. */
@@ -322,6 +354,7 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     dom_unlink(l);
     set->count--;
     set->sent -= l->sent != 0;
+    set->done -= l->done != 0;
     set->tried -= l->sends != 0;
     mj_free(tr, l, leave_size(l));
     if (d->head == NULL)
@@ -405,6 +438,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->until = mj_now(tr) + MJ_LEAVE_TTL;
     l->losses = 0;
     l->sent = 0;
+    l->done = 0;
     l->sends = 0;
     memset(l->token, 0, sizeof l->token);
     l->rlen = (uint32_t)rlen;
@@ -439,9 +473,25 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    if (l == NULL)
+    if (l == NULL || l->done)
         return 0;
-    leave_free(tr, l);
+    if (l->sends == 0) {
+        leave_free(tr, l); /* never sent: nothing will answer it */
+        return 1;
+    }
+    /* sent: its answer may come yet, ahead of the room's answers to what
+     * the session sends now (the same path, in order): kept to know it */
+    mj_leaves *set = &tr->leaves;
+    if (!l->sent) { /* owed again: the newest of those sent */
+        sess_unlink(l);
+        sess_push_sent(l);
+    } /* else among those sent, in its place: the bound frees it so */
+    set->sent -= l->sent;
+    l->sent = 0;
+    l->done = 1;
+    set->done++;
+    dom_unlink(l);
+    dom_append(l); /* spent */
     return 1;
 }
 
@@ -470,7 +520,7 @@ void mj_leaves_session_gone(mj_tracker *tr, mj_session *s)
 
 void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
 {
-    if (tr->leaves.count == tr->leaves.sent)
+    if (tr->leaves.count == tr->leaves.sent + tr->leaves.done)
         return; /* nothing owed anywhere: not even a hash */
     mj_leave_dom *d = dom_get(tr, domain, len, 0);
     if (d == NULL)
@@ -478,7 +528,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
     /* one line at info per link up (a hostile domain chooses when its
      * link comes up), each leave at debug */
     size_t n = 0;
-    for (const mj_leave *l = d->head; l != NULL && !l->sent; l = l->dnext)
+    for (const mj_leave *l = d->head; l != NULL && is_owed(l); l = l->dnext)
         n++;
     if (n == 0)
         return; /* sent already, their answers not seen */
@@ -490,7 +540,7 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
      * answer (mj_leaves_answered()); the callback may not change the
      * tracker */
     mj_leave *next;
-    for (mj_leave *l = d->head; l != NULL && !l->sent; l = next) {
+    for (mj_leave *l = d->head; l != NULL && is_owed(l); l = next) {
         mj_session *s = l->ls->s;
         next = l->dnext;
         char id[MJ_LEAVE_ID_LEN + 1];
@@ -501,7 +551,8 @@ void mj_leaves_link_up(mj_tracker *tr, const char *domain, size_t len)
         l->sends++;
         l->losses = d->losses;
         dom_unlink(l);
-        dom_append(l); /* after those sent before, and stops the walk */
+        dom_append(l); /* after those sent before (spent: last), and
+                          stops the walk */
         sess_unlink(l);
         sess_push_sent(l);
         tr->leaves.sent++;
@@ -543,12 +594,11 @@ void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
     size_t n = 0;
     mj_leave *next;
     for (mj_leave *l = d->owed_tail != NULL ? d->owed_tail->dnext : d->head;
-         l != NULL; l = next) {
-        next = l->dnext;
-        if (l->sends < MJ_LEAVE_SENDS) {
-            owe_again(tr, l);
-            n++;
-        }
+         l != NULL && l != d->spent; l = next) {
+        next = l->dnext; /* sent fewer than MJ_LEAVE_SENDS times: the
+                            spent ones are kept last, never walked */
+        owe_again(tr, l);
+        n++;
     }
     if (n != 0)
         mj_log(tr, MJ_LOG_DEBUG,
@@ -558,7 +608,7 @@ void mj_leaves_link_lost(mj_tracker *tr, const char *domain, size_t len)
 }
 
 mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
-                            size_t rlen, mj_str id, int *lost)
+                            size_t rlen, mj_str id, int *lost, int *ours)
 {
     if (tr->leaves.tried == 0 || sess_get(tr, s, 0) == NULL)
         return NULL; /* a branch, or a lookup by the session's own hash */
@@ -568,25 +618,30 @@ mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
     if (l == NULL)
         return NULL;
     if (!l->sent) {
-        /* owed again (a bounce, or the link lost since the send): only
-         * what carries the id of one of its sends still answers it */
+        /* owed again (a bounce, or the link lost since the send), or
+         * done: only what carries the id of one of its sends still
+         * answers it */
         if (l->sends == 0 || !mj_leave_carries_id(l, id))
             return NULL;
         *lost = 1;
+        *ours = 1;
         return l;
     }
     *lost = l->dom->losses != l->losses;
+    *ours = mj_leave_carries_id(l, id);
     return l;
 }
 
 void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
 {
     mj_session *s = l->ls->s;
-    if (!bounced) {
-        mj_log(tr, MJ_LOG_DEBUG,
-               "%.*s: %s answered the leave sent again: it reached the room",
-               (int)s->jid_len, s->jid, l->s_);
-        leave_free(tr, l); /* the leave reached the room */
+    if (!bounced || l->done) {
+        mj_log(tr, MJ_LOG_DEBUG, "%.*s: %s answered the leave sent again%s",
+               (int)s->jid_len, s->jid, l->s_,
+               l->done ? " (before the session came back)"
+                       : ": it reached the room");
+        leave_free(tr, l); /* the leave reached the room, or the session
+                              came back to it since: nothing to send */
         return;
     }
     if (!l->sent)
@@ -608,6 +663,24 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
            "%.*s: the leave sent again to %s was bounced on the way too: "
            "sent again when a link to %s comes up",
            (int)s->jid_len, s->jid, l->s_, l->dom->name);
+}
+
+int mj_leaves_answer_rejoined(mj_tracker *tr, mj_session *s, const char *room,
+                              size_t rlen, mj_str id)
+{
+    if (id.len != MJ_LEAVE_ID_LEN || sess_get(tr, s, 0) == NULL)
+        return 0; /* a length, or a lookup by the session's own hash */
+    struct leave_key k = {s, room, rlen};
+    uint64_t h;
+    mj_leave *l = find(tr, &k, &h);
+    if (l == NULL || !l->done || !mj_leave_carries_id(l, id))
+        return 0;
+    mj_log(tr, MJ_LOG_DEBUG,
+           "%.*s: %s answered the leave sent again before the session's "
+           "rejoin: not the rejoin's answer",
+           (int)s->jid_len, s->jid, l->s_);
+    leave_free(tr, l);
+    return 1;
 }
 
 void mj_leaves_expire(mj_tracker *tr, double now)

@@ -11,13 +11,15 @@
  * MJ_LEAVE_SENDS times, and no answer keeps it, sent, until one of the
  * ends below. It goes too when the session sends any presence but a
  * leave to the room (a rejoin: its own join may be flushed at the link
- * up, before the leave would be), when the session ends, and after
- * MJ_LEAVE_TTL. Bounded: max_rooms records per session (those sent and
- * not answered dropped first, then the oldest owed); a presence a session
- * sends costs a branch while no record exists anywhere, else a lookup by the
- * session's own hash (and one by the room's when the session has records); a
- * link up costs the records it sends. The records are kept apart from the
- * sessions, which would each pay for them in memory. */
+ * up, before the leave would be) unless it was sent: then it is kept,
+ * done, for its answer alone, which comes ahead of the rejoin's and is
+ * not the rejoin's (mj_leaves_answer_rejoined()); and when the session
+ * ends, and after MJ_LEAVE_TTL. Bounded: max_rooms records per session (those
+ * sent and not answered dropped first, then the oldest owed); a presence a
+ * session sends costs a branch while no record exists anywhere, else a lookup
+ * by the session's own hash (and one by the room's when the session has
+ * records); a link up costs the records it sends. The records are kept apart
+ * from the sessions, which would each pay for them in memory. */
 #ifndef MJ_LEAVES_H
 #define MJ_LEAVES_H
 
@@ -40,7 +42,10 @@ typedef struct mj_leaves {
     mj_leave *head, *tail; /* every record, oldest first (expiry) */
     size_t count;
     size_t sent;     /* of them, sent again at a link up, their answers not
-                        seen (the rest are owed) */
+                        seen */
+    size_t done;     /* of them, sent, then the session sent the room a
+                        presence: kept for their answers (the rest, neither
+                        sent nor done, are owed) */
     uint64_t serial; /* sends so far: each send's id (mj_leave_carries_id) */
     size_t tried;    /* records sent at least once (sent, or owed again):
                         an answer carrying a send's id may come */
@@ -66,9 +71,11 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
                    size_t nlen);
 
 /* The session sent a presence to room (prepared bare JID): the leave
- * owed there, if any, is forgotten. 1 if there was one. Call it only when
- * tr->leaves.count != 0 (the hot path's one branch); a session without
- * records costs a lookup by its own hash. */
+ * owed there, if any, is forgotten, or, when it was sent (its answer may
+ * come yet), done: neither owed nor sent again, kept until its answer,
+ * the session's end or MJ_LEAVE_TTL. 1 if there was one not done. Call
+ * it only when tr->leaves.count != 0 (the hot path's one branch); a
+ * session without records costs a lookup by its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
                     const char *room, size_t rlen);
 
@@ -92,25 +99,27 @@ void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
  * (mj_leave_path_bounced()); and each leave sent over it whose answer has
  * not come is owed again (the next link up sends it), unless it was sent
  * MJ_LEAVE_SENDS times (it waits on). A branch while no leave waits for
- * its answer. */
+ * its answer; else it visits only the records it owes again. */
 void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
                          size_t len);
 
 /* The record of the leave of s to room (prepared bare JID) if a link up
- * sent it again and it waits for its answer, or if it is owed again and
- * id (the answer's) is one that a send of it carried (NULL: none); then
- * *lost tells whether the room's domain lost its link since (an error of
- * type wait, or recipient-unavailable, is then the path's:
- * mj_leave_path_bounced()). A branch while no record was ever sent. */
+ * sent it again and it waits for its answer, or if it is owed again or
+ * done and id (the answer's) is one that a send of it carried (NULL:
+ * none); then *lost tells whether the room's domain lost its link since
+ * (an error of type wait, or recipient-unavailable, is then the path's:
+ * mj_leave_path_bounced()), and *ours whether id is a send's
+ * (mj_leave_carries_id()). A branch while no record was ever sent. */
 mj_leave *mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
                             const char *room, size_t rlen, mj_str id,
-                            int *lost);
+                            int *lost, int *ours);
 
 /* The answer to l (from mj_leaves_waiting()) came: bounced by the path
  * again (our server: the link came up from the room's side only) makes
- * it owed again, for the next link up (if it is not already), unless it
- * was sent MJ_LEAVE_SENDS times; else (the room's confirmation or error:
- * the leave reached the room) the record ends. */
+ * it owed again, for the next link up (if it is not already and it is
+ * not done), unless it was sent MJ_LEAVE_SENDS times; else (the room's
+ * confirmation or error: the leave reached the room), or done, the
+ * record ends. */
 void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
 
 /* The length of the id a leave sent again carries ("mjleave-" and 16
@@ -123,6 +132,16 @@ void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
  * that reflects ids), the tracker's own traffic (MJ_O_ANSWERED), not the
  * session's. */
 int mj_leave_carries_id(const mj_leave *l, mj_str id);
+
+/* While the session's rejoin of room (prepared bare JID) waits for its
+ * answer: whether the presence carrying id answers the leave sent there
+ * before the rejoin (its record done, id one of its sends'): then the
+ * record ends, and the presence, the tracker's own traffic
+ * (MJ_O_ANSWERED), is not the rejoin's answer. Call it only when
+ * tr->leaves.done != 0; a length compared, then a lookup by the
+ * session's own hash. */
+int mj_leaves_answer_rejoined(struct mj_tracker *tr, struct mj_session *s,
+                              const char *room, size_t rlen, mj_str id);
 
 /* Forget the records that ran out at now. */
 void mj_leaves_expire(struct mj_tracker *tr, double now);

@@ -226,8 +226,8 @@ void mj_tracker_stats(const mj_tracker *tr, mj_stats *out)
     out->distinct_rooms = tr->rooms.count;
     out->bytes = tr->bytes;
     out->pings_outstanding = tr->outstanding;
-    out->leaves_owed = tr->leaves.count - tr->leaves.sent;
-    out->leaves_waiting = tr->leaves.sent;
+    out->leaves_owed = tr->leaves.count - tr->leaves.sent - tr->leaves.done;
+    out->leaves_waiting = tr->leaves.sent + tr->leaves.done;
     out->leaves_answerable = tr->leaves.tried;
 }
 

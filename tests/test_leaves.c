@@ -759,6 +759,100 @@ TEST(a_rejoin_after_the_resend_clears_it)
     link_up(DOMAIN);
     CHECK_EVENTS("");
     CHECK_INT(stats().leaves_resent, 1);
+    /* neither owed nor sent again, but its answer may come yet: done,
+     * counted waiting until then; a link loss does not owe it again */
+    CHECK_INT(stats().leaves_waiting, 1);
+    CHECK_INT(stats().leaves_answerable, 1);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
+    CHECK_INT(stats().leaves_owed, 0);
+    /* another presence to the room keeps it as it is */
+    fx_out(s, fx_pres("available", R("Alice")));
+    CHECK_INT(stats().leaves_waiting, 1);
+    mj_tracker_free(tr);
+
+    /* a leave never sent is forgotten at once */
+    tr = tracker();
+    s = fx_session(tr, JID);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_INT(stats().leaves_owed, 1);
+    in_room(s, ROOM, R("Alice"));
+    CHECK_INT(stats().leaves_owed, 0);
+    CHECK_INT(stats().leaves_waiting, 0);
+    CHECK_INT(stats().leaves_answerable, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(the_answer_to_a_leave_sent_before_a_rejoin_is_answered)
+{
+    /* a link up sends the leave, the session rejoins before the answer:
+     * the room answers the leave first (the same path), with its id, and
+     * that answer is the tracker's own, not the rejoin's, which still
+     * waits: the room's unavailable self-presence (from whatever nick),
+     * or our server's bounce */
+    static const char *const rows[][2] = {
+        {"unavailable", "Alice"},
+        {"unavailable", "Alice2"},
+        {"error", "Alice"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        mj_session *s = resent();
+        char id[64];
+        snprintf(id, sizeof id, "%s", last_id);
+        fx_join(s, R("Alice"));
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        char occ[64];
+        snprintf(occ, sizeof occ, ROOM "/%s", rows[i][1]);
+        CHECK_OUTCOME(answer_with_id(s, rows[i][0], occ, id), MJ_O_ANSWERED);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        CHECK_INT(stats().leaves_waiting, 0);
+        CHECK_INT(stats().leaves_answerable, 0);
+        CHECK_INT(stats().forged, 0);
+        if (strcmp(fx_take(), "") != 0)
+            FAIL_AT("row %zu: events before the rejoin's answer", i);
+        fx_self(s, "available", R("Alice"));
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_EVENTS("joined " ROOM " Alice");
+        mj_tracker_free(tr);
+    }
+
+    /* an answer without its id, or with another, is not the tracker's:
+     * the record waits on */
+    mj_session *s = resent();
+    char id[64];
+    snprintf(id, sizeof id, "%s", last_id);
+    fx_join(s, R("Alice"));
+    id[23] = id[23] == '0' ? '1' : '0';
+    CHECK(answer_with_id(s, "error", R("Alice"), id) != MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_waiting, 1);
+    mj_tracker_free(tr);
+
+    /* once the rejoin is answered, the id answers nothing: what the
+     * entry says of a presence carrying it is its own (the leave may
+     * have reached the room after the rejoin, over another link) */
+    s = resent();
+    snprintf(id, sizeof id, "%s", last_id);
+    in_room(s, ROOM, R("Alice"));
+    CHECK(answer_with_id(s, "unavailable", R("Alice"), id) != MJ_O_ANSWERED);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    mj_tracker_free(tr);
+    /* out of the room, the record done still takes its answer */
+    s = resent();
+    snprintf(id, sizeof id, "%s", last_id);
+    in_room(s, ROOM, R("Alice"));
+    leave(s, R("Alice"));
+    fx_self(s, "unavailable", R("Alice"));
+    fx_take();
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_INT(stats().leaves_waiting, 1);
+    CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), id), MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_waiting, 0);
+    CHECK_INT(stats().leaves_owed, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("");
     mj_tracker_free(tr);
 }
 
@@ -942,6 +1036,7 @@ int main(void)
     RUN(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered);
     RUN(a_link_up_before_the_answer_sends_it_no_more);
     RUN(a_rejoin_after_the_resend_clears_it);
+    RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
     RUN(a_leave_is_sent_at_most_three_times);

@@ -22,10 +22,15 @@
  *    MJ_LEAVE_SENDS-th send; the room's (an unavailable self-presence, an
  *    error by the room, its service or another, or none of the path's)
  *    ends it; anything else answers nothing;
- *  - a presence of the session to the room other than a leave, a restore,
- *    the session's end and a day (MJ_LEAVE_TTL) end it;
+ *  - a presence of the session to the room other than a leave, and a
+ *    restore, end it if it was never sent; else it is done: neither owed
+ *    nor sent again, waiting (leaves_waiting) only for an answer carrying
+ *    the id of one of its sends, which ends it whatever it says (while the
+ *    rejoin waits for its own answer too: answered, the join still
+ *    pending); the session's end and a day (MJ_LEAVE_TTL) end any;
  *  - a session keeps at most max_rooms (0: none), its list ordered sent
- *    (in the order sent) then owed (oldest first), freed from the head,
+ *    or done (in the order sent or done) then owed (oldest first), freed
+ *    from the head,
  *    at a new record and at once when max_rooms is lowered. */
 #include <math.h>
 
@@ -38,7 +43,7 @@
 #define TTL       86400.0
 #define TRACE_MAX 24 /* steps printed when the model and tracker differ */
 
-enum rec { NONE, OWED, SENT };
+enum rec { NONE, OWED, SENT, DONE };
 
 /* The model of one (session, room). */
 struct cell {
@@ -48,7 +53,7 @@ struct cell {
     double created; /* model time it was first owed (the day runs from it) */
     int sends;
     unsigned long oseq; /* when it became owed (last time) */
-    unsigned long sseq; /* when it was sent */
+    unsigned long sseq; /* when it was sent (or done) */
     unsigned lost_at;   /* the domain's losses when it was sent */
     char id[32];        /* the id its last send carried (leave-needed's) */
     char first_id[32];  /* the id its first send carried */
@@ -87,6 +92,9 @@ static long step;
     X(EARLIER_ID, "an answer carrying an earlier send's id: answered")        \
     X(NOT_LOST, "recipient-unavailable or wait, no link loss, ending it")     \
     X(CLEARED, "a presence to the room or a restore ending it")               \
+    X(DONE, "a presence to the room after a send keeping it for its answer")  \
+    X(DONE_ANSWERED, "the answer to a leave done, the session out")           \
+    X(REJOIN_ANSWERED, "the answer to a leave done while the rejoin waits")   \
     X(CLOSED, "the session's end ending it")                                  \
     X(EXPIRED, "a day ending it")                                             \
     X(BOUND_SENT, "the bound freeing a leave sent")                           \
@@ -302,9 +310,9 @@ static int head(int i)
         const struct cell *c = &M[i][j], *b = best < 0 ? NULL : &M[i][best];
         if (c->rec == NONE)
             continue;
-        if (b == NULL || (c->rec == SENT && b->rec == OWED) ||
-            (c->rec == b->rec &&
-             (c->rec == SENT ? c->sseq < b->sseq : c->oseq < b->oseq)))
+        int cs = c->rec != OWED, bs = b != NULL && b->rec != OWED;
+        if (b == NULL || (cs && !bs) ||
+            (cs == bs && (cs ? c->sseq < b->sseq : c->oseq < b->oseq)))
             best = j;
     }
     return best;
@@ -320,7 +328,7 @@ static void keep(int i, size_t n)
 {
     while ((size_t)records(i) > n) {
         struct cell *c = &M[i][head(i)];
-        seen[c->rec == SENT ? H_BOUND_SENT : H_BOUND_OWED]++;
+        seen[c->rec != OWED ? H_BOUND_SENT : H_BOUND_OWED]++;
         c->rec = NONE;
     }
 }
@@ -337,6 +345,49 @@ static void owed_again(struct cell *c)
     c->oseq = ++seq;
 }
 
+/* Session i sent room j a presence other than a leave (or a restore):
+ * its record ends if never sent, else it is done. */
+static void cleared(int i, int j)
+{
+    struct cell *c = &M[i][j];
+    if (c->rec == NONE || c->rec == DONE)
+        return;
+    if (c->sends == 0) {
+        seen[H_CLEARED]++;
+        c->rec = NONE;
+        return;
+    }
+    seen[H_DONE]++;
+    if (c->rec == OWED)
+        c->sseq = ++seq; /* the newest of those sent */
+    c->rec = DONE;
+}
+
+/* The answer to a leave done, carrying its id, while session i's rejoin
+ * of room j as nick waits: the tracker's own (answered), the join still
+ * pending. */
+static void rejoin_answered(int i, int j, const char *nick)
+{
+    struct cell *c = &M[i][j];
+    int err = rnd(2);
+    with_id = rnd(2) ? c->id : c->first_id;
+    note("; the answer to the leave done comes first (%s)",
+         err ? "our server's bounce" : "the room's unavailable");
+    if (err)
+        error(i, occ(j, rnd(2) ? nick_of(c) : nick), "cancel",
+              "remote-server-not-found", NULL);
+    else
+        self(i, j, rnd(2) ? nick_of(c) : nick, "unavailable");
+    with_id = NULL;
+    if (last_in != MJ_O_ANSWERED)
+        DIVERGED("the answer to the leave done: %s", mj_outcome_name(last_in));
+    if (state(i, j) != MJ_S_PENDING)
+        DIVERGED("the answer to the leave done left the rejoin %s",
+                 mj_state_name(state(i, j)));
+    seen[H_REJOIN_ANSWERED]++;
+    c->rec = NONE;
+}
+
 /* ---- steps ---- */
 
 /* Session i joins room j (a random nick): the record goes; 1 if shown. */
@@ -348,8 +399,9 @@ static int join(int i, int j)
     mj_stanza st = fx_pres("available", occ(j, nick));
     st.has_muc_x = 1;
     out(i, st);
-    seen[H_CLEARED] += M[i][j].rec != NONE;
-    M[i][j].rec = NONE;
+    cleared(i, j);
+    if (M[i][j].rec == DONE && state(i, j) == MJ_S_PENDING && rnd(2))
+        rejoin_answered(i, j, nick);
     self(i, j, nick, "available");
     if (state(i, j) == MJ_S_JOINED) {
         M[i][j].shown = 1;
@@ -384,6 +436,7 @@ static void leave_bounced(int i, int j)
     if (state(i, j) != MJ_S_NONE)
         DIVERGED("the bounced leave left %s", mj_state_name(state(i, j)));
     c->shown = 0;
+    c->rec = NONE; /* replaced (a leave done before the rejoin) */
     keep(i, max_rooms ? max_rooms - 1 : 0);
     if (max_rooms == 0)
         return;
@@ -487,8 +540,9 @@ static void answer(int i, int j, int op)
                              : NULL;
     /* a leave owed again is answered only by what carries the id of a
      * send of it, whose wait and recipient-unavailable are the path's */
-    int matched = c->rec == SENT || (c->rec == OWED && ours);
-    if (c->rec == OWED)
+    int matched =
+        c->rec == SENT || ((c->rec == OWED || c->rec == DONE) && ours);
+    if (c->rec != SENT)
         lost = 1;
     if (with_id != NULL)
         note("; id %s", id_mode == 1   ? "its own"
@@ -547,9 +601,15 @@ static void answer(int i, int j, int op)
                  mj_outcome_name(last_in), ours ? "its own" : "not",
                  c->rec == SENT   ? "sent"
                  : c->rec == OWED ? "owed"
+                 : c->rec == DONE ? "done"
                                   : "none");
     if (!matched)
-        return; /* nothing waits for an answer */
+        return;           /* nothing waits for an answer */
+    if (c->rec == DONE) { /* whatever it says: the session came back */
+        seen[H_DONE_ANSWERED]++;
+        c->rec = NONE;
+        return;
+    }
     seen[H_BY_ID] += id_mode == 1;
     seen[H_EARLIER_ID] += id_mode == 3 && strcmp(c->first_id, c->id) != 0;
     if (c->rec == OWED) {
@@ -606,8 +666,7 @@ static void restore(int i, int j)
         return;
     }
     M[i][j].shown = 1;
-    seen[H_CLEARED] += M[i][j].rec != NONE;
-    M[i][j].rec = NONE;
+    cleared(i, j);
     snprintf(M[i][j].nick, sizeof M[i][j].nick, "%s", nick);
 }
 
@@ -675,7 +734,7 @@ static void check(void)
     for (int i = 0; i < NS; i++)
         for (int j = 0; j < NR; j++) {
             owed += M[i][j].rec == OWED;
-            waiting += M[i][j].rec == SENT;
+            waiting += M[i][j].rec == SENT || M[i][j].rec == DONE;
             answerable += M[i][j].rec != NONE && M[i][j].sends > 0;
         }
     if (st.leaves_owed != owed)
@@ -693,20 +752,20 @@ static void check(void)
         DIVERGED("stats bytes %zu, the allocator holds %zu", st.bytes, held);
 }
 
-/* Half the time, a cell waiting for its answer (sent), if any: else the
- * answers would mostly find none. */
+/* Half the time, a cell waiting for its answer (sent or done), if any:
+ * else the answers would mostly find none. */
 static void pick(int *i, int *j)
 {
     int n = 0, k;
     for (int a = 0; a < NS; a++)
         for (int b = 0; b < NR; b++)
-            n += M[a][b].rec == SENT;
+            n += M[a][b].rec == SENT || M[a][b].rec == DONE;
     if (n == 0 || rnd(2))
         return;
     k = (int)rnd((unsigned)n);
     for (int a = 0; a < NS; a++)
         for (int b = 0; b < NR; b++)
-            if (M[a][b].rec == SENT && k-- == 0) {
+            if ((M[a][b].rec == SENT || M[a][b].rec == DONE) && k-- == 0) {
                 *i = a;
                 *j = b;
             }
@@ -724,7 +783,8 @@ static void one_step(void)
     note("%ld: session %d %s (%s, sends %d) max_rooms %zu", step, i, room[j],
          c->rec == NONE   ? "none"
          : c->rec == OWED ? "owed"
-                          : "sent",
+         : c->rec == SENT ? "sent"
+                          : "done",
          c->sends, max_rooms);
     switch (op) {
     case 0:
@@ -772,8 +832,7 @@ static void one_step(void)
             break;
         note("; a presence update to the bare room");
         out(i, fx_pres("available", room[j]));
-        seen[H_CLEARED] += c->rec != NONE;
-        c->rec = NONE;
+        cleared(i, j);
         break;
     case 16:
         if (!c->shown)
