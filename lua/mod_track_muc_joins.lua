@@ -838,8 +838,9 @@ function own_answers_wanted(on)
 	end
 end
 
--- At a tick, and once the module has loaded (a reload keeps the tracker
--- and what it waits for).
+-- Once the module has loaded (a reload keeps the tracker and what it
+-- waits for); the tick does the same from the t:stats() it reads for the
+-- metrics.
 local function refresh_own_answers()
 	local ok, stats = pcall(tracker.stats, tracker);
 	if ok then
@@ -948,11 +949,8 @@ local ping_outcome_stats = {
 	unknown = "pings_unknown";
 };
 
-local function update_metrics()
-	local ok, stats = pcall(tracker.stats, tracker);
-	if not ok then
-		return;
-	end
+-- stats: t:stats(), read once for this and the tick's other uses.
+local function update_metrics_from(stats)
 	rooms_metric:set(stats.rooms_shown);
 	for _, kind in ipairs({ "forged", "bad_jids", "limits" }) do
 		local before = refused_seen[kind] or 0;
@@ -971,6 +969,13 @@ local function update_metrics()
 			pings_metric:with_labels(outcome):add(stats[key] - before);
 		end
 		pings_seen[key] = stats[key];
+	end
+end
+
+local function update_metrics()
+	local ok, stats = pcall(tracker.stats, tracker);
+	if ok then
+		update_metrics_from(stats);
 	end
 end
 
@@ -1006,12 +1011,15 @@ local function tick()
 			.. "(writes were lost: out of memory, or refused by another module's table)", fixed);
 	end
 	pcall(unwatch_idle, ended);
-	if own_answers_hooked then
-		refresh_own_answers();
-	end
 	refresh_listening();
 	sync_metrics();
-	update_metrics();
+	local stats_ok, stats = pcall(tracker.stats, tracker);
+	if stats_ok then
+		if own_answers_hooked then
+			own_answers_wanted(stats.leaves_answerable > 0);
+		end
+		update_metrics_from(stats);
+	end
 end
 
 -- Prosody's util.timer schedules a timer again only when its function
