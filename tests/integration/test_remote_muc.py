@@ -28,7 +28,7 @@ def servers(lt):
     fast_pings = {"track_muc_joins_ping_start_delay": 1, "track_muc_joins_ping_backoff": 1}
     yield from two_prosodys(
         ProsodyServer(name="remote-a", domain=A, muc_domain=f"conference.{A}", components=(),
-                      options=fast_pings),
+                      options=fast_pings, extra_host_modules=("test_rejoin_on_leave_needed",)),
         ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=()))
 
 
@@ -220,3 +220,61 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
     assert all(resource(f) != "Alice" for f in others), others
     rc, out = server.admin("muc_joins:stats()")
     assert "leaves_resent" in out, out
+
+
+def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
+        connect, connect_b, server, server_b, room):
+    """As above, but the session rejoins the room right behind the leave
+    the module sends at the link up (a test module does it from the
+    leave-needed handler, as if the client had sent it): the room answers
+    the leave first, over the same link, with the module's id, then the
+    rejoin. That first answer (an unavailable self-presence) is the
+    module's own traffic: the client is not sent it, and it does not end
+    the rejoin, which the room's next answer completes
+    (docs/semantics.md §2, "Leaves the path bounced")."""
+    a = connect("alice")
+    r = room("rejoin", MUC_B)
+    bob = connect_b("bob")
+    bob.join(r, "Bob")  # owner; the room outlives B's restart
+    a.join(r, "Alice")
+    seq = a.event_seq()
+    before = tracker_stats(server, A)
+    server_b.stop()
+    m = a.leave(r, "Alice", wait=False)
+    a.wait(lambda s: is_presence(s, frm_bare=r, type_="error"), m,
+           what="our own server's bounce of the leave")
+    assert_rooms(a, {}, when="after the bounced leave")
+    handlers = presence_full_handlers(server, A)
+    server_b.launch()
+    m = a.mark()
+    a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
+    evs = wait_events(a, seq, lambda e: e["name"] == "leave-needed", room=r, timeout=WAIT,
+                      what="leave-needed")
+    leave_id = evs[0].get("id") or ""
+    assert re.fullmatch(r"mjleave-[0-9a-f]{16}", leave_id), evs
+    a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True), m,
+           what="the rejoin's self-presence")
+    got = a.received(m)
+    ours = [s for s in got if s.name == "presence" and s.id == leave_id]
+    assert ours == [], f"the client was sent the answer to the module's leave: {ours}"
+    gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
+    assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
+    assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave sent again")
+    deadline = time.monotonic() + WAIT
+    while True:
+        now = (tracker_stats(server, A)["leaves_waiting"], presence_full_handlers(server, A))
+        if now == (0, handlers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert now == (0, handlers), f"(leaves_waiting, presence/full handlers) {now}, before {handlers}"
+    after = tracker_stats(server, A)
+    assert after["leaves_owed"] == 0, after
+    assert after["leaves_resent"] == before["leaves_resent"] + 1, (before, after)
+    assert after["forged"] == before["forged"], (before, after)
+    # the room has her, as Alice: a new occupant is sent her presence
+    carol = connect_b("carol")
+    m = carol.mark()
+    carol.join(r, "Carol")
+    others = [resource(s.frm) for s in carol.received(m)
+              if is_presence(s, frm_bare=r, type_=None) and not s.is_self]
+    assert others.count("Alice") == 1, others
