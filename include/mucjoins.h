@@ -956,8 +956,11 @@ typedef struct mj_stats {
     size_t leaves_owed;       /* leaves bounced by our own server, to be sent
                                  again at a link up (docs/semantics.md §2) */
     uint64_t leaves_resent;   /* counter: those sent again (LEAVE_NEEDED) */
-    size_t leaves_waiting;    /* of them, waiting for their answer (an answer
-                                 carrying the send's id: MJ_O_ANSWERED) */
+    size_t leaves_waiting;    /* those sent, waiting for their answer (an
+                                 answer carrying the send's id:
+                                 MJ_O_ANSWERED), also those whose session
+                                 came back to the room since (kept for
+                                 that answer alone) */
     size_t leaves_answerable; /* records sent at least once (waiting, or
                                  owed again): while not 0, a presence
                                  received may be MJ_O_ANSWERED */
