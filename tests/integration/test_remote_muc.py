@@ -158,20 +158,15 @@ def presence_full_handlers(server, host):
     return int(m.group(1))
 
 
-def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
-        connect, connect_b, server, server_b, room):
-    """B stops cleanly (it saves its rooms with their occupants and
-    restores them at its start), Alice leaves meanwhile: A bounces the
-    leave (remote-server-not-found), so rooms_joined drops the room but
-    the room never saw the leave. Once B is back and a link to it comes
-    up, the module sends the room Alice's leave: the room removes her,
-    and an occupant joining later does not see her. The room's answer
-    carries the id the module gave the leave (Prosody's MUC reflects it):
-    the module's own traffic, which the client is not sent
-    (docs/semantics.md §2, "Leaves the path bounced")."""
-    a = connect("alice")
-    r = rroom(room)
-    bob = connect_b("bob")
+def leave_bounced_then_sent_again(a, bob, server, server_b, r):
+    """Alice (a) and Bob (bob, on B) in room r; B stops cleanly (it saves
+    its rooms with their occupants and restores them at its start) and
+    Alice leaves meanwhile: A bounces the leave (remote-server-not-found),
+    so rooms_joined drops the room but the room never saw the leave. B
+    comes back and a link to it comes up: the module sends the room
+    Alice's leave again. Returns the tracker's stats before, the count of
+    presence/full handlers before, a's mark from before the link up, and
+    the leave's id (the leave-needed event's)."""
     bob.join(r, "Bob")  # owner; the room outlives B's restart
     a.join(r, "Alice")
     seq = a.event_seq()
@@ -191,13 +186,14 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
                       what="leave-needed")
     assert evs[0].get("nick") == "Alice", evs
     assert re.fullmatch(r"mjleave-[0-9a-f]{16}", evs[0].get("id") or ""), evs
-    # B answers the leave before this request, sent after it over the same
-    # link, and A reads the answer before this one's result
-    a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
-    answers = [s for s in a.received(m) if is_presence(s, frm_bare=r, type_=None)]
-    assert answers == [], f"the client was sent the answer to the module's leave: {answers}"
-    # the answer was taken (no leave waits for one), and the handler that
-    # stops such answers is off presence/full again at the next tick
+    return before, handlers, m, evs[0]["id"]
+
+
+def assert_answer_taken(server, before, handlers):
+    """The answer to the leave sent again was taken (no leave waits for
+    one, none is owed, it was sent once and is no forged self-presence),
+    and the handler that stops such answers is off presence/full again
+    at the next tick."""
     deadline = time.monotonic() + WAIT
     while True:
         now = (tracker_stats(server, A)["leaves_waiting"], presence_full_handlers(server, A))
@@ -205,19 +201,42 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
             break
         time.sleep(0.2)
     assert now == (0, handlers), f"(leaves_waiting, presence/full handlers) {now}, before {handlers}"
-    assert_rooms(a, {}, when="after the room's answer to the leave sent again")
-    # that answer ended the record, and is no forged self-presence
     after = tracker_stats(server, A)
     assert after["leaves_owed"] == 0, after
     assert after["leaves_resent"] == before["leaves_resent"] + 1, (before, after)
     assert after["forged"] == before["forged"], (before, after)
-    # the room no longer lists her: a new occupant is sent every other one
+
+
+def others_seen_joining(connect_b, r):
+    """The resources of the occupants a new occupant of r is sent."""
     carol = connect_b("carol")
     m = carol.mark()
     carol.join(r, "Carol")
-    others = [s.frm for s in carol.received(m)
-              if is_presence(s, frm_bare=r, type_=None) and not s.is_self]
-    assert all(resource(f) != "Alice" for f in others), others
+    return [resource(s.frm) for s in carol.received(m)
+            if is_presence(s, frm_bare=r, type_=None) and not s.is_self]
+
+
+def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
+        connect, connect_b, server, server_b, room):
+    """Alice's leave bounced while the link to B was down is sent again
+    at the link up (leave_bounced_then_sent_again()): the room removes
+    her, and an occupant joining later does not see her. The room's
+    answer carries the id the module gave the leave (Prosody's MUC
+    reflects it): the module's own traffic, which the client is not sent
+    (docs/semantics.md §2, "Leaves the path bounced")."""
+    a = connect("alice")
+    r = rroom(room)
+    before, handlers, m, _ = leave_bounced_then_sent_again(a, connect_b("bob"), server, server_b, r)
+    # B answers the leave before this request, sent after it over the same
+    # link, and A reads the answer before this one's result
+    a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
+    answers = [s for s in a.received(m) if is_presence(s, frm_bare=r, type_=None)]
+    assert answers == [], f"the client was sent the answer to the module's leave: {answers}"
+    assert_answer_taken(server, before, handlers)
+    assert_rooms(a, {}, when="after the room's answer to the leave sent again")
+    # the room no longer lists her
+    others = others_seen_joining(connect_b, r)
+    assert "Alice" not in others, others
     rc, out = server.admin("muc_joins:stats()")
     assert "leaves_resent" in out, out
 
@@ -234,24 +253,8 @@ def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
     (docs/semantics.md §2, "Leaves the path bounced")."""
     a = connect("alice")
     r = room("rejoin", MUC_B)
-    bob = connect_b("bob")
-    bob.join(r, "Bob")  # owner; the room outlives B's restart
-    a.join(r, "Alice")
-    seq = a.event_seq()
-    before = tracker_stats(server, A)
-    server_b.stop()
-    m = a.leave(r, "Alice", wait=False)
-    a.wait(lambda s: is_presence(s, frm_bare=r, type_="error"), m,
-           what="our own server's bounce of the leave")
-    assert_rooms(a, {}, when="after the bounced leave")
-    handlers = presence_full_handlers(server, A)
-    server_b.launch()
-    m = a.mark()
-    a.iq("<query xmlns='http://jabber.org/protocol/disco#info'/>", to=MUC_B, check=False)
-    evs = wait_events(a, seq, lambda e: e["name"] == "leave-needed", room=r, timeout=WAIT,
-                      what="leave-needed")
-    leave_id = evs[0].get("id") or ""
-    assert re.fullmatch(r"mjleave-[0-9a-f]{16}", leave_id), evs
+    before, handlers, m, leave_id = leave_bounced_then_sent_again(
+        a, connect_b("bob"), server, server_b, r)
     a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True), m,
            what="the rejoin's self-presence")
     got = a.received(m)
@@ -260,21 +263,7 @@ def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
     gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
     assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
     assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave sent again")
-    deadline = time.monotonic() + WAIT
-    while True:
-        now = (tracker_stats(server, A)["leaves_waiting"], presence_full_handlers(server, A))
-        if now == (0, handlers) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert now == (0, handlers), f"(leaves_waiting, presence/full handlers) {now}, before {handlers}"
-    after = tracker_stats(server, A)
-    assert after["leaves_owed"] == 0, after
-    assert after["leaves_resent"] == before["leaves_resent"] + 1, (before, after)
-    assert after["forged"] == before["forged"], (before, after)
-    # the room has her, as Alice: a new occupant is sent her presence
-    carol = connect_b("carol")
-    m = carol.mark()
-    carol.join(r, "Carol")
-    others = [resource(s.frm) for s in carol.received(m)
-              if is_presence(s, frm_bare=r, type_=None) and not s.is_self]
+    assert_answer_taken(server, before, handlers)
+    # the room has her, as Alice, once
+    others = others_seen_joining(connect_b, r)
     assert others.count("Alice") == 1, others
