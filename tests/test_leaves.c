@@ -748,6 +748,34 @@ TEST(a_link_up_before_the_answer_sends_it_no_more)
     mj_tracker_free(tr);
 }
 
+TEST(a_clients_repeated_leave_and_the_resend_are_bounced_each_its_own)
+{
+    /* the client repeats its leave while the link is down again: our
+     * server bounces both, in either order; the bounce carrying the
+     * resend's id is the tracker's own (answered), the client's is the
+     * client's, and the leave is owed once */
+    for (int order = 0; order < 2; order++) {
+        mj_session *s = resent();
+        char id[64];
+        snprintf(id, sizeof id, "%s", last_id);
+        mj_stanza lv = fx_pres("unavailable", R("Alice"));
+        lv.id = S("client-leave");
+        fx_out(s, lv);
+        if (order == 1)
+            CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), id),
+                          MJ_O_ANSWERED);
+        CHECK(answer_with_id(s, "error", R("Alice"), "client-leave") !=
+              MJ_O_ANSWERED);
+        if (order == 0)
+            CHECK_OUTCOME(answer_with_id(s, "error", R("Alice"), id),
+                          MJ_O_ANSWERED);
+        CHECK_INT(stats().leaves_owed, 1);
+        CHECK_INT(stats().leaves_waiting, 0);
+        CHECK_INT(stats().forged, 0);
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_rejoin_after_the_resend_clears_it)
 {
     mj_session *s = resent();
@@ -1035,6 +1063,7 @@ int main(void)
     RUN(a_link_loss_owes_again_a_leave_sent_and_not_answered);
     RUN(an_answer_to_a_send_lost_with_its_link_coming_after_the_next_is_answered);
     RUN(a_link_up_before_the_answer_sends_it_no_more);
+    RUN(a_clients_repeated_leave_and_the_resend_are_bounced_each_its_own);
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
