@@ -27,7 +27,9 @@
  *    nor sent again, waiting (leaves_waiting) only for an answer carrying
  *    the id of one of its sends, which ends it whatever it says (while the
  *    rejoin waits for its own answer too: answered, the join still
- *    pending); the session's end and a day (MJ_LEAVE_TTL) end any;
+ *    pending; the rejoin's own answer, without such an id, is the
+ *    rejoin's and leaves the record done); the session's end and a day
+ *    (MJ_LEAVE_TTL) end any;
  *  - a session keeps at most max_rooms (0: none), its list ordered sent
  *    or done (in the order sent or done) then owed (oldest first), freed
  *    from the head,
@@ -95,6 +97,7 @@ static long step;
     X(DONE, "a presence to the room after a send keeping it for its answer")  \
     X(DONE_ANSWERED, "the answer to a leave done, the session out")           \
     X(REJOIN_ANSWERED, "the answer to a leave done while the rejoin waits")   \
+    X(REJOIN_REFUSED, "the rejoin's own refusal while its leave is done")     \
     X(CLOSED, "the session's end ending it")                                  \
     X(EXPIRED, "a day ending it")                                             \
     X(BOUND_SENT, "the bound freeing a leave sent")                           \
@@ -388,6 +391,24 @@ static void rejoin_answered(int i, int j, const char *nick)
     c->rec = NONE;
 }
 
+/* The room refuses session i's rejoin of room j as nick while the leave
+ * sent before it is done: the refusal, without the id of any send of the
+ * leave (none, or another "mjleave-" one), is the rejoin's own answer (it
+ * ends the join), not the tracker's; the record stays done. */
+static void rejoin_refused(int i, int j, const char *nick)
+{
+    with_id = rnd(2) ? "mjleave-0123456789abcdef" : NULL;
+    note("; the room refuses the rejoin (%s)",
+         with_id != NULL ? "another leave's id" : "no id");
+    error(i, occ(j, nick), "cancel", "conflict", NULL);
+    with_id = NULL;
+    if (last_in == MJ_O_ANSWERED)
+        DIVERGED("the rejoin's refusal taken for the leave done's answer");
+    if (state(i, j) != MJ_S_NONE)
+        DIVERGED("the rejoin's refusal left %s", mj_state_name(state(i, j)));
+    seen[H_REJOIN_REFUSED]++;
+}
+
 /* ---- steps ---- */
 
 /* Session i joins room j (a random nick): the record goes; 1 if shown. */
@@ -400,8 +421,19 @@ static int join(int i, int j)
     st.has_muc_x = 1;
     out(i, st);
     cleared(i, j);
-    if (M[i][j].rec == DONE && state(i, j) == MJ_S_PENDING && rnd(2))
-        rejoin_answered(i, j, nick);
+    if (M[i][j].rec == DONE && state(i, j) == MJ_S_PENDING) {
+        switch (rnd(4)) {
+        case 0:
+            rejoin_refused(i, j, nick);
+            return 0;
+        case 1:
+        case 2:
+            rejoin_answered(i, j, nick);
+            break;
+        default:
+            break;
+        }
+    }
     self(i, j, nick, "available");
     if (state(i, j) == MJ_S_JOINED) {
         M[i][j].shown = 1;
