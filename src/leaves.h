@@ -14,12 +14,13 @@
  * up, before the leave would be) unless it was sent: then it is kept,
  * done, for its answer alone, which comes ahead of the rejoin's and is
  * not the rejoin's (mj_leaves_answer_rejoined()); and when the session
- * ends, and after MJ_LEAVE_TTL. Bounded: max_rooms records per session (those
- * sent and not answered dropped first, then the oldest owed); a presence a
- * session sends costs a branch while no record exists anywhere, else a lookup
- * by the session's own hash (and one by the room's when the session has
- * records); a link up costs the records it sends. The records are kept apart
- * from the sessions, which would each pay for them in memory. */
+ * ends, and after MJ_LEAVE_TTL. Bounded: max_rooms records per session
+ * (those sent and not answered, or done, dropped first, then the oldest
+ * owed); a presence a session sends costs a branch while no record exists
+ * anywhere, else a lookup by the session's own hash (and one by the
+ * room's when the session has records); a link up costs the records it
+ * sends. The records are kept apart from the sessions, which would each
+ * pay for them in memory. */
 #ifndef MJ_LEAVES_H
 #define MJ_LEAVES_H
 
@@ -47,8 +48,8 @@ typedef struct mj_leaves {
                         presence: kept for their answers (the rest, neither
                         sent nor done, are owed) */
     uint64_t serial; /* sends so far: each send's id (mj_leave_carries_id) */
-    size_t tried;    /* records sent at least once (sent, or owed again):
-                        an answer carrying a send's id may come */
+    size_t tried;    /* records sent at least once (sent, owed again, or
+                        done): an answer carrying a send's id may come */
 } mj_leaves;
 
 /* A leave is owed at most this long (seconds): a room whose domain
@@ -90,8 +91,9 @@ void mj_leaves_session_gone(struct mj_tracker *tr, struct mj_session *s);
 /* A link to domain (prepared) came up: each leave owed to a room on it
  * (in the order they became owed) fires MJ_EV_LEAVE_NEEDED, is counted
  * (leaves_resent) and logged (one line at info for them all), and is
- * kept as sent until its answer (mj_leaves_answered()), a presence the
- * session sends to the room, the session's end or MJ_LEAVE_TTL. */
+ * kept as sent until its answer (mj_leaves_answered()), the session's end
+ * or MJ_LEAVE_TTL; a presence the session sends to the room makes it done
+ * (mj_leaves_clear()). */
 void mj_leaves_link_up(struct mj_tracker *tr, const char *domain, size_t len);
 
 /* The link to domain (prepared) was lost: an error of type wait, or
