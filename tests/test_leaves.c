@@ -884,6 +884,52 @@ TEST(the_answer_to_a_leave_sent_before_a_rejoin_is_answered)
     mj_tracker_free(tr);
 }
 
+TEST(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered)
+{
+    /* the leave's id is no secret once sent: Prosody's MUC broadcasts the
+     * leave, id included, to the other occupants, and keeps the id of
+     * what an occupant sends in the presence it broadcasts, and replays
+     * to a joiner (the rejoin's window, before its self-presence). What
+     * carries the id while the rejoin waits but cannot be the leave's
+     * answer (another occupant's presence, no 110; an error from the
+     * bare room; an available self-presence, the rejoin's own answer) is
+     * not the tracker's: not stopped, the record still waits */
+    static const struct {
+        const char *type, *from;
+        int self;
+        mj_state after;
+    } rows[] = {
+        {"available", R("Mallory"), 0, MJ_S_PENDING},
+        {"unavailable", R("Mallory"), 0, MJ_S_PENDING},
+        {"available", R("Alice"), 0, MJ_S_PENDING},
+        {"error", ROOM, 0, MJ_S_NONE}, /* the entry's, as any other */
+        {"available", R("Alice"), 1, MJ_S_JOINED},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        mj_session *s = resent();
+        char id[64];
+        snprintf(id, sizeof id, "%s", last_id);
+        fx_join(s, R("Alice"));
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        mj_stanza st = fx_pres(rows[i].type, rows[i].from);
+        st.id = S(id);
+        if (rows[i].self)
+            fx_codes(&st, 110, 0);
+        if (strcmp(rows[i].type, "error") == 0) {
+            st.error_type = S("cancel");
+            st.error_condition = S("remote-server-not-found");
+        }
+        if (fx_in(s, st) == MJ_O_ANSWERED)
+            FAIL_AT("row %zu: answered", i);
+        if (fx_state(s, ROOM) != rows[i].after)
+            FAIL_AT("row %zu: %s", i, mj_state_name(fx_state(s, ROOM)));
+        CHECK_INT(stats().leaves_waiting, 1);
+        CHECK_INT(stats().leaves_answerable, 1);
+        fx_take();
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_resent_leave_ends_with_its_session_and_after_a_day)
 {
     mj_session *s = resent();
@@ -1066,6 +1112,7 @@ int main(void)
     RUN(a_clients_repeated_leave_and_the_resend_are_bounced_each_its_own);
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
+    RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
     RUN(a_leave_is_sent_at_most_three_times);
