@@ -959,8 +959,8 @@ typedef struct mj_stats {
     size_t leaves_waiting;    /* those sent, waiting for their answer (an
                                  answer carrying the send's id:
                                  MJ_O_ANSWERED), also those whose session
-                                 came back to the room since (kept for
-                                 that answer alone) */
+                                 rejoined the room since (kept for that
+                                 answer alone, until the rejoin's) */
     size_t leaves_answerable; /* records sent at least once (waiting, or
                                  owed again): while not 0, a presence
                                  received may be MJ_O_ANSWERED */

@@ -650,7 +650,8 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
      * no entry to owe it again; a record sent at a link up takes that
      * bounce for its own: owed again, resent_leave_answer()) */
     if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0)
-        mj_leaves_clear(s->tr, s, t.bare, t.blen);
+        mj_leaves_clear(s->tr, s, t.bare, t.blen,
+                        st->type == MJ_T_AVAILABLE && t.has_res);
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -1557,9 +1558,12 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
                    : MJ_O_UNCHANGED;
         return MJ_OK;
     }
-    if (e->state == MJ_S_PENDING && s->tr->leaves.done != 0 && t.has_res &&
-        (st->type == MJ_T_ERROR || (st->type == MJ_T_UNAVAILABLE && c.self)) &&
-        mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen, st->id)) {
+    if (e->state == MJ_S_PENDING && s->tr->leaves.done != 0 &&
+        (st->type == MJ_T_ERROR || c.self) &&
+        mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen,
+                                  t.has_res && st->type != MJ_T_AVAILABLE
+                                      ? st->id
+                                      : mj_str_of(NULL, 0))) {
         /* the answer to the leave a link up sent before this rejoin (the
          * same path, so ahead of the rejoin's): the tracker's own */
         *out = MJ_O_ANSWERED;

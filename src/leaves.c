@@ -466,7 +466,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
 }
 
 int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
-                    size_t rlen)
+                    size_t rlen, int rejoin)
 {
     if (sess_get(tr, s, 0) == NULL)
         return 0; /* a lookup by the session's own hash: no SipHash */
@@ -475,12 +475,13 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *l = find(tr, &k, &h);
     if (l == NULL || l->done)
         return 0;
-    if (l->sends == 0) {
-        leave_free(tr, l); /* never sent: nothing will answer it */
+    if (l->sends == 0 || !rejoin) {
+        leave_free(tr, l); /* never sent: nothing will answer it; or no
+                              join waits behind it */
         return 1;
     }
-    /* sent: its answer may come yet, ahead of the room's answers to what
-     * the session sends now (the same path, in order): kept to know it */
+    /* sent: its answer may come yet, ahead of the room's answer to the
+     * rejoin (the same path, in order): kept to know it */
     mj_leaves *set = &tr->leaves;
     if (!l->sent) { /* owed again: the newest of those sent */
         sess_unlink(l);
@@ -668,19 +669,22 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
 int mj_leaves_answer_rejoined(mj_tracker *tr, mj_session *s, const char *room,
                               size_t rlen, mj_str id)
 {
-    if (id.len != MJ_LEAVE_ID_LEN || sess_get(tr, s, 0) == NULL)
-        return 0; /* a length, or a lookup by the session's own hash */
+    if (sess_get(tr, s, 0) == NULL)
+        return 0; /* a lookup by the session's own hash */
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    if (l == NULL || !l->done || !mj_leave_carries_id(l, id))
+    if (l == NULL || !l->done)
         return 0;
+    int ours = mj_leave_carries_id(l, id);
     mj_log(tr, MJ_LOG_DEBUG,
-           "%.*s: %s answered the leave sent again before the session's "
-           "rejoin: not the rejoin's answer",
+           ours ? "%.*s: %s answered the leave sent again before the "
+                  "session's rejoin: not the rejoin's answer"
+                : "%.*s: %s answered the session's rejoin: the leave sent "
+                  "again before it was answered before, or ignored",
            (int)s->jid_len, s->jid, l->s_);
     leave_free(tr, l);
-    return 1;
+    return ours;
 }
 
 void mj_leaves_expire(mj_tracker *tr, double now)

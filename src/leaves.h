@@ -11,10 +11,11 @@
  * MJ_LEAVE_SENDS times, and no answer keeps it, sent, until one of the
  * ends below. It goes too when the session sends any presence but a
  * leave to the room (a rejoin: its own join may be flushed at the link
- * up, before the leave would be) unless it was sent: then it is kept,
- * done, for its answer alone, which comes ahead of the rejoin's and is
- * not the rejoin's (mj_leaves_answer_rejoined()); and when the session
- * ends, and after MJ_LEAVE_TTL. Bounded: max_rooms records per session
+ * up, before the leave would be) unless it was sent and the presence is
+ * a join: then it is kept, done, for its answer alone, which comes ahead
+ * of the rejoin's and is not the rejoin's, until the rejoin's
+ * (mj_leaves_answer_rejoined()); and when the session ends, and after
+ * MJ_LEAVE_TTL. Bounded: max_rooms records per session
  * (those sent and not answered, or done, dropped first, then the oldest
  * owed); a presence a session sends costs a branch while no record exists
  * anywhere, else a lookup by the session's own hash (and one by the
@@ -71,14 +72,17 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
                    const char *room, size_t rlen, const char *nick,
                    size_t nlen);
 
-/* The session sent a presence to room (prepared bare JID): the leave
- * owed there, if any, is forgotten, or, when it was sent (its answer may
- * come yet), done: neither owed nor sent again, kept until its answer,
- * the session's end or MJ_LEAVE_TTL. 1 if there was one not done. Call
- * it only when tr->leaves.count != 0 (the hot path's one branch); a
- * session without records costs a lookup by its own hash. */
+/* The session sent a presence to room (prepared bare JID), or the room
+ * was restored for it: the leave owed there, if any, is forgotten; or,
+ * when it was sent (its answer may come yet) and rejoin is set (an
+ * available presence to room/<nick>: a join), done: neither owed nor
+ * sent again, kept until its answer or the rejoin's
+ * (mj_leaves_answer_rejoined()), the session's end or MJ_LEAVE_TTL. 1 if
+ * there was one not done. Call it only when tr->leaves.count != 0 (the
+ * hot path's one branch); a session without records costs a lookup by
+ * its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
-                    const char *room, size_t rlen);
+                    const char *room, size_t rlen, int rejoin);
 
 /* max_rooms was lowered: each session keeps at most that many records
  * (those sent go first, then the oldest owed; 0: none). */
@@ -136,12 +140,16 @@ void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
 int mj_leave_carries_id(const mj_leave *l, mj_str id);
 
 /* While the session's rejoin of room (prepared bare JID) waits for its
- * answer: whether the presence carrying id answers the leave sent there
- * before the rejoin (its record done, id one of its sends'): then the
- * record ends, and the presence, the tracker's own traffic
- * (MJ_O_ANSWERED), is not the rejoin's answer. Call it only when
- * tr->leaves.done != 0; a length compared, then a lookup by the
- * session's own hash. */
+ * answer, a self-presence or an error from the room came: whether it
+ * answers the leave sent there before the rejoin (its record done, id
+ * one of its sends'; id NULL: it cannot): then the record ends, and the
+ * presence, the tracker's own traffic (MJ_O_ANSWERED), is not the
+ * rejoin's answer. Else the record ends all the same: the room answers
+ * the leave before the rejoin (the same path), so the leave's answer
+ * came (without its id) or never will (a leave from a non-occupant is
+ * ignored). Call it only when tr->leaves.done != 0; a lookup by the
+ * session's own hash (and by the room's when the session has
+ * records). */
 int mj_leaves_answer_rejoined(struct mj_tracker *tr, struct mj_session *s,
                               const char *room, size_t rlen, mj_str id);
 

@@ -23,12 +23,14 @@
  *    error by the room, its service or another, or none of the path's)
  *    ends it; anything else answers nothing;
  *  - a presence of the session to the room other than a leave, and a
- *    restore, end it if it was never sent; else it is done: neither owed
- *    nor sent again, waiting (leaves_waiting) only for an answer carrying
- *    the id of one of its sends, which ends it whatever it says (while the
- *    rejoin waits for its own answer too: answered, the join still
- *    pending; the rejoin's own answer, without such an id, is the
- *    rejoin's and leaves the record done); the session's end and a day
+ *    restore, end it, unless it was sent and the presence is a join (an
+ *    available presence to room/<nick>): then it is done, neither owed
+ *    nor sent again (a link loss, a link up), waiting (leaves_waiting)
+ *    only for an answer carrying the id of one of its sends, which ends
+ *    it whatever it says (while the rejoin waits for its own answer too:
+ *    answered, the join still pending), or for the rejoin's answer (a
+ *    self-presence or an error without such an id, which is the
+ *    rejoin's: it ends the record too); the session's end and a day
  *    (MJ_LEAVE_TTL) end any;
  *  - a session keeps at most max_rooms (0: none), its list ordered sent
  *    or done (in the order sent or done) then owed (oldest first), freed
@@ -98,6 +100,8 @@ static long step;
     X(DONE_ANSWERED, "the answer to a leave done, the session out")           \
     X(REJOIN_ANSWERED, "the answer to a leave done while the rejoin waits")   \
     X(REJOIN_REFUSED, "the rejoin's own refusal while its leave is done")     \
+    X(REJOIN_OVER, "the rejoin's own answer ending a leave done")             \
+    X(REJOIN_TIMEOUT, "a rejoin timing out, its leave still done")            \
     X(CLOSED, "the session's end ending it")                                  \
     X(EXPIRED, "a day ending it")                                             \
     X(BOUND_SENT, "the bound freeing a leave sent")                           \
@@ -348,14 +352,19 @@ static void owed_again(struct cell *c)
     c->oseq = ++seq;
 }
 
+static void link_up(int d);
+static void link_lost(int d);
+static void tick_by(double dt);
+
 /* Session i sent room j a presence other than a leave (or a restore):
- * its record ends if never sent, else it is done. */
-static void cleared(int i, int j)
+ * its record ends if never sent or the presence is no join (rejoin 0),
+ * else it is done. */
+static void cleared(int i, int j, int rejoin)
 {
     struct cell *c = &M[i][j];
     if (c->rec == NONE || c->rec == DONE)
         return;
-    if (c->sends == 0) {
+    if (c->sends == 0 || !rejoin) {
         seen[H_CLEARED]++;
         c->rec = NONE;
         return;
@@ -394,7 +403,8 @@ static void rejoin_answered(int i, int j, const char *nick)
 /* The room refuses session i's rejoin of room j as nick while the leave
  * sent before it is done: the refusal, without the id of any send of the
  * leave (none, or another "mjleave-" one), is the rejoin's own answer (it
- * ends the join), not the tracker's; the record stays done. */
+ * ends the join), not the tracker's; it ends the record too (the leave's
+ * answer came before it, or never will). */
 static void rejoin_refused(int i, int j, const char *nick)
 {
     with_id = rnd(2) ? "mjleave-0123456789abcdef" : NULL;
@@ -407,6 +417,7 @@ static void rejoin_refused(int i, int j, const char *nick)
     if (state(i, j) != MJ_S_NONE)
         DIVERGED("the rejoin's refusal left %s", mj_state_name(state(i, j)));
     seen[H_REJOIN_REFUSED]++;
+    M[i][j].rec = NONE;
 }
 
 /* ---- steps ---- */
@@ -420,21 +431,40 @@ static int join(int i, int j)
     mj_stanza st = fx_pres("available", occ(j, nick));
     st.has_muc_x = 1;
     out(i, st);
-    cleared(i, j);
-    if (M[i][j].rec == DONE && state(i, j) == MJ_S_PENDING) {
-        switch (rnd(4)) {
+    cleared(i, j, 1);
+    int pending = state(i, j) == MJ_S_PENDING;
+    if (M[i][j].rec == DONE && pending) {
+        switch (rnd(5)) {
         case 0:
             rejoin_refused(i, j, nick);
             return 0;
+        case 4: /* no answer to the rejoin: it times out, the record
+                   stays done */
+            note("; the rejoin is not answered");
+            tick_by(200); /* over pending_timeout (120) */
+            if (state(i, j) != MJ_S_NONE)
+                DIVERGED("the rejoin not answered: %s",
+                         mj_state_name(state(i, j)));
+            seen[H_REJOIN_TIMEOUT]++;
+            return 0;
         case 1:
-        case 2:
             rejoin_answered(i, j, nick);
+            break;
+        case 2: /* the domain's link lost and up again meanwhile: it is
+                   neither owed again nor sent */
+            note("; link lost and up %s", dom[j % ND]);
+            link_lost(j % ND);
+            link_up(j % ND);
             break;
         default:
             break;
         }
     }
     self(i, j, nick, "available");
+    if (pending && M[i][j].rec == DONE) { /* the rejoin's answer ends it */
+        seen[H_REJOIN_OVER]++;
+        M[i][j].rec = NONE;
+    }
     if (state(i, j) == MJ_S_JOINED) {
         M[i][j].shown = 1;
         snprintf(M[i][j].nick, sizeof M[i][j].nick, "%s", nick);
@@ -698,7 +728,7 @@ static void restore(int i, int j)
         return;
     }
     M[i][j].shown = 1;
-    cleared(i, j);
+    cleared(i, j, 0);
     snprintf(M[i][j].nick, sizeof M[i][j].nick, "%s", nick);
 }
 
@@ -715,9 +745,10 @@ static void reopen(int i)
     }
 }
 
-static void tick(void)
+/* dt seconds pass, and the tracker's tick runs. */
+static void tick_by(double dt)
 {
-    now += rnd(6) == 0 ? 40000 + rnd(50000) : rnd(100);
+    now += dt;
     note("; now %.0f", now);
     mj_tracker_tick(tr);
     for (int i = 0; i < NS; i++)
@@ -726,6 +757,11 @@ static void tick(void)
                 seen[H_EXPIRED]++;
                 M[i][j].rec = NONE;
             }
+}
+
+static void tick(void)
+{
+    tick_by(rnd(6) == 0 ? 40000 + rnd(50000) : rnd(100));
 }
 
 static void set_max_rooms(void)
@@ -864,7 +900,7 @@ static void one_step(void)
             break;
         note("; a presence update to the bare room");
         out(i, fx_pres("available", room[j]));
-        cleared(i, j);
+        cleared(i, j, 0);
         break;
     case 16:
         if (!c->shown)
