@@ -1488,6 +1488,77 @@ int mj_joins_incoming_unknown(mj_tracker *tr, const char *pjid, size_t pjlen,
     return MJ_OK;
 }
 
+/* What a presence (or a not-acceptable message error) from room t does
+ * to the session's entry e there (mj_joins_incoming()). */
+static MJ_HOT int incoming_entry(mj_session *s, const mj_stanza *st,
+                                 const mj_target *t, const mj_class *c,
+                                 mj_entry *e, mj_outcome *out)
+{
+    *out = MJ_O_UNCHANGED;
+    if (st->type == MJ_T_ERROR && !error_may_answer(e, st, t))
+        return MJ_OK; /* refuses a stanza sent to another nick */
+    if (e->state == MJ_S_PENDING && e->cancelled &&
+        (t->has_res || st->type == MJ_T_ERROR)) {
+        /* a join cancelled before its answer shows nothing: the room's
+         * refusal of it, or its confirmation of the last owed leave,
+         * ends it */
+        int ends = 0;
+        if (st->type == MJ_T_ERROR)
+            ends = refuses_join(e, st);
+        else if (c->self && st->type == MJ_T_UNAVAILABLE && !c->has303) {
+            if (e->close_owed)
+                e->close_owed = 0; /* the close's answer, before the join's */
+            else
+                ends = e->owed <= 1 || --e->owed == 0;
+        } else if (c->self && st->type == MJ_T_AVAILABLE) {
+            e->close_owed = 0; /* the close's answer came before, or never */
+            learn_reflection(e, st); /* its answer, with its id */
+        }
+        if (ends) {
+            mj_entry_destroy(e);
+            *out = MJ_O_CHANGED;
+        }
+        return MJ_OK;
+    }
+    if (e->state == MJ_S_PENDING && (t->has_res || st->type == MJ_T_ERROR) &&
+        !answers_join(e, st, c))
+        return MJ_OK; /* the room's answer to an earlier stanza */
+    if (e->state == MJ_S_LEAVING && c->self && st->type == MJ_T_AVAILABLE)
+        forget_answered_resent(e, st); /* answered; its id is
+                                          read while another join waits */
+    switch (st->type) {
+    case MJ_T_AVAILABLE:
+        if (!c->self)
+            return MJ_OK; /* another occupant */
+        if (!t->has_res) {
+            *out = MJ_O_IGNORED; /* a self-presence names a nick */
+            return MJ_OK;
+        }
+        mj_retry retry = {0, 0, 0, 0};
+        if (e->state == MJ_S_PENDING) {
+            retry = retry_owed(e, st); /* before it learns reflection from
+                                          this answer */
+            learn_reflection(e, st);
+        }
+        return got_available_self(s, e, t, retry, may_answer_resent(e, st),
+                                  out);
+    case MJ_T_UNAVAILABLE:
+        if (!t->has_res) {
+            *out = c->self ? MJ_O_IGNORED : MJ_O_UNCHANGED;
+            return MJ_OK;
+        }
+        if (c->self)
+            return got_unavailable_self(e, st, c, out);
+        got_unavailable_other(e, st, c, t, out);
+        return MJ_OK;
+    case MJ_T_ERROR:
+        got_error(e, st, out);
+        return MJ_OK;
+    default:
+        return MJ_OK; /* never: returned above */
+    }
+}
+
 MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
                              mj_outcome *out)
 {
@@ -1558,80 +1629,38 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
                    : MJ_O_UNCHANGED;
         return MJ_OK;
     }
+    /* a rejoin waits behind a leave a link up sent: the leave's answer,
+     * carrying its id, comes first (the same path) and is the tracker's
+     * own; what takes the entry out of PENDING (joined, or refused) is the
+     * rejoin's answer, which ends the record (the leave's answer came
+     * before it without the id, or never will). What leaves it PENDING
+     * (the room's word to the ghost before it saw the leave: another
+     * session of the occupant changing its nick, a refusal of something
+     * sent before) ends nothing: the leave's answer is still to come */
+    /* the room's JID outlives the entry (the interned one may not) */
+    char room[sizeof t.buf];
+    size_t rejoin = 0; /* its length: a rejoin waits behind the leave */
     if (e->state == MJ_S_PENDING && s->tr->leaves.done != 0 &&
-        (st->type == MJ_T_ERROR || c.self) &&
-        mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen,
-                                  t.has_res && st->type != MJ_T_AVAILABLE
-                                      ? st->id
-                                      : mj_str_of(NULL, 0))) {
-        /* the answer to the leave a link up sent before this rejoin (the
-         * same path, so ahead of the rejoin's): the tracker's own */
-        *out = MJ_O_ANSWERED;
-        return MJ_OK;
-    }
-    *out = MJ_O_UNCHANGED;
-    if (st->type == MJ_T_ERROR && !error_may_answer(e, st, &t))
-        return MJ_OK; /* refuses a stanza sent to another nick */
-    if (e->state == MJ_S_PENDING && e->cancelled &&
-        (t.has_res || st->type == MJ_T_ERROR)) {
-        /* a join cancelled before its answer shows nothing: the room's
-         * refusal of it, or its confirmation of the last owed leave,
-         * ends it */
-        int ends = 0;
-        if (st->type == MJ_T_ERROR)
-            ends = refuses_join(e, st);
-        else if (c.self && st->type == MJ_T_UNAVAILABLE && !c.has303) {
-            if (e->close_owed)
-                e->close_owed = 0; /* the close's answer, before the join's */
-            else
-                ends = e->owed <= 1 || --e->owed == 0;
-        } else if (c.self && st->type == MJ_T_AVAILABLE) {
-            e->close_owed = 0; /* the close's answer came before, or never */
-            learn_reflection(e, st); /* its answer, with its id */
-        }
-        if (ends) {
-            mj_entry_destroy(e);
-            *out = MJ_O_CHANGED;
-        }
-        return MJ_OK;
-    }
-    if (e->state == MJ_S_PENDING && (t.has_res || st->type == MJ_T_ERROR) &&
-        !answers_join(e, st, &c))
-        return MJ_OK; /* the room's answer to an earlier stanza */
-    if (e->state == MJ_S_LEAVING && c.self && st->type == MJ_T_AVAILABLE)
-        forget_answered_resent(e, st); /* answered; its id is
-                                          read while another join waits */
-    switch (st->type) {
-    case MJ_T_AVAILABLE:
-        if (!c.self)
-            return MJ_OK; /* another occupant */
-        if (!t.has_res) {
-            *out = MJ_O_IGNORED; /* a self-presence names a nick */
+        (st->type == MJ_T_ERROR || c.self)) {
+        if (mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen,
+                                      t.has_res && st->type != MJ_T_AVAILABLE
+                                          ? st->id
+                                          : mj_str_of(NULL, 0))) {
+            *out = MJ_O_ANSWERED;
             return MJ_OK;
         }
-        mj_retry retry = {0, 0, 0, 0};
-        if (e->state == MJ_S_PENDING) {
-            retry = retry_owed(e, st); /* before it learns reflection from
-                                          this answer */
-            learn_reflection(e, st);
-        }
-        return got_available_self(s, e, &t, retry, may_answer_resent(e, st),
-                                  out);
-    case MJ_T_UNAVAILABLE:
-        if (!t.has_res) {
-            *out = c.self ? MJ_O_IGNORED : MJ_O_UNCHANGED;
-            return MJ_OK;
-        }
-        if (c.self)
-            return got_unavailable_self(e, st, &c, out);
-        got_unavailable_other(e, st, &c, &t, out);
-        return MJ_OK;
-    case MJ_T_ERROR:
-        got_error(e, st, out);
-        return MJ_OK;
-    default:
-        return MJ_OK; /* never: returned above */
+        rejoin = t.blen;
+        memcpy(room, t.bare, rejoin);
     }
+    rc = incoming_entry(s, st, &t, &c, e, out);
+    if (rejoin != 0 && rc == MJ_OK) {
+        uint64_t h;
+        const mj_istr *r = mj_room_find(s->tr, room, rejoin, &h);
+        const mj_entry *now = r != NULL ? mj_entry_find(s, r) : NULL;
+        if (now == NULL || now->state != MJ_S_PENDING)
+            mj_leaves_rejoin_answered(s->tr, s, room, rejoin);
+    }
+    return rc;
 }
 
 /* A rejoin that timed out in its window after an available self-presence

@@ -666,25 +666,45 @@ void mj_leaves_answered(mj_tracker *tr, mj_leave *l, int bounced)
            (int)s->jid_len, s->jid, l->s_, l->dom->name);
 }
 
-int mj_leaves_answer_rejoined(mj_tracker *tr, mj_session *s, const char *room,
-                              size_t rlen, mj_str id)
+/* The done record of s for room (NULL: none). */
+static mj_leave *done_record(mj_tracker *tr, mj_session *s, const char *room,
+                             size_t rlen)
 {
     if (sess_get(tr, s, 0) == NULL)
-        return 0; /* a lookup by the session's own hash */
+        return NULL; /* a lookup by the session's own hash */
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    if (l == NULL || !l->done)
+    return l != NULL && l->done ? l : NULL;
+}
+
+int mj_leaves_answer_rejoined(mj_tracker *tr, mj_session *s, const char *room,
+                              size_t rlen, mj_str id)
+{
+    if (id.len != MJ_LEAVE_ID_LEN)
+        return 0; /* a length */
+    mj_leave *l = done_record(tr, s, room, rlen);
+    if (l == NULL || !mj_leave_carries_id(l, id))
         return 0;
-    int ours = mj_leave_carries_id(l, id);
     mj_log(tr, MJ_LOG_DEBUG,
-           ours ? "%.*s: %s answered the leave sent again before the "
-                  "session's rejoin: not the rejoin's answer"
-                : "%.*s: %s answered the session's rejoin: the leave sent "
-                  "again before it was answered before, or ignored",
+           "%.*s: %s answered the leave sent again before the session's "
+           "rejoin: not the rejoin's answer",
            (int)s->jid_len, s->jid, l->s_);
     leave_free(tr, l);
-    return ours;
+    return 1;
+}
+
+void mj_leaves_rejoin_answered(mj_tracker *tr, mj_session *s, const char *room,
+                               size_t rlen)
+{
+    mj_leave *l = done_record(tr, s, room, rlen);
+    if (l == NULL)
+        return;
+    mj_log(tr, MJ_LOG_DEBUG,
+           "%.*s: %s answered the session's rejoin: the leave sent again "
+           "before it was answered before, or ignored",
+           (int)s->jid_len, s->jid, l->s_);
+    leave_free(tr, l);
 }
 
 void mj_leaves_expire(mj_tracker *tr, double now)

@@ -144,14 +144,25 @@ int mj_leave_carries_id(const mj_leave *l, mj_str id);
  * answers the leave sent there before the rejoin (its record done, id
  * one of its sends'; id NULL: it cannot): then the record ends, and the
  * presence, the tracker's own traffic (MJ_O_ANSWERED), is not the
- * rejoin's answer. Else the record ends all the same: the room answers
- * the leave before the rejoin (the same path), so the leave's answer
- * came (without its id) or never will (a leave from a non-occupant is
- * ignored). Call it only when tr->leaves.done != 0; a lookup by the
- * session's own hash (and by the room's when the session has
- * records). */
+ * rejoin's answer. Else the record stays: mj_leaves_rejoin_answered()
+ * ends it if the presence answered the rejoin. Call it only when
+ * tr->leaves.done != 0; a length compared, then a lookup by the
+ * session's own hash (and by the room's when the session has records). */
 int mj_leaves_answer_rejoined(struct mj_tracker *tr, struct mj_session *s,
                               const char *room, size_t rlen, mj_str id);
+
+/* The session's rejoin of room (prepared bare JID) was answered (joined,
+ * or refused: its entry left PENDING) by a presence that did not carry
+ * the id of the leave sent there before it: that leave's record, done,
+ * ends. The room answers the leave before the rejoin (the same path), so
+ * the leave's answer came (without its id) or never will (a leave from a
+ * non-occupant is ignored). What leaves the rejoin waiting (the room's
+ * word to the ghost before it saw the leave: another session of the
+ * occupant changing its nick, a refusal of what was sent before) ends
+ * nothing. A lookup by the session's own hash (and by the room's when
+ * the session has records). */
+void mj_leaves_rejoin_answered(struct mj_tracker *tr, struct mj_session *s,
+                               const char *room, size_t rlen);
 
 /* Forget the records that ran out at now. */
 void mj_leaves_expire(struct mj_tracker *tr, double now);

@@ -961,6 +961,52 @@ TEST(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered)
     }
 }
 
+TEST(what_the_room_sends_the_ghost_before_the_leave_ends_nothing)
+{
+    /* before the room sees the leave it still holds the ghost, and may
+     * send it a self-presence that answers nothing of the rejoin (another
+     * session of the occupant changing its nick: 303), or refuse with
+     * another id a stanza it had sent before: the rejoin still waits, so
+     * does the leave's answer, which comes after and is the tracker's */
+    for (int i = 0; i < 2; i++) {
+        mj_session *s = resent();
+        char id[64];
+        snprintf(id, sizeof id, "%s", last_id);
+        mj_stanza j = fx_pres("available", R("Alice"));
+        j.has_muc_x = 1;
+        j.id = S("join1");
+        fx_out(s, j);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        mj_stanza st;
+        if (i == 0) {
+            st = fx_pres("unavailable", R("Alice"));
+            fx_codes(&st, 110, 303, 0);
+            st.item_nick = S("Alice2");
+        } else {
+            st = fx_pres("error", R("Alice"));
+            st.id = S("update1");
+            st.error_type = S("modify");
+            st.error_condition = S("not-acceptable");
+        }
+        if (fx_in(s, st) == MJ_O_ANSWERED)
+            FAIL_AT("row %d: answered", i);
+        if (fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: %s", i, mj_state_name(fx_state(s, ROOM)));
+        if (stats().leaves_waiting != 1)
+            FAIL_AT("row %d: the rejoin waits, the leave's answer not "
+                    "come: waiting %zu",
+                    i, stats().leaves_waiting);
+        CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                      MJ_O_ANSWERED);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        CHECK_INT(stats().leaves_waiting, 0);
+        fx_self(s, "available", R("Alice"));
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        fx_take();
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_resent_leave_ends_with_its_session_and_after_a_day)
 {
     mj_session *s = resent();
@@ -1144,6 +1190,7 @@ int main(void)
     RUN(a_rejoin_after_the_resend_clears_it);
     RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
     RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
+    RUN(what_the_room_sends_the_ghost_before_the_leave_ends_nothing);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
     RUN(a_leave_is_sent_at_most_three_times);
