@@ -1604,6 +1604,15 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
                 *out = MJ_O_ANSWERED;
             if (answer != 0)
                 return MJ_OK;
+            /* a leave sent again kept behind a rejoin no entry waits for
+             * (no join to the tracker, over max_pending, or timed out):
+             * the room answers the leave first, so its word now without
+             * the leave's id (but a 303, another session of the occupant
+             * renamed before the room saw the leave) is the rejoin's
+             * answer, or the leave's without it: the record ends */
+            if (s->tr->leaves.done != 0 &&
+                (st->type == MJ_T_ERROR || (c.self && !c.has303)))
+                mj_leaves_rejoin_answered(s->tr, s, t.bare, t.blen);
         }
         if (presence && c.self &&
             owed_to_closed(s->tr, mj_session_pjid(s), s->pjid_len, st, &c,

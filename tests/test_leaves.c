@@ -1007,6 +1007,53 @@ TEST(what_the_room_sends_the_ghost_before_the_leave_ends_nothing)
     }
 }
 
+TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
+{
+    /* a presence to room/<nick> the tracker takes for no join (no <x/>,
+     * legacy joins off), or a join over max_pending: the room still takes
+     * it for a join and answers the leave first, but no entry waits, so
+     * nothing ended the record before a day. The room's first word to the
+     * session without the leave's id (its answer to the leave, from a
+     * room that does not reflect ids, or to the join) ends it; a 303
+     * (another session of the occupant changing its nick, to the ghost)
+     * answers nothing of the session's and keeps it */
+    for (int i = 0; i < 3; i++) {
+        mj_session *s = resent();
+        char id[64];
+        snprintf(id, sizeof id, "%s", last_id);
+        if (i == 2) {
+            mj_config cfg;
+            mj_config_init(&cfg);
+            cfg.clock = fx_clock;
+            cfg.on_event = on_event;
+            cfg.max_pending = 1;
+            CHECK(mj_tracker_configure(tr, &cfg) == MJ_OK);
+            fx_join(s, "other@" DOMAIN "/Alice");
+            fx_join(s, R("Alice"));
+        } else {
+            fx_out(s, fx_pres("available", R("Alice")));
+        }
+        CHECK_STATE(s, ROOM, MJ_S_NONE);
+        CHECK_INT(stats().leaves_waiting, 1);
+        if (i == 1) {
+            mj_stanza st = fx_pres("unavailable", R("Alice"));
+            fx_codes(&st, 110, 303, 0);
+            st.item_nick = S("Alice2");
+            fx_in(s, st);
+            CHECK_INT(stats().leaves_waiting, 1);
+            CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                          MJ_O_ANSWERED);
+        } else {
+            fx_self(s, "unavailable", R("Alice"));
+        }
+        if (stats().leaves_waiting != 0 || stats().leaves_answerable != 0)
+            FAIL_AT("row %d: waiting %zu, answerable %zu", i,
+                    stats().leaves_waiting, stats().leaves_answerable);
+        fx_take();
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_resent_leave_ends_with_its_session_and_after_a_day)
 {
     mj_session *s = resent();
@@ -1191,6 +1238,7 @@ int main(void)
     RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
     RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
     RUN(what_the_room_sends_the_ghost_before_the_leave_ends_nothing);
+    RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
     RUN(a_leave_is_sent_at_most_three_times);

@@ -29,8 +29,9 @@
  *    only for an answer carrying the id of one of its sends, which ends
  *    it whatever it says (while the rejoin waits for its own answer too:
  *    answered, the join still pending), or for the rejoin's answer (a
- *    self-presence or an error without such an id, which is the
- *    rejoin's: it ends the record too); the session's end and a day
+ *    self-presence or an error without such an id that ends the join's
+ *    wait, or, with no entry waiting, any from room/<nick> but a 303: it
+ *    ends the record too); the session's end and a day
  *    (MJ_LEAVE_TTL) end any;
  *  - a session keeps at most max_rooms (0: none), its list ordered sent
  *    or done (in the order sent or done) then owed (oldest first), freed
@@ -102,6 +103,8 @@ static long step;
     X(REJOIN_REFUSED, "the rejoin's own refusal while its leave is done")     \
     X(REJOIN_OVER, "the rejoin's own answer ending a leave done")             \
     X(REJOIN_TIMEOUT, "a rejoin timing out, its leave still done")            \
+    X(DONE_OVER, "the room's word without the id ending a leave done, no "    \
+                 "entry waiting")                                             \
     X(CLOSED, "the session's end ending it")                                  \
     X(EXPIRED, "a day ending it")                                             \
     X(BOUND_SENT, "the bound freeing a leave sent")                           \
@@ -665,8 +668,15 @@ static void answer(int i, int j, int op)
                  : c->rec == OWED ? "owed"
                  : c->rec == DONE ? "done"
                                   : "none");
-    if (!matched)
-        return;           /* nothing waits for an answer */
+    if (!matched) {
+        /* done, no entry waiting: the rejoin's answer (or the leave's
+         * without the id, which comes first) ends it */
+        if (c->rec == DONE) {
+            seen[H_DONE_OVER]++;
+            c->rec = NONE;
+        }
+        return; /* nothing waits for an answer */
+    }
     if (c->rec == DONE) { /* whatever it says: the session came back */
         seen[H_DONE_ANSWERED]++;
         c->rec = NONE;
@@ -706,6 +716,10 @@ static void no_answer(int i, int j)
     case 2:
         note("; an available self-presence");
         self(i, j, nick_of(c), "available");
+        if (M[i][j].rec == DONE) { /* the rejoin's answer ends it */
+            seen[H_DONE_OVER]++;
+            M[i][j].rec = NONE;
+        }
         break;
     default:
         note("; the client repeats its leave");
