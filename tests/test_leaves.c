@@ -487,6 +487,14 @@ static mj_session *resent(void)
     return resent_after(0);
 }
 
+/* resent(); id gets the send's id. */
+static mj_session *resent_id(char id[64])
+{
+    mj_session *s = resent();
+    snprintf(id, 64, "%s", last_id);
+    return s;
+}
+
 TEST(a_resent_leave_the_path_bounces_again_is_owed_again)
 {
     /* the link came up from the room's side only: our server still
@@ -631,8 +639,7 @@ TEST(an_answer_carrying_the_sends_id_is_answered)
  * the send's id. */
 static mj_session *resent_and_lost(char first[64])
 {
-    mj_session *s = resent();
-    snprintf(first, 64, "%s", last_id);
+    mj_session *s = resent_id(first);
     mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
     return s;
 }
@@ -755,9 +762,8 @@ TEST(a_clients_repeated_leave_and_the_resend_are_bounced_each_its_own)
      * resend's id is the tracker's own (answered), the client's is the
      * client's, and the leave is owed once */
     for (int order = 0; order < 2; order++) {
-        mj_session *s = resent();
         char id[64];
-        snprintf(id, sizeof id, "%s", last_id);
+        mj_session *s = resent_id(id);
         mj_stanza lv = fx_pres("unavailable", R("Alice"));
         lv.id = S("client-leave");
         fx_out(s, lv);
@@ -850,9 +856,8 @@ TEST(the_answer_to_a_leave_sent_before_a_rejoin_is_answered)
         {"error", "Alice"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        mj_session *s = resent();
         char id[64];
-        snprintf(id, sizeof id, "%s", last_id);
+        mj_session *s = resent_id(id);
         fx_join(s, R("Alice"));
         CHECK_STATE(s, ROOM, MJ_S_PENDING);
         char occ[64];
@@ -873,9 +878,8 @@ TEST(the_answer_to_a_leave_sent_before_a_rejoin_is_answered)
     /* an answer without its id, or with another, is not the tracker's:
      * the rejoin's refusal (the leave's answer came before it without
      * its id, or never will), which ends the record too */
-    mj_session *s = resent();
     char id[64];
-    snprintf(id, sizeof id, "%s", last_id);
+    mj_session *s = resent_id(id);
     fx_join(s, R("Alice"));
     id[23] = id[23] == '0' ? '1' : '0';
     CHECK(answer_with_id(s, "error", R("Alice"), id) != MJ_O_ANSWERED);
@@ -886,16 +890,14 @@ TEST(the_answer_to_a_leave_sent_before_a_rejoin_is_answered)
 
     /* once the rejoin is answered, the id answers nothing: what the
      * entry says of a presence carrying it is its own */
-    s = resent();
-    snprintf(id, sizeof id, "%s", last_id);
+    s = resent_id(id);
     in_room(s, ROOM, R("Alice"));
     CHECK(answer_with_id(s, "unavailable", R("Alice"), id) != MJ_O_ANSWERED);
     CHECK_STATE(s, ROOM, MJ_S_NONE);
     mj_tracker_free(tr);
     /* a rejoin that timed out leaves it done, and out of the room the
      * record still takes its answer */
-    s = resent();
-    snprintf(id, sizeof id, "%s", last_id);
+    s = resent_id(id);
     fx_join(s, R("Alice"));
     fx_now += 1000;
     mj_tracker_tick(tr);
@@ -935,9 +937,8 @@ TEST(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered)
         {"available", R("Alice"), 1, MJ_S_JOINED, 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        mj_session *s = resent();
         char id[64];
-        snprintf(id, sizeof id, "%s", last_id);
+        mj_session *s = resent_id(id);
         fx_join(s, R("Alice"));
         CHECK_STATE(s, ROOM, MJ_S_PENDING);
         mj_stanza st = fx_pres(rows[i].type, rows[i].from);
@@ -969,9 +970,8 @@ TEST(what_the_room_sends_the_ghost_before_the_leave_ends_nothing)
      * another id a stanza it had sent before: the rejoin still waits, so
      * does the leave's answer, which comes after and is the tracker's */
     for (int i = 0; i < 2; i++) {
-        mj_session *s = resent();
         char id[64];
-        snprintf(id, sizeof id, "%s", last_id);
+        mj_session *s = resent_id(id);
         mj_stanza j = fx_pres("available", R("Alice"));
         j.has_muc_x = 1;
         j.id = S("join1");
@@ -1018,9 +1018,8 @@ TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
      * (another session of the occupant changing its nick, to the ghost)
      * answers nothing of the session's and keeps it */
     for (int i = 0; i < 3; i++) {
-        mj_session *s = resent();
         char id[64];
-        snprintf(id, sizeof id, "%s", last_id);
+        mj_session *s = resent_id(id);
         if (i == 2) {
             mj_config cfg;
             mj_config_init(&cfg);
