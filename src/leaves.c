@@ -84,7 +84,12 @@ static void leave_id(const mj_leave *l, int k, char buf[MJ_LEAVE_ID_LEN + 1])
     buf[MJ_LEAVE_ID_LEN] = '\0';
 }
 
-int mj_leave_carries_id(const mj_leave *l, mj_str id)
+/* Whether id is one that a send of l carried, the last or an earlier
+ * one (whose answer may come after the next send went: a link lost and
+ * up again before it came): its answer (our server's bounce, or a room
+ * that reflects ids), the tracker's own traffic (MJ_O_ANSWERED), not the
+ * session's. */
+static int carries_id(const mj_leave *l, mj_str id)
 {
     char buf[MJ_LEAVE_ID_LEN + 1];
     if (id.ptr == NULL || id.len != MJ_LEAVE_ID_LEN)
@@ -622,14 +627,14 @@ mj_leave *mj_leaves_waiting(mj_tracker *tr, mj_session *s, const char *room,
         /* owed again (a bounce, or the link lost since the send), or
          * done: only what carries the id of one of its sends still
          * answers it */
-        if (l->sends == 0 || !mj_leave_carries_id(l, id))
+        if (l->sends == 0 || !carries_id(l, id))
             return NULL;
         *lost = 1;
         *ours = 1;
         return l;
     }
     *lost = l->dom->losses != l->losses;
-    *ours = mj_leave_carries_id(l, id);
+    *ours = carries_id(l, id);
     return l;
 }
 
@@ -684,7 +689,7 @@ int mj_leaves_answer_rejoined(mj_tracker *tr, mj_session *s, const char *room,
     if (id.len != MJ_LEAVE_ID_LEN)
         return 0; /* a length */
     mj_leave *l = done_record(tr, s, room, rlen);
-    if (l == NULL || !mj_leave_carries_id(l, id))
+    if (l == NULL || !carries_id(l, id))
         return 0;
     mj_log(tr, MJ_LOG_DEBUG,
            "%.*s: %s answered the leave sent again before the session's "

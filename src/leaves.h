@@ -48,7 +48,7 @@ typedef struct mj_leaves {
     size_t done;     /* of them, sent, then the session sent the room a
                         presence: kept for their answers (the rest, neither
                         sent nor done, are owed) */
-    uint64_t serial; /* sends so far: each send's id (mj_leave_carries_id) */
+    uint64_t serial; /* sends so far: each send's id (leave_id()) */
     size_t tried;    /* records sent at least once (sent, owed again, or
                         done): an answer carrying a send's id may come */
 } mj_leaves;
@@ -114,8 +114,11 @@ void mj_leaves_link_lost(struct mj_tracker *tr, const char *domain,
  * done and id (the answer's) is one that a send of it carried (NULL:
  * none); then *lost tells whether the room's domain lost its link since
  * (an error of type wait, or recipient-unavailable, is then the path's:
- * mj_leave_path_bounced()), and *ours whether id is a send's
- * (mj_leave_carries_id()). A branch while no record was ever sent. */
+ * mj_leave_path_bounced()), and *ours whether id is one that a send of
+ * it carried, the last or an earlier one (whose answer may come after
+ * the next send went: a link lost and up again before it came): the
+ * tracker's own traffic (MJ_O_ANSWERED), not the session's. A branch while no
+ * record was ever sent. */
 mj_leave *mj_leaves_waiting(struct mj_tracker *tr, struct mj_session *s,
                             const char *room, size_t rlen, mj_str id,
                             int *lost, int *ours);
@@ -131,13 +134,6 @@ void mj_leaves_answered(struct mj_tracker *tr, mj_leave *l, int bounced);
 /* The length of the id a leave sent again carries ("mjleave-" and 16
  * hex digits, new at every send: MJ_EV_LEAVE_NEEDED's id). */
 #define MJ_LEAVE_ID_LEN 24
-
-/* Whether id is one that a send of l carried, the last or an earlier
- * one (whose answer may come after the next send went: a link lost and
- * up again before it came): its answer (our server's bounce, or a room
- * that reflects ids), the tracker's own traffic (MJ_O_ANSWERED), not the
- * session's. */
-int mj_leave_carries_id(const mj_leave *l, mj_str id);
 
 /* While the session's rejoin of room (prepared bare JID) waits for its
  * answer, a self-presence or an error from the room came: whether it
