@@ -247,8 +247,10 @@ static void take_owed(mj_session *s, mj_entry *e)
         r->dom->reflects_id = 1; /* learnt before the session went */
 }
 
+/* behind: the join goes behind a leave a link up sent, whose answer is
+ * still to come (mj_leaves_clear()) */
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
-                     const mj_stanza *st, mj_outcome *out)
+                     const mj_stanza *st, int behind, mj_outcome *out)
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
@@ -312,6 +314,14 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
     a->retried = (uint8_t)retry;
     if (fresh)
         take_owed(s, e);
+    /* the leave sent again before it is answered first (the same path),
+     * with its id (stopped: mj_leaves_answer_rejoined(), which counts it
+     * here) or without: owed, as a leave's confirmation is to a rejoin
+     * from LEAVING, so that what the room still sends the ghost before
+     * the leave (a role change) is held back on a service that reflects
+     * ids, not taken for the rejoin's answer */
+    if (behind && e->owed < 3)
+        e->owed++;
     /* when the earlier join (the closed session's, the one a leave
      * cancelled, one sent again before a leave) had this very id, the id
      * cannot tell the answers to the two apart: same_id_as_prev() */
@@ -404,7 +414,7 @@ static int to_own_account(const mj_session *s, const mj_target *t)
 }
 
 static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
-                          const mj_target *t, mj_outcome *out)
+                          const mj_target *t, int behind, mj_outcome *out)
 {
     mj_state state = e ? (mj_state)e->state : MJ_S_NONE;
     /* a legacy join (no <x/>) to the session's own account is that
@@ -434,7 +444,7 @@ static int send_available(mj_session *s, mj_entry *e, const mj_stanza *st,
     case MJ_S_PENDING:
     case MJ_S_LEAVING:
         if (is_join)
-            return send_join(s, e, t, st, out);
+            return send_join(s, e, t, st, behind, out);
         /* a presence update to a room the session is joining or leaving:
          * about a room it has state with, as one to the bare room is */
         if (e != NULL)
@@ -649,9 +659,10 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
      * go): not owed. A leave sent again keeps it (bounced too, it finds
      * no entry to owe it again; a record sent at a link up takes that
      * bounce for its own: owed again, resent_leave_answer()) */
+    int behind = 0; /* a join behind a leave sent again (send_join()) */
     if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0)
-        mj_leaves_clear(s->tr, s, t.bare, t.blen,
-                        st->type == MJ_T_AVAILABLE && t.has_res);
+        behind = mj_leaves_clear(s->tr, s, t.bare, t.blen,
+                                 st->type == MJ_T_AVAILABLE && t.has_res) == 2;
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -660,7 +671,7 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
     }
     switch (st->type) {
     case MJ_T_AVAILABLE:
-        return send_available(s, e, st, &t, out);
+        return send_available(s, e, st, &t, behind, out);
     case MJ_T_UNAVAILABLE:
         if (e != NULL)
             *out = send_leave(e, 1, id_key(s->tr, st->id));
@@ -1655,6 +1666,11 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
                                       t.has_res && st->type != MJ_T_AVAILABLE
                                           ? st->id
                                           : mj_str_of(NULL, 0))) {
+            /* the leave's answer the rejoin owed (send_join()): what was
+             * held back answered something sent before it */
+            if (e->owed > 0)
+                e->owed--;
+            e->held_back = 0;
             *out = MJ_O_ANSWERED;
             return MJ_OK;
         }

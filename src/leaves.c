@@ -498,7 +498,7 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     set->done++;
     dom_unlink(l);
     dom_append(l); /* spent */
-    return 1;
+    return 2;
 }
 
 void mj_leaves_bound(mj_tracker *tr)

@@ -1007,6 +1007,66 @@ TEST(what_the_room_sends_the_ghost_before_the_leave_ends_nothing)
     }
 }
 
+TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
+{
+    /* the room still holds the ghost until it sees the leave, and may
+     * send it an available self-presence meanwhile (a moderator changing
+     * its role): on a service known to reflect ids, one without the
+     * rejoin's id is held back, not taken for its answer (the tracker
+     * would show the room, the leave's answer would end it, and the
+     * rejoin's own answer would count forged). Then the leave's answer:
+     * with its id (stopped), without it, or none (a room that ignored the
+     * leave); the rejoin's answer, with its id, joins */
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        mj_session *s = resent_id(id);
+        /* another session teaches the tracker that the service reflects
+         * ids: its join answered with its id */
+        mj_session *o = fx_session(tr, "other@home.example/pc");
+        mj_stanza j = fx_pres("available", "lobby@" DOMAIN "/Bob");
+        j.has_muc_x = 1;
+        j.id = S("j0");
+        fx_out(o, j);
+        mj_stanza st = fx_pres("available", "lobby@" DOMAIN "/Bob");
+        fx_codes(&st, 110, 0);
+        st.id = S("j0");
+        fx_in(o, st);
+        CHECK_STATE(o, "lobby@" DOMAIN, MJ_S_JOINED);
+        fx_take();
+
+        j = fx_pres("available", R("Alice"));
+        j.has_muc_x = 1;
+        j.id = S("join1");
+        fx_out(s, j);
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        st = fx_pres("available", R("Alice"));
+        fx_codes(&st, 110, 0);
+        if (fx_in(s, st) == MJ_O_CHANGED || fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the ghost's role change taken for the "
+                    "rejoin's answer: %s",
+                    i, mj_state_name(fx_state(s, ROOM)));
+        if (i == 0)
+            CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                          MJ_O_ANSWERED);
+        else if (i == 1)
+            fx_self(s, "unavailable", R("Alice"));
+        if (fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the leave's answer left %s", i,
+                    mj_state_name(fx_state(s, ROOM)));
+        if (strcmp(fx_take(), "") != 0)
+            FAIL_AT("row %d: events before the rejoin's answer", i);
+        st = fx_pres("available", R("Alice"));
+        fx_codes(&st, 110, 0);
+        st.id = S("join1");
+        fx_in(s, st);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_EVENTS("joined " ROOM " Alice");
+        CHECK_INT(stats().forged, 0);
+        CHECK_INT(stats().leaves_waiting, 0);
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
 {
     /* a presence to room/<nick> the tracker takes for no join (no <x/>,
@@ -1237,6 +1297,7 @@ int main(void)
     RUN(the_answer_to_a_leave_sent_before_a_rejoin_is_answered);
     RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
     RUN(what_the_room_sends_the_ghost_before_the_leave_ends_nothing);
+    RUN(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
