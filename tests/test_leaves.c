@@ -1067,6 +1067,29 @@ TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
     }
 }
 
+TEST(a_join_cancelled_behind_the_leave_waits_for_every_answer)
+{
+    /* join, leave, before any answer, behind a leave sent again: the
+     * room answers the leave sent again (here without its id: a room
+     * that does not reflect ids), then the join, then the client's
+     * leave. The cancelled join ends at the last answer only: the first
+     * unavailable is not the client's leave's confirmation, and the
+     * join's answer after it is not forged */
+    mj_session *s = resent();
+    fx_join(s, R("Alice"));
+    leave(s, R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_INT(stats().forged, 0);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
 TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
 {
     /* a presence to room/<nick> the tracker takes for no join (no <x/>,
@@ -1298,6 +1321,7 @@ int main(void)
     RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
     RUN(what_the_room_sends_the_ghost_before_the_leave_ends_nothing);
     RUN(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins);
+    RUN(a_join_cancelled_behind_the_leave_waits_for_every_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
