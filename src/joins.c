@@ -248,7 +248,9 @@ static void take_owed(mj_session *s, mj_entry *e)
 }
 
 /* behind: the join goes behind a leave a link up sent, whose answer is
- * still to come (mj_leaves_clear()) */
+ * still to come (mj_leaves_clear()): 1; 2 when the room's service was
+ * seen to reflect join ids (before its rooms went, and the tracker with
+ * them forgot it) */
 static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
                      const mj_stanza *st, int behind, mj_outcome *out)
 {
@@ -322,6 +324,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
      * ids, not taken for the rejoin's answer */
     if (behind && e->owed < 3)
         e->owed++;
+    if (behind == 2 && mj_entry_room(e)->dom != NULL)
+        mj_entry_room(e)->dom->reflects_id = 1; /* as take_owed() */
     /* when the earlier join (the closed session's, the one a leave
      * cancelled, one sent again before a leave) had this very id, the id
      * cannot tell the answers to the two apart: same_id_as_prev() */
@@ -660,9 +664,11 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
      * no entry to owe it again; a record sent at a link up takes that
      * bounce for its own: owed again, resent_leave_answer()) */
     int behind = 0; /* a join behind a leave sent again (send_join()) */
-    if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0)
-        behind = mj_leaves_clear(s->tr, s, t.bare, t.blen,
-                                 st->type == MJ_T_AVAILABLE && t.has_res) == 2;
+    if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0) {
+        int cleared = mj_leaves_clear(s->tr, s, t.bare, t.blen,
+                                      st->type == MJ_T_AVAILABLE && t.has_res);
+        behind = cleared >= 2 ? cleared - 1 : 0;
+    }
 
     if (kick_msg || st->type == MJ_T_ERROR) {
         if (e != NULL)
@@ -1170,7 +1176,8 @@ static void owe_leave(mj_entry *e)
         m = mj_entry_nick(e);
     if (m.ptr == NULL || m.len == 0)
         return;
-    mj_leaves_owe(s->tr, s, r->s, r->len, m.ptr, m.len);
+    mj_leaves_owe(s->tr, s, r->s, r->len, m.ptr, m.len,
+                  r->dom != NULL && r->dom->reflects_id);
 }
 
 static void got_error(mj_entry *e, const mj_stanza *st, mj_outcome *out)

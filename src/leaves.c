@@ -43,15 +43,17 @@ struct mj_leave {
     mj_leave *tprev, *tnext; /* the set's, oldest first */
     mj_leave *dprev, *dnext; /* the domain's */
     double until;
-    uint32_t losses; /* the domain's losses when a link up last sent it */
-    uint8_t sent;    /* sent, its answer not seen: not sent again */
-    uint8_t done;    /* sent, then the session sent the room a presence
-                        (a rejoin): neither owed nor sent again, kept
-                        only so that its answer is known (while the
-                        rejoin waits, mj_leaves_answer_rejoined()) */
-    uint8_t sends;   /* times sent (at most MJ_LEAVE_SENDS; below it while
-                        owed: a record sent that many times is never owed
-                        again, so a link up's token[sends] is in bounds) */
+    uint32_t losses;  /* the domain's losses when a link up last sent it */
+    uint8_t sent;     /* sent, its answer not seen: not sent again */
+    uint8_t done;     /* sent, then the session sent the room a presence
+                         (a rejoin): neither owed nor sent again, kept
+                         only so that its answer is known (while the
+                         rejoin waits, mj_leaves_answer_rejoined()) */
+    uint8_t reflects; /* the room's service was seen to reflect join ids
+                         (mj_leaves_owe()) */
+    uint8_t sends;    /* times sent (at most MJ_LEAVE_SENDS; below it while
+                         owed: a record sent that many times is never owed
+                         again, so a link up's token[sends] is in bounds) */
     uint64_t token[MJ_LEAVE_SENDS]; /* the id each send carried (leave_id()):
                                        an answer to an earlier send may
                                        come after a later one went */
@@ -405,7 +407,7 @@ static mj_leave *find(mj_tracker *tr, const struct leave_key *k,
 }
 
 void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
-                   size_t rlen, const char *nick, size_t nlen)
+                   size_t rlen, const char *nick, size_t nlen, int reflects)
 {
     mj_leaves *set = &tr->leaves;
     struct leave_key k = {s, room, rlen};
@@ -444,6 +446,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->losses = 0;
     l->sent = 0;
     l->done = 0;
+    l->reflects = (uint8_t)(reflects != 0);
     l->sends = 0;
     memset(l->token, 0, sizeof l->token);
     l->rlen = (uint32_t)rlen;
@@ -498,7 +501,7 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     set->done++;
     dom_unlink(l);
     dom_append(l); /* spent */
-    return 2;
+    return l->reflects ? 3 : 2;
 }
 
 void mj_leaves_bound(mj_tracker *tr)

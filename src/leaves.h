@@ -65,12 +65,15 @@ typedef struct mj_leaves {
 #define MJ_LEAVE_SENDS 3
 
 /* The session s owes room (prepared bare JID) the leave to room/nick:
- * remembered (a record already there for the pair is replaced). At
- * max_rooms records of s, its oldest goes first; max_rooms 0 keeps none.
- * Out of memory: nothing is remembered (logged). */
+ * remembered (a record already there for the pair is replaced), with
+ * whether the room's service was seen to reflect join ids (reflects:
+ * the tracker forgets that of a domain without rooms, a record may wait
+ * a day; mj_leaves_clear() tells it to a rejoin). At max_rooms records
+ * of s, its oldest goes first; max_rooms 0 keeps none. Out of memory:
+ * nothing is remembered (logged). */
 void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
                    const char *room, size_t rlen, const char *nick,
-                   size_t nlen);
+                   size_t nlen, int reflects);
 
 /* The session sent a presence to room (prepared bare JID), or the room
  * was restored for it: the leave owed there, if any, is forgotten; or,
@@ -78,9 +81,10 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
  * available presence to room/<nick>: a join), done: neither owed nor
  * sent again, kept until its answer or the rejoin's
  * (mj_leaves_answer_rejoined()), the session's end or MJ_LEAVE_TTL. 1 if
- * there was one not done and it went, 2 if it is now done (its answer,
+ * there was one not done and it went; 2 if it is now done (its answer,
  * still to come, is owed ahead of the rejoin's: the rejoin's entry counts
- * it, answers_join()). Call it only when tr->leaves.count != 0 (the
+ * it, answers_join()), 3 if so and the room's service was seen to reflect
+ * join ids (mj_leaves_owe()). Call it only when tr->leaves.count != 0 (the
  * hot path's one branch); a session without records costs a lookup by
  * its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,

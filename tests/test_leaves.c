@@ -1067,6 +1067,52 @@ TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
     }
 }
 
+TEST(the_record_remembers_that_the_service_reflects_ids)
+{
+    /* a single session on the room's service: its rooms there went with
+     * the leave (the tracker forgets whether a domain without rooms
+     * reflects ids once pending_timeout passed), the link stays down for
+     * an hour. The record kept what the session's own join taught, so
+     * the ghost's role change in the rejoin's window is still held back */
+    tr = tracker();
+    fx_now = 1000;
+    mj_session *s = fx_session(tr, JID);
+    mj_stanza j = fx_pres("available", R("Alice"));
+    j.has_muc_x = 1;
+    j.id = S("j0");
+    fx_out(s, j);
+    mj_stanza st = fx_pres("available", R("Alice"));
+    fx_codes(&st, 110, 0);
+    st.id = S("j0");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    fx_now += 3600;
+    mj_tracker_tick(tr);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    char id[64];
+    snprintf(id, sizeof id, "%s", last_id);
+    j.id = S("join1");
+    fx_out(s, j);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    st = fx_pres("available", R("Alice"));
+    fx_codes(&st, 110, 0);
+    CHECK(fx_in(s, st) != MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    st.id = S("join1");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Alice");
+    CHECK_INT(stats().forged, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(a_join_cancelled_behind_the_leave_waits_for_every_answer)
 {
     /* join, leave, before any answer, behind a leave sent again: the
@@ -1321,6 +1367,7 @@ int main(void)
     RUN(while_a_rejoin_waits_only_an_answer_to_the_leave_is_answered);
     RUN(what_the_room_sends_the_ghost_before_the_leave_ends_nothing);
     RUN(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins);
+    RUN(the_record_remembers_that_the_service_reflects_ids);
     RUN(a_join_cancelled_behind_the_leave_waits_for_every_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
