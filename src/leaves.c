@@ -481,8 +481,12 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     struct leave_key k = {s, room, rlen};
     uint64_t h;
     mj_leave *l = find(tr, &k, &h);
-    if (l == NULL || l->done)
+    if (l == NULL)
         return 0;
+    if (l->done) /* a join behind it now owes its answer too: the rejoin
+                    was no join to the tracker, over max_pending, or timed
+                    out (its answer would have ended the record) */
+        return rejoin ? (l->reflects ? 3 : 2) : 0;
     if (l->sends == 0 || !rejoin) {
         leave_free(tr, l); /* never sent: nothing will answer it; or no
                               join waits behind it */

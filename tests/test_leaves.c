@@ -1136,6 +1136,123 @@ TEST(a_join_cancelled_behind_the_leave_waits_for_every_answer)
     mj_tracker_free(tr);
 }
 
+/* Another session teaches the tracker that the service reflects ids: its
+ * join answered with its id. */
+static void teach_reflects(void)
+{
+    mj_session *o = fx_session(tr, "other@home.example/pc");
+    mj_stanza j = fx_pres("available", "lobby@" DOMAIN "/Bob");
+    j.has_muc_x = 1;
+    j.id = S("j0");
+    fx_out(o, j);
+    mj_stanza st = fx_pres("available", "lobby@" DOMAIN "/Bob");
+    fx_codes(&st, 110, 0);
+    st.id = S("j0");
+    fx_in(o, st);
+    CHECK_STATE(o, "lobby@" DOMAIN, MJ_S_JOINED);
+    fx_take();
+}
+
+static mj_stanza join_with_id(const char *occ, const char *id)
+{
+    mj_stanza j = fx_pres("available", occ);
+    j.has_muc_x = 1;
+    j.id = S(id);
+    return j;
+}
+
+static mj_outcome self_with_id(mj_session *s, const char *type,
+                               const char *occ, const char *id)
+{
+    mj_stanza st = fx_pres(type, occ);
+    fx_codes(&st, 110, 0);
+    st.id = S(id);
+    return fx_in(s, st);
+}
+
+TEST(a_join_the_leave_was_not_counted_for_keeps_what_it_owes)
+{
+    /* the record is done with no entry counting the leave's answer (a
+     * presence without <x/>, legacy joins off; a join over max_pending; a
+     * rejoin that timed out); then join, leave, join: the entry owes the
+     * cancelled join's answer and the leave's confirmation. The answer to
+     * the leave sent again, with its id, is stopped, and must not pay for
+     * one of those: the cancelled join's answer was taken for the rejoin's
+     * (joined), the leave's confirmation then left the room, and the
+     * rejoin's answer counted forged */
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        mj_session *s = resent_id(id);
+        teach_reflects();
+        if (i == 0) {
+            fx_out(s, fx_pres("available", R("Alice")));
+        } else if (i == 1) {
+            mj_config cfg;
+            mj_config_init(&cfg);
+            cfg.clock = fx_clock;
+            cfg.on_event = on_event;
+            cfg.max_pending = 1;
+            CHECK(mj_tracker_configure(tr, &cfg) == MJ_OK);
+            fx_join(s, "other@" DOMAIN "/Alice");
+            fx_out(s, join_with_id(R("Alice"), "join0"));
+            CHECK_STATE(s, ROOM, MJ_S_NONE);
+            fx_self(s, "available", "other@" DOMAIN "/Alice");
+        } else {
+            fx_out(s, join_with_id(R("Alice"), "join0"));
+            fx_now += 121;
+            mj_tracker_tick(tr);
+        }
+        CHECK_STATE(s, ROOM, MJ_S_NONE);
+        CHECK_INT(stats().leaves_waiting, 1);
+        fx_take();
+        fx_out(s, join_with_id(R("Alice"), "join1"));
+        leave(s, R("Alice"));
+        fx_out(s, join_with_id(R("Alice"), "join2"));
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                      MJ_O_ANSWERED);
+        /* the cancelled join's answer, then the leave's confirmation */
+        self_with_id(s, "available", R("Alice"), "join1");
+        if (fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the cancelled join's answer left %s", i,
+                    mj_state_name(fx_state(s, ROOM)));
+        fx_self(s, "unavailable", R("Alice"));
+        if (fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the leave's confirmation left %s", i,
+                    mj_state_name(fx_state(s, ROOM)));
+        self_with_id(s, "available", R("Alice"), "join2");
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_EVENTS("joined " ROOM " Alice");
+        CHECK_INT(stats().forged, 0);
+        CHECK_INT(stats().leaves_waiting, 0);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(a_join_sent_again_behind_the_leave_counts_its_answer_once)
+{
+    /* the rejoin sent twice, then left: the cancelled entry owes the
+     * leave sent again's answer (stopped) and the leave's confirmation,
+     * which ends it and the record (counted twice, the confirmation left
+     * the cancelled entry waiting for pending_timeout, the record with
+     * it) */
+    char id[64];
+    mj_session *s = resent_id(id);
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    leave(s, R("Alice"));
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    self_with_id(s, "available", R("Alice"), "join1");
+    self_with_id(s, "available", R("Alice"), "join1");
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_INT(stats().pending, 0);
+    CHECK_INT(stats().leaves_waiting, 0);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
+}
+
 TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
 {
     /* a presence to room/<nick> the tracker takes for no join (no <x/>,
@@ -1369,6 +1486,8 @@ int main(void)
     RUN(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins);
     RUN(the_record_remembers_that_the_service_reflects_ids);
     RUN(a_join_cancelled_behind_the_leave_waits_for_every_answer);
+    RUN(a_join_the_leave_was_not_counted_for_keeps_what_it_owes);
+    RUN(a_join_sent_again_behind_the_leave_counts_its_answer_once);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
