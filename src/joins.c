@@ -1668,26 +1668,36 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
      * before it without the id, or never will). What leaves it PENDING
      * (the room's word to the ghost before it saw the leave: another
      * session of the occupant changing its nick, a refusal of something
-     * sent before) ends nothing: the leave's answer is still to come */
+     * sent before) ends nothing: the leave's answer is still to come.
+     * A rejoin shown at its timeout (timeout_held_back(): neither answer
+     * came) still has the record: the leave's answer with its id is
+     * stopped there too (taken for the room's word, it left the room, and
+     * the rejoin's answer right behind it counted forged), and, as with
+     * no entry, the room's first word without it (but a 303) ends it */
     /* the room's JID outlives the entry (the interned one may not) */
     char room[sizeof t.buf];
     size_t rejoin = 0; /* its length: a rejoin waits behind the leave */
-    if (e->state == MJ_S_PENDING && s->tr->leaves.done != 0 &&
-        (st->type == MJ_T_ERROR || c.self)) {
+    if (s->tr->leaves.done != 0 && (st->type == MJ_T_ERROR || c.self)) {
         if (mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen,
                                       t.has_res && st->type != MJ_T_AVAILABLE
                                           ? st->id
                                           : mj_str_of(NULL, 0))) {
             /* the leave's answer the rejoin owed (send_join()): what was
              * held back answered something sent before it */
-            if (e->owed > 0)
-                e->owed--;
-            e->held_back = 0;
+            if (e->state == MJ_S_PENDING) {
+                if (e->owed > 0)
+                    e->owed--;
+                e->held_back = 0;
+            }
             *out = MJ_O_ANSWERED;
             return MJ_OK;
         }
-        rejoin = t.blen;
-        memcpy(room, t.bare, rejoin);
+        if (e->state == MJ_S_PENDING) {
+            rejoin = t.blen;
+            memcpy(room, t.bare, rejoin);
+        } else if (st->type == MJ_T_ERROR || !c.has303) {
+            mj_leaves_rejoin_answered(s->tr, s, t.bare, t.blen);
+        }
     }
     rc = incoming_entry(s, st, &t, &c, e, out);
     if (rejoin != 0 && rc == MJ_OK) {

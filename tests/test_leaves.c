@@ -1253,6 +1253,43 @@ TEST(a_join_sent_again_behind_the_leave_counts_its_answer_once)
     mj_tracker_free(tr);
 }
 
+TEST(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer)
+{
+    /* the rejoin owes the leave's answer; a role change to the ghost is
+     * held back; neither answer comes before pending_timeout (a slow
+     * link): the rejoin is shown (timeout_held_back()). The leave's
+     * answer that comes at last, with its id, is the tracker's own, not
+     * the room's word that the session left (the rejoin's answer, right
+     * behind it, then counted forged); and the record does not outlive
+     * the rejoin's answer (from a room that ignored the leave, it stayed
+     * a day) */
+    for (int i = 0; i < 2; i++) {
+        char id[64];
+        mj_session *s = resent_id(id);
+        teach_reflects();
+        fx_out(s, join_with_id(R("Alice"), "join1"));
+        fx_self(s, "available", R("Alice")); /* the ghost's role change */
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        fx_now += 121;
+        mj_tracker_tick(tr);
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        fx_take();
+        if (i == 0) {
+            CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                          MJ_O_ANSWERED);
+            CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        }
+        self_with_id(s, "available", R("Alice"), "join1");
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_EVENTS("");
+        CHECK_INT(stats().forged, 0);
+        if (stats().leaves_waiting != 0 || stats().leaves_answerable != 0)
+            FAIL_AT("row %d: waiting %zu, answerable %zu", i,
+                    stats().leaves_waiting, stats().leaves_answerable);
+        mj_tracker_free(tr);
+    }
+}
+
 TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
 {
     /* a presence to room/<nick> the tracker takes for no join (no <x/>,
@@ -1488,6 +1525,7 @@ int main(void)
     RUN(a_join_cancelled_behind_the_leave_waits_for_every_answer);
     RUN(a_join_the_leave_was_not_counted_for_keeps_what_it_owes);
     RUN(a_join_sent_again_behind_the_leave_counts_its_answer_once);
+    RUN(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);

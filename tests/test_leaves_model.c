@@ -105,6 +105,10 @@ static long step;
     X(REJOIN_TIMEOUT, "a rejoin timing out, its leave still done")            \
     X(DONE_OVER, "the room's word without the id ending a leave done, no "    \
                  "entry waiting")                                             \
+    X(SHOWN_ANSWERED, "the answer to a leave done, the room shown since "     \
+                      "(restored): answered, the room stays")                 \
+    X(SHOWN_OVER, "the room's word without the id ending a leave done, the "  \
+                  "room shown since")                                         \
     X(CLOSED, "the session's end ending it")                                  \
     X(EXPIRED, "a day ending it")                                             \
     X(BOUND_SENT, "the bound freeing a leave sent")                           \
@@ -902,9 +906,31 @@ static void one_step(void)
             join(i, j);
             break;
         }
+        if (c->rec == DONE && rnd(2)) {
+            /* shown since the rejoin (restored, or a rejoin shown at
+             * its timeout): the leave's answer, with its id, is the
+             * tracker's own still, not the room's word that the session
+             * left */
+            with_id = rnd(2) ? c->id : c->first_id;
+            note("; the answer to the leave done, the room shown");
+            self(i, j, rnd(2) ? nick_of(c) : c->nick, "unavailable");
+            with_id = NULL;
+            if (last_in != MJ_O_ANSWERED)
+                DIVERGED("the answer to the leave done, the room shown: %s",
+                         mj_outcome_name(last_in));
+            if (state(i, j) != MJ_S_JOINED)
+                DIVERGED("the answer to the leave done left the room %s",
+                         mj_state_name(state(i, j)));
+            seen[H_SHOWN_ANSWERED]++;
+            c->rec = NONE;
+        }
         note("; leaves, confirmed");
         out(i, fx_pres("unavailable", occ(j, c->nick)));
         self(i, j, c->nick, "unavailable");
+        if (c->rec == DONE) { /* the room's word without the id */
+            seen[H_SHOWN_OVER]++;
+            c->rec = NONE;
+        }
         c->shown = 0;
         if (state(i, j) != MJ_S_NONE)
             DIVERGED("a confirmed leave left %s", mj_state_name(state(i, j)));
