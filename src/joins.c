@@ -256,6 +256,8 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
 {
     mj_tracker *tr = s->tr;
     int fresh = e == NULL;
+    /* a PENDING entry counted the leave sent again when it started */
+    int counted = !fresh && e->state == MJ_S_PENDING;
     if (fresh || e->state != MJ_S_PENDING || e->cancelled) {
         if (pending_full(s)) {
             warn_limit(s, MJ_BOUND_PENDING);
@@ -321,13 +323,15 @@ static int send_join(mj_session *s, mj_entry *e, const mj_target *t,
      * here) or without: owed, as a leave's confirmation is to a rejoin
      * from LEAVING, so that what the room still sends the ghost before
      * the leave (a role change) is held back on a service that reflects
-     * ids, not taken for the rejoin's answer. Each new entry while the
-     * record waits (one already there, joining again or after a cancel,
-     * counted it when it started): the stop pays one back whatever the
+     * ids, not taken for the rejoin's answer. Each entry that starts
+     * waiting while the record does (one PENDING already, joining again
+     * or after a cancel, counted it): the stop pays one back whatever the
      * entry, so a join after a rejoin the tracker took for no join, over
-     * max_pending or timed out must count it too (else the stop took
-     * from it the cancelled join's answer or a leave's confirmation) */
-    if (behind && fresh && e->owed < 3)
+     * max_pending or timed out, and one from LEAVING after a rejoin shown
+     * at its timeout (timeout_held_back()) must count it too (else the
+     * stop took from it the cancelled join's answer or a leave's
+     * confirmation) */
+    if (behind && !counted && e->owed < 3)
         e->owed++;
     if (behind == 2 && mj_entry_room(e)->dom != NULL)
         mj_entry_room(e)->dom->reflects_id = 1; /* as take_owed() */

@@ -1290,6 +1290,42 @@ TEST(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer)
     }
 }
 
+TEST(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer)
+{
+    /* the rejoin shown at its timeout (a slow link: neither answer came),
+     * the session leaves and joins again before any answer: the room
+     * answers the leave sent again (stopped), the first rejoin, the leave,
+     * then the last join. The last join owes the leave's confirmation (as
+     * any rejoin from LEAVING) and the leave sent again's answer: counting
+     * only the first, the stop took it, the first rejoin's answer showed
+     * the room, the leave's confirmation left it and the last join's
+     * answer counted forged */
+    char id[64];
+    mj_session *s = resent_id(id);
+    teach_reflects();
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    fx_self(s, "available", R("Alice")); /* the ghost's role change */
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    leave(s, R("Alice"));
+    fx_out(s, join_with_id(R("Alice"), "join2"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_take();
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    self_with_id(s, "available", R("Alice"), "join1");
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    self_with_id(s, "available", R("Alice"), "join2");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Alice");
+    CHECK_INT(stats().forged, 0);
+    CHECK_INT(stats().leaves_waiting, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer)
 {
     /* a presence to room/<nick> the tracker takes for no join (no <x/>,
@@ -1526,6 +1562,7 @@ int main(void)
     RUN(a_join_the_leave_was_not_counted_for_keeps_what_it_owes);
     RUN(a_join_sent_again_behind_the_leave_counts_its_answer_once);
     RUN(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer);
+    RUN(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
     RUN(a_link_up_sends_the_owed_oldest_first_and_not_those_sent);
