@@ -483,9 +483,10 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *l = find(tr, &k, &h);
     if (l == NULL)
         return 0;
-    if (l->done) /* a join behind it now owes its answer too: the rejoin
-                    was no join to the tracker, over max_pending, or timed
-                    out (its answer would have ended the record) */
+    if (l->done) /* a join behind it owes its answer too: the rejoin was
+                    no join to the tracker, over max_pending, or timed out
+                    (failed, or shown: timeout_held_back()); its answer
+                    would have ended the record */
         return rejoin ? (l->reflects ? 3 : 2) : 0;
     if (l->sends == 0 || !rejoin) {
         leave_free(tr, l); /* never sent: nothing will answer it; or no

@@ -83,12 +83,12 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
  * (mj_leaves_answer_rejoined()), the session's end or MJ_LEAVE_TTL. 1 if
  * there was one not done and it went; 2 if it is now done, or was and
  * rejoin is set (its answer, still to come, is owed ahead of the rejoin's:
- * the rejoin's entry counts it when it starts, answers_join(); one the
- * tracker took for no join, over max_pending or timed out counted
- * nothing); 3 for 2 when the room's service was seen to reflect join ids
- * (mj_leaves_owe()). Call it only when tr->leaves.count != 0 (the
- * hot path's one branch); a session without records costs a lookup by
- * its own hash. */
+ * an entry counts it when it starts waiting, answers_join(): the
+ * rejoin's had none, over max_pending or taken for no join, or is no
+ * longer waiting, timed out); 3 for 2 when the room's service was seen
+ * to reflect join ids (mj_leaves_owe()). Call it only when
+ * tr->leaves.count != 0 (the hot path's one branch); a session without
+ * records costs a lookup by its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
                     const char *room, size_t rlen, int rejoin);
 
