@@ -29,7 +29,8 @@ def servers(lt):
     yield from two_prosodys(
         ProsodyServer(name="remote-a", domain=A, muc_domain=f"conference.{A}", components=(),
                       options=fast_pings, extra_host_modules=("test_rejoin_on_leave_needed",)),
-        ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=()))
+        ProsodyServer(name="remote-b", domain=B, muc_domain=MUC_B, components=(),
+                      muc_modules=("test_nick_rewrite", "test_role_on_leave")))
 
 
 @pytest.fixture(scope="module")
@@ -265,5 +266,37 @@ def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
     assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave sent again")
     assert_answer_taken(server, before, handlers)
     # the room has her, as Alice, once
+    others = others_seen_joining(connect_b, r)
+    assert others.count("Alice") == 1, others
+
+
+def test_a_role_change_the_room_sends_the_ghost_before_the_leave(
+        connect, connect_b, server, server_b, room):
+    """As above, but the room (a test module on B) makes the ghost a
+    visitor as the leave reaches it, before processing it: B sends Alice
+    an available self-presence (her new role, without the rejoin's id)
+    between the rejoin and the leave's answer. Prosody's MUC reflects
+    ids, so that presence is not the rejoin's answer: the rejoin waits on,
+    the leave's answer is still the module's own, and the room's answer
+    to the rejoin shows the room (docs/semantics.md §2, "Leaves the path
+    bounced"). Taken for the rejoin's answer, the room would have shown
+    joined, then left at the leave's answer (sent to the client), and
+    the real answer would have counted forged."""
+    a = connect("alice")
+    r = room("rejoin-role", MUC_B)
+    before, handlers, m, leave_id = leave_bounced_then_sent_again(
+        a, connect_b("bob"), server, server_b, r)
+    a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True) and s.id == "rejoin-at-link-up",
+           m, what="the rejoin's self-presence")
+    got = a.received(m)
+    role = [s for s in got if is_presence(s, frm_bare=r, type_=None, self_=True)
+            and s.id != "rejoin-at-link-up"]
+    assert role and "visitor" in str(role[0]), f"the ghost's role change before the leave: {got}"
+    ours = [s for s in got if s.name == "presence" and s.id == leave_id]
+    assert ours == [], f"the client was sent the answer to the module's leave: {ours}"
+    gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
+    assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
+    assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave and the role change")
+    assert_answer_taken(server, before, handlers)
     others = others_seen_joining(connect_b, r)
     assert others.count("Alice") == 1, others
