@@ -1007,135 +1007,6 @@ TEST(what_the_room_sends_the_ghost_before_the_leave_ends_nothing)
     }
 }
 
-TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
-{
-    /* the room still holds the ghost until it sees the leave, and may
-     * send it an available self-presence meanwhile (a moderator changing
-     * its role): on a service known to reflect ids, one without the
-     * rejoin's id is held back, not taken for its answer (the tracker
-     * would show the room, the leave's answer would end it, and the
-     * rejoin's own answer would count forged). Then the leave's answer:
-     * with its id (stopped), without it, or none (a room that ignored the
-     * leave); the rejoin's answer, with its id, joins */
-    for (int i = 0; i < 3; i++) {
-        char id[64];
-        mj_session *s = resent_id(id);
-        /* another session teaches the tracker that the service reflects
-         * ids: its join answered with its id */
-        mj_session *o = fx_session(tr, "other@home.example/pc");
-        mj_stanza j = fx_pres("available", "lobby@" DOMAIN "/Bob");
-        j.has_muc_x = 1;
-        j.id = S("j0");
-        fx_out(o, j);
-        mj_stanza st = fx_pres("available", "lobby@" DOMAIN "/Bob");
-        fx_codes(&st, 110, 0);
-        st.id = S("j0");
-        fx_in(o, st);
-        CHECK_STATE(o, "lobby@" DOMAIN, MJ_S_JOINED);
-        fx_take();
-
-        j = fx_pres("available", R("Alice"));
-        j.has_muc_x = 1;
-        j.id = S("join1");
-        fx_out(s, j);
-        CHECK_STATE(s, ROOM, MJ_S_PENDING);
-        st = fx_pres("available", R("Alice"));
-        fx_codes(&st, 110, 0);
-        if (fx_in(s, st) == MJ_O_CHANGED || fx_state(s, ROOM) != MJ_S_PENDING)
-            FAIL_AT("row %d: the ghost's role change taken for the "
-                    "rejoin's answer: %s",
-                    i, mj_state_name(fx_state(s, ROOM)));
-        if (i == 0)
-            CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
-                          MJ_O_ANSWERED);
-        else if (i == 1)
-            fx_self(s, "unavailable", R("Alice"));
-        if (fx_state(s, ROOM) != MJ_S_PENDING)
-            FAIL_AT("row %d: the leave's answer left %s", i,
-                    mj_state_name(fx_state(s, ROOM)));
-        if (strcmp(fx_take(), "") != 0)
-            FAIL_AT("row %d: events before the rejoin's answer", i);
-        st = fx_pres("available", R("Alice"));
-        fx_codes(&st, 110, 0);
-        st.id = S("join1");
-        fx_in(s, st);
-        CHECK_STATE(s, ROOM, MJ_S_JOINED);
-        CHECK_EVENTS("joined " ROOM " Alice");
-        CHECK_INT(stats().forged, 0);
-        CHECK_INT(stats().leaves_waiting, 0);
-        mj_tracker_free(tr);
-    }
-}
-
-TEST(the_record_remembers_that_the_service_reflects_ids)
-{
-    /* a single session on the room's service: its rooms there went with
-     * the leave (the tracker forgets whether a domain without rooms
-     * reflects ids once pending_timeout passed), the link stays down for
-     * an hour. The record kept what the session's own join taught, so
-     * the ghost's role change in the rejoin's window is still held back */
-    tr = tracker();
-    fx_now = 1000;
-    mj_session *s = fx_session(tr, JID);
-    mj_stanza j = fx_pres("available", R("Alice"));
-    j.has_muc_x = 1;
-    j.id = S("j0");
-    fx_out(s, j);
-    mj_stanza st = fx_pres("available", R("Alice"));
-    fx_codes(&st, 110, 0);
-    st.id = S("j0");
-    fx_in(s, st);
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    leave(s, R("Alice"));
-    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
-    CHECK_STATE(s, ROOM, MJ_S_NONE);
-    fx_take();
-    fx_now += 3600;
-    mj_tracker_tick(tr);
-    link_up(DOMAIN);
-    CHECK_EVENTS("leave-needed " ROOM " Alice");
-    char id[64];
-    snprintf(id, sizeof id, "%s", last_id);
-    j.id = S("join1");
-    fx_out(s, j);
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    st = fx_pres("available", R("Alice"));
-    fx_codes(&st, 110, 0);
-    CHECK(fx_in(s, st) != MJ_O_CHANGED);
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
-                  MJ_O_ANSWERED);
-    st.id = S("join1");
-    fx_in(s, st);
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    CHECK_EVENTS("joined " ROOM " Alice");
-    CHECK_INT(stats().forged, 0);
-    mj_tracker_free(tr);
-}
-
-TEST(a_join_cancelled_behind_the_leave_waits_for_every_answer)
-{
-    /* join, leave, before any answer, behind a leave sent again: the
-     * room answers the leave sent again (here without its id: a room
-     * that does not reflect ids), then the join, then the client's
-     * leave. The cancelled join ends at the last answer only: the first
-     * unavailable is not the client's leave's confirmation, and the
-     * join's answer after it is not forged */
-    mj_session *s = resent();
-    fx_join(s, R("Alice"));
-    leave(s, R("Alice"));
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    fx_self(s, "unavailable", R("Alice"));
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    fx_self(s, "available", R("Alice"));
-    CHECK_STATE(s, ROOM, MJ_S_PENDING);
-    fx_self(s, "unavailable", R("Alice"));
-    CHECK_STATE(s, ROOM, MJ_S_NONE);
-    CHECK_INT(stats().forged, 0);
-    CHECK_EVENTS("");
-    mj_tracker_free(tr);
-}
-
 /* Another session teaches the tracker that the service reflects ids: its
  * join answered with its id. */
 static void teach_reflects(void)
@@ -1168,6 +1039,108 @@ static mj_outcome self_with_id(mj_session *s, const char *type,
     fx_codes(&st, 110, 0);
     st.id = S(id);
     return fx_in(s, st);
+}
+
+TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
+{
+    /* the room still holds the ghost until it sees the leave, and may
+     * send it an available self-presence meanwhile (a moderator changing
+     * its role): on a service known to reflect ids, one without the
+     * rejoin's id is held back, not taken for its answer (the tracker
+     * would show the room, the leave's answer would end it, and the
+     * rejoin's own answer would count forged). Then the leave's answer:
+     * with its id (stopped), without it, or none (a room that ignored the
+     * leave); the rejoin's answer, with its id, joins */
+    for (int i = 0; i < 3; i++) {
+        char id[64];
+        mj_session *s = resent_id(id);
+        teach_reflects();
+        fx_out(s, join_with_id(R("Alice"), "join1"));
+        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        mj_stanza st = fx_pres("available", R("Alice"));
+        fx_codes(&st, 110, 0);
+        if (fx_in(s, st) == MJ_O_CHANGED || fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the ghost's role change taken for the "
+                    "rejoin's answer: %s",
+                    i, mj_state_name(fx_state(s, ROOM)));
+        if (i == 0)
+            CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                          MJ_O_ANSWERED);
+        else if (i == 1)
+            fx_self(s, "unavailable", R("Alice"));
+        if (fx_state(s, ROOM) != MJ_S_PENDING)
+            FAIL_AT("row %d: the leave's answer left %s", i,
+                    mj_state_name(fx_state(s, ROOM)));
+        if (strcmp(fx_take(), "") != 0)
+            FAIL_AT("row %d: events before the rejoin's answer", i);
+        self_with_id(s, "available", R("Alice"), "join1");
+        CHECK_STATE(s, ROOM, MJ_S_JOINED);
+        CHECK_EVENTS("joined " ROOM " Alice");
+        CHECK_INT(stats().forged, 0);
+        CHECK_INT(stats().leaves_waiting, 0);
+        mj_tracker_free(tr);
+    }
+}
+
+TEST(the_record_remembers_that_the_service_reflects_ids)
+{
+    /* a single session on the room's service: its rooms there went with
+     * the leave (the tracker forgets whether a domain without rooms
+     * reflects ids once pending_timeout passed), the link stays down for
+     * an hour. The record kept what the session's own join taught, so
+     * the ghost's role change in the rejoin's window is still held back */
+    tr = tracker();
+    fx_now = 1000;
+    mj_session *s = fx_session(tr, JID);
+    fx_out(s, join_with_id(R("Alice"), "j0"));
+    self_with_id(s, "available", R("Alice"), "j0");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    leave(s, R("Alice"));
+    error_from(s, R("Alice"), "cancel", "remote-server-not-found", NULL);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    fx_now += 3600;
+    mj_tracker_tick(tr);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    char id[64];
+    snprintf(id, sizeof id, "%s", last_id);
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    mj_stanza st = fx_pres("available", R("Alice"));
+    fx_codes(&st, 110, 0);
+    CHECK(fx_in(s, st) != MJ_O_CHANGED);
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    self_with_id(s, "available", R("Alice"), "join1");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_EVENTS("joined " ROOM " Alice");
+    CHECK_INT(stats().forged, 0);
+    mj_tracker_free(tr);
+}
+
+TEST(a_join_cancelled_behind_the_leave_waits_for_every_answer)
+{
+    /* join, leave, before any answer, behind a leave sent again: the
+     * room answers the leave sent again (here without its id: a room
+     * that does not reflect ids), then the join, then the client's
+     * leave. The cancelled join ends at the last answer only: the first
+     * unavailable is not the client's leave's confirmation, and the
+     * join's answer after it is not forged */
+    mj_session *s = resent();
+    fx_join(s, R("Alice"));
+    leave(s, R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "available", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_self(s, "unavailable", R("Alice"));
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    CHECK_INT(stats().forged, 0);
+    CHECK_EVENTS("");
+    mj_tracker_free(tr);
 }
 
 TEST(a_join_the_leave_was_not_counted_for_keeps_what_it_owes)
