@@ -674,8 +674,10 @@ MJ_HOT int mj_joins_outgoing(mj_session *s, const mj_stanza *st,
      * bounce for its own: owed again, resent_leave_answer()) */
     int behind = 0; /* a join behind a leave sent again (send_join()) */
     if (presence && st->type != MJ_T_UNAVAILABLE && s->tr->leaves.count != 0) {
-        int cleared = mj_leaves_clear(s->tr, s, t.bare, t.blen,
-                                      st->type == MJ_T_AVAILABLE && t.has_res);
+        int rejoin = st->type == MJ_T_AVAILABLE && t.has_res;
+        int cleared = mj_leaves_clear(
+            s->tr, s, t.bare, t.blen, rejoin,
+            rejoin && st->has_muc_x ? id_key(s->tr, st->id) : 0);
         behind = cleared >= 2 ? cleared - 1 : 0;
     }
 
@@ -1700,7 +1702,17 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
             rejoin = t.blen;
             memcpy(room, t.bare, rejoin);
         } else if (st->type == MJ_T_ERROR || !c.has303) {
-            mj_leaves_rejoin_answered(s->tr, s, t.bare, t.blen);
+            /* but on a service seen to reflect ids, an available one
+             * without the rejoin's id is still the ghost's word (a second
+             * role change after the rejoin was shown at its timeout):
+             * ending the record there let the leave's answer through,
+             * which left the room, and the rejoin's answer counted
+             * forged */
+            const mj_domain *d = mj_entry_room(e)->dom;
+            if (st->type != MJ_T_AVAILABLE || d == NULL || !d->reflects_id ||
+                !mj_leaves_ghosts_word(s->tr, s, t.bare, t.blen,
+                                       id_key(s->tr, st->id)))
+                mj_leaves_rejoin_answered(s->tr, s, t.bare, t.blen);
         }
     }
     rc = incoming_entry(s, st, &t, &c, e, out);

@@ -43,17 +43,21 @@ struct mj_leave {
     mj_leave *tprev, *tnext; /* the set's, oldest first */
     mj_leave *dprev, *dnext; /* the domain's */
     double until;
-    uint32_t losses;  /* the domain's losses when a link up last sent it */
-    uint8_t sent;     /* sent, its answer not seen: not sent again */
-    uint8_t done;     /* sent, then the session sent the room a presence
-                         (a rejoin): neither owed nor sent again, kept
-                         only so that its answer is known (while the
-                         rejoin waits, mj_leaves_answer_rejoined()) */
-    uint8_t reflects; /* the room's service was seen to reflect join ids
-                         (mj_leaves_owe()) */
-    uint8_t sends;    /* times sent (at most MJ_LEAVE_SENDS; below it while
-                         owed: a record sent that many times is never owed
-                         again, so a link up's token[sends] is in bounds) */
+    uint64_t join_key; /* done: the key of the last rejoin's id (with the
+                          MUC <x/>; 0: none or not known), which tells its
+                          answer from the ghost's word on a service that
+                          reflects ids (mj_leaves_ghosts_word()) */
+    uint32_t losses;   /* the domain's losses when a link up last sent it */
+    uint8_t sent;      /* sent, its answer not seen: not sent again */
+    uint8_t done;      /* sent, then the session sent the room a presence
+                          (a rejoin): neither owed nor sent again, kept
+                          only so that its answer is known (while the
+                          rejoin waits, mj_leaves_answer_rejoined()) */
+    uint8_t reflects;  /* the room's service was seen to reflect join ids
+                          (mj_leaves_owe()) */
+    uint8_t sends;     /* times sent (at most MJ_LEAVE_SENDS; below it while
+                          owed: a record sent that many times is never owed
+                          again, so a link up's token[sends] is in bounds) */
     uint64_t token[MJ_LEAVE_SENDS]; /* the id each send carried (leave_id()):
                                        an answer to an earlier send may
                                        come after a later one went */
@@ -447,6 +451,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
     l->sent = 0;
     l->done = 0;
     l->reflects = (uint8_t)(reflects != 0);
+    l->join_key = 0;
     l->sends = 0;
     memset(l->token, 0, sizeof l->token);
     l->rlen = (uint32_t)rlen;
@@ -474,7 +479,7 @@ void mj_leaves_owe(mj_tracker *tr, mj_session *s, const char *room,
 }
 
 int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
-                    size_t rlen, int rejoin)
+                    size_t rlen, int rejoin, uint64_t join_key)
 {
     if (sess_get(tr, s, 0) == NULL)
         return 0; /* a lookup by the session's own hash: no SipHash */
@@ -483,11 +488,14 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     mj_leave *l = find(tr, &k, &h);
     if (l == NULL)
         return 0;
-    if (l->done) /* a join behind it owes its answer too: the rejoin was
-                    no join to the tracker, over max_pending, or timed out
-                    (failed, or shown: timeout_held_back()); its answer
-                    would have ended the record */
+    if (l->done) { /* a join behind it owes its answer too: the rejoin
+                      was no join to the tracker, over max_pending, or
+                      timed out (failed, or shown: timeout_held_back());
+                      its answer would have ended the record */
+        if (rejoin && join_key != 0)
+            l->join_key = join_key; /* the latest join's answer ends it */
         return rejoin ? (l->reflects ? 3 : 2) : 0;
+    }
     if (l->sends == 0 || !rejoin) {
         leave_free(tr, l); /* never sent: nothing will answer it; or no
                               join waits behind it */
@@ -503,6 +511,7 @@ int mj_leaves_clear(mj_tracker *tr, mj_session *s, const char *room,
     set->sent -= l->sent;
     l->sent = 0;
     l->done = 1;
+    l->join_key = join_key;
     set->done++;
     dom_unlink(l);
     dom_append(l); /* spent */
@@ -718,6 +727,13 @@ void mj_leaves_rejoin_answered(mj_tracker *tr, mj_session *s, const char *room,
            "before it was answered before, or ignored",
            (int)s->jid_len, s->jid, l->s_);
     leave_free(tr, l);
+}
+
+int mj_leaves_ghosts_word(mj_tracker *tr, mj_session *s, const char *room,
+                          size_t rlen, uint64_t key)
+{
+    const mj_leave *l = done_record(tr, s, room, rlen);
+    return l != NULL && l->join_key != 0 && key != l->join_key;
 }
 
 void mj_leaves_expire(mj_tracker *tr, double now)

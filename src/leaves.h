@@ -86,11 +86,23 @@ void mj_leaves_owe(struct mj_tracker *tr, struct mj_session *s,
  * an entry counts it when it starts waiting, answers_join(): the
  * rejoin's had none, over max_pending or taken for no join, or is no
  * longer waiting, timed out); 3 for 2 when the room's service was seen
- * to reflect join ids (mj_leaves_owe()). Call it only when
+ * to reflect join ids (mj_leaves_owe()). join_key: the key of a
+ * rejoin's id (0: none, or no join with the MUC <x/>), which a done
+ * record keeps, the latest one's (mj_leaves_ghosts_word()). Call it only when
  * tr->leaves.count != 0 (the hot path's one branch); a session without
  * records costs a lookup by its own hash. */
 int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
-                    const char *room, size_t rlen, int rejoin);
+                    const char *room, size_t rlen, int rejoin,
+                    uint64_t join_key);
+
+/* Whether an available self-presence whose id has the key key (0: none),
+ * from room to s, whose record is done, is not the answer to the last
+ * rejoin behind it (join_key: mj_leaves_clear() of a join with the MUC
+ * <x/>), so the ghost's word (a role change before the room saw the
+ * leave) on a service seen to reflect ids (the caller's to know): it
+ * does not end the record. 0 when the rejoin's id is not known. */
+int mj_leaves_ghosts_word(struct mj_tracker *tr, struct mj_session *s,
+                          const char *room, size_t rlen, uint64_t key);
 
 /* max_rooms was lowered: each session keeps at most that many records
  * (those sent go first, then the oldest owed; 0: none). */

@@ -625,6 +625,6 @@ int mj_session_restore(mj_session *s, const char *room, size_t len,
     /* the session has state with the room again: a leave sent at the
      * next link up would take it out (leaves.h) */
     if (s->tr->leaves.count != 0)
-        mj_leaves_clear(s->tr, s, bare, blen, 0);
+        mj_leaves_clear(s->tr, s, bare, blen, 0, 0);
     return MJ_OK;
 }

@@ -1263,6 +1263,36 @@ TEST(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer)
     }
 }
 
+TEST(a_rejoin_shown_at_its_timeout_keeps_it_past_another_role_change)
+{
+    /* as above, but the room sends the ghost a second self-presence (a
+     * second role change, or a status echo) before it sees the leave:
+     * that word is the ghost's too, not the rejoin's answer, so it must
+     * not end the record; else the leave's answer with its id reaches
+     * the JOINED entry, leaves the room, and the rejoin's answer counts
+     * forged */
+    char id[64];
+    mj_session *s = resent_id(id);
+    teach_reflects();
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    fx_self(s, "available", R("Alice")); /* the ghost's role change */
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    fx_take();
+    fx_self(s, "available", R("Alice")); /* another one */
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    self_with_id(s, "available", R("Alice"), "join1");
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    CHECK_INT(stats().forged, 0);
+    CHECK_INT(stats().leaves_waiting, 0);
+    fx_take();
+    mj_tracker_free(tr);
+}
+
 TEST(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer)
 {
     /* the rejoin shown at its timeout (a slow link: neither answer came),
@@ -1535,6 +1565,7 @@ int main(void)
     RUN(a_join_the_leave_was_not_counted_for_keeps_what_it_owes);
     RUN(a_join_sent_again_behind_the_leave_counts_its_answer_once);
     RUN(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer);
+    RUN(a_rejoin_shown_at_its_timeout_keeps_it_past_another_role_change);
     RUN(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
