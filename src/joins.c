@@ -1683,6 +1683,7 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
     /* the room's JID outlives the entry (the interned one may not) */
     char room[sizeof t.buf];
     size_t rejoin = 0; /* its length: a rejoin waits behind the leave */
+    int bounced = 0;   /* the rejoin's error is the path's bounce */
     if (s->tr->leaves.done != 0 && (st->type == MJ_T_ERROR || c.self)) {
         if (mj_leaves_answer_rejoined(s->tr, s, t.bare, t.blen,
                                       t.has_res && st->type != MJ_T_AVAILABLE
@@ -1701,6 +1702,12 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         if (e->state == MJ_S_PENDING) {
             rejoin = t.blen;
             memcpy(room, t.bare, rejoin);
+            /* the path's bounce of the rejoin, the link lost since the
+             * join went: the leave sent before it may be lost too */
+            const mj_domain *d = mj_entry_room(e)->dom;
+            bounced = st->type == MJ_T_ERROR && d != NULL &&
+                      d->lost_at >= mj_entry_since(e) &&
+                      mj_leave_bounced(e, st);
         } else if (st->type == MJ_T_ERROR || !c.has303) {
             /* but on a service seen to reflect ids, an available one
              * without the rejoin's id is still the ghost's word (a second
@@ -1720,7 +1727,11 @@ MJ_HOT int mj_joins_incoming(mj_session *s, const mj_stanza *st,
         uint64_t h;
         const mj_istr *r = mj_room_find(s->tr, room, rejoin, &h);
         const mj_entry *now = r != NULL ? mj_entry_find(s, r) : NULL;
-        if (now == NULL || now->state != MJ_S_PENDING)
+        if (now != NULL && now->state == MJ_S_PENDING)
+            ;                            /* the leave's answer still to come */
+        else if (bounced && now == NULL) /* never reached the room */
+            mj_leaves_rejoin_bounced(s->tr, s, room, rejoin);
+        else
             mj_leaves_rejoin_answered(s->tr, s, room, rejoin);
     }
     return rc;

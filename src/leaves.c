@@ -729,6 +729,32 @@ void mj_leaves_rejoin_answered(mj_tracker *tr, mj_session *s, const char *room,
     leave_free(tr, l);
 }
 
+void mj_leaves_rejoin_bounced(mj_tracker *tr, mj_session *s, const char *room,
+                              size_t rlen)
+{
+    mj_leave *l = done_record(tr, s, room, rlen);
+    if (l == NULL)
+        return;
+    if (l->sends >= MJ_LEAVE_SENDS) {
+        leave_free(tr, l); /* sent that many times: never owed again */
+        return;
+    }
+    /* owed again, as a leave sent over a link lost before its answer
+     * (mj_leaves_link_lost()): the newest owed of its domain and session;
+     * an answer to an earlier send still carries its id */
+    dom_unlink(l);
+    sess_unlink(l);
+    l->done = 0;
+    l->join_key = 0;
+    tr->leaves.done--;
+    dom_push(l);
+    sess_append(l);
+    mj_log(tr, MJ_LOG_DEBUG,
+           "%.*s: our server bounced the rejoin of %s: the leave sent again "
+           "before it is owed again",
+           (int)s->jid_len, s->jid, l->s_);
+}
+
 int mj_leaves_ghosts_word(mj_tracker *tr, mj_session *s, const char *room,
                           size_t rlen, uint64_t key)
 {

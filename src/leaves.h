@@ -95,6 +95,14 @@ int mj_leaves_clear(struct mj_tracker *tr, struct mj_session *s,
                     const char *room, size_t rlen, int rejoin,
                     uint64_t join_key);
 
+/* Our server bounced the rejoin behind the done record of s for room
+ * (the link to the room's domain went since): the leave sent before it
+ * may have been lost with the link, and the session is no occupant: the
+ * record is owed again (freed if sent MJ_LEAVE_SENDS times already),
+ * instead of ended by that "answer" (mj_leaves_rejoin_answered()). */
+void mj_leaves_rejoin_bounced(struct mj_tracker *tr, struct mj_session *s,
+                              const char *room, size_t rlen);
+
 /* Whether an available self-presence whose id has the key key (0: none),
  * from room to s, whose record is done, is not the answer to the last
  * rejoin behind it (join_key: mj_leaves_clear() of a join with the MUC

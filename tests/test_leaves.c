@@ -1263,6 +1263,37 @@ TEST(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer)
     }
 }
 
+TEST(a_rejoin_the_path_bounces_owes_the_leave_again)
+{
+    /* the link to the room's domain is lost after the leave went again
+     * and the rejoin behind it: our server bounces the rejoin. The leave
+     * may have been lost with the link as well (a link loss owes again a
+     * leave sent and not answered), and the session is not in the room:
+     * the record is owed again, not ended by the rejoin's "answer" (the
+     * ghost stayed in the room, nothing would ever leave it) */
+    char id[64];
+    mj_session *s = resent_id(id);
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    mj_tracker_link_lost(tr, DOMAIN, strlen(DOMAIN));
+    mj_stanza st = fx_pres("error", R("Alice"));
+    st.id = S("join1");
+    st.error_type = S("cancel");
+    st.error_condition = S("remote-server-not-found");
+    fx_in(s, st);
+    CHECK_STATE(s, ROOM, MJ_S_NONE);
+    fx_take();
+    CHECK_INT(stats().leaves_owed, 1);
+    CHECK_INT(stats().leaves_waiting, 0);
+    link_up(DOMAIN);
+    CHECK_EVENTS("leave-needed " ROOM " Alice");
+    /* its first send's answer, coming late, is still the tracker's */
+    CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
+                  MJ_O_ANSWERED);
+    CHECK_INT(stats().leaves_waiting, 0);
+    mj_tracker_free(tr);
+}
+
 TEST(a_rejoin_shown_at_its_timeout_keeps_it_past_another_role_change)
 {
     /* as above, but the room sends the ghost a second self-presence (a
@@ -1566,6 +1597,7 @@ int main(void)
     RUN(a_join_sent_again_behind_the_leave_counts_its_answer_once);
     RUN(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer);
     RUN(a_rejoin_shown_at_its_timeout_keeps_it_past_another_role_change);
+    RUN(a_rejoin_the_path_bounces_owes_the_leave_again);
     RUN(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer);
     RUN(a_rejoin_the_tracker_does_not_wait_for_ends_it_at_its_answer);
     RUN(a_resent_leave_ends_with_its_session_and_after_a_day);
