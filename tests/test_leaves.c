@@ -1041,6 +1041,32 @@ static mj_outcome self_with_id(mj_session *s, const char *type,
     return fx_in(s, st);
 }
 
+/* resent_id(), a session teaching that the service reflects ids, and the
+ * rejoin behind the leave, with the id "join1": PENDING. */
+static mj_session *rejoined(char id[64])
+{
+    mj_session *s = resent_id(id);
+    teach_reflects();
+    fx_out(s, join_with_id(R("Alice"), "join1"));
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    return s;
+}
+
+/* rejoined(), then the ghost's role change (held back) and neither
+ * answer before pending_timeout (a slow link): the rejoin is shown
+ * (timeout_held_back()), its events taken. */
+static mj_session *shown_at_timeout(char id[64])
+{
+    mj_session *s = rejoined(id);
+    fx_self(s, "available", R("Alice")); /* the ghost's role change */
+    CHECK_STATE(s, ROOM, MJ_S_PENDING);
+    fx_now += 121;
+    mj_tracker_tick(tr);
+    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    fx_take();
+    return s;
+}
+
 TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
 {
     /* the room still holds the ghost until it sees the leave, and may
@@ -1053,10 +1079,7 @@ TEST(a_self_presence_to_the_ghost_before_the_leave_is_not_the_rejoins)
      * leave); the rejoin's answer, with its id, joins */
     for (int i = 0; i < 3; i++) {
         char id[64];
-        mj_session *s = resent_id(id);
-        teach_reflects();
-        fx_out(s, join_with_id(R("Alice"), "join1"));
-        CHECK_STATE(s, ROOM, MJ_S_PENDING);
+        mj_session *s = rejoined(id);
         mj_stanza st = fx_pres("available", R("Alice"));
         fx_codes(&st, 110, 0);
         if (fx_in(s, st) == MJ_O_CHANGED || fx_state(s, ROOM) != MJ_S_PENDING)
@@ -1238,15 +1261,7 @@ TEST(a_rejoin_shown_at_its_timeout_still_stops_the_leaves_answer)
      * a day) */
     for (int i = 0; i < 2; i++) {
         char id[64];
-        mj_session *s = resent_id(id);
-        teach_reflects();
-        fx_out(s, join_with_id(R("Alice"), "join1"));
-        fx_self(s, "available", R("Alice")); /* the ghost's role change */
-        CHECK_STATE(s, ROOM, MJ_S_PENDING);
-        fx_now += 121;
-        mj_tracker_tick(tr);
-        CHECK_STATE(s, ROOM, MJ_S_JOINED);
-        fx_take();
+        mj_session *s = shown_at_timeout(id);
         if (i == 0) {
             CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
                           MJ_O_ANSWERED);
@@ -1303,15 +1318,8 @@ TEST(a_rejoin_shown_at_its_timeout_keeps_it_past_another_role_change)
      * the JOINED entry, leaves the room, and the rejoin's answer counts
      * forged */
     char id[64];
-    mj_session *s = resent_id(id);
-    teach_reflects();
-    fx_out(s, join_with_id(R("Alice"), "join1"));
-    fx_self(s, "available", R("Alice")); /* the ghost's role change */
-    fx_now += 121;
-    mj_tracker_tick(tr);
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
-    fx_take();
-    fx_self(s, "available", R("Alice")); /* another one */
+    mj_session *s = shown_at_timeout(id);
+    fx_self(s, "available", R("Alice")); /* another role change */
     CHECK_STATE(s, ROOM, MJ_S_JOINED);
     CHECK_OUTCOME(answer_with_id(s, "unavailable", R("Alice"), id),
                   MJ_O_ANSWERED);
@@ -1335,13 +1343,7 @@ TEST(a_rejoin_from_a_room_shown_at_its_timeout_owes_the_leaves_answer)
      * the room, the leave's confirmation left it and the last join's
      * answer counted forged */
     char id[64];
-    mj_session *s = resent_id(id);
-    teach_reflects();
-    fx_out(s, join_with_id(R("Alice"), "join1"));
-    fx_self(s, "available", R("Alice")); /* the ghost's role change */
-    fx_now += 121;
-    mj_tracker_tick(tr);
-    CHECK_STATE(s, ROOM, MJ_S_JOINED);
+    mj_session *s = shown_at_timeout(id);
     leave(s, R("Alice"));
     fx_out(s, join_with_id(R("Alice"), "join2"));
     CHECK_STATE(s, ROOM, MJ_S_PENDING);

@@ -242,6 +242,30 @@ def test_a_leave_bounced_while_the_link_was_down_is_sent_at_the_link_up(
     assert "leaves_resent" in out, out
 
 
+def rejoined_behind_the_leave(a, connect_b, server, server_b, r):
+    """leave_bounced_then_sent_again() in a room where the test module
+    rejoins right behind the leave: waits for the rejoin's answer (the
+    self-presence with the rejoin's id) and checks that the client was
+    sent neither the answer to the module's leave nor any unavailable
+    self-presence, that rooms_joined shows the room, that the answer was
+    taken, and that the room has her, as Alice, once. Returns what the
+    client received meanwhile."""
+    before, handlers, m, leave_id = leave_bounced_then_sent_again(
+        a, connect_b("bob"), server, server_b, r)
+    a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True, id_="rejoin-at-link-up"),
+           m, what="the rejoin's self-presence")
+    got = a.received(m)
+    ours = [s for s in got if s.name == "presence" and s.id == leave_id]
+    assert ours == [], f"the client was sent the answer to the module's leave: {ours}"
+    gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
+    assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
+    assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave sent again")
+    assert_answer_taken(server, before, handlers)
+    others = others_seen_joining(connect_b, r)
+    assert others.count("Alice") == 1, others
+    return got
+
+
 def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
         connect, connect_b, server, server_b, room):
     """As above, but the session rejoins the room right behind the leave
@@ -252,22 +276,7 @@ def test_a_rejoin_between_the_leave_sent_again_and_its_answer(
     module's own traffic: the client is not sent it, and it does not end
     the rejoin, which the room's next answer completes
     (docs/semantics.md §2, "Leaves the path bounced")."""
-    a = connect("alice")
-    r = room("rejoin", MUC_B)
-    before, handlers, m, leave_id = leave_bounced_then_sent_again(
-        a, connect_b("bob"), server, server_b, r)
-    a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True), m,
-           what="the rejoin's self-presence")
-    got = a.received(m)
-    ours = [s for s in got if s.name == "presence" and s.id == leave_id]
-    assert ours == [], f"the client was sent the answer to the module's leave: {ours}"
-    gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
-    assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
-    assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave sent again")
-    assert_answer_taken(server, before, handlers)
-    # the room has her, as Alice, once
-    others = others_seen_joining(connect_b, r)
-    assert others.count("Alice") == 1, others
+    rejoined_behind_the_leave(connect("alice"), connect_b, server, server_b, room("rejoin", MUC_B))
 
 
 def test_a_role_change_the_room_sends_the_ghost_before_the_leave(
@@ -282,21 +291,8 @@ def test_a_role_change_the_room_sends_the_ghost_before_the_leave(
     bounced"). Taken for the rejoin's answer, the room would have shown
     joined, then left at the leave's answer (sent to the client), and
     the real answer would have counted forged."""
-    a = connect("alice")
     r = room("rejoin-role", MUC_B)
-    before, handlers, m, leave_id = leave_bounced_then_sent_again(
-        a, connect_b("bob"), server, server_b, r)
-    a.wait(lambda s: is_presence(s, frm_bare=r, type_=None, self_=True) and s.id == "rejoin-at-link-up",
-           m, what="the rejoin's self-presence")
-    got = a.received(m)
+    got = rejoined_behind_the_leave(connect("alice"), connect_b, server, server_b, r)
     role = [s for s in got if is_presence(s, frm_bare=r, type_=None, self_=True)
             and s.id != "rejoin-at-link-up"]
     assert role and "visitor" in str(role[0]), f"the ghost's role change before the leave: {got}"
-    ours = [s for s in got if s.name == "presence" and s.id == leave_id]
-    assert ours == [], f"the client was sent the answer to the module's leave: {ours}"
-    gone = [s for s in got if is_presence(s, frm_bare=r, type_="unavailable", self_=True)]
-    assert gone == [], f"the client was sent an unavailable self-presence: {gone}"
-    assert_rooms(a, {r: "Alice"}, when="after the rejoin behind the leave and the role change")
-    assert_answer_taken(server, before, handlers)
-    others = others_seen_joining(connect_b, r)
-    assert others.count("Alice") == 1, others
