@@ -375,16 +375,23 @@ static void leave_free(mj_tracker *tr, mj_leave *l)
     mj_table_trim(tr, &set->table, leave_hash);
 }
 
+/* l, sent or done, moves to the owed: the newest of its domain's and its
+ * session's */
+static void move_to_owed(mj_leave *l)
+{
+    dom_unlink(l);
+    dom_push(l);
+    sess_unlink(l);
+    sess_append(l);
+}
+
 /* l, sent, is owed again: the newest owed of its domain and session (the
  * next link up sends it). */
 static void owe_again(mj_tracker *tr, mj_leave *l)
 {
     l->sent = 0;
     tr->leaves.sent--;
-    dom_unlink(l);
-    dom_push(l);
-    sess_unlink(l);
-    sess_append(l);
+    move_to_owed(l);
 }
 
 /* Free ls's first records (those sent, then the oldest owed) until at
@@ -740,15 +747,12 @@ void mj_leaves_rejoin_bounced(mj_tracker *tr, mj_session *s, const char *room,
         return;
     }
     /* owed again, as a leave sent over a link lost before its answer
-     * (mj_leaves_link_lost()): the newest owed of its domain and session;
-     * an answer to an earlier send still carries its id */
-    dom_unlink(l);
-    sess_unlink(l);
+     * (mj_leaves_link_lost(), owe_again()); an answer to an earlier send
+     * still carries its id */
     l->done = 0;
     l->join_key = 0;
     tr->leaves.done--;
-    dom_push(l);
-    sess_append(l);
+    move_to_owed(l);
     mj_log(tr, MJ_LOG_DEBUG,
            "%.*s: our server bounced the rejoin of %s: the leave sent again "
            "before it is owed again",
